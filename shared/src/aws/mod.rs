@@ -1,0 +1,1 @@
+//! AWS adapters: DynamoDB store, SQS queue, Secrets Manager secrets.

@@ -1,0 +1,252 @@
+//! Provider-neutral domain types: what travels on the queue, what a trigger is, what a run records.
+//! No AWS, SQLite or HTTP-framework types appear here.
+
+use serde::{Deserialize, Serialize};
+
+/// A source of triggers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    Github,
+    Gitlab,
+    Slack,
+    Jira,
+    Linear,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Github => "github",
+            Provider::Gitlab => "gitlab",
+            Provider::Slack => "slack",
+            Provider::Jira => "jira",
+            Provider::Linear => "linear",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "github" => Provider::Github,
+            "gitlab" => Provider::Gitlab,
+            "slack" => Provider::Slack,
+            "jira" => Provider::Jira,
+            "linear" => Provider::Linear,
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Identity of one delivery from a provider: the transport-level dedup key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DeliveryKey {
+    pub provider: Provider,
+    pub tenant: String,
+    pub delivery_id: String,
+}
+
+impl DeliveryKey {
+    /// Flat key used by the stores, e.g. `github#github.com#72d3162e-…`.
+    pub fn storage_key(&self) -> String {
+        format!("{}#{}#{}", self.provider, self.tenant, self.delivery_id)
+    }
+}
+
+/// Current version of [`Envelope`]; bump when its shape changes incompatibly.
+pub const ENVELOPE_VERSION: u32 = 1;
+
+/// The queue message: small, self-contained and versioned. `payload` is the verified body trimmed to what the
+/// worker needs (provider-specific shape), so a huge issue body never exceeds the queue's size limit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub version: u32,
+    pub provider: Provider,
+    pub tenant: String,
+    pub delivery_id: String,
+    /// Provider event name (e.g. GitHub's `X-GitHub-Event`).
+    pub event: String,
+    /// Ordering group: events for one thread are processed in order (FIFO message group).
+    pub group: String,
+    /// Epoch seconds when the webhook accepted it.
+    pub received_at: u64,
+    pub payload: serde_json::Value,
+}
+
+impl Envelope {
+    pub fn delivery_key(&self) -> DeliveryKey {
+        DeliveryKey { provider: self.provider, tenant: self.tenant.clone(), delivery_id: self.delivery_id.clone() }
+    }
+}
+
+/// One message as handed to a queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueMessage {
+    /// Ordering group (FIFO `MessageGroupId`).
+    pub group: String,
+    /// Deduplication id (FIFO `MessageDeduplicationId`): the delivery's storage key.
+    pub dedup_id: String,
+    /// Serialized [`Envelope`] (JSON).
+    pub body: String,
+}
+
+/// The person who triggered something, as the provider names them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// Stable provider user id (GitHub numeric id, Slack user id, …).
+    pub id: String,
+    /// Display handle (GitHub login, …) for messages.
+    pub login: String,
+}
+
+/// Where a run reports back. Provider-specific, serialized into run records; only that provider's
+/// [`crate::ports::SourceClient`] interprets it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "provider", rename_all = "lowercase")]
+pub enum SourceRef {
+    Github(crate::github::GithubSource),
+}
+
+impl SourceRef {
+    pub fn provider(&self) -> Provider {
+        match self {
+            SourceRef::Github(_) => Provider::Github,
+        }
+    }
+}
+
+/// The id of the one status message a run posts and later edits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusRef {
+    pub id: String,
+    pub url: Option<String>,
+}
+
+/// A decided trigger, provider-neutral from here on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Trigger {
+    pub provider: Provider,
+    pub tenant: String,
+    /// The thread (issue, PR, Slack thread, …) this belongs to; one active conversation per thread.
+    pub thread_key: String,
+    /// Identity of this trigger (thread + triggering comment / label event); the conversation id derives from it.
+    pub run_key: String,
+    pub actor: Actor,
+    pub source: SourceRef,
+    /// `owner/repo` (or provider equivalent) the agent works on, if known.
+    pub repository: Option<String>,
+    /// Branch to work on (PR head for PR comments).
+    pub branch: Option<String>,
+    /// Git provider name as OpenHands validates it (`github`, `gitlab`, …).
+    pub git_provider: String,
+    /// Conversation title, e.g. `GitHub Issue #12: Fix the README`.
+    pub title: String,
+    /// Sanitized text of what triggered the run (the comment, or empty for a label).
+    pub request_text: String,
+    /// Epoch seconds of the triggering event (context newer than this is ignored).
+    pub occurred_at: u64,
+}
+
+/// Where a run is in its life. `Reported` and `Failed` are terminal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    /// Record written before any external effect; the worker owns it.
+    Claimed,
+    /// OpenHands accepted the start; the sandbox may still be coming up.
+    Running,
+    /// The result was posted (status message edited with the summary).
+    Reported,
+    /// A failure message was posted.
+    Failed,
+}
+
+impl RunState {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, RunState::Reported | RunState::Failed)
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Claimed => "claimed",
+            RunState::Running => "running",
+            RunState::Reported => "reported",
+            RunState::Failed => "failed",
+        }
+    }
+}
+
+/// One run: a trigger, its conversation, and where its result goes. Keyed by `conversation_id`.
+/// Updated with optimistic concurrency: stores write it only if `version` still matches, then bump it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// OpenHands conversation id, 32 lowercase hex, derived from `run_key`.
+    pub conversation_id: String,
+    pub run_key: String,
+    pub provider: Provider,
+    pub tenant: String,
+    pub thread_key: String,
+    pub source: SourceRef,
+    pub actor: Actor,
+    /// OpenHands user this run acts as (from the identity link).
+    pub openhands_user: String,
+    /// Name of the secret holding that user's OpenHands API key; never the key itself.
+    pub api_key_secret: Option<String>,
+    pub state: RunState,
+    pub status: Option<StatusRef>,
+    pub start_task_id: Option<String>,
+    /// SHA-256 (hex) of the sandbox's session API key, learnt from OpenHands, to authenticate its callbacks.
+    pub session_key_sha256: Option<String>,
+    /// Agent server URL of the conversation (for `ask_agent`).
+    pub agent_server_url: Option<String>,
+    pub created_at: u64,
+    pub updated_at: u64,
+    /// Epoch seconds after which a run with no progress is reported as stalled.
+    pub deadline_at: u64,
+    /// Last execution status seen (callback or sweep).
+    pub last_execution_status: Option<String>,
+    /// Short outcome for logs and the admin tool (never secrets).
+    pub outcome: Option<String>,
+    pub version: u64,
+}
+
+/// Link from an external account to the OpenHands identity that acts for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityLink {
+    pub provider: Provider,
+    pub tenant: String,
+    pub external_user_id: String,
+    /// Provider handle at link time, for listings.
+    pub external_login: String,
+    pub openhands_user: String,
+    /// Name of the secret (in the secret store) that holds this user's OpenHands API key.
+    pub api_key_secret: Option<String>,
+    pub created_at: u64,
+}
+
+/// Derive the conversation id for a run key: UUIDv5 in Hookline's namespace, as 32 lowercase hex (the form
+/// OpenHands returns). Every retry of the same trigger names the same conversation.
+pub fn conversation_id_for(run_key: &str) -> String {
+    uuid::Uuid::new_v5(&HOOKLINE_NAMESPACE, run_key.as_bytes()).simple().to_string()
+}
+
+/// UUIDv5 namespace for conversation ids (a fixed random UUID).
+const HOOKLINE_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6f1c_2b7e_9a44_4d1a_b3de_5c0f_8e21_a7c9);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversation_id_is_deterministic_32_hex() {
+        let a = conversation_id_for("github:octo/hello#1:comment:5");
+        assert_eq!(a, conversation_id_for("github:octo/hello#1:comment:5"));
+        assert_ne!(a, conversation_id_for("github:octo/hello#1:comment:6"));
+        assert_eq!(a.len(), 32);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+    }
+}

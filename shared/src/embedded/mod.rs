@@ -1,0 +1,1 @@
+//! Embedded adapters for the local host: SQLite store and durable queue, secrets from a file or env.

@@ -1,0 +1,1 @@
+//! GitHub App authentication: RS256 app JWT → installation token, cached until shortly before expiry.

@@ -1,0 +1,32 @@
+//! Hookline core: everything that decides what happens to a webhook, written once and wired to AWS, to the
+//! embedded local host, or to in-memory fakes through the ports in [`ports`].
+//!
+//! Crate map:
+//! - [`domain`]: provider-neutral types (envelopes, triggers, runs, identity links).
+//! - [`ports`]: the traits every adapter implements (queue, stores, secrets, OpenHands, provider APIs).
+//! - [`error`]: one error type per boundary and the single place each maps to HTTP status or queue retry.
+//! - [`verify`], [`text`]: signature checks and untrusted-text handling.
+//! - [`github`]: the GitHub provider (webhook intake, triggers, REST client, App auth).
+//! - [`openhands`]: the OpenHands V1 app-server client.
+//! - [`handlers`]: the webhook, worker and callback handlers, generic over the ports.
+//! - [`memory`]: in-memory adapters for unit tests; `embedded` (SQLite) and `aws` behind features.
+
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod github;
+pub mod handlers;
+pub mod http;
+pub mod memory;
+pub mod openhands;
+pub mod ports;
+pub mod secret;
+pub mod text;
+pub mod verify;
+
+#[cfg(feature = "embedded")]
+pub mod embedded;
+
+#[cfg(feature = "aws")]
+pub mod aws;

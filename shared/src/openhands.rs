@@ -1,0 +1,1 @@
+//! OpenHands V1 app-server client implementing [`crate::ports::Conversations`].

@@ -1,0 +1,213 @@
+//! The ports: small traits the handlers are written against. Each has an AWS adapter (`aws`), an embedded
+//! adapter (`embedded`, SQLite) and an in-memory adapter (`memory`). SDK and driver types never cross them.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::{
+    domain::{DeliveryKey, IdentityLink, Provider, QueueMessage, RunRecord, RunState, SourceRef, StatusRef},
+    error::PortError,
+    secret::SecretString,
+};
+
+/// Sends envelopes to the work queue (SQS FIFO on AWS, a SQLite table locally).
+#[async_trait]
+pub trait Queue: Send + Sync {
+    /// Durably enqueue. Sending the same `dedup_id` twice must not produce two deliveries (within the
+    /// queue's dedup window; the delivery store covers longer).
+    async fn send(&self, message: QueueMessage) -> Result<(), PortError>;
+}
+
+/// Outcome of claiming a delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// This caller owns the delivery now.
+    Claimed,
+    /// Someone already accepted or finished it: answer 2xx and do nothing.
+    Duplicate,
+}
+
+/// Durable dedup of provider deliveries (and of other one-shot effects, keyed by any string).
+/// State machine: absent → `accepted` (expires after `ttl`) → `done` (kept `ttl`); `release` deletes so a
+/// redelivery can be processed. An expired record counts as absent.
+#[async_trait]
+pub trait DeliveryStore: Send + Sync {
+    /// Claim `key` if absent or expired. `now` and `ttl` set the record's expiry (`now + ttl`).
+    async fn claim(&self, key: &str, now: u64, ttl: Duration) -> Result<Claim, PortError>;
+    /// Mark a claimed key done, keeping it for `ttl` from `now`.
+    async fn complete(&self, key: &str, now: u64, ttl: Duration) -> Result<(), PortError>;
+    /// Forget a claim so the next delivery with this key is processed.
+    async fn release(&self, key: &str) -> Result<(), PortError>;
+}
+
+/// Convenience for the common delivery key.
+pub fn delivery_storage_key(key: &DeliveryKey) -> String {
+    key.storage_key()
+}
+
+/// Outcome of pointing a thread at a conversation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ThreadClaim {
+    /// The thread now points at the given conversation (or already did).
+    Claimed,
+    /// Another conversation is active on this thread.
+    Active { conversation_id: String },
+}
+
+/// Runs (keyed by conversation id) and the thread → active conversation pointer.
+#[async_trait]
+pub trait RunStore: Send + Sync {
+    /// Insert if no run with this conversation id exists. Returns `false` (and writes nothing) if one does.
+    async fn insert_run(&self, run: &RunRecord) -> Result<bool, PortError>;
+    async fn get_run(&self, conversation_id: &str) -> Result<Option<RunRecord>, PortError>;
+    /// Write `run` only if the stored version equals `run.version`; on success the stored version becomes
+    /// `run.version + 1` and so does `run.version`. Returns `false` when someone else changed it first.
+    async fn update_run(&self, run: &mut RunRecord) -> Result<bool, PortError>;
+    /// Runs in any of `states`, oldest first, at most `limit` (the sweep's work list).
+    async fn runs_in_states(&self, states: &[RunState], limit: usize) -> Result<Vec<RunRecord>, PortError>;
+    /// Point `thread_key` at `conversation_id` unless another conversation holds it.
+    async fn claim_thread(&self, thread_key: &str, conversation_id: &str) -> Result<ThreadClaim, PortError>;
+    /// Clear the pointer if it still names `conversation_id`.
+    async fn release_thread(&self, thread_key: &str, conversation_id: &str) -> Result<(), PortError>;
+}
+
+/// External account → OpenHands identity links.
+#[async_trait]
+pub trait IdentityStore: Send + Sync {
+    async fn get_link(
+        &self,
+        provider: Provider,
+        tenant: &str,
+        external_user_id: &str,
+    ) -> Result<Option<IdentityLink>, PortError>;
+    /// Create or replace.
+    async fn put_link(&self, link: &IdentityLink) -> Result<(), PortError>;
+    /// Returns whether a link was removed.
+    async fn remove_link(&self, provider: Provider, tenant: &str, external_user_id: &str) -> Result<bool, PortError>;
+    async fn list_links(&self) -> Result<Vec<IdentityLink>, PortError>;
+}
+
+/// Named secrets (Secrets Manager on AWS, a local file or environment locally).
+#[async_trait]
+pub trait Secrets: Send + Sync {
+    /// The secret's current value; `PortError::NotFound` if it does not exist.
+    async fn get(&self, name: &str) -> Result<SecretString, PortError>;
+}
+
+/// How a caller authenticates to the OpenHands app server for one identity.
+#[derive(Clone, Debug, Default)]
+pub struct OpenHandsAuth {
+    /// `Authorization: Bearer <key>` (OpenHands Cloud API key) when set.
+    pub bearer: Option<SecretString>,
+    /// `X-Session-API-Key: <key>` (self-hosted server session key) when set.
+    pub session_key: Option<SecretString>,
+}
+
+/// What to start: the fields of `AppConversationStartRequest` Hookline uses (openhands.md §1.4).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StartConversation {
+    /// 32 hex; derived from the run key.
+    pub conversation_id: String,
+    pub initial_message: String,
+    pub selected_repository: Option<String>,
+    pub selected_branch: Option<String>,
+    pub git_provider: Option<String>,
+    pub title: String,
+    /// `ConversationTrigger` value, e.g. `resolver`.
+    pub trigger: String,
+}
+
+/// Start task as returned by `POST /api/v1/app-conversations` and the start-task endpoints.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StartTask {
+    pub id: String,
+    /// `WORKING`, `WAITING_FOR_SANDBOX`, …, `READY`, `ERROR`.
+    pub status: String,
+    pub detail: Option<String>,
+    pub app_conversation_id: Option<String>,
+    pub agent_server_url: Option<String>,
+}
+
+impl StartTask {
+    pub fn is_error(&self) -> bool {
+        self.status.eq_ignore_ascii_case("ERROR")
+    }
+}
+
+/// A conversation as `GET /api/v1/app-conversations?ids=` reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConversationStatus {
+    pub id: String,
+    /// `STARTING|RUNNING|PAUSED|ERROR|MISSING`.
+    pub sandbox_status: Option<String>,
+    /// `idle|running|paused|waiting_for_confirmation|finished|error|stuck|deleting`, null while not running.
+    pub execution_status: Option<String>,
+    pub conversation_url: Option<String>,
+    pub session_api_key: Option<SecretString>,
+}
+
+/// The OpenHands V1 app server (and, for summaries, the conversation's agent server).
+#[async_trait]
+pub trait Conversations: Send + Sync {
+    /// `POST /api/v1/app-conversations` with `run: true`.
+    async fn start(&self, auth: &OpenHandsAuth, request: &StartConversation) -> Result<StartTask, PortError>;
+    /// `GET /api/v1/app-conversations?ids=…` (≤ 99 ids); `None` where the conversation does not exist yet.
+    async fn statuses(
+        &self,
+        auth: &OpenHandsAuth,
+        conversation_ids: &[String],
+    ) -> Result<Vec<Option<ConversationStatus>>, PortError>;
+    /// `GET /api/v1/app-conversations/start-tasks?ids=<task id>`.
+    async fn start_task(&self, auth: &OpenHandsAuth, task_id: &str) -> Result<Option<StartTask>, PortError>;
+    /// `PATCH /api/v1/app-conversations/{id}` with the title (the server ignores the title at start).
+    async fn set_title(&self, auth: &OpenHandsAuth, conversation_id: &str, title: &str) -> Result<(), PortError>;
+    /// `POST /api/v1/app-conversations/{id}/send-message` with `run: true`.
+    async fn send_message(&self, auth: &OpenHandsAuth, conversation_id: &str, text: &str) -> Result<(), PortError>;
+    /// Ask the agent for its final summary: `POST {agent_server_url}/api/conversations/{id}/ask_agent` with the
+    /// sandbox's session key. Returns the answer text.
+    async fn ask_agent(
+        &self,
+        conversation: &ConversationStatus,
+        agent_server_url: &str,
+        question: &str,
+    ) -> Result<String, PortError>;
+    /// Link a person can open to follow the conversation.
+    fn conversation_link(&self, conversation_id: &str) -> String;
+}
+
+/// The provider's API, as the generic handlers need it. One implementation per provider; each interprets only
+/// its own [`SourceRef`] variant.
+#[async_trait]
+pub trait SourceClient: Send + Sync {
+    /// May this person trigger runs here (e.g. GitHub write access)? Decided via the provider API.
+    async fn may_trigger(&self, source: &SourceRef, actor_login: &str) -> Result<bool, PortError>;
+    /// The immediate "seen it" signal (👀 reaction). Idempotent.
+    async fn acknowledge(&self, source: &SourceRef) -> Result<(), PortError>;
+    /// Post the run's one status message; `marker` is embedded invisibly so a retry can find it.
+    async fn post_status(&self, source: &SourceRef, marker: &str, text: &str) -> Result<StatusRef, PortError>;
+    /// Find a status message carrying `marker` (after a crash between posting and recording it).
+    async fn find_status(&self, source: &SourceRef, marker: &str) -> Result<Option<StatusRef>, PortError>;
+    /// Replace the status message's text (keeping the marker).
+    async fn edit_status(
+        &self,
+        source: &SourceRef,
+        status: &StatusRef,
+        marker: &str,
+        text: &str,
+    ) -> Result<(), PortError>;
+    /// Post a one-off notice (e.g. how to get linked).
+    async fn post_notice(&self, source: &SourceRef, text: &str) -> Result<(), PortError>;
+    /// Text of earlier messages in the thread, oldest first, sanitized, written at or before `until` (epoch s),
+    /// excluding Hookline's own; for the prompt.
+    async fn thread_context(&self, source: &SourceRef, until: u64) -> Result<Vec<ContextMessage>, PortError>;
+    /// Branch to work on when the trigger did not carry it (GitHub PR head for conversation comments).
+    async fn resolve_branch(&self, source: &SourceRef) -> Result<Option<String>, PortError>;
+}
+
+/// One earlier message of a thread, for the prompt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContextMessage {
+    pub author: String,
+    pub body: String,
+}
