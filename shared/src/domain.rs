@@ -63,7 +63,7 @@ pub const ENVELOPE_VERSION: u32 = 1;
 
 /// The queue message: small, self-contained and versioned. `payload` is the verified body trimmed to what the
 /// worker needs (provider-specific shape), so a huge issue body never exceeds the queue's size limit.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Envelope {
     pub version: u32,
     pub provider: Provider,
@@ -75,7 +75,8 @@ pub struct Envelope {
     pub group: String,
     /// Epoch seconds when the webhook accepted it.
     pub received_at: u64,
-    pub payload: serde_json::Value,
+    /// Provider-specific trimmed event, kept as raw JSON so it is serialized once.
+    pub payload: Box<serde_json::value::RawValue>,
 }
 
 impl Envelope {
@@ -146,10 +147,25 @@ pub struct Trigger {
     pub git_provider: String,
     /// Conversation title, e.g. `GitHub Issue #12: Fix the README`.
     pub title: String,
-    /// Sanitized text of what triggered the run (the comment, or empty for a label).
-    pub request_text: String,
+    /// What the prompt is built from (raw text as it was at trigger time; sanitized when rendered).
+    pub prompt: PromptParts,
     /// Epoch seconds of the triggering event (context newer than this is ignored).
     pub occurred_at: u64,
+}
+
+/// The pieces of the initial message a provider contributes; [`crate::handlers::prompt`] renders them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PromptParts {
+    /// What and where, e.g. `GitHub issue octo/hello#12`.
+    pub subject: String,
+    pub subject_title: String,
+    pub subject_body: String,
+    /// The triggering comment or review text (empty for a label).
+    pub request: String,
+    /// File and line for inline review comments, with the diff hunk.
+    pub location: Option<String>,
+    /// Task-specific instructions (fix the issue and open a PR / push to the PR branch / answer).
+    pub instructions: String,
 }
 
 /// Where a run is in its life. `Reported` and `Failed` are terminal.

@@ -11,6 +11,7 @@
 //! - [`handlers`]: the webhook, worker and callback handlers, generic over the ports.
 //! - [`memory`]: in-memory adapters for unit tests; `embedded` (SQLite) and `aws` behind features.
 
+pub mod assemble;
 pub mod clock;
 pub mod config;
 pub mod domain;
@@ -21,6 +22,7 @@ pub mod http;
 pub mod memory;
 pub mod openhands;
 pub mod ports;
+pub mod provider;
 pub mod secret;
 pub mod text;
 pub mod verify;

@@ -1,1 +1,744 @@
-//! OpenHands V1 app-server client implementing [`crate::ports::Conversations`].
+//! OpenHands V1 app-server client implementing [`crate::ports::Conversations`] (openhands.md §1.4–§1.6, §13).
+//!
+//! - Ids: the server answers with 32 hex characters without dashes and accepts either form. Every id this
+//!   client sends, returns or compares goes through [`normalize_id`] (32 lowercase hex).
+//! - Auth is per call, from [`OpenHandsAuth`]: an OpenHands Cloud API key as a bearer token, a self-hosted
+//!   session key, or nothing at all (a local single-user server ignores auth).
+//! - Every answer passes through one classifier: 2xx is success; 408, 429, 5xx, timeouts and connection
+//!   failures are transient (honouring `Retry-After`); any other status is permanent, with a short detail
+//!   that never echoes credentials.
+
+use std::{collections::HashMap, time::Duration};
+
+use async_trait::async_trait;
+use reqwest::{
+    header::{HeaderMap, HeaderValue, AUTHORIZATION, RETRY_AFTER},
+    RequestBuilder, Response, StatusCode, Url,
+};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use crate::{
+    error::PortError,
+    ports::{ConversationStatus, Conversations, OpenHandsAuth, StartConversation, StartTask},
+    secret::SecretString,
+};
+
+/// Most ids `GET /api/v1/app-conversations?ids=` takes in one call (the server asserts fewer than 100).
+pub const MAX_IDS_PER_REQUEST: usize = 99;
+
+/// Timeout for `ask_agent`: the agent answers out of band with an LLM call, so it gets longer than the
+/// ordinary request timeout (OpenHands itself uses 30 s).
+pub const ASK_AGENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Header carrying a self-hosted server's or a sandbox's session key.
+pub const SESSION_KEY_HEADER: &str = "X-Session-API-Key";
+
+/// Longest server-provided detail copied into an error.
+const MAX_DETAIL_CHARS: usize = 200;
+/// Most bytes of an error body read while looking for its `detail`.
+const MAX_ERROR_BODY_BYTES: usize = 16 * 1024;
+
+/// Where the OpenHands app server lives and how long to wait for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenHandsConfig {
+    /// App server API base, e.g. `https://app.all-hands.dev` or `http://127.0.0.1:3000`.
+    pub base_url: String,
+    /// Web UI base for links people open: `{web_url}/conversations/{id}`.
+    pub web_url: String,
+    /// Timeout for each app-server request (connect to end of body).
+    pub request_timeout: Duration,
+}
+
+/// Client for the OpenHands V1 app server and, for summaries, a conversation's agent server.
+#[derive(Clone, Debug)]
+pub struct OpenHandsClient {
+    http: reqwest::Client,
+    base_url: String,
+    web_url: String,
+    request_timeout: Duration,
+}
+
+impl OpenHandsClient {
+    /// Build a client over a shared `reqwest::Client` (connection pool, TLS set up once per process).
+    pub fn new(http: reqwest::Client, config: OpenHandsConfig) -> Self {
+        Self {
+            http,
+            base_url: config.base_url.trim_end_matches('/').to_owned(),
+            web_url: config.web_url.trim_end_matches('/').to_owned(),
+            request_timeout: config.request_timeout,
+        }
+    }
+
+    fn url(&self, path: &str, call: Call<'_>) -> Result<Url, PortError> {
+        Url::parse(&format!("{}{path}", self.base_url))
+            .map_err(|_| PortError::permanent(call.what(), "the OpenHands base URL is not a valid URL"))
+    }
+
+    /// Send an app-server request with the caller's credentials and classify the answer.
+    async fn send(
+        &self,
+        call: Call<'_>,
+        request: RequestBuilder,
+        auth: &OpenHandsAuth,
+    ) -> Result<Response, PortError> {
+        let request = authorize(request.timeout(self.request_timeout), auth, call)?;
+        let secrets = [auth.bearer.as_ref(), auth.session_key.as_ref()];
+        classify(call, request.send().await, &secrets).await
+    }
+
+    /// One `?ids=` call for at most [`MAX_IDS_PER_REQUEST`] normalized ids, answered in request order.
+    async fn statuses_chunk(
+        &self,
+        auth: &OpenHandsAuth,
+        ids: &[String],
+    ) -> Result<Vec<Option<ConversationStatus>>, PortError> {
+        let call = Call::new("conversation statuses", None);
+        let mut url = self.url("/api/v1/app-conversations", call)?;
+        url.query_pairs_mut()
+            .extend_pairs(ids.iter().map(|id| ("ids", id.as_str())));
+        let response = self.send(call, self.http.get(url), auth).await?;
+        let items: Vec<Option<RawConversation>> = decode(call, response).await?;
+        if items.len() != ids.len() {
+            tracing::warn!(
+                requested = ids.len(),
+                returned = items.len(),
+                "OpenHands statuses length mismatch"
+            );
+        }
+        // Matched by id rather than position, so a reordered or short answer can never attach one
+        // conversation's status (and session key) to another.
+        let mut by_id = HashMap::with_capacity(items.len());
+        for item in items.into_iter().flatten() {
+            let status = item.into_status(call)?;
+            by_id.insert(status.id.clone(), status);
+        }
+        Ok(ids.iter().map(|id| by_id.get(id).cloned()).collect())
+    }
+}
+
+#[async_trait]
+impl Conversations for OpenHandsClient {
+    async fn start(&self, auth: &OpenHandsAuth, request: &StartConversation) -> Result<StartTask, PortError> {
+        let call = Call::new("start conversation", Some(&request.conversation_id));
+        let conversation_id = require_id(call, &request.conversation_id)?;
+        let body = StartBody {
+            conversation_id: &conversation_id,
+            initial_message: MessageBody::user(&request.initial_message),
+            selected_repository: request.selected_repository.as_deref(),
+            selected_branch: request.selected_branch.as_deref(),
+            git_provider: request.git_provider.as_deref(),
+            title: &request.title,
+            trigger: &request.trigger,
+        };
+        let url = self.url("/api/v1/app-conversations", call)?;
+        let response = self.send(call, self.http.post(url).json(&body), auth).await?;
+        let task = decode::<RawStartTask>(call, response).await?.into_task(call)?;
+        tracing::info!(
+            conversation_id = %conversation_id,
+            task_id = %task.id,
+            task_status = %task.status,
+            "OpenHands conversation start accepted"
+        );
+        Ok(task)
+    }
+
+    async fn statuses(
+        &self,
+        auth: &OpenHandsAuth,
+        conversation_ids: &[String],
+    ) -> Result<Vec<Option<ConversationStatus>>, PortError> {
+        let call = Call::new("conversation statuses", None);
+        let ids = conversation_ids
+            .iter()
+            .map(|id| require_id(call, id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut out = Vec::with_capacity(ids.len());
+        // Sequential on purpose: the app server throttles each client by sleeping, so parallel calls gain
+        // little and only hold more connections.
+        for chunk in ids.chunks(MAX_IDS_PER_REQUEST) {
+            out.extend(self.statuses_chunk(auth, chunk).await?);
+        }
+        Ok(out)
+    }
+
+    async fn start_task(&self, auth: &OpenHandsAuth, task_id: &str) -> Result<Option<StartTask>, PortError> {
+        let call = Call::new("start task", None);
+        let task_id = require_id(call, task_id)?;
+        let mut url = self.url("/api/v1/app-conversations/start-tasks", call)?;
+        url.query_pairs_mut().append_pair("ids", &task_id);
+        let response = self.send(call, self.http.get(url), auth).await?;
+        let tasks: Vec<Option<RawStartTask>> = decode(call, response).await?;
+        tasks
+            .into_iter()
+            .next()
+            .flatten()
+            .map(|task| task.into_task(call))
+            .transpose()
+    }
+
+    async fn set_title(
+        &self,
+        auth: &OpenHandsAuth,
+        conversation_id: &str,
+        title: &str,
+    ) -> Result<(), PortError> {
+        let call = Call::new("set title", Some(conversation_id));
+        let id = require_id(call, conversation_id)?;
+        let url = self.url(&format!("/api/v1/app-conversations/{id}"), call)?;
+        self.send(call, self.http.patch(url).json(&TitleBody { title }), auth)
+            .await?;
+        Ok(())
+    }
+
+    async fn send_message(
+        &self,
+        auth: &OpenHandsAuth,
+        conversation_id: &str,
+        text: &str,
+    ) -> Result<(), PortError> {
+        let call = Call::new("send message", Some(conversation_id));
+        let id = require_id(call, conversation_id)?;
+        let url = self.url(&format!("/api/v1/app-conversations/{id}/send-message"), call)?;
+        let response = self
+            .send(call, self.http.post(url).json(&MessageBody::user(text)), auth)
+            .await?;
+        // The status code is the contract; the body only adds `success: false` when the sandbox could not
+        // take the message, so an unreadable body is not an error.
+        let Ok(bytes) = response.bytes().await else {
+            return Ok(());
+        };
+        let Ok(answer) = serde_json::from_slice::<SendMessageAnswer>(&bytes) else {
+            return Ok(());
+        };
+        if answer.success != Some(false) {
+            return Ok(());
+        }
+        let sandbox = answer.sandbox_status.unwrap_or_else(|| "unknown".to_owned());
+        tracing::warn!(conversation_id = %id, sandbox_status = %sandbox, "OpenHands did not deliver the message");
+        let detail = format!("message not delivered (sandbox {sandbox})");
+        // A missing sandbox will not come back; a paused or starting one can take the message later.
+        if sandbox.eq_ignore_ascii_case("MISSING") {
+            Err(PortError::Permanent {
+                what: call.what(),
+                status: None,
+                detail,
+            })
+        } else {
+            Err(PortError::Transient {
+                what: call.what(),
+                detail,
+                retry_after: None,
+            })
+        }
+    }
+
+    async fn ask_agent(
+        &self,
+        conversation: &ConversationStatus,
+        agent_server_url: &str,
+        question: &str,
+    ) -> Result<String, PortError> {
+        let call = Call::new("ask agent", Some(&conversation.id));
+        let id = require_id(call, &conversation.id)?;
+        let url = Url::parse(&format!(
+            "{}/api/conversations/{id}/ask_agent",
+            agent_server_url.trim_end_matches('/')
+        ))
+        .map_err(|_| PortError::permanent(call.what(), "the agent server URL is not a valid URL"))?;
+        let mut request = self
+            .http
+            .post(url)
+            .timeout(ASK_AGENT_TIMEOUT)
+            .json(&AskBody { question });
+        // An agent server without session keys configured accepts the call unauthenticated.
+        if let Some(key) = conversation
+            .session_api_key
+            .as_ref()
+            .filter(|key| !key.is_empty())
+        {
+            request = request.header(SESSION_KEY_HEADER, secret_header(call, key.expose())?);
+        }
+        let secrets = [conversation.session_api_key.as_ref()];
+        let response = classify(call, request.send().await, &secrets).await?;
+        let answer: AskAnswer = decode(call, response).await?;
+        Ok(answer.response)
+    }
+
+    fn conversation_link(&self, conversation_id: &str) -> String {
+        let id = normalize_id(conversation_id).unwrap_or_else(|| conversation_id.to_owned());
+        format!("{}/conversations/{id}", self.web_url)
+    }
+}
+
+/// Normalize a conversation or task id to 32 lowercase hex; accepts the dashed form (and any other form of
+/// a UUID). `None` if it is not a UUID.
+pub fn normalize_id(id: &str) -> Option<String> {
+    uuid::Uuid::try_parse(id)
+        .ok()
+        .map(|uuid| uuid.simple().to_string())
+}
+
+/// The agent server base URL, derived from a conversation's `conversation_url`.
+///
+/// Assumes the app server builds `conversation_url` as `{agent_server_url}/api/conversations/{id}` (true of
+/// the V1 app server: the agent server's REST path for the conversation), so the base is everything before
+/// the last `/api/conversations/` segment. Any path prefix before it (a runtime proxy such as
+/// `https://host/runtime/8000`) is kept. Returns `None` when the URL does not have that shape, is not
+/// absolute `http(s)`, or does not end in a conversation id.
+pub fn agent_server_url_from(conversation_url: &str) -> Option<String> {
+    const MARKER: &str = "/api/conversations/";
+    let trimmed = conversation_url.trim_end_matches('/');
+    let at = trimmed.rfind(MARKER)?;
+    let (base, id) = (&trimmed[..at], &trimmed[at + MARKER.len()..]);
+    normalize_id(id)?;
+    let parsed = Url::parse(base).ok()?;
+    let web = matches!(parsed.scheme(), "http" | "https");
+    (web && parsed.host().is_some()).then(|| base.to_owned())
+}
+
+/// The operation being performed, for error messages and log fields.
+#[derive(Clone, Copy, Debug)]
+struct Call<'a> {
+    op: &'static str,
+    conversation_id: Option<&'a str>,
+}
+
+impl<'a> Call<'a> {
+    fn new(op: &'static str, conversation_id: Option<&'a str>) -> Self {
+        Self { op, conversation_id }
+    }
+
+    fn what(&self) -> String {
+        format!("OpenHands {}", self.op)
+    }
+}
+
+fn require_id(call: Call<'_>, id: &str) -> Result<String, PortError> {
+    normalize_id(id).ok_or_else(|| PortError::permanent(call.what(), "id is not a UUID"))
+}
+
+fn authorize(
+    request: RequestBuilder,
+    auth: &OpenHandsAuth,
+    call: Call<'_>,
+) -> Result<RequestBuilder, PortError> {
+    let mut request = request;
+    // Empty keys count as unset: an empty environment variable should mean "no auth", not "Bearer ".
+    if let Some(key) = auth.bearer.as_ref().filter(|key| !key.is_empty()) {
+        request = request.header(
+            AUTHORIZATION,
+            secret_header(call, &format!("Bearer {}", key.expose()))?,
+        );
+    }
+    if let Some(key) = auth.session_key.as_ref().filter(|key| !key.is_empty()) {
+        request = request.header(SESSION_KEY_HEADER, secret_header(call, key.expose())?);
+    }
+    Ok(request)
+}
+
+/// A header value marked sensitive (kept out of HTTP-layer debug output).
+fn secret_header(call: Call<'_>, value: &str) -> Result<HeaderValue, PortError> {
+    let mut value = HeaderValue::from_str(value)
+        .map_err(|_| PortError::permanent(call.what(), "credential is not a valid HTTP header value"))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// The one place OpenHands answers become [`PortError`]s. `secrets` are the credentials sent with the
+/// request: a server detail that contains one is dropped rather than copied into the error.
+async fn classify(
+    call: Call<'_>,
+    result: Result<Response, reqwest::Error>,
+    secrets: &[Option<&SecretString>],
+) -> Result<Response, PortError> {
+    let response = match result {
+        Ok(response) => response,
+        Err(err) => {
+            let error = transport_error(call, err);
+            tracing::warn!(
+                op = call.op,
+                conversation_id = call.conversation_id,
+                error = %error,
+                "OpenHands request failed"
+            );
+            return Err(error);
+        }
+    };
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let retry_after = retry_after(response.headers());
+    let body = read_capped(response).await;
+    let detail = error_detail(status, &body, secrets);
+    let transient = status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status.is_server_error();
+    tracing::warn!(
+        op = call.op,
+        conversation_id = call.conversation_id,
+        status = status.as_u16(),
+        transient,
+        retry_after_secs = retry_after.map(|after| after.as_secs()),
+        "OpenHands refused the request"
+    );
+    Err(if transient {
+        PortError::Transient {
+            what: call.what(),
+            detail,
+            retry_after,
+        }
+    } else {
+        PortError::Permanent {
+            what: call.what(),
+            status: Some(status.as_u16()),
+            detail,
+        }
+    })
+}
+
+/// No HTTP answer (or no complete one): transient, except a request that could not even be built.
+fn transport_error(call: Call<'_>, err: reqwest::Error) -> PortError {
+    if err.is_builder() {
+        return PortError::permanent(call.what(), "could not build the request");
+    }
+    let kind = if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    // The innermost cause ("Connection refused (os error 111)") says more than reqwest's outer message;
+    // the URL is dropped as it adds nothing the operation name does not.
+    let err = err.without_url();
+    let mut cause: &dyn std::error::Error = &err;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    let detail = truncate(&format!("{kind}: {cause}"), MAX_DETAIL_CHARS);
+    PortError::Transient {
+        what: call.what(),
+        detail,
+        retry_after: None,
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is not used by the servers Hookline talks to).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// Up to [`MAX_ERROR_BODY_BYTES`] of an error body; read errors just end it.
+async fn read_capped(mut response: Response) -> Vec<u8> {
+    let mut body = Vec::new();
+    while body.len() < MAX_ERROR_BODY_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    body
+}
+
+/// `HTTP 422 Unprocessable Entity: body.trigger: Input should be …`, from the status and the FastAPI
+/// `detail` (a string, or a list of validation errors of which the first is used).
+fn error_detail(status: StatusCode, body: &[u8], secrets: &[Option<&SecretString>]) -> String {
+    let head = match status.canonical_reason() {
+        Some(reason) => format!("HTTP {} {reason}", status.as_u16()),
+        None => format!("HTTP {}", status.as_u16()),
+    };
+    match server_detail(body, secrets) {
+        Some(detail) => format!("{head}: {detail}"),
+        None => head,
+    }
+}
+
+fn server_detail(body: &[u8], secrets: &[Option<&SecretString>]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let text = match value.get("detail")? {
+        serde_json::Value::String(text) => text.clone(),
+        serde_json::Value::Array(items) => {
+            // Only `loc` and `msg`: a validation error's `input` echoes what was sent.
+            let first = items.first()?;
+            let msg = first.get("msg")?.as_str()?;
+            let loc = first.get("loc").and_then(|loc| loc.as_array()).map(|parts| {
+                parts
+                    .iter()
+                    .map(|part| part.as_str().map_or_else(|| part.to_string(), str::to_owned))
+                    .collect::<Vec<_>>()
+                    .join(".")
+            });
+            match loc {
+                Some(loc) if !loc.is_empty() => format!("{loc}: {msg}"),
+                _ => msg.to_owned(),
+            }
+        }
+        _ => return None,
+    };
+    let leaks = secrets
+        .iter()
+        .flatten()
+        .any(|secret| !secret.is_empty() && text.contains(secret.expose()));
+    if leaks {
+        return None;
+    }
+    let clean: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let clean = clean.trim();
+    (!clean.is_empty()).then(|| truncate(clean, MAX_DETAIL_CHARS))
+}
+
+fn truncate(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+/// Read and parse a 2xx body. A body that does not parse is permanent (the server speaks another
+/// protocol); the message names only the position, since serde's text can quote values (session keys).
+async fn decode<T: DeserializeOwned>(call: Call<'_>, response: Response) -> Result<T, PortError> {
+    let bytes = response.bytes().await.map_err(|err| transport_error(call, err))?;
+    serde_json::from_slice(&bytes).map_err(|err| {
+        PortError::permanent(
+            call.what(),
+            format!(
+                "unexpected response body ({:?} error at line {} column {})",
+                err.classify(),
+                err.line(),
+                err.column()
+            ),
+        )
+    })
+}
+
+#[derive(Serialize)]
+struct StartBody<'a> {
+    conversation_id: &'a str,
+    initial_message: MessageBody<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    selected_repository: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    selected_branch: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    git_provider: Option<&'a str>,
+    title: &'a str,
+    trigger: &'a str,
+}
+
+/// `SendMessageRequest`: a user text message. `run` defaults to false on the server, so it is always sent.
+#[derive(Serialize)]
+struct MessageBody<'a> {
+    role: &'static str,
+    content: [TextContent<'a>; 1],
+    run: bool,
+}
+
+impl<'a> MessageBody<'a> {
+    fn user(text: &'a str) -> Self {
+        Self {
+            role: "user",
+            content: [TextContent { kind: "text", text }],
+            run: true,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct TextContent<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    text: &'a str,
+}
+
+#[derive(Serialize)]
+struct TitleBody<'a> {
+    title: &'a str,
+}
+
+#[derive(Serialize)]
+struct AskBody<'a> {
+    question: &'a str,
+}
+
+#[derive(Deserialize)]
+struct AskAnswer {
+    response: String,
+}
+
+#[derive(Deserialize)]
+struct SendMessageAnswer {
+    success: Option<bool>,
+    sandbox_status: Option<String>,
+}
+
+/// `AppConversationStartTask`, the fields Hookline reads.
+#[derive(Deserialize)]
+struct RawStartTask {
+    id: String,
+    status: String,
+    detail: Option<String>,
+    app_conversation_id: Option<String>,
+    agent_server_url: Option<String>,
+}
+
+impl RawStartTask {
+    fn into_task(self, call: Call<'_>) -> Result<StartTask, PortError> {
+        let app_conversation_id = self
+            .app_conversation_id
+            .map(|id| normalize_id(&id).ok_or_else(|| bad_id(call, "app_conversation_id")))
+            .transpose()?;
+        Ok(StartTask {
+            id: normalize_id(&self.id).ok_or_else(|| bad_id(call, "task id"))?,
+            status: self.status,
+            detail: self.detail,
+            app_conversation_id,
+            agent_server_url: self.agent_server_url,
+        })
+    }
+}
+
+/// `AppConversation`, the fields Hookline reads.
+#[derive(Deserialize)]
+struct RawConversation {
+    id: String,
+    sandbox_status: Option<String>,
+    execution_status: Option<String>,
+    conversation_url: Option<String>,
+    session_api_key: Option<String>,
+}
+
+impl RawConversation {
+    fn into_status(self, call: Call<'_>) -> Result<ConversationStatus, PortError> {
+        Ok(ConversationStatus {
+            id: normalize_id(&self.id).ok_or_else(|| bad_id(call, "conversation id"))?,
+            sandbox_status: self.sandbox_status,
+            execution_status: self.execution_status,
+            conversation_url: self.conversation_url,
+            session_api_key: self.session_api_key.map(SecretString::new),
+        })
+    }
+}
+
+fn bad_id(call: Call<'_>, field: &str) -> PortError {
+    PortError::permanent(call.what(), format!("response has a malformed {field}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEX: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn ids_normalize_to_lowercase_hex() {
+        assert_eq!(normalize_id(HEX).as_deref(), Some(HEX));
+        assert_eq!(
+            normalize_id("01234567-89AB-CDEF-0123-456789ABCDEF").as_deref(),
+            Some(HEX)
+        );
+        assert_eq!(normalize_id("not-a-uuid"), None);
+        assert_eq!(normalize_id(""), None);
+    }
+
+    #[test]
+    fn agent_server_url_is_the_prefix_before_the_conversation_path() {
+        let url = format!("http://127.0.0.1:8011/api/conversations/{HEX}");
+        assert_eq!(
+            agent_server_url_from(&url).as_deref(),
+            Some("http://127.0.0.1:8011")
+        );
+        let proxied = format!("https://rt.example.com/runtime/8000/api/conversations/{HEX}/");
+        assert_eq!(
+            agent_server_url_from(&proxied).as_deref(),
+            Some("https://rt.example.com/runtime/8000")
+        );
+    }
+
+    #[test]
+    fn agent_server_url_rejects_other_shapes() {
+        assert_eq!(agent_server_url_from("http://host/conversations/abc"), None);
+        assert_eq!(
+            agent_server_url_from(&format!("http://host/api/conversations/{HEX}/events")),
+            None
+        );
+        assert_eq!(agent_server_url_from(&format!("/api/conversations/{HEX}")), None);
+        assert_eq!(
+            agent_server_url_from(&format!("ftp://host/api/conversations/{HEX}")),
+            None
+        );
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_only() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(retry_after(&headers), None);
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(retry_after(&headers), None);
+    }
+
+    #[test]
+    fn error_detail_uses_short_server_detail() {
+        let body = br#"{"detail":"unknown_app_conversation"}"#;
+        assert_eq!(
+            error_detail(StatusCode::NOT_FOUND, body, &[]),
+            "HTTP 404 Not Found: unknown_app_conversation"
+        );
+        let validation =
+            br#"{"detail":[{"loc":["body","trigger"],"msg":"Input should be 'resolver'","input":"x"}]}"#;
+        assert_eq!(
+            error_detail(StatusCode::UNPROCESSABLE_ENTITY, validation, &[]),
+            "HTTP 422 Unprocessable Entity: body.trigger: Input should be 'resolver'"
+        );
+        assert_eq!(
+            error_detail(StatusCode::BAD_GATEWAY, b"<html>", &[]),
+            "HTTP 502 Bad Gateway"
+        );
+    }
+
+    #[test]
+    fn error_detail_never_echoes_credentials_and_stays_short() {
+        let key = SecretString::new("sk-very-secret");
+        let body = br#"{"detail":"bad key sk-very-secret"}"#;
+        assert_eq!(
+            error_detail(StatusCode::UNAUTHORIZED, body, &[Some(&key)]),
+            "HTTP 401 Unauthorized"
+        );
+        let long = format!(r#"{{"detail":"{}"}}"#, "x".repeat(1000));
+        let detail = error_detail(StatusCode::BAD_REQUEST, long.as_bytes(), &[]);
+        assert!(detail.chars().count() < MAX_DETAIL_CHARS + 40, "{detail}");
+    }
+
+    #[test]
+    fn start_body_omits_absent_optionals_and_always_runs() {
+        let body = StartBody {
+            conversation_id: HEX,
+            initial_message: MessageBody::user("hi"),
+            selected_repository: Some("octo/hello"),
+            selected_branch: None,
+            git_provider: None,
+            title: "t",
+            trigger: "resolver",
+        };
+        let json = serde_json::to_value(&body).unwrap_or_default();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "conversation_id": HEX,
+                "initial_message": {"role": "user", "content": [{"type": "text", "text": "hi"}], "run": true},
+                "selected_repository": "octo/hello",
+                "title": "t",
+                "trigger": "resolver",
+            })
+        );
+    }
+}

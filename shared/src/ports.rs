@@ -19,6 +19,36 @@ pub trait Queue: Send + Sync {
     async fn send(&self, message: QueueMessage) -> Result<(), PortError>;
 }
 
+/// The webhook's one write: claim a delivery and, only if newly claimed, enqueue its envelope. Either both
+/// happen or, on error, neither stays claimed (so the provider's redelivery is processed).
+#[async_trait]
+pub trait Inbox: Send + Sync {
+    async fn accept(&self, key: &str, now: u64, ttl: Duration, message: QueueMessage) -> Result<Claim, PortError>;
+}
+
+/// [`Inbox`] over a separate [`DeliveryStore`] and [`Queue`] (DynamoDB + SQS): claim, send, and release the claim
+/// if the send fails.
+pub struct ClaimThenSend {
+    pub deliveries: std::sync::Arc<dyn DeliveryStore>,
+    pub queue: std::sync::Arc<dyn Queue>,
+}
+
+#[async_trait]
+impl Inbox for ClaimThenSend {
+    async fn accept(&self, key: &str, now: u64, ttl: Duration, message: QueueMessage) -> Result<Claim, PortError> {
+        if self.deliveries.claim(key, now, ttl).await? == Claim::Duplicate {
+            return Ok(Claim::Duplicate);
+        }
+        if let Err(err) = self.queue.send(message).await {
+            if let Err(release_err) = self.deliveries.release(key).await {
+                tracing::warn!(error = %release_err, delivery = key, "could not release delivery claim");
+            }
+            return Err(err);
+        }
+        Ok(Claim::Claimed)
+    }
+}
+
 /// Outcome of claiming a delivery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Claim {

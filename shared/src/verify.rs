@@ -1,1 +1,99 @@
-//! Webhook signature verification primitives (constant-time).
+//! Webhook signature verification primitives. Every comparison is constant-time and runs over the raw body
+//! bytes exactly as received (never a re-serialized JSON).
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Why a signature was not accepted (logged, never returned to the caller in detail).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("signature header missing")]
+    Missing,
+    #[error("signature header malformed")]
+    Malformed,
+    #[error("signature mismatch")]
+    Mismatch,
+}
+
+impl SignatureError {
+    pub fn reason(self) -> &'static str {
+        match self {
+            SignatureError::Missing => "signature header missing",
+            SignatureError::Malformed => "signature header malformed",
+            SignatureError::Mismatch => "signature mismatch",
+        }
+    }
+}
+
+/// Check `sig_hex` (hex digest, no prefix) against HMAC-SHA256(`secret`, `message`) in constant time.
+pub fn hmac_sha256_hex(secret: &[u8], message: &[u8], sig_hex: &str) -> Result<(), SignatureError> {
+    let mut expected = [0u8; 32];
+    hex::decode_to_slice(sig_hex.trim(), &mut expected).map_err(|_| SignatureError::Malformed)?;
+    let mut mac = HmacSha256::new_from_slice(secret).map_err(|_| SignatureError::Malformed)?;
+    mac.update(message);
+    mac.verify_slice(&expected).map_err(|_| SignatureError::Mismatch)
+}
+
+/// Verify a `sha256=<hex>` header (GitHub `X-Hub-Signature-256`, Jira `X-Hub-Signature`).
+pub fn prefixed_sha256(secret: &[u8], body: &[u8], header: Option<&str>) -> Result<(), SignatureError> {
+    let header = header.ok_or(SignatureError::Missing)?;
+    let hex_part = header.strip_prefix("sha256=").ok_or(SignatureError::Malformed)?;
+    hmac_sha256_hex(secret, body, hex_part)
+}
+
+/// Lowercase hex HMAC-SHA256, for tests and for signing outgoing fixtures.
+pub fn sign_hex(secret: &[u8], message: &[u8]) -> String {
+    // new_from_slice never fails for HMAC (any key length is valid).
+    let mut mac = HmacSha256::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    mac.update(message);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Constant-time equality of two byte strings (e.g. shared tokens); lengths are not secret.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V1_SECRET: &[u8] = b"It's a Secret to Everybody";
+    const V1_SIG: &str = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+
+    #[test]
+    fn github_published_vector_v1() {
+        assert_eq!(prefixed_sha256(V1_SECRET, b"Hello, World!", Some(V1_SIG)), Ok(()));
+        assert_eq!(format!("sha256={}", sign_hex(V1_SECRET, b"Hello, World!")), V1_SIG);
+    }
+
+    #[test]
+    fn github_computed_vector_v2() {
+        let body = br#"{"action":"created","issue":{"number":1},"repository":{"full_name":"octo-org/hello"},"installation":{"id":42}}"#;
+        let sig = "sha256=8584d6af9ed2291478330351150ba8f248254f7a9d24e2c9137f820dfc509954";
+        assert_eq!(prefixed_sha256(b"gh-test-secret", body, Some(sig)), Ok(()));
+    }
+
+    #[test]
+    fn tampering_is_rejected() {
+        assert_eq!(prefixed_sha256(V1_SECRET, b"Hello, World?", Some(V1_SIG)), Err(SignatureError::Mismatch));
+        assert_eq!(prefixed_sha256(b"wrong secret", b"Hello, World!", Some(V1_SIG)), Err(SignatureError::Mismatch));
+        assert_eq!(prefixed_sha256(V1_SECRET, b"Hello, World!", None), Err(SignatureError::Missing));
+        let sha1 = "sha1=01dc10d0c83e72ed246219cdd91669667fe2ca59";
+        assert_eq!(prefixed_sha256(V1_SECRET, b"Hello, World!", Some(sha1)), Err(SignatureError::Malformed));
+        assert_eq!(prefixed_sha256(V1_SECRET, b"Hello, World!", Some("sha256=zz")), Err(SignatureError::Malformed));
+        let truncated = &V1_SIG[..V1_SIG.len() - 2];
+        assert_eq!(prefixed_sha256(V1_SECRET, b"Hello, World!", Some(truncated)), Err(SignatureError::Malformed));
+        assert_eq!(prefixed_sha256(V1_SECRET, b"Hello, World!", Some("")), Err(SignatureError::Malformed));
+    }
+
+    #[test]
+    fn constant_time_eq_basics() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}

@@ -1,1 +1,3 @@
 //! Test support.
+pub mod fake_github;
+pub mod fake_openhands;

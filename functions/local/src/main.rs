@@ -1,1 +1,55 @@
-fn main() {}
+//! `hookline-local`: run Hookline on the embedded default (see the crate docs and the README).
+
+use std::{sync::Arc, time::Instant};
+
+use hookline::{clock::SystemClock, config::Config};
+use hookline_local::{local_secrets, start, HostOptions, LocalConfig};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let started = Instant::now();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    if std::env::var("HOOKLINE_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        tracing_subscriber::fmt().with_env_filter(filter).json().init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+    let config = Config::from_env()?;
+    let local = LocalConfig::from_env()?;
+    if config.github.is_none() {
+        tracing::warn!("GITHUB_APP_ID is not set: the GitHub webhook route answers 404 until it is configured");
+    }
+    let secrets = Arc::new(local_secrets(&local)?);
+    let host = start(HostOptions { config, local, secrets, clock: Arc::new(SystemClock) }).await?;
+    tracing::info!(
+        addr = %host.addr(),
+        ready_ms = format!("{:.1}", started.elapsed().as_secs_f64() * 1000.0),
+        "hookline local host ready"
+    );
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    host.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}

@@ -1,1 +1,952 @@
 //! GitHub REST client implementing [`crate::ports::SourceClient`].
+//!
+//! - A [`SourceRef`] is interpreted in one place, [`GithubClient::thread`]; everything else works on the
+//!   checked [`GithubSource`] it yields.
+//! - Every REST call goes through [`GithubClient::call`]: installation token, the headers GitHub requires
+//!   (providers.md §1.5), and one retry with a fresh token after a 401.
+//! - [`classify_response`] is the only place a GitHub answer becomes a [`PortError`]: 429 and rate-limited 403s
+//!   are transient with the wait GitHub asks for, 5xx are transient, other 4xx permanent.
+//!
+//! Hookline's comments carry an invisible marker (`<!-- hookline:… -->`) so a status comment can be found
+//! again after a crash and so Hookline's own text never feeds back into a prompt.
+
+use std::{fmt::Write as _, ops::ControlFlow, sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use reqwest::{
+    header::{HeaderMap, ACCEPT, LINK, RETRY_AFTER, USER_AGENT},
+    Method,
+};
+use serde::{de::DeserializeOwned, Deserialize};
+use serde_json::{json, Value};
+
+use super::{app_auth::GithubAppAuth, GithubConfig, GithubSource, GithubTarget};
+use crate::{
+    clock::Clock,
+    domain::{SourceRef, StatusRef},
+    error::PortError,
+    ports::{ContextMessage, Secrets, SourceClient},
+    secret::SecretString,
+    text,
+};
+
+/// REST API version pinned on every request.
+pub const API_VERSION: &str = "2022-11-28";
+/// Media type GitHub recommends for REST calls.
+pub const ACCEPT_GITHUB_JSON: &str = "application/vnd.github+json";
+/// `User-Agent` sent on every request (GitHub rejects requests without one).
+pub const USER_AGENT_VALUE: &str = "hookline";
+/// Upper bound for one request, so a stalled connection cannot eat a Lambda's whole budget.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// Page size for comment listings (GitHub's maximum).
+pub const PAGE_SIZE: u32 = 100;
+/// Most pages read when scanning a thread's comments.
+pub const MAX_PAGES: usize = 5;
+/// Most earlier messages [`SourceClient::thread_context`] returns (the newest ones are kept).
+pub const MAX_CONTEXT_MESSAGES: usize = 50;
+/// Wait for a secondary rate limit (or a 429) that names no time: GitHub says "at least one minute".
+pub const SECONDARY_LIMIT_WAIT: Duration = Duration::from_secs(60);
+/// Start of the invisible marker in Hookline's comments.
+pub const MARKER_PREFIX: &str = "<!-- hookline:";
+
+/// Longest wait taken from rate-limit headers; guards against a skewed clock or a nonsense header.
+const MAX_RATE_LIMIT_WAIT_SECS: u64 = 3600;
+/// GitHub's limit on a comment body, in characters.
+const MAX_COMMENT_CHARS: usize = 65_536;
+const MAX_MARKER_LEN: usize = 200;
+const TRUNCATION_NOTE: &str = "\n\n… (truncated)";
+/// How much of GitHub's error `message` goes into an error detail.
+const MAX_ERROR_MESSAGE_CHARS: usize = 200;
+
+/// The marker embedded in a status comment: `<!-- hookline:{marker} -->`.
+pub fn marker_tag(marker: &str) -> String {
+    format!("{MARKER_PREFIX}{marker} -->")
+}
+
+/// [`SourceClient`] for GitHub, acting as a GitHub App installation.
+pub struct GithubClient {
+    http: reqwest::Client,
+    /// REST base URL without a trailing slash.
+    api_url: String,
+    /// `{app_slug}[bot]`: the author of Hookline's comments.
+    bot_login: String,
+    auth: GithubAppAuth,
+    clock: Arc<dyn Clock>,
+}
+
+impl GithubClient {
+    /// A client for the App in `config`; the App's private key is read from `secrets` when a token is minted.
+    pub fn new(
+        http: reqwest::Client,
+        config: GithubConfig,
+        secrets: Arc<dyn Secrets>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let auth = GithubAppAuth::new(http.clone(), &config, secrets, clock.clone());
+        Self {
+            http,
+            api_url: config.api_url.trim_end_matches('/').to_owned(),
+            bot_login: format!("{}[bot]", config.app_slug),
+            auth,
+            clock,
+        }
+    }
+
+    /// The App authentication (token cache) this client uses.
+    pub fn app_auth(&self) -> &GithubAppAuth {
+        &self.auth
+    }
+
+    /// The one place a [`SourceRef`] is interpreted: other providers' variants are refused here, and the
+    /// repository name is checked before it goes into a URL.
+    fn thread<'a>(&self, source: &'a SourceRef) -> Result<Thread<'a>, PortError> {
+        match source {
+            SourceRef::Github(source) => {
+                let repo_url = format!("{}/repos/{}", self.api_url, repo_path(&source.repository)?);
+                Ok(Thread { source, repo_url })
+            }
+        }
+    }
+
+    /// One REST call with the installation token. After a 401 the token is dropped and the call retried once
+    /// with a fresh one (GitHub did not act on a request it refused, so a retried POST cannot double-post).
+    async fn call(
+        &self,
+        thread: &Thread<'_>,
+        op: &'static str,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Result<ApiResponse, PortError> {
+        let source = thread.source;
+        let what = format!("GitHub API ({op})");
+        let mut retried = false;
+        loop {
+            let token = self.auth.installation_token(source.installation_id).await?;
+            let response =
+                send(&self.http, method.clone(), url, &token, body, &what).await.inspect_err(|err| {
+                    tracing::warn!(op, repo = %source.repository, number = source.number, error = %err, "GitHub request failed");
+                })?;
+            if response.status == 401 && !retried {
+                tracing::warn!(op, repo = %source.repository, number = source.number, status = 401, "GitHub refused the installation token; retrying once with a fresh one");
+                self.auth.invalidate_token(source.installation_id, &token);
+                retried = true;
+                continue;
+            }
+            return match classify_response(&what, &response, self.clock.now_secs()) {
+                Ok(()) => {
+                    tracing::debug!(op, repo = %source.repository, number = source.number, status = response.status, "GitHub API call");
+                    Ok(response)
+                }
+                Err(err) => {
+                    if err.is_transient() {
+                        tracing::warn!(op, repo = %source.repository, number = source.number, status = response.status, error = %err, "GitHub API call failed; retryable");
+                    } else {
+                        tracing::info!(op, repo = %source.repository, number = source.number, status = response.status, error = %err, "GitHub API call refused");
+                    }
+                    Err(err)
+                }
+            };
+        }
+    }
+
+    /// Feed the thread's comments of `kind` to `visit`, oldest page first, following `Link: rel="next"` for
+    /// at most [`MAX_PAGES`] pages. Returns what `visit` broke with, if it did.
+    async fn scan_comments<B>(
+        &self,
+        thread: &Thread<'_>,
+        kind: CommentKind,
+        mut visit: impl FnMut(Comment) -> ControlFlow<B>,
+    ) -> Result<Option<B>, PortError> {
+        let op = match kind {
+            CommentKind::Issue => "list issue comments",
+            CommentKind::Review => "list review comments",
+        };
+        let mut url = thread.comments_url(kind);
+        for page in 1..=MAX_PAGES {
+            let response = self.call(thread, op, Method::GET, &url, None).await?;
+            let comments: Vec<Comment> = parse_json(op, &response.body)?;
+            for comment in comments {
+                if let ControlFlow::Break(found) = visit(comment) {
+                    return Ok(Some(found));
+                }
+            }
+            match next_page_url(&response.headers) {
+                // Never send the token anywhere but the API we were configured with.
+                Some(next) if next.starts_with(&format!("{}/", self.api_url)) => url = next,
+                Some(_) => {
+                    tracing::warn!(op, repo = %thread.source.repository, number = thread.source.number, "ignoring a pagination link outside the API base URL");
+                    return Ok(None);
+                }
+                None => return Ok(None),
+            }
+            if page == MAX_PAGES {
+                tracing::info!(op, repo = %thread.source.repository, number = thread.source.number, pages = MAX_PAGES, "stopped reading comments at the page limit");
+            }
+        }
+        Ok(None)
+    }
+
+    /// Create a comment where this thread's messages go: a reply in the review thread for review comments,
+    /// an issue comment otherwise.
+    async fn create_comment(&self, thread: &Thread<'_>, body: String) -> Result<Comment, PortError> {
+        let source = thread.source;
+        let (op, url) = match source.target {
+            GithubTarget::ReviewComment { thread_root_id, .. } => (
+                "reply in review thread",
+                format!(
+                    "{}/pulls/{}/comments/{thread_root_id}/replies",
+                    thread.repo_url, source.number
+                ),
+            ),
+            GithubTarget::Issue | GithubTarget::IssueComment { .. } | GithubTarget::Review { .. } => (
+                "create issue comment",
+                format!("{}/issues/{}/comments", thread.repo_url, source.number),
+            ),
+        };
+        let response = self
+            .call(thread, op, Method::POST, &url, Some(&json!({ "body": body })))
+            .await?;
+        parse_json(op, &response.body)
+    }
+
+    fn is_own(&self, comment: &Comment) -> bool {
+        comment
+            .user
+            .as_ref()
+            .is_some_and(|user| user.login.eq_ignore_ascii_case(&self.bot_login))
+    }
+
+    /// The prompt entry for one comment, or `None` when it must be left out.
+    fn context_entry(
+        &self,
+        comment: Comment,
+        root: Option<u64>,
+        until: u64,
+    ) -> Option<(u64, u64, ContextMessage)> {
+        if let Some(root) = root {
+            if comment.id != root && comment.in_reply_to_id != Some(root) {
+                return None;
+            }
+        }
+        // A comment without a readable time cannot be shown to predate the trigger: leave it out.
+        let created_at = comment.created_at.as_deref().and_then(parse_timestamp)?;
+        if created_at > until || self.is_own(&comment) {
+            return None;
+        }
+        let body = comment.body.as_deref().unwrap_or_default();
+        if body.contains(MARKER_PREFIX) {
+            return None;
+        }
+        let body = text::sanitize_untrusted(body);
+        if body.trim().is_empty() {
+            return None;
+        }
+        let author = comment
+            .user
+            .map(|user| user.login)
+            .unwrap_or_else(|| "ghost".to_owned());
+        Some((created_at, comment.id, ContextMessage { author, body }))
+    }
+}
+
+impl std::fmt::Debug for GithubClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GithubClient")
+            .field("api_url", &self.api_url)
+            .field("bot_login", &self.bot_login)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl SourceClient for GithubClient {
+    async fn may_trigger(&self, source: &SourceRef, actor_login: &str) -> Result<bool, PortError> {
+        const OP: &str = "read collaborator permission";
+        let thread = self.thread(source)?;
+        if actor_login.is_empty() {
+            return Ok(false);
+        }
+        let url = format!(
+            "{}/collaborators/{}/permission",
+            thread.repo_url,
+            encode_path_segment(actor_login)
+        );
+        let response = match self.call(&thread, OP, Method::GET, &url, None).await {
+            Ok(response) => response,
+            // Not a collaborator (or no such user): no access.
+            Err(err) if err.status() == Some(404) => return Ok(false),
+            Err(err) => return Err(err),
+        };
+        let permission: CollaboratorPermission = parse_json(OP, &response.body)?;
+        let allowed = grants_write(permission.role_name.as_deref(), permission.permission.as_deref());
+        tracing::debug!(repo = %thread.source.repository, number = thread.source.number, actor = actor_login, role = ?permission.role_name, allowed, "checked trigger permission");
+        Ok(allowed)
+    }
+
+    async fn acknowledge(&self, source: &SourceRef) -> Result<(), PortError> {
+        let thread = self.thread(source)?;
+        let url = match thread.source.target {
+            GithubTarget::Issue => format!("{}/issues/{}/reactions", thread.repo_url, thread.source.number),
+            GithubTarget::IssueComment { comment_id } => {
+                format!("{}/issues/comments/{comment_id}/reactions", thread.repo_url)
+            }
+            GithubTarget::ReviewComment { comment_id, .. } => {
+                format!("{}/pulls/comments/{comment_id}/reactions", thread.repo_url)
+            }
+            // GitHub has no reaction API for submitted reviews.
+            GithubTarget::Review { .. } => return Ok(()),
+        };
+        // 201 (created) and 200 (already there) both count as done.
+        self.call(
+            &thread,
+            "add reaction",
+            Method::POST,
+            &url,
+            Some(&json!({ "content": "eyes" })),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn post_status(
+        &self,
+        source: &SourceRef,
+        marker: &str,
+        text: &str,
+    ) -> Result<StatusRef, PortError> {
+        let thread = self.thread(source)?;
+        let body = comment_body(text, Some(&checked_marker_tag(marker)?));
+        let comment = self.create_comment(&thread, body).await?;
+        tracing::info!(repo = %thread.source.repository, number = thread.source.number, comment_id = comment.id, "posted status comment");
+        Ok(StatusRef {
+            id: comment.id.to_string(),
+            url: comment.html_url,
+        })
+    }
+
+    async fn find_status(&self, source: &SourceRef, marker: &str) -> Result<Option<StatusRef>, PortError> {
+        let thread = self.thread(source)?;
+        let tag = checked_marker_tag(marker)?;
+        // Only our own comments count: anyone can paste a marker into theirs.
+        let found = self
+            .scan_comments(&thread, thread.status_kind(), |comment| {
+                if self.is_own(&comment) && comment.body.as_deref().is_some_and(|body| body.contains(&tag)) {
+                    ControlFlow::Break(comment)
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })
+            .await?;
+        Ok(found.map(|comment| StatusRef {
+            id: comment.id.to_string(),
+            url: comment.html_url,
+        }))
+    }
+
+    async fn edit_status(
+        &self,
+        source: &SourceRef,
+        status: &StatusRef,
+        marker: &str,
+        text: &str,
+    ) -> Result<(), PortError> {
+        let thread = self.thread(source)?;
+        let body = comment_body(text, Some(&checked_marker_tag(marker)?));
+        let comment_id: u64 = status.id.parse().map_err(|_| {
+            PortError::permanent(
+                "GitHub API (edit comment)",
+                format!("status id {:?} is not a comment id", status.id),
+            )
+        })?;
+        let (op, url) = match thread.status_kind() {
+            CommentKind::Issue => (
+                "edit issue comment",
+                format!("{}/issues/comments/{comment_id}", thread.repo_url),
+            ),
+            CommentKind::Review => (
+                "edit review comment",
+                format!("{}/pulls/comments/{comment_id}", thread.repo_url),
+            ),
+        };
+        match self
+            .call(&thread, op, Method::PATCH, &url, Some(&json!({ "body": body })))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err) if matches!(err.status(), Some(404 | 410)) => Err(PortError::not_found(format!(
+                "GitHub status comment {comment_id}"
+            ))),
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn post_notice(&self, source: &SourceRef, text: &str) -> Result<(), PortError> {
+        let thread = self.thread(source)?;
+        let comment = self.create_comment(&thread, comment_body(text, None)).await?;
+        tracing::info!(repo = %thread.source.repository, number = thread.source.number, comment_id = comment.id, "posted notice");
+        Ok(())
+    }
+
+    async fn thread_context(&self, source: &SourceRef, until: u64) -> Result<Vec<ContextMessage>, PortError> {
+        let thread = self.thread(source)?;
+        let (kind, root) = match thread.source.target {
+            GithubTarget::ReviewComment { thread_root_id, .. } => (CommentKind::Review, Some(thread_root_id)),
+            GithubTarget::Issue | GithubTarget::IssueComment { .. } | GithubTarget::Review { .. } => {
+                (CommentKind::Issue, None)
+            }
+        };
+        let mut entries = Vec::new();
+        self.scan_comments(&thread, kind, |comment| {
+            entries.extend(self.context_entry(comment, root, until));
+            ControlFlow::<()>::Continue(())
+        })
+        .await?;
+        entries.sort_by_key(|(created_at, id, _)| (*created_at, *id));
+        let skip = entries.len().saturating_sub(MAX_CONTEXT_MESSAGES);
+        Ok(entries
+            .into_iter()
+            .skip(skip)
+            .map(|(_, _, message)| message)
+            .collect())
+    }
+
+    async fn resolve_branch(&self, source: &SourceRef) -> Result<Option<String>, PortError> {
+        const OP: &str = "read pull request";
+        let thread = self.thread(source)?;
+        let is_pull_request = thread.source.is_pull_request
+            || matches!(
+                thread.source.target,
+                GithubTarget::ReviewComment { .. } | GithubTarget::Review { .. }
+            );
+        if !is_pull_request {
+            return Ok(None);
+        }
+        let url = format!("{}/pulls/{}", thread.repo_url, thread.source.number);
+        let response = self.call(&thread, OP, Method::GET, &url, None).await?;
+        let pull: PullRequest = parse_json(OP, &response.body)?;
+        Ok(Some(pull.head.ref_name).filter(|name| !name.is_empty()))
+    }
+}
+
+/// A GitHub source checked and ready for requests.
+struct Thread<'a> {
+    source: &'a GithubSource,
+    /// `{api_url}/repos/{owner}/{repo}`.
+    repo_url: String,
+}
+
+impl Thread<'_> {
+    /// Which comment API holds this thread's status comment.
+    fn status_kind(&self) -> CommentKind {
+        if self.source.target.status_is_review_reply() {
+            CommentKind::Review
+        } else {
+            CommentKind::Issue
+        }
+    }
+
+    fn comments_url(&self, kind: CommentKind) -> String {
+        let area = match kind {
+            CommentKind::Issue => "issues",
+            CommentKind::Review => "pulls",
+        };
+        format!(
+            "{}/{area}/{}/comments?per_page={PAGE_SIZE}",
+            self.repo_url, self.source.number
+        )
+    }
+}
+
+/// Issue (conversation) comments vs. pull request review (inline) comments: separate GitHub APIs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CommentKind {
+    Issue,
+    Review,
+}
+
+/// The fields of an issue or review comment that Hookline reads.
+#[derive(Debug, Deserialize)]
+struct Comment {
+    id: u64,
+    body: Option<String>,
+    html_url: Option<String>,
+    user: Option<User>,
+    created_at: Option<String>,
+    in_reply_to_id: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct User {
+    login: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct CollaboratorPermission {
+    permission: Option<String>,
+    role_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PullRequest {
+    head: PullHead,
+}
+
+#[derive(Debug, Deserialize)]
+struct PullHead {
+    #[serde(rename = "ref")]
+    ref_name: String,
+}
+
+/// Does this collaborator role allow triggering? Built-in roles decide by name (admin, maintain, write);
+/// a custom role, or a missing `role_name`, by its base `permission` (admin or write).
+fn grants_write(role_name: Option<&str>, permission: Option<&str>) -> bool {
+    const BUILT_IN: [&str; 5] = ["admin", "maintain", "write", "triage", "read"];
+    const WRITE_ROLES: [&str; 3] = ["admin", "maintain", "write"];
+    let is = |value: &str, set: &[&str]| set.iter().any(|name| name.eq_ignore_ascii_case(value.trim()));
+    match role_name.filter(|role| !role.trim().is_empty()) {
+        Some(role) if is(role, &BUILT_IN) => is(role, &WRITE_ROLES),
+        _ => permission.is_some_and(|permission| is(permission, &["admin", "write"])),
+    }
+}
+
+/// `owner/repo`, checked so it cannot reshape the URL (no extra segments, no dot segments, no query).
+fn repo_path(repository: &str) -> Result<&str, PortError> {
+    let valid = |part: &str| {
+        !part.is_empty()
+            && part != "."
+            && part != ".."
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    match repository.split_once('/') {
+        Some((owner, name)) if valid(owner) && valid(name) => Ok(repository),
+        _ => Err(PortError::permanent(
+            "GitHub API",
+            format!("invalid repository name {repository:?}"),
+        )),
+    }
+}
+
+/// Percent-encode one URL path segment. Dots are encoded too, so `..` cannot become a dot segment.
+fn encode_path_segment(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+    out
+}
+
+/// The marker tag, after checking the marker cannot end the HTML comment early or bloat the body.
+fn checked_marker_tag(marker: &str) -> Result<String, PortError> {
+    let valid = !marker.is_empty()
+        && marker.len() <= MAX_MARKER_LEN
+        && !marker.contains("--")
+        && !marker
+            .chars()
+            .any(|c| c == '<' || c == '>' || c.is_whitespace() || c.is_control());
+    if valid {
+        Ok(marker_tag(marker))
+    } else {
+        Err(PortError::permanent(
+            "GitHub status marker",
+            format!("unusable marker {marker:?}"),
+        ))
+    }
+}
+
+/// Comment body: `text`, then the marker tag (if any) after a blank line. Text beyond GitHub's body limit is
+/// cut with a visible note; the tag always survives.
+fn comment_body(text: &str, tag: Option<&str>) -> String {
+    let suffix = tag.map(|tag| format!("\n\n{tag}")).unwrap_or_default();
+    let budget = MAX_COMMENT_CHARS - suffix.chars().count();
+    if text.chars().count() <= budget {
+        return format!("{text}{suffix}");
+    }
+    let kept: String = text
+        .chars()
+        .take(budget - TRUNCATION_NOTE.chars().count())
+        .collect();
+    format!("{kept}{TRUNCATION_NOTE}{suffix}")
+}
+
+/// A GitHub answer, read in full.
+pub(crate) struct ApiResponse {
+    pub(crate) status: u16,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Vec<u8>,
+}
+
+/// Send one request with GitHub's headers and `bearer` (an app JWT or installation token) and read the whole
+/// answer. Only transport failures are errors here; statuses are left to [`classify_response`].
+pub(crate) async fn send(
+    http: &reqwest::Client,
+    method: Method,
+    url: &str,
+    bearer: &SecretString,
+    body: Option<&Value>,
+    what: &str,
+) -> Result<ApiResponse, PortError> {
+    let mut request = http
+        .request(method, url)
+        .bearer_auth(bearer.expose())
+        .header(ACCEPT, ACCEPT_GITHUB_JSON)
+        .header("x-github-api-version", API_VERSION)
+        .header(USER_AGENT, USER_AGENT_VALUE)
+        .timeout(REQUEST_TIMEOUT);
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let response = request.send().await.map_err(|err| transport_error(what, &err))?;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|err| transport_error(what, &err))?
+        .to_vec();
+    Ok(ApiResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// The single mapping from a GitHub answer to success or a classified [`PortError`]:
+/// - 2xx: success;
+/// - 429, or 403 with `retry-after`, `x-ratelimit-remaining: 0` or a "secondary rate limit" message:
+///   transient, waiting `retry-after` seconds, else until `x-ratelimit-reset` (when the quota is spent), else
+///   [`SECONDARY_LIMIT_WAIT`];
+/// - 5xx and 408: transient (honouring `retry-after` if sent);
+/// - anything else (401 included; the caller has already retried it): permanent, with the status.
+///
+/// Details carry the status and at most GitHub's short error `message`, never the body or headers.
+pub(crate) fn classify_response(what: &str, response: &ApiResponse, now: u64) -> Result<(), PortError> {
+    let status = response.status;
+    if (200..300).contains(&status) {
+        return Ok(());
+    }
+    if let Some(wait) = rate_limit_wait(status, &response.headers, &response.body, now) {
+        return Err(PortError::Transient {
+            what: what.to_owned(),
+            detail: format!("rate limited (HTTP {status}); retry in {} s", wait.as_secs()),
+            retry_after: Some(wait),
+        });
+    }
+    let detail = error_detail(status, &response.body);
+    if status >= 500 || status == 408 {
+        let retry_after = header_u64(&response.headers, RETRY_AFTER.as_str())
+            .map(|secs| Duration::from_secs(secs.min(MAX_RATE_LIMIT_WAIT_SECS)));
+        return Err(PortError::Transient {
+            what: what.to_owned(),
+            detail,
+            retry_after,
+        });
+    }
+    Err(PortError::Permanent {
+        what: what.to_owned(),
+        status: Some(status),
+        detail,
+    })
+}
+
+/// How long to wait if this answer is a rate limit, `None` if it is not one.
+fn rate_limit_wait(status: u16, headers: &HeaderMap, body: &[u8], now: u64) -> Option<Duration> {
+    let has_retry_after = headers.contains_key(RETRY_AFTER);
+    let quota_spent = header_str(headers, "x-ratelimit-remaining") == Some("0");
+    let limited = status == 429
+        || (status == 403
+            && (has_retry_after
+                || quota_spent
+                || text::contains_ignore_ascii_case(&String::from_utf8_lossy(body), "secondary rate limit")));
+    if !limited {
+        return None;
+    }
+    let reset_wait = || {
+        quota_spent
+            .then(|| header_u64(headers, "x-ratelimit-reset"))
+            .flatten()
+            .map(|reset| reset.saturating_sub(now).max(1))
+    };
+    let secs = header_u64(headers, RETRY_AFTER.as_str())
+        .or_else(reset_wait)
+        .unwrap_or(SECONDARY_LIMIT_WAIT.as_secs());
+    Some(Duration::from_secs(secs.min(MAX_RATE_LIMIT_WAIT_SECS)))
+}
+
+fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+}
+
+fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
+    header_str(headers, name).and_then(|value| value.parse().ok())
+}
+
+/// `HTTP {status}`, plus GitHub's error `message` (short, printable) when the body has one.
+fn error_detail(status: u16, body: &[u8]) -> String {
+    #[derive(Deserialize)]
+    struct ErrorBody {
+        message: Option<String>,
+    }
+    let message = serde_json::from_slice::<ErrorBody>(body)
+        .ok()
+        .and_then(|error| error.message)
+        .map(|message| {
+            message
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(MAX_ERROR_MESSAGE_CHARS)
+                .collect::<String>()
+        })
+        .filter(|message| !message.is_empty());
+    match message {
+        Some(message) => format!("HTTP {status}: {message}"),
+        None => format!("HTTP {status}"),
+    }
+}
+
+/// Transport failures (connect, timeout, reset) are transient; a request that could not even be built, or
+/// a redirect loop, will fail the same way again.
+pub(crate) fn transport_error(what: &str, err: &reqwest::Error) -> PortError {
+    let mut detail = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let _ = write!(detail, ": {cause}");
+        source = cause.source();
+    }
+    if err.is_builder() || err.is_redirect() {
+        PortError::permanent(what, detail)
+    } else {
+        PortError::Transient {
+            what: what.to_owned(),
+            detail,
+            retry_after: None,
+        }
+    }
+}
+
+/// Parse a JSON answer. Errors name only the position: serde's messages can quote the body (e.g. a token).
+pub(crate) fn parse_json<T: DeserializeOwned>(what: &str, body: &[u8]) -> Result<T, PortError> {
+    serde_json::from_slice(body).map_err(|err| {
+        PortError::permanent(
+            what,
+            format!(
+                "unexpected response body ({:?} error at line {}, column {})",
+                err.classify(),
+                err.line(),
+                err.column()
+            ),
+        )
+    })
+}
+
+/// Epoch seconds of an RFC 3339 timestamp as GitHub writes them (`2024-05-01T12:00:00Z`).
+pub(crate) fn parse_timestamp(value: &str) -> Option<u64> {
+    humantime::parse_rfc3339(value)
+        .or_else(|_| humantime::parse_rfc3339_weak(value))
+        .ok()
+        .map(|time| {
+            time.duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0)
+        })
+}
+
+/// The `rel="next"` target of the `Link` header(s), if any.
+fn next_page_url(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(LINK)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .find_map(|link| {
+            let (target, params) = link.trim().split_once(';')?;
+            let url = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+            params
+                .split(';')
+                .filter_map(|param| param.trim().strip_prefix("rel="))
+                .any(|rel| rel.trim_matches('"').split_whitespace().any(|rel| rel == "next"))
+                .then(|| url.to_owned())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use reqwest::header::HeaderValue;
+
+    use super::*;
+
+    fn response(status: u16, headers: &[(&'static str, &str)], body: &str) -> ApiResponse {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                map.insert(*name, value);
+            }
+        }
+        ApiResponse {
+            status,
+            headers: map,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    fn retry_after(result: Result<(), PortError>) -> Option<Duration> {
+        match result {
+            Err(PortError::Transient { retry_after, .. }) => retry_after,
+            other => panic!("expected a transient error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn classifies_rate_limits_with_the_wait_github_asks_for() {
+        let now = 1_000;
+        let r = response(429, &[("retry-after", "7")], "");
+        assert_eq!(
+            retry_after(classify_response("t", &r, now)),
+            Some(Duration::from_secs(7))
+        );
+
+        let r = response(
+            403,
+            &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1120")],
+            "{}",
+        );
+        assert_eq!(
+            retry_after(classify_response("t", &r, now)),
+            Some(Duration::from_secs(120))
+        );
+
+        let r = response(
+            403,
+            &[],
+            r#"{"message":"You have exceeded a secondary rate limit."}"#,
+        );
+        assert_eq!(
+            retry_after(classify_response("t", &r, now)),
+            Some(SECONDARY_LIMIT_WAIT)
+        );
+
+        // A reset in the past (skewed clock) still waits a moment; an absurd one is capped.
+        let r = response(
+            429,
+            &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "10")],
+            "",
+        );
+        assert_eq!(
+            retry_after(classify_response("t", &r, now)),
+            Some(Duration::from_secs(1))
+        );
+        let r = response(429, &[("retry-after", "999999")], "");
+        assert_eq!(
+            retry_after(classify_response("t", &r, now)),
+            Some(Duration::from_secs(3600))
+        );
+    }
+
+    #[test]
+    fn classifies_other_statuses() {
+        assert!(classify_response("t", &response(201, &[], ""), 0).is_ok());
+        assert_eq!(
+            retry_after(classify_response("t", &response(502, &[], ""), 0)),
+            None
+        );
+        let forbidden = classify_response(
+            "t",
+            &response(403, &[], r#"{"message":"Resource not accessible"}"#),
+            0,
+        );
+        match forbidden {
+            Err(PortError::Permanent {
+                status: Some(403),
+                detail,
+                ..
+            }) => {
+                assert_eq!(detail, "HTTP 403: Resource not accessible");
+            }
+            other => panic!("expected permanent 403, got {other:?}"),
+        }
+        let unauthorized = classify_response("t", &response(401, &[], "not json"), 0);
+        assert!(matches!(
+            unauthorized,
+            Err(PortError::Permanent {
+                status: Some(401),
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn finds_the_next_link() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            LINK,
+            HeaderValue::from_static(
+                r#"<https://api.github.com/repositories/1/issues/2/comments?page=3>; rel="next", <https://api.github.com/repositories/1/issues/2/comments?page=9>; rel="last""#,
+            ),
+        );
+        assert_eq!(
+            next_page_url(&headers).as_deref(),
+            Some("https://api.github.com/repositories/1/issues/2/comments?page=3")
+        );
+        headers.insert(
+            LINK,
+            HeaderValue::from_static(r#"<https://x/y?page=1>; rel="prev""#),
+        );
+        assert_eq!(next_page_url(&headers), None);
+    }
+
+    #[test]
+    fn write_roles_decide_and_custom_roles_fall_back_to_permission() {
+        for role in ["admin", "maintain", "write"] {
+            assert!(grants_write(Some(role), Some("read")), "{role}");
+        }
+        for role in ["triage", "read"] {
+            assert!(!grants_write(Some(role), Some("write")), "{role}");
+        }
+        assert!(grants_write(None, Some("write")));
+        assert!(!grants_write(None, Some("none")));
+        assert!(grants_write(Some("release-manager"), Some("write")));
+        assert!(!grants_write(Some("auditor"), Some("read")));
+        assert!(!grants_write(None, None));
+    }
+
+    #[test]
+    fn refuses_names_that_reshape_urls() {
+        assert!(repo_path("octo/hello.rs").is_ok());
+        for bad in [
+            "octo",
+            "octo/hello/x",
+            "../x",
+            "octo/..",
+            "octo/a?b",
+            "/x",
+            "octo/",
+        ] {
+            assert!(repo_path(bad).is_err(), "{bad}");
+        }
+        assert_eq!(encode_path_segment("dependabot[bot]"), "dependabot%5Bbot%5D");
+        assert_eq!(encode_path_segment(".."), "%2E%2E");
+        assert!(checked_marker_tag("run-abc:1").is_ok());
+        for bad in ["", "a-->", "a b", "a>b"] {
+            assert!(checked_marker_tag(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn long_bodies_are_cut_but_keep_the_marker() {
+        let tag = marker_tag("m1");
+        let body = comment_body(&"x".repeat(70_000), Some(&tag));
+        assert_eq!(body.chars().count(), MAX_COMMENT_CHARS);
+        assert!(body.ends_with(&format!("(truncated)\n\n{tag}")));
+        assert_eq!(comment_body("hi", Some(&tag)), format!("hi\n\n{tag}"));
+        assert_eq!(comment_body("hi", None), "hi");
+    }
+}

@@ -3,6 +3,10 @@
 
 pub mod app_auth;
 pub mod client;
+pub mod event;
+mod module;
+
+pub use module::GithubModule;
 
 use serde::{Deserialize, Serialize};
 

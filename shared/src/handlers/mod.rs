@@ -1,1 +1,116 @@
-//! The three handlers, written once and generic over the ports: webhook intake, queue worker, callback + sweep.
+//! The three handlers, written once and generic over the ports: webhook intake ([`webhook`]), the queue worker
+//! ([`worker`]) and the callback routes plus the sweep ([`callback`]). Lambda mains and the local host only wire
+//! adapters into [`Services`] and call these.
+
+pub mod callback;
+mod conclude;
+pub mod prompt;
+pub mod webhook;
+pub mod worker;
+
+use std::{sync::Arc, time::Duration};
+
+use crate::{
+    clock::Clock,
+    domain::Provider,
+    error::PortError,
+    ports::{Conversations, DeliveryStore, IdentityStore, Inbox, OpenHandsAuth, RunStore, Secrets},
+    provider::ProviderModule,
+};
+
+/// How identities' OpenHands API keys are presented to the app server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthMode {
+    /// `Authorization: Bearer <key>` (OpenHands Cloud).
+    Bearer,
+    /// `X-Session-API-Key: <key>` (a self-hosted server with a session key).
+    SessionKey,
+    /// No auth header (a local single-user server).
+    None,
+}
+
+/// The identity used for people without a link, when an operator chooses to allow that.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DefaultIdentity {
+    pub openhands_user: String,
+    pub api_key_secret: Option<String>,
+}
+
+/// Behaviour settings shared by the handlers (typed config, loaded once).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Largest webhook body accepted (413 above).
+    pub max_body_bytes: usize,
+    /// How long a delivery id is remembered for dedup.
+    pub delivery_ttl: Duration,
+    /// A running conversation with no progress for this long is reported as stalled.
+    pub stall_timeout: Duration,
+    /// Receives after which a failing message is given up (and dead-lettered by the queue).
+    pub max_receives: u32,
+    pub auth_mode: AuthMode,
+    pub default_identity: Option<DefaultIdentity>,
+    /// Secret holding a shared key the agent server may send as `X-Hookline-Callback-Key` instead of the
+    /// per-conversation session key.
+    pub callback_key_secret: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 5 * 1024 * 1024,
+            delivery_ttl: Duration::from_secs(7 * 24 * 3600),
+            stall_timeout: Duration::from_secs(2 * 3600),
+            max_receives: 5,
+            auth_mode: AuthMode::Bearer,
+            default_identity: None,
+            callback_key_secret: None,
+        }
+    }
+}
+
+/// Every port the handlers use, wired once per process (or Lambda cold start).
+#[derive(Clone)]
+pub struct Services {
+    pub deliveries: Arc<dyn DeliveryStore>,
+    pub runs: Arc<dyn RunStore>,
+    pub identities: Arc<dyn IdentityStore>,
+    /// Claim + enqueue for the webhook path.
+    pub inbox: Arc<dyn Inbox>,
+    pub secrets: Arc<dyn Secrets>,
+    pub conversations: Arc<dyn Conversations>,
+    pub providers: Vec<Arc<dyn ProviderModule>>,
+    pub clock: Arc<dyn Clock>,
+    pub settings: Settings,
+}
+
+impl Services {
+    pub fn module(&self, provider: Provider) -> Option<&dyn ProviderModule> {
+        self.providers.iter().find(|m| m.provider() == provider).map(|m| m.as_ref())
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.now_secs()
+    }
+
+    /// Resolve how to call OpenHands for an identity whose key lives in `api_key_secret`.
+    async fn openhands_auth(&self, api_key_secret: Option<&str>) -> Result<OpenHandsAuth, PortError> {
+        let Some(name) = api_key_secret.filter(|n| !n.is_empty()) else {
+            return Ok(OpenHandsAuth::default());
+        };
+        if self.settings.auth_mode == AuthMode::None {
+            return Ok(OpenHandsAuth::default());
+        }
+        let key = match self.secrets.get(name).await {
+            Ok(key) => key,
+            Err(PortError::NotFound { .. }) => {
+                return Err(PortError::permanent("openhands identity", format!("secret {name} does not exist")))
+            }
+            Err(other) => return Err(other),
+        };
+        Ok(match self.settings.auth_mode {
+            AuthMode::Bearer => OpenHandsAuth { bearer: Some(key), session_key: None },
+            AuthMode::SessionKey => OpenHandsAuth { bearer: None, session_key: Some(key) },
+            AuthMode::None => OpenHandsAuth::default(),
+        })
+    }
+}

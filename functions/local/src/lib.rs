@@ -1,0 +1,343 @@
+//! The local host: every Hookline handler in one process on the embedded default — SQLite as store and durable
+//! queue, secrets from a local JSON file and/or the environment — so the whole system runs with one command and
+//! no AWS account. It serves the webhook and callback routes over HTTP and runs the worker and the sweep as
+//! in-process tasks. A webhook that got a 2xx is committed to SQLite first, so a restart never loses it.
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use async_trait::async_trait;
+use axum::{
+    body::Bytes,
+    extract::{DefaultBodyLimit, Path, State},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, Uri},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Router,
+};
+use hookline::{
+    assemble::{self, Adapters},
+    clock::Clock,
+    config::Config,
+    domain::QueueMessage,
+    embedded::{Database, EnvSecrets, FileSecrets, LayeredSecrets, RetryOutcome, SqliteQueue, SqliteStore},
+    error::{Disposition, PortError},
+    handlers::{callback, webhook, worker, Services},
+    http::{HttpReply, HttpRequest},
+    ports::{Claim, Inbox, Secrets},
+};
+use tokio::{sync::Notify, task::JoinHandle};
+use tracing::{error, info, warn};
+
+/// Settings of the local host itself (the handlers' settings are in [`Config`]).
+#[derive(Clone, Debug)]
+pub struct LocalConfig {
+    /// Address to listen on (`HOOKLINE_LISTEN`, default `127.0.0.1:8080`; port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// Folder for the database (`HOOKLINE_DATA_DIR`, default `.hookline`).
+    pub data_dir: PathBuf,
+    /// JSON file of secrets (`HOOKLINE_SECRETS_FILE`, default `<data_dir>/secrets.json` if it exists).
+    pub secrets_file: Option<PathBuf>,
+    /// Worker tasks (`HOOKLINE_WORKERS`, default 2; 0 turns the worker off, e.g. for load tests).
+    pub workers: usize,
+    /// Sweep period (`HOOKLINE_SWEEP_SECS`, default 60; 0 turns the sweep off).
+    pub sweep_interval: Duration,
+    /// How long a received message stays leased to a worker before another may take it.
+    pub lease: Duration,
+}
+
+impl LocalConfig {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let listen = var("HOOKLINE_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen = listen.parse().with_context(|| format!("invalid HOOKLINE_LISTEN {listen:?}"))?;
+        let data_dir = PathBuf::from(var("HOOKLINE_DATA_DIR").unwrap_or_else(|| ".hookline".into()));
+        let secrets_file = match var("HOOKLINE_SECRETS_FILE") {
+            Some(path) => Some(PathBuf::from(path)),
+            None => Some(data_dir.join("secrets.json")).filter(|p| p.exists()),
+        };
+        let number = |name: &str, default: u64| -> anyhow::Result<u64> {
+            var(name).map_or(Ok(default), |v| v.trim().parse().with_context(|| format!("invalid {name} {v:?}")))
+        };
+        Ok(Self {
+            listen,
+            data_dir,
+            secrets_file,
+            workers: number("HOOKLINE_WORKERS", 2)? as usize,
+            sweep_interval: Duration::from_secs(number("HOOKLINE_SWEEP_SECS", 60)?),
+            lease: Duration::from_secs(600),
+        })
+    }
+
+    /// The database file.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("hookline.db")
+    }
+}
+
+/// Load the secrets the local host uses: environment (`HOOKLINE_SECRET_<NAME>`) over the optional JSON file.
+pub fn local_secrets(local: &LocalConfig) -> anyhow::Result<LayeredSecrets> {
+    let file = match &local.secrets_file {
+        Some(path) => FileSecrets::load(path).with_context(|| format!("reading secrets file {}", path.display()))?,
+        None => FileSecrets::empty(),
+    };
+    Ok(LayeredSecrets::new(EnvSecrets::from_env(), file))
+}
+
+/// What [`start`] needs.
+pub struct HostOptions {
+    pub config: Config,
+    pub local: LocalConfig,
+    pub secrets: Arc<dyn Secrets>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// A running local host.
+pub struct Host {
+    addr: SocketAddr,
+    services: Services,
+    database: Database,
+    queue: SqliteQueue,
+    wake: Arc<Notify>,
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Host {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    /// `http://addr`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+    pub fn store(&self) -> SqliteStore {
+        self.database.store()
+    }
+    pub fn queue(&self) -> &SqliteQueue {
+        &self.queue
+    }
+    /// Run one sweep now (tests; the periodic sweep runs on its own).
+    pub async fn sweep_now(&self) -> callback::SweepReport {
+        callback::sweep(&self.services).await
+    }
+    /// Wake the workers (after moving the clock in tests).
+    pub fn wake_workers(&self) {
+        self.wake.notify_waiters();
+    }
+    /// Stop serving and let in-flight work finish.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        self.wake.notify_waiters();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// [`Inbox`] over the embedded database: claim and enqueue in one SQLite transaction (one commit per webhook).
+struct EmbeddedInbox(Database);
+
+#[async_trait]
+impl Inbox for EmbeddedInbox {
+    async fn accept(&self, key: &str, now: u64, ttl: Duration, message: QueueMessage) -> Result<Claim, PortError> {
+        self.0.accept(key, now, ttl, &message)
+    }
+}
+
+/// Fail at start, naming what is missing, rather than at the first webhook.
+async fn check_secrets(config: &Config, secrets: &dyn Secrets) -> anyhow::Result<()> {
+    if let Some(github) = &config.github {
+        for name in [&github.webhook_secret_name, &github.private_key_secret_name] {
+            secrets.get(name).await.map_err(|e| {
+                anyhow::anyhow!(
+                    "GitHub is configured but secret {name:?} is unavailable ({e}); put it in the secrets file \
+                     or in HOOKLINE_SECRET_{}",
+                    hookline::embedded::env_var_name(name).trim_start_matches("HOOKLINE_SECRET_")
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Open the database, wire the handlers, bind the listener and start the worker and sweep tasks.
+pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
+    let HostOptions { config, local, secrets, clock } = options;
+    check_secrets(&config, secrets.as_ref()).await?;
+    std::fs::create_dir_all(&local.data_dir)
+        .with_context(|| format!("creating data folder {}", local.data_dir.display()))?;
+    let database = Database::open(local.database_path())
+        .with_context(|| format!("opening {}", local.database_path().display()))?;
+    let store = Arc::new(database.store());
+    let queue = SqliteQueue::new(database.clone(), config.settings.max_receives).with_clock(clock.clone());
+    let http = assemble::http_client(&config).context("building the HTTP client")?;
+    let services = assemble::services(
+        &config,
+        Adapters {
+            deliveries: store.clone(),
+            runs: store.clone(),
+            identities: store,
+            inbox: Arc::new(EmbeddedInbox(database.clone())),
+            secrets,
+            clock: clock.clone(),
+        },
+        http,
+    );
+
+    let wake = Arc::new(Notify::new());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let app = Arc::new(App { services: services.clone(), wake: wake.clone() });
+    let router = Router::new()
+        .route("/webhooks/{provider}", post(webhook_route))
+        .route("/api/v1/webhooks/events/{id}", post(callback_route))
+        .route("/api/v1/webhooks/conversations", post(callback_route))
+        .route("/healthz", get(|| async { "ok" }))
+        .layer(DefaultBodyLimit::max(config.settings.max_body_bytes))
+        .with_state(app);
+    let listener = tokio::net::TcpListener::bind(local.listen)
+        .await
+        .with_context(|| format!("binding {}", local.listen))?;
+    let addr = listener.local_addr()?;
+
+    let mut tasks = Vec::new();
+    let mut server_stop = stopped.clone();
+    tasks.push(tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = server_stop.wait_for(|stop| *stop).await;
+        };
+        if let Err(err) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
+            error!(error = %err, "http server stopped");
+        }
+    }));
+    for worker_index in 0..local.workers {
+        tasks.push(tokio::spawn(worker_loop(
+            services.clone(),
+            queue.clone(),
+            wake.clone(),
+            stopped.clone(),
+            local.lease,
+            worker_index,
+        )));
+    }
+    if !local.sweep_interval.is_zero() {
+        tasks.push(tokio::spawn(sweep_loop(services.clone(), local.sweep_interval, stopped.clone())));
+    }
+    Ok(Host { addr, services, database, queue, wake, stop, tasks })
+}
+
+struct App {
+    services: Services,
+    wake: Arc<Notify>,
+}
+
+async fn webhook_route(
+    State(app): State<Arc<App>>,
+    Path(provider): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request = HttpRequest { method: method.as_str(), path: uri.path(), headers: &headers, body: &body };
+    let reply = webhook::handle(&app.services, &provider, request).await;
+    if reply.status == 202 && reply.body_str() == "accepted" {
+        app.wake.notify_one();
+    }
+    to_response(reply)
+}
+
+async fn callback_route(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let request = HttpRequest { method: method.as_str(), path: uri.path(), headers: &headers, body: &body };
+    to_response(callback::handle(&app.services, request).await)
+}
+
+fn to_response(reply: HttpReply) -> Response {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let content_type = HeaderValue::from_static(reply.content_type);
+    let body = match reply.body {
+        hookline::http::ReplyBody::Static(text) => axum::body::Body::from(text),
+        hookline::http::ReplyBody::Owned(text) => axum::body::Body::from(text),
+    };
+    (status, [(axum::http::header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+/// Delay before the `receive_count`-th retry when the remote gave none: 2, 4, 8 … seconds, at most 5 minutes.
+fn backoff(receive_count: u32) -> Duration {
+    Duration::from_secs(2u64.saturating_pow(receive_count.min(9)).min(300))
+}
+
+async fn worker_loop(
+    services: Services,
+    queue: SqliteQueue,
+    wake: Arc<Notify>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+    lease: Duration,
+    worker_index: usize,
+) {
+    let idle_poll = Duration::from_millis(500);
+    loop {
+        if *stopped.borrow() {
+            break;
+        }
+        let now = services.clock.now_secs();
+        let received = match queue.receive(now, 1, lease) {
+            Ok(received) => received,
+            Err(err) => {
+                warn!(error = %err, worker_index, "queue receive failed");
+                Vec::new()
+            }
+        };
+        if received.is_empty() {
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(idle_poll) => {}
+                _ = stopped.changed() => {}
+            }
+            continue;
+        }
+        for message in received {
+            let started = Instant::now();
+            let disposition = worker::process(&services, &message.body, message.receive_count).await;
+            let now = services.clock.now_secs();
+            let result = match disposition {
+                Disposition::Done => queue.ack(message.id).map(|_| ()),
+                Disposition::Retry { after } => {
+                    let delay = after.unwrap_or_default().max(backoff(message.receive_count));
+                    match queue.retry(message.id, now, delay, "processing failed; see logs") {
+                        Ok(RetryOutcome::DeadLettered) => {
+                            error!(message_id = message.id, group = %message.group, "message dead-lettered");
+                            Ok(())
+                        }
+                        Ok(RetryOutcome::Scheduled { .. }) => Ok(()),
+                        Err(err) => Err(err),
+                    }
+                }
+            };
+            if let Err(err) = result {
+                warn!(error = %err, message_id = message.id, "could not settle message; its lease will expire");
+            }
+            info!(message_id = message.id, elapsed_ms = started.elapsed().as_millis() as u64, "message processed");
+        }
+    }
+}
+
+async fn sweep_loop(services: Services, every: Duration, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => { callback::sweep(&services).await; }
+            _ = stopped.changed() => break,
+        }
+    }
+}

@@ -1,0 +1,673 @@
+//! [`DynamoStore`]: the delivery, run and identity stores on one DynamoDB table.
+//!
+//! # Table layout
+//! One table, partition key `pk` and sort key `sk` (both strings), on-demand billing, TTL on `expires_at`
+//! (epoch seconds). Every item also carries `kind` so the table reads well in the console.
+//!
+//! | item | `pk` | `sk` | other attributes |
+//! |---|---|---|---|
+//! | delivery claim | `DELIVERY#{key}` | `DELIVERY` | `status` (`accepted`/`done`), `expires_at` |
+//! | run | `RUN#{conversation id}` | `RUN` | `record` (JSON), `version`, `state`, `thread_key`, `created_at`, `updated_at`, `gsi1pk`, `gsi1sk` |
+//! | thread pointer | `THREAD#{thread key}` | `THREAD` | `conversation_id` |
+//! | identity link | `LINK` | `{provider}#{tenant}#{external user id}` (escaped) | `record` (JSON) |
+//!
+//! Access patterns and how they are served:
+//! - **Delivery claim**: conditional `PutItem` (`attribute_not_exists(pk) OR expires_at <= :now`), so an expired
+//!   record counts as absent even before DynamoDB's best-effort TTL deletion removes it.
+//! - **Run by conversation id**: `GetItem` (strongly consistent). Insert is `attribute_not_exists(pk)`; update
+//!   replaces the item under `version = :expected` (optimistic concurrency).
+//! - **Active conversation by thread**: conditional `PutItem` / `DeleteItem` on the thread pointer.
+//! - **Identity link by (provider, tenant, external id)** and **listing links**: all links share the partition
+//!   `LINK`, so one `GetItem` or one `Query` serves them. Links are few and rarely written, far below one
+//!   partition's throughput; `#` and `%` in the key components are percent-escaped so components cannot run
+//!   into each other.
+//! - **Runs in states (the sweep)**: the global secondary index `gsi1` (projection ALL) keyed by
+//!   `gsi1pk = RUNSTATE#{state}` and `gsi1sk = {created_at, zero-padded}#{conversation id}`, one `Query` per
+//!   requested state, merged oldest first. Every run is indexed, not only open ones, so the port's "any states"
+//!   contract holds for terminal states too; the sweep only queries the `claimed` and `running` partitions, so
+//!   finished runs never slow it down. The index is eventually consistent: a listed run may have moved on a
+//!   moment ago, which is harmless because every change goes through `update_run`'s version check.
+//!
+//! Runs and links carry their full record as JSON in `record`, so adding a field to the domain types needs no
+//! table change; the scalar attributes beside it exist for conditions, the index and operators.
+
+use std::{collections::HashMap, time::Duration};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::{
+    error::SdkError,
+    operation::put_item::PutItemError,
+    types::{
+        AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, IndexStatus,
+        KeySchemaElement, KeyType, Projection, ProjectionType, ReturnValue,
+        ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
+        TimeToLiveStatus,
+    },
+    Client,
+};
+use serde::{de::DeserializeOwned, Serialize};
+
+use super::{classify, is_conditional_check_failed};
+use crate::{
+    domain::{IdentityLink, Provider, RunRecord, RunState},
+    error::PortError,
+    memory::expiry,
+    ports::{Claim, DeliveryStore, IdentityStore, RunStore, ThreadClaim},
+};
+
+/// Partition key attribute.
+const PK: &str = "pk";
+/// Sort key attribute.
+const SK: &str = "sk";
+/// TTL attribute (epoch seconds).
+const EXPIRES_AT: &str = "expires_at";
+/// The run-state index and its key attributes.
+const GSI1: &str = "gsi1";
+const GSI1_PK: &str = "gsi1pk";
+const GSI1_SK: &str = "gsi1sk";
+/// The partition holding every identity link.
+const LINK_PARTITION: &str = "LINK";
+/// How long `create_table` waits for a new table (and its index) to become active.
+const CREATE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How often a thread claim retries when the pointer it lost to disappears before it can be read.
+const THREAD_CLAIM_ATTEMPTS: usize = 3;
+
+/// DynamoDB implementation of [`DeliveryStore`], [`RunStore`] and [`IdentityStore`] on one table (layout in
+/// the module docs). Cheap to clone: the SDK client is reference-counted.
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    /// A store on `table`, which must exist with the layout of [`DynamoStore::create_table`].
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// A store on `table` with a client built from shared configuration (see [`super::sdk_config`]).
+    pub fn from_conf(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        Self::new(Client::new(config), table)
+    }
+
+    /// The table this store uses.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Create `table` with the layout this store expects (keys, the `gsi1` index, on-demand billing), wait until
+    /// it is active, and enable TTL on `expires_at`. For tests and local setup; production tables come from the
+    /// infrastructure template. Succeeds if the table already exists with TTL enabled.
+    pub async fn create_table(client: &Client, table: &str) -> Result<(), PortError> {
+        let what = format!("DynamoDB table {table}");
+        let build_error = |err: aws_sdk_dynamodb::error::BuildError| PortError::permanent(&what, err);
+        let key = |name: &str, key_type: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(key_type)
+                .build()
+                .map_err(build_error)
+        };
+        let string_attribute = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(build_error)
+        };
+        let index = GlobalSecondaryIndex::builder()
+            .index_name(GSI1)
+            .key_schema(key(GSI1_PK, KeyType::Hash)?)
+            .key_schema(key(GSI1_SK, KeyType::Range)?)
+            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+            .build()
+            .map_err(build_error)?;
+        let created = client
+            .create_table()
+            .table_name(table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key(PK, KeyType::Hash)?)
+            .key_schema(key(SK, KeyType::Range)?)
+            .attribute_definitions(string_attribute(PK)?)
+            .attribute_definitions(string_attribute(SK)?)
+            .attribute_definitions(string_attribute(GSI1_PK)?)
+            .attribute_definitions(string_attribute(GSI1_SK)?)
+            .global_secondary_indexes(index)
+            .send()
+            .await;
+        match created {
+            Ok(_) => tracing::info!(table, "created DynamoDB table"),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_in_use_exception()) =>
+            {
+                tracing::info!(table, "DynamoDB table already exists");
+            }
+            Err(err) => return Err(classify(&what, err)),
+        }
+        wait_until_active(client, table, &what).await?;
+        enable_ttl(client, table, &what).await
+    }
+
+    fn what(&self) -> String {
+        format!("DynamoDB table {}", self.table)
+    }
+
+    fn error<E>(&self, err: SdkError<E>) -> PortError
+    where
+        E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        classify(&self.what(), err)
+    }
+
+    /// Strongly consistent read of one item.
+    async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>, PortError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(pk))
+            .key(SK, s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|err| self.error(err))?;
+        Ok(output.item)
+    }
+
+    /// Query one `gsi1` partition, oldest first, for at most `limit` items.
+    async fn query_state(&self, state: RunState, limit: usize) -> Result<Vec<RunRecord>, PortError> {
+        let mut runs = Vec::new();
+        let mut start_key = None;
+        while runs.len() < limit {
+            let page_limit = i32::try_from(limit - runs.len()).unwrap_or(i32::MAX);
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("#g = :g")
+                .expression_attribute_names("#g", GSI1_PK)
+                .expression_attribute_values(":g", s(run_state_partition(state)))
+                .scan_index_forward(true)
+                .limit(page_limit)
+                .set_exclusive_start_key(start_key.take())
+                .send()
+                .await
+                .map_err(|err| self.error(err))?;
+            for item in output.items.unwrap_or_default() {
+                runs.push(self.decode_record(&item)?);
+            }
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start_key = Some(key),
+                _ => break,
+            }
+        }
+        Ok(runs)
+    }
+
+    fn decode_record<T: DeserializeOwned>(&self, item: &Item) -> Result<T, PortError> {
+        let json = string_attr(item, "record")
+            .ok_or_else(|| PortError::permanent(self.what(), "stored item has no `record` attribute"))?;
+        serde_json::from_str(json)
+            .map_err(|err| PortError::permanent(self.what(), format!("stored record does not parse: {err}")))
+    }
+
+    fn encode_record<T: Serialize>(&self, record: &T) -> Result<AttributeValue, PortError> {
+        serde_json::to_string(record)
+            .map(AttributeValue::S)
+            .map_err(|err| PortError::permanent(self.what(), format!("record does not serialize: {err}")))
+    }
+
+    /// The full item for `run`.
+    fn run_item(&self, run: &RunRecord) -> Result<Item, PortError> {
+        Ok(HashMap::from([
+            (PK.to_owned(), s(run_pk(&run.conversation_id))),
+            (SK.to_owned(), s("RUN")),
+            ("kind".to_owned(), s("run")),
+            ("record".to_owned(), self.encode_record(run)?),
+            ("version".to_owned(), n(run.version)),
+            ("state".to_owned(), s(run.state.as_str())),
+            ("thread_key".to_owned(), s(&run.thread_key)),
+            ("created_at".to_owned(), n(run.created_at)),
+            ("updated_at".to_owned(), n(run.updated_at)),
+            (GSI1_PK.to_owned(), s(run_state_partition(run.state))),
+            (
+                GSI1_SK.to_owned(),
+                s(run_state_sort_key(run.created_at, &run.conversation_id)),
+            ),
+        ]))
+    }
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn string_attr<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name)
+        .and_then(|value| value.as_s().ok())
+        .map(String::as_str)
+}
+
+fn delivery_pk(key: &str) -> String {
+    format!("DELIVERY#{key}")
+}
+
+fn run_pk(conversation_id: &str) -> String {
+    format!("RUN#{conversation_id}")
+}
+
+fn thread_pk(thread_key: &str) -> String {
+    format!("THREAD#{thread_key}")
+}
+
+fn run_state_partition(state: RunState) -> String {
+    format!("RUNSTATE#{}", state.as_str())
+}
+
+/// Index sort key of a run: `created_at` zero-padded to a fixed width, so the index's string order is the
+/// numeric order, then the conversation id to break ties like the other adapters do.
+fn run_state_sort_key(created_at: u64, conversation_id: &str) -> String {
+    format!("{created_at:020}#{conversation_id}")
+}
+
+/// Sort key of a link; components are escaped so a `#` inside a tenant cannot collide with the separator.
+fn link_sk(provider: Provider, tenant: &str, external_user_id: &str) -> String {
+    format!(
+        "{provider}#{}#{}",
+        escape_component(tenant),
+        escape_component(external_user_id)
+    )
+}
+
+fn escape_component(value: &str) -> String {
+    value.replace('%', "%25").replace('#', "%23")
+}
+
+async fn wait_until_active(client: &Client, table: &str, what: &str) -> Result<(), PortError> {
+    let started = tokio::time::Instant::now();
+    loop {
+        let output = client
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(|err| classify(what, err))?;
+        let description = output.table.as_ref();
+        let table_active = description.and_then(|t| t.table_status()) == Some(&TableStatus::Active);
+        let indexes_active = description
+            .map(|t| t.global_secondary_indexes())
+            .unwrap_or_default()
+            .iter()
+            .all(|index| {
+                index
+                    .index_status()
+                    .is_none_or(|status| *status == IndexStatus::Active)
+            });
+        if table_active && indexes_active {
+            return Ok(());
+        }
+        if started.elapsed() > CREATE_TIMEOUT {
+            return Err(PortError::transient(what, "table did not become active in time"));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn enable_ttl(client: &Client, table: &str, what: &str) -> Result<(), PortError> {
+    let current = client
+        .describe_time_to_live()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|err| classify(what, err))?;
+    if let Some(description) = current.time_to_live_description() {
+        let status = description.time_to_live_status();
+        if matches!(
+            status,
+            Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+        ) {
+            return match description.attribute_name() {
+                Some(EXPIRES_AT) => Ok(()),
+                other => Err(PortError::permanent(
+                    what,
+                    format!("TTL is enabled on {other:?}, expected `{EXPIRES_AT}`"),
+                )),
+            };
+        }
+    }
+    let specification = TimeToLiveSpecification::builder()
+        .attribute_name(EXPIRES_AT)
+        .enabled(true)
+        .build()
+        .map_err(|err| PortError::permanent(what, err))?;
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(specification)
+        .send()
+        .await
+        .map_err(|err| classify(what, err))?;
+    Ok(())
+}
+
+#[async_trait]
+impl DeliveryStore for DynamoStore {
+    async fn claim(&self, key: &str, now: u64, ttl: Duration) -> Result<Claim, PortError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(delivery_pk(key)))
+            .item(SK, s("DELIVERY"))
+            .item("kind", s("delivery"))
+            .item("status", s("accepted"))
+            .item(EXPIRES_AT, n(expiry(now, ttl)))
+            // An expired record is absent as far as the port is concerned, deleted by TTL yet or not.
+            .condition_expression("attribute_not_exists(#pk) OR #exp <= :now")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#exp", EXPIRES_AT)
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Claim::Claimed),
+            Err(err) if is_conditional_check_failed(&err) => {
+                tracing::debug!(key, "delivery already claimed");
+                Ok(Claim::Duplicate)
+            }
+            Err(err) => Err(self.error(err)),
+        }
+    }
+
+    async fn complete(&self, key: &str, now: u64, ttl: Duration) -> Result<(), PortError> {
+        // Unconditional: whoever finished the work may record it, even if its claim expired meanwhile.
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(delivery_pk(key)))
+            .item(SK, s("DELIVERY"))
+            .item("kind", s("delivery"))
+            .item("status", s("done"))
+            .item(EXPIRES_AT, n(expiry(now, ttl)))
+            .send()
+            .await
+            .map_err(|err| self.error(err))?;
+        Ok(())
+    }
+
+    async fn release(&self, key: &str) -> Result<(), PortError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(PK, s(delivery_pk(key)))
+            .key(SK, s("DELIVERY"))
+            .send()
+            .await
+            .map_err(|err| self.error(err))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl RunStore for DynamoStore {
+    async fn insert_run(&self, run: &RunRecord) -> Result<bool, PortError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(self.run_item(run)?))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if is_conditional_check_failed(&err) => Ok(false),
+            Err(err) => Err(self.error(err)),
+        }
+    }
+
+    async fn get_run(&self, conversation_id: &str) -> Result<Option<RunRecord>, PortError> {
+        match self.get_item(run_pk(conversation_id), "RUN").await? {
+            Some(item) => self.decode_record(&item).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn update_run(&self, run: &mut RunRecord) -> Result<bool, PortError> {
+        let expected = run.version;
+        let mut next = run.clone();
+        next.version = expected
+            .checked_add(1)
+            .ok_or_else(|| PortError::permanent(self.what(), "run version overflow"))?;
+        // A full replace under the version condition: the item is small, and rebuilding it keeps the index
+        // attributes in step with the record.
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(self.run_item(&next)?))
+            .condition_expression("#v = :expected")
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":expected", n(expected))
+            .send()
+            .await;
+        match result {
+            Ok(_) => {
+                run.version = next.version;
+                Ok(true)
+            }
+            // Absent, or someone else wrote first.
+            Err(err) if is_conditional_check_failed(&err) => Ok(false),
+            Err(err) => Err(self.error(err)),
+        }
+    }
+
+    async fn runs_in_states(&self, states: &[RunState], limit: usize) -> Result<Vec<RunRecord>, PortError> {
+        let mut wanted: Vec<RunState> = Vec::new();
+        for state in states {
+            if !wanted.contains(state) {
+                wanted.push(*state);
+            }
+        }
+        let mut runs = Vec::new();
+        if limit == 0 {
+            return Ok(runs);
+        }
+        // Each partition is already oldest first; the overall oldest `limit` are among each one's first `limit`.
+        for state in wanted {
+            runs.extend(self.query_state(state, limit).await?);
+        }
+        runs.sort_by(|a, b| (a.created_at, &a.conversation_id).cmp(&(b.created_at, &b.conversation_id)));
+        runs.truncate(limit);
+        Ok(runs)
+    }
+
+    async fn claim_thread(&self, thread_key: &str, conversation_id: &str) -> Result<ThreadClaim, PortError> {
+        for _ in 0..THREAD_CLAIM_ATTEMPTS {
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item(PK, s(thread_pk(thread_key)))
+                .item(SK, s("THREAD"))
+                .item("kind", s("thread"))
+                .item("conversation_id", s(conversation_id))
+                .condition_expression("attribute_not_exists(#pk) OR #cid = :cid")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#cid", "conversation_id")
+                .expression_attribute_values(":cid", s(conversation_id))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => return Ok(ThreadClaim::Claimed),
+                Err(err) => err,
+            };
+            if !is_conditional_check_failed(&err) {
+                return Err(self.error(err));
+            }
+            // The failed condition usually returns the holder; read it if the service did not.
+            let returned = match err.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => failed
+                    .item()
+                    .and_then(|item| string_attr(item, "conversation_id"))
+                    .map(str::to_owned),
+                _ => None,
+            };
+            let holder = match returned {
+                Some(holder) => Some(holder),
+                None => self
+                    .get_item(thread_pk(thread_key), "THREAD")
+                    .await?
+                    .and_then(|item| string_attr(&item, "conversation_id").map(str::to_owned)),
+            };
+            match holder {
+                Some(holder) if holder != conversation_id => {
+                    return Ok(ThreadClaim::Active {
+                        conversation_id: holder,
+                    })
+                }
+                // Released (or handed to us) between the write and the read: try again.
+                _ => continue,
+            }
+        }
+        Err(PortError::transient(
+            self.what(),
+            format!("thread pointer {thread_key} kept changing"),
+        ))
+    }
+
+    async fn release_thread(&self, thread_key: &str, conversation_id: &str) -> Result<(), PortError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(PK, s(thread_pk(thread_key)))
+            .key(SK, s("THREAD"))
+            .condition_expression("#cid = :cid")
+            .expression_attribute_names("#cid", "conversation_id")
+            .expression_attribute_values(":cid", s(conversation_id))
+            .send()
+            .await;
+        match result {
+            // Not ours (or already gone): nothing to release.
+            Err(err) if is_conditional_check_failed(&err) => Ok(()),
+            Err(err) => Err(self.error(err)),
+            Ok(_) => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl IdentityStore for DynamoStore {
+    async fn get_link(
+        &self,
+        provider: Provider,
+        tenant: &str,
+        external_user_id: &str,
+    ) -> Result<Option<IdentityLink>, PortError> {
+        let sk = link_sk(provider, tenant, external_user_id);
+        match self.get_item(LINK_PARTITION.to_owned(), &sk).await? {
+            Some(item) => self.decode_record(&item).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn put_link(&self, link: &IdentityLink) -> Result<(), PortError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(LINK_PARTITION))
+            .item(
+                SK,
+                s(link_sk(link.provider, &link.tenant, &link.external_user_id)),
+            )
+            .item("kind", s("link"))
+            .item("record", self.encode_record(link)?)
+            .send()
+            .await
+            .map_err(|err| self.error(err))?;
+        Ok(())
+    }
+
+    async fn remove_link(
+        &self,
+        provider: Provider,
+        tenant: &str,
+        external_user_id: &str,
+    ) -> Result<bool, PortError> {
+        let output = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(PK, s(LINK_PARTITION))
+            .key(SK, s(link_sk(provider, tenant, external_user_id)))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|err| self.error(err))?;
+        Ok(output.attributes.is_some_and(|old| !old.is_empty()))
+    }
+
+    async fn list_links(&self) -> Result<Vec<IdentityLink>, PortError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":pk", s(LINK_PARTITION))
+            .consistent_read(true)
+            .into_paginator()
+            .send();
+        let mut links: Vec<IdentityLink> = Vec::new();
+        while let Some(page) = pages.next().await {
+            for item in page.map_err(|err| self.error(err))?.items.unwrap_or_default() {
+                links.push(self.decode_record(&item)?);
+            }
+        }
+        // The escaped sort key orders almost like the tuple; sort on the tuple to match the port exactly.
+        links.sort_by(|a, b| {
+            (a.provider.as_str(), &a.tenant, &a.external_user_id).cmp(&(
+                b.provider.as_str(),
+                &b.tenant,
+                &b.external_user_id,
+            ))
+        });
+        Ok(links)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_keys_cannot_collide_across_components() {
+        let a = link_sk(Provider::Github, "a#b", "c");
+        let b = link_sk(Provider::Github, "a", "b#c");
+        assert_ne!(a, b);
+        assert_eq!(link_sk(Provider::Slack, "T%1", "U#2"), "slack#T%251#U%232");
+    }
+
+    #[test]
+    fn index_sort_key_orders_numerically() {
+        assert!(run_state_sort_key(99, "b") < run_state_sort_key(100, "a"));
+        assert!(run_state_sort_key(100, "a") < run_state_sort_key(100, "b"));
+        assert!(run_state_sort_key(u64::MAX, "a") > run_state_sort_key(u64::MAX - 1, "b"));
+    }
+}

@@ -1,0 +1,132 @@
+//! [`SecretsManagerSecrets`]: secrets from AWS Secrets Manager, cached in memory for a bounded time.
+//!
+//! A warm Lambda container reads each secret once per TTL (default five minutes, the same bound as the AWS
+//! Parameters and Secrets extension), so a rotated secret takes effect without a redeploy, and
+//! [`SecretsManagerSecrets::refresh`] lets a caller that sees a signature mismatch re-read at once.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, MutexGuard},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use aws_sdk_secretsmanager::Client;
+
+use super::classify;
+use crate::{
+    clock::{Clock, SystemClock},
+    error::PortError,
+    ports::Secrets,
+    secret::SecretString,
+};
+
+/// How long a secret is served from memory before it is read again.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
+
+#[derive(Clone)]
+struct Cached {
+    value: SecretString,
+    /// Epoch seconds when it was read.
+    fetched_at: u64,
+}
+
+/// Secrets Manager implementation of [`Secrets`], looked up by secret name or ARN (`AWSCURRENT` version).
+pub struct SecretsManagerSecrets {
+    client: Client,
+    ttl: Duration,
+    clock: Arc<dyn Clock>,
+    cache: Mutex<HashMap<String, Cached>>,
+}
+
+impl std::fmt::Debug for SecretsManagerSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretsManagerSecrets")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SecretsManagerSecrets {
+    /// Secrets read through `client`, cached for [`DEFAULT_TTL`] by the system clock.
+    pub fn new(client: Client) -> Self {
+        Self::with_clock(client, DEFAULT_TTL, Arc::new(SystemClock))
+    }
+
+    /// Secrets with a client built from shared configuration (see [`super::sdk_config`]).
+    pub fn from_conf(config: &aws_config::SdkConfig) -> Self {
+        Self::new(Client::new(config))
+    }
+
+    /// Secrets cached for `ttl` as measured by `clock` (a zero `ttl` disables the cache).
+    pub fn with_clock(client: Client, ttl: Duration, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            client,
+            ttl,
+            clock,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Read `name` from Secrets Manager now, bypassing and then updating the cache (e.g. after a signature
+    /// mismatch that a just-rotated secret would explain).
+    pub async fn refresh(&self, name: &str) -> Result<SecretString, PortError> {
+        let value = self.fetch(name).await?;
+        let fetched_at = self.clock.now_secs();
+        self.lock().insert(
+            name.to_owned(),
+            Cached {
+                value: value.clone(),
+                fetched_at,
+            },
+        );
+        Ok(value)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Cached>> {
+        // The map is consistent between statements, so a poisoned lock is still usable.
+        self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn cached(&self, name: &str) -> Option<SecretString> {
+        let now = self.clock.now_secs();
+        let cache = self.lock();
+        let entry = cache.get(name)?;
+        // A clock that went backwards counts as fresh; the entry still expires `ttl` after that point.
+        (now.saturating_sub(entry.fetched_at) < self.ttl.as_secs()).then(|| entry.value.clone())
+    }
+
+    async fn fetch(&self, name: &str) -> Result<SecretString, PortError> {
+        let what = format!("secret {name}");
+        let output = match self.client.get_secret_value().secret_id(name).send().await {
+            Ok(output) => output,
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                return Err(PortError::not_found(what));
+            }
+            Err(err) => return Err(classify(&what, err)),
+        };
+        if let Some(text) = output.secret_string() {
+            return Ok(SecretString::new(text));
+        }
+        match output.secret_binary {
+            Some(blob) => String::from_utf8(blob.into_inner())
+                .map(SecretString::new)
+                .map_err(|_| PortError::permanent(what, "binary secret is not UTF-8 text")),
+            None => Err(PortError::permanent(what, "secret has no value")),
+        }
+    }
+}
+
+#[async_trait]
+impl Secrets for SecretsManagerSecrets {
+    async fn get(&self, name: &str) -> Result<SecretString, PortError> {
+        match self.cached(name) {
+            Some(value) => Ok(value),
+            None => self.refresh(name).await,
+        }
+    }
+}

@@ -1,0 +1,773 @@
+//! Durable FIFO queue with message groups in SQLite, modelled on SQS FIFO.
+//!
+//! - Messages of one group are delivered strictly in order: only the oldest message of a group (its head) is
+//!   ever received, and not while it is in flight or waiting out a retry delay. Different groups flow
+//!   independently.
+//! - `receive` leases the heads it returns for the visibility timeout; `ack` deletes, `retry` makes the message
+//!   visible again after a delay, and a lease that runs out (the process died mid-processing) makes it
+//!   receivable again.
+//! - A message received [`SqliteQueue::max_receives`] times without being acked moves to the dead-letter table
+//!   with its last error, decided by `retry` or by the next `receive` after its lease expired.
+//! - A `dedup_id` seen in the last [`DEDUP_WINDOW`] is accepted but not enqueued again.
+//!
+//! Each message row carries `head` (maintained on send and removal) and `available_at` (0 when sent, the lease
+//! end while in flight, the retry time after a retry), so a receive is an index range scan over group heads
+//! rather than a scan of the whole backlog.
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+
+use super::{sql_time, stored_u64, Database};
+use crate::{
+    clock::{Clock, SystemClock},
+    domain::QueueMessage,
+    error::PortError,
+    memory::expiry,
+    ports::Queue,
+};
+
+/// Receives after which a failing message is dead-lettered, unless the constructor says otherwise.
+pub const DEFAULT_MAX_RECEIVES: u32 = 5;
+
+/// How long a `dedup_id` suppresses duplicates after it was first sent (as on SQS FIFO).
+pub const DEDUP_WINDOW: Duration = Duration::from_secs(300);
+
+/// Dedup records deleted per lock hold by [`SqliteQueue::purge_expired`].
+const PURGE_BATCH: u16 = 1_000;
+
+/// One leased message handed to a consumer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    /// Identifies the message for [`SqliteQueue::ack`], [`SqliteQueue::retry`] and
+    /// [`SqliteQueue::dead_letter`]; never reused.
+    pub id: i64,
+    /// The message body as sent.
+    pub body: String,
+    /// The message group.
+    pub group: String,
+    /// How many times this message has been received, this time included (1 on first delivery).
+    pub receive_count: u32,
+}
+
+/// A message that was given up on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The id it had in the queue.
+    pub id: i64,
+    pub group: String,
+    pub dedup_id: String,
+    pub body: String,
+    /// How many times it was received.
+    pub receive_count: u32,
+    /// The last error, or why it was dead-lettered.
+    pub reason: String,
+    /// Epoch seconds when it was moved.
+    pub failed_at: u64,
+}
+
+/// What [`SqliteQueue::retry`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetryOutcome {
+    /// The message becomes receivable again at this instant (epoch seconds).
+    Scheduled { visible_at: u64 },
+    /// It had used up its receives and moved to the dead-letter table.
+    DeadLettered,
+}
+
+/// Durable FIFO queue over a [`Database`]. Clones share the connection.
+#[derive(Clone)]
+pub struct SqliteQueue {
+    db: Database,
+    max_receives: u32,
+    /// Only `send` reads it (the [`Queue`] port carries no time) to date the dedup window.
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for SqliteQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteQueue")
+            .field("max_receives", &self.max_receives)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteQueue {
+    /// Open (creating if needed) the database file at `path`, with [`DEFAULT_MAX_RECEIVES`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, PortError> {
+        Ok(Database::open(path)?.queue())
+    }
+
+    /// A queue over `db` that dead-letters a message after `max_receives` receives (at least 1).
+    pub fn new(db: Database, max_receives: u32) -> Self {
+        Self {
+            db,
+            max_receives: max_receives.max(1),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Replace the clock `send` uses to date the dedup window (tests).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The database this queue lives in.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Receives after which a failing message is dead-lettered.
+    pub fn max_receives(&self) -> u32 {
+        self.max_receives
+    }
+
+    /// Lease up to `max` messages, oldest first: the head of each group that is neither in flight nor delayed.
+    /// Each returned message is invisible until `now + visibility` unless acked or retried first. A head that
+    /// already used up its receives (its lease expired every time) is dead-lettered instead of returned.
+    pub fn receive(&self, now: u64, max: usize, visibility: Duration) -> Result<Vec<Received>, PortError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let lease_until = sql_time(expiry(now, visibility));
+        let mut received = Vec::with_capacity(max.min(64));
+        let mut dead_lettered = Vec::new();
+        let mut conn = self.db.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        loop {
+            let wanted = i64::try_from(max - received.len()).unwrap_or(i64::MAX);
+            let candidates = {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT id, group_id, body, receive_count, last_error FROM queue_messages
+                     WHERE head = 1 AND available_at <= ?1 ORDER BY id LIMIT ?2",
+                )?;
+                let rows = stmt.query_map((sql_time(now), wanted), |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, i64>(3)?,
+                        row.get::<_, Option<String>>(4)?,
+                    ))
+                })?;
+                rows.collect::<Result<Vec<_>, _>>()?
+            };
+            if candidates.is_empty() {
+                break;
+            }
+            let mut promoted = false;
+            for (id, group, body, count, last_error) in candidates {
+                let count = stored_count(count)?;
+                if count >= self.max_receives {
+                    let reason = last_error.unwrap_or_else(|| {
+                        format!("not acknowledged after {count} receives (lease expired each time)")
+                    });
+                    move_to_dead_letters(&tx, id, now, &reason)?;
+                    dead_lettered.push((id, group, reason));
+                    // The group's next message may now be the head, so look again.
+                    promoted = true;
+                    continue;
+                }
+                tx.prepare_cached(
+                    "UPDATE queue_messages SET receive_count = receive_count + 1, available_at = ?2 WHERE id = ?1",
+                )?
+                .execute((id, lease_until))?;
+                received.push(Received {
+                    id,
+                    body,
+                    group,
+                    receive_count: count + 1,
+                });
+            }
+            if !promoted || received.len() >= max {
+                break;
+            }
+        }
+        tx.commit()?;
+        drop(conn);
+        for (id, group, reason) in dead_lettered {
+            tracing::warn!(message_id = id, group = %group, reason = %reason, "queue message dead-lettered");
+        }
+        Ok(received)
+    }
+
+    /// Delete a processed message; the next message of its group becomes receivable. Returns whether it was
+    /// still there (a late ack after it was dead-lettered, or a second ack, finds nothing).
+    pub fn ack(&self, id: i64) -> Result<bool, PortError> {
+        let mut conn = self.db.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let removed = remove(&tx, id)?;
+        tx.commit()?;
+        Ok(removed)
+    }
+
+    /// Processing failed transiently: make the message receivable again at `now + delay`, recording `error` as
+    /// its last error. If it was already received [`Self::max_receives`] times it moves to the dead-letter table
+    /// with `error` as the reason instead. `PortError::NotFound` if the message is gone.
+    pub fn retry(&self, id: i64, now: u64, delay: Duration, error: &str) -> Result<RetryOutcome, PortError> {
+        let mut conn = self.db.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let count: Option<i64> = tx
+            .prepare_cached("SELECT receive_count FROM queue_messages WHERE id = ?1")?
+            .query_row([id], |row| row.get(0))
+            .optional()?;
+        let Some(count) = count else {
+            return Err(PortError::not_found(format!("queue message {id}")));
+        };
+        if stored_count(count)? >= self.max_receives {
+            move_to_dead_letters(&tx, id, now, error)?;
+            tx.commit()?;
+            drop(conn);
+            tracing::warn!(message_id = id, reason = %error, "queue message dead-lettered after its last retry");
+            return Ok(RetryOutcome::DeadLettered);
+        }
+        let visible_at = expiry(now, delay);
+        tx.prepare_cached("UPDATE queue_messages SET available_at = ?2, last_error = ?3 WHERE id = ?1")?
+            .execute((id, sql_time(visible_at), error))?;
+        tx.commit()?;
+        Ok(RetryOutcome::Scheduled { visible_at })
+    }
+
+    /// Give up on a message now (e.g. an envelope that cannot be parsed), recording `reason`. Returns whether it
+    /// was still in the queue.
+    pub fn dead_letter(&self, id: i64, now: u64, reason: &str) -> Result<bool, PortError> {
+        let mut conn = self.db.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let moved = move_to_dead_letters(&tx, id, now, reason)?;
+        tx.commit()?;
+        drop(conn);
+        if moved {
+            tracing::warn!(message_id = id, reason = %reason, "queue message dead-lettered");
+        }
+        Ok(moved)
+    }
+
+    /// Every dead letter, oldest message first.
+    pub fn dead_letters(&self) -> Result<Vec<DeadLetter>, PortError> {
+        let conn = self.db.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, group_id, dedup_id, body, receive_count, reason, failed_at
+             FROM queue_dead_letters ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, i64>(4)?,
+                row.get::<_, String>(5)?,
+                row.get::<_, i64>(6)?,
+            ))
+        })?;
+        let mut letters = Vec::new();
+        for row in rows {
+            let (id, group, dedup_id, body, receive_count, reason, failed_at) = row?;
+            letters.push(DeadLetter {
+                id,
+                group,
+                dedup_id,
+                body,
+                receive_count: stored_count(receive_count)?,
+                reason,
+                failed_at: stored_u64(failed_at, "dead-letter time")?,
+            });
+        }
+        Ok(letters)
+    }
+
+    /// Messages in the queue, in flight and delayed ones included (dead letters excluded).
+    pub fn depth(&self) -> Result<u64, PortError> {
+        let count: i64 = self
+            .db
+            .lock()
+            .prepare_cached("SELECT COUNT(*) FROM queue_messages")?
+            .query_row([], |row| row.get(0))?;
+        stored_u64(count, "queue depth")
+    }
+
+    /// Delete dedup records whose window ended at or before `now`; returns how many. Housekeeping only: an
+    /// expired record already no longer suppresses a send.
+    pub fn purge_expired(&self, now: u64) -> Result<usize, PortError> {
+        let mut total = 0;
+        loop {
+            let deleted = self
+                .db
+                .lock()
+                .prepare_cached(
+                    "DELETE FROM queue_dedup WHERE dedup_id IN
+                        (SELECT dedup_id FROM queue_dedup WHERE expires_at <= ?1 LIMIT ?2)",
+                )?
+                .execute((sql_time(now), i64::from(PURGE_BATCH)))?;
+            total += deleted;
+            if deleted < usize::from(PURGE_BATCH) {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Queue for SqliteQueue {
+    async fn send(&self, message: QueueMessage) -> Result<(), PortError> {
+        let now = self.clock.now_secs();
+        let mut conn = self.db.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if enqueue(&tx, &message, now)? {
+            tx.commit()?;
+        }
+        Ok(())
+    }
+}
+
+fn stored_count(value: i64) -> Result<u32, PortError> {
+    u32::try_from(value).map_err(|_| PortError::permanent("sqlite", "receive count out of range in database"))
+}
+
+/// Record `message.dedup_id` and append the message unless the id was seen within [`DEDUP_WINDOW`] of `now`.
+/// Returns whether it was appended (nothing was written otherwise). Must run inside a transaction: the dedup
+/// record and the message commit together.
+pub(super) fn enqueue(conn: &Connection, message: &QueueMessage, now: u64) -> Result<bool, PortError> {
+    let fresh = conn
+        .prepare_cached(
+            "INSERT INTO queue_dedup (dedup_id, expires_at) VALUES (?1, ?2)
+             ON CONFLICT (dedup_id) DO UPDATE SET expires_at = excluded.expires_at
+             WHERE queue_dedup.expires_at <= ?3",
+        )?
+        .execute((
+            &message.dedup_id,
+            sql_time(expiry(now, DEDUP_WINDOW)),
+            sql_time(now),
+        ))?;
+    if fresh == 0 {
+        return Ok(false);
+    }
+    conn.prepare_cached(
+        "INSERT INTO queue_messages (group_id, dedup_id, body, head, available_at)
+         VALUES (?1, ?2, ?3, NOT EXISTS (SELECT 1 FROM queue_messages WHERE group_id = ?1), 0)",
+    )?
+    .execute((&message.group, &message.dedup_id, &message.body))?;
+    Ok(true)
+}
+
+/// Delete message `id`, promoting the next message of its group to head. Returns whether it existed.
+fn remove(conn: &Connection, id: i64) -> Result<bool, PortError> {
+    let removed: Option<(String, bool)> = conn
+        .prepare_cached("DELETE FROM queue_messages WHERE id = ?1 RETURNING group_id, head")?
+        .query_row([id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    let Some((group, was_head)) = removed else {
+        return Ok(false);
+    };
+    if was_head {
+        conn.prepare_cached(
+            "UPDATE queue_messages SET head = 1
+             WHERE id = (SELECT MIN(id) FROM queue_messages WHERE group_id = ?1)",
+        )?
+        .execute([&group])?;
+    }
+    Ok(true)
+}
+
+/// Move message `id` to the dead-letter table with `reason`. Returns whether it existed.
+fn move_to_dead_letters(conn: &Connection, id: i64, now: u64, reason: &str) -> Result<bool, PortError> {
+    let copied = conn
+        .prepare_cached(
+            "INSERT INTO queue_dead_letters (id, group_id, dedup_id, body, receive_count, reason, failed_at)
+             SELECT id, group_id, dedup_id, body, receive_count, ?2, ?3 FROM queue_messages WHERE id = ?1",
+        )?
+        .execute((id, reason, sql_time(now)))?;
+    if copied == 0 {
+        return Ok(false);
+    }
+    remove(conn, id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        clock::ManualClock,
+        ports::{Claim, DeliveryStore},
+    };
+
+    const VISIBILITY: Duration = Duration::from_secs(30);
+
+    fn message(group: &str, dedup_id: &str) -> QueueMessage {
+        QueueMessage {
+            group: group.to_owned(),
+            dedup_id: dedup_id.to_owned(),
+            body: format!("body-{dedup_id}"),
+        }
+    }
+
+    fn queue() -> SqliteQueue {
+        Database::open_in_memory().unwrap().queue()
+    }
+
+    fn bodies(received: &[Received]) -> Vec<&str> {
+        received.iter().map(|r| r.body.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn delivers_group_heads_in_order_one_at_a_time() {
+        let queue = queue();
+        for (group, id) in [("g1", "a"), ("g2", "b"), ("g1", "c"), ("g3", "d"), ("g2", "e")] {
+            queue.send(message(group, id)).await.unwrap();
+        }
+        assert_eq!(queue.depth().unwrap(), 5);
+
+        let first = queue.receive(100, 10, VISIBILITY).unwrap();
+        assert_eq!(
+            bodies(&first),
+            ["body-a", "body-b", "body-d"],
+            "only the head of each group, oldest first"
+        );
+        assert!(first.iter().all(|r| r.receive_count == 1));
+        assert_eq!(first[0].group, "g1");
+
+        // The groups are in flight: nothing else is receivable.
+        assert!(queue.receive(101, 10, VISIBILITY).unwrap().is_empty());
+
+        assert!(queue.ack(first[0].id).unwrap());
+        let next = queue.receive(102, 10, VISIBILITY).unwrap();
+        assert_eq!(
+            bodies(&next),
+            ["body-c"],
+            "g1's next message follows its ack; g2 is still in flight"
+        );
+
+        assert!(queue.ack(first[1].id).unwrap());
+        assert!(queue.ack(first[2].id).unwrap());
+        assert!(queue.ack(next[0].id).unwrap());
+        assert_eq!(bodies(&queue.receive(103, 10, VISIBILITY).unwrap()), ["body-e"]);
+        assert!(!queue.ack(first[0].id).unwrap(), "a second ack finds nothing");
+    }
+
+    #[tokio::test]
+    async fn receive_respects_max() {
+        let queue = queue();
+        for i in 0..5 {
+            queue
+                .send(message(&format!("g{i}"), &format!("m{i}")))
+                .await
+                .unwrap();
+        }
+        assert!(queue.receive(0, 0, VISIBILITY).unwrap().is_empty());
+        assert_eq!(
+            bodies(&queue.receive(0, 2, VISIBILITY).unwrap()),
+            ["body-m0", "body-m1"]
+        );
+        assert_eq!(
+            bodies(&queue.receive(0, 2, VISIBILITY).unwrap()),
+            ["body-m2", "body-m3"]
+        );
+        assert_eq!(bodies(&queue.receive(0, 2, VISIBILITY).unwrap()), ["body-m4"]);
+    }
+
+    #[tokio::test]
+    async fn expired_lease_makes_the_message_receivable_again() {
+        let queue = queue();
+        queue.send(message("g", "a")).await.unwrap();
+        queue.send(message("g", "b")).await.unwrap();
+        let first = queue.receive(100, 10, VISIBILITY).unwrap();
+        assert_eq!(bodies(&first), ["body-a"]);
+        assert!(queue.receive(129, 10, VISIBILITY).unwrap().is_empty());
+
+        let again = queue.receive(130, 10, VISIBILITY).unwrap();
+        assert_eq!(bodies(&again), ["body-a"], "the head is redelivered, not skipped");
+        assert_eq!(again[0].id, first[0].id);
+        assert_eq!(again[0].receive_count, 2);
+    }
+
+    #[tokio::test]
+    async fn retry_delays_the_message_and_its_group() {
+        let queue = queue();
+        queue.send(message("g", "a")).await.unwrap();
+        queue.send(message("g", "b")).await.unwrap();
+        queue.send(message("other", "c")).await.unwrap();
+        let got = queue.receive(100, 1, VISIBILITY).unwrap();
+        assert_eq!(bodies(&got), ["body-a"]);
+
+        let outcome = queue
+            .retry(got[0].id, 100, Duration::from_secs(10), "OpenHands 503")
+            .unwrap();
+        assert_eq!(outcome, RetryOutcome::Scheduled { visible_at: 110 });
+        assert_eq!(
+            bodies(&queue.receive(109, 10, VISIBILITY).unwrap()),
+            ["body-c"],
+            "g waits for its head"
+        );
+        let again = queue.receive(110, 10, VISIBILITY).unwrap();
+        assert_eq!(bodies(&again), ["body-a"]);
+        assert_eq!(again[0].receive_count, 2);
+
+        let err = queue.retry(9_999, 100, Duration::ZERO, "x").unwrap_err();
+        assert!(matches!(err, PortError::NotFound { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn failing_message_is_dead_lettered_after_max_receives() {
+        let queue = SqliteQueue::new(Database::open_in_memory().unwrap(), 3);
+        queue.send(message("g", "poison")).await.unwrap();
+        queue.send(message("g", "next")).await.unwrap();
+
+        let mut now = 100;
+        for attempt in 1..=3u32 {
+            let got = queue.receive(now, 10, VISIBILITY).unwrap();
+            assert_eq!(bodies(&got), ["body-poison"]);
+            assert_eq!(got[0].receive_count, attempt);
+            let outcome = queue
+                .retry(got[0].id, now, Duration::from_secs(1), &format!("boom {attempt}"))
+                .unwrap();
+            if attempt < 3 {
+                assert_eq!(outcome, RetryOutcome::Scheduled { visible_at: now + 1 });
+            } else {
+                assert_eq!(outcome, RetryOutcome::DeadLettered);
+            }
+            now += 1;
+        }
+
+        let dead = queue.dead_letters().unwrap();
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].body, "body-poison");
+        assert_eq!(dead[0].dedup_id, "poison");
+        assert_eq!(dead[0].group, "g");
+        assert_eq!(dead[0].receive_count, 3);
+        assert_eq!(dead[0].reason, "boom 3");
+        assert_eq!(dead[0].failed_at, 102);
+        assert_eq!(queue.depth().unwrap(), 1);
+        assert_eq!(
+            bodies(&queue.receive(now, 10, VISIBILITY).unwrap()),
+            ["body-next"],
+            "the group moves on"
+        );
+    }
+
+    #[tokio::test]
+    async fn message_whose_lease_keeps_expiring_is_dead_lettered_on_receive() {
+        let queue = SqliteQueue::new(Database::open_in_memory().unwrap(), 2);
+        queue.send(message("g", "crashy")).await.unwrap();
+        queue.send(message("g", "next")).await.unwrap();
+        let first = queue.receive(0, 10, VISIBILITY).unwrap();
+        queue
+            .retry(first[0].id, 0, Duration::ZERO, "timeout talking to GitHub")
+            .unwrap();
+        assert_eq!(queue.receive(0, 10, VISIBILITY).unwrap()[0].receive_count, 2);
+
+        // The process "crashed": the lease runs out with nobody acking; the same receive moves on to the next.
+        let got = queue.receive(30, 10, VISIBILITY).unwrap();
+        assert_eq!(bodies(&got), ["body-next"]);
+        let dead = queue.dead_letters().unwrap();
+        assert_eq!(dead.len(), 1);
+        assert_eq!(
+            dead[0].reason, "timeout talking to GitHub",
+            "the last recorded error is kept"
+        );
+        assert!(queue.ack(got[0].id).unwrap());
+
+        // Without a recorded error the reason says what happened.
+        queue.send(message("h", "silent")).await.unwrap();
+        for now in [100, 130] {
+            assert_eq!(queue.receive(now, 10, VISIBILITY).unwrap().len(), 1);
+        }
+        assert!(queue.receive(160, 10, VISIBILITY).unwrap().is_empty());
+        let dead = queue.dead_letters().unwrap();
+        assert!(dead[1].reason.contains("2 receives"), "{}", dead[1].reason);
+    }
+
+    #[tokio::test]
+    async fn explicit_dead_letter() {
+        let queue = queue();
+        queue.send(message("g", "bad")).await.unwrap();
+        queue.send(message("g", "good")).await.unwrap();
+        let got = queue.receive(5, 10, VISIBILITY).unwrap();
+        assert!(queue.dead_letter(got[0].id, 5, "unparseable envelope").unwrap());
+        assert!(!queue.dead_letter(got[0].id, 5, "again").unwrap());
+        assert!(
+            !queue.ack(got[0].id).unwrap(),
+            "a late ack of a dead letter finds nothing"
+        );
+        assert_eq!(queue.dead_letters().unwrap()[0].reason, "unparseable envelope");
+        assert_eq!(bodies(&queue.receive(5, 10, VISIBILITY).unwrap()), ["body-good"]);
+    }
+
+    #[tokio::test]
+    async fn duplicate_dedup_id_is_accepted_but_not_delivered_twice() {
+        let clock = ManualClock::at(1_000);
+        let queue = queue().with_clock(Arc::new(clock.clone()));
+        queue.send(message("g", "d1")).await.unwrap();
+        queue.send(message("g", "d1")).await.unwrap();
+        assert_eq!(queue.depth().unwrap(), 1);
+
+        // Still suppressed after the first copy was processed, until the window ends.
+        let got = queue.receive(1_000, 10, VISIBILITY).unwrap();
+        assert!(queue.ack(got[0].id).unwrap());
+        clock.advance(DEDUP_WINDOW.as_secs() - 1);
+        queue.send(message("g", "d1")).await.unwrap();
+        assert_eq!(queue.depth().unwrap(), 0);
+        clock.advance(1);
+        queue.send(message("g", "d1")).await.unwrap();
+        assert_eq!(queue.depth().unwrap(), 1, "a new window starts");
+
+        assert_eq!(
+            queue.purge_expired(1_000 + DEDUP_WINDOW.as_secs()).unwrap(),
+            0,
+            "renewed record is live"
+        );
+        assert_eq!(
+            queue.purge_expired(1_000 + 2 * DEDUP_WINDOW.as_secs()).unwrap(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn messages_and_leases_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hookline.db");
+        let leased_id = {
+            let queue = SqliteQueue::open(&path).unwrap();
+            queue.send(message("g1", "in-flight")).await.unwrap();
+            queue.send(message("g2", "waiting")).await.unwrap();
+            let got = queue.receive(100, 1, VISIBILITY).unwrap();
+            assert_eq!(bodies(&got), ["body-in-flight"]);
+            got[0].id
+            // Dropped without ack: the process "crashes" mid-processing.
+        };
+        let queue = SqliteQueue::open(&path).unwrap();
+        assert_eq!(queue.depth().unwrap(), 2);
+        assert_eq!(
+            bodies(&queue.receive(101, 10, VISIBILITY).unwrap()),
+            ["body-waiting"]
+        );
+        let redelivered = queue.receive(130, 10, VISIBILITY).unwrap();
+        assert_eq!(redelivered.len(), 1);
+        assert_eq!((redelivered[0].id, redelivered[0].receive_count), (leased_id, 2));
+        // Dedup records survive too.
+        queue.send(message("g1", "in-flight")).await.unwrap();
+        assert_eq!(queue.depth().unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn accept_claims_and_enqueues_together() {
+        let db = Database::open_in_memory().unwrap();
+        let (store, queue) = (db.store(), db.queue());
+        let ttl = Duration::from_secs(60);
+
+        assert_eq!(
+            db.accept("k1", 100, ttl, &message("g", "k1")).unwrap(),
+            Claim::Claimed
+        );
+        assert_eq!(
+            db.accept("k1", 101, ttl, &message("g", "k1")).unwrap(),
+            Claim::Duplicate
+        );
+        assert_eq!(queue.depth().unwrap(), 1, "a duplicate enqueues nothing");
+        assert_eq!(
+            store.claim("k1", 102, ttl).await.unwrap(),
+            Claim::Duplicate,
+            "the claim is the store's"
+        );
+
+        // GIVEN an enqueue that fails WHEN accepting THEN the claim is rolled back with it.
+        db.lock()
+            .execute_batch(
+                "CREATE TRIGGER fail_enqueue BEFORE INSERT ON queue_messages
+                 BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+            )
+            .unwrap();
+        assert!(db.accept("k2", 100, ttl, &message("g", "k2")).is_err());
+        db.lock().execute_batch("DROP TRIGGER fail_enqueue").unwrap();
+        assert_eq!(
+            store.claim("k2", 100, ttl).await.unwrap(),
+            Claim::Claimed,
+            "no claim was left behind"
+        );
+        assert_eq!(queue.depth().unwrap(), 1);
+        queue.send(message("g", "k2")).await.unwrap();
+        assert_eq!(
+            queue.depth().unwrap(),
+            2,
+            "the failed accept left no dedup record either"
+        );
+    }
+
+    #[tokio::test]
+    async fn accept_persists_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hookline.db");
+        {
+            let db = Database::open(&path).unwrap();
+            assert_eq!(
+                db.accept("k", 100, Duration::from_secs(60), &message("g", "k"))
+                    .unwrap(),
+                Claim::Claimed
+            );
+        }
+        let db = Database::open(&path).unwrap();
+        assert_eq!(
+            bodies(&db.queue().receive(100, 10, VISIBILITY).unwrap()),
+            ["body-k"]
+        );
+        assert_eq!(
+            db.store().claim("k", 101, Duration::from_secs(60)).await.unwrap(),
+            Claim::Duplicate
+        );
+    }
+
+    #[test]
+    fn receive_uses_the_head_index() {
+        let queue = queue();
+        let conn = queue.database().lock();
+        let plan: Vec<String> = conn
+            .prepare(
+                "EXPLAIN QUERY PLAN SELECT id, group_id, body, receive_count, last_error FROM queue_messages
+                 WHERE head = 1 AND available_at <= ?1 ORDER BY id LIMIT ?2",
+            )
+            .unwrap()
+            .query_map((0, 10), |row| row.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter().any(|step| step.contains("queue_messages_heads")),
+            "{plan:?}"
+        );
+    }
+
+    /// Throughput of the webhook hot path on a file database. Run with
+    /// `cargo test -p hookline --release --lib -- --ignored --nocapture accept_throughput`.
+    #[test]
+    #[ignore = "benchmark; run in release"]
+    fn accept_throughput() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(dir.path().join("bench.db")).unwrap();
+        let body = "x".repeat(2_000);
+        let n = 100_000u32;
+        let mut key = String::new();
+        let start = std::time::Instant::now();
+        for i in 0..n {
+            use std::fmt::Write;
+            key.clear();
+            write!(key, "github#github.com#{i:08}").unwrap();
+            let message = QueueMessage {
+                group: format!("g{}", i % 1_000),
+                dedup_id: key.clone(),
+                body: body.clone(),
+            };
+            assert_eq!(
+                db.accept(&key, 1_000, Duration::from_secs(3_600), &message)
+                    .unwrap(),
+                Claim::Claimed
+            );
+        }
+        let elapsed = start.elapsed();
+        println!(
+            "accept: {n} in {elapsed:?}, {:.1} µs each, {:.0}/s",
+            elapsed.as_secs_f64() * 1e6 / f64::from(n),
+            f64::from(n) / elapsed.as_secs_f64()
+        );
+    }
+}

@@ -1,0 +1,324 @@
+//! Secrets for the local host: a JSON file, environment variables, and the two layered (env over file).
+//!
+//! All are read once at construction; a changed file or variable takes effect on restart.
+
+use std::{collections::HashMap, path::Path};
+
+use async_trait::async_trait;
+
+use crate::{error::PortError, ports::Secrets, secret::SecretString};
+
+/// Prefix of the environment variables [`EnvSecrets`] reads.
+pub const ENV_PREFIX: &str = "HOOKLINE_SECRET_";
+
+/// The environment variable that holds secret `name`: [`ENV_PREFIX`] followed by the name uppercased, with
+/// every character other than an ASCII letter or digit replaced by `_` (`github/webhook-secret` →
+/// `HOOKLINE_SECRET_GITHUB_WEBHOOK_SECRET`). Distinct names can map to one variable (`a/b` and `a-b`).
+pub fn env_var_name(name: &str) -> String {
+    let mut var = String::with_capacity(ENV_PREFIX.len() + name.len());
+    var.push_str(ENV_PREFIX);
+    push_env_suffix(&mut var, name);
+    var
+}
+
+fn push_env_suffix(out: &mut String, name: &str) {
+    out.extend(name.chars().map(|c| {
+        if c.is_ascii_alphanumeric() {
+            c.to_ascii_uppercase()
+        } else {
+            '_'
+        }
+    }));
+}
+
+fn not_found(name: &str) -> PortError {
+    PortError::not_found(format!("secret {name}"))
+}
+
+/// Secrets from a JSON file holding one object of string values: `{ "github/webhook": "…", … }`.
+#[derive(Clone, Debug, Default)]
+pub struct FileSecrets {
+    values: HashMap<String, SecretString>,
+}
+
+impl FileSecrets {
+    /// Read and parse `path` once. A missing file is `PortError::NotFound` (so a caller can treat the file as
+    /// optional); unreadable or malformed content is `PortError::Permanent`. Errors never quote the content.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, PortError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|err| match err.kind() {
+            std::io::ErrorKind::NotFound => PortError::not_found(format!("secrets file {}", path.display())),
+            _ => PortError::permanent("secrets file", format!("cannot read {}: {err}", path.display())),
+        })?;
+        warn_if_readable_by_others(path);
+        Self::parse(&text)
+            .map_err(|detail| PortError::permanent("secrets file", format!("{}: {detail}", path.display())))
+    }
+
+    /// No secrets (e.g. when no file is configured).
+    pub fn empty() -> Self {
+        Self::default()
+    }
+
+    /// Parse the file's content. Goes through `serde_json::Value` so that a type error cannot echo a secret
+    /// (serde's messages quote the offending value); syntax errors only give a position.
+    fn parse(text: &str) -> Result<Self, String> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|err| format!("invalid JSON: {err}"))?;
+        let serde_json::Value::Object(entries) = value else {
+            return Err("expected a JSON object of names to string values".to_owned());
+        };
+        let mut values = HashMap::with_capacity(entries.len());
+        for (name, value) in entries {
+            let serde_json::Value::String(secret) = value else {
+                return Err(format!("the value of {name:?} is not a string"));
+            };
+            values.insert(name, SecretString::new(secret));
+        }
+        Ok(Self { values })
+    }
+
+    /// How many secrets the file held.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether the file held no secrets.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    fn lookup(&self, name: &str) -> Option<&SecretString> {
+        self.values.get(name)
+    }
+}
+
+#[cfg(unix)]
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(path = %path.display(), "secrets file is accessible to other users; chmod 600 it");
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_readable_by_others(_path: &Path) {}
+
+#[async_trait]
+impl Secrets for FileSecrets {
+    async fn get(&self, name: &str) -> Result<SecretString, PortError> {
+        self.lookup(name).cloned().ok_or_else(|| not_found(name))
+    }
+}
+
+/// Secrets from `HOOKLINE_SECRET_*` environment variables (see [`env_var_name`]), captured at construction.
+/// An empty variable counts as unset, so an unfilled template line cannot override a file's value with "".
+#[derive(Clone, Debug, Default)]
+pub struct EnvSecrets {
+    /// Keyed by the variable name without the prefix.
+    values: HashMap<String, SecretString>,
+}
+
+impl EnvSecrets {
+    /// Capture the process environment. Variables whose value is not valid UTF-8 are skipped with a warning.
+    pub fn from_env() -> Self {
+        let vars = std::env::vars_os().filter_map(|(key, value)| {
+            let key = key.into_string().ok()?;
+            if !key.starts_with(ENV_PREFIX) {
+                return None;
+            }
+            match value.into_string() {
+                Ok(value) => Some((key, value)),
+                Err(_) => {
+                    tracing::warn!(variable = %key, "ignoring secret variable whose value is not UTF-8");
+                    None
+                }
+            }
+        });
+        Self::from_vars(vars)
+    }
+
+    /// Build from `(variable, value)` pairs as the environment would hold them; pairs without the
+    /// [`ENV_PREFIX`] or with an empty value are ignored.
+    pub fn from_vars<K, V>(vars: impl IntoIterator<Item = (K, V)>) -> Self
+    where
+        K: AsRef<str>,
+        V: Into<String>,
+    {
+        let values = vars
+            .into_iter()
+            .filter_map(|(key, value)| {
+                let suffix = key.as_ref().strip_prefix(ENV_PREFIX)?.to_owned();
+                let value = value.into();
+                (!value.is_empty()).then(|| (suffix, SecretString::new(value)))
+            })
+            .collect();
+        Self { values }
+    }
+
+    /// How many secret variables were captured.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether no secret variable was captured.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    fn lookup(&self, name: &str) -> Option<&SecretString> {
+        let mut suffix = String::with_capacity(name.len());
+        push_env_suffix(&mut suffix, name);
+        self.values.get(&suffix)
+    }
+}
+
+#[async_trait]
+impl Secrets for EnvSecrets {
+    async fn get(&self, name: &str) -> Result<SecretString, PortError> {
+        self.lookup(name).cloned().ok_or_else(|| not_found(name))
+    }
+}
+
+/// Environment over file: a secret set in the environment wins, otherwise the file's value is used.
+#[derive(Clone, Debug, Default)]
+pub struct LayeredSecrets {
+    env: EnvSecrets,
+    file: FileSecrets,
+}
+
+impl LayeredSecrets {
+    /// Layer `env` over `file` (pass [`FileSecrets::empty`] when there is no file).
+    pub fn new(env: EnvSecrets, file: FileSecrets) -> Self {
+        Self { env, file }
+    }
+}
+
+#[async_trait]
+impl Secrets for LayeredSecrets {
+    async fn get(&self, name: &str) -> Result<SecretString, PortError> {
+        self.env
+            .lookup(name)
+            .or_else(|| self.file.lookup(name))
+            .cloned()
+            .ok_or_else(|| not_found(name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &tempfile::TempDir, content: &str) -> std::path::PathBuf {
+        let path = dir.path().join("secrets.json");
+        std::fs::write(&path, content).unwrap();
+        path
+    }
+
+    #[test]
+    fn env_var_names() {
+        assert_eq!(
+            env_var_name("github/webhook-secret"),
+            "HOOKLINE_SECRET_GITHUB_WEBHOOK_SECRET"
+        );
+        assert_eq!(
+            env_var_name("openhands.api_key2"),
+            "HOOKLINE_SECRET_OPENHANDS_API_KEY2"
+        );
+        assert_eq!(env_var_name("é"), "HOOKLINE_SECRET__");
+    }
+
+    #[tokio::test]
+    async fn file_secrets_load_and_lookup() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            &dir,
+            r#"{ "github/webhook": "s3cret", "openhands/alice": "key-a" }"#,
+        );
+        let secrets = FileSecrets::load(&path).unwrap();
+        assert_eq!(secrets.len(), 2);
+        assert_eq!(secrets.get("github/webhook").await.unwrap().expose(), "s3cret");
+        assert!(matches!(
+            secrets.get("missing").await,
+            Err(PortError::NotFound { .. })
+        ));
+        // Read once: later edits are not seen.
+        std::fs::write(&path, r#"{ "github/webhook": "changed" }"#).unwrap();
+        assert_eq!(secrets.get("github/webhook").await.unwrap().expose(), "s3cret");
+    }
+
+    #[test]
+    fn file_errors_are_classified_and_never_quote_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = FileSecrets::load(dir.path().join("nope.json")).unwrap_err();
+        assert!(matches!(missing, PortError::NotFound { .. }), "{missing}");
+
+        for content in [
+            r#""hunter2""#,
+            r#"{ "a": 7, "b": "hunter2" }"#,
+            r#"{ "a": ["hunter2"] }"#,
+            "{ hunter2",
+        ] {
+            let err = FileSecrets::load(write(&dir, content)).unwrap_err();
+            assert!(matches!(err, PortError::Permanent { .. }), "{err}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn env_secrets_map_names_and_ignore_empty_values() {
+        let secrets = EnvSecrets::from_vars([
+            ("HOOKLINE_SECRET_GITHUB_WEBHOOK", "from-env"),
+            ("HOOKLINE_SECRET_EMPTY", ""),
+            ("OTHER_GITHUB_WEBHOOK", "not-ours"),
+        ]);
+        assert_eq!(secrets.len(), 1);
+        assert_eq!(secrets.get("github/webhook").await.unwrap().expose(), "from-env");
+        assert_eq!(secrets.get("GITHUB-WEBHOOK").await.unwrap().expose(), "from-env");
+        assert!(matches!(
+            secrets.get("empty").await,
+            Err(PortError::NotFound { .. })
+        ));
+        assert!(matches!(
+            secrets.get("other/github/webhook").await,
+            Err(PortError::NotFound { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn from_env_reads_the_process_environment() {
+        // Only reads: the test harness runs tests in parallel threads, so it must not set variables.
+        let secrets = EnvSecrets::from_env();
+        let expected = std::env::vars()
+            .filter(|(k, v)| k.starts_with(ENV_PREFIX) && !v.is_empty())
+            .count();
+        assert_eq!(secrets.len(), expected);
+    }
+
+    #[tokio::test]
+    async fn layered_prefers_env_then_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file =
+            FileSecrets::load(write(&dir, r#"{ "github/webhook": "file", "only/file": "f" }"#)).unwrap();
+        let env = EnvSecrets::from_vars([
+            ("HOOKLINE_SECRET_GITHUB_WEBHOOK", "env"),
+            ("HOOKLINE_SECRET_ONLY_ENV", "e"),
+        ]);
+        let secrets = LayeredSecrets::new(env, file);
+        assert_eq!(secrets.get("github/webhook").await.unwrap().expose(), "env");
+        assert_eq!(secrets.get("only/file").await.unwrap().expose(), "f");
+        assert_eq!(secrets.get("only/env").await.unwrap().expose(), "e");
+        assert!(matches!(
+            secrets.get("neither").await,
+            Err(PortError::NotFound { .. })
+        ));
+
+        let no_file = LayeredSecrets::new(EnvSecrets::default(), FileSecrets::empty());
+        assert!(matches!(
+            no_file.get("github/webhook").await,
+            Err(PortError::NotFound { .. })
+        ));
+    }
+}

@@ -1,0 +1,421 @@
+//! SQLite implementation of [`DeliveryStore`], [`RunStore`] and [`IdentityStore`].
+//!
+//! Runs and identity links are stored as JSON documents next to the columns that are queried (state, creation
+//! time, version, key parts); the `version` column is authoritative for optimistic concurrency.
+
+use std::{path::Path, time::Duration};
+
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, ToSql};
+
+use super::{sql_time, stored_u64, Database, SQL_CLAIM};
+use crate::{
+    domain::{IdentityLink, Provider, RunRecord, RunState},
+    error::PortError,
+    memory::expiry,
+    ports::{Claim, DeliveryStore, IdentityStore, RunStore, ThreadClaim},
+};
+
+/// Rows deleted per lock hold by [`SqliteStore::purge_expired`], so housekeeping never stalls the hot path.
+const PURGE_BATCH: u16 = 1_000;
+
+/// Durable store over a [`Database`]. Clones share the connection.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    db: Database,
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the database file at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, PortError> {
+        Ok(Database::open(path)?.store())
+    }
+
+    /// A store over a private in-memory database.
+    pub fn open_in_memory() -> Result<Self, PortError> {
+        Ok(Database::open_in_memory()?.store())
+    }
+
+    pub(super) fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    /// The database this store writes to (to build a queue on the same file).
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Delete delivery records that expired at or before `now`; returns how many. Run it periodically: expired
+    /// records already count as absent, so this only reclaims space.
+    pub fn purge_expired(&self, now: u64) -> Result<usize, PortError> {
+        let mut total = 0;
+        loop {
+            // The lock is released between batches so webhook requests interleave with a large purge.
+            let deleted = self
+                .db
+                .lock()
+                .prepare_cached(
+                    "DELETE FROM deliveries WHERE key IN
+                        (SELECT key FROM deliveries WHERE expires_at <= ?1 LIMIT ?2)",
+                )?
+                .execute((sql_time(now), i64::from(PURGE_BATCH)))?;
+            total += deleted;
+            if deleted < usize::from(PURGE_BATCH) {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+fn decode_run(conversation_id: &str, version: i64, record: &str) -> Result<RunRecord, PortError> {
+    let version = stored_u64(version, "run version")?;
+    let mut run: RunRecord = serde_json::from_str(record).map_err(|err| {
+        PortError::permanent(
+            "run store",
+            format!("stored run {conversation_id} is unreadable: {err}"),
+        )
+    })?;
+    run.version = version;
+    Ok(run)
+}
+
+fn encode<T: serde::Serialize>(what: &str, value: &T) -> Result<String, PortError> {
+    serde_json::to_string(value).map_err(|err| PortError::permanent(what, format!("cannot serialize: {err}")))
+}
+
+fn decode_link(record: &str) -> Result<IdentityLink, PortError> {
+    serde_json::from_str(record)
+        .map_err(|err| PortError::permanent("identity store", format!("stored link is unreadable: {err}")))
+}
+
+#[async_trait]
+impl DeliveryStore for SqliteStore {
+    async fn claim(&self, key: &str, now: u64, ttl: Duration) -> Result<Claim, PortError> {
+        let changed = self.db.lock().prepare_cached(SQL_CLAIM)?.execute((
+            key,
+            sql_time(expiry(now, ttl)),
+            sql_time(now),
+        ))?;
+        Ok(if changed == 1 {
+            Claim::Claimed
+        } else {
+            Claim::Duplicate
+        })
+    }
+
+    async fn complete(&self, key: &str, now: u64, ttl: Duration) -> Result<(), PortError> {
+        self.db
+            .lock()
+            .prepare_cached(
+                "INSERT INTO deliveries (key, state, expires_at) VALUES (?1, 'done', ?2)
+                 ON CONFLICT (key) DO UPDATE SET state = 'done', expires_at = excluded.expires_at",
+            )?
+            .execute((key, sql_time(expiry(now, ttl))))?;
+        Ok(())
+    }
+
+    async fn release(&self, key: &str) -> Result<(), PortError> {
+        self.db
+            .lock()
+            .prepare_cached("DELETE FROM deliveries WHERE key = ?1")?
+            .execute([key])?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl RunStore for SqliteStore {
+    async fn insert_run(&self, run: &RunRecord) -> Result<bool, PortError> {
+        let record = encode("run store", run)?;
+        let inserted = self
+            .db
+            .lock()
+            .prepare_cached(
+                "INSERT INTO runs (conversation_id, state, created_at, version, record)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (conversation_id) DO NOTHING",
+            )?
+            .execute((
+                &run.conversation_id,
+                run.state.as_str(),
+                sql_time(run.created_at),
+                sql_time(run.version),
+                &record,
+            ))?;
+        Ok(inserted == 1)
+    }
+
+    async fn get_run(&self, conversation_id: &str) -> Result<Option<RunRecord>, PortError> {
+        let row: Option<(i64, String)> = self
+            .db
+            .lock()
+            .prepare_cached("SELECT version, record FROM runs WHERE conversation_id = ?1")?
+            .query_row([conversation_id], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?;
+        row.map(|(version, record)| decode_run(conversation_id, version, &record))
+            .transpose()
+    }
+
+    async fn update_run(&self, run: &mut RunRecord) -> Result<bool, PortError> {
+        let expected = run.version;
+        let next = expected
+            .checked_add(1)
+            .ok_or_else(|| PortError::permanent("run store", "run version overflow"))?;
+        // The stored document carries the new version; the caller's copy only advances once the write landed.
+        run.version = next;
+        let record = encode("run store", run);
+        run.version = expected;
+        let record = record?;
+        let updated = self
+            .db
+            .lock()
+            .prepare_cached(
+                "UPDATE runs SET state = ?1, created_at = ?2, version = ?3, record = ?4
+                 WHERE conversation_id = ?5 AND version = ?6",
+            )?
+            .execute((
+                run.state.as_str(),
+                sql_time(run.created_at),
+                sql_time(next),
+                &record,
+                &run.conversation_id,
+                sql_time(expected),
+            ))?;
+        if updated == 1 {
+            run.version = next;
+        }
+        Ok(updated == 1)
+    }
+
+    async fn runs_in_states(&self, states: &[RunState], limit: usize) -> Result<Vec<RunRecord>, PortError> {
+        let mut wanted: Vec<&'static str> = Vec::with_capacity(states.len());
+        for state in states {
+            if !wanted.contains(&state.as_str()) {
+                wanted.push(state.as_str());
+            }
+        }
+        if wanted.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        // One cached statement per distinct number of states (at most one per RunState variant).
+        let placeholders = (2..wanted.len() + 2)
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT conversation_id, version, record FROM runs WHERE state IN ({placeholders})
+             ORDER BY created_at, conversation_id LIMIT ?1"
+        );
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut params: Vec<&dyn ToSql> = Vec::with_capacity(wanted.len() + 1);
+        params.push(&limit);
+        params.extend(wanted.iter().map(|state| state as &dyn ToSql));
+
+        let conn = self.db.lock();
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(&params[..], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut runs = Vec::new();
+        for row in rows {
+            let (conversation_id, version, record) = row?;
+            runs.push(decode_run(&conversation_id, version, &record)?);
+        }
+        Ok(runs)
+    }
+
+    async fn claim_thread(&self, thread_key: &str, conversation_id: &str) -> Result<ThreadClaim, PortError> {
+        // One atomic statement: inserts the pointer if absent, otherwise leaves it and returns the holder.
+        let holder: String = self
+            .db
+            .lock()
+            .prepare_cached(
+                "INSERT INTO threads (thread_key, conversation_id) VALUES (?1, ?2)
+                 ON CONFLICT (thread_key) DO UPDATE SET conversation_id = threads.conversation_id
+                 RETURNING conversation_id",
+            )?
+            .query_row((thread_key, conversation_id), |row| row.get(0))?;
+        Ok(if holder == conversation_id {
+            ThreadClaim::Claimed
+        } else {
+            ThreadClaim::Active {
+                conversation_id: holder,
+            }
+        })
+    }
+
+    async fn release_thread(&self, thread_key: &str, conversation_id: &str) -> Result<(), PortError> {
+        self.db
+            .lock()
+            .prepare_cached("DELETE FROM threads WHERE thread_key = ?1 AND conversation_id = ?2")?
+            .execute((thread_key, conversation_id))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl IdentityStore for SqliteStore {
+    async fn get_link(
+        &self,
+        provider: Provider,
+        tenant: &str,
+        external_user_id: &str,
+    ) -> Result<Option<IdentityLink>, PortError> {
+        let record: Option<String> = self
+            .db
+            .lock()
+            .prepare_cached(
+                "SELECT record FROM identity_links
+                 WHERE provider = ?1 AND tenant = ?2 AND external_user_id = ?3",
+            )?
+            .query_row((provider.as_str(), tenant, external_user_id), |row| row.get(0))
+            .optional()?;
+        record.as_deref().map(decode_link).transpose()
+    }
+
+    async fn put_link(&self, link: &IdentityLink) -> Result<(), PortError> {
+        let record = encode("identity store", link)?;
+        self.db
+            .lock()
+            .prepare_cached(
+                "INSERT INTO identity_links (provider, tenant, external_user_id, record) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (provider, tenant, external_user_id) DO UPDATE SET record = excluded.record",
+            )?
+            .execute((link.provider.as_str(), &link.tenant, &link.external_user_id, &record))?;
+        Ok(())
+    }
+
+    async fn remove_link(
+        &self,
+        provider: Provider,
+        tenant: &str,
+        external_user_id: &str,
+    ) -> Result<bool, PortError> {
+        let removed = self
+            .db
+            .lock()
+            .prepare_cached(
+                "DELETE FROM identity_links WHERE provider = ?1 AND tenant = ?2 AND external_user_id = ?3",
+            )?
+            .execute((provider.as_str(), tenant, external_user_id))?;
+        Ok(removed > 0)
+    }
+
+    async fn list_links(&self) -> Result<Vec<IdentityLink>, PortError> {
+        let conn = self.db.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT record FROM identity_links ORDER BY provider, tenant, external_user_id",
+        )?;
+        let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
+        let mut links = Vec::new();
+        for record in rows {
+            links.push(decode_link(&record?)?);
+        }
+        Ok(links)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::conformance;
+
+    conformance::store_conformance_tests!(SqliteStore::open_in_memory().unwrap());
+
+    const TTL: Duration = Duration::from_secs(60);
+
+    #[tokio::test]
+    async fn state_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hookline.db");
+        {
+            let store = SqliteStore::open(&path).unwrap();
+            assert_eq!(store.claim("k", 10, TTL).await.unwrap(), Claim::Claimed);
+            store
+                .insert_run(&conformance::run("c1", RunState::Running, 5))
+                .await
+                .unwrap();
+            store.claim_thread("t", "c1").await.unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.claim("k", 11, TTL).await.unwrap(), Claim::Duplicate);
+        assert_eq!(
+            store.get_run("c1").await.unwrap(),
+            Some(conformance::run("c1", RunState::Running, 5))
+        );
+        assert_eq!(
+            store.claim_thread("t", "c2").await.unwrap(),
+            ThreadClaim::Active {
+                conversation_id: "c1".to_owned()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn purge_removes_only_expired_records() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        // More than one batch of expired records, plus live ones.
+        let expired = usize::from(PURGE_BATCH) + 5;
+        for i in 0..expired {
+            store
+                .claim(&format!("old-{i}"), 0, Duration::from_secs(10))
+                .await
+                .unwrap();
+        }
+        store.claim("live", 0, Duration::from_secs(1_000)).await.unwrap();
+        store
+            .complete("done", 0, Duration::from_secs(1_000))
+            .await
+            .unwrap();
+
+        assert_eq!(store.purge_expired(10).unwrap(), expired);
+        assert_eq!(store.purge_expired(10).unwrap(), 0);
+        assert_eq!(store.claim("live", 20, TTL).await.unwrap(), Claim::Duplicate);
+        assert_eq!(store.claim("done", 20, TTL).await.unwrap(), Claim::Duplicate);
+        assert_eq!(store.claim("old-0", 20, TTL).await.unwrap(), Claim::Claimed);
+    }
+
+    #[tokio::test]
+    async fn unreadable_rows_are_permanent_errors_not_panics() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        store
+            .database()
+            .lock()
+            .execute_batch(
+                "INSERT INTO runs VALUES ('bad', 'running', 1, 0, '{not json');
+                 INSERT INTO runs VALUES ('neg', 'running', 2, -1, '{}');
+                 INSERT INTO identity_links VALUES ('github', 'github.com', '1', '[]');",
+            )
+            .unwrap();
+        assert!(matches!(
+            store.get_run("bad").await,
+            Err(PortError::Permanent { .. })
+        ));
+        assert!(matches!(
+            store.get_run("neg").await,
+            Err(PortError::Permanent { .. })
+        ));
+        assert!(store.runs_in_states(&[RunState::Running], 10).await.is_err());
+        assert!(matches!(
+            store.get_link(Provider::Github, "github.com", "1").await,
+            Err(PortError::Permanent { .. })
+        ));
+        assert!(store.list_links().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn version_column_is_authoritative() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let mut run = conformance::run("c1", RunState::Claimed, 1);
+        run.version = 7;
+        assert!(store.insert_run(&run).await.unwrap());
+        let mut stored = store.get_run("c1").await.unwrap().unwrap();
+        assert_eq!(stored.version, 7);
+        assert!(store.update_run(&mut stored).await.unwrap());
+        assert_eq!(store.get_run("c1").await.unwrap().unwrap().version, 8);
+    }
+}

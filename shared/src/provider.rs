@@ -1,0 +1,44 @@
+//! The seam where providers plug in: one [`ProviderModule`] per provider bundles its webhook intake, its trigger
+//! decisions and its API client. The handlers never name a provider.
+
+use async_trait::async_trait;
+
+use crate::{
+    domain::{Envelope, Provider, Trigger},
+    error::{ProcessError, WebhookError},
+    http::{HttpReply, HttpRequest},
+    ports::SourceClient,
+};
+
+/// What a verified webhook request amounts to.
+#[derive(Debug)]
+pub enum Intake {
+    /// Answer directly and enqueue nothing (GitHub `ping`, Slack `url_verification`).
+    Reply(HttpReply),
+    /// Verified, but can never trigger anything: answer 2xx and enqueue nothing.
+    Ignore(&'static str),
+    /// Verified and possibly a trigger: claim the delivery and enqueue it.
+    Accept(Envelope),
+}
+
+/// The worker's verdict on one envelope.
+#[derive(Debug)]
+pub enum Decision {
+    /// Not a trigger (edit, bot, own comment, no mention, …); the reason is logged.
+    Ignore(&'static str),
+    Run(Box<Trigger>),
+}
+
+/// Everything provider-specific, behind one object.
+#[async_trait]
+pub trait ProviderModule: Send + Sync {
+    fn provider(&self) -> Provider;
+    /// Verify the request on its raw bytes (401 on failure), then parse it. `now` is epoch seconds.
+    async fn intake(&self, request: &HttpRequest<'_>, now: u64) -> Result<Intake, WebhookError>;
+    /// Decide whether a queued envelope is a trigger. Pure: no I/O.
+    fn decide(&self, envelope: &Envelope) -> Result<Decision, ProcessError>;
+    /// The provider's API client.
+    fn source(&self) -> &dyn SourceClient;
+    /// Text telling an unlinked person how to get linked (Markdown in the provider's flavour).
+    fn unlinked_notice(&self, trigger: &Trigger) -> String;
+}

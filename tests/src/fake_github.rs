@@ -1,0 +1,1049 @@
+//! A local fake of the GitHub REST API subset Hookline uses (providers.md §1.4, §1.5), for integration tests.
+//!
+//! Modelled behaviour:
+//! - `POST /app/installations/{id}/access_tokens` verifies the app JWT: RS256 under the configured public key,
+//!   `iss` equal to the app id, `iat` not in the future, `exp` in the future and at most 10 minutes ahead.
+//!   It answers `201 {token: "ghs_fake_<n>", expires_at: now + 1 h}`, or 401.
+//! - Every `/repos/…` call needs a live token it issued (`Bearer` or `token` scheme), else 401
+//!   `Bad credentials`. [`FakeGithub::revoke_tokens`] makes all issued tokens stale.
+//! - Issue comments and review comments (with thread replies), reactions (201 when new, 200 when already
+//!   there), collaborator permissions (`read` unless set), and pull request head refs.
+//! - Listings paginate like GitHub: `per_page` (default 30, at most 100), `page`, and a `Link` header with
+//!   `rel="next"` and `rel="last"`.
+//! - Comments created through the API are authored by `{app_slug}[bot]`.
+//! - Failures queued with [`FakeGithub::fail_next`] are answered before authentication, one per matching
+//!   request, in order.
+//!
+//! Time comes from a [`Clock`], so a test can share a `ManualClock` with the client and move both. Every
+//! request is recorded (method, path, query, JSON body and a few headers) for inspection.
+
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    time::{Duration, UNIX_EPOCH},
+};
+
+use axum::{
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri},
+    response::{IntoResponse, Response},
+    Json, Router,
+};
+use hookline::{
+    clock::{Clock, SystemClock},
+    github::GithubConfig,
+};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// App id (JWT issuer) the fake expects unless told otherwise.
+pub const FAKE_APP_ID: &str = "Iv1.hooklinefake";
+/// App slug the fake uses unless told otherwise; its comments are authored by `hookline-test[bot]`.
+pub const FAKE_APP_SLUG: &str = "hookline-test";
+/// Secret name [`FakeGithub::github_config`] gives the App's private key.
+pub const PRIVATE_KEY_SECRET: &str = "github/app-private-key";
+/// Lifetime of issued installation tokens, as on GitHub.
+pub const TOKEN_LIFETIME_SECS: u64 = 3600;
+/// Longest `exp - now` GitHub accepts in an app JWT.
+const MAX_JWT_AHEAD_SECS: u64 = 600;
+
+/// Request headers kept in [`RecordedRequest::headers`] (lowercase).
+const RECORDED_HEADERS: &[&str] = &[
+    "authorization",
+    "accept",
+    "x-github-api-version",
+    "user-agent",
+    "content-type",
+];
+
+/// Reaction contents GitHub accepts.
+const REACTIONS: &[&str] = &[
+    "+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes",
+];
+
+/// The test-only App private key, PKCS#1 (`tests/fixtures/github-app/`; never registered anywhere).
+pub fn test_app_private_key_pem() -> &'static str {
+    include_str!("../fixtures/github-app/test-only-app-private-key.pem")
+}
+
+/// The same test-only private key as PKCS#8.
+pub fn test_app_private_key_pkcs8_pem() -> &'static str {
+    include_str!("../fixtures/github-app/test-only-app-private-key.pkcs8.pem")
+}
+
+/// Public half of the test-only key, for [`FakeGithub::start`].
+pub fn test_app_public_key_pem() -> &'static str {
+    include_str!("../fixtures/github-app/test-only-app-public-key.pem")
+}
+
+/// How to start a [`FakeGithub`].
+#[derive(Clone)]
+pub struct FakeGithubOptions {
+    /// PEM public key (SPKI or PKCS#1) that app JWTs must verify under.
+    pub public_key_pem: String,
+    /// Expected JWT `iss`.
+    pub app_id: String,
+    /// The App's slug; comments created through the API come from `{app_slug}[bot]`.
+    pub app_slug: String,
+    /// The fake's "now" (JWT checks, token expiry, comment timestamps).
+    pub clock: Arc<dyn Clock>,
+}
+
+impl FakeGithubOptions {
+    /// Defaults: [`FAKE_APP_ID`], [`FAKE_APP_SLUG`] and the system clock.
+    pub fn new(public_key_pem: &str) -> Self {
+        Self {
+            public_key_pem: public_key_pem.to_owned(),
+            app_id: FAKE_APP_ID.to_owned(),
+            app_slug: FAKE_APP_SLUG.to_owned(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// One request the fake received.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordedRequest {
+    pub method: String,
+    pub path: String,
+    /// Raw query string, if any.
+    pub query: Option<String>,
+    /// The body parsed as JSON; `None` when empty or not JSON.
+    pub body: Option<Value>,
+    /// The headers in `RECORDED_HEADERS`, by lowercase name, when present.
+    pub headers: BTreeMap<String, String>,
+}
+
+impl RecordedRequest {
+    /// A recorded header by lowercase name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+}
+
+/// Issue (conversation) comment or pull request review (inline) comment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommentKind {
+    Issue,
+    Review,
+}
+
+/// A comment as the fake stores it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeComment {
+    pub id: u64,
+    /// `owner/repo`.
+    pub repo: String,
+    /// Issue or pull request number.
+    pub number: u64,
+    pub kind: CommentKind,
+    pub body: String,
+    pub html_url: String,
+    pub user_login: String,
+    /// Epoch seconds.
+    pub created_at: u64,
+    pub updated_at: u64,
+    /// For review comments: the thread's top-level comment.
+    pub in_reply_to_id: Option<u64>,
+}
+
+/// What a reaction was put on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReactionTarget {
+    Issue { repo: String, number: u64 },
+    IssueComment { repo: String, comment_id: u64 },
+    ReviewComment { repo: String, comment_id: u64 },
+}
+
+/// A reaction as the fake stores it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeReaction {
+    pub target: ReactionTarget,
+    pub content: String,
+    pub user_login: String,
+}
+
+/// An answer to give instead of the normal one (see [`FakeGithub::fail_next`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct InjectedFailure {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
+}
+
+impl InjectedFailure {
+    /// `status` with a GitHub-style `{"message": …}` body.
+    pub fn status(status: u16) -> Self {
+        let reason = StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("Error");
+        Self {
+            status,
+            headers: Vec::new(),
+            body: json!({ "message": reason }),
+        }
+    }
+
+    /// Add a response header.
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Replace the body's `message`.
+    pub fn with_message(mut self, message: &str) -> Self {
+        self.body = json!({ "message": message });
+        self
+    }
+
+    /// 429 with `retry-after: {seconds}`.
+    pub fn too_many_requests(retry_after_secs: u64) -> Self {
+        Self::status(429).with_header("retry-after", &retry_after_secs.to_string())
+    }
+
+    /// 403 for a spent primary quota: `x-ratelimit-remaining: 0`, `x-ratelimit-reset: {reset_at}`.
+    pub fn primary_rate_limit(reset_at: u64) -> Self {
+        Self::status(403)
+            .with_header("x-ratelimit-limit", "5000")
+            .with_header("x-ratelimit-remaining", "0")
+            .with_header("x-ratelimit-reset", &reset_at.to_string())
+            .with_message("API rate limit exceeded for installation.")
+    }
+
+    /// 403 for a secondary rate limit, without timing headers.
+    pub fn secondary_rate_limit() -> Self {
+        Self::status(403).with_message(
+            "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+        )
+    }
+}
+
+/// The running fake. Dropping it stops the server.
+pub struct FakeGithub {
+    shared: Arc<Shared>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeGithub {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+struct Shared {
+    url: String,
+    app_id: String,
+    app_slug: String,
+    bot_login: String,
+    key: DecodingKey,
+    clock: Arc<dyn Clock>,
+    state: Mutex<FakeState>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, FakeState> {
+        // A test that panicked while holding the lock must not hide its own failure behind a poison error.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.now_secs()
+    }
+}
+
+#[derive(Default)]
+struct FakeState {
+    requests: Vec<RecordedRequest>,
+    token_exchanges: usize,
+    issued_tokens: u64,
+    tokens: HashMap<String, IssuedToken>,
+    next_comment_id: u64,
+    comments: Vec<FakeComment>,
+    reactions: Vec<FakeReaction>,
+    collaborators: HashMap<String, Collaborator>,
+    pull_heads: HashMap<(String, u64), String>,
+    failures: VecDeque<(String, InjectedFailure)>,
+}
+
+struct IssuedToken {
+    installation_id: u64,
+    expires_at: u64,
+}
+
+#[derive(Clone)]
+enum Collaborator {
+    Role {
+        role_name: String,
+        permission: String,
+    },
+    /// Answer 404, as GitHub does for someone who is not a user (or not visible).
+    Missing,
+}
+
+impl FakeGithub {
+    /// Start with [`FakeGithubOptions::new`] defaults: JWTs must verify under `public_key_pem`.
+    ///
+    /// # Panics
+    /// If the key is not a PEM RSA public key or no local port can be bound (the test cannot run anyway).
+    pub async fn start(public_key_pem: &str) -> FakeGithub {
+        Self::start_with(FakeGithubOptions::new(public_key_pem)).await
+    }
+
+    /// Bind `127.0.0.1:0` and serve until dropped.
+    ///
+    /// # Panics
+    /// As [`FakeGithub::start`].
+    pub async fn start_with(options: FakeGithubOptions) -> FakeGithub {
+        let key = DecodingKey::from_rsa_pem(options.public_key_pem.as_bytes())
+            .expect("fake GitHub needs a PEM RSA public key");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake GitHub");
+        let addr = listener.local_addr().expect("fake GitHub address");
+        let shared = Arc::new(Shared {
+            url: format!("http://{addr}"),
+            app_id: options.app_id,
+            bot_login: format!("{}[bot]", options.app_slug),
+            app_slug: options.app_slug,
+            key,
+            clock: options.clock,
+            state: Mutex::new(FakeState {
+                next_comment_id: 1_000,
+                ..FakeState::default()
+            }),
+        });
+        let app = Router::new().fallback(handle).with_state(shared.clone());
+        let server = tokio::spawn(async move {
+            // Ends only when the task is aborted on drop.
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeGithub { shared, server }
+    }
+
+    /// Base URL of the API, e.g. `http://127.0.0.1:41234` (what `GithubConfig::api_url` should be).
+    pub fn url(&self) -> &str {
+        &self.shared.url
+    }
+
+    /// `{app_slug}[bot]`, the author of comments created through the API.
+    pub fn bot_login(&self) -> &str {
+        &self.shared.bot_login
+    }
+
+    /// A [`GithubConfig`] pointing at this fake, with the private key under [`PRIVATE_KEY_SECRET`].
+    pub fn github_config(&self) -> GithubConfig {
+        GithubConfig {
+            api_url: self.shared.url.clone(),
+            tenant: "github.com".to_owned(),
+            app_id: self.shared.app_id.clone(),
+            app_slug: self.shared.app_slug.clone(),
+            webhook_secret_name: "github/webhook-secret".to_owned(),
+            private_key_secret_name: PRIVATE_KEY_SECRET.to_owned(),
+            label: "openhands".to_owned(),
+            mention: "@openhands".to_owned(),
+        }
+    }
+
+    /// Every request so far, oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.lock().requests.clone()
+    }
+
+    /// Requests whose path starts with `prefix`.
+    pub fn requests_to(&self, prefix: &str) -> Vec<RecordedRequest> {
+        self.shared
+            .lock()
+            .requests
+            .iter()
+            .filter(|r| r.path.starts_with(prefix))
+            .cloned()
+            .collect()
+    }
+
+    /// How many installation tokens were issued (successful exchanges).
+    pub fn token_exchanges(&self) -> usize {
+        self.shared.lock().token_exchanges
+    }
+
+    /// The installation a live token was issued for.
+    pub fn token_installation(&self, token: &str) -> Option<u64> {
+        self.shared.lock().tokens.get(token).map(|t| t.installation_id)
+    }
+
+    /// Make every issued token stale, as if GitHub had revoked them; later calls with them get 401.
+    pub fn revoke_tokens(&self) {
+        self.shared.lock().tokens.clear();
+    }
+
+    /// All comments, in creation order.
+    pub fn comments(&self) -> Vec<FakeComment> {
+        self.shared.lock().comments.clone()
+    }
+
+    /// One comment by id.
+    pub fn comment(&self, id: u64) -> Option<FakeComment> {
+        self.shared.lock().comments.iter().find(|c| c.id == id).cloned()
+    }
+
+    /// All reactions, in creation order.
+    pub fn reactions(&self) -> Vec<FakeReaction> {
+        self.shared.lock().reactions.clone()
+    }
+
+    /// Give `login` a built-in role (`admin`, `maintain`, `write`, `triage`, `read`, or `none`); the
+    /// `permission` field follows GitHub's mapping (maintain → write, triage → read).
+    pub fn set_role(&self, login: &str, role: &str) {
+        let permission = match role {
+            "admin" => "admin",
+            "maintain" | "write" => "write",
+            "none" => "none",
+            _ => "read",
+        };
+        self.set_role_and_permission(login, role, permission);
+    }
+
+    /// Set `role_name` and `permission` independently (custom repository roles).
+    pub fn set_role_and_permission(&self, login: &str, role_name: &str, permission: &str) {
+        let collaborator = Collaborator::Role {
+            role_name: role_name.to_owned(),
+            permission: permission.to_owned(),
+        };
+        self.shared
+            .lock()
+            .collaborators
+            .insert(login.to_owned(), collaborator);
+    }
+
+    /// Make the permission lookup for `login` answer 404.
+    pub fn remove_user(&self, login: &str) {
+        self.shared
+            .lock()
+            .collaborators
+            .insert(login.to_owned(), Collaborator::Missing);
+    }
+
+    /// Make `number` in `repo` a pull request whose head branch is `head_ref`.
+    pub fn set_pull_head(&self, repo: &str, number: u64, head_ref: &str) {
+        self.shared
+            .lock()
+            .pull_heads
+            .insert((repo.to_owned(), number), head_ref.to_owned());
+    }
+
+    /// Answer the next request whose path starts with `path_prefix` with `failure` (queued in order; each
+    /// failure is used once).
+    pub fn fail_next(&self, path_prefix: &str, failure: InjectedFailure) {
+        self.shared
+            .lock()
+            .failures
+            .push_back((path_prefix.to_owned(), failure));
+    }
+
+    /// Add an existing issue comment; returns its id.
+    pub fn seed_issue_comment(
+        &self,
+        repo: &str,
+        number: u64,
+        author: &str,
+        body: &str,
+        created_at: u64,
+    ) -> u64 {
+        let mut state = self.shared.lock();
+        let url = html_url(&state, repo, number, CommentKind::Issue, state.next_comment_id);
+        insert_comment(
+            &mut state,
+            repo,
+            number,
+            CommentKind::Issue,
+            author,
+            body,
+            created_at,
+            None,
+            url,
+        )
+    }
+
+    /// Add an existing review comment (a reply when `in_reply_to_id` is set); returns its id.
+    pub fn seed_review_comment(
+        &self,
+        repo: &str,
+        number: u64,
+        author: &str,
+        body: &str,
+        created_at: u64,
+        in_reply_to_id: Option<u64>,
+    ) -> u64 {
+        let mut state = self.shared.lock();
+        let url = html_url(&state, repo, number, CommentKind::Review, state.next_comment_id);
+        insert_comment(
+            &mut state,
+            repo,
+            number,
+            CommentKind::Review,
+            author,
+            body,
+            created_at,
+            in_reply_to_id,
+            url,
+        )
+    }
+}
+
+/// Every request lands here; routing is a match on the path segments.
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    respond(&shared, &method, &uri, &headers, &body)
+}
+
+fn respond(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Response {
+    let path = uri.path().to_owned();
+    let json_body = if body.is_empty() {
+        None
+    } else {
+        serde_json::from_slice::<Value>(body).ok()
+    };
+    let mut state = shared.lock();
+    state.requests.push(RecordedRequest {
+        method: method.to_string(),
+        path: path.clone(),
+        query: uri.query().map(str::to_owned),
+        body: json_body.clone(),
+        headers: RECORDED_HEADERS
+            .iter()
+            .filter_map(|name| {
+                let value = headers.get(*name)?.to_str().ok()?;
+                Some(((*name).to_owned(), value.to_owned()))
+            })
+            .collect(),
+    });
+    if let Some(position) = state
+        .failures
+        .iter()
+        .position(|(prefix, _)| path.starts_with(prefix.as_str()))
+    {
+        if let Some((_, failure)) = state.failures.remove(position) {
+            return failure_response(&failure);
+        }
+    }
+    if !body.is_empty() && json_body.is_none() {
+        return message(StatusCode::BAD_REQUEST, "Problems parsing JSON");
+    }
+    let query = parse_query(uri.query());
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["app", "installations", installation, "access_tokens"] if method == Method::POST => {
+            exchange_token(shared, &mut state, headers, installation)
+        }
+        ["repos", owner, name, rest @ ..] => {
+            if let Err(response) = check_token(shared, &state, headers) {
+                return response;
+            }
+            let request = RepoRequest {
+                shared,
+                repo: format!("{owner}/{name}"),
+                path: &path,
+                query: &query,
+                body: json_body.as_ref(),
+            };
+            route_repo(&request, &mut state, method, rest)
+        }
+        _ => not_found(),
+    }
+}
+
+/// A `/repos/{owner}/{repo}/…` request, authenticated.
+struct RepoRequest<'a> {
+    shared: &'a Shared,
+    repo: String,
+    path: &'a str,
+    query: &'a HashMap<String, String>,
+    body: Option<&'a Value>,
+}
+
+fn route_repo(request: &RepoRequest<'_>, state: &mut FakeState, method: &Method, rest: &[&str]) -> Response {
+    let id = |segment: &str| segment.parse::<u64>().ok();
+    match (method.as_str(), rest) {
+        ("GET", ["collaborators", login, "permission"]) => permission(state, &percent_decode(login)),
+        ("POST", ["issues", "comments", comment, "reactions"]) => match id(comment) {
+            Some(comment_id) => react(
+                request,
+                state,
+                ReactionTarget::IssueComment {
+                    repo: request.repo.clone(),
+                    comment_id,
+                },
+            ),
+            None => not_found(),
+        },
+        ("POST", ["pulls", "comments", comment, "reactions"]) => match id(comment) {
+            Some(comment_id) => react(
+                request,
+                state,
+                ReactionTarget::ReviewComment {
+                    repo: request.repo.clone(),
+                    comment_id,
+                },
+            ),
+            None => not_found(),
+        },
+        ("POST", ["issues", number, "reactions"]) => match id(number) {
+            Some(number) => react(
+                request,
+                state,
+                ReactionTarget::Issue {
+                    repo: request.repo.clone(),
+                    number,
+                },
+            ),
+            None => not_found(),
+        },
+        ("GET", ["issues", number, "comments"]) => match id(number) {
+            Some(number) => list_comments(request, state, CommentKind::Issue, number),
+            None => not_found(),
+        },
+        ("POST", ["issues", number, "comments"]) => match id(number) {
+            Some(number) => create_comment(request, state, CommentKind::Issue, number, None),
+            None => not_found(),
+        },
+        ("PATCH", ["issues", "comments", comment]) => match id(comment) {
+            Some(comment_id) => edit_comment(request, state, CommentKind::Issue, comment_id),
+            None => not_found(),
+        },
+        ("GET", ["pulls", number, "comments"]) => match id(number) {
+            Some(number) => list_comments(request, state, CommentKind::Review, number),
+            None => not_found(),
+        },
+        ("POST", ["pulls", number, "comments", comment, "replies"]) => match (id(number), id(comment)) {
+            (Some(number), Some(root)) => reply_in_thread(request, state, number, root),
+            _ => not_found(),
+        },
+        ("PATCH", ["pulls", "comments", comment]) => match id(comment) {
+            Some(comment_id) => edit_comment(request, state, CommentKind::Review, comment_id),
+            None => not_found(),
+        },
+        ("GET", ["pulls", number]) => {
+            match id(number).and_then(|n| state.pull_heads.get(&(request.repo.clone(), n)).map(|h| (n, h))) {
+                Some((number, head)) => reply(
+                    StatusCode::OK,
+                    json!({
+                        "number": number,
+                        "state": "open",
+                        "head": { "ref": head, "sha": "0000000000000000000000000000000000000000" },
+                        "base": { "ref": "main" },
+                    }),
+                ),
+                None => not_found(),
+            }
+        }
+        _ => not_found(),
+    }
+}
+
+fn exchange_token(
+    shared: &Shared,
+    state: &mut FakeState,
+    headers: &HeaderMap,
+    installation: &str,
+) -> Response {
+    let Ok(installation_id) = installation.parse::<u64>() else {
+        return not_found();
+    };
+    if let Err(reason) = verify_app_jwt(shared, headers) {
+        return message(StatusCode::UNAUTHORIZED, reason);
+    }
+    state.token_exchanges += 1;
+    state.issued_tokens += 1;
+    let token = format!("ghs_fake_{}", state.issued_tokens);
+    let expires_at = shared.now() + TOKEN_LIFETIME_SECS;
+    state.tokens.insert(
+        token.clone(),
+        IssuedToken {
+            installation_id,
+            expires_at,
+        },
+    );
+    reply(
+        StatusCode::CREATED,
+        json!({
+            "token": token,
+            "expires_at": rfc3339(expires_at),
+            "permissions": { "issues": "write", "pull_requests": "write", "metadata": "read" },
+            "repository_selection": "all",
+        }),
+    )
+}
+
+/// The checks GitHub applies to an app JWT, against the fake's clock.
+fn verify_app_jwt(shared: &Shared, headers: &HeaderMap) -> Result<(), &'static str> {
+    #[derive(Deserialize)]
+    struct Claims {
+        iat: u64,
+        exp: u64,
+    }
+    let jwt = credential(headers).ok_or("A JSON web token could not be decoded")?;
+    let mut validation = Validation::new(Algorithm::RS256);
+    // Time is checked below with the fake's clock, not the system's.
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.set_required_spec_claims(&["exp", "iss"]);
+    validation.set_issuer(&[&shared.app_id]);
+    let claims = jsonwebtoken::decode::<Claims>(jwt, &shared.key, &validation)
+        .map_err(|_| "A JSON web token could not be decoded")?
+        .claims;
+    let now = shared.now();
+    if claims.iat > now {
+        return Err("'Issued at' claim ('iat') must be an Integer representing a time in the past.");
+    }
+    if claims.exp <= now {
+        return Err("'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires.");
+    }
+    if claims.exp > now + MAX_JWT_AHEAD_SECS {
+        return Err("'Expiration time' claim ('exp') is too far in the future.");
+    }
+    Ok(())
+}
+
+fn check_token(shared: &Shared, state: &FakeState, headers: &HeaderMap) -> Result<(), Response> {
+    let now = shared.now();
+    let live = credential(headers)
+        .and_then(|token| state.tokens.get(token))
+        .is_some_and(|token| now < token.expires_at);
+    if live {
+        Ok(())
+    } else {
+        Err(message(StatusCode::UNAUTHORIZED, "Bad credentials"))
+    }
+}
+
+/// The credential from `Authorization: Bearer …` or `Authorization: token …`.
+fn credential(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get("authorization")?.to_str().ok()?;
+    let (scheme, credential) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token"))
+        .then_some(credential.trim())
+}
+
+fn permission(state: &FakeState, login: &str) -> Response {
+    let default = Collaborator::Role {
+        role_name: "read".to_owned(),
+        permission: "read".to_owned(),
+    };
+    match state.collaborators.get(login).cloned().unwrap_or(default) {
+        Collaborator::Role {
+            role_name,
+            permission,
+        } => reply(
+            StatusCode::OK,
+            json!({
+                "permission": permission,
+                "role_name": role_name,
+                "user": { "login": login, "type": "User" },
+            }),
+        ),
+        Collaborator::Missing => not_found(),
+    }
+}
+
+/// Put the body's reaction on `target`; a comment target must exist in this repository.
+fn react(request: &RepoRequest<'_>, state: &mut FakeState, target: ReactionTarget) -> Response {
+    let Some(content) = request
+        .body
+        .and_then(|b| b.get("content"))
+        .and_then(Value::as_str)
+    else {
+        return message(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid request: content is missing",
+        );
+    };
+    if !REACTIONS.contains(&content) {
+        return message(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid request: content is not a valid reaction",
+        );
+    }
+    let comment = match &target {
+        ReactionTarget::Issue { .. } => None,
+        ReactionTarget::IssueComment { comment_id, .. } => Some((*comment_id, CommentKind::Issue)),
+        ReactionTarget::ReviewComment { comment_id, .. } => Some((*comment_id, CommentKind::Review)),
+    };
+    if let Some((comment_id, kind)) = comment {
+        if !state
+            .comments
+            .iter()
+            .any(|c| c.id == comment_id && c.kind == kind && c.repo == request.repo)
+        {
+            return not_found();
+        }
+    }
+    let reaction = FakeReaction {
+        target,
+        content: content.to_owned(),
+        user_login: request.shared.bot_login.clone(),
+    };
+    let status = if state.reactions.contains(&reaction) {
+        StatusCode::OK
+    } else {
+        state.reactions.push(reaction);
+        StatusCode::CREATED
+    };
+    let id = state.reactions.len();
+    reply(
+        status,
+        json!({ "id": id, "content": content, "user": { "login": request.shared.bot_login, "type": "Bot" } }),
+    )
+}
+
+fn list_comments(request: &RepoRequest<'_>, state: &FakeState, kind: CommentKind, number: u64) -> Response {
+    let mut comments: Vec<&FakeComment> = state
+        .comments
+        .iter()
+        .filter(|c| c.kind == kind && c.repo == request.repo && c.number == number)
+        .collect();
+    comments.sort_by_key(|c| (c.created_at, c.id));
+    let per_page = query_number(request.query, "per_page")
+        .unwrap_or(30)
+        .clamp(1, 100);
+    let page = query_number(request.query, "page").unwrap_or(1).max(1);
+    let last_page = comments.len().div_ceil(per_page).max(1);
+    let items: Vec<Value> = comments
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(|c| comment_json(c))
+        .collect();
+    let mut response = reply(StatusCode::OK, Value::Array(items));
+    if page < last_page {
+        let link = |page: usize| {
+            format!(
+                "<{}{}?per_page={per_page}&page={page}>",
+                request.shared.url, request.path
+            )
+        };
+        let value = format!(
+            r#"{}; rel="next", {}; rel="last""#,
+            link(page + 1),
+            link(last_page)
+        );
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert("link", value);
+        }
+    }
+    response
+}
+
+fn create_comment(
+    request: &RepoRequest<'_>,
+    state: &mut FakeState,
+    kind: CommentKind,
+    number: u64,
+    in_reply_to_id: Option<u64>,
+) -> Response {
+    let Some(body) = request.body.and_then(|b| b.get("body")).and_then(Value::as_str) else {
+        return message(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid request: body is missing",
+        );
+    };
+    let url = html_url(state, &request.repo, number, kind, state.next_comment_id);
+    let now = request.shared.now();
+    let bot = request.shared.bot_login.clone();
+    let id = insert_comment(
+        state,
+        &request.repo,
+        number,
+        kind,
+        &bot,
+        body,
+        now,
+        in_reply_to_id,
+        url,
+    );
+    match state.comments.iter().find(|c| c.id == id) {
+        Some(comment) => reply(StatusCode::CREATED, comment_json(comment)),
+        None => message(StatusCode::INTERNAL_SERVER_ERROR, "comment vanished"),
+    }
+}
+
+fn reply_in_thread(request: &RepoRequest<'_>, state: &mut FakeState, number: u64, root: u64) -> Response {
+    let root_comment = state.comments.iter().find(|c| {
+        c.id == root && c.kind == CommentKind::Review && c.repo == request.repo && c.number == number
+    });
+    match root_comment {
+        None => not_found(),
+        // GitHub takes replies to top-level review comments only.
+        Some(comment) if comment.in_reply_to_id.is_some() => message(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Validation Failed: replies to replies are not supported",
+        ),
+        Some(_) => create_comment(request, state, CommentKind::Review, number, Some(root)),
+    }
+}
+
+fn edit_comment(
+    request: &RepoRequest<'_>,
+    state: &mut FakeState,
+    kind: CommentKind,
+    comment_id: u64,
+) -> Response {
+    let Some(body) = request.body.and_then(|b| b.get("body")).and_then(Value::as_str) else {
+        return message(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid request: body is missing",
+        );
+    };
+    let now = request.shared.now();
+    match state
+        .comments
+        .iter_mut()
+        .find(|c| c.id == comment_id && c.kind == kind && c.repo == request.repo)
+    {
+        Some(comment) => {
+            comment.body = body.to_owned();
+            comment.updated_at = now;
+            reply(StatusCode::OK, comment_json(comment))
+        }
+        None => not_found(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // a plain record constructor; a builder would only add noise
+fn insert_comment(
+    state: &mut FakeState,
+    repo: &str,
+    number: u64,
+    kind: CommentKind,
+    author: &str,
+    body: &str,
+    created_at: u64,
+    in_reply_to_id: Option<u64>,
+    html_url: String,
+) -> u64 {
+    let id = state.next_comment_id;
+    state.next_comment_id += 1;
+    state.comments.push(FakeComment {
+        id,
+        repo: repo.to_owned(),
+        number,
+        kind,
+        body: body.to_owned(),
+        html_url,
+        user_login: author.to_owned(),
+        created_at,
+        updated_at: created_at,
+        in_reply_to_id,
+    });
+    id
+}
+
+fn html_url(state: &FakeState, repo: &str, number: u64, kind: CommentKind, id: u64) -> String {
+    let is_pull = state.pull_heads.contains_key(&(repo.to_owned(), number));
+    match kind {
+        CommentKind::Review => format!("https://github.com/{repo}/pull/{number}#discussion_r{id}"),
+        CommentKind::Issue if is_pull => format!("https://github.com/{repo}/pull/{number}#issuecomment-{id}"),
+        CommentKind::Issue => format!("https://github.com/{repo}/issues/{number}#issuecomment-{id}"),
+    }
+}
+
+fn comment_json(comment: &FakeComment) -> Value {
+    let user_type = if comment.user_login.ends_with("[bot]") {
+        "Bot"
+    } else {
+        "User"
+    };
+    let mut value = json!({
+        "id": comment.id,
+        "node_id": format!("C_fake{}", comment.id),
+        "body": comment.body,
+        "html_url": comment.html_url,
+        "user": { "login": comment.user_login, "type": user_type },
+        "created_at": rfc3339(comment.created_at),
+        "updated_at": rfc3339(comment.updated_at),
+    });
+    if comment.kind == CommentKind::Review {
+        if let (Some(reply_to), Some(object)) = (comment.in_reply_to_id, value.as_object_mut()) {
+            object.insert("in_reply_to_id".to_owned(), json!(reply_to));
+        }
+    }
+    value
+}
+
+fn failure_response(failure: &InjectedFailure) -> Response {
+    let mut response = reply(status_code(failure.status), failure.body.clone());
+    for (name, value) in &failure.headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::from_str(value)) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
+fn reply(status: StatusCode, body: Value) -> Response {
+    (status, Json(body)).into_response()
+}
+
+fn message(status: StatusCode, text: &str) -> Response {
+    reply(
+        status,
+        json!({ "message": text, "documentation_url": "https://docs.github.com/rest" }),
+    )
+}
+
+fn not_found() -> Response {
+    message(StatusCode::NOT_FOUND, "Not Found")
+}
+
+fn status_code(status: u16) -> StatusCode {
+    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// `2026-11-28T11:48:21Z`, as GitHub writes timestamps.
+pub fn rfc3339(epoch_secs: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(epoch_secs)).to_string()
+}
+
+fn parse_query(query: Option<&str>) -> HashMap<String, String> {
+    query
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(key, value)| (percent_decode(key), percent_decode(value)))
+        .collect()
+}
+
+fn query_number(query: &HashMap<String, String>, key: &str) -> Option<usize> {
+    query.get(key).and_then(|value| value.parse().ok())
+}
+
+/// Decode `%XX` escapes (enough for logins and query values in tests); malformed escapes stay as they are.
+fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

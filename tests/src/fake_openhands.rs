@@ -1,0 +1,824 @@
+//! A local fake of the OpenHands V1 app server, for integration tests. It answers the endpoints Hookline
+//! calls the way the real server does (openhands.md §13), and serves the agent server's `ask_agent` on the
+//! same port, so a conversation's `conversation_url` is `{url}/api/conversations/{id}`.
+//!
+//! Modelled behaviour:
+//! - `POST /api/v1/app-conversations` answers a start task with `status: WORKING` and 32-hex ids. The
+//!   conversation appears in `?ids=` after a configurable delay (none by default); until then the task reads
+//!   `WAITING_FOR_SANDBOX`, afterwards `READY`. `trigger` and `git_provider` are validated (422 with a
+//!   FastAPI-style `detail` list); the request `title` is ignored, as 1.11.0 does. Starting an id that
+//!   already exists yields a task that ends in `ERROR` (the sandbox id is the conversation id).
+//! - `GET /api/v1/app-conversations?ids=` answers in request order with `null` for unknown ids, 422 for an
+//!   invalid UUID or no ids, and 500 for 100 or more ids (the server's assertion).
+//! - Each conversation gets a random `session_api_key`, `sandbox_status: RUNNING` and
+//!   `execution_status: running`; `ask_agent` requires that key in `X-Session-API-Key`.
+//! - Auth is ignored (a local single-user server) unless [`FakeOpenHands::require_bearer`] is set.
+//!
+//! Every request is recorded (method, path, query, JSON body, auth headers) for inspection. Helpers at the
+//! bottom play the agent server's webhook role towards Hookline ([`post_event`], [`post_conversation_info`]).
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use axum::{
+    body::{Body, Bytes},
+    extract::{Path, RawQuery, Request, State},
+    http::{HeaderMap, HeaderValue, StatusCode},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{get, patch, post},
+    Json, Router,
+};
+use hookline::openhands::normalize_id;
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+/// Triggers the real server accepts (`ConversationTrigger`).
+pub const TRIGGERS: &[&str] = &[
+    "resolver",
+    "gui",
+    "suggested_task",
+    "openhands_api",
+    "slack",
+    "microagent_management",
+    "jira",
+    "jira_dc",
+    "linear",
+    "bitbucket",
+    "automation",
+];
+
+/// Git providers the real server accepts (`ProviderType`).
+pub const GIT_PROVIDERS: &[&str] = &[
+    "github",
+    "gitlab",
+    "bitbucket",
+    "bitbucket_data_center",
+    "forgejo",
+    "azure_devops",
+    "enterprise_sso",
+];
+
+/// Request headers kept in [`RecordedRequest::headers`] (lowercase).
+const RECORDED_HEADERS: &[&str] = &["authorization", "x-session-api-key", "content-type"];
+
+/// Largest request body the fake accepts.
+const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// One request the fake received.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordedRequest {
+    pub method: String,
+    pub path: String,
+    /// Raw query string, if any.
+    pub query: Option<String>,
+    /// The body parsed as JSON; `None` when empty or not JSON.
+    pub body: Option<Value>,
+    /// `authorization`, `x-session-api-key` and `content-type`, by lowercase name, when present.
+    pub headers: BTreeMap<String, String>,
+}
+
+impl RecordedRequest {
+    /// A recorded header by (case-insensitive) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+    }
+}
+
+/// An accepted `POST /api/v1/app-conversations`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StartedConversation {
+    /// Start task id, 32 hex.
+    pub task_id: String,
+    /// Conversation id, 32 hex (generated when the request had none).
+    pub conversation_id: String,
+    /// The request body as received.
+    pub request: Value,
+    /// Whether `initial_message.run` was `true` (the server's default is `false`).
+    pub run: bool,
+}
+
+/// A follow-up message received on `send-message`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SentMessage {
+    /// Conversation id, 32 hex.
+    pub conversation_id: String,
+    /// The text parts, joined with newlines.
+    pub text: String,
+    pub run: bool,
+}
+
+/// The running fake. Dropping it stops the server.
+pub struct FakeOpenHands {
+    shared: Arc<Shared>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+struct Shared {
+    url: String,
+    state: Mutex<FakeState>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, FakeState> {
+        // A test that panicked while holding the lock must not hide its own failure behind a poison error.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[derive(Default)]
+struct FakeState {
+    requests: Vec<RecordedRequest>,
+    starts: Vec<StartedConversation>,
+    tasks: HashMap<String, TaskRecord>,
+    conversations: HashMap<String, ConversationRecord>,
+    messages: Vec<SentMessage>,
+    summary: String,
+    ready_delay: Duration,
+    next_start_failure: Option<(u16, Option<u64>)>,
+    next_start_error: Option<String>,
+    next_request_failure: Option<u16>,
+    next_request_delay: Option<Duration>,
+    required_bearer: Option<String>,
+}
+
+struct TaskRecord {
+    id: String,
+    conversation_id: String,
+    request: Value,
+    ready_at: Instant,
+    error: Option<String>,
+    created_at: String,
+}
+
+struct ConversationRecord {
+    id: String,
+    request: Value,
+    visible_at: Instant,
+    session_api_key: String,
+    sandbox_status: String,
+    execution_status: String,
+    title: Option<String>,
+    created_at: String,
+}
+
+impl FakeOpenHands {
+    /// Bind `127.0.0.1:0` and serve until dropped.
+    ///
+    /// # Panics
+    /// If no local port can be bound (the test cannot run anyway).
+    pub async fn start() -> FakeOpenHands {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake OpenHands");
+        let addr = listener.local_addr().expect("fake OpenHands address");
+        let shared = Arc::new(Shared {
+            url: format!("http://{addr}"),
+            state: Mutex::new(FakeState {
+                summary: "Done.".to_owned(),
+                ..FakeState::default()
+            }),
+        });
+        let app = Router::new()
+            .route(
+                "/api/v1/app-conversations",
+                post(start_conversation).get(batch_get_conversations),
+            )
+            .route(
+                "/api/v1/app-conversations/start-tasks",
+                get(batch_get_start_tasks),
+            )
+            .route("/api/v1/app-conversations/{id}", patch(update_conversation))
+            .route("/api/v1/app-conversations/{id}/send-message", post(send_message))
+            .route("/api/conversations/{id}/ask_agent", post(ask_agent))
+            .layer(middleware::from_fn_with_state(shared.clone(), record_and_inject))
+            .with_state(shared.clone());
+        let server = tokio::spawn(async move {
+            // Ends only when the task is aborted on drop.
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeOpenHands { shared, server }
+    }
+
+    /// Base URL of the app server (and of every conversation's agent server), e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> &str {
+        &self.shared.url
+    }
+
+    /// Every request received so far, oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.lock().requests.clone()
+    }
+
+    /// Every accepted start request, oldest first.
+    pub fn starts(&self) -> Vec<StartedConversation> {
+        self.shared.lock().starts.clone()
+    }
+
+    /// Every follow-up message received, oldest first.
+    pub fn messages(&self) -> Vec<SentMessage> {
+        self.shared.lock().messages.clone()
+    }
+
+    /// A conversation's current title (`None` until `PATCH` sets one, or for unknown conversations).
+    pub fn title(&self, conversation_id: &str) -> Option<String> {
+        let id = normalize_id(conversation_id)?;
+        self.shared
+            .lock()
+            .conversations
+            .get(&id)
+            .and_then(|c| c.title.clone())
+    }
+
+    /// A conversation's sandbox session key, if the conversation exists.
+    pub fn session_key(&self, conversation_id: &str) -> Option<String> {
+        let id = normalize_id(conversation_id)?;
+        self.shared
+            .lock()
+            .conversations
+            .get(&id)
+            .map(|c| c.session_api_key.clone())
+    }
+
+    /// Set what `execution_status` reads (`running`, `finished`, `error`, …). No-op for unknown ids.
+    pub fn set_execution_status(&self, conversation_id: &str, status: &str) {
+        self.with_conversation(conversation_id, |c| c.execution_status = status.to_owned());
+    }
+
+    /// Set what `sandbox_status` reads (`RUNNING`, `PAUSED`, `ERROR`, …); `execution_status` reads `null`
+    /// whenever it is not `RUNNING`. No-op for unknown ids.
+    pub fn set_sandbox_status(&self, conversation_id: &str, status: &str) {
+        self.with_conversation(conversation_id, |c| c.sandbox_status = status.to_owned());
+    }
+
+    /// The answer every `ask_agent` call gets (default `Done.`).
+    pub fn set_summary(&self, text: &str) {
+        self.shared.lock().summary = text.to_owned();
+    }
+
+    /// How long after a start its conversation becomes visible and its task `READY` (default: at once).
+    pub fn set_ready_delay(&self, delay: Duration) {
+        self.shared.lock().ready_delay = delay;
+    }
+
+    /// Answer the next start request with `status` (and a FastAPI-style `detail`) instead of a task.
+    pub fn fail_next_start(&self, status: u16) {
+        self.shared.lock().next_start_failure = Some((status, None));
+    }
+
+    /// Like [`Self::fail_next_start`], with a `Retry-After: <seconds>` header.
+    pub fn fail_next_start_with_retry_after(&self, status: u16, seconds: u64) {
+        self.shared.lock().next_start_failure = Some((status, Some(seconds)));
+    }
+
+    /// Accept the next start, but let its task end in `ERROR` with `detail`; the conversation never appears.
+    pub fn make_next_start_error(&self, detail: &str) {
+        self.shared.lock().next_start_error = Some(detail.to_owned());
+    }
+
+    /// Answer the next request of any kind with `status` (after recording it).
+    pub fn fail_next_request(&self, status: u16) {
+        self.shared.lock().next_request_failure = Some(status);
+    }
+
+    /// Hold the next request of any kind for `delay` before handling it (to provoke client timeouts).
+    pub fn delay_next_request(&self, delay: Duration) {
+        self.shared.lock().next_request_delay = Some(delay);
+    }
+
+    /// Behave like OpenHands Cloud: app-server calls without `Authorization: Bearer <key>` get 401.
+    pub fn require_bearer(&self, key: &str) {
+        self.shared.lock().required_bearer = Some(key.to_owned());
+    }
+
+    fn with_conversation(&self, conversation_id: &str, change: impl FnOnce(&mut ConversationRecord)) {
+        let Some(id) = normalize_id(conversation_id) else {
+            return;
+        };
+        if let Some(conversation) = self.shared.lock().conversations.get_mut(&id) {
+            change(conversation);
+        }
+    }
+}
+
+impl Drop for FakeOpenHands {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Record every request, then apply injected delays, failures and the Cloud-style auth check.
+async fn record_and_inject(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        return detail(StatusCode::PAYLOAD_TOO_LARGE, "body too large");
+    };
+    let headers = RECORDED_HEADERS
+        .iter()
+        .filter_map(|name| {
+            let value = parts.headers.get(*name)?.to_str().ok()?;
+            Some(((*name).to_owned(), value.to_owned()))
+        })
+        .collect();
+    let path = parts.uri.path().to_owned();
+    let (delay, failure, required_bearer) = {
+        let mut state = shared.lock();
+        state.requests.push(RecordedRequest {
+            method: parts.method.to_string(),
+            path: path.clone(),
+            query: parts.uri.query().map(str::to_owned),
+            body: serde_json::from_slice(&bytes).ok(),
+            headers,
+        });
+        (
+            state.next_request_delay.take(),
+            state.next_request_failure.take(),
+            state.required_bearer.clone(),
+        )
+    };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    if let Some(status) = failure {
+        return detail(status_code(status), "injected failure");
+    }
+    if let Some(key) = required_bearer {
+        let expected = format!("Bearer {key}");
+        let sent = parts.headers.get("authorization").and_then(|v| v.to_str().ok());
+        if path.starts_with("/api/v1/") && sent != Some(expected.as_str()) {
+            return detail(StatusCode::UNAUTHORIZED, "Unauthorized");
+        }
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+async fn start_conversation(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let mut state = shared.lock();
+    if let Some((status, retry_after)) = state.next_start_failure.take() {
+        let mut response = detail(status_code(status), "injected start failure");
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert("retry-after", HeaderValue::from(seconds));
+        }
+        return response;
+    }
+    let request: Value = match serde_json::from_slice(&body) {
+        Ok(value @ Value::Object(_)) => value,
+        _ => return validation_error(json!(["body"]), "Input should be a valid dictionary", Value::Null),
+    };
+    if let Err(response) = validate_start(&request) {
+        return response;
+    }
+    let conversation_id = match request.get("conversation_id") {
+        None | Some(Value::Null) => uuid::Uuid::new_v4().simple().to_string(),
+        Some(value) => match value.as_str().and_then(normalize_id) {
+            Some(id) => id,
+            None => {
+                return validation_error(
+                    json!(["body", "conversation_id"]),
+                    "Input should be a valid UUID",
+                    value.clone(),
+                )
+            }
+        },
+    };
+    let run = request
+        .pointer("/initial_message/run")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let task_id = uuid::Uuid::new_v4().simple().to_string();
+    let now = Instant::now();
+    let ready_at = now + state.ready_delay;
+    let created_at = timestamp();
+    let error = match state.next_start_error.take() {
+        Some(detail) => Some(detail),
+        None if state.conversations.contains_key(&conversation_id) => {
+            Some(format!("Conversation {conversation_id} already exists"))
+        }
+        None => None,
+    };
+    if error.is_none() {
+        state.conversations.insert(
+            conversation_id.clone(),
+            ConversationRecord {
+                id: conversation_id.clone(),
+                request: request.clone(),
+                visible_at: ready_at,
+                session_api_key: format!("sk-oh-{}", uuid::Uuid::new_v4().simple()),
+                sandbox_status: "RUNNING".to_owned(),
+                execution_status: "running".to_owned(),
+                title: None,
+                created_at: created_at.clone(),
+            },
+        );
+    }
+    let task = TaskRecord {
+        id: task_id.clone(),
+        conversation_id: conversation_id.clone(),
+        request: request.clone(),
+        ready_at,
+        error,
+        created_at,
+    };
+    // The POST answers with the first state of the task, before any sandbox exists.
+    let answer = task_json(&task, &shared.url, "WORKING", None);
+    state.tasks.insert(task_id.clone(), task);
+    state.starts.push(StartedConversation {
+        task_id,
+        conversation_id,
+        request,
+        run,
+    });
+    Json(answer).into_response()
+}
+
+fn validate_start(request: &Value) -> Result<(), Response> {
+    for (field, allowed) in [("trigger", TRIGGERS), ("git_provider", GIT_PROVIDERS)] {
+        match request.get(field) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(value)) if allowed.contains(&value.as_str()) => {}
+            Some(other) => {
+                let options = allowed
+                    .iter()
+                    .map(|v| format!("'{v}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let msg = format!("Input should be {options}");
+                return Err(validation_error(json!(["body", field]), &msg, other.clone()));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn batch_get_conversations(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> Response {
+    let ids = match parse_ids(query.as_deref()) {
+        Ok(ids) => ids,
+        Err(response) => return response,
+    };
+    let state = shared.lock();
+    let now = Instant::now();
+    let items: Vec<Value> = ids
+        .iter()
+        .map(|id| match state.conversations.get(id) {
+            Some(conversation) if conversation.visible_at <= now => {
+                conversation_json(conversation, &shared.url)
+            }
+            _ => Value::Null,
+        })
+        .collect();
+    Json(Value::Array(items)).into_response()
+}
+
+async fn batch_get_start_tasks(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> Response {
+    let ids = match parse_ids(query.as_deref()) {
+        Ok(ids) => ids,
+        Err(response) => return response,
+    };
+    let state = shared.lock();
+    let now = Instant::now();
+    let items: Vec<Value> = ids
+        .iter()
+        .map(|id| match state.tasks.get(id) {
+            Some(task) => match &task.error {
+                Some(error) => task_json(task, &shared.url, "ERROR", Some(error)),
+                None if task.ready_at <= now => task_json(task, &shared.url, "READY", None),
+                None => task_json(task, &shared.url, "WAITING_FOR_SANDBOX", None),
+            },
+            None => Value::Null,
+        })
+        .collect();
+    Json(Value::Array(items)).into_response()
+}
+
+async fn update_conversation(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    // The real route parses the path with `UUID(...)` outside validation, so a bad id is a 500 there.
+    let Some(id) = normalize_id(&id) else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response();
+    };
+    let Ok(Value::Object(update)) = serde_json::from_slice::<Value>(&body) else {
+        return validation_error(json!(["body"]), "Input should be a valid dictionary", Value::Null);
+    };
+    let mut state = shared.lock();
+    let Some(conversation) = state.conversations.get_mut(&id) else {
+        return detail(StatusCode::NOT_FOUND, "unknown_app_conversation");
+    };
+    if let Some(title) = update.get("title").and_then(Value::as_str) {
+        conversation.title = Some(title.to_owned());
+    }
+    Json(conversation_json(conversation, &shared.url)).into_response()
+}
+
+async fn send_message(State(shared): State<Arc<Shared>>, Path(id): Path<String>, body: Bytes) -> Response {
+    let Some(id) = normalize_id(&id) else {
+        return validation_error(
+            json!(["path", "conversation_id"]),
+            "Input should be a valid UUID",
+            json!(id),
+        );
+    };
+    let Ok(message) = serde_json::from_slice::<Value>(&body) else {
+        return validation_error(json!(["body"]), "Input should be a valid dictionary", Value::Null);
+    };
+    let Some(content) = message
+        .get("content")
+        .and_then(Value::as_array)
+        .filter(|c| !c.is_empty())
+    else {
+        return validation_error(
+            json!(["body", "content"]),
+            "List should have at least 1 item",
+            Value::Null,
+        );
+    };
+    let text = content
+        .iter()
+        .filter(|part| part.get("type").and_then(Value::as_str) == Some("text"))
+        .filter_map(|part| part.get("text").and_then(Value::as_str))
+        .collect::<Vec<_>>()
+        .join("\n");
+    // Unlike `initial_message`, this endpoint's `run` defaults to true.
+    let run = message.get("run").and_then(Value::as_bool).unwrap_or(true);
+    let mut state = shared.lock();
+    let Some(conversation) = state.conversations.get_mut(&id) else {
+        return detail(StatusCode::NOT_FOUND, "unknown_app_conversation");
+    };
+    if run {
+        conversation.execution_status = "running".to_owned();
+    }
+    let sandbox_status = conversation.sandbox_status.clone();
+    state.messages.push(SentMessage {
+        conversation_id: id,
+        text,
+        run,
+    });
+    Json(json!({"success": true, "sandbox_status": sandbox_status, "message": null})).into_response()
+}
+
+async fn ask_agent(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let state = shared.lock();
+    let Some(conversation) = normalize_id(&id).and_then(|id| state.conversations.get(&id)) else {
+        return detail(StatusCode::NOT_FOUND, "Conversation not found");
+    };
+    let sent_key = headers.get("x-session-api-key").and_then(|v| v.to_str().ok());
+    if sent_key != Some(conversation.session_api_key.as_str()) {
+        return detail(StatusCode::UNAUTHORIZED, "Unauthorized");
+    }
+    let question = serde_json::from_slice::<Value>(&body).ok();
+    if question
+        .as_ref()
+        .and_then(|q| q.get("question"))
+        .and_then(Value::as_str)
+        .is_none()
+    {
+        return validation_error(json!(["body", "question"]), "Field required", Value::Null);
+    }
+    Json(json!({"response": state.summary})).into_response()
+}
+
+/// The `ids` query values, normalized; 422 for none or an invalid UUID, 500 for 100 or more.
+fn parse_ids(query: Option<&str>) -> Result<Vec<String>, Response> {
+    let Ok(url) = reqwest::Url::parse(&format!("http://fake/?{}", query.unwrap_or_default())) else {
+        return Err(validation_error(
+            json!(["query", "ids"]),
+            "Field required",
+            Value::Null,
+        ));
+    };
+    let raw: Vec<String> = url
+        .query_pairs()
+        .filter(|(k, _)| k == "ids")
+        .map(|(_, v)| v.into_owned())
+        .collect();
+    if raw.is_empty() {
+        return Err(validation_error(
+            json!(["query", "ids"]),
+            "Field required",
+            Value::Null,
+        ));
+    }
+    let mut ids = Vec::with_capacity(raw.len());
+    for (index, value) in raw.iter().enumerate() {
+        match normalize_id(value) {
+            Some(id) => ids.push(id),
+            None => {
+                let loc = json!(["query", "ids", index]);
+                return Err(validation_error(
+                    loc,
+                    "Input should be a valid UUID",
+                    json!(value),
+                ));
+            }
+        }
+    }
+    if ids.len() >= 100 {
+        return Err((StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response());
+    }
+    Ok(ids)
+}
+
+fn conversation_json(conversation: &ConversationRecord, url: &str) -> Value {
+    let request = &conversation.request;
+    let running = conversation.sandbox_status == "RUNNING";
+    json!({
+        "id": conversation.id,
+        "created_by_user_id": null,
+        "sandbox_id": conversation.id,
+        "selected_repository": request.get("selected_repository"),
+        "selected_branch": request.get("selected_branch"),
+        "git_provider": request.get("git_provider"),
+        "title": conversation.title,
+        "trigger": request.get("trigger"),
+        "pr_number": [],
+        "llm_model": null,
+        "agent_kind": "openhands",
+        "metrics": null,
+        "parent_conversation_id": null,
+        "sub_conversation_ids": [],
+        "public": null,
+        "tags": {},
+        "created_at": conversation.created_at,
+        "updated_at": timestamp(),
+        "sandbox_status": conversation.sandbox_status,
+        "execution_status": if running { json!(conversation.execution_status) } else { Value::Null },
+        "conversation_url": format!("{url}/api/conversations/{}", conversation.id),
+        "session_api_key": conversation.session_api_key,
+    })
+}
+
+fn task_json(task: &TaskRecord, url: &str, status: &str, error: Option<&str>) -> Value {
+    let ready = status == "READY";
+    json!({
+        "id": task.id,
+        "created_by_user_id": null,
+        "status": status,
+        "detail": error,
+        "app_conversation_id": ready.then_some(&task.conversation_id),
+        "sandbox_id": ready.then_some(&task.conversation_id),
+        "agent_server_url": ready.then_some(url),
+        "dependency_repos_cloned": [],
+        "request": task.request,
+        "created_at": task.created_at,
+        "updated_at": timestamp(),
+    })
+}
+
+/// A FastAPI `HTTPException`-style answer: `{"detail": "…"}`.
+fn detail(status: StatusCode, text: &str) -> Response {
+    (status, Json(json!({ "detail": text }))).into_response()
+}
+
+/// A FastAPI request-validation answer (422).
+fn validation_error(loc: Value, msg: &str, input: Value) -> Response {
+    let body = json!({"detail": [{"type": "value_error", "loc": loc, "msg": msg, "input": input}]});
+    (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
+}
+
+fn status_code(status: u16) -> StatusCode {
+    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// Current UTC time the way the agent server writes it: `2026-11-28T11:48:21.034219` (no zone).
+pub fn timestamp() -> String {
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since_epoch.as_secs();
+    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since_epoch.subsec_micros()
+    )
+}
+
+/// Days since 1970-01-01 → proleptic Gregorian (year, month, day); the standard era-based conversion.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// A `ConversationStateUpdateEvent` for `execution_status`, as the agent server sends it.
+pub fn execution_status_event(execution_status: &str) -> Value {
+    json!({
+        "id": uuid::Uuid::new_v4().to_string(),
+        "timestamp": timestamp(),
+        "source": "environment",
+        "key": "execution_status",
+        "value": execution_status,
+        "kind": "ConversationStateUpdateEvent",
+    })
+}
+
+/// Play a sandbox's agent server: `POST {hookline_base_url}/api/v1/webhooks/events/{id as 32 hex}` with a
+/// JSON array of `events` and `X-Session-API-Key: <session_key>`.
+///
+/// # Panics
+/// If the request cannot be sent at all (Hookline is not listening): the calling test fails there.
+pub async fn post_events(
+    hookline_base_url: &str,
+    conversation_id: &str,
+    events: Vec<Value>,
+    session_key: &str,
+) -> reqwest::Response {
+    let id = normalize_id(conversation_id).unwrap_or_else(|| conversation_id.to_owned());
+    let url = format!(
+        "{}/api/v1/webhooks/events/{id}",
+        hookline_base_url.trim_end_matches('/')
+    );
+    post_json(&url, &Value::Array(events), session_key).await
+}
+
+/// [`post_events`] with one `execution_status` update (e.g. `finished`).
+///
+/// # Panics
+/// As [`post_events`].
+pub async fn post_event(
+    hookline_base_url: &str,
+    conversation_id: &str,
+    execution_status: &str,
+    session_key: &str,
+) -> reqwest::Response {
+    post_events(
+        hookline_base_url,
+        conversation_id,
+        vec![execution_status_event(execution_status)],
+        session_key,
+    )
+    .await
+}
+
+/// Play a sandbox's agent server: `POST {hookline_base_url}/api/v1/webhooks/conversations` with a
+/// `ConversationInfo` (`id` as 32 hex, `execution_status`, …) and `X-Session-API-Key: <session_key>`.
+///
+/// # Panics
+/// As [`post_events`].
+pub async fn post_conversation_info(
+    hookline_base_url: &str,
+    conversation_id: &str,
+    execution_status: &str,
+    session_key: &str,
+) -> reqwest::Response {
+    let id = normalize_id(conversation_id).unwrap_or_else(|| conversation_id.to_owned());
+    let now = timestamp();
+    let info = json!({
+        "id": id,
+        "title": null,
+        "metrics": null,
+        "created_at": now,
+        "updated_at": now,
+        "execution_status": execution_status,
+        "agent": {"kind": "Agent", "llm": {"model": "litellm_proxy/claude-sonnet-4"}},
+        "stats": {"usage_to_metrics": {}},
+        "tags": {},
+    });
+    let url = format!(
+        "{}/api/v1/webhooks/conversations",
+        hookline_base_url.trim_end_matches('/')
+    );
+    post_json(&url, &info, session_key).await
+}
+
+async fn post_json(url: &str, body: &Value, session_key: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(url)
+        .header("X-Session-API-Key", session_key)
+        .json(body)
+        .send()
+        .await
+        .unwrap_or_else(|err| panic!("agent-server webhook to {url} failed: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+    }
+}
