@@ -1,9 +1,10 @@
-//! A local fake of the GitHub REST API subset Hookline uses (providers.md §1.4, §1.5), for integration tests.
+//! A local fake of the GitHub REST API subset Hookline uses (providers.md §1.4, §1.5), for integration
+//! tests.
 //!
 //! Modelled behaviour:
-//! - `POST /app/installations/{id}/access_tokens` verifies the app JWT: RS256 under the configured public key,
-//!   `iss` equal to the app id, `iat` not in the future, `exp` in the future and at most 10 minutes ahead.
-//!   It answers `201 {token: "ghs_fake_<n>", expires_at: now + 1 h}`, or 401.
+//! - `POST /app/installations/{id}/access_tokens` verifies the app JWT: RS256 under the configured public
+//!   key, `iss` equal to the app id, `iat` not in the future, `exp` in the future and at most 10 minutes
+//!   ahead. It answers `201 {token: "ghs_fake_<n>", expires_at: now + 1 h}`, or 401.
 //! - Every `/repos/…` call needs a live token it issued (`Bearer` or `token` scheme), else 401
 //!   `Bad credentials`. [`FakeGithub::revoke_tokens`] makes all issued tokens stale.
 //! - Issue comments and review comments (with thread replies), reactions (201 when new, 200 when already
@@ -543,8 +544,8 @@ fn respond(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, bod
             exchange_token(shared, &mut state, headers, installation)
         }
         ["repos", owner, name, rest @ ..] => {
-            if let Err(response) = check_token(shared, &state, headers) {
-                return response;
+            if !has_live_token(shared, &state, headers) {
+                return message(StatusCode::UNAUTHORIZED, "Bad credentials");
             }
             let request = RepoRequest {
                 shared,
@@ -703,7 +704,7 @@ fn verify_app_jwt(shared: &Shared, headers: &HeaderMap) -> Result<(), &'static s
         return Err("'Issued at' claim ('iat') must be an Integer representing a time in the past.");
     }
     if claims.exp <= now {
-        return Err("'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires.");
+        return Err("'Expiration time' claim ('exp') must be a numeric value representing a future time.");
     }
     if claims.exp > now + MAX_JWT_AHEAD_SECS {
         return Err("'Expiration time' claim ('exp') is too far in the future.");
@@ -711,16 +712,12 @@ fn verify_app_jwt(shared: &Shared, headers: &HeaderMap) -> Result<(), &'static s
     Ok(())
 }
 
-fn check_token(shared: &Shared, state: &FakeState, headers: &HeaderMap) -> Result<(), Response> {
+/// Does the request carry a token this fake issued, not revoked and not expired?
+fn has_live_token(shared: &Shared, state: &FakeState, headers: &HeaderMap) -> bool {
     let now = shared.now();
-    let live = credential(headers)
+    credential(headers)
         .and_then(|token| state.tokens.get(token))
-        .is_some_and(|token| now < token.expires_at);
-    if live {
-        Ok(())
-    } else {
-        Err(message(StatusCode::UNAUTHORIZED, "Bad credentials"))
-    }
+        .is_some_and(|token| now < token.expires_at)
 }
 
 /// The credential from `Authorization: Bearer …` or `Authorization: token …`.

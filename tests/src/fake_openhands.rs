@@ -370,8 +370,8 @@ async fn start_conversation(State(shared): State<Arc<Shared>>, body: Bytes) -> R
         Ok(value @ Value::Object(_)) => value,
         _ => return validation_error(json!(["body"]), "Input should be a valid dictionary", Value::Null),
     };
-    if let Err(response) = validate_start(&request) {
-        return response;
+    if let Err(refusal) = validate_start(&request) {
+        return refusal.into_response();
     }
     let conversation_id = match request.get("conversation_id") {
         None | Some(Value::Null) => uuid::Uuid::new_v4().simple().to_string(),
@@ -436,7 +436,7 @@ async fn start_conversation(State(shared): State<Arc<Shared>>, body: Bytes) -> R
     Json(answer).into_response()
 }
 
-fn validate_start(request: &Value) -> Result<(), Response> {
+fn validate_start(request: &Value) -> Result<(), Refusal> {
     for (field, allowed) in [("trigger", TRIGGERS), ("git_provider", GIT_PROVIDERS)] {
         match request.get(field) {
             None | Some(Value::Null) => {}
@@ -448,7 +448,7 @@ fn validate_start(request: &Value) -> Result<(), Response> {
                     .collect::<Vec<_>>()
                     .join(", ");
                 let msg = format!("Input should be {options}");
-                return Err(validation_error(json!(["body", field]), &msg, other.clone()));
+                return Err(Refusal::invalid(json!(["body", field]), &msg, other.clone()));
             }
         }
     }
@@ -458,7 +458,7 @@ fn validate_start(request: &Value) -> Result<(), Response> {
 async fn batch_get_conversations(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> Response {
     let ids = match parse_ids(query.as_deref()) {
         Ok(ids) => ids,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     let state = shared.lock();
     let now = Instant::now();
@@ -477,7 +477,7 @@ async fn batch_get_conversations(State(shared): State<Arc<Shared>>, RawQuery(que
 async fn batch_get_start_tasks(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> Response {
     let ids = match parse_ids(query.as_deref()) {
         Ok(ids) => ids,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     let state = shared.lock();
     let now = Instant::now();
@@ -590,9 +590,9 @@ async fn ask_agent(
 }
 
 /// The `ids` query values, normalized; 422 for none or an invalid UUID, 500 for 100 or more.
-fn parse_ids(query: Option<&str>) -> Result<Vec<String>, Response> {
+fn parse_ids(query: Option<&str>) -> Result<Vec<String>, Refusal> {
     let Ok(url) = reqwest::Url::parse(&format!("http://fake/?{}", query.unwrap_or_default())) else {
-        return Err(validation_error(
+        return Err(Refusal::invalid(
             json!(["query", "ids"]),
             "Field required",
             Value::Null,
@@ -604,7 +604,7 @@ fn parse_ids(query: Option<&str>) -> Result<Vec<String>, Response> {
         .map(|(_, v)| v.into_owned())
         .collect();
     if raw.is_empty() {
-        return Err(validation_error(
+        return Err(Refusal::invalid(
             json!(["query", "ids"]),
             "Field required",
             Value::Null,
@@ -616,7 +616,7 @@ fn parse_ids(query: Option<&str>) -> Result<Vec<String>, Response> {
             Some(id) => ids.push(id),
             None => {
                 let loc = json!(["query", "ids", index]);
-                return Err(validation_error(
+                return Err(Refusal::invalid(
                     loc,
                     "Input should be a valid UUID",
                     json!(value),
@@ -625,7 +625,7 @@ fn parse_ids(query: Option<&str>) -> Result<Vec<String>, Response> {
         }
     }
     if ids.len() >= 100 {
-        return Err((StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response());
+        return Err(Refusal::internal());
     }
     Ok(ids)
 }
@@ -683,8 +683,32 @@ fn detail(status: StatusCode, text: &str) -> Response {
 
 /// A FastAPI request-validation answer (422).
 fn validation_error(loc: Value, msg: &str, input: Value) -> Response {
-    let body = json!({"detail": [{"type": "value_error", "loc": loc, "msg": msg, "input": input}]});
-    (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
+    Refusal::invalid(loc, msg, input).into_response()
+}
+
+/// A refused request, kept small until a handler turns it into its response.
+struct Refusal(StatusCode, Value);
+
+impl Refusal {
+    /// 422 with a FastAPI validation `detail` list.
+    fn invalid(loc: Value, msg: &str, input: Value) -> Self {
+        let body = json!({"detail": [{"type": "value_error", "loc": loc, "msg": msg, "input": input}]});
+        Self(StatusCode::UNPROCESSABLE_ENTITY, body)
+    }
+
+    /// 500, as the server answers a failed assertion.
+    fn internal() -> Self {
+        Self(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"detail": "Internal Server Error"}),
+        )
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        (self.0, Json(self.1)).into_response()
+    }
 }
 
 fn status_code(status: u16) -> StatusCode {

@@ -3,7 +3,7 @@
 //! in-memory TTL cache).
 //!
 //! SDK types stay inside this module: adapters take SDK clients in their constructors, but every port method
-//! speaks domain types and reports failures as [`PortError`], classified once by [`classify`].
+//! speaks domain types and reports failures as [`PortError`], classified in one place (`classify`).
 //!
 //! Configuration comes from the standard AWS sources through [`sdk_config`]; pointing the adapters at an
 //! emulator (moto, see `tests/aws/moto.sh`) needs only the standard `AWS_ENDPOINT_URL` variable, no code.

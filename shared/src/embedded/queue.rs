@@ -744,7 +744,10 @@ mod tests {
     fn accept_throughput() {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::open(dir.path().join("bench.db")).unwrap();
-        let body = "x".repeat(2_000);
+        if let Ok(pragmas) = std::env::var("BENCH_PRAGMAS") {
+            db.lock().execute_batch(&pragmas).unwrap();
+        }
+        let body = "x".repeat(std::env::var("BENCH_BODY").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000));
         let n = 100_000u32;
         let mut key = String::new();
         let start = std::time::Instant::now();

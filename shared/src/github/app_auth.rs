@@ -1,9 +1,10 @@
 //! GitHub App authentication: RS256 app JWT → installation token, cached until shortly before expiry.
 //!
-//! The App proves who it is with a short-lived JWT signed by its private key (providers.md §1.4), trades that
-//! for an installation access token (valid one hour) and calls the REST API with the token. Tokens are cached
-//! per installation and refreshed [`TOKEN_REFRESH_MARGIN_SECS`] before they expire, or at once after GitHub
-//! rejects one ([`GithubAppAuth::invalidate`]). Tokens and the key are [`SecretString`]s and never logged.
+//! The App proves who it is with a short-lived JWT signed by its private key (providers.md §1.4), trades
+//! that for an installation access token (valid one hour) and calls the REST API with the token. Tokens
+//! are cached per installation and refreshed [`TOKEN_REFRESH_MARGIN_SECS`] before they expire, or at once
+//! after GitHub rejects one ([`GithubAppAuth::invalidate`]). Tokens and the key are [`SecretString`]s and
+//! never logged.
 
 use std::{
     collections::HashMap,
@@ -170,7 +171,12 @@ impl GithubAppAuth {
         let response = client::send(&self.http, Method::POST, &url, &jwt, None, WHAT).await?;
         let now = self.clock.now_secs();
         if let Err(err) = client::classify_response(WHAT, &response, now) {
-            tracing::warn!(installation_id, status = response.status, error = %err, "installation token exchange failed");
+            tracing::warn!(
+                installation_id,
+                status = response.status,
+                error = %err,
+                "installation token exchange failed"
+            );
             return Err(err);
         }
         let parsed: AccessTokenResponse = client::parse_json(WHAT, &response.body)?;

@@ -1,11 +1,11 @@
 //! GitHub REST client implementing [`crate::ports::SourceClient`].
 //!
-//! - A [`SourceRef`] is interpreted in one place, [`GithubClient::thread`]; everything else works on the
+//! - A [`SourceRef`] is interpreted in one place, `GithubClient::thread`; everything else works on the
 //!   checked [`GithubSource`] it yields.
-//! - Every REST call goes through [`GithubClient::call`]: installation token, the headers GitHub requires
+//! - Every REST call goes through `GithubClient::call`: installation token, the headers GitHub requires
 //!   (providers.md §1.5), and one retry with a fresh token after a 401.
-//! - [`classify_response`] is the only place a GitHub answer becomes a [`PortError`]: 429 and rate-limited 403s
-//!   are transient with the wait GitHub asks for, 5xx are transient, other 4xx permanent.
+//! - `classify_response` is the only place a GitHub answer becomes a [`PortError`]: 429 and rate-limited
+//!   403s are transient with the wait GitHub asks for, 5xx are transient, other 4xx permanent.
 //!
 //! Hookline's comments carry an invisible marker (`<!-- hookline:… -->`) so a status comment can be found
 //! again after a crash and so Hookline's own text never feeds back into a prompt.
@@ -57,6 +57,11 @@ const MAX_MARKER_LEN: usize = 200;
 const TRUNCATION_NOTE: &str = "\n\n… (truncated)";
 /// How much of GitHub's error `message` goes into an error detail.
 const MAX_ERROR_MESSAGE_CHARS: usize = 200;
+
+/// How an operation is named in errors: `GitHub API (create issue comment)`.
+fn what(op: &str) -> String {
+    format!("GitHub API ({op})")
+}
 
 /// The marker embedded in a status comment: `<!-- hookline:{marker} -->`.
 pub fn marker_tag(marker: &str) -> String {
@@ -119,30 +124,63 @@ impl GithubClient {
         body: Option<&Value>,
     ) -> Result<ApiResponse, PortError> {
         let source = thread.source;
-        let what = format!("GitHub API ({op})");
+        let what = what(op);
         let mut retried = false;
         loop {
             let token = self.auth.installation_token(source.installation_id).await?;
-            let response =
-                send(&self.http, method.clone(), url, &token, body, &what).await.inspect_err(|err| {
-                    tracing::warn!(op, repo = %source.repository, number = source.number, error = %err, "GitHub request failed");
+            let response = send(&self.http, method.clone(), url, &token, body, &what)
+                .await
+                .inspect_err(|err| {
+                    tracing::warn!(
+                        op,
+                        repo = %source.repository,
+                        number = source.number,
+                        error = %err,
+                        "GitHub request failed"
+                    );
                 })?;
             if response.status == 401 && !retried {
-                tracing::warn!(op, repo = %source.repository, number = source.number, status = 401, "GitHub refused the installation token; retrying once with a fresh one");
+                tracing::warn!(
+                    op,
+                    repo = %source.repository,
+                    number = source.number,
+                    status = 401,
+                    "GitHub refused the installation token; retrying once with a fresh one"
+                );
                 self.auth.invalidate_token(source.installation_id, &token);
                 retried = true;
                 continue;
             }
             return match classify_response(&what, &response, self.clock.now_secs()) {
                 Ok(()) => {
-                    tracing::debug!(op, repo = %source.repository, number = source.number, status = response.status, "GitHub API call");
+                    tracing::debug!(
+                        op,
+                        repo = %source.repository,
+                        number = source.number,
+                        status = response.status,
+                        "GitHub API call"
+                    );
                     Ok(response)
                 }
                 Err(err) => {
                     if err.is_transient() {
-                        tracing::warn!(op, repo = %source.repository, number = source.number, status = response.status, error = %err, "GitHub API call failed; retryable");
+                        tracing::warn!(
+                            op,
+                            repo = %source.repository,
+                            number = source.number,
+                            status = response.status,
+                            error = %err,
+                            "GitHub API call failed; retryable"
+                        );
                     } else {
-                        tracing::info!(op, repo = %source.repository, number = source.number, status = response.status, error = %err, "GitHub API call refused");
+                        tracing::info!(
+                            op,
+                            repo = %source.repository,
+                            number = source.number,
+                            status = response.status,
+                            error = %err,
+                            "GitHub API call refused"
+                        );
                     }
                     Err(err)
                 }
@@ -165,7 +203,7 @@ impl GithubClient {
         let mut url = thread.comments_url(kind);
         for page in 1..=MAX_PAGES {
             let response = self.call(thread, op, Method::GET, &url, None).await?;
-            let comments: Vec<Comment> = parse_json(op, &response.body)?;
+            let comments: Vec<Comment> = parse_json(&what(op), &response.body)?;
             for comment in comments {
                 if let ControlFlow::Break(found) = visit(comment) {
                     return Ok(Some(found));
@@ -175,13 +213,24 @@ impl GithubClient {
                 // Never send the token anywhere but the API we were configured with.
                 Some(next) if next.starts_with(&format!("{}/", self.api_url)) => url = next,
                 Some(_) => {
-                    tracing::warn!(op, repo = %thread.source.repository, number = thread.source.number, "ignoring a pagination link outside the API base URL");
+                    tracing::warn!(
+                        op,
+                        repo = %thread.source.repository,
+                        number = thread.source.number,
+                        "ignoring a pagination link outside the API base URL"
+                    );
                     return Ok(None);
                 }
                 None => return Ok(None),
             }
             if page == MAX_PAGES {
-                tracing::info!(op, repo = %thread.source.repository, number = thread.source.number, pages = MAX_PAGES, "stopped reading comments at the page limit");
+                tracing::info!(
+                    op,
+                    repo = %thread.source.repository,
+                    number = thread.source.number,
+                    pages = MAX_PAGES,
+                    "stopped reading comments at the page limit"
+                );
             }
         }
         Ok(None)
@@ -207,7 +256,7 @@ impl GithubClient {
         let response = self
             .call(thread, op, Method::POST, &url, Some(&json!({ "body": body })))
             .await?;
-        parse_json(op, &response.body)
+        parse_json(&what(op), &response.body)
     }
 
     fn is_own(&self, comment: &Comment) -> bool {
@@ -278,9 +327,16 @@ impl SourceClient for GithubClient {
             Err(err) if err.status() == Some(404) => return Ok(false),
             Err(err) => return Err(err),
         };
-        let permission: CollaboratorPermission = parse_json(OP, &response.body)?;
+        let permission: CollaboratorPermission = parse_json(&what(OP), &response.body)?;
         let allowed = grants_write(permission.role_name.as_deref(), permission.permission.as_deref());
-        tracing::debug!(repo = %thread.source.repository, number = thread.source.number, actor = actor_login, role = ?permission.role_name, allowed, "checked trigger permission");
+        tracing::debug!(
+            repo = %thread.source.repository,
+            number = thread.source.number,
+            actor = actor_login,
+            role = ?permission.role_name,
+            allowed,
+            "checked trigger permission"
+        );
         Ok(allowed)
     }
 
@@ -318,7 +374,12 @@ impl SourceClient for GithubClient {
         let thread = self.thread(source)?;
         let body = comment_body(text, Some(&checked_marker_tag(marker)?));
         let comment = self.create_comment(&thread, body).await?;
-        tracing::info!(repo = %thread.source.repository, number = thread.source.number, comment_id = comment.id, "posted status comment");
+        tracing::info!(
+            repo = %thread.source.repository,
+            number = thread.source.number,
+            comment_id = comment.id,
+            "posted status comment"
+        );
         Ok(StatusRef {
             id: comment.id.to_string(),
             url: comment.html_url,
@@ -384,7 +445,12 @@ impl SourceClient for GithubClient {
     async fn post_notice(&self, source: &SourceRef, text: &str) -> Result<(), PortError> {
         let thread = self.thread(source)?;
         let comment = self.create_comment(&thread, comment_body(text, None)).await?;
-        tracing::info!(repo = %thread.source.repository, number = thread.source.number, comment_id = comment.id, "posted notice");
+        tracing::info!(
+            repo = %thread.source.repository,
+            number = thread.source.number,
+            comment_id = comment.id,
+            "posted notice"
+        );
         Ok(())
     }
 
@@ -424,7 +490,7 @@ impl SourceClient for GithubClient {
         }
         let url = format!("{}/pulls/{}", thread.repo_url, thread.source.number);
         let response = self.call(&thread, OP, Method::GET, &url, None).await?;
-        let pull: PullRequest = parse_json(OP, &response.body)?;
+        let pull: PullRequest = parse_json(&what(OP), &response.body)?;
         Ok(Some(pull.head.ref_name).filter(|name| !name.is_empty()))
     }
 }
@@ -888,9 +954,10 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(
             LINK,
-            HeaderValue::from_static(
-                r#"<https://api.github.com/repositories/1/issues/2/comments?page=3>; rel="next", <https://api.github.com/repositories/1/issues/2/comments?page=9>; rel="last""#,
-            ),
+            HeaderValue::from_static(concat!(
+                r#"<https://api.github.com/repositories/1/issues/2/comments?page=3>; rel="next", "#,
+                r#"<https://api.github.com/repositories/1/issues/2/comments?page=9>; rel="last""#,
+            )),
         );
         assert_eq!(
             next_page_url(&headers).as_deref(),

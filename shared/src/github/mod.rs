@@ -63,3 +63,6 @@ pub struct GithubConfig {
     /// Handle that triggers a run when mentioned, including the `@`.
     pub mention: String,
 }
+
+#[cfg(test)]
+mod tests;

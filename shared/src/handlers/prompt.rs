@@ -27,9 +27,12 @@ pub fn initial_message(trigger: &Trigger, context: &[ContextMessage]) -> String 
         out.push_str(&fence_as_data("Description", &body));
         out.push_str("\n\n");
     }
-    if !context.is_empty() {
+    let request = sanitize_untrusted(&p.request);
+    // The thread listing includes the triggering comment itself; it is quoted once, below.
+    let earlier: Vec<&ContextMessage> = context.iter().filter(|m| m.body.trim() != request.trim()).collect();
+    if !earlier.is_empty() {
         out.push_str("Earlier comments, oldest first:\n\n");
-        for message in context {
+        for message in earlier {
             out.push_str(&fence_as_data(&format!("Comment by @{}", sanitize_untrusted(&message.author)), &message.body));
             out.push_str("\n\n");
         }
@@ -38,8 +41,8 @@ pub fn initial_message(trigger: &Trigger, context: &[ContextMessage]) -> String 
         out.push_str(&fence_as_data("The request refers to this location in the diff", &sanitize_untrusted(location)));
         out.push_str("\n\n");
     }
-    if !p.request.trim().is_empty() {
-        out.push_str(&fence_as_data(&format!("The request from @{}", sanitize_untrusted(&trigger.actor.login)), &sanitize_untrusted(&p.request)));
+    if !request.trim().is_empty() {
+        out.push_str(&fence_as_data(&format!("The request from @{}", sanitize_untrusted(&trigger.actor.login)), &request));
         out.push_str("\n\n");
     }
     out.push_str("Task: ");

@@ -1,0 +1,310 @@
+//! GitHub intake and trigger matrix: signature cases, prefilter, trimming, and which events start runs.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+
+use super::{GithubConfig, GithubModule, GithubTarget};
+use crate::{
+    domain::{Envelope, SourceRef, StatusRef},
+    error::{PortError, WebhookError},
+    http::HttpRequest,
+    memory::MemorySecrets,
+    ports::{ContextMessage, SourceClient},
+    provider::{Decision, Intake, ProviderModule},
+    verify::sign_hex,
+};
+
+const SECRET: &str = "gh-test-secret";
+
+struct NoApi;
+
+#[async_trait]
+impl SourceClient for NoApi {
+    async fn may_trigger(&self, _: &SourceRef, _: &str) -> Result<bool, PortError> {
+        Ok(true)
+    }
+    async fn acknowledge(&self, _: &SourceRef) -> Result<(), PortError> {
+        Ok(())
+    }
+    async fn post_status(&self, _: &SourceRef, _: &str, _: &str) -> Result<StatusRef, PortError> {
+        Ok(StatusRef { id: "1".into(), url: None })
+    }
+    async fn find_status(&self, _: &SourceRef, _: &str) -> Result<Option<StatusRef>, PortError> {
+        Ok(None)
+    }
+    async fn edit_status(&self, _: &SourceRef, _: &StatusRef, _: &str, _: &str) -> Result<(), PortError> {
+        Ok(())
+    }
+    async fn post_notice(&self, _: &SourceRef, _: &str) -> Result<(), PortError> {
+        Ok(())
+    }
+    async fn thread_context(&self, _: &SourceRef, _: u64) -> Result<Vec<ContextMessage>, PortError> {
+        Ok(Vec::new())
+    }
+    async fn resolve_branch(&self, _: &SourceRef) -> Result<Option<String>, PortError> {
+        Ok(None)
+    }
+}
+
+fn config() -> GithubConfig {
+    GithubConfig {
+        api_url: "http://127.0.0.1:1".into(),
+        tenant: "github.com".into(),
+        app_id: "Iv1.test".into(),
+        app_slug: "hookline-test".into(),
+        webhook_secret_name: "github/webhook-secret".into(),
+        private_key_secret_name: "github/private-key".into(),
+        label: "openhands".into(),
+        mention: "@openhands".into(),
+    }
+}
+
+fn module() -> GithubModule {
+    let secrets = MemorySecrets::new().with("github/webhook-secret", SECRET);
+    GithubModule::new(config(), Arc::new(secrets), Arc::new(NoApi), "Ask an admin.".into())
+}
+
+fn user(login: &str, kind: &str) -> Value {
+    json!({"login": login, "id": 4242, "type": kind})
+}
+
+fn base(action: &str) -> Value {
+    json!({
+        "action": action,
+        "installation": {"id": 42},
+        "repository": {"full_name": "Octo-Org/Hello", "name": "Hello"},
+        "sender": user("alice", "User"),
+    })
+}
+
+fn issue_labeled(label: &str) -> Value {
+    let mut v = base("labeled");
+    v["issue"] = json!({"number": 7, "title": "Crash on start", "body": "Steps…", "html_url": "https://github.com/Octo-Org/Hello/issues/7", "user": user("bob", "User")});
+    v["label"] = json!({"name": label});
+    v
+}
+
+fn issue_comment(action: &str, body: &str, on_pr: bool) -> Value {
+    let mut v = base(action);
+    let mut issue = json!({"number": 7, "title": "Crash on start", "body": "Steps…", "html_url": "https://github.com/Octo-Org/Hello/issues/7"});
+    if on_pr {
+        issue["pull_request"] = json!({"url": "https://api.github.com/repos/Octo-Org/Hello/pulls/7"});
+    }
+    v["issue"] = issue;
+    v["comment"] = json!({"id": 555, "body": body, "user": user("alice", "User"), "html_url": "https://github.com/x", "created_at": "2026-11-28T10:00:00Z"});
+    v
+}
+
+fn review_comment(body: &str, in_reply_to: Option<u64>) -> Value {
+    let mut v = base("created");
+    v["comment"] = json!({"id": 900, "body": body, "user": user("alice", "User"), "path": "src/lib.rs", "line": 12, "diff_hunk": "@@ -1 +1 @@", "in_reply_to_id": in_reply_to});
+    v["pull_request"] = json!({"number": 8, "title": "Speed up", "body": "PR body", "html_url": "https://github.com/Octo-Org/Hello/pull/8", "head": {"ref": "feature/speed"}});
+    v
+}
+
+fn review_submitted(body: &str) -> Value {
+    let mut v = base("submitted");
+    v["review"] = json!({"id": 31, "body": body, "user": user("alice", "User"), "state": "commented"});
+    v["pull_request"] = json!({"number": 8, "title": "Speed up", "body": "", "html_url": "https://github.com/Octo-Org/Hello/pull/8", "head": {"ref": "feature/speed"}});
+    v
+}
+
+fn headers(event: &str, delivery: &str, body: &[u8], secret: &str) -> http::HeaderMap {
+    let mut h = http::HeaderMap::new();
+    h.insert("x-github-event", event.parse().unwrap());
+    h.insert("x-github-delivery", delivery.parse().unwrap());
+    h.insert("content-type", "application/json".parse().unwrap());
+    let sig = format!("sha256={}", sign_hex(secret.as_bytes(), body));
+    h.insert("X-Hub-Signature-256", sig.parse().unwrap());
+    h
+}
+
+async fn intake_with(_event: &str, body: &[u8], headers: &http::HeaderMap) -> Result<Intake, WebhookError> {
+    let request = HttpRequest { method: "POST", path: "/webhooks/github", headers, body };
+    module().intake(&request, 1_800_000_000).await
+}
+
+async fn intake(event: &str, payload: &Value) -> Result<Intake, WebhookError> {
+    let body = serde_json::to_vec(payload).unwrap();
+    intake_with(event, &body, &headers(event, "d-1", &body, SECRET)).await
+}
+
+fn accepted(result: Result<Intake, WebhookError>) -> Envelope {
+    match result {
+        Ok(Intake::Accept(envelope)) => envelope,
+        other => panic!("expected Accept, got {other:?}"),
+    }
+}
+
+fn decide(event: &str, payload: &Value) -> Decision {
+    let envelope = Envelope {
+        version: 1,
+        provider: crate::domain::Provider::Github,
+        tenant: "github.com".into(),
+        delivery_id: "d-1".into(),
+        event: event.into(),
+        group: "g".into(),
+        received_at: 1_800_000_000,
+        payload: serde_json::value::to_raw_value(
+            &super::event::RawEvent::parse(&serde_json::to_vec(payload).unwrap()).unwrap().into_event().unwrap(),
+        )
+        .unwrap(),
+    };
+    module().decide(&envelope).unwrap()
+}
+
+fn run(decision: Decision) -> crate::domain::Trigger {
+    match decision {
+        Decision::Run(t) => *t,
+        Decision::Ignore(reason) => panic!("expected a run, ignored: {reason}"),
+    }
+}
+
+fn ignored(decision: Decision) -> &'static str {
+    match decision {
+        Decision::Ignore(reason) => reason,
+        Decision::Run(t) => panic!("expected ignore, got run {}", t.run_key),
+    }
+}
+
+#[tokio::test]
+async fn signature_cases() {
+    let body = serde_json::to_vec(&issue_labeled("openhands")).unwrap();
+    let good = headers("issues", "d-1", &body, SECRET);
+    assert!(matches!(intake_with("issues", &body, &good).await, Ok(Intake::Accept(_))));
+
+    let wrong = headers("issues", "d-1", &body, "another secret");
+    assert!(matches!(intake_with("issues", &body, &wrong).await, Err(WebhookError::Unauthorized(_))));
+
+    let mut missing = good.clone();
+    missing.remove("x-hub-signature-256");
+    assert!(matches!(intake_with("issues", &body, &missing).await, Err(WebhookError::Unauthorized(_))));
+
+    let mut tampered = body.clone();
+    let last = tampered.len() - 2;
+    tampered[last] ^= 1;
+    assert!(matches!(intake_with("issues", &tampered, &good).await, Err(WebhookError::Unauthorized(_))));
+
+    // Re-serialized JSON (different bytes, same meaning) must fail: the signature covers raw bytes.
+    let pretty = serde_json::to_vec_pretty(&issue_labeled("openhands")).unwrap();
+    assert!(matches!(intake_with("issues", &pretty, &good).await, Err(WebhookError::Unauthorized(_))));
+}
+
+#[tokio::test]
+async fn ping_malformed_and_never_triggering_events() {
+    let ping = json!({"zen": "Keep it logically awesome.", "hook_id": 1});
+    assert!(matches!(intake("ping", &ping).await, Ok(Intake::Reply(r)) if r.status == 200));
+    assert!(matches!(intake("push", &json!({"ref": "main"})).await, Ok(Intake::Ignore(_))));
+    assert!(matches!(intake("issues", &issue_labeled("bug")).await, Ok(Intake::Ignore(_))));
+    assert!(matches!(intake("issue_comment", &issue_comment("edited", "@openhands", false)).await, Ok(Intake::Ignore(_))));
+    assert!(matches!(intake("issue_comment", &issue_comment("created", "no mention", false)).await, Ok(Intake::Ignore(_))));
+
+    let body = b"{not json";
+    let h = headers("issue_comment", "d-1", body, SECRET);
+    assert!(matches!(intake_with("issue_comment", body, &h).await, Err(WebhookError::Malformed(_))));
+
+    let mut no_delivery = headers("issues", "d-1", b"{}", SECRET);
+    no_delivery.remove("x-github-delivery");
+    assert!(matches!(intake_with("issues", b"{}", &no_delivery).await, Err(WebhookError::Malformed(_))));
+}
+
+#[tokio::test]
+async fn huge_issue_body_is_trimmed_for_the_queue() {
+    let mut payload = issue_labeled("openhands");
+    payload["issue"]["body"] = Value::String("é".repeat(450_000)); // 900 kB
+    let envelope = accepted(intake("issues", &payload).await);
+    let queued = serde_json::to_string(&envelope).unwrap();
+    assert!(queued.len() < 100 * 1024, "queued message is {} bytes", queued.len());
+    let trigger = run(decide("issues", &payload));
+    assert!(trigger.prompt.subject_body.contains("more bytes not included"));
+}
+
+#[tokio::test]
+async fn envelope_carries_thread_group_and_delivery() {
+    let envelope = accepted(intake("issue_comment", &issue_comment("created", "@openhands fix", false)).await);
+    assert_eq!(envelope.group, "github:octo-org/hello#7");
+    assert_eq!(envelope.delivery_id, "d-1");
+    assert_eq!(envelope.event, "issue_comment");
+}
+
+#[test]
+fn label_trigger() {
+    let trigger = run(decide("issues", &issue_labeled("OpenHands")));
+    assert_eq!(trigger.thread_key, "github:octo-org/hello#7");
+    assert_eq!(trigger.run_key, "github:octo-org/hello#7:label:d-1");
+    assert_eq!(trigger.title, "GitHub Issue #7: Crash on start");
+    assert_eq!(trigger.actor.login, "alice");
+    assert_eq!(trigger.branch, None);
+    let SourceRef::Github(source) = &trigger.source;
+    assert_eq!(source.target, GithubTarget::Issue);
+    assert_eq!(source.installation_id, 42);
+    assert!(ignored(decide("issues", &issue_labeled("bug"))).contains("label"));
+}
+
+#[test]
+fn comment_triggers_and_mention_matrix() {
+    let trigger = run(decide("issue_comment", &issue_comment("created", "Hey @openhands, please fix", false)));
+    assert_eq!(trigger.run_key, "github:octo-org/hello#7:comment:555");
+    let SourceRef::Github(source) = &trigger.source;
+    assert_eq!(source.target, GithubTarget::IssueComment { comment_id: 555 });
+    assert!(!source.is_pull_request);
+
+    for body in ["@openhands-agent fix", "mail me@openhands.dev", "> @openhands fix\nagreed", "`@openhands`"] {
+        ignored(decide("issue_comment", &issue_comment("created", body, false)));
+    }
+    for action in ["edited", "deleted"] {
+        ignored(decide("issue_comment", &issue_comment(action, "@openhands fix", false)));
+    }
+}
+
+#[test]
+fn pr_conversation_comment_works_on_the_pr() {
+    let trigger = run(decide("issue_comment", &issue_comment("created", "@openhands rebase", true)));
+    let SourceRef::Github(source) = &trigger.source;
+    assert!(source.is_pull_request);
+    assert_eq!(trigger.title, "GitHub PR #7: Crash on start");
+    // The head branch is not in issue_comment payloads; the worker resolves it through the API.
+    assert_eq!(trigger.branch, None);
+}
+
+#[test]
+fn review_comment_replies_in_thread_on_head_branch() {
+    let trigger = run(decide("pull_request_review_comment", &review_comment("@openhands rename this", Some(880))));
+    let SourceRef::Github(source) = &trigger.source;
+    assert_eq!(source.target, GithubTarget::ReviewComment { comment_id: 900, thread_root_id: 880 });
+    assert_eq!(trigger.branch.as_deref(), Some("feature/speed"));
+    assert!(trigger.prompt.location.as_deref().unwrap_or("").starts_with("src/lib.rs:12"));
+    let top = run(decide("pull_request_review_comment", &review_comment("@openhands x", None)));
+    let SourceRef::Github(source) = &top.source;
+    assert_eq!(source.target, GithubTarget::ReviewComment { comment_id: 900, thread_root_id: 900 });
+}
+
+#[test]
+fn review_submission_with_mention() {
+    let trigger = run(decide("pull_request_review", &review_submitted("Looks off. @openhands please fix the tests")));
+    let SourceRef::Github(source) = &trigger.source;
+    assert_eq!(source.target, GithubTarget::Review { review_id: 31 });
+    assert_eq!(trigger.branch.as_deref(), Some("feature/speed"));
+    ignored(decide("pull_request_review", &review_submitted("LGTM")));
+}
+
+#[test]
+fn bots_and_our_own_comments_never_trigger() {
+    let mut bot = issue_comment("created", "@openhands fix", false);
+    bot["sender"] = user("dependabot[bot]", "Bot");
+    bot["comment"]["user"] = user("dependabot[bot]", "Bot");
+    ignored(decide("issue_comment", &bot));
+
+    let mut own = issue_comment("created", "@openhands fix", false);
+    own["sender"] = user("hookline-test[bot]", "Bot");
+    ignored(decide("issue_comment", &own));
+
+    let marker = issue_comment("created", "✅ done @openhands\n<!-- hookline:run:abc -->", false);
+    ignored(decide("issue_comment", &marker));
+
+    let mut via_app = issue_comment("created", "@openhands fix", false);
+    via_app["comment"]["performed_via_github_app"] = json!({"slug": "hookline-test"});
+    ignored(decide("issue_comment", &via_app));
+}

@@ -1,0 +1,332 @@
+//! GitHub end to end through the local host: real HTTP in, real SQLite, real worker and callback, against the
+//! fake GitHub and OpenHands servers. Each test asserts on what was actually sent to them.
+
+use hookline_tests::{
+    fake_github::{InjectedFailure, ReactionTarget},
+    fake_openhands::{post_conversation_info, post_event},
+    harness::{eventually, issue_comment, labeled, review_comment, user, Harness, HarnessOptions, ALICE_ID, ALICE_KEY, REPO},
+};
+
+fn alice() -> serde_json::Value {
+    user("alice", ALICE_ID)
+}
+
+/// Label an issue and wait for the conversation to start; returns the conversation id.
+async fn start_labeled_run(h: &Harness, number: u64, delivery: &str) -> String {
+    let (status, _) = h.deliver("issues", delivery, &labeled(number, "openhands", alice())).await;
+    assert_eq!(status, 202);
+    eventually("conversation started", || async { !h.openhands.starts().is_empty() }).await;
+    h.settle().await;
+    h.openhands.starts().last().expect("a start").conversation_id.clone()
+}
+
+#[tokio::test]
+async fn labeled_issue_starts_one_conversation_acks_and_reports_the_summary() {
+    let h = Harness::start().await;
+    let conversation_id = start_labeled_run(&h, 12, "d-label-1").await;
+
+    // Exactly one start, with the documented fields.
+    let starts = h.openhands.starts();
+    assert_eq!(starts.len(), 1);
+    let start = &starts[0];
+    assert!(start.run, "initial_message.run must be true");
+    assert_eq!(start.conversation_id.len(), 32);
+    let request = &start.request;
+    assert_eq!(request["selected_repository"], REPO);
+    assert_eq!(request["git_provider"], "github");
+    assert_eq!(request["trigger"], "resolver");
+    assert!(request.get("selected_branch").is_none() || request["selected_branch"].is_null());
+    let message = request["initial_message"]["content"][0]["text"].as_str().expect("text");
+    assert!(message.contains("Crash when config is empty"));
+    assert!(message.contains("untrusted data"));
+    assert!(!message.contains("ignore all instructions"), "hidden HTML comments are stripped");
+    assert!(message.contains("Fixes #12"));
+    // Authenticated as alice's identity.
+    let start_request = h.openhands.requests().into_iter().find(|r| r.method == "POST" && r.path == "/api/v1/app-conversations").expect("start request");
+    assert_eq!(start_request.header("authorization"), Some(format!("Bearer {ALICE_KEY}").as_str()));
+    assert_eq!(h.openhands.title(&conversation_id).as_deref(), Some("GitHub Issue #12: Crash when config is empty"));
+
+    // 👀 on the issue and one status comment with the conversation link.
+    let reactions = h.github.reactions();
+    assert_eq!(reactions.len(), 1);
+    assert_eq!(reactions[0].content, "eyes");
+    assert_eq!(reactions[0].target, ReactionTarget::Issue { repo: REPO.into(), number: 12 });
+    let comments = h.bot_comments();
+    assert_eq!(comments.len(), 1);
+    assert!(comments[0].body.contains(&format!("https://app.example.test/conversations/{conversation_id}")));
+    assert!(comments[0].body.contains("I'm on it"));
+
+    // The agent server reports `finished`: the same comment is edited with the summary and the PR link.
+    h.openhands.set_summary("Fixed the empty-config crash and added a test. Opened https://github.com/octo-org/hello/pull/99.");
+    h.openhands.set_execution_status(&conversation_id, "finished");
+    let key = h.openhands.session_key(&conversation_id).expect("session key");
+    let response = post_event(&h.url(), &conversation_id, "finished", &key).await;
+    assert_eq!(response.status().as_u16(), 200);
+    let comments = h.bot_comments();
+    assert_eq!(comments.len(), 1, "one Hookline comment per run");
+    let body = &comments[0].body;
+    assert!(body.contains("Fixed the empty-config crash"), "{body}");
+    assert!(body.contains("Pull request: https://github.com/octo-org/hello/pull/99"), "{body}");
+    assert!(body.contains("See the conversation"));
+
+    // A repeated callback and a racing sweep change nothing.
+    let again = post_event(&h.url(), &conversation_id, "finished", &key).await;
+    assert_eq!(again.status().as_u16(), 200);
+    h.host().sweep_now().await;
+    assert_eq!(h.bot_comments().len(), 1);
+    let asks = h.openhands.requests().into_iter().filter(|r| r.path.ends_with("/ask_agent")).count();
+    assert_eq!(asks, 1, "the summary is asked once");
+}
+
+#[tokio::test]
+async fn the_same_delivery_five_times_starts_one_conversation() {
+    let h = Harness::start().await;
+    let comment_id = h.github.seed_issue_comment(REPO, 5, "alice", "@openhands please fix this", h.clock_now());
+    let payload = issue_comment(5, comment_id, "@openhands please fix this", alice(), false);
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(h.deliver("issue_comment", "d-dup-1", &payload).await.0);
+    }
+    assert_eq!(statuses[0], 202);
+    assert!(statuses[1..].iter().all(|s| *s == 200), "{statuses:?}");
+    eventually("conversation started", || async { !h.openhands.starts().is_empty() }).await;
+    h.settle().await;
+    assert_eq!(h.openhands.starts().len(), 1);
+    assert_eq!(h.bot_comments().len(), 1);
+    // The reaction went on the triggering comment.
+    assert_eq!(h.github.reactions()[0].target, ReactionTarget::IssueComment { repo: REPO.into(), comment_id });
+}
+
+#[tokio::test]
+async fn a_bad_signature_is_401_and_nothing_is_queued() {
+    let h = Harness::start().await;
+    let body = serde_json::to_vec(&labeled(3, "openhands", alice())).expect("json");
+    let wrong = format!("sha256={}", hookline::verify::sign_hex(b"not the secret", &body));
+    assert_eq!(h.post_raw("issues", "d-bad-1", body.clone(), Some(&wrong)).await.0, 401);
+    assert_eq!(h.post_raw("issues", "d-bad-2", body.clone(), None).await.0, 401);
+    assert_eq!(h.post_raw("issues", "d-bad-3", body, Some("sha1=abc")).await.0, 401);
+    assert_eq!(h.host().queue().depth().expect("depth"), 0);
+    // Nothing was claimed either: the correctly signed delivery with the same id is accepted.
+    assert_eq!(h.deliver("issues", "d-bad-1", &labeled(3, "openhands", alice())).await.0, 202);
+}
+
+#[tokio::test]
+async fn bad_input_gets_short_4xx_answers() {
+    let h = Harness::start_with(HarnessOptions {
+        extra_env: vec![("HOOKLINE_MAX_BODY_BYTES".into(), "2000000".into())],
+        ..Default::default()
+    })
+    .await;
+    let sign = |body: &[u8]| format!("sha256={}", hookline::verify::sign_hex(hookline_tests::harness::WEBHOOK_SECRET.as_bytes(), body));
+    let malformed = b"{\"action\": \"created\", ".to_vec();
+    let (status, body) = h.post_raw("issue_comment", "d-m-1", malformed.clone(), Some(&sign(&malformed))).await;
+    assert_eq!(status, 400);
+    assert!(body.len() < 100);
+    let huge = vec![b' '; 2_500_000];
+    let (status, _) = h.post_raw("issue_comment", "d-m-2", huge.clone(), Some(&sign(&huge))).await;
+    assert_eq!(status, 413);
+    let (status, _) = h.deliver("ping", "d-ping", &serde_json::json!({"zen": "Design for failure.", "hook_id": 1})).await;
+    assert_eq!(status, 200);
+    let (status, _) = h.deliver("push", "d-push", &serde_json::json!({"ref": "refs/heads/main"})).await;
+    assert_eq!(status, 202);
+    assert_eq!(h.host().queue().depth().expect("depth"), 0, "never-triggering events are not queued");
+
+    // A 900 kB issue body is accepted and starts a run with a trimmed body.
+    let mut payload = labeled(4, "openhands", alice());
+    payload["issue"]["body"] = serde_json::Value::String("x".repeat(900_000));
+    assert_eq!(h.deliver("issues", "d-big", &payload).await.0, 202);
+    eventually("conversation started", || async { !h.openhands.starts().is_empty() }).await;
+}
+
+#[tokio::test]
+async fn a_mention_on_a_running_thread_becomes_a_follow_up() {
+    let h = Harness::start().await;
+    let conversation_id = start_labeled_run(&h, 21, "d-f-1").await;
+    let payload = issue_comment(21, 2002, "@openhands also handle a missing file", alice(), false);
+    assert_eq!(h.deliver("issue_comment", "d-f-2", &payload).await.0, 202);
+    eventually("follow-up sent", || async { !h.openhands.messages().is_empty() }).await;
+    h.settle().await;
+    let messages = h.openhands.messages();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].conversation_id, conversation_id);
+    assert!(messages[0].text.contains("also handle a missing file"));
+    assert!(messages[0].run);
+    assert_eq!(h.openhands.starts().len(), 1, "no second conversation");
+    assert_eq!(h.bot_comments().len(), 1, "no second status comment");
+}
+
+#[tokio::test]
+async fn an_agent_error_edits_the_status_with_a_failure_message() {
+    let h = Harness::start().await;
+    let conversation_id = start_labeled_run(&h, 31, "d-e-1").await;
+    let key = h.openhands.session_key(&conversation_id).expect("key");
+    let response = post_event(&h.url(), &conversation_id, "error", &key).await;
+    assert_eq!(response.status().as_u16(), 200);
+    let comments = h.bot_comments();
+    assert_eq!(comments.len(), 1);
+    assert!(comments[0].body.contains("stopped with status `error`"), "{}", comments[0].body);
+    assert!(comments[0].body.contains(&conversation_id));
+    // The thread is free again: a new mention starts a new run.
+    let payload = issue_comment(31, 3003, "@openhands try again", alice(), false);
+    h.deliver("issue_comment", "d-e-2", &payload).await;
+    eventually("second start", || async { h.openhands.starts().len() == 2 }).await;
+}
+
+#[tokio::test]
+async fn without_any_callback_the_sweep_reports_the_result() {
+    let h = Harness::start().await;
+    let conversation_id = start_labeled_run(&h, 41, "d-s-1").await;
+    h.openhands.set_summary("Answered the question: the crash comes from an unwrap.");
+    h.openhands.set_execution_status(&conversation_id, "finished");
+    let report = h.host().sweep_now().await;
+    assert_eq!(report.concluded, 1);
+    let comments = h.bot_comments();
+    assert_eq!(comments.len(), 1);
+    assert!(comments[0].body.contains("comes from an unwrap"));
+    // A late callback after the sweep posts nothing new.
+    let key = h.openhands.session_key(&conversation_id).expect("key");
+    post_conversation_info(&h.url(), &conversation_id, "finished", &key).await;
+    assert_eq!(h.bot_comments().len(), 1);
+}
+
+#[tokio::test]
+async fn a_stalled_run_is_reported_after_the_deadline() {
+    let h = Harness::start_with(HarnessOptions {
+        extra_env: vec![("HOOKLINE_STALL_TIMEOUT_SECS".into(), "600".into())],
+        ..Default::default()
+    })
+    .await;
+    let conversation_id = start_labeled_run(&h, 42, "d-st-1").await;
+    // The first sweep sees `running` for the first time (progress); nothing changes after that.
+    assert_eq!(h.host().sweep_now().await.concluded, 0);
+    h.clock.advance(599);
+    assert_eq!(h.host().sweep_now().await.concluded, 0);
+    h.clock.advance(2);
+    let report = h.host().sweep_now().await;
+    assert_eq!(report.concluded, 1, "{report:?}");
+    let body = &h.bot_comments()[0].body;
+    assert!(body.contains("No progress for 10 minutes"), "{body}");
+    assert!(body.contains(&conversation_id));
+}
+
+#[tokio::test]
+async fn a_failed_start_is_reported_once() {
+    let h = Harness::start().await;
+    h.openhands.fail_next_start(422);
+    h.deliver("issues", "d-fs-1", &labeled(51, "openhands", alice())).await;
+    eventually("failure posted", || async {
+        h.bot_comments().first().is_some_and(|c| c.body.contains("Could not start"))
+    })
+    .await;
+    h.settle().await;
+    assert_eq!(h.bot_comments().len(), 1);
+    assert!(h.bot_comments()[0].body.contains("HTTP 422"));
+
+    // A start task that errors (sandbox never came up) is found by the sweep.
+    h.openhands.make_next_start_error("sandbox quota exceeded");
+    h.deliver("issues", "d-fs-2", &labeled(52, "openhands", alice())).await;
+    eventually("second run recorded", || async { h.bot_comments().len() == 2 }).await;
+    h.settle().await;
+    h.host().sweep_now().await;
+    let failed = h.bot_comments().into_iter().find(|c| c.number == 52).expect("status on #52");
+    assert!(failed.body.contains("sandbox quota exceeded"), "{}", failed.body);
+}
+
+#[tokio::test]
+async fn an_unlinked_user_gets_the_linking_comment_and_no_conversation() {
+    let h = Harness::start().await;
+    h.github.set_role("dave", "write");
+    let payload = issue_comment(61, 6001, "@openhands fix it", user("dave", 5151), false);
+    h.deliver("issue_comment", "d-u-1", &payload).await;
+    eventually("notice posted", || async { !h.bot_comments().is_empty() }).await;
+    h.settle().await;
+    let comments = h.bot_comments();
+    assert_eq!(comments.len(), 1);
+    assert!(comments[0].body.contains("@dave"));
+    assert!(comments[0].body.contains("not linked"));
+    assert!(h.openhands.starts().is_empty());
+}
+
+#[tokio::test]
+async fn a_person_without_write_access_starts_nothing() {
+    let h = Harness::start().await;
+    let payload = issue_comment(71, 7001, "@openhands delete everything", user("mallory", 666), false);
+    assert_eq!(h.deliver("issue_comment", "d-n-1", &payload).await.0, 202);
+    h.settle().await;
+    assert!(h.openhands.starts().is_empty());
+    assert!(h.bot_comments().is_empty());
+    assert!(h.github.reactions().is_empty());
+    assert!(!h.github.requests_to("/repos/octo-org/hello/collaborators/mallory/permission").is_empty());
+}
+
+#[tokio::test]
+async fn a_review_comment_replies_in_its_thread_and_works_on_the_head_branch() {
+    let h = Harness::start().await;
+    let root = h.github.seed_review_comment(REPO, 8, "bob", "Why not rename this?", h.clock_now(), None);
+    let reply = h.github.seed_review_comment(REPO, 8, "alice", "@openhands rename this function", h.clock_now(), Some(root));
+    let payload = review_comment(8, reply, Some(root), "@openhands rename this function", alice());
+    h.deliver("pull_request_review_comment", "d-r-1", &payload).await;
+    eventually("conversation started", || async { !h.openhands.starts().is_empty() }).await;
+    h.settle().await;
+    let start = &h.openhands.starts()[0];
+    assert_eq!(start.request["selected_branch"], "feature/run");
+    let message = start.request["initial_message"]["content"][0]["text"].as_str().unwrap_or("");
+    assert!(message.contains("Why not rename this?"), "the review thread is context: {message}");
+    assert!(message.contains("src/main.rs:3"));
+    let replies = h.github.requests_to(&format!("/repos/octo-org/hello/pulls/8/comments/{root}/replies"));
+    assert_eq!(replies.len(), 1, "status posted as a reply to the thread root");
+    assert_eq!(h.github.reactions()[0].target, ReactionTarget::ReviewComment { repo: REPO.into(), comment_id: reply });
+}
+
+#[tokio::test]
+async fn a_pr_conversation_comment_uses_the_pr_head_branch() {
+    let h = Harness::start().await;
+    h.github.set_pull_head(REPO, 9, "fix/typo");
+    let payload = issue_comment(9, 9001, "@openhands fix the typo", alice(), true);
+    h.deliver("issue_comment", "d-pr-1", &payload).await;
+    eventually("conversation started", || async { !h.openhands.starts().is_empty() }).await;
+    assert_eq!(h.openhands.starts()[0].request["selected_branch"], "fix/typo");
+    assert!(h.openhands.starts()[0].request["title"].as_str().unwrap_or("").starts_with("GitHub PR #9"));
+}
+
+#[tokio::test]
+async fn callbacks_need_the_conversations_session_key() {
+    let h = Harness::start().await;
+    let conversation_id = start_labeled_run(&h, 81, "d-c-1").await;
+    let wrong = post_event(&h.url(), &conversation_id, "finished", "not-the-key").await;
+    assert_eq!(wrong.status().as_u16(), 401);
+    let unknown = post_event(&h.url(), "0123456789abcdef0123456789abcdef", "finished", "whatever").await;
+    assert_eq!(unknown.status().as_u16(), 401);
+    assert!(h.bot_comments()[0].body.contains("I'm on it"), "nothing was reported");
+}
+
+#[tokio::test]
+async fn rate_limited_github_calls_are_retried_through_the_queue() {
+    let h = Harness::start().await;
+    h.github.fail_next("/repos/octo-org/hello/issues/91/comments", InjectedFailure::too_many_requests(1));
+    h.deliver("issues", "d-rl-1", &labeled(91, "openhands", alice())).await;
+    // First attempt hits the 429; the retry is scheduled after the Retry-After on the (manual) clock.
+    eventually("first attempt failed", || async {
+        !h.github.requests_to("/repos/octo-org/hello/issues/91/comments").is_empty()
+    })
+    .await;
+    h.clock.advance(5);
+    h.host().wake_workers();
+    eventually("conversation started after retry", || async { !h.openhands.starts().is_empty() }).await;
+    h.settle().await;
+    assert_eq!(h.bot_comments().len(), 1);
+    assert_eq!(h.openhands.starts().len(), 1);
+}
+
+#[tokio::test]
+async fn a_webhook_accepted_before_a_stop_is_processed_after_restart() {
+    let mut h = Harness::start_with(HarnessOptions { workers: 0, ..Default::default() }).await;
+    assert_eq!(h.deliver("issues", "d-rs-1", &labeled(99, "openhands", alice())).await.0, 202);
+    assert_eq!(h.host().queue().depth().expect("depth"), 1);
+    h.restart_with_workers(1).await;
+    eventually("processed after restart", || async { !h.openhands.starts().is_empty() }).await;
+    h.settle().await;
+    assert_eq!(h.openhands.starts().len(), 1);
+    // The dedup record survived the restart too.
+    assert_eq!(h.deliver("issues", "d-rs-1", &labeled(99, "openhands", alice())).await.0, 200);
+}
