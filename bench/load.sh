@@ -80,4 +80,10 @@ echo "repeated delivery x3 added: $((rows_after - rows)) row(s)"
 echo "server CPU per webhook:     $(echo "scale=1; $cpu_s * 1000000 / $accepted" | bc) us"
 echo "start-to-ready:             ${ready_ms} ms (exec to first /healthz answer)"
 echo "idle RSS:                   $((idle_rss_kb / 1024)) MB ($idle_rss_kb kB); peak RSS under load: $((peak_rss_kb / 1024)) MB"
-[[ "$rows" == "$accepted" ]] || { echo "MISMATCH: queue rows != 2xx answers" >&2; exit 1; }
+# wrk stops counting at the deadline; requests still in flight then were answered 2xx after it (at most one
+# per connection), so the queue may hold up to CONNECTIONS more rows than wrk counted — never fewer.
+if (( rows < accepted || rows > accepted + CONNECTIONS )); then
+    echo "MISMATCH: $rows queue rows for $accepted counted 2xx answers" >&2
+    exit 1
+fi
+echo "nothing lost:               yes ($rows rows for $accepted counted 2xx + in-flight at the deadline)"
