@@ -36,7 +36,12 @@ pub fn http_client(config: &Config) -> Result<reqwest::Client, reqwest::Error> {
 pub fn services(config: &Config, adapters: Adapters, http: reqwest::Client) -> Services {
     let mut providers: Vec<Arc<dyn ProviderModule>> = Vec::new();
     if let Some(github) = &config.github {
-        let client = GithubClient::new(http.clone(), github.clone(), adapters.secrets.clone(), adapters.clock.clone());
+        let client = GithubClient::new(
+            http.clone(),
+            github.clone(),
+            adapters.secrets.clone(),
+            adapters.clock.clone(),
+        );
         providers.push(Arc::new(GithubModule::new(
             github.clone(),
             adapters.secrets.clone(),

@@ -41,7 +41,10 @@ impl Config {
         let github = match env.get("GITHUB_APP_ID") {
             None => None,
             Some(app_id) => Some(GithubConfig {
-                api_url: env.or("GITHUB_API_URL", "https://api.github.com").trim_end_matches('/').to_owned(),
+                api_url: env
+                    .or("GITHUB_API_URL", "https://api.github.com")
+                    .trim_end_matches('/')
+                    .to_owned(),
                 tenant: env.or("GITHUB_TENANT", "github.com"),
                 app_id,
                 app_slug: env.require("GITHUB_APP_SLUG")?,
@@ -51,9 +54,15 @@ impl Config {
                 mention: mention(&env.or("HOOKLINE_MENTION", "@openhands")),
             }),
         };
-        let base_url = env.or("OPENHANDS_URL", "http://localhost:3000").trim_end_matches('/').to_owned();
+        let base_url = env
+            .or("OPENHANDS_URL", "http://localhost:3000")
+            .trim_end_matches('/')
+            .to_owned();
         let openhands = OpenHandsConfig {
-            web_url: env.or("OPENHANDS_WEB_URL", &base_url).trim_end_matches('/').to_owned(),
+            web_url: env
+                .or("OPENHANDS_WEB_URL", &base_url)
+                .trim_end_matches('/')
+                .to_owned(),
             base_url,
             request_timeout: Duration::from_secs(env.parse("OPENHANDS_TIMEOUT_SECS", 30)?),
         };
@@ -75,7 +84,9 @@ impl Config {
         let defaults = Settings::default();
         let settings = Settings {
             max_body_bytes: env.parse("HOOKLINE_MAX_BODY_BYTES", defaults.max_body_bytes)?,
-            delivery_ttl: Duration::from_secs(env.parse("HOOKLINE_DELIVERY_TTL_SECS", defaults.delivery_ttl.as_secs())?),
+            delivery_ttl: Duration::from_secs(
+                env.parse("HOOKLINE_DELIVERY_TTL_SECS", defaults.delivery_ttl.as_secs())?,
+            ),
             stall_timeout: Duration::from_secs(
                 env.parse("HOOKLINE_STALL_TIMEOUT_SECS", defaults.stall_timeout.as_secs())?,
             ),
@@ -85,13 +96,21 @@ impl Config {
             callback_key_secret: env.get("HOOKLINE_CALLBACK_KEY_SECRET"),
         };
         if settings.max_receives == 0 {
-            return Err(ConfigError::Invalid { name: "HOOKLINE_MAX_RECEIVES", reason: "must be at least 1".into() });
+            return Err(ConfigError::Invalid {
+                name: "HOOKLINE_MAX_RECEIVES",
+                reason: "must be at least 1".into(),
+            });
         }
         let link_help = env.or(
             "HOOKLINE_LINK_HELP",
             "Ask a Hookline admin to link your account (`hookline-admin link add …`), then mention me again.",
         );
-        Ok(Config { github, openhands, settings, link_help })
+        Ok(Config {
+            github,
+            openhands,
+            settings,
+            link_help,
+        })
     }
 }
 
@@ -121,7 +140,10 @@ impl Env<'_> {
     {
         match self.get(name) {
             None => Ok(default),
-            Some(raw) => raw.trim().parse().map_err(|e: T::Err| ConfigError::Invalid { name, reason: e.to_string() }),
+            Some(raw) => raw.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
+                name,
+                reason: e.to_string(),
+            }),
         }
     }
 }
@@ -133,7 +155,10 @@ mod tests {
     use super::*;
 
     fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(move |k| map.get(k).cloned())
     }
 
@@ -147,9 +172,16 @@ mod tests {
 
     #[test]
     fn github_needs_its_slug_and_names_it() {
-        assert_eq!(load(&[("GITHUB_APP_ID", "Iv1.abc")]).unwrap_err(), ConfigError::Missing("GITHUB_APP_SLUG"));
-        let config = load(&[("GITHUB_APP_ID", "Iv1.abc"), ("GITHUB_APP_SLUG", "hookline"), ("HOOKLINE_MENTION", "bot")])
-            .expect("loads");
+        assert_eq!(
+            load(&[("GITHUB_APP_ID", "Iv1.abc")]).unwrap_err(),
+            ConfigError::Missing("GITHUB_APP_SLUG")
+        );
+        let config = load(&[
+            ("GITHUB_APP_ID", "Iv1.abc"),
+            ("GITHUB_APP_SLUG", "hookline"),
+            ("HOOKLINE_MENTION", "bot"),
+        ])
+        .expect("loads");
         let github = config.github.expect("github on");
         assert_eq!(github.mention, "@bot");
         assert_eq!(github.label, "openhands");
@@ -158,8 +190,20 @@ mod tests {
     #[test]
     fn invalid_numbers_are_named() {
         let err = load(&[("HOOKLINE_MAX_BODY_BYTES", "lots")]).unwrap_err();
-        assert!(matches!(err, ConfigError::Invalid { name: "HOOKLINE_MAX_BODY_BYTES", .. }));
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                name: "HOOKLINE_MAX_BODY_BYTES",
+                ..
+            }
+        ));
         let err = load(&[("OPENHANDS_AUTH", "magic")]).unwrap_err();
-        assert!(matches!(err, ConfigError::Invalid { name: "OPENHANDS_AUTH", .. }));
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                name: "OPENHANDS_AUTH",
+                ..
+            }
+        ));
     }
 }

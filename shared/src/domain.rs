@@ -81,7 +81,11 @@ pub struct Envelope {
 
 impl Envelope {
     pub fn delivery_key(&self) -> DeliveryKey {
-        DeliveryKey { provider: self.provider, tenant: self.tenant.clone(), delivery_id: self.delivery_id.clone() }
+        DeliveryKey {
+            provider: self.provider,
+            tenant: self.tenant.clone(),
+            delivery_id: self.delivery_id.clone(),
+        }
     }
 }
 
@@ -247,7 +251,9 @@ pub struct IdentityLink {
 /// Derive the conversation id for a run key: UUIDv5 in Hookline's namespace, as 32 lowercase hex (the form
 /// OpenHands returns). Every retry of the same trigger names the same conversation.
 pub fn conversation_id_for(run_key: &str) -> String {
-    uuid::Uuid::new_v5(&HOOKLINE_NAMESPACE, run_key.as_bytes()).simple().to_string()
+    uuid::Uuid::new_v5(&HOOKLINE_NAMESPACE, run_key.as_bytes())
+        .simple()
+        .to_string()
 }
 
 /// UUIDv5 namespace for conversation ids (a fixed random UUID).
@@ -263,6 +269,8 @@ mod tests {
         assert_eq!(a, conversation_id_for("github:octo/hello#1:comment:5"));
         assert_ne!(a, conversation_id_for("github:octo/hello#1:comment:6"));
         assert_eq!(a.len(), 32);
-        assert!(a.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
     }
 }

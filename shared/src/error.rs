@@ -14,10 +14,18 @@ use crate::http::HttpReply;
 pub enum PortError {
     /// Worth retrying later (timeouts, 5xx, 429, throttling, a store that is busy).
     #[error("{what} is temporarily unavailable: {detail}")]
-    Transient { what: String, detail: String, retry_after: Option<Duration> },
+    Transient {
+        what: String,
+        detail: String,
+        retry_after: Option<Duration>,
+    },
     /// Retrying will not help (4xx other than 429, bad data, missing configuration).
     #[error("{what} refused: {detail}")]
-    Permanent { what: String, status: Option<u16>, detail: String },
+    Permanent {
+        what: String,
+        status: Option<u16>,
+        detail: String,
+    },
     /// The thing asked for does not exist.
     #[error("{what} not found")]
     NotFound { what: String },
@@ -25,10 +33,18 @@ pub enum PortError {
 
 impl PortError {
     pub fn transient(what: impl Into<String>, detail: impl ToString) -> Self {
-        PortError::Transient { what: what.into(), detail: detail.to_string(), retry_after: None }
+        PortError::Transient {
+            what: what.into(),
+            detail: detail.to_string(),
+            retry_after: None,
+        }
     }
     pub fn permanent(what: impl Into<String>, detail: impl ToString) -> Self {
-        PortError::Permanent { what: what.into(), status: None, detail: detail.to_string() }
+        PortError::Permanent {
+            what: what.into(),
+            status: None,
+            detail: detail.to_string(),
+        }
     }
     pub fn not_found(what: impl Into<String>) -> Self {
         PortError::NotFound { what: what.into() }
@@ -78,7 +94,9 @@ impl WebhookError {
             WebhookError::Unavailable(_) => (503, "temporarily unavailable, retry later"),
         };
         match &self {
-            WebhookError::Unavailable(source) => tracing::error!(error = %source, "webhook dependency failed"),
+            WebhookError::Unavailable(source) => {
+                tracing::error!(error = %source, "webhook dependency failed")
+            }
             WebhookError::Unauthorized(reason) => tracing::warn!(reason, "webhook rejected: unauthorized"),
             other => tracing::info!(status, reason = %other, "webhook rejected"),
         }

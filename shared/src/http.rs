@@ -27,10 +27,18 @@ pub struct HttpReply {
 
 impl HttpReply {
     pub fn text(status: u16, body: &'static str) -> Self {
-        Self { status, content_type: "text/plain; charset=utf-8", body: ReplyBody::Static(body) }
+        Self {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            body: ReplyBody::Static(body),
+        }
     }
     pub fn json(status: u16, body: String) -> Self {
-        Self { status, content_type: "application/json", body: ReplyBody::Owned(body) }
+        Self {
+            status,
+            content_type: "application/json",
+            body: ReplyBody::Owned(body),
+        }
     }
     pub fn body_str(&self) -> &str {
         match &self.body {

@@ -23,7 +23,13 @@ pub trait Queue: Send + Sync {
 /// happen or, on error, neither stays claimed (so the provider's redelivery is processed).
 #[async_trait]
 pub trait Inbox: Send + Sync {
-    async fn accept(&self, key: &str, now: u64, ttl: Duration, message: QueueMessage) -> Result<Claim, PortError>;
+    async fn accept(
+        &self,
+        key: &str,
+        now: u64,
+        ttl: Duration,
+        message: QueueMessage,
+    ) -> Result<Claim, PortError>;
 }
 
 /// [`Inbox`] over a separate [`DeliveryStore`] and [`Queue`] (DynamoDB + SQS): claim, send, and release the claim
@@ -35,7 +41,13 @@ pub struct ClaimThenSend {
 
 #[async_trait]
 impl Inbox for ClaimThenSend {
-    async fn accept(&self, key: &str, now: u64, ttl: Duration, message: QueueMessage) -> Result<Claim, PortError> {
+    async fn accept(
+        &self,
+        key: &str,
+        now: u64,
+        ttl: Duration,
+        message: QueueMessage,
+    ) -> Result<Claim, PortError> {
         if self.deliveries.claim(key, now, ttl).await? == Claim::Duplicate {
             return Ok(Claim::Duplicate);
         }
@@ -114,7 +126,12 @@ pub trait IdentityStore: Send + Sync {
     /// Create or replace.
     async fn put_link(&self, link: &IdentityLink) -> Result<(), PortError>;
     /// Returns whether a link was removed.
-    async fn remove_link(&self, provider: Provider, tenant: &str, external_user_id: &str) -> Result<bool, PortError>;
+    async fn remove_link(
+        &self,
+        provider: Provider,
+        tenant: &str,
+        external_user_id: &str,
+    ) -> Result<bool, PortError>;
     async fn list_links(&self) -> Result<Vec<IdentityLink>, PortError>;
 }
 
@@ -191,9 +208,19 @@ pub trait Conversations: Send + Sync {
     /// `GET /api/v1/app-conversations/start-tasks?ids=<task id>`.
     async fn start_task(&self, auth: &OpenHandsAuth, task_id: &str) -> Result<Option<StartTask>, PortError>;
     /// `PATCH /api/v1/app-conversations/{id}` with the title (the server ignores the title at start).
-    async fn set_title(&self, auth: &OpenHandsAuth, conversation_id: &str, title: &str) -> Result<(), PortError>;
+    async fn set_title(
+        &self,
+        auth: &OpenHandsAuth,
+        conversation_id: &str,
+        title: &str,
+    ) -> Result<(), PortError>;
     /// `POST /api/v1/app-conversations/{id}/send-message` with `run: true`.
-    async fn send_message(&self, auth: &OpenHandsAuth, conversation_id: &str, text: &str) -> Result<(), PortError>;
+    async fn send_message(
+        &self,
+        auth: &OpenHandsAuth,
+        conversation_id: &str,
+        text: &str,
+    ) -> Result<(), PortError>;
     /// Ask the agent for its final summary: `POST {agent_server_url}/api/conversations/{id}/ask_agent` with the
     /// sandbox's session key. Returns the answer text.
     async fn ask_agent(
@@ -215,7 +242,8 @@ pub trait SourceClient: Send + Sync {
     /// The immediate "seen it" signal (👀 reaction). Idempotent.
     async fn acknowledge(&self, source: &SourceRef) -> Result<(), PortError>;
     /// Post the run's one status message; `marker` is embedded invisibly so a retry can find it.
-    async fn post_status(&self, source: &SourceRef, marker: &str, text: &str) -> Result<StatusRef, PortError>;
+    async fn post_status(&self, source: &SourceRef, marker: &str, text: &str)
+        -> Result<StatusRef, PortError>;
     /// Find a status message carrying `marker` (after a crash between posting and recording it).
     async fn find_status(&self, source: &SourceRef, marker: &str) -> Result<Option<StatusRef>, PortError>;
     /// Replace the status message's text (keeping the marker).

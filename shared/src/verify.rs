@@ -46,7 +46,8 @@ pub fn prefixed_sha256(secret: &[u8], body: &[u8], header: Option<&str>) -> Resu
 /// Lowercase hex HMAC-SHA256, for tests and for signing outgoing fixtures.
 pub fn sign_hex(secret: &[u8], message: &[u8]) -> String {
     // new_from_slice never fails for HMAC (any key length is valid).
-    let mut mac = HmacSha256::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    let mut mac =
+        HmacSha256::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
     mac.update(message);
     hex::encode(mac.finalize().into_bytes())
 }
@@ -67,7 +68,10 @@ mod tests {
     #[test]
     fn github_published_vector_v1() {
         assert_eq!(prefixed_sha256(V1_SECRET, b"Hello, World!", Some(V1_SIG)), Ok(()));
-        assert_eq!(format!("sha256={}", sign_hex(V1_SECRET, b"Hello, World!")), V1_SIG);
+        assert_eq!(
+            format!("sha256={}", sign_hex(V1_SECRET, b"Hello, World!")),
+            V1_SIG
+        );
     }
 
     #[test]
@@ -79,15 +83,36 @@ mod tests {
 
     #[test]
     fn tampering_is_rejected() {
-        assert_eq!(prefixed_sha256(V1_SECRET, b"Hello, World?", Some(V1_SIG)), Err(SignatureError::Mismatch));
-        assert_eq!(prefixed_sha256(b"wrong secret", b"Hello, World!", Some(V1_SIG)), Err(SignatureError::Mismatch));
-        assert_eq!(prefixed_sha256(V1_SECRET, b"Hello, World!", None), Err(SignatureError::Missing));
+        assert_eq!(
+            prefixed_sha256(V1_SECRET, b"Hello, World?", Some(V1_SIG)),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            prefixed_sha256(b"wrong secret", b"Hello, World!", Some(V1_SIG)),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            prefixed_sha256(V1_SECRET, b"Hello, World!", None),
+            Err(SignatureError::Missing)
+        );
         let sha1 = "sha1=01dc10d0c83e72ed246219cdd91669667fe2ca59";
-        assert_eq!(prefixed_sha256(V1_SECRET, b"Hello, World!", Some(sha1)), Err(SignatureError::Malformed));
-        assert_eq!(prefixed_sha256(V1_SECRET, b"Hello, World!", Some("sha256=zz")), Err(SignatureError::Malformed));
+        assert_eq!(
+            prefixed_sha256(V1_SECRET, b"Hello, World!", Some(sha1)),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            prefixed_sha256(V1_SECRET, b"Hello, World!", Some("sha256=zz")),
+            Err(SignatureError::Malformed)
+        );
         let truncated = &V1_SIG[..V1_SIG.len() - 2];
-        assert_eq!(prefixed_sha256(V1_SECRET, b"Hello, World!", Some(truncated)), Err(SignatureError::Malformed));
-        assert_eq!(prefixed_sha256(V1_SECRET, b"Hello, World!", Some("")), Err(SignatureError::Malformed));
+        assert_eq!(
+            prefixed_sha256(V1_SECRET, b"Hello, World!", Some(truncated)),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            prefixed_sha256(V1_SECRET, b"Hello, World!", Some("")),
+            Err(SignatureError::Malformed)
+        );
     }
 
     #[test]

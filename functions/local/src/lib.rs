@@ -55,14 +55,18 @@ impl LocalConfig {
     pub fn from_env() -> anyhow::Result<Self> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let listen = var("HOOKLINE_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into());
-        let listen = listen.parse().with_context(|| format!("invalid HOOKLINE_LISTEN {listen:?}"))?;
+        let listen = listen
+            .parse()
+            .with_context(|| format!("invalid HOOKLINE_LISTEN {listen:?}"))?;
         let data_dir = PathBuf::from(var("HOOKLINE_DATA_DIR").unwrap_or_else(|| ".hookline".into()));
         let secrets_file = match var("HOOKLINE_SECRETS_FILE") {
             Some(path) => Some(PathBuf::from(path)),
             None => Some(data_dir.join("secrets.json")).filter(|p| p.exists()),
         };
         let number = |name: &str, default: u64| -> anyhow::Result<u64> {
-            var(name).map_or(Ok(default), |v| v.trim().parse().with_context(|| format!("invalid {name} {v:?}")))
+            var(name).map_or(Ok(default), |v| {
+                v.trim().parse().with_context(|| format!("invalid {name} {v:?}"))
+            })
         };
         Ok(Self {
             listen,
@@ -83,7 +87,9 @@ impl LocalConfig {
 /// Load the secrets the local host uses: environment (`HOOKLINE_SECRET_<NAME>`) over the optional JSON file.
 pub fn local_secrets(local: &LocalConfig) -> anyhow::Result<LayeredSecrets> {
     let file = match &local.secrets_file {
-        Some(path) => FileSecrets::load(path).with_context(|| format!("reading secrets file {}", path.display()))?,
+        Some(path) => {
+            FileSecrets::load(path).with_context(|| format!("reading secrets file {}", path.display()))?
+        }
         None => FileSecrets::empty(),
     };
     Ok(LayeredSecrets::new(EnvSecrets::from_env(), file))
@@ -149,7 +155,13 @@ struct EmbeddedInbox(Database);
 
 #[async_trait]
 impl Inbox for EmbeddedInbox {
-    async fn accept(&self, key: &str, now: u64, ttl: Duration, message: QueueMessage) -> Result<Claim, PortError> {
+    async fn accept(
+        &self,
+        key: &str,
+        now: u64,
+        ttl: Duration,
+        message: QueueMessage,
+    ) -> Result<Claim, PortError> {
         self.0.accept(key, now, ttl, &message)
     }
 }
@@ -172,7 +184,12 @@ async fn check_secrets(config: &Config, secrets: &dyn Secrets) -> anyhow::Result
 
 /// Open the database, wire the handlers, bind the listener and start the worker and sweep tasks.
 pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
-    let HostOptions { config, local, secrets, clock } = options;
+    let HostOptions {
+        config,
+        local,
+        secrets,
+        clock,
+    } = options;
     check_secrets(&config, secrets.as_ref()).await?;
     std::fs::create_dir_all(&local.data_dir)
         .with_context(|| format!("creating data folder {}", local.data_dir.display()))?;
@@ -196,7 +213,10 @@ pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
 
     let wake = Arc::new(Notify::new());
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let app = Arc::new(App { services: services.clone(), wake: wake.clone() });
+    let app = Arc::new(App {
+        services: services.clone(),
+        wake: wake.clone(),
+    });
     let router = Router::new()
         .route("/webhooks/{provider}", post(webhook_route))
         .route("/api/v1/webhooks/events/{id}", post(callback_route))
@@ -215,7 +235,10 @@ pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
         let shutdown = async move {
             let _ = server_stop.wait_for(|stop| *stop).await;
         };
-        if let Err(err) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
+        if let Err(err) = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
             error!(error = %err, "http server stopped");
         }
     }));
@@ -230,9 +253,21 @@ pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
         )));
     }
     if !local.sweep_interval.is_zero() {
-        tasks.push(tokio::spawn(sweep_loop(services.clone(), local.sweep_interval, stopped.clone())));
+        tasks.push(tokio::spawn(sweep_loop(
+            services.clone(),
+            local.sweep_interval,
+            stopped.clone(),
+        )));
     }
-    Ok(Host { addr, services, database, queue, wake, stop, tasks })
+    Ok(Host {
+        addr,
+        services,
+        database,
+        queue,
+        wake,
+        stop,
+        tasks,
+    })
 }
 
 struct App {
@@ -248,7 +283,12 @@ async fn webhook_route(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let request = HttpRequest { method: method.as_str(), path: uri.path(), headers: &headers, body: &body };
+    let request = HttpRequest {
+        method: method.as_str(),
+        path: uri.path(),
+        headers: &headers,
+        body: &body,
+    };
     let reply = webhook::handle(&app.services, &provider, request).await;
     if reply.status == 202 && reply.body_str() == "accepted" {
         app.wake.notify_one();
@@ -256,8 +296,19 @@ async fn webhook_route(
     to_response(reply)
 }
 
-async fn callback_route(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let request = HttpRequest { method: method.as_str(), path: uri.path(), headers: &headers, body: &body };
+async fn callback_route(
+    State(app): State<Arc<App>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request = HttpRequest {
+        method: method.as_str(),
+        path: uri.path(),
+        headers: &headers,
+        body: &body,
+    };
     to_response(callback::handle(&app.services, request).await)
 }
 
@@ -326,7 +377,11 @@ async fn worker_loop(
             if let Err(err) = result {
                 warn!(error = %err, message_id = message.id, "could not settle message; its lease will expire");
             }
-            info!(message_id = message.id, elapsed_ms = started.elapsed().as_millis() as u64, "message processed");
+            info!(
+                message_id = message.id,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "message processed"
+            );
         }
     }
 }

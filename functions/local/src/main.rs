@@ -18,10 +18,18 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     let local = LocalConfig::from_env()?;
     if config.github.is_none() {
-        tracing::warn!("GITHUB_APP_ID is not set: the GitHub webhook route answers 404 until it is configured");
+        tracing::warn!(
+            "GITHUB_APP_ID is not set: the GitHub webhook route answers 404 until it is configured"
+        );
     }
     let secrets = Arc::new(local_secrets(&local)?);
-    let host = start(HostOptions { config, local, secrets, clock: Arc::new(SystemClock) }).await?;
+    let host = start(HostOptions {
+        config,
+        local,
+        secrets,
+        clock: Arc::new(SystemClock),
+    })
+    .await?;
     tracing::info!(
         addr = %host.addr(),
         ready_ms = format!("{:.1}", started.elapsed().as_secs_f64() * 1000.0),

@@ -87,12 +87,19 @@ pub struct GithubReview {
 impl GithubEvent {
     /// The issue or PR number the event is about.
     pub fn number(&self) -> Option<u64> {
-        self.issue.as_ref().map(|i| i.number).or(self.pull_request.as_ref().map(|p| p.number))
+        self.issue
+            .as_ref()
+            .map(|i| i.number)
+            .or(self.pull_request.as_ref().map(|p| p.number))
     }
 
     /// The ordering group: one per issue/PR (`github:owner/repo#12`, repository lowercased).
     pub fn thread_key(&self) -> String {
-        format!("github:{}#{}", self.repository.to_ascii_lowercase(), self.number().unwrap_or(0))
+        format!(
+            "github:{}#{}",
+            self.repository.to_ascii_lowercase(),
+            self.number().unwrap_or(0)
+        )
     }
 }
 
@@ -252,7 +259,10 @@ impl RawEvent {
     /// issue or pull request.
     pub(crate) fn into_event(self) -> Result<GithubEvent, PayloadError> {
         let installation_id = self.installation.ok_or(PayloadError::Missing("installation"))?.id;
-        let repository = self.repository.ok_or(PayloadError::Missing("repository"))?.full_name;
+        let repository = self
+            .repository
+            .ok_or(PayloadError::Missing("repository"))?
+            .full_name;
         let sender = self.sender.map(user).ok_or(PayloadError::Missing("sender"))?;
         if self.issue.is_none() && self.pull_request.is_none() {
             return Err(PayloadError::Missing("issue or pull_request"));
@@ -301,7 +311,11 @@ impl RawEvent {
 }
 
 fn user(raw: RawUser) -> GithubUser {
-    GithubUser { id: raw.id, login: raw.login, kind: raw.kind }
+    GithubUser {
+        id: raw.id,
+        login: raw.login,
+        kind: raw.kind,
+    }
 }
 
 /// Cut `text` to [`MAX_FIELD_BYTES`] at a character boundary, saying how much was dropped.

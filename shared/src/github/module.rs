@@ -15,8 +15,7 @@ use crate::{
     http::{HttpReply, HttpRequest},
     ports::{Secrets, SourceClient},
     provider::{Decision, Intake, ProviderModule},
-    text,
-    verify,
+    text, verify,
 };
 
 /// Delivery ids are GUIDs; anything long or odd is refused before it reaches a key.
@@ -40,18 +39,32 @@ impl GithubModule {
         link_help: String,
     ) -> Self {
         let own_login = format!("{}[bot]", config.app_slug);
-        Self { config, secrets, client, link_help, own_login }
+        Self {
+            config,
+            secrets,
+            client,
+            link_help,
+            own_login,
+        }
     }
 
     async fn verify(&self, request: &HttpRequest<'_>) -> Result<(), WebhookError> {
-        let secret = self.secrets.get(&self.config.webhook_secret_name).await.map_err(|err| match err {
-            PortError::NotFound { .. } => {
-                WebhookError::Unavailable(PortError::permanent("github webhook secret", "not configured"))
-            }
-            other => WebhookError::Unavailable(other),
-        })?;
-        verify::prefixed_sha256(secret.expose().as_bytes(), request.body, request.header("x-hub-signature-256"))
-            .map_err(|e| WebhookError::Unauthorized(e.reason()))
+        let secret = self
+            .secrets
+            .get(&self.config.webhook_secret_name)
+            .await
+            .map_err(|err| match err {
+                PortError::NotFound { .. } => {
+                    WebhookError::Unavailable(PortError::permanent("github webhook secret", "not configured"))
+                }
+                other => WebhookError::Unavailable(other),
+            })?;
+        verify::prefixed_sha256(
+            secret.expose().as_bytes(),
+            request.body,
+            request.header("x-hub-signature-256"),
+        )
+        .map_err(|e| WebhookError::Unauthorized(e.reason()))
     }
 
     fn decide_event(&self, envelope: &Envelope, event: GithubEvent) -> Decision {
@@ -65,28 +78,38 @@ impl GithubModule {
         let thread_prefix = format!("github:{repo_key}#{number}");
         let (target, request, run_suffix) = match (envelope.event.as_str(), event.action.as_str()) {
             ("issues", "labeled") => {
-                let label_matches =
-                    event.label.as_deref().is_some_and(|l| l.eq_ignore_ascii_case(&self.config.label));
+                let label_matches = event
+                    .label
+                    .as_deref()
+                    .is_some_and(|l| l.eq_ignore_ascii_case(&self.config.label));
                 if !label_matches {
                     return Decision::Ignore("another label");
                 }
                 if event.issue.as_ref().is_some_and(|i| i.is_pull_request) {
                     return Decision::Ignore("label on a pull request");
                 }
-                (GithubTarget::Issue, String::new(), format!("label:{}", envelope.delivery_id))
+                (
+                    GithubTarget::Issue,
+                    String::new(),
+                    format!("label:{}", envelope.delivery_id),
+                )
             }
             ("issue_comment", "created") | ("pull_request_review_comment", "created") => {
                 let Some(comment) = event.comment.as_ref() else {
                     return Decision::Ignore("no comment");
                 };
-                if let Some(reason) = self.own_or_bot(&comment.user, comment.via_app_slug.as_deref(), &comment.body) {
+                if let Some(reason) =
+                    self.own_or_bot(&comment.user, comment.via_app_slug.as_deref(), &comment.body)
+                {
                     return Decision::Ignore(reason);
                 }
                 if !text::mentions(&comment.body, &self.config.mention) {
                     return Decision::Ignore("no exact mention");
                 }
                 let target = if envelope.event == "issue_comment" {
-                    GithubTarget::IssueComment { comment_id: comment.id }
+                    GithubTarget::IssueComment {
+                        comment_id: comment.id,
+                    }
                 } else {
                     GithubTarget::ReviewComment {
                         comment_id: comment.id,
@@ -105,9 +128,16 @@ impl GithubModule {
                 if !text::mentions(&review.body, &self.config.mention) {
                     return Decision::Ignore("no exact mention");
                 }
-                (GithubTarget::Review { review_id: review.id }, review.body.clone(), format!("review:{}", review.id))
+                (
+                    GithubTarget::Review { review_id: review.id },
+                    review.body.clone(),
+                    format!("review:{}", review.id),
+                )
             }
-            ("issues", _) | ("issue_comment", _) | ("pull_request_review_comment", _) | ("pull_request_review", _) => {
+            ("issues", _)
+            | ("issue_comment", _)
+            | ("pull_request_review_comment", _)
+            | ("pull_request_review", _) => {
                 return Decision::Ignore("action never triggers (edit, delete, …)")
             }
             _ => return Decision::Ignore("event never triggers"),
@@ -120,7 +150,11 @@ impl GithubModule {
             (None, Some(issue)) => (issue.title.clone(), issue.body.clone(), issue.html_url.clone()),
             (None, None) => (String::new(), String::new(), String::new()),
         };
-        let branch = event.pull_request.as_ref().map(|p| p.head_ref.clone()).filter(|b| !b.is_empty());
+        let branch = event
+            .pull_request
+            .as_ref()
+            .map(|p| p.head_ref.clone())
+            .filter(|b| !b.is_empty());
         let kind = if is_pull_request { "pull request" } else { "issue" };
         let location = event.comment.as_ref().and_then(|c| {
             c.path.as_ref().map(|path| {
@@ -132,13 +166,20 @@ impl GithubModule {
             })
         });
         let instructions = instructions_for(&target, is_pull_request, number, branch.as_deref());
-        let title_prefix = if is_pull_request { "GitHub PR" } else { "GitHub Issue" };
+        let title_prefix = if is_pull_request {
+            "GitHub PR"
+        } else {
+            "GitHub Issue"
+        };
         let trigger = Trigger {
             provider: Provider::Github,
             tenant: self.config.tenant.clone(),
             thread_key: thread_prefix.clone(),
             run_key: format!("{thread_prefix}:{run_suffix}"),
-            actor: Actor { id: event.sender.id.to_string(), login: event.sender.login.clone() },
+            actor: Actor {
+                id: event.sender.id.to_string(),
+                login: event.sender.login.clone(),
+            },
             source: SourceRef::Github(GithubSource {
                 installation_id: event.installation_id,
                 repository: event.repository.clone(),
@@ -164,7 +205,12 @@ impl GithubModule {
     }
 
     /// Comments by bots, by this App, or carrying Hookline's own marker never trigger (no loops).
-    fn own_or_bot(&self, author: &super::event::GithubUser, via_app: Option<&str>, body: &str) -> Option<&'static str> {
+    fn own_or_bot(
+        &self,
+        author: &super::event::GithubUser,
+        via_app: Option<&str>,
+        body: &str,
+    ) -> Option<&'static str> {
         if author.is_bot() || author.login.eq_ignore_ascii_case(&self.own_login) {
             return Some("author is a bot");
         }
@@ -178,9 +224,16 @@ impl GithubModule {
     }
 }
 
-fn instructions_for(target: &GithubTarget, is_pull_request: bool, number: u64, branch: Option<&str>) -> String {
+fn instructions_for(
+    target: &GithubTarget,
+    is_pull_request: bool,
+    number: u64,
+    branch: Option<&str>,
+) -> String {
     if is_pull_request {
-        let branch = branch.map(|b| format!("`{b}`")).unwrap_or_else(|| "the pull request's head branch".into());
+        let branch = branch
+            .map(|b| format!("`{b}`"))
+            .unwrap_or_else(|| "the pull request's head branch".into());
         return format!(
             "Do what the request asks about this pull request. For code changes, commit and push to {branch}. \
              If the request only asks a question, answer it in your final message without changing code. \
@@ -214,20 +267,32 @@ impl ProviderModule for GithubModule {
 
     async fn intake(&self, request: &HttpRequest<'_>, now: u64) -> Result<Intake, WebhookError> {
         self.verify(request).await?;
-        let event = request.header("x-github-event").ok_or(WebhookError::Malformed("missing X-GitHub-Event"))?;
-        let delivery_id =
-            request.header("x-github-delivery").ok_or(WebhookError::Malformed("missing X-GitHub-Delivery"))?;
+        let event = request
+            .header("x-github-event")
+            .ok_or(WebhookError::Malformed("missing X-GitHub-Event"))?;
+        let delivery_id = request
+            .header("x-github-delivery")
+            .ok_or(WebhookError::Malformed("missing X-GitHub-Delivery"))?;
         if delivery_id.is_empty()
             || delivery_id.len() > MAX_DELIVERY_ID_LEN
-            || !delivery_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            || !delivery_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         {
             return Err(WebhookError::Malformed("invalid X-GitHub-Delivery"));
         }
-        if request.header("content-type").is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded")) {
-            return Err(WebhookError::Malformed("expected a JSON payload (content type application/json)"));
+        if request
+            .header("content-type")
+            .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"))
+        {
+            return Err(WebhookError::Malformed(
+                "expected a JSON payload (content type application/json)",
+            ));
         }
-        let may_trigger =
-            matches!(event, "issues" | "issue_comment" | "pull_request_review_comment" | "pull_request_review");
+        let may_trigger = matches!(
+            event,
+            "issues" | "issue_comment" | "pull_request_review_comment" | "pull_request_review"
+        );
         if event == "ping" {
             return Ok(Intake::Reply(HttpReply::text(200, "pong")));
         }
@@ -236,7 +301,9 @@ impl ProviderModule for GithubModule {
         }
         let raw = RawEvent::parse(request.body).map_err(|_| WebhookError::Malformed("malformed JSON"))?;
         let relevant = match (event, raw.action()) {
-            ("issues", "labeled") => raw.label_name().is_some_and(|l| l.eq_ignore_ascii_case(&self.config.label)),
+            ("issues", "labeled") => raw
+                .label_name()
+                .is_some_and(|l| l.eq_ignore_ascii_case(&self.config.label)),
             ("issue_comment", "created")
             | ("pull_request_review_comment", "created")
             | ("pull_request_review", "submitted") => raw

@@ -29,7 +29,10 @@ impl SourceClient for NoApi {
         Ok(())
     }
     async fn post_status(&self, _: &SourceRef, _: &str, _: &str) -> Result<StatusRef, PortError> {
-        Ok(StatusRef { id: "1".into(), url: None })
+        Ok(StatusRef {
+            id: "1".into(),
+            url: None,
+        })
     }
     async fn find_status(&self, _: &SourceRef, _: &str) -> Result<Option<StatusRef>, PortError> {
         Ok(None)
@@ -63,7 +66,12 @@ fn config() -> GithubConfig {
 
 fn module() -> GithubModule {
     let secrets = MemorySecrets::new().with("github/webhook-secret", SECRET);
-    GithubModule::new(config(), Arc::new(secrets), Arc::new(NoApi), "Ask an admin.".into())
+    GithubModule::new(
+        config(),
+        Arc::new(secrets),
+        Arc::new(NoApi),
+        "Ask an admin.".into(),
+    )
 }
 
 fn user(login: &str, kind: &str) -> Value {
@@ -122,7 +130,12 @@ fn headers(event: &str, delivery: &str, body: &[u8], secret: &str) -> http::Head
 }
 
 async fn intake_with(_event: &str, body: &[u8], headers: &http::HeaderMap) -> Result<Intake, WebhookError> {
-    let request = HttpRequest { method: "POST", path: "/webhooks/github", headers, body };
+    let request = HttpRequest {
+        method: "POST",
+        path: "/webhooks/github",
+        headers,
+        body,
+    };
     module().intake(&request, 1_800_000_000).await
 }
 
@@ -148,7 +161,10 @@ fn decide(event: &str, payload: &Value) -> Decision {
         group: "g".into(),
         received_at: 1_800_000_000,
         payload: serde_json::value::to_raw_value(
-            &super::event::RawEvent::parse(&serde_json::to_vec(payload).unwrap()).unwrap().into_event().unwrap(),
+            &super::event::RawEvent::parse(&serde_json::to_vec(payload).unwrap())
+                .unwrap()
+                .into_event()
+                .unwrap(),
         )
         .unwrap(),
     };
@@ -173,41 +189,74 @@ fn ignored(decision: Decision) -> &'static str {
 async fn signature_cases() {
     let body = serde_json::to_vec(&issue_labeled("openhands")).unwrap();
     let good = headers("issues", "d-1", &body, SECRET);
-    assert!(matches!(intake_with("issues", &body, &good).await, Ok(Intake::Accept(_))));
+    assert!(matches!(
+        intake_with("issues", &body, &good).await,
+        Ok(Intake::Accept(_))
+    ));
 
     let wrong = headers("issues", "d-1", &body, "another secret");
-    assert!(matches!(intake_with("issues", &body, &wrong).await, Err(WebhookError::Unauthorized(_))));
+    assert!(matches!(
+        intake_with("issues", &body, &wrong).await,
+        Err(WebhookError::Unauthorized(_))
+    ));
 
     let mut missing = good.clone();
     missing.remove("x-hub-signature-256");
-    assert!(matches!(intake_with("issues", &body, &missing).await, Err(WebhookError::Unauthorized(_))));
+    assert!(matches!(
+        intake_with("issues", &body, &missing).await,
+        Err(WebhookError::Unauthorized(_))
+    ));
 
     let mut tampered = body.clone();
     let last = tampered.len() - 2;
     tampered[last] ^= 1;
-    assert!(matches!(intake_with("issues", &tampered, &good).await, Err(WebhookError::Unauthorized(_))));
+    assert!(matches!(
+        intake_with("issues", &tampered, &good).await,
+        Err(WebhookError::Unauthorized(_))
+    ));
 
     // Re-serialized JSON (different bytes, same meaning) must fail: the signature covers raw bytes.
     let pretty = serde_json::to_vec_pretty(&issue_labeled("openhands")).unwrap();
-    assert!(matches!(intake_with("issues", &pretty, &good).await, Err(WebhookError::Unauthorized(_))));
+    assert!(matches!(
+        intake_with("issues", &pretty, &good).await,
+        Err(WebhookError::Unauthorized(_))
+    ));
 }
 
 #[tokio::test]
 async fn ping_malformed_and_never_triggering_events() {
     let ping = json!({"zen": "Keep it logically awesome.", "hook_id": 1});
     assert!(matches!(intake("ping", &ping).await, Ok(Intake::Reply(r)) if r.status == 200));
-    assert!(matches!(intake("push", &json!({"ref": "main"})).await, Ok(Intake::Ignore(_))));
-    assert!(matches!(intake("issues", &issue_labeled("bug")).await, Ok(Intake::Ignore(_))));
-    assert!(matches!(intake("issue_comment", &issue_comment("edited", "@openhands", false)).await, Ok(Intake::Ignore(_))));
-    assert!(matches!(intake("issue_comment", &issue_comment("created", "no mention", false)).await, Ok(Intake::Ignore(_))));
+    assert!(matches!(
+        intake("push", &json!({"ref": "main"})).await,
+        Ok(Intake::Ignore(_))
+    ));
+    assert!(matches!(
+        intake("issues", &issue_labeled("bug")).await,
+        Ok(Intake::Ignore(_))
+    ));
+    assert!(matches!(
+        intake("issue_comment", &issue_comment("edited", "@openhands", false)).await,
+        Ok(Intake::Ignore(_))
+    ));
+    assert!(matches!(
+        intake("issue_comment", &issue_comment("created", "no mention", false)).await,
+        Ok(Intake::Ignore(_))
+    ));
 
     let body = b"{not json";
     let h = headers("issue_comment", "d-1", body, SECRET);
-    assert!(matches!(intake_with("issue_comment", body, &h).await, Err(WebhookError::Malformed(_))));
+    assert!(matches!(
+        intake_with("issue_comment", body, &h).await,
+        Err(WebhookError::Malformed(_))
+    ));
 
     let mut no_delivery = headers("issues", "d-1", b"{}", SECRET);
     no_delivery.remove("x-github-delivery");
-    assert!(matches!(intake_with("issues", b"{}", &no_delivery).await, Err(WebhookError::Malformed(_))));
+    assert!(matches!(
+        intake_with("issues", b"{}", &no_delivery).await,
+        Err(WebhookError::Malformed(_))
+    ));
 }
 
 #[tokio::test]
@@ -216,14 +265,24 @@ async fn huge_issue_body_is_trimmed_for_the_queue() {
     payload["issue"]["body"] = Value::String("é".repeat(450_000)); // 900 kB
     let envelope = accepted(intake("issues", &payload).await);
     let queued = serde_json::to_string(&envelope).unwrap();
-    assert!(queued.len() < 100 * 1024, "queued message is {} bytes", queued.len());
+    assert!(
+        queued.len() < 100 * 1024,
+        "queued message is {} bytes",
+        queued.len()
+    );
     let trigger = run(decide("issues", &payload));
     assert!(trigger.prompt.subject_body.contains("more bytes not included"));
 }
 
 #[tokio::test]
 async fn envelope_carries_thread_group_and_delivery() {
-    let envelope = accepted(intake("issue_comment", &issue_comment("created", "@openhands fix", false)).await);
+    let envelope = accepted(
+        intake(
+            "issue_comment",
+            &issue_comment("created", "@openhands fix", false),
+        )
+        .await,
+    );
     assert_eq!(envelope.group, "github:octo-org/hello#7");
     assert_eq!(envelope.delivery_id, "d-1");
     assert_eq!(envelope.event, "issue_comment");
@@ -245,23 +304,37 @@ fn label_trigger() {
 
 #[test]
 fn comment_triggers_and_mention_matrix() {
-    let trigger = run(decide("issue_comment", &issue_comment("created", "Hey @openhands, please fix", false)));
+    let trigger = run(decide(
+        "issue_comment",
+        &issue_comment("created", "Hey @openhands, please fix", false),
+    ));
     assert_eq!(trigger.run_key, "github:octo-org/hello#7:comment:555");
     let SourceRef::Github(source) = &trigger.source;
     assert_eq!(source.target, GithubTarget::IssueComment { comment_id: 555 });
     assert!(!source.is_pull_request);
 
-    for body in ["@openhands-agent fix", "mail me@openhands.dev", "> @openhands fix\nagreed", "`@openhands`"] {
+    for body in [
+        "@openhands-agent fix",
+        "mail me@openhands.dev",
+        "> @openhands fix\nagreed",
+        "`@openhands`",
+    ] {
         ignored(decide("issue_comment", &issue_comment("created", body, false)));
     }
     for action in ["edited", "deleted"] {
-        ignored(decide("issue_comment", &issue_comment(action, "@openhands fix", false)));
+        ignored(decide(
+            "issue_comment",
+            &issue_comment(action, "@openhands fix", false),
+        ));
     }
 }
 
 #[test]
 fn pr_conversation_comment_works_on_the_pr() {
-    let trigger = run(decide("issue_comment", &issue_comment("created", "@openhands rebase", true)));
+    let trigger = run(decide(
+        "issue_comment",
+        &issue_comment("created", "@openhands rebase", true),
+    ));
     let SourceRef::Github(source) = &trigger.source;
     assert!(source.is_pull_request);
     assert_eq!(trigger.title, "GitHub PR #7: Crash on start");
@@ -271,19 +344,45 @@ fn pr_conversation_comment_works_on_the_pr() {
 
 #[test]
 fn review_comment_replies_in_thread_on_head_branch() {
-    let trigger = run(decide("pull_request_review_comment", &review_comment("@openhands rename this", Some(880))));
+    let trigger = run(decide(
+        "pull_request_review_comment",
+        &review_comment("@openhands rename this", Some(880)),
+    ));
     let SourceRef::Github(source) = &trigger.source;
-    assert_eq!(source.target, GithubTarget::ReviewComment { comment_id: 900, thread_root_id: 880 });
+    assert_eq!(
+        source.target,
+        GithubTarget::ReviewComment {
+            comment_id: 900,
+            thread_root_id: 880
+        }
+    );
     assert_eq!(trigger.branch.as_deref(), Some("feature/speed"));
-    assert!(trigger.prompt.location.as_deref().unwrap_or("").starts_with("src/lib.rs:12"));
-    let top = run(decide("pull_request_review_comment", &review_comment("@openhands x", None)));
+    assert!(trigger
+        .prompt
+        .location
+        .as_deref()
+        .unwrap_or("")
+        .starts_with("src/lib.rs:12"));
+    let top = run(decide(
+        "pull_request_review_comment",
+        &review_comment("@openhands x", None),
+    ));
     let SourceRef::Github(source) = &top.source;
-    assert_eq!(source.target, GithubTarget::ReviewComment { comment_id: 900, thread_root_id: 900 });
+    assert_eq!(
+        source.target,
+        GithubTarget::ReviewComment {
+            comment_id: 900,
+            thread_root_id: 900
+        }
+    );
 }
 
 #[test]
 fn review_submission_with_mention() {
-    let trigger = run(decide("pull_request_review", &review_submitted("Looks off. @openhands please fix the tests")));
+    let trigger = run(decide(
+        "pull_request_review",
+        &review_submitted("Looks off. @openhands please fix the tests"),
+    ));
     let SourceRef::Github(source) = &trigger.source;
     assert_eq!(source.target, GithubTarget::Review { review_id: 31 });
     assert_eq!(trigger.branch.as_deref(), Some("feature/speed"));

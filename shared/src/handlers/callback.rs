@@ -16,6 +16,7 @@ use crate::{
     domain::{RunRecord, RunState},
     error::{ProcessError, WebhookError},
     http::{HttpReply, HttpRequest},
+    openhands::normalize_id,
     verify::constant_time_eq,
 };
 
@@ -65,19 +66,21 @@ async fn route(services: &Services, request: &HttpRequest<'_>) -> Result<HttpRep
         return Err(WebhookError::TooLarge);
     }
     let (conversation_id, status, events_seen) = if let Some(pos) = request.path.find(EVENTS_PREFIX) {
-        let id = normalize_id(&request.path[pos + EVENTS_PREFIX.len()..])
+        let id = normalize_id(request.path[pos + EVENTS_PREFIX.len()..].trim_matches('/'))
             .ok_or(WebhookError::Malformed("invalid conversation id"))?;
-        let events: Vec<StateEvent> =
-            serde_json::from_slice(request.body).map_err(|_| WebhookError::Malformed("expected a JSON array of events"))?;
+        let events: Vec<StateEvent> = serde_json::from_slice(request.body)
+            .map_err(|_| WebhookError::Malformed("expected a JSON array of events"))?;
         let status = events
             .iter()
-            .filter(|e| e.kind == "ConversationStateUpdateEvent" && e.key.as_deref() == Some("execution_status"))
+            .filter(|e| {
+                e.kind == "ConversationStateUpdateEvent" && e.key.as_deref() == Some("execution_status")
+            })
             .filter_map(|e| e.value.as_ref().and_then(|v| v.as_str()).map(str::to_owned))
             .next_back();
         (id, status, !events.is_empty())
     } else if request.path.ends_with(CONVERSATIONS_PATH) {
-        let info: ConversationInfo =
-            serde_json::from_slice(request.body).map_err(|_| WebhookError::Malformed("expected conversation info"))?;
+        let info: ConversationInfo = serde_json::from_slice(request.body)
+            .map_err(|_| WebhookError::Malformed("expected conversation info"))?;
         let id = normalize_id(&info.id).ok_or(WebhookError::Malformed("invalid conversation id"))?;
         (id, info.execution_status, true)
     } else {
@@ -85,7 +88,11 @@ async fn route(services: &Services, request: &HttpRequest<'_>) -> Result<HttpRep
     };
 
     let shared_ok = shared_key_valid(services, request).await?;
-    let run = services.runs.get_run(&conversation_id).await.map_err(WebhookError::Unavailable)?;
+    let run = services
+        .runs
+        .get_run(&conversation_id)
+        .await
+        .map_err(WebhookError::Unavailable)?;
     let Some(mut run) = run else {
         if shared_ok {
             // A conversation Hookline did not start (every sandbox may report here): nothing to do.
@@ -96,13 +103,19 @@ async fn route(services: &Services, request: &HttpRequest<'_>) -> Result<HttpRep
     if !shared_ok && !session_key_valid(services, request, &mut run).await? {
         return Err(WebhookError::Unauthorized("session key mismatch"));
     }
-    let span = info_span!("callback", conversation_id = %conversation_id, status = status.as_deref().unwrap_or(""));
+    let span =
+        info_span!("callback", conversation_id = %conversation_id, status = status.as_deref().unwrap_or(""));
     async {
         match observe(services, run, status.as_deref(), events_seen).await {
             Ok(()) => Ok(HttpReply::text(200, "ok")),
             Err(ProcessError::Transient(reason, _)) => {
-                warn!(reason, "callback could not be completed; asking the sender to retry");
-                Err(WebhookError::Unavailable(crate::error::PortError::transient("callback", reason)))
+                warn!(
+                    reason,
+                    "callback could not be completed; asking the sender to retry"
+                );
+                Err(WebhookError::Unavailable(crate::error::PortError::transient(
+                    "callback", reason,
+                )))
             }
             Err(ProcessError::Permanent(reason)) => {
                 warn!(reason, "callback failed permanently");
@@ -115,13 +128,20 @@ async fn route(services: &Services, request: &HttpRequest<'_>) -> Result<HttpRep
 }
 
 /// The run moved: conclude on a terminal status, otherwise note the progress.
-async fn observe(services: &Services, mut run: RunRecord, status: Option<&str>, progress: bool) -> Result<(), ProcessError> {
+async fn observe(
+    services: &Services,
+    mut run: RunRecord,
+    status: Option<&str>,
+    progress: bool,
+) -> Result<(), ProcessError> {
     if run.state.is_terminal() {
         return Ok(());
     }
     match status {
         Some("finished") => return conclude::conclude(services, run, Outcome::Finished).await,
-        Some(s @ ("error" | "stuck")) => return conclude::conclude(services, run, Outcome::AgentStopped(s.to_owned())).await,
+        Some(s @ ("error" | "stuck")) => {
+            return conclude::conclude(services, run, Outcome::AgentStopped(s.to_owned())).await
+        }
         _ => {}
     }
     let now = services.now();
@@ -144,10 +164,17 @@ async fn observe(services: &Services, mut run: RunRecord, status: Option<&str>, 
 }
 
 async fn shared_key_valid(services: &Services, request: &HttpRequest<'_>) -> Result<bool, WebhookError> {
-    let (Some(name), Some(given)) = (&services.settings.callback_key_secret, request.header(SHARED_KEY_HEADER)) else {
+    let (Some(name), Some(given)) = (
+        &services.settings.callback_key_secret,
+        request.header(SHARED_KEY_HEADER),
+    ) else {
         return Ok(false);
     };
-    let expected = services.secrets.get(name).await.map_err(WebhookError::Unavailable)?;
+    let expected = services
+        .secrets
+        .get(name)
+        .await
+        .map_err(WebhookError::Unavailable)?;
     Ok(!expected.is_empty() && constant_time_eq(expected.expose().as_bytes(), given.as_bytes()))
 }
 
@@ -164,13 +191,21 @@ async fn session_key_valid(
     if let Some(known) = &run.session_key_sha256 {
         return Ok(constant_time_eq(known.as_bytes(), given_hash.as_bytes()));
     }
-    let auth = services.openhands_auth(run.api_key_secret.as_deref()).await.map_err(WebhookError::Unavailable)?;
+    let auth = services
+        .openhands_auth(run.api_key_secret.as_deref())
+        .await
+        .map_err(WebhookError::Unavailable)?;
     let statuses = services
         .conversations
         .statuses(&auth, std::slice::from_ref(&run.conversation_id))
         .await
         .map_err(WebhookError::Unavailable)?;
-    let Some(key) = statuses.into_iter().next().flatten().and_then(|c| c.session_api_key) else {
+    let Some(key) = statuses
+        .into_iter()
+        .next()
+        .flatten()
+        .and_then(|c| c.session_api_key)
+    else {
         return Ok(false);
     };
     let known_hash = sha256_hex(key.expose());
@@ -188,13 +223,6 @@ fn sha256_hex(value: &str) -> String {
     hex::encode(Sha256::digest(value.as_bytes()))
 }
 
-/// Conversation ids as 32 lowercase hex; dashed UUIDs are accepted.
-pub fn normalize_id(raw: &str) -> Option<String> {
-    let raw = raw.trim_matches('/');
-    let id: String = raw.chars().filter(|c| *c != '-').collect::<String>().to_ascii_lowercase();
-    (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
-}
-
 /// What one sweep did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SweepReport {
@@ -209,7 +237,11 @@ const SWEEP_LIMIT: usize = 500;
 /// Poll OpenHands for every unfinished run and conclude those that finished, failed, never started or stalled.
 pub async fn sweep(services: &Services) -> SweepReport {
     let mut report = SweepReport::default();
-    let runs = match services.runs.runs_in_states(&[RunState::Claimed, RunState::Running], SWEEP_LIMIT).await {
+    let runs = match services
+        .runs
+        .runs_in_states(&[RunState::Claimed, RunState::Running], SWEEP_LIMIT)
+        .await
+    {
         Ok(runs) => runs,
         Err(err) => {
             warn!(error = %err, "sweep could not list runs");
@@ -221,7 +253,10 @@ pub async fn sweep(services: &Services) -> SweepReport {
     // Runs are polled in groups sharing one identity (one API key per call).
     let mut by_identity: BTreeMap<Option<String>, Vec<RunRecord>> = BTreeMap::new();
     for run in runs {
-        by_identity.entry(run.api_key_secret.clone()).or_default().push(run);
+        by_identity
+            .entry(run.api_key_secret.clone())
+            .or_default()
+            .push(run);
     }
     for (secret, runs) in by_identity {
         match sweep_identity(services, secret.as_deref(), runs).await {
@@ -236,7 +271,12 @@ pub async fn sweep(services: &Services) -> SweepReport {
         }
     }
     if report.concluded > 0 || report.failed > 0 {
-        info!(examined = report.examined, concluded = report.concluded, failed = report.failed, "sweep done");
+        info!(
+            examined = report.examined,
+            concluded = report.concluded,
+            failed = report.failed,
+            "sweep done"
+        );
     }
     report
 }
@@ -253,17 +293,30 @@ async fn sweep_identity(
     for run in claimed {
         // The worker owns claimed runs until their deadline; past it the queue has given up on them.
         if now > run.deadline_at {
-            outcomes.push((run, Some(Outcome::StartFailed("the start never completed".into()))));
+            outcomes.push((
+                run,
+                Some(Outcome::StartFailed("the start never completed".into())),
+            ));
         }
     }
     let ids: Vec<String> = running.iter().map(|r| r.conversation_id.clone()).collect();
-    let statuses = if ids.is_empty() { Vec::new() } else { services.conversations.statuses(&auth, &ids).await? };
-    for (mut run, status) in running.into_iter().zip(statuses.into_iter().chain(std::iter::repeat(None))) {
+    let statuses = if ids.is_empty() {
+        Vec::new()
+    } else {
+        services.conversations.statuses(&auth, &ids).await?
+    };
+    for (mut run, status) in running
+        .into_iter()
+        .zip(statuses.into_iter().chain(std::iter::repeat(None)))
+    {
         let outcome = match status {
             Some(conversation) => {
                 if run.last_execution_status.is_none() {
                     if let Some(title) = title_hint(&run) {
-                        let _ = services.conversations.set_title(&auth, &run.conversation_id, &title).await;
+                        let _ = services
+                            .conversations
+                            .set_title(&auth, &run.conversation_id, &title)
+                            .await;
                     }
                 }
                 match conversation.execution_status.as_deref() {

@@ -28,12 +28,20 @@ pub(crate) fn marker_for(conversation_id: &str) -> String {
     format!("run:{conversation_id}")
 }
 
-pub(crate) async fn start_failed(services: &Services, run: RunRecord, detail: &str) -> Result<(), ProcessError> {
+pub(crate) async fn start_failed(
+    services: &Services,
+    run: RunRecord,
+    detail: &str,
+) -> Result<(), ProcessError> {
     conclude(services, run, Outcome::StartFailed(detail.to_owned())).await
 }
 
 /// Conclude `run` with `outcome` (no-op if it is already concluded).
-pub(crate) async fn conclude(services: &Services, mut run: RunRecord, outcome: Outcome) -> Result<(), ProcessError> {
+pub(crate) async fn conclude(
+    services: &Services,
+    mut run: RunRecord,
+    outcome: Outcome,
+) -> Result<(), ProcessError> {
     if run.state.is_terminal() {
         return Ok(());
     }
@@ -45,7 +53,11 @@ pub(crate) async fn conclude(services: &Services, mut run: RunRecord, outcome: O
         Outcome::Finished => {
             let summary = fetch_summary(services, &run).await?;
             let links = prompt::pull_request_links(&summary);
-            (prompt::status_finished(&summary, &links, &link), RunState::Reported, "finished".to_owned())
+            (
+                prompt::status_finished(&summary, &links, &link),
+                RunState::Reported,
+                "finished".to_owned(),
+            )
         }
         Outcome::AgentStopped(status) => (
             prompt::status_failed(
@@ -67,7 +79,10 @@ pub(crate) async fn conclude(services: &Services, mut run: RunRecord, outcome: O
             "stalled".to_owned(),
         ),
         Outcome::StartFailed(detail) => (
-            prompt::status_failed(&format!("Could not start the OpenHands conversation: {detail}."), &link),
+            prompt::status_failed(
+                &format!("Could not start the OpenHands conversation: {detail}."),
+                &link,
+            ),
             RunState::Failed,
             "start_failed".to_owned(),
         ),
@@ -81,13 +96,20 @@ pub(crate) async fn conclude(services: &Services, mut run: RunRecord, outcome: O
         if let Some(winner) = services.runs.get_run(&run.conversation_id).await? {
             if let (Some(text), Some(status)) = (&winner.outcome, &winner.status) {
                 let marker = marker_for(&winner.conversation_id);
-                module.source().edit_status(&winner.source, status, &marker, text).await?;
+                module
+                    .source()
+                    .edit_status(&winner.source, status, &marker, text)
+                    .await?;
             }
         }
         info!(conversation_id = %run.conversation_id, "run was concluded concurrently");
         return Ok(());
     }
-    if let Err(err) = services.runs.release_thread(&run.thread_key, &run.conversation_id).await {
+    if let Err(err) = services
+        .runs
+        .release_thread(&run.thread_key, &run.conversation_id)
+        .await
+    {
         warn!(error = %err, "could not release the thread; the next trigger will clear it");
     }
     info!(conversation_id = %run.conversation_id, outcome = %label, state = run.state.as_str(), "run concluded");
@@ -116,20 +138,29 @@ async fn publish(source: &dyn SourceClient, run: &mut RunRecord, text: &str) -> 
 /// Ask the agent for its final summary. An unreachable sandbox is retried; a refusal yields an empty summary.
 async fn fetch_summary(services: &Services, run: &RunRecord) -> Result<String, ProcessError> {
     let auth = services.openhands_auth(run.api_key_secret.as_deref()).await?;
-    let statuses = services.conversations.statuses(&auth, std::slice::from_ref(&run.conversation_id)).await?;
+    let statuses = services
+        .conversations
+        .statuses(&auth, std::slice::from_ref(&run.conversation_id))
+        .await?;
     let Some(conversation) = statuses.into_iter().next().flatten() else {
         warn!("conversation not found when asking for the summary");
         return Ok(String::new());
     };
-    let agent_url = run
-        .agent_server_url
-        .clone()
-        .or_else(|| conversation.conversation_url.as_deref().and_then(crate::openhands::agent_server_url_from));
+    let agent_url = run.agent_server_url.clone().or_else(|| {
+        conversation
+            .conversation_url
+            .as_deref()
+            .and_then(crate::openhands::agent_server_url_from)
+    });
     let Some(agent_url) = agent_url else {
         warn!("no agent server url; posting without a summary");
         return Ok(String::new());
     };
-    match services.conversations.ask_agent(&conversation, &agent_url, prompt::SUMMARY_QUESTION).await {
+    match services
+        .conversations
+        .ask_agent(&conversation, &agent_url, prompt::SUMMARY_QUESTION)
+        .await
+    {
         Ok(summary) => Ok(summary),
         Err(err) if err.is_transient() => Err(err.into()),
         Err(err) => {

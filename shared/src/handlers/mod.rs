@@ -85,7 +85,10 @@ pub struct Services {
 
 impl Services {
     pub fn module(&self, provider: Provider) -> Option<&dyn ProviderModule> {
-        self.providers.iter().find(|m| m.provider() == provider).map(|m| m.as_ref())
+        self.providers
+            .iter()
+            .find(|m| m.provider() == provider)
+            .map(|m| m.as_ref())
     }
 
     fn now(&self) -> u64 {
@@ -103,13 +106,22 @@ impl Services {
         let key = match self.secrets.get(name).await {
             Ok(key) => key,
             Err(PortError::NotFound { .. }) => {
-                return Err(PortError::permanent("openhands identity", format!("secret {name} does not exist")))
+                return Err(PortError::permanent(
+                    "openhands identity",
+                    format!("secret {name} does not exist"),
+                ))
             }
             Err(other) => return Err(other),
         };
         Ok(match self.settings.auth_mode {
-            AuthMode::Bearer => OpenHandsAuth { bearer: Some(key), session_key: None },
-            AuthMode::SessionKey => OpenHandsAuth { bearer: None, session_key: Some(key) },
+            AuthMode::Bearer => OpenHandsAuth {
+                bearer: Some(key),
+                session_key: None,
+            },
+            AuthMode::SessionKey => OpenHandsAuth {
+                bearer: None,
+                session_key: Some(key),
+            },
             AuthMode::None => OpenHandsAuth::default(),
         })
     }

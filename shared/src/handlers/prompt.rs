@@ -29,20 +29,32 @@ pub fn initial_message(trigger: &Trigger, context: &[ContextMessage]) -> String 
     }
     let request = sanitize_untrusted(&p.request);
     // The thread listing includes the triggering comment itself; it is quoted once, below.
-    let earlier: Vec<&ContextMessage> = context.iter().filter(|m| m.body.trim() != request.trim()).collect();
+    let earlier: Vec<&ContextMessage> = context
+        .iter()
+        .filter(|m| m.body.trim() != request.trim())
+        .collect();
     if !earlier.is_empty() {
         out.push_str("Earlier comments, oldest first:\n\n");
         for message in earlier {
-            out.push_str(&fence_as_data(&format!("Comment by @{}", sanitize_untrusted(&message.author)), &message.body));
+            out.push_str(&fence_as_data(
+                &format!("Comment by @{}", sanitize_untrusted(&message.author)),
+                &message.body,
+            ));
             out.push_str("\n\n");
         }
     }
     if let Some(location) = &p.location {
-        out.push_str(&fence_as_data("The request refers to this location in the diff", &sanitize_untrusted(location)));
+        out.push_str(&fence_as_data(
+            "The request refers to this location in the diff",
+            &sanitize_untrusted(location),
+        ));
         out.push_str("\n\n");
     }
     if !request.trim().is_empty() {
-        out.push_str(&fence_as_data(&format!("The request from @{}", sanitize_untrusted(&trigger.actor.login)), &request));
+        out.push_str(&fence_as_data(
+            &format!("The request from @{}", sanitize_untrusted(&trigger.actor.login)),
+            &request,
+        ));
         out.push_str("\n\n");
     }
     out.push_str("Task: ");
@@ -57,7 +69,10 @@ pub fn follow_up_message(trigger: &Trigger) -> String {
     format!(
         "@{login} added a request on {}. Take it into account in the work you are doing.\n\n{}",
         trigger.prompt.subject,
-        fence_as_data(&format!("The new request from @{login}"), &sanitize_untrusted(&trigger.prompt.request))
+        fence_as_data(
+            &format!("The new request from @{login}"),
+            &sanitize_untrusted(&trigger.prompt.request)
+        )
     )
 }
 
@@ -98,7 +113,9 @@ pub fn status_failed(what: &str, link: &str) -> String {
 /// without duplicates.
 pub fn pull_request_links(summary: &str) -> Vec<String> {
     let mut found: Vec<String> = Vec::new();
-    for token in summary.split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | '<' | '>' | '[' | ']' | '"' | '\'')) {
+    for token in summary
+        .split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | '<' | '>' | '[' | ']' | '"' | '\''))
+    {
         let token = token.trim_end_matches(['.', ',', ';', ':', '!', '?']);
         if !(token.starts_with("https://") || token.starts_with("http://")) {
             continue;
@@ -106,7 +123,11 @@ pub fn pull_request_links(summary: &str) -> Vec<String> {
         let is_pr = ["/pull/", "/merge_requests/"].iter().any(|marker| {
             token.find(marker).is_some_and(|i| {
                 let rest = &token[i + marker.len()..];
-                !rest.is_empty() && rest.chars().take_while(|c| *c != '/' && *c != '#').all(|c| c.is_ascii_digit())
+                !rest.is_empty()
+                    && rest
+                        .chars()
+                        .take_while(|c| *c != '/' && *c != '#')
+                        .all(|c| c.is_ascii_digit())
             })
         });
         if is_pr && !found.iter().any(|f| f == token) {
@@ -126,7 +147,10 @@ mod tests {
                  https://gitlab.com/g/p/-/merge_requests/3, not https://github.com/o/r/issues/4";
         assert_eq!(
             pull_request_links(s),
-            vec!["https://github.com/o/r/pull/12".to_owned(), "https://gitlab.com/g/p/-/merge_requests/3".to_owned()]
+            vec![
+                "https://github.com/o/r/pull/12".to_owned(),
+                "https://gitlab.com/g/p/-/merge_requests/3".to_owned()
+            ]
         );
     }
 }

@@ -19,8 +19,14 @@ pub async fn handle(services: &Services, provider: &str, request: HttpRequest<'_
     }
 }
 
-async fn accept(services: &Services, provider: &str, request: &HttpRequest<'_>) -> Result<HttpReply, WebhookError> {
-    let module = Provider::parse(provider).and_then(|p| services.module(p)).ok_or(WebhookError::NotFound)?;
+async fn accept(
+    services: &Services,
+    provider: &str,
+    request: &HttpRequest<'_>,
+) -> Result<HttpReply, WebhookError> {
+    let module = Provider::parse(provider)
+        .and_then(|p| services.module(p))
+        .ok_or(WebhookError::NotFound)?;
     if request.method != "POST" {
         return Err(WebhookError::MethodNotAllowed);
     }
@@ -39,7 +45,11 @@ async fn accept(services: &Services, provider: &str, request: &HttpRequest<'_>) 
     let key = envelope.delivery_key().storage_key();
     let body = serde_json::to_string(&envelope)
         .map_err(|e| WebhookError::Unavailable(crate::error::PortError::permanent("envelope", e)))?;
-    let message = QueueMessage { group: envelope.group.clone(), dedup_id: key.clone(), body };
+    let message = QueueMessage {
+        group: envelope.group.clone(),
+        dedup_id: key.clone(),
+        body,
+    };
     let claim = services
         .inbox
         .accept(&key, now, services.settings.delivery_ttl, message)

@@ -26,7 +26,10 @@ pub async fn process(services: &Services, body: &str, receive_count: u32) -> Dis
         }
     };
     if envelope.version != ENVELOPE_VERSION {
-        error!(version = envelope.version, "unsupported envelope version; dropping it");
+        error!(
+            version = envelope.version,
+            "unsupported envelope version; dropping it"
+        );
         return Disposition::Done;
     }
     let span = info_span!(
@@ -43,7 +46,11 @@ pub async fn process(services: &Services, body: &str, receive_count: u32) -> Dis
         let now = services.now();
         match result {
             Ok(()) => {
-                if let Err(err) = services.deliveries.complete(&key, now, services.settings.delivery_ttl).await {
+                if let Err(err) = services
+                    .deliveries
+                    .complete(&key, now, services.settings.delivery_ttl)
+                    .await
+                {
                     warn!(error = %err, "could not mark delivery done");
                 }
                 Disposition::Done
@@ -68,10 +75,14 @@ pub async fn process(services: &Services, body: &str, receive_count: u32) -> Dis
     .await
 }
 
-async fn process_envelope(services: &Services, envelope: &Envelope, final_attempt: bool) -> Result<(), ProcessError> {
-    let module = services
-        .module(envelope.provider)
-        .ok_or_else(|| ProcessError::Permanent(format!("provider {} is not configured", envelope.provider)))?;
+async fn process_envelope(
+    services: &Services,
+    envelope: &Envelope,
+    final_attempt: bool,
+) -> Result<(), ProcessError> {
+    let module = services.module(envelope.provider).ok_or_else(|| {
+        ProcessError::Permanent(format!("provider {} is not configured", envelope.provider))
+    })?;
     let trigger = match module.decide(envelope)? {
         Decision::Ignore(reason) => {
             info!(reason, "not a trigger");
@@ -88,25 +99,40 @@ async fn process_envelope(services: &Services, envelope: &Envelope, final_attemp
         }
         let source = module.source();
         if !source.may_trigger(&trigger.source, &trigger.actor.login).await? {
-            info!(decision = "denied", "person may not trigger runs here (no write access)");
+            info!(
+                decision = "denied",
+                "person may not trigger runs here (no write access)"
+            );
             return Ok(());
         }
-        let (openhands_user, api_key_secret) =
-            match services.identities.get_link(trigger.provider, &trigger.tenant, &trigger.actor.id).await? {
-                Some(link) => (link.openhands_user, link.api_key_secret),
-                None => match &services.settings.default_identity {
-                    Some(default) => {
-                        info!(decision = "default_identity", "unlinked person; using the default identity");
-                        (default.openhands_user.clone(), default.api_key_secret.clone())
-                    }
-                    None => return notify_unlinked(services, module, &trigger).await,
-                },
-            };
+        let (openhands_user, api_key_secret) = match services
+            .identities
+            .get_link(trigger.provider, &trigger.tenant, &trigger.actor.id)
+            .await?
+        {
+            Some(link) => (link.openhands_user, link.api_key_secret),
+            None => match &services.settings.default_identity {
+                Some(default) => {
+                    info!(
+                        decision = "default_identity",
+                        "unlinked person; using the default identity"
+                    );
+                    (default.openhands_user.clone(), default.api_key_secret.clone())
+                }
+                None => return notify_unlinked(services, module, &trigger).await,
+            },
+        };
         // One active conversation per thread: a mention on a busy thread becomes a follow-up.
         for _ in 0..2 {
-            match services.runs.claim_thread(&trigger.thread_key, &conversation_id).await? {
+            match services
+                .runs
+                .claim_thread(&trigger.thread_key, &conversation_id)
+                .await?
+            {
                 ThreadClaim::Claimed => break,
-                ThreadClaim::Active { conversation_id: active } => match services.runs.get_run(&active).await? {
+                ThreadClaim::Active {
+                    conversation_id: active,
+                } => match services.runs.get_run(&active).await? {
                     Some(run) if !run.state.is_terminal() => {
                         return follow_up(services, module, &trigger, &run).await;
                     }
@@ -138,11 +164,9 @@ async fn process_envelope(services: &Services, envelope: &Envelope, final_attemp
             version: 0,
         };
         if !services.runs.insert_run(&run).await? {
-            let existing = services
-                .runs
-                .get_run(&conversation_id)
-                .await?
-                .ok_or_else(|| ProcessError::Transient("run vanished after a conflicting insert".into(), None))?;
+            let existing = services.runs.get_run(&conversation_id).await?.ok_or_else(|| {
+                ProcessError::Transient("run vanished after a conflicting insert".into(), None)
+            })?;
             return drive_run(services, module, &trigger, existing, true, final_attempt).await;
         }
         drive_run(services, module, &trigger, run, false, final_attempt).await
@@ -171,12 +195,22 @@ async fn drive_run(
         warn!(error = %err, "could not add the reaction");
     }
     if run.status.is_none() {
-        let found = if existed { source.find_status(&trigger.source, &marker).await? } else { None };
+        let found = if existed {
+            source.find_status(&trigger.source, &marker).await?
+        } else {
+            None
+        };
         let status = match found {
             Some(status) => status,
             None => {
                 let link = services.conversations.conversation_link(&run.conversation_id);
-                source.post_status(&trigger.source, &marker, &prompt::status_started(&trigger.actor.login, &link)).await?
+                source
+                    .post_status(
+                        &trigger.source,
+                        &marker,
+                        &prompt::status_started(&trigger.actor.login, &link),
+                    )
+                    .await?
             }
         };
         run.status = Some(status);
@@ -189,7 +223,10 @@ async fn drive_run(
     };
     if existed {
         // A crash may have come after OpenHands accepted the start: ask before starting twice.
-        let known = services.conversations.statuses(&auth, std::slice::from_ref(&run.conversation_id)).await?;
+        let known = services
+            .conversations
+            .statuses(&auth, std::slice::from_ref(&run.conversation_id))
+            .await?;
         if known.first().is_some_and(Option::is_some) {
             info!("conversation already exists; recording it as running");
             return mark_running(services, run, None).await;
@@ -223,7 +260,11 @@ async fn drive_run(
         }
         Ok(task) => {
             info!(start_task_id = %task.id, "conversation started");
-            if let Err(err) = services.conversations.set_title(&auth, &run.conversation_id, &trigger.title).await {
+            if let Err(err) = services
+                .conversations
+                .set_title(&auth, &run.conversation_id, &trigger.title)
+                .await
+            {
                 info!(error = %err, "title not set yet; the sweep will retry");
             }
             mark_running(services, run, Some(task.id)).await
@@ -233,7 +274,11 @@ async fn drive_run(
     }
 }
 
-async fn mark_running(services: &Services, mut run: RunRecord, task_id: Option<String>) -> Result<(), ProcessError> {
+async fn mark_running(
+    services: &Services,
+    mut run: RunRecord,
+    task_id: Option<String>,
+) -> Result<(), ProcessError> {
     if task_id.is_some() {
         run.start_task_id = task_id;
     }
@@ -260,14 +305,23 @@ async fn follow_up(
 ) -> Result<(), ProcessError> {
     let key = format!("followup#{}", trigger.run_key);
     let now = services.now();
-    if services.deliveries.claim(&key, now, services.settings.delivery_ttl).await? == Claim::Duplicate {
+    if services
+        .deliveries
+        .claim(&key, now, services.settings.delivery_ttl)
+        .await?
+        == Claim::Duplicate
+    {
         return Ok(());
     }
     let sent = async {
         let auth = services.openhands_auth(active.api_key_secret.as_deref()).await?;
         services
             .conversations
-            .send_message(&auth, &active.conversation_id, &prompt::follow_up_message(trigger))
+            .send_message(
+                &auth,
+                &active.conversation_id,
+                &prompt::follow_up_message(trigger),
+            )
             .await
     }
     .await;
@@ -275,7 +329,10 @@ async fn follow_up(
         let _ = services.deliveries.release(&key).await;
         return Err(err.into());
     }
-    let _ = services.deliveries.complete(&key, now, services.settings.delivery_ttl).await;
+    let _ = services
+        .deliveries
+        .complete(&key, now, services.settings.delivery_ttl)
+        .await;
     info!(active_conversation = %active.conversation_id, "sent as a follow-up to the running conversation");
     if let Err(err) = module.source().acknowledge(&trigger.source).await {
         warn!(error = %err, "could not add the reaction");
@@ -283,16 +340,35 @@ async fn follow_up(
     Ok(())
 }
 
-async fn notify_unlinked(services: &Services, module: &dyn ProviderModule, trigger: &Trigger) -> Result<(), ProcessError> {
-    info!(decision = "unlinked", "person is not linked to an OpenHands identity");
+async fn notify_unlinked(
+    services: &Services,
+    module: &dyn ProviderModule,
+    trigger: &Trigger,
+) -> Result<(), ProcessError> {
+    info!(
+        decision = "unlinked",
+        "person is not linked to an OpenHands identity"
+    );
     let key = format!("notice#{}", trigger.run_key);
     let now = services.now();
-    if services.deliveries.claim(&key, now, services.settings.delivery_ttl).await? == Claim::Duplicate {
+    if services
+        .deliveries
+        .claim(&key, now, services.settings.delivery_ttl)
+        .await?
+        == Claim::Duplicate
+    {
         return Ok(());
     }
-    match module.source().post_notice(&trigger.source, &module.unlinked_notice(trigger)).await {
+    match module
+        .source()
+        .post_notice(&trigger.source, &module.unlinked_notice(trigger))
+        .await
+    {
         Ok(()) => {
-            let _ = services.deliveries.complete(&key, now, services.settings.delivery_ttl).await;
+            let _ = services
+                .deliveries
+                .complete(&key, now, services.settings.delivery_ttl)
+                .await;
             Ok(())
         }
         Err(err) => {
@@ -315,7 +391,11 @@ fn trigger_name(trigger: &Trigger) -> String {
 /// A reason short enough for a comment, with no internals beyond the remote's status.
 fn short_reason(err: &PortError) -> String {
     match err {
-        PortError::Permanent { what, status: Some(status), .. } => format!("{what} answered HTTP {status}"),
+        PortError::Permanent {
+            what,
+            status: Some(status),
+            ..
+        } => format!("{what} answered HTTP {status}"),
         PortError::Permanent { what, .. } => format!("{what} refused the request"),
         PortError::Transient { what, .. } => format!("{what} stayed unavailable"),
         PortError::NotFound { what } => format!("{what} not found"),

@@ -49,7 +49,9 @@ fn split_options(args: &[String]) -> Result<(Vec<&str>, Vec<(&str, &str)>), Stri
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         if let Some(name) = arg.strip_prefix("--") {
-            let value = iter.next().ok_or_else(|| format!("--{name} needs a value\n{USAGE}"))?;
+            let value = iter
+                .next()
+                .ok_or_else(|| format!("--{name} needs a value\n{USAGE}"))?;
             options.push((name, value.as_str()));
         } else {
             positional.push(arg.as_str());
@@ -75,16 +77,20 @@ fn default_tenant(provider: Provider) -> &'static str {
 async fn run(args: &[String]) -> Result<String, String> {
     let (positional, options) = split_options(args)?;
     let local = LocalConfig::from_env().map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(&local.data_dir).map_err(|e| format!("creating {}: {e}", local.data_dir.display()))?;
+    std::fs::create_dir_all(&local.data_dir)
+        .map_err(|e| format!("creating {}: {e}", local.data_dir.display()))?;
     let database = Database::open(local.database_path()).map_err(|e| e.to_string())?;
     let store = database.store();
-    let provider_arg = |raw: &str| Provider::parse(raw).ok_or_else(|| format!("unknown provider {raw:?}\n{USAGE}"));
+    let provider_arg =
+        |raw: &str| Provider::parse(raw).ok_or_else(|| format!("unknown provider {raw:?}\n{USAGE}"));
     match positional.as_slice() {
         ["link", "add", provider, external_id, openhands_user] => {
             let provider = provider_arg(provider)?;
             let link = IdentityLink {
                 provider,
-                tenant: option(&options, "tenant").unwrap_or(default_tenant(provider)).to_owned(),
+                tenant: option(&options, "tenant")
+                    .unwrap_or(default_tenant(provider))
+                    .to_owned(),
                 external_user_id: (*external_id).to_owned(),
                 external_login: option(&options, "login").unwrap_or_default().to_owned(),
                 openhands_user: (*openhands_user).to_owned(),
@@ -92,11 +98,15 @@ async fn run(args: &[String]) -> Result<String, String> {
                 created_at: SystemClock.now_secs(),
             };
             store.put_link(&link).await.map_err(|e| e.to_string())?;
-            Ok(format!("linked {provider} {}/{} -> {}\n", link.tenant, link.external_user_id, link.openhands_user))
+            Ok(format!(
+                "linked {provider} {}/{} -> {}\n",
+                link.tenant, link.external_user_id, link.openhands_user
+            ))
         }
         ["link", "list"] => {
             let links = store.list_links().await.map_err(|e| e.to_string())?;
-            let mut out = String::from("provider\ttenant\texternal_id\tlogin\topenhands_user\tapi_key_secret\n");
+            let mut out =
+                String::from("provider\ttenant\texternal_id\tlogin\topenhands_user\tapi_key_secret\n");
             for l in links {
                 out.push_str(&format!(
                     "{}\t{}\t{}\t{}\t{}\t{}\n",
@@ -113,15 +123,27 @@ async fn run(args: &[String]) -> Result<String, String> {
         ["link", "remove", provider, external_id] => {
             let provider = provider_arg(provider)?;
             let tenant = option(&options, "tenant").unwrap_or(default_tenant(provider));
-            if store.remove_link(provider, tenant, external_id).await.map_err(|e| e.to_string())? {
+            if store
+                .remove_link(provider, tenant, external_id)
+                .await
+                .map_err(|e| e.to_string())?
+            {
                 Ok(format!("removed {provider} {tenant}/{external_id}\n"))
             } else {
                 Err(format!("no link for {provider} {tenant}/{external_id}"))
             }
         }
         ["runs"] => {
-            let states = [RunState::Claimed, RunState::Running, RunState::Reported, RunState::Failed];
-            let runs = store.runs_in_states(&states, 1000).await.map_err(|e| e.to_string())?;
+            let states = [
+                RunState::Claimed,
+                RunState::Running,
+                RunState::Reported,
+                RunState::Failed,
+            ];
+            let runs = store
+                .runs_in_states(&states, 1000)
+                .await
+                .map_err(|e| e.to_string())?;
             let mut out = String::from("conversation_id\tstate\tthread\tactor\tcreated_at\n");
             for r in runs {
                 out.push_str(&format!(
@@ -139,7 +161,10 @@ async fn run(args: &[String]) -> Result<String, String> {
             let dead = database.queue().dead_letters().map_err(|e| e.to_string())?;
             let mut out = String::from("id\tgroup\treceive_count\tfailed_at\treason\n");
             for d in dead {
-                out.push_str(&format!("{}\t{}\t{}\t{}\t{}\n", d.id, d.group, d.receive_count, d.failed_at, d.reason));
+                out.push_str(&format!(
+                    "{}\t{}\t{}\t{}\t{}\n",
+                    d.id, d.group, d.receive_count, d.failed_at, d.reason
+                ));
             }
             Ok(out)
         }
