@@ -49,6 +49,11 @@ pub fn services(config: &Config, adapters: Adapters, http: reqwest::Client) -> S
             config.link_help.clone(),
         )));
     }
+    // Each further provider adds its module here when configured (one block per provider, in this order).
+    // provider: gitlab
+    // provider: slack
+    // provider: jira
+    // provider: linear
     Services {
         deliveries: adapters.deliveries,
         runs: adapters.runs,

@@ -5,8 +5,12 @@ use std::{str::FromStr, time::Duration};
 
 use crate::{
     github::GithubConfig,
+    gitlab::GitlabConfig,
     handlers::{AuthMode, DefaultIdentity, Settings},
+    jira::JiraConfig,
+    linear::LinearConfig,
     openhands::OpenHandsConfig,
+    slack::SlackConfig,
 };
 
 /// A setting that is missing or does not parse.
@@ -23,6 +27,11 @@ pub enum ConfigError {
 pub struct Config {
     /// `None` when `GITHUB_APP_ID` is unset: the GitHub route then answers 404.
     pub github: Option<GithubConfig>,
+    /// Each other provider is on when its own settings are present (see its module).
+    pub gitlab: Option<GitlabConfig>,
+    pub slack: Option<SlackConfig>,
+    pub jira: Option<JiraConfig>,
+    pub linear: Option<LinearConfig>,
     pub openhands: OpenHandsConfig,
     pub settings: Settings,
     /// Markdown telling unlinked people how to get linked.
@@ -37,7 +46,7 @@ impl Config {
 
     /// Load from any lookup (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let env = Env(&get);
+        let env = Lookup(&get);
         let github = match env.get("GITHUB_APP_ID") {
             None => None,
             Some(app_id) => Some(GithubConfig {
@@ -107,6 +116,10 @@ impl Config {
         );
         Ok(Config {
             github,
+            gitlab: GitlabConfig::load(&env)?,
+            slack: SlackConfig::load(&env)?,
+            jira: JiraConfig::load(&env)?,
+            linear: LinearConfig::load(&env)?,
             openhands,
             settings,
             link_help,
@@ -122,19 +135,21 @@ fn mention(raw: &str) -> String {
     }
 }
 
-struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+/// Read access to settings by name (the process environment, or a map in tests), with typed helpers.
+pub struct Lookup<'a>(&'a dyn Fn(&str) -> Option<String>);
 
-impl Env<'_> {
-    fn get(&self, name: &str) -> Option<String> {
+impl Lookup<'_> {
+    /// The value, if set and not blank.
+    pub fn get(&self, name: &str) -> Option<String> {
         (self.0)(name)
     }
-    fn or(&self, name: &str, default: &str) -> String {
+    pub fn or(&self, name: &str, default: &str) -> String {
         self.get(name).unwrap_or_else(|| default.to_owned())
     }
-    fn require(&self, name: &'static str) -> Result<String, ConfigError> {
+    pub fn require(&self, name: &'static str) -> Result<String, ConfigError> {
         self.get(name).ok_or(ConfigError::Missing(name))
     }
-    fn parse<T: FromStr>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    pub fn parse<T: FromStr>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
     where
         T::Err: std::fmt::Display,
     {

@@ -115,12 +115,20 @@ pub struct Actor {
 #[serde(tag = "provider", rename_all = "lowercase")]
 pub enum SourceRef {
     Github(crate::github::GithubSource),
+    Gitlab(crate::gitlab::GitlabSource),
+    Slack(crate::slack::SlackSource),
+    Jira(crate::jira::JiraSource),
+    Linear(crate::linear::LinearSource),
 }
 
 impl SourceRef {
     pub fn provider(&self) -> Provider {
         match self {
             SourceRef::Github(_) => Provider::Github,
+            SourceRef::Gitlab(_) => Provider::Gitlab,
+            SourceRef::Slack(_) => Provider::Slack,
+            SourceRef::Jira(_) => Provider::Jira,
+            SourceRef::Linear(_) => Provider::Linear,
         }
     }
 }

@@ -6,7 +6,8 @@
 //! - [`ports`]: the traits every adapter implements (queue, stores, secrets, OpenHands, provider APIs).
 //! - [`error`]: one error type per boundary and the single place each maps to HTTP status or queue retry.
 //! - [`verify`], [`text`]: signature checks and untrusted-text handling.
-//! - [`github`]: the GitHub provider (webhook intake, triggers, REST client, App auth).
+//! - [`github`], [`gitlab`], [`slack`], [`jira`], [`linear`]: the providers (webhook intake, triggers, API
+//!   clients), each behind [`provider::ProviderModule`].
 //! - [`openhands`]: the OpenHands V1 app-server client.
 //! - [`handlers`]: the webhook, worker and callback handlers, generic over the ports.
 //! - [`memory`]: in-memory adapters for unit tests; `embedded` (SQLite) and `aws` behind features.
@@ -17,13 +18,17 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod github;
+pub mod gitlab;
 pub mod handlers;
 pub mod http;
+pub mod jira;
+pub mod linear;
 pub mod memory;
 pub mod openhands;
 pub mod ports;
 pub mod provider;
 pub mod secret;
+pub mod slack;
 pub mod text;
 pub mod verify;
 

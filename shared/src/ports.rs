@@ -261,6 +261,14 @@ pub trait SourceClient: Send + Sync {
     async fn thread_context(&self, source: &SourceRef, until: u64) -> Result<Vec<ContextMessage>, PortError>;
     /// Branch to work on when the trigger did not carry it (GitHub PR head for conversation comments).
     async fn resolve_branch(&self, source: &SourceRef) -> Result<Option<String>, PortError>;
+    /// The conversation started: trackers may move the issue (Jira transition, Linear state). Best effort.
+    async fn run_started(&self, _source: &SourceRef) -> Result<(), PortError> {
+        Ok(())
+    }
+    /// The run finished with a pull/merge request: trackers may move the issue again. Best effort.
+    async fn pull_request_opened(&self, _source: &SourceRef, _url: &str) -> Result<(), PortError> {
+        Ok(())
+    }
 }
 
 /// One earlier message of a thread, for the prompt.

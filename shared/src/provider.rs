@@ -27,6 +27,9 @@ pub enum Decision {
     /// Not a trigger (edit, bot, own comment, no mention, …); the reason is logged.
     Ignore(&'static str),
     Run(Box<Trigger>),
+    /// Not a run yet, but the person should hear back once (e.g. "which repository?"). `key` makes the notice
+    /// one-shot across retries.
+    Notice { source: Box<crate::domain::SourceRef>, key: String, text: String },
 }
 
 /// Everything provider-specific, behind one object.

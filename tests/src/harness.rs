@@ -16,7 +16,10 @@ use serde_json::{json, Value};
 use tempfile::TempDir;
 
 use crate::{
-    fake_github::{test_app_private_key_pem, test_app_public_key_pem, FakeGithub, FakeGithubOptions, FAKE_APP_ID, FAKE_APP_SLUG},
+    fake_github::{
+        test_app_private_key_pem, test_app_public_key_pem, FakeGithub, FakeGithubOptions, FAKE_APP_ID,
+        FAKE_APP_SLUG,
+    },
     fake_openhands::FakeOpenHands,
 };
 
@@ -30,12 +33,15 @@ pub const ALICE_KEY: &str = "oh-api-key-alice";
 #[derive(Clone, Debug)]
 pub struct HarnessOptions {
     pub workers: usize,
+    /// More settings (e.g. another provider's), applied over the GitHub/OpenHands defaults.
     pub extra_env: Vec<(String, String)>,
+    /// More secrets, present from the first boot.
+    pub extra_secrets: Vec<(String, String)>,
 }
 
 impl Default for HarnessOptions {
     fn default() -> Self {
-        Self { workers: 1, extra_env: Vec::new() }
+        Self { workers: 1, extra_env: Vec::new(), extra_secrets: Vec::new() }
     }
 }
 
@@ -72,6 +78,9 @@ impl Harness {
                 .with("github/private-key", test_app_private_key_pem())
                 .with("openhands/alice", ALICE_KEY),
         );
+        for (name, value) in &options.extra_secrets {
+            secrets.insert(name.clone(), value.clone());
+        }
         let dir = tempfile::tempdir().expect("temp dir");
         let mut harness = Harness {
             github,
@@ -175,7 +184,13 @@ impl Harness {
     }
 
     /// POST a delivery with any body and signature header.
-    pub async fn post_raw(&self, event: &str, delivery_id: &str, body: Vec<u8>, signature: Option<&str>) -> (u16, String) {
+    pub async fn post_raw(
+        &self,
+        event: &str,
+        delivery_id: &str,
+        body: Vec<u8>,
+        signature: Option<&str>,
+    ) -> (u16, String) {
         let mut request = self
             .http
             .post(format!("{}/webhooks/github", self.url()))
@@ -195,13 +210,20 @@ impl Harness {
     /// Comments Hookline wrote (as the App's bot).
     pub fn bot_comments(&self) -> Vec<crate::fake_github::FakeComment> {
         let bot = self.github.bot_login().to_owned();
-        self.github.comments().into_iter().filter(|c| c.user_login == bot).collect()
+        self.github
+            .comments()
+            .into_iter()
+            .filter(|c| c.user_login == bot)
+            .collect()
     }
 
     /// Wait until the queue is empty and nothing is in flight (the worker finished what was accepted).
     pub async fn settle(&self) {
         let host = self.host();
-        eventually("queue drained", || async { host.queue().depth().map(|d| d == 0).unwrap_or(false) }).await;
+        eventually("queue drained", || async {
+            host.queue().depth().map(|d| d == 0).unwrap_or(false)
+        })
+        .await;
     }
 }
 
@@ -275,7 +297,13 @@ pub fn issue_comment(number: u64, comment_id: u64, body: &str, author: Value, on
     v
 }
 
-pub fn review_comment(number: u64, comment_id: u64, in_reply_to: Option<u64>, body: &str, author: Value) -> Value {
+pub fn review_comment(
+    number: u64,
+    comment_id: u64,
+    in_reply_to: Option<u64>,
+    body: &str,
+    author: Value,
+) -> Value {
     let mut v = base("created", author.clone());
     v["comment"] = json!({
         "id": comment_id, "pull_request_review_id": 1, "in_reply_to_id": in_reply_to, "body": body,

@@ -219,6 +219,7 @@ pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
     });
     let router = Router::new()
         .route("/webhooks/{provider}", post(webhook_route))
+        .route("/webhooks/{provider}/{tenant}", post(webhook_tenant_route))
         .route("/api/v1/webhooks/events/{id}", post(callback_route))
         .route("/api/v1/webhooks/conversations", post(callback_route))
         .route("/healthz", get(|| async { "ok" }))
@@ -294,6 +295,18 @@ async fn webhook_route(
         app.wake.notify_one();
     }
     to_response(reply)
+}
+
+/// Providers whose tenants have their own secrets take the tenant from the URL (never from the payload).
+async fn webhook_tenant_route(
+    State(app): State<Arc<App>>,
+    Path((provider, _tenant)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    webhook_route(State(app), Path(provider), method, uri, headers, body).await
 }
 
 async fn callback_route(

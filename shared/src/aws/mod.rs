@@ -9,6 +9,8 @@
 //! emulator (moto, see `tests/aws/moto.sh`) needs only the standard `AWS_ENDPOINT_URL` variable, no code.
 
 pub mod dynamo;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 pub mod secrets;
 pub mod sqs;
 

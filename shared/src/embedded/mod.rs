@@ -15,7 +15,11 @@ mod store;
 
 use std::{
     path::Path,
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{
+        atomic::AtomicI64,
+        mpsc::{self, RecvTimeoutError},
+        Arc, Mutex, MutexGuard,
+    },
     time::Duration,
 };
 
@@ -39,13 +43,28 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Enough for every distinct statement the adapters prepare, so none is evicted and re-prepared.
 const STATEMENT_CACHE: usize = 64;
 
+/// Page cache of the serving connection, in KiB (SQLite's negative-size convention is applied below): big
+/// enough to keep the hot b-tree pages of a busy day in memory instead of re-reading them per request.
+const PAGE_CACHE_KIB: i64 = 16 * 1024;
+
+/// WAL size (pages) at which the serving connection checkpoints by itself. Only a backstop: the background
+/// checkpointer normally keeps the WAL far smaller, so requests never wait for a checkpoint's fsync.
+const AUTOCHECKPOINT_BACKSTOP: i64 = 16_384;
+
+/// How often the background checkpointer runs while the database is being written, and while it is idle.
+const CHECKPOINT_BUSY_INTERVAL: Duration = Duration::from_millis(20);
+const CHECKPOINT_IDLE_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Rows a purge examines per lock hold, so housekeeping never stalls the hot path for long.
+const PURGE_CHUNK: i64 = 1_000;
+
 const SCHEMA: &str = "
+-- No index on expires_at: it would cost every claim a page write; purges scan in key order instead.
 CREATE TABLE IF NOT EXISTS deliveries (
     key        TEXT PRIMARY KEY,
     state      TEXT NOT NULL CHECK (state IN ('accepted', 'done')),
     expires_at INTEGER NOT NULL
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS deliveries_expires_at ON deliveries (expires_at);
 
 CREATE TABLE IF NOT EXISTS runs (
     conversation_id TEXT PRIMARY KEY,
@@ -69,9 +88,10 @@ CREATE TABLE IF NOT EXISTS identity_links (
     PRIMARY KEY (provider, tenant, external_user_id)
 ) WITHOUT ROWID;
 
--- AUTOINCREMENT: ids are never reused, so a late ack of a finished message cannot delete a newer one.
+-- Ids are assigned by `queue::append`: increasing for the life of the process (so a late ack of a finished
+-- message cannot delete a newer one) without AUTOINCREMENT's extra page write per insert.
 CREATE TABLE IF NOT EXISTS queue_messages (
-    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    id            INTEGER PRIMARY KEY,
     group_id      TEXT NOT NULL,
     dedup_id      TEXT NOT NULL,
     body          TEXT NOT NULL,
@@ -89,7 +109,6 @@ CREATE TABLE IF NOT EXISTS queue_dedup (
     dedup_id   TEXT PRIMARY KEY,
     expires_at INTEGER NOT NULL
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS queue_dedup_expires_at ON queue_dedup (expires_at);
 
 CREATE TABLE IF NOT EXISTS queue_dead_letters (
     id            INTEGER PRIMARY KEY,
@@ -107,6 +126,14 @@ pub(crate) const SQL_CLAIM: &str = "
     INSERT INTO deliveries (key, state, expires_at) VALUES (?1, 'accepted', ?2)
     ON CONFLICT (key) DO UPDATE SET state = 'accepted', expires_at = excluded.expires_at
     WHERE deliveries.expires_at <= ?3";
+
+/// The two statements that purge one table of expiring records, walking it in key order:
+/// `scan(?1 cursor, ?2 limit) -> (key, expires_at)` with `key >= ?1 ORDER BY key`, and
+/// `delete(?1 key, ?2 now)` that re-checks the expiry.
+pub(crate) struct PurgeSql {
+    pub(crate) scan: &'static str,
+    pub(crate) delete: &'static str,
+}
 
 /// Classifies SQLite failures once: contention and resource exhaustion are transient, anything else
 /// (constraint violations, corruption, a bad path) will not fix itself.
@@ -144,10 +171,21 @@ pub(crate) fn stored_u64(value: i64, what: &str) -> Result<u64, PortError> {
 /// microseconds instead of an fsync. Such a loss drops claim and message together (they commit together in
 /// [`Database::accept`]), so a redelivery of a lost webhook is processed normally.
 ///
+/// Checkpoints (copying the WAL back into the database file, with its fsyncs) run on a background thread with
+/// its own connection, so the serving connection's lock is never held across an fsync.
+///
 /// Clones share the connection.
 #[derive(Clone)]
 pub struct Database {
-    conn: Arc<Mutex<Connection>>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    conn: Mutex<Connection>,
+    /// Lowest id the next queue message may take (see `queue::append`). Only touched with `conn` locked.
+    next_message_id: AtomicI64,
+    /// Dropping it (with the last clone) stops the background checkpointer.
+    _stop_checkpointer: Option<mpsc::Sender<()>>,
 }
 
 impl std::fmt::Debug for Database {
@@ -166,19 +204,49 @@ impl Database {
                 format!("cannot open database {}: {err}", path.display()),
             )
         })?;
-        Self::init(conn)
+        let conn = Self::init(conn)?;
+        let stop = match spawn_checkpointer(path) {
+            Ok(stop) => {
+                conn.pragma_update(None, "wal_autocheckpoint", AUTOCHECKPOINT_BACKSTOP)?;
+                Some(stop)
+            }
+            Err(err) => {
+                // SQLite's own checkpointing (every 1000 pages, on the serving connection) still works.
+                tracing::warn!(error = %err, "background checkpointer unavailable; checkpointing inline");
+                None
+            }
+        };
+        Self::assemble(conn, stop)
     }
 
     /// A private in-memory database (tests, throwaway runs); nothing survives the process.
     pub fn open_in_memory() -> Result<Self, PortError> {
-        Self::init(Connection::open_in_memory()?)
+        Self::assemble(Self::init(Connection::open_in_memory()?)?, None)
     }
 
-    fn init(mut conn: Connection) -> Result<Self, PortError> {
+    fn assemble(conn: Connection, stop: Option<mpsc::Sender<()>>) -> Result<Self, PortError> {
+        let highest: i64 = conn.query_row(
+            "SELECT MAX((SELECT IFNULL(MAX(id), 0) FROM queue_messages),
+                        (SELECT IFNULL(MAX(id), 0) FROM queue_dead_letters))",
+            [],
+            |row| row.get(0),
+        )?;
+        Ok(Self {
+            shared: Arc::new(Shared {
+                conn: Mutex::new(conn),
+                next_message_id: AtomicI64::new(highest.saturating_add(1)),
+                _stop_checkpointer: stop,
+            }),
+        })
+    }
+
+    /// Configure the connection and bring the schema up to date.
+    fn init(mut conn: Connection) -> Result<Connection, PortError> {
         conn.busy_timeout(BUSY_TIMEOUT)?;
         // Returns the resulting mode; an in-memory database stays in `memory` mode, which is fine.
         let _mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "cache_size", -PAGE_CACHE_KIB)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
 
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -196,9 +264,7 @@ impl Database {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         tx.commit()?;
-        Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
-        })
+        Ok(conn)
     }
 
     /// The store over this database.
@@ -212,12 +278,16 @@ impl Database {
     }
 
     /// The webhook hot path in one transaction: claim delivery `key` (as [`crate::ports::DeliveryStore::claim`]
-    /// with `now` and `ttl`) and, only if this call claimed it, enqueue `message` (as
-    /// [`crate::ports::Queue::send`], deduplicated on `message.dedup_id`).
+    /// with `now` and `ttl`) and, only if this call claimed it, append `message` to the queue.
     ///
     /// Either both are recorded or neither is, so a failure needs no compensating `release`, and the whole
     /// accept costs one commit instead of two. Returns [`Claim::Duplicate`] (and enqueues nothing) when the
     /// delivery was already accepted or done.
+    ///
+    /// The claim is the deduplication here: the queue's `dedup_id` window is neither consulted nor recorded,
+    /// which saves two page writes per request. So a delivery that was released after a failure is enqueued
+    /// again on redelivery, as it should be; a message sent with [`crate::ports::Queue::send`] and the same
+    /// `dedup_id` is not deduplicated against one accepted here (use one path per key).
     pub fn accept(
         &self,
         key: &str,
@@ -234,17 +304,56 @@ impl Database {
             // Nothing was written; dropping the transaction rolls back the empty BEGIN.
             return Ok(Claim::Duplicate);
         }
-        queue::enqueue(&tx, message, now)?;
+        queue::append(&tx, &self.shared.next_message_id, message)?;
         tx.commit()?;
         Ok(Claim::Claimed)
+    }
+
+    /// Delete the records of one table that expired at or before `now`, a chunk of keys per lock hold;
+    /// returns how many were deleted.
+    pub(crate) fn purge(&self, sql: &PurgeSql, now: u64) -> Result<usize, PortError> {
+        let now = sql_time(now);
+        let mut cursor = String::new();
+        let mut total = 0;
+        loop {
+            let mut conn = self.lock();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut scanned = 0;
+            let mut expired = Vec::new();
+            {
+                let mut stmt = tx.prepare_cached(sql.scan)?;
+                let mut rows = stmt.query((&cursor, PURGE_CHUNK))?;
+                while let Some(row) = rows.next()? {
+                    scanned += 1;
+                    let key: String = row.get(0)?;
+                    if row.get::<_, i64>(1)? <= now {
+                        expired.push(key.clone());
+                    }
+                    cursor = key;
+                }
+            }
+            for key in &expired {
+                total += tx.prepare_cached(sql.delete)?.execute((key, now))?;
+            }
+            tx.commit()?;
+            // The cursor is inclusive, so a full chunk always advanced past at least one key.
+            if scanned < PURGE_CHUNK {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// The id floor for new queue messages.
+    pub(crate) fn next_message_id(&self) -> &AtomicI64 {
+        &self.shared.next_message_id
     }
 
     /// The connection. A panic while it was held cannot have left a transaction open (rusqlite rolls back on
     /// drop), so poisoning is cleared rather than turning every later call into an error; an open transaction is
     /// rolled back defensively all the same.
     pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|poisoned| {
-            self.conn.clear_poison();
+        self.shared.conn.lock().unwrap_or_else(|poisoned| {
+            self.shared.conn.clear_poison();
             let conn = poisoned.into_inner();
             if !conn.is_autocommit() {
                 if let Err(err) = conn.execute_batch("ROLLBACK") {
@@ -254,6 +363,46 @@ impl Database {
             conn
         })
     }
+}
+
+/// Start the background checkpointer for the database at `path`: a thread with its own connection that runs
+/// passive checkpoints (which never block the writer) until the returned sender is dropped.
+fn spawn_checkpointer(path: &Path) -> Result<mpsc::Sender<()>, PortError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let (stop, stopped) = mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("hookline-sqlite-checkpoint".to_owned())
+        .spawn(move || {
+            let mut last = (0, 0);
+            let mut wait = CHECKPOINT_IDLE_INTERVAL;
+            // Ends when the sender is dropped (Disconnected); nothing is ever sent.
+            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(wait) {
+                // Columns: busy flag, frames in the WAL, frames copied back.
+                let result = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+                    Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+                });
+                wait = match result {
+                    // The WAL changed since the last run: writes are flowing, come back soon.
+                    Ok(frames) if frames != last && frames.0 > 0 => {
+                        last = frames;
+                        CHECKPOINT_BUSY_INTERVAL
+                    }
+                    Ok(frames) => {
+                        last = frames;
+                        CHECKPOINT_IDLE_INTERVAL
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "background checkpoint failed");
+                        CHECKPOINT_IDLE_INTERVAL
+                    }
+                };
+            }
+        })
+        .map_err(|err| {
+            PortError::transient("sqlite", format!("cannot start the checkpoint thread: {err}"))
+        })?;
+    Ok(stop)
 }
 
 #[cfg(test)]

@@ -8,16 +8,13 @@ use std::{path::Path, time::Duration};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, ToSql};
 
-use super::{sql_time, stored_u64, Database, SQL_CLAIM};
+use super::{sql_time, stored_u64, Database, PurgeSql, SQL_CLAIM};
 use crate::{
     domain::{IdentityLink, Provider, RunRecord, RunState},
     error::PortError,
     memory::expiry,
     ports::{Claim, DeliveryStore, IdentityStore, RunStore, ThreadClaim},
 };
-
-/// Rows deleted per lock hold by [`SqliteStore::purge_expired`], so housekeeping never stalls the hot path.
-const PURGE_BATCH: u16 = 1_000;
 
 /// Durable store over a [`Database`]. Clones share the connection.
 #[derive(Clone, Debug)]
@@ -46,26 +43,17 @@ impl SqliteStore {
     }
 
     /// Delete delivery records that expired at or before `now`; returns how many. Run it periodically: expired
-    /// records already count as absent, so this only reclaims space.
+    /// records already count as absent, so this only reclaims space. Works through the table a chunk at a time,
+    /// releasing the lock in between, so webhook requests interleave with a large purge.
     pub fn purge_expired(&self, now: u64) -> Result<usize, PortError> {
-        let mut total = 0;
-        loop {
-            // The lock is released between batches so webhook requests interleave with a large purge.
-            let deleted = self
-                .db
-                .lock()
-                .prepare_cached(
-                    "DELETE FROM deliveries WHERE key IN
-                        (SELECT key FROM deliveries WHERE expires_at <= ?1 LIMIT ?2)",
-                )?
-                .execute((sql_time(now), i64::from(PURGE_BATCH)))?;
-            total += deleted;
-            if deleted < usize::from(PURGE_BATCH) {
-                return Ok(total);
-            }
-        }
+        self.db.purge(&PURGE_DELIVERIES, now)
     }
 }
+
+const PURGE_DELIVERIES: PurgeSql = PurgeSql {
+    scan: "SELECT key, expires_at FROM deliveries WHERE key >= ?1 ORDER BY key LIMIT ?2",
+    delete: "DELETE FROM deliveries WHERE key = ?1 AND expires_at <= ?2",
+};
 
 fn decode_run(conversation_id: &str, version: i64, record: &str) -> Result<RunRecord, PortError> {
     let version = stored_u64(version, "run version")?;
@@ -358,8 +346,8 @@ mod tests {
     #[tokio::test]
     async fn purge_removes_only_expired_records() {
         let store = SqliteStore::open_in_memory().unwrap();
-        // More than one batch of expired records, plus live ones.
-        let expired = usize::from(PURGE_BATCH) + 5;
+        // More than one chunk of expired records, plus live ones.
+        let expired = 2_345;
         for i in 0..expired {
             store
                 .claim(&format!("old-{i}"), 0, Duration::from_secs(10))

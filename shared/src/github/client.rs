@@ -110,6 +110,10 @@ impl GithubClient {
                 let repo_url = format!("{}/repos/{}", self.api_url, repo_path(&source.repository)?);
                 Ok(Thread { source, repo_url })
             }
+            other => Err(PortError::permanent(
+                "github client",
+                format!("cannot act on a {} source", other.provider()),
+            )),
         }
     }
 

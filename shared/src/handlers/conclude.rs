@@ -53,6 +53,11 @@ pub(crate) async fn conclude(
         Outcome::Finished => {
             let summary = fetch_summary(services, &run).await?;
             let links = prompt::pull_request_links(&summary);
+            for url in &links {
+                if let Err(err) = module.source().pull_request_opened(&run.source, url).await {
+                    warn!(error = %err, "could not mark the pull request on the source");
+                }
+            }
             (
                 prompt::status_finished(&summary, &links, &link),
                 RunState::Reported,

@@ -9,7 +9,7 @@ use tracing::{error, info, info_span, warn, Instrument};
 
 use super::{conclude, prompt, Services};
 use crate::{
-    domain::{conversation_id_for, Envelope, RunRecord, RunState, Trigger, ENVELOPE_VERSION},
+    domain::{conversation_id_for, Envelope, RunRecord, RunState, SourceRef, Trigger, ENVELOPE_VERSION},
     error::{Disposition, PortError, ProcessError},
     ports::{Claim, StartConversation, ThreadClaim},
     provider::{Decision, ProviderModule},
@@ -87,6 +87,10 @@ async fn process_envelope(
         Decision::Ignore(reason) => {
             info!(reason, "not a trigger");
             return Ok(());
+        }
+        Decision::Notice { source, key, text } => {
+            info!(reason = "notice", "not a run yet; telling the person once");
+            return post_notice_once(services, module, &source, &key, &text).await;
         }
         Decision::Run(trigger) => *trigger,
     };
@@ -260,6 +264,9 @@ async fn drive_run(
         }
         Ok(task) => {
             info!(start_task_id = %task.id, "conversation started");
+            if let Err(err) = source.run_started(&trigger.source).await {
+                warn!(error = %err, "could not mark the work as started on the source");
+            }
             if let Err(err) = services
                 .conversations
                 .set_title(&auth, &run.conversation_id, &trigger.title)
@@ -345,30 +352,28 @@ async fn notify_unlinked(
     module: &dyn ProviderModule,
     trigger: &Trigger,
 ) -> Result<(), ProcessError> {
-    info!(
-        decision = "unlinked",
-        "person is not linked to an OpenHands identity"
-    );
-    let key = format!("notice#{}", trigger.run_key);
+    info!(decision = "unlinked", "person is not linked to an OpenHands identity");
+    let text = module.unlinked_notice(trigger);
+    post_notice_once(services, module, &trigger.source, &trigger.run_key, &text).await
+}
+
+/// Post a notice at most once per `key`, across retries and redeliveries.
+async fn post_notice_once(
+    services: &Services,
+    module: &dyn ProviderModule,
+    source: &SourceRef,
+    key: &str,
+    text: &str,
+) -> Result<(), ProcessError> {
+    let key = format!("notice#{key}");
     let now = services.now();
-    if services
-        .deliveries
-        .claim(&key, now, services.settings.delivery_ttl)
-        .await?
-        == Claim::Duplicate
-    {
+    let ttl = services.settings.delivery_ttl;
+    if services.deliveries.claim(&key, now, ttl).await? == Claim::Duplicate {
         return Ok(());
     }
-    match module
-        .source()
-        .post_notice(&trigger.source, &module.unlinked_notice(trigger))
-        .await
-    {
+    match module.source().post_notice(source, text).await {
         Ok(()) => {
-            let _ = services
-                .deliveries
-                .complete(&key, now, services.settings.delivery_ttl)
-                .await;
+            let _ = services.deliveries.complete(&key, now, ttl).await;
             Ok(())
         }
         Err(err) => {

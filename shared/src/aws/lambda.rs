@@ -1,0 +1,606 @@
+//! Lambda edge glue: the AWS twin of the local host's wiring. Each function's `main` loads [`Config`] and
+//! [`AwsConfig`], builds its [`Services`] once per cold start with [`webhook_services`] or [`full_services`],
+//! and hands one of the handlers here to `lambda_http::run` / `lambda_runtime::run`:
+//!
+//! - [`http_handler`]: API Gateway HTTP API (payload v2) and REST API (v1) requests, routed by path suffix to
+//!   the webhook or the callback handler. The body is taken as raw bytes, so signatures are checked on exactly
+//!   what the provider sent (lambda_http has already undone any base64 transport encoding).
+//! - [`sqs_handler`]: SQS batches for the worker, with partial batch failures that respect FIFO order.
+//! - [`sweep_handler`]: the EventBridge schedule.
+//! - [`callback_handler`]: the callback function's single entry point, which receives both API Gateway
+//!   requests and the schedule and answers each in the format its caller expects.
+//!
+//! Nothing here decides anything about a webhook; it only translates Lambda events to the shared handlers'
+//! framework-neutral types and back.
+
+use std::{
+    collections::HashMap,
+    convert::Infallible,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use http::{header::CONTENT_TYPE, HeaderValue, StatusCode};
+use lambda_http::{request::LambdaRequest, tower::ServiceExt, Adapter, Body, Request, Response};
+use lambda_runtime::LambdaEvent;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tracing::{error, info, info_span, warn, Instrument};
+
+use super::{DynamoStore, SecretsManagerSecrets, SqsQueue};
+use crate::{
+    assemble::{self, Adapters},
+    clock::SystemClock,
+    config::{Config, ConfigError},
+    domain::{IdentityLink, Provider, QueueMessage, RunRecord, RunState, SourceRef, StatusRef},
+    error::{Disposition, PortError, WebhookError},
+    github::GithubModule,
+    handlers::{
+        callback::{self, SweepReport},
+        webhook, worker, Services,
+    },
+    http::{HttpReply, HttpRequest, ReplyBody},
+    ports::{
+        Claim, ClaimThenSend, ContextMessage, ConversationStatus, Conversations, IdentityStore, Inbox,
+        OpenHandsAuth, RunStore, SourceClient, StartConversation, StartTask, ThreadClaim,
+    },
+    provider::ProviderModule,
+};
+
+/// Default lifetime of a cached secret (`HOOKLINE_SECRETS_TTL_SECS`).
+const DEFAULT_SECRETS_TTL_SECS: u64 = 300;
+
+/// The AWS resources a function uses, from its environment (the names come from the SAM template).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AwsConfig {
+    /// DynamoDB table of the [`DynamoStore`] (`HOOKLINE_TABLE`, required).
+    pub table: String,
+    /// URL of the SQS FIFO work queue (`HOOKLINE_QUEUE_URL`); only webhook functions send, so only they
+    /// require it (see [`AwsConfig::queue_url`]).
+    pub queue_url: Option<String>,
+    /// How long a secret read from Secrets Manager is served from memory (`HOOKLINE_SECRETS_TTL_SECS`,
+    /// default 300), so a rotation takes effect within this bound without a redeploy.
+    pub secrets_ttl: Duration,
+}
+
+impl AwsConfig {
+    /// Load from the process environment; blank values count as missing.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Load from any lookup (tests pass a map); blank values count as missing.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let table = get("HOOKLINE_TABLE").ok_or(ConfigError::Missing("HOOKLINE_TABLE"))?;
+        let secrets_ttl = match get("HOOKLINE_SECRETS_TTL_SECS") {
+            None => DEFAULT_SECRETS_TTL_SECS,
+            Some(raw) => raw
+                .parse()
+                .map_err(|err: std::num::ParseIntError| ConfigError::Invalid {
+                    name: "HOOKLINE_SECRETS_TTL_SECS",
+                    reason: err.to_string(),
+                })?,
+        };
+        Ok(Self {
+            table,
+            queue_url: get("HOOKLINE_QUEUE_URL"),
+            secrets_ttl: Duration::from_secs(secrets_ttl),
+        })
+    }
+
+    /// The work queue's URL, or the error naming the setting a webhook function is missing.
+    pub fn queue_url(&self) -> Result<&str, ConfigError> {
+        self.queue_url
+            .as_deref()
+            .ok_or(ConfigError::Missing("HOOKLINE_QUEUE_URL"))
+    }
+}
+
+/// Why a function could not be wired at cold start.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// A setting is missing or invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The outbound HTTP client (GitHub, OpenHands) could not be built.
+    #[error("could not build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+/// Services for a webhook function: verify, dedupe, enqueue. Only the inbox (a DynamoDB claim, then an SQS
+/// send), the secrets and the provider modules' intake are used there, so every other port is a
+/// [`NotInThisFunction`] adapter. In particular no GitHub or OpenHands API client is constructed, which keeps
+/// reqwest and the API clients out of the webhook binary (smaller package, faster cold start).
+///
+/// Fails, naming the setting, without `HOOKLINE_QUEUE_URL` or without any provider configured.
+pub fn webhook_services(config: &Config, aws: &AwsConfig, sdk: &SdkConfig) -> Result<Services, SetupError> {
+    let queue_url = aws.queue_url()?;
+    let github = config
+        .github
+        .as_ref()
+        .ok_or(ConfigError::Missing("GITHUB_APP_ID"))?;
+    let store = Arc::new(DynamoStore::from_conf(sdk, &aws.table));
+    let secrets = Arc::new(secrets(aws, sdk));
+    let absent = Arc::new(NotInThisFunction::new("webhook"));
+    let providers: Vec<Arc<dyn ProviderModule>> = vec![Arc::new(GithubModule::new(
+        github.clone(),
+        secrets.clone(),
+        absent.clone(),
+        config.link_help.clone(),
+    ))];
+    Ok(Services {
+        deliveries: store.clone(),
+        runs: absent.clone(),
+        identities: absent.clone(),
+        inbox: Arc::new(ClaimThenSend {
+            deliveries: store,
+            queue: Arc::new(SqsQueue::from_conf(sdk, queue_url)),
+        }),
+        secrets,
+        conversations: absent,
+        providers,
+        clock: Arc::new(SystemClock),
+        settings: config.settings.clone(),
+    })
+}
+
+/// Services for the worker and callback functions: every store on DynamoDB, secrets from Secrets Manager,
+/// the provider modules and the OpenHands client through [`assemble::services`]. They never enqueue, so the
+/// inbox is a [`NotInThisFunction`] adapter and `HOOKLINE_QUEUE_URL` is not needed.
+///
+/// Fails, naming the setting, without any provider configured (every envelope would be dropped).
+pub fn full_services(config: &Config, aws: &AwsConfig, sdk: &SdkConfig) -> Result<Services, SetupError> {
+    if config.github.is_none() {
+        return Err(ConfigError::Missing("GITHUB_APP_ID").into());
+    }
+    let store = Arc::new(DynamoStore::from_conf(sdk, &aws.table));
+    let adapters = Adapters {
+        deliveries: store.clone(),
+        runs: store.clone(),
+        identities: store,
+        inbox: Arc::new(NotInThisFunction::new("worker/callback")),
+        secrets: Arc::new(secrets(aws, sdk)),
+        clock: Arc::new(SystemClock),
+    };
+    Ok(assemble::services(
+        config,
+        adapters,
+        assemble::http_client(config)?,
+    ))
+}
+
+fn secrets(aws: &AwsConfig, sdk: &SdkConfig) -> SecretsManagerSecrets {
+    SecretsManagerSecrets::with_clock(
+        aws_sdk_secretsmanager::Client::new(sdk),
+        aws.secrets_ttl,
+        Arc::new(SystemClock),
+    )
+}
+
+// ---- HTTP (API Gateway) ----
+
+/// Answer one API Gateway request (HTTP API v2 or REST v1; lambda_http normalizes both into a
+/// [`Request`]). Routes on the path's suffix, so a stage prefix (`/prod/webhooks/github`) or a custom-domain
+/// base path does not matter: the callback routes go to [`callback::handle`], `…/webhooks/{provider}` to
+/// [`webhook::handle`], anything else is 404. Never fails: every error already is its HTTP answer.
+pub async fn http_handler(services: &Services, request: Request) -> Response<Body> {
+    let path = request.uri().path();
+    let http_request = HttpRequest {
+        method: request.method().as_str(),
+        path,
+        headers: request.headers(),
+        body: request.body().as_ref(),
+    };
+    // Callback paths first: `/api/v1/webhooks/conversations` would otherwise look like a provider route.
+    let reply = if callback::is_callback_path(path) {
+        callback::handle(services, http_request).await
+    } else if let Some(provider) = webhook_provider(path) {
+        webhook::handle(services, provider, http_request).await
+    } else {
+        WebhookError::NotFound.into_reply()
+    };
+    into_response(reply)
+}
+
+/// The `{provider}` of a path ending in `/webhooks/{provider}` (an optional trailing slash allowed).
+fn webhook_provider(path: &str) -> Option<&str> {
+    let (prefix, provider) = path.strip_suffix('/').unwrap_or(path).rsplit_once('/')?;
+    (prefix.ends_with("/webhooks") && !provider.is_empty()).then_some(provider)
+}
+
+fn into_response(reply: HttpReply) -> Response<Body> {
+    let body = match reply.body {
+        ReplyBody::Static(text) => Body::from(text),
+        ReplyBody::Owned(text) => Body::from(text),
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(reply.content_type));
+    response
+}
+
+// ---- Schedule (EventBridge) ----
+
+/// Run one sweep (the EventBridge schedule's invocation) and return its [`SweepReport`] as JSON
+/// (`{"examined": …, "concluded": …, "failed": …}`), which ends up in the invocation log.
+pub async fn sweep_handler(services: &Services) -> serde_json::Value {
+    report_json(&callback::sweep(services).await)
+}
+
+fn report_json(report: &SweepReport) -> serde_json::Value {
+    serde_json::json!({
+        "examined": report.examined,
+        "concluded": report.concluded,
+        "failed": report.failed,
+    })
+}
+
+/// The two top-level fields that tell an EventBridge event from an API Gateway request (which has neither).
+#[derive(Deserialize)]
+struct EventHead {
+    #[serde(rename = "detail-type", default)]
+    detail_type: Option<String>,
+    #[serde(default)]
+    source: Option<String>,
+}
+
+/// Whether a raw invocation payload is the EventBridge schedule (`"source": "aws.events"`,
+/// `"detail-type": "Scheduled Event"`).
+pub fn is_scheduled_event(payload: &str) -> bool {
+    serde_json::from_str::<EventHead>(payload).is_ok_and(|head| {
+        head.source.as_deref() == Some("aws.events") || head.detail_type.as_deref() == Some("Scheduled Event")
+    })
+}
+
+/// The callback function's entry point: one function receives the agent server's callbacks through API
+/// Gateway and the sweep schedule through EventBridge, so it dispatches on the raw event. A schedule runs
+/// [`sweep_handler`]; anything else must be an API Gateway request, which goes through [`http_handler`] and
+/// is answered in the format of the request's payload version (lambda_http's own [`Adapter`], the same one
+/// `lambda_http::run` uses). An event that is neither is an invocation error.
+pub async fn callback_handler(
+    services: &Services,
+    event: LambdaEvent<Box<RawValue>>,
+) -> Result<serde_json::Value, lambda_runtime::Error> {
+    let LambdaEvent { payload, context } = event;
+    if is_scheduled_event(payload.get()) {
+        return Ok(sweep_handler(services).await);
+    }
+    let request: LambdaRequest = serde_json::from_str(payload.get())?;
+    let adapter = Adapter::from(lambda_http::service_fn(|request: Request| async move {
+        Ok::<_, Infallible>(http_handler(services, request).await)
+    }));
+    let response = adapter.oneshot(LambdaEvent::new(request, context)).await?;
+    Ok(serde_json::to_value(response)?)
+}
+
+// ---- SQS (worker) ----
+
+/// One record of a batch, as the worker needs it.
+struct Record {
+    /// Position in the batch, to report failures in batch order.
+    index: usize,
+    message_id: Option<String>,
+    body: String,
+    receive_count: u32,
+}
+
+impl Record {
+    fn from_message(index: usize, message: SqsMessage) -> Self {
+        let receive_count = match message.attributes.get("ApproximateReceiveCount") {
+            Some(raw) => raw.parse().unwrap_or_else(|_| {
+                warn!(message_id = ?message.message_id, raw, "unreadable ApproximateReceiveCount; assuming 1");
+                1
+            }),
+            None => 1,
+        };
+        Self {
+            index,
+            message_id: message.message_id,
+            body: message.body.unwrap_or_default(),
+            receive_count,
+        }
+    }
+}
+
+/// Process an SQS batch and report which records must be retried (`ReportBatchItemFailures`).
+///
+/// Records of different message groups run concurrently; records of one group run in batch order. When a
+/// record must be retried, it and every later record of its group go back to the queue unprocessed, as a FIFO
+/// queue requires. Each group runs in its own task, so a panic while processing a record fails only that
+/// group's remaining records (from the one that panicked on), never the rest of the batch. Records without a
+/// `messageId` cannot be reported; a failure among them is logged as lost.
+pub async fn sqs_handler(services: &Services, event: LambdaEvent<SqsEvent>) -> SqsBatchResponse {
+    // Group in batch order; a record without a group (standard queue) is its own group.
+    let mut groups: Vec<Vec<Record>> = Vec::new();
+    let mut group_of: HashMap<String, usize> = HashMap::new();
+    for (index, message) in event.payload.records.into_iter().enumerate() {
+        let existing = match message.attributes.get("MessageGroupId") {
+            Some(group) => {
+                let existing = group_of.get(group).copied();
+                if existing.is_none() {
+                    group_of.insert(group.clone(), groups.len());
+                }
+                existing
+            }
+            None => None,
+        };
+        let record = Record::from_message(index, message);
+        match existing {
+            Some(slot) => groups[slot].push(record),
+            None => groups.push(vec![record]),
+        }
+    }
+
+    let mut running = Vec::with_capacity(groups.len());
+    for records in groups {
+        // Kept outside the task, so the records it did not finish can be reported even if it panics.
+        let reportable: Vec<(usize, Option<String>)> =
+            records.iter().map(|r| (r.index, r.message_id.clone())).collect();
+        let completed = Arc::new(AtomicUsize::new(0));
+        let task = tokio::spawn(run_group(services.clone(), records, completed.clone()));
+        running.push((task, completed, reportable));
+    }
+
+    let mut failed: Vec<(usize, Option<String>)> = Vec::new();
+    for (task, completed, reportable) in running {
+        let completed = match task.await {
+            Ok(completed) => completed,
+            Err(join_error) => {
+                let completed = completed.load(Ordering::SeqCst);
+                error!(
+                    error = %join_error,
+                    message_id = ?reportable.get(completed).and_then(|(_, id)| id.as_deref()),
+                    "processing a message panicked; it and the rest of its group go back to the queue"
+                );
+                completed
+            }
+        };
+        failed.extend(reportable.into_iter().skip(completed));
+    }
+    failed.sort_by_key(|(index, _)| *index);
+
+    let mut response = SqsBatchResponse::default();
+    for (index, message_id) in failed {
+        match message_id {
+            Some(id) => response.add_failure(id),
+            None => error!(
+                batch_index = index,
+                "a record without messageId must be retried but cannot be reported; it is lost"
+            ),
+        }
+    }
+    response
+}
+
+/// Process one group's records in order until one must be retried; returns how many were completed (all of
+/// them, or the position of the first to retry). `completed` is updated as it goes, for the panic path.
+async fn run_group(services: Services, records: Vec<Record>, completed: Arc<AtomicUsize>) -> usize {
+    for (position, record) in records.iter().enumerate() {
+        let span = info_span!(
+            "sqs_record",
+            message_id = record.message_id.as_deref().unwrap_or(""),
+            receive_count = record.receive_count
+        );
+        let disposition = worker::process(&services, &record.body, record.receive_count)
+            .instrument(span.clone())
+            .await;
+        match disposition {
+            Disposition::Done => {
+                completed.store(position + 1, Ordering::SeqCst);
+            }
+            Disposition::Retry { after } => {
+                // The queue's visibility timeout decides when it comes back; a remote's hint is only logged.
+                info!(
+                    parent: &span,
+                    retry_after_secs = after.map(|a| a.as_secs()),
+                    later_in_group = records.len() - position - 1,
+                    "message will be retried; later messages of its group wait for it"
+                );
+                return position;
+            }
+        }
+    }
+    records.len()
+}
+
+// ---- Ports a function does not use ----
+
+/// A port a function is deliberately wired without (e.g. the OpenHands client in a webhook function). Every
+/// call fails permanently, naming the function, so a handler that unexpectedly needs it fails loudly instead
+/// of the function carrying code it should not need.
+#[derive(Clone, Copy, Debug)]
+pub struct NotInThisFunction {
+    function: &'static str,
+}
+
+impl NotInThisFunction {
+    /// The adapter for the function named `function` (used in error messages).
+    pub const fn new(function: &'static str) -> Self {
+        Self { function }
+    }
+
+    fn error(&self, port: &str) -> PortError {
+        PortError::permanent(port, format!("not available in the {} function", self.function))
+    }
+}
+
+#[async_trait]
+impl Inbox for NotInThisFunction {
+    async fn accept(&self, _: &str, _: u64, _: Duration, _: QueueMessage) -> Result<Claim, PortError> {
+        Err(self.error("inbox"))
+    }
+}
+
+#[async_trait]
+impl RunStore for NotInThisFunction {
+    async fn insert_run(&self, _: &RunRecord) -> Result<bool, PortError> {
+        Err(self.error("run store"))
+    }
+    async fn get_run(&self, _: &str) -> Result<Option<RunRecord>, PortError> {
+        Err(self.error("run store"))
+    }
+    async fn update_run(&self, _: &mut RunRecord) -> Result<bool, PortError> {
+        Err(self.error("run store"))
+    }
+    async fn runs_in_states(&self, _: &[RunState], _: usize) -> Result<Vec<RunRecord>, PortError> {
+        Err(self.error("run store"))
+    }
+    async fn claim_thread(&self, _: &str, _: &str) -> Result<ThreadClaim, PortError> {
+        Err(self.error("run store"))
+    }
+    async fn release_thread(&self, _: &str, _: &str) -> Result<(), PortError> {
+        Err(self.error("run store"))
+    }
+}
+
+#[async_trait]
+impl IdentityStore for NotInThisFunction {
+    async fn get_link(&self, _: Provider, _: &str, _: &str) -> Result<Option<IdentityLink>, PortError> {
+        Err(self.error("identity store"))
+    }
+    async fn put_link(&self, _: &IdentityLink) -> Result<(), PortError> {
+        Err(self.error("identity store"))
+    }
+    async fn remove_link(&self, _: Provider, _: &str, _: &str) -> Result<bool, PortError> {
+        Err(self.error("identity store"))
+    }
+    async fn list_links(&self) -> Result<Vec<IdentityLink>, PortError> {
+        Err(self.error("identity store"))
+    }
+}
+
+#[async_trait]
+impl Conversations for NotInThisFunction {
+    async fn start(&self, _: &OpenHandsAuth, _: &StartConversation) -> Result<StartTask, PortError> {
+        Err(self.error("OpenHands"))
+    }
+    async fn statuses(
+        &self,
+        _: &OpenHandsAuth,
+        _: &[String],
+    ) -> Result<Vec<Option<ConversationStatus>>, PortError> {
+        Err(self.error("OpenHands"))
+    }
+    async fn start_task(&self, _: &OpenHandsAuth, _: &str) -> Result<Option<StartTask>, PortError> {
+        Err(self.error("OpenHands"))
+    }
+    async fn set_title(&self, _: &OpenHandsAuth, _: &str, _: &str) -> Result<(), PortError> {
+        Err(self.error("OpenHands"))
+    }
+    async fn send_message(&self, _: &OpenHandsAuth, _: &str, _: &str) -> Result<(), PortError> {
+        Err(self.error("OpenHands"))
+    }
+    async fn ask_agent(&self, _: &ConversationStatus, _: &str, _: &str) -> Result<String, PortError> {
+        Err(self.error("OpenHands"))
+    }
+    fn conversation_link(&self, _: &str) -> String {
+        String::new()
+    }
+}
+
+#[async_trait]
+impl SourceClient for NotInThisFunction {
+    async fn may_trigger(&self, _: &SourceRef, _: &str) -> Result<bool, PortError> {
+        Err(self.error("provider API"))
+    }
+    async fn acknowledge(&self, _: &SourceRef) -> Result<(), PortError> {
+        Err(self.error("provider API"))
+    }
+    async fn post_status(&self, _: &SourceRef, _: &str, _: &str) -> Result<StatusRef, PortError> {
+        Err(self.error("provider API"))
+    }
+    async fn find_status(&self, _: &SourceRef, _: &str) -> Result<Option<StatusRef>, PortError> {
+        Err(self.error("provider API"))
+    }
+    async fn edit_status(&self, _: &SourceRef, _: &StatusRef, _: &str, _: &str) -> Result<(), PortError> {
+        Err(self.error("provider API"))
+    }
+    async fn post_notice(&self, _: &SourceRef, _: &str) -> Result<(), PortError> {
+        Err(self.error("provider API"))
+    }
+    async fn thread_context(&self, _: &SourceRef, _: u64) -> Result<Vec<ContextMessage>, PortError> {
+        Err(self.error("provider API"))
+    }
+    async fn resolve_branch(&self, _: &SourceRef) -> Result<Option<String>, PortError> {
+        Err(self.error("provider API"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn aws(pairs: &[(&str, &str)]) -> Result<AwsConfig, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        AwsConfig::from_lookup(move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn aws_config_names_what_is_missing_or_wrong() {
+        assert_eq!(aws(&[]), Err(ConfigError::Missing("HOOKLINE_TABLE")));
+        assert_eq!(
+            aws(&[("HOOKLINE_TABLE", "  ")]),
+            Err(ConfigError::Missing("HOOKLINE_TABLE"))
+        );
+        let config = aws(&[("HOOKLINE_TABLE", "t")]).expect("loads");
+        assert_eq!(config.secrets_ttl, Duration::from_secs(300));
+        assert_eq!(
+            config.queue_url(),
+            Err(ConfigError::Missing("HOOKLINE_QUEUE_URL"))
+        );
+        let config = aws(&[
+            ("HOOKLINE_TABLE", "t"),
+            ("HOOKLINE_QUEUE_URL", "https://sqs.example/1/q.fifo"),
+            ("HOOKLINE_SECRETS_TTL_SECS", "60"),
+        ])
+        .expect("loads");
+        assert_eq!(config.queue_url(), Ok("https://sqs.example/1/q.fifo"));
+        assert_eq!(config.secrets_ttl, Duration::from_secs(60));
+        assert!(matches!(
+            aws(&[("HOOKLINE_TABLE", "t"), ("HOOKLINE_SECRETS_TTL_SECS", "soon")]),
+            Err(ConfigError::Invalid {
+                name: "HOOKLINE_SECRETS_TTL_SECS",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn webhook_routes_match_on_the_suffix() {
+        assert_eq!(webhook_provider("/webhooks/github"), Some("github"));
+        assert_eq!(webhook_provider("/prod/webhooks/github"), Some("github"));
+        assert_eq!(webhook_provider("/webhooks/github/"), Some("github"));
+        assert_eq!(webhook_provider("/webhooks/"), None);
+        assert_eq!(webhook_provider("/webhooks"), None);
+        assert_eq!(webhook_provider("/hooks/github"), None);
+        assert_eq!(webhook_provider("/mywebhooks/github"), None);
+        assert_eq!(webhook_provider("/webhooks/github/extra"), None);
+    }
+
+    #[test]
+    fn schedule_events_are_told_from_http_events() {
+        assert!(is_scheduled_event(
+            r#"{"version":"0","source":"aws.events","detail-type":"Scheduled Event","detail":{}}"#
+        ));
+        assert!(!is_scheduled_event(
+            r#"{"version":"2.0","rawPath":"/api/v1/webhooks/conversations","body":"{}"}"#
+        ));
+        assert!(!is_scheduled_event(
+            r#"{"httpMethod":"POST","path":"/x","headers":{"source":"aws.events"}}"#
+        ));
+        assert!(!is_scheduled_event("[1, 2]"));
+        assert!(!is_scheduled_event(r#"{"source": 3}"#));
+    }
+}
