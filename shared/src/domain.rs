@@ -237,8 +237,13 @@ pub struct RunRecord {
     pub deadline_at: u64,
     /// Last execution status seen (callback or sweep).
     pub last_execution_status: Option<String>,
-    /// Short outcome for logs and the admin tool (never secrets).
+    /// The final message posted (summary or failure), so a racing conclusion can re-apply the recorded one.
     pub outcome: Option<String>,
+    /// Conversation title; OpenHands ignores it at start, so it is set once the conversation exists.
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub title_set: bool,
     pub version: u64,
 }
 

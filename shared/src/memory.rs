@@ -386,6 +386,8 @@ pub(crate) mod conformance {
             deadline_at: created_at + 3600,
             last_execution_status: None,
             outcome: None,
+            title: String::new(),
+            title_set: false,
             version: 0,
         }
     }

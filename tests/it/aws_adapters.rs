@@ -94,6 +94,8 @@ fn run(conversation_id: &str, state: RunState, created_at: u64) -> RunRecord {
         deadline_at: created_at + 3600,
         last_execution_status: None,
         outcome: None,
+        title: String::new(),
+        title_set: false,
         version: 0,
     }
 }

@@ -311,12 +311,16 @@ async fn sweep_identity(
     {
         let outcome = match status {
             Some(conversation) => {
-                if run.last_execution_status.is_none() {
-                    if let Some(title) = title_hint(&run) {
-                        let _ = services
-                            .conversations
-                            .set_title(&auth, &run.conversation_id, &title)
-                            .await;
+                if !run.title_set && !run.title.is_empty() {
+                    match services.conversations.set_title(&auth, &run.conversation_id, &run.title).await {
+                        Ok(()) => {
+                            run.title_set = true;
+                            run.updated_at = now;
+                            if let Err(err) = services.runs.update_run(&mut run).await {
+                                warn!(error = %err, "could not record the title");
+                            }
+                        }
+                        Err(err) => info!(error = %err, "title not set yet"),
                     }
                 }
                 match conversation.execution_status.as_deref() {
@@ -366,10 +370,4 @@ async fn sweep_identity(
         }
     }
     Ok((concluded, failed))
-}
-
-/// The title is not kept on the run; the status of the first sighting is the moment to set it, from the
-/// conversation's own request. Hosts that need it call [`crate::ports::Conversations::set_title`] at start.
-fn title_hint(_run: &RunRecord) -> Option<String> {
-    None
 }

@@ -165,6 +165,8 @@ async fn process_envelope(
             deadline_at: now + services.settings.stall_timeout.as_secs(),
             last_execution_status: None,
             outcome: None,
+            title: trigger.title.clone(),
+            title_set: false,
             version: 0,
         };
         if !services.runs.insert_run(&run).await? {
@@ -267,12 +269,10 @@ async fn drive_run(
             if let Err(err) = source.run_started(&trigger.source).await {
                 warn!(error = %err, "could not mark the work as started on the source");
             }
-            if let Err(err) = services
-                .conversations
-                .set_title(&auth, &run.conversation_id, &trigger.title)
-                .await
-            {
-                info!(error = %err, "title not set yet; the sweep will retry");
+            match services.conversations.set_title(&auth, &run.conversation_id, &run.title).await {
+                Ok(()) => run.title_set = true,
+                // The conversation appears only once its sandbox is up; the sweep sets the title then.
+                Err(err) => info!(error = %err, "title not set yet"),
             }
             mark_running(services, run, Some(task.id)).await
         }
