@@ -1,0 +1,686 @@
+//! Slack Web API client implementing [`crate::ports::SourceClient`].
+//!
+//! - Every call is authenticated with the team's bot token (`<prefix>/<team>/bot-token` from the secret store)
+//!   and goes through `SlackClient::request`, the only place an answer is classified:
+//!   HTTP 429 is transient after `Retry-After`; 5xx and 408 are transient; other non-2xx are permanent; a 2xx
+//!   whose JSON says `ok: false` is an error too, classified by its `error` code (`ratelimited` and Slack-side
+//!   failures transient, `message_not_found` not found, everything else — `invalid_auth`, `channel_not_found`,
+//!   `not_in_channel`, … — permanent).
+//! - Acknowledgement is an `eyes` reaction on the mention (`reactions.add`); the status is one thread reply
+//!   (`chat.postMessage` with `thread_ts`) that the result edits (`chat.update`).
+//! - Slack has no invisible text, so the status message carries the run marker as message metadata
+//!   (`event_type` [`STATUS_EVENT_TYPE`], `event_payload.marker`). `find_status` reads the thread with
+//!   `include_all_metadata` and takes only the bot's own message carrying that marker (anyone can write text,
+//!   only this app can attach its metadata to its own message).
+//! - Context is the thread only (`conversations.replies` on the root), up to the triggering message, without the
+//!   bot's own messages; never channel history.
+
+use std::{fmt::Write as _, sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use reqwest::{
+    header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER},
+    Method,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{is_slack_id, is_slack_ts, mrkdwn, ts_key, SlackConfig, SlackNotice, SlackSource};
+use crate::{
+    domain::{SourceRef, StatusRef},
+    error::PortError,
+    ports::{ContextMessage, Secrets, SourceClient},
+    secret::SecretString,
+    text,
+};
+
+/// Upper bound for one request, so a stalled connection cannot eat a Lambda's whole budget.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// Metadata `event_type` of Hookline's status messages.
+pub const STATUS_EVENT_TYPE: &str = "hookline_status";
+/// Reaction that acknowledges a mention.
+pub const ACK_REACTION: &str = "eyes";
+/// Page size for `conversations.replies` (Slack recommends at most 200).
+pub const PAGE_SIZE: u32 = 200;
+/// Most pages read from one thread.
+pub const MAX_PAGES: usize = 10;
+/// Most earlier messages [`SourceClient::thread_context`] returns (the newest ones are kept).
+pub const MAX_CONTEXT_MESSAGES: usize = 50;
+/// Wait for a rate limit that names no time.
+pub const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(30);
+
+/// Longest wait taken from `Retry-After`; guards against a nonsense header.
+const MAX_RETRY_AFTER_SECS: u64 = 3600;
+/// `error` codes that mean "Slack could not do it right now".
+const TRANSIENT_ERRORS: &[&str] = &[
+    "ratelimited",
+    "rate_limited",
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+    "team_added_to_org",
+];
+/// `error` codes that mean the message is gone.
+const NOT_FOUND_ERRORS: &[&str] = &["message_not_found", "thread_not_found"];
+/// Message subtypes kept as context (a person's message); joins, topic changes and the like are left out.
+const CONTEXT_SUBTYPES: &[&str] = &["thread_broadcast", "file_share", "bot_message", "me_message"];
+
+fn what(method: &str) -> String {
+    format!("Slack API ({method})")
+}
+
+/// [`SourceClient`] for Slack, acting as each workspace's bot.
+pub struct SlackClient {
+    http: reqwest::Client,
+    config: SlackConfig,
+    secrets: Arc<dyn Secrets>,
+}
+
+impl std::fmt::Debug for SlackClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlackClient")
+            .field("api_url", &self.config.api_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A Web API answer with `ok: false`.
+#[derive(Debug)]
+struct Refusal {
+    code: String,
+    retry_after: Option<Duration>,
+}
+
+impl SlackClient {
+    /// A client for the Web API at `config.api_url`; bot tokens are read from `secrets` per call.
+    pub fn new(http: reqwest::Client, config: SlackConfig, secrets: Arc<dyn Secrets>) -> Self {
+        Self {
+            http,
+            config,
+            secrets,
+        }
+    }
+
+    /// The one place a [`SourceRef`] is interpreted: other providers' variants and implausible ids are refused.
+    fn source<'a>(&self, source: &'a SourceRef) -> Result<&'a SlackSource, PortError> {
+        let SourceRef::Slack(slack) = source else {
+            return Err(PortError::permanent(
+                "slack client",
+                format!("cannot act on a {} source", source.provider()),
+            ));
+        };
+        let valid = is_slack_id(&slack.tenant)
+            && is_slack_id(&slack.channel)
+            && is_slack_ts(&slack.thread_ts)
+            && is_slack_ts(&slack.message_ts)
+            && is_slack_id(&slack.bot_user_id)
+            && (slack.user.is_empty() || is_slack_id(&slack.user));
+        if valid {
+            Ok(slack)
+        } else {
+            Err(PortError::permanent("slack client", "source has invalid ids"))
+        }
+    }
+
+    async fn token(&self, team: &str) -> Result<SecretString, PortError> {
+        self.secrets
+            .get(&self.config.bot_token_name(team))
+            .await
+            .map_err(|err| match err {
+                PortError::NotFound { .. } => {
+                    PortError::permanent("Slack bot token", format!("no bot token for team {team}"))
+                }
+                other => other,
+            })
+    }
+
+    /// `POST {api}/{method}` with a JSON body (write methods).
+    async fn post(
+        &self,
+        source: &SlackSource,
+        method: &'static str,
+        body: &Value,
+    ) -> Result<Value, PortError> {
+        match self
+            .request(source, method, Method::POST, Some(body), &[])
+            .await?
+        {
+            Ok(value) => Ok(value),
+            Err(refusal) => Err(refused(method, refusal)),
+        }
+    }
+
+    /// One Web API call. Transport and HTTP-level failures are `Err`; an `ok: false` answer is `Ok(Err(_))` so
+    /// a caller can accept a specific code (e.g. `already_reacted`).
+    async fn request(
+        &self,
+        source: &SlackSource,
+        method: &'static str,
+        http_method: Method,
+        body: Option<&Value>,
+        query: &[(&str, &str)],
+    ) -> Result<Result<Value, Refusal>, PortError> {
+        let what = what(method);
+        let token = self.token(&source.tenant).await?;
+        let mut url = format!("{}/{method}", self.config.api_url);
+        for (i, (name, value)) in query.iter().enumerate() {
+            url.push(if i == 0 { '?' } else { '&' });
+            url.push_str(name);
+            url.push('=');
+            url.push_str(&encode_query_value(value));
+        }
+        let mut request = self
+            .http
+            .request(http_method, &url)
+            .header(AUTHORIZATION, format!("Bearer {}", token.expose()))
+            .timeout(REQUEST_TIMEOUT);
+        if let Some(body) = body {
+            let bytes = serde_json::to_vec(body).map_err(|e| PortError::permanent(what.clone(), e))?;
+            request = request
+                .header(CONTENT_TYPE, "application/json; charset=utf-8")
+                .body(bytes);
+        }
+        let response = request.send().await.map_err(|err| transport_error(&what, &err))?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|secs| Duration::from_secs(secs.min(MAX_RETRY_AFTER_SECS)));
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|err| transport_error(&what, &err))?;
+        let outcome = classify(&what, status, retry_after, &bytes);
+        match &outcome {
+            Ok(Ok(_)) => {
+                tracing::debug!(method, team = %source.tenant, channel = %source.channel, status, "Slack API call")
+            }
+            Ok(Err(refusal)) => tracing::info!(
+                method,
+                team = %source.tenant,
+                channel = %source.channel,
+                error = %refusal.code,
+                "Slack API refused the call"
+            ),
+            Err(err) => tracing::warn!(
+                method,
+                team = %source.tenant,
+                channel = %source.channel,
+                status,
+                error = %err,
+                "Slack API call failed"
+            ),
+        }
+        outcome
+    }
+
+    /// Feed the thread's messages (root first) to `visit` until it returns `true`, following cursors for at most
+    /// [`MAX_PAGES`] pages.
+    async fn scan_thread(
+        &self,
+        source: &SlackSource,
+        with_metadata: bool,
+        mut visit: impl FnMut(ThreadMessage) -> bool,
+    ) -> Result<(), PortError> {
+        const METHOD: &str = "conversations.replies";
+        let limit = PAGE_SIZE.to_string();
+        let mut cursor = String::new();
+        for _ in 0..MAX_PAGES {
+            let mut query = vec![
+                ("channel", source.channel.as_str()),
+                ("ts", source.thread_ts.as_str()),
+                ("limit", limit.as_str()),
+            ];
+            if with_metadata {
+                query.push(("include_all_metadata", "true"));
+            }
+            if !cursor.is_empty() {
+                query.push(("cursor", cursor.as_str()));
+            }
+            let page = match self.request(source, METHOD, Method::GET, None, &query).await? {
+                Ok(value) => value,
+                Err(refusal) => return Err(refused(METHOD, refusal)),
+            };
+            let page: RepliesPage = serde_json::from_value(page)
+                .map_err(|e| PortError::permanent(what(METHOD), format!("unexpected answer: {e}")))?;
+            for message in page.messages {
+                if visit(message) {
+                    return Ok(());
+                }
+            }
+            match page.response_metadata.and_then(|m| m.next_cursor) {
+                Some(next) if !next.is_empty() => cursor = next,
+                _ => return Ok(()),
+            }
+        }
+        tracing::info!(team = %source.tenant, channel = %source.channel, pages = MAX_PAGES, "stopped reading the thread at the page limit");
+        Ok(())
+    }
+
+    /// Hookline's text as this source's message: Markdown → mrkdwn, the person as a real mention.
+    fn render(source: &SlackSource, text: &str) -> String {
+        mrkdwn::link_user(&mrkdwn::to_mrkdwn(text), &source.user)
+    }
+}
+
+#[async_trait]
+impl SourceClient for SlackClient {
+    /// Slack has no repository permissions; the identity link (or the configured default identity) is the gate.
+    async fn may_trigger(&self, source: &SourceRef, actor_login: &str) -> Result<bool, PortError> {
+        let source = self.source(source)?;
+        Ok(!actor_login.is_empty() && actor_login != source.bot_user_id)
+    }
+
+    async fn acknowledge(&self, source: &SourceRef) -> Result<(), PortError> {
+        const METHOD: &str = "reactions.add";
+        let source = self.source(source)?;
+        let body = json!({
+            "channel": source.channel,
+            "timestamp": source.message_ts,
+            "name": ACK_REACTION,
+        });
+        match self
+            .request(source, METHOD, Method::POST, Some(&body), &[])
+            .await?
+        {
+            Ok(_) => Ok(()),
+            Err(refusal) if refusal.code == "already_reacted" => Ok(()),
+            Err(refusal) => Err(refused(METHOD, refusal)),
+        }
+    }
+
+    async fn post_status(
+        &self,
+        source: &SourceRef,
+        marker: &str,
+        text: &str,
+    ) -> Result<StatusRef, PortError> {
+        const METHOD: &str = "chat.postMessage";
+        let source = self.source(source)?;
+        let body = json!({
+            "channel": source.channel,
+            "thread_ts": source.thread_ts,
+            "text": Self::render(source, text),
+            "unfurl_links": false,
+            "unfurl_media": false,
+            "metadata": status_metadata(marker),
+        });
+        let answer: Posted = parse(METHOD, self.post(source, METHOD, &body).await?)?;
+        tracing::info!(team = %source.tenant, channel = %source.channel, ts = %answer.ts, "posted status message");
+        Ok(StatusRef {
+            id: answer.ts,
+            url: None,
+        })
+    }
+
+    async fn find_status(&self, source: &SourceRef, marker: &str) -> Result<Option<StatusRef>, PortError> {
+        let source = self.source(source)?;
+        let mut found = None;
+        self.scan_thread(source, true, |message| {
+            let own = message.user.as_deref() == Some(source.bot_user_id.as_str());
+            if own && message.marker() == Some(marker) {
+                found = Some(message.ts);
+                return true;
+            }
+            false
+        })
+        .await?;
+        Ok(found.map(|ts| StatusRef { id: ts, url: None }))
+    }
+
+    async fn edit_status(
+        &self,
+        source: &SourceRef,
+        status: &StatusRef,
+        marker: &str,
+        text: &str,
+    ) -> Result<(), PortError> {
+        const METHOD: &str = "chat.update";
+        let source = self.source(source)?;
+        if !is_slack_ts(&status.id) {
+            return Err(PortError::permanent(
+                what(METHOD),
+                "status id is not a message ts",
+            ));
+        }
+        let body = json!({
+            "channel": source.channel,
+            "ts": status.id,
+            "text": Self::render(source, text),
+            "metadata": status_metadata(marker),
+        });
+        self.post(source, METHOD, &body).await?;
+        Ok(())
+    }
+
+    async fn post_notice(&self, source: &SourceRef, text: &str) -> Result<(), PortError> {
+        let source = self.source(source)?;
+        let text = Self::render(source, text);
+        match source.notice {
+            SlackNotice::Ephemeral if !source.user.is_empty() => {
+                const METHOD: &str = "chat.postEphemeral";
+                let body = json!({
+                    "channel": source.channel,
+                    "user": source.user,
+                    "thread_ts": source.thread_ts,
+                    "text": text,
+                });
+                self.post(source, METHOD, &body).await?;
+            }
+            _ => {
+                const METHOD: &str = "chat.postMessage";
+                let body = json!({
+                    "channel": source.channel,
+                    "thread_ts": source.thread_ts,
+                    "text": text,
+                    "unfurl_links": false,
+                    "unfurl_media": false,
+                });
+                self.post(source, METHOD, &body).await?;
+            }
+        }
+        tracing::info!(team = %source.tenant, channel = %source.channel, notice = ?source.notice, "posted notice");
+        Ok(())
+    }
+
+    async fn thread_context(&self, source: &SourceRef, until: u64) -> Result<Vec<ContextMessage>, PortError> {
+        let source = self.source(source)?;
+        let trigger = ts_key(&source.message_ts);
+        let mut entries = Vec::new();
+        self.scan_thread(source, true, |message| {
+            let Some(key) = ts_key(&message.ts) else {
+                return false;
+            };
+            let after_trigger = trigger.is_some_and(|t| key > t) || key.0 > until;
+            let own = message.user.as_deref() == Some(source.bot_user_id.as_str())
+                || message.metadata_type() == Some(STATUS_EVENT_TYPE);
+            let kept_subtype = message
+                .subtype
+                .as_deref()
+                .is_none_or(|s| CONTEXT_SUBTYPES.contains(&s));
+            if after_trigger || own || !kept_subtype {
+                return false;
+            }
+            let body = text::sanitize_untrusted(&mrkdwn::plain_text(
+                message.text.as_deref().unwrap_or_default(),
+                Some(&source.bot_user_id),
+            ));
+            if body.trim().is_empty() {
+                return false;
+            }
+            let author = message
+                .user
+                .clone()
+                .or_else(|| message.username.clone())
+                .or_else(|| message.bot_id.clone())
+                .unwrap_or_else(|| "unknown".to_owned());
+            entries.push((key, ContextMessage { author, body }));
+            false
+        })
+        .await?;
+        entries.sort_by_key(|(key, _)| *key);
+        let skip = entries.len().saturating_sub(MAX_CONTEXT_MESSAGES);
+        Ok(entries.into_iter().skip(skip).map(|(_, m)| m).collect())
+    }
+
+    /// Slack threads carry no branch.
+    async fn resolve_branch(&self, source: &SourceRef) -> Result<Option<String>, PortError> {
+        self.source(source)?;
+        Ok(None)
+    }
+}
+
+fn status_metadata(marker: &str) -> Value {
+    json!({
+        "event_type": STATUS_EVENT_TYPE,
+        "event_payload": { "marker": marker },
+    })
+}
+
+#[derive(Deserialize)]
+struct Posted {
+    ts: String,
+}
+
+#[derive(Deserialize)]
+struct RepliesPage {
+    #[serde(default)]
+    messages: Vec<ThreadMessage>,
+    #[serde(default)]
+    response_metadata: Option<ResponseMetadata>,
+}
+
+#[derive(Deserialize)]
+struct ResponseMetadata {
+    #[serde(default)]
+    next_cursor: Option<String>,
+}
+
+/// The fields of a thread message that Hookline reads.
+#[derive(Deserialize)]
+struct ThreadMessage {
+    #[serde(default)]
+    ts: String,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    bot_id: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    subtype: Option<String>,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    metadata: Option<Metadata>,
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    #[serde(default)]
+    event_type: Option<String>,
+    #[serde(default)]
+    event_payload: Option<Value>,
+}
+
+impl ThreadMessage {
+    fn metadata_type(&self) -> Option<&str> {
+        self.metadata.as_ref()?.event_type.as_deref()
+    }
+
+    /// The run marker, when this is a Hookline status message.
+    fn marker(&self) -> Option<&str> {
+        if self.metadata_type() != Some(STATUS_EVENT_TYPE) {
+            return None;
+        }
+        self.metadata
+            .as_ref()?
+            .event_payload
+            .as_ref()?
+            .get("marker")?
+            .as_str()
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(method: &str, value: Value) -> Result<T, PortError> {
+    serde_json::from_value(value)
+        .map_err(|e| PortError::permanent(what(method), format!("unexpected answer: {e}")))
+}
+
+/// The single mapping from an HTTP answer to a value, a refusal (`ok: false`) or a classified failure.
+fn classify(
+    what: &str,
+    status: u16,
+    retry_after: Option<Duration>,
+    body: &[u8],
+) -> Result<Result<Value, Refusal>, PortError> {
+    if status == 429 {
+        let wait = retry_after.unwrap_or(DEFAULT_RATE_LIMIT_WAIT);
+        return Err(PortError::Transient {
+            what: what.to_owned(),
+            detail: format!("rate limited (HTTP 429); retry in {} s", wait.as_secs()),
+            retry_after: Some(wait),
+        });
+    }
+    if status >= 500 || status == 408 {
+        return Err(PortError::Transient {
+            what: what.to_owned(),
+            detail: format!("HTTP {status}"),
+            retry_after,
+        });
+    }
+    if !(200..300).contains(&status) {
+        return Err(PortError::Permanent {
+            what: what.to_owned(),
+            status: Some(status),
+            detail: format!("HTTP {status}"),
+        });
+    }
+    #[derive(Deserialize)]
+    struct Envelope {
+        ok: Option<bool>,
+        #[serde(default)]
+        error: Option<String>,
+    }
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|_| PortError::permanent(what, format!("HTTP {status} with a body that is not JSON")))?;
+    let envelope: Envelope = serde_json::from_value(value.clone())
+        .map_err(|_| PortError::permanent(what, "answer is not a Web API object"))?;
+    if envelope.ok == Some(true) {
+        return Ok(Ok(value));
+    }
+    let code: String = envelope
+        .error
+        .unwrap_or_else(|| "unknown_error".to_owned())
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(64)
+        .collect();
+    Ok(Err(Refusal { code, retry_after }))
+}
+
+/// An `ok: false` answer as a [`PortError`].
+fn refused(method: &str, refusal: Refusal) -> PortError {
+    let what = what(method);
+    let code = refusal.code;
+    if TRANSIENT_ERRORS.contains(&code.as_str()) {
+        let retry_after = refusal
+            .retry_after
+            .or((code == "ratelimited" || code == "rate_limited").then_some(DEFAULT_RATE_LIMIT_WAIT));
+        return PortError::Transient {
+            what,
+            detail: format!("error {code}"),
+            retry_after,
+        };
+    }
+    if NOT_FOUND_ERRORS.contains(&code.as_str()) {
+        return PortError::NotFound {
+            what: format!("{what} message"),
+        };
+    }
+    PortError::Permanent {
+        what,
+        status: None,
+        detail: format!("error {code}"),
+    }
+}
+
+/// Connect failures and timeouts are transient; a request that could not be built fails the same way again.
+fn transport_error(what: &str, err: &reqwest::Error) -> PortError {
+    let mut detail = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let _ = write!(detail, ": {cause}");
+        source = cause.source();
+    }
+    if err.is_builder() || err.is_redirect() {
+        PortError::permanent(what, detail)
+    } else {
+        PortError::transient(what, detail)
+    }
+}
+
+/// Percent-encode a query value (unreserved characters kept).
+fn encode_query_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification() {
+        let w = "Slack API (chat.postMessage)";
+        let err = classify(w, 429, Some(Duration::from_secs(7)), b"").unwrap_err();
+        assert!(matches!(err, PortError::Transient { retry_after: Some(d), .. } if d.as_secs() == 7));
+        let err = classify(w, 429, None, b"").unwrap_err();
+        assert!(
+            matches!(err, PortError::Transient { retry_after: Some(d), .. } if d == DEFAULT_RATE_LIMIT_WAIT)
+        );
+        assert!(classify(w, 503, None, b"").unwrap_err().is_transient());
+        assert!(matches!(
+            classify(w, 404, None, b"").unwrap_err(),
+            PortError::Permanent {
+                status: Some(404),
+                ..
+            }
+        ));
+        assert!(classify(w, 200, None, b"<html>").is_err());
+        let ok = classify(w, 200, None, br#"{"ok":true,"ts":"1.2"}"#).expect("http ok");
+        assert!(ok.is_ok());
+
+        let refusal = |body: &[u8]| classify(w, 200, Some(Duration::from_secs(3)), body).expect("http ok");
+        let Err(r) = refusal(br#"{"ok":false,"error":"ratelimited"}"#) else {
+            panic!("refused")
+        };
+        assert!(
+            matches!(refused("m", r), PortError::Transient { retry_after: Some(d), .. } if d.as_secs() == 3)
+        );
+        for code in [
+            "invalid_auth",
+            "channel_not_found",
+            "not_in_channel",
+            "token_revoked",
+        ] {
+            let body = format!(r#"{{"ok":false,"error":"{code}"}}"#);
+            let Err(r) = refusal(body.as_bytes()) else {
+                panic!("refused")
+            };
+            let err = refused("m", r);
+            assert!(matches!(err, PortError::Permanent { .. }), "{code}: {err}");
+            assert!(err.to_string().contains(code));
+        }
+        let Err(r) = refusal(br#"{"ok":false,"error":"message_not_found"}"#) else {
+            panic!("refused")
+        };
+        assert!(matches!(refused("m", r), PortError::NotFound { .. }));
+        let Err(r) = refusal(br#"{"ok":false,"error":"internal_error"}"#) else {
+            panic!("refused")
+        };
+        assert!(refused("m", r).is_transient());
+        // `ok` missing counts as not ok.
+        assert!(refusal(br#"{"error":"weird"}"#).is_err());
+    }
+
+    #[test]
+    fn query_values_are_encoded() {
+        assert_eq!(
+            encode_query_value("dXNlcjpVMEc5V0ZYTlo="),
+            "dXNlcjpVMEc5V0ZYTlo%3D"
+        );
+        assert_eq!(encode_query_value("1515449522.000016"), "1515449522.000016");
+        assert_eq!(encode_query_value("a&b c"), "a%26b%20c");
+    }
+}

@@ -1,0 +1,729 @@
+//! Unit tests of the Slack module: signature vectors (providers.md §0.5 V3, V4), intake (tenants, handshake,
+//! prefilters, trimming), the trigger matrix, repository detection, text formats and configuration.
+
+use std::{collections::HashMap, sync::Arc};
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::{json, Value};
+
+use super::{
+    client::SlackClient,
+    event::SlackEvent,
+    mrkdwn,
+    repo::find_repositories,
+    signature::{self, SlackAuthError},
+    RepoRef, SlackConfig, SlackModule, SlackNotice,
+};
+use crate::{
+    config::{Config, ConfigError},
+    domain::{Envelope, SourceRef, ENVELOPE_VERSION},
+    error::WebhookError,
+    http::HttpRequest,
+    memory::MemorySecrets,
+    provider::{Decision, Intake, ProviderModule},
+};
+
+const V_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+const V3_BODY: &str = "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
+const V3_TS: &str = "1531420618";
+const V3_SIG: &str = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
+const V4_BODY: &str = r#"{"type":"event_callback","team_id":"T123ABC456","event":{"type":"app_mention","user":"U061F7AUR","text":"<@U0LAN0Z89> hi","ts":"1515449522.000016","channel":"C123ABC456","event_ts":"1515449522.000016"},"event_id":"Ev123ABC456","event_time":1515449522}"#;
+const V4_TS: &str = "1515449522";
+const V4_SIG: &str = "v0=1a9809e2748f2f0c4b9bd3ceab396ded90126a1c43a628915422080c748be96f";
+
+const TEAM: &str = "T123ABC456";
+const OTHER_TEAM: &str = "T999OTHER";
+const OTHER_SECRET: &str = "another-workspace-secret";
+const APP_SECRET: &str = "app-wide-signing-secret";
+const BOT: &str = "U0LAN0Z89";
+const ALICE: &str = "U061F7AUR";
+const CHANNEL: &str = "C123ABC456";
+const NOW: u64 = 1_515_449_522;
+
+// ---- signature ----
+
+#[test]
+fn published_vector_v3() {
+    let now = 1_531_420_618;
+    let verify = |now| {
+        signature::verify(
+            V_SECRET.as_bytes(),
+            Some(V3_TS),
+            Some(V3_SIG),
+            V3_BODY.as_bytes(),
+            now,
+        )
+    };
+    assert_eq!(verify(now), Ok(()));
+    assert_eq!(
+        signature::sign(V_SECRET.as_bytes(), V3_TS, V3_BODY.as_bytes()),
+        V3_SIG
+    );
+    // The window is five minutes either way.
+    assert_eq!(verify(now + 300), Ok(()));
+    assert_eq!(verify(now - 300), Ok(()));
+    assert_eq!(verify(now + 301), Err(SlackAuthError::Stale));
+    assert_eq!(verify(now - 301), Err(SlackAuthError::Stale));
+}
+
+#[test]
+fn computed_vector_v4() {
+    assert_eq!(V4_BODY.len(), 251);
+    assert_eq!(
+        signature::verify(
+            V_SECRET.as_bytes(),
+            Some(V4_TS),
+            Some(V4_SIG),
+            V4_BODY.as_bytes(),
+            NOW
+        ),
+        Ok(())
+    );
+    assert_eq!(
+        signature::sign(V_SECRET.as_bytes(), V4_TS, V4_BODY.as_bytes()),
+        V4_SIG
+    );
+}
+
+#[test]
+fn tampering_and_bad_headers_are_rejected() {
+    let body = V4_BODY.as_bytes();
+    let secret = V_SECRET.as_bytes();
+    let mut tampered = body.to_vec();
+    tampered[60] ^= 1;
+    assert_eq!(
+        signature::verify(secret, Some(V4_TS), Some(V4_SIG), &tampered, NOW),
+        Err(SlackAuthError::Mismatch)
+    );
+    assert_eq!(
+        signature::verify(b"wrong secret", Some(V4_TS), Some(V4_SIG), body, NOW),
+        Err(SlackAuthError::Mismatch)
+    );
+    // The timestamp is part of the signed string: moving it breaks the signature.
+    assert_eq!(
+        signature::verify(secret, Some("1515449523"), Some(V4_SIG), body, NOW),
+        Err(SlackAuthError::Mismatch)
+    );
+    assert!(matches!(
+        signature::verify(secret, None, Some(V4_SIG), body, NOW),
+        Err(SlackAuthError::Missing(_))
+    ));
+    assert!(matches!(
+        signature::verify(secret, Some(V4_TS), None, body, NOW),
+        Err(SlackAuthError::Missing(_))
+    ));
+    for bad_sig in [
+        "1a9809e2748f2f0c4b9bd3ceab396ded90126a1c43a628915422080c748be96f",
+        "v1=1a9809e2748f2f0c4b9bd3ceab396ded90126a1c43a628915422080c748be96f",
+        "v0=zz",
+        "v0=1a9809e2",
+        "",
+    ] {
+        assert!(
+            matches!(
+                signature::verify(secret, Some(V4_TS), Some(bad_sig), body, NOW),
+                Err(SlackAuthError::Malformed(_))
+            ),
+            "{bad_sig:?}"
+        );
+    }
+    for bad_ts in ["", "abc", "-1515449522", "1515449522.5", "99999999999999999999"] {
+        assert!(
+            matches!(
+                signature::verify(secret, Some(bad_ts), Some(V4_SIG), body, NOW),
+                Err(SlackAuthError::Malformed(_))
+            ),
+            "{bad_ts:?}"
+        );
+    }
+}
+
+// ---- intake ----
+
+fn config() -> SlackConfig {
+    SlackConfig {
+        api_url: "http://127.0.0.1:9".into(),
+        secret_prefix: "slack".into(),
+        channel_repos: [(
+            "CDEFAULT1".to_owned(),
+            RepoRef {
+                repository: "octo/default".into(),
+                git_provider: "github".into(),
+            },
+        )]
+        .into_iter()
+        .collect(),
+        git_provider: "github".into(),
+    }
+}
+
+fn module() -> SlackModule {
+    let secrets = Arc::new(
+        MemorySecrets::new()
+            .with(format!("slack/{TEAM}/signing-secret"), V_SECRET)
+            .with(format!("slack/{OTHER_TEAM}/signing-secret"), OTHER_SECRET)
+            .with("slack/signing-secret", APP_SECRET),
+    );
+    let client = SlackClient::new(reqwest::Client::new(), config(), secrets.clone());
+    SlackModule::new(config(), secrets, Arc::new(client), "Ask an admin.".into())
+}
+
+fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in pairs {
+        map.insert(
+            HeaderName::from_bytes(name.as_bytes()).expect("name"),
+            HeaderValue::from_str(value).expect("value"),
+        );
+    }
+    map
+}
+
+async fn intake(path: &str, body: &[u8], secret: &str, ts: u64, now: u64) -> Result<Intake, WebhookError> {
+    let ts = ts.to_string();
+    let sig = signature::sign(secret.as_bytes(), &ts, body);
+    let headers = headers(&[
+        ("X-Slack-Request-Timestamp", &ts),
+        ("X-Slack-Signature", &sig),
+        ("Content-Type", "application/json"),
+    ]);
+    let request = HttpRequest {
+        method: "POST",
+        path,
+        headers: &headers,
+        body,
+    };
+    module().intake(&request, now).await
+}
+
+fn team_path(team: &str) -> String {
+    format!("/webhooks/slack/{team}")
+}
+
+/// An `event_callback` wrapping `event`, with the bot's authorization.
+fn callback(event: Value) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "token": "legacy",
+        "team_id": TEAM,
+        "api_app_id": "A123ABC456",
+        "event": event,
+        "type": "event_callback",
+        "event_id": "Ev0PV52K25",
+        "event_time": NOW,
+        "authorizations": [{"enterprise_id": null, "team_id": TEAM, "user_id": BOT, "is_bot": true}],
+        "is_ext_shared_channel": false,
+        "event_context": "EC123"
+    }))
+    .expect("json")
+}
+
+fn mention(text: &str) -> Value {
+    json!({
+        "type": "app_mention",
+        "user": ALICE,
+        "text": text,
+        "ts": "1515449522.000016",
+        "channel": CHANNEL,
+        "event_ts": "1515449522.000016",
+        "client_msg_id": "c1",
+        "blocks": [{"type": "rich_text", "elements": []}],
+        "team": TEAM,
+    })
+}
+
+fn accepted(result: Result<Intake, WebhookError>) -> Envelope {
+    match result {
+        Ok(Intake::Accept(envelope)) => envelope,
+        other => panic!("expected Accept, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn v4_is_accepted_on_its_team_route_with_a_pinned_now() {
+    let body = V4_BODY.as_bytes();
+    let envelope = accepted(intake(&team_path(TEAM), body, V_SECRET, NOW, NOW).await);
+    assert_eq!(envelope.delivery_id, "Ev123ABC456");
+    assert_eq!(envelope.tenant, TEAM);
+    assert_eq!(envelope.event, "app_mention");
+    assert_eq!(
+        envelope.group,
+        format!("slack:{TEAM}:{CHANNEL}:1515449522.000016")
+    );
+    assert_eq!(envelope.received_at, NOW);
+    // A stage prefix and a trailing slash do not matter.
+    accepted(intake(&format!("/prod/webhooks/slack/{TEAM}/"), body, V_SECRET, NOW, NOW).await);
+}
+
+#[tokio::test]
+async fn tenants_select_their_secrets() {
+    let body = callback(mention(&format!("<@{BOT}> fix octo/hello")));
+    // Signed with another workspace's secret: rejected.
+    let err = intake(&team_path(TEAM), &body, OTHER_SECRET, NOW, NOW)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, WebhookError::Unauthorized(_)), "{err:?}");
+    assert_eq!(err.into_reply().status, 401);
+    // Correctly signed by the other workspace, but the verified body is this team's: rejected.
+    let err = intake(&team_path(OTHER_TEAM), &body, OTHER_SECRET, NOW, NOW)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, WebhookError::Unauthorized("event belongs to another team")),
+        "{err:?}"
+    );
+    // Unknown team in the URL, or not an id at all.
+    for path in [
+        "/webhooks/slack/TNOSUCH1",
+        "/webhooks/slack/..%2Fgithub",
+        "/webhooks/slack/a-b",
+    ] {
+        let err = intake(path, &body, V_SECRET, NOW, NOW).await.unwrap_err();
+        assert!(matches!(err, WebhookError::NotFound), "{path}: {err:?}");
+    }
+    // The app-wide route: the app secret, the tenant from the verified body.
+    let envelope = accepted(intake("/webhooks/slack", &body, APP_SECRET, NOW, NOW).await);
+    assert_eq!(envelope.tenant, TEAM);
+    let err = intake("/webhooks/slack", &body, V_SECRET, NOW, NOW)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, WebhookError::Unauthorized(_)));
+}
+
+#[tokio::test]
+async fn stale_and_unsigned_requests_are_401() {
+    let body = callback(mention(&format!("<@{BOT}> hi")));
+    let err = intake(&team_path(TEAM), &body, V_SECRET, NOW - 301, NOW)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, WebhookError::Stale));
+    assert_eq!(err.into_reply().status, 401);
+    accepted(intake(&team_path(TEAM), &body, V_SECRET, NOW - 299, NOW).await);
+    let no_headers = HeaderMap::new();
+    let request = HttpRequest {
+        method: "POST",
+        path: "/webhooks/slack/T123ABC456",
+        headers: &no_headers,
+        body: &body,
+    };
+    let err = module().intake(&request, NOW).await.unwrap_err();
+    assert!(matches!(err, WebhookError::Unauthorized(_)));
+}
+
+#[tokio::test]
+async fn url_verification_is_answered_only_after_verification() {
+    let body = br#"{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#;
+    match intake(&team_path(TEAM), body, V_SECRET, NOW, NOW).await {
+        Ok(Intake::Reply(reply)) => {
+            assert_eq!(reply.status, 200);
+            assert_eq!(
+                reply.body_str(),
+                "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+            );
+            assert!(reply.content_type.starts_with("text/plain"));
+        }
+        other => panic!("expected the challenge, got {other:?}"),
+    }
+    let err = intake(&team_path(TEAM), body, OTHER_SECRET, NOW, NOW)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, WebhookError::Unauthorized(_)));
+}
+
+#[tokio::test]
+async fn what_can_never_trigger_is_not_queued() {
+    let cases: Vec<(&str, Value)> = vec![
+        ("bot", {
+            let mut e = mention(&format!("<@{BOT}> hi"));
+            e["bot_id"] = json!("B0123");
+            e
+        }),
+        ("edited", {
+            let mut e = mention(&format!("<@{BOT}> hi"));
+            e["edited"] = json!({"user": ALICE, "ts": "1515449530.000000"});
+            e
+        }),
+        ("own", {
+            let mut e = mention(&format!("<@{BOT}> hi"));
+            e["user"] = json!(BOT);
+            e
+        }),
+        ("no mention of this bot", mention("<@U0OTHER01> hi")),
+        (
+            "message_changed",
+            json!({
+                "type": "message", "subtype": "message_changed", "channel": CHANNEL, "ts": "1515449530.000000",
+                "message": {"type": "message", "user": ALICE, "text": format!("<@{BOT}> hi"), "ts": "1515449522.000016"}
+            }),
+        ),
+        (
+            "message_deleted",
+            json!({
+                "type": "message", "subtype": "message_deleted", "channel": CHANNEL, "ts": "1515449531.000000",
+                "deleted_ts": "1515449522.000016"
+            }),
+        ),
+        ("deleted mention subtype", {
+            let mut e = mention(&format!("<@{BOT}> hi"));
+            e["subtype"] = json!("message_deleted");
+            e
+        }),
+    ];
+    for (name, event) in cases {
+        match intake(&team_path(TEAM), &callback(event), V_SECRET, NOW, NOW).await {
+            Ok(Intake::Ignore(_)) => {}
+            other => panic!("{name}: expected Ignore, got {other:?}"),
+        }
+    }
+    let rate_limited = br#"{"token":"x","type":"app_rate_limited","team_id":"T123ABC456","minute_rate_limited":1518467820,"api_app_id":"A123"}"#;
+    assert!(matches!(
+        intake(&team_path(TEAM), rate_limited, V_SECRET, NOW, NOW).await,
+        Ok(Intake::Ignore(_))
+    ));
+    let err = intake(&team_path(TEAM), b"{\"type\": ", V_SECRET, NOW, NOW)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, WebhookError::Malformed(_)));
+}
+
+#[tokio::test]
+async fn the_queued_payload_is_trimmed() {
+    let big = format!("<@{BOT}> fix octo/hello {}", "x".repeat(900_000));
+    let envelope = accepted(intake(&team_path(TEAM), &callback(mention(&big)), V_SECRET, NOW, NOW).await);
+    let payload = envelope.payload.get();
+    assert!(payload.len() < 70_000, "{}", payload.len());
+    assert!(!payload.contains("blocks"), "unused fields are dropped");
+    assert!(!payload.contains("legacy"), "the legacy token is dropped");
+    let event: SlackEvent = serde_json::from_str(payload).expect("event");
+    assert_eq!(event.bot_user_id.as_deref(), Some(BOT));
+    assert!(event.text.contains("more bytes not included"));
+}
+
+// ---- trigger matrix ----
+
+fn event(text: &str) -> SlackEvent {
+    SlackEvent {
+        team_id: TEAM.into(),
+        event_id: "Ev1".into(),
+        event_type: "app_mention".into(),
+        user: ALICE.into(),
+        bot_user_id: Some(BOT.into()),
+        text: text.into(),
+        ts: "1700000000.000200".into(),
+        channel: CHANNEL.into(),
+        ..SlackEvent::default()
+    }
+}
+
+fn decide(event: &SlackEvent) -> Decision {
+    let envelope = Envelope {
+        version: ENVELOPE_VERSION,
+        provider: crate::domain::Provider::Slack,
+        tenant: event.team_id.clone(),
+        delivery_id: event.event_id.clone(),
+        event: event.event_type.clone(),
+        group: event.thread_key(),
+        received_at: NOW,
+        payload: serde_json::value::RawValue::from_string(serde_json::to_string(event).expect("json"))
+            .expect("raw"),
+    };
+    module().decide(&envelope).expect("decides")
+}
+
+fn run(decision: Decision) -> crate::domain::Trigger {
+    match decision {
+        Decision::Run(trigger) => *trigger,
+        other => panic!("expected Run, got {other:?}"),
+    }
+}
+
+fn slack_source(source: &SourceRef) -> &super::SlackSource {
+    match source {
+        SourceRef::Slack(s) => s,
+        other => panic!("not a slack source: {other:?}"),
+    }
+}
+
+#[test]
+fn a_top_level_mention_runs_in_a_new_thread() {
+    let trigger = run(decide(&event(&format!(
+        "<@{BOT}> please fix the flaky test in octo/hello"
+    ))));
+    assert_eq!(
+        trigger.thread_key,
+        format!("slack:{TEAM}:{CHANNEL}:1700000000.000200")
+    );
+    assert_eq!(
+        trigger.run_key,
+        format!("slack:{TEAM}:{CHANNEL}:1700000000.000200:msg:1700000000.000200")
+    );
+    assert_eq!(trigger.tenant, TEAM);
+    assert_eq!(trigger.actor.id, ALICE);
+    assert_eq!(trigger.repository.as_deref(), Some("octo/hello"));
+    assert_eq!(trigger.git_provider, "github");
+    assert_eq!(trigger.occurred_at, 1_700_000_000);
+    assert_eq!(trigger.prompt.request, "please fix the flaky test in octo/hello");
+    assert_eq!(trigger.title, "Slack: please fix the flaky test in octo/hello");
+    let source = slack_source(&trigger.source);
+    assert_eq!(source.thread_ts, "1700000000.000200");
+    assert_eq!(source.message_ts, "1700000000.000200");
+    assert_eq!(source.bot_user_id, BOT);
+    assert_eq!(
+        source.notice,
+        SlackNotice::Ephemeral,
+        "the unlinked notice is ephemeral"
+    );
+}
+
+#[test]
+fn a_mention_in_a_thread_keys_on_the_root() {
+    let mut e = event(&format!("<@{BOT}> also update the docs"));
+    e.ts = "1700000100.000300".into();
+    e.thread_ts = Some("1700000000.000200".into());
+    let trigger = run(decide(&e));
+    assert_eq!(
+        trigger.thread_key,
+        format!("slack:{TEAM}:{CHANNEL}:1700000000.000200")
+    );
+    assert!(trigger.run_key.ends_with(":msg:1700000100.000300"));
+    let source = slack_source(&trigger.source);
+    assert_eq!(source.thread_ts, "1700000000.000200");
+    assert_eq!(source.message_ts, "1700000100.000300");
+    // No repository named and no channel default: a thread reply still runs (follow-up or earlier context).
+    assert_eq!(trigger.repository, None);
+    assert!(trigger.prompt.instructions.contains("No repository was selected"));
+}
+
+/// A change to an event, for the trigger matrix.
+type EventChange = Box<dyn Fn(&mut SlackEvent)>;
+
+#[test]
+fn trigger_matrix() {
+    let runs = [
+        format!("<@{BOT}> fix octo/hello"),
+        format!("hey <@{BOT}>, fix octo/hello"),
+        format!("<@{BOT}>fix octo/hello"),
+        format!("<@{BOT}|openhands> fix octo/hello"),
+        format!("first line\n<@{BOT}> fix octo/hello"),
+        format!("&gt; quoted\n<@{BOT}> fix octo/hello"),
+    ];
+    for text in &runs {
+        assert!(
+            matches!(decide(&event(text)), Decision::Run(_)),
+            "should run: {text:?}"
+        );
+    }
+    let ignores = [
+        format!("&gt; <@{BOT}> fix octo/hello"),
+        format!("  &gt; <@{BOT}> fix octo/hello"),
+        format!("use `<@{BOT}>` to trigger octo/hello"),
+        format!("```\n<@{BOT}> fix octo/hello\n```"),
+        "<@U0OTHER01> fix octo/hello".to_owned(),
+        format!("<@{BOT}2> fix octo/hello"),
+    ];
+    for text in &ignores {
+        assert!(
+            matches!(decide(&event(text)), Decision::Ignore(_)),
+            "should ignore: {text:?}"
+        );
+    }
+    let text = format!("<@{BOT}> fix octo/hello");
+    let variants: Vec<(&str, EventChange)> = vec![
+        ("bot", Box::new(|e| e.bot_id = Some("B1".into()))),
+        ("own", Box::new(|e| e.user = BOT.into())),
+        ("edited", Box::new(|e| e.edited = true)),
+        (
+            "changed",
+            Box::new(|e| e.subtype = Some("message_changed".into())),
+        ),
+        (
+            "deleted",
+            Box::new(|e| e.subtype = Some("message_deleted".into())),
+        ),
+        ("no bot id", Box::new(|e| e.bot_user_id = None)),
+        (
+            "not a mention event",
+            Box::new(|e| e.event_type = "message".into()),
+        ),
+    ];
+    for (name, change) in variants {
+        let mut e = event(&text);
+        change(&mut e);
+        assert!(matches!(decide(&e), Decision::Ignore(_)), "{name}");
+    }
+    let mut broadcast = event(&text);
+    broadcast.subtype = Some("thread_broadcast".into());
+    assert!(matches!(decide(&broadcast), Decision::Run(_)));
+}
+
+#[test]
+fn the_repository_comes_from_the_message_then_the_channel_else_a_question() {
+    let t = run(decide(&event(&format!(
+        "<@{BOT}> see <https://gitlab.com/group/sub/proj/-/issues/4|the issue>"
+    ))));
+    assert_eq!(t.repository.as_deref(), Some("group/sub/proj"));
+    assert_eq!(t.git_provider, "gitlab");
+    let t = run(decide(&event(&format!(
+        "<@{BOT}> review <https://github.com/octo/hello/pull/3>"
+    ))));
+    assert_eq!(t.repository.as_deref(), Some("octo/hello"));
+
+    let mut in_default = event(&format!("<@{BOT}> fix the build"));
+    in_default.channel = "CDEFAULT1".into();
+    let t = run(decide(&in_default));
+    assert_eq!(t.repository.as_deref(), Some("octo/default"));
+
+    match decide(&event(&format!("<@{BOT}> fix the build and/or the tests"))) {
+        Decision::Notice { source, key, text } => {
+            let source = slack_source(&source);
+            assert_eq!(source.notice, SlackNotice::Thread);
+            assert_eq!(source.thread_ts, "1700000000.000200");
+            assert!(key.ends_with(":repository"));
+            assert!(text.contains("Which repository"), "{text}");
+            assert!(text.starts_with(&format!("@{ALICE}")));
+        }
+        other => panic!("expected a notice, got {other:?}"),
+    }
+    match decide(&event(&format!("<@{BOT}> sync octo/a with octo/b"))) {
+        Decision::Notice { text, .. } => assert!(text.contains("`octo/a`, `octo/b`"), "{text}"),
+        other => panic!("expected a notice, got {other:?}"),
+    }
+    // In a thread (maybe a running conversation's), a reply never waits on a question.
+    let mut in_thread = event(&format!("<@{BOT}> sync octo/a with octo/b"));
+    in_thread.thread_ts = Some("1690000000.000001".into());
+    assert_eq!(run(decide(&in_thread)).repository, None);
+}
+
+#[test]
+fn repositories_in_text() {
+    let repos = |text: &str| -> Vec<String> {
+        find_repositories(text, "github")
+            .into_iter()
+            .map(|r| format!("{}:{}", r.git_provider, r.repository))
+            .collect()
+    };
+    assert_eq!(repos("fix octo-org/hello."), ["github:octo-org/hello"]);
+    assert_eq!(repos("in `octo/hello`, please"), ["github:octo/hello"]);
+    assert_eq!(repos("repo:octo/hello"), ["github:octo/hello"]);
+    assert_eq!(repos("octo/hello and Octo/Hello again"), ["github:octo/hello"]);
+    assert_eq!(
+        repos("<https://github.com/octo/hello.git>"),
+        ["github:octo/hello"]
+    );
+    assert_eq!(
+        repos("<https://bitbucket.org/team/repo/src>"),
+        ["bitbucket:team/repo"]
+    );
+    assert_eq!(
+        repos("<https://gitlab.example.com/a/b/-/merge_requests/1|MR>"),
+        ["gitlab:a/b"]
+    );
+    for none in [
+        "and/or",
+        "n/a",
+        "on 12/05",
+        "3/4 of it",
+        "<https://example.com/a/b>",
+        "<@U0LAN0Z89>",
+        "../etc",
+        "a/b/c",
+        "<#C123|general/random>",
+    ] {
+        assert!(repos(none).is_empty(), "{none:?}: {:?}", repos(none));
+    }
+}
+
+// ---- text formats ----
+
+#[test]
+fn slack_text_becomes_plain_text() {
+    let text = format!(
+        "<@{BOT}> ask <@U0BOB0001> and <@U0CAROL01|carol> in <#C0GEN0001|general>: see <https://x.test/a?b=1&amp;c=2|the doc>, <https://y.test> &lt;tag&gt; &amp;amp; <!here>"
+    );
+    assert_eq!(
+        mrkdwn::plain_text(&text, Some(BOT)),
+        "ask @U0BOB0001 and @carol in #general: see the doc (https://x.test/a?b=1&c=2), https://y.test <tag> &amp; @here"
+    );
+}
+
+#[test]
+fn markdown_becomes_mrkdwn() {
+    let out = mrkdwn::to_mrkdwn(
+        "👀 I'm on it! @U061F7AUR can [track my progress here](https://app.test/conversations/1).\n## Done\n**Fixed** a < b & c > d\n> quoted\n```\nlet x = a<b>;\n[no](https://link.test)\n```",
+    );
+    assert_eq!(
+        out,
+        "👀 I'm on it! @U061F7AUR can <https://app.test/conversations/1|track my progress here>.\n*Done*\n*Fixed* a &lt; b &amp; c &gt; d\n> quoted\n```\nlet x = a&lt;b&gt;;\n[no](https://link.test)\n```"
+    );
+    assert_eq!(
+        mrkdwn::link_user(
+            "@U061F7AUR can see; @U061F7AURX not; x@U061F7AUR not",
+            "U061F7AUR"
+        ),
+        "<@U061F7AUR> can see; @U061F7AURX not; x@U061F7AUR not"
+    );
+    let long = "y".repeat(50_000);
+    assert!(mrkdwn::to_mrkdwn(&long).chars().count() <= mrkdwn::MAX_MESSAGE_CHARS);
+}
+
+// ---- configuration ----
+
+fn load(pairs: &[(&str, &str)]) -> Result<Option<SlackConfig>, ConfigError> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::from_lookup(move |k| map.get(k).cloned()).map(|c| c.slack)
+}
+
+#[test]
+fn configuration() {
+    assert_eq!(load(&[]), Ok(None));
+    assert_eq!(load(&[("SLACK_ENABLED", "false")]), Ok(None));
+    assert_eq!(
+        load(&[("SLACK_CHANNEL_REPOS", "C1=o/r")]),
+        Err(ConfigError::Missing("SLACK_ENABLED"))
+    );
+    let config = load(&[
+        ("SLACK_ENABLED", "true"),
+        ("SLACK_API_URL", "http://127.0.0.1:1234/api/"),
+        ("SLACK_CHANNEL_REPOS", "C1=octo/hello, C2=gitlab:group/sub/proj"),
+    ])
+    .expect("loads")
+    .expect("on");
+    assert_eq!(config.api_url, "http://127.0.0.1:1234/api");
+    assert_eq!(config.secret_prefix, "slack");
+    assert_eq!(config.git_provider, "github");
+    assert_eq!(config.channel_repos["C1"].repository, "octo/hello");
+    assert_eq!(config.channel_repos["C2"].git_provider, "gitlab");
+    assert_eq!(config.signing_secret_name(Some("T1")), "slack/T1/signing-secret");
+    assert_eq!(config.signing_secret_name(None), "slack/signing-secret");
+    assert_eq!(config.bot_token_name("T1"), "slack/T1/bot-token");
+    for (name, pairs) in [
+        ("SLACK_ENABLED", vec![("SLACK_ENABLED", "maybe")]),
+        (
+            "SLACK_CHANNEL_REPOS",
+            vec![("SLACK_ENABLED", "1"), ("SLACK_CHANNEL_REPOS", "C1")],
+        ),
+        (
+            "SLACK_CHANNEL_REPOS",
+            vec![("SLACK_ENABLED", "1"), ("SLACK_CHANNEL_REPOS", "C1=a/b/c")],
+        ),
+        (
+            "SLACK_CHANNEL_REPOS",
+            vec![("SLACK_ENABLED", "1"), ("SLACK_CHANNEL_REPOS", "C1=svn:a/b")],
+        ),
+        (
+            "SLACK_GIT_PROVIDER",
+            vec![("SLACK_ENABLED", "1"), ("SLACK_GIT_PROVIDER", "svn")],
+        ),
+        (
+            "SLACK_API_URL",
+            vec![("SLACK_ENABLED", "1"), ("SLACK_API_URL", "slack.com")],
+        ),
+    ] {
+        match load(&pairs) {
+            Err(ConfigError::Invalid { name: got, .. }) => assert_eq!(got, name),
+            other => panic!("{pairs:?}: {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,667 @@
+//! Slack end to end through the local host: signed Events API deliveries in, the real worker and callback, the
+//! fake Slack Web API and the fake OpenHands. Each test asserts on what was actually sent to them.
+
+use std::time::{Duration, Instant};
+
+use hookline::{
+    domain::{IdentityLink, Provider},
+    ports::IdentityStore,
+    slack::signature,
+};
+use hookline_tests::{
+    fake_openhands::post_event,
+    fake_slack::{FakeSlack, SlackFailure},
+    harness::{eventually, Harness, HarnessOptions, ALICE_KEY},
+};
+use serde_json::{json, Value};
+
+const TEAM: &str = "T0HOOKLN1";
+const OTHER_TEAM: &str = "T0OTHER02";
+const SIGNING_SECRET: &str = "slack-e2e-signing-secret";
+const OTHER_SECRET: &str = "slack-e2e-other-workspace-secret";
+/// The app-wide secret of the shared route: the V4 vector's secret.
+const APP_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+const TOKEN: &str = "xoxb-e2e-token";
+const BOT: &str = "U0BOT0001";
+const ALICE: &str = "U0ALICE01";
+const DAVE: &str = "U0DAVE001";
+const CHANNEL: &str = "C0GENERAL";
+const DEFAULT_CHANNEL: &str = "C0DEFAULT";
+
+struct Slack {
+    h: Harness,
+    slack: FakeSlack,
+}
+
+impl Slack {
+    async fn start() -> Self {
+        let slack = FakeSlack::start().await;
+        slack.add_team(TEAM, TOKEN, BOT);
+        let env = [
+            ("SLACK_ENABLED", "true"),
+            ("SLACK_API_URL", slack.url()),
+            ("SLACK_CHANNEL_REPOS", "C0DEFAULT=octo-org/default"),
+        ];
+        let secrets = [
+            (format!("slack/{TEAM}/signing-secret"), SIGNING_SECRET),
+            (format!("slack/{OTHER_TEAM}/signing-secret"), OTHER_SECRET),
+            ("slack/signing-secret".to_owned(), APP_SECRET),
+            (format!("slack/{TEAM}/bot-token"), TOKEN),
+        ];
+        let h = Harness::start_with(HarnessOptions {
+            extra_env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            extra_secrets: secrets
+                .iter()
+                .map(|(k, v)| (k.clone(), (*v).to_owned()))
+                .collect(),
+            ..Default::default()
+        })
+        .await;
+        h.host()
+            .store()
+            .put_link(&IdentityLink {
+                provider: Provider::Slack,
+                tenant: TEAM.into(),
+                external_user_id: ALICE.into(),
+                external_login: "alice".into(),
+                openhands_user: "alice@openhands".into(),
+                api_key_secret: Some("openhands/alice".into()),
+                created_at: h.clock_now(),
+            })
+            .await
+            .expect("link stored");
+        Slack { h, slack }
+    }
+
+    /// A message ts `offset` microseconds into the current second of the harness clock.
+    fn ts(&self, offset: u32) -> String {
+        format!("{}.{:06}", self.h.clock_now(), offset)
+    }
+
+    /// POST `body` to `path`, signed with `secret` at the harness's now (or `timestamp`).
+    async fn post(
+        &self,
+        path: &str,
+        body: &[u8],
+        secret: Option<&str>,
+        timestamp: Option<u64>,
+        extra: &[(&str, &str)],
+    ) -> (u16, String) {
+        let ts = timestamp.unwrap_or_else(|| self.h.clock_now()).to_string();
+        let mut request = self
+            .h
+            .http
+            .post(format!("{}{path}", self.h.url()))
+            .header("Content-Type", "application/json")
+            .header("X-Slack-Request-Timestamp", &ts)
+            .body(body.to_vec());
+        if let Some(secret) = secret {
+            request = request.header("X-Slack-Signature", signature::sign(secret.as_bytes(), &ts, body));
+        }
+        for (name, value) in extra {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("hookline answers");
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
+    }
+
+    /// Deliver `event` for TEAM on its own route, correctly signed.
+    async fn deliver(&self, event_id: &str, event: Value) -> (u16, String) {
+        self.post(
+            &format!("/webhooks/slack/{TEAM}"),
+            &callback(event_id, event),
+            Some(SIGNING_SECRET),
+            None,
+            &[],
+        )
+        .await
+    }
+
+    /// Seed a person's message and deliver its `app_mention`; returns the message ts.
+    async fn mention(
+        &self,
+        event_id: &str,
+        user: &str,
+        text: &str,
+        ts: &str,
+        thread_ts: Option<&str>,
+    ) -> (u16, String) {
+        self.slack.seed_message(CHANNEL, ts, thread_ts, user, text);
+        self.deliver(event_id, app_mention(CHANNEL, user, text, ts, thread_ts))
+            .await
+    }
+
+    async fn first_start(&self) -> String {
+        eventually("conversation started", || async {
+            !self.h.openhands.starts().is_empty()
+        })
+        .await;
+        self.h.settle().await;
+        self.h.openhands.starts()[0].conversation_id.clone()
+    }
+}
+
+fn callback(event_id: &str, event: Value) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "token": "legacy-token",
+        "team_id": TEAM,
+        "api_app_id": "A0HOOKLN1",
+        "event": event,
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": 1_700_000_000,
+        "authorizations": [{"enterprise_id": null, "team_id": TEAM, "user_id": BOT, "is_bot": true, "is_enterprise_install": false}],
+        "is_ext_shared_channel": false,
+        "event_context": "EC0001",
+    }))
+    .expect("json")
+}
+
+fn app_mention(channel: &str, user: &str, text: &str, ts: &str, thread_ts: Option<&str>) -> Value {
+    let mut event = json!({
+        "type": "app_mention",
+        "user": user,
+        "text": text,
+        "ts": ts,
+        "channel": channel,
+        "event_ts": ts,
+        "client_msg_id": "3f0c2f7e-0000-4000-8000-000000000001",
+        "team": TEAM,
+    });
+    if let Some(thread_ts) = thread_ts {
+        event["thread_ts"] = json!(thread_ts);
+    }
+    event
+}
+
+fn start_text(h: &Harness, index: usize) -> String {
+    h.openhands.starts()[index].request["initial_message"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_mention_starts_one_conversation_acks_in_the_thread_and_edits_the_status_with_the_result() {
+    let s = Slack::start().await;
+    let ts = s.ts(100);
+    let began = Instant::now();
+    let (status, _) = s
+        .mention(
+            "Ev0001",
+            ALICE,
+            &format!("<@{BOT}> please fix the flaky login test in octo-org/hello"),
+            &ts,
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    assert!(
+        began.elapsed() < Duration::from_secs(3),
+        "answered within Slack's 3 s"
+    );
+    let conversation_id = s.first_start().await;
+
+    // One start with the documented fields; the prompt is the request, without the bot mention.
+    let starts = s.h.openhands.starts();
+    assert_eq!(starts.len(), 1);
+    let request = &starts[0].request;
+    assert_eq!(request["selected_repository"], "octo-org/hello");
+    assert_eq!(request["git_provider"], "github");
+    assert_eq!(request["trigger"], "slack");
+    let text = start_text(&s.h, 0);
+    assert!(
+        text.contains("please fix the flaky login test in octo-org/hello"),
+        "{text}"
+    );
+    assert!(!text.contains(BOT), "{text}");
+    assert!(text.contains("untrusted data"));
+    let start_request =
+        s.h.openhands
+            .requests()
+            .into_iter()
+            .find(|r| r.method == "POST" && r.path == "/api/v1/app-conversations")
+            .expect("start request");
+    assert_eq!(
+        start_request.header("authorization"),
+        Some(format!("Bearer {ALICE_KEY}").as_str())
+    );
+    assert_eq!(
+        s.h.openhands.title(&conversation_id).as_deref(),
+        Some("Slack: please fix the flaky login test in octo-org/hello")
+    );
+
+    // 👀 on the mention, and one status reply in its thread, marked with metadata.
+    let reactions = s.slack.reactions();
+    assert_eq!(reactions.len(), 1);
+    assert_eq!(
+        (reactions[0].channel.as_str(), reactions[0].timestamp.as_str()),
+        (CHANNEL, ts.as_str())
+    );
+    assert_eq!(reactions[0].name, "eyes");
+    let bot = s.slack.bot_messages();
+    assert_eq!(bot.len(), 1);
+    assert_eq!(bot[0].thread_ts.as_deref(), Some(ts.as_str()));
+    assert!(bot[0].text.contains(&format!("<@{ALICE}>")), "{}", bot[0].text);
+    assert!(
+        bot[0].text.contains(&format!(
+            "<https://app.example.test/conversations/{conversation_id}|track my progress here>"
+        )),
+        "{}",
+        bot[0].text
+    );
+    let metadata = bot[0].metadata.clone().expect("metadata");
+    assert_eq!(metadata["event_type"], "hookline_status");
+    assert_eq!(
+        metadata["event_payload"]["marker"],
+        format!("run:{conversation_id}")
+    );
+    let post = &s.slack.requests_to("chat.postMessage")[0];
+    assert_eq!(
+        post.header("authorization"),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
+    assert_eq!(
+        post.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
+
+    // `finished`: the same message is edited with the summary; nothing new is posted.
+    s.h.openhands.set_summary(
+        "**Fixed** the race in the login test. Opened https://github.com/octo-org/hello/pull/99.",
+    );
+    s.h.openhands.set_execution_status(&conversation_id, "finished");
+    let key = s.h.openhands.session_key(&conversation_id).expect("session key");
+    assert_eq!(
+        post_event(&s.h.url(), &conversation_id, "finished", &key)
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+    let bot = s.slack.bot_messages();
+    assert_eq!(bot.len(), 1, "one Hookline message per run");
+    assert_eq!(bot[0].updates, 1);
+    assert!(bot[0].text.contains("*Fixed* the race"), "{}", bot[0].text);
+    assert!(
+        bot[0]
+            .text
+            .contains("Pull request: https://github.com/octo-org/hello/pull/99"),
+        "{}",
+        bot[0].text
+    );
+    assert!(bot[0].text.contains("|See the conversation>"), "{}", bot[0].text);
+    assert_eq!(
+        bot[0].metadata.as_ref().expect("metadata")["event_payload"]["marker"],
+        format!("run:{conversation_id}")
+    );
+
+    // A repeated callback and a sweep change nothing.
+    post_event(&s.h.url(), &conversation_id, "finished", &key).await;
+    s.h.host().sweep_now().await;
+    assert_eq!(s.slack.requests_to("chat.update").len(), 1);
+    assert_eq!(s.slack.bot_messages().len(), 1);
+}
+
+#[tokio::test]
+async fn slack_retries_of_the_same_event_start_nothing_new() {
+    let s = Slack::start().await;
+    let ts = s.ts(200);
+    let text = format!("<@{BOT}> add a changelog entry in octo-org/hello");
+    s.slack.seed_message(CHANNEL, &ts, None, ALICE, &text);
+    let body = callback("Ev0RETRY1", app_mention(CHANNEL, ALICE, &text, &ts, None));
+    let path = format!("/webhooks/slack/{TEAM}");
+    assert_eq!(s.post(&path, &body, Some(SIGNING_SECRET), None, &[]).await.0, 202);
+    for retry in ["1", "2", "3"] {
+        let headers = [
+            ("X-Slack-Retry-Num", retry),
+            ("X-Slack-Retry-Reason", "http_timeout"),
+        ];
+        let (status, answer) = s.post(&path, &body, Some(SIGNING_SECRET), None, &headers).await;
+        assert_eq!((status, answer.as_str()), (200, "duplicate"), "retry {retry}");
+    }
+    s.first_start().await;
+    // The same message under another event id (a second subscription, say) is the same run.
+    assert_eq!(
+        s.deliver("Ev0RETRY2", app_mention(CHANNEL, ALICE, &text, &ts, None))
+            .await
+            .0,
+        202
+    );
+    s.h.settle().await;
+    assert_eq!(s.h.openhands.starts().len(), 1);
+    assert!(s.h.openhands.messages().is_empty());
+    assert_eq!(s.slack.bot_messages().len(), 1);
+}
+
+#[tokio::test]
+async fn a_mention_in_a_running_thread_becomes_a_follow_up() {
+    let s = Slack::start().await;
+    let root = s.ts(300);
+    s.mention(
+        "Ev0F1",
+        ALICE,
+        &format!("<@{BOT}> migrate octo-org/hello to the new API"),
+        &root,
+        None,
+    )
+    .await;
+    let conversation_id = s.first_start().await;
+    let reply = s.ts(301);
+    let (status, _) = s
+        .mention(
+            "Ev0F2",
+            ALICE,
+            &format!("<@{BOT}> also keep the old endpoint working"),
+            &reply,
+            Some(&root),
+        )
+        .await;
+    assert_eq!(status, 202);
+    eventually("follow-up sent", || async {
+        !s.h.openhands.messages().is_empty()
+    })
+    .await;
+    s.h.settle().await;
+    let messages = s.h.openhands.messages();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].conversation_id, conversation_id);
+    assert!(messages[0].text.contains("also keep the old endpoint working"));
+    assert_eq!(s.h.openhands.starts().len(), 1, "no second conversation");
+    assert_eq!(s.slack.bot_messages().len(), 1, "no second status message");
+    assert!(
+        s.slack.reactions().iter().any(|r| r.timestamp == reply),
+        "the follow-up is acknowledged"
+    );
+}
+
+#[tokio::test]
+async fn context_is_the_thread_only_without_the_bots_own_messages() {
+    let s = Slack::start().await;
+    let root = s.ts(400);
+    s.slack.seed_message(
+        CHANNEL,
+        &root,
+        None,
+        "U0BOB0001",
+        "The login page crashes on Safari",
+    );
+    s.slack.seed_message(
+        CHANNEL,
+        &s.ts(401),
+        Some(&root),
+        "U0CAROL01",
+        "Stack trace points to auth.js &amp; session.js",
+    );
+    s.slack
+        .seed_message(CHANNEL, &s.ts(402), Some(&root), BOT, "an earlier status of mine");
+    s.slack.seed_message(
+        CHANNEL,
+        &s.ts(403),
+        None,
+        "U0EVE0001",
+        "unrelated channel chatter",
+    );
+    let mention_ts = s.ts(404);
+    let later = format!("{}.000100", s.h.clock_now() + 5);
+    s.slack.seed_message(
+        CHANNEL,
+        &later,
+        Some(&root),
+        "U0BOB0001",
+        "written after the mention",
+    );
+    s.mention(
+        "Ev0C1",
+        ALICE,
+        &format!("<@{BOT}> please fix this in octo-org/hello"),
+        &mention_ts,
+        Some(&root),
+    )
+    .await;
+    s.first_start().await;
+    let text = start_text(&s.h, 0);
+    assert!(text.contains("The login page crashes on Safari"), "{text}");
+    assert!(
+        text.contains("Stack trace points to auth.js & session.js"),
+        "{text}"
+    );
+    assert!(!text.contains("an earlier status of mine"), "{text}");
+    assert!(!text.contains("unrelated channel chatter"), "{text}");
+    assert!(!text.contains("written after the mention"), "{text}");
+    let replies = s.slack.requests_to("conversations.replies");
+    assert!(!replies.is_empty());
+    assert!(replies
+        .iter()
+        .all(|r| r.query.get("ts") == Some(&root)
+            && r.query.get("channel").map(String::as_str) == Some(CHANNEL)));
+    assert!(
+        s.slack.requests_to("conversations.history").is_empty(),
+        "never channel history"
+    );
+    // The status goes to the thread root.
+    assert_eq!(
+        s.slack.bot_messages()[0].thread_ts.as_deref(),
+        Some(root.as_str())
+    );
+}
+
+#[tokio::test]
+async fn an_unlinked_person_gets_an_ephemeral_notice_and_no_conversation() {
+    let s = Slack::start().await;
+    let ts = s.ts(500);
+    s.mention("Ev0U1", DAVE, &format!("<@{BOT}> fix octo-org/hello"), &ts, None)
+        .await;
+    eventually("notice posted", || async { !s.slack.ephemerals().is_empty() }).await;
+    s.h.settle().await;
+    let ephemerals = s.slack.ephemerals();
+    assert_eq!(ephemerals.len(), 1);
+    assert_eq!(ephemerals[0].user, DAVE);
+    assert_eq!(ephemerals[0].channel, CHANNEL);
+    assert_eq!(ephemerals[0].thread_ts.as_deref(), Some(ts.as_str()));
+    assert!(
+        ephemerals[0].text.contains("not linked"),
+        "{}",
+        ephemerals[0].text
+    );
+    assert!(ephemerals[0].text.contains(&format!("<@{DAVE}>")));
+    assert!(
+        ephemerals[0].text.contains(TEAM),
+        "the notice names the ids an admin links"
+    );
+    assert!(s.h.openhands.starts().is_empty());
+    assert!(s.slack.bot_messages().is_empty(), "nothing public");
+}
+
+#[tokio::test]
+async fn without_a_repository_the_thread_is_asked_once_and_a_channel_default_is_used() {
+    let s = Slack::start().await;
+    let ts = s.ts(600);
+    let text = format!("<@{BOT}> fix the build and/or the tests");
+    s.mention("Ev0R1", ALICE, &text, &ts, None).await;
+    eventually("question posted", || async { !s.slack.bot_messages().is_empty() }).await;
+    s.deliver("Ev0R2", app_mention(CHANNEL, ALICE, &text, &ts, None))
+        .await;
+    s.h.settle().await;
+    let bot = s.slack.bot_messages();
+    assert_eq!(bot.len(), 1, "asked once");
+    assert_eq!(bot[0].thread_ts.as_deref(), Some(ts.as_str()));
+    assert!(bot[0].text.contains("Which repository"), "{}", bot[0].text);
+    assert!(s.h.openhands.starts().is_empty());
+
+    let in_default = s.ts(601);
+    s.slack
+        .seed_message(DEFAULT_CHANNEL, &in_default, None, ALICE, "x");
+    s.deliver(
+        "Ev0R3",
+        app_mention(
+            DEFAULT_CHANNEL,
+            ALICE,
+            &format!("<@{BOT}> fix the build"),
+            &in_default,
+            None,
+        ),
+    )
+    .await;
+    s.first_start().await;
+    assert_eq!(
+        s.h.openhands.starts()[0].request["selected_repository"],
+        "octo-org/default"
+    );
+}
+
+#[tokio::test]
+async fn signatures_tenants_and_the_handshake() {
+    let s = Slack::start().await;
+    let path = format!("/webhooks/slack/{TEAM}");
+    let body = callback(
+        "Ev0S1",
+        app_mention(
+            CHANNEL,
+            ALICE,
+            &format!("<@{BOT}> fix octo-org/hello"),
+            &s.ts(700),
+            None,
+        ),
+    );
+    // Another workspace's secret, a stale timestamp, no signature: 401.
+    assert_eq!(s.post(&path, &body, Some(OTHER_SECRET), None, &[]).await.0, 401);
+    let stale = s.h.clock_now() - 301;
+    assert_eq!(
+        s.post(&path, &body, Some(SIGNING_SECRET), Some(stale), &[])
+            .await
+            .0,
+        401
+    );
+    assert_eq!(s.post(&path, &body, None, None, &[]).await.0, 401);
+    // Correctly signed by the other workspace, but the verified body belongs to this one: 401.
+    assert_eq!(
+        s.post(
+            &format!("/webhooks/slack/{OTHER_TEAM}"),
+            &body,
+            Some(OTHER_SECRET),
+            None,
+            &[]
+        )
+        .await
+        .0,
+        401
+    );
+    // An unknown workspace: 404.
+    assert_eq!(
+        s.post(
+            "/webhooks/slack/T0NOSUCH1",
+            &body,
+            Some(SIGNING_SECRET),
+            None,
+            &[]
+        )
+        .await
+        .0,
+        404
+    );
+    // The published V4 body with its own signature is a replay today.
+    let v4 = include_bytes!("../fixtures/slack/v4-app-mention.json");
+    let v4_sig = "v0=1a9809e2748f2f0c4b9bd3ceab396ded90126a1c43a628915422080c748be96f";
+    let mut replay =
+        s.h.http
+            .post(format!("{}/webhooks/slack", s.h.url()))
+            .header("X-Slack-Request-Timestamp", "1515449522")
+            .header("X-Slack-Signature", v4_sig)
+            .body(v4.to_vec())
+            .send()
+            .await
+            .expect("answer");
+    assert_eq!(replay.status().as_u16(), 401);
+    // With its signature recomputed for now, the same bytes pass on the app-wide route.
+    let (status, _) = s.post("/webhooks/slack", v4, Some(APP_SECRET), None, &[]).await;
+    assert_eq!(status, 202);
+    replay =
+        s.h.http
+            .post(format!("{}/webhooks/slack", s.h.url()))
+            .header("x-slack-request-timestamp", "1515449522")
+            .header("x-slack-signature", v4_sig)
+            .body(v4.to_vec())
+            .send()
+            .await
+            .expect("answer");
+    assert_eq!(replay.status().as_u16(), 401, "lowercase header names too");
+    s.h.settle().await;
+
+    // The handshake: the challenge only after verification.
+    let handshake = include_bytes!("../fixtures/slack/url-verification.json");
+    let (status, answer) = s.post(&path, handshake, Some(SIGNING_SECRET), None, &[]).await;
+    assert_eq!(
+        (status, answer.as_str()),
+        (200, "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P")
+    );
+    let (status, answer) = s.post(&path, handshake, Some(OTHER_SECRET), None, &[]).await;
+    assert_eq!(status, 401);
+    assert!(!answer.contains("3eZbrw"));
+
+    // Nothing rejected was claimed: the correctly signed delivery with the same event id is accepted.
+    assert_eq!(s.h.host().queue().depth().expect("depth"), 0);
+    assert_eq!(s.post(&path, &body, Some(SIGNING_SECRET), None, &[]).await.0, 202);
+}
+
+#[tokio::test]
+async fn bots_edits_and_deletions_start_nothing() {
+    let s = Slack::start().await;
+    let text = format!("<@{BOT}> fix octo-org/hello");
+    let mut from_bot = app_mention(CHANNEL, "U0OTHERB1", &text, &s.ts(800), None);
+    from_bot["bot_id"] = json!("B0OTHER01");
+    let own = app_mention(CHANNEL, BOT, &text, &s.ts(801), None);
+    let mut edited = app_mention(CHANNEL, ALICE, &text, &s.ts(802), None);
+    edited["edited"] = json!({"user": ALICE, "ts": s.ts(900)});
+    let changed = json!({
+        "type": "message", "subtype": "message_changed", "channel": CHANNEL, "ts": s.ts(803),
+        "message": {"type": "message", "user": ALICE, "text": text, "ts": s.ts(802)}
+    });
+    let deleted = json!({"type": "message", "subtype": "message_deleted", "channel": CHANNEL, "ts": s.ts(804), "deleted_ts": s.ts(802)});
+    let quoted = app_mention(CHANNEL, ALICE, &format!("&gt; {text}"), &s.ts(805), None);
+    for (i, event) in [from_bot, own, edited, changed, deleted].into_iter().enumerate() {
+        let (status, answer) = s.deliver(&format!("Ev0B{i}"), event).await;
+        assert_eq!((status, answer.as_str()), (202, "ignored"), "case {i}");
+    }
+    // A quote of a mention reaches the worker (Slack sends `app_mention`) and is ignored there.
+    assert_eq!(s.deliver("Ev0BQ", quoted).await.0, 202);
+    s.h.settle().await;
+    assert!(s.h.openhands.starts().is_empty());
+    assert!(s.slack.requests().is_empty(), "nothing was said or done on Slack");
+}
+
+#[tokio::test]
+async fn web_api_rate_limits_are_retried_after_retry_after() {
+    let s = Slack::start().await;
+    s.slack
+        .fail_next("chat.postMessage", SlackFailure::too_many_requests(2));
+    s.slack
+        .fail_next("reactions.add", SlackFailure::error("invalid_auth"));
+    let ts = s.ts(1000);
+    s.mention(
+        "Ev0RL1",
+        ALICE,
+        &format!("<@{BOT}> fix octo-org/hello"),
+        &ts,
+        None,
+    )
+    .await;
+    eventually("first attempt failed", || async {
+        !s.slack.requests_to("chat.postMessage").is_empty()
+    })
+    .await;
+    // Not retried before Retry-After has passed on the (manual) clock.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(s.h.openhands.starts().is_empty());
+    assert_eq!(s.slack.requests_to("chat.postMessage").len(), 1);
+    s.h.clock.advance(5);
+    s.h.host().wake_workers();
+    s.first_start().await;
+    assert_eq!(s.h.openhands.starts().len(), 1);
+    assert_eq!(s.slack.bot_messages().len(), 1, "one status despite the retry");
+    assert_eq!(s.slack.requests_to("chat.postMessage").len(), 2);
+}

@@ -1,0 +1,176 @@
+//! The Slack Web API client against the fake Slack: the status marker found across pages, error classification
+//! (`ok: false`, 429 with `Retry-After`), idempotent acknowledgement and the two kinds of notice.
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use hookline::{
+    domain::{SourceRef, StatusRef},
+    error::PortError,
+    memory::MemorySecrets,
+    ports::SourceClient,
+    slack::{client::SlackClient, SlackConfig, SlackNotice, SlackSource},
+};
+use hookline_tests::fake_slack::{FakeSlack, SlackFailure};
+
+const TEAM: &str = "T0CLIENT1";
+const BOT: &str = "U0BOT0002";
+const TOKEN: &str = "xoxb-client-test";
+const CHANNEL: &str = "C0CLIENT1";
+const ROOT: &str = "1700000000.000100";
+
+async fn setup(token_secret: Option<&str>) -> (FakeSlack, SlackClient, SourceRef) {
+    let slack = FakeSlack::start().await;
+    slack.add_team(TEAM, TOKEN, BOT);
+    slack.seed_message(CHANNEL, ROOT, None, "U0ALICE01", "<@U0BOT0002> fix octo/hello");
+    let secrets = MemorySecrets::new();
+    if let Some(token) = token_secret {
+        secrets.insert(format!("slack/{TEAM}/bot-token"), token);
+    }
+    let config = SlackConfig {
+        api_url: slack.url().to_owned(),
+        secret_prefix: "slack".into(),
+        channel_repos: BTreeMap::new(),
+        git_provider: "github".into(),
+    };
+    let client = SlackClient::new(reqwest::Client::new(), config, Arc::new(secrets));
+    let source = SourceRef::Slack(SlackSource {
+        tenant: TEAM.into(),
+        channel: CHANNEL.into(),
+        thread_ts: ROOT.into(),
+        message_ts: ROOT.into(),
+        user: "U0ALICE01".into(),
+        bot_user_id: BOT.into(),
+        notice: SlackNotice::Ephemeral,
+    });
+    (slack, client, source)
+}
+
+#[tokio::test]
+async fn find_status_reads_every_page_and_only_takes_the_bots_marked_message() {
+    let (slack, client, source) = setup(Some(TOKEN)).await;
+    for i in 0..250 {
+        // A person pasting the marker text does not make a status message.
+        let text = if i == 3 { "run:abc" } else { "chatter" };
+        slack.seed_message(
+            CHANNEL,
+            &format!("1700000001.{i:06}"),
+            Some(ROOT),
+            "U0BOB0001",
+            text,
+        );
+    }
+    let posted = client
+        .post_status(
+            &source,
+            "run:abc",
+            "👀 I'm on it! @U0ALICE01 can [track](https://x.test/c/1).",
+        )
+        .await
+        .expect("posted");
+    let found = client.find_status(&source, "run:abc").await.expect("scanned");
+    assert_eq!(found, Some(posted.clone()));
+    let pages = slack.requests_to("conversations.replies");
+    assert_eq!(pages.len(), 2, "the status is on the second page");
+    assert_eq!(
+        pages[0].query.get("include_all_metadata").map(String::as_str),
+        Some("true")
+    );
+    assert_eq!(pages[1].query.get("cursor").map(String::as_str), Some("next_200"));
+    assert_eq!(
+        client.find_status(&source, "run:other").await.expect("scanned"),
+        None
+    );
+    let text = &slack.bot_messages()[0].text;
+    assert_eq!(text, "👀 I'm on it! <@U0ALICE01> can <https://x.test/c/1|track>.");
+
+    client
+        .edit_status(&source, &posted, "run:abc", "✅ done")
+        .await
+        .expect("edited");
+    assert_eq!(slack.bot_messages()[0].text, "✅ done");
+    let gone = StatusRef {
+        id: "1700000009.000001".into(),
+        url: None,
+    };
+    let err = client
+        .edit_status(&source, &gone, "run:abc", "x")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PortError::NotFound { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn refusals_and_rate_limits_are_classified() {
+    let (slack, client, source) = setup(Some(TOKEN)).await;
+    slack.fail_next("chat.postMessage", SlackFailure::too_many_requests(7));
+    let err = client.post_status(&source, "run:a", "x").await.unwrap_err();
+    assert!(
+        matches!(err, PortError::Transient { retry_after: Some(wait), .. } if wait == Duration::from_secs(7)),
+        "{err}"
+    );
+    slack.fail_next(
+        "chat.postMessage",
+        SlackFailure::Error {
+            code: "ratelimited".into(),
+            retry_after: Some(4),
+        },
+    );
+    let err = client.post_status(&source, "run:a", "x").await.unwrap_err();
+    assert!(
+        matches!(err, PortError::Transient { retry_after: Some(wait), .. } if wait == Duration::from_secs(4)),
+        "{err}"
+    );
+    for code in ["channel_not_found", "not_in_channel", "is_archived"] {
+        slack.fail_next("chat.postMessage", SlackFailure::error(code));
+        let err = client.post_status(&source, "run:a", "x").await.unwrap_err();
+        assert!(matches!(err, PortError::Permanent { .. }), "{code}: {err}");
+    }
+    assert!(slack.bot_messages().is_empty());
+
+    // A wrong token is `invalid_auth` (HTTP 200 with ok: false): permanent. No token at all: permanent too.
+    let (_slack, wrong, source) = setup(Some("xoxb-revoked")).await;
+    let err = wrong.post_status(&source, "run:a", "x").await.unwrap_err();
+    assert!(
+        matches!(err, PortError::Permanent { .. }) && err.to_string().contains("invalid_auth"),
+        "{err}"
+    );
+    let (_slack, missing, source) = setup(None).await;
+    let err = missing.acknowledge(&source).await.unwrap_err();
+    assert!(matches!(err, PortError::Permanent { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn acknowledgement_is_idempotent_and_notices_reach_the_right_audience() {
+    let (slack, client, source) = setup(Some(TOKEN)).await;
+    client.acknowledge(&source).await.expect("reacted");
+    client
+        .acknowledge(&source)
+        .await
+        .expect("already reacted counts as done");
+    assert_eq!(slack.reactions().len(), 1);
+    assert_eq!(slack.reactions()[0].timestamp, ROOT);
+
+    client
+        .post_notice(&source, "@U0ALICE01 please link your account.")
+        .await
+        .expect("ephemeral");
+    let ephemerals = slack.ephemerals();
+    assert_eq!(ephemerals.len(), 1);
+    assert_eq!(ephemerals[0].user, "U0ALICE01");
+    assert_eq!(ephemerals[0].thread_ts.as_deref(), Some(ROOT));
+    assert!(slack.bot_messages().is_empty());
+
+    let SourceRef::Slack(mut thread) = source.clone() else {
+        unreachable!()
+    };
+    thread.notice = SlackNotice::Thread;
+    client
+        .post_notice(&SourceRef::Slack(thread), "@U0ALICE01 which repository?")
+        .await
+        .expect("thread reply");
+    let bot = slack.bot_messages();
+    assert_eq!(bot.len(), 1);
+    assert_eq!(bot[0].thread_ts.as_deref(), Some(ROOT));
+    assert_eq!(bot[0].text, "<@U0ALICE01> which repository?");
+    assert!(bot[0].metadata.is_none(), "a notice is not a status");
+}

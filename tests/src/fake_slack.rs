@@ -1,0 +1,574 @@
+//! A local fake of the Slack Web API subset Hookline uses (providers.md §3.5), for integration tests.
+//!
+//! Modelled behaviour:
+//! - Every method is `POST|GET {url}/api/{method}` and needs `Authorization: Bearer <bot token>` of a team added
+//!   with [`FakeSlack::add_team`]; otherwise `{"ok": false, "error": "invalid_auth"}` (HTTP 200, as Slack does).
+//! - Answers are `{"ok": true, …}` or `{"ok": false, "error": "<code>"}` with HTTP 200, like the real API.
+//! - `reactions.add` (`already_reacted` on a repeat, `message_not_found` for an unknown message),
+//!   `chat.postMessage` (thread replies with `thread_ts`, message `metadata` kept), `chat.update`
+//!   (`message_not_found`, `cant_update_message` for someone else's message), `chat.postEphemeral`, and
+//!   `conversations.replies` (root first, then replies by ts; `limit` + `cursor` pagination with
+//!   `response_metadata.next_cursor`; metadata only with `include_all_metadata=true`).
+//! - Failures queued with [`FakeSlack::fail_next`] answer the next call of that method (HTTP status with an
+//!   optional `Retry-After`, or `ok: false` with a code), one per call, in order.
+//!
+//! Every request is recorded (method name, query, JSON body, a few headers) for inspection.
+
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+};
+
+use axum::{
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, HeaderValue, Method, StatusCode, Uri},
+    response::{IntoResponse, Response},
+    Json, Router,
+};
+use hookline::clock::{Clock, SystemClock};
+use serde_json::{json, Value};
+
+/// Request headers kept in [`SlackRequest::headers`] (lowercase).
+const RECORDED_HEADERS: &[&str] = &["authorization", "content-type"];
+
+/// One request the fake received.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SlackRequest {
+    /// Web API method, e.g. `chat.postMessage`.
+    pub method: String,
+    pub http_method: String,
+    /// Decoded query parameters.
+    pub query: BTreeMap<String, String>,
+    /// The JSON body; `None` when empty or not JSON.
+    pub body: Option<Value>,
+    pub headers: BTreeMap<String, String>,
+}
+
+impl SlackRequest {
+    /// A recorded header by lowercase name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+
+    /// A string field of the JSON body.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.body.as_ref()?.get(name)?.as_str()
+    }
+}
+
+/// A message in a channel.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FakeMessage {
+    pub channel: String,
+    pub ts: String,
+    /// Root ts for thread replies (`None` for a root).
+    pub thread_ts: Option<String>,
+    pub user: String,
+    pub bot_id: Option<String>,
+    pub text: String,
+    pub metadata: Option<Value>,
+    /// The workspace whose bot wrote it through the API (`None` for seeded messages).
+    pub team: Option<String>,
+    /// How many times `chat.update` changed it.
+    pub updates: u32,
+}
+
+/// A reaction added through the API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeReaction {
+    pub channel: String,
+    pub timestamp: String,
+    pub name: String,
+    /// The bot user that reacted.
+    pub user: String,
+}
+
+/// An ephemeral message (seen only by `user`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeEphemeral {
+    pub channel: String,
+    pub user: String,
+    pub thread_ts: Option<String>,
+    pub text: String,
+}
+
+/// An answer to give instead of the normal one.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SlackFailure {
+    /// A non-2xx status, with `Retry-After` when set.
+    Http { status: u16, retry_after: Option<u64> },
+    /// HTTP 200 with `{"ok": false, "error": code}` (and `Retry-After` when set).
+    Error { code: String, retry_after: Option<u64> },
+}
+
+impl SlackFailure {
+    /// HTTP 429 with `Retry-After: {secs}`.
+    pub fn too_many_requests(secs: u64) -> Self {
+        SlackFailure::Http {
+            status: 429,
+            retry_after: Some(secs),
+        }
+    }
+
+    /// `ok: false` with `code`.
+    pub fn error(code: &str) -> Self {
+        SlackFailure::Error {
+            code: code.to_owned(),
+            retry_after: None,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Team {
+    id: String,
+    bot_user_id: String,
+    bot_id: String,
+}
+
+#[derive(Default)]
+struct FakeState {
+    requests: Vec<SlackRequest>,
+    teams: HashMap<String, Team>,
+    messages: Vec<FakeMessage>,
+    reactions: Vec<FakeReaction>,
+    ephemerals: Vec<FakeEphemeral>,
+    failures: VecDeque<(String, SlackFailure)>,
+    seq: u64,
+}
+
+struct Shared {
+    url: String,
+    clock: Arc<dyn Clock>,
+    state: Mutex<FakeState>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, FakeState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The running fake. Dropping it stops the server.
+pub struct FakeSlack {
+    shared: Arc<Shared>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeSlack {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl FakeSlack {
+    /// Bind `127.0.0.1:0` and serve until dropped.
+    ///
+    /// # Panics
+    /// If no local port can be bound (the test cannot run anyway).
+    pub async fn start() -> FakeSlack {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake Slack");
+        let addr = listener.local_addr().expect("fake Slack address");
+        let shared = Arc::new(Shared {
+            url: format!("http://{addr}/api"),
+            clock: Arc::new(SystemClock),
+            state: Mutex::new(FakeState::default()),
+        });
+        let app = Router::new().fallback(handle).with_state(shared.clone());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeSlack { shared, server }
+    }
+
+    /// Web API base URL (what `SLACK_API_URL` should be), e.g. `http://127.0.0.1:41234/api`.
+    pub fn url(&self) -> &str {
+        &self.shared.url
+    }
+
+    /// Install the app in `team`: calls with `token` act as bot user `bot_user_id`.
+    pub fn add_team(&self, team: &str, token: &str, bot_user_id: &str) {
+        self.shared.lock().teams.insert(
+            token.to_owned(),
+            Team {
+                id: team.to_owned(),
+                bot_user_id: bot_user_id.to_owned(),
+                bot_id: format!("B{bot_user_id}"),
+            },
+        );
+    }
+
+    /// Add an existing message written by `user` (a reply when `thread_ts` is set).
+    pub fn seed_message(&self, channel: &str, ts: &str, thread_ts: Option<&str>, user: &str, text: &str) {
+        self.shared.lock().messages.push(FakeMessage {
+            channel: channel.to_owned(),
+            ts: ts.to_owned(),
+            thread_ts: thread_ts.map(str::to_owned),
+            user: user.to_owned(),
+            bot_id: None,
+            text: text.to_owned(),
+            metadata: None,
+            team: None,
+            updates: 0,
+        });
+    }
+
+    /// Every request so far, oldest first.
+    pub fn requests(&self) -> Vec<SlackRequest> {
+        self.shared.lock().requests.clone()
+    }
+
+    /// Requests to one Web API method.
+    pub fn requests_to(&self, method: &str) -> Vec<SlackRequest> {
+        self.shared
+            .lock()
+            .requests
+            .iter()
+            .filter(|r| r.method == method)
+            .cloned()
+            .collect()
+    }
+
+    /// All messages, in the order they were added.
+    pub fn messages(&self) -> Vec<FakeMessage> {
+        self.shared.lock().messages.clone()
+    }
+
+    /// Messages written through the API by an installed bot.
+    pub fn bot_messages(&self) -> Vec<FakeMessage> {
+        let state = self.shared.lock();
+        state
+            .messages
+            .iter()
+            .filter(|m| state.teams.values().any(|t| t.bot_user_id == m.user))
+            .cloned()
+            .collect()
+    }
+
+    /// All reactions, in order.
+    pub fn reactions(&self) -> Vec<FakeReaction> {
+        self.shared.lock().reactions.clone()
+    }
+
+    /// All ephemeral messages, in order.
+    pub fn ephemerals(&self) -> Vec<FakeEphemeral> {
+        self.shared.lock().ephemerals.clone()
+    }
+
+    /// Answer the next call of `method` with `failure` (queued in order; each used once).
+    pub fn fail_next(&self, method: &str, failure: SlackFailure) {
+        self.shared
+            .lock()
+            .failures
+            .push_back((method.to_owned(), failure));
+    }
+}
+
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(api_method) = uri.path().strip_prefix("/api/").map(str::to_owned) else {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    };
+    let query = parse_query(uri.query().unwrap_or(""));
+    let json_body: Option<Value> = serde_json::from_slice(&body).ok();
+    let recorded = SlackRequest {
+        method: api_method.clone(),
+        http_method: method.to_string(),
+        query: query.clone(),
+        body: json_body.clone(),
+        headers: RECORDED_HEADERS
+            .iter()
+            .filter_map(|name| {
+                headers
+                    .get(*name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| ((*name).to_owned(), v.to_owned()))
+            })
+            .collect(),
+    };
+    let now = shared.clock.now_secs();
+    let mut state = shared.lock();
+    state.requests.push(recorded);
+    if let Some(pos) = state.failures.iter().position(|(m, _)| *m == api_method) {
+        if let Some((_, failure)) = state.failures.remove(pos) {
+            return failure_response(failure);
+        }
+    }
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let Some(team) = state.teams.get(token).cloned() else {
+        return refuse("invalid_auth");
+    };
+    let args = match (&method, json_body) {
+        (&Method::POST, Some(Value::Object(map))) => {
+            let is_json = headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|ct| ct.starts_with("application/json"));
+            if !is_json {
+                return refuse("invalid_arguments");
+            }
+            map.into_iter().collect::<BTreeMap<String, Value>>()
+        }
+        (&Method::GET, _) => query.into_iter().map(|(k, v)| (k, Value::String(v))).collect(),
+        _ => return refuse("invalid_arguments"),
+    };
+    let arg = |name: &str| args.get(name).and_then(Value::as_str).map(str::to_owned);
+    match api_method.as_str() {
+        "reactions.add" => {
+            let (Some(channel), Some(timestamp), Some(name)) =
+                (arg("channel"), arg("timestamp"), arg("name"))
+            else {
+                return refuse("invalid_arguments");
+            };
+            if !state
+                .messages
+                .iter()
+                .any(|m| m.channel == channel && m.ts == timestamp)
+            {
+                return refuse("message_not_found");
+            }
+            let reaction = FakeReaction {
+                channel,
+                timestamp,
+                name,
+                user: team.bot_user_id.clone(),
+            };
+            if state.reactions.contains(&reaction) {
+                return refuse("already_reacted");
+            }
+            state.reactions.push(reaction);
+            ok(json!({}))
+        }
+        "chat.postMessage" => {
+            let Some(channel) = arg("channel") else {
+                return refuse("channel_not_found");
+            };
+            let Some(text) = arg("text").filter(|t| !t.is_empty()) else {
+                return refuse("no_text");
+            };
+            let thread_ts = arg("thread_ts");
+            if let Some(root) = &thread_ts {
+                if !state
+                    .messages
+                    .iter()
+                    .any(|m| m.channel == channel && &m.ts == root)
+                {
+                    return refuse("thread_not_found");
+                }
+            }
+            state.seq += 1;
+            let ts = format!("{now}.{:06}", 900_000 + state.seq);
+            let message = FakeMessage {
+                channel: channel.clone(),
+                ts: ts.clone(),
+                thread_ts,
+                user: team.bot_user_id.clone(),
+                bot_id: Some(team.bot_id.clone()),
+                text,
+                metadata: args.get("metadata").cloned(),
+                team: Some(team.id.clone()),
+                updates: 0,
+            };
+            let shown = message_json(&message, true);
+            state.messages.push(message);
+            ok(json!({"channel": channel, "ts": ts, "message": shown}))
+        }
+        "chat.update" => {
+            let (Some(channel), Some(ts)) = (arg("channel"), arg("ts")) else {
+                return refuse("invalid_arguments");
+            };
+            let text = arg("text");
+            let metadata = args.get("metadata").cloned();
+            let Some(message) = state
+                .messages
+                .iter_mut()
+                .find(|m| m.channel == channel && m.ts == ts)
+            else {
+                return refuse("message_not_found");
+            };
+            if message.user != team.bot_user_id {
+                return refuse("cant_update_message");
+            }
+            if let Some(text) = text {
+                message.text = text;
+            }
+            if metadata.is_some() {
+                message.metadata = metadata;
+            }
+            message.updates += 1;
+            let text = message.text.clone();
+            ok(json!({"channel": channel, "ts": ts, "text": text}))
+        }
+        "chat.postEphemeral" => {
+            let (Some(channel), Some(user)) = (arg("channel"), arg("user")) else {
+                return refuse("invalid_arguments");
+            };
+            let Some(text) = arg("text").filter(|t| !t.is_empty()) else {
+                return refuse("no_text");
+            };
+            state.ephemerals.push(FakeEphemeral {
+                channel,
+                user,
+                thread_ts: arg("thread_ts"),
+                text,
+            });
+            state.seq += 1;
+            ok(json!({"message_ts": format!("{now}.{:06}", 900_000 + state.seq)}))
+        }
+        "conversations.replies" => {
+            let (Some(channel), Some(ts)) = (arg("channel"), arg("ts")) else {
+                return refuse("invalid_arguments");
+            };
+            let with_metadata = arg("include_all_metadata").as_deref() == Some("true");
+            let limit: usize = arg("limit")
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(1000)
+                .clamp(1, 1000);
+            let offset: usize = arg("cursor")
+                .and_then(|c| c.strip_prefix("next_").and_then(|n| n.parse().ok()))
+                .unwrap_or(0);
+            let Some(root) = state
+                .messages
+                .iter()
+                .find(|m| m.channel == channel && m.ts == ts)
+                .cloned()
+            else {
+                return refuse("thread_not_found");
+            };
+            let mut replies: Vec<&FakeMessage> = state
+                .messages
+                .iter()
+                .filter(|m| m.channel == channel && m.thread_ts.as_deref() == Some(ts.as_str()) && m.ts != ts)
+                .collect();
+            replies.sort_by(|a, b| ts_order(&a.ts).cmp(&ts_order(&b.ts)));
+            let mut all = vec![&root];
+            all.extend(replies);
+            let page: Vec<Value> = all
+                .iter()
+                .skip(offset)
+                .take(limit)
+                .map(|m| message_json(m, with_metadata))
+                .collect();
+            let next = offset + limit;
+            let next_cursor = if next < all.len() {
+                format!("next_{next}")
+            } else {
+                String::new()
+            };
+            ok(json!({
+                "messages": page,
+                "has_more": !next_cursor.is_empty(),
+                "response_metadata": {"next_cursor": next_cursor},
+            }))
+        }
+        _ => refuse("unknown_method"),
+    }
+}
+
+fn ok(mut body: Value) -> Response {
+    if let Value::Object(map) = &mut body {
+        map.insert("ok".into(), Value::Bool(true));
+    }
+    (StatusCode::OK, Json(body)).into_response()
+}
+
+fn refuse(code: &str) -> Response {
+    (StatusCode::OK, Json(json!({"ok": false, "error": code}))).into_response()
+}
+
+fn failure_response(failure: SlackFailure) -> Response {
+    let (status, body, retry_after) = match failure {
+        SlackFailure::Http { status, retry_after } => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            json!({"ok": false, "error": "ratelimited"}),
+            retry_after,
+        ),
+        SlackFailure::Error { code, retry_after } => {
+            (StatusCode::OK, json!({"ok": false, "error": code}), retry_after)
+        }
+    };
+    let mut response = (status, Json(body)).into_response();
+    if let Some(secs) = retry_after {
+        if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
+            response.headers_mut().insert("retry-after", value);
+        }
+    }
+    response
+}
+
+fn message_json(message: &FakeMessage, with_metadata: bool) -> Value {
+    let mut value = json!({
+        "type": "message",
+        "ts": message.ts,
+        "user": message.user,
+        "text": message.text,
+    });
+    if let Some(thread_ts) = &message.thread_ts {
+        value["thread_ts"] = json!(thread_ts);
+    }
+    if let Some(bot_id) = &message.bot_id {
+        value["bot_id"] = json!(bot_id);
+    }
+    if with_metadata {
+        if let Some(metadata) = &message.metadata {
+            value["metadata"] = metadata.clone();
+        }
+    }
+    value
+}
+
+/// Order of message ts strings, compared as integers (never floats).
+fn ts_order(ts: &str) -> (u64, u64) {
+    let (secs, frac) = ts.split_once('.').unwrap_or((ts, "0"));
+    (secs.parse().unwrap_or(0), frac.parse().unwrap_or(0))
+}
+
+fn parse_query(query: &str) -> BTreeMap<String, String> {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
