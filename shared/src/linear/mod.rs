@@ -1,23 +1,42 @@
-//! The Linear provider (being built): webhook intake, trigger decisions and API client.
+//! The Linear provider: webhook intake (verify `Linear-Signature` on the raw body, check `webhookTimestamp`
+//! freshness and the organization, prefilter, trim), trigger decisions (label newly added, exact mention in a new
+//! comment) and the GraphQL client that implements [`crate::ports::SourceClient`].
+//!
+//! Tenancy: one tenant per Linear organization, named by the URL (`POST /webhooks/linear/<tenant>`). The tenant
+//! selects its secrets (`linear/<tenant>/webhook-secret`, `linear/<tenant>/api-key`) and its configured
+//! organization id, which must equal the verified body's `organizationId`.
+//!
+//! Files: [`settings`] (configuration), [`event`] (payloads as delivered and as queued), `triggers` (the pure
+//! trigger decision and repository resolution), `module` ([`LinearModule`]), [`client`] (GraphQL API).
+
+pub mod client;
+pub mod event;
+mod module;
+pub mod settings;
+mod triggers;
+
+pub use module::LinearModule;
+pub use settings::{LinearConfig, LinearTenant, TeamRepository};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ConfigError, Lookup};
-
-/// Where a Linear run reports.
+/// Where a Linear run reports: the issue, and the comment that triggered it (if any).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinearSource {
-    /// Tenant the source belongs to.
+    /// Tenant the source belongs to (the URL segment; selects the API key).
     pub tenant: String,
+    /// Issue UUID.
+    pub issue_id: String,
+    /// Issue key, e.g. `ENG-123`.
+    pub issue_identifier: String,
+    /// The triggering comment (absent for a label trigger).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment_id: Option<String>,
+    /// Thread root Hookline replies under: the triggering comment's parent, or the comment itself. Linear
+    /// threads are one level deep, so replies always go to the root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_root_id: Option<String>,
 }
 
-/// Linear settings.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LinearConfig {}
-
-impl LinearConfig {
-    /// Load from the environment; `None` when Linear is not configured.
-    pub fn load(_env: &Lookup<'_>) -> Result<Option<Self>, ConfigError> {
-        Ok(None)
-    }
-}
+#[cfg(test)]
+mod tests;

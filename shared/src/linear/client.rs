@@ -1,0 +1,980 @@
+//! Linear GraphQL client implementing [`crate::ports::SourceClient`] (providers.md §5.4).
+//!
+//! - Every call is a `POST` to the GraphQL endpoint with the tenant's API key (`Authorization: <key>`, no
+//!   `Bearer`; a secret stored as `Bearer <token>` is sent as it is, for OAuth tokens).
+//! - [`classify`] is the only place an answer becomes a [`PortError`]: Linear answers HTTP 200 with `errors`
+//!   for refusals, so `errors` are failures whatever the status, and mutations must say `success: true`.
+//!   Rate limits (HTTP 429, or a `RATELIMITED` error) are transient with the wait Linear asks for
+//!   (`Retry-After`, else the `x-ratelimit-*-reset` epoch-ms headers), as are 5xx and Linear's internal errors.
+//! - The status comment is created with an id Hookline derives from the run's marker (`CommentCreateInput.id`),
+//!   so a retry after a lost answer finds it again instead of posting a second one; Linear's Markdown keeps no
+//!   hidden HTML, so no text marker is needed.
+
+use std::{fmt::Write as _, sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::{settings::NEVER_MOVED_STATE_TYPES, LinearConfig, LinearSource, LinearTenant};
+use crate::{
+    clock::Clock,
+    domain::{SourceRef, StatusRef},
+    error::PortError,
+    ports::{ContextMessage, Secrets, SourceClient},
+    text,
+};
+
+/// Upper bound for one request, so a stalled connection cannot eat a Lambda's whole budget.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// Wait after a rate limit that names no time.
+pub const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+/// Most earlier comments read for the prompt (the newest are kept).
+pub const MAX_CONTEXT_MESSAGES: usize = 50;
+/// Reaction put on the triggering comment (or issue) as the immediate acknowledgement.
+pub const ACK_EMOJI: &str = "eyes";
+
+/// Longest wait taken from rate-limit headers; guards against a skewed clock or a nonsense header.
+const MAX_RATE_LIMIT_WAIT_SECS: u64 = 3600;
+/// Longest comment body Hookline sends, in characters.
+const MAX_COMMENT_CHARS: usize = 50_000;
+const TRUNCATION_NOTE: &str = "\n\n… (truncated)";
+/// How much of an error message goes into an error detail.
+const MAX_ERROR_MESSAGE_CHARS: usize = 200;
+
+const COMMENT_CREATE: &str = "mutation HooklineCommentCreate($input: CommentCreateInput!) { \
+    commentCreate(input: $input) { success comment { id url } } }";
+const COMMENT_UPDATE: &str = "mutation HooklineCommentUpdate($id: String!, $input: CommentUpdateInput!) { \
+    commentUpdate(id: $id, input: $input) { success comment { id url } } }";
+const COMMENT_FIND: &str = "query HooklineComment($id: String!) { \
+    comment(id: $id) { id url issue { id } user { id } } }";
+const REACTION_CREATE: &str = "mutation HooklineReactionCreate($input: ReactionCreateInput!) { \
+    reactionCreate(input: $input) { success } }";
+const ISSUE_THREAD: &str = "query HooklineIssueThread($id: String!) { issue(id: $id) { id description \
+    creator { name displayName } comments(first: 100) { nodes { id body createdAt user { id name displayName } \
+    botActor { id } } } } }";
+const ISSUE_STATE: &str = "query HooklineIssueState($id: String!) { issue(id: $id) { id state { id type } \
+    team { states { nodes { id name type position } } } } }";
+const ISSUE_UPDATE: &str = "mutation HooklineIssueUpdate($id: String!, $input: IssueUpdateInput!) { \
+    issueUpdate(id: $id, input: $input) { success } }";
+
+/// How an operation is named in errors: `Linear API (create comment)`.
+fn what(op: &str) -> String {
+    format!("Linear API ({op})")
+}
+
+/// The id of a run's status comment on an issue: a UUID (v4 layout, as `CommentCreateInput.id` asks) derived
+/// from the tenant, the issue and the run's marker, so every attempt names the same comment.
+pub fn status_comment_id(tenant: &str, issue_id: &str, marker: &str) -> String {
+    let mut hash = Sha256::new();
+    for part in ["hookline-linear-status", tenant, issue_id, marker] {
+        hash.update(part.as_bytes());
+        hash.update([0u8]);
+    }
+    let digest = hash.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
+}
+
+/// [`SourceClient`] for Linear, acting as each tenant's service account.
+pub struct LinearClient {
+    http: reqwest::Client,
+    config: LinearConfig,
+    secrets: Arc<dyn Secrets>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for LinearClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinearClient")
+            .field("api_url", &self.config.api_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A comment as `commentCreate` / `comment` return it.
+#[derive(Debug, Deserialize)]
+struct CommentNode {
+    id: String,
+    #[serde(default)]
+    url: Option<String>,
+}
+
+impl LinearClient {
+    /// A client for the tenants in `config`; API keys are read from `secrets` per call.
+    pub fn new(
+        http: reqwest::Client,
+        config: LinearConfig,
+        secrets: Arc<dyn Secrets>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            http,
+            config,
+            secrets,
+            clock,
+        }
+    }
+
+    /// The one place a [`SourceRef`] is interpreted: other providers' variants and unknown tenants are refused.
+    fn issue<'a>(&self, source: &'a SourceRef) -> Result<(&'a LinearSource, &LinearTenant), PortError> {
+        match source {
+            SourceRef::Linear(source) => {
+                let tenant = self.config.tenant(&source.tenant).ok_or_else(|| {
+                    PortError::permanent(
+                        "linear client",
+                        format!("tenant {:?} is not configured", source.tenant),
+                    )
+                })?;
+                if source.issue_id.is_empty() {
+                    return Err(PortError::permanent("linear client", "source has no issue id"));
+                }
+                Ok((source, tenant))
+            }
+            other => Err(PortError::permanent(
+                "linear client",
+                format!("cannot act on a {} source", other.provider()),
+            )),
+        }
+    }
+
+    async fn authorization(&self, tenant: &LinearTenant) -> Result<HeaderValue, PortError> {
+        let name = tenant.api_key_secret_name();
+        let key = match self.secrets.get(&name).await {
+            Ok(key) => key,
+            Err(PortError::NotFound { .. }) => {
+                return Err(PortError::permanent(
+                    "Linear API key",
+                    format!("secret {name} does not exist"),
+                ))
+            }
+            Err(other) => return Err(other),
+        };
+        let mut value = HeaderValue::from_str(key.expose().trim()).map_err(|_| {
+            PortError::permanent("Linear API key", format!("secret {name} is not a header value"))
+        })?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
+
+    /// One GraphQL request; returns its `data` after [`classify`].
+    async fn graphql(
+        &self,
+        tenant: &LinearTenant,
+        op: &'static str,
+        query: &str,
+        variables: Value,
+    ) -> Result<Value, PortError> {
+        let what = what(op);
+        let auth = self.authorization(tenant).await?;
+        let response = self
+            .http
+            .post(&self.config.api_url)
+            .header(AUTHORIZATION, auth)
+            .header(CONTENT_TYPE, "application/json")
+            .timeout(REQUEST_TIMEOUT)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .map_err(|err| transport_error(&what, &err))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|err| transport_error(&what, &err))?;
+        let now_ms = self.clock.now_secs().saturating_mul(1000);
+        let result = classify(&what, status, &headers, &body, now_ms);
+        match &result {
+            Ok(_) => tracing::debug!(op, tenant = %tenant.name, status, "Linear API call"),
+            Err(err) if err.is_transient() => {
+                tracing::warn!(op, tenant = %tenant.name, status, error = %err, "Linear API call failed; retryable")
+            }
+            Err(err) => {
+                tracing::info!(op, tenant = %tenant.name, status, error = %err, "Linear API call refused")
+            }
+        }
+        result
+    }
+
+    /// `commentCreate`, requiring `success: true` and the created comment.
+    async fn create_comment(
+        &self,
+        tenant: &LinearTenant,
+        op: &'static str,
+        input: Value,
+    ) -> Result<CommentNode, PortError> {
+        let data = self
+            .graphql(tenant, op, COMMENT_CREATE, json!({ "input": input }))
+            .await?;
+        let payload = mutation_payload(&what(op), &data, "commentCreate")?;
+        serde_json::from_value(payload.get("comment").cloned().unwrap_or(Value::Null))
+            .map_err(|_| PortError::permanent(what(op), "commentCreate returned no comment"))
+    }
+
+    /// The comment `id` on this issue, written by this tenant's service account, if it exists.
+    async fn find_comment(
+        &self,
+        tenant: &LinearTenant,
+        source: &LinearSource,
+        id: &str,
+    ) -> Result<Option<StatusRef>, PortError> {
+        const OP: &str = "find comment";
+        let data = match self.graphql(tenant, OP, COMMENT_FIND, json!({ "id": id })).await {
+            Ok(data) => data,
+            Err(PortError::NotFound { .. }) => return Ok(None),
+            Err(err) => return Err(err),
+        };
+        #[derive(Deserialize)]
+        struct Found {
+            id: String,
+            #[serde(default)]
+            url: Option<String>,
+            #[serde(default)]
+            issue: Option<IdOnly>,
+            #[serde(default)]
+            user: Option<IdOnly>,
+        }
+        let Some(found) = data
+            .get("comment")
+            .filter(|c| !c.is_null())
+            .and_then(|c| serde_json::from_value::<Found>(c.clone()).ok())
+        else {
+            return Ok(None);
+        };
+        // Only our own comment on this issue counts.
+        let on_issue = found.issue.as_ref().is_some_and(|i| i.id == source.issue_id);
+        let ours = found.user.as_ref().is_some_and(|u| u.id == tenant.bot_user_id);
+        Ok((on_issue && ours).then_some(StatusRef {
+            id: found.id,
+            url: found.url,
+        }))
+    }
+
+    fn comment_input(source: &LinearSource, body: String) -> Value {
+        let mut input = json!({ "issueId": source.issue_id, "body": body });
+        if let Some(root) = &source.thread_root_id {
+            input["parentId"] = json!(root);
+        }
+        input
+    }
+}
+
+#[derive(Deserialize)]
+struct IdOnly {
+    id: String,
+}
+
+#[async_trait]
+impl SourceClient for LinearClient {
+    /// Linear has no repository permission concept: the identity link is the gate.
+    async fn may_trigger(&self, source: &SourceRef, _actor_login: &str) -> Result<bool, PortError> {
+        self.issue(source)?;
+        Ok(true)
+    }
+
+    async fn acknowledge(&self, source: &SourceRef) -> Result<(), PortError> {
+        const OP: &str = "add reaction";
+        let (source, tenant) = self.issue(source)?;
+        let input = match &source.comment_id {
+            Some(comment_id) => json!({ "commentId": comment_id, "emoji": ACK_EMOJI }),
+            None => json!({ "issueId": source.issue_id, "emoji": ACK_EMOJI }),
+        };
+        let data = self
+            .graphql(tenant, OP, REACTION_CREATE, json!({ "input": input }))
+            .await?;
+        mutation_payload(&what(OP), &data, "reactionCreate")?;
+        Ok(())
+    }
+
+    async fn post_status(
+        &self,
+        source: &SourceRef,
+        marker: &str,
+        text: &str,
+    ) -> Result<StatusRef, PortError> {
+        const OP: &str = "create status comment";
+        let (source, tenant) = self.issue(source)?;
+        let id = status_comment_id(&tenant.name, &source.issue_id, marker);
+        let mut input = Self::comment_input(source, comment_body(text));
+        input["id"] = json!(id);
+        match self.create_comment(tenant, OP, input.clone()).await {
+            Ok(comment) => {
+                tracing::info!(tenant = %tenant.name, issue = %source.issue_identifier, comment_id = %comment.id, "posted status comment");
+                Ok(StatusRef {
+                    id: comment.id,
+                    url: comment.url,
+                })
+            }
+            Err(err) if !err.is_transient() => {
+                // An earlier attempt may have created it and lost the answer: the id is ours, look it up.
+                if let Some(found) = self.find_comment(tenant, source, &id).await? {
+                    return Ok(found);
+                }
+                // Refused and absent (e.g. a deleted status comment still holds the id): post a fresh one.
+                tracing::warn!(tenant = %tenant.name, issue = %source.issue_identifier, error = %err, "status comment id refused; posting without it");
+                if let Some(object) = input.as_object_mut() {
+                    object.remove("id");
+                }
+                let comment = self.create_comment(tenant, OP, input).await?;
+                Ok(StatusRef {
+                    id: comment.id,
+                    url: comment.url,
+                })
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn find_status(&self, source: &SourceRef, marker: &str) -> Result<Option<StatusRef>, PortError> {
+        let (source, tenant) = self.issue(source)?;
+        let id = status_comment_id(&tenant.name, &source.issue_id, marker);
+        self.find_comment(tenant, source, &id).await
+    }
+
+    async fn edit_status(
+        &self,
+        source: &SourceRef,
+        status: &StatusRef,
+        _marker: &str,
+        text: &str,
+    ) -> Result<(), PortError> {
+        const OP: &str = "edit status comment";
+        let (_, tenant) = self.issue(source)?;
+        let variables = json!({ "id": status.id, "input": { "body": comment_body(text) } });
+        match self.graphql(tenant, OP, COMMENT_UPDATE, variables).await {
+            Ok(data) => {
+                mutation_payload(&what(OP), &data, "commentUpdate")?;
+                Ok(())
+            }
+            Err(PortError::NotFound { .. }) => Err(PortError::not_found(format!(
+                "Linear status comment {}",
+                status.id
+            ))),
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn post_notice(&self, source: &SourceRef, text: &str) -> Result<(), PortError> {
+        let (source, tenant) = self.issue(source)?;
+        let comment = self
+            .create_comment(
+                tenant,
+                "create notice comment",
+                Self::comment_input(source, comment_body(text)),
+            )
+            .await?;
+        tracing::info!(tenant = %tenant.name, issue = %source.issue_identifier, comment_id = %comment.id, "posted notice");
+        Ok(())
+    }
+
+    /// The issue description (for comment triggers, whose webhook does not carry it) and the issue's comments
+    /// written at or before `until`, oldest first, leaving out Hookline's and apps' comments.
+    async fn thread_context(&self, source: &SourceRef, until: u64) -> Result<Vec<ContextMessage>, PortError> {
+        const OP: &str = "read issue thread";
+        let (source, tenant) = self.issue(source)?;
+        let data = self
+            .graphql(tenant, OP, ISSUE_THREAD, json!({ "id": source.issue_id }))
+            .await?;
+        let issue: ThreadIssue = data
+            .get("issue")
+            .filter(|i| !i.is_null())
+            .and_then(|i| serde_json::from_value(i.clone()).ok())
+            .ok_or_else(|| PortError::not_found(format!("Linear issue {}", source.issue_identifier)))?;
+        let mut entries: Vec<(u64, String, ContextMessage)> = Vec::new();
+        for comment in issue.comments.nodes {
+            let Some(created_at) = comment.created_at.as_deref().and_then(parse_timestamp) else {
+                continue;
+            };
+            let own = comment.user.as_ref().is_some_and(|u| u.id == tenant.bot_user_id);
+            if created_at > until || own || comment.bot_actor.is_some() {
+                continue;
+            }
+            let body = text::sanitize_untrusted(comment.body.as_deref().unwrap_or_default());
+            if body.trim().is_empty() {
+                continue;
+            }
+            let author = comment
+                .user
+                .map(|u| u.display_name.or(u.name).unwrap_or(u.id))
+                .unwrap_or_else(|| "unknown".to_owned());
+            entries.push((created_at, comment.id, ContextMessage { author, body }));
+        }
+        entries.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        let skip = entries.len().saturating_sub(MAX_CONTEXT_MESSAGES);
+        let mut messages = Vec::with_capacity(entries.len() - skip + 1);
+        if source.comment_id.is_some() {
+            let description = text::sanitize_untrusted(issue.description.as_deref().unwrap_or_default());
+            if !description.trim().is_empty() {
+                let creator = issue
+                    .creator
+                    .and_then(|c| c.display_name.or(c.name))
+                    .unwrap_or_else(|| "the reporter".to_owned());
+                messages.push(ContextMessage {
+                    author: format!("{creator} (issue description)"),
+                    body: description,
+                });
+            }
+        }
+        messages.extend(entries.into_iter().skip(skip).map(|(_, _, message)| message));
+        Ok(messages)
+    }
+
+    async fn resolve_branch(&self, source: &SourceRef) -> Result<Option<String>, PortError> {
+        self.issue(source)?;
+        Ok(None)
+    }
+
+    /// Move an issue that has not started (state type in `LINEAR_START_FROM_STATES`) to its team's `started`
+    /// state with the lowest position. Started, completed and canceled issues are never touched.
+    async fn run_started(&self, source: &SourceRef) -> Result<(), PortError> {
+        if !self.config.move_to_started {
+            return Ok(());
+        }
+        let (source, tenant) = self.issue(source)?;
+        let data = self
+            .graphql(
+                tenant,
+                "read issue state",
+                ISSUE_STATE,
+                json!({ "id": source.issue_id }),
+            )
+            .await?;
+        let issue: StateIssue = data
+            .get("issue")
+            .filter(|i| !i.is_null())
+            .and_then(|i| serde_json::from_value(i.clone()).ok())
+            .ok_or_else(|| PortError::not_found(format!("Linear issue {}", source.issue_identifier)))?;
+        let Some(target) = started_state_for(&issue, &self.config.start_from_states) else {
+            tracing::debug!(tenant = %tenant.name, issue = %source.issue_identifier, state = ?issue.state.as_ref().map(|s| &s.kind), "issue state left as it is");
+            return Ok(());
+        };
+        const OP: &str = "move issue to started";
+        let data = self
+            .graphql(
+                tenant,
+                OP,
+                ISSUE_UPDATE,
+                json!({ "id": source.issue_id, "input": { "stateId": target.id } }),
+            )
+            .await?;
+        mutation_payload(&what(OP), &data, "issueUpdate")?;
+        tracing::info!(tenant = %tenant.name, issue = %source.issue_identifier, state = %target.name, "moved issue to started");
+        Ok(())
+    }
+}
+
+#[derive(Deserialize)]
+struct ThreadIssue {
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    creator: Option<ThreadUser>,
+    #[serde(default)]
+    comments: Connection<ThreadComment>,
+}
+
+#[derive(Deserialize)]
+struct Connection<T> {
+    #[serde(default = "Vec::new")]
+    nodes: Vec<T>,
+}
+
+impl<T> Default for Connection<T> {
+    fn default() -> Self {
+        Self { nodes: Vec::new() }
+    }
+}
+
+#[derive(Deserialize)]
+struct ThreadComment {
+    id: String,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default, rename = "createdAt")]
+    created_at: Option<String>,
+    #[serde(default)]
+    user: Option<ThreadUser>,
+    #[serde(default, rename = "botActor")]
+    bot_actor: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct ThreadUser {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default, rename = "displayName")]
+    display_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct StateIssue {
+    #[serde(default)]
+    state: Option<WorkflowState>,
+    #[serde(default)]
+    team: Option<StateTeam>,
+}
+
+#[derive(Deserialize)]
+struct StateTeam {
+    #[serde(default)]
+    states: Connection<WorkflowState>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+struct WorkflowState {
+    id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default, rename = "type")]
+    kind: String,
+    #[serde(default)]
+    position: f64,
+}
+
+/// The state to move `issue` to, if it should move: only from `start_from` types (never from started,
+/// completed or canceled), to the team's `started` state with the lowest position.
+fn started_state_for(issue: &StateIssue, start_from: &[String]) -> Option<WorkflowState> {
+    let current = issue.state.as_ref()?;
+    let kind = current.kind.to_ascii_lowercase();
+    if NEVER_MOVED_STATE_TYPES.contains(&kind.as_str()) || !start_from.contains(&kind) {
+        return None;
+    }
+    issue
+        .team
+        .as_ref()?
+        .states
+        .nodes
+        .iter()
+        .filter(|s| s.kind.eq_ignore_ascii_case("started"))
+        .min_by(|a, b| a.position.total_cmp(&b.position))
+        .cloned()
+}
+
+/// `data[field]` of a mutation, required to say `success: true`.
+fn mutation_payload<'d>(what: &str, data: &'d Value, field: &str) -> Result<&'d Value, PortError> {
+    let payload = data
+        .get(field)
+        .filter(|p| !p.is_null())
+        .ok_or_else(|| PortError::permanent(what, format!("{field} returned nothing")))?;
+    if payload.get("success").and_then(Value::as_bool) != Some(true) {
+        return Err(PortError::permanent(
+            what,
+            format!("{field} answered success: false"),
+        ));
+    }
+    Ok(payload)
+}
+
+/// Comment body, cut with a visible note beyond [`MAX_COMMENT_CHARS`].
+fn comment_body(text: &str) -> String {
+    if text.chars().count() <= MAX_COMMENT_CHARS {
+        return text.to_owned();
+    }
+    let kept: String = text
+        .chars()
+        .take(MAX_COMMENT_CHARS - TRUNCATION_NOTE.chars().count())
+        .collect();
+    format!("{kept}{TRUNCATION_NOTE}")
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct GraphqlResponse {
+    #[serde(default)]
+    data: Option<Value>,
+    #[serde(default)]
+    errors: Option<Vec<GraphqlError>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct GraphqlError {
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    extensions: Option<ErrorExtensions>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ErrorExtensions {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+}
+
+impl GraphqlError {
+    fn code_or_type_is(&self, code: &str, kind: &str) -> bool {
+        self.extensions.as_ref().is_some_and(|e| {
+            e.code.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(code))
+                || e.kind.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(kind))
+        })
+    }
+    fn is_rate_limit(&self) -> bool {
+        self.code_or_type_is("RATELIMITED", "ratelimited")
+    }
+    fn is_transient(&self) -> bool {
+        [
+            "internal error",
+            "network error",
+            "lock timeout",
+            "bootstrap error",
+        ]
+        .iter()
+        .any(|kind| self.code_or_type_is("INTERNAL_SERVER_ERROR", kind))
+    }
+    fn is_not_found(&self) -> bool {
+        self.code_or_type_is("ENTITY_NOT_FOUND", "not found")
+            || self
+                .message
+                .as_deref()
+                .is_some_and(|m| text::contains_ignore_ascii_case(m, "not found"))
+    }
+}
+
+/// The single mapping from a Linear answer to its `data` or a classified [`PortError`]:
+/// - HTTP 429 or a `RATELIMITED` error: transient, waiting `Retry-After`, else until the spent quota's
+///   `x-ratelimit-*-reset` (epoch ms), else [`DEFAULT_RATE_LIMIT_WAIT`];
+/// - 5xx, 408 and Linear's internal/network/lock-timeout errors: transient;
+/// - an `Entity not found` error: [`PortError::NotFound`];
+/// - any other `errors`, another non-2xx status, or no `data`: permanent.
+///
+/// Details carry the status and at most the first error's short message, never the body or headers.
+pub(crate) fn classify(
+    what: &str,
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+    now_ms: u64,
+) -> Result<Value, PortError> {
+    let parsed: GraphqlResponse = serde_json::from_slice(body).unwrap_or_default();
+    let errors = parsed.errors.unwrap_or_default();
+    if status == 429 || errors.iter().any(GraphqlError::is_rate_limit) {
+        let wait = rate_limit_wait(headers, now_ms);
+        return Err(PortError::Transient {
+            what: what.to_owned(),
+            detail: format!("rate limited (HTTP {status}); retry in {} s", wait.as_secs()),
+            retry_after: Some(wait),
+        });
+    }
+    let detail = error_detail(status, errors.first());
+    if status >= 500 || status == 408 || errors.iter().any(GraphqlError::is_transient) {
+        let retry_after = header_u64(headers, RETRY_AFTER.as_str())
+            .map(|secs| Duration::from_secs(secs.min(MAX_RATE_LIMIT_WAIT_SECS)));
+        return Err(PortError::Transient {
+            what: what.to_owned(),
+            detail,
+            retry_after,
+        });
+    }
+    if !errors.is_empty() {
+        if errors.iter().any(GraphqlError::is_not_found) {
+            return Err(PortError::not_found(what));
+        }
+        return Err(PortError::Permanent {
+            what: what.to_owned(),
+            status: (!(200..300).contains(&status)).then_some(status),
+            detail,
+        });
+    }
+    if !(200..300).contains(&status) {
+        return Err(PortError::Permanent {
+            what: what.to_owned(),
+            status: Some(status),
+            detail,
+        });
+    }
+    parsed
+        .data
+        .filter(|d| !d.is_null())
+        .ok_or_else(|| PortError::permanent(what, format!("HTTP {status} without data")))
+}
+
+/// How long a rate limit lasts: `Retry-After` seconds, else the latest reset among spent quotas (any quota
+/// when none says it is spent), else [`DEFAULT_RATE_LIMIT_WAIT`]. Capped at an hour, at least a second.
+fn rate_limit_wait(headers: &HeaderMap, now_ms: u64) -> Duration {
+    if let Some(secs) = header_u64(headers, RETRY_AFTER.as_str()) {
+        return Duration::from_secs(secs.clamp(1, MAX_RATE_LIMIT_WAIT_SECS));
+    }
+    let quotas = ["requests", "complexity"];
+    let reset_of = |quota: &str| header_u64(headers, &format!("x-ratelimit-{quota}-reset"));
+    let spent: Vec<u64> = quotas
+        .iter()
+        .filter(|q| header_u64(headers, &format!("x-ratelimit-{q}-remaining")) == Some(0))
+        .filter_map(|q| reset_of(q))
+        .collect();
+    let resets = if spent.is_empty() {
+        quotas.iter().filter_map(|q| reset_of(q)).collect()
+    } else {
+        spent
+    };
+    match resets.into_iter().max() {
+        Some(reset) => {
+            // Epoch milliseconds per Linear's docs; a value that small can only be seconds.
+            let reset_ms = if reset < 100_000_000_000 {
+                reset.saturating_mul(1000)
+            } else {
+                reset
+            };
+            let secs = reset_ms.saturating_sub(now_ms).div_ceil(1000);
+            Duration::from_secs(secs.clamp(1, MAX_RATE_LIMIT_WAIT_SECS))
+        }
+        None => DEFAULT_RATE_LIMIT_WAIT,
+    }
+}
+
+fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
+    headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse().ok())
+}
+
+/// `HTTP {status}`, plus the first error's type and short message.
+fn error_detail(status: u16, error: Option<&GraphqlError>) -> String {
+    let mut detail = format!("HTTP {status}");
+    if let Some(error) = error {
+        if let Some(kind) = error.extensions.as_ref().and_then(|e| e.kind.as_deref()) {
+            let _ = write!(detail, " ({})", printable(kind));
+        }
+        if let Some(message) = error.message.as_deref().map(printable).filter(|m| !m.is_empty()) {
+            let _ = write!(detail, ": {message}");
+        }
+    }
+    detail
+}
+
+fn printable(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_ERROR_MESSAGE_CHARS)
+        .collect()
+}
+
+/// Transport failures (connect, timeout, reset) are transient; a request that could not be built, or a
+/// redirect loop, will fail the same way again.
+fn transport_error(what: &str, err: &reqwest::Error) -> PortError {
+    let mut detail = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let _ = write!(detail, ": {cause}");
+        source = cause.source();
+    }
+    if err.is_builder() || err.is_redirect() {
+        PortError::permanent(what, detail)
+    } else {
+        PortError::Transient {
+            what: what.to_owned(),
+            detail,
+            retry_after: None,
+        }
+    }
+}
+
+/// Epoch seconds of an RFC 3339 timestamp (`2024-04-30T12:00:00.000Z`).
+fn parse_timestamp(value: &str) -> Option<u64> {
+    humantime::parse_rfc3339_weak(value.trim_end_matches('Z'))
+        .ok()
+        .or_else(|| humantime::parse_rfc3339(value).ok())
+        .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                map.insert(*name, value);
+            }
+        }
+        map
+    }
+
+    fn retry_after(result: Result<Value, PortError>) -> Option<Duration> {
+        match result {
+            Err(PortError::Transient { retry_after, .. }) => retry_after,
+            other => panic!("expected a transient error, got {other:?}"),
+        }
+    }
+
+    const NOW_MS: u64 = 1_714_478_400_000;
+
+    #[test]
+    fn rate_limits_are_transient_with_linears_wait() {
+        let r = classify("t", 429, &headers(&[("retry-after", "7")]), b"", NOW_MS);
+        assert_eq!(retry_after(r), Some(Duration::from_secs(7)));
+
+        let body = br#"{"errors":[{"message":"Rate limit exceeded","extensions":{"code":"RATELIMITED","type":"ratelimited"}}]}"#;
+        let reset = (NOW_MS + 42_500).to_string();
+        let h = headers(&[
+            ("x-ratelimit-requests-remaining", "0"),
+            ("x-ratelimit-requests-reset", &reset),
+            ("x-ratelimit-complexity-remaining", "900"),
+            ("x-ratelimit-complexity-reset", "99999999999999"),
+        ]);
+        assert_eq!(
+            retry_after(classify("t", 400, &h, body, NOW_MS)),
+            Some(Duration::from_secs(43))
+        );
+        assert_eq!(
+            retry_after(classify("t", 200, &HeaderMap::new(), body, NOW_MS)),
+            Some(DEFAULT_RATE_LIMIT_WAIT)
+        );
+        let absurd = headers(&[("retry-after", "999999")]);
+        assert_eq!(
+            retry_after(classify("t", 429, &absurd, b"", NOW_MS)),
+            Some(Duration::from_secs(3600))
+        );
+    }
+
+    #[test]
+    fn graphql_errors_and_statuses_are_classified() {
+        let ok = classify("t", 200, &HeaderMap::new(), br#"{"data":{"x":1}}"#, NOW_MS);
+        assert_eq!(ok.ok(), Some(json!({"x": 1})));
+
+        let refused = classify(
+            "t",
+            200,
+            &HeaderMap::new(),
+            br#"{"data":null,"errors":[{"message":"Argument Validation Error","extensions":{"type":"invalid input"}}]}"#,
+            NOW_MS,
+        );
+        match refused {
+            Err(PortError::Permanent {
+                status: None, detail, ..
+            }) => {
+                assert_eq!(detail, "HTTP 200 (invalid input): Argument Validation Error")
+            }
+            other => panic!("expected permanent, got {other:?}"),
+        }
+        let missing = classify(
+            "t",
+            200,
+            &HeaderMap::new(),
+            br#"{"errors":[{"message":"Entity not found: Comment","extensions":{"type":"invalid input","code":"INPUT_ERROR"}}]}"#,
+            NOW_MS,
+        );
+        assert!(matches!(missing, Err(PortError::NotFound { .. })));
+        let internal = classify(
+            "t",
+            200,
+            &HeaderMap::new(),
+            br#"{"errors":[{"message":"boom","extensions":{"type":"internal error"}}]}"#,
+            NOW_MS,
+        );
+        assert!(matches!(internal, Err(PortError::Transient { .. })));
+        assert_eq!(
+            retry_after(classify("t", 502, &HeaderMap::new(), b"", NOW_MS)),
+            None
+        );
+        let unauthorized = classify(
+            "t",
+            401,
+            &HeaderMap::new(),
+            br#"{"errors":[{"message":"Authentication required","extensions":{"type":"authentication error"}}]}"#,
+            NOW_MS,
+        );
+        assert!(matches!(
+            unauthorized,
+            Err(PortError::Permanent {
+                status: Some(401),
+                ..
+            })
+        ));
+        assert!(matches!(
+            classify("t", 200, &HeaderMap::new(), b"not json", NOW_MS),
+            Err(PortError::Permanent { .. })
+        ));
+    }
+
+    #[test]
+    fn mutations_must_succeed() {
+        let data = json!({"commentCreate": {"success": false}});
+        assert!(mutation_payload("t", &data, "commentCreate").is_err());
+        assert!(mutation_payload("t", &json!({}), "commentCreate").is_err());
+        let data = json!({"commentCreate": {"success": true, "comment": {"id": "c"}}});
+        assert!(mutation_payload("t", &data, "commentCreate").is_ok());
+    }
+
+    #[test]
+    fn status_ids_are_stable_uuid_v4_layout() {
+        let a = status_comment_id("acme", "issue-1", "run:abc");
+        assert_eq!(a, status_comment_id("acme", "issue-1", "run:abc"));
+        assert_ne!(a, status_comment_id("acme", "issue-2", "run:abc"));
+        assert_ne!(a, status_comment_id("globex", "issue-1", "run:abc"));
+        let parsed = uuid::Uuid::parse_str(&a).expect("uuid");
+        assert_eq!(parsed.get_version_num(), 4);
+        assert_eq!(a.len(), 36);
+    }
+
+    #[test]
+    fn picks_the_first_started_state_and_never_moves_finished_issues() {
+        let states = |current: &str| StateIssue {
+            state: Some(WorkflowState {
+                id: "s0".into(),
+                name: "Now".into(),
+                kind: current.into(),
+                position: 0.0,
+            }),
+            team: Some(StateTeam {
+                states: Connection {
+                    nodes: vec![
+                        WorkflowState {
+                            id: "review".into(),
+                            name: "In Review".into(),
+                            kind: "started".into(),
+                            position: 3.0,
+                        },
+                        WorkflowState {
+                            id: "progress".into(),
+                            name: "In Progress".into(),
+                            kind: "started".into(),
+                            position: 1.5,
+                        },
+                        WorkflowState {
+                            id: "done".into(),
+                            name: "Done".into(),
+                            kind: "completed".into(),
+                            position: 0.5,
+                        },
+                    ],
+                },
+            }),
+        };
+        let from: Vec<String> = ["backlog", "unstarted", "triage"].map(String::from).to_vec();
+        for kind in ["backlog", "unstarted", "triage"] {
+            assert_eq!(
+                started_state_for(&states(kind), &from).map(|s| s.id).as_deref(),
+                Some("progress"),
+                "{kind}"
+            );
+        }
+        for kind in ["started", "completed", "canceled"] {
+            assert!(started_state_for(&states(kind), &from).is_none(), "{kind}");
+        }
+        let only_unstarted = vec!["unstarted".to_owned()];
+        assert!(started_state_for(&states("backlog"), &only_unstarted).is_none());
+    }
+
+    #[test]
+    fn timestamps_and_long_bodies() {
+        assert_eq!(parse_timestamp("2024-04-30T12:00:00.000Z"), Some(1_714_478_400));
+        assert_eq!(parse_timestamp("2024-04-30T12:00:00Z"), Some(1_714_478_400));
+        assert_eq!(parse_timestamp("yesterday"), None);
+        let long = comment_body(&"x".repeat(60_000));
+        assert_eq!(long.chars().count(), MAX_COMMENT_CHARS);
+        assert!(long.ends_with("(truncated)"));
+        assert_eq!(comment_body("hi"), "hi");
+    }
+}
