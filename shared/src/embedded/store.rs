@@ -346,25 +346,34 @@ mod tests {
     #[tokio::test]
     async fn purge_removes_only_expired_records() {
         let store = SqliteStore::open_in_memory().unwrap();
-        // More than one chunk of expired records, plus live ones.
-        let expired = 2_345;
-        for i in 0..expired {
+        // Several chunks' worth of keys, every third one still live, plus the empty key at the very start.
+        let total = 2_345;
+        let mut expired = 0;
+        for i in 0..total {
+            let ttl = if i % 3 == 0 { 1_000 } else { 10 };
+            expired += usize::from(ttl == 10);
             store
-                .claim(&format!("old-{i}"), 0, Duration::from_secs(10))
+                .claim(&format!("key-{i:05}"), 0, Duration::from_secs(ttl))
                 .await
                 .unwrap();
         }
-        store.claim("live", 0, Duration::from_secs(1_000)).await.unwrap();
+        store.complete("", 0, Duration::from_secs(5)).await.unwrap();
         store
-            .complete("done", 0, Duration::from_secs(1_000))
+            .complete("done-live", 0, Duration::from_secs(1_000))
             .await
             .unwrap();
 
-        assert_eq!(store.purge_expired(10).unwrap(), expired);
+        assert_eq!(store.purge_expired(10).unwrap(), expired + 1);
         assert_eq!(store.purge_expired(10).unwrap(), 0);
-        assert_eq!(store.claim("live", 20, TTL).await.unwrap(), Claim::Duplicate);
-        assert_eq!(store.claim("done", 20, TTL).await.unwrap(), Claim::Duplicate);
-        assert_eq!(store.claim("old-0", 20, TTL).await.unwrap(), Claim::Claimed);
+        let remaining: i64 = store
+            .database()
+            .lock()
+            .query_row("SELECT COUNT(*) FROM deliveries", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(usize::try_from(remaining).unwrap(), total - expired + 1);
+        assert_eq!(store.claim("key-00000", 20, TTL).await.unwrap(), Claim::Duplicate);
+        assert_eq!(store.claim("done-live", 20, TTL).await.unwrap(), Claim::Duplicate);
+        assert_eq!(store.claim("key-00001", 20, TTL).await.unwrap(), Claim::Claimed);
     }
 
     #[tokio::test]
