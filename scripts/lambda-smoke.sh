@@ -65,6 +65,8 @@ EOF
         tests/aws/moto-stop.sh >/dev/null 2>&1 || true
         say "stopped the moto server it started"
     fi
+    # Kept for reading after the run (the functions' JSON logs are in it); .tools/ is git-ignored.
+    mkdir -p "$ROOT/.tools" && cp "$TMP/watch.log" "$ROOT/.tools/lambda-smoke-watch.log" 2>/dev/null || true
     rm -rf "$TMP"
     exit "$rc"
 }
@@ -136,6 +138,8 @@ free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)
 CLOSED_PORT="$(free_port)" # nothing listens here: GitHub and OpenHands calls fail fast (connection refused)
 WATCH_PORT="$(free_port)"
 
+# The functions' environment as template.yaml gives it on AWS (LoggingConfig is what sets the AWS_LAMBDA_LOG_*
+# pair there), pointed at moto and at the closed port.
 ENV_FILE="$TMP/watch.env"
 cat >"$ENV_FILE" <<EOF
 AWS_ENDPOINT_URL=$ENDPOINT
@@ -144,7 +148,8 @@ AWS_DEFAULT_REGION=us-east-1
 AWS_ACCESS_KEY_ID=testing
 AWS_SECRET_ACCESS_KEY=testing
 AWS_EC2_METADATA_DISABLED=true
-RUST_LOG=info
+AWS_LAMBDA_LOG_FORMAT=JSON
+AWS_LAMBDA_LOG_LEVEL=INFO
 HOOKLINE_TABLE=$(res table)
 HOOKLINE_QUEUE_URL=$(res queue_url)
 HOOKLINE_SECRETS_TTL_SECS=300
@@ -342,7 +347,7 @@ fi
 
 say "$PASSED passed, $FAILED failed"
 if ((FAILED > 0)); then
-    say "cargo lambda watch log (last 40 lines):"
+    say "cargo lambda watch log (last 40 lines; all of it in .tools/lambda-smoke-watch.log):"
     tail -n 40 "$TMP/watch.log" >&2
     exit 1
 fi

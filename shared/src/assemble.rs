@@ -51,9 +51,61 @@ pub fn services(config: &Config, adapters: Adapters, http: reqwest::Client) -> S
     }
     // Each further provider adds its module here when configured (one block per provider, in this order).
     // provider: gitlab
+    if let Some(gitlab) = &config.gitlab {
+        let client = crate::gitlab::GitlabClient::new(
+            http.clone(),
+            gitlab.clone(),
+            adapters.secrets.clone(),
+            adapters.clock.clone(),
+        );
+        providers.push(Arc::new(crate::gitlab::GitlabModule::new(
+            gitlab.clone(),
+            adapters.secrets.clone(),
+            Arc::new(client),
+            config.link_help.clone(),
+        )));
+    }
     // provider: slack
+    if let Some(slack) = &config.slack {
+        let client =
+            crate::slack::client::SlackClient::new(http.clone(), slack.clone(), adapters.secrets.clone());
+        providers.push(Arc::new(crate::slack::SlackModule::new(
+            slack.clone(),
+            adapters.secrets.clone(),
+            Arc::new(client),
+            config.link_help.clone(),
+        )));
+    }
     // provider: jira
+    if let Some(jira) = &config.jira {
+        let client = Arc::new(crate::jira::client::JiraClient::new(
+            http.clone(),
+            jira.clone(),
+            adapters.secrets.clone(),
+        ));
+        providers.push(Arc::new(crate::jira::JiraModule::new(
+            jira.clone(),
+            adapters.secrets.clone(),
+            client.clone(),
+            Some(client),
+            config.link_help.clone(),
+        )));
+    }
     // provider: linear
+    if let Some(linear) = &config.linear {
+        let client = crate::linear::client::LinearClient::new(
+            http.clone(),
+            linear.clone(),
+            adapters.secrets.clone(),
+            adapters.clock.clone(),
+        );
+        providers.push(Arc::new(crate::linear::LinearModule::new(
+            linear.clone(),
+            adapters.secrets.clone(),
+            Arc::new(client),
+            config.link_help.clone(),
+        )));
+    }
     Services {
         deliveries: adapters.deliveries,
         runs: adapters.runs,

@@ -29,7 +29,11 @@ pub enum Decision {
     Run(Box<Trigger>),
     /// Not a run yet, but the person should hear back once (e.g. "which repository?"). `key` makes the notice
     /// one-shot across retries.
-    Notice { source: Box<crate::domain::SourceRef>, key: String, text: String },
+    Notice {
+        source: Box<crate::domain::SourceRef>,
+        key: String,
+        text: String,
+    },
 }
 
 /// Everything provider-specific, behind one object.

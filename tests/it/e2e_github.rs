@@ -4,7 +4,10 @@
 use hookline_tests::{
     fake_github::{InjectedFailure, ReactionTarget},
     fake_openhands::{post_conversation_info, post_event},
-    harness::{eventually, issue_comment, labeled, review_comment, user, Harness, HarnessOptions, ALICE_ID, ALICE_KEY, REPO},
+    harness::{
+        eventually, issue_comment, labeled, review_comment, user, Harness, HarnessOptions, ALICE_ID,
+        ALICE_KEY, REPO,
+    },
 };
 
 fn alice() -> serde_json::Value {
@@ -13,11 +16,21 @@ fn alice() -> serde_json::Value {
 
 /// Label an issue and wait for the conversation to start; returns the conversation id.
 async fn start_labeled_run(h: &Harness, number: u64, delivery: &str) -> String {
-    let (status, _) = h.deliver("issues", delivery, &labeled(number, "openhands", alice())).await;
+    let (status, _) = h
+        .deliver("issues", delivery, &labeled(number, "openhands", alice()))
+        .await;
     assert_eq!(status, 202);
-    eventually("conversation started", || async { !h.openhands.starts().is_empty() }).await;
+    eventually("conversation started", || async {
+        !h.openhands.starts().is_empty()
+    })
+    .await;
     h.settle().await;
-    h.openhands.starts().last().expect("a start").conversation_id.clone()
+    h.openhands
+        .starts()
+        .last()
+        .expect("a start")
+        .conversation_id
+        .clone()
 }
 
 #[tokio::test]
@@ -36,28 +49,54 @@ async fn labeled_issue_starts_one_conversation_acks_and_reports_the_summary() {
     assert_eq!(request["git_provider"], "github");
     assert_eq!(request["trigger"], "resolver");
     assert!(request.get("selected_branch").is_none() || request["selected_branch"].is_null());
-    let message = request["initial_message"]["content"][0]["text"].as_str().expect("text");
+    let message = request["initial_message"]["content"][0]["text"]
+        .as_str()
+        .expect("text");
     assert!(message.contains("Crash when config is empty"));
     assert!(message.contains("untrusted data"));
-    assert!(!message.contains("ignore all instructions"), "hidden HTML comments are stripped");
+    assert!(
+        !message.contains("ignore all instructions"),
+        "hidden HTML comments are stripped"
+    );
     assert!(message.contains("Fixes #12"));
     // Authenticated as alice's identity.
-    let start_request = h.openhands.requests().into_iter().find(|r| r.method == "POST" && r.path == "/api/v1/app-conversations").expect("start request");
-    assert_eq!(start_request.header("authorization"), Some(format!("Bearer {ALICE_KEY}").as_str()));
-    assert_eq!(h.openhands.title(&conversation_id).as_deref(), Some("GitHub Issue #12: Crash when config is empty"));
+    let start_request = h
+        .openhands
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST" && r.path == "/api/v1/app-conversations")
+        .expect("start request");
+    assert_eq!(
+        start_request.header("authorization"),
+        Some(format!("Bearer {ALICE_KEY}").as_str())
+    );
+    assert_eq!(
+        h.openhands.title(&conversation_id).as_deref(),
+        Some("GitHub Issue #12: Crash when config is empty")
+    );
 
     // 👀 on the issue and one status comment with the conversation link.
     let reactions = h.github.reactions();
     assert_eq!(reactions.len(), 1);
     assert_eq!(reactions[0].content, "eyes");
-    assert_eq!(reactions[0].target, ReactionTarget::Issue { repo: REPO.into(), number: 12 });
+    assert_eq!(
+        reactions[0].target,
+        ReactionTarget::Issue {
+            repo: REPO.into(),
+            number: 12
+        }
+    );
     let comments = h.bot_comments();
     assert_eq!(comments.len(), 1);
-    assert!(comments[0].body.contains(&format!("https://app.example.test/conversations/{conversation_id}")));
+    assert!(comments[0].body.contains(&format!(
+        "https://app.example.test/conversations/{conversation_id}"
+    )));
     assert!(comments[0].body.contains("I'm on it"));
 
     // The agent server reports `finished`: the same comment is edited with the summary and the PR link.
-    h.openhands.set_summary("Fixed the empty-config crash and added a test. Opened https://github.com/octo-org/hello/pull/99.");
+    h.openhands.set_summary(
+        "Fixed the empty-config crash and added a test. Opened https://github.com/octo-org/hello/pull/99.",
+    );
     h.openhands.set_execution_status(&conversation_id, "finished");
     let key = h.openhands.session_key(&conversation_id).expect("session key");
     let response = post_event(&h.url(), &conversation_id, "finished", &key).await;
@@ -66,7 +105,10 @@ async fn labeled_issue_starts_one_conversation_acks_and_reports_the_summary() {
     assert_eq!(comments.len(), 1, "one Hookline comment per run");
     let body = &comments[0].body;
     assert!(body.contains("Fixed the empty-config crash"), "{body}");
-    assert!(body.contains("Pull request: https://github.com/octo-org/hello/pull/99"), "{body}");
+    assert!(
+        body.contains("Pull request: https://github.com/octo-org/hello/pull/99"),
+        "{body}"
+    );
     assert!(body.contains("See the conversation"));
 
     // A repeated callback and a racing sweep change nothing.
@@ -74,14 +116,21 @@ async fn labeled_issue_starts_one_conversation_acks_and_reports_the_summary() {
     assert_eq!(again.status().as_u16(), 200);
     h.host().sweep_now().await;
     assert_eq!(h.bot_comments().len(), 1);
-    let asks = h.openhands.requests().into_iter().filter(|r| r.path.ends_with("/ask_agent")).count();
+    let asks = h
+        .openhands
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/ask_agent"))
+        .count();
     assert_eq!(asks, 1, "the summary is asked once");
 }
 
 #[tokio::test]
 async fn the_same_delivery_five_times_starts_one_conversation() {
     let h = Harness::start().await;
-    let comment_id = h.github.seed_issue_comment(REPO, 5, "alice", "@openhands please fix this", h.clock_now());
+    let comment_id =
+        h.github
+            .seed_issue_comment(REPO, 5, "alice", "@openhands please fix this", h.clock_now());
     let payload = issue_comment(5, comment_id, "@openhands please fix this", alice(), false);
     let mut statuses = Vec::new();
     for _ in 0..5 {
@@ -89,12 +138,21 @@ async fn the_same_delivery_five_times_starts_one_conversation() {
     }
     assert_eq!(statuses[0], 202);
     assert!(statuses[1..].iter().all(|s| *s == 200), "{statuses:?}");
-    eventually("conversation started", || async { !h.openhands.starts().is_empty() }).await;
+    eventually("conversation started", || async {
+        !h.openhands.starts().is_empty()
+    })
+    .await;
     h.settle().await;
     assert_eq!(h.openhands.starts().len(), 1);
     assert_eq!(h.bot_comments().len(), 1);
     // The reaction went on the triggering comment.
-    assert_eq!(h.github.reactions()[0].target, ReactionTarget::IssueComment { repo: REPO.into(), comment_id });
+    assert_eq!(
+        h.github.reactions()[0].target,
+        ReactionTarget::IssueComment {
+            repo: REPO.into(),
+            comment_id
+        }
+    );
 }
 
 #[tokio::test]
@@ -102,12 +160,25 @@ async fn a_bad_signature_is_401_and_nothing_is_queued() {
     let h = Harness::start().await;
     let body = serde_json::to_vec(&labeled(3, "openhands", alice())).expect("json");
     let wrong = format!("sha256={}", hookline::verify::sign_hex(b"not the secret", &body));
-    assert_eq!(h.post_raw("issues", "d-bad-1", body.clone(), Some(&wrong)).await.0, 401);
+    assert_eq!(
+        h.post_raw("issues", "d-bad-1", body.clone(), Some(&wrong))
+            .await
+            .0,
+        401
+    );
     assert_eq!(h.post_raw("issues", "d-bad-2", body.clone(), None).await.0, 401);
-    assert_eq!(h.post_raw("issues", "d-bad-3", body, Some("sha1=abc")).await.0, 401);
+    assert_eq!(
+        h.post_raw("issues", "d-bad-3", body, Some("sha1=abc")).await.0,
+        401
+    );
     assert_eq!(h.host().queue().depth().expect("depth"), 0);
     // Nothing was claimed either: the correctly signed delivery with the same id is accepted.
-    assert_eq!(h.deliver("issues", "d-bad-1", &labeled(3, "openhands", alice())).await.0, 202);
+    assert_eq!(
+        h.deliver("issues", "d-bad-1", &labeled(3, "openhands", alice()))
+            .await
+            .0,
+        202
+    );
 }
 
 #[tokio::test]
@@ -117,25 +188,54 @@ async fn bad_input_gets_short_4xx_answers() {
         ..Default::default()
     })
     .await;
-    let sign = |body: &[u8]| format!("sha256={}", hookline::verify::sign_hex(hookline_tests::harness::WEBHOOK_SECRET.as_bytes(), body));
+    let sign = |body: &[u8]| {
+        format!(
+            "sha256={}",
+            hookline::verify::sign_hex(hookline_tests::harness::WEBHOOK_SECRET.as_bytes(), body)
+        )
+    };
     let malformed = b"{\"action\": \"created\", ".to_vec();
-    let (status, body) = h.post_raw("issue_comment", "d-m-1", malformed.clone(), Some(&sign(&malformed))).await;
+    let (status, body) = h
+        .post_raw(
+            "issue_comment",
+            "d-m-1",
+            malformed.clone(),
+            Some(&sign(&malformed)),
+        )
+        .await;
     assert_eq!(status, 400);
     assert!(body.len() < 100);
     let huge = vec![b' '; 2_500_000];
-    let (status, _) = h.post_raw("issue_comment", "d-m-2", huge.clone(), Some(&sign(&huge))).await;
+    let (status, _) = h
+        .post_raw("issue_comment", "d-m-2", huge.clone(), Some(&sign(&huge)))
+        .await;
     assert_eq!(status, 413);
-    let (status, _) = h.deliver("ping", "d-ping", &serde_json::json!({"zen": "Design for failure.", "hook_id": 1})).await;
+    let (status, _) = h
+        .deliver(
+            "ping",
+            "d-ping",
+            &serde_json::json!({"zen": "Design for failure.", "hook_id": 1}),
+        )
+        .await;
     assert_eq!(status, 200);
-    let (status, _) = h.deliver("push", "d-push", &serde_json::json!({"ref": "refs/heads/main"})).await;
+    let (status, _) = h
+        .deliver("push", "d-push", &serde_json::json!({"ref": "refs/heads/main"}))
+        .await;
     assert_eq!(status, 202);
-    assert_eq!(h.host().queue().depth().expect("depth"), 0, "never-triggering events are not queued");
+    assert_eq!(
+        h.host().queue().depth().expect("depth"),
+        0,
+        "never-triggering events are not queued"
+    );
 
     // A 900 kB issue body is accepted and starts a run with a trimmed body.
     let mut payload = labeled(4, "openhands", alice());
     payload["issue"]["body"] = serde_json::Value::String("x".repeat(900_000));
     assert_eq!(h.deliver("issues", "d-big", &payload).await.0, 202);
-    eventually("conversation started", || async { !h.openhands.starts().is_empty() }).await;
+    eventually("conversation started", || async {
+        !h.openhands.starts().is_empty()
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -164,7 +264,11 @@ async fn an_agent_error_edits_the_status_with_a_failure_message() {
     assert_eq!(response.status().as_u16(), 200);
     let comments = h.bot_comments();
     assert_eq!(comments.len(), 1);
-    assert!(comments[0].body.contains("stopped with status `error`"), "{}", comments[0].body);
+    assert!(
+        comments[0].body.contains("stopped with status `error`"),
+        "{}",
+        comments[0].body
+    );
     assert!(comments[0].body.contains(&conversation_id));
     // The thread is free again: a new mention starts a new run.
     let payload = issue_comment(31, 3003, "@openhands try again", alice(), false);
@@ -176,7 +280,8 @@ async fn an_agent_error_edits_the_status_with_a_failure_message() {
 async fn without_any_callback_the_sweep_reports_the_result() {
     let h = Harness::start().await;
     let conversation_id = start_labeled_run(&h, 41, "d-s-1").await;
-    h.openhands.set_summary("Answered the question: the crash comes from an unwrap.");
+    h.openhands
+        .set_summary("Answered the question: the crash comes from an unwrap.");
     h.openhands.set_execution_status(&conversation_id, "finished");
     let report = h.host().sweep_now().await;
     assert_eq!(report.concluded, 1);
@@ -213,9 +318,12 @@ async fn a_stalled_run_is_reported_after_the_deadline() {
 async fn a_failed_start_is_reported_once() {
     let h = Harness::start().await;
     h.openhands.fail_next_start(422);
-    h.deliver("issues", "d-fs-1", &labeled(51, "openhands", alice())).await;
+    h.deliver("issues", "d-fs-1", &labeled(51, "openhands", alice()))
+        .await;
     eventually("failure posted", || async {
-        h.bot_comments().first().is_some_and(|c| c.body.contains("Could not start"))
+        h.bot_comments()
+            .first()
+            .is_some_and(|c| c.body.contains("Could not start"))
     })
     .await;
     h.settle().await;
@@ -224,11 +332,16 @@ async fn a_failed_start_is_reported_once() {
 
     // A start task that errors (sandbox never came up) is found by the sweep.
     h.openhands.make_next_start_error("sandbox quota exceeded");
-    h.deliver("issues", "d-fs-2", &labeled(52, "openhands", alice())).await;
+    h.deliver("issues", "d-fs-2", &labeled(52, "openhands", alice()))
+        .await;
     eventually("second run recorded", || async { h.bot_comments().len() == 2 }).await;
     h.settle().await;
     h.host().sweep_now().await;
-    let failed = h.bot_comments().into_iter().find(|c| c.number == 52).expect("status on #52");
+    let failed = h
+        .bot_comments()
+        .into_iter()
+        .find(|c| c.number == 52)
+        .expect("status on #52");
     assert!(failed.body.contains("sandbox quota exceeded"), "{}", failed.body);
 }
 
@@ -250,32 +363,66 @@ async fn an_unlinked_user_gets_the_linking_comment_and_no_conversation() {
 #[tokio::test]
 async fn a_person_without_write_access_starts_nothing() {
     let h = Harness::start().await;
-    let payload = issue_comment(71, 7001, "@openhands delete everything", user("mallory", 666), false);
+    let payload = issue_comment(
+        71,
+        7001,
+        "@openhands delete everything",
+        user("mallory", 666),
+        false,
+    );
     assert_eq!(h.deliver("issue_comment", "d-n-1", &payload).await.0, 202);
     h.settle().await;
     assert!(h.openhands.starts().is_empty());
     assert!(h.bot_comments().is_empty());
     assert!(h.github.reactions().is_empty());
-    assert!(!h.github.requests_to("/repos/octo-org/hello/collaborators/mallory/permission").is_empty());
+    assert!(!h
+        .github
+        .requests_to("/repos/octo-org/hello/collaborators/mallory/permission")
+        .is_empty());
 }
 
 #[tokio::test]
 async fn a_review_comment_replies_in_its_thread_and_works_on_the_head_branch() {
     let h = Harness::start().await;
-    let root = h.github.seed_review_comment(REPO, 8, "bob", "Why not rename this?", h.clock_now(), None);
-    let reply = h.github.seed_review_comment(REPO, 8, "alice", "@openhands rename this function", h.clock_now(), Some(root));
+    let root = h
+        .github
+        .seed_review_comment(REPO, 8, "bob", "Why not rename this?", h.clock_now(), None);
+    let reply = h.github.seed_review_comment(
+        REPO,
+        8,
+        "alice",
+        "@openhands rename this function",
+        h.clock_now(),
+        Some(root),
+    );
     let payload = review_comment(8, reply, Some(root), "@openhands rename this function", alice());
     h.deliver("pull_request_review_comment", "d-r-1", &payload).await;
-    eventually("conversation started", || async { !h.openhands.starts().is_empty() }).await;
+    eventually("conversation started", || async {
+        !h.openhands.starts().is_empty()
+    })
+    .await;
     h.settle().await;
     let start = &h.openhands.starts()[0];
     assert_eq!(start.request["selected_branch"], "feature/run");
-    let message = start.request["initial_message"]["content"][0]["text"].as_str().unwrap_or("");
-    assert!(message.contains("Why not rename this?"), "the review thread is context: {message}");
+    let message = start.request["initial_message"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or("");
+    assert!(
+        message.contains("Why not rename this?"),
+        "the review thread is context: {message}"
+    );
     assert!(message.contains("src/main.rs:3"));
-    let replies = h.github.requests_to(&format!("/repos/octo-org/hello/pulls/8/comments/{root}/replies"));
+    let replies = h
+        .github
+        .requests_to(&format!("/repos/octo-org/hello/pulls/8/comments/{root}/replies"));
     assert_eq!(replies.len(), 1, "status posted as a reply to the thread root");
-    assert_eq!(h.github.reactions()[0].target, ReactionTarget::ReviewComment { repo: REPO.into(), comment_id: reply });
+    assert_eq!(
+        h.github.reactions()[0].target,
+        ReactionTarget::ReviewComment {
+            repo: REPO.into(),
+            comment_id: reply
+        }
+    );
 }
 
 #[tokio::test]
@@ -284,9 +431,15 @@ async fn a_pr_conversation_comment_uses_the_pr_head_branch() {
     h.github.set_pull_head(REPO, 9, "fix/typo");
     let payload = issue_comment(9, 9001, "@openhands fix the typo", alice(), true);
     h.deliver("issue_comment", "d-pr-1", &payload).await;
-    eventually("conversation started", || async { !h.openhands.starts().is_empty() }).await;
+    eventually("conversation started", || async {
+        !h.openhands.starts().is_empty()
+    })
+    .await;
     assert_eq!(h.openhands.starts()[0].request["selected_branch"], "fix/typo");
-    assert!(h.openhands.starts()[0].request["title"].as_str().unwrap_or("").starts_with("GitHub PR #9"));
+    assert!(h.openhands.starts()[0].request["title"]
+        .as_str()
+        .unwrap_or("")
+        .starts_with("GitHub PR #9"));
 }
 
 #[tokio::test]
@@ -295,24 +448,42 @@ async fn callbacks_need_the_conversations_session_key() {
     let conversation_id = start_labeled_run(&h, 81, "d-c-1").await;
     let wrong = post_event(&h.url(), &conversation_id, "finished", "not-the-key").await;
     assert_eq!(wrong.status().as_u16(), 401);
-    let unknown = post_event(&h.url(), "0123456789abcdef0123456789abcdef", "finished", "whatever").await;
+    let unknown = post_event(
+        &h.url(),
+        "0123456789abcdef0123456789abcdef",
+        "finished",
+        "whatever",
+    )
+    .await;
     assert_eq!(unknown.status().as_u16(), 401);
-    assert!(h.bot_comments()[0].body.contains("I'm on it"), "nothing was reported");
+    assert!(
+        h.bot_comments()[0].body.contains("I'm on it"),
+        "nothing was reported"
+    );
 }
 
 #[tokio::test]
 async fn rate_limited_github_calls_are_retried_through_the_queue() {
     let h = Harness::start().await;
-    h.github.fail_next("/repos/octo-org/hello/issues/91/comments", InjectedFailure::too_many_requests(1));
-    h.deliver("issues", "d-rl-1", &labeled(91, "openhands", alice())).await;
+    h.github.fail_next(
+        "/repos/octo-org/hello/issues/91/comments",
+        InjectedFailure::too_many_requests(1),
+    );
+    h.deliver("issues", "d-rl-1", &labeled(91, "openhands", alice()))
+        .await;
     // First attempt hits the 429; the retry is scheduled after the Retry-After on the (manual) clock.
     eventually("first attempt failed", || async {
-        !h.github.requests_to("/repos/octo-org/hello/issues/91/comments").is_empty()
+        !h.github
+            .requests_to("/repos/octo-org/hello/issues/91/comments")
+            .is_empty()
     })
     .await;
     h.clock.advance(5);
     h.host().wake_workers();
-    eventually("conversation started after retry", || async { !h.openhands.starts().is_empty() }).await;
+    eventually("conversation started after retry", || async {
+        !h.openhands.starts().is_empty()
+    })
+    .await;
     h.settle().await;
     assert_eq!(h.bot_comments().len(), 1);
     assert_eq!(h.openhands.starts().len(), 1);
@@ -320,13 +491,30 @@ async fn rate_limited_github_calls_are_retried_through_the_queue() {
 
 #[tokio::test]
 async fn a_webhook_accepted_before_a_stop_is_processed_after_restart() {
-    let mut h = Harness::start_with(HarnessOptions { workers: 0, ..Default::default() }).await;
-    assert_eq!(h.deliver("issues", "d-rs-1", &labeled(99, "openhands", alice())).await.0, 202);
+    let mut h = Harness::start_with(HarnessOptions {
+        workers: 0,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        h.deliver("issues", "d-rs-1", &labeled(99, "openhands", alice()))
+            .await
+            .0,
+        202
+    );
     assert_eq!(h.host().queue().depth().expect("depth"), 1);
     h.restart_with_workers(1).await;
-    eventually("processed after restart", || async { !h.openhands.starts().is_empty() }).await;
+    eventually("processed after restart", || async {
+        !h.openhands.starts().is_empty()
+    })
+    .await;
     h.settle().await;
     assert_eq!(h.openhands.starts().len(), 1);
     // The dedup record survived the restart too.
-    assert_eq!(h.deliver("issues", "d-rs-1", &labeled(99, "openhands", alice())).await.0, 200);
+    assert_eq!(
+        h.deliver("issues", "d-rs-1", &labeled(99, "openhands", alice()))
+            .await
+            .0,
+        200
+    );
 }

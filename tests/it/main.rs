@@ -1,5 +1,11 @@
 //! Integration tests: one binary, one module per area.
-mod github_client;
-mod openhands_client;
 mod aws_adapters;
 mod e2e_github;
+mod e2e_gitlab;
+mod e2e_jira;
+mod e2e_linear;
+mod e2e_slack;
+mod github_client;
+mod lambda_handlers;
+mod openhands_client;
+mod slack_client;

@@ -452,7 +452,7 @@ async fn handle(
                 .iter()
                 .filter(|m| m.channel == channel && m.thread_ts.as_deref() == Some(ts.as_str()) && m.ts != ts)
                 .collect();
-            replies.sort_by(|a, b| ts_order(&a.ts).cmp(&ts_order(&b.ts)));
+            replies.sort_by_key(|reply| ts_order(&reply.ts));
             let mut all = vec![&root];
             all.extend(replies);
             let page: Vec<Value> = all

@@ -41,7 +41,11 @@ pub struct HarnessOptions {
 
 impl Default for HarnessOptions {
     fn default() -> Self {
-        Self { workers: 1, extra_env: Vec::new(), extra_secrets: Vec::new() }
+        Self {
+            workers: 1,
+            extra_env: Vec::new(),
+            extra_secrets: Vec::new(),
+        }
     }
 }
 

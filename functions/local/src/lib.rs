@@ -11,7 +11,6 @@ use std::{
 };
 
 use anyhow::Context;
-use async_trait::async_trait;
 use axum::{
     body::Bytes,
     extract::{DefaultBodyLimit, Path, State},
@@ -24,15 +23,17 @@ use hookline::{
     assemble::{self, Adapters},
     clock::Clock,
     config::Config,
-    domain::QueueMessage,
     embedded::{Database, EnvSecrets, FileSecrets, LayeredSecrets, RetryOutcome, SqliteQueue, SqliteStore},
-    error::{Disposition, PortError},
+    error::Disposition,
     handlers::{callback, webhook, worker, Services},
     http::{HttpReply, HttpRequest},
-    ports::{Claim, Inbox, Secrets},
+    ports::Secrets,
 };
 use tokio::{sync::Notify, task::JoinHandle};
 use tracing::{error, info, warn};
+
+mod inbox;
+pub use inbox::BatchingInbox;
 
 /// Settings of the local host itself (the handlers' settings are in [`Config`]).
 #[derive(Clone, Debug)]
@@ -150,22 +151,6 @@ impl Host {
     }
 }
 
-/// [`Inbox`] over the embedded database: claim and enqueue in one SQLite transaction (one commit per webhook).
-struct EmbeddedInbox(Database);
-
-#[async_trait]
-impl Inbox for EmbeddedInbox {
-    async fn accept(
-        &self,
-        key: &str,
-        now: u64,
-        ttl: Duration,
-        message: QueueMessage,
-    ) -> Result<Claim, PortError> {
-        self.0.accept(key, now, ttl, &message)
-    }
-}
-
 /// Fail at start, naming what is missing, rather than at the first webhook.
 async fn check_secrets(config: &Config, secrets: &dyn Secrets) -> anyhow::Result<()> {
     if let Some(github) = &config.github {
@@ -204,7 +189,7 @@ pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
             deliveries: store.clone(),
             runs: store.clone(),
             identities: store,
-            inbox: Arc::new(EmbeddedInbox(database.clone())),
+            inbox: Arc::new(BatchingInbox::start(database.clone()).context("starting the inbox writer")?),
             secrets,
             clock: clock.clone(),
         },

@@ -109,32 +109,41 @@ pub enum SetupError {
     /// A setting is missing or invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The outbound HTTP client (GitHub, OpenHands) could not be built.
+    /// The outbound HTTP client (provider APIs, OpenHands) could not be built.
     #[error("could not build the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    /// No provider is configured (e.g. `GITHUB_APP_ID` is unset).
+    #[error("no provider is configured: set GITHUB_APP_ID (or another provider's settings)")]
+    NoProvider,
 }
 
 /// Services for a webhook function: verify, dedupe, enqueue. Only the inbox (a DynamoDB claim, then an SQS
 /// send), the secrets and the provider modules' intake are used there, so every other port is a
-/// [`NotInThisFunction`] adapter. In particular no GitHub or OpenHands API client is constructed, which keeps
+/// [`NotInThisFunction`] adapter. In particular no provider API or OpenHands client is constructed, which keeps
 /// reqwest and the API clients out of the webhook binary (smaller package, faster cold start).
 ///
-/// Fails, naming the setting, without `HOOKLINE_QUEUE_URL` or without any provider configured.
+/// Wires the intake of GitHub, the one provider with a webhook function so far; each further provider's
+/// function adds its module here, with [`NotInThisFunction`] as its API client.
+///
+/// Fails, naming the setting, without `HOOKLINE_QUEUE_URL` or without `GITHUB_APP_ID`.
 pub fn webhook_services(config: &Config, aws: &AwsConfig, sdk: &SdkConfig) -> Result<Services, SetupError> {
     let queue_url = aws.queue_url()?;
-    let github = config
-        .github
-        .as_ref()
-        .ok_or(ConfigError::Missing("GITHUB_APP_ID"))?;
     let store = Arc::new(DynamoStore::from_conf(sdk, &aws.table));
     let secrets = Arc::new(secrets(aws, sdk));
     let absent = Arc::new(NotInThisFunction::new("webhook"));
-    let providers: Vec<Arc<dyn ProviderModule>> = vec![Arc::new(GithubModule::new(
-        github.clone(),
-        secrets.clone(),
-        absent.clone(),
-        config.link_help.clone(),
-    ))];
+    let mut providers: Vec<Arc<dyn ProviderModule>> = Vec::new();
+    if let Some(github) = &config.github {
+        providers.push(Arc::new(GithubModule::new(
+            github.clone(),
+            secrets.clone(),
+            absent.clone(),
+            config.link_help.clone(),
+        )));
+    }
+    if providers.is_empty() {
+        // A webhook function without its provider would answer 404 to every delivery.
+        return Err(ConfigError::Missing("GITHUB_APP_ID").into());
+    }
     Ok(Services {
         deliveries: store.clone(),
         runs: absent.clone(),
@@ -155,11 +164,8 @@ pub fn webhook_services(config: &Config, aws: &AwsConfig, sdk: &SdkConfig) -> Re
 /// the provider modules and the OpenHands client through [`assemble::services`]. They never enqueue, so the
 /// inbox is a [`NotInThisFunction`] adapter and `HOOKLINE_QUEUE_URL` is not needed.
 ///
-/// Fails, naming the setting, without any provider configured (every envelope would be dropped).
+/// Fails when no provider is configured (every envelope would be dropped, every run left unreported).
 pub fn full_services(config: &Config, aws: &AwsConfig, sdk: &SdkConfig) -> Result<Services, SetupError> {
-    if config.github.is_none() {
-        return Err(ConfigError::Missing("GITHUB_APP_ID").into());
-    }
     let store = Arc::new(DynamoStore::from_conf(sdk, &aws.table));
     let adapters = Adapters {
         deliveries: store.clone(),
@@ -169,11 +175,11 @@ pub fn full_services(config: &Config, aws: &AwsConfig, sdk: &SdkConfig) -> Resul
         secrets: Arc::new(secrets(aws, sdk)),
         clock: Arc::new(SystemClock),
     };
-    Ok(assemble::services(
-        config,
-        adapters,
-        assemble::http_client(config)?,
-    ))
+    let services = assemble::services(config, adapters, assemble::http_client(config)?);
+    if services.providers.is_empty() {
+        return Err(SetupError::NoProvider);
+    }
+    Ok(services)
 }
 
 fn secrets(aws: &AwsConfig, sdk: &SdkConfig) -> SecretsManagerSecrets {

@@ -298,7 +298,9 @@ fn label_trigger() {
     assert_eq!(trigger.title, "GitHub Issue #7: Crash on start");
     assert_eq!(trigger.actor.login, "alice");
     assert_eq!(trigger.branch, None);
-    let SourceRef::Github(source) = &trigger.source else { panic!("github source") };
+    let SourceRef::Github(source) = &trigger.source else {
+        panic!("github source")
+    };
     assert_eq!(source.target, GithubTarget::Issue);
     assert_eq!(source.installation_id, 42);
     assert!(ignored(decide("issues", &issue_labeled("bug"))).contains("label"));
@@ -311,7 +313,9 @@ fn comment_triggers_and_mention_matrix() {
         &issue_comment("created", "Hey @openhands, please fix", false),
     ));
     assert_eq!(trigger.run_key, "github:octo-org/hello#7:comment:555");
-    let SourceRef::Github(source) = &trigger.source else { panic!("github source") };
+    let SourceRef::Github(source) = &trigger.source else {
+        panic!("github source")
+    };
     assert_eq!(source.target, GithubTarget::IssueComment { comment_id: 555 });
     assert!(!source.is_pull_request);
 
@@ -337,7 +341,9 @@ fn pr_conversation_comment_works_on_the_pr() {
         "issue_comment",
         &issue_comment("created", "@openhands rebase", true),
     ));
-    let SourceRef::Github(source) = &trigger.source else { panic!("github source") };
+    let SourceRef::Github(source) = &trigger.source else {
+        panic!("github source")
+    };
     assert!(source.is_pull_request);
     assert_eq!(trigger.title, "GitHub PR #7: Crash on start");
     // The head branch is not in issue_comment payloads; the worker resolves it through the API.
@@ -350,7 +356,9 @@ fn review_comment_replies_in_thread_on_head_branch() {
         "pull_request_review_comment",
         &review_comment("@openhands rename this", Some(880)),
     ));
-    let SourceRef::Github(source) = &trigger.source else { panic!("github source") };
+    let SourceRef::Github(source) = &trigger.source else {
+        panic!("github source")
+    };
     assert_eq!(
         source.target,
         GithubTarget::ReviewComment {
@@ -369,7 +377,9 @@ fn review_comment_replies_in_thread_on_head_branch() {
         "pull_request_review_comment",
         &review_comment("@openhands x", None),
     ));
-    let SourceRef::Github(source) = &top.source else { panic!("github source") };
+    let SourceRef::Github(source) = &top.source else {
+        panic!("github source")
+    };
     assert_eq!(
         source.target,
         GithubTarget::ReviewComment {
@@ -385,7 +395,9 @@ fn review_submission_with_mention() {
         "pull_request_review",
         &review_submitted("Looks off. @openhands please fix the tests"),
     ));
-    let SourceRef::Github(source) = &trigger.source else { panic!("github source") };
+    let SourceRef::Github(source) = &trigger.source else {
+        panic!("github source")
+    };
     assert_eq!(source.target, GithubTarget::Review { review_id: 31 });
     assert_eq!(trigger.branch.as_deref(), Some("feature/speed"));
     ignored(decide("pull_request_review", &review_submitted("LGTM")));

@@ -1,23 +1,119 @@
-//! The Gitlab provider (being built): webhook intake, trigger decisions and API client.
+//! The GitLab provider (gitlab.com and self-managed instances): webhook intake (verify → prefilter → trim),
+//! trigger decisions, and the REST v4 client that implements [`crate::ports::SourceClient`].
+//!
+//! - [`config`]: the tenants (one per GitLab instance), loaded from `GITLAB_TENANTS` and `GITLAB_<TENANT>_*`.
+//! - [`verify`]: `X-Gitlab-Token` and the Standard Webhooks signing mode.
+//! - [`event`]: the webhook payloads as delivered, and the trimmed [`event::GitlabEvent`] that is queued.
+//! - `module`: [`GitlabModule`], intake and the trigger matrix.
+//! - [`client`]: [`client::GitlabClient`], notes, discussions, award emoji and the members API.
+//!
+//! The tenant always comes from the webhook URL (`/webhooks/gitlab/<tenant>`), never from the payload, and
+//! selects the secrets: `gitlab/<tenant>/webhook-token`, `gitlab/<tenant>/signing-secret` and
+//! `gitlab/<tenant>/api-token`.
+
+pub mod client;
+pub mod config;
+pub mod event;
+mod module;
+pub mod verify;
+
+pub use client::GitlabClient;
+pub use config::{GitlabConfig, GitlabTenant, Verification};
+pub use module::GitlabModule;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ConfigError, Lookup};
-
-/// Where a Gitlab run reports.
+/// Where a GitLab run reports: the issue or merge request, and what exactly triggered it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GitlabSource {
-    /// Tenant the source belongs to.
+    /// Tenant (GitLab instance) name, as in the webhook URL.
     pub tenant: String,
+    /// Numeric project id (stable across renames and transfers).
+    pub project_id: u64,
+    /// `group/subgroup/project`, for messages and logs.
+    pub project_path: String,
+    pub noteable: Noteable,
+    /// Per-project number of the issue or merge request.
+    pub iid: u64,
+    /// Web URL of the issue or merge request (links to the status note are built from it).
+    pub web_url: String,
+    pub target: GitlabTarget,
+    /// GitLab user id of the person who triggered the run. Kept here because the members API is keyed by user
+    /// id, while [`crate::ports::SourceClient::may_trigger`] is handed only the username.
+    pub actor_id: u64,
+    /// The trigger was an internal (confidential) note: Hookline's notes are internal too.
+    #[serde(default)]
+    pub internal: bool,
 }
 
-/// Gitlab settings.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GitlabConfig {}
+/// Issue or merge request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Noteable {
+    Issue,
+    MergeRequest,
+}
 
-impl GitlabConfig {
-    /// Load from the environment; `None` when Gitlab is not configured.
-    pub fn load(_env: &Lookup<'_>) -> Result<Option<Self>, ConfigError> {
-        Ok(None)
+impl Noteable {
+    /// The REST path segment: `issues` or `merge_requests`.
+    pub fn api_segment(self) -> &'static str {
+        match self {
+            Noteable::Issue => "issues",
+            Noteable::MergeRequest => "merge_requests",
+        }
+    }
+
+    /// `issue` or `mr`, for keys.
+    pub fn key(self) -> &'static str {
+        match self {
+            Noteable::Issue => "issue",
+            Noteable::MergeRequest => "mr",
+        }
+    }
+
+    /// GitLab's reference sigil: `#` for issues, `!` for merge requests.
+    pub fn sigil(self) -> char {
+        match self {
+            Noteable::Issue => '#',
+            Noteable::MergeRequest => '!',
+        }
     }
 }
+
+/// What triggered a GitLab run; decides where the `eyes` award goes and where the status note lives.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum GitlabTarget {
+    /// The issue or merge request itself (label trigger): award on it, status as a top-level note.
+    Item,
+    /// A top-level note: award on the note, status as a top-level note.
+    Note { note_id: u64 },
+    /// A note in a threaded discussion (an inline diff note when `inline`): award on the note, status as a
+    /// reply in the same discussion.
+    Discussion {
+        note_id: u64,
+        discussion_id: String,
+        inline: bool,
+    },
+}
+
+impl GitlabTarget {
+    /// The triggering note, if a note triggered the run.
+    pub fn note_id(&self) -> Option<u64> {
+        match self {
+            GitlabTarget::Item => None,
+            GitlabTarget::Note { note_id } | GitlabTarget::Discussion { note_id, .. } => Some(*note_id),
+        }
+    }
+
+    /// The discussion Hookline's notes go into, if any.
+    pub fn discussion_id(&self) -> Option<&str> {
+        match self {
+            GitlabTarget::Discussion { discussion_id, .. } => Some(discussion_id),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

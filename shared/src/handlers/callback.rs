@@ -312,7 +312,11 @@ async fn sweep_identity(
         let outcome = match status {
             Some(conversation) => {
                 if !run.title_set && !run.title.is_empty() {
-                    match services.conversations.set_title(&auth, &run.conversation_id, &run.title).await {
+                    match services
+                        .conversations
+                        .set_title(&auth, &run.conversation_id, &run.title)
+                        .await
+                    {
                         Ok(()) => {
                             run.title_set = true;
                             run.updated_at = now;

@@ -269,7 +269,11 @@ async fn drive_run(
             if let Err(err) = source.run_started(&trigger.source).await {
                 warn!(error = %err, "could not mark the work as started on the source");
             }
-            match services.conversations.set_title(&auth, &run.conversation_id, &run.title).await {
+            match services
+                .conversations
+                .set_title(&auth, &run.conversation_id, &run.title)
+                .await
+            {
                 Ok(()) => run.title_set = true,
                 // The conversation appears only once its sandbox is up; the sweep sets the title then.
                 Err(err) => info!(error = %err, "title not set yet"),
@@ -352,7 +356,10 @@ async fn notify_unlinked(
     module: &dyn ProviderModule,
     trigger: &Trigger,
 ) -> Result<(), ProcessError> {
-    info!(decision = "unlinked", "person is not linked to an OpenHands identity");
+    info!(
+        decision = "unlinked",
+        "person is not linked to an OpenHands identity"
+    );
     let text = module.unlinked_notice(trigger);
     post_notice_once(services, module, &trigger.source, &trigger.run_key, &text).await
 }

@@ -42,8 +42,11 @@ async fn main() -> ExitCode {
     }
 }
 
+/// `--name value` pairs.
+type Options<'a> = Vec<(&'a str, &'a str)>;
+
 /// Split `--flag value` options from positional arguments.
-fn split_options(args: &[String]) -> Result<(Vec<&str>, Vec<(&str, &str)>), String> {
+fn split_options(args: &[String]) -> Result<(Vec<&str>, Options<'_>), String> {
     let mut positional = Vec::new();
     let mut options = Vec::new();
     let mut iter = args.iter();

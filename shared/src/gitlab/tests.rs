@@ -1,0 +1,722 @@
+//! GitLab intake and trigger matrix: tenants from the URL, token and signature cases, delivery ids, the
+//! prefilter, trimming, and which events start runs.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+
+use super::{
+    config::{GitlabTenant, Verification},
+    event::{HookKind, RawEvent, MAX_FIELD_BYTES},
+    verify, GitlabConfig, GitlabModule, GitlabSource, GitlabTarget, Noteable,
+};
+use crate::{
+    domain::{Envelope, Provider, SourceRef, StatusRef, Trigger},
+    error::{PortError, WebhookError},
+    http::HttpRequest,
+    memory::MemorySecrets,
+    ports::{ContextMessage, SourceClient},
+    provider::{Decision, Intake, ProviderModule},
+};
+
+const NOW: u64 = 1_800_000_000;
+const COM_TOKEN: &str = "com-webhook-token";
+const OWN_TOKEN: &str = "own-webhook-token";
+/// `whsec_` + base64 of 32 bytes.
+const OWN_SIGNING: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwMfKQ9r8GKYo=";
+const BOTH_TOKEN: &str = "both-webhook-token";
+
+struct NoApi;
+
+#[async_trait]
+impl SourceClient for NoApi {
+    async fn may_trigger(&self, _: &SourceRef, _: &str) -> Result<bool, PortError> {
+        Ok(true)
+    }
+    async fn acknowledge(&self, _: &SourceRef) -> Result<(), PortError> {
+        Ok(())
+    }
+    async fn post_status(&self, _: &SourceRef, _: &str, _: &str) -> Result<StatusRef, PortError> {
+        Ok(StatusRef {
+            id: "1".into(),
+            url: None,
+        })
+    }
+    async fn find_status(&self, _: &SourceRef, _: &str) -> Result<Option<StatusRef>, PortError> {
+        Ok(None)
+    }
+    async fn edit_status(&self, _: &SourceRef, _: &StatusRef, _: &str, _: &str) -> Result<(), PortError> {
+        Ok(())
+    }
+    async fn post_notice(&self, _: &SourceRef, _: &str) -> Result<(), PortError> {
+        Ok(())
+    }
+    async fn thread_context(&self, _: &SourceRef, _: u64) -> Result<Vec<ContextMessage>, PortError> {
+        Ok(Vec::new())
+    }
+    async fn resolve_branch(&self, _: &SourceRef) -> Result<Option<String>, PortError> {
+        Ok(None)
+    }
+}
+
+fn tenant(name: &str, token: bool, signature: bool) -> GitlabTenant {
+    GitlabTenant {
+        name: name.into(),
+        base_url: format!("https://{name}"),
+        api_url: format!("https://{name}/api/v4"),
+        bot_username: "hookline-bot".into(),
+        bot_user_id: Some(9000),
+        label: "openhands".into(),
+        mention: "@hookline-bot".into(),
+        verify: Verification { token, signature },
+        webhook_token_secret: format!("gitlab/{name}/webhook-token"),
+        signing_secret_secret: format!("gitlab/{name}/signing-secret"),
+        api_token_secret: format!("gitlab/{name}/api-token"),
+    }
+}
+
+fn config(tenants: Vec<GitlabTenant>) -> GitlabConfig {
+    GitlabConfig { tenants }
+}
+
+fn three_tenants() -> GitlabConfig {
+    config(vec![
+        tenant("gitlab.com", true, false),
+        tenant("git.example.com", false, true),
+        tenant("both.example.com", true, true),
+    ])
+}
+
+fn module_with(config: GitlabConfig) -> GitlabModule {
+    let secrets = MemorySecrets::new()
+        .with("gitlab/gitlab.com/webhook-token", COM_TOKEN)
+        .with("gitlab/git.example.com/webhook-token", OWN_TOKEN)
+        .with("gitlab/git.example.com/signing-secret", OWN_SIGNING)
+        .with("gitlab/both.example.com/webhook-token", BOTH_TOKEN)
+        .with("gitlab/both.example.com/signing-secret", OWN_SIGNING);
+    GitlabModule::new(config, Arc::new(secrets), Arc::new(NoApi), "Ask an admin.".into())
+}
+
+fn module() -> GitlabModule {
+    module_with(three_tenants())
+}
+
+fn user(username: &str, id: u64) -> Value {
+    json!({"id": id, "name": "Someone", "username": username})
+}
+
+fn project() -> Value {
+    json!({"id": 5, "name": "Hello", "path_with_namespace": "acme/backend/hello", "web_url": "https://gitlab.com/acme/backend/hello", "default_branch": "main"})
+}
+
+fn issue_hook(action: &str, previous: &[&str], current: &[&str], by: Value) -> Value {
+    let labels = |names: &[&str]| -> Vec<Value> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| json!({"id": i, "title": n}))
+            .collect()
+    };
+    json!({
+        "object_kind": "issue", "event_type": "issue", "user": by, "project": project(),
+        "object_attributes": {"id": 301, "iid": 23, "title": "Crash on start\nsecond line", "description": "Steps…",
+            "state": "opened", "action": action, "url": "https://gitlab.com/acme/backend/hello/-/issues/23",
+            "updated_at": "2026-11-28 10:00:00 UTC", "author_id": 51, "project_id": 5},
+        "labels": labels(current),
+        "changes": {"labels": {"previous": labels(previous), "current": labels(current)}}
+    })
+}
+
+fn mr_hook(action: &str, previous: &[&str], current: &[&str], by: Value) -> Value {
+    let mut v = issue_hook(action, previous, current, by);
+    v["object_kind"] = json!("merge_request");
+    v["event_type"] = json!("merge_request");
+    v["object_attributes"] = json!({"id": 99, "iid": 1, "title": "Speed up", "description": "MR body",
+        "state": "opened", "action": action, "source_branch": "feature/speed", "target_branch": "main",
+        "source_project_id": 5, "target_project_id": 5,
+        "url": "https://gitlab.com/acme/backend/hello/-/merge_requests/1", "updated_at": "2026-11-28 10:00:00 UTC"});
+    v
+}
+
+fn note_hook(noteable: &str, body: &str, by: Value) -> Value {
+    let mut v = json!({
+        "object_kind": "note", "event_type": "note", "user": by.clone(), "project_id": 5, "project": project(),
+        "object_attributes": {"id": 1241, "note": body, "noteable_type": noteable, "author_id": by["id"],
+            "system": false, "internal": false, "action": "create", "discussion_id": "7a7c0ffee",
+            "type": null, "url": "https://gitlab.com/acme/backend/hello/-/issues/17#note_1241"},
+    });
+    if noteable == "Issue" {
+        v["issue"] = json!({"id": 92, "iid": 17, "title": "test", "description": "Issue body", "state": "opened", "labels": []});
+    } else {
+        v["merge_request"] = json!({"id": 7, "iid": 1, "title": "Speed up", "description": "MR body",
+            "source_branch": "feature/speed", "target_branch": "main", "source_project_id": 5, "target_project_id": 5,
+            "state": "opened", "url": "https://gitlab.com/acme/backend/hello/-/merge_requests/1"});
+    }
+    v
+}
+
+fn alice() -> Value {
+    user("alice", 101)
+}
+
+fn token_headers(event: &str, token: Option<&str>) -> http::HeaderMap {
+    let mut h = http::HeaderMap::new();
+    h.insert("x-gitlab-event", event.parse().unwrap());
+    h.insert(
+        "idempotency-key",
+        "11111111-2222-3333-4444-555555555555".parse().unwrap(),
+    );
+    h.insert(
+        "x-gitlab-event-uuid",
+        "aaaaaaaa-2222-3333-4444-555555555555".parse().unwrap(),
+    );
+    h.insert("content-type", "application/json".parse().unwrap());
+    if let Some(token) = token {
+        h.insert("x-gitlab-token", token.parse().unwrap());
+    }
+    h
+}
+
+fn sign_into(h: &mut http::HeaderMap, secret: &str, id: &str, ts: u64, body: &[u8]) {
+    let key = verify::signing_key(secret).unwrap();
+    h.insert("webhook-id", id.parse().unwrap());
+    h.insert("webhook-timestamp", ts.to_string().parse().unwrap());
+    h.insert(
+        "webhook-signature",
+        verify::sign(&key, id, ts, body).parse().unwrap(),
+    );
+}
+
+async fn intake_at(
+    m: &GitlabModule,
+    path: &str,
+    body: &[u8],
+    headers: &http::HeaderMap,
+    now: u64,
+) -> Result<Intake, WebhookError> {
+    let request = HttpRequest {
+        method: "POST",
+        path,
+        headers,
+        body,
+    };
+    m.intake(&request, now).await
+}
+
+async fn intake(event: &str, payload: &Value) -> Result<Intake, WebhookError> {
+    let body = serde_json::to_vec(payload).unwrap();
+    intake_at(
+        &module(),
+        "/webhooks/gitlab/gitlab.com",
+        &body,
+        &token_headers(event, Some(COM_TOKEN)),
+        NOW,
+    )
+    .await
+}
+
+fn accepted(result: Result<Intake, WebhookError>) -> Envelope {
+    match result {
+        Ok(Intake::Accept(envelope)) => envelope,
+        other => panic!("expected Accept, got {other:?}"),
+    }
+}
+
+fn ignored_at_intake(result: Result<Intake, WebhookError>) {
+    assert!(matches!(result, Ok(Intake::Ignore(_))), "{result:?}");
+}
+
+fn envelope(hook: HookKind, event: &str, payload: &Value) -> Envelope {
+    let trimmed = RawEvent::parse(&serde_json::to_vec(payload).unwrap())
+        .unwrap()
+        .into_event(hook)
+        .unwrap();
+    Envelope {
+        version: 1,
+        provider: Provider::Gitlab,
+        tenant: "gitlab.com".into(),
+        delivery_id: "d-1".into(),
+        event: event.into(),
+        group: "g".into(),
+        received_at: NOW,
+        payload: serde_json::value::to_raw_value(&trimmed).unwrap(),
+    }
+}
+
+fn decide(hook: HookKind, payload: &Value) -> Decision {
+    module().decide(&envelope(hook, "x", payload)).unwrap()
+}
+
+fn run(decision: Decision) -> Trigger {
+    match decision {
+        Decision::Run(t) => *t,
+        Decision::Ignore(reason) => panic!("expected a run, ignored: {reason}"),
+        Decision::Notice { text, .. } => panic!("expected a run, got notice: {text}"),
+    }
+}
+
+fn ignored(decision: Decision) -> &'static str {
+    match decision {
+        Decision::Ignore(reason) => reason,
+        Decision::Run(t) => panic!("expected ignore, got run {}", t.run_key),
+        Decision::Notice { .. } => panic!("expected ignore, got a notice"),
+    }
+}
+
+fn source(trigger: &Trigger) -> &GitlabSource {
+    match &trigger.source {
+        SourceRef::Gitlab(s) => s,
+        other => panic!("not a gitlab source: {other:?}"),
+    }
+}
+
+fn unauthorized(result: Result<Intake, WebhookError>) {
+    assert!(matches!(result, Err(WebhookError::Unauthorized(_))), "{result:?}");
+}
+
+#[tokio::test]
+async fn token_cases_and_tenant_isolation() {
+    let m = module();
+    let body = serde_json::to_vec(&issue_hook("update", &[], &["openhands"], alice())).unwrap();
+    let path = "/webhooks/gitlab/gitlab.com";
+    let ok = intake_at(
+        &m,
+        path,
+        &body,
+        &token_headers("Issue Hook", Some(COM_TOKEN)),
+        NOW,
+    )
+    .await;
+    assert_eq!(accepted(ok).tenant, "gitlab.com");
+    unauthorized(intake_at(&m, path, &body, &token_headers("Issue Hook", Some("nope")), NOW).await);
+    unauthorized(intake_at(&m, path, &body, &token_headers("Issue Hook", None), NOW).await);
+    // Another tenant's token does not open this tenant, and the tenant comes from the URL only.
+    unauthorized(
+        intake_at(
+            &m,
+            path,
+            &body,
+            &token_headers("Issue Hook", Some(BOTH_TOKEN)),
+            NOW,
+        )
+        .await,
+    );
+    let mut spoof = token_headers("Issue Hook", Some(COM_TOKEN));
+    spoof.insert("x-gitlab-instance", "https://both.example.com".parse().unwrap());
+    unauthorized(intake_at(&m, "/webhooks/gitlab/both.example.com", &body, &spoof, NOW).await);
+    // Stage prefixes and a trailing slash are fine; unknown tenants and extra segments are not routes.
+    let headers = token_headers("Issue Hook", Some(COM_TOKEN));
+    assert!(
+        intake_at(&m, "/prod/webhooks/gitlab/GitLab.com/", &body, &headers, NOW)
+            .await
+            .is_ok()
+    );
+    for bad in [
+        "/webhooks/gitlab/unknown.example.com",
+        "/webhooks/gitlab/gitlab.com/extra",
+        "/webhooks/gitlab",
+    ] {
+        assert!(
+            matches!(
+                intake_at(&m, bad, &body, &headers, NOW).await,
+                Err(WebhookError::NotFound)
+            ),
+            "{bad}"
+        );
+    }
+    // With a single tenant the bare route is that tenant.
+    let single = module_with(config(vec![tenant("gitlab.com", true, false)]));
+    assert!(matches!(
+        intake_at(&single, "/webhooks/gitlab", &body, &headers, NOW).await,
+        Ok(Intake::Accept(_))
+    ));
+}
+
+#[tokio::test]
+async fn signature_cases() {
+    let m = module();
+    let path = "/webhooks/gitlab/git.example.com";
+    let body = serde_json::to_vec(&note_hook("Issue", "@hookline-bot fix it", alice())).unwrap();
+    let mut h = token_headers("Note Hook", None);
+    sign_into(&mut h, OWN_SIGNING, "msg_2xYz", NOW - 10, &body);
+    let envelope = accepted(intake_at(&m, path, &body, &h, NOW).await);
+    assert_eq!(
+        envelope.delivery_id, "msg_2xYz",
+        "the signed webhook-id is the delivery id"
+    );
+    assert_eq!(envelope.tenant, "git.example.com");
+
+    // Rotation: any of several signatures may match.
+    let key = verify::signing_key(OWN_SIGNING).unwrap();
+    let good = verify::sign(&key, "msg_2xYz", NOW - 10, &body);
+    let mut rotated = h.clone();
+    rotated.insert("webhook-signature", format!("v1,AAAA {good}").parse().unwrap());
+    assert!(intake_at(&m, path, &body, &rotated, NOW).await.is_ok());
+
+    // Tampered body, stale or future timestamp, missing signature, wrong key.
+    let mut tampered = body.clone();
+    tampered[5] ^= 1;
+    unauthorized(intake_at(&m, path, &tampered, &h, NOW).await);
+    assert!(matches!(
+        intake_at(&m, path, &body, &h, NOW + 311).await,
+        Err(WebhookError::Stale)
+    ));
+    let mut future = token_headers("Note Hook", None);
+    sign_into(&mut future, OWN_SIGNING, "msg_2xYz", NOW + 301, &body);
+    assert!(matches!(
+        intake_at(&m, path, &body, &future, NOW).await,
+        Err(WebhookError::Stale)
+    ));
+    let mut missing = h.clone();
+    missing.remove("webhook-signature");
+    unauthorized(intake_at(&m, path, &body, &missing, NOW).await);
+    let mut wrong = token_headers("Note Hook", None);
+    sign_into(
+        &mut wrong,
+        "whsec_dGhpcyBpcyBhbm90aGVyIGtleQ==",
+        "msg_2xYz",
+        NOW,
+        &body,
+    );
+    unauthorized(intake_at(&m, path, &body, &wrong, NOW).await);
+    // A valid token is no substitute for the signature this tenant requires.
+    unauthorized(intake_at(&m, path, &body, &token_headers("Note Hook", Some(OWN_TOKEN)), NOW).await);
+
+    // A tenant requiring both needs both.
+    let both = "/webhooks/gitlab/both.example.com";
+    let mut all = token_headers("Note Hook", Some(BOTH_TOKEN));
+    sign_into(&mut all, OWN_SIGNING, "msg_3", NOW, &body);
+    assert!(intake_at(&m, both, &body, &all, NOW).await.is_ok());
+    let mut no_token = all.clone();
+    no_token.remove("x-gitlab-token");
+    unauthorized(intake_at(&m, both, &body, &no_token, NOW).await);
+    unauthorized(
+        intake_at(
+            &m,
+            both,
+            &body,
+            &token_headers("Note Hook", Some(BOTH_TOKEN)),
+            NOW,
+        )
+        .await,
+    );
+}
+
+#[tokio::test]
+async fn a_missing_or_bad_secret_is_unavailable_not_unauthorized() {
+    let m = GitlabModule::new(
+        config(vec![
+            tenant("gitlab.com", true, false),
+            tenant("git.example.com", false, true),
+        ]),
+        Arc::new(MemorySecrets::new().with("gitlab/git.example.com/signing-secret", "whsec_???")),
+        Arc::new(NoApi),
+        String::new(),
+    );
+    let body = b"{}";
+    let headers = token_headers("Issue Hook", Some("x"));
+    for path in ["/webhooks/gitlab/gitlab.com", "/webhooks/gitlab/git.example.com"] {
+        assert!(
+            matches!(
+                intake_at(&m, path, body, &headers, NOW).await,
+                Err(WebhookError::Unavailable(_))
+            ),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn delivery_ids() {
+    let payload = issue_hook("update", &[], &["openhands"], alice());
+    let body = serde_json::to_vec(&payload).unwrap();
+    let m = module();
+    let path = "/webhooks/gitlab/gitlab.com";
+    let h = token_headers("Issue Hook", Some(COM_TOKEN));
+    assert_eq!(
+        accepted(intake_at(&m, path, &body, &h, NOW).await).delivery_id,
+        "11111111-2222-3333-4444-555555555555"
+    );
+    let mut fallback = h.clone();
+    fallback.remove("idempotency-key");
+    assert_eq!(
+        accepted(intake_at(&m, path, &body, &fallback, NOW).await).delivery_id,
+        "aaaaaaaa-2222-3333-4444-555555555555"
+    );
+    let mut none = fallback.clone();
+    none.remove("x-gitlab-event-uuid");
+    assert!(matches!(
+        intake_at(&m, path, &body, &none, NOW).await,
+        Err(WebhookError::Malformed(_))
+    ));
+    let mut odd = h.clone();
+    odd.insert("idempotency-key", "../../etc#x".parse().unwrap());
+    assert!(matches!(
+        intake_at(&m, path, &body, &odd, NOW).await,
+        Err(WebhookError::Malformed(_))
+    ));
+}
+
+#[tokio::test]
+async fn prefilter_drops_what_can_never_trigger() {
+    ignored_at_intake(intake("Push Hook", &json!({"object_kind": "push"})).await);
+    ignored_at_intake(intake("Pipeline Hook", &json!({"object_kind": "pipeline"})).await);
+    // The label was already there: not newly added.
+    ignored_at_intake(
+        intake(
+            "Issue Hook",
+            &issue_hook("update", &["openhands"], &["openhands", "bug"], alice()),
+        )
+        .await,
+    );
+    ignored_at_intake(intake("Issue Hook", &issue_hook("update", &[], &["bug"], alice())).await);
+    ignored_at_intake(intake("Note Hook", &note_hook("Issue", "no mention here", alice())).await);
+    let mut system = note_hook("Issue", "@hookline-bot added label", alice());
+    system["object_attributes"]["system"] = json!(true);
+    ignored_at_intake(intake("Note Hook", &system).await);
+    let mut edit = note_hook("Issue", "@hookline-bot fix it", alice());
+    edit["object_attributes"]["action"] = json!("update");
+    ignored_at_intake(intake("Note Hook", &edit).await);
+    let mut commit = note_hook("Issue", "@hookline-bot fix it", alice());
+    commit["object_attributes"]["noteable_type"] = json!("Commit");
+    ignored_at_intake(intake("Note Hook", &commit).await);
+    // Malformed JSON and a body that contradicts the header are 400s.
+    let body = b"{\"object_kind\": ";
+    let h = token_headers("Note Hook", Some(COM_TOKEN));
+    assert!(matches!(
+        intake_at(&module(), "/webhooks/gitlab/gitlab.com", body, &h, NOW).await,
+        Err(WebhookError::Malformed(_))
+    ));
+    assert!(matches!(
+        intake("Note Hook", &issue_hook("update", &[], &["openhands"], alice())).await,
+        Err(WebhookError::Malformed(_))
+    ));
+}
+
+#[tokio::test]
+async fn accepted_events_are_trimmed_and_grouped_by_thread() {
+    let mut payload = issue_hook("update", &[], &["OpenHands"], alice());
+    payload["object_attributes"]["description"] = json!("x".repeat(900_000));
+    payload["unrelated_blob"] = json!("y".repeat(100_000));
+    let envelope = accepted(intake("Confidential Issue Hook", &payload).await);
+    assert!(envelope.payload.get().len() < MAX_FIELD_BYTES + 4096);
+    assert_eq!(envelope.group, "gitlab:gitlab.com:5:issue:23");
+    assert_eq!(envelope.event, "Confidential Issue Hook");
+    assert_eq!(envelope.received_at, NOW);
+    let envelope = accepted(
+        intake(
+            "Note Hook",
+            &note_hook("MergeRequest", "@hookline-bot go", alice()),
+        )
+        .await,
+    );
+    assert_eq!(envelope.group, "gitlab:gitlab.com:5:mr:1");
+}
+
+#[test]
+fn newly_added_label_on_an_issue_runs() {
+    let t = run(decide(
+        HookKind::Issue,
+        &issue_hook("update", &["bug"], &["bug", "OpenHands"], alice()),
+    ));
+    assert_eq!(t.provider, Provider::Gitlab);
+    assert_eq!(t.tenant, "gitlab.com");
+    assert_eq!(t.thread_key, "gitlab:gitlab.com:5:issue:23");
+    assert_eq!(
+        t.run_key,
+        "gitlab:gitlab.com:5:issue:23:label:openhands:2026-11-28 10:00:00 UTC"
+    );
+    assert_eq!(t.actor.id, "101");
+    assert_eq!(t.actor.login, "alice");
+    assert_eq!(t.repository.as_deref(), Some("acme/backend/hello"));
+    assert_eq!(t.branch, None);
+    assert_eq!(t.git_provider, "gitlab");
+    assert_eq!(t.title, "GitLab Issue #23: Crash on start");
+    assert!(t.prompt.subject.contains("acme/backend/hello#23"));
+    assert!(t.prompt.instructions.contains("Closes #23"));
+    assert!(t.prompt.request.is_empty());
+    let s = source(&t);
+    assert_eq!(s.target, GitlabTarget::Item);
+    assert_eq!(
+        (s.project_id, s.iid, s.noteable, s.actor_id),
+        (5, 23, Noteable::Issue, 101)
+    );
+    assert_eq!(s.web_url, "https://gitlab.com/acme/backend/hello/-/issues/23");
+    // Opening an issue with the label counts too; closing one does not.
+    run(decide(
+        HookKind::Issue,
+        &issue_hook("open", &[], &["openhands"], alice()),
+    ));
+    ignored(decide(
+        HookKind::Issue,
+        &issue_hook("close", &[], &["openhands"], alice()),
+    ));
+    ignored(decide(
+        HookKind::Issue,
+        &issue_hook("update", &["openhands"], &["openhands"], alice()),
+    ));
+}
+
+#[test]
+fn newly_added_label_on_a_merge_request_works_on_its_source_branch() {
+    let t = run(decide(
+        HookKind::MergeRequest,
+        &mr_hook("update", &[], &["openhands"], alice()),
+    ));
+    assert_eq!(t.branch.as_deref(), Some("feature/speed"));
+    assert_eq!(t.title, "GitLab MR !1: Speed up");
+    assert_eq!(t.thread_key, "gitlab:gitlab.com:5:mr:1");
+    assert!(t.prompt.instructions.contains("`feature/speed`"));
+    ignored(decide(
+        HookKind::MergeRequest,
+        &mr_hook("merge", &[], &["openhands"], alice()),
+    ));
+}
+
+#[test]
+fn a_fork_merge_request_works_in_the_fork() {
+    let mut payload = mr_hook("update", &[], &["openhands"], alice());
+    payload["object_attributes"]["source_project_id"] = json!(77);
+    payload["object_attributes"]["source"] = json!({"path_with_namespace": "alice/hello"});
+    let t = run(decide(HookKind::MergeRequest, &payload));
+    assert_eq!(t.repository.as_deref(), Some("alice/hello"));
+    assert_eq!(source(&t).project_path, "acme/backend/hello");
+}
+
+#[test]
+fn note_mentions_run_with_the_right_target() {
+    let t = run(decide(
+        HookKind::Note,
+        &note_hook("Issue", "@hookline-bot please fix", alice()),
+    ));
+    assert_eq!(t.run_key, "gitlab:gitlab.com:5:issue:17:note:1241");
+    assert_eq!(t.prompt.request, "@hookline-bot please fix");
+    assert_eq!(source(&t).target, GitlabTarget::Note { note_id: 1241 });
+    assert_eq!(t.title, "GitLab Issue #17: test");
+    assert_eq!(
+        source(&t).web_url,
+        "https://gitlab.com/acme/backend/hello/-/issues/17",
+        "built from the project URL when the payload has none"
+    );
+
+    let t = run(decide(
+        HookKind::Note,
+        &note_hook("MergeRequest", "Hey @Hookline-Bot, rename this.", alice()),
+    ));
+    assert_eq!(t.branch.as_deref(), Some("feature/speed"));
+    assert_eq!(source(&t).target, GitlabTarget::Note { note_id: 1241 });
+
+    let mut diff = note_hook("MergeRequest", "@hookline-bot rename this function", alice());
+    diff["object_attributes"]["type"] = json!("DiffNote");
+    diff["object_attributes"]["position"] =
+        json!({"new_path": "src/lib.rs", "old_path": "src/lib.rs", "new_line": 12, "old_line": null});
+    let t = run(decide(HookKind::Note, &diff));
+    assert_eq!(
+        source(&t).target,
+        GitlabTarget::Discussion {
+            note_id: 1241,
+            discussion_id: "7a7c0ffee".into(),
+            inline: true
+        }
+    );
+    assert_eq!(t.prompt.location.as_deref(), Some("src/lib.rs:12"));
+
+    let mut threaded = note_hook("Issue", "@hookline-bot and this?", alice());
+    threaded["object_attributes"]["type"] = json!("DiscussionNote");
+    let t = run(decide(HookKind::Note, &threaded));
+    assert!(matches!(
+        source(&t).target,
+        GitlabTarget::Discussion { inline: false, .. }
+    ));
+
+    let mut internal = note_hook("Issue", "@hookline-bot look at the logs", alice());
+    internal["object_attributes"]["internal"] = json!(true);
+    assert!(source(&run(decide(HookKind::Note, &internal))).internal);
+}
+
+#[test]
+fn trigger_matrix_ignores() {
+    let no = [
+        "@hookline-bot-2 please fix",
+        "mail me@hookline-bot.dev",
+        "> @hookline-bot fix this\nI agree",
+        "```\n@hookline-bot in a fence\n```",
+        "use `@hookline-bot` to trigger",
+        "no mention",
+    ];
+    for body in no {
+        assert_eq!(
+            ignored(decide(HookKind::Note, &note_hook("Issue", body, alice()))),
+            "no exact mention",
+            "{body:?}"
+        );
+    }
+    let own_by_name = note_hook("Issue", "@hookline-bot loop", user("Hookline-Bot", 1));
+    assert_eq!(
+        ignored(decide(HookKind::Note, &own_by_name)),
+        "hookline's own account"
+    );
+    let own_by_id = note_hook("Issue", "@hookline-bot loop", user("renamed", 9000));
+    assert_eq!(
+        ignored(decide(HookKind::Note, &own_by_id)),
+        "hookline's own account"
+    );
+    for bot in [
+        "project_42_bot_3f2a",
+        "group_7_bot",
+        "service_account_group_9_abc",
+        "alert-bot",
+        "ghost",
+    ] {
+        let payload = note_hook("Issue", "@hookline-bot go", user(bot, 5));
+        assert_eq!(
+            ignored(decide(HookKind::Note, &payload)),
+            "author is a bot",
+            "{bot}"
+        );
+    }
+    let bot_label = issue_hook("update", &[], &["openhands"], user("project_5_bot_x", 8));
+    assert_eq!(ignored(decide(HookKind::Issue, &bot_label)), "author is a bot");
+    let mut marker = note_hook("Issue", "@hookline-bot done <!-- hookline:run:abc -->", alice());
+    marker["user"] = alice();
+    assert_eq!(ignored(decide(HookKind::Note, &marker)), "hookline's own note");
+    let mut system = note_hook("Issue", "@hookline-bot", alice());
+    system["object_attributes"]["system"] = json!(true);
+    assert_eq!(ignored(decide(HookKind::Note, &system)), "system note");
+    let mut edit = note_hook("Issue", "@hookline-bot", alice());
+    edit["object_attributes"]["action"] = json!("update");
+    assert!(ignored(decide(HookKind::Note, &edit)).contains("edit"));
+    // Humans whose names merely contain "bot" are people.
+    run(decide(
+        HookKind::Note,
+        &note_hook("Issue", "@hookline-bot go", user("abbott", 3)),
+    ));
+    run(decide(
+        HookKind::Note,
+        &note_hook("Issue", "@hookline-bot go", user("project_x_bot", 3)),
+    ));
+}
+
+#[test]
+fn a_tenant_removed_from_the_config_ignores_its_queued_events() {
+    let m = module_with(config(vec![tenant("git.example.com", true, false)]));
+    let envelope = envelope(
+        HookKind::Note,
+        "Note Hook",
+        &note_hook("Issue", "@hookline-bot", alice()),
+    );
+    assert!(matches!(m.decide(&envelope), Ok(Decision::Ignore(_))));
+}
+
+#[test]
+fn the_unlinked_notice_names_the_person_and_the_instance() {
+    let t = run(decide(
+        HookKind::Note,
+        &note_hook("Issue", "@hookline-bot fix", alice()),
+    ));
+    let text = module().unlinked_notice(&t);
+    assert!(text.starts_with("@alice "));
+    assert!(text.contains("GitLab account on gitlab.com is not linked"));
+    assert!(text.contains("Ask an admin."));
+}

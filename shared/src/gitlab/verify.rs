@@ -1,0 +1,259 @@
+//! GitLab webhook authentication (providers.md §2.1), constant-time throughout and over the raw body:
+//!
+//! - the classic secret token: `X-Gitlab-Token` equals the configured token;
+//! - the signing token, which follows Standard Webhooks: `webhook-signature` carries one or more space-separated
+//!   `v1,<base64 HMAC-SHA256>` over `{webhook-id}.{webhook-timestamp}.{body}`, keyed with the base64-decoded part
+//!   of the `whsec_…` secret, and `webhook-timestamp` must be within [`TOLERANCE_SECS`] of now.
+
+use base64::{engine::general_purpose::STANDARD, Engine as _};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+use crate::verify::constant_time_eq;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Standard Webhooks' recommended timestamp tolerance, both ways.
+pub const TOLERANCE_SECS: u64 = 300;
+/// Most signatures looked at in one `webhook-signature` header (key rotation needs two or three).
+const MAX_SIGNATURES: usize = 8;
+/// Prefix of a Standard Webhooks secret.
+const SECRET_PREFIX: &str = "whsec_";
+
+/// Why a request was not authenticated (logged, never returned in detail).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("authentication header missing")]
+    Missing,
+    #[error("authentication header malformed")]
+    Malformed,
+    #[error("token or signature mismatch")]
+    Mismatch,
+    #[error("timestamp outside the allowed window")]
+    Stale,
+}
+
+impl AuthError {
+    /// Short reason for logs.
+    pub fn reason(self) -> &'static str {
+        match self {
+            AuthError::Missing => "authentication header missing",
+            AuthError::Malformed => "authentication header malformed",
+            AuthError::Mismatch => "token or signature mismatch",
+            AuthError::Stale => "timestamp outside the allowed window",
+        }
+    }
+}
+
+/// The configured signing secret could not be used as a key (an operator error, not the sender's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the signing secret is not `whsec_` followed by base64")]
+pub struct BadSigningSecret;
+
+/// `X-Gitlab-Token` against the tenant's token, in constant time.
+pub fn token(expected: &str, header: Option<&str>) -> Result<(), AuthError> {
+    let header = header.ok_or(AuthError::Missing)?;
+    if expected.is_empty() {
+        // An empty configured token would accept an empty header: never.
+        return Err(AuthError::Mismatch);
+    }
+    if constant_time_eq(header.as_bytes(), expected.as_bytes()) {
+        Ok(())
+    } else {
+        Err(AuthError::Mismatch)
+    }
+}
+
+/// The HMAC key of a Standard Webhooks secret: base64-decode of what follows `whsec_` (the prefix is optional).
+pub fn signing_key(secret: &str) -> Result<Vec<u8>, BadSigningSecret> {
+    let encoded = secret.trim();
+    let encoded = encoded.strip_prefix(SECRET_PREFIX).unwrap_or(encoded);
+    match STANDARD.decode(encoded) {
+        Ok(key) if !key.is_empty() => Ok(key),
+        _ => Err(BadSigningSecret),
+    }
+}
+
+/// The three Standard Webhooks headers of one request.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SignedHeaders<'a> {
+    pub id: Option<&'a str>,
+    pub timestamp: Option<&'a str>,
+    pub signature: Option<&'a str>,
+}
+
+/// Verify a Standard Webhooks signature with `key` (see [`signing_key`]) at `now` (epoch seconds).
+pub fn signature(key: &[u8], headers: SignedHeaders<'_>, body: &[u8], now: u64) -> Result<(), AuthError> {
+    let id = headers.id.ok_or(AuthError::Missing)?;
+    let timestamp = headers.timestamp.ok_or(AuthError::Missing)?;
+    let signatures = headers.signature.ok_or(AuthError::Missing)?;
+    // `webhook-id` goes into the signed content; a '.' inside it would make the split ambiguous.
+    if id.is_empty() || id.contains('.') {
+        return Err(AuthError::Malformed);
+    }
+    let sent_at: u64 = timestamp.trim().parse().map_err(|_| AuthError::Malformed)?;
+    if now.abs_diff(sent_at) > TOLERANCE_SECS {
+        return Err(AuthError::Stale);
+    }
+    let mut mac = HmacSha256::new_from_slice(key).map_err(|_| AuthError::Malformed)?;
+    mac.update(id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp.trim().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    let mut saw_v1 = false;
+    for candidate in signatures.split_whitespace().take(MAX_SIGNATURES) {
+        // Other versions (e.g. `v1a,` asymmetric signatures) are not ours to check.
+        let Some(encoded) = candidate.strip_prefix("v1,") else {
+            continue;
+        };
+        saw_v1 = true;
+        let Ok(expected) = STANDARD.decode(encoded) else {
+            continue;
+        };
+        if mac.clone().verify_slice(&expected).is_ok() {
+            return Ok(());
+        }
+    }
+    Err(if saw_v1 {
+        AuthError::Mismatch
+    } else {
+        AuthError::Malformed
+    })
+}
+
+/// `v1,<base64>` for `{id}.{timestamp}.{body}`: for tests and fixtures.
+pub fn sign(key: &[u8], id: &str, timestamp: u64, body: &[u8]) -> String {
+    let mut mac =
+        HmacSha256::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(body);
+    format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Published vector V9 (Standard Webhooks, providers.md §0.5).
+    const V9_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    const V9_ID: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";
+    const V9_TS: u64 = 1_614_265_330;
+    const V9_BODY: &[u8] = br#"{"test": 2432232314}"#;
+    const V9_SIG: &str = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+
+    fn headers<'a>(ts: &'a str, sig: &'a str) -> SignedHeaders<'a> {
+        SignedHeaders {
+            id: Some(V9_ID),
+            timestamp: Some(ts),
+            signature: Some(sig),
+        }
+    }
+
+    fn key() -> Vec<u8> {
+        signing_key(V9_SECRET).expect("V9 secret decodes")
+    }
+
+    #[test]
+    fn published_vector_v9() {
+        let ts = V9_TS.to_string();
+        assert_eq!(signature(&key(), headers(&ts, V9_SIG), V9_BODY, V9_TS), Ok(()));
+        assert_eq!(sign(&key(), V9_ID, V9_TS, V9_BODY), V9_SIG);
+    }
+
+    #[test]
+    fn several_signatures_any_one_may_match() {
+        let ts = V9_TS.to_string();
+        let rotated = format!("v1,Zm9vYmFy v1a,ignored {V9_SIG}");
+        assert_eq!(signature(&key(), headers(&ts, &rotated), V9_BODY, V9_TS), Ok(()));
+        assert_eq!(
+            signature(&key(), headers(&ts, "v1,Zm9vYmFy v1,bm9wZQ=="), V9_BODY, V9_TS),
+            Err(AuthError::Mismatch)
+        );
+        assert_eq!(
+            signature(&key(), headers(&ts, "v2,abc"), V9_BODY, V9_TS),
+            Err(AuthError::Malformed)
+        );
+    }
+
+    #[test]
+    fn tampering_and_wrong_keys_fail() {
+        let ts = V9_TS.to_string();
+        assert_eq!(
+            signature(&key(), headers(&ts, V9_SIG), br#"{"test": 2432232315}"#, V9_TS),
+            Err(AuthError::Mismatch)
+        );
+        let other = signing_key("whsec_dGhpcyBpcyBhbm90aGVyIGtleQ==").expect("decodes");
+        assert_eq!(
+            signature(&other, headers(&ts, V9_SIG), V9_BODY, V9_TS),
+            Err(AuthError::Mismatch)
+        );
+        // The timestamp is signed: moving it breaks the signature.
+        let moved = (V9_TS + 1).to_string();
+        assert_eq!(
+            signature(&key(), headers(&moved, V9_SIG), V9_BODY, V9_TS),
+            Err(AuthError::Mismatch)
+        );
+        let mut other_id = headers(&ts, V9_SIG);
+        other_id.id = Some("msg_other");
+        assert_eq!(
+            signature(&key(), other_id, V9_BODY, V9_TS),
+            Err(AuthError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn timestamp_window_is_five_minutes_both_ways() {
+        let ts = V9_TS.to_string();
+        assert_eq!(
+            signature(&key(), headers(&ts, V9_SIG), V9_BODY, V9_TS + 300),
+            Ok(())
+        );
+        assert_eq!(
+            signature(&key(), headers(&ts, V9_SIG), V9_BODY, V9_TS - 300),
+            Ok(())
+        );
+        assert_eq!(
+            signature(&key(), headers(&ts, V9_SIG), V9_BODY, V9_TS + 301),
+            Err(AuthError::Stale)
+        );
+        assert_eq!(
+            signature(&key(), headers(&ts, V9_SIG), V9_BODY, V9_TS - 301),
+            Err(AuthError::Stale)
+        );
+        assert_eq!(
+            signature(&key(), headers("soon", V9_SIG), V9_BODY, V9_TS),
+            Err(AuthError::Malformed)
+        );
+    }
+
+    #[test]
+    fn missing_headers_fail() {
+        let ts = V9_TS.to_string();
+        for missing in 0..3 {
+            let mut h = headers(&ts, V9_SIG);
+            match missing {
+                0 => h.id = None,
+                1 => h.timestamp = None,
+                _ => h.signature = None,
+            }
+            assert_eq!(signature(&key(), h, V9_BODY, V9_TS), Err(AuthError::Missing));
+        }
+    }
+
+    #[test]
+    fn secrets_decode_with_or_without_prefix() {
+        assert_eq!(signing_key("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), Ok(key()));
+        assert_eq!(signing_key("whsec_not base64!"), Err(BadSigningSecret));
+        assert_eq!(signing_key("whsec_"), Err(BadSigningSecret));
+    }
+
+    #[test]
+    fn token_compare() {
+        assert_eq!(token("s3cret", Some("s3cret")), Ok(()));
+        assert_eq!(token("s3cret", Some("s3cret ")), Err(AuthError::Mismatch));
+        assert_eq!(token("s3cret", Some("other")), Err(AuthError::Mismatch));
+        assert_eq!(token("s3cret", None), Err(AuthError::Missing));
+        assert_eq!(token("", Some("")), Err(AuthError::Mismatch));
+    }
+}

@@ -1,0 +1,894 @@
+//! Jira Cloud REST v3 client implementing [`crate::ports::SourceClient`].
+//!
+//! - A [`SourceRef`] is interpreted in one place, `JiraClient::target`: the site it names must be configured
+//!   and the ids are checked (digits only) before they go into a URL.
+//! - Every call goes through `JiraClient::call`: Basic auth with the site's service account (email + API
+//!   token, read from the secret store per call so a rotation takes effect), JSON in and out.
+//! - `classify` is the only place a Jira answer becomes a [`PortError`]: 429 and 503 are transient with the
+//!   wait `Retry-After` asks for, other 5xx transient, 404 not found, other 4xx permanent.
+//!
+//! Comment bodies are ADF (REST v3 refuses strings). The run's status comment carries an entity property
+//! (`hookline` → `{"marker": …}`) instead of a visible marker, so a retry can find it again after a crash
+//! (`POST /rest/api/3/comment/list?expand=properties`).
+//!
+//! Transitions (when work starts, when a pull request is opened) are looked up by name, id or target status
+//! among the issue's available transitions; an issue whose status category is done, or whose status reads
+//! as cancelled, is never moved.
+
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use base64::{engine::general_purpose::STANDARD as BASE64, Engine as _};
+use reqwest::{
+    header::{HeaderMap, ACCEPT, AUTHORIZATION, RETRY_AFTER, USER_AGENT},
+    Method,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{
+    adf::{self, MentionStyle},
+    JiraConfig, JiraSite, JiraSource,
+};
+use crate::{
+    domain::{SourceRef, StatusRef},
+    error::PortError,
+    github::client::{parse_json, transport_error},
+    ports::{ContextMessage, Secrets, SourceClient},
+    secret::SecretString,
+    text,
+};
+
+/// Upper bound for one request.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// Upper bound for the one read the webhook path may make (fetching a missing description).
+pub const INTAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Page size for comment listings (Jira's maximum for this resource).
+pub const PAGE_SIZE: u32 = 100;
+/// Most pages read when scanning an issue's comments.
+pub const MAX_PAGES: u32 = 5;
+/// Most earlier comments [`SourceClient::thread_context`] returns (the newest ones are kept).
+pub const MAX_CONTEXT_MESSAGES: usize = 50;
+/// Comment entity property that marks Hookline's status comments.
+pub const PROPERTY_KEY: &str = "hookline";
+/// Wait after a 429 that names no time.
+pub const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+/// `User-Agent` sent on every request.
+pub const USER_AGENT_VALUE: &str = concat!("hookline/", env!("CARGO_PKG_VERSION"));
+
+const MAX_RETRY_AFTER_SECS: u64 = 3600;
+const MAX_ERROR_MESSAGE_CHARS: usize = 200;
+const MAX_MARKER_LEN: usize = 200;
+/// Status names that read as "cancelled" (case-insensitive substrings); such issues are never moved.
+const CANCELLED_WORDS: &[&str] = &[
+    "cancel",
+    "won't",
+    "wont",
+    "reject",
+    "declin",
+    "abandon",
+    "obsolete",
+    "duplicate",
+    "invalid",
+];
+
+fn what(op: &str) -> String {
+    format!("Jira API ({op})")
+}
+
+/// Reads issue fields on the webhook path (the description, which comment events do not carry).
+#[async_trait]
+pub trait IssueReader: Send + Sync {
+    /// The description of issue `issue_id` on `site` as text; `None` when it has none.
+    async fn issue_description(&self, site: &str, issue_id: &str) -> Result<Option<String>, PortError>;
+}
+
+/// [`SourceClient`] for Jira Cloud, acting as each site's service account.
+pub struct JiraClient {
+    http: reqwest::Client,
+    config: JiraConfig,
+    secrets: Arc<dyn Secrets>,
+}
+
+impl std::fmt::Debug for JiraClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JiraClient")
+            .field(
+                "sites",
+                &self.config.sites.iter().map(|s| &s.name).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// A checked source: its site and the issue's REST URL.
+struct Target<'a> {
+    site: &'a JiraSite,
+    source: &'a JiraSource,
+    /// `{base}/rest/api/3/issue/{id}`.
+    issue_url: String,
+}
+
+/// A Jira answer, read in full.
+struct ApiResponse {
+    status: u16,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl JiraClient {
+    pub fn new(http: reqwest::Client, config: JiraConfig, secrets: Arc<dyn Secrets>) -> Self {
+        Self {
+            http,
+            config,
+            secrets,
+        }
+    }
+
+    fn site(&self, name: &str) -> Result<&JiraSite, PortError> {
+        self.config
+            .site(name)
+            .ok_or_else(|| PortError::permanent("jira client", format!("site {name:?} is not configured")))
+    }
+
+    /// The one place a [`SourceRef`] is interpreted.
+    fn target<'a>(&'a self, source: &'a SourceRef) -> Result<Target<'a>, PortError> {
+        let SourceRef::Jira(source) = source else {
+            return Err(PortError::permanent(
+                "jira client",
+                format!("cannot act on a {} source", source.provider()),
+            ));
+        };
+        let site = self.site(&source.tenant)?;
+        let issue_url = format!(
+            "{}/rest/api/3/issue/{}",
+            site.base_url,
+            checked_id(&source.issue_id)?
+        );
+        Ok(Target {
+            site,
+            source,
+            issue_url,
+        })
+    }
+
+    /// `Basic base64(email:api_token)` for the site's service account.
+    async fn authorization(&self, site: &JiraSite) -> Result<SecretString, PortError> {
+        let read = |name: &str| {
+            let name = name.to_owned();
+            async move {
+                match self.secrets.get(&name).await {
+                    Err(PortError::NotFound { .. }) => Err(PortError::permanent(
+                        "jira service account",
+                        format!("secret {name} does not exist"),
+                    )),
+                    other => other,
+                }
+            }
+        };
+        let email = read(&site.email_secret_name).await?;
+        let token = read(&site.api_token_secret_name).await?;
+        let pair = format!("{}:{}", email.expose().trim(), token.expose().trim());
+        Ok(SecretString::new(format!("Basic {}", BASE64.encode(pair))))
+    }
+
+    async fn call(
+        &self,
+        site: &JiraSite,
+        op: &'static str,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+        timeout: Duration,
+    ) -> Result<ApiResponse, PortError> {
+        let what = what(op);
+        let authorization = self.authorization(site).await?;
+        let mut request = self
+            .http
+            .request(method, url)
+            .header(AUTHORIZATION, authorization.expose())
+            .header(ACCEPT, "application/json")
+            .header(USER_AGENT, USER_AGENT_VALUE)
+            .timeout(timeout);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|err| transport_error(&what, &err));
+        let response = match response {
+            Ok(response) => response,
+            Err(err) => {
+                tracing::warn!(op, site = %site.name, error = %err, "Jira request failed");
+                return Err(err);
+            }
+        };
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|err| transport_error(&what, &err))?
+            .to_vec();
+        let response = ApiResponse {
+            status,
+            headers,
+            body,
+        };
+        match classify(&what, &response) {
+            Ok(()) => {
+                tracing::debug!(op, site = %site.name, status, "Jira API call");
+                Ok(response)
+            }
+            Err(err) => {
+                if err.is_transient() {
+                    tracing::warn!(op, site = %site.name, status, error = %err, "Jira API call failed; retryable");
+                } else {
+                    tracing::info!(op, site = %site.name, status, error = %err, "Jira API call refused");
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// One page of the issue's comments, newest first.
+    async fn comment_page(&self, target: &Target<'_>, start_at: u32) -> Result<CommentPage, PortError> {
+        const OP: &str = "list comments";
+        let url = format!(
+            "{}/comment?startAt={start_at}&maxResults={PAGE_SIZE}&orderBy=-created",
+            target.issue_url
+        );
+        let response = self
+            .call(target.site, OP, Method::GET, &url, None, REQUEST_TIMEOUT)
+            .await?;
+        parse_json(&what(OP), &response.body)
+    }
+
+    /// Create a comment on the issue; `marker` becomes the `hookline` entity property.
+    async fn create_comment(
+        &self,
+        target: &Target<'_>,
+        body: Value,
+        marker: Option<&str>,
+    ) -> Result<StatusRef, PortError> {
+        const OP: &str = "add comment";
+        let mut request = json!({ "body": body });
+        if let Some(marker) = marker {
+            request["properties"] = json!([{ "key": PROPERTY_KEY, "value": { "marker": marker } }]);
+        }
+        let url = format!("{}/comment", target.issue_url);
+        let response = self
+            .call(
+                target.site,
+                OP,
+                Method::POST,
+                &url,
+                Some(&request),
+                REQUEST_TIMEOUT,
+            )
+            .await?;
+        let created: CreatedComment = parse_json(&what(OP), &response.body)?;
+        Ok(StatusRef {
+            url: Some(format!(
+                "{}/browse/{}?focusedCommentId={}",
+                target.site.base_url, target.source.issue_key, created.id
+            )),
+            id: created.id,
+        })
+    }
+
+    /// Apply the transition named `wanted` (name, id or target status) unless the issue is done, cancelled,
+    /// already there, or the transition is not available from where it is. Best effort: "not applicable" is
+    /// not an error.
+    async fn transition(&self, source: &SourceRef, wanted: Option<&str>, why: &str) -> Result<(), PortError> {
+        let Some(wanted) = wanted.map(str::trim).filter(|w| !w.is_empty()) else {
+            return Ok(());
+        };
+        let target = self.target(source)?;
+        let key = &target.source.issue_key;
+        const READ: &str = "read issue status";
+        let url = format!("{}?fields=status", target.issue_url);
+        let response = self
+            .call(target.site, READ, Method::GET, &url, None, REQUEST_TIMEOUT)
+            .await?;
+        let issue: IssueStatus = parse_json(&what(READ), &response.body)?;
+        let status = issue.fields.status.unwrap_or_default();
+        if status.is_done() {
+            tracing::info!(issue = %key, status = %status.name, why, "issue is done or cancelled; not moving it");
+            return Ok(());
+        }
+        const LIST: &str = "list transitions";
+        let url = format!("{}/transitions", target.issue_url);
+        let response = self
+            .call(target.site, LIST, Method::GET, &url, None, REQUEST_TIMEOUT)
+            .await?;
+        let transitions: Transitions = parse_json(&what(LIST), &response.body)?;
+        let found = transitions.transitions.iter().find(|t| {
+            t.id == wanted
+                || t.name.eq_ignore_ascii_case(wanted)
+                || t.to
+                    .as_ref()
+                    .is_some_and(|to| to.name.eq_ignore_ascii_case(wanted))
+        });
+        let Some(transition) = found else {
+            tracing::info!(issue = %key, status = %status.name, transition = wanted, why, "transition not available; leaving the issue as it is");
+            return Ok(());
+        };
+        let target_status = transition.to.as_ref().map(|to| to.name.as_str()).unwrap_or("");
+        if !status.name.is_empty() && status.name.eq_ignore_ascii_case(target_status) {
+            return Ok(());
+        }
+        const APPLY: &str = "transition issue";
+        self.call(
+            target.site,
+            APPLY,
+            Method::POST,
+            &url,
+            Some(&json!({ "transition": { "id": transition.id } })),
+            REQUEST_TIMEOUT,
+        )
+        .await?;
+        tracing::info!(issue = %key, from = %status.name, to = target_status, why, "moved the issue");
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl IssueReader for JiraClient {
+    async fn issue_description(&self, site: &str, issue_id: &str) -> Result<Option<String>, PortError> {
+        const OP: &str = "read issue";
+        let site = self.site(site)?;
+        let url = format!(
+            "{}/rest/api/3/issue/{}?fields=description",
+            site.base_url,
+            checked_id(issue_id)?
+        );
+        let response = self
+            .call(site, OP, Method::GET, &url, None, INTAKE_TIMEOUT)
+            .await?;
+        let issue: IssueDescription = parse_json(&what(OP), &response.body)?;
+        Ok(issue
+            .fields
+            .description
+            .map(|d| adf::body_text(&d, MentionStyle::Display))
+            .filter(|d| !d.trim().is_empty()))
+    }
+}
+
+#[async_trait]
+impl SourceClient for JiraClient {
+    /// Jira has no repository permission to check: the identity link is the gate.
+    async fn may_trigger(&self, source: &SourceRef, _actor_login: &str) -> Result<bool, PortError> {
+        self.target(source)?;
+        Ok(true)
+    }
+
+    /// Jira's REST API has no reactions; the status comment posted right after is the acknowledgement.
+    async fn acknowledge(&self, source: &SourceRef) -> Result<(), PortError> {
+        self.target(source)?;
+        Ok(())
+    }
+
+    async fn post_status(
+        &self,
+        source: &SourceRef,
+        marker: &str,
+        text: &str,
+    ) -> Result<StatusRef, PortError> {
+        let target = self.target(source)?;
+        let marker = checked_marker(marker)?;
+        self.create_comment(&target, adf::from_markdown(text, false), Some(marker))
+            .await
+    }
+
+    async fn find_status(&self, source: &SourceRef, marker: &str) -> Result<Option<StatusRef>, PortError> {
+        let target = self.target(source)?;
+        let marker = checked_marker(marker)?;
+        let mut own: Vec<u64> = Vec::new();
+        for page in 0..MAX_PAGES {
+            let listing = self.comment_page(&target, page * PAGE_SIZE).await?;
+            own.extend(
+                listing
+                    .comments
+                    .iter()
+                    .filter(|c| c.is_by(&target.site.bot_account_id))
+                    .filter_map(|c| c.id.parse::<u64>().ok()),
+            );
+            if listing.is_last(page * PAGE_SIZE) {
+                break;
+            }
+        }
+        if own.is_empty() {
+            return Ok(None);
+        }
+        const OP: &str = "read comment properties";
+        let url = format!(
+            "{}/rest/api/3/comment/list?expand=properties",
+            target.site.base_url
+        );
+        let response = self
+            .call(
+                target.site,
+                OP,
+                Method::POST,
+                &url,
+                Some(&json!({ "ids": own })),
+                REQUEST_TIMEOUT,
+            )
+            .await?;
+        let listing: CommentList = parse_json(&what(OP), &response.body)?;
+        let found = listing.values.into_iter().find(|c| {
+            c.properties.iter().any(|p| {
+                p.key == PROPERTY_KEY && p.value.get("marker").and_then(Value::as_str) == Some(marker)
+            })
+        });
+        Ok(found.map(|c| StatusRef {
+            url: Some(format!(
+                "{}/browse/{}?focusedCommentId={}",
+                target.site.base_url, target.source.issue_key, c.id
+            )),
+            id: c.id,
+        }))
+    }
+
+    async fn edit_status(
+        &self,
+        source: &SourceRef,
+        status: &StatusRef,
+        marker: &str,
+        text: &str,
+    ) -> Result<(), PortError> {
+        const OP: &str = "update comment";
+        let target = self.target(source)?;
+        let marker = checked_marker(marker)?;
+        let url = format!("{}/comment/{}", target.issue_url, checked_id(&status.id)?);
+        let body = json!({
+            "body": adf::from_markdown(text, false),
+            "properties": [{ "key": PROPERTY_KEY, "value": { "marker": marker } }],
+        });
+        self.call(target.site, OP, Method::PUT, &url, Some(&body), REQUEST_TIMEOUT)
+            .await?;
+        Ok(())
+    }
+
+    async fn post_notice(&self, source: &SourceRef, text: &str) -> Result<(), PortError> {
+        let target = self.target(source)?;
+        self.create_comment(&target, adf::from_markdown(text, true), None)
+            .await?;
+        Ok(())
+    }
+
+    async fn thread_context(&self, source: &SourceRef, until: u64) -> Result<Vec<ContextMessage>, PortError> {
+        let target = self.target(source)?;
+        let mut newest_first: Vec<ContextMessage> = Vec::new();
+        'pages: for page in 0..MAX_PAGES {
+            let listing = self.comment_page(&target, page * PAGE_SIZE).await?;
+            let last = listing.is_last(page * PAGE_SIZE);
+            for comment in listing.comments {
+                if newest_first.len() >= MAX_CONTEXT_MESSAGES {
+                    break 'pages;
+                }
+                if comment.is_by(&target.site.bot_account_id) {
+                    continue;
+                }
+                // A comment without a readable time cannot be shown to predate the trigger: leave it out.
+                let Some(created) = comment.created.as_deref().and_then(parse_jira_time) else {
+                    continue;
+                };
+                if created > until {
+                    continue;
+                }
+                let body = text::sanitize_untrusted(&adf::body_text(&comment.body, MentionStyle::Display));
+                if body.trim().is_empty() {
+                    continue;
+                }
+                let author = comment
+                    .author
+                    .map(|a| a.display_name)
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| "unknown".to_owned());
+                newest_first.push(ContextMessage { author, body });
+            }
+            if last {
+                break;
+            }
+        }
+        newest_first.reverse();
+        Ok(newest_first)
+    }
+
+    async fn resolve_branch(&self, _source: &SourceRef) -> Result<Option<String>, PortError> {
+        Ok(None)
+    }
+
+    async fn run_started(&self, source: &SourceRef) -> Result<(), PortError> {
+        let SourceRef::Jira(jira) = source else {
+            return self.target(source).map(|_| ());
+        };
+        let wanted = self.site(&jira.tenant)?.transition_started.clone();
+        self.transition(source, wanted.as_deref(), "work started").await
+    }
+
+    async fn pull_request_opened(&self, source: &SourceRef, _url: &str) -> Result<(), PortError> {
+        let SourceRef::Jira(jira) = source else {
+            return self.target(source).map(|_| ());
+        };
+        let wanted = self.site(&jira.tenant)?.transition_pr_opened.clone();
+        self.transition(source, wanted.as_deref(), "pull request opened")
+            .await
+    }
+}
+
+/// Jira ids (issues, comments) are decimal; anything else never reaches a URL.
+fn checked_id(id: &str) -> Result<&str, PortError> {
+    if !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(id)
+    } else {
+        Err(PortError::permanent("Jira API", format!("invalid id {id:?}")))
+    }
+}
+
+fn checked_marker(marker: &str) -> Result<&str, PortError> {
+    let valid = !marker.is_empty()
+        && marker.len() <= MAX_MARKER_LEN
+        && !marker.chars().any(|c| c.is_whitespace() || c.is_control());
+    if valid {
+        Ok(marker)
+    } else {
+        Err(PortError::permanent(
+            "Jira status marker",
+            format!("unusable marker {marker:?}"),
+        ))
+    }
+}
+
+/// The single mapping from a Jira answer to success or a classified [`PortError`].
+fn classify(what: &str, response: &ApiResponse) -> Result<(), PortError> {
+    let status = response.status;
+    if (200..300).contains(&status) {
+        return Ok(());
+    }
+    let retry_after = response
+        .headers
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|secs| Duration::from_secs(secs.min(MAX_RETRY_AFTER_SECS)));
+    let detail = error_detail(status, &response.body);
+    match status {
+        429 => Err(PortError::Transient {
+            what: what.to_owned(),
+            detail: format!("{detail} (rate limited)"),
+            retry_after: Some(retry_after.unwrap_or(DEFAULT_RATE_LIMIT_WAIT)),
+        }),
+        408 | 500..=599 => Err(PortError::Transient {
+            what: what.to_owned(),
+            detail,
+            retry_after,
+        }),
+        404 => Err(PortError::not_found(what)),
+        _ => Err(PortError::Permanent {
+            what: what.to_owned(),
+            status: Some(status),
+            detail,
+        }),
+    }
+}
+
+/// `HTTP {status}`, plus Jira's first error message (short, printable) when the body has one.
+fn error_detail(status: u16, body: &[u8]) -> String {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct ErrorBody {
+        #[serde(default)]
+        error_messages: Vec<String>,
+        #[serde(default)]
+        errors: serde_json::Map<String, Value>,
+    }
+    let message = serde_json::from_slice::<ErrorBody>(body).ok().and_then(|e| {
+        e.error_messages.into_iter().next().or_else(|| {
+            e.errors
+                .into_iter()
+                .next()
+                .map(|(field, v)| format!("{field}: {}", v.as_str().unwrap_or("invalid")))
+        })
+    });
+    match message
+        .map(|m| {
+            m.chars()
+                .filter(|c| !c.is_control())
+                .take(MAX_ERROR_MESSAGE_CHARS)
+                .collect::<String>()
+        })
+        .filter(|m| !m.is_empty())
+    {
+        Some(message) => format!("HTTP {status}: {message}"),
+        None => format!("HTTP {status}"),
+    }
+}
+
+/// Epoch seconds of a Jira timestamp: `2024-04-30T12:00:00.000+0000` (also `Z` or `+02:00`).
+pub fn parse_jira_time(value: &str) -> Option<u64> {
+    let value = value.trim();
+    if value.len() < 19 || !value.is_char_boundary(19) {
+        return None;
+    }
+    let (datetime, tail) = value.split_at(19);
+    let base = humantime::parse_rfc3339_weak(datetime)
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    // Skip fractional seconds, then read the offset.
+    let offset = tail.trim_start_matches(|c: char| c == '.' || c.is_ascii_digit());
+    let offset_secs: i64 = match offset {
+        "" | "Z" | "z" => 0,
+        _ => {
+            let sign = match offset.as_bytes().first() {
+                Some(b'+') => 1,
+                Some(b'-') => -1,
+                _ => return None,
+            };
+            let digits: String = offset[1..].chars().filter(|c| *c != ':').collect();
+            if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let hours: i64 = digits[..2].parse().ok()?;
+            let minutes: i64 = digits[2..].parse().ok()?;
+            sign * (hours * 3600 + minutes * 60)
+        }
+    };
+    u64::try_from(i64::try_from(base).ok()? - offset_secs).ok()
+}
+
+// ---- response shapes ----
+
+#[derive(Deserialize)]
+struct CreatedComment {
+    id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CommentPage {
+    #[serde(default)]
+    total: Option<u32>,
+    #[serde(default)]
+    comments: Vec<ListedComment>,
+}
+
+impl CommentPage {
+    fn is_last(&self, start_at: u32) -> bool {
+        let seen = start_at + u32::try_from(self.comments.len()).unwrap_or(u32::MAX);
+        self.comments.len() < PAGE_SIZE as usize || self.total.is_some_and(|total| seen >= total)
+    }
+}
+
+#[derive(Deserialize)]
+struct ListedComment {
+    id: String,
+    #[serde(default)]
+    author: Option<Author>,
+    #[serde(default)]
+    body: Value,
+    #[serde(default)]
+    created: Option<String>,
+}
+
+impl ListedComment {
+    fn is_by(&self, account_id: &str) -> bool {
+        self.author.as_ref().is_some_and(|a| a.account_id == account_id)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Author {
+    #[serde(default)]
+    account_id: String,
+    #[serde(default)]
+    display_name: String,
+}
+
+#[derive(Deserialize)]
+struct CommentList {
+    #[serde(default)]
+    values: Vec<PropertiedComment>,
+}
+
+#[derive(Deserialize)]
+struct PropertiedComment {
+    id: String,
+    #[serde(default)]
+    properties: Vec<Property>,
+}
+
+#[derive(Deserialize)]
+struct Property {
+    key: String,
+    #[serde(default)]
+    value: Value,
+}
+
+#[derive(Deserialize)]
+struct IssueStatus {
+    fields: StatusFields,
+}
+
+#[derive(Deserialize)]
+struct StatusFields {
+    #[serde(default)]
+    status: Option<Status>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Status {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    status_category: Option<StatusCategory>,
+}
+
+impl Status {
+    fn is_done(&self) -> bool {
+        let category_done = self
+            .status_category
+            .as_ref()
+            .is_some_and(|c| c.key.eq_ignore_ascii_case("done"));
+        let name = self.name.to_ascii_lowercase();
+        category_done || CANCELLED_WORDS.iter().any(|w| name.contains(w))
+    }
+}
+
+#[derive(Deserialize)]
+struct StatusCategory {
+    #[serde(default)]
+    key: String,
+}
+
+#[derive(Deserialize)]
+struct Transitions {
+    #[serde(default)]
+    transitions: Vec<Transition>,
+}
+
+#[derive(Deserialize)]
+struct Transition {
+    id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    to: Option<Status>,
+}
+
+#[derive(Deserialize)]
+struct IssueDescription {
+    fields: DescriptionFields,
+}
+
+#[derive(Deserialize)]
+struct DescriptionFields {
+    #[serde(default)]
+    description: Option<Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use reqwest::header::HeaderValue;
+
+    use super::*;
+
+    fn response(status: u16, retry_after: Option<&str>, body: &str) -> ApiResponse {
+        let mut headers = HeaderMap::new();
+        if let Some(value) = retry_after.and_then(|v| HeaderValue::from_str(v).ok()) {
+            headers.insert(RETRY_AFTER, value);
+        }
+        ApiResponse {
+            status,
+            headers,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    fn wait(result: Result<(), PortError>) -> Option<Duration> {
+        match result {
+            Err(PortError::Transient { retry_after, .. }) => retry_after,
+            other => panic!("expected a transient error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn rate_limits_and_outages_honour_retry_after() {
+        assert_eq!(
+            wait(classify("t", &response(429, Some("7"), ""))),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            wait(classify("t", &response(429, None, ""))),
+            Some(DEFAULT_RATE_LIMIT_WAIT)
+        );
+        assert_eq!(
+            wait(classify("t", &response(503, Some("12"), ""))),
+            Some(Duration::from_secs(12))
+        );
+        assert_eq!(wait(classify("t", &response(503, None, ""))), None);
+        assert_eq!(
+            wait(classify("t", &response(429, Some("999999"), ""))),
+            Some(Duration::from_secs(MAX_RETRY_AFTER_SECS))
+        );
+        assert_eq!(wait(classify("t", &response(502, None, ""))), None);
+    }
+
+    #[test]
+    fn other_statuses() {
+        assert!(classify("t", &response(201, None, "")).is_ok());
+        assert!(matches!(
+            classify("t", &response(404, None, "")),
+            Err(PortError::NotFound { .. })
+        ));
+        match classify(
+            "t",
+            &response(
+                400,
+                None,
+                r#"{"errorMessages":[],"errors":{"body":"Comment body can not be empty!"}}"#,
+            ),
+        ) {
+            Err(PortError::Permanent {
+                status: Some(400),
+                detail,
+                ..
+            }) => assert_eq!(detail, "HTTP 400: body: Comment body can not be empty!"),
+            other => panic!("expected permanent, got {other:?}"),
+        }
+        match classify(
+            "t",
+            &response(403, None, r#"{"errorMessages":["No permission"]}"#),
+        ) {
+            Err(PortError::Permanent { detail, .. }) => assert_eq!(detail, "HTTP 403: No permission"),
+            other => panic!("expected permanent, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn jira_timestamps() {
+        assert_eq!(
+            parse_jira_time("2024-04-30T12:00:00.000+0000"),
+            Some(1_714_478_400)
+        );
+        assert_eq!(
+            parse_jira_time("2024-04-30T14:00:00.000+0200"),
+            Some(1_714_478_400)
+        );
+        assert_eq!(
+            parse_jira_time("2024-04-30T07:00:00.5-05:00"),
+            Some(1_714_478_400)
+        );
+        assert_eq!(parse_jira_time("2024-04-30T12:00:00Z"), Some(1_714_478_400));
+        assert_eq!(parse_jira_time("yesterday"), None);
+        assert_eq!(parse_jira_time("2024-04-30T12:00:00.000+zz00"), None);
+    }
+
+    #[test]
+    fn done_and_cancelled_statuses_are_left_alone() {
+        let status = |name: &str, category: &str| Status {
+            name: name.into(),
+            status_category: Some(StatusCategory { key: category.into() }),
+        };
+        assert!(status("Done", "done").is_done());
+        assert!(status("Shipped", "done").is_done());
+        assert!(status("Cancelled", "indeterminate").is_done());
+        assert!(status("Won't Do", "new").is_done());
+        assert!(!status("To Do", "new").is_done());
+        assert!(!status("In Progress", "indeterminate").is_done());
+    }
+
+    #[test]
+    fn ids_and_markers_are_checked() {
+        assert!(checked_id("10042").is_ok());
+        for bad in ["", "10/../1", "PROJ-7", "1?x=1"] {
+            assert!(checked_id(bad).is_err(), "{bad}");
+        }
+        assert!(checked_marker("run:abc").is_ok());
+        assert!(checked_marker("a b").is_err());
+    }
+}

@@ -1,0 +1,736 @@
+//! Jira intake and trigger matrix: the computed vectors V5/V6, signature and tenant cases, prefilter,
+//! trimming, which events start runs, and where the repository comes from.
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+};
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+
+use super::{
+    client::IssueReader,
+    config::{JiraConfig, JiraSite, RepoTarget},
+    JiraModule, JiraSource,
+};
+use crate::{
+    domain::{Envelope, SourceRef, StatusRef, Trigger},
+    error::{PortError, WebhookError},
+    http::HttpRequest,
+    memory::MemorySecrets,
+    ports::{ContextMessage, SourceClient},
+    provider::{Decision, Intake, ProviderModule},
+    verify::{self, sign_hex},
+};
+
+const SECRET: &str = "jira-test-secret";
+const BETA_SECRET: &str = "beta-secret";
+const BOT: &str = "557058:bot-account";
+const ALICE: &str = "5b10ac8d82e05b22cc7d4ef5";
+/// V6 body from providers.md §0.5, exact bytes.
+const V6_BODY: &str = r#"{"timestamp":1714478400000,"webhookEvent":"comment_created","comment":{"id":"10001","body":"@bot please fix","author":{"accountId":"5b10ac8d82e05b22cc7d4ef5","accountType":"atlassian"}},"issue":{"id":"10042","key":"PROJ-7"}}"#;
+const V6_SIG: &str = "sha256=ac82b6918e61aae949fd0d9f036e9520fc450bbd4f9d7749a69eb9baea45e752";
+
+struct NoApi;
+
+#[async_trait]
+impl SourceClient for NoApi {
+    async fn may_trigger(&self, _: &SourceRef, _: &str) -> Result<bool, PortError> {
+        Ok(true)
+    }
+    async fn acknowledge(&self, _: &SourceRef) -> Result<(), PortError> {
+        Ok(())
+    }
+    async fn post_status(&self, _: &SourceRef, _: &str, _: &str) -> Result<StatusRef, PortError> {
+        Ok(StatusRef {
+            id: "1".into(),
+            url: None,
+        })
+    }
+    async fn find_status(&self, _: &SourceRef, _: &str) -> Result<Option<StatusRef>, PortError> {
+        Ok(None)
+    }
+    async fn edit_status(&self, _: &SourceRef, _: &StatusRef, _: &str, _: &str) -> Result<(), PortError> {
+        Ok(())
+    }
+    async fn post_notice(&self, _: &SourceRef, _: &str) -> Result<(), PortError> {
+        Ok(())
+    }
+    async fn thread_context(&self, _: &SourceRef, _: u64) -> Result<Vec<ContextMessage>, PortError> {
+        Ok(Vec::new())
+    }
+    async fn resolve_branch(&self, _: &SourceRef) -> Result<Option<String>, PortError> {
+        Ok(None)
+    }
+}
+
+/// Answers description reads from a script and records them.
+#[derive(Default)]
+struct Issues {
+    answer: Mutex<Option<Result<Option<String>, PortError>>>,
+    reads: Mutex<Vec<(String, String)>>,
+}
+
+#[async_trait]
+impl IssueReader for Issues {
+    async fn issue_description(&self, site: &str, issue_id: &str) -> Result<Option<String>, PortError> {
+        self.reads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((site.to_owned(), issue_id.to_owned()));
+        self.answer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+            .unwrap_or(Ok(None))
+    }
+}
+
+fn site(name: &str) -> JiraSite {
+    JiraSite {
+        name: name.into(),
+        base_url: format!("https://{name}.atlassian.net"),
+        bot_account_id: BOT.into(),
+        webhook_secret_name: format!("jira/{name}/webhook-secret"),
+        email_secret_name: format!("jira/{name}/email"),
+        api_token_secret_name: format!("jira/{name}/api-token"),
+        projects: BTreeMap::from([(
+            "MAPPED".to_owned(),
+            RepoTarget {
+                repository: "group/sub/svc".into(),
+                git_provider: "gitlab".into(),
+            },
+        )]),
+        default_git_provider: "github".into(),
+        transition_started: None,
+        transition_pr_opened: None,
+    }
+}
+
+fn config(mention: &str) -> JiraConfig {
+    JiraConfig {
+        sites: vec![site("acme"), site("beta")],
+        label: "openhands".into(),
+        mention: mention.into(),
+    }
+}
+
+fn module_with(mention: &str, issues: Arc<Issues>) -> JiraModule {
+    let secrets = MemorySecrets::new()
+        .with("jira/acme/webhook-secret", SECRET)
+        .with("jira/beta/webhook-secret", BETA_SECRET);
+    JiraModule::new(
+        config(mention),
+        Arc::new(secrets),
+        Arc::new(NoApi),
+        Some(issues),
+        "Ask an admin.".into(),
+    )
+}
+
+fn module() -> JiraModule {
+    module_with("@openhands", Arc::new(Issues::default()))
+}
+
+async fn post(
+    module: &JiraModule,
+    path: &str,
+    body: &[u8],
+    headers: &[(&str, &str)],
+) -> Result<Intake, WebhookError> {
+    let mut map = http::HeaderMap::new();
+    for (name, value) in headers {
+        map.insert(
+            http::HeaderName::from_bytes(name.as_bytes()).expect("header name"),
+            http::HeaderValue::from_str(value).expect("header value"),
+        );
+    }
+    module
+        .intake(
+            &HttpRequest {
+                method: "POST",
+                path,
+                headers: &map,
+                body,
+            },
+            1_000,
+        )
+        .await
+}
+
+async fn deliver(module: &JiraModule, payload: &Value) -> Result<Intake, WebhookError> {
+    let body = serde_json::to_vec(payload).expect("json");
+    let sig = format!("sha256={}", sign_hex(SECRET.as_bytes(), &body));
+    post(
+        module,
+        "/webhooks/jira/acme",
+        &body,
+        &[
+            ("X-Hub-Signature", &sig),
+            ("X-Atlassian-Webhook-Identifier", "d-1"),
+        ],
+    )
+    .await
+}
+
+fn accepted(intake: Result<Intake, WebhookError>) -> Envelope {
+    match intake {
+        Ok(Intake::Accept(envelope)) => envelope,
+        other => panic!("expected Accept, got {other:?}"),
+    }
+}
+
+async fn decision(module: &JiraModule, payload: &Value) -> Decision {
+    match deliver(module, payload).await {
+        Ok(Intake::Accept(envelope)) => module.decide(&envelope).expect("decides"),
+        Ok(Intake::Ignore(reason)) => Decision::Ignore(reason),
+        other => panic!("unexpected intake {other:?}"),
+    }
+}
+
+fn run(decision: Decision) -> Trigger {
+    match decision {
+        Decision::Run(trigger) => *trigger,
+        other => panic!("expected a run, got {other:?}"),
+    }
+}
+
+fn ignored(decision: &Decision) -> bool {
+    matches!(decision, Decision::Ignore(_))
+}
+
+fn person(id: &str) -> Value {
+    json!({"accountId": id, "displayName": "Mia Krystof", "accountType": "atlassian"})
+}
+
+fn issue(description: Option<&str>) -> Value {
+    let mut fields = json!({"project": {"key": "PROJ"}, "summary": "Crash on save in octo/hello"});
+    if let Some(d) = description {
+        fields["description"] = json!(d);
+    }
+    json!({"id": "10042", "key": "PROJ-7", "fields": fields})
+}
+
+fn comment_event(event: &str, body: Value, author: Value) -> Value {
+    json!({
+        "timestamp": 1_714_478_400_000u64,
+        "webhookEvent": event,
+        "comment": {"id": "10001", "body": body, "author": author, "created": "2024-04-30T12:00:00.000+0000"},
+        "issue": issue(Some("Steps: save twice.")),
+    })
+}
+
+fn label_event(from: &str, to: &str) -> Value {
+    json!({
+        "timestamp": 1_714_478_400_000u64,
+        "webhookEvent": "jira:issue_updated",
+        "issue_event_type_name": "issue_generic",
+        "user": person(ALICE),
+        "issue": issue(Some("Steps: save twice.")),
+        "changelog": {"id": "10100", "items": [
+            {"field": "status", "fieldtype": "jira", "fromString": "To Do", "toString": "To Do"},
+            {"field": "labels", "fieldtype": "jira", "fromString": from, "toString": to}
+        ]}
+    })
+}
+
+fn adf(content: Value) -> Value {
+    json!({"type": "doc", "version": 1, "content": content})
+}
+
+// ---- vectors and verification ----
+
+#[test]
+fn computed_vectors_v5_and_v6() {
+    let v5 = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+    assert_eq!(
+        verify::prefixed_sha256(b"It's a Secret to Everybody", b"Hello, World!", Some(v5)),
+        Ok(())
+    );
+    assert_eq!(V6_BODY.len(), 224);
+    assert_eq!(
+        verify::prefixed_sha256(SECRET.as_bytes(), V6_BODY.as_bytes(), Some(V6_SIG)),
+        Ok(())
+    );
+}
+
+#[tokio::test]
+async fn v6_is_accepted_on_its_site_and_trimmed() {
+    let issues = Arc::new(Issues::default());
+    let module = module_with("@bot", issues.clone());
+    let envelope = accepted(
+        post(
+            &module,
+            "/webhooks/jira/acme",
+            V6_BODY.as_bytes(),
+            &[
+                ("x-hub-signature", V6_SIG),
+                ("x-atlassian-webhook-identifier", "a8b1-c2"),
+            ],
+        )
+        .await,
+    );
+    assert_eq!(envelope.tenant, "acme");
+    assert_eq!(envelope.delivery_id, "a8b1-c2");
+    assert_eq!(envelope.event, "comment_created");
+    assert_eq!(envelope.group, "jira:acme:10042");
+    assert_eq!(envelope.received_at, 1_000);
+    // The comment event carried no description: it was read once, on this site.
+    assert_eq!(
+        issues.reads.lock().expect("reads").clone(),
+        vec![("acme".to_owned(), "10042".to_owned())]
+    );
+    let payload: Value = serde_json::from_str(envelope.payload.get()).expect("json");
+    assert_eq!(payload["comment"]["body"], "@bot please fix");
+    assert_eq!(payload["issue"]["project_key"], "PROJ");
+    // Nothing names a repository and PROJ is not mapped: ask for one, once per trigger.
+    match module.decide(&envelope).expect("decides") {
+        Decision::Notice { key, text, source } => {
+            assert_eq!(key, "jira:acme:10042:comment:10001:repository");
+            assert!(text.starts_with(&format!("[~accountid:{ALICE}]")), "{text}");
+            assert!(text.contains("owner/repo"));
+            assert!(
+                matches!(*source, SourceRef::Jira(JiraSource { ref issue_key, .. }) if issue_key == "PROJ-7")
+            );
+        }
+        other => panic!("expected a notice, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn signatures_are_checked_per_site() {
+    let module = module_with("@bot", Arc::new(Issues::default()));
+    let body = V6_BODY.as_bytes();
+    let id = ("x-atlassian-webhook-identifier", "d-2");
+    let unauthorized = |r: Result<Intake, WebhookError>| matches!(r, Err(WebhookError::Unauthorized(_)));
+    // Tampered body.
+    let tampered = V6_BODY.replace("please fix", "please rm -rf");
+    assert!(unauthorized(
+        post(
+            &module,
+            "/webhooks/jira/acme",
+            tampered.as_bytes(),
+            &[("x-hub-signature", V6_SIG), id]
+        )
+        .await
+    ));
+    // Missing header, sha1 prefix, garbage.
+    assert!(unauthorized(
+        post(&module, "/webhooks/jira/acme", body, &[id]).await
+    ));
+    let sha1 = format!("sha1={}", &V6_SIG[7..47]);
+    assert!(unauthorized(
+        post(
+            &module,
+            "/webhooks/jira/acme",
+            body,
+            &[("x-hub-signature", &sha1), id]
+        )
+        .await
+    ));
+    assert!(unauthorized(
+        post(
+            &module,
+            "/webhooks/jira/acme",
+            body,
+            &[("x-hub-signature", "sha256=zz"), id]
+        )
+        .await
+    ));
+    // Signed with another site's secret: refused on this site, accepted on that one.
+    let beta_sig = format!("sha256={}", sign_hex(BETA_SECRET.as_bytes(), body));
+    assert!(unauthorized(
+        post(
+            &module,
+            "/webhooks/jira/acme",
+            body,
+            &[("x-hub-signature", &beta_sig), id]
+        )
+        .await
+    ));
+    let envelope = accepted(
+        post(
+            &module,
+            "/webhooks/jira/beta",
+            body,
+            &[("x-hub-signature", &beta_sig), id],
+        )
+        .await,
+    );
+    assert_eq!(envelope.tenant, "beta");
+    // The acme-signed V6 on beta's URL is refused too: the URL picks the secret, not the payload.
+    assert!(unauthorized(
+        post(
+            &module,
+            "/webhooks/jira/beta",
+            body,
+            &[("x-hub-signature", V6_SIG), id]
+        )
+        .await
+    ));
+    // Unknown sites and a bare route with two sites are 404, before any secret is read.
+    assert!(matches!(
+        post(
+            &module,
+            "/webhooks/jira/gamma",
+            body,
+            &[("x-hub-signature", V6_SIG), id]
+        )
+        .await,
+        Err(WebhookError::NotFound)
+    ));
+    assert!(matches!(
+        post(
+            &module,
+            "/webhooks/jira",
+            body,
+            &[("x-hub-signature", V6_SIG), id]
+        )
+        .await,
+        Err(WebhookError::NotFound)
+    ));
+    // Verified but without a delivery id: 400.
+    assert!(matches!(
+        post(
+            &module,
+            "/webhooks/jira/acme",
+            body,
+            &[("x-hub-signature", V6_SIG)]
+        )
+        .await,
+        Err(WebhookError::Malformed(_))
+    ));
+    assert!(matches!(
+        post(
+            &module,
+            "/webhooks/jira/acme",
+            body,
+            &[
+                ("x-hub-signature", V6_SIG),
+                ("x-atlassian-webhook-identifier", "a b")
+            ]
+        )
+        .await,
+        Err(WebhookError::Malformed(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_single_site_also_answers_on_the_bare_route_and_a_stage_prefix() {
+    let secrets = MemorySecrets::new().with("jira/acme/webhook-secret", SECRET);
+    let module = JiraModule::new(
+        JiraConfig {
+            sites: vec![site("acme")],
+            label: "openhands".into(),
+            mention: "@bot".into(),
+        },
+        Arc::new(secrets),
+        Arc::new(NoApi),
+        None,
+        String::new(),
+    );
+    for path in [
+        "/webhooks/jira",
+        "/prod/webhooks/jira/acme/",
+        "/webhooks/jira/ACME",
+    ] {
+        let envelope = accepted(
+            post(
+                &module,
+                path,
+                V6_BODY.as_bytes(),
+                &[
+                    ("x-hub-signature", V6_SIG),
+                    ("x-atlassian-webhook-identifier", "d"),
+                ],
+            )
+            .await,
+        );
+        assert_eq!(envelope.tenant, "acme", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn description_reads_fail_softly_unless_transient() {
+    let issues = Arc::new(Issues::default());
+    let module = module_with("@bot", issues.clone());
+    let headers = [
+        ("x-hub-signature", V6_SIG),
+        ("x-atlassian-webhook-identifier", "d"),
+    ];
+    *issues.answer.lock().expect("lock") = Some(Err(PortError::transient("jira", "503")));
+    assert!(matches!(
+        post(&module, "/webhooks/jira/acme", V6_BODY.as_bytes(), &headers).await,
+        Err(WebhookError::Unavailable(_))
+    ));
+    *issues.answer.lock().expect("lock") = Some(Err(PortError::not_found("issue")));
+    accepted(post(&module, "/webhooks/jira/acme", V6_BODY.as_bytes(), &headers).await);
+    *issues.answer.lock().expect("lock") = Some(Ok(Some("Fix it in https://github.com/octo/hello".into())));
+    let envelope = accepted(post(&module, "/webhooks/jira/acme", V6_BODY.as_bytes(), &headers).await);
+    let trigger = run(module.decide(&envelope).expect("decides"));
+    assert_eq!(trigger.repository.as_deref(), Some("octo/hello"));
+    assert_eq!(
+        trigger.prompt.subject_body,
+        "Fix it in https://github.com/octo/hello"
+    );
+}
+
+// ---- trigger matrix ----
+
+#[tokio::test]
+async fn comment_mentions_trigger_in_every_form() {
+    let m = module();
+    let plain = run(decision(
+        &m,
+        &comment_event("comment_created", json!("@openhands please fix"), person(ALICE)),
+    )
+    .await);
+    assert_eq!(plain.run_key, "jira:acme:10042:comment:10001");
+    assert_eq!(plain.thread_key, "jira:acme:10042");
+    assert_eq!(plain.actor.id, ALICE);
+    assert_eq!(plain.actor.login, "Mia Krystof");
+    assert_eq!(plain.git_provider, "github");
+    assert_eq!(
+        plain.repository.as_deref(),
+        Some("octo/hello"),
+        "from the summary"
+    );
+    assert_eq!(plain.title, "Jira Issue PROJ-7: Crash on save in octo/hello");
+    assert_eq!(plain.prompt.request, "@openhands please fix");
+    assert!(plain
+        .prompt
+        .subject
+        .contains("https://acme.atlassian.net/browse/PROJ-7"));
+    assert!(plain.prompt.instructions.contains("[PROJ-7]"));
+    match &plain.source {
+        SourceRef::Jira(source) => {
+            assert_eq!(source.comment_id.as_deref(), Some("10001"));
+            assert_eq!(source.issue_id, "10042");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Wiki-markup picker mention of the service account.
+    let wiki = format!("[~accountid:{BOT}] please fix");
+    run(decision(&m, &comment_event("comment_created", json!(wiki), person(ALICE))).await);
+    // ADF mention node of the service account, whatever its display text.
+    let body = adf(json!([{"type": "paragraph", "content": [
+        {"type": "mention", "attrs": {"id": BOT, "text": "@Hookline Bot"}},
+        {"type": "text", "text": " please fix"}
+    ]}]));
+    let t = run(decision(&m, &comment_event("comment_created", body, person(ALICE))).await);
+    assert_eq!(
+        t.prompt.request, "@Hookline Bot please fix",
+        "people read display names"
+    );
+    // ADF text with the handle typed out.
+    let body =
+        adf(json!([{"type": "paragraph", "content": [{"type": "text", "text": "hey @OpenHands, fix it"}]}]));
+    run(decision(&m, &comment_event("comment_created", body, person(ALICE))).await);
+}
+
+#[tokio::test]
+async fn comments_that_must_not_trigger() {
+    let m = module();
+    let cases: Vec<(&str, Value, Value)> = vec![
+        (
+            "inexact handle",
+            json!("@openhands-agent please fix"),
+            person(ALICE),
+        ),
+        ("e-mail", json!("mail me@openhands.dev"), person(ALICE)),
+        ("markdown quote", json!("> @openhands fix\nagreed"), person(ALICE)),
+        (
+            "wiki quote",
+            json!("{quote}@openhands fix{quote} agreed"),
+            person(ALICE),
+        ),
+        ("wiki bq", json!("bq. @openhands fix\nagreed"), person(ALICE)),
+        ("wiki code", json!("{code:java}@openhands{code}"), person(ALICE)),
+        (
+            "wiki monospace",
+            json!("use {{@openhands}} to ask"),
+            person(ALICE),
+        ),
+        (
+            "other person picked",
+            json!("[~accountid:someone-else] please fix"),
+            person(ALICE),
+        ),
+        (
+            "picked inside a quote",
+            json!(format!("{{quote}}[~accountid:{BOT}] fix{{quote}}")),
+            person(ALICE),
+        ),
+        (
+            "ADF quote",
+            adf(
+                json!([{"type": "blockquote", "content": [{"type": "paragraph", "content": [
+                {"type": "mention", "attrs": {"id": BOT, "text": "@Hookline Bot"}}, {"type": "text", "text": " fix"}]}]}]),
+            ),
+            person(ALICE),
+        ),
+        (
+            "ADF code",
+            adf(json!([{"type": "codeBlock", "content": [{"type": "text", "text": "@openhands fix"}]}])),
+            person(ALICE),
+        ),
+        (
+            "app author",
+            json!("@openhands fix"),
+            json!({"accountId": "app-1", "accountType": "app"}),
+        ),
+        (
+            "service account",
+            json!("@openhands fix"),
+            json!({"accountId": BOT, "accountType": "atlassian"}),
+        ),
+        (
+            "customer",
+            json!("@openhands fix"),
+            json!({"accountId": "c-1", "accountType": "customer"}),
+        ),
+        ("no author", json!("@openhands fix"), json!({})),
+    ];
+    for (name, body, author) in cases {
+        let d = decision(&m, &comment_event("comment_created", body, author)).await;
+        assert!(ignored(&d), "{name}: {d:?}");
+    }
+    for event in ["comment_updated", "comment_deleted"] {
+        let d = decision(&m, &comment_event(event, json!("@openhands fix"), person(ALICE))).await;
+        assert!(ignored(&d), "{event}");
+    }
+}
+
+#[tokio::test]
+async fn label_only_when_newly_added_whatever_else_is_there() {
+    let m = module();
+    let t = run(decision(&m, &label_event("bug backend", "backend bug openhands")).await);
+    assert_eq!(t.run_key, "jira:acme:10042:label:10100");
+    assert_eq!(t.prompt.request, "");
+    assert!(t.prompt.instructions.starts_with("Resolve Jira issue PROJ-7."));
+    run(decision(&m, &label_event("", "OpenHands")).await);
+    for (from, to) in [
+        ("openhands", "openhands bug"),
+        ("openhands bug", "bug"),
+        ("bug", "bug frontend"),
+        ("", "openhands-later"),
+    ] {
+        let d = decision(&m, &label_event(from, to)).await;
+        assert!(ignored(&d), "{from:?} → {to:?}: {d:?}");
+    }
+    // An app (automation) adding the label does not trigger.
+    let mut by_app = label_event("", "openhands");
+    by_app["user"] = json!({"accountId": "app-9", "accountType": "app"});
+    assert!(ignored(&decision(&m, &by_app).await));
+    // An issue created with the label does.
+    let created = json!({
+        "webhookEvent": "jira:issue_created",
+        "user": person(ALICE),
+        "issue": {"id": "10050", "key": "PROJ-9", "fields": {"project": {"key": "PROJ"}, "summary": "New", "labels": ["ui", "openhands"], "description": "In octo/hello"}}
+    });
+    let t = run(decision(&m, &created).await);
+    assert_eq!(t.run_key, "jira:acme:10050:label:created");
+    // Other events never reach the queue.
+    let other = json!({"webhookEvent": "jira:issue_deleted", "issue": {"id": "1", "key": "P-1"}});
+    assert!(matches!(deliver(&m, &other).await, Ok(Intake::Ignore(_))));
+}
+
+#[tokio::test]
+async fn repository_comes_from_the_request_the_issue_or_the_project_map() {
+    let m = module();
+    let mut event = comment_event(
+        "comment_created",
+        json!("@openhands fix it in https://gitlab.com/group/sub/proj/-/issues/3"),
+        person(ALICE),
+    );
+    let t = run(decision(&m, &event).await);
+    assert_eq!(t.repository.as_deref(), Some("group/sub/proj"));
+    assert_eq!(t.git_provider, "gitlab");
+
+    event["comment"]["body"] = json!("@openhands repo: bitbucket:team/app");
+    let t = run(decision(&m, &event).await);
+    assert_eq!(
+        (t.repository.as_deref(), t.git_provider.as_str()),
+        (Some("team/app"), "bitbucket")
+    );
+
+    // A mapped project wins over a bare name in the text, but not over an explicit one.
+    let mut mapped = comment_event("comment_created", json!("@openhands fix"), person(ALICE));
+    mapped["issue"]["fields"]["project"]["key"] = json!("MAPPED");
+    let t = run(decision(&m, &mapped).await);
+    assert_eq!(
+        (t.repository.as_deref(), t.git_provider.as_str()),
+        (Some("group/sub/svc"), "gitlab")
+    );
+    mapped["comment"]["body"] = json!("@openhands fix, see https://github.com/octo/other");
+    assert_eq!(
+        run(decision(&m, &mapped).await).repository.as_deref(),
+        Some("octo/other")
+    );
+
+    // Two explicit names: ask which.
+    event["comment"]["body"] = json!("@openhands https://github.com/a/one or https://github.com/b/two?");
+    match decision(&m, &event).await {
+        Decision::Notice { text, .. } => assert!(
+            text.contains("github:a/one") && text.contains("github:b/two"),
+            "{text}"
+        ),
+        other => panic!("expected a notice, got {other:?}"),
+    }
+    // Prose like and/or is not a repository.
+    let mut prose = comment_event(
+        "comment_created",
+        json!("@openhands fix and/or explain"),
+        person(ALICE),
+    );
+    prose["issue"]["fields"]["summary"] = json!("Crash on save");
+    prose["issue"]["fields"]["description"] =
+        json!("Happens on read/write, see https://acme.atlassian.net/browse/PROJ-1");
+    assert!(matches!(decision(&m, &prose).await, Decision::Notice { .. }));
+}
+
+#[tokio::test]
+async fn huge_descriptions_are_trimmed() {
+    let m = module();
+    let mut event = label_event("", "openhands");
+    event["issue"]["fields"]["description"] = json!(format!("octo/hello {}", "x".repeat(900_000)));
+    let envelope = accepted(deliver(&m, &event).await);
+    assert!(envelope.payload.get().len() < 40_000);
+    let t = run(m.decide(&envelope).expect("decides"));
+    assert!(t.prompt.subject_body.contains("more bytes not included"));
+}
+
+#[test]
+fn unlinked_notice_mentions_the_person() {
+    let m = module();
+    let mut trigger = Trigger {
+        provider: crate::domain::Provider::Jira,
+        tenant: "acme".into(),
+        thread_key: String::new(),
+        run_key: String::new(),
+        actor: crate::domain::Actor {
+            id: ALICE.into(),
+            login: "Mia".into(),
+        },
+        source: SourceRef::Jira(JiraSource {
+            tenant: "acme".into(),
+            issue_id: "1".into(),
+            issue_key: "P-1".into(),
+            comment_id: None,
+        }),
+        repository: None,
+        branch: None,
+        git_provider: "github".into(),
+        title: String::new(),
+        prompt: Default::default(),
+        occurred_at: 0,
+    };
+    let text = m.unlinked_notice(&trigger);
+    assert!(text.starts_with(&format!("[~accountid:{ALICE}] ")), "{text}");
+    assert!(text.contains("not linked") && text.ends_with("Ask an admin."));
+    trigger.actor.id = "x".into();
+    let doc = super::adf::from_markdown(&m.unlinked_notice(&trigger), true);
+    assert_eq!(doc["content"][0]["content"][0]["type"], "mention");
+}

@@ -1,0 +1,1215 @@
+//! The Lambda edge glue (`hookline::aws::lambda`) invoked in-process with real Lambda event JSON (the fixtures in
+//! `tests/fixtures/lambda/`), on the AWS adapters against moto, with the fake GitHub and OpenHands servers.
+//!
+//! Each test gets its own DynamoDB table, FIFO work queue and FIFO dead-letter queue (redrive after
+//! [`MAX_RECEIVE_COUNT`] receives) and its own secrets. Webhook events go through [`http_handler`] with the
+//! webhook function's services and land on the real queue; [`Env::pump`] then plays the SQS event source mapping:
+//! it receives from the queue, hands the batch to [`sqs_handler`] as the Lambda event, deletes what succeeded
+//! and makes the reported failures visible again, so receive counts, FIFO order and the DLQ are moto's own.
+//!
+//! Needs `HOOKLINE_TEST_AWS_ENDPOINT` (started by `tests/aws/moto.sh`); without it every test here fails with
+//! instructions rather than skipping.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
+use base64::Engine;
+use hookline::{
+    aws::{
+        lambda::{callback_handler, full_services, http_handler, sqs_handler, webhook_services, AwsConfig},
+        DynamoStore,
+    },
+    clock::{Clock, SystemClock},
+    config::Config,
+    domain::{Envelope, IdentityLink, Provider, Trigger},
+    error::{ProcessError, WebhookError},
+    handlers::Services,
+    http::HttpRequest,
+    ports::SourceClient,
+    provider::{Decision, Intake, ProviderModule},
+    verify::sign_hex,
+};
+use hookline_tests::{
+    fake_github::{
+        test_app_private_key_pem, test_app_public_key_pem, FakeComment, FakeGithub, FakeGithubOptions,
+        InjectedFailure, ReactionTarget, FAKE_APP_ID, FAKE_APP_SLUG,
+    },
+    fake_openhands::{execution_status_event, FakeOpenHands},
+    harness::{issue_comment, labeled, user, ALICE_ID, ALICE_KEY, REPO},
+};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{json, value::RawValue, Value};
+
+const ENDPOINT_VAR: &str = "HOOKLINE_TEST_AWS_ENDPOINT";
+/// The secret the webhook fixtures are signed with (see `tests/fixtures/lambda/README.md`).
+const WEBHOOK_SECRET: &str = "fixture-webhook-secret";
+/// The work queue's `maxReceiveCount`, and the worker's `HOOKLINE_MAX_RECEIVES`.
+const MAX_RECEIVE_COUNT: u32 = 3;
+
+const V2_WEBHOOK: &str = include_str!("../fixtures/lambda/apigw-v2-webhook-github.json");
+const V1_WEBHOOK: &str = include_str!("../fixtures/lambda/apigw-v1-webhook-github.json");
+const V2_CALLBACK_EVENTS: &str = include_str!("../fixtures/lambda/apigw-v2-callback-events.json");
+const V1_CALLBACK_CONVERSATIONS: &str =
+    include_str!("../fixtures/lambda/apigw-v1-callback-conversations.json");
+const SQS_BATCH: &str = include_str!("../fixtures/lambda/sqs-fifo-batch.json");
+const SCHEDULE: &str = include_str!("../fixtures/lambda/eventbridge-schedule.json");
+
+/// The moto endpoint; panics with instructions when it is not configured (these tests never skip).
+fn endpoint() -> String {
+    match std::env::var(ENDPOINT_VAR) {
+        Ok(value) if !value.trim().is_empty() => value.trim().to_owned(),
+        _ => panic!(
+            "{ENDPOINT_VAR} is not set: the Lambda handler tests need a moto server.\n\
+             Start one and run the tests with:\n\
+             \n    export {ENDPOINT_VAR}=\"$(tests/aws/moto.sh)\"\n    cargo test -p hookline-tests\n    \
+             tests/aws/moto-stop.sh\n"
+        ),
+    }
+}
+
+/// SDK configuration pointing at moto with dummy credentials (what `AWS_ENDPOINT_URL` does in a deployment).
+async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "hookline-tests",
+        ))
+        .endpoint_url(endpoint())
+        .load()
+        .await
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+fn alice() -> Value {
+    user("alice", ALICE_ID)
+}
+
+fn fixture(raw: &str) -> Value {
+    serde_json::from_str(raw).expect("fixture is JSON")
+}
+
+fn signature(body: &[u8]) -> String {
+    format!("sha256={}", sign_hex(WEBHOOK_SECRET.as_bytes(), body))
+}
+
+fn body_of(payload: &Value) -> Vec<u8> {
+    serde_json::to_vec(payload).expect("payload serializes")
+}
+
+/// How a webhook body travels in the event.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Text,
+    Base64,
+}
+
+/// The HTTP API (v2) webhook fixture with this delivery: lowercase headers, no stage prefix.
+fn webhook_v2(
+    event: &str,
+    delivery: &str,
+    body: &[u8],
+    signature: Option<&str>,
+    encoding: Encoding,
+) -> String {
+    let mut v = fixture(V2_WEBHOOK);
+    let headers = v["headers"].as_object_mut().expect("headers");
+    headers.insert("x-github-event".into(), json!(event));
+    headers.insert("x-github-delivery".into(), json!(delivery));
+    headers.insert("content-length".into(), json!(body.len().to_string()));
+    match signature {
+        Some(signature) => headers.insert("x-hub-signature-256".into(), json!(signature)),
+        None => headers.remove("x-hub-signature-256"),
+    };
+    match encoding {
+        Encoding::Text => {
+            v["body"] = json!(String::from_utf8(body.to_vec()).expect("text body"));
+            v["isBase64Encoded"] = json!(false);
+        }
+        Encoding::Base64 => {
+            v["body"] = json!(base64::engine::general_purpose::STANDARD.encode(body));
+            v["isBase64Encoded"] = json!(true);
+        }
+    }
+    v.to_string()
+}
+
+/// Set a header of a REST (v1) event in both `headers` and `multiValueHeaders` (lambda_http merges them).
+fn set_v1_header(event: &mut Value, name: &str, value: Option<&str>) {
+    for (field, wrapped) in [
+        ("headers", value.map(|v| json!(v))),
+        ("multiValueHeaders", value.map(|v| json!([v]))),
+    ] {
+        let map = event[field].as_object_mut().expect("header map");
+        match wrapped {
+            Some(wrapped) => map.insert(name.to_owned(), wrapped),
+            None => map.remove(name),
+        };
+    }
+}
+
+/// The REST API (v1) webhook fixture with this delivery: GitHub's header casing, stage `prod`.
+fn webhook_v1(event: &str, delivery: &str, body: &[u8], signature: Option<&str>) -> String {
+    let mut v = fixture(V1_WEBHOOK);
+    set_v1_header(&mut v, "X-GitHub-Event", Some(event));
+    set_v1_header(&mut v, "X-GitHub-Delivery", Some(delivery));
+    set_v1_header(&mut v, "X-Hub-Signature-256", signature);
+    v["body"] = json!(String::from_utf8(body.to_vec()).expect("text body"));
+    v.to_string()
+}
+
+/// Run one API Gateway event through the webhook function's handler; returns (status, body).
+async fn invoke_http(services: &Services, event: &str) -> (u16, String) {
+    let request = lambda_http::request::from_str(event).expect("an API Gateway event");
+    let response = http_handler(services, request).await;
+    let body = String::from_utf8_lossy(response.body().as_ref()).into_owned();
+    (response.status().as_u16(), body)
+}
+
+fn system_attribute(message: &Message, name: MessageSystemAttributeName) -> String {
+    message
+        .attributes()
+        .and_then(|attributes| attributes.get(&name))
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The delivery id inside a queued envelope.
+fn delivery_of(message: &Message) -> String {
+    let envelope: Value = serde_json::from_str(message.body().unwrap_or("{}")).expect("envelope JSON");
+    envelope["delivery_id"].as_str().unwrap_or_default().to_owned()
+}
+
+fn failures(response: &SqsBatchResponse) -> Vec<String> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect()
+}
+
+/// One test's world: AWS resources on moto, the fakes, and both functions' services.
+struct Env {
+    github: FakeGithub,
+    openhands: FakeOpenHands,
+    sdk: SdkConfig,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    queue_arn: String,
+    dlq_url: String,
+    config: Config,
+    aws: AwsConfig,
+    /// The webhook function's services (inbox, secrets, intake only).
+    webhook: Services,
+    /// The worker's and callback function's services.
+    full: Services,
+    openhands_key_secret: String,
+}
+
+impl Env {
+    async fn start() -> Env {
+        let sdk = sdk_config().await;
+        let prefix = unique("hl-lambda");
+
+        DynamoStore::create_table(&aws_sdk_dynamodb::Client::new(&sdk), &prefix)
+            .await
+            .expect("create table");
+
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let dlq_url = create_fifo_queue(&sqs, &format!("{prefix}-dlq"), Vec::new()).await;
+        let dlq_arn = queue_arn(&sqs, &dlq_url).await;
+        let redrive = json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT});
+        let queue_url = create_fifo_queue(
+            &sqs,
+            &prefix,
+            vec![
+                (QueueAttributeName::RedrivePolicy, redrive.to_string()),
+                (QueueAttributeName::VisibilityTimeout, "30".to_owned()),
+            ],
+        )
+        .await;
+        let queue_arn = queue_arn(&sqs, &queue_url).await;
+
+        let webhook_secret = format!("{prefix}/github/webhook-secret");
+        let private_key_secret = format!("{prefix}/github/private-key");
+        let openhands_key_secret = format!("{prefix}/openhands/alice");
+        let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+        for (name, value) in [
+            (&webhook_secret, WEBHOOK_SECRET),
+            (&private_key_secret, test_app_private_key_pem()),
+            (&openhands_key_secret, ALICE_KEY),
+        ] {
+            secrets
+                .create_secret()
+                .name(name)
+                .secret_string(value)
+                .send()
+                .await
+                .expect("create secret");
+        }
+
+        let github = FakeGithub::start_with(FakeGithubOptions::new(test_app_public_key_pem())).await;
+        github.set_role("alice", "write");
+        github.set_role("mallory", "read");
+        let openhands = FakeOpenHands::start().await;
+        openhands.require_bearer(ALICE_KEY);
+
+        let max_receives = MAX_RECEIVE_COUNT.to_string();
+        let settings: Vec<(&str, &str)> = vec![
+            ("GITHUB_APP_ID", FAKE_APP_ID),
+            ("GITHUB_APP_SLUG", FAKE_APP_SLUG),
+            ("GITHUB_API_URL", github.url()),
+            ("GITHUB_WEBHOOK_SECRET_NAME", &webhook_secret),
+            ("GITHUB_PRIVATE_KEY_SECRET_NAME", &private_key_secret),
+            ("OPENHANDS_URL", openhands.url()),
+            ("OPENHANDS_WEB_URL", "https://app.example.test"),
+            ("OPENHANDS_AUTH", "bearer"),
+            ("HOOKLINE_MAX_RECEIVES", &max_receives),
+            ("HOOKLINE_TABLE", &prefix),
+            ("HOOKLINE_QUEUE_URL", &queue_url),
+        ];
+        let lookup = |name: &str| {
+            settings
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        };
+        let config = Config::from_lookup(lookup).expect("config loads");
+        let aws = AwsConfig::from_lookup(lookup).expect("AWS config loads");
+        let webhook = webhook_services(&config, &aws, &sdk).expect("webhook services");
+        let full = full_services(&config, &aws, &sdk).expect("full services");
+
+        let env = Env {
+            github,
+            openhands,
+            sdk,
+            sqs,
+            queue_url,
+            queue_arn,
+            dlq_url,
+            config,
+            aws,
+            webhook,
+            full,
+            openhands_key_secret,
+        };
+        env.link(ALICE_ID, "alice").await;
+        env
+    }
+
+    async fn link(&self, github_id: u64, login: &str) {
+        self.full
+            .identities
+            .put_link(&IdentityLink {
+                provider: Provider::Github,
+                tenant: "github.com".into(),
+                external_user_id: github_id.to_string(),
+                external_login: login.into(),
+                openhands_user: format!("{login}@openhands"),
+                api_key_secret: Some(self.openhands_key_secret.clone()),
+                created_at: 1_700_000_000,
+            })
+            .await
+            .expect("link stored");
+    }
+
+    /// A correctly signed delivery as an HTTP API (v2) event through the webhook function.
+    async fn deliver(&self, event: &str, delivery: &str, payload: &Value) -> (u16, String) {
+        let body = body_of(payload);
+        let signature = signature(&body);
+        let event = webhook_v2(event, delivery, &body, Some(&signature), Encoding::Text);
+        invoke_http(&self.webhook, &event).await
+    }
+
+    /// A correctly signed delivery as a REST API (v1) event through the webhook function.
+    async fn deliver_v1(&self, event: &str, delivery: &str, payload: &Value) -> (u16, String) {
+        let body = body_of(payload);
+        let signature = signature(&body);
+        invoke_http(
+            &self.webhook,
+            &webhook_v1(event, delivery, &body, Some(&signature)),
+        )
+        .await
+    }
+
+    /// Messages on the work queue, visible or in flight.
+    async fn queue_depth(&self) -> usize {
+        queue_depth(&self.sqs, &self.queue_url).await
+    }
+
+    /// One receive of up to ten messages, as the event source mapping polls.
+    async fn receive(&self) -> Vec<Message> {
+        self.sqs
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .wait_time_seconds(0)
+            .send()
+            .await
+            .expect("receive")
+            .messages
+            .unwrap_or_default()
+    }
+
+    /// The Lambda event for received messages: the fixture's record shape, filled with the real messages.
+    fn lambda_event(&self, messages: &[Message]) -> LambdaEvent<SqsEvent> {
+        let template = fixture(SQS_BATCH)["Records"][0].clone();
+        let records: Vec<Value> = messages
+            .iter()
+            .map(|message| {
+                let mut record = template.clone();
+                record["messageId"] = json!(message.message_id());
+                record["receiptHandle"] = json!(message.receipt_handle());
+                record["body"] = json!(message.body());
+                record["md5OfBody"] = json!(message.md5_of_body());
+                record["eventSourceARN"] = json!(self.queue_arn);
+                let attributes: serde_json::Map<String, Value> = message
+                    .attributes()
+                    .into_iter()
+                    .flatten()
+                    .map(|(name, value)| (name.as_str().to_owned(), json!(value)))
+                    .collect();
+                record["attributes"] = Value::Object(attributes);
+                record
+            })
+            .collect();
+        let event: SqsEvent = serde_json::from_value(json!({ "Records": records })).expect("an SQS event");
+        LambdaEvent::new(event, Context::default())
+    }
+
+    /// What the event source mapping does with the function's answer: delete the successes, and return the
+    /// reported failures to the queue (at once, standing in for the visibility timeout running out).
+    async fn settle(&self, messages: &[Message], response: &SqsBatchResponse) {
+        let failed = failures(response);
+        for message in messages {
+            let receipt = message.receipt_handle().expect("receipt handle");
+            if failed.iter().any(|id| Some(id.as_str()) == message.message_id()) {
+                self.sqs
+                    .change_message_visibility()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(receipt)
+                    .visibility_timeout(0)
+                    .send()
+                    .await
+                    .expect("change visibility");
+            } else {
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(receipt)
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+        }
+    }
+
+    /// Play the event source mapping until the queue has nothing to receive; returns each batch's messages
+    /// (message id, delivery id) and the function's answer.
+    async fn pump_with(&self, services: &Services) -> Vec<(Vec<(String, String)>, SqsBatchResponse)> {
+        let mut batches = Vec::new();
+        for _ in 0..20 {
+            let messages = self.receive().await;
+            if messages.is_empty() {
+                return batches;
+            }
+            let response = sqs_handler(services, self.lambda_event(&messages)).await;
+            self.settle(&messages, &response).await;
+            let received = messages
+                .iter()
+                .map(|m| (m.message_id().unwrap_or_default().to_owned(), delivery_of(m)))
+                .collect();
+            batches.push((received, response));
+        }
+        panic!("the queue did not drain in 20 batches");
+    }
+
+    /// [`Env::pump_with`] the worker function's services, expecting no failures.
+    async fn pump(&self) {
+        for (received, response) in self.pump_with(&self.full).await {
+            assert!(
+                response.batch_item_failures.is_empty(),
+                "unexpected failures {:?} in batch {received:?}",
+                failures(&response)
+            );
+        }
+    }
+
+    /// Invoke the callback function with a raw event; returns its JSON answer.
+    async fn invoke_callback(&self, event: String) -> Value {
+        let payload = RawValue::from_string(event).expect("raw JSON");
+        callback_handler(&self.full, LambdaEvent::new(payload, Context::default()))
+            .await
+            .expect("the callback function answers")
+    }
+
+    /// The agent server's `POST /api/v1/webhooks/events/{id}` as an HTTP API (v2) event.
+    async fn callback_event_v2(&self, conversation_id: &str, status: &str, session_key: &str) -> Value {
+        let mut v = fixture(V2_CALLBACK_EVENTS);
+        let path = format!("/api/v1/webhooks/events/{conversation_id}");
+        v["rawPath"] = json!(path);
+        v["requestContext"]["http"]["path"] = json!(path);
+        v["pathParameters"]["conversation_id"] = json!(conversation_id);
+        v["headers"]["x-session-api-key"] = json!(session_key);
+        v["body"] = json!(json!([execution_status_event(status)]).to_string());
+        self.invoke_callback(v.to_string()).await
+    }
+
+    /// The agent server's `POST /api/v1/webhooks/conversations` as a REST API (v1) event with stage `prod`.
+    async fn callback_conversation_v1(
+        &self,
+        conversation_id: &str,
+        status: &str,
+        session_key: &str,
+    ) -> Value {
+        let mut v = fixture(V1_CALLBACK_CONVERSATIONS);
+        set_v1_header(&mut v, "X-Session-API-Key", Some(session_key));
+        let mut info: Value = serde_json::from_str(v["body"].as_str().expect("body")).expect("info JSON");
+        info["id"] = json!(conversation_id);
+        info["execution_status"] = json!(status);
+        v["body"] = json!(info.to_string());
+        self.invoke_callback(v.to_string()).await
+    }
+
+    /// The EventBridge schedule through the callback function.
+    async fn scheduled_sweep(&self) -> Value {
+        self.invoke_callback(SCHEDULE.to_owned()).await
+    }
+
+    fn bot_comments(&self) -> Vec<FakeComment> {
+        let bot = self.github.bot_login().to_owned();
+        self.github
+            .comments()
+            .into_iter()
+            .filter(|c| c.user_login == bot)
+            .collect()
+    }
+
+    /// Label an issue, run the worker, and return the started conversation's id.
+    async fn start_labeled_run(&self, number: u64, delivery: &str) -> String {
+        let (status, _) = self
+            .deliver("issues", delivery, &labeled(number, "openhands", alice()))
+            .await;
+        assert_eq!(status, 202);
+        self.pump().await;
+        self.openhands
+            .starts()
+            .last()
+            .expect("a conversation was started")
+            .conversation_id
+            .clone()
+    }
+}
+
+async fn create_fifo_queue(
+    client: &aws_sdk_sqs::Client,
+    name: &str,
+    attributes: Vec<(QueueAttributeName, String)>,
+) -> String {
+    let mut request = client
+        .create_queue()
+        .queue_name(format!("{name}.fifo"))
+        .attributes(QueueAttributeName::FifoQueue, "true");
+    for (attribute, value) in attributes {
+        request = request.attributes(attribute, value);
+    }
+    request
+        .send()
+        .await
+        .expect("create queue")
+        .queue_url
+        .expect("queue url")
+}
+
+async fn queue_arn(client: &aws_sdk_sqs::Client, queue_url: &str) -> String {
+    client
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes
+        .and_then(|mut attributes| attributes.remove(&QueueAttributeName::QueueArn))
+        .expect("queue arn")
+}
+
+async fn queue_depth(client: &aws_sdk_sqs::Client, queue_url: &str) -> usize {
+    let attributes = client
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes
+        .unwrap_or_default();
+    [
+        QueueAttributeName::ApproximateNumberOfMessages,
+        QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+    ]
+    .iter()
+    .map(|name| {
+        attributes
+            .get(name)
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0)
+    })
+    .sum()
+}
+
+fn status_of(answer: &Value) -> u64 {
+    answer["statusCode"].as_u64().expect("an HTTP answer")
+}
+
+// ---- Webhook function ----
+
+/// GIVEN the webhook function WHEN signed HTTP API (v2) events arrive, as text and base64, and one is delivered
+/// again THEN the new ones are 202 and queued once each, the repeat is 200 and queues nothing; the unchanged
+/// fixture (a `ping`) is answered directly and an unknown path is 404.
+#[tokio::test]
+async fn signed_v2_events_are_accepted_and_queued_once() {
+    let env = Env::start().await;
+    let (status, body) = invoke_http(&env.webhook, V2_WEBHOOK).await;
+    assert_eq!((status, body.as_str()), (200, "pong"), "the fixture as is");
+
+    let payload = labeled(12, "openhands", alice());
+    assert_eq!(env.deliver("issues", "d-v2-1", &payload).await.0, 202);
+    assert_eq!(env.queue_depth().await, 1);
+    assert_eq!(
+        env.deliver("issues", "d-v2-1", &payload).await,
+        (200, "duplicate".to_owned())
+    );
+    assert_eq!(env.queue_depth().await, 1, "a duplicate delivery queues nothing");
+
+    let body = body_of(&labeled(13, "openhands", alice()));
+    let event = webhook_v2(
+        "issues",
+        "d-v2-2",
+        &body,
+        Some(&signature(&body)),
+        Encoding::Base64,
+    );
+    assert_eq!(invoke_http(&env.webhook, &event).await.0, 202, "base64 body");
+    assert_eq!(env.queue_depth().await, 2);
+
+    let messages = env.receive().await;
+    assert_eq!(messages.len(), 2);
+    let deliveries: Vec<String> = messages.iter().map(delivery_of).collect();
+    assert_eq!(deliveries, ["d-v2-1", "d-v2-2"]);
+    assert_eq!(
+        system_attribute(&messages[0], MessageSystemAttributeName::MessageGroupId),
+        "github:octo-org/hello#12"
+    );
+    assert_eq!(
+        system_attribute(&messages[0], MessageSystemAttributeName::MessageDeduplicationId),
+        "github#github.com#d-v2-1"
+    );
+
+    let mut unknown = fixture(V2_WEBHOOK);
+    unknown["rawPath"] = json!("/hooks/github");
+    unknown["requestContext"]["http"]["path"] = json!("/hooks/github");
+    assert_eq!(invoke_http(&env.webhook, &unknown.to_string()).await.0, 404);
+    let mut other_provider = fixture(V2_WEBHOOK);
+    other_provider["rawPath"] = json!("/webhooks/bitbucket");
+    assert_eq!(
+        invoke_http(&env.webhook, &other_provider.to_string()).await.0,
+        404
+    );
+}
+
+/// GIVEN the webhook function behind a REST API (v1) with stage `prod` WHEN a signed event arrives with
+/// GitHub's header casing THEN it is routed despite the stage prefix, verified, and queued once.
+#[tokio::test]
+async fn signed_v1_rest_events_are_accepted_and_queued_once() {
+    let env = Env::start().await;
+    let (status, body) = invoke_http(&env.webhook, V1_WEBHOOK).await;
+    assert_eq!((status, body.as_str()), (200, "pong"), "the fixture as is");
+
+    let payload = issue_comment(5, 501, "@openhands please look", alice(), false);
+    assert_eq!(env.deliver_v1("issue_comment", "d-v1-1", &payload).await.0, 202);
+    assert_eq!(env.deliver_v1("issue_comment", "d-v1-1", &payload).await.0, 200);
+    assert_eq!(env.queue_depth().await, 1);
+    let messages = env.receive().await;
+    assert_eq!(messages.iter().map(delivery_of).collect::<Vec<_>>(), ["d-v1-1"]);
+}
+
+/// GIVEN the webhook function WHEN a delivery has a wrong, missing or malformed signature (v2 and v1) THEN it
+/// is 401, nothing is queued and nothing is claimed: the correctly signed delivery with the same id is accepted.
+#[tokio::test]
+async fn a_bad_signature_is_401_and_nothing_is_queued() {
+    let env = Env::start().await;
+    let body = body_of(&labeled(3, "openhands", alice()));
+    let wrong = format!("sha256={}", sign_hex(b"not the secret", &body));
+    let cases = [
+        webhook_v2("issues", "d-bad-1", &body, Some(&wrong), Encoding::Text),
+        webhook_v2("issues", "d-bad-1", &body, None, Encoding::Base64),
+        webhook_v2("issues", "d-bad-1", &body, Some("sha1=abc"), Encoding::Text),
+        webhook_v1("issues", "d-bad-1", &body, Some(&wrong)),
+        webhook_v1("issues", "d-bad-1", &body, None),
+    ];
+    for event in &cases {
+        assert_eq!(invoke_http(&env.webhook, event).await.0, 401);
+    }
+    // A body changed after signing fails too.
+    let mut tampered = body.clone();
+    tampered.extend_from_slice(b" ");
+    let event = webhook_v2(
+        "issues",
+        "d-bad-1",
+        &tampered,
+        Some(&signature(&body)),
+        Encoding::Text,
+    );
+    assert_eq!(invoke_http(&env.webhook, &event).await.0, 401);
+
+    assert_eq!(env.queue_depth().await, 0);
+    assert_eq!(
+        env.deliver("issues", "d-bad-1", &labeled(3, "openhands", alice()))
+            .await
+            .0,
+        202
+    );
+    assert_eq!(env.queue_depth().await, 1);
+}
+
+/// GIVEN a webhook function whose queue does not exist WHEN a delivery arrives THEN it answers 5xx (so GitHub
+/// redelivers) and releases its dedup claim: the redelivery to a working function is accepted, not a duplicate.
+#[tokio::test]
+async fn when_the_queue_is_unavailable_the_claim_is_released_for_the_redelivery() {
+    let env = Env::start().await;
+    let missing_queue = format!(
+        "{}/123456789012/{}.fifo",
+        endpoint().trim_end_matches('/'),
+        unique("hl-missing")
+    );
+    let broken_aws = AwsConfig {
+        queue_url: Some(missing_queue),
+        ..env.aws.clone()
+    };
+    let broken = webhook_services(&env.config, &broken_aws, &env.sdk).expect("services");
+    let payload = labeled(7, "openhands", alice());
+    let body = body_of(&payload);
+    let event = webhook_v2("issues", "d-q-1", &body, Some(&signature(&body)), Encoding::Text);
+    let (status, answer) = invoke_http(&broken, &event).await;
+    assert_eq!(status, 503, "{answer}");
+    assert!(
+        !answer.contains("NonExistentQueue"),
+        "no internals in the answer: {answer}"
+    );
+    assert_eq!(env.queue_depth().await, 0);
+
+    assert_eq!(invoke_http(&env.webhook, &event).await.0, 202);
+    assert_eq!(env.queue_depth().await, 1);
+}
+
+/// GIVEN a webhook function's services WHEN anything but intake is asked of them THEN it fails loudly, naming
+/// the function, instead of reaching GitHub or OpenHands from there.
+#[tokio::test]
+async fn webhook_services_carry_no_api_clients() {
+    let env = Env::start().await;
+    let err = env
+        .webhook
+        .runs
+        .get_run("0123456789abcdef0123456789abcdef")
+        .await
+        .expect_err("no run store in the webhook function");
+    assert!(err.to_string().contains("webhook function"), "{err}");
+    let source = env.webhook.providers[0].source();
+    let err = source
+        .may_trigger(
+            &hookline::domain::SourceRef::Github(hookline::github::GithubSource {
+                installation_id: 77,
+                repository: REPO.into(),
+                number: 1,
+                is_pull_request: false,
+                target: hookline::github::GithubTarget::Issue,
+            }),
+            "alice",
+        )
+        .await
+        .expect_err("no GitHub client in the webhook function");
+    assert!(err.to_string().contains("webhook function"), "{err}");
+    assert!(env.github.requests().is_empty());
+}
+
+// ---- Worker function ----
+
+/// GIVEN a labeled issue accepted by the webhook function WHEN the worker gets the SQS batch THEN it starts one
+/// conversation, puts 👀 on the issue and posts one status comment, and the batch reports no failure.
+#[tokio::test]
+async fn an_sqs_batch_starts_the_conversation_and_acknowledges_on_github() {
+    let env = Env::start().await;
+    let conversation_id = env.start_labeled_run(12, "d-w-1").await;
+
+    let starts = env.openhands.starts();
+    assert_eq!(starts.len(), 1);
+    assert!(starts[0].run);
+    assert_eq!(starts[0].request["selected_repository"], REPO);
+    let start_request = env
+        .openhands
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST" && r.path == "/api/v1/app-conversations")
+        .expect("start request");
+    assert_eq!(
+        start_request.header("authorization"),
+        Some(format!("Bearer {ALICE_KEY}").as_str()),
+        "the linked identity's key, read from Secrets Manager"
+    );
+    let reactions = env.github.reactions();
+    assert_eq!(reactions.len(), 1);
+    assert_eq!(reactions[0].content, "eyes");
+    assert_eq!(
+        reactions[0].target,
+        ReactionTarget::Issue {
+            repo: REPO.into(),
+            number: 12
+        }
+    );
+    let comments = env.bot_comments();
+    assert_eq!(comments.len(), 1);
+    assert!(comments[0].body.contains("I'm on it"));
+    assert!(comments[0].body.contains(&format!(
+        "https://app.example.test/conversations/{conversation_id}"
+    )));
+    assert_eq!(env.queue_depth().await, 0, "the processed message was deleted");
+}
+
+/// GIVEN one batch of ten records in eight message groups WHEN the first record of one group fails transiently
+/// THEN only that record and the two later records of its group are reported; every other group is processed;
+/// after the retry everything is, with nothing lost.
+#[tokio::test]
+async fn one_transient_failure_in_a_batch_of_ten_fails_only_its_record_and_later_records_of_its_group() {
+    let env = Env::start().await;
+    env.github.fail_next(
+        "/repos/octo-org/hello/issues/510/comments",
+        InjectedFailure::status(503),
+    );
+    let mut deliveries: Vec<(String, Value, &str)> = Vec::new();
+    deliveries.push(("d-b-510a".into(), labeled(510, "openhands", alice()), "issues"));
+    for n in 501..=503 {
+        deliveries.push((format!("d-b-{n}"), labeled(n, "openhands", alice()), "issues"));
+    }
+    deliveries.push((
+        "d-b-510b".into(),
+        issue_comment(510, 5101, "@openhands also handle a missing file", alice(), false),
+        "issue_comment",
+    ));
+    for n in 504..=507 {
+        deliveries.push((format!("d-b-{n}"), labeled(n, "openhands", alice()), "issues"));
+    }
+    deliveries.push((
+        "d-b-510c".into(),
+        issue_comment(510, 5102, "@openhands and add a test", alice(), false),
+        "issue_comment",
+    ));
+    for (delivery, payload, event) in &deliveries {
+        assert_eq!(env.deliver(event, delivery, payload).await.0, 202);
+    }
+
+    let messages = env.receive().await;
+    assert_eq!(
+        messages.iter().map(delivery_of).collect::<Vec<_>>(),
+        deliveries.iter().map(|(d, _, _)| d.clone()).collect::<Vec<_>>(),
+        "one batch of ten, in send order"
+    );
+    let response = sqs_handler(&env.full, env.lambda_event(&messages)).await;
+    let id_of = |delivery: &str| {
+        messages
+            .iter()
+            .find(|m| delivery_of(m) == delivery)
+            .and_then(|m| m.message_id())
+            .expect("message id")
+            .to_owned()
+    };
+    assert_eq!(
+        failures(&response),
+        [id_of("d-b-510a"), id_of("d-b-510b"), id_of("d-b-510c")]
+    );
+    assert_eq!(env.openhands.starts().len(), 7, "every other group went through");
+    assert!(
+        env.openhands.messages().is_empty(),
+        "later records of the failed group waited"
+    );
+    assert!(!env.github.reactions().iter().any(|r| matches!(
+        r.target,
+        ReactionTarget::IssueComment {
+            comment_id: 5101 | 5102,
+            ..
+        }
+    )));
+
+    env.settle(&messages, &response).await;
+    env.pump().await;
+    assert_eq!(env.openhands.starts().len(), 8);
+    let follow_ups = env.openhands.messages();
+    assert_eq!(
+        follow_ups.len(),
+        2,
+        "the group's later mentions became follow-ups, in order"
+    );
+    assert!(follow_ups[0].text.contains("missing file"));
+    assert!(follow_ups[1].text.contains("add a test"));
+    assert_eq!(env.queue_depth().await, 0);
+    assert_eq!(queue_depth(&env.sqs, &env.dlq_url).await, 0);
+}
+
+/// A provider module that panics deciding one delivery, to prove a panic costs only its own group.
+struct PanicOn {
+    inner: Arc<dyn ProviderModule>,
+    delivery_id: &'static str,
+}
+
+#[async_trait]
+impl ProviderModule for PanicOn {
+    fn provider(&self) -> Provider {
+        self.inner.provider()
+    }
+    async fn intake(&self, request: &HttpRequest<'_>, now: u64) -> Result<Intake, WebhookError> {
+        self.inner.intake(request, now).await
+    }
+    fn decide(&self, envelope: &Envelope) -> Result<Decision, ProcessError> {
+        if envelope.delivery_id == self.delivery_id {
+            panic!("injected panic while deciding {}", self.delivery_id);
+        }
+        self.inner.decide(envelope)
+    }
+    fn source(&self) -> &dyn SourceClient {
+        self.inner.source()
+    }
+    fn unlinked_notice(&self, trigger: &Trigger) -> String {
+        self.inner.unlinked_notice(trigger)
+    }
+}
+
+/// GIVEN a batch with two groups WHEN processing the second record of one group panics THEN that record and
+/// the rest of its group are reported, the record before it and the other group are done, and the batch as a
+/// whole still answers.
+#[tokio::test]
+async fn a_panic_fails_only_the_rest_of_its_group() {
+    let env = Env::start().await;
+    let deliveries = [
+        ("d-p-1", labeled(701, "openhands", alice()), "issues"),
+        (
+            "d-p-2",
+            issue_comment(701, 7011, "@openhands more", alice(), false),
+            "issue_comment",
+        ),
+        (
+            "d-p-3",
+            issue_comment(701, 7012, "@openhands even more", alice(), false),
+            "issue_comment",
+        ),
+        ("d-p-4", labeled(702, "openhands", alice()), "issues"),
+    ];
+    for (delivery, payload, event) in &deliveries {
+        assert_eq!(env.deliver(event, delivery, payload).await.0, 202);
+    }
+    let mut panicky = env.full.clone();
+    panicky.providers = vec![Arc::new(PanicOn {
+        inner: env.full.providers[0].clone(),
+        delivery_id: "d-p-2",
+    })];
+
+    let messages = env.receive().await;
+    assert_eq!(messages.len(), 4);
+    let response = sqs_handler(&panicky, env.lambda_event(&messages)).await;
+    let ids: Vec<String> = messages
+        .iter()
+        .filter(|m| ["d-p-2", "d-p-3"].contains(&delivery_of(m).as_str()))
+        .filter_map(|m| m.message_id().map(str::to_owned))
+        .collect();
+    assert_eq!(failures(&response), ids);
+    assert_eq!(env.openhands.starts().len(), 2, "d-p-1 and d-p-4 were processed");
+
+    env.settle(&messages, &response).await;
+    env.pump().await;
+    assert_eq!(
+        env.openhands.messages().len(),
+        2,
+        "the retried records became follow-ups"
+    );
+    assert_eq!(env.queue_depth().await, 0);
+}
+
+/// GIVEN a message whose processing keeps failing transiently WHEN the worker gets it `maxReceiveCount` times
+/// through real SQS receives THEN SQS moves it to the dead-letter queue, and every other message is processed.
+#[tokio::test]
+async fn a_poison_message_ends_in_the_dead_letter_queue_and_nothing_else_is_lost() {
+    let env = Env::start().await;
+    for _ in 0..10 {
+        env.github.fail_next(
+            "/repos/octo-org/hello/issues/601/comments",
+            InjectedFailure::status(502),
+        );
+    }
+    for n in 601..=604 {
+        let (status, _) = env
+            .deliver("issues", &format!("d-x-{n}"), &labeled(n, "openhands", alice()))
+            .await;
+        assert_eq!(status, 202);
+    }
+
+    let batches = env.pump_with(&env.full).await;
+    let poison_id = batches[0]
+        .0
+        .iter()
+        .find(|(_, delivery)| delivery == "d-x-601")
+        .map(|(id, _)| id.clone())
+        .expect("the poison message was received");
+    assert_eq!(batches.len(), MAX_RECEIVE_COUNT as usize, "{batches:?}");
+    for (received, response) in &batches {
+        assert_eq!(failures(response), std::slice::from_ref(&poison_id), "batch {received:?}");
+    }
+    assert_eq!(batches[0].0.len(), 4);
+
+    let dead = env
+        .sqs
+        .receive_message()
+        .queue_url(&env.dlq_url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .expect("receive from the DLQ")
+        .messages
+        .unwrap_or_default();
+    assert_eq!(dead.iter().map(delivery_of).collect::<Vec<_>>(), ["d-x-601"]);
+    assert_eq!(env.queue_depth().await, 0);
+    let started: Vec<String> = env
+        .openhands
+        .starts()
+        .iter()
+        .map(|s| s.request["title"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(started.len(), 3, "{started:?}");
+    for n in 602..=604 {
+        assert!(
+            started.iter().any(|t| t.contains(&format!("#{n}"))),
+            "{started:?}"
+        );
+    }
+}
+
+// ---- The first issue's scenarios on the AWS adapters ----
+
+/// GIVEN a labeled issue WHEN the agent server reports `finished` through the callback function's HTTP path
+/// (HTTP API v2 event, with the sandbox's session key) THEN the status comment is edited with the summary;
+/// a repeated callback and a sweep change nothing; a wrong key is refused.
+#[tokio::test]
+async fn labeled_issue_reports_the_summary_after_the_finished_callback() {
+    let env = Env::start().await;
+    let conversation_id = env.start_labeled_run(12, "d-label-1").await;
+    let key = env.openhands.session_key(&conversation_id).expect("session key");
+
+    let refused = env
+        .callback_event_v2(&conversation_id, "finished", "not-the-key")
+        .await;
+    assert_eq!(status_of(&refused), 401);
+    assert!(env.bot_comments()[0].body.contains("I'm on it"));
+
+    env.openhands.set_summary(
+        "Fixed the empty-config crash and added a test. Opened https://github.com/octo-org/hello/pull/99.",
+    );
+    env.openhands.set_execution_status(&conversation_id, "finished");
+    let answer = env.callback_event_v2(&conversation_id, "finished", &key).await;
+    assert_eq!(status_of(&answer), 200, "{answer}");
+    assert_eq!(answer["body"], "ok");
+    assert!(
+        answer.get("cookies").is_some(),
+        "an HTTP API (v2) response: {answer}"
+    );
+    assert_eq!(answer["headers"]["content-type"], "text/plain; charset=utf-8");
+
+    let comments = env.bot_comments();
+    assert_eq!(comments.len(), 1, "one Hookline comment per run");
+    let body = &comments[0].body;
+    assert!(body.contains("Fixed the empty-config crash"), "{body}");
+    assert!(
+        body.contains("Pull request: https://github.com/octo-org/hello/pull/99"),
+        "{body}"
+    );
+
+    let again = env.callback_event_v2(&conversation_id, "finished", &key).await;
+    assert_eq!(status_of(&again), 200);
+    let report = env.scheduled_sweep().await;
+    assert_eq!(report["concluded"], 0, "{report}");
+    assert_eq!(env.bot_comments().len(), 1);
+    let asks = env
+        .openhands
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/ask_agent"))
+        .count();
+    assert_eq!(asks, 1, "the summary is asked once");
+}
+
+/// GIVEN the same delivery five times, through both API flavours WHEN the worker runs THEN one conversation
+/// and one status comment exist, and the 👀 is on the triggering comment.
+#[tokio::test]
+async fn the_same_delivery_five_times_starts_one_conversation() {
+    let env = Env::start().await;
+    let comment_id = env.github.seed_issue_comment(
+        REPO,
+        5,
+        "alice",
+        "@openhands please fix this",
+        SystemClock.now_secs(),
+    );
+    let payload = issue_comment(5, comment_id, "@openhands please fix this", alice(), false);
+    let mut statuses = Vec::new();
+    for attempt in 0..5 {
+        let (status, _) = if attempt % 2 == 0 {
+            env.deliver("issue_comment", "d-dup-1", &payload).await
+        } else {
+            env.deliver_v1("issue_comment", "d-dup-1", &payload).await
+        };
+        statuses.push(status);
+    }
+    assert_eq!(statuses, [202, 200, 200, 200, 200]);
+    assert_eq!(env.queue_depth().await, 1);
+    env.pump().await;
+    assert_eq!(env.openhands.starts().len(), 1);
+    assert_eq!(env.bot_comments().len(), 1);
+    assert_eq!(
+        env.github.reactions()[0].target,
+        ReactionTarget::IssueComment {
+            repo: REPO.into(),
+            comment_id
+        }
+    );
+}
+
+/// GIVEN a running conversation on an issue WHEN someone mentions the bot there THEN the worker sends a
+/// follow-up to that conversation and starts nothing new.
+#[tokio::test]
+async fn a_mention_on_a_running_thread_becomes_a_follow_up() {
+    let env = Env::start().await;
+    let conversation_id = env.start_labeled_run(21, "d-f-1").await;
+    let payload = issue_comment(21, 2002, "@openhands also handle a missing file", alice(), false);
+    assert_eq!(env.deliver("issue_comment", "d-f-2", &payload).await.0, 202);
+    env.pump().await;
+    let messages = env.openhands.messages();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].conversation_id, conversation_id);
+    assert!(messages[0].text.contains("also handle a missing file"));
+    assert!(messages[0].run);
+    assert_eq!(env.openhands.starts().len(), 1, "no second conversation");
+    assert_eq!(env.bot_comments().len(), 1, "no second status comment");
+}
+
+/// GIVEN a running conversation WHEN the agent server reports `error` through a REST API (v1) event with a
+/// stage prefix THEN the status comment becomes a failure message, the answer is in the v1 format, and the
+/// thread is free for a new run.
+#[tokio::test]
+async fn an_agent_error_edits_the_status_with_a_failure_message() {
+    let env = Env::start().await;
+    let conversation_id = env.start_labeled_run(31, "d-e-1").await;
+    let key = env.openhands.session_key(&conversation_id).expect("key");
+    let answer = env
+        .callback_conversation_v1(&conversation_id, "error", &key)
+        .await;
+    assert_eq!(status_of(&answer), 200, "{answer}");
+    assert!(
+        answer.get("cookies").is_none(),
+        "a REST API (v1) response: {answer}"
+    );
+    assert_eq!(
+        answer["multiValueHeaders"]["content-type"],
+        json!(["text/plain; charset=utf-8"])
+    );
+    let comments = env.bot_comments();
+    assert_eq!(comments.len(), 1);
+    assert!(
+        comments[0].body.contains("stopped with status `error`"),
+        "{}",
+        comments[0].body
+    );
+    assert!(comments[0].body.contains(&conversation_id));
+
+    let payload = issue_comment(31, 3003, "@openhands try again", alice(), false);
+    assert_eq!(env.deliver("issue_comment", "d-e-2", &payload).await.0, 202);
+    env.pump().await;
+    assert_eq!(env.openhands.starts().len(), 2);
+}
+
+/// GIVEN a conversation that finished without any callback WHEN the EventBridge schedule invokes the callback
+/// function THEN the sweep reports the result, and a late callback posts nothing new. An event that is neither
+/// a schedule nor an API Gateway request is an invocation error.
+#[tokio::test]
+async fn the_scheduled_sweep_reports_the_result_without_any_callback() {
+    let env = Env::start().await;
+    let conversation_id = env.start_labeled_run(41, "d-s-1").await;
+    env.openhands
+        .set_summary("Answered the question: the crash comes from an unwrap.");
+    env.openhands.set_execution_status(&conversation_id, "finished");
+
+    let report = env.scheduled_sweep().await;
+    assert_eq!(report, json!({"examined": 1, "concluded": 1, "failed": 0}));
+    let comments = env.bot_comments();
+    assert_eq!(comments.len(), 1);
+    assert!(comments[0].body.contains("comes from an unwrap"));
+
+    let key = env.openhands.session_key(&conversation_id).expect("key");
+    let late = env
+        .callback_conversation_v1(&conversation_id, "finished", &key)
+        .await;
+    assert_eq!(status_of(&late), 200);
+    assert_eq!(env.bot_comments().len(), 1);
+
+    let payload = RawValue::from_string(r#"{"hello": "world"}"#.to_owned()).expect("raw JSON");
+    let err = callback_handler(&env.full, LambdaEvent::new(payload, Context::default()))
+        .await
+        .expect_err("not an event this function takes");
+    assert!(err.to_string().contains("API Gateway"), "{err}");
+}
+
+/// GIVEN a collaborator without a linked OpenHands identity WHEN they mention the bot THEN the worker posts the
+/// linking comment and starts nothing.
+#[tokio::test]
+async fn an_unlinked_user_gets_the_linking_comment_and_no_conversation() {
+    let env = Env::start().await;
+    env.github.set_role("dave", "write");
+    let payload = issue_comment(61, 6001, "@openhands fix it", user("dave", 5151), false);
+    assert_eq!(env.deliver("issue_comment", "d-u-1", &payload).await.0, 202);
+    env.pump().await;
+    let comments = env.bot_comments();
+    assert_eq!(comments.len(), 1);
+    assert!(comments[0].body.contains("@dave"));
+    assert!(comments[0].body.contains("not linked"));
+    assert!(env.openhands.starts().is_empty());
+}
+
+/// GIVEN someone with read access only WHEN they mention the bot THEN nothing is started, posted or reacted,
+/// after the permission was checked with GitHub.
+#[tokio::test]
+async fn a_person_without_write_access_starts_nothing() {
+    let env = Env::start().await;
+    let payload = issue_comment(
+        71,
+        7001,
+        "@openhands delete everything",
+        user("mallory", 666),
+        false,
+    );
+    assert_eq!(env.deliver("issue_comment", "d-n-1", &payload).await.0, 202);
+    env.pump().await;
+    assert!(env.openhands.starts().is_empty());
+    assert!(env.bot_comments().is_empty());
+    assert!(env.github.reactions().is_empty());
+    assert!(!env
+        .github
+        .requests_to("/repos/octo-org/hello/collaborators/mallory/permission")
+        .is_empty());
+}

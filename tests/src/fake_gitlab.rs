@@ -1,0 +1,735 @@
+//! A local fake of the GitLab REST v4 subset Hookline uses (providers.md §2.4), for integration tests. One fake is
+//! one GitLab instance (tenant); start two for a gitlab.com + self-managed setup.
+//!
+//! Modelled behaviour:
+//! - Everything lives under `/api/v4`. Each call needs the configured token in `PRIVATE-TOKEN` (or
+//!   `Authorization: Bearer`), else `401 {"message": "401 Unauthorized"}`.
+//! - Notes on issues and merge requests (`/projects/:id/{issues|merge_requests}/:iid/notes`: list with
+//!   `sort`, `order_by`, `per_page` (default 20, at most 100), `page` and GitLab's `X-Next-Page` / `X-Total` /
+//!   `Link` headers; create; edit with `PUT …/notes/:note_id`), discussions (`GET …/discussions/:id`,
+//!   `POST …/discussions/:id/notes`, 404 for an unknown discussion), award emoji on the item and on notes (a
+//!   second identical award answers 404 "has already been taken", as GitLab does), project membership
+//!   (`/projects/:id/members/all/:user_id`, 404 for non-members) and merge requests (`source_branch`).
+//! - Notes created through the API are authored by the bot account ([`FAKE_BOT_USERNAME`]).
+//! - Failures queued with [`FakeGitlab::fail_next`] are answered before authentication, one per matching
+//!   request, in order.
+//!
+//! Every request is recorded (method, path, query, JSON body and a few headers) for inspection.
+
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    time::{Duration, UNIX_EPOCH},
+};
+
+use axum::{
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri},
+    response::{IntoResponse, Response},
+    Json, Router,
+};
+use hookline::{
+    clock::{Clock, SystemClock},
+    gitlab::Noteable,
+};
+use serde_json::{json, Value};
+
+/// Username of the account whose token Hookline uses.
+pub const FAKE_BOT_USERNAME: &str = "hookline-bot";
+/// Its user id.
+pub const FAKE_BOT_ID: u64 = 9000;
+
+/// Request headers kept in [`RecordedRequest::headers`] (lowercase).
+const RECORDED_HEADERS: &[&str] = &["private-token", "authorization", "accept", "content-type"];
+
+/// One request the fake received.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordedRequest {
+    pub method: String,
+    /// Path without the `/api/v4` prefix, e.g. `/projects/5/issues/23/notes`.
+    pub path: String,
+    pub query: Option<String>,
+    /// The body parsed as JSON; `None` when empty or not JSON.
+    pub body: Option<Value>,
+    pub headers: BTreeMap<String, String>,
+}
+
+impl RecordedRequest {
+    /// A recorded header by lowercase name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+}
+
+/// A note as the fake stores it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeNote {
+    pub id: u64,
+    pub project_id: u64,
+    pub noteable: Noteable,
+    pub iid: u64,
+    pub body: String,
+    pub author_username: String,
+    pub author_id: u64,
+    pub system: bool,
+    pub internal: bool,
+    /// Every note belongs to a discussion (a one-note discussion for a plain note).
+    pub discussion_id: String,
+    /// Epoch seconds.
+    pub created_at: u64,
+    pub updated_at: u64,
+}
+
+/// An award emoji as the fake stores it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeAward {
+    pub project_id: u64,
+    pub noteable: Noteable,
+    pub iid: u64,
+    /// `None` when awarded on the issue / merge request itself.
+    pub note_id: Option<u64>,
+    pub name: String,
+    pub username: String,
+}
+
+/// An answer to give instead of the normal one (see [`FakeGitlab::fail_next`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct InjectedFailure {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
+}
+
+impl InjectedFailure {
+    /// `status` with a GitLab-style `{"message": "<status> <reason>"}` body.
+    pub fn status(status: u16) -> Self {
+        let reason = StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("Error");
+        Self {
+            status,
+            headers: Vec::new(),
+            body: json!({ "message": format!("{status} {reason}") }),
+        }
+    }
+
+    /// Add a response header.
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// 429 with `Retry-After: {seconds}` and GitLab's `RateLimit-*` headers.
+    pub fn too_many_requests(retry_after_secs: u64) -> Self {
+        Self::status(429)
+            .with_header("retry-after", &retry_after_secs.to_string())
+            .with_header("ratelimit-limit", "2000")
+            .with_header("ratelimit-remaining", "0")
+            .with_header("ratelimit-name", "throttle_authenticated_api")
+    }
+
+    /// 429 with only `RateLimit-Reset: {epoch}` (a limiter that sends no `Retry-After`).
+    pub fn rate_limit_reset(reset_at: u64) -> Self {
+        Self {
+            body: json!({ "message": "Retry later" }),
+            ..Self::status(429)
+        }
+        .with_header("ratelimit-remaining", "0")
+        .with_header("ratelimit-reset", &reset_at.to_string())
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Member {
+    access_level: u64,
+    state: String,
+}
+
+/// The running fake. Dropping it stops the server.
+pub struct FakeGitlab {
+    shared: Arc<Shared>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeGitlab {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+struct Shared {
+    url: String,
+    token: String,
+    clock: Arc<dyn Clock>,
+    state: Mutex<FakeState>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, FakeState> {
+        // A test that panicked while holding the lock must not hide its own failure behind a poison error.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[derive(Default)]
+struct FakeState {
+    requests: Vec<RecordedRequest>,
+    next_id: u64,
+    notes: Vec<FakeNote>,
+    awards: Vec<FakeAward>,
+    members: HashMap<(u64, u64), Member>,
+    merge_requests: HashMap<(u64, u64), String>,
+    failures: VecDeque<(String, InjectedFailure)>,
+}
+
+impl FakeGitlab {
+    /// Start a fake instance that accepts `token`, on the system clock.
+    ///
+    /// # Panics
+    /// If no local port can be bound (the test cannot run anyway).
+    pub async fn start(token: &str) -> FakeGitlab {
+        Self::start_with_clock(token, Arc::new(SystemClock)).await
+    }
+
+    /// Start with a clock (note timestamps), so a test can share a `ManualClock` with Hookline.
+    ///
+    /// # Panics
+    /// As [`FakeGitlab::start`].
+    pub async fn start_with_clock(token: &str, clock: Arc<dyn Clock>) -> FakeGitlab {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake GitLab");
+        let addr = listener.local_addr().expect("fake GitLab address");
+        let shared = Arc::new(Shared {
+            url: format!("http://{addr}"),
+            token: token.to_owned(),
+            clock,
+            state: Mutex::new(FakeState {
+                next_id: 5_000,
+                ..FakeState::default()
+            }),
+        });
+        let app = Router::new().fallback(handle).with_state(shared.clone());
+        let server = tokio::spawn(async move {
+            // Ends only when the task is aborted on drop.
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeGitlab { shared, server }
+    }
+
+    /// The instance's base URL, e.g. `http://127.0.0.1:41234` (what `GITLAB_<TENANT>_URL` should be).
+    pub fn url(&self) -> &str {
+        &self.shared.url
+    }
+
+    /// Every request so far, oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.lock().requests.clone()
+    }
+
+    /// Requests whose path (without `/api/v4`) starts with `prefix`.
+    pub fn requests_to(&self, prefix: &str) -> Vec<RecordedRequest> {
+        self.shared
+            .lock()
+            .requests
+            .iter()
+            .filter(|r| r.path.starts_with(prefix))
+            .cloned()
+            .collect()
+    }
+
+    /// All notes, in creation order.
+    pub fn notes(&self) -> Vec<FakeNote> {
+        self.shared.lock().notes.clone()
+    }
+
+    /// Notes written through the API (by the bot account).
+    pub fn bot_notes(&self) -> Vec<FakeNote> {
+        self.notes()
+            .into_iter()
+            .filter(|n| n.author_username == FAKE_BOT_USERNAME)
+            .collect()
+    }
+
+    /// All award emoji, in creation order.
+    pub fn awards(&self) -> Vec<FakeAward> {
+        self.shared.lock().awards.clone()
+    }
+
+    /// Make `user_id` a member of `project_id` with `access_level` (10 guest … 30 developer … 50 owner).
+    pub fn set_access_level(&self, project_id: u64, user_id: u64, access_level: u64) {
+        self.shared.lock().members.insert(
+            (project_id, user_id),
+            Member {
+                access_level,
+                state: "active".to_owned(),
+            },
+        );
+    }
+
+    /// Block a member (state `blocked`), keeping the access level.
+    pub fn block_member(&self, project_id: u64, user_id: u64) {
+        if let Some(member) = self.shared.lock().members.get_mut(&(project_id, user_id)) {
+            member.state = "blocked".to_owned();
+        }
+    }
+
+    /// Make merge request `iid` of `project_id` exist with `source_branch`.
+    pub fn set_merge_request(&self, project_id: u64, iid: u64, source_branch: &str) {
+        self.shared
+            .lock()
+            .merge_requests
+            .insert((project_id, iid), source_branch.to_owned());
+    }
+
+    /// Answer the next request whose path (without `/api/v4`) starts with `path_prefix` with `failure`.
+    pub fn fail_next(&self, path_prefix: &str, failure: InjectedFailure) {
+        self.shared
+            .lock()
+            .failures
+            .push_back((path_prefix.to_owned(), failure));
+    }
+
+    /// Add an existing note by someone; in `discussion` when given (a reply in that thread), else in a new
+    /// one-note discussion. Returns `(note id, discussion id)`.
+    #[allow(clippy::too_many_arguments)] // a plain record constructor for tests
+    pub fn seed_note(
+        &self,
+        project_id: u64,
+        noteable: Noteable,
+        iid: u64,
+        author: &str,
+        author_id: u64,
+        body: &str,
+        created_at: u64,
+        discussion: Option<&str>,
+    ) -> (u64, String) {
+        let mut state = self.shared.lock();
+        let note = NewNote {
+            project_id,
+            noteable,
+            iid,
+            body,
+            author,
+            author_id,
+            internal: false,
+            discussion: discussion.map(str::to_owned),
+            created_at,
+        };
+        let id = insert_note(&mut state, note);
+        let discussion_id = state
+            .notes
+            .iter()
+            .find(|n| n.id == id)
+            .map(|n| n.discussion_id.clone())
+            .unwrap_or_default();
+        (id, discussion_id)
+    }
+}
+
+struct NewNote<'a> {
+    project_id: u64,
+    noteable: Noteable,
+    iid: u64,
+    body: &'a str,
+    author: &'a str,
+    author_id: u64,
+    internal: bool,
+    discussion: Option<String>,
+    created_at: u64,
+}
+
+fn insert_note(state: &mut FakeState, note: NewNote<'_>) -> u64 {
+    state.next_id += 1;
+    let id = state.next_id;
+    let discussion_id = note
+        .discussion
+        .unwrap_or_else(|| format!("{:040x}", 0xd15c_0000_u64 + id));
+    state.notes.push(FakeNote {
+        id,
+        project_id: note.project_id,
+        noteable: note.noteable,
+        iid: note.iid,
+        body: note.body.to_owned(),
+        author_username: note.author.to_owned(),
+        author_id: note.author_id,
+        system: false,
+        internal: note.internal,
+        discussion_id,
+        created_at: note.created_at,
+        updated_at: note.created_at,
+    });
+    id
+}
+
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    respond(&shared, &method, &uri, &headers, &body)
+}
+
+fn respond(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Response {
+    let Some(path) = uri.path().strip_prefix("/api/v4") else {
+        return message(StatusCode::NOT_FOUND, "404 Not Found");
+    };
+    let path = path.to_owned();
+    let json_body = if body.is_empty() {
+        None
+    } else {
+        serde_json::from_slice::<Value>(body).ok()
+    };
+    let mut state = shared.lock();
+    state.requests.push(RecordedRequest {
+        method: method.to_string(),
+        path: path.clone(),
+        query: uri.query().map(str::to_owned),
+        body: json_body.clone(),
+        headers: RECORDED_HEADERS
+            .iter()
+            .filter_map(|name| {
+                let value = headers.get(*name)?.to_str().ok()?;
+                Some(((*name).to_owned(), value.to_owned()))
+            })
+            .collect(),
+    });
+    if let Some(position) = state
+        .failures
+        .iter()
+        .position(|(prefix, _)| path.starts_with(prefix.as_str()))
+    {
+        if let Some((_, failure)) = state.failures.remove(position) {
+            return failure_response(&failure);
+        }
+    }
+    if !authenticated(shared, headers) {
+        return message(StatusCode::UNAUTHORIZED, "401 Unauthorized");
+    }
+    if !body.is_empty() && json_body.is_none() {
+        return message(StatusCode::BAD_REQUEST, "400 Bad request - invalid JSON");
+    }
+    let query = parse_query(uri.query());
+    let now = shared.clock.now_secs();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let number = |s: &str| s.parse::<u64>().ok();
+    let kind = |s: &str| match s {
+        "issues" => Some(Noteable::Issue),
+        "merge_requests" => Some(Noteable::MergeRequest),
+        _ => None,
+    };
+    let request = Request {
+        body: json_body.as_ref(),
+        query: &query,
+        now,
+    };
+    match (method.as_str(), segments.as_slice()) {
+        ("GET", ["user"]) => reply(
+            StatusCode::OK,
+            json!({"id": FAKE_BOT_ID, "username": FAKE_BOT_USERNAME, "bot": true}),
+        ),
+        ("GET", ["projects", project, "members", "all", user]) => match (number(project), number(user)) {
+            (Some(project), Some(user)) => member(&state, project, user),
+            _ => not_found(),
+        },
+        ("GET", ["projects", project, "merge_requests", iid]) => match (number(project), number(iid)) {
+            (Some(project), Some(iid)) => match state.merge_requests.get(&(project, iid)) {
+                Some(branch) => reply(
+                    StatusCode::OK,
+                    json!({"id": iid + 10_000, "iid": iid, "project_id": project, "state": "opened",
+                               "source_branch": branch, "target_branch": "main"}),
+                ),
+                None => message(StatusCode::NOT_FOUND, "404 Not found"),
+            },
+            _ => not_found(),
+        },
+        (_, ["projects", project, area, iid, rest @ ..]) => {
+            match (number(project), kind(area), number(iid)) {
+                (Some(project), Some(noteable), Some(iid)) => {
+                    let item = Item {
+                        project,
+                        noteable,
+                        iid,
+                    };
+                    route_item(&request, &mut state, method, &item, rest)
+                }
+                _ => not_found(),
+            }
+        }
+        _ => not_found(),
+    }
+}
+
+struct Request<'a> {
+    body: Option<&'a Value>,
+    query: &'a HashMap<String, String>,
+    now: u64,
+}
+
+#[derive(Clone, Copy)]
+struct Item {
+    project: u64,
+    noteable: Noteable,
+    iid: u64,
+}
+
+fn route_item(
+    request: &Request<'_>,
+    state: &mut FakeState,
+    method: &Method,
+    item: &Item,
+    rest: &[&str],
+) -> Response {
+    let number = |s: &str| s.parse::<u64>().ok();
+    match (method.as_str(), rest) {
+        ("POST", ["award_emoji"]) => award(request, state, item, None),
+        ("POST", ["notes", note, "award_emoji"]) => match number(note) {
+            Some(note) => award(request, state, item, Some(note)),
+            None => not_found(),
+        },
+        ("GET", ["notes"]) => list_notes(request, state, item),
+        ("POST", ["notes"]) => create_note(request, state, item, None),
+        ("PUT", ["notes", note]) => match number(note) {
+            Some(note) => edit_note(request, state, item, note),
+            None => not_found(),
+        },
+        ("GET", ["discussions", discussion]) => {
+            let notes: Vec<Value> = item_notes(state, item)
+                .filter(|n| n.discussion_id == *discussion)
+                .map(note_json)
+                .collect();
+            if notes.is_empty() {
+                return message(StatusCode::NOT_FOUND, "404 Discussion Not Found");
+            }
+            reply(
+                StatusCode::OK,
+                json!({"id": discussion, "individual_note": notes.len() == 1, "notes": notes}),
+            )
+        }
+        ("POST", ["discussions", discussion, "notes"]) => {
+            if !item_notes(state, item).any(|n| n.discussion_id == *discussion) {
+                return message(StatusCode::NOT_FOUND, "404 Discussion Not Found");
+            }
+            create_note(request, state, item, Some((*discussion).to_owned()))
+        }
+        _ => not_found(),
+    }
+}
+
+fn item_notes<'s>(state: &'s FakeState, item: &Item) -> impl Iterator<Item = &'s FakeNote> {
+    let item = *item;
+    state
+        .notes
+        .iter()
+        .filter(move |n| n.project_id == item.project && n.noteable == item.noteable && n.iid == item.iid)
+}
+
+fn authenticated(shared: &Shared, headers: &HeaderMap) -> bool {
+    let private = headers.get("private-token").and_then(|v| v.to_str().ok());
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    private.or(bearer).is_some_and(|t| t == shared.token)
+}
+
+fn member(state: &FakeState, project: u64, user: u64) -> Response {
+    match state.members.get(&(project, user)) {
+        Some(member) => reply(
+            StatusCode::OK,
+            json!({"id": user, "username": format!("user{user}"), "name": "Member", "state": member.state,
+                   "access_level": member.access_level, "expires_at": null}),
+        ),
+        None => message(StatusCode::NOT_FOUND, "404 Not found"),
+    }
+}
+
+fn award(request: &Request<'_>, state: &mut FakeState, item: &Item, note_id: Option<u64>) -> Response {
+    let Some(name) = request.body.and_then(|b| b.get("name")).and_then(Value::as_str) else {
+        return message(StatusCode::BAD_REQUEST, "400 Bad request - name is missing");
+    };
+    if let Some(note_id) = note_id {
+        if !item_notes(state, item).any(|n| n.id == note_id) {
+            return message(StatusCode::NOT_FOUND, "404 Note Not Found");
+        }
+    }
+    let award = FakeAward {
+        project_id: item.project,
+        noteable: item.noteable,
+        iid: item.iid,
+        note_id,
+        name: name.to_owned(),
+        username: FAKE_BOT_USERNAME.to_owned(),
+    };
+    if state.awards.contains(&award) {
+        return message(
+            StatusCode::NOT_FOUND,
+            "404 Award Emoji Name has already been taken Not Found",
+        );
+    }
+    state.awards.push(award);
+    state.next_id += 1;
+    reply(
+        StatusCode::CREATED,
+        json!({"id": state.next_id, "name": name, "user": {"id": FAKE_BOT_ID, "username": FAKE_BOT_USERNAME}}),
+    )
+}
+
+fn list_notes(request: &Request<'_>, state: &FakeState, item: &Item) -> Response {
+    let mut notes: Vec<&FakeNote> = item_notes(state, item).collect();
+    notes.sort_by_key(|n| (n.created_at, n.id));
+    // GitLab's default order is newest first.
+    if request.query.get("sort").map(String::as_str) != Some("asc") {
+        notes.reverse();
+    }
+    let per_page = query_number(request.query, "per_page")
+        .unwrap_or(20)
+        .clamp(1, 100);
+    let page = query_number(request.query, "page").unwrap_or(1).max(1);
+    let total_pages = notes.len().div_ceil(per_page).max(1);
+    let items: Vec<Value> = notes
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(|n| note_json(n))
+        .collect();
+    let mut response = reply(StatusCode::OK, Value::Array(items));
+    let next = if page < total_pages {
+        (page + 1).to_string()
+    } else {
+        String::new()
+    };
+    for (name, value) in [
+        ("x-page", page.to_string()),
+        ("x-per-page", per_page.to_string()),
+        ("x-total", notes.len().to_string()),
+        ("x-total-pages", total_pages.to_string()),
+        ("x-next-page", next),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
+fn create_note(
+    request: &Request<'_>,
+    state: &mut FakeState,
+    item: &Item,
+    discussion: Option<String>,
+) -> Response {
+    let Some(body) = request.body.and_then(|b| b.get("body")).and_then(Value::as_str) else {
+        return message(StatusCode::BAD_REQUEST, "400 Bad request - body is missing");
+    };
+    let internal = request
+        .body
+        .and_then(|b| b.get("internal"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let id = insert_note(
+        state,
+        NewNote {
+            project_id: item.project,
+            noteable: item.noteable,
+            iid: item.iid,
+            body,
+            author: FAKE_BOT_USERNAME,
+            author_id: FAKE_BOT_ID,
+            internal,
+            discussion,
+            created_at: request.now,
+        },
+    );
+    match state.notes.iter().find(|n| n.id == id) {
+        Some(note) => reply(StatusCode::CREATED, note_json(note)),
+        None => message(StatusCode::INTERNAL_SERVER_ERROR, "500 note vanished"),
+    }
+}
+
+fn edit_note(request: &Request<'_>, state: &mut FakeState, item: &Item, note_id: u64) -> Response {
+    let Some(body) = request.body.and_then(|b| b.get("body")).and_then(Value::as_str) else {
+        return message(StatusCode::BAD_REQUEST, "400 Bad request - body is missing");
+    };
+    let item = *item;
+    match state.notes.iter_mut().find(|n| {
+        n.id == note_id && n.project_id == item.project && n.noteable == item.noteable && n.iid == item.iid
+    }) {
+        // Only the author may edit a note.
+        Some(note) if note.author_username != FAKE_BOT_USERNAME => {
+            message(StatusCode::FORBIDDEN, "403 Forbidden")
+        }
+        Some(note) => {
+            note.body = body.to_owned();
+            note.updated_at = request.now;
+            reply(StatusCode::OK, note_json(note))
+        }
+        None => message(StatusCode::NOT_FOUND, "404 Note Not Found"),
+    }
+}
+
+fn note_json(note: &FakeNote) -> Value {
+    json!({
+        "id": note.id,
+        "type": null,
+        "body": note.body,
+        "author": {"id": note.author_id, "username": note.author_username, "name": note.author_username},
+        "created_at": timestamp(note.created_at),
+        "updated_at": timestamp(note.updated_at),
+        "system": note.system,
+        "noteable_type": match note.noteable { Noteable::Issue => "Issue", Noteable::MergeRequest => "MergeRequest" },
+        "noteable_iid": note.iid,
+        "project_id": note.project_id,
+        "internal": note.internal,
+        "confidential": note.internal,
+        "resolvable": false,
+    })
+}
+
+fn failure_response(failure: &InjectedFailure) -> Response {
+    let mut response = reply(status_code(failure.status), failure.body.clone());
+    for (name, value) in &failure.headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::from_str(value)) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
+fn reply(status: StatusCode, body: Value) -> Response {
+    (status, Json(body)).into_response()
+}
+
+fn message(status: StatusCode, text: &str) -> Response {
+    reply(status, json!({ "message": text }))
+}
+
+fn not_found() -> Response {
+    message(StatusCode::NOT_FOUND, "404 Not Found")
+}
+
+fn status_code(status: u16) -> StatusCode {
+    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// `2026-11-28T11:48:21.000Z`, as GitLab writes timestamps.
+pub fn timestamp(epoch_secs: u64) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_secs(epoch_secs)).to_string()
+}
+
+fn parse_query(query: Option<&str>) -> HashMap<String, String> {
+    query
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect()
+}
+
+fn query_number(query: &HashMap<String, String>, key: &str) -> Option<usize> {
+    query.get(key).and_then(|value| value.parse().ok())
+}

@@ -1,0 +1,568 @@
+//! A local fake of the Jira Cloud REST v3 subset Hookline uses (providers.md §4.4), for integration tests.
+//!
+//! Modelled behaviour:
+//! - Every call needs `Authorization: Basic base64(email:api_token)` of the configured service account, else
+//!   401 (`{"errorMessages": […]}` like Jira).
+//! - `GET /rest/api/3/issue/{id}` (summary, description, status with its category).
+//! - `GET /rest/api/3/issue/{id}/comment` with `startAt`, `maxResults` (at most 100) and `orderBy`
+//!   (`created` / `-created`), answering `{startAt, maxResults, total, comments}`.
+//! - `POST /rest/api/3/issue/{id}/comment`: the body must be an ADF document (a string is 400, as on REST v3);
+//!   optional `properties` are stored; the author is the service account; 201 with the comment.
+//! - `PUT /rest/api/3/issue/{id}/comment/{commentId}`: ADF again; 404 for an unknown comment.
+//! - `POST /rest/api/3/comment/list?expand=properties` with `{"ids": […]}`.
+//! - `GET`/`POST /rest/api/3/issue/{id}/transitions`: the issue's transitions; applying one moves the status
+//!   (204), an unavailable one is 400.
+//! - Failures queued with [`FakeJira::fail_next`] are answered before authentication, one per matching
+//!   request, in order.
+//!
+//! Time comes from a [`Clock`] so comment timestamps follow a test's manual clock. Every request is recorded.
+
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    time::{Duration, UNIX_EPOCH},
+};
+
+use axum::{
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, HeaderValue, Method, StatusCode, Uri},
+    response::{IntoResponse, Response},
+    Json, Router,
+};
+use base64::{engine::general_purpose::STANDARD as BASE64, Engine as _};
+use hookline::clock::Clock;
+use serde_json::{json, Value};
+
+/// Service account e-mail the fake expects.
+pub const FAKE_EMAIL: &str = "hookline-bot@example.test";
+/// Service account API token the fake expects.
+pub const FAKE_API_TOKEN: &str = "jira-api-token-for-tests";
+/// `accountId` of the service account (author of comments created through the API).
+pub const FAKE_BOT_ACCOUNT_ID: &str = "557058:hookline-bot";
+/// Display name of the service account.
+pub const FAKE_BOT_NAME: &str = "Hookline Bot";
+
+/// One request the fake received.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordedRequest {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    /// The body parsed as JSON; `None` when empty or not JSON.
+    pub body: Option<Value>,
+    pub authorization: Option<String>,
+}
+
+/// A transition available on an issue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeTransition {
+    pub id: String,
+    pub name: String,
+    /// Target status name and its category key (`new`, `indeterminate`, `done`).
+    pub to: String,
+    pub to_category: String,
+}
+
+impl FakeTransition {
+    pub fn new(id: &str, name: &str, to: &str, to_category: &str) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+            to: to.into(),
+            to_category: to_category.into(),
+        }
+    }
+}
+
+/// An issue as the fake stores it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FakeIssue {
+    pub id: String,
+    pub key: String,
+    pub summary: String,
+    /// ADF document (or null).
+    pub description: Value,
+    pub status: String,
+    pub status_category: String,
+    pub transitions: Vec<FakeTransition>,
+}
+
+impl FakeIssue {
+    /// A `To Do` issue with the usual workflow: Start work (→ In Progress), Review (→ In Review), Done.
+    pub fn new(id: &str, key: &str, summary: &str, description: Value) -> Self {
+        Self {
+            id: id.into(),
+            key: key.into(),
+            summary: summary.into(),
+            description,
+            status: "To Do".into(),
+            status_category: "new".into(),
+            transitions: vec![
+                FakeTransition::new("11", "Start work", "In Progress", "indeterminate"),
+                FakeTransition::new("21", "Ready for review", "In Review", "indeterminate"),
+                FakeTransition::new("31", "Close", "Done", "done"),
+            ],
+        }
+    }
+}
+
+/// A comment as the fake stores it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FakeComment {
+    pub id: String,
+    pub issue_id: String,
+    pub author_account_id: String,
+    pub author_name: String,
+    /// ADF document (or a string for seeded wiki comments).
+    pub body: Value,
+    pub properties: BTreeMap<String, Value>,
+    pub created: u64,
+    pub updated: u64,
+}
+
+/// An answer to give instead of the normal one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InjectedFailure {
+    pub status: u16,
+    pub retry_after: Option<u64>,
+}
+
+/// The running fake. Dropping it stops the server.
+pub struct FakeJira {
+    shared: Arc<Shared>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeJira {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+struct Shared {
+    url: String,
+    clock: Arc<dyn Clock>,
+    state: Mutex<FakeState>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, FakeState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[derive(Default)]
+struct FakeState {
+    requests: Vec<RecordedRequest>,
+    issues: HashMap<String, FakeIssue>,
+    comments: Vec<FakeComment>,
+    next_comment_id: u64,
+    failures: VecDeque<(String, InjectedFailure)>,
+}
+
+impl FakeJira {
+    /// Bind `127.0.0.1:0` and serve until dropped.
+    ///
+    /// # Panics
+    /// If no local port can be bound (the test cannot run anyway).
+    pub async fn start(clock: Arc<dyn Clock>) -> FakeJira {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake Jira");
+        let addr = listener.local_addr().expect("fake Jira address");
+        let shared = Arc::new(Shared {
+            url: format!("http://{addr}"),
+            clock,
+            state: Mutex::new(FakeState {
+                next_comment_id: 20_000,
+                ..FakeState::default()
+            }),
+        });
+        let app = Router::new().fallback(handle).with_state(shared.clone());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeJira { shared, server }
+    }
+
+    /// Base URL of the site, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> &str {
+        &self.shared.url
+    }
+
+    pub fn add_issue(&self, issue: FakeIssue) {
+        self.shared.lock().issues.insert(issue.id.clone(), issue);
+    }
+
+    pub fn issue(&self, id: &str) -> Option<FakeIssue> {
+        self.shared.lock().issues.get(id).cloned()
+    }
+
+    /// Set an issue's status (name and category key).
+    pub fn set_status(&self, id: &str, status: &str, category: &str) {
+        if let Some(issue) = self.shared.lock().issues.get_mut(id) {
+            issue.status = status.into();
+            issue.status_category = category.into();
+        }
+    }
+
+    /// Add an existing comment by someone; returns its id.
+    pub fn seed_comment(
+        &self,
+        issue_id: &str,
+        account_id: &str,
+        name: &str,
+        body: Value,
+        created: u64,
+    ) -> String {
+        let mut state = self.shared.lock();
+        insert_comment(
+            &mut state,
+            issue_id,
+            account_id,
+            name,
+            body,
+            BTreeMap::new(),
+            created,
+        )
+    }
+
+    pub fn comments(&self) -> Vec<FakeComment> {
+        self.shared.lock().comments.clone()
+    }
+
+    /// Comments written by the service account.
+    pub fn bot_comments(&self) -> Vec<FakeComment> {
+        self.comments()
+            .into_iter()
+            .filter(|c| c.author_account_id == FAKE_BOT_ACCOUNT_ID)
+            .collect()
+    }
+
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.lock().requests.clone()
+    }
+
+    /// Requests with this method whose path starts with `prefix`.
+    pub fn requests_to(&self, method: &str, prefix: &str) -> Vec<RecordedRequest> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.method == method && r.path.starts_with(prefix))
+            .collect()
+    }
+
+    /// Answer the next request whose path starts with `path_prefix` with `status` (and `Retry-After`).
+    pub fn fail_next(&self, path_prefix: &str, status: u16, retry_after: Option<u64>) {
+        self.shared
+            .lock()
+            .failures
+            .push_back((path_prefix.to_owned(), InjectedFailure { status, retry_after }));
+    }
+}
+
+/// Flatten the text nodes of an ADF document (for assertions).
+pub fn adf_text(doc: &Value) -> String {
+    fn walk(node: &Value, out: &mut String) {
+        if let Some(text) = node.get("text").and_then(Value::as_str) {
+            out.push_str(text);
+        }
+        if node.get("type").and_then(Value::as_str) == Some("mention") {
+            let id = node["attrs"]["id"].as_str().unwrap_or("");
+            out.push_str(&format!("[~accountid:{id}]"));
+        }
+        if let Some(children) = node.get("content").and_then(Value::as_array) {
+            for child in children {
+                walk(child, out);
+            }
+            if node.get("type").and_then(Value::as_str) == Some("paragraph") {
+                out.push('\n');
+            }
+        }
+    }
+    let mut out = String::new();
+    match doc {
+        Value::String(s) => out.push_str(s),
+        other => walk(other, &mut out),
+    }
+    out
+}
+
+fn insert_comment(
+    state: &mut FakeState,
+    issue_id: &str,
+    account_id: &str,
+    name: &str,
+    body: Value,
+    properties: BTreeMap<String, Value>,
+    created: u64,
+) -> String {
+    state.next_comment_id += 1;
+    let id = state.next_comment_id.to_string();
+    state.comments.push(FakeComment {
+        id: id.clone(),
+        issue_id: issue_id.into(),
+        author_account_id: account_id.into(),
+        author_name: name.into(),
+        body,
+        properties,
+        created,
+        updated: created,
+    });
+    id
+}
+
+/// `2024-04-30T12:00:00.000+0000`, as Jira writes times.
+fn jira_time(secs: u64) -> String {
+    let formatted = humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_secs(secs)).to_string();
+    format!("{}+0000", formatted.trim_end_matches('Z'))
+}
+
+fn comment_json(comment: &FakeComment, with_properties: bool) -> Value {
+    let mut value = json!({
+        "id": comment.id,
+        "author": {"accountId": comment.author_account_id, "displayName": comment.author_name, "accountType": "atlassian"},
+        "body": comment.body,
+        "created": jira_time(comment.created),
+        "updated": jira_time(comment.updated),
+    });
+    if with_properties {
+        value["properties"] = comment
+            .properties
+            .iter()
+            .map(|(key, value)| json!({"key": key, "value": value}))
+            .collect();
+    }
+    value
+}
+
+fn errors(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({"errorMessages": [message], "errors": {}}))).into_response()
+}
+
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_owned();
+    let json_body = serde_json::from_slice::<Value>(&body).ok();
+    let mut state = shared.lock();
+    state.requests.push(RecordedRequest {
+        method: method.to_string(),
+        path: path.clone(),
+        query: uri.query().map(str::to_owned),
+        body: json_body.clone(),
+        authorization: headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    });
+    if let Some(position) = state
+        .failures
+        .iter()
+        .position(|(prefix, _)| path.starts_with(prefix.as_str()))
+    {
+        if let Some((_, failure)) = state.failures.remove(position) {
+            let status = StatusCode::from_u16(failure.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut response = errors(status, "injected failure");
+            if let Some(secs) = failure.retry_after {
+                if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
+                    response.headers_mut().insert("retry-after", value);
+                }
+            }
+            return response;
+        }
+    }
+    let expected = format!(
+        "Basic {}",
+        BASE64.encode(format!("{FAKE_EMAIL}:{FAKE_API_TOKEN}"))
+    );
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+        return errors(
+            StatusCode::UNAUTHORIZED,
+            "Client must be authenticated to access this resource.",
+        );
+    }
+    if !body.is_empty() && json_body.is_none() {
+        return errors(StatusCode::BAD_REQUEST, "Unexpected character in JSON");
+    }
+    let query: HashMap<String, String> = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let now = shared.clock.now_secs();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match (method.as_str(), segments.as_slice()) {
+        ("GET", ["rest", "api", "3", "issue", id]) => match state.issues.get(*id) {
+            Some(issue) => Json(json!({
+                "id": issue.id, "key": issue.key,
+                "fields": {
+                    "summary": issue.summary, "description": issue.description,
+                    "status": {"name": issue.status, "statusCategory": {"key": issue.status_category}}
+                }
+            }))
+            .into_response(),
+            None => errors(
+                StatusCode::NOT_FOUND,
+                "Issue does not exist or you do not have permission to see it.",
+            ),
+        },
+        ("GET", ["rest", "api", "3", "issue", id, "comment"]) => {
+            if !state.issues.contains_key(*id) {
+                return errors(StatusCode::NOT_FOUND, "Issue does not exist");
+            }
+            let start_at: usize = query.get("startAt").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let max: usize = query
+                .get("maxResults")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(50)
+                .min(100);
+            let mut comments: Vec<&FakeComment> =
+                state.comments.iter().filter(|c| c.issue_id == *id).collect();
+            comments.sort_by_key(|c| (c.created, c.id.parse::<u64>().unwrap_or(0)));
+            if query.get("orderBy").map(String::as_str) == Some("-created") {
+                comments.reverse();
+            }
+            let total = comments.len();
+            let page: Vec<Value> = comments
+                .into_iter()
+                .skip(start_at)
+                .take(max)
+                .map(|c| comment_json(c, false))
+                .collect();
+            Json(json!({"startAt": start_at, "maxResults": max, "total": total, "comments": page}))
+                .into_response()
+        }
+        ("POST", ["rest", "api", "3", "issue", id, "comment"]) => {
+            if !state.issues.contains_key(*id) {
+                return errors(StatusCode::NOT_FOUND, "Issue does not exist");
+            }
+            let Some(request) = json_body else {
+                return errors(StatusCode::BAD_REQUEST, "Comment body can not be empty!");
+            };
+            if !is_adf(&request["body"]) {
+                return errors(StatusCode::BAD_REQUEST, "Comment body is not valid!");
+            }
+            let properties = properties_of(&request);
+            let comment_id = insert_comment(
+                &mut state,
+                id,
+                FAKE_BOT_ACCOUNT_ID,
+                FAKE_BOT_NAME,
+                request["body"].clone(),
+                properties,
+                now,
+            );
+            let created = state
+                .comments
+                .iter()
+                .find(|c| c.id == comment_id)
+                .map(|c| comment_json(c, false));
+            (StatusCode::CREATED, Json(created.unwrap_or(Value::Null))).into_response()
+        }
+        ("PUT", ["rest", "api", "3", "issue", id, "comment", comment_id]) => {
+            let Some(request) = json_body else {
+                return errors(StatusCode::BAD_REQUEST, "Comment body can not be empty!");
+            };
+            if !is_adf(&request["body"]) {
+                return errors(StatusCode::BAD_REQUEST, "Comment body is not valid!");
+            }
+            let properties = properties_of(&request);
+            let Some(comment) = state
+                .comments
+                .iter_mut()
+                .find(|c| c.id == *comment_id && c.issue_id == *id)
+            else {
+                return errors(StatusCode::NOT_FOUND, "Can not find a comment for the id");
+            };
+            comment.body = request["body"].clone();
+            comment.updated = now;
+            if !properties.is_empty() {
+                comment.properties = properties;
+            }
+            Json(comment_json(comment, false)).into_response()
+        }
+        ("POST", ["rest", "api", "3", "comment", "list"]) => {
+            let ids: Vec<String> = json_body
+                .as_ref()
+                .and_then(|b| b["ids"].as_array())
+                .map(|ids| {
+                    ids.iter()
+                        .map(|id| id.to_string().trim_matches('"').to_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let with_properties = query.get("expand").is_some_and(|e| e.contains("properties"));
+            let values: Vec<Value> = state
+                .comments
+                .iter()
+                .filter(|c| ids.contains(&c.id))
+                .map(|c| comment_json(c, with_properties))
+                .collect();
+            Json(json!({"startAt": 0, "maxResults": values.len(), "total": values.len(), "isLast": true, "values": values}))
+                .into_response()
+        }
+        ("GET", ["rest", "api", "3", "issue", id, "transitions"]) => match state.issues.get(*id) {
+            Some(issue) => {
+                let transitions: Vec<Value> = issue
+                    .transitions
+                    .iter()
+                    .filter(|t| t.to != issue.status)
+                    .map(|t| json!({"id": t.id, "name": t.name, "to": {"name": t.to, "statusCategory": {"key": t.to_category}}}))
+                    .collect();
+                Json(json!({"transitions": transitions})).into_response()
+            }
+            None => errors(StatusCode::NOT_FOUND, "Issue does not exist"),
+        },
+        ("POST", ["rest", "api", "3", "issue", id, "transitions"]) => {
+            let wanted = json_body
+                .as_ref()
+                .and_then(|b| b["transition"]["id"].as_str())
+                .unwrap_or("")
+                .to_owned();
+            let Some(issue) = state.issues.get_mut(*id) else {
+                return errors(StatusCode::NOT_FOUND, "Issue does not exist");
+            };
+            let Some(transition) = issue
+                .transitions
+                .iter()
+                .find(|t| t.id == wanted && t.to != issue.status)
+                .cloned()
+            else {
+                return errors(
+                    StatusCode::BAD_REQUEST,
+                    "Transition id is not valid for this issue.",
+                );
+            };
+            issue.status = transition.to;
+            issue.status_category = transition.to_category;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        _ => errors(StatusCode::NOT_FOUND, "Not found"),
+    }
+}
+
+fn is_adf(body: &Value) -> bool {
+    body.get("type").and_then(Value::as_str) == Some("doc")
+        && body.get("version").and_then(Value::as_u64) == Some(1)
+        && body.get("content").is_some_and(Value::is_array)
+}
+
+fn properties_of(request: &Value) -> BTreeMap<String, Value> {
+    request
+        .get("properties")
+        .and_then(Value::as_array)
+        .map(|properties| {
+            properties
+                .iter()
+                .filter_map(|p| Some((p.get("key")?.as_str()?.to_owned(), p.get("value")?.clone())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
