@@ -1,10 +1,15 @@
 //! `hookline-local`: run Hookline on the embedded default (see the crate docs and the README).
 
-use std::{sync::Arc, time::Instant};
+use std::{io::IsTerminal, sync::Arc, time::Instant};
 
 use hookline::{clock::SystemClock, config::Config};
 use hookline_local::{local_secrets, start, HostOptions, LocalConfig};
 use tracing_subscriber::EnvFilter;
+
+// The webhook path allocates many small, short-lived buffers per request; mimalloc serves them with less CPU
+// than the system allocator (measured with bench/load.sh).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -13,7 +18,10 @@ async fn main() -> anyhow::Result<()> {
     if std::env::var("HOOKLINE_LOG_FORMAT").is_ok_and(|f| f == "json") {
         tracing_subscriber::fmt().with_env_filter(filter).json().init();
     } else {
-        tracing_subscriber::fmt().with_env_filter(filter).init();
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(std::io::stderr().is_terminal())
+            .init();
     }
     let config = Config::from_env()?;
     let local = LocalConfig::from_env()?;

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde_json::value::RawValue;
 
 use super::{
     event::{GithubEvent, PayloadError, RawEvent},
@@ -318,10 +317,8 @@ impl ProviderModule for GithubModule {
             PayloadError::Json => WebhookError::Malformed("malformed JSON"),
             PayloadError::Missing(_) => WebhookError::Malformed("unexpected payload shape"),
         })?;
-        let payload = serde_json::to_string(&trimmed)
-            .ok()
-            .and_then(|s| RawValue::from_string(s).ok())
-            .ok_or(WebhookError::Malformed("unexpected payload shape"))?;
+        let payload = serde_json::value::to_raw_value(&trimmed)
+            .map_err(|_| WebhookError::Malformed("unexpected payload shape"))?;
         Ok(Intake::Accept(Envelope {
             version: ENVELOPE_VERSION,
             provider: Provider::Github,
