@@ -6,11 +6,18 @@ use std::sync::Arc;
 use crate::{
     clock::Clock,
     config::Config,
-    github::{client::GithubClient, GithubModule},
+    github::{client::GithubClient, GithubConfig, GithubModule},
+    gitlab::{GitlabClient, GitlabConfig, GitlabModule},
     handlers::Services,
+    jira::{
+        client::{IssueReader, JiraClient},
+        JiraConfig, JiraModule,
+    },
+    linear::{client::LinearClient, LinearConfig, LinearModule},
     openhands::OpenHandsClient,
-    ports::{DeliveryStore, IdentityStore, Inbox, RunStore, Secrets},
+    ports::{DeliveryStore, IdentityStore, Inbox, RunStore, Secrets, SourceClient},
     provider::ProviderModule,
+    slack::{client::SlackClient, SlackConfig, SlackModule},
 };
 
 /// The storage side of a deployment (AWS or embedded).
@@ -32,80 +39,128 @@ pub fn http_client(config: &Config) -> Result<reqwest::Client, reqwest::Error> {
         .build()
 }
 
+/// Builds each provider's API client. The worker and callback use [`HttpApiClients`]; a webhook function, which
+/// only verifies and enqueues, passes one that builds none, and since [`provider_modules`] is generic over this
+/// trait, the HTTP clients are not even linked into that binary.
+pub trait ApiClients {
+    fn github(&self, config: &GithubConfig) -> Arc<dyn SourceClient>;
+    fn gitlab(&self, config: &GitlabConfig) -> Arc<dyn SourceClient>;
+    fn slack(&self, config: &SlackConfig) -> Arc<dyn SourceClient>;
+    /// Jira's client, and what reads an issue's description during intake (`None`: go without it).
+    fn jira(&self, config: &JiraConfig) -> (Arc<dyn SourceClient>, Option<Arc<dyn IssueReader>>);
+    fn linear(&self, config: &LinearConfig) -> Arc<dyn SourceClient>;
+}
+
+/// The real API clients over one HTTP client.
+pub struct HttpApiClients {
+    pub http: reqwest::Client,
+    pub secrets: Arc<dyn Secrets>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl ApiClients for HttpApiClients {
+    fn github(&self, config: &GithubConfig) -> Arc<dyn SourceClient> {
+        Arc::new(GithubClient::new(
+            self.http.clone(),
+            config.clone(),
+            self.secrets.clone(),
+            self.clock.clone(),
+        ))
+    }
+    fn gitlab(&self, config: &GitlabConfig) -> Arc<dyn SourceClient> {
+        Arc::new(GitlabClient::new(
+            self.http.clone(),
+            config.clone(),
+            self.secrets.clone(),
+            self.clock.clone(),
+        ))
+    }
+    fn slack(&self, config: &SlackConfig) -> Arc<dyn SourceClient> {
+        Arc::new(SlackClient::new(
+            self.http.clone(),
+            config.clone(),
+            self.secrets.clone(),
+        ))
+    }
+    fn jira(&self, config: &JiraConfig) -> (Arc<dyn SourceClient>, Option<Arc<dyn IssueReader>>) {
+        let client = Arc::new(JiraClient::new(
+            self.http.clone(),
+            config.clone(),
+            self.secrets.clone(),
+        ));
+        (client.clone(), Some(client))
+    }
+    fn linear(&self, config: &LinearConfig) -> Arc<dyn SourceClient> {
+        Arc::new(LinearClient::new(
+            self.http.clone(),
+            config.clone(),
+            self.secrets.clone(),
+            self.clock.clone(),
+        ))
+    }
+}
+
+/// One module per configured provider, in a fixed order.
+pub fn provider_modules<C: ApiClients>(
+    config: &Config,
+    secrets: &Arc<dyn Secrets>,
+    clients: &C,
+) -> Vec<Arc<dyn ProviderModule>> {
+    let help = || config.link_help.clone();
+    let mut providers: Vec<Arc<dyn ProviderModule>> = Vec::new();
+    if let Some(c) = &config.github {
+        providers.push(Arc::new(GithubModule::new(
+            c.clone(),
+            secrets.clone(),
+            clients.github(c),
+            help(),
+        )));
+    }
+    if let Some(c) = &config.gitlab {
+        providers.push(Arc::new(GitlabModule::new(
+            c.clone(),
+            secrets.clone(),
+            clients.gitlab(c),
+            help(),
+        )));
+    }
+    if let Some(c) = &config.slack {
+        providers.push(Arc::new(SlackModule::new(
+            c.clone(),
+            secrets.clone(),
+            clients.slack(c),
+            help(),
+        )));
+    }
+    if let Some(c) = &config.jira {
+        let (client, reader) = clients.jira(c);
+        providers.push(Arc::new(JiraModule::new(
+            c.clone(),
+            secrets.clone(),
+            client,
+            reader,
+            help(),
+        )));
+    }
+    if let Some(c) = &config.linear {
+        providers.push(Arc::new(LinearModule::new(
+            c.clone(),
+            secrets.clone(),
+            clients.linear(c),
+            help(),
+        )));
+    }
+    providers
+}
+
 /// Wire the provider modules and the OpenHands client over `adapters`.
 pub fn services(config: &Config, adapters: Adapters, http: reqwest::Client) -> Services {
-    let mut providers: Vec<Arc<dyn ProviderModule>> = Vec::new();
-    if let Some(github) = &config.github {
-        let client = GithubClient::new(
-            http.clone(),
-            github.clone(),
-            adapters.secrets.clone(),
-            adapters.clock.clone(),
-        );
-        providers.push(Arc::new(GithubModule::new(
-            github.clone(),
-            adapters.secrets.clone(),
-            Arc::new(client),
-            config.link_help.clone(),
-        )));
-    }
-    // Each further provider adds its module here when configured (one block per provider, in this order).
-    // provider: gitlab
-    if let Some(gitlab) = &config.gitlab {
-        let client = crate::gitlab::GitlabClient::new(
-            http.clone(),
-            gitlab.clone(),
-            adapters.secrets.clone(),
-            adapters.clock.clone(),
-        );
-        providers.push(Arc::new(crate::gitlab::GitlabModule::new(
-            gitlab.clone(),
-            adapters.secrets.clone(),
-            Arc::new(client),
-            config.link_help.clone(),
-        )));
-    }
-    // provider: slack
-    if let Some(slack) = &config.slack {
-        let client =
-            crate::slack::client::SlackClient::new(http.clone(), slack.clone(), adapters.secrets.clone());
-        providers.push(Arc::new(crate::slack::SlackModule::new(
-            slack.clone(),
-            adapters.secrets.clone(),
-            Arc::new(client),
-            config.link_help.clone(),
-        )));
-    }
-    // provider: jira
-    if let Some(jira) = &config.jira {
-        let client = Arc::new(crate::jira::client::JiraClient::new(
-            http.clone(),
-            jira.clone(),
-            adapters.secrets.clone(),
-        ));
-        providers.push(Arc::new(crate::jira::JiraModule::new(
-            jira.clone(),
-            adapters.secrets.clone(),
-            client.clone(),
-            Some(client),
-            config.link_help.clone(),
-        )));
-    }
-    // provider: linear
-    if let Some(linear) = &config.linear {
-        let client = crate::linear::client::LinearClient::new(
-            http.clone(),
-            linear.clone(),
-            adapters.secrets.clone(),
-            adapters.clock.clone(),
-        );
-        providers.push(Arc::new(crate::linear::LinearModule::new(
-            linear.clone(),
-            adapters.secrets.clone(),
-            Arc::new(client),
-            config.link_help.clone(),
-        )));
-    }
+    let clients = HttpApiClients {
+        http: http.clone(),
+        secrets: adapters.secrets.clone(),
+        clock: adapters.clock.clone(),
+    };
+    let providers = provider_modules(config, &adapters.secrets, &clients);
     Services {
         deliveries: adapters.deliveries,
         runs: adapters.runs,

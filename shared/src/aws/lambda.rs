@@ -40,17 +40,16 @@ use crate::{
     config::{Config, ConfigError},
     domain::{IdentityLink, Provider, QueueMessage, RunRecord, RunState, SourceRef, StatusRef},
     error::{Disposition, PortError, WebhookError},
-    github::GithubModule,
     handlers::{
         callback::{self, SweepReport},
         webhook, worker, Services,
     },
     http::{HttpReply, HttpRequest, ReplyBody},
+    jira::client::IssueReader,
     ports::{
         Claim, ClaimThenSend, ContextMessage, ConversationStatus, Conversations, IdentityStore, Inbox,
-        OpenHandsAuth, RunStore, SourceClient, StartConversation, StartTask, ThreadClaim,
+        OpenHandsAuth, RunStore, Secrets, SourceClient, StartConversation, StartTask, ThreadClaim,
     },
-    provider::ProviderModule,
 };
 
 /// Default lifetime of a cached secret (`HOOKLINE_SECRETS_TTL_SECS`).
@@ -122,27 +121,20 @@ pub enum SetupError {
 /// [`NotInThisFunction`] adapter. In particular no provider API or OpenHands client is constructed, which keeps
 /// reqwest and the API clients out of the webhook binary (smaller package, faster cold start).
 ///
-/// Wires the intake of GitHub, the one provider with a webhook function so far; each further provider's
-/// function adds its module here, with [`NotInThisFunction`] as its API client.
+/// Every configured provider's intake is wired (each provider's function is configured with its own
+/// provider's settings only); Jira's intake goes without reading issue descriptions here.
 ///
-/// Fails, naming the setting, without `HOOKLINE_QUEUE_URL` or without `GITHUB_APP_ID`.
+/// Fails, naming the setting, without `HOOKLINE_QUEUE_URL`, or when no provider is configured.
 pub fn webhook_services(config: &Config, aws: &AwsConfig, sdk: &SdkConfig) -> Result<Services, SetupError> {
     let queue_url = aws.queue_url()?;
     let store = Arc::new(DynamoStore::from_conf(sdk, &aws.table));
     let secrets = Arc::new(secrets(aws, sdk));
     let absent = Arc::new(NotInThisFunction::new("webhook"));
-    let mut providers: Vec<Arc<dyn ProviderModule>> = Vec::new();
-    if let Some(github) = &config.github {
-        providers.push(Arc::new(GithubModule::new(
-            github.clone(),
-            secrets.clone(),
-            absent.clone(),
-            config.link_help.clone(),
-        )));
-    }
+    let secrets_port: Arc<dyn Secrets> = secrets.clone();
+    let providers = assemble::provider_modules(config, &secrets_port, &NoApiClients(absent.clone()));
     if providers.is_empty() {
         // A webhook function without its provider would answer 404 to every delivery.
-        return Err(ConfigError::Missing("GITHUB_APP_ID").into());
+        return Err(SetupError::NoProvider);
     }
     Ok(Services {
         deliveries: store.clone(),
@@ -158,6 +150,21 @@ pub fn webhook_services(config: &Config, aws: &AwsConfig, sdk: &SdkConfig) -> Re
         clock: Arc::new(SystemClock),
         settings: config.settings.clone(),
     })
+}
+
+/// The whole main of a provider's webhook function: settings and clients once per cold start, then every
+/// request through [`http_handler`]. Each provider's function is the same code configured with its own
+/// provider's settings (and IAM access to that provider's secrets only).
+pub async fn run_webhook_function() -> Result<(), lambda_http::Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let config = Config::from_env()?;
+    let aws = AwsConfig::from_env()?;
+    let services = webhook_services(&config, &aws, &super::sdk_config().await)?;
+    let services = &services;
+    lambda_http::run(lambda_http::service_fn(|request: Request| async move {
+        Ok::<_, Infallible>(http_handler(services, request).await)
+    }))
+    .await
 }
 
 /// Services for the worker and callback functions: every store on DynamoDB, secrets from Secrets Manager,
@@ -215,10 +222,37 @@ pub async fn http_handler(services: &Services, request: Request) -> Response<Bod
     into_response(reply)
 }
 
-/// The `{provider}` of a path ending in `/webhooks/{provider}` (an optional trailing slash allowed).
+/// The `{provider}` of a path ending in `/webhooks/{provider}` or `/webhooks/{provider}/{tenant}` (an optional
+/// trailing slash allowed). The module reads the tenant from the path itself.
 fn webhook_provider(path: &str) -> Option<&str> {
-    let (prefix, provider) = path.strip_suffix('/').unwrap_or(path).rsplit_once('/')?;
-    (prefix.ends_with("/webhooks") && !provider.is_empty()).then_some(provider)
+    let path = path.strip_suffix('/').unwrap_or(path);
+    let (prefix, last) = path.rsplit_once('/')?;
+    if prefix.ends_with("/webhooks") && !last.is_empty() {
+        return Some(last);
+    }
+    let (prefix, provider) = prefix.rsplit_once('/')?;
+    (prefix.ends_with("/webhooks") && !provider.is_empty() && !last.is_empty()).then_some(provider)
+}
+
+/// Builds no API clients: the webhook functions only verify and enqueue.
+struct NoApiClients(Arc<NotInThisFunction>);
+
+impl assemble::ApiClients for NoApiClients {
+    fn github(&self, _: &crate::github::GithubConfig) -> Arc<dyn SourceClient> {
+        self.0.clone()
+    }
+    fn gitlab(&self, _: &crate::gitlab::GitlabConfig) -> Arc<dyn SourceClient> {
+        self.0.clone()
+    }
+    fn slack(&self, _: &crate::slack::SlackConfig) -> Arc<dyn SourceClient> {
+        self.0.clone()
+    }
+    fn jira(&self, _: &crate::jira::JiraConfig) -> (Arc<dyn SourceClient>, Option<Arc<dyn IssueReader>>) {
+        (self.0.clone(), None)
+    }
+    fn linear(&self, _: &crate::linear::LinearConfig) -> Arc<dyn SourceClient> {
+        self.0.clone()
+    }
 }
 
 fn into_response(reply: HttpReply) -> Response<Body> {
@@ -592,7 +626,16 @@ mod tests {
         assert_eq!(webhook_provider("/webhooks"), None);
         assert_eq!(webhook_provider("/hooks/github"), None);
         assert_eq!(webhook_provider("/mywebhooks/github"), None);
-        assert_eq!(webhook_provider("/webhooks/github/extra"), None);
+        assert_eq!(
+            webhook_provider("/webhooks/gitlab/git.example.com"),
+            Some("gitlab")
+        );
+        assert_eq!(
+            webhook_provider("/prod/webhooks/jira/acme.atlassian.net/"),
+            Some("jira")
+        );
+        assert_eq!(webhook_provider("/webhooks/a/b/c"), None);
+        assert_eq!(webhook_provider("/webhooks//tenant"), None);
     }
 
     #[test]
