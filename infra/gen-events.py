@@ -6,20 +6,34 @@ secret below, so edit the bodies here and rerun this script rather than editing 
 
     python3 infra/gen-events.py            # writes events/*.json
     python3 infra/gen-events.py --check    # fails if a file differs from what would be written
+    python3 infra/gen-events.py --now --out /tmp/hookline-events   # the same events signed at the current time
 
-Test-only values (never use them for a real App or agent server):
+Slack (5 min) and Linear (60 s) refuse signatures outside their timestamp window, so the committed Slack and Linear
+events (signed at the fixed time below) are answered 401/stale when invoked later; invoke the `--now` copies.
+GitLab (token mode) and Jira carry no timestamp, so their committed events stay valid.
+
+Test-only values (never use them for a real App, workspace, site or agent server):
     GitHub webhook secret   hookline-test-webhook-secret
     callback shared key     hookline-test-callback-key
+    GitLab webhook token    hookline-test-gitlab-token        (gitlab/gitlab.com/webhook-token)
+    Slack signing secret    hookline-test-slack-signing-secret (slack/signing-secret, the shared route)
+    Jira webhook secret     hookline-test-jira-webhook-secret  (jira/acme.atlassian.net/webhook-secret)
+    Linear webhook secret   hookline-test-linear-webhook-secret (linear/acme/webhook-secret)
 """
 
 import hashlib
 import hmac
 import json
 import sys
+import time
 from pathlib import Path
 
 TEST_WEBHOOK_SECRET = "hookline-test-webhook-secret"
 TEST_CALLBACK_KEY = "hookline-test-callback-key"
+TEST_GITLAB_TOKEN = "hookline-test-gitlab-token"
+TEST_SLACK_SIGNING_SECRET = "hookline-test-slack-signing-secret"
+TEST_JIRA_WEBHOOK_SECRET = "hookline-test-jira-webhook-secret"
+TEST_LINEAR_WEBHOOK_SECRET = "hookline-test-linear-webhook-secret"
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
@@ -46,6 +60,10 @@ def compact(value) -> str:
 def signature(body: str) -> str:
     digest = hmac.new(TEST_WEBHOOK_SECRET.encode(), body.encode(), hashlib.sha256).hexdigest()
     return f"sha256={digest}"
+
+
+def hmac_hex(secret: str, message: str) -> str:
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
 def user(login: str, uid: int, kind: str = "User") -> dict:
@@ -279,6 +297,123 @@ def sqs_record(message_id: str, env: dict, sequence: str, sent_ms: int) -> dict:
     }
 
 
+def provider_headers(agent: str, body: str, extra: dict) -> dict:
+    return {
+        "accept": "*/*",
+        "content-type": "application/json",
+        "host": f"{API_ID}.execute-api.{REGION}.amazonaws.com",
+        "user-agent": agent,
+        **extra,
+    }
+
+
+def other_providers() -> dict:
+    """One signed HTTP API v2 event per other provider, each a comment mentioning the bot (a trigger)."""
+    files = {}
+    secs = TIME_EPOCH_MS // 1000
+
+    # GitLab (tenant gitlab.com, token verification): a note on issue #17 mentioning the bot account.
+    note = {
+        "object_kind": "note", "event_type": "note",
+        "user": {"id": 101, "name": "Alice", "username": "alice"},
+        "project_id": 5,
+        "project": {"id": 5, "name": "Hello", "path_with_namespace": "acme/backend/hello",
+                    "web_url": "https://gitlab.com/acme/backend/hello", "default_branch": "main"},
+        "object_attributes": {"id": 1241, "note": "@hookline-bot please fix the crash", "noteable_type": "Issue",
+                              "author_id": 101, "system": False, "internal": False, "action": "create",
+                              "discussion_id": "7a7c0ffee", "type": None,
+                              "url": "https://gitlab.com/acme/backend/hello/-/issues/17#note_1241"},
+        "issue": {"id": 92, "iid": 17, "title": "Crash on start", "description": "Steps to reproduce",
+                  "state": "opened", "labels": []},
+    }
+    body = compact(note)
+    path = "/webhooks/gitlab/gitlab.com"
+    files["gitlab-note.json"] = http_v2(
+        path, "POST /webhooks/gitlab/{tenant}",
+        provider_headers("GitLab/18.6.0", body, {
+            "x-gitlab-event": "Note Hook",
+            "x-gitlab-token": TEST_GITLAB_TOKEN,
+            "x-gitlab-event-uuid": "0c6f3d2a-9b1e-4f5a-8c7d-6e5f4a3b2c1d",
+            "idempotency-key": "5b4a3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c10",
+            "x-gitlab-instance": "https://gitlab.com",
+        }), body, "G1l2B3r4T5y6Uw=", path_parameters={"tenant": "gitlab.com"}, source_ip="34.74.90.64")
+
+    # Slack (shared route: signing secret slack/signing-secret, tenant = the body's team_id).
+    mention = {
+        "token": "legacy-verification-token-unused",
+        "team_id": "T0HOOKLINE",
+        "api_app_id": "A0HOOKLINE",
+        "event": {"type": "app_mention", "user": "U061F7AUR", "text": "<@U0LAN0Z89> please fix octo-org/hello-world#42",
+                  "ts": f"{secs}.000100", "channel": "C0HOOKLINE", "event_ts": f"{secs}.000100",
+                  "client_msg_id": "4b1c2d3e-0000-4000-8000-00000000a1b2", "team": "T0HOOKLINE"},
+        "type": "event_callback",
+        "event_id": "Ev0HOOKLINE1",
+        "event_time": secs,
+        "authorizations": [{"enterprise_id": None, "team_id": "T0HOOKLINE", "user_id": "U0LAN0Z89", "is_bot": True}],
+        "is_ext_shared_channel": False,
+        "event_context": "EC0HOOKLINE",
+    }
+    body = compact(mention)
+    files["slack-app-mention.json"] = http_v2(
+        "/webhooks/slack", "POST /webhooks/slack",
+        provider_headers("Slackbot 1.0 (+https://api.slack.com/robots)", body, {
+            "x-slack-request-timestamp": str(secs),
+            "x-slack-signature": "v0=" + hmac_hex(TEST_SLACK_SIGNING_SECRET, f"v0:{secs}:{body}"),
+        }), body, "S1l2K3r4T5y6Uw=", source_ip="3.80.12.34")
+
+    # Jira Cloud (site acme.atlassian.net): comment_created mentioning the handle.
+    comment = {
+        "timestamp": TIME_EPOCH_MS,
+        "webhookEvent": "comment_created",
+        "comment": {"id": "10001", "body": "@openhands please fix this in octo-org/hello-world",
+                    "author": {"accountId": "5b10a2844c20165700ede21g", "displayName": "Mia Krystof",
+                               "accountType": "atlassian"},
+                    "created": "2026-11-28T11:59:58.000+0000"},
+        "issue": {"id": "10042", "key": "PROJ-7",
+                  "fields": {"project": {"key": "PROJ"}, "summary": "Crash on save",
+                             "description": "Steps: save twice."}},
+    }
+    body = compact(comment)
+    files["jira-comment-created.json"] = http_v2(
+        "/webhooks/jira/acme.atlassian.net", "POST /webhooks/jira/{tenant}",
+        provider_headers("Atlassian Webhook HTTP Client", body, {
+            "x-atlassian-webhook-identifier": "a7e0c1d2-3b4f-4a5e-9c8d-7f6e5d4c3b2a",
+            "x-atlassian-webhook-retry": "0",
+            "x-hub-signature": "sha256=" + hmac_hex(TEST_JIRA_WEBHOOK_SECRET, body),
+        }), body, "J1i2R3r4T5y6Uw=", path_parameters={"tenant": "acme.atlassian.net"}, source_ip="104.192.142.240")
+
+    # Linear (tenant acme, organization org-acme): a new comment mentioning the handle.
+    linear = {
+        "action": "create",
+        "type": "Comment",
+        "actor": {"id": "user-alice", "type": "user", "name": "Alice"},
+        "createdAt": "2026-11-28T11:59:58.000Z",
+        "data": {
+            "id": "comment-1", "body": "@openhands please fix this", "issueId": "issue-1",
+            "issue": {"id": "issue-1", "identifier": "ENG-7", "title": "Crash on save", "teamId": "team-eng",
+                      "team": {"id": "team-eng", "key": "ENG", "name": "Engineering"},
+                      "url": "https://linear.app/acme/issue/ENG-7/crash-on-save"},
+            "userId": "user-alice",
+            "user": {"id": "user-alice", "name": "Alice Doe", "displayName": "alice"},
+            "botActor": None, "parentId": None,
+            "createdAt": "2026-11-28T11:59:58.000Z", "updatedAt": "2026-11-28T11:59:58.000Z",
+        },
+        "url": "https://linear.app/acme/issue/ENG-7#comment-comment-1",
+        "organizationId": "org-acme",
+        "webhookId": "webhook-1",
+        "webhookTimestamp": TIME_EPOCH_MS,
+    }
+    body = compact(linear)
+    files["linear-comment.json"] = http_v2(
+        "/webhooks/linear/acme", "POST /webhooks/linear/{tenant}",
+        provider_headers("Linear-Webhook", body, {
+            "linear-delivery": "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a",
+            "linear-event": "Comment",
+            "linear-signature": hmac_hex(TEST_LINEAR_WEBHOOK_SECRET, body),
+        }), body, "L1i2N3r4T5y6Uw=", path_parameters={"tenant": "acme"}, source_ip="35.231.147.226")
+    return files
+
+
 def build() -> dict:
     files = {}
     comment = issue_comment_payload(42, 3456789012, OCTOCAT, "@openhands please fix the typo in the README")
@@ -339,6 +474,8 @@ def build() -> dict:
                    "18893712005591040002", TIME_EPOCH_MS + 5120),
     ]}
 
+    files.update(other_providers())
+
     files["sweep-schedule.json"] = {
         "version": "0",
         "id": "5d2c8a1e-7f3b-4c9d-a6e0-1b2c3d4e5f60",
@@ -354,11 +491,22 @@ def build() -> dict:
 
 
 def main() -> int:
-    check = "--check" in sys.argv[1:]
+    global TIME_EPOCH_MS
+    args = sys.argv[1:]
+    check = "--check" in args
+    out = EVENTS
+    if "--now" in args:
+        # Fresh timestamps for the providers with a replay window; never over the committed files.
+        if "--out" not in args or check:
+            print("--now needs --out DIR (and no --check): events/ holds the fixed-time versions", file=sys.stderr)
+            return 2
+        TIME_EPOCH_MS = int(time.time()) * 1000
+    if "--out" in args:
+        out = Path(args[args.index("--out") + 1])
     stale = []
-    EVENTS.mkdir(exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     for name, text in build().items():
-        path = EVENTS / name
+        path = out / name
         if check:
             if not path.exists() or path.read_text() != text:
                 stale.append(name)
