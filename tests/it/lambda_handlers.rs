@@ -971,7 +971,11 @@ async fn a_poison_message_ends_in_the_dead_letter_queue_and_nothing_else_is_lost
         .expect("the poison message was received");
     assert_eq!(batches.len(), MAX_RECEIVE_COUNT as usize, "{batches:?}");
     for (received, response) in &batches {
-        assert_eq!(failures(response), std::slice::from_ref(&poison_id), "batch {received:?}");
+        assert_eq!(
+            failures(response),
+            std::slice::from_ref(&poison_id),
+            "batch {received:?}"
+        );
     }
     assert_eq!(batches[0].0.len(), 4);
 
