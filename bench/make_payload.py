@@ -23,7 +23,7 @@ repository = {"id": 186853002, "node_id": "MDEwOlJlcG9zaXRvcnkxODY4NTMwMDI=", "n
 for k in ["forks", "keys", "collaborators", "teams", "hooks", "issue_events", "events", "assignees", "branches", "tags",
           "blobs", "git_tags", "git_refs", "trees", "statuses", "languages", "stargazers", "contributors", "subscribers",
           "subscription", "commits", "git_commits", "comments", "issue_comment", "contents", "compare", "merges",
-          "archive", "downloads", "issues", "pulls", "milestones", "notifications", "labels", "releases", "deployments"][:19]:
+          "archive", "downloads", "issues", "pulls", "milestones", "notifications", "labels", "releases", "deployments"][:18]:
     repository[f"{k}_url"] = f"{r}/{k}"
 repository.update({"created_at": "2019-05-15T15:19:25Z", "updated_at": "2026-11-28T10:00:00Z", "pushed_at": "2026-11-28T10:00:00Z",
     "git_url": f"git://github.com/{repo}.git", "ssh_url": f"git@github.com:{repo}.git", "clone_url": f"{web}/{repo}.git",
@@ -59,7 +59,8 @@ payload = {
     "installation": {"id": 2311213, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uMjMxMTIxMw=="},
 }
 body = json.dumps(payload, separators=(",", ":"))
-# Pad the issue body to the target size (real bodies vary; ~8.6 kB is a typical delivery).
+# Pad the issue body to the target size if needed (most of a real delivery is the URL fields above, which the
+# webhook trims away; the issue body and comment are what the queue keeps).
 pad = 8600 - len(body.encode())
 if pad > 0:
     payload["issue"]["body"] += "\n" + ("Details of the report. " * (pad // 23 + 1))[:pad - 1]
