@@ -343,6 +343,62 @@ impl Secrets for MemorySecrets {
 
 /// The storage-port conformance suite: one set of async checks of the port semantics, run against every
 /// adapter (`MemoryStore` below, `SqliteStore` in `embedded`) through [`store_conformance_tests!`].
+/// A [`crate::ports::SourceClient`] that allows everything and does nothing, for provider unit tests that exercise intake and
+/// trigger decisions only.
+#[cfg(test)]
+pub(crate) struct NoApiClient;
+
+#[cfg(test)]
+#[async_trait]
+impl crate::ports::SourceClient for NoApiClient {
+    async fn may_trigger(&self, _: &crate::domain::SourceRef, _: &str) -> Result<bool, PortError> {
+        Ok(true)
+    }
+    async fn acknowledge(&self, _: &crate::domain::SourceRef) -> Result<(), PortError> {
+        Ok(())
+    }
+    async fn post_status(
+        &self,
+        _: &crate::domain::SourceRef,
+        _: &str,
+        _: &str,
+    ) -> Result<crate::domain::StatusRef, PortError> {
+        Ok(crate::domain::StatusRef {
+            id: "1".into(),
+            url: None,
+        })
+    }
+    async fn find_status(
+        &self,
+        _: &crate::domain::SourceRef,
+        _: &str,
+    ) -> Result<Option<crate::domain::StatusRef>, PortError> {
+        Ok(None)
+    }
+    async fn edit_status(
+        &self,
+        _: &crate::domain::SourceRef,
+        _: &crate::domain::StatusRef,
+        _: &str,
+        _: &str,
+    ) -> Result<(), PortError> {
+        Ok(())
+    }
+    async fn post_notice(&self, _: &crate::domain::SourceRef, _: &str) -> Result<(), PortError> {
+        Ok(())
+    }
+    async fn thread_context(
+        &self,
+        _: &crate::domain::SourceRef,
+        _: u64,
+    ) -> Result<Vec<crate::ports::ContextMessage>, PortError> {
+        Ok(Vec::new())
+    }
+    async fn resolve_branch(&self, _: &crate::domain::SourceRef) -> Result<Option<String>, PortError> {
+        Ok(None)
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod conformance {
     use std::time::Duration;

@@ -2,54 +2,19 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use serde_json::{json, Value};
 
 use super::{GithubConfig, GithubModule, GithubTarget};
 use crate::{
-    domain::{Envelope, SourceRef, StatusRef},
-    error::{PortError, WebhookError},
+    domain::{Envelope, SourceRef},
+    error::WebhookError,
     http::HttpRequest,
-    memory::MemorySecrets,
-    ports::{ContextMessage, SourceClient},
+    memory::{MemorySecrets, NoApiClient},
     provider::{Decision, Intake, ProviderModule},
     verify::sign_hex,
 };
 
 const SECRET: &str = "gh-test-secret";
-
-struct NoApi;
-
-#[async_trait]
-impl SourceClient for NoApi {
-    async fn may_trigger(&self, _: &SourceRef, _: &str) -> Result<bool, PortError> {
-        Ok(true)
-    }
-    async fn acknowledge(&self, _: &SourceRef) -> Result<(), PortError> {
-        Ok(())
-    }
-    async fn post_status(&self, _: &SourceRef, _: &str, _: &str) -> Result<StatusRef, PortError> {
-        Ok(StatusRef {
-            id: "1".into(),
-            url: None,
-        })
-    }
-    async fn find_status(&self, _: &SourceRef, _: &str) -> Result<Option<StatusRef>, PortError> {
-        Ok(None)
-    }
-    async fn edit_status(&self, _: &SourceRef, _: &StatusRef, _: &str, _: &str) -> Result<(), PortError> {
-        Ok(())
-    }
-    async fn post_notice(&self, _: &SourceRef, _: &str) -> Result<(), PortError> {
-        Ok(())
-    }
-    async fn thread_context(&self, _: &SourceRef, _: u64) -> Result<Vec<ContextMessage>, PortError> {
-        Ok(Vec::new())
-    }
-    async fn resolve_branch(&self, _: &SourceRef) -> Result<Option<String>, PortError> {
-        Ok(None)
-    }
-}
 
 fn config() -> GithubConfig {
     GithubConfig {
@@ -69,7 +34,7 @@ fn module() -> GithubModule {
     GithubModule::new(
         config(),
         Arc::new(secrets),
-        Arc::new(NoApi),
+        Arc::new(NoApiClient),
         "Ask an admin.".into(),
     )
 }

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use serde_json::{json, Value};
 
 use super::{
@@ -12,11 +11,10 @@ use super::{
     verify, GitlabConfig, GitlabModule, GitlabSource, GitlabTarget, Noteable,
 };
 use crate::{
-    domain::{Envelope, Provider, SourceRef, StatusRef, Trigger},
-    error::{PortError, WebhookError},
+    domain::{Envelope, Provider, SourceRef, Trigger},
+    error::WebhookError,
     http::HttpRequest,
-    memory::MemorySecrets,
-    ports::{ContextMessage, SourceClient},
+    memory::{MemorySecrets, NoApiClient},
     provider::{Decision, Intake, ProviderModule},
 };
 
@@ -26,39 +24,6 @@ const OWN_TOKEN: &str = "own-webhook-token";
 /// `whsec_` + base64 of 32 bytes.
 const OWN_SIGNING: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwMfKQ9r8GKYo=";
 const BOTH_TOKEN: &str = "both-webhook-token";
-
-struct NoApi;
-
-#[async_trait]
-impl SourceClient for NoApi {
-    async fn may_trigger(&self, _: &SourceRef, _: &str) -> Result<bool, PortError> {
-        Ok(true)
-    }
-    async fn acknowledge(&self, _: &SourceRef) -> Result<(), PortError> {
-        Ok(())
-    }
-    async fn post_status(&self, _: &SourceRef, _: &str, _: &str) -> Result<StatusRef, PortError> {
-        Ok(StatusRef {
-            id: "1".into(),
-            url: None,
-        })
-    }
-    async fn find_status(&self, _: &SourceRef, _: &str) -> Result<Option<StatusRef>, PortError> {
-        Ok(None)
-    }
-    async fn edit_status(&self, _: &SourceRef, _: &StatusRef, _: &str, _: &str) -> Result<(), PortError> {
-        Ok(())
-    }
-    async fn post_notice(&self, _: &SourceRef, _: &str) -> Result<(), PortError> {
-        Ok(())
-    }
-    async fn thread_context(&self, _: &SourceRef, _: u64) -> Result<Vec<ContextMessage>, PortError> {
-        Ok(Vec::new())
-    }
-    async fn resolve_branch(&self, _: &SourceRef) -> Result<Option<String>, PortError> {
-        Ok(None)
-    }
-}
 
 fn tenant(name: &str, token: bool, signature: bool) -> GitlabTenant {
     GitlabTenant {
@@ -95,7 +60,12 @@ fn module_with(config: GitlabConfig) -> GitlabModule {
         .with("gitlab/git.example.com/signing-secret", OWN_SIGNING)
         .with("gitlab/both.example.com/webhook-token", BOTH_TOKEN)
         .with("gitlab/both.example.com/signing-secret", OWN_SIGNING);
-    GitlabModule::new(config, Arc::new(secrets), Arc::new(NoApi), "Ask an admin.".into())
+    GitlabModule::new(
+        config,
+        Arc::new(secrets),
+        Arc::new(NoApiClient),
+        "Ask an admin.".into(),
+    )
 }
 
 fn module() -> GitlabModule {
@@ -411,7 +381,7 @@ async fn a_missing_or_bad_secret_is_unavailable_not_unauthorized() {
             tenant("git.example.com", false, true),
         ]),
         Arc::new(MemorySecrets::new().with("gitlab/git.example.com/signing-secret", "whsec_???")),
-        Arc::new(NoApi),
+        Arc::new(NoApiClient),
         String::new(),
     );
     let body = b"{}";

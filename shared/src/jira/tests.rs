@@ -15,11 +15,10 @@ use super::{
     JiraModule, JiraSource,
 };
 use crate::{
-    domain::{Envelope, SourceRef, StatusRef, Trigger},
+    domain::{Envelope, SourceRef, Trigger},
     error::{PortError, WebhookError},
     http::HttpRequest,
-    memory::MemorySecrets,
-    ports::{ContextMessage, SourceClient},
+    memory::{MemorySecrets, NoApiClient},
     provider::{Decision, Intake, ProviderModule},
     verify::{self, sign_hex},
 };
@@ -31,39 +30,6 @@ const ALICE: &str = "5b10ac8d82e05b22cc7d4ef5";
 /// V6 body from providers.md §0.5, exact bytes.
 const V6_BODY: &str = r#"{"timestamp":1714478400000,"webhookEvent":"comment_created","comment":{"id":"10001","body":"@bot please fix","author":{"accountId":"5b10ac8d82e05b22cc7d4ef5","accountType":"atlassian"}},"issue":{"id":"10042","key":"PROJ-7"}}"#;
 const V6_SIG: &str = "sha256=ac82b6918e61aae949fd0d9f036e9520fc450bbd4f9d7749a69eb9baea45e752";
-
-struct NoApi;
-
-#[async_trait]
-impl SourceClient for NoApi {
-    async fn may_trigger(&self, _: &SourceRef, _: &str) -> Result<bool, PortError> {
-        Ok(true)
-    }
-    async fn acknowledge(&self, _: &SourceRef) -> Result<(), PortError> {
-        Ok(())
-    }
-    async fn post_status(&self, _: &SourceRef, _: &str, _: &str) -> Result<StatusRef, PortError> {
-        Ok(StatusRef {
-            id: "1".into(),
-            url: None,
-        })
-    }
-    async fn find_status(&self, _: &SourceRef, _: &str) -> Result<Option<StatusRef>, PortError> {
-        Ok(None)
-    }
-    async fn edit_status(&self, _: &SourceRef, _: &StatusRef, _: &str, _: &str) -> Result<(), PortError> {
-        Ok(())
-    }
-    async fn post_notice(&self, _: &SourceRef, _: &str) -> Result<(), PortError> {
-        Ok(())
-    }
-    async fn thread_context(&self, _: &SourceRef, _: u64) -> Result<Vec<ContextMessage>, PortError> {
-        Ok(Vec::new())
-    }
-    async fn resolve_branch(&self, _: &SourceRef) -> Result<Option<String>, PortError> {
-        Ok(None)
-    }
-}
 
 /// Answers description reads from a script and records them.
 #[derive(Default)]
@@ -123,7 +89,7 @@ fn module_with(mention: &str, issues: Arc<Issues>) -> JiraModule {
     JiraModule::new(
         config(mention),
         Arc::new(secrets),
-        Arc::new(NoApi),
+        Arc::new(NoApiClient),
         Some(issues),
         "Ask an admin.".into(),
     )
@@ -426,7 +392,7 @@ async fn a_single_site_also_answers_on_the_bare_route_and_a_stage_prefix() {
             mention: "@bot".into(),
         },
         Arc::new(secrets),
-        Arc::new(NoApi),
+        Arc::new(NoApiClient),
         None,
         String::new(),
     );

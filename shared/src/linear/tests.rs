@@ -3,7 +3,6 @@
 
 use std::{collections::HashMap, sync::Arc};
 
-use async_trait::async_trait;
 use serde_json::{json, Value};
 
 use super::{
@@ -14,11 +13,10 @@ use super::{
 };
 use crate::{
     config::ConfigError,
-    domain::{Envelope, Provider, SourceRef, StatusRef},
-    error::{PortError, WebhookError},
+    domain::{Envelope, Provider, SourceRef},
+    error::WebhookError,
     http::HttpRequest,
-    memory::MemorySecrets,
-    ports::{ContextMessage, SourceClient},
+    memory::{MemorySecrets, NoApiClient},
     provider::{Decision, Intake, ProviderModule},
     verify::{self, sign_hex},
 };
@@ -32,39 +30,6 @@ const V8_NOW: u64 = 1_714_478_400;
 
 const V8_BODY: &str = r##"{"action":"create","type":"Comment","createdAt":"2024-04-30T12:00:00.000Z","data":{"id":"2174add1-f7c8-44e3-bbf3-2d60b5ea8bc9","body":"@bot please fix","issueId":"539068e2-ae88-4d09-bd75-22eb4a59612f","userId":"aacdca22-6266-4c0a-ab3c-8fa70a26765c"},"url":"https://linear.app/acme/issue/ENG-1#comment-2174add1","organizationId":"org-1","webhookId":"wh-1","webhookTimestamp":1714478400000}"##;
 const V8_SIGNATURE: &str = "b2f3de8df3fc69e912034aa8d8c05fd22d3bf4d65223ac1a724cb31609f8efbb";
-
-struct NoApi;
-
-#[async_trait]
-impl SourceClient for NoApi {
-    async fn may_trigger(&self, _: &SourceRef, _: &str) -> Result<bool, PortError> {
-        Ok(true)
-    }
-    async fn acknowledge(&self, _: &SourceRef) -> Result<(), PortError> {
-        Ok(())
-    }
-    async fn post_status(&self, _: &SourceRef, _: &str, _: &str) -> Result<StatusRef, PortError> {
-        Ok(StatusRef {
-            id: "1".into(),
-            url: None,
-        })
-    }
-    async fn find_status(&self, _: &SourceRef, _: &str) -> Result<Option<StatusRef>, PortError> {
-        Ok(None)
-    }
-    async fn edit_status(&self, _: &SourceRef, _: &StatusRef, _: &str, _: &str) -> Result<(), PortError> {
-        Ok(())
-    }
-    async fn post_notice(&self, _: &SourceRef, _: &str) -> Result<(), PortError> {
-        Ok(())
-    }
-    async fn thread_context(&self, _: &SourceRef, _: u64) -> Result<Vec<ContextMessage>, PortError> {
-        Ok(Vec::new())
-    }
-    async fn resolve_branch(&self, _: &SourceRef) -> Result<Option<String>, PortError> {
-        Ok(None)
-    }
-}
 
 fn load(pairs: &[(&str, &str)]) -> Result<Option<LinearConfig>, ConfigError> {
     let map: HashMap<String, String> = pairs
@@ -95,7 +60,12 @@ fn module_with(config: LinearConfig) -> LinearModule {
     let secrets = MemorySecrets::new()
         .with("linear/acme/webhook-secret", ACME_SECRET)
         .with("linear/globex/webhook-secret", GLOBEX_SECRET);
-    LinearModule::new(config, Arc::new(secrets), Arc::new(NoApi), "Ask an admin.".into())
+    LinearModule::new(
+        config,
+        Arc::new(secrets),
+        Arc::new(NoApiClient),
+        "Ask an admin.".into(),
+    )
 }
 
 fn module() -> LinearModule {
