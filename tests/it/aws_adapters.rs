@@ -6,7 +6,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 use aws_sdk_dynamodb::types::{AttributeValue, TimeToLiveStatus};
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
 use hookline::{
@@ -36,7 +36,7 @@ fn endpoint() -> String {
 
 /// SDK configuration pointing at moto with dummy credentials.
 async fn config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    hookline::aws::sdk_loader()
         .region(Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "testing",

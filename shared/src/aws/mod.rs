@@ -32,7 +32,22 @@ use crate::error::PortError;
 /// endpoint of every client built from it, which is how tests and local runs reach moto: no endpoint plumbing
 /// exists in code.
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    sdk_loader().load().await
+}
+
+/// The loader behind [`sdk_config`], for callers that set more (tests pin region, credentials and endpoint).
+///
+/// The HTTPS client is rustls on ring, built here because the SDK's default client brings aws-lc-rs, which
+/// costs about 1.3 MB in every Lambda package and a little cold start.
+pub fn sdk_loader() -> aws_config::ConfigLoader {
+    use aws_smithy_http_client::{
+        tls::{rustls_provider::CryptoMode, Provider},
+        Builder,
+    };
+    let http_client = Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client)
 }
 
 /// Error codes that mean "busy or briefly broken, try again later", in addition to any 5xx or 429 answer.
