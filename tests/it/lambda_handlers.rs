@@ -1,32 +1,27 @@
 //! The Lambda edge glue (`hookline::aws::lambda`) invoked in-process with real Lambda event JSON (the fixtures in
 //! `tests/fixtures/lambda/`), on the AWS adapters against moto, with the fake GitHub and OpenHands servers.
 //!
-//! Each test gets its own DynamoDB table, FIFO work queue and FIFO dead-letter queue (redrive after
-//! [`MAX_RECEIVE_COUNT`] receives) and its own secrets. Webhook events go through [`http_handler`] with the
-//! webhook function's services and land on the real queue; [`Env::pump`] then plays the SQS event source mapping:
-//! it receives from the queue, hands the batch to [`sqs_handler`] as the Lambda event, deletes what succeeded
-//! and makes the reported failures visible again, so receive counts, FIFO order and the DLQ are moto's own.
+//! Each test gets its own [`World`] (see `lambda_world.rs`): its own DynamoDB table, FIFO work queue and FIFO
+//! dead-letter queue (redrive after [`MAX_RECEIVE_COUNT`] receives) and its own secrets. Webhook events go
+//! through [`http_handler`] with the webhook function's services and land on the real queue; [`World::pump`]
+//! then plays the SQS event source mapping: it receives from the queue, hands the batch to [`sqs_handler`] as
+//! the Lambda event, deletes what succeeded and makes the reported failures visible again, so receive counts,
+//! FIFO order and the DLQ are moto's own.
 //!
 //! Needs `HOOKLINE_TEST_AWS_ENDPOINT` (started by `tests/aws/moto.sh`); without it every test here fails with
 //! instructions rather than skipping.
+//!
+//! [`http_handler`]: hookline::aws::lambda::http_handler
 
-use std::sync::Arc;
+use std::{ops::Deref, sync::Arc};
 
 use async_trait::async_trait;
-use aws_config::{Region, SdkConfig};
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
-use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
-use base64::Engine;
+use aws_sdk_sqs::types::MessageSystemAttributeName;
 use hookline::{
-    aws::{
-        lambda::{callback_handler, full_services, http_handler, sqs_handler, webhook_services, AwsConfig},
-        DynamoStore,
-    },
+    aws::lambda::{callback_handler, sqs_handler, webhook_services, AwsConfig},
     clock::{Clock, SystemClock},
-    config::Config,
-    domain::{Envelope, IdentityLink, Provider, Trigger},
+    domain::{Envelope, Provider, Trigger},
     error::{ProcessError, WebhookError},
-    handlers::Services,
     http::HttpRequest,
     ports::SourceClient,
     provider::{Decision, Intake, ProviderModule},
@@ -37,80 +32,28 @@ use hookline_tests::{
         test_app_private_key_pem, test_app_public_key_pem, FakeComment, FakeGithub, FakeGithubOptions,
         InjectedFailure, ReactionTarget, FAKE_APP_ID, FAKE_APP_SLUG,
     },
-    fake_openhands::{execution_status_event, FakeOpenHands},
     harness::{issue_comment, labeled, user, ALICE_ID, ALICE_KEY, REPO},
 };
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, value::RawValue, Value};
 
-const ENDPOINT_VAR: &str = "HOOKLINE_TEST_AWS_ENDPOINT";
+use crate::lambda_world::{
+    body_of, delivery_of, endpoint, failures, fixture, invoke_http, owned, queue_depth, set_body,
+    set_v1_header, status_of, system_attribute, unique, Encoding, Wiring, World, MAX_RECEIVE_COUNT,
+    V2_WEBHOOK,
+};
+
 /// The secret the webhook fixtures are signed with (see `tests/fixtures/lambda/README.md`).
 const WEBHOOK_SECRET: &str = "fixture-webhook-secret";
-/// The work queue's `maxReceiveCount`, and the worker's `HOOKLINE_MAX_RECEIVES`.
-const MAX_RECEIVE_COUNT: u32 = 3;
 
-const V2_WEBHOOK: &str = include_str!("../fixtures/lambda/apigw-v2-webhook-github.json");
 const V1_WEBHOOK: &str = include_str!("../fixtures/lambda/apigw-v1-webhook-github.json");
-const V2_CALLBACK_EVENTS: &str = include_str!("../fixtures/lambda/apigw-v2-callback-events.json");
-const V1_CALLBACK_CONVERSATIONS: &str =
-    include_str!("../fixtures/lambda/apigw-v1-callback-conversations.json");
-const SQS_BATCH: &str = include_str!("../fixtures/lambda/sqs-fifo-batch.json");
-const SCHEDULE: &str = include_str!("../fixtures/lambda/eventbridge-schedule.json");
-
-/// The moto endpoint; panics with instructions when it is not configured (these tests never skip).
-fn endpoint() -> String {
-    match std::env::var(ENDPOINT_VAR) {
-        Ok(value) if !value.trim().is_empty() => value.trim().to_owned(),
-        _ => panic!(
-            "{ENDPOINT_VAR} is not set: the Lambda handler tests need a moto server.\n\
-             Start one and run the tests with:\n\
-             \n    export {ENDPOINT_VAR}=\"$(tests/aws/moto.sh)\"\n    cargo test -p hookline-tests\n    \
-             tests/aws/moto-stop.sh\n"
-        ),
-    }
-}
-
-/// SDK configuration pointing at moto with dummy credentials (what `AWS_ENDPOINT_URL` does in a deployment).
-async fn sdk_config() -> SdkConfig {
-    hookline::aws::sdk_loader()
-        .region(Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing",
-            "testing",
-            None,
-            None,
-            "hookline-tests",
-        ))
-        .endpoint_url(endpoint())
-        .load()
-        .await
-}
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
-}
 
 fn alice() -> Value {
     user("alice", ALICE_ID)
 }
 
-fn fixture(raw: &str) -> Value {
-    serde_json::from_str(raw).expect("fixture is JSON")
-}
-
 fn signature(body: &[u8]) -> String {
     format!("sha256={}", sign_hex(WEBHOOK_SECRET.as_bytes(), body))
-}
-
-fn body_of(payload: &Value) -> Vec<u8> {
-    serde_json::to_vec(payload).expect("payload serializes")
-}
-
-/// How a webhook body travels in the event.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Encoding {
-    Text,
-    Base64,
 }
 
 /// The HTTP API (v2) webhook fixture with this delivery: lowercase headers, no stage prefix.
@@ -130,31 +73,8 @@ fn webhook_v2(
         Some(signature) => headers.insert("x-hub-signature-256".into(), json!(signature)),
         None => headers.remove("x-hub-signature-256"),
     };
-    match encoding {
-        Encoding::Text => {
-            v["body"] = json!(String::from_utf8(body.to_vec()).expect("text body"));
-            v["isBase64Encoded"] = json!(false);
-        }
-        Encoding::Base64 => {
-            v["body"] = json!(base64::engine::general_purpose::STANDARD.encode(body));
-            v["isBase64Encoded"] = json!(true);
-        }
-    }
+    set_body(&mut v, body, encoding);
     v.to_string()
-}
-
-/// Set a header of a REST (v1) event in both `headers` and `multiValueHeaders` (lambda_http merges them).
-fn set_v1_header(event: &mut Value, name: &str, value: Option<&str>) {
-    for (field, wrapped) in [
-        ("headers", value.map(|v| json!(v))),
-        ("multiValueHeaders", value.map(|v| json!([v]))),
-    ] {
-        let map = event[field].as_object_mut().expect("header map");
-        match wrapped {
-            Some(wrapped) => map.insert(name.to_owned(), wrapped),
-            None => map.remove(name),
-        };
-    }
 }
 
 /// The REST API (v1) webhook fixture with this delivery: GitHub's header casing, stage `prod`.
@@ -167,159 +87,51 @@ fn webhook_v1(event: &str, delivery: &str, body: &[u8], signature: Option<&str>)
     v.to_string()
 }
 
-/// Run one API Gateway event through the webhook function's handler; returns (status, body).
-async fn invoke_http(services: &Services, event: &str) -> (u16, String) {
-    let request = lambda_http::request::from_str(event).expect("an API Gateway event");
-    let response = http_handler(services, request).await;
-    let body = String::from_utf8_lossy(response.body().as_ref()).into_owned();
-    (response.status().as_u16(), body)
-}
-
-fn system_attribute(message: &Message, name: MessageSystemAttributeName) -> String {
-    message
-        .attributes()
-        .and_then(|attributes| attributes.get(&name))
-        .cloned()
-        .unwrap_or_default()
-}
-
-/// The delivery id inside a queued envelope.
-fn delivery_of(message: &Message) -> String {
-    let envelope: Value = serde_json::from_str(message.body().unwrap_or("{}")).expect("envelope JSON");
-    envelope["delivery_id"].as_str().unwrap_or_default().to_owned()
-}
-
-fn failures(response: &SqsBatchResponse) -> Vec<String> {
-    response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.clone())
-        .collect()
-}
-
-/// One test's world: AWS resources on moto, the fakes, and both functions' services.
+/// One test's world with the GitHub App configured, and the fake GitHub.
 struct Env {
+    world: World,
     github: FakeGithub,
-    openhands: FakeOpenHands,
-    sdk: SdkConfig,
-    sqs: aws_sdk_sqs::Client,
-    queue_url: String,
-    queue_arn: String,
-    dlq_url: String,
-    config: Config,
-    aws: AwsConfig,
-    /// The webhook function's services (inbox, secrets, intake only).
-    webhook: Services,
-    /// The worker's and callback function's services.
-    full: Services,
-    openhands_key_secret: String,
+}
+
+impl Deref for Env {
+    type Target = World;
+    fn deref(&self) -> &World {
+        &self.world
+    }
 }
 
 impl Env {
     async fn start() -> Env {
-        let sdk = sdk_config().await;
-        let prefix = unique("hl-lambda");
-
-        DynamoStore::create_table(&aws_sdk_dynamodb::Client::new(&sdk), &prefix)
-            .await
-            .expect("create table");
-
-        let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let dlq_url = create_fifo_queue(&sqs, &format!("{prefix}-dlq"), Vec::new()).await;
-        let dlq_arn = queue_arn(&sqs, &dlq_url).await;
-        let redrive = json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT});
-        let queue_url = create_fifo_queue(
-            &sqs,
-            &prefix,
-            vec![
-                (QueueAttributeName::RedrivePolicy, redrive.to_string()),
-                (QueueAttributeName::VisibilityTimeout, "30".to_owned()),
-            ],
-        )
-        .await;
-        let queue_arn = queue_arn(&sqs, &queue_url).await;
-
-        let webhook_secret = format!("{prefix}/github/webhook-secret");
-        let private_key_secret = format!("{prefix}/github/private-key");
-        let openhands_key_secret = format!("{prefix}/openhands/alice");
-        let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
-        for (name, value) in [
-            (&webhook_secret, WEBHOOK_SECRET),
-            (&private_key_secret, test_app_private_key_pem()),
-            (&openhands_key_secret, ALICE_KEY),
-        ] {
-            secrets
-                .create_secret()
-                .name(name)
-                .secret_string(value)
-                .send()
-                .await
-                .expect("create secret");
-        }
-
         let github = FakeGithub::start_with(FakeGithubOptions::new(test_app_public_key_pem())).await;
         github.set_role("alice", "write");
         github.set_role("mallory", "read");
-        let openhands = FakeOpenHands::start().await;
-        openhands.require_bearer(ALICE_KEY);
-
-        let max_receives = MAX_RECEIVE_COUNT.to_string();
-        let settings: Vec<(&str, &str)> = vec![
-            ("GITHUB_APP_ID", FAKE_APP_ID),
-            ("GITHUB_APP_SLUG", FAKE_APP_SLUG),
-            ("GITHUB_API_URL", github.url()),
-            ("GITHUB_WEBHOOK_SECRET_NAME", &webhook_secret),
-            ("GITHUB_PRIVATE_KEY_SECRET_NAME", &private_key_secret),
-            ("OPENHANDS_URL", openhands.url()),
-            ("OPENHANDS_WEB_URL", "https://app.example.test"),
-            ("OPENHANDS_AUTH", "bearer"),
-            ("HOOKLINE_MAX_RECEIVES", &max_receives),
-            ("HOOKLINE_TABLE", &prefix),
-            ("HOOKLINE_QUEUE_URL", &queue_url),
-        ];
-        let lookup = |name: &str| {
-            settings
-                .iter()
-                .find(|(key, _)| *key == name)
-                .map(|(_, value)| (*value).to_owned())
-        };
-        let config = Config::from_lookup(lookup).expect("config loads");
-        let aws = AwsConfig::from_lookup(lookup).expect("AWS config loads");
-        let webhook = webhook_services(&config, &aws, &sdk).expect("webhook services");
-        let full = full_services(&config, &aws, &sdk).expect("full services");
-
-        let env = Env {
-            github,
-            openhands,
-            sdk,
-            sqs,
-            queue_url,
-            queue_arn,
-            dlq_url,
-            config,
-            aws,
-            webhook,
-            full,
-            openhands_key_secret,
-        };
+        let world = World::start(|prefix| {
+            let webhook_secret = format!("{prefix}/github/webhook-secret");
+            let private_key_secret = format!("{prefix}/github/private-key");
+            Wiring {
+                settings: owned(&[
+                    ("GITHUB_APP_ID", FAKE_APP_ID),
+                    ("GITHUB_APP_SLUG", FAKE_APP_SLUG),
+                    ("GITHUB_API_URL", github.url()),
+                    ("GITHUB_WEBHOOK_SECRET_NAME", &webhook_secret),
+                    ("GITHUB_PRIVATE_KEY_SECRET_NAME", &private_key_secret),
+                ]),
+                secrets: owned(&[
+                    (&webhook_secret, WEBHOOK_SECRET),
+                    (&private_key_secret, test_app_private_key_pem()),
+                ]),
+            }
+        })
+        .await;
+        let env = Env { world, github };
         env.link(ALICE_ID, "alice").await;
         env
     }
 
     async fn link(&self, github_id: u64, login: &str) {
-        self.full
-            .identities
-            .put_link(&IdentityLink {
-                provider: Provider::Github,
-                tenant: "github.com".into(),
-                external_user_id: github_id.to_string(),
-                external_login: login.into(),
-                openhands_user: format!("{login}@openhands"),
-                api_key_secret: Some(self.openhands_key_secret.clone()),
-                created_at: 1_700_000_000,
-            })
-            .await
-            .expect("link stored");
+        self.world
+            .link(Provider::Github, "github.com", &github_id.to_string(), login)
+            .await;
     }
 
     /// A correctly signed delivery as an HTTP API (v2) event through the webhook function.
@@ -339,151 +151,6 @@ impl Env {
             &webhook_v1(event, delivery, &body, Some(&signature)),
         )
         .await
-    }
-
-    /// Messages on the work queue, visible or in flight.
-    async fn queue_depth(&self) -> usize {
-        queue_depth(&self.sqs, &self.queue_url).await
-    }
-
-    /// One receive of up to ten messages, as the event source mapping polls.
-    async fn receive(&self) -> Vec<Message> {
-        self.sqs
-            .receive_message()
-            .queue_url(&self.queue_url)
-            .max_number_of_messages(10)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .wait_time_seconds(0)
-            .send()
-            .await
-            .expect("receive")
-            .messages
-            .unwrap_or_default()
-    }
-
-    /// The Lambda event for received messages: the fixture's record shape, filled with the real messages.
-    fn lambda_event(&self, messages: &[Message]) -> LambdaEvent<SqsEvent> {
-        let template = fixture(SQS_BATCH)["Records"][0].clone();
-        let records: Vec<Value> = messages
-            .iter()
-            .map(|message| {
-                let mut record = template.clone();
-                record["messageId"] = json!(message.message_id());
-                record["receiptHandle"] = json!(message.receipt_handle());
-                record["body"] = json!(message.body());
-                record["md5OfBody"] = json!(message.md5_of_body());
-                record["eventSourceARN"] = json!(self.queue_arn);
-                let attributes: serde_json::Map<String, Value> = message
-                    .attributes()
-                    .into_iter()
-                    .flatten()
-                    .map(|(name, value)| (name.as_str().to_owned(), json!(value)))
-                    .collect();
-                record["attributes"] = Value::Object(attributes);
-                record
-            })
-            .collect();
-        let event: SqsEvent = serde_json::from_value(json!({ "Records": records })).expect("an SQS event");
-        LambdaEvent::new(event, Context::default())
-    }
-
-    /// What the event source mapping does with the function's answer: delete the successes, and return the
-    /// reported failures to the queue (at once, standing in for the visibility timeout running out).
-    async fn settle(&self, messages: &[Message], response: &SqsBatchResponse) {
-        let failed = failures(response);
-        for message in messages {
-            let receipt = message.receipt_handle().expect("receipt handle");
-            if failed.iter().any(|id| Some(id.as_str()) == message.message_id()) {
-                self.sqs
-                    .change_message_visibility()
-                    .queue_url(&self.queue_url)
-                    .receipt_handle(receipt)
-                    .visibility_timeout(0)
-                    .send()
-                    .await
-                    .expect("change visibility");
-            } else {
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.queue_url)
-                    .receipt_handle(receipt)
-                    .send()
-                    .await
-                    .expect("delete");
-            }
-        }
-    }
-
-    /// Play the event source mapping until the queue has nothing to receive; returns each batch's messages
-    /// (message id, delivery id) and the function's answer.
-    async fn pump_with(&self, services: &Services) -> Vec<(Vec<(String, String)>, SqsBatchResponse)> {
-        let mut batches = Vec::new();
-        for _ in 0..20 {
-            let messages = self.receive().await;
-            if messages.is_empty() {
-                return batches;
-            }
-            let response = sqs_handler(services, self.lambda_event(&messages)).await;
-            self.settle(&messages, &response).await;
-            let received = messages
-                .iter()
-                .map(|m| (m.message_id().unwrap_or_default().to_owned(), delivery_of(m)))
-                .collect();
-            batches.push((received, response));
-        }
-        panic!("the queue did not drain in 20 batches");
-    }
-
-    /// [`Env::pump_with`] the worker function's services, expecting no failures.
-    async fn pump(&self) {
-        for (received, response) in self.pump_with(&self.full).await {
-            assert!(
-                response.batch_item_failures.is_empty(),
-                "unexpected failures {:?} in batch {received:?}",
-                failures(&response)
-            );
-        }
-    }
-
-    /// Invoke the callback function with a raw event; returns its JSON answer.
-    async fn invoke_callback(&self, event: String) -> Value {
-        let payload = RawValue::from_string(event).expect("raw JSON");
-        callback_handler(&self.full, LambdaEvent::new(payload, Context::default()))
-            .await
-            .expect("the callback function answers")
-    }
-
-    /// The agent server's `POST /api/v1/webhooks/events/{id}` as an HTTP API (v2) event.
-    async fn callback_event_v2(&self, conversation_id: &str, status: &str, session_key: &str) -> Value {
-        let mut v = fixture(V2_CALLBACK_EVENTS);
-        let path = format!("/api/v1/webhooks/events/{conversation_id}");
-        v["rawPath"] = json!(path);
-        v["requestContext"]["http"]["path"] = json!(path);
-        v["pathParameters"]["conversation_id"] = json!(conversation_id);
-        v["headers"]["x-session-api-key"] = json!(session_key);
-        v["body"] = json!(json!([execution_status_event(status)]).to_string());
-        self.invoke_callback(v.to_string()).await
-    }
-
-    /// The agent server's `POST /api/v1/webhooks/conversations` as a REST API (v1) event with stage `prod`.
-    async fn callback_conversation_v1(
-        &self,
-        conversation_id: &str,
-        status: &str,
-        session_key: &str,
-    ) -> Value {
-        let mut v = fixture(V1_CALLBACK_CONVERSATIONS);
-        set_v1_header(&mut v, "X-Session-API-Key", Some(session_key));
-        let mut info: Value = serde_json::from_str(v["body"].as_str().expect("body")).expect("info JSON");
-        info["id"] = json!(conversation_id);
-        info["execution_status"] = json!(status);
-        v["body"] = json!(info.to_string());
-        self.invoke_callback(v.to_string()).await
-    }
-
-    /// The EventBridge schedule through the callback function.
-    async fn scheduled_sweep(&self) -> Value {
-        self.invoke_callback(SCHEDULE.to_owned()).await
     }
 
     fn bot_comments(&self) -> Vec<FakeComment> {
@@ -509,68 +176,6 @@ impl Env {
             .conversation_id
             .clone()
     }
-}
-
-async fn create_fifo_queue(
-    client: &aws_sdk_sqs::Client,
-    name: &str,
-    attributes: Vec<(QueueAttributeName, String)>,
-) -> String {
-    let mut request = client
-        .create_queue()
-        .queue_name(format!("{name}.fifo"))
-        .attributes(QueueAttributeName::FifoQueue, "true");
-    for (attribute, value) in attributes {
-        request = request.attributes(attribute, value);
-    }
-    request
-        .send()
-        .await
-        .expect("create queue")
-        .queue_url
-        .expect("queue url")
-}
-
-async fn queue_arn(client: &aws_sdk_sqs::Client, queue_url: &str) -> String {
-    client
-        .get_queue_attributes()
-        .queue_url(queue_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("queue attributes")
-        .attributes
-        .and_then(|mut attributes| attributes.remove(&QueueAttributeName::QueueArn))
-        .expect("queue arn")
-}
-
-async fn queue_depth(client: &aws_sdk_sqs::Client, queue_url: &str) -> usize {
-    let attributes = client
-        .get_queue_attributes()
-        .queue_url(queue_url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await
-        .expect("queue attributes")
-        .attributes
-        .unwrap_or_default();
-    [
-        QueueAttributeName::ApproximateNumberOfMessages,
-        QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
-    ]
-    .iter()
-    .map(|name| {
-        attributes
-            .get(name)
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(0)
-    })
-    .sum()
-}
-
-fn status_of(answer: &Value) -> u64 {
-    answer["statusCode"].as_u64().expect("an HTTP answer")
 }
 
 // ---- Webhook function ----
