@@ -1,7 +1,9 @@
-//! The moto world of the Lambda handler tests (`lambda_handlers`): per test a DynamoDB table, a FIFO work
-//! queue and a FIFO dead-letter queue (redrive after [`MAX_RECEIVE_COUNT`] receives), Secrets Manager secrets,
-//! the fake OpenHands, and both kinds of functions' services built from one settings lookup, as each
-//! function's `main` builds them.
+//! The moto world of the Lambda handler tests (`lambda_handlers` for GitHub, `lambda_providers` for GitLab,
+//! Slack, Jira and Linear): per test a DynamoDB table, a FIFO work queue and a FIFO dead-letter queue (redrive
+//! after [`MAX_RECEIVE_COUNT`] receives), Secrets Manager secrets, the fake OpenHands, and both kinds of
+//! functions' services built from one settings lookup, as each function's `main` builds them. Providers other
+//! than GitHub describe their deliveries as a [`Delivery`] (route, headers, body), which becomes an HTTP API
+//! (v2) event of the fixture's shape.
 //!
 //! Webhook events go through [`http_handler`] with the webhook function's services and land on the real queue;
 //! [`World::pump`] then plays the SQS event source mapping: it receives from the queue, hands the batch to
@@ -114,6 +116,65 @@ pub fn set_body(event: &mut Value, body: &[u8], encoding: Encoding) {
     }
 }
 
+/// A provider's delivery as API Gateway hands it to a webhook function: the route's path, the provider's
+/// headers (names as the provider sends them; HTTP APIs lowercase them) and the raw body.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    /// e.g. `/webhooks/gitlab/gitlab.com`.
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Delivery {
+    pub fn new(path: impl Into<String>, body: Vec<u8>) -> Self {
+        Self {
+            path: path.into(),
+            headers: Vec::new(),
+            body,
+        }
+    }
+
+    /// This delivery with one more header (replacing one of the same name).
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        let name = name.to_ascii_lowercase();
+        self.headers.retain(|(n, _)| *n != name);
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// The HTTP API (v2) event: the GitHub webhook fixture's shape with this route, headers and body. The
+    /// fixture's GitHub headers are dropped; its transport headers (host, trace id, forwarding) stay.
+    pub fn v2_event(&self) -> String {
+        let mut v = fixture(V2_WEBHOOK);
+        let mut segments = self.path.trim_start_matches('/').split('/');
+        let (provider, tenant) = (segments.nth(1).unwrap_or_default(), segments.next());
+        let route = match tenant {
+            Some(_) => format!("POST /webhooks/{provider}/{{tenant}}"),
+            None => format!("POST /webhooks/{provider}"),
+        };
+        v["routeKey"] = json!(route);
+        v["requestContext"]["routeKey"] = json!(route);
+        v["rawPath"] = json!(self.path);
+        v["requestContext"]["http"]["path"] = json!(self.path);
+        v["pathParameters"] = match tenant {
+            Some(tenant) => json!({ "tenant": tenant }),
+            None => Value::Null,
+        };
+        let headers = v["headers"].as_object_mut().expect("headers");
+        headers.retain(|name, _| !name.starts_with("x-github-") && !name.starts_with("x-hub-"));
+        headers.insert("content-length".into(), json!(self.body.len().to_string()));
+        for (name, value) in &self.headers {
+            headers.insert(name.clone(), json!(value));
+        }
+        if let Some(agent) = self.headers.iter().find(|(n, _)| n == "user-agent") {
+            v["requestContext"]["http"]["userAgent"] = json!(agent.1);
+        }
+        set_body(&mut v, &self.body, Encoding::Text);
+        v.to_string()
+    }
+}
+
 /// Set a header of a REST (v1) event in both `headers` and `multiValueHeaders` (lambda_http merges them).
 pub fn set_v1_header(event: &mut Value, name: &str, value: Option<&str>) {
     for (field, wrapped) in [
@@ -174,6 +235,8 @@ pub struct World {
     pub openhands: FakeOpenHands,
     pub sdk: SdkConfig,
     pub sqs: aws_sdk_sqs::Client,
+    /// The unique name of this test's table and queues; providers derive secret names from it.
+    pub prefix: String,
     pub queue_url: String,
     pub queue_arn: String,
     pub dlq_url: String,
@@ -259,6 +322,7 @@ impl World {
             openhands,
             sdk,
             sqs,
+            prefix,
             queue_url,
             queue_arn,
             dlq_url,
@@ -285,6 +349,11 @@ impl World {
             })
             .await
             .expect("link stored");
+    }
+
+    /// A delivery as an HTTP API (v2) event through the webhook function; returns (status, body).
+    pub async fn post(&self, delivery: &Delivery) -> (u16, String) {
+        invoke_http(&self.webhook, &delivery.v2_event()).await
     }
 
     /// Messages on the work queue, visible or in flight.
@@ -430,6 +499,16 @@ impl World {
     /// The EventBridge schedule through the callback function.
     pub async fn scheduled_sweep(&self) -> Value {
         self.invoke_callback(SCHEDULE.to_owned()).await
+    }
+
+    /// The agent finishes with `summary` and reports it through the callback function (HTTP API v2, with the
+    /// sandbox's session key); asserts the answer is 200.
+    pub async fn finish(&self, conversation_id: &str, summary: &str) {
+        self.openhands.set_summary(summary);
+        self.openhands.set_execution_status(conversation_id, "finished");
+        let key = self.openhands.session_key(conversation_id).expect("session key");
+        let answer = self.callback_event_v2(conversation_id, "finished", &key).await;
+        assert_eq!(status_of(&answer), 200, "{answer}");
     }
 }
 

@@ -7,6 +7,7 @@ mod e2e_linear;
 mod e2e_slack;
 mod github_client;
 mod lambda_handlers;
+mod lambda_providers;
 mod lambda_world;
 mod openhands_client;
 mod slack_client;

@@ -1,0 +1,189 @@
+//! GitLab on the Lambda handlers: note hooks on `/webhooks/gitlab/<tenant>` with `X-Gitlab-Token`, retried by
+//! GitLab under the same `Idempotency-Key`.
+
+use hookline::{
+    clock::{Clock, SystemClock},
+    domain::Provider,
+    gitlab::{config::var_prefix, Noteable},
+};
+use hookline_tests::fake_gitlab::{FakeGitlab, FAKE_BOT_ID, FAKE_BOT_USERNAME};
+use serde_json::{json, Value};
+
+use super::{Rig, StartFacts, FOLLOW_UP, REQUEST};
+use crate::lambda_world::{body_of, owned, Delivery, Wiring, World};
+
+const TOKEN: &str = "gl-lambda-webhook-token";
+const API_TOKEN: &str = "glpat-lambda-api-token";
+const OTHER_TOKEN: &str = "gl-lambda-other-webhook-token";
+const PROJECT: u64 = 5;
+const PROJECT_PATH: &str = "acme/hello";
+const ALICE: u64 = 101;
+const ISSUE: u64 = 21;
+
+/// This test's instance, and a second one whose token must not open it (names unique per test).
+fn tenants(prefix: &str) -> (String, String) {
+    (format!("{prefix}.gitlab.test"), format!("{prefix}.other.test"))
+}
+
+pub struct Gitlab {
+    world: World,
+    gitlab: FakeGitlab,
+    tenant: String,
+}
+
+impl Gitlab {
+    /// A note by alice on the issue, seeded in the fake, as its note hook with the token.
+    fn note(&self, key: &str, text: &str) -> Delivery {
+        let body = format!("@{FAKE_BOT_USERNAME} {text}");
+        let (note_id, discussion) = self.gitlab.seed_note(
+            PROJECT,
+            Noteable::Issue,
+            ISSUE,
+            "alice",
+            ALICE,
+            &body,
+            SystemClock.now_secs(),
+            None,
+        );
+        let payload = note_hook(note_id, &discussion, &body);
+        Delivery::new(format!("/webhooks/gitlab/{}", self.tenant), body_of(&payload))
+            .with_header("content-type", "application/json")
+            .with_header("user-agent", "GitLab/17.6.0")
+            .with_header("x-gitlab-event", "Note Hook")
+            .with_header("x-gitlab-instance", "https://gitlab.example")
+            .with_header("idempotency-key", key)
+            .with_header("x-gitlab-event-uuid", format!("uuid-{key}"))
+            .with_header("x-gitlab-token", TOKEN)
+    }
+}
+
+/// A note hook on issue [`ISSUE`] by alice (shape from providers.md §2.3).
+fn note_hook(note_id: u64, discussion: &str, body: &str) -> Value {
+    let alice = json!({"id": ALICE, "name": "alice", "username": "alice", "avatar_url": null});
+    json!({
+        "object_kind": "note", "event_type": "note", "user": alice, "project_id": PROJECT,
+        "project": {"id": PROJECT, "name": "hello", "path_with_namespace": PROJECT_PATH,
+                    "web_url": "https://gitlab.example/acme/hello", "default_branch": "main"},
+        "object_attributes": {"id": note_id, "note": body, "author_id": ALICE, "system": false, "internal": false,
+            "action": "create", "discussion_id": discussion, "type": null, "noteable_type": "Issue"},
+        "issue": {"id": 900 + ISSUE, "iid": ISSUE, "title": "Crash on save",
+                  "description": "Saving twice panics.", "state": "opened"},
+    })
+}
+
+impl Rig for Gitlab {
+    const PULL_REQUEST: &'static str = "https://gitlab.example/acme/hello/-/merge_requests/3";
+
+    async fn start() -> Self {
+        let gitlab = FakeGitlab::start(API_TOKEN).await;
+        gitlab.set_access_level(PROJECT, ALICE, 30);
+        let world = World::start(|prefix| {
+            let (tenant, other) = tenants(prefix);
+            let (ours, theirs) = (var_prefix(&tenant), var_prefix(&other));
+            let bot_id = FAKE_BOT_ID.to_string();
+            Wiring {
+                settings: owned(&[
+                    ("GITLAB_TENANTS", &format!("{tenant},{other}")),
+                    (&format!("{ours}_URL"), gitlab.url()),
+                    (&format!("{ours}_BOT_USERNAME"), FAKE_BOT_USERNAME),
+                    (&format!("{ours}_BOT_USER_ID"), &bot_id),
+                    (&format!("{theirs}_URL"), gitlab.url()),
+                    (&format!("{theirs}_BOT_USERNAME"), FAKE_BOT_USERNAME),
+                ]),
+                secrets: owned(&[
+                    (&format!("gitlab/{tenant}/webhook-token"), TOKEN),
+                    (&format!("gitlab/{tenant}/api-token"), API_TOKEN),
+                    (&format!("gitlab/{other}/webhook-token"), OTHER_TOKEN),
+                    (&format!("gitlab/{other}/api-token"), API_TOKEN),
+                ]),
+            }
+        })
+        .await;
+        let (tenant, _) = tenants(&world.prefix);
+        world
+            .link(Provider::Gitlab, &tenant, &ALICE.to_string(), "alice")
+            .await;
+        Gitlab {
+            world,
+            gitlab,
+            tenant,
+        }
+    }
+
+    fn world(&self) -> &World {
+        &self.world
+    }
+
+    fn trigger(&self) -> Delivery {
+        self.note("k-trigger", REQUEST)
+    }
+
+    fn redelivery(&self, delivery: &Delivery, _attempt: u32) -> Delivery {
+        // GitLab retries a failed hook with the same body and the same Idempotency-Key.
+        delivery.clone()
+    }
+
+    fn follow_up(&self) -> Delivery {
+        self.note("k-follow-up", FOLLOW_UP)
+    }
+
+    fn forgeries(&self, trigger: &Delivery) -> Vec<(&'static str, Delivery)> {
+        let mut missing = trigger.clone();
+        missing.headers.retain(|(name, _)| name != "x-gitlab-token");
+        vec![
+            (
+                "the other instance's token",
+                trigger.clone().with_header("x-gitlab-token", OTHER_TOKEN),
+            ),
+            (
+                "the API token",
+                trigger.clone().with_header("x-gitlab-token", API_TOKEN),
+            ),
+            ("no token", missing),
+        ]
+    }
+
+    fn start_facts(&self) -> StartFacts {
+        StartFacts {
+            repository: PROJECT_PATH,
+            git_provider: "gitlab",
+            trigger: "resolver",
+            title: format!("GitLab Issue #{ISSUE}: Crash on save"),
+        }
+    }
+
+    fn assert_acknowledged(&self) {
+        let awards = self.gitlab.awards();
+        assert_eq!(awards.len(), 1, "{awards:?}");
+        let note_id = self.gitlab.notes()[0].id;
+        assert_eq!(
+            (
+                awards[0].name.as_str(),
+                awards[0].noteable,
+                awards[0].iid,
+                awards[0].note_id
+            ),
+            ("eyes", Noteable::Issue, ISSUE, Some(note_id)),
+            "👀 on the triggering note"
+        );
+        let members = self
+            .gitlab
+            .requests_to(&format!("/projects/{PROJECT}/members/all/{ALICE}"));
+        assert_eq!(members.len(), 1, "the permission was checked");
+        assert_eq!(members[0].header("private-token"), Some(API_TOKEN));
+    }
+
+    fn status_texts(&self) -> Vec<String> {
+        self.gitlab.bot_notes().into_iter().map(|n| n.body).collect()
+    }
+
+    fn status_edits(&self) -> usize {
+        self.gitlab
+            .requests()
+            .iter()
+            .filter(|r| r.method == "PUT" && r.path.contains("/notes/"))
+            .count()
+    }
+}
+
+super::scenarios!(Gitlab);

@@ -1,0 +1,229 @@
+//! Linear on the Lambda handlers: `Comment` `create` webhooks on `/webhooks/linear/<tenant>` signed with the
+//! tenant's secret (`Linear-Signature`, hex HMAC of the body), retried by Linear under the same
+//! `Linear-Delivery`.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use hookline::{
+    clock::{Clock, SystemClock},
+    domain::Provider,
+    linear::client::status_comment_id,
+    verify::sign_hex,
+};
+use hookline_tests::fake_linear::{FakeIssue, FakeLinear, FakeWorkflowState};
+use serde_json::json;
+
+use super::{Rig, StartFacts, FOLLOW_UP, REQUEST};
+use crate::lambda_world::{body_of, owned, Delivery, Wiring, World};
+
+const ORG: &str = "org-acme";
+const OTHER_ORG: &str = "org-globex";
+const SECRET: &str = "lin-lambda-acme-secret";
+const OTHER_SECRET: &str = "lin-lambda-globex-secret";
+const API_KEY: &str = "lin_api_lambda_key";
+const BOT: &str = "user-hookline-bot";
+const ALICE: &str = "user-alice";
+const ISSUE: &str = "issue-eng-7";
+const TRIGGER_COMMENT: &str = "c-1";
+
+/// This test's tenant, and a second one whose secret must not open it (names unique per test).
+fn tenants(prefix: &str) -> (String, String) {
+    (prefix.to_owned(), format!("{prefix}-other"))
+}
+
+pub struct Linear {
+    world: World,
+    linear: FakeLinear,
+    tenant: String,
+    other_tenant: String,
+    next_comment: AtomicU32,
+}
+
+impl Linear {
+    /// A new comment by alice on the issue, seeded in the fake, as its signed webhook.
+    fn comment(&self, delivery: &str, text: &str) -> Delivery {
+        let comment_id = format!("c-{}", 1 + self.next_comment.fetch_add(1, Ordering::SeqCst));
+        let body = format!("@openhands {text}");
+        let now = SystemClock.now_secs();
+        self.linear
+            .seed_comment(&comment_id, ISSUE, ALICE, &body, None, now);
+        let payload = json!({
+            "action": "create",
+            "type": "Comment",
+            "actor": {"id": ALICE, "type": "user", "name": "alice"},
+            "createdAt": "2026-11-28T10:00:00.000Z",
+            "data": {
+                "id": comment_id, "body": body, "issueId": ISSUE, "userId": ALICE,
+                "issue": {"id": ISSUE, "identifier": "ENG-7", "title": "Crash on save",
+                          "team": {"id": "team-eng", "key": "ENG"},
+                          "url": "https://linear.app/acme/issue/ENG-7"},
+                "user": {"id": ALICE, "name": "alice"},
+                "botActor": null, "parentId": null,
+                "createdAt": "2026-11-28T10:00:00.000Z", "updatedAt": "2026-11-28T10:00:00.000Z"
+            },
+            "url": format!("https://linear.app/acme/issue/ENG-7#comment-{comment_id}"),
+            "organizationId": ORG,
+            "webhookId": "wh-acme",
+            "webhookTimestamp": now * 1000,
+        });
+        signed(
+            Delivery::new(format!("/webhooks/linear/{}", self.tenant), body_of(&payload))
+                .with_header("content-type", "application/json")
+                .with_header("user-agent", "Linear-Webhook")
+                .with_header("linear-event", "Comment")
+                .with_header("linear-delivery", delivery),
+            SECRET,
+        )
+    }
+}
+
+/// `delivery` with Linear's signature header for `secret`.
+fn signed(delivery: Delivery, secret: &str) -> Delivery {
+    let signature = sign_hex(secret.as_bytes(), &delivery.body);
+    delivery.with_header("linear-signature", signature)
+}
+
+impl Rig for Linear {
+    const PULL_REQUEST: &'static str = "https://github.com/octo-org/hello/pull/5";
+
+    async fn start() -> Self {
+        let linear = FakeLinear::start().await;
+        linear.add_api_key(API_KEY, BOT, "Hookline");
+        linear.add_user(ALICE, "alice");
+        linear.add_team(
+            "team-eng",
+            vec![
+                FakeWorkflowState::new("s-todo", "Todo", "unstarted", 1.0),
+                FakeWorkflowState::new("s-progress", "In Progress", "started", 2.0),
+                FakeWorkflowState::new("s-done", "Done", "completed", 4.0),
+            ],
+        );
+        linear.add_issue(FakeIssue {
+            id: ISSUE.into(),
+            identifier: "ENG-7".into(),
+            title: "Crash on save".into(),
+            description: "Saving twice panics.".into(),
+            team_id: "team-eng".into(),
+            state_id: "s-todo".into(),
+            creator_name: "bob".into(),
+        });
+        let world = World::start(|prefix| {
+            let (tenant, other) = tenants(prefix);
+            Wiring {
+                settings: owned(&[
+                    (
+                        "LINEAR_ORGANIZATIONS",
+                        &format!("{tenant}={ORG},{other}={OTHER_ORG}"),
+                    ),
+                    (
+                        "LINEAR_BOT_USER_IDS",
+                        &format!("{tenant}={BOT},{other}=user-globex-bot"),
+                    ),
+                    ("LINEAR_API_URL", &linear.graphql_url()),
+                    ("LINEAR_TEAM_REPOSITORIES", "ENG=octo-org/hello"),
+                ]),
+                secrets: owned(&[
+                    (&format!("linear/{tenant}/webhook-secret"), SECRET),
+                    (&format!("linear/{tenant}/api-key"), API_KEY),
+                    (&format!("linear/{other}/webhook-secret"), OTHER_SECRET),
+                    (&format!("linear/{other}/api-key"), "lin_api_globex"),
+                ]),
+            }
+        })
+        .await;
+        let (tenant, other_tenant) = tenants(&world.prefix);
+        world.link(Provider::Linear, &tenant, ALICE, "alice").await;
+        Linear {
+            world,
+            linear,
+            tenant,
+            other_tenant,
+            next_comment: AtomicU32::new(0),
+        }
+    }
+
+    fn world(&self) -> &World {
+        &self.world
+    }
+
+    fn trigger(&self) -> Delivery {
+        self.comment("ld-trigger", REQUEST)
+    }
+
+    fn redelivery(&self, delivery: &Delivery, _attempt: u32) -> Delivery {
+        // Linear retries the same signed body under the same Linear-Delivery.
+        delivery.clone()
+    }
+
+    fn follow_up(&self) -> Delivery {
+        self.comment("ld-follow-up", FOLLOW_UP)
+    }
+
+    fn forgeries(&self, trigger: &Delivery) -> Vec<(&'static str, Delivery)> {
+        let mut unsigned = trigger.clone();
+        unsigned.headers.retain(|(name, _)| name != "linear-signature");
+        let mut other_route = trigger.clone();
+        other_route.path = format!("/webhooks/linear/{}", self.other_tenant);
+        let mut tampered = trigger.clone();
+        tampered.body.push(b' ');
+        vec![
+            ("the other tenant's secret", signed(trigger.clone(), OTHER_SECRET)),
+            (
+                "the other tenant's route and secret for this organization's event",
+                signed(other_route, OTHER_SECRET),
+            ),
+            ("a body changed after signing", tampered),
+            ("no signature", unsigned),
+        ]
+    }
+
+    fn start_facts(&self) -> StartFacts {
+        StartFacts {
+            repository: "octo-org/hello",
+            git_provider: "github",
+            trigger: "linear",
+            title: "Linear Issue ENG-7: Crash on save".to_owned(),
+        }
+    }
+
+    fn assert_acknowledged(&self) {
+        let reactions = self.linear.reactions();
+        assert_eq!(reactions.len(), 1, "{reactions:?}");
+        assert_eq!(
+            (reactions[0].comment_id.as_deref(), reactions[0].emoji.as_str()),
+            (Some(TRIGGER_COMMENT), "eyes"),
+            "👀 on the triggering comment"
+        );
+        let status = &self.linear.comments_by(BOT)[0];
+        assert_eq!(
+            status.parent_id.as_deref(),
+            Some(TRIGGER_COMMENT),
+            "the status is a reply to the trigger"
+        );
+        let conversation_id = &self.world.openhands.starts()[0].conversation_id;
+        assert_eq!(
+            status.id,
+            status_comment_id(&self.tenant, ISSUE, &format!("run:{conversation_id}"))
+        );
+        assert_eq!(
+            self.linear.issue(ISSUE).expect("issue").state_id,
+            "s-progress",
+            "work began: moved to the first started state"
+        );
+        assert!(self
+            .linear
+            .requests()
+            .iter()
+            .all(|r| r.authorization.as_deref() == Some(API_KEY)));
+    }
+
+    fn status_texts(&self) -> Vec<String> {
+        self.linear.comments_by(BOT).into_iter().map(|c| c.body).collect()
+    }
+
+    fn status_edits(&self) -> usize {
+        self.linear.requests_for("commentUpdate").len()
+    }
+}
+
+super::scenarios!(Linear);

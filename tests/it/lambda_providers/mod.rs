@@ -1,0 +1,244 @@
+//! GitLab, Slack, Jira Cloud and Linear end to end through the Lambda handlers: API Gateway HTTP API (v2) events
+//! through the webhook function's [`http_handler`], the real SQS FIFO queue and DynamoDB table on moto, SQS
+//! batches through the worker's [`sqs_handler`], and the agent server's callback through [`callback_handler`],
+//! against the fake provider servers and the fake OpenHands. The world is the GitHub Lambda tests' (see
+//! `lambda_world.rs`); each provider only says how its deliveries look and where its effects land ([`Rig`]), and
+//! the same four scenarios run for each:
+//!
+//! 1. a trigger is acknowledged, starts exactly one conversation, and the `finished` callback edits the one
+//!    status message once with the summary;
+//! 2. the provider redelivering the same delivery starts one conversation;
+//! 3. a mention on the running thread is a follow-up message to that conversation;
+//! 4. a delivery signed with another tenant's secret, or badly, is 401 and queues (and claims) nothing.
+//!
+//! Every test has its own tenant names or secret prefix, so tests share nothing on moto.
+//!
+//! [`http_handler`]: hookline::aws::lambda::http_handler
+//! [`sqs_handler`]: hookline::aws::lambda::sqs_handler
+//! [`callback_handler`]: hookline::aws::lambda::callback_handler
+
+mod gitlab;
+mod jira;
+mod linear;
+mod slack;
+
+use hookline_tests::{fake_openhands::StartedConversation, harness::ALICE_KEY};
+
+use crate::lambda_world::{status_of, Delivery, World};
+
+/// What the linked person asks for in every trigger.
+const REQUEST: &str = "please fix the crash on save";
+/// What they add on the running thread.
+const FOLLOW_UP: &str = "also handle a missing file";
+/// The agent's summary (the pull request link is the provider's).
+const SUMMARY: &str = "Fixed the crash on save and added a test.";
+
+/// The provider-specific facts of the conversation a trigger starts.
+struct StartFacts {
+    repository: &'static str,
+    git_provider: &'static str,
+    trigger: &'static str,
+    title: String,
+}
+
+/// One provider wired into a [`World`], with its fake server and one linked person.
+trait Rig: Sized {
+    /// The link the agent's summary names, which the result shows as the pull request.
+    const PULL_REQUEST: &'static str;
+
+    /// Create the world with this provider's settings and secrets, start its fake, link the person.
+    async fn start() -> Self;
+
+    fn world(&self) -> &World;
+
+    /// A fresh, correctly signed trigger by the linked person asking for [`REQUEST`] (anything it refers to is
+    /// seeded in the fake first).
+    fn trigger(&self) -> Delivery;
+
+    /// `delivery` as the provider sends it again on its `attempt`-th retry.
+    fn redelivery(&self, delivery: &Delivery, attempt: u32) -> Delivery;
+
+    /// A correctly signed mention by the linked person, on the thread of [`Rig::trigger`], adding [`FOLLOW_UP`].
+    fn follow_up(&self) -> Delivery;
+
+    /// `trigger`'s body delivered with another tenant's secret, or with a wrong or missing signature; each with
+    /// a name for the assertion message.
+    fn forgeries(&self, trigger: &Delivery) -> Vec<(&'static str, Delivery)>;
+
+    /// What the conversation of [`Rig::trigger`] is started with.
+    fn start_facts(&self) -> StartFacts;
+
+    /// Assert the trigger was acknowledged on the provider the way it does (reaction, award, transition…).
+    fn assert_acknowledged(&self);
+
+    /// The text of every status message Hookline wrote, oldest first.
+    fn status_texts(&self) -> Vec<String>;
+
+    /// How many times a status message was edited through the provider's API.
+    fn status_edits(&self) -> usize;
+}
+
+/// Deliver the trigger and run the worker; returns the started conversation's id.
+async fn start_run<R: Rig>(rig: &R) -> String {
+    let world = rig.world();
+    let (status, body) = world.post(&rig.trigger()).await;
+    assert_eq!(status, 202, "{body}");
+    world.pump().await;
+    let starts = world.openhands.starts();
+    assert_eq!(starts.len(), 1, "{starts:?}");
+    starts[0].conversation_id.clone()
+}
+
+fn start_text(start: &StartedConversation) -> &str {
+    start.request["initial_message"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+}
+
+/// Scenario 1: acknowledged, one conversation with the provider's facts, one result after `finished`.
+async fn a_trigger_acks_starts_and_reports_once<R: Rig>() {
+    let rig = R::start().await;
+    let world = rig.world();
+    let conversation_id = start_run(&rig).await;
+    assert_eq!(world.queue_depth().await, 0, "the processed message was deleted");
+
+    let start = &world.openhands.starts()[0];
+    let facts = rig.start_facts();
+    assert!(start.run);
+    assert_eq!(start.request["selected_repository"], facts.repository);
+    assert_eq!(start.request["git_provider"], facts.git_provider);
+    assert_eq!(start.request["trigger"], facts.trigger);
+    assert!(start_text(start).contains(REQUEST), "{}", start_text(start));
+    assert_eq!(
+        world.openhands.title(&conversation_id).as_deref(),
+        Some(facts.title.as_str())
+    );
+    let start_request = world
+        .openhands
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST" && r.path == "/api/v1/app-conversations")
+        .expect("start request");
+    assert_eq!(
+        start_request.header("authorization"),
+        Some(format!("Bearer {ALICE_KEY}").as_str()),
+        "the linked identity's key, read from Secrets Manager"
+    );
+
+    rig.assert_acknowledged();
+    let statuses = rig.status_texts();
+    assert_eq!(statuses.len(), 1, "{statuses:?}");
+    assert!(statuses[0].contains("I'm on it"), "{}", statuses[0]);
+    assert!(
+        statuses[0].contains(&format!(
+            "https://app.example.test/conversations/{conversation_id}"
+        )),
+        "{}",
+        statuses[0]
+    );
+    assert_eq!(rig.status_edits(), 0);
+
+    world
+        .finish(
+            &conversation_id,
+            &format!("{SUMMARY} Opened {}.", R::PULL_REQUEST),
+        )
+        .await;
+    let statuses = rig.status_texts();
+    assert_eq!(statuses.len(), 1, "one status message per run: {statuses:?}");
+    assert!(statuses[0].contains(SUMMARY), "{}", statuses[0]);
+    assert!(
+        statuses[0].contains(&format!("Pull request: {}", R::PULL_REQUEST)),
+        "{}",
+        statuses[0]
+    );
+    assert_eq!(rig.status_edits(), 1, "the result is written once");
+
+    // The agent server repeating the callback, and the schedule's sweep, change nothing.
+    let key = world.openhands.session_key(&conversation_id).expect("key");
+    let again = world.callback_event_v2(&conversation_id, "finished", &key).await;
+    assert_eq!(status_of(&again), 200, "{again}");
+    let report = world.scheduled_sweep().await;
+    assert_eq!(report["concluded"], 0, "{report}");
+    assert_eq!(rig.status_edits(), 1);
+    assert_eq!(rig.status_texts().len(), 1);
+    assert_eq!(world.openhands.starts().len(), 1);
+}
+
+/// Scenario 2: the provider's redeliveries of one delivery are duplicates; one conversation.
+async fn redeliveries_start_one_conversation<R: Rig>() {
+    let rig = R::start().await;
+    let world = rig.world();
+    let trigger = rig.trigger();
+    assert_eq!(world.post(&trigger).await.0, 202);
+    for attempt in 1..=4 {
+        let answer = world.post(&rig.redelivery(&trigger, attempt)).await;
+        assert_eq!(answer, (200, "duplicate".to_owned()), "redelivery {attempt}");
+    }
+    assert_eq!(world.queue_depth().await, 1, "queued once");
+    world.pump().await;
+    assert_eq!(world.openhands.starts().len(), 1);
+    assert!(world.openhands.messages().is_empty(), "not a follow-up to itself");
+    assert_eq!(rig.status_texts().len(), 1);
+}
+
+/// Scenario 3: a mention on the running thread becomes a message to the same conversation.
+async fn a_mention_on_the_running_thread_is_a_follow_up<R: Rig>() {
+    let rig = R::start().await;
+    let world = rig.world();
+    let conversation_id = start_run(&rig).await;
+    let (status, body) = world.post(&rig.follow_up()).await;
+    assert_eq!(status, 202, "{body}");
+    world.pump().await;
+    let messages = world.openhands.messages();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0].conversation_id, conversation_id);
+    assert!(messages[0].text.contains(FOLLOW_UP), "{}", messages[0].text);
+    assert!(messages[0].run);
+    assert_eq!(world.openhands.starts().len(), 1, "no second conversation");
+    assert_eq!(rig.status_texts().len(), 1, "no second status message");
+    assert_eq!(world.queue_depth().await, 0);
+}
+
+/// Scenario 4: forged deliveries are 401, queue nothing and claim nothing.
+async fn forged_deliveries_are_401_and_queue_nothing<R: Rig>() {
+    let rig = R::start().await;
+    let world = rig.world();
+    let trigger = rig.trigger();
+    let forgeries = rig.forgeries(&trigger);
+    assert!(!forgeries.is_empty());
+    for (what, forged) in &forgeries {
+        let (status, body) = world.post(forged).await;
+        assert_eq!(status, 401, "{what}: {body}");
+    }
+    assert_eq!(world.queue_depth().await, 0, "nothing queued");
+    // Nothing was claimed either: the genuine delivery with the same id is accepted.
+    assert_eq!(world.post(&trigger).await.0, 202);
+    assert_eq!(world.queue_depth().await, 1);
+}
+
+/// The four scenarios as tests of one provider's module.
+macro_rules! scenarios {
+    ($rig:ty) => {
+        #[tokio::test]
+        async fn a_trigger_acks_starts_and_reports_once() {
+            super::a_trigger_acks_starts_and_reports_once::<$rig>().await;
+        }
+
+        #[tokio::test]
+        async fn redeliveries_start_one_conversation() {
+            super::redeliveries_start_one_conversation::<$rig>().await;
+        }
+
+        #[tokio::test]
+        async fn a_mention_on_the_running_thread_is_a_follow_up() {
+            super::a_mention_on_the_running_thread_is_a_follow_up::<$rig>().await;
+        }
+
+        #[tokio::test]
+        async fn forged_deliveries_are_401_and_queue_nothing() {
+            super::forged_deliveries_are_401_and_queue_nothing::<$rig>().await;
+        }
+    };
+}
+use scenarios;

@@ -1,0 +1,200 @@
+//! Slack on the Lambda handlers: Events API `app_mention` callbacks on `/webhooks/slack/<team>`, signed with
+//! the workspace's signing secret (`v0=` HMAC over `v0:<timestamp>:<body>`), retried by Slack with
+//! `X-Slack-Retry-Num` and the same event id.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use hookline::{
+    clock::{Clock, SystemClock},
+    domain::Provider,
+    slack::signature,
+};
+use hookline_tests::fake_slack::FakeSlack;
+use serde_json::json;
+
+use super::{Rig, StartFacts, FOLLOW_UP, REQUEST};
+use crate::lambda_world::{owned, Delivery, Wiring, World};
+
+const TEAM: &str = "T0HOOKLN1";
+const OTHER_TEAM: &str = "T0OTHER02";
+const SIGNING_SECRET: &str = "slack-lambda-signing-secret";
+const OTHER_SECRET: &str = "slack-lambda-other-workspace-secret";
+const TOKEN: &str = "xoxb-lambda-token";
+const BOT: &str = "U0BOT0001";
+const ALICE: &str = "U0ALICE01";
+const CHANNEL: &str = "C0GENERAL";
+
+pub struct Slack {
+    world: World,
+    slack: FakeSlack,
+    /// The thread every mention of a test is in: the trigger's ts.
+    root: String,
+    next_message: AtomicU32,
+}
+
+impl Slack {
+    /// A new message by alice mentioning the bot (a reply in the trigger's thread unless it is the trigger),
+    /// seeded in the fake, as its signed `app_mention` callback.
+    fn mention(&self, event_id: &str, text: &str) -> Delivery {
+        let n = self.next_message.fetch_add(1, Ordering::SeqCst);
+        let ts = if n == 0 {
+            self.root.clone()
+        } else {
+            format!("{}{n:02}", &self.root[..self.root.len() - 2])
+        };
+        let thread_ts = (n > 0).then_some(self.root.as_str());
+        let text = format!("<@{BOT}> {text}");
+        self.slack.seed_message(CHANNEL, &ts, thread_ts, ALICE, &text);
+        let mut event = json!({
+            "type": "app_mention", "user": ALICE, "text": text, "ts": ts, "channel": CHANNEL, "event_ts": ts,
+            "client_msg_id": format!("3f0c2f7e-0000-4000-8000-{n:012}"), "team": TEAM,
+        });
+        if let Some(thread_ts) = thread_ts {
+            event["thread_ts"] = json!(thread_ts);
+        }
+        let body = serde_json::to_vec(&json!({
+            "token": "legacy-token", "team_id": TEAM, "api_app_id": "A0HOOKLN1", "event": event,
+            "type": "event_callback", "event_id": event_id, "event_time": SystemClock.now_secs(),
+            "authorizations": [{"enterprise_id": null, "team_id": TEAM, "user_id": BOT, "is_bot": true,
+                                "is_enterprise_install": false}],
+            "is_ext_shared_channel": false, "event_context": "EC0001",
+        }))
+        .expect("json");
+        signed(
+            Delivery::new(format!("/webhooks/slack/{TEAM}"), body)
+                .with_header("content-type", "application/json")
+                .with_header("user-agent", "Slackbot 1.0 (+https://api.slack.com/robots)"),
+            SIGNING_SECRET,
+            SystemClock.now_secs(),
+        )
+    }
+}
+
+/// `delivery` with Slack's timestamp and signature headers for `secret` at `timestamp`.
+fn signed(delivery: Delivery, secret: &str, timestamp: u64) -> Delivery {
+    let timestamp = timestamp.to_string();
+    let signature = signature::sign(secret.as_bytes(), &timestamp, &delivery.body);
+    delivery
+        .with_header("x-slack-request-timestamp", timestamp)
+        .with_header("x-slack-signature", signature)
+}
+
+impl Rig for Slack {
+    const PULL_REQUEST: &'static str = "https://github.com/octo-org/hello/pull/99";
+
+    async fn start() -> Self {
+        let slack = FakeSlack::start().await;
+        slack.add_team(TEAM, TOKEN, BOT);
+        let world = World::start(|prefix| {
+            let secrets = format!("{prefix}/slack");
+            Wiring {
+                settings: owned(&[
+                    ("SLACK_ENABLED", "true"),
+                    ("SLACK_API_URL", slack.url()),
+                    ("SLACK_SECRET_PREFIX", &secrets),
+                    ("SLACK_CHANNEL_REPOS", &format!("{CHANNEL}=octo-org/hello")),
+                ]),
+                secrets: owned(&[
+                    (&format!("{secrets}/{TEAM}/signing-secret"), SIGNING_SECRET),
+                    (&format!("{secrets}/{OTHER_TEAM}/signing-secret"), OTHER_SECRET),
+                    (&format!("{secrets}/{TEAM}/bot-token"), TOKEN),
+                ]),
+            }
+        })
+        .await;
+        world.link(Provider::Slack, TEAM, ALICE, "alice").await;
+        Slack {
+            world,
+            slack,
+            root: format!("{}.000100", SystemClock.now_secs()),
+            next_message: AtomicU32::new(0),
+        }
+    }
+
+    fn world(&self) -> &World {
+        &self.world
+    }
+
+    fn trigger(&self) -> Delivery {
+        self.mention("Ev0TRIGGER", REQUEST)
+    }
+
+    fn redelivery(&self, delivery: &Delivery, attempt: u32) -> Delivery {
+        // Slack retries the same signed request (same event id), saying which retry it is.
+        delivery
+            .clone()
+            .with_header("x-slack-retry-num", attempt.to_string())
+            .with_header("x-slack-retry-reason", "http_timeout")
+    }
+
+    fn follow_up(&self) -> Delivery {
+        self.mention("Ev0FOLLOW", FOLLOW_UP)
+    }
+
+    fn forgeries(&self, trigger: &Delivery) -> Vec<(&'static str, Delivery)> {
+        let now = SystemClock.now_secs();
+        let mut unsigned = trigger.clone();
+        unsigned.headers.retain(|(name, _)| name != "x-slack-signature");
+        let mut other_route = trigger.clone();
+        other_route.path = format!("/webhooks/slack/{OTHER_TEAM}");
+        vec![
+            (
+                "the other workspace's secret",
+                signed(trigger.clone(), OTHER_SECRET, now),
+            ),
+            (
+                "the other workspace's route and secret for this workspace's event",
+                signed(other_route, OTHER_SECRET, now),
+            ),
+            (
+                "a stale timestamp",
+                signed(trigger.clone(), SIGNING_SECRET, now - 301),
+            ),
+            ("no signature", unsigned),
+        ]
+    }
+
+    fn start_facts(&self) -> StartFacts {
+        StartFacts {
+            repository: "octo-org/hello",
+            git_provider: "github",
+            trigger: "slack",
+            title: format!("Slack: {REQUEST}"),
+        }
+    }
+
+    fn assert_acknowledged(&self) {
+        let reactions = self.slack.reactions();
+        assert_eq!(reactions.len(), 1, "{reactions:?}");
+        assert_eq!(
+            (
+                reactions[0].channel.as_str(),
+                reactions[0].timestamp.as_str(),
+                reactions[0].name.as_str()
+            ),
+            (CHANNEL, self.root.as_str(), "eyes"),
+            "👀 on the mention"
+        );
+        let status = &self.slack.bot_messages()[0];
+        assert_eq!(
+            status.thread_ts.as_deref(),
+            Some(self.root.as_str()),
+            "the status is a reply in the mention's thread"
+        );
+        let post = &self.slack.requests_to("chat.postMessage")[0];
+        assert_eq!(
+            post.header("authorization"),
+            Some(format!("Bearer {TOKEN}").as_str())
+        );
+    }
+
+    fn status_texts(&self) -> Vec<String> {
+        self.slack.bot_messages().into_iter().map(|m| m.text).collect()
+    }
+
+    fn status_edits(&self) -> usize {
+        self.slack.requests_to("chat.update").len()
+    }
+}
+
+super::scenarios!(Slack);
