@@ -16,7 +16,7 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    hookline::aws::logging::init_tracing();
     let config = Config::from_env()?;
     let aws = AwsConfig::from_env()?;
     let services = full_services(&config, &aws, &sdk_config().await)?;

@@ -156,7 +156,7 @@ pub fn webhook_services(config: &Config, aws: &AwsConfig, sdk: &SdkConfig) -> Re
 /// request through [`http_handler`]. Each provider's function is the same code configured with its own
 /// provider's settings (and IAM access to that provider's secrets only).
 pub async fn run_webhook_function() -> Result<(), lambda_http::Error> {
-    lambda_http::tracing::init_default_subscriber();
+    super::logging::init_tracing();
     let config = Config::from_env()?;
     let aws = AwsConfig::from_env()?;
     let services = webhook_services(&config, &aws, &super::sdk_config().await)?;

@@ -11,6 +11,8 @@
 pub mod dynamo;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+#[cfg(feature = "lambda")]
+pub mod logging;
 pub mod secrets;
 pub mod sqs;
 
