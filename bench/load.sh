@@ -18,7 +18,7 @@ SECRET="bench-webhook-secret"
 
 command -v wrk >/dev/null || { echo "installing wrk (Debian package)" >&2; apt-get install -y -qq wrk >/dev/null; }
 command -v sqlite3 >/dev/null || { echo "installing sqlite3 (Debian package)" >&2; apt-get install -y -qq sqlite3 >/dev/null; }
-cargo build --release -q -p hookline-local
+cargo build --profile local -q -p hookline-local
 
 WORK="$(mktemp -d)"
 SERVER_PID=""
@@ -39,7 +39,7 @@ export HOOKLINE_SECRET_GITHUB_PRIVATE_KEY
 
 # Start-to-ready: exec until /healthz answers.
 start_ns=$(date +%s%N)
-./target/release/hookline-local >"$WORK/server.log" 2>&1 &
+./target/local/hookline-local >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 # Probe with bash's /dev/tcp (no process spawn per probe, which would dominate the measurement).
 until (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do :; done
