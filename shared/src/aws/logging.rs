@@ -67,7 +67,13 @@ mod tests {
 
     #[test]
     fn defaults_to_info_text() {
-        assert_eq!(settings(&[]), LogSettings { filter: info(), json: false });
+        assert_eq!(
+            settings(&[]),
+            LogSettings {
+                filter: info(),
+                json: false
+            }
+        );
     }
 
     #[test]
@@ -84,7 +90,9 @@ mod tests {
     #[test]
     fn rust_log_directives_select_targets() {
         let s = settings(&[("RUST_LOG", "warn,hookline=debug")]);
-        assert!(s.filter.would_enable("hookline::handlers", &tracing::Level::DEBUG));
+        assert!(s
+            .filter
+            .would_enable("hookline::handlers", &tracing::Level::DEBUG));
         assert!(!s.filter.would_enable("aws_smithy_runtime", &tracing::Level::INFO));
     }
 
