@@ -46,7 +46,7 @@ pub trait ApiClients {
     fn github(&self, config: &GithubConfig) -> Arc<dyn SourceClient>;
     fn gitlab(&self, config: &GitlabConfig) -> Arc<dyn SourceClient>;
     fn slack(&self, config: &SlackConfig) -> Arc<dyn SourceClient>;
-    /// Jira's client, and what reads an issue's description during intake (`None`: go without it).
+    /// Jira's client, and what reads an issue's description before deciding (`None`: go without it).
     fn jira(&self, config: &JiraConfig) -> (Arc<dyn SourceClient>, Option<Arc<dyn IssueReader>>);
     fn linear(&self, config: &LinearConfig) -> Arc<dyn SourceClient>;
 }

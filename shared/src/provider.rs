@@ -1,6 +1,8 @@
 //! The seam where providers plug in: one [`ProviderModule`] per provider bundles its webhook intake, its trigger
 //! decisions and its API client. The handlers never name a provider.
 
+use std::borrow::Cow;
+
 use async_trait::async_trait;
 
 use crate::{
@@ -42,6 +44,13 @@ pub trait ProviderModule: Send + Sync {
     fn provider(&self) -> Provider;
     /// Verify the request on its raw bytes (401 on failure), then parse it. `now` is epoch seconds.
     async fn intake(&self, request: &HttpRequest<'_>, now: u64) -> Result<Intake, WebhookError>;
+    /// Fill in, before [`ProviderModule::decide`], what the delivery did not carry and only an API read can
+    /// give (Jira comment events lack the issue description). Runs in the worker, where the API clients are, so
+    /// the webhook path stays free of outbound calls; a transient failure retries through the queue. The
+    /// default needs nothing.
+    async fn enrich<'a>(&self, envelope: &'a Envelope) -> Result<Cow<'a, Envelope>, ProcessError> {
+        Ok(Cow::Borrowed(envelope))
+    }
     /// Decide whether a queued envelope is a trigger. Pure: no I/O.
     fn decide(&self, envelope: &Envelope) -> Result<Decision, ProcessError>;
     /// The provider's API client.

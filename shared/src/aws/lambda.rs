@@ -122,7 +122,7 @@ pub enum SetupError {
 /// reqwest and the API clients out of the webhook binary (smaller package, faster cold start).
 ///
 /// Every configured provider's intake is wired (each provider's function is configured with its own
-/// provider's settings only); Jira's intake goes without reading issue descriptions here.
+/// provider's settings only). Intake makes no API calls (Jira's issue descriptions are read by the worker).
 ///
 /// Fails, naming the setting, without `HOOKLINE_QUEUE_URL`, or when no provider is configured.
 pub fn webhook_services(config: &Config, aws: &AwsConfig, sdk: &SdkConfig) -> Result<Services, SetupError> {

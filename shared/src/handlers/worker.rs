@@ -83,7 +83,8 @@ async fn process_envelope(
     let module = services.module(envelope.provider).ok_or_else(|| {
         ProcessError::Permanent(format!("provider {} is not configured", envelope.provider))
     })?;
-    let trigger = match module.decide(envelope)? {
+    let envelope = module.enrich(envelope).await?;
+    let trigger = match module.decide(&envelope)? {
         Decision::Ignore(reason) => {
             info!(reason, "not a trigger");
             return Ok(());

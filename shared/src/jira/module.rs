@@ -1,7 +1,7 @@
 //! [`JiraModule`]: Jira's webhook intake (site from the URL → verify with that site's secret → prefilter →
 //! trim) and trigger decisions.
 
-use std::sync::Arc;
+use std::{borrow::Cow, sync::Arc};
 
 use async_trait::async_trait;
 use serde_json::value::RawValue;
@@ -35,9 +35,9 @@ pub struct JiraModule {
 }
 
 impl JiraModule {
-    /// `issues` reads the description on the webhook path when a comment event lacks it (usually the same
-    /// [`super::client::JiraClient`] as `client`; `None` in a webhook function built without API clients, where
-    /// comment triggers then go without the description); `link_help` ends the notice for unlinked people.
+    /// `issues` reads the description in the worker when a comment event lacks it (usually the same
+    /// [`super::client::JiraClient`] as `client`; `None` in a webhook function, which never decides);
+    /// `link_help` ends the notice for unlinked people.
     pub fn new(
         config: JiraConfig,
         secrets: Arc<dyn Secrets>,
@@ -105,28 +105,6 @@ impl JiraModule {
             _ => false,
         }
     }
-
-    /// Comment events carry only a few issue fields; the description (where the repository is often named)
-    /// is read once here so the decision can stay pure. A permanent failure goes on without it.
-    async fn fill_description(&self, site: &JiraSite, event: &mut JiraEvent) -> Result<(), WebhookError> {
-        let Some(issues) = &self.issues else {
-            return Ok(());
-        };
-        if event.issue.description.is_some() || event.comment.is_none() {
-            return Ok(());
-        }
-        match issues.issue_description(&site.name, &event.issue.id).await {
-            Ok(description) => {
-                event.issue.description = Some(description.unwrap_or_default());
-                Ok(())
-            }
-            Err(err) if err.is_transient() => Err(WebhookError::Unavailable(err)),
-            Err(err) => {
-                tracing::warn!(site = %site.name, issue = %event.issue.key, error = %err, "could not read the issue description; going on without it");
-                Ok(())
-            }
-        }
-    }
 }
 
 #[async_trait]
@@ -154,7 +132,7 @@ impl ProviderModule for JiraModule {
         if !self.relevant(site, &raw) {
             return Ok(Intake::Ignore("cannot trigger"));
         }
-        let mut event = raw.into_event().map_err(|e| match e {
+        let event = raw.into_event().map_err(|e| match e {
             PayloadError::Json => WebhookError::Malformed("malformed JSON"),
             PayloadError::Missing(_) => WebhookError::Malformed("unexpected payload shape"),
         })?;
@@ -162,7 +140,6 @@ impl ProviderModule for JiraModule {
         if let Some(reason) = triggers::ignored_author(&event.actor, site) {
             return Ok(Intake::Ignore(reason));
         }
-        self.fill_description(site, &mut event).await?;
         let payload = serde_json::to_string(&event)
             .ok()
             .and_then(|s| RawValue::from_string(s).ok())
@@ -176,6 +153,36 @@ impl ProviderModule for JiraModule {
             group: event.thread_key(&site.name),
             received_at: now,
             payload,
+        }))
+    }
+
+    /// Comment events carry only a few issue fields; the description (where the repository is often named) is
+    /// read here, once per attempt, so the decision can stay pure. A permanent failure goes on without it.
+    async fn enrich<'a>(&self, envelope: &'a Envelope) -> Result<Cow<'a, Envelope>, ProcessError> {
+        let Some(issues) = &self.issues else {
+            return Ok(Cow::Borrowed(envelope));
+        };
+        let mut event: JiraEvent = serde_json::from_str(envelope.payload.get())
+            .map_err(|e| ProcessError::Permanent(format!("jira payload does not parse: {e}")))?;
+        if event.issue.description.is_some() || event.comment.is_none() {
+            return Ok(Cow::Borrowed(envelope));
+        }
+        let description = match issues.issue_description(&envelope.tenant, &event.issue.id).await {
+            Ok(description) => description.unwrap_or_default(),
+            Err(err) if err.is_transient() => return Err(err.into()),
+            Err(err) => {
+                tracing::warn!(site = %envelope.tenant, issue = %event.issue.key, error = %err, "could not read the issue description; going on without it");
+                return Ok(Cow::Borrowed(envelope));
+            }
+        };
+        event.issue.description = Some(description);
+        let payload = serde_json::to_string(&event)
+            .ok()
+            .and_then(|s| RawValue::from_string(s).ok())
+            .ok_or_else(|| ProcessError::Permanent("jira payload does not serialize".into()))?;
+        Ok(Cow::Owned(Envelope {
+            payload,
+            ..envelope.clone()
         }))
     }
 

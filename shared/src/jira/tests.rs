@@ -2,6 +2,7 @@
 //! trimming, which events start runs, and where the repository comes from.
 
 use std::{
+    borrow::Cow,
     collections::BTreeMap,
     sync::{Arc, Mutex},
 };
@@ -16,7 +17,7 @@ use super::{
 };
 use crate::{
     domain::{Envelope, SourceRef, Trigger},
-    error::{PortError, WebhookError},
+    error::{PortError, ProcessError, WebhookError},
     http::HttpRequest,
     memory::{MemorySecrets, NoApiClient},
     provider::{Decision, Intake, ProviderModule},
@@ -242,7 +243,9 @@ async fn v6_is_accepted_on_its_site_and_trimmed() {
     assert_eq!(envelope.event, "comment_created");
     assert_eq!(envelope.group, "jira:acme:10042");
     assert_eq!(envelope.received_at, 1_000);
-    // The comment event carried no description: it was read once, on this site.
+    // The webhook path makes no API call; the worker reads the missing description once, on this site.
+    assert!(issues.reads.lock().expect("reads").is_empty());
+    let envelope = module.enrich(&envelope).await.expect("enriched").into_owned();
     assert_eq!(
         issues.reads.lock().expect("reads").clone(),
         vec![("acme".to_owned(), "10042".to_owned())]
@@ -425,21 +428,41 @@ async fn description_reads_fail_softly_unless_transient() {
         ("x-hub-signature", V6_SIG),
         ("x-atlassian-webhook-identifier", "d"),
     ];
+    let envelope = accepted(post(&module, "/webhooks/jira/acme", V6_BODY.as_bytes(), &headers).await);
+    // Transient: the worker's attempt fails and the queue retries it.
     *issues.answer.lock().expect("lock") = Some(Err(PortError::transient("jira", "503")));
     assert!(matches!(
-        post(&module, "/webhooks/jira/acme", V6_BODY.as_bytes(), &headers).await,
-        Err(WebhookError::Unavailable(_))
+        module.enrich(&envelope).await,
+        Err(ProcessError::Transient(..))
     ));
+    // Permanent: go on without the description.
     *issues.answer.lock().expect("lock") = Some(Err(PortError::not_found("issue")));
-    accepted(post(&module, "/webhooks/jira/acme", V6_BODY.as_bytes(), &headers).await);
+    assert!(matches!(module.enrich(&envelope).await, Ok(Cow::Borrowed(_))));
     *issues.answer.lock().expect("lock") = Some(Ok(Some("Fix it in https://github.com/octo/hello".into())));
-    let envelope = accepted(post(&module, "/webhooks/jira/acme", V6_BODY.as_bytes(), &headers).await);
-    let trigger = run(module.decide(&envelope).expect("decides"));
+    let enriched = module.enrich(&envelope).await.expect("enriched");
+    let trigger = run(module.decide(&enriched).expect("decides"));
     assert_eq!(trigger.repository.as_deref(), Some("octo/hello"));
     assert_eq!(
         trigger.prompt.subject_body,
         "Fix it in https://github.com/octo/hello"
     );
+}
+
+#[tokio::test]
+async fn events_that_carry_the_description_are_not_enriched() {
+    let issues = Arc::new(Issues::default());
+    let module = module_with("@bot", issues.clone());
+    let mut event: Value = serde_json::from_str(V6_BODY).expect("json");
+    event["issue"]["fields"]["description"] = json!("In octo/hello");
+    let body = serde_json::to_vec(&event).expect("body");
+    let signature = format!("sha256={}", sign_hex(SECRET.as_bytes(), &body));
+    let headers = [
+        ("x-hub-signature", signature.as_str()),
+        ("x-atlassian-webhook-identifier", "e"),
+    ];
+    let envelope = accepted(post(&module, "/webhooks/jira/acme", &body, &headers).await);
+    assert!(matches!(module.enrich(&envelope).await, Ok(Cow::Borrowed(_))));
+    assert!(issues.reads.lock().expect("reads").is_empty());
 }
 
 // ---- trigger matrix ----
