@@ -58,3 +58,61 @@ pub trait ProviderModule: Send + Sync {
     /// Text telling an unlinked person how to get linked (Markdown in the provider's flavour).
     fn unlinked_notice(&self, trigger: &Trigger) -> String;
 }
+
+/// The tenant a webhook request is for, from its path: `…/webhooks/{provider}/{tenant}` (any base path before,
+/// one trailing slash allowed) selects `tenant` by name; the bare `…/webhooks/{provider}` is accepted only when
+/// exactly one tenant is configured. Anything else is 404, before any secret is read.
+pub fn route_tenant<'t, T>(
+    path: &str,
+    provider: &str,
+    tenants: &'t [T],
+    find: impl FnOnce(&str) -> Option<&'t T>,
+) -> Result<&'t T, WebhookError> {
+    let path = path.strip_suffix('/').unwrap_or(path);
+    let (_, rest) = path.rsplit_once("/webhooks/").ok_or(WebhookError::NotFound)?;
+    match rest.split_once('/') {
+        None if rest == provider => match tenants {
+            [only] => Ok(only),
+            _ => Err(WebhookError::NotFound),
+        },
+        Some((route, tenant)) if route == provider && !tenant.is_empty() && !tenant.contains('/') => {
+            find(tenant).ok_or(WebhookError::NotFound)
+        }
+        _ => Err(WebhookError::NotFound),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pick<'t>(path: &str, tenants: &'t [&'static str]) -> Result<&'t &'static str, WebhookError> {
+        route_tenant(path, "jira", tenants, |name| tenants.iter().find(|t| **t == name))
+    }
+
+    #[test]
+    fn the_tenant_comes_from_the_path() {
+        let two = ["acme", "beta"];
+        assert_eq!(pick("/webhooks/jira/acme", &two).ok(), Some(&"acme"));
+        assert_eq!(pick("/prod/webhooks/jira/beta/", &two).ok(), Some(&"beta"));
+        for path in [
+            "/webhooks/jira",
+            "/webhooks/jira/",
+            "/webhooks/jira/other",
+            "/webhooks/jira/acme/x",
+            "/webhooks/jira//",
+            "/webhooks/gitlab/acme",
+            "/webhooks/jiraacme",
+            "/jira/acme",
+        ] {
+            assert!(matches!(pick(path, &two), Err(WebhookError::NotFound)), "{path}");
+        }
+    }
+
+    #[test]
+    fn the_bare_route_needs_exactly_one_tenant() {
+        assert_eq!(pick("/webhooks/jira", &["acme"]).ok(), Some(&"acme"));
+        assert_eq!(pick("/webhooks/jira/", &["acme"]).ok(), Some(&"acme"));
+        assert!(matches!(pick("/webhooks/jira", &[]), Err(WebhookError::NotFound)));
+    }
+}

@@ -18,7 +18,7 @@ use crate::{
     error::{PortError, ProcessError, WebhookError},
     http::HttpRequest,
     ports::{Secrets, SourceClient},
-    provider::{Decision, Intake, ProviderModule},
+    provider::{route_tenant, Decision, Intake, ProviderModule},
     secret::SecretString,
     text,
 };
@@ -26,8 +26,6 @@ use crate::{
 /// Delivery ids are UUIDs (`Idempotency-Key`, `X-Gitlab-Event-UUID`) or `msg_…` (`webhook-id`); anything long
 /// or odd is refused before it reaches a key.
 const MAX_DELIVERY_ID_LEN: usize = 128;
-/// The route prefix; the tenant is the one path segment after it.
-const ROUTE: &str = "/webhooks/gitlab";
 /// GitLab's internal bot users (they have no bot flag in webhook payloads).
 const INTERNAL_BOTS: &[&str] = &[
     "ghost",
@@ -69,20 +67,9 @@ impl GitlabModule {
     /// The tenant named by the URL: `…/webhooks/gitlab/<tenant>`. A bare `…/webhooks/gitlab` is accepted only
     /// when exactly one tenant is configured (so a single-instance deployment needs no tenant route).
     fn tenant_for(&self, path: &str) -> Result<&GitlabTenant, WebhookError> {
-        let path = path.strip_suffix('/').unwrap_or(path);
-        let start = path.rfind(ROUTE).ok_or(WebhookError::NotFound)?;
-        let rest = &path[start + ROUTE.len()..];
-        if rest.is_empty() {
-            return match self.config.tenants.as_slice() {
-                [only] => Ok(only),
-                _ => Err(WebhookError::NotFound),
-            };
-        }
-        let name = rest.strip_prefix('/').ok_or(WebhookError::NotFound)?;
-        if name.contains('/') {
-            return Err(WebhookError::NotFound);
-        }
-        self.config.tenant(name).ok_or(WebhookError::NotFound)
+        route_tenant(path, "gitlab", &self.config.tenants, |name| {
+            self.config.tenant(name)
+        })
     }
 
     async fn secret(&self, name: &str, what: &'static str) -> Result<SecretString, WebhookError> {

@@ -16,7 +16,7 @@ use crate::{
     error::{PortError, ProcessError, WebhookError},
     http::HttpRequest,
     ports::{Secrets, SourceClient},
-    provider::{Decision, Intake, ProviderModule},
+    provider::{route_tenant, Decision, Intake, ProviderModule},
     text, verify,
 };
 
@@ -57,19 +57,7 @@ impl JiraModule {
     /// The site a request is for: the path segment after `/webhooks/jira/`. A bare `/webhooks/jira` is
     /// accepted only when exactly one site is configured.
     fn site_for(&self, path: &str) -> Result<&JiraSite, WebhookError> {
-        let path = path.trim_end_matches('/');
-        let tenant = match path.rsplit_once("/webhooks/jira/") {
-            Some((_, tenant)) if !tenant.is_empty() && !tenant.contains('/') => Some(tenant),
-            Some(_) => return Err(WebhookError::NotFound),
-            None => None,
-        };
-        match tenant {
-            Some(tenant) => self.config.site(tenant).ok_or(WebhookError::NotFound),
-            None if path.ends_with("/webhooks/jira") && self.config.sites.len() == 1 => {
-                self.config.sites.first().ok_or(WebhookError::NotFound)
-            }
-            None => Err(WebhookError::NotFound),
-        }
+        route_tenant(path, "jira", &self.config.sites, |name| self.config.site(name))
     }
 
     async fn verify(&self, site: &JiraSite, request: &HttpRequest<'_>) -> Result<(), WebhookError> {

@@ -15,7 +15,7 @@ use crate::{
     error::{PortError, ProcessError, WebhookError},
     http::HttpRequest,
     ports::{Secrets, SourceClient},
-    provider::{Decision, Intake, ProviderModule},
+    provider::{route_tenant, Decision, Intake, ProviderModule},
     text, verify,
 };
 
@@ -23,8 +23,6 @@ use crate::{
 pub const MAX_SKEW_MS: u64 = 60_000;
 /// `Linear-Delivery` is a UUID; anything long or odd is refused before it reaches a key.
 const MAX_DELIVERY_ID_LEN: usize = 128;
-/// The route prefix; the tenant is the one path segment after it.
-const ROUTE: &str = "/webhooks/linear/";
 
 /// The Linear provider module.
 pub struct LinearModule {
@@ -50,15 +48,13 @@ impl LinearModule {
         }
     }
 
-    /// The tenant named by the path (`…/webhooks/linear/<tenant>`, a stage prefix or trailing slash allowed).
-    /// Unknown or missing tenants are 404: there is no secret to check them against.
+    /// The tenant named by the path (`…/webhooks/linear/<tenant>`, a stage prefix or trailing slash allowed); the
+    /// bare route only with exactly one organization. Unknown tenants are 404: there is no secret to check them
+    /// against.
     fn tenant_for(&self, path: &str) -> Result<&LinearTenant, WebhookError> {
-        let name = path
-            .rfind(ROUTE)
-            .map(|at| path[at + ROUTE.len()..].trim_end_matches('/'))
-            .filter(|name| !name.contains('/'))
-            .ok_or(WebhookError::NotFound)?;
-        self.config.tenant(name).ok_or(WebhookError::NotFound)
+        route_tenant(path, "linear", &self.config.tenants, |name| {
+            self.config.tenant(name)
+        })
     }
 
     async fn verify(&self, tenant: &LinearTenant, request: &HttpRequest<'_>) -> Result<(), WebhookError> {
