@@ -392,6 +392,40 @@ async fn an_sqs_batch_starts_the_conversation_and_acknowledges_on_github() {
     assert_eq!(env.queue_depth().await, 0, "the processed message was deleted");
 }
 
+/// GIVEN GitHub answers the acknowledgement with 429 and `Retry-After: 2` WHEN the worker processes the batch
+/// THEN the message is reported for retry and comes back after about 2 s, not after the queue's 30 s visibility
+/// timeout; then it is processed once.
+#[tokio::test]
+async fn a_retry_after_brings_the_message_back_when_it_says() {
+    let env = Env::start().await;
+    env.github.fail_next(
+        "/repos/octo-org/hello/collaborators/alice/permission",
+        InjectedFailure::too_many_requests(2),
+    );
+    let (status, _) = env
+        .deliver("issues", "d-retry-after", &labeled(520, "openhands", alice()))
+        .await;
+    assert_eq!(status, 202);
+    let messages = env.receive().await;
+    assert_eq!(messages.len(), 1);
+    let response = sqs_handler(&env.full, Some(&env.worker_queue), env.lambda_event(&messages)).await;
+    assert_eq!(failures(&response).len(), 1, "reported for retry");
+    // What the event source mapping does with a failure: nothing; the message's visibility decides.
+    assert!(env.receive().await.is_empty(), "hidden right after the failure");
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    let again = env.receive().await;
+    assert_eq!(
+        again.len(),
+        1,
+        "back after the Retry-After, well before the visibility timeout"
+    );
+    let response = sqs_handler(&env.full, Some(&env.worker_queue), env.lambda_event(&again)).await;
+    assert!(failures(&response).is_empty());
+    env.settle(&again, &response).await;
+    assert_eq!(env.openhands.starts().len(), 1);
+    assert_eq!(env.queue_depth().await, 0);
+}
+
 /// GIVEN one batch of ten records in eight message groups WHEN the first record of one group fails transiently
 /// THEN only that record and the two later records of its group are reported; every other group is processed;
 /// after the retry everything is, with nothing lost.
@@ -430,7 +464,7 @@ async fn one_transient_failure_in_a_batch_of_ten_fails_only_its_record_and_later
         deliveries.iter().map(|(d, _, _)| d.clone()).collect::<Vec<_>>(),
         "one batch of ten, in send order"
     );
-    let response = sqs_handler(&env.full, env.lambda_event(&messages)).await;
+    let response = sqs_handler(&env.full, Some(&env.worker_queue), env.lambda_event(&messages)).await;
     let id_of = |delivery: &str| {
         messages
             .iter()
@@ -530,7 +564,7 @@ async fn a_panic_fails_only_the_rest_of_its_group() {
 
     let messages = env.receive().await;
     assert_eq!(messages.len(), 4);
-    let response = sqs_handler(&panicky, env.lambda_event(&messages)).await;
+    let response = sqs_handler(&panicky, Some(&env.worker_queue), env.lambda_event(&messages)).await;
     let ids: Vec<String> = messages
         .iter()
         .filter(|m| ["d-p-2", "d-p-3"].contains(&delivery_of(m).as_str()))

@@ -21,7 +21,7 @@ use base64::Engine;
 use hookline::{
     aws::{
         lambda::{callback_handler, full_services, http_handler, sqs_handler, webhook_services, AwsConfig},
-        DynamoStore,
+        DynamoStore, SqsQueue,
     },
     clock::{Clock, SystemClock},
     config::Config,
@@ -246,6 +246,8 @@ pub struct World {
     pub webhook: Services,
     /// The worker's and callback function's services.
     pub full: Services,
+    /// The worker's handle on its own queue, as its main builds it (delays redelivery after a Retry-After).
+    pub worker_queue: SqsQueue,
     /// Where the linked people's OpenHands API key is (it is [`ALICE_KEY`], which the fake requires).
     pub openhands_key_secret: String,
 }
@@ -317,6 +319,7 @@ impl World {
         let aws = AwsConfig::from_lookup(lookup).expect("AWS config loads");
         let webhook = webhook_services(&config, &aws, &sdk).expect("webhook services");
         let full = full_services(&config, &aws, &sdk).expect("full services");
+        let worker_queue = SqsQueue::from_conf(&sdk, aws.queue_url().expect("queue URL"));
 
         World {
             openhands,
@@ -330,6 +333,7 @@ impl World {
             aws,
             webhook,
             full,
+            worker_queue,
             openhands_key_secret,
         }
     }
@@ -438,7 +442,8 @@ impl World {
             if messages.is_empty() {
                 return batches;
             }
-            let response = sqs_handler(services, self.lambda_event(&messages)).await;
+            let response =
+                sqs_handler(services, Some(&self.worker_queue), self.lambda_event(&messages)).await;
             self.settle(&messages, &response).await;
             let received = messages
                 .iter()

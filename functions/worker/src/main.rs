@@ -8,7 +8,7 @@ use std::convert::Infallible;
 use hookline::{
     aws::{
         lambda::{full_services, sqs_handler, AwsConfig},
-        sdk_config,
+        sdk_config, SqsQueue,
     },
     config::Config,
 };
@@ -19,10 +19,14 @@ async fn main() -> Result<(), Error> {
     hookline::aws::logging::init_tracing();
     let config = Config::from_env()?;
     let aws = AwsConfig::from_env()?;
-    let services = full_services(&config, &aws, &sdk_config().await)?;
-    let services = &services;
+    let sdk = sdk_config().await;
+    let services = full_services(&config, &aws, &sdk)?;
+    // Its own queue, to delay redelivery after a Retry-After (HOOKLINE_QUEUE_URL; without it the visibility
+    // timeout decides).
+    let queue = aws.queue_url.as_deref().map(|url| SqsQueue::from_conf(&sdk, url));
+    let (services, queue) = (&services, queue.as_ref());
     lambda_runtime::run(service_fn(|event: LambdaEvent<_>| async move {
-        Ok::<_, Infallible>(sqs_handler(services, event).await)
+        Ok::<_, Infallible>(sqs_handler(services, queue, event).await)
     }))
     .await
 }

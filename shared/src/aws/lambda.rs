@@ -329,6 +329,7 @@ struct Record {
     /// Position in the batch, to report failures in batch order.
     index: usize,
     message_id: Option<String>,
+    receipt_handle: Option<String>,
     body: String,
     receive_count: u32,
 }
@@ -345,6 +346,7 @@ impl Record {
         Self {
             index,
             message_id: message.message_id,
+            receipt_handle: message.receipt_handle,
             body: message.body.unwrap_or_default(),
             receive_count,
         }
@@ -357,8 +359,13 @@ impl Record {
 /// record must be retried, it and every later record of its group go back to the queue unprocessed, as a FIFO
 /// queue requires. Each group runs in its own task, so a panic while processing a record fails only that
 /// group's remaining records (from the one that panicked on), never the rest of the batch. Records without a
-/// `messageId` cannot be reported; a failure among them is logged as lost.
-pub async fn sqs_handler(services: &Services, event: LambdaEvent<SqsEvent>) -> SqsBatchResponse {
+/// `messageId` cannot be reported; a failure among them is logged as lost. With `queue` (the worker's own queue),
+/// records going back after a `Retry-After` come back when it says (see `redeliver_later`).
+pub async fn sqs_handler(
+    services: &Services,
+    queue: Option<&SqsQueue>,
+    event: LambdaEvent<SqsEvent>,
+) -> SqsBatchResponse {
     // Group in batch order; a record without a group (standard queue) is its own group.
     let mut groups: Vec<Vec<Record>> = Vec::new();
     let mut group_of: HashMap<String, usize> = HashMap::new();
@@ -383,30 +390,44 @@ pub async fn sqs_handler(services: &Services, event: LambdaEvent<SqsEvent>) -> S
     let mut running = Vec::with_capacity(groups.len());
     for records in groups {
         // Kept outside the task, so the records it did not finish can be reported even if it panics.
-        let reportable: Vec<(usize, Option<String>)> =
-            records.iter().map(|r| (r.index, r.message_id.clone())).collect();
+        let reportable: Vec<(usize, Option<String>, Option<String>)> = records
+            .iter()
+            .map(|r| (r.index, r.message_id.clone(), r.receipt_handle.clone()))
+            .collect();
         let completed = Arc::new(AtomicUsize::new(0));
         let task = tokio::spawn(run_group(services.clone(), records, completed.clone()));
         running.push((task, completed, reportable));
     }
 
     let mut failed: Vec<(usize, Option<String>)> = Vec::new();
+    let mut delayed: Vec<(Option<String>, Duration)> = Vec::new();
     for (task, completed, reportable) in running {
-        let completed = match task.await {
-            Ok(completed) => completed,
+        let outcome = match task.await {
+            Ok(outcome) => outcome,
             Err(join_error) => {
                 let completed = completed.load(Ordering::SeqCst);
                 error!(
                     error = %join_error,
-                    message_id = ?reportable.get(completed).and_then(|(_, id)| id.as_deref()),
+                    message_id = ?reportable.get(completed).and_then(|(_, id, _)| id.as_deref()),
                     "processing a message panicked; it and the rest of its group go back to the queue"
                 );
-                completed
+                GroupOutcome {
+                    completed,
+                    retry_after: None,
+                }
             }
         };
-        failed.extend(reportable.into_iter().skip(completed));
+        for (index, message_id, receipt_handle) in reportable.into_iter().skip(outcome.completed) {
+            if let Some(after) = outcome.retry_after {
+                delayed.push((receipt_handle, after));
+            }
+            failed.push((index, message_id));
+        }
     }
     failed.sort_by_key(|(index, _)| *index);
+    if let Some(queue) = queue {
+        redeliver_later(queue, &delayed).await;
+    }
 
     let mut response = SqsBatchResponse::default();
     for (index, message_id) in failed {
@@ -423,7 +444,13 @@ pub async fn sqs_handler(services: &Services, event: LambdaEvent<SqsEvent>) -> S
 
 /// Process one group's records in order until one must be retried; returns how many were completed (all of
 /// them, or the position of the first to retry). `completed` is updated as it goes, for the panic path.
-async fn run_group(services: Services, records: Vec<Record>, completed: Arc<AtomicUsize>) -> usize {
+/// How far a group got: records processed, and when the one that must be retried asked to come back.
+struct GroupOutcome {
+    completed: usize,
+    retry_after: Option<Duration>,
+}
+
+async fn run_group(services: Services, records: Vec<Record>, completed: Arc<AtomicUsize>) -> GroupOutcome {
     for (position, record) in records.iter().enumerate() {
         let span = info_span!(
             "sqs_record",
@@ -438,18 +465,39 @@ async fn run_group(services: Services, records: Vec<Record>, completed: Arc<Atom
                 completed.store(position + 1, Ordering::SeqCst);
             }
             Disposition::Retry { after } => {
-                // The queue's visibility timeout decides when it comes back; a remote's hint is only logged.
                 info!(
                     parent: &span,
                     retry_after_secs = after.map(|a| a.as_secs()),
                     later_in_group = records.len() - position - 1,
                     "message will be retried; later messages of its group wait for it"
                 );
-                return position;
+                return GroupOutcome {
+                    completed: position,
+                    retry_after: after,
+                };
             }
         }
     }
-    records.len()
+    GroupOutcome {
+        completed: records.len(),
+        retry_after: None,
+    }
+}
+
+/// Honour a remote's `Retry-After` (or rate-limit reset) for the records going back to the queue: they become
+/// visible again then, rather than when the queue's visibility timeout runs out, which may be too early (a
+/// rate-limit reset an hour away would burn every receive and dead-letter the message) or needlessly late.
+/// All of a group's returned records get the same delay, as FIFO holds the group until every one is visible.
+/// Failing to change it only means the visibility timeout applies.
+async fn redeliver_later(queue: &SqsQueue, records: &[(Option<String>, Duration)]) {
+    for (receipt_handle, delay) in records {
+        let Some(receipt_handle) = receipt_handle else {
+            continue;
+        };
+        if let Err(err) = queue.redeliver_after(receipt_handle, *delay).await {
+            warn!(error = %err, delay_secs = delay.as_secs(), "could not set when the message comes back; the visibility timeout applies");
+        }
+    }
 }
 
 // ---- Ports a function does not use ----

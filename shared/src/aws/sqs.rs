@@ -2,7 +2,10 @@
 //!
 //! The message group orders the work of one thread; the deduplication id (the delivery's storage key) makes a
 //! resend within SQS's 5-minute window a no-op. Receiving is not part of the port: on AWS the Lambda event
-//! source mapping receives and deletes.
+//! source mapping receives and deletes; the worker only shortens or lengthens how long a failed message stays
+//! hidden ([`SqsQueue::redeliver_after`]).
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
@@ -10,6 +13,9 @@ use sha2::{Digest, Sha256};
 
 use super::classify;
 use crate::{domain::QueueMessage, error::PortError, ports::Queue};
+
+/// Longest visibility timeout SQS accepts (12 hours).
+const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
 
 /// Longest `MessageGroupId` / `MessageDeduplicationId` SQS accepts.
 const MAX_FIFO_ID_LEN: usize = 128;
@@ -38,6 +44,21 @@ impl SqsQueue {
     /// The queue URL this adapter sends to.
     pub fn queue_url(&self) -> &str {
         &self.queue_url
+    }
+
+    /// Make the received message with `receipt_handle` visible again in `delay` (at most 12 hours) instead of
+    /// when the queue's visibility timeout runs out.
+    pub async fn redeliver_after(&self, receipt_handle: &str, delay: Duration) -> Result<(), PortError> {
+        let seconds = i32::try_from(delay.min(MAX_VISIBILITY).as_secs()).unwrap_or(i32::MAX);
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+            .map_err(|err| classify("SQS queue", err))?;
+        Ok(())
     }
 }
 
