@@ -7,9 +7,10 @@ use async_trait::async_trait;
 
 use crate::{
     domain::{Envelope, Provider, Trigger},
-    error::{ProcessError, WebhookError},
+    error::{PortError, ProcessError, WebhookError},
     http::{HttpReply, HttpRequest},
-    ports::SourceClient,
+    ports::{Secrets, SourceClient},
+    secret::SecretString,
 };
 
 /// What a verified webhook request amounts to.
@@ -57,6 +58,19 @@ pub trait ProviderModule: Send + Sync {
     fn source(&self) -> &dyn SourceClient;
     /// Text telling an unlinked person how to get linked (Markdown in the provider's flavour).
     fn unlinked_notice(&self, trigger: &Trigger) -> String;
+}
+
+/// The secret that verifies a provider's webhooks. A missing one is the operator's to fix, not the sender's: the
+/// request gets a 5xx (so the provider redelivers once it is set), never a 401. `what` names it in the error.
+pub async fn verification_secret(
+    secrets: &dyn Secrets,
+    name: &str,
+    what: &'static str,
+) -> Result<SecretString, WebhookError> {
+    secrets.get(name).await.map_err(|err| match err {
+        PortError::NotFound { .. } => WebhookError::Unavailable(PortError::permanent(what, "not configured")),
+        other => WebhookError::Unavailable(other),
+    })
 }
 
 /// The tenant a webhook request is for, from its path: `…/webhooks/{provider}/{tenant}` (any base path before,

@@ -10,10 +10,10 @@ use super::{
 };
 use crate::{
     domain::{Actor, Envelope, PromptParts, Provider, SourceRef, Trigger, ENVELOPE_VERSION},
-    error::{PortError, ProcessError, WebhookError},
+    error::{ProcessError, WebhookError},
     http::{HttpReply, HttpRequest},
     ports::{Secrets, SourceClient},
-    provider::{Decision, Intake, ProviderModule},
+    provider::{verification_secret, Decision, Intake, ProviderModule},
     text, verify,
 };
 
@@ -48,16 +48,12 @@ impl GithubModule {
     }
 
     async fn verify(&self, request: &HttpRequest<'_>) -> Result<(), WebhookError> {
-        let secret = self
-            .secrets
-            .get(&self.config.webhook_secret_name)
-            .await
-            .map_err(|err| match err {
-                PortError::NotFound { .. } => {
-                    WebhookError::Unavailable(PortError::permanent("github webhook secret", "not configured"))
-                }
-                other => WebhookError::Unavailable(other),
-            })?;
+        let secret = verification_secret(
+            self.secrets.as_ref(),
+            &self.config.webhook_secret_name,
+            "github webhook secret",
+        )
+        .await?;
         verify::prefixed_sha256(
             secret.expose().as_bytes(),
             request.body,

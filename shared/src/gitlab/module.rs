@@ -18,7 +18,7 @@ use crate::{
     error::{PortError, ProcessError, WebhookError},
     http::HttpRequest,
     ports::{Secrets, SourceClient},
-    provider::{route_tenant, Decision, Intake, ProviderModule},
+    provider::{route_tenant, verification_secret, Decision, Intake, ProviderModule},
     secret::SecretString,
     text,
 };
@@ -73,12 +73,7 @@ impl GitlabModule {
     }
 
     async fn secret(&self, name: &str, what: &'static str) -> Result<SecretString, WebhookError> {
-        self.secrets.get(name).await.map_err(|err| match err {
-            PortError::NotFound { .. } => {
-                WebhookError::Unavailable(PortError::permanent(what, "not configured"))
-            }
-            other => WebhookError::Unavailable(other),
-        })
+        verification_secret(self.secrets.as_ref(), name, what).await
     }
 
     /// Every check the tenant enables must pass. Returns whether a signature was verified (then the signed

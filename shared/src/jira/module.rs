@@ -13,10 +13,10 @@ use super::{
 };
 use crate::{
     domain::{Envelope, Provider, Trigger, ENVELOPE_VERSION},
-    error::{PortError, ProcessError, WebhookError},
+    error::{ProcessError, WebhookError},
     http::HttpRequest,
     ports::{Secrets, SourceClient},
-    provider::{route_tenant, Decision, Intake, ProviderModule},
+    provider::{route_tenant, verification_secret, Decision, Intake, ProviderModule},
     text, verify,
 };
 
@@ -61,16 +61,12 @@ impl JiraModule {
     }
 
     async fn verify(&self, site: &JiraSite, request: &HttpRequest<'_>) -> Result<(), WebhookError> {
-        let secret = self
-            .secrets
-            .get(&site.webhook_secret_name)
-            .await
-            .map_err(|err| match err {
-                PortError::NotFound { .. } => {
-                    WebhookError::Unavailable(PortError::permanent("jira webhook secret", "not configured"))
-                }
-                other => WebhookError::Unavailable(other),
-            })?;
+        let secret = verification_secret(
+            self.secrets.as_ref(),
+            &site.webhook_secret_name,
+            "jira webhook secret",
+        )
+        .await?;
         verify::prefixed_sha256(
             secret.expose().as_bytes(),
             request.body,

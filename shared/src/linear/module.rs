@@ -12,10 +12,10 @@ use super::{
 };
 use crate::{
     domain::{Envelope, Provider, Trigger, ENVELOPE_VERSION},
-    error::{PortError, ProcessError, WebhookError},
+    error::{ProcessError, WebhookError},
     http::HttpRequest,
     ports::{Secrets, SourceClient},
-    provider::{route_tenant, Decision, Intake, ProviderModule},
+    provider::{route_tenant, verification_secret, Decision, Intake, ProviderModule},
     text, verify,
 };
 
@@ -59,12 +59,7 @@ impl LinearModule {
 
     async fn verify(&self, tenant: &LinearTenant, request: &HttpRequest<'_>) -> Result<(), WebhookError> {
         let name = tenant.webhook_secret_name();
-        let secret = self.secrets.get(&name).await.map_err(|err| match err {
-            PortError::NotFound { .. } => {
-                WebhookError::Unavailable(PortError::permanent("linear webhook secret", "not configured"))
-            }
-            other => WebhookError::Unavailable(other),
-        })?;
+        let secret = verification_secret(self.secrets.as_ref(), &name, "linear webhook secret").await?;
         let signature = request
             .header("linear-signature")
             .ok_or(WebhookError::Unauthorized("signature header missing"))?;
