@@ -21,6 +21,7 @@ pub mod github;
 pub mod gitlab;
 pub mod handlers;
 pub mod http;
+mod http_api;
 pub mod jira;
 pub mod linear;
 pub mod memory;

@@ -179,14 +179,17 @@ impl GithubAppAuth {
             );
             return Err(err);
         }
-        let parsed: AccessTokenResponse = client::parse_json(WHAT, &response.body)?;
+        let parsed: AccessTokenResponse = crate::http_api::parse_json(WHAT, &response.body)?;
         if parsed.token.is_empty() {
             return Err(PortError::permanent(
                 WHAT,
                 "GitHub returned an empty installation token",
             ));
         }
-        let expires_at = parsed.expires_at.as_deref().and_then(client::parse_timestamp);
+        let expires_at = parsed
+            .expires_at
+            .as_deref()
+            .and_then(crate::http_api::parse_timestamp);
         let refresh_at = match expires_at {
             Some(expires_at) => {
                 let refresh_at = expires_at.saturating_sub(TOKEN_REFRESH_MARGIN_SECS);

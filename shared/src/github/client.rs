@@ -17,7 +17,7 @@ use reqwest::{
     header::{HeaderMap, ACCEPT, LINK, RETRY_AFTER, USER_AGENT},
     Method,
 };
-use serde::{de::DeserializeOwned, Deserialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{app_auth::GithubAppAuth, GithubConfig, GithubSource, GithubTarget};
@@ -25,6 +25,7 @@ use crate::{
     clock::Clock,
     domain::{SourceRef, StatusRef},
     error::PortError,
+    http_api::{header_str, header_u64, parse_json, parse_timestamp, transport_error, ApiResponse},
     ports::{ContextMessage, Secrets, SourceClient},
     secret::SecretString,
     text,
@@ -645,13 +646,6 @@ fn comment_body(text: &str, tag: Option<&str>) -> String {
     format!("{kept}{TRUNCATION_NOTE}{suffix}")
 }
 
-/// A GitHub answer, read in full.
-pub(crate) struct ApiResponse {
-    pub(crate) status: u16,
-    pub(crate) headers: HeaderMap,
-    pub(crate) body: Vec<u8>,
-}
-
 /// Send one request with GitHub's headers and `bearer` (an app JWT or installation token) and read the whole
 /// answer. Only transport failures are errors here; statuses are left to [`classify_response`].
 pub(crate) async fn send(
@@ -673,18 +667,7 @@ pub(crate) async fn send(
         request = request.json(body);
     }
     let response = request.send().await.map_err(|err| transport_error(what, &err))?;
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let body = response
-        .bytes()
-        .await
-        .map_err(|err| transport_error(what, &err))?
-        .to_vec();
-    Ok(ApiResponse {
-        status,
-        headers,
-        body,
-    })
+    ApiResponse::read(response, what).await
 }
 
 /// The single mapping from a GitHub answer to success or a classified [`PortError`]:
@@ -749,17 +732,6 @@ fn rate_limit_wait(status: u16, headers: &HeaderMap, body: &[u8], now: u64) -> O
     Some(Duration::from_secs(secs.min(MAX_RATE_LIMIT_WAIT_SECS)))
 }
 
-fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers
-        .get(name)
-        .and_then(|value| value.to_str().ok())
-        .map(str::trim)
-}
-
-fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
-    header_str(headers, name).and_then(|value| value.parse().ok())
-}
-
 /// `HTTP {status}`, plus GitHub's error `message` (short, printable) when the body has one.
 fn error_detail(status: u16, body: &[u8]) -> String {
     #[derive(Deserialize)]
@@ -781,53 +753,6 @@ fn error_detail(status: u16, body: &[u8]) -> String {
         Some(message) => format!("HTTP {status}: {message}"),
         None => format!("HTTP {status}"),
     }
-}
-
-/// Transport failures (connect, timeout, reset) are transient; a request that could not even be built, or
-/// a redirect loop, will fail the same way again.
-pub(crate) fn transport_error(what: &str, err: &reqwest::Error) -> PortError {
-    let mut detail = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        let _ = write!(detail, ": {cause}");
-        source = cause.source();
-    }
-    if err.is_builder() || err.is_redirect() {
-        PortError::permanent(what, detail)
-    } else {
-        PortError::Transient {
-            what: what.to_owned(),
-            detail,
-            retry_after: None,
-        }
-    }
-}
-
-/// Parse a JSON answer. Errors name only the position: serde's messages can quote the body (e.g. a token).
-pub(crate) fn parse_json<T: DeserializeOwned>(what: &str, body: &[u8]) -> Result<T, PortError> {
-    serde_json::from_slice(body).map_err(|err| {
-        PortError::permanent(
-            what,
-            format!(
-                "unexpected response body ({:?} error at line {}, column {})",
-                err.classify(),
-                err.line(),
-                err.column()
-            ),
-        )
-    })
-}
-
-/// Epoch seconds of an RFC 3339 timestamp as GitHub writes them (`2024-05-01T12:00:00Z`).
-pub(crate) fn parse_timestamp(value: &str) -> Option<u64> {
-    humantime::parse_rfc3339(value)
-        .or_else(|_| humantime::parse_rfc3339_weak(value))
-        .ok()
-        .map(|time| {
-            time.duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0)
-        })
 }
 
 /// The `rel="next"` target of the `Link` header(s), if any.

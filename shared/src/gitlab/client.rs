@@ -10,14 +10,14 @@
 //! Hookline's notes carry an invisible marker (`<!-- hookline:… -->`) so a status note can be found again
 //! after a crash and so Hookline's own text never feeds back into a prompt.
 
-use std::{collections::HashMap, fmt::Write as _, sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use reqwest::{
-    header::{HeaderMap, ACCEPT, RETRY_AFTER},
+    header::{ACCEPT, RETRY_AFTER},
     Method,
 };
-use serde::{de::DeserializeOwned, Deserialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{config::GitlabTenant, module::valid_discussion_id, GitlabConfig, GitlabSource, GitlabTarget};
@@ -25,6 +25,7 @@ use crate::{
     clock::Clock,
     domain::{SourceRef, StatusRef},
     error::PortError,
+    http_api::{header_str, header_u64, parse_json, parse_timestamp, transport_error, ApiResponse},
     ports::{ContextMessage, Secrets, SourceClient},
     text,
 };
@@ -172,18 +173,7 @@ impl GitlabClient {
         let source = thread.source;
         let response = async {
             let response = request.send().await.map_err(|e| transport_error(&what, &e))?;
-            let status = response.status().as_u16();
-            let headers = response.headers().clone();
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| transport_error(&what, &e))?
-                .to_vec();
-            Ok::<_, PortError>(ApiResponse {
-                status,
-                headers,
-                body,
-            })
+            ApiResponse::read(response, &what).await
         }
         .await
         .inspect_err(|err| {
@@ -542,13 +532,6 @@ fn note_body(text: &str, tag: Option<&str>) -> String {
     format!("{kept}{TRUNCATION_NOTE}{suffix}")
 }
 
-/// A GitLab answer, read in full.
-struct ApiResponse {
-    status: u16,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
 /// The single mapping from a GitLab answer to success or a classified [`PortError`]:
 /// - 2xx: success;
 /// - 429: transient, waiting `Retry-After` seconds, else until `RateLimit-Reset` (epoch seconds), else
@@ -591,17 +574,6 @@ fn classify_response(what: &str, response: &ApiResponse, now: u64) -> Result<(),
     })
 }
 
-fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers
-        .get(name)
-        .and_then(|value| value.to_str().ok())
-        .map(str::trim)
-}
-
-fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
-    header_str(headers, name).and_then(|value| value.parse().ok())
-}
-
 /// `HTTP {status}`, plus GitLab's error text (`message` or `error` when it is a string; short, printable).
 fn error_detail(status: u16, body: &[u8]) -> String {
     #[derive(Deserialize)]
@@ -632,72 +604,12 @@ fn error_detail(status: u16, body: &[u8]) -> String {
     }
 }
 
-/// Transport failures (connect, timeout, reset) are transient; a request that could not even be built, or a
-/// redirect loop, will fail the same way again.
-fn transport_error(what: &str, err: &reqwest::Error) -> PortError {
-    let mut detail = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        let _ = write!(detail, ": {cause}");
-        source = cause.source();
-    }
-    if err.is_builder() || err.is_redirect() {
-        PortError::permanent(what, detail)
-    } else {
-        PortError::Transient {
-            what: what.to_owned(),
-            detail,
-            retry_after: None,
-        }
-    }
-}
-
-/// Parse a JSON answer. Errors name only the position: serde's messages can quote the body.
-fn parse_json<T: DeserializeOwned>(what: &str, body: &[u8]) -> Result<T, PortError> {
-    serde_json::from_slice(body).map_err(|err| {
-        PortError::permanent(
-            what,
-            format!(
-                "unexpected response body ({:?} error at line {}, column {})",
-                err.classify(),
-                err.line(),
-                err.column()
-            ),
-        )
-    })
-}
-
-/// Epoch seconds of an ISO 8601 timestamp as GitLab writes them: `2024-05-01T12:00:00.000Z`, or with a
-/// numeric offset (`+02:00`) on instances configured that way.
-pub(crate) fn parse_timestamp(value: &str) -> Option<u64> {
-    let value = value.trim();
-    let parse_utc = |v: &str| {
-        humantime::parse_rfc3339_weak(v)
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs()))
-    };
-    if let Some(utc) = value.strip_suffix('Z') {
-        return parse_utc(utc);
-    }
-    // `…±HH:MM`: parse the local time, then undo the offset.
-    let split = value.len().checked_sub(6)?;
-    let (local, offset) = (value.get(..split)?, value.get(split..)?);
-    let sign = match offset.as_bytes().first()? {
-        b'+' => 1i64,
-        b'-' => -1i64,
-        _ => return parse_utc(value),
-    };
-    let (hours, minutes) = offset.get(1..)?.split_once(':')?;
-    let offset_secs = sign * (hours.parse::<i64>().ok()? * 3600 + minutes.parse::<i64>().ok()? * 60);
-    let local = i64::try_from(parse_utc(local)?).ok()?;
-    u64::try_from(local - offset_secs).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use reqwest::header::HeaderValue;
 
     use super::*;
+    use reqwest::header::HeaderMap;
 
     fn response(status: u16, headers: &[(&'static str, &str)], body: &str) -> ApiResponse {
         let mut map = HeaderMap::new();

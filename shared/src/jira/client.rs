@@ -20,7 +20,7 @@ use std::{sync::Arc, time::Duration};
 use async_trait::async_trait;
 use base64::{engine::general_purpose::STANDARD as BASE64, Engine as _};
 use reqwest::{
-    header::{HeaderMap, ACCEPT, AUTHORIZATION, RETRY_AFTER, USER_AGENT},
+    header::{ACCEPT, AUTHORIZATION, RETRY_AFTER, USER_AGENT},
     Method,
 };
 use serde::Deserialize;
@@ -33,7 +33,7 @@ use super::{
 use crate::{
     domain::{SourceRef, StatusRef},
     error::PortError,
-    github::client::{parse_json, transport_error},
+    http_api::{parse_json, transport_error, ApiResponse},
     ports::{ContextMessage, Secrets, SourceClient},
     secret::SecretString,
     text,
@@ -107,13 +107,6 @@ struct Target<'a> {
     source: &'a JiraSource,
     /// `{base}/rest/api/3/issue/{id}`.
     issue_url: String,
-}
-
-/// A Jira answer, read in full.
-struct ApiResponse {
-    status: u16,
-    headers: HeaderMap,
-    body: Vec<u8>,
 }
 
 impl JiraClient {
@@ -201,18 +194,8 @@ impl JiraClient {
                 return Err(err);
             }
         };
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|err| transport_error(&what, &err))?
-            .to_vec();
-        let response = ApiResponse {
-            status,
-            headers,
-            body,
-        };
+        let response = ApiResponse::read(response, &what).await?;
+        let status = response.status;
         match classify(&what, &response) {
             Ok(()) => {
                 tracing::debug!(op, site = %site.name, status, "Jira API call");
@@ -776,6 +759,7 @@ mod tests {
     use reqwest::header::HeaderValue;
 
     use super::*;
+    use reqwest::header::HeaderMap;
 
     fn response(status: u16, retry_after: Option<&str>, body: &str) -> ApiResponse {
         let mut headers = HeaderMap::new();

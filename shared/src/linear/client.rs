@@ -23,6 +23,7 @@ use crate::{
     clock::Clock,
     domain::{SourceRef, StatusRef},
     error::PortError,
+    http_api::{header_u64, parse_timestamp, transport_error},
     ports::{ContextMessage, Secrets, SourceClient},
     text,
 };
@@ -730,13 +731,6 @@ fn rate_limit_wait(headers: &HeaderMap, now_ms: u64) -> Duration {
     }
 }
 
-fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
-    headers
-        .get(name)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.trim().parse().ok())
-}
-
 /// `HTTP {status}`, plus the first error's type and short message.
 fn error_detail(status: u16, error: Option<&GraphqlError>) -> String {
     let mut detail = format!("HTTP {status}");
@@ -756,35 +750,6 @@ fn printable(text: &str) -> String {
         .filter(|c| !c.is_control())
         .take(MAX_ERROR_MESSAGE_CHARS)
         .collect()
-}
-
-/// Transport failures (connect, timeout, reset) are transient; a request that could not be built, or a
-/// redirect loop, will fail the same way again.
-fn transport_error(what: &str, err: &reqwest::Error) -> PortError {
-    let mut detail = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        let _ = write!(detail, ": {cause}");
-        source = cause.source();
-    }
-    if err.is_builder() || err.is_redirect() {
-        PortError::permanent(what, detail)
-    } else {
-        PortError::Transient {
-            what: what.to_owned(),
-            detail,
-            retry_after: None,
-        }
-    }
-}
-
-/// Epoch seconds of an RFC 3339 timestamp (`2024-04-30T12:00:00.000Z`).
-fn parse_timestamp(value: &str) -> Option<u64> {
-    humantime::parse_rfc3339_weak(value.trim_end_matches('Z'))
-        .ok()
-        .or_else(|| humantime::parse_rfc3339(value).ok())
-        .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_secs())
 }
 
 #[cfg(test)]

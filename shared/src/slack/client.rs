@@ -29,6 +29,7 @@ use super::{is_slack_id, is_slack_ts, mrkdwn, ts_key, SlackConfig, SlackNotice, 
 use crate::{
     domain::{SourceRef, StatusRef},
     error::PortError,
+    http_api::transport_error,
     ports::{ContextMessage, Secrets, SourceClient},
     secret::SecretString,
     text,
@@ -585,21 +586,6 @@ fn refused(method: &str, refusal: Refusal) -> PortError {
         what,
         status: None,
         detail: format!("error {code}"),
-    }
-}
-
-/// Connect failures and timeouts are transient; a request that could not be built fails the same way again.
-fn transport_error(what: &str, err: &reqwest::Error) -> PortError {
-    let mut detail = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        let _ = write!(detail, ": {cause}");
-        source = cause.source();
-    }
-    if err.is_builder() || err.is_redirect() {
-        PortError::permanent(what, detail)
-    } else {
-        PortError::transient(what, detail)
     }
 }
 
