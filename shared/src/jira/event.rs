@@ -166,7 +166,7 @@ pub(crate) enum PayloadError {
 
 impl RawEvent {
     pub(crate) fn parse(body: &[u8]) -> Result<Self, PayloadError> {
-        serde_json::from_slice(body).map_err(|_| PayloadError::Json)
+        crate::http::parse_json_body(body).ok_or(PayloadError::Json)
     }
 
     pub(crate) fn webhook_event(&self) -> &str {

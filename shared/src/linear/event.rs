@@ -234,7 +234,7 @@ pub(crate) enum PayloadError {
 
 impl RawPayload {
     pub(crate) fn parse(body: &[u8]) -> Result<Self, PayloadError> {
-        serde_json::from_slice(body).map_err(|_| PayloadError::Json)
+        crate::http::parse_json_body(body).ok_or(PayloadError::Json)
     }
 
     /// `webhookTimestamp` in epoch milliseconds, if the body carries a usable one.

@@ -153,7 +153,7 @@ struct RawAuthorization {
 
 /// Parse a verified body.
 pub(crate) fn parse(body: &[u8]) -> Result<Callback, PayloadError> {
-    let raw: RawCallback = serde_json::from_slice(body).map_err(|_| PayloadError::Json)?;
+    let raw: RawCallback = crate::http::parse_json_body(body).ok_or(PayloadError::Json)?;
     match raw.kind.as_str() {
         "url_verification" => {
             let challenge = raw.challenge.ok_or(PayloadError::Shape("missing challenge"))?;
