@@ -14,7 +14,7 @@ mod secrets;
 mod store;
 
 use std::{
-    path::Path,
+    path::{Path, PathBuf},
     sync::{
         atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering},
         mpsc::{self, RecvTimeoutError},
@@ -468,8 +468,9 @@ fn spawn_checkpointer(path: &Path, serving: Weak<Shared>) -> Result<mpsc::Sender
 const RESTART_WAIT: Duration = Duration::from_millis(100);
 
 /// WAL size (frames, i.e. pages: 4 MiB) at which the checkpointer restarts the WAL. Measured on ext4 under the
-/// load benchmark: the restart's pause grows with the WAL (about 2 ms here, 10 ms at 64 MiB, 50 ms at 512 MiB),
-/// so frequent small restarts keep the tail short.
+/// load benchmark: the restart's pause grows with the WAL (about 2 ms here, 10 ms at 64 MiB, 50 ms at 512 MiB,
+/// before the database file was synced ahead of the lock), so frequent small restarts keep the tail short. With
+/// that sync, 16 MiB gave the same p99 and no measurable CPU saving, so the size stayed.
 const WAL_RESTART_FRAMES: i64 = 1_024;
 
 /// Whether the database was written since the checkpointer's previous round.
@@ -488,11 +489,14 @@ enum Activity {
 /// so the WAL is never restarted and only grows until the writer does exactly that. So each round copies what it
 /// can without blocking anyone, and once the WAL holds [`WAL_RESTART_FRAMES`] it takes the serving connection's
 /// lock (no writer of this process can be mid-transaction then, nor start one) and runs a RESTART checkpoint,
-/// which copies the short tail, syncs and lets the next write start the WAL over. Writers wait that long, a few
-/// milliseconds, instead of for their own fsyncs.
+/// which copies the short tail, syncs and lets the next write start the WAL over. Writers wait that long, well
+/// under a millisecond to a few, instead of for their own fsyncs. The database file is synced before the lock is
+/// taken: that flush (everything the passive rounds copied since the last one) is most of a restart's cost.
 struct Checkpointer {
     /// Runs the checkpoints.
     conn: Connection,
+    /// The database file, synced ahead of each restart.
+    database_file: PathBuf,
     /// The serving connection, whose lock keeps this process's writers out during a restart.
     serving: Weak<Shared>,
     /// (frames in the WAL, frames checkpointed) after the previous round.
@@ -506,6 +510,7 @@ impl Checkpointer {
         conn.busy_timeout(RESTART_WAIT)?;
         Ok(Self {
             conn,
+            database_file: path.to_owned(),
             serving,
             last: (0, 0),
         })
@@ -533,6 +538,10 @@ impl Checkpointer {
             // The database is being closed.
             return self.checkpoint("PASSIVE");
         };
+        // Durability is unchanged (the RESTART still syncs); this only moves the bulk of the flush out of the lock.
+        if let Err(err) = std::fs::File::open(&self.database_file).and_then(|file| file.sync_data()) {
+            tracing::warn!(error = %err, "syncing the database file ahead of a WAL restart failed");
+        }
         let frames = serving.exclusively(|| self.checkpoint("RESTART"))?;
         if frames.0 == frames.1 {
             serving.wal_restarts.fetch_add(1, Ordering::Relaxed);
