@@ -57,12 +57,19 @@ pub struct GithubComment {
     pub user: GithubUser,
     pub html_url: String,
     pub created_at: String,
+    // Absent rather than null when unset: issue comments have none of these, and every queued byte is written
+    // to the WAL (and checkpointed) on the webhook path.
     /// Review comments: the comment this one replies to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_reply_to_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diff_hunk: Option<String>,
     /// Set when an App wrote the comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via_app_slug: Option<String>,
 }
 

@@ -386,3 +386,29 @@ fn bots_and_our_own_comments_never_trigger() {
     via_app["comment"]["performed_via_github_app"] = json!({"slug": "hookline-test"});
     ignored(decide("issue_comment", &via_app));
 }
+
+#[test]
+fn queued_comments_leave_out_unset_fields_and_still_read_older_messages() {
+    use super::event::{GithubComment, GithubEvent};
+    let event = GithubEvent {
+        action: "created".into(),
+        comment: Some(GithubComment {
+            id: 7,
+            body: "@openhands fix".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let json = serde_json::to_string(&event).unwrap();
+    for field in ["in_reply_to_id", "path", "line", "diff_hunk", "via_app_slug"] {
+        assert!(!json.contains(field), "{field} written though unset: {json}");
+    }
+    assert_eq!(serde_json::from_str::<GithubEvent>(&json).unwrap(), event);
+    // Messages queued before this change carry explicit nulls.
+    let older = json.replace(
+        r#""created_at":"""#,
+        r#""created_at":"","in_reply_to_id":null,"path":null,"line":null,"diff_hunk":null,"via_app_slug":null"#,
+    );
+    assert_ne!(older, json);
+    assert_eq!(serde_json::from_str::<GithubEvent>(&older).unwrap(), event);
+}
