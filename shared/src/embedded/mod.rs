@@ -489,9 +489,9 @@ enum Activity {
 /// so the WAL is never restarted and only grows until the writer does exactly that. So each round copies what it
 /// can without blocking anyone, and once the WAL holds [`WAL_RESTART_FRAMES`] it takes the serving connection's
 /// lock (no writer of this process can be mid-transaction then, nor start one) and runs a RESTART checkpoint,
-/// which copies the short tail, syncs and lets the next write start the WAL over. Writers wait that long, well
-/// under a millisecond to a few, instead of for their own fsyncs. The database file is synced before the lock is
-/// taken: that flush (everything the passive rounds copied since the last one) is most of a restart's cost.
+/// which copies the short tail, syncs and lets the next write start the WAL over. Writers wait that long instead
+/// of for their own fsyncs. The database file is synced before the lock is taken: that flush (everything the
+/// passive rounds copied since the last one) was most of a restart's pause.
 struct Checkpointer {
     /// Runs the checkpoints.
     conn: Connection,
