@@ -13,8 +13,8 @@ use std::{
 use anyhow::Context;
 use axum::{
     body::Bytes,
-    extract::{DefaultBodyLimit, Path, State},
-    http::{HeaderMap, HeaderValue, Method, StatusCode, Uri},
+    extract::{Path, Request, State},
+    http::{request::Parts, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     routing::{get, post},
     Router,
@@ -24,11 +24,12 @@ use hookline::{
     clock::Clock,
     config::Config,
     embedded::{Database, EnvSecrets, FileSecrets, LayeredSecrets, RetryOutcome, SqliteQueue, SqliteStore},
-    error::Disposition,
+    error::{Disposition, WebhookError},
     handlers::{callback, webhook, worker, Services},
     http::{HttpReply, HttpRequest},
     ports::Secrets,
 };
+use http_body_util::LengthLimitError;
 use tokio::{sync::Notify, task::JoinHandle};
 use tracing::{error, info, warn};
 
@@ -208,7 +209,6 @@ pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
         .route("/api/v1/webhooks/events/{id}", post(callback_route))
         .route("/api/v1/webhooks/conversations", post(callback_route))
         .route("/healthz", get(|| async { "ok" }))
-        .layer(DefaultBodyLimit::max(config.settings.max_body_bytes))
         .with_state(app);
     let listener = tokio::net::TcpListener::bind(local.listen)
         .await
@@ -261,21 +261,18 @@ struct App {
     wake: Arc<Notify>,
 }
 
+// The routes take the whole request and read its body themselves: axum's `HeaderMap` extractor would clone every
+// header of every webhook.
 async fn webhook_route(
     State(app): State<Arc<App>>,
     Path(provider): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Response {
-    let request = HttpRequest {
-        method: method.as_str(),
-        path: uri.path(),
-        headers: &headers,
-        body: &body,
+    let (parts, body) = match read_body(request, app.services.settings.max_body_bytes).await {
+        Ok(read) => read,
+        Err(reply) => return to_response(reply),
     };
-    let reply = webhook::handle(&app.services, &provider, request).await;
+    let reply = webhook::handle(&app.services, &provider, as_http_request(&parts, &body)).await;
     if reply.status == 202 && reply.body_str() == "accepted" {
         app.wake.notify_one();
     }
@@ -286,28 +283,42 @@ async fn webhook_route(
 async fn webhook_tenant_route(
     State(app): State<Arc<App>>,
     Path((provider, _tenant)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Response {
-    webhook_route(State(app), Path(provider), method, uri, headers, body).await
+    webhook_route(State(app), Path(provider), request).await
 }
 
-async fn callback_route(
-    State(app): State<Arc<App>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let request = HttpRequest {
-        method: method.as_str(),
-        path: uri.path(),
-        headers: &headers,
-        body: &body,
+async fn callback_route(State(app): State<Arc<App>>, request: Request) -> Response {
+    let (parts, body) = match read_body(request, app.services.settings.max_body_bytes).await {
+        Ok(read) => read,
+        Err(reply) => return to_response(reply),
     };
-    to_response(callback::handle(&app.services, request).await)
+    to_response(callback::handle(&app.services, as_http_request(&parts, &body)).await)
+}
+
+/// The request's head and its body, read up to `limit` bytes: 413 past it, 400 if the body cannot be read.
+async fn read_body(request: Request, limit: usize) -> Result<(Parts, Bytes), HttpReply> {
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, limit).await {
+        Ok(body) => Ok((parts, body)),
+        Err(err) => {
+            let too_large = std::error::Error::source(&err).is_some_and(|e| e.is::<LengthLimitError>());
+            Err(if too_large {
+                WebhookError::TooLarge.into_reply()
+            } else {
+                HttpReply::text(400, "unreadable request body")
+            })
+        }
+    }
+}
+
+fn as_http_request<'a>(parts: &'a Parts, body: &'a Bytes) -> HttpRequest<'a> {
+    HttpRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        headers: &parts.headers,
+        body,
+    }
 }
 
 fn to_response(reply: HttpReply) -> Response {
