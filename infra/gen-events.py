@@ -286,7 +286,8 @@ def sqs_record(message_id: str, env: dict, sequence: str, sent_ms: int) -> dict:
             "SenderId": "AROAEXAMPLEROLEID:hookline-WebhookGithubFunction-AbCdEf123456",
             "ApproximateFirstReceiveTimestamp": str(sent_ms + 35),
             "MessageGroupId": env["group"],
-            "MessageDeduplicationId": f"github#{TENANT}#{env['delivery_id']}",
+            # The claim's id: delivery key and claim time (shared/src/handlers/webhook.rs, `queue_message`).
+            "MessageDeduplicationId": f"github#{TENANT}#{env['delivery_id']}#{env['received_at']}",
             "SequenceNumber": sequence,
         },
         "messageAttributes": {},

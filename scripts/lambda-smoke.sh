@@ -272,14 +272,15 @@ for name in ("github-issue-comment.json", "github-ping.json"):
 say "webhook-github"
 http_check "ping" webhook-github events/github-ping.json 200 pong
 http_check "issue_comment mentioning @openhands (HTTP API v2)" webhook-github events/github-issue-comment.json 202 accepted
-check "the accepted delivery is on the FIFO queue: group = thread, dedup id = delivery key, body = the envelope in events/sqs-fifo-batch.json" '
+check "the accepted delivery is on the FIFO queue: group = thread, dedup id = delivery key + claim time, body = the envelope in events/sqs-fifo-batch.json" '
 sqs = boto3.client("sqs", **kw)
 got = sqs.receive_message(QueueUrl=r["queue_url"], MaxNumberOfMessages=10, AttributeNames=["All"], WaitTimeSeconds=1).get("Messages", [])
 assert len(got) == 1, f"expected 1 message, got {len(got)}"
 m = got[0]
 want = events("sqs-fifo-batch.json")["Records"][0]
 assert m["Attributes"]["MessageGroupId"] == want["attributes"]["MessageGroupId"], m["Attributes"]
-assert m["Attributes"]["MessageDeduplicationId"] == want["attributes"]["MessageDeduplicationId"], m["Attributes"]
+delivery_key = want["attributes"]["MessageDeduplicationId"].rsplit("#", 1)[0]
+assert m["Attributes"]["MessageDeduplicationId"].startswith(delivery_key + "#"), m["Attributes"]
 body, want_body = json.loads(m["Body"]), json.loads(want["body"])
 assert isinstance(body.pop("received_at"), int) and want_body.pop("received_at")  # set at acceptance time
 assert body == want_body, f"envelope differs:\n{body}\n{want_body}"
@@ -323,7 +324,7 @@ check "the ignored bot comment is recorded as done; the retried trigger keeps it
 ddb = boto3.client("dynamodb", **kw)
 records = events("sqs-fifo-batch.json")["Records"]
 def status(record):
-    key = "DELIVERY#" + record["attributes"]["MessageDeduplicationId"]
+    key = "DELIVERY#" + record["attributes"]["MessageDeduplicationId"].rsplit("#", 1)[0]
     item = ddb.get_item(TableName=r["table"], Key={"pk": {"S": key}, "sk": {"S": "DELIVERY"}}, ConsistentRead=True).get("Item")
     return item and item["status"]["S"]
 assert status(records[1]) == "done", status(records[1])

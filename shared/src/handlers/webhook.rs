@@ -4,7 +4,7 @@ use tracing::info;
 
 use super::Services;
 use crate::{
-    domain::{Provider, QueueMessage},
+    domain::{Envelope, Provider, QueueMessage},
     error::WebhookError,
     http::{HttpReply, HttpRequest},
     ports::Claim,
@@ -45,11 +45,7 @@ async fn accept(
     let key = envelope.delivery_key().storage_key();
     let body = serde_json::to_string(&envelope)
         .map_err(|e| WebhookError::Unavailable(crate::error::PortError::permanent("envelope", e)))?;
-    let message = QueueMessage {
-        group: envelope.group.clone(),
-        dedup_id: key.clone(),
-        body,
-    };
+    let message = queue_message(&envelope, &key, now, body);
     let claim = services
         .inbox
         .accept(&key, now, services.settings.delivery_ttl, message)
@@ -61,4 +57,71 @@ async fn accept(
     }
     info!(provider, delivery_id = %envelope.delivery_id, event = %envelope.event, group = %envelope.group, "accepted");
     Ok(HttpReply::text(202, "accepted"))
+}
+
+/// The message for a claimed delivery. Its queue deduplication id is the claim's (delivery key and claim time),
+/// not the bare delivery key: the claim is what deduplicates deliveries, and SQS FIFO drops any send whose id it
+/// saw in the last five minutes, even of a message long deleted. A delivery whose processing failed for good has
+/// its claim released so that the provider's redelivery can run it again; with the bare key, a redelivery within
+/// those five minutes would be answered 202 and silently dropped. The id still makes the SDK's own retries of one
+/// send a single message.
+fn queue_message(envelope: &Envelope, key: &str, claimed_at: u64, body: String) -> QueueMessage {
+    QueueMessage {
+        group: envelope.group.clone(),
+        dedup_id: format!("{key}#{claimed_at}"),
+        body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{sync::Arc, time::Duration};
+
+    use super::*;
+    use crate::{
+        memory::{MemoryQueue, MemoryStore},
+        ports::{ClaimThenSend, DeliveryStore, Inbox},
+    };
+
+    fn envelope() -> Envelope {
+        Envelope {
+            version: crate::domain::ENVELOPE_VERSION,
+            provider: Provider::Github,
+            tenant: "github.com".into(),
+            delivery_id: "d-1".into(),
+            event: "issues".into(),
+            group: "github:octo/hello#1".into(),
+            received_at: 1_000,
+            payload: serde_json::value::to_raw_value(&serde_json::json!({})).unwrap(),
+        }
+    }
+
+    /// GIVEN a delivery accepted and then given up on (claim released) WHEN the provider redelivers it a minute
+    /// later THEN the queue, which like SQS FIFO remembers sent ids for five minutes, takes the second send too.
+    #[tokio::test]
+    async fn a_redelivery_after_a_released_claim_is_not_dropped_as_a_queue_duplicate() {
+        let store = Arc::new(MemoryStore::new());
+        let queue = Arc::new(MemoryQueue::new());
+        let inbox = ClaimThenSend {
+            deliveries: store.clone(),
+            queue: queue.clone(),
+        };
+        let envelope = envelope();
+        let key = envelope.delivery_key().storage_key();
+        let ttl = Duration::from_secs(86_400);
+        let first = queue_message(&envelope, &key, 1_000, "{}".into());
+        assert_eq!(
+            inbox.accept(&key, 1_000, ttl, first).await.unwrap(),
+            Claim::Claimed
+        );
+        assert_eq!(queue.drain().len(), 1);
+        store.release(&key).await.unwrap();
+
+        let again = queue_message(&envelope, &key, 1_060, "{}".into());
+        assert_eq!(
+            inbox.accept(&key, 1_060, ttl, again).await.unwrap(),
+            Claim::Claimed
+        );
+        assert_eq!(queue.len(), 1, "the redelivery reached the queue");
+    }
 }
