@@ -158,11 +158,8 @@ def trimmed(raw: dict) -> dict:
             "user": u(comment["user"]),
             "html_url": comment["html_url"],
             "created_at": comment["created_at"],
-            "in_reply_to_id": None,
-            "path": None,
-            "line": None,
-            "diff_hunk": None,
-            "via_app_slug": app["slug"] if app else None,
+            # Review fields (in_reply_to_id, path, line, diff_hunk) are left out when unset, as the webhook does.
+            **({"via_app_slug": app["slug"]} if app else {}),
         },
     }
 
