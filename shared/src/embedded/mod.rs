@@ -14,7 +14,7 @@ mod secrets;
 mod store;
 
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     sync::{
         atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering},
         mpsc::{self, RecvTimeoutError},
@@ -495,8 +495,8 @@ enum Activity {
 struct Checkpointer {
     /// Runs the checkpoints.
     conn: Connection,
-    /// The database file, synced ahead of each restart.
-    database_file: PathBuf,
+    /// The database file, synced ahead of each restart (opened once: restarts come tens of times a second).
+    database_file: std::fs::File,
     /// The serving connection, whose lock keeps this process's writers out during a restart.
     serving: Weak<Shared>,
     /// (frames in the WAL, frames checkpointed) after the previous round.
@@ -508,9 +508,16 @@ impl Checkpointer {
         let conn = Connection::open(path)?;
         // Only RESTART waits on the busy handler; PASSIVE never does.
         conn.busy_timeout(RESTART_WAIT)?;
+        // `Connection::open` has created the file by now.
+        let database_file = std::fs::File::open(path).map_err(|err| {
+            PortError::transient(
+                "sqlite",
+                format!("cannot open {} for syncing: {err}", path.display()),
+            )
+        })?;
         Ok(Self {
             conn,
-            database_file: path.to_owned(),
+            database_file,
             serving,
             last: (0, 0),
         })
@@ -539,7 +546,7 @@ impl Checkpointer {
             return self.checkpoint("PASSIVE");
         };
         // Durability is unchanged (the RESTART still syncs); this only moves the bulk of the flush out of the lock.
-        if let Err(err) = std::fs::File::open(&self.database_file).and_then(|file| file.sync_data()) {
+        if let Err(err) = self.database_file.sync_data() {
             tracing::warn!(error = %err, "syncing the database file ahead of a WAL restart failed");
         }
         let frames = serving.exclusively(|| self.checkpoint("RESTART"))?;
