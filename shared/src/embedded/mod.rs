@@ -16,7 +16,7 @@ mod store;
 use std::{
     path::Path,
     sync::{
-        atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         mpsc::{self, RecvTimeoutError},
         Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak,
     },
@@ -34,7 +34,7 @@ use crate::{domain::QueueMessage, error::PortError, memory::expiry, ports::Claim
 
 /// Schema version this build writes, kept in SQLite's `user_version` pragma. Opening a database written by a
 /// newer build fails instead of misreading it.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// How long a statement waits for another process's lock (e.g. an admin tool on the same file) before the
 /// operation fails as transient.
@@ -84,7 +84,7 @@ CREATE TABLE IF NOT EXISTS identity_links (
     PRIMARY KEY (provider, tenant, external_user_id)
 ) WITHOUT ROWID;
 
--- Ids are assigned by `queue::append`: increasing for the life of the process (so a late ack of a finished
+-- Ids are assigned by `queue::append_all`: increasing for the life of the process (so a late ack of a finished
 -- message cannot delete a newer one) without AUTOINCREMENT's extra page write per insert.
 CREATE TABLE IF NOT EXISTS queue_messages (
     id            INTEGER PRIMARY KEY,
@@ -96,9 +96,11 @@ CREATE TABLE IF NOT EXISTS queue_messages (
     -- Receivable from this instant: 0 when sent, the lease end while in flight, now + delay after a retry.
     available_at  INTEGER NOT NULL,
     receive_count INTEGER NOT NULL DEFAULT 0,
-    last_error    TEXT
+    last_error    TEXT,
+    -- The group's next message; NULL for its newest. Last, as schema version 2 added it.
+    next_id       INTEGER
 );
-CREATE INDEX IF NOT EXISTS queue_messages_group ON queue_messages (group_id, id);
+CREATE INDEX IF NOT EXISTS queue_messages_group_head ON queue_messages (group_id) WHERE head = 1;
 CREATE INDEX IF NOT EXISTS queue_messages_heads ON queue_messages (id, available_at) WHERE head = 1;
 
 CREATE TABLE IF NOT EXISTS queue_dedup (
@@ -115,6 +117,17 @@ CREATE TABLE IF NOT EXISTS queue_dead_letters (
     reason        TEXT NOT NULL,
     failed_at     INTEGER NOT NULL
 );
+";
+
+/// Version 1 kept a group's order in an index over (group, id); version 2 links each message to the next.
+/// The links are filled in from that index before it is dropped.
+const MIGRATE_1_TO_2: &str = "
+ALTER TABLE queue_messages ADD COLUMN next_id INTEGER;
+UPDATE queue_messages SET next_id = (
+    SELECT MIN(later.id) FROM queue_messages AS later
+    WHERE later.group_id = queue_messages.group_id AND later.id > queue_messages.id
+);
+DROP INDEX IF EXISTS queue_messages_group;
 ";
 
 /// Claim or take over an expired delivery record; one row changed means claimed.
@@ -179,8 +192,8 @@ pub struct Database {
 
 struct Shared {
     conn: Mutex<Connection>,
-    /// Lowest id the next queue message may take (see `queue::append`). Only touched with `conn` locked.
-    next_message_id: AtomicI64,
+    /// The queue's ids and remembered group tails (see `queue::append_all`). Only touched with `conn` locked.
+    appends: queue::AppendState,
     /// Dropping it (with the last clone) stops the background checkpointer.
     stop_checkpointer: OnceLock<mpsc::Sender<()>>,
     /// Set while the checkpointer waits for or holds `conn` to restart the WAL; others then queue on
@@ -276,7 +289,7 @@ impl Database {
         Ok(Self {
             shared: Arc::new(Shared {
                 conn: Mutex::new(conn),
-                next_message_id: AtomicI64::new(highest.saturating_add(1)),
+                appends: queue::AppendState::new(highest.saturating_add(1)),
                 stop_checkpointer: OnceLock::new(),
                 restart_pending: AtomicBool::new(false),
                 restart_gate: Mutex::new(()),
@@ -304,6 +317,9 @@ impl Database {
                     "database schema version {version} is newer than this build supports ({SCHEMA_VERSION})"
                 ),
             ));
+        }
+        if version == 1 {
+            tx.execute_batch(MIGRATE_1_TO_2)?;
         }
         tx.execute_batch(SCHEMA)?;
         if version < SCHEMA_VERSION {
@@ -350,7 +366,7 @@ impl Database {
             // Nothing was written; dropping the transaction rolls back the empty BEGIN.
             return Ok(Claim::Duplicate);
         }
-        queue::append(&tx, &self.shared.next_message_id, message)?;
+        queue::append_all(&tx, &self.shared.appends, &[message])?;
         tx.commit()?;
         Ok(Claim::Claimed)
     }
@@ -374,14 +390,16 @@ impl Database {
         let mut claims = Vec::with_capacity(items.size_hint().0);
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut claimed = Vec::with_capacity(claims.capacity());
         for (key, message) in items {
             if tx.prepare_cached(SQL_CLAIM)?.execute((key, expires_at, now))? == 0 {
                 claims.push(Claim::Duplicate);
                 continue;
             }
-            queue::append(&tx, &self.shared.next_message_id, message)?;
+            claimed.push(message);
             claims.push(Claim::Claimed);
         }
+        queue::append_all(&tx, &self.shared.appends, &claimed)?;
         tx.commit()?;
         Ok(claims)
     }
@@ -420,9 +438,9 @@ impl Database {
         }
     }
 
-    /// The id floor for new queue messages.
-    pub(crate) fn next_message_id(&self) -> &AtomicI64 {
-        &self.shared.next_message_id
+    /// The queue's append-side state.
+    fn appends(&self) -> &queue::AppendState {
+        &self.shared.appends
     }
 
     /// How many times the background checkpointer has restarted the WAL.

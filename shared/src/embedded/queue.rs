@@ -11,15 +11,17 @@
 //! - `send` accepts a `dedup_id` seen in the last [`DEDUP_WINDOW`] without enqueuing it again
 //!   ([`super::Database::accept`] relies on its delivery claim instead).
 //!
-//! Each message row carries `head` (maintained on send and removal) and `available_at` (0 when sent, the lease
-//! end while in flight, the retry time after a retry), so a receive is an index range scan over group heads
-//! rather than a scan of the whole backlog.
+//! Each message row carries `head` (maintained on send and removal), `next_id` (the group's next message, so a
+//! group's order is a chain rather than an index every send would write) and `available_at` (0 when sent, the
+//! lease end while in flight, the retry time after a retry), so a receive is an index range scan over group
+//! heads rather than a scan of the whole backlog.
 
 use std::{
+    collections::HashMap,
     path::Path,
     sync::{
         atomic::{AtomicI64, Ordering},
-        Arc,
+        Arc, Mutex, PoisonError,
     },
     time::Duration,
 };
@@ -314,7 +316,7 @@ impl Queue for SqliteQueue {
         let now = self.clock.now_secs();
         let mut conn = self.db.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if enqueue(&tx, self.db.next_message_id(), &message, now)? {
+        if enqueue(&tx, self.db.appends(), &message, now)? {
             tx.commit()?;
         }
         Ok(())
@@ -330,7 +332,7 @@ fn stored_count(value: i64) -> Result<u32, PortError> {
 /// record and the message commit together.
 fn enqueue(
     conn: &Connection,
-    next_id: &AtomicI64,
+    appends: &AppendState,
     message: &QueueMessage,
     now: u64,
 ) -> Result<bool, PortError> {
@@ -348,53 +350,186 @@ fn enqueue(
     if fresh == 0 {
         return Ok(false);
     }
-    append(conn, next_id, message)?;
+    append_all(conn, appends, &[message])?;
     Ok(true)
 }
 
-/// Append `message` to its group, as the head if the group is empty.
+/// Groups whose tail a handle remembers; past this the memory is dropped and rebuilt as groups are appended to.
+const MAX_REMEMBERED_TAILS: usize = 16_384;
+
+/// What a handle keeps between appends. Only touched with the connection locked.
+#[derive(Debug, Default)]
+pub(super) struct AppendState {
+    /// Lowest id the next message may take (see [`append_all`]).
+    next_id: AtomicI64,
+    /// The newest message of recently appended groups: a hint, checked against the table before it is used,
+    /// since another handle on the file may have appended or removed messages since.
+    tails: Mutex<HashMap<String, i64>>,
+}
+
+impl AppendState {
+    pub(super) fn new(next_id: i64) -> Self {
+        Self {
+            next_id: AtomicI64::new(next_id),
+            tails: Mutex::default(),
+        }
+    }
+}
+
+/// Append `messages` in order, each to the end of its group (as the group's head if the group has nothing
+/// queued). Must run inside a write transaction.
 ///
-/// The id is the larger of `next_id` and one past the highest id in the table. `next_id` only grows while the
-/// process runs, so an id freed by an ack is not handed out again (a late ack or retry by a consumer whose
-/// lease had expired cannot hit a newer message); the table maximum keeps ids unique even if another handle
-/// writes the same file. After a restart ids may repeat earlier ones, but no consumer of the old process is
-/// left to confuse them.
-pub(super) fn append(
+/// A group's order is a chain of `next_id` links, not an index over (group, id): such an index put one more
+/// page (its tail leaf, rewritten by every commit) in each webhook commit. Messages of one group within the
+/// call are linked as they are inserted, so the only other write is one link per group from its previous
+/// tail, which is usually on the page being written anyway.
+///
+/// Ids are the larger of the remembered next id and one past the highest id in the table. The remembered one
+/// only grows while the process runs, so an id freed by an ack is not handed out again (a late ack or retry by a
+/// consumer whose lease had expired cannot hit a newer message); the table maximum keeps ids unique even if
+/// another handle writes the same file. After a restart ids may repeat earlier ones, but no consumer of the old
+/// process is left to confuse them.
+pub(super) fn append_all(
     conn: &Connection,
-    next_id: &AtomicI64,
-    message: &QueueMessage,
+    appends: &AppendState,
+    messages: &[&QueueMessage],
 ) -> Result<(), PortError> {
-    conn.prepare_cached(
-        "INSERT INTO queue_messages (id, group_id, dedup_id, body, head, available_at)
-         VALUES (MAX(?4, (SELECT IFNULL(MAX(id), 0) + 1 FROM queue_messages)), ?1, ?2, ?3,
-                 NOT EXISTS (SELECT 1 FROM queue_messages WHERE group_id = ?1), 0)",
-    )?
-    .execute((
-        &message.group,
-        &message.dedup_id,
-        &message.body,
-        next_id.load(Ordering::Relaxed),
-    ))?;
+    let Some(count) = i64::try_from(messages.len()).ok().filter(|n| *n > 0) else {
+        return Ok(());
+    };
+    let highest: i64 = conn
+        .prepare_cached("SELECT IFNULL(MAX(id), 0) FROM queue_messages")?
+        .query_row([], |row| row.get(0))?;
     // Relaxed suffices: the connection lock orders every access.
-    next_id.fetch_max(conn.last_insert_rowid().saturating_add(1), Ordering::Relaxed);
+    let first_id = appends
+        .next_id
+        .load(Ordering::Relaxed)
+        .max(highest.saturating_add(1));
+    let id_of = |index: usize| first_id + index as i64;
+
+    // Walking backwards: each message's successor within the call, and each group's first message in it.
+    let mut successor = vec![None; messages.len()];
+    let mut first_of_group: HashMap<&str, i64> = HashMap::with_capacity(messages.len());
+    for (index, message) in messages.iter().enumerate().rev() {
+        successor[index] = first_of_group.insert(message.group.as_str(), id_of(index));
+    }
+
+    let mut tails = appends.tails.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO queue_messages (id, group_id, dedup_id, body, head, next_id, available_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)",
+    )?;
+    for (index, message) in messages.iter().enumerate() {
+        let id = id_of(index);
+        let head = if first_of_group.get(message.group.as_str()) == Some(&id) {
+            match group_tail(conn, &tails, &message.group)? {
+                Some(tail) => {
+                    conn.prepare_cached("UPDATE queue_messages SET next_id = ?2 WHERE id = ?1")?
+                        .execute((tail, id))?;
+                    false
+                }
+                None => true,
+            }
+        } else {
+            false
+        };
+        insert.execute((
+            id,
+            &message.group,
+            &message.dedup_id,
+            &message.body,
+            head,
+            successor[index],
+        ))?;
+    }
+    for (index, message) in messages.iter().enumerate() {
+        if successor[index].is_some() {
+            continue;
+        }
+        if let Some(tail) = tails.get_mut(message.group.as_str()) {
+            *tail = id_of(index);
+        } else {
+            if tails.len() >= MAX_REMEMBERED_TAILS {
+                tails.clear();
+            }
+            tails.insert(message.group.clone(), id_of(index));
+        }
+    }
+    appends
+        .next_id
+        .fetch_max(first_id.saturating_add(count), Ordering::Relaxed);
     Ok(())
+}
+
+/// The newest message of `group`, or `None` if the group has nothing queued. Any message of a group leads
+/// to its tail by following `next_id`; the remembered tail usually is it.
+fn group_tail(
+    conn: &Connection,
+    tails: &HashMap<String, i64>,
+    group: &str,
+) -> Result<Option<i64>, PortError> {
+    if let Some(&remembered) = tails.get(group) {
+        let found: Option<(bool, Option<i64>)> = conn
+            .prepare_cached("SELECT group_id = ?2, next_id FROM queue_messages WHERE id = ?1")?
+            .query_row((remembered, group), |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?;
+        match found {
+            Some((true, None)) => return Ok(Some(remembered)),
+            Some((true, Some(_))) => return walk_to_tail(conn, remembered).map(Some),
+            // Removed (and perhaps the id reused by another handle): ask the table.
+            _ => {}
+        }
+    }
+    let head: Option<i64> = conn
+        .prepare_cached("SELECT id FROM queue_messages WHERE group_id = ?1 AND head = 1")?
+        .query_row([group], |row| row.get(0))
+        .optional()?;
+    head.map(|head| walk_to_tail(conn, head)).transpose()
+}
+
+/// Follow `next_id` from message `from` to the end of its group.
+fn walk_to_tail(conn: &Connection, from: i64) -> Result<i64, PortError> {
+    // A chain visits distinct messages, so it is never longer than the id range; a longer one is a cycle.
+    let bound: i64 = conn
+        .prepare_cached("SELECT IFNULL(MAX(id) - MIN(id), 0) + 1 FROM queue_messages")?
+        .query_row([], |row| row.get(0))?;
+    let mut next = conn.prepare_cached("SELECT next_id FROM queue_messages WHERE id = ?1")?;
+    let mut current = from;
+    for _ in 0..bound {
+        match next
+            .query_row([current], |row| row.get::<_, Option<i64>>(0))
+            .optional()?
+        {
+            Some(Some(following)) => current = following,
+            Some(None) => return Ok(current),
+            None => break,
+        }
+    }
+    Err(PortError::permanent(
+        "sqlite",
+        "queue group chain is broken (database modified outside Hookline?)",
+    ))
 }
 
 /// Delete message `id`, promoting the next message of its group to head. Returns whether it existed.
 fn remove(conn: &Connection, id: i64) -> Result<bool, PortError> {
-    let removed: Option<(String, bool)> = conn
-        .prepare_cached("DELETE FROM queue_messages WHERE id = ?1 RETURNING group_id, head")?
-        .query_row([id], |row| Ok((row.get(0)?, row.get(1)?)))
+    let removed: Option<(String, bool, Option<i64>)> = conn
+        .prepare_cached("DELETE FROM queue_messages WHERE id = ?1 RETURNING group_id, head, next_id")?
+        .query_row([id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
         .optional()?;
-    let Some((group, was_head)) = removed else {
+    let Some((group, was_head, next)) = removed else {
         return Ok(false);
     };
     if was_head {
-        conn.prepare_cached(
-            "UPDATE queue_messages SET head = 1
-             WHERE id = (SELECT MIN(id) FROM queue_messages WHERE group_id = ?1)",
-        )?
-        .execute([&group])?;
+        if let Some(next) = next {
+            conn.prepare_cached("UPDATE queue_messages SET head = 1 WHERE id = ?1")?
+                .execute([next])?;
+        }
+    } else {
+        // Only heads are received, so only heads are acked or dead-lettered; should anything else be removed,
+        // its predecessor is relinked past it (a scan, but never on a path that expects to take it).
+        conn.prepare_cached("UPDATE queue_messages SET next_id = ?2 WHERE group_id = ?3 AND next_id = ?1")?
+            .execute((id, next, &group))?;
     }
     Ok(true)
 }
@@ -783,6 +918,183 @@ mod tests {
             db.store().claim("k", 101, Duration::from_secs(60)).await.unwrap(),
             Claim::Duplicate
         );
+    }
+
+    /// Receive and ack one message at a time until the queue is empty; the bodies in the order received.
+    fn drain_in_order(queue: &SqliteQueue) -> Vec<String> {
+        let mut order = Vec::new();
+        while let Some(next) = queue.receive(0, 1, VISIBILITY).unwrap().pop() {
+            assert!(queue.ack(next.id).unwrap());
+            order.push(next.body);
+        }
+        assert_eq!(queue.depth().unwrap(), 0);
+        order
+    }
+
+    fn of_group<'a>(order: &'a [String], members: &[&str]) -> Vec<&'a str> {
+        order
+            .iter()
+            .map(String::as_str)
+            .filter(|body| members.iter().any(|m| body.ends_with(m)))
+            .collect()
+    }
+
+    #[test]
+    fn batches_with_interleaved_groups_keep_each_groups_order() {
+        let db = Database::open_in_memory().unwrap();
+        let ttl = Duration::from_secs(60);
+        let first = [
+            ("g1", "a1"),
+            ("g2", "b1"),
+            ("g1", "a2"),
+            ("g2", "b2"),
+            ("g1", "a3"),
+        ]
+        .map(|(g, k)| (k, message(g, k)));
+        let second = [("g2", "b3"), ("g3", "c1"), ("g1", "a4")].map(|(g, k)| (k, message(g, k)));
+        for batch in [&first[..], &second[..]] {
+            let claims = db
+                .accept_batch(100, ttl, batch.iter().map(|(k, m)| (*k, m)))
+                .unwrap();
+            assert!(claims.iter().all(|c| *c == Claim::Claimed));
+        }
+        let queue = db.queue();
+        assert_eq!(
+            bodies(&queue.receive(0, 10, VISIBILITY).unwrap()),
+            ["body-a1", "body-b1", "body-c1"],
+            "one head per group"
+        );
+
+        // Drain a fresh copy of the same history one message at a time.
+        let db = Database::open_in_memory().unwrap();
+        for batch in [&first[..], &second[..]] {
+            db.accept_batch(100, ttl, batch.iter().map(|(k, m)| (*k, m)))
+                .unwrap();
+        }
+        let order = drain_in_order(&db.queue());
+        assert_eq!(
+            of_group(&order, &["a1", "a2", "a3", "a4"]),
+            ["body-a1", "body-a2", "body-a3", "body-a4"]
+        );
+        assert_eq!(
+            of_group(&order, &["b1", "b2", "b3"]),
+            ["body-b1", "body-b2", "body-b3"]
+        );
+        assert_eq!(order.len(), 8);
+    }
+
+    /// GIVEN two handles on one file appending to the same group, so each one's remembered tail goes stale
+    /// THEN the group still comes out in the order sent.
+    #[tokio::test]
+    async fn appends_from_two_handles_keep_the_group_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hookline.db");
+        let (one, two) = (
+            SqliteQueue::open(&path).unwrap(),
+            SqliteQueue::open(&path).unwrap(),
+        );
+        let mut sent = Vec::new();
+        for i in 0..4 {
+            for (name, handle) in [("one", &one), ("two", &two)] {
+                let key = format!("{name}-{i}");
+                handle.send(message("g", &key)).await.unwrap();
+                sent.push(format!("body-{key}"));
+            }
+        }
+        // One handle drains part of the group, so the other's remembered tail may be gone.
+        let head = one.receive(0, 1, VISIBILITY).unwrap().remove(0);
+        assert_eq!(head.body, "body-one-0");
+        assert!(one.ack(head.id).unwrap());
+        two.send(message("g", "two-late")).await.unwrap();
+        sent.push("body-two-late".into());
+        assert_eq!(drain_in_order(&two), sent[1..]);
+        // The group is empty now; the next send starts it afresh as its head.
+        one.send(message("g", "one-again")).await.unwrap();
+        assert_eq!(drain_in_order(&two), ["body-one-again"]);
+    }
+
+    #[test]
+    fn a_rolled_back_append_leaves_the_group_intact() {
+        let queue = queue();
+        let db = queue.database().clone();
+        let append = |keys: &[&str], commit: bool| {
+            let messages: Vec<QueueMessage> = keys.iter().map(|k| message("g", k)).collect();
+            let refs: Vec<&QueueMessage> = messages.iter().collect();
+            let mut conn = db.lock();
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .unwrap();
+            append_all(&tx, db.appends(), &refs).unwrap();
+            if commit {
+                tx.commit().unwrap();
+            }
+        };
+        append(&["a", "b"], true);
+        // Rolled back after the handle remembered "y" as the group's tail.
+        append(&["x", "y"], false);
+        append(&["c"], true);
+        assert_eq!(drain_in_order(&queue), ["body-a", "body-b", "body-c"]);
+    }
+
+    /// GIVEN a database written by schema version 1 (group order in an index), with a message in flight
+    /// WHEN this build opens it THEN the queue keeps every group's order and new messages join the end.
+    #[tokio::test]
+    async fn a_version_1_database_is_migrated_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hookline.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE queue_messages (
+                     id INTEGER PRIMARY KEY, group_id TEXT NOT NULL, dedup_id TEXT NOT NULL, body TEXT NOT NULL,
+                     head INTEGER NOT NULL, available_at INTEGER NOT NULL,
+                     receive_count INTEGER NOT NULL DEFAULT 0, last_error TEXT);
+                 CREATE INDEX queue_messages_group ON queue_messages (group_id, id);
+                 CREATE INDEX queue_messages_heads ON queue_messages (id, available_at) WHERE head = 1;
+                 INSERT INTO queue_messages (id, group_id, dedup_id, body, head, available_at, receive_count) VALUES
+                     (1, 'g1', 'k1', 'body-a1', 1, 5000, 1),
+                     (2, 'g2', 'k2', 'body-b1', 1, 0, 0),
+                     (4, 'g1', 'k4', 'body-a2', 0, 0, 0),
+                     (7, 'g2', 'k7', 'body-b2', 0, 0, 0),
+                     (9, 'g1', 'k9', 'body-a3', 0, 0, 0);
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        }
+        let db = Database::open(&path).unwrap();
+        let (version, old_index): (i64, i64) = db
+            .lock()
+            .query_row(
+                "SELECT (SELECT user_version FROM pragma_user_version),
+                        (SELECT COUNT(*) FROM sqlite_schema WHERE name = 'queue_messages_group')",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((version, old_index), (crate::embedded::SCHEMA_VERSION, 0));
+        let queue = db.queue();
+        queue.send(message("g1", "a4")).await.unwrap();
+        queue.send(message("g3", "c1")).await.unwrap();
+        // g1's head is still in flight (leased until 5000).
+        assert_eq!(
+            bodies(&queue.receive(100, 10, VISIBILITY).unwrap()),
+            ["body-b1", "body-c1"]
+        );
+        let order = {
+            let mut order = Vec::new();
+            let mut now = 6_000;
+            while let Some(next) = queue.receive(now, 1, VISIBILITY).unwrap().pop() {
+                assert!(queue.ack(next.id).unwrap());
+                order.push(next.body);
+                now += 100;
+            }
+            order
+        };
+        assert_eq!(
+            of_group(&order, &["a1", "a2", "a3", "a4"]),
+            ["body-a1", "body-a2", "body-a3", "body-a4"]
+        );
+        assert_eq!(of_group(&order, &["b1", "b2"]), ["body-b1", "body-b2"]);
     }
 
     #[test]
