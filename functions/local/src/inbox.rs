@@ -1,9 +1,11 @@
 //! Group commit for the webhook path: concurrent accepts are gathered and committed in one SQLite transaction.
 //!
-//! A commit's cost is mostly the pages it writes (header, index pages, the queue's tail page), whatever it
+//! A commit's cost is mostly the pages it writes (header, interior pages, the queue's tail page), whatever it
 //! carries, so one commit per webhook caps throughput and burns CPU. Requests go to one writer thread through a
 //! channel; the writer takes everything that queued up while the previous batch was committing and commits it
-//! together. No request waits for a timer: an idle host commits a lone webhook immediately.
+//! together. When fewer than [`GATHER_BELOW`] are waiting it first sleeps [`GATHER_FOR`] to let more arrive:
+//! under load that doubles the batch and cuts the CPU per webhook by about a tenth (README, Performance), and it
+//! adds about 0.1 ms to the answer of a lone webhook on an idle host.
 
 use std::{thread, time::Duration};
 
@@ -20,6 +22,11 @@ use tokio::sync::{mpsc, oneshot};
 const MAX_BATCH: usize = 256;
 /// Requests waiting for the writer before callers wait too (back-pressure instead of unbounded memory).
 const CHANNEL_CAPACITY: usize = 4096;
+/// With fewer requests than this waiting, the writer lets more gather before it commits.
+const GATHER_BELOW: usize = 8;
+/// How long it lets them gather. A plain sleep rather than a timed receive, so requests arriving meanwhile do not
+/// wake the writer one by one.
+const GATHER_FOR: Duration = Duration::from_micros(100);
 
 struct Pending {
     key: String,
@@ -77,11 +84,10 @@ fn write_batches(database: Database, mut receiver: mpsc::Receiver<Pending>) {
     let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = receiver.blocking_recv() {
         batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match receiver.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
+        take_waiting(&mut receiver, &mut batch);
+        if batch.len() < GATHER_BELOW {
+            thread::sleep(GATHER_FOR);
+            take_waiting(&mut receiver, &mut batch);
         }
         // One `now` per batch: the batch spans microseconds, and expiry is kept in seconds.
         let now = batch.iter().map(|p| p.now).max().unwrap_or_default();
@@ -105,6 +111,16 @@ fn write_batches(database: Database, mut receiver: mpsc::Receiver<Pending>) {
                     let _ = pending.reply.send(Err(err));
                 }
             }
+        }
+    }
+}
+
+/// Move requests already waiting into `batch`, up to [`MAX_BATCH`].
+fn take_waiting(receiver: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>) {
+    while batch.len() < MAX_BATCH {
+        match receiver.try_recv() {
+            Ok(next) => batch.push(next),
+            Err(_) => break,
         }
     }
 }
