@@ -54,8 +54,21 @@ pub struct DeliveryKey {
 impl DeliveryKey {
     /// Flat key used by the stores, e.g. `github#github.com#72d3162e-…`.
     pub fn storage_key(&self) -> String {
-        format!("{}#{}#{}", self.provider, self.tenant, self.delivery_id)
+        storage_key(self.provider, &self.tenant, &self.delivery_id)
     }
+}
+
+/// [`DeliveryKey::storage_key`] from its parts; built directly, as every webhook makes one.
+fn storage_key(provider: Provider, tenant: &str, delivery_id: &str) -> String {
+    let provider = provider.as_str();
+    let mut key = String::with_capacity(provider.len() + tenant.len() + delivery_id.len() + 2);
+    for (index, part) in [provider, tenant, delivery_id].into_iter().enumerate() {
+        if index > 0 {
+            key.push('#');
+        }
+        key.push_str(part);
+    }
+    key
 }
 
 /// Current version of [`Envelope`]; bump when its shape changes incompatibly.
@@ -80,6 +93,11 @@ pub struct Envelope {
 }
 
 impl Envelope {
+    /// The storage key of [`Self::delivery_key`], without building the key first.
+    pub fn storage_key(&self) -> String {
+        storage_key(self.provider, &self.tenant, &self.delivery_id)
+    }
+
     pub fn delivery_key(&self) -> DeliveryKey {
         DeliveryKey {
             provider: self.provider,
@@ -285,5 +303,24 @@ mod tests {
         assert!(a
             .chars()
             .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+    }
+
+    #[test]
+    fn storage_key_joins_provider_tenant_and_delivery() {
+        let envelope = Envelope {
+            version: ENVELOPE_VERSION,
+            provider: Provider::Github,
+            tenant: "github.com".into(),
+            delivery_id: "72d3162e-cc78-11e3-81ab-4c9367dc0958".into(),
+            event: "issues".into(),
+            group: "github:octo/hello#1".into(),
+            received_at: 1,
+            payload: serde_json::value::to_raw_value(&serde_json::json!({})).unwrap(),
+        };
+        assert_eq!(
+            envelope.storage_key(),
+            "github#github.com#72d3162e-cc78-11e3-81ab-4c9367dc0958"
+        );
+        assert_eq!(envelope.storage_key(), envelope.delivery_key().storage_key());
     }
 }

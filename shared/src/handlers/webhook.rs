@@ -42,8 +42,8 @@ async fn accept(
         }
         Intake::Accept(envelope) => envelope,
     };
-    let key = envelope.delivery_key().storage_key();
-    let body = serde_json::to_string(&envelope)
+    let key = envelope.storage_key();
+    let body = envelope_json(&envelope)
         .map_err(|e| WebhookError::Unavailable(crate::error::PortError::permanent("envelope", e)))?;
     let message = queue_message(&envelope, &key, now, body);
     let claim = services
@@ -66,12 +66,28 @@ async fn accept(
 /// those five minutes would be answered 202 and silently dropped. The id still makes the SDK's own retries of one
 /// send a single message.
 fn queue_message(envelope: &Envelope, key: &str, claimed_at: u64, body: String) -> QueueMessage {
+    use std::fmt::Write;
+    let mut dedup_id = String::with_capacity(key.len() + 21);
+    dedup_id.push_str(key);
+    // Writing to a String cannot fail.
+    let _ = write!(dedup_id, "#{claimed_at}");
     QueueMessage {
         group: envelope.group.clone(),
-        dedup_id: format!("{key}#{claimed_at}"),
+        dedup_id,
         body,
     }
 }
+
+/// The envelope as the queued body, written into a buffer sized for it up front (the payload is most of it).
+fn envelope_json(envelope: &Envelope) -> serde_json::Result<String> {
+    let mut body = Vec::with_capacity(envelope.payload.get().len() + ENVELOPE_OVERHEAD);
+    serde_json::to_writer(&mut body, envelope)?;
+    // serde_json writes UTF-8 only; the check is over ~1 kB.
+    String::from_utf8(body).map_err(serde::ser::Error::custom)
+}
+
+/// Room for the envelope's own fields around the payload.
+const ENVELOPE_OVERHEAD: usize = 256;
 
 #[cfg(test)]
 mod tests {
@@ -107,7 +123,7 @@ mod tests {
             queue: queue.clone(),
         };
         let envelope = envelope();
-        let key = envelope.delivery_key().storage_key();
+        let key = envelope.storage_key();
         let ttl = Duration::from_secs(86_400);
         let first = queue_message(&envelope, &key, 1_000, "{}".into());
         assert_eq!(

@@ -40,7 +40,7 @@ pub async fn process(services: &Services, body: &str, receive_count: u32) -> Dis
         receive_count
     );
     let final_attempt = receive_count >= services.settings.max_receives;
-    let key = envelope.delivery_key().storage_key();
+    let key = envelope.storage_key();
     async {
         let result = process_envelope(services, &envelope, final_attempt).await;
         let now = services.now();
