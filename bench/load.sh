@@ -6,6 +6,10 @@
 #
 #   bench/load.sh                 # defaults: 16 connections, 2 wrk threads, 20 s
 #   DURATION=10 CONNECTIONS=16 bench/load.sh
+#   BENCH_BIN=/tmp/hookline-local-before bench/load.sh   # run that build instead of building this checkout
+#
+# The host's speed drifts by tens of percent over hours, so compare two builds in alternating runs (BENCH_BIN=...), not
+# against figures taken at another time.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,7 +22,10 @@ SECRET="bench-webhook-secret"
 
 command -v wrk >/dev/null || { echo "installing wrk (Debian package)" >&2; apt-get install -y -qq wrk >/dev/null; }
 command -v sqlite3 >/dev/null || { echo "installing sqlite3 (Debian package)" >&2; apt-get install -y -qq sqlite3 >/dev/null; }
-cargo build --profile local -q -p hookline-local
+if [[ -z "${BENCH_BIN:-}" ]]; then
+    cargo build --profile local -q -p hookline-local
+    BENCH_BIN=./target/local/hookline-local
+fi
 
 WORK="$(mktemp -d)"
 SERVER_PID=""
@@ -39,7 +46,7 @@ export HOOKLINE_SECRET_GITHUB_PRIVATE_KEY
 
 # Start-to-ready: exec until /healthz answers.
 start_ns=$(date +%s%N)
-./target/local/hookline-local >"$WORK/server.log" 2>&1 &
+"$BENCH_BIN" >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 # Probe with bash's /dev/tcp (no process spawn per probe, which would dominate the measurement).
 until (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do :; done

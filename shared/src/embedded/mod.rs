@@ -391,14 +391,16 @@ impl Database {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut claimed = Vec::with_capacity(claims.capacity());
+        let mut claim = tx.prepare_cached(SQL_CLAIM)?;
         for (key, message) in items {
-            if tx.prepare_cached(SQL_CLAIM)?.execute((key, expires_at, now))? == 0 {
+            if claim.execute((key, expires_at, now))? == 0 {
                 claims.push(Claim::Duplicate);
                 continue;
             }
             claimed.push(message);
             claims.push(Claim::Claimed);
         }
+        drop(claim);
         queue::append_all(&tx, &self.shared.appends, &claimed)?;
         tx.commit()?;
         Ok(claims)
