@@ -5,8 +5,7 @@
 //! channel; the writer takes everything that queued up while the previous batch was committing and commits it
 //! together. When fewer than [`GATHER_BELOW`] are waiting it first sleeps [`GATHER_FOR`] to let more arrive:
 //! under load that takes a batch from about 2 requests to 8 or more and cuts the CPU per webhook by about a tenth
-//! (README, Performance), and it
-//! adds about 0.1 ms to the answer of a lone webhook on an idle host.
+//! (README, Performance), and it adds about 0.1 ms to the answer of a lone webhook on an idle host.
 
 use std::{thread, time::Duration};
 
