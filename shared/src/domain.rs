@@ -62,12 +62,11 @@ impl DeliveryKey {
 fn storage_key(provider: Provider, tenant: &str, delivery_id: &str) -> String {
     let provider = provider.as_str();
     let mut key = String::with_capacity(provider.len() + tenant.len() + delivery_id.len() + 2);
-    for (index, part) in [provider, tenant, delivery_id].into_iter().enumerate() {
-        if index > 0 {
-            key.push('#');
-        }
-        key.push_str(part);
-    }
+    key.push_str(provider);
+    key.push('#');
+    key.push_str(tenant);
+    key.push('#');
+    key.push_str(delivery_id);
     key
 }
 

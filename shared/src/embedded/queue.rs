@@ -838,14 +838,20 @@ mod tests {
         assert_eq!(queue.dead_letters().unwrap().len(), 2);
     }
 
-    #[tokio::test]
-    async fn two_handles_on_one_file_do_not_collide() {
+    /// Two queues opened on the same file (the directory lives as long as the first element).
+    fn two_handles_on_one_file() -> (tempfile::TempDir, SqliteQueue, SqliteQueue) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hookline.db");
         let (one, two) = (
             SqliteQueue::open(&path).unwrap(),
             SqliteQueue::open(&path).unwrap(),
         );
+        (dir, one, two)
+    }
+
+    #[tokio::test]
+    async fn two_handles_on_one_file_do_not_collide() {
+        let (_dir, one, two) = two_handles_on_one_file();
         for i in 0..3 {
             one.send(message("g", &format!("one-{i}"))).await.unwrap();
             two.send(message("g", &format!("two-{i}"))).await.unwrap();
@@ -920,10 +926,11 @@ mod tests {
         );
     }
 
-    /// Receive and ack one message at a time until the queue is empty; the bodies in the order received.
-    fn drain_in_order(queue: &SqliteQueue) -> Vec<String> {
+    /// Receive (at `now`) and ack one message at a time until the queue is empty; the bodies in the order
+    /// received.
+    fn drain_in_order(queue: &SqliteQueue, now: u64) -> Vec<String> {
         let mut order = Vec::new();
-        while let Some(next) = queue.receive(0, 1, VISIBILITY).unwrap().pop() {
+        while let Some(next) = queue.receive(now, 1, VISIBILITY).unwrap().pop() {
             assert!(queue.ack(next.id).unwrap());
             order.push(next.body);
         }
@@ -965,13 +972,8 @@ mod tests {
             "one head per group"
         );
 
-        // Drain a fresh copy of the same history one message at a time.
-        let db = Database::open_in_memory().unwrap();
-        for batch in [&first[..], &second[..]] {
-            db.accept_batch(100, ttl, batch.iter().map(|(k, m)| (*k, m)))
-                .unwrap();
-        }
-        let order = drain_in_order(&db.queue());
+        // Once those leases have run out, drain one message at a time.
+        let order = drain_in_order(&queue, 100);
         assert_eq!(
             of_group(&order, &["a1", "a2", "a3", "a4"]),
             ["body-a1", "body-a2", "body-a3", "body-a4"]
@@ -987,12 +989,7 @@ mod tests {
     /// THEN the group still comes out in the order sent.
     #[tokio::test]
     async fn appends_from_two_handles_keep_the_group_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("hookline.db");
-        let (one, two) = (
-            SqliteQueue::open(&path).unwrap(),
-            SqliteQueue::open(&path).unwrap(),
-        );
+        let (_dir, one, two) = two_handles_on_one_file();
         let mut sent = Vec::new();
         for i in 0..4 {
             for (name, handle) in [("one", &one), ("two", &two)] {
@@ -1007,10 +1004,10 @@ mod tests {
         assert!(one.ack(head.id).unwrap());
         two.send(message("g", "two-late")).await.unwrap();
         sent.push("body-two-late".into());
-        assert_eq!(drain_in_order(&two), sent[1..]);
+        assert_eq!(drain_in_order(&two, 0), sent[1..]);
         // The group is empty now; the next send starts it afresh as its head.
         one.send(message("g", "one-again")).await.unwrap();
-        assert_eq!(drain_in_order(&two), ["body-one-again"]);
+        assert_eq!(drain_in_order(&two, 0), ["body-one-again"]);
     }
 
     #[test]
@@ -1033,7 +1030,7 @@ mod tests {
         // Rolled back after the handle remembered "y" as the group's tail.
         append(&["x", "y"], false);
         append(&["c"], true);
-        assert_eq!(drain_in_order(&queue), ["body-a", "body-b", "body-c"]);
+        assert_eq!(drain_in_order(&queue, 0), ["body-a", "body-b", "body-c"]);
     }
 
     /// GIVEN a database written by schema version 1 (group order in an index), with a message in flight
@@ -1080,16 +1077,7 @@ mod tests {
             bodies(&queue.receive(100, 10, VISIBILITY).unwrap()),
             ["body-b1", "body-c1"]
         );
-        let order = {
-            let mut order = Vec::new();
-            let mut now = 6_000;
-            while let Some(next) = queue.receive(now, 1, VISIBILITY).unwrap().pop() {
-                assert!(queue.ack(next.id).unwrap());
-                order.push(next.body);
-                now += 100;
-            }
-            order
-        };
+        let order = drain_in_order(&queue, 6_000);
         assert_eq!(
             of_group(&order, &["a1", "a2", "a3", "a4"]),
             ["body-a1", "body-a2", "body-a3", "body-a4"]
