@@ -1,38 +1,46 @@
 //! GitHub webhook payloads: the raw shape as delivered (only the fields Hookline reads) and the trimmed
 //! [`GithubEvent`] that travels on the queue. Trimming keeps messages far below the queue's size limit even
 //! for a 900 kB issue body.
+//!
+//! The webhook writes the trimmed event straight from the delivery's bytes: its text fields are [`JsonText`], the
+//! JSON strings exactly as GitHub wrote them, so a body is neither unescaped into a `String` nor escaped again on
+//! the way to the queue. The worker reads the same shape back with `String` fields.
 
-use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
 
 /// Longest text field kept in a queued event; longer text is cut at a character boundary and flagged.
 pub const MAX_FIELD_BYTES: usize = 64 * 1024;
 
-/// The trimmed event on the queue.
+/// The trimmed event on the queue. `S` is the text type: `String` when the worker reads it, [`JsonText`] when the
+/// webhook writes it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GithubEvent {
-    pub action: String,
+pub struct GithubEvent<S = String> {
+    pub action: S,
     pub installation_id: u64,
-    pub repository: String,
-    pub sender: GithubUser,
+    pub repository: S,
+    pub sender: GithubUser<S>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub issue: Option<GithubIssue>,
+    pub issue: Option<GithubIssue<S>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub comment: Option<GithubComment>,
+    pub comment: Option<GithubComment<S>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label: Option<String>,
+    pub label: Option<S>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pull_request: Option<GithubPull>,
+    pub pull_request: Option<GithubPull<S>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub review: Option<GithubReview>,
+    pub review: Option<GithubReview<S>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GithubUser {
+pub struct GithubUser<S = String> {
     pub id: u64,
-    pub login: String,
+    pub login: S,
     /// `User`, `Bot` or `Organization`.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: S,
 }
 
 impl GithubUser {
@@ -42,56 +50,56 @@ impl GithubUser {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GithubIssue {
+pub struct GithubIssue<S = String> {
     pub number: u64,
-    pub title: String,
-    pub body: String,
+    pub title: S,
+    pub body: S,
     pub is_pull_request: bool,
-    pub html_url: String,
+    pub html_url: S,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GithubComment {
+pub struct GithubComment<S = String> {
     pub id: u64,
-    pub body: String,
-    pub user: GithubUser,
-    pub html_url: String,
-    pub created_at: String,
+    pub body: S,
+    pub user: GithubUser<S>,
+    pub html_url: S,
+    pub created_at: S,
     // Absent rather than null when unset: issue comments have none of these, and every queued byte is written
     // to the WAL (and checkpointed) on the webhook path.
     /// Review comments: the comment this one replies to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_reply_to_id: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
+    pub path: Option<S>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub diff_hunk: Option<String>,
+    pub diff_hunk: Option<S>,
     /// Set when an App wrote the comment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub via_app_slug: Option<String>,
+    pub via_app_slug: Option<S>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GithubPull {
+pub struct GithubPull<S = String> {
     pub number: u64,
-    pub title: String,
-    pub body: String,
-    pub head_ref: String,
-    pub html_url: String,
+    pub title: S,
+    pub body: S,
+    pub head_ref: S,
+    pub html_url: S,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GithubReview {
+pub struct GithubReview<S = String> {
     pub id: u64,
-    pub body: String,
-    pub user: GithubUser,
-    pub state: String,
-    pub submitted_at: String,
+    pub body: S,
+    pub user: GithubUser<S>,
+    pub state: S,
+    pub submitted_at: S,
 }
 
-impl GithubEvent {
+impl<S> GithubEvent<S> {
     /// The issue or PR number the event is about.
     pub fn number(&self) -> Option<u64> {
         self.issue
@@ -99,39 +107,105 @@ impl GithubEvent {
             .map(|i| i.number)
             .or(self.pull_request.as_ref().map(|p| p.number))
     }
+}
 
+impl GithubEvent<JsonText<'_>> {
     /// The ordering group: one per issue/PR (`github:owner/repo#12`, repository lowercased).
     pub fn thread_key(&self) -> String {
         format!(
             "github:{}#{}",
-            self.repository.to_ascii_lowercase(),
+            self.repository.text().to_ascii_lowercase(),
             self.number().unwrap_or(0)
         )
+    }
+}
+
+/// A text field on its way from a delivery to the queue: the JSON string as the delivery wrote it, quotes and
+/// escapes included (written out again byte for byte), or text that had to be cut.
+#[derive(Clone, Debug)]
+pub enum JsonText<'a> {
+    Raw(&'a RawValue),
+    Owned(String),
+}
+
+impl JsonText<'_> {
+    /// The text itself; borrowed unless the JSON string has escapes.
+    pub fn text(&self) -> Cow<'_, str> {
+        match self {
+            JsonText::Raw(raw) => {
+                let quoted = raw.get();
+                let inner = &quoted[1..quoted.len() - 1];
+                if inner.contains('\\') {
+                    // The parser has checked the string, so decoding it cannot fail.
+                    Cow::Owned(serde_json::from_str(quoted).unwrap_or_default())
+                } else {
+                    Cow::Borrowed(inner)
+                }
+            }
+            JsonText::Owned(text) => Cow::Borrowed(text),
+        }
+    }
+
+    /// Cut to [`MAX_FIELD_BYTES`] if longer. An escape never decodes to more bytes than it is written with, so a
+    /// string whose JSON fits is kept as written.
+    fn trimmed(self) -> Self {
+        match self {
+            JsonText::Raw(raw) if raw.get().len() - 2 <= MAX_FIELD_BYTES => self,
+            other => JsonText::Owned(trim_field(other.text().into_owned())),
+        }
+    }
+}
+
+impl Default for JsonText<'_> {
+    fn default() -> Self {
+        JsonText::Owned(String::new())
+    }
+}
+
+impl Serialize for JsonText<'_> {
+    fn serialize<Z: Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
+        match self {
+            JsonText::Raw(raw) => raw.serialize(serializer),
+            JsonText::Owned(text) => serializer.serialize_str(text),
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for JsonText<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = <&'a RawValue>::deserialize(deserializer)?;
+        if !raw.get().starts_with('"') {
+            return Err(de::Error::invalid_type(
+                de::Unexpected::Other("another JSON value"),
+                &"a string",
+            ));
+        }
+        Ok(JsonText::Raw(raw))
     }
 }
 
 // ---- raw payload, as GitHub sends it ----
 
 #[derive(Deserialize)]
-pub(crate) struct RawEvent {
-    #[serde(default)]
-    action: Option<String>,
+pub(crate) struct RawEvent<'a> {
+    #[serde(default, borrow)]
+    action: Option<JsonText<'a>>,
     #[serde(default)]
     installation: Option<RawId>,
-    #[serde(default)]
-    repository: Option<RawRepo>,
-    #[serde(default)]
-    sender: Option<RawUser>,
-    #[serde(default)]
-    issue: Option<RawIssue>,
-    #[serde(default)]
-    comment: Option<RawComment>,
-    #[serde(default)]
-    label: Option<RawLabel>,
-    #[serde(default)]
-    pull_request: Option<RawPull>,
-    #[serde(default)]
-    review: Option<RawReview>,
+    #[serde(default, borrow)]
+    repository: Option<RawRepo<'a>>,
+    #[serde(default, borrow)]
+    sender: Option<RawUser<'a>>,
+    #[serde(default, borrow)]
+    issue: Option<RawIssue<'a>>,
+    #[serde(default, borrow)]
+    comment: Option<RawComment<'a>>,
+    #[serde(default, borrow)]
+    label: Option<RawLabel<'a>>,
+    #[serde(default, borrow)]
+    pull_request: Option<RawPull<'a>>,
+    #[serde(default, borrow)]
+    review: Option<RawReview<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -140,98 +214,100 @@ struct RawId {
 }
 
 #[derive(Deserialize)]
-struct RawRepo {
-    full_name: String,
+struct RawRepo<'a> {
+    #[serde(borrow)]
+    full_name: JsonText<'a>,
 }
 
 #[derive(Deserialize)]
-struct RawUser {
+struct RawUser<'a> {
     #[serde(default)]
     id: u64,
-    #[serde(default)]
-    login: String,
-    #[serde(default, rename = "type")]
-    kind: String,
+    #[serde(default, borrow)]
+    login: JsonText<'a>,
+    #[serde(default, borrow, rename = "type")]
+    kind: JsonText<'a>,
 }
 
 #[derive(Deserialize)]
-struct RawIssue {
+struct RawIssue<'a> {
     number: u64,
-    #[serde(default)]
-    title: Option<String>,
-    #[serde(default)]
-    body: Option<String>,
-    #[serde(default)]
-    html_url: Option<String>,
+    #[serde(default, borrow)]
+    title: Option<JsonText<'a>>,
+    #[serde(default, borrow)]
+    body: Option<JsonText<'a>>,
+    #[serde(default, borrow)]
+    html_url: Option<JsonText<'a>>,
     /// Present (an object) when the issue is a pull request.
     #[serde(default)]
-    pull_request: Option<serde::de::IgnoredAny>,
+    pull_request: Option<de::IgnoredAny>,
 }
 
 #[derive(Deserialize)]
-struct RawComment {
+struct RawComment<'a> {
     id: u64,
-    #[serde(default)]
-    body: Option<String>,
-    #[serde(default)]
-    user: Option<RawUser>,
-    #[serde(default)]
-    html_url: Option<String>,
-    #[serde(default)]
-    created_at: Option<String>,
+    #[serde(default, borrow)]
+    body: Option<JsonText<'a>>,
+    #[serde(default, borrow)]
+    user: Option<RawUser<'a>>,
+    #[serde(default, borrow)]
+    html_url: Option<JsonText<'a>>,
+    #[serde(default, borrow)]
+    created_at: Option<JsonText<'a>>,
     #[serde(default)]
     in_reply_to_id: Option<u64>,
-    #[serde(default)]
-    path: Option<String>,
+    #[serde(default, borrow)]
+    path: Option<JsonText<'a>>,
     #[serde(default)]
     line: Option<u64>,
-    #[serde(default)]
-    diff_hunk: Option<String>,
-    #[serde(default)]
-    performed_via_github_app: Option<RawApp>,
+    #[serde(default, borrow)]
+    diff_hunk: Option<JsonText<'a>>,
+    #[serde(default, borrow)]
+    performed_via_github_app: Option<RawApp<'a>>,
 }
 
 #[derive(Deserialize)]
-struct RawApp {
-    #[serde(default)]
-    slug: Option<String>,
+struct RawApp<'a> {
+    #[serde(default, borrow)]
+    slug: Option<JsonText<'a>>,
 }
 
 #[derive(Deserialize)]
-struct RawLabel {
-    name: String,
+struct RawLabel<'a> {
+    #[serde(borrow)]
+    name: JsonText<'a>,
 }
 
 #[derive(Deserialize)]
-struct RawPull {
+struct RawPull<'a> {
     number: u64,
-    #[serde(default)]
-    title: Option<String>,
-    #[serde(default)]
-    body: Option<String>,
-    #[serde(default)]
-    html_url: Option<String>,
-    #[serde(default)]
-    head: Option<RawHead>,
+    #[serde(default, borrow)]
+    title: Option<JsonText<'a>>,
+    #[serde(default, borrow)]
+    body: Option<JsonText<'a>>,
+    #[serde(default, borrow)]
+    html_url: Option<JsonText<'a>>,
+    #[serde(default, borrow)]
+    head: Option<RawHead<'a>>,
 }
 
 #[derive(Deserialize)]
-struct RawHead {
-    #[serde(rename = "ref", default)]
-    git_ref: String,
+struct RawHead<'a> {
+    #[serde(rename = "ref", default, borrow)]
+    git_ref: JsonText<'a>,
 }
 
 #[derive(Deserialize)]
-struct RawReview {
+struct RawReview<'a> {
     id: u64,
-    #[serde(default)]
-    body: Option<String>,
-    #[serde(default)]
-    user: Option<RawUser>,
-    #[serde(default)]
-    state: Option<String>,
-    #[serde(default)]
-    submitted_at: Option<String>,
+    #[serde(default, borrow)]
+    body: Option<JsonText<'a>>,
+    #[serde(default, borrow)]
+    user: Option<RawUser<'a>>,
+    #[serde(default, borrow)]
+    state: Option<JsonText<'a>>,
+    #[serde(default, borrow)]
+    submitted_at: Option<JsonText<'a>>,
 }
 
 /// Why a payload could not become a [`GithubEvent`].
@@ -241,30 +317,31 @@ pub(crate) enum PayloadError {
     Missing(&'static str),
 }
 
-impl RawEvent {
-    pub(crate) fn parse(body: &[u8]) -> Result<Self, PayloadError> {
+impl<'a> RawEvent<'a> {
+    pub(crate) fn parse(body: &'a [u8]) -> Result<Self, PayloadError> {
         crate::http::parse_json_body(body).ok_or(PayloadError::Json)
     }
 
-    pub(crate) fn action(&self) -> &str {
-        self.action.as_deref().unwrap_or("")
+    pub(crate) fn action(&self) -> Cow<'_, str> {
+        self.action.as_ref().map(JsonText::text).unwrap_or_default()
     }
 
-    pub(crate) fn label_name(&self) -> Option<&str> {
-        self.label.as_ref().map(|l| l.name.as_str())
+    pub(crate) fn label_name(&self) -> Option<Cow<'_, str>> {
+        self.label.as_ref().map(|l| l.name.text())
     }
 
     /// Text that might carry a mention, for the cheap webhook prefilter.
-    pub(crate) fn mention_text(&self) -> Option<&str> {
+    pub(crate) fn mention_text(&self) -> Option<Cow<'_, str>> {
         self.comment
             .as_ref()
-            .and_then(|c| c.body.as_deref())
-            .or_else(|| self.review.as_ref().and_then(|r| r.body.as_deref()))
+            .and_then(|c| c.body.as_ref())
+            .or_else(|| self.review.as_ref().and_then(|r| r.body.as_ref()))
+            .map(JsonText::text)
     }
 
     /// Trim to the queued shape. Requires what every trigger needs: installation, repository, sender and an
     /// issue or pull request.
-    pub(crate) fn into_event(self) -> Result<GithubEvent, PayloadError> {
+    pub(crate) fn into_event(self) -> Result<GithubEvent<JsonText<'a>>, PayloadError> {
         let installation_id = self.installation.ok_or(PayloadError::Missing("installation"))?.id;
         let repository = self
             .repository
@@ -281,34 +358,34 @@ impl RawEvent {
             sender,
             issue: self.issue.map(|i| GithubIssue {
                 number: i.number,
-                title: trim_field(i.title.unwrap_or_default()),
-                body: trim_field(i.body.unwrap_or_default()),
+                title: trimmed(i.title),
+                body: trimmed(i.body),
                 is_pull_request: i.pull_request.is_some(),
                 html_url: i.html_url.unwrap_or_default(),
             }),
             comment: self.comment.map(|c| GithubComment {
                 id: c.id,
-                body: trim_field(c.body.unwrap_or_default()),
+                body: trimmed(c.body),
                 user: c.user.map(user).unwrap_or_default(),
                 html_url: c.html_url.unwrap_or_default(),
                 created_at: c.created_at.unwrap_or_default(),
                 in_reply_to_id: c.in_reply_to_id,
                 path: c.path,
                 line: c.line,
-                diff_hunk: c.diff_hunk.map(trim_field),
+                diff_hunk: c.diff_hunk.map(JsonText::trimmed),
                 via_app_slug: c.performed_via_github_app.and_then(|a| a.slug),
             }),
             label: self.label.map(|l| l.name),
             pull_request: self.pull_request.map(|p| GithubPull {
                 number: p.number,
-                title: trim_field(p.title.unwrap_or_default()),
-                body: trim_field(p.body.unwrap_or_default()),
+                title: trimmed(p.title),
+                body: trimmed(p.body),
                 head_ref: p.head.map(|h| h.git_ref).unwrap_or_default(),
                 html_url: p.html_url.unwrap_or_default(),
             }),
             review: self.review.map(|r| GithubReview {
                 id: r.id,
-                body: trim_field(r.body.unwrap_or_default()),
+                body: trimmed(r.body),
                 user: r.user.map(user).unwrap_or_default(),
                 state: r.state.unwrap_or_default(),
                 submitted_at: r.submitted_at.unwrap_or_default(),
@@ -317,12 +394,17 @@ impl RawEvent {
     }
 }
 
-fn user(raw: RawUser) -> GithubUser {
+fn user(raw: RawUser<'_>) -> GithubUser<JsonText<'_>> {
     GithubUser {
         id: raw.id,
         login: raw.login,
         kind: raw.kind,
     }
+}
+
+/// An optional text field as queued: empty when absent, cut when too long.
+fn trimmed(text: Option<JsonText<'_>>) -> JsonText<'_> {
+    text.map(JsonText::trimmed).unwrap_or_default()
 }
 
 /// Cut `text` to [`MAX_FIELD_BYTES`] at a character boundary, saying how much was dropped.

@@ -295,7 +295,7 @@ impl ProviderModule for GithubModule {
             return Ok(Intake::Ignore("event never triggers"));
         }
         let raw = RawEvent::parse(request.body).map_err(|_| WebhookError::Malformed("malformed JSON"))?;
-        let relevant = match (event, raw.action()) {
+        let relevant = match (event, raw.action().as_ref()) {
             ("issues", "labeled") => raw
                 .label_name()
                 .is_some_and(|l| l.eq_ignore_ascii_case(&self.config.label)),
@@ -303,7 +303,7 @@ impl ProviderModule for GithubModule {
             | ("pull_request_review_comment", "created")
             | ("pull_request_review", "submitted") => raw
                 .mention_text()
-                .is_some_and(|body| text::contains_ignore_ascii_case(body, &self.config.mention)),
+                .is_some_and(|body| text::contains_ignore_ascii_case(&body, &self.config.mention)),
             _ => false,
         };
         if !relevant {

@@ -241,6 +241,67 @@ async fn huge_issue_body_is_trimmed_for_the_queue() {
     assert!(trigger.prompt.subject_body.contains("more bytes not included"));
 }
 
+/// GIVEN text fields that GitHub wrote with JSON escapes (quotes, newlines, `\u` escapes, a surrogate pair, and a
+/// mention spelled `\u0040openhands`) WHEN the delivery is accepted THEN the queued event, as the worker reads
+/// it, carries exactly the decoded text, and the escaped mention passed the prefilter.
+#[tokio::test]
+async fn escaped_text_reaches_the_queue_decoded_exactly() {
+    // As GitHub writes it inside the JSON string.
+    let title = r#"Say \"hi\"\n\tand caf\u00e9 \\ \ud83d\ude00"#;
+    let body = r#"{"action":"created","installation":{"id":42},"repository":{"full_name":"Octo-Org/Hello"},
+        "sender":{"login":"alice","id":4242,"type":"User"},
+        "issue":{"number":7,"title":"TITLE","body":"line 1\nline 2 \u003c!-- x --\u003e","html_url":"https://github.com/Octo-Org/Hello/issues/7"},
+        "comment":{"id":555,"body":"\u0040openhands please \"fix\" it","user":{"login":"alice","id":4242,"type":"User"},
+        "html_url":"https://github.com/x","created_at":"2026-11-28T10:00:00Z"}}"#
+        .replace("TITLE", title);
+    let envelope = accepted(
+        intake_with(
+            "issue_comment",
+            body.as_bytes(),
+            &headers("issue_comment", "d-1", body.as_bytes(), SECRET),
+        )
+        .await,
+    );
+    // Written to the queue as GitHub wrote it, not unescaped and escaped again.
+    assert!(
+        envelope.payload.get().contains(title),
+        "{}",
+        envelope.payload.get()
+    );
+    let queued: super::event::GithubEvent = serde_json::from_str(envelope.payload.get()).unwrap();
+    let issue = queued.issue.unwrap();
+    assert_eq!(issue.title, "Say \"hi\"\n\tand café \\ 😀");
+    assert_eq!(issue.body, "line 1\nline 2 <!-- x -->");
+    assert_eq!(queued.comment.unwrap().body, "@openhands please \"fix\" it");
+    assert_eq!(queued.repository, "Octo-Org/Hello");
+}
+
+/// GIVEN a text field that is not a string WHEN it arrives THEN it is malformed (400), as it was when the
+/// fields were parsed into `String`s.
+#[tokio::test]
+async fn a_text_field_that_is_not_a_string_is_malformed() {
+    for (pointer, value) in [
+        ("/issue/title", json!(12)),
+        ("/comment/body", json!({"a": 1})),
+        ("/sender/login", json!([])),
+    ] {
+        let mut payload = issue_comment("created", "@openhands fix", false);
+        *payload.pointer_mut(pointer).unwrap() = value;
+        assert!(
+            matches!(
+                intake("issue_comment", &payload).await,
+                Err(WebhookError::Malformed(_))
+            ),
+            "{pointer}"
+        );
+    }
+    let mut null_title = issue_comment("created", "@openhands fix", false);
+    null_title["issue"]["title"] = Value::Null;
+    let envelope = accepted(intake("issue_comment", &null_title).await);
+    let queued: super::event::GithubEvent = serde_json::from_str(envelope.payload.get()).unwrap();
+    assert_eq!(queued.issue.unwrap().title, "");
+}
+
 #[tokio::test]
 async fn envelope_carries_thread_group_and_delivery() {
     let envelope = accepted(
