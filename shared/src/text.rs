@@ -169,9 +169,33 @@ pub fn contains_ignore_ascii_case(haystack: &str, needle: &str) -> bool {
         .any(|i| h[i].to_ascii_lowercase() == first && h[i..i + n.len()].eq_ignore_ascii_case(n))
 }
 
+/// Cut `text` to at most `max` bytes at a character boundary, saying how much was dropped. Providers bound each
+/// queued text field with it, so that a huge issue body cannot push a message past the queue's size limit.
+pub fn cut_to(mut text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let dropped = text.len() - cut;
+    text.truncate(cut);
+    text.push_str(&format!("\n[… {dropped} more bytes not included]"));
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cut_to_keeps_short_text_and_cuts_long_text_at_a_character_boundary() {
+        assert_eq!(cut_to("héllo".into(), 6), "héllo");
+        // "é" is two bytes: a cut at 2 would split it, so the cut falls before it.
+        assert_eq!(cut_to("hé!".into(), 2), "h\n[… 3 more bytes not included]");
+        assert_eq!(cut_to("abcdef".into(), 4), "abcd\n[… 2 more bytes not included]");
+    }
 
     #[test]
     fn mention_matrix() {

@@ -405,17 +405,7 @@ impl RawPayload {
     }
 }
 
-/// Cut `text` to [`MAX_FIELD_BYTES`] at a character boundary, saying how much was dropped.
-fn trim_field(mut text: String) -> String {
-    if text.len() <= MAX_FIELD_BYTES {
-        return text;
-    }
-    let mut cut = MAX_FIELD_BYTES;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    let dropped = text.len() - cut;
-    text.truncate(cut);
-    text.push_str(&format!("\n[… {dropped} more bytes not included]"));
-    text
+/// Cut `text` to [`MAX_FIELD_BYTES`] (see [`crate::text::cut_to`]).
+fn trim_field(text: String) -> String {
+    crate::text::cut_to(text, MAX_FIELD_BYTES)
 }

@@ -226,17 +226,7 @@ fn into_event(raw: RawCallback) -> Result<SlackEvent, PayloadError> {
     })
 }
 
-/// Cut `text` to [`MAX_TEXT_BYTES`] at a character boundary, saying how much was dropped.
-fn trim_text(mut text: String) -> String {
-    if text.len() <= MAX_TEXT_BYTES {
-        return text;
-    }
-    let mut cut = MAX_TEXT_BYTES;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    let dropped = text.len() - cut;
-    text.truncate(cut);
-    text.push_str(&format!("\n[… {dropped} more bytes not included]"));
-    text
+/// Cut `text` to [`MAX_TEXT_BYTES`] (see [`crate::text::cut_to`]).
+fn trim_text(text: String) -> String {
+    crate::text::cut_to(text, MAX_TEXT_BYTES)
 }
