@@ -25,11 +25,13 @@ pub fn parse_json_body<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Option<
     serde_json::from_str(text).ok()
 }
 
-/// A reply: status, content type and body.
+/// A reply: status, content type, any further headers, and body.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpReply {
     pub status: u16,
     pub content_type: &'static str,
+    /// Further headers (lowercase names), e.g. a provider's "do not redeliver this".
+    pub headers: &'static [(&'static str, &'static str)],
     pub body: ReplyBody,
 }
 
@@ -38,6 +40,7 @@ impl HttpReply {
         Self {
             status,
             content_type: "text/plain; charset=utf-8",
+            headers: &[],
             body: ReplyBody::Static(body),
         }
     }
@@ -45,8 +48,13 @@ impl HttpReply {
         Self {
             status,
             content_type: "application/json",
+            headers: &[],
             body: ReplyBody::Owned(body),
         }
+    }
+    /// The same reply with `headers` added.
+    pub fn with_headers(self, headers: &'static [(&'static str, &'static str)]) -> Self {
+        Self { headers, ..self }
     }
     pub fn body_str(&self) -> &str {
         match &self.body {

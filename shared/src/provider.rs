@@ -58,6 +58,11 @@ pub trait ProviderModule: Send + Sync {
     fn source(&self) -> &dyn SourceClient;
     /// Text telling an unlinked person how to get linked (Markdown in the provider's flavour).
     fn unlinked_notice(&self, trigger: &Trigger) -> String;
+    /// Headers to send with a rejected webhook, e.g. asking the provider not to redeliver what a retry cannot
+    /// fix. The default sends none.
+    fn rejection_headers(&self, _rejection: &WebhookError) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
 }
 
 /// The secret that verifies a provider's webhooks. A missing one is the operator's to fix, not the sender's: the

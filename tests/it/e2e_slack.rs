@@ -90,6 +90,20 @@ impl Slack {
         timestamp: Option<u64>,
         extra: &[(&str, &str)],
     ) -> (u16, String) {
+        let response = self.send(path, body, secret, timestamp, extra).await;
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
+    }
+
+    /// [`Self::post`], returning the whole response.
+    async fn send(
+        &self,
+        path: &str,
+        body: &[u8],
+        secret: Option<&str>,
+        timestamp: Option<u64>,
+        extra: &[(&str, &str)],
+    ) -> reqwest::Response {
         let ts = timestamp.unwrap_or_else(|| self.h.clock_now()).to_string();
         let mut request = self
             .h
@@ -104,9 +118,7 @@ impl Slack {
         for (name, value) in extra {
             request = request.header(*name, *value);
         }
-        let response = request.send().await.expect("hookline answers");
-        let status = response.status().as_u16();
-        (status, response.text().await.unwrap_or_default())
+        request.send().await.expect("hookline answers")
     }
 
     /// Deliver `event` for TEAM on its own route, correctly signed.
@@ -512,6 +524,49 @@ async fn without_a_repository_the_thread_is_asked_once_and_a_channel_default_is_
         s.h.openhands.starts()[0].request["selected_repository"],
         "octo-org/default"
     );
+}
+
+/// GIVEN Slack, which redelivers any non-2xx answer WHEN a delivery is rejected for its signature or its body
+/// THEN the answer carries `X-Slack-No-Retry: 1`, as a redelivery would be rejected alike; a stale timestamp's
+/// answer does not (each delivery carries its own); and nothing is queued.
+#[tokio::test]
+async fn rejections_a_redelivery_cannot_fix_ask_slack_not_to_redeliver() {
+    let s = Slack::start().await;
+    let path = format!("/webhooks/slack/{TEAM}");
+    let body = callback(
+        "Ev0NR1",
+        app_mention(
+            CHANNEL,
+            ALICE,
+            &format!("<@{BOT}> fix octo-org/hello"),
+            &s.ts(800),
+            None,
+        ),
+    );
+    let answer = |response: reqwest::Response| {
+        let no_retry = response
+            .headers()
+            .get("x-slack-no-retry")
+            .map(|v| v.to_str().expect("ascii").to_owned());
+        (response.status().as_u16(), no_retry)
+    };
+    let forged = s.send(&path, &body, Some(OTHER_SECRET), None, &[]).await;
+    assert_eq!(answer(forged), (401, Some("1".to_owned())));
+    let unsigned = s.send(&path, &body, None, None, &[]).await;
+    assert_eq!(answer(unsigned), (401, Some("1".to_owned())));
+    let malformed = s.send(&path, b"{not json", Some(SIGNING_SECRET), None, &[]).await;
+    assert_eq!(answer(malformed), (400, Some("1".to_owned())));
+    let stale = s
+        .send(
+            &path,
+            &body,
+            Some(SIGNING_SECRET),
+            Some(s.h.clock_now() - 301),
+            &[],
+        )
+        .await;
+    assert_eq!(answer(stale), (401, None));
+    assert_eq!(s.h.host().queue().depth().expect("depth"), 0);
 }
 
 #[tokio::test]

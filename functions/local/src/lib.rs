@@ -15,7 +15,7 @@ use axum::{
     body::Bytes,
     extract::{Path, Request, State},
     http::{request::Parts, HeaderValue, StatusCode},
-    response::{IntoResponse, Response},
+    response::Response,
     routing::{get, post},
     Router,
 };
@@ -322,13 +322,21 @@ fn as_http_request<'a>(parts: &'a Parts, body: &'a Bytes) -> HttpRequest<'a> {
 }
 
 fn to_response(reply: HttpReply) -> Response {
-    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let content_type = HeaderValue::from_static(reply.content_type);
     let body = match reply.body {
         hookline::http::ReplyBody::Static(text) => axum::body::Body::from(text),
         hookline::http::ReplyBody::Owned(text) => axum::body::Body::from(text),
     };
-    (status, [(axum::http::header::CONTENT_TYPE, content_type)], body).into_response()
+    let mut response = Response::new(body);
+    *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static(reply.content_type),
+    );
+    for (name, value) in reply.headers {
+        headers.insert(*name, HeaderValue::from_static(value));
+    }
+    response
 }
 
 /// Delay before the `receive_count`-th retry when the remote gave none: 2, 4, 8 … seconds, at most 5 minutes.

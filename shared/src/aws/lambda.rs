@@ -262,9 +262,11 @@ fn into_response(reply: HttpReply) -> Response<Body> {
     };
     let mut response = Response::new(body);
     *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(reply.content_type));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(reply.content_type));
+    for (name, value) in reply.headers {
+        headers.insert(*name, HeaderValue::from_static(value));
+    }
     response
 }
 
@@ -633,6 +635,16 @@ mod tests {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         AwsConfig::from_lookup(move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn a_reply_becomes_a_response_with_its_headers() {
+        let response = into_response(
+            HttpReply::text(401, "invalid signature").with_headers(&[("x-slack-no-retry", "1")]),
+        );
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers()["x-slack-no-retry"], "1");
+        assert_eq!(response.headers()[CONTENT_TYPE], "text/plain; charset=utf-8");
     }
 
     #[test]

@@ -8,25 +8,30 @@ use crate::{
     error::WebhookError,
     http::{HttpReply, HttpRequest},
     ports::Claim,
-    provider::Intake,
+    provider::{Intake, ProviderModule},
 };
 
-/// Handle `POST /webhooks/{provider}`. Never fails: every error becomes its HTTP answer here.
+/// Handle `POST /webhooks/{provider}`. Never fails: every error becomes its HTTP answer here, with whatever headers
+/// the provider's module adds to a rejection.
 pub async fn handle(services: &Services, provider: &str, request: HttpRequest<'_>) -> HttpReply {
-    match accept(services, provider, &request).await {
+    let Some(module) = Provider::parse(provider).and_then(|p| services.module(p)) else {
+        return WebhookError::NotFound.into_reply();
+    };
+    match accept(services, module, provider, &request).await {
         Ok(reply) => reply,
-        Err(err) => err.into_reply(),
+        Err(err) => {
+            let headers = module.rejection_headers(&err);
+            err.into_reply().with_headers(headers)
+        }
     }
 }
 
 async fn accept(
     services: &Services,
+    module: &dyn ProviderModule,
     provider: &str,
     request: &HttpRequest<'_>,
 ) -> Result<HttpReply, WebhookError> {
-    let module = Provider::parse(provider)
-        .and_then(|p| services.module(p))
-        .ok_or(WebhookError::NotFound)?;
     if request.method != "POST" {
         return Err(WebhookError::MethodNotAllowed);
     }

@@ -140,6 +140,7 @@ impl ProviderModule for SlackModule {
                 return Ok(Intake::Reply(HttpReply {
                     status: 200,
                     content_type: "text/plain; charset=utf-8",
+                    headers: &[],
                     body: ReplyBody::Owned(challenge),
                 }));
             }
@@ -189,6 +190,20 @@ impl ProviderModule for SlackModule {
 
     fn source(&self) -> &dyn SourceClient {
         self.client.as_ref()
+    }
+
+    /// Slack redelivers any non-2xx answer up to three times (at once, after 1 and after 5 minutes). A request whose
+    /// signature, body, size or method is wrong will be as wrong then, so Slack is asked not to (`X-Slack-No-Retry`).
+    /// A stale timestamp (each delivery carries its own), an unknown workspace (which an operator may be adding)
+    /// and a 5xx keep their redeliveries.
+    fn rejection_headers(&self, rejection: &WebhookError) -> &'static [(&'static str, &'static str)] {
+        match rejection {
+            WebhookError::Unauthorized(_)
+            | WebhookError::Malformed(_)
+            | WebhookError::TooLarge
+            | WebhookError::MethodNotAllowed => &[("x-slack-no-retry", "1")],
+            WebhookError::Stale | WebhookError::NotFound | WebhookError::Unavailable(_) => &[],
+        }
     }
 
     fn unlinked_notice(&self, trigger: &Trigger) -> String {
