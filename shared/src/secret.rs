@@ -1,14 +1,15 @@
 //! A string that never prints itself: secrets stay out of logs, errors and `Debug` output.
 
-use std::fmt;
+use std::{fmt, sync::Arc};
 
-/// Secret material (webhook secrets, API keys, private keys, tokens).
+/// Secret material (webhook secrets, API keys, private keys, tokens). Shared, not copied: stores hand out clones on
+/// every webhook, and a clone is a reference count.
 #[derive(Clone, PartialEq, Eq)]
-pub struct SecretString(String);
+pub struct SecretString(Arc<str>);
 
 impl SecretString {
     pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
+        Self(Arc::from(value.into()))
     }
     /// The secret itself; call only where it is used (signing, an auth header).
     pub fn expose(&self) -> &str {

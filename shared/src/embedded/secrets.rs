@@ -22,13 +22,28 @@ pub fn env_var_name(name: &str) -> String {
 }
 
 fn push_env_suffix(out: &mut String, name: &str) {
-    out.extend(name.chars().map(|c| {
-        if c.is_ascii_alphanumeric() {
-            c.to_ascii_uppercase()
-        } else {
-            '_'
-        }
-    }));
+    out.extend(name.chars().map(env_char));
+}
+
+/// [`push_env_suffix`] into `buffer`, or `None` if it does not fit.
+fn env_suffix_into<'b>(buffer: &'b mut [u8], name: &str) -> Option<&'b str> {
+    let mut len = 0;
+    for c in name.chars() {
+        *buffer.get_mut(len)? = env_char(c) as u8;
+        len += 1;
+    }
+    // Every byte written is an ASCII letter, digit or '_'.
+    std::str::from_utf8(&buffer[..len]).ok()
+}
+
+/// A secret name's character as it appears in its variable: ASCII letters upper-cased, digits kept, anything
+/// else `_`.
+fn env_char(c: char) -> char {
+    if c.is_ascii_alphanumeric() {
+        c.to_ascii_uppercase()
+    } else {
+        '_'
+    }
 }
 
 fn not_found(name: &str) -> PortError {
@@ -169,9 +184,16 @@ impl EnvSecrets {
     }
 
     fn lookup(&self, name: &str) -> Option<&SecretString> {
-        let mut suffix = String::with_capacity(name.len());
-        push_env_suffix(&mut suffix, name);
-        self.values.get(&suffix)
+        // Names are short; building the variable suffix on the stack keeps the webhook path free of an allocation.
+        let mut buffer = [0u8; 64];
+        match env_suffix_into(&mut buffer, name) {
+            Some(suffix) => self.values.get(suffix),
+            None => {
+                let mut suffix = String::with_capacity(name.len());
+                push_env_suffix(&mut suffix, name);
+                self.values.get(&suffix)
+            }
+        }
     }
 }
 
@@ -285,6 +307,18 @@ mod tests {
             secrets.get("other/github/webhook").await,
             Err(PortError::NotFound { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn env_lookup_maps_long_and_non_ascii_names_like_the_variable_names() {
+        let long = format!("tenant-{}/signing-secret", "x".repeat(80));
+        let secrets = EnvSecrets::from_vars([
+            (env_var_name(&long), "long".to_owned()),
+            (env_var_name("jira/café.key"), "accented".to_owned()),
+        ]);
+        assert_eq!(secrets.get(&long).await.unwrap().expose(), "long");
+        assert_eq!(secrets.get("jira/café.key").await.unwrap().expose(), "accented");
+        assert_eq!(secrets.get("JIRA/CAF__KEY").await.unwrap().expose(), "accented");
     }
 
     #[tokio::test]

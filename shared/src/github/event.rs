@@ -112,11 +112,14 @@ impl<S> GithubEvent<S> {
 impl GithubEvent<JsonText<'_>> {
     /// The ordering group: one per issue/PR (`github:owner/repo#12`, repository lowercased).
     pub fn thread_key(&self) -> String {
-        format!(
-            "github:{}#{}",
-            self.repository.text().to_ascii_lowercase(),
-            self.number().unwrap_or(0)
-        )
+        use std::fmt::Write;
+        let repository = self.repository.text();
+        let mut key = String::with_capacity(repository.len() + 28);
+        key.push_str("github:");
+        key.extend(repository.chars().map(|c| c.to_ascii_lowercase()));
+        // Writing to a String cannot fail.
+        let _ = write!(key, "#{}", self.number().unwrap_or(0));
+        key
     }
 }
 
