@@ -18,6 +18,26 @@ say "moto at $HOOKLINE_TEST_AWS_ENDPOINT"
 
 cargo test --workspace --all-targets --locked
 
+# The README's first command must keep working: run it and wait until the host says it is ready.
+say "the README's run command: cargo run --profile local -p hookline-local"
+RUN_DIR="$(mktemp -d)"
+HOOKLINE_DATA_DIR="$RUN_DIR/data" HOOKLINE_LISTEN=127.0.0.1:0 RUST_LOG=info \
+    cargo run --profile local --locked -q -p hookline-local >"$RUN_DIR/log" 2>&1 &
+RUN_PID=$!
+for _ in $(seq 900); do
+    grep -q "local host ready" "$RUN_DIR/log" && break
+    kill -0 "$RUN_PID" 2>/dev/null || break
+    sleep 0.5
+done
+if ! grep -q "local host ready" "$RUN_DIR/log"; then
+    cat "$RUN_DIR/log" >&2
+    kill "$RUN_PID" 2>/dev/null || true
+    say "ERROR: the local host did not start"
+    exit 1
+fi
+kill "$RUN_PID" && wait "$RUN_PID" || true
+rm -rf "$RUN_DIR"
+
 # Template validation (offline; no AWS account or credentials needed).
 if [[ -f template.yaml ]]; then
     if [[ ! -x "$SAM_VENV/bin/sam" || ! -x "$SAM_VENV/bin/cfn-lint" ]]; then
