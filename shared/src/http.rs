@@ -56,6 +56,25 @@ impl HttpReply {
     pub fn with_headers(self, headers: &'static [(&'static str, &'static str)]) -> Self {
         Self { headers, ..self }
     }
+    /// As an `http` response with the server's body type (axum's locally, lambda_http's behind API Gateway).
+    pub fn into_response<B: From<&'static str> + From<String>>(self) -> http::Response<B> {
+        let body = match self.body {
+            ReplyBody::Static(text) => B::from(text),
+            ReplyBody::Owned(text) => B::from(text),
+        };
+        let mut response = http::Response::new(body);
+        *response.status_mut() =
+            http::StatusCode::from_u16(self.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+        let headers = response.headers_mut();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static(self.content_type),
+        );
+        for (name, value) in self.headers {
+            headers.insert(*name, http::HeaderValue::from_static(value));
+        }
+        response
+    }
     pub fn body_str(&self) -> &str {
         match &self.body {
             ReplyBody::Static(s) => s,

@@ -14,7 +14,7 @@ use anyhow::Context;
 use axum::{
     body::Bytes,
     extract::{Path, Request, State},
-    http::{request::Parts, HeaderValue, StatusCode},
+    http::request::Parts,
     response::Response,
     routing::{get, post},
     Router,
@@ -270,13 +270,13 @@ async fn webhook_route(
 ) -> Response {
     let (parts, body) = match read_body(request, app.services.settings.max_body_bytes).await {
         Ok(read) => read,
-        Err(reply) => return to_response(reply),
+        Err(reply) => return reply.into_response(),
     };
     let reply = webhook::handle(&app.services, &provider, as_http_request(&parts, &body)).await;
     if reply.status == 202 && reply.body_str() == "accepted" {
         app.wake.notify_one();
     }
-    to_response(reply)
+    reply.into_response()
 }
 
 /// Providers whose tenants have their own secrets take the tenant from the URL (never from the payload).
@@ -291,9 +291,11 @@ async fn webhook_tenant_route(
 async fn callback_route(State(app): State<Arc<App>>, request: Request) -> Response {
     let (parts, body) = match read_body(request, app.services.settings.max_body_bytes).await {
         Ok(read) => read,
-        Err(reply) => return to_response(reply),
+        Err(reply) => return reply.into_response(),
     };
-    to_response(callback::handle(&app.services, as_http_request(&parts, &body)).await)
+    callback::handle(&app.services, as_http_request(&parts, &body))
+        .await
+        .into_response()
 }
 
 /// The request's head and its body, read up to `limit` bytes: 413 past it, 400 if the body cannot be read.
@@ -319,24 +321,6 @@ fn as_http_request<'a>(parts: &'a Parts, body: &'a Bytes) -> HttpRequest<'a> {
         headers: &parts.headers,
         body,
     }
-}
-
-fn to_response(reply: HttpReply) -> Response {
-    let body = match reply.body {
-        hookline::http::ReplyBody::Static(text) => axum::body::Body::from(text),
-        hookline::http::ReplyBody::Owned(text) => axum::body::Body::from(text),
-    };
-    let mut response = Response::new(body);
-    *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let headers = response.headers_mut();
-    headers.insert(
-        axum::http::header::CONTENT_TYPE,
-        HeaderValue::from_static(reply.content_type),
-    );
-    for (name, value) in reply.headers {
-        headers.insert(*name, HeaderValue::from_static(value));
-    }
-    response
 }
 
 /// Delay before the `receive_count`-th retry when the remote gave none: 2, 4, 8 … seconds, at most 5 minutes.

@@ -26,7 +26,6 @@ use std::{
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use http::{header::CONTENT_TYPE, HeaderValue, StatusCode};
 use lambda_http::{request::LambdaRequest, tower::ServiceExt, Adapter, Body, Request, Response};
 use lambda_runtime::LambdaEvent;
 use serde::Deserialize;
@@ -44,7 +43,7 @@ use crate::{
         callback::{self, SweepReport},
         webhook, worker, Services,
     },
-    http::{HttpReply, HttpRequest, ReplyBody},
+    http::HttpRequest,
     jira::client::IssueReader,
     ports::{
         Claim, ClaimThenSend, ContextMessage, ConversationStatus, Conversations, IdentityStore, Inbox,
@@ -219,7 +218,7 @@ pub async fn http_handler(services: &Services, request: Request) -> Response<Bod
     } else {
         WebhookError::NotFound.into_reply()
     };
-    into_response(reply)
+    reply.into_response()
 }
 
 /// The `{provider}` of a path ending in `/webhooks/{provider}` or `/webhooks/{provider}/{tenant}` (an optional
@@ -253,21 +252,6 @@ impl assemble::ApiClients for NoApiClients {
     fn linear(&self, _: &crate::linear::LinearConfig) -> Arc<dyn SourceClient> {
         self.0.clone()
     }
-}
-
-fn into_response(reply: HttpReply) -> Response<Body> {
-    let body = match reply.body {
-        ReplyBody::Static(text) => Body::from(text),
-        ReplyBody::Owned(text) => Body::from(text),
-    };
-    let mut response = Response::new(body);
-    *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(reply.content_type));
-    for (name, value) in reply.headers {
-        headers.insert(*name, HeaderValue::from_static(value));
-    }
-    response
 }
 
 // ---- Schedule (EventBridge) ----
@@ -627,7 +611,10 @@ impl SourceClient for NotInThisFunction {
 
 #[cfg(test)]
 mod tests {
+    use http::{header::CONTENT_TYPE, StatusCode};
+
     use super::*;
+    use crate::http::HttpReply;
 
     fn aws(pairs: &[(&str, &str)]) -> Result<AwsConfig, ConfigError> {
         let map: HashMap<String, String> = pairs
@@ -639,9 +626,9 @@ mod tests {
 
     #[test]
     fn a_reply_becomes_a_response_with_its_headers() {
-        let response = into_response(
-            HttpReply::text(401, "invalid signature").with_headers(&[("x-slack-no-retry", "1")]),
-        );
+        let response: Response<Body> = HttpReply::text(401, "invalid signature")
+            .with_headers(&[("x-slack-no-retry", "1")])
+            .into_response();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(response.headers()["x-slack-no-retry"], "1");
         assert_eq!(response.headers()[CONTENT_TYPE], "text/plain; charset=utf-8");

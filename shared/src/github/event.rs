@@ -110,30 +110,36 @@ impl<S> GithubEvent<S> {
 }
 
 impl GithubEvent<JsonText<'_>> {
-    /// The ordering group: one per issue/PR (`github:owner/repo#12`, repository lowercased).
-    pub fn thread_key(&self) -> String {
-        use std::fmt::Write;
-        let repository = self.repository.text();
-        let mut key = String::with_capacity(repository.len() + 28);
-        key.push_str("github:");
-        key.extend(repository.chars().map(|c| c.to_ascii_lowercase()));
-        // Writing to a String cannot fail.
-        let _ = write!(key, "#{}", self.number().unwrap_or(0));
-        key
+    /// The ordering group (see [`thread_key`]).
+    pub(crate) fn thread_key(&self) -> String {
+        thread_key(&self.repository.text(), self.number().unwrap_or(0))
     }
 }
 
+/// One issue or PR's key, `github:owner/repo#12` with the repository lowercased: the queue's ordering group and
+/// the thread a run belongs to.
+pub(crate) fn thread_key(repository: &str, number: u64) -> String {
+    use std::fmt::Write;
+    let mut key = String::with_capacity(repository.len() + 28);
+    key.push_str("github:");
+    key.extend(repository.chars().map(|c| c.to_ascii_lowercase()));
+    // Writing to a String cannot fail.
+    let _ = write!(key, "#{number}");
+    key
+}
+
 /// A text field on its way from a delivery to the queue: the JSON string as the delivery wrote it, quotes and
-/// escapes included (written out again byte for byte), or text that had to be cut.
+/// escapes included (written out again byte for byte), or text that had to be cut. Only the parser makes `Raw`
+/// ones, from JSON strings.
 #[derive(Clone, Debug)]
-pub enum JsonText<'a> {
+pub(crate) enum JsonText<'a> {
     Raw(&'a RawValue),
     Owned(String),
 }
 
 impl JsonText<'_> {
     /// The text itself; borrowed unless the JSON string has escapes.
-    pub fn text(&self) -> Cow<'_, str> {
+    pub(crate) fn text(&self) -> Cow<'_, str> {
         match self {
             JsonText::Raw(raw) => {
                 let quoted = raw.get();

@@ -69,8 +69,7 @@ impl GithubModule {
         let Some(number) = event.number() else {
             return Decision::Ignore("no issue or pull request");
         };
-        let repo_key = event.repository.to_ascii_lowercase();
-        let thread_prefix = format!("github:{repo_key}#{number}");
+        let thread_prefix = super::event::thread_key(&event.repository, number);
         let (target, request, run_suffix) = match (envelope.event.as_str(), event.action.as_str()) {
             ("issues", "labeled") => {
                 let label_matches = event
