@@ -171,5 +171,6 @@ pub fn services(config: &Config, adapters: Adapters, http: reqwest::Client) -> S
         providers,
         clock: adapters.clock,
         settings: config.settings.clone(),
+        lookups: Default::default(),
     }
 }

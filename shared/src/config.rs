@@ -91,6 +91,9 @@ impl Config {
             api_key_secret: env.get("OPENHANDS_DEFAULT_API_KEY_SECRET"),
         });
         let defaults = Settings::default();
+        let secs = |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
+            Ok(Duration::from_secs(env.parse(name, default.as_secs())?))
+        };
         let settings = Settings {
             max_body_bytes: env.parse("HOOKLINE_MAX_BODY_BYTES", defaults.max_body_bytes)?,
             delivery_ttl: Duration::from_secs(
@@ -100,6 +103,10 @@ impl Config {
                 env.parse("HOOKLINE_STALL_TIMEOUT_SECS", defaults.stall_timeout.as_secs())?,
             ),
             max_receives: env.parse("HOOKLINE_MAX_RECEIVES", defaults.max_receives)?,
+            start_timeout: secs("HOOKLINE_START_TIMEOUT_SECS", defaults.start_timeout)?,
+            sandbox_grace: secs("HOOKLINE_SANDBOX_GRACE_SECS", defaults.sandbox_grace)?,
+            summary_patience: secs("HOOKLINE_SUMMARY_PATIENCE_SECS", defaults.summary_patience)?,
+            sweep_budget: secs("HOOKLINE_SWEEP_BUDGET_SECS", defaults.sweep_budget)?,
             auth_mode,
             default_identity,
             callback_key_secret: env.get("HOOKLINE_CALLBACK_KEY_SECRET"),

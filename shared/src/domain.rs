@@ -198,31 +198,115 @@ pub struct PromptParts {
 }
 
 /// Where a run is in its life. `Reported` and `Failed` are terminal.
+///
+/// `Claimed → Starting → Running → Concluding → Reported | Failed`; any open state may go to `Concluding`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunState {
     /// Record written before any external effect; the worker owns it.
     Claimed,
-    /// OpenHands accepted the start; the sandbox may still be coming up.
+    /// OpenHands accepted the start; the conversation does not exist yet (its sandbox is coming up).
+    Starting,
+    /// The conversation exists (OpenHands lists it).
     Running,
+    /// One party holds the conclusion (see [`Conclusion`]) and is doing its effects: summary, final edit.
+    Concluding,
     /// The result was posted (status message edited with the summary).
     Reported,
-    /// A failure message was posted.
+    /// A failure message was posted (or, after repeated refusals, could not be).
     Failed,
 }
 
 impl RunState {
+    /// Every state, for listings.
+    pub const ALL: [RunState; 6] = [
+        RunState::Claimed,
+        RunState::Starting,
+        RunState::Running,
+        RunState::Concluding,
+        RunState::Reported,
+        RunState::Failed,
+    ];
+    /// The states the sweep looks after.
+    pub const OPEN: [RunState; 4] = [
+        RunState::Claimed,
+        RunState::Starting,
+        RunState::Running,
+        RunState::Concluding,
+    ];
+
     pub fn is_terminal(self) -> bool {
         matches!(self, RunState::Reported | RunState::Failed)
     }
     pub fn as_str(self) -> &'static str {
         match self {
             RunState::Claimed => "claimed",
+            RunState::Starting => "starting",
             RunState::Running => "running",
+            RunState::Concluding => "concluding",
             RunState::Reported => "reported",
             RunState::Failed => "failed",
         }
     }
+}
+
+/// How a run ended, as decided by whoever claimed its conclusion.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
+pub enum Outcome {
+    /// The agent finished: the result is its summary.
+    Finished,
+    /// The agent reported `error` or `stuck`.
+    AgentStopped(String),
+    /// No progress before the deadline.
+    Stalled,
+    /// The conversation never started.
+    StartFailed(String),
+    /// The sandbox died or stayed in error past the grace period.
+    SandboxLost(String),
+}
+
+impl Outcome {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Finished => "finished",
+            Outcome::AgentStopped(_) => "agent_stopped",
+            Outcome::Stalled => "stalled",
+            Outcome::StartFailed(_) => "start_failed",
+            Outcome::SandboxLost(_) => "sandbox_lost",
+        }
+    }
+}
+
+/// The claim on a run's conclusion: who holds it, until when, and how its effects are going. Written with the
+/// `Concluding` state in one version-checked write, so exactly one party asks for the summary and edits the
+/// status message; another may take over only once `lease_until` has passed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conclusion {
+    pub outcome: Outcome,
+    /// Random id of the current holder; a holder that finds another id has lost the claim.
+    pub holder: String,
+    /// Nobody else may take the conclusion before this (epoch s). Also the earliest next attempt after a
+    /// failed one.
+    pub lease_until: u64,
+    /// When the conclusion was first claimed.
+    pub since: u64,
+    /// Attempts at the effects so far.
+    pub attempts: u32,
+    /// Why the last attempt did not finish, for operators.
+    #[serde(default)]
+    pub last_error: Option<String>,
+}
+
+/// A sandbox reading that was not `RUNNING`, kept until it clears or the grace runs out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxTrouble {
+    /// `MISSING` or `ERROR`.
+    pub status: String,
+    /// First bad reading (epoch s).
+    pub since: u64,
+    /// Consecutive bad readings.
+    pub readings: u32,
 }
 
 /// One run: a trigger, its conversation, and where its result goes. Keyed by `conversation_id`.
@@ -261,6 +345,22 @@ pub struct RunRecord {
     pub title: String,
     #[serde(default)]
     pub title_set: bool,
+    /// When the worker last asked OpenHands to start this conversation (epoch s), written before the request:
+    /// a retry that finds it looks for the start task instead of starting a second sandbox.
+    #[serde(default)]
+    pub start_requested_at: Option<u64>,
+    /// Follow-up requests that came while the conversation did not exist yet; sent once it does.
+    #[serde(default)]
+    pub pending_messages: Vec<String>,
+    /// The conversation this thread had before this run, when this run replaces one that ended or was lost.
+    #[serde(default)]
+    pub previous_conversation_id: Option<String>,
+    /// Unhealthy sandbox readings since the last healthy one.
+    #[serde(default)]
+    pub sandbox_trouble: Option<SandboxTrouble>,
+    /// Set with the `Concluding` state.
+    #[serde(default)]
+    pub conclusion: Option<Conclusion>,
     pub version: u64,
 }
 

@@ -52,6 +52,13 @@ impl PortError {
     pub fn is_transient(&self) -> bool {
         matches!(self, PortError::Transient { .. })
     }
+    /// How long the remote asked to wait, where it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            PortError::Transient { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
     /// HTTP status the remote answered, where there was one.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -76,6 +83,10 @@ pub enum WebhookError {
     NotFound,
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The request cannot be verified yet (a callback for a conversation OpenHands does not list yet); the
+    /// sender should retry. The reason is a fixed sentence, safe to send back.
+    #[error("cannot be verified yet: {0}")]
+    NotYetVerifiable(&'static str),
     /// A dependency failed after verification; the provider should redeliver.
     #[error("temporarily unavailable")]
     Unavailable(#[source] PortError),
@@ -91,6 +102,7 @@ impl WebhookError {
             WebhookError::Malformed(what) => (400, *what),
             WebhookError::NotFound => (404, "not found"),
             WebhookError::MethodNotAllowed => (405, "method not allowed"),
+            WebhookError::NotYetVerifiable(why) => (503, *why),
             WebhookError::Unavailable(_) => (503, "temporarily unavailable, retry later"),
         };
         match &self {

@@ -78,6 +78,13 @@ pub(crate) fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
     header_str(headers, name).and_then(|value| value.parse().ok())
 }
 
+/// Whole seconds from `now_ms` until the epoch instant `reset_ms` (a rate-limit reset, both in milliseconds),
+/// rounded up and at least one: a retry after that wait is never before the reset, whatever fraction of a
+/// second `now` is at.
+pub(crate) fn secs_until(reset_ms: u64, now_ms: u64) -> u64 {
+    reset_ms.saturating_sub(now_ms).div_ceil(1000).max(1)
+}
+
 /// Epoch seconds of an RFC 3339 timestamp as the providers write them: `2024-05-01T12:00:00.000Z`, or with a
 /// numeric offset (`+02:00`, as some GitLab instances do).
 pub(crate) fn parse_timestamp(value: &str) -> Option<u64> {

@@ -444,6 +444,11 @@ pub(crate) mod conformance {
             outcome: None,
             title: String::new(),
             title_set: false,
+            start_requested_at: None,
+            pending_messages: Vec::new(),
+            previous_conversation_id: None,
+            sandbox_trouble: None,
+            conclusion: None,
             version: 0,
         }
     }

@@ -19,7 +19,9 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::{
     error::PortError,
-    ports::{ConversationStatus, Conversations, OpenHandsAuth, StartConversation, StartTask},
+    ports::{
+        ConversationStatus, Conversations, MessageDelivery, OpenHandsAuth, StartConversation, StartTask,
+    },
     secret::SecretString,
 };
 
@@ -190,46 +192,91 @@ impl Conversations for OpenHandsClient {
         Ok(())
     }
 
+    async fn find_start_task(
+        &self,
+        auth: &OpenHandsAuth,
+        conversation_id: &str,
+    ) -> Result<Option<StartTask>, PortError> {
+        let call = Call::new("find start task", Some(conversation_id));
+        let id = require_id(call, conversation_id)?;
+        let mut url = self.url("/api/v1/app-conversations/start-tasks/search", call)?;
+        url.query_pairs_mut()
+            .append_pair("conversation_id__eq", &id)
+            .append_pair("limit", "100");
+        let response = self.send(call, self.http.get(url), auth).await?;
+        let page: StartTaskPage = decode(call, response).await?;
+        // The newest task is the one a retried start would follow; ISO timestamps sort as text.
+        let newest = page
+            .into_items()
+            .into_iter()
+            .filter(|task| {
+                task.app_conversation_id
+                    .as_deref()
+                    .is_none_or(|other| normalize_id(other).as_deref() == Some(id.as_str()))
+            })
+            .max_by(|a, b| a.created_at.cmp(&b.created_at));
+        newest.map(|task| task.into_task(call)).transpose()
+    }
+
+    async fn resume_sandbox(&self, auth: &OpenHandsAuth, sandbox_id: &str) -> Result<(), PortError> {
+        let call = Call::new("resume sandbox", None);
+        // Sandbox ids are server-chosen strings; only URL-safe ones are sent.
+        if sandbox_id.is_empty()
+            || !sandbox_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(PortError::permanent(call.what(), "sandbox id is not URL-safe"));
+        }
+        let url = self.url(&format!("/api/v1/sandboxes/{sandbox_id}/resume"), call)?;
+        self.send(call, self.http.post(url), auth).await?;
+        Ok(())
+    }
+
     async fn send_message(
         &self,
         auth: &OpenHandsAuth,
         conversation_id: &str,
         text: &str,
-    ) -> Result<(), PortError> {
+    ) -> Result<MessageDelivery, PortError> {
         let call = Call::new("send message", Some(conversation_id));
         let id = require_id(call, conversation_id)?;
         let url = self.url(&format!("/api/v1/app-conversations/{id}/send-message"), call)?;
-        let response = self
+        let response = match self
             .send(call, self.http.post(url).json(&MessageBody::user(text)), auth)
-            .await?;
+            .await
+        {
+            Ok(response) => response,
+            // 404 before the conversation exists, 409 while its sandbox is paused or starting, 410 once it is
+            // gone (openhands.md §13): where the conversation is, not a failure of the call.
+            Err(err) => {
+                return match err.status() {
+                    Some(404) => Ok(MessageDelivery::NotYet),
+                    Some(409) => Ok(MessageDelivery::SandboxNotRunning),
+                    Some(410) => Ok(MessageDelivery::Gone),
+                    _ => Err(err),
+                }
+            }
+        };
         // The status code is the contract; the body only adds `success: false` when the sandbox could not
         // take the message, so an unreadable body is not an error.
         let Ok(bytes) = response.bytes().await else {
-            return Ok(());
+            return Ok(MessageDelivery::Delivered);
         };
         let Ok(answer) = serde_json::from_slice::<SendMessageAnswer>(&bytes) else {
-            return Ok(());
+            return Ok(MessageDelivery::Delivered);
         };
         if answer.success != Some(false) {
-            return Ok(());
+            return Ok(MessageDelivery::Delivered);
         }
         let sandbox = answer.sandbox_status.unwrap_or_else(|| "unknown".to_owned());
         tracing::warn!(conversation_id = %id, sandbox_status = %sandbox, "OpenHands did not deliver the message");
-        let detail = format!("message not delivered (sandbox {sandbox})");
         // A missing sandbox will not come back; a paused or starting one can take the message later.
-        if sandbox.eq_ignore_ascii_case("MISSING") {
-            Err(PortError::Permanent {
-                what: call.what(),
-                status: None,
-                detail,
-            })
+        Ok(if sandbox.eq_ignore_ascii_case("MISSING") {
+            MessageDelivery::Gone
         } else {
-            Err(PortError::Transient {
-                what: call.what(),
-                detail,
-                retry_after: None,
-            })
-        }
+            MessageDelivery::SandboxNotRunning
+        })
     }
 
     async fn ask_agent(
@@ -584,6 +631,24 @@ struct RawStartTask {
     detail: Option<String>,
     app_conversation_id: Option<String>,
     agent_server_url: Option<String>,
+    #[serde(default)]
+    created_at: Option<String>,
+}
+
+/// A page of the start-task search: `{"items": [...], "next_page_id": …}`; a bare list is read too.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StartTaskPage {
+    Page { items: Vec<RawStartTask> },
+    List(Vec<RawStartTask>),
+}
+
+impl StartTaskPage {
+    fn into_items(self) -> Vec<RawStartTask> {
+        match self {
+            StartTaskPage::Page { items } | StartTaskPage::List(items) => items,
+        }
+    }
 }
 
 impl RawStartTask {
@@ -606,6 +671,8 @@ impl RawStartTask {
 #[derive(Deserialize)]
 struct RawConversation {
     id: String,
+    #[serde(default)]
+    sandbox_id: Option<String>,
     sandbox_status: Option<String>,
     execution_status: Option<String>,
     conversation_url: Option<String>,
@@ -616,6 +683,7 @@ impl RawConversation {
     fn into_status(self, call: Call<'_>) -> Result<ConversationStatus, PortError> {
         Ok(ConversationStatus {
             id: normalize_id(&self.id).ok_or_else(|| bad_id(call, "conversation id"))?,
+            sandbox_id: self.sandbox_id,
             sandbox_status: self.sandbox_status,
             execution_status: self.execution_status,
             conversation_url: self.conversation_url,

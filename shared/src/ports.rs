@@ -186,12 +186,36 @@ impl StartTask {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConversationStatus {
     pub id: String,
+    /// The sandbox running it (for `resume`); the server uses the conversation id's hex.
+    pub sandbox_id: Option<String>,
     /// `STARTING|RUNNING|PAUSED|ERROR|MISSING`.
     pub sandbox_status: Option<String>,
     /// `idle|running|paused|waiting_for_confirmation|finished|error|stuck|deleting`, null while not running.
     pub execution_status: Option<String>,
     pub conversation_url: Option<String>,
     pub session_api_key: Option<SecretString>,
+}
+
+impl ConversationStatus {
+    /// `sandbox_status` is `RUNNING`.
+    pub fn sandbox_running(&self) -> bool {
+        self.sandbox_status
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case("RUNNING"))
+    }
+}
+
+/// What became of a follow-up message (`send-message`), in the terms the real server answers with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageDelivery {
+    /// 200: the agent has it.
+    Delivered,
+    /// 404: the conversation does not exist (yet): it is still starting, or was never created.
+    NotYet,
+    /// 409: the sandbox is paused or starting; it can take the message once it runs.
+    SandboxNotRunning,
+    /// 410: the sandbox is missing or the conversation archived; it will not come back.
+    Gone,
 }
 
 /// The OpenHands V1 app server (and, for summaries, the conversation's agent server).
@@ -207,6 +231,15 @@ pub trait Conversations: Send + Sync {
     ) -> Result<Vec<Option<ConversationStatus>>, PortError>;
     /// `GET /api/v1/app-conversations/start-tasks?ids=<task id>`.
     async fn start_task(&self, auth: &OpenHandsAuth, task_id: &str) -> Result<Option<StartTask>, PortError>;
+    /// The newest start task for a conversation, if the server has one
+    /// (`GET /api/v1/app-conversations/start-tasks/search?conversation_id__eq=…`).
+    async fn find_start_task(
+        &self,
+        auth: &OpenHandsAuth,
+        conversation_id: &str,
+    ) -> Result<Option<StartTask>, PortError>;
+    /// `POST /api/v1/sandboxes/{id}/resume`: wake a paused sandbox.
+    async fn resume_sandbox(&self, auth: &OpenHandsAuth, sandbox_id: &str) -> Result<(), PortError>;
     /// `PATCH /api/v1/app-conversations/{id}` with the title (the server ignores the title at start).
     async fn set_title(
         &self,
@@ -214,13 +247,14 @@ pub trait Conversations: Send + Sync {
         conversation_id: &str,
         title: &str,
     ) -> Result<(), PortError>;
-    /// `POST /api/v1/app-conversations/{id}/send-message` with `run: true`.
+    /// `POST /api/v1/app-conversations/{id}/send-message` with `run: true`. The answers that say where the
+    /// conversation is (404, 409, 410) are outcomes, not errors.
     async fn send_message(
         &self,
         auth: &OpenHandsAuth,
         conversation_id: &str,
         text: &str,
-    ) -> Result<(), PortError>;
+    ) -> Result<MessageDelivery, PortError>;
     /// Ask the agent for its final summary: `POST {agent_server_url}/api/conversations/{id}/ask_agent` with the
     /// sandbox's session key. Returns the answer text.
     async fn ask_agent(

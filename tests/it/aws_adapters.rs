@@ -96,6 +96,11 @@ fn run(conversation_id: &str, state: RunState, created_at: u64) -> RunRecord {
         outcome: None,
         title: String::new(),
         title_set: false,
+        start_requested_at: None,
+        pending_messages: Vec::new(),
+        previous_conversation_id: None,
+        sandbox_trouble: None,
+        conclusion: None,
         version: 0,
     }
 }

@@ -13,13 +13,13 @@
 //!
 //! [`http_handler`]: hookline::aws::lambda::http_handler
 
-use std::{ops::Deref, sync::Arc};
+use std::{ops::Deref, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use hookline::{
     aws::lambda::{callback_handler, sqs_handler, webhook_services, AwsConfig},
-    clock::{Clock, SystemClock},
+    clock::{Clock, ManualClock, SystemClock},
     domain::{Envelope, Provider, Trigger},
     error::{ProcessError, WebhookError},
     http::HttpRequest,
@@ -40,7 +40,7 @@ use serde_json::{json, value::RawValue, Value};
 use crate::lambda_world::{
     body_of, delivery_of, endpoint, failures, fixture, invoke_http, owned, queue_depth, set_body,
     set_v1_header, status_of, system_attribute, unique, Encoding, Wiring, World, MAX_RECEIVE_COUNT,
-    V2_WEBHOOK,
+    START_MARGIN, V2_WEBHOOK,
 };
 
 /// The secret the webhook fixtures are signed with (see `tests/fixtures/lambda/README.md`).
@@ -409,7 +409,13 @@ async fn a_retry_after_brings_the_message_back_when_it_says() {
     assert_eq!(status, 202);
     let messages = env.receive().await;
     assert_eq!(messages.len(), 1);
-    let response = sqs_handler(&env.full, Some(&env.worker_queue), env.lambda_event(&messages)).await;
+    let response = sqs_handler(
+        &env.full,
+        Some(&env.worker_queue),
+        START_MARGIN,
+        env.lambda_event(&messages),
+    )
+    .await;
     assert_eq!(failures(&response).len(), 1, "reported for retry");
     // What the event source mapping does with a failure: nothing; the message's visibility decides.
     assert!(env.receive().await.is_empty(), "hidden right after the failure");
@@ -420,7 +426,13 @@ async fn a_retry_after_brings_the_message_back_when_it_says() {
         1,
         "back after the Retry-After, well before the visibility timeout"
     );
-    let response = sqs_handler(&env.full, Some(&env.worker_queue), env.lambda_event(&again)).await;
+    let response = sqs_handler(
+        &env.full,
+        Some(&env.worker_queue),
+        START_MARGIN,
+        env.lambda_event(&again),
+    )
+    .await;
     assert!(failures(&response).is_empty());
     env.settle(&again, &response).await;
     assert_eq!(env.openhands.starts().len(), 1);
@@ -465,7 +477,13 @@ async fn one_transient_failure_in_a_batch_of_ten_fails_only_its_record_and_later
         deliveries.iter().map(|(d, _, _)| d.clone()).collect::<Vec<_>>(),
         "one batch of ten, in send order"
     );
-    let response = sqs_handler(&env.full, Some(&env.worker_queue), env.lambda_event(&messages)).await;
+    let response = sqs_handler(
+        &env.full,
+        Some(&env.worker_queue),
+        START_MARGIN,
+        env.lambda_event(&messages),
+    )
+    .await;
     let id_of = |delivery: &str| {
         messages
             .iter()
@@ -565,7 +583,13 @@ async fn a_panic_fails_only_the_rest_of_its_group() {
 
     let messages = env.receive().await;
     assert_eq!(messages.len(), 4);
-    let response = sqs_handler(&panicky, Some(&env.worker_queue), env.lambda_event(&messages)).await;
+    let response = sqs_handler(
+        &panicky,
+        Some(&env.worker_queue),
+        START_MARGIN,
+        env.lambda_event(&messages),
+    )
+    .await;
     let ids: Vec<String> = messages
         .iter()
         .filter(|m| ["d-p-2", "d-p-3"].contains(&delivery_of(m).as_str()))
@@ -581,6 +605,154 @@ async fn a_panic_fails_only_the_rest_of_its_group() {
         2,
         "the retried records became follow-ups"
     );
+    assert_eq!(env.queue_depth().await, 0);
+}
+
+/// A provider module whose decision on one delivery takes `takes` on a manual clock, to make the invocation's
+/// deadline draw near while a record is being processed.
+struct TakesTime {
+    inner: Arc<dyn ProviderModule>,
+    delivery_id: &'static str,
+    clock: ManualClock,
+    takes: Duration,
+}
+
+#[async_trait]
+impl ProviderModule for TakesTime {
+    fn provider(&self) -> Provider {
+        self.inner.provider()
+    }
+    async fn intake(&self, request: &HttpRequest<'_>, now: u64) -> Result<Intake, WebhookError> {
+        self.inner.intake(request, now).await
+    }
+    fn decide(&self, envelope: &Envelope) -> Result<Decision, ProcessError> {
+        if envelope.delivery_id == self.delivery_id {
+            self.clock.advance_millis(millis(self.takes));
+        }
+        self.inner.decide(envelope)
+    }
+    fn source(&self) -> &dyn SourceClient {
+        self.inner.source()
+    }
+    fn unlinked_notice(&self, trigger: &Trigger) -> String {
+        self.inner.unlinked_notice(trigger)
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    duration.as_millis() as u64
+}
+
+/// GIVEN a group of three records and an invocation with 1 s more than the start margin left WHEN the first
+/// record takes 2 s THEN it finishes (a run is started), and the two after it are not started but reported, in
+/// order; redelivered, they become the run's follow-ups in order.
+#[tokio::test]
+async fn records_not_started_before_the_deadline_margin_go_back_with_the_rest_of_their_group() {
+    let env = Env::start().await;
+    let deliveries = [
+        ("d-t-1", labeled(801, "openhands", alice()), "issues"),
+        (
+            "d-t-2",
+            issue_comment(801, 8011, "@openhands first follow-up", alice(), false),
+            "issue_comment",
+        ),
+        (
+            "d-t-3",
+            issue_comment(801, 8012, "@openhands second follow-up", alice(), false),
+            "issue_comment",
+        ),
+    ];
+    for (delivery, payload, event) in &deliveries {
+        assert_eq!(env.deliver(event, delivery, payload).await.0, 202);
+    }
+    let clock = ManualClock::at_millis(SystemClock.now_millis());
+    let mut timed = env.full.clone();
+    timed.clock = Arc::new(clock.clone());
+    timed.providers = vec![Arc::new(TakesTime {
+        inner: env.full.providers[0].clone(),
+        delivery_id: "d-t-1",
+        clock: clock.clone(),
+        takes: Duration::from_secs(2),
+    })];
+
+    let messages = env.receive().await;
+    assert_eq!(messages.len(), 3);
+    let mut event = env.lambda_event(&messages);
+    event.context.deadline = clock.now_millis() + millis(START_MARGIN) + 1_000;
+    let response = sqs_handler(&timed, Some(&env.worker_queue), START_MARGIN, event).await;
+    let ids: Vec<String> = messages
+        .iter()
+        .filter(|m| ["d-t-2", "d-t-3"].contains(&delivery_of(m).as_str()))
+        .filter_map(|m| m.message_id().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        failures(&response),
+        ids,
+        "the records after the cut-off, in order"
+    );
+    assert_eq!(env.openhands.starts().len(), 1, "the started record finished");
+    assert!(
+        env.openhands.messages().is_empty(),
+        "the later ones were not started"
+    );
+
+    env.settle(&messages, &response).await;
+    env.pump().await;
+    let follow_ups = env.openhands.messages();
+    assert_eq!(follow_ups.len(), 2);
+    assert!(follow_ups[0].text.contains("first follow-up"));
+    assert!(follow_ups[1].text.contains("second follow-up"));
+    assert_eq!(env.queue_depth().await, 0);
+}
+
+/// GIVEN a batch of two groups and an invocation with less than the start margin left THEN no record is
+/// started, every one is reported in batch order and is receivable again at once (not after the visibility
+/// timeout); the next invocation processes them all.
+#[tokio::test]
+async fn a_batch_with_less_than_the_margin_left_goes_back_whole_and_at_once() {
+    let env = Env::start().await;
+    let deliveries = [
+        ("d-n-1", labeled(811, "openhands", alice()), "issues"),
+        (
+            "d-n-2",
+            issue_comment(811, 8111, "@openhands and more", alice(), false),
+            "issue_comment",
+        ),
+        ("d-n-3", labeled(812, "openhands", alice()), "issues"),
+    ];
+    for (delivery, payload, event) in &deliveries {
+        assert_eq!(env.deliver(event, delivery, payload).await.0, 202);
+    }
+    let messages = env.receive().await;
+    assert_eq!(messages.len(), 3);
+    let mut event = env.lambda_event(&messages);
+    event.context.deadline = SystemClock.now_millis() + millis(START_MARGIN) - 1_000;
+    let response = sqs_handler(&env.full, Some(&env.worker_queue), START_MARGIN, event).await;
+    let ids: Vec<String> = messages
+        .iter()
+        .filter_map(|m| m.message_id().map(str::to_owned))
+        .collect();
+    assert_eq!(failures(&response), ids);
+    assert!(env.openhands.starts().is_empty());
+    assert!(env.github.reactions().is_empty(), "not even acknowledged");
+
+    let again = env.receive().await;
+    assert_eq!(
+        again.iter().map(delivery_of).collect::<Vec<_>>(),
+        ["d-n-1", "d-n-2", "d-n-3"],
+        "visible again at once, in order"
+    );
+    let response = sqs_handler(
+        &env.full,
+        Some(&env.worker_queue),
+        START_MARGIN,
+        env.lambda_event(&again),
+    )
+    .await;
+    assert!(failures(&response).is_empty());
+    env.settle(&again, &response).await;
+    assert_eq!(env.openhands.starts().len(), 2);
+    assert_eq!(env.openhands.messages().len(), 1);
     assert_eq!(env.queue_depth().await, 0);
 }
 
@@ -681,7 +853,7 @@ async fn labeled_issue_reports_the_summary_after_the_finished_callback() {
     let body = &comments[0].body;
     assert!(body.contains("Fixed the empty-config crash"), "{body}");
     assert!(
-        body.contains("Pull request: https://github.com/octo-org/hello/pull/99"),
+        body.contains("https://github.com/octo-org/hello/pull/99"),
         "{body}"
     );
 
@@ -800,7 +972,10 @@ async fn the_scheduled_sweep_reports_the_result_without_any_callback() {
     env.openhands.set_execution_status(&conversation_id, "finished");
 
     let report = env.scheduled_sweep().await;
-    assert_eq!(report, json!({"examined": 1, "concluded": 1, "failed": 0}));
+    assert_eq!(
+        report,
+        json!({"examined": 1, "concluded": 1, "failed": 0, "deferred": 0})
+    );
     let comments = env.bot_comments();
     assert_eq!(comments.len(), 1);
     assert!(comments[0].body.contains("comes from an unwrap"));

@@ -14,6 +14,8 @@
 //! Needs `HOOKLINE_TEST_AWS_ENDPOINT` (started by `tests/aws/moto.sh`); without it every test fails with
 //! instructions rather than skipping.
 
+use std::time::Duration;
+
 use aws_config::{Region, SdkConfig};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
@@ -38,6 +40,9 @@ use serde_json::{json, value::RawValue, Value};
 pub const ENDPOINT_VAR: &str = "HOOKLINE_TEST_AWS_ENDPOINT";
 /// The work queue's `maxReceiveCount`, and the worker's `HOOKLINE_MAX_RECEIVES`.
 pub const MAX_RECEIVE_COUNT: u32 = 3;
+/// The worker's start margin (`hookline::aws::lambda::start_margin` of the default settings); only an event
+/// whose context has a deadline meets it.
+pub const START_MARGIN: Duration = Duration::from_secs(50);
 
 pub const V2_WEBHOOK: &str = include_str!("../fixtures/lambda/apigw-v2-webhook-github.json");
 pub const V2_CALLBACK_EVENTS: &str = include_str!("../fixtures/lambda/apigw-v2-callback-events.json");
@@ -442,8 +447,13 @@ impl World {
             if messages.is_empty() {
                 return batches;
             }
-            let response =
-                sqs_handler(services, Some(&self.worker_queue), self.lambda_event(&messages)).await;
+            let response = sqs_handler(
+                services,
+                Some(&self.worker_queue),
+                START_MARGIN,
+                self.lambda_event(&messages),
+            )
+            .await;
             self.settle(&messages, &response).await;
             let received = messages
                 .iter()

@@ -9,5 +9,6 @@ mod github_client;
 mod lambda_handlers;
 mod lambda_providers;
 mod lambda_world;
+mod lifecycle;
 mod openhands_client;
 mod slack_client;

@@ -7,7 +7,7 @@ use hookline::{
     domain::conversation_id_for,
     error::PortError,
     openhands::{agent_server_url_from, OpenHandsClient, OpenHandsConfig, MAX_IDS_PER_REQUEST},
-    ports::{Conversations, OpenHandsAuth, StartConversation},
+    ports::{Conversations, MessageDelivery, OpenHandsAuth, StartConversation},
     secret::SecretString,
 };
 use hookline_tests::fake_openhands::{post_event, FakeOpenHands, RecordedRequest};
@@ -366,22 +366,91 @@ async fn send_message_posts_a_running_user_message() {
 }
 
 #[tokio::test]
-async fn send_message_to_an_unknown_conversation_is_permanent() {
+async fn send_message_answers_where_the_conversation_is() {
     let fake = FakeOpenHands::start().await;
-    let err = client(&fake)
+    let client = client(&fake);
+    // 404: not there (yet).
+    let unknown = client
         .send_message(&no_auth(), &conversation_id_for("nope"), "hi")
         .await
-        .expect_err("unknown conversation");
+        .expect("an outcome, not an error");
+    assert_eq!(unknown, MessageDelivery::NotYet);
+    // 409 while the sandbox is paused or starting, 410 once it is missing.
+    let id = started(&fake, "run-where").await;
+    fake.set_sandbox_status(&id, "PAUSED");
+    assert_eq!(
+        client.send_message(&no_auth(), &id, "hi").await.expect("outcome"),
+        MessageDelivery::SandboxNotRunning
+    );
+    fake.set_sandbox_status(&id, "MISSING");
+    assert_eq!(
+        client.send_message(&no_auth(), &id, "hi").await.expect("outcome"),
+        MessageDelivery::Gone
+    );
+    fake.set_sandbox_status(&id, "RUNNING");
+    assert_eq!(
+        client.send_message(&no_auth(), &id, "hi").await.expect("outcome"),
+        MessageDelivery::Delivered
+    );
+    // Other refusals stay errors.
+    fake.fail_next_request(400);
+    let err = client
+        .send_message(&no_auth(), &id, "hi")
+        .await
+        .expect_err("a 400 is an error");
     assert!(
         matches!(
             err,
             PortError::Permanent {
-                status: Some(404),
+                status: Some(400),
                 ..
             }
         ),
         "{err:?}"
     );
+}
+
+#[tokio::test]
+async fn a_start_task_is_found_by_its_conversation() {
+    let fake = FakeOpenHands::start().await;
+    let client = client(&fake);
+    assert_eq!(
+        client
+            .find_start_task(&no_auth(), &conversation_id_for("never-started"))
+            .await
+            .expect("search"),
+        None
+    );
+    let request = start_request("run-search");
+    let task = client.start(&no_auth(), &request).await.expect("start");
+    let found = client
+        .find_start_task(&no_auth(), &request.conversation_id)
+        .await
+        .expect("search")
+        .expect("the task");
+    assert_eq!(found.id, task.id);
+    let searched = requests_to(&fake, "GET", "/api/v1/app-conversations/start-tasks/search");
+    assert_eq!(searched.len(), 2);
+    assert!(searched[1]
+        .query
+        .as_deref()
+        .is_some_and(|q| q.contains(&format!("conversation_id__eq={}", request.conversation_id))));
+}
+
+#[tokio::test]
+async fn a_paused_sandbox_is_resumed_by_its_id() {
+    let fake = FakeOpenHands::start().await;
+    let client = client(&fake);
+    let id = started(&fake, "run-resume").await;
+    fake.set_sandbox_status(&id, "PAUSED");
+    client.resume_sandbox(&no_auth(), &id).await.expect("resume");
+    assert_eq!(fake.resumes(), 1);
+    assert_eq!(
+        requests_to(&fake, "POST", &format!("/api/v1/sandboxes/{id}/resume")).len(),
+        1
+    );
+    let bad = client.resume_sandbox(&no_auth(), "../../admin").await;
+    assert!(bad.is_err(), "only URL-safe sandbox ids are sent");
 }
 
 #[tokio::test]

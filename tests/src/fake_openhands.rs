@@ -143,6 +143,8 @@ struct FakeState {
     next_request_failure: Option<u16>,
     next_request_delay: Option<Duration>,
     required_bearer: Option<String>,
+    resumes: usize,
+    next_answer_delay: Option<Duration>,
 }
 
 struct TaskRecord {
@@ -191,6 +193,11 @@ impl FakeOpenHands {
                 "/api/v1/app-conversations/start-tasks",
                 get(batch_get_start_tasks),
             )
+            .route(
+                "/api/v1/app-conversations/start-tasks/search",
+                get(search_start_tasks),
+            )
+            .route("/api/v1/sandboxes/{id}/resume", post(resume_sandbox))
             .route("/api/v1/app-conversations/{id}", patch(update_conversation))
             .route("/api/v1/app-conversations/{id}/send-message", post(send_message))
             .route("/api/conversations/{id}/ask_agent", post(ask_agent))
@@ -201,6 +208,11 @@ impl FakeOpenHands {
             let _ = axum::serve(listener, app).await;
         });
         FakeOpenHands { shared, server }
+    }
+
+    /// How many sandbox resumes were asked for.
+    pub fn resumes(&self) -> usize {
+        self.shared.lock().resumes
     }
 
     /// Base URL of the app server (and of every conversation's agent server), e.g. `http://127.0.0.1:41234`.
@@ -289,6 +301,12 @@ impl FakeOpenHands {
         self.shared.lock().next_request_delay = Some(delay);
     }
 
+    /// Handle the next request of any kind at once, but hold its answer for `delay` (an answer lost to a
+    /// client timeout, after the server acted on the request).
+    pub fn delay_next_answer(&self, delay: Duration) {
+        self.shared.lock().next_answer_delay = Some(delay);
+    }
+
     /// Behave like OpenHands Cloud: app-server calls without `Authorization: Bearer <key>` get 401.
     pub fn require_bearer(&self, key: &str) {
         self.shared.lock().required_bearer = Some(key.to_owned());
@@ -324,7 +342,7 @@ async fn record_and_inject(State(shared): State<Arc<Shared>>, request: Request, 
         })
         .collect();
     let path = parts.uri.path().to_owned();
-    let (delay, failure, required_bearer) = {
+    let (delay, failure, required_bearer, answer_delay) = {
         let mut state = shared.lock();
         state.requests.push(RecordedRequest {
             method: parts.method.to_string(),
@@ -337,6 +355,7 @@ async fn record_and_inject(State(shared): State<Arc<Shared>>, request: Request, 
             state.next_request_delay.take(),
             state.next_request_failure.take(),
             state.required_bearer.clone(),
+            state.next_answer_delay.take(),
         )
     };
     if let Some(delay) = delay {
@@ -352,7 +371,11 @@ async fn record_and_inject(State(shared): State<Arc<Shared>>, request: Request, 
             return detail(StatusCode::UNAUTHORIZED, "Unauthorized");
         }
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    if let Some(delay) = answer_delay {
+        tokio::time::sleep(delay).await;
+    }
+    response
 }
 
 async fn start_conversation(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
@@ -495,6 +518,47 @@ async fn batch_get_start_tasks(State(shared): State<Arc<Shared>>, RawQuery(query
     Json(Value::Array(items)).into_response()
 }
 
+/// `GET …/start-tasks/search?conversation_id__eq=`: a page of the conversation's tasks, oldest first.
+async fn search_start_tasks(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> Response {
+    let wanted = reqwest::Url::parse(&format!("http://fake/?{}", query.unwrap_or_default()))
+        .ok()
+        .and_then(|url| {
+            url.query_pairs()
+                .find(|(k, _)| k == "conversation_id__eq")
+                .and_then(|(_, v)| normalize_id(&v))
+        });
+    let state = shared.lock();
+    let now = Instant::now();
+    let mut tasks: Vec<&TaskRecord> = state
+        .tasks
+        .values()
+        .filter(|task| wanted.as_deref().is_none_or(|id| task.conversation_id == id))
+        .collect();
+    tasks.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+    let items: Vec<Value> = tasks
+        .into_iter()
+        .map(|task| match &task.error {
+            Some(error) => task_json(task, &shared.url, "ERROR", Some(error)),
+            None if task.ready_at <= now => task_json(task, &shared.url, "READY", None),
+            None => task_json(task, &shared.url, "WAITING_FOR_SANDBOX", None),
+        })
+        .collect();
+    Json(json!({"items": items, "next_page_id": null})).into_response()
+}
+
+/// `POST /api/v1/sandboxes/{id}/resume`: a paused sandbox runs again.
+async fn resume_sandbox(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    let mut state = shared.lock();
+    let Some(conversation) = normalize_id(&id).and_then(|id| state.conversations.get_mut(&id)) else {
+        return detail(StatusCode::NOT_FOUND, "sandbox not found");
+    };
+    if conversation.sandbox_status == "PAUSED" {
+        conversation.sandbox_status = "RUNNING".to_owned();
+    }
+    state.resumes += 1;
+    Json(json!(true)).into_response()
+}
+
 async fn update_conversation(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
@@ -548,9 +612,15 @@ async fn send_message(State(shared): State<Arc<Shared>>, Path(id): Path<String>,
     // Unlike `initial_message`, this endpoint's `run` defaults to true.
     let run = message.get("run").and_then(Value::as_bool).unwrap_or(true);
     let mut state = shared.lock();
-    let Some(conversation) = state.conversations.get_mut(&id) else {
+    let now = Instant::now();
+    let Some(conversation) = state.conversations.get_mut(&id).filter(|c| c.visible_at <= now) else {
         return detail(StatusCode::NOT_FOUND, "unknown_app_conversation");
     };
+    match conversation.sandbox_status.as_str() {
+        "PAUSED" | "STARTING" => return detail(StatusCode::CONFLICT, "sandbox_not_running"),
+        "MISSING" => return detail(StatusCode::GONE, "sandbox_missing"),
+        _ => {}
+    }
     if run {
         conversation.execution_status = "running".to_owned();
     }
@@ -655,7 +725,8 @@ fn conversation_json(conversation: &ConversationRecord, url: &str) -> Value {
         "sandbox_status": conversation.sandbox_status,
         "execution_status": if running { json!(conversation.execution_status) } else { Value::Null },
         "conversation_url": format!("{url}/api/conversations/{}", conversation.id),
-        "session_api_key": conversation.session_api_key,
+        // A sandbox that is not running lists no key (as a busy `ERROR` reading of the real server does).
+        "session_api_key": if running { json!(conversation.session_api_key) } else { Value::Null },
     })
 }
 

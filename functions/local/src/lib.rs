@@ -25,7 +25,7 @@ use hookline::{
     config::Config,
     embedded::{Database, EnvSecrets, FileSecrets, LayeredSecrets, RetryOutcome, SqliteQueue, SqliteStore},
     error::{Disposition, WebhookError},
-    handlers::{callback, webhook, worker, Services},
+    handlers::{callback, sweep, webhook, worker, Services},
     http::{HttpReply, HttpRequest},
     ports::Secrets,
 };
@@ -135,8 +135,8 @@ impl Host {
         &self.queue
     }
     /// Run one sweep now (tests; the periodic sweep runs on its own).
-    pub async fn sweep_now(&self) -> callback::SweepReport {
-        callback::sweep(&self.services).await
+    pub async fn sweep_now(&self) -> sweep::SweepReport {
+        sweep::sweep(&self.services).await
     }
     /// Wake the workers (after moving the clock in tests).
     pub fn wake_workers(&self) {
@@ -360,12 +360,13 @@ async fn worker_loop(
         for message in received {
             let started = Instant::now();
             let disposition = worker::process(&services, &message.body, message.receive_count).await;
-            let now = services.clock.now_secs();
             let result = match disposition {
                 Disposition::Done => queue.ack(message.id).map(|_| ()),
                 Disposition::Retry { after } => {
                     let delay = after.unwrap_or_default().max(backoff(message.receive_count));
-                    match queue.retry(message.id, now, delay, "processing failed; see logs") {
+                    // To the millisecond: the wait is counted from now, not from the start of this second.
+                    let now_ms = services.clock.now_millis();
+                    match queue.retry(message.id, now_ms, delay, "processing failed; see logs") {
                         Ok(RetryOutcome::DeadLettered) => {
                             error!(message_id = message.id, group = %message.group, "message dead-lettered");
                             Ok(())
@@ -392,7 +393,7 @@ async fn sweep_loop(services: Services, every: Duration, mut stopped: tokio::syn
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = ticker.tick() => { callback::sweep(&services).await; }
+            _ = ticker.tick() => { sweep::sweep(&services).await; }
             _ = stopped.changed() => break,
         }
     }

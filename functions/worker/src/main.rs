@@ -7,7 +7,7 @@ use std::convert::Infallible;
 
 use hookline::{
     aws::{
-        lambda::{full_services, sqs_handler, AwsConfig},
+        lambda::{full_services, sqs_handler, start_margin, AwsConfig},
         sdk_config, SqsQueue,
     },
     config::Config,
@@ -24,9 +24,11 @@ async fn main() -> Result<(), Error> {
     // Its own queue, to delay redelivery after a Retry-After (HOOKLINE_QUEUE_URL; without it the visibility
     // timeout decides).
     let queue = aws.queue_url.as_deref().map(|url| SqsQueue::from_conf(&sdk, url));
+    // Records not started this long before the invocation's deadline go back to the queue.
+    let margin = start_margin(&config);
     let (services, queue) = (&services, queue.as_ref());
     lambda_runtime::run(service_fn(|event: LambdaEvent<_>| async move {
-        Ok::<_, Infallible>(sqs_handler(services, queue, event).await)
+        Ok::<_, Infallible>(sqs_handler(services, queue, margin, event).await)
     }))
     .await
 }

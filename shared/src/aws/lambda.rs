@@ -5,7 +5,8 @@
 //! - [`http_handler`]: API Gateway HTTP API (payload v2) and REST API (v1) requests, routed by path suffix to
 //!   the webhook or the callback handler. The body is taken as raw bytes, so signatures are checked on exactly
 //!   what the provider sent (lambda_http has already undone any base64 transport encoding).
-//! - [`sqs_handler`]: SQS batches for the worker, with partial batch failures that respect FIFO order.
+//! - [`sqs_handler`]: SQS batches for the worker, with partial batch failures that respect FIFO order and the
+//!   invocation's deadline.
 //! - [`sweep_handler`]: the EventBridge schedule.
 //! - [`callback_handler`]: the callback function's single entry point, which receives both API Gateway
 //!   requests and the schedule and answers each in the format its caller expects.
@@ -40,14 +41,16 @@ use crate::{
     domain::{IdentityLink, Provider, QueueMessage, RunRecord, RunState, SourceRef, StatusRef},
     error::{Disposition, PortError, WebhookError},
     handlers::{
-        callback::{self, SweepReport},
+        callback,
+        sweep::{self, SweepReport},
         webhook, worker, Services,
     },
     http::HttpRequest,
     jira::client::IssueReader,
     ports::{
         Claim, ClaimThenSend, ContextMessage, ConversationStatus, Conversations, IdentityStore, Inbox,
-        OpenHandsAuth, RunStore, Secrets, SourceClient, StartConversation, StartTask, ThreadClaim,
+        MessageDelivery, OpenHandsAuth, RunStore, Secrets, SourceClient, StartConversation, StartTask,
+        ThreadClaim,
     },
 };
 
@@ -148,6 +151,7 @@ pub fn webhook_services(config: &Config, aws: &AwsConfig, sdk: &SdkConfig) -> Re
         providers,
         clock: Arc::new(SystemClock),
         settings: config.settings.clone(),
+        lookups: Default::default(),
     })
 }
 
@@ -259,7 +263,7 @@ impl assemble::ApiClients for NoApiClients {
 /// Run one sweep (the EventBridge schedule's invocation) and return its [`SweepReport`] as JSON
 /// (`{"examined": …, "concluded": …, "failed": …}`), which ends up in the invocation log.
 pub async fn sweep_handler(services: &Services) -> serde_json::Value {
-    report_json(&callback::sweep(services).await)
+    report_json(&sweep::sweep(services).await)
 }
 
 fn report_json(report: &SweepReport) -> serde_json::Value {
@@ -267,6 +271,7 @@ fn report_json(report: &SweepReport) -> serde_json::Value {
         "examined": report.examined,
         "concluded": report.concluded,
         "failed": report.failed,
+        "deferred": report.deferred,
     })
 }
 
@@ -347,11 +352,18 @@ impl Record {
 /// group's remaining records (from the one that panicked on), never the rest of the batch. Records without a
 /// `messageId` cannot be reported; a failure among them is logged as lost. With `queue` (the worker's own queue),
 /// records going back after a `Retry-After` come back when it says (see `redeliver_later`).
+///
+/// A record is not started with less than `start_margin` (see [`start_margin`]) left before the invocation's
+/// deadline: it and the rest of its group go back to the queue (at once, with `queue`), while the records
+/// already started finish, so the function answers before Lambda times it out and fails the whole batch. A
+/// context without a deadline (`0`, as `Context::default()` has) sets no limit.
 pub async fn sqs_handler(
     services: &Services,
     queue: Option<&SqsQueue>,
+    start_margin: Duration,
     event: LambdaEvent<SqsEvent>,
 ) -> SqsBatchResponse {
+    let cutoff = StartCutoff::new(event.context.deadline, start_margin);
     // Group in batch order; a record without a group (standard queue) is its own group.
     let mut groups: Vec<Vec<Record>> = Vec::new();
     let mut group_of: HashMap<String, usize> = HashMap::new();
@@ -381,7 +393,7 @@ pub async fn sqs_handler(
             .map(|r| (r.index, r.message_id.clone(), r.receipt_handle.clone()))
             .collect();
         let completed = Arc::new(AtomicUsize::new(0));
-        let task = tokio::spawn(run_group(services.clone(), records, completed.clone()));
+        let task = tokio::spawn(run_group(services.clone(), records, completed.clone(), cutoff));
         running.push((task, completed, reportable));
     }
 
@@ -428,16 +440,72 @@ pub async fn sqs_handler(
     response
 }
 
-/// Process one group's records in order until one must be retried; returns how many were completed (all of
-/// them, or the position of the first to retry). `completed` is updated as it goes, for the panic path.
-/// How far a group got: records processed, and when the one that must be retried asked to come back.
+/// How long before an invocation's deadline the worker stops starting records: one record that meets a stalled
+/// OpenHands request and a stalled provider API request, each running to its timeout, still finishes in time.
+/// Records slower than that are rare enough to leave to the function timeout (and the visibility timeout).
+pub fn start_margin(config: &Config) -> Duration {
+    let provider = [
+        crate::github::client::REQUEST_TIMEOUT,
+        crate::gitlab::client::REQUEST_TIMEOUT,
+        crate::slack::client::REQUEST_TIMEOUT,
+        crate::jira::client::REQUEST_TIMEOUT,
+        crate::linear::client::REQUEST_TIMEOUT,
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or_default();
+    config.openhands.request_timeout + provider
+}
+
+/// The last moment a record may start: the invocation's deadline (epoch milliseconds) less the start margin.
+#[derive(Clone, Copy, Debug)]
+struct StartCutoff {
+    deadline_ms: u64,
+    margin: Duration,
+}
+
+impl StartCutoff {
+    /// `None` for a context without a deadline.
+    fn new(deadline_ms: u64, margin: Duration) -> Option<Self> {
+        (deadline_ms > 0).then_some(Self { deadline_ms, margin })
+    }
+
+    /// Whether less than the margin is left at `now_ms`.
+    fn passed(&self, now_ms: u64) -> bool {
+        let margin_ms = u64::try_from(self.margin.as_millis()).unwrap_or(u64::MAX);
+        now_ms.saturating_add(margin_ms) > self.deadline_ms
+    }
+}
+
+/// How far a group got: records processed, and when the records going back (the rest) should come back
+/// (`None`: when the visibility timeout runs out).
 struct GroupOutcome {
     completed: usize,
     retry_after: Option<Duration>,
 }
 
-async fn run_group(services: Services, records: Vec<Record>, completed: Arc<AtomicUsize>) -> GroupOutcome {
+/// Process one group's records in order until one must be retried or `cutoff` has passed; returns how many were
+/// completed (all of them, or the position of the first to retry or not started). `completed` is updated as it
+/// goes, for the panic path.
+async fn run_group(
+    services: Services,
+    records: Vec<Record>,
+    completed: Arc<AtomicUsize>,
+    cutoff: Option<StartCutoff>,
+) -> GroupOutcome {
     for (position, record) in records.iter().enumerate() {
+        if cutoff.is_some_and(|cutoff| cutoff.passed(services.clock.now_millis())) {
+            warn!(
+                message_id = record.message_id.as_deref().unwrap_or(""),
+                not_started = records.len() - position,
+                "too close to the invocation deadline; handing this and the later messages of its group back"
+            );
+            // Nothing was tried, so nothing to wait out: back at once (when the queue can be told so).
+            return GroupOutcome {
+                completed: position,
+                retry_after: Some(Duration::ZERO),
+            };
+        }
         let span = info_span!(
             "sqs_record",
             message_id = record.message_id.as_deref().unwrap_or(""),
@@ -474,7 +542,8 @@ async fn run_group(services: Services, records: Vec<Record>, completed: Arc<Atom
 /// visible again then, rather than when the queue's visibility timeout runs out, which may be too early (a
 /// rate-limit reset an hour away would burn every receive and dead-letter the message) or needlessly late.
 /// All of a group's returned records get the same delay, as FIFO holds the group until every one is visible.
-/// Failing to change it only means the visibility timeout applies.
+/// Records handed back unstarted near the deadline come back at once. Failing to change it only means the
+/// visibility timeout applies.
 async fn redeliver_later(queue: &SqsQueue, records: &[(Option<String>, Duration)]) {
     for (receipt_handle, delay) in records {
         let Some(receipt_handle) = receipt_handle else {
@@ -567,10 +636,16 @@ impl Conversations for NotInThisFunction {
     async fn start_task(&self, _: &OpenHandsAuth, _: &str) -> Result<Option<StartTask>, PortError> {
         Err(self.error("OpenHands"))
     }
+    async fn find_start_task(&self, _: &OpenHandsAuth, _: &str) -> Result<Option<StartTask>, PortError> {
+        Err(self.error("OpenHands"))
+    }
+    async fn resume_sandbox(&self, _: &OpenHandsAuth, _: &str) -> Result<(), PortError> {
+        Err(self.error("OpenHands"))
+    }
     async fn set_title(&self, _: &OpenHandsAuth, _: &str, _: &str) -> Result<(), PortError> {
         Err(self.error("OpenHands"))
     }
-    async fn send_message(&self, _: &OpenHandsAuth, _: &str, _: &str) -> Result<(), PortError> {
+    async fn send_message(&self, _: &OpenHandsAuth, _: &str, _: &str) -> Result<MessageDelivery, PortError> {
         Err(self.error("OpenHands"))
     }
     async fn ask_agent(&self, _: &ConversationStatus, _: &str, _: &str) -> Result<String, PortError> {
@@ -622,6 +697,37 @@ mod tests {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         AwsConfig::from_lookup(move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn records_start_only_with_the_margin_left() {
+        let margin = Duration::from_secs(50);
+        assert!(
+            StartCutoff::new(0, margin).is_none(),
+            "no deadline (Context::default()), no limit"
+        );
+        let cutoff = StartCutoff::new(1_000_000, margin).expect("a deadline");
+        assert!(!cutoff.passed(900_000), "100 s left");
+        assert!(!cutoff.passed(950_000), "exactly the margin left");
+        assert!(cutoff.passed(950_001), "a millisecond less");
+        assert!(cutoff.passed(1_200_000), "past the deadline");
+        assert!(StartCutoff::new(10_000, margin).expect("a deadline").passed(0));
+    }
+
+    #[test]
+    fn the_start_margin_covers_an_openhands_and_a_provider_request() {
+        let load = |pairs: &[(&str, &str)]| {
+            let map: HashMap<String, String> = pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            Config::from_lookup(move |k| map.get(k).cloned()).expect("loads")
+        };
+        assert_eq!(start_margin(&load(&[])), Duration::from_secs(30 + 20));
+        assert_eq!(
+            start_margin(&load(&[("OPENHANDS_TIMEOUT_SECS", "60")])),
+            Duration::from_secs(60 + 20)
+        );
     }
 
     #[test]

@@ -47,9 +47,10 @@ impl SqsQueue {
     }
 
     /// Make the received message with `receipt_handle` visible again in `delay` (at most 12 hours) instead of
-    /// when the queue's visibility timeout runs out.
+    /// when the queue's visibility timeout runs out. SQS takes whole seconds; a fraction rounds up, so the
+    /// message never comes back before `delay` has passed.
     pub async fn redeliver_after(&self, receipt_handle: &str, delay: Duration) -> Result<(), PortError> {
-        let seconds = i32::try_from(delay.min(MAX_VISIBILITY).as_secs()).unwrap_or(i32::MAX);
+        let seconds = visibility_secs(delay);
         self.client
             .change_message_visibility()
             .queue_url(&self.queue_url)
@@ -87,6 +88,13 @@ impl Queue for SqsQueue {
     }
 }
 
+/// `delay` as a visibility timeout: whole seconds rounded up, at most [`MAX_VISIBILITY`].
+fn visibility_secs(delay: Duration) -> i32 {
+    let delay = delay.min(MAX_VISIBILITY);
+    let secs = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+    i32::try_from(secs).unwrap_or(i32::MAX)
+}
+
 /// `value` as a FIFO group or deduplication id: unchanged when SQS accepts it (1–128 characters, each printable
 /// ASCII other than space), otherwise its SHA-256 in hex. Hashing is deterministic, so equal inputs still share
 /// a group or deduplicate, and the 64-character result always fits.
@@ -104,6 +112,20 @@ pub fn fifo_id(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_visibility_timeout_never_brings_a_message_back_early() {
+        for (delay, secs) in [
+            (Duration::from_secs(7), 7),
+            (Duration::from_millis(6_100), 7),
+            (Duration::from_nanos(1), 1),
+            (Duration::ZERO, 0),
+            (MAX_VISIBILITY + Duration::from_millis(1), 43_200),
+            (Duration::MAX, 43_200),
+        ] {
+            assert_eq!(visibility_secs(delay), secs, "{delay:?}");
+        }
+    }
 
     #[test]
     fn acceptable_ids_pass_through() {

@@ -137,6 +137,8 @@ impl SqliteQueue {
     /// Lease up to `max` messages, oldest first: the head of each group that is neither in flight nor delayed.
     /// Each returned message is invisible until `now + visibility` unless acked or retried first. A head that
     /// already used up its receives (its lease expired every time) is dead-lettered instead of returned.
+    /// `now` is in whole epoch seconds, rounded down: a message due at second `S` needs `now >= S`, which holds
+    /// only once that second has begun.
     pub fn receive(&self, now: u64, max: usize, visibility: Duration) -> Result<Vec<Received>, PortError> {
         if max == 0 {
             return Ok(Vec::new());
@@ -213,10 +215,22 @@ impl SqliteQueue {
         Ok(removed)
     }
 
-    /// Processing failed transiently: make the message receivable again at `now + delay`, recording `error` as
-    /// its last error. If it was already received [`Self::max_receives`] times it moves to the dead-letter table
-    /// with `error` as the reason instead. `PortError::NotFound` if the message is gone.
-    pub fn retry(&self, id: i64, now: u64, delay: Duration, error: &str) -> Result<RetryOutcome, PortError> {
+    /// Processing failed transiently: make the message receivable again once `delay` has passed since `now_ms`
+    /// (epoch milliseconds), recording `error` as its last error. If it was already received
+    /// [`Self::max_receives`] times it moves to the dead-letter table with `error` as the reason instead.
+    /// `PortError::NotFound` if the message is gone.
+    ///
+    /// The queue keeps whole seconds, so that instant is rounded up to the next one: taking `now` in whole
+    /// seconds instead would let a retry at 100.9 s with a 7 s `Retry-After` be received at 107.0 s, most of a
+    /// second early.
+    pub fn retry(
+        &self,
+        id: i64,
+        now_ms: u64,
+        delay: Duration,
+        error: &str,
+    ) -> Result<RetryOutcome, PortError> {
+        let now = now_ms / 1000;
         let mut conn = self.db.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let count: Option<i64> = tx
@@ -233,7 +247,7 @@ impl SqliteQueue {
             tracing::warn!(message_id = id, reason = %error, "queue message dead-lettered after its last retry");
             return Ok(RetryOutcome::DeadLettered);
         }
-        let visible_at = expiry(now, delay);
+        let visible_at = visible_at(now_ms, delay);
         tx.prepare_cached("UPDATE queue_messages SET available_at = ?2, last_error = ?3 WHERE id = ?1")?
             .execute((id, sql_time(visible_at), error))?;
         tx.commit()?;
@@ -321,6 +335,13 @@ impl Queue for SqliteQueue {
         }
         Ok(())
     }
+}
+
+/// The first whole epoch second at or after `now_ms` + `delay`. A message due then is received by no `receive`
+/// before that instant, even one whose `now` is the current time rounded down.
+fn visible_at(now_ms: u64, delay: Duration) -> u64 {
+    let due_nanos = u128::from(now_ms) * 1_000_000 + delay.as_nanos();
+    u64::try_from(due_nanos.div_ceil(1_000_000_000)).unwrap_or(u64::MAX)
 }
 
 fn stored_count(value: i64) -> Result<u32, PortError> {
@@ -655,7 +676,7 @@ mod tests {
         assert_eq!(bodies(&got), ["body-a"]);
 
         let outcome = queue
-            .retry(got[0].id, 100, Duration::from_secs(10), "OpenHands 503")
+            .retry(got[0].id, 100_000, Duration::from_secs(10), "OpenHands 503")
             .unwrap();
         assert_eq!(outcome, RetryOutcome::Scheduled { visible_at: 110 });
         assert_eq!(
@@ -667,8 +688,53 @@ mod tests {
         assert_eq!(bodies(&again), ["body-a"]);
         assert_eq!(again[0].receive_count, 2);
 
-        let err = queue.retry(9_999, 100, Duration::ZERO, "x").unwrap_err();
+        let err = queue.retry(9_999, 100_000, Duration::ZERO, "x").unwrap_err();
         assert!(matches!(err, PortError::NotFound { .. }), "{err}");
+    }
+
+    /// GIVEN a `Retry-After: 7` answered at t = 100.9 s WHEN the worker retries the message then THEN it is not
+    /// received at 107.5 s (whose whole second, 107, is what `receive` is given), only from 108 s on.
+    #[tokio::test]
+    async fn a_retry_is_never_received_before_its_delay_has_fully_passed() {
+        let clock = ManualClock::at_millis(100_900);
+        let queue = queue();
+        queue.send(message("g", "a")).await.unwrap();
+        let got = queue.receive(clock.now_secs(), 1, VISIBILITY).unwrap();
+        let outcome = queue
+            .retry(got[0].id, clock.now_millis(), Duration::from_secs(7), "HTTP 429")
+            .unwrap();
+        assert_eq!(outcome, RetryOutcome::Scheduled { visible_at: 108 });
+
+        clock.set_millis(107_500);
+        assert!(
+            queue.receive(clock.now_secs(), 1, VISIBILITY).unwrap().is_empty(),
+            "107.5 s is 0.4 s before 100.9 s + 7 s"
+        );
+        clock.set_millis(107_999);
+        assert!(queue.receive(clock.now_secs(), 1, VISIBILITY).unwrap().is_empty());
+        clock.set_millis(108_000);
+        assert_eq!(
+            bodies(&queue.receive(clock.now_secs(), 1, VISIBILITY).unwrap()),
+            ["body-a"]
+        );
+    }
+
+    #[test]
+    fn visible_at_rounds_up_to_a_whole_second() {
+        let cases = [
+            // A whole second plus whole seconds is exact: a ManualClock test at 100 s waits 10 s, not 11.
+            (100_000, Duration::from_secs(10), 110),
+            (100_900, Duration::from_secs(7), 108),
+            (100_001, Duration::ZERO, 101),
+            (100_000, Duration::ZERO, 100),
+            (100_000, Duration::from_millis(1), 101),
+            (100_000, Duration::from_nanos(1), 101),
+            (99_500, Duration::from_millis(500), 100),
+            (u64::MAX, Duration::MAX, u64::MAX),
+        ];
+        for (now_ms, delay, expected) in cases {
+            assert_eq!(visible_at(now_ms, delay), expected, "{now_ms} ms + {delay:?}");
+        }
     }
 
     #[tokio::test]
@@ -683,7 +749,12 @@ mod tests {
             assert_eq!(bodies(&got), ["body-poison"]);
             assert_eq!(got[0].receive_count, attempt);
             let outcome = queue
-                .retry(got[0].id, now, Duration::from_secs(1), &format!("boom {attempt}"))
+                .retry(
+                    got[0].id,
+                    now * 1000,
+                    Duration::from_secs(1),
+                    &format!("boom {attempt}"),
+                )
                 .unwrap();
             if attempt < 3 {
                 assert_eq!(outcome, RetryOutcome::Scheduled { visible_at: now + 1 });

@@ -170,7 +170,7 @@ impl GithubAppAuth {
         );
         let response = client::send(&self.http, Method::POST, &url, &jwt, None, WHAT).await?;
         let now = self.clock.now_secs();
-        if let Err(err) = client::classify_response(WHAT, &response, now) {
+        if let Err(err) = client::classify_response(WHAT, &response, self.clock.now_millis()) {
             tracing::warn!(
                 installation_id,
                 status = response.status,

@@ -25,7 +25,9 @@ use crate::{
     clock::Clock,
     domain::{SourceRef, StatusRef},
     error::PortError,
-    http_api::{header_str, header_u64, parse_json, parse_timestamp, transport_error, ApiResponse},
+    http_api::{
+        header_str, header_u64, parse_json, parse_timestamp, secs_until, transport_error, ApiResponse,
+    },
     ports::{ContextMessage, Secrets, SourceClient},
     secret::SecretString,
     text,
@@ -156,7 +158,7 @@ impl GithubClient {
                 retried = true;
                 continue;
             }
-            return match classify_response(&what, &response, self.clock.now_secs()) {
+            return match classify_response(&what, &response, self.clock.now_millis()) {
                 Ok(()) => {
                     tracing::debug!(
                         op,
@@ -673,18 +675,18 @@ pub(crate) async fn send(
 /// The single mapping from a GitHub answer to success or a classified [`PortError`]:
 /// - 2xx: success;
 /// - 429, or 403 with `retry-after`, `x-ratelimit-remaining: 0` or a "secondary rate limit" message:
-///   transient, waiting `retry-after` seconds, else until `x-ratelimit-reset` (when the quota is spent), else
-///   [`SECONDARY_LIMIT_WAIT`];
+///   transient, waiting `retry-after` seconds, else until `x-ratelimit-reset` (when the quota is spent; counted
+///   from `now_ms`, epoch milliseconds, and rounded up), else [`SECONDARY_LIMIT_WAIT`];
 /// - 5xx and 408: transient (honouring `retry-after` if sent);
 /// - anything else (401 included; the caller has already retried it): permanent, with the status.
 ///
 /// Details carry the status and at most GitHub's short error `message`, never the body or headers.
-pub(crate) fn classify_response(what: &str, response: &ApiResponse, now: u64) -> Result<(), PortError> {
+pub(crate) fn classify_response(what: &str, response: &ApiResponse, now_ms: u64) -> Result<(), PortError> {
     let status = response.status;
     if (200..300).contains(&status) {
         return Ok(());
     }
-    if let Some(wait) = rate_limit_wait(status, &response.headers, &response.body, now) {
+    if let Some(wait) = rate_limit_wait(status, &response.headers, &response.body, now_ms) {
         return Err(PortError::Transient {
             what: what.to_owned(),
             detail: format!("rate limited (HTTP {status}); retry in {} s", wait.as_secs()),
@@ -709,7 +711,7 @@ pub(crate) fn classify_response(what: &str, response: &ApiResponse, now: u64) ->
 }
 
 /// How long to wait if this answer is a rate limit, `None` if it is not one.
-fn rate_limit_wait(status: u16, headers: &HeaderMap, body: &[u8], now: u64) -> Option<Duration> {
+fn rate_limit_wait(status: u16, headers: &HeaderMap, body: &[u8], now_ms: u64) -> Option<Duration> {
     let has_retry_after = headers.contains_key(RETRY_AFTER);
     let quota_spent = header_str(headers, "x-ratelimit-remaining") == Some("0");
     let limited = status == 429
@@ -724,7 +726,7 @@ fn rate_limit_wait(status: u16, headers: &HeaderMap, body: &[u8], now: u64) -> O
         quota_spent
             .then(|| header_u64(headers, "x-ratelimit-reset"))
             .flatten()
-            .map(|reset| reset.saturating_sub(now).max(1))
+            .map(|reset| secs_until(reset.saturating_mul(1000), now_ms))
     };
     let secs = header_u64(headers, RETRY_AFTER.as_str())
         .or_else(reset_wait)
@@ -802,7 +804,7 @@ mod tests {
 
     #[test]
     fn classifies_rate_limits_with_the_wait_github_asks_for() {
-        let now = 1_000;
+        let now = 1_000_000;
         let r = response(429, &[("retry-after", "7")], "");
         assert_eq!(
             retry_after(classify_response("t", &r, now)),
@@ -844,6 +846,27 @@ mod tests {
             retry_after(classify_response("t", &r, now)),
             Some(Duration::from_secs(3600))
         );
+    }
+
+    /// GIVEN a reset at second 1005 seen at 1000.3 s THEN the wait is 5 s: 4 would retry at 1004.3, before it.
+    #[test]
+    fn a_reset_wait_is_rounded_up_from_a_fractional_now() {
+        let spent = |reset: &str| {
+            response(
+                403,
+                &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", reset)],
+                "{}",
+            )
+        };
+        for (now_ms, reset, secs) in [
+            (1_000_300, "1005", 5),
+            (1_000_000, "1005", 5),
+            (1_004_999, "1005", 1),
+        ] {
+            let wait = retry_after(classify_response("t", &spent(reset), now_ms)).expect("a wait");
+            assert_eq!(wait, Duration::from_secs(secs), "reset {reset} at {now_ms} ms");
+            assert!(u128::from(now_ms) + wait.as_millis() >= 1_005_000);
+        }
     }
 
     #[test]

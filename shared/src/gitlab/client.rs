@@ -25,7 +25,9 @@ use crate::{
     clock::Clock,
     domain::{SourceRef, StatusRef},
     error::PortError,
-    http_api::{header_str, header_u64, parse_json, parse_timestamp, transport_error, ApiResponse},
+    http_api::{
+        header_str, header_u64, parse_json, parse_timestamp, secs_until, transport_error, ApiResponse,
+    },
     ports::{ContextMessage, Secrets, SourceClient},
     text,
 };
@@ -179,7 +181,7 @@ impl GitlabClient {
         .inspect_err(|err| {
             tracing::warn!(op, tenant = %source.tenant, project = source.project_id, iid = source.iid, error = %err, "GitLab request failed");
         })?;
-        match classify_response(&what, &response, self.clock.now_secs()) {
+        match classify_response(&what, &response, self.clock.now_millis()) {
             Ok(()) => {
                 tracing::debug!(op, tenant = %source.tenant, project = source.project_id, iid = source.iid, status = response.status, "GitLab API call");
                 Ok(response)
@@ -534,21 +536,24 @@ fn note_body(text: &str, tag: Option<&str>) -> String {
 
 /// The single mapping from a GitLab answer to success or a classified [`PortError`]:
 /// - 2xx: success;
-/// - 429: transient, waiting `Retry-After` seconds, else until `RateLimit-Reset` (epoch seconds), else
+/// - 429: transient, waiting `Retry-After` seconds, else until `RateLimit-Reset` (epoch seconds; counted from
+///   `now_ms`, epoch milliseconds, and rounded up), else
 ///   [`DEFAULT_RATE_LIMIT_WAIT`];
 /// - 5xx and 408: transient (honouring `Retry-After` if sent);
 /// - anything else: permanent, with the status.
 ///
 /// Details carry the status and at most GitLab's short error message, never the body or headers.
-fn classify_response(what: &str, response: &ApiResponse, now: u64) -> Result<(), PortError> {
+fn classify_response(what: &str, response: &ApiResponse, now_ms: u64) -> Result<(), PortError> {
     let status = response.status;
     if (200..300).contains(&status) {
         return Ok(());
     }
     let retry_after = header_u64(&response.headers, RETRY_AFTER.as_str());
     if status == 429 {
-        let reset_wait =
-            || header_u64(&response.headers, "ratelimit-reset").map(|reset| reset.saturating_sub(now).max(1));
+        let reset_wait = || {
+            header_u64(&response.headers, "ratelimit-reset")
+                .map(|reset| secs_until(reset.saturating_mul(1000), now_ms))
+        };
         let secs = retry_after
             .or_else(reset_wait)
             .unwrap_or(DEFAULT_RATE_LIMIT_WAIT.as_secs())
@@ -634,7 +639,7 @@ mod tests {
 
     #[test]
     fn rate_limits_wait_as_gitlab_asks() {
-        let now = 1_000;
+        let now = 1_000_000;
         let r = response(429, &[("retry-after", "7"), ("ratelimit-reset", "1100")], "");
         assert_eq!(
             retry_after(classify_response("t", &r, now)),
@@ -649,6 +654,12 @@ mod tests {
         assert_eq!(
             retry_after(classify_response("t", &r, now)),
             Some(Duration::from_secs(1))
+        );
+        // Seen at 1000.3 s, a reset at second 1005 is 4.7 s away: waiting 4 would retry before it.
+        let r = response(429, &[("ratelimit-reset", "1005")], "");
+        assert_eq!(
+            retry_after(classify_response("t", &r, 1_000_300)),
+            Some(Duration::from_secs(5))
         );
         let r = response(429, &[], r#"{"message":"Retry later"}"#);
         assert_eq!(

@@ -1,19 +1,21 @@
-//! The callback side: the agent server's webhook routes (push path) and the periodic sweep (pull path). Both
-//! end in [`conclude`](super::conclude), so a lost callback still ends in a result and a repeated one does not
-//! make a second.
-
-use std::collections::BTreeMap;
+//! The agent server's webhook routes (the push path). A callback is a hint that a run moved; what it may decide
+//! depends on who sent it:
+//! - a sender proven by the conversation's own session key (`X-Session-API-Key`, compared with the key the app
+//!   server lists for that conversation) is that conversation's sandbox: its `finished`/`error`/`stuck` conclude;
+//! - a sender with only the operator's shared key (`X-Hookline-Callback-Key`) could be any sandbox, so its
+//!   callback only makes Hookline look at the conversation now, and the app server's answer decides.
+//!
+//! Requests are authenticated before their body is read (the conversation id comes from the path; the
+//! `conversations` route reads only the `id` first). A callback that arrives before the app server lists its
+//! conversation cannot be verified yet: it gets a 503 that names why, which the agent server retries. At most
+//! one lookup per conversation runs at a time in a process.
 
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use tracing::{info, info_span, warn, Instrument};
 
-use super::{
-    conclude::{self, Outcome},
-    Services,
-};
+use super::{conclude, reconcile, reconcile::sha256_hex, Services};
 use crate::{
-    domain::{RunRecord, RunState},
+    domain::{Outcome, RunRecord, RunState},
     error::{ProcessError, WebhookError},
     http::{HttpReply, HttpRequest},
     openhands::normalize_id,
@@ -51,11 +53,25 @@ struct StateEvent {
     value: Option<serde_json::Value>,
 }
 
+/// The `conversations` body's id, read before the sender is authenticated.
+#[derive(Deserialize)]
+struct ConversationId {
+    id: String,
+}
+
 #[derive(Deserialize)]
 struct ConversationInfo {
-    id: String,
     #[serde(default)]
     execution_status: Option<String>,
+}
+
+/// Who sent a callback, as far as it could be verified.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sender {
+    /// The conversation's own sandbox (its session key).
+    Sandbox,
+    /// Someone with the operator's shared key.
+    SharedKey,
 }
 
 async fn route(services: &Services, request: &HttpRequest<'_>) -> Result<HttpReply, WebhookError> {
@@ -65,48 +81,59 @@ async fn route(services: &Services, request: &HttpRequest<'_>) -> Result<HttpRep
     if request.body.len() > services.settings.max_body_bytes {
         return Err(WebhookError::TooLarge);
     }
-    let (conversation_id, status, events_seen) = if let Some(pos) = request.path.find(EVENTS_PREFIX) {
-        let id = normalize_id(request.path[pos + EVENTS_PREFIX.len()..].trim_matches('/'))
-            .ok_or(WebhookError::Malformed("invalid conversation id"))?;
-        let events: Vec<StateEvent> = serde_json::from_slice(request.body)
-            .map_err(|_| WebhookError::Malformed("expected a JSON array of events"))?;
-        let status = events
-            .iter()
-            .filter(|e| {
-                e.kind == "ConversationStateUpdateEvent" && e.key.as_deref() == Some("execution_status")
-            })
-            .filter_map(|e| e.value.as_ref().and_then(|v| v.as_str()).map(str::to_owned))
-            .next_back();
-        (id, status, !events.is_empty())
+    let events_route = if let Some(pos) = request.path.find(EVENTS_PREFIX) {
+        Some(&request.path[pos + EVENTS_PREFIX.len()..])
     } else if request.path.ends_with(CONVERSATIONS_PATH) {
-        let info: ConversationInfo = serde_json::from_slice(request.body)
-            .map_err(|_| WebhookError::Malformed("expected conversation info"))?;
-        let id = normalize_id(&info.id).ok_or(WebhookError::Malformed("invalid conversation id"))?;
-        (id, info.execution_status, true)
+        None
     } else {
         return Err(WebhookError::NotFound);
     };
+    let conversation_id = match events_route {
+        Some(id) => normalize_id(id.trim_matches('/')),
+        None => serde_json::from_slice::<ConversationId>(request.body)
+            .ok()
+            .and_then(|info| normalize_id(&info.id)),
+    }
+    .ok_or(WebhookError::Malformed("invalid conversation id"))?;
 
-    let shared_ok = shared_key_valid(services, request).await?;
     let run = services
         .runs
         .get_run(&conversation_id)
         .await
         .map_err(WebhookError::Unavailable)?;
-    let Some(mut run) = run else {
-        if shared_ok {
-            // A conversation Hookline did not start (every sandbox may report here): nothing to do.
-            return Ok(HttpReply::text(200, "ignored"));
-        }
-        return Err(WebhookError::Unauthorized("unknown conversation"));
+    let sender = authenticate(services, request, run.as_ref()).await?;
+    let Some(run) = run else {
+        // A conversation Hookline did not start (every sandbox may report here): nothing to do.
+        return Ok(HttpReply::text(200, "ignored"));
     };
-    if !shared_ok && !session_key_valid(services, request, &mut run).await? {
-        return Err(WebhookError::Unauthorized("session key mismatch"));
-    }
-    let span =
-        info_span!("callback", conversation_id = %conversation_id, status = status.as_deref().unwrap_or(""));
+
+    let (status, progress) = match events_route {
+        Some(_) => {
+            let events: Vec<StateEvent> = serde_json::from_slice(request.body)
+                .map_err(|_| WebhookError::Malformed("expected a JSON array of events"))?;
+            let status = events
+                .iter()
+                .filter(|e| {
+                    e.kind == "ConversationStateUpdateEvent" && e.key.as_deref() == Some("execution_status")
+                })
+                .filter_map(|e| e.value.as_ref().and_then(|v| v.as_str()).map(str::to_owned))
+                .next_back();
+            (status, !events.is_empty())
+        }
+        None => {
+            let info: ConversationInfo = serde_json::from_slice(request.body)
+                .map_err(|_| WebhookError::Malformed("expected conversation info"))?;
+            (info.execution_status, true)
+        }
+    };
+    let span = info_span!(
+        "callback",
+        conversation_id = %conversation_id,
+        sender = ?sender,
+        status = status.as_deref().unwrap_or("")
+    );
     async {
-        match observe(services, run, status.as_deref(), events_seen).await {
+        match observe(services, run, sender, status.as_deref(), progress).await {
             Ok(()) => Ok(HttpReply::text(200, "ok")),
             Err(ProcessError::Transient(reason, _)) => {
                 warn!(
@@ -127,38 +154,187 @@ async fn route(services: &Services, request: &HttpRequest<'_>) -> Result<HttpRep
     .await
 }
 
-/// The run moved: conclude on a terminal status, otherwise note the progress.
+/// Decide who sent the request, before anything else of it is read.
+async fn authenticate(
+    services: &Services,
+    request: &HttpRequest<'_>,
+    run: Option<&RunRecord>,
+) -> Result<Sender, WebhookError> {
+    let session_key = request.header(SESSION_KEY_HEADER).filter(|k| !k.is_empty());
+    if let (Some(given), Some(known)) = (session_key, run.and_then(|r| r.session_key_sha256.as_deref())) {
+        if constant_time_eq(known.as_bytes(), sha256_hex(given).as_bytes()) {
+            return Ok(Sender::Sandbox);
+        }
+    }
+    if shared_key_valid(services, request).await? {
+        return Ok(Sender::SharedKey);
+    }
+    let (Some(given), Some(run)) = (session_key, run) else {
+        return Err(WebhookError::Unauthorized(if run.is_none() {
+            "unknown conversation"
+        } else {
+            "no valid key"
+        }));
+    };
+    if run.session_key_sha256.is_some() {
+        return Err(WebhookError::Unauthorized("session key mismatch"));
+    }
+    match learn_session_key(services, &run.conversation_id).await? {
+        Some(known) if constant_time_eq(known.as_bytes(), sha256_hex(given).as_bytes()) => {
+            Ok(Sender::Sandbox)
+        }
+        Some(_) => Err(WebhookError::Unauthorized("session key mismatch")),
+        None => Err(WebhookError::NotYetVerifiable(
+            "conversation not listed by OpenHands yet; retry later",
+        )),
+    }
+}
+
+/// The hash of the conversation's session key, from the app server's listing, stored on the run. One lookup per
+/// conversation at a time: callers that queue behind it find the hash already stored.
+async fn learn_session_key(
+    services: &Services,
+    conversation_id: &str,
+) -> Result<Option<String>, WebhookError> {
+    let _one_at_a_time = services.lookups.lock(conversation_id).await;
+    let unavailable = WebhookError::Unavailable;
+    let Some(mut run) = services
+        .runs
+        .get_run(conversation_id)
+        .await
+        .map_err(unavailable)?
+    else {
+        return Ok(None);
+    };
+    if let Some(known) = run.session_key_sha256.clone() {
+        return Ok(Some(known));
+    }
+    let auth = services
+        .openhands_auth(run.api_key_secret.as_deref())
+        .await
+        .map_err(unavailable)?;
+    let key = services
+        .conversations
+        .statuses(&auth, std::slice::from_ref(&run.conversation_id))
+        .await
+        .map_err(unavailable)?
+        .into_iter()
+        .next()
+        .flatten()
+        .and_then(|reading| reading.session_api_key)
+        .filter(|key| !key.is_empty());
+    let Some(key) = key else {
+        return Ok(None);
+    };
+    let hash = sha256_hex(key.expose());
+    for _ in 0..3 {
+        run.session_key_sha256 = Some(hash.clone());
+        run.updated_at = services.now();
+        if services.runs.update_run(&mut run).await.map_err(unavailable)? {
+            break;
+        }
+        match services
+            .runs
+            .get_run(conversation_id)
+            .await
+            .map_err(unavailable)?
+        {
+            Some(fresh) if fresh.session_key_sha256.is_none() => run = fresh,
+            _ => break,
+        }
+    }
+    Ok(Some(hash))
+}
+
+/// The run moved: conclude on a terminal status from its own sandbox, look at the conversation where the
+/// callback cannot decide alone, otherwise note the progress.
 async fn observe(
     services: &Services,
     mut run: RunRecord,
+    sender: Sender,
     status: Option<&str>,
     progress: bool,
 ) -> Result<(), ProcessError> {
     if run.state.is_terminal() {
         return Ok(());
     }
-    match status {
-        Some("finished") => return conclude::conclude(services, run, Outcome::Finished).await,
-        Some(s @ ("error" | "stuck")) => {
-            return conclude::conclude(services, run, Outcome::AgentStopped(s.to_owned())).await
+    let terminal = matches!(status, Some("finished" | "error" | "stuck"));
+    if run.state != RunState::Running || !run.pending_messages.is_empty() {
+        // Starting (the listing makes it running and sends waiting follow-ups), or a conclusion to take up.
+        look_now(services, &run.conversation_id, Look::UnlessRunning).await?;
+        match services.runs.get_run(&run.conversation_id).await? {
+            Some(fresh) if fresh.state == RunState::Running => run = fresh,
+            _ => return Ok(()),
         }
-        _ => {}
     }
+    if sender == Sender::Sandbox {
+        // The conversation's own sandbox says how it ended.
+        let outcome = match status {
+            Some("finished") => Some(Outcome::Finished),
+            Some(s @ ("error" | "stuck")) => Some(Outcome::AgentStopped(s.to_owned())),
+            _ => None,
+        };
+        if let Some(outcome) = outcome {
+            return conclude::conclude(services, run, outcome).await.map(drop);
+        }
+    } else if terminal {
+        // Anyone with the shared key could say this: ask the app server.
+        return look_now(services, &run.conversation_id, Look::Always).await;
+    }
+    push_deadline(services, run, status, progress).await
+}
+
+/// Whether [`look_now`] still looks once another caller has made the run running.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Look {
+    Always,
+    UnlessRunning,
+}
+
+/// Read the conversation from the app server and apply what it says (one look per conversation at a time).
+async fn look_now(services: &Services, conversation_id: &str, look: Look) -> Result<(), ProcessError> {
+    let _one_at_a_time = services.lookups.lock(conversation_id).await;
+    let Some(run) = services.runs.get_run(conversation_id).await? else {
+        return Ok(());
+    };
+    let settled = run.state == RunState::Running && run.pending_messages.is_empty();
+    if run.state.is_terminal() || (look == Look::UnlessRunning && settled) {
+        return Ok(());
+    }
+    let auth = services.openhands_auth(run.api_key_secret.as_deref()).await?;
+    let reading = if run.state == RunState::Concluding {
+        None
+    } else {
+        services
+            .conversations
+            .statuses(&auth, std::slice::from_ref(&run.conversation_id))
+            .await?
+            .into_iter()
+            .next()
+            .flatten()
+    };
+    reconcile::apply(services, &auth, run, reading).await.map(drop)
+}
+
+/// Push the stall deadline on progress, writing at most about once a minute per run.
+async fn push_deadline(
+    services: &Services,
+    mut run: RunRecord,
+    status: Option<&str>,
+    progress: bool,
+) -> Result<(), ProcessError> {
     let now = services.now();
     let new_deadline = now + services.settings.stall_timeout.as_secs();
     let status_changed = status.is_some() && status != run.last_execution_status.as_deref();
-    // Push the stall deadline on progress, but write at most about once a minute per run.
     if status_changed || (progress && new_deadline > run.deadline_at + 60) {
         if let Some(status) = status {
             run.last_execution_status = Some(status.to_owned());
         }
         run.deadline_at = new_deadline;
         run.updated_at = now;
-        if run.state == RunState::Claimed {
-            // The agent is reporting, so the start went through even if the worker has not recorded it yet.
-            info!("callback for a run the worker has not marked running");
+        if !services.runs.update_run(&mut run).await? {
+            info!("run changed concurrently; progress noted by the other write");
         }
-        let _ = services.runs.update_run(&mut run).await?;
     }
     Ok(())
 }
@@ -176,202 +352,4 @@ async fn shared_key_valid(services: &Services, request: &HttpRequest<'_>) -> Res
         .await
         .map_err(WebhookError::Unavailable)?;
     Ok(!expected.is_empty() && constant_time_eq(expected.expose().as_bytes(), given.as_bytes()))
-}
-
-/// Compare the presented session key with the conversation's (learnt from OpenHands once, kept as a hash).
-async fn session_key_valid(
-    services: &Services,
-    request: &HttpRequest<'_>,
-    run: &mut RunRecord,
-) -> Result<bool, WebhookError> {
-    let Some(given) = request.header(SESSION_KEY_HEADER).filter(|k| !k.is_empty()) else {
-        return Ok(false);
-    };
-    let given_hash = sha256_hex(given);
-    if let Some(known) = &run.session_key_sha256 {
-        return Ok(constant_time_eq(known.as_bytes(), given_hash.as_bytes()));
-    }
-    let auth = services
-        .openhands_auth(run.api_key_secret.as_deref())
-        .await
-        .map_err(WebhookError::Unavailable)?;
-    let statuses = services
-        .conversations
-        .statuses(&auth, std::slice::from_ref(&run.conversation_id))
-        .await
-        .map_err(WebhookError::Unavailable)?;
-    let Some(key) = statuses
-        .into_iter()
-        .next()
-        .flatten()
-        .and_then(|c| c.session_api_key)
-    else {
-        return Ok(false);
-    };
-    let known_hash = sha256_hex(key.expose());
-    if !constant_time_eq(known_hash.as_bytes(), given_hash.as_bytes()) {
-        return Ok(false);
-    }
-    run.session_key_sha256 = Some(known_hash);
-    run.updated_at = services.now();
-    // Best effort: if this loses a race the next callback learns the hash again.
-    let _ = services.runs.update_run(run).await;
-    Ok(true)
-}
-
-fn sha256_hex(value: &str) -> String {
-    hex::encode(Sha256::digest(value.as_bytes()))
-}
-
-/// What one sweep did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SweepReport {
-    pub examined: usize,
-    pub concluded: usize,
-    pub failed: usize,
-}
-
-/// Most runs one sweep looks at; the next sweep takes the rest.
-const SWEEP_LIMIT: usize = 500;
-
-/// Poll OpenHands for every unfinished run and conclude those that finished, failed, never started or stalled.
-pub async fn sweep(services: &Services) -> SweepReport {
-    let mut report = SweepReport::default();
-    let runs = match services
-        .runs
-        .runs_in_states(&[RunState::Claimed, RunState::Running], SWEEP_LIMIT)
-        .await
-    {
-        Ok(runs) => runs,
-        Err(err) => {
-            warn!(error = %err, "sweep could not list runs");
-            report.failed += 1;
-            return report;
-        }
-    };
-    report.examined = runs.len();
-    // Runs are polled in groups sharing one identity (one API key per call).
-    let mut by_identity: BTreeMap<Option<String>, Vec<RunRecord>> = BTreeMap::new();
-    for run in runs {
-        by_identity
-            .entry(run.api_key_secret.clone())
-            .or_default()
-            .push(run);
-    }
-    for (secret, runs) in by_identity {
-        match sweep_identity(services, secret.as_deref(), runs).await {
-            Ok((concluded, failed)) => {
-                report.concluded += concluded;
-                report.failed += failed;
-            }
-            Err(err) => {
-                warn!(error = %err, "sweep could not poll OpenHands");
-                report.failed += 1;
-            }
-        }
-    }
-    if report.concluded > 0 || report.failed > 0 {
-        info!(
-            examined = report.examined,
-            concluded = report.concluded,
-            failed = report.failed,
-            "sweep done"
-        );
-    }
-    report
-}
-
-async fn sweep_identity(
-    services: &Services,
-    api_key_secret: Option<&str>,
-    runs: Vec<RunRecord>,
-) -> Result<(usize, usize), ProcessError> {
-    let now = services.now();
-    let auth = services.openhands_auth(api_key_secret).await?;
-    let (claimed, running): (Vec<_>, Vec<_>) = runs.into_iter().partition(|r| r.state == RunState::Claimed);
-    let mut outcomes: Vec<(RunRecord, Option<Outcome>)> = Vec::new();
-    for run in claimed {
-        // The worker owns claimed runs until their deadline; past it the queue has given up on them.
-        if now > run.deadline_at {
-            outcomes.push((
-                run,
-                Some(Outcome::StartFailed("the start never completed".into())),
-            ));
-        }
-    }
-    let ids: Vec<String> = running.iter().map(|r| r.conversation_id.clone()).collect();
-    let statuses = if ids.is_empty() {
-        Vec::new()
-    } else {
-        services.conversations.statuses(&auth, &ids).await?
-    };
-    for (mut run, status) in running
-        .into_iter()
-        .zip(statuses.into_iter().chain(std::iter::repeat(None)))
-    {
-        let outcome = match status {
-            Some(conversation) => {
-                if !run.title_set && !run.title.is_empty() {
-                    match services
-                        .conversations
-                        .set_title(&auth, &run.conversation_id, &run.title)
-                        .await
-                    {
-                        Ok(()) => {
-                            run.title_set = true;
-                            run.updated_at = now;
-                            if let Err(err) = services.runs.update_run(&mut run).await {
-                                warn!(error = %err, "could not record the title");
-                            }
-                        }
-                        Err(err) => info!(error = %err, "title not set yet"),
-                    }
-                }
-                match conversation.execution_status.as_deref() {
-                    Some("finished") => Some(Outcome::Finished),
-                    Some(s @ ("error" | "stuck")) => Some(Outcome::AgentStopped(s.to_owned())),
-                    current => {
-                        if current.is_some() && current != run.last_execution_status.as_deref() {
-                            run.last_execution_status = current.map(str::to_owned);
-                            run.deadline_at = now + services.settings.stall_timeout.as_secs();
-                            run.updated_at = now;
-                            let _ = services.runs.update_run(&mut run).await;
-                            None
-                        } else if now > run.deadline_at {
-                            Some(Outcome::Stalled)
-                        } else {
-                            None
-                        }
-                    }
-                }
-            }
-            None => {
-                let task = match &run.start_task_id {
-                    Some(task_id) => services.conversations.start_task(&auth, task_id).await?,
-                    None => None,
-                };
-                match task {
-                    Some(task) if task.is_error() => Some(Outcome::StartFailed(
-                        task.detail.unwrap_or_else(|| "the sandbox did not start".into()),
-                    )),
-                    _ if now > run.deadline_at => Some(Outcome::Stalled),
-                    _ => None,
-                }
-            }
-        };
-        outcomes.push((run, outcome));
-    }
-    let (mut concluded, mut failed) = (0, 0);
-    for (run, outcome) in outcomes {
-        let Some(outcome) = outcome else { continue };
-        let id = run.conversation_id.clone();
-        match conclude::conclude(services, run, outcome).await {
-            Ok(()) => concluded += 1,
-            Err(err) => {
-                warn!(conversation_id = %id, error = %err, "sweep could not conclude a run");
-                failed += 1;
-            }
-        }
-    }
-    Ok((concluded, failed))
 }

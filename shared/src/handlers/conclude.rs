@@ -1,134 +1,315 @@
-//! Ending a run: build the one result (summary or failure), edit the run's status message with it, and move the
-//! run to its terminal state with a conditional write. Callback and sweep both come here, so a repeated or
-//! racing conclusion edits the same message with the same text and records one outcome.
+//! Ending a run, exactly once. Whoever decides that a run is over (a callback, the sweep, the worker) first
+//! claims the conclusion: the `Concluding` state with a holder id and a lease, in one version-checked write.
+//! Only the holder asks the agent for its summary and edits the status message, then records the terminal
+//! state. A holder that cannot finish (summary not fetchable yet, provider down) sets when to try next and lets
+//! go; the sweep, or the next callback, takes it up from where it stopped. The text is kept on the run once
+//! composed, so the agent is asked for its summary once however often publishing is retried.
 
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::{prompt, Services};
 use crate::{
-    domain::{RunRecord, RunState},
+    domain::{Conclusion, Outcome, RunRecord, RunState},
     error::{PortError, ProcessError},
     ports::SourceClient,
+    text::cut_to,
 };
 
-/// How a run ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    Finished,
-    /// The agent reported `error` or `stuck`.
-    AgentStopped(String),
-    /// No progress before the deadline.
-    Stalled,
-    /// The conversation never started.
-    StartFailed(String),
-}
+/// How long a holder has for its effects before another party may take the conclusion over. Longer than a
+/// summary call and an edit together.
+const LEASE_SECS: u64 = 120;
+/// Publishing attempts before a run is given up as failed without its message.
+const MAX_PUBLISH_ATTEMPTS: u32 = 8;
+/// Wait before asking again for a summary that could not be fetched.
+const SUMMARY_RETRY_SECS: u64 = 15;
+/// Largest result text stored on a run (and posted); providers cut further to their own limits.
+const MAX_OUTCOME_BYTES: usize = 60_000;
+/// Claim attempts when other writes keep landing first.
+const CLAIM_TRIES: usize = 5;
 
 /// Marker embedded (invisibly) in a run's status message.
 pub(crate) fn marker_for(conversation_id: &str) -> String {
     format!("run:{conversation_id}")
 }
 
-pub(crate) async fn start_failed(
-    services: &Services,
-    run: RunRecord,
-    detail: &str,
-) -> Result<(), ProcessError> {
-    conclude(services, run, Outcome::StartFailed(detail.to_owned())).await
-}
-
-/// Conclude `run` with `outcome` (no-op if it is already concluded).
+/// Conclude `run` with `outcome`. Returns whether this call finished the run (`false`: someone else holds or
+/// finished the conclusion, or it will be taken up again later).
 pub(crate) async fn conclude(
     services: &Services,
-    mut run: RunRecord,
+    run: RunRecord,
     outcome: Outcome,
-) -> Result<(), ProcessError> {
-    if run.state.is_terminal() {
-        return Ok(());
+) -> Result<bool, ProcessError> {
+    match claim(services, run, Some(outcome)).await? {
+        Some(run) => settle(services, run).await,
+        None => Ok(false),
     }
-    let module = services
-        .module(run.provider)
-        .ok_or_else(|| ProcessError::Permanent(format!("provider {} is not configured", run.provider)))?;
+}
+
+/// Take up a conclusion whose holder let go or whose lease ran out (the sweep, a later callback).
+pub(crate) async fn resume(services: &Services, run: RunRecord) -> Result<bool, ProcessError> {
+    match claim(services, run, None).await? {
+        Some(run) => settle(services, run).await,
+        None => Ok(false),
+    }
+}
+
+/// The version-checked claim. A write that landed first (a deadline push, a learnt session key) is re-read
+/// and the claim tried again; a conclusion someone else holds is left to them.
+async fn claim(
+    services: &Services,
+    mut run: RunRecord,
+    outcome: Option<Outcome>,
+) -> Result<Option<RunRecord>, ProcessError> {
+    for _ in 0..CLAIM_TRIES {
+        let now = services.now();
+        if run.state.is_terminal() {
+            return Ok(None);
+        }
+        let holder = uuid::Uuid::new_v4().simple().to_string();
+        match (run.state, run.conclusion.as_mut()) {
+            (RunState::Concluding, Some(conclusion)) => {
+                if conclusion.lease_until > now {
+                    return Ok(None);
+                }
+                conclusion.holder = holder;
+                conclusion.lease_until = now + LEASE_SECS;
+            }
+            _ => {
+                let Some(outcome) = outcome.clone() else {
+                    return Ok(None);
+                };
+                run.conclusion = Some(Conclusion {
+                    outcome,
+                    holder,
+                    lease_until: now + LEASE_SECS,
+                    since: now,
+                    attempts: 0,
+                    last_error: None,
+                });
+                run.state = RunState::Concluding;
+            }
+        }
+        run.updated_at = now;
+        if services.runs.update_run(&mut run).await? {
+            return Ok(Some(run));
+        }
+        run = services
+            .runs
+            .get_run(&run.conversation_id)
+            .await?
+            .ok_or_else(|| ProcessError::Transient("run vanished while concluding".into(), None))?;
+    }
+    Err(ProcessError::Transient(
+        "the run kept changing while concluding".into(),
+        None,
+    ))
+}
+
+/// The holder's effects: compose the text (once), publish it, record the terminal state.
+async fn settle(services: &Services, mut run: RunRecord) -> Result<bool, ProcessError> {
+    let Some(module) = services.module(run.provider) else {
+        return give_up(services, run, "its provider is not configured").await;
+    };
+    let source = module.source();
+    let text = match run.outcome.clone() {
+        Some(text) => text,
+        None => match compose(services, source, &run).await {
+            Composed::Text(text) => {
+                run.outcome = Some(cut_to(text, MAX_OUTCOME_BYTES));
+                keep(services, &mut run).await?;
+                run.outcome.clone().unwrap_or_default()
+            }
+            Composed::NotYet(reason) => {
+                info!(conversation_id = %run.conversation_id, reason, "summary not available yet; trying again soon");
+                return let_go(services, run, SUMMARY_RETRY_SECS, reason, false).await;
+            }
+        },
+    };
+    if let Err(err) = publish(source, &mut run, &text).await {
+        let attempts = run.conclusion.as_ref().map_or(0, |c| c.attempts) + 1;
+        if attempts >= MAX_PUBLISH_ATTEMPTS {
+            error!(conversation_id = %run.conversation_id, error = %err, attempts, "could not publish the result; giving up");
+            return give_up(services, run, "the result could not be published").await;
+        }
+        warn!(conversation_id = %run.conversation_id, error = %err, attempts, "could not publish the result; will retry");
+        let wait =
+            publish_backoff(attempts).max(err.retry_after().map_or(0, |d| d.as_secs_f64().ceil() as u64));
+        let_go(services, run, wait, err.to_string(), true).await?;
+        // Transient for whoever called: a callback's sender retries (a 5xx), the sweep counts it.
+        return Err(ProcessError::Transient(
+            format!("could not publish the result: {err}"),
+            Some(std::time::Duration::from_secs(wait)),
+        ));
+    }
+    finish(services, run).await
+}
+
+/// Wait before the `attempts`-th publishing retry: 5 s, 15 s, then doubling from a minute to about an hour.
+fn publish_backoff(attempts: u32) -> u64 {
+    match attempts {
+        0 | 1 => 5,
+        2 => 15,
+        n => 60u64.saturating_mul(1 << (n - 3).min(6)),
+    }
+}
+
+/// The run reached its terminal state with its message published.
+async fn finish(services: &Services, mut run: RunRecord) -> Result<bool, ProcessError> {
+    let outcome = run
+        .conclusion
+        .as_ref()
+        .map(|c| c.outcome.clone())
+        .unwrap_or(Outcome::Stalled);
+    run.state = match outcome {
+        Outcome::Finished => RunState::Reported,
+        _ => RunState::Failed,
+    };
+    keep(services, &mut run).await?;
+    best_effort_title(services, &run).await;
+    info!(
+        conversation_id = %run.conversation_id,
+        outcome = outcome.label(),
+        state = run.state.as_str(),
+        "run concluded"
+    );
+    Ok(true)
+}
+
+/// After repeated refusals: record the run as failed without its message, so it stops costing retries.
+async fn give_up(services: &Services, mut run: RunRecord, why: &str) -> Result<bool, ProcessError> {
+    run.state = RunState::Failed;
+    if let Some(conclusion) = run.conclusion.as_mut() {
+        conclusion.last_error = Some(why.to_owned());
+    }
+    keep(services, &mut run).await?;
+    error!(conversation_id = %run.conversation_id, why, "run concluded as failed without its message");
+    Ok(true)
+}
+
+/// Release the claim until `wait` from now, noting why.
+async fn let_go(
+    services: &Services,
+    mut run: RunRecord,
+    wait: u64,
+    reason: String,
+    count_attempt: bool,
+) -> Result<bool, ProcessError> {
+    let now = services.now();
+    if let Some(conclusion) = run.conclusion.as_mut() {
+        conclusion.lease_until = now + wait;
+        conclusion.last_error = Some(cut_to(reason, 500));
+        if count_attempt {
+            conclusion.attempts += 1;
+        }
+    }
+    keep(services, &mut run).await?;
+    Ok(false)
+}
+
+/// Write the holder's part of the run. Another party's progress write (deadline, session key) landing first is
+/// not a reason to stop: the holder's fields are carried over onto the fresh record and written again. Only a
+/// conclusion taken over by another holder (after this one's lease ran out) ends it.
+async fn keep(services: &Services, run: &mut RunRecord) -> Result<(), ProcessError> {
+    let holder = run.conclusion.as_ref().map(|c| c.holder.clone());
+    for _ in 0..CLAIM_TRIES {
+        run.updated_at = services.now();
+        if services.runs.update_run(run).await? {
+            return Ok(());
+        }
+        let Some(mut fresh) = services.runs.get_run(&run.conversation_id).await? else {
+            return Err(ProcessError::Transient(
+                "run vanished while concluding".into(),
+                None,
+            ));
+        };
+        let still_ours = fresh.state == RunState::Concluding
+            && fresh.conclusion.as_ref().map(|c| c.holder.clone()) == holder;
+        if !still_ours {
+            return Err(ProcessError::Transient(
+                "the conclusion was taken over by another holder".into(),
+                None,
+            ));
+        }
+        fresh.state = run.state;
+        fresh.conclusion = run.conclusion.take();
+        fresh.outcome = run.outcome.take();
+        fresh.status = run.status.take();
+        *run = fresh;
+    }
+    Err(ProcessError::Transient(
+        "the run kept changing while concluding".into(),
+        None,
+    ))
+}
+
+enum Composed {
+    Text(String),
+    /// The text cannot be composed yet (the summary is not fetchable right now).
+    NotYet(String),
+}
+
+async fn compose(services: &Services, source: &dyn SourceClient, run: &RunRecord) -> Composed {
     let link = services.conversations.conversation_link(&run.conversation_id);
-    let (text, state, label) = match &outcome {
+    let outcome = run
+        .conclusion
+        .as_ref()
+        .map(|c| c.outcome.clone())
+        .unwrap_or(Outcome::Stalled);
+    let mut text = match &outcome {
         Outcome::Finished => {
-            let summary = fetch_summary(services, &run).await?;
-            let links = prompt::pull_request_links(&summary);
-            for url in &links {
-                if let Err(err) = module.source().pull_request_opened(&run.source, url).await {
-                    warn!(error = %err, "could not mark the pull request on the source");
+            let since = run.conclusion.as_ref().map_or(0, |c| c.since);
+            match fetch_summary(services, run).await {
+                Ok(summary) => {
+                    for url in prompt::pull_request_links(&summary) {
+                        if let Err(err) = source.pull_request_opened(&run.source, &url).await {
+                            warn!(error = %err, "could not mark the pull request on the source");
+                        }
+                    }
+                    prompt::status_finished(&summary, &link)
+                }
+                Err(reason) if services.now() < since + services.settings.summary_patience.as_secs() => {
+                    return Composed::NotYet(reason)
+                }
+                Err(reason) => {
+                    warn!(conversation_id = %run.conversation_id, reason, "posting the result without the summary");
+                    prompt::status_finished_without_summary(&link)
                 }
             }
-            (
-                prompt::status_finished(&summary, &links, &link),
-                RunState::Reported,
-                "finished".to_owned(),
-            )
         }
-        Outcome::AgentStopped(status) => (
-            prompt::status_failed(
-                &format!("OpenHands stopped with status `{status}` before finishing the work."),
-                &link,
-            ),
-            RunState::Failed,
-            status.clone(),
+        Outcome::AgentStopped(status) => prompt::status_failed(
+            &format!("OpenHands stopped with status `{status}` before finishing the work."),
+            &link,
         ),
-        Outcome::Stalled => (
-            prompt::status_failed(
-                &format!(
-                    "No progress for {} minutes, so Hookline stopped waiting for this run.",
-                    services.settings.stall_timeout.as_secs() / 60
-                ),
-                &link,
+        Outcome::Stalled => prompt::status_failed(
+            &format!(
+                "No progress for {}, so Hookline stopped waiting for this run.",
+                prompt::duration_words(services.settings.stall_timeout)
             ),
-            RunState::Failed,
-            "stalled".to_owned(),
+            &link,
         ),
-        Outcome::StartFailed(detail) => (
-            prompt::status_failed(
-                &format!("Could not start the OpenHands conversation: {detail}."),
-                &link,
-            ),
-            RunState::Failed,
-            "start_failed".to_owned(),
+        Outcome::StartFailed(detail) => prompt::status_failed(
+            &format!("Could not start the OpenHands conversation: {detail}."),
+            &link,
+        ),
+        Outcome::SandboxLost(detail) => prompt::status_failed(
+            &format!("The agent's sandbox stopped working ({detail}), so the run ended without a result."),
+            &link,
         ),
     };
-    publish(module.source(), &mut run, &text).await?;
-    run.state = state;
-    run.outcome = Some(text);
-    run.updated_at = services.now();
-    if !services.runs.update_run(&mut run).await? {
-        // Someone concluded it first. Make sure the message shows what was recorded.
-        if let Some(winner) = services.runs.get_run(&run.conversation_id).await? {
-            if let (Some(text), Some(status)) = (&winner.outcome, &winner.status) {
-                let marker = marker_for(&winner.conversation_id);
-                module
-                    .source()
-                    .edit_status(&winner.source, status, &marker, text)
-                    .await?;
-            }
-        }
-        info!(conversation_id = %run.conversation_id, "run was concluded concurrently");
-        return Ok(());
+    if !run.pending_messages.is_empty() && outcome != Outcome::Finished {
+        text.push_str(&prompt::undelivered_follow_ups(run.pending_messages.len()));
     }
-    if let Err(err) = services
-        .runs
-        .release_thread(&run.thread_key, &run.conversation_id)
-        .await
-    {
-        warn!(error = %err, "could not release the thread; the next trigger will clear it");
-    }
-    info!(conversation_id = %run.conversation_id, outcome = %label, state = run.state.as_str(), "run concluded");
-    Ok(())
+    Composed::Text(text)
 }
 
 /// Edit the status message with `text`; post one if it is missing (never posted, or deleted by someone).
-async fn publish(source: &dyn SourceClient, run: &mut RunRecord, text: &str) -> Result<(), ProcessError> {
+async fn publish(source: &dyn SourceClient, run: &mut RunRecord, text: &str) -> Result<(), PortError> {
     let marker = marker_for(&run.conversation_id);
     if let Some(status) = &run.status {
         match source.edit_status(&run.source, status, &marker, text).await {
             Ok(()) => return Ok(()),
             Err(PortError::NotFound { .. }) => warn!("status message is gone; posting a new one"),
-            Err(err) => return Err(err.into()),
+            Err(err) => return Err(err),
         }
     } else if let Some(found) = source.find_status(&run.source, &marker).await? {
         source.edit_status(&run.source, &found, &marker, text).await?;
@@ -140,17 +321,27 @@ async fn publish(source: &dyn SourceClient, run: &mut RunRecord, text: &str) -> 
     Ok(())
 }
 
-/// Ask the agent for its final summary. An unreachable sandbox is retried; a refusal yields an empty summary.
-async fn fetch_summary(services: &Services, run: &RunRecord) -> Result<String, ProcessError> {
-    let auth = services.openhands_auth(run.api_key_secret.as_deref()).await?;
+/// Ask the agent for its final summary. `Err` says why it cannot be had now (sandbox not reachable, no key,
+/// the agent server refused); the caller decides whether to wait or to post without it.
+async fn fetch_summary(services: &Services, run: &RunRecord) -> Result<String, String> {
+    let auth = services
+        .openhands_auth(run.api_key_secret.as_deref())
+        .await
+        .map_err(|err| err.to_string())?;
     let statuses = services
         .conversations
         .statuses(&auth, std::slice::from_ref(&run.conversation_id))
-        .await?;
+        .await
+        .map_err(|err| err.to_string())?;
     let Some(conversation) = statuses.into_iter().next().flatten() else {
-        warn!("conversation not found when asking for the summary");
-        return Ok(String::new());
+        return Err("OpenHands does not list the conversation".into());
     };
+    if conversation.session_api_key.is_none() || !conversation.sandbox_running() {
+        return Err(format!(
+            "the sandbox reads {}",
+            conversation.sandbox_status.as_deref().unwrap_or("unknown")
+        ));
+    }
     let agent_url = run.agent_server_url.clone().or_else(|| {
         conversation
             .conversation_url
@@ -158,19 +349,29 @@ async fn fetch_summary(services: &Services, run: &RunRecord) -> Result<String, P
             .and_then(crate::openhands::agent_server_url_from)
     });
     let Some(agent_url) = agent_url else {
-        warn!("no agent server url; posting without a summary");
-        return Ok(String::new());
+        return Err("no agent server URL is known".into());
     };
-    match services
+    services
         .conversations
         .ask_agent(&conversation, &agent_url, prompt::SUMMARY_QUESTION)
         .await
+        .map_err(|err| err.to_string())
+}
+
+/// The server replaces a title set while the conversation starts with its own, generated from the first
+/// message; by the end that has happened, so the title set now stays. One attempt, never retried.
+async fn best_effort_title(services: &Services, run: &RunRecord) {
+    if run.title.is_empty() {
+        return;
+    }
+    let Ok(auth) = services.openhands_auth(run.api_key_secret.as_deref()).await else {
+        return;
+    };
+    if let Err(err) = services
+        .conversations
+        .set_title(&auth, &run.conversation_id, &run.title)
+        .await
     {
-        Ok(summary) => Ok(summary),
-        Err(err) if err.is_transient() => Err(err.into()),
-        Err(err) => {
-            warn!(error = %err, "the agent did not answer the summary question");
-            Ok(String::new())
-        }
+        info!(error = %err, "conversation title not set");
     }
 }

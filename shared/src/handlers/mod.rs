@@ -1,14 +1,21 @@
-//! The three handlers, written once and generic over the ports: webhook intake ([`webhook`]), the queue worker
-//! ([`worker`]) and the callback routes plus the sweep ([`callback`]). Lambda mains and the local host only wire
-//! adapters into [`Services`] and call these.
+//! The handlers, written once and generic over the ports: webhook intake ([`webhook`]), the queue worker
+//! ([`worker`]), the agent server's callback routes ([`callback`]) and the periodic [`sweep`]. Lambda mains and
+//! the local host only wire adapters into [`Services`] and call these. A run's life between them is in
+//! [`reconcile`] (what a reading of the conversation means) and [`conclude`] (ending it exactly once).
 
 pub mod callback;
 mod conclude;
 pub mod prompt;
+mod reconcile;
+pub mod sweep;
 pub mod webhook;
 pub mod worker;
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError, Weak},
+    time::Duration,
+};
 
 use crate::{
     clock::Clock,
@@ -47,6 +54,15 @@ pub struct Settings {
     pub stall_timeout: Duration,
     /// Receives after which a failing message is given up (and dead-lettered by the queue).
     pub max_receives: u32,
+    /// A start whose conversation does not exist this long after it was requested has failed.
+    pub start_timeout: Duration,
+    /// How long a sandbox may read `ERROR` (or `MISSING`, confirmed by a second reading) before the run is
+    /// concluded as failed.
+    pub sandbox_grace: Duration,
+    /// How long a finished run keeps trying to fetch the agent's summary before it posts without one.
+    pub summary_patience: Duration,
+    /// Longest one sweep works; the runs it did not reach wait for the next.
+    pub sweep_budget: Duration,
     pub auth_mode: AuthMode,
     pub default_identity: Option<DefaultIdentity>,
     /// Secret holding a shared key the agent server may send as `X-Hookline-Callback-Key` instead of the
@@ -61,6 +77,10 @@ impl Default for Settings {
             delivery_ttl: Duration::from_secs(7 * 24 * 3600),
             stall_timeout: Duration::from_secs(2 * 3600),
             max_receives: 5,
+            start_timeout: Duration::from_secs(15 * 60),
+            sandbox_grace: Duration::from_secs(3 * 60),
+            summary_patience: Duration::from_secs(5 * 60),
+            sweep_budget: Duration::from_secs(50),
             auth_mode: AuthMode::Bearer,
             default_identity: None,
             callback_key_secret: None,
@@ -81,6 +101,31 @@ pub struct Services {
     pub providers: Vec<Arc<dyn ProviderModule>>,
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
+    /// Per-conversation locks, so concurrent callbacks make one OpenHands lookup, not one each.
+    pub lookups: Arc<KeyedLocks>,
+}
+
+/// Async locks by key, held only while someone uses them (the map keeps weak references).
+#[derive(Debug, Default)]
+pub struct KeyedLocks(Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>);
+
+impl KeyedLocks {
+    /// Wait for, and hold, the lock of `key`.
+    pub async fn lock(&self, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            map.retain(|_, lock| lock.strong_count() > 0);
+            match map.get(key).and_then(Weak::upgrade) {
+                Some(lock) => lock,
+                None => {
+                    let lock = Arc::new(tokio::sync::Mutex::new(()));
+                    map.insert(key.to_owned(), Arc::downgrade(&lock));
+                    lock
+                }
+            }
+        };
+        lock.lock_owned().await
+    }
 }
 
 impl Services {

@@ -9,9 +9,11 @@ use tracing::{error, info, info_span, warn, Instrument};
 
 use super::{conclude, prompt, Services};
 use crate::{
-    domain::{conversation_id_for, Envelope, RunRecord, RunState, SourceRef, Trigger, ENVELOPE_VERSION},
+    domain::{
+        conversation_id_for, Envelope, Outcome, RunRecord, RunState, SourceRef, Trigger, ENVELOPE_VERSION,
+    },
     error::{Disposition, PortError, ProcessError},
-    ports::{Claim, StartConversation, ThreadClaim},
+    ports::{Claim, MessageDelivery, StartConversation, StartTask, ThreadClaim},
     provider::{Decision, ProviderModule},
 };
 
@@ -127,8 +129,10 @@ async fn process_envelope(
                 None => return notify_unlinked(services, module, &trigger).await,
             },
         };
-        // One active conversation per thread: a mention on a busy thread becomes a follow-up.
-        for _ in 0..2 {
+        // One active conversation per thread: a mention on a busy thread becomes a follow-up. The thread points
+        // at its latest conversation; one that has ended leaves the thread free, and the new run names it.
+        let mut previous = None;
+        for _ in 0..3 {
             match services
                 .runs
                 .claim_thread(&trigger.thread_key, &conversation_id)
@@ -137,12 +141,18 @@ async fn process_envelope(
                 ThreadClaim::Claimed => break,
                 ThreadClaim::Active {
                     conversation_id: active,
-                } => match services.runs.get_run(&active).await? {
-                    Some(run) if !run.state.is_terminal() => {
-                        return follow_up(services, module, &trigger, &run).await;
+                } => {
+                    if let Some(run) = services.runs.get_run(&active).await? {
+                        if !run.state.is_terminal() {
+                            match follow_up(services, module, &trigger, run, final_attempt).await? {
+                                FollowUp::Handled => return Ok(()),
+                                FollowUp::Ended => {}
+                            }
+                        }
                     }
-                    _ => services.runs.release_thread(&trigger.thread_key, &active).await?,
-                },
+                    services.runs.release_thread(&trigger.thread_key, &active).await?;
+                    previous = Some(active);
+                }
             }
         }
         let now = services.now();
@@ -168,6 +178,11 @@ async fn process_envelope(
             outcome: None,
             title: trigger.title.clone(),
             title_set: false,
+            start_requested_at: None,
+            pending_messages: Vec::new(),
+            previous_conversation_id: previous,
+            sandbox_trouble: None,
+            conclusion: None,
             version: 0,
         };
         if !services.runs.insert_run(&run).await? {
@@ -226,17 +241,34 @@ async fn drive_run(
     let auth = match services.openhands_auth(run.api_key_secret.as_deref()).await {
         Ok(auth) => auth,
         Err(err) if err.is_transient() && !final_attempt => return Err(err.into()),
-        Err(err) => return conclude::start_failed(services, run, &short_reason(&err)).await,
+        Err(err) => return start_failed(services, run, &short_reason(&err)).await,
     };
-    if existed {
-        // A crash may have come after OpenHands accepted the start: ask before starting twice.
+    if existed || run.start_requested_at.is_some() {
+        // An earlier attempt may have asked OpenHands to start this conversation, and its answer may have been
+        // lost. A second start with the same id makes the real server start a second sandbox and breaks both,
+        // so follow the start that exists instead.
+        match services
+            .conversations
+            .find_start_task(&auth, &run.conversation_id)
+            .await
+        {
+            Ok(Some(task)) => {
+                info!(start_task_id = %task.id, status = %task.status, "following the start an earlier attempt made");
+                return follow_start(services, run, task).await;
+            }
+            Ok(None) => {}
+            Err(err) if err.is_transient() => return Err(err.into()),
+            Err(err) => info!(error = %err, "start task search unavailable; asking for the conversation"),
+        }
         let known = services
             .conversations
             .statuses(&auth, std::slice::from_ref(&run.conversation_id))
             .await?;
         if known.first().is_some_and(Option::is_some) {
             info!("conversation already exists; recording it as running");
-            return mark_running(services, run, None).await;
+            run.state = RunState::Running;
+            run.deadline_at = services.now() + services.settings.stall_timeout.as_secs();
+            return save(services, &mut run).await;
         }
     }
     let context = match source.thread_context(&trigger.source, trigger.occurred_at).await {
@@ -251,52 +283,54 @@ async fn drive_run(
         Some(branch) => Some(branch.clone()),
         None => source.resolve_branch(&trigger.source).await?,
     };
+    let earlier = run
+        .previous_conversation_id
+        .as_deref()
+        .map(|id| services.conversations.conversation_link(id));
     let request = StartConversation {
         conversation_id: run.conversation_id.clone(),
-        initial_message: prompt::initial_message(trigger, &context),
+        initial_message: prompt::initial_message(trigger, &context, earlier.as_deref()),
         selected_repository: trigger.repository.clone(),
         selected_branch: branch,
         git_provider: Some(trigger.git_provider.clone()),
         title: trigger.title.clone(),
         trigger: trigger_name(trigger),
     };
+    // Written before the request, so that a retry after a lost answer looks for this start first.
+    run.start_requested_at = Some(services.now());
+    save(services, &mut run).await?;
     match services.conversations.start(&auth, &request).await {
-        Ok(task) if task.is_error() => {
-            let detail = task.detail.unwrap_or_else(|| "the start task failed".into());
-            conclude::start_failed(services, run, &detail).await
-        }
         Ok(task) => {
-            info!(start_task_id = %task.id, "conversation started");
+            info!(start_task_id = %task.id, "conversation start accepted");
             if let Err(err) = source.run_started(&trigger.source).await {
                 warn!(error = %err, "could not mark the work as started on the source");
             }
-            match services
-                .conversations
-                .set_title(&auth, &run.conversation_id, &run.title)
-                .await
-            {
-                Ok(()) => run.title_set = true,
-                // The conversation appears only once its sandbox is up; the sweep sets the title then.
-                Err(err) => info!(error = %err, "title not set yet"),
-            }
-            mark_running(services, run, Some(task.id)).await
+            follow_start(services, run, task).await
         }
         Err(err) if err.is_transient() && !final_attempt => Err(err.into()),
-        Err(err) => conclude::start_failed(services, run, &short_reason(&err)).await,
+        Err(err) => start_failed(services, run, &short_reason(&err)).await,
     }
 }
 
-async fn mark_running(
-    services: &Services,
-    mut run: RunRecord,
-    task_id: Option<String>,
-) -> Result<(), ProcessError> {
-    if task_id.is_some() {
-        run.start_task_id = task_id;
+/// Record the start task; from here the sweep and the callbacks follow the conversation.
+async fn follow_start(services: &Services, mut run: RunRecord, task: StartTask) -> Result<(), ProcessError> {
+    if task.is_error() {
+        let detail = task.detail.unwrap_or_else(|| "the start task failed".into());
+        return start_failed(services, run, &detail).await;
     }
-    run.state = RunState::Running;
+    run.start_task_id = Some(task.id);
+    if task.agent_server_url.is_some() {
+        run.agent_server_url = task.agent_server_url;
+    }
+    run.state = RunState::Starting;
     run.deadline_at = services.now() + services.settings.stall_timeout.as_secs();
     save(services, &mut run).await
+}
+
+async fn start_failed(services: &Services, run: RunRecord, detail: &str) -> Result<(), ProcessError> {
+    conclude::conclude(services, run, Outcome::StartFailed(detail.to_owned()))
+        .await
+        .map(drop)
 }
 
 /// Conditional write; losing the race means another worker moved the run on, so retry from the top.
@@ -309,47 +343,179 @@ async fn save(services: &Services, run: &mut RunRecord) -> Result<(), ProcessErr
     }
 }
 
+/// What became of a mention on a thread whose run is still open.
+enum FollowUp {
+    /// Sent to the agent, or kept with the run until its conversation exists.
+    Handled,
+    /// The run's conversation has ended or is gone: the mention starts a new run.
+    Ended,
+}
+
+/// Most follow-ups kept with a run while its conversation starts.
+const MAX_PENDING_MESSAGES: usize = 20;
+
+/// How long a follow-up is claimed while it is being sent; a crash before it is recorded as done lets a
+/// redelivery send it after this.
+const FOLLOW_UP_LEASE: std::time::Duration = std::time::Duration::from_secs(300);
+
 async fn follow_up(
     services: &Services,
     module: &dyn ProviderModule,
     trigger: &Trigger,
-    active: &RunRecord,
-) -> Result<(), ProcessError> {
+    active: RunRecord,
+    final_attempt: bool,
+) -> Result<FollowUp, ProcessError> {
     let key = format!("followup#{}", trigger.run_key);
     let now = services.now();
-    if services
-        .deliveries
-        .claim(&key, now, services.settings.delivery_ttl)
-        .await?
-        == Claim::Duplicate
+    if services.deliveries.claim(&key, now, FOLLOW_UP_LEASE).await? == Claim::Duplicate {
+        return Ok(FollowUp::Handled);
+    }
+    let result = hand_over(services, trigger, active, final_attempt).await;
+    match &result {
+        Ok(_) => {
+            let _ = services
+                .deliveries
+                .complete(&key, services.now(), services.settings.delivery_ttl)
+                .await;
+        }
+        Err(_) => {
+            let _ = services.deliveries.release(&key).await;
+        }
+    }
+    if matches!(result, Ok(FollowUp::Handled)) {
+        if let Err(err) = module.source().acknowledge(&trigger.source).await {
+            warn!(error = %err, "could not add the reaction");
+        }
+    }
+    result
+}
+
+/// Get the follow-up to the agent: send it now, keep it with the run until the conversation exists, or say
+/// that the conversation has ended.
+async fn hand_over(
+    services: &Services,
+    trigger: &Trigger,
+    mut active: RunRecord,
+    final_attempt: bool,
+) -> Result<FollowUp, ProcessError> {
+    let text = prompt::follow_up_message(trigger);
+    let auth = services.openhands_auth(active.api_key_secret.as_deref()).await?;
+    for _ in 0..5 {
+        match active.state {
+            RunState::Concluding | RunState::Reported | RunState::Failed => {
+                info!(active_conversation = %active.conversation_id, "the thread's conversation has ended; starting a new run");
+                return Ok(FollowUp::Ended);
+            }
+            RunState::Claimed | RunState::Starting => {
+                if active.state == RunState::Starting {
+                    // It may exist by now: look, and let the reading move the run on.
+                    let reading = services
+                        .conversations
+                        .statuses(&auth, std::slice::from_ref(&active.conversation_id))
+                        .await?
+                        .into_iter()
+                        .next()
+                        .flatten();
+                    if reading.is_some() {
+                        super::reconcile::apply(services, &auth, active.clone(), reading).await?;
+                        active = reload(services, &active.conversation_id).await?;
+                        continue;
+                    }
+                }
+                if active.pending_messages.len() >= MAX_PENDING_MESSAGES {
+                    return Err(ProcessError::Permanent(
+                        "too many follow-ups wait for this run".into(),
+                    ));
+                }
+                active.pending_messages.push(text.clone());
+                active.updated_at = services.now();
+                if services.runs.update_run(&mut active).await? {
+                    info!(active_conversation = %active.conversation_id, "kept the follow-up until the conversation exists");
+                    return Ok(FollowUp::Handled);
+                }
+                active = reload(services, &active.conversation_id).await?;
+            }
+            RunState::Running => {
+                match services
+                    .conversations
+                    .send_message(&auth, &active.conversation_id, &text)
+                    .await?
+                {
+                    MessageDelivery::Delivered => {
+                        info!(active_conversation = %active.conversation_id, "sent as a follow-up to the running conversation");
+                        return Ok(FollowUp::Handled);
+                    }
+                    MessageDelivery::SandboxNotRunning if !final_attempt => {
+                        resume_if_paused(services, &auth, &active).await;
+                        return Err(ProcessError::Transient(
+                            "the sandbox is not running yet".into(),
+                            Some(std::time::Duration::from_secs(5)),
+                        ));
+                    }
+                    // Out of retries, or the conversation is not listed although it was: keep the message with
+                    // the run, so the next reading that finds the sandbox running sends it.
+                    MessageDelivery::SandboxNotRunning | MessageDelivery::NotYet => {
+                        active.pending_messages.push(text.clone());
+                        active.updated_at = services.now();
+                        if services.runs.update_run(&mut active).await? {
+                            return Ok(FollowUp::Handled);
+                        }
+                        active = reload(services, &active.conversation_id).await?;
+                    }
+                    MessageDelivery::Gone => {
+                        info!(active_conversation = %active.conversation_id, "the conversation's sandbox is gone");
+                        conclude::conclude(
+                            services,
+                            active,
+                            Outcome::SandboxLost("the sandbox is gone".into()),
+                        )
+                        .await?;
+                        return Ok(FollowUp::Ended);
+                    }
+                }
+            }
+        }
+    }
+    Err(ProcessError::Transient("the run kept changing".into(), None))
+}
+
+/// Wake a paused sandbox so it can take the message (best effort; the retry tells).
+async fn resume_if_paused(services: &Services, auth: &crate::ports::OpenHandsAuth, run: &RunRecord) {
+    let reading = match services
+        .conversations
+        .statuses(auth, std::slice::from_ref(&run.conversation_id))
+        .await
     {
-        return Ok(());
+        Ok(readings) => readings.into_iter().next().flatten(),
+        Err(err) => {
+            warn!(error = %err, "could not read the sandbox status");
+            return;
+        }
+    };
+    let Some(reading) = reading else { return };
+    if !reading
+        .sandbox_status
+        .as_deref()
+        .is_some_and(|s| s.eq_ignore_ascii_case("PAUSED"))
+    {
+        return;
     }
-    let sent = async {
-        let auth = services.openhands_auth(active.api_key_secret.as_deref()).await?;
-        services
-            .conversations
-            .send_message(
-                &auth,
-                &active.conversation_id,
-                &prompt::follow_up_message(trigger),
-            )
-            .await
+    let sandbox_id = reading
+        .sandbox_id
+        .clone()
+        .unwrap_or_else(|| run.conversation_id.clone());
+    match services.conversations.resume_sandbox(auth, &sandbox_id).await {
+        Ok(()) => info!(sandbox_id = %sandbox_id, "resumed the paused sandbox"),
+        Err(err) => warn!(error = %err, "could not resume the sandbox"),
     }
-    .await;
-    if let Err(err) = sent {
-        let _ = services.deliveries.release(&key).await;
-        return Err(err.into());
-    }
-    let _ = services
-        .deliveries
-        .complete(&key, now, services.settings.delivery_ttl)
-        .await;
-    info!(active_conversation = %active.conversation_id, "sent as a follow-up to the running conversation");
-    if let Err(err) = module.source().acknowledge(&trigger.source).await {
-        warn!(error = %err, "could not add the reaction");
-    }
-    Ok(())
+}
+
+async fn reload(services: &Services, conversation_id: &str) -> Result<RunRecord, ProcessError> {
+    services
+        .runs
+        .get_run(conversation_id)
+        .await?
+        .ok_or_else(|| ProcessError::Transient("run vanished".into(), None))
 }
 
 async fn notify_unlinked(
@@ -365,6 +531,10 @@ async fn notify_unlinked(
     post_notice_once(services, module, &trigger.source, &trigger.run_key, &text).await
 }
 
+/// How long a notice is claimed while it is being posted; a crash before it is recorded as done lets a
+/// redelivery post it after this.
+const NOTICE_LEASE: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Post a notice at most once per `key`, across retries and redeliveries.
 async fn post_notice_once(
     services: &Services,
@@ -375,13 +545,15 @@ async fn post_notice_once(
 ) -> Result<(), ProcessError> {
     let key = format!("notice#{key}");
     let now = services.now();
-    let ttl = services.settings.delivery_ttl;
-    if services.deliveries.claim(&key, now, ttl).await? == Claim::Duplicate {
+    if services.deliveries.claim(&key, now, NOTICE_LEASE).await? == Claim::Duplicate {
         return Ok(());
     }
     match module.source().post_notice(source, text).await {
         Ok(()) => {
-            let _ = services.deliveries.complete(&key, now, ttl).await;
+            let _ = services
+                .deliveries
+                .complete(&key, services.now(), services.settings.delivery_ttl)
+                .await;
             Ok(())
         }
         Err(err) => {

@@ -23,7 +23,7 @@ use crate::{
     clock::Clock,
     domain::{SourceRef, StatusRef},
     error::PortError,
-    http_api::{header_u64, parse_timestamp, transport_error},
+    http_api::{header_u64, parse_timestamp, secs_until, transport_error},
     ports::{ContextMessage, Secrets, SourceClient},
     text,
 };
@@ -190,7 +190,7 @@ impl LinearClient {
             .bytes()
             .await
             .map_err(|err| transport_error(&what, &err))?;
-        let now_ms = self.clock.now_secs().saturating_mul(1000);
+        let now_ms = self.clock.now_millis();
         let result = classify(&what, status, &headers, &body, now_ms);
         match &result {
             Ok(_) => tracing::debug!(op, tenant = %tenant.name, status, "Linear API call"),
@@ -724,8 +724,7 @@ fn rate_limit_wait(headers: &HeaderMap, now_ms: u64) -> Duration {
             } else {
                 reset
             };
-            let secs = reset_ms.saturating_sub(now_ms).div_ceil(1000);
-            Duration::from_secs(secs.clamp(1, MAX_RATE_LIMIT_WAIT_SECS))
+            Duration::from_secs(secs_until(reset_ms, now_ms).min(MAX_RATE_LIMIT_WAIT_SECS))
         }
         None => DEFAULT_RATE_LIMIT_WAIT,
     }
@@ -791,6 +790,11 @@ mod tests {
         assert_eq!(
             retry_after(classify("t", 400, &h, body, NOW_MS)),
             Some(Duration::from_secs(43))
+        );
+        // 42.5 s away seen 0.7 s into a second is 41.8 s away: still rounded up, never down.
+        assert_eq!(
+            retry_after(classify("t", 400, &h, body, NOW_MS + 700)),
+            Some(Duration::from_secs(42))
         );
         assert_eq!(
             retry_after(classify("t", 200, &HeaderMap::new(), body, NOW_MS)),

@@ -202,7 +202,10 @@ impl ProviderModule for SlackModule {
             | WebhookError::Malformed(_)
             | WebhookError::TooLarge
             | WebhookError::MethodNotAllowed => &[("x-slack-no-retry", "1")],
-            WebhookError::Stale | WebhookError::NotFound | WebhookError::Unavailable(_) => &[],
+            WebhookError::Stale
+            | WebhookError::NotFound
+            | WebhookError::NotYetVerifiable(_)
+            | WebhookError::Unavailable(_) => &[],
         }
     }
 

@@ -137,14 +137,8 @@ async fn run(args: &[String]) -> Result<String, String> {
             }
         }
         ["runs"] => {
-            let states = [
-                RunState::Claimed,
-                RunState::Running,
-                RunState::Reported,
-                RunState::Failed,
-            ];
             let runs = store
-                .runs_in_states(&states, 1000)
+                .runs_in_states(&RunState::ALL, 1000)
                 .await
                 .map_err(|e| e.to_string())?;
             let mut out = String::from("conversation_id\tstate\tthread\tactor\tcreated_at\n");
