@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README states it: unit and integration tests (the AWS adapter and Lambda tests
-# against a moto server this script starts and stops), then the SAM template through cfn-lint and
-# `sam validate --lint`. Python tools are installed into virtualenvs under the repo on first use.
+# against a moto server this script starts and stops, the real-OpenHands tests against the app server this script
+# installs), then the SAM template through cfn-lint and `sam validate --lint`. Python tools are installed into
+# virtualenvs under the repo on first use.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -10,10 +11,28 @@ SAM_VENV="${HOOKLINE_SAM_VENV:-$ROOT/.venv-sam}"
 
 say() { echo "test.sh: $*" >&2; }
 
+# The real OpenHands app server (tests/openhands/) for the tests that run it: installed here once, so that a
+# machine without Python 3.12 or PyPI fails now, loudly; the tests start and stop their own instances.
+HOOKLINE_TEST_OPENHANDS_DIR="${HOOKLINE_TEST_OPENHANDS_DIR:-$ROOT/.openhands-test}"
+bash tests/openhands/setup.sh "$HOOKLINE_TEST_OPENHANDS_DIR" \
+    || { say "ERROR: could not install the OpenHands app server into $HOOKLINE_TEST_OPENHANDS_DIR"; exit 1; }
+# Absolute: the tests run in their crate's directory.
+HOOKLINE_TEST_OPENHANDS_DIR="$(cd "$HOOKLINE_TEST_OPENHANDS_DIR" && pwd)"
+export HOOKLINE_TEST_OPENHANDS_DIR
+# Instances no live process owns (left by a killed run) go now and at exit; a concurrent run's stay.
+stop_openhands() {
+    HOOKLINE_OH_STOP_STALE_ONLY=1 bash tests/openhands/stop.sh "$HOOKLINE_TEST_OPENHANDS_DIR" >/dev/null 2>&1 || true
+}
+stop_openhands
+cleanup() {
+    tests/aws/moto-stop.sh >/dev/null 2>&1 || true
+    stop_openhands
+}
+trap cleanup EXIT
+
 # AWS emulator for the adapter and Lambda handler tests (fails loudly if it cannot be installed or started).
 HOOKLINE_TEST_AWS_ENDPOINT="$(tests/aws/moto.sh)"
 export HOOKLINE_TEST_AWS_ENDPOINT
-trap 'tests/aws/moto-stop.sh >/dev/null 2>&1 || true' EXIT
 say "moto at $HOOKLINE_TEST_AWS_ENDPOINT"
 
 cargo test --workspace --all-targets --locked

@@ -35,6 +35,11 @@ pub const ASK_AGENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Header carrying a self-hosted server's or a sandbox's session key.
 pub const SESSION_KEY_HEADER: &str = "X-Session-API-Key";
 
+/// The start-task search looks this far before the recorded start time (clock skew between Hookline and the server).
+const START_SEARCH_SLACK_SECS: u64 = 300;
+/// Pages of recent start tasks searched for one conversation's (100 tasks a page).
+const MAX_START_SEARCH_PAGES: usize = 5;
+
 /// Longest server-provided detail copied into an error.
 const MAX_DETAIL_CHARS: usize = 200;
 /// Most bytes of an error body read while looking for its `detail`.
@@ -196,26 +201,36 @@ impl Conversations for OpenHandsClient {
         &self,
         auth: &OpenHandsAuth,
         conversation_id: &str,
+        since: u64,
     ) -> Result<Option<StartTask>, PortError> {
         let call = Call::new("find start task", Some(conversation_id));
         let id = require_id(call, conversation_id)?;
-        let mut url = self.url("/api/v1/app-conversations/start-tasks/search", call)?;
-        url.query_pairs_mut()
-            .append_pair("conversation_id__eq", &id)
-            .append_pair("limit", "100");
-        let response = self.send(call, self.http.get(url), auth).await?;
-        let page: StartTaskPage = decode(call, response).await?;
-        // The newest task is the one a retried start would follow; ISO timestamps sort as text.
-        let newest = page
-            .into_items()
-            .into_iter()
-            .filter(|task| {
-                task.app_conversation_id
-                    .as_deref()
-                    .is_none_or(|other| normalize_id(other).as_deref() == Some(id.as_str()))
-            })
-            .max_by(|a, b| a.created_at.cmp(&b.created_at));
-        newest.map(|task| task.into_task(call)).transpose()
+        // Tasks are listed newest first; the window starts a little before `since` for clock skew.
+        let created_after =
+            std::time::UNIX_EPOCH + Duration::from_secs(since.saturating_sub(START_SEARCH_SLACK_SECS));
+        let created_after = humantime::format_rfc3339_seconds(created_after).to_string();
+        let mut page_id: Option<String> = None;
+        for _ in 0..MAX_START_SEARCH_PAGES {
+            let mut url = self.url("/api/v1/app-conversations/start-tasks/search", call)?;
+            url.query_pairs_mut()
+                .append_pair("created_at__gte", &created_after)
+                .append_pair("sort_order", "CREATED_AT_DESC")
+                .append_pair("limit", "100");
+            if let Some(page) = &page_id {
+                url.query_pairs_mut().append_pair("page_id", page);
+            }
+            let response = self.send(call, self.http.get(url), auth).await?;
+            let page: StartTaskPage = decode(call, response).await?;
+            let next = page.next_page_id.clone();
+            if let Some(task) = page.items.into_iter().find(|task| task.is_for(&id)) {
+                return task.into_task(call).map(Some);
+            }
+            match next {
+                Some(next) if !next.is_empty() => page_id = Some(next),
+                _ => break,
+            }
+        }
+        Ok(None)
     }
 
     async fn resume_sandbox(&self, auth: &OpenHandsAuth, sandbox_id: &str) -> Result<(), PortError> {
@@ -632,23 +647,22 @@ struct RawStartTask {
     app_conversation_id: Option<String>,
     agent_server_url: Option<String>,
     #[serde(default)]
-    created_at: Option<String>,
+    request: Option<RawStartRequest>,
 }
 
-/// A page of the start-task search: `{"items": [...], "next_page_id": …}`; a bare list is read too.
+/// A page of the start-task search.
 #[derive(Deserialize)]
-#[serde(untagged)]
-enum StartTaskPage {
-    Page { items: Vec<RawStartTask> },
-    List(Vec<RawStartTask>),
+struct StartTaskPage {
+    items: Vec<RawStartTask>,
+    #[serde(default)]
+    next_page_id: Option<String>,
 }
 
-impl StartTaskPage {
-    fn into_items(self) -> Vec<RawStartTask> {
-        match self {
-            StartTaskPage::Page { items } | StartTaskPage::List(items) => items,
-        }
-    }
+/// The part of a task's `request` that names its conversation.
+#[derive(Deserialize)]
+struct RawStartRequest {
+    #[serde(default)]
+    conversation_id: Option<String>,
 }
 
 impl RawStartTask {
@@ -664,6 +678,13 @@ impl RawStartTask {
             app_conversation_id,
             agent_server_url: self.agent_server_url,
         })
+    }
+
+    /// Is this a start of the conversation `id` (32 hex)? Its request says so from the first moment; the task's
+    /// own `app_conversation_id` is set only once it is `READY`.
+    fn is_for(&self, id: &str) -> bool {
+        let named = |other: &Option<String>| other.as_deref().and_then(normalize_id).as_deref() == Some(id);
+        named(&self.app_conversation_id) || self.request.as_ref().is_some_and(|r| named(&r.conversation_id))
     }
 }
 

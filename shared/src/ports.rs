@@ -231,12 +231,14 @@ pub trait Conversations: Send + Sync {
     ) -> Result<Vec<Option<ConversationStatus>>, PortError>;
     /// `GET /api/v1/app-conversations/start-tasks?ids=<task id>`.
     async fn start_task(&self, auth: &OpenHandsAuth, task_id: &str) -> Result<Option<StartTask>, PortError>;
-    /// The newest start task for a conversation, if the server has one
-    /// (`GET /api/v1/app-conversations/start-tasks/search?conversation_id__eq=…`).
+    /// The newest start task for a conversation created at or after `since` (epoch s), if the server has one.
+    /// Found by the conversation id of its request, so a start still in progress is found too (the server's
+    /// `conversation_id__eq` filter matches only tasks that reached `READY`).
     async fn find_start_task(
         &self,
         auth: &OpenHandsAuth,
         conversation_id: &str,
+        since: u64,
     ) -> Result<Option<StartTask>, PortError>;
     /// `POST /api/v1/sandboxes/{id}/resume`: wake a paused sandbox.
     async fn resume_sandbox(&self, auth: &OpenHandsAuth, sandbox_id: &str) -> Result<(), PortError>;

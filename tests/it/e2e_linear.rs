@@ -94,6 +94,7 @@ async fn start() -> Rig {
                 "lin_api_globex".to_owned(),
             ),
         ],
+        ..Default::default()
     })
     .await;
     linear.set_clock(Arc::new(h.clock.clone()));

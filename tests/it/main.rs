@@ -11,4 +11,6 @@ mod lambda_providers;
 mod lambda_world;
 mod lifecycle;
 mod openhands_client;
+mod real_lifecycle;
+mod real_openhands;
 mod slack_client;

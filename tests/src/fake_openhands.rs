@@ -518,30 +518,46 @@ async fn batch_get_start_tasks(State(shared): State<Arc<Shared>>, RawQuery(query
     Json(Value::Array(items)).into_response()
 }
 
-/// `GET …/start-tasks/search?conversation_id__eq=`: a page of the conversation's tasks, oldest first.
+/// `GET …/start-tasks/search`: a page of tasks, newest first. As on the real server, `conversation_id__eq` matches
+/// the task's `app_conversation_id`, which is set only once it is `READY`; `created_at__gte` bounds the age.
 async fn search_start_tasks(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> Response {
-    let wanted = reqwest::Url::parse(&format!("http://fake/?{}", query.unwrap_or_default()))
-        .ok()
-        .and_then(|url| {
-            url.query_pairs()
-                .find(|(k, _)| k == "conversation_id__eq")
-                .and_then(|(_, v)| normalize_id(&v))
-        });
+    let pairs: HashMap<String, String> =
+        reqwest::Url::parse(&format!("http://fake/?{}", query.unwrap_or_default()))
+            .map(|url| {
+                url.query_pairs()
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+    let wanted = pairs.get("conversation_id__eq").and_then(|v| normalize_id(v));
+    let since = pairs
+        .get("created_at__gte")
+        .map(|v| v.trim_end_matches('Z').to_owned());
     let state = shared.lock();
     let now = Instant::now();
+    let status = |task: &TaskRecord| match &task.error {
+        Some(_) => "ERROR",
+        None if task.ready_at <= now => "READY",
+        None => "WAITING_FOR_SANDBOX",
+    };
     let mut tasks: Vec<&TaskRecord> = state
         .tasks
         .values()
-        .filter(|task| wanted.as_deref().is_none_or(|id| task.conversation_id == id))
+        .filter(|task| {
+            wanted
+                .as_deref()
+                .is_none_or(|id| status(task) == "READY" && task.conversation_id == id)
+        })
+        .filter(|task| {
+            since
+                .as_deref()
+                .is_none_or(|since| task.created_at.as_str() >= since)
+        })
         .collect();
-    tasks.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+    tasks.sort_by(|a, b| b.created_at.cmp(&a.created_at));
     let items: Vec<Value> = tasks
         .into_iter()
-        .map(|task| match &task.error {
-            Some(error) => task_json(task, &shared.url, "ERROR", Some(error)),
-            None if task.ready_at <= now => task_json(task, &shared.url, "READY", None),
-            None => task_json(task, &shared.url, "WAITING_FOR_SANDBOX", None),
-        })
+        .map(|task| task_json(task, &shared.url, status(task), task.error.as_deref()))
         .collect();
     Json(json!({"items": items, "next_page_id": null})).into_response()
 }

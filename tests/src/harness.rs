@@ -37,6 +37,13 @@ pub struct HarnessOptions {
     pub extra_env: Vec<(String, String)>,
     /// More secrets, present from the first boot.
     pub extra_secrets: Vec<(String, String)>,
+    /// Talk to this OpenHands app server instead of the fake (e.g. the real one, through a counting proxy).
+    pub openhands_url: Option<String>,
+    /// The host and the fake GitHub use the system clock instead of [`Harness::clock`] (for a real server,
+    /// whose time cannot be moved).
+    pub system_clock: bool,
+    /// Period of the host's own sweep (zero: only [`hookline_local::Host::sweep_now`]).
+    pub sweep_interval: Duration,
 }
 
 impl Default for HarnessOptions {
@@ -45,6 +52,9 @@ impl Default for HarnessOptions {
             workers: 1,
             extra_env: Vec::new(),
             extra_secrets: Vec::new(),
+            openhands_url: None,
+            system_clock: false,
+            sweep_interval: Duration::ZERO,
         }
     }
 }
@@ -69,7 +79,11 @@ impl Harness {
     pub async fn start_with(options: HarnessOptions) -> Self {
         let clock = ManualClock::at(SystemClock.now_secs());
         let mut github_options = FakeGithubOptions::new(test_app_public_key_pem());
-        github_options.clock = Arc::new(clock.clone());
+        github_options.clock = if options.system_clock {
+            Arc::new(SystemClock)
+        } else {
+            Arc::new(clock.clone())
+        };
         let github = FakeGithub::start_with(github_options).await;
         github.set_role("alice", "write");
         github.set_role("mallory", "read");
@@ -106,7 +120,13 @@ impl Harness {
             ("GITHUB_APP_ID", FAKE_APP_ID),
             ("GITHUB_APP_SLUG", FAKE_APP_SLUG),
             ("GITHUB_API_URL", self.github.url()),
-            ("OPENHANDS_URL", self.openhands.url()),
+            (
+                "OPENHANDS_URL",
+                self.options
+                    .openhands_url
+                    .as_deref()
+                    .unwrap_or(self.openhands.url()),
+            ),
             ("OPENHANDS_WEB_URL", "https://app.example.test"),
             ("OPENHANDS_AUTH", "bearer"),
         ]
@@ -124,14 +144,19 @@ impl Harness {
             data_dir: self.dir.path().to_path_buf(),
             secrets_file: None,
             workers: self.options.workers,
-            sweep_interval: Duration::ZERO,
+            sweep_interval: self.options.sweep_interval,
             lease: Duration::from_secs(600),
+        };
+        let clock: Arc<dyn Clock> = if self.options.system_clock {
+            Arc::new(SystemClock)
+        } else {
+            Arc::new(self.clock.clone())
         };
         let host = start(HostOptions {
             config: self.config(),
             local,
             secrets: self.secrets.clone(),
-            clock: Arc::new(self.clock.clone()),
+            clock,
         })
         .await
         .expect("host starts");

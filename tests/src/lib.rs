@@ -1,4 +1,5 @@
 //! Test support.
+pub mod counting_proxy;
 pub mod fake_github;
 pub mod fake_gitlab;
 pub mod fake_jira;
@@ -6,3 +7,4 @@ pub mod fake_linear;
 pub mod fake_openhands;
 pub mod fake_slack;
 pub mod harness;
+pub mod real_openhands;

@@ -636,7 +636,12 @@ impl Conversations for NotInThisFunction {
     async fn start_task(&self, _: &OpenHandsAuth, _: &str) -> Result<Option<StartTask>, PortError> {
         Err(self.error("OpenHands"))
     }
-    async fn find_start_task(&self, _: &OpenHandsAuth, _: &str) -> Result<Option<StartTask>, PortError> {
+    async fn find_start_task(
+        &self,
+        _: &OpenHandsAuth,
+        _: &str,
+        _: u64,
+    ) -> Result<Option<StartTask>, PortError> {
         Err(self.error("OpenHands"))
     }
     async fn resume_sandbox(&self, _: &OpenHandsAuth, _: &str) -> Result<(), PortError> {

@@ -131,7 +131,11 @@ async fn not_listed(
         Some(task_id) => services.conversations.start_task(auth, task_id).await?,
         None => services
             .conversations
-            .find_start_task(auth, &run.conversation_id)
+            .find_start_task(
+                auth,
+                &run.conversation_id,
+                run.start_requested_at.unwrap_or(run.created_at),
+            )
             .await
             .unwrap_or_else(|err| {
                 info!(error = %err, "start task search unavailable");

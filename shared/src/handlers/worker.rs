@@ -249,7 +249,11 @@ async fn drive_run(
         // so follow the start that exists instead.
         match services
             .conversations
-            .find_start_task(&auth, &run.conversation_id)
+            .find_start_task(
+                &auth,
+                &run.conversation_id,
+                run.start_requested_at.unwrap_or(run.created_at),
+            )
             .await
         {
             Ok(Some(task)) => {

@@ -1,0 +1,367 @@
+//! The run lifecycle against the REAL OpenHands app server (tests/openhands/: `openhands-ai` 1.11.0, process
+//! sandboxes, the fake LLM): Hookline's local host with the fake GitHub, driven as a person would, on one server
+//! with the scenarios in parallel. Host A receives every sandbox's callbacks; host B has none configured and
+//! relies on its sweep. Each host reaches OpenHands through a counting proxy, so the calls per run are measured.
+//!
+//! `HOOKLINE_REAL_FIGURES=5` adds that many sequential timing runs per host after the scenarios and prints the
+//! medians (the README's figures come from such a run).
+
+use std::{
+    collections::BTreeMap,
+    future::Future,
+    time::{Duration, Instant},
+};
+
+use hookline::{domain::RunState, ports::RunStore};
+use hookline_tests::{
+    counting_proxy::CountingProxy,
+    fake_github::ReactionTarget,
+    harness::{issue_comment, labeled, user, Harness, HarnessOptions, ALICE_ID, REPO},
+    real_openhands::{RealOpenHands, RealOpenHandsOptions},
+};
+use serde_json::json;
+
+/// Ports of this test's server (a slot of its own, away from the smoke test's automatic ones).
+const APP_PORT: u16 = 18314;
+const LLM_PORT: u16 = 18714;
+const SANDBOX_BASE_PORT: u16 = 18680;
+/// Both hosts sweep this often (production: every minute).
+const SWEEP_SECS: u64 = 3;
+/// Host A's sandbox grace.
+const GRACE_SECS: u64 = 20;
+/// Longest any scenario waits for one step.
+const PATIENCE: Duration = Duration::from_secs(240);
+
+async fn host(openhands_url: &str) -> Harness {
+    Harness::start_with(HarnessOptions {
+        workers: 2,
+        openhands_url: Some(openhands_url.to_owned()),
+        system_clock: true,
+        sweep_interval: Duration::from_secs(SWEEP_SECS),
+        extra_env: vec![
+            ("HOOKLINE_SANDBOX_GRACE_SECS".into(), GRACE_SECS.to_string()),
+            ("OPENHANDS_TIMEOUT_SECS".into(), "60".into()),
+        ],
+        ..Default::default()
+    })
+    .await
+}
+
+/// Poll `probe` every 200 ms until it answers, or fail with `what` after [`PATIENCE`].
+async fn wait_for<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn status_text(h: &Harness, number: u64) -> Option<String> {
+    h.bot_comments()
+        .into_iter()
+        .find(|c| c.number == number)
+        .map(|c| c.body)
+}
+
+async fn run_of(h: &Harness, number: u64) -> Option<hookline::domain::RunRecord> {
+    let store = h.host().store();
+    let runs = store.runs_in_states(&RunState::ALL, 1000).await.ok()?;
+    runs.into_iter()
+        .filter(|r| r.thread_key.ends_with(&format!("#{number}")))
+        .max_by_key(|r| r.created_at)
+}
+
+/// Label issue `number` whose body carries `body` (fake-LLM directives); returns when it was delivered.
+async fn label(h: &Harness, number: u64, body: &str, delivery: &str) -> Instant {
+    let mut payload = labeled(number, "openhands", user("alice", ALICE_ID));
+    payload["issue"]["body"] = json!(body);
+    let sent = Instant::now();
+    let (status, _) = h.deliver("issues", delivery, &payload).await;
+    assert_eq!(status, 202, "delivery {delivery}");
+    sent
+}
+
+/// Comment on issue `number`; returns the comment id.
+async fn mention(h: &Harness, number: u64, text: &str, delivery: &str) -> u64 {
+    let comment_id = h
+        .github
+        .seed_issue_comment(REPO, number, "alice", text, h.clock_now());
+    let payload = issue_comment(number, comment_id, text, user("alice", ALICE_ID), false);
+    assert_eq!(h.deliver("issue_comment", delivery, &payload).await.0, 202);
+    comment_id
+}
+
+/// How long one run took to reach each point.
+#[derive(Clone, Copy, Debug)]
+struct Timing {
+    status: Duration,
+    running: Duration,
+    result: Duration,
+}
+
+/// Label an issue and follow it to its result; asserts the result is the agent's summary.
+async fn labeled_run(h: &Harness, number: u64, marker: &str, delivery: &str) -> (String, Timing) {
+    let sent = label(
+        h,
+        number,
+        &format!("Please look. [[fake-llm: marker={marker}]]"),
+        delivery,
+    )
+    .await;
+    let status = wait_for("status comment", || async {
+        status_text(h, number).map(|_| sent.elapsed())
+    })
+    .await;
+    let running = wait_for("conversation running", || async {
+        let run = run_of(h, number).await?;
+        matches!(
+            run.state,
+            RunState::Running | RunState::Concluding | RunState::Reported
+        )
+        .then(|| sent.elapsed())
+    })
+    .await;
+    let expected = format!("Fake summary for {marker}");
+    let (body, result) = wait_for("result", || async {
+        let body = status_text(h, number)?;
+        (!body.contains("I'm on it")).then(|| (body, sent.elapsed()))
+    })
+    .await;
+    assert!(body.contains(&expected), "#{number}: {body}");
+    let run = run_of(h, number).await.expect("run");
+    assert_eq!(run.state, RunState::Reported);
+    assert_eq!(h.bot_comments().iter().filter(|c| c.number == number).count(), 1);
+    (
+        run.conversation_id,
+        Timing {
+            status,
+            running,
+            result,
+        },
+    )
+}
+
+/// A mention reaches the agent: the fake LLM keeps the conversation going until it sees a follow-up, then
+/// finishes; the result comes after it.
+async fn follow_up_run(oh: &RealOpenHands, h: &Harness, number: u64, during_start: bool) {
+    let marker = format!("follow-{number}");
+    label(
+        h,
+        number,
+        &format!("Please look. [[fake-llm: await_follow_up=120 marker={marker}]]"),
+        &format!("real-{number}"),
+    )
+    .await;
+    wait_for("status comment", || async { status_text(h, number) }).await;
+    if during_start {
+        let run = run_of(h, number).await.expect("run");
+        assert!(
+            matches!(run.state, RunState::Claimed | RunState::Starting),
+            "the mention comes while the conversation starts: {:?}",
+            run.state
+        );
+    } else {
+        wait_for("running", || async {
+            (run_of(h, number).await?.state == RunState::Running).then_some(())
+        })
+        .await;
+    }
+    let request = format!("also add a changelog line ({marker}-extra)");
+    let comment_id = mention(
+        h,
+        number,
+        &format!("@openhands {request}"),
+        &format!("real-{number}-m"),
+    )
+    .await;
+    let body = wait_for("result", || async {
+        status_text(h, number).filter(|b| !b.contains("I'm on it"))
+    })
+    .await;
+    assert!(
+        body.contains(&format!("Fake summary for {marker}")),
+        "#{number}: {body}"
+    );
+    let conversation_id = run_of(h, number).await.expect("run").conversation_id;
+    let seen = seen_by_agent(oh, &conversation_id);
+    assert!(
+        seen.iter().any(|m| m.contains(&format!("{marker}-extra"))),
+        "#{number}: the follow-up reached the agent: {seen:?}"
+    );
+    // The person got the 👀 on their mention.
+    let acknowledged = h.github.reactions().into_iter().any(|r| {
+        r.content == "eyes"
+            && r.target
+                == ReactionTarget::IssueComment {
+                    repo: REPO.into(),
+                    comment_id,
+                }
+    });
+    assert!(acknowledged, "#{number}: 👀 on the mention");
+}
+
+/// Every user message the fake LLM saw in the agent steps of a conversation.
+fn seen_by_agent(oh: &RealOpenHands, conversation_id: &str) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for request in oh.llm_requests() {
+        if request["kind"] != "agent_step" || request["conv"] != conversation_id {
+            continue;
+        }
+        for message in request["user_messages"].as_array().into_iter().flatten() {
+            if let Some(text) = message.as_str().filter(|t| !seen.iter().any(|s| s == t)) {
+                seen.push(text.to_owned());
+            }
+        }
+    }
+    seen
+}
+
+async fn killed_sandbox_run(oh: &RealOpenHands, h: &Harness, number: u64) {
+    label(
+        h,
+        number,
+        "Take your time. [[fake-llm: delay=120]]",
+        &format!("real-{number}"),
+    )
+    .await;
+    let run = wait_for("running", || async {
+        run_of(h, number).await.filter(|r| r.state == RunState::Running)
+    })
+    .await;
+    let killed = oh.kill_sandbox(&run.conversation_id);
+    assert!(!killed.is_empty());
+    let at = Instant::now();
+    let body = wait_for("failure posted", || async {
+        status_text(h, number).filter(|b| !b.contains("I'm on it"))
+    })
+    .await;
+    let took = at.elapsed();
+    assert!(body.contains("sandbox stopped working"), "#{number}: {body}");
+    assert!(
+        took < Duration::from_secs(GRACE_SECS + 4 * SWEEP_SECS),
+        "reported {took:?} after the kill"
+    );
+    assert_eq!(run_of(h, number).await.expect("run").state, RunState::Failed);
+    println!(
+        "real-openhands: killed sandbox reported {:.1} s after the kill",
+        took.as_secs_f64()
+    );
+}
+
+async fn failing_agent_run(h: &Harness, number: u64) {
+    label(
+        h,
+        number,
+        "This one fails. [[fake-llm: fail]]",
+        &format!("real-{number}"),
+    )
+    .await;
+    let body = wait_for("failure posted", || async {
+        status_text(h, number).filter(|b| !b.contains("I'm on it"))
+    })
+    .await;
+    assert!(body.contains("stopped with status `error`"), "#{number}: {body}");
+    assert_eq!(run_of(h, number).await.expect("run").state, RunState::Failed);
+}
+
+fn median(mut values: Vec<Duration>) -> f64 {
+    values.sort();
+    values[values.len() / 2].as_secs_f64()
+}
+
+/// Calls of one run, by route, as the proxy counted them.
+fn calls(proxy: &CountingProxy) -> BTreeMap<String, usize> {
+    proxy.counts()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_run_lifecycle_holds_on_the_real_server() {
+    let target = format!("http://127.0.0.1:{APP_PORT}");
+    let proxy_a = CountingProxy::start(&target).await;
+    let proxy_b = CountingProxy::start(&target).await;
+    let a = host(proxy_a.url()).await;
+    let b = host(proxy_b.url()).await;
+    let oh = RealOpenHands::start(RealOpenHandsOptions {
+        callback_url: Some(format!("{}/api/v1/webhooks", a.url())),
+        app_port: Some(APP_PORT),
+        llm_port: Some(LLM_PORT),
+        sandbox_base_port: Some(SANDBOX_BASE_PORT),
+        repos: vec![REPO.to_owned()],
+        ..Default::default()
+    })
+    .await;
+
+    let labeled_and_redelivered = async {
+        let (conversation_id, timing) = labeled_run(&a, 301, "s1", "real-301").await;
+        // The same delivery again: a duplicate, no second conversation.
+        let mut payload = labeled(301, "openhands", user("alice", ALICE_ID));
+        payload["issue"]["body"] = json!("Please look. [[fake-llm: marker=s1]]");
+        assert_eq!(a.deliver("issues", "real-301", &payload).await.0, 200);
+        (conversation_id, timing)
+    };
+    let sweep_only = labeled_run(&b, 306, "s6", "real-306");
+    let ((_, timing_a), _, _, _, _, (_, timing_b)) = tokio::join!(
+        labeled_and_redelivered,
+        follow_up_run(&oh, &a, 302, true),
+        follow_up_run(&oh, &a, 303, false),
+        killed_sandbox_run(&oh, &a, 304),
+        failing_agent_run(&a, 305),
+        sweep_only,
+    );
+    // One start per run, whatever the callbacks and sweeps did: five runs on A, one on B.
+    let starts = |proxy: &CountingProxy| proxy.count("POST /api/v1/app-conversations");
+    assert_eq!(starts(&proxy_a), 5, "{:?}", calls(&proxy_a));
+    assert_eq!(starts(&proxy_b), 1, "{:?}", calls(&proxy_b));
+    println!(
+        "real-openhands: host A (callbacks) calls for 5 runs: {:?}",
+        calls(&proxy_a)
+    );
+    println!(
+        "real-openhands: host B (sweep only) calls for 1 run: {:?}",
+        calls(&proxy_b)
+    );
+    println!("real-openhands: A {timing_a:?}; B {timing_b:?}");
+
+    let figures: usize = std::env::var("HOOKLINE_REAL_FIGURES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    for (name, h, proxy, base) in [
+        ("callbacks", &a, &proxy_a, 400u64),
+        ("sweep only", &b, &proxy_b, 500),
+    ] {
+        if figures == 0 {
+            break;
+        }
+        let mut timings = Vec::new();
+        let mut per_run = Vec::new();
+        for i in 0..figures as u64 {
+            proxy.reset();
+            let (_, timing) = labeled_run(
+                h,
+                base + i,
+                &format!("fig-{base}-{i}"),
+                &format!("fig-{base}-{i}"),
+            )
+            .await;
+            timings.push(timing);
+            per_run.push(calls(proxy));
+        }
+        println!(
+            "real-openhands figures ({name}, {figures} sequential runs, sweep every {SWEEP_SECS} s): median webhook → \
+             status {:.2} s, → running {:.1} s, → result {:.1} s; OpenHands calls per run: {:?}",
+            median(timings.iter().map(|t| t.status).collect()),
+            median(timings.iter().map(|t| t.running).collect()),
+            median(timings.iter().map(|t| t.result).collect()),
+            per_run
+        );
+    }
+    drop(oh);
+}
