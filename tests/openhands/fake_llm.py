@@ -158,13 +158,33 @@ def parse_fail(value):
 
 
 def substitute(value, cwd):
-    if isinstance(value, str):
-        return value.replace('{cwd}', cwd)
-    if isinstance(value, list):
-        return [substitute(v, cwd) for v in value]
-    if isinstance(value, dict):
-        return {k: substitute(v, cwd) for k, v in value.items()}
-    return value
+    """`value` with every `{cwd}` inside its strings replaced (through JSON, so nested lists and maps are covered)."""
+    escaped = json.dumps(cwd)[1:-1]
+    return json.loads(json.dumps(value).replace('{cwd}', escaped))
+
+
+def offered_tools(req):
+    """Names of the tools an agent-step request offers, in order."""
+    return [(tool.get('function') or {}).get('name') for tool in req.get('tools') or []]
+
+
+def tool_parameters(req, name):
+    """The JSON schema of tool `name`'s parameters in this request ({} when it is not offered)."""
+    for tool in req.get('tools') or []:
+        function = tool.get('function') or {}
+        if function.get('name') == name:
+            return function.get('parameters') or {}
+    return {}
+
+
+def latest_cwd(messages):
+    """Working directory named by the newest terminal observation, else the sandbox's TMPDIR."""
+    for message in reversed(messages):
+        if message.get('role') == 'tool':
+            found = CWD_RE.findall(text_of(message))
+            if found:
+                return found[-1].strip()
+    return (os.environ.get('TMPDIR') or '/tmp').rstrip('/') or '/tmp'
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -222,12 +242,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def completion(self, req):
         messages = req.get('messages') or []
-        tools = [t.get('function', {}).get('name') for t in req.get('tools') or []]
+        tools = offered_tools(req)
         users = [text_of(m) for m in messages if m.get('role') == 'user']
-        system = next((text_of(m) for m in messages if m.get('role') == 'system'), '')
+        system = ''.join(text_of(m) for m in messages[:1] if m.get('role') == 'system')
         first = users[0] if users else ''
         last = text_of(messages[-1]) if messages else ''
-        kind = 'ask_agent' if '<QUESTION>' in last else 'agent_step' if tools else 'text'
+        if '<QUESTION>' in last:
+            kind = 'ask_agent'
+        else:
+            kind = 'agent_step' if tools else 'text'
         conv = self.conversation_key(messages, system, first)
         directives = directives_in(first)
         if kind == 'agent_step':
@@ -307,7 +330,7 @@ class Handler(BaseHTTPRequestHandler):
         if wait is not None and 'think' in tools:
             # Keep the conversation busy (one `think` step a second) until a follow-up user message arrives.
             users = [m for m in messages if m.get('role') == 'user' and '<QUESTION>' not in text_of(m)]
-            steps_so_far = sum(1 for m in messages if m.get('role') == 'assistant')
+            steps_so_far = len([m for m in messages if m.get('role') == 'assistant'])
             try:
                 limit = float(wait) if wait is not True else 60.0
             except (TypeError, ValueError):
@@ -315,9 +338,7 @@ class Handler(BaseHTTPRequestHandler):
             entry['awaiting_follow_up'] = len(users) < 2
             if len(users) < 2 and steps_so_far < limit:
                 args = {'thought': 'Waiting for a follow-up (fake LLM).'}
-                schema = next((t.get('function', {}).get('parameters') or {} for t in req.get('tools') or []
-                               if t.get('function', {}).get('name') == 'think'), {})
-                if 'summary' in (schema.get('properties') or {}):
+                if 'summary' in (tool_parameters(req, 'think').get('properties') or {}):
                     args['summary'] = 'fake LLM: waiting for a follow-up'
                 return 'think', args, None, 1.0
         name = directives.get('script')
@@ -330,17 +351,14 @@ class Handler(BaseHTTPRequestHandler):
             print(f'fake_llm: unknown script {name!r}; answering finish', file=sys.stderr, flush=True)
             return 'finish', finish_args, None, 0.0
         steps = [s for s in script if isinstance(s, dict) and s.get('tool') in tools]
-        position = sum(1 for m in messages if m.get('role') == 'assistant')
+        # Each earlier step of this conversation left one assistant message.
+        position = len([m for m in messages if m.get('role') == 'assistant'])
         entry['script_position'] = position
         if position >= len(steps):
             return 'finish', finish_args, None, 0.0
         step = steps[position]
-        cwds = [c for m in messages if m.get('role') == 'tool' for c in CWD_RE.findall(text_of(m))]
-        cwd = cwds[-1].strip() if cwds else os.environ.get('TMPDIR', '/tmp').rstrip('/') or '/tmp'
-        args = substitute(dict(step.get('arguments') or {}), cwd)
-        schema = next((t.get('function', {}).get('parameters') or {} for t in req.get('tools') or []
-                       if t.get('function', {}).get('name') == step['tool']), {})
-        if 'summary' in (schema.get('properties') or {}) and 'summary' not in args:
+        args = substitute(dict(step.get('arguments') or {}), latest_cwd(messages))
+        if 'summary' in (tool_parameters(req, step['tool']).get('properties') or {}) and 'summary' not in args:
             args['summary'] = f'fake LLM step {position + 1}/{len(steps)}: {step["tool"]}'
         return step['tool'], args, step.get('text'), float(step.get('delay') or 0)
 
