@@ -9,8 +9,13 @@
 //! - [`github`], [`gitlab`], [`slack`], [`jira`], [`linear`]: the providers (webhook intake, triggers, API
 //!   clients), each behind [`provider::ProviderModule`].
 //! - [`openhands`]: the OpenHands V1 app-server client.
+//! - `outbound`: the one HTTP toolkit those six API clients share (timeouts, answer classification, rate-limit
+//!   waits, error details that never echo credentials, status markers, bodies cut to size).
+//! - [`repo_hint`]: which repository a run works on when its trigger names one only in text (Slack, Jira,
+//!   Linear).
 //! - [`handlers`]: the webhook, worker and callback handlers, generic over the ports.
 //! - [`memory`]: in-memory adapters for unit tests; `embedded` (SQLite) and `aws` behind features.
+//! - `conformance` (tests, or the `conformance` feature): the storage-port checks every store adapter passes.
 
 pub mod assemble;
 pub mod clock;
@@ -21,13 +26,14 @@ pub mod github;
 pub mod gitlab;
 pub mod handlers;
 pub mod http;
-mod http_api;
 pub mod jira;
 pub mod linear;
 pub mod memory;
 pub mod openhands;
+mod outbound;
 pub mod ports;
 pub mod provider;
+pub mod repo_hint;
 pub mod secret;
 pub mod slack;
 pub mod text;
@@ -38,3 +44,6 @@ pub mod embedded;
 
 #[cfg(feature = "aws")]
 pub mod aws;
+
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;

@@ -4,21 +4,22 @@
 //!   client sends, returns or compares goes through [`normalize_id`] (32 lowercase hex).
 //! - Auth is per call, from [`OpenHandsAuth`]: an OpenHands Cloud API key as a bearer token, a self-hosted
 //!   session key, or nothing at all (a local single-user server ignores auth).
-//! - Every answer passes through one classifier: 2xx is success; 408, 429, 5xx, timeouts and connection
-//!   failures are transient (honouring `Retry-After`); any other status is permanent, with a short detail
-//!   that never echoes credentials.
+//! - Every answer is classified by the outbound toolkit (`outbound::classify`): 2xx is success; 408, 429,
+//!   5xx, timeouts and connection failures are transient (honouring `Retry-After`); any other status is
+//!   permanent, with a short detail (FastAPI's `detail`, see `OpenHandsApi`) that never echoes credentials.
 
 use std::{collections::HashMap, time::Duration};
 
 use async_trait::async_trait;
 use reqwest::{
-    header::{HeaderMap, HeaderValue, AUTHORIZATION, RETRY_AFTER},
-    RequestBuilder, Response, StatusCode, Url,
+    header::{HeaderValue, AUTHORIZATION},
+    RequestBuilder, Url,
 };
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde::{Deserialize, Serialize};
 
 use crate::{
     error::PortError,
+    outbound::{self, parse_json, Answer, Call, Dialect, Signals},
     ports::{
         ConversationStatus, Conversations, MessageDelivery, OpenHandsAuth, StartConversation, StartTask,
     },
@@ -39,11 +40,6 @@ pub const SESSION_KEY_HEADER: &str = "X-Session-API-Key";
 const START_SEARCH_SLACK_SECS: u64 = 300;
 /// Pages of recent start tasks searched for one conversation's (100 tasks a page).
 const MAX_START_SEARCH_PAGES: usize = 5;
-
-/// Longest server-provided detail copied into an error.
-const MAX_DETAIL_CHARS: usize = 200;
-/// Most bytes of an error body read while looking for its `detail`.
-const MAX_ERROR_BODY_BYTES: usize = 16 * 1024;
 
 /// Where the OpenHands app server lives and how long to wait for it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,7 +72,7 @@ impl OpenHandsClient {
         }
     }
 
-    fn url(&self, path: &str, call: Call<'_>) -> Result<Url, PortError> {
+    fn url(&self, path: &str, call: Op<'_>) -> Result<Url, PortError> {
         Url::parse(&format!("{}{path}", self.base_url))
             .map_err(|_| PortError::permanent(call.what(), "the OpenHands base URL is not a valid URL"))
     }
@@ -84,13 +80,20 @@ impl OpenHandsClient {
     /// Send an app-server request with the caller's credentials and classify the answer.
     async fn send(
         &self,
-        call: Call<'_>,
+        call: Op<'_>,
         request: RequestBuilder,
         auth: &OpenHandsAuth,
-    ) -> Result<Response, PortError> {
-        let request = authorize(request.timeout(self.request_timeout), auth, call)?;
-        let secrets = [auth.bearer.as_ref(), auth.session_key.as_ref()];
-        classify(call, request.send().await, &secrets).await
+    ) -> Result<Answer, PortError> {
+        let request = authorize(request, auth, call)?;
+        let credentials: Vec<&SecretString> = [auth.bearer.as_ref(), auth.session_key.as_ref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        let what = call.what();
+        let outbound = Call::new(&what)
+            .credentials(&credentials)
+            .timeout(self.request_timeout);
+        exchange(call, outbound, request).await
     }
 
     /// One `?ids=` call for at most [`MAX_IDS_PER_REQUEST`] normalized ids, answered in request order.
@@ -99,12 +102,12 @@ impl OpenHandsClient {
         auth: &OpenHandsAuth,
         ids: &[String],
     ) -> Result<Vec<Option<ConversationStatus>>, PortError> {
-        let call = Call::new("conversation statuses", None);
+        let call = Op::new("conversation statuses", None);
         let mut url = self.url("/api/v1/app-conversations", call)?;
         url.query_pairs_mut()
             .extend_pairs(ids.iter().map(|id| ("ids", id.as_str())));
         let response = self.send(call, self.http.get(url), auth).await?;
-        let items: Vec<Option<RawConversation>> = decode(call, response).await?;
+        let items: Vec<Option<RawConversation>> = decode(call, &response)?;
         if items.len() != ids.len() {
             tracing::warn!(
                 requested = ids.len(),
@@ -126,7 +129,7 @@ impl OpenHandsClient {
 #[async_trait]
 impl Conversations for OpenHandsClient {
     async fn start(&self, auth: &OpenHandsAuth, request: &StartConversation) -> Result<StartTask, PortError> {
-        let call = Call::new("start conversation", Some(&request.conversation_id));
+        let call = Op::new("start conversation", Some(&request.conversation_id));
         let conversation_id = require_id(call, &request.conversation_id)?;
         let body = StartBody {
             conversation_id: &conversation_id,
@@ -139,7 +142,7 @@ impl Conversations for OpenHandsClient {
         };
         let url = self.url("/api/v1/app-conversations", call)?;
         let response = self.send(call, self.http.post(url).json(&body), auth).await?;
-        let task = decode::<RawStartTask>(call, response).await?.into_task(call)?;
+        let task = decode::<RawStartTask>(call, &response)?.into_task(call)?;
         tracing::info!(
             conversation_id = %conversation_id,
             task_id = %task.id,
@@ -154,7 +157,7 @@ impl Conversations for OpenHandsClient {
         auth: &OpenHandsAuth,
         conversation_ids: &[String],
     ) -> Result<Vec<Option<ConversationStatus>>, PortError> {
-        let call = Call::new("conversation statuses", None);
+        let call = Op::new("conversation statuses", None);
         let ids = conversation_ids
             .iter()
             .map(|id| require_id(call, id))
@@ -169,12 +172,12 @@ impl Conversations for OpenHandsClient {
     }
 
     async fn start_task(&self, auth: &OpenHandsAuth, task_id: &str) -> Result<Option<StartTask>, PortError> {
-        let call = Call::new("start task", None);
+        let call = Op::new("start task", None);
         let task_id = require_id(call, task_id)?;
         let mut url = self.url("/api/v1/app-conversations/start-tasks", call)?;
         url.query_pairs_mut().append_pair("ids", &task_id);
         let response = self.send(call, self.http.get(url), auth).await?;
-        let tasks: Vec<Option<RawStartTask>> = decode(call, response).await?;
+        let tasks: Vec<Option<RawStartTask>> = decode(call, &response)?;
         tasks
             .into_iter()
             .next()
@@ -189,7 +192,7 @@ impl Conversations for OpenHandsClient {
         conversation_id: &str,
         title: &str,
     ) -> Result<(), PortError> {
-        let call = Call::new("set title", Some(conversation_id));
+        let call = Op::new("set title", Some(conversation_id));
         let id = require_id(call, conversation_id)?;
         let url = self.url(&format!("/api/v1/app-conversations/{id}"), call)?;
         self.send(call, self.http.patch(url).json(&TitleBody { title }), auth)
@@ -203,7 +206,7 @@ impl Conversations for OpenHandsClient {
         conversation_id: &str,
         since: u64,
     ) -> Result<Option<StartTask>, PortError> {
-        let call = Call::new("find start task", Some(conversation_id));
+        let call = Op::new("find start task", Some(conversation_id));
         let id = require_id(call, conversation_id)?;
         // Tasks are listed newest first; the window starts a little before `since` for clock skew.
         let created_after =
@@ -220,7 +223,7 @@ impl Conversations for OpenHandsClient {
                 url.query_pairs_mut().append_pair("page_id", page);
             }
             let response = self.send(call, self.http.get(url), auth).await?;
-            let page: StartTaskPage = decode(call, response).await?;
+            let page: StartTaskPage = decode(call, &response)?;
             let next = page.next_page_id.clone();
             if let Some(task) = page.items.into_iter().find(|task| task.is_for(&id)) {
                 return task.into_task(call).map(Some);
@@ -234,7 +237,7 @@ impl Conversations for OpenHandsClient {
     }
 
     async fn resume_sandbox(&self, auth: &OpenHandsAuth, sandbox_id: &str) -> Result<(), PortError> {
-        let call = Call::new("resume sandbox", None);
+        let call = Op::new("resume sandbox", None);
         // Sandbox ids are server-chosen strings; only URL-safe ones are sent.
         if sandbox_id.is_empty()
             || !sandbox_id
@@ -254,7 +257,9 @@ impl Conversations for OpenHandsClient {
         conversation_id: &str,
         text: &str,
     ) -> Result<MessageDelivery, PortError> {
-        let call = Call::new("send message", Some(conversation_id));
+        // The status code is the contract; the body only adds `success: false` when the sandbox could not
+        // take the message, so an unreadable body is not an error.
+        let call = Op::new("send message", Some(conversation_id)).status_is_enough();
         let id = require_id(call, conversation_id)?;
         let url = self.url(&format!("/api/v1/app-conversations/{id}/send-message"), call)?;
         let response = match self
@@ -273,12 +278,7 @@ impl Conversations for OpenHandsClient {
                 }
             }
         };
-        // The status code is the contract; the body only adds `success: false` when the sandbox could not
-        // take the message, so an unreadable body is not an error.
-        let Ok(bytes) = response.bytes().await else {
-            return Ok(MessageDelivery::Delivered);
-        };
-        let Ok(answer) = serde_json::from_slice::<SendMessageAnswer>(&bytes) else {
+        let Ok(answer) = serde_json::from_slice::<SendMessageAnswer>(&response.body) else {
             return Ok(MessageDelivery::Delivered);
         };
         if answer.success != Some(false) {
@@ -300,18 +300,14 @@ impl Conversations for OpenHandsClient {
         agent_server_url: &str,
         question: &str,
     ) -> Result<String, PortError> {
-        let call = Call::new("ask agent", Some(&conversation.id));
+        let call = Op::new("ask agent", Some(&conversation.id));
         let id = require_id(call, &conversation.id)?;
         let url = Url::parse(&format!(
             "{}/api/conversations/{id}/ask_agent",
             agent_server_url.trim_end_matches('/')
         ))
         .map_err(|_| PortError::permanent(call.what(), "the agent server URL is not a valid URL"))?;
-        let mut request = self
-            .http
-            .post(url)
-            .timeout(ASK_AGENT_TIMEOUT)
-            .json(&AskBody { question });
+        let mut request = self.http.post(url).json(&AskBody { question });
         // An agent server without session keys configured accepts the call unauthenticated.
         if let Some(key) = conversation
             .session_api_key
@@ -320,9 +316,13 @@ impl Conversations for OpenHandsClient {
         {
             request = request.header(SESSION_KEY_HEADER, secret_header(call, key.expose())?);
         }
-        let secrets = [conversation.session_api_key.as_ref()];
-        let response = classify(call, request.send().await, &secrets).await?;
-        let answer: AskAnswer = decode(call, response).await?;
+        let credentials: Vec<&SecretString> = conversation.session_api_key.iter().collect();
+        let what = call.what();
+        let outbound = Call::new(&what)
+            .credentials(&credentials)
+            .timeout(ASK_AGENT_TIMEOUT);
+        let response = exchange(call, outbound, request).await?;
+        let answer: AskAnswer = decode(call, &response)?;
         Ok(answer.response)
     }
 
@@ -360,14 +360,27 @@ pub fn agent_server_url_from(conversation_url: &str) -> Option<String> {
 
 /// The operation being performed, for error messages and log fields.
 #[derive(Clone, Copy, Debug)]
-struct Call<'a> {
+struct Op<'a> {
     op: &'static str,
     conversation_id: Option<&'a str>,
+    /// A 2xx status is the whole answer (see [`Call::status_is_enough`]).
+    status_is_enough: bool,
 }
 
-impl<'a> Call<'a> {
+impl<'a> Op<'a> {
     fn new(op: &'static str, conversation_id: Option<&'a str>) -> Self {
-        Self { op, conversation_id }
+        Self {
+            op,
+            conversation_id,
+            status_is_enough: false,
+        }
+    }
+
+    fn status_is_enough(self) -> Self {
+        Self {
+            status_is_enough: true,
+            ..self
+        }
     }
 
     fn what(&self) -> String {
@@ -375,14 +388,14 @@ impl<'a> Call<'a> {
     }
 }
 
-fn require_id(call: Call<'_>, id: &str) -> Result<String, PortError> {
+fn require_id(call: Op<'_>, id: &str) -> Result<String, PortError> {
     normalize_id(id).ok_or_else(|| PortError::permanent(call.what(), "id is not a UUID"))
 }
 
 fn authorize(
     request: RequestBuilder,
     auth: &OpenHandsAuth,
-    call: Call<'_>,
+    call: Op<'_>,
 ) -> Result<RequestBuilder, PortError> {
     let mut request = request;
     // Empty keys count as unset: an empty environment variable should mean "no auth", not "Bearer ".
@@ -399,130 +412,64 @@ fn authorize(
 }
 
 /// A header value marked sensitive (kept out of HTTP-layer debug output).
-fn secret_header(call: Call<'_>, value: &str) -> Result<HeaderValue, PortError> {
+fn secret_header(call: Op<'_>, value: &str) -> Result<HeaderValue, PortError> {
     let mut value = HeaderValue::from_str(value)
         .map_err(|_| PortError::permanent(call.what(), "credential is not a valid HTTP header value"))?;
     value.set_sensitive(true);
     Ok(value)
 }
 
-/// The one place OpenHands answers become [`PortError`]s. `secrets` are the credentials sent with the
-/// request: a server detail that contains one is dropped rather than copied into the error.
-async fn classify(
-    call: Call<'_>,
-    result: Result<Response, reqwest::Error>,
-    secrets: &[Option<&SecretString>],
-) -> Result<Response, PortError> {
-    let response = match result {
-        Ok(response) => response,
-        Err(err) => {
-            let error = transport_error(call, err);
-            tracing::warn!(
-                op = call.op,
-                conversation_id = call.conversation_id,
-                error = %error,
-                "OpenHands request failed"
-            );
-            return Err(error);
-        }
-    };
-    let status = response.status();
-    if status.is_success() {
-        return Ok(response);
-    }
-    let retry_after = retry_after(response.headers());
-    let body = read_capped(response).await;
-    let detail = error_detail(status, &body, secrets);
-    let transient = status == StatusCode::TOO_MANY_REQUESTS
-        || status == StatusCode::REQUEST_TIMEOUT
-        || status.is_server_error();
-    tracing::warn!(
-        op = call.op,
-        conversation_id = call.conversation_id,
-        status = status.as_u16(),
-        transient,
-        retry_after_secs = retry_after.map(|after| after.as_secs()),
-        "OpenHands refused the request"
-    );
-    Err(if transient {
-        PortError::Transient {
-            what: call.what(),
-            detail,
-            retry_after,
-        }
+/// Send `request` as `outbound` describes it and classify the answer, logging a failure with the operation.
+async fn exchange(call: Op<'_>, outbound: Call<'_>, request: RequestBuilder) -> Result<Answer, PortError> {
+    let outbound = if call.status_is_enough {
+        outbound.status_is_enough()
     } else {
-        PortError::Permanent {
-            what: call.what(),
-            status: Some(status.as_u16()),
-            detail,
-        }
-    })
-}
-
-/// No HTTP answer (or no complete one): transient, except a request that could not even be built.
-fn transport_error(call: Call<'_>, err: reqwest::Error) -> PortError {
-    if err.is_builder() {
-        return PortError::permanent(call.what(), "could not build the request");
-    }
-    let kind = if err.is_timeout() {
-        "timed out"
-    } else if err.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
+        outbound
     };
-    // The innermost cause ("Connection refused (os error 111)") says more than reqwest's outer message;
-    // the URL is dropped as it adds nothing the operation name does not.
-    let err = err.without_url();
-    let mut cause: &dyn std::error::Error = &err;
-    while let Some(source) = cause.source() {
-        cause = source;
-    }
-    let detail = truncate(&format!("{kind}: {cause}"), MAX_DETAIL_CHARS);
-    PortError::Transient {
-        what: call.what(),
-        detail,
-        retry_after: None,
-    }
+    let answer = outbound::send(&outbound, request).await.inspect_err(|error| {
+        tracing::warn!(
+            op = call.op,
+            conversation_id = call.conversation_id,
+            error = %error,
+            "OpenHands request failed"
+        );
+    })?;
+    outbound::classify(&OpenHandsApi, &outbound, &answer).inspect_err(|error| {
+        tracing::warn!(
+            op = call.op,
+            conversation_id = call.conversation_id,
+            status = answer.status,
+            transient = error.is_transient(),
+            retry_after_secs = error.retry_after().map(|after| after.as_secs()),
+            "OpenHands refused the request"
+        );
+    })?;
+    Ok(answer)
 }
 
-/// `Retry-After` in seconds (the HTTP-date form is not used by the servers Hookline talks to).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
+/// How the OpenHands servers (FastAPI) speak: no rate-limit signal beyond a 429 and its `Retry-After`, and no
+/// wait suggested without one; statuses named with their reason phrase; an error's message is the body's
+/// `detail`: a string, or a list of validation errors of which the first one's `loc` and `msg` are used (never
+/// its `input`, which echoes what was sent).
+struct OpenHandsApi;
 
-/// Up to [`MAX_ERROR_BODY_BYTES`] of an error body; read errors just end it.
-async fn read_capped(mut response: Response) -> Vec<u8> {
-    let mut body = Vec::new();
-    while body.len() < MAX_ERROR_BODY_BYTES {
-        match response.chunk().await {
-            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
-            _ => break,
+impl Dialect for OpenHandsApi {
+    const DEFAULT_RATE_LIMIT_WAIT: Option<Duration> = None;
+    const NAMES_REASON: bool = true;
+
+    fn read(&self, answer: &Answer) -> Signals {
+        Signals {
+            error_message: server_detail(&answer.body),
+            ..Signals::default()
         }
     }
-    body
 }
 
-/// `HTTP 422 Unprocessable Entity: body.trigger: Input should be …`, from the status and the FastAPI
-/// `detail` (a string, or a list of validation errors of which the first is used).
-fn error_detail(status: StatusCode, body: &[u8], secrets: &[Option<&SecretString>]) -> String {
-    let head = match status.canonical_reason() {
-        Some(reason) => format!("HTTP {} {reason}", status.as_u16()),
-        None => format!("HTTP {}", status.as_u16()),
-    };
-    match server_detail(body, secrets) {
-        Some(detail) => format!("{head}: {detail}"),
-        None => head,
-    }
-}
-
-fn server_detail(body: &[u8], secrets: &[Option<&SecretString>]) -> Option<String> {
+fn server_detail(body: &[u8]) -> Option<String> {
     let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let text = match value.get("detail")? {
-        serde_json::Value::String(text) => text.clone(),
+    match value.get("detail")? {
+        serde_json::Value::String(text) => Some(text.clone()),
         serde_json::Value::Array(items) => {
-            // Only `loc` and `msg`: a validation error's `input` echoes what was sent.
             let first = items.first()?;
             let msg = first.get("msg")?.as_str()?;
             let loc = first.get("loc").and_then(|loc| loc.as_array()).map(|parts| {
@@ -532,50 +479,18 @@ fn server_detail(body: &[u8], secrets: &[Option<&SecretString>]) -> Option<Strin
                     .collect::<Vec<_>>()
                     .join(".")
             });
-            match loc {
+            Some(match loc {
                 Some(loc) if !loc.is_empty() => format!("{loc}: {msg}"),
                 _ => msg.to_owned(),
-            }
+            })
         }
-        _ => return None,
-    };
-    let leaks = secrets
-        .iter()
-        .flatten()
-        .any(|secret| !secret.is_empty() && text.contains(secret.expose()));
-    if leaks {
-        return None;
-    }
-    let clean: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let clean = clean.trim();
-    (!clean.is_empty()).then(|| truncate(clean, MAX_DETAIL_CHARS))
-}
-
-fn truncate(text: &str, max_chars: usize) -> String {
-    match text.char_indices().nth(max_chars) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
+        _ => None,
     }
 }
 
-/// Read and parse a 2xx body. A body that does not parse is permanent (the server speaks another
-/// protocol); the message names only the position, since serde's text can quote values (session keys).
-async fn decode<T: DeserializeOwned>(call: Call<'_>, response: Response) -> Result<T, PortError> {
-    let bytes = response.bytes().await.map_err(|err| transport_error(call, err))?;
-    serde_json::from_slice(&bytes).map_err(|err| {
-        PortError::permanent(
-            call.what(),
-            format!(
-                "unexpected response body ({:?} error at line {} column {})",
-                err.classify(),
-                err.line(),
-                err.column()
-            ),
-        )
-    })
+/// A 2xx body as `T` (see [`parse_json`]).
+fn decode<T: serde::de::DeserializeOwned>(call: Op<'_>, answer: &Answer) -> Result<T, PortError> {
+    parse_json(&call.what(), &answer.body)
 }
 
 #[derive(Serialize)]
@@ -666,7 +581,7 @@ struct RawStartRequest {
 }
 
 impl RawStartTask {
-    fn into_task(self, call: Call<'_>) -> Result<StartTask, PortError> {
+    fn into_task(self, call: Op<'_>) -> Result<StartTask, PortError> {
         let app_conversation_id = self
             .app_conversation_id
             .map(|id| normalize_id(&id).ok_or_else(|| bad_id(call, "app_conversation_id")))
@@ -701,7 +616,7 @@ struct RawConversation {
 }
 
 impl RawConversation {
-    fn into_status(self, call: Call<'_>) -> Result<ConversationStatus, PortError> {
+    fn into_status(self, call: Op<'_>) -> Result<ConversationStatus, PortError> {
         Ok(ConversationStatus {
             id: normalize_id(&self.id).ok_or_else(|| bad_id(call, "conversation id"))?,
             sandbox_id: self.sandbox_id,
@@ -713,7 +628,7 @@ impl RawConversation {
     }
 }
 
-fn bad_id(call: Call<'_>, field: &str) -> PortError {
+fn bad_id(call: Op<'_>, field: &str) -> PortError {
     PortError::permanent(call.what(), format!("response has a malformed {field}"))
 }
 
@@ -762,49 +677,43 @@ mod tests {
         );
     }
 
-    #[test]
-    fn retry_after_reads_seconds_only() {
-        let mut headers = HeaderMap::new();
-        assert_eq!(retry_after(&headers), None);
-        headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
-        assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
-        headers.insert(
-            RETRY_AFTER,
-            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
-        );
-        assert_eq!(retry_after(&headers), None);
+    /// The detail of the error OpenHands' answer `status` with `body` becomes, given the call's credentials.
+    fn error_detail(status: u16, body: &[u8], credentials: &[&SecretString]) -> String {
+        let call = Call::new("t").credentials(credentials);
+        let answer = crate::outbound::testing::answer(status, &[], &String::from_utf8_lossy(body));
+        match outbound::classify(&OpenHandsApi, &call, &answer) {
+            Err(PortError::Permanent { detail, .. } | PortError::Transient { detail, .. }) => detail,
+            other => panic!("expected an error, got {other:?}"),
+        }
     }
 
     #[test]
     fn error_detail_uses_short_server_detail() {
         let body = br#"{"detail":"unknown_app_conversation"}"#;
         assert_eq!(
-            error_detail(StatusCode::NOT_FOUND, body, &[]),
+            error_detail(404, body, &[]),
             "HTTP 404 Not Found: unknown_app_conversation"
         );
         let validation =
             br#"{"detail":[{"loc":["body","trigger"],"msg":"Input should be 'resolver'","input":"x"}]}"#;
         assert_eq!(
-            error_detail(StatusCode::UNPROCESSABLE_ENTITY, validation, &[]),
+            error_detail(422, validation, &[]),
             "HTTP 422 Unprocessable Entity: body.trigger: Input should be 'resolver'"
         );
-        assert_eq!(
-            error_detail(StatusCode::BAD_GATEWAY, b"<html>", &[]),
-            "HTTP 502 Bad Gateway"
-        );
+        assert_eq!(error_detail(502, b"<html>", &[]), "HTTP 502 Bad Gateway");
     }
 
     #[test]
     fn error_detail_never_echoes_credentials_and_stays_short() {
         let key = SecretString::new("sk-very-secret");
         let body = br#"{"detail":"bad key sk-very-secret"}"#;
-        assert_eq!(
-            error_detail(StatusCode::UNAUTHORIZED, body, &[Some(&key)]),
-            "HTTP 401 Unauthorized"
-        );
+        assert_eq!(error_detail(401, body, &[&key]), "HTTP 401 Unauthorized");
         let long = format!(r#"{{"detail":"{}"}}"#, "x".repeat(1000));
-        let detail = error_detail(StatusCode::BAD_REQUEST, long.as_bytes(), &[]);
-        assert!(detail.chars().count() < MAX_DETAIL_CHARS + 40, "{detail}");
+        let detail = error_detail(400, long.as_bytes(), &[]);
+        assert!(
+            detail.chars().count() < crate::outbound::MAX_DETAIL_CHARS + 40,
+            "{detail}"
+        );
     }
 
     #[test]

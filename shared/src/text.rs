@@ -7,6 +7,28 @@
 /// Longest piece of untrusted text kept for a prompt; the rest is cut with a visible note.
 pub const MAX_UNTRUSTED_BYTES: usize = 64 * 1024;
 
+/// Most earlier messages of a thread a prompt shows; the newest are kept.
+pub const MAX_CONTEXT_MESSAGES: usize = 50;
+
+/// The newest [`MAX_CONTEXT_MESSAGES`] of a thread's `entries`, oldest first by their key (a time, then an id
+/// for messages of the same second).
+pub fn newest_context<K: Ord, T>(mut entries: Vec<(K, T)>) -> Vec<T> {
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let skip = entries.len().saturating_sub(MAX_CONTEXT_MESSAGES);
+    entries.into_iter().skip(skip).map(|(_, entry)| entry).collect()
+}
+
+/// An earlier message of a thread as a prompt shows it: [`sanitize_untrusted`]; `None` when nothing visible is
+/// left, or when it is Hookline's own text (it carries the hidden status marker), which never feeds back into
+/// a prompt.
+pub fn context_text(input: &str) -> Option<String> {
+    if input.contains(crate::outbound::MARKER_PREFIX) {
+        return None;
+    }
+    let text = sanitize_untrusted(input);
+    (!text.trim().is_empty()).then_some(text)
+}
+
 /// Remove what a reader cannot see but a model would: HTML comments, zero-width and bidi-control characters,
 /// and control characters other than newline and tab. Also cap the length at [`MAX_UNTRUSTED_BYTES`].
 pub fn sanitize_untrusted(input: &str) -> String {

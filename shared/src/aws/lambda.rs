@@ -218,7 +218,7 @@ pub async fn http_handler(services: &Services, request: Request) -> Response<Bod
     let reply = if callback::is_callback_path(path) {
         callback::handle(services, http_request).await
     } else if let Some(provider) = webhook_provider(path) {
-        webhook::handle(services, provider, http_request).await
+        webhook::handle(services, provider, http_request).await.reply
     } else {
         WebhookError::NotFound.into_reply()
     };
@@ -444,17 +444,7 @@ pub async fn sqs_handler(
 /// OpenHands request and a stalled provider API request, each running to its timeout, still finishes in time.
 /// Records slower than that are rare enough to leave to the function timeout (and the visibility timeout).
 pub fn start_margin(config: &Config) -> Duration {
-    let provider = [
-        crate::github::client::REQUEST_TIMEOUT,
-        crate::gitlab::client::REQUEST_TIMEOUT,
-        crate::slack::client::REQUEST_TIMEOUT,
-        crate::jira::client::REQUEST_TIMEOUT,
-        crate::linear::client::REQUEST_TIMEOUT,
-    ]
-    .into_iter()
-    .max()
-    .unwrap_or_default();
-    config.openhands.request_timeout + provider
+    config.openhands.request_timeout + crate::outbound::REQUEST_TIMEOUT
 }
 
 /// The last moment a record may start: the invocation's deadline (epoch milliseconds) less the start margin.

@@ -16,8 +16,17 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
-use super::{client, GithubConfig};
-use crate::{clock::Clock, error::PortError, ports::Secrets, secret::SecretString};
+use super::{
+    client::{self, GithubApi},
+    GithubConfig,
+};
+use crate::{
+    clock::Clock,
+    error::PortError,
+    outbound::{self, parse_json, parse_timestamp, Call},
+    ports::Secrets,
+    secret::SecretString,
+};
 
 /// How far the JWT's `iat` is backdated, to tolerate clock drift between us and GitHub.
 pub const JWT_BACKDATE_SECS: u64 = 60;
@@ -121,22 +130,12 @@ impl GithubAppAuth {
     /// Sign a fresh app JWT (`iat = now - 60`, `exp = now + 540`, `iss = app_id`) with the App's private key,
     /// read from the secret store on every call so a rotated key takes effect without a restart.
     pub async fn app_jwt(&self) -> Result<SecretString, PortError> {
-        let pem = self
-            .secrets
-            .get(&self.private_key_secret_name)
-            .await
-            .map_err(|err| match err {
-                // A missing key is configuration, not a missing GitHub object: callers must not read it as
-                // "the comment is gone".
-                PortError::NotFound { .. } => PortError::permanent(
-                    WHAT,
-                    format!(
-                        "secret {:?} (GitHub App private key) does not exist",
-                        self.private_key_secret_name
-                    ),
-                ),
-                other => other,
-            })?;
+        let pem = outbound::credential(
+            self.secrets.as_ref(),
+            &self.private_key_secret_name,
+            "GitHub App private key",
+        )
+        .await?;
         let key = EncodingKey::from_rsa_pem(pem.expose().as_bytes()).map_err(|_| {
             PortError::permanent(
                 WHAT,
@@ -168,9 +167,14 @@ impl GithubAppAuth {
             "{}/app/installations/{installation_id}/access_tokens",
             self.api_url
         );
-        let response = client::send(&self.http, Method::POST, &url, &jwt, None, WHAT).await?;
+        let credentials = [&jwt];
+        let call = Call::new(WHAT)
+            .credentials(&credentials)
+            .at(self.clock.now_millis());
+        let request = client::request(&self.http, Method::POST, &url, &jwt, None);
+        let response = outbound::send(&call, request).await?;
         let now = self.clock.now_secs();
-        if let Err(err) = client::classify_response(WHAT, &response, self.clock.now_millis()) {
+        if let Err(err) = outbound::classify(&GithubApi, &call, &response) {
             tracing::warn!(
                 installation_id,
                 status = response.status,
@@ -179,17 +183,14 @@ impl GithubAppAuth {
             );
             return Err(err);
         }
-        let parsed: AccessTokenResponse = crate::http_api::parse_json(WHAT, &response.body)?;
+        let parsed: AccessTokenResponse = parse_json(WHAT, &response.body)?;
         if parsed.token.is_empty() {
             return Err(PortError::permanent(
                 WHAT,
                 "GitHub returned an empty installation token",
             ));
         }
-        let expires_at = parsed
-            .expires_at
-            .as_deref()
-            .and_then(crate::http_api::parse_timestamp);
+        let expires_at = parsed.expires_at.as_deref().and_then(parse_timestamp);
         let refresh_at = match expires_at {
             Some(expires_at) => {
                 let refresh_at = expires_at.saturating_sub(TOKEN_REFRESH_MARGIN_SECS);

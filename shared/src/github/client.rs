@@ -4,18 +4,19 @@
 //!   checked [`GithubSource`] it yields.
 //! - Every REST call goes through `GithubClient::call`: installation token, the headers GitHub requires
 //!   (providers.md §1.5), and one retry with a fresh token after a 401.
-//! - `classify_response` is the only place a GitHub answer becomes a [`PortError`]: 429 and rate-limited
-//!   403s are transient with the wait GitHub asks for, 5xx are transient, other 4xx permanent.
+//! - Answers are classified by the outbound toolkit (`outbound::classify`); `GithubApi` says only how
+//!   GitHub signals a rate limit (429, or a 403 with quota headers or a secondary-limit message) and where its
+//!   error message is.
 //!
 //! Hookline's comments carry an invisible marker (`<!-- hookline:… -->`) so a status comment can be found
 //! again after a crash and so Hookline's own text never feeds back into a prompt.
 
-use std::{fmt::Write as _, ops::ControlFlow, sync::Arc, time::Duration};
+use std::{ops::ControlFlow, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use reqwest::{
     header::{HeaderMap, ACCEPT, LINK, RETRY_AFTER, USER_AGENT},
-    Method,
+    Method, RequestBuilder,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -25,8 +26,9 @@ use crate::{
     clock::Clock,
     domain::{SourceRef, StatusRef},
     error::PortError,
-    http_api::{
-        header_str, header_u64, parse_json, parse_timestamp, secs_until, transport_error, ApiResponse,
+    outbound::{
+        self, encode_path_segment, fit, header_str, header_u64, parse_json, parse_timestamp, status_tag,
+        string_field, Answer, Call, Dialect, Signals,
     },
     ports::{ContextMessage, Secrets, SourceClient},
     secret::SecretString,
@@ -39,36 +41,19 @@ pub const API_VERSION: &str = "2022-11-28";
 pub const ACCEPT_GITHUB_JSON: &str = "application/vnd.github+json";
 /// `User-Agent` sent on every request (GitHub rejects requests without one).
 pub const USER_AGENT_VALUE: &str = "hookline";
-/// Upper bound for one request, so a stalled connection cannot eat a Lambda's whole budget.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// Page size for comment listings (GitHub's maximum).
 pub const PAGE_SIZE: u32 = 100;
 /// Most pages read when scanning a thread's comments.
 pub const MAX_PAGES: usize = 5;
-/// Most earlier messages [`SourceClient::thread_context`] returns (the newest ones are kept).
-pub const MAX_CONTEXT_MESSAGES: usize = 50;
 /// Wait for a secondary rate limit (or a 429) that names no time: GitHub says "at least one minute".
 pub const SECONDARY_LIMIT_WAIT: Duration = Duration::from_secs(60);
-/// Start of the invisible marker in Hookline's comments.
-pub const MARKER_PREFIX: &str = "<!-- hookline:";
 
-/// Longest wait taken from rate-limit headers; guards against a skewed clock or a nonsense header.
-const MAX_RATE_LIMIT_WAIT_SECS: u64 = 3600;
 /// GitHub's limit on a comment body, in characters.
 const MAX_COMMENT_CHARS: usize = 65_536;
-const MAX_MARKER_LEN: usize = 200;
-const TRUNCATION_NOTE: &str = "\n\n… (truncated)";
-/// How much of GitHub's error `message` goes into an error detail.
-const MAX_ERROR_MESSAGE_CHARS: usize = 200;
 
 /// How an operation is named in errors: `GitHub API (create issue comment)`.
 fn what(op: &str) -> String {
     format!("GitHub API ({op})")
-}
-
-/// The marker embedded in a status comment: `<!-- hookline:{marker} -->`.
-pub fn marker_tag(marker: &str) -> String {
-    format!("{MARKER_PREFIX}{marker} -->")
 }
 
 /// [`SourceClient`] for GitHub, acting as a GitHub App installation.
@@ -129,23 +114,26 @@ impl GithubClient {
         method: Method,
         url: &str,
         body: Option<&Value>,
-    ) -> Result<ApiResponse, PortError> {
+    ) -> Result<Answer, PortError> {
         let source = thread.source;
         let what = what(op);
         let mut retried = false;
         loop {
             let token = self.auth.installation_token(source.installation_id).await?;
-            let response = send(&self.http, method.clone(), url, &token, body, &what)
-                .await
-                .inspect_err(|err| {
-                    tracing::warn!(
-                        op,
-                        repo = %source.repository,
-                        number = source.number,
-                        error = %err,
-                        "GitHub request failed"
-                    );
-                })?;
+            let credentials = [&token];
+            let call = Call::new(&what)
+                .credentials(&credentials)
+                .at(self.clock.now_millis());
+            let request = request(&self.http, method.clone(), url, &token, body);
+            let response = outbound::send(&call, request).await.inspect_err(|err| {
+                tracing::warn!(
+                    op,
+                    repo = %source.repository,
+                    number = source.number,
+                    error = %err,
+                    "GitHub request failed"
+                );
+            })?;
             if response.status == 401 && !retried {
                 tracing::warn!(
                     op,
@@ -158,7 +146,7 @@ impl GithubClient {
                 retried = true;
                 continue;
             }
-            return match classify_response(&what, &response, self.clock.now_millis()) {
+            return match outbound::classify(&GithubApi, &call, &response) {
                 Ok(()) => {
                     tracing::debug!(
                         op,
@@ -279,7 +267,7 @@ impl GithubClient {
         comment: Comment,
         root: Option<u64>,
         until: u64,
-    ) -> Option<(u64, u64, ContextMessage)> {
+    ) -> Option<((u64, u64), ContextMessage)> {
         if let Some(root) = root {
             if comment.id != root && comment.in_reply_to_id != Some(root) {
                 return None;
@@ -290,19 +278,12 @@ impl GithubClient {
         if created_at > until || self.is_own(&comment) {
             return None;
         }
-        let body = comment.body.as_deref().unwrap_or_default();
-        if body.contains(MARKER_PREFIX) {
-            return None;
-        }
-        let body = text::sanitize_untrusted(body);
-        if body.trim().is_empty() {
-            return None;
-        }
+        let body = text::context_text(comment.body.as_deref().unwrap_or_default())?;
         let author = comment
             .user
             .map(|user| user.login)
             .unwrap_or_else(|| "ghost".to_owned());
-        Some((created_at, comment.id, ContextMessage { author, body }))
+        Some(((created_at, comment.id), ContextMessage { author, body }))
     }
 }
 
@@ -379,8 +360,10 @@ impl SourceClient for GithubClient {
         text: &str,
     ) -> Result<StatusRef, PortError> {
         let thread = self.thread(source)?;
-        let body = comment_body(text, Some(&checked_marker_tag(marker)?));
-        let comment = self.create_comment(&thread, body).await?;
+        let tag = status_tag(marker, STATUS_MARKER)?;
+        let comment = self
+            .create_comment(&thread, fit(text, MAX_COMMENT_CHARS, Some(&tag)))
+            .await?;
         tracing::info!(
             repo = %thread.source.repository,
             number = thread.source.number,
@@ -395,7 +378,7 @@ impl SourceClient for GithubClient {
 
     async fn find_status(&self, source: &SourceRef, marker: &str) -> Result<Option<StatusRef>, PortError> {
         let thread = self.thread(source)?;
-        let tag = checked_marker_tag(marker)?;
+        let tag = status_tag(marker, STATUS_MARKER)?;
         // Only our own comments count: anyone can paste a marker into theirs.
         let found = self
             .scan_comments(&thread, thread.status_kind(), |comment| {
@@ -420,7 +403,8 @@ impl SourceClient for GithubClient {
         text: &str,
     ) -> Result<(), PortError> {
         let thread = self.thread(source)?;
-        let body = comment_body(text, Some(&checked_marker_tag(marker)?));
+        let tag = status_tag(marker, STATUS_MARKER)?;
+        let body = fit(text, MAX_COMMENT_CHARS, Some(&tag));
         let comment_id: u64 = status.id.parse().map_err(|_| {
             PortError::permanent(
                 "GitHub API (edit comment)",
@@ -451,7 +435,9 @@ impl SourceClient for GithubClient {
 
     async fn post_notice(&self, source: &SourceRef, text: &str) -> Result<(), PortError> {
         let thread = self.thread(source)?;
-        let comment = self.create_comment(&thread, comment_body(text, None)).await?;
+        let comment = self
+            .create_comment(&thread, fit(text, MAX_COMMENT_CHARS, None))
+            .await?;
         tracing::info!(
             repo = %thread.source.repository,
             number = thread.source.number,
@@ -475,13 +461,7 @@ impl SourceClient for GithubClient {
             ControlFlow::<()>::Continue(())
         })
         .await?;
-        entries.sort_by_key(|(created_at, id, _)| (*created_at, *id));
-        let skip = entries.len().saturating_sub(MAX_CONTEXT_MESSAGES);
-        Ok(entries
-            .into_iter()
-            .skip(skip)
-            .map(|(_, _, message)| message)
-            .collect())
+        Ok(text::newest_context(entries))
     }
 
     async fn resolve_branch(&self, source: &SourceRef) -> Result<Option<String>, PortError> {
@@ -602,158 +582,58 @@ fn repo_path(repository: &str) -> Result<&str, PortError> {
     }
 }
 
-/// Percent-encode one URL path segment. Dots are encoded too, so `..` cannot become a dot segment.
-fn encode_path_segment(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            let _ = write!(out, "%{byte:02X}");
-        }
-    }
-    out
-}
+/// Names the marker check in errors.
+const STATUS_MARKER: &str = "GitHub status marker";
 
-/// The marker tag, after checking the marker cannot end the HTML comment early or bloat the body.
-fn checked_marker_tag(marker: &str) -> Result<String, PortError> {
-    let valid = !marker.is_empty()
-        && marker.len() <= MAX_MARKER_LEN
-        && !marker.contains("--")
-        && !marker
-            .chars()
-            .any(|c| c == '<' || c == '>' || c.is_whitespace() || c.is_control());
-    if valid {
-        Ok(marker_tag(marker))
-    } else {
-        Err(PortError::permanent(
-            "GitHub status marker",
-            format!("unusable marker {marker:?}"),
-        ))
-    }
-}
-
-/// Comment body: `text`, then the marker tag (if any) after a blank line. Text beyond GitHub's body limit is
-/// cut with a visible note; the tag always survives.
-fn comment_body(text: &str, tag: Option<&str>) -> String {
-    let suffix = tag.map(|tag| format!("\n\n{tag}")).unwrap_or_default();
-    let budget = MAX_COMMENT_CHARS - suffix.chars().count();
-    if text.chars().count() <= budget {
-        return format!("{text}{suffix}");
-    }
-    let kept: String = text
-        .chars()
-        .take(budget - TRUNCATION_NOTE.chars().count())
-        .collect();
-    format!("{kept}{TRUNCATION_NOTE}{suffix}")
-}
-
-/// Send one request with GitHub's headers and `bearer` (an app JWT or installation token) and read the whole
-/// answer. Only transport failures are errors here; statuses are left to [`classify_response`].
-pub(crate) async fn send(
+/// One request with GitHub's headers and `bearer` (an app JWT or installation token); sent and classified by
+/// the caller through [`outbound`].
+pub(crate) fn request(
     http: &reqwest::Client,
     method: Method,
     url: &str,
     bearer: &SecretString,
     body: Option<&Value>,
-    what: &str,
-) -> Result<ApiResponse, PortError> {
-    let mut request = http
+) -> RequestBuilder {
+    let request = http
         .request(method, url)
         .bearer_auth(bearer.expose())
         .header(ACCEPT, ACCEPT_GITHUB_JSON)
         .header("x-github-api-version", API_VERSION)
-        .header(USER_AGENT, USER_AGENT_VALUE)
-        .timeout(REQUEST_TIMEOUT);
-    if let Some(body) = body {
-        request = request.json(body);
+        .header(USER_AGENT, USER_AGENT_VALUE);
+    match body {
+        Some(body) => request.json(body),
+        None => request,
     }
-    let response = request.send().await.map_err(|err| transport_error(what, &err))?;
-    ApiResponse::read(response, what).await
 }
 
-/// The single mapping from a GitHub answer to success or a classified [`PortError`]:
-/// - 2xx: success;
-/// - 429, or 403 with `retry-after`, `x-ratelimit-remaining: 0` or a "secondary rate limit" message:
-///   transient, waiting `retry-after` seconds, else until `x-ratelimit-reset` (when the quota is spent; counted
-///   from `now_ms`, epoch milliseconds, and rounded up), else [`SECONDARY_LIMIT_WAIT`];
-/// - 5xx and 408: transient (honouring `retry-after` if sent);
-/// - anything else (401 included; the caller has already retried it): permanent, with the status.
+/// How GitHub's REST API speaks (providers.md §1.5):
+/// - a rate limit is a 429, or a 403 with `retry-after`, `x-ratelimit-remaining: 0` or a "secondary rate
+///   limit" message; a spent quota resets at `x-ratelimit-reset` (epoch seconds), and a limit that names no
+///   time waits [`SECONDARY_LIMIT_WAIT`];
+/// - an error's message is the body's `message`.
 ///
-/// Details carry the status and at most GitHub's short error `message`, never the body or headers.
-pub(crate) fn classify_response(what: &str, response: &ApiResponse, now_ms: u64) -> Result<(), PortError> {
-    let status = response.status;
-    if (200..300).contains(&status) {
-        return Ok(());
-    }
-    if let Some(wait) = rate_limit_wait(status, &response.headers, &response.body, now_ms) {
-        return Err(PortError::Transient {
-            what: what.to_owned(),
-            detail: format!("rate limited (HTTP {status}); retry in {} s", wait.as_secs()),
-            retry_after: Some(wait),
-        });
-    }
-    let detail = error_detail(status, &response.body);
-    if status >= 500 || status == 408 {
-        let retry_after = header_u64(&response.headers, RETRY_AFTER.as_str())
-            .map(|secs| Duration::from_secs(secs.min(MAX_RATE_LIMIT_WAIT_SECS)));
-        return Err(PortError::Transient {
-            what: what.to_owned(),
-            detail,
-            retry_after,
-        });
-    }
-    Err(PortError::Permanent {
-        what: what.to_owned(),
-        status: Some(status),
-        detail,
-    })
-}
+/// A 401 reaches classification only after `GithubClient::call` has retried it once with a fresh token.
+pub(crate) struct GithubApi;
 
-/// How long to wait if this answer is a rate limit, `None` if it is not one.
-fn rate_limit_wait(status: u16, headers: &HeaderMap, body: &[u8], now_ms: u64) -> Option<Duration> {
-    let has_retry_after = headers.contains_key(RETRY_AFTER);
-    let quota_spent = header_str(headers, "x-ratelimit-remaining") == Some("0");
-    let limited = status == 429
-        || (status == 403
-            && (has_retry_after
-                || quota_spent
-                || text::contains_ignore_ascii_case(&String::from_utf8_lossy(body), "secondary rate limit")));
-    if !limited {
-        return None;
-    }
-    let reset_wait = || {
-        quota_spent
-            .then(|| header_u64(headers, "x-ratelimit-reset"))
-            .flatten()
-            .map(|reset| secs_until(reset.saturating_mul(1000), now_ms))
-    };
-    let secs = header_u64(headers, RETRY_AFTER.as_str())
-        .or_else(reset_wait)
-        .unwrap_or(SECONDARY_LIMIT_WAIT.as_secs());
-    Some(Duration::from_secs(secs.min(MAX_RATE_LIMIT_WAIT_SECS)))
-}
+impl Dialect for GithubApi {
+    const DEFAULT_RATE_LIMIT_WAIT: Option<Duration> = Some(SECONDARY_LIMIT_WAIT);
 
-/// `HTTP {status}`, plus GitHub's error `message` (short, printable) when the body has one.
-fn error_detail(status: u16, body: &[u8]) -> String {
-    #[derive(Deserialize)]
-    struct ErrorBody {
-        message: Option<String>,
-    }
-    let message = serde_json::from_slice::<ErrorBody>(body)
-        .ok()
-        .and_then(|error| error.message)
-        .map(|message| {
-            message
-                .chars()
-                .filter(|c| !c.is_control())
-                .take(MAX_ERROR_MESSAGE_CHARS)
-                .collect::<String>()
-        })
-        .filter(|message| !message.is_empty());
-    match message {
-        Some(message) => format!("HTTP {status}: {message}"),
-        None => format!("HTTP {status}"),
+    fn read(&self, answer: &Answer) -> Signals {
+        let headers = &answer.headers;
+        let quota_spent = header_str(headers, "x-ratelimit-remaining") == Some("0");
+        let secondary = || {
+            text::contains_ignore_ascii_case(&String::from_utf8_lossy(&answer.body), "secondary rate limit")
+        };
+        Signals {
+            rate_limited: answer.status == 403
+                && (headers.contains_key(RETRY_AFTER) || quota_spent || secondary()),
+            quota_reset_ms: quota_spent
+                .then(|| header_u64(headers, "x-ratelimit-reset"))
+                .flatten()
+                .map(|secs| secs.saturating_mul(1000)),
+            error_message: string_field(&answer.body, &["message"]),
+            ..Signals::default()
+        }
     }
 }
 
@@ -780,34 +660,14 @@ mod tests {
     use reqwest::header::HeaderValue;
 
     use super::*;
-
-    fn response(status: u16, headers: &[(&'static str, &str)], body: &str) -> ApiResponse {
-        let mut map = HeaderMap::new();
-        for (name, value) in headers {
-            if let Ok(value) = HeaderValue::from_str(value) {
-                map.insert(*name, value);
-            }
-        }
-        ApiResponse {
-            status,
-            headers: map,
-            body: body.as_bytes().to_vec(),
-        }
-    }
-
-    fn retry_after(result: Result<(), PortError>) -> Option<Duration> {
-        match result {
-            Err(PortError::Transient { retry_after, .. }) => retry_after,
-            other => panic!("expected a transient error, got {other:?}"),
-        }
-    }
+    use crate::outbound::testing::{answer as response, classify_at, wait as retry_after};
 
     #[test]
     fn classifies_rate_limits_with_the_wait_github_asks_for() {
         let now = 1_000_000;
         let r = response(429, &[("retry-after", "7")], "");
         assert_eq!(
-            retry_after(classify_response("t", &r, now)),
+            retry_after(classify_at(&GithubApi, &r, now)),
             Some(Duration::from_secs(7))
         );
 
@@ -817,7 +677,7 @@ mod tests {
             "{}",
         );
         assert_eq!(
-            retry_after(classify_response("t", &r, now)),
+            retry_after(classify_at(&GithubApi, &r, now)),
             Some(Duration::from_secs(120))
         );
 
@@ -827,7 +687,7 @@ mod tests {
             r#"{"message":"You have exceeded a secondary rate limit."}"#,
         );
         assert_eq!(
-            retry_after(classify_response("t", &r, now)),
+            retry_after(classify_at(&GithubApi, &r, now)),
             Some(SECONDARY_LIMIT_WAIT)
         );
 
@@ -838,12 +698,12 @@ mod tests {
             "",
         );
         assert_eq!(
-            retry_after(classify_response("t", &r, now)),
+            retry_after(classify_at(&GithubApi, &r, now)),
             Some(Duration::from_secs(1))
         );
         let r = response(429, &[("retry-after", "999999")], "");
         assert_eq!(
-            retry_after(classify_response("t", &r, now)),
+            retry_after(classify_at(&GithubApi, &r, now)),
             Some(Duration::from_secs(3600))
         );
     }
@@ -863,7 +723,7 @@ mod tests {
             (1_000_000, "1005", 5),
             (1_004_999, "1005", 1),
         ] {
-            let wait = retry_after(classify_response("t", &spent(reset), now_ms)).expect("a wait");
+            let wait = retry_after(classify_at(&GithubApi, &spent(reset), now_ms)).expect("a wait");
             assert_eq!(wait, Duration::from_secs(secs), "reset {reset} at {now_ms} ms");
             assert!(u128::from(now_ms) + wait.as_millis() >= 1_005_000);
         }
@@ -871,13 +731,13 @@ mod tests {
 
     #[test]
     fn classifies_other_statuses() {
-        assert!(classify_response("t", &response(201, &[], ""), 0).is_ok());
+        assert!(classify_at(&GithubApi, &response(201, &[], ""), 0).is_ok());
         assert_eq!(
-            retry_after(classify_response("t", &response(502, &[], ""), 0)),
+            retry_after(classify_at(&GithubApi, &response(502, &[], ""), 0)),
             None
         );
-        let forbidden = classify_response(
-            "t",
+        let forbidden = classify_at(
+            &GithubApi,
             &response(403, &[], r#"{"message":"Resource not accessible"}"#),
             0,
         );
@@ -891,7 +751,7 @@ mod tests {
             }
             other => panic!("expected permanent 403, got {other:?}"),
         }
-        let unauthorized = classify_response("t", &response(401, &[], "not json"), 0);
+        let unauthorized = classify_at(&GithubApi, &response(401, &[], "not json"), 0);
         assert!(matches!(
             unauthorized,
             Err(PortError::Permanent {
@@ -951,21 +811,5 @@ mod tests {
         ] {
             assert!(repo_path(bad).is_err(), "{bad}");
         }
-        assert_eq!(encode_path_segment("dependabot[bot]"), "dependabot%5Bbot%5D");
-        assert_eq!(encode_path_segment(".."), "%2E%2E");
-        assert!(checked_marker_tag("run-abc:1").is_ok());
-        for bad in ["", "a-->", "a b", "a>b"] {
-            assert!(checked_marker_tag(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn long_bodies_are_cut_but_keep_the_marker() {
-        let tag = marker_tag("m1");
-        let body = comment_body(&"x".repeat(70_000), Some(&tag));
-        assert_eq!(body.chars().count(), MAX_COMMENT_CHARS);
-        assert!(body.ends_with(&format!("(truncated)\n\n{tag}")));
-        assert_eq!(comment_body("hi", Some(&tag)), format!("hi\n\n{tag}"));
-        assert_eq!(comment_body("hi", None), "hi");
     }
 }

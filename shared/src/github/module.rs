@@ -211,7 +211,7 @@ impl GithubModule {
         if via_app.is_some_and(|slug| slug.eq_ignore_ascii_case(&self.config.app_slug)) {
             return Some("written by this app");
         }
-        if body.contains("<!-- hookline:") {
+        if body.contains(crate::outbound::MARKER_PREFIX) {
             return Some("hookline's own comment");
         }
         None

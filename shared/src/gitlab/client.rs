@@ -4,8 +4,8 @@
 //!   API token) the source belongs to and builds the issue / merge request URL from numeric ids only.
 //! - Every call goes through `GitlabClient::call` with `PRIVATE-TOKEN` (a bot user's or service account's
 //!   personal access token, or a project/group access token) read from `gitlab/<tenant>/api-token`.
-//! - `classify_response` is the only place a GitLab answer becomes a [`PortError`]: 429 is transient with the
-//!   wait GitLab asks for (`Retry-After`, else `RateLimit-Reset`), 5xx are transient, other 4xx permanent.
+//! - Answers are classified by the outbound toolkit (`outbound::classify`); `GitlabApi` says only
+//!   when GitLab's quota resets (`RateLimit-Reset`) and where its error message is.
 //!
 //! Hookline's notes carry an invisible marker (`<!-- hookline:… -->`) so a status note can be found again
 //! after a crash and so Hookline's own text never feeds back into a prompt.
@@ -13,10 +13,7 @@
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use reqwest::{
-    header::{ACCEPT, RETRY_AFTER},
-    Method,
-};
+use reqwest::{header::ACCEPT, Method};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -25,44 +22,31 @@ use crate::{
     clock::Clock,
     domain::{SourceRef, StatusRef},
     error::PortError,
-    http_api::{
-        header_str, header_u64, parse_json, parse_timestamp, secs_until, transport_error, ApiResponse,
+    outbound::{
+        self, fit, header_str, header_u64, parse_json, parse_timestamp, status_tag, string_field, Answer,
+        Call, Dialect, Signals,
     },
     ports::{ContextMessage, Secrets, SourceClient},
     text,
 };
 
-/// Upper bound for one request, so a stalled connection cannot eat a Lambda's whole budget.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// Page size for note listings (GitLab's maximum).
 pub const PAGE_SIZE: u32 = 100;
 /// Most pages read when scanning a thread's notes.
 pub const MAX_PAGES: u32 = 5;
-/// Most earlier messages [`SourceClient::thread_context`] returns (the newest ones are kept).
-pub const MAX_CONTEXT_MESSAGES: usize = 50;
 /// Wait for a 429 that names no time (some GitLab limiters send none).
 pub const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 /// Lowest access level that may trigger runs: Developer.
 pub const MIN_ACCESS_LEVEL: u64 = 30;
-/// Start of the invisible marker in Hookline's notes.
-pub const MARKER_PREFIX: &str = "<!-- hookline:";
 
-/// Longest wait taken from rate-limit headers; guards against a skewed clock or a nonsense header.
-const MAX_RATE_LIMIT_WAIT_SECS: u64 = 3600;
 /// GitLab's limit on a note body, in characters.
 const MAX_NOTE_CHARS: usize = 1_000_000;
-const MAX_MARKER_LEN: usize = 200;
-const TRUNCATION_NOTE: &str = "\n\n… (truncated)";
-const MAX_ERROR_MESSAGE_CHARS: usize = 200;
+/// Names the marker check in errors.
+const STATUS_MARKER: &str = "GitLab status marker";
 
 /// How an operation is named in errors: `GitLab API (create note)`.
 fn what(op: &str) -> String {
     format!("GitLab API ({op})")
-}
-
-/// The marker embedded in a status note: `<!-- hookline:{marker} -->`.
-pub fn marker_tag(marker: &str) -> String {
-    format!("{MARKER_PREFIX}{marker} -->")
 }
 
 /// What the client needs of one tenant.
@@ -151,37 +135,27 @@ impl GitlabClient {
         method: Method,
         url: &str,
         body: Option<&Value>,
-    ) -> Result<ApiResponse, PortError> {
+    ) -> Result<Answer, PortError> {
         let what = what(op);
-        let token = match self.secrets.get(&thread.tenant.api_token_secret).await {
-            Ok(token) => token,
-            Err(PortError::NotFound { .. }) => {
-                return Err(PortError::permanent(
-                    "gitlab api token",
-                    format!("secret {} does not exist", thread.tenant.api_token_secret),
-                ))
-            }
-            Err(err) => return Err(err),
-        };
+        let secret = &thread.tenant.api_token_secret;
+        let token = outbound::credential(self.secrets.as_ref(), secret, "gitlab api token").await?;
         let mut request = self
             .http
             .request(method, url)
             .header("private-token", token.expose())
-            .header(ACCEPT, "application/json")
-            .timeout(REQUEST_TIMEOUT);
+            .header(ACCEPT, "application/json");
         if let Some(body) = body {
             request = request.json(body);
         }
+        let credentials = [&token];
+        let call = Call::new(&what)
+            .credentials(&credentials)
+            .at(self.clock.now_millis());
         let source = thread.source;
-        let response = async {
-            let response = request.send().await.map_err(|e| transport_error(&what, &e))?;
-            ApiResponse::read(response, &what).await
-        }
-        .await
-        .inspect_err(|err| {
+        let response = outbound::send(&call, request).await.inspect_err(|err| {
             tracing::warn!(op, tenant = %source.tenant, project = source.project_id, iid = source.iid, error = %err, "GitLab request failed");
         })?;
-        match classify_response(&what, &response, self.clock.now_millis()) {
+        match outbound::classify(&GitlabApi, &call, &response) {
             Ok(()) => {
                 tracing::debug!(op, tenant = %source.tenant, project = source.project_id, iid = source.iid, status = response.status, "GitLab API call");
                 Ok(response)
@@ -267,7 +241,7 @@ impl GitlabClient {
         thread: &Thread<'_>,
         note: Note,
         until: u64,
-    ) -> Option<(u64, u64, ContextMessage)> {
+    ) -> Option<((u64, u64), ContextMessage)> {
         if note.system || self.is_own(thread, &note) {
             return None;
         }
@@ -276,19 +250,12 @@ impl GitlabClient {
         if created_at > until {
             return None;
         }
-        let body = note.body.as_deref().unwrap_or_default();
-        if body.contains(MARKER_PREFIX) {
-            return None;
-        }
-        let body = text::sanitize_untrusted(body);
-        if body.trim().is_empty() {
-            return None;
-        }
+        let body = text::context_text(note.body.as_deref().unwrap_or_default())?;
         let author = note
             .author
             .map(|a| a.username)
             .unwrap_or_else(|| "ghost".to_owned());
-        Some((created_at, note.id, ContextMessage { author, body }))
+        Some(((created_at, note.id), ContextMessage { author, body }))
     }
 }
 
@@ -361,15 +328,17 @@ impl SourceClient for GitlabClient {
         text: &str,
     ) -> Result<StatusRef, PortError> {
         let thread = self.thread(source)?;
-        let body = note_body(text, Some(&checked_marker_tag(marker)?));
-        let note = self.create_note(&thread, body).await?;
+        let tag = status_tag(marker, STATUS_MARKER)?;
+        let note = self
+            .create_note(&thread, fit(text, MAX_NOTE_CHARS, Some(&tag)))
+            .await?;
         tracing::info!(tenant = %thread.source.tenant, project = thread.source.project_id, iid = thread.source.iid, note_id = note.id, "posted status note");
         Ok(Self::status_ref(&thread, note.id))
     }
 
     async fn find_status(&self, source: &SourceRef, marker: &str) -> Result<Option<StatusRef>, PortError> {
         let thread = self.thread(source)?;
-        let tag = checked_marker_tag(marker)?;
+        let tag = status_tag(marker, STATUS_MARKER)?;
         // Only our own notes count: anyone can paste a marker into theirs.
         Ok(self
             .notes(&thread)
@@ -388,7 +357,8 @@ impl SourceClient for GitlabClient {
     ) -> Result<(), PortError> {
         const OP: &str = "edit note";
         let thread = self.thread(source)?;
-        let body = note_body(text, Some(&checked_marker_tag(marker)?));
+        let tag = status_tag(marker, STATUS_MARKER)?;
+        let body = fit(text, MAX_NOTE_CHARS, Some(&tag));
         let note_id: u64 = status.id.parse().map_err(|_| {
             PortError::permanent(what(OP), format!("status id {:?} is not a note id", status.id))
         })?;
@@ -408,7 +378,7 @@ impl SourceClient for GitlabClient {
 
     async fn post_notice(&self, source: &SourceRef, text: &str) -> Result<(), PortError> {
         let thread = self.thread(source)?;
-        let note = self.create_note(&thread, note_body(text, None)).await?;
+        let note = self.create_note(&thread, fit(text, MAX_NOTE_CHARS, None)).await?;
         tracing::info!(tenant = %thread.source.tenant, project = thread.source.project_id, iid = thread.source.iid, note_id = note.id, "posted notice");
         Ok(())
     }
@@ -430,13 +400,11 @@ impl SourceClient for GitlabClient {
             }
             _ => self.notes(&thread).await?,
         };
-        let mut entries: Vec<_> = notes
+        let entries: Vec<_> = notes
             .into_iter()
             .filter_map(|note| self.context_entry(&thread, note, until))
             .collect();
-        entries.sort_by_key(|(created_at, id, _)| (*created_at, *id));
-        let skip = entries.len().saturating_sub(MAX_CONTEXT_MESSAGES);
-        Ok(entries.into_iter().skip(skip).map(|(_, _, m)| m).collect())
+        Ok(text::newest_context(entries))
     }
 
     async fn resolve_branch(&self, source: &SourceRef) -> Result<Option<String>, PortError> {
@@ -501,187 +469,74 @@ struct MergeRequest {
     source_branch: Option<String>,
 }
 
-/// The marker tag, after checking the marker cannot end the HTML comment early or bloat the body.
-fn checked_marker_tag(marker: &str) -> Result<String, PortError> {
-    let valid = !marker.is_empty()
-        && marker.len() <= MAX_MARKER_LEN
-        && !marker.contains("--")
-        && !marker
-            .chars()
-            .any(|c| c == '<' || c == '>' || c.is_whitespace() || c.is_control());
-    if valid {
-        Ok(marker_tag(marker))
-    } else {
-        Err(PortError::permanent(
-            "GitLab status marker",
-            format!("unusable marker {marker:?}"),
-        ))
-    }
-}
+/// How GitLab's REST API speaks: a rate limit is a 429, whose quota resets at `RateLimit-Reset` (epoch seconds)
+/// and which waits [`DEFAULT_RATE_LIMIT_WAIT`] when it names no time (some GitLab limiters send none); an
+/// error's message is the body's `message` or `error`, when it is a string.
+struct GitlabApi;
 
-/// Note body: `text`, then the marker tag (if any) after a blank line. Text beyond GitLab's body limit is cut
-/// with a visible note; the tag always survives.
-fn note_body(text: &str, tag: Option<&str>) -> String {
-    let suffix = tag.map(|tag| format!("\n\n{tag}")).unwrap_or_default();
-    let budget = MAX_NOTE_CHARS - suffix.chars().count();
-    if text.chars().count() <= budget {
-        return format!("{text}{suffix}");
-    }
-    let kept: String = text
-        .chars()
-        .take(budget - TRUNCATION_NOTE.chars().count())
-        .collect();
-    format!("{kept}{TRUNCATION_NOTE}{suffix}")
-}
+impl Dialect for GitlabApi {
+    const DEFAULT_RATE_LIMIT_WAIT: Option<Duration> = Some(DEFAULT_RATE_LIMIT_WAIT);
 
-/// The single mapping from a GitLab answer to success or a classified [`PortError`]:
-/// - 2xx: success;
-/// - 429: transient, waiting `Retry-After` seconds, else until `RateLimit-Reset` (epoch seconds; counted from
-///   `now_ms`, epoch milliseconds, and rounded up), else
-///   [`DEFAULT_RATE_LIMIT_WAIT`];
-/// - 5xx and 408: transient (honouring `Retry-After` if sent);
-/// - anything else: permanent, with the status.
-///
-/// Details carry the status and at most GitLab's short error message, never the body or headers.
-fn classify_response(what: &str, response: &ApiResponse, now_ms: u64) -> Result<(), PortError> {
-    let status = response.status;
-    if (200..300).contains(&status) {
-        return Ok(());
-    }
-    let retry_after = header_u64(&response.headers, RETRY_AFTER.as_str());
-    if status == 429 {
-        let reset_wait = || {
-            header_u64(&response.headers, "ratelimit-reset")
-                .map(|reset| secs_until(reset.saturating_mul(1000), now_ms))
-        };
-        let secs = retry_after
-            .or_else(reset_wait)
-            .unwrap_or(DEFAULT_RATE_LIMIT_WAIT.as_secs())
-            .min(MAX_RATE_LIMIT_WAIT_SECS);
-        return Err(PortError::Transient {
-            what: what.to_owned(),
-            detail: format!("rate limited (HTTP 429); retry in {secs} s"),
-            retry_after: Some(Duration::from_secs(secs)),
-        });
-    }
-    let detail = error_detail(status, &response.body);
-    if status >= 500 || status == 408 {
-        return Err(PortError::Transient {
-            what: what.to_owned(),
-            detail,
-            retry_after: retry_after.map(|s| Duration::from_secs(s.min(MAX_RATE_LIMIT_WAIT_SECS))),
-        });
-    }
-    Err(PortError::Permanent {
-        what: what.to_owned(),
-        status: Some(status),
-        detail,
-    })
-}
-
-/// `HTTP {status}`, plus GitLab's error text (`message` or `error` when it is a string; short, printable).
-fn error_detail(status: u16, body: &[u8]) -> String {
-    #[derive(Deserialize)]
-    struct ErrorBody {
-        #[serde(default)]
-        message: Option<Value>,
-        #[serde(default)]
-        error: Option<Value>,
-    }
-    let message = serde_json::from_slice::<ErrorBody>(body)
-        .ok()
-        .and_then(|e| {
-            [e.message, e.error]
-                .into_iter()
-                .flatten()
-                .find_map(|v| v.as_str().map(str::to_owned))
-        })
-        .map(|m| {
-            m.chars()
-                .filter(|c| !c.is_control())
-                .take(MAX_ERROR_MESSAGE_CHARS)
-                .collect::<String>()
-        })
-        .filter(|m| !m.is_empty());
-    match message {
-        Some(message) => format!("HTTP {status}: {message}"),
-        None => format!("HTTP {status}"),
+    fn read(&self, answer: &Answer) -> Signals {
+        Signals {
+            quota_reset_ms: header_u64(&answer.headers, "ratelimit-reset")
+                .map(|secs| secs.saturating_mul(1000)),
+            error_message: string_field(&answer.body, &["message", "error"]),
+            ..Signals::default()
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use reqwest::header::HeaderValue;
-
     use super::*;
-    use reqwest::header::HeaderMap;
-
-    fn response(status: u16, headers: &[(&'static str, &str)], body: &str) -> ApiResponse {
-        let mut map = HeaderMap::new();
-        for (name, value) in headers {
-            if let Ok(value) = HeaderValue::from_str(value) {
-                map.insert(*name, value);
-            }
-        }
-        ApiResponse {
-            status,
-            headers: map,
-            body: body.as_bytes().to_vec(),
-        }
-    }
-
-    fn retry_after(result: Result<(), PortError>) -> Option<Duration> {
-        match result {
-            Err(PortError::Transient { retry_after, .. }) => retry_after,
-            other => panic!("expected a transient error, got {other:?}"),
-        }
-    }
+    use crate::outbound::testing::{answer as response, classify_at, wait as retry_after};
 
     #[test]
     fn rate_limits_wait_as_gitlab_asks() {
         let now = 1_000_000;
         let r = response(429, &[("retry-after", "7"), ("ratelimit-reset", "1100")], "");
         assert_eq!(
-            retry_after(classify_response("t", &r, now)),
+            retry_after(classify_at(&GitlabApi, &r, now)),
             Some(Duration::from_secs(7))
         );
         let r = response(429, &[("ratelimit-reset", "1120")], "");
         assert_eq!(
-            retry_after(classify_response("t", &r, now)),
+            retry_after(classify_at(&GitlabApi, &r, now)),
             Some(Duration::from_secs(120))
         );
         let r = response(429, &[("ratelimit-reset", "10")], "");
         assert_eq!(
-            retry_after(classify_response("t", &r, now)),
+            retry_after(classify_at(&GitlabApi, &r, now)),
             Some(Duration::from_secs(1))
         );
         // Seen at 1000.3 s, a reset at second 1005 is 4.7 s away: waiting 4 would retry before it.
         let r = response(429, &[("ratelimit-reset", "1005")], "");
         assert_eq!(
-            retry_after(classify_response("t", &r, 1_000_300)),
+            retry_after(classify_at(&GitlabApi, &r, 1_000_300)),
             Some(Duration::from_secs(5))
         );
         let r = response(429, &[], r#"{"message":"Retry later"}"#);
         assert_eq!(
-            retry_after(classify_response("t", &r, now)),
+            retry_after(classify_at(&GitlabApi, &r, now)),
             Some(DEFAULT_RATE_LIMIT_WAIT)
         );
         let r = response(429, &[("retry-after", "999999")], "");
         assert_eq!(
-            retry_after(classify_response("t", &r, now)),
+            retry_after(classify_at(&GitlabApi, &r, now)),
             Some(Duration::from_secs(3600))
         );
     }
 
     #[test]
     fn other_statuses() {
-        assert!(classify_response("t", &response(201, &[], ""), 0).is_ok());
+        assert!(classify_at(&GitlabApi, &response(201, &[], ""), 0).is_ok());
         assert_eq!(
-            retry_after(classify_response("t", &response(502, &[], ""), 0)),
+            retry_after(classify_at(&GitlabApi, &response(502, &[], ""), 0)),
             None
         );
-        match classify_response(
-            "t",
+        match classify_at(
+            &GitlabApi,
             &response(404, &[], r#"{"message":"404 Member Not Found"}"#),
             0,
         ) {
@@ -692,42 +547,29 @@ mod tests {
             }) => assert_eq!(detail, "HTTP 404: 404 Member Not Found"),
             other => panic!("expected permanent 404, got {other:?}"),
         }
-        match classify_response(
-            "t",
+        match classify_at(
+            &GitlabApi,
             &response(400, &[], r#"{"message":{"body":["is too long"]}}"#),
             0,
         ) {
             Err(PortError::Permanent { detail, .. }) => assert_eq!(detail, "HTTP 400"),
             other => panic!("expected permanent 400, got {other:?}"),
         }
-        match classify_response("t", &response(401, &[], r#"{"error":"invalid_token"}"#), 0) {
+        match classify_at(&GitlabApi, &response(401, &[], r#"{"error":"invalid_token"}"#), 0) {
             Err(PortError::Permanent { detail, .. }) => assert_eq!(detail, "HTTP 401: invalid_token"),
             other => panic!("expected permanent 401, got {other:?}"),
         }
     }
 
     #[test]
-    fn timestamps_with_z_fraction_or_offset() {
-        assert_eq!(parse_timestamp("2024-05-01T12:00:00Z"), Some(1_714_564_800));
-        assert_eq!(parse_timestamp("2024-05-01T12:00:00.123Z"), Some(1_714_564_800));
-        assert_eq!(
-            parse_timestamp("2024-05-01T14:00:00.000+02:00"),
-            Some(1_714_564_800)
-        );
-        assert_eq!(parse_timestamp("2024-05-01T10:30:00-01:30"), Some(1_714_564_800));
-        assert_eq!(parse_timestamp("yesterday"), None);
-        assert_eq!(parse_timestamp(""), None);
-    }
-
-    #[test]
     fn bodies_keep_the_marker_and_markers_are_checked() {
-        let tag = marker_tag("run:abc");
-        assert_eq!(note_body("hi", Some(&tag)), format!("hi\n\n{tag}"));
-        let long = note_body(&"x".repeat(MAX_NOTE_CHARS + 10), Some(&tag));
+        let tag = status_tag("run:abc", STATUS_MARKER).expect("a usable marker");
+        assert_eq!(fit("hi", MAX_NOTE_CHARS, Some(&tag)), format!("hi\n\n{tag}"));
+        let long = fit(&"x".repeat(MAX_NOTE_CHARS + 10), MAX_NOTE_CHARS, Some(&tag));
         assert_eq!(long.chars().count(), MAX_NOTE_CHARS);
         assert!(long.ends_with(&format!("(truncated)\n\n{tag}")));
         for bad in ["", "a-->", "a b", "a>b"] {
-            assert!(checked_marker_tag(bad).is_err(), "{bad:?}");
+            assert!(status_tag(bad, STATUS_MARKER).is_err(), "{bad:?}");
         }
     }
 }

@@ -7,7 +7,6 @@ use async_trait::async_trait;
 use serde_json::value::RawValue;
 
 use super::{
-    client::MARKER_PREFIX,
     config::GitlabTenant,
     event::{thread_key, GitlabEvent, GitlabUser, HookKind, PayloadError, RawEvent},
     verify::{self, AuthError, SignedHeaders},
@@ -17,6 +16,7 @@ use crate::{
     domain::{Actor, Envelope, PromptParts, Provider, SourceRef, Trigger, ENVELOPE_VERSION},
     error::{PortError, ProcessError, WebhookError},
     http::HttpRequest,
+    outbound::MARKER_PREFIX,
     ports::{Secrets, SourceClient},
     provider::{route_tenant, verification_secret, Decision, Intake, ProviderModule},
     secret::SecretString,

@@ -148,16 +148,7 @@ impl Services {
         if self.settings.auth_mode == AuthMode::None {
             return Ok(OpenHandsAuth::default());
         }
-        let key = match self.secrets.get(name).await {
-            Ok(key) => key,
-            Err(PortError::NotFound { .. }) => {
-                return Err(PortError::permanent(
-                    "openhands identity",
-                    format!("secret {name} does not exist"),
-                ))
-            }
-            Err(other) => return Err(other),
-        };
+        let key = crate::outbound::credential(self.secrets.as_ref(), name, "openhands identity").await?;
         Ok(match self.settings.auth_mode {
             AuthMode::Bearer => OpenHandsAuth {
                 bearer: Some(key),

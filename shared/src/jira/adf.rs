@@ -11,7 +11,6 @@ use serde_json::{json, Map, Value};
 const MAX_DEPTH: usize = 48;
 /// Longest Markdown turned into one comment; Jira refuses bodies above 32 767 characters.
 pub const MAX_COMMENT_CHARS: usize = 30_000;
-const TRUNCATION_NOTE: &str = "\n\n… (truncated)";
 
 /// How a picker mention appears in flattened text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -203,15 +202,7 @@ fn longest_run(text: &str, ch: char) -> usize {
 /// Hookline writes itself, so an agent's summary cannot ping people). Text beyond [`MAX_COMMENT_CHARS`] is
 /// cut with a visible note.
 pub fn from_markdown(markdown: &str, mentions: bool) -> Value {
-    let markdown = if markdown.chars().count() > MAX_COMMENT_CHARS {
-        let kept: String = markdown
-            .chars()
-            .take(MAX_COMMENT_CHARS - TRUNCATION_NOTE.chars().count())
-            .collect();
-        format!("{kept}{TRUNCATION_NOTE}")
-    } else {
-        markdown.to_owned()
-    };
+    let markdown = crate::outbound::fit(markdown, MAX_COMMENT_CHARS, None);
     let lines: Vec<&str> = markdown.lines().collect();
     json!({"type": "doc", "version": 1, "content": blocks(&lines, mentions, 0)})
 }

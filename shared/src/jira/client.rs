@@ -4,8 +4,8 @@
 //!   and the ids are checked (digits only) before they go into a URL.
 //! - Every call goes through `JiraClient::call`: Basic auth with the site's service account (email + API
 //!   token, read from the secret store per call so a rotation takes effect), JSON in and out.
-//! - `classify` is the only place a Jira answer becomes a [`PortError`]: 429 and 503 are transient with the
-//!   wait `Retry-After` asks for, other 5xx transient, 404 not found, other 4xx permanent.
+//! - Answers are classified by the outbound toolkit (`outbound::classify`); `JiraApi` says only where
+//!   Jira's error messages are, and that a 404 means the issue or comment is gone.
 //!
 //! Comment bodies are ADF (REST v3 refuses strings). The run's status comment carries an entity property
 //! (`hookline` → `{"marker": …}`) instead of a visible marker, so a retry can find it again after a crash
@@ -20,7 +20,7 @@ use std::{sync::Arc, time::Duration};
 use async_trait::async_trait;
 use base64::{engine::general_purpose::STANDARD as BASE64, Engine as _};
 use reqwest::{
-    header::{ACCEPT, AUTHORIZATION, RETRY_AFTER, USER_AGENT},
+    header::{ACCEPT, AUTHORIZATION, USER_AGENT},
     Method,
 };
 use serde::Deserialize;
@@ -33,22 +33,19 @@ use super::{
 use crate::{
     domain::{SourceRef, StatusRef},
     error::PortError,
-    http_api::{parse_json, transport_error, ApiResponse},
+    outbound::{
+        self, checked_marker, parse_json, parse_timestamp, Answer, Call, Dialect, Signals, INTAKE_TIMEOUT,
+        REQUEST_TIMEOUT,
+    },
     ports::{ContextMessage, Secrets, SourceClient},
     secret::SecretString,
     text,
 };
 
-/// Upper bound for one request.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
-/// Upper bound for the one read the webhook path may make (fetching a missing description).
-pub const INTAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Page size for comment listings (Jira's maximum for this resource).
 pub const PAGE_SIZE: u32 = 100;
 /// Most pages read when scanning an issue's comments.
 pub const MAX_PAGES: u32 = 5;
-/// Most earlier comments [`SourceClient::thread_context`] returns (the newest ones are kept).
-pub const MAX_CONTEXT_MESSAGES: usize = 50;
 /// Comment entity property that marks Hookline's status comments.
 pub const PROPERTY_KEY: &str = "hookline";
 /// Wait after a 429 that names no time.
@@ -56,9 +53,8 @@ pub const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 /// `User-Agent` sent on every request.
 pub const USER_AGENT_VALUE: &str = concat!("hookline/", env!("CARGO_PKG_VERSION"));
 
-const MAX_RETRY_AFTER_SECS: u64 = 3600;
-const MAX_ERROR_MESSAGE_CHARS: usize = 200;
-const MAX_MARKER_LEN: usize = 200;
+/// Names the marker check in errors.
+const STATUS_MARKER: &str = "Jira status marker";
 /// Status names that read as "cancelled" (case-insensitive substrings); such issues are never moved.
 const CANCELLED_WORDS: &[&str] = &[
     "cancel",
@@ -147,20 +143,10 @@ impl JiraClient {
 
     /// `Basic base64(email:api_token)` for the site's service account.
     async fn authorization(&self, site: &JiraSite) -> Result<SecretString, PortError> {
-        let read = |name: &str| {
-            let name = name.to_owned();
-            async move {
-                match self.secrets.get(&name).await {
-                    Err(PortError::NotFound { .. }) => Err(PortError::permanent(
-                        "jira service account",
-                        format!("secret {name} does not exist"),
-                    )),
-                    other => other,
-                }
-            }
-        };
-        let email = read(&site.email_secret_name).await?;
-        let token = read(&site.api_token_secret_name).await?;
+        const WHAT: &str = "jira service account";
+        let secrets = self.secrets.as_ref();
+        let email = outbound::credential(secrets, &site.email_secret_name, WHAT).await?;
+        let token = outbound::credential(secrets, &site.api_token_secret_name, WHAT).await?;
         let pair = format!("{}:{}", email.expose().trim(), token.expose().trim());
         Ok(SecretString::new(format!("Basic {}", BASE64.encode(pair))))
     }
@@ -173,7 +159,7 @@ impl JiraClient {
         url: &str,
         body: Option<&Value>,
         timeout: Duration,
-    ) -> Result<ApiResponse, PortError> {
+    ) -> Result<Answer, PortError> {
         let what = what(op);
         let authorization = self.authorization(site).await?;
         let mut request = self
@@ -181,22 +167,17 @@ impl JiraClient {
             .request(method, url)
             .header(AUTHORIZATION, authorization.expose())
             .header(ACCEPT, "application/json")
-            .header(USER_AGENT, USER_AGENT_VALUE)
-            .timeout(timeout);
+            .header(USER_AGENT, USER_AGENT_VALUE);
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(|err| transport_error(&what, &err));
-        let response = match response {
-            Ok(response) => response,
-            Err(err) => {
-                tracing::warn!(op, site = %site.name, error = %err, "Jira request failed");
-                return Err(err);
-            }
-        };
-        let response = ApiResponse::read(response, &what).await?;
+        let credentials = [&authorization];
+        let call = Call::new(&what).credentials(&credentials).timeout(timeout);
+        let response = outbound::send(&call, request).await.inspect_err(|err| {
+            tracing::warn!(op, site = %site.name, error = %err, "Jira request failed");
+        })?;
         let status = response.status;
-        match classify(&what, &response) {
+        match outbound::classify(&JiraApi, &call, &response) {
             Ok(()) => {
                 tracing::debug!(op, site = %site.name, status, "Jira API call");
                 Ok(response)
@@ -357,14 +338,14 @@ impl SourceClient for JiraClient {
         text: &str,
     ) -> Result<StatusRef, PortError> {
         let target = self.target(source)?;
-        let marker = checked_marker(marker)?;
+        let marker = checked_marker(marker, STATUS_MARKER)?;
         self.create_comment(&target, adf::from_markdown(text, false), Some(marker))
             .await
     }
 
     async fn find_status(&self, source: &SourceRef, marker: &str) -> Result<Option<StatusRef>, PortError> {
         let target = self.target(source)?;
-        let marker = checked_marker(marker)?;
+        let marker = checked_marker(marker, STATUS_MARKER)?;
         let mut own: Vec<u64> = Vec::new();
         for page in 0..MAX_PAGES {
             let listing = self.comment_page(&target, page * PAGE_SIZE).await?;
@@ -421,7 +402,7 @@ impl SourceClient for JiraClient {
     ) -> Result<(), PortError> {
         const OP: &str = "update comment";
         let target = self.target(source)?;
-        let marker = checked_marker(marker)?;
+        let marker = checked_marker(marker, STATUS_MARKER)?;
         let url = format!("{}/comment/{}", target.issue_url, checked_id(&status.id)?);
         let body = json!({
             "body": adf::from_markdown(text, false),
@@ -446,23 +427,23 @@ impl SourceClient for JiraClient {
             let listing = self.comment_page(&target, page * PAGE_SIZE).await?;
             let last = listing.is_last(page * PAGE_SIZE);
             for comment in listing.comments {
-                if newest_first.len() >= MAX_CONTEXT_MESSAGES {
+                if newest_first.len() >= text::MAX_CONTEXT_MESSAGES {
                     break 'pages;
                 }
                 if comment.is_by(&target.site.bot_account_id) {
                     continue;
                 }
                 // A comment without a readable time cannot be shown to predate the trigger: leave it out.
-                let Some(created) = comment.created.as_deref().and_then(parse_jira_time) else {
+                let Some(created) = comment.created.as_deref().and_then(parse_timestamp) else {
                     continue;
                 };
                 if created > until {
                     continue;
                 }
-                let body = text::sanitize_untrusted(&adf::body_text(&comment.body, MentionStyle::Display));
-                if body.trim().is_empty() {
+                let Some(body) = text::context_text(&adf::body_text(&comment.body, MentionStyle::Display))
+                else {
                     continue;
-                }
+                };
                 let author = comment
                     .author
                     .map(|a| a.display_name)
@@ -509,117 +490,40 @@ fn checked_id(id: &str) -> Result<&str, PortError> {
     }
 }
 
-fn checked_marker(marker: &str) -> Result<&str, PortError> {
-    let valid = !marker.is_empty()
-        && marker.len() <= MAX_MARKER_LEN
-        && !marker.chars().any(|c| c.is_whitespace() || c.is_control());
-    if valid {
-        Ok(marker)
-    } else {
-        Err(PortError::permanent(
-            "Jira status marker",
-            format!("unusable marker {marker:?}"),
-        ))
-    }
-}
+/// How Jira Cloud's REST API speaks: a rate limit is a 429, waiting `Retry-After` or else
+/// [`DEFAULT_RATE_LIMIT_WAIT`]; a 404 means the issue or comment is gone ([`PortError::NotFound`], where other
+/// APIs keep the status); an error's message is the first of `errorMessages`, else the first field of `errors`
+/// (`field: message`).
+struct JiraApi;
 
-/// The single mapping from a Jira answer to success or a classified [`PortError`].
-fn classify(what: &str, response: &ApiResponse) -> Result<(), PortError> {
-    let status = response.status;
-    if (200..300).contains(&status) {
-        return Ok(());
-    }
-    let retry_after = response
-        .headers
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(|secs| Duration::from_secs(secs.min(MAX_RETRY_AFTER_SECS)));
-    let detail = error_detail(status, &response.body);
-    match status {
-        429 => Err(PortError::Transient {
-            what: what.to_owned(),
-            detail: format!("{detail} (rate limited)"),
-            retry_after: Some(retry_after.unwrap_or(DEFAULT_RATE_LIMIT_WAIT)),
-        }),
-        408 | 500..=599 => Err(PortError::Transient {
-            what: what.to_owned(),
-            detail,
-            retry_after,
-        }),
-        404 => Err(PortError::not_found(what)),
-        _ => Err(PortError::Permanent {
-            what: what.to_owned(),
-            status: Some(status),
-            detail,
-        }),
-    }
-}
+impl Dialect for JiraApi {
+    const DEFAULT_RATE_LIMIT_WAIT: Option<Duration> = Some(DEFAULT_RATE_LIMIT_WAIT);
 
-/// `HTTP {status}`, plus Jira's first error message (short, printable) when the body has one.
-fn error_detail(status: u16, body: &[u8]) -> String {
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct ErrorBody {
-        #[serde(default)]
-        error_messages: Vec<String>,
-        #[serde(default)]
-        errors: serde_json::Map<String, Value>,
-    }
-    let message = serde_json::from_slice::<ErrorBody>(body).ok().and_then(|e| {
-        e.error_messages.into_iter().next().or_else(|| {
-            e.errors
-                .into_iter()
-                .next()
-                .map(|(field, v)| format!("{field}: {}", v.as_str().unwrap_or("invalid")))
-        })
-    });
-    match message
-        .map(|m| {
-            m.chars()
-                .filter(|c| !c.is_control())
-                .take(MAX_ERROR_MESSAGE_CHARS)
-                .collect::<String>()
-        })
-        .filter(|m| !m.is_empty())
-    {
-        Some(message) => format!("HTTP {status}: {message}"),
-        None => format!("HTTP {status}"),
-    }
-}
-
-/// Epoch seconds of a Jira timestamp: `2024-04-30T12:00:00.000+0000` (also `Z` or `+02:00`).
-pub fn parse_jira_time(value: &str) -> Option<u64> {
-    let value = value.trim();
-    if value.len() < 19 || !value.is_char_boundary(19) {
-        return None;
-    }
-    let (datetime, tail) = value.split_at(19);
-    let base = humantime::parse_rfc3339_weak(datetime)
-        .ok()?
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_secs();
-    // Skip fractional seconds, then read the offset.
-    let offset = tail.trim_start_matches(|c: char| c == '.' || c.is_ascii_digit());
-    let offset_secs: i64 = match offset {
-        "" | "Z" | "z" => 0,
-        _ => {
-            let sign = match offset.as_bytes().first() {
-                Some(b'+') => 1,
-                Some(b'-') => -1,
-                _ => return None,
-            };
-            let digits: String = offset[1..].chars().filter(|c| *c != ':').collect();
-            if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            let hours: i64 = digits[..2].parse().ok()?;
-            let minutes: i64 = digits[2..].parse().ok()?;
-            sign * (hours * 3600 + minutes * 60)
+    fn read(&self, answer: &Answer) -> Signals {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct ErrorBody {
+            #[serde(default)]
+            error_messages: Vec<String>,
+            #[serde(default)]
+            errors: serde_json::Map<String, Value>,
         }
-    };
-    u64::try_from(i64::try_from(base).ok()? - offset_secs).ok()
+        let message = serde_json::from_slice::<ErrorBody>(&answer.body)
+            .ok()
+            .and_then(|e| {
+                e.error_messages.into_iter().next().or_else(|| {
+                    e.errors
+                        .into_iter()
+                        .next()
+                        .map(|(field, v)| format!("{field}: {}", v.as_str().unwrap_or("invalid")))
+                })
+            });
+        Signals {
+            not_found: answer.status == 404,
+            error_message: message,
+            ..Signals::default()
+        }
+    }
 }
 
 // ---- response shapes ----
@@ -756,28 +660,19 @@ struct DescriptionFields {
 
 #[cfg(test)]
 mod tests {
-    use reqwest::header::HeaderValue;
-
     use super::*;
-    use reqwest::header::HeaderMap;
+    use crate::outbound::{
+        testing::{answer, wait},
+        MAX_RETRY_AFTER,
+    };
 
-    fn response(status: u16, retry_after: Option<&str>, body: &str) -> ApiResponse {
-        let mut headers = HeaderMap::new();
-        if let Some(value) = retry_after.and_then(|v| HeaderValue::from_str(v).ok()) {
-            headers.insert(RETRY_AFTER, value);
-        }
-        ApiResponse {
-            status,
-            headers,
-            body: body.as_bytes().to_vec(),
-        }
+    fn response(status: u16, retry_after: Option<&str>, body: &str) -> Answer {
+        let headers: Vec<_> = retry_after.map(|v| ("retry-after", v)).into_iter().collect();
+        answer(status, &headers, body)
     }
 
-    fn wait(result: Result<(), PortError>) -> Option<Duration> {
-        match result {
-            Err(PortError::Transient { retry_after, .. }) => retry_after,
-            other => panic!("expected a transient error, got {other:?}"),
-        }
+    fn classify(what: &str, response: &Answer) -> Result<(), PortError> {
+        outbound::classify(&JiraApi, &Call::new(what), response)
     }
 
     #[test]
@@ -797,7 +692,7 @@ mod tests {
         assert_eq!(wait(classify("t", &response(503, None, ""))), None);
         assert_eq!(
             wait(classify("t", &response(429, Some("999999"), ""))),
-            Some(Duration::from_secs(MAX_RETRY_AFTER_SECS))
+            Some(MAX_RETRY_AFTER)
         );
         assert_eq!(wait(classify("t", &response(502, None, ""))), None);
     }
@@ -834,25 +729,6 @@ mod tests {
     }
 
     #[test]
-    fn jira_timestamps() {
-        assert_eq!(
-            parse_jira_time("2024-04-30T12:00:00.000+0000"),
-            Some(1_714_478_400)
-        );
-        assert_eq!(
-            parse_jira_time("2024-04-30T14:00:00.000+0200"),
-            Some(1_714_478_400)
-        );
-        assert_eq!(
-            parse_jira_time("2024-04-30T07:00:00.5-05:00"),
-            Some(1_714_478_400)
-        );
-        assert_eq!(parse_jira_time("2024-04-30T12:00:00Z"), Some(1_714_478_400));
-        assert_eq!(parse_jira_time("yesterday"), None);
-        assert_eq!(parse_jira_time("2024-04-30T12:00:00.000+zz00"), None);
-    }
-
-    #[test]
     fn done_and_cancelled_statuses_are_left_alone() {
         let status = |name: &str, category: &str| Status {
             name: name.into(),
@@ -872,7 +748,7 @@ mod tests {
         for bad in ["", "10/../1", "PROJ-7", "1?x=1"] {
             assert!(checked_id(bad).is_err(), "{bad}");
         }
-        assert!(checked_marker("run:abc").is_ok());
-        assert!(checked_marker("a b").is_err());
+        assert!(checked_marker("run:abc", STATUS_MARKER).is_ok());
+        assert!(checked_marker("a b", STATUS_MARKER).is_err());
     }
 }

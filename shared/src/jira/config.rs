@@ -20,10 +20,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::{ConfigError, Lookup};
-
-/// Git providers a repository may name (values OpenHands accepts as `git_provider`).
-pub const GIT_PROVIDERS: &[&str] = &["github", "gitlab", "bitbucket"];
+use crate::{
+    config::{ConfigError, Lookup},
+    repo_hint::{self, RepoRef, GIT_PROVIDERS},
+};
 
 /// Jira settings: one entry per served site plus what all sites share.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,22 +48,13 @@ pub struct JiraSite {
     pub email_secret_name: String,
     pub api_token_secret_name: String,
     /// Project key (upper-case) → repository to work on when the issue text names none.
-    pub projects: BTreeMap<String, RepoTarget>,
+    pub projects: BTreeMap<String, RepoRef>,
     /// Git provider for repositories named without one.
     pub default_git_provider: String,
     /// Transition (name, id, or target status name) applied when work starts.
     pub transition_started: Option<String>,
     /// Transition applied when the run opened a pull request.
     pub transition_pr_opened: Option<String>,
-}
-
-/// A repository and the git provider hosting it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RepoTarget {
-    /// `owner/repo` (GitLab: `group/sub/project`).
-    pub repository: String,
-    /// `github`, `gitlab` or `bitbucket`.
-    pub git_provider: String,
 }
 
 impl JiraConfig {
@@ -202,44 +193,18 @@ pub fn env_key(site: &str) -> String {
 }
 
 /// Parse `PROJ=owner/repo,OPS=gitlab:group/project`.
-pub fn parse_project_map(
-    raw: &str,
-    default_git_provider: &str,
-) -> Result<BTreeMap<String, RepoTarget>, String> {
-    let mut map = BTreeMap::new();
-    for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        let (project, target) = entry
-            .split_once('=')
-            .ok_or_else(|| format!("{entry:?} is not PROJECT=repository"))?;
-        let project = project.trim().to_ascii_uppercase();
-        if project.is_empty() || !project.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            return Err(format!("{project:?} is not a project key"));
-        }
-        let target = parse_repo_target(target.trim(), default_git_provider)
-            .ok_or_else(|| format!("{:?} is not [provider:]owner/repo", target.trim()))?;
-        map.insert(project, target);
-    }
-    Ok(map)
-}
-
-/// `owner/repo` or `gitlab:group/sub/project`; `None` if malformed or the provider is unknown.
-pub fn parse_repo_target(raw: &str, default_git_provider: &str) -> Option<RepoTarget> {
-    let (provider, repository) = match raw.split_once(':') {
-        Some((provider, repository)) => (provider.trim().to_ascii_lowercase(), repository.trim()),
-        None => (default_git_provider.to_owned(), raw.trim()),
-    };
-    if !GIT_PROVIDERS.contains(&provider.as_str()) {
-        return None;
-    }
-    let segments: Vec<&str> = repository.split('/').collect();
-    let max_segments = if provider == "gitlab" { 20 } else { 2 };
-    let valid = segments.len() >= 2
-        && segments.len() <= max_segments
-        && segments.iter().all(|s| super::triggers::valid_repo_segment(s));
-    valid.then(|| RepoTarget {
-        repository: repository.to_owned(),
-        git_provider: provider,
-    })
+pub fn parse_project_map(raw: &str, default_git_provider: &str) -> Result<BTreeMap<String, RepoRef>, String> {
+    repo_hint::parse_defaults(raw, default_git_provider)?
+        .into_iter()
+        .map(|(project, repo)| {
+            let project = project.to_ascii_uppercase();
+            if project.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                Ok((project, repo))
+            } else {
+                Err(format!("{project:?} is not a project key"))
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -315,7 +280,7 @@ mod tests {
         assert_eq!(acme.transition_pr_opened.as_deref(), Some("In Review"));
         assert_eq!(
             acme.projects.get("PROJ"),
-            Some(&RepoTarget {
+            Some(&RepoRef {
                 repository: "octo/hello".into(),
                 git_provider: "github".into()
             })
@@ -325,14 +290,5 @@ mod tests {
         let globex = config.site("globex.atlassian.net").expect("globex");
         assert_eq!(globex.base_url, "https://globex.atlassian.net");
         assert_eq!(globex.transition_started.as_deref(), Some("21"));
-    }
-
-    #[test]
-    fn repo_targets() {
-        assert!(parse_repo_target("octo/hello", "github").is_some());
-        assert!(parse_repo_target("github:octo/a/b", "github").is_none());
-        assert!(parse_repo_target("svn:octo/hello", "github").is_none());
-        assert!(parse_repo_target("octo", "github").is_none());
-        assert!(parse_repo_target("../x", "github").is_none());
     }
 }

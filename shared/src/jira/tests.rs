@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::{
     client::IssueReader,
-    config::{JiraConfig, JiraSite, RepoTarget},
+    config::{JiraConfig, JiraSite},
     JiraModule, JiraSource,
 };
 use crate::{
@@ -21,6 +21,7 @@ use crate::{
     http::HttpRequest,
     memory::{MemorySecrets, NoApiClient},
     provider::{Decision, Intake, ProviderModule},
+    repo_hint::RepoRef,
     verify::{self, sign_hex},
 };
 
@@ -64,7 +65,7 @@ fn site(name: &str) -> JiraSite {
         api_token_secret_name: format!("jira/{name}/api-token"),
         projects: BTreeMap::from([(
             "MAPPED".to_owned(),
-            RepoTarget {
+            RepoRef {
                 repository: "group/sub/svc".into(),
                 git_provider: "gitlab".into(),
             },

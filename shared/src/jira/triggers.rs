@@ -2,13 +2,14 @@
 //! text and Jira's picker mention of the service account), and which repository the run works on.
 
 use super::{
-    config::{parse_repo_target, JiraConfig, JiraSite, RepoTarget},
+    config::{JiraConfig, JiraSite},
     event::{JiraEvent, JiraUser},
     JiraSource,
 };
 use crate::{
     domain::{Actor, Envelope, PromptParts, Provider, SourceRef, Trigger},
     provider::Decision,
+    repo_hint::{self, named_as, Choice, Naming, Step},
     text,
 };
 
@@ -68,8 +69,8 @@ pub fn decide(config: &JiraConfig, site: &JiraSite, envelope: &Envelope, event: 
     let description = issue.description.clone().unwrap_or_default();
     let issue_text = format!("{}\n{description}", issue.summary);
     let repo = match resolve_repository(site, &issue.project_key, &request, &issue_text) {
-        RepoChoice::Found(target) => target,
-        RepoChoice::Missing => {
+        Choice::Found(target) => target,
+        Choice::Missing => {
             return Decision::Notice {
                 source: Box::new(SourceRef::Jira(source)),
                 key: format!("{run_key}:repository"),
@@ -80,7 +81,7 @@ pub fn decide(config: &JiraConfig, site: &JiraSite, envelope: &Envelope, event: 
                 ),
             }
         }
-        RepoChoice::Ambiguous(names) => {
+        Choice::Ambiguous(names) => {
             return Decision::Notice {
                 source: Box::new(SourceRef::Jira(source)),
                 key: format!("{run_key}:repository"),
@@ -89,7 +90,7 @@ pub fn decide(config: &JiraConfig, site: &JiraSite, envelope: &Envelope, event: 
                     actor.account_id,
                     names
                         .iter()
-                        .map(|n| format!("`{n}`"))
+                        .map(|n| format!("`{}:{}`", n.git_provider, n.repository))
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
@@ -239,176 +240,23 @@ fn strip_backtick_spans(line: &str) -> String {
     out
 }
 
-/// Where a run's repository came from.
-#[derive(Debug, PartialEq, Eq)]
-pub enum RepoChoice {
-    Found(RepoTarget),
-    /// Nothing named one and the project has no mapping.
-    Missing,
-    /// Several were named with equal weight.
-    Ambiguous(Vec<String>),
-}
-
 /// Pick the repository: one named explicitly (a URL of a known host, `repo: …`, `gitlab:group/project`) in the
 /// request, else in the issue; else the project's configured repository; else a bare `owner/repo` in the
 /// request, else in the issue. Several distinct names at the deciding step are ambiguous.
-pub fn resolve_repository(site: &JiraSite, project_key: &str, request: &str, issue_text: &str) -> RepoChoice {
+pub fn resolve_repository(site: &JiraSite, project_key: &str, request: &str, issue_text: &str) -> Choice {
+    const EXPLICIT: &[Naming] = &[Naming::Url, Naming::Labelled];
+    const BARE: &[Naming] = &[Naming::Bare];
     let provider = &site.default_git_provider;
-    let request_candidates = candidates(request, provider);
-    let issue_candidates = candidates(issue_text, provider);
-    for strong in [true, false] {
-        if !strong {
-            if let Some(target) = site.projects.get(&project_key.to_ascii_uppercase()) {
-                return RepoChoice::Found(target.clone());
-            }
-        }
-        for found in [&request_candidates, &issue_candidates] {
-            let mut picked: Vec<&RepoTarget> = Vec::new();
-            for (target, is_strong) in found {
-                if *is_strong == strong && !picked.iter().any(|p| same_repo(p, target)) {
-                    picked.push(target);
-                }
-            }
-            match picked.len() {
-                0 => {}
-                1 => return RepoChoice::Found(picked[0].clone()),
-                _ => {
-                    return RepoChoice::Ambiguous(
-                        picked
-                            .iter()
-                            .map(|t| format!("{}:{}", t.git_provider, t.repository))
-                            .collect(),
-                    )
-                }
-            }
-        }
-    }
-    RepoChoice::Missing
-}
-
-fn same_repo(a: &RepoTarget, b: &RepoTarget) -> bool {
-    a.git_provider == b.git_provider && a.repository.eq_ignore_ascii_case(&b.repository)
-}
-
-/// Words that look like `owner/repo` but are prose.
-const PROSE_PAIRS: &[&str] = &[
-    "and/or",
-    "either/or",
-    "n/a",
-    "i/o",
-    "w/o",
-    "yes/no",
-    "true/false",
-    "on/off",
-    "read/write",
-    "input/output",
-    "client/server",
-    "he/she",
-    "his/her",
-    "s/he",
-];
-
-/// Repository names in `text`, each with whether it was named explicitly.
-fn candidates(text: &str, default_provider: &str) -> Vec<(RepoTarget, bool)> {
-    let mut out = Vec::new();
-    let mut labelled = false;
-    for raw in text.split(|c: char| {
-        c.is_whitespace()
-            || matches!(
-                c,
-                '|' | '[' | ']' | '(' | ')' | '<' | '>' | '"' | '\'' | ',' | ';' | '`' | '{' | '}' | '*'
-            )
-    }) {
-        let lower_raw = raw.to_ascii_lowercase();
-        if lower_raw == "repo:" || lower_raw == "repository:" {
-            labelled = true;
-            continue;
-        }
-        let token = raw.trim_end_matches(['.', ':', '!', '?']);
-        if token.is_empty() {
-            continue;
-        }
-        let was_labelled = std::mem::take(&mut labelled);
-        let is_labelled_token = lower_raw.starts_with("repo:") || lower_raw.starts_with("repository:");
-        let (value, prefixed) = match token.split_once(':') {
-            Some((_, value)) if is_labelled_token => (value, true),
-            _ => (token, was_labelled),
-        };
-        if value.starts_with("https://") || value.starts_with("http://") {
-            if let Some(target) = from_url(value) {
-                out.push((target, true));
-            }
-            continue;
-        }
-        if value.contains("://") {
-            continue;
-        }
-        let has_provider = value
-            .split_once(':')
-            .is_some_and(|(p, _)| super::config::GIT_PROVIDERS.contains(&p.to_ascii_lowercase().as_str()));
-        if has_provider || prefixed {
-            if let Some(target) = parse_repo_target(value, default_provider) {
-                out.push((target, true));
-            }
-            continue;
-        }
-        if looks_like_bare_repo(value) {
-            if let Some(target) = parse_repo_target(value, default_provider) {
-                out.push((target, false));
-            }
-        }
-    }
-    out
-}
-
-fn looks_like_bare_repo(token: &str) -> bool {
-    let Some((owner, name)) = token.split_once('/') else {
-        return false;
-    };
-    !name.contains('/')
-        && !PROSE_PAIRS.contains(&token.to_ascii_lowercase().as_str())
-        && [owner, name]
-            .iter()
-            .all(|part| valid_repo_segment(part) && part.chars().any(|c| c.is_ascii_alphabetic()))
-        && !owner.starts_with('.')
-}
-
-/// `https://github.com/owner/repo/…`, `https://gitlab.com/group/sub/project/-/…`, `https://bitbucket.org/ws/repo`.
-fn from_url(url: &str) -> Option<RepoTarget> {
-    let rest = url.split_once("://")?.1;
-    let (host, path) = rest.split_once('/')?;
-    let host = host.to_ascii_lowercase();
-    let host = host.strip_prefix("www.").unwrap_or(&host);
-    let path = path.split(['?', '#']).next().unwrap_or("");
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let (provider, repo_segments): (&str, Vec<&str>) = match host {
-        "github.com" => ("github", segments.iter().take(2).copied().collect()),
-        "bitbucket.org" => ("bitbucket", segments.iter().take(2).copied().collect()),
-        "gitlab.com" => (
-            "gitlab",
-            segments.iter().take_while(|s| **s != "-").copied().collect(),
-        ),
-        _ => return None,
-    };
-    if repo_segments.len() < 2 {
-        return None;
-    }
-    let mut repository = repo_segments.join("/");
-    if let Some(stripped) = repository.strip_suffix(".git") {
-        repository = stripped.to_owned();
-    }
-    parse_repo_target(&format!("{provider}:{repository}"), provider)
-}
-
-/// A path segment of a repository name: letters, digits, `.`, `-`, `_`; not `.` or `..`.
-pub fn valid_repo_segment(segment: &str) -> bool {
-    !segment.is_empty()
-        && segment.len() <= 100
-        && segment != "."
-        && segment != ".."
-        && segment
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+    let request = repo_hint::named_in(request, provider);
+    let issue = repo_hint::named_in(issue_text, provider);
+    let project = site.projects.get(&project_key.to_ascii_uppercase());
+    repo_hint::choose([
+        Step::ask(named_as(&request, EXPLICIT)),
+        Step::ask(named_as(&issue, EXPLICIT)),
+        Step::configured(project),
+        Step::ask(named_as(&request, BARE)),
+        Step::ask(named_as(&issue, BARE)),
+    ])
 }
 
 fn instructions(key: &str, browse: &str, from_label: bool) -> String {

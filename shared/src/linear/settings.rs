@@ -10,11 +10,14 @@
 //! | `LINEAR_LABEL_ID` | unset | label id that also triggers (when names are ambiguous or renamed) |
 //! | `LINEAR_MENTION` | `HOOKLINE_MENTION`, else `@openhands` | handle whose exact mention in a new comment triggers a run |
 //! | `LINEAR_TEAM_REPOSITORIES` | empty | `TEAM=owner/repo,…` (or `tenant/TEAM=…`, or `TEAM=gitlab:group/project`): repository for issues of a team when the text names none |
-//! | `LINEAR_GIT_PROVIDER` | `github` | git provider for repositories named without a URL or provider prefix |
+//! | `LINEAR_GIT_PROVIDER` | `github` | git provider (`github`, `gitlab` or `bitbucket`) for repositories named without a URL or provider prefix |
 //! | `LINEAR_MOVE_TO_STARTED` | `true` | when work begins, move the issue to the team's first `started` state |
 //! | `LINEAR_START_FROM_STATES` | `backlog,unstarted,triage` | state types that move; `started`, `completed` and `canceled` never do |
 
-use crate::config::{ConfigError, Lookup};
+use crate::{
+    config::{ConfigError, Lookup},
+    repo_hint::{self, RepoRef, GIT_PROVIDERS},
+};
 
 /// Default GraphQL endpoint.
 pub const DEFAULT_API_URL: &str = "https://api.linear.app/graphql";
@@ -50,10 +53,8 @@ pub struct TeamRepository {
     pub tenant: Option<String>,
     /// Team key, e.g. `ENG` (compared case-insensitively).
     pub team_key: String,
-    /// `owner/repo` (or `group/subgroup/project`).
-    pub repository: String,
-    /// Git provider when given with a prefix (`gitlab:group/project`).
-    pub git_provider: Option<String>,
+    /// The repository, on [`LinearConfig::git_provider`] unless given with a prefix (`gitlab:group/project`).
+    pub repo: RepoRef,
 }
 
 /// Linear settings.
@@ -117,11 +118,18 @@ impl LinearConfig {
             .or("LINEAR_GIT_PROVIDER", "github")
             .trim()
             .to_ascii_lowercase();
+        if !GIT_PROVIDERS.contains(&git_provider.as_str()) {
+            return Err(invalid(
+                "LINEAR_GIT_PROVIDER",
+                format!("{git_provider:?} is not one of {}", GIT_PROVIDERS.join(", ")),
+            ));
+        }
         let team_repositories = match env.get("LINEAR_TEAM_REPOSITORIES") {
             None => Vec::new(),
-            Some(raw) => pairs("LINEAR_TEAM_REPOSITORIES", &raw)?
+            Some(raw) => repo_hint::parse_defaults(&raw, &git_provider)
+                .map_err(|reason| invalid("LINEAR_TEAM_REPOSITORIES", reason))?
                 .into_iter()
-                .map(|(team, repo)| team_repository(&team, &repo))
+                .map(|(team, repo)| team_repository(&team, repo))
                 .collect::<Result<_, _>>()?,
         };
         let start_from_states: Vec<String> = env
@@ -232,34 +240,21 @@ fn pairs(name: &'static str, raw: &str) -> Result<Vec<(String, String)>, ConfigE
         .collect()
 }
 
-fn team_repository(team: &str, repo: &str) -> Result<TeamRepository, ConfigError> {
+/// `TEAM` or `tenant/TEAM`, with its repository.
+fn team_repository(team: &str, repo: RepoRef) -> Result<TeamRepository, ConfigError> {
     let (tenant, team_key) = match team.split_once('/') {
         Some((tenant, key)) => (Some(tenant.to_owned()), key.to_owned()),
         None => (None, team.to_owned()),
     };
-    let (git_provider, repository) = match repo.split_once(':') {
-        Some((provider, path)) => (Some(provider.trim().to_ascii_lowercase()), path.trim().to_owned()),
-        None => (None, repo.to_owned()),
-    };
-    let segments: Vec<&str> = repository.split('/').collect();
-    let valid = segments.len() >= 2
-        && segments.iter().all(|s| {
-            !s.is_empty()
-                && *s != "."
-                && *s != ".."
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        });
-    if !valid || team_key.is_empty() || tenant.as_deref().is_some_and(|t| !valid_tenant_name(t)) {
+    if team_key.is_empty() || tenant.as_deref().is_some_and(|t| !valid_tenant_name(t)) {
         return Err(invalid(
             "LINEAR_TEAM_REPOSITORIES",
-            format!("{team}={repo} is not TEAM=owner/repo"),
+            format!("{team:?} is not TEAM or tenant/TEAM"),
         ));
     }
     Ok(TeamRepository {
         tenant,
         team_key,
-        repository,
-        git_provider,
+        repo,
     })
 }

@@ -9,47 +9,9 @@ use super::{
 use crate::{
     domain::{Actor, Envelope, PromptParts, Provider, SourceRef, Trigger},
     provider::Decision,
+    repo_hint::{self, named_as, Choice, Naming, RepoRef, Step},
     text,
 };
-
-/// Start of the invisible marker other Hookline comments carry; text holding it is never a trigger.
-const HOOKLINE_MARKER: &str = "<!-- hookline:";
-
-/// Hosts whose URLs name a repository, with the git provider OpenHands knows them by.
-const REPOSITORY_HOSTS: [(&str, &str); 3] = [
-    ("github.com/", "github"),
-    ("gitlab.com/", "gitlab"),
-    ("bitbucket.org/", "bitbucket"),
-];
-
-/// `a/b` word pairs that look like `owner/repo` but never are.
-const NOT_REPOSITORIES: [&str; 12] = [
-    "and/or",
-    "i/o",
-    "yes/no",
-    "on/off",
-    "read/write",
-    "client/server",
-    "input/output",
-    "true/false",
-    "either/or",
-    "he/him",
-    "she/her",
-    "they/them",
-];
-
-/// File extensions that make `dir/file.ext` a path, not a repository.
-const FILE_EXTENSIONS: [&str; 24] = [
-    "rs", "py", "ts", "tsx", "js", "jsx", "go", "java", "kt", "rb", "c", "h", "cc", "cpp", "hpp", "md",
-    "txt", "json", "toml", "yaml", "yml", "lock", "sh", "html",
-];
-
-/// A repository choice and the git provider it lives on.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct RepositoryChoice {
-    pub(crate) repository: String,
-    pub(crate) git_provider: String,
-}
 
 /// Decide whether `event` (queued for `tenant`) starts a run.
 pub(crate) fn decide(
@@ -79,7 +41,7 @@ pub(crate) fn decide(
             if comment.edited {
                 return Decision::Ignore("edited comment");
             }
-            if comment.body.contains(HOOKLINE_MARKER) {
+            if comment.body.contains(crate::outbound::MARKER_PREFIX) {
                 return Decision::Ignore("hookline's own comment");
             }
             if !mentions_handle(&comment.body, &config.mention) {
@@ -242,126 +204,36 @@ fn profile_links_as_mentions(body: &str) -> Option<String> {
 }
 
 /// The repository a run works on, in this order:
-/// 1. a repository URL (GitHub, GitLab, Bitbucket) in the comment, the title or the description;
-/// 2. the one `owner/repo` named in the triggering comment;
+/// 1. a repository URL (GitHub, GitLab, Bitbucket) in the comment, the title or the description (the first);
+/// 2. the one repository named otherwise (`owner/repo`, `repo: …`) in the triggering comment;
 /// 3. the team's configured repository;
-/// 4. the one `owner/repo` named in the title or description.
+/// 4. the one repository named otherwise in the title or description.
 ///
-/// A bare `owner/repo` counts only when it is the single candidate in its texts (word pairs like `and/or` and
-/// file paths like `src/main.rs` are not candidates).
+/// A name outside a URL counts only when it is the single candidate in its texts.
 pub(crate) fn resolve_repository(
     config: &LinearConfig,
     tenant: &str,
     event: &LinearEvent,
-) -> Option<RepositoryChoice> {
-    let comment = event.comment.as_ref().map(|c| c.body.as_str()).unwrap_or("");
-    let description = event.issue.description.as_deref().unwrap_or("");
-    let texts = [comment, event.issue.title.as_str(), description];
-    if let Some(found) = texts.iter().find_map(|t| repository_url(t)) {
-        return Some(found);
-    }
-    let bare = |texts: &[&str]| {
-        single_bare_candidate(texts).map(|repository| RepositoryChoice {
-            repository,
-            git_provider: config.git_provider.clone(),
-        })
-    };
-    if let Some(found) = bare(&[comment]) {
-        return Some(found);
-    }
-    if let Some(entry) = config.team_repository(tenant, &event.issue.team_key) {
-        return Some(RepositoryChoice {
-            repository: entry.repository.clone(),
-            git_provider: entry
-                .git_provider
-                .clone()
-                .unwrap_or_else(|| config.git_provider.clone()),
-        });
-    }
-    bare(&[event.issue.title.as_str(), description])
-}
-
-fn valid_segment(segment: &str) -> bool {
-    !segment.is_empty()
-        && segment.len() <= 100
-        && segment != "."
-        && segment != ".."
-        && segment
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-}
-
-/// The first repository URL in `text`.
-fn repository_url(text: &str) -> Option<RepositoryChoice> {
-    for (host, provider) in REPOSITORY_HOSTS {
-        for scheme in ["https://", "http://"] {
-            let prefix = format!("{scheme}{host}");
-            let mut rest = text;
-            while let Some(at) = rest.find(&prefix) {
-                let tail = &rest[at + prefix.len()..];
-                let end = tail
-                    .find(|c: char| {
-                        c.is_whitespace() || matches!(c, ')' | '>' | ']' | '"' | '\'' | '`' | '?' | '#')
-                    })
-                    .unwrap_or(tail.len());
-                let path = tail[..end].trim_end_matches(['.', ',', ';', ':', '!']);
-                let mut segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-                if provider == "gitlab" {
-                    // `group/sub/project/-/issues/1`: the project path ends before `-`.
-                    if let Some(dash) = segments.iter().position(|s| *s == "-") {
-                        segments.truncate(dash);
-                    }
-                } else {
-                    segments.truncate(2);
-                }
-                if let Some(last) = segments.last_mut() {
-                    *last = last.strip_suffix(".git").unwrap_or(last);
-                }
-                if segments.len() >= 2 && segments.iter().all(|s| valid_segment(s)) {
-                    return Some(RepositoryChoice {
-                        repository: segments.join("/"),
-                        git_provider: provider.to_owned(),
-                    });
-                }
-                rest = tail;
-            }
-        }
-    }
-    None
-}
-
-/// The single distinct `owner/repo` token in `texts`, if there is exactly one.
-fn single_bare_candidate(texts: &[&str]) -> Option<String> {
-    let mut found: Vec<String> = Vec::new();
-    for text in texts {
-        for token in text.split(|c: char| {
-            c.is_whitespace()
-                || matches!(
-                    c,
-                    '(' | ')' | '[' | ']' | '<' | '>' | '"' | '\'' | '`' | ',' | ';' | ':'
-                )
-        }) {
-            let token = token.trim_end_matches(['.', '!', '?']);
-            let Some((owner, repo)) = token.split_once('/') else {
-                continue;
-            };
-            let plausible = valid_segment(owner)
-                && valid_segment(repo)
-                && !repo.contains('/')
-                && !owner.starts_with(['.', '-'])
-                && !owner.chars().all(|c| c.is_ascii_digit())
-                && !repo.chars().all(|c| c.is_ascii_digit())
-                && !NOT_REPOSITORIES.iter().any(|w| w.eq_ignore_ascii_case(token))
-                && !repo
-                    .rsplit_once('.')
-                    .is_some_and(|(_, ext)| FILE_EXTENSIONS.iter().any(|e| e.eq_ignore_ascii_case(ext)));
-            if plausible && !found.iter().any(|f| f.eq_ignore_ascii_case(token)) {
-                found.push(token.to_owned());
-            }
-        }
-    }
-    match found.as_slice() {
-        [one] => Some(one.clone()),
-        _ => None,
+) -> Option<RepoRef> {
+    const URL: &[Naming] = &[Naming::Url];
+    const OTHERWISE: &[Naming] = &[Naming::Labelled, Naming::Bare];
+    let provider = &config.git_provider;
+    let named = |text: &str| repo_hint::named_in(text, provider);
+    let comment = named(event.comment.as_ref().map(|c| c.body.as_str()).unwrap_or(""));
+    let issue = [
+        named(&event.issue.title),
+        named(event.issue.description.as_deref().unwrap_or("")),
+    ]
+    .concat();
+    let team = config.team_repository(tenant, &event.issue.team_key);
+    let choice = repo_hint::choose([
+        Step::first(named_as(&comment, URL).chain(named_as(&issue, URL))),
+        Step::only_one(named_as(&comment, OTHERWISE)),
+        Step::configured(team.map(|entry| &entry.repo)),
+        Step::only_one(named_as(&issue, OTHERWISE)),
+    ]);
+    match choice {
+        Choice::Found(repo) => Some(repo),
+        Choice::Missing | Choice::Ambiguous(_) => None,
     }
 }

@@ -1,11 +1,11 @@
 //! Slack Web API client implementing [`crate::ports::SourceClient`].
 //!
 //! - Every call is authenticated with the team's bot token (`<prefix>/<team>/bot-token` from the secret store)
-//!   and goes through `SlackClient::request`, the only place an answer is classified:
-//!   HTTP 429 is transient after `Retry-After`; 5xx and 408 are transient; other non-2xx are permanent; a 2xx
-//!   whose JSON says `ok: false` is an error too, classified by its `error` code (`ratelimited` and Slack-side
-//!   failures transient, `message_not_found` not found, everything else — `invalid_auth`, `channel_not_found`,
-//!   `not_in_channel`, … — permanent).
+//!   and goes through `SlackClient::request`. The outbound toolkit classifies the HTTP answer (`SlackApi`: a
+//!   rate limit is a 429 or a 2xx with `error: ratelimited`, waiting `Retry-After`); a 2xx whose JSON says
+//!   `ok: false` is then an error too, classified by its `error` code (Slack-side failures transient,
+//!   `message_not_found` not found, everything else — `invalid_auth`, `channel_not_found`, `not_in_channel`,
+//!   … — permanent), unless the caller accepts that code.
 //! - Acknowledgement is an `eyes` reaction on the mention (`reactions.add`); the status is one thread reply
 //!   (`chat.postMessage` with `thread_ts`) that the result edits (`chat.update`).
 //! - Slack has no invisible text, so the status message carries the run marker as message metadata
@@ -15,11 +15,11 @@
 //! - Context is the thread only (`conversations.replies` on the root), up to the triggering message, without the
 //!   bot's own messages; never channel history.
 
-use std::{fmt::Write as _, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use reqwest::{
-    header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER},
+    header::{AUTHORIZATION, CONTENT_TYPE},
     Method,
 };
 use serde::Deserialize;
@@ -29,14 +29,11 @@ use super::{is_slack_id, is_slack_ts, mrkdwn, ts_key, SlackConfig, SlackNotice, 
 use crate::{
     domain::{SourceRef, StatusRef},
     error::PortError,
-    http_api::transport_error,
+    outbound::{self, encode_query_value, retry_after, string_field, Answer, Call, Dialect, Signals},
     ports::{ContextMessage, Secrets, SourceClient},
-    secret::SecretString,
     text,
 };
 
-/// Upper bound for one request, so a stalled connection cannot eat a Lambda's whole budget.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// Metadata `event_type` of Hookline's status messages.
 pub const STATUS_EVENT_TYPE: &str = "hookline_status";
 /// Reaction that acknowledges a mention.
@@ -45,17 +42,13 @@ pub const ACK_REACTION: &str = "eyes";
 pub const PAGE_SIZE: u32 = 200;
 /// Most pages read from one thread.
 pub const MAX_PAGES: usize = 10;
-/// Most earlier messages [`SourceClient::thread_context`] returns (the newest ones are kept).
-pub const MAX_CONTEXT_MESSAGES: usize = 50;
 /// Wait for a rate limit that names no time.
 pub const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(30);
 
-/// Longest wait taken from `Retry-After`; guards against a nonsense header.
-const MAX_RETRY_AFTER_SECS: u64 = 3600;
+/// `error` codes of a rate limit.
+const RATE_LIMIT_ERRORS: &[&str] = &["ratelimited", "rate_limited"];
 /// `error` codes that mean "Slack could not do it right now".
 const TRANSIENT_ERRORS: &[&str] = &[
-    "ratelimited",
-    "rate_limited",
     "internal_error",
     "fatal_error",
     "service_unavailable",
@@ -124,18 +117,6 @@ impl SlackClient {
         }
     }
 
-    async fn token(&self, team: &str) -> Result<SecretString, PortError> {
-        self.secrets
-            .get(&self.config.bot_token_name(team))
-            .await
-            .map_err(|err| match err {
-                PortError::NotFound { .. } => {
-                    PortError::permanent("Slack bot token", format!("no bot token for team {team}"))
-                }
-                other => other,
-            })
-    }
-
     /// `POST {api}/{method}` with a JSON body (write methods).
     async fn post(
         &self,
@@ -163,7 +144,8 @@ impl SlackClient {
         query: &[(&str, &str)],
     ) -> Result<Result<Value, Refusal>, PortError> {
         let what = what(method);
-        let token = self.token(&source.tenant).await?;
+        let name = self.config.bot_token_name(&source.tenant);
+        let token = outbound::credential(self.secrets.as_ref(), &name, "Slack bot token").await?;
         let mut url = format!("{}/{method}", self.config.api_url);
         for (i, (name, value)) in query.iter().enumerate() {
             url.push(if i == 0 { '?' } else { '&' });
@@ -174,27 +156,18 @@ impl SlackClient {
         let mut request = self
             .http
             .request(http_method, &url)
-            .header(AUTHORIZATION, format!("Bearer {}", token.expose()))
-            .timeout(REQUEST_TIMEOUT);
+            .header(AUTHORIZATION, format!("Bearer {}", token.expose()));
         if let Some(body) = body {
             let bytes = serde_json::to_vec(body).map_err(|e| PortError::permanent(what.clone(), e))?;
             request = request
                 .header(CONTENT_TYPE, "application/json; charset=utf-8")
                 .body(bytes);
         }
-        let response = request.send().await.map_err(|err| transport_error(&what, &err))?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(|secs| Duration::from_secs(secs.min(MAX_RETRY_AFTER_SECS)));
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|err| transport_error(&what, &err))?;
-        let outcome = classify(&what, status, retry_after, &bytes);
+        let credentials = [&token];
+        let call = Call::new(&what).credentials(&credentials);
+        let answer = outbound::send(&call, request).await?;
+        let status = answer.status;
+        let outcome = classify(&call, &answer);
         match &outcome {
             Ok(Ok(_)) => {
                 tracing::debug!(method, team = %source.tenant, channel = %source.channel, status, "Slack API call")
@@ -405,13 +378,13 @@ impl SourceClient for SlackClient {
             if after_trigger || own || !kept_subtype {
                 return false;
             }
-            let body = text::sanitize_untrusted(&mrkdwn::plain_text(
+            let plain = mrkdwn::plain_text(
                 message.text.as_deref().unwrap_or_default(),
                 Some(&source.bot_user_id),
-            ));
-            if body.trim().is_empty() {
+            );
+            let Some(body) = text::context_text(&plain) else {
                 return false;
-            }
+            };
             let author = message
                 .user
                 .clone()
@@ -422,9 +395,7 @@ impl SourceClient for SlackClient {
             false
         })
         .await?;
-        entries.sort_by_key(|(key, _)| *key);
-        let skip = entries.len().saturating_sub(MAX_CONTEXT_MESSAGES);
-        Ok(entries.into_iter().skip(skip).map(|(_, m)| m).collect())
+        Ok(text::newest_context(entries))
     }
 
     /// Slack threads carry no branch.
@@ -511,43 +482,46 @@ fn parse<T: serde::de::DeserializeOwned>(method: &str, value: Value) -> Result<T
         .map_err(|e| PortError::permanent(what(method), format!("unexpected answer: {e}")))
 }
 
+/// How Slack's Web API speaks, as far as the outbound toolkit classifies it: a rate limit is a 429, or a 2xx
+/// whose `error` is `ratelimited`, waiting `Retry-After` or else [`DEFAULT_RATE_LIMIT_WAIT`]; an error's
+/// message is its `error` code. Other `ok: false` answers are left to [`envelope`].
+struct SlackApi;
+
+impl Dialect for SlackApi {
+    const DEFAULT_RATE_LIMIT_WAIT: Option<Duration> = Some(DEFAULT_RATE_LIMIT_WAIT);
+    const ERRORS_IN_SUCCESS: bool = true;
+
+    fn read(&self, answer: &Answer) -> Signals {
+        let code = string_field(&answer.body, &["error"]);
+        Signals {
+            rate_limited: answer.is_success()
+                && code.as_deref().is_some_and(|c| RATE_LIMIT_ERRORS.contains(&c)),
+            error_message: code.filter(|_| !answer.is_success()),
+            ..Signals::default()
+        }
+    }
+}
+
 /// The single mapping from an HTTP answer to a value, a refusal (`ok: false`) or a classified failure.
-fn classify(
-    what: &str,
-    status: u16,
-    retry_after: Option<Duration>,
-    body: &[u8],
-) -> Result<Result<Value, Refusal>, PortError> {
-    if status == 429 {
-        let wait = retry_after.unwrap_or(DEFAULT_RATE_LIMIT_WAIT);
-        return Err(PortError::Transient {
-            what: what.to_owned(),
-            detail: format!("rate limited (HTTP 429); retry in {} s", wait.as_secs()),
-            retry_after: Some(wait),
-        });
-    }
-    if status >= 500 || status == 408 {
-        return Err(PortError::Transient {
-            what: what.to_owned(),
-            detail: format!("HTTP {status}"),
-            retry_after,
-        });
-    }
-    if !(200..300).contains(&status) {
-        return Err(PortError::Permanent {
-            what: what.to_owned(),
-            status: Some(status),
-            detail: format!("HTTP {status}"),
-        });
-    }
+fn classify(call: &Call<'_>, answer: &Answer) -> Result<Result<Value, Refusal>, PortError> {
+    outbound::classify(&SlackApi, call, answer)?;
+    envelope(call.what(), answer)
+}
+
+/// A 2xx answer's Web API envelope: its value when it says `ok: true`, else the refusal with its `error` code.
+fn envelope(what: &str, answer: &Answer) -> Result<Result<Value, Refusal>, PortError> {
     #[derive(Deserialize)]
     struct Envelope {
         ok: Option<bool>,
         #[serde(default)]
         error: Option<String>,
     }
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|_| PortError::permanent(what, format!("HTTP {status} with a body that is not JSON")))?;
+    let value: Value = serde_json::from_slice(&answer.body).map_err(|_| {
+        PortError::permanent(
+            what,
+            format!("HTTP {} with a body that is not JSON", answer.status),
+        )
+    })?;
     let envelope: Envelope = serde_json::from_value(value.clone())
         .map_err(|_| PortError::permanent(what, "answer is not a Web API object"))?;
     if envelope.ok == Some(true) {
@@ -560,7 +534,10 @@ fn classify(
         .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
         .take(64)
         .collect();
-    Ok(Err(Refusal { code, retry_after }))
+    Ok(Err(Refusal {
+        code,
+        retry_after: retry_after(&answer.headers),
+    }))
 }
 
 /// An `ok: false` answer as a [`PortError`].
@@ -568,13 +545,10 @@ fn refused(method: &str, refusal: Refusal) -> PortError {
     let what = what(method);
     let code = refusal.code;
     if TRANSIENT_ERRORS.contains(&code.as_str()) {
-        let retry_after = refusal
-            .retry_after
-            .or((code == "ratelimited" || code == "rate_limited").then_some(DEFAULT_RATE_LIMIT_WAIT));
         return PortError::Transient {
             what,
             detail: format!("error {code}"),
-            retry_after,
+            retry_after: refusal.retry_after,
         };
     }
     if NOT_FOUND_ERRORS.contains(&code.as_str()) {
@@ -589,22 +563,21 @@ fn refused(method: &str, refusal: Refusal) -> PortError {
     }
 }
 
-/// Percent-encode a query value (unreserved characters kept).
-fn encode_query_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            let _ = write!(out, "%{byte:02X}");
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn classify(
+        what: &str,
+        status: u16,
+        retry_after: Option<Duration>,
+        body: &[u8],
+    ) -> Result<Result<Value, Refusal>, PortError> {
+        let secs = retry_after.map(|wait| wait.as_secs().to_string());
+        let headers: Vec<_> = secs.as_deref().map(|s| ("retry-after", s)).into_iter().collect();
+        let answer = outbound::testing::answer(status, &headers, &String::from_utf8_lossy(body));
+        super::classify(&Call::new(what), &answer)
+    }
 
     #[test]
     fn classification() {
@@ -627,13 +600,10 @@ mod tests {
         let ok = classify(w, 200, None, br#"{"ok":true,"ts":"1.2"}"#).expect("http ok");
         assert!(ok.is_ok());
 
+        let ratelimited = br#"{"ok":false,"error":"ratelimited"}"#;
+        let err = classify(w, 200, Some(Duration::from_secs(3)), ratelimited).unwrap_err();
+        assert!(matches!(err, PortError::Transient { retry_after: Some(d), .. } if d.as_secs() == 3));
         let refusal = |body: &[u8]| classify(w, 200, Some(Duration::from_secs(3)), body).expect("http ok");
-        let Err(r) = refusal(br#"{"ok":false,"error":"ratelimited"}"#) else {
-            panic!("refused")
-        };
-        assert!(
-            matches!(refused("m", r), PortError::Transient { retry_after: Some(d), .. } if d.as_secs() == 3)
-        );
         for code in [
             "invalid_auth",
             "channel_not_found",
@@ -658,15 +628,5 @@ mod tests {
         assert!(refused("m", r).is_transient());
         // `ok` missing counts as not ok.
         assert!(refusal(br#"{"error":"weird"}"#).is_err());
-    }
-
-    #[test]
-    fn query_values_are_encoded() {
-        assert_eq!(
-            encode_query_value("dXNlcjpVMEc5V0ZYTlo="),
-            "dXNlcjpVMEc5V0ZYTlo%3D"
-        );
-        assert_eq!(encode_query_value("1515449522.000016"), "1515449522.000016");
-        assert_eq!(encode_query_value("a&b c"), "a%26b%20c");
     }
 }

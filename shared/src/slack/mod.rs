@@ -18,8 +18,8 @@
 //! - [`signature`]: the `v0` request signature and its 5-minute window.
 //! - [`event`]: the payload as Slack sends it and the trimmed [`event::SlackEvent`] that is queued.
 //! - `module`: intake (route → secret → verify → parse) and the [`SlackModule`].
-//! - `triggers`: the pure decision (mention, bots, edits, thread key, repository).
-//! - `repo`: repositories named in a message.
+//! - `triggers`: the pure decision (mention, bots, edits, thread key, repository: named in the message, see
+//!   [`crate::repo_hint`], else the channel's default).
 //! - `mrkdwn`: Slack's text format, in (mentions, entities, links) and out (Markdown → mrkdwn).
 //! - [`client`]: the Web API client (reactions, thread replies, ephemeral notices, thread context).
 
@@ -27,7 +27,6 @@ pub mod client;
 pub mod event;
 mod module;
 mod mrkdwn;
-mod repo;
 pub mod signature;
 mod triggers;
 
@@ -37,14 +36,15 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ConfigError, Lookup};
+use crate::{
+    config::{ConfigError, Lookup},
+    repo_hint::{self, RepoRef, GIT_PROVIDERS},
+};
 
 /// Default Web API base URL.
 pub const DEFAULT_API_URL: &str = "https://slack.com/api";
 /// Default prefix of Slack secret names.
 pub const DEFAULT_SECRET_PREFIX: &str = "slack";
-/// Git providers a repository may be hosted on (values OpenHands accepts for `git_provider`).
-pub const GIT_PROVIDERS: &[&str] = &["github", "gitlab", "bitbucket"];
 
 /// Where a Slack run reports: a thread in a channel of one workspace, and who asked.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,15 +75,6 @@ pub enum SlackNotice {
     Ephemeral,
     /// A normal thread reply everyone sees (e.g. "which repository?").
     Thread,
-}
-
-/// A repository and the git provider hosting it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RepoRef {
-    /// `owner/repo` (GitLab: `group/subgroup/project`).
-    pub repository: String,
-    /// `github`, `gitlab` or `bitbucket`.
-    pub git_provider: String,
 }
 
 /// Slack settings (typed config; secrets are referenced by name, never held here).
@@ -221,36 +212,18 @@ pub(crate) fn ts_key(ts: &str) -> Option<(u64, u64)> {
     Some((secs.parse().ok()?, frac.get(..6)?.parse().ok()?))
 }
 
+/// `CHANNEL=[provider:]owner/repo,…`.
 fn parse_channel_repos(raw: &str, default_provider: &str) -> Result<BTreeMap<String, RepoRef>, String> {
-    let mut map = BTreeMap::new();
-    for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        let (channel, repo) = entry
-            .split_once('=')
-            .ok_or_else(|| format!("{entry:?} is not CHANNEL=REPOSITORY"))?;
-        let channel = channel.trim();
-        if !is_slack_id(channel) {
-            return Err(format!("{channel:?} is not a channel id"));
-        }
-        let repo = repo.trim();
-        let (provider, repository) = match repo.split_once(':') {
-            Some((provider, repository)) => (provider.trim().to_ascii_lowercase(), repository.trim()),
-            None => (default_provider.to_owned(), repo),
-        };
-        if !GIT_PROVIDERS.contains(&provider.as_str()) {
-            return Err(format!("{provider:?} is not one of {}", GIT_PROVIDERS.join(", ")));
-        }
-        if !repo::is_repository_path(repository, provider == "gitlab") {
-            return Err(format!("{repository:?} is not owner/repository"));
-        }
-        map.insert(
-            channel.to_owned(),
-            RepoRef {
-                repository: repository.to_owned(),
-                git_provider: provider,
-            },
-        );
-    }
-    Ok(map)
+    repo_hint::parse_defaults(raw, default_provider)?
+        .into_iter()
+        .map(|(channel, repo)| {
+            if is_slack_id(&channel) {
+                Ok((channel, repo))
+            } else {
+                Err(format!("{channel:?} is not a channel id"))
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

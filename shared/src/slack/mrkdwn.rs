@@ -7,7 +7,6 @@
 
 /// Longest text sent in one message; Slack truncates beyond 40 000 characters.
 pub const MAX_MESSAGE_CHARS: usize = 39_000;
-const TRUNCATION_NOTE: &str = "\n\n… (truncated)";
 
 /// The text as [`crate::text::mentions`] should see it: quote markers restored (`&gt;` → `>` at a line start)
 /// and every user mention written `<@ID> ` (labels dropped, a space after it so text glued to the mention still
@@ -145,7 +144,7 @@ pub fn to_mrkdwn(markdown: &str) -> String {
         out.push_str(quote);
         out.push_str(&convert_inline(&escape(body)));
     }
-    cap(out)
+    crate::outbound::fit(&out, MAX_MESSAGE_CHARS, None)
 }
 
 /// Replace `@{user}` (as Hookline's texts name people) with a real Slack mention `<@user>`.
@@ -213,15 +212,4 @@ fn convert_inline(line: &str) -> String {
     }
     out.push_str(rest);
     out.replace("**", "*")
-}
-
-fn cap(text: String) -> String {
-    if text.chars().count() <= MAX_MESSAGE_CHARS {
-        return text;
-    }
-    let kept: String = text
-        .chars()
-        .take(MAX_MESSAGE_CHARS - TRUNCATION_NOTE.chars().count())
-        .collect();
-    format!("{kept}{TRUNCATION_NOTE}")
 }

@@ -10,9 +10,9 @@ use super::{
     client::SlackClient,
     event::SlackEvent,
     mrkdwn,
-    repo::find_repositories,
     signature::{self, SlackAuthError},
-    RepoRef, SlackConfig, SlackModule, SlackNotice,
+    triggers::find_repositories,
+    SlackConfig, SlackModule, SlackNotice,
 };
 use crate::{
     config::{Config, ConfigError},
@@ -21,6 +21,7 @@ use crate::{
     http::HttpRequest,
     memory::MemorySecrets,
     provider::{Decision, Intake, ProviderModule},
+    repo_hint::RepoRef,
 };
 
 const V_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";

@@ -2,12 +2,11 @@
 //! person (not a bot, not an edit, not inside a quote or code), which thread it belongs to, and which repository
 //! it is about.
 
-use super::{
-    event::SlackEvent, mrkdwn, repo::find_repositories, RepoRef, SlackConfig, SlackNotice, SlackSource,
-};
+use super::{event::SlackEvent, mrkdwn, SlackConfig, SlackNotice, SlackSource};
 use crate::{
     domain::{Actor, Envelope, PromptParts, Provider, SourceRef, Trigger},
     provider::Decision,
+    repo_hint::{self, Choice, RepoRef, Step},
     text,
 };
 
@@ -44,12 +43,13 @@ pub(crate) fn decide(config: &SlackConfig, envelope: &Envelope, event: &SlackEve
         notice: SlackNotice::Ephemeral,
     };
     let named = find_repositories(&event.text, &config.git_provider);
-    let repo = match named.as_slice() {
-        [one] => Some(one.clone()),
-        [] => config.channel_repos.get(&event.channel).cloned(),
+    let channel_default = config.channel_repos.get(&event.channel);
+    let repo = match repo_hint::choose([Step::ask(named), Step::configured(channel_default)]) {
+        Choice::Found(repo) => Some(repo),
+        Choice::Missing => None,
         // In a thread, the agent (or the running conversation) sorts it out from the thread itself.
-        _ if event.is_thread_reply() => None,
-        several => {
+        Choice::Ambiguous(_) if event.is_thread_reply() => None,
+        Choice::Ambiguous(several) => {
             source.notice = SlackNotice::Thread;
             let list = several
                 .iter()
@@ -114,6 +114,13 @@ pub(crate) fn decide(config: &SlackConfig, envelope: &Envelope, event: &SlackEve
         occurred_at: occurred_at(&event.ts).unwrap_or(envelope.received_at),
     };
     Decision::Run(Box::new(trigger))
+}
+
+/// Repositories named in `text` (Slack's raw message text: links resolved first), in order, each once. A
+/// message naming several is ambiguous; the caller asks which one.
+pub(crate) fn find_repositories(text: &str, default_provider: &str) -> Vec<RepoRef> {
+    let named = repo_hint::named_in(&mrkdwn::plain_text(text, None), default_provider);
+    repo_hint::distinct(named.into_iter().map(|named| named.repo))
 }
 
 fn instructions(repo: Option<&RepoRef>) -> String {
