@@ -1,62 +1,33 @@
 //! The AWS adapters (`hookline::aws`) against moto, a local AWS emulator.
 //!
-//! Needs `HOOKLINE_TEST_AWS_ENDPOINT` (started by `tests/aws/moto.sh`); without it every test here fails with
-//! instructions rather than skipping. Each test creates its own uniquely named table, queues or secrets, so
+//! The DynamoDB store runs the storage-port conformance suite (`hookline::conformance`, the checks the memory
+//! and SQLite stores pass too); the tests written out here are the DynamoDB-, SQS- and Secrets Manager-specific
+//! ones.
+//!
+//! Needs `HOOKLINE_TEST_AWS_ENDPOINT` (started by `tests/aws/moto.sh`; read through `lambda_world`'s
+//! helpers, as the Lambda handler tests do); without it every test here fails with instructions rather than
+//! skipping. Each test creates its own uniquely named table, queues or secrets, so
 //! tests run in parallel against one server without seeing each other's data.
 
 use std::{sync::Arc, time::Duration};
 
-use aws_config::{Region, SdkConfig};
 use aws_sdk_dynamodb::types::{AttributeValue, TimeToLiveStatus};
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
 use hookline::{
     aws::{sqs::fifo_id, DynamoStore, SecretsManagerSecrets, SqsQueue},
     clock::ManualClock,
-    domain::{Actor, IdentityLink, Provider, QueueMessage, RunRecord, RunState, SourceRef},
+    domain::QueueMessage,
     error::PortError,
-    github::{GithubSource, GithubTarget},
-    ports::{Claim, DeliveryStore, IdentityStore, Queue, RunStore, Secrets, ThreadClaim},
+    ports::{DeliveryStore, Queue, Secrets},
 };
 
-const ENDPOINT_VAR: &str = "HOOKLINE_TEST_AWS_ENDPOINT";
+use crate::lambda_world::{endpoint, sdk_config, unique};
+
 const TTL: Duration = Duration::from_secs(60);
-
-/// The moto endpoint; panics with instructions when it is not configured (these tests never skip).
-fn endpoint() -> String {
-    match std::env::var(ENDPOINT_VAR) {
-        Ok(value) if !value.trim().is_empty() => value.trim().to_owned(),
-        _ => panic!(
-            "{ENDPOINT_VAR} is not set: the AWS adapter tests need a moto server.\n\
-             Start one and run the tests with:\n\
-             \n    export {ENDPOINT_VAR}=\"$(tests/aws/moto.sh)\"\n    cargo test -p hookline-tests\n    \
-             tests/aws/moto-stop.sh\n"
-        ),
-    }
-}
-
-/// SDK configuration pointing at moto with dummy credentials.
-async fn config() -> SdkConfig {
-    hookline::aws::sdk_loader()
-        .region(Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing",
-            "testing",
-            None,
-            None,
-            "hookline-tests",
-        ))
-        .endpoint_url(endpoint())
-        .load()
-        .await
-}
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
-}
 
 /// A fresh table with the store's layout, and the raw client for white-box checks.
 async fn store() -> (DynamoStore, aws_sdk_dynamodb::Client) {
-    let client = aws_sdk_dynamodb::Client::new(&config().await);
+    let client = aws_sdk_dynamodb::Client::new(&sdk_config().await);
     let table = unique("hl-table");
     DynamoStore::create_table(&client, &table)
         .await
@@ -64,130 +35,8 @@ async fn store() -> (DynamoStore, aws_sdk_dynamodb::Client) {
     (DynamoStore::new(client.clone(), table), client)
 }
 
-fn run(conversation_id: &str, state: RunState, created_at: u64) -> RunRecord {
-    RunRecord {
-        conversation_id: conversation_id.to_owned(),
-        run_key: format!("github:octo/hello#1:{conversation_id}"),
-        provider: Provider::Github,
-        tenant: "github.com".to_owned(),
-        thread_key: "github:octo/hello#1".to_owned(),
-        source: SourceRef::Github(GithubSource {
-            installation_id: 7,
-            repository: "octo/hello".to_owned(),
-            number: 1,
-            is_pull_request: false,
-            target: GithubTarget::IssueComment { comment_id: 5 },
-        }),
-        actor: Actor {
-            id: "42".to_owned(),
-            login: "octocat".to_owned(),
-        },
-        openhands_user: "oh-user".to_owned(),
-        api_key_secret: Some("openhands/oh-user".to_owned()),
-        state,
-        status: None,
-        start_task_id: None,
-        session_key_sha256: None,
-        agent_server_url: None,
-        created_at,
-        updated_at: created_at,
-        deadline_at: created_at + 3600,
-        last_execution_status: None,
-        outcome: None,
-        title: String::new(),
-        title_set: false,
-        start_requested_at: None,
-        pending_messages: Vec::new(),
-        previous_conversation_id: None,
-        sandbox_trouble: None,
-        conclusion: None,
-        version: 0,
-    }
-}
-
-fn link(provider: Provider, tenant: &str, user: &str, login: &str) -> IdentityLink {
-    IdentityLink {
-        provider,
-        tenant: tenant.to_owned(),
-        external_user_id: user.to_owned(),
-        external_login: login.to_owned(),
-        openhands_user: format!("oh-{login}"),
-        api_key_secret: Some(format!("openhands/{login}")),
-        created_at: 1_700_000_000,
-    }
-}
-
-fn ids(runs: Vec<RunRecord>) -> Vec<String> {
-    runs.into_iter().map(|r| r.conversation_id).collect()
-}
-
-/// GIVEN an empty table WHEN a delivery is claimed twice THEN the conditional put makes the second a duplicate;
-/// a completed record stays a duplicate until its own expiry.
-#[tokio::test]
-async fn delivery_claim_is_conditional() {
-    let (store, _) = store().await;
-    let now = 1_000;
-    assert_eq!(
-        store.claim("github#github.com#d1", now, TTL).await.unwrap(),
-        Claim::Claimed
-    );
-    assert_eq!(
-        store.claim("github#github.com#d1", now + 1, TTL).await.unwrap(),
-        Claim::Duplicate
-    );
-    assert_eq!(
-        store.claim("github#github.com#d2", now + 1, TTL).await.unwrap(),
-        Claim::Claimed
-    );
-
-    store
-        .complete("github#github.com#d1", now + 2, Duration::from_secs(1_000))
-        .await
-        .unwrap();
-    assert_eq!(
-        store.claim("github#github.com#d1", now + 500, TTL).await.unwrap(),
-        Claim::Duplicate
-    );
-    assert_eq!(
-        store
-            .claim("github#github.com#d1", now + 1_002, TTL)
-            .await
-            .unwrap(),
-        Claim::Claimed
-    );
-}
-
-/// GIVEN a claimed delivery WHEN processing fails and the claim is released THEN the redelivery claims it.
-#[tokio::test]
-async fn released_delivery_can_be_claimed_again() {
-    let (store, _) = store().await;
-    assert_eq!(store.claim("k", 10, TTL).await.unwrap(), Claim::Claimed);
-    store.release("k").await.unwrap();
-    assert_eq!(store.claim("k", 11, TTL).await.unwrap(), Claim::Claimed);
-    store.release("never-claimed").await.unwrap();
-}
-
-/// GIVEN a claim nobody completed WHEN its expiry passes (TTL has not deleted it yet) THEN it is taken over.
-#[tokio::test]
-async fn expired_claim_is_taken_over() {
-    let (store, _) = store().await;
-    assert_eq!(store.claim("k", 100, TTL).await.unwrap(), Claim::Claimed);
-    assert_eq!(
-        store.claim("k", 159, TTL).await.unwrap(),
-        Claim::Duplicate,
-        "still held one second before"
-    );
-    assert_eq!(
-        store.claim("k", 160, TTL).await.unwrap(),
-        Claim::Claimed,
-        "expired at now + ttl"
-    );
-    assert_eq!(
-        store.claim("k", 200, TTL).await.unwrap(),
-        Claim::Duplicate,
-        "the takeover restarted the expiry"
-    );
-}
+// The storage-port semantics (claims, runs, threads, identity links), each check on a fresh table.
+hookline::store_conformance_tests!(store().await.0);
 
 /// GIVEN a new table WHEN deliveries are claimed and completed THEN TTL is enabled on `expires_at` and each
 /// record carries its expiry there in epoch seconds.
@@ -233,260 +82,11 @@ async fn delivery_records_carry_the_ttl_attribute() {
     DynamoStore::create_table(&client, store.table()).await.unwrap();
 }
 
-/// GIVEN a stored run WHEN the same conversation id is inserted again THEN nothing is written.
-#[tokio::test]
-async fn run_is_inserted_once() {
-    let (store, _) = store().await;
-    let first = run("c1", RunState::Claimed, 10);
-    assert!(store.insert_run(&first).await.unwrap());
-    let mut second = run("c1", RunState::Running, 99);
-    second.outcome = Some("other".to_owned());
-    assert!(!store.insert_run(&second).await.unwrap());
-    assert_eq!(store.get_run("c1").await.unwrap(), Some(first));
-    assert_eq!(store.get_run("missing").await.unwrap(), None);
-}
-
-/// GIVEN two copies of a run WHEN both are updated THEN only the first wins and versions advance by one.
-#[tokio::test]
-async fn run_updates_are_optimistic() {
-    let (store, _) = store().await;
-    assert!(store.insert_run(&run("c1", RunState::Claimed, 10)).await.unwrap());
-    let mut mine = store.get_run("c1").await.unwrap().unwrap();
-    let mut theirs = mine.clone();
-
-    mine.state = RunState::Running;
-    mine.start_task_id = Some("task-1".to_owned());
-    assert!(store.update_run(&mut mine).await.unwrap());
-    assert_eq!(mine.version, 1);
-    assert_eq!(store.get_run("c1").await.unwrap(), Some(mine.clone()));
-
-    theirs.state = RunState::Failed;
-    assert!(
-        !store.update_run(&mut theirs).await.unwrap(),
-        "stale version must lose"
-    );
-    assert_eq!(
-        theirs.version, 0,
-        "a lost update leaves the caller's version alone"
-    );
-    assert_eq!(store.get_run("c1").await.unwrap(), Some(mine.clone()));
-
-    mine.state = RunState::Reported;
-    assert!(store.update_run(&mut mine).await.unwrap());
-    assert_eq!(mine.version, 2);
-    assert_eq!(
-        store.get_run("c1").await.unwrap().map(|r| (r.state, r.version)),
-        Some((RunState::Reported, 2))
-    );
-
-    let mut ghost = run("ghost", RunState::Running, 1);
-    assert!(
-        !store.update_run(&mut ghost).await.unwrap(),
-        "an absent run is not updated"
-    );
-    assert_eq!(store.get_run("ghost").await.unwrap(), None);
-}
-
-/// GIVEN runs in several states WHEN the sweep lists some states THEN the index gives those, oldest first,
-/// capped, and a state change moves a run between lists.
-#[tokio::test]
-async fn runs_in_states_use_the_state_index() {
-    let (store, _) = store().await;
-    for (id, state, created_at) in [
-        ("c-new", RunState::Running, 300),
-        ("c-old", RunState::Claimed, 100),
-        ("c-done", RunState::Reported, 50),
-        ("c-mid-b", RunState::Running, 200),
-        ("c-mid-a", RunState::Claimed, 200),
-        ("c-failed", RunState::Failed, 150),
-        // Numerically older but lexically larger than the others: the index must order by number.
-        ("c-ancient", RunState::Running, 9),
-    ] {
-        assert!(store.insert_run(&run(id, state, created_at)).await.unwrap());
-    }
-
-    let open = store
-        .runs_in_states(&[RunState::Claimed, RunState::Running], 10)
-        .await
-        .unwrap();
-    assert_eq!(ids(open), ["c-ancient", "c-old", "c-mid-a", "c-mid-b", "c-new"]);
-    let capped = store
-        .runs_in_states(&[RunState::Running, RunState::Claimed], 3)
-        .await
-        .unwrap();
-    assert_eq!(ids(capped), ["c-ancient", "c-old", "c-mid-a"]);
-    let terminal = store
-        .runs_in_states(&[RunState::Failed, RunState::Reported], 10)
-        .await
-        .unwrap();
-    assert_eq!(ids(terminal), ["c-done", "c-failed"]);
-    let repeated = store
-        .runs_in_states(&[RunState::Running, RunState::Running], 10)
-        .await
-        .unwrap();
-    assert_eq!(ids(repeated), ["c-ancient", "c-mid-b", "c-new"]);
-    assert!(store.runs_in_states(&[], 10).await.unwrap().is_empty());
-    assert!(store
-        .runs_in_states(&[RunState::Running], 0)
-        .await
-        .unwrap()
-        .is_empty());
-
-    let listed = store.runs_in_states(&[RunState::Claimed], 1).await.unwrap();
-    assert_eq!(
-        listed,
-        [store.get_run("c-old").await.unwrap().unwrap()],
-        "the index returns whole records"
-    );
-
-    let mut old = store.get_run("c-old").await.unwrap().unwrap();
-    old.state = RunState::Reported;
-    assert!(store.update_run(&mut old).await.unwrap());
-    assert_eq!(
-        ids(store.runs_in_states(&[RunState::Claimed], 10).await.unwrap()),
-        ["c-mid-a"]
-    );
-    assert_eq!(
-        ids(store.runs_in_states(&[RunState::Reported], 10).await.unwrap()),
-        ["c-done", "c-old"]
-    );
-}
-
-/// GIVEN a thread WHEN conversations claim and release it THEN one holds it at a time, the loser learns who,
-/// and only the holder releases it.
-#[tokio::test]
-async fn thread_pointer_is_claimed_conditionally() {
-    let (store, _) = store().await;
-    assert_eq!(
-        store.claim_thread("t1", "c1").await.unwrap(),
-        ThreadClaim::Claimed
-    );
-    assert_eq!(
-        store.claim_thread("t1", "c1").await.unwrap(),
-        ThreadClaim::Claimed,
-        "re-claim is idempotent"
-    );
-    assert_eq!(
-        store.claim_thread("t1", "c2").await.unwrap(),
-        ThreadClaim::Active {
-            conversation_id: "c1".to_owned()
-        }
-    );
-    assert_eq!(
-        store.claim_thread("t2", "c2").await.unwrap(),
-        ThreadClaim::Claimed,
-        "threads are independent"
-    );
-
-    store.release_thread("t1", "c2").await.unwrap();
-    assert_eq!(
-        store.claim_thread("t1", "c2").await.unwrap(),
-        ThreadClaim::Active {
-            conversation_id: "c1".to_owned()
-        },
-        "only the holder releases"
-    );
-    store.release_thread("t1", "c1").await.unwrap();
-    assert_eq!(
-        store.claim_thread("t1", "c2").await.unwrap(),
-        ThreadClaim::Claimed
-    );
-    store.release_thread("missing", "c1").await.unwrap();
-}
-
-/// GIVEN identity links WHEN they are put, replaced, listed and removed THEN lookups follow, and separators in
-/// tenants or ids cannot make two links collide.
-#[tokio::test]
-async fn identity_links_round_trip() {
-    let (store, _) = store().await;
-    assert_eq!(
-        store
-            .get_link(Provider::Github, "github.com", "42")
-            .await
-            .unwrap(),
-        None
-    );
-    assert!(store.list_links().await.unwrap().is_empty());
-
-    let octo = link(Provider::Github, "github.com", "42", "octocat");
-    let other_tenant = link(Provider::Github, "ghe.example.com", "42", "octocat-ghe");
-    let slack = link(Provider::Slack, "T01", "U42", "octo");
-    let hash_a = link(Provider::Jira, "a#b", "c", "hash-a");
-    let hash_b = link(Provider::Jira, "a", "b#c", "hash-b");
-    for l in [&slack, &octo, &hash_b, &other_tenant, &hash_a] {
-        store.put_link(l).await.unwrap();
-    }
-    assert_eq!(
-        store
-            .get_link(Provider::Github, "github.com", "42")
-            .await
-            .unwrap(),
-        Some(octo.clone())
-    );
-    assert_eq!(
-        store
-            .get_link(Provider::Gitlab, "github.com", "42")
-            .await
-            .unwrap(),
-        None
-    );
-    assert_eq!(
-        store.get_link(Provider::Jira, "a#b", "c").await.unwrap(),
-        Some(hash_a.clone())
-    );
-    assert_eq!(
-        store.get_link(Provider::Jira, "a", "b#c").await.unwrap(),
-        Some(hash_b.clone())
-    );
-
-    let renamed = link(Provider::Github, "github.com", "42", "octo-renamed");
-    store.put_link(&renamed).await.unwrap();
-    assert_eq!(
-        store
-            .get_link(Provider::Github, "github.com", "42")
-            .await
-            .unwrap(),
-        Some(renamed.clone())
-    );
-
-    // Ordered by provider, tenant, external user id.
-    assert_eq!(
-        store.list_links().await.unwrap(),
-        [
-            other_tenant.clone(),
-            renamed,
-            hash_b.clone(),
-            hash_a.clone(),
-            slack.clone()
-        ]
-    );
-
-    assert!(store
-        .remove_link(Provider::Github, "github.com", "42")
-        .await
-        .unwrap());
-    assert!(!store
-        .remove_link(Provider::Github, "github.com", "42")
-        .await
-        .unwrap());
-    assert_eq!(
-        store
-            .get_link(Provider::Github, "github.com", "42")
-            .await
-            .unwrap(),
-        None
-    );
-    assert_eq!(
-        store.list_links().await.unwrap(),
-        [other_tenant, hash_b, hash_a, slack]
-    );
-}
-
 /// GIVEN a store whose endpoint refuses connections, or a table that does not exist, WHEN it is used THEN the
 /// first is transient (retry later) and the second permanent.
 #[tokio::test]
 async fn sdk_failures_are_classified() {
-    let shared = config().await;
+    let shared = sdk_config().await;
     let unreachable = aws_sdk_dynamodb::config::Builder::from(&shared)
         // Port 1 on loopback: nothing listens there, so the connection is refused at once.
         .endpoint_url("http://127.0.0.1:1")
@@ -511,7 +111,7 @@ async fn sdk_failures_are_classified() {
 }
 
 async fn sqs_client() -> aws_sdk_sqs::Client {
-    aws_sdk_sqs::Client::new(&config().await)
+    aws_sdk_sqs::Client::new(&sdk_config().await)
 }
 
 /// Create a FIFO queue named `{name}.fifo` with extra attributes; returns its URL.
@@ -701,7 +301,7 @@ async fn failing_message_moves_to_the_dead_letter_queue() {
 /// once the TTL passed, and `refresh` sees a rotation at once; a missing secret is NotFound and not cached.
 #[tokio::test]
 async fn secrets_are_cached_for_the_ttl() {
-    let config = config().await;
+    let config = sdk_config().await;
     let client = aws_sdk_secretsmanager::Client::new(&config);
     let name = unique("hookline/test");
     let created = client
@@ -826,7 +426,7 @@ async fn sdk_config_honours_aws_endpoint_url() {
     );
 
     // The table exists on moto, so the child's requests went there.
-    let client = aws_sdk_dynamodb::Client::new(&config().await);
+    let client = aws_sdk_dynamodb::Client::new(&sdk_config().await);
     if let Err(err) = client.describe_table().table_name(&table).send().await {
         panic!("table {table} is not on moto ({err:?}); {report}");
     }

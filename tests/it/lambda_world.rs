@@ -56,7 +56,7 @@ pub fn endpoint() -> String {
     match std::env::var(ENDPOINT_VAR) {
         Ok(value) if !value.trim().is_empty() => value.trim().to_owned(),
         _ => panic!(
-            "{ENDPOINT_VAR} is not set: the Lambda handler tests need a moto server.\n\
+            "{ENDPOINT_VAR} is not set: the AWS adapter and Lambda handler tests need a moto server.\n\
              Start one and run the tests with:\n\
              \n    export {ENDPOINT_VAR}=\"$(tests/aws/moto.sh)\"\n    cargo test -p hookline-tests\n    \
              tests/aws/moto-stop.sh\n"

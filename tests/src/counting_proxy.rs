@@ -6,10 +6,7 @@
 //! are counted by `"METHOD /path"`, with every path segment that is a UUID (32 hex or dashed) replaced by
 //! `{id}`: `"POST /api/v1/app-conversations/{id}/send-message"`. The query is not part of the key.
 
-use std::{
-    collections::BTreeMap,
-    sync::{Arc, Mutex, PoisonError},
-};
+use std::{collections::BTreeMap, sync::Arc};
 
 use axum::{
     body::{to_bytes, Body},
@@ -18,6 +15,8 @@ use axum::{
     response::{IntoResponse, Response},
     Router,
 };
+
+use crate::fake_core::{Listener, Locked, ServerTask};
 
 /// Largest request body forwarded.
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
@@ -40,14 +39,14 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 pub struct CountingProxy {
     url: String,
     shared: Arc<Shared>,
-    server: tokio::task::JoinHandle<()>,
+    _server: ServerTask,
 }
 
 #[derive(Debug)]
 struct Shared {
     target: String,
     http: reqwest::Client,
-    counts: Mutex<BTreeMap<String, usize>>,
+    counts: Locked<BTreeMap<String, usize>>,
 }
 
 impl CountingProxy {
@@ -56,10 +55,7 @@ impl CountingProxy {
     /// # Panics
     /// If no local port can be bound.
     pub async fn start(target_base_url: &str) -> CountingProxy {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the counting proxy");
-        let addr = listener.local_addr().expect("counting proxy address");
+        let listener = Listener::bind("the counting proxy").await;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -67,17 +63,13 @@ impl CountingProxy {
         let shared = Arc::new(Shared {
             target: target_base_url.trim_end_matches('/').to_owned(),
             http,
-            counts: Mutex::new(BTreeMap::new()),
+            counts: Locked::default(),
         });
         let app = Router::new().fallback(forward).with_state(shared.clone());
-        let server = tokio::spawn(async move {
-            // Ends only when the task is aborted on drop.
-            let _ = axum::serve(listener, app).await;
-        });
         CountingProxy {
-            url: format!("http://{addr}"),
+            url: listener.url().to_owned(),
             shared,
-            server,
+            _server: listener.serve_plain(app),
         }
     }
 
@@ -88,11 +80,7 @@ impl CountingProxy {
 
     /// Requests forwarded so far, by `"METHOD /path"` (UUID segments as `{id}`).
     pub fn counts(&self) -> BTreeMap<String, usize> {
-        self.shared
-            .counts
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.shared.counts.lock().clone()
     }
 
     /// How many requests had this key (0 if none).
@@ -102,17 +90,7 @@ impl CountingProxy {
 
     /// Forget the counts so far.
     pub fn reset(&self) {
-        self.shared
-            .counts
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
-    }
-}
-
-impl Drop for CountingProxy {
-    fn drop(&mut self) {
-        self.server.abort();
+        self.shared.counts.lock().clear();
     }
 }
 
@@ -137,7 +115,6 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     *shared
         .counts
         .lock()
-        .unwrap_or_else(PoisonError::into_inner)
         .entry(count_key(parts.method.as_str(), parts.uri.path()))
         .or_default() += 1;
     let body = match to_bytes(body, MAX_BODY_BYTES).await {

@@ -19,15 +19,14 @@
 //! request is recorded (method, path, query, JSON body and a few headers) for inspection.
 
 use std::{
-    collections::{BTreeMap, HashMap, VecDeque},
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
     time::{Duration, UNIX_EPOCH},
 };
 
 use axum::{
-    body::Bytes,
     extract::State,
-    http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri},
+    http::{HeaderMap, HeaderValue, Method, StatusCode},
     response::{IntoResponse, Response},
     Json, Router,
 };
@@ -38,6 +37,11 @@ use hookline::{
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use serde_json::{json, Value};
+
+pub use crate::fake_core::RecordedRequest;
+use crate::fake_core::{
+    self, percent_decode, query_map, query_number, reason, FakeServer, Incoming, Listener, Locked, Recording,
+};
 
 /// App id (JWT issuer) the fake expects unless told otherwise.
 pub const FAKE_APP_ID: &str = "Iv1.hooklinefake";
@@ -104,26 +108,6 @@ impl FakeGithubOptions {
     }
 }
 
-/// One request the fake received.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RecordedRequest {
-    pub method: String,
-    pub path: String,
-    /// Raw query string, if any.
-    pub query: Option<String>,
-    /// The body parsed as JSON; `None` when empty or not JSON.
-    pub body: Option<Value>,
-    /// The headers in `RECORDED_HEADERS`, by lowercase name, when present.
-    pub headers: BTreeMap<String, String>,
-}
-
-impl RecordedRequest {
-    /// A recorded header by lowercase name.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(String::as_str)
-    }
-}
-
 /// Issue (conversation) comment or pull request review (inline) comment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CommentKind {
@@ -167,31 +151,12 @@ pub struct FakeReaction {
 }
 
 /// An answer to give instead of the normal one (see [`FakeGithub::fail_next`]).
-#[derive(Clone, Debug, PartialEq)]
-pub struct InjectedFailure {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Value,
-}
+pub type InjectedFailure = fake_core::InjectedFailure<FakeGithub>;
 
 impl InjectedFailure {
     /// `status` with a GitHub-style `{"message": …}` body.
     pub fn status(status: u16) -> Self {
-        let reason = StatusCode::from_u16(status)
-            .ok()
-            .and_then(|s| s.canonical_reason())
-            .unwrap_or("Error");
-        Self {
-            status,
-            headers: Vec::new(),
-            body: json!({ "message": reason }),
-        }
-    }
-
-    /// Add a response header.
-    pub fn with_header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.to_owned(), value.to_owned()));
-        self
+        Self::new(status, json!({ "message": reason(status) }))
     }
 
     /// Replace the body's `message`.
@@ -225,13 +190,7 @@ impl InjectedFailure {
 /// The running fake. Dropping it stops the server.
 pub struct FakeGithub {
     shared: Arc<Shared>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeGithub {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
+    server: FakeServer,
 }
 
 struct Shared {
@@ -241,15 +200,10 @@ struct Shared {
     bot_login: String,
     key: DecodingKey,
     clock: Arc<dyn Clock>,
-    state: Mutex<FakeState>,
+    state: Locked<FakeState>,
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, FakeState> {
-        // A test that panicked while holding the lock must not hide its own failure behind a poison error.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     fn now(&self) -> u64 {
         self.clock.now_secs()
     }
@@ -257,7 +211,6 @@ impl Shared {
 
 #[derive(Default)]
 struct FakeState {
-    requests: Vec<RecordedRequest>,
     token_exchanges: usize,
     issued_tokens: u64,
     tokens: HashMap<String, IssuedToken>,
@@ -266,7 +219,6 @@ struct FakeState {
     reactions: Vec<FakeReaction>,
     collaborators: HashMap<String, Collaborator>,
     pull_heads: HashMap<(String, u64), String>,
-    failures: VecDeque<(String, InjectedFailure)>,
 }
 
 struct IssuedToken {
@@ -300,33 +252,27 @@ impl FakeGithub {
     pub async fn start_with(options: FakeGithubOptions) -> FakeGithub {
         let key = DecodingKey::from_rsa_pem(options.public_key_pem.as_bytes())
             .expect("fake GitHub needs a PEM RSA public key");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fake GitHub");
-        let addr = listener.local_addr().expect("fake GitHub address");
+        let listener = Listener::bind("fake GitHub").await;
         let shared = Arc::new(Shared {
-            url: format!("http://{addr}"),
+            url: listener.url().to_owned(),
             app_id: options.app_id,
             bot_login: format!("{}[bot]", options.app_slug),
             app_slug: options.app_slug,
             key,
             clock: options.clock,
-            state: Mutex::new(FakeState {
+            state: Locked::new(FakeState {
                 next_comment_id: 1_000,
                 ..FakeState::default()
             }),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
-        let server = tokio::spawn(async move {
-            // Ends only when the task is aborted on drop.
-            let _ = axum::serve(listener, app).await;
-        });
+        let server = listener.serve(app, Recording::headers(RECORDED_HEADERS));
         FakeGithub { shared, server }
     }
 
     /// Base URL of the API, e.g. `http://127.0.0.1:41234` (what `GithubConfig::api_url` should be).
     pub fn url(&self) -> &str {
-        &self.shared.url
+        self.server.url()
     }
 
     /// `{app_slug}[bot]`, the author of comments created through the API.
@@ -350,48 +296,53 @@ impl FakeGithub {
 
     /// Every request so far, oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.shared.lock().requests.clone()
+        self.server.requests()
     }
 
     /// Requests whose path starts with `prefix`.
     pub fn requests_to(&self, prefix: &str) -> Vec<RecordedRequest> {
-        self.shared
-            .lock()
-            .requests
-            .iter()
-            .filter(|r| r.path.starts_with(prefix))
-            .cloned()
-            .collect()
+        self.server.requests_to(prefix)
     }
 
     /// How many installation tokens were issued (successful exchanges).
     pub fn token_exchanges(&self) -> usize {
-        self.shared.lock().token_exchanges
+        self.shared.state.lock().token_exchanges
     }
 
     /// The installation a live token was issued for.
     pub fn token_installation(&self, token: &str) -> Option<u64> {
-        self.shared.lock().tokens.get(token).map(|t| t.installation_id)
+        self.shared
+            .state
+            .lock()
+            .tokens
+            .get(token)
+            .map(|t| t.installation_id)
     }
 
     /// Make every issued token stale, as if GitHub had revoked them; later calls with them get 401.
     pub fn revoke_tokens(&self) {
-        self.shared.lock().tokens.clear();
+        self.shared.state.lock().tokens.clear();
     }
 
     /// All comments, in creation order.
     pub fn comments(&self) -> Vec<FakeComment> {
-        self.shared.lock().comments.clone()
+        self.shared.state.lock().comments.clone()
     }
 
     /// One comment by id.
     pub fn comment(&self, id: u64) -> Option<FakeComment> {
-        self.shared.lock().comments.iter().find(|c| c.id == id).cloned()
+        self.shared
+            .state
+            .lock()
+            .comments
+            .iter()
+            .find(|c| c.id == id)
+            .cloned()
     }
 
     /// All reactions, in creation order.
     pub fn reactions(&self) -> Vec<FakeReaction> {
-        self.shared.lock().reactions.clone()
+        self.shared.state.lock().reactions.clone()
     }
 
     /// Give `login` a built-in role (`admin`, `maintain`, `write`, `triage`, `read`, or `none`); the
@@ -413,6 +364,7 @@ impl FakeGithub {
             permission: permission.to_owned(),
         };
         self.shared
+            .state
             .lock()
             .collaborators
             .insert(login.to_owned(), collaborator);
@@ -421,6 +373,7 @@ impl FakeGithub {
     /// Make the permission lookup for `login` answer 404.
     pub fn remove_user(&self, login: &str) {
         self.shared
+            .state
             .lock()
             .collaborators
             .insert(login.to_owned(), Collaborator::Missing);
@@ -429,6 +382,7 @@ impl FakeGithub {
     /// Make `number` in `repo` a pull request whose head branch is `head_ref`.
     pub fn set_pull_head(&self, repo: &str, number: u64, head_ref: &str) {
         self.shared
+            .state
             .lock()
             .pull_heads
             .insert((repo.to_owned(), number), head_ref.to_owned());
@@ -437,10 +391,7 @@ impl FakeGithub {
     /// Answer the next request whose path starts with `path_prefix` with `failure` (queued in order; each
     /// failure is used once).
     pub fn fail_next(&self, path_prefix: &str, failure: InjectedFailure) {
-        self.shared
-            .lock()
-            .failures
-            .push_back((path_prefix.to_owned(), failure));
+        self.server.fail_next(path_prefix, failure);
     }
 
     /// Add an existing issue comment; returns its id.
@@ -452,19 +403,8 @@ impl FakeGithub {
         body: &str,
         created_at: u64,
     ) -> u64 {
-        let mut state = self.shared.lock();
-        let url = html_url(&state, repo, number, CommentKind::Issue, state.next_comment_id);
-        insert_comment(
-            &mut state,
-            repo,
-            number,
-            CommentKind::Issue,
-            author,
-            body,
-            created_at,
-            None,
-            url,
-        )
+        let comment = (CommentKind::Issue, None);
+        self.seed_comment(repo, number, comment, author, body, created_at)
     }
 
     /// Add an existing review comment (a reply when `in_reply_to_id` is set); returns its id.
@@ -477,13 +417,26 @@ impl FakeGithub {
         created_at: u64,
         in_reply_to_id: Option<u64>,
     ) -> u64 {
-        let mut state = self.shared.lock();
-        let url = html_url(&state, repo, number, CommentKind::Review, state.next_comment_id);
+        let comment = (CommentKind::Review, in_reply_to_id);
+        self.seed_comment(repo, number, comment, author, body, created_at)
+    }
+
+    fn seed_comment(
+        &self,
+        repo: &str,
+        number: u64,
+        (kind, in_reply_to_id): (CommentKind, Option<u64>),
+        author: &str,
+        body: &str,
+        created_at: u64,
+    ) -> u64 {
+        let mut state = self.shared.state.lock();
+        let url = html_url(&state, repo, number, kind, state.next_comment_id);
         insert_comment(
             &mut state,
             repo,
             number,
-            CommentKind::Review,
+            kind,
             author,
             body,
             created_at,
@@ -494,57 +447,25 @@ impl FakeGithub {
 }
 
 /// Every request lands here; routing is a match on the path segments.
-async fn handle(
-    State(shared): State<Arc<Shared>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    respond(&shared, &method, &uri, &headers, &body)
+async fn handle(State(shared): State<Arc<Shared>>, incoming: Incoming) -> Response {
+    respond(&shared, &incoming)
 }
 
-fn respond(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Response {
-    let path = uri.path().to_owned();
-    let json_body = if body.is_empty() {
-        None
-    } else {
-        serde_json::from_slice::<Value>(body).ok()
-    };
-    let mut state = shared.lock();
-    state.requests.push(RecordedRequest {
-        method: method.to_string(),
-        path: path.clone(),
-        query: uri.query().map(str::to_owned),
-        body: json_body.clone(),
-        headers: RECORDED_HEADERS
-            .iter()
-            .filter_map(|name| {
-                let value = headers.get(*name)?.to_str().ok()?;
-                Some(((*name).to_owned(), value.to_owned()))
-            })
-            .collect(),
-    });
-    if let Some(position) = state
-        .failures
-        .iter()
-        .position(|(prefix, _)| path.starts_with(prefix.as_str()))
-    {
-        if let Some((_, failure)) = state.failures.remove(position) {
-            return failure_response(&failure);
-        }
-    }
-    if !body.is_empty() && json_body.is_none() {
+fn respond(shared: &Shared, incoming: &Incoming) -> Response {
+    let path = incoming.uri.path().to_owned();
+    let json_body = serde_json::from_slice::<Value>(&incoming.body).ok();
+    if !incoming.body.is_empty() && json_body.is_none() {
         return message(StatusCode::BAD_REQUEST, "Problems parsing JSON");
     }
-    let query = parse_query(uri.query());
+    let mut state = shared.state.lock();
+    let query = query_map(incoming.uri.query());
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
-        ["app", "installations", installation, "access_tokens"] if method == Method::POST => {
-            exchange_token(shared, &mut state, headers, installation)
+        ["app", "installations", installation, "access_tokens"] if incoming.method == Method::POST => {
+            exchange_token(shared, &mut state, &incoming.headers, installation)
         }
         ["repos", owner, name, rest @ ..] => {
-            if !has_live_token(shared, &state, headers) {
+            if !has_live_token(shared, &state, &incoming.headers) {
                 return message(StatusCode::UNAUTHORIZED, "Bad credentials");
             }
             let request = RepoRequest {
@@ -554,7 +475,7 @@ fn respond(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, bod
                 query: &query,
                 body: json_body.as_ref(),
             };
-            route_repo(&request, &mut state, method, rest)
+            route_repo(&request, &mut state, &incoming.method, rest)
         }
         _ => not_found(),
     }
@@ -565,7 +486,7 @@ struct RepoRequest<'a> {
     shared: &'a Shared,
     repo: String,
     path: &'a str,
-    query: &'a HashMap<String, String>,
+    query: &'a BTreeMap<String, String>,
     body: Option<&'a Value>,
 }
 
@@ -973,16 +894,6 @@ fn comment_json(comment: &FakeComment) -> Value {
     value
 }
 
-fn failure_response(failure: &InjectedFailure) -> Response {
-    let mut response = reply(status_code(failure.status), failure.body.clone());
-    for (name, value) in &failure.headers {
-        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::from_str(value)) {
-            response.headers_mut().insert(name, value);
-        }
-    }
-    response
-}
-
 fn reply(status: StatusCode, body: Value) -> Response {
     (status, Json(body)).into_response()
 }
@@ -998,49 +909,7 @@ fn not_found() -> Response {
     message(StatusCode::NOT_FOUND, "Not Found")
 }
 
-fn status_code(status: u16) -> StatusCode {
-    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-}
-
 /// `2026-11-28T11:48:21Z`, as GitHub writes timestamps.
 pub fn rfc3339(epoch_secs: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(epoch_secs)).to_string()
-}
-
-fn parse_query(query: Option<&str>) -> HashMap<String, String> {
-    query
-        .unwrap_or_default()
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(key, value)| (percent_decode(key), percent_decode(value)))
-        .collect()
-}
-
-fn query_number(query: &HashMap<String, String>, key: &str) -> Option<usize> {
-    query.get(key).and_then(|value| value.parse().ok())
-}
-
-/// Decode `%XX` escapes (enough for logins and query values in tests); malformed escapes stay as they are.
-fn percent_decode(value: &str) -> String {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'%')
-            .then(|| bytes.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|hex| std::str::from_utf8(hex).ok())
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        match escaped {
-            Some(byte) => {
-                out.push(byte);
-                i += 3;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

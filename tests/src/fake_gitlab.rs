@@ -17,15 +17,14 @@
 //! Every request is recorded (method, path, query, JSON body and a few headers) for inspection.
 
 use std::{
-    collections::{BTreeMap, HashMap, VecDeque},
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
     time::{Duration, UNIX_EPOCH},
 };
 
 use axum::{
-    body::Bytes,
     extract::State,
-    http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri},
+    http::{HeaderMap, HeaderValue, Method, StatusCode},
     response::{IntoResponse, Response},
     Json, Router,
 };
@@ -35,32 +34,21 @@ use hookline::{
 };
 use serde_json::{json, Value};
 
+pub use crate::fake_core::RecordedRequest;
+use crate::fake_core::{
+    self, query_map, query_number, reason, FakeServer, Incoming, Listener, Locked, Recording,
+};
+
 /// Username of the account whose token Hookline uses.
 pub const FAKE_BOT_USERNAME: &str = "hookline-bot";
 /// Its user id.
 pub const FAKE_BOT_ID: u64 = 9000;
 
+/// Every path is under this prefix; recorded paths are without it.
+const API_PREFIX: &str = "/api/v4";
+
 /// Request headers kept in [`RecordedRequest::headers`] (lowercase).
 const RECORDED_HEADERS: &[&str] = &["private-token", "authorization", "accept", "content-type"];
-
-/// One request the fake received.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RecordedRequest {
-    pub method: String,
-    /// Path without the `/api/v4` prefix, e.g. `/projects/5/issues/23/notes`.
-    pub path: String,
-    pub query: Option<String>,
-    /// The body parsed as JSON; `None` when empty or not JSON.
-    pub body: Option<Value>,
-    pub headers: BTreeMap<String, String>,
-}
-
-impl RecordedRequest {
-    /// A recorded header by lowercase name.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(String::as_str)
-    }
-}
 
 /// A note as the fake stores it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,31 +82,15 @@ pub struct FakeAward {
 }
 
 /// An answer to give instead of the normal one (see [`FakeGitlab::fail_next`]).
-#[derive(Clone, Debug, PartialEq)]
-pub struct InjectedFailure {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Value,
-}
+pub type InjectedFailure = fake_core::InjectedFailure<FakeGitlab>;
 
 impl InjectedFailure {
     /// `status` with a GitLab-style `{"message": "<status> <reason>"}` body.
     pub fn status(status: u16) -> Self {
-        let reason = StatusCode::from_u16(status)
-            .ok()
-            .and_then(|s| s.canonical_reason())
-            .unwrap_or("Error");
-        Self {
+        Self::new(
             status,
-            headers: Vec::new(),
-            body: json!({ "message": format!("{status} {reason}") }),
-        }
-    }
-
-    /// Add a response header.
-    pub fn with_header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.to_owned(), value.to_owned()));
-        self
+            json!({ "message": format!("{status} {}", reason(status)) }),
+        )
     }
 
     /// 429 with `Retry-After: {seconds}` and GitLab's `RateLimit-*` headers.
@@ -132,12 +104,9 @@ impl InjectedFailure {
 
     /// 429 with only `RateLimit-Reset: {epoch}` (a limiter that sends no `Retry-After`).
     pub fn rate_limit_reset(reset_at: u64) -> Self {
-        Self {
-            body: json!({ "message": "Retry later" }),
-            ..Self::status(429)
-        }
-        .with_header("ratelimit-remaining", "0")
-        .with_header("ratelimit-reset", &reset_at.to_string())
+        Self::new(429, json!({ "message": "Retry later" }))
+            .with_header("ratelimit-remaining", "0")
+            .with_header("ratelimit-reset", &reset_at.to_string())
     }
 }
 
@@ -150,38 +119,22 @@ struct Member {
 /// The running fake. Dropping it stops the server.
 pub struct FakeGitlab {
     shared: Arc<Shared>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeGitlab {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
+    server: FakeServer,
 }
 
 struct Shared {
-    url: String,
     token: String,
     clock: Arc<dyn Clock>,
-    state: Mutex<FakeState>,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, FakeState> {
-        // A test that panicked while holding the lock must not hide its own failure behind a poison error.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
+    state: Locked<FakeState>,
 }
 
 #[derive(Default)]
 struct FakeState {
-    requests: Vec<RecordedRequest>,
     next_id: u64,
     notes: Vec<FakeNote>,
     awards: Vec<FakeAward>,
     members: HashMap<(u64, u64), Member>,
     merge_requests: HashMap<(u64, u64), String>,
-    failures: VecDeque<(String, InjectedFailure)>,
 }
 
 impl FakeGitlab {
@@ -198,51 +151,38 @@ impl FakeGitlab {
     /// # Panics
     /// As [`FakeGitlab::start`].
     pub async fn start_with_clock(token: &str, clock: Arc<dyn Clock>) -> FakeGitlab {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fake GitLab");
-        let addr = listener.local_addr().expect("fake GitLab address");
+        let listener = Listener::bind("fake GitLab").await;
         let shared = Arc::new(Shared {
-            url: format!("http://{addr}"),
             token: token.to_owned(),
             clock,
-            state: Mutex::new(FakeState {
+            state: Locked::new(FakeState {
                 next_id: 5_000,
                 ..FakeState::default()
             }),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
-        let server = tokio::spawn(async move {
-            // Ends only when the task is aborted on drop.
-            let _ = axum::serve(listener, app).await;
-        });
+        let server = listener.serve(app, Recording::headers(RECORDED_HEADERS).under(API_PREFIX));
         FakeGitlab { shared, server }
     }
 
     /// The instance's base URL, e.g. `http://127.0.0.1:41234` (what `GITLAB_<TENANT>_URL` should be).
     pub fn url(&self) -> &str {
-        &self.shared.url
+        self.server.url()
     }
 
-    /// Every request so far, oldest first.
+    /// Every request under `/api/v4` so far, oldest first, with paths without `/api/v4`.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.shared.lock().requests.clone()
+        self.server.requests()
     }
 
     /// Requests whose path (without `/api/v4`) starts with `prefix`.
     pub fn requests_to(&self, prefix: &str) -> Vec<RecordedRequest> {
-        self.shared
-            .lock()
-            .requests
-            .iter()
-            .filter(|r| r.path.starts_with(prefix))
-            .cloned()
-            .collect()
+        self.server.requests_to(prefix)
     }
 
     /// All notes, in creation order.
     pub fn notes(&self) -> Vec<FakeNote> {
-        self.shared.lock().notes.clone()
+        self.shared.state.lock().notes.clone()
     }
 
     /// Notes written through the API (by the bot account).
@@ -255,12 +195,12 @@ impl FakeGitlab {
 
     /// All award emoji, in creation order.
     pub fn awards(&self) -> Vec<FakeAward> {
-        self.shared.lock().awards.clone()
+        self.shared.state.lock().awards.clone()
     }
 
     /// Make `user_id` a member of `project_id` with `access_level` (10 guest … 30 developer … 50 owner).
     pub fn set_access_level(&self, project_id: u64, user_id: u64, access_level: u64) {
-        self.shared.lock().members.insert(
+        self.shared.state.lock().members.insert(
             (project_id, user_id),
             Member {
                 access_level,
@@ -271,7 +211,7 @@ impl FakeGitlab {
 
     /// Block a member (state `blocked`), keeping the access level.
     pub fn block_member(&self, project_id: u64, user_id: u64) {
-        if let Some(member) = self.shared.lock().members.get_mut(&(project_id, user_id)) {
+        if let Some(member) = self.shared.state.lock().members.get_mut(&(project_id, user_id)) {
             member.state = "blocked".to_owned();
         }
     }
@@ -279,6 +219,7 @@ impl FakeGitlab {
     /// Make merge request `iid` of `project_id` exist with `source_branch`.
     pub fn set_merge_request(&self, project_id: u64, iid: u64, source_branch: &str) {
         self.shared
+            .state
             .lock()
             .merge_requests
             .insert((project_id, iid), source_branch.to_owned());
@@ -286,10 +227,7 @@ impl FakeGitlab {
 
     /// Answer the next request whose path (without `/api/v4`) starts with `path_prefix` with `failure`.
     pub fn fail_next(&self, path_prefix: &str, failure: InjectedFailure) {
-        self.shared
-            .lock()
-            .failures
-            .push_back((path_prefix.to_owned(), failure));
+        self.server.fail_next(path_prefix, failure);
     }
 
     /// Add an existing note by someone; in `discussion` when given (a reply in that thread), else in a new
@@ -306,7 +244,7 @@ impl FakeGitlab {
         created_at: u64,
         discussion: Option<&str>,
     ) -> (u64, String) {
-        let mut state = self.shared.lock();
+        let mut state = self.shared.state.lock();
         let note = NewNote {
             project_id,
             noteable,
@@ -364,56 +302,23 @@ fn insert_note(state: &mut FakeState, note: NewNote<'_>) -> u64 {
     id
 }
 
-async fn handle(
-    State(shared): State<Arc<Shared>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    respond(&shared, &method, &uri, &headers, &body)
+async fn handle(State(shared): State<Arc<Shared>>, incoming: Incoming) -> Response {
+    respond(&shared, &incoming)
 }
 
-fn respond(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Response {
-    let Some(path) = uri.path().strip_prefix("/api/v4") else {
+fn respond(shared: &Shared, incoming: &Incoming) -> Response {
+    let Some(path) = incoming.uri.path().strip_prefix(API_PREFIX) else {
         return message(StatusCode::NOT_FOUND, "404 Not Found");
     };
-    let path = path.to_owned();
-    let json_body = if body.is_empty() {
-        None
-    } else {
-        serde_json::from_slice::<Value>(body).ok()
-    };
-    let mut state = shared.lock();
-    state.requests.push(RecordedRequest {
-        method: method.to_string(),
-        path: path.clone(),
-        query: uri.query().map(str::to_owned),
-        body: json_body.clone(),
-        headers: RECORDED_HEADERS
-            .iter()
-            .filter_map(|name| {
-                let value = headers.get(*name)?.to_str().ok()?;
-                Some(((*name).to_owned(), value.to_owned()))
-            })
-            .collect(),
-    });
-    if let Some(position) = state
-        .failures
-        .iter()
-        .position(|(prefix, _)| path.starts_with(prefix.as_str()))
-    {
-        if let Some((_, failure)) = state.failures.remove(position) {
-            return failure_response(&failure);
-        }
-    }
-    if !authenticated(shared, headers) {
+    if !authenticated(shared, &incoming.headers) {
         return message(StatusCode::UNAUTHORIZED, "401 Unauthorized");
     }
-    if !body.is_empty() && json_body.is_none() {
+    let json_body = serde_json::from_slice::<Value>(&incoming.body).ok();
+    if !incoming.body.is_empty() && json_body.is_none() {
         return message(StatusCode::BAD_REQUEST, "400 Bad request - invalid JSON");
     }
-    let query = parse_query(uri.query());
+    let mut state = shared.state.lock();
+    let query = query_map(incoming.uri.query());
     let now = shared.clock.now_secs();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let number = |s: &str| s.parse::<u64>().ok();
@@ -427,7 +332,7 @@ fn respond(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, bod
         query: &query,
         now,
     };
-    match (method.as_str(), segments.as_slice()) {
+    match (incoming.method.as_str(), segments.as_slice()) {
         ("GET", ["user"]) => reply(
             StatusCode::OK,
             json!({"id": FAKE_BOT_ID, "username": FAKE_BOT_USERNAME, "bot": true}),
@@ -455,7 +360,7 @@ fn respond(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, bod
                         noteable,
                         iid,
                     };
-                    route_item(&request, &mut state, method, &item, rest)
+                    route_item(&request, &mut state, &incoming.method, &item, rest)
                 }
                 _ => not_found(),
             }
@@ -466,7 +371,7 @@ fn respond(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, bod
 
 struct Request<'a> {
     body: Option<&'a Value>,
-    query: &'a HashMap<String, String>,
+    query: &'a BTreeMap<String, String>,
     now: u64,
 }
 
@@ -690,16 +595,6 @@ fn note_json(note: &FakeNote) -> Value {
     })
 }
 
-fn failure_response(failure: &InjectedFailure) -> Response {
-    let mut response = reply(status_code(failure.status), failure.body.clone());
-    for (name, value) in &failure.headers {
-        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::from_str(value)) {
-            response.headers_mut().insert(name, value);
-        }
-    }
-    response
-}
-
 fn reply(status: StatusCode, body: Value) -> Response {
     (status, Json(body)).into_response()
 }
@@ -712,24 +607,7 @@ fn not_found() -> Response {
     message(StatusCode::NOT_FOUND, "404 Not Found")
 }
 
-fn status_code(status: u16) -> StatusCode {
-    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-}
-
 /// `2026-11-28T11:48:21.000Z`, as GitLab writes timestamps.
 pub fn timestamp(epoch_secs: u64) -> String {
     humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_secs(epoch_secs)).to_string()
-}
-
-fn parse_query(query: Option<&str>) -> HashMap<String, String> {
-    query
-        .unwrap_or_default()
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(key, value)| (key.to_owned(), value.to_owned()))
-        .collect()
-}
-
-fn query_number(query: &HashMap<String, String>, key: &str) -> Option<usize> {
-    query.get(key).and_then(|value| value.parse().ok())
 }

@@ -18,21 +18,22 @@
 //! Time comes from a [`Clock`] so comment timestamps follow a test's manual clock. Every request is recorded.
 
 use std::{
-    collections::{BTreeMap, HashMap, VecDeque},
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
     time::{Duration, UNIX_EPOCH},
 };
 
 use axum::{
-    body::Bytes,
     extract::State,
-    http::{HeaderMap, HeaderValue, Method, StatusCode, Uri},
+    http::StatusCode,
     response::{IntoResponse, Response},
     Json, Router,
 };
 use base64::{engine::general_purpose::STANDARD as BASE64, Engine as _};
 use hookline::clock::Clock;
 use serde_json::{json, Value};
+
+use crate::fake_core::{self, query_map, FakeServer, Incoming, Listener, Locked, Recording};
 
 /// Service account e-mail the fake expects.
 pub const FAKE_EMAIL: &str = "hookline-bot@example.test";
@@ -43,15 +44,39 @@ pub const FAKE_BOT_ACCOUNT_ID: &str = "557058:hookline-bot";
 /// Display name of the service account.
 pub const FAKE_BOT_NAME: &str = "Hookline Bot";
 
-/// One request the fake received.
+/// One request the fake received: its `Authorization` header, and the rest of the record (method, path,
+/// query, JSON body) also read through `Deref` (`request.path`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct RecordedRequest {
-    pub method: String,
-    pub path: String,
-    pub query: Option<String>,
-    /// The body parsed as JSON; `None` when empty or not JSON.
-    pub body: Option<Value>,
     pub authorization: Option<String>,
+    pub request: fake_core::RecordedRequest,
+}
+
+impl From<fake_core::RecordedRequest> for RecordedRequest {
+    fn from(request: fake_core::RecordedRequest) -> Self {
+        Self {
+            authorization: request.header("authorization").map(str::to_owned),
+            request,
+        }
+    }
+}
+
+impl std::ops::Deref for RecordedRequest {
+    type Target = fake_core::RecordedRequest;
+
+    fn deref(&self) -> &Self::Target {
+        &self.request
+    }
+}
+
+/// An answer to give instead of the normal one (see [`FakeJira::fail_next`]).
+pub type InjectedFailure = fake_core::InjectedFailure<FakeJira>;
+
+impl InjectedFailure {
+    /// `status` with Jira's error document (`injected failure`).
+    pub fn status(status: u16) -> Self {
+        Self::new(status, errors_body("injected failure"))
+    }
 }
 
 /// A transition available on an issue.
@@ -121,44 +146,22 @@ pub struct FakeComment {
     pub updated: u64,
 }
 
-/// An answer to give instead of the normal one.
-#[derive(Clone, Debug, PartialEq)]
-pub struct InjectedFailure {
-    pub status: u16,
-    pub retry_after: Option<u64>,
-}
-
 /// The running fake. Dropping it stops the server.
 pub struct FakeJira {
     shared: Arc<Shared>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeJira {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
+    server: FakeServer,
 }
 
 struct Shared {
-    url: String,
     clock: Arc<dyn Clock>,
-    state: Mutex<FakeState>,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, FakeState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
+    state: Locked<FakeState>,
 }
 
 #[derive(Default)]
 struct FakeState {
-    requests: Vec<RecordedRequest>,
     issues: HashMap<String, FakeIssue>,
     comments: Vec<FakeComment>,
     next_comment_id: u64,
-    failures: VecDeque<(String, InjectedFailure)>,
 }
 
 impl FakeJira {
@@ -167,41 +170,35 @@ impl FakeJira {
     /// # Panics
     /// If no local port can be bound (the test cannot run anyway).
     pub async fn start(clock: Arc<dyn Clock>) -> FakeJira {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fake Jira");
-        let addr = listener.local_addr().expect("fake Jira address");
+        let listener = Listener::bind("fake Jira").await;
         let shared = Arc::new(Shared {
-            url: format!("http://{addr}"),
             clock,
-            state: Mutex::new(FakeState {
+            state: Locked::new(FakeState {
                 next_comment_id: 20_000,
                 ..FakeState::default()
             }),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let server = listener.serve(app, Recording::headers(&["authorization"]));
         FakeJira { shared, server }
     }
 
     /// Base URL of the site, e.g. `http://127.0.0.1:41234`.
     pub fn url(&self) -> &str {
-        &self.shared.url
+        self.server.url()
     }
 
     pub fn add_issue(&self, issue: FakeIssue) {
-        self.shared.lock().issues.insert(issue.id.clone(), issue);
+        self.shared.state.lock().issues.insert(issue.id.clone(), issue);
     }
 
     pub fn issue(&self, id: &str) -> Option<FakeIssue> {
-        self.shared.lock().issues.get(id).cloned()
+        self.shared.state.lock().issues.get(id).cloned()
     }
 
     /// Set an issue's status (name and category key).
     pub fn set_status(&self, id: &str, status: &str, category: &str) {
-        if let Some(issue) = self.shared.lock().issues.get_mut(id) {
+        if let Some(issue) = self.shared.state.lock().issues.get_mut(id) {
             issue.status = status.into();
             issue.status_category = category.into();
         }
@@ -216,7 +213,7 @@ impl FakeJira {
         body: Value,
         created: u64,
     ) -> String {
-        let mut state = self.shared.lock();
+        let mut state = self.shared.state.lock();
         insert_comment(
             &mut state,
             issue_id,
@@ -229,7 +226,7 @@ impl FakeJira {
     }
 
     pub fn comments(&self) -> Vec<FakeComment> {
-        self.shared.lock().comments.clone()
+        self.shared.state.lock().comments.clone()
     }
 
     /// Comments written by the service account.
@@ -241,7 +238,7 @@ impl FakeJira {
     }
 
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.shared.lock().requests.clone()
+        self.server.requests()
     }
 
     /// Requests with this method whose path starts with `prefix`.
@@ -254,10 +251,8 @@ impl FakeJira {
 
     /// Answer the next request whose path starts with `path_prefix` with `status` (and `Retry-After`).
     pub fn fail_next(&self, path_prefix: &str, status: u16, retry_after: Option<u64>) {
-        self.shared
-            .lock()
-            .failures
-            .push_back((path_prefix.to_owned(), InjectedFailure { status, retry_after }));
+        let failure = InjectedFailure::status(status).with_retry_after(retry_after);
+        self.server.fail_next(path_prefix, failure);
     }
 }
 
@@ -337,68 +332,39 @@ fn comment_json(comment: &FakeComment, with_properties: bool) -> Value {
 }
 
 fn errors(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({"errorMessages": [message], "errors": {}}))).into_response()
+    (status, Json(errors_body(message))).into_response()
 }
 
-async fn handle(
-    State(shared): State<Arc<Shared>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let path = uri.path().to_owned();
-    let json_body = serde_json::from_slice::<Value>(&body).ok();
-    let mut state = shared.lock();
-    state.requests.push(RecordedRequest {
-        method: method.to_string(),
-        path: path.clone(),
-        query: uri.query().map(str::to_owned),
-        body: json_body.clone(),
-        authorization: headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-    });
-    if let Some(position) = state
-        .failures
-        .iter()
-        .position(|(prefix, _)| path.starts_with(prefix.as_str()))
-    {
-        if let Some((_, failure)) = state.failures.remove(position) {
-            let status = StatusCode::from_u16(failure.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let mut response = errors(status, "injected failure");
-            if let Some(secs) = failure.retry_after {
-                if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
-                    response.headers_mut().insert("retry-after", value);
-                }
-            }
-            return response;
-        }
-    }
+/// Jira's error document.
+fn errors_body(message: &str) -> Value {
+    json!({"errorMessages": [message], "errors": {}})
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, incoming: Incoming) -> Response {
+    let json_body = serde_json::from_slice::<Value>(&incoming.body).ok();
     let expected = format!(
         "Basic {}",
         BASE64.encode(format!("{FAKE_EMAIL}:{FAKE_API_TOKEN}"))
     );
-    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+    if incoming
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        != Some(expected.as_str())
+    {
         return errors(
             StatusCode::UNAUTHORIZED,
             "Client must be authenticated to access this resource.",
         );
     }
-    if !body.is_empty() && json_body.is_none() {
+    if !incoming.body.is_empty() && json_body.is_none() {
         return errors(StatusCode::BAD_REQUEST, "Unexpected character in JSON");
     }
-    let query: HashMap<String, String> = uri
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+    let query = query_map(incoming.uri.query());
     let now = shared.clock.now_secs();
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    match (method.as_str(), segments.as_slice()) {
+    let mut state = shared.state.lock();
+    let segments: Vec<&str> = incoming.uri.path().trim_start_matches('/').split('/').collect();
+    match (incoming.method.as_str(), segments.as_slice()) {
         ("GET", ["rest", "api", "3", "issue", id]) => match state.issues.get(*id) {
             Some(issue) => Json(json!({
                 "id": issue.id, "key": issue.key,

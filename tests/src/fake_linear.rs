@@ -15,20 +15,21 @@
 //! Every request is recorded (root field, authorization, query and variables) for inspection.
 
 use std::{
-    collections::{HashMap, VecDeque},
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    collections::HashMap,
+    sync::Arc,
     time::{Duration, UNIX_EPOCH},
 };
 
 use axum::{
-    body::Bytes,
     extract::State,
-    http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri},
+    http::{Method, StatusCode},
     response::{IntoResponse, Response},
     Json, Router,
 };
 use hookline::clock::{Clock, SystemClock};
 use serde_json::{json, Value};
+
+use crate::fake_core::{self, FakeServer, Incoming, Listener, Locked, Recording};
 
 /// One request the fake received.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,6 +39,22 @@ pub struct RecordedRequest {
     pub authorization: Option<String>,
     pub query: String,
     pub variables: Value,
+}
+
+impl From<fake_core::RecordedRequest> for RecordedRequest {
+    fn from(request: fake_core::RecordedRequest) -> Self {
+        Self {
+            field: selected_field(&request).to_owned(),
+            authorization: request.header("authorization").map(str::to_owned),
+            query: graphql_query(&request).to_owned(),
+            variables: request
+                .body
+                .as_ref()
+                .and_then(|body| body.get("variables"))
+                .cloned()
+                .unwrap_or(Value::Null),
+        }
+    }
 }
 
 /// A workflow state of a team.
@@ -97,76 +114,47 @@ pub struct FakeReaction {
 }
 
 /// An answer to give instead of the normal one (see [`FakeLinear::fail_next`]).
-#[derive(Clone, Debug, PartialEq)]
-pub struct InjectedFailure {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Value,
-}
+pub type InjectedFailure = fake_core::InjectedFailure<FakeLinear>;
 
 impl InjectedFailure {
     /// HTTP `status` with a GraphQL error of `kind` (extensions.type).
     pub fn graphql(status: u16, kind: &str, message: &str) -> Self {
-        Self {
+        Self::new(
             status,
-            headers: Vec::new(),
-            body: json!({"errors": [{"message": message, "extensions": {"type": kind}}]}),
-        }
+            json!({"errors": [{"message": message, "extensions": {"type": kind}}]}),
+        )
     }
 
     /// HTTP 429 with `retry-after: {seconds}`.
     pub fn too_many_requests(retry_after_secs: u64) -> Self {
-        let mut failure = Self::graphql(429, "ratelimited", "Too many requests");
-        failure
-            .headers
-            .push(("retry-after".into(), retry_after_secs.to_string()));
-        failure
+        Self::graphql(429, "ratelimited", "Too many requests").with_retry_after(Some(retry_after_secs))
     }
 
     /// Linear's rate limit as an error: HTTP 400, `RATELIMITED`, the request quota spent until `reset_ms`.
     pub fn ratelimited(reset_ms: u64) -> Self {
-        Self {
-            status: 400,
-            headers: vec![
-                ("x-ratelimit-requests-limit".into(), "1500".into()),
-                ("x-ratelimit-requests-remaining".into(), "0".into()),
-                ("x-ratelimit-requests-reset".into(), reset_ms.to_string()),
-            ],
-            body: json!({"errors": [{"message": "Rate limit exceeded",
-                "extensions": {"code": "RATELIMITED", "type": "ratelimited"}}]}),
-        }
+        let body = json!({"errors": [{"message": "Rate limit exceeded",
+            "extensions": {"code": "RATELIMITED", "type": "ratelimited"}}]});
+        Self::new(400, body)
+            .with_header("x-ratelimit-requests-limit", "1500")
+            .with_header("x-ratelimit-requests-remaining", "0")
+            .with_header("x-ratelimit-requests-reset", &reset_ms.to_string())
     }
 }
 
 /// The running fake. Dropping it stops the server.
 pub struct FakeLinear {
     shared: Arc<Shared>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeLinear {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
+    server: FakeServer,
 }
 
 struct Shared {
-    url: String,
-    clock: Mutex<Arc<dyn Clock>>,
-    state: Mutex<FakeState>,
+    clock: Locked<Arc<dyn Clock>>,
+    state: Locked<FakeState>,
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, FakeState> {
-        // A test that panicked while holding the lock must not hide its own failure behind a poison error.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     fn now(&self) -> u64 {
-        self.clock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .now_secs()
+        self.clock.lock().now_secs()
     }
 }
 
@@ -176,13 +164,11 @@ struct FakeState {
     api_keys: HashMap<String, String>,
     /// User id → display name.
     users: HashMap<String, String>,
-    requests: Vec<RecordedRequest>,
     issues: Vec<FakeIssue>,
     /// Team id → its workflow states.
     teams: HashMap<String, Vec<FakeWorkflowState>>,
     comments: Vec<FakeComment>,
     reactions: Vec<FakeReaction>,
-    failures: VecDeque<(String, InjectedFailure)>,
     next_id: u64,
 }
 
@@ -205,57 +191,50 @@ impl FakeLinear {
     /// # Panics
     /// If no local port can be bound (the test cannot run anyway).
     pub async fn start() -> FakeLinear {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fake Linear");
-        let addr = listener.local_addr().expect("fake Linear address");
+        let listener = Listener::bind("fake Linear").await;
         let shared = Arc::new(Shared {
-            url: format!("http://{addr}"),
-            clock: Mutex::new(Arc::new(SystemClock)),
-            state: Mutex::new(FakeState::default()),
+            clock: Locked::new(Arc::new(SystemClock)),
+            state: Locked::default(),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
-        let server = tokio::spawn(async move {
-            // Ends only when the task is aborted on drop.
-            let _ = axum::serve(listener, app).await;
-        });
+        let server = listener.serve(app, Recording::headers(&["authorization"]));
         FakeLinear { shared, server }
     }
 
     /// The GraphQL endpoint (what `LINEAR_API_URL` should be).
     pub fn graphql_url(&self) -> String {
-        format!("{}/graphql", self.shared.url)
+        format!("{}/graphql", self.server.url())
     }
 
     /// Use `clock` for comment timestamps (share the harness's manual clock).
     pub fn set_clock(&self, clock: Arc<dyn Clock>) {
-        *self.shared.clock.lock().unwrap_or_else(PoisonError::into_inner) = clock;
+        *self.shared.clock.lock() = clock;
     }
 
     /// Accept `key`, acting as `user_id` (a service account named `name`).
     pub fn add_api_key(&self, key: &str, user_id: &str, name: &str) {
-        let mut state = self.shared.lock();
+        let mut state = self.shared.state.lock();
         state.api_keys.insert(key.into(), user_id.into());
         state.users.insert(user_id.into(), name.into());
     }
 
     /// Register a person's display name.
     pub fn add_user(&self, user_id: &str, name: &str) {
-        self.shared.lock().users.insert(user_id.into(), name.into());
+        self.shared.state.lock().users.insert(user_id.into(), name.into());
     }
 
     /// Add a team with its workflow states.
     pub fn add_team(&self, team_id: &str, states: Vec<FakeWorkflowState>) {
-        self.shared.lock().teams.insert(team_id.into(), states);
+        self.shared.state.lock().teams.insert(team_id.into(), states);
     }
 
     pub fn add_issue(&self, issue: FakeIssue) {
-        self.shared.lock().issues.push(issue);
+        self.shared.state.lock().issues.push(issue);
     }
 
     /// The issue as stored now.
     pub fn issue(&self, id: &str) -> Option<FakeIssue> {
-        let state = self.shared.lock();
+        let state = self.shared.state.lock();
         state.issue_index(id).map(|i| state.issues[i].clone())
     }
 
@@ -278,13 +257,13 @@ impl FakeLinear {
             created_at,
             edits: 0,
         };
-        self.shared.lock().comments.push(comment.clone());
+        self.shared.state.lock().comments.push(comment.clone());
         comment
     }
 
     /// Every request so far, oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.shared.lock().requests.clone()
+        self.server.requests()
     }
 
     /// Requests selecting `field`.
@@ -294,7 +273,7 @@ impl FakeLinear {
 
     /// All comments, in creation order.
     pub fn comments(&self) -> Vec<FakeComment> {
-        self.shared.lock().comments.clone()
+        self.shared.state.lock().comments.clone()
     }
 
     /// Comments written by `user_id`.
@@ -306,13 +285,29 @@ impl FakeLinear {
     }
 
     pub fn reactions(&self) -> Vec<FakeReaction> {
-        self.shared.lock().reactions.clone()
+        self.shared.state.lock().reactions.clone()
     }
 
     /// Answer the next request selecting `field` with `failure` (queued in order).
     pub fn fail_next(&self, field: &str, failure: InjectedFailure) {
-        self.shared.lock().failures.push_back((field.into(), failure));
+        let field = field.to_owned();
+        self.server
+            .fail_next_matching(move |r| selected_field(r) == field, failure);
     }
+}
+
+/// The GraphQL query of a request (empty when there is none).
+fn graphql_query(request: &fake_core::RecordedRequest) -> &str {
+    request
+        .body
+        .as_ref()
+        .and_then(|body| body["query"].as_str())
+        .unwrap_or_default()
+}
+
+/// The root field a request's query selects.
+fn selected_field(request: &fake_core::RecordedRequest) -> &'static str {
+    root_field(graphql_query(request))
 }
 
 /// The root field a query selects.
@@ -344,61 +339,35 @@ fn not_found(entity: &str) -> Value {
         "extensions": {"type": "invalid input", "code": "INPUT_ERROR"}}]})
 }
 
-fn reply(status: u16, headers: &[(String, String)], body: Value) -> Response {
-    let mut response = (
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        Json(body),
-    )
-        .into_response();
-    for (name, value) in headers {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            response.headers_mut().insert(name, value);
-        }
-    }
-    response
+fn reply(status: StatusCode, body: Value) -> Response {
+    (status, Json(body)).into_response()
 }
 
-async fn handle(
-    State(shared): State<Arc<Shared>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if method != Method::POST || uri.path() != "/graphql" {
-        return reply(404, &[], json!({"message": "not found"}));
+async fn handle(State(shared): State<Arc<Shared>>, incoming: Incoming) -> Response {
+    if incoming.method != Method::POST || incoming.uri.path() != "/graphql" {
+        return reply(StatusCode::NOT_FOUND, json!({"message": "not found"}));
     }
-    let request: Value = match serde_json::from_slice(&body) {
+    let request: Value = match serde_json::from_slice(&incoming.body) {
         Ok(value) => value,
-        Err(_) => return reply(400, &[], graphql_error("graphql error", "Body is not JSON")),
-    };
-    let query = request["query"].as_str().unwrap_or_default().to_owned();
-    let variables = request.get("variables").cloned().unwrap_or(Value::Null);
-    let field = root_field(&query);
-    let authorization = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let now = shared.now();
-    let mut state = shared.lock();
-    state.requests.push(RecordedRequest {
-        field: field.into(),
-        authorization: authorization.clone(),
-        query: query.clone(),
-        variables: variables.clone(),
-    });
-    if let Some(at) = state.failures.iter().position(|(f, _)| f == field) {
-        if let Some((_, failure)) = state.failures.remove(at) {
-            return reply(failure.status, &failure.headers, failure.body);
+        Err(_) => {
+            return reply(
+                StatusCode::BAD_REQUEST,
+                graphql_error("graphql error", "Body is not JSON"),
+            )
         }
-    }
-    let Some(viewer) = authorization.and_then(|key| state.api_keys.get(&key).cloned()) else {
+    };
+    let query = request["query"].as_str().unwrap_or_default();
+    let variables = request.get("variables").cloned().unwrap_or(Value::Null);
+    let field = root_field(query);
+    let authorization = incoming
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok());
+    let now = shared.now();
+    let mut state = shared.state.lock();
+    let Some(viewer) = authorization.and_then(|key| state.api_keys.get(key).cloned()) else {
         return reply(
-            400,
-            &[],
+            StatusCode::BAD_REQUEST,
             graphql_error(
                 "authentication error",
                 "Authentication required, not authenticated",
@@ -414,7 +383,7 @@ async fn handle(
         "issue" => issue_query(&state, &variables),
         _ => graphql_error("graphql error", "Unknown query"),
     };
-    reply(200, &[], body)
+    reply(StatusCode::OK, body)
 }
 
 fn comment_url(state: &FakeState, issue_id: &str, comment_id: &str) -> String {

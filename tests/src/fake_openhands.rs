@@ -18,15 +18,15 @@
 //! bottom play the agent server's webhook role towards Hookline ([`post_event`], [`post_conversation_info`]).
 
 use std::{
-    collections::{BTreeMap, HashMap},
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    collections::HashMap,
+    sync::Arc,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use axum::{
-    body::{Body, Bytes},
+    body::Bytes,
     extract::{Path, RawQuery, Request, State},
-    http::{HeaderMap, HeaderValue, StatusCode},
+    http::{HeaderMap, StatusCode},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{get, patch, post},
@@ -35,6 +35,9 @@ use axum::{
 use hookline::openhands::normalize_id;
 use serde_json::{json, Value};
 use tokio::time::Instant;
+
+pub use crate::fake_core::RecordedRequest;
+use crate::fake_core::{query_map, query_pairs, FakeServer, InjectedFailure, Listener, Locked, Recording};
 
 /// Triggers the real server accepts (`ConversationTrigger`).
 pub const TRIGGERS: &[&str] = &[
@@ -65,29 +68,6 @@ pub const GIT_PROVIDERS: &[&str] = &[
 /// Request headers kept in [`RecordedRequest::headers`] (lowercase).
 const RECORDED_HEADERS: &[&str] = &["authorization", "x-session-api-key", "content-type"];
 
-/// Largest request body the fake accepts.
-const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
-
-/// One request the fake received.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RecordedRequest {
-    pub method: String,
-    pub path: String,
-    /// Raw query string, if any.
-    pub query: Option<String>,
-    /// The body parsed as JSON; `None` when empty or not JSON.
-    pub body: Option<Value>,
-    /// `authorization`, `x-session-api-key` and `content-type`, by lowercase name, when present.
-    pub headers: BTreeMap<String, String>,
-}
-
-impl RecordedRequest {
-    /// A recorded header by (case-insensitive) name.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
-    }
-}
-
 /// An accepted `POST /api/v1/app-conversations`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StartedConversation {
@@ -114,37 +94,26 @@ pub struct SentMessage {
 /// The running fake. Dropping it stops the server.
 pub struct FakeOpenHands {
     shared: Arc<Shared>,
-    server: tokio::task::JoinHandle<()>,
+    server: FakeServer,
 }
 
 struct Shared {
     url: String,
-    state: Mutex<FakeState>,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, FakeState> {
-        // A test that panicked while holding the lock must not hide its own failure behind a poison error.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
+    state: Locked<FakeState>,
 }
 
 #[derive(Default)]
 struct FakeState {
-    requests: Vec<RecordedRequest>,
     starts: Vec<StartedConversation>,
     tasks: HashMap<String, TaskRecord>,
     conversations: HashMap<String, ConversationRecord>,
     messages: Vec<SentMessage>,
     summary: String,
     ready_delay: Duration,
-    next_start_failure: Option<(u16, Option<u64>)>,
+    next_start_failure: Option<InjectedFailure>,
     next_start_error: Option<String>,
-    next_request_failure: Option<u16>,
-    next_request_delay: Option<Duration>,
     required_bearer: Option<String>,
     resumes: usize,
-    next_answer_delay: Option<Duration>,
 }
 
 struct TaskRecord {
@@ -173,13 +142,10 @@ impl FakeOpenHands {
     /// # Panics
     /// If no local port can be bound (the test cannot run anyway).
     pub async fn start() -> FakeOpenHands {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fake OpenHands");
-        let addr = listener.local_addr().expect("fake OpenHands address");
+        let listener = Listener::bind("fake OpenHands").await;
         let shared = Arc::new(Shared {
-            url: format!("http://{addr}"),
-            state: Mutex::new(FakeState {
+            url: listener.url().to_owned(),
+            state: Locked::new(FakeState {
                 summary: "Done.".to_owned(),
                 ..FakeState::default()
             }),
@@ -201,58 +167,55 @@ impl FakeOpenHands {
             .route("/api/v1/app-conversations/{id}", patch(update_conversation))
             .route("/api/v1/app-conversations/{id}/send-message", post(send_message))
             .route("/api/conversations/{id}/ask_agent", post(ask_agent))
-            .layer(middleware::from_fn_with_state(shared.clone(), record_and_inject))
+            .layer(middleware::from_fn_with_state(shared.clone(), check_bearer))
             .with_state(shared.clone());
-        let server = tokio::spawn(async move {
-            // Ends only when the task is aborted on drop.
-            let _ = axum::serve(listener, app).await;
-        });
+        let server = listener.serve(app, Recording::headers(RECORDED_HEADERS));
         FakeOpenHands { shared, server }
     }
 
     /// How many sandbox resumes were asked for.
     pub fn resumes(&self) -> usize {
-        self.shared.lock().resumes
+        self.shared.state.lock().resumes
     }
 
     /// Base URL of the app server (and of every conversation's agent server), e.g. `http://127.0.0.1:41234`.
     pub fn url(&self) -> &str {
-        &self.shared.url
+        self.server.url()
     }
 
     /// Every request received so far, oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.shared.lock().requests.clone()
+        self.server.requests()
     }
 
     /// Every accepted start request, oldest first.
     pub fn starts(&self) -> Vec<StartedConversation> {
-        self.shared.lock().starts.clone()
+        self.shared.state.lock().starts.clone()
     }
 
     /// Every follow-up message received, oldest first.
     pub fn messages(&self) -> Vec<SentMessage> {
-        self.shared.lock().messages.clone()
+        self.shared.state.lock().messages.clone()
     }
 
     /// A conversation's current title (`None` until `PATCH` sets one, or for unknown conversations).
     pub fn title(&self, conversation_id: &str) -> Option<String> {
-        let id = normalize_id(conversation_id)?;
-        self.shared
-            .lock()
-            .conversations
-            .get(&id)
-            .and_then(|c| c.title.clone())
+        self.read_conversation(conversation_id, |c| c.title.clone())
+            .flatten()
     }
 
     /// A conversation's sandbox session key, if the conversation exists.
     pub fn session_key(&self, conversation_id: &str) -> Option<String> {
+        self.read_conversation(conversation_id, |c| c.session_api_key.clone())
+    }
+
+    fn read_conversation<T>(
+        &self,
+        conversation_id: &str,
+        read: impl FnOnce(&ConversationRecord) -> T,
+    ) -> Option<T> {
         let id = normalize_id(conversation_id)?;
-        self.shared
-            .lock()
-            .conversations
-            .get(&id)
-            .map(|c| c.session_api_key.clone())
+        self.shared.state.lock().conversations.get(&id).map(read)
     }
 
     /// Set what `execution_status` reads (`running`, `finished`, `error`, …). No-op for unknown ids.
@@ -268,126 +231,87 @@ impl FakeOpenHands {
 
     /// The answer every `ask_agent` call gets (default `Done.`).
     pub fn set_summary(&self, text: &str) {
-        self.shared.lock().summary = text.to_owned();
+        self.shared.state.lock().summary = text.to_owned();
     }
 
     /// How long after a start its conversation becomes visible and its task `READY` (default: at once).
     pub fn set_ready_delay(&self, delay: Duration) {
-        self.shared.lock().ready_delay = delay;
+        self.shared.state.lock().ready_delay = delay;
     }
 
     /// Answer the next start request with `status` (and a FastAPI-style `detail`) instead of a task.
     pub fn fail_next_start(&self, status: u16) {
-        self.shared.lock().next_start_failure = Some((status, None));
+        self.fail_start(status, None);
     }
 
     /// Like [`Self::fail_next_start`], with a `Retry-After: <seconds>` header.
     pub fn fail_next_start_with_retry_after(&self, status: u16, seconds: u64) {
-        self.shared.lock().next_start_failure = Some((status, Some(seconds)));
+        self.fail_start(status, Some(seconds));
+    }
+
+    fn fail_start(&self, status: u16, retry_after: Option<u64>) {
+        let failure = InjectedFailure::new(status, json!({"detail": "injected start failure"}));
+        self.shared.state.lock().next_start_failure = Some(failure.with_retry_after(retry_after));
     }
 
     /// Accept the next start, but let its task end in `ERROR` with `detail`; the conversation never appears.
     pub fn make_next_start_error(&self, detail: &str) {
-        self.shared.lock().next_start_error = Some(detail.to_owned());
+        self.shared.state.lock().next_start_error = Some(detail.to_owned());
     }
 
     /// Answer the next request of any kind with `status` (after recording it).
     pub fn fail_next_request(&self, status: u16) {
-        self.shared.lock().next_request_failure = Some(status);
+        let failure: InjectedFailure = InjectedFailure::new(status, json!({"detail": "injected failure"}));
+        self.server.fail_next_matching(|_| true, failure);
     }
 
     /// Hold the next request of any kind for `delay` before handling it (to provoke client timeouts).
     pub fn delay_next_request(&self, delay: Duration) {
-        self.shared.lock().next_request_delay = Some(delay);
+        self.server.delay_next_request(delay);
     }
 
     /// Handle the next request of any kind at once, but hold its answer for `delay` (an answer lost to a
     /// client timeout, after the server acted on the request).
     pub fn delay_next_answer(&self, delay: Duration) {
-        self.shared.lock().next_answer_delay = Some(delay);
+        self.server.delay_next_answer(delay);
     }
 
     /// Behave like OpenHands Cloud: app-server calls without `Authorization: Bearer <key>` get 401.
     pub fn require_bearer(&self, key: &str) {
-        self.shared.lock().required_bearer = Some(key.to_owned());
+        self.shared.state.lock().required_bearer = Some(key.to_owned());
     }
 
     fn with_conversation(&self, conversation_id: &str, change: impl FnOnce(&mut ConversationRecord)) {
         let Some(id) = normalize_id(conversation_id) else {
             return;
         };
-        if let Some(conversation) = self.shared.lock().conversations.get_mut(&id) {
+        if let Some(conversation) = self.shared.state.lock().conversations.get_mut(&id) {
             change(conversation);
         }
     }
 }
 
-impl Drop for FakeOpenHands {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-/// Record every request, then apply injected delays, failures and the Cloud-style auth check.
-async fn record_and_inject(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
-    let (parts, body) = request.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
-        return detail(StatusCode::PAYLOAD_TOO_LARGE, "body too large");
-    };
-    let headers = RECORDED_HEADERS
-        .iter()
-        .filter_map(|name| {
-            let value = parts.headers.get(*name)?.to_str().ok()?;
-            Some(((*name).to_owned(), value.to_owned()))
-        })
-        .collect();
-    let path = parts.uri.path().to_owned();
-    let (delay, failure, required_bearer, answer_delay) = {
-        let mut state = shared.lock();
-        state.requests.push(RecordedRequest {
-            method: parts.method.to_string(),
-            path: path.clone(),
-            query: parts.uri.query().map(str::to_owned),
-            body: serde_json::from_slice(&bytes).ok(),
-            headers,
-        });
-        (
-            state.next_request_delay.take(),
-            state.next_request_failure.take(),
-            state.required_bearer.clone(),
-            state.next_answer_delay.take(),
-        )
-    };
-    if let Some(delay) = delay {
-        tokio::time::sleep(delay).await;
-    }
-    if let Some(status) = failure {
-        return detail(status_code(status), "injected failure");
-    }
-    if let Some(key) = required_bearer {
+/// Behind the recording layer (which applies injected delays and failures first): the Cloud-style auth check
+/// of [`FakeOpenHands::require_bearer`].
+async fn check_bearer(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let required = shared.state.lock().required_bearer.clone();
+    if let Some(key) = required {
         let expected = format!("Bearer {key}");
-        let sent = parts.headers.get("authorization").and_then(|v| v.to_str().ok());
-        if path.starts_with("/api/v1/") && sent != Some(expected.as_str()) {
+        let sent = request
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        if request.uri().path().starts_with("/api/v1/") && sent != Some(expected.as_str()) {
             return detail(StatusCode::UNAUTHORIZED, "Unauthorized");
         }
     }
-    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
-    if let Some(delay) = answer_delay {
-        tokio::time::sleep(delay).await;
-    }
-    response
+    next.run(request).await
 }
 
 async fn start_conversation(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
-    let mut state = shared.lock();
-    if let Some((status, retry_after)) = state.next_start_failure.take() {
-        let mut response = detail(status_code(status), "injected start failure");
-        if let Some(seconds) = retry_after {
-            response
-                .headers_mut()
-                .insert("retry-after", HeaderValue::from(seconds));
-        }
-        return response;
+    let mut state = shared.state.lock();
+    if let Some(failure) = state.next_start_failure.take() {
+        return failure.into_response();
     }
     let request: Value = match serde_json::from_slice(&body) {
         Ok(value @ Value::Object(_)) => value,
@@ -479,61 +403,54 @@ fn validate_start(request: &Value) -> Result<(), Refusal> {
 }
 
 async fn batch_get_conversations(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> Response {
-    let ids = match parse_ids(query.as_deref()) {
-        Ok(ids) => ids,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let state = shared.lock();
-    let now = Instant::now();
-    let items: Vec<Value> = ids
-        .iter()
-        .map(|id| match state.conversations.get(id) {
+    batch_get(&shared, query.as_deref(), |state, id, now| {
+        match state.conversations.get(id) {
             Some(conversation) if conversation.visible_at <= now => {
                 conversation_json(conversation, &shared.url)
             }
             _ => Value::Null,
-        })
-        .collect();
-    Json(Value::Array(items)).into_response()
+        }
+    })
 }
 
 async fn batch_get_start_tasks(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> Response {
-    let ids = match parse_ids(query.as_deref()) {
-        Ok(ids) => ids,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let state = shared.lock();
-    let now = Instant::now();
-    let items: Vec<Value> = ids
-        .iter()
-        .map(|id| match state.tasks.get(id) {
+    batch_get(&shared, query.as_deref(), |state, id, now| {
+        match state.tasks.get(id) {
             Some(task) => match &task.error {
                 Some(error) => task_json(task, &shared.url, "ERROR", Some(error)),
                 None if task.ready_at <= now => task_json(task, &shared.url, "READY", None),
                 None => task_json(task, &shared.url, "WAITING_FOR_SANDBOX", None),
             },
             None => Value::Null,
-        })
-        .collect();
+        }
+    })
+}
+
+/// A batch `GET …?ids=`: one `item` per id, in request order (`null` for an unknown one).
+fn batch_get(
+    shared: &Shared,
+    query: Option<&str>,
+    item: impl Fn(&FakeState, &str, Instant) -> Value,
+) -> Response {
+    let ids = match parse_ids(query) {
+        Ok(ids) => ids,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let state = shared.state.lock();
+    let now = Instant::now();
+    let items = ids.iter().map(|id| item(&state, id, now)).collect();
     Json(Value::Array(items)).into_response()
 }
 
 /// `GET …/start-tasks/search`: a page of tasks, newest first. As on the real server, `conversation_id__eq` matches
 /// the task's `app_conversation_id`, which is set only once it is `READY`; `created_at__gte` bounds the age.
 async fn search_start_tasks(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> Response {
-    let pairs: HashMap<String, String> =
-        reqwest::Url::parse(&format!("http://fake/?{}", query.unwrap_or_default()))
-            .map(|url| {
-                url.query_pairs()
-                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                    .collect()
-            })
-            .unwrap_or_default();
+    let pairs = query_map(query.as_deref());
     let wanted = pairs.get("conversation_id__eq").and_then(|v| normalize_id(v));
     let since = pairs
         .get("created_at__gte")
         .map(|v| v.trim_end_matches('Z').to_owned());
-    let state = shared.lock();
+    let state = shared.state.lock();
     let now = Instant::now();
     let status = |task: &TaskRecord| match &task.error {
         Some(_) => "ERROR",
@@ -564,7 +481,7 @@ async fn search_start_tasks(State(shared): State<Arc<Shared>>, RawQuery(query): 
 
 /// `POST /api/v1/sandboxes/{id}/resume`: a paused sandbox runs again.
 async fn resume_sandbox(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
-    let mut state = shared.lock();
+    let mut state = shared.state.lock();
     let Some(conversation) = normalize_id(&id).and_then(|id| state.conversations.get_mut(&id)) else {
         return detail(StatusCode::NOT_FOUND, "sandbox not found");
     };
@@ -587,7 +504,7 @@ async fn update_conversation(
     let Ok(Value::Object(update)) = serde_json::from_slice::<Value>(&body) else {
         return validation_error(json!(["body"]), "Input should be a valid dictionary", Value::Null);
     };
-    let mut state = shared.lock();
+    let mut state = shared.state.lock();
     let Some(conversation) = state.conversations.get_mut(&id) else {
         return detail(StatusCode::NOT_FOUND, "unknown_app_conversation");
     };
@@ -627,7 +544,7 @@ async fn send_message(State(shared): State<Arc<Shared>>, Path(id): Path<String>,
         .join("\n");
     // Unlike `initial_message`, this endpoint's `run` defaults to true.
     let run = message.get("run").and_then(Value::as_bool).unwrap_or(true);
-    let mut state = shared.lock();
+    let mut state = shared.state.lock();
     let now = Instant::now();
     let Some(conversation) = state.conversations.get_mut(&id).filter(|c| c.visible_at <= now) else {
         return detail(StatusCode::NOT_FOUND, "unknown_app_conversation");
@@ -655,7 +572,7 @@ async fn ask_agent(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let state = shared.lock();
+    let state = shared.state.lock();
     let Some(conversation) = normalize_id(&id).and_then(|id| state.conversations.get(&id)) else {
         return detail(StatusCode::NOT_FOUND, "Conversation not found");
     };
@@ -677,17 +594,10 @@ async fn ask_agent(
 
 /// The `ids` query values, normalized; 422 for none or an invalid UUID, 500 for 100 or more.
 fn parse_ids(query: Option<&str>) -> Result<Vec<String>, Refusal> {
-    let Ok(url) = reqwest::Url::parse(&format!("http://fake/?{}", query.unwrap_or_default())) else {
-        return Err(Refusal::invalid(
-            json!(["query", "ids"]),
-            "Field required",
-            Value::Null,
-        ));
-    };
-    let raw: Vec<String> = url
-        .query_pairs()
+    let raw: Vec<String> = query_pairs(query)
+        .into_iter()
         .filter(|(k, _)| k == "ids")
-        .map(|(_, v)| v.into_owned())
+        .map(|(_, v)| v)
         .collect();
     if raw.is_empty() {
         return Err(Refusal::invalid(
@@ -796,10 +706,6 @@ impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         (self.0, Json(self.1)).into_response()
     }
-}
-
-fn status_code(status: u16) -> StatusCode {
-    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 /// Current UTC time the way the agent server writes it: `2026-11-28T11:48:21.034219` (no zone).

@@ -15,19 +15,25 @@
 //! Every request is recorded (method name, query, JSON body, a few headers) for inspection.
 
 use std::{
-    collections::{BTreeMap, HashMap, VecDeque},
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
 };
 
 use axum::{
-    body::Bytes,
     extract::State,
-    http::{HeaderMap, HeaderValue, Method, StatusCode, Uri},
+    http::{Method, StatusCode},
     response::{IntoResponse, Response},
     Json, Router,
 };
 use hookline::clock::{Clock, SystemClock};
 use serde_json::{json, Value};
+
+use crate::fake_core::{
+    query_map, FakeServer, Incoming, InjectedFailure, Listener, Locked, RecordedRequest, Recording,
+};
+
+/// Every Web API method is `{API_PREFIX}{method}`.
+const API_PREFIX: &str = "/api/";
 
 /// Request headers kept in [`SlackRequest::headers`] (lowercase).
 const RECORDED_HEADERS: &[&str] = &["authorization", "content-type"];
@@ -43,6 +49,18 @@ pub struct SlackRequest {
     /// The JSON body; `None` when empty or not JSON.
     pub body: Option<Value>,
     pub headers: BTreeMap<String, String>,
+}
+
+impl From<RecordedRequest> for SlackRequest {
+    fn from(request: RecordedRequest) -> Self {
+        Self {
+            query: query_map(request.query.as_deref()),
+            method: request.path,
+            http_method: request.method,
+            body: request.body,
+            headers: request.headers,
+        }
+    }
 }
 
 impl SlackRequest {
@@ -120,6 +138,20 @@ impl SlackFailure {
     }
 }
 
+impl From<SlackFailure> for InjectedFailure {
+    fn from(failure: SlackFailure) -> Self {
+        match failure {
+            SlackFailure::Http { status, retry_after } => {
+                InjectedFailure::new(status, json!({"ok": false, "error": "ratelimited"}))
+                    .with_retry_after(retry_after)
+            }
+            SlackFailure::Error { code, retry_after } => {
+                InjectedFailure::new(200, json!({"ok": false, "error": code})).with_retry_after(retry_after)
+            }
+        }
+    }
+}
+
 #[derive(Clone)]
 struct Team {
     id: String,
@@ -129,37 +161,23 @@ struct Team {
 
 #[derive(Default)]
 struct FakeState {
-    requests: Vec<SlackRequest>,
     teams: HashMap<String, Team>,
     messages: Vec<FakeMessage>,
     reactions: Vec<FakeReaction>,
     ephemerals: Vec<FakeEphemeral>,
-    failures: VecDeque<(String, SlackFailure)>,
     seq: u64,
 }
 
 struct Shared {
-    url: String,
     clock: Arc<dyn Clock>,
-    state: Mutex<FakeState>,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, FakeState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
+    state: Locked<FakeState>,
 }
 
 /// The running fake. Dropping it stops the server.
 pub struct FakeSlack {
     shared: Arc<Shared>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeSlack {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
+    server: FakeServer,
+    url: String,
 }
 
 impl FakeSlack {
@@ -168,30 +186,25 @@ impl FakeSlack {
     /// # Panics
     /// If no local port can be bound (the test cannot run anyway).
     pub async fn start() -> FakeSlack {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fake Slack");
-        let addr = listener.local_addr().expect("fake Slack address");
+        let listener = Listener::bind("fake Slack").await;
+        let url = format!("{}/api", listener.url());
         let shared = Arc::new(Shared {
-            url: format!("http://{addr}/api"),
             clock: Arc::new(SystemClock),
-            state: Mutex::new(FakeState::default()),
+            state: Locked::default(),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        FakeSlack { shared, server }
+        let server = listener.serve(app, Recording::headers(RECORDED_HEADERS).under(API_PREFIX));
+        FakeSlack { shared, server, url }
     }
 
     /// Web API base URL (what `SLACK_API_URL` should be), e.g. `http://127.0.0.1:41234/api`.
     pub fn url(&self) -> &str {
-        &self.shared.url
+        &self.url
     }
 
     /// Install the app in `team`: calls with `token` act as bot user `bot_user_id`.
     pub fn add_team(&self, team: &str, token: &str, bot_user_id: &str) {
-        self.shared.lock().teams.insert(
+        self.shared.state.lock().teams.insert(
             token.to_owned(),
             Team {
                 id: team.to_owned(),
@@ -203,7 +216,7 @@ impl FakeSlack {
 
     /// Add an existing message written by `user` (a reply when `thread_ts` is set).
     pub fn seed_message(&self, channel: &str, ts: &str, thread_ts: Option<&str>, user: &str, text: &str) {
-        self.shared.lock().messages.push(FakeMessage {
+        self.shared.state.lock().messages.push(FakeMessage {
             channel: channel.to_owned(),
             ts: ts.to_owned(),
             thread_ts: thread_ts.map(str::to_owned),
@@ -218,28 +231,25 @@ impl FakeSlack {
 
     /// Every request so far, oldest first.
     pub fn requests(&self) -> Vec<SlackRequest> {
-        self.shared.lock().requests.clone()
+        self.server.requests()
     }
 
     /// Requests to one Web API method.
     pub fn requests_to(&self, method: &str) -> Vec<SlackRequest> {
-        self.shared
-            .lock()
-            .requests
-            .iter()
+        self.requests()
+            .into_iter()
             .filter(|r| r.method == method)
-            .cloned()
             .collect()
     }
 
     /// All messages, in the order they were added.
     pub fn messages(&self) -> Vec<FakeMessage> {
-        self.shared.lock().messages.clone()
+        self.shared.state.lock().messages.clone()
     }
 
     /// Messages written through the API by an installed bot.
     pub fn bot_messages(&self) -> Vec<FakeMessage> {
-        let state = self.shared.lock();
+        let state = self.shared.state.lock();
         state
             .messages
             .iter()
@@ -250,59 +260,32 @@ impl FakeSlack {
 
     /// All reactions, in order.
     pub fn reactions(&self) -> Vec<FakeReaction> {
-        self.shared.lock().reactions.clone()
+        self.shared.state.lock().reactions.clone()
     }
 
     /// All ephemeral messages, in order.
     pub fn ephemerals(&self) -> Vec<FakeEphemeral> {
-        self.shared.lock().ephemerals.clone()
+        self.shared.state.lock().ephemerals.clone()
     }
 
     /// Answer the next call of `method` with `failure` (queued in order; each used once).
     pub fn fail_next(&self, method: &str, failure: SlackFailure) {
-        self.shared
-            .lock()
-            .failures
-            .push_back((method.to_owned(), failure));
+        let method = method.to_owned();
+        self.server
+            .fail_next_matching(move |r| r.path == method, InjectedFailure::from(failure));
     }
 }
 
-async fn handle(
-    State(shared): State<Arc<Shared>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let Some(api_method) = uri.path().strip_prefix("/api/").map(str::to_owned) else {
+async fn handle(State(shared): State<Arc<Shared>>, incoming: Incoming) -> Response {
+    let Some(api_method) = incoming.uri.path().strip_prefix(API_PREFIX).map(str::to_owned) else {
         return (StatusCode::NOT_FOUND, "not found").into_response();
     };
-    let query = parse_query(uri.query().unwrap_or(""));
-    let json_body: Option<Value> = serde_json::from_slice(&body).ok();
-    let recorded = SlackRequest {
-        method: api_method.clone(),
-        http_method: method.to_string(),
-        query: query.clone(),
-        body: json_body.clone(),
-        headers: RECORDED_HEADERS
-            .iter()
-            .filter_map(|name| {
-                headers
-                    .get(*name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(|v| ((*name).to_owned(), v.to_owned()))
-            })
-            .collect(),
-    };
+    let query = query_map(incoming.uri.query());
+    let json_body: Option<Value> = serde_json::from_slice(&incoming.body).ok();
     let now = shared.clock.now_secs();
-    let mut state = shared.lock();
-    state.requests.push(recorded);
-    if let Some(pos) = state.failures.iter().position(|(m, _)| *m == api_method) {
-        if let Some((_, failure)) = state.failures.remove(pos) {
-            return failure_response(failure);
-        }
-    }
-    let token = headers
+    let mut state = shared.state.lock();
+    let token = incoming
+        .headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
@@ -310,9 +293,10 @@ async fn handle(
     let Some(team) = state.teams.get(token).cloned() else {
         return refuse("invalid_auth");
     };
-    let args = match (&method, json_body) {
+    let args = match (&incoming.method, json_body) {
         (&Method::POST, Some(Value::Object(map))) => {
-            let is_json = headers
+            let is_json = incoming
+                .headers
                 .get("content-type")
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|ct| ct.starts_with("application/json"));
@@ -488,26 +472,6 @@ fn refuse(code: &str) -> Response {
     (StatusCode::OK, Json(json!({"ok": false, "error": code}))).into_response()
 }
 
-fn failure_response(failure: SlackFailure) -> Response {
-    let (status, body, retry_after) = match failure {
-        SlackFailure::Http { status, retry_after } => (
-            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            json!({"ok": false, "error": "ratelimited"}),
-            retry_after,
-        ),
-        SlackFailure::Error { code, retry_after } => {
-            (StatusCode::OK, json!({"ok": false, "error": code}), retry_after)
-        }
-    };
-    let mut response = (status, Json(body)).into_response();
-    if let Some(secs) = retry_after {
-        if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
-            response.headers_mut().insert("retry-after", value);
-        }
-    }
-    response
-}
-
 fn message_json(message: &FakeMessage, with_metadata: bool) -> Value {
     let mut value = json!({
         "type": "message",
@@ -533,42 +497,4 @@ fn message_json(message: &FakeMessage, with_metadata: bool) -> Value {
 fn ts_order(ts: &str) -> (u64, u64) {
     let (secs, frac) = ts.split_once('.').unwrap_or((ts, "0"));
     (secs.parse().unwrap_or(0), frac.parse().unwrap_or(0))
-}
-
-fn parse_query(query: &str) -> BTreeMap<String, String> {
-    query
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect()
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b'+', _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

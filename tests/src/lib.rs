@@ -1,5 +1,6 @@
 //! Test support.
 pub mod counting_proxy;
+pub mod fake_core;
 pub mod fake_github;
 pub mod fake_gitlab;
 pub mod fake_jira;

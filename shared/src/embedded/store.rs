@@ -310,9 +310,8 @@ impl IdentityStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::conformance;
 
-    conformance::store_conformance_tests!(SqliteStore::open_in_memory().unwrap());
+    crate::store_conformance_tests!(SqliteStore::open_in_memory().unwrap());
 
     const TTL: Duration = Duration::from_secs(60);
 
@@ -324,7 +323,7 @@ mod tests {
             let store = SqliteStore::open(&path).unwrap();
             assert_eq!(store.claim("k", 10, TTL).await.unwrap(), Claim::Claimed);
             store
-                .insert_run(&conformance::run("c1", RunState::Running, 5))
+                .insert_run(&crate::conformance::run("c1", RunState::Running, 5))
                 .await
                 .unwrap();
             store.claim_thread("t", "c1").await.unwrap();
@@ -333,7 +332,7 @@ mod tests {
         assert_eq!(store.claim("k", 11, TTL).await.unwrap(), Claim::Duplicate);
         assert_eq!(
             store.get_run("c1").await.unwrap(),
-            Some(conformance::run("c1", RunState::Running, 5))
+            Some(crate::conformance::run("c1", RunState::Running, 5))
         );
         assert_eq!(
             store.claim_thread("t", "c2").await.unwrap(),
@@ -407,7 +406,7 @@ mod tests {
     #[tokio::test]
     async fn version_column_is_authoritative() {
         let store = SqliteStore::open_in_memory().unwrap();
-        let mut run = conformance::run("c1", RunState::Claimed, 1);
+        let mut run = crate::conformance::run("c1", RunState::Claimed, 1);
         run.version = 7;
         assert!(store.insert_run(&run).await.unwrap());
         let mut stored = store.get_run("c1").await.unwrap().unwrap();

@@ -1,0 +1,369 @@
+//! The storage-port conformance suite: one set of async checks of the semantics of [`DeliveryStore`],
+//! [`RunStore`] and [`IdentityStore`], run against every adapter through [`store_conformance_tests!`] — the
+//! memory store ([`crate::memory`]), the SQLite store (`embedded`) and, from the integration tests, the DynamoDB
+//! store against moto.
+//!
+//! Compiled for this crate's own tests and, behind the `conformance` feature, for other crates' tests; it is not
+//! part of any shipped binary.
+
+use std::time::Duration;
+
+use crate::{
+    domain::{Actor, IdentityLink, Provider, RunRecord, RunState, SourceRef},
+    github::{GithubSource, GithubTarget},
+    ports::{Claim, DeliveryStore, IdentityStore, RunStore, ThreadClaim},
+};
+
+const TTL: Duration = Duration::from_secs(60);
+
+/// A run record for tests; only `conversation_id`, `state` and `created_at` vary.
+pub fn run(conversation_id: &str, state: RunState, created_at: u64) -> RunRecord {
+    RunRecord {
+        conversation_id: conversation_id.to_owned(),
+        run_key: format!("github:octo/hello#1:{conversation_id}"),
+        provider: Provider::Github,
+        tenant: "github.com".to_owned(),
+        thread_key: "github:octo/hello#1".to_owned(),
+        source: SourceRef::Github(GithubSource {
+            installation_id: 7,
+            repository: "octo/hello".to_owned(),
+            number: 1,
+            is_pull_request: false,
+            target: GithubTarget::IssueComment { comment_id: 5 },
+        }),
+        actor: Actor {
+            id: "42".to_owned(),
+            login: "octocat".to_owned(),
+        },
+        openhands_user: "oh-user".to_owned(),
+        api_key_secret: Some("openhands/oh-user".to_owned()),
+        state,
+        status: None,
+        start_task_id: None,
+        session_key_sha256: None,
+        agent_server_url: None,
+        created_at,
+        updated_at: created_at,
+        deadline_at: created_at + 3600,
+        last_execution_status: None,
+        outcome: None,
+        title: String::new(),
+        title_set: false,
+        start_requested_at: None,
+        pending_messages: Vec::new(),
+        previous_conversation_id: None,
+        sandbox_trouble: None,
+        conclusion: None,
+        version: 0,
+    }
+}
+
+fn link(provider: Provider, tenant: &str, user: &str, login: &str) -> IdentityLink {
+    IdentityLink {
+        provider,
+        tenant: tenant.to_owned(),
+        external_user_id: user.to_owned(),
+        external_login: login.to_owned(),
+        openhands_user: format!("oh-{login}"),
+        api_key_secret: Some(format!("openhands/{login}")),
+        created_at: 1_700_000_000,
+    }
+}
+
+/// GIVEN an empty store WHEN a key is claimed twice THEN the second is a duplicate; completion keeps it a
+/// duplicate until the done record expires. Keys have the shape the webhooks use (`provider#tenant#delivery`).
+pub async fn claim_duplicate_complete<S: DeliveryStore>(store: &S) {
+    let (d1, d2) = ("github#github.com#d1", "github#github.com#d2");
+    let now = 1_000;
+    assert_eq!(store.claim(d1, now, TTL).await.unwrap(), Claim::Claimed);
+    assert_eq!(store.claim(d1, now + 1, TTL).await.unwrap(), Claim::Duplicate);
+    assert_eq!(
+        store.claim(d2, now + 1, TTL).await.unwrap(),
+        Claim::Claimed,
+        "keys are independent"
+    );
+
+    store
+        .complete(d1, now + 2, Duration::from_secs(1_000))
+        .await
+        .unwrap();
+    // Past the original claim's expiry, but the done record lives longer.
+    assert_eq!(store.claim(d1, now + 500, TTL).await.unwrap(), Claim::Duplicate);
+    assert_eq!(
+        store.claim(d1, now + 1_002, TTL).await.unwrap(),
+        Claim::Claimed,
+        "done record expired"
+    );
+}
+
+/// GIVEN a claimed key WHEN it is released THEN the next claim succeeds.
+pub async fn release_allows_reclaim<S: DeliveryStore>(store: &S) {
+    assert_eq!(store.claim("k", 10, TTL).await.unwrap(), Claim::Claimed);
+    store.release("k").await.unwrap();
+    assert_eq!(store.claim("k", 11, TTL).await.unwrap(), Claim::Claimed);
+    store.release("never-claimed").await.unwrap();
+}
+
+/// GIVEN a claim that was never completed WHEN its expiry passes THEN another caller takes it over.
+pub async fn expired_claim_is_taken_over<S: DeliveryStore>(store: &S) {
+    assert_eq!(store.claim("k", 100, TTL).await.unwrap(), Claim::Claimed);
+    assert_eq!(
+        store.claim("k", 159, TTL).await.unwrap(),
+        Claim::Duplicate,
+        "still held one second before"
+    );
+    assert_eq!(
+        store.claim("k", 160, TTL).await.unwrap(),
+        Claim::Claimed,
+        "expired at now + ttl"
+    );
+    assert_eq!(
+        store.claim("k", 200, TTL).await.unwrap(),
+        Claim::Duplicate,
+        "the takeover restarted the expiry"
+    );
+}
+
+/// GIVEN a stored run WHEN the same conversation id is inserted again THEN nothing is written.
+pub async fn insert_run_once<S: RunStore>(store: &S) {
+    let first = run("c1", RunState::Claimed, 10);
+    assert!(store.insert_run(&first).await.unwrap());
+    let mut second = run("c1", RunState::Running, 99);
+    second.outcome = Some("other".to_owned());
+    assert!(!store.insert_run(&second).await.unwrap());
+    assert_eq!(store.get_run("c1").await.unwrap(), Some(first));
+    assert_eq!(store.get_run("missing").await.unwrap(), None);
+}
+
+/// GIVEN two copies of a run WHEN both are updated THEN only the first wins and versions advance by one.
+pub async fn update_run_is_optimistic<S: RunStore>(store: &S) {
+    assert!(store.insert_run(&run("c1", RunState::Claimed, 10)).await.unwrap());
+    let mut mine = store.get_run("c1").await.unwrap().unwrap();
+    let mut theirs = mine.clone();
+
+    mine.state = RunState::Running;
+    mine.start_task_id = Some("task-1".to_owned());
+    assert!(store.update_run(&mut mine).await.unwrap());
+    assert_eq!(mine.version, 1);
+    assert_eq!(store.get_run("c1").await.unwrap(), Some(mine.clone()));
+
+    theirs.state = RunState::Failed;
+    assert!(
+        !store.update_run(&mut theirs).await.unwrap(),
+        "stale version must lose"
+    );
+    assert_eq!(
+        theirs.version, 0,
+        "a lost update leaves the caller's version alone"
+    );
+    assert_eq!(store.get_run("c1").await.unwrap(), Some(mine.clone()));
+
+    mine.state = RunState::Reported;
+    assert!(store.update_run(&mut mine).await.unwrap());
+    assert_eq!(mine.version, 2);
+    assert_eq!(
+        store.get_run("c1").await.unwrap().map(|r| (r.state, r.version)),
+        Some((RunState::Reported, 2))
+    );
+
+    let mut ghost = run("ghost", RunState::Running, 1);
+    assert!(
+        !store.update_run(&mut ghost).await.unwrap(),
+        "an absent run is not updated"
+    );
+    assert_eq!(store.get_run("ghost").await.unwrap(), None);
+}
+
+/// GIVEN runs in several states WHEN the sweep lists some states THEN it gets those, oldest first, capped, as
+/// whole records, and a state change moves a run between lists.
+pub async fn runs_in_states_order_and_limit<S: RunStore>(store: &S) {
+    for (id, state, created_at) in [
+        ("c-new", RunState::Running, 300),
+        ("c-old", RunState::Claimed, 100),
+        ("c-done", RunState::Reported, 50),
+        ("c-mid-b", RunState::Running, 200),
+        ("c-mid-a", RunState::Claimed, 200),
+        ("c-failed", RunState::Failed, 150),
+        // Numerically older but lexically larger than the others: the order must be by number.
+        ("c-ancient", RunState::Running, 9),
+    ] {
+        assert!(store.insert_run(&run(id, state, created_at)).await.unwrap());
+    }
+    let ids = |runs: Vec<RunRecord>| runs.into_iter().map(|r| r.conversation_id).collect::<Vec<_>>();
+
+    let open = store
+        .runs_in_states(&[RunState::Claimed, RunState::Running], 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(open), ["c-ancient", "c-old", "c-mid-a", "c-mid-b", "c-new"]);
+    let capped = store
+        .runs_in_states(&[RunState::Running, RunState::Claimed], 3)
+        .await
+        .unwrap();
+    assert_eq!(ids(capped), ["c-ancient", "c-old", "c-mid-a"]);
+    let terminal = store
+        .runs_in_states(&[RunState::Failed, RunState::Reported], 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(terminal), ["c-done", "c-failed"]);
+    let repeated = store
+        .runs_in_states(&[RunState::Running, RunState::Running], 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(repeated), ["c-ancient", "c-mid-b", "c-new"]);
+    assert!(store.runs_in_states(&[], 10).await.unwrap().is_empty());
+    assert!(store
+        .runs_in_states(&[RunState::Running], 0)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let listed = store.runs_in_states(&[RunState::Claimed], 1).await.unwrap();
+    assert_eq!(
+        listed,
+        [store.get_run("c-old").await.unwrap().unwrap()],
+        "the listing returns whole records"
+    );
+
+    let mut old = store.get_run("c-old").await.unwrap().unwrap();
+    old.state = RunState::Reported;
+    assert!(store.update_run(&mut old).await.unwrap());
+    assert_eq!(
+        ids(store.runs_in_states(&[RunState::Claimed], 10).await.unwrap()),
+        ["c-mid-a"]
+    );
+    assert_eq!(
+        ids(store.runs_in_states(&[RunState::Reported], 10).await.unwrap()),
+        ["c-done", "c-old"]
+    );
+}
+
+/// GIVEN a thread WHEN conversations claim and release it THEN one holds it at a time and only the holder
+/// releases it.
+pub async fn thread_claims<S: RunStore>(store: &S) {
+    assert_eq!(
+        store.claim_thread("t1", "c1").await.unwrap(),
+        ThreadClaim::Claimed
+    );
+    assert_eq!(
+        store.claim_thread("t1", "c1").await.unwrap(),
+        ThreadClaim::Claimed,
+        "re-claim is idempotent"
+    );
+    assert_eq!(
+        store.claim_thread("t1", "c2").await.unwrap(),
+        ThreadClaim::Active {
+            conversation_id: "c1".to_owned()
+        }
+    );
+    assert_eq!(
+        store.claim_thread("t2", "c2").await.unwrap(),
+        ThreadClaim::Claimed,
+        "threads are independent"
+    );
+
+    store.release_thread("t1", "c2").await.unwrap();
+    assert_eq!(
+        store.claim_thread("t1", "c2").await.unwrap(),
+        ThreadClaim::Active {
+            conversation_id: "c1".to_owned()
+        },
+        "only the holder releases"
+    );
+    store.release_thread("t1", "c1").await.unwrap();
+    assert_eq!(
+        store.claim_thread("t1", "c2").await.unwrap(),
+        ThreadClaim::Claimed
+    );
+    store.release_thread("missing", "c1").await.unwrap();
+}
+
+/// GIVEN identity links WHEN they are put, replaced, listed and removed THEN lookups follow, and separators in
+/// tenants or ids cannot make two links collide.
+pub async fn identity_links<S: IdentityStore>(store: &S) {
+    const OCTO: (Provider, &str, &str) = (Provider::Github, "github.com", "42");
+    async fn get<S: IdentityStore>(
+        store: &S,
+        (provider, tenant, user): (Provider, &str, &str),
+    ) -> Option<IdentityLink> {
+        store.get_link(provider, tenant, user).await.unwrap()
+    }
+    assert_eq!(get(store, OCTO).await, None);
+    assert!(store.list_links().await.unwrap().is_empty());
+
+    let octo = link(Provider::Github, "github.com", "42", "octocat");
+    let other_tenant = link(Provider::Github, "ghe.example.com", "42", "octocat-ghe");
+    let slack = link(Provider::Slack, "T01", "U42", "octo");
+    let hash_a = link(Provider::Jira, "a#b", "c", "hash-a");
+    let hash_b = link(Provider::Jira, "a", "b#c", "hash-b");
+    for l in [&slack, &octo, &hash_b, &other_tenant, &hash_a] {
+        store.put_link(l).await.unwrap();
+    }
+    assert_eq!(get(store, OCTO).await, Some(octo.clone()));
+    assert_eq!(get(store, (Provider::Gitlab, "github.com", "42")).await, None);
+    assert_eq!(
+        get(store, (Provider::Jira, "a#b", "c")).await,
+        Some(hash_a.clone())
+    );
+    assert_eq!(
+        get(store, (Provider::Jira, "a", "b#c")).await,
+        Some(hash_b.clone())
+    );
+
+    let renamed = link(Provider::Github, "github.com", "42", "octo-renamed");
+    store.put_link(&renamed).await.unwrap();
+    assert_eq!(get(store, OCTO).await, Some(renamed.clone()));
+
+    // Ordered by provider, tenant, external user id.
+    assert_eq!(
+        store.list_links().await.unwrap(),
+        [
+            other_tenant.clone(),
+            renamed,
+            hash_b.clone(),
+            hash_a.clone(),
+            slack.clone()
+        ]
+    );
+
+    let (provider, tenant, user) = OCTO;
+    assert!(store.remove_link(provider, tenant, user).await.unwrap());
+    assert!(!store.remove_link(provider, tenant, user).await.unwrap());
+    assert_eq!(get(store, OCTO).await, None);
+    assert_eq!(
+        store.list_links().await.unwrap(),
+        [other_tenant, hash_b, hash_a, slack]
+    );
+}
+
+/// Generates a module `conformance` with one `#[tokio::test]` per check of this suite, named after it, in the
+/// module where it is invoked (which needs `tokio` with its `macros` feature, and no item of its own named
+/// `conformance`). `$make` is an expression yielding a fresh store, resolved in the invoking module; it is
+/// evaluated inside each async test, so it may `.await` (a new DynamoDB table) but not use `?`.
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($make:expr) => {
+        $crate::store_conformance_tests!(@checks $make;
+            claim_duplicate_complete,
+            release_allows_reclaim,
+            expired_claim_is_taken_over,
+            insert_run_once,
+            update_run_is_optimistic,
+            runs_in_states_order_and_limit,
+            thread_claims,
+            identity_links,
+        );
+    };
+    (@checks $make:expr; $($check:ident,)*) => {
+        mod conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    $crate::conformance::$check(&$make).await;
+                }
+            )*
+        }
+    };
+}
