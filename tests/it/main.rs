@@ -1,4 +1,5 @@
 //! Integration tests: one binary, one module per area.
+mod admin;
 mod aws_adapters;
 mod e2e_github;
 mod e2e_gitlab;

@@ -33,6 +33,7 @@ use http_body_util::LengthLimitError;
 use tokio::{sync::Notify, task::JoinHandle};
 use tracing::{error, info, warn};
 
+pub mod admin;
 mod inbox;
 pub use inbox::BatchingInbox;
 
@@ -54,8 +55,14 @@ pub struct LocalConfig {
 }
 
 impl LocalConfig {
+    /// Load from the process environment; blank values count as unset.
     pub fn from_env() -> anyhow::Result<Self> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Load from any lookup (the admin tool's tests pass a map); blank values count as unset.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let var = |name: &str| get(name).filter(|v| !v.trim().is_empty());
         let listen = var("HOOKLINE_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into());
         let listen = listen
             .parse()
@@ -272,11 +279,11 @@ async fn webhook_route(
         Ok(read) => read,
         Err(reply) => return reply.into_response(),
     };
-    let reply = webhook::handle(&app.services, &provider, as_http_request(&parts, &body)).await;
-    if reply.status == 202 && reply.body_str() == "accepted" {
+    let handled = webhook::handle(&app.services, &provider, as_http_request(&parts, &body)).await;
+    if handled.queued {
         app.wake.notify_one();
     }
-    reply.into_response()
+    handled.reply.into_response()
 }
 
 /// Providers whose tenants have their own secrets take the tenant from the URL (never from the payload).

@@ -1,0 +1,196 @@
+//! `hookline-admin`'s commands (`hookline_local::admin`) on both of its stores: SQLite as the local host opens
+//! it, and DynamoDB on moto through the same ports the Lambda functions use. One scenario runs on each, so the
+//! two backends answer alike; only `dead-letters` differs (SQS holds them on AWS).
+//!
+//! The DynamoDB half needs `HOOKLINE_TEST_AWS_ENDPOINT` (see `aws_adapters.rs`); without it, it fails with
+//! instructions rather than skipping.
+
+use clap::Parser;
+use hookline::{
+    aws::DynamoStore,
+    domain::{RunRecord, RunState},
+    embedded::Database,
+    ports::RunStore,
+};
+use hookline_local::admin::{self, AdminError, Backend, Cli, Store};
+
+/// The host's settings for the scenario: one GitLab instance, so GitLab links default to it.
+fn env(name: &str) -> Option<String> {
+    let value = match name {
+        "GITLAB_TENANTS" => "git.example.com",
+        "GITLAB_GIT_EXAMPLE_COM_URL" => "https://git.example.com",
+        "GITLAB_GIT_EXAMPLE_COM_BOT_USERNAME" => "hookline-bot",
+        _ => return None,
+    };
+    Some(value.to_owned())
+}
+
+async fn admin(store: &Store, args: &[&str]) -> Result<String, AdminError> {
+    let cli = Cli::try_parse_from(std::iter::once("hookline-admin").chain(args.iter().copied()))
+        .expect("the command line parses");
+    admin::execute(&cli.command, store, &env).await
+}
+
+/// A run on its own thread (the listing shows the thread).
+fn run(conversation_id: &str, state: RunState, created_at: u64) -> RunRecord {
+    RunRecord {
+        thread_key: format!("github:octo/hello#{created_at}"),
+        ..hookline::conformance::run(conversation_id, state, created_at)
+    }
+}
+
+/// Three runs for `runs` to list: running (oldest), failed, claimed (newest).
+async fn seed_runs(runs: &dyn RunStore) {
+    for (id, state, created_at) in [
+        ("c1", RunState::Running, 1_700_000_100),
+        ("c2", RunState::Failed, 1_700_000_200),
+        ("c3", RunState::Claimed, 1_700_000_300),
+    ] {
+        assert!(runs
+            .insert_run(&run(id, state, created_at))
+            .await
+            .expect("insert run"));
+    }
+}
+
+/// The same commands on either store, with the same answers.
+async fn scenario(store: &Store) {
+    // GIVEN links for three providers, each with its provider's tenant
+    assert_eq!(
+        admin(
+            store,
+            &[
+                "link",
+                "add",
+                "github",
+                "21031067",
+                "alice@example.com",
+                "--login",
+                "alice",
+                "--api-key-secret",
+                "hookline/openhands/alice",
+            ]
+        )
+        .await,
+        Ok("linked github github.com/21031067 -> alice@example.com\n".to_owned())
+    );
+    assert_eq!(
+        admin(store, &["link", "add", "gitlab", "77", "bob", "--login", "bob"]).await,
+        Ok("linked gitlab git.example.com/77 -> bob\n".to_owned())
+    );
+    assert_eq!(
+        admin(
+            store,
+            &[
+                "link",
+                "add",
+                "slack",
+                "U0G9QF9C6",
+                "carol",
+                "--tenant",
+                "T024BE7LD"
+            ]
+        )
+        .await,
+        Ok("linked slack T024BE7LD/U0G9QF9C6 -> carol\n".to_owned())
+    );
+    // Adding again replaces.
+    assert_eq!(
+        admin(store, &["link", "add", "gitlab", "77", "bob2", "--login", "bob"]).await,
+        Ok("linked gitlab git.example.com/77 -> bob2\n".to_owned())
+    );
+    // WHEN listed THEN every link shows, ordered by provider, tenant, id
+    assert_eq!(
+        admin(store, &["link", "list"]).await,
+        Ok(
+            "provider\ttenant\texternal_id\tlogin\topenhands_user\tapi_key_secret\n\
+            github\tgithub.com\t21031067\talice\talice@example.com\thookline/openhands/alice\n\
+            gitlab\tgit.example.com\t77\tbob\tbob2\t-\n\
+            slack\tT024BE7LD\tU0G9QF9C6\t\tcarol\t-\n"
+                .to_owned()
+        )
+    );
+    // WHEN one is removed THEN it is gone, and removing it again fails
+    assert_eq!(
+        admin(store, &["link", "remove", "gitlab", "77"]).await,
+        Ok("removed gitlab git.example.com/77\n".to_owned())
+    );
+    assert_eq!(
+        admin(store, &["link", "remove", "gitlab", "77"]).await,
+        Err(AdminError::Failed(
+            "no link for gitlab git.example.com/77".to_owned()
+        ))
+    );
+    let listed = admin(store, &["link", "list"]).await.expect("list");
+    assert_eq!(listed.lines().count(), 3, "{listed}");
+
+    // Runs: every state oldest first, or only the states asked for.
+    let header = "conversation_id\tstate\tthread\tactor\tcreated_at\n";
+    assert_eq!(
+        admin(store, &["runs"]).await,
+        Ok(format!(
+            "{header}\
+             c1\trunning\tgithub:octo/hello#1700000100\toctocat\t1700000100\n\
+             c2\tfailed\tgithub:octo/hello#1700000200\toctocat\t1700000200\n\
+             c3\tclaimed\tgithub:octo/hello#1700000300\toctocat\t1700000300\n"
+        ))
+    );
+    assert_eq!(
+        admin(store, &["runs", "--state", "claimed,running"]).await,
+        Ok(format!(
+            "{header}\
+             c1\trunning\tgithub:octo/hello#1700000100\toctocat\t1700000100\n\
+             c3\tclaimed\tgithub:octo/hello#1700000300\toctocat\t1700000300\n"
+        ))
+    );
+    assert_eq!(
+        admin(store, &["runs", "--state", "reported"]).await,
+        Ok(header.to_owned())
+    );
+}
+
+#[tokio::test]
+async fn admin_commands_on_sqlite() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let backend = Backend::Sqlite {
+        database: dir.path().join("data").join("hookline.db"),
+    };
+    // Opening creates the data folder and the database, as the local host would.
+    let store = Store::open(&backend).await.expect("open sqlite");
+    let database = Database::open(dir.path().join("data").join("hookline.db")).expect("database");
+    seed_runs(&database.store()).await;
+
+    scenario(&store).await;
+    assert_eq!(
+        admin(&store, &["dead-letters"]).await,
+        Ok("id\tgroup\treceive_count\tfailed_at\treason\n".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn admin_commands_on_dynamodb() {
+    let sdk = crate::lambda_world::sdk_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = format!("hl-admin-{}", uuid::Uuid::new_v4().simple());
+    DynamoStore::create_table(&client, &table)
+        .await
+        .expect("create table");
+    seed_runs(&DynamoStore::new(client, table.clone())).await;
+    let store = Store::dynamo_from_conf(&sdk, &table).expect("store");
+
+    scenario(&store).await;
+    // Dead letters are in SQS on AWS: the command says where, and fails rather than print an empty list.
+    let Err(AdminError::Failed(message)) = admin(&store, &["dead-letters"]).await else {
+        panic!("dead-letters on DynamoDB must explain the SQS dead-letter queue");
+    };
+    assert!(message.contains("DeadLetterQueueUrl"), "{message}");
+}
+
+#[tokio::test]
+async fn dynamodb_needs_a_region() {
+    let sdk = aws_config::SdkConfig::builder().build();
+    let Err(AdminError::Usage(message)) = Store::dynamo_from_conf(&sdk, "any") else {
+        panic!("a configuration without a region must be refused");
+    };
+    assert!(message.contains("AWS_REGION"), "{message}");
+}
