@@ -100,7 +100,9 @@ fn webhook_intake(c: &mut Criterion) {
         headers: &headers,
         body: &body,
     };
-    let reply = runtime.block_on(webhook::handle(&services, "github", request()));
+    let reply = runtime
+        .block_on(webhook::handle(&services, "github", request()))
+        .reply;
     assert_eq!(
         (reply.status, reply.body_str()),
         (202, "accepted"),

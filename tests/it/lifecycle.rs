@@ -501,3 +501,24 @@ async fn a_start_that_never_comes_up_fails_after_the_start_timeout() {
     assert!(body.contains("did not come up within 10 minutes"), "{body}");
     assert_eq!(state(&h, &id), RunState::Failed);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_out_of_time_leaves_the_rest_for_the_next() {
+    let h = harness(&[("HOOKLINE_SWEEP_BUDGET_SECS", "0")]).await;
+    let first = start_labeled(&h, 116, "lc-21").await;
+    let second = start_labeled(&h, 117, "lc-22").await;
+    h.openhands.set_execution_status(&first, "finished");
+    h.openhands.set_execution_status(&second, "finished");
+    let report = h.host().sweep_now().await;
+    assert_eq!(
+        (report.examined, report.concluded, report.deferred),
+        (0, 0, 2),
+        "{report:?}"
+    );
+    assert_eq!(state(&h, &first), RunState::Starting);
+    assert_eq!(
+        count(&h, "GET", "/api/v1/app-conversations"),
+        0,
+        "nothing polled past the budget"
+    );
+}

@@ -337,7 +337,8 @@ class Handler(BaseHTTPRequestHandler):
                 limit = 60.0
             entry['awaiting_follow_up'] = len(users) < 2
             if len(users) < 2 and steps_so_far < limit:
-                args = {'thought': 'Waiting for a follow-up (fake LLM).'}
+                # A different thought each step: the agent's stuck detector ends a conversation that repeats one.
+                args = {'thought': f'Waiting for a follow-up (fake LLM), step {steps_so_far + 1}.'}
                 if 'summary' in (tool_parameters(req, 'think').get('properties') or {}):
                     args['summary'] = 'fake LLM: waiting for a follow-up'
                 return 'think', args, None, 1.0

@@ -11,17 +11,32 @@ use crate::{
     provider::{Intake, ProviderModule},
 };
 
+/// What intake did with a request.
+#[derive(Debug)]
+pub struct Handled {
+    /// The answer to send.
+    pub reply: HttpReply,
+    /// A message was queued (a host with in-process workers wakes one).
+    pub queued: bool,
+}
+
+impl Handled {
+    fn answer(reply: HttpReply) -> Self {
+        Self { reply, queued: false }
+    }
+}
+
 /// Handle `POST /webhooks/{provider}`. Never fails: every error becomes its HTTP answer here, with whatever headers
 /// the provider's module adds to a rejection.
-pub async fn handle(services: &Services, provider: &str, request: HttpRequest<'_>) -> HttpReply {
+pub async fn handle(services: &Services, provider: &str, request: HttpRequest<'_>) -> Handled {
     let Some(module) = Provider::parse(provider).and_then(|p| services.module(p)) else {
-        return WebhookError::NotFound.into_reply();
+        return Handled::answer(WebhookError::NotFound.into_reply());
     };
     match accept(services, module, provider, &request).await {
-        Ok(reply) => reply,
+        Ok(handled) => handled,
         Err(err) => {
             let headers = module.rejection_headers(&err);
-            err.into_reply().with_headers(headers)
+            Handled::answer(err.into_reply().with_headers(headers))
         }
     }
 }
@@ -31,7 +46,7 @@ async fn accept(
     module: &dyn ProviderModule,
     provider: &str,
     request: &HttpRequest<'_>,
-) -> Result<HttpReply, WebhookError> {
+) -> Result<Handled, WebhookError> {
     if request.method != "POST" {
         return Err(WebhookError::MethodNotAllowed);
     }
@@ -40,10 +55,10 @@ async fn accept(
     }
     let now = services.now();
     let envelope = match module.intake(request, now).await? {
-        Intake::Reply(reply) => return Ok(reply),
+        Intake::Reply(reply) => return Ok(Handled::answer(reply)),
         Intake::Ignore(reason) => {
             info!(provider, reason, "webhook ignored");
-            return Ok(HttpReply::text(202, "ignored"));
+            return Ok(Handled::answer(HttpReply::text(202, "ignored")));
         }
         Intake::Accept(envelope) => envelope,
     };
@@ -58,10 +73,13 @@ async fn accept(
         .map_err(WebhookError::Unavailable)?;
     if claim == Claim::Duplicate {
         info!(provider, delivery_id = %envelope.delivery_id, "duplicate delivery");
-        return Ok(HttpReply::text(200, "duplicate"));
+        return Ok(Handled::answer(HttpReply::text(200, "duplicate")));
     }
     info!(provider, delivery_id = %envelope.delivery_id, event = %envelope.event, group = %envelope.group, "accepted");
-    Ok(HttpReply::text(202, "accepted"))
+    Ok(Handled {
+        reply: HttpReply::text(202, "accepted"),
+        queued: true,
+    })
 }
 
 /// The message for a claimed delivery. Its queue deduplication id is the claim's (delivery key and claim time),
