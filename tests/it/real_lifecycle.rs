@@ -78,6 +78,14 @@ async fn run_of(h: &Harness, number: u64) -> Option<hookline::domain::RunRecord>
         .max_by_key(|r| r.created_at)
 }
 
+/// Wait until issue `number`'s run is in `state` (recorded just after its message is edited).
+async fn settled(h: &Harness, number: u64, state: RunState) -> hookline::domain::RunRecord {
+    wait_for(&format!("#{number} {}", state.as_str()), || async {
+        run_of(h, number).await.filter(|run| run.state == state)
+    })
+    .await
+}
+
 /// Label issue `number` whose body carries `body` (fake-LLM directives); returns when it was delivered.
 async fn label(h: &Harness, number: u64, body: &str, delivery: &str) -> Instant {
     let mut payload = labeled(number, "openhands", user("alice", ALICE_ID));
@@ -135,8 +143,7 @@ async fn labeled_run(h: &Harness, number: u64, marker: &str, delivery: &str) -> 
     })
     .await;
     assert!(body.contains(&expected), "#{number}: {body}");
-    let run = run_of(h, number).await.expect("run");
-    assert_eq!(run.state, RunState::Reported);
+    let run = settled(h, number, RunState::Reported).await;
     assert_eq!(h.bot_comments().iter().filter(|c| c.number == number).count(), 1);
     (
         run.conversation_id,
@@ -248,7 +255,8 @@ async fn killed_sandbox_run(oh: &RealOpenHands, h: &Harness, number: u64) {
         took < Duration::from_secs(GRACE_SECS + 4 * SWEEP_SECS),
         "reported {took:?} after the kill"
     );
-    assert_eq!(run_of(h, number).await.expect("run").state, RunState::Failed);
+    // The terminal state is recorded just after the message is edited.
+    settled(h, number, RunState::Failed).await;
     println!(
         "real-openhands: killed sandbox reported {:.1} s after the kill",
         took.as_secs_f64()
@@ -268,7 +276,8 @@ async fn failing_agent_run(h: &Harness, number: u64) {
     })
     .await;
     assert!(body.contains("stopped with status `error`"), "#{number}: {body}");
-    assert_eq!(run_of(h, number).await.expect("run").state, RunState::Failed);
+    // The terminal state is recorded just after the message is edited.
+    settled(h, number, RunState::Failed).await;
 }
 
 fn median(mut values: Vec<Duration>) -> f64 {
