@@ -14,29 +14,10 @@ fn alice() -> serde_json::Value {
     user("alice", ALICE_ID)
 }
 
-/// Label an issue and wait for the conversation to start; returns the conversation id.
-async fn start_labeled_run(h: &Harness, number: u64, delivery: &str) -> String {
-    let (status, _) = h
-        .deliver("issues", delivery, &labeled(number, "openhands", alice()))
-        .await;
-    assert_eq!(status, 202);
-    eventually("conversation started", || async {
-        !h.openhands.starts().is_empty()
-    })
-    .await;
-    h.settle().await;
-    h.openhands
-        .starts()
-        .last()
-        .expect("a start")
-        .conversation_id
-        .clone()
-}
-
 #[tokio::test]
 async fn labeled_issue_starts_one_conversation_acks_and_reports_the_summary() {
     let h = Harness::start().await;
-    let conversation_id = start_labeled_run(&h, 12, "d-label-1").await;
+    let conversation_id = h.start_labeled_run(12, "d-label-1").await;
 
     // Exactly one start, with the documented fields.
     let starts = h.openhands.starts();
@@ -242,7 +223,7 @@ async fn bad_input_gets_short_4xx_answers() {
 #[tokio::test]
 async fn a_mention_on_a_running_thread_becomes_a_follow_up() {
     let h = Harness::start().await;
-    let conversation_id = start_labeled_run(&h, 21, "d-f-1").await;
+    let conversation_id = h.start_labeled_run(21, "d-f-1").await;
     let payload = issue_comment(21, 2002, "@openhands also handle a missing file", alice(), false);
     assert_eq!(h.deliver("issue_comment", "d-f-2", &payload).await.0, 202);
     eventually("follow-up sent", || async { !h.openhands.messages().is_empty() }).await;
@@ -259,7 +240,7 @@ async fn a_mention_on_a_running_thread_becomes_a_follow_up() {
 #[tokio::test]
 async fn an_agent_error_edits_the_status_with_a_failure_message() {
     let h = Harness::start().await;
-    let conversation_id = start_labeled_run(&h, 31, "d-e-1").await;
+    let conversation_id = h.start_labeled_run(31, "d-e-1").await;
     let key = h.openhands.session_key(&conversation_id).expect("key");
     let response = post_event(&h.url(), &conversation_id, "error", &key).await;
     assert_eq!(response.status().as_u16(), 200);
@@ -280,7 +261,7 @@ async fn an_agent_error_edits_the_status_with_a_failure_message() {
 #[tokio::test]
 async fn without_any_callback_the_sweep_reports_the_result() {
     let h = Harness::start().await;
-    let conversation_id = start_labeled_run(&h, 41, "d-s-1").await;
+    let conversation_id = h.start_labeled_run(41, "d-s-1").await;
     h.openhands
         .set_summary("Answered the question: the crash comes from an unwrap.");
     h.openhands.set_execution_status(&conversation_id, "finished");
@@ -302,7 +283,7 @@ async fn a_stalled_run_is_reported_after_the_deadline() {
         ..Default::default()
     })
     .await;
-    let conversation_id = start_labeled_run(&h, 42, "d-st-1").await;
+    let conversation_id = h.start_labeled_run(42, "d-st-1").await;
     // The first sweep sees `running` for the first time (progress); nothing changes after that.
     assert_eq!(h.host().sweep_now().await.concluded, 0);
     h.clock.advance(599);
@@ -446,7 +427,7 @@ async fn a_pr_conversation_comment_uses_the_pr_head_branch() {
 #[tokio::test]
 async fn callbacks_need_the_conversations_session_key() {
     let h = Harness::start().await;
-    let conversation_id = start_labeled_run(&h, 81, "d-c-1").await;
+    let conversation_id = h.start_labeled_run(81, "d-c-1").await;
     let wrong = post_event(&h.url(), &conversation_id, "finished", "not-the-key").await;
     assert_eq!(wrong.status().as_u16(), 401);
     let unknown = post_event(

@@ -524,14 +524,16 @@ async fn one_transient_failure_in_a_batch_of_ten_fails_only_its_record_and_later
     assert_eq!(queue_depth(&env.sqs, &env.dlq_url).await, 0);
 }
 
-/// A provider module that panics deciding one delivery, to prove a panic costs only its own group.
-struct PanicOn {
+/// A provider module that runs `hook` while deciding one delivery (panics, or time passing on a manual clock),
+/// and otherwise is `inner`.
+struct WhileDeciding {
     inner: Arc<dyn ProviderModule>,
     delivery_id: &'static str,
+    hook: Box<dyn Fn() + Send + Sync>,
 }
 
 #[async_trait]
-impl ProviderModule for PanicOn {
+impl ProviderModule for WhileDeciding {
     fn provider(&self) -> Provider {
         self.inner.provider()
     }
@@ -540,7 +542,7 @@ impl ProviderModule for PanicOn {
     }
     fn decide(&self, envelope: &Envelope) -> Result<Decision, ProcessError> {
         if envelope.delivery_id == self.delivery_id {
-            panic!("injected panic while deciding {}", self.delivery_id);
+            (self.hook)();
         }
         self.inner.decide(envelope)
     }
@@ -576,9 +578,10 @@ async fn a_panic_fails_only_the_rest_of_its_group() {
         assert_eq!(env.deliver(event, delivery, payload).await.0, 202);
     }
     let mut panicky = env.full.clone();
-    panicky.providers = vec![Arc::new(PanicOn {
+    panicky.providers = vec![Arc::new(WhileDeciding {
         inner: env.full.providers[0].clone(),
         delivery_id: "d-p-2",
+        hook: Box::new(|| panic!("injected panic while deciding d-p-2")),
     })];
 
     let messages = env.receive().await;
@@ -606,37 +609,6 @@ async fn a_panic_fails_only_the_rest_of_its_group() {
         "the retried records became follow-ups"
     );
     assert_eq!(env.queue_depth().await, 0);
-}
-
-/// A provider module whose decision on one delivery takes `takes` on a manual clock, to make the invocation's
-/// deadline draw near while a record is being processed.
-struct TakesTime {
-    inner: Arc<dyn ProviderModule>,
-    delivery_id: &'static str,
-    clock: ManualClock,
-    takes: Duration,
-}
-
-#[async_trait]
-impl ProviderModule for TakesTime {
-    fn provider(&self) -> Provider {
-        self.inner.provider()
-    }
-    async fn intake(&self, request: &HttpRequest<'_>, now: u64) -> Result<Intake, WebhookError> {
-        self.inner.intake(request, now).await
-    }
-    fn decide(&self, envelope: &Envelope) -> Result<Decision, ProcessError> {
-        if envelope.delivery_id == self.delivery_id {
-            self.clock.advance_millis(millis(self.takes));
-        }
-        self.inner.decide(envelope)
-    }
-    fn source(&self) -> &dyn SourceClient {
-        self.inner.source()
-    }
-    fn unlinked_notice(&self, trigger: &Trigger) -> String {
-        self.inner.unlinked_notice(trigger)
-    }
 }
 
 fn millis(duration: Duration) -> u64 {
@@ -668,11 +640,12 @@ async fn records_not_started_before_the_deadline_margin_go_back_with_the_rest_of
     let clock = ManualClock::at_millis(SystemClock.now_millis());
     let mut timed = env.full.clone();
     timed.clock = Arc::new(clock.clone());
-    timed.providers = vec![Arc::new(TakesTime {
+    // Deciding the first record takes 2 s on the manual clock: the deadline draws near while it runs.
+    let ticking = clock.clone();
+    timed.providers = vec![Arc::new(WhileDeciding {
         inner: env.full.providers[0].clone(),
         delivery_id: "d-t-1",
-        clock: clock.clone(),
-        takes: Duration::from_secs(2),
+        hook: Box::new(move || ticking.advance_millis(millis(Duration::from_secs(2)))),
     })];
 
     let messages = env.receive().await;

@@ -31,26 +31,6 @@ async fn harness(extra: &[(&str, &str)]) -> Harness {
     .await
 }
 
-/// Label issue `number` and wait until its start was requested; returns the conversation id.
-async fn start_labeled(h: &Harness, number: u64, delivery: &str) -> String {
-    let before = h.openhands.starts().len();
-    let (status, _) = h
-        .deliver("issues", delivery, &labeled(number, "openhands", alice()))
-        .await;
-    assert_eq!(status, 202);
-    eventually("conversation start requested", || async {
-        h.openhands.starts().len() > before
-    })
-    .await;
-    h.settle().await;
-    h.openhands
-        .starts()
-        .last()
-        .expect("a start")
-        .conversation_id
-        .clone()
-}
-
 async fn mention(h: &Harness, number: u64, text: &str, delivery: &str) {
     let comment_id = h.github.seed_issue_comment(
         hookline_tests::harness::REPO,
@@ -123,7 +103,7 @@ async fn shared_key_callback(h: &Harness, conversation_id: &str, status: &str) -
 async fn a_mention_while_the_conversation_starts_is_kept_and_sent_once_it_exists() {
     let h = harness(&[]).await;
     h.openhands.set_ready_delay(Duration::from_secs(3));
-    let id = start_labeled(&h, 101, "lc-1").await;
+    let id = h.start_labeled_run(101, "lc-1").await;
     assert_eq!(state(&h, &id), RunState::Starting);
     mention(&h, 101, "@openhands also cover the empty file", "lc-2").await;
     // The person got the 👀 at once; nothing was sent yet (the server would answer 404).
@@ -150,7 +130,7 @@ async fn a_mention_while_the_conversation_starts_is_kept_and_sent_once_it_exists
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mention_while_running_goes_straight_to_the_agent() {
     let h = harness(&[]).await;
-    let id = start_labeled(&h, 102, "lc-3").await;
+    let id = h.start_labeled_run(102, "lc-3").await;
     mention(&h, 102, "@openhands one more thing", "lc-4").await;
     // The worker looked, found the conversation and sent the message itself.
     assert_eq!(state(&h, &id), RunState::Running);
@@ -161,7 +141,7 @@ async fn a_mention_while_running_goes_straight_to_the_agent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_sandbox_is_resumed_and_then_gets_the_message() {
     let h = harness(&[]).await;
-    let id = start_labeled(&h, 103, "lc-5").await;
+    let id = h.start_labeled_run(103, "lc-5").await;
     h.host().sweep_now().await;
     assert_eq!(state(&h, &id), RunState::Running);
     h.openhands.set_sandbox_status(&id, "PAUSED");
@@ -181,7 +161,7 @@ async fn a_paused_sandbox_is_resumed_and_then_gets_the_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mention_on_a_gone_sandbox_ends_that_run_and_starts_a_new_one_that_links_it() {
     let h = harness(&[]).await;
-    let first = start_labeled(&h, 104, "lc-7").await;
+    let first = h.start_labeled_run(104, "lc-7").await;
     h.host().sweep_now().await;
     h.openhands.set_sandbox_status(&first, "MISSING");
     mention(&h, 104, "@openhands please retry", "lc-8").await;
@@ -210,7 +190,7 @@ async fn a_mention_on_a_gone_sandbox_ends_that_run_and_starts_a_new_one_that_lin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_sandbox_is_reported_and_the_thread_freed() {
     let h = harness(&[("HOOKLINE_SANDBOX_GRACE_SECS", "120")]).await;
-    let id = start_labeled(&h, 105, "lc-9").await;
+    let id = h.start_labeled_run(105, "lc-9").await;
     h.host().sweep_now().await;
     // One ERROR reading is the liveness probe under load: nothing happens.
     h.openhands.set_sandbox_status(&id, "ERROR");
@@ -240,7 +220,7 @@ async fn a_killed_sandbox_is_reported_and_the_thread_freed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sandbox_in_error_past_the_grace_ends_the_run() {
     let h = harness(&[("HOOKLINE_SANDBOX_GRACE_SECS", "120")]).await;
-    let id = start_labeled(&h, 106, "lc-11").await;
+    let id = h.start_labeled_run(106, "lc-11").await;
     h.host().sweep_now().await;
     h.openhands.set_sandbox_status(&id, "ERROR");
     assert_eq!(h.host().sweep_now().await.concluded, 0);
@@ -255,7 +235,7 @@ async fn a_sandbox_in_error_past_the_grace_ends_the_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_summary_that_cannot_be_fetched_is_retried_before_the_fallback() {
     let h = harness(&[("HOOKLINE_SUMMARY_PATIENCE_SECS", "300")]).await;
-    let id = start_labeled(&h, 107, "lc-12").await;
+    let id = h.start_labeled_run(107, "lc-12").await;
     h.host().sweep_now().await;
     let key = h.openhands.session_key(&id).expect("key");
     // `finished`, but the listing is a busy ERROR reading without a session key.
@@ -291,7 +271,7 @@ async fn a_summary_that_cannot_be_fetched_is_retried_before_the_fallback() {
     assert_eq!(state(&h, &id), RunState::Reported);
 
     // Another run whose summary never comes: after the patience, the fallback says so, with the link.
-    let other = start_labeled(&h, 108, "lc-13").await;
+    let other = h.start_labeled_run(108, "lc-13").await;
     h.host().sweep_now().await;
     let key = h.openhands.session_key(&other).expect("key");
     h.openhands.set_execution_status(&other, "finished");
@@ -316,7 +296,7 @@ async fn a_summary_that_cannot_be_fetched_is_retried_before_the_fallback() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_finished_callbacks_and_sweeps_conclude_once() {
     let h = harness(&[]).await;
-    let id = start_labeled(&h, 109, "lc-14").await;
+    let id = h.start_labeled_run(109, "lc-14").await;
     h.host().sweep_now().await;
     let key = h.openhands.session_key(&id).expect("key");
     h.openhands.set_execution_status(&id, "finished");
@@ -393,7 +373,7 @@ async fn a_start_whose_answer_was_lost_is_followed_not_repeated() {
 async fn callbacks_before_the_conversation_is_listed_are_asked_to_retry() {
     let h = harness(&[]).await;
     h.openhands.set_ready_delay(Duration::from_secs(2));
-    let id = start_labeled(&h, 111, "lc-16").await;
+    let id = h.start_labeled_run(111, "lc-16").await;
     let reply = post_event(&h.url(), &id, "running", "sk-not-known-yet").await;
     assert_eq!(reply.status().as_u16(), 503);
     assert!(reply.text().await.unwrap_or_default().contains("not listed"));
@@ -429,7 +409,7 @@ async fn callbacks_before_the_conversation_is_listed_are_asked_to_retry() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shared_key_callback_cannot_end_a_run_that_openhands_says_is_running() {
     let h = harness(&[("HOOKLINE_CALLBACK_KEY_SECRET", "hookline/callback-key")]).await;
-    let id = start_labeled(&h, 112, "lc-17").await;
+    let id = h.start_labeled_run(112, "lc-17").await;
     h.host().sweep_now().await;
     assert_eq!(shared_key_callback(&h, &id, "finished").await, 200);
     assert_eq!(shared_key_callback(&h, &id, "error").await, 200);
@@ -444,7 +424,7 @@ async fn a_shared_key_callback_cannot_end_a_run_that_openhands_says_is_running()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_result_that_can_never_be_posted_ends_as_failed_after_bounded_attempts() {
     let h = harness(&[]).await;
-    let id = start_labeled(&h, 113, "lc-18").await;
+    let id = h.start_labeled_run(113, "lc-18").await;
     h.host().sweep_now().await;
     h.openhands.set_execution_status(&id, "finished");
     let path = "/repos/octo-org/hello/issues/comments/";
@@ -480,7 +460,7 @@ async fn a_result_that_can_never_be_posted_ends_as_failed_after_bounded_attempts
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_stall_timeout_is_said_in_seconds() {
     let h = harness(&[("HOOKLINE_STALL_TIMEOUT_SECS", "45")]).await;
-    let id = start_labeled(&h, 114, "lc-19").await;
+    let id = h.start_labeled_run(114, "lc-19").await;
     h.host().sweep_now().await;
     h.clock.advance(46);
     assert_eq!(h.host().sweep_now().await.concluded, 1);
@@ -493,7 +473,7 @@ async fn a_short_stall_timeout_is_said_in_seconds() {
 async fn a_start_that_never_comes_up_fails_after_the_start_timeout() {
     let h = harness(&[("HOOKLINE_START_TIMEOUT_SECS", "600")]).await;
     h.openhands.set_ready_delay(Duration::from_secs(3600));
-    let id = start_labeled(&h, 115, "lc-20").await;
+    let id = h.start_labeled_run(115, "lc-20").await;
     assert_eq!(h.host().sweep_now().await.concluded, 0);
     h.clock.advance(601);
     assert_eq!(h.host().sweep_now().await.concluded, 1);
@@ -505,8 +485,8 @@ async fn a_start_that_never_comes_up_fails_after_the_start_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sweep_out_of_time_leaves_the_rest_for_the_next() {
     let h = harness(&[("HOOKLINE_SWEEP_BUDGET_SECS", "0")]).await;
-    let first = start_labeled(&h, 116, "lc-21").await;
-    let second = start_labeled(&h, 117, "lc-22").await;
+    let first = h.start_labeled_run(116, "lc-21").await;
+    let second = h.start_labeled_run(117, "lc-22").await;
     h.openhands.set_execution_status(&first, "finished");
     h.openhands.set_execution_status(&second, "finished");
     let report = h.host().sweep_now().await;

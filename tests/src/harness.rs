@@ -236,6 +236,31 @@ impl Harness {
         (status, response.text().await.unwrap_or_default())
     }
 
+    /// Label issue `number` (by alice) and wait until its conversation's start was requested and the queue
+    /// drained; returns the conversation id.
+    pub async fn start_labeled_run(&self, number: u64, delivery: &str) -> String {
+        let before = self.openhands.starts().len();
+        let (status, _) = self
+            .deliver(
+                "issues",
+                delivery,
+                &labeled(number, "openhands", user("alice", ALICE_ID)),
+            )
+            .await;
+        assert_eq!(status, 202, "delivery {delivery}");
+        eventually("conversation start requested", || async {
+            self.openhands.starts().len() > before
+        })
+        .await;
+        self.settle().await;
+        self.openhands
+            .starts()
+            .last()
+            .expect("a start")
+            .conversation_id
+            .clone()
+    }
+
     /// Comments Hookline wrote (as the App's bot).
     pub fn bot_comments(&self) -> Vec<crate::fake_github::FakeComment> {
         let bot = self.github.bot_login().to_owned();
