@@ -43,6 +43,7 @@ env = dict(
     AWS_REGION="us-east-1",
     AWS_ACCESS_KEY_ID="bench",
     AWS_SECRET_ACCESS_KEY="bench",
+    GITHUB_TENANTS="github.com",
     GITHUB_APP_ID="1",
     GITHUB_APP_SLUG="bench",
     HOOKLINE_TABLE="bench",

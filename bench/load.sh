@@ -44,7 +44,7 @@ SIGNATURE="$(python3 bench/make_payload.py "$WORK/payload.json" "$SECRET" 2>/dev
 BODY_BYTES="$(wc -c <"$WORK/payload.json")"
 
 export HOOKLINE_LISTEN="127.0.0.1:$PORT" HOOKLINE_WORKERS=0 HOOKLINE_SWEEP_SECS=0
-export GITHUB_APP_ID=bench GITHUB_APP_SLUG=hookline-bench RUST_LOG="${RUST_LOG:-warn,hookline_local=info}"
+export GITHUB_TENANTS=github.com GITHUB_APP_ID=bench GITHUB_APP_SLUG=hookline-bench RUST_LOG="${RUST_LOG:-warn,hookline_local=info}"
 export HOOKLINE_SECRET_GITHUB_WEBHOOK_SECRET="$SECRET"
 HOOKLINE_SECRET_GITHUB_PRIVATE_KEY="$(cat tests/fixtures/github-app/test-only-app-private-key.pem)"
 export HOOKLINE_SECRET_GITHUB_PRIVATE_KEY

@@ -155,12 +155,11 @@ HOOKLINE_QUEUE_URL=$(res queue_url)
 HOOKLINE_SECRETS_TTL_SECS=300
 HOOKLINE_MAX_RECEIVES=5
 HOOKLINE_CALLBACK_KEY_SECRET=$(res 'secrets["callback_key"]')
+GITHUB_TENANTS=github.com
 GITHUB_APP_ID=123456
 GITHUB_APP_SLUG=hookline-smoke
 GITHUB_API_URL=http://127.0.0.1:$CLOSED_PORT
-GITHUB_TENANT=github.com
-GITHUB_WEBHOOK_SECRET_NAME=$(res 'secrets["webhook"]')
-GITHUB_PRIVATE_KEY_SECRET_NAME=$(res 'secrets["private_key"]')
+GITHUB_SECRET_PREFIX=$(res 'secrets["webhook"]' | sed 's#/webhook-secret$##')
 OPENHANDS_URL=http://127.0.0.1:$CLOSED_PORT
 OPENHANDS_TIMEOUT_SECS=5
 EOF

@@ -11,15 +11,15 @@ use std::{hint::black_box, path::Path, process::Command, sync::Arc, time::Durati
 use async_trait::async_trait;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use hookline::{
-    assemble::{self, Adapters},
+    assemble,
     clock::SystemClock,
     config::Config,
     domain::QueueMessage,
     error::PortError,
     handlers::webhook,
     http::HttpRequest,
-    memory::{MemorySecrets, MemoryStore},
-    ports::{Claim, Inbox},
+    memory::MemorySecrets,
+    ports::{Claim, Inbox, Secrets},
 };
 
 const SECRET: &str = "bench-webhook-secret";
@@ -55,29 +55,20 @@ fn payload() -> (Vec<u8>, String) {
     (body, signature)
 }
 
-fn services() -> hookline::handlers::Services {
-    let env = [("GITHUB_APP_ID", "bench"), ("GITHUB_APP_SLUG", "hookline-bench")];
+fn services() -> hookline::handlers::IntakeServices {
+    let env = [
+        ("GITHUB_TENANTS", "github.com"),
+        ("GITHUB_APP_ID", "bench"),
+        ("GITHUB_APP_SLUG", "hookline-bench"),
+    ];
     let config = Config::from_lookup(|name| {
         env.iter()
             .find(|(key, _)| *key == name)
             .map(|(_, value)| (*value).to_owned())
     })
     .expect("bench config");
-    let github = config.github.as_ref().expect("github configured");
-    let secrets = MemorySecrets::new().with(github.webhook_secret_name.clone(), SECRET);
-    let store = Arc::new(MemoryStore::new());
-    assemble::services(
-        &config,
-        Adapters {
-            deliveries: store.clone(),
-            runs: store.clone(),
-            identities: store,
-            inbox: Arc::new(TakeAll),
-            secrets: Arc::new(secrets),
-            clock: Arc::new(SystemClock),
-        },
-        reqwest::Client::new(),
-    )
+    let secrets: Arc<dyn Secrets> = Arc::new(MemorySecrets::new().with("github/webhook-secret", SECRET));
+    assemble::intake_services(&config, Arc::new(TakeAll), &secrets, Arc::new(SystemClock))
 }
 
 fn webhook_intake(c: &mut Criterion) {

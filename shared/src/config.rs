@@ -4,34 +4,39 @@
 use std::{str::FromStr, time::Duration};
 
 use crate::{
-    github::GithubConfig,
-    gitlab::GitlabConfig,
+    domain::Provider,
     handlers::{AuthMode, DefaultIdentity, Settings},
-    jira::JiraConfig,
-    linear::LinearConfig,
     openhands::OpenHandsConfig,
-    slack::SlackConfig,
+    registry::ProviderConfigs,
 };
 
 /// A setting that is missing or does not parse.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error("missing required setting {0}")]
-    Missing(&'static str),
+    Missing(String),
     #[error("invalid value for {name}: {reason}")]
-    Invalid { name: &'static str, reason: String },
+    Invalid { name: String, reason: String },
+}
+
+impl ConfigError {
+    pub fn missing(name: impl Into<String>) -> Self {
+        Self::Missing(name.into())
+    }
+    pub fn invalid(name: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            name: name.into(),
+            reason: reason.into(),
+        }
+    }
 }
 
 /// Everything the handlers need to know.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// `None` when `GITHUB_APP_ID` is unset: the GitHub route then answers 404.
-    pub github: Option<GithubConfig>,
-    /// Each other provider is on when its own settings are present (see its module).
-    pub gitlab: Option<GitlabConfig>,
-    pub slack: Option<SlackConfig>,
-    pub jira: Option<JiraConfig>,
-    pub linear: Option<LinearConfig>,
+    /// Each provider's settings; a provider is on when its `<P>_TENANTS` is set (its route answers 404
+    /// otherwise).
+    pub providers: ProviderConfigs,
     pub openhands: OpenHandsConfig,
     pub settings: Settings,
     /// Markdown telling unlinked people how to get linked.
@@ -44,25 +49,23 @@ impl Config {
         Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
     }
 
+    /// Load from the process environment with only `provider`'s settings (a provider's webhook function, which
+    /// must neither need nor fail over another provider's).
+    pub fn from_env_for(provider: Provider) -> Result<Self, ConfigError> {
+        Self::load(
+            |name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()),
+            Some(provider),
+        )
+    }
+
     /// Load from any lookup (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::load(get, None)
+    }
+
+    fn load(get: impl Fn(&str) -> Option<String>, only: Option<Provider>) -> Result<Self, ConfigError> {
         let env = Lookup(&get);
-        let github = match env.get("GITHUB_APP_ID") {
-            None => None,
-            Some(app_id) => Some(GithubConfig {
-                api_url: env
-                    .or("GITHUB_API_URL", "https://api.github.com")
-                    .trim_end_matches('/')
-                    .to_owned(),
-                tenant: env.or("GITHUB_TENANT", "github.com"),
-                app_id,
-                app_slug: env.require("GITHUB_APP_SLUG")?,
-                webhook_secret_name: env.or("GITHUB_WEBHOOK_SECRET_NAME", "github/webhook-secret"),
-                private_key_secret_name: env.or("GITHUB_PRIVATE_KEY_SECRET_NAME", "github/private-key"),
-                label: env.or("HOOKLINE_LABEL", "openhands"),
-                mention: mention(&env.or("HOOKLINE_MENTION", "@openhands")),
-            }),
-        };
+        let providers = ProviderConfigs::load(&env, only)?;
         let base_url = env
             .or("OPENHANDS_URL", "http://localhost:3000")
             .trim_end_matches('/')
@@ -80,10 +83,10 @@ impl Config {
             "session" => AuthMode::SessionKey,
             "none" => AuthMode::None,
             other => {
-                return Err(ConfigError::Invalid {
-                    name: "OPENHANDS_AUTH",
-                    reason: format!("{other:?} is not one of bearer, session, none"),
-                })
+                return Err(ConfigError::invalid(
+                    "OPENHANDS_AUTH",
+                    format!("{other:?} is not one of bearer, session, none"),
+                ))
             }
         };
         let default_identity = env.get("OPENHANDS_DEFAULT_USER").map(|user| DefaultIdentity {
@@ -91,7 +94,7 @@ impl Config {
             api_key_secret: env.get("OPENHANDS_DEFAULT_API_KEY_SECRET"),
         });
         let defaults = Settings::default();
-        let secs = |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
+        let secs = |name: &str, default: Duration| -> Result<Duration, ConfigError> {
             Ok(Duration::from_secs(env.parse(name, default.as_secs())?))
         };
         let settings = Settings {
@@ -112,21 +115,17 @@ impl Config {
             callback_key_secret: env.get("HOOKLINE_CALLBACK_KEY_SECRET"),
         };
         if settings.max_receives == 0 {
-            return Err(ConfigError::Invalid {
-                name: "HOOKLINE_MAX_RECEIVES",
-                reason: "must be at least 1".into(),
-            });
+            return Err(ConfigError::invalid(
+                "HOOKLINE_MAX_RECEIVES",
+                "must be at least 1",
+            ));
         }
         let link_help = env.or(
             "HOOKLINE_LINK_HELP",
             "Ask a Hookline admin to link your account (`hookline-admin link add …`), then mention me again.",
         );
         Ok(Config {
-            github,
-            gitlab: GitlabConfig::load(&env)?,
-            slack: SlackConfig::load(&env)?,
-            jira: JiraConfig::load(&env)?,
-            linear: LinearConfig::load(&env)?,
+            providers,
             openhands,
             settings,
             link_help,
@@ -134,18 +133,15 @@ impl Config {
     }
 }
 
-fn mention(raw: &str) -> String {
-    if raw.starts_with('@') {
-        raw.to_owned()
-    } else {
-        format!("@{raw}")
-    }
-}
-
 /// Read access to settings by name (the process environment, or a map in tests), with typed helpers.
 pub struct Lookup<'a>(&'a dyn Fn(&str) -> Option<String>);
 
-impl Lookup<'_> {
+impl<'a> Lookup<'a> {
+    /// Settings from `get`, which answers `None` for what is unset (or blank).
+    pub fn new(get: &'a dyn Fn(&str) -> Option<String>) -> Self {
+        Self(get)
+    }
+
     /// The value, if set and not blank.
     pub fn get(&self, name: &str) -> Option<String> {
         (self.0)(name)
@@ -153,21 +149,260 @@ impl Lookup<'_> {
     pub fn or(&self, name: &str, default: &str) -> String {
         self.get(name).unwrap_or_else(|| default.to_owned())
     }
-    pub fn require(&self, name: &'static str) -> Result<String, ConfigError> {
-        self.get(name).ok_or(ConfigError::Missing(name))
+    pub fn require(&self, name: &str) -> Result<String, ConfigError> {
+        self.get(name).ok_or_else(|| ConfigError::missing(name))
     }
-    pub fn parse<T: FromStr>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    pub fn parse<T: FromStr>(&self, name: &str, default: T) -> Result<T, ConfigError>
     where
         T::Err: std::fmt::Display,
     {
         match self.get(name) {
             None => Ok(default),
-            Some(raw) => raw.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
-                name,
-                reason: e.to_string(),
-            }),
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map_err(|e: T::Err| ConfigError::invalid(name, e.to_string())),
         }
     }
+    /// `true`/`1`/`yes`/`on` or `false`/`0`/`no`/`off`.
+    pub fn flag(&self, name: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => match raw.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" => Ok(false),
+                other => Err(ConfigError::invalid(
+                    name,
+                    format!("{other:?} is not true or false"),
+                )),
+            },
+        }
+    }
+    /// An http(s) base URL without a trailing slash.
+    pub fn url(&self, name: &str, default: &str) -> Result<String, ConfigError> {
+        check_url(name, &self.or(name, default))
+    }
+}
+
+/// `raw` as an http(s) base URL without a trailing slash, or the error naming `name`.
+pub fn check_url(name: &str, raw: &str) -> Result<String, ConfigError> {
+    let url = raw.trim().trim_end_matches('/');
+    let well_formed = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .is_some_and(|rest| !rest.is_empty() && !rest.contains(['?', '#', ' ']));
+    if well_formed {
+        Ok(url.to_owned())
+    } else {
+        Err(ConfigError::invalid(name, "must be an http(s) base URL"))
+    }
+}
+
+/// Longest tenant name accepted (it appears in URLs, keys and secret names).
+pub const MAX_TENANT_LEN: usize = 100;
+
+/// One provider's settings, in the grammar every provider shares:
+///
+/// - `<P>_TENANTS` lists the tenants (as they end the webhook URL, `/webhooks/<p>/<tenant>`) and turns the
+///   provider on;
+/// - `<P>_<SETTING>` applies to every tenant, `<P>_<TENANT>_<SETTING>` to one and wins (`<TENANT>` is the name
+///   upper-cased, every character but `A-Z0-9` turned into `_`);
+/// - secrets are named `<prefix>/<tenant>/<name>` (`<prefix>/<name>` for an app's own), `<prefix>` being
+///   `<P>_SECRET_PREFIX`, by default the provider's name.
+pub struct ProviderEnv<'a> {
+    env: &'a Lookup<'a>,
+    /// `GITLAB`, `SLACK`, …
+    prefix: &'a str,
+}
+
+impl<'a> ProviderEnv<'a> {
+    pub fn new(env: &'a Lookup<'a>, prefix: &'a str) -> Self {
+        Self { env, prefix }
+    }
+
+    /// The variable name of a provider-wide setting.
+    pub fn var(&self, setting: &str) -> String {
+        format!("{}_{setting}", self.prefix)
+    }
+
+    /// A variable by its full name (a tenant's own, without the provider-wide fallback).
+    pub fn get_exact(&self, name: &str) -> Option<String> {
+        self.env.get(name).map(|v| v.trim().to_owned())
+    }
+
+    /// A provider-wide setting.
+    pub fn get(&self, setting: &str) -> Option<String> {
+        self.env.get(&self.var(setting)).map(|v| v.trim().to_owned())
+    }
+
+    pub fn or(&self, setting: &str, default: &str) -> String {
+        self.get(setting).unwrap_or_else(|| default.to_owned())
+    }
+
+    pub fn require(&self, setting: &str) -> Result<String, ConfigError> {
+        self.env.require(&self.var(setting)).map(|v| v.trim().to_owned())
+    }
+
+    pub fn flag(&self, setting: &str, default: bool) -> Result<bool, ConfigError> {
+        self.env.flag(&self.var(setting), default)
+    }
+
+    pub fn url(&self, setting: &str, default: &str) -> Result<String, ConfigError> {
+        self.env.url(&self.var(setting), default)
+    }
+
+    pub fn invalid(&self, setting: &str, reason: impl Into<String>) -> ConfigError {
+        ConfigError::invalid(self.var(setting), reason)
+    }
+
+    /// A setting every provider has (`LABEL`, `MENTION`): `<P>_<SETTING>`, else `HOOKLINE_<SETTING>`, else
+    /// `default`.
+    pub fn shared_or(&self, setting: &str, default: &str) -> String {
+        self.get(setting)
+            .or_else(|| {
+                self.env
+                    .get(&format!("HOOKLINE_{setting}"))
+                    .map(|v| v.trim().to_owned())
+            })
+            .unwrap_or_else(|| default.to_owned())
+    }
+
+    /// The handle whose mention triggers, with its `@`: `<P>_MENTION`, else `HOOKLINE_MENTION`, else `@openhands`.
+    pub fn mention(&self) -> String {
+        with_at(&self.shared_or("MENTION", "@openhands"))
+    }
+
+    /// The label that triggers: `<P>_LABEL`, else `HOOKLINE_LABEL`, else `openhands`.
+    pub fn label(&self) -> String {
+        self.shared_or("LABEL", "openhands")
+    }
+
+    /// `<P>_SECRET_PREFIX`, by default the provider's name in lower case; never empty, no slashes at its ends.
+    pub fn secret_prefix(&self) -> Result<String, ConfigError> {
+        let prefix = self
+            .or("SECRET_PREFIX", &self.prefix.to_ascii_lowercase())
+            .trim_matches('/')
+            .to_owned();
+        if prefix.is_empty() {
+            return Err(self.invalid("SECRET_PREFIX", "must not be empty"));
+        }
+        Ok(prefix)
+    }
+
+    /// `<P>_GIT_PROVIDER`: where a repository named without a URL or `provider:` prefix lives (`github`).
+    pub fn git_provider(&self) -> Result<String, ConfigError> {
+        let provider = self.or("GIT_PROVIDER", "github").to_ascii_lowercase();
+        if !crate::repo_hint::GIT_PROVIDERS.contains(&provider.as_str()) {
+            return Err(self.invalid(
+                "GIT_PROVIDER",
+                format!(
+                    "{provider:?} is not one of {}",
+                    crate::repo_hint::GIT_PROVIDERS.join(", ")
+                ),
+            ));
+        }
+        Ok(provider)
+    }
+
+    /// The tenants of `<P>_TENANTS` as written (`None`: the provider is off). Each is 1–100 letters, digits,
+    /// `.`, `-` or `_` (or `*` where a provider allows it), and no two share a variable prefix.
+    pub fn tenants(&self) -> Result<Option<Vec<String>>, ConfigError> {
+        let Some(list) = self.get("TENANTS") else {
+            return Ok(None);
+        };
+        let mut tenants: Vec<String> = Vec::new();
+        for name in list.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            let valid = name == "*"
+                || (name.len() <= MAX_TENANT_LEN
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')));
+            if !valid {
+                return Err(self.invalid(
+                    "TENANTS",
+                    format!("{name:?} is not a tenant name (letters, digits, '.', '-', '_'; at most {MAX_TENANT_LEN})"),
+                ));
+            }
+            if let Some(clash) = tenants.iter().find(|t| tenant_key(t) == tenant_key(name)) {
+                return Err(self.invalid(
+                    "TENANTS",
+                    format!(
+                        "{clash:?} and {name:?} share the variable prefix {}",
+                        self.tenant_var(name, "")
+                    ),
+                ));
+            }
+            tenants.push(name.to_owned());
+        }
+        if tenants.is_empty() {
+            return Err(self.invalid("TENANTS", "lists no tenant"));
+        }
+        Ok(Some(tenants))
+    }
+
+    /// The settings of one tenant.
+    pub fn tenant(&self, name: &str) -> TenantEnv<'_> {
+        TenantEnv {
+            provider: self,
+            key: tenant_key(name),
+        }
+    }
+
+    fn tenant_var(&self, tenant: &str, setting: &str) -> String {
+        format!("{}_{}_{setting}", self.prefix, tenant_key(tenant))
+    }
+}
+
+/// One tenant's settings: `<P>_<TENANT>_<SETTING>`, else the provider-wide `<P>_<SETTING>`.
+pub struct TenantEnv<'a> {
+    provider: &'a ProviderEnv<'a>,
+    key: String,
+}
+
+impl TenantEnv<'_> {
+    /// The tenant's own variable name for `setting` (named in errors).
+    pub fn var(&self, setting: &str) -> String {
+        format!("{}_{}_{setting}", self.provider.prefix, self.key)
+    }
+
+    pub fn get(&self, setting: &str) -> Option<String> {
+        self.provider
+            .env
+            .get(&self.var(setting))
+            .map(|v| v.trim().to_owned())
+            .or_else(|| self.provider.get(setting))
+    }
+
+    pub fn or(&self, setting: &str, default: &str) -> String {
+        self.get(setting).unwrap_or_else(|| default.to_owned())
+    }
+
+    pub fn require(&self, setting: &str) -> Result<String, ConfigError> {
+        self.get(setting)
+            .ok_or_else(|| ConfigError::missing(self.var(setting)))
+    }
+
+    pub fn invalid(&self, setting: &str, reason: impl Into<String>) -> ConfigError {
+        ConfigError::invalid(self.var(setting), reason)
+    }
+}
+
+/// A tenant name as it appears in variable names: upper-cased, every character but `A-Z0-9` turned into `_`.
+pub fn tenant_key(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// `raw` with exactly one leading `@`.
+pub fn with_at(raw: &str) -> String {
+    format!("@{}", raw.trim().trim_start_matches('@'))
 }
 
 #[cfg(test)]
@@ -185,9 +420,9 @@ mod tests {
     }
 
     #[test]
-    fn defaults_without_github() {
+    fn defaults_without_providers() {
         let config = load(&[]).expect("defaults load");
-        assert!(config.github.is_none());
+        assert!(config.providers.is_empty());
         assert_eq!(config.openhands.base_url, "http://localhost:3000");
         assert_eq!(config.settings.auth_mode, AuthMode::Bearer);
     }
@@ -195,37 +430,90 @@ mod tests {
     #[test]
     fn github_needs_its_slug_and_names_it() {
         assert_eq!(
-            load(&[("GITHUB_APP_ID", "Iv1.abc")]).unwrap_err(),
-            ConfigError::Missing("GITHUB_APP_SLUG")
+            load(&[("GITHUB_TENANTS", "github.com"), ("GITHUB_APP_ID", "Iv1.abc")]).unwrap_err(),
+            ConfigError::missing("GITHUB_APP_SLUG")
         );
         let config = load(&[
+            ("GITHUB_TENANTS", "github.com"),
             ("GITHUB_APP_ID", "Iv1.abc"),
             ("GITHUB_APP_SLUG", "hookline"),
             ("HOOKLINE_MENTION", "bot"),
         ])
         .expect("loads");
-        let github = config.github.expect("github on");
-        assert_eq!(github.mention, "@bot");
-        assert_eq!(github.label, "openhands");
+        assert_eq!(config.providers.configured(), [Provider::Github]);
+        assert_eq!(config.providers.tenants(Provider::Github), ["github.com"]);
+    }
+
+    #[test]
+    fn a_webhook_function_loads_only_its_own_provider() {
+        let pairs = [
+            ("GITHUB_TENANTS", "github.com"),
+            ("GITHUB_APP_ID", "Iv1.abc"),
+            ("GITHUB_APP_SLUG", "hookline"),
+            // An incomplete Jira tenant.
+            ("JIRA_TENANTS", "acme"),
+        ];
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert!(load(&pairs).is_err(), "the worker fails fast");
+        let github =
+            Config::load(|k| map.get(k).cloned(), Some(Provider::Github)).expect("github alone loads");
+        assert_eq!(github.providers.configured(), [Provider::Github]);
+    }
+
+    #[test]
+    fn tenant_settings_win_over_provider_wide_ones() {
+        let pairs = [
+            ("GITLAB_TENANTS", "gitlab.com,git.example.com"),
+            ("GITLAB_BOT_USERNAME", "hookline"),
+            ("GITLAB_GIT_EXAMPLE_COM_BOT_USERNAME", "openhands"),
+            ("GITLAB_GIT_EXAMPLE_COM_URL", "https://git.example.com/"),
+        ];
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let get = |k: &str| map.get(k).cloned();
+        let env = Lookup(&get);
+        let gitlab = ProviderEnv::new(&env, "GITLAB");
+        assert_eq!(
+            gitlab.tenants().unwrap().unwrap(),
+            ["gitlab.com", "git.example.com"]
+        );
+        assert_eq!(
+            gitlab.tenant("gitlab.com").get("BOT_USERNAME").as_deref(),
+            Some("hookline")
+        );
+        assert_eq!(
+            gitlab.tenant("git.example.com").get("BOT_USERNAME").as_deref(),
+            Some("openhands")
+        );
+        assert_eq!(
+            gitlab.tenant("git.example.com").var("URL"),
+            "GITLAB_GIT_EXAMPLE_COM_URL"
+        );
+        assert_eq!(gitlab.secret_prefix().unwrap(), "gitlab");
+        assert_eq!(gitlab.mention(), "@openhands");
+        let clash = [("GITLAB_TENANTS", "a.b,a-b")];
+        let map: HashMap<String, String> = clash
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let get = |k: &str| map.get(k).cloned();
+        let env = Lookup(&get);
+        assert!(
+            ProviderEnv::new(&env, "GITLAB").tenants().is_err(),
+            "both are GITLAB_A_B_…"
+        );
     }
 
     #[test]
     fn invalid_numbers_are_named() {
         let err = load(&[("HOOKLINE_MAX_BODY_BYTES", "lots")]).unwrap_err();
-        assert!(matches!(
-            err,
-            ConfigError::Invalid {
-                name: "HOOKLINE_MAX_BODY_BYTES",
-                ..
-            }
-        ));
+        assert!(matches!(err, ConfigError::Invalid { name, .. } if name == "HOOKLINE_MAX_BODY_BYTES"));
         let err = load(&[("OPENHANDS_AUTH", "magic")]).unwrap_err();
-        assert!(matches!(
-            err,
-            ConfigError::Invalid {
-                name: "OPENHANDS_AUTH",
-                ..
-            }
-        ));
+        assert!(matches!(err, ConfigError::Invalid { name, .. } if name == "OPENHANDS_AUTH"));
     }
 }

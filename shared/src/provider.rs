@@ -1,11 +1,13 @@
-//! The seam where providers plug in: one [`ProviderModule`] per provider bundles its webhook intake, its trigger
-//! decisions and its API client. The handlers never name a provider.
+//! The seam where providers plug in: each provider brings a [`ProviderIntake`] (its webhook side) and a
+//! [`ProviderModule`] (its trigger decisions and API client); [`crate::registry`] loads them from the
+//! configuration. The handlers never name a provider.
 
-use std::borrow::Cow;
+use std::{borrow::Cow, sync::Arc};
 
 use async_trait::async_trait;
 
 use crate::{
+    clock::Clock,
     domain::{Envelope, Provider, Trigger},
     error::{PortError, ProcessError, WebhookError},
     http::{HttpReply, HttpRequest},
@@ -39,12 +41,24 @@ pub enum Decision {
     },
 }
 
-/// Everything provider-specific, behind one object.
+/// A provider's webhook side, all a webhook function holds: verify a request and say what it amounts to. It
+/// makes no outbound calls, so a webhook function links no API client.
 #[async_trait]
-pub trait ProviderModule: Send + Sync {
+pub trait ProviderIntake: Send + Sync {
     fn provider(&self) -> Provider;
     /// Verify the request on its raw bytes (401 on failure), then parse it. `now` is epoch seconds.
     async fn intake(&self, request: &HttpRequest<'_>, now: u64) -> Result<Intake, WebhookError>;
+    /// Headers to send with a rejected webhook, e.g. asking the provider not to redeliver what a retry cannot
+    /// fix. The default sends none.
+    fn rejection_headers(&self, _rejection: &WebhookError) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
+}
+
+/// A provider's worker side: decide what a queued envelope means, and talk back through its API client.
+#[async_trait]
+pub trait ProviderModule: Send + Sync {
+    fn provider(&self) -> Provider;
     /// Fill in, before [`ProviderModule::decide`], what the delivery did not carry and only an API read can
     /// give (Jira comment events lack the issue description). Runs in the worker, where the API clients are, so
     /// the webhook path stays free of outbound calls; a transient failure retries through the queue. The
@@ -58,11 +72,23 @@ pub trait ProviderModule: Send + Sync {
     fn source(&self) -> &dyn SourceClient;
     /// Text telling an unlinked person how to get linked (Markdown in the provider's flavour).
     fn unlinked_notice(&self, trigger: &Trigger) -> String;
-    /// Headers to send with a rejected webhook, e.g. asking the provider not to redeliver what a retry cannot
-    /// fix. The default sends none.
-    fn rejection_headers(&self, _rejection: &WebhookError) -> &'static [(&'static str, &'static str)] {
-        &[]
-    }
+}
+
+/// What a provider's worker side is built from: one HTTP client for every outbound API, the secret store its
+/// client reads credentials from, the clock, and the text that tells unlinked people how to get linked.
+#[derive(Clone)]
+pub struct Wiring {
+    pub http: reqwest::Client,
+    pub secrets: Arc<dyn Secrets>,
+    pub clock: Arc<dyn Clock>,
+    pub link_help: String,
+}
+
+/// A trimmed event as the queued envelope's payload.
+pub fn queued_payload(
+    event: &impl serde::Serialize,
+) -> Result<Box<serde_json::value::RawValue>, WebhookError> {
+    serde_json::value::to_raw_value(event).map_err(|_| WebhookError::Malformed("unexpected payload shape"))
 }
 
 /// The secret that verifies a provider's webhooks. A missing one is the operator's to fix, not the sender's: the
@@ -98,6 +124,48 @@ pub fn route_tenant<'t, T>(
             find(tenant).ok_or(WebhookError::NotFound)
         }
         _ => Err(WebhookError::NotFound),
+    }
+}
+
+/// Both sides of one provider as one object, for the providers' unit tests, which drive a request through
+/// intake and then decide on the envelope it produced.
+#[cfg(test)]
+pub(crate) struct BothSides {
+    pub intake: Box<dyn ProviderIntake>,
+    pub module: Box<dyn ProviderModule>,
+}
+
+#[cfg(test)]
+#[async_trait]
+impl ProviderIntake for BothSides {
+    fn provider(&self) -> Provider {
+        self.intake.provider()
+    }
+    async fn intake(&self, request: &HttpRequest<'_>, now: u64) -> Result<Intake, WebhookError> {
+        self.intake.intake(request, now).await
+    }
+    fn rejection_headers(&self, rejection: &WebhookError) -> &'static [(&'static str, &'static str)] {
+        self.intake.rejection_headers(rejection)
+    }
+}
+
+#[cfg(test)]
+#[async_trait]
+impl ProviderModule for BothSides {
+    fn provider(&self) -> Provider {
+        self.module.provider()
+    }
+    async fn enrich<'a>(&self, envelope: &'a Envelope) -> Result<Cow<'a, Envelope>, ProcessError> {
+        self.module.enrich(envelope).await
+    }
+    fn decide(&self, envelope: &Envelope) -> Result<Decision, ProcessError> {
+        self.module.decide(envelope)
+    }
+    fn source(&self) -> &dyn SourceClient {
+        self.module.source()
+    }
+    fn unlinked_notice(&self, trigger: &Trigger) -> String {
+        self.module.unlinked_notice(trigger)
     }
 }
 

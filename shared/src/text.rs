@@ -207,6 +207,12 @@ pub fn cut_to(mut text: String, max: usize) -> String {
     text
 }
 
+/// The first line of `s`, trimmed, at most 200 characters: a title from free text.
+pub fn one_line(s: &str) -> String {
+    let line = s.lines().next().unwrap_or("").trim();
+    line.chars().take(200).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,15 +38,15 @@ async fn rig() -> JiraRig {
         ]}]}),
     ));
     let env = [
-        ("JIRA_SITES", "acme,beta"),
-        ("JIRA_SITE_ACME_URL", jira.url()),
-        ("JIRA_SITE_ACME_BOT_ACCOUNT_ID", FAKE_BOT_ACCOUNT_ID),
+        ("JIRA_TENANTS", "acme,beta"),
+        ("JIRA_ACME_URL", jira.url()),
+        ("JIRA_ACME_BOT_ACCOUNT_ID", FAKE_BOT_ACCOUNT_ID),
         (
-            "JIRA_SITE_ACME_PROJECT_REPOS",
+            "JIRA_ACME_REPOS",
             "PROJ=octo-org/hello,OPS=gitlab:platform/ops/infra",
         ),
-        ("JIRA_SITE_BETA_URL", jira.url()),
-        ("JIRA_SITE_BETA_BOT_ACCOUNT_ID", FAKE_BOT_ACCOUNT_ID),
+        ("JIRA_BETA_URL", jira.url()),
+        ("JIRA_BETA_BOT_ACCOUNT_ID", FAKE_BOT_ACCOUNT_ID),
         ("JIRA_TRANSITION_STARTED", "Start work"),
         ("JIRA_TRANSITION_PR_OPENED", "In Review"),
     ];
@@ -462,25 +462,25 @@ async fn rate_limited_jira_calls_are_retried_after_retry_after() {
 #[tokio::test]
 async fn the_client_finds_its_status_by_marker_and_reads_only_peoples_earlier_comments() {
     use hookline::{
-        config::Config,
+        config::Lookup,
         domain::{SourceRef, StatusRef},
         error::PortError,
-        jira::{client::JiraClient, JiraSource},
+        jira::{client::JiraClient, JiraConfig, JiraSource},
         memory::MemorySecrets,
         ports::SourceClient,
     };
     let jira = FakeJira::start(Arc::new(SystemClock)).await;
     jira.add_issue(FakeIssue::new(ISSUE_ID, "PROJ-7", "Crash on save", Value::Null));
     let url = jira.url().to_owned();
-    let config = Config::from_lookup(move |name| match name {
-        "JIRA_SITES" => Some("acme".into()),
-        "JIRA_SITE_ACME_URL" => Some(url.clone()),
-        "JIRA_SITE_ACME_BOT_ACCOUNT_ID" => Some(FAKE_BOT_ACCOUNT_ID.into()),
+    let get = move |name: &str| match name {
+        "JIRA_TENANTS" => Some("acme".into()),
+        "JIRA_ACME_URL" => Some(url.clone()),
+        "JIRA_ACME_BOT_ACCOUNT_ID" => Some(FAKE_BOT_ACCOUNT_ID.into()),
         _ => None,
-    })
-    .expect("config")
-    .jira
-    .expect("jira on");
+    };
+    let config = JiraConfig::load(&Lookup::new(&get))
+        .expect("config")
+        .expect("jira on");
     let secrets = MemorySecrets::new()
         .with("jira/acme/email", FAKE_EMAIL)
         .with("jira/acme/api-token", FAKE_API_TOKEN);

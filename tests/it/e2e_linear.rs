@@ -68,16 +68,13 @@ async fn start() -> Rig {
     linear.add_issue(issue(OPS_ISSUE, "OPS-3", "team-ops", "o-todo"));
     linear.add_issue(issue(DONE_ISSUE, "ENG-9", "team-eng", "s-done"));
     let env = [
-        (
-            "LINEAR_ORGANIZATIONS",
-            format!("{TENANT}={ORG},{OTHER_TENANT}=org-globex"),
-        ),
-        (
-            "LINEAR_BOT_USER_IDS",
-            format!("{TENANT}={BOT},{OTHER_TENANT}=user-globex-bot"),
-        ),
+        ("LINEAR_TENANTS", format!("{TENANT},{OTHER_TENANT}")),
+        ("LINEAR_ACME_ORGANIZATION_ID", ORG.to_owned()),
+        ("LINEAR_ACME_BOT_USER_ID", BOT.to_owned()),
+        ("LINEAR_GLOBEX_ORGANIZATION_ID", "org-globex".to_owned()),
+        ("LINEAR_GLOBEX_BOT_USER_ID", "user-globex-bot".to_owned()),
         ("LINEAR_API_URL", linear.graphql_url()),
-        ("LINEAR_TEAM_REPOSITORIES", "ENG=octo-org/hello".to_owned()),
+        ("LINEAR_REPOS", "ENG=octo-org/hello".to_owned()),
     ];
     let h = Harness::start_with(HarnessOptions {
         workers: 1,

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use hookline::{
     domain::{IdentityLink, Provider},
     ports::IdentityStore,
-    slack::signature,
+    slack::verify as signature,
 };
 use hookline_tests::{
     fake_openhands::post_event,
@@ -38,9 +38,9 @@ impl Slack {
         let slack = FakeSlack::start().await;
         slack.add_team(TEAM, TOKEN, BOT);
         let env = [
-            ("SLACK_ENABLED", "true"),
+            ("SLACK_TENANTS", "*"),
             ("SLACK_API_URL", slack.url()),
-            ("SLACK_CHANNEL_REPOS", "C0DEFAULT=octo-org/default"),
+            ("SLACK_REPOS", "C0DEFAULT=octo-org/default"),
         ];
         let secrets = [
             (format!("slack/{TEAM}/signing-secret"), SIGNING_SECRET),

@@ -21,10 +21,9 @@ use hookline::{
     aws::lambda::{callback_handler, sqs_handler, webhook_services, AwsConfig},
     clock::{Clock, ManualClock, SystemClock},
     domain::{Envelope, Provider, Trigger},
-    error::{ProcessError, WebhookError},
-    http::HttpRequest,
+    error::ProcessError,
     ports::SourceClient,
-    provider::{Decision, Intake, ProviderModule},
+    provider::{Decision, ProviderModule},
     verify::sign_hex,
 };
 use hookline_tests::{
@@ -106,15 +105,16 @@ impl Env {
         github.set_role("alice", "write");
         github.set_role("mallory", "read");
         let world = World::start(|prefix| {
-            let webhook_secret = format!("{prefix}/github/webhook-secret");
-            let private_key_secret = format!("{prefix}/github/private-key");
+            let secret_prefix = format!("{prefix}/github");
+            let webhook_secret = format!("{secret_prefix}/webhook-secret");
+            let private_key_secret = format!("{secret_prefix}/private-key");
             Wiring {
                 settings: owned(&[
+                    ("GITHUB_TENANTS", "github.com"),
                     ("GITHUB_APP_ID", FAKE_APP_ID),
                     ("GITHUB_APP_SLUG", FAKE_APP_SLUG),
                     ("GITHUB_API_URL", github.url()),
-                    ("GITHUB_WEBHOOK_SECRET_NAME", &webhook_secret),
-                    ("GITHUB_PRIVATE_KEY_SECRET_NAME", &private_key_secret),
+                    ("GITHUB_SECRET_PREFIX", &secret_prefix),
                 ]),
                 secrets: owned(&[
                     (&webhook_secret, WEBHOOK_SECRET),
@@ -320,34 +320,22 @@ async fn when_the_queue_is_unavailable_the_claim_is_released_for_the_redelivery(
     assert_eq!(env.queue_depth().await, 1);
 }
 
-/// GIVEN a webhook function's services WHEN anything but intake is asked of them THEN it fails loudly, naming
-/// the function, instead of reaching GitHub or OpenHands from there.
+/// GIVEN a webhook function's services WHEN a delivery is verified and queued THEN nothing reaches GitHub or
+/// OpenHands: the function holds only the provider's webhook side (no API client, run store or OpenHands client
+/// is built at all).
 #[tokio::test]
 async fn webhook_services_carry_no_api_clients() {
     let env = Env::start().await;
-    let err = env
-        .webhook
-        .runs
-        .get_run("0123456789abcdef0123456789abcdef")
-        .await
-        .expect_err("no run store in the webhook function");
-    assert!(err.to_string().contains("webhook function"), "{err}");
-    let source = env.webhook.providers[0].source();
-    let err = source
-        .may_trigger(
-            &hookline::domain::SourceRef::Github(hookline::github::GithubSource {
-                installation_id: 77,
-                repository: REPO.into(),
-                number: 1,
-                is_pull_request: false,
-                target: hookline::github::GithubTarget::Issue,
-            }),
-            "alice",
-        )
-        .await
-        .expect_err("no GitHub client in the webhook function");
-    assert!(err.to_string().contains("webhook function"), "{err}");
+    assert_eq!(env.webhook.intakes.len(), 1);
+    assert_eq!(
+        env.deliver("issues", "d-only-intake", &labeled(7, "openhands", alice()))
+            .await
+            .0,
+        202
+    );
+    assert_eq!(env.queue_depth().await, 1);
     assert!(env.github.requests().is_empty());
+    assert!(env.openhands.starts().is_empty());
 }
 
 // ---- Worker function ----
@@ -537,9 +525,6 @@ impl ProviderModule for WhileDeciding {
     fn provider(&self) -> Provider {
         self.inner.provider()
     }
-    async fn intake(&self, request: &HttpRequest<'_>, now: u64) -> Result<Intake, WebhookError> {
-        self.inner.intake(request, now).await
-    }
     fn decide(&self, envelope: &Envelope) -> Result<Decision, ProcessError> {
         if envelope.delivery_id == self.delivery_id {
             (self.hook)();
@@ -578,7 +563,7 @@ async fn a_panic_fails_only_the_rest_of_its_group() {
         assert_eq!(env.deliver(event, delivery, payload).await.0, 202);
     }
     let mut panicky = env.full.clone();
-    panicky.providers = vec![Arc::new(WhileDeciding {
+    panicky.run.providers = vec![Arc::new(WhileDeciding {
         inner: env.full.providers[0].clone(),
         delivery_id: "d-p-2",
         hook: Box::new(|| panic!("injected panic while deciding d-p-2")),
@@ -639,10 +624,10 @@ async fn records_not_started_before_the_deadline_margin_go_back_with_the_rest_of
     }
     let clock = ManualClock::at_millis(SystemClock.now_millis());
     let mut timed = env.full.clone();
-    timed.clock = Arc::new(clock.clone());
+    timed.run.clock = Arc::new(clock.clone());
     // Deciding the first record takes 2 s on the manual clock: the deadline draws near while it runs.
     let ticking = clock.clone();
-    timed.providers = vec![Arc::new(WhileDeciding {
+    timed.run.providers = vec![Arc::new(WhileDeciding {
         inner: env.full.providers[0].clone(),
         delivery_id: "d-t-1",
         hook: Box::new(move || ticking.advance_millis(millis(Duration::from_secs(2)))),

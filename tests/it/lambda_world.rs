@@ -22,13 +22,14 @@ use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName
 use base64::Engine;
 use hookline::{
     aws::{
-        lambda::{callback_handler, full_services, http_handler, sqs_handler, webhook_services, AwsConfig},
+        lambda::{callback_handler, http_handler, sqs_handler, webhook_services, worker_services, AwsConfig},
         DynamoStore, SqsQueue,
     },
     clock::{Clock, SystemClock},
     config::Config,
     domain::{IdentityLink, Provider},
-    handlers::Services,
+    handlers::{IntakeServices, WorkerServices},
+    routes::Served,
 };
 use hookline_tests::{
     fake_openhands::{execution_status_event, FakeOpenHands},
@@ -195,9 +196,13 @@ pub fn set_v1_header(event: &mut Value, name: &str, value: Option<&str>) {
 }
 
 /// Run one API Gateway event through the webhook function's handler; returns (status, body).
-pub async fn invoke_http(services: &Services, event: &str) -> (u16, String) {
+pub async fn invoke_http(services: &IntakeServices, event: &str) -> (u16, String) {
     let request = lambda_http::request::from_str(event).expect("an API Gateway event");
-    let response = http_handler(services, request).await;
+    let served = Served {
+        intake: Some(services),
+        run: None,
+    };
+    let response = http_handler(served, request).await;
     let body = String::from_utf8_lossy(response.body().as_ref()).into_owned();
     (response.status().as_u16(), body)
 }
@@ -248,9 +253,9 @@ pub struct World {
     pub config: Config,
     pub aws: AwsConfig,
     /// The webhook function's services (inbox, secrets, intake only).
-    pub webhook: Services,
+    pub webhook: IntakeServices,
     /// The worker's and callback function's services.
-    pub full: Services,
+    pub full: WorkerServices,
     /// The worker's handle on its own queue, as its main builds it (delays redelivery after a Retry-After).
     pub worker_queue: SqsQueue,
     /// Where the linked people's OpenHands API key is (it is [`ALICE_KEY`], which the fake requires).
@@ -323,7 +328,7 @@ impl World {
         let config = Config::from_lookup(lookup).expect("config loads");
         let aws = AwsConfig::from_lookup(lookup).expect("AWS config loads");
         let webhook = webhook_services(&config, &aws, &sdk).expect("webhook services");
-        let full = full_services(&config, &aws, &sdk).expect("full services");
+        let full = worker_services(&config, &aws, &sdk).expect("worker services");
         let worker_queue = SqsQueue::from_conf(&sdk, aws.queue_url().expect("queue URL"));
 
         World {
@@ -440,7 +445,10 @@ impl World {
 
     /// Play the event source mapping until the queue has nothing to receive; returns each batch's messages
     /// (message id, delivery id) and the function's answer.
-    pub async fn pump_with(&self, services: &Services) -> Vec<(Vec<(String, String)>, SqsBatchResponse)> {
+    pub async fn pump_with(
+        &self,
+        services: &WorkerServices,
+    ) -> Vec<(Vec<(String, String)>, SqsBatchResponse)> {
         let mut batches = Vec::new();
         for _ in 0..20 {
             let messages = self.receive().await;

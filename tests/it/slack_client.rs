@@ -31,6 +31,7 @@ async fn setup(token_secret: Option<&str>) -> (FakeSlack, SlackClient, SourceRef
         secret_prefix: "slack".into(),
         channel_repos: BTreeMap::new(),
         git_provider: "github".into(),
+        teams: None,
     };
     let client = SlackClient::new(reqwest::Client::new(), config, Arc::new(secrets));
     let source = SourceRef::Slack(SlackSource {

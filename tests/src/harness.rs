@@ -117,6 +117,7 @@ impl Harness {
 
     fn config(&self) -> Config {
         let mut env: HashMap<String, String> = [
+            ("GITHUB_TENANTS", "github.com"),
             ("GITHUB_APP_ID", FAKE_APP_ID),
             ("GITHUB_APP_SLUG", FAKE_APP_SLUG),
             ("GITHUB_API_URL", self.github.url()),

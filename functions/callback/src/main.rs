@@ -6,7 +6,7 @@
 
 use hookline::{
     aws::{
-        lambda::{callback_handler, full_services, AwsConfig},
+        lambda::{callback_handler, callback_services, AwsConfig},
         sdk_config,
     },
     config::Config,
@@ -18,7 +18,7 @@ async fn main() -> Result<(), Error> {
     hookline::aws::logging::init_tracing();
     let config = Config::from_env()?;
     let aws = AwsConfig::from_env()?;
-    let services = full_services(&config, &aws, &sdk_config().await)?;
+    let services = callback_services(&config, &aws, &sdk_config().await)?;
     let services = &services;
     lambda_runtime::run(service_fn(|event: LambdaEvent<_>| {
         callback_handler(services, event)

@@ -1,9 +1,10 @@
 //! `webhook-linear`: the Linear webhook Lambda behind API Gateway (HTTP API v2 or REST v1 events).
 //!
-//! Wiring only: [`hookline::aws::lambda::run_webhook_function`] builds settings and clients once per cold start,
-//! then verifies each request on its raw body, claims the delivery in DynamoDB, enqueues it on SQS and answers.
+//! Wiring only: [`hookline::aws::lambda::run_webhook_function`] loads this provider's settings (and no other's)
+//! once per cold start, then verifies each request on its raw body, claims the delivery in DynamoDB, enqueues it
+//! on SQS and answers.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    hookline::aws::lambda::run_webhook_function().await
+    hookline::aws::lambda::run_webhook_function(hookline::domain::Provider::Linear).await
 }

@@ -13,10 +13,9 @@ use std::{
 use anyhow::Context;
 use axum::{
     body::Bytes,
-    extract::{Path, Request, State},
+    extract::{Request, State},
     http::request::Parts,
     response::Response,
-    routing::{get, post},
     Router,
 };
 use hookline::{
@@ -25,9 +24,10 @@ use hookline::{
     config::Config,
     embedded::{Database, EnvSecrets, FileSecrets, LayeredSecrets, RetryOutcome, SqliteQueue, SqliteStore},
     error::{Disposition, WebhookError},
-    handlers::{callback, sweep, webhook, worker, Services},
+    handlers::{sweep, worker, IntakeServices, WorkerServices},
     http::{HttpReply, HttpRequest},
     ports::Secrets,
+    routes::{self, Served},
 };
 use http_body_util::LengthLimitError;
 use tokio::{sync::Notify, task::JoinHandle};
@@ -115,7 +115,7 @@ pub struct HostOptions {
 /// A running local host.
 pub struct Host {
     addr: SocketAddr,
-    services: Services,
+    services: WorkerServices,
     database: Database,
     queue: SqliteQueue,
     wake: Arc<Notify>,
@@ -132,7 +132,7 @@ impl Host {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
-    pub fn services(&self) -> &Services {
+    pub fn services(&self) -> &WorkerServices {
         &self.services
     }
     pub fn store(&self) -> SqliteStore {
@@ -161,16 +161,14 @@ impl Host {
 
 /// Fail at start, naming what is missing, rather than at the first webhook.
 async fn check_secrets(config: &Config, secrets: &dyn Secrets) -> anyhow::Result<()> {
-    if let Some(github) = &config.github {
-        for name in [&github.webhook_secret_name, &github.private_key_secret_name] {
-            secrets.get(name).await.map_err(|e| {
-                anyhow::anyhow!(
-                    "GitHub is configured but secret {name:?} is unavailable ({e}); put it in the secrets file \
-                     or in HOOKLINE_SECRET_{}",
-                    hookline::embedded::env_var_name(name).trim_start_matches("HOOKLINE_SECRET_")
-                )
-            })?;
-        }
+    for (provider, name) in config.providers.secrets_needed_at_start() {
+        secrets.get(&name).await.map_err(|e| {
+            anyhow::anyhow!(
+                "{provider} is configured but secret {name:?} is unavailable ({e}); put it in the secrets file \
+                 or in HOOKLINE_SECRET_{}",
+                hookline::embedded::env_var_name(&name).trim_start_matches("HOOKLINE_SECRET_")
+            )
+        })?;
     }
     Ok(())
 }
@@ -191,13 +189,14 @@ pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
     let store = Arc::new(database.store());
     let queue = SqliteQueue::new(database.clone(), config.settings.max_receives).with_clock(clock.clone());
     let http = assemble::http_client(&config).context("building the HTTP client")?;
-    let services = assemble::services(
+    let inbox = Arc::new(BatchingInbox::start(database.clone()).context("starting the inbox writer")?);
+    let intake = assemble::intake_services(&config, inbox, &secrets, clock.clone());
+    let services = assemble::worker_services(
         &config,
         Adapters {
             deliveries: store.clone(),
             runs: store.clone(),
             identities: store,
-            inbox: Arc::new(BatchingInbox::start(database.clone()).context("starting the inbox writer")?),
             secrets,
             clock: clock.clone(),
         },
@@ -207,16 +206,12 @@ pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
     let wake = Arc::new(Notify::new());
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let app = Arc::new(App {
-        services: services.clone(),
+        intake,
+        run: services.run.clone(),
         wake: wake.clone(),
     });
-    let router = Router::new()
-        .route("/webhooks/{provider}", post(webhook_route))
-        .route("/webhooks/{provider}/{tenant}", post(webhook_tenant_route))
-        .route("/api/v1/webhooks/events/{id}", post(callback_route))
-        .route("/api/v1/webhooks/conversations", post(callback_route))
-        .route("/healthz", get(|| async { "ok" }))
-        .with_state(app);
+    // Every path goes through the shared route table, as on Lambda.
+    let router = Router::new().fallback(route).with_state(app);
     let listener = tokio::net::TcpListener::bind(local.listen)
         .await
         .with_context(|| format!("binding {}", local.listen))?;
@@ -264,45 +259,33 @@ pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
 }
 
 struct App {
-    services: Services,
+    intake: IntakeServices,
+    run: hookline::handlers::Services,
     wake: Arc<Notify>,
 }
 
-// The routes take the whole request and read its body themselves: axum's `HeaderMap` extractor would clone every
+impl App {
+    fn served(&self) -> Served<'_> {
+        Served {
+            intake: Some(&self.intake),
+            run: Some(&self.run),
+        }
+    }
+}
+
+// The route takes the whole request and reads its body itself: axum's `HeaderMap` extractor would clone every
 // header of every webhook.
-async fn webhook_route(
-    State(app): State<Arc<App>>,
-    Path(provider): Path<String>,
-    request: Request,
-) -> Response {
-    let (parts, body) = match read_body(request, app.services.settings.max_body_bytes).await {
+async fn route(State(app): State<Arc<App>>, request: Request) -> Response {
+    let served = app.served();
+    let (parts, body) = match read_body(request, routes::body_limit(served)).await {
         Ok(read) => read,
         Err(reply) => return reply.into_response(),
     };
-    let handled = webhook::handle(&app.services, &provider, as_http_request(&parts, &body)).await;
-    if handled.queued {
+    let answered = routes::dispatch(served, as_http_request(&parts, &body)).await;
+    if answered.queued {
         app.wake.notify_one();
     }
-    handled.reply.into_response()
-}
-
-/// Providers whose tenants have their own secrets take the tenant from the URL (never from the payload).
-async fn webhook_tenant_route(
-    State(app): State<Arc<App>>,
-    Path((provider, _tenant)): Path<(String, String)>,
-    request: Request,
-) -> Response {
-    webhook_route(State(app), Path(provider), request).await
-}
-
-async fn callback_route(State(app): State<Arc<App>>, request: Request) -> Response {
-    let (parts, body) = match read_body(request, app.services.settings.max_body_bytes).await {
-        Ok(read) => read,
-        Err(reply) => return reply.into_response(),
-    };
-    callback::handle(&app.services, as_http_request(&parts, &body))
-        .await
-        .into_response()
+    answered.reply.into_response()
 }
 
 /// The request's head and its body, read up to `limit` bytes: 413 past it, 400 if the body cannot be read.
@@ -336,7 +319,7 @@ fn backoff(receive_count: u32) -> Duration {
 }
 
 async fn worker_loop(
-    services: Services,
+    services: WorkerServices,
     queue: SqliteQueue,
     wake: Arc<Notify>,
     mut stopped: tokio::sync::watch::Receiver<bool>,
@@ -395,7 +378,11 @@ async fn worker_loop(
     }
 }
 
-async fn sweep_loop(services: Services, every: Duration, mut stopped: tokio::sync::watch::Receiver<bool>) {
+async fn sweep_loop(
+    services: WorkerServices,
+    every: Duration,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -25,9 +25,9 @@ async fn main() -> anyhow::Result<()> {
     }
     let config = Config::from_env()?;
     let local = LocalConfig::from_env()?;
-    if config.github.is_none() {
+    if config.providers.is_empty() {
         tracing::warn!(
-            "GITHUB_APP_ID is not set: the GitHub webhook route answers 404 until it is configured"
+            "no provider is configured (<PROVIDER>_TENANTS, e.g. GITHUB_TENANTS): every webhook route answers 404"
         );
     }
     let secrets = Arc::new(local_secrets(&local)?);

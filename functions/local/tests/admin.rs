@@ -84,9 +84,9 @@ fn tenants_come_from_the_hosts_settings() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
     let jira = [
-        ("JIRA_SITES", "acme.atlassian.net,globex.atlassian.net"),
-        ("JIRA_SITE_ACME_ATLASSIAN_NET_BOT_ACCOUNT_ID", "bot-1"),
-        ("JIRA_SITE_GLOBEX_ATLASSIAN_NET_BOT_ACCOUNT_ID", "bot-2"),
+        ("JIRA_TENANTS", "acme.atlassian.net,globex.atlassian.net"),
+        ("JIRA_ACME_ATLASSIAN_NET_BOT_ACCOUNT_ID", "bot-1"),
+        ("JIRA_GLOBEX_ATLASSIAN_NET_BOT_ACCOUNT_ID", "bot-2"),
     ];
 
     // GIVEN two Jira sites WHEN no tenant is given THEN it is a usage error listing them, and nothing is written
@@ -94,7 +94,7 @@ fn tenants_come_from_the_hosts_settings() {
     assert_eq!(refused.status.code(), Some(2));
     assert_eq!(
         stderr(&refused),
-        "error: pass --tenant: Jira has several tenants here (JIRA_SITES): acme.atlassian.net, \
+        "error: pass --tenant: Jira has several tenants here (JIRA_TENANTS): acme.atlassian.net, \
          globex.atlassian.net\n"
     );
     assert!(!data.exists(), "a refused command must not create the store");

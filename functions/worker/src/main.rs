@@ -7,7 +7,7 @@ use std::convert::Infallible;
 
 use hookline::{
     aws::{
-        lambda::{full_services, sqs_handler, start_margin, AwsConfig},
+        lambda::{sqs_handler, start_margin, worker_services, AwsConfig},
         sdk_config, SqsQueue,
     },
     config::Config,
@@ -20,7 +20,7 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
     let aws = AwsConfig::from_env()?;
     let sdk = sdk_config().await;
-    let services = full_services(&config, &aws, &sdk)?;
+    let services = worker_services(&config, &aws, &sdk)?;
     // Its own queue, to delay redelivery after a Retry-After (HOOKLINE_QUEUE_URL; without it the visibility
     // timeout decides).
     let queue = aws.queue_url.as_deref().map(|url| SqsQueue::from_conf(&sdk, url));

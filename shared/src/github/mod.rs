@@ -1,14 +1,46 @@
-//! The GitHub provider: webhook intake (verify, prefilter, trim), trigger decisions, the REST client that
-//! implements [`crate::ports::SourceClient`], and GitHub App authentication.
+//! The GitHub provider (a GitHub App): [`config`] (settings), [`verify`] (the webhook side: signature,
+//! prefilter, trim), [`event`] (payloads), [`triggers`] (pure decisions), [`module`] (the worker side) and
+//! [`client`] (the REST client, with the App's token exchange).
 
-pub mod app_auth;
 pub mod client;
+mod config;
 pub mod event;
 mod module;
+mod triggers;
+mod verify;
 
+pub use config::GithubConfig;
 pub use module::GithubModule;
+pub use verify::GithubIntake;
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+use crate::{
+    ports::Secrets,
+    provider::{ProviderIntake, ProviderModule, Wiring},
+};
+
+/// GitHub's webhook side, for the registry.
+pub fn intake(config: &GithubConfig, secrets: Arc<dyn Secrets>) -> Arc<dyn ProviderIntake> {
+    Arc::new(GithubIntake::new(config.clone(), secrets))
+}
+
+/// GitHub's worker side, with its REST client, for the registry.
+pub fn module(config: &GithubConfig, wiring: &Wiring) -> Arc<dyn ProviderModule> {
+    let client = client::GithubClient::new(
+        wiring.http.clone(),
+        config.clone(),
+        wiring.secrets.clone(),
+        wiring.clock.clone(),
+    );
+    Arc::new(GithubModule::new(
+        config.clone(),
+        Arc::new(client),
+        wiring.link_help.clone(),
+    ))
+}
 
 /// Where a GitHub run reports: the issue or PR, and what exactly triggered it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,26 +74,6 @@ impl GithubTarget {
     pub fn status_is_review_reply(&self) -> bool {
         matches!(self, GithubTarget::ReviewComment { .. })
     }
-}
-
-/// GitHub settings (typed config; secrets are referenced by name, never held here).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GithubConfig {
-    /// REST base URL, `https://api.github.com` (or GHES `https://host/api/v3`, or a local fake in tests).
-    pub api_url: String,
-    /// Tenant name used in keys and links (`github.com` or the GHES host).
-    pub tenant: String,
-    /// JWT issuer: the App's client id (recommended) or numeric App id.
-    pub app_id: String,
-    /// The App's slug; its comments come from `<slug>[bot]` and are ignored.
-    pub app_slug: String,
-    /// Secret names in the secret store.
-    pub webhook_secret_name: String,
-    pub private_key_secret_name: String,
-    /// Label that triggers a run when added to an issue.
-    pub label: String,
-    /// Handle that triggers a run when mentioned, including the `@`.
-    pub mention: String,
 }
 
 #[cfg(test)]

@@ -4,13 +4,13 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use super::{GithubConfig, GithubModule, GithubTarget};
+use super::{GithubConfig, GithubIntake, GithubModule, GithubTarget};
 use crate::{
     domain::{Envelope, SourceRef},
     error::WebhookError,
     http::HttpRequest,
     memory::{MemorySecrets, NoApiClient},
-    provider::{Decision, Intake, ProviderModule},
+    provider::{BothSides, Decision, Intake, ProviderIntake, ProviderModule},
     verify::sign_hex,
 };
 
@@ -29,14 +29,16 @@ fn config() -> GithubConfig {
     }
 }
 
-fn module() -> GithubModule {
+fn module() -> BothSides {
     let secrets = MemorySecrets::new().with("github/webhook-secret", SECRET);
-    GithubModule::new(
-        config(),
-        Arc::new(secrets),
-        Arc::new(NoApiClient),
-        "Ask an admin.".into(),
-    )
+    BothSides {
+        intake: Box::new(GithubIntake::new(config(), Arc::new(secrets))),
+        module: Box::new(GithubModule::new(
+            config(),
+            Arc::new(NoApiClient),
+            "Ask an admin.".into(),
+        )),
+    }
 }
 
 fn user(login: &str, kind: &str) -> Value {

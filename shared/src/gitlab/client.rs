@@ -17,7 +17,7 @@ use reqwest::{header::ACCEPT, Method};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{config::GitlabTenant, module::valid_discussion_id, GitlabConfig, GitlabSource, GitlabTarget};
+use super::{config::GitlabTenant, event::valid_discussion_id, GitlabConfig, GitlabSource, GitlabTarget};
 use crate::{
     clock::Clock,
     domain::{SourceRef, StatusRef},

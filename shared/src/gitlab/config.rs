@@ -1,20 +1,18 @@
 //! GitLab settings: one tenant per GitLab instance, each with its own base URL, bot account, trigger words and
-//! verification mode. Secrets are referenced by name (`gitlab/<tenant>/…`), never held here.
+//! verification mode, in the grammar every provider shares ([`ProviderEnv`]; every setting but `TENANTS` and
+//! `SECRET_PREFIX` may be given for all tenants, `GITLAB_<SETTING>`, or for one, `GITLAB_<TENANT>_<SETTING>`).
+//! Secrets are referenced by name (`<prefix>/<tenant>/…`), never held here.
 //!
 //! ```text
 //! GITLAB_TENANTS=gitlab.com,git.example.com        # turns GitLab on; tenant names as used in webhook URLs
-//! GITLAB_GITLAB_COM_BOT_USERNAME=hookline-bot      # per tenant: GITLAB_<TENANT>_…, TENANT upper-cased,
-//! GITLAB_GIT_EXAMPLE_COM_URL=https://git.example.com  #   every other character replaced by `_`
-//! GITLAB_GIT_EXAMPLE_COM_BOT_USERNAME=openhands
+//! GITLAB_BOT_USERNAME=hookline-bot                 # every tenant
+//! GITLAB_GIT_EXAMPLE_COM_URL=https://git.example.com  # one tenant: TENANT upper-cased, every other
+//! GITLAB_GIT_EXAMPLE_COM_BOT_USERNAME=openhands       #   character replaced by `_`
 //! GITLAB_GIT_EXAMPLE_COM_VERIFY=token,signature
+//! GITLAB_SECRET_PREFIX=gitlab                      # the default
 //! ```
 
-use crate::config::{ConfigError, Lookup};
-
-/// The variable that lists the tenants and turns GitLab on.
-pub const TENANTS_VAR: &str = "GITLAB_TENANTS";
-/// Longest tenant name accepted (it appears in URLs, keys and secret names).
-pub const MAX_TENANT_LEN: usize = 100;
+use crate::config::{check_url, with_at, ConfigError, Lookup, ProviderEnv};
 
 /// GitLab settings: every configured instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,29 +57,15 @@ impl GitlabConfig {
     /// Load from the environment; `None` when `GITLAB_TENANTS` is unset. A half-configured tenant fails,
     /// naming the missing or invalid variable.
     pub fn load(env: &Lookup<'_>) -> Result<Option<Self>, ConfigError> {
-        let Some(list) = env.get(TENANTS_VAR) else {
+        let env = ProviderEnv::new(env, "GITLAB");
+        let Some(names) = env.tenants()? else {
             return Ok(None);
         };
-        let mut tenants: Vec<GitlabTenant> = Vec::new();
-        for raw in list.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-            let name = raw.to_ascii_lowercase();
-            if !valid_tenant_name(&name) {
-                return Err(invalid(format!(
-                    "{raw:?} is not a tenant name (letters, digits, '.', '-'; at most {MAX_TENANT_LEN})"
-                )));
-            }
-            let prefix = var_prefix(&name);
-            if let Some(clash) = tenants.iter().find(|t| var_prefix(&t.name) == prefix) {
-                return Err(invalid(format!(
-                    "tenants {:?} and {name:?} share the variable prefix {prefix}",
-                    clash.name
-                )));
-            }
-            tenants.push(load_tenant(env, name, &prefix)?);
-        }
-        if tenants.is_empty() {
-            return Err(invalid("lists no tenant".into()));
-        }
+        let secret_prefix = env.secret_prefix()?;
+        let tenants = names
+            .iter()
+            .map(|name| load_tenant(&env, name.to_ascii_lowercase(), &secret_prefix))
+            .collect::<Result<_, _>>()?;
         Ok(Some(Self { tenants }))
     }
 
@@ -89,49 +73,44 @@ impl GitlabConfig {
     pub fn tenant(&self, name: &str) -> Option<&GitlabTenant> {
         self.tenants.iter().find(|t| t.name.eq_ignore_ascii_case(name))
     }
+
+    /// Every tenant's name.
+    pub fn tenant_names(&self) -> Vec<String> {
+        self.tenants.iter().map(|t| t.name.clone()).collect()
+    }
 }
 
-fn load_tenant(env: &Lookup<'_>, name: String, prefix: &str) -> Result<GitlabTenant, ConfigError> {
-    let var = |suffix: &str| format!("{prefix}_{suffix}");
-    let get = |suffix: &str| env.get(&var(suffix)).map(|v| v.trim().to_owned());
-    let required = |suffix: &str| {
-        get(suffix).ok_or_else(|| invalid(format!("{} is required for tenant {name:?}", var(suffix))))
-    };
-
-    let base_url = match get("URL") {
+fn load_tenant(
+    env: &ProviderEnv<'_>,
+    name: String,
+    secret_prefix: &str,
+) -> Result<GitlabTenant, ConfigError> {
+    let tenant = env.tenant(&name);
+    let base_url = match tenant.get("URL") {
         Some(url) => url,
         None if name == "gitlab.com" => "https://gitlab.com".to_owned(),
-        None => required("URL")?,
+        None => tenant.require("URL")?,
     };
-    let base_url = base_url.trim_end_matches('/').to_owned();
-    let well_formed = (base_url.starts_with("https://") || base_url.starts_with("http://"))
-        && !base_url.contains(['?', '#', ' '])
-        && base_url.split("://").nth(1).is_some_and(|rest| !rest.is_empty());
-    if !well_formed {
-        return Err(invalid(format!("{} must be an http(s) base URL", var("URL"))));
-    }
-    let bot_username = required("BOT_USERNAME")?.trim_start_matches('@').to_owned();
+    let base_url = check_url(&tenant.var("URL"), &base_url)?;
+    let bot_username = tenant.require("BOT_USERNAME")?.trim_start_matches('@').to_owned();
     if bot_username.is_empty() {
-        return Err(invalid(format!("{} is empty", var("BOT_USERNAME"))));
+        return Err(tenant.invalid("BOT_USERNAME", "is empty"));
     }
-    let bot_user_id = match get("BOT_USER_ID") {
+    let bot_user_id = match tenant.get("BOT_USER_ID") {
         None => None,
         Some(raw) => Some(
             raw.parse::<u64>()
-                .map_err(|_| invalid(format!("{} must be a numeric user id", var("BOT_USER_ID"))))?,
+                .map_err(|_| tenant.invalid("BOT_USER_ID", "must be a numeric user id"))?,
         ),
     };
-    let label = get("LABEL")
-        .or_else(|| env.get("HOOKLINE_LABEL"))
-        .unwrap_or_else(|| "openhands".to_owned());
-    let mention = get("MENTION").unwrap_or_else(|| bot_username.clone());
-    let mention = format!("@{}", mention.trim_start_matches('@'));
-    let verify = parse_verification(&get("VERIFY").unwrap_or_else(|| "token".to_owned()))
-        .map_err(|reason| invalid(format!("{}: {reason}", var("VERIFY"))))?;
+    let label = tenant.get("LABEL").unwrap_or_else(|| env.label());
+    let mention = with_at(&tenant.get("MENTION").unwrap_or_else(|| bot_username.clone()));
+    let verify = parse_verification(&tenant.or("VERIFY", "token"))
+        .map_err(|reason| tenant.invalid("VERIFY", reason))?;
     Ok(GitlabTenant {
-        webhook_token_secret: format!("gitlab/{name}/webhook-token"),
-        signing_secret_secret: format!("gitlab/{name}/signing-secret"),
-        api_token_secret: format!("gitlab/{name}/api-token"),
+        webhook_token_secret: format!("{secret_prefix}/{name}/webhook-token"),
+        signing_secret_secret: format!("{secret_prefix}/{name}/signing-secret"),
+        api_token_secret: format!("{secret_prefix}/{name}/api-token"),
         api_url: format!("{base_url}/api/v4"),
         base_url,
         bot_username,
@@ -162,38 +141,6 @@ fn parse_verification(raw: &str) -> Result<Verification, String> {
     Ok(verify)
 }
 
-/// Tenant names: lowercase letters, digits, `.` and `-`, starting with a letter or digit.
-pub fn valid_tenant_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_TENANT_LEN
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
-}
-
-/// `GITLAB_<TENANT>`: the tenant upper-cased, every character other than a letter or digit replaced by `_`.
-pub fn var_prefix(tenant: &str) -> String {
-    let suffix: String = tenant
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("GITLAB_{suffix}")
-}
-
-fn invalid(reason: String) -> ConfigError {
-    ConfigError::Invalid {
-        name: TENANTS_VAR,
-        reason,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -205,15 +152,13 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        // `Lookup` is built by the top-level loader only; go through it.
-        crate::config::Config::from_lookup(move |k| map.get(k).cloned()).map(|c| c.gitlab)
+        let get = move |k: &str| map.get(k).cloned();
+        GitlabConfig::load(&Lookup::new(&get))
     }
 
+    /// The error's text, which names the variable.
     fn reason(err: ConfigError) -> String {
-        match err {
-            ConfigError::Invalid { reason, .. } => reason,
-            other => panic!("expected Invalid, got {other:?}"),
-        }
+        err.to_string()
     }
 
     #[test]

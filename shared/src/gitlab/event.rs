@@ -402,3 +402,7 @@ fn location(position: RawPosition) -> Option<String> {
 fn trim_field(text: String) -> String {
     crate::text::cut_to(text, MAX_FIELD_BYTES)
 }
+/// Discussion ids are hex SHA-1s; anything else is not put into a URL.
+pub(crate) fn valid_discussion_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}

@@ -1,27 +1,56 @@
-//! The GitLab provider (gitlab.com and self-managed instances): webhook intake (verify → prefilter → trim),
-//! trigger decisions, and the REST v4 client that implements [`crate::ports::SourceClient`].
+//! The GitLab provider (gitlab.com and self-managed instances).
 //!
-//! - [`config`]: the tenants (one per GitLab instance), loaded from `GITLAB_TENANTS` and `GITLAB_<TENANT>_*`.
-//! - [`verify`]: `X-Gitlab-Token` and the Standard Webhooks signing mode.
+//! - [`config`]: the tenants (one per GitLab instance), loaded from `GITLAB_TENANTS` and `GITLAB_[<TENANT>_]*`.
+//! - [`verify`]: the webhook side, [`GitlabIntake`]: `X-Gitlab-Token` and the Standard Webhooks signing mode.
 //! - [`event`]: the webhook payloads as delivered, and the trimmed [`event::GitlabEvent`] that is queued.
-//! - `module`: [`GitlabModule`], intake and the trigger matrix.
+//! - `triggers`: the trigger matrix, pure.
+//! - `module`: the worker side, [`GitlabModule`].
 //! - [`client`]: [`client::GitlabClient`], notes, discussions, award emoji and the members API.
 //!
 //! The tenant always comes from the webhook URL (`/webhooks/gitlab/<tenant>`), never from the payload, and
-//! selects the secrets: `gitlab/<tenant>/webhook-token`, `gitlab/<tenant>/signing-secret` and
-//! `gitlab/<tenant>/api-token`.
+//! selects the secrets: `<prefix>/<tenant>/webhook-token`, `…/signing-secret` and `…/api-token` (`<prefix>` is
+//! `GITLAB_SECRET_PREFIX`, by default `gitlab`).
 
 pub mod client;
 pub mod config;
 pub mod event;
 mod module;
+mod triggers;
 pub mod verify;
 
 pub use client::GitlabClient;
 pub use config::{GitlabConfig, GitlabTenant, Verification};
 pub use module::GitlabModule;
+pub use verify::GitlabIntake;
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+use crate::{
+    ports::Secrets,
+    provider::{ProviderIntake, ProviderModule, Wiring},
+};
+
+/// GitLab's webhook side, for the registry.
+pub fn intake(config: &GitlabConfig, secrets: Arc<dyn Secrets>) -> Arc<dyn ProviderIntake> {
+    Arc::new(GitlabIntake::new(config.clone(), secrets))
+}
+
+/// GitLab's worker side, with its REST client, for the registry.
+pub fn module(config: &GitlabConfig, wiring: &Wiring) -> Arc<dyn ProviderModule> {
+    let client = GitlabClient::new(
+        wiring.http.clone(),
+        config.clone(),
+        wiring.secrets.clone(),
+        wiring.clock.clone(),
+    );
+    Arc::new(GitlabModule::new(
+        config.clone(),
+        Arc::new(client),
+        wiring.link_help.clone(),
+    ))
+}
 
 /// Where a GitLab run reports: the issue or merge request, and what exactly triggered it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

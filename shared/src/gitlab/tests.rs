@@ -8,14 +8,14 @@ use serde_json::{json, Value};
 use super::{
     config::{GitlabTenant, Verification},
     event::{HookKind, RawEvent, MAX_FIELD_BYTES},
-    verify, GitlabConfig, GitlabModule, GitlabSource, GitlabTarget, Noteable,
+    verify, GitlabConfig, GitlabIntake, GitlabModule, GitlabSource, GitlabTarget, Noteable,
 };
 use crate::{
     domain::{Envelope, Provider, SourceRef, Trigger},
     error::WebhookError,
     http::HttpRequest,
     memory::{MemorySecrets, NoApiClient},
-    provider::{Decision, Intake, ProviderModule},
+    provider::{BothSides, Decision, Intake, ProviderIntake, ProviderModule},
 };
 
 const NOW: u64 = 1_800_000_000;
@@ -53,22 +53,24 @@ fn three_tenants() -> GitlabConfig {
     ])
 }
 
-fn module_with(config: GitlabConfig) -> GitlabModule {
+fn module_with(config: GitlabConfig) -> BothSides {
     let secrets = MemorySecrets::new()
         .with("gitlab/gitlab.com/webhook-token", COM_TOKEN)
         .with("gitlab/git.example.com/webhook-token", OWN_TOKEN)
         .with("gitlab/git.example.com/signing-secret", OWN_SIGNING)
         .with("gitlab/both.example.com/webhook-token", BOTH_TOKEN)
         .with("gitlab/both.example.com/signing-secret", OWN_SIGNING);
-    GitlabModule::new(
-        config,
-        Arc::new(secrets),
-        Arc::new(NoApiClient),
-        "Ask an admin.".into(),
-    )
+    BothSides {
+        intake: Box::new(GitlabIntake::new(config.clone(), Arc::new(secrets))),
+        module: Box::new(GitlabModule::new(
+            config,
+            Arc::new(NoApiClient),
+            "Ask an admin.".into(),
+        )),
+    }
 }
 
-fn module() -> GitlabModule {
+fn module() -> BothSides {
     module_with(three_tenants())
 }
 
@@ -159,7 +161,7 @@ fn sign_into(h: &mut http::HeaderMap, secret: &str, id: &str, ts: u64, body: &[u
 }
 
 async fn intake_at(
-    m: &GitlabModule,
+    m: &dyn ProviderIntake,
     path: &str,
     body: &[u8],
     headers: &http::HeaderMap,
@@ -375,14 +377,12 @@ async fn signature_cases() {
 
 #[tokio::test]
 async fn a_missing_or_bad_secret_is_unavailable_not_unauthorized() {
-    let m = GitlabModule::new(
+    let m = GitlabIntake::new(
         config(vec![
             tenant("gitlab.com", true, false),
             tenant("git.example.com", false, true),
         ]),
         Arc::new(MemorySecrets::new().with("gitlab/git.example.com/signing-secret", "whsec_???")),
-        Arc::new(NoApiClient),
-        String::new(),
     );
     let body = b"{}";
     let headers = token_headers("Issue Hook", Some("x"));

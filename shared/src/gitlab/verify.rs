@@ -1,15 +1,33 @@
-//! GitLab webhook authentication (providers.md §2.1), constant-time throughout and over the raw body:
+//! GitLab's webhook side ([`GitlabIntake`]: tenant from the URL → authenticate → prefilter → trim) and its
+//! authentication, constant-time throughout and over the raw body:
 //!
 //! - the classic secret token: `X-Gitlab-Token` equals the configured token;
 //! - the signing token, which follows Standard Webhooks: `webhook-signature` carries one or more space-separated
 //!   `v1,<base64 HMAC-SHA256>` over `{webhook-id}.{webhook-timestamp}.{body}`, keyed with the base64-decoded part
 //!   of the `whsec_…` secret, and `webhook-timestamp` must be within [`TOLERANCE_SECS`] of now.
 
+use std::sync::Arc;
+
+use async_trait::async_trait;
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use crate::verify::constant_time_eq;
+use super::{
+    config::GitlabTenant,
+    event::{HookKind, PayloadError, RawEvent},
+    GitlabConfig,
+};
+use crate::{
+    domain::{Envelope, Provider, ENVELOPE_VERSION},
+    error::{PortError, WebhookError},
+    http::HttpRequest,
+    ports::Secrets,
+    provider::{queued_payload, route_tenant, verification_secret, Intake, ProviderIntake},
+    secret::SecretString,
+    text,
+    verify::constant_time_eq,
+};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -129,6 +147,152 @@ pub fn sign(key: &[u8], id: &str, timestamp: u64, body: &[u8]) -> String {
     mac.update(format!("{id}.{timestamp}.").as_bytes());
     mac.update(body);
     format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+}
+
+// ---- The webhook side ----
+
+/// Delivery ids are UUIDs (`Idempotency-Key`, `X-Gitlab-Event-UUID`) or `msg_…` (`webhook-id`); anything long
+/// or odd is refused before it reaches a key.
+const MAX_DELIVERY_ID_LEN: usize = 128;
+
+/// GitLab's webhook side: every configured instance (tenant) behind one route.
+pub struct GitlabIntake {
+    config: GitlabConfig,
+    secrets: Arc<dyn Secrets>,
+}
+
+impl GitlabIntake {
+    pub fn new(config: GitlabConfig, secrets: Arc<dyn Secrets>) -> Self {
+        Self { config, secrets }
+    }
+
+    /// The tenant named by the URL: `…/webhooks/gitlab/<tenant>`. A bare `…/webhooks/gitlab` is accepted only
+    /// when exactly one tenant is configured (so a single-instance deployment needs no tenant route).
+    fn tenant_for(&self, path: &str) -> Result<&GitlabTenant, WebhookError> {
+        route_tenant(path, "gitlab", &self.config.tenants, |name| {
+            self.config.tenant(name)
+        })
+    }
+
+    async fn secret(&self, name: &str, what: &'static str) -> Result<SecretString, WebhookError> {
+        verification_secret(self.secrets.as_ref(), name, what).await
+    }
+
+    /// Every check the tenant enables must pass. Returns whether a signature was verified (then the signed
+    /// `webhook-id` is the delivery id).
+    async fn verify(
+        &self,
+        tenant: &GitlabTenant,
+        request: &HttpRequest<'_>,
+        now: u64,
+    ) -> Result<bool, WebhookError> {
+        if tenant.verify.token {
+            let expected = self
+                .secret(&tenant.webhook_token_secret, "gitlab webhook token")
+                .await?;
+            token(expected.expose(), request.header("x-gitlab-token")).map_err(rejected)?;
+        }
+        if tenant.verify.signature {
+            let secret = self
+                .secret(&tenant.signing_secret_secret, "gitlab signing secret")
+                .await?;
+            let key = signing_key(secret.expose()).map_err(|err| {
+                WebhookError::Unavailable(PortError::permanent("gitlab signing secret", err))
+            })?;
+            let headers = SignedHeaders {
+                id: request.header("webhook-id"),
+                timestamp: request.header("webhook-timestamp"),
+                signature: request.header("webhook-signature"),
+            };
+            signature(&key, headers, request.body, now).map_err(rejected)?;
+        }
+        Ok(tenant.verify.signature)
+    }
+}
+
+#[async_trait]
+impl ProviderIntake for GitlabIntake {
+    fn provider(&self) -> Provider {
+        Provider::Gitlab
+    }
+
+    async fn intake(&self, request: &HttpRequest<'_>, now: u64) -> Result<Intake, WebhookError> {
+        let tenant = self.tenant_for(request.path)?;
+        let signed = self.verify(tenant, request, now).await?;
+        let hook_header = request
+            .header("x-gitlab-event")
+            .ok_or(WebhookError::Malformed("missing X-Gitlab-Event"))?;
+        let delivery_id = delivery_id(request, signed)?;
+        let Some(hook) = HookKind::from_header(hook_header) else {
+            return Ok(Intake::Ignore("event never triggers"));
+        };
+        let raw = RawEvent::parse(request.body).map_err(|_| WebhookError::Malformed("malformed JSON"))?;
+        if !raw.matches(hook) {
+            return Err(WebhookError::Malformed(
+                "object_kind does not match X-Gitlab-Event",
+            ));
+        }
+        let relevant = match hook {
+            HookKind::Issue | HookKind::MergeRequest => raw
+                .labels_added()
+                .iter()
+                .any(|l| l.eq_ignore_ascii_case(&tenant.label)),
+            HookKind::Note => raw
+                .new_note_text()
+                .is_some_and(|body| text::contains_ignore_ascii_case(body, &tenant.mention)),
+        };
+        if !relevant {
+            return Ok(Intake::Ignore("cannot trigger"));
+        }
+        let trimmed = raw.into_event(hook).map_err(|e| match e {
+            PayloadError::Json => WebhookError::Malformed("malformed JSON"),
+            PayloadError::Missing(_) => WebhookError::Malformed("unexpected payload shape"),
+        })?;
+        let payload = queued_payload(&trimmed)?;
+        Ok(Intake::Accept(Envelope {
+            version: ENVELOPE_VERSION,
+            provider: Provider::Gitlab,
+            tenant: tenant.name.clone(),
+            delivery_id: delivery_id.to_owned(),
+            event: hook_header.trim().to_owned(),
+            group: trimmed.thread_key(&tenant.name),
+            received_at: now,
+            payload,
+        }))
+    }
+}
+
+fn rejected(err: AuthError) -> WebhookError {
+    match err {
+        AuthError::Stale => WebhookError::Stale,
+        other => WebhookError::Unauthorized(other.reason()),
+    }
+}
+
+/// The delivery id: the signed `webhook-id` when a signature was verified, else `Idempotency-Key` (stable
+/// across retries and resends), else `X-Gitlab-Event-UUID`.
+fn delivery_id<'r>(request: &'r HttpRequest<'_>, signed: bool) -> Result<&'r str, WebhookError> {
+    let id = if signed {
+        request.header("webhook-id")
+    } else {
+        request
+            .header("idempotency-key")
+            .or_else(|| request.header("x-gitlab-event-uuid"))
+    }
+    .map(str::trim)
+    .ok_or(WebhookError::Malformed(
+        "missing Idempotency-Key and X-Gitlab-Event-UUID",
+    ))?;
+    let valid = !id.is_empty()
+        && id.len() <= MAX_DELIVERY_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':' | b'.'));
+    if valid {
+        Ok(id)
+    } else {
+        Err(WebhookError::Malformed("invalid delivery id"))
+    }
 }
 
 #[cfg(test)]

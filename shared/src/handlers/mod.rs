@@ -1,6 +1,7 @@
-//! The handlers, written once and generic over the ports: webhook intake ([`webhook`]), the queue worker
-//! ([`worker`]), the agent server's callback routes ([`callback`]) and the periodic [`sweep`]. Lambda mains and
-//! the local host only wire adapters into [`Services`] and call these. A run's life between them is in
+//! The handlers, written once and generic over the ports: webhook intake ([`webhook`], on [`IntakeServices`]),
+//! the queue worker ([`worker`], on [`WorkerServices`]), the agent server's callback routes ([`callback`]) and
+//! the periodic [`sweep`] (on [`Services`]). Lambda mains and the local host only wire adapters into these and
+//! call the handlers. A run's life between them is in
 //! [`reconcile`] (what a reading of the conversation means) and [`conclude`] (ending it exactly once).
 
 pub mod callback;
@@ -22,7 +23,7 @@ use crate::{
     domain::Provider,
     error::PortError,
     ports::{Conversations, DeliveryStore, IdentityStore, Inbox, OpenHandsAuth, RunStore, Secrets},
-    provider::ProviderModule,
+    provider::{ProviderIntake, ProviderModule},
 };
 
 /// How identities' OpenHands API keys are presented to the app server.
@@ -88,14 +89,30 @@ impl Default for Settings {
     }
 }
 
-/// Every port the handlers use, wired once per process (or Lambda cold start).
+/// What webhook intake uses ([`webhook`]): the providers' webhook sides, the inbox that claims and enqueues,
+/// the clock and the limits. All a webhook function holds.
+#[derive(Clone)]
+pub struct IntakeServices {
+    pub inbox: Arc<dyn Inbox>,
+    pub intakes: Vec<Arc<dyn ProviderIntake>>,
+    pub clock: Arc<dyn Clock>,
+    pub settings: Settings,
+}
+
+impl IntakeServices {
+    pub fn intake(&self, provider: Provider) -> Option<&dyn ProviderIntake> {
+        self.intakes
+            .iter()
+            .find(|i| i.provider() == provider)
+            .map(|i| i.as_ref())
+    }
+}
+
+/// What a run's life uses once it is queued: the callbacks ([`callback`]), the [`sweep`] and the conclusion,
+/// wired once per process (or Lambda cold start). The worker adds what only it needs ([`WorkerServices`]).
 #[derive(Clone)]
 pub struct Services {
-    pub deliveries: Arc<dyn DeliveryStore>,
     pub runs: Arc<dyn RunStore>,
-    pub identities: Arc<dyn IdentityStore>,
-    /// Claim + enqueue for the webhook path.
-    pub inbox: Arc<dyn Inbox>,
     pub secrets: Arc<dyn Secrets>,
     pub conversations: Arc<dyn Conversations>,
     pub providers: Vec<Arc<dyn ProviderModule>>,
@@ -103,6 +120,22 @@ pub struct Services {
     pub settings: Settings,
     /// Per-conversation locks, so concurrent callbacks make one OpenHands lookup, not one each.
     pub lookups: Arc<KeyedLocks>,
+}
+
+/// What the queue [`worker`] uses: a run's services, plus the delivery claims it settles and the identity links
+/// it resolves.
+#[derive(Clone)]
+pub struct WorkerServices {
+    pub run: Services,
+    pub deliveries: Arc<dyn DeliveryStore>,
+    pub identities: Arc<dyn IdentityStore>,
+}
+
+impl std::ops::Deref for WorkerServices {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.run
+    }
 }
 
 /// Async locks by key, held only while someone uses them (the map keeps weak references).

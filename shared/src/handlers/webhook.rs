@@ -2,13 +2,13 @@
 
 use tracing::info;
 
-use super::Services;
+use super::IntakeServices;
 use crate::{
     domain::{Envelope, Provider, QueueMessage},
     error::WebhookError,
     http::{HttpReply, HttpRequest},
     ports::Claim,
-    provider::{Intake, ProviderModule},
+    provider::{Intake, ProviderIntake},
 };
 
 /// What intake did with a request.
@@ -28,8 +28,8 @@ impl Handled {
 
 /// Handle `POST /webhooks/{provider}`. Never fails: every error becomes its HTTP answer here, with whatever headers
 /// the provider's module adds to a rejection.
-pub async fn handle(services: &Services, provider: &str, request: HttpRequest<'_>) -> Handled {
-    let Some(module) = Provider::parse(provider).and_then(|p| services.module(p)) else {
+pub async fn handle(services: &IntakeServices, provider: &str, request: HttpRequest<'_>) -> Handled {
+    let Some(module) = Provider::parse(provider).and_then(|p| services.intake(p)) else {
         return Handled::answer(WebhookError::NotFound.into_reply());
     };
     match accept(services, module, provider, &request).await {
@@ -42,8 +42,8 @@ pub async fn handle(services: &Services, provider: &str, request: HttpRequest<'_
 }
 
 async fn accept(
-    services: &Services,
-    module: &dyn ProviderModule,
+    services: &IntakeServices,
+    module: &dyn ProviderIntake,
     provider: &str,
     request: &HttpRequest<'_>,
 ) -> Result<Handled, WebhookError> {
@@ -53,7 +53,7 @@ async fn accept(
     if request.body.len() > services.settings.max_body_bytes {
         return Err(WebhookError::TooLarge);
     }
-    let now = services.now();
+    let now = services.clock.now_secs();
     let envelope = match module.intake(request, now).await? {
         Intake::Reply(reply) => return Ok(Handled::answer(reply)),
         Intake::Ignore(reason) => {

@@ -7,7 +7,7 @@
 
 use tracing::{error, info, info_span, warn, Instrument};
 
-use super::{conclude, prompt, Services};
+use super::{conclude, prompt, WorkerServices};
 use crate::{
     domain::{
         conversation_id_for, Envelope, Outcome, RunRecord, RunState, SourceRef, Trigger, ENVELOPE_VERSION,
@@ -19,7 +19,7 @@ use crate::{
 
 /// Process one queue message delivered for the `receive_count`-th time (1 on first delivery) and say what the
 /// queue should do with it. Never panics on message content.
-pub async fn process(services: &Services, body: &str, receive_count: u32) -> Disposition {
+pub async fn process(services: &WorkerServices, body: &str, receive_count: u32) -> Disposition {
     let envelope: Envelope = match serde_json::from_str(body) {
         Ok(envelope) => envelope,
         Err(err) => {
@@ -78,7 +78,7 @@ pub async fn process(services: &Services, body: &str, receive_count: u32) -> Dis
 }
 
 async fn process_envelope(
-    services: &Services,
+    services: &WorkerServices,
     envelope: &Envelope,
     final_attempt: bool,
 ) -> Result<(), ProcessError> {
@@ -200,7 +200,7 @@ async fn process_envelope(
 /// Take a claimed run through acknowledgement and start. `existed` says an earlier attempt may have done part
 /// of this already.
 async fn drive_run(
-    services: &Services,
+    services: &WorkerServices,
     module: &dyn ProviderModule,
     trigger: &Trigger,
     mut run: RunRecord,
@@ -317,7 +317,11 @@ async fn drive_run(
 }
 
 /// Record the start task; from here the sweep and the callbacks follow the conversation.
-async fn follow_start(services: &Services, mut run: RunRecord, task: StartTask) -> Result<(), ProcessError> {
+async fn follow_start(
+    services: &WorkerServices,
+    mut run: RunRecord,
+    task: StartTask,
+) -> Result<(), ProcessError> {
     if task.is_error() {
         let detail = task.detail.unwrap_or_else(|| "the start task failed".into());
         return start_failed(services, run, &detail).await;
@@ -331,14 +335,14 @@ async fn follow_start(services: &Services, mut run: RunRecord, task: StartTask) 
     save(services, &mut run).await
 }
 
-async fn start_failed(services: &Services, run: RunRecord, detail: &str) -> Result<(), ProcessError> {
+async fn start_failed(services: &WorkerServices, run: RunRecord, detail: &str) -> Result<(), ProcessError> {
     conclude::conclude(services, run, Outcome::StartFailed(detail.to_owned()))
         .await
         .map(drop)
 }
 
 /// Conditional write; losing the race means another worker moved the run on, so retry from the top.
-async fn save(services: &Services, run: &mut RunRecord) -> Result<(), ProcessError> {
+async fn save(services: &WorkerServices, run: &mut RunRecord) -> Result<(), ProcessError> {
     run.updated_at = services.now();
     if services.runs.update_run(run).await? {
         Ok(())
@@ -363,7 +367,7 @@ const MAX_PENDING_MESSAGES: usize = 20;
 const FOLLOW_UP_LEASE: std::time::Duration = std::time::Duration::from_secs(300);
 
 async fn follow_up(
-    services: &Services,
+    services: &WorkerServices,
     module: &dyn ProviderModule,
     trigger: &Trigger,
     active: RunRecord,
@@ -397,7 +401,7 @@ async fn follow_up(
 /// Get the follow-up to the agent: send it now, keep it with the run until the conversation exists, or say
 /// that the conversation has ended.
 async fn hand_over(
-    services: &Services,
+    services: &WorkerServices,
     trigger: &Trigger,
     mut active: RunRecord,
     final_attempt: bool,
@@ -484,7 +488,7 @@ async fn hand_over(
 }
 
 /// Wake a paused sandbox so it can take the message (best effort; the retry tells).
-async fn resume_if_paused(services: &Services, auth: &crate::ports::OpenHandsAuth, run: &RunRecord) {
+async fn resume_if_paused(services: &WorkerServices, auth: &crate::ports::OpenHandsAuth, run: &RunRecord) {
     let reading = match services
         .conversations
         .statuses(auth, std::slice::from_ref(&run.conversation_id))
@@ -514,7 +518,7 @@ async fn resume_if_paused(services: &Services, auth: &crate::ports::OpenHandsAut
     }
 }
 
-async fn reload(services: &Services, conversation_id: &str) -> Result<RunRecord, ProcessError> {
+async fn reload(services: &WorkerServices, conversation_id: &str) -> Result<RunRecord, ProcessError> {
     services
         .runs
         .get_run(conversation_id)
@@ -523,7 +527,7 @@ async fn reload(services: &Services, conversation_id: &str) -> Result<RunRecord,
 }
 
 async fn notify_unlinked(
-    services: &Services,
+    services: &WorkerServices,
     module: &dyn ProviderModule,
     trigger: &Trigger,
 ) -> Result<(), ProcessError> {
@@ -541,7 +545,7 @@ const NOTICE_LEASE: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Post a notice at most once per `key`, across retries and redeliveries.
 async fn post_notice_once(
-    services: &Services,
+    services: &WorkerServices,
     module: &dyn ProviderModule,
     source: &SourceRef,
     key: &str,

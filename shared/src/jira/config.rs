@@ -2,27 +2,29 @@
 //! project → repository map and its transitions. Secrets (webhook secret, service account email and API token)
 //! are referenced by name and read through the [`crate::ports::Secrets`] port, never held here.
 //!
-//! Variables (`<SITE>` is the site name upper-cased with every other character than `A-Z0-9` turned into `_`):
-//! - `JIRA_SITES`: comma-separated site names; Jira is off when unset. A site name is what the webhook URL
+//! Variables, in the grammar every provider shares ([`ProviderEnv`]; `<SITE>` is the site name upper-cased with
+//! every character other than `A-Z0-9` turned into `_`; a per-site setting may also be given for every site as
+//! `JIRA_<SETTING>`):
+//! - `JIRA_TENANTS`: comma-separated site names; Jira is off when unset. A site name is what the webhook URL
 //!   ends with (`/webhooks/jira/<site>`), e.g. `acme` or `acme.atlassian.net`.
-//! - `JIRA_SITE_<SITE>_URL`: base URL (`https://acme.atlassian.net`); defaults to `https://<site>` when the
-//!   name is a host name (contains a dot).
-//! - `JIRA_SITE_<SITE>_BOT_ACCOUNT_ID` (required): the service account's `accountId`; its comments are ignored
-//!   and a picker mention of it triggers.
-//! - `JIRA_SITE_<SITE>_PROJECT_REPOS`: `PROJ=owner/repo,OPS=gitlab:group/project` (optional).
-//! - `JIRA_SITE_<SITE>_TRANSITION_STARTED` / `_TRANSITION_PR_OPENED`: override the global ones below.
-//! - `JIRA_TRANSITION_STARTED`, `JIRA_TRANSITION_PR_OPENED`: transition name or id (optional; no move if unset).
+//! - `JIRA_<SITE>_URL`: base URL (`https://acme.atlassian.net`); defaults to `https://<site>` when the name is a
+//!   host name (contains a dot).
+//! - `JIRA_<SITE>_BOT_ACCOUNT_ID` (required): the service account's `accountId`; its comments are ignored and a
+//!   picker mention of it triggers.
+//! - `JIRA_<SITE>_REPOS`: `PROJ=owner/repo,OPS=gitlab:group/project` (optional).
+//! - `JIRA_<SITE>_TRANSITION_STARTED` / `_TRANSITION_PR_OPENED`: transition name or id, or the target status
+//!   name (optional; no move if unset).
 //! - `JIRA_LABEL` (default `HOOKLINE_LABEL`, else `openhands`), `JIRA_MENTION` (default `HOOKLINE_MENTION`,
 //!   else `@openhands`).
-//! - `JIRA_DEFAULT_GIT_PROVIDER`: git provider of repositories named without one (default `github`).
+//! - `JIRA_GIT_PROVIDER`: git provider of repositories named without one (default `github`).
 //! - `JIRA_SECRET_PREFIX` (default `jira`): secrets are `<prefix>/<site>/webhook-secret`, `…/email`,
 //!   `…/api-token`.
 
 use std::collections::BTreeMap;
 
 use crate::{
-    config::{ConfigError, Lookup},
-    repo_hint::{self, RepoRef, GIT_PROVIDERS},
+    config::{check_url, ConfigError, Lookup, ProviderEnv},
+    repo_hint::{self, RepoRef},
 };
 
 /// Jira settings: one entry per served site plus what all sites share.
@@ -58,78 +60,43 @@ pub struct JiraSite {
 }
 
 impl JiraConfig {
-    /// Load from the environment; `None` when `JIRA_SITES` is unset. A half-configured site fails, naming
+    /// Load from the environment; `None` when `JIRA_TENANTS` is unset. A half-configured site fails, naming
     /// the missing or invalid variable.
     pub fn load(env: &Lookup<'_>) -> Result<Option<Self>, ConfigError> {
-        let Some(raw_sites) = env.get("JIRA_SITES") else {
+        let env = ProviderEnv::new(env, "JIRA");
+        let Some(names) = env.tenants()? else {
             return Ok(None);
         };
-        let default_git_provider = env.or("JIRA_DEFAULT_GIT_PROVIDER", "github").to_ascii_lowercase();
-        if !GIT_PROVIDERS.contains(&default_git_provider.as_str()) {
-            return Err(ConfigError::Invalid {
-                name: "JIRA_DEFAULT_GIT_PROVIDER",
-                reason: format!(
-                    "{default_git_provider:?} is not one of {}",
-                    GIT_PROVIDERS.join(", ")
-                ),
-            });
-        }
-        let secret_prefix = env
-            .or("JIRA_SECRET_PREFIX", "jira")
-            .trim_end_matches('/')
-            .to_owned();
-        let started = env.get("JIRA_TRANSITION_STARTED");
-        let pr_opened = env.get("JIRA_TRANSITION_PR_OPENED");
+        let default_git_provider = env.git_provider()?;
+        let secret_prefix = env.secret_prefix()?;
         let mut sites: Vec<JiraSite> = Vec::new();
-        for name in raw_sites.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        for name in names {
             let name = name.to_ascii_lowercase();
             if !valid_site_name(&name) {
-                return Err(ConfigError::Invalid {
-                    name: "JIRA_SITES",
-                    reason: format!("{name:?} is not a site name (letters, digits, '.', '-')"),
-                });
+                return Err(env.invalid(
+                    "TENANTS",
+                    format!("{name:?} is not a site name (letters, digits, '.', '-')"),
+                ));
             }
-            if sites.iter().any(|s| s.name == name) {
-                return Err(ConfigError::Invalid {
-                    name: "JIRA_SITES",
-                    reason: format!("{name:?} is listed twice"),
-                });
-            }
-            let key = env_key(&name);
-            // `Lookup` names variables by `&'static str`; the per-site names are built once at start.
-            let var = |suffix: &str| -> &'static str {
-                Box::leak(format!("JIRA_SITE_{key}_{suffix}").into_boxed_str())
-            };
-            let url_var = var("URL");
-            let base_url = match env.get(url_var) {
+            let tenant = env.tenant(&name);
+            let base_url = match tenant.get("URL") {
                 Some(url) => url,
                 None if name.contains('.') => format!("https://{name}"),
-                None => return Err(ConfigError::Missing(url_var)),
+                None => return Err(ConfigError::missing(tenant.var("URL"))),
             };
-            let base_url = base_url.trim().trim_end_matches('/').to_owned();
-            if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
-                return Err(ConfigError::Invalid {
-                    name: url_var,
-                    reason: "must be an http(s) URL".into(),
-                });
-            }
-            let bot_account_id = env.require(var("BOT_ACCOUNT_ID"))?.trim().to_owned();
-            let projects_var = var("PROJECT_REPOS");
-            let projects = match env.get(projects_var) {
-                Some(raw) => {
-                    parse_project_map(&raw, &default_git_provider).map_err(|reason| ConfigError::Invalid {
-                        name: projects_var,
-                        reason,
-                    })?
-                }
+            let base_url = check_url(&tenant.var("URL"), &base_url)?;
+            let bot_account_id = tenant.require("BOT_ACCOUNT_ID")?;
+            let projects = match tenant.get("REPOS") {
+                Some(raw) => parse_project_map(&raw, &default_git_provider)
+                    .map_err(|reason| tenant.invalid("REPOS", reason))?,
                 None => BTreeMap::new(),
             };
             sites.push(JiraSite {
                 webhook_secret_name: format!("{secret_prefix}/{name}/webhook-secret"),
                 email_secret_name: format!("{secret_prefix}/{name}/email"),
                 api_token_secret_name: format!("{secret_prefix}/{name}/api-token"),
-                transition_started: env.get(var("TRANSITION_STARTED")).or_else(|| started.clone()),
-                transition_pr_opened: env.get(var("TRANSITION_PR_OPENED")).or_else(|| pr_opened.clone()),
+                transition_started: tenant.get("TRANSITION_STARTED"),
+                transition_pr_opened: tenant.get("TRANSITION_PR_OPENED"),
                 name,
                 base_url,
                 bot_account_id,
@@ -137,30 +104,16 @@ impl JiraConfig {
                 default_git_provider: default_git_provider.clone(),
             });
         }
-        if sites.is_empty() {
-            return Err(ConfigError::Invalid {
-                name: "JIRA_SITES",
-                reason: "names no site".into(),
-            });
-        }
-        let label = env
-            .get("JIRA_LABEL")
-            .or_else(|| env.get("HOOKLINE_LABEL"))
-            .unwrap_or_else(|| "openhands".into());
-        let mention = env
-            .get("JIRA_MENTION")
-            .or_else(|| env.get("HOOKLINE_MENTION"))
-            .unwrap_or_else(|| "@openhands".into());
-        let mention = if mention.starts_with('@') {
-            mention
-        } else {
-            format!("@{mention}")
-        };
         Ok(Some(JiraConfig {
             sites,
-            label,
-            mention,
+            label: env.label(),
+            mention: env.mention(),
         }))
+    }
+
+    /// Every site's name.
+    pub fn tenant_names(&self) -> Vec<String> {
+        self.sites.iter().map(|s| s.name.clone()).collect()
     }
 
     /// The site called `name` (case-insensitive).
@@ -177,19 +130,6 @@ fn valid_site_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
         && !name.starts_with('.')
         && !name.contains("..")
-}
-
-/// `acme.atlassian.net` → `ACME_ATLASSIAN_NET`.
-pub fn env_key(site: &str) -> String {
-    site.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 /// Parse `PROJ=owner/repo,OPS=gitlab:group/project`.
@@ -218,7 +158,8 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        crate::config::Config::from_lookup(move |k| map.get(k).cloned()).map(|config| config.jira)
+        let get = move |k: &str| map.get(k).cloned();
+        JiraConfig::load(&Lookup::new(&get))
     }
 
     #[test]
@@ -229,42 +170,31 @@ mod tests {
     #[test]
     fn a_half_configured_site_names_the_missing_variable() {
         assert_eq!(
-            load(&[("JIRA_SITES", "acme")]),
-            Err(ConfigError::Missing("JIRA_SITE_ACME_URL"))
+            load(&[("JIRA_TENANTS", "acme")]),
+            Err(ConfigError::missing("JIRA_ACME_URL"))
         );
         assert_eq!(
-            load(&[("JIRA_SITES", "acme.atlassian.net")]),
-            Err(ConfigError::Missing(
-                "JIRA_SITE_ACME_ATLASSIAN_NET_BOT_ACCOUNT_ID"
-            ))
+            load(&[("JIRA_TENANTS", "acme.atlassian.net")]),
+            Err(ConfigError::missing("JIRA_ACME_ATLASSIAN_NET_BOT_ACCOUNT_ID"))
         );
         let err = load(&[
-            ("JIRA_SITES", "acme"),
-            ("JIRA_SITE_ACME_URL", "https://acme.atlassian.net"),
-            ("JIRA_SITE_ACME_BOT_ACCOUNT_ID", "bot-1"),
-            ("JIRA_SITE_ACME_PROJECT_REPOS", "PROJ=not a repo"),
+            ("JIRA_TENANTS", "acme"),
+            ("JIRA_ACME_URL", "https://acme.atlassian.net"),
+            ("JIRA_ACME_BOT_ACCOUNT_ID", "bot-1"),
+            ("JIRA_ACME_REPOS", "PROJ=not a repo"),
         ]);
-        assert!(matches!(
-            err,
-            Err(ConfigError::Invalid {
-                name: "JIRA_SITE_ACME_PROJECT_REPOS",
-                ..
-            })
-        ));
+        assert!(matches!(err, Err(ConfigError::Invalid { name, .. }) if name == "JIRA_ACME_REPOS"));
     }
 
     #[test]
     fn loads_sites_maps_and_transitions() {
         let config = load(&[
-            ("JIRA_SITES", "acme, globex.atlassian.net"),
-            ("JIRA_SITE_ACME_URL", "https://acme.atlassian.net/"),
-            ("JIRA_SITE_ACME_BOT_ACCOUNT_ID", "bot-1"),
-            (
-                "JIRA_SITE_ACME_PROJECT_REPOS",
-                "proj=octo/hello, OPS=gitlab:group/sub/svc",
-            ),
-            ("JIRA_SITE_ACME_TRANSITION_STARTED", "Start work"),
-            ("JIRA_SITE_GLOBEX_ATLASSIAN_NET_BOT_ACCOUNT_ID", "bot-2"),
+            ("JIRA_TENANTS", "acme, globex.atlassian.net"),
+            ("JIRA_ACME_URL", "https://acme.atlassian.net/"),
+            ("JIRA_ACME_BOT_ACCOUNT_ID", "bot-1"),
+            ("JIRA_ACME_REPOS", "proj=octo/hello, OPS=gitlab:group/sub/svc"),
+            ("JIRA_ACME_TRANSITION_STARTED", "Start work"),
+            ("JIRA_GLOBEX_ATLASSIAN_NET_BOT_ACCOUNT_ID", "bot-2"),
             ("JIRA_TRANSITION_STARTED", "21"),
             ("JIRA_TRANSITION_PR_OPENED", "In Review"),
             ("HOOKLINE_MENTION", "bot"),

@@ -1,17 +1,15 @@
-//! The Jira Cloud provider: webhook intake (verify per site → prefilter → trim), trigger decisions, and the
-//! REST v3 client that implements [`crate::ports::SourceClient`].
+//! The Jira Cloud provider.
 //!
 //! Layout, along the domain's seams:
 //! - [`config`]: typed settings, one [`JiraSite`] per Jira site (the tenant), loaded from the environment.
 //! - [`event`]: the raw webhook payload as Jira sends it and the trimmed [`event::JiraEvent`] that is queued.
 //! - [`adf`]: Atlassian Document Format both ways (text out of comment bodies; Markdown into comment bodies).
 //! - [`triggers`]: pure trigger rules (label newly added, exact or picker mention, repository inference).
-//! - `module`: [`JiraModule`], the [`crate::provider::ProviderModule`] tying intake and decisions together.
+//! - `verify`: the webhook side, [`JiraIntake`].
+//! - `module`: the worker side, [`JiraModule`].
 //! - [`client`]: [`client::JiraClient`], comments (status, notices, context) and tracker transitions.
 //!
-//! Admin webhooks with a secret are the supported registration mode (providers.md §4.1, mode 1): Jira signs
-//! the raw body as `X-Hub-Signature: sha256=<hex>`. The site comes from the URL (`/webhooks/jira/<site>`),
-//! never from the payload, and selects the secret.
+//! The site comes from the URL (`/webhooks/jira/<site>`), never from the payload, and selects the secret.
 
 pub mod adf;
 pub mod client;
@@ -19,11 +17,41 @@ pub mod config;
 pub mod event;
 mod module;
 pub mod triggers;
+mod verify;
 
 pub use config::{JiraConfig, JiraSite};
 pub use module::JiraModule;
+pub use verify::JiraIntake;
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+use crate::{
+    ports::Secrets,
+    provider::{ProviderIntake, ProviderModule, Wiring},
+};
+
+/// Jira's webhook side, for the registry.
+pub fn intake(config: &JiraConfig, secrets: Arc<dyn Secrets>) -> Arc<dyn ProviderIntake> {
+    Arc::new(JiraIntake::new(config.clone(), secrets))
+}
+
+/// Jira's worker side, for the registry: its REST client, which also reads the issue descriptions that comment
+/// events lack.
+pub fn module(config: &JiraConfig, wiring: &Wiring) -> Arc<dyn ProviderModule> {
+    let client = Arc::new(client::JiraClient::new(
+        wiring.http.clone(),
+        config.clone(),
+        wiring.secrets.clone(),
+    ));
+    Arc::new(JiraModule::new(
+        config.clone(),
+        client.clone(),
+        Some(client),
+        wiring.link_help.clone(),
+    ))
+}
 
 /// Where a Jira run reports: the issue on one site, and the comment that triggered it (if any).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,14 +13,14 @@ use serde_json::{json, Value};
 use super::{
     client::IssueReader,
     config::{JiraConfig, JiraSite},
-    JiraModule, JiraSource,
+    JiraIntake, JiraModule, JiraSource,
 };
 use crate::{
     domain::{Envelope, SourceRef, Trigger},
     error::{PortError, ProcessError, WebhookError},
     http::HttpRequest,
     memory::{MemorySecrets, NoApiClient},
-    provider::{Decision, Intake, ProviderModule},
+    provider::{BothSides, Decision, Intake, ProviderIntake, ProviderModule},
     repo_hint::RepoRef,
     verify::{self, sign_hex},
 };
@@ -84,25 +84,27 @@ fn config(mention: &str) -> JiraConfig {
     }
 }
 
-fn module_with(mention: &str, issues: Arc<Issues>) -> JiraModule {
+fn module_with(mention: &str, issues: Arc<Issues>) -> BothSides {
     let secrets = MemorySecrets::new()
         .with("jira/acme/webhook-secret", SECRET)
         .with("jira/beta/webhook-secret", BETA_SECRET);
-    JiraModule::new(
-        config(mention),
-        Arc::new(secrets),
-        Arc::new(NoApiClient),
-        Some(issues),
-        "Ask an admin.".into(),
-    )
+    BothSides {
+        intake: Box::new(JiraIntake::new(config(mention), Arc::new(secrets))),
+        module: Box::new(JiraModule::new(
+            config(mention),
+            Arc::new(NoApiClient),
+            Some(issues),
+            "Ask an admin.".into(),
+        )),
+    }
 }
 
-fn module() -> JiraModule {
+fn module() -> BothSides {
     module_with("@openhands", Arc::new(Issues::default()))
 }
 
 async fn post(
-    module: &JiraModule,
+    module: &dyn ProviderIntake,
     path: &str,
     body: &[u8],
     headers: &[(&str, &str)],
@@ -127,7 +129,7 @@ async fn post(
         .await
 }
 
-async fn deliver(module: &JiraModule, payload: &Value) -> Result<Intake, WebhookError> {
+async fn deliver(module: &BothSides, payload: &Value) -> Result<Intake, WebhookError> {
     let body = serde_json::to_vec(payload).expect("json");
     let sig = format!("sha256={}", sign_hex(SECRET.as_bytes(), &body));
     post(
@@ -149,7 +151,7 @@ fn accepted(intake: Result<Intake, WebhookError>) -> Envelope {
     }
 }
 
-async fn decision(module: &JiraModule, payload: &Value) -> Decision {
+async fn decision(module: &BothSides, payload: &Value) -> Decision {
     match deliver(module, payload).await {
         Ok(Intake::Accept(envelope)) => module.decide(&envelope).expect("decides"),
         Ok(Intake::Ignore(reason)) => Decision::Ignore(reason),
@@ -389,16 +391,13 @@ async fn signatures_are_checked_per_site() {
 #[tokio::test]
 async fn a_single_site_also_answers_on_the_bare_route_and_a_stage_prefix() {
     let secrets = MemorySecrets::new().with("jira/acme/webhook-secret", SECRET);
-    let module = JiraModule::new(
+    let module = JiraIntake::new(
         JiraConfig {
             sites: vec![site("acme")],
             label: "openhands".into(),
             mention: "@bot".into(),
         },
         Arc::new(secrets),
-        Arc::new(NoApiClient),
-        None,
-        String::new(),
     );
     for path in [
         "/webhooks/jira",

@@ -117,7 +117,7 @@ pub fn decide(config: &JiraConfig, site: &JiraSite, envelope: &Envelope, event: 
         repository: Some(repo.repository),
         branch: None,
         git_provider: repo.git_provider,
-        title: format!("Jira Issue {}: {}", issue.key, one_line(&issue.summary)),
+        title: format!("Jira Issue {}: {}", issue.key, text::one_line(&issue.summary)),
         prompt: PromptParts {
             subject: format!("Jira issue {} ({browse})", issue.key),
             subject_title: issue.summary.clone(),
@@ -274,9 +274,4 @@ fn instructions(key: &str, browse: &str, from_label: bool) -> String {
          description links {browse}. Do not post comments on the Jira issue yourself: your final message is \
          posted there for you."
     )
-}
-
-fn one_line(s: &str) -> String {
-    let line = s.lines().next().unwrap_or("").trim();
-    line.chars().take(200).collect()
 }

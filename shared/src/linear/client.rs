@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::{settings::NEVER_MOVED_STATE_TYPES, LinearConfig, LinearSource, LinearTenant};
+use super::{config::NEVER_MOVED_STATE_TYPES, LinearConfig, LinearSource, LinearTenant};
 use crate::{
     clock::Clock,
     domain::{SourceRef, StatusRef},

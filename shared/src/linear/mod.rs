@@ -1,24 +1,55 @@
-//! The Linear provider: webhook intake (verify `Linear-Signature` on the raw body, check `webhookTimestamp`
+//! The Linear provider: webhook side (verify `Linear-Signature` on the raw body, check `webhookTimestamp`
 //! freshness and the organization, prefilter, trim), trigger decisions (label newly added, exact mention in a new
 //! comment) and the GraphQL client that implements [`crate::ports::SourceClient`].
 //!
 //! Tenancy: one tenant per Linear organization, named by the URL (`POST /webhooks/linear/<tenant>`). The tenant
-//! selects its secrets (`linear/<tenant>/webhook-secret`, `linear/<tenant>/api-key`) and its configured
+//! selects its secrets (`<prefix>/<tenant>/webhook-secret`, `…/api-key`; `<prefix>` is `LINEAR_SECRET_PREFIX`,
+//! by default `linear`) and its configured
 //! organization id, which must equal the verified body's `organizationId`.
 //!
-//! Files: [`settings`] (configuration), [`event`] (payloads as delivered and as queued), `triggers` (the pure
-//! trigger decision and repository resolution), `module` ([`LinearModule`]), [`client`] (GraphQL API).
+//! Files: [`config`] (settings), `verify` (the webhook side, [`LinearIntake`]), [`event`] (payloads as delivered
+//! and as queued), `triggers` (the pure trigger decision and repository resolution), `module` (the worker side,
+//! [`LinearModule`]), [`client`] (GraphQL API).
 
 pub mod client;
+pub mod config;
 pub mod event;
 mod module;
-pub mod settings;
 mod triggers;
+mod verify;
 
+pub use config::{LinearConfig, LinearTenant, TeamRepository};
 pub use module::LinearModule;
-pub use settings::{LinearConfig, LinearTenant, TeamRepository};
+pub use verify::{LinearIntake, MAX_SKEW_MS};
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+use crate::{
+    ports::Secrets,
+    provider::{ProviderIntake, ProviderModule, Wiring},
+};
+
+/// Linear's webhook side, for the registry.
+pub fn intake(config: &LinearConfig, secrets: Arc<dyn Secrets>) -> Arc<dyn ProviderIntake> {
+    Arc::new(LinearIntake::new(config.clone(), secrets))
+}
+
+/// Linear's worker side, with its GraphQL client, for the registry.
+pub fn module(config: &LinearConfig, wiring: &Wiring) -> Arc<dyn ProviderModule> {
+    let client = client::LinearClient::new(
+        wiring.http.clone(),
+        config.clone(),
+        wiring.secrets.clone(),
+        wiring.clock.clone(),
+    );
+    Arc::new(LinearModule::new(
+        config.clone(),
+        Arc::new(client),
+        wiring.link_help.clone(),
+    ))
+}
 
 /// Where a Linear run reports: the issue, and the comment that triggered it (if any).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

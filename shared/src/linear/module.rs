@@ -1,173 +1,39 @@
-//! [`LinearModule`]: Linear's webhook intake (tenant from the URL → verify → freshness → organization →
-//! prefilter → trim) and trigger decisions.
+//! [`LinearModule`]: Linear's worker side: trigger decisions ([`super::triggers`]) and the GraphQL client.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde_json::value::RawValue;
 
-use super::{
-    event::{LinearEvent, LinearEventKind, PayloadError, RawPayload},
-    triggers, LinearConfig, LinearTenant,
-};
+use super::{event::LinearEvent, triggers, LinearConfig};
 use crate::{
-    domain::{Envelope, Provider, Trigger, ENVELOPE_VERSION},
-    error::{ProcessError, WebhookError},
-    http::HttpRequest,
-    ports::{Secrets, SourceClient},
-    provider::{route_tenant, verification_secret, Decision, Intake, ProviderModule},
-    text, verify,
+    domain::{Envelope, Provider, Trigger},
+    error::ProcessError,
+    ports::SourceClient,
+    provider::{Decision, ProviderModule},
 };
 
-/// Largest accepted difference between `webhookTimestamp` and now, in milliseconds (Linear's SDK: one minute).
-pub const MAX_SKEW_MS: u64 = 60_000;
-/// `Linear-Delivery` is a UUID; anything long or odd is refused before it reaches a key.
-const MAX_DELIVERY_ID_LEN: usize = 128;
-
-/// The Linear provider module.
+/// Linear's worker side.
 pub struct LinearModule {
     config: LinearConfig,
-    secrets: Arc<dyn Secrets>,
     client: Arc<dyn SourceClient>,
     link_help: String,
 }
 
 impl LinearModule {
     /// `link_help` is the Markdown appended to the notice for people whose account is not linked yet.
-    pub fn new(
-        config: LinearConfig,
-        secrets: Arc<dyn Secrets>,
-        client: Arc<dyn SourceClient>,
-        link_help: String,
-    ) -> Self {
+    pub fn new(config: LinearConfig, client: Arc<dyn SourceClient>, link_help: String) -> Self {
         Self {
             config,
-            secrets,
             client,
             link_help,
         }
     }
-
-    /// The tenant named by the path (`…/webhooks/linear/<tenant>`, a stage prefix or trailing slash allowed); the
-    /// bare route only with exactly one organization. Unknown tenants are 404: there is no secret to check them
-    /// against.
-    fn tenant_for(&self, path: &str) -> Result<&LinearTenant, WebhookError> {
-        route_tenant(path, "linear", &self.config.tenants, |name| {
-            self.config.tenant(name)
-        })
-    }
-
-    async fn verify(&self, tenant: &LinearTenant, request: &HttpRequest<'_>) -> Result<(), WebhookError> {
-        let name = tenant.webhook_secret_name();
-        let secret = verification_secret(self.secrets.as_ref(), &name, "linear webhook secret").await?;
-        let signature = request
-            .header("linear-signature")
-            .ok_or(WebhookError::Unauthorized("signature header missing"))?;
-        verify::hmac_sha256_hex(secret.expose().as_bytes(), request.body, signature)
-            .map_err(|e| WebhookError::Unauthorized(e.reason()))
-    }
-
-    /// Is this verified event worth queueing, and as what?
-    fn classify(&self, raw: &RawPayload) -> Result<LinearEventKind, &'static str> {
-        match (raw.kind(), raw.action()) {
-            ("Comment", "create") => {
-                let may_mention = raw.comment_body().is_some_and(|body| {
-                    text::contains_ignore_ascii_case(body, &self.config.mention)
-                        || text::contains_ignore_ascii_case(body, "/profiles/")
-                });
-                if may_mention {
-                    Ok(LinearEventKind::Comment)
-                } else {
-                    Err("comment without a mention")
-                }
-            }
-            ("Comment", _) => Err("comment edit or removal"),
-            ("Issue", "update") => {
-                let wanted = raw.added_labels().iter().any(|label| {
-                    label.name.eq_ignore_ascii_case(&self.config.label)
-                        || self.config.label_id.as_deref() == Some(label.id.as_str())
-                });
-                if wanted {
-                    Ok(LinearEventKind::LabelsAdded)
-                } else {
-                    Err("no newly added trigger label")
-                }
-            }
-            _ => Err("event never triggers"),
-        }
-    }
-}
-
-/// The delivery id: the `Linear-Delivery` header when present, else the documented body-derived key.
-fn delivery_id(request: &HttpRequest<'_>, raw: &RawPayload) -> Result<String, WebhookError> {
-    match request.header("linear-delivery").map(str::trim) {
-        Some(id) if !id.is_empty() => {
-            let valid =
-                id.len() <= MAX_DELIVERY_ID_LEN && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-            if valid {
-                Ok(id.to_owned())
-            } else {
-                Err(WebhookError::Malformed("invalid Linear-Delivery"))
-            }
-        }
-        _ => raw
-            .fallback_delivery_id()
-            .ok_or(WebhookError::Malformed("missing Linear-Delivery")),
-    }
-}
-
-/// `webhookTimestamp` (ms) within [`MAX_SKEW_MS`] of `now` (s). A body without one is refused: it would have
-/// no replay window at all.
-fn check_fresh(raw: &RawPayload, now: u64) -> Result<(), WebhookError> {
-    let sent_ms = raw.webhook_timestamp_ms().ok_or(WebhookError::Stale)?;
-    let now_ms = now.saturating_mul(1000);
-    if sent_ms.abs_diff(now_ms) > MAX_SKEW_MS {
-        return Err(WebhookError::Stale);
-    }
-    Ok(())
 }
 
 #[async_trait]
 impl ProviderModule for LinearModule {
     fn provider(&self) -> Provider {
         Provider::Linear
-    }
-
-    async fn intake(&self, request: &HttpRequest<'_>, now: u64) -> Result<Intake, WebhookError> {
-        let tenant = self.tenant_for(request.path)?;
-        self.verify(tenant, request).await?;
-        // Everything below reads the verified bytes only.
-        let raw = RawPayload::parse(request.body).map_err(|_| WebhookError::Malformed("malformed JSON"))?;
-        check_fresh(&raw, now)?;
-        if raw.organization_id() != Some(tenant.organization_id.as_str()) {
-            // Signed with this tenant's secret but for another organization: a shared or misplaced secret.
-            return Err(WebhookError::Unauthorized(
-                "organization does not match the tenant",
-            ));
-        }
-        let kind = match self.classify(&raw) {
-            Ok(kind) => kind,
-            Err(reason) => return Ok(Intake::Ignore(reason)),
-        };
-        let delivery_id = delivery_id(request, &raw)?;
-        let event = raw.into_event(kind).map_err(|e| match e {
-            PayloadError::Json => WebhookError::Malformed("malformed JSON"),
-            PayloadError::Missing(_) => WebhookError::Malformed("unexpected payload shape"),
-        })?;
-        let payload = serde_json::to_string(&event)
-            .ok()
-            .and_then(|s| RawValue::from_string(s).ok())
-            .ok_or(WebhookError::Malformed("unexpected payload shape"))?;
-        Ok(Intake::Accept(Envelope {
-            version: ENVELOPE_VERSION,
-            provider: Provider::Linear,
-            tenant: tenant.name.clone(),
-            delivery_id,
-            event: format!("{kind:?}"),
-            group: event.thread_key(&tenant.name),
-            received_at: now,
-            payload,
-        }))
     }
 
     fn decide(&self, envelope: &Envelope) -> Result<Decision, ProcessError> {

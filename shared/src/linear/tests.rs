@@ -6,10 +6,10 @@ use std::{collections::HashMap, sync::Arc};
 use serde_json::{json, Value};
 
 use super::{
+    config::LinearConfig,
     event::{LinearEvent, LinearEventKind},
-    settings::LinearConfig,
     triggers::{mentions_handle, resolve_repository},
-    LinearModule, LinearSource,
+    LinearIntake, LinearModule, LinearSource,
 };
 use crate::{
     config::ConfigError,
@@ -17,7 +17,7 @@ use crate::{
     error::WebhookError,
     http::HttpRequest,
     memory::{MemorySecrets, NoApiClient},
-    provider::{Decision, Intake, ProviderModule},
+    provider::{BothSides, Decision, Intake, ProviderIntake, ProviderModule},
     verify::{self, sign_hex},
 };
 
@@ -36,17 +36,19 @@ fn load(pairs: &[(&str, &str)]) -> Result<Option<LinearConfig>, ConfigError> {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    crate::config::Config::from_lookup(move |k| map.get(k).cloned()).map(|config| config.linear)
+    let get = move |k: &str| map.get(k).cloned();
+    LinearConfig::load(&crate::config::Lookup::new(&get))
 }
 
 fn config_with(extra: &[(&str, &str)]) -> LinearConfig {
     let mut pairs = vec![
-        ("LINEAR_ORGANIZATIONS", "acme=org-1,globex=org-2"),
-        ("LINEAR_BOT_USER_IDS", "acme=bot-user-1,globex=bot-user-2"),
-        (
-            "LINEAR_TEAM_REPOSITORIES",
-            "ENG=octo/hello,globex/ENG=gitlab:globex/app",
-        ),
+        ("LINEAR_TENANTS", "acme,globex"),
+        ("LINEAR_ACME_ORGANIZATION_ID", "org-1"),
+        ("LINEAR_ACME_BOT_USER_ID", "bot-user-1"),
+        ("LINEAR_GLOBEX_ORGANIZATION_ID", "org-2"),
+        ("LINEAR_GLOBEX_BOT_USER_ID", "bot-user-2"),
+        ("LINEAR_REPOS", "ENG=octo/hello"),
+        ("LINEAR_GLOBEX_REPOS", "ENG=gitlab:globex/app"),
     ];
     pairs.extend_from_slice(extra);
     load(&pairs).expect("loads").expect("linear on")
@@ -56,19 +58,21 @@ fn config() -> LinearConfig {
     config_with(&[])
 }
 
-fn module_with(config: LinearConfig) -> LinearModule {
+fn module_with(config: LinearConfig) -> BothSides {
     let secrets = MemorySecrets::new()
         .with("linear/acme/webhook-secret", ACME_SECRET)
         .with("linear/globex/webhook-secret", GLOBEX_SECRET);
-    LinearModule::new(
-        config,
-        Arc::new(secrets),
-        Arc::new(NoApiClient),
-        "Ask an admin.".into(),
-    )
+    BothSides {
+        intake: Box::new(LinearIntake::new(config.clone(), Arc::new(secrets))),
+        module: Box::new(LinearModule::new(
+            config,
+            Arc::new(NoApiClient),
+            "Ask an admin.".into(),
+        )),
+    }
 }
 
-fn module() -> LinearModule {
+fn module() -> BothSides {
     module_with(config())
 }
 
@@ -86,7 +90,7 @@ fn headers(signature: Option<&str>, delivery: Option<&str>) -> http::HeaderMap {
 }
 
 async fn intake_raw(
-    module: &LinearModule,
+    module: &BothSides,
     path: &str,
     body: &[u8],
     headers: &http::HeaderMap,
@@ -711,40 +715,29 @@ async fn no_repository_asks_once_for_it() {
 // ---- configuration ----
 
 #[test]
-fn configuration_is_off_until_organizations_are_set_and_names_what_is_missing() {
+fn configuration_is_off_until_tenants_are_set_and_names_what_is_missing() {
     assert_eq!(load(&[]), Ok(None));
     assert_eq!(
-        load(&[("LINEAR_ORGANIZATIONS", "acme=org-1")]),
-        Err(ConfigError::Missing("LINEAR_BOT_USER_IDS"))
+        load(&[("LINEAR_TENANTS", "acme"), ("LINEAR_ACME_BOT_USER_ID", "u")]),
+        Err(ConfigError::missing("LINEAR_ACME_ORGANIZATION_ID"))
+    );
+    assert_eq!(
+        load(&[
+            ("LINEAR_TENANTS", "acme"),
+            ("LINEAR_ACME_ORGANIZATION_ID", "org-1")
+        ]),
+        Err(ConfigError::missing("LINEAR_ACME_BOT_USER_ID"))
     );
     let invalid_name = |result: Result<Option<LinearConfig>, ConfigError>| match result {
         Err(ConfigError::Invalid { name, .. }) => name,
         other => panic!("expected invalid, got {other:?}"),
     };
-    assert_eq!(
-        invalid_name(load(&[
-            ("LINEAR_ORGANIZATIONS", "acme=org-1"),
-            ("LINEAR_BOT_USER_IDS", "globex=u")
-        ])),
-        "LINEAR_BOT_USER_IDS"
-    );
-    assert_eq!(
-        invalid_name(load(&[
-            ("LINEAR_ORGANIZATIONS", "acme"),
-            ("LINEAR_BOT_USER_IDS", "acme=u")
-        ])),
-        "LINEAR_ORGANIZATIONS"
-    );
-    assert_eq!(
-        invalid_name(load(&[
-            ("LINEAR_ORGANIZATIONS", "a/b=org"),
-            ("LINEAR_BOT_USER_IDS", "a/b=u")
-        ])),
-        "LINEAR_ORGANIZATIONS"
-    );
+    assert_eq!(invalid_name(load(&[("LINEAR_TENANTS", "a/b")])), "LINEAR_TENANTS");
+    assert_eq!(invalid_name(load(&[("LINEAR_TENANTS", "a.b")])), "LINEAR_TENANTS");
     let base = [
-        ("LINEAR_ORGANIZATIONS", "acme=org-1"),
-        ("LINEAR_BOT_USER_IDS", "acme=u"),
+        ("LINEAR_TENANTS", "acme"),
+        ("LINEAR_ACME_ORGANIZATION_ID", "org-1"),
+        ("LINEAR_ACME_BOT_USER_ID", "u"),
     ];
     let with = |extra: (&'static str, &'static str)| {
         let mut pairs = base.to_vec();
@@ -759,10 +752,7 @@ fn configuration_is_off_until_organizations_are_set_and_names_what_is_missing() 
         invalid_name(with(("LINEAR_MOVE_TO_STARTED", "maybe"))),
         "LINEAR_MOVE_TO_STARTED"
     );
-    assert_eq!(
-        invalid_name(with(("LINEAR_TEAM_REPOSITORIES", "ENG=nope"))),
-        "LINEAR_TEAM_REPOSITORIES"
-    );
+    assert_eq!(invalid_name(with(("LINEAR_REPOS", "ENG=nope"))), "LINEAR_REPOS");
     let config = load(&base).unwrap().unwrap();
     assert_eq!(config.api_url, "https://api.linear.app/graphql");
     assert_eq!(config.mention, "@openhands");
@@ -774,6 +764,11 @@ fn configuration_is_off_until_organizations_are_set_and_names_what_is_missing() 
         "linear/acme/webhook-secret"
     );
     assert_eq!(config.tenants[0].api_key_secret_name(), "linear/acme/api-key");
+    let prefixed = with(("LINEAR_SECRET_PREFIX", "prod/linear")).unwrap().unwrap();
+    assert_eq!(
+        prefixed.tenants[0].api_key_secret_name(),
+        "prod/linear/acme/api-key"
+    );
     let config = with(("HOOKLINE_MENTION", "helper")).unwrap().unwrap();
     assert_eq!(config.mention, "@helper");
 }

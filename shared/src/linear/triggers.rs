@@ -111,7 +111,7 @@ pub(crate) fn decide(
         repository: Some(choice.repository),
         branch: None,
         git_provider: choice.git_provider,
-        title: format!("Linear Issue {key}: {}", one_line(&event.issue.title)),
+        title: format!("Linear Issue {key}: {}", text::one_line(&event.issue.title)),
         prompt: PromptParts {
             subject: if event.issue.url.is_empty() {
                 format!("Linear issue {key}")
@@ -156,11 +156,6 @@ fn instructions_for(kind: LinearEventKind, key: &str, repository: &str) -> Strin
              the Linear issue yourself."
         ),
     }
-}
-
-fn one_line(s: &str) -> String {
-    let line = s.lines().next().unwrap_or("").trim();
-    line.chars().take(200).collect()
 }
 
 /// Exact mention of `handle` (see [`text::mentions`]: not in quotes or code, not part of a longer name), also

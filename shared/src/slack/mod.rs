@@ -12,39 +12,54 @@
 //!   secret): the secret is `<prefix>/signing-secret`, and the tenant is the `team_id` of the verified body.
 //!
 //! Either way the Web API is called with the team's bot token `<prefix>/<team>/bot-token`. `<prefix>` is
-//! `SLACK_SECRET_PREFIX` (default `slack`). Secrets are read through the [`crate::ports::Secrets`] port.
+//! `SLACK_SECRET_PREFIX` (default `slack`). `SLACK_TENANTS` lists the teams served (`*`: any). Secrets are read through the [`crate::ports::Secrets`] port.
 //!
 //! # Seams
-//! - [`signature`]: the `v0` request signature and its 5-minute window.
+//! - `config`: [`SlackConfig`], from `SLACK_*`.
+//! - [`verify`]: the webhook side, [`SlackIntake`] (route → secret → verify → parse), with the `v0` request
+//!   signature and its 5-minute window.
 //! - [`event`]: the payload as Slack sends it and the trimmed [`event::SlackEvent`] that is queued.
-//! - `module`: intake (route → secret → verify → parse) and the [`SlackModule`].
+//! - `module`: the worker side, [`SlackModule`].
 //! - `triggers`: the pure decision (mention, bots, edits, thread key, repository: named in the message, see
 //!   [`crate::repo_hint`], else the channel's default).
 //! - `mrkdwn`: Slack's text format, in (mentions, entities, links) and out (Markdown → mrkdwn).
 //! - [`client`]: the Web API client (reactions, thread replies, ephemeral notices, thread context).
 
 pub mod client;
+mod config;
 pub mod event;
 mod module;
 mod mrkdwn;
-pub mod signature;
 mod triggers;
+pub mod verify;
 
+pub use config::{SlackConfig, DEFAULT_API_URL, DEFAULT_SECRET_PREFIX};
 pub use module::SlackModule;
+pub use verify::SlackIntake;
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    config::{ConfigError, Lookup},
-    repo_hint::{self, RepoRef, GIT_PROVIDERS},
+    ports::Secrets,
+    provider::{ProviderIntake, ProviderModule, Wiring},
 };
 
-/// Default Web API base URL.
-pub const DEFAULT_API_URL: &str = "https://slack.com/api";
-/// Default prefix of Slack secret names.
-pub const DEFAULT_SECRET_PREFIX: &str = "slack";
+/// Slack's webhook side, for the registry.
+pub fn intake(config: &SlackConfig, secrets: Arc<dyn Secrets>) -> Arc<dyn ProviderIntake> {
+    Arc::new(SlackIntake::new(config.clone(), secrets))
+}
+
+/// Slack's worker side, with its Web API client, for the registry.
+pub fn module(config: &SlackConfig, wiring: &Wiring) -> Arc<dyn ProviderModule> {
+    let client = client::SlackClient::new(wiring.http.clone(), config.clone(), wiring.secrets.clone());
+    Arc::new(SlackModule::new(
+        config.clone(),
+        Arc::new(client),
+        wiring.link_help.clone(),
+    ))
+}
 
 /// Where a Slack run reports: a thread in a channel of one workspace, and who asked.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,114 +92,6 @@ pub enum SlackNotice {
     Thread,
 }
 
-/// Slack settings (typed config; secrets are referenced by name, never held here).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SlackConfig {
-    /// Web API base URL without a trailing slash (`https://slack.com/api`, or a fake in tests).
-    pub api_url: String,
-    /// Prefix of the secret names (see the module docs).
-    pub secret_prefix: String,
-    /// Channel id → the repository used when a message names none.
-    pub channel_repos: BTreeMap<String, RepoRef>,
-    /// Git provider of a bare `owner/repo` in a message and of channel defaults without a `provider:` prefix.
-    pub git_provider: String,
-}
-
-impl SlackConfig {
-    /// Load from the environment; `None` when Slack is not configured (`SLACK_ENABLED` unset or false).
-    ///
-    /// - `SLACK_ENABLED`: `true`/`1`/`yes` turns Slack on.
-    /// - `SLACK_API_URL` (default `https://slack.com/api`).
-    /// - `SLACK_SECRET_PREFIX` (default `slack`).
-    /// - `SLACK_GIT_PROVIDER` (default `github`).
-    /// - `SLACK_CHANNEL_REPOS`: `C123=octo/hello,C456=gitlab:group/project`.
-    ///
-    /// Another `SLACK_*` setting without `SLACK_ENABLED` is a half configuration and fails naming it.
-    pub fn load(env: &Lookup<'_>) -> Result<Option<Self>, ConfigError> {
-        const OTHERS: [&str; 4] = [
-            "SLACK_API_URL",
-            "SLACK_SECRET_PREFIX",
-            "SLACK_GIT_PROVIDER",
-            "SLACK_CHANNEL_REPOS",
-        ];
-        let enabled = match env.get("SLACK_ENABLED") {
-            None => false,
-            Some(raw) => match raw.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" | "on" => true,
-                "false" | "0" | "no" | "off" => false,
-                other => {
-                    return Err(ConfigError::Invalid {
-                        name: "SLACK_ENABLED",
-                        reason: format!("{other:?} is not true or false"),
-                    })
-                }
-            },
-        };
-        if !enabled {
-            if OTHERS.iter().any(|name| env.get(name).is_some()) {
-                return Err(ConfigError::Missing("SLACK_ENABLED"));
-            }
-            return Ok(None);
-        }
-        let api_url = env
-            .or("SLACK_API_URL", DEFAULT_API_URL)
-            .trim()
-            .trim_end_matches('/')
-            .to_owned();
-        if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
-            return Err(ConfigError::Invalid {
-                name: "SLACK_API_URL",
-                reason: "must be an http(s) URL".into(),
-            });
-        }
-        let secret_prefix = env
-            .or("SLACK_SECRET_PREFIX", DEFAULT_SECRET_PREFIX)
-            .trim()
-            .trim_matches('/')
-            .to_owned();
-        if secret_prefix.is_empty() {
-            return Err(ConfigError::Invalid {
-                name: "SLACK_SECRET_PREFIX",
-                reason: "must not be empty".into(),
-            });
-        }
-        let git_provider = env.or("SLACK_GIT_PROVIDER", "github").trim().to_ascii_lowercase();
-        if !GIT_PROVIDERS.contains(&git_provider.as_str()) {
-            return Err(ConfigError::Invalid {
-                name: "SLACK_GIT_PROVIDER",
-                reason: format!("{git_provider:?} is not one of {}", GIT_PROVIDERS.join(", ")),
-            });
-        }
-        let channel_repos = match env.get("SLACK_CHANNEL_REPOS") {
-            None => BTreeMap::new(),
-            Some(raw) => parse_channel_repos(&raw, &git_provider).map_err(|reason| ConfigError::Invalid {
-                name: "SLACK_CHANNEL_REPOS",
-                reason,
-            })?,
-        };
-        Ok(Some(SlackConfig {
-            api_url,
-            secret_prefix,
-            channel_repos,
-            git_provider,
-        }))
-    }
-
-    /// Secret that verifies requests: the team's own (`/webhooks/slack/<team>`) or the app-wide one
-    /// (`/webhooks/slack`).
-    pub fn signing_secret_name(&self, team: Option<&str>) -> String {
-        match team {
-            Some(team) => format!("{}/{team}/signing-secret", self.secret_prefix),
-            None => format!("{}/signing-secret", self.secret_prefix),
-        }
-    }
-
-    /// Secret holding the team's bot token (`xoxb-…`).
-    pub fn bot_token_name(&self, team: &str) -> String {
-        format!("{}/{team}/bot-token", self.secret_prefix)
-    }
-}
-
 /// Is this a plausible Slack id (team, enterprise, channel, user, bot)? Ids go into keys, secret names and
 /// URLs, so anything else is refused.
 pub(crate) fn is_slack_id(id: &str) -> bool {
@@ -210,20 +117,6 @@ pub(crate) fn ts_key(ts: &str) -> Option<(u64, u64)> {
     let (secs, frac) = ts.split_once('.').unwrap_or((ts, "0"));
     let frac = format!("{frac:0<6}");
     Some((secs.parse().ok()?, frac.get(..6)?.parse().ok()?))
-}
-
-/// `CHANNEL=[provider:]owner/repo,…`.
-fn parse_channel_repos(raw: &str, default_provider: &str) -> Result<BTreeMap<String, RepoRef>, String> {
-    repo_hint::parse_defaults(raw, default_provider)?
-        .into_iter()
-        .map(|(channel, repo)| {
-            if is_slack_id(&channel) {
-                Ok((channel, repo))
-            } else {
-                Err(format!("{channel:?} is not a channel id"))
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

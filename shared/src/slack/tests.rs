@@ -10,17 +10,17 @@ use super::{
     client::SlackClient,
     event::SlackEvent,
     mrkdwn,
-    signature::{self, SlackAuthError},
     triggers::find_repositories,
-    SlackConfig, SlackModule, SlackNotice,
+    verify::{self, SlackAuthError},
+    SlackConfig, SlackIntake, SlackModule, SlackNotice,
 };
 use crate::{
-    config::{Config, ConfigError},
+    config::ConfigError,
     domain::{Envelope, SourceRef, ENVELOPE_VERSION},
     error::WebhookError,
     http::HttpRequest,
     memory::MemorySecrets,
-    provider::{Decision, Intake, ProviderModule},
+    provider::{BothSides, Decision, Intake, ProviderIntake, ProviderModule},
     repo_hint::RepoRef,
 };
 
@@ -47,7 +47,7 @@ const NOW: u64 = 1_515_449_522;
 fn published_vector_v3() {
     let now = 1_531_420_618;
     let verify = |now| {
-        signature::verify(
+        verify::signature(
             V_SECRET.as_bytes(),
             Some(V3_TS),
             Some(V3_SIG),
@@ -57,7 +57,7 @@ fn published_vector_v3() {
     };
     assert_eq!(verify(now), Ok(()));
     assert_eq!(
-        signature::sign(V_SECRET.as_bytes(), V3_TS, V3_BODY.as_bytes()),
+        verify::sign(V_SECRET.as_bytes(), V3_TS, V3_BODY.as_bytes()),
         V3_SIG
     );
     // The window is five minutes either way.
@@ -71,7 +71,7 @@ fn published_vector_v3() {
 fn computed_vector_v4() {
     assert_eq!(V4_BODY.len(), 251);
     assert_eq!(
-        signature::verify(
+        verify::signature(
             V_SECRET.as_bytes(),
             Some(V4_TS),
             Some(V4_SIG),
@@ -81,7 +81,7 @@ fn computed_vector_v4() {
         Ok(())
     );
     assert_eq!(
-        signature::sign(V_SECRET.as_bytes(), V4_TS, V4_BODY.as_bytes()),
+        verify::sign(V_SECRET.as_bytes(), V4_TS, V4_BODY.as_bytes()),
         V4_SIG
     );
 }
@@ -93,24 +93,24 @@ fn tampering_and_bad_headers_are_rejected() {
     let mut tampered = body.to_vec();
     tampered[60] ^= 1;
     assert_eq!(
-        signature::verify(secret, Some(V4_TS), Some(V4_SIG), &tampered, NOW),
+        verify::signature(secret, Some(V4_TS), Some(V4_SIG), &tampered, NOW),
         Err(SlackAuthError::Mismatch)
     );
     assert_eq!(
-        signature::verify(b"wrong secret", Some(V4_TS), Some(V4_SIG), body, NOW),
+        verify::signature(b"wrong secret", Some(V4_TS), Some(V4_SIG), body, NOW),
         Err(SlackAuthError::Mismatch)
     );
     // The timestamp is part of the signed string: moving it breaks the signature.
     assert_eq!(
-        signature::verify(secret, Some("1515449523"), Some(V4_SIG), body, NOW),
+        verify::signature(secret, Some("1515449523"), Some(V4_SIG), body, NOW),
         Err(SlackAuthError::Mismatch)
     );
     assert!(matches!(
-        signature::verify(secret, None, Some(V4_SIG), body, NOW),
+        verify::signature(secret, None, Some(V4_SIG), body, NOW),
         Err(SlackAuthError::Missing(_))
     ));
     assert!(matches!(
-        signature::verify(secret, Some(V4_TS), None, body, NOW),
+        verify::signature(secret, Some(V4_TS), None, body, NOW),
         Err(SlackAuthError::Missing(_))
     ));
     for bad_sig in [
@@ -122,7 +122,7 @@ fn tampering_and_bad_headers_are_rejected() {
     ] {
         assert!(
             matches!(
-                signature::verify(secret, Some(V4_TS), Some(bad_sig), body, NOW),
+                verify::signature(secret, Some(V4_TS), Some(bad_sig), body, NOW),
                 Err(SlackAuthError::Malformed(_))
             ),
             "{bad_sig:?}"
@@ -131,7 +131,7 @@ fn tampering_and_bad_headers_are_rejected() {
     for bad_ts in ["", "abc", "-1515449522", "1515449522.5", "99999999999999999999"] {
         assert!(
             matches!(
-                signature::verify(secret, Some(bad_ts), Some(V4_SIG), body, NOW),
+                verify::signature(secret, Some(bad_ts), Some(V4_SIG), body, NOW),
                 Err(SlackAuthError::Malformed(_))
             ),
             "{bad_ts:?}"
@@ -155,10 +155,11 @@ fn config() -> SlackConfig {
         .into_iter()
         .collect(),
         git_provider: "github".into(),
+        teams: None,
     }
 }
 
-fn module() -> SlackModule {
+fn module() -> BothSides {
     let secrets = Arc::new(
         MemorySecrets::new()
             .with(format!("slack/{TEAM}/signing-secret"), V_SECRET)
@@ -166,7 +167,14 @@ fn module() -> SlackModule {
             .with("slack/signing-secret", APP_SECRET),
     );
     let client = SlackClient::new(reqwest::Client::new(), config(), secrets.clone());
-    SlackModule::new(config(), secrets, Arc::new(client), "Ask an admin.".into())
+    BothSides {
+        intake: Box::new(SlackIntake::new(config(), secrets)),
+        module: Box::new(SlackModule::new(
+            config(),
+            Arc::new(client),
+            "Ask an admin.".into(),
+        )),
+    }
 }
 
 fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
@@ -182,7 +190,7 @@ fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
 
 async fn intake(path: &str, body: &[u8], secret: &str, ts: u64, now: u64) -> Result<Intake, WebhookError> {
     let ts = ts.to_string();
-    let sig = signature::sign(secret.as_bytes(), &ts, body);
+    let sig = verify::sign(secret.as_bytes(), &ts, body);
     let headers = headers(&[
         ("X-Slack-Request-Timestamp", &ts),
         ("X-Slack-Signature", &sig),
@@ -673,21 +681,22 @@ fn load(pairs: &[(&str, &str)]) -> Result<Option<SlackConfig>, ConfigError> {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    Config::from_lookup(move |k| map.get(k).cloned()).map(|c| c.slack)
+    let get = move |k: &str| map.get(k).cloned();
+    SlackConfig::load(&crate::config::Lookup::new(&get))
 }
 
 #[test]
 fn configuration() {
     assert_eq!(load(&[]), Ok(None));
-    assert_eq!(load(&[("SLACK_ENABLED", "false")]), Ok(None));
     assert_eq!(
-        load(&[("SLACK_CHANNEL_REPOS", "C1=o/r")]),
-        Err(ConfigError::Missing("SLACK_ENABLED"))
+        load(&[("SLACK_REPOS", "C1=o/r")]),
+        Ok(None),
+        "off without SLACK_TENANTS"
     );
     let config = load(&[
-        ("SLACK_ENABLED", "true"),
+        ("SLACK_TENANTS", "*"),
         ("SLACK_API_URL", "http://127.0.0.1:1234/api/"),
-        ("SLACK_CHANNEL_REPOS", "C1=octo/hello, C2=gitlab:group/sub/proj"),
+        ("SLACK_REPOS", "C1=octo/hello, C2=gitlab:group/sub/proj"),
     ])
     .expect("loads")
     .expect("on");
@@ -699,27 +708,33 @@ fn configuration() {
     assert_eq!(config.signing_secret_name(Some("T1")), "slack/T1/signing-secret");
     assert_eq!(config.signing_secret_name(None), "slack/signing-secret");
     assert_eq!(config.bot_token_name("T1"), "slack/T1/bot-token");
+    assert!(
+        config.serves("T1") && config.serves("T2"),
+        "`*` serves any workspace"
+    );
+    let listed = load(&[("SLACK_TENANTS", "T1"), ("SLACK_SECRET_PREFIX", "/prod/slack/")])
+        .expect("loads")
+        .expect("on");
+    assert!(listed.serves("T1") && !listed.serves("T2"));
+    assert_eq!(listed.bot_token_name("T1"), "prod/slack/T1/bot-token");
     for (name, pairs) in [
-        ("SLACK_ENABLED", vec![("SLACK_ENABLED", "maybe")]),
+        ("SLACK_TENANTS", vec![("SLACK_TENANTS", "not-a-team")]),
+        ("SLACK_REPOS", vec![("SLACK_TENANTS", "*"), ("SLACK_REPOS", "C1")]),
         (
-            "SLACK_CHANNEL_REPOS",
-            vec![("SLACK_ENABLED", "1"), ("SLACK_CHANNEL_REPOS", "C1")],
+            "SLACK_REPOS",
+            vec![("SLACK_TENANTS", "*"), ("SLACK_REPOS", "C1=a/b/c")],
         ),
         (
-            "SLACK_CHANNEL_REPOS",
-            vec![("SLACK_ENABLED", "1"), ("SLACK_CHANNEL_REPOS", "C1=a/b/c")],
-        ),
-        (
-            "SLACK_CHANNEL_REPOS",
-            vec![("SLACK_ENABLED", "1"), ("SLACK_CHANNEL_REPOS", "C1=svn:a/b")],
+            "SLACK_REPOS",
+            vec![("SLACK_TENANTS", "*"), ("SLACK_REPOS", "C1=svn:a/b")],
         ),
         (
             "SLACK_GIT_PROVIDER",
-            vec![("SLACK_ENABLED", "1"), ("SLACK_GIT_PROVIDER", "svn")],
+            vec![("SLACK_TENANTS", "*"), ("SLACK_GIT_PROVIDER", "svn")],
         ),
         (
             "SLACK_API_URL",
-            vec![("SLACK_ENABLED", "1"), ("SLACK_API_URL", "slack.com")],
+            vec![("SLACK_TENANTS", "*"), ("SLACK_API_URL", "slack.com")],
         ),
     ] {
         match load(&pairs) {

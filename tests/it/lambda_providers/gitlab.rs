@@ -3,8 +3,9 @@
 
 use hookline::{
     clock::{Clock, SystemClock},
+    config::tenant_key,
     domain::Provider,
-    gitlab::{config::var_prefix, Noteable},
+    gitlab::Noteable,
 };
 use hookline_tests::fake_gitlab::{FakeGitlab, FAKE_BOT_ID, FAKE_BOT_USERNAME};
 use serde_json::{json, Value};
@@ -79,7 +80,10 @@ impl Rig for Gitlab {
         gitlab.set_access_level(PROJECT, ALICE, 30);
         let world = World::start(|prefix| {
             let (tenant, other) = tenants(prefix);
-            let (ours, theirs) = (var_prefix(&tenant), var_prefix(&other));
+            let (ours, theirs) = (
+                format!("GITLAB_{}", tenant_key(&tenant)),
+                format!("GITLAB_{}", tenant_key(&other)),
+            );
             let bot_id = FAKE_BOT_ID.to_string();
             Wiring {
                 settings: owned(&[

@@ -82,13 +82,13 @@ impl Rig for Jira {
             let secrets = format!("{prefix}/jira");
             Wiring {
                 settings: owned(&[
-                    ("JIRA_SITES", &format!("{SITE},{OTHER_SITE}")),
+                    ("JIRA_TENANTS", &format!("{SITE},{OTHER_SITE}")),
                     ("JIRA_SECRET_PREFIX", &secrets),
-                    ("JIRA_SITE_ACME_URL", jira.url()),
-                    ("JIRA_SITE_ACME_BOT_ACCOUNT_ID", FAKE_BOT_ACCOUNT_ID),
-                    ("JIRA_SITE_ACME_PROJECT_REPOS", "PROJ=octo-org/hello"),
-                    ("JIRA_SITE_BETA_URL", jira.url()),
-                    ("JIRA_SITE_BETA_BOT_ACCOUNT_ID", FAKE_BOT_ACCOUNT_ID),
+                    ("JIRA_ACME_URL", jira.url()),
+                    ("JIRA_ACME_BOT_ACCOUNT_ID", FAKE_BOT_ACCOUNT_ID),
+                    ("JIRA_ACME_REPOS", "PROJ=octo-org/hello"),
+                    ("JIRA_BETA_URL", jira.url()),
+                    ("JIRA_BETA_BOT_ACCOUNT_ID", FAKE_BOT_ACCOUNT_ID),
                     ("JIRA_TRANSITION_STARTED", "Start work"),
                 ]),
                 secrets: owned(&[

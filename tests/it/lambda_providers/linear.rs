@@ -16,6 +16,11 @@ use serde_json::json;
 use super::{Rig, StartFacts, FOLLOW_UP, REQUEST};
 use crate::lambda_world::{body_of, owned, Delivery, Wiring, World};
 
+/// `LINEAR_<TENANT>_<setting>`.
+fn tenant_var(tenant: &str, setting: &str) -> String {
+    format!("LINEAR_{}_{setting}", hookline::config::tenant_key(tenant))
+}
+
 const ORG: &str = "org-acme";
 const OTHER_ORG: &str = "org-globex";
 const SECRET: &str = "lin-lambda-acme-secret";
@@ -111,16 +116,13 @@ impl Rig for Linear {
             let (tenant, other) = tenants(prefix);
             Wiring {
                 settings: owned(&[
-                    (
-                        "LINEAR_ORGANIZATIONS",
-                        &format!("{tenant}={ORG},{other}={OTHER_ORG}"),
-                    ),
-                    (
-                        "LINEAR_BOT_USER_IDS",
-                        &format!("{tenant}={BOT},{other}=user-globex-bot"),
-                    ),
+                    ("LINEAR_TENANTS", &format!("{tenant},{other}")),
+                    (&tenant_var(&tenant, "ORGANIZATION_ID"), ORG),
+                    (&tenant_var(&tenant, "BOT_USER_ID"), BOT),
+                    (&tenant_var(&other, "ORGANIZATION_ID"), OTHER_ORG),
+                    (&tenant_var(&other, "BOT_USER_ID"), "user-globex-bot"),
                     ("LINEAR_API_URL", &linear.graphql_url()),
-                    ("LINEAR_TEAM_REPOSITORIES", "ENG=octo-org/hello"),
+                    ("LINEAR_REPOS", "ENG=octo-org/hello"),
                 ]),
                 secrets: owned(&[
                     (&format!("linear/{tenant}/webhook-secret"), SECRET),

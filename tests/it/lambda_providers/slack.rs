@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use hookline::{
     clock::{Clock, SystemClock},
     domain::Provider,
-    slack::signature,
+    slack::verify as signature,
 };
 use hookline_tests::fake_slack::FakeSlack;
 use serde_json::json;
@@ -89,10 +89,10 @@ impl Rig for Slack {
             let secrets = format!("{prefix}/slack");
             Wiring {
                 settings: owned(&[
-                    ("SLACK_ENABLED", "true"),
+                    ("SLACK_TENANTS", "*"),
                     ("SLACK_API_URL", slack.url()),
                     ("SLACK_SECRET_PREFIX", &secrets),
-                    ("SLACK_CHANNEL_REPOS", &format!("{CHANNEL}=octo-org/hello")),
+                    ("SLACK_REPOS", &format!("{CHANNEL}=octo-org/hello")),
                 ]),
                 secrets: owned(&[
                     (&format!("{secrets}/{TEAM}/signing-secret"), SIGNING_SECRET),

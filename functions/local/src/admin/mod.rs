@@ -53,15 +53,15 @@ The store is SQLite unless --aws is given or HOOKLINE_TABLE is set:
 const LINK_HELP: &str = "\
 Accounts and tenants, as the webhooks and the worker name them:
   github  EXTERNAL_ID: numeric user id (sender.id)
-          tenant: GITHUB_TENANT, default github.com
+          tenant: GITHUB_TENANTS, default github.com
   gitlab  EXTERNAL_ID: numeric user id
           tenant: a name in GITLAB_TENANTS (/webhooks/gitlab/<tenant>); the default when it lists one
   slack   EXTERNAL_ID: user id (U...)
-          tenant: the workspace's team id (T...); always required
+          tenant: the workspace's team id (T...); the default when SLACK_TENANTS lists one
   jira    EXTERNAL_ID: accountId
-          tenant: a site in JIRA_SITES (/webhooks/jira/<site>); the default when it lists one
+          tenant: a site in JIRA_TENANTS (/webhooks/jira/<site>); the default when it lists one
   linear  EXTERNAL_ID: user id
-          tenant: a name in LINEAR_ORGANIZATIONS (<tenant>=<organization id>); the default when it lists one
+          tenant: a name in LINEAR_TENANTS (/webhooks/linear/<tenant>); the default when it lists one
 Tenant lists are read from this environment as the host reads them; where a provider is not configured
 here, --tenant is required.";
 

@@ -1,21 +1,16 @@
 //! The tenant of an identity link. The worker looks links up by the tenant each provider puts on its triggers:
-//! GitHub `GITHUB_TENANT` (default `github.com`), GitLab the instance's name in `GITLAB_TENANTS`, Slack the
-//! workspace's team id, Jira the site's name in `JIRA_SITES`, Linear the tenant's name in
-//! `LINEAR_ORGANIZATIONS`. A link with any other tenant is never used, so [`resolve`] reads the provider's
-//! settings from the environment the host reads ([`Config::from_lookup`]), defaults to the only tenant when there
-//! is one, and otherwise asks for `--tenant`, listing what it can.
+//! the tenant's name in `<PROVIDER>_TENANTS` (GitHub `github.com` when unset), for Slack the workspace's team id.
+//! A link with any other tenant is never used, so [`resolve`] reads the provider's settings from the environment
+//! the host reads, defaults to the only tenant when there is one, and otherwise asks for `--tenant`,
+//! listing what it can.
 
 use hookline::{
-    config::{Config, ConfigError},
+    config::{ConfigError, Lookup, ProviderEnv},
     domain::Provider,
-    gitlab::config::TENANTS_VAR as GITLAB_TENANTS,
+    registry::ProviderConfigs,
 };
 
 use super::{AdminError, Env};
-
-const GITHUB_TENANT: &str = "GITHUB_TENANT";
-const JIRA_SITES: &str = "JIRA_SITES";
-const LINEAR_ORGANIZATIONS: &str = "LINEAR_ORGANIZATIONS";
 
 /// What the tenant is checked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,56 +24,42 @@ pub enum TenantUse {
 /// What this environment says about one provider's tenants.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Tenants {
-    /// Any tenant may be given; this one is used when none is (GitHub without `GITHUB_TENANT`).
+    /// Any tenant may be given; this one is used when none is (GitHub without `GITHUB_TENANTS`).
     Default(String),
     /// The tenants the host serves, as it names them, from the setting `var`.
-    Configured { var: &'static str, names: Vec<String> },
+    Configured { var: String, names: Vec<String> },
     /// The provider is not configured here; on the host its tenants are in `var`.
-    Unknown { var: &'static str },
-    /// Slack: the tenant is a workspace's team id, which only Slack knows.
+    Unknown { var: String },
+    /// Slack serving any workspace (`SLACK_TENANTS=*`, or not configured here): the tenant is a workspace's
+    /// team id, which only Slack knows.
     SlackTeam,
 }
 
 impl Tenants {
-    /// Read `provider`'s tenants from `env`. Only the provider's own settings are read (`GITLAB_*`, `JIRA_*`,
-    /// `LINEAR_*`), so another provider's incomplete settings do not get in the way.
+    /// Read `provider`'s tenants from `env`. Only the provider's own settings are read, so another provider's
+    /// incomplete settings do not get in the way.
     pub fn of(provider: Provider, env: Env<'_>) -> Result<Self, ConfigError> {
-        let own = |prefix: &str| {
-            Config::from_lookup(|name| if name.starts_with(prefix) { env(name) } else { None })
+        let get = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        let lookup = Lookup::new(&get);
+        let prefix = provider.as_str().to_ascii_uppercase();
+        let var = ProviderEnv::new(&lookup, &prefix).var("TENANTS");
+        let names = match provider {
+            // Only GITHUB_TENANTS: an admin's shell rarely has GITHUB_APP_ID.
+            Provider::Github => ProviderEnv::new(&lookup, &prefix)
+                .tenants()?
+                .map(|names| names.iter().map(|n| n.to_ascii_lowercase()).collect()),
+            // As the host loads them (and spells them).
+            _ => Some(ProviderConfigs::load(&lookup, Some(provider))?.tenants(provider))
+                .filter(|n| !n.is_empty()),
         };
-        Ok(match provider {
-            // As `Config` reads it, but also without `GITHUB_APP_ID`.
-            Provider::Github => match env(GITHUB_TENANT) {
-                Some(tenant) => Tenants::Configured {
-                    var: GITHUB_TENANT,
-                    names: vec![tenant],
-                },
-                None => Tenants::Default("github.com".to_owned()),
-            },
-            Provider::Gitlab => match own("GITLAB_")?.gitlab {
-                Some(gitlab) => Tenants::Configured {
-                    var: GITLAB_TENANTS,
-                    names: gitlab.tenants.into_iter().map(|t| t.name).collect(),
-                },
-                None => Tenants::Unknown { var: GITLAB_TENANTS },
-            },
-            Provider::Slack => Tenants::SlackTeam,
-            Provider::Jira => match own("JIRA_")?.jira {
-                Some(jira) => Tenants::Configured {
-                    var: JIRA_SITES,
-                    names: jira.sites.into_iter().map(|s| s.name).collect(),
-                },
-                None => Tenants::Unknown { var: JIRA_SITES },
-            },
-            Provider::Linear => match own("LINEAR_")?.linear {
-                Some(linear) => Tenants::Configured {
-                    var: LINEAR_ORGANIZATIONS,
-                    names: linear.tenants.into_iter().map(|t| t.name).collect(),
-                },
-                None => Tenants::Unknown {
-                    var: LINEAR_ORGANIZATIONS,
-                },
-            },
+        Ok(match (provider, names) {
+            (Provider::Slack, Some(names)) if !names.iter().any(|n| n == "*") => {
+                Tenants::Configured { var, names }
+            }
+            (Provider::Slack, _) => Tenants::SlackTeam,
+            (Provider::Github, None) => Tenants::Default("github.com".to_owned()),
+            (_, None) => Tenants::Unknown { var },
+            (_, Some(names)) => Tenants::Configured { var, names },
         })
     }
 }
@@ -98,7 +79,7 @@ pub fn resolve(
         .filter(|tenant| !tenant.is_empty())
         .map(|tenant| match provider {
             // The host lower-cases these names when it loads them.
-            Provider::Gitlab | Provider::Jira => tenant.to_ascii_lowercase(),
+            Provider::Github | Provider::Gitlab | Provider::Jira => tenant.to_ascii_lowercase(),
             _ => tenant.to_owned(),
         });
     let usage = |message: String| Err(AdminError::Usage(message));
@@ -163,8 +144,8 @@ fn label(provider: Provider) -> &'static str {
 fn unknown_hint(provider: Provider) -> &'static str {
     match provider {
         Provider::Gitlab => "the instance names of GITLAB_TENANTS (as in /webhooks/gitlab/<tenant>)",
-        Provider::Jira => "the site names of JIRA_SITES (as in /webhooks/jira/<site>)",
-        Provider::Linear => "the tenant names of LINEAR_ORGANIZATIONS (<tenant>=<organization id>)",
+        Provider::Jira => "the site names of JIRA_TENANTS (as in /webhooks/jira/<site>)",
+        Provider::Linear => "the tenant names of LINEAR_TENANTS (as in /webhooks/linear/<tenant>)",
         Provider::Github | Provider::Slack => "",
     }
 }

@@ -40,8 +40,9 @@ const GITLAB_TWO: &[(&str, &str)] = &[
 ];
 
 const LINEAR_TWO: &[(&str, &str)] = &[
-    ("LINEAR_ORGANIZATIONS", "Acme=org-1,globex=org-2"),
-    ("LINEAR_BOT_USER_IDS", "Acme=u-1,globex=u-2"),
+    ("LINEAR_TENANTS", "Acme,globex"),
+    ("LINEAR_ORGANIZATION_ID", "org-1"),
+    ("LINEAR_BOT_USER_ID", "u-1"),
 ];
 
 // ---- parsing
@@ -183,8 +184,8 @@ fn the_command_definition_is_consistent() {
 #[test]
 fn github_uses_its_tenant_setting_or_github_com() {
     assert_eq!(tenant(Provider::Github, None, &[]), Ok("github.com".into()));
-    // GITHUB_TENANT counts without GITHUB_APP_ID, which an admin's shell rarely has.
-    let ghe = [("GITHUB_TENANT", "ghe.example.com")];
+    // GITHUB_TENANTS counts without GITHUB_APP_ID, which an admin's shell rarely has.
+    let ghe = [("GITHUB_TENANTS", "ghe.example.com")];
     assert_eq!(tenant(Provider::Github, None, &ghe), Ok("ghe.example.com".into()));
     assert_eq!(
         tenant(Provider::Github, Some("GHE.example.com"), &ghe),
@@ -192,10 +193,10 @@ fn github_uses_its_tenant_setting_or_github_com() {
     );
     let message = usage(tenant(Provider::Github, Some("github.com"), &ghe));
     assert!(
-        message.contains("GITHUB_TENANT has: ghe.example.com"),
+        message.contains("GITHUB_TENANTS has: ghe.example.com"),
         "{message}"
     );
-    // Without the setting any tenant may be given (an AWS stack's GithubTenant is not in the admin's shell).
+    // Without the setting any tenant may be given (an AWS stack's GithubTenants is not in the admin's shell).
     assert_eq!(
         tenant(Provider::Github, Some("ghe.example.com"), &[]),
         Ok("ghe.example.com".into())
@@ -228,8 +229,8 @@ fn gitlab_defaults_to_its_only_tenant_and_lists_several() {
 fn without_settings_gitlab_jira_and_linear_need_a_tenant() {
     for (provider, var) in [
         (Provider::Gitlab, "GITLAB_TENANTS"),
-        (Provider::Jira, "JIRA_SITES"),
-        (Provider::Linear, "LINEAR_ORGANIZATIONS"),
+        (Provider::Jira, "JIRA_TENANTS"),
+        (Provider::Linear, "LINEAR_TENANTS"),
     ] {
         let message = usage(tenant(provider, None, &[]));
         assert!(message.starts_with("pass --tenant"), "{message}");
@@ -246,7 +247,7 @@ fn without_settings_gitlab_jira_and_linear_need_a_tenant() {
 
 #[test]
 fn slack_always_needs_the_team_id() {
-    let message = usage(tenant(Provider::Slack, None, &[("SLACK_ENABLED", "true")]));
+    let message = usage(tenant(Provider::Slack, None, &[("SLACK_TENANTS", "*")]));
     assert!(message.contains("team id"), "{message}");
     assert_eq!(
         tenant(Provider::Slack, Some("T024BE7LD"), &[]),
@@ -259,22 +260,22 @@ fn slack_always_needs_the_team_id() {
 #[test]
 fn jira_uses_its_sites() {
     let one = [
-        ("JIRA_SITES", "acme.atlassian.net"),
-        ("JIRA_SITE_ACME_ATLASSIAN_NET_BOT_ACCOUNT_ID", "bot-1"),
+        ("JIRA_TENANTS", "acme.atlassian.net"),
+        ("JIRA_ACME_ATLASSIAN_NET_BOT_ACCOUNT_ID", "bot-1"),
     ];
     assert_eq!(
         tenant(Provider::Jira, None, &one),
         Ok("acme.atlassian.net".into())
     );
     let two = [
-        ("JIRA_SITES", "Acme,globex.atlassian.net"),
-        ("JIRA_SITE_ACME_URL", "https://acme.atlassian.net"),
-        ("JIRA_SITE_ACME_BOT_ACCOUNT_ID", "bot-1"),
-        ("JIRA_SITE_GLOBEX_ATLASSIAN_NET_BOT_ACCOUNT_ID", "bot-2"),
+        ("JIRA_TENANTS", "Acme,globex.atlassian.net"),
+        ("JIRA_ACME_URL", "https://acme.atlassian.net"),
+        ("JIRA_ACME_BOT_ACCOUNT_ID", "bot-1"),
+        ("JIRA_GLOBEX_ATLASSIAN_NET_BOT_ACCOUNT_ID", "bot-2"),
     ];
     let message = usage(tenant(Provider::Jira, None, &two));
     assert!(
-        message.contains("JIRA_SITES): acme, globex.atlassian.net"),
+        message.contains("JIRA_TENANTS): acme, globex.atlassian.net"),
         "{message}"
     );
     assert_eq!(tenant(Provider::Jira, Some("acme"), &two), Ok("acme".into()));
@@ -283,17 +284,15 @@ fn jira_uses_its_sites() {
 #[test]
 fn linear_uses_its_tenant_names_in_their_spelling() {
     let message = usage(tenant(Provider::Linear, None, LINEAR_TWO));
-    assert!(
-        message.contains("LINEAR_ORGANIZATIONS): Acme, globex"),
-        "{message}"
-    );
+    assert!(message.contains("LINEAR_TENANTS): Acme, globex"), "{message}");
     assert_eq!(
         tenant(Provider::Linear, Some("acme"), LINEAR_TWO),
         Ok("Acme".into())
     );
     let one = [
-        ("LINEAR_ORGANIZATIONS", "acme=org-1"),
-        ("LINEAR_BOT_USER_IDS", "acme=u-1"),
+        ("LINEAR_TENANTS", "acme"),
+        ("LINEAR_ACME_ORGANIZATION_ID", "org-1"),
+        ("LINEAR_ACME_BOT_USER_ID", "u-1"),
     ];
     assert_eq!(tenant(Provider::Linear, None, &one), Ok("acme".into()));
     // The organization id is not the tenant.
@@ -316,7 +315,7 @@ fn removing_accepts_a_tenant_no_longer_configured() {
 #[test]
 fn only_the_providers_own_settings_matter() {
     // GIVEN a half-configured Jira and a broken general setting WHEN resolving GitLab THEN GitLab resolves
-    let mut pairs = vec![("JIRA_SITES", "acme"), ("OPENHANDS_AUTH", "magic")];
+    let mut pairs = vec![("JIRA_TENANTS", "acme"), ("OPENHANDS_AUTH", "magic")];
     pairs.extend_from_slice(&[
         ("GITLAB_TENANTS", "gitlab.com"),
         ("GITLAB_GITLAB_COM_BOT_USERNAME", "bot"),

@@ -1,22 +1,26 @@
 //! Linear settings, read from the environment once at start. Secrets are referenced by name (derived from the
 //! tenant), never held here.
 //!
+//! In the grammar every provider shares ([`ProviderEnv`]):
+//!
 //! | Variable | Default | Meaning |
 //! |---|---|---|
-//! | `LINEAR_ORGANIZATIONS` | unset (Linear off) | `tenant=organization-id,…`: the tenants (URL segment of `/webhooks/linear/<tenant>`) and the Linear organization id each must match |
-//! | `LINEAR_BOT_USER_IDS` | required with the above | `tenant=user-id,…`: the service account whose API key Hookline uses; its comments never trigger |
+//! | `LINEAR_TENANTS` | unset (Linear off) | the tenants: URL segment of `/webhooks/linear/<tenant>`, e.g. the organization's `urlKey` |
+//! | `LINEAR_<TENANT>_ORGANIZATION_ID` | required | the Linear organization id the verified body's `organizationId` must equal |
+//! | `LINEAR_<TENANT>_BOT_USER_ID` | required | the service account whose API key Hookline uses; its comments never trigger |
 //! | `LINEAR_API_URL` | `https://api.linear.app/graphql` | GraphQL endpoint |
 //! | `LINEAR_LABEL` | `HOOKLINE_LABEL`, else `openhands` | label name (case-insensitive) that triggers a run when newly added |
 //! | `LINEAR_LABEL_ID` | unset | label id that also triggers (when names are ambiguous or renamed) |
 //! | `LINEAR_MENTION` | `HOOKLINE_MENTION`, else `@openhands` | handle whose exact mention in a new comment triggers a run |
-//! | `LINEAR_TEAM_REPOSITORIES` | empty | `TEAM=owner/repo,…` (or `tenant/TEAM=…`, or `TEAM=gitlab:group/project`): repository for issues of a team when the text names none |
+//! | `LINEAR_REPOS`, `LINEAR_<TENANT>_REPOS` | empty | `TEAM=owner/repo,…` (or `TEAM=gitlab:group/project`): repository for issues of a team when the text names none; a tenant's own entry wins |
 //! | `LINEAR_GIT_PROVIDER` | `github` | git provider (`github`, `gitlab` or `bitbucket`) for repositories named without a URL or provider prefix |
 //! | `LINEAR_MOVE_TO_STARTED` | `true` | when work begins, move the issue to the team's first `started` state |
 //! | `LINEAR_START_FROM_STATES` | `backlog,unstarted,triage` | state types that move; `started`, `completed` and `canceled` never do |
+//! | `LINEAR_SECRET_PREFIX` | `linear` | secrets: `<prefix>/<tenant>/webhook-secret`, `<prefix>/<tenant>/api-key` |
 
 use crate::{
-    config::{ConfigError, Lookup},
-    repo_hint::{self, RepoRef, GIT_PROVIDERS},
+    config::{ConfigError, Lookup, ProviderEnv, TenantEnv},
+    repo_hint::{self, RepoRef},
 };
 
 /// Default GraphQL endpoint.
@@ -33,16 +37,18 @@ pub struct LinearTenant {
     pub organization_id: String,
     /// User id of the service account Hookline posts as; its comments are ignored.
     pub bot_user_id: String,
+    /// Prefix of its secret names (`LINEAR_SECRET_PREFIX`).
+    pub secret_prefix: String,
 }
 
 impl LinearTenant {
     /// Secret holding the webhook signing secret.
     pub fn webhook_secret_name(&self) -> String {
-        format!("linear/{}/webhook-secret", self.name)
+        format!("{}/{}/webhook-secret", self.secret_prefix, self.name)
     }
     /// Secret holding the service account's API key (or `Bearer <oauth token>`).
     pub fn api_key_secret_name(&self) -> String {
-        format!("linear/{}/api-key", self.name)
+        format!("{}/{}/api-key", self.secret_prefix, self.name)
     }
 }
 
@@ -79,61 +85,35 @@ pub struct LinearConfig {
 }
 
 impl LinearConfig {
-    /// Load from the environment; `None` when Linear is not configured (`LINEAR_ORGANIZATIONS` unset).
+    /// Load from the environment; `None` when Linear is not configured (`LINEAR_TENANTS` unset).
     pub fn load(env: &Lookup<'_>) -> Result<Option<Self>, ConfigError> {
-        let Some(organizations) = env.get("LINEAR_ORGANIZATIONS") else {
+        let env = ProviderEnv::new(env, "LINEAR");
+        let Some(names) = env.tenants()? else {
             return Ok(None);
         };
-        let organizations = pairs("LINEAR_ORGANIZATIONS", &organizations)?;
-        if organizations.is_empty() {
-            return Err(ConfigError::Missing("LINEAR_ORGANIZATIONS"));
-        }
-        let bot_users = pairs("LINEAR_BOT_USER_IDS", &env.require("LINEAR_BOT_USER_IDS")?)?;
+        let git_provider = env.git_provider()?;
+        let secret_prefix = env.secret_prefix()?;
         let mut tenants: Vec<LinearTenant> = Vec::new();
-        for (name, organization_id) in organizations {
+        let mut team_repositories = team_repositories(&env, None, env.get("REPOS"), &git_provider)?;
+        for name in names {
             if !valid_tenant_name(&name) {
-                return Err(invalid(
-                    "LINEAR_ORGANIZATIONS",
+                return Err(env.invalid(
+                    "TENANTS",
                     format!("tenant {name:?} must be 1–64 letters, digits, '-' or '_'"),
                 ));
             }
-            if tenants.iter().any(|t| t.name.eq_ignore_ascii_case(&name)) {
-                return Err(invalid(
-                    "LINEAR_ORGANIZATIONS",
-                    format!("tenant {name:?} appears twice"),
-                ));
-            }
-            let bot_user_id = bot_users
-                .iter()
-                .find(|(tenant, _)| tenant.eq_ignore_ascii_case(&name))
-                .map(|(_, id)| id.clone())
-                .ok_or_else(|| invalid("LINEAR_BOT_USER_IDS", format!("no entry for tenant {name:?}")))?;
+            let tenant = env.tenant(&name);
+            let own_repos = env.get_exact(&tenant.var("REPOS"));
+            team_repositories.extend(team_repositories_of(&tenant, &name, own_repos, &git_provider)?);
             tenants.push(LinearTenant {
+                organization_id: tenant.require("ORGANIZATION_ID")?,
+                bot_user_id: tenant.require("BOT_USER_ID")?,
+                secret_prefix: secret_prefix.clone(),
                 name,
-                organization_id,
-                bot_user_id,
             });
         }
-        let git_provider = env
-            .or("LINEAR_GIT_PROVIDER", "github")
-            .trim()
-            .to_ascii_lowercase();
-        if !GIT_PROVIDERS.contains(&git_provider.as_str()) {
-            return Err(invalid(
-                "LINEAR_GIT_PROVIDER",
-                format!("{git_provider:?} is not one of {}", GIT_PROVIDERS.join(", ")),
-            ));
-        }
-        let team_repositories = match env.get("LINEAR_TEAM_REPOSITORIES") {
-            None => Vec::new(),
-            Some(raw) => repo_hint::parse_defaults(&raw, &git_provider)
-                .map_err(|reason| invalid("LINEAR_TEAM_REPOSITORIES", reason))?
-                .into_iter()
-                .map(|(team, repo)| team_repository(&team, repo))
-                .collect::<Result<_, _>>()?,
-        };
         let start_from_states: Vec<String> = env
-            .or("LINEAR_START_FROM_STATES", "backlog,unstarted,triage")
+            .or("START_FROM_STATES", "backlog,unstarted,triage")
             .split(',')
             .map(|s| s.trim().to_ascii_lowercase())
             .filter(|s| !s.is_empty())
@@ -142,40 +122,24 @@ impl LinearConfig {
             .iter()
             .find(|s| NEVER_MOVED_STATE_TYPES.contains(&s.as_str()))
         {
-            return Err(invalid(
-                "LINEAR_START_FROM_STATES",
-                format!("{bad:?} issues are never moved"),
-            ));
+            return Err(env.invalid("START_FROM_STATES", format!("{bad:?} issues are never moved")));
         }
-        let move_to_started = match env.or("LINEAR_MOVE_TO_STARTED", "true").trim() {
-            "true" | "1" | "yes" => true,
-            "false" | "0" | "no" => false,
-            other => {
-                return Err(invalid(
-                    "LINEAR_MOVE_TO_STARTED",
-                    format!("{other:?} is not true or false"),
-                ))
-            }
-        };
-        let label = env
-            .get("LINEAR_LABEL")
-            .or_else(|| env.get("HOOKLINE_LABEL"))
-            .unwrap_or_else(|| "openhands".to_owned());
-        let mention = env
-            .get("LINEAR_MENTION")
-            .or_else(|| env.get("HOOKLINE_MENTION"))
-            .unwrap_or_else(|| "@openhands".to_owned());
         Ok(Some(LinearConfig {
-            api_url: env.or("LINEAR_API_URL", DEFAULT_API_URL).trim().to_owned(),
+            api_url: env.url("API_URL", DEFAULT_API_URL)?,
             tenants,
-            label: label.trim().to_owned(),
-            label_id: env.get("LINEAR_LABEL_ID").map(|id| id.trim().to_owned()),
-            mention: with_at(mention.trim()),
+            label: env.label(),
+            label_id: env.get("LABEL_ID"),
+            mention: env.mention(),
             git_provider,
             team_repositories,
-            move_to_started,
+            move_to_started: env.flag("MOVE_TO_STARTED", true)?,
             start_from_states,
         }))
+    }
+
+    /// Every tenant's name.
+    pub fn tenant_names(&self) -> Vec<String> {
+        self.tenants.iter().map(|t| t.name.clone()).collect()
     }
 
     /// The tenant named `name` (case-insensitive).
@@ -204,18 +168,6 @@ impl LinearConfig {
     }
 }
 
-fn invalid(name: &'static str, reason: String) -> ConfigError {
-    ConfigError::Invalid { name, reason }
-}
-
-fn with_at(raw: &str) -> String {
-    if raw.starts_with('@') {
-        raw.to_owned()
-    } else {
-        format!("@{raw}")
-    }
-}
-
 /// Tenant names go into URLs, keys and secret names: keep them plain.
 pub(crate) fn valid_tenant_name(name: &str) -> bool {
     !name.is_empty()
@@ -225,36 +177,49 @@ pub(crate) fn valid_tenant_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// `a=b,c=d` → `[(a, b), (c, d)]`; blank entries are skipped, an entry without `=` or with an empty side is an
-/// error naming the variable.
-fn pairs(name: &'static str, raw: &str) -> Result<Vec<(String, String)>, ConfigError> {
-    raw.split(',')
-        .map(str::trim)
-        .filter(|entry| !entry.is_empty())
-        .map(|entry| match entry.split_once('=') {
-            Some((key, value)) if !key.trim().is_empty() && !value.trim().is_empty() => {
-                Ok((key.trim().to_owned(), value.trim().to_owned()))
-            }
-            _ => Err(invalid(name, format!("{entry:?} is not key=value"))),
-        })
-        .collect()
+/// `TEAM=owner/repo,…` of all tenants (`tenant` `None`, from `LINEAR_REPOS`).
+fn team_repositories(
+    env: &ProviderEnv<'_>,
+    tenant: Option<&str>,
+    raw: Option<String>,
+    git_provider: &str,
+) -> Result<Vec<TeamRepository>, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    parse_team_repositories(&raw, tenant, git_provider).map_err(|reason| env.invalid("REPOS", reason))
 }
 
-/// `TEAM` or `tenant/TEAM`, with its repository.
-fn team_repository(team: &str, repo: RepoRef) -> Result<TeamRepository, ConfigError> {
-    let (tenant, team_key) = match team.split_once('/') {
-        Some((tenant, key)) => (Some(tenant.to_owned()), key.to_owned()),
-        None => (None, team.to_owned()),
+/// `TEAM=owner/repo,…` of one tenant (`LINEAR_<TENANT>_REPOS`), which win over the ones of all tenants.
+fn team_repositories_of(
+    tenant_env: &TenantEnv<'_>,
+    tenant: &str,
+    raw: Option<String>,
+    git_provider: &str,
+) -> Result<Vec<TeamRepository>, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
     };
-    if team_key.is_empty() || tenant.as_deref().is_some_and(|t| !valid_tenant_name(t)) {
-        return Err(invalid(
-            "LINEAR_TEAM_REPOSITORIES",
-            format!("{team:?} is not TEAM or tenant/TEAM"),
-        ));
-    }
-    Ok(TeamRepository {
-        tenant,
-        team_key,
-        repo,
-    })
+    parse_team_repositories(&raw, Some(tenant), git_provider)
+        .map_err(|reason| tenant_env.invalid("REPOS", reason))
+}
+
+fn parse_team_repositories(
+    raw: &str,
+    tenant: Option<&str>,
+    git_provider: &str,
+) -> Result<Vec<TeamRepository>, String> {
+    repo_hint::parse_defaults(raw, git_provider)?
+        .into_iter()
+        .map(|(team_key, repo)| {
+            if team_key.is_empty() || team_key.contains('/') {
+                return Err(format!("{team_key:?} is not a team key"));
+            }
+            Ok(TeamRepository {
+                tenant: tenant.map(str::to_owned),
+                team_key,
+                repo,
+            })
+        })
+        .collect()
 }

@@ -1,0 +1,197 @@
+//! GitHub's trigger decisions: pure functions from a trimmed event to a [`Decision`].
+
+use super::{
+    event::{GithubEvent, GithubUser},
+    GithubConfig, GithubSource, GithubTarget,
+};
+use crate::{
+    domain::{Actor, Envelope, PromptParts, Provider, SourceRef, Trigger},
+    provider::Decision,
+    text,
+};
+
+pub(super) fn decide(config: &GithubConfig, envelope: &Envelope, event: GithubEvent) -> Decision {
+    if event.sender.is_bot() || event.sender.login.eq_ignore_ascii_case(&config.bot_login()) {
+        return Decision::Ignore("sender is a bot");
+    }
+    let Some(number) = event.number() else {
+        return Decision::Ignore("no issue or pull request");
+    };
+    let thread_prefix = super::event::thread_key(&event.repository, number);
+    let (target, request, run_suffix) = match (envelope.event.as_str(), event.action.as_str()) {
+        ("issues", "labeled") => {
+            let label_matches = event
+                .label
+                .as_deref()
+                .is_some_and(|l| l.eq_ignore_ascii_case(&config.label));
+            if !label_matches {
+                return Decision::Ignore("another label");
+            }
+            if event.issue.as_ref().is_some_and(|i| i.is_pull_request) {
+                return Decision::Ignore("label on a pull request");
+            }
+            (
+                GithubTarget::Issue,
+                String::new(),
+                format!("label:{}", envelope.delivery_id),
+            )
+        }
+        ("issue_comment", "created") | ("pull_request_review_comment", "created") => {
+            let Some(comment) = event.comment.as_ref() else {
+                return Decision::Ignore("no comment");
+            };
+            if let Some(reason) = own_or_bot(
+                config,
+                &comment.user,
+                comment.via_app_slug.as_deref(),
+                &comment.body,
+            ) {
+                return Decision::Ignore(reason);
+            }
+            if !text::mentions(&comment.body, &config.mention) {
+                return Decision::Ignore("no exact mention");
+            }
+            let target = if envelope.event == "issue_comment" {
+                GithubTarget::IssueComment {
+                    comment_id: comment.id,
+                }
+            } else {
+                GithubTarget::ReviewComment {
+                    comment_id: comment.id,
+                    thread_root_id: comment.in_reply_to_id.unwrap_or(comment.id),
+                }
+            };
+            (target, comment.body.clone(), format!("comment:{}", comment.id))
+        }
+        ("pull_request_review", "submitted") => {
+            let Some(review) = event.review.as_ref() else {
+                return Decision::Ignore("no review");
+            };
+            if let Some(reason) = own_or_bot(config, &review.user, None, &review.body) {
+                return Decision::Ignore(reason);
+            }
+            if !text::mentions(&review.body, &config.mention) {
+                return Decision::Ignore("no exact mention");
+            }
+            (
+                GithubTarget::Review { review_id: review.id },
+                review.body.clone(),
+                format!("review:{}", review.id),
+            )
+        }
+        ("issues", _)
+        | ("issue_comment", _)
+        | ("pull_request_review_comment", _)
+        | ("pull_request_review", _) => return Decision::Ignore("action never triggers (edit, delete, …)"),
+        _ => return Decision::Ignore("event never triggers"),
+    };
+
+    let is_pull_request =
+        event.pull_request.is_some() || event.issue.as_ref().is_some_and(|i| i.is_pull_request);
+    let (subject_title, subject_body, html_url) = match (&event.pull_request, &event.issue) {
+        (Some(pr), _) => (pr.title.clone(), pr.body.clone(), pr.html_url.clone()),
+        (None, Some(issue)) => (issue.title.clone(), issue.body.clone(), issue.html_url.clone()),
+        (None, None) => (String::new(), String::new(), String::new()),
+    };
+    let branch = event
+        .pull_request
+        .as_ref()
+        .map(|p| p.head_ref.clone())
+        .filter(|b| !b.is_empty());
+    let kind = if is_pull_request { "pull request" } else { "issue" };
+    let location = event.comment.as_ref().and_then(|c| {
+        c.path.as_ref().map(|path| {
+            let line = c.line.map(|l| format!(":{l}")).unwrap_or_default();
+            match &c.diff_hunk {
+                Some(hunk) if !hunk.is_empty() => format!("{path}{line}\n{hunk}"),
+                _ => format!("{path}{line}"),
+            }
+        })
+    });
+    let instructions = instructions_for(&target, is_pull_request, number, branch.as_deref());
+    let title_prefix = if is_pull_request {
+        "GitHub PR"
+    } else {
+        "GitHub Issue"
+    };
+    let trigger = Trigger {
+        provider: Provider::Github,
+        tenant: config.tenant.clone(),
+        thread_key: thread_prefix.clone(),
+        run_key: format!("{thread_prefix}:{run_suffix}"),
+        actor: Actor {
+            id: event.sender.id.to_string(),
+            login: event.sender.login.clone(),
+        },
+        source: SourceRef::Github(GithubSource {
+            installation_id: event.installation_id,
+            repository: event.repository.clone(),
+            number,
+            is_pull_request,
+            target,
+        }),
+        repository: Some(event.repository.clone()),
+        branch,
+        git_provider: "github".to_owned(),
+        title: format!("{title_prefix} #{number}: {}", text::one_line(&subject_title)),
+        prompt: PromptParts {
+            subject: format!("GitHub {kind} {}#{number} ({html_url})", event.repository),
+            subject_title,
+            subject_body,
+            request,
+            location,
+            instructions,
+        },
+        occurred_at: envelope.received_at,
+    };
+    Decision::Run(Box::new(trigger))
+}
+
+/// Comments by bots, by this App, or carrying Hookline's own marker never trigger (no loops).
+fn own_or_bot(
+    config: &GithubConfig,
+    author: &GithubUser,
+    via_app: Option<&str>,
+    body: &str,
+) -> Option<&'static str> {
+    if author.is_bot() || author.login.eq_ignore_ascii_case(&config.bot_login()) {
+        return Some("author is a bot");
+    }
+    if via_app.is_some_and(|slug| slug.eq_ignore_ascii_case(&config.app_slug)) {
+        return Some("written by this app");
+    }
+    if body.contains(crate::outbound::MARKER_PREFIX) {
+        return Some("hookline's own comment");
+    }
+    None
+}
+
+fn instructions_for(
+    target: &GithubTarget,
+    is_pull_request: bool,
+    number: u64,
+    branch: Option<&str>,
+) -> String {
+    if is_pull_request {
+        let branch = branch
+            .map(|b| format!("`{b}`"))
+            .unwrap_or_else(|| "the pull request's head branch".into());
+        return format!(
+            "Do what the request asks about this pull request. For code changes, commit and push to {branch}. \
+             If the request only asks a question, answer it in your final message without changing code. \
+             Do not post comments on the pull request yourself: your final message is posted for you."
+        );
+    }
+    match target {
+        GithubTarget::Issue => format!(
+            "Resolve issue #{number}. Work on a new branch whose name starts with `openhands/`, add or update \
+             tests where it makes sense, push the branch and open a pull request whose description says \
+             `Fixes #{number}`. Do not post comments on the issue yourself: your final message is posted for you."
+        ),
+        _ => format!(
+            "Do what the request asks about issue #{number}. For code changes, work on a new branch whose name \
+             starts with `openhands/`, push it and open a pull request that says `Fixes #{number}`. If the request \
+             only asks a question, answer it in your final message. Do not post comments on the issue yourself."
+        ),
+    }
+}

@@ -1,0 +1,128 @@
+//! GitHub's webhook side: the `X-Hub-Signature-256` check on the raw body, then a cheap prefilter and the trim
+//! into what is queued.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::{
+    event::{PayloadError, RawEvent},
+    GithubConfig,
+};
+use crate::{
+    domain::{Envelope, Provider, ENVELOPE_VERSION},
+    error::WebhookError,
+    http::{HttpReply, HttpRequest},
+    ports::Secrets,
+    provider::{queued_payload, route_tenant, verification_secret, Intake, ProviderIntake},
+    text, verify,
+};
+
+/// Delivery ids are GUIDs; anything long or odd is refused before it reaches a key.
+const MAX_DELIVERY_ID_LEN: usize = 128;
+
+/// GitHub's webhook side.
+pub struct GithubIntake {
+    config: GithubConfig,
+    secrets: Arc<dyn Secrets>,
+}
+
+impl GithubIntake {
+    pub fn new(config: GithubConfig, secrets: Arc<dyn Secrets>) -> Self {
+        Self { config, secrets }
+    }
+
+    async fn verify(&self, request: &HttpRequest<'_>) -> Result<(), WebhookError> {
+        let secret = verification_secret(
+            self.secrets.as_ref(),
+            &self.config.webhook_secret_name,
+            "github webhook secret",
+        )
+        .await?;
+        verify::prefixed_sha256(
+            secret.expose().as_bytes(),
+            request.body,
+            request.header("x-hub-signature-256"),
+        )
+        .map_err(|e| WebhookError::Unauthorized(e.reason()))
+    }
+}
+
+#[async_trait]
+impl ProviderIntake for GithubIntake {
+    fn provider(&self) -> Provider {
+        Provider::Github
+    }
+
+    async fn intake(&self, request: &HttpRequest<'_>, now: u64) -> Result<Intake, WebhookError> {
+        let tenant = route_tenant(
+            request.path,
+            "github",
+            std::slice::from_ref(&self.config.tenant),
+            |name| (name.eq_ignore_ascii_case(&self.config.tenant)).then_some(&self.config.tenant),
+        )?;
+        self.verify(request).await?;
+        let event = request
+            .header("x-github-event")
+            .ok_or(WebhookError::Malformed("missing X-GitHub-Event"))?;
+        let delivery_id = request
+            .header("x-github-delivery")
+            .ok_or(WebhookError::Malformed("missing X-GitHub-Delivery"))?;
+        if delivery_id.is_empty()
+            || delivery_id.len() > MAX_DELIVERY_ID_LEN
+            || !delivery_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err(WebhookError::Malformed("invalid X-GitHub-Delivery"));
+        }
+        if request
+            .header("content-type")
+            .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"))
+        {
+            return Err(WebhookError::Malformed(
+                "expected a JSON payload (content type application/json)",
+            ));
+        }
+        let may_trigger = matches!(
+            event,
+            "issues" | "issue_comment" | "pull_request_review_comment" | "pull_request_review"
+        );
+        if event == "ping" {
+            return Ok(Intake::Reply(HttpReply::text(200, "pong")));
+        }
+        if !may_trigger {
+            return Ok(Intake::Ignore("event never triggers"));
+        }
+        let raw = RawEvent::parse(request.body).map_err(|_| WebhookError::Malformed("malformed JSON"))?;
+        let relevant = match (event, raw.action().as_ref()) {
+            ("issues", "labeled") => raw
+                .label_name()
+                .is_some_and(|l| l.eq_ignore_ascii_case(&self.config.label)),
+            ("issue_comment", "created")
+            | ("pull_request_review_comment", "created")
+            | ("pull_request_review", "submitted") => raw
+                .mention_text()
+                .is_some_and(|body| text::contains_ignore_ascii_case(&body, &self.config.mention)),
+            _ => false,
+        };
+        if !relevant {
+            return Ok(Intake::Ignore("cannot trigger"));
+        }
+        let trimmed = raw.into_event().map_err(|e| match e {
+            PayloadError::Json => WebhookError::Malformed("malformed JSON"),
+            PayloadError::Missing(_) => WebhookError::Malformed("unexpected payload shape"),
+        })?;
+        let payload = queued_payload(&trimmed)?;
+        Ok(Intake::Accept(Envelope {
+            version: ENVELOPE_VERSION,
+            provider: Provider::Github,
+            tenant: tenant.clone(),
+            delivery_id: delivery_id.to_owned(),
+            event: event.to_owned(),
+            group: trimmed.thread_key(),
+            received_at: now,
+            payload,
+        }))
+    }
+}

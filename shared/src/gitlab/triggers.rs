@@ -1,0 +1,191 @@
+//! GitLab's trigger decisions: pure functions from a trimmed event to a [`Decision`].
+
+use super::{
+    config::GitlabTenant,
+    event::{thread_key, valid_discussion_id, GitlabEvent, GitlabUser, HookKind},
+    GitlabSource, GitlabTarget, Noteable,
+};
+use crate::{
+    domain::{Actor, Envelope, PromptParts, Provider, SourceRef, Trigger},
+    outbound::MARKER_PREFIX,
+    provider::Decision,
+    text,
+};
+
+/// GitLab's internal bot users (they have no bot flag in webhook payloads).
+const INTERNAL_BOTS: &[&str] = &[
+    "ghost",
+    "alert-bot",
+    "support-bot",
+    "visual-review-bot",
+    "automation-bot",
+    "security-bot",
+    "security-policy-bot",
+    "gitlab-admin-bot",
+    "duo-code-review-bot",
+    "gitlab-llm-bot",
+];
+
+pub(super) fn decide(tenant: &GitlabTenant, envelope: &Envelope, event: GitlabEvent) -> Decision {
+    if let Some(reason) = own_or_bot(tenant, &event.user) {
+        return Decision::Ignore(reason);
+    }
+    let item = &event.item;
+    let thread = thread_key(&tenant.name, event.project.id, item.noteable, item.iid);
+    let (target, request, run_suffix, internal) = match event.hook {
+        HookKind::Issue | HookKind::MergeRequest => {
+            if !matches!(event.action.as_str(), "open" | "reopen" | "update") {
+                return Decision::Ignore("action never triggers (close, merge, approval, …)");
+            }
+            let Some(label) = event
+                .labels_added
+                .iter()
+                .find(|l| l.eq_ignore_ascii_case(&tenant.label))
+            else {
+                return Decision::Ignore("the label was not newly added");
+            };
+            // `updated_at` is the same for every hook reporting this change (project and group hooks).
+            let when = if item.updated_at.is_empty() {
+                envelope.delivery_id.as_str()
+            } else {
+                item.updated_at.as_str()
+            };
+            let suffix = format!("label:{}:{when}", label.to_ascii_lowercase());
+            (GitlabTarget::Item, String::new(), suffix, false)
+        }
+        HookKind::Note => {
+            let Some(note) = event.note.as_ref() else {
+                return Decision::Ignore("no note");
+            };
+            if note.system {
+                return Decision::Ignore("system note");
+            }
+            if !(event.action.is_empty() || event.action == "create") {
+                return Decision::Ignore("action never triggers (edit, delete, …)");
+            }
+            if note.body.contains(MARKER_PREFIX) {
+                return Decision::Ignore("hookline's own note");
+            }
+            if !text::mentions(&note.body, &tenant.mention) {
+                return Decision::Ignore("no exact mention");
+            }
+            let target = match note.note_type.as_str() {
+                "DiffNote" | "DiscussionNote" if valid_discussion_id(&note.discussion_id) => {
+                    GitlabTarget::Discussion {
+                        note_id: note.id,
+                        discussion_id: note.discussion_id.clone(),
+                        inline: note.note_type == "DiffNote",
+                    }
+                }
+                _ => GitlabTarget::Note { note_id: note.id },
+            };
+            (
+                target,
+                note.body.clone(),
+                format!("note:{}", note.id),
+                note.internal,
+            )
+        }
+    };
+
+    let is_mr = item.noteable == Noteable::MergeRequest;
+    let branch = item.source_branch.clone().filter(|_| is_mr);
+    let repository = item
+        .fork_path
+        .clone()
+        .filter(|_| is_mr)
+        .unwrap_or_else(|| event.project.path.clone());
+    let reference = format!("{}{}{}", event.project.path, item.noteable.sigil(), item.iid);
+    let (kind, title_prefix) = if is_mr {
+        ("merge request", format!("GitLab MR !{}", item.iid))
+    } else {
+        ("issue", format!("GitLab Issue #{}", item.iid))
+    };
+    let location = event.note.as_ref().and_then(|n| n.location.clone());
+    let instructions = instructions_for(item.noteable, &target, item.iid, branch.as_deref());
+    let trigger = Trigger {
+        provider: Provider::Gitlab,
+        tenant: tenant.name.clone(),
+        run_key: format!("{thread}:{run_suffix}"),
+        thread_key: thread,
+        actor: Actor {
+            id: event.user.id.to_string(),
+            login: event.user.username.clone(),
+        },
+        source: SourceRef::Gitlab(GitlabSource {
+            tenant: tenant.name.clone(),
+            project_id: event.project.id,
+            project_path: event.project.path.clone(),
+            noteable: item.noteable,
+            iid: item.iid,
+            web_url: item.url.clone(),
+            target,
+            actor_id: event.user.id,
+            internal,
+        }),
+        repository: Some(repository),
+        branch,
+        git_provider: "gitlab".to_owned(),
+        title: format!("{title_prefix}: {}", text::one_line(&item.title)),
+        prompt: PromptParts {
+            subject: format!("GitLab {kind} {reference} ({})", item.url),
+            subject_title: item.title.clone(),
+            subject_body: item.description.clone(),
+            request,
+            location,
+            instructions,
+        },
+        occurred_at: envelope.received_at,
+    };
+    Decision::Run(Box::new(trigger))
+}
+
+/// Events caused by Hookline's own account, by GitLab's bot users, or by access-token / service-account bots
+/// never trigger (no loops, no bot-driven runs).
+fn own_or_bot(tenant: &GitlabTenant, user: &GitlabUser) -> Option<&'static str> {
+    if user.username.eq_ignore_ascii_case(&tenant.bot_username) || tenant.bot_user_id == Some(user.id) {
+        return Some("hookline's own account");
+    }
+    if is_bot_username(&user.username) {
+        return Some("author is a bot");
+    }
+    None
+}
+
+/// Project / group access-token bots (`project_<id>_bot…`, `group_<id>_bot…`), service accounts
+/// (`service_account_…`) and GitLab's internal bot users.
+pub(crate) fn is_bot_username(username: &str) -> bool {
+    let lower = username.to_ascii_lowercase();
+    let token_bot = ["project_", "group_"].iter().any(|prefix| {
+        lower.strip_prefix(prefix).is_some_and(|rest| {
+            let digits = rest.chars().take_while(char::is_ascii_digit).count();
+            digits > 0 && rest[digits..].starts_with("_bot")
+        })
+    });
+    token_bot || lower.starts_with("service_account_") || INTERNAL_BOTS.contains(&lower.as_str())
+}
+
+fn instructions_for(noteable: Noteable, target: &GitlabTarget, iid: u64, branch: Option<&str>) -> String {
+    if noteable == Noteable::MergeRequest {
+        let branch = branch
+            .map(|b| format!("`{b}`"))
+            .unwrap_or_else(|| "the merge request's source branch".into());
+        return format!(
+            "Do what the request asks about this merge request. For code changes, commit and push to {branch}. \
+             If the request only asks a question, answer it in your final message without changing code. \
+             Do not post notes on the merge request yourself: your final message is posted for you."
+        );
+    }
+    match target {
+        GitlabTarget::Item => format!(
+            "Resolve issue #{iid}. Work on a new branch whose name starts with `openhands/`, add or update tests \
+             where it makes sense, push the branch and open a merge request whose description says \
+             `Closes #{iid}`. Do not post notes on the issue yourself: your final message is posted for you."
+        ),
+        _ => format!(
+            "Do what the request asks about issue #{iid}. For code changes, work on a new branch whose name starts \
+             with `openhands/`, push it and open a merge request that says `Closes #{iid}`. If the request only \
+             asks a question, answer it in your final message. Do not post notes on the issue yourself."
+        ),
+    }
+}

@@ -1,0 +1,138 @@
+//! The provider registry: the one place that lists the providers. Each provider loads its own settings from the
+//! configuration (`<provider>::config`) and builds its own webhook side (`<provider>::intake`) and worker side
+//! (`<provider>::module`, with whatever else it needs, such as Jira's issue reader); everything generic (the
+//! configuration, the wiring, the Lambda glue, the local host) goes through this module and names no provider.
+//!
+//! Building the webhook sides never touches a provider's API client, so a webhook function does not link one.
+
+use std::sync::Arc;
+
+use crate::{
+    config::{ConfigError, Lookup},
+    domain::Provider,
+    github, gitlab, jira, linear,
+    ports::Secrets,
+    provider::{ProviderIntake, ProviderModule, Wiring},
+    slack,
+};
+
+/// Every configured provider's settings, loaded once at start.
+#[derive(Clone, Debug, Default)]
+pub struct ProviderConfigs {
+    github: Option<github::GithubConfig>,
+    gitlab: Option<gitlab::GitlabConfig>,
+    slack: Option<slack::SlackConfig>,
+    jira: Option<jira::JiraConfig>,
+    linear: Option<linear::LinearConfig>,
+}
+
+impl ProviderConfigs {
+    /// Load every provider's settings, or with `only` just that one's (a webhook function, which must not fail
+    /// over another provider's settings). A provider whose `<P>_TENANTS` is unset is off.
+    pub fn load(env: &Lookup<'_>, only: Option<Provider>) -> Result<Self, ConfigError> {
+        let wanted = |provider: Provider| only.is_none_or(|only| only == provider);
+        let mut configs = Self::default();
+        if wanted(Provider::Github) {
+            configs.github = github::GithubConfig::load(env)?;
+        }
+        if wanted(Provider::Gitlab) {
+            configs.gitlab = gitlab::GitlabConfig::load(env)?;
+        }
+        if wanted(Provider::Slack) {
+            configs.slack = slack::SlackConfig::load(env)?;
+        }
+        if wanted(Provider::Jira) {
+            configs.jira = jira::JiraConfig::load(env)?;
+        }
+        if wanted(Provider::Linear) {
+            configs.linear = linear::LinearConfig::load(env)?;
+        }
+        Ok(configs)
+    }
+
+    /// The providers that are on, in a fixed order.
+    pub fn configured(&self) -> Vec<Provider> {
+        [
+            self.github.as_ref().map(|_| Provider::Github),
+            self.gitlab.as_ref().map(|_| Provider::Gitlab),
+            self.slack.as_ref().map(|_| Provider::Slack),
+            self.jira.as_ref().map(|_| Provider::Jira),
+            self.linear.as_ref().map(|_| Provider::Linear),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.configured().is_empty()
+    }
+
+    /// The tenants of `provider`, as its webhook URLs name them (empty when it is off).
+    pub fn tenants(&self, provider: Provider) -> Vec<String> {
+        match provider {
+            Provider::Github => self.github.iter().map(|c| c.tenant.clone()).collect(),
+            Provider::Gitlab => self.gitlab.iter().flat_map(|c| c.tenant_names()).collect(),
+            Provider::Slack => self.slack.iter().flat_map(|c| c.tenant_names()).collect(),
+            Provider::Jira => self.jira.iter().flat_map(|c| c.tenant_names()).collect(),
+            Provider::Linear => self.linear.iter().flat_map(|c| c.tenant_names()).collect(),
+        }
+    }
+
+    /// Secrets without which a provider cannot serve anyone, so a host fails at start rather than at the first
+    /// webhook: an app's own secrets (GitHub's App). A tenant's secrets are not among them: a missing one only
+    /// stops that tenant, and its webhooks are answered 503 naming it.
+    pub fn secrets_needed_at_start(&self) -> Vec<(Provider, String)> {
+        let mut needed = Vec::new();
+        if let Some(config) = &self.github {
+            needed.extend(
+                config
+                    .app_secrets()
+                    .map(|name| (Provider::Github, name.to_owned())),
+            );
+        }
+        needed
+    }
+
+    /// Each configured provider's webhook side.
+    pub fn intakes(&self, secrets: &Arc<dyn Secrets>) -> Vec<Arc<dyn ProviderIntake>> {
+        let mut intakes: Vec<Arc<dyn ProviderIntake>> = Vec::new();
+        if let Some(config) = &self.github {
+            intakes.push(github::intake(config, secrets.clone()));
+        }
+        if let Some(config) = &self.gitlab {
+            intakes.push(gitlab::intake(config, secrets.clone()));
+        }
+        if let Some(config) = &self.slack {
+            intakes.push(slack::intake(config, secrets.clone()));
+        }
+        if let Some(config) = &self.jira {
+            intakes.push(jira::intake(config, secrets.clone()));
+        }
+        if let Some(config) = &self.linear {
+            intakes.push(linear::intake(config, secrets.clone()));
+        }
+        intakes
+    }
+
+    /// Each configured provider's worker side, with its API client.
+    pub fn modules(&self, wiring: &Wiring) -> Vec<Arc<dyn ProviderModule>> {
+        let mut modules: Vec<Arc<dyn ProviderModule>> = Vec::new();
+        if let Some(config) = &self.github {
+            modules.push(github::module(config, wiring));
+        }
+        if let Some(config) = &self.gitlab {
+            modules.push(gitlab::module(config, wiring));
+        }
+        if let Some(config) = &self.slack {
+            modules.push(slack::module(config, wiring));
+        }
+        if let Some(config) = &self.jira {
+            modules.push(jira::module(config, wiring));
+        }
+        if let Some(config) = &self.linear {
+            modules.push(linear::module(config, wiring));
+        }
+        modules
+    }
+}

@@ -1,0 +1,109 @@
+//! Slack settings, in the grammar every provider shares ([`ProviderEnv`]):
+//!
+//! | Variable | Default | Meaning |
+//! |---|---|---|
+//! | `SLACK_TENANTS` | unset (Slack off) | the team (workspace) ids served, or `*` for any workspace of a distributed app |
+//! | `SLACK_API_URL` | `https://slack.com/api` | Web API base URL |
+//! | `SLACK_GIT_PROVIDER` | `github` | git provider of a bare `owner/repo` and of channel defaults without a `provider:` prefix |
+//! | `SLACK_REPOS` | empty | `C123=octo/hello,C456=gitlab:group/project`: the repository of a channel when a message names none |
+//! | `SLACK_SECRET_PREFIX` | `slack` | secrets: `<prefix>/<team>/signing-secret` or the app's `<prefix>/signing-secret`, and `<prefix>/<team>/bot-token` |
+
+use std::collections::BTreeMap;
+
+use super::is_slack_id;
+use crate::{
+    config::{ConfigError, Lookup, ProviderEnv},
+    repo_hint::{self, RepoRef},
+};
+
+/// Default Web API base URL.
+pub const DEFAULT_API_URL: &str = "https://slack.com/api";
+/// Default prefix of Slack secret names.
+pub const DEFAULT_SECRET_PREFIX: &str = "slack";
+
+/// Slack settings (typed config; secrets are referenced by name, never held here).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlackConfig {
+    /// Web API base URL without a trailing slash (`https://slack.com/api`, or a fake in tests).
+    pub api_url: String,
+    /// Prefix of the secret names (see the module docs).
+    pub secret_prefix: String,
+    /// The workspaces served (`SLACK_TENANTS`); `None` serves any the app is installed in (`*`).
+    pub teams: Option<Vec<String>>,
+    /// Channel id → the repository used when a message names none.
+    pub channel_repos: BTreeMap<String, RepoRef>,
+    /// Git provider of a bare `owner/repo` in a message and of channel defaults without a `provider:` prefix.
+    pub git_provider: String,
+}
+
+impl SlackConfig {
+    /// Load from the environment; `None` when `SLACK_TENANTS` is unset.
+    pub fn load(env: &Lookup<'_>) -> Result<Option<Self>, ConfigError> {
+        let env = ProviderEnv::new(env, "SLACK");
+        let Some(tenants) = env.tenants()? else {
+            return Ok(None);
+        };
+        let teams = if tenants.iter().any(|t| t == "*") {
+            None
+        } else {
+            if let Some(bad) = tenants.iter().find(|t| !is_slack_id(t)) {
+                return Err(env.invalid("TENANTS", format!("{bad:?} is not a team id (or `*`)")));
+            }
+            Some(tenants)
+        };
+        let git_provider = env.git_provider()?;
+        let channel_repos = match env.get("REPOS") {
+            None => BTreeMap::new(),
+            Some(raw) => {
+                parse_channel_repos(&raw, &git_provider).map_err(|reason| env.invalid("REPOS", reason))?
+            }
+        };
+        Ok(Some(SlackConfig {
+            api_url: env.url("API_URL", DEFAULT_API_URL)?,
+            secret_prefix: env.secret_prefix()?,
+            teams,
+            channel_repos,
+            git_provider,
+        }))
+    }
+
+    /// Whether `team` is served: listed in `SLACK_TENANTS`, or any with `*`.
+    pub fn serves(&self, team: &str) -> bool {
+        self.teams
+            .as_ref()
+            .is_none_or(|teams| teams.iter().any(|t| t == team))
+    }
+
+    /// The served teams (`*` for any).
+    pub fn tenant_names(&self) -> Vec<String> {
+        self.teams.clone().unwrap_or_else(|| vec!["*".to_owned()])
+    }
+
+    /// Secret that verifies requests: the team's own (`/webhooks/slack/<team>`) or the app-wide one
+    /// (`/webhooks/slack`).
+    pub fn signing_secret_name(&self, team: Option<&str>) -> String {
+        match team {
+            Some(team) => format!("{}/{team}/signing-secret", self.secret_prefix),
+            None => format!("{}/signing-secret", self.secret_prefix),
+        }
+    }
+
+    /// Secret holding the team's bot token (`xoxb-…`).
+    pub fn bot_token_name(&self, team: &str) -> String {
+        format!("{}/{team}/bot-token", self.secret_prefix)
+    }
+}
+
+/// `CHANNEL=[provider:]owner/repo,…`.
+fn parse_channel_repos(raw: &str, default_provider: &str) -> Result<BTreeMap<String, RepoRef>, String> {
+    repo_hint::parse_defaults(raw, default_provider)?
+        .into_iter()
+        .map(|(channel, repo)| {
+            if is_slack_id(&channel) {
+                Ok((channel, repo))
+            } else {
+                Err(format!("{channel:?} is not a channel id"))
+            }
+        })
+        .collect()
+}
