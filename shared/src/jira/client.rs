@@ -28,7 +28,7 @@ use serde_json::{json, Value};
 
 use super::{
     adf::{self, MentionStyle},
-    JiraConfig, JiraSite, JiraSource,
+    JiraConfig, JiraSource, JiraTenant,
 };
 use crate::{
     domain::{SourceRef, StatusRef},
@@ -91,15 +91,15 @@ impl std::fmt::Debug for JiraClient {
         f.debug_struct("JiraClient")
             .field(
                 "sites",
-                &self.config.sites.iter().map(|s| &s.name).collect::<Vec<_>>(),
+                &self.config.tenants.iter().map(|s| &s.name).collect::<Vec<_>>(),
             )
             .finish_non_exhaustive()
     }
 }
 
 /// A checked source: its site and the issue's REST URL.
-struct Target<'a> {
-    site: &'a JiraSite,
+struct Thread<'a> {
+    site: &'a JiraTenant,
     source: &'a JiraSource,
     /// `{base}/rest/api/3/issue/{id}`.
     issue_url: String,
@@ -114,14 +114,14 @@ impl JiraClient {
         }
     }
 
-    fn site(&self, name: &str) -> Result<&JiraSite, PortError> {
+    fn site(&self, name: &str) -> Result<&JiraTenant, PortError> {
         self.config
-            .site(name)
+            .tenant(name)
             .ok_or_else(|| PortError::permanent("jira client", format!("site {name:?} is not configured")))
     }
 
     /// The one place a [`SourceRef`] is interpreted.
-    fn target<'a>(&'a self, source: &'a SourceRef) -> Result<Target<'a>, PortError> {
+    fn thread<'a>(&'a self, source: &'a SourceRef) -> Result<Thread<'a>, PortError> {
         let SourceRef::Jira(source) = source else {
             return Err(PortError::permanent(
                 "jira client",
@@ -134,7 +134,7 @@ impl JiraClient {
             site.base_url,
             checked_id(&source.issue_id)?
         );
-        Ok(Target {
+        Ok(Thread {
             site,
             source,
             issue_url,
@@ -142,7 +142,7 @@ impl JiraClient {
     }
 
     /// `Basic base64(email:api_token)` for the site's service account.
-    async fn authorization(&self, site: &JiraSite) -> Result<SecretString, PortError> {
+    async fn authorization(&self, site: &JiraTenant) -> Result<SecretString, PortError> {
         const WHAT: &str = "jira service account";
         let secrets = self.secrets.as_ref();
         let email = outbound::credential(secrets, &site.email_secret_name, WHAT).await?;
@@ -153,7 +153,7 @@ impl JiraClient {
 
     async fn call(
         &self,
-        site: &JiraSite,
+        site: &JiraTenant,
         op: &'static str,
         method: Method,
         url: &str,
@@ -194,7 +194,7 @@ impl JiraClient {
     }
 
     /// One page of the issue's comments, newest first.
-    async fn comment_page(&self, target: &Target<'_>, start_at: u32) -> Result<CommentPage, PortError> {
+    async fn comment_page(&self, target: &Thread<'_>, start_at: u32) -> Result<CommentPage, PortError> {
         const OP: &str = "list comments";
         let url = format!(
             "{}/comment?startAt={start_at}&maxResults={PAGE_SIZE}&orderBy=-created",
@@ -209,7 +209,7 @@ impl JiraClient {
     /// Create a comment on the issue; `marker` becomes the `hookline` entity property.
     async fn create_comment(
         &self,
-        target: &Target<'_>,
+        target: &Thread<'_>,
         body: Value,
         marker: Option<&str>,
     ) -> Result<StatusRef, PortError> {
@@ -246,7 +246,7 @@ impl JiraClient {
         let Some(wanted) = wanted.map(str::trim).filter(|w| !w.is_empty()) else {
             return Ok(());
         };
-        let target = self.target(source)?;
+        let target = self.thread(source)?;
         let key = &target.source.issue_key;
         const READ: &str = "read issue status";
         let url = format!("{}?fields=status", target.issue_url);
@@ -321,13 +321,13 @@ impl IssueReader for JiraClient {
 impl SourceClient for JiraClient {
     /// Jira has no repository permission to check: the identity link is the gate.
     async fn may_trigger(&self, source: &SourceRef, _actor_login: &str) -> Result<bool, PortError> {
-        self.target(source)?;
+        self.thread(source)?;
         Ok(true)
     }
 
     /// Jira's REST API has no reactions; the status comment posted right after is the acknowledgement.
     async fn acknowledge(&self, source: &SourceRef) -> Result<(), PortError> {
-        self.target(source)?;
+        self.thread(source)?;
         Ok(())
     }
 
@@ -337,14 +337,14 @@ impl SourceClient for JiraClient {
         marker: &str,
         text: &str,
     ) -> Result<StatusRef, PortError> {
-        let target = self.target(source)?;
+        let target = self.thread(source)?;
         let marker = checked_marker(marker, STATUS_MARKER)?;
         self.create_comment(&target, adf::from_markdown(text, false), Some(marker))
             .await
     }
 
     async fn find_status(&self, source: &SourceRef, marker: &str) -> Result<Option<StatusRef>, PortError> {
-        let target = self.target(source)?;
+        let target = self.thread(source)?;
         let marker = checked_marker(marker, STATUS_MARKER)?;
         let mut own: Vec<u64> = Vec::new();
         for page in 0..MAX_PAGES {
@@ -401,7 +401,7 @@ impl SourceClient for JiraClient {
         text: &str,
     ) -> Result<(), PortError> {
         const OP: &str = "update comment";
-        let target = self.target(source)?;
+        let target = self.thread(source)?;
         let marker = checked_marker(marker, STATUS_MARKER)?;
         let url = format!("{}/comment/{}", target.issue_url, checked_id(&status.id)?);
         let body = json!({
@@ -414,14 +414,14 @@ impl SourceClient for JiraClient {
     }
 
     async fn post_notice(&self, source: &SourceRef, text: &str) -> Result<(), PortError> {
-        let target = self.target(source)?;
+        let target = self.thread(source)?;
         self.create_comment(&target, adf::from_markdown(text, true), None)
             .await?;
         Ok(())
     }
 
     async fn thread_context(&self, source: &SourceRef, until: u64) -> Result<Vec<ContextMessage>, PortError> {
-        let target = self.target(source)?;
+        let target = self.thread(source)?;
         let mut newest_first: Vec<ContextMessage> = Vec::new();
         'pages: for page in 0..MAX_PAGES {
             let listing = self.comment_page(&target, page * PAGE_SIZE).await?;
@@ -465,7 +465,7 @@ impl SourceClient for JiraClient {
 
     async fn run_started(&self, source: &SourceRef) -> Result<(), PortError> {
         let SourceRef::Jira(jira) = source else {
-            return self.target(source).map(|_| ());
+            return self.thread(source).map(|_| ());
         };
         let wanted = self.site(&jira.tenant)?.transition_started.clone();
         self.transition(source, wanted.as_deref(), "work started").await
@@ -473,7 +473,7 @@ impl SourceClient for JiraClient {
 
     async fn pull_request_opened(&self, source: &SourceRef, _url: &str) -> Result<(), PortError> {
         let SourceRef::Jira(jira) = source else {
-            return self.target(source).map(|_| ());
+            return self.thread(source).map(|_| ());
         };
         let wanted = self.site(&jira.tenant)?.transition_pr_opened.clone();
         self.transition(source, wanted.as_deref(), "pull request opened")

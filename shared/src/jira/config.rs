@@ -30,7 +30,7 @@ use crate::{
 /// Jira settings: one entry per served site plus what all sites share.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JiraConfig {
-    pub sites: Vec<JiraSite>,
+    pub tenants: Vec<JiraTenant>,
     /// Label whose addition triggers a run.
     pub label: String,
     /// Handle whose exact mention triggers a run, including the `@`.
@@ -39,7 +39,7 @@ pub struct JiraConfig {
 
 /// One Jira site (the tenant).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct JiraSite {
+pub struct JiraTenant {
     /// Site name as it appears in the webhook URL and in keys (lowercase).
     pub name: String,
     /// REST base URL without a trailing slash.
@@ -69,7 +69,7 @@ impl JiraConfig {
         };
         let default_git_provider = env.git_provider()?;
         let secret_prefix = env.secret_prefix()?;
-        let mut sites: Vec<JiraSite> = Vec::new();
+        let mut tenants: Vec<JiraTenant> = Vec::new();
         for name in names {
             let name = name.to_ascii_lowercase();
             if !valid_site_name(&name) {
@@ -91,7 +91,7 @@ impl JiraConfig {
                     .map_err(|reason| tenant.invalid("REPOS", reason))?,
                 None => BTreeMap::new(),
             };
-            sites.push(JiraSite {
+            tenants.push(JiraTenant {
                 webhook_secret_name: format!("{secret_prefix}/{name}/webhook-secret"),
                 email_secret_name: format!("{secret_prefix}/{name}/email"),
                 api_token_secret_name: format!("{secret_prefix}/{name}/api-token"),
@@ -105,7 +105,7 @@ impl JiraConfig {
             });
         }
         Ok(Some(JiraConfig {
-            sites,
+            tenants,
             label: env.label(),
             mention: env.mention(),
         }))
@@ -113,12 +113,12 @@ impl JiraConfig {
 
     /// Every site's name.
     pub fn tenant_names(&self) -> Vec<String> {
-        self.sites.iter().map(|s| s.name.clone()).collect()
+        self.tenants.iter().map(|s| s.name.clone()).collect()
     }
 
     /// The site called `name` (case-insensitive).
-    pub fn site(&self, name: &str) -> Option<&JiraSite> {
-        self.sites.iter().find(|s| s.name.eq_ignore_ascii_case(name))
+    pub fn tenant(&self, name: &str) -> Option<&JiraTenant> {
+        self.tenants.iter().find(|s| s.name.eq_ignore_ascii_case(name))
     }
 }
 
@@ -203,7 +203,7 @@ mod tests {
         .expect("on");
         assert_eq!(config.mention, "@bot");
         assert_eq!(config.label, "openhands");
-        let acme = config.site("ACME").expect("acme");
+        let acme = config.tenant("ACME").expect("acme");
         assert_eq!(acme.base_url, "https://acme.atlassian.net");
         assert_eq!(acme.webhook_secret_name, "jira/acme/webhook-secret");
         assert_eq!(acme.transition_started.as_deref(), Some("Start work"));
@@ -217,7 +217,7 @@ mod tests {
         );
         assert_eq!(acme.projects["OPS"].git_provider, "gitlab");
         assert_eq!(acme.projects["OPS"].repository, "group/sub/svc");
-        let globex = config.site("globex.atlassian.net").expect("globex");
+        let globex = config.tenant("globex.atlassian.net").expect("globex");
         assert_eq!(globex.base_url, "https://globex.atlassian.net");
         assert_eq!(globex.transition_started.as_deref(), Some("21"));
     }

@@ -1,7 +1,7 @@
 //! The Jira Cloud provider.
 //!
 //! Layout, along the domain's seams:
-//! - [`config`]: typed settings, one [`JiraSite`] per Jira site (the tenant), loaded from the environment.
+//! - [`config`]: typed settings, one [`JiraTenant`] per Jira site (the tenant), loaded from the environment.
 //! - [`event`]: the raw webhook payload as Jira sends it and the trimmed [`event::JiraEvent`] that is queued.
 //! - [`adf`]: Atlassian Document Format both ways (text out of comment bodies; Markdown into comment bodies).
 //! - [`triggers`]: pure trigger rules (label newly added, exact or picker mention, repository inference).
@@ -19,7 +19,7 @@ mod module;
 pub mod triggers;
 mod verify;
 
-pub use config::{JiraConfig, JiraSite};
+pub use config::{JiraConfig, JiraTenant};
 pub use module::JiraModule;
 pub use verify::JiraIntake;
 

@@ -78,7 +78,7 @@ impl ProviderModule for JiraModule {
     }
 
     fn decide(&self, envelope: &Envelope) -> Result<Decision, ProcessError> {
-        let Some(site) = self.config.site(&envelope.tenant) else {
+        let Some(site) = self.config.tenant(&envelope.tenant) else {
             return Ok(Decision::Ignore("site is no longer configured"));
         };
         let event: JiraEvent = serde_json::from_str(envelope.payload.get())

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::{
     client::IssueReader,
-    config::{JiraConfig, JiraSite},
+    config::{JiraConfig, JiraTenant},
     JiraIntake, JiraModule, JiraSource,
 };
 use crate::{
@@ -55,8 +55,8 @@ impl IssueReader for Issues {
     }
 }
 
-fn site(name: &str) -> JiraSite {
-    JiraSite {
+fn site(name: &str) -> JiraTenant {
+    JiraTenant {
         name: name.into(),
         base_url: format!("https://{name}.atlassian.net"),
         bot_account_id: BOT.into(),
@@ -78,7 +78,7 @@ fn site(name: &str) -> JiraSite {
 
 fn config(mention: &str) -> JiraConfig {
     JiraConfig {
-        sites: vec![site("acme"), site("beta")],
+        tenants: vec![site("acme"), site("beta")],
         label: "openhands".into(),
         mention: mention.into(),
     }
@@ -393,7 +393,7 @@ async fn a_single_site_also_answers_on_the_bare_route_and_a_stage_prefix() {
     let secrets = MemorySecrets::new().with("jira/acme/webhook-secret", SECRET);
     let module = JiraIntake::new(
         JiraConfig {
-            sites: vec![site("acme")],
+            tenants: vec![site("acme")],
             label: "openhands".into(),
             mention: "@bot".into(),
         },

@@ -2,7 +2,7 @@
 //! text and Jira's picker mention of the service account), and which repository the run works on.
 
 use super::{
-    config::{JiraConfig, JiraSite},
+    config::{JiraConfig, JiraTenant},
     event::{JiraEvent, JiraUser},
     JiraSource,
 };
@@ -14,7 +14,7 @@ use crate::{
 };
 
 /// Decide whether a trimmed event on `site` is a trigger.
-pub fn decide(config: &JiraConfig, site: &JiraSite, envelope: &Envelope, event: &JiraEvent) -> Decision {
+pub fn decide(config: &JiraConfig, site: &JiraTenant, envelope: &Envelope, event: &JiraEvent) -> Decision {
     let (actor, request, run_suffix, comment_id) = match event.webhook_event.as_str() {
         "comment_created" => {
             let Some(comment) = &event.comment else {
@@ -132,7 +132,7 @@ pub fn decide(config: &JiraConfig, site: &JiraSite, envelope: &Envelope, event: 
 }
 
 /// Apps (automation included), service-desk customers and the service account itself never trigger.
-pub fn ignored_author(author: &JiraUser, site: &JiraSite) -> Option<&'static str> {
+pub fn ignored_author(author: &JiraUser, site: &JiraTenant) -> Option<&'static str> {
     if author.account_id.is_empty() {
         return Some("no author");
     }
@@ -243,7 +243,7 @@ fn strip_backtick_spans(line: &str) -> String {
 /// Pick the repository: one named explicitly (a URL of a known host, `repo: …`, `gitlab:group/project`) in the
 /// request, else in the issue; else the project's configured repository; else a bare `owner/repo` in the
 /// request, else in the issue. Several distinct names at the deciding step are ambiguous.
-pub fn resolve_repository(site: &JiraSite, project_key: &str, request: &str, issue_text: &str) -> Choice {
+pub fn resolve_repository(site: &JiraTenant, project_key: &str, request: &str, issue_text: &str) -> Choice {
     const EXPLICIT: &[Naming] = &[Naming::Url, Naming::Labelled];
     const BARE: &[Naming] = &[Naming::Bare];
     let provider = &site.default_git_provider;

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use super::{
     event::{PayloadError, RawEvent},
-    triggers, JiraConfig, JiraSite,
+    triggers, JiraConfig, JiraTenant,
 };
 use crate::{
     domain::{Envelope, Provider, ENVELOPE_VERSION},
@@ -37,11 +37,13 @@ impl JiraIntake {
 
     /// The site a request is for: the path segment after `/webhooks/jira/`. A bare `/webhooks/jira` is
     /// accepted only when exactly one site is configured.
-    fn site_for(&self, path: &str) -> Result<&JiraSite, WebhookError> {
-        route_tenant(path, "jira", &self.config.sites, |name| self.config.site(name))
+    fn tenant_for(&self, path: &str) -> Result<&JiraTenant, WebhookError> {
+        route_tenant(path, "jira", &self.config.tenants, |name| {
+            self.config.tenant(name)
+        })
     }
 
-    async fn verify(&self, site: &JiraSite, request: &HttpRequest<'_>) -> Result<(), WebhookError> {
+    async fn verify(&self, site: &JiraTenant, request: &HttpRequest<'_>) -> Result<(), WebhookError> {
         let secret = verification_secret(
             self.secrets.as_ref(),
             &site.webhook_secret_name,
@@ -57,7 +59,7 @@ impl JiraIntake {
     }
 
     /// Cheap test on the webhook path: can this event possibly trigger?
-    fn relevant(&self, site: &JiraSite, raw: &RawEvent) -> bool {
+    fn relevant(&self, site: &JiraTenant, raw: &RawEvent) -> bool {
         match raw.webhook_event() {
             "comment_created" => raw.comment_mention_text().is_some_and(|body| {
                 text::contains_ignore_ascii_case(&body, &self.config.mention)
@@ -79,7 +81,7 @@ impl ProviderIntake for JiraIntake {
     }
 
     async fn intake(&self, request: &HttpRequest<'_>, now: u64) -> Result<Intake, WebhookError> {
-        let site = self.site_for(request.path)?;
+        let site = self.tenant_for(request.path)?;
         self.verify(site, request).await?;
         let delivery_id = request
             .header(DELIVERY_HEADER)

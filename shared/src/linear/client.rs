@@ -115,7 +115,7 @@ impl LinearClient {
     }
 
     /// The one place a [`SourceRef`] is interpreted: other providers' variants and unknown tenants are refused.
-    fn issue<'a>(&self, source: &'a SourceRef) -> Result<(&'a LinearSource, &LinearTenant), PortError> {
+    fn thread<'a>(&self, source: &'a SourceRef) -> Result<(&'a LinearSource, &LinearTenant), PortError> {
         match source {
             SourceRef::Linear(source) => {
                 let tenant = self.config.tenant(&source.tenant).ok_or_else(|| {
@@ -249,13 +249,13 @@ struct IdOnly {
 impl SourceClient for LinearClient {
     /// Linear has no repository permission concept: the identity link is the gate.
     async fn may_trigger(&self, source: &SourceRef, _actor_login: &str) -> Result<bool, PortError> {
-        self.issue(source)?;
+        self.thread(source)?;
         Ok(true)
     }
 
     async fn acknowledge(&self, source: &SourceRef) -> Result<(), PortError> {
         const OP: &str = "add reaction";
-        let (source, tenant) = self.issue(source)?;
+        let (source, tenant) = self.thread(source)?;
         let input = match &source.comment_id {
             Some(comment_id) => json!({ "commentId": comment_id, "emoji": ACK_EMOJI }),
             None => json!({ "issueId": source.issue_id, "emoji": ACK_EMOJI }),
@@ -274,7 +274,7 @@ impl SourceClient for LinearClient {
         text: &str,
     ) -> Result<StatusRef, PortError> {
         const OP: &str = "create status comment";
-        let (source, tenant) = self.issue(source)?;
+        let (source, tenant) = self.thread(source)?;
         let id = status_comment_id(&tenant.name, &source.issue_id, marker);
         let mut input = Self::comment_input(source, comment_body(text));
         input["id"] = json!(id);
@@ -307,7 +307,7 @@ impl SourceClient for LinearClient {
     }
 
     async fn find_status(&self, source: &SourceRef, marker: &str) -> Result<Option<StatusRef>, PortError> {
-        let (source, tenant) = self.issue(source)?;
+        let (source, tenant) = self.thread(source)?;
         let id = status_comment_id(&tenant.name, &source.issue_id, marker);
         self.find_comment(tenant, source, &id).await
     }
@@ -320,7 +320,7 @@ impl SourceClient for LinearClient {
         text: &str,
     ) -> Result<(), PortError> {
         const OP: &str = "edit status comment";
-        let (_, tenant) = self.issue(source)?;
+        let (_, tenant) = self.thread(source)?;
         let variables = json!({ "id": status.id, "input": { "body": comment_body(text) } });
         match self.graphql(tenant, OP, COMMENT_UPDATE, variables).await {
             Ok(data) => {
@@ -336,7 +336,7 @@ impl SourceClient for LinearClient {
     }
 
     async fn post_notice(&self, source: &SourceRef, text: &str) -> Result<(), PortError> {
-        let (source, tenant) = self.issue(source)?;
+        let (source, tenant) = self.thread(source)?;
         let comment = self
             .create_comment(
                 tenant,
@@ -352,7 +352,7 @@ impl SourceClient for LinearClient {
     /// written at or before `until`, oldest first, leaving out Hookline's and apps' comments.
     async fn thread_context(&self, source: &SourceRef, until: u64) -> Result<Vec<ContextMessage>, PortError> {
         const OP: &str = "read issue thread";
-        let (source, tenant) = self.issue(source)?;
+        let (source, tenant) = self.thread(source)?;
         let data = self
             .graphql(tenant, OP, ISSUE_THREAD, json!({ "id": source.issue_id }))
             .await?;
@@ -393,7 +393,7 @@ impl SourceClient for LinearClient {
     }
 
     async fn resolve_branch(&self, source: &SourceRef) -> Result<Option<String>, PortError> {
-        self.issue(source)?;
+        self.thread(source)?;
         Ok(None)
     }
 
@@ -403,7 +403,7 @@ impl SourceClient for LinearClient {
         if !self.config.move_to_started {
             return Ok(());
         }
-        let (source, tenant) = self.issue(source)?;
+        let (source, tenant) = self.thread(source)?;
         let data = self
             .graphql(
                 tenant,

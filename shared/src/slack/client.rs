@@ -97,7 +97,7 @@ impl SlackClient {
     }
 
     /// The one place a [`SourceRef`] is interpreted: other providers' variants and implausible ids are refused.
-    fn source<'a>(&self, source: &'a SourceRef) -> Result<&'a SlackSource, PortError> {
+    fn thread<'a>(&self, source: &'a SourceRef) -> Result<&'a SlackSource, PortError> {
         let SourceRef::Slack(slack) = source else {
             return Err(PortError::permanent(
                 "slack client",
@@ -244,13 +244,13 @@ impl SlackClient {
 impl SourceClient for SlackClient {
     /// Slack has no repository permissions; the identity link (or the configured default identity) is the gate.
     async fn may_trigger(&self, source: &SourceRef, actor_login: &str) -> Result<bool, PortError> {
-        let source = self.source(source)?;
+        let source = self.thread(source)?;
         Ok(!actor_login.is_empty() && actor_login != source.bot_user_id)
     }
 
     async fn acknowledge(&self, source: &SourceRef) -> Result<(), PortError> {
         const METHOD: &str = "reactions.add";
-        let source = self.source(source)?;
+        let source = self.thread(source)?;
         let body = json!({
             "channel": source.channel,
             "timestamp": source.message_ts,
@@ -273,7 +273,7 @@ impl SourceClient for SlackClient {
         text: &str,
     ) -> Result<StatusRef, PortError> {
         const METHOD: &str = "chat.postMessage";
-        let source = self.source(source)?;
+        let source = self.thread(source)?;
         let body = json!({
             "channel": source.channel,
             "thread_ts": source.thread_ts,
@@ -291,7 +291,7 @@ impl SourceClient for SlackClient {
     }
 
     async fn find_status(&self, source: &SourceRef, marker: &str) -> Result<Option<StatusRef>, PortError> {
-        let source = self.source(source)?;
+        let source = self.thread(source)?;
         let mut found = None;
         self.scan_thread(source, true, |message| {
             let own = message.user.as_deref() == Some(source.bot_user_id.as_str());
@@ -313,7 +313,7 @@ impl SourceClient for SlackClient {
         text: &str,
     ) -> Result<(), PortError> {
         const METHOD: &str = "chat.update";
-        let source = self.source(source)?;
+        let source = self.thread(source)?;
         if !is_slack_ts(&status.id) {
             return Err(PortError::permanent(
                 what(METHOD),
@@ -331,7 +331,7 @@ impl SourceClient for SlackClient {
     }
 
     async fn post_notice(&self, source: &SourceRef, text: &str) -> Result<(), PortError> {
-        let source = self.source(source)?;
+        let source = self.thread(source)?;
         let text = Self::render(source, text);
         match source.notice {
             SlackNotice::Ephemeral if !source.user.is_empty() => {
@@ -361,7 +361,7 @@ impl SourceClient for SlackClient {
     }
 
     async fn thread_context(&self, source: &SourceRef, until: u64) -> Result<Vec<ContextMessage>, PortError> {
-        let source = self.source(source)?;
+        let source = self.thread(source)?;
         let trigger = ts_key(&source.message_ts);
         let mut entries = Vec::new();
         self.scan_thread(source, true, |message| {
@@ -400,7 +400,7 @@ impl SourceClient for SlackClient {
 
     /// Slack threads carry no branch.
     async fn resolve_branch(&self, source: &SourceRef) -> Result<Option<String>, PortError> {
-        self.source(source)?;
+        self.thread(source)?;
         Ok(None)
     }
 }
