@@ -523,16 +523,6 @@ impl World {
     pub async fn scheduled_sweep(&self) -> Value {
         self.invoke_callback(SCHEDULE.to_owned()).await
     }
-
-    /// The agent finishes with `summary` and reports it through the callback function (HTTP API v2, with the
-    /// sandbox's session key); asserts the answer is 200.
-    pub async fn finish(&self, conversation_id: &str, summary: &str) {
-        self.openhands.set_summary(summary);
-        self.openhands.set_execution_status(conversation_id, "finished");
-        let key = self.openhands.session_key(conversation_id).expect("session key");
-        let answer = self.callback_event_v2(conversation_id, "finished", &key).await;
-        assert_eq!(status_of(&answer), 200, "{answer}");
-    }
 }
 
 pub async fn create_fifo_queue(

@@ -121,6 +121,7 @@ pub struct Host {
     wake: Arc<Notify>,
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    lease: Duration,
 }
 
 impl Host {
@@ -145,6 +146,29 @@ impl Host {
     pub async fn sweep_now(&self) -> sweep::SweepReport {
         sweep::sweep(&self.services).await
     }
+    /// Work on every message that is due now, one at a time, as a worker does; returns how many were taken. For
+    /// a host started without workers (tests that play the queue step by step, as on Lambda).
+    pub async fn drain(&self) -> usize {
+        let mut taken = 0;
+        loop {
+            let now = self.services.clock.now_secs();
+            let received = match self.queue.receive(now, 1, self.lease) {
+                Ok(received) => received,
+                Err(err) => {
+                    warn!(error = %err, "queue receive failed");
+                    return taken;
+                }
+            };
+            if received.is_empty() {
+                return taken;
+            }
+            for message in received {
+                taken += 1;
+                work_on(&self.services, &self.queue, message).await;
+            }
+        }
+    }
+
     /// Wake the workers (after moving the clock in tests).
     pub fn wake_workers(&self) {
         self.wake.notify_waiters();
@@ -255,6 +279,7 @@ pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
         wake,
         stop,
         tasks,
+        lease: local.lease,
     })
 }
 
@@ -348,34 +373,39 @@ async fn worker_loop(
             continue;
         }
         for message in received {
-            let started = Instant::now();
-            let disposition = worker::process(&services, &message.body, message.receive_count).await;
-            let result = match disposition {
-                Disposition::Done => queue.ack(message.id).map(|_| ()),
-                Disposition::Retry { after } => {
-                    let delay = after.unwrap_or_default().max(backoff(message.receive_count));
-                    // To the millisecond: the wait is counted from now, not from the start of this second.
-                    let now_ms = services.clock.now_millis();
-                    match queue.retry(message.id, now_ms, delay, "processing failed; see logs") {
-                        Ok(RetryOutcome::DeadLettered) => {
-                            error!(message_id = message.id, group = %message.group, "message dead-lettered");
-                            Ok(())
-                        }
-                        Ok(RetryOutcome::Scheduled { .. }) => Ok(()),
-                        Err(err) => Err(err),
-                    }
-                }
-            };
-            if let Err(err) = result {
-                warn!(error = %err, message_id = message.id, "could not settle message; its lease will expire");
-            }
-            info!(
-                message_id = message.id,
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "message processed"
-            );
+            work_on(&services, &queue, message).await;
         }
     }
+}
+
+/// Process one received message and settle it: ack, retry later (at least the backoff), or dead-letter.
+async fn work_on(services: &WorkerServices, queue: &SqliteQueue, message: hookline::embedded::Received) {
+    let started = Instant::now();
+    let disposition = worker::process(services, &message.body, message.receive_count).await;
+    let result = match disposition {
+        Disposition::Done => queue.ack(message.id).map(|_| ()),
+        Disposition::Retry { after } => {
+            let delay = after.unwrap_or_default().max(backoff(message.receive_count));
+            // To the millisecond: the wait is counted from now, not from the start of this second.
+            let now_ms = services.clock.now_millis();
+            match queue.retry(message.id, now_ms, delay, "processing failed; see logs") {
+                Ok(RetryOutcome::DeadLettered) => {
+                    error!(message_id = message.id, group = %message.group, "message dead-lettered");
+                    Ok(())
+                }
+                Ok(RetryOutcome::Scheduled { .. }) => Ok(()),
+                Err(err) => Err(err),
+            }
+        }
+    };
+    if let Err(err) = result {
+        warn!(error = %err, message_id = message.id, "could not settle message; its lease will expire");
+    }
+    info!(
+        message_id = message.id,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "message processed"
+    );
 }
 
 async fn sweep_loop(

@@ -13,8 +13,8 @@ use hookline_tests::fake_jira::{
 };
 use serde_json::{json, Value};
 
-use super::{Rig, StartFacts, FOLLOW_UP, REQUEST};
-use crate::lambda_world::{body_of, owned, Delivery, Wiring, World};
+use super::{Deployment, Rig, StartFacts, FOLLOW_UP, REQUEST};
+use crate::lambda_world::{body_of, owned, Delivery, Wiring};
 
 const SITE: &str = "acme";
 const OTHER_SITE: &str = "beta";
@@ -23,13 +23,13 @@ const OTHER_SECRET: &str = "beta-jira-lambda-secret";
 const MIA: &str = "5b10ac8d82e05b22cc7d4ef5";
 const ISSUE_ID: &str = "10042";
 
-pub struct Jira {
-    world: World,
+pub struct Jira<D> {
+    world: D,
     jira: FakeJira,
     next_comment: AtomicU32,
 }
 
-impl Jira {
+impl<D: Deployment> Jira<D> {
     /// A new comment by Mia mentioning the bot with the mention picker, as its signed `comment_created`.
     fn comment(&self, delivery: &str, text: &str) -> Delivery {
         let comment_id = 30_001 + self.next_comment.fetch_add(1, Ordering::SeqCst);
@@ -65,7 +65,9 @@ fn signed(delivery: Delivery, secret: &str) -> Delivery {
     delivery.with_header("x-hub-signature", signature)
 }
 
-impl Rig for Jira {
+impl<D: Deployment> Rig for Jira<D> {
+    type Host = D;
+
     const PULL_REQUEST: &'static str = "https://github.com/octo-org/hello/pull/99";
 
     async fn start() -> Self {
@@ -78,7 +80,7 @@ impl Rig for Jira {
                 {"type": "text", "text": "Saving twice panics."}
             ]}]}),
         ));
-        let world = World::start(|prefix| {
+        let world = D::start(|prefix| {
             let secrets = format!("{prefix}/jira");
             Wiring {
                 settings: owned(&[
@@ -110,7 +112,7 @@ impl Rig for Jira {
         }
     }
 
-    fn world(&self) -> &World {
+    fn world(&self) -> &D {
         &self.world
     }
 

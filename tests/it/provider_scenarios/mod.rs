@@ -1,9 +1,9 @@
-//! GitLab, Slack, Jira Cloud and Linear end to end through the Lambda handlers: API Gateway HTTP API (v2) events
-//! through the webhook function's [`http_handler`], the real SQS FIFO queue and DynamoDB table on moto, SQS
-//! batches through the worker's [`sqs_handler`], and the agent server's callback through [`callback_handler`],
-//! against the fake provider servers and the fake OpenHands. The world is the GitHub Lambda tests' (see
-//! `lambda_world.rs`); each provider only says how its deliveries look and where its effects land ([`Rig`]), and
-//! the same four scenarios run for each:
+//! Every provider end to end, on both hosts ([`deployment`]): through the Lambda handlers (API Gateway HTTP API
+//! (v2) events through the webhook function's [`http_handler`], the real SQS FIFO queue and DynamoDB table on
+//! moto, SQS batches through the worker's [`sqs_handler`], the agent server's callback through
+//! [`callback_handler`]) and through the local host (HTTP, SQLite, its in-process worker), against the fake
+//! provider servers and the fake OpenHands. Each provider only says how its deliveries look and where its effects
+//! land ([`Rig`]), and the same four scenarios run for each provider on each host:
 //!
 //! 1. a trigger is acknowledged, starts exactly one conversation, and the `finished` callback edits the one
 //!    status message once with the summary;
@@ -17,6 +17,8 @@
 //! [`sqs_handler`]: hookline::aws::lambda::sqs_handler
 //! [`callback_handler`]: hookline::aws::lambda::callback_handler
 
+mod deployment;
+mod github;
 mod gitlab;
 mod jira;
 mod linear;
@@ -24,7 +26,8 @@ mod slack;
 
 use hookline_tests::{fake_openhands::StartedConversation, harness::ALICE_KEY};
 
-use crate::lambda_world::{status_of, Delivery, World};
+use crate::lambda_world::Delivery;
+use deployment::Deployment;
 
 /// What the linked person asks for in every trigger.
 const REQUEST: &str = "please fix the crash on save";
@@ -41,15 +44,17 @@ struct StartFacts {
     title: String,
 }
 
-/// One provider wired into a [`World`], with its fake server and one linked person.
+/// One provider wired into a [`Deployment`], with its fake server and one linked person.
 trait Rig: Sized {
+    type Host: Deployment;
+
     /// The link the agent's summary names, which the result shows as the pull request.
     const PULL_REQUEST: &'static str;
 
-    /// Create the world with this provider's settings and secrets, start its fake, link the person.
+    /// Start the host with this provider's settings and secrets, start its fake, link the person.
     async fn start() -> Self;
 
-    fn world(&self) -> &World;
+    fn world(&self) -> &Self::Host;
 
     /// A fresh, correctly signed trigger by the linked person asking for [`REQUEST`] (anything it refers to is
     /// seeded in the fake first).
@@ -84,7 +89,7 @@ async fn start_run<R: Rig>(rig: &R) -> String {
     let (status, body) = world.post(&rig.trigger()).await;
     assert_eq!(status, 202, "{body}");
     world.pump().await;
-    let starts = world.openhands.starts();
+    let starts = world.openhands().starts();
     assert_eq!(starts.len(), 1, "{starts:?}");
     starts[0].conversation_id.clone()
 }
@@ -102,7 +107,7 @@ async fn a_trigger_acks_starts_and_reports_once<R: Rig>() {
     let conversation_id = start_run(&rig).await;
     assert_eq!(world.queue_depth().await, 0, "the processed message was deleted");
 
-    let start = &world.openhands.starts()[0];
+    let start = &world.openhands().starts()[0];
     let facts = rig.start_facts();
     assert!(start.run);
     assert_eq!(start.request["selected_repository"], facts.repository);
@@ -110,7 +115,7 @@ async fn a_trigger_acks_starts_and_reports_once<R: Rig>() {
     assert_eq!(start.request["trigger"], facts.trigger);
     assert!(start_text(start).contains(REQUEST), "{}", start_text(start));
     let start_request = world
-        .openhands
+        .openhands()
         .requests()
         .into_iter()
         .find(|r| r.method == "POST" && r.path == "/api/v1/app-conversations")
@@ -147,19 +152,16 @@ async fn a_trigger_acks_starts_and_reports_once<R: Rig>() {
     assert_eq!(rig.status_edits(), 1, "the result is written once");
     // The title is set once the run ends: the server replaces an earlier one with its own.
     assert_eq!(
-        world.openhands.title(&conversation_id).as_deref(),
+        world.openhands().title(&conversation_id).as_deref(),
         Some(facts.title.as_str())
     );
 
     // The agent server repeating the callback, and the schedule's sweep, change nothing.
-    let key = world.openhands.session_key(&conversation_id).expect("key");
-    let again = world.callback_event_v2(&conversation_id, "finished", &key).await;
-    assert_eq!(status_of(&again), 200, "{again}");
-    let report = world.scheduled_sweep().await;
-    assert_eq!(report["concluded"], 0, "{report}");
+    assert_eq!(world.callback_finished(&conversation_id).await, 200);
+    assert_eq!(world.sweep_concluded().await, 0);
     assert_eq!(rig.status_edits(), 1);
     assert_eq!(rig.status_texts().len(), 1);
-    assert_eq!(world.openhands.starts().len(), 1);
+    assert_eq!(world.openhands().starts().len(), 1);
 }
 
 /// Scenario 2: the provider's redeliveries of one delivery are duplicates; one conversation.
@@ -174,8 +176,11 @@ async fn redeliveries_start_one_conversation<R: Rig>() {
     }
     assert_eq!(world.queue_depth().await, 1, "queued once");
     world.pump().await;
-    assert_eq!(world.openhands.starts().len(), 1);
-    assert!(world.openhands.messages().is_empty(), "not a follow-up to itself");
+    assert_eq!(world.openhands().starts().len(), 1);
+    assert!(
+        world.openhands().messages().is_empty(),
+        "not a follow-up to itself"
+    );
     assert_eq!(rig.status_texts().len(), 1);
 }
 
@@ -187,12 +192,12 @@ async fn a_mention_on_the_running_thread_is_a_follow_up<R: Rig>() {
     let (status, body) = world.post(&rig.follow_up()).await;
     assert_eq!(status, 202, "{body}");
     world.pump().await;
-    let messages = world.openhands.messages();
+    let messages = world.openhands().messages();
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert_eq!(messages[0].conversation_id, conversation_id);
     assert!(messages[0].text.contains(FOLLOW_UP), "{}", messages[0].text);
     assert!(messages[0].run);
-    assert_eq!(world.openhands.starts().len(), 1, "no second conversation");
+    assert_eq!(world.openhands().starts().len(), 1, "no second conversation");
     assert_eq!(rig.status_texts().len(), 1, "no second status message");
     assert_eq!(world.queue_depth().await, 0);
 }
@@ -214,27 +219,35 @@ async fn forged_deliveries_are_401_and_queue_nothing<R: Rig>() {
     assert_eq!(world.queue_depth().await, 1);
 }
 
-/// The four scenarios as tests of one provider's module.
+/// The four scenarios as tests of one provider's module, on both hosts.
 macro_rules! scenarios {
-    ($rig:ty) => {
+    ($rig:ident) => {
+        mod lambda {
+            $crate::provider_scenarios::scenarios!(@host super::$rig<$crate::lambda_world::World>);
+        }
+        mod local {
+            $crate::provider_scenarios::scenarios!(@host super::$rig<$crate::provider_scenarios::deployment::LocalHost>);
+        }
+    };
+    (@host $rig:ty) => {
         #[tokio::test]
         async fn a_trigger_acks_starts_and_reports_once() {
-            super::a_trigger_acks_starts_and_reports_once::<$rig>().await;
+            $crate::provider_scenarios::a_trigger_acks_starts_and_reports_once::<$rig>().await;
         }
 
         #[tokio::test]
         async fn redeliveries_start_one_conversation() {
-            super::redeliveries_start_one_conversation::<$rig>().await;
+            $crate::provider_scenarios::redeliveries_start_one_conversation::<$rig>().await;
         }
 
         #[tokio::test]
         async fn a_mention_on_the_running_thread_is_a_follow_up() {
-            super::a_mention_on_the_running_thread_is_a_follow_up::<$rig>().await;
+            $crate::provider_scenarios::a_mention_on_the_running_thread_is_a_follow_up::<$rig>().await;
         }
 
         #[tokio::test]
         async fn forged_deliveries_are_401_and_queue_nothing() {
-            super::forged_deliveries_are_401_and_queue_nothing::<$rig>().await;
+            $crate::provider_scenarios::forged_deliveries_are_401_and_queue_nothing::<$rig>().await;
         }
     };
 }

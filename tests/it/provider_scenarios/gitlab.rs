@@ -10,8 +10,8 @@ use hookline::{
 use hookline_tests::fake_gitlab::{FakeGitlab, FAKE_BOT_ID, FAKE_BOT_USERNAME};
 use serde_json::{json, Value};
 
-use super::{Rig, StartFacts, FOLLOW_UP, REQUEST};
-use crate::lambda_world::{body_of, owned, Delivery, Wiring, World};
+use super::{Deployment, Rig, StartFacts, FOLLOW_UP, REQUEST};
+use crate::lambda_world::{body_of, owned, Delivery, Wiring};
 
 const TOKEN: &str = "gl-lambda-webhook-token";
 const API_TOKEN: &str = "glpat-lambda-api-token";
@@ -26,13 +26,13 @@ fn tenants(prefix: &str) -> (String, String) {
     (format!("{prefix}.gitlab.test"), format!("{prefix}.other.test"))
 }
 
-pub struct Gitlab {
-    world: World,
+pub struct Gitlab<D> {
+    world: D,
     gitlab: FakeGitlab,
     tenant: String,
 }
 
-impl Gitlab {
+impl<D: Deployment> Gitlab<D> {
     /// A note by alice on the issue, seeded in the fake, as its note hook with the token.
     fn note(&self, key: &str, text: &str) -> Delivery {
         let body = format!("@{FAKE_BOT_USERNAME} {text}");
@@ -72,13 +72,15 @@ fn note_hook(note_id: u64, discussion: &str, body: &str) -> Value {
     })
 }
 
-impl Rig for Gitlab {
+impl<D: Deployment> Rig for Gitlab<D> {
+    type Host = D;
+
     const PULL_REQUEST: &'static str = "https://gitlab.example/acme/hello/-/merge_requests/3";
 
     async fn start() -> Self {
         let gitlab = FakeGitlab::start(API_TOKEN).await;
         gitlab.set_access_level(PROJECT, ALICE, 30);
-        let world = World::start(|prefix| {
+        let world = D::start(|prefix| {
             let (tenant, other) = tenants(prefix);
             let (ours, theirs) = (
                 format!("GITLAB_{}", tenant_key(&tenant)),
@@ -103,7 +105,7 @@ impl Rig for Gitlab {
             }
         })
         .await;
-        let (tenant, _) = tenants(&world.prefix);
+        let (tenant, _) = tenants(world.prefix());
         world
             .link(Provider::Gitlab, &tenant, &ALICE.to_string(), "alice")
             .await;
@@ -114,7 +116,7 @@ impl Rig for Gitlab {
         }
     }
 
-    fn world(&self) -> &World {
+    fn world(&self) -> &D {
         &self.world
     }
 

@@ -13,8 +13,8 @@ use hookline::{
 use hookline_tests::fake_linear::{FakeIssue, FakeLinear, FakeWorkflowState};
 use serde_json::json;
 
-use super::{Rig, StartFacts, FOLLOW_UP, REQUEST};
-use crate::lambda_world::{body_of, owned, Delivery, Wiring, World};
+use super::{Deployment, Rig, StartFacts, FOLLOW_UP, REQUEST};
+use crate::lambda_world::{body_of, owned, Delivery, Wiring};
 
 /// `LINEAR_<TENANT>_<setting>`.
 fn tenant_var(tenant: &str, setting: &str) -> String {
@@ -36,15 +36,15 @@ fn tenants(prefix: &str) -> (String, String) {
     (prefix.to_owned(), format!("{prefix}-other"))
 }
 
-pub struct Linear {
-    world: World,
+pub struct Linear<D> {
+    world: D,
     linear: FakeLinear,
     tenant: String,
     other_tenant: String,
     next_comment: AtomicU32,
 }
 
-impl Linear {
+impl<D: Deployment> Linear<D> {
     /// A new comment by alice on the issue, seeded in the fake, as its signed webhook.
     fn comment(&self, delivery: &str, text: &str) -> Delivery {
         let comment_id = format!("c-{}", 1 + self.next_comment.fetch_add(1, Ordering::SeqCst));
@@ -88,7 +88,9 @@ fn signed(delivery: Delivery, secret: &str) -> Delivery {
     delivery.with_header("linear-signature", signature)
 }
 
-impl Rig for Linear {
+impl<D: Deployment> Rig for Linear<D> {
+    type Host = D;
+
     const PULL_REQUEST: &'static str = "https://github.com/octo-org/hello/pull/5";
 
     async fn start() -> Self {
@@ -112,7 +114,7 @@ impl Rig for Linear {
             state_id: "s-todo".into(),
             creator_name: "bob".into(),
         });
-        let world = World::start(|prefix| {
+        let world = D::start(|prefix| {
             let (tenant, other) = tenants(prefix);
             Wiring {
                 settings: owned(&[
@@ -133,7 +135,7 @@ impl Rig for Linear {
             }
         })
         .await;
-        let (tenant, other_tenant) = tenants(&world.prefix);
+        let (tenant, other_tenant) = tenants(world.prefix());
         world.link(Provider::Linear, &tenant, ALICE, "alice").await;
         Linear {
             world,
@@ -144,7 +146,7 @@ impl Rig for Linear {
         }
     }
 
-    fn world(&self) -> &World {
+    fn world(&self) -> &D {
         &self.world
     }
 
@@ -202,7 +204,7 @@ impl Rig for Linear {
             Some(TRIGGER_COMMENT),
             "the status is a reply to the trigger"
         );
-        let conversation_id = &self.world.openhands.starts()[0].conversation_id;
+        let conversation_id = &self.world.openhands().starts()[0].conversation_id;
         assert_eq!(
             status.id,
             status_comment_id(&self.tenant, ISSUE, &format!("run:{conversation_id}"))

@@ -12,8 +12,8 @@ use hookline::{
 use hookline_tests::fake_slack::FakeSlack;
 use serde_json::json;
 
-use super::{Rig, StartFacts, FOLLOW_UP, REQUEST};
-use crate::lambda_world::{owned, Delivery, Wiring, World};
+use super::{Deployment, Rig, StartFacts, FOLLOW_UP, REQUEST};
+use crate::lambda_world::{owned, Delivery, Wiring};
 
 const TEAM: &str = "T0HOOKLN1";
 const OTHER_TEAM: &str = "T0OTHER02";
@@ -24,15 +24,15 @@ const BOT: &str = "U0BOT0001";
 const ALICE: &str = "U0ALICE01";
 const CHANNEL: &str = "C0GENERAL";
 
-pub struct Slack {
-    world: World,
+pub struct Slack<D> {
+    world: D,
     slack: FakeSlack,
     /// The thread every mention of a test is in: the trigger's ts.
     root: String,
     next_message: AtomicU32,
 }
 
-impl Slack {
+impl<D: Deployment> Slack<D> {
     /// A new message by alice mentioning the bot (a reply in the trigger's thread unless it is the trigger),
     /// seeded in the fake, as its signed `app_mention` callback.
     fn mention(&self, event_id: &str, text: &str) -> Delivery {
@@ -79,13 +79,15 @@ fn signed(delivery: Delivery, secret: &str, timestamp: u64) -> Delivery {
         .with_header("x-slack-signature", signature)
 }
 
-impl Rig for Slack {
+impl<D: Deployment> Rig for Slack<D> {
+    type Host = D;
+
     const PULL_REQUEST: &'static str = "https://github.com/octo-org/hello/pull/99";
 
     async fn start() -> Self {
         let slack = FakeSlack::start().await;
         slack.add_team(TEAM, TOKEN, BOT);
-        let world = World::start(|prefix| {
+        let world = D::start(|prefix| {
             let secrets = format!("{prefix}/slack");
             Wiring {
                 settings: owned(&[
@@ -111,7 +113,7 @@ impl Rig for Slack {
         }
     }
 
-    fn world(&self) -> &World {
+    fn world(&self) -> &D {
         &self.world
     }
 

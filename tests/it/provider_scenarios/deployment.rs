@@ -1,0 +1,157 @@
+//! The two hosts the provider scenarios run on, behind one [`Deployment`]: the Lambda functions' handlers on moto
+//! ([`World`]) and the local host on its embedded store and queue ([`LocalHost`]).
+
+use hookline::{
+    clock::{Clock, SystemClock},
+    domain::{IdentityLink, Provider},
+    ports::IdentityStore,
+};
+use hookline_tests::{
+    fake_openhands::{post_event, FakeOpenHands},
+    harness::{Harness, HarnessOptions},
+};
+
+use crate::lambda_world::{status_of, unique, Delivery, Wiring, World};
+
+/// A running Hookline with one provider's settings, the fake OpenHands behind it, and a way to play the
+/// provider's deliveries and the agent server's callbacks into it.
+pub trait Deployment: Sized {
+    /// Start with the settings and secrets `wire` gives for this test's unique name.
+    async fn start(wire: impl FnOnce(&str) -> Wiring) -> Self;
+    /// This test's unique name (tenants and secret prefixes are made from it).
+    fn prefix(&self) -> &str;
+    fn openhands(&self) -> &FakeOpenHands;
+    /// Link a provider identity to the OpenHands identity whose key the fake OpenHands expects.
+    async fn link(&self, provider: Provider, tenant: &str, user_id: &str, login: &str);
+    /// Deliver as the provider does; returns (status, body).
+    async fn post(&self, delivery: &Delivery) -> (u16, String);
+    /// Let the worker process everything queued.
+    async fn pump(&self);
+    /// Messages queued or in flight.
+    async fn queue_depth(&self) -> usize;
+    /// The agent server's `finished` callback for `conversation_id`, with its session key; returns the status.
+    async fn callback_finished(&self, conversation_id: &str) -> u16;
+    /// Run one sweep; returns how many runs it concluded.
+    async fn sweep_concluded(&self) -> u64;
+
+    /// The agent finishes with `summary` and says so through the callback; asserts the answer is 200.
+    async fn finish(&self, conversation_id: &str, summary: &str) {
+        self.openhands().set_summary(summary);
+        self.openhands().set_execution_status(conversation_id, "finished");
+        assert_eq!(self.callback_finished(conversation_id).await, 200);
+    }
+}
+
+impl Deployment for World {
+    async fn start(wire: impl FnOnce(&str) -> Wiring) -> Self {
+        World::start(wire).await
+    }
+    fn prefix(&self) -> &str {
+        &self.prefix
+    }
+    fn openhands(&self) -> &FakeOpenHands {
+        &self.openhands
+    }
+    async fn link(&self, provider: Provider, tenant: &str, user_id: &str, login: &str) {
+        World::link(self, provider, tenant, user_id, login).await;
+    }
+    async fn post(&self, delivery: &Delivery) -> (u16, String) {
+        World::post(self, delivery).await
+    }
+    async fn pump(&self) {
+        World::pump(self).await;
+    }
+    async fn queue_depth(&self) -> usize {
+        World::queue_depth(self).await
+    }
+    async fn callback_finished(&self, conversation_id: &str) -> u16 {
+        let key = self.openhands.session_key(conversation_id).expect("session key");
+        let answer = self.callback_event_v2(conversation_id, "finished", &key).await;
+        u16::try_from(status_of(&answer)).expect("an HTTP status")
+    }
+    async fn sweep_concluded(&self) -> u64 {
+        let report = self.scheduled_sweep().await;
+        report["concluded"].as_u64().expect("a sweep report")
+    }
+}
+
+/// The local host (HTTP, SQLite store and queue) on the system clock. Like the Lambda world, it queues without
+/// working until [`Deployment::pump`]: it runs without worker tasks, and a pump works the queue as a worker does
+/// ([`hookline_local::Host::drain`]).
+pub struct LocalHost {
+    harness: Harness,
+    prefix: String,
+}
+
+impl Deployment for LocalHost {
+    async fn start(wire: impl FnOnce(&str) -> Wiring) -> Self {
+        let prefix = unique("hl-local");
+        let wiring = wire(&prefix);
+        let harness = Harness::start_with(HarnessOptions {
+            workers: 0,
+            extra_env: wiring.settings,
+            extra_secrets: wiring.secrets,
+            system_clock: true,
+            ..Default::default()
+        })
+        .await;
+        LocalHost { harness, prefix }
+    }
+    fn prefix(&self) -> &str {
+        &self.prefix
+    }
+    fn openhands(&self) -> &FakeOpenHands {
+        &self.harness.openhands
+    }
+    async fn link(&self, provider: Provider, tenant: &str, user_id: &str, login: &str) {
+        self.harness
+            .host()
+            .store()
+            .put_link(&IdentityLink {
+                provider,
+                tenant: tenant.into(),
+                external_user_id: user_id.into(),
+                external_login: login.into(),
+                openhands_user: format!("{login}@openhands"),
+                api_key_secret: Some("openhands/alice".into()),
+                created_at: SystemClock.now_secs(),
+            })
+            .await
+            .expect("link stored");
+    }
+    async fn post(&self, delivery: &Delivery) -> (u16, String) {
+        let mut request = self
+            .harness
+            .http
+            .post(format!("{}{}", self.harness.url(), delivery.path))
+            .body(delivery.body.clone());
+        for (name, value) in &delivery.headers {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.expect("the local host answers");
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
+    }
+    async fn pump(&self) {
+        self.harness.host().drain().await;
+        self.harness.settle().await;
+    }
+    async fn queue_depth(&self) -> usize {
+        let depth = self.harness.host().queue().depth().expect("queue depth");
+        usize::try_from(depth).expect("a count")
+    }
+    async fn callback_finished(&self, conversation_id: &str) -> u16 {
+        let key = self
+            .openhands()
+            .session_key(conversation_id)
+            .expect("session key");
+        post_event(&self.harness.url(), conversation_id, "finished", &key)
+            .await
+            .status()
+            .as_u16()
+    }
+    async fn sweep_concluded(&self) -> u64 {
+        let concluded = self.harness.host().sweep_now().await.concluded;
+        u64::try_from(concluded).expect("a count")
+    }
+}

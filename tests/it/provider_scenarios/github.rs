@@ -1,0 +1,153 @@
+//! GitHub: a label added to an issue on `/webhooks/github`, signed with `X-Hub-Signature-256`, redelivered by
+//! GitHub under the same `X-GitHub-Delivery`; the follow-up is a comment mentioning the App on the same issue.
+
+use hookline::{domain::Provider, verify::sign_hex};
+use hookline_tests::{
+    fake_github::{
+        test_app_private_key_pem, test_app_public_key_pem, FakeGithub, FakeGithubOptions, ReactionTarget,
+        FAKE_APP_ID, FAKE_APP_SLUG,
+    },
+    harness::{issue_comment, labeled, user, ALICE_ID, REPO, WEBHOOK_SECRET},
+};
+
+use super::{Deployment, Rig, StartFacts, FOLLOW_UP, REQUEST};
+use crate::lambda_world::{body_of, owned, Delivery, Wiring};
+
+const ISSUE: u64 = 7;
+const FOLLOW_UP_COMMENT: u64 = 9001;
+
+pub struct Github<D> {
+    world: D,
+    github: FakeGithub,
+}
+
+/// A delivery as GitHub sends it, signed with `secret`.
+fn delivery(event: &str, id: &str, body: Vec<u8>, secret: &str) -> Delivery {
+    let signature = format!("sha256={}", sign_hex(secret.as_bytes(), &body));
+    Delivery::new("/webhooks/github", body)
+        .with_header("content-type", "application/json")
+        .with_header("user-agent", "GitHub-Hookshot/test")
+        .with_header("x-github-event", event)
+        .with_header("x-github-delivery", id)
+        .with_header("x-hub-signature-256", signature)
+}
+
+impl<D: Deployment> Rig for Github<D> {
+    type Host = D;
+
+    const PULL_REQUEST: &'static str = "https://github.com/octo-org/hello/pull/12";
+
+    async fn start() -> Self {
+        let github = FakeGithub::start_with(FakeGithubOptions::new(test_app_public_key_pem())).await;
+        github.set_role("alice", "write");
+        let world = D::start(|prefix| {
+            let secret_prefix = format!("{prefix}/github");
+            Wiring {
+                settings: owned(&[
+                    ("GITHUB_TENANTS", "github.com"),
+                    ("GITHUB_APP_ID", FAKE_APP_ID),
+                    ("GITHUB_APP_SLUG", FAKE_APP_SLUG),
+                    ("GITHUB_API_URL", github.url()),
+                    ("GITHUB_SECRET_PREFIX", &secret_prefix),
+                ]),
+                secrets: owned(&[
+                    (&format!("{secret_prefix}/webhook-secret"), WEBHOOK_SECRET),
+                    (
+                        &format!("{secret_prefix}/private-key"),
+                        test_app_private_key_pem(),
+                    ),
+                ]),
+            }
+        })
+        .await;
+        world
+            .link(Provider::Github, "github.com", &ALICE_ID.to_string(), "alice")
+            .await;
+        Github { world, github }
+    }
+
+    fn world(&self) -> &D {
+        &self.world
+    }
+
+    fn trigger(&self) -> Delivery {
+        // The label is the trigger; the request is the issue's own text plus what alice asks in it.
+        let mut payload = labeled(ISSUE, "openhands", user("alice", ALICE_ID));
+        payload["issue"]["body"] = serde_json::json!(REQUEST);
+        delivery("issues", "d-trigger", body_of(&payload), WEBHOOK_SECRET)
+    }
+
+    fn redelivery(&self, delivery: &Delivery, _attempt: u32) -> Delivery {
+        // GitHub's redeliveries carry the same body, signature and X-GitHub-Delivery.
+        delivery.clone()
+    }
+
+    fn follow_up(&self) -> Delivery {
+        let text = format!("@openhands {FOLLOW_UP}");
+        let payload = issue_comment(ISSUE, FOLLOW_UP_COMMENT, &text, user("alice", ALICE_ID), false);
+        delivery("issue_comment", "d-follow-up", body_of(&payload), WEBHOOK_SECRET)
+    }
+
+    fn forgeries(&self, trigger: &Delivery) -> Vec<(&'static str, Delivery)> {
+        let mut missing = trigger.clone();
+        missing.headers.retain(|(name, _)| name != "x-hub-signature-256");
+        let mut tampered = trigger.clone();
+        tampered.body.extend_from_slice(b" ");
+        vec![
+            (
+                "another secret",
+                delivery(
+                    "issues",
+                    "d-trigger",
+                    trigger.body.clone(),
+                    "not-the-webhook-secret",
+                ),
+            ),
+            ("a tampered body", tampered),
+            ("no signature", missing),
+        ]
+    }
+
+    fn start_facts(&self) -> StartFacts {
+        StartFacts {
+            repository: REPO,
+            git_provider: "github",
+            trigger: "resolver",
+            title: format!("GitHub Issue #{ISSUE}: Crash when config is empty"),
+        }
+    }
+
+    fn assert_acknowledged(&self) {
+        let reactions = self.github.reactions();
+        assert_eq!(reactions.len(), 1, "{reactions:?}");
+        assert_eq!(reactions[0].content, "eyes");
+        assert_eq!(
+            reactions[0].target,
+            ReactionTarget::Issue {
+                repo: REPO.into(),
+                number: ISSUE
+            },
+            "👀 on the labeled issue"
+        );
+    }
+
+    fn status_texts(&self) -> Vec<String> {
+        let bot = self.github.bot_login().to_owned();
+        self.github
+            .comments()
+            .into_iter()
+            .filter(|c| c.user_login == bot)
+            .map(|c| c.body)
+            .collect()
+    }
+
+    fn status_edits(&self) -> usize {
+        self.github
+            .requests()
+            .iter()
+            .filter(|r| r.method == "PATCH" && r.path.contains("/issues/comments/"))
+            .count()
+    }
+}
+
+super::scenarios!(Github);
