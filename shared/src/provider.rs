@@ -74,6 +74,46 @@ pub trait ProviderModule: Send + Sync {
     fn unlinked_notice(&self, trigger: &Trigger) -> String;
 }
 
+/// A provider's webhook side: its settings and the store its verification secrets are read from. Each provider
+/// implements [`ProviderIntake`] for its own `WebhookSide<Config>` (in its `verify.rs`).
+pub struct WebhookSide<C> {
+    pub(crate) config: C,
+    pub(crate) secrets: Arc<dyn Secrets>,
+}
+
+impl<C> WebhookSide<C> {
+    pub fn new(config: C, secrets: Arc<dyn Secrets>) -> Self {
+        Self { config, secrets }
+    }
+}
+
+/// A provider's worker side: its settings, its API client, whatever else it reads before deciding (`extra`,
+/// e.g. Jira's issue reader), and the text that ends the notice for unlinked people. Each provider implements
+/// [`ProviderModule`] for its own `WorkerSide<Config, …>` (in its `module.rs`).
+pub struct WorkerSide<C, X = ()> {
+    pub(crate) config: C,
+    pub(crate) client: Arc<dyn SourceClient>,
+    pub(crate) extra: X,
+    pub(crate) link_help: String,
+}
+
+impl<C> WorkerSide<C> {
+    pub fn new(config: C, client: Arc<dyn SourceClient>, link_help: String) -> Self {
+        Self::with_extra(config, client, (), link_help)
+    }
+}
+
+impl<C, X> WorkerSide<C, X> {
+    pub fn with_extra(config: C, client: Arc<dyn SourceClient>, extra: X, link_help: String) -> Self {
+        Self {
+            config,
+            client,
+            extra,
+            link_help,
+        }
+    }
+}
+
 /// What a provider's worker side is built from: one HTTP client for every outbound API, the secret store its
 /// client reads credentials from, the clock, and the text that tells unlinked people how to get linked.
 #[derive(Clone)]

@@ -1,6 +1,7 @@
 //! The provider registry: the one place that lists the providers. Each provider loads its own settings from the
-//! configuration (`<provider>::config`) and builds its own webhook side (`<provider>::intake`) and worker side
-//! (`<provider>::module`, with whatever else it needs, such as Jira's issue reader); everything generic (the
+//! configuration (`<provider>::config`); its webhook side is a [`WebhookSide`] over those settings (verified in
+//! `<provider>::verify`), and it builds its own worker side (`<provider>::module`, with whatever else it needs,
+//! such as Jira's issue reader); everything generic (the
 //! configuration, the wiring, the Lambda glue, the local host) goes through this module and names no provider.
 //!
 //! Building the webhook sides never touches a provider's API client, so a webhook function does not link one.
@@ -12,7 +13,7 @@ use crate::{
     domain::Provider,
     github, gitlab, jira, linear,
     ports::Secrets,
-    provider::{ProviderIntake, ProviderModule, Wiring},
+    provider::{ProviderIntake, ProviderModule, WebhookSide, Wiring},
     slack,
 };
 
@@ -98,19 +99,19 @@ impl ProviderConfigs {
     pub fn intakes(&self, secrets: &Arc<dyn Secrets>) -> Vec<Arc<dyn ProviderIntake>> {
         let mut intakes: Vec<Arc<dyn ProviderIntake>> = Vec::new();
         if let Some(config) = &self.github {
-            intakes.push(github::intake(config, secrets.clone()));
+            intakes.push(Arc::new(WebhookSide::new(config.clone(), secrets.clone())));
         }
         if let Some(config) = &self.gitlab {
-            intakes.push(gitlab::intake(config, secrets.clone()));
+            intakes.push(Arc::new(WebhookSide::new(config.clone(), secrets.clone())));
         }
         if let Some(config) = &self.slack {
-            intakes.push(slack::intake(config, secrets.clone()));
+            intakes.push(Arc::new(WebhookSide::new(config.clone(), secrets.clone())));
         }
         if let Some(config) = &self.jira {
-            intakes.push(jira::intake(config, secrets.clone()));
+            intakes.push(Arc::new(WebhookSide::new(config.clone(), secrets.clone())));
         }
         if let Some(config) = &self.linear {
-            intakes.push(linear::intake(config, secrets.clone()));
+            intakes.push(Arc::new(WebhookSide::new(config.clone(), secrets.clone())));
         }
         intakes
     }

@@ -17,15 +17,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    ports::Secrets,
-    provider::{ProviderIntake, ProviderModule, Wiring},
-};
-
-/// GitHub's webhook side, for the registry.
-pub fn intake(config: &GithubConfig, secrets: Arc<dyn Secrets>) -> Arc<dyn ProviderIntake> {
-    Arc::new(GithubIntake::new(config.clone(), secrets))
-}
+use crate::provider::{ProviderModule, Wiring};
 
 /// GitHub's worker side, with its REST client, for the registry.
 pub fn module(config: &GithubConfig, wiring: &Wiring) -> Arc<dyn ProviderModule> {

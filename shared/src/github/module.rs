@@ -1,7 +1,5 @@
 //! [`GithubModule`]: GitHub's worker side: trigger decisions ([`super::triggers`]) and the REST client.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 
 use super::{event::GithubEvent, triggers, GithubConfig};
@@ -9,26 +7,11 @@ use crate::{
     domain::{Envelope, Provider, Trigger},
     error::ProcessError,
     ports::SourceClient,
-    provider::{Decision, ProviderModule},
+    provider::{Decision, ProviderModule, WorkerSide},
 };
 
 /// GitHub's worker side.
-pub struct GithubModule {
-    config: GithubConfig,
-    client: Arc<dyn SourceClient>,
-    link_help: String,
-}
-
-impl GithubModule {
-    /// `link_help` is the Markdown appended to the notice for people whose account is not linked yet.
-    pub fn new(config: GithubConfig, client: Arc<dyn SourceClient>, link_help: String) -> Self {
-        Self {
-            config,
-            client,
-            link_help,
-        }
-    }
-}
+pub type GithubModule = WorkerSide<GithubConfig>;
 
 #[async_trait]
 impl ProviderModule for GithubModule {

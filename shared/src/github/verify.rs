@@ -1,8 +1,6 @@
 //! GitHub's webhook side: the `X-Hub-Signature-256` check on the raw body, then a cheap prefilter and the trim
 //! into what is queued.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 
 use super::{
@@ -13,8 +11,7 @@ use crate::{
     domain::{Envelope, Provider, ENVELOPE_VERSION},
     error::WebhookError,
     http::{HttpReply, HttpRequest},
-    ports::Secrets,
-    provider::{queued_payload, route_tenant, verification_secret, Intake, ProviderIntake},
+    provider::{queued_payload, route_tenant, verification_secret, Intake, ProviderIntake, WebhookSide},
     text, verify,
 };
 
@@ -22,16 +19,9 @@ use crate::{
 const MAX_DELIVERY_ID_LEN: usize = 128;
 
 /// GitHub's webhook side.
-pub struct GithubIntake {
-    config: GithubConfig,
-    secrets: Arc<dyn Secrets>,
-}
+pub type GithubIntake = WebhookSide<GithubConfig>;
 
 impl GithubIntake {
-    pub fn new(config: GithubConfig, secrets: Arc<dyn Secrets>) -> Self {
-        Self { config, secrets }
-    }
-
     async fn verify(&self, request: &HttpRequest<'_>) -> Result<(), WebhookError> {
         let secret = verification_secret(
             self.secrets.as_ref(),

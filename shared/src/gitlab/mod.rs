@@ -27,15 +27,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    ports::Secrets,
-    provider::{ProviderIntake, ProviderModule, Wiring},
-};
-
-/// GitLab's webhook side, for the registry.
-pub fn intake(config: &GitlabConfig, secrets: Arc<dyn Secrets>) -> Arc<dyn ProviderIntake> {
-    Arc::new(GitlabIntake::new(config.clone(), secrets))
-}
+use crate::provider::{ProviderModule, Wiring};
 
 /// GitLab's worker side, with its REST client, for the registry.
 pub fn module(config: &GitlabConfig, wiring: &Wiring) -> Arc<dyn ProviderModule> {

@@ -1,7 +1,5 @@
 //! [`GitlabModule`]: GitLab's worker side: trigger decisions ([`super::triggers`]) and the REST client.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 
 use super::{event::GitlabEvent, triggers, GitlabConfig};
@@ -9,26 +7,11 @@ use crate::{
     domain::{Envelope, Provider, Trigger},
     error::ProcessError,
     ports::SourceClient,
-    provider::{Decision, ProviderModule},
+    provider::{Decision, ProviderModule, WorkerSide},
 };
 
 /// GitLab's worker side: every configured instance (tenant).
-pub struct GitlabModule {
-    config: GitlabConfig,
-    client: Arc<dyn SourceClient>,
-    link_help: String,
-}
-
-impl GitlabModule {
-    /// `link_help` is the Markdown appended to the notice for people whose account is not linked yet.
-    pub fn new(config: GitlabConfig, client: Arc<dyn SourceClient>, link_help: String) -> Self {
-        Self {
-            config,
-            client,
-            link_help,
-        }
-    }
-}
+pub type GitlabModule = WorkerSide<GitlabConfig>;
 
 #[async_trait]
 impl ProviderModule for GitlabModule {

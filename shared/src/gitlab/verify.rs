@@ -6,8 +6,6 @@
 //!   `v1,<base64 HMAC-SHA256>` over `{webhook-id}.{webhook-timestamp}.{body}`, keyed with the base64-decoded part
 //!   of the `whsec_…` secret, and `webhook-timestamp` must be within [`TOLERANCE_SECS`] of now.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use hmac::{Hmac, KeyInit, Mac};
@@ -22,8 +20,7 @@ use crate::{
     domain::{Envelope, Provider, ENVELOPE_VERSION},
     error::{PortError, WebhookError},
     http::HttpRequest,
-    ports::Secrets,
-    provider::{queued_payload, route_tenant, verification_secret, Intake, ProviderIntake},
+    provider::{queued_payload, route_tenant, verification_secret, Intake, ProviderIntake, WebhookSide},
     secret::SecretString,
     text,
     verify::constant_time_eq,
@@ -156,16 +153,9 @@ pub fn sign(key: &[u8], id: &str, timestamp: u64, body: &[u8]) -> String {
 const MAX_DELIVERY_ID_LEN: usize = 128;
 
 /// GitLab's webhook side: every configured instance (tenant) behind one route.
-pub struct GitlabIntake {
-    config: GitlabConfig,
-    secrets: Arc<dyn Secrets>,
-}
+pub type GitlabIntake = WebhookSide<GitlabConfig>;
 
 impl GitlabIntake {
-    pub fn new(config: GitlabConfig, secrets: Arc<dyn Secrets>) -> Self {
-        Self { config, secrets }
-    }
-
     /// The tenant named by the URL: `…/webhooks/gitlab/<tenant>`. A bare `…/webhooks/gitlab` is accepted only
     /// when exactly one tenant is configured (so a single-instance deployment needs no tenant route).
     fn tenant_for(&self, path: &str) -> Result<&GitlabTenant, WebhookError> {

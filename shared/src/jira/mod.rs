@@ -27,15 +27,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    ports::Secrets,
-    provider::{ProviderIntake, ProviderModule, Wiring},
-};
-
-/// Jira's webhook side, for the registry.
-pub fn intake(config: &JiraConfig, secrets: Arc<dyn Secrets>) -> Arc<dyn ProviderIntake> {
-    Arc::new(JiraIntake::new(config.clone(), secrets))
-}
+use crate::provider::{ProviderModule, Wiring};
 
 /// Jira's worker side, for the registry: its REST client, which also reads the issue descriptions that comment
 /// events lack.
@@ -45,7 +37,7 @@ pub fn module(config: &JiraConfig, wiring: &Wiring) -> Arc<dyn ProviderModule> {
         config.clone(),
         wiring.secrets.clone(),
     ));
-    Arc::new(JiraModule::new(
+    Arc::new(JiraModule::with_extra(
         config.clone(),
         client.clone(),
         Some(client),

@@ -11,35 +11,12 @@ use crate::{
     domain::{Envelope, Provider, Trigger},
     error::ProcessError,
     ports::SourceClient,
-    provider::{Decision, ProviderModule},
+    provider::{Decision, ProviderModule, WorkerSide},
 };
 
-/// Jira's worker side.
-pub struct JiraModule {
-    config: JiraConfig,
-    client: Arc<dyn SourceClient>,
-    issues: Option<Arc<dyn IssueReader>>,
-    link_help: String,
-}
-
-impl JiraModule {
-    /// `issues` reads the description in the worker when a comment event lacks it (usually the same
-    /// [`super::client::JiraClient`] as `client`; `None` goes without it);
-    /// `link_help` ends the notice for unlinked people.
-    pub fn new(
-        config: JiraConfig,
-        client: Arc<dyn SourceClient>,
-        issues: Option<Arc<dyn IssueReader>>,
-        link_help: String,
-    ) -> Self {
-        Self {
-            config,
-            client,
-            issues,
-            link_help,
-        }
-    }
-}
+/// Jira's worker side. Its `extra` reads the description in the worker when a comment event lacks it (usually
+/// the same [`super::client::JiraClient`] as the client; `None` goes without it).
+pub type JiraModule = WorkerSide<JiraConfig, Option<Arc<dyn IssueReader>>>;
 
 #[async_trait]
 impl ProviderModule for JiraModule {
@@ -50,7 +27,7 @@ impl ProviderModule for JiraModule {
     /// Comment events carry only a few issue fields; the description (where the repository is often named) is
     /// read here, once per attempt, so the decision can stay pure. A permanent failure goes on without it.
     async fn enrich<'a>(&self, envelope: &'a Envelope) -> Result<Cow<'a, Envelope>, ProcessError> {
-        let Some(issues) = &self.issues else {
+        let Some(issues) = &self.extra else {
             return Ok(Cow::Borrowed(envelope));
         };
         let mut event: JiraEvent = serde_json::from_str(envelope.payload.get())

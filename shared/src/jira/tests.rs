@@ -90,7 +90,7 @@ fn module_with(mention: &str, issues: Arc<Issues>) -> BothSides {
         .with("jira/beta/webhook-secret", BETA_SECRET);
     BothSides {
         intake: Box::new(JiraIntake::new(config(mention), Arc::new(secrets))),
-        module: Box::new(JiraModule::new(
+        module: Box::new(JiraModule::with_extra(
             config(mention),
             Arc::new(NoApiClient),
             Some(issues),

@@ -2,8 +2,6 @@
 //! trim). Admin webhooks with a secret are the supported registration mode: Jira signs the raw body as
 //! `X-Hub-Signature: sha256=<hex>`.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 
 use super::{
@@ -14,8 +12,7 @@ use crate::{
     domain::{Envelope, Provider, ENVELOPE_VERSION},
     error::WebhookError,
     http::HttpRequest,
-    ports::Secrets,
-    provider::{queued_payload, route_tenant, verification_secret, Intake, ProviderIntake},
+    provider::{queued_payload, route_tenant, verification_secret, Intake, ProviderIntake, WebhookSide},
     text, verify,
 };
 
@@ -25,16 +22,9 @@ const MAX_DELIVERY_ID_LEN: usize = 128;
 const DELIVERY_HEADER: &str = "x-atlassian-webhook-identifier";
 
 /// Jira's webhook side.
-pub struct JiraIntake {
-    config: JiraConfig,
-    secrets: Arc<dyn Secrets>,
-}
+pub type JiraIntake = WebhookSide<JiraConfig>;
 
 impl JiraIntake {
-    pub fn new(config: JiraConfig, secrets: Arc<dyn Secrets>) -> Self {
-        Self { config, secrets }
-    }
-
     /// The site a request is for: the path segment after `/webhooks/jira/`. A bare `/webhooks/jira` is
     /// accepted only when exactly one site is configured.
     fn tenant_for(&self, path: &str) -> Result<&JiraTenant, WebhookError> {

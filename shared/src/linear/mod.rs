@@ -26,15 +26,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    ports::Secrets,
-    provider::{ProviderIntake, ProviderModule, Wiring},
-};
-
-/// Linear's webhook side, for the registry.
-pub fn intake(config: &LinearConfig, secrets: Arc<dyn Secrets>) -> Arc<dyn ProviderIntake> {
-    Arc::new(LinearIntake::new(config.clone(), secrets))
-}
+use crate::provider::{ProviderModule, Wiring};
 
 /// Linear's worker side, with its GraphQL client, for the registry.
 pub fn module(config: &LinearConfig, wiring: &Wiring) -> Arc<dyn ProviderModule> {

@@ -1,7 +1,5 @@
 //! [`LinearModule`]: Linear's worker side: trigger decisions ([`super::triggers`]) and the GraphQL client.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 
 use super::{event::LinearEvent, triggers, LinearConfig};
@@ -9,26 +7,11 @@ use crate::{
     domain::{Envelope, Provider, Trigger},
     error::ProcessError,
     ports::SourceClient,
-    provider::{Decision, ProviderModule},
+    provider::{Decision, ProviderModule, WorkerSide},
 };
 
 /// Linear's worker side.
-pub struct LinearModule {
-    config: LinearConfig,
-    client: Arc<dyn SourceClient>,
-    link_help: String,
-}
-
-impl LinearModule {
-    /// `link_help` is the Markdown appended to the notice for people whose account is not linked yet.
-    pub fn new(config: LinearConfig, client: Arc<dyn SourceClient>, link_help: String) -> Self {
-        Self {
-            config,
-            client,
-            link_help,
-        }
-    }
-}
+pub type LinearModule = WorkerSide<LinearConfig>;
 
 #[async_trait]
 impl ProviderModule for LinearModule {

@@ -1,8 +1,6 @@
 //! Linear's webhook side: [`LinearIntake`] (tenant from the URL → verify `Linear-Signature` on the raw body →
 //! `webhookTimestamp` freshness → organization → prefilter → trim).
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 
 use super::{
@@ -13,8 +11,7 @@ use crate::{
     domain::{Envelope, Provider, ENVELOPE_VERSION},
     error::WebhookError,
     http::HttpRequest,
-    ports::Secrets,
-    provider::{queued_payload, route_tenant, verification_secret, Intake, ProviderIntake},
+    provider::{queued_payload, route_tenant, verification_secret, Intake, ProviderIntake, WebhookSide},
     text, verify,
 };
 
@@ -24,16 +21,9 @@ pub const MAX_SKEW_MS: u64 = 60_000;
 const MAX_DELIVERY_ID_LEN: usize = 128;
 
 /// Linear's webhook side.
-pub struct LinearIntake {
-    config: LinearConfig,
-    secrets: Arc<dyn Secrets>,
-}
+pub type LinearIntake = WebhookSide<LinearConfig>;
 
 impl LinearIntake {
-    pub fn new(config: LinearConfig, secrets: Arc<dyn Secrets>) -> Self {
-        Self { config, secrets }
-    }
-
     /// The tenant named by the path (`…/webhooks/linear/<tenant>`, a stage prefix or trailing slash allowed); the
     /// bare route only with exactly one organization. Unknown tenants are 404: there is no secret to check them
     /// against.

@@ -41,15 +41,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    ports::Secrets,
-    provider::{ProviderIntake, ProviderModule, Wiring},
-};
-
-/// Slack's webhook side, for the registry.
-pub fn intake(config: &SlackConfig, secrets: Arc<dyn Secrets>) -> Arc<dyn ProviderIntake> {
-    Arc::new(SlackIntake::new(config.clone(), secrets))
-}
+use crate::provider::{ProviderModule, Wiring};
 
 /// Slack's worker side, with its Web API client, for the registry.
 pub fn module(config: &SlackConfig, wiring: &Wiring) -> Arc<dyn ProviderModule> {

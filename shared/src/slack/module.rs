@@ -1,7 +1,5 @@
 //! [`SlackModule`]: Slack's worker side: the trigger decision ([`super::triggers`]) and the Web API client.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 
 use super::{event::SlackEvent, triggers, SlackConfig};
@@ -9,26 +7,11 @@ use crate::{
     domain::{Envelope, Provider, Trigger},
     error::ProcessError,
     ports::SourceClient,
-    provider::{Decision, ProviderModule},
+    provider::{Decision, ProviderModule, WorkerSide},
 };
 
 /// Slack's worker side.
-pub struct SlackModule {
-    config: SlackConfig,
-    client: Arc<dyn SourceClient>,
-    link_help: String,
-}
-
-impl SlackModule {
-    /// `link_help` is the Markdown appended to the notice for people whose account is not linked yet.
-    pub fn new(config: SlackConfig, client: Arc<dyn SourceClient>, link_help: String) -> Self {
-        Self {
-            config,
-            client,
-            link_help,
-        }
-    }
-}
+pub type SlackModule = WorkerSide<SlackConfig>;
 
 #[async_trait]
 impl ProviderModule for SlackModule {

@@ -3,8 +3,6 @@
 //! HMAC-SHA256(signing secret, `v0:{X-Slack-Request-Timestamp}:{raw body}`), compared in constant time, and the
 //! timestamp must be within five minutes of now (replay window).
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 
 use super::{
@@ -15,8 +13,7 @@ use crate::{
     domain::{Envelope, Provider, ENVELOPE_VERSION},
     error::{PortError, WebhookError},
     http::{HttpReply, HttpRequest, ReplyBody},
-    ports::Secrets,
-    provider::{queued_payload, Intake, ProviderIntake},
+    provider::{queued_payload, Intake, ProviderIntake, WebhookSide},
     text, verify,
 };
 
@@ -136,16 +133,9 @@ impl Route {
 }
 
 /// Slack's webhook side.
-pub struct SlackIntake {
-    config: SlackConfig,
-    secrets: Arc<dyn Secrets>,
-}
+pub type SlackIntake = WebhookSide<SlackConfig>;
 
 impl SlackIntake {
-    pub fn new(config: SlackConfig, secrets: Arc<dyn Secrets>) -> Self {
-        Self { config, secrets }
-    }
-
     async fn verify(&self, route: &Route, request: &HttpRequest<'_>, now: u64) -> Result<(), WebhookError> {
         if route.team().is_some_and(|team| !self.config.serves(team)) {
             return Err(WebhookError::NotFound);
