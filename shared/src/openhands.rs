@@ -1,4 +1,4 @@
-//! OpenHands V1 app-server client implementing [`crate::ports::Conversations`] (openhands.md §1.4–§1.6, §13).
+//! OpenHands V1 app-server client implementing [`crate::ports::Conversations`].
 //!
 //! - Ids: the server answers with 32 hex characters without dashes and accepts either form. Every id this
 //!   client sends, returns or compares goes through [`normalize_id`] (32 lowercase hex).
@@ -268,7 +268,7 @@ impl Conversations for OpenHandsClient {
         {
             Ok(response) => response,
             // 404 before the conversation exists, 409 while its sandbox is paused or starting, 410 once it is
-            // gone (openhands.md §13): where the conversation is, not a failure of the call.
+            // gone: where the conversation is, not a failure of the call.
             Err(err) => {
                 return match err.status() {
                     Some(404) => Ok(MessageDelivery::NotYet),

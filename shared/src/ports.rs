@@ -151,7 +151,7 @@ pub struct OpenHandsAuth {
     pub session_key: Option<SecretString>,
 }
 
-/// What to start: the fields of `AppConversationStartRequest` Hookline uses (openhands.md §1.4).
+/// What to start: the fields of `AppConversationStartRequest` Hookline uses.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StartConversation {
     /// 32 hex; derived from the run key.

@@ -109,7 +109,7 @@ async fn deliver(s: &Setup, event: &str, key: &str, payload: &Value) -> (u16, St
     post(&s.h, "gitlab.com", event, key, &body, Some(TOKEN), &[]).await
 }
 
-// ---- payloads (shapes from providers.md §2.3) ----
+// ---- payloads (the documented shapes) ----
 
 fn user(username: &str, id: u64) -> Value {
     json!({"id": id, "name": username, "username": username, "avatar_url": null})

@@ -1,4 +1,4 @@
-//! A local fake of the GitHub REST API subset Hookline uses (providers.md §1.4, §1.5), for integration
+//! A local fake of the GitHub REST API subset Hookline uses, for integration
 //! tests.
 //!
 //! Modelled behaviour:

@@ -1,4 +1,4 @@
-//! A local fake of the GitLab REST v4 subset Hookline uses (providers.md §2.4), for integration tests. One fake is
+//! A local fake of the GitLab REST v4 subset Hookline uses, for integration tests. One fake is
 //! one GitLab instance (tenant); start two for a gitlab.com + self-managed setup.
 //!
 //! Modelled behaviour:

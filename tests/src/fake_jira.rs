@@ -1,4 +1,4 @@
-//! A local fake of the Jira Cloud REST v3 subset Hookline uses (providers.md §4.4), for integration tests.
+//! A local fake of the Jira Cloud REST v3 subset Hookline uses, for integration tests.
 //!
 //! Modelled behaviour:
 //! - Every call needs `Authorization: Basic base64(email:api_token)` of the configured service account, else

@@ -1,4 +1,4 @@
-//! A local fake of the Linear GraphQL API subset Hookline uses (providers.md §5.4), for integration tests.
+//! A local fake of the Linear GraphQL API subset Hookline uses, for integration tests.
 //!
 //! Modelled behaviour:
 //! - One endpoint, `POST /graphql`, taking `{query, variables}`. The operation is recognised by the root field

@@ -1,5 +1,5 @@
 //! A local fake of the OpenHands V1 app server, for integration tests. It answers the endpoints Hookline
-//! calls the way the real server does (openhands.md §13), and serves the agent server's `ask_agent` on the
+//! calls the way the real server does, and serves the agent server's `ask_agent` on the
 //! same port, so a conversation's `conversation_url` is `{url}/api/conversations/{id}`.
 //!
 //! Modelled behaviour:

@@ -1,4 +1,4 @@
-//! A local fake of the Slack Web API subset Hookline uses (providers.md §3.5), for integration tests.
+//! A local fake of the Slack Web API subset Hookline uses, for integration tests.
 //!
 //! Modelled behaviour:
 //! - Every method is `POST|GET {url}/api/{method}` and needs `Authorization: Bearer <bot token>` of a team added

@@ -300,7 +300,7 @@ where
     }
 }
 
-// ---- GitHub payloads (shapes from providers.md §1.3) ----
+// ---- GitHub payloads (the documented shapes) ----
 
 pub fn user(login: &str, id: u64) -> Value {
     json!({"login": login, "id": id, "type": "User"})

@@ -2,8 +2,8 @@
 //!
 //! - A [`SourceRef`] is interpreted in one place, `GithubClient::thread`; everything else works on the
 //!   checked [`GithubSource`] it yields.
-//! - Every REST call goes through `GithubClient::call`: installation token, the headers GitHub requires
-//!   (providers.md §1.5), and one retry with a fresh token after a 401.
+//! - Every REST call goes through `GithubClient::call`: installation token, the headers GitHub requires,
+//!   and one retry with a fresh token after a 401.
 //! - Answers are classified by the outbound toolkit (`outbound::classify`); `GithubApi` says only how
 //!   GitHub signals a rate limit (429, or a 403 with quota headers or a secondary-limit message) and where its
 //!   error message is.
@@ -614,7 +614,7 @@ pub(crate) fn request(
     }
 }
 
-/// How GitHub's REST API speaks (providers.md §1.5):
+/// How GitHub's REST API speaks:
 /// - a rate limit is a 429, or a 403 with `retry-after`, `x-ratelimit-remaining: 0` or a "secondary rate
 ///   limit" message; a spent quota resets at `x-ratelimit-reset` (epoch seconds), and a limit that names no
 ///   time waits [`SECONDARY_LIMIT_WAIT`];

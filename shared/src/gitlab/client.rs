@@ -1,4 +1,4 @@
-//! GitLab REST v4 client implementing [`crate::ports::SourceClient`] (providers.md §2.4).
+//! GitLab REST v4 client implementing [`crate::ports::SourceClient`].
 //!
 //! - A [`SourceRef`] is interpreted in one place, `GitlabClient::thread`: it picks the tenant (base URL and
 //!   API token) the source belongs to and builds the issue / merge request URL from numeric ids only.

@@ -1,4 +1,4 @@
-//! GitLab webhook payloads (providers.md §2.3): the raw shape as delivered (only the fields Hookline reads) and
+//! GitLab webhook payloads: the raw shape as delivered (only the fields Hookline reads) and
 //! the trimmed [`GitlabEvent`] that travels on the queue. Long text is cut so a huge description never
 //! exceeds the queue's size limit.
 

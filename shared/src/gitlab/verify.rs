@@ -289,7 +289,7 @@ fn delivery_id<'r>(request: &'r HttpRequest<'_>, signed: bool) -> Result<&'r str
 mod tests {
     use super::*;
 
-    // Published vector V9 (Standard Webhooks, providers.md §0.5).
+    // Published vector V9 (Standard Webhooks).
     const V9_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     const V9_ID: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";
     const V9_TS: u64 = 1_614_265_330;

@@ -1,4 +1,4 @@
-//! Jira webhook payloads: the raw shape as delivered (only the fields Hookline reads; providers.md §4.3) and
+//! Jira webhook payloads: the raw shape as delivered (only the fields Hookline reads) and
 //! the trimmed [`JiraEvent`] that travels on the queue. Comment bodies arrive as wiki-markup strings or as ADF
 //! documents; both are flattened to text here, once, so the worker never sees ADF.
 

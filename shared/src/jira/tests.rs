@@ -29,7 +29,7 @@ const SECRET: &str = "jira-test-secret";
 const BETA_SECRET: &str = "beta-secret";
 const BOT: &str = "557058:bot-account";
 const ALICE: &str = "5b10ac8d82e05b22cc7d4ef5";
-/// V6 body from providers.md §0.5, exact bytes.
+/// V6 body of the published test vectors, exact bytes.
 const V6_BODY: &str = r#"{"timestamp":1714478400000,"webhookEvent":"comment_created","comment":{"id":"10001","body":"@bot please fix","author":{"accountId":"5b10ac8d82e05b22cc7d4ef5","accountType":"atlassian"}},"issue":{"id":"10042","key":"PROJ-7"}}"#;
 const V6_SIG: &str = "sha256=ac82b6918e61aae949fd0d9f036e9520fc450bbd4f9d7749a69eb9baea45e752";
 

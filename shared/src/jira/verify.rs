@@ -18,7 +18,7 @@ use crate::{
 
 /// Delivery ids are UUID-like; anything long or odd is refused before it reaches a key.
 const MAX_DELIVERY_ID_LEN: usize = 128;
-/// Header carrying the delivery id, the same across Jira's retries (providers.md §4.1).
+/// Header carrying the delivery id, the same across Jira's retries.
 const DELIVERY_HEADER: &str = "x-atlassian-webhook-identifier";
 
 /// Jira's webhook side.

@@ -1,4 +1,4 @@
-//! Linear GraphQL client implementing [`crate::ports::SourceClient`] (providers.md §5.4).
+//! Linear GraphQL client implementing [`crate::ports::SourceClient`].
 //!
 //! - Every call is a `POST` to the GraphQL endpoint with the tenant's API key (`Authorization: <key>`, no
 //!   `Bearer`; a secret stored as `Bearer <token>` is sent as it is, for OAuth tokens).

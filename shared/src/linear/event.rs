@@ -1,4 +1,4 @@
-//! Linear webhook payloads (providers.md §5.3): the raw `EntityWebhookPayload` as delivered (only the fields
+//! Linear webhook payloads: the raw `EntityWebhookPayload` as delivered (only the fields
 //! Hookline reads) and the trimmed [`LinearEvent`] that travels on the queue. Long text is cut so a queue
 //! message stays small whatever the issue holds.
 

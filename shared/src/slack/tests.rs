@@ -1,4 +1,4 @@
-//! Unit tests of the Slack module: signature vectors (providers.md §0.5 V3, V4), intake (tenants, handshake,
+//! Unit tests of the Slack module: signature vectors, intake (tenants, handshake,
 //! prefilters, trimming), the trigger matrix, repository detection, text formats and configuration.
 
 use std::{collections::HashMap, sync::Arc};

@@ -58,7 +58,7 @@ impl<D: Deployment> Gitlab<D> {
     }
 }
 
-/// A note hook on issue [`ISSUE`] by alice (shape from providers.md §2.3).
+/// A note hook on issue [`ISSUE`] by alice (the documented shape).
 fn note_hook(note_id: u64, discussion: &str, body: &str) -> Value {
     let alice = json!({"id": ALICE, "name": "alice", "username": "alice", "avatar_url": null});
     json!({

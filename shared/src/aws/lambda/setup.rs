@@ -75,14 +75,6 @@ pub enum SetupError {
     NoProvider,
 }
 
-/// Services for a webhook function: verify, dedupe, enqueue. Only the inbox (a DynamoDB claim, then an SQS
-/// send), the secrets and the provider modules' intake are used there, so every other port is a
-/// [`NotInThisFunction`] adapter. In particular no provider API or OpenHands client is constructed, which keeps
-/// reqwest and the API clients out of the webhook binary (smaller package, faster cold start).
-///
-/// Every configured provider's intake is wired (each provider's function is configured with its own
-/// provider's settings only). Intake makes no API calls (Jira's issue descriptions are read by the worker).
-///
 /// Services for a provider's webhook function: verify, dedupe, enqueue. Only the inbox (a DynamoDB claim, then
 /// an SQS send), the secrets and the provider's webhook side are built; no provider API or OpenHands client is,
 /// which keeps them out of the webhook binary (smaller package, faster cold start). The function is configured
