@@ -313,3 +313,16 @@ pub struct ContextMessage {
     pub author: String,
     pub body: String,
 }
+
+impl ContextMessage {
+    /// An earlier message as context: its text sanitized (`None` when nothing is left of it) and its author,
+    /// `unknown` when the provider names none.
+    pub fn earlier(author: Option<String>, unknown: &str, text: &str) -> Option<Self> {
+        Some(Self {
+            body: crate::text::context_text(text)?,
+            author: author
+                .filter(|a| !a.is_empty())
+                .unwrap_or_else(|| unknown.to_owned()),
+        })
+    }
+}

@@ -41,15 +41,9 @@ async fn labeled_issue_starts_one_conversation_acks_and_reports_the_summary() {
     );
     assert!(message.contains("Fixes #12"));
     // Authenticated as alice's identity.
-    let start_request = h
-        .openhands
-        .requests()
-        .into_iter()
-        .find(|r| r.method == "POST" && r.path == "/api/v1/app-conversations")
-        .expect("start request");
     assert_eq!(
-        start_request.header("authorization"),
-        Some(format!("Bearer {ALICE_KEY}").as_str())
+        h.openhands.start_authorization(),
+        Some(format!("Bearer {ALICE_KEY}"))
     );
 
     // 👀 on the issue and one status comment with the conversation link.

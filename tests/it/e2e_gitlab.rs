@@ -2,9 +2,8 @@
 //! GitLab instances and the fake OpenHands. Each test asserts on what was actually sent to them.
 
 use hookline::{
-    domain::{IdentityLink, Provider},
+    domain::Provider,
     gitlab::{verify, Noteable},
-    ports::IdentityStore,
 };
 use hookline_tests::{
     fake_gitlab::{FakeGitlab, InjectedFailure, FAKE_BOT_ID, FAKE_BOT_USERNAME},
@@ -58,19 +57,8 @@ fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 async fn link(h: &Harness, tenant: &str, user_id: u64, username: &str) {
-    h.host()
-        .store()
-        .put_link(&IdentityLink {
-            provider: Provider::Gitlab,
-            tenant: tenant.into(),
-            external_user_id: user_id.to_string(),
-            external_login: username.into(),
-            openhands_user: format!("{username}@openhands"),
-            api_key_secret: Some("openhands/alice".into()),
-            created_at: h.clock_now(),
-        })
-        .await
-        .expect("link stored");
+    h.link_to(Provider::Gitlab, tenant, &user_id.to_string(), username)
+        .await;
 }
 
 /// POST a delivery as GitLab does, with `X-Gitlab-Token` when given; returns (status, body).
@@ -204,15 +192,9 @@ async fn a_newly_added_label_acks_starts_and_reports_once_in_the_status_note() {
     );
     assert!(text.contains("Closes #12"));
     assert!(text.contains("acme/hello#12"));
-    let start_request =
-        s.h.openhands
-            .requests()
-            .into_iter()
-            .find(|r| r.method == "POST" && r.path == "/api/v1/app-conversations")
-            .expect("start request");
     assert_eq!(
-        start_request.header("authorization"),
-        Some(format!("Bearer {ALICE_KEY}").as_str())
+        s.h.openhands.start_authorization(),
+        Some(format!("Bearer {ALICE_KEY}"))
     );
 
     // Permission checked on the members API with the bot's token; `eyes` on the issue; one status note.

@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use hookline::{
     clock::{Clock, SystemClock},
-    domain::{IdentityLink, Provider},
-    ports::IdentityStore,
+    domain::Provider,
     verify::sign_hex,
 };
 use hookline_tests::{
@@ -72,19 +71,7 @@ async fn rig() -> JiraRig {
 }
 
 async fn link(h: &Harness, account_id: &str) {
-    h.host()
-        .store()
-        .put_link(&IdentityLink {
-            provider: Provider::Jira,
-            tenant: "acme".into(),
-            external_user_id: account_id.into(),
-            external_login: "Mia Krystof".into(),
-            openhands_user: "mia@openhands".into(),
-            api_key_secret: Some("openhands/alice".into()),
-            created_at: h.clock_now(),
-        })
-        .await
-        .expect("link stored");
+    h.link_to(Provider::Jira, "acme", account_id, "Mia Krystof").await;
 }
 
 /// POST a delivery signed with `secret` to `/webhooks/jira/<site>`.
@@ -178,15 +165,9 @@ async fn a_label_starts_one_conversation_moves_the_issue_and_reports_in_the_same
         "{message}"
     );
     assert!(message.contains("[PROJ-7]"), "{message}");
-    let start_request = h
-        .openhands
-        .requests()
-        .into_iter()
-        .find(|r| r.method == "POST" && r.path == "/api/v1/app-conversations")
-        .expect("start request");
     assert_eq!(
-        start_request.header("authorization"),
-        Some(format!("Bearer {ALICE_KEY}").as_str())
+        h.openhands.start_authorization(),
+        Some(format!("Bearer {ALICE_KEY}"))
     );
 
     // One status comment, in ADF, with the conversation link and the marker property; basic auth.

@@ -4,12 +4,7 @@
 
 use std::sync::Arc;
 
-use hookline::{
-    domain::{IdentityLink, Provider},
-    linear::client::status_comment_id,
-    ports::IdentityStore,
-    verify::sign_hex,
-};
+use hookline::{domain::Provider, linear::client::status_comment_id, verify::sign_hex};
 use hookline_tests::{
     fake_linear::{FakeIssue, FakeLinear, FakeWorkflowState, InjectedFailure},
     fake_openhands::post_event,
@@ -96,19 +91,7 @@ async fn start() -> Rig {
     .await;
     linear.set_clock(Arc::new(h.clock.clone()));
     for (id, name) in [(ALICE, "alice"), (BOB, "bob")] {
-        h.host()
-            .store()
-            .put_link(&IdentityLink {
-                provider: Provider::Linear,
-                tenant: TENANT.into(),
-                external_user_id: id.into(),
-                external_login: name.into(),
-                openhands_user: format!("{name}@openhands"),
-                api_key_secret: Some("openhands/alice".into()),
-                created_at: h.clock_now(),
-            })
-            .await
-            .expect("link stored");
+        h.link_to(Provider::Linear, TENANT, id, name).await;
     }
     Rig { h, linear }
 }

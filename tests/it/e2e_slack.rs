@@ -3,11 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use hookline::{
-    domain::{IdentityLink, Provider},
-    ports::IdentityStore,
-    slack::verify as signature,
-};
+use hookline::{domain::Provider, slack::verify as signature};
 use hookline_tests::{
     fake_openhands::post_event,
     fake_slack::{FakeSlack, SlackFailure},
@@ -60,19 +56,7 @@ impl Slack {
             ..Default::default()
         })
         .await;
-        h.host()
-            .store()
-            .put_link(&IdentityLink {
-                provider: Provider::Slack,
-                tenant: TEAM.into(),
-                external_user_id: ALICE.into(),
-                external_login: "alice".into(),
-                openhands_user: "alice@openhands".into(),
-                api_key_secret: Some("openhands/alice".into()),
-                created_at: h.clock_now(),
-            })
-            .await
-            .expect("link stored");
+        h.link_to(Provider::Slack, TEAM, ALICE, "alice").await;
         Slack { h, slack }
     }
 
@@ -232,15 +216,9 @@ async fn a_mention_starts_one_conversation_acks_in_the_thread_and_edits_the_stat
     );
     assert!(!text.contains(BOT), "{text}");
     assert!(text.contains("untrusted data"));
-    let start_request =
-        s.h.openhands
-            .requests()
-            .into_iter()
-            .find(|r| r.method == "POST" && r.path == "/api/v1/app-conversations")
-            .expect("start request");
     assert_eq!(
-        start_request.header("authorization"),
-        Some(format!("Bearer {ALICE_KEY}").as_str())
+        s.h.openhands.start_authorization(),
+        Some(format!("Bearer {ALICE_KEY}"))
     );
 
     // 👀 on the mention, and one status reply in its thread, marked with metadata.

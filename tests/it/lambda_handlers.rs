@@ -28,8 +28,7 @@ use hookline::{
 };
 use hookline_tests::{
     fake_github::{
-        test_app_private_key_pem, test_app_public_key_pem, FakeComment, FakeGithub, FakeGithubOptions,
-        InjectedFailure, ReactionTarget, FAKE_APP_ID, FAKE_APP_SLUG,
+        test_app_public_key_pem, FakeComment, FakeGithub, FakeGithubOptions, InjectedFailure, ReactionTarget,
     },
     harness::{issue_comment, labeled, user, ALICE_ID, ALICE_KEY, REPO},
 };
@@ -37,9 +36,8 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, value::RawValue, Value};
 
 use crate::lambda_world::{
-    body_of, delivery_of, endpoint, failures, fixture, invoke_http, owned, queue_depth, set_body,
-    set_v1_header, status_of, system_attribute, unique, Encoding, Wiring, World, MAX_RECEIVE_COUNT,
-    START_MARGIN, V2_WEBHOOK,
+    body_of, delivery_of, endpoint, failures, fixture, invoke_http, queue_depth, set_body, set_v1_header,
+    status_of, system_attribute, unique, Encoding, World, MAX_RECEIVE_COUNT, START_MARGIN, V2_WEBHOOK,
 };
 
 /// The secret the webhook fixtures are signed with (see `tests/fixtures/lambda/README.md`).
@@ -104,25 +102,9 @@ impl Env {
         let github = FakeGithub::start_with(FakeGithubOptions::new(test_app_public_key_pem())).await;
         github.set_role("alice", "write");
         github.set_role("mallory", "read");
-        let world = World::start(|prefix| {
-            let secret_prefix = format!("{prefix}/github");
-            let webhook_secret = format!("{secret_prefix}/webhook-secret");
-            let private_key_secret = format!("{secret_prefix}/private-key");
-            Wiring {
-                settings: owned(&[
-                    ("GITHUB_TENANTS", "github.com"),
-                    ("GITHUB_APP_ID", FAKE_APP_ID),
-                    ("GITHUB_APP_SLUG", FAKE_APP_SLUG),
-                    ("GITHUB_API_URL", github.url()),
-                    ("GITHUB_SECRET_PREFIX", &secret_prefix),
-                ]),
-                secrets: owned(&[
-                    (&webhook_secret, WEBHOOK_SECRET),
-                    (&private_key_secret, test_app_private_key_pem()),
-                ]),
-            }
-        })
-        .await;
+        let world =
+            World::start(|prefix| crate::provider_scenarios::github::wiring(prefix, &github, WEBHOOK_SECRET))
+                .await;
         let env = Env { world, github };
         env.link(ALICE_ID, "alice").await;
         env
@@ -154,12 +136,7 @@ impl Env {
     }
 
     fn bot_comments(&self) -> Vec<FakeComment> {
-        let bot = self.github.bot_login().to_owned();
-        self.github
-            .comments()
-            .into_iter()
-            .filter(|c| c.user_login == bot)
-            .collect()
+        self.github.bot_comments()
     }
 
     /// Label an issue, run the worker, and return the started conversation's id.
@@ -351,15 +328,9 @@ async fn an_sqs_batch_starts_the_conversation_and_acknowledges_on_github() {
     assert_eq!(starts.len(), 1);
     assert!(starts[0].run);
     assert_eq!(starts[0].request["selected_repository"], REPO);
-    let start_request = env
-        .openhands
-        .requests()
-        .into_iter()
-        .find(|r| r.method == "POST" && r.path == "/api/v1/app-conversations")
-        .expect("start request");
     assert_eq!(
-        start_request.header("authorization"),
-        Some(format!("Bearer {ALICE_KEY}").as_str()),
+        env.openhands.start_authorization(),
+        Some(format!("Bearer {ALICE_KEY}")),
         "the linked identity's key, read from Secrets Manager"
     );
     let reactions = env.github.reactions();

@@ -329,6 +329,15 @@ impl FakeGithub {
         self.shared.state.lock().comments.clone()
     }
 
+    /// The comments the App wrote (as its bot account), oldest first.
+    pub fn bot_comments(&self) -> Vec<FakeComment> {
+        let bot = self.bot_login().to_owned();
+        self.comments()
+            .into_iter()
+            .filter(|c| c.user_login == bot)
+            .collect()
+    }
+
     /// One comment by id.
     pub fn comment(&self, id: u64) -> Option<FakeComment> {
         self.shared

@@ -189,6 +189,14 @@ impl FakeOpenHands {
     }
 
     /// Every accepted start request, oldest first.
+    /// The `Authorization` header of the first conversation start: whose key it was started with.
+    pub fn start_authorization(&self) -> Option<String> {
+        self.requests()
+            .into_iter()
+            .find(|r| r.method == "POST" && r.path == "/api/v1/app-conversations")
+            .and_then(|r| r.header("authorization").map(str::to_owned))
+    }
+
     pub fn starts(&self) -> Vec<StartedConversation> {
         self.shared.state.lock().starts.clone()
     }

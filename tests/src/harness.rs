@@ -191,12 +191,42 @@ impl Harness {
     }
 
     pub async fn link(&self, github_id: u64, login: &str, openhands_user: &str) {
+        self.link_identity(
+            Provider::Github,
+            "github.com",
+            &github_id.to_string(),
+            login,
+            openhands_user,
+        )
+        .await;
+    }
+
+    /// Link a person of any provider to alice's OpenHands key as `<login>@openhands`.
+    pub async fn link_to(&self, provider: Provider, tenant: &str, external_id: &str, login: &str) {
+        self.link_identity(
+            provider,
+            tenant,
+            external_id,
+            login,
+            &format!("{login}@openhands"),
+        )
+        .await;
+    }
+
+    async fn link_identity(
+        &self,
+        provider: Provider,
+        tenant: &str,
+        external_id: &str,
+        login: &str,
+        openhands_user: &str,
+    ) {
         self.host()
             .store()
             .put_link(&IdentityLink {
-                provider: Provider::Github,
-                tenant: "github.com".into(),
-                external_user_id: github_id.to_string(),
+                provider,
+                tenant: tenant.into(),
+                external_user_id: external_id.into(),
                 external_login: login.into(),
                 openhands_user: openhands_user.into(),
                 api_key_secret: Some("openhands/alice".into()),
@@ -264,12 +294,7 @@ impl Harness {
 
     /// Comments Hookline wrote (as the App's bot).
     pub fn bot_comments(&self) -> Vec<crate::fake_github::FakeComment> {
-        let bot = self.github.bot_login().to_owned();
-        self.github
-            .comments()
-            .into_iter()
-            .filter(|c| c.user_login == bot)
-            .collect()
+        self.github.bot_comments()
     }
 
     /// Wait until the queue is empty and nothing is in flight (the worker finished what was accepted).

@@ -286,12 +286,9 @@ impl GithubClient {
         if created_at > until || self.is_own(&comment) {
             return None;
         }
-        let body = text::context_text(comment.body.as_deref().unwrap_or_default())?;
-        let author = comment
-            .user
-            .map(|user| user.login)
-            .unwrap_or_else(|| "ghost".to_owned());
-        Some(((created_at, comment.id), ContextMessage { author, body }))
+        let text = comment.body.as_deref().unwrap_or_default();
+        let message = ContextMessage::earlier(comment.user.map(|user| user.login), "ghost", text)?;
+        Some(((created_at, comment.id), message))
     }
 }
 

@@ -250,12 +250,9 @@ impl GitlabClient {
         if created_at > until {
             return None;
         }
-        let body = text::context_text(note.body.as_deref().unwrap_or_default())?;
-        let author = note
-            .author
-            .map(|a| a.username)
-            .unwrap_or_else(|| "ghost".to_owned());
-        Some(((created_at, note.id), ContextMessage { author, body }))
+        let text = note.body.as_deref().unwrap_or_default();
+        let message = ContextMessage::earlier(note.author.map(|a| a.username), "ghost", text)?;
+        Some(((created_at, note.id), message))
     }
 }
 

@@ -440,16 +440,11 @@ impl SourceClient for JiraClient {
                 if created > until {
                     continue;
                 }
-                let Some(body) = text::context_text(&adf::body_text(&comment.body, MentionStyle::Display))
-                else {
-                    continue;
-                };
-                let author = comment
-                    .author
-                    .map(|a| a.display_name)
-                    .filter(|n| !n.is_empty())
-                    .unwrap_or_else(|| "unknown".to_owned());
-                newest_first.push(ContextMessage { author, body });
+                let text = adf::body_text(&comment.body, MentionStyle::Display);
+                let author = comment.author.map(|a| a.display_name);
+                if let Some(message) = ContextMessage::earlier(author, "unknown", &text) {
+                    newest_first.push(message);
+                }
             }
             if last {
                 break;

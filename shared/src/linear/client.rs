@@ -366,14 +366,11 @@ impl SourceClient for LinearClient {
             if created_at > until || own || comment.bot_actor.is_some() {
                 continue;
             }
-            let Some(body) = text::context_text(comment.body.as_deref().unwrap_or_default()) else {
-                continue;
-            };
-            let author = comment
-                .user
-                .map(|u| u.display_name.or(u.name).unwrap_or(u.id))
-                .unwrap_or_else(|| "unknown".to_owned());
-            entries.push(((created_at, comment.id), ContextMessage { author, body }));
+            let text = comment.body.as_deref().unwrap_or_default();
+            let author = comment.user.map(|u| u.display_name.or(u.name).unwrap_or(u.id));
+            if let Some(message) = ContextMessage::earlier(author, "unknown", text) {
+                entries.push(((created_at, comment.id), message));
+            }
         }
         let mut messages = Vec::new();
         if source.comment_id.is_some() {

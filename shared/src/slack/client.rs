@@ -382,16 +382,15 @@ impl SourceClient for SlackClient {
                 message.text.as_deref().unwrap_or_default(),
                 Some(&source.bot_user_id),
             );
-            let Some(body) = text::context_text(&plain) else {
-                return false;
-            };
             let author = message
                 .user
                 .clone()
                 .or_else(|| message.username.clone())
-                .or_else(|| message.bot_id.clone())
-                .unwrap_or_else(|| "unknown".to_owned());
-            entries.push((key, ContextMessage { author, body }));
+                .or_else(|| message.bot_id.clone());
+            let Some(context) = ContextMessage::earlier(author, "unknown", &plain) else {
+                return false;
+            };
+            entries.push((key, context));
             false
         })
         .await?;

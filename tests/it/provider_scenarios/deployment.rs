@@ -1,11 +1,7 @@
 //! The two hosts the provider scenarios run on, behind one [`Deployment`]: the Lambda functions' handlers on moto
 //! ([`World`]) and the local host on its embedded store and queue ([`LocalHost`]).
 
-use hookline::{
-    clock::{Clock, SystemClock},
-    domain::{IdentityLink, Provider},
-    ports::IdentityStore,
-};
+use hookline::domain::Provider;
 use hookline_tests::{
     fake_openhands::{post_event, FakeOpenHands},
     harness::{Harness, HarnessOptions},
@@ -104,20 +100,7 @@ impl Deployment for LocalHost {
         &self.harness.openhands
     }
     async fn link(&self, provider: Provider, tenant: &str, user_id: &str, login: &str) {
-        self.harness
-            .host()
-            .store()
-            .put_link(&IdentityLink {
-                provider,
-                tenant: tenant.into(),
-                external_user_id: user_id.into(),
-                external_login: login.into(),
-                openhands_user: format!("{login}@openhands"),
-                api_key_secret: Some("openhands/alice".into()),
-                created_at: SystemClock.now_secs(),
-            })
-            .await
-            .expect("link stored");
+        self.harness.link_to(provider, tenant, user_id, login).await;
     }
     async fn post(&self, delivery: &Delivery) -> (u16, String) {
         let mut request = self

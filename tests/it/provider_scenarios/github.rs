@@ -21,6 +21,27 @@ pub struct Github<D> {
     github: FakeGithub,
 }
 
+/// The App's settings against `github`, with its secrets under `<prefix>/github`.
+pub fn wiring(prefix: &str, github: &FakeGithub, webhook_secret: &str) -> Wiring {
+    let secret_prefix = format!("{prefix}/github");
+    Wiring {
+        settings: owned(&[
+            ("GITHUB_TENANTS", "github.com"),
+            ("GITHUB_APP_ID", FAKE_APP_ID),
+            ("GITHUB_APP_SLUG", FAKE_APP_SLUG),
+            ("GITHUB_API_URL", github.url()),
+            ("GITHUB_SECRET_PREFIX", &secret_prefix),
+        ]),
+        secrets: owned(&[
+            (&format!("{secret_prefix}/webhook-secret"), webhook_secret),
+            (
+                &format!("{secret_prefix}/private-key"),
+                test_app_private_key_pem(),
+            ),
+        ]),
+    }
+}
+
 /// A delivery as GitHub sends it, signed with `secret`.
 fn delivery(event: &str, id: &str, body: Vec<u8>, secret: &str) -> Delivery {
     let signature = format!("sha256={}", sign_hex(secret.as_bytes(), &body));
@@ -40,26 +61,7 @@ impl<D: Deployment> Rig for Github<D> {
     async fn start() -> Self {
         let github = FakeGithub::start_with(FakeGithubOptions::new(test_app_public_key_pem())).await;
         github.set_role("alice", "write");
-        let world = D::start(|prefix| {
-            let secret_prefix = format!("{prefix}/github");
-            Wiring {
-                settings: owned(&[
-                    ("GITHUB_TENANTS", "github.com"),
-                    ("GITHUB_APP_ID", FAKE_APP_ID),
-                    ("GITHUB_APP_SLUG", FAKE_APP_SLUG),
-                    ("GITHUB_API_URL", github.url()),
-                    ("GITHUB_SECRET_PREFIX", &secret_prefix),
-                ]),
-                secrets: owned(&[
-                    (&format!("{secret_prefix}/webhook-secret"), WEBHOOK_SECRET),
-                    (
-                        &format!("{secret_prefix}/private-key"),
-                        test_app_private_key_pem(),
-                    ),
-                ]),
-            }
-        })
-        .await;
+        let world = D::start(|prefix| wiring(prefix, &github, WEBHOOK_SECRET)).await;
         world
             .link(Provider::Github, "github.com", &ALICE_ID.to_string(), "alice")
             .await;
@@ -132,13 +134,7 @@ impl<D: Deployment> Rig for Github<D> {
     }
 
     fn status_texts(&self) -> Vec<String> {
-        let bot = self.github.bot_login().to_owned();
-        self.github
-            .comments()
-            .into_iter()
-            .filter(|c| c.user_login == bot)
-            .map(|c| c.body)
-            .collect()
+        self.github.bot_comments().into_iter().map(|c| c.body).collect()
     }
 
     fn status_edits(&self) -> usize {
