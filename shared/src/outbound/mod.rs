@@ -18,6 +18,8 @@ mod classify;
 
 use std::{fmt::Write as _, time::Duration};
 
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
 use reqwest::{header::HeaderMap, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 
@@ -225,26 +227,23 @@ pub(crate) async fn credential(
     }
 }
 
+/// What a query value keeps: RFC 3986's unreserved characters.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+/// What a path segment keeps: the unreserved characters but `.`, so `..` cannot become a dot segment.
+const PATH_SEGMENT: &AsciiSet = &QUERY_VALUE.add(b'.');
+
 /// Percent-encode one URL path segment. Dots are encoded too, so `..` cannot become a dot segment.
 pub(crate) fn encode_path_segment(value: &str) -> String {
-    percent_encode(value, b"-_~")
+    utf8_percent_encode(value, PATH_SEGMENT).to_string()
 }
 
 /// Percent-encode a query value (unreserved characters kept).
 pub(crate) fn encode_query_value(value: &str) -> String {
-    percent_encode(value, b"-_.~")
-}
-
-fn percent_encode(value: &str, keep: &[u8]) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || keep.contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            let _ = write!(out, "%{byte:02X}");
-        }
-    }
-    out
+    utf8_percent_encode(value, QUERY_VALUE).to_string()
 }
 
 /// Epoch seconds of an RFC 3339 timestamp as the remotes write them: `2024-05-01T12:00:00.000Z`, or with a
