@@ -133,6 +133,16 @@ impl Config {
     }
 }
 
+/// Settings from name/value pairs, as an environment holding only these variables would give them (tests and
+/// tools).
+pub fn pairs_lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: std::collections::HashMap<String, String> = pairs
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect();
+    move |name| map.get(name).cloned()
+}
+
 /// Read access to settings by name (the process environment, or a map in tests), with typed helpers.
 pub struct Lookup<'a>(&'a dyn Fn(&str) -> Option<String>);
 
@@ -407,16 +417,11 @@ pub fn with_at(raw: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
 
     use super::*;
 
     fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::from_lookup(move |k| map.get(k).cloned())
+        Config::from_lookup(pairs_lookup(pairs))
     }
 
     #[test]
@@ -453,13 +458,8 @@ mod tests {
             // An incomplete Jira tenant.
             ("JIRA_TENANTS", "acme"),
         ];
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
         assert!(load(&pairs).is_err(), "the worker fails fast");
-        let github =
-            Config::load(|k| map.get(k).cloned(), Some(Provider::Github)).expect("github alone loads");
+        let github = Config::load(pairs_lookup(&pairs), Some(Provider::Github)).expect("github alone loads");
         assert_eq!(github.providers.configured(), [Provider::Github]);
     }
 
@@ -471,11 +471,7 @@ mod tests {
             ("GITLAB_GIT_EXAMPLE_COM_BOT_USERNAME", "openhands"),
             ("GITLAB_GIT_EXAMPLE_COM_URL", "https://git.example.com/"),
         ];
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let get = |k: &str| map.get(k).cloned();
+        let get = pairs_lookup(&pairs);
         let env = Lookup(&get);
         let gitlab = ProviderEnv::new(&env, "GITLAB");
         assert_eq!(
@@ -497,11 +493,7 @@ mod tests {
         assert_eq!(gitlab.secret_prefix().unwrap(), "gitlab");
         assert_eq!(gitlab.mention(), "@openhands");
         let clash = [("GITLAB_TENANTS", "a.b,a-b")];
-        let map: HashMap<String, String> = clash
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let get = |k: &str| map.get(k).cloned();
+        let get = pairs_lookup(&clash);
         let env = Lookup(&get);
         assert!(
             ProviderEnv::new(&env, "GITLAB").tenants().is_err(),

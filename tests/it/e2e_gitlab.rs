@@ -50,10 +50,7 @@ async fn start() -> Setup {
 }
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
+    hookline_tests::harness::owned(pairs)
 }
 
 async fn link(h: &Harness, tenant: &str, user_id: u64, username: &str) {

@@ -58,11 +58,8 @@ async fn rig() -> JiraRig {
         ("jira/beta/api-token", FAKE_API_TOKEN),
     ];
     let h = Harness::start_with(HarnessOptions {
-        extra_env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        extra_secrets: secrets
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        extra_env: hookline_tests::harness::owned(&env),
+        extra_secrets: hookline_tests::harness::owned(&secrets),
         ..Default::default()
     })
     .await;

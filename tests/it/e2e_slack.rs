@@ -45,10 +45,7 @@ impl Slack {
             (format!("slack/{TEAM}/bot-token"), TOKEN),
         ];
         let h = Harness::start_with(HarnessOptions {
-            extra_env: env
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
+            extra_env: hookline_tests::harness::owned(&env),
             extra_secrets: secrets
                 .iter()
                 .map(|(k, v)| (k.clone(), (*v).to_owned()))

@@ -93,13 +93,7 @@ pub fn body_of(payload: &Value) -> Vec<u8> {
     serde_json::to_vec(payload).expect("payload serializes")
 }
 
-/// Owned settings or secrets from borrowed pairs.
-pub fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
-        .collect()
-}
+pub use hookline_tests::harness::owned;
 
 /// How a webhook body travels in the event.
 #[derive(Clone, Copy, PartialEq, Eq)]

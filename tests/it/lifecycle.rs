@@ -21,10 +21,7 @@ fn alice() -> serde_json::Value {
 
 async fn harness(extra: &[(&str, &str)]) -> Harness {
     Harness::start_with(HarnessOptions {
-        extra_env: extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
+        extra_env: hookline_tests::harness::owned(extra),
         extra_secrets: vec![("hookline/callback-key".into(), SHARED_KEY.into())],
         ..Default::default()
     })

@@ -307,6 +307,14 @@ impl Harness {
     }
 }
 
+/// Owned settings or secrets from borrowed pairs.
+pub fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect()
+}
+
 /// Poll `check` until it holds, or fail the test after 15 s.
 pub async fn eventually<F, Fut>(what: &str, mut check: F)
 where

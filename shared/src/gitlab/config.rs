@@ -143,16 +143,11 @@ fn parse_verification(raw: &str) -> Result<Verification, String> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
 
     use super::*;
 
     fn load(pairs: &[(&str, &str)]) -> Result<Option<GitlabConfig>, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let get = move |k: &str| map.get(k).cloned();
+        let get = crate::config::pairs_lookup(pairs);
         GitlabConfig::load(&Lookup::new(&get))
     }
 

@@ -149,16 +149,11 @@ pub fn parse_project_map(raw: &str, default_git_provider: &str) -> Result<BTreeM
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
 
     use super::*;
 
     fn load(pairs: &[(&str, &str)]) -> Result<Option<JiraConfig>, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let get = move |k: &str| map.get(k).cloned();
+        let get = crate::config::pairs_lookup(pairs);
         JiraConfig::load(&Lookup::new(&get))
     }
 

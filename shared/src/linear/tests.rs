@@ -1,7 +1,7 @@
 //! Linear intake and trigger matrix: the computed vectors V7/V8, tamper / wrong-secret / missing-header / stale /
 //! other-tenant cases, the prefilter and trimming, which events start runs, and repository resolution.
 
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 
@@ -32,11 +32,7 @@ const V8_BODY: &str = r##"{"action":"create","type":"Comment","createdAt":"2024-
 const V8_SIGNATURE: &str = "b2f3de8df3fc69e912034aa8d8c05fd22d3bf4d65223ac1a724cb31609f8efbb";
 
 fn load(pairs: &[(&str, &str)]) -> Result<Option<LinearConfig>, ConfigError> {
-    let map: HashMap<String, String> = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let get = move |k: &str| map.get(k).cloned();
+    let get = crate::config::pairs_lookup(pairs);
     LinearConfig::load(&crate::config::Lookup::new(&get))
 }
 

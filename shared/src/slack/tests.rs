@@ -1,7 +1,7 @@
 //! Unit tests of the Slack module: signature vectors, intake (tenants, handshake,
 //! prefilters, trimming), the trigger matrix, repository detection, text formats and configuration.
 
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{json, Value};
@@ -677,11 +677,7 @@ fn markdown_becomes_mrkdwn() {
 // ---- configuration ----
 
 fn load(pairs: &[(&str, &str)]) -> Result<Option<SlackConfig>, ConfigError> {
-    let map: HashMap<String, String> = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let get = move |k: &str| map.get(k).cloned();
+    let get = crate::config::pairs_lookup(pairs);
     SlackConfig::load(&crate::config::Lookup::new(&get))
 }
 

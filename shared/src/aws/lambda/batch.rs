@@ -252,7 +252,6 @@ async fn redeliver_later(queue: &SqsQueue, records: &[(Option<String>, Duration)
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
 
     use super::*;
 
@@ -273,13 +272,8 @@ mod tests {
 
     #[test]
     fn the_start_margin_covers_an_openhands_and_a_provider_request() {
-        let load = |pairs: &[(&str, &str)]| {
-            let map: HashMap<String, String> = pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect();
-            Config::from_lookup(move |k| map.get(k).cloned()).expect("loads")
-        };
+        let load =
+            |pairs: &[(&str, &str)]| Config::from_lookup(crate::config::pairs_lookup(pairs)).expect("loads");
         assert_eq!(start_margin(&load(&[])), Duration::from_secs(30 + 20));
         assert_eq!(
             start_margin(&load(&[("OPENHANDS_TIMEOUT_SECS", "60")])),

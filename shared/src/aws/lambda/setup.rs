@@ -147,16 +147,11 @@ fn secrets(aws: &AwsConfig, sdk: &SdkConfig) -> SecretsManagerSecrets {
 }
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
 
     use super::*;
 
     fn aws(pairs: &[(&str, &str)]) -> Result<AwsConfig, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        AwsConfig::from_lookup(move |k| map.get(k).cloned())
+        AwsConfig::from_lookup(crate::config::pairs_lookup(pairs))
     }
 
     #[test]
