@@ -46,16 +46,13 @@ pub struct Config {
 impl Config {
     /// Load from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+        Self::load(process_env, None)
     }
 
     /// Load from the process environment with only `provider`'s settings (a provider's webhook function, which
     /// must neither need nor fail over another provider's).
     pub fn from_env_for(provider: Provider) -> Result<Self, ConfigError> {
-        Self::load(
-            |name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()),
-            Some(provider),
-        )
+        Self::load(process_env, Some(provider))
     }
 
     /// Load from any lookup (tests pass a map).
@@ -131,6 +128,11 @@ impl Config {
             link_help,
         })
     }
+}
+
+/// A variable of the process environment; blank counts as unset.
+fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
 /// Settings from name/value pairs, as an environment holding only these variables would give them (tests and
@@ -233,11 +235,6 @@ impl<'a> ProviderEnv<'a> {
     /// The variable name of a provider-wide setting.
     pub fn var(&self, setting: &str) -> String {
         format!("{}_{setting}", self.prefix)
-    }
-
-    /// A variable by its full name (a tenant's own, without the provider-wide fallback).
-    pub fn get_exact(&self, name: &str) -> Option<String> {
-        self.env.get(name).map(|v| v.trim().to_owned())
     }
 
     /// A provider-wide setting.
@@ -376,11 +373,15 @@ impl TenantEnv<'_> {
     }
 
     pub fn get(&self, setting: &str) -> Option<String> {
+        self.own(setting).or_else(|| self.provider.get(setting))
+    }
+
+    /// The tenant's own value, without the provider-wide one.
+    pub fn own(&self, setting: &str) -> Option<String> {
         self.provider
             .env
             .get(&self.var(setting))
             .map(|v| v.trim().to_owned())
-            .or_else(|| self.provider.get(setting))
     }
 
     pub fn or(&self, setting: &str, default: &str) -> String {

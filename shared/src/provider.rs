@@ -124,6 +124,24 @@ pub struct Wiring {
     pub link_help: String,
 }
 
+/// Why a verified body could not be read as the provider's payload.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum PayloadError {
+    /// Not JSON.
+    Json,
+    /// JSON, without a field the trimmed event needs.
+    Missing(&'static str),
+}
+
+impl From<PayloadError> for WebhookError {
+    fn from(err: PayloadError) -> Self {
+        match err {
+            PayloadError::Json => WebhookError::Malformed("malformed JSON"),
+            PayloadError::Missing(_) => WebhookError::Malformed("unexpected payload shape"),
+        }
+    }
+}
+
 /// A trimmed event as the queued envelope's payload.
 pub fn queued_payload(
     event: &impl serde::Serialize,

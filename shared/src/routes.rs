@@ -12,7 +12,11 @@
 
 use crate::{
     error::WebhookError,
-    handlers::{callback, webhook, IntakeServices, Services},
+    handlers::{
+        callback,
+        webhook::{self, Handled},
+        IntakeServices, Services,
+    },
     http::{HttpReply, HttpRequest},
 };
 
@@ -52,16 +56,8 @@ pub struct Served<'s> {
     pub run: Option<&'s Services>,
 }
 
-/// A route's answer.
-#[derive(Debug)]
-pub struct Answered {
-    pub reply: HttpReply,
-    /// A webhook was queued (a host with in-process workers wakes one).
-    pub queued: bool,
-}
-
 /// Answer one request. Never fails: every error already is its HTTP answer.
-pub async fn dispatch(served: Served<'_>, request: HttpRequest<'_>) -> Answered {
+pub async fn dispatch(served: Served<'_>, request: HttpRequest<'_>) -> Handled {
     let reply = match (Route::of(request.path), served) {
         (Route::Callback, Served { run: Some(run), .. }) => callback::handle(run, request).await,
         (
@@ -69,17 +65,11 @@ pub async fn dispatch(served: Served<'_>, request: HttpRequest<'_>) -> Answered 
             Served {
                 intake: Some(intake), ..
             },
-        ) => {
-            let handled = webhook::handle(intake, provider, request).await;
-            return Answered {
-                reply: handled.reply,
-                queued: handled.queued,
-            };
-        }
+        ) => return webhook::handle(intake, provider, request).await,
         (Route::Health, _) if request.method == "GET" => HttpReply::text(200, "ok"),
         _ => WebhookError::NotFound.into_reply(),
     };
-    Answered { reply, queued: false }
+    Handled::answer(reply)
 }
 
 /// The largest body a process with these services accepts, so a host can stop reading past it.

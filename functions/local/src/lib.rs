@@ -306,11 +306,11 @@ async fn route(State(app): State<Arc<App>>, request: Request) -> Response {
         Ok(read) => read,
         Err(reply) => return reply.into_response(),
     };
-    let answered = routes::dispatch(served, as_http_request(&parts, &body)).await;
-    if answered.queued {
+    let handled = routes::dispatch(served, as_http_request(&parts, &body)).await;
+    if handled.queued {
         app.wake.notify_one();
     }
-    answered.reply.into_response()
+    handled.reply.into_response()
 }
 
 /// The request's head and its body, read up to `limit` bytes: 413 past it, 400 if the body cannot be read.

@@ -319,12 +319,7 @@ struct RawReview<'a> {
     submitted_at: Option<JsonText<'a>>,
 }
 
-/// Why a payload could not become a [`GithubEvent`].
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum PayloadError {
-    Json,
-    Missing(&'static str),
-}
+pub(crate) use crate::provider::PayloadError;
 
 impl<'a> RawEvent<'a> {
     pub(crate) fn parse(body: &'a [u8]) -> Result<Self, PayloadError> {

@@ -3,10 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::{
-    event::{PayloadError, RawEvent},
-    GithubConfig,
-};
+use super::{event::RawEvent, GithubConfig};
 use crate::{
     domain::{Envelope, Provider, ENVELOPE_VERSION},
     error::WebhookError,
@@ -99,10 +96,7 @@ impl ProviderIntake for GithubIntake {
         if !relevant {
             return Ok(Intake::Ignore("cannot trigger"));
         }
-        let trimmed = raw.into_event().map_err(|e| match e {
-            PayloadError::Json => WebhookError::Malformed("malformed JSON"),
-            PayloadError::Missing(_) => WebhookError::Malformed("unexpected payload shape"),
-        })?;
+        let trimmed = raw.into_event()?;
         let payload = queued_payload(&trimmed)?;
         Ok(Intake::Accept(Envelope {
             version: ENVELOPE_VERSION,

@@ -243,12 +243,7 @@ struct RawLabel {
     title: String,
 }
 
-/// Why a payload could not become a [`GitlabEvent`].
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum PayloadError {
-    Json,
-    Missing(&'static str),
-}
+pub(crate) use crate::provider::PayloadError;
 
 impl RawEvent {
     pub(crate) fn parse(body: &[u8]) -> Result<Self, PayloadError> {

@@ -13,7 +13,7 @@ use sha2::Sha256;
 
 use super::{
     config::GitlabTenant,
-    event::{HookKind, PayloadError, RawEvent},
+    event::{HookKind, RawEvent},
     GitlabConfig,
 };
 use crate::{
@@ -234,10 +234,7 @@ impl ProviderIntake for GitlabIntake {
         if !relevant {
             return Ok(Intake::Ignore("cannot trigger"));
         }
-        let trimmed = raw.into_event(hook).map_err(|e| match e {
-            PayloadError::Json => WebhookError::Malformed("malformed JSON"),
-            PayloadError::Missing(_) => WebhookError::Malformed("unexpected payload shape"),
-        })?;
+        let trimmed = raw.into_event(hook)?;
         let payload = queued_payload(&trimmed)?;
         Ok(Intake::Accept(Envelope {
             version: ENVELOPE_VERSION,

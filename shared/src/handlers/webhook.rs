@@ -21,7 +21,8 @@ pub struct Handled {
 }
 
 impl Handled {
-    fn answer(reply: HttpReply) -> Self {
+    /// An answer that queued nothing.
+    pub fn answer(reply: HttpReply) -> Self {
         Self { reply, queued: false }
     }
 }

@@ -157,12 +157,7 @@ struct RawChangeItem {
     to_string: Option<String>,
 }
 
-/// Why a payload could not become a [`JiraEvent`].
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum PayloadError {
-    Json,
-    Missing(&'static str),
-}
+pub(crate) use crate::provider::PayloadError;
 
 impl RawEvent {
     pub(crate) fn parse(body: &[u8]) -> Result<Self, PayloadError> {

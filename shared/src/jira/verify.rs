@@ -4,10 +4,7 @@
 
 use async_trait::async_trait;
 
-use super::{
-    event::{PayloadError, RawEvent},
-    triggers, JiraConfig, JiraTenant,
-};
+use super::{event::RawEvent, triggers, JiraConfig, JiraTenant};
 use crate::{
     domain::{Envelope, Provider, ENVELOPE_VERSION},
     error::WebhookError,
@@ -89,10 +86,7 @@ impl ProviderIntake for JiraIntake {
         if !self.relevant(site, &raw) {
             return Ok(Intake::Ignore("cannot trigger"));
         }
-        let event = raw.into_event().map_err(|e| match e {
-            PayloadError::Json => WebhookError::Malformed("malformed JSON"),
-            PayloadError::Missing(_) => WebhookError::Malformed("unexpected payload shape"),
-        })?;
+        let event = raw.into_event()?;
         // Apps, customers and the service account never trigger: drop them before any API read.
         if let Some(reason) = triggers::ignored_author(&event.actor, site) {
             return Ok(Intake::Ignore(reason));

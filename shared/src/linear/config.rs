@@ -19,7 +19,7 @@
 //! | `LINEAR_SECRET_PREFIX` | `linear` | secrets: `<prefix>/<tenant>/webhook-secret`, `<prefix>/<tenant>/api-key` |
 
 use crate::{
-    config::{ConfigError, Lookup, ProviderEnv, TenantEnv},
+    config::{ConfigError, Lookup, ProviderEnv},
     repo_hint::{self, RepoRef},
 };
 
@@ -94,7 +94,11 @@ impl LinearConfig {
         let git_provider = env.git_provider()?;
         let secret_prefix = env.secret_prefix()?;
         let mut tenants: Vec<LinearTenant> = Vec::new();
-        let mut team_repositories = team_repositories(&env, None, env.get("REPOS"), &git_provider)?;
+        let mut team_repositories = match env.get("REPOS") {
+            Some(raw) => parse_team_repositories(&raw, None, &git_provider)
+                .map_err(|reason| env.invalid("REPOS", reason))?,
+            None => Vec::new(),
+        };
         for name in names {
             if !valid_tenant_name(&name) {
                 return Err(env.invalid(
@@ -103,8 +107,11 @@ impl LinearConfig {
                 ));
             }
             let tenant = env.tenant(&name);
-            let own_repos = env.get_exact(&tenant.var("REPOS"));
-            team_repositories.extend(team_repositories_of(&tenant, &name, own_repos, &git_provider)?);
+            if let Some(raw) = tenant.own("REPOS") {
+                let own = parse_team_repositories(&raw, Some(&name), &git_provider)
+                    .map_err(|reason| tenant.invalid("REPOS", reason))?;
+                team_repositories.extend(own);
+            }
             tenants.push(LinearTenant {
                 organization_id: tenant.require("ORGANIZATION_ID")?,
                 bot_user_id: tenant.require("BOT_USER_ID")?,
@@ -177,33 +184,7 @@ pub(crate) fn valid_tenant_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// `TEAM=owner/repo,…` of all tenants (`tenant` `None`, from `LINEAR_REPOS`).
-fn team_repositories(
-    env: &ProviderEnv<'_>,
-    tenant: Option<&str>,
-    raw: Option<String>,
-    git_provider: &str,
-) -> Result<Vec<TeamRepository>, ConfigError> {
-    let Some(raw) = raw else {
-        return Ok(Vec::new());
-    };
-    parse_team_repositories(&raw, tenant, git_provider).map_err(|reason| env.invalid("REPOS", reason))
-}
-
-/// `TEAM=owner/repo,…` of one tenant (`LINEAR_<TENANT>_REPOS`), which win over the ones of all tenants.
-fn team_repositories_of(
-    tenant_env: &TenantEnv<'_>,
-    tenant: &str,
-    raw: Option<String>,
-    git_provider: &str,
-) -> Result<Vec<TeamRepository>, ConfigError> {
-    let Some(raw) = raw else {
-        return Ok(Vec::new());
-    };
-    parse_team_repositories(&raw, Some(tenant), git_provider)
-        .map_err(|reason| tenant_env.invalid("REPOS", reason))
-}
-
+/// `TEAM=owner/repo,…` entries: of one tenant (`LINEAR_<TENANT>_REPOS`, which win), or of all (`tenant` `None`).
 fn parse_team_repositories(
     raw: &str,
     tenant: Option<&str>,

@@ -225,12 +225,7 @@ struct RawUpdatedFrom {
     label_ids: Option<Vec<String>>,
 }
 
-/// Why a payload could not become a [`LinearEvent`].
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum PayloadError {
-    Json,
-    Missing(&'static str),
-}
+pub(crate) use crate::provider::PayloadError;
 
 impl RawPayload {
     pub(crate) fn parse(body: &[u8]) -> Result<Self, PayloadError> {

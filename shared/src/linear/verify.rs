@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::{
-    event::{LinearEventKind, PayloadError, RawPayload},
+    event::{LinearEventKind, RawPayload},
     LinearConfig, LinearTenant,
 };
 use crate::{
@@ -97,10 +97,7 @@ impl ProviderIntake for LinearIntake {
             Err(reason) => return Ok(Intake::Ignore(reason)),
         };
         let delivery_id = delivery_id(request, &raw)?;
-        let event = raw.into_event(kind).map_err(|e| match e {
-            PayloadError::Json => WebhookError::Malformed("malformed JSON"),
-            PayloadError::Missing(_) => WebhookError::Malformed("unexpected payload shape"),
-        })?;
+        let event = raw.into_event(kind)?;
         let payload = queued_payload(&event)?;
         Ok(Intake::Accept(Envelope {
             version: ENVELOPE_VERSION,

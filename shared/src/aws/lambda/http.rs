@@ -16,10 +16,10 @@ use crate::{
 /// start, then every request through [`http_handler`]. Each provider's function is the same code configured
 /// with its own provider's settings (and IAM access to that provider's secrets only).
 pub async fn run_webhook_function(provider: Provider) -> Result<(), lambda_http::Error> {
-    super::super::logging::init_tracing();
+    crate::aws::logging::init_tracing();
     let config = Config::from_env_for(provider)?;
     let aws = AwsConfig::from_env()?;
-    let services = webhook_services(&config, &aws, &super::super::sdk_config().await)?;
+    let services = webhook_services(&config, &aws, &crate::aws::sdk_config().await)?;
     let served = Served {
         intake: Some(&services),
         run: None,
