@@ -10,7 +10,7 @@ use crate::{
     handlers::{IntakeServices, Services, WorkerServices},
     openhands::OpenHandsClient,
     ports::{DeliveryStore, IdentityStore, Inbox, RunStore, Secrets},
-    provider::Wiring,
+    provider::{Outbound, Wiring},
 };
 
 /// The storage side of a deployment (AWS or embedded) that the worker, the callbacks and the sweep use.
@@ -50,9 +50,11 @@ pub fn intake_services(
 /// side and the OpenHands client over `adapters`.
 pub fn worker_services(config: &Config, adapters: Adapters, http: reqwest::Client) -> WorkerServices {
     let wiring = Wiring {
-        http: http.clone(),
-        secrets: adapters.secrets.clone(),
-        clock: adapters.clock.clone(),
+        outbound: Outbound {
+            http: http.clone(),
+            secrets: adapters.secrets.clone(),
+            clock: adapters.clock.clone(),
+        },
         link_help: config.link_help.clone(),
     };
     WorkerServices {

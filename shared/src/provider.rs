@@ -87,9 +87,42 @@ impl<C> WebhookSide<C> {
     }
 }
 
-/// A provider's worker side: its settings, its API client, whatever else it reads before deciding (`extra`,
-/// e.g. Jira's issue reader), and the text that ends the notice for unlinked people. Each provider implements
-/// [`ProviderModule`] for its own `WorkerSide<Config, …>` (in its `module.rs`).
+/// A provider's trigger rules, implemented by its configuration type (in its `module.rs`): the event type its
+/// webhook side queues, the pure decision over it, and how an unlinked person is addressed. [`WorkerSide`] turns
+/// them into a [`ProviderModule`], so parsing the queued payload and the notice's wording live here once.
+pub trait WorkerRules: Send + Sync + 'static {
+    const PROVIDER: Provider;
+    /// The trimmed event as the webhook side queued it.
+    type Event: serde::de::DeserializeOwned;
+    /// Whether `event` (the envelope's payload) is a trigger. Pure: no I/O.
+    fn decide(&self, envelope: &Envelope, event: Self::Event) -> Result<Decision, ProcessError>;
+    /// Who the unlinked-person notice speaks to (`@alice`) and which of their accounts is meant
+    /// (`GitLab account on gitlab.com`).
+    fn unlinked(&self, trigger: &Trigger) -> (String, String);
+}
+
+/// What a worker side reads before deciding, beyond the delivery ([`ProviderModule::enrich`]); `()` reads
+/// nothing.
+#[async_trait]
+pub trait Enrich: Send + Sync {
+    async fn enrich<'a>(&self, envelope: &'a Envelope) -> Result<Cow<'a, Envelope>, ProcessError>;
+}
+
+#[async_trait]
+impl Enrich for () {
+    async fn enrich<'a>(&self, envelope: &'a Envelope) -> Result<Cow<'a, Envelope>, ProcessError> {
+        Ok(Cow::Borrowed(envelope))
+    }
+}
+
+/// The queued payload as the provider's event type.
+pub(crate) fn parse_event<R: WorkerRules>(envelope: &Envelope) -> Result<R::Event, ProcessError> {
+    serde_json::from_str(envelope.payload.get())
+        .map_err(|e| ProcessError::Permanent(format!("{} payload does not parse: {e}", R::PROVIDER)))
+}
+
+/// A provider's worker side: its rules (the configuration), its API client, whatever it reads before deciding
+/// (`extra`, e.g. Jira's issue reader), and the text that ends the notice for unlinked people.
 pub struct WorkerSide<C, X = ()> {
     pub(crate) config: C,
     pub(crate) client: Arc<dyn SourceClient>,
@@ -97,14 +130,8 @@ pub struct WorkerSide<C, X = ()> {
     pub(crate) link_help: String,
 }
 
-impl<C> WorkerSide<C> {
-    pub fn new(config: C, client: Arc<dyn SourceClient>, link_help: String) -> Self {
-        Self::with_extra(config, client, (), link_help)
-    }
-}
-
 impl<C, X> WorkerSide<C, X> {
-    pub fn with_extra(config: C, client: Arc<dyn SourceClient>, extra: X, link_help: String) -> Self {
+    pub fn new(config: C, client: Arc<dyn SourceClient>, extra: X, link_help: String) -> Self {
         Self {
             config,
             client,
@@ -114,14 +141,71 @@ impl<C, X> WorkerSide<C, X> {
     }
 }
 
-/// What a provider's worker side is built from: one HTTP client for every outbound API, the secret store its
-/// client reads credentials from, the clock, and the text that tells unlinked people how to get linked.
+#[async_trait]
+impl<C: WorkerRules, X: Enrich> ProviderModule for WorkerSide<C, X> {
+    fn provider(&self) -> Provider {
+        C::PROVIDER
+    }
+
+    async fn enrich<'a>(&self, envelope: &'a Envelope) -> Result<Cow<'a, Envelope>, ProcessError> {
+        self.extra.enrich(envelope).await
+    }
+
+    fn decide(&self, envelope: &Envelope) -> Result<Decision, ProcessError> {
+        self.config.decide(envelope, parse_event::<C>(envelope)?)
+    }
+
+    fn source(&self) -> &dyn SourceClient {
+        self.client.as_ref()
+    }
+
+    fn unlinked_notice(&self, trigger: &Trigger) -> String {
+        let (addressee, account) = self.config.unlinked(trigger);
+        format!(
+            "{addressee} I can't start OpenHands for you yet: your {account} is not linked to an OpenHands \
+             identity. {}",
+            self.link_help
+        )
+    }
+}
+
+/// What every API client is built from: the one HTTP client for all outbound calls, the secret store its
+/// credentials are read from, and the clock.
 #[derive(Clone)]
-pub struct Wiring {
+pub struct Outbound {
     pub http: reqwest::Client,
     pub secrets: Arc<dyn Secrets>,
     pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Outbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbound").finish_non_exhaustive()
+    }
+}
+
+/// What a provider's worker side is built from: what its API client needs, and the text that tells unlinked
+/// people how to get linked.
+#[derive(Clone)]
+pub struct Wiring {
+    pub outbound: Outbound,
     pub link_help: String,
+}
+
+impl Wiring {
+    /// A provider's worker side around its API client, for the registry.
+    pub fn module<C, X>(&self, config: &C, client: Arc<dyn SourceClient>, extra: X) -> Arc<dyn ProviderModule>
+    where
+        C: WorkerRules + Clone,
+        X: Enrich + 'static,
+    {
+        Arc::new(WorkerSide::new(
+            config.clone(),
+            client,
+            extra,
+            self.link_help.clone(),
+        ))
+    }
 }
 
 /// Why a verified body could not be read as the provider's payload.
@@ -191,6 +275,36 @@ pub fn route_tenant<'t, T>(
 pub(crate) struct BothSides {
     pub intake: Box<dyn ProviderIntake>,
     pub module: Box<dyn ProviderModule>,
+}
+
+#[cfg(test)]
+impl BothSides {
+    /// Both sides of the provider configured by `config`, its secrets in `secrets`, talking through `client`.
+    pub fn new<C, X>(config: C, secrets: Arc<dyn Secrets>, client: Arc<dyn SourceClient>, extra: X) -> Self
+    where
+        C: WorkerRules + Clone,
+        X: Enrich + 'static,
+        WebhookSide<C>: ProviderIntake,
+    {
+        Self {
+            intake: Box::new(WebhookSide::new(config.clone(), secrets)),
+            module: Box::new(WorkerSide::new(config, client, extra, "Ask an admin.".into())),
+        }
+    }
+
+    /// The same, with no API behind it (the decisions are pure).
+    pub fn offline<C>(config: C, secrets: crate::memory::MemorySecrets) -> Self
+    where
+        C: WorkerRules + Clone,
+        WebhookSide<C>: ProviderIntake,
+    {
+        Self::new(
+            config,
+            Arc::new(secrets),
+            Arc::new(crate::memory::NoApiClient),
+            (),
+        )
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use hookline::{
 use hookline_tests::{
     fake_jira::{adf_text, FakeIssue, FakeJira, FAKE_API_TOKEN, FAKE_BOT_ACCOUNT_ID, FAKE_EMAIL},
     fake_openhands::post_event,
-    harness::{eventually, Harness, HarnessOptions, ALICE_KEY},
+    harness::{eventually, outbound, Harness, HarnessOptions, ALICE_KEY},
 };
 use serde_json::{json, Value};
 
@@ -462,7 +462,7 @@ async fn the_client_finds_its_status_by_marker_and_reads_only_peoples_earlier_co
     let secrets = MemorySecrets::new()
         .with("jira/acme/email", FAKE_EMAIL)
         .with("jira/acme/api-token", FAKE_API_TOKEN);
-    let client = JiraClient::new(reqwest::Client::new(), config, Arc::new(secrets));
+    let client = JiraClient::new(config, &outbound(secrets));
     let source = SourceRef::Jira(JiraSource {
         tenant: "acme".into(),
         issue_id: ISSUE_ID.into(),

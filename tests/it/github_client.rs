@@ -18,6 +18,7 @@ use hookline_tests::fake_github::{
     FakeGithub, FakeGithubOptions, FakeReaction, InjectedFailure, ReactionTarget, RecordedRequest,
     FAKE_APP_ID, PRIVATE_KEY_SECRET,
 };
+use hookline_tests::harness::outbound_at;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
@@ -73,10 +74,8 @@ fn client_with(config: GithubConfig, clock: &ManualClock, private_key_pem: Optio
         .into_iter()
         .collect();
     GithubClient::new(
-        reqwest::Client::new(),
         config,
-        Arc::new(StaticSecrets(secrets)),
-        Arc::new(clock.clone()),
+        &outbound_at(StaticSecrets(secrets), Arc::new(clock.clone())),
     )
 }
 

@@ -1,7 +1,7 @@
 //! The Slack Web API client against the fake Slack: the status marker found across pages, error classification
 //! (`ok: false`, 429 with `Retry-After`), idempotent acknowledgement and the two kinds of notice.
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, time::Duration};
 
 use hookline::{
     domain::{SourceRef, StatusRef},
@@ -10,7 +10,10 @@ use hookline::{
     ports::SourceClient,
     slack::{client::SlackClient, SlackConfig, SlackNotice, SlackSource},
 };
-use hookline_tests::fake_slack::{FakeSlack, SlackFailure};
+use hookline_tests::{
+    fake_slack::{FakeSlack, SlackFailure},
+    harness::outbound,
+};
 
 const TEAM: &str = "T0CLIENT1";
 const BOT: &str = "U0BOT0002";
@@ -33,7 +36,7 @@ async fn setup(token_secret: Option<&str>) -> (FakeSlack, SlackClient, SourceRef
         git_provider: "github".into(),
         teams: None,
     };
-    let client = SlackClient::new(reqwest::Client::new(), config, Arc::new(secrets));
+    let client = SlackClient::new(config, &outbound(secrets));
     let source = SourceRef::Slack(SlackSource {
         tenant: TEAM.into(),
         channel: CHANNEL.into(),

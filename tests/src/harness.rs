@@ -8,7 +8,8 @@ use hookline::{
     config::Config,
     domain::{IdentityLink, Provider},
     memory::MemorySecrets,
-    ports::IdentityStore,
+    ports::{IdentityStore, Secrets},
+    provider::Outbound,
     verify::sign_hex,
 };
 use hookline_local::{start, Host, HostOptions, LocalConfig};
@@ -304,6 +305,20 @@ impl Harness {
             host.queue().depth().map(|d| d == 0).unwrap_or(false)
         })
         .await;
+    }
+}
+
+/// What an API client under test is built from: a fresh HTTP client, `secrets`, and the system clock.
+pub fn outbound(secrets: impl Secrets + 'static) -> Outbound {
+    outbound_at(secrets, Arc::new(SystemClock))
+}
+
+/// The same, on `clock`.
+pub fn outbound_at(secrets: impl Secrets + 'static, clock: Arc<dyn Clock>) -> Outbound {
+    Outbound {
+        http: reqwest::Client::new(),
+        secrets: Arc::new(secrets),
+        clock,
     }
 }
 

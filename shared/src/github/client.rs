@@ -15,7 +15,7 @@ use std::{
     collections::HashMap,
     fmt,
     ops::ControlFlow,
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    sync::{Mutex, MutexGuard, PoisonError},
     time::Duration,
 };
 
@@ -31,14 +31,14 @@ use serde_json::{json, Value};
 
 use super::{GithubConfig, GithubSource, GithubTarget};
 use crate::{
-    clock::Clock,
     domain::{SourceRef, StatusRef},
     error::PortError,
     outbound::{
         self, encode_path_segment, fit, header_str, header_u64, parse_json, parse_timestamp, status_tag,
         string_field, Answer, Call, Dialect, Signals,
     },
-    ports::{ContextMessage, Secrets, SourceClient},
+    ports::{ContextMessage, SourceClient},
+    provider::Outbound,
     secret::SecretString,
     text,
 };
@@ -66,30 +66,22 @@ fn what(op: &str) -> String {
 
 /// [`SourceClient`] for GitHub, acting as a GitHub App installation.
 pub struct GithubClient {
-    http: reqwest::Client,
+    out: Outbound,
     /// REST base URL without a trailing slash.
     api_url: String,
     /// `{app_slug}[bot]`: the author of Hookline's comments.
     bot_login: String,
     auth: GithubAppAuth,
-    clock: Arc<dyn Clock>,
 }
 
 impl GithubClient {
-    /// A client for the App in `config`; the App's private key is read from `secrets` when a token is minted.
-    pub fn new(
-        http: reqwest::Client,
-        config: GithubConfig,
-        secrets: Arc<dyn Secrets>,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
-        let auth = GithubAppAuth::new(http.clone(), &config, secrets, clock.clone());
+    /// A client for the App in `config`; the App's private key is read through `out` when a token is minted.
+    pub fn new(config: GithubConfig, out: &Outbound) -> Self {
         Self {
-            http,
+            out: out.clone(),
             api_url: config.api_url.trim_end_matches('/').to_owned(),
             bot_login: format!("{}[bot]", config.app_slug),
-            auth,
-            clock,
+            auth: GithubAppAuth::new(&config, out),
         }
     }
 
@@ -131,8 +123,8 @@ impl GithubClient {
             let credentials = [&token];
             let call = Call::new(&what)
                 .credentials(&credentials)
-                .at(self.clock.now_millis());
-            let request = request(&self.http, method.clone(), url, &token, body);
+                .at(self.out.clock.now_millis());
+            let request = request(&self.out.http, method.clone(), url, &token, body);
             let response = outbound::send(&call, request).await.inspect_err(|err| {
                 tracing::warn!(
                     op,
@@ -682,12 +674,10 @@ const TOKEN_EXCHANGE: &str = "GitHub App token exchange";
 ///
 /// Cheap to share behind an `Arc`; all methods take `&self`.
 pub struct GithubAppAuth {
-    http: reqwest::Client,
+    out: Outbound,
     api_url: String,
     app_id: String,
     private_key_secret_name: String,
-    secrets: Arc<dyn Secrets>,
-    clock: Arc<dyn Clock>,
     tokens: Mutex<HashMap<u64, CachedToken>>,
     /// Serializes refreshes so concurrent callers that all miss the cache share one exchange.
     refresh: tokio::sync::Mutex<()>,
@@ -715,19 +705,12 @@ struct AccessTokenResponse {
 
 impl GithubAppAuth {
     /// Authenticate as the App described by `config` (`api_url`, `app_id`, `private_key_secret_name`).
-    pub fn new(
-        http: reqwest::Client,
-        config: &GithubConfig,
-        secrets: Arc<dyn Secrets>,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+    pub fn new(config: &GithubConfig, out: &Outbound) -> Self {
         Self {
-            http,
+            out: out.clone(),
             api_url: config.api_url.trim_end_matches('/').to_owned(),
             app_id: config.app_id.clone(),
             private_key_secret_name: config.private_key_secret_name.clone(),
-            secrets,
-            clock,
             tokens: Mutex::new(HashMap::new()),
             refresh: tokio::sync::Mutex::new(()),
         }
@@ -770,7 +753,7 @@ impl GithubAppAuth {
     /// read from the secret store on every call so a rotated key takes effect without a restart.
     pub async fn app_jwt(&self) -> Result<SecretString, PortError> {
         let pem = outbound::credential(
-            self.secrets.as_ref(),
+            self.out.secrets.as_ref(),
             &self.private_key_secret_name,
             "GitHub App private key",
         )
@@ -781,7 +764,7 @@ impl GithubAppAuth {
                 "the GitHub App private key is not a valid RSA PEM (PKCS#1 or PKCS#8) key",
             )
         })?;
-        let now = self.clock.now_secs();
+        let now = self.out.clock.now_secs();
         let claims = AppClaims {
             iat: now.saturating_sub(JWT_BACKDATE_SECS),
             exp: now + JWT_LIFETIME_SECS,
@@ -794,7 +777,7 @@ impl GithubAppAuth {
     }
 
     fn cached(&self, installation_id: u64) -> Option<SecretString> {
-        let now = self.clock.now_secs();
+        let now = self.out.clock.now_secs();
         self.lock_tokens()
             .get(&installation_id)
             .filter(|cached| now < cached.refresh_at)
@@ -810,10 +793,10 @@ impl GithubAppAuth {
         let credentials = [&jwt];
         let call = Call::new(TOKEN_EXCHANGE)
             .credentials(&credentials)
-            .at(self.clock.now_millis());
-        let request = request(&self.http, Method::POST, &url, &jwt, None);
+            .at(self.out.clock.now_millis());
+        let request = request(&self.out.http, Method::POST, &url, &jwt, None);
         let response = outbound::send(&call, request).await?;
-        let now = self.clock.now_secs();
+        let now = self.out.clock.now_secs();
         if let Err(err) = outbound::classify(&GithubApi, &call, &response) {
             tracing::warn!(
                 installation_id,

@@ -21,17 +21,8 @@ use crate::provider::{ProviderModule, Wiring};
 
 /// GitHub's worker side, with its REST client, for the registry.
 pub fn module(config: &GithubConfig, wiring: &Wiring) -> Arc<dyn ProviderModule> {
-    let client = client::GithubClient::new(
-        wiring.http.clone(),
-        config.clone(),
-        wiring.secrets.clone(),
-        wiring.clock.clone(),
-    );
-    Arc::new(GithubModule::new(
-        config.clone(),
-        Arc::new(client),
-        wiring.link_help.clone(),
-    ))
+    let client = client::GithubClient::new(config.clone(), &wiring.outbound);
+    wiring.module(config, Arc::new(client), ())
 }
 
 /// Where a GitHub run reports: the issue or PR, and what exactly triggered it.

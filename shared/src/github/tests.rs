@@ -1,15 +1,13 @@
 //! GitHub intake and trigger matrix: signature cases, prefilter, trimming, and which events start runs.
 
-use std::sync::Arc;
-
 use serde_json::{json, Value};
 
-use super::{GithubConfig, GithubIntake, GithubModule, GithubTarget};
+use super::{GithubConfig, GithubTarget};
 use crate::{
     domain::{Envelope, SourceRef},
     error::WebhookError,
     http::HttpRequest,
-    memory::{MemorySecrets, NoApiClient},
+    memory::MemorySecrets,
     provider::{BothSides, Decision, Intake, ProviderIntake, ProviderModule},
     verify::sign_hex,
 };
@@ -31,14 +29,7 @@ fn config() -> GithubConfig {
 
 fn module() -> BothSides {
     let secrets = MemorySecrets::new().with("github/webhook-secret", SECRET);
-    BothSides {
-        intake: Box::new(GithubIntake::new(config(), Arc::new(secrets))),
-        module: Box::new(GithubModule::new(
-            config(),
-            Arc::new(NoApiClient),
-            "Ask an admin.".into(),
-        )),
-    }
+    BothSides::offline(config(), secrets)
 }
 
 fn user(login: &str, kind: &str) -> Value {

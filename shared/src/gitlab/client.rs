@@ -10,7 +10,7 @@
 //! Hookline's notes carry an invisible marker (`<!-- hookline:… -->`) so a status note can be found again
 //! after a crash and so Hookline's own text never feeds back into a prompt.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::HashMap, time::Duration};
 
 use async_trait::async_trait;
 use reqwest::{header::ACCEPT, Method};
@@ -19,14 +19,14 @@ use serde_json::{json, Value};
 
 use super::{config::GitlabTenant, event::valid_discussion_id, GitlabConfig, GitlabSource, GitlabTarget};
 use crate::{
-    clock::Clock,
     domain::{SourceRef, StatusRef},
     error::PortError,
     outbound::{
         self, fit, header_str, header_u64, parse_json, parse_timestamp, status_tag, string_field, Answer,
         Call, Dialect, Signals,
     },
-    ports::{ContextMessage, Secrets, SourceClient},
+    ports::{ContextMessage, SourceClient},
+    provider::Outbound,
     text,
 };
 
@@ -58,21 +58,15 @@ struct TenantApi {
 }
 
 /// [`SourceClient`] for GitLab, acting as each tenant's bot account.
+#[derive(Debug)]
 pub struct GitlabClient {
-    http: reqwest::Client,
+    out: Outbound,
     tenants: HashMap<String, TenantApi>,
-    secrets: Arc<dyn Secrets>,
-    clock: Arc<dyn Clock>,
 }
 
 impl GitlabClient {
-    /// A client for every tenant in `config`; API tokens are read from `secrets` on use.
-    pub fn new(
-        http: reqwest::Client,
-        config: GitlabConfig,
-        secrets: Arc<dyn Secrets>,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+    /// A client for every tenant in `config`; API tokens are read through `out` on use.
+    pub fn new(config: GitlabConfig, out: &Outbound) -> Self {
         let tenants = config
             .tenants
             .iter()
@@ -87,12 +81,8 @@ impl GitlabClient {
                 )
             })
             .collect();
-        Self {
-            http,
-            tenants,
-            secrets,
-            clock,
-        }
+        let out = out.clone();
+        Self { out, tenants }
     }
 
     /// The one place a [`SourceRef`] is interpreted: other providers' variants and unknown tenants are refused.
@@ -138,8 +128,9 @@ impl GitlabClient {
     ) -> Result<Answer, PortError> {
         let what = what(op);
         let secret = &thread.tenant.api_token_secret;
-        let token = outbound::credential(self.secrets.as_ref(), secret, "gitlab api token").await?;
+        let token = outbound::credential(self.out.secrets.as_ref(), secret, "gitlab api token").await?;
         let mut request = self
+            .out
             .http
             .request(method, url)
             .header("private-token", token.expose())
@@ -150,7 +141,7 @@ impl GitlabClient {
         let credentials = [&token];
         let call = Call::new(&what)
             .credentials(&credentials)
-            .at(self.clock.now_millis());
+            .at(self.out.clock.now_millis());
         let source = thread.source;
         let response = outbound::send(&call, request).await.inspect_err(|err| {
             tracing::warn!(op, tenant = %source.tenant, project = source.project_id, iid = source.iid, error = %err, "GitLab request failed");
@@ -253,16 +244,6 @@ impl GitlabClient {
         let text = note.body.as_deref().unwrap_or_default();
         let message = ContextMessage::earlier(note.author.map(|a| a.username), "ghost", text)?;
         Some(((created_at, note.id), message))
-    }
-}
-
-impl std::fmt::Debug for GitlabClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut names: Vec<&String> = self.tenants.keys().collect();
-        names.sort();
-        f.debug_struct("GitlabClient")
-            .field("tenants", &names)
-            .finish_non_exhaustive()
     }
 }
 

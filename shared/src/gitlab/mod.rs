@@ -31,17 +31,8 @@ use crate::provider::{ProviderModule, Wiring};
 
 /// GitLab's worker side, with its REST client, for the registry.
 pub fn module(config: &GitlabConfig, wiring: &Wiring) -> Arc<dyn ProviderModule> {
-    let client = GitlabClient::new(
-        wiring.http.clone(),
-        config.clone(),
-        wiring.secrets.clone(),
-        wiring.clock.clone(),
-    );
-    Arc::new(GitlabModule::new(
-        config.clone(),
-        Arc::new(client),
-        wiring.link_help.clone(),
-    ))
+    let client = client::GitlabClient::new(config.clone(), &wiring.outbound);
+    wiring.module(config, Arc::new(client), ())
 }
 
 /// Where a GitLab run reports: the issue or merge request, and what exactly triggered it.

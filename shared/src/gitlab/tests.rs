@@ -8,13 +8,13 @@ use serde_json::{json, Value};
 use super::{
     config::{GitlabTenant, Verification},
     event::{HookKind, RawEvent, MAX_FIELD_BYTES},
-    verify, GitlabConfig, GitlabIntake, GitlabModule, GitlabSource, GitlabTarget, Noteable,
+    verify, GitlabConfig, GitlabIntake, GitlabSource, GitlabTarget, Noteable,
 };
 use crate::{
     domain::{Envelope, Provider, SourceRef, Trigger},
     error::WebhookError,
     http::HttpRequest,
-    memory::{MemorySecrets, NoApiClient},
+    memory::MemorySecrets,
     provider::{BothSides, Decision, Intake, ProviderIntake, ProviderModule},
 };
 
@@ -60,14 +60,7 @@ fn module_with(config: GitlabConfig) -> BothSides {
         .with("gitlab/git.example.com/signing-secret", OWN_SIGNING)
         .with("gitlab/both.example.com/webhook-token", BOTH_TOKEN)
         .with("gitlab/both.example.com/signing-secret", OWN_SIGNING);
-    BothSides {
-        intake: Box::new(GitlabIntake::new(config.clone(), Arc::new(secrets))),
-        module: Box::new(GitlabModule::new(
-            config,
-            Arc::new(NoApiClient),
-            "Ask an admin.".into(),
-        )),
-    }
+    BothSides::offline(config, secrets)
 }
 
 fn module() -> BothSides {

@@ -15,7 +15,7 @@
 //! among the issue's available transitions; an issue whose status category is done, or whose status reads
 //! as cancelled, is never moved.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::{engine::general_purpose::STANDARD as BASE64, Engine as _};
@@ -37,7 +37,8 @@ use crate::{
         self, checked_marker, parse_json, parse_timestamp, Answer, Call, Dialect, Signals, INTAKE_TIMEOUT,
         REQUEST_TIMEOUT,
     },
-    ports::{ContextMessage, Secrets, SourceClient},
+    ports::{ContextMessage, SourceClient},
+    provider::Outbound,
     secret::SecretString,
     text,
 };
@@ -80,21 +81,10 @@ pub trait IssueReader: Send + Sync {
 }
 
 /// [`SourceClient`] for Jira Cloud, acting as each site's service account.
+#[derive(Debug)]
 pub struct JiraClient {
-    http: reqwest::Client,
+    out: Outbound,
     config: JiraConfig,
-    secrets: Arc<dyn Secrets>,
-}
-
-impl std::fmt::Debug for JiraClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JiraClient")
-            .field(
-                "sites",
-                &self.config.tenants.iter().map(|s| &s.name).collect::<Vec<_>>(),
-            )
-            .finish_non_exhaustive()
-    }
 }
 
 /// A checked source: its site and the issue's REST URL.
@@ -106,12 +96,10 @@ struct Thread<'a> {
 }
 
 impl JiraClient {
-    pub fn new(http: reqwest::Client, config: JiraConfig, secrets: Arc<dyn Secrets>) -> Self {
-        Self {
-            http,
-            config,
-            secrets,
-        }
+    /// A client for every site in `config`; API tokens are read through `out` on use.
+    pub fn new(config: JiraConfig, out: &Outbound) -> Self {
+        let out = out.clone();
+        Self { out, config }
     }
 
     fn site(&self, name: &str) -> Result<&JiraTenant, PortError> {
@@ -144,7 +132,7 @@ impl JiraClient {
     /// `Basic base64(email:api_token)` for the site's service account.
     async fn authorization(&self, site: &JiraTenant) -> Result<SecretString, PortError> {
         const WHAT: &str = "jira service account";
-        let secrets = self.secrets.as_ref();
+        let secrets = self.out.secrets.as_ref();
         let email = outbound::credential(secrets, &site.email_secret_name, WHAT).await?;
         let token = outbound::credential(secrets, &site.api_token_secret_name, WHAT).await?;
         let pair = format!("{}:{}", email.expose().trim(), token.expose().trim());
@@ -163,6 +151,7 @@ impl JiraClient {
         let what = what(op);
         let authorization = self.authorization(site).await?;
         let mut request = self
+            .out
             .http
             .request(method, url)
             .header(AUTHORIZATION, authorization.expose())

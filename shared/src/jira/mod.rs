@@ -32,17 +32,9 @@ use crate::provider::{ProviderModule, Wiring};
 /// Jira's worker side, for the registry: its REST client, which also reads the issue descriptions that comment
 /// events lack.
 pub fn module(config: &JiraConfig, wiring: &Wiring) -> Arc<dyn ProviderModule> {
-    let client = Arc::new(client::JiraClient::new(
-        wiring.http.clone(),
-        config.clone(),
-        wiring.secrets.clone(),
-    ));
-    Arc::new(JiraModule::with_extra(
-        config.clone(),
-        client.clone(),
-        Some(client),
-        wiring.link_help.clone(),
-    ))
+    let client = Arc::new(client::JiraClient::new(config.clone(), &wiring.outbound));
+    let issues: Arc<dyn client::IssueReader> = client.clone();
+    wiring.module(config, client, Some(issues))
 }
 
 /// Where a Jira run reports: the issue on one site, and the comment that triggered it (if any).

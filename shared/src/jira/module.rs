@@ -10,28 +10,41 @@ use super::{client::IssueReader, event::JiraEvent, triggers, JiraConfig};
 use crate::{
     domain::{Envelope, Provider, Trigger},
     error::ProcessError,
-    ports::SourceClient,
-    provider::{Decision, ProviderModule, WorkerSide},
+    provider::{parse_event, Decision, Enrich, WorkerRules, WorkerSide},
 };
 
 /// Jira's worker side. Its `extra` reads the description in the worker when a comment event lacks it (usually
 /// the same [`super::client::JiraClient`] as the client; `None` goes without it).
 pub type JiraModule = WorkerSide<JiraConfig, Option<Arc<dyn IssueReader>>>;
 
-#[async_trait]
-impl ProviderModule for JiraModule {
-    fn provider(&self) -> Provider {
-        Provider::Jira
+impl WorkerRules for JiraConfig {
+    const PROVIDER: Provider = Provider::Jira;
+    type Event = JiraEvent;
+
+    fn decide(&self, envelope: &Envelope, event: JiraEvent) -> Result<Decision, ProcessError> {
+        let Some(site) = self.tenant(&envelope.tenant) else {
+            return Ok(Decision::Ignore("site is no longer configured"));
+        };
+        Ok(triggers::decide(self, site, envelope, &event))
     }
 
+    fn unlinked(&self, trigger: &Trigger) -> (String, String) {
+        (
+            format!("[~accountid:{}]", trigger.actor.id),
+            "Jira account".into(),
+        )
+    }
+}
+
+#[async_trait]
+impl Enrich for Option<Arc<dyn IssueReader>> {
     /// Comment events carry only a few issue fields; the description (where the repository is often named) is
     /// read here, once per attempt, so the decision can stay pure. A permanent failure goes on without it.
     async fn enrich<'a>(&self, envelope: &'a Envelope) -> Result<Cow<'a, Envelope>, ProcessError> {
-        let Some(issues) = &self.extra else {
+        let Some(issues) = self else {
             return Ok(Cow::Borrowed(envelope));
         };
-        let mut event: JiraEvent = serde_json::from_str(envelope.payload.get())
-            .map_err(|e| ProcessError::Permanent(format!("jira payload does not parse: {e}")))?;
+        let mut event = parse_event::<JiraConfig>(envelope)?;
         if event.issue.description.is_some() || event.comment.is_none() {
             return Ok(Cow::Borrowed(envelope));
         }
@@ -52,26 +65,5 @@ impl ProviderModule for JiraModule {
             payload,
             ..envelope.clone()
         }))
-    }
-
-    fn decide(&self, envelope: &Envelope) -> Result<Decision, ProcessError> {
-        let Some(site) = self.config.tenant(&envelope.tenant) else {
-            return Ok(Decision::Ignore("site is no longer configured"));
-        };
-        let event: JiraEvent = serde_json::from_str(envelope.payload.get())
-            .map_err(|e| ProcessError::Permanent(format!("jira payload does not parse: {e}")))?;
-        Ok(triggers::decide(&self.config, site, envelope, &event))
-    }
-
-    fn source(&self) -> &dyn SourceClient {
-        self.client.as_ref()
-    }
-
-    fn unlinked_notice(&self, trigger: &Trigger) -> String {
-        format!(
-            "[~accountid:{}] I can't start OpenHands for you yet: your Jira account is not linked to an OpenHands \
-             identity. {}",
-            trigger.actor.id, self.link_help
-        )
     }
 }

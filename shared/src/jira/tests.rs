@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use super::{
     client::IssueReader,
     config::{JiraConfig, JiraTenant},
-    JiraIntake, JiraModule, JiraSource,
+    JiraIntake, JiraSource,
 };
 use crate::{
     domain::{Envelope, SourceRef, Trigger},
@@ -88,15 +88,13 @@ fn module_with(mention: &str, issues: Arc<Issues>) -> BothSides {
     let secrets = MemorySecrets::new()
         .with("jira/acme/webhook-secret", SECRET)
         .with("jira/beta/webhook-secret", BETA_SECRET);
-    BothSides {
-        intake: Box::new(JiraIntake::new(config(mention), Arc::new(secrets))),
-        module: Box::new(JiraModule::with_extra(
-            config(mention),
-            Arc::new(NoApiClient),
-            Some(issues),
-            "Ask an admin.".into(),
-        )),
-    }
+    let issues: Arc<dyn IssueReader> = issues;
+    BothSides::new(
+        config(mention),
+        Arc::new(secrets),
+        Arc::new(NoApiClient),
+        Some(issues),
+    )
 }
 
 fn module() -> BothSides {

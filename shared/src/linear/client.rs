@@ -10,7 +10,7 @@
 //!   so a retry after a lost answer finds it again instead of posting a second one; Linear's Markdown keeps no
 //!   hidden HTML, so no text marker is needed.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
@@ -20,11 +20,11 @@ use sha2::{Digest, Sha256};
 
 use super::{config::NEVER_MOVED_STATE_TYPES, LinearConfig, LinearSource, LinearTenant};
 use crate::{
-    clock::Clock,
     domain::{SourceRef, StatusRef},
     error::PortError,
     outbound::{self, fit, header_u64, parse_timestamp, Answer, Call, Dialect, Signals},
-    ports::{ContextMessage, Secrets, SourceClient},
+    ports::{ContextMessage, SourceClient},
+    provider::Outbound,
     text,
 };
 
@@ -75,19 +75,10 @@ pub fn status_comment_id(tenant: &str, issue_id: &str, marker: &str) -> String {
 }
 
 /// [`SourceClient`] for Linear, acting as each tenant's service account.
+#[derive(Debug)]
 pub struct LinearClient {
-    http: reqwest::Client,
+    out: Outbound,
     config: LinearConfig,
-    secrets: Arc<dyn Secrets>,
-    clock: Arc<dyn Clock>,
-}
-
-impl std::fmt::Debug for LinearClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LinearClient")
-            .field("api_url", &self.config.api_url)
-            .finish_non_exhaustive()
-    }
 }
 
 /// A comment as `commentCreate` / `comment` return it.
@@ -99,19 +90,10 @@ struct CommentNode {
 }
 
 impl LinearClient {
-    /// A client for the tenants in `config`; API keys are read from `secrets` per call.
-    pub fn new(
-        http: reqwest::Client,
-        config: LinearConfig,
-        secrets: Arc<dyn Secrets>,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
-        Self {
-            http,
-            config,
-            secrets,
-            clock,
-        }
+    /// A client for the tenants in `config`; API keys are read through `out` per call.
+    pub fn new(config: LinearConfig, out: &Outbound) -> Self {
+        let out = out.clone();
+        Self { out, config }
     }
 
     /// The one place a [`SourceRef`] is interpreted: other providers' variants and unknown tenants are refused.
@@ -147,11 +129,12 @@ impl LinearClient {
         const WHAT: &str = "Linear API key";
         let what = what(op);
         let name = tenant.api_key_secret_name();
-        let key = outbound::credential(self.secrets.as_ref(), &name, WHAT).await?;
+        let key = outbound::credential(self.out.secrets.as_ref(), &name, WHAT).await?;
         let mut auth = HeaderValue::from_str(key.expose().trim())
             .map_err(|_| PortError::permanent(WHAT, format!("secret {name} is not a header value")))?;
         auth.set_sensitive(true);
         let request = self
+            .out
             .http
             .post(&self.config.api_url)
             .header(AUTHORIZATION, auth)
@@ -160,7 +143,7 @@ impl LinearClient {
         let credentials = [&key];
         let call = Call::new(&what)
             .credentials(&credentials)
-            .at(self.clock.now_millis());
+            .at(self.out.clock.now_millis());
         let answer = outbound::send(&call, request).await?;
         let status = answer.status;
         let result =

@@ -30,17 +30,8 @@ use crate::provider::{ProviderModule, Wiring};
 
 /// Linear's worker side, with its GraphQL client, for the registry.
 pub fn module(config: &LinearConfig, wiring: &Wiring) -> Arc<dyn ProviderModule> {
-    let client = client::LinearClient::new(
-        wiring.http.clone(),
-        config.clone(),
-        wiring.secrets.clone(),
-        wiring.clock.clone(),
-    );
-    Arc::new(LinearModule::new(
-        config.clone(),
-        Arc::new(client),
-        wiring.link_help.clone(),
-    ))
+    let client = client::LinearClient::new(config.clone(), &wiring.outbound);
+    wiring.module(config, Arc::new(client), ())
 }
 
 /// Where a Linear run reports: the issue, and the comment that triggered it (if any).

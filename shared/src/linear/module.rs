@@ -1,42 +1,29 @@
-//! [`LinearModule`]: Linear's worker side: trigger decisions ([`super::triggers`]) and the GraphQL client.
-
-use async_trait::async_trait;
+//! Linear's worker side: its trigger rules ([`super::triggers`]) over the GraphQL client.
 
 use super::{event::LinearEvent, triggers, LinearConfig};
 use crate::{
     domain::{Envelope, Provider, Trigger},
     error::ProcessError,
-    ports::SourceClient,
-    provider::{Decision, ProviderModule, WorkerSide},
+    provider::{Decision, WorkerRules, WorkerSide},
 };
 
 /// Linear's worker side.
 pub type LinearModule = WorkerSide<LinearConfig>;
 
-#[async_trait]
-impl ProviderModule for LinearModule {
-    fn provider(&self) -> Provider {
-        Provider::Linear
-    }
+impl WorkerRules for LinearConfig {
+    const PROVIDER: Provider = Provider::Linear;
+    type Event = LinearEvent;
 
-    fn decide(&self, envelope: &Envelope) -> Result<Decision, ProcessError> {
-        let tenant = self.config.tenant(&envelope.tenant).ok_or_else(|| {
+    fn decide(&self, envelope: &Envelope, event: LinearEvent) -> Result<Decision, ProcessError> {
+        let tenant = self.tenant(&envelope.tenant).ok_or_else(|| {
             ProcessError::Permanent(format!("linear tenant {:?} is not configured", envelope.tenant))
         })?;
-        let event: LinearEvent = serde_json::from_str(envelope.payload.get())
-            .map_err(|e| ProcessError::Permanent(format!("linear payload does not parse: {e}")))?;
-        Ok(triggers::decide(&self.config, tenant, envelope, event))
+        Ok(triggers::decide(self, tenant, envelope, event))
     }
 
-    fn source(&self) -> &dyn SourceClient {
-        self.client.as_ref()
-    }
-
-    fn unlinked_notice(&self, trigger: &Trigger) -> String {
-        format!(
-            "{}, I can't start OpenHands for you yet: your Linear account (user id `{}`) is not linked to an \
-             OpenHands identity. {}",
-            trigger.actor.login, trigger.actor.id, self.link_help
-        )
+    /// Linear has no mention syntax in plain comments: the notice opens with the person's name.
+    fn unlinked(&self, trigger: &Trigger) -> (String, String) {
+        let account = format!("Linear account (user id `{}`)", trigger.actor.id);
+        (format!("{},", trigger.actor.login), account)
     }
 }

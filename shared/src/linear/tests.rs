@@ -1,22 +1,20 @@
 //! Linear intake and trigger matrix: the computed vectors V7/V8, tamper / wrong-secret / missing-header / stale /
 //! other-tenant cases, the prefilter and trimming, which events start runs, and repository resolution.
 
-use std::sync::Arc;
-
 use serde_json::{json, Value};
 
 use super::{
     config::LinearConfig,
     event::{LinearEvent, LinearEventKind},
     triggers::{mentions_handle, resolve_repository},
-    LinearIntake, LinearModule, LinearSource,
+    LinearSource,
 };
 use crate::{
     config::ConfigError,
     domain::{Envelope, Provider, SourceRef},
     error::WebhookError,
     http::HttpRequest,
-    memory::{MemorySecrets, NoApiClient},
+    memory::MemorySecrets,
     provider::{BothSides, Decision, Intake, ProviderIntake, ProviderModule},
     verify::{self, sign_hex},
 };
@@ -58,14 +56,7 @@ fn module_with(config: LinearConfig) -> BothSides {
     let secrets = MemorySecrets::new()
         .with("linear/acme/webhook-secret", ACME_SECRET)
         .with("linear/globex/webhook-secret", GLOBEX_SECRET);
-    BothSides {
-        intake: Box::new(LinearIntake::new(config.clone(), Arc::new(secrets))),
-        module: Box::new(LinearModule::new(
-            config,
-            Arc::new(NoApiClient),
-            "Ask an admin.".into(),
-        )),
-    }
+    BothSides::offline(config, secrets)
 }
 
 fn module() -> BothSides {

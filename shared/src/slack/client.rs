@@ -15,7 +15,7 @@
 //! - Context is the thread only (`conversations.replies` on the root), up to the triggering message, without the
 //!   bot's own messages; never channel history.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::{
@@ -30,7 +30,8 @@ use crate::{
     domain::{SourceRef, StatusRef},
     error::PortError,
     outbound::{self, encode_query_value, retry_after, string_field, Answer, Call, Dialect, Signals},
-    ports::{ContextMessage, Secrets, SourceClient},
+    ports::{ContextMessage, SourceClient},
+    provider::Outbound,
     text,
 };
 
@@ -65,18 +66,10 @@ fn what(method: &str) -> String {
 }
 
 /// [`SourceClient`] for Slack, acting as each workspace's bot.
+#[derive(Debug)]
 pub struct SlackClient {
-    http: reqwest::Client,
+    out: Outbound,
     config: SlackConfig,
-    secrets: Arc<dyn Secrets>,
-}
-
-impl std::fmt::Debug for SlackClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SlackClient")
-            .field("api_url", &self.config.api_url)
-            .finish_non_exhaustive()
-    }
 }
 
 /// A Web API answer with `ok: false`.
@@ -87,13 +80,10 @@ struct Refusal {
 }
 
 impl SlackClient {
-    /// A client for the Web API at `config.api_url`; bot tokens are read from `secrets` per call.
-    pub fn new(http: reqwest::Client, config: SlackConfig, secrets: Arc<dyn Secrets>) -> Self {
-        Self {
-            http,
-            config,
-            secrets,
-        }
+    /// A client for the Web API at `config.api_url`; bot tokens are read through `out` per call.
+    pub fn new(config: SlackConfig, out: &Outbound) -> Self {
+        let out = out.clone();
+        Self { out, config }
     }
 
     /// The one place a [`SourceRef`] is interpreted: other providers' variants and implausible ids are refused.
@@ -145,7 +135,7 @@ impl SlackClient {
     ) -> Result<Result<Value, Refusal>, PortError> {
         let what = what(method);
         let name = self.config.bot_token_name(&source.tenant);
-        let token = outbound::credential(self.secrets.as_ref(), &name, "Slack bot token").await?;
+        let token = outbound::credential(self.out.secrets.as_ref(), &name, "Slack bot token").await?;
         let mut url = format!("{}/{method}", self.config.api_url);
         for (i, (name, value)) in query.iter().enumerate() {
             url.push(if i == 0 { '?' } else { '&' });
@@ -154,6 +144,7 @@ impl SlackClient {
             url.push_str(&encode_query_value(value));
         }
         let mut request = self
+            .out
             .http
             .request(http_method, &url)
             .header(AUTHORIZATION, format!("Bearer {}", token.expose()));

@@ -45,12 +45,8 @@ use crate::provider::{ProviderModule, Wiring};
 
 /// Slack's worker side, with its Web API client, for the registry.
 pub fn module(config: &SlackConfig, wiring: &Wiring) -> Arc<dyn ProviderModule> {
-    let client = client::SlackClient::new(wiring.http.clone(), config.clone(), wiring.secrets.clone());
-    Arc::new(SlackModule::new(
-        config.clone(),
-        Arc::new(client),
-        wiring.link_help.clone(),
-    ))
+    let client = client::SlackClient::new(config.clone(), &wiring.outbound);
+    wiring.module(config, Arc::new(client), ())
 }
 
 /// Where a Slack run reports: a thread in a channel of one workspace, and who asked.

@@ -1,44 +1,31 @@
-//! [`SlackModule`]: Slack's worker side: the trigger decision ([`super::triggers`]) and the Web API client.
-
-use async_trait::async_trait;
+//! Slack's worker side: its trigger rules ([`super::triggers`]) over the Web API client.
 
 use super::{event::SlackEvent, triggers, SlackConfig};
 use crate::{
     domain::{Envelope, Provider, Trigger},
     error::ProcessError,
-    ports::SourceClient,
-    provider::{Decision, ProviderModule, WorkerSide},
+    provider::{Decision, WorkerRules, WorkerSide},
 };
 
 /// Slack's worker side.
 pub type SlackModule = WorkerSide<SlackConfig>;
 
-#[async_trait]
-impl ProviderModule for SlackModule {
-    fn provider(&self) -> Provider {
-        Provider::Slack
-    }
+impl WorkerRules for SlackConfig {
+    const PROVIDER: Provider = Provider::Slack;
+    type Event = SlackEvent;
 
-    fn decide(&self, envelope: &Envelope) -> Result<Decision, ProcessError> {
-        let event: SlackEvent = serde_json::from_str(envelope.payload.get())
-            .map_err(|e| ProcessError::Permanent(format!("slack payload does not parse: {e}")))?;
+    fn decide(&self, envelope: &Envelope, event: SlackEvent) -> Result<Decision, ProcessError> {
         if event.team_id != envelope.tenant {
             return Err(ProcessError::Permanent("slack envelope tenant mismatch".into()));
         }
-        Ok(triggers::decide(&self.config, envelope, &event))
+        Ok(triggers::decide(self, envelope, &event))
     }
 
-    fn source(&self) -> &dyn SourceClient {
-        self.client.as_ref()
-    }
-
-    fn unlinked_notice(&self, trigger: &Trigger) -> String {
-        format!(
-            "@{} I can't start OpenHands for you yet: your Slack account (user `{}` in workspace `{}`) is not \
-             linked to an OpenHands identity. {}",
-            trigger.actor.id,
-            trigger.actor.id,
-            trigger.tenant, self.link_help
-        )
+    fn unlinked(&self, trigger: &Trigger) -> (String, String) {
+        let account = format!(
+            "Slack account (user `{}` in workspace `{}`)",
+            trigger.actor.id, trigger.tenant
+        );
+        (format!("@{}", trigger.actor.id), account)
     }
 }

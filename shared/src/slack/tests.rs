@@ -12,14 +12,16 @@ use super::{
     mrkdwn,
     triggers::find_repositories,
     verify::{self, SlackAuthError},
-    SlackConfig, SlackIntake, SlackModule, SlackNotice,
+    SlackConfig, SlackNotice,
 };
 use crate::{
+    clock::SystemClock,
     config::ConfigError,
     domain::{Envelope, SourceRef, ENVELOPE_VERSION},
     error::WebhookError,
     http::HttpRequest,
     memory::MemorySecrets,
+    provider::Outbound,
     provider::{BothSides, Decision, Intake, ProviderIntake, ProviderModule},
     repo_hint::RepoRef,
 };
@@ -166,15 +168,13 @@ fn module() -> BothSides {
             .with(format!("slack/{OTHER_TEAM}/signing-secret"), OTHER_SECRET)
             .with("slack/signing-secret", APP_SECRET),
     );
-    let client = SlackClient::new(reqwest::Client::new(), config(), secrets.clone());
-    BothSides {
-        intake: Box::new(SlackIntake::new(config(), secrets)),
-        module: Box::new(SlackModule::new(
-            config(),
-            Arc::new(client),
-            "Ask an admin.".into(),
-        )),
-    }
+    let out = Outbound {
+        http: reqwest::Client::new(),
+        secrets: secrets.clone(),
+        clock: Arc::new(SystemClock),
+    };
+    let client = SlackClient::new(config(), &out);
+    BothSides::new(config(), secrets, Arc::new(client), ())
 }
 
 fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
