@@ -3,7 +3,7 @@
 
 use hookline_tests::{
     fake_github::{InjectedFailure, ReactionTarget},
-    fake_openhands::{post_conversation_info, post_event},
+    fake_openhands::post_event,
     harness::{
         eventually, issue_comment, labeled, review_comment, user, Harness, HarnessOptions, ALICE_ID,
         ALICE_KEY, REPO,
@@ -212,62 +212,6 @@ async fn bad_input_gets_short_4xx_answers() {
         !h.openhands.starts().is_empty()
     })
     .await;
-}
-
-#[tokio::test]
-async fn a_mention_on_a_running_thread_becomes_a_follow_up() {
-    let h = Harness::start().await;
-    let conversation_id = h.start_labeled_run(21, "d-f-1").await;
-    let payload = issue_comment(21, 2002, "@openhands also handle a missing file", alice(), false);
-    assert_eq!(h.deliver("issue_comment", "d-f-2", &payload).await.0, 202);
-    eventually("follow-up sent", || async { !h.openhands.messages().is_empty() }).await;
-    h.settle().await;
-    let messages = h.openhands.messages();
-    assert_eq!(messages.len(), 1);
-    assert_eq!(messages[0].conversation_id, conversation_id);
-    assert!(messages[0].text.contains("also handle a missing file"));
-    assert!(messages[0].run);
-    assert_eq!(h.openhands.starts().len(), 1, "no second conversation");
-    assert_eq!(h.bot_comments().len(), 1, "no second status comment");
-}
-
-#[tokio::test]
-async fn an_agent_error_edits_the_status_with_a_failure_message() {
-    let h = Harness::start().await;
-    let conversation_id = h.start_labeled_run(31, "d-e-1").await;
-    let key = h.openhands.session_key(&conversation_id).expect("key");
-    let response = post_event(&h.url(), &conversation_id, "error", &key).await;
-    assert_eq!(response.status().as_u16(), 200);
-    let comments = h.bot_comments();
-    assert_eq!(comments.len(), 1);
-    assert!(
-        comments[0].body.contains("stopped with status `error`"),
-        "{}",
-        comments[0].body
-    );
-    assert!(comments[0].body.contains(&conversation_id));
-    // The thread is free again: a new mention starts a new run.
-    let payload = issue_comment(31, 3003, "@openhands try again", alice(), false);
-    h.deliver("issue_comment", "d-e-2", &payload).await;
-    eventually("second start", || async { h.openhands.starts().len() == 2 }).await;
-}
-
-#[tokio::test]
-async fn without_any_callback_the_sweep_reports_the_result() {
-    let h = Harness::start().await;
-    let conversation_id = h.start_labeled_run(41, "d-s-1").await;
-    h.openhands
-        .set_summary("Answered the question: the crash comes from an unwrap.");
-    h.openhands.set_execution_status(&conversation_id, "finished");
-    let report = h.host().sweep_now().await;
-    assert_eq!(report.concluded, 1);
-    let comments = h.bot_comments();
-    assert_eq!(comments.len(), 1);
-    assert!(comments[0].body.contains("comes from an unwrap"));
-    // A late callback after the sweep posts nothing new.
-    let key = h.openhands.session_key(&conversation_id).expect("key");
-    post_conversation_info(&h.url(), &conversation_id, "finished", &key).await;
-    assert_eq!(h.bot_comments().len(), 1);
 }
 
 #[tokio::test]

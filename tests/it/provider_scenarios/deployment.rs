@@ -3,7 +3,7 @@
 
 use hookline::domain::Provider;
 use hookline_tests::{
-    fake_openhands::{post_event, FakeOpenHands},
+    fake_openhands::{post_conversation_info, post_event, FakeOpenHands},
     harness::{Harness, HarnessOptions},
 };
 
@@ -25,8 +25,12 @@ pub trait Deployment: Sized {
     async fn pump(&self);
     /// Messages queued or in flight.
     async fn queue_depth(&self) -> usize;
-    /// The agent server's `finished` callback for `conversation_id`, with its session key; returns the status.
-    async fn callback_finished(&self, conversation_id: &str) -> u16;
+    /// The agent server's callback saying `conversation_id` is now `status`, with its session key; returns the
+    /// HTTP status.
+    async fn callback(&self, conversation_id: &str, status: &str) -> u16;
+    /// The same news in the agent server's other callback form, the conversation's info (on Lambda through a
+    /// REST API (v1) event).
+    async fn conversation_callback(&self, conversation_id: &str, status: &str) -> u16;
     /// Run one sweep; returns how many runs it concluded.
     async fn sweep_concluded(&self) -> u64;
 
@@ -34,7 +38,7 @@ pub trait Deployment: Sized {
     async fn finish(&self, conversation_id: &str, summary: &str) {
         self.openhands().set_summary(summary);
         self.openhands().set_execution_status(conversation_id, "finished");
-        assert_eq!(self.callback_finished(conversation_id).await, 200);
+        assert_eq!(self.callback(conversation_id, "finished").await, 200);
     }
 }
 
@@ -60,9 +64,14 @@ impl Deployment for World {
     async fn queue_depth(&self) -> usize {
         World::queue_depth(self).await
     }
-    async fn callback_finished(&self, conversation_id: &str) -> u16 {
+    async fn callback(&self, conversation_id: &str, status: &str) -> u16 {
         let key = self.openhands.session_key(conversation_id).expect("session key");
-        let answer = self.callback_event_v2(conversation_id, "finished", &key).await;
+        let answer = self.callback_event_v2(conversation_id, status, &key).await;
+        u16::try_from(status_of(&answer)).expect("an HTTP status")
+    }
+    async fn conversation_callback(&self, conversation_id: &str, status: &str) -> u16 {
+        let key = self.openhands.session_key(conversation_id).expect("session key");
+        let answer = self.callback_conversation_v1(conversation_id, status, &key).await;
         u16::try_from(status_of(&answer)).expect("an HTTP status")
     }
     async fn sweep_concluded(&self) -> u64 {
@@ -123,12 +132,22 @@ impl Deployment for LocalHost {
         let depth = self.harness.host().queue().depth().expect("queue depth");
         usize::try_from(depth).expect("a count")
     }
-    async fn callback_finished(&self, conversation_id: &str) -> u16 {
+    async fn callback(&self, conversation_id: &str, status: &str) -> u16 {
         let key = self
             .openhands()
             .session_key(conversation_id)
             .expect("session key");
-        post_event(&self.harness.url(), conversation_id, "finished", &key)
+        post_event(&self.harness.url(), conversation_id, status, &key)
+            .await
+            .status()
+            .as_u16()
+    }
+    async fn conversation_callback(&self, conversation_id: &str, status: &str) -> u16 {
+        let key = self
+            .openhands()
+            .session_key(conversation_id)
+            .expect("session key");
+        post_conversation_info(&self.harness.url(), conversation_id, status, &key)
             .await
             .status()
             .as_u16()

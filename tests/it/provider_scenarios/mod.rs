@@ -3,13 +3,15 @@
 //! moto, SQS batches through the worker's [`sqs_handler`], the agent server's callback through
 //! [`callback_handler`]) and through the local host (HTTP, SQLite, its in-process worker), against the fake
 //! provider servers and the fake OpenHands. Each provider only says how its deliveries look and where its effects
-//! land ([`Rig`]), and the same four scenarios run for each provider on each host:
+//! land ([`Rig`]), and the same scenarios run for each provider on each host:
 //!
 //! 1. a trigger is acknowledged, starts exactly one conversation, and the `finished` callback edits the one
 //!    status message once with the summary;
 //! 2. the provider redelivering the same delivery starts one conversation;
 //! 3. a mention on the running thread is a follow-up message to that conversation;
-//! 4. a delivery signed with another tenant's secret, or badly, is 401 and queues (and claims) nothing.
+//! 4. a delivery signed with another tenant's secret, or badly, is 401 and queues (and claims) nothing;
+//! 5. an agent error ends the run with a failure message in the status message, and frees the thread;
+//! 6. without any callback, the scheduled sweep reports the result, and a late callback changes nothing.
 //!
 //! Every test has its own tenant names or secret prefix, so tests share nothing on moto.
 //!
@@ -151,7 +153,7 @@ async fn a_trigger_acks_starts_and_reports_once<R: Rig>() {
     );
 
     // The agent server repeating the callback, and the schedule's sweep, change nothing.
-    assert_eq!(world.callback_finished(&conversation_id).await, 200);
+    assert_eq!(world.callback(&conversation_id, "finished").await, 200);
     assert_eq!(world.sweep_concluded().await, 0);
     assert_eq!(rig.status_edits(), 1);
     assert_eq!(rig.status_texts().len(), 1);
@@ -213,7 +215,55 @@ async fn forged_deliveries_are_401_and_queue_nothing<R: Rig>() {
     assert_eq!(world.queue_depth().await, 1);
 }
 
-/// The four scenarios as tests of one provider's module, on both hosts.
+/// Scenario 5: the agent stopping with `error` ends the run with a failure message, and the next mention on the
+/// thread starts a new run instead of following up on the ended one.
+async fn an_agent_error_ends_the_run_with_a_failure_message<R: Rig>() {
+    let rig = R::start().await;
+    let world = rig.world();
+    let conversation_id = start_run(&rig).await;
+    world.openhands().set_execution_status(&conversation_id, "error");
+    assert_eq!(world.callback(&conversation_id, "error").await, 200);
+    let statuses = rig.status_texts();
+    assert_eq!(statuses.len(), 1, "{statuses:?}");
+    // (`error` is code where the format has code, plain text in Jira's.)
+    assert!(
+        statuses[0].contains("stopped with status") && statuses[0].contains("error"),
+        "{}",
+        statuses[0]
+    );
+    assert!(statuses[0].contains(&conversation_id), "{}", statuses[0]);
+    assert_eq!(rig.status_edits(), 1);
+
+    assert_eq!(world.post(&rig.follow_up()).await.0, 202);
+    world.pump().await;
+    assert_eq!(world.openhands().starts().len(), 2, "a new run");
+    assert!(world.openhands().messages().is_empty(), "not a follow-up");
+}
+
+/// Scenario 6: with no callback at all, the sweep finds the finished conversation and reports it; a late
+/// callback afterwards posts nothing.
+async fn without_any_callback_the_sweep_reports_the_result<R: Rig>() {
+    let rig = R::start().await;
+    let world = rig.world();
+    let conversation_id = start_run(&rig).await;
+    world.openhands().set_summary(SUMMARY);
+    world
+        .openhands()
+        .set_execution_status(&conversation_id, "finished");
+    assert_eq!(world.sweep_concluded().await, 1);
+    let statuses = rig.status_texts();
+    assert_eq!(statuses.len(), 1, "{statuses:?}");
+    assert!(statuses[0].contains(SUMMARY), "{}", statuses[0]);
+
+    assert_eq!(
+        world.conversation_callback(&conversation_id, "finished").await,
+        200
+    );
+    assert_eq!(world.sweep_concluded().await, 0);
+    assert_eq!(rig.status_edits(), 1, "the result is written once");
+}
+
+/// The scenarios as tests of one provider's module, on both hosts.
 macro_rules! scenarios {
     ($rig:ident) => {
         mod lambda {
@@ -242,6 +292,16 @@ macro_rules! scenarios {
         #[tokio::test]
         async fn forged_deliveries_are_401_and_queue_nothing() {
             $crate::provider_scenarios::forged_deliveries_are_401_and_queue_nothing::<$rig>().await;
+        }
+
+        #[tokio::test]
+        async fn an_agent_error_ends_the_run_with_a_failure_message() {
+            $crate::provider_scenarios::an_agent_error_ends_the_run_with_a_failure_message::<$rig>().await;
+        }
+
+        #[tokio::test]
+        async fn without_any_callback_the_sweep_reports_the_result() {
+            $crate::provider_scenarios::without_any_callback_the_sweep_reports_the_result::<$rig>().await;
         }
     };
 }
