@@ -240,10 +240,24 @@ pub async fn verification_secret(
     name: &str,
     what: &'static str,
 ) -> Result<SecretString, WebhookError> {
-    secrets.get(name).await.map_err(|err| match err {
+    stored_secret(secrets, name, what).await.map_err(|err| match err {
         PortError::NotFound { .. } => WebhookError::Unavailable(PortError::permanent(what, "not configured")),
         other => WebhookError::Unavailable(other),
     })
+}
+
+/// A verification secret as stored, refusing an empty one: an HMAC keyed with nothing, or a token compared with
+/// nothing, verifies whatever anyone sends, so empty is an operator's mistake to report, never a pass.
+pub async fn stored_secret(
+    secrets: &dyn Secrets,
+    name: &str,
+    what: &'static str,
+) -> Result<SecretString, PortError> {
+    let secret = secrets.get(name).await?;
+    if secret.expose().trim().is_empty() {
+        return Err(PortError::permanent(what, "is empty"));
+    }
+    Ok(secret)
 }
 
 /// The tenant a webhook request is for, from its path: `…/webhooks/{provider}/{tenant}` (any base path before,

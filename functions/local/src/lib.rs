@@ -422,3 +422,33 @@ async fn sweep_loop(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_secret_in_the_secrets_file_stops_the_host_at_start_naming_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("secrets.json");
+        std::fs::write(
+            &path,
+            r#"{"github/webhook-secret": "", "github/private-key": "pem"}"#,
+        )
+        .expect("write");
+        let local = LocalConfig {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            data_dir: dir.path().to_owned(),
+            secrets_file: Some(path),
+            workers: 0,
+            sweep_interval: Duration::ZERO,
+            lease: Duration::from_secs(600),
+        };
+        let err = local_secrets(&local).err().expect("refused");
+        let message = format!("{err:#}");
+        assert!(
+            message.contains("github/webhook-secret") && message.contains("empty"),
+            "{message}"
+        );
+    }
+}

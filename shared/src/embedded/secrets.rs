@@ -88,6 +88,10 @@ impl FileSecrets {
             let serde_json::Value::String(secret) = value else {
                 return Err(format!("the value of {name:?} is not a string"));
             };
+            // Refused at load, so the host fails at start: an empty secret would verify anything.
+            if secret.trim().is_empty() {
+                return Err(format!("the value of {name:?} is empty"));
+            }
             values.insert(name, SecretString::new(secret));
         }
         Ok(Self { values })
@@ -286,6 +290,19 @@ mod tests {
             let err = FileSecrets::load(write(&dir, content)).unwrap_err();
             assert!(matches!(err, PortError::Permanent { .. }), "{err}");
             assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
+    }
+
+    #[test]
+    fn an_empty_value_in_the_file_fails_the_load_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        for content in [
+            r#"{ "github/webhook-secret": "" }"#,
+            r#"{ "github/webhook-secret": "  " }"#,
+        ] {
+            let err = FileSecrets::load(write(&dir, content)).unwrap_err();
+            assert!(matches!(err, PortError::Permanent { .. }), "{err}");
+            assert!(err.to_string().contains("github/webhook-secret"), "{err}");
         }
     }
 

@@ -466,3 +466,19 @@ fn queued_comments_leave_out_unset_fields_and_still_read_older_messages() {
     assert_ne!(older, json);
     assert_eq!(serde_json::from_str::<GithubEvent>(&older).unwrap(), event);
 }
+
+#[tokio::test]
+async fn an_empty_webhook_secret_verifies_nothing() {
+    // An HMAC keyed with nothing is one anyone can compute: an empty stored secret is "not configured", 503.
+    let sides = BothSides::offline(config(), MemorySecrets::new().with("github/webhook-secret", ""));
+    let body = serde_json::to_vec(&issue_labeled("openhands")).unwrap();
+    let headers = headers("issues", "d-1", &body, "");
+    let request = HttpRequest {
+        method: "POST",
+        path: "/webhooks/github",
+        headers: &headers,
+        body: &body,
+    };
+    let result = sides.intake(&request, 1_800_000_000).await;
+    assert!(matches!(result, Err(WebhookError::Unavailable(_))), "{result:?}");
+}

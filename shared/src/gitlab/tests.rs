@@ -683,3 +683,25 @@ fn the_unlinked_notice_names_the_person_and_the_instance() {
     assert!(text.contains("GitLab account on gitlab.com is not linked"));
     assert!(text.contains("Ask an admin."));
 }
+
+#[tokio::test]
+async fn an_empty_token_verifies_nothing() {
+    // An operator stored an empty webhook token: a request with an empty (or no) token header must not match it.
+    let secrets = MemorySecrets::new().with("gitlab/gitlab.com/webhook-token", "");
+    let sides = BothSides::offline(config(vec![tenant("gitlab.com", true, false)]), secrets);
+    let body = serde_json::to_vec(&note_hook("Issue", "@hookline-bot fix", alice())).unwrap();
+    for token in [Some(""), None] {
+        let result = intake_at(
+            &sides,
+            "/webhooks/gitlab/gitlab.com",
+            &body,
+            &token_headers("Note Hook", token),
+            NOW,
+        )
+        .await;
+        assert!(
+            matches!(result, Err(WebhookError::Unavailable(_))),
+            "{token:?}: {result:?}"
+        );
+    }
+}

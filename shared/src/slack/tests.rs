@@ -739,3 +739,25 @@ fn configuration() {
         }
     }
 }
+
+#[tokio::test]
+async fn an_empty_signing_secret_verifies_nothing() {
+    let secrets = MemorySecrets::new().with(format!("slack/{TEAM}/signing-secret"), " ");
+    let sides = BothSides::offline(config(), secrets);
+    let body = callback(mention("<@UBOT> fix it"));
+    let ts = V4_TS.to_string();
+    let signature = verify::sign(b" ", &ts, &body);
+    let headers = headers(&[
+        ("X-Slack-Request-Timestamp", &ts),
+        ("X-Slack-Signature", &signature),
+        ("Content-Type", "application/json"),
+    ]);
+    let request = HttpRequest {
+        method: "POST",
+        path: &team_path(TEAM),
+        headers: &headers,
+        body: &body,
+    };
+    let result = sides.intake(&request, V4_TS.parse().unwrap()).await;
+    assert!(matches!(result, Err(WebhookError::Unavailable(_))), "{result:?}");
+}

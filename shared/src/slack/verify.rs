@@ -13,7 +13,7 @@ use crate::{
     domain::{Envelope, Provider, ENVELOPE_VERSION},
     error::{PortError, WebhookError},
     http::{HttpReply, HttpRequest, ReplyBody},
-    provider::{queued_payload, Intake, ProviderIntake, WebhookSide},
+    provider::{queued_payload, stored_secret, Intake, ProviderIntake, WebhookSide},
     text, verify,
 };
 
@@ -141,14 +141,16 @@ impl SlackIntake {
             return Err(WebhookError::NotFound);
         }
         let name = self.config.signing_secret_name(route.team());
-        let secret = self.secrets.get(&name).await.map_err(|err| match (err, route) {
-            // An unknown team in the URL is the caller's choice, not an outage.
-            (PortError::NotFound { .. }, Route::Team(_)) => WebhookError::NotFound,
-            (PortError::NotFound { .. }, Route::Shared) => {
-                WebhookError::Unavailable(PortError::permanent("slack signing secret", "not configured"))
-            }
-            (other, _) => WebhookError::Unavailable(other),
-        })?;
+        let secret = stored_secret(self.secrets.as_ref(), &name, "slack signing secret")
+            .await
+            .map_err(|err| match (err, route) {
+                // An unknown team in the URL is the caller's choice, not an outage.
+                (PortError::NotFound { .. }, Route::Team(_)) => WebhookError::NotFound,
+                (PortError::NotFound { .. }, Route::Shared) => {
+                    WebhookError::Unavailable(PortError::permanent("slack signing secret", "not configured"))
+                }
+                (other, _) => WebhookError::Unavailable(other),
+            })?;
         signature(
             secret.expose().as_bytes(),
             request.header(TIMESTAMP_HEADER),
