@@ -444,7 +444,9 @@ mod tests {
             sweep_interval: Duration::ZERO,
             lease: Duration::from_secs(600),
         };
-        let err = local_secrets(&local).err().expect("refused");
+        let Err(err) = local_secrets(&local) else {
+            panic!("an empty secret was accepted");
+        };
         let message = format!("{err:#}");
         assert!(
             message.contains("github/webhook-secret") && message.contains("empty"),
