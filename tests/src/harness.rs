@@ -371,6 +371,7 @@ pub fn issue_json(number: u64) -> Value {
         "state": "open",
         "html_url": format!("https://github.com/{REPO}/issues/{number}"),
         "user": user("bob", 7),
+        "updated_at": "2026-11-30T09:00:00Z",
     })
 }
 

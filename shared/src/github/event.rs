@@ -56,6 +56,10 @@ pub struct GithubIssue<S = String> {
     pub body: S,
     pub is_pull_request: bool,
     pub html_url: S,
+    /// When the issue last changed (a label added, for `labeled`): part of the signed body, so it keys label runs
+    /// where the unsigned delivery id cannot.
+    #[serde(default)]
+    pub updated_at: S,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -247,6 +251,8 @@ struct RawIssue<'a> {
     body: Option<JsonText<'a>>,
     #[serde(default, borrow)]
     html_url: Option<JsonText<'a>>,
+    #[serde(default, borrow)]
+    updated_at: Option<JsonText<'a>>,
     /// Present (an object) when the issue is a pull request.
     #[serde(default)]
     pull_request: Option<de::IgnoredAny>,
@@ -366,6 +372,7 @@ impl<'a> RawEvent<'a> {
                 body: trimmed(i.body),
                 is_pull_request: i.pull_request.is_some(),
                 html_url: i.html_url.unwrap_or_default(),
+                updated_at: i.updated_at.unwrap_or_default(),
             }),
             comment: self.comment.map(|c| GithubComment {
                 id: c.id,

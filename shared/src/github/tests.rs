@@ -47,7 +47,7 @@ fn base(action: &str) -> Value {
 
 fn issue_labeled(label: &str) -> Value {
     let mut v = base("labeled");
-    v["issue"] = json!({"number": 7, "title": "Crash on start", "body": "Steps…", "html_url": "https://github.com/Octo-Org/Hello/issues/7", "user": user("bob", "User")});
+    v["issue"] = json!({"number": 7, "title": "Crash on start", "body": "Steps…", "html_url": "https://github.com/Octo-Org/Hello/issues/7", "user": user("bob", "User"), "updated_at": "2026-11-30T09:00:00Z"});
     v["label"] = json!({"name": label});
     v
 }
@@ -313,7 +313,10 @@ async fn envelope_carries_thread_group_and_delivery() {
 fn label_trigger() {
     let trigger = run(decide("issues", &issue_labeled("OpenHands")));
     assert_eq!(trigger.thread_key, "github:octo-org/hello#7");
-    assert_eq!(trigger.run_key, "github:octo-org/hello#7:label:d-1");
+    assert_eq!(
+        trigger.run_key, "github:octo-org/hello#7:label:openhands:2026-11-30T09:00:00Z",
+        "keyed on signed body fields, not on the delivery id"
+    );
     assert_eq!(trigger.title, "GitHub Issue #7: Crash on start");
     assert_eq!(trigger.actor.login, "alice");
     assert_eq!(trigger.branch, None);
@@ -323,6 +326,14 @@ fn label_trigger() {
     assert_eq!(source.target, GithubTarget::Issue);
     assert_eq!(source.installation_id, 42);
     assert!(ignored(decide("issues", &issue_labeled("bug"))).contains("label"));
+
+    // A later re-label is a later change, so a new run; a body without `updated_at` cannot be keyed safely.
+    let mut later = issue_labeled("openhands");
+    later["issue"]["updated_at"] = json!("2026-11-30T10:00:00Z");
+    assert_ne!(run(decide("issues", &later)).run_key, trigger.run_key);
+    let mut unkeyed = issue_labeled("openhands");
+    unkeyed["issue"].as_object_mut().unwrap().remove("updated_at");
+    assert!(ignored(decide("issues", &unkeyed)).contains("updated_at"));
 }
 
 #[test]

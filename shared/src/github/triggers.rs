@@ -27,13 +27,22 @@ pub(super) fn decide(config: &GithubConfig, envelope: &Envelope, event: GithubEv
             if !label_matches {
                 return Decision::Ignore("another label");
             }
-            if event.issue.as_ref().is_some_and(|i| i.is_pull_request) {
+            let Some(issue) = event.issue.as_ref() else {
+                return Decision::Ignore("no issue");
+            };
+            if issue.is_pull_request {
                 return Decision::Ignore("label on a pull request");
             }
+            // Keyed on the signed body: a copy of this body sent again under a fresh delivery id (which the
+            // signature does not cover) is the same run, while a later re-label has a later `updated_at`.
+            if issue.updated_at.is_empty() {
+                return Decision::Ignore("no updated_at to key the run on");
+            }
+            let label = config.label.to_ascii_lowercase();
             (
                 GithubTarget::Issue,
                 String::new(),
-                format!("label:{}", envelope.delivery_id),
+                format!("label:{label}:{}", issue.updated_at),
             )
         }
         ("issue_comment", "created") | ("pull_request_review_comment", "created") => {

@@ -44,13 +44,12 @@ pub(super) fn decide(tenant: &GitlabTenant, envelope: &Envelope, event: GitlabEv
             else {
                 return Decision::Ignore("the label was not newly added");
             };
-            // `updated_at` is the same for every hook reporting this change (project and group hooks).
-            let when = if item.updated_at.is_empty() {
-                envelope.delivery_id.as_str()
-            } else {
-                item.updated_at.as_str()
-            };
-            let suffix = format!("label:{}:{when}", label.to_ascii_lowercase());
+            // `updated_at` is the same for every hook reporting this change (project and group hooks), and it
+            // is signed body, where the delivery id is not: without it a replayed body could not be told apart.
+            if item.updated_at.is_empty() {
+                return Decision::Ignore("no updated_at to key the run on");
+            }
+            let suffix = format!("label:{}:{}", label.to_ascii_lowercase(), item.updated_at);
             (GitlabTarget::Item, String::new(), suffix, false)
         }
         HookKind::Note => {

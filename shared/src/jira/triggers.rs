@@ -44,10 +44,11 @@ pub fn decide(config: &JiraConfig, site: &JiraTenant, envelope: &Envelope, event
             {
                 return Decision::Ignore("the label was not newly added");
             }
+            // Keyed on the signed body (the changelog entry), never on the delivery id a replay can refresh.
             let change = match (&event.webhook_event[..], &event.changelog_id) {
                 ("jira:issue_created", _) => "created".to_owned(),
                 (_, Some(id)) => id.clone(),
-                (_, None) => envelope.delivery_id.clone(),
+                (_, None) => return Decision::Ignore("no changelog id to key the run on"),
             };
             (&event.actor, String::new(), format!("label:{change}"), None)
         }

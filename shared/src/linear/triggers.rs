@@ -56,13 +56,12 @@ pub(crate) fn decide(
             }) else {
                 return Decision::Ignore("another label");
             };
-            // `updatedAt` is the same on every redelivery of this change and differs for a later re-label.
-            let at = if event.updated_at.is_empty() {
-                envelope.delivery_id.as_str()
-            } else {
-                event.updated_at.as_str()
-            };
-            (String::new(), format!("label:{}:{at}", label.id))
+            // `updatedAt` is the same on every redelivery of this change and differs for a later re-label; it is
+            // signed body, where the delivery id is not.
+            if event.updated_at.is_empty() {
+                return Decision::Ignore("no updatedAt to key the run on");
+            }
+            (String::new(), format!("label:{}:{}", label.id, event.updated_at))
         }
     };
     let run_key = format!("{thread_key}:{run_suffix}");

@@ -11,7 +11,7 @@ use hookline_tests::{
 };
 
 use super::{Deployment, Rig, StartFacts, FOLLOW_UP, REQUEST};
-use crate::lambda_world::{body_of, owned, Delivery, Wiring};
+use crate::lambda_world::{body_of, owned, unique, Delivery, Wiring};
 
 const ISSUE: u64 = 7;
 const FOLLOW_UP_COMMENT: u64 = 9001;
@@ -82,6 +82,12 @@ impl<D: Deployment> Rig for Github<D> {
     fn redelivery(&self, delivery: &Delivery, _attempt: u32) -> Delivery {
         // GitHub's redeliveries carry the same body, signature and X-GitHub-Delivery.
         delivery.clone()
+    }
+
+    fn replay(&self, delivery: &Delivery) -> Delivery {
+        delivery
+            .clone()
+            .with_header("x-github-delivery", unique("d-replay"))
     }
 
     fn follow_up(&self) -> Delivery {

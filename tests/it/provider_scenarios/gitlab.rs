@@ -11,7 +11,7 @@ use hookline_tests::fake_gitlab::{FakeGitlab, FAKE_BOT_ID, FAKE_BOT_USERNAME};
 use serde_json::{json, Value};
 
 use super::{Deployment, Rig, StartFacts, FOLLOW_UP, REQUEST};
-use crate::lambda_world::{body_of, owned, Delivery, Wiring};
+use crate::lambda_world::{body_of, owned, unique, Delivery, Wiring};
 
 const TOKEN: &str = "gl-lambda-webhook-token";
 const API_TOKEN: &str = "glpat-lambda-api-token";
@@ -127,6 +127,14 @@ impl<D: Deployment> Rig for Gitlab<D> {
     fn redelivery(&self, delivery: &Delivery, _attempt: u32) -> Delivery {
         // GitLab retries a failed hook with the same body and the same Idempotency-Key.
         delivery.clone()
+    }
+
+    fn replay(&self, delivery: &Delivery) -> Delivery {
+        let key = unique("k-replay");
+        delivery
+            .clone()
+            .with_header("x-gitlab-event-uuid", format!("uuid-{key}"))
+            .with_header("idempotency-key", key)
     }
 
     fn follow_up(&self) -> Delivery {

@@ -14,7 +14,7 @@ use hookline_tests::fake_jira::{
 use serde_json::{json, Value};
 
 use super::{Deployment, Rig, StartFacts, FOLLOW_UP, REQUEST};
-use crate::lambda_world::{body_of, owned, Delivery, Wiring};
+use crate::lambda_world::{body_of, owned, unique, Delivery, Wiring};
 
 const SITE: &str = "acme";
 const OTHER_SITE: &str = "beta";
@@ -125,6 +125,12 @@ impl<D: Deployment> Rig for Jira<D> {
         delivery
             .clone()
             .with_header("x-atlassian-webhook-retry", attempt.to_string())
+    }
+
+    fn replay(&self, delivery: &Delivery) -> Delivery {
+        delivery
+            .clone()
+            .with_header("x-atlassian-webhook-identifier", unique("wh-replay"))
     }
 
     fn follow_up(&self) -> Delivery {

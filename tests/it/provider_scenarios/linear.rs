@@ -14,7 +14,7 @@ use hookline_tests::fake_linear::{FakeIssue, FakeLinear, FakeWorkflowState};
 use serde_json::json;
 
 use super::{Deployment, Rig, StartFacts, FOLLOW_UP, REQUEST};
-use crate::lambda_world::{body_of, owned, Delivery, Wiring};
+use crate::lambda_world::{body_of, owned, unique, Delivery, Wiring};
 
 /// `LINEAR_<TENANT>_<setting>`.
 fn tenant_var(tenant: &str, setting: &str) -> String {
@@ -157,6 +157,12 @@ impl<D: Deployment> Rig for Linear<D> {
     fn redelivery(&self, delivery: &Delivery, _attempt: u32) -> Delivery {
         // Linear retries the same signed body under the same Linear-Delivery.
         delivery.clone()
+    }
+
+    fn replay(&self, delivery: &Delivery) -> Delivery {
+        delivery
+            .clone()
+            .with_header("linear-delivery", unique("ld-replay"))
     }
 
     fn follow_up(&self) -> Delivery {

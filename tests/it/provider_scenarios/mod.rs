@@ -11,7 +11,8 @@
 //! 3. a mention on the running thread is a follow-up message to that conversation;
 //! 4. a delivery signed with another tenant's secret, or badly, is 401 and queues (and claims) nothing;
 //! 5. an agent error ends the run with a failure message in the status message, and frees the thread;
-//! 6. without any callback, the scheduled sweep reports the result, and a late callback changes nothing.
+//! 6. without any callback, the scheduled sweep reports the result, and a late callback changes nothing;
+//! 7. a captured trigger replayed under a fresh delivery id starts nothing new.
 //!
 //! Every test has its own tenant names or secret prefix, so tests share nothing on moto.
 //!
@@ -64,6 +65,10 @@ trait Rig: Sized {
 
     /// `delivery` as the provider sends it again on its `attempt`-th retry.
     fn redelivery(&self, delivery: &Delivery, attempt: u32) -> Delivery;
+
+    /// `delivery` captured and sent again by someone else: the same signed body and signature, with every header
+    /// the signature does not cover that names the delivery made fresh.
+    fn replay(&self, delivery: &Delivery) -> Delivery;
 
     /// A correctly signed mention by the linked person, on the thread of [`Rig::trigger`], adding [`FOLLOW_UP`].
     fn follow_up(&self) -> Delivery;
@@ -263,6 +268,26 @@ async fn without_any_callback_the_sweep_reports_the_result<R: Rig>() {
     assert_eq!(rig.status_edits(), 1, "the result is written once");
 }
 
+/// Scenario 7: run keys come from the signed body, so a replay that refreshes the unsigned delivery id is the same
+/// run: accepted or refused, it starts no second conversation and posts nothing new.
+async fn a_replayed_trigger_starts_nothing_new<R: Rig>() {
+    let rig = R::start().await;
+    let world = rig.world();
+    let trigger = rig.trigger();
+    assert_eq!(world.post(&trigger).await.0, 202);
+    world.pump().await;
+    assert_eq!(world.openhands().starts().len(), 1);
+    for _ in 0..3 {
+        let (status, body) = world.post(&rig.replay(&trigger)).await;
+        assert!(status < 500, "{status}: {body}");
+    }
+    world.pump().await;
+    assert_eq!(world.openhands().starts().len(), 1, "one conversation");
+    assert!(world.openhands().messages().is_empty(), "not a follow-up either");
+    assert_eq!(rig.status_texts().len(), 1);
+    assert_eq!(world.queue_depth().await, 0);
+}
+
 /// The scenarios as tests of one provider's module, on both hosts.
 macro_rules! scenarios {
     ($rig:ident) => {
@@ -297,6 +322,11 @@ macro_rules! scenarios {
         #[tokio::test]
         async fn an_agent_error_ends_the_run_with_a_failure_message() {
             $crate::provider_scenarios::an_agent_error_ends_the_run_with_a_failure_message::<$rig>().await;
+        }
+
+        #[tokio::test]
+        async fn a_replayed_trigger_starts_nothing_new() {
+            $crate::provider_scenarios::a_replayed_trigger_starts_nothing_new::<$rig>().await;
         }
 
         #[tokio::test]

@@ -129,6 +129,12 @@ impl<D: Deployment> Rig for Slack<D> {
             .with_header("x-slack-retry-reason", "http_timeout")
     }
 
+    /// Slack's signature covers its timestamp and the event id is in the body: a replay can only be the same
+    /// request again.
+    fn replay(&self, delivery: &Delivery) -> Delivery {
+        delivery.clone()
+    }
+
     fn follow_up(&self) -> Delivery {
         self.mention("Ev0FOLLOW", FOLLOW_UP)
     }
