@@ -392,9 +392,6 @@ impl crate::ports::SourceClient for NoApiClient {
     ) -> Result<Vec<crate::ports::ContextMessage>, PortError> {
         Ok(Vec::new())
     }
-    async fn resolve_branch(&self, _: &crate::domain::SourceRef) -> Result<Option<String>, PortError> {
-        Ok(None)
-    }
 }
 
 #[cfg(test)]

@@ -271,6 +271,14 @@ pub trait Conversations: Send + Sync {
 
 /// The provider's API, as the generic handlers need it. One implementation per provider; each interprets only
 /// its own [`SourceRef`] variant.
+/// A pull or merge request's head: its branch, and the repository that holds it when that is not the source's
+/// own (a fork), so the agent works where the branch is and never pushes a fork's branch name to the base.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeadBranch {
+    pub branch: String,
+    pub fork: Option<String>,
+}
+
 #[async_trait]
 pub trait SourceClient: Send + Sync {
     /// May this person trigger runs here (e.g. GitHub write access)? Decided via the provider API.
@@ -295,8 +303,11 @@ pub trait SourceClient: Send + Sync {
     /// Text of earlier messages in the thread, oldest first, sanitized, written at or before `until` (epoch s),
     /// excluding Hookline's own; for the prompt.
     async fn thread_context(&self, source: &SourceRef, until: u64) -> Result<Vec<ContextMessage>, PortError>;
-    /// Branch to work on when the trigger did not carry it (GitHub PR head for conversation comments).
-    async fn resolve_branch(&self, source: &SourceRef) -> Result<Option<String>, PortError>;
+    /// Branch to work on when the trigger did not carry it (GitHub PR head for conversation comments). The
+    /// default, for sources that are never pull or merge requests, is none.
+    async fn resolve_branch(&self, _source: &SourceRef) -> Result<Option<HeadBranch>, PortError> {
+        Ok(None)
+    }
     /// The conversation started: trackers may move the issue (Jira transition, Linear state). Best effort.
     async fn run_started(&self, _source: &SourceRef) -> Result<(), PortError> {
         Ok(())

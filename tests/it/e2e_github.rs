@@ -10,6 +10,8 @@ use hookline_tests::{
     },
 };
 
+use serde_json::json;
+
 fn alice() -> serde_json::Value {
     user("alice", ALICE_ID)
 }
@@ -360,6 +362,54 @@ async fn a_pr_conversation_comment_uses_the_pr_head_branch() {
         .as_str()
         .unwrap_or("")
         .starts_with("GitHub PR #9"));
+}
+
+/// GIVEN pull requests from forks, whose head branch is often named `main` WHEN someone asks on them THEN the
+/// agent works on the head branch in the fork, never on a branch of that name in the base repository; a head
+/// whose fork is gone leaves the agent on a branch of its own.
+#[tokio::test]
+async fn fork_pull_requests_are_worked_on_in_the_fork_never_on_the_base() {
+    let h = Harness::start().await;
+    let started = |n: usize| {
+        let start = h.openhands.starts()[n].request.clone();
+        (
+            start["selected_repository"].clone(),
+            start["selected_branch"].clone(),
+        )
+    };
+
+    // A conversation comment: the head is read from the API.
+    h.github.set_fork_pull_head(REPO, 9, "main", "mallory/hello");
+    let payload = issue_comment(9, 9001, "@openhands fix the typo", alice(), true);
+    h.deliver("issue_comment", "d-fork-1", &payload).await;
+    eventually("first start", || async { h.openhands.starts().len() == 1 }).await;
+    assert_eq!(started(0), (json!("mallory/hello"), json!("main")));
+
+    // A review comment: the head comes with the event.
+    let ask = "@openhands rename this";
+    let comment = h
+        .github
+        .seed_review_comment(REPO, 10, "alice", ask, h.clock_now(), None);
+    let mut payload = review_comment(10, comment, None, ask, alice());
+    payload["pull_request"]["head"] =
+        json!({"ref": "main", "sha": "abc", "repo": {"full_name": "mallory/hello"}});
+    h.deliver("pull_request_review_comment", "d-fork-2", &payload)
+        .await;
+    eventually("second start", || async { h.openhands.starts().len() == 2 }).await;
+    assert_eq!(started(1), (json!("mallory/hello"), json!("main")));
+
+    // The fork was deleted: `head.repo` is null, and there is no branch to push to.
+    h.github.set_fork_pull_head(REPO, 11, "main", "");
+    let comment = h
+        .github
+        .seed_review_comment(REPO, 11, "alice", ask, h.clock_now(), None);
+    let mut payload = review_comment(11, comment, None, ask, alice());
+    payload["pull_request"]["head"] = json!({"ref": "main", "sha": "abc", "repo": null});
+    h.deliver("pull_request_review_comment", "d-fork-3", &payload)
+        .await;
+    eventually("third start", || async { h.openhands.starts().len() == 3 }).await;
+    assert_eq!(started(2).0, json!(REPO));
+    assert!(started(2).1.is_null(), "{:?}", started(2));
 }
 
 #[tokio::test]

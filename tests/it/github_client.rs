@@ -10,7 +10,7 @@ use hookline::{
     domain::{SourceRef, StatusRef},
     error::PortError,
     github::{client::GithubClient, GithubConfig, GithubSource, GithubTarget},
-    ports::{ContextMessage, Secrets, SourceClient},
+    ports::{ContextMessage, HeadBranch, Secrets, SourceClient},
     secret::SecretString,
 };
 use hookline_tests::fake_github::{
@@ -749,9 +749,23 @@ async fn resolves_the_head_branch_of_pull_requests_only() {
     let pr_comment = source(2, true, GithubTarget::IssueComment { comment_id: 1 });
     assert_eq!(
         h.client.resolve_branch(&pr_comment).await.expect("branch"),
-        Some("feature/readme".to_owned())
+        Some(HeadBranch {
+            branch: "feature/readme".into(),
+            fork: None
+        })
     );
     assert_eq!(last_repo_request(&h.fake).path, "/repos/octo/hello/pulls/2");
+
+    // A pull request from a fork: the branch is the fork's, and so is the repository to work in.
+    h.fake.set_fork_pull_head(REPO, 3, "main", "mallory/hello");
+    let fork_comment = source(3, true, GithubTarget::IssueComment { comment_id: 1 });
+    assert_eq!(
+        h.client.resolve_branch(&fork_comment).await.expect("branch"),
+        Some(HeadBranch {
+            branch: "main".into(),
+            fork: Some("mallory/hello".into())
+        })
+    );
 
     let before = h.fake.requests().len();
     assert_eq!(h.client.resolve_branch(&issue(1)).await.expect("issue"), None);

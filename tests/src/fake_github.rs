@@ -218,7 +218,8 @@ struct FakeState {
     comments: Vec<FakeComment>,
     reactions: Vec<FakeReaction>,
     collaborators: HashMap<String, Collaborator>,
-    pull_heads: HashMap<(String, u64), String>,
+    /// Per pull request: its head branch and the repository holding it.
+    pull_heads: HashMap<(String, u64), (String, String)>,
 }
 
 struct IssuedToken {
@@ -390,11 +391,16 @@ impl FakeGithub {
 
     /// Make `number` in `repo` a pull request whose head branch is `head_ref`.
     pub fn set_pull_head(&self, repo: &str, number: u64, head_ref: &str) {
-        self.shared
-            .state
-            .lock()
-            .pull_heads
-            .insert((repo.to_owned(), number), head_ref.to_owned());
+        self.set_fork_pull_head(repo, number, head_ref, repo);
+    }
+
+    /// Make `number` in `repo` a pull request from `head_ref` of the fork `head_repo`; an empty `head_repo` is a
+    /// deleted fork (`head.repo` is `null`).
+    pub fn set_fork_pull_head(&self, repo: &str, number: u64, head_ref: &str, head_repo: &str) {
+        self.shared.state.lock().pull_heads.insert(
+            (repo.to_owned(), number),
+            (head_ref.to_owned(), head_repo.to_owned()),
+        );
     }
 
     /// Answer the next request whose path starts with `path_prefix` with `failure` (queued in order; each
@@ -562,12 +568,16 @@ fn route_repo(request: &RepoRequest<'_>, state: &mut FakeState, method: &Method,
         },
         ("GET", ["pulls", number]) => {
             match id(number).and_then(|n| state.pull_heads.get(&(request.repo.clone(), n)).map(|h| (n, h))) {
-                Some((number, head)) => reply(
+                Some((number, (head, head_repo))) => reply(
                     StatusCode::OK,
                     json!({
                         "number": number,
                         "state": "open",
-                        "head": { "ref": head, "sha": "0000000000000000000000000000000000000000" },
+                        "head": {
+                            "ref": head,
+                            "sha": "0000000000000000000000000000000000000000",
+                            "repo": (!head_repo.is_empty()).then(|| json!({ "full_name": head_repo })),
+                        },
                         "base": { "ref": "main" },
                     }),
                 ),

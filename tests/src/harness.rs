@@ -418,7 +418,7 @@ pub fn review_comment(
     v["pull_request"] = json!({
         "number": number, "title": "Run on start", "body": "Calls run()", "state": "open",
         "html_url": format!("https://github.com/{REPO}/pull/{number}"),
-        "head": {"ref": "feature/run", "sha": "abc"}, "base": {"ref": "main"}
+        "head": {"ref": "feature/run", "sha": "abc", "repo": {"full_name": REPO}}, "base": {"ref": "main"}
     });
     v
 }

@@ -37,7 +37,7 @@ use crate::{
         self, encode_path_segment, fit, header_str, header_u64, parse_json, parse_timestamp, status_tag,
         string_field, Answer, Call, Dialect, Signals,
     },
-    ports::{ContextMessage, SourceClient},
+    ports::{ContextMessage, HeadBranch, SourceClient},
     provider::Outbound,
     secret::SecretString,
     text,
@@ -461,7 +461,7 @@ impl SourceClient for GithubClient {
         Ok(text::newest_context(entries))
     }
 
-    async fn resolve_branch(&self, source: &SourceRef) -> Result<Option<String>, PortError> {
+    async fn resolve_branch(&self, source: &SourceRef) -> Result<Option<HeadBranch>, PortError> {
         const OP: &str = "read pull request";
         let thread = self.thread(source)?;
         let is_pull_request = thread.source.is_pull_request
@@ -475,7 +475,7 @@ impl SourceClient for GithubClient {
         let url = format!("{}/pulls/{}", thread.repo_url, thread.source.number);
         let response = self.call(&thread, OP, Method::GET, &url, None).await?;
         let pull: PullRequest = parse_json(&what(OP), &response.body)?;
-        Ok(Some(pull.head.ref_name).filter(|name| !name.is_empty()))
+        Ok(head_branch(&thread.source.repository, pull.head))
     }
 }
 
@@ -546,6 +546,28 @@ struct PullRequest {
 struct PullHead {
     #[serde(rename = "ref")]
     ref_name: String,
+    /// `null` once the fork is deleted.
+    #[serde(default)]
+    repo: Option<PullHeadRepo>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PullHeadRepo {
+    full_name: String,
+}
+
+/// Where the agent works on a pull request of `base`: its head branch, in the fork when the head is one. A head
+/// whose repository is gone (a deleted fork) has no branch the agent could push to.
+fn head_branch(base: &str, head: PullHead) -> Option<HeadBranch> {
+    let repository = head.repo?.full_name;
+    if head.ref_name.is_empty() {
+        return None;
+    }
+    let fork = (!repository.eq_ignore_ascii_case(base)).then_some(repository);
+    Some(HeadBranch {
+        branch: head.ref_name,
+        fork,
+    })
 }
 
 /// Does this collaborator role allow triggering? Built-in roles decide by name (admin, maintain, write);

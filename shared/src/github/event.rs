@@ -91,6 +91,9 @@ pub struct GithubPull<S = String> {
     pub title: S,
     pub body: S,
     pub head_ref: S,
+    /// `owner/repo` holding the head branch: the base repository, a fork, or empty once the fork is deleted.
+    #[serde(default)]
+    pub head_repository: S,
     pub html_url: S,
 }
 
@@ -310,6 +313,8 @@ struct RawPull<'a> {
 struct RawHead<'a> {
     #[serde(rename = "ref", default, borrow)]
     git_ref: JsonText<'a>,
+    #[serde(default, borrow)]
+    repo: Option<RawRepo<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -391,7 +396,12 @@ impl<'a> RawEvent<'a> {
                 number: p.number,
                 title: trimmed(p.title),
                 body: trimmed(p.body),
-                head_ref: p.head.map(|h| h.git_ref).unwrap_or_default(),
+                head_ref: p.head.as_ref().map(|h| h.git_ref.clone()).unwrap_or_default(),
+                head_repository: p
+                    .head
+                    .and_then(|h| h.repo)
+                    .map(|r| r.full_name)
+                    .unwrap_or_default(),
                 html_url: p.html_url.unwrap_or_default(),
             }),
             review: self.review.map(|r| GithubReview {

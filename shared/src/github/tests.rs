@@ -66,14 +66,14 @@ fn issue_comment(action: &str, body: &str, on_pr: bool) -> Value {
 fn review_comment(body: &str, in_reply_to: Option<u64>) -> Value {
     let mut v = base("created");
     v["comment"] = json!({"id": 900, "body": body, "user": user("alice", "User"), "path": "src/lib.rs", "line": 12, "diff_hunk": "@@ -1 +1 @@", "in_reply_to_id": in_reply_to});
-    v["pull_request"] = json!({"number": 8, "title": "Speed up", "body": "PR body", "html_url": "https://github.com/Octo-Org/Hello/pull/8", "head": {"ref": "feature/speed"}});
+    v["pull_request"] = json!({"number": 8, "title": "Speed up", "body": "PR body", "html_url": "https://github.com/Octo-Org/Hello/pull/8", "head": {"ref": "feature/speed", "repo": {"full_name": "Octo-Org/Hello"}}});
     v
 }
 
 fn review_submitted(body: &str) -> Value {
     let mut v = base("submitted");
     v["review"] = json!({"id": 31, "body": body, "user": user("alice", "User"), "state": "commented"});
-    v["pull_request"] = json!({"number": 8, "title": "Speed up", "body": "", "html_url": "https://github.com/Octo-Org/Hello/pull/8", "head": {"ref": "feature/speed"}});
+    v["pull_request"] = json!({"number": 8, "title": "Speed up", "body": "", "html_url": "https://github.com/Octo-Org/Hello/pull/8", "head": {"ref": "feature/speed", "repo": {"full_name": "Octo-Org/Hello"}}});
     v
 }
 

@@ -1,7 +1,7 @@
 //! GitHub's trigger decisions: pure functions from a trimmed event to a [`Decision`].
 
 use super::{
-    event::{GithubEvent, GithubUser},
+    event::{GithubEvent, GithubPull, GithubUser},
     GithubConfig, GithubSource, GithubTarget,
 };
 use crate::{
@@ -102,11 +102,10 @@ pub(super) fn decide(config: &GithubConfig, envelope: &Envelope, event: GithubEv
         (None, Some(issue)) => (issue.title.clone(), issue.body.clone(), issue.html_url.clone()),
         (None, None) => (String::new(), String::new(), String::new()),
     };
-    let branch = event
-        .pull_request
-        .as_ref()
-        .map(|p| p.head_ref.clone())
-        .filter(|b| !b.is_empty());
+    let (repository, branch) = match &event.pull_request {
+        Some(pull) => head(&event.repository, pull),
+        None => (event.repository.clone(), None),
+    };
     let kind = if is_pull_request { "pull request" } else { "issue" };
     let location = event.comment.as_ref().and_then(|c| {
         c.path.as_ref().map(|path| {
@@ -139,7 +138,7 @@ pub(super) fn decide(config: &GithubConfig, envelope: &Envelope, event: GithubEv
             is_pull_request,
             target,
         }),
-        repository: Some(event.repository.clone()),
+        repository: Some(repository),
         branch,
         git_provider: "github".to_owned(),
         title: format!("{title_prefix} #{number}: {}", text::one_line(&subject_title)),
@@ -173,6 +172,16 @@ fn own_or_bot(
         return Some("hookline's own comment");
     }
     None
+}
+
+/// The repository and branch the agent works on for pull request `pull` of `base`: the head branch where it
+/// lives, so a fork's branch is worked on in the fork and its name is never pushed to the base. A head whose
+/// repository is gone (a deleted fork) leaves no branch: the agent starts its own.
+fn head(base: &str, pull: &GithubPull) -> (String, Option<String>) {
+    if pull.head_ref.is_empty() || pull.head_repository.is_empty() {
+        return (base.to_owned(), None);
+    }
+    (pull.head_repository.clone(), Some(pull.head_ref.clone()))
 }
 
 fn instructions_for(

@@ -25,7 +25,7 @@ use crate::{
         self, fit, header_str, header_u64, parse_json, parse_timestamp, status_tag, string_field, Answer,
         Call, Dialect, Signals,
     },
-    ports::{ContextMessage, SourceClient},
+    ports::{ContextMessage, HeadBranch, SourceClient},
     provider::Outbound,
     text,
 };
@@ -385,7 +385,7 @@ impl SourceClient for GitlabClient {
         Ok(text::newest_context(entries))
     }
 
-    async fn resolve_branch(&self, source: &SourceRef) -> Result<Option<String>, PortError> {
+    async fn resolve_branch(&self, source: &SourceRef) -> Result<Option<HeadBranch>, PortError> {
         const OP: &str = "read merge request";
         let thread = self.thread(source)?;
         if thread.source.noteable != super::Noteable::MergeRequest {
@@ -395,7 +395,15 @@ impl SourceClient for GitlabClient {
             .call(&thread, OP, Method::GET, &thread.item_url, None)
             .await?;
         let mr: MergeRequest = parse_json(&what(OP), &response.body)?;
-        Ok(mr.source_branch.filter(|b| !b.is_empty()))
+        // A fork's branch lives in the fork, whose path this answer does not carry: no branch then, so the agent
+        // starts a new one on the project rather than pushing the fork's branch name here.
+        if mr.source_project_id != mr.target_project_id {
+            return Ok(None);
+        }
+        Ok(mr
+            .source_branch
+            .filter(|b| !b.is_empty())
+            .map(|branch| HeadBranch { branch, fork: None }))
     }
 }
 
@@ -445,6 +453,10 @@ struct Member {
 struct MergeRequest {
     #[serde(default)]
     source_branch: Option<String>,
+    #[serde(default)]
+    source_project_id: Option<u64>,
+    #[serde(default)]
+    target_project_id: Option<u64>,
 }
 
 /// How GitLab's REST API speaks: a rate limit is a 429, whose quota resets at `RateLimit-Reset` (epoch seconds)

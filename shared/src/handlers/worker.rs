@@ -283,9 +283,15 @@ async fn drive_run(
             Vec::new()
         }
     };
-    let branch = match &trigger.branch {
-        Some(branch) => Some(branch.clone()),
-        None => source.resolve_branch(&trigger.source).await?,
+    let (repository, branch) = match &trigger.branch {
+        Some(branch) => (trigger.repository.clone(), Some(branch.clone())),
+        None => match source.resolve_branch(&trigger.source).await? {
+            Some(head) => (
+                head.fork.or_else(|| trigger.repository.clone()),
+                Some(head.branch),
+            ),
+            None => (trigger.repository.clone(), None),
+        },
     };
     let earlier = run
         .previous_conversation_id
@@ -294,7 +300,7 @@ async fn drive_run(
     let request = StartConversation {
         conversation_id: run.conversation_id.clone(),
         initial_message: prompt::initial_message(trigger, &context, earlier.as_deref()),
-        selected_repository: trigger.repository.clone(),
+        selected_repository: repository,
         selected_branch: branch,
         git_provider: Some(trigger.git_provider.clone()),
         title: trigger.title.clone(),

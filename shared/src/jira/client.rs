@@ -443,10 +443,6 @@ impl SourceClient for JiraClient {
         Ok(newest_first)
     }
 
-    async fn resolve_branch(&self, _source: &SourceRef) -> Result<Option<String>, PortError> {
-        Ok(None)
-    }
-
     async fn run_started(&self, source: &SourceRef) -> Result<(), PortError> {
         let SourceRef::Jira(jira) = source else {
             return self.thread(source).map(|_| ());

@@ -372,11 +372,6 @@ impl SourceClient for LinearClient {
         Ok(messages)
     }
 
-    async fn resolve_branch(&self, source: &SourceRef) -> Result<Option<String>, PortError> {
-        self.thread(source)?;
-        Ok(None)
-    }
-
     /// Move an issue that has not started (state type in `LINEAR_START_FROM_STATES`) to its team's `started`
     /// state with the lowest position. Started, completed and canceled issues are never touched.
     async fn run_started(&self, source: &SourceRef) -> Result<(), PortError> {

@@ -387,12 +387,6 @@ impl SourceClient for SlackClient {
         .await?;
         Ok(text::newest_context(entries))
     }
-
-    /// Slack threads carry no branch.
-    async fn resolve_branch(&self, source: &SourceRef) -> Result<Option<String>, PortError> {
-        self.thread(source)?;
-        Ok(None)
-    }
 }
 
 fn status_metadata(marker: &str) -> Value {
