@@ -349,8 +349,8 @@ pub(crate) struct NoApiClient;
 #[cfg(test)]
 #[async_trait]
 impl crate::ports::SourceClient for NoApiClient {
-    async fn may_trigger(&self, _: &crate::domain::SourceRef, _: &str) -> Result<bool, PortError> {
-        Ok(true)
+    async fn access(&self, _: &crate::domain::SourceRef, _: &str) -> Result<crate::ports::Access, PortError> {
+        Ok(crate::ports::Access::Trigger)
     }
     async fn acknowledge(&self, _: &crate::domain::SourceRef) -> Result<(), PortError> {
         Ok(())

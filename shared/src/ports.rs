@@ -271,6 +271,17 @@ pub trait Conversations: Send + Sync {
 
 /// The provider's API, as the generic handlers need it. One implementation per provider; each interprets only
 /// its own [`SourceRef`] variant.
+/// What a person may do on a source, in increasing order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Access {
+    /// Nothing: no run starts, nothing is posted.
+    None,
+    /// Start runs, and steer the runs they started.
+    Trigger,
+    /// Also steer runs someone else started (GitHub maintain or admin, GitLab maintainer or owner).
+    Maintain,
+}
+
 /// A pull or merge request's head: its branch, and the repository that holds it when that is not the source's
 /// own (a fork), so the agent works where the branch is and never pushes a fork's branch name to the base.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -281,8 +292,9 @@ pub struct HeadBranch {
 
 #[async_trait]
 pub trait SourceClient: Send + Sync {
-    /// May this person trigger runs here (e.g. GitHub write access)? Decided via the provider API.
-    async fn may_trigger(&self, source: &SourceRef, actor_login: &str) -> Result<bool, PortError>;
+    /// What this person may do here (e.g. GitHub write access triggers, maintain steers others' runs), as the
+    /// provider's API says.
+    async fn access(&self, source: &SourceRef, actor_login: &str) -> Result<Access, PortError>;
     /// The immediate "seen it" signal (👀 reaction). Idempotent.
     async fn acknowledge(&self, source: &SourceRef) -> Result<(), PortError>;
     /// Post the run's one status message; `marker` is embedded invisibly so a retry can find it.

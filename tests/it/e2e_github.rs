@@ -1,6 +1,7 @@
 //! GitHub end to end through the local host: real HTTP in, real SQLite, real worker and callback, against the
 //! fake GitHub and OpenHands servers. Each test asserts on what was actually sent to them.
 
+use hookline::domain::Provider;
 use hookline_tests::{
     fake_github::{InjectedFailure, ReactionTarget},
     fake_openhands::post_event,
@@ -410,6 +411,27 @@ async fn fork_pull_requests_are_worked_on_in_the_fork_never_on_the_base() {
     eventually("third start", || async { h.openhands.starts().len() == 3 }).await;
     assert_eq!(started(2).0, json!(REPO));
     assert!(started(2).1.is_null(), "{:?}", started(2));
+}
+
+/// GIVEN alice's running conversation on an issue WHEN a maintainer of the repository mentions the bot there
+/// THEN their follow-up reaches the run (someone with write access only is refused: a provider scenario).
+#[tokio::test]
+async fn a_maintainer_may_steer_someone_elses_run() {
+    let h = Harness::start().await;
+    let conversation_id = h.start_labeled_run(23, "d-m-1").await;
+    h.github.set_role("mona", "maintain");
+    h.link_to(Provider::Github, "github.com", "5151", "mona").await;
+    let payload = issue_comment(
+        23,
+        2301,
+        "@openhands also update the docs",
+        user("mona", 5151),
+        false,
+    );
+    assert_eq!(h.deliver("issue_comment", "d-m-2", &payload).await.0, 202);
+    eventually("follow-up sent", || async { !h.openhands.messages().is_empty() }).await;
+    assert_eq!(h.openhands.messages()[0].conversation_id, conversation_id);
+    assert_eq!(h.openhands.starts().len(), 1);
 }
 
 #[tokio::test]

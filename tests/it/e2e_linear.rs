@@ -351,7 +351,7 @@ async fn a_mention_while_the_run_is_going_is_a_follow_up() {
     rig.deliver("ld-3", &rig.comment(ISSUE, "c-3", ALICE, "@openhands fix it"))
         .await;
     let conversation_id = rig.started().await;
-    let follow = rig.comment(ISSUE, "c-4", BOB, "@openhands also keep the old API working");
+    let follow = rig.comment(ISSUE, "c-4", ALICE, "@openhands also keep the old API working");
     assert_eq!(rig.deliver("ld-4", &follow).await.0, 202);
     eventually("follow-up sent", || async {
         !rig.h.openhands.messages().is_empty()

@@ -10,7 +10,7 @@ use hookline::{
     domain::{SourceRef, StatusRef},
     error::PortError,
     github::{client::GithubClient, GithubConfig, GithubSource, GithubTarget},
-    ports::{ContextMessage, HeadBranch, Secrets, SourceClient},
+    ports::{Access, ContextMessage, HeadBranch, Secrets, SourceClient},
     secret::SecretString,
 };
 use hookline_tests::fake_github::{
@@ -126,7 +126,7 @@ async fn exchanges_one_app_jwt_and_reuses_the_installation_token() {
     // WHEN it makes several calls for one installation
     for login in ["alice", "bob", "carol"] {
         h.client
-            .may_trigger(&issue(1), login)
+            .access(&issue(1), login)
             .await
             .expect("permission lookup");
     }
@@ -188,26 +188,17 @@ async fn exchanges_one_app_jwt_and_reuses_the_installation_token() {
 async fn remints_the_token_five_minutes_before_it_expires() {
     // GIVEN a cached token issued at T0 (expires T0 + 1 h)
     let h = harness().await;
-    h.client
-        .may_trigger(&issue(1), "alice")
-        .await
-        .expect("first call");
+    h.client.access(&issue(1), "alice").await.expect("first call");
 
     // WHEN time moves to just before the refresh point
     h.clock.advance(3600 - 300 - 1);
-    h.client
-        .may_trigger(&issue(1), "alice")
-        .await
-        .expect("second call");
+    h.client.access(&issue(1), "alice").await.expect("second call");
     // THEN the token is still reused
     assert_eq!(h.fake.token_exchanges(), 1);
 
     // WHEN time reaches expiry minus 5 minutes
     h.clock.advance(1);
-    h.client
-        .may_trigger(&issue(1), "alice")
-        .await
-        .expect("third call");
+    h.client.access(&issue(1), "alice").await.expect("third call");
     // THEN a new JWT is minted (the fake checks it against the moved clock) and the new token used
     assert_eq!(h.fake.token_exchanges(), 2);
     assert_eq!(
@@ -217,10 +208,7 @@ async fn remints_the_token_five_minutes_before_it_expires() {
 
     // AND invalidate() forces the next call to exchange again
     h.client.app_auth().invalidate(INSTALLATION);
-    h.client
-        .may_trigger(&issue(1), "alice")
-        .await
-        .expect("fourth call");
+    h.client.access(&issue(1), "alice").await.expect("fourth call");
     assert_eq!(h.fake.token_exchanges(), 3);
 }
 
@@ -281,39 +269,43 @@ async fn key_and_app_problems_are_permanent_and_never_not_found() {
 // Permissions and reactions
 
 #[tokio::test]
-async fn only_write_roles_may_trigger() {
+async fn roles_decide_access() {
     let h = harness().await;
     for (login, role, allowed) in [
-        ("ada", "admin", true),
-        ("max", "maintain", true),
-        ("wes", "write", true),
-        ("tri", "triage", false),
-        ("rea", "read", false),
-        ("non", "none", false),
+        ("ada", "admin", Access::Maintain),
+        ("max", "maintain", Access::Maintain),
+        ("wes", "write", Access::Trigger),
+        ("tri", "triage", Access::None),
+        ("rea", "read", Access::None),
+        ("non", "none", Access::None),
     ] {
         h.fake.set_role(login, role);
         let got = h
             .client
-            .may_trigger(&issue(1), login)
+            .access(&issue(1), login)
             .await
             .expect("permission lookup");
         assert_eq!(got, allowed, "{role}");
     }
     // Unknown people get the fake's default (`read`); users GitHub does not know answer 404.
-    assert!(!h
-        .client
-        .may_trigger(&issue(1), "stranger")
-        .await
-        .expect("default role"));
+    assert_eq!(
+        h.client
+            .access(&issue(1), "stranger")
+            .await
+            .expect("default role"),
+        Access::None
+    );
     h.fake.remove_user("ghost");
-    assert!(!h
-        .client
-        .may_trigger(&issue(1), "ghost")
-        .await
-        .expect("404 means no"));
+    assert_eq!(
+        h.client.access(&issue(1), "ghost").await.expect("404 means no"),
+        Access::None
+    );
     // A custom role is judged by its base permission.
     h.fake.set_role_and_permission("rel", "release-manager", "write");
-    assert!(h.client.may_trigger(&issue(1), "rel").await.expect("custom role"));
+    assert_eq!(
+        h.client.access(&issue(1), "rel").await.expect("custom role"),
+        Access::Trigger
+    );
 
     let paths: Vec<String> = repo_requests(&h.fake).into_iter().map(|r| r.path).collect();
     assert!(

@@ -37,7 +37,7 @@ use crate::{
         self, encode_path_segment, fit, header_str, header_u64, parse_json, parse_timestamp, status_tag,
         string_field, Answer, Call, Dialect, Signals,
     },
-    ports::{ContextMessage, HeadBranch, SourceClient},
+    ports::{Access, ContextMessage, HeadBranch, SourceClient},
     provider::Outbound,
     secret::SecretString,
     text,
@@ -295,11 +295,11 @@ impl std::fmt::Debug for GithubClient {
 
 #[async_trait]
 impl SourceClient for GithubClient {
-    async fn may_trigger(&self, source: &SourceRef, actor_login: &str) -> Result<bool, PortError> {
+    async fn access(&self, source: &SourceRef, actor_login: &str) -> Result<Access, PortError> {
         const OP: &str = "read collaborator permission";
         let thread = self.thread(source)?;
         if actor_login.is_empty() {
-            return Ok(false);
+            return Ok(Access::None);
         }
         let url = format!(
             "{}/collaborators/{}/permission",
@@ -309,20 +309,20 @@ impl SourceClient for GithubClient {
         let response = match self.call(&thread, OP, Method::GET, &url, None).await {
             Ok(response) => response,
             // Not a collaborator (or no such user): no access.
-            Err(err) if err.status() == Some(404) => return Ok(false),
+            Err(err) if err.status() == Some(404) => return Ok(Access::None),
             Err(err) => return Err(err),
         };
         let permission: CollaboratorPermission = parse_json(&what(OP), &response.body)?;
-        let allowed = grants_write(permission.role_name.as_deref(), permission.permission.as_deref());
+        let access = access_of(permission.role_name.as_deref(), permission.permission.as_deref());
         tracing::debug!(
             repo = %thread.source.repository,
             number = thread.source.number,
             actor = actor_login,
             role = ?permission.role_name,
-            allowed,
-            "checked trigger permission"
+            ?access,
+            "checked access"
         );
-        Ok(allowed)
+        Ok(access)
     }
 
     async fn acknowledge(&self, source: &SourceRef) -> Result<(), PortError> {
@@ -572,13 +572,21 @@ fn head_branch(base: &str, head: PullHead) -> Option<HeadBranch> {
 
 /// Does this collaborator role allow triggering? Built-in roles decide by name (admin, maintain, write);
 /// a custom role, or a missing `role_name`, by its base `permission` (admin or write).
-fn grants_write(role_name: Option<&str>, permission: Option<&str>) -> bool {
+fn access_of(role_name: Option<&str>, permission: Option<&str>) -> Access {
     const BUILT_IN: [&str; 5] = ["admin", "maintain", "write", "triage", "read"];
-    const WRITE_ROLES: [&str; 3] = ["admin", "maintain", "write"];
     let is = |value: &str, set: &[&str]| set.iter().any(|name| name.eq_ignore_ascii_case(value.trim()));
+    let level = |value: &str, maintain: &[&str]| {
+        if is(value, maintain) {
+            Access::Maintain
+        } else if is(value, &["write"]) {
+            Access::Trigger
+        } else {
+            Access::None
+        }
+    };
     match role_name.filter(|role| !role.trim().is_empty()) {
-        Some(role) if is(role, &BUILT_IN) => is(role, &WRITE_ROLES),
-        _ => permission.is_some_and(|permission| is(permission, &["admin", "write"])),
+        Some(role) if is(role, &BUILT_IN) => level(role, &["admin", "maintain"]),
+        _ => permission.map_or(Access::None, |permission| level(permission, &["admin"])),
     }
 }
 
@@ -1009,18 +1017,20 @@ mod tests {
     }
 
     #[test]
-    fn write_roles_decide_and_custom_roles_fall_back_to_permission() {
-        for role in ["admin", "maintain", "write"] {
-            assert!(grants_write(Some(role), Some("read")), "{role}");
+    fn built_in_roles_decide_and_custom_roles_fall_back_to_permission() {
+        for role in ["admin", "maintain"] {
+            assert_eq!(access_of(Some(role), Some("read")), Access::Maintain, "{role}");
         }
+        assert_eq!(access_of(Some("write"), Some("admin")), Access::Trigger);
         for role in ["triage", "read"] {
-            assert!(!grants_write(Some(role), Some("write")), "{role}");
+            assert_eq!(access_of(Some(role), Some("write")), Access::None, "{role}");
         }
-        assert!(grants_write(None, Some("write")));
-        assert!(!grants_write(None, Some("none")));
-        assert!(grants_write(Some("release-manager"), Some("write")));
-        assert!(!grants_write(Some("auditor"), Some("read")));
-        assert!(!grants_write(None, None));
+        assert_eq!(access_of(None, Some("write")), Access::Trigger);
+        assert_eq!(access_of(None, Some("admin")), Access::Maintain);
+        assert_eq!(access_of(None, Some("none")), Access::None);
+        assert_eq!(access_of(Some("release-manager"), Some("write")), Access::Trigger);
+        assert_eq!(access_of(Some("auditor"), Some("read")), Access::None);
+        assert_eq!(access_of(None, None), Access::None);
     }
 
     #[test]

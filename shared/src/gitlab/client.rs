@@ -25,7 +25,7 @@ use crate::{
         self, fit, header_str, header_u64, parse_json, parse_timestamp, status_tag, string_field, Answer,
         Call, Dialect, Signals,
     },
-    ports::{ContextMessage, HeadBranch, SourceClient},
+    ports::{Access, ContextMessage, HeadBranch, SourceClient},
     provider::Outbound,
     text,
 };
@@ -38,6 +38,8 @@ pub const MAX_PAGES: u32 = 5;
 pub const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 /// Lowest access level that may trigger runs: Developer.
 pub const MIN_ACCESS_LEVEL: u64 = 30;
+/// Maintainer (40) and above may also steer runs someone else started.
+pub const MAINTAINER_ACCESS_LEVEL: u64 = 40;
 
 /// GitLab's limit on a note body, in characters.
 const MAX_NOTE_CHARS: usize = 1_000_000;
@@ -251,30 +253,35 @@ impl GitlabClient {
 impl SourceClient for GitlabClient {
     /// Developer (30) or more on the project, inherited and shared memberships included
     /// (`/projects/:id/members/all/:user_id`); not a member (404) or not active → no.
-    async fn may_trigger(&self, source: &SourceRef, actor_login: &str) -> Result<bool, PortError> {
+    async fn access(&self, source: &SourceRef, actor_login: &str) -> Result<Access, PortError> {
         const OP: &str = "read project member";
         let thread = self.thread(source)?;
         if thread.source.actor_id == 0 {
-            return Ok(false);
+            return Ok(Access::None);
         }
         let url = format!("{}/members/all/{}", thread.project_url, thread.source.actor_id);
         let response = match self.call(&thread, OP, Method::GET, &url, None).await {
             Ok(response) => response,
-            Err(err) if err.status() == Some(404) => return Ok(false),
+            Err(err) if err.status() == Some(404) => return Ok(Access::None),
             Err(err) => return Err(err),
         };
         let member: Member = parse_json(&what(OP), &response.body)?;
         let active = member.state.as_deref().is_none_or(|s| s == "active");
-        let allowed = active && member.access_level >= MIN_ACCESS_LEVEL;
+        let access = match member.access_level {
+            _ if !active => Access::None,
+            level if level >= MAINTAINER_ACCESS_LEVEL => Access::Maintain,
+            level if level >= MIN_ACCESS_LEVEL => Access::Trigger,
+            _ => Access::None,
+        };
         tracing::debug!(
             tenant = %thread.source.tenant,
             project = thread.source.project_id,
             actor = actor_login,
             access_level = member.access_level,
-            allowed,
-            "checked trigger permission"
+            ?access,
+            "checked access"
         );
-        Ok(allowed)
+        Ok(access)
     }
 
     async fn acknowledge(&self, source: &SourceRef) -> Result<(), PortError> {

@@ -51,7 +51,7 @@ pub struct GitlabSource {
     pub web_url: String,
     pub target: GitlabTarget,
     /// GitLab user id of the person who triggered the run. Kept here because the members API is keyed by user
-    /// id, while [`crate::ports::SourceClient::may_trigger`] is handed only the username.
+    /// id, while [`crate::ports::SourceClient::access`] is handed only the username.
     pub actor_id: u64,
     /// The trigger was an internal (confidential) note: Hookline's notes are internal too.
     #[serde(default)]

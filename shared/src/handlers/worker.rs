@@ -13,7 +13,7 @@ use crate::{
         conversation_id_for, Envelope, Outcome, RunRecord, RunState, SourceRef, Trigger, ENVELOPE_VERSION,
     },
     error::{Disposition, PortError, ProcessError},
-    ports::{Claim, MessageDelivery, StartConversation, StartTask, ThreadClaim},
+    ports::{Access, Claim, MessageDelivery, StartConversation, StartTask, ThreadClaim},
     provider::{Decision, ProviderModule},
 };
 
@@ -105,7 +105,8 @@ async fn process_envelope(
             return drive_run(services, module, &trigger, run, true, final_attempt).await;
         }
         let source = module.source();
-        if !source.may_trigger(&trigger.source, &trigger.actor.login).await? {
+        let access = source.access(&trigger.source, &trigger.actor.login).await?;
+        if access == Access::None {
             info!(
                 decision = "denied",
                 "person may not trigger runs here (no write access)"
@@ -144,6 +145,13 @@ async fn process_envelope(
                 } => {
                     if let Some(run) = services.runs.get_run(&active).await? {
                         if !run.state.is_terminal() {
+                            // A follow-up speaks with the run's identity: only whoever started it, or a
+                            // maintainer of the source, may steer it.
+                            if run.actor.id != trigger.actor.id && access < Access::Maintain {
+                                info!(decision = "not_theirs", active_conversation = %active, "someone else's run is active on this thread");
+                                let key = format!("{}:not-theirs", trigger.run_key);
+                                return post_notice_once(services, module, &trigger.source, &key, NOT_THEIR_RUN).await;
+                            }
                             match follow_up(services, module, &trigger, run, final_attempt).await? {
                                 FollowUp::Handled => return Ok(()),
                                 FollowUp::Ended => {}
@@ -364,6 +372,10 @@ enum FollowUp {
     /// The run's conversation has ended or is gone: the mention starts a new run.
     Ended,
 }
+
+/// The answer to someone who mentions the bot on a thread whose active run another person started.
+const NOT_THEIR_RUN: &str = "I can't pass this on: the agent's current run on this thread was started by someone \
+    else, and only they or a maintainer can add to it. Once it has finished, mention me again to start your own.";
 
 /// Most follow-ups kept with a run while its conversation starts.
 const MAX_PENDING_MESSAGES: usize = 20;

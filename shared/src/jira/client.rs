@@ -37,7 +37,7 @@ use crate::{
         self, checked_marker, parse_json, parse_timestamp, Answer, Call, Dialect, Signals, INTAKE_TIMEOUT,
         REQUEST_TIMEOUT,
     },
-    ports::{ContextMessage, SourceClient},
+    ports::{Access, ContextMessage, SourceClient},
     provider::Outbound,
     secret::SecretString,
     text,
@@ -309,9 +309,9 @@ impl IssueReader for JiraClient {
 #[async_trait]
 impl SourceClient for JiraClient {
     /// Jira has no repository permission to check: the identity link is the gate.
-    async fn may_trigger(&self, source: &SourceRef, _actor_login: &str) -> Result<bool, PortError> {
+    async fn access(&self, source: &SourceRef, _actor_login: &str) -> Result<Access, PortError> {
         self.thread(source)?;
-        Ok(true)
+        Ok(Access::Trigger)
     }
 
     /// Jira's REST API has no reactions; the status comment posted right after is the acknowledgement.

@@ -23,7 +23,7 @@ use crate::{
     domain::{SourceRef, StatusRef},
     error::PortError,
     outbound::{self, fit, header_u64, parse_timestamp, Answer, Call, Dialect, Signals},
-    ports::{ContextMessage, SourceClient},
+    ports::{Access, ContextMessage, SourceClient},
     provider::Outbound,
     text,
 };
@@ -231,9 +231,9 @@ struct IdOnly {
 #[async_trait]
 impl SourceClient for LinearClient {
     /// Linear has no repository permission concept: the identity link is the gate.
-    async fn may_trigger(&self, source: &SourceRef, _actor_login: &str) -> Result<bool, PortError> {
+    async fn access(&self, source: &SourceRef, _actor_login: &str) -> Result<Access, PortError> {
         self.thread(source)?;
-        Ok(true)
+        Ok(Access::Trigger)
     }
 
     async fn acknowledge(&self, source: &SourceRef) -> Result<(), PortError> {

@@ -30,7 +30,7 @@ use crate::{
     domain::{SourceRef, StatusRef},
     error::PortError,
     outbound::{self, encode_query_value, retry_after, string_field, Answer, Call, Dialect, Signals},
-    ports::{ContextMessage, SourceClient},
+    ports::{Access, ContextMessage, SourceClient},
     provider::Outbound,
     text,
 };
@@ -234,9 +234,10 @@ impl SlackClient {
 #[async_trait]
 impl SourceClient for SlackClient {
     /// Slack has no repository permissions; the identity link (or the configured default identity) is the gate.
-    async fn may_trigger(&self, source: &SourceRef, actor_login: &str) -> Result<bool, PortError> {
+    async fn access(&self, source: &SourceRef, actor_login: &str) -> Result<Access, PortError> {
         let source = self.thread(source)?;
-        Ok(!actor_login.is_empty() && actor_login != source.bot_user_id)
+        let person = !actor_login.is_empty() && actor_login != source.bot_user_id;
+        Ok(if person { Access::Trigger } else { Access::None })
     }
 
     async fn acknowledge(&self, source: &SourceRef) -> Result<(), PortError> {

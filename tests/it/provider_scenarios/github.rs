@@ -15,6 +15,7 @@ use crate::lambda_world::{body_of, owned, unique, Delivery, Wiring};
 
 const ISSUE: u64 = 7;
 const FOLLOW_UP_COMMENT: u64 = 9001;
+const BOB_ID: u64 = 4343;
 
 pub struct Github<D> {
     world: D,
@@ -61,9 +62,13 @@ impl<D: Deployment> Rig for Github<D> {
     async fn start() -> Self {
         let github = FakeGithub::start_with(FakeGithubOptions::new(test_app_public_key_pem())).await;
         github.set_role("alice", "write");
+        github.set_role("bob", "write");
         let world = D::start(|prefix| wiring(prefix, &github, WEBHOOK_SECRET)).await;
         world
             .link(Provider::Github, "github.com", &ALICE_ID.to_string(), "alice")
+            .await;
+        world
+            .link(Provider::Github, "github.com", &BOB_ID.to_string(), "bob")
             .await;
         Github { world, github }
     }
@@ -94,6 +99,16 @@ impl<D: Deployment> Rig for Github<D> {
         let text = format!("@openhands {FOLLOW_UP}");
         let payload = issue_comment(ISSUE, FOLLOW_UP_COMMENT, &text, user("alice", ALICE_ID), false);
         delivery("issue_comment", "d-follow-up", body_of(&payload), WEBHOOK_SECRET)
+    }
+
+    fn follow_up_by_someone_else(&self) -> Delivery {
+        let text = format!("@openhands {FOLLOW_UP}");
+        let payload = issue_comment(ISSUE, FOLLOW_UP_COMMENT + 1, &text, user("bob", BOB_ID), false);
+        delivery("issue_comment", "d-bob", body_of(&payload), WEBHOOK_SECRET)
+    }
+
+    fn bot_texts(&self) -> Vec<String> {
+        self.status_texts()
     }
 
     fn forgeries(&self, trigger: &Delivery) -> Vec<(&'static str, Delivery)> {

@@ -19,6 +19,7 @@ const OTHER_TOKEN: &str = "gl-lambda-other-webhook-token";
 const PROJECT: u64 = 5;
 const PROJECT_PATH: &str = "acme/hello";
 const ALICE: u64 = 101;
+const BOB: u64 = 102;
 const ISSUE: u64 = 21;
 
 /// This test's instance, and a second one whose token must not open it (names unique per test).
@@ -35,18 +36,23 @@ pub struct Gitlab<D> {
 impl<D: Deployment> Gitlab<D> {
     /// A note by alice on the issue, seeded in the fake, as its note hook with the token.
     fn note(&self, key: &str, text: &str) -> Delivery {
+        self.note_by(("alice", ALICE), key, text)
+    }
+
+    /// The same by `author` (username, id).
+    fn note_by(&self, (username, id): (&str, u64), key: &str, text: &str) -> Delivery {
         let body = format!("@{FAKE_BOT_USERNAME} {text}");
         let (note_id, discussion) = self.gitlab.seed_note(
             PROJECT,
             Noteable::Issue,
             ISSUE,
-            "alice",
-            ALICE,
+            username,
+            id,
             &body,
             SystemClock.now_secs(),
             None,
         );
-        let payload = note_hook(note_id, &discussion, &body);
+        let payload = note_hook((username, id), note_id, &discussion, &body);
         Delivery::new(format!("/webhooks/gitlab/{}", self.tenant), body_of(&payload))
             .with_header("content-type", "application/json")
             .with_header("user-agent", "GitLab/17.6.0")
@@ -58,14 +64,14 @@ impl<D: Deployment> Gitlab<D> {
     }
 }
 
-/// A note hook on issue [`ISSUE`] by alice (the documented shape).
-fn note_hook(note_id: u64, discussion: &str, body: &str) -> Value {
-    let alice = json!({"id": ALICE, "name": "alice", "username": "alice", "avatar_url": null});
+/// A note hook on issue [`ISSUE`] by `username` (the documented shape).
+fn note_hook((username, id): (&str, u64), note_id: u64, discussion: &str, body: &str) -> Value {
+    let author = json!({"id": id, "name": username, "username": username, "avatar_url": null});
     json!({
-        "object_kind": "note", "event_type": "note", "user": alice, "project_id": PROJECT,
+        "object_kind": "note", "event_type": "note", "user": author, "project_id": PROJECT,
         "project": {"id": PROJECT, "name": "hello", "path_with_namespace": PROJECT_PATH,
                     "web_url": "https://gitlab.example/acme/hello", "default_branch": "main"},
-        "object_attributes": {"id": note_id, "note": body, "author_id": ALICE, "system": false, "internal": false,
+        "object_attributes": {"id": note_id, "note": body, "author_id": id, "system": false, "internal": false,
             "action": "create", "discussion_id": discussion, "type": null, "noteable_type": "Issue"},
         "issue": {"id": 900 + ISSUE, "iid": ISSUE, "title": "Crash on save",
                   "description": "Saving twice panics.", "state": "opened"},
@@ -80,6 +86,7 @@ impl<D: Deployment> Rig for Gitlab<D> {
     async fn start() -> Self {
         let gitlab = FakeGitlab::start(API_TOKEN).await;
         gitlab.set_access_level(PROJECT, ALICE, 30);
+        gitlab.set_access_level(PROJECT, BOB, 30);
         let world = D::start(|prefix| {
             let (tenant, other) = tenants(prefix);
             let (ours, theirs) = (
@@ -108,6 +115,9 @@ impl<D: Deployment> Rig for Gitlab<D> {
         let (tenant, _) = tenants(world.prefix());
         world
             .link(Provider::Gitlab, &tenant, &ALICE.to_string(), "alice")
+            .await;
+        world
+            .link(Provider::Gitlab, &tenant, &BOB.to_string(), "bob")
             .await;
         Gitlab {
             world,
@@ -139,6 +149,14 @@ impl<D: Deployment> Rig for Gitlab<D> {
 
     fn follow_up(&self) -> Delivery {
         self.note("k-follow-up", FOLLOW_UP)
+    }
+
+    fn follow_up_by_someone_else(&self) -> Delivery {
+        self.note_by(("bob", BOB), "k-bob", FOLLOW_UP)
+    }
+
+    fn bot_texts(&self) -> Vec<String> {
+        self.status_texts()
     }
 
     fn forgeries(&self, trigger: &Delivery) -> Vec<(&'static str, Delivery)> {

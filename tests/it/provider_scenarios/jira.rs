@@ -21,6 +21,7 @@ const OTHER_SITE: &str = "beta";
 const SECRET: &str = "acme-jira-lambda-secret";
 const OTHER_SECRET: &str = "beta-jira-lambda-secret";
 const MIA: &str = "5b10ac8d82e05b22cc7d4ef5";
+const BEN: &str = "5b10ac8d82e05b22cc7d4ef6";
 const ISSUE_ID: &str = "10042";
 
 pub struct Jira<D> {
@@ -32,6 +33,11 @@ pub struct Jira<D> {
 impl<D: Deployment> Jira<D> {
     /// A new comment by Mia mentioning the bot with the mention picker, as its signed `comment_created`.
     fn comment(&self, delivery: &str, text: &str) -> Delivery {
+        self.comment_by(mia(), delivery, text)
+    }
+
+    /// The same by `author` (a Jira user object).
+    fn comment_by(&self, author: Value, delivery: &str, text: &str) -> Delivery {
         let comment_id = 30_001 + self.next_comment.fetch_add(1, Ordering::SeqCst);
         let body = json!({"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [
             {"type": "mention", "attrs": {"id": FAKE_BOT_ACCOUNT_ID, "text": "@Hookline Bot"}},
@@ -40,7 +46,7 @@ impl<D: Deployment> Jira<D> {
         let payload = json!({
             "timestamp": 1_714_478_400_000u64,
             "webhookEvent": "comment_created",
-            "comment": {"id": comment_id.to_string(), "body": body, "author": mia(),
+            "comment": {"id": comment_id.to_string(), "body": body, "author": author,
                         "created": "2024-04-30T12:00:00.000+0000"},
             "issue": {"id": ISSUE_ID, "key": "PROJ-7",
                       "fields": {"project": {"key": "PROJ"}, "summary": "Crash on save"}}
@@ -105,6 +111,7 @@ impl<D: Deployment> Rig for Jira<D> {
         })
         .await;
         world.link(Provider::Jira, SITE, MIA, "mia").await;
+        world.link(Provider::Jira, SITE, BEN, "ben").await;
         Jira {
             world,
             jira,
@@ -135,6 +142,15 @@ impl<D: Deployment> Rig for Jira<D> {
 
     fn follow_up(&self) -> Delivery {
         self.comment("wh-follow-up", FOLLOW_UP)
+    }
+
+    fn follow_up_by_someone_else(&self) -> Delivery {
+        let ben = json!({"accountId": BEN, "displayName": "Ben Ortiz", "accountType": "atlassian"});
+        self.comment_by(ben, "wh-ben", FOLLOW_UP)
+    }
+
+    fn bot_texts(&self) -> Vec<String> {
+        self.status_texts()
     }
 
     fn forgeries(&self, trigger: &Delivery) -> Vec<(&'static str, Delivery)> {

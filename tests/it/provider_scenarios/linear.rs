@@ -28,6 +28,7 @@ const OTHER_SECRET: &str = "lin-lambda-globex-secret";
 const API_KEY: &str = "lin_api_lambda_key";
 const BOT: &str = "user-hookline-bot";
 const ALICE: &str = "user-alice";
+const BOB: &str = "user-bob";
 const ISSUE: &str = "issue-eng-7";
 const TRIGGER_COMMENT: &str = "c-1";
 
@@ -47,22 +48,27 @@ pub struct Linear<D> {
 impl<D: Deployment> Linear<D> {
     /// A new comment by alice on the issue, seeded in the fake, as its signed webhook.
     fn comment(&self, delivery: &str, text: &str) -> Delivery {
+        self.comment_by((ALICE, "alice"), delivery, text)
+    }
+
+    /// The same by `author` (user id, name).
+    fn comment_by(&self, (user, name): (&str, &str), delivery: &str, text: &str) -> Delivery {
         let comment_id = format!("c-{}", 1 + self.next_comment.fetch_add(1, Ordering::SeqCst));
         let body = format!("@openhands {text}");
         let now = SystemClock.now_secs();
         self.linear
-            .seed_comment(&comment_id, ISSUE, ALICE, &body, None, now);
+            .seed_comment(&comment_id, ISSUE, user, &body, None, now);
         let payload = json!({
             "action": "create",
             "type": "Comment",
-            "actor": {"id": ALICE, "type": "user", "name": "alice"},
+            "actor": {"id": user, "type": "user", "name": name},
             "createdAt": "2026-11-28T10:00:00.000Z",
             "data": {
-                "id": comment_id, "body": body, "issueId": ISSUE, "userId": ALICE,
+                "id": comment_id, "body": body, "issueId": ISSUE, "userId": user,
                 "issue": {"id": ISSUE, "identifier": "ENG-7", "title": "Crash on save",
                           "team": {"id": "team-eng", "key": "ENG"},
                           "url": "https://linear.app/acme/issue/ENG-7"},
-                "user": {"id": ALICE, "name": "alice"},
+                "user": {"id": user, "name": name},
                 "botActor": null, "parentId": null,
                 "createdAt": "2026-11-28T10:00:00.000Z", "updatedAt": "2026-11-28T10:00:00.000Z"
             },
@@ -97,6 +103,7 @@ impl<D: Deployment> Rig for Linear<D> {
         let linear = FakeLinear::start().await;
         linear.add_api_key(API_KEY, BOT, "Hookline");
         linear.add_user(ALICE, "alice");
+        linear.add_user(BOB, "bob");
         linear.add_team(
             "team-eng",
             vec![
@@ -137,6 +144,7 @@ impl<D: Deployment> Rig for Linear<D> {
         .await;
         let (tenant, other_tenant) = tenants(world.prefix());
         world.link(Provider::Linear, &tenant, ALICE, "alice").await;
+        world.link(Provider::Linear, &tenant, BOB, "bob").await;
         Linear {
             world,
             linear,
@@ -167,6 +175,14 @@ impl<D: Deployment> Rig for Linear<D> {
 
     fn follow_up(&self) -> Delivery {
         self.comment("ld-follow-up", FOLLOW_UP)
+    }
+
+    fn follow_up_by_someone_else(&self) -> Delivery {
+        self.comment_by((BOB, "bob"), "ld-bob", FOLLOW_UP)
+    }
+
+    fn bot_texts(&self) -> Vec<String> {
+        self.status_texts()
     }
 
     fn forgeries(&self, trigger: &Delivery) -> Vec<(&'static str, Delivery)> {

@@ -12,7 +12,8 @@
 //! 4. a delivery signed with another tenant's secret, or badly, is 401 and queues (and claims) nothing;
 //! 5. an agent error ends the run with a failure message in the status message, and frees the thread;
 //! 6. without any callback, the scheduled sweep reports the result, and a late callback changes nothing;
-//! 7. a captured trigger replayed under a fresh delivery id starts nothing new.
+//! 7. a captured trigger replayed under a fresh delivery id starts nothing new;
+//! 8. someone else's mention on a thread whose run another person started does not reach that run.
 //!
 //! Every test has its own tenant names or secret prefix, so tests share nothing on moto.
 //!
@@ -72,6 +73,12 @@ trait Rig: Sized {
 
     /// A correctly signed mention by the linked person, on the thread of [`Rig::trigger`], adding [`FOLLOW_UP`].
     fn follow_up(&self) -> Delivery;
+
+    /// The same as [`Rig::follow_up`], by a second linked person who may trigger runs but is no maintainer.
+    fn follow_up_by_someone_else(&self) -> Delivery;
+
+    /// Everything Hookline wrote to people: status messages and notices, ephemeral ones included.
+    fn bot_texts(&self) -> Vec<String>;
 
     /// `trigger`'s body delivered with another tenant's secret, or with a wrong or missing signature; each with
     /// a name for the assertion message.
@@ -288,6 +295,24 @@ async fn a_replayed_trigger_starts_nothing_new<R: Rig>() {
     assert_eq!(world.queue_depth().await, 0);
 }
 
+/// Scenario 8: a follow-up speaks with the run's identity, so a second person's mention on the running thread is
+/// not passed on: they get a short answer, once, and the run goes on untouched.
+async fn someone_elses_mention_does_not_steer_the_run<R: Rig>() {
+    let rig = R::start().await;
+    let world = rig.world();
+    start_run(&rig).await;
+    let before = rig.bot_texts().len();
+    let (status, body) = world.post(&rig.follow_up_by_someone_else()).await;
+    assert_eq!(status, 202, "{body}");
+    world.pump().await;
+    assert!(world.openhands().messages().is_empty(), "nothing reached the run");
+    assert_eq!(world.openhands().starts().len(), 1, "and nothing new started");
+    let texts = rig.bot_texts();
+    assert_eq!(texts.len(), before + 1, "{texts:?}");
+    assert!(texts[before].contains("started by someone"), "{}", texts[before]);
+    assert_eq!(rig.status_edits(), 0, "the status message is untouched");
+}
+
 /// The scenarios as tests of one provider's module, on both hosts.
 macro_rules! scenarios {
     ($rig:ident) => {
@@ -327,6 +352,11 @@ macro_rules! scenarios {
         #[tokio::test]
         async fn a_replayed_trigger_starts_nothing_new() {
             $crate::provider_scenarios::a_replayed_trigger_starts_nothing_new::<$rig>().await;
+        }
+
+        #[tokio::test]
+        async fn someone_elses_mention_does_not_steer_the_run() {
+            $crate::provider_scenarios::someone_elses_mention_does_not_steer_the_run::<$rig>().await;
         }
 
         #[tokio::test]

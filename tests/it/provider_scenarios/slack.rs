@@ -22,6 +22,7 @@ const OTHER_SECRET: &str = "slack-lambda-other-workspace-secret";
 const TOKEN: &str = "xoxb-lambda-token";
 const BOT: &str = "U0BOT0001";
 const ALICE: &str = "U0ALICE01";
+const BOB: &str = "U0BOB0001";
 const CHANNEL: &str = "C0GENERAL";
 
 pub struct Slack<D> {
@@ -36,6 +37,11 @@ impl<D: Deployment> Slack<D> {
     /// A new message by alice mentioning the bot (a reply in the trigger's thread unless it is the trigger),
     /// seeded in the fake, as its signed `app_mention` callback.
     fn mention(&self, event_id: &str, text: &str) -> Delivery {
+        self.mention_by(ALICE, event_id, text)
+    }
+
+    /// The same by `user`.
+    fn mention_by(&self, user: &str, event_id: &str, text: &str) -> Delivery {
         let n = self.next_message.fetch_add(1, Ordering::SeqCst);
         let ts = if n == 0 {
             self.root.clone()
@@ -44,9 +50,9 @@ impl<D: Deployment> Slack<D> {
         };
         let thread_ts = (n > 0).then_some(self.root.as_str());
         let text = format!("<@{BOT}> {text}");
-        self.slack.seed_message(CHANNEL, &ts, thread_ts, ALICE, &text);
+        self.slack.seed_message(CHANNEL, &ts, thread_ts, user, &text);
         let mut event = json!({
-            "type": "app_mention", "user": ALICE, "text": text, "ts": ts, "channel": CHANNEL, "event_ts": ts,
+            "type": "app_mention", "user": user, "text": text, "ts": ts, "channel": CHANNEL, "event_ts": ts,
             "client_msg_id": format!("3f0c2f7e-0000-4000-8000-{n:012}"), "team": TEAM,
         });
         if let Some(thread_ts) = thread_ts {
@@ -105,6 +111,7 @@ impl<D: Deployment> Rig for Slack<D> {
         })
         .await;
         world.link(Provider::Slack, TEAM, ALICE, "alice").await;
+        world.link(Provider::Slack, TEAM, BOB, "bob").await;
         Slack {
             world,
             slack,
@@ -137,6 +144,17 @@ impl<D: Deployment> Rig for Slack<D> {
 
     fn follow_up(&self) -> Delivery {
         self.mention("Ev0FOLLOW", FOLLOW_UP)
+    }
+
+    fn follow_up_by_someone_else(&self) -> Delivery {
+        self.mention_by(BOB, "Ev0BOB", FOLLOW_UP)
+    }
+
+    /// Status messages, then the ephemeral notices.
+    fn bot_texts(&self) -> Vec<String> {
+        let mut texts = self.status_texts();
+        texts.extend(self.slack.ephemerals().into_iter().map(|e| e.text));
+        texts
     }
 
     fn forgeries(&self, trigger: &Delivery) -> Vec<(&'static str, Delivery)> {
