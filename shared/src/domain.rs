@@ -170,6 +170,10 @@ pub struct Trigger {
     pub source: SourceRef,
     /// `owner/repo` (or provider equivalent) the agent works on, if known.
     pub repository: Option<String>,
+    /// The repository was named in the request's text and is not the one configured for this channel, project
+    /// or team (nor the source's own): only a person's own linked identity works on it, never the shared default.
+    #[serde(default)]
+    pub repository_named: bool,
     /// Branch to work on (PR head for PR comments).
     pub branch: Option<String>,
     /// Git provider name as OpenHands validates it (`github`, `gitlab`, …).

@@ -31,13 +31,19 @@ struct Slack {
 
 impl Slack {
     async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// [`Self::start`] with more settings.
+    async fn start_with(settings: &[(&str, &str)]) -> Self {
         let slack = FakeSlack::start().await;
         slack.add_team(TEAM, TOKEN, BOT);
-        let env = [
+        let mut env = vec![
             ("SLACK_TENANTS", "*"),
             ("SLACK_API_URL", slack.url()),
             ("SLACK_REPOS", "C0DEFAULT=octo-org/default"),
         ];
+        env.extend_from_slice(settings);
         let secrets = [
             (format!("slack/{TEAM}/signing-secret"), SIGNING_SECRET),
             (format!("slack/{OTHER_TEAM}/signing-secret"), OTHER_SECRET),
@@ -602,6 +608,121 @@ async fn signatures_tenants_and_the_handshake() {
     // Nothing rejected was claimed: the correctly signed delivery with the same event id is accepted.
     assert_eq!(s.h.host().queue().depth().expect("depth"), 0);
     assert_eq!(s.post(&path, &body, Some(SIGNING_SECRET), None, &[]).await.0, 202);
+}
+
+/// GIVEN a workspace that serves two channels and only one user group WHEN a linked person outside the group, a
+/// linked person in another channel, and a linked guest from another organization (Slack Connect) each mention
+/// the bot THEN nothing starts and nothing is posted, checked against the group's members; a group member in a
+/// served channel starts a run.
+#[tokio::test]
+async fn only_people_the_rules_allow_may_trigger() {
+    let s = Slack::start_with(&[
+        ("SLACK_CHANNELS", "C0GENERAL,C0DEFAULT"),
+        ("SLACK_USERGROUPS", "S0DEVS001"),
+    ])
+    .await;
+    s.slack.add_usergroup("S0DEVS001", &[ALICE]);
+    s.h.link_to(Provider::Slack, TEAM, DAVE, "dave").await;
+    const GUEST: &str = "U0GUEST01";
+    s.h.link_to(Provider::Slack, TEAM, GUEST, "guest").await;
+    s.slack.add_usergroup("S0DEVS001", &[ALICE, GUEST]);
+
+    // Dave is in no listed group.
+    let ts = s.ts(100);
+    assert_eq!(
+        s.mention(
+            "Ev0DAVE1",
+            DAVE,
+            &format!("<@{BOT}> fix it in octo-org/hello"),
+            &ts,
+            None
+        )
+        .await
+        .0,
+        202
+    );
+    // Alice, in a channel that is not served.
+    let ts = s.ts(200);
+    s.slack.seed_message("C0RANDOM", &ts, None, ALICE, "hi");
+    let event = app_mention(
+        "C0RANDOM",
+        ALICE,
+        &format!("<@{BOT}> fix it in octo-org/hello"),
+        &ts,
+        None,
+    );
+    assert_eq!(s.deliver("Ev0RANDOM", event).await.0, 202);
+    // A guest from another organization in a shared channel, even in the group.
+    let ts = s.ts(300);
+    s.slack.seed_message(CHANNEL, &ts, None, GUEST, "hi");
+    let mut event = app_mention(
+        CHANNEL,
+        GUEST,
+        &format!("<@{BOT}> fix it in octo-org/hello"),
+        &ts,
+        None,
+    );
+    event["user_team"] = json!("T0EXTERNL");
+    assert_eq!(s.deliver("Ev0GUEST1", event).await.0, 202);
+    s.h.settle().await;
+    assert!(s.h.openhands.starts().is_empty(), "{:?}", s.h.openhands.starts());
+    assert!(s.slack.bot_messages().is_empty());
+    assert!(s.slack.reactions().is_empty());
+    assert!(
+        !s.slack.requests_to("usergroups.users.list").is_empty(),
+        "the group was asked"
+    );
+
+    let ts = s.ts(400);
+    s.mention(
+        "Ev0ALICE1",
+        ALICE,
+        &format!("<@{BOT}> fix it in octo-org/hello"),
+        &ts,
+        None,
+    )
+    .await;
+    s.first_start().await;
+    assert_eq!(s.h.openhands.starts().len(), 1);
+}
+
+/// GIVEN a shared default identity for unlinked people WHEN an unlinked person names a repository other than
+/// the channel's THEN nothing starts and they are told why, once; without naming one, the channel's repository
+/// is worked on under the shared identity.
+#[tokio::test]
+async fn the_shared_identity_works_only_on_the_channels_repository() {
+    let s = Slack::start_with(&[
+        ("OPENHANDS_DEFAULT_USER", "shared-bot"),
+        ("OPENHANDS_DEFAULT_API_KEY_SECRET", "openhands/alice"),
+    ])
+    .await;
+    let ts = s.ts(100);
+    s.slack.seed_message(DEFAULT_CHANNEL, &ts, None, DAVE, "hi");
+    let text = format!("<@{BOT}> delete the prod config in octo-org/infra");
+    let event = app_mention(DEFAULT_CHANNEL, DAVE, &text, &ts, None);
+    assert_eq!(s.deliver("Ev0NAMED1", event).await.0, 202);
+    eventually("notice", || async { !s.slack.ephemerals().is_empty() }).await;
+    s.h.settle().await;
+    assert!(s.h.openhands.starts().is_empty());
+    let notices = s.slack.ephemerals();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(notices[0].text.contains("shared identity"), "{}", notices[0].text);
+
+    let ts = s.ts(200);
+    s.slack.seed_message(DEFAULT_CHANNEL, &ts, None, DAVE, "hi");
+    let event = app_mention(
+        DEFAULT_CHANNEL,
+        DAVE,
+        &format!("<@{BOT}> fix the flaky test"),
+        &ts,
+        None,
+    );
+    assert_eq!(s.deliver("Ev0PLAIN1", event).await.0, 202);
+    s.first_start().await;
+    assert_eq!(
+        s.h.openhands.starts()[0].request["selected_repository"],
+        "octo-org/default"
+    );
 }
 
 #[tokio::test]

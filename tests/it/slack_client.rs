@@ -35,6 +35,7 @@ async fn setup(token_secret: Option<&str>) -> (FakeSlack, SlackClient, SourceRef
         channel_repos: BTreeMap::new(),
         git_provider: "github".into(),
         teams: None,
+        access: Default::default(),
     };
     let client = SlackClient::new(config, &outbound(secrets));
     let source = SourceRef::Slack(SlackSource {
@@ -45,6 +46,7 @@ async fn setup(token_secret: Option<&str>) -> (FakeSlack, SlackClient, SourceRef
         user: "U0ALICE01".into(),
         bot_user_id: BOT.into(),
         notice: SlackNotice::Ephemeral,
+        external: false,
     });
     (slack, client, source)
 }

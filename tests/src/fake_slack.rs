@@ -8,7 +8,8 @@
 //!   `chat.postMessage` (thread replies with `thread_ts`, message `metadata` kept), `chat.update`
 //!   (`message_not_found`, `cant_update_message` for someone else's message), `chat.postEphemeral`, and
 //!   `conversations.replies` (root first, then replies by ts; `limit` + `cursor` pagination with
-//!   `response_metadata.next_cursor`; metadata only with `include_all_metadata=true`).
+//!   `response_metadata.next_cursor`; metadata only with `include_all_metadata=true`), and
+//!   `usergroups.users.list` (`no_such_subteam` for a group not added with [`FakeSlack::add_usergroup`]).
 //! - Failures queued with [`FakeSlack::fail_next`] answer the next call of that method (HTTP status with an
 //!   optional `Retry-After`, or `ok: false` with a code), one per call, in order.
 //!
@@ -165,6 +166,8 @@ struct FakeState {
     messages: Vec<FakeMessage>,
     reactions: Vec<FakeReaction>,
     ephemerals: Vec<FakeEphemeral>,
+    /// User group id → its members.
+    usergroups: HashMap<String, Vec<String>>,
     seq: u64,
 }
 
@@ -212,6 +215,16 @@ impl FakeSlack {
                 bot_id: format!("B{bot_user_id}"),
             },
         );
+    }
+
+    /// Add a user group with `members`.
+    pub fn add_usergroup(&self, usergroup: &str, members: &[&str]) {
+        let members = members.iter().map(|m| (*m).to_owned()).collect();
+        self.shared
+            .state
+            .lock()
+            .usergroups
+            .insert(usergroup.to_owned(), members);
     }
 
     /// Add an existing message written by `user` (a reply when `thread_ts` is set).
@@ -411,6 +424,10 @@ async fn handle(State(shared): State<Arc<Shared>>, incoming: Incoming) -> Respon
             state.seq += 1;
             ok(json!({"message_ts": format!("{now}.{:06}", 900_000 + state.seq)}))
         }
+        "usergroups.users.list" => match arg("usergroup").and_then(|g| state.usergroups.get(&g).cloned()) {
+            Some(users) => ok(json!({ "users": users })),
+            None => refuse("no_such_subteam"),
+        },
         "conversations.replies" => {
             let (Some(channel), Some(ts)) = (arg("channel"), arg("ts")) else {
                 return refuse("invalid_arguments");

@@ -139,6 +139,7 @@ pub(super) fn decide(config: &GithubConfig, envelope: &Envelope, event: GithubEv
             target,
         }),
         repository: Some(repository),
+        repository_named: false,
         branch,
         git_provider: "github".to_owned(),
         title: format!("{title_prefix} #{number}: {}", text::one_line(&subject_title)),

@@ -123,6 +123,7 @@ pub(super) fn decide(tenant: &GitlabTenant, envelope: &Envelope, event: GitlabEv
             internal,
         }),
         repository: Some(repository),
+        repository_named: false,
         branch,
         git_provider: "gitlab".to_owned(),
         title: format!("{title_prefix}: {}", text::one_line(&item.title)),

@@ -120,6 +120,17 @@ async fn process_envelope(
         {
             Some(link) => (link.openhands_user, link.api_key_secret),
             None => match &services.settings.default_identity {
+                // The shared identity reaches whatever it can; a repository picked by whoever writes the
+                // message is only for people working under their own.
+                Some(_) if trigger.repository_named => {
+                    info!(
+                        decision = "denied",
+                        "a repository named in the message, with the shared default identity"
+                    );
+                    let key = format!("{}:shared-identity", trigger.run_key);
+                    return post_notice_once(services, module, &trigger.source, &key, SHARED_IDENTITY_REPOS)
+                        .await;
+                }
                 Some(default) => {
                     info!(
                         decision = "default_identity",
@@ -372,6 +383,12 @@ enum FollowUp {
     /// The run's conversation has ended or is gone: the mention starts a new run.
     Ended,
 }
+
+/// The answer to an unlinked person who names a repository while only the shared default identity could work.
+const SHARED_IDENTITY_REPOS: &str =
+    "Without a linked account I work under the shared identity, and that only on \
+    the repository configured here, not on one named in a message. Ask an admin to link your account to your \
+    own OpenHands identity, or ask again without naming a repository.";
 
 /// The answer to someone who mentions the bot on a thread whose active run another person started.
 const NOT_THEIR_RUN: &str = "I can't pass this on: the agent's current run on this thread was started by someone \

@@ -708,6 +708,7 @@ fn unlinked_notice_mentions_the_person() {
             comment_id: None,
         }),
         repository: None,
+        repository_named: false,
         branch: None,
         git_provider: "github".into(),
         title: String::new(),

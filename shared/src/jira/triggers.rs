@@ -115,6 +115,10 @@ pub fn decide(config: &JiraConfig, site: &JiraTenant, envelope: &Envelope, event
             },
         },
         source: SourceRef::Jira(source),
+        repository_named: !site
+            .projects
+            .get(&issue.project_key.to_ascii_uppercase())
+            .is_some_and(|configured| configured.is_same(&repo)),
         repository: Some(repo.repository),
         branch: None,
         git_provider: repo.git_provider,

@@ -779,6 +779,7 @@ fn the_unlinked_notice_names_the_person_and_their_id() {
             thread_root_id: None,
         }),
         repository: None,
+        repository_named: false,
         branch: None,
         git_provider: "github".into(),
         title: String::new(),

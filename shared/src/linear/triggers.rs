@@ -107,6 +107,9 @@ pub(crate) fn decide(
             },
         },
         source,
+        repository_named: !config
+            .team_repository(&tenant.name, &event.issue.team_key)
+            .is_some_and(|entry| entry.repo.is_same(&choice)),
         repository: Some(choice.repository),
         branch: None,
         git_provider: choice.git_provider,

@@ -182,6 +182,24 @@ impl SlackClient {
         outcome
     }
 
+    /// Whether `user` is a member of one of the configured user groups.
+    async fn in_usergroups(&self, source: &SlackSource, user: &str) -> Result<bool, PortError> {
+        const METHOD: &str = "usergroups.users.list";
+        for group in &self.config.access.usergroups {
+            let query = [("usergroup", group.as_str())];
+            let members = match self.request(source, METHOD, Method::GET, None, &query).await? {
+                Ok(value) => value,
+                Err(refusal) => return Err(refused(METHOD, refusal)),
+            };
+            let members: UsergroupMembers = serde_json::from_value(members)
+                .map_err(|e| PortError::permanent(what(METHOD), format!("unexpected answer: {e}")))?;
+            if members.users.iter().any(|member| member == user) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Feed the thread's messages (root first) to `visit` until it returns `true`, following cursors for at most
     /// [`MAX_PAGES`] pages.
     async fn scan_thread(
@@ -234,10 +252,31 @@ impl SlackClient {
 #[async_trait]
 impl SourceClient for SlackClient {
     /// Slack has no repository permissions; the identity link (or the configured default identity) is the gate.
+    /// Slack has no repository permissions: the rules are the configured channels, user groups and whether
+    /// people of other organizations count (they do not, by default).
     async fn access(&self, source: &SourceRef, actor_login: &str) -> Result<Access, PortError> {
         let source = self.thread(source)?;
-        let person = !actor_login.is_empty() && actor_login != source.bot_user_id;
-        Ok(if person { Access::Trigger } else { Access::None })
+        let rules = &self.config.access;
+        let refused = if actor_login.is_empty() || actor_login == source.bot_user_id {
+            Some("not a person")
+        } else if source.external && !rules.allow_external {
+            Some("from another organization")
+        } else if rules
+            .channels
+            .as_ref()
+            .is_some_and(|c| !c.contains(&source.channel))
+        {
+            Some("not a served channel")
+        } else if !rules.usergroups.is_empty() && !self.in_usergroups(source, actor_login).await? {
+            Some("in none of the user groups")
+        } else {
+            None
+        };
+        if let Some(reason) = refused {
+            tracing::info!(team = %source.tenant, channel = %source.channel, user = actor_login, reason, "may not trigger");
+            return Ok(Access::None);
+        }
+        Ok(Access::Trigger)
     }
 
     async fn acknowledge(&self, source: &SourceRef) -> Result<(), PortError> {
@@ -388,6 +427,12 @@ impl SourceClient for SlackClient {
         .await?;
         Ok(text::newest_context(entries))
     }
+}
+
+#[derive(Deserialize)]
+struct UsergroupMembers {
+    #[serde(default)]
+    users: Vec<String>,
 }
 
 fn status_metadata(marker: &str) -> Value {

@@ -6,6 +6,9 @@
 //! | `SLACK_API_URL` | `https://slack.com/api` | Web API base URL |
 //! | `SLACK_GIT_PROVIDER` | `github` | git provider of a bare `owner/repo` and of channel defaults without a `provider:` prefix |
 //! | `SLACK_REPOS` | empty | `C123=octo/hello,C456=gitlab:group/project`: the repository of a channel when a message names none |
+//! | `SLACK_CHANNELS` | unset (every channel) | `C123,C456`: the only channels where a mention starts or steers a run |
+//! | `SLACK_USERGROUPS` | unset (everyone) | `S123,S456`: only members of these user groups may trigger (needs `usergroups:read`) |
+//! | `SLACK_ALLOW_EXTERNAL` | `false` | whether people from other organizations (Slack Connect) may trigger |
 //! | `SLACK_SECRET_PREFIX` | `slack` | secrets: `<prefix>/<team>/signing-secret` or the app's `<prefix>/signing-secret`, and `<prefix>/<team>/bot-token` |
 
 use std::collections::BTreeMap;
@@ -34,6 +37,19 @@ pub struct SlackConfig {
     pub channel_repos: BTreeMap<String, RepoRef>,
     /// Git provider of a bare `owner/repo` in a message and of channel defaults without a `provider:` prefix.
     pub git_provider: String,
+    /// Who may trigger, checked in the worker before anything happens.
+    pub access: SlackAccessRules,
+}
+
+/// Who may trigger runs in Slack, where a workspace has no repository permissions to ask about.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SlackAccessRules {
+    /// The only channels served (`SLACK_CHANNELS`); `None` serves every channel the bot is in.
+    pub channels: Option<Vec<String>>,
+    /// User groups whose members may trigger (`SLACK_USERGROUPS`); empty lets every member.
+    pub usergroups: Vec<String>,
+    /// People of other organizations in shared channels (Slack Connect) may trigger (`SLACK_ALLOW_EXTERNAL`).
+    pub allow_external: bool,
 }
 
 impl SlackConfig {
@@ -58,12 +74,25 @@ impl SlackConfig {
                 parse_channel_repos(&raw, &git_provider).map_err(|reason| env.invalid("REPOS", reason))?
             }
         };
+        let access = SlackAccessRules {
+            channels: env
+                .get("CHANNELS")
+                .map(|raw| ids(&env, "CHANNELS", &raw))
+                .transpose()?,
+            usergroups: env
+                .get("USERGROUPS")
+                .map(|raw| ids(&env, "USERGROUPS", &raw))
+                .transpose()?
+                .unwrap_or_default(),
+            allow_external: env.flag("ALLOW_EXTERNAL", false)?,
+        };
         Ok(Some(SlackConfig {
             api_url: env.url("API_URL", DEFAULT_API_URL)?,
             secret_prefix: env.secret_prefix()?,
             teams,
             channel_repos,
             git_provider,
+            access,
         }))
     }
 
@@ -91,6 +120,20 @@ impl SlackConfig {
     /// Secret holding the team's bot token (`xoxb-…`).
     pub fn bot_token_name(&self, team: &str) -> String {
         format!("{}/{team}/bot-token", self.secret_prefix)
+    }
+}
+
+/// A comma-separated list of Slack ids (channels, user groups), each checked.
+fn ids(env: &ProviderEnv<'_>, setting: &str, raw: &str) -> Result<Vec<String>, ConfigError> {
+    let ids: Vec<String> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    match ids.iter().find(|id| !is_slack_id(id)) {
+        Some(bad) => Err(env.invalid(setting, format!("{bad:?} is not a Slack id"))),
+        None => Ok(ids),
     }
 }
 

@@ -45,6 +45,9 @@ pub struct SlackEvent {
     /// The message was edited (Slack re-sends an `app_mention` with `edited` set).
     #[serde(default)]
     pub edited: bool,
+    /// The author belongs to another organization (Slack Connect), or the shared channel does not say.
+    #[serde(default)]
+    pub external: bool,
 }
 
 impl SlackEvent {
@@ -117,6 +120,8 @@ struct RawCallback {
     event: Option<RawEvent>,
     #[serde(default)]
     authorizations: Option<Vec<RawAuthorization>>,
+    #[serde(default)]
+    is_ext_shared_channel: bool,
 }
 
 #[derive(Deserialize)]
@@ -139,6 +144,9 @@ struct RawEvent {
     channel: Option<String>,
     #[serde(default)]
     edited: Option<IgnoredAny>,
+    /// The author's own workspace, in shared channels.
+    #[serde(default)]
+    user_team: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -199,6 +207,11 @@ fn into_event(raw: RawCallback) -> Result<SlackEvent, PayloadError> {
     if !user.is_empty() && !is_slack_id(&user) {
         return Err(PayloadError::Shape("invalid user"));
     }
+    // In a shared channel only a message whose author's workspace is this one is from inside.
+    let external = match event.user_team.as_deref() {
+        Some(user_team) => user_team != team_id,
+        None => raw.is_ext_shared_channel,
+    };
     let channel = event.channel.unwrap_or_default();
     let ts = event.ts.unwrap_or_default();
     let thread_ts = event.thread_ts.filter(|t| !t.is_empty());
@@ -223,6 +236,7 @@ fn into_event(raw: RawCallback) -> Result<SlackEvent, PayloadError> {
         thread_ts,
         channel,
         edited: event.edited.is_some(),
+        external,
     })
 }
 

@@ -67,6 +67,9 @@ pub struct SlackSource {
     /// How a notice reaches the person.
     #[serde(default)]
     pub notice: SlackNotice,
+    /// The person belongs to another organization (Slack Connect).
+    #[serde(default)]
+    pub external: bool,
 }
 
 /// How [`crate::ports::SourceClient::post_notice`] delivers a notice.

@@ -158,6 +158,7 @@ fn config() -> SlackConfig {
         .collect(),
         git_provider: "github".into(),
         teams: None,
+        access: Default::default(),
     }
 }
 

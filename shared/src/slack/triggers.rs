@@ -41,6 +41,7 @@ pub(crate) fn decide(config: &SlackConfig, envelope: &Envelope, event: &SlackEve
         user: event.user.clone(),
         bot_user_id: bot_user_id.to_owned(),
         notice: SlackNotice::Ephemeral,
+        external: event.external,
     };
     let named = find_repositories(&event.text, &config.git_provider);
     let channel_default = config.channel_repos.get(&event.channel);
@@ -94,6 +95,9 @@ pub(crate) fn decide(config: &SlackConfig, envelope: &Envelope, event: &SlackEve
         },
         source: SourceRef::Slack(source),
         repository: repo.as_ref().map(|r| r.repository.clone()),
+        repository_named: repo
+            .as_ref()
+            .is_some_and(|r| !channel_default.is_some_and(|d| d.is_same(r))),
         branch: None,
         git_provider: repo
             .as_ref()
