@@ -349,7 +349,11 @@ pub(crate) struct NoApiClient;
 #[cfg(test)]
 #[async_trait]
 impl crate::ports::SourceClient for NoApiClient {
-    async fn access(&self, _: &crate::domain::SourceRef, _: &str) -> Result<crate::ports::Access, PortError> {
+    async fn access(
+        &self,
+        _: &crate::domain::SourceRef,
+        _: &crate::domain::Actor,
+    ) -> Result<crate::ports::Access, PortError> {
         Ok(crate::ports::Access::Trigger)
     }
     async fn acknowledge(&self, _: &crate::domain::SourceRef) -> Result<(), PortError> {

@@ -6,7 +6,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::{
-    domain::{DeliveryKey, IdentityLink, Provider, QueueMessage, RunRecord, RunState, SourceRef, StatusRef},
+    domain::{
+        Actor, DeliveryKey, IdentityLink, Provider, QueueMessage, RunRecord, RunState, SourceRef, StatusRef,
+    },
     error::PortError,
     secret::SecretString,
 };
@@ -294,7 +296,7 @@ pub struct HeadBranch {
 pub trait SourceClient: Send + Sync {
     /// What this person may do here (e.g. GitHub write access triggers, maintain steers others' runs), as the
     /// provider's API says.
-    async fn access(&self, source: &SourceRef, actor_login: &str) -> Result<Access, PortError>;
+    async fn access(&self, source: &SourceRef, actor: &Actor) -> Result<Access, PortError>;
     /// The immediate "seen it" signal (👀 reaction). Idempotent.
     async fn acknowledge(&self, source: &SourceRef) -> Result<(), PortError>;
     /// Post the run's one status message; `marker` is embedded invisibly so a retry can find it.

@@ -366,6 +366,37 @@ async fn unlinked_people_are_mentioned_and_start_nothing() {
     );
 }
 
+/// GIVEN a linked person who may comment on the issue but not edit it (a customer, a reporter on a locked
+/// project) WHEN they mention the bot THEN Jira is asked about their project permissions on that issue, and
+/// nothing starts, moves or is posted.
+#[tokio::test]
+async fn a_commenter_without_edit_permission_starts_nothing() {
+    let JiraRig { h, jira } = rig().await;
+    let commenter = "6001:commenter";
+    link(&h, commenter).await;
+    jira.set_permissions(commenter, &["BROWSE_PROJECTS", "ADD_COMMENTS"]);
+    let author = json!({"accountId": commenter, "displayName": "Casey", "accountType": "atlassian"});
+    let payload = commented("40002", picker_mention(" please deploy to prod"), author);
+    assert_eq!(deliver(&h, "wh-p-1", &payload).await, 202);
+    eventually("permissions checked", || async {
+        !jira
+            .requests_to("POST", "/rest/api/3/permissions/check")
+            .is_empty()
+    })
+    .await;
+    h.settle().await;
+    let checks = jira.requests_to("POST", "/rest/api/3/permissions/check");
+    let asked = checks[0].body.clone().expect("a JSON body");
+    assert_eq!(asked["accountId"], commenter);
+    assert_eq!(
+        asked["projectPermissions"][0]["issues"],
+        json!([ISSUE_ID.parse::<u64>().unwrap()])
+    );
+    assert!(h.openhands.starts().is_empty());
+    assert!(jira.bot_comments().is_empty());
+    assert_eq!(jira.issue(ISSUE_ID).expect("issue").status, "To Do");
+}
+
 #[tokio::test]
 async fn done_issues_stay_put_and_a_missing_repository_is_asked_for_once() {
     let JiraRig { h, jira } = rig().await;

@@ -7,7 +7,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use async_trait::async_trait;
 use hookline::{
     clock::ManualClock,
-    domain::{SourceRef, StatusRef},
+    domain::{Actor, SourceRef, StatusRef},
     error::PortError,
     github::{client::GithubClient, GithubConfig, GithubSource, GithubTarget},
     ports::{Access, ContextMessage, HeadBranch, Secrets, SourceClient},
@@ -79,6 +79,13 @@ fn client_with(config: GithubConfig, clock: &ManualClock, private_key_pem: Optio
     )
 }
 
+fn person(login: &str) -> Actor {
+    Actor {
+        id: String::new(),
+        login: login.to_owned(),
+    }
+}
+
 fn source(number: u64, is_pull_request: bool, target: GithubTarget) -> SourceRef {
     SourceRef::Github(GithubSource {
         installation_id: INSTALLATION,
@@ -126,7 +133,7 @@ async fn exchanges_one_app_jwt_and_reuses_the_installation_token() {
     // WHEN it makes several calls for one installation
     for login in ["alice", "bob", "carol"] {
         h.client
-            .access(&issue(1), login)
+            .access(&issue(1), &person(login))
             .await
             .expect("permission lookup");
     }
@@ -188,17 +195,26 @@ async fn exchanges_one_app_jwt_and_reuses_the_installation_token() {
 async fn remints_the_token_five_minutes_before_it_expires() {
     // GIVEN a cached token issued at T0 (expires T0 + 1 h)
     let h = harness().await;
-    h.client.access(&issue(1), "alice").await.expect("first call");
+    h.client
+        .access(&issue(1), &person("alice"))
+        .await
+        .expect("first call");
 
     // WHEN time moves to just before the refresh point
     h.clock.advance(3600 - 300 - 1);
-    h.client.access(&issue(1), "alice").await.expect("second call");
+    h.client
+        .access(&issue(1), &person("alice"))
+        .await
+        .expect("second call");
     // THEN the token is still reused
     assert_eq!(h.fake.token_exchanges(), 1);
 
     // WHEN time reaches expiry minus 5 minutes
     h.clock.advance(1);
-    h.client.access(&issue(1), "alice").await.expect("third call");
+    h.client
+        .access(&issue(1), &person("alice"))
+        .await
+        .expect("third call");
     // THEN a new JWT is minted (the fake checks it against the moved clock) and the new token used
     assert_eq!(h.fake.token_exchanges(), 2);
     assert_eq!(
@@ -208,7 +224,10 @@ async fn remints_the_token_five_minutes_before_it_expires() {
 
     // AND invalidate() forces the next call to exchange again
     h.client.app_auth().invalidate(INSTALLATION);
-    h.client.access(&issue(1), "alice").await.expect("fourth call");
+    h.client
+        .access(&issue(1), &person("alice"))
+        .await
+        .expect("fourth call");
     assert_eq!(h.fake.token_exchanges(), 3);
 }
 
@@ -282,7 +301,7 @@ async fn roles_decide_access() {
         h.fake.set_role(login, role);
         let got = h
             .client
-            .access(&issue(1), login)
+            .access(&issue(1), &person(login))
             .await
             .expect("permission lookup");
         assert_eq!(got, allowed, "{role}");
@@ -290,20 +309,26 @@ async fn roles_decide_access() {
     // Unknown people get the fake's default (`read`); users GitHub does not know answer 404.
     assert_eq!(
         h.client
-            .access(&issue(1), "stranger")
+            .access(&issue(1), &person("stranger"))
             .await
             .expect("default role"),
         Access::None
     );
     h.fake.remove_user("ghost");
     assert_eq!(
-        h.client.access(&issue(1), "ghost").await.expect("404 means no"),
+        h.client
+            .access(&issue(1), &person("ghost"))
+            .await
+            .expect("404 means no"),
         Access::None
     );
     // A custom role is judged by its base permission.
     h.fake.set_role_and_permission("rel", "release-manager", "write");
     assert_eq!(
-        h.client.access(&issue(1), "rel").await.expect("custom role"),
+        h.client
+            .access(&issue(1), &person("rel"))
+            .await
+            .expect("custom role"),
         Access::Trigger
     );
 

@@ -12,6 +12,9 @@
 //! - `POST /rest/api/3/comment/list?expand=properties` with `{"ids": […]}`.
 //! - `GET`/`POST /rest/api/3/issue/{id}/transitions`: the issue's transitions; applying one moves the status
 //!   (204), an unavailable one is 400.
+//! - `POST /rest/api/3/permissions/check` with `accountId` and `projectPermissions` (issue ids): an account's
+//!   project permissions are those given with [`FakeJira::set_permissions`], else `EDIT_ISSUES` (a member); the
+//!   grants list the asked issues that exist.
 //! - Failures queued with [`FakeJira::fail_next`] are answered before authentication, one per matching
 //!   request, in order.
 //!
@@ -162,6 +165,8 @@ struct FakeState {
     issues: HashMap<String, FakeIssue>,
     comments: Vec<FakeComment>,
     next_comment_id: u64,
+    /// Account id → its project permissions, where they are not a member's.
+    permissions: HashMap<String, Vec<String>>,
 }
 
 impl FakeJira {
@@ -186,6 +191,16 @@ impl FakeJira {
     /// Base URL of the site, e.g. `http://127.0.0.1:41234`.
     pub fn url(&self) -> &str {
         self.server.url()
+    }
+
+    /// Give `account_id` exactly these project permissions (on every issue).
+    pub fn set_permissions(&self, account_id: &str, permissions: &[&str]) {
+        let permissions = permissions.iter().map(|p| (*p).to_owned()).collect();
+        self.shared
+            .state
+            .lock()
+            .permissions
+            .insert(account_id.to_owned(), permissions);
     }
 
     pub fn add_issue(&self, issue: FakeIssue) {
@@ -453,6 +468,32 @@ async fn handle(State(shared): State<Arc<Shared>>, incoming: Incoming) -> Respon
                 comment.properties = properties;
             }
             Json(comment_json(comment, false)).into_response()
+        }
+        ("POST", ["rest", "api", "3", "permissions", "check"]) => {
+            let body = json_body.unwrap_or_default();
+            let account = body["accountId"].as_str().unwrap_or_default();
+            let held = state
+                .permissions
+                .get(account)
+                .cloned()
+                .unwrap_or_else(|| vec!["EDIT_ISSUES".to_owned()]);
+            let mut grants = Vec::new();
+            for asked in body["projectPermissions"].as_array().into_iter().flatten() {
+                let issues: Vec<Value> = asked["issues"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|id| state.issues.contains_key(&id.to_string()))
+                    .cloned()
+                    .collect();
+                for permission in asked["permissions"].as_array().into_iter().flatten() {
+                    let name = permission.as_str().unwrap_or_default();
+                    if held.iter().any(|h| h == name) {
+                        grants.push(json!({"permission": name, "issues": issues, "projects": []}));
+                    }
+                }
+            }
+            Json(json!({"globalPermissions": [], "projectPermissions": grants})).into_response()
         }
         ("POST", ["rest", "api", "3", "comment", "list"]) => {
             let ids: Vec<String> = json_body

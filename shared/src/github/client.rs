@@ -31,7 +31,7 @@ use serde_json::{json, Value};
 
 use super::{GithubConfig, GithubSource, GithubTarget};
 use crate::{
-    domain::{SourceRef, StatusRef},
+    domain::{Actor, SourceRef, StatusRef},
     error::PortError,
     outbound::{
         self, encode_path_segment, fit, header_str, header_u64, parse_json, parse_timestamp, status_tag,
@@ -295,9 +295,10 @@ impl std::fmt::Debug for GithubClient {
 
 #[async_trait]
 impl SourceClient for GithubClient {
-    async fn access(&self, source: &SourceRef, actor_login: &str) -> Result<Access, PortError> {
+    async fn access(&self, source: &SourceRef, actor: &Actor) -> Result<Access, PortError> {
         const OP: &str = "read collaborator permission";
         let thread = self.thread(source)?;
+        let actor_login = actor.login.as_str();
         if actor_login.is_empty() {
             return Ok(Access::None);
         }

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use super::{config::GitlabTenant, event::valid_discussion_id, GitlabConfig, GitlabSource, GitlabTarget};
 use crate::{
-    domain::{SourceRef, StatusRef},
+    domain::{Actor, SourceRef, StatusRef},
     error::PortError,
     outbound::{
         self, fit, header_str, header_u64, parse_json, parse_timestamp, status_tag, string_field, Answer,
@@ -253,7 +253,7 @@ impl GitlabClient {
 impl SourceClient for GitlabClient {
     /// Developer (30) or more on the project, inherited and shared memberships included
     /// (`/projects/:id/members/all/:user_id`); not a member (404) or not active → no.
-    async fn access(&self, source: &SourceRef, actor_login: &str) -> Result<Access, PortError> {
+    async fn access(&self, source: &SourceRef, actor: &Actor) -> Result<Access, PortError> {
         const OP: &str = "read project member";
         let thread = self.thread(source)?;
         if thread.source.actor_id == 0 {
@@ -276,7 +276,7 @@ impl SourceClient for GitlabClient {
         tracing::debug!(
             tenant = %thread.source.tenant,
             project = thread.source.project_id,
-            actor = actor_login,
+            actor = %actor.login,
             access_level = member.access_level,
             ?access,
             "checked access"

@@ -105,7 +105,7 @@ async fn process_envelope(
             return drive_run(services, module, &trigger, run, true, final_attempt).await;
         }
         let source = module.source();
-        let access = source.access(&trigger.source, &trigger.actor.login).await?;
+        let access = source.access(&trigger.source, &trigger.actor).await?;
         if access == Access::None {
             info!(
                 decision = "denied",

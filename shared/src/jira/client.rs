@@ -31,7 +31,7 @@ use super::{
     JiraConfig, JiraSource, JiraTenant,
 };
 use crate::{
-    domain::{SourceRef, StatusRef},
+    domain::{Actor, SourceRef, StatusRef},
     error::PortError,
     outbound::{
         self, checked_marker, parse_json, parse_timestamp, Answer, Call, Dialect, Signals, INTAKE_TIMEOUT,
@@ -306,12 +306,64 @@ impl IssueReader for JiraClient {
     }
 }
 
+/// The project permission that lets a person trigger runs on an issue.
+const TRIGGER_PERMISSION: &str = "EDIT_ISSUES";
+/// The one that also lets them steer runs someone else started.
+const MAINTAIN_PERMISSION: &str = "ADMINISTER_PROJECTS";
+
+/// The part of the bulk permission check's answer Hookline reads.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PermissionGrants {
+    #[serde(default)]
+    project_permissions: Vec<PermissionGrant>,
+}
+
+#[derive(Deserialize)]
+struct PermissionGrant {
+    permission: String,
+    #[serde(default)]
+    issues: Vec<u64>,
+}
+
 #[async_trait]
 impl SourceClient for JiraClient {
-    /// Jira has no repository permission to check: the identity link is the gate.
-    async fn access(&self, source: &SourceRef, _actor_login: &str) -> Result<Access, PortError> {
-        self.thread(source)?;
-        Ok(Access::Trigger)
+    /// The person's project permissions on the issue, from Jira's bulk permission check: editing the issue
+    /// triggers, administering the project also steers others' runs. (Checking another account needs the
+    /// service account to hold the Administer Jira global permission.)
+    async fn access(&self, source: &SourceRef, actor: &Actor) -> Result<Access, PortError> {
+        const OP: &str = "check permissions";
+        let target = self.thread(source)?;
+        let Ok(issue) = target.source.issue_id.parse::<u64>() else {
+            return Ok(Access::None);
+        };
+        if actor.id.is_empty() || actor.id == target.site.bot_account_id {
+            return Ok(Access::None);
+        }
+        let url = format!("{}/rest/api/3/permissions/check", target.site.base_url);
+        let body = json!({
+            "accountId": actor.id,
+            "projectPermissions": [{ "issues": [issue], "permissions": [TRIGGER_PERMISSION, MAINTAIN_PERMISSION] }],
+        });
+        let response = self
+            .call(target.site, OP, Method::POST, &url, Some(&body), REQUEST_TIMEOUT)
+            .await?;
+        let grants: PermissionGrants = parse_json(&what(OP), &response.body)?;
+        let holds = |name: &str| {
+            grants
+                .project_permissions
+                .iter()
+                .any(|grant| grant.permission == name && grant.issues.contains(&issue))
+        };
+        let access = if !holds(TRIGGER_PERMISSION) {
+            Access::None
+        } else if holds(MAINTAIN_PERMISSION) {
+            Access::Maintain
+        } else {
+            Access::Trigger
+        };
+        tracing::debug!(site = %target.site.name, issue = %target.source.issue_key, actor = %actor.id, ?access, "checked access");
+        Ok(access)
     }
 
     /// Jira's REST API has no reactions; the status comment posted right after is the acknowledgement.

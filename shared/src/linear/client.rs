@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 
 use super::{config::NEVER_MOVED_STATE_TYPES, LinearConfig, LinearSource, LinearTenant};
 use crate::{
-    domain::{SourceRef, StatusRef},
+    domain::{Actor, SourceRef, StatusRef},
     error::PortError,
     outbound::{self, fit, header_u64, parse_timestamp, Answer, Call, Dialect, Signals},
     ports::{Access, ContextMessage, SourceClient},
@@ -231,7 +231,7 @@ struct IdOnly {
 #[async_trait]
 impl SourceClient for LinearClient {
     /// Linear has no repository permission concept: the identity link is the gate.
-    async fn access(&self, source: &SourceRef, _actor_login: &str) -> Result<Access, PortError> {
+    async fn access(&self, source: &SourceRef, _actor: &Actor) -> Result<Access, PortError> {
         self.thread(source)?;
         Ok(Access::Trigger)
     }

@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 
 use super::{is_slack_id, is_slack_ts, mrkdwn, ts_key, SlackConfig, SlackNotice, SlackSource};
 use crate::{
-    domain::{SourceRef, StatusRef},
+    domain::{Actor, SourceRef, StatusRef},
     error::PortError,
     outbound::{self, encode_query_value, retry_after, string_field, Answer, Call, Dialect, Signals},
     ports::{Access, ContextMessage, SourceClient},
@@ -254,8 +254,9 @@ impl SourceClient for SlackClient {
     /// Slack has no repository permissions; the identity link (or the configured default identity) is the gate.
     /// Slack has no repository permissions: the rules are the configured channels, user groups and whether
     /// people of other organizations count (they do not, by default).
-    async fn access(&self, source: &SourceRef, actor_login: &str) -> Result<Access, PortError> {
+    async fn access(&self, source: &SourceRef, actor: &Actor) -> Result<Access, PortError> {
         let source = self.thread(source)?;
+        let actor_login = actor.id.as_str();
         let rules = &self.config.access;
         let refused = if actor_login.is_empty() || actor_login == source.bot_user_id {
             Some("not a person")
