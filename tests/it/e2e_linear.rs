@@ -36,6 +36,7 @@ async fn start() -> Rig {
     linear.add_api_key(API_KEY, BOT, "Hookline");
     linear.add_user(ALICE, "alice");
     linear.add_user(BOB, "bob");
+    linear.add_user(STRANGER, "stranger");
     linear.add_team(
         "team-eng",
         vec![
@@ -447,6 +448,32 @@ async fn an_unlinked_person_gets_one_notice_and_no_conversation() {
     assert_eq!(comments[0].parent_id.as_deref(), Some("c-7"));
     assert!(rig.h.openhands.starts().is_empty());
     assert_eq!(rig.linear.issue(ISSUE).expect("issue").state_id, "s-todo");
+}
+
+/// GIVEN linked people outside the issue's team: a member of another team, and a guest WHEN they mention the
+/// bot on the issue THEN Linear is asked about their membership of that team, and nothing starts or is posted.
+#[tokio::test]
+async fn people_outside_the_issues_team_and_guests_start_nothing() {
+    let rig = start().await;
+    rig.linear.set_member(BOB, &["team-ops"], false, false);
+    rig.linear.set_member(ALICE, &["team-eng"], true, false);
+    let other_team = rig.comment(ISSUE, "c-20", BOB, "@openhands fix it");
+    assert_eq!(rig.deliver("ld-20", &other_team).await.0, 202);
+    let guest = rig.comment(ISSUE, "c-21", ALICE, "@openhands fix it");
+    assert_eq!(rig.deliver("ld-21", &guest).await.0, 202);
+    eventually("membership read twice", || async {
+        rig.linear
+            .requests()
+            .iter()
+            .filter(|r| r.query.contains("members("))
+            .count()
+            == 2
+    })
+    .await;
+    rig.h.settle().await;
+    assert!(rig.h.openhands.starts().is_empty());
+    assert!(rig.bot_comments().is_empty());
+    assert!(rig.linear.reactions().is_empty());
 }
 
 #[tokio::test]

@@ -10,6 +10,9 @@
 //!   `{success, …}`. A `commentCreate` with an `id` that already exists is refused.
 //! - Issues with a team, workflow states (type and position), comments with authors, thread parents and
 //!   timestamps, and reactions.
+//! - Team members: `issue(…) { team { members(filter: { id: { eq: $user } }) { nodes { active guest admin } } } }`
+//!   answers the user when they are in the team: every user added is a member of every team, unless
+//!   [`FakeLinear::set_member`] says otherwise.
 //! - Failures queued with [`FakeLinear::fail_next`] answer the next request selecting that root field.
 //!
 //! Every request is recorded (root field, authorization, query and variables) for inspection.
@@ -164,6 +167,8 @@ struct FakeState {
     api_keys: HashMap<String, String>,
     /// User id → display name.
     users: HashMap<String, String>,
+    /// User id → (team ids they belong to, guest, admin), where not a member of every team.
+    members: HashMap<String, (Vec<String>, bool, bool)>,
     issues: Vec<FakeIssue>,
     /// Team id → its workflow states.
     teams: HashMap<String, Vec<FakeWorkflowState>>,
@@ -221,6 +226,16 @@ impl FakeLinear {
     /// Register a person's display name.
     pub fn add_user(&self, user_id: &str, name: &str) {
         self.shared.state.lock().users.insert(user_id.into(), name.into());
+    }
+
+    /// Make `user_id` a member of `teams` only, a guest or not, an admin or not.
+    pub fn set_member(&self, user_id: &str, teams: &[&str], guest: bool, admin: bool) {
+        let teams = teams.iter().map(|t| (*t).to_owned()).collect();
+        self.shared
+            .state
+            .lock()
+            .members
+            .insert(user_id.into(), (teams, guest, admin));
     }
 
     /// Add a team with its workflow states.
@@ -490,6 +505,21 @@ fn comment_query(state: &FakeState, variables: &Value) -> Value {
     }}})
 }
 
+/// `user` as a node of `team`'s members, when they are one.
+fn team_member(state: &FakeState, team: &str, user: Option<&str>) -> Vec<Value> {
+    let Some(user) = user.filter(|u| state.users.contains_key(*u)) else {
+        return Vec::new();
+    };
+    let (member, guest, admin) = match state.members.get(user) {
+        Some((teams, guest, admin)) => (teams.iter().any(|t| t == team), *guest, *admin),
+        None => (true, false, false),
+    };
+    if !member {
+        return Vec::new();
+    }
+    vec![json!({"id": user, "active": true, "guest": guest, "admin": admin})]
+}
+
 fn issue_query(state: &FakeState, variables: &Value) -> Value {
     let Some(at) = variables["id"].as_str().and_then(|id| state.issue_index(id)) else {
         return not_found("Issue");
@@ -519,7 +549,11 @@ fn issue_query(state: &FakeState, variables: &Value) -> Value {
         "description": issue.description,
         "creator": {"name": issue.creator_name, "displayName": issue.creator_name},
         "state": current.map(state_json),
-        "team": {"id": issue.team_id, "states": {"nodes": states.iter().map(state_json).collect::<Vec<_>>()}},
+        "team": {
+            "id": issue.team_id,
+            "states": {"nodes": states.iter().map(state_json).collect::<Vec<_>>()},
+            "members": {"nodes": team_member(state, &issue.team_id, variables["user"].as_str())},
+        },
         "comments": {"nodes": comments},
     }}})
 }

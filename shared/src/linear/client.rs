@@ -49,6 +49,9 @@ const ISSUE_THREAD: &str = "query HooklineIssueThread($id: String!) { issue(id: 
     botActor { id } } } } }";
 const ISSUE_STATE: &str = "query HooklineIssueState($id: String!) { issue(id: $id) { id state { id type } \
     team { states { nodes { id name type position } } } } }";
+const TEAM_MEMBER: &str =
+    "query HooklineTeamMember($id: String!, $user: ID!) { issue(id: $id) { id team { id \
+    members(filter: { id: { eq: $user } }) { nodes { id active guest admin } } } } }";
 const ISSUE_UPDATE: &str = "mutation HooklineIssueUpdate($id: String!, $input: IssueUpdateInput!) { \
     issueUpdate(id: $id, input: $input) { success } }";
 
@@ -223,6 +226,18 @@ impl LinearClient {
     }
 }
 
+/// A member of the issue's team, as [`TEAM_MEMBER`] reads them.
+#[derive(Deserialize)]
+struct TeamMember {
+    id: String,
+    #[serde(default)]
+    active: bool,
+    #[serde(default)]
+    guest: bool,
+    #[serde(default)]
+    admin: bool,
+}
+
 #[derive(Deserialize)]
 struct IdOnly {
     id: String,
@@ -230,10 +245,26 @@ struct IdOnly {
 
 #[async_trait]
 impl SourceClient for LinearClient {
-    /// Linear has no repository permission concept: the identity link is the gate.
-    async fn access(&self, source: &SourceRef, _actor: &Actor) -> Result<Access, PortError> {
-        self.thread(source)?;
-        Ok(Access::Trigger)
+    /// Membership of the issue's team: an active member who is not a guest triggers; a workspace admin also
+    /// steers others' runs. Anyone else (another team, a guest, a deactivated user) may not.
+    async fn access(&self, source: &SourceRef, actor: &Actor) -> Result<Access, PortError> {
+        const OP: &str = "read team member";
+        let (source, tenant) = self.thread(source)?;
+        if actor.id.is_empty() || actor.id == tenant.bot_user_id {
+            return Ok(Access::None);
+        }
+        let variables = json!({ "id": source.issue_id, "user": actor.id });
+        let data = self.graphql(tenant, OP, TEAM_MEMBER, variables).await?;
+        let members: Vec<TeamMember> =
+            serde_json::from_value(data["issue"]["team"]["members"]["nodes"].clone())
+                .map_err(|e| PortError::permanent(what(OP), format!("unexpected answer: {e}")))?;
+        let access = match members.iter().find(|m| m.id == actor.id) {
+            Some(m) if m.active && !m.guest && m.admin => Access::Maintain,
+            Some(m) if m.active && !m.guest => Access::Trigger,
+            _ => Access::None,
+        };
+        tracing::debug!(tenant = %tenant.name, issue = %source.issue_identifier, actor = %actor.id, ?access, "checked access");
+        Ok(access)
     }
 
     async fn acknowledge(&self, source: &SourceRef) -> Result<(), PortError> {
