@@ -9,7 +9,8 @@
 //!   `Link` headers; create; edit with `PUT …/notes/:note_id`), discussions (`GET …/discussions/:id`,
 //!   `POST …/discussions/:id/notes`, 404 for an unknown discussion), award emoji on the item and on notes (a
 //!   second identical award answers 404 "has already been taken", as GitLab does), project membership
-//!   (`/projects/:id/members/all/:user_id`, 404 for non-members) and merge requests (`source_branch`).
+//!   (`/projects/:id/members/all/:user_id`, 404 for non-members), one note (`GET …/notes/:note_id`, 404 when it
+//!   is not on that item) and merge requests (`source_branch`).
 //! - Notes created through the API are authored by the bot account ([`FAKE_BOT_USERNAME`]).
 //! - Failures queued with [`FakeGitlab::fail_next`] are answered before authentication, one per matching
 //!   request, in order.
@@ -397,6 +398,12 @@ fn route_item(
             None => not_found(),
         },
         ("GET", ["notes"]) => list_notes(request, state, item),
+        ("GET", ["notes", note]) => {
+            match number(note).and_then(|id| item_notes(state, item).find(|n| n.id == id)) {
+                Some(note) => reply(StatusCode::OK, note_json(note)),
+                None => message(StatusCode::NOT_FOUND, "404 Not found"),
+            }
+        }
         ("POST", ["notes"]) => create_note(request, state, item, None),
         ("PUT", ["notes", note]) => match number(note) {
             Some(note) => edit_note(request, state, item, note),

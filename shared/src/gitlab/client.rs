@@ -259,6 +259,18 @@ impl SourceClient for GitlabClient {
         if thread.source.actor_id == 0 {
             return Ok(Access::None);
         }
+        if let Some(note_id) = thread.source.target.note_id() {
+            if !self.confirms_note(&thread, note_id).await? {
+                tracing::warn!(
+                    tenant = %thread.source.tenant,
+                    project = thread.source.project_id,
+                    note_id,
+                    actor = %actor.login,
+                    "GitLab does not confirm the note as delivered (project, author or text); a forged hook?"
+                );
+                return Ok(Access::None);
+            }
+        }
         let url = format!("{}/members/all/{}", thread.project_url, thread.source.actor_id);
         let response = match self.call(&thread, OP, Method::GET, &url, None).await {
             Ok(response) => response,
@@ -414,6 +426,27 @@ impl SourceClient for GitlabClient {
     }
 }
 
+impl GitlabClient {
+    /// Whether GitLab, read with the bot's own token, has note `note_id` on this item, written by the trigger's
+    /// actor, with the text that was delivered. A signed hook is only as trustworthy as everyone who knows the
+    /// instance's webhook token.
+    async fn confirms_note(&self, thread: &Thread<'_>, note_id: u64) -> Result<bool, PortError> {
+        const OP: &str = "read note";
+        let url = format!("{}/notes/{note_id}", thread.item_url);
+        let response = match self.call(thread, OP, Method::GET, &url, None).await {
+            Ok(response) => response,
+            Err(err) if err.status() == Some(404) => return Ok(false),
+            Err(err) => return Err(err),
+        };
+        let note: Note = parse_json(&what(OP), &response.body)?;
+        let by_actor = note.author.as_ref().and_then(|a| a.id) == Some(thread.source.actor_id);
+        let text = note.body.as_deref().unwrap_or_default();
+        let same_text =
+            thread.source.note_sha256.is_empty() || super::note_digest(text) == thread.source.note_sha256;
+        Ok(note.id == note_id && by_actor && same_text)
+    }
+}
+
 /// A GitLab source checked and ready for requests.
 struct Thread<'a> {
     source: &'a GitlabSource,
@@ -441,6 +474,8 @@ struct Note {
 #[derive(Debug, Deserialize)]
 struct Author {
     username: String,
+    #[serde(default)]
+    id: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -56,6 +56,17 @@ pub struct GitlabSource {
     /// The trigger was an internal (confidential) note: Hookline's notes are internal too.
     #[serde(default)]
     pub internal: bool,
+    /// SHA-256 (hex) of the triggering note's text as delivered: the worker re-reads the note and acts only
+    /// when GitLab confirms it, since one instance-wide webhook token lets any hook owner sign anything.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note_sha256: String,
+}
+
+/// The digest [`GitlabSource::note_sha256`] holds: of the note's text, cut as the queued event cuts it.
+pub fn note_digest(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let cut = crate::text::cut_to(text.to_owned(), event::MAX_FIELD_BYTES);
+    hex::encode(Sha256::digest(cut.as_bytes()))
 }
 
 /// Issue or merge request.

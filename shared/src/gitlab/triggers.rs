@@ -102,6 +102,10 @@ pub(super) fn decide(tenant: &GitlabTenant, envelope: &Envelope, event: GitlabEv
     };
     let location = event.note.as_ref().and_then(|n| n.location.clone());
     let instructions = instructions_for(item.noteable, &target, item.iid, branch.as_deref());
+    let note_sha256 = match target.note_id() {
+        Some(_) => super::note_digest(&request),
+        None => String::new(),
+    };
     let trigger = Trigger {
         provider: Provider::Gitlab,
         tenant: tenant.name.clone(),
@@ -121,6 +125,7 @@ pub(super) fn decide(tenant: &GitlabTenant, envelope: &Envelope, event: GitlabEv
             target,
             actor_id: event.user.id,
             internal,
+            note_sha256,
         }),
         repository: Some(repository),
         repository_named: false,
