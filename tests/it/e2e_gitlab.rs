@@ -387,6 +387,39 @@ async fn a_mention_on_a_running_thread_is_a_follow_up_to_the_same_conversation()
     assert!(s.gitlab.awards().iter().any(|a| a.note_id == Some(note_id)));
 }
 
+/// GIVEN an issue with an internal note (members only) among its notes WHEN someone asks in a public note THEN
+/// the public run's prompt has the other notes as context and not the internal one.
+#[tokio::test]
+async fn internal_notes_stay_out_of_a_public_runs_prompt() {
+    let s = start().await;
+    let now = s.h.clock_now();
+    let secret = "the staging password is hunter2";
+    let (internal, _) = s
+        .gitlab
+        .seed_note(PROJECT, Noteable::Issue, 6, "bob", 7, secret, now - 60, None);
+    s.gitlab.make_internal(internal);
+    s.gitlab.seed_note(
+        PROJECT,
+        Noteable::Issue,
+        6,
+        "bob",
+        7,
+        "It also fails on Windows",
+        now - 30,
+        None,
+    );
+    let text = "@hookline-bot please fix";
+    let (note_id, _) = s
+        .gitlab
+        .seed_note(PROJECT, Noteable::Issue, 6, "alice", ALICE, text, now, None);
+    let payload = note(Noteable::Issue, 6, note_id, text, user("alice", ALICE));
+    assert_eq!(deliver(&s, "Note Hook", "k-internal-1", &payload).await.0, 202);
+    wait_for_start(&s).await;
+    let prompt = start_text(&s, 0);
+    assert!(prompt.contains("fails on Windows"), "{prompt}");
+    assert!(!prompt.contains("hunter2"), "{prompt}");
+}
+
 #[tokio::test]
 async fn an_inline_diff_note_replies_in_its_discussion_and_works_on_the_source_branch() {
     let s = start().await;

@@ -508,6 +508,15 @@ async fn the_client_finds_its_status_by_marker_and_reads_only_peoples_earlier_co
         json!("Older *wiki* comment"),
         now - 100,
     );
+    // Restricted to a role: never in a prompt whose answer everyone sees.
+    let restricted = jira.seed_comment(
+        ISSUE_ID,
+        MIA,
+        "Mia Krystof",
+        json!("the prod password is hunter2"),
+        now - 50,
+    );
+    jira.restrict_comment(&restricted, json!({"type": "role", "value": "Administrators"}));
     client
         .post_notice(&source, "a notice without a marker")
         .await
@@ -561,7 +570,10 @@ async fn the_client_finds_its_status_by_marker_and_reads_only_peoples_earlier_co
     let context = client.thread_context(&source, now).await.expect("context");
     assert_eq!(context.len(), 1, "{context:?}");
     assert_eq!(context[0].author, "Mia Krystof");
-    assert_eq!(context[0].body, "Older *wiki* comment");
+    assert_eq!(
+        context[0].body, "Older *wiki* comment",
+        "the restricted comment is left out"
+    );
 
     // No transition configured: nothing is read or moved.
     client.run_started(&source).await.expect("no-op");

@@ -139,6 +139,14 @@ struct FakeState {
 }
 
 impl FakeGitlab {
+    /// Make note `note_id` internal (visible to project members only).
+    pub fn make_internal(&self, note_id: u64) {
+        let mut state = self.shared.state.lock();
+        if let Some(note) = state.notes.iter_mut().find(|n| n.id == note_id) {
+            note.internal = true;
+        }
+    }
+
     /// Start a fake instance that accepts `token`, on the system clock.
     ///
     /// # Panics

@@ -147,6 +147,8 @@ pub struct FakeComment {
     pub properties: BTreeMap<String, Value>,
     pub created: u64,
     pub updated: u64,
+    /// `{"type": "role", "value": "Developers"}` and the like, for a comment restricted to some.
+    pub visibility: Option<Value>,
 }
 
 /// The running fake. Dropping it stops the server.
@@ -240,6 +242,14 @@ impl FakeJira {
         )
     }
 
+    /// Restrict comment `id` to `visibility` (`{"type": "role" | "group", "value": …}`).
+    pub fn restrict_comment(&self, id: &str, visibility: Value) {
+        let mut state = self.shared.state.lock();
+        if let Some(comment) = state.comments.iter_mut().find(|c| c.id == id) {
+            comment.visibility = Some(visibility);
+        }
+    }
+
     pub fn comments(&self) -> Vec<FakeComment> {
         self.shared.state.lock().comments.clone()
     }
@@ -318,6 +328,7 @@ fn insert_comment(
         properties,
         created,
         updated: created,
+        visibility: None,
     });
     id
 }
@@ -336,6 +347,9 @@ fn comment_json(comment: &FakeComment, with_properties: bool) -> Value {
         "created": jira_time(comment.created),
         "updated": jira_time(comment.updated),
     });
+    if let Some(visibility) = &comment.visibility {
+        value["visibility"] = visibility.clone();
+    }
     if with_properties {
         value["properties"] = comment
             .properties

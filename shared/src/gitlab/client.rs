@@ -238,6 +238,11 @@ impl GitlabClient {
         if note.system || self.is_own(thread, &note) {
             return None;
         }
+        // Internal notes are for project members only; the result of a run asked for in public is public, so
+        // they stay out of its prompt (a run asked for in an internal note answers internally).
+        if (note.internal || note.confidential) && !thread.source.internal {
+            return None;
+        }
         // A note without a readable time cannot be shown to predate the trigger: leave it out.
         let created_at = note.created_at.as_deref().and_then(parse_timestamp)?;
         if created_at > until {
@@ -469,6 +474,11 @@ struct Note {
     created_at: Option<String>,
     #[serde(default)]
     system: bool,
+    #[serde(default)]
+    internal: bool,
+    /// The older name of `internal`.
+    #[serde(default)]
+    confidential: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -471,7 +471,9 @@ impl SourceClient for JiraClient {
                 if newest_first.len() >= text::MAX_CONTEXT_MESSAGES {
                     break 'pages;
                 }
-                if comment.is_by(&target.site.bot_account_id) {
+                // Restricted comments (to a role or group, or internal to a service desk's agents) stay out of a
+                // prompt whose result is posted for everyone who can see the issue.
+                if comment.is_by(&target.site.bot_account_id) || comment.is_restricted() {
                     continue;
                 }
                 // A comment without a readable time cannot be shown to predate the trigger: leave it out.
@@ -590,9 +592,19 @@ struct ListedComment {
     body: Value,
     #[serde(default)]
     created: Option<String>,
+    /// Set when the comment is visible to a role or group only.
+    #[serde(default)]
+    visibility: Option<Value>,
+    /// `false` for a service desk's internal comment.
+    #[serde(default, rename = "jsdPublic")]
+    jsd_public: Option<bool>,
 }
 
 impl ListedComment {
+    fn is_restricted(&self) -> bool {
+        self.visibility.as_ref().is_some_and(|v| !v.is_null()) || self.jsd_public == Some(false)
+    }
+
     fn is_by(&self, account_id: &str) -> bool {
         self.author.as_ref().is_some_and(|a| a.account_id == account_id)
     }
