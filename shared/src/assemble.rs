@@ -28,7 +28,34 @@ pub fn http_client(config: &Config) -> Result<reqwest::Client, reqwest::Error> {
         .user_agent(concat!("hookline/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(std::time::Duration::from_secs(5))
         .timeout(config.openhands.request_timeout)
+        .redirect(same_origin_redirects())
         .build()
+}
+
+/// Follow a redirect only to the same scheme, host and port, at most five times. Credentials travel in headers
+/// reqwest does not know to drop (`PRIVATE-TOKEN`, `X-Session-API-Key`), so no redirect may carry them to
+/// another host; the 3xx is then the answer, and an error.
+pub fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let origin = |url: &reqwest::Url| {
+            (
+                url.scheme().to_owned(),
+                url.host_str().map(str::to_owned),
+                url.port_or_known_default(),
+            )
+        };
+        let same = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| origin(first) == origin(attempt.url()));
+        if attempt.previous().len() > 5 {
+            attempt.error("too many redirects")
+        } else if same {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
 }
 
 /// Webhook intake: every configured provider's webhook side over `inbox`. No API client is built (or linked).

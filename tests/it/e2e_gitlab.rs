@@ -865,3 +865,127 @@ async fn rate_limited_gitlab_calls_are_retried_after_retry_after() {
     assert_eq!(s.gitlab.bot_notes().len(), 1);
     assert_eq!(s.h.openhands.starts().len(), 1);
 }
+
+/// GIVEN a GitLab URL that answers every call with a redirect to another host WHEN the worker calls the API with
+/// the bot's `PRIVATE-TOKEN` THEN the redirect is not followed: the other host sees nothing, and nothing starts.
+#[tokio::test]
+async fn credentials_never_follow_a_redirect_to_another_host() {
+    use axum::{http::StatusCode, response::IntoResponse, Router};
+    use hookline_tests::fake_core::{Listener, Recording};
+    let thief = Listener::bind("credential thief").await;
+    let thief_url = thief.url().to_owned();
+    let thief = thief.serve(Router::new(), Recording::headers(&["private-token"]));
+    let redirector = Listener::bind("redirecting GitLab").await;
+    let redirector_url = redirector.url().to_owned();
+    let target = thief_url.clone();
+    let redirector = redirector.serve(
+        Router::new().fallback(move |uri: axum::http::Uri| {
+            let location = format!("{target}{}", uri.path());
+            async move { (StatusCode::TEMPORARY_REDIRECT, [("location", location)]).into_response() }
+        }),
+        Recording::headers(&[]),
+    );
+    let h = Harness::start_with(HarnessOptions {
+        extra_env: env(&[
+            ("GITLAB_TENANTS", "gitlab.com"),
+            ("GITLAB_GITLAB_COM_URL", &redirector_url),
+            ("GITLAB_GITLAB_COM_BOT_USERNAME", FAKE_BOT_USERNAME),
+        ]),
+        extra_secrets: env(&[
+            ("gitlab/gitlab.com/webhook-token", TOKEN),
+            ("gitlab/gitlab.com/api-token", API_TOKEN),
+        ]),
+        ..Default::default()
+    })
+    .await;
+    link(&h, "gitlab.com", ALICE, "alice").await;
+    let payload = note(
+        Noteable::Issue,
+        5,
+        4242,
+        "@hookline-bot please fix",
+        user("alice", ALICE),
+    );
+    let body = serde_json::to_vec(&payload).expect("json");
+    assert_eq!(
+        post(
+            &h,
+            "gitlab.com",
+            "Note Hook",
+            "k-redirect",
+            &body,
+            Some(TOKEN),
+            &[]
+        )
+        .await
+        .0,
+        202
+    );
+    h.settle().await;
+    eventually("the API was called", || async {
+        !redirector
+            .requests::<hookline_tests::fake_core::RecordedRequest>()
+            .is_empty()
+    })
+    .await;
+    h.settle().await;
+    let stolen: Vec<hookline_tests::fake_core::RecordedRequest> = thief.requests();
+    assert!(stolen.is_empty(), "{stolen:?}");
+    assert!(h.openhands.starts().is_empty());
+}
+
+/// GIVEN an API that answers with a body far larger than any page of JSON (5 MiB of it) WHEN the worker reads
+/// it THEN the read stops at the cap and fails for good: nothing starts, and the delivery is not retried.
+#[tokio::test]
+async fn an_oversized_answer_is_refused_not_read() {
+    use axum::Router;
+    use hookline_tests::fake_core::{Listener, Recording};
+    let huge = Listener::bind("huge GitLab").await;
+    let huge_url = huge.url().to_owned();
+    let huge = huge.serve(
+        Router::new().fallback(|| async { format!("\"{}\"", "x".repeat(5 * 1024 * 1024)) }),
+        Recording::headers(&[]),
+    );
+    let h = Harness::start_with(HarnessOptions {
+        extra_env: env(&[
+            ("GITLAB_TENANTS", "gitlab.com"),
+            ("GITLAB_GITLAB_COM_URL", &huge_url),
+            ("GITLAB_GITLAB_COM_BOT_USERNAME", FAKE_BOT_USERNAME),
+        ]),
+        extra_secrets: env(&[
+            ("gitlab/gitlab.com/webhook-token", TOKEN),
+            ("gitlab/gitlab.com/api-token", API_TOKEN),
+        ]),
+        ..Default::default()
+    })
+    .await;
+    link(&h, "gitlab.com", ALICE, "alice").await;
+    let payload = note(
+        Noteable::Issue,
+        5,
+        4243,
+        "@hookline-bot please fix",
+        user("alice", ALICE),
+    );
+    let body = serde_json::to_vec(&payload).expect("json");
+    assert_eq!(
+        post(&h, "gitlab.com", "Note Hook", "k-huge", &body, Some(TOKEN), &[])
+            .await
+            .0,
+        202
+    );
+    eventually("the API was called", || async {
+        !huge
+            .requests::<hookline_tests::fake_core::RecordedRequest>()
+            .is_empty()
+    })
+    .await;
+    h.settle().await;
+    assert!(h.openhands.starts().is_empty());
+    assert_eq!(
+        huge.requests::<hookline_tests::fake_core::RecordedRequest>()
+            .len(),
+        1,
+        "a permanent failure: not retried"
+    );
+}

@@ -39,6 +39,9 @@ pub(crate) const INTAKE_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 /// Most bytes of an error body read while looking for its message.
 pub(crate) const MAX_ERROR_BODY_BYTES: usize = 16 * 1024;
+/// Most a 2xx answer may hold. Every answer Hookline reads is a page of JSON far below this; a larger one (a
+/// sandbox's runaway `ask_agent` reply, say) is refused before it can exhaust a small Lambda's memory.
+pub(crate) const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Longest remote-provided text (an error message, a transport failure) copied into an error detail.
 pub(crate) const MAX_DETAIL_CHARS: usize = 200;
 
@@ -96,7 +99,8 @@ impl<'a> Call<'a> {
     }
 }
 
-/// A remote's answer: a 2xx read in full, an error body read up to [`MAX_ERROR_BODY_BYTES`].
+/// A remote's answer: a 2xx read in full up to [`MAX_BODY_BYTES`], an error body read up to
+/// [`MAX_ERROR_BODY_BYTES`].
 pub(crate) struct Answer {
     pub(crate) status: u16,
     pub(crate) headers: HeaderMap,
@@ -114,11 +118,29 @@ impl Answer {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let body = if response.status().is_success() {
-            match response.bytes().await {
-                Ok(bytes) => bytes.to_vec(),
-                Err(_) if call.status_is_enough => Vec::new(),
-                Err(err) => return Err(transport_error(call, err)),
+            let too_large = || {
+                PortError::permanent(
+                    call.what(),
+                    format!("the answer is larger than {MAX_BODY_BYTES} bytes"),
+                )
+            };
+            if response
+                .content_length()
+                .is_some_and(|length| length > MAX_BODY_BYTES as u64)
+            {
+                return Err(too_large());
             }
+            let mut body = Vec::new();
+            loop {
+                match response.chunk().await {
+                    Ok(Some(chunk)) if body.len() + chunk.len() > MAX_BODY_BYTES => return Err(too_large()),
+                    Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                    Ok(None) => break,
+                    Err(_) if call.status_is_enough => break,
+                    Err(err) => return Err(transport_error(call, err)),
+                }
+            }
+            body
         } else {
             let mut body = Vec::new();
             while body.len() < MAX_ERROR_BODY_BYTES {
