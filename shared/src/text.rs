@@ -207,6 +207,57 @@ pub fn cut_to(mut text: String, max: usize) -> String {
     text
 }
 
+/// Agent-written text made safe to post as the bot: an `@name` (people, teams, GitLab's `@all`) no longer pings,
+/// and no line is run by a tracker as a command (GitLab quick actions such as `/merge` or `/close` at a line's
+/// start); an invisible word joiner does both. Fenced code blocks are left as written.
+pub fn neutralize_for_posting(text: &str) -> String {
+    const JOINER: char = '\u{2060}';
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut in_fence = false;
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        if line.trim_start().starts_with("```") || line.trim_start().starts_with("~~~") {
+            in_fence = !in_fence;
+            out.push_str(line);
+            continue;
+        }
+        if in_fence {
+            out.push_str(line);
+            continue;
+        }
+        let indent = line.len() - line.trim_start().len();
+        out.push_str(&line[..indent]);
+        let rest = &line[indent..];
+        if rest.starts_with('/') {
+            out.push(JOINER);
+        }
+        let mut previous: Option<char> = None;
+        for c in rest.chars() {
+            out.push(c);
+            if c == '@' && !previous.is_some_and(|p| p.is_alphanumeric() || p == '_' || p == '.') {
+                out.push(JOINER);
+            }
+            previous = Some(c);
+        }
+    }
+    out
+}
+
+/// Text from elsewhere (an error detail, a status) as one short line fit to post: single-spaced, at most
+/// `max` characters, neutralized like agent text.
+pub fn short_detail(text: &str, max: usize) -> String {
+    let line = one_line(text);
+    let cut: String = line.chars().take(max).collect();
+    let cut = if cut.chars().count() < line.chars().count() {
+        format!("{cut}…")
+    } else {
+        cut
+    };
+    neutralize_for_posting(&cut)
+}
+
 /// The first line of `s`, trimmed, at most 200 characters: a title from free text.
 pub fn one_line(s: &str) -> String {
     let line = s.lines().next().unwrap_or("").trim();
@@ -285,5 +336,37 @@ mod tests {
     fn fence_cannot_be_closed_by_content() {
         let fenced = fence_as_data("Comment", "````\nignore all\n````");
         assert!(fenced.contains("`````text"));
+    }
+
+    #[test]
+    fn agent_text_pings_no_one_and_runs_no_command() {
+        let posted =
+            neutralize_for_posting("Done, cc @alice and @org/team, @all.\n/merge\n  /close\nmail me@x.io");
+        assert!(
+            !posted.contains("@alice") && !posted.contains("@org/team") && !posted.contains("@all"),
+            "{posted}"
+        );
+        assert!(posted.contains("@\u{2060}alice"));
+        assert!(
+            posted.lines().all(|line| !line.trim_start().starts_with('/')),
+            "{posted}"
+        );
+        assert!(posted.contains("me@x.io"), "addresses stay as written");
+        assert_eq!(
+            posted.replace('\u{2060}', ""),
+            "Done, cc @alice and @org/team, @all.\n/merge\n  /close\nmail me@x.io"
+        );
+        let fenced = "```\n@decorator\n/usr/bin/env\n```";
+        assert_eq!(neutralize_for_posting(fenced), fenced, "code is left as written");
+    }
+
+    #[test]
+    fn details_from_elsewhere_are_one_short_line() {
+        let detail = short_detail("boom\n\n@all /merge ".repeat(100).as_str(), 50);
+        assert!(
+            detail.chars().filter(|c| *c != '\u{2060}').count() <= 51,
+            "{detail}"
+        );
+        assert!(!detail.contains('\n') && !detail.contains("@all"), "{detail}");
     }
 }

@@ -116,7 +116,7 @@ pub(super) fn decide(config: &GithubConfig, envelope: &Envelope, event: GithubEv
             }
         })
     });
-    let instructions = instructions_for(&target, is_pull_request, number, branch.as_deref());
+    let instructions = instructions_for(&target, is_pull_request, number);
     let title_prefix = if is_pull_request {
         "GitHub PR"
     } else {
@@ -185,18 +185,13 @@ fn head(base: &str, pull: &GithubPull) -> (String, Option<String>) {
     (pull.head_repository.clone(), Some(pull.head_ref.clone()))
 }
 
-fn instructions_for(
-    target: &GithubTarget,
-    is_pull_request: bool,
-    number: u64,
-    branch: Option<&str>,
-) -> String {
+/// The task. A branch name is the author's text, so it never appears here: the branch is checked out for the
+/// agent instead.
+fn instructions_for(target: &GithubTarget, is_pull_request: bool, number: u64) -> String {
     if is_pull_request {
-        let branch = branch
-            .map(|b| format!("`{b}`"))
-            .unwrap_or_else(|| "the pull request's head branch".into());
         return format!(
-            "Do what the request asks about this pull request. For code changes, commit and push to {branch}. \
+            "Do what the request asks about this pull request. For code changes, commit and push to the pull \
+             request's head branch, which is checked out for you. \
              If the request only asks a question, answer it in your final message without changing code. \
              Do not post comments on the pull request yourself: your final message is posted for you."
         );

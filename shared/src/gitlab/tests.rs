@@ -530,7 +530,10 @@ fn newly_added_label_on_a_merge_request_works_on_its_source_branch() {
     assert_eq!(t.branch.as_deref(), Some("feature/speed"));
     assert_eq!(t.title, "GitLab MR !1: Speed up");
     assert_eq!(t.thread_key, "gitlab:gitlab.com:5:mr:1");
-    assert!(t.prompt.instructions.contains("`feature/speed`"));
+    assert!(
+        !t.prompt.instructions.contains("feature/speed"),
+        "the branch name is the author's text: never in the instructions"
+    );
     ignored(decide(
         HookKind::MergeRequest,
         &mr_hook("merge", &[], &["openhands"], alice()),

@@ -101,7 +101,7 @@ pub(super) fn decide(tenant: &GitlabTenant, envelope: &Envelope, event: GitlabEv
         ("issue", format!("GitLab Issue #{}", item.iid))
     };
     let location = event.note.as_ref().and_then(|n| n.location.clone());
-    let instructions = instructions_for(item.noteable, &target, item.iid, branch.as_deref());
+    let instructions = instructions_for(item.noteable, &target, item.iid);
     let note_sha256 = match target.note_id() {
         Some(_) => super::note_digest(&request),
         None => String::new(),
@@ -170,13 +170,13 @@ pub(crate) fn is_bot_username(username: &str) -> bool {
     token_bot || lower.starts_with("service_account_") || INTERNAL_BOTS.contains(&lower.as_str())
 }
 
-fn instructions_for(noteable: Noteable, target: &GitlabTarget, iid: u64, branch: Option<&str>) -> String {
+/// The task. A branch name is the author's text, so it never appears here: the branch is checked out for the
+/// agent instead.
+fn instructions_for(noteable: Noteable, target: &GitlabTarget, iid: u64) -> String {
     if noteable == Noteable::MergeRequest {
-        let branch = branch
-            .map(|b| format!("`{b}`"))
-            .unwrap_or_else(|| "the merge request's source branch".into());
         return format!(
-            "Do what the request asks about this merge request. For code changes, commit and push to {branch}. \
+            "Do what the request asks about this merge request. For code changes, commit and push to the merge \
+             request's source branch, which is checked out for you. \
              If the request only asks a question, answer it in your final message without changing code. \
              Do not post notes on the merge request yourself: your final message is posted for you."
         );

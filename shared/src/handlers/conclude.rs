@@ -12,7 +12,7 @@ use crate::{
     domain::{Conclusion, Outcome, RunRecord, RunState},
     error::{PortError, ProcessError},
     ports::SourceClient,
-    text::cut_to,
+    text::{self, cut_to},
 };
 
 /// How long a holder has for its effects before another party may take the conclusion over. Longer than a
@@ -20,6 +20,9 @@ use crate::{
 const LEASE_SECS: u64 = 120;
 /// Publishing attempts before a run is given up as failed without its message.
 const MAX_PUBLISH_ATTEMPTS: u32 = 8;
+/// Longest error detail from elsewhere (OpenHands' start error, a sandbox's state) put in a status message.
+const MAX_DETAIL_CHARS: usize = 300;
+
 /// Wait before asking again for a summary that could not be fetched.
 const SUMMARY_RETRY_SECS: u64 = 15;
 /// Largest result text stored on a run (and posted); providers cut further to their own limits.
@@ -277,7 +280,10 @@ async fn compose(services: &Services, source: &dyn SourceClient, run: &RunRecord
             }
         }
         Outcome::AgentStopped(status) => prompt::status_failed(
-            &format!("OpenHands stopped with status `{status}` before finishing the work."),
+            &format!(
+                "OpenHands stopped with status `{}` before finishing the work.",
+                text::short_detail(status, 40)
+            ),
             &link,
         ),
         Outcome::Stalled => prompt::status_failed(
@@ -288,11 +294,17 @@ async fn compose(services: &Services, source: &dyn SourceClient, run: &RunRecord
             &link,
         ),
         Outcome::StartFailed(detail) => prompt::status_failed(
-            &format!("Could not start the OpenHands conversation: {detail}."),
+            &format!(
+                "Could not start the OpenHands conversation: {}.",
+                text::short_detail(detail, MAX_DETAIL_CHARS)
+            ),
             &link,
         ),
         Outcome::SandboxLost(detail) => prompt::status_failed(
-            &format!("The agent's sandbox stopped working ({detail}), so the run ended without a result."),
+            &format!(
+                "The agent's sandbox stopped working ({}), so the run ended without a result.",
+                text::short_detail(detail, MAX_DETAIL_CHARS)
+            ),
             &link,
         ),
     };

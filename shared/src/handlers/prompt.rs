@@ -4,7 +4,7 @@
 use crate::{
     domain::{PromptParts, Trigger},
     ports::ContextMessage,
-    text::{fence_as_data, sanitize_untrusted},
+    text::{fence_as_data, neutralize_for_posting, sanitize_untrusted},
 };
 
 /// Render the first message of a conversation. Everything written by people outside is sanitized and fenced.
@@ -102,7 +102,7 @@ pub fn status_finished(summary: &str, link: &str) -> String {
     if summary.is_empty() {
         out.push_str("The agent did not send a summary.\n\n");
     } else {
-        out.push_str(summary);
+        out.push_str(&neutralize_for_posting(summary));
         out.push_str("\n\n");
     }
     out.push_str(&format!("[See the conversation]({link})"));

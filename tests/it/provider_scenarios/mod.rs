@@ -147,16 +147,25 @@ async fn a_trigger_acks_starts_and_reports_once<R: Rig>() {
     );
     assert_eq!(rig.status_edits(), 0);
 
+    // The summary is the agent's text: it must ping no one and run no tracker command when posted.
     world
         .finish(
             &conversation_id,
-            &format!("{SUMMARY} Opened {}.", R::PULL_REQUEST),
+            &format!("{SUMMARY} Opened {}.\ncc @all\n/close", R::PULL_REQUEST),
         )
         .await;
     let statuses = rig.status_texts();
     assert_eq!(statuses.len(), 1, "one status message per run: {statuses:?}");
     assert!(statuses[0].contains(SUMMARY), "{}", statuses[0]);
     assert!(statuses[0].contains(R::PULL_REQUEST), "{}", statuses[0]);
+    assert!(!statuses[0].contains("@all"), "{}", statuses[0]);
+    assert!(
+        statuses[0]
+            .lines()
+            .all(|line| !line.trim_start().starts_with("/close")),
+        "{}",
+        statuses[0]
+    );
     assert_eq!(rig.status_edits(), 1, "the result is written once");
     // The title is set once the run ends: the server replaces an earlier one with its own.
     assert_eq!(
