@@ -189,12 +189,11 @@ fn head(base: &str, pull: &GithubPull) -> (String, Option<String>) {
 /// agent instead.
 fn instructions_for(target: &GithubTarget, is_pull_request: bool, number: u64) -> String {
     if is_pull_request {
-        return format!(
-            "Do what the request asks about this pull request. For code changes, commit and push to the pull \
+        return "Do what the request asks about this pull request. For code changes, commit and push to the pull \
              request's head branch, which is checked out for you. \
              If the request only asks a question, answer it in your final message without changing code. \
              Do not post comments on the pull request yourself: your final message is posted for you."
-        );
+            .to_owned();
     }
     match target {
         GithubTarget::Issue => format!(

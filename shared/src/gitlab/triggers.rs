@@ -174,12 +174,11 @@ pub(crate) fn is_bot_username(username: &str) -> bool {
 /// agent instead.
 fn instructions_for(noteable: Noteable, target: &GitlabTarget, iid: u64) -> String {
     if noteable == Noteable::MergeRequest {
-        return format!(
-            "Do what the request asks about this merge request. For code changes, commit and push to the merge \
+        return "Do what the request asks about this merge request. For code changes, commit and push to the merge \
              request's source branch, which is checked out for you. \
              If the request only asks a question, answer it in your final message without changing code. \
              Do not post notes on the merge request yourself: your final message is posted for you."
-        );
+            .to_owned();
     }
     match target {
         GitlabTarget::Item => format!(
