@@ -725,6 +725,21 @@ async fn the_shared_identity_works_only_on_the_channels_repository() {
     );
 }
 
+/// GIVEN a mention whose text is nothing but control characters, cut to the field limit yet six times longer
+/// once encoded WHEN it arrives THEN it is refused once with 413, and nothing is queued to fail on every
+/// redelivery.
+#[tokio::test]
+async fn a_body_too_large_to_queue_once_encoded_is_413() {
+    let s = Slack::start().await;
+    let ts = s.ts(100);
+    let text = format!("<@{BOT}> {}", "\u{1}".repeat(70_000));
+    let (status, body) = s
+        .deliver("Ev0HUGE01", app_mention(CHANNEL, ALICE, &text, &ts, None))
+        .await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(s.h.host().queue().depth().expect("depth"), 0);
+}
+
 #[tokio::test]
 async fn bots_edits_and_deletions_start_nothing() {
     let s = Slack::start().await;

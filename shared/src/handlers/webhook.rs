@@ -1,6 +1,6 @@
 //! Webhook intake: verify on the raw bytes, drop what can never trigger, claim the delivery, enqueue, answer.
 
-use tracing::info;
+use tracing::{info, warn};
 
 use super::IntakeServices;
 use crate::{
@@ -66,6 +66,12 @@ async fn accept(
     let key = envelope.storage_key();
     let body = envelope_json(&envelope)
         .map_err(|e| WebhookError::Unavailable(crate::error::PortError::permanent("envelope", e)))?;
+    // Fields are cut before encoding; text heavy with escapes can still encode past what a queue message may
+    // hold, and such a delivery would fail with 5xx on every redelivery. It is refused once, with a 4xx.
+    if body.len() > MAX_QUEUED_BYTES {
+        warn!(provider, delivery_id = %envelope.delivery_id, bytes = body.len(), "envelope too large to queue");
+        return Err(WebhookError::TooLarge);
+    }
     let message = queue_message(&envelope, &key, now, body);
     let claim = services
         .inbox
@@ -82,6 +88,9 @@ async fn accept(
         queued: true,
     })
 }
+
+/// Most an encoded envelope may hold: SQS takes 256 KiB per message, attributes included.
+pub const MAX_QUEUED_BYTES: usize = 240 * 1024;
 
 /// The message for a claimed delivery. Its queue deduplication id is the claim's (delivery key and claim time),
 /// not the bare delivery key: the claim is what deduplicates deliveries, and SQS FIFO drops any send whose id it
