@@ -299,6 +299,36 @@ async fn failing_message_moves_to_the_dead_letter_queue() {
 
 /// GIVEN a cached secret WHEN it is rotated THEN reads stay on the old value within the TTL, see the new one
 /// once the TTL passed, and `refresh` sees a rotation at once; a missing secret is NotFound and not cached.
+/// GIVEN a secret that does not exist (an unknown tenant in a webhook URL) WHEN it is asked for again and again
+/// THEN Secrets Manager is asked at most once per 30 seconds: created meanwhile, it is seen after that.
+#[tokio::test]
+async fn missing_secrets_are_remembered_briefly() {
+    let config = sdk_config().await;
+    let client = aws_sdk_secretsmanager::Client::new(&config);
+    let name = unique("hookline/missing");
+    let clock = ManualClock::at(1_000);
+    let secrets =
+        SecretsManagerSecrets::with_clock(client.clone(), Duration::from_secs(300), Arc::new(clock.clone()));
+    assert!(matches!(
+        secrets.get(&name).await,
+        Err(PortError::NotFound { .. })
+    ));
+    client
+        .create_secret()
+        .name(&name)
+        .secret_string("now here")
+        .send()
+        .await
+        .unwrap();
+    clock.advance(29);
+    assert!(
+        matches!(secrets.get(&name).await, Err(PortError::NotFound { .. })),
+        "remembered as missing"
+    );
+    clock.advance(1);
+    assert_eq!(secrets.get(&name).await.unwrap().expose(), "now here");
+}
+
 #[tokio::test]
 async fn secrets_are_cached_for_the_ttl() {
     let config = sdk_config().await;
@@ -361,9 +391,9 @@ async fn secrets_are_cached_for_the_ttl() {
         .await
         .unwrap();
     assert_eq!(
-        secrets.get(&missing).await.unwrap().expose(),
+        secrets.refresh(&missing).await.unwrap().expose(),
         "late",
-        "NotFound is not cached"
+        "a refresh reads past a remembered miss"
     );
 
     let binary = unique("hookline/binary");

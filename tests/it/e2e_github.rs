@@ -448,6 +448,17 @@ async fn callbacks_need_the_conversations_session_key() {
     )
     .await;
     assert_eq!(unknown.status().as_u16(), 401);
+    // The conversation-info form is read before its sender is known: a megabyte of it is refused unread.
+    let padding = "x".repeat(1024 * 1024);
+    let big = h
+        .http
+        .post(format!("{}/api/v1/webhooks/conversations", h.url()))
+        .header("content-type", "application/json")
+        .body(json!({"id": conversation_id, "padding": padding}).to_string())
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(big.status().as_u16(), 413);
     assert!(
         h.bot_comments()[0].body.contains("I'm on it"),
         "nothing was reported"

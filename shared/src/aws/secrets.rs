@@ -23,10 +23,14 @@ use crate::{
 
 /// How long a secret is served from memory before it is read again.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
+/// How long a secret found missing is answered as missing without asking again: an unauthenticated request for
+/// an unknown tenant must not cost a Secrets Manager call each time.
+pub const MISSING_TTL: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
 struct Cached {
-    value: SecretString,
+    /// `None`: Secrets Manager said there is no such secret.
+    value: Option<SecretString>,
     /// Epoch seconds when it was read.
     fetched_at: u64,
 }
@@ -71,16 +75,15 @@ impl SecretsManagerSecrets {
     /// Read `name` from Secrets Manager now, bypassing and then updating the cache (e.g. after a signature
     /// mismatch that a just-rotated secret would explain).
     pub async fn refresh(&self, name: &str) -> Result<SecretString, PortError> {
-        let value = self.fetch(name).await?;
+        let fetched = self.fetch(name).await;
+        let value = match &fetched {
+            Ok(value) => Some(value.clone()),
+            Err(PortError::NotFound { .. }) => None,
+            Err(_) => return fetched,
+        };
         let fetched_at = self.clock.now_secs();
-        self.lock().insert(
-            name.to_owned(),
-            Cached {
-                value: value.clone(),
-                fetched_at,
-            },
-        );
-        Ok(value)
+        self.lock().insert(name.to_owned(), Cached { value, fetched_at });
+        fetched
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Cached>> {
@@ -88,12 +91,24 @@ impl SecretsManagerSecrets {
         self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn cached(&self, name: &str) -> Option<SecretString> {
+    fn cached(&self, name: &str) -> Option<Result<SecretString, PortError>> {
         let now = self.clock.now_secs();
         let cache = self.lock();
         let entry = cache.get(name)?;
+        let ttl = match entry.value {
+            Some(_) => self.ttl,
+            None => self.ttl.min(MISSING_TTL),
+        };
         // A clock that went backwards counts as fresh; the entry still expires `ttl` after that point.
-        (now.saturating_sub(entry.fetched_at) < self.ttl.as_secs()).then(|| entry.value.clone())
+        if now.saturating_sub(entry.fetched_at) >= ttl.as_secs() {
+            return None;
+        }
+        Some(
+            entry
+                .value
+                .clone()
+                .ok_or_else(|| PortError::not_found(format!("secret {name}"))),
+        )
     }
 
     async fn fetch(&self, name: &str) -> Result<SecretString, PortError> {
@@ -125,7 +140,7 @@ impl SecretsManagerSecrets {
 impl Secrets for SecretsManagerSecrets {
     async fn get(&self, name: &str) -> Result<SecretString, PortError> {
         match self.cached(name) {
-            Some(value) => Ok(value),
+            Some(answer) => answer,
             None => self.refresh(name).await,
         }
     }

@@ -30,6 +30,9 @@ pub const SHARED_KEY_HEADER: &str = "x-hookline-callback-key";
 const EVENTS_PREFIX: &str = "/api/v1/webhooks/events/";
 const CONVERSATIONS_PATH: &str = "/api/v1/webhooks/conversations";
 
+/// Most a callback body read before its sender is authenticated may hold (a conversation's info is a few KiB).
+pub const MAX_UNAUTHENTICATED_BYTES: usize = 64 * 1024;
+
 /// Handle a callback route. Never fails: errors become their HTTP answer here.
 pub async fn handle(services: &Services, request: HttpRequest<'_>) -> HttpReply {
     match route(services, &request).await {
@@ -88,6 +91,11 @@ async fn route(services: &Services, request: &HttpRequest<'_>) -> Result<HttpRep
     } else {
         return Err(WebhookError::NotFound);
     };
+    // The conversation-info form names its conversation in the body, read before its sender is known: only a
+    // body the size of a conversation's info is read that way.
+    if events_route.is_none() && request.body.len() > MAX_UNAUTHENTICATED_BYTES {
+        return Err(WebhookError::TooLarge);
+    }
     let conversation_id = match events_route {
         Some(id) => normalize_id(id.trim_matches('/')),
         None => serde_json::from_slice::<ConversationId>(request.body)
