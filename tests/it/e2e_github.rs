@@ -521,3 +521,19 @@ async fn a_webhook_accepted_before_a_stop_is_processed_after_restart() {
         200
     );
 }
+
+/// GIVEN deliveries the local host has claimed WHEN their records expire THEN the sweep's housekeeping deletes
+/// them (and the queue's deduplication ids), so the database does not grow forever; live records stay.
+#[tokio::test]
+async fn expired_delivery_records_are_purged() {
+    let h = Harness::start().await;
+    h.start_labeled_run(91, "d-purge-1").await;
+    h.settle().await;
+    assert_eq!(h.host().purge_expired_now(), 0, "nothing has expired yet");
+    h.clock.advance(8 * 24 * 3600);
+    assert!(
+        h.host().purge_expired_now() >= 1,
+        "the week-old delivery record is gone"
+    );
+    assert_eq!(h.host().purge_expired_now(), 0);
+}

@@ -143,6 +143,15 @@ impl Host {
         &self.queue
     }
     /// Run one sweep now (tests; the periodic sweep runs on its own).
+    /// Purge what expired by now, as the sweep's schedule does; returns the rows deleted.
+    pub fn purge_expired_now(&self) -> usize {
+        let housekeeping = Housekeeping {
+            store: self.store(),
+            queue: self.queue.clone(),
+        };
+        housekeeping.purge(self.services.clock.now_secs())
+    }
+
     pub async fn sweep_now(&self) -> sweep::SweepReport {
         sweep::sweep(&self.services).await
     }
@@ -267,6 +276,10 @@ pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
     if !local.sweep_interval.is_zero() {
         tasks.push(tokio::spawn(sweep_loop(
             services.clone(),
+            Housekeeping {
+                store: database.store(),
+                queue: queue.clone(),
+            },
             local.sweep_interval,
             stopped.clone(),
         )));
@@ -408,8 +421,35 @@ async fn work_on(services: &WorkerServices, queue: &SqliteQueue, message: hookli
     );
 }
 
+/// What the local database keeps only for a while: delivery claims and the queue's deduplication ids. Expired
+/// rows already count as absent; purging them on the sweep's schedule keeps the file from growing forever.
+struct Housekeeping {
+    store: SqliteStore,
+    queue: SqliteQueue,
+}
+
+impl Housekeeping {
+    /// Delete what expired at or before `now`; returns the rows deleted.
+    fn purge(&self, now: u64) -> usize {
+        let purged = |what: &str, result: Result<usize, hookline::error::PortError>| match result {
+            Ok(count) => count,
+            Err(err) => {
+                warn!(what, error = %err, "could not purge expired rows");
+                0
+            }
+        };
+        let deliveries = purged("deliveries", self.store.purge_expired(now));
+        let dedup = purged("queue deduplication ids", self.queue.purge_expired(now));
+        if deliveries + dedup > 0 {
+            info!(deliveries, dedup, "purged expired rows");
+        }
+        deliveries + dedup
+    }
+}
+
 async fn sweep_loop(
     services: WorkerServices,
+    housekeeping: Housekeeping,
     every: Duration,
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -417,7 +457,10 @@ async fn sweep_loop(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = ticker.tick() => { sweep::sweep(&services).await; }
+            _ = ticker.tick() => {
+                sweep::sweep(&services).await;
+                housekeeping.purge(services.clock.now_secs());
+            }
             _ = stopped.changed() => break,
         }
     }
