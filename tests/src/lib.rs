@@ -8,4 +8,5 @@ pub mod fake_linear;
 pub mod fake_openhands;
 pub mod fake_slack;
 pub mod harness;
+pub mod logs;
 pub mod real_openhands;

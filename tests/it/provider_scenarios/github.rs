@@ -111,6 +111,16 @@ impl<D: Deployment> Rig for Github<D> {
         self.status_texts()
     }
 
+    fn secrets(&self) -> Vec<String> {
+        // The installation token the fake minted, and the App's private key (any of its lines).
+        let key_line = test_app_private_key_pem()
+            .lines()
+            .nth(2)
+            .expect("a key line")
+            .to_owned();
+        vec![WEBHOOK_SECRET.to_owned(), "ghs_fake_1".to_owned(), key_line]
+    }
+
     fn forgeries(&self, trigger: &Delivery) -> Vec<(&'static str, Delivery)> {
         let mut missing = trigger.clone();
         missing.headers.retain(|(name, _)| name != "x-hub-signature-256");

@@ -159,6 +159,10 @@ impl<D: Deployment> Rig for Gitlab<D> {
         self.status_texts()
     }
 
+    fn secrets(&self) -> Vec<String> {
+        [TOKEN, OTHER_TOKEN, API_TOKEN].map(str::to_owned).to_vec()
+    }
+
     fn forgeries(&self, trigger: &Delivery) -> Vec<(&'static str, Delivery)> {
         let mut missing = trigger.clone();
         missing.headers.retain(|(name, _)| name != "x-gitlab-token");

@@ -153,6 +153,10 @@ impl<D: Deployment> Rig for Jira<D> {
         self.status_texts()
     }
 
+    fn secrets(&self) -> Vec<String> {
+        [SECRET, OTHER_SECRET, FAKE_API_TOKEN].map(str::to_owned).to_vec()
+    }
+
     fn forgeries(&self, trigger: &Delivery) -> Vec<(&'static str, Delivery)> {
         let mut unsigned = trigger.clone();
         unsigned.headers.retain(|(name, _)| name != "x-hub-signature");

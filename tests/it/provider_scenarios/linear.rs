@@ -185,6 +185,10 @@ impl<D: Deployment> Rig for Linear<D> {
         self.status_texts()
     }
 
+    fn secrets(&self) -> Vec<String> {
+        [SECRET, OTHER_SECRET, API_KEY].map(str::to_owned).to_vec()
+    }
+
     fn forgeries(&self, trigger: &Delivery) -> Vec<(&'static str, Delivery)> {
         let mut unsigned = trigger.clone();
         unsigned.headers.retain(|(name, _)| name != "linear-signature");

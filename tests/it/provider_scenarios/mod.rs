@@ -13,7 +13,8 @@
 //! 5. an agent error ends the run with a failure message in the status message, and frees the thread;
 //! 6. without any callback, the scheduled sweep reports the result, and a late callback changes nothing;
 //! 7. a captured trigger replayed under a fresh delivery id starts nothing new;
-//! 8. someone else's mention on a thread whose run another person started does not reach that run.
+//! 8. someone else's mention on a thread whose run another person started does not reach that run;
+//! 9. a whole run, from the trigger to the result, logs no secret, token or key.
 //!
 //! Every test has its own tenant names or secret prefix, so tests share nothing on moto.
 //!
@@ -28,7 +29,7 @@ mod jira;
 mod linear;
 mod slack;
 
-use hookline_tests::{fake_openhands::StartedConversation, harness::ALICE_KEY};
+use hookline_tests::{fake_openhands::StartedConversation, harness::ALICE_KEY, logs::CapturedLogs};
 
 use crate::lambda_world::Delivery;
 use deployment::Deployment;
@@ -79,6 +80,9 @@ trait Rig: Sized {
 
     /// Everything Hookline wrote to people: status messages and notices, ephemeral ones included.
     fn bot_texts(&self) -> Vec<String>;
+
+    /// The secret values this provider was configured with (webhook secrets, API tokens), which no log may show.
+    fn secrets(&self) -> Vec<String>;
 
     /// `trigger`'s body delivered with another tenant's secret, or with a wrong or missing signature; each with
     /// a name for the assertion message.
@@ -322,6 +326,31 @@ async fn someone_elses_mention_does_not_steer_the_run<R: Rig>() {
     assert_eq!(rig.status_edits(), 0, "the status message is untouched");
 }
 
+/// Scenario 9: everything logged while a run goes from the trigger through a follow-up to its result (at DEBUG,
+/// more than production logs) holds none of the provider's secrets, the person's OpenHands key or the sandbox's
+/// session key.
+async fn a_whole_run_logs_no_secret<R: Rig>() {
+    let logs = CapturedLogs::start();
+    let rig = R::start().await;
+    let world = rig.world();
+    let conversation_id = start_run(&rig).await;
+    assert_eq!(world.post(&rig.follow_up()).await.0, 202);
+    world.pump().await;
+    world.finish(&conversation_id, SUMMARY).await;
+    let text = logs.text();
+    assert!(text.contains(&conversation_id), "the run was logged");
+    let session_key = world
+        .openhands()
+        .session_key(&conversation_id)
+        .expect("session key");
+    let mut secrets = rig.secrets();
+    secrets.extend([ALICE_KEY.to_owned(), session_key]);
+    for secret in secrets {
+        assert!(!secret.is_empty());
+        assert!(!text.contains(&secret), "a secret was logged: {secret}");
+    }
+}
+
 /// The scenarios as tests of one provider's module, on both hosts.
 macro_rules! scenarios {
     ($rig:ident) => {
@@ -366,6 +395,11 @@ macro_rules! scenarios {
         #[tokio::test]
         async fn someone_elses_mention_does_not_steer_the_run() {
             $crate::provider_scenarios::someone_elses_mention_does_not_steer_the_run::<$rig>().await;
+        }
+
+        #[tokio::test]
+        async fn a_whole_run_logs_no_secret() {
+            $crate::provider_scenarios::a_whole_run_logs_no_secret::<$rig>().await;
         }
 
         #[tokio::test]

@@ -150,6 +150,10 @@ impl<D: Deployment> Rig for Slack<D> {
         self.mention_by(BOB, "Ev0BOB", FOLLOW_UP)
     }
 
+    fn secrets(&self) -> Vec<String> {
+        [SIGNING_SECRET, OTHER_SECRET, TOKEN].map(str::to_owned).to_vec()
+    }
+
     /// Status messages, then the ephemeral notices.
     fn bot_texts(&self) -> Vec<String> {
         let mut texts = self.status_texts();
