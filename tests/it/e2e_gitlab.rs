@@ -30,10 +30,17 @@ struct Setup {
 
 async fn start() -> Setup {
     let gitlab = FakeGitlab::start(API_TOKEN).await;
+    let h = host_for(gitlab.url()).await;
+    gitlab.set_access_level(PROJECT, ALICE, 30);
+    Setup { h, gitlab }
+}
+
+/// The local host with one GitLab tenant whose API is at `url`, and alice linked.
+async fn host_for(url: &str) -> Harness {
     let h = Harness::start_with(HarnessOptions {
         extra_env: env(&[
             ("GITLAB_TENANTS", "gitlab.com"),
-            ("GITLAB_GITLAB_COM_URL", gitlab.url()),
+            ("GITLAB_GITLAB_COM_URL", url),
             ("GITLAB_GITLAB_COM_BOT_USERNAME", FAKE_BOT_USERNAME),
             ("GITLAB_GITLAB_COM_BOT_USER_ID", &FAKE_BOT_ID.to_string()),
         ]),
@@ -45,8 +52,7 @@ async fn start() -> Setup {
     })
     .await;
     link(&h, "gitlab.com", ALICE, "alice").await;
-    gitlab.set_access_level(PROJECT, ALICE, 30);
-    Setup { h, gitlab }
+    h
 }
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -885,20 +891,7 @@ async fn credentials_never_follow_a_redirect_to_another_host() {
         }),
         Recording::headers(&[]),
     );
-    let h = Harness::start_with(HarnessOptions {
-        extra_env: env(&[
-            ("GITLAB_TENANTS", "gitlab.com"),
-            ("GITLAB_GITLAB_COM_URL", &redirector_url),
-            ("GITLAB_GITLAB_COM_BOT_USERNAME", FAKE_BOT_USERNAME),
-        ]),
-        extra_secrets: env(&[
-            ("gitlab/gitlab.com/webhook-token", TOKEN),
-            ("gitlab/gitlab.com/api-token", API_TOKEN),
-        ]),
-        ..Default::default()
-    })
-    .await;
-    link(&h, "gitlab.com", ALICE, "alice").await;
+    let h = host_for(&redirector_url).await;
     let payload = note(
         Noteable::Issue,
         5,
@@ -946,20 +939,7 @@ async fn an_oversized_answer_is_refused_not_read() {
         Router::new().fallback(|| async { format!("\"{}\"", "x".repeat(5 * 1024 * 1024)) }),
         Recording::headers(&[]),
     );
-    let h = Harness::start_with(HarnessOptions {
-        extra_env: env(&[
-            ("GITLAB_TENANTS", "gitlab.com"),
-            ("GITLAB_GITLAB_COM_URL", &huge_url),
-            ("GITLAB_GITLAB_COM_BOT_USERNAME", FAKE_BOT_USERNAME),
-        ]),
-        extra_secrets: env(&[
-            ("gitlab/gitlab.com/webhook-token", TOKEN),
-            ("gitlab/gitlab.com/api-token", API_TOKEN),
-        ]),
-        ..Default::default()
-    })
-    .await;
-    link(&h, "gitlab.com", ALICE, "alice").await;
+    let h = host_for(&huge_url).await;
     let payload = note(
         Noteable::Issue,
         5,
