@@ -7,6 +7,7 @@ mod e2e_jira;
 mod e2e_linear;
 mod e2e_slack;
 mod github_client;
+mod intake_properties;
 mod lambda_handlers;
 mod lambda_world;
 mod lifecycle;
