@@ -25,7 +25,7 @@ const NOW: u64 = 1_800_000_000;
 const ROUNDS: usize = 2_000;
 const GITLAB_SIGNING: &str = "whsec_c2lnbmluZy1zZWNyZXQtZm9yLXByb3BlcnR5LXRlc3Q=";
 
-/// One provider's genuine, correctly signed request.
+/// One provider's request: the genuine, correctly signed one, or a variant of it.
 struct Genuine {
     name: &'static str,
     path: String,
@@ -185,7 +185,7 @@ impl Rng {
 }
 
 /// One variant of `genuine`; `None` when it happens to equal the genuine request.
-fn variant(rng: &mut Rng, genuine: &Genuine) -> Option<(String, Vec<(&'static str, String)>, Vec<u8>)> {
+fn variant(rng: &mut Rng, genuine: &Genuine) -> Option<Genuine> {
     let mut path = genuine.path.clone();
     let mut headers = genuine.headers.clone();
     let mut body = genuine.body.clone();
@@ -218,7 +218,12 @@ fn variant(rng: &mut Rng, genuine: &Genuine) -> Option<(String, Vec<(&'static st
         }
     }
     let unchanged = path == genuine.path && headers == genuine.headers && body == genuine.body;
-    (!unchanged).then_some((path, headers, body))
+    (!unchanged).then_some(Genuine {
+        name: genuine.name,
+        path,
+        headers,
+        body,
+    })
 }
 
 async fn run(
@@ -261,7 +266,10 @@ async fn no_variant_of_a_signed_request_is_accepted_and_none_panics() {
         );
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ genuine.name.len() as u64);
         for round in 0..ROUNDS {
-            let Some((path, headers, body)) = variant(&mut rng, &genuine) else {
+            let Some(Genuine {
+                path, headers, body, ..
+            }) = variant(&mut rng, &genuine)
+            else {
                 continue;
             };
             let answer = run(intake.as_ref(), &path, &headers, &body).await;
