@@ -537,3 +537,28 @@ async fn expired_delivery_records_are_purged() {
     );
     assert_eq!(h.host().purge_expired_now(), 0);
 }
+
+/// GIVEN a client that sends a webhook's headers and then its body a trickle at a time WHEN the host's body read
+/// time passes (2 s in tests) THEN it is answered 408 and the connection's slot is free again.
+#[tokio::test]
+async fn a_slow_client_is_cut_off() {
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = Harness::start().await;
+    let address = h.url().trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.expect("connect");
+    let head = format!(
+        "POST /webhooks/github HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/json\r\n\
+         x-github-event: issues\r\ncontent-length: 1000\r\n\r\n{{\"action\":"
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    let started = std::time::Instant::now();
+    let mut answer = vec![0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut answer))
+        .await
+        .expect("answered before the test's own limit")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&answer[..read]).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(8));
+}

@@ -148,6 +148,7 @@ impl Harness {
             workers: self.options.workers,
             sweep_interval: self.options.sweep_interval,
             lease: Duration::from_secs(600),
+            body_read_timeout: Duration::from_secs(2),
         };
         let clock: Arc<dyn Clock> = if self.options.system_clock {
             Arc::new(SystemClock)

@@ -52,6 +52,9 @@ pub struct LocalConfig {
     pub sweep_interval: Duration,
     /// How long a received message stays leased to a worker before another may take it.
     pub lease: Duration,
+    /// Longest a client may take to send a request's body (`HOOKLINE_BODY_READ_SECS`, default 10); a slower one
+    /// gets 408 and holds no slot longer.
+    pub body_read_timeout: Duration,
 }
 
 impl LocalConfig {
@@ -84,6 +87,7 @@ impl LocalConfig {
             workers: number("HOOKLINE_WORKERS", 2)? as usize,
             sweep_interval: Duration::from_secs(number("HOOKLINE_SWEEP_SECS", 60)?),
             lease: Duration::from_secs(600),
+            body_read_timeout: Duration::from_secs(number("HOOKLINE_BODY_READ_SECS", 10)?),
         })
     }
 
@@ -242,6 +246,8 @@ pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
         intake,
         run: services.run.clone(),
         wake: wake.clone(),
+        in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
+        body_read_timeout: local.body_read_timeout,
     });
     // Every path goes through the shared route table, as on Lambda.
     let router = Router::new().fallback(route).with_state(app);
@@ -300,7 +306,13 @@ struct App {
     intake: IntakeServices,
     run: hookline::handlers::Services,
     wake: Arc<Notify>,
+    /// Requests being handled; one past [`MAX_IN_FLIGHT`] is turned away at once rather than queued.
+    in_flight: Arc<tokio::sync::Semaphore>,
+    body_read_timeout: Duration,
 }
+
+/// Most requests handled at once: far above what providers send, far below what exhausts the host.
+const MAX_IN_FLIGHT: usize = 1024;
 
 impl App {
     fn served(&self) -> Served<'_> {
@@ -314,10 +326,18 @@ impl App {
 // The route takes the whole request and reads its body itself: axum's `HeaderMap` extractor would clone every
 // header of every webhook.
 async fn route(State(app): State<Arc<App>>, request: Request) -> Response {
+    let Ok(_slot) = app.in_flight.clone().try_acquire_owned() else {
+        return HttpReply::text(503, "busy").into_response();
+    };
     let served = app.served();
-    let (parts, body) = match read_body(request, routes::body_limit(served)).await {
-        Ok(read) => read,
-        Err(reply) => return reply.into_response(),
+    let read = tokio::time::timeout(
+        app.body_read_timeout,
+        read_body(request, routes::body_limit(served)),
+    );
+    let (parts, body) = match read.await {
+        Ok(Ok(read)) => read,
+        Ok(Err(reply)) => return reply.into_response(),
+        Err(_) => return HttpReply::text(408, "request body too slow").into_response(),
     };
     let handled = routes::dispatch(served, as_http_request(&parts, &body)).await;
     if handled.queued {
@@ -486,6 +506,7 @@ mod tests {
             workers: 0,
             sweep_interval: Duration::ZERO,
             lease: Duration::from_secs(600),
+            body_read_timeout: Duration::from_secs(10),
         };
         let Err(err) = local_secrets(&local) else {
             panic!("an empty secret was accepted");
