@@ -142,6 +142,11 @@ pub trait IdentityStore: Send + Sync {
 pub trait Secrets: Send + Sync {
     /// The secret's current value; `PortError::NotFound` if it does not exist.
     async fn get(&self, name: &str) -> Result<SecretString, PortError>;
+    /// After a signature did not match: the value read again past any cache, when this store keeps one and has
+    /// not re-read `name` too recently (`None`: nothing newer to try). The default store reads live.
+    async fn reread(&self, _name: &str) -> Result<Option<SecretString>, PortError> {
+        Ok(None)
+    }
 }
 
 /// How a caller authenticates to the OpenHands app server for one identity.

@@ -246,6 +246,38 @@ pub async fn verification_secret(
     })
 }
 
+/// Verify a request with the secret `name`: `check` against the stored value, and once more against a freshly
+/// read one when it does not match (a secret rotated since it was cached), so a rotation costs no minutes of
+/// 401s; the store decides how often it reads again.
+pub async fn verify_with_secret(
+    secrets: &dyn Secrets,
+    name: &str,
+    what: &'static str,
+    check: impl Fn(&SecretString) -> Result<(), WebhookError>,
+) -> Result<(), WebhookError> {
+    let secret = verification_secret(secrets, name, what).await?;
+    check_with_reread(secrets, name, &secret, check).await
+}
+
+/// `check` against `secret` (as read from `secrets` under `name`), and against a freshly read value when it
+/// does not match; see [`verify_with_secret`].
+pub async fn check_with_reread(
+    secrets: &dyn Secrets,
+    name: &str,
+    secret: &SecretString,
+    check: impl Fn(&SecretString) -> Result<(), WebhookError>,
+) -> Result<(), WebhookError> {
+    match check(secret) {
+        Err(WebhookError::Unauthorized(reason)) => match secrets.reread(name).await {
+            Ok(Some(fresh)) if fresh.expose() != secret.expose() && !fresh.expose().trim().is_empty() => {
+                check(&fresh)
+            }
+            _ => Err(WebhookError::Unauthorized(reason)),
+        },
+        other => other,
+    }
+}
+
 /// A verification secret as stored, refusing an empty one: an HMAC keyed with nothing, or a token compared with
 /// nothing, verifies whatever anyone sends, so empty is an operator's mistake to report, never a pass.
 pub async fn stored_secret(

@@ -41,7 +41,13 @@ pub struct SecretsManagerSecrets {
     ttl: Duration,
     clock: Arc<dyn Clock>,
     cache: Mutex<HashMap<String, Cached>>,
+    /// When each secret was last re-read after a mismatch (epoch seconds).
+    rereads: Mutex<HashMap<String, u64>>,
 }
+
+/// Most often a secret is re-read because a signature did not match: a flood of forged requests costs at most
+/// one Secrets Manager call a minute per secret.
+pub const REREAD_INTERVAL: Duration = Duration::from_secs(60);
 
 impl std::fmt::Debug for SecretsManagerSecrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -69,6 +75,7 @@ impl SecretsManagerSecrets {
             ttl,
             clock,
             cache: Mutex::new(HashMap::new()),
+            rereads: Mutex::new(HashMap::new()),
         }
     }
 
@@ -143,5 +150,23 @@ impl Secrets for SecretsManagerSecrets {
             Some(answer) => answer,
             None => self.refresh(name).await,
         }
+    }
+
+    async fn reread(&self, name: &str) -> Result<Option<SecretString>, PortError> {
+        let now = self.clock.now_secs();
+        {
+            let mut rereads = self
+                .rereads
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if rereads
+                .get(name)
+                .is_some_and(|at| now.saturating_sub(*at) < REREAD_INTERVAL.as_secs())
+            {
+                return Ok(None);
+            }
+            rereads.insert(name.to_owned(), now);
+        }
+        self.refresh(name).await.map(Some)
     }
 }

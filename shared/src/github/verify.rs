@@ -8,7 +8,7 @@ use crate::{
     domain::{Envelope, Provider, ENVELOPE_VERSION},
     error::WebhookError,
     http::{HttpReply, HttpRequest},
-    provider::{queued_payload, route_tenant, verification_secret, Intake, ProviderIntake, WebhookSide},
+    provider::{queued_payload, route_tenant, verify_with_secret, Intake, ProviderIntake, WebhookSide},
     text, verify,
 };
 
@@ -20,18 +20,16 @@ pub type GithubIntake = WebhookSide<GithubConfig>;
 
 impl GithubIntake {
     async fn verify(&self, request: &HttpRequest<'_>) -> Result<(), WebhookError> {
-        let secret = verification_secret(
-            self.secrets.as_ref(),
-            &self.config.webhook_secret_name,
-            "github webhook secret",
-        )
-        .await?;
-        verify::prefixed_sha256(
-            secret.expose().as_bytes(),
-            request.body,
-            request.header("x-hub-signature-256"),
-        )
-        .map_err(|e| WebhookError::Unauthorized(e.reason()))
+        let name = &self.config.webhook_secret_name;
+        verify_with_secret(self.secrets.as_ref(), name, "github webhook secret", |secret| {
+            verify::prefixed_sha256(
+                secret.expose().as_bytes(),
+                request.body,
+                request.header("x-hub-signature-256"),
+            )
+            .map_err(|e| WebhookError::Unauthorized(e.reason()))
+        })
+        .await
     }
 }
 

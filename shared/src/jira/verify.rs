@@ -9,7 +9,7 @@ use crate::{
     domain::{Envelope, Provider, ENVELOPE_VERSION},
     error::WebhookError,
     http::HttpRequest,
-    provider::{queued_payload, route_tenant, verification_secret, Intake, ProviderIntake, WebhookSide},
+    provider::{queued_payload, route_tenant, verify_with_secret, Intake, ProviderIntake, WebhookSide},
     text, verify,
 };
 
@@ -31,18 +31,16 @@ impl JiraIntake {
     }
 
     async fn verify(&self, site: &JiraTenant, request: &HttpRequest<'_>) -> Result<(), WebhookError> {
-        let secret = verification_secret(
-            self.secrets.as_ref(),
-            &site.webhook_secret_name,
-            "jira webhook secret",
-        )
-        .await?;
-        verify::prefixed_sha256(
-            secret.expose().as_bytes(),
-            request.body,
-            request.header("x-hub-signature"),
-        )
-        .map_err(|e| WebhookError::Unauthorized(e.reason()))
+        let name = &site.webhook_secret_name;
+        verify_with_secret(self.secrets.as_ref(), name, "jira webhook secret", |secret| {
+            verify::prefixed_sha256(
+                secret.expose().as_bytes(),
+                request.body,
+                request.header("x-hub-signature"),
+            )
+            .map_err(|e| WebhookError::Unauthorized(e.reason()))
+        })
+        .await
     }
 
     /// Cheap test on the webhook path: can this event possibly trigger?

@@ -11,7 +11,7 @@ use crate::{
     domain::{Envelope, Provider, ENVELOPE_VERSION},
     error::WebhookError,
     http::HttpRequest,
-    provider::{queued_payload, route_tenant, verification_secret, Intake, ProviderIntake, WebhookSide},
+    provider::{queued_payload, route_tenant, verify_with_secret, Intake, ProviderIntake, WebhookSide},
     text, verify,
 };
 
@@ -35,12 +35,14 @@ impl LinearIntake {
 
     async fn verify(&self, tenant: &LinearTenant, request: &HttpRequest<'_>) -> Result<(), WebhookError> {
         let name = tenant.webhook_secret_name();
-        let secret = verification_secret(self.secrets.as_ref(), &name, "linear webhook secret").await?;
         let signature = request
             .header("linear-signature")
             .ok_or(WebhookError::Unauthorized("signature header missing"))?;
-        verify::hmac_sha256_hex(secret.expose().as_bytes(), request.body, signature)
-            .map_err(|e| WebhookError::Unauthorized(e.reason()))
+        verify_with_secret(self.secrets.as_ref(), &name, "linear webhook secret", |secret| {
+            verify::hmac_sha256_hex(secret.expose().as_bytes(), request.body, signature)
+                .map_err(|e| WebhookError::Unauthorized(e.reason()))
+        })
+        .await
     }
 
     /// Is this verified event worth queueing, and as what?

@@ -13,7 +13,7 @@ use crate::{
     domain::{Envelope, Provider, ENVELOPE_VERSION},
     error::{PortError, WebhookError},
     http::{HttpReply, HttpRequest, ReplyBody},
-    provider::{queued_payload, stored_secret, Intake, ProviderIntake, WebhookSide},
+    provider::{check_with_reread, queued_payload, stored_secret, Intake, ProviderIntake, WebhookSide},
     text, verify,
 };
 
@@ -151,17 +151,20 @@ impl SlackIntake {
                 }
                 (other, _) => WebhookError::Unavailable(other),
             })?;
-        signature(
-            secret.expose().as_bytes(),
-            request.header(TIMESTAMP_HEADER),
-            request.header(SIGNATURE_HEADER),
-            request.body,
-            now,
-        )
-        .map_err(|err| match err {
-            SlackAuthError::Stale => WebhookError::Stale,
-            other => WebhookError::Unauthorized(other.reason()),
+        check_with_reread(self.secrets.as_ref(), &name, &secret, |secret| {
+            signature(
+                secret.expose().as_bytes(),
+                request.header(TIMESTAMP_HEADER),
+                request.header(SIGNATURE_HEADER),
+                request.body,
+                now,
+            )
+            .map_err(|err| match err {
+                SlackAuthError::Stale => WebhookError::Stale,
+                other => WebhookError::Unauthorized(other.reason()),
+            })
         })
+        .await
     }
 
     /// The webhook's cheap filter: only a person's new message that mentions the bot is queued.

@@ -178,3 +178,37 @@ impl<D: Deployment> Rig for Github<D> {
 }
 
 super::scenarios!(Github);
+
+/// GIVEN the webhook function with its secret cached from Secrets Manager WHEN the secret is rotated and GitHub
+/// signs with the new one THEN the first such delivery is accepted at once (a mismatch re-reads the secret);
+/// a second rotation within the minute is not re-read again, so forged signatures cannot make every request
+/// cost a Secrets Manager call.
+#[tokio::test]
+async fn a_rotated_secret_is_picked_up_at_the_first_mismatch_and_re_read_at_most_once_a_minute() {
+    let github = FakeGithub::start_with(FakeGithubOptions::new(test_app_public_key_pem())).await;
+    let world = crate::lambda_world::World::start(|prefix| wiring(prefix, &github, WEBHOOK_SECRET)).await;
+    let name = format!("{}/github/webhook-secret", world.prefix);
+    let sm = aws_sdk_secretsmanager::Client::new(&world.sdk);
+    let rotate = |value: &'static str| sm.put_secret_value().secret_id(&name).secret_string(value).send();
+    let body = body_of(&labeled(ISSUE, "bug", user("alice", ALICE_ID)));
+    let signed = |id: &str, secret: &str| delivery("issues", id, body.clone(), secret);
+
+    assert_eq!(
+        world.post(&signed("d-rot-1", WEBHOOK_SECRET)).await.0,
+        202,
+        "the secret is now cached"
+    );
+    rotate("rotated-once").await.expect("rotate");
+    assert_eq!(
+        world.post(&signed("d-rot-2", "rotated-once")).await.0,
+        202,
+        "re-read at the mismatch"
+    );
+    rotate("rotated-twice").await.expect("rotate");
+    assert_eq!(
+        world.post(&signed("d-rot-3", "rotated-twice")).await.0,
+        401,
+        "not re-read again within the minute"
+    );
+    assert_eq!(world.post(&signed("d-rot-4", "rotated-once")).await.0, 202);
+}
