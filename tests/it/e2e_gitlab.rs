@@ -169,6 +169,8 @@ async fn wait_for_start(s: &Setup) -> String {
 #[tokio::test]
 async fn a_newly_added_label_acks_starts_and_reports_once_in_the_status_note() {
     let s = start().await;
+    s.gitlab
+        .seed_label_added(PROJECT, Noteable::Issue, 12, "openhands", ALICE);
     let (status, _) = deliver(
         &s,
         "Issue Hook",
@@ -312,6 +314,36 @@ async fn correctly_signed_forged_notes_start_nothing() {
     wait_for_start(&s).await;
 }
 
+/// GIVEN the instance's webhook token WHEN someone signs label hooks "by" alice: on an issue where nobody added
+/// the label, and on one where mallory did THEN GitLab's label events, read with the bot's token, do not show
+/// alice adding it, and nothing starts or is posted.
+#[tokio::test]
+async fn correctly_signed_forged_label_hooks_start_nothing() {
+    let s = start().await;
+    s.gitlab
+        .seed_label_added(PROJECT, Noteable::Issue, 32, "openhands", 666);
+    for (key, iid) in [("k-label-forged-1", 31), ("k-label-forged-2", 32)] {
+        assert_eq!(
+            deliver(&s, "Issue Hook", key, &issue_labeled(iid, user("alice", ALICE)))
+                .await
+                .0,
+            202
+        );
+    }
+    s.h.settle().await;
+    assert!(s.h.openhands.starts().is_empty());
+    assert!(s.gitlab.bot_notes().is_empty());
+    assert!(s.gitlab.awards().is_empty());
+    let reads = s.gitlab.requests_to(&format!("/projects/{PROJECT}/issues/3"));
+    assert_eq!(
+        reads
+            .iter()
+            .filter(|r| r.path.ends_with("/resource_label_events"))
+            .count(),
+        2
+    );
+}
+
 #[tokio::test]
 async fn redeliveries_and_a_second_hook_for_the_same_note_start_one_conversation() {
     let s = start().await;
@@ -353,6 +385,8 @@ async fn redeliveries_and_a_second_hook_for_the_same_note_start_one_conversation
 #[tokio::test]
 async fn a_mention_on_a_running_thread_is_a_follow_up_to_the_same_conversation() {
     let s = start().await;
+    s.gitlab
+        .seed_label_added(PROJECT, Noteable::Issue, 21, "openhands", ALICE);
     deliver(
         &s,
         "Issue Hook",
@@ -743,6 +777,8 @@ async fn reporters_blocked_members_and_non_members_start_nothing() {
         (103, "nora", "k-p-2"),
         (105, "bea", "k-p-3"),
     ] {
+        s.gitlab
+            .seed_label_added(PROJECT, Noteable::Issue, 71, "openhands", id);
         let payload = issue_labeled(71, user(name, id));
         assert_eq!(deliver(&s, "Issue Hook", key, &payload).await.0, 202);
     }
@@ -852,6 +888,8 @@ async fn rate_limited_gitlab_calls_are_retried_after_retry_after() {
         &format!("/projects/{PROJECT}/issues/91/notes"),
         InjectedFailure::too_many_requests(3),
     );
+    s.gitlab
+        .seed_label_added(PROJECT, Noteable::Issue, 91, "openhands", ALICE);
     deliver(
         &s,
         "Issue Hook",

@@ -10,7 +10,8 @@
 //!   `POST …/discussions/:id/notes`, 404 for an unknown discussion), award emoji on the item and on notes (a
 //!   second identical award answers 404 "has already been taken", as GitLab does), project membership
 //!   (`/projects/:id/members/all/:user_id`, 404 for non-members), one note (`GET …/notes/:note_id`, 404 when it
-//!   is not on that item) and merge requests (`source_branch`).
+//!   is not on that item), resource label events (`GET …/resource_label_events`, from
+//!   [`FakeGitlab::seed_label_added`]) and merge requests (`source_branch`).
 //! - Notes created through the API are authored by the bot account ([`FAKE_BOT_USERNAME`]).
 //! - Failures queued with [`FakeGitlab::fail_next`] are answered before authentication, one per matching
 //!   request, in order.
@@ -136,6 +137,8 @@ struct FakeState {
     awards: Vec<FakeAward>,
     members: HashMap<(u64, u64), Member>,
     merge_requests: HashMap<(u64, u64), String>,
+    /// Per item (project, issue or MR, iid): labels added, with who added them.
+    label_events: HashMap<(u64, bool, u64), Vec<(String, u64)>>,
 }
 
 impl FakeGitlab {
@@ -226,6 +229,17 @@ impl FakeGitlab {
     }
 
     /// Make merge request `iid` of `project_id` exist with `source_branch`.
+    /// Record that `user_id` added `label` to the item (its resource label events).
+    pub fn seed_label_added(&self, project_id: u64, noteable: Noteable, iid: u64, label: &str, user_id: u64) {
+        let key = (project_id, noteable == Noteable::MergeRequest, iid);
+        let mut state = self.shared.state.lock();
+        state
+            .label_events
+            .entry(key)
+            .or_default()
+            .push((label.to_owned(), user_id));
+    }
+
     pub fn set_merge_request(&self, project_id: u64, iid: u64, source_branch: &str) {
         self.shared
             .state
@@ -406,6 +420,21 @@ fn route_item(
             None => not_found(),
         },
         ("GET", ["notes"]) => list_notes(request, state, item),
+        ("GET", ["resource_label_events"]) => {
+            let key = (item.project, item.noteable == Noteable::MergeRequest, item.iid);
+            let events: Vec<Value> = state
+                .label_events
+                .get(&key)
+                .into_iter()
+                .flatten()
+                .enumerate()
+                .map(|(i, (label, user))| {
+                    json!({"id": i + 1, "action": "add", "user": {"id": user, "username": format!("user{user}")},
+                           "label": {"id": i + 100, "name": label}})
+                })
+                .collect();
+            reply(StatusCode::OK, Value::Array(events))
+        }
         ("GET", ["notes", note]) => {
             match number(note).and_then(|id| item_notes(state, item).find(|n| n.id == id)) {
                 Some(note) => reply(StatusCode::OK, note_json(note)),

@@ -264,6 +264,16 @@ impl SourceClient for GitlabClient {
         if thread.source.actor_id == 0 {
             return Ok(Access::None);
         }
+        if !thread.source.label.is_empty() && !self.confirms_label(&thread).await? {
+            tracing::warn!(
+                tenant = %thread.source.tenant,
+                project = thread.source.project_id,
+                label = %thread.source.label,
+                actor = %actor.login,
+                "GitLab does not confirm that the actor added the label; a forged hook?"
+            );
+            return Ok(Access::None);
+        }
         if let Some(note_id) = thread.source.target.note_id() {
             if !self.confirms_note(&thread, note_id).await? {
                 tracing::warn!(
@@ -432,6 +442,22 @@ impl SourceClient for GitlabClient {
 }
 
 impl GitlabClient {
+    /// Whether GitLab's label events for this item (the latest hundred) show the trigger's actor adding its label.
+    async fn confirms_label(&self, thread: &Thread<'_>) -> Result<bool, PortError> {
+        const OP: &str = "read label events";
+        let url = format!("{}/resource_label_events?per_page=100", thread.item_url);
+        let response = self.call(thread, OP, Method::GET, &url, None).await?;
+        let events: Vec<LabelEvent> = parse_json(&what(OP), &response.body)?;
+        Ok(events.iter().any(|event| {
+            event.action == "add"
+                && event.user.as_ref().and_then(|u| u.id) == Some(thread.source.actor_id)
+                && event
+                    .label
+                    .as_ref()
+                    .is_some_and(|l| l.name.eq_ignore_ascii_case(&thread.source.label))
+        }))
+    }
+
     /// Whether GitLab, read with the bot's own token, has note `note_id` on this item, written by the trigger's
     /// actor, with the text that was delivered. A signed hook is only as trustworthy as everyone who knows the
     /// instance's webhook token.
@@ -479,6 +505,22 @@ struct Note {
     /// The older name of `internal`.
     #[serde(default)]
     confidential: bool,
+}
+
+/// One of an item's resource label events.
+#[derive(Debug, Deserialize)]
+struct LabelEvent {
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    user: Option<Author>,
+    #[serde(default)]
+    label: Option<LabelName>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LabelName {
+    name: String,
 }
 
 #[derive(Debug, Deserialize)]

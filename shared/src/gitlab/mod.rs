@@ -60,6 +60,10 @@ pub struct GitlabSource {
     /// when GitLab confirms it, since one instance-wide webhook token lets any hook owner sign anything.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub note_sha256: String,
+    /// The label whose adding triggered the run: the worker acts only once GitLab's label events say the actor
+    /// added it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub label: String,
 }
 
 /// The digest [`GitlabSource::note_sha256`] holds: of the note's text, cut as the queued event cuts it.

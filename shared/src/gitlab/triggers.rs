@@ -32,6 +32,7 @@ pub(super) fn decide(tenant: &GitlabTenant, envelope: &Envelope, event: GitlabEv
     }
     let item = &event.item;
     let thread = thread_key(&tenant.name, event.project.id, item.noteable, item.iid);
+    let mut label_added = String::new();
     let (target, request, run_suffix, internal) = match event.hook {
         HookKind::Issue | HookKind::MergeRequest => {
             if !matches!(event.action.as_str(), "open" | "reopen" | "update") {
@@ -50,6 +51,7 @@ pub(super) fn decide(tenant: &GitlabTenant, envelope: &Envelope, event: GitlabEv
                 return Decision::Ignore("no updated_at to key the run on");
             }
             let suffix = format!("label:{}:{}", label.to_ascii_lowercase(), item.updated_at);
+            label_added = label.clone();
             (GitlabTarget::Item, String::new(), suffix, false)
         }
         HookKind::Note => {
@@ -126,6 +128,7 @@ pub(super) fn decide(tenant: &GitlabTenant, envelope: &Envelope, event: GitlabEv
             actor_id: event.user.id,
             internal,
             note_sha256,
+            label: label_added,
         }),
         repository: Some(repository),
         repository_named: false,
