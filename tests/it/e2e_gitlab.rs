@@ -910,6 +910,32 @@ async fn rate_limited_gitlab_calls_are_retried_after_retry_after() {
     assert_eq!(s.h.openhands.starts().len(), 1);
 }
 
+/// Deliver alice's note `note_id` asking for a fix to the host `h` (correctly tokened), and wait until the API
+/// behind it, recorded by `api`, has been called.
+async fn ask_and_wait_for_the_api(h: &Harness, api: &hookline_tests::fake_core::FakeServer, note_id: u64) {
+    let payload = note(
+        Noteable::Issue,
+        5,
+        note_id,
+        "@hookline-bot please fix",
+        user("alice", ALICE),
+    );
+    let body = serde_json::to_vec(&payload).expect("json");
+    let key = format!("k-{note_id}");
+    assert_eq!(
+        post(h, "gitlab.com", "Note Hook", &key, &body, Some(TOKEN), &[])
+            .await
+            .0,
+        202
+    );
+    eventually("the API was called", || async {
+        !api.requests::<hookline_tests::fake_core::RecordedRequest>()
+            .is_empty()
+    })
+    .await;
+    h.settle().await;
+}
+
 /// GIVEN a GitLab URL that answers every call with a redirect to another host WHEN the worker calls the API with
 /// the bot's `PRIVATE-TOKEN` THEN the redirect is not followed: the other host sees nothing, and nothing starts.
 #[tokio::test]
@@ -930,36 +956,7 @@ async fn credentials_never_follow_a_redirect_to_another_host() {
         Recording::headers(&[]),
     );
     let h = host_for(&redirector_url).await;
-    let payload = note(
-        Noteable::Issue,
-        5,
-        4242,
-        "@hookline-bot please fix",
-        user("alice", ALICE),
-    );
-    let body = serde_json::to_vec(&payload).expect("json");
-    assert_eq!(
-        post(
-            &h,
-            "gitlab.com",
-            "Note Hook",
-            "k-redirect",
-            &body,
-            Some(TOKEN),
-            &[]
-        )
-        .await
-        .0,
-        202
-    );
-    h.settle().await;
-    eventually("the API was called", || async {
-        !redirector
-            .requests::<hookline_tests::fake_core::RecordedRequest>()
-            .is_empty()
-    })
-    .await;
-    h.settle().await;
+    ask_and_wait_for_the_api(&h, &redirector, 4242).await;
     let stolen: Vec<hookline_tests::fake_core::RecordedRequest> = thief.requests();
     assert!(stolen.is_empty(), "{stolen:?}");
     assert!(h.openhands.starts().is_empty());
@@ -978,27 +975,7 @@ async fn an_oversized_answer_is_refused_not_read() {
         Recording::headers(&[]),
     );
     let h = host_for(&huge_url).await;
-    let payload = note(
-        Noteable::Issue,
-        5,
-        4243,
-        "@hookline-bot please fix",
-        user("alice", ALICE),
-    );
-    let body = serde_json::to_vec(&payload).expect("json");
-    assert_eq!(
-        post(&h, "gitlab.com", "Note Hook", "k-huge", &body, Some(TOKEN), &[])
-            .await
-            .0,
-        202
-    );
-    eventually("the API was called", || async {
-        !huge
-            .requests::<hookline_tests::fake_core::RecordedRequest>()
-            .is_empty()
-    })
-    .await;
-    h.settle().await;
+    ask_and_wait_for_the_api(&h, &huge, 4243).await;
     assert!(h.openhands.starts().is_empty());
     assert_eq!(
         huge.requests::<hookline_tests::fake_core::RecordedRequest>()
