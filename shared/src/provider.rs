@@ -259,6 +259,22 @@ pub async fn verify_with_secret(
     check_with_reread(secrets, name, &secret, check).await
 }
 
+/// Verify a `sha256=<hex>` HMAC of the raw body in `header` (GitHub's `X-Hub-Signature-256`, Jira's
+/// `X-Hub-Signature`) with the secret `name`.
+pub async fn verify_hub_signature(
+    secrets: &dyn Secrets,
+    name: &str,
+    what: &'static str,
+    request: &HttpRequest<'_>,
+    header: &str,
+) -> Result<(), WebhookError> {
+    verify_with_secret(secrets, name, what, |secret| {
+        crate::verify::prefixed_sha256(secret.expose().as_bytes(), request.body, request.header(header))
+            .map_err(|e| WebhookError::Unauthorized(e.reason()))
+    })
+    .await
+}
+
 /// `check` against `secret` (as read from `secrets` under `name`), and against a freshly read value when it
 /// does not match; see [`verify_with_secret`].
 pub async fn check_with_reread(

@@ -29,6 +29,12 @@ impl RepoRef {
     pub fn is_same(&self, other: &RepoRef) -> bool {
         self.git_provider == other.git_provider && self.repository.eq_ignore_ascii_case(&other.repository)
     }
+
+    /// Whether this repository, chosen for a run, is other than the one `configured` for its channel, project
+    /// or team: then it came from someone's text ([`crate::domain::Trigger::repository_named`]).
+    pub fn is_beyond(&self, configured: Option<&RepoRef>) -> bool {
+        !configured.is_some_and(|configured| configured.is_same(self))
+    }
 }
 
 /// How explicitly a repository was named (see the module docs).

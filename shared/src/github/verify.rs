@@ -8,8 +8,8 @@ use crate::{
     domain::{Envelope, Provider, ENVELOPE_VERSION},
     error::WebhookError,
     http::{HttpReply, HttpRequest},
-    provider::{queued_payload, route_tenant, verify_with_secret, Intake, ProviderIntake, WebhookSide},
-    text, verify,
+    provider::{queued_payload, route_tenant, verify_hub_signature, Intake, ProviderIntake, WebhookSide},
+    text,
 };
 
 /// Delivery ids are GUIDs; anything long or odd is refused before it reaches a key.
@@ -21,14 +21,13 @@ pub type GithubIntake = WebhookSide<GithubConfig>;
 impl GithubIntake {
     async fn verify(&self, request: &HttpRequest<'_>) -> Result<(), WebhookError> {
         let name = &self.config.webhook_secret_name;
-        verify_with_secret(self.secrets.as_ref(), name, "github webhook secret", |secret| {
-            verify::prefixed_sha256(
-                secret.expose().as_bytes(),
-                request.body,
-                request.header("x-hub-signature-256"),
-            )
-            .map_err(|e| WebhookError::Unauthorized(e.reason()))
-        })
+        verify_hub_signature(
+            self.secrets.as_ref(),
+            name,
+            "github webhook secret",
+            request,
+            "x-hub-signature-256",
+        )
         .await
     }
 }

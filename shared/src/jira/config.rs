@@ -59,6 +59,13 @@ pub struct JiraTenant {
     pub transition_pr_opened: Option<String>,
 }
 
+impl JiraTenant {
+    /// The repository configured for `project_key` (`…_REPOS`), whatever its case.
+    pub fn project_repository(&self, project_key: &str) -> Option<&RepoRef> {
+        self.projects.get(&project_key.to_ascii_uppercase())
+    }
+}
+
 impl JiraConfig {
     /// Load from the environment; `None` when `JIRA_TENANTS` is unset. A half-configured site fails, naming
     /// the missing or invalid variable.

@@ -115,10 +115,7 @@ pub fn decide(config: &JiraConfig, site: &JiraTenant, envelope: &Envelope, event
             },
         },
         source: SourceRef::Jira(source),
-        repository_named: !site
-            .projects
-            .get(&issue.project_key.to_ascii_uppercase())
-            .is_some_and(|configured| configured.is_same(&repo)),
+        repository_named: repo.is_beyond(site.project_repository(&issue.project_key)),
         repository: Some(repo.repository),
         branch: None,
         git_provider: repo.git_provider,
@@ -254,7 +251,7 @@ pub fn resolve_repository(site: &JiraTenant, project_key: &str, request: &str, i
     let provider = &site.default_git_provider;
     let request = repo_hint::named_in(request, provider);
     let issue = repo_hint::named_in(issue_text, provider);
-    let project = site.projects.get(&project_key.to_ascii_uppercase());
+    let project = site.project_repository(project_key);
     repo_hint::choose([
         Step::ask(named_as(&request, EXPLICIT)),
         Step::ask(named_as(&issue, EXPLICIT)),

@@ -9,8 +9,8 @@ use crate::{
     domain::{Envelope, Provider, ENVELOPE_VERSION},
     error::WebhookError,
     http::HttpRequest,
-    provider::{queued_payload, route_tenant, verify_with_secret, Intake, ProviderIntake, WebhookSide},
-    text, verify,
+    provider::{queued_payload, route_tenant, verify_hub_signature, Intake, ProviderIntake, WebhookSide},
+    text,
 };
 
 /// Delivery ids are UUID-like; anything long or odd is refused before it reaches a key.
@@ -32,14 +32,13 @@ impl JiraIntake {
 
     async fn verify(&self, site: &JiraTenant, request: &HttpRequest<'_>) -> Result<(), WebhookError> {
         let name = &site.webhook_secret_name;
-        verify_with_secret(self.secrets.as_ref(), name, "jira webhook secret", |secret| {
-            verify::prefixed_sha256(
-                secret.expose().as_bytes(),
-                request.body,
-                request.header("x-hub-signature"),
-            )
-            .map_err(|e| WebhookError::Unauthorized(e.reason()))
-        })
+        verify_hub_signature(
+            self.secrets.as_ref(),
+            name,
+            "jira webhook secret",
+            request,
+            "x-hub-signature",
+        )
         .await
     }
 

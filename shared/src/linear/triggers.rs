@@ -107,9 +107,11 @@ pub(crate) fn decide(
             },
         },
         source,
-        repository_named: !config
-            .team_repository(&tenant.name, &event.issue.team_key)
-            .is_some_and(|entry| entry.repo.is_same(&choice)),
+        repository_named: choice.is_beyond(
+            config
+                .team_repository(&tenant.name, &event.issue.team_key)
+                .map(|entry| &entry.repo),
+        ),
         repository: Some(choice.repository),
         branch: None,
         git_provider: choice.git_provider,

@@ -95,9 +95,7 @@ pub(crate) fn decide(config: &SlackConfig, envelope: &Envelope, event: &SlackEve
         },
         source: SourceRef::Slack(source),
         repository: repo.as_ref().map(|r| r.repository.clone()),
-        repository_named: repo
-            .as_ref()
-            .is_some_and(|r| !channel_default.is_some_and(|d| d.is_same(r))),
+        repository_named: repo.as_ref().is_some_and(|r| r.is_beyond(channel_default)),
         branch: None,
         git_provider: repo
             .as_ref()
