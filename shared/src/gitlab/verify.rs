@@ -20,8 +20,7 @@ use crate::{
     domain::{Envelope, Provider, ENVELOPE_VERSION},
     error::{PortError, WebhookError},
     http::HttpRequest,
-    provider::{queued_payload, route_tenant, verification_secret, Intake, ProviderIntake, WebhookSide},
-    secret::SecretString,
+    provider::{queued_payload, route_tenant, verify_with_secret, Intake, ProviderIntake, WebhookSide},
     text,
     verify::constant_time_eq,
 };
@@ -164,37 +163,43 @@ impl GitlabIntake {
         })
     }
 
-    async fn secret(&self, name: &str, what: &'static str) -> Result<SecretString, WebhookError> {
-        verification_secret(self.secrets.as_ref(), name, what).await
-    }
-
-    /// Every check the tenant enables must pass. Returns whether a signature was verified (then the signed
-    /// `webhook-id` is the delivery id).
+    /// Every check the tenant enables must pass; after a mismatch the secret is read again (at most once a
+    /// minute), so a rotated token or signing secret is honoured at once. Returns whether a signature was
+    /// verified (then the signed `webhook-id` is the delivery id).
     async fn verify(
         &self,
         tenant: &GitlabTenant,
         request: &HttpRequest<'_>,
         now: u64,
     ) -> Result<bool, WebhookError> {
+        let secrets = self.secrets.as_ref();
         if tenant.verify.token {
-            let expected = self
-                .secret(&tenant.webhook_token_secret, "gitlab webhook token")
-                .await?;
-            token(expected.expose(), request.header("x-gitlab-token")).map_err(rejected)?;
+            verify_with_secret(
+                secrets,
+                &tenant.webhook_token_secret,
+                "gitlab webhook token",
+                |expected| token(expected.expose(), request.header("x-gitlab-token")).map_err(rejected),
+            )
+            .await?;
         }
         if tenant.verify.signature {
-            let secret = self
-                .secret(&tenant.signing_secret_secret, "gitlab signing secret")
-                .await?;
-            let key = signing_key(secret.expose()).map_err(|err| {
-                WebhookError::Unavailable(PortError::permanent("gitlab signing secret", err))
-            })?;
             let headers = SignedHeaders {
                 id: request.header("webhook-id"),
                 timestamp: request.header("webhook-timestamp"),
                 signature: request.header("webhook-signature"),
             };
-            signature(&key, headers, request.body, now).map_err(rejected)?;
+            verify_with_secret(
+                secrets,
+                &tenant.signing_secret_secret,
+                "gitlab signing secret",
+                |secret| {
+                    let key = signing_key(secret.expose()).map_err(|err| {
+                        WebhookError::Unavailable(PortError::permanent("gitlab signing secret", err))
+                    })?;
+                    signature(&key, headers, request.body, now).map_err(rejected)
+                },
+            )
+            .await?;
         }
         Ok(tenant.verify.signature)
     }
