@@ -121,6 +121,24 @@ pub(crate) fn parse_event<R: WorkerRules>(envelope: &Envelope) -> Result<R::Even
         .map_err(|e| ProcessError::Permanent(format!("{} payload does not parse: {e}", R::PROVIDER)))
 }
 
+/// `envelope` carrying `event` (as enriched) instead of its queued payload.
+pub(crate) fn with_event<'a, R: WorkerRules>(
+    envelope: &Envelope,
+    event: &R::Event,
+) -> Result<Cow<'a, Envelope>, ProcessError>
+where
+    R::Event: serde::Serialize,
+{
+    let payload = serde_json::to_string(event)
+        .ok()
+        .and_then(|s| serde_json::value::RawValue::from_string(s).ok())
+        .ok_or_else(|| ProcessError::Permanent(format!("{} payload does not serialize", R::PROVIDER)))?;
+    Ok(Cow::Owned(Envelope {
+        payload,
+        ..envelope.clone()
+    }))
+}
+
 /// A provider's worker side: its rules (the configuration), its API client, whatever it reads before deciding
 /// (`extra`, e.g. Jira's issue reader), and the text that ends the notice for unlinked people.
 pub struct WorkerSide<C, X = ()> {

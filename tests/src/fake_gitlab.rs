@@ -11,7 +11,9 @@
 //!   second identical award answers 404 "has already been taken", as GitLab does), project membership
 //!   (`/projects/:id/members/all/:user_id`, 404 for non-members), one note (`GET …/notes/:note_id`, 404 when it
 //!   is not on that item), resource label events (`GET …/resource_label_events`, from
-//!   [`FakeGitlab::seed_label_added`]) and merge requests (`source_branch`).
+//!   [`FakeGitlab::seed_label_added`], with ids and times), projects (`GET /projects/:id`) and issues and merge
+//!   requests (`GET …/issues/:iid`, `GET …/merge_requests/:iid`; 404 unless seeded, with
+//!   [`FakeGitlab::seed_item`] or [`FakeGitlab::seed_from_hook`]).
 //! - Notes created through the API are authored by the bot account ([`FAKE_BOT_USERNAME`]).
 //! - Failures queued with [`FakeGitlab::fail_next`] are answered before authentication, one per matching
 //!   request, in order.
@@ -112,6 +114,26 @@ impl InjectedFailure {
     }
 }
 
+/// An issue or merge request as the fake stores it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FakeItem {
+    pub title: String,
+    pub description: String,
+    pub web_url: String,
+    /// Merge requests: the source branch, and the project it lives in (a fork when not the item's own).
+    pub source_branch: Option<String>,
+    pub source_project_id: Option<u64>,
+}
+
+/// A label event as the fake stores it.
+#[derive(Clone, Debug)]
+struct FakeLabelEvent {
+    id: u64,
+    label: String,
+    user_id: u64,
+    created_at: u64,
+}
+
 #[derive(Clone, Debug)]
 struct Member {
     access_level: u64,
@@ -136,9 +158,12 @@ struct FakeState {
     notes: Vec<FakeNote>,
     awards: Vec<FakeAward>,
     members: HashMap<(u64, u64), Member>,
-    merge_requests: HashMap<(u64, u64), String>,
-    /// Per item (project, issue or MR, iid): labels added, with who added them.
-    label_events: HashMap<(u64, bool, u64), Vec<(String, u64)>>,
+    /// Project id → `path_with_namespace`.
+    projects: HashMap<u64, String>,
+    /// Per item (project, issue or MR, iid).
+    items: HashMap<(u64, bool, u64), FakeItem>,
+    /// Per item: labels added, oldest first.
+    label_events: HashMap<(u64, bool, u64), Vec<FakeLabelEvent>>,
 }
 
 impl FakeGitlab {
@@ -228,24 +253,76 @@ impl FakeGitlab {
         }
     }
 
-    /// Make merge request `iid` of `project_id` exist with `source_branch`.
-    /// Record that `user_id` added `label` to the item (its resource label events).
+    /// Record that `user_id` added `label` to the item now (its resource label events).
     pub fn seed_label_added(&self, project_id: u64, noteable: Noteable, iid: u64, label: &str, user_id: u64) {
         let key = (project_id, noteable == Noteable::MergeRequest, iid);
+        let created_at = self.shared.clock.now_secs();
         let mut state = self.shared.state.lock();
-        state
-            .label_events
-            .entry(key)
-            .or_default()
-            .push((label.to_owned(), user_id));
+        state.next_id += 1;
+        let id = state.next_id;
+        state.label_events.entry(key).or_default().push(FakeLabelEvent {
+            id,
+            label: label.to_owned(),
+            user_id,
+            created_at,
+        });
     }
 
+    /// Make project `id` exist at `path` (`group/project`).
+    pub fn seed_project(&self, id: u64, path: &str) {
+        self.shared.state.lock().projects.insert(id, path.to_owned());
+    }
+
+    /// Make the issue or merge request exist as `item` (replacing what was there).
+    pub fn seed_item(&self, project_id: u64, noteable: Noteable, iid: u64, item: FakeItem) {
+        let key = (project_id, noteable == Noteable::MergeRequest, iid);
+        self.shared.state.lock().items.insert(key, item);
+    }
+
+    /// Make merge request `iid` of `project_id` come from `source_branch` of the project itself.
     pub fn set_merge_request(&self, project_id: u64, iid: u64, source_branch: &str) {
-        self.shared
-            .state
-            .lock()
-            .merge_requests
-            .insert((project_id, iid), source_branch.to_owned());
+        let key = (project_id, true, iid);
+        let mut state = self.shared.state.lock();
+        let item = state.items.entry(key).or_default();
+        item.source_branch = Some(source_branch.to_owned());
+        item.source_project_id = Some(project_id);
+    }
+
+    /// Make GitLab hold what a (genuine) webhook `hook` says: its project, and its issue or merge request.
+    pub fn seed_from_hook(&self, hook: &Value) {
+        let project = &hook["project"];
+        let Some(project_id) = project["id"].as_u64() else {
+            return;
+        };
+        let path = project["path_with_namespace"].as_str().unwrap_or_default();
+        self.seed_project(project_id, path);
+        let (attrs, noteable) = match hook["object_kind"].as_str() {
+            Some("issue") => (&hook["object_attributes"], Noteable::Issue),
+            Some("merge_request") => (&hook["object_attributes"], Noteable::MergeRequest),
+            _ if hook["merge_request"].is_object() => (&hook["merge_request"], Noteable::MergeRequest),
+            _ => (&hook["issue"], Noteable::Issue),
+        };
+        let Some(iid) = attrs["iid"].as_u64() else {
+            return;
+        };
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+        let web_url = attrs["url"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("{}/-/{}/{iid}", text(&project["web_url"]), noteable.api_segment()));
+        if let Some(source) = attrs["source"]["path_with_namespace"].as_str() {
+            if let Some(id) = attrs["source_project_id"].as_u64() {
+                self.seed_project(id, source);
+            }
+        }
+        let item = FakeItem {
+            title: text(&attrs["title"]),
+            description: text(&attrs["description"]),
+            web_url,
+            source_branch: attrs["source_branch"].as_str().map(str::to_owned),
+            source_project_id: attrs["source_project_id"].as_u64(),
+        };
+        self.seed_item(project_id, noteable, iid, item);
     }
 
     /// Answer the next request whose path (without `/api/v4`) starts with `path_prefix` with `failure`.
@@ -364,17 +441,12 @@ fn respond(shared: &Shared, incoming: &Incoming) -> Response {
             (Some(project), Some(user)) => member(&state, project, user),
             _ => not_found(),
         },
-        ("GET", ["projects", project, "merge_requests", iid]) => match (number(project), number(iid)) {
-            (Some(project), Some(iid)) => match state.merge_requests.get(&(project, iid)) {
-                Some(branch) => reply(
-                    StatusCode::OK,
-                    json!({"id": iid + 10_000, "iid": iid, "project_id": project, "state": "opened",
-                               "source_branch": branch, "target_branch": "main"}),
-                ),
-                None => message(StatusCode::NOT_FOUND, "404 Not found"),
-            },
-            _ => not_found(),
-        },
+        ("GET", ["projects", project]) => {
+            match number(project).and_then(|id| state.projects.get(&id).map(|p| (id, p))) {
+                Some((id, path)) => reply(StatusCode::OK, json!({"id": id, "path_with_namespace": path})),
+                None => message(StatusCode::NOT_FOUND, "404 Project Not Found"),
+            }
+        }
         (_, ["projects", project, area, iid, rest @ ..]) => {
             match (number(project), kind(area), number(iid)) {
                 (Some(project), Some(noteable), Some(iid)) => {
@@ -413,7 +485,12 @@ fn route_item(
     rest: &[&str],
 ) -> Response {
     let number = |s: &str| s.parse::<u64>().ok();
+    let key = (item.project, item.noteable == Noteable::MergeRequest, item.iid);
     match (method.as_str(), rest) {
+        ("GET", []) => match state.items.get(&key) {
+            Some(found) => reply(StatusCode::OK, item_json(item, found)),
+            None => message(StatusCode::NOT_FOUND, "404 Not found"),
+        },
         ("POST", ["award_emoji"]) => award(request, state, item, None),
         ("POST", ["notes", note, "award_emoji"]) => match number(note) {
             Some(note) => award(request, state, item, Some(note)),
@@ -421,16 +498,15 @@ fn route_item(
         },
         ("GET", ["notes"]) => list_notes(request, state, item),
         ("GET", ["resource_label_events"]) => {
-            let key = (item.project, item.noteable == Noteable::MergeRequest, item.iid);
             let events: Vec<Value> = state
                 .label_events
                 .get(&key)
                 .into_iter()
                 .flatten()
-                .enumerate()
-                .map(|(i, (label, user))| {
-                    json!({"id": i + 1, "action": "add", "user": {"id": user, "username": format!("user{user}")},
-                           "label": {"id": i + 100, "name": label}})
+                .map(|event| {
+                    json!({"id": event.id, "action": "add", "created_at": timestamp(event.created_at),
+                           "user": {"id": event.user_id, "username": format!("user{}", event.user_id)},
+                           "label": {"id": 100, "name": event.label}})
                 })
                 .collect();
             reply(StatusCode::OK, Value::Array(events))
@@ -467,6 +543,18 @@ fn route_item(
         }
         _ => not_found(),
     }
+}
+
+fn item_json(item: &Item, found: &FakeItem) -> Value {
+    let mut v = json!({"id": item.iid + 10_000, "iid": item.iid, "project_id": item.project, "state": "opened",
+                       "title": found.title, "description": found.description, "web_url": found.web_url});
+    if item.noteable == Noteable::MergeRequest {
+        v["source_branch"] = json!(found.source_branch);
+        v["source_project_id"] = json!(found.source_project_id.unwrap_or(item.project));
+        v["target_project_id"] = json!(item.project);
+        v["target_branch"] = json!("main");
+    }
+    v
 }
 
 fn item_notes<'s>(state: &'s FakeState, item: &Item) -> impl Iterator<Item = &'s FakeNote> {

@@ -10,14 +10,18 @@
 //! Hookline's notes carry an invisible marker (`<!-- hookline:… -->`) so a status note can be found again
 //! after a crash and so Hookline's own text never feeds back into a prompt.
 
-use std::{collections::HashMap, time::Duration};
+use std::{borrow::Cow, collections::HashMap, time::Duration};
 
 use async_trait::async_trait;
 use reqwest::{header::ACCEPT, Method};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{config::GitlabTenant, event::valid_discussion_id, GitlabConfig, GitlabSource, GitlabTarget};
+use super::{
+    config::GitlabTenant,
+    event::{valid_discussion_id, LabelAdded, MAX_FIELD_BYTES},
+    GitlabConfig, GitlabSource, GitlabTarget, Noteable,
+};
 use crate::{
     domain::{Actor, SourceRef, StatusRef},
     error::PortError,
@@ -25,7 +29,7 @@ use crate::{
         self, fit, header_str, header_u64, parse_json, parse_timestamp, status_tag, string_field, Answer,
         Call, Dialect, Signals,
     },
-    ports::{Access, ContextMessage, HeadBranch, SourceClient},
+    ports::{Access, ContextMessage, SourceClient},
     provider::Outbound,
     text,
 };
@@ -95,6 +99,11 @@ impl GitlabClient {
                 format!("cannot act on a {} source", source.provider()),
             ));
         };
+        self.checked(Cow::Borrowed(source))
+    }
+
+    /// A thread for `source`, on a configured tenant and with a well-formed discussion id.
+    fn checked<'a>(&'a self, source: Cow<'a, GitlabSource>) -> Result<Thread<'a>, PortError> {
         let tenant = self.tenants.get(&source.tenant).ok_or_else(|| {
             PortError::permanent(
                 "gitlab client",
@@ -144,7 +153,7 @@ impl GitlabClient {
         let call = Call::new(&what)
             .credentials(&credentials)
             .at(self.out.clock.now_millis());
-        let source = thread.source;
+        let source = &thread.source;
         let response = outbound::send(&call, request).await.inspect_err(|err| {
             tracing::warn!(op, tenant = %source.tenant, project = source.project_id, iid = source.iid, error = %err, "GitLab request failed");
         })?;
@@ -262,16 +271,6 @@ impl SourceClient for GitlabClient {
         const OP: &str = "read project member";
         let thread = self.thread(source)?;
         if thread.source.actor_id == 0 {
-            return Ok(Access::None);
-        }
-        if !thread.source.label.is_empty() && !self.confirms_label(&thread).await? {
-            tracing::warn!(
-                tenant = %thread.source.tenant,
-                project = thread.source.project_id,
-                label = %thread.source.label,
-                actor = %actor.login,
-                "GitLab does not confirm that the actor added the label; a forged hook?"
-            );
             return Ok(Access::None);
         }
         if let Some(note_id) = thread.source.target.note_id() {
@@ -418,46 +417,9 @@ impl SourceClient for GitlabClient {
             .collect();
         Ok(text::newest_context(entries))
     }
-
-    async fn resolve_branch(&self, source: &SourceRef) -> Result<Option<HeadBranch>, PortError> {
-        const OP: &str = "read merge request";
-        let thread = self.thread(source)?;
-        if thread.source.noteable != super::Noteable::MergeRequest {
-            return Ok(None);
-        }
-        let response = self
-            .call(&thread, OP, Method::GET, &thread.item_url, None)
-            .await?;
-        let mr: MergeRequest = parse_json(&what(OP), &response.body)?;
-        // A fork's branch lives in the fork, whose path this answer does not carry: no branch then, so the agent
-        // starts a new one on the project rather than pushing the fork's branch name here.
-        if mr.source_project_id != mr.target_project_id {
-            return Ok(None);
-        }
-        Ok(mr
-            .source_branch
-            .filter(|b| !b.is_empty())
-            .map(|branch| HeadBranch { branch, fork: None }))
-    }
 }
 
 impl GitlabClient {
-    /// Whether GitLab's label events for this item (the latest hundred) show the trigger's actor adding its label.
-    async fn confirms_label(&self, thread: &Thread<'_>) -> Result<bool, PortError> {
-        const OP: &str = "read label events";
-        let url = format!("{}/resource_label_events?per_page=100", thread.item_url);
-        let response = self.call(thread, OP, Method::GET, &url, None).await?;
-        let events: Vec<LabelEvent> = parse_json(&what(OP), &response.body)?;
-        Ok(events.iter().any(|event| {
-            event.action == "add"
-                && event.user.as_ref().and_then(|u| u.id) == Some(thread.source.actor_id)
-                && event
-                    .label
-                    .as_ref()
-                    .is_some_and(|l| l.name.eq_ignore_ascii_case(&thread.source.label))
-        }))
-    }
-
     /// Whether GitLab, read with the bot's own token, has note `note_id` on this item, written by the trigger's
     /// actor, with the text that was delivered. A signed hook is only as trustworthy as everyone who knows the
     /// instance's webhook token.
@@ -478,9 +440,166 @@ impl GitlabClient {
     }
 }
 
+/// An issue or merge request on one tenant, by numeric ids only.
+#[derive(Clone, Copy, Debug)]
+pub struct ItemRef<'a> {
+    pub tenant: &'a str,
+    pub project_id: u64,
+    pub noteable: Noteable,
+    pub iid: u64,
+}
+
+/// An item as GitLab itself has it, read with the bot's token.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ItemAsRead {
+    /// The project's `path_with_namespace`.
+    pub project_path: String,
+    pub title: String,
+    pub description: String,
+    pub web_url: String,
+    /// Merge requests: the source branch, when Hookline can reach the project it lives in.
+    pub source_branch: Option<String>,
+    /// Merge requests from a fork: the fork's `path_with_namespace`.
+    pub fork_path: Option<String>,
+}
+
+/// Reads an event's item back from GitLab before the trigger rules see it: one instance-wide webhook token lets
+/// any hook owner sign any payload, so the hook only says where to look.
+#[async_trait]
+pub trait ItemReader: Send + Sync {
+    /// The item and its project; `None` when the bot cannot see either.
+    async fn read_item(&self, item: ItemRef<'_>) -> Result<Option<ItemAsRead>, PortError>;
+    /// Of `labels`, those GitLab's label events show `user_id` adding to the item: the newest such event of each.
+    async fn labels_added(
+        &self,
+        item: ItemRef<'_>,
+        user_id: u64,
+        labels: &[String],
+    ) -> Result<Vec<LabelAdded>, PortError>;
+}
+
+#[async_trait]
+impl ItemReader for GitlabClient {
+    async fn read_item(&self, item: ItemRef<'_>) -> Result<Option<ItemAsRead>, PortError> {
+        const OP: &str = "read issue or merge request";
+        let thread = self.item_thread(item)?;
+        let Some(project_path) = self.project_path(&thread, item.project_id).await? else {
+            return Ok(None);
+        };
+        let response = match self.call(&thread, OP, Method::GET, &thread.item_url, None).await {
+            Ok(response) => response,
+            Err(err) if err.status() == Some(404) => return Ok(None),
+            Err(err) => return Err(err),
+        };
+        let read: Item = parse_json(&what(OP), &response.body)?;
+        let mut source_branch = read.source_branch.filter(|b| !b.is_empty());
+        let mut fork_path = None;
+        if let (Some(from), Some(to)) = (read.source_project_id, read.target_project_id) {
+            if from != to {
+                // A fork the bot cannot see leaves no branch: the agent starts a new one rather than pushing the
+                // fork's branch name to this project.
+                fork_path = self.project_path(&thread, from).await?;
+                if fork_path.is_none() {
+                    source_branch = None;
+                }
+            }
+        }
+        let cut = |text: Option<String>| crate::text::cut_to(text.unwrap_or_default(), MAX_FIELD_BYTES);
+        Ok(Some(ItemAsRead {
+            project_path,
+            title: cut(read.title),
+            description: cut(read.description),
+            web_url: read.web_url.unwrap_or_default(),
+            source_branch: source_branch.filter(|_| item.noteable == Noteable::MergeRequest),
+            fork_path: fork_path.filter(|_| item.noteable == Noteable::MergeRequest),
+        }))
+    }
+
+    async fn labels_added(
+        &self,
+        item: ItemRef<'_>,
+        user_id: u64,
+        labels: &[String],
+    ) -> Result<Vec<LabelAdded>, PortError> {
+        const OP: &str = "read label events";
+        let thread = self.item_thread(item)?;
+        let mut newest: Vec<LabelAdded> = Vec::new();
+        let mut page = 1u32;
+        loop {
+            let url = format!(
+                "{}/resource_label_events?per_page={PAGE_SIZE}&page={page}",
+                thread.item_url
+            );
+            let response = self.call(&thread, OP, Method::GET, &url, None).await?;
+            let events: Vec<LabelEvent> = parse_json(&what(OP), &response.body)?;
+            for event in events {
+                let by_user = event.user.as_ref().and_then(|u| u.id) == Some(user_id);
+                let Some(name) = event.label.map(|l| l.name) else {
+                    continue;
+                };
+                let Some(label) = labels.iter().find(|l| l.eq_ignore_ascii_case(&name)) else {
+                    continue;
+                };
+                let added_at = event.created_at.as_deref().and_then(parse_timestamp);
+                let (true, "add", Some(added_at)) = (by_user, event.action.as_str(), added_at) else {
+                    continue;
+                };
+                let added = LabelAdded {
+                    label: label.clone(),
+                    event_id: event.id,
+                    added_at,
+                };
+                match newest.iter_mut().find(|n| n.label == added.label) {
+                    Some(known) if known.event_id < added.event_id => *known = added,
+                    Some(_) => {}
+                    None => newest.push(added),
+                }
+            }
+            match header_str(&response.headers, "x-next-page").and_then(|v| v.parse::<u32>().ok()) {
+                Some(next) if next > page && page < MAX_PAGES => page = next,
+                _ => return Ok(newest),
+            }
+        }
+    }
+}
+
+impl GitlabClient {
+    /// A thread for reading an item alone (no run, no target).
+    fn item_thread(&self, item: ItemRef<'_>) -> Result<Thread<'_>, PortError> {
+        let source = GitlabSource {
+            tenant: item.tenant.to_owned(),
+            project_id: item.project_id,
+            project_path: String::new(),
+            noteable: item.noteable,
+            iid: item.iid,
+            web_url: String::new(),
+            target: GitlabTarget::Item,
+            actor_id: 0,
+            internal: false,
+            note_sha256: String::new(),
+        };
+        self.checked(Cow::Owned(source))
+    }
+
+    /// A project's `path_with_namespace`; `None` when the bot cannot see it.
+    async fn project_path(&self, thread: &Thread<'_>, project_id: u64) -> Result<Option<String>, PortError> {
+        const OP: &str = "read project";
+        let url = format!("{}/projects/{project_id}", thread.tenant.api_url);
+        match self.call(thread, OP, Method::GET, &url, None).await {
+            Ok(response) => Ok(
+                Some(parse_json::<Project>(&what(OP), &response.body)?.path_with_namespace)
+                    .filter(|p| !p.is_empty()),
+            ),
+            Err(err) if err.status() == Some(404) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+}
+
 /// A GitLab source checked and ready for requests.
 struct Thread<'a> {
-    source: &'a GitlabSource,
+    /// Borrowed from a run's source, or made up of an item alone for reading it back.
+    source: Cow<'a, GitlabSource>,
     tenant: &'a TenantApi,
     /// `{api}/projects/{id}`.
     project_url: String,
@@ -510,8 +629,11 @@ struct Note {
 /// One of an item's resource label events.
 #[derive(Debug, Deserialize)]
 struct LabelEvent {
+    id: u64,
     #[serde(default)]
     action: String,
+    #[serde(default)]
+    created_at: Option<String>,
     #[serde(default)]
     user: Option<Author>,
     #[serde(default)]
@@ -543,14 +665,27 @@ struct Member {
     state: Option<String>,
 }
 
+/// The fields of an issue or merge request that Hookline reads back.
 #[derive(Debug, Deserialize)]
-struct MergeRequest {
+struct Item {
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    web_url: Option<String>,
     #[serde(default)]
     source_branch: Option<String>,
     #[serde(default)]
     source_project_id: Option<u64>,
     #[serde(default)]
     target_project_id: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Project {
+    #[serde(default)]
+    path_with_namespace: String,
 }
 
 /// How GitLab's REST API speaks: a rate limit is a 429, whose quota resets at `RateLimit-Reset` (epoch seconds)

@@ -56,6 +56,30 @@ pub struct GitlabEvent {
     pub labels_added: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<GitlabNote>,
+    /// What the worker read back from GitLab with the bot's token before deciding; never from the hook, whose
+    /// one instance-wide token every hook owner knows. `None` until read back: such an event starts nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_back: Option<ReadBack>,
+}
+
+/// GitLab's own answer about the event's item, which replaces the hook's copy of it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadBack {
+    /// Of the labels in [`GitlabEvent::labels_added`], those GitLab's label events show the event's user
+    /// adding: the newest such event of each.
+    #[serde(default)]
+    pub labels: Vec<LabelAdded>,
+}
+
+/// One of GitLab's label events: a person adding a label to the item.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelAdded {
+    pub label: String,
+    /// The label event's id: it keys the run, so a replayed hook starts nothing new, and project and group hooks
+    /// reporting one change start one run.
+    pub event_id: u64,
+    /// When it was added (epoch seconds).
+    pub added_at: u64,
 }
 
 /// The person who caused the event.
@@ -81,10 +105,6 @@ pub struct GitlabItem {
     pub title: String,
     pub description: String,
     pub url: String,
-    /// `object_attributes.updated_at` of issue / merge request hooks: the same for every hook that reports
-    /// one change, so it identifies a label event across project and group hooks.
-    #[serde(default)]
-    pub updated_at: String,
     /// Merge requests: the branch to work on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_branch: Option<String>,
@@ -174,8 +194,6 @@ struct RawAttributes {
     action: Option<String>,
     #[serde(default)]
     url: Option<String>,
-    #[serde(default)]
-    updated_at: Option<String>,
     #[serde(default)]
     source_branch: Option<String>,
     #[serde(default)]
@@ -330,6 +348,7 @@ impl RawEvent {
                     },
                     labels_added: Vec::new(),
                     note: Some(note),
+                    read_back: None,
                 });
             }
         };
@@ -349,6 +368,7 @@ impl RawEvent {
             },
             labels_added,
             note,
+            read_back: None,
         })
     }
 }
@@ -370,7 +390,6 @@ fn item_of(raw: RawItem, noteable: Noteable, project_web_url: &str) -> Result<Gi
         title: trim_field(raw.title.unwrap_or_default()),
         description: trim_field(raw.description.unwrap_or_default()),
         url,
-        updated_at: raw.updated_at.unwrap_or_default(),
         source_branch: raw
             .source_branch
             .filter(|b| !b.is_empty() && noteable == Noteable::MergeRequest),

@@ -29,10 +29,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::provider::{ProviderModule, Wiring};
 
-/// GitLab's worker side, with its REST client, for the registry.
+/// GitLab's worker side, for the registry: its REST client, which also reads each event's item back.
 pub fn module(config: &GitlabConfig, wiring: &Wiring) -> Arc<dyn ProviderModule> {
-    let client = client::GitlabClient::new(config.clone(), &wiring.outbound);
-    wiring.module(config, Arc::new(client), ())
+    let client = Arc::new(client::GitlabClient::new(config.clone(), &wiring.outbound));
+    let items = module::ReadBackFrom {
+        config: config.clone(),
+        items: client.clone(),
+    };
+    wiring.module(config, client, items)
 }
 
 /// Where a GitLab run reports: the issue or merge request, and what exactly triggered it.
@@ -60,10 +64,6 @@ pub struct GitlabSource {
     /// when GitLab confirms it, since one instance-wide webhook token lets any hook owner sign anything.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub note_sha256: String,
-    /// The label whose adding triggered the run: the worker acts only once GitLab's label events say the actor
-    /// added it.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub label: String,
 }
 
 /// The digest [`GitlabSource::note_sha256`] holds: of the note's text, cut as the queued event cuts it.

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::{
     config::{GitlabTenant, Verification},
-    event::{HookKind, RawEvent, MAX_FIELD_BYTES},
+    event::{HookKind, LabelAdded, RawEvent, ReadBack, MAX_FIELD_BYTES},
     verify, GitlabConfig, GitlabIntake, GitlabSource, GitlabTarget, Noteable,
 };
 use crate::{
@@ -192,11 +192,21 @@ fn ignored_at_intake(result: Result<Intake, WebhookError>) {
     assert!(matches!(result, Ok(Intake::Ignore(_))), "{result:?}");
 }
 
+/// The queued event as the worker decides on it: read back from a GitLab that confirms everything the hook says
+/// (the reading back itself is tested end to end against the fake GitLab).
 fn envelope(hook: HookKind, event: &str, payload: &Value) -> Envelope {
-    let trimmed = RawEvent::parse(&serde_json::to_vec(payload).unwrap())
+    let mut trimmed = RawEvent::parse(&serde_json::to_vec(payload).unwrap())
         .unwrap()
         .into_event(hook)
         .unwrap();
+    let labels = trimmed.labels_added.iter().map(|label| LabelAdded {
+        label: label.clone(),
+        event_id: 41,
+        added_at: NOW,
+    });
+    trimmed.read_back = Some(ReadBack {
+        labels: labels.collect(),
+    });
     Envelope {
         version: 1,
         provider: Provider::Gitlab,
@@ -486,10 +496,7 @@ fn newly_added_label_on_an_issue_runs() {
     assert_eq!(t.provider, Provider::Gitlab);
     assert_eq!(t.tenant, "gitlab.com");
     assert_eq!(t.thread_key, "gitlab:gitlab.com:5:issue:23");
-    assert_eq!(
-        t.run_key,
-        "gitlab:gitlab.com:5:issue:23:label:openhands:2026-11-28 10:00:00 UTC"
-    );
+    assert_eq!(t.run_key, "gitlab:gitlab.com:5:issue:23:label:openhands:41");
     assert_eq!(t.actor.id, "101");
     assert_eq!(t.actor.login, "alice");
     assert_eq!(t.repository.as_deref(), Some("acme/backend/hello"));
@@ -519,6 +526,54 @@ fn newly_added_label_on_an_issue_runs() {
         HookKind::Issue,
         &issue_hook("update", &["openhands"], &["openhands"], alice()),
     ));
+}
+
+#[test]
+fn only_what_gitlab_confirms_starts_a_run() {
+    let labeled = issue_hook("update", &["bug"], &["bug", "openhands"], alice());
+    let decide_with = |read_back: Option<ReadBack>| {
+        let mut e = envelope(HookKind::Issue, "x", &labeled);
+        let mut event: super::event::GitlabEvent = serde_json::from_str(e.payload.get()).unwrap();
+        event.read_back = read_back;
+        e.payload = serde_json::value::to_raw_value(&event).unwrap();
+        module().decide(&e).unwrap()
+    };
+    let added = |label: &str, added_at: u64| LabelAdded {
+        label: label.into(),
+        event_id: 7,
+        added_at,
+    };
+    assert_eq!(
+        ignored(decide_with(None)),
+        "GitLab did not confirm the item to the bot"
+    );
+    let nobody_added_it = ReadBack {
+        labels: vec![added("bug", NOW)],
+    };
+    assert_eq!(
+        ignored(decide_with(Some(nobody_added_it))),
+        "GitLab does not show this person adding the label"
+    );
+    let long_ago = ReadBack {
+        labels: vec![added("openhands", NOW - 2 * 3600)],
+    };
+    assert_eq!(
+        ignored(decide_with(Some(long_ago))),
+        "the label was added too long ago"
+    );
+    let confirmed = ReadBack {
+        labels: vec![added("openhands", NOW - 60)],
+    };
+    assert!(run(decide_with(Some(confirmed)))
+        .run_key
+        .ends_with(":label:openhands:7"));
+    // A note needs no label, only the item.
+    let note = note_hook("Issue", "@hookline-bot fix it", alice());
+    let mut e = envelope(HookKind::Note, "x", &note);
+    let mut event: super::event::GitlabEvent = serde_json::from_str(e.payload.get()).unwrap();
+    event.read_back = None;
+    e.payload = serde_json::value::to_raw_value(&event).unwrap();
+    ignored(module().decide(&e).unwrap());
 }
 
 #[test]
@@ -707,4 +762,44 @@ async fn an_empty_token_verifies_nothing() {
             "{token:?}: {result:?}"
         );
     }
+}
+
+/// A cached store whose cache still holds the token from before a rotation; a re-read finds the new one, at
+/// most once until `allow` is called again (as Secrets Manager's adapter allows once a minute).
+struct Rotated {
+    rereads: std::sync::Mutex<u32>,
+}
+
+#[async_trait::async_trait]
+impl crate::ports::Secrets for Rotated {
+    async fn get(&self, _name: &str) -> Result<crate::secret::SecretString, crate::error::PortError> {
+        Ok(crate::secret::SecretString::new("old-token"))
+    }
+    async fn reread(
+        &self,
+        _name: &str,
+    ) -> Result<Option<crate::secret::SecretString>, crate::error::PortError> {
+        *self.rereads.lock().unwrap() += 1;
+        Ok(Some(crate::secret::SecretString::new("new-token")))
+    }
+}
+
+#[tokio::test]
+async fn a_rotated_token_is_honoured_at_once() {
+    let secrets = Arc::new(Rotated {
+        rereads: std::sync::Mutex::new(0),
+    });
+    let intake = GitlabIntake::new(config(vec![tenant("gitlab.com", true, false)]), secrets.clone());
+    let body = serde_json::to_vec(&note_hook("Issue", "@hookline-bot fix", alice())).unwrap();
+    let send = |token: &'static str| {
+        let headers = token_headers("Note Hook", Some(token));
+        let body = body.clone();
+        let intake = &intake;
+        async move { intake_at(intake, "/webhooks/gitlab/gitlab.com", &body, &headers, NOW).await }
+    };
+    assert!(send("old-token").await.is_ok(), "the cached token");
+    assert_eq!(*secrets.rereads.lock().unwrap(), 0, "a match reads nothing again");
+    assert!(send("new-token").await.is_ok(), "the rotated token, read again");
+    unauthorized(send("wrong-token").await);
+    assert_eq!(*secrets.rereads.lock().unwrap(), 2);
 }

@@ -26,49 +26,54 @@ const INTERNAL_BOTS: &[&str] = &[
     "gitlab-llm-bot",
 ];
 
-pub(super) fn decide(tenant: &GitlabTenant, envelope: &Envelope, event: GitlabEvent) -> Decision {
+/// Longest time between adding the label and the hook's arrival that still starts a run.
+const MAX_LABEL_AGE_SECS: u64 = 3600;
+
+/// What a hook asks for, by the hook's own account (before GitLab confirms it).
+struct Asked {
+    target: GitlabTarget,
+    /// The note's text; empty for a label.
+    request: String,
+    /// The label newly added, for a label trigger.
+    label: Option<String>,
+    internal: bool,
+}
+
+/// The rules that need only the hook: a reason to ignore it, or what it asks for.
+fn asked(tenant: &GitlabTenant, event: &GitlabEvent) -> Result<Asked, &'static str> {
     if let Some(reason) = own_or_bot(tenant, &event.user) {
-        return Decision::Ignore(reason);
+        return Err(reason);
     }
-    let item = &event.item;
-    let thread = thread_key(&tenant.name, event.project.id, item.noteable, item.iid);
-    let mut label_added = String::new();
-    let (target, request, run_suffix, internal) = match event.hook {
+    match event.hook {
         HookKind::Issue | HookKind::MergeRequest => {
             if !matches!(event.action.as_str(), "open" | "reopen" | "update") {
-                return Decision::Ignore("action never triggers (close, merge, approval, …)");
+                return Err("action never triggers (close, merge, approval, …)");
             }
-            let Some(label) = event
+            let label = event
                 .labels_added
                 .iter()
                 .find(|l| l.eq_ignore_ascii_case(&tenant.label))
-            else {
-                return Decision::Ignore("the label was not newly added");
-            };
-            // `updated_at` is the same for every hook reporting this change (project and group hooks), and it
-            // is signed body, where the delivery id is not: without it a replayed body could not be told apart.
-            if item.updated_at.is_empty() {
-                return Decision::Ignore("no updated_at to key the run on");
-            }
-            let suffix = format!("label:{}:{}", label.to_ascii_lowercase(), item.updated_at);
-            label_added = label.clone();
-            (GitlabTarget::Item, String::new(), suffix, false)
+                .ok_or("the label was not newly added")?;
+            Ok(Asked {
+                target: GitlabTarget::Item,
+                request: String::new(),
+                label: Some(label.clone()),
+                internal: false,
+            })
         }
         HookKind::Note => {
-            let Some(note) = event.note.as_ref() else {
-                return Decision::Ignore("no note");
-            };
+            let note = event.note.as_ref().ok_or("no note")?;
             if note.system {
-                return Decision::Ignore("system note");
+                return Err("system note");
             }
             if !(event.action.is_empty() || event.action == "create") {
-                return Decision::Ignore("action never triggers (edit, delete, …)");
+                return Err("action never triggers (edit, delete, …)");
             }
             if note.body.contains(MARKER_PREFIX) {
-                return Decision::Ignore("hookline's own note");
+                return Err("hookline's own note");
             }
             if !text::mentions(&note.body, &tenant.mention) {
-                return Decision::Ignore("no exact mention");
+                return Err("no exact mention");
             }
             let target = match note.note_type.as_str() {
                 "DiffNote" | "DiscussionNote" if valid_discussion_id(&note.discussion_id) => {
@@ -80,13 +85,53 @@ pub(super) fn decide(tenant: &GitlabTenant, envelope: &Envelope, event: GitlabEv
                 }
                 _ => GitlabTarget::Note { note_id: note.id },
             };
-            (
+            Ok(Asked {
                 target,
-                note.body.clone(),
-                format!("note:{}", note.id),
-                note.internal,
-            )
+                request: note.body.clone(),
+                label: None,
+                internal: note.internal,
+            })
         }
+    }
+}
+
+/// Whether the hook alone could start a run, so that reading it back from GitLab is worth the calls.
+pub(super) fn worth_reading_back(tenant: &GitlabTenant, event: &GitlabEvent) -> bool {
+    asked(tenant, event).is_ok()
+}
+
+pub(super) fn decide(tenant: &GitlabTenant, envelope: &Envelope, event: GitlabEvent) -> Decision {
+    let Asked {
+        target,
+        request,
+        label,
+        internal,
+    } = match asked(tenant, &event) {
+        Ok(asked) => asked,
+        Err(reason) => return Decision::Ignore(reason),
+    };
+    let Some(read_back) = &event.read_back else {
+        return Decision::Ignore("GitLab did not confirm the item to the bot");
+    };
+    let item = &event.item;
+    let thread = thread_key(&tenant.name, event.project.id, item.noteable, item.iid);
+    let run_suffix = match (&label, target.note_id()) {
+        (Some(label), _) => {
+            let Some(added) = read_back
+                .labels
+                .iter()
+                .find(|added| added.label.eq_ignore_ascii_case(label))
+            else {
+                return Decision::Ignore("GitLab does not show this person adding the label");
+            };
+            // A label added long before is an old hook resent, perhaps after its run's record expired.
+            if added.added_at + MAX_LABEL_AGE_SECS < envelope.received_at {
+                return Decision::Ignore("the label was added too long ago");
+            }
+            format!("label:{}:{}", label.to_ascii_lowercase(), added.event_id)
+        }
+        (None, Some(note_id)) => format!("note:{note_id}"),
+        (None, None) => return Decision::Ignore("neither a label nor a note"),
     };
 
     let is_mr = item.noteable == Noteable::MergeRequest;
@@ -128,7 +173,6 @@ pub(super) fn decide(tenant: &GitlabTenant, envelope: &Envelope, event: GitlabEv
             actor_id: event.user.id,
             internal,
             note_sha256,
-            label: label_added,
         }),
         repository: Some(repository),
         repository_named: false,

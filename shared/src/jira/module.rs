@@ -4,13 +4,12 @@
 use std::{borrow::Cow, sync::Arc};
 
 use async_trait::async_trait;
-use serde_json::value::RawValue;
 
 use super::{client::IssueReader, event::JiraEvent, triggers, JiraConfig};
 use crate::{
     domain::{Envelope, Provider, Trigger},
     error::ProcessError,
-    provider::{parse_event, Decision, Enrich, WorkerRules, WorkerSide},
+    provider::{parse_event, with_event, Decision, Enrich, WorkerRules, WorkerSide},
 };
 
 /// Jira's worker side. Its `extra` reads the description in the worker when a comment event lacks it (usually
@@ -57,13 +56,6 @@ impl Enrich for Option<Arc<dyn IssueReader>> {
             }
         };
         event.issue.description = Some(description);
-        let payload = serde_json::to_string(&event)
-            .ok()
-            .and_then(|s| RawValue::from_string(s).ok())
-            .ok_or_else(|| ProcessError::Permanent("jira payload does not serialize".into()))?;
-        Ok(Cow::Owned(Envelope {
-            payload,
-            ..envelope.clone()
-        }))
+        with_event::<JiraConfig>(envelope, &event)
     }
 }

@@ -53,6 +53,7 @@ impl<D: Deployment> Gitlab<D> {
             None,
         );
         let payload = note_hook((username, id), note_id, &discussion, &body);
+        self.gitlab.seed_from_hook(&payload);
         Delivery::new(format!("/webhooks/gitlab/{}", self.tenant), body_of(&payload))
             .with_header("content-type", "application/json")
             .with_header("user-agent", "GitLab/17.6.0")
