@@ -538,8 +538,9 @@ async fn expired_delivery_records_are_purged() {
     assert_eq!(h.host().purge_expired_now(), 0);
 }
 
-/// GIVEN a client that sends a webhook's headers and then its body a trickle at a time WHEN the host's body read
-/// time passes (2 s in tests) THEN it is answered 408 and the connection's slot is free again.
+/// GIVEN a client that sends a webhook's headers and then its body a trickle at a time, or its headers a trickle
+/// at a time WHEN the host's read time passes (2 s in tests) THEN it is answered 408, or its connection closed,
+/// and its slot is free again.
 #[tokio::test]
 async fn a_slow_client_is_cut_off() {
     use std::time::Duration;
@@ -561,4 +562,29 @@ async fn a_slow_client_is_cut_off() {
     let answer = String::from_utf8_lossy(&answer[..read]).into_owned();
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(started.elapsed() < Duration::from_secs(8));
+
+    // Headers a trickle at a time (slowloris): the connection is closed once the read time passes.
+    let mut stream = tokio::net::TcpStream::connect(&address).await.expect("connect");
+    stream
+        .write_all(
+            format!("POST /webhooks/github HTTP/1.1\r\nhost: {address}\r\nx-github-event: iss").as_bytes(),
+        )
+        .await
+        .expect("write");
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut rest))
+        .await
+        .expect("closed before the test's own limit")
+        .ok();
+    assert!(started.elapsed() < Duration::from_secs(8));
+    // Meanwhile and afterwards, everyone else is served.
+    let status = h
+        .http
+        .get(format!("{}/healthz", h.url()))
+        .send()
+        .await
+        .expect("served")
+        .status();
+    assert!(status.is_success(), "{status}");
 }

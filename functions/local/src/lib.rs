@@ -35,6 +35,7 @@ use tracing::{error, info, warn};
 
 pub mod admin;
 mod inbox;
+mod serve;
 pub use inbox::BatchingInbox;
 
 /// Settings of the local host itself (the handlers' settings are in [`Config`]).
@@ -52,8 +53,8 @@ pub struct LocalConfig {
     pub sweep_interval: Duration,
     /// How long a received message stays leased to a worker before another may take it.
     pub lease: Duration,
-    /// Longest a client may take to send a request's body (`HOOKLINE_BODY_READ_SECS`, default 10); a slower one
-    /// gets 408 and holds no slot longer.
+    /// Longest a client may take to send a request's headers, and then its body (`HOOKLINE_BODY_READ_SECS`,
+    /// default 10): slow headers close the connection, a slow body gets 408; neither holds a slot longer.
     pub body_read_timeout: Duration,
 }
 
@@ -257,17 +258,10 @@ pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
     let addr = listener.local_addr()?;
 
     let mut tasks = Vec::new();
-    let mut server_stop = stopped.clone();
+    let server_stop = stopped.clone();
+    let read_timeout = local.body_read_timeout;
     tasks.push(tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = server_stop.wait_for(|stop| *stop).await;
-        };
-        if let Err(err) = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            error!(error = %err, "http server stopped");
-        }
+        serve::serve(listener, router, read_timeout, server_stop).await;
     }));
     for worker_index in 0..local.workers {
         tasks.push(tokio::spawn(worker_loop(
