@@ -14,7 +14,7 @@ use std::{borrow::Cow, collections::HashMap, time::Duration};
 
 use async_trait::async_trait;
 use reqwest::{header::ACCEPT, Method};
-use serde::Deserialize;
+use serde::{de::DeserializeOwned, Deserialize};
 use serde_json::{json, Value};
 
 use super::{
@@ -173,25 +173,33 @@ impl GitlabClient {
         }
     }
 
-    /// The notes of the issue / merge request, oldest first, at most [`MAX_PAGES`] pages. Pages are followed
-    /// with `X-Next-Page` on URLs built here, so the token never goes anywhere but the configured API.
+    /// The notes of the issue / merge request, oldest first.
     async fn notes(&self, thread: &Thread<'_>) -> Result<Vec<Note>, PortError> {
-        const OP: &str = "list notes";
+        let url = format!("{}/notes?sort=asc&order_by=created_at", thread.item_url);
+        self.pages(thread, "list notes", &url).await
+    }
+
+    /// Every item of a listing at `url`, at most [`MAX_PAGES`] pages. Pages are
+    /// followed with `X-Next-Page` on URLs built here, so the token never goes anywhere but the configured API.
+    async fn pages<T: DeserializeOwned>(
+        &self,
+        thread: &Thread<'_>,
+        op: &'static str,
+        url: &str,
+    ) -> Result<Vec<T>, PortError> {
         let mut all = Vec::new();
         let mut page = 1u32;
         loop {
-            let url = format!(
-                "{}/notes?sort=asc&order_by=created_at&per_page={PAGE_SIZE}&page={page}",
-                thread.item_url
-            );
-            let response = self.call(thread, OP, Method::GET, &url, None).await?;
-            let notes: Vec<Note> = parse_json(&what(OP), &response.body)?;
-            all.extend(notes);
+            let joiner = if url.contains('?') { '&' } else { '?' };
+            let url = format!("{url}{joiner}per_page={PAGE_SIZE}&page={page}");
+            let response = self.call(thread, op, Method::GET, &url, None).await?;
+            let items: Vec<T> = parse_json(&what(op), &response.body)?;
+            all.extend(items);
             let next = header_str(&response.headers, "x-next-page").and_then(|v| v.parse::<u32>().ok());
             match next {
                 Some(next) if next > page && page < MAX_PAGES => page = next,
                 Some(_) => {
-                    tracing::info!(tenant = %thread.source.tenant, project = thread.source.project_id, iid = thread.source.iid, "stopped reading notes at the page limit");
+                    tracing::info!(op, tenant = %thread.source.tenant, project = thread.source.project_id, iid = thread.source.iid, "stopped reading at the page limit");
                     return Ok(all);
                 }
                 None => return Ok(all),
@@ -521,45 +529,33 @@ impl ItemReader for GitlabClient {
         user_id: u64,
         labels: &[String],
     ) -> Result<Vec<LabelAdded>, PortError> {
-        const OP: &str = "read label events";
         let thread = self.item_thread(item)?;
+        let url = format!("{}/resource_label_events", thread.item_url);
+        let events: Vec<LabelEvent> = self.pages(&thread, "read label events", &url).await?;
         let mut newest: Vec<LabelAdded> = Vec::new();
-        let mut page = 1u32;
-        loop {
-            let url = format!(
-                "{}/resource_label_events?per_page={PAGE_SIZE}&page={page}",
-                thread.item_url
-            );
-            let response = self.call(&thread, OP, Method::GET, &url, None).await?;
-            let events: Vec<LabelEvent> = parse_json(&what(OP), &response.body)?;
-            for event in events {
-                let by_user = event.user.as_ref().and_then(|u| u.id) == Some(user_id);
-                let Some(name) = event.label.map(|l| l.name) else {
-                    continue;
-                };
-                let Some(label) = labels.iter().find(|l| l.eq_ignore_ascii_case(&name)) else {
-                    continue;
-                };
-                let added_at = event.created_at.as_deref().and_then(parse_timestamp);
-                let (true, "add", Some(added_at)) = (by_user, event.action.as_str(), added_at) else {
-                    continue;
-                };
-                let added = LabelAdded {
-                    label: label.clone(),
-                    event_id: event.id,
-                    added_at,
-                };
-                match newest.iter_mut().find(|n| n.label == added.label) {
-                    Some(known) if known.event_id < added.event_id => *known = added,
-                    Some(_) => {}
-                    None => newest.push(added),
-                }
+        for event in events {
+            if event.action != "add" || event.user.as_ref().and_then(|u| u.id) != Some(user_id) {
+                continue;
             }
-            match header_str(&response.headers, "x-next-page").and_then(|v| v.parse::<u32>().ok()) {
-                Some(next) if next > page && page < MAX_PAGES => page = next,
-                _ => return Ok(newest),
+            let name = event.label.map(|l| l.name).unwrap_or_default();
+            let Some(label) = labels.iter().find(|l| l.eq_ignore_ascii_case(&name)) else {
+                continue;
+            };
+            let Some(added_at) = event.created_at.as_deref().and_then(parse_timestamp) else {
+                continue;
+            };
+            let added = LabelAdded {
+                label: label.clone(),
+                event_id: event.id,
+                added_at,
+            };
+            match newest.iter_mut().find(|n| n.label == added.label) {
+                Some(known) if known.event_id < added.event_id => *known = added,
+                Some(_) => {}
+                None => newest.push(added),
             }
         }
+        Ok(newest)
     }
 }
 
