@@ -107,6 +107,7 @@ impl Config {
             sandbox_grace: secs("HOOKLINE_SANDBOX_GRACE_SECS", defaults.sandbox_grace)?,
             summary_patience: secs("HOOKLINE_SUMMARY_PATIENCE_SECS", defaults.summary_patience)?,
             sweep_budget: secs("HOOKLINE_SWEEP_BUDGET_SECS", defaults.sweep_budget)?,
+            progress_every: secs("HOOKLINE_PROGRESS_EVERY_SECS", defaults.progress_every)?,
             auth_mode,
             default_identity,
             callback_key_secret: env.get("HOOKLINE_CALLBACK_KEY_SECRET"),

@@ -54,6 +54,7 @@ pub fn run(conversation_id: &str, state: RunState, created_at: u64) -> RunRecord
         previous_conversation_id: None,
         sandbox_trouble: None,
         conclusion: None,
+        progress: Default::default(),
         version: 0,
     }
 }
@@ -261,6 +262,9 @@ pub async fn thread_claims<S: RunStore>(store: &S) {
         ThreadClaim::Claimed,
         "threads are independent"
     );
+    assert_eq!(store.thread_run("t1").await.unwrap().as_deref(), Some("c1"));
+    assert_eq!(store.thread_run("t2").await.unwrap().as_deref(), Some("c2"));
+    assert_eq!(store.thread_run("t3").await.unwrap(), None);
 
     store.release_thread("t1", "c2").await.unwrap();
     assert_eq!(
@@ -271,6 +275,7 @@ pub async fn thread_claims<S: RunStore>(store: &S) {
         "only the holder releases"
     );
     store.release_thread("t1", "c1").await.unwrap();
+    assert_eq!(store.thread_run("t1").await.unwrap(), None, "released");
     assert_eq!(
         store.claim_thread("t1", "c2").await.unwrap(),
         ThreadClaim::Claimed

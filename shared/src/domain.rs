@@ -184,6 +184,31 @@ pub struct Trigger {
     pub prompt: PromptParts,
     /// Epoch seconds of the triggering event (context newer than this is ignored).
     pub occurred_at: u64,
+    /// Whether the person asks for work or to stop the thread's run.
+    #[serde(default)]
+    pub intent: Intent,
+}
+
+/// What a person's message asks of the bot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Intent {
+    /// Work: start a run, or add to the thread's running one.
+    #[default]
+    Work,
+    /// Stop the thread's running run (`@openhands stop`, Slack's Stop button).
+    Stop,
+}
+
+impl Intent {
+    /// What a mention's text asks for (empty for a label: work).
+    pub fn of_request(text: &str) -> Self {
+        if crate::text::asks_to_stop(text) {
+            Intent::Stop
+        } else {
+            Intent::Work
+        }
+    }
 }
 
 /// The pieces of the initial message a provider contributes; [`crate::handlers::prompt`] renders them.
@@ -268,6 +293,8 @@ pub enum Outcome {
     StartFailed(String),
     /// The sandbox died or stayed in error past the grace period.
     SandboxLost(String),
+    /// A person stopped it from where it was asked for.
+    Stopped { by: String, at: u64 },
 }
 
 impl Outcome {
@@ -278,6 +305,7 @@ impl Outcome {
             Outcome::Stalled => "stalled",
             Outcome::StartFailed(_) => "start_failed",
             Outcome::SandboxLost(_) => "sandbox_lost",
+            Outcome::Stopped { .. } => "stopped",
         }
     }
 }
@@ -365,7 +393,54 @@ pub struct RunRecord {
     /// Set with the `Concluding` state.
     #[serde(default)]
     pub conclusion: Option<Conclusion>,
+    /// What the agent's event stream said so far, and what the status message last showed of it.
+    #[serde(default)]
+    pub progress: Progress,
     pub version: u64,
+}
+
+/// A run's live progress, from the agent server's events, as the status message shows it while the run goes.
+/// Only safe words are kept: the agent's task titles, and the step it is on as an action kind and a file path,
+/// never a command line or a tool's output.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// The agent's own task list, as its latest task-tracker event left it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<ProgressTask>,
+    /// Timestamp of the event the task list came from (the agent server's, ISO 8601), so an older batch that
+    /// arrives late never replaces a newer list.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tasks_at: String,
+    /// What the agent is doing now, in a few words ("editing src/draft.rs").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub step_at: String,
+    /// When the status message last got a progress edit (epoch s).
+    #[serde(default)]
+    pub shown_at: u64,
+    /// Digest of what that edit showed, elapsed time aside, so an unchanged state is not posted again.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub shown: String,
+    /// A progress edit is in flight until this time (epoch s): one editor at a time, and the final result
+    /// waits for it rather than being overwritten by it.
+    #[serde(default)]
+    pub editing_until: u64,
+}
+
+/// One item of the agent's task list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgressTask {
+    pub title: String,
+    pub status: TaskStatus,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Todo,
+    InProgress,
+    Done,
 }
 
 /// Link from an external account to the OpenHands identity that acts for it.

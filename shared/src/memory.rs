@@ -190,6 +190,10 @@ impl RunStore for MemoryStore {
         }
     }
 
+    async fn thread_run(&self, thread_key: &str) -> Result<Option<String>, PortError> {
+        Ok(lock(&self.state).threads.get(thread_key).cloned())
+    }
+
     async fn release_thread(&self, thread_key: &str, conversation_id: &str) -> Result<(), PortError> {
         let mut state = lock(&self.state);
         if state
@@ -364,6 +368,7 @@ impl crate::ports::SourceClient for NoApiClient {
         _: &crate::domain::SourceRef,
         _: &str,
         _: &str,
+        _: bool,
     ) -> Result<crate::domain::StatusRef, PortError> {
         Ok(crate::domain::StatusRef {
             id: "1".into(),
@@ -383,6 +388,7 @@ impl crate::ports::SourceClient for NoApiClient {
         _: &crate::domain::StatusRef,
         _: &str,
         _: &str,
+        _: bool,
     ) -> Result<(), PortError> {
         Ok(())
     }

@@ -126,6 +126,34 @@ impl OpenHandsClient {
     }
 }
 
+impl OpenHandsClient {
+    /// A `POST {agent_server_url}/api/conversations/{id}/{action}` to the conversation's own agent server, with
+    /// its session key (an agent server without session keys configured takes the call unauthenticated).
+    fn agent_server_call(
+        &self,
+        call: Op<'_>,
+        conversation: &ConversationStatus,
+        agent_server_url: &str,
+        action: &str,
+    ) -> Result<RequestBuilder, PortError> {
+        let id = require_id(call, &conversation.id)?;
+        let url = Url::parse(&format!(
+            "{}/api/conversations/{id}/{action}",
+            agent_server_url.trim_end_matches('/')
+        ))
+        .map_err(|_| PortError::permanent(call.what(), "the agent server URL is not a valid URL"))?;
+        let mut request = self.http.post(url);
+        if let Some(key) = conversation
+            .session_api_key
+            .as_ref()
+            .filter(|key| !key.is_empty())
+        {
+            request = request.header(SESSION_KEY_HEADER, secret_header(call, key.expose())?);
+        }
+        Ok(request)
+    }
+}
+
 #[async_trait]
 impl Conversations for OpenHandsClient {
     async fn start(&self, auth: &OpenHandsAuth, request: &StartConversation) -> Result<StartTask, PortError> {
@@ -301,29 +329,32 @@ impl Conversations for OpenHandsClient {
         question: &str,
     ) -> Result<String, PortError> {
         let call = Op::new("ask agent", Some(&conversation.id));
-        let id = require_id(call, &conversation.id)?;
-        let url = Url::parse(&format!(
-            "{}/api/conversations/{id}/ask_agent",
-            agent_server_url.trim_end_matches('/')
-        ))
-        .map_err(|_| PortError::permanent(call.what(), "the agent server URL is not a valid URL"))?;
-        let mut request = self.http.post(url).json(&AskBody { question });
-        // An agent server without session keys configured accepts the call unauthenticated.
-        if let Some(key) = conversation
-            .session_api_key
-            .as_ref()
-            .filter(|key| !key.is_empty())
-        {
-            request = request.header(SESSION_KEY_HEADER, secret_header(call, key.expose())?);
-        }
+        let request = self.agent_server_call(call, conversation, agent_server_url, "ask_agent")?;
         let credentials: Vec<&SecretString> = conversation.session_api_key.iter().collect();
         let what = call.what();
         let outbound = Call::new(&what)
             .credentials(&credentials)
             .timeout(ASK_AGENT_TIMEOUT);
-        let response = exchange(call, outbound, request).await?;
+        let response = exchange(call, outbound, request.json(&AskBody { question })).await?;
         let answer: AskAnswer = decode(call, &response)?;
         Ok(answer.response)
+    }
+
+    async fn interrupt(
+        &self,
+        conversation: &ConversationStatus,
+        agent_server_url: &str,
+    ) -> Result<bool, PortError> {
+        let call = Op::new("interrupt", Some(&conversation.id)).status_is_enough();
+        let request = self.agent_server_call(call, conversation, agent_server_url, "interrupt")?;
+        let credentials: Vec<&SecretString> = conversation.session_api_key.iter().collect();
+        let what = call.what();
+        match exchange(call, Call::new(&what).credentials(&credentials), request).await {
+            Ok(_) => Ok(true),
+            // The agent server answers 400 (not 404) for a conversation it does not hold.
+            Err(err) if matches!(err.status(), Some(400 | 404)) => Ok(false),
+            Err(err) => Err(err),
+        }
     }
 
     fn conversation_link(&self, conversation_id: &str) -> String {

@@ -114,6 +114,8 @@ pub trait RunStore: Send + Sync {
     async fn claim_thread(&self, thread_key: &str, conversation_id: &str) -> Result<ThreadClaim, PortError>;
     /// Clear the pointer if it still names `conversation_id`.
     async fn release_thread(&self, thread_key: &str, conversation_id: &str) -> Result<(), PortError>;
+    /// The conversation `thread_key` points at, if any (it may have ended since).
+    async fn thread_run(&self, thread_key: &str) -> Result<Option<String>, PortError>;
 }
 
 /// External account → OpenHands identity links.
@@ -272,6 +274,14 @@ pub trait Conversations: Send + Sync {
         agent_server_url: &str,
         question: &str,
     ) -> Result<String, PortError>;
+    /// Stop the agent at once: `POST {agent_server_url}/api/conversations/{id}/interrupt` with the sandbox's
+    /// session key cancels the step in flight and leaves the conversation `paused` (it can be resumed from
+    /// OpenHands). Returns whether the agent server knew the conversation.
+    async fn interrupt(
+        &self,
+        conversation: &ConversationStatus,
+        agent_server_url: &str,
+    ) -> Result<bool, PortError>;
     /// Link a person can open to follow the conversation.
     fn conversation_link(&self, conversation_id: &str) -> String;
 }
@@ -304,18 +314,25 @@ pub trait SourceClient: Send + Sync {
     async fn access(&self, source: &SourceRef, actor: &Actor) -> Result<Access, PortError>;
     /// The immediate "seen it" signal (👀 reaction). Idempotent.
     async fn acknowledge(&self, source: &SourceRef) -> Result<(), PortError>;
-    /// Post the run's one status message; `marker` is embedded invisibly so a retry can find it.
-    async fn post_status(&self, source: &SourceRef, marker: &str, text: &str)
-        -> Result<StatusRef, PortError>;
+    /// Post the run's one status message; `marker` is embedded invisibly so a retry can find it. `live` says the
+    /// run is still going (a provider with buttons offers Stop); the final result is posted with `live` false.
+    async fn post_status(
+        &self,
+        source: &SourceRef,
+        marker: &str,
+        text: &str,
+        live: bool,
+    ) -> Result<StatusRef, PortError>;
     /// Find a status message carrying `marker` (after a crash between posting and recording it).
     async fn find_status(&self, source: &SourceRef, marker: &str) -> Result<Option<StatusRef>, PortError>;
-    /// Replace the status message's text (keeping the marker).
+    /// Replace the status message's text (keeping the marker); `live` as for [`SourceClient::post_status`].
     async fn edit_status(
         &self,
         source: &SourceRef,
         status: &StatusRef,
         marker: &str,
         text: &str,
+        live: bool,
     ) -> Result<(), PortError>;
     /// Post a one-off notice (e.g. how to get linked).
     async fn post_notice(&self, source: &SourceRef, text: &str) -> Result<(), PortError>;

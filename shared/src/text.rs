@@ -100,27 +100,76 @@ pub fn mentions(text: &str, handle: &str) -> bool {
     if handle.is_empty() || !contains_ignore_ascii_case(text, handle) {
         return false;
     }
+    visible_lines(text).any(|line| line_mentions(&line, handle))
+}
+
+/// The person's own lines of `text`: quote replies (`>`), fenced and indented code are skipped, inline code
+/// blanked.
+fn visible_lines(text: &str) -> impl Iterator<Item = String> + '_ {
     let mut in_fence: Option<(char, usize)> = None;
-    for line in text.lines() {
+    text.lines().filter_map(move |line| {
         let trimmed = line.trim_start();
         if let Some((fence_char, fence_len)) = in_fence {
             if fence_run(trimmed).is_some_and(|(c, n)| c == fence_char && n >= fence_len) {
                 in_fence = None;
             }
-            continue;
+            return None;
         }
         if let Some(open) = fence_run(trimmed) {
             in_fence = Some(open);
-            continue;
+            return None;
         }
         if trimmed.starts_with('>') || line.starts_with("    ") || line.starts_with('\t') {
-            continue;
+            return None;
         }
-        if line_mentions(&strip_inline_code(line), handle) {
-            return true;
+        Some(strip_inline_code(line))
+    })
+}
+
+/// Words that ask the bot to stop its run on the thread, alone apart from mentions and "please".
+const STOP_WORDS: [&str; 2] = ["stop", "cancel"];
+
+/// Does a message that mentions the bot ask it to stop (`@openhands stop`, `@openhands cancel please`)? Only
+/// the person's own text counts (quotes and code do not), every mention in any provider's form (`@name`,
+/// Slack's `<@U…>`, Jira's `[~accountid:…]`) is set aside, and what is left must be just the word.
+pub fn asks_to_stop(text: &str) -> bool {
+    let mut words = Vec::new();
+    for line in visible_lines(text) {
+        let line = without_bracketed_mentions(&line);
+        for word in line.split_whitespace() {
+            if word.starts_with('@') {
+                continue;
+            }
+            let word = word.trim_matches(|c: char| !c.is_alphanumeric());
+            if word.is_empty() || word.eq_ignore_ascii_case("please") {
+                continue;
+            }
+            words.push(word.to_ascii_lowercase());
+            if words.len() > 1 {
+                return false;
+            }
         }
     }
-    false
+    words.len() == 1 && STOP_WORDS.contains(&words[0].as_str())
+}
+
+/// `line` without Slack's `<@U…>` and Jira's `[~accountid:…]` mention tokens.
+fn without_bracketed_mentions(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    loop {
+        let next = [("<@", '>'), ("[~", ']')]
+            .into_iter()
+            .filter_map(|(open, close)| rest.find(open).map(|at| (at, close)))
+            .min_by_key(|(at, _)| *at);
+        let Some((at, close)) = next else { break };
+        let Some(len) = rest[at..].find(close) else { break };
+        out.push_str(&rest[..at]);
+        out.push(' ');
+        rest = &rest[at + len + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn fence_run(line: &str) -> Option<(char, usize)> {
@@ -267,6 +316,32 @@ pub fn one_line(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stop_is_the_word_alone_in_the_persons_own_text() {
+        for text in [
+            "@openhands stop",
+            "@OpenHands STOP!",
+            "stop @openhands",
+            "@openhands cancel please",
+            "<@U0BOT> stop",
+            "[~accountid:5b10ac8d82e05b22cc7d4ef5] cancel.",
+            "> @openhands fix it\n\n@openhands stop",
+        ] {
+            assert!(asks_to_stop(text), "{text:?}");
+        }
+        for text in [
+            "@openhands fix the stop button",
+            "@openhands don't stop",
+            "@openhands",
+            "> @openhands stop\n\n@openhands thanks",
+            "@openhands `stop`",
+            "```\nstop\n```\n@openhands",
+            "@openhands stopped",
+        ] {
+            assert!(!asks_to_stop(text), "{text:?}");
+        }
+    }
 
     #[test]
     fn cut_to_keeps_short_text_and_cuts_long_text_at_a_character_boundary() {

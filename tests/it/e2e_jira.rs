@@ -522,7 +522,7 @@ async fn the_client_finds_its_status_by_marker_and_reads_only_peoples_earlier_co
         .await
         .expect("notice");
     let status = client
-        .post_status(&source, "run:abc", "👀 working")
+        .post_status(&source, "run:abc", "👀 working", false)
         .await
         .expect("status");
     assert_eq!(
@@ -545,7 +545,7 @@ async fn the_client_finds_its_status_by_marker_and_reads_only_peoples_earlier_co
     );
 
     client
-        .edit_status(&source, &status, "run:abc", "✅ done")
+        .edit_status(&source, &status, "run:abc", "✅ done", false)
         .await
         .expect("edit");
     let edited = jira
@@ -563,7 +563,7 @@ async fn the_client_finds_its_status_by_marker_and_reads_only_peoples_earlier_co
         url: None,
     };
     assert!(matches!(
-        client.edit_status(&source, &gone, "run:abc", "x").await,
+        client.edit_status(&source, &gone, "run:abc", "x", false).await,
         Err(PortError::NotFound { .. })
     ));
 

@@ -248,7 +248,7 @@ async fn key_and_app_problems_are_permanent_and_never_not_found() {
     // A missing key secret is configuration, not a missing GitHub object.
     let no_key = client_for(&h.fake, &h.clock, None);
     let err = no_key
-        .edit_status(&issue(1), &status_ref("1"), "m", "x")
+        .edit_status(&issue(1), &status_ref("1"), "m", "x", false)
         .await
         .expect_err("no key");
     assert!(matches!(err, PortError::Permanent { .. }), "{err:?}");
@@ -432,7 +432,7 @@ async fn posts_finds_and_edits_an_issue_status_comment() {
     // WHEN the status is posted
     let status = h
         .client
-        .post_status(&src, "run-1", "Working on it")
+        .post_status(&src, "run-1", "Working on it", false)
         .await
         .expect("post");
 
@@ -463,7 +463,7 @@ async fn posts_finds_and_edits_an_issue_status_comment() {
 
     // AND editing keeps the marker
     h.client
-        .edit_status(&src, &status, "run-1", "Done: see PR #3")
+        .edit_status(&src, &status, "run-1", "Done: see PR #3", false)
         .await
         .expect("edit");
     assert_eq!(
@@ -479,7 +479,7 @@ async fn posts_finds_and_edits_an_issue_status_comment() {
     // AND editing a comment that is gone is NotFound (404 and 410)
     let err = h
         .client
-        .edit_status(&src, &status_ref("999999"), "run-1", "x")
+        .edit_status(&src, &status_ref("999999"), "run-1", "x", false)
         .await
         .expect_err("gone");
     assert!(matches!(err, PortError::NotFound { .. }), "{err:?}");
@@ -487,7 +487,7 @@ async fn posts_finds_and_edits_an_issue_status_comment() {
         .fail_next("/repos/octo/hello/issues/comments/", InjectedFailure::status(410));
     let err = h
         .client
-        .edit_status(&src, &status, "run-1", "x")
+        .edit_status(&src, &status, "run-1", "x", false)
         .await
         .expect_err("gone");
     assert!(matches!(err, PortError::NotFound { .. }), "{err:?}");
@@ -514,7 +514,11 @@ async fn review_comment_status_is_a_reply_in_its_thread() {
     );
 
     // WHEN the status is posted
-    let status = h.client.post_status(&src, "run-7", "On it").await.expect("post");
+    let status = h
+        .client
+        .post_status(&src, "run-7", "On it", false)
+        .await
+        .expect("post");
 
     // THEN it is a reply to the thread's root (GitHub takes no replies to replies)
     let post = last_repo_request(&h.fake);
@@ -540,7 +544,7 @@ async fn review_comment_status_is_a_reply_in_its_thread() {
         "/repos/octo/hello/pulls/2/comments"
     );
     h.client
-        .edit_status(&src, &status, "run-7", "Finished")
+        .edit_status(&src, &status, "run-7", "Finished", false)
         .await
         .expect("edit");
     assert_eq!(
@@ -571,7 +575,7 @@ async fn submitted_review_and_issue_notices_are_issue_comments() {
     let review = source(2, true, GithubTarget::Review { review_id: 9 });
     let status = h
         .client
-        .post_status(&review, "run-r", "Looking")
+        .post_status(&review, "run-r", "Looking", false)
         .await
         .expect("post");
     assert_eq!(
@@ -579,7 +583,7 @@ async fn submitted_review_and_issue_notices_are_issue_comments() {
         "/repos/octo/hello/issues/2/comments"
     );
     h.client
-        .edit_status(&review, &status, "run-r", "Done")
+        .edit_status(&review, &status, "run-r", "Done", false)
         .await
         .expect("edit");
     assert_eq!(

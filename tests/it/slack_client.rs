@@ -70,6 +70,7 @@ async fn find_status_reads_every_page_and_only_takes_the_bots_marked_message() {
             &source,
             "run:abc",
             "👀 I'm on it! @U0ALICE01 can [track](https://x.test/c/1).",
+            false,
         )
         .await
         .expect("posted");
@@ -90,7 +91,7 @@ async fn find_status_reads_every_page_and_only_takes_the_bots_marked_message() {
     assert_eq!(text, "👀 I'm on it! <@U0ALICE01> can <https://x.test/c/1|track>.");
 
     client
-        .edit_status(&source, &posted, "run:abc", "✅ done")
+        .edit_status(&source, &posted, "run:abc", "✅ done", false)
         .await
         .expect("edited");
     assert_eq!(slack.bot_messages()[0].text, "✅ done");
@@ -99,7 +100,7 @@ async fn find_status_reads_every_page_and_only_takes_the_bots_marked_message() {
         url: None,
     };
     let err = client
-        .edit_status(&source, &gone, "run:abc", "x")
+        .edit_status(&source, &gone, "run:abc", "x", false)
         .await
         .unwrap_err();
     assert!(matches!(err, PortError::NotFound { .. }), "{err}");
@@ -109,7 +110,10 @@ async fn find_status_reads_every_page_and_only_takes_the_bots_marked_message() {
 async fn refusals_and_rate_limits_are_classified() {
     let (slack, client, source) = setup(Some(TOKEN)).await;
     slack.fail_next("chat.postMessage", SlackFailure::too_many_requests(7));
-    let err = client.post_status(&source, "run:a", "x").await.unwrap_err();
+    let err = client
+        .post_status(&source, "run:a", "x", false)
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, PortError::Transient { retry_after: Some(wait), .. } if wait == Duration::from_secs(7)),
         "{err}"
@@ -121,21 +125,27 @@ async fn refusals_and_rate_limits_are_classified() {
             retry_after: Some(4),
         },
     );
-    let err = client.post_status(&source, "run:a", "x").await.unwrap_err();
+    let err = client
+        .post_status(&source, "run:a", "x", false)
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, PortError::Transient { retry_after: Some(wait), .. } if wait == Duration::from_secs(4)),
         "{err}"
     );
     for code in ["channel_not_found", "not_in_channel", "is_archived"] {
         slack.fail_next("chat.postMessage", SlackFailure::error(code));
-        let err = client.post_status(&source, "run:a", "x").await.unwrap_err();
+        let err = client
+            .post_status(&source, "run:a", "x", false)
+            .await
+            .unwrap_err();
         assert!(matches!(err, PortError::Permanent { .. }), "{code}: {err}");
     }
     assert!(slack.bot_messages().is_empty());
 
     // A wrong token is `invalid_auth` (HTTP 200 with ok: false): permanent. No token at all: permanent too.
     let (_slack, wrong, source) = setup(Some("xoxb-revoked")).await;
-    let err = wrong.post_status(&source, "run:a", "x").await.unwrap_err();
+    let err = wrong.post_status(&source, "run:a", "x", false).await.unwrap_err();
     assert!(
         matches!(err, PortError::Permanent { .. }) && err.to_string().contains("invalid_auth"),
         "{err}"

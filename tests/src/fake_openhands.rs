@@ -11,7 +11,8 @@
 //! - `GET /api/v1/app-conversations?ids=` answers in request order with `null` for unknown ids, 422 for an
 //!   invalid UUID or no ids, and 500 for 100 or more ids (the server's assertion).
 //! - Each conversation gets a random `session_api_key`, `sandbox_status: RUNNING` and
-//!   `execution_status: running`; `ask_agent` requires that key in `X-Session-API-Key`.
+//!   `execution_status: running`; `ask_agent` and `interrupt` (which leaves it `paused`) require that key in
+//!   `X-Session-API-Key`.
 //! - Auth is ignored (a local single-user server) unless [`FakeOpenHands::require_bearer`] is set.
 //!
 //! Every request is recorded (method, path, query, JSON body, auth headers) for inspection. Helpers at the
@@ -167,6 +168,7 @@ impl FakeOpenHands {
             .route("/api/v1/app-conversations/{id}", patch(update_conversation))
             .route("/api/v1/app-conversations/{id}/send-message", post(send_message))
             .route("/api/conversations/{id}/ask_agent", post(ask_agent))
+            .route("/api/conversations/{id}/interrupt", post(interrupt))
             .layer(middleware::from_fn_with_state(shared.clone(), check_bearer))
             .with_state(shared.clone());
         let server = listener.serve(app, Recording::headers(RECORDED_HEADERS));
@@ -598,6 +600,25 @@ async fn ask_agent(
         return validation_error(json!(["body", "question"]), "Field required", Value::Null);
     }
     Json(json!({"response": state.summary})).into_response()
+}
+
+/// The agent server's `interrupt`: the agent stops at once and the conversation reads `paused`; 400 for a
+/// conversation it does not hold, as the real agent server answers.
+async fn interrupt(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let mut state = shared.state.lock();
+    let Some(conversation) = normalize_id(&id).and_then(|id| state.conversations.get_mut(&id)) else {
+        return detail(StatusCode::BAD_REQUEST, "Bad Request");
+    };
+    let sent_key = headers.get("x-session-api-key").and_then(|v| v.to_str().ok());
+    if sent_key != Some(conversation.session_api_key.as_str()) {
+        return detail(StatusCode::UNAUTHORIZED, "Unauthorized");
+    }
+    conversation.execution_status = "paused".to_owned();
+    Json(json!({"success": true})).into_response()
 }
 
 /// The `ids` query values, normalized; 422 for none or an invalid UUID, 500 for 100 or more.

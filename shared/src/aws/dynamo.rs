@@ -551,6 +551,13 @@ impl RunStore for DynamoStore {
         ))
     }
 
+    async fn thread_run(&self, thread_key: &str) -> Result<Option<String>, PortError> {
+        Ok(self
+            .get_item(thread_pk(thread_key), "THREAD")
+            .await?
+            .and_then(|item| string_attr(&item, "conversation_id").map(str::to_owned)))
+    }
+
     async fn release_thread(&self, thread_key: &str, conversation_id: &str) -> Result<(), PortError> {
         let result = self
             .client

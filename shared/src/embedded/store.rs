@@ -236,6 +236,15 @@ impl RunStore for SqliteStore {
         })
     }
 
+    async fn thread_run(&self, thread_key: &str) -> Result<Option<String>, PortError> {
+        Ok(self
+            .db
+            .lock()
+            .prepare_cached("SELECT conversation_id FROM threads WHERE thread_key = ?1")?
+            .query_row([thread_key], |row| row.get(0))
+            .optional()?)
+    }
+
     async fn release_thread(&self, thread_key: &str, conversation_id: &str) -> Result<(), PortError> {
         self.db
             .lock()

@@ -356,6 +356,7 @@ impl SourceClient for GithubClient {
         source: &SourceRef,
         marker: &str,
         text: &str,
+        _live: bool,
     ) -> Result<StatusRef, PortError> {
         let thread = self.thread(source)?;
         let tag = status_tag(marker, STATUS_MARKER)?;
@@ -399,6 +400,7 @@ impl SourceClient for GithubClient {
         status: &StatusRef,
         marker: &str,
         text: &str,
+        _live: bool,
     ) -> Result<(), PortError> {
         let thread = self.thread(source)?;
         let tag = status_tag(marker, STATUS_MARKER)?;

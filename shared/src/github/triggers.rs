@@ -5,7 +5,7 @@ use super::{
     GithubConfig, GithubSource, GithubTarget,
 };
 use crate::{
-    domain::{Actor, Envelope, PromptParts, Provider, SourceRef, Trigger},
+    domain::{Actor, Envelope, Intent, PromptParts, Provider, SourceRef, Trigger},
     provider::Decision,
     text,
 };
@@ -117,6 +117,7 @@ pub(super) fn decide(config: &GithubConfig, envelope: &Envelope, event: GithubEv
         })
     });
     let instructions = instructions_for(&target, is_pull_request, number);
+    let intent = Intent::of_request(&request);
     let title_prefix = if is_pull_request {
         "GitHub PR"
     } else {
@@ -152,6 +153,7 @@ pub(super) fn decide(config: &GithubConfig, envelope: &Envelope, event: GithubEv
             instructions,
         },
         occurred_at: envelope.received_at,
+        intent,
     };
     Decision::Run(Box::new(trigger))
 }

@@ -345,6 +345,7 @@ impl SourceClient for GitlabClient {
         source: &SourceRef,
         marker: &str,
         text: &str,
+        _live: bool,
     ) -> Result<StatusRef, PortError> {
         let thread = self.thread(source)?;
         let tag = status_tag(marker, STATUS_MARKER)?;
@@ -373,6 +374,7 @@ impl SourceClient for GitlabClient {
         status: &StatusRef,
         marker: &str,
         text: &str,
+        _live: bool,
     ) -> Result<(), PortError> {
         const OP: &str = "edit note";
         let thread = self.thread(source)?;

@@ -6,7 +6,7 @@ use super::{
     GitlabSource, GitlabTarget, Noteable,
 };
 use crate::{
-    domain::{Actor, Envelope, PromptParts, Provider, SourceRef, Trigger},
+    domain::{Actor, Envelope, Intent, PromptParts, Provider, SourceRef, Trigger},
     outbound::MARKER_PREFIX,
     provider::Decision,
     text,
@@ -149,6 +149,7 @@ pub(super) fn decide(tenant: &GitlabTenant, envelope: &Envelope, event: GitlabEv
     };
     let location = event.note.as_ref().and_then(|n| n.location.clone());
     let instructions = instructions_for(item.noteable, &target, item.iid);
+    let intent = Intent::of_request(&request);
     let note_sha256 = match target.note_id() {
         Some(_) => super::note_digest(&request),
         None => String::new(),
@@ -188,6 +189,7 @@ pub(super) fn decide(tenant: &GitlabTenant, envelope: &Envelope, event: GitlabEv
             instructions,
         },
         occurred_at: envelope.received_at,
+        intent,
     };
     Decision::Run(Box::new(trigger))
 }

@@ -11,9 +11,15 @@
 //! one lookup per conversation runs at a time in a process.
 
 use serde::Deserialize;
-use tracing::{info, info_span, warn, Instrument};
+use tracing::{info_span, warn, Instrument};
 
-use super::{conclude, reconcile, reconcile::sha256_hex, Services};
+use super::{
+    conclude,
+    progress::{self, AgentEvent},
+    reconcile,
+    reconcile::sha256_hex,
+    Services,
+};
 use crate::{
     domain::{Outcome, RunRecord, RunState},
     error::{ProcessError, WebhookError},
@@ -44,16 +50,6 @@ pub async fn handle(services: &Services, request: HttpRequest<'_>) -> HttpReply 
 /// Is this path one of the callback routes? (Lets hosts route by suffix whatever their stage prefix.)
 pub fn is_callback_path(path: &str) -> bool {
     path.contains(EVENTS_PREFIX) || path.ends_with(CONVERSATIONS_PATH)
-}
-
-#[derive(Deserialize)]
-struct StateEvent {
-    #[serde(default)]
-    kind: String,
-    #[serde(default)]
-    key: Option<String>,
-    #[serde(default)]
-    value: Option<serde_json::Value>,
 }
 
 /// The `conversations` body's id, read before the sender is authenticated.
@@ -115,23 +111,20 @@ async fn route(services: &Services, request: &HttpRequest<'_>) -> Result<HttpRep
         return Ok(HttpReply::text(200, "ignored"));
     };
 
-    let (status, progress) = match events_route {
+    let (status, events) = match events_route {
         Some(_) => {
-            let events: Vec<StateEvent> = serde_json::from_slice(request.body)
+            let events: Vec<AgentEvent> = serde_json::from_slice(request.body)
                 .map_err(|_| WebhookError::Malformed("expected a JSON array of events"))?;
             let status = events
                 .iter()
-                .filter(|e| {
-                    e.kind == "ConversationStateUpdateEvent" && e.key.as_deref() == Some("execution_status")
-                })
-                .filter_map(|e| e.value.as_ref().and_then(|v| v.as_str()).map(str::to_owned))
+                .filter_map(|e| e.execution_status().map(str::to_owned))
                 .next_back();
-            (status, !events.is_empty())
+            (status, Some(events))
         }
         None => {
             let info: ConversationInfo = serde_json::from_slice(request.body)
                 .map_err(|_| WebhookError::Malformed("expected conversation info"))?;
-            (info.execution_status, true)
+            (info.execution_status, None)
         }
     };
     let span = info_span!(
@@ -141,7 +134,7 @@ async fn route(services: &Services, request: &HttpRequest<'_>) -> Result<HttpRep
         status = status.as_deref().unwrap_or("")
     );
     async {
-        match observe(services, run, sender, status.as_deref(), progress).await {
+        match observe(services, run, sender, status.as_deref(), events.as_deref()).await {
             Ok(()) => Ok(HttpReply::text(200, "ok")),
             Err(ProcessError::Transient(reason, _)) => {
                 warn!(
@@ -255,13 +248,14 @@ async fn learn_session_key(
 }
 
 /// The run moved: conclude on a terminal status from its own sandbox, look at the conversation where the
-/// callback cannot decide alone, otherwise note the progress.
+/// callback cannot decide alone, otherwise note the progress. `events` is `None` for the conversation-info
+/// form.
 async fn observe(
     services: &Services,
     mut run: RunRecord,
     sender: Sender,
     status: Option<&str>,
-    progress: bool,
+    events: Option<&[AgentEvent]>,
 ) -> Result<(), ProcessError> {
     if run.state.is_terminal() {
         return Ok(());
@@ -289,7 +283,7 @@ async fn observe(
         // Anyone with the shared key could say this: ask the app server.
         return look_now(services, &run.conversation_id, Look::Always).await;
     }
-    push_deadline(services, run, status, progress).await
+    note_progress(services, run, sender, status, events).await
 }
 
 /// Whether [`look_now`] still looks once another caller has made the run running.
@@ -324,27 +318,39 @@ async fn look_now(services: &Services, conversation_id: &str, look: Look) -> Res
     reconcile::apply(services, &auth, run, reading).await.map(drop)
 }
 
-/// Push the stall deadline on progress, writing at most about once a minute per run.
-async fn push_deadline(
+/// Note what the callback says of a running run: its status, the stall deadline pushed (written about once a
+/// minute when nothing else changes), and, from its own sandbox, the agent's progress, which may then be shown.
+async fn note_progress(
     services: &Services,
     mut run: RunRecord,
+    sender: Sender,
     status: Option<&str>,
-    progress: bool,
+    events: Option<&[AgentEvent]>,
 ) -> Result<(), ProcessError> {
-    let now = services.now();
-    let new_deadline = now + services.settings.stall_timeout.as_secs();
-    let status_changed = status.is_some() && status != run.last_execution_status.as_deref();
-    if status_changed || (progress && new_deadline > run.deadline_at + 60) {
+    // Anyone with the shared key could be any sandbox: only the conversation's own says what its agent does.
+    let events = events.filter(|_| sender == Sender::Sandbox).unwrap_or_default();
+    for _ in 0..5 {
+        let now = services.now();
+        let new_deadline = now + services.settings.stall_timeout.as_secs();
+        let status_changed = status.is_some() && status != run.last_execution_status.as_deref();
+        let progressed = progress::fold(&mut run.progress, events);
+        if !(status_changed || progressed || new_deadline > run.deadline_at + 60) {
+            break;
+        }
         if let Some(status) = status {
             run.last_execution_status = Some(status.to_owned());
         }
         run.deadline_at = new_deadline;
         run.updated_at = now;
-        if !services.runs.update_run(&mut run).await? {
-            info!("run changed concurrently; progress noted by the other write");
+        if services.runs.update_run(&mut run).await? {
+            break;
+        }
+        match services.runs.get_run(&run.conversation_id).await? {
+            Some(fresh) if fresh.state == RunState::Running => run = fresh,
+            _ => return Ok(()),
         }
     }
-    Ok(())
+    progress::show(services, run).await
 }
 
 async fn shared_key_valid(services: &Services, request: &HttpRequest<'_>) -> Result<bool, WebhookError> {

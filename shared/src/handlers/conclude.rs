@@ -114,6 +114,14 @@ async fn settle(services: &Services, mut run: RunRecord) -> Result<bool, Process
         return give_up(services, run, "its provider is not configured").await;
     };
     let source = module.source();
+    if run.outcome.is_none() {
+        if let Some(Outcome::Stopped { .. }) = run.conclusion.as_ref().map(|c| &c.outcome) {
+            if let Err(reason) = stop_agent(services, &run).await {
+                info!(conversation_id = %run.conversation_id, reason, "the agent cannot be stopped yet; trying again soon");
+                return let_go(services, run, SUMMARY_RETRY_SECS, reason, false).await;
+            }
+        }
+    }
     let text = match run.outcome.clone() {
         Some(text) => text,
         None => match compose(services, source, &run).await {
@@ -128,6 +136,7 @@ async fn settle(services: &Services, mut run: RunRecord) -> Result<bool, Process
             }
         },
     };
+    super::progress::wait_for_edit_in_flight(services, &run.conversation_id).await;
     if let Err(err) = publish(source, &mut run, &text).await {
         let attempts = run.conclusion.as_ref().map_or(0, |c| c.attempts) + 1;
         if attempts >= MAX_PUBLISH_ATTEMPTS {
@@ -300,6 +309,7 @@ async fn compose(services: &Services, source: &dyn SourceClient, run: &RunRecord
             ),
             &link,
         ),
+        Outcome::Stopped { by, at } => prompt::status_stopped(by, *at, &link),
         Outcome::SandboxLost(detail) => prompt::status_failed(
             &format!(
                 "The agent's sandbox stopped working ({}), so the run ended without a result.",
@@ -318,41 +328,70 @@ async fn compose(services: &Services, source: &dyn SourceClient, run: &RunRecord
 async fn publish(source: &dyn SourceClient, run: &mut RunRecord, text: &str) -> Result<(), PortError> {
     let marker = marker_for(&run.conversation_id);
     if let Some(status) = &run.status {
-        match source.edit_status(&run.source, status, &marker, text).await {
+        match source
+            .edit_status(&run.source, status, &marker, text, false)
+            .await
+        {
             Ok(()) => return Ok(()),
             Err(PortError::NotFound { .. }) => warn!("status message is gone; posting a new one"),
             Err(err) => return Err(err),
         }
     } else if let Some(found) = source.find_status(&run.source, &marker).await? {
-        source.edit_status(&run.source, &found, &marker, text).await?;
+        source
+            .edit_status(&run.source, &found, &marker, text, false)
+            .await?;
         run.status = Some(found);
         return Ok(());
     }
-    let status = source.post_status(&run.source, &marker, text).await?;
+    let status = source.post_status(&run.source, &marker, text, false).await?;
     run.status = Some(status);
     Ok(())
 }
 
-/// Ask the agent for its final summary. `Err` says why it cannot be had now (sandbox not reachable, no key,
-/// the agent server refused); the caller decides whether to wait or to post without it.
-async fn fetch_summary(services: &Services, run: &RunRecord) -> Result<String, String> {
+/// Why a conversation's agent server cannot be called now.
+enum Unreachable {
+    /// The app server does not list the conversation (not yet, or never).
+    NotListed,
+    /// Its sandbox is not running (`STARTING`, `PAUSED`, `MISSING`, …).
+    Sandbox(String),
+    /// No key, no URL, or a call failed.
+    Other(String),
+}
+
+impl Unreachable {
+    fn reason(self) -> String {
+        match self {
+            Unreachable::NotListed => "OpenHands does not list the conversation".into(),
+            Unreachable::Sandbox(status) => format!("the sandbox reads {status}"),
+            Unreachable::Other(reason) => reason,
+        }
+    }
+}
+
+/// The conversation as listed, with its agent server's URL, when its sandbox runs and can be called.
+async fn reachable_agent(
+    services: &Services,
+    run: &RunRecord,
+) -> Result<(crate::ports::ConversationStatus, String), Unreachable> {
+    let failed = |err: PortError| Unreachable::Other(err.to_string());
     let auth = services
         .openhands_auth(run.api_key_secret.as_deref())
         .await
-        .map_err(|err| err.to_string())?;
+        .map_err(failed)?;
     let statuses = services
         .conversations
         .statuses(&auth, std::slice::from_ref(&run.conversation_id))
         .await
-        .map_err(|err| err.to_string())?;
+        .map_err(failed)?;
     let Some(conversation) = statuses.into_iter().next().flatten() else {
-        return Err("OpenHands does not list the conversation".into());
+        return Err(Unreachable::NotListed);
     };
-    if conversation.session_api_key.is_none() || !conversation.sandbox_running() {
-        return Err(format!(
-            "the sandbox reads {}",
-            conversation.sandbox_status.as_deref().unwrap_or("unknown")
-        ));
+    if !conversation.sandbox_running() {
+        let status = conversation.sandbox_status.as_deref().unwrap_or("unknown");
+        return Err(Unreachable::Sandbox(status.to_owned()));
+    }
+    if conversation.session_api_key.is_none() {
+        return Err(Unreachable::Other("no session key is listed".into()));
     }
     let agent_url = run.agent_server_url.clone().or_else(|| {
         conversation
@@ -360,14 +399,52 @@ async fn fetch_summary(services: &Services, run: &RunRecord) -> Result<String, S
             .as_deref()
             .and_then(crate::openhands::agent_server_url_from)
     });
-    let Some(agent_url) = agent_url else {
-        return Err("no agent server URL is known".into());
-    };
+    match agent_url {
+        Some(url) => Ok((conversation, url)),
+        None => Err(Unreachable::Other("no agent server URL is known".into())),
+    }
+}
+
+/// Ask the agent for its final summary. `Err` says why it cannot be had now (sandbox not reachable, no key,
+/// the agent server refused); the caller decides whether to wait or to post without it.
+async fn fetch_summary(services: &Services, run: &RunRecord) -> Result<String, String> {
+    let (conversation, agent_url) = reachable_agent(services, run)
+        .await
+        .map_err(Unreachable::reason)?;
     services
         .conversations
         .ask_agent(&conversation, &agent_url, prompt::SUMMARY_QUESTION)
         .await
         .map_err(|err| err.to_string())
+}
+
+/// Stop the agent of a run a person stopped. `Err` while it cannot be stopped yet but will be running soon (a
+/// sandbox starting, or a start asked for within the start timeout); a conversation whose sandbox is gone or
+/// paused has nothing left to stop.
+async fn stop_agent(services: &Services, run: &RunRecord) -> Result<(), String> {
+    let may_still_start = run
+        .start_requested_at
+        .is_some_and(|at| services.now() < at + services.settings.start_timeout.as_secs());
+    match reachable_agent(services, run).await {
+        Ok((conversation, agent_url)) => {
+            let known = services
+                .conversations
+                .interrupt(&conversation, &agent_url)
+                .await
+                .map_err(|err| err.to_string())?;
+            info!(conversation_id = %run.conversation_id, known, "asked the agent server to stop the agent");
+            Ok(())
+        }
+        Err(Unreachable::NotListed) if may_still_start => Err(Unreachable::NotListed.reason()),
+        Err(Unreachable::Sandbox(status)) if status.eq_ignore_ascii_case("STARTING") => {
+            Err(Unreachable::Sandbox(status).reason())
+        }
+        Err(Unreachable::Other(reason)) => Err(reason),
+        Err(unreachable) => {
+            info!(conversation_id = %run.conversation_id, reason = unreachable.reason(), "nothing to stop");
+            Ok(())
+        }
+    }
 }
 
 /// The server replaces a title set while the conversation starts with its own, generated from the first

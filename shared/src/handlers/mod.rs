@@ -6,8 +6,10 @@
 
 pub mod callback;
 mod conclude;
+mod progress;
 pub mod prompt;
 mod reconcile;
+mod stop;
 pub mod sweep;
 pub mod webhook;
 pub mod worker;
@@ -64,6 +66,9 @@ pub struct Settings {
     pub summary_patience: Duration,
     /// Longest one sweep works; the runs it did not reach wait for the next.
     pub sweep_budget: Duration,
+    /// Least time between two progress edits of one run's status message (a burst of agent events makes a
+    /// handful of edits, within every provider's rate limits).
+    pub progress_every: Duration,
     pub auth_mode: AuthMode,
     pub default_identity: Option<DefaultIdentity>,
     /// Secret holding a shared key the agent server may send as `X-Hookline-Callback-Key` instead of the
@@ -82,6 +87,7 @@ impl Default for Settings {
             sandbox_grace: Duration::from_secs(3 * 60),
             summary_patience: Duration::from_secs(5 * 60),
             sweep_budget: Duration::from_secs(50),
+            progress_every: Duration::from_secs(15),
             auth_mode: AuthMode::Bearer,
             default_identity: None,
             callback_key_secret: None,

@@ -1,8 +1,9 @@
 //! What Hookline says to the agent and to people: the initial message (untrusted text sanitized and fenced as
 //! data), the follow-up message, the summary question, and the status texts.
 
+use super::progress::MAX_TASKS;
 use crate::{
-    domain::{PromptParts, Trigger},
+    domain::{Progress, PromptParts, TaskStatus, Trigger},
     ports::ContextMessage,
     text::{fence_as_data, neutralize_for_posting, sanitize_untrusted},
 };
@@ -93,6 +94,52 @@ in Markdown.";
 /// Status message text while the run starts.
 pub fn status_started(login: &str, link: &str) -> String {
     format!("👀 I'm on it! @{login} can [track my progress here]({link}).")
+}
+
+/// Status message text while the run goes: elapsed time, the agent's task list (a Markdown task list, the item
+/// in progress marked), the step it is on, the link. Task titles and steps are already safe words.
+pub fn status_progress(login: &str, link: &str, progress: &Progress, elapsed_secs: u64) -> String {
+    let mut out = format!(
+        "⏳ Working on it ({} so far). @{login} can [follow along here]({link}).",
+        elapsed_words(elapsed_secs)
+    );
+    if !progress.tasks.is_empty() {
+        out.push_str("\n");
+        for task in progress.tasks.iter().take(MAX_TASKS) {
+            let (check, note) = match task.status {
+                TaskStatus::Done => ("x", ""),
+                TaskStatus::InProgress => (" ", " (in progress)"),
+                TaskStatus::Todo => (" ", ""),
+            };
+            out.push_str(&format!("\n- [{check}] {}{note}", task.title));
+        }
+        if progress.tasks.len() > MAX_TASKS {
+            out.push_str(&format!("\n- … and {} more", progress.tasks.len() - MAX_TASKS));
+        }
+    }
+    if let Some(step) = &progress.step {
+        out.push_str(&format!("\n\nNow: {step}."));
+    }
+    out
+}
+
+/// Elapsed time as a status says it: under a minute, then whole minutes, then hours.
+fn elapsed_words(secs: u64) -> String {
+    if secs < 60 {
+        return "less than a minute".to_owned();
+    }
+    duration_words(std::time::Duration::from_secs(secs / 60 * 60))
+}
+
+/// Final text when a person stopped the run.
+pub fn status_stopped(by: &str, at: u64, link: &str) -> String {
+    let time = humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(at))
+        .to_string();
+    let (day, clock) = (&time[..10], &time[11..16]);
+    format!(
+        "⏹️ Stopped by @{} at {clock} UTC on {day}.\n\n[See the conversation]({link}) for what was done so far.",
+        sanitize_untrusted(by)
+    )
 }
 
 /// Final text when the conversation finished. Pull request links stay where the agent wrote them.
@@ -192,6 +239,36 @@ mod tests {
         assert_eq!(duration_words(Duration::from_secs(600)), "10 minutes");
         assert_eq!(duration_words(Duration::from_secs(5400)), "90 minutes");
         assert_eq!(duration_words(Duration::from_secs(7200)), "2 hours");
+    }
+
+    #[test]
+    fn progress_reads_as_a_task_list_with_the_step_and_the_link() {
+        use crate::domain::ProgressTask;
+        let task = |title: &str, status| ProgressTask {
+            title: title.into(),
+            status,
+        };
+        let progress = Progress {
+            tasks: vec![
+                task("Explore", TaskStatus::Done),
+                task("Change", TaskStatus::InProgress),
+                task("Check", TaskStatus::Todo),
+            ],
+            step: Some("editing `src/draft.rs`".into()),
+            ..Progress::default()
+        };
+        let text = status_progress("alice", "https://oh/c/1", &progress, 185);
+        assert_eq!(
+            text,
+            "⏳ Working on it (3 minutes so far). @alice can [follow along here](https://oh/c/1).\n\n\
+             - [x] Explore\n- [ ] Change (in progress)\n- [ ] Check\n\nNow: editing `src/draft.rs`."
+        );
+        assert!(status_progress("a", "l", &Progress::default(), 30).contains("less than a minute"));
+        let stopped = status_stopped("bob", 1_796_229_544, "l");
+        assert!(
+            stopped.starts_with("⏹️ Stopped by @bob at 16:39 UTC on 2026-12-02."),
+            "{stopped}"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::{collections::BTreeMap, time::Instant};
 
 use tracing::{info, warn};
 
-use super::{reconcile, Services};
+use super::{progress, reconcile, Services};
 use crate::{
     domain::{RunRecord, RunState},
     error::ProcessError,
@@ -112,8 +112,17 @@ async fn sweep_identity(
         report.examined += 1;
         let reading = readings.remove(&run.conversation_id).flatten();
         let id = run.conversation_id.clone();
+        // Progress no callback has shown yet (the last of a burst, or the coarse state when none come).
+        let show_progress = progress::due(services, &run, services.now());
         match reconcile::apply(services, &auth, run, reading).await {
             Ok(true) => report.concluded += 1,
+            Ok(false) if show_progress => {
+                if let Some(run) = services.runs.get_run(&id).await.ok().flatten() {
+                    if let Err(err) = progress::show(services, run).await {
+                        warn!(conversation_id = %id, error = %err, "sweep could not show progress");
+                    }
+                }
+            }
             Ok(false) => {}
             Err(err) => {
                 warn!(conversation_id = %id, error = %err, "sweep could not move a run on");

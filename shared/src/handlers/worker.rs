@@ -10,7 +10,8 @@ use tracing::{error, info, info_span, warn, Instrument};
 use super::{conclude, prompt, WorkerServices};
 use crate::{
     domain::{
-        conversation_id_for, Envelope, Outcome, RunRecord, RunState, SourceRef, Trigger, ENVELOPE_VERSION,
+        conversation_id_for, Envelope, Intent, Outcome, RunRecord, RunState, SourceRef, Trigger,
+        ENVELOPE_VERSION,
     },
     error::{Disposition, PortError, ProcessError},
     ports::{Access, Claim, MessageDelivery, StartConversation, StartTask, ThreadClaim},
@@ -97,6 +98,12 @@ async fn process_envelope(
         }
         Decision::Run(trigger) => *trigger,
     };
+    if trigger.intent == Intent::Stop {
+        let span = info_span!("stop", run_key = %trigger.run_key, actor = %trigger.actor.login);
+        return super::stop::stop(services, module, &trigger)
+            .instrument(span)
+            .await;
+    }
     let conversation_id = conversation_id_for(&trigger.run_key);
     let span = info_span!("trigger", run_key = %trigger.run_key, conversation_id = %conversation_id, actor = %trigger.actor.login);
     async {
@@ -202,6 +209,7 @@ async fn process_envelope(
             previous_conversation_id: previous,
             sandbox_trouble: None,
             conclusion: None,
+            progress: Default::default(),
             version: 0,
         };
         if !services.runs.insert_run(&run).await? {
@@ -250,6 +258,7 @@ async fn drive_run(
                         &trigger.source,
                         &marker,
                         &prompt::status_started(&trigger.actor.login, &link),
+                        true,
                     )
                     .await?
             }
@@ -579,7 +588,7 @@ async fn notify_unlinked(
 const NOTICE_LEASE: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Post a notice at most once per `key`, across retries and redeliveries.
-async fn post_notice_once(
+pub(super) async fn post_notice_once(
     services: &WorkerServices,
     module: &dyn ProviderModule,
     source: &SourceRef,

@@ -377,6 +377,7 @@ impl SourceClient for JiraClient {
         source: &SourceRef,
         marker: &str,
         text: &str,
+        _live: bool,
     ) -> Result<StatusRef, PortError> {
         let target = self.thread(source)?;
         let marker = checked_marker(marker, STATUS_MARKER)?;
@@ -440,6 +441,7 @@ impl SourceClient for JiraClient {
         status: &StatusRef,
         marker: &str,
         text: &str,
+        _live: bool,
     ) -> Result<(), PortError> {
         const OP: &str = "update comment";
         let target = self.thread(source)?;

@@ -714,6 +714,7 @@ fn unlinked_notice_mentions_the_person() {
         title: String::new(),
         prompt: Default::default(),
         occurred_at: 0,
+        intent: Default::default(),
     };
     let text = m.unlinked_notice(&trigger);
     assert!(text.starts_with(&format!("[~accountid:{ALICE}] ")), "{text}");

@@ -7,7 +7,7 @@ use super::{
     JiraSource,
 };
 use crate::{
-    domain::{Actor, Envelope, PromptParts, Provider, SourceRef, Trigger},
+    domain::{Actor, Envelope, Intent, PromptParts, Provider, SourceRef, Trigger},
     provider::Decision,
     repo_hint::{self, named_as, Choice, Naming, Step},
     text,
@@ -69,8 +69,11 @@ pub fn decide(config: &JiraConfig, site: &JiraTenant, envelope: &Envelope, event
     };
     let description = issue.description.clone().unwrap_or_default();
     let issue_text = format!("{}\n{description}", issue.summary);
+    let intent = Intent::of_request(&comment_mention_text(event));
     let repo = match resolve_repository(site, &issue.project_key, &request, &issue_text) {
-        Choice::Found(target) => target,
+        Choice::Found(target) => Some(target),
+        // A stop names the thread's run, not a repository.
+        _ if intent == Intent::Stop => None,
         Choice::Missing => {
             return Decision::Notice {
                 source: Box::new(SourceRef::Jira(source)),
@@ -115,10 +118,12 @@ pub fn decide(config: &JiraConfig, site: &JiraTenant, envelope: &Envelope, event
             },
         },
         source: SourceRef::Jira(source),
-        repository_named: repo.is_beyond(site.project_repository(&issue.project_key)),
-        repository: Some(repo.repository),
+        repository_named: repo
+            .as_ref()
+            .is_some_and(|repo| repo.is_beyond(site.project_repository(&issue.project_key))),
+        repository: repo.as_ref().map(|repo| repo.repository.clone()),
         branch: None,
-        git_provider: repo.git_provider,
+        git_provider: repo.map(|repo| repo.git_provider).unwrap_or_default(),
         title: format!("Jira Issue {}: {}", issue.key, text::one_line(&issue.summary)),
         prompt: PromptParts {
             subject: format!("Jira issue {} ({browse})", issue.key),
@@ -129,8 +134,17 @@ pub fn decide(config: &JiraConfig, site: &JiraTenant, envelope: &Envelope, event
             instructions,
         },
         occurred_at: envelope.received_at,
+        intent,
     };
     Decision::Run(Box::new(trigger))
+}
+
+/// The comment's text in mention form (empty for a label), where a stop is recognised.
+fn comment_mention_text(event: &JiraEvent) -> String {
+    match (&event.webhook_event[..], &event.comment) {
+        ("comment_created", Some(comment)) => comment.mention_text.clone(),
+        _ => String::new(),
+    }
 }
 
 /// Apps (automation included), service-desk customers and the service account itself never trigger.

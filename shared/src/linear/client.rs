@@ -286,6 +286,7 @@ impl SourceClient for LinearClient {
         source: &SourceRef,
         marker: &str,
         text: &str,
+        _live: bool,
     ) -> Result<StatusRef, PortError> {
         const OP: &str = "create status comment";
         let (source, tenant) = self.thread(source)?;
@@ -332,6 +333,7 @@ impl SourceClient for LinearClient {
         status: &StatusRef,
         _marker: &str,
         text: &str,
+        _live: bool,
     ) -> Result<(), PortError> {
         const OP: &str = "edit status comment";
         let (_, tenant) = self.thread(source)?;

@@ -785,6 +785,7 @@ fn the_unlinked_notice_names_the_person_and_their_id() {
         title: String::new(),
         prompt: Default::default(),
         occurred_at: 0,
+        intent: Default::default(),
     };
     let text = module().unlinked_notice(&trigger);
     assert!(text.starts_with("alice, I can't start OpenHands"), "{text}");

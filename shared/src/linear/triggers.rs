@@ -7,7 +7,7 @@ use super::{
     LinearConfig, LinearSource, LinearTenant,
 };
 use crate::{
-    domain::{Actor, Envelope, PromptParts, Provider, SourceRef, Trigger},
+    domain::{Actor, Envelope, Intent, PromptParts, Provider, SourceRef, Trigger},
     provider::Decision,
     repo_hint::{self, named_as, Choice, Naming, RepoRef, Step},
     text,
@@ -74,7 +74,10 @@ pub(crate) fn decide(
         thread_root_id: comment.map(|c| c.parent_id.clone().unwrap_or_else(|| c.id.clone())),
     });
     let key = display_key(&event);
-    let Some(choice) = resolve_repository(config, &tenant.name, &event) else {
+    let intent = Intent::of_request(&request);
+    let choice = resolve_repository(config, &tenant.name, &event);
+    // A stop names the thread's run, not a repository.
+    if choice.is_none() && intent == Intent::Work {
         let team_hint = if event.issue.team_key.is_empty() {
             String::new()
         } else {
@@ -91,8 +94,9 @@ pub(crate) fn decide(
                  (`owner/repo` or its URL){team_hint}."
             ),
         };
-    };
-    let instructions = instructions_for(event.kind, &key, &choice.repository);
+    }
+    let repository = choice.as_ref().map(|c| c.repository.clone());
+    let instructions = instructions_for(event.kind, &key, repository.as_deref().unwrap_or_default());
     let trigger = Trigger {
         provider: Provider::Linear,
         tenant: tenant.name.clone(),
@@ -107,14 +111,16 @@ pub(crate) fn decide(
             },
         },
         source,
-        repository_named: choice.is_beyond(
-            config
-                .team_repository(&tenant.name, &event.issue.team_key)
-                .map(|entry| &entry.repo),
-        ),
-        repository: Some(choice.repository),
+        repository_named: choice.as_ref().is_some_and(|choice| {
+            choice.is_beyond(
+                config
+                    .team_repository(&tenant.name, &event.issue.team_key)
+                    .map(|entry| &entry.repo),
+            )
+        }),
+        repository,
         branch: None,
-        git_provider: choice.git_provider,
+        git_provider: choice.map(|c| c.git_provider).unwrap_or_default(),
         title: format!("Linear Issue {key}: {}", text::one_line(&event.issue.title)),
         prompt: PromptParts {
             subject: if event.issue.url.is_empty() {
@@ -129,6 +135,7 @@ pub(crate) fn decide(
             instructions,
         },
         occurred_at: envelope.received_at,
+        intent,
     };
     Decision::Run(Box::new(trigger))
 }

@@ -303,6 +303,7 @@ impl SourceClient for SlackClient {
         source: &SourceRef,
         marker: &str,
         text: &str,
+        live: bool,
     ) -> Result<StatusRef, PortError> {
         const METHOD: &str = "chat.postMessage";
         let source = self.thread(source)?;
@@ -343,6 +344,7 @@ impl SourceClient for SlackClient {
         status: &StatusRef,
         marker: &str,
         text: &str,
+        live: bool,
     ) -> Result<(), PortError> {
         const METHOD: &str = "chat.update";
         let source = self.thread(source)?;

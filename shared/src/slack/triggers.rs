@@ -4,7 +4,7 @@
 
 use super::{event::SlackEvent, mrkdwn, SlackConfig, SlackNotice, SlackSource};
 use crate::{
-    domain::{Actor, Envelope, PromptParts, Provider, SourceRef, Trigger},
+    domain::{Actor, Envelope, Intent, PromptParts, Provider, SourceRef, Trigger},
     provider::Decision,
     repo_hint::{self, Choice, RepoRef, Step},
     text,
@@ -43,9 +43,12 @@ pub(crate) fn decide(config: &SlackConfig, envelope: &Envelope, event: &SlackEve
         notice: SlackNotice::Ephemeral,
         external: event.external,
     };
+    let intent = Intent::of_request(&mrkdwn::mention_view(&event.text));
     let named = find_repositories(&event.text, &config.git_provider);
     let channel_default = config.channel_repos.get(&event.channel);
     let repo = match repo_hint::choose([Step::ask(named), Step::configured(channel_default)]) {
+        // A stop names the thread's run, not a repository.
+        _ if intent == Intent::Stop => None,
         Choice::Found(repo) => Some(repo),
         Choice::Missing => None,
         // In a thread, the agent (or the running conversation) sorts it out from the thread itself.
@@ -70,7 +73,7 @@ pub(crate) fn decide(config: &SlackConfig, envelope: &Envelope, event: &SlackEve
     };
     // A reply in a thread may continue a running conversation (the worker makes it a follow-up) or refer to a
     // repository named earlier in the thread (the agent reads the thread), so only a new thread is asked.
-    if repo.is_none() && !event.is_thread_reply() {
+    if repo.is_none() && !event.is_thread_reply() && intent == Intent::Work {
         source.notice = SlackNotice::Thread;
         return Decision::Notice {
             source: Box::new(SourceRef::Slack(source)),
@@ -114,6 +117,7 @@ pub(crate) fn decide(config: &SlackConfig, envelope: &Envelope, event: &SlackEve
             instructions: instructions(repo.as_ref()),
         },
         occurred_at: occurred_at(&event.ts).unwrap_or(envelope.received_at),
+        intent,
     };
     Decision::Run(Box::new(trigger))
 }
