@@ -487,13 +487,24 @@ impl World {
 
     /// The agent server's `POST /api/v1/webhooks/events/{id}` as an HTTP API (v2) event.
     pub async fn callback_event_v2(&self, conversation_id: &str, status: &str, session_key: &str) -> Value {
+        self.callback_events_v2(conversation_id, vec![execution_status_event(status)], session_key)
+            .await
+    }
+
+    /// The agent server's `POST /api/v1/webhooks/events/{id}` with `events`, as an HTTP API (v2) event.
+    pub async fn callback_events_v2(
+        &self,
+        conversation_id: &str,
+        events: Vec<Value>,
+        session_key: &str,
+    ) -> Value {
         let mut v = fixture(V2_CALLBACK_EVENTS);
         let path = format!("/api/v1/webhooks/events/{conversation_id}");
         v["rawPath"] = json!(path);
         v["requestContext"]["http"]["path"] = json!(path);
         v["pathParameters"]["conversation_id"] = json!(conversation_id);
         v["headers"]["x-session-api-key"] = json!(session_key);
-        v["body"] = json!(json!([execution_status_event(status)]).to_string());
+        v["body"] = json!(Value::Array(events).to_string());
         self.invoke_callback(v.to_string()).await
     }
 

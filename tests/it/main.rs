@@ -12,6 +12,7 @@ mod lambda_handlers;
 mod lambda_world;
 mod lifecycle;
 mod openhands_client;
+mod progress_and_stop;
 mod provider_scenarios;
 mod real_lifecycle;
 mod real_openhands;

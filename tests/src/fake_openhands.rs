@@ -778,6 +778,53 @@ pub fn execution_status_event(execution_status: &str) -> Value {
     })
 }
 
+/// An `ActionEvent` as the agent server sends it: the agent calls `tool` with `action` (its arguments and
+/// `kind`), at `timestamp` (ISO 8601 without a zone, as the server writes it).
+pub fn action_event(timestamp: &str, tool: &str, action: Value) -> Value {
+    json!({
+        "id": uuid::Uuid::new_v4().to_string(),
+        "timestamp": timestamp,
+        "source": "agent",
+        "thought": [{"type": "text", "text": "Let me look."}],
+        "action": action,
+        "tool_name": tool,
+        "summary": format!("step: {tool}"),
+        "kind": "ActionEvent",
+    })
+}
+
+/// The `ObservationEvent` of a task-tracker step: the agent's task list, each `(title, status)` with status
+/// `todo`, `in_progress` or `done`.
+pub fn task_list_event(timestamp: &str, tasks: &[(&str, &str)]) -> Value {
+    let list: Vec<Value> = tasks
+        .iter()
+        .map(|(title, status)| json!({"title": title, "notes": "", "status": status}))
+        .collect();
+    json!({
+        "id": uuid::Uuid::new_v4().to_string(),
+        "timestamp": timestamp,
+        "source": "environment",
+        "tool_name": "task_tracker",
+        "observation": {
+            "content": [{"type": "text", "text": format!("Task list has been updated with {} item(s).", list.len())}],
+            "is_error": false, "command": "plan", "task_list": list, "kind": "TaskTrackerObservation",
+        },
+        "kind": "ObservationEvent",
+    })
+}
+
+/// A terminal step's `ObservationEvent` with `output`, which may hold anything (environment dumps, tokens).
+pub fn terminal_output_event(timestamp: &str, output: &str) -> Value {
+    json!({
+        "id": uuid::Uuid::new_v4().to_string(),
+        "timestamp": timestamp,
+        "source": "environment",
+        "tool_name": "terminal",
+        "observation": {"content": [{"type": "text", "text": output}], "exit_code": 0, "kind": "TerminalObservation"},
+        "kind": "ObservationEvent",
+    })
+}
+
 /// Play a sandbox's agent server: `POST {hookline_base_url}/api/v1/webhooks/events/{id as 32 hex}` with a
 /// JSON array of `events` and `X-Session-API-Key: <session_key>`.
 ///

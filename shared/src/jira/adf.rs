@@ -211,6 +211,8 @@ pub fn from_markdown(markdown: &str, mentions: bool) -> Value {
 enum ListKind {
     Bullet,
     Ordered,
+    /// `- [ ] …` / `- [x] …`: Jira's own action items (`taskList`), each item's text starting with its box.
+    Task,
 }
 
 fn blocks(lines: &[&str], mentions: bool, depth: usize) -> Vec<Value> {
@@ -225,6 +227,10 @@ fn blocks(lines: &[&str], mentions: bool, depth: usize) -> Vec<Value> {
     };
     let flush_list = |list: &mut Option<(ListKind, Vec<Vec<String>>)>, out: &mut Vec<Value>| {
         if let Some((kind, items)) = list.take() {
+            if kind == ListKind::Task {
+                out.push(task_list(&items, mentions));
+                return;
+            }
             let items: Vec<Value> = items
                 .iter()
                 .map(|item| json!({"type": "listItem", "content": [paragraph_node(&item.join("\n"), mentions)]}))
@@ -358,7 +364,8 @@ fn is_rule(line: &str) -> bool {
 fn list_item(line: &str) -> Option<(ListKind, &str)> {
     for bullet in ["- ", "* ", "+ "] {
         if let Some(text) = line.strip_prefix(bullet) {
-            return Some((ListKind::Bullet, text));
+            let is_task = ["[ ] ", "[x] ", "[X] "].iter().any(|box_| text.starts_with(box_));
+            return Some((if is_task { ListKind::Task } else { ListKind::Bullet }, text));
         }
     }
     let digits = line.chars().take_while(char::is_ascii_digit).count();
@@ -369,6 +376,25 @@ fn list_item(line: &str) -> Option<(ListKind, &str)> {
         }
     }
     None
+}
+
+/// A `taskList` of `items` (each starting `[ ] ` or `[x] `), with the local ids ADF requires.
+fn task_list(items: &[Vec<String>], mentions: bool) -> Value {
+    let local_id = || uuid::Uuid::new_v4().to_string();
+    let items: Vec<Value> = items
+        .iter()
+        .map(|item| {
+            let text = item.join("\n");
+            let done = text.starts_with("[x]") || text.starts_with("[X]");
+            let inline = paragraph_node(text.get(4..).unwrap_or_default(), mentions)["content"].take();
+            json!({
+                "type": "taskItem",
+                "attrs": {"localId": local_id(), "state": if done { "DONE" } else { "TODO" }},
+                "content": inline,
+            })
+        })
+        .collect();
+    json!({"type": "taskList", "attrs": {"localId": local_id()}, "content": items})
 }
 
 fn paragraph_node(text: &str, mentions: bool) -> Value {
@@ -517,6 +543,24 @@ mod tests {
 
     fn para(content: Value) -> Value {
         json!({"type": "paragraph", "content": content})
+    }
+
+    #[test]
+    fn a_markdown_task_list_becomes_jira_action_items() {
+        let doc = from_markdown(
+            "Working:\n\n- [x] Explore\n- [ ] Change (in progress)\n\nNow: thinking.",
+            false,
+        );
+        let list = &doc["content"][1];
+        assert_eq!(list["type"], "taskList");
+        assert!(list["attrs"]["localId"].as_str().is_some_and(|id| !id.is_empty()));
+        let items = list["content"].as_array().unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0]["type"], "taskItem");
+        assert_eq!(items[0]["attrs"]["state"], "DONE");
+        assert_eq!(items[0]["content"], json!([{"type": "text", "text": "Explore"}]));
+        assert_eq!(items[1]["attrs"]["state"], "TODO");
+        assert_eq!(doc["content"][2]["type"], "paragraph");
     }
 
     #[test]

@@ -3,9 +3,10 @@
 
 use hookline::domain::Provider;
 use hookline_tests::{
-    fake_openhands::{post_conversation_info, post_event, FakeOpenHands},
+    fake_openhands::{post_conversation_info, post_event, post_events, FakeOpenHands},
     harness::{Harness, HarnessOptions},
 };
+use serde_json::Value;
 
 use crate::lambda_world::{status_of, unique, Delivery, Wiring, World};
 
@@ -28,6 +29,9 @@ pub trait Deployment: Sized {
     /// The agent server's callback saying `conversation_id` is now `status`, with its session key; returns the
     /// HTTP status.
     async fn callback(&self, conversation_id: &str, status: &str) -> u16;
+    /// The agent server's callback carrying `events` (actions, observations, state updates) of
+    /// `conversation_id`, with its session key; returns the HTTP status.
+    async fn events(&self, conversation_id: &str, events: Vec<Value>) -> u16;
     /// The same news in the agent server's other callback form, the conversation's info (on Lambda through a
     /// REST API (v1) event).
     async fn conversation_callback(&self, conversation_id: &str, status: &str) -> u16;
@@ -67,6 +71,11 @@ impl Deployment for World {
     async fn callback(&self, conversation_id: &str, status: &str) -> u16 {
         let key = self.openhands.session_key(conversation_id).expect("session key");
         let answer = self.callback_event_v2(conversation_id, status, &key).await;
+        u16::try_from(status_of(&answer)).expect("an HTTP status")
+    }
+    async fn events(&self, conversation_id: &str, events: Vec<Value>) -> u16 {
+        let key = self.openhands.session_key(conversation_id).expect("session key");
+        let answer = self.callback_events_v2(conversation_id, events, &key).await;
         u16::try_from(status_of(&answer)).expect("an HTTP status")
     }
     async fn conversation_callback(&self, conversation_id: &str, status: &str) -> u16 {
@@ -138,6 +147,16 @@ impl Deployment for LocalHost {
             .session_key(conversation_id)
             .expect("session key");
         post_event(&self.harness.url(), conversation_id, status, &key)
+            .await
+            .status()
+            .as_u16()
+    }
+    async fn events(&self, conversation_id: &str, events: Vec<Value>) -> u16 {
+        let key = self
+            .openhands()
+            .session_key(conversation_id)
+            .expect("session key");
+        post_events(&self.harness.url(), conversation_id, events, &key)
             .await
             .status()
             .as_u16()

@@ -16,6 +16,7 @@ use crate::lambda_world::{body_of, owned, unique, Delivery, Wiring};
 const ISSUE: u64 = 7;
 const FOLLOW_UP_COMMENT: u64 = 9001;
 const BOB_ID: u64 = 4343;
+const STOP_COMMENT: u64 = 9101;
 
 pub struct Github<D> {
     world: D,
@@ -105,6 +106,28 @@ impl<D: Deployment> Rig for Github<D> {
         let text = format!("@openhands {FOLLOW_UP}");
         let payload = issue_comment(ISSUE, FOLLOW_UP_COMMENT + 1, &text, user("bob", BOB_ID), false);
         delivery("issue_comment", "d-bob", body_of(&payload), WEBHOOK_SECRET)
+    }
+
+    fn stop(&self) -> Delivery {
+        let payload = issue_comment(
+            ISSUE,
+            STOP_COMMENT,
+            "@openhands stop",
+            user("alice", ALICE_ID),
+            false,
+        );
+        delivery("issue_comment", "d-stop", body_of(&payload), WEBHOOK_SECRET)
+    }
+
+    fn stop_by_someone_else(&self) -> Delivery {
+        let payload = issue_comment(
+            ISSUE,
+            STOP_COMMENT + 1,
+            "@openhands stop",
+            user("bob", BOB_ID),
+            false,
+        );
+        delivery("issue_comment", "d-bob-stop", body_of(&payload), WEBHOOK_SECRET)
     }
 
     fn bot_texts(&self) -> Vec<String> {

@@ -156,6 +156,14 @@ impl<D: Deployment> Rig for Gitlab<D> {
         self.note_by(("bob", BOB), "k-bob", FOLLOW_UP)
     }
 
+    fn stop(&self) -> Delivery {
+        self.note("k-stop", "stop")
+    }
+
+    fn stop_by_someone_else(&self) -> Delivery {
+        self.note_by(("bob", BOB), "k-bob-stop", "stop")
+    }
+
     fn bot_texts(&self) -> Vec<String> {
         self.status_texts()
     }

@@ -149,6 +149,15 @@ impl<D: Deployment> Rig for Jira<D> {
         self.comment_by(ben, "wh-ben", FOLLOW_UP)
     }
 
+    fn stop(&self) -> Delivery {
+        self.comment("wh-stop", "stop")
+    }
+
+    fn stop_by_someone_else(&self) -> Delivery {
+        let ben = json!({"accountId": BEN, "displayName": "Ben Ortiz", "accountType": "atlassian"});
+        self.comment_by(ben, "wh-ben-stop", "stop")
+    }
+
     fn bot_texts(&self) -> Vec<String> {
         self.status_texts()
     }

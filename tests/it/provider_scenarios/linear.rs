@@ -181,6 +181,14 @@ impl<D: Deployment> Rig for Linear<D> {
         self.comment_by((BOB, "bob"), "ld-bob", FOLLOW_UP)
     }
 
+    fn stop(&self) -> Delivery {
+        self.comment("ld-stop", "stop")
+    }
+
+    fn stop_by_someone_else(&self) -> Delivery {
+        self.comment_by((BOB, "bob"), "ld-bob-stop", "stop")
+    }
+
     fn bot_texts(&self) -> Vec<String> {
         self.status_texts()
     }

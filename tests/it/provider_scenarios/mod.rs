@@ -14,7 +14,12 @@
 //! 6. without any callback, the scheduled sweep reports the result, and a late callback changes nothing;
 //! 7. a captured trigger replayed under a fresh delivery id starts nothing new;
 //! 8. someone else's mention on a thread whose run another person started does not reach that run;
-//! 9. a whole run, from the trigger to the result, logs no secret, token or key.
+//! 9. a whole run, from the trigger to the result, logs no secret, token or key;
+//! 10. the agent's events show as progress in the status message, throttled, never with a command line or a
+//!     tool's output, and the result replaces it;
+//! 11. `stop` by the person who started the run interrupts the agent and ends the run with who stopped it; a late
+//!     `finished` changes nothing, and the thread is free for a new run;
+//! 12. `stop` by someone else is refused with a short answer, and the run goes on.
 //!
 //! Every test has its own tenant names or secret prefix, so tests share nothing on moto.
 //!
@@ -29,7 +34,12 @@ mod jira;
 mod linear;
 mod slack;
 
-use hookline_tests::{fake_openhands::StartedConversation, harness::ALICE_KEY, logs::CapturedLogs};
+use hookline_tests::{
+    fake_openhands::{action_event, task_list_event, terminal_output_event, StartedConversation},
+    harness::ALICE_KEY,
+    logs::CapturedLogs,
+};
+use serde_json::json;
 
 use crate::lambda_world::Delivery;
 use deployment::Deployment;
@@ -77,6 +87,12 @@ trait Rig: Sized {
 
     /// The same as [`Rig::follow_up`], by a second linked person who may trigger runs but is no maintainer.
     fn follow_up_by_someone_else(&self) -> Delivery;
+
+    /// A correctly signed mention by the linked person, on the thread of [`Rig::trigger`], saying `stop`.
+    fn stop(&self) -> Delivery;
+
+    /// The same as [`Rig::stop`], by the second person of [`Rig::follow_up_by_someone_else`].
+    fn stop_by_someone_else(&self) -> Delivery;
 
     /// Everything Hookline wrote to people: status messages and notices, ephemeral ones included.
     fn bot_texts(&self) -> Vec<String>;
@@ -351,6 +367,145 @@ async fn a_whole_run_logs_no_secret<R: Rig>() {
     }
 }
 
+/// A moment of the agent server's clock (`minute:second` of one hour), as its events carry it.
+fn at(second: u32) -> String {
+    format!("2026-12-02T10:{:02}:{:02}.000000", second / 60, second % 60)
+}
+
+/// Scenario 10: the agent's event stream becomes the status message's progress block, throttled (a burst
+/// makes a handful of edits), showing task titles and action kinds but never a command line or tool output; the
+/// result then replaces it.
+async fn agent_events_show_as_progress_then_one_result<R: Rig>() {
+    const LEAK: &str = "ghp_leakedtoken000000000000000000000";
+    let rig = R::start().await;
+    let world = rig.world();
+    let conversation_id = start_run(&rig).await;
+    let plan = |explore: &str, fix: &str| {
+        task_list_event(
+            &at(0),
+            &[
+                ("Explore the repository", explore),
+                ("Fix the crash on save", fix),
+            ],
+        )
+    };
+    let first = vec![
+        action_event(
+            &at(0),
+            "task_tracker",
+            json!({"kind": "TaskTrackerAction", "command": "plan"}),
+        ),
+        plan("in_progress", "todo"),
+    ];
+    assert_eq!(world.events(&conversation_id, first).await, 200);
+    let statuses = rig.status_texts();
+    assert_eq!(statuses.len(), 1, "{statuses:?}");
+    assert!(statuses[0].contains("Working on it"), "{}", statuses[0]);
+    assert!(statuses[0].contains("Explore the repository"), "{}", statuses[0]);
+    assert!(statuses[0].contains("Fix the crash on save"), "{}", statuses[0]);
+    assert!(
+        statuses[0].contains(&conversation_id),
+        "the link stays: {}",
+        statuses[0]
+    );
+    assert_eq!(rig.status_edits(), 1, "the first progress is shown at once");
+
+    // A burst: commands that carry a token, output that dumps it, the task list moving on.
+    for second in 1..60 {
+        let mut list = plan("done", "in_progress");
+        list["timestamp"] = json!(at(second));
+        let events = vec![
+            action_event(
+                &at(second),
+                "terminal",
+                json!({"kind": "TerminalAction", "command": format!("GH_TOKEN={LEAK} cargo test")}),
+            ),
+            terminal_output_event(&at(second), &format!("GH_TOKEN={LEAK}\nok")),
+            list,
+        ];
+        assert_eq!(world.events(&conversation_id, events).await, 200);
+    }
+    let edits = rig.status_edits();
+    assert!(
+        (1..=3).contains(&edits),
+        "a burst makes a handful of edits, not {edits}"
+    );
+    for text in rig.bot_texts() {
+        assert!(!text.contains(LEAK) && !text.contains("GH_TOKEN"), "{text}");
+    }
+
+    world.finish(&conversation_id, SUMMARY).await;
+    let statuses = rig.status_texts();
+    assert_eq!(statuses.len(), 1, "{statuses:?}");
+    assert!(statuses[0].contains(SUMMARY), "{}", statuses[0]);
+    assert!(
+        !statuses[0].contains("Working on it"),
+        "the result replaces the progress: {}",
+        statuses[0]
+    );
+    assert_eq!(rig.status_edits(), edits + 1, "the result is written once");
+}
+
+/// Whether the fake OpenHands was asked to interrupt `conversation_id`'s agent.
+fn interrupted<D: Deployment>(world: &D, conversation_id: &str) -> bool {
+    world
+        .openhands()
+        .requests()
+        .iter()
+        .any(|r| r.method == "POST" && r.path == format!("/api/conversations/{conversation_id}/interrupt"))
+}
+
+/// Scenario 11: `stop` by the run's own person interrupts the agent and ends the run with who stopped it; the
+/// agent's late `finished` posts nothing more, and the next mention starts a new run.
+async fn a_stop_by_the_actor_ends_the_run<R: Rig>() {
+    let rig = R::start().await;
+    let world = rig.world();
+    let conversation_id = start_run(&rig).await;
+    let (status, body) = world.post(&rig.stop()).await;
+    assert_eq!(status, 202, "{body}");
+    world.pump().await;
+    assert!(interrupted(world, &conversation_id), "the agent was interrupted");
+    assert!(world.openhands().messages().is_empty(), "a stop is no follow-up");
+    let statuses = rig.status_texts();
+    assert_eq!(statuses.len(), 1, "{statuses:?}");
+    assert!(statuses[0].contains("Stopped by"), "{}", statuses[0]);
+    assert!(statuses[0].contains(&conversation_id), "{}", statuses[0]);
+    assert_eq!(rig.status_edits(), 1);
+
+    world.finish(&conversation_id, SUMMARY).await;
+    assert_eq!(world.sweep_concluded().await, 0);
+    assert_eq!(rig.status_edits(), 1, "one final message");
+    assert!(rig.status_texts()[0].contains("Stopped by"));
+
+    assert_eq!(world.post(&rig.follow_up()).await.0, 202);
+    world.pump().await;
+    assert_eq!(
+        world.openhands().starts().len(),
+        2,
+        "the thread is free for a new run"
+    );
+}
+
+/// Scenario 12: `stop` by someone who did not start the run (and is no maintainer) is refused with a short
+/// answer; the agent goes on and the status message is untouched.
+async fn a_stop_by_someone_else_is_refused<R: Rig>() {
+    let rig = R::start().await;
+    let world = rig.world();
+    let conversation_id = start_run(&rig).await;
+    let before = rig.bot_texts().len();
+    assert_eq!(world.post(&rig.stop_by_someone_else()).await.0, 202);
+    world.pump().await;
+    assert!(!interrupted(world, &conversation_id), "the agent goes on");
+    let texts = rig.bot_texts();
+    assert_eq!(texts.len(), before + 1, "{texts:?}");
+    assert!(
+        texts[before].contains("only the person who started it"),
+        "{}",
+        texts[before]
+    );
+    assert_eq!(rig.status_edits(), 0, "the status message is untouched");
+}
+
 /// The scenarios as tests of one provider's module, on both hosts.
 macro_rules! scenarios {
     ($rig:ident) => {
@@ -400,6 +555,21 @@ macro_rules! scenarios {
         #[tokio::test]
         async fn a_whole_run_logs_no_secret() {
             $crate::provider_scenarios::a_whole_run_logs_no_secret::<$rig>().await;
+        }
+
+        #[tokio::test]
+        async fn agent_events_show_as_progress_then_one_result() {
+            $crate::provider_scenarios::agent_events_show_as_progress_then_one_result::<$rig>().await;
+        }
+
+        #[tokio::test]
+        async fn a_stop_by_the_actor_ends_the_run() {
+            $crate::provider_scenarios::a_stop_by_the_actor_ends_the_run::<$rig>().await;
+        }
+
+        #[tokio::test]
+        async fn a_stop_by_someone_else_is_refused() {
+            $crate::provider_scenarios::a_stop_by_someone_else_is_refused::<$rig>().await;
         }
 
         #[tokio::test]

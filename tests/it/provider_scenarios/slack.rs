@@ -150,6 +150,14 @@ impl<D: Deployment> Rig for Slack<D> {
         self.mention_by(BOB, "Ev0BOB", FOLLOW_UP)
     }
 
+    fn stop(&self) -> Delivery {
+        self.mention("Ev0STOP", "stop")
+    }
+
+    fn stop_by_someone_else(&self) -> Delivery {
+        self.mention_by(BOB, "Ev0BOBSTOP", "stop")
+    }
+
     fn secrets(&self) -> Vec<String> {
         [SIGNING_SECRET, OTHER_SECRET, TOKEN].map(str::to_owned).to_vec()
     }
