@@ -9,7 +9,7 @@
 use std::{
     collections::BTreeMap,
     future::Future,
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
 use hookline::{domain::RunState, ports::RunStore};
@@ -27,6 +27,8 @@ const LLM_PORT: u16 = 18714;
 const SANDBOX_BASE_PORT: u16 = 18680;
 /// Both hosts sweep this often (production: every minute).
 const SWEEP_SECS: u64 = 3;
+/// Least time between two progress edits (production: 15 s), so a short scripted run shows several.
+const PROGRESS_EVERY_SECS: u64 = 2;
 /// Host A's sandbox grace.
 const GRACE_SECS: u64 = 20;
 /// Longest any scenario waits for one step.
@@ -41,6 +43,10 @@ async fn host(openhands_url: &str) -> Harness {
         extra_env: vec![
             ("HOOKLINE_SANDBOX_GRACE_SECS".into(), GRACE_SECS.to_string()),
             ("OPENHANDS_TIMEOUT_SECS".into(), "60".into()),
+            (
+                "HOOKLINE_PROGRESS_EVERY_SECS".into(),
+                PROGRESS_EVERY_SECS.to_string(),
+            ),
         ],
         ..Default::default()
     })
@@ -106,6 +112,144 @@ async fn mention(h: &Harness, number: u64, text: &str, delivery: &str) -> u64 {
     comment_id
 }
 
+/// Whether a status comment is the run's final message (not "on it", not a progress block).
+fn is_final(body: &str) -> bool {
+    !body.contains("I'm on it") && !body.contains("Working on it")
+}
+
+/// Every text issue `number`'s status comment had, in order, with when GitHub received it.
+fn status_history(h: &Harness, number: u64) -> Vec<(SystemTime, String)> {
+    let Some(comment) = h.bot_comments().into_iter().find(|c| c.number == number) else {
+        return Vec::new();
+    };
+    let path = format!("/repos/{REPO}/issues/comments/{}", comment.id);
+    h.github
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH" && r.path == path)
+        .filter_map(|r| Some((r.at, r.body?["body"].as_str()?.to_owned())))
+        .collect()
+}
+
+/// The agent runs a multi-step script with slow steps: its task list and steps show in the status comment while
+/// it works, then the result replaces them. Returns how long after the agent server's event each progress edit
+/// reached GitHub.
+async fn progress_run(oh: &RealOpenHands, h: &Harness, number: u64) -> Vec<Duration> {
+    let marker = format!("progress-{number}");
+    label(
+        h,
+        number,
+        &format!("Step by step. [[fake-llm: script=work delay=3 marker={marker}]]"),
+        &format!("real-{number}"),
+    )
+    .await;
+    let progress = wait_for("progress shown", || async {
+        status_text(h, number).filter(|b| b.contains("Working on it") && b.contains("Explore the repository"))
+    })
+    .await;
+    assert!(
+        progress.contains("- [ ] Explore the repository (in progress)"),
+        "#{number}: {progress}"
+    );
+    let body = wait_for("result", || async {
+        status_text(h, number).filter(|b| is_final(b))
+    })
+    .await;
+    assert!(
+        body.contains(&format!("Fake summary for {marker}")),
+        "#{number}: {body}"
+    );
+    let run = settled(h, number, RunState::Reported).await;
+    let history = status_history(h, number);
+    let shown: Vec<&(SystemTime, String)> = history
+        .iter()
+        .filter(|(_, t)| t.contains("Working on it"))
+        .collect();
+    assert!(shown.len() >= 2, "#{number}: progress edits {history:#?}");
+    assert!(
+        shown.iter().any(|(_, t)| t.contains("Now: ")),
+        "#{number}: the step is shown: {history:#?}"
+    );
+    assert!(
+        is_final(&history.last().expect("edits").1),
+        "the result is the last edit"
+    );
+    // Each edit against the newest event the agent server had sent by then.
+    let events = agent_event_times(oh, &run.conversation_id).await;
+    shown
+        .iter()
+        .filter_map(|(at, _)| {
+            let before = events.iter().filter(|e| *e <= at).max()?;
+            at.duration_since(*before).ok()
+        })
+        .collect()
+}
+
+/// When the app server says each event of a conversation happened (its timestamps are UTC without a zone).
+async fn agent_event_times(oh: &RealOpenHands, conversation_id: &str) -> Vec<SystemTime> {
+    let url = format!(
+        "{}/api/v1/conversation/{conversation_id}/events/search?limit=100",
+        oh.url()
+    );
+    let page: serde_json::Value = reqwest::get(&url)
+        .await
+        .expect("events")
+        .json()
+        .await
+        .expect("JSON");
+    page["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["timestamp"].as_str())
+        .filter_map(|t| humantime::parse_rfc3339_weak(t).ok())
+        .collect()
+}
+
+/// `@openhands stop` while the agent is mid-step: the agent server reports the conversation `paused`, the
+/// status comment says who stopped it, and no step follows. Returns how long after the comment was delivered
+/// the server read `paused`.
+async fn stopped_run(oh: &RealOpenHands, h: &Harness, number: u64) -> Duration {
+    label(
+        h,
+        number,
+        "Take your time. [[fake-llm: script=work delay=45]]",
+        &format!("real-{number}"),
+    )
+    .await;
+    let run = wait_for("running", || async {
+        run_of(h, number).await.filter(|r| r.state == RunState::Running)
+    })
+    .await;
+    let sent = Instant::now();
+    mention(h, number, "@openhands stop", &format!("real-{number}-stop")).await;
+    let url = format!(
+        "{}/api/v1/app-conversations?ids={}",
+        oh.url(),
+        run.conversation_id
+    );
+    let paused_after = wait_for("the server reads the conversation paused", || async {
+        let listed: serde_json::Value = reqwest::get(&url).await.ok()?.json().await.ok()?;
+        (listed[0]["execution_status"] == "paused").then(|| sent.elapsed())
+    })
+    .await;
+    let body = wait_for("stop posted", || async {
+        status_text(h, number).filter(|b| is_final(b))
+    })
+    .await;
+    assert!(body.contains("Stopped by @alice"), "#{number}: {body}");
+    settled(h, number, RunState::Failed).await;
+    // The step in flight was cancelled and no other followed.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let steps = oh
+        .llm_requests()
+        .into_iter()
+        .filter(|r| r["kind"] == "agent_step" && r["conv"] == run.conversation_id.as_str())
+        .count();
+    assert!(steps <= 2, "#{number}: {steps} agent steps after a stop mid-step");
+    paused_after
+}
+
 /// How long one run took to reach each point.
 #[derive(Clone, Copy, Debug)]
 struct Timing {
@@ -139,7 +283,7 @@ async fn labeled_run(h: &Harness, number: u64, marker: &str, delivery: &str) -> 
     let expected = format!("Fake summary for {marker}");
     let (body, result) = wait_for("result", || async {
         let body = status_text(h, number)?;
-        (!body.contains("I'm on it")).then(|| (body, sent.elapsed()))
+        is_final(&body).then(|| (body, sent.elapsed()))
     })
     .await;
     assert!(body.contains(&expected), "#{number}: {body}");
@@ -189,7 +333,7 @@ async fn follow_up_run(oh: &RealOpenHands, h: &Harness, number: u64, during_star
     )
     .await;
     let body = wait_for("result", || async {
-        status_text(h, number).filter(|b| !b.contains("I'm on it"))
+        status_text(h, number).filter(|b| is_final(b))
     })
     .await;
     assert!(
@@ -246,7 +390,7 @@ async fn killed_sandbox_run(oh: &RealOpenHands, h: &Harness, number: u64) {
     assert!(!killed.is_empty());
     let at = Instant::now();
     let body = wait_for("failure posted", || async {
-        status_text(h, number).filter(|b| !b.contains("I'm on it"))
+        status_text(h, number).filter(|b| is_final(b))
     })
     .await;
     let took = at.elapsed();
@@ -272,7 +416,7 @@ async fn failing_agent_run(h: &Harness, number: u64) {
     )
     .await;
     let body = wait_for("failure posted", || async {
-        status_text(h, number).filter(|b| !b.contains("I'm on it"))
+        status_text(h, number).filter(|b| is_final(b))
     })
     .await;
     assert!(body.contains("stopped with status `error`"), "#{number}: {body}");
@@ -316,20 +460,22 @@ async fn the_run_lifecycle_holds_on_the_real_server() {
         (conversation_id, timing)
     };
     let sweep_only = labeled_run(&b, 306, "s6", "real-306");
-    let ((_, timing_a), _, _, _, _, (_, timing_b)) = tokio::join!(
+    let ((_, timing_a), _, _, _, _, (_, timing_b), event_to_edit, stop_to_paused) = tokio::join!(
         labeled_and_redelivered,
         follow_up_run(&oh, &a, 302, true),
         follow_up_run(&oh, &a, 303, false),
         killed_sandbox_run(&oh, &a, 304),
         failing_agent_run(&a, 305),
         sweep_only,
+        progress_run(&oh, &a, 307),
+        stopped_run(&oh, &a, 308),
     );
-    // One start per run, whatever the callbacks and sweeps did: five runs on A, one on B.
+    // One start per run, whatever the callbacks and sweeps did: seven runs on A, one on B.
     let starts = |proxy: &CountingProxy| proxy.count("POST /api/v1/app-conversations");
-    assert_eq!(starts(&proxy_a), 5, "{:?}", calls(&proxy_a));
+    assert_eq!(starts(&proxy_a), 7, "{:?}", calls(&proxy_a));
     assert_eq!(starts(&proxy_b), 1, "{:?}", calls(&proxy_b));
     println!(
-        "real-openhands: host A (callbacks) calls for 5 runs: {:?}",
+        "real-openhands: host A (callbacks) calls for 7 runs: {:?}",
         calls(&proxy_a)
     );
     println!(
@@ -337,6 +483,13 @@ async fn the_run_lifecycle_holds_on_the_real_server() {
         calls(&proxy_b)
     );
     println!("real-openhands: A {timing_a:?}; B {timing_b:?}");
+    println!(
+        "real-openhands: progress edits {} (every {PROGRESS_EVERY_SECS} s at most), event → edit median {:.2} s; \
+         `@openhands stop` → server reads paused {:.2} s",
+        event_to_edit.len(),
+        median(event_to_edit.clone()),
+        stop_to_paused.as_secs_f64()
+    );
 
     let figures: usize = std::env::var("HOOKLINE_REAL_FIGURES")
         .ok()

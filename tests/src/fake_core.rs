@@ -64,6 +64,8 @@ pub struct RecordedRequest {
     pub body: Option<Value>,
     /// The headers the fake's [`Recording`] keeps, by lowercase name, when present.
     pub headers: BTreeMap<String, String>,
+    /// When the request arrived (wall clock), for latency figures.
+    pub at: std::time::SystemTime,
 }
 
 impl RecordedRequest {
@@ -360,6 +362,7 @@ async fn record_and_inject(State(traffic): State<Arc<Traffic>>, request: Request
         return too_large();
     };
     let recorded = RecordedRequest {
+        at: std::time::SystemTime::now(),
         method: parts.method.to_string(),
         path,
         query: parts.uri.query().map(str::to_owned),
