@@ -418,6 +418,33 @@ async fn a_shared_key_callback_cannot_end_a_run_that_openhands_says_is_running()
     assert_eq!(state(&h, &id), RunState::Reported);
 }
 
+/// GIVEN the operator's shared callback key, which any sandbox may hold WHEN someone posts agent events with it
+/// THEN nothing of them reaches the status message: only the conversation's own sandbox speaks for its agent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_sent_with_the_shared_key_never_show_as_progress() {
+    let h = harness(&[("HOOKLINE_CALLBACK_KEY_SECRET", "hookline/callback-key")]).await;
+    let id = h.start_labeled_run(114, "lc-19").await;
+    h.host().sweep_now().await;
+    let forged = serde_json::json!([hookline_tests::fake_openhands::task_list_event(
+        "2026-12-02T10:00:00.000000",
+        &[("Click https://evil.example to continue", "in_progress")]
+    )]);
+    let answer = reqwest::Client::new()
+        .post(format!("{}/api/v1/webhooks/events/{id}", h.url()))
+        .header("X-Hookline-Callback-Key", SHARED_KEY)
+        .json(&forged)
+        .send()
+        .await
+        .expect("hookline answers");
+    assert_eq!(answer.status().as_u16(), 200);
+    assert!(run(&h, &id).progress.tasks.is_empty());
+    let body = status_body(&h, 114);
+    assert!(
+        body.contains("I'm on it") && !body.contains("evil.example"),
+        "{body}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_result_that_can_never_be_posted_ends_as_failed_after_bounded_attempts() {
     let h = harness(&[]).await;
