@@ -102,6 +102,15 @@ async fn label(h: &Harness, number: u64, body: &str, delivery: &str) -> Instant 
     sent
 }
 
+/// Label issue `number` with `body` and wait until its conversation runs.
+async fn running(h: &Harness, number: u64, body: &str) -> hookline::domain::RunRecord {
+    label(h, number, body, &format!("real-{number}")).await;
+    wait_for("running", || async {
+        run_of(h, number).await.filter(|r| r.state == RunState::Running)
+    })
+    .await
+}
+
 /// Comment on issue `number`; returns the comment id.
 async fn mention(h: &Harness, number: u64, text: &str, delivery: &str) -> u64 {
     let comment_id = h
@@ -210,17 +219,7 @@ async fn agent_event_times(oh: &RealOpenHands, conversation_id: &str) -> Vec<Sys
 /// status comment says who stopped it, and no step follows. Returns how long after the comment was delivered
 /// the server read `paused`.
 async fn stopped_run(oh: &RealOpenHands, h: &Harness, number: u64) -> Duration {
-    label(
-        h,
-        number,
-        "Take your time. [[fake-llm: script=work delay=45]]",
-        &format!("real-{number}"),
-    )
-    .await;
-    let run = wait_for("running", || async {
-        run_of(h, number).await.filter(|r| r.state == RunState::Running)
-    })
-    .await;
+    let run = running(h, number, "Take your time. [[fake-llm: script=work delay=45]]").await;
     let sent = Instant::now();
     mention(h, number, "@openhands stop", &format!("real-{number}-stop")).await;
     let url = format!(
@@ -375,17 +374,7 @@ fn seen_by_agent(oh: &RealOpenHands, conversation_id: &str) -> Vec<String> {
 }
 
 async fn killed_sandbox_run(oh: &RealOpenHands, h: &Harness, number: u64) {
-    label(
-        h,
-        number,
-        "Take your time. [[fake-llm: delay=120]]",
-        &format!("real-{number}"),
-    )
-    .await;
-    let run = wait_for("running", || async {
-        run_of(h, number).await.filter(|r| r.state == RunState::Running)
-    })
-    .await;
+    let run = running(h, number, "Take your time. [[fake-llm: delay=120]]").await;
     let killed = oh.kill_sandbox(&run.conversation_id);
     assert!(!killed.is_empty());
     let at = Instant::now();
