@@ -74,14 +74,12 @@ pub(crate) fn fold(progress: &mut Progress, events: &[AgentEvent]) -> bool {
                     }
                 }
             }
-            "ActionEvent" => {
-                if event.timestamp.as_str() > progress.step_at.as_str() {
-                    let step = step_of(event.tool_name.as_deref(), event.action.as_ref());
-                    progress.step_at = event.timestamp.clone();
-                    if progress.step.as_deref() != Some(step.as_str()) {
-                        progress.step = Some(step);
-                        changed = true;
-                    }
+            "ActionEvent" if event.timestamp.as_str() > progress.step_at.as_str() => {
+                let step = step_of(event.tool_name.as_deref(), event.action.as_ref());
+                progress.step_at = event.timestamp.clone();
+                if progress.step.as_deref() != Some(step.as_str()) {
+                    progress.step = Some(step);
+                    changed = true;
                 }
             }
             _ => {}

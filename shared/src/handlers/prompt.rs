@@ -104,7 +104,7 @@ pub fn status_progress(login: &str, link: &str, progress: &Progress, elapsed_sec
         elapsed_words(elapsed_secs)
     );
     if !progress.tasks.is_empty() {
-        out.push_str("\n");
+        out.push('\n');
         for task in progress.tasks.iter().take(MAX_TASKS) {
             let (check, note) = match task.status {
                 TaskStatus::Done => ("x", ""),
