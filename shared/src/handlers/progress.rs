@@ -12,7 +12,7 @@ use tracing::{info, warn};
 use super::{conclude, prompt, Services};
 use crate::{
     domain::{Progress, ProgressTask, RunRecord, RunState, TaskStatus},
-    error::ProcessError,
+    error::{PortError, ProcessError},
 };
 
 /// How long an editor holds the status message; longer than one provider call with its timeout.
@@ -242,35 +242,32 @@ pub(crate) async fn show(services: &Services, mut run: RunRecord) -> Result<(), 
             None => return Ok(()),
         }
     }
-    let Some(module) = services.module(run.provider) else {
-        return Ok(());
-    };
-    let (Some(status), now) = (run.status.as_ref(), services.now()) else {
-        return Ok(());
-    };
-    let link = services.conversations.conversation_link(&run.conversation_id);
-    let text = prompt::status_progress(
-        &run.actor.login,
-        &link,
-        &run.progress,
-        now.saturating_sub(run.created_at),
-    );
-    let marker = conclude::marker_for(&run.conversation_id);
-    let result = module
-        .source()
-        .edit_status(&run.source, status, &marker, &text, true)
-        .await;
-    let retry_at = match &result {
+    let retry_at = match edit(services, &run).await {
         Ok(()) => {
             info!(conversation_id = %run.conversation_id, tasks = run.progress.tasks.len(), "progress shown");
             None
         }
         Err(err) => {
             warn!(conversation_id = %run.conversation_id, error = %err, "could not show progress; trying again later");
-            Some(now + err.retry_after().map_or(0, |d| d.as_secs()))
+            Some(services.now() + err.retry_after().map_or(0, |d| d.as_secs()))
         }
     };
     release(services, &run.conversation_id, lease, &shown, retry_at).await
+}
+
+/// The progress edit itself.
+async fn edit(services: &Services, run: &RunRecord) -> Result<(), PortError> {
+    let (Some(module), Some(status)) = (services.module(run.provider), run.status.as_ref()) else {
+        return Err(PortError::permanent("progress", "no provider or status message"));
+    };
+    let link = services.conversations.conversation_link(&run.conversation_id);
+    let elapsed = services.now().saturating_sub(run.created_at);
+    let text = prompt::status_progress(&run.actor.login, &link, &run.progress, elapsed);
+    let marker = conclude::marker_for(&run.conversation_id);
+    module
+        .source()
+        .edit_status(&run.source, status, &marker, &text, true)
+        .await
 }
 
 /// Give the status message back: clear the lease if it is still this editor's, and after a refused edit make
