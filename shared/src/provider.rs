@@ -53,6 +53,12 @@ pub trait ProviderIntake: Send + Sync {
     fn rejection_headers(&self, _rejection: &WebhookError) -> &'static [(&'static str, &'static str)] {
         &[]
     }
+    /// The answer a verified request gets, whether queued, ignored or a duplicate, when the provider asks for a
+    /// particular one (Slack's interactivity: 200 with an empty body). The default is Hookline's own (202
+    /// `accepted`, 202 `ignored`, 200 `duplicate`).
+    fn acknowledgement(&self, _request: &HttpRequest<'_>) -> Option<HttpReply> {
+        None
+    }
 }
 
 /// A provider's worker side: decide what a queued envelope means, and talk back through its API client.

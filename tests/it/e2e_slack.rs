@@ -3,10 +3,14 @@
 
 use std::time::{Duration, Instant};
 
-use hookline::{domain::Provider, slack::verify as signature};
+use hookline::{
+    domain::{Outcome, Provider, RunState},
+    ports::RunStore,
+    slack::{verify as signature, STOP_ACTION_ID},
+};
 use hookline_tests::{
     fake_openhands::post_event,
-    fake_slack::{FakeSlack, SlackFailure},
+    fake_slack::{interaction_form, FakeSlack, SlackFailure},
     harness::{eventually, Harness, HarnessOptions, ALICE_KEY},
 };
 use serde_json::{json, Value};
@@ -134,6 +138,46 @@ impl Slack {
             .await
     }
 
+    /// Post a click on the Stop button of the status message `status_ts` (in the thread `root`) by `user`, signed
+    /// and form-encoded as Slack's interactivity sends it, to the events URL.
+    async fn click_stop(
+        &self,
+        user: &str,
+        status_ts: &str,
+        root: &str,
+        action_ts: &str,
+        value: &str,
+    ) -> (u16, String) {
+        let body = stop_click_form(user, status_ts, root, action_ts, value);
+        let ts = self.h.clock_now().to_string();
+        let response = self
+            .h
+            .http
+            .post(format!("{}/webhooks/slack/{TEAM}", self.h.url()))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("X-Slack-Request-Timestamp", &ts)
+            .header(
+                "X-Slack-Signature",
+                signature::sign(SIGNING_SECRET.as_bytes(), &ts, &body),
+            )
+            .body(body)
+            .send()
+            .await
+            .expect("hookline answers");
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
+    }
+
+    async fn run(&self, conversation_id: &str) -> hookline::domain::RunRecord {
+        self.h
+            .host()
+            .store()
+            .get_run(conversation_id)
+            .await
+            .expect("store")
+            .expect("run")
+    }
+
     async fn first_start(&self) -> String {
         eventually("conversation started", || async {
             !self.h.openhands.starts().is_empty()
@@ -175,6 +219,37 @@ fn app_mention(channel: &str, user: &str, text: &str, ts: &str, thread_ts: Optio
         event["thread_ts"] = json!(thread_ts);
     }
     event
+}
+
+/// A `block_actions` interaction for a click on the Stop button, as Slack posts it.
+fn stop_click_form(user: &str, status_ts: &str, root: &str, action_ts: &str, value: &str) -> Vec<u8> {
+    let payload = json!({
+        "type": "block_actions",
+        "user": {"id": user, "username": user.to_lowercase(), "name": user.to_lowercase(), "team_id": TEAM},
+        "api_app_id": "A0HOOKLN1",
+        "token": "legacy-token",
+        "container": {
+            "type": "message", "message_ts": status_ts, "channel_id": CHANNEL, "is_ephemeral": false,
+            "thread_ts": root
+        },
+        "trigger_id": "1.2.abc",
+        "team": {"id": TEAM, "domain": "hookline"},
+        "enterprise": null,
+        "is_enterprise_install": false,
+        "channel": {"id": CHANNEL, "name": "general"},
+        "message": {
+            "type": "message", "subtype": "bot_message", "user": BOT, "bot_id": format!("B{BOT}"),
+            "text": "I'm on it", "ts": status_ts, "thread_ts": root
+        },
+        "state": {"values": {}},
+        "response_url": "https://hooks.slack.com/actions/T0HOOKLN1/1/abc",
+        "actions": [{
+            "action_id": STOP_ACTION_ID, "block_id": "hookline_status_actions", "type": "button",
+            "text": {"type": "plain_text", "text": "Stop"}, "value": value, "style": "danger",
+            "action_ts": action_ts
+        }]
+    });
+    interaction_form(&payload)
 }
 
 fn start_text(h: &Harness, index: usize) -> String {
@@ -287,6 +362,7 @@ async fn a_mention_starts_one_conversation_acks_in_the_thread_and_edits_the_stat
         bot[0].text
     );
     assert!(bot[0].text.contains("|See the conversation>"), "{}", bot[0].text);
+    assert!(bot[0].buttons().is_empty(), "the Stop button goes with the run");
     assert_eq!(
         bot[0].metadata.as_ref().expect("metadata")["event_payload"]["marker"],
         format!("run:{conversation_id}")
@@ -796,4 +872,115 @@ async fn web_api_rate_limits_are_retried_after_retry_after() {
     assert_eq!(s.h.openhands.starts().len(), 1);
     assert_eq!(s.slack.bot_messages().len(), 1, "one status despite the retry");
     assert_eq!(s.slack.requests_to("chat.postMessage").len(), 2);
+}
+
+/// GIVEN a running Slack run WHEN its status message is looked at THEN it carries a Stop button valued with the
+/// conversation id. WHEN someone else clicks it THEN they are told, privately, that it is not theirs to stop, and
+/// the run keeps going. WHEN the person who asked clicks it THEN the agent is interrupted, the run ends as stopped
+/// and the status says so without the button; Slack's redelivery of that click changes nothing.
+#[tokio::test]
+async fn the_stop_button_stops_the_run_of_the_person_who_asked() {
+    let s = Slack::start().await;
+    let root = s.ts(100);
+    s.mention(
+        "Ev0STOP1",
+        ALICE,
+        &format!("<@{BOT}> refactor the session code in octo-org/hello"),
+        &root,
+        None,
+    )
+    .await;
+    let conversation_id = s.first_start().await;
+    let status = s.slack.bot_messages()[0].clone();
+    assert_eq!(status.buttons(), [STOP_ACTION_ID], "{:?}", status.blocks);
+    let post = &s.slack.requests_to("chat.postMessage")[0];
+    let body = post.body.as_ref().expect("json body");
+    assert_eq!(
+        body["blocks"][0]["text"]["text"], body["text"],
+        "the section shows the text"
+    );
+    let button = &body["blocks"][1]["elements"][0];
+    assert_eq!(button["value"], conversation_id.as_str());
+    assert_eq!(button["style"], "danger");
+
+    // Dave (allowed to trigger, not the one who asked; in Slack no one is a maintainer) is refused, privately.
+    let (answer, _) = s
+        .click_stop(DAVE, &status.ts, &root, &s.ts(200), &conversation_id)
+        .await;
+    assert_eq!(answer, 200, "Slack wants a click acknowledged with 200");
+    eventually("refusal", || async { !s.slack.ephemerals().is_empty() }).await;
+    s.h.settle().await;
+    let ephemerals = s.slack.ephemerals();
+    assert_eq!(ephemerals.len(), 1);
+    assert_eq!(ephemerals[0].user, DAVE);
+    assert_eq!(ephemerals[0].thread_ts.as_deref(), Some(root.as_str()));
+    assert!(
+        ephemerals[0].text.contains("can't stop this run"),
+        "{}",
+        ephemerals[0].text
+    );
+    assert!(!s.run(&conversation_id).await.state.is_terminal());
+    let interrupts = |s: &Slack| {
+        s.h.openhands
+            .requests()
+            .into_iter()
+            .filter(|r| {
+                r.method == "POST" && r.path == format!("/api/conversations/{conversation_id}/interrupt")
+            })
+            .count()
+    };
+    assert_eq!(interrupts(&s), 0);
+    assert_eq!(s.slack.bot_messages()[0].buttons(), [STOP_ACTION_ID]);
+
+    // Alice's click stops it.
+    let action_ts = s.ts(300);
+    let (answer, _) = s
+        .click_stop(ALICE, &status.ts, &root, &action_ts, &conversation_id)
+        .await;
+    assert_eq!(answer, 200);
+    eventually("stopped", || async {
+        s.run(&conversation_id).await.state == RunState::Failed
+    })
+    .await;
+    s.h.settle().await;
+    let run = s.run(&conversation_id).await;
+    assert!(
+        matches!(
+            run.conclusion.as_ref().map(|c| &c.outcome),
+            Some(Outcome::Stopped { by, .. }) if by == ALICE
+        ),
+        "{:?}",
+        run.conclusion
+    );
+    assert_eq!(interrupts(&s), 1);
+    let bot = s.slack.bot_messages();
+    assert_eq!(
+        bot.len(),
+        1,
+        "the status message is edited, nothing new is posted"
+    );
+    assert!(bot[0].text.contains("Stopped by"), "{}", bot[0].text);
+    assert!(bot[0].buttons().is_empty(), "{:?}", bot[0].blocks);
+    let updates = s.slack.requests_to("chat.update");
+    let last = updates.last().expect("an edit").body.clone().expect("json body");
+    assert!(
+        last["text"].as_str().is_some_and(|t| t.contains("Stopped by")),
+        "{last}"
+    );
+    assert_eq!(last["blocks"], json!([]), "an empty array removes the button");
+
+    // Slack's redelivery of the same click is a duplicate: nothing more happens.
+    let (answer, text) = s
+        .click_stop(ALICE, &status.ts, &root, &action_ts, &conversation_id)
+        .await;
+    assert_eq!(
+        (answer, text.as_str()),
+        (200, ""),
+        "a duplicate click is acknowledged like any"
+    );
+    s.h.settle().await;
+    assert_eq!(interrupts(&s), 1);
+    assert_eq!(s.slack.requests_to("chat.update").len(), updates.len());
+    assert_eq!(s.slack.ephemerals().len(), 1);
+    assert_eq!(s.slack.bot_messages().len(), 1);
 }

@@ -1,5 +1,6 @@
-//! The Slack Web API client against the fake Slack: the status marker found across pages, error classification
-//! (`ok: false`, 429 with `Retry-After`), idempotent acknowledgement and the two kinds of notice.
+//! The Slack Web API client against the fake Slack: the status marker found across pages, the Stop button on a
+//! live status only, error classification (`ok: false`, 429 with `Retry-After`), idempotent acknowledgement and
+//! the two kinds of notice.
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -8,12 +9,13 @@ use hookline::{
     error::PortError,
     memory::MemorySecrets,
     ports::SourceClient,
-    slack::{client::SlackClient, SlackConfig, SlackNotice, SlackSource},
+    slack::{client::SlackClient, SlackConfig, SlackNotice, SlackSource, STOP_ACTION_ID},
 };
 use hookline_tests::{
     fake_slack::{FakeSlack, SlackFailure},
     harness::outbound,
 };
+use serde_json::{json, Value};
 
 const TEAM: &str = "T0CLIENT1";
 const BOT: &str = "U0BOT0002";
@@ -104,6 +106,77 @@ async fn find_status_reads_every_page_and_only_takes_the_bots_marked_message() {
         .await
         .unwrap_err();
     assert!(matches!(err, PortError::NotFound { .. }), "{err}");
+}
+
+/// The JSON body of the `index`-th call of `method`.
+fn sent(slack: &FakeSlack, method: &str, index: usize) -> Value {
+    slack.requests_to(method)[index]
+        .body
+        .clone()
+        .expect("a JSON body")
+}
+
+#[tokio::test]
+async fn a_live_status_carries_the_stop_button_and_the_final_edit_removes_it() {
+    let (slack, client, source) = setup(Some(TOKEN)).await;
+    let conversation = "0123456789abcdef0123456789abcdef";
+    let marker = format!("run:{conversation}");
+    let posted = client
+        .post_status(&source, &marker, "👀 I'm on it! @U0ALICE01 can watch.", true)
+        .await
+        .expect("posted");
+    let post = sent(&slack, "chat.postMessage", 0);
+    assert_eq!(
+        post["text"], "👀 I'm on it! <@U0ALICE01> can watch.",
+        "text stays for notifications"
+    );
+    assert_eq!(post["blocks"][0]["type"], "section");
+    assert_eq!(
+        post["blocks"][0]["text"],
+        json!({"type": "mrkdwn", "text": post["text"], "verbatim": true})
+    );
+    assert_eq!(
+        post["blocks"][1]["elements"][0],
+        json!({
+            "type": "button",
+            "action_id": STOP_ACTION_ID,
+            "text": {"type": "plain_text", "text": "Stop"},
+            "style": "danger",
+            "value": conversation,
+        })
+    );
+    assert_eq!(slack.bot_messages()[0].buttons(), [STOP_ACTION_ID]);
+
+    // Progress keeps the button; a text beyond one section's limit is split over several.
+    let long = format!("🔄 Working.\n{}", "- a step done\n".repeat(400));
+    client
+        .edit_status(&source, &posted, &marker, &long, true)
+        .await
+        .expect("edited");
+    let edit = sent(&slack, "chat.update", 0);
+    let blocks = edit["blocks"].as_array().expect("blocks");
+    assert!(blocks.len() > 2, "{}", blocks.len());
+    assert!(blocks[..blocks.len() - 1].iter().all(|b| b["type"] == "section"));
+    assert_eq!(slack.bot_messages()[0].buttons(), [STOP_ACTION_ID]);
+
+    // The result: the text alone, with an empty `blocks` array so the button goes.
+    client
+        .edit_status(&source, &posted, &marker, "✅ done", false)
+        .await
+        .expect("edited");
+    let last = sent(&slack, "chat.update", 1);
+    assert_eq!(last["blocks"], json!([]));
+    assert_eq!(last["text"], "✅ done");
+    let message = &slack.bot_messages()[0];
+    assert!(message.blocks.is_empty() && message.buttons().is_empty());
+    assert_eq!(message.text, "✅ done");
+
+    // A status posted already final has no blocks at all.
+    client
+        .post_status(&source, "run:fedcba", "❌ failed", false)
+        .await
+        .expect("posted");
+    assert!(sent(&slack, "chat.postMessage", 1).get("blocks").is_none());
 }
 
 #[tokio::test]

@@ -5,11 +5,14 @@
 //!   with [`FakeSlack::add_team`]; otherwise `{"ok": false, "error": "invalid_auth"}` (HTTP 200, as Slack does).
 //! - Answers are `{"ok": true, …}` or `{"ok": false, "error": "<code>"}` with HTTP 200, like the real API.
 //! - `reactions.add` (`already_reacted` on a repeat, `message_not_found` for an unknown message),
-//!   `chat.postMessage` (thread replies with `thread_ts`, message `metadata` kept), `chat.update`
-//!   (`message_not_found`, `cant_update_message` for someone else's message), `chat.postEphemeral`, and
+//!   `chat.postMessage` (thread replies with `thread_ts`, message `metadata` and `blocks` kept), `chat.update`
+//!   (`message_not_found`, `cant_update_message` for someone else's message; `blocks` replaced when sent, an
+//!   empty array removing them, and kept when left out), `chat.postEphemeral`, and
 //!   `conversations.replies` (root first, then replies by ts; `limit` + `cursor` pagination with
 //!   `response_metadata.next_cursor`; metadata only with `include_all_metadata=true`), and
 //!   `usergroups.users.list` (`no_such_subteam` for a group not added with [`FakeSlack::add_usergroup`]).
+//! - `blocks` must be an array of at most 50 blocks, each with a `type`, a section's text at most 3000
+//!   characters and a button's `value` at most 2000; otherwise `invalid_blocks`.
 //! - Failures queued with [`FakeSlack::fail_next`] answer the next call of that method (HTTP status with an
 //!   optional `Retry-After`, or `ok: false` with a code), one per call, in order.
 //!
@@ -87,10 +90,25 @@ pub struct FakeMessage {
     pub bot_id: Option<String>,
     pub text: String,
     pub metadata: Option<Value>,
+    /// Block Kit blocks (empty: none, the text is shown).
+    pub blocks: Vec<Value>,
     /// The workspace whose bot wrote it through the API (`None` for seeded messages).
     pub team: Option<String>,
     /// How many times `chat.update` changed it.
     pub updates: u32,
+}
+
+impl FakeMessage {
+    /// The `action_id`s of the Block Kit buttons it shows.
+    pub fn buttons(&self) -> Vec<String> {
+        self.blocks
+            .iter()
+            .filter(|block| block["type"] == "actions")
+            .filter_map(|block| block["elements"].as_array())
+            .flatten()
+            .filter_map(|element| element["action_id"].as_str().map(str::to_owned))
+            .collect()
+    }
 }
 
 /// A reaction added through the API.
@@ -237,6 +255,7 @@ impl FakeSlack {
             bot_id: None,
             text: text.to_owned(),
             metadata: None,
+            blocks: Vec::new(),
             team: None,
             updates: 0,
         });
@@ -287,6 +306,22 @@ impl FakeSlack {
         self.server
             .fail_next_matching(move |r| r.path == method, InjectedFailure::from(failure));
     }
+}
+
+/// The body Slack's interactivity posts for `payload`: `payload=<JSON>`, form-encoded as browsers do (`*-._` and
+/// alphanumerics kept, a space as `+`, every other byte `%XX`).
+pub fn interaction_form(payload: &Value) -> Vec<u8> {
+    let json = serde_json::to_string(payload).expect("a JSON value serializes");
+    let mut body = b"payload=".to_vec();
+    for byte in json.bytes() {
+        match byte {
+            b' ' => body.push(b'+'),
+            b'*' | b'-' | b'.' | b'_' => body.push(byte),
+            _ if byte.is_ascii_alphanumeric() => body.push(byte),
+            _ => body.extend_from_slice(format!("%{byte:02X}").as_bytes()),
+        }
+    }
+    body
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, incoming: Incoming) -> Response {
@@ -355,6 +390,10 @@ async fn handle(State(shared): State<Arc<Shared>>, incoming: Incoming) -> Respon
             let Some(text) = arg("text").filter(|t| !t.is_empty()) else {
                 return refuse("no_text");
             };
+            let blocks = match blocks_arg(&args) {
+                Ok(blocks) => blocks.unwrap_or_default(),
+                Err(code) => return refuse(code),
+            };
             let thread_ts = arg("thread_ts");
             if let Some(root) = &thread_ts {
                 if !state
@@ -375,6 +414,7 @@ async fn handle(State(shared): State<Arc<Shared>>, incoming: Incoming) -> Respon
                 bot_id: Some(team.bot_id.clone()),
                 text,
                 metadata: args.get("metadata").cloned(),
+                blocks,
                 team: Some(team.id.clone()),
                 updates: 0,
             };
@@ -388,6 +428,10 @@ async fn handle(State(shared): State<Arc<Shared>>, incoming: Incoming) -> Respon
             };
             let text = arg("text");
             let metadata = args.get("metadata").cloned();
+            let blocks = match blocks_arg(&args) {
+                Ok(blocks) => blocks,
+                Err(code) => return refuse(code),
+            };
             let Some(message) = state
                 .messages
                 .iter_mut()
@@ -403,6 +447,9 @@ async fn handle(State(shared): State<Arc<Shared>>, incoming: Incoming) -> Respon
             }
             if metadata.is_some() {
                 message.metadata = metadata;
+            }
+            if let Some(blocks) = blocks {
+                message.blocks = blocks;
             }
             message.updates += 1;
             let text = message.text.clone();
@@ -489,6 +536,42 @@ fn refuse(code: &str) -> Response {
     (StatusCode::OK, Json(json!({"ok": false, "error": code}))).into_response()
 }
 
+/// Slack's limits on a message's blocks (those Hookline's status message could reach).
+const MAX_BLOCKS: usize = 50;
+const MAX_SECTION_TEXT_CHARS: usize = 3000;
+const MAX_BUTTON_VALUE_CHARS: usize = 2000;
+
+/// The `blocks` argument: `None` when left out, else the checked array (`invalid_blocks` as Slack answers).
+fn blocks_arg(args: &BTreeMap<String, Value>) -> Result<Option<Vec<Value>>, &'static str> {
+    let Some(blocks) = args.get("blocks") else {
+        return Ok(None);
+    };
+    let Some(blocks) = blocks.as_array() else {
+        return Err("invalid_blocks");
+    };
+    if blocks.len() > MAX_BLOCKS || !blocks.iter().all(valid_block) {
+        return Err("invalid_blocks");
+    }
+    Ok(Some(blocks.clone()))
+}
+
+fn valid_block(block: &Value) -> bool {
+    let chars = |value: &Value| value.as_str().map(|s| s.chars().count());
+    match block.get("type").and_then(Value::as_str) {
+        Some("section") => {
+            chars(&block["text"]["text"]).is_some_and(|n| (1..=MAX_SECTION_TEXT_CHARS).contains(&n))
+        }
+        Some("actions") => block["elements"].as_array().is_some_and(|elements| {
+            elements.iter().all(|e| {
+                e["action_id"].as_str().is_some()
+                    && chars(&e["value"]).is_none_or(|n| n <= MAX_BUTTON_VALUE_CHARS)
+            })
+        }),
+        Some(_) => true,
+        None => false,
+    }
+}
+
 fn message_json(message: &FakeMessage, with_metadata: bool) -> Value {
     let mut value = json!({
         "type": "message",
@@ -501,6 +584,9 @@ fn message_json(message: &FakeMessage, with_metadata: bool) -> Value {
     }
     if let Some(bot_id) = &message.bot_id {
         value["bot_id"] = json!(bot_id);
+    }
+    if !message.blocks.is_empty() {
+        value["blocks"] = json!(message.blocks);
     }
     if with_metadata {
         if let Some(metadata) = &message.metadata {

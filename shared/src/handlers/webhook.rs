@@ -59,7 +59,10 @@ async fn accept(
         Intake::Reply(reply) => return Ok(Handled::answer(reply)),
         Intake::Ignore(reason) => {
             info!(provider, reason, "webhook ignored");
-            return Ok(Handled::answer(HttpReply::text(202, "ignored")));
+            let reply = module
+                .acknowledgement(request)
+                .unwrap_or(HttpReply::text(202, "ignored"));
+            return Ok(Handled::answer(reply));
         }
         Intake::Accept(envelope) => envelope,
     };
@@ -80,11 +83,16 @@ async fn accept(
         .map_err(WebhookError::Unavailable)?;
     if claim == Claim::Duplicate {
         info!(provider, delivery_id = %envelope.delivery_id, "duplicate delivery");
-        return Ok(Handled::answer(HttpReply::text(200, "duplicate")));
+        let reply = module
+            .acknowledgement(request)
+            .unwrap_or(HttpReply::text(200, "duplicate"));
+        return Ok(Handled::answer(reply));
     }
     info!(provider, delivery_id = %envelope.delivery_id, event = %envelope.event, group = %envelope.group, "accepted");
     Ok(Handled {
-        reply: HttpReply::text(202, "accepted"),
+        reply: module
+            .acknowledgement(request)
+            .unwrap_or(HttpReply::text(202, "accepted")),
         queued: true,
     })
 }

@@ -7,7 +7,9 @@
 //!   `message_not_found` not found, everything else — `invalid_auth`, `channel_not_found`, `not_in_channel`,
 //!   … — permanent), unless the caller accepts that code.
 //! - Acknowledgement is an `eyes` reaction on the mention (`reactions.add`); the status is one thread reply
-//!   (`chat.postMessage` with `thread_ts`) that the result edits (`chat.update`).
+//!   (`chat.postMessage` with `thread_ts`) that the result edits (`chat.update`). While the run is live the
+//!   status also carries Block Kit blocks: its text and a Stop button ([`STOP_ACTION_ID`], valued with the
+//!   conversation id); the final edit sends an empty `blocks` array, which removes them.
 //! - Slack has no invisible text, so the status message carries the run marker as message metadata
 //!   (`event_type` [`STATUS_EVENT_TYPE`], `event_payload.marker`). `find_status` reads the thread with
 //!   `include_all_metadata` and takes only the bot's own message carrying that marker (anyone can write text,
@@ -25,7 +27,9 @@ use reqwest::{
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{is_slack_id, is_slack_ts, mrkdwn, ts_key, SlackConfig, SlackNotice, SlackSource};
+use super::{
+    is_slack_id, is_slack_ts, mrkdwn, ts_key, SlackConfig, SlackNotice, SlackSource, STOP_ACTION_ID,
+};
 use crate::{
     domain::{Actor, SourceRef, StatusRef},
     error::PortError,
@@ -43,6 +47,12 @@ pub const ACK_REACTION: &str = "eyes";
 pub const PAGE_SIZE: u32 = 200;
 /// Most pages read from one thread.
 pub const MAX_PAGES: usize = 10;
+/// Slack's limit on the text of a section block.
+const MAX_SECTION_CHARS: usize = 3000;
+/// Slack's limit on the blocks of a message.
+const MAX_BLOCKS: usize = 50;
+/// `block_id` of the status message's actions block.
+const STOP_BLOCK_ID: &str = "hookline_status_actions";
 /// Wait for a rate limit that names no time.
 pub const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(30);
 
@@ -307,14 +317,18 @@ impl SourceClient for SlackClient {
     ) -> Result<StatusRef, PortError> {
         const METHOD: &str = "chat.postMessage";
         let source = self.thread(source)?;
-        let body = json!({
+        let text = Self::render(source, text);
+        let mut body = json!({
             "channel": source.channel,
             "thread_ts": source.thread_ts,
-            "text": Self::render(source, text),
+            "text": text,
             "unfurl_links": false,
             "unfurl_media": false,
             "metadata": status_metadata(marker),
         });
+        if live {
+            body["blocks"] = live_blocks(&text, marker);
+        }
         let answer: Posted = parse(METHOD, self.post(source, METHOD, &body).await?)?;
         tracing::info!(team = %source.tenant, channel = %source.channel, ts = %answer.ts, "posted status message");
         Ok(StatusRef {
@@ -354,10 +368,18 @@ impl SourceClient for SlackClient {
                 "status id is not a message ts",
             ));
         }
+        let text = Self::render(source, text);
+        // Blocks are always sent: left out, `chat.update` keeps the earlier ones, and with them the Stop button.
+        let blocks = if live {
+            live_blocks(&text, marker)
+        } else {
+            json!([])
+        };
         let body = json!({
             "channel": source.channel,
             "ts": status.id,
-            "text": Self::render(source, text),
+            "text": text,
+            "blocks": blocks,
             "metadata": status_metadata(marker),
         });
         self.post(source, METHOD, &body).await?;
@@ -443,6 +465,59 @@ fn status_metadata(marker: &str) -> Value {
         "event_type": STATUS_EVENT_TYPE,
         "event_payload": { "marker": marker },
     })
+}
+
+/// A live status message as Block Kit: its text in sections, then the Stop button. `text` stays on the message
+/// for notifications; Slack shows the blocks.
+fn live_blocks(rendered: &str, marker: &str) -> Value {
+    let mut blocks: Vec<Value> = section_chunks(rendered, MAX_SECTION_CHARS)
+        .into_iter()
+        .take(MAX_BLOCKS - 1)
+        .map(|chunk| {
+            // `verbatim`: the text is already mrkdwn with explicit mentions and links; Slack adds none.
+            json!({"type": "section", "text": {"type": "mrkdwn", "text": chunk, "verbatim": true}})
+        })
+        .collect();
+    blocks.push(stop_button(marker));
+    Value::Array(blocks)
+}
+
+/// The actions block with the Stop button; its value is the run's conversation id (the marker is
+/// `run:<conversation id>`).
+fn stop_button(marker: &str) -> Value {
+    let conversation_id = marker.strip_prefix("run:").unwrap_or(marker);
+    json!({
+        "type": "actions",
+        "block_id": STOP_BLOCK_ID,
+        "elements": [{
+            "type": "button",
+            "action_id": STOP_ACTION_ID,
+            "text": {"type": "plain_text", "text": "Stop"},
+            "style": "danger",
+            "value": conversation_id,
+        }],
+    })
+}
+
+/// `text` in pieces of at most `max_chars` characters, each ending at a line break where one is near enough (a
+/// section's text has a length limit, and a cut line would break its formatting).
+fn section_chunks(text: &str, max_chars: usize) -> Vec<&str> {
+    let mut chunks = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let end = rest.char_indices().nth(max_chars).map_or(rest.len(), |(i, _)| i);
+        let cut = if end == rest.len() {
+            end
+        } else {
+            rest[..end].rfind('\n').map_or(end, |newline| newline + 1)
+        };
+        let chunk = rest[..cut].trim_end();
+        if !chunk.is_empty() {
+            chunks.push(chunk);
+        }
+        rest = rest[cut..].trim_start_matches('\n');
+    }
+    chunks
 }
 
 #[derive(Deserialize)]
@@ -661,5 +736,46 @@ mod tests {
         assert!(refused("m", r).is_transient());
         // `ok` missing counts as not ok.
         assert!(refusal(br#"{"error":"weird"}"#).is_err());
+    }
+
+    #[test]
+    fn a_live_status_has_its_text_and_the_stop_button() {
+        let blocks = live_blocks("👀 I'm on it! <@U1> can <https://x.test|track>.", "run:0123abcd");
+        let blocks = blocks.as_array().expect("array");
+        assert_eq!(blocks.len(), 2);
+        assert_eq!(blocks[0]["type"], "section");
+        assert_eq!(blocks[0]["text"]["type"], "mrkdwn");
+        assert_eq!(
+            blocks[0]["text"]["text"],
+            "👀 I'm on it! <@U1> can <https://x.test|track>."
+        );
+        assert_eq!(blocks[1]["type"], "actions");
+        let button = &blocks[1]["elements"][0];
+        assert_eq!(button["type"], "button");
+        assert_eq!(button["action_id"], STOP_ACTION_ID);
+        assert_eq!(button["text"]["text"], "Stop");
+        assert_eq!(button["style"], "danger");
+        assert_eq!(button["value"], "0123abcd");
+    }
+
+    #[test]
+    fn long_text_is_split_into_sections_at_line_breaks() {
+        let line = format!("{}\n", "a".repeat(999));
+        let text = line.repeat(7);
+        let chunks = section_chunks(&text, MAX_SECTION_CHARS);
+        assert_eq!(chunks.len(), 3);
+        assert!(chunks.iter().all(|c| c.chars().count() <= MAX_SECTION_CHARS));
+        assert_eq!(chunks[0], line.repeat(3).trim_end());
+        assert_eq!(chunks.join("\n"), text.trim_end(), "nothing is lost");
+        // A line longer than a section is cut inside it; multi-byte characters stay whole.
+        let wide = "é".repeat(MAX_SECTION_CHARS + 10);
+        let chunks = section_chunks(&wide, MAX_SECTION_CHARS);
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(chunks[0].chars().count(), MAX_SECTION_CHARS);
+        assert_eq!(chunks[1].chars().count(), 10);
+        assert!(section_chunks("", MAX_SECTION_CHARS).is_empty());
+        let blocks = live_blocks(&"x".repeat(39_000), "run:ab");
+        let blocks = blocks.as_array().expect("array");
+        assert_eq!(blocks.len(), 14, "13 sections and the button");
     }
 }

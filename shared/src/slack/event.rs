@@ -1,6 +1,7 @@
-//! Slack Events API payloads: the outer callback as delivered (only the fields Hookline reads) and the trimmed
-//! [`SlackEvent`] that travels on the queue. Ids are checked here, before they reach a key, a secret name or a
-//! URL; message text is capped.
+//! Slack's payloads: an Events API callback as delivered (only the fields Hookline reads) and the trimmed
+//! [`SlackEvent`] that travels on the queue; an interaction (a form whose one `payload` field is JSON) and the
+//! [`SlackClick`] of the Stop button that is queued. Ids are checked here, before they reach a key, a secret
+//! name or a URL; message text is capped.
 
 use serde::{de::IgnoredAny, Deserialize, Serialize};
 
@@ -63,7 +64,7 @@ impl SlackEvent {
 
     /// The thread (and ordering group): `slack:{team}:{channel}:{root ts}`.
     pub fn thread_key(&self) -> String {
-        format!("slack:{}:{}:{}", self.team_id, self.channel, self.root_ts())
+        super::thread_key(&self.team_id, &self.channel, self.root_ts())
     }
 
     /// Why this message can never trigger (bot, edit, deletion or other subtype), if it cannot.
@@ -243,4 +244,279 @@ fn into_event(raw: RawCallback) -> Result<SlackEvent, PayloadError> {
 /// Cut `text` to [`MAX_TEXT_BYTES`] (see [`crate::text::cut_to`]).
 fn trim_text(text: String) -> String {
     crate::text::cut_to(text, MAX_TEXT_BYTES)
+}
+
+// ---- Interactions (the Stop button) ----
+
+/// Envelope event name of a queued [`SlackClick`].
+pub const BLOCK_ACTIONS: &str = "block_actions";
+/// The media type of interaction requests.
+const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
+/// Longest username kept from a click.
+const MAX_USER_NAME_CHARS: usize = 80;
+/// Longest button value accepted (Hookline's are a 32-hex conversation id).
+const MAX_VALUE_LEN: usize = 64;
+
+/// A click on the Stop button of a status message, trimmed to what the worker needs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlackClick {
+    /// Workspace (tenant) where the click happened.
+    pub team_id: String,
+    pub channel: String,
+    /// Who clicked.
+    pub user: String,
+    /// Their Slack username, informational only (the login is the id: names can change).
+    #[serde(default)]
+    pub user_name: String,
+    /// The status message that carries the button.
+    pub message_ts: String,
+    /// The thread's root ts (the status message is a reply in it).
+    pub thread_ts: String,
+    /// When Slack saw the click; the same on Slack's redeliveries of it.
+    pub action_ts: String,
+    /// The button's value: the conversation id of the run the status message belongs to.
+    pub value: String,
+    /// The bot's own user id: the author of the clicked bot message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot_user_id: Option<String>,
+    /// The person belongs to another workspace than the one the click came from.
+    #[serde(default)]
+    pub external: bool,
+}
+
+impl SlackClick {
+    /// The thread (and ordering group), the same key its mention had.
+    pub fn thread_key(&self) -> String {
+        super::thread_key(&self.team_id, &self.channel, &self.thread_ts)
+    }
+
+    /// Stable for one click, so Slack's redeliveries of it are one delivery.
+    pub fn delivery_id(&self) -> String {
+        format!("click:{}:{}", self.user, self.action_ts)
+    }
+}
+
+/// What a verified interaction request is.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Interaction {
+    /// The Stop button was clicked.
+    Stop(Box<SlackClick>),
+    /// Verified, well formed, but nothing Hookline acts on (another action, a shortcut, a slash command, …).
+    Other(&'static str),
+}
+
+/// Whether a request body is a form (interactivity, slash commands) rather than an Events API JSON body. Slack
+/// sends interactions as `application/x-www-form-urlencoded`; a body that starts like one counts too, as a JSON
+/// body never does.
+pub(crate) fn is_form(content_type: Option<&str>, body: &[u8]) -> bool {
+    let declared = content_type.is_some_and(|ct| {
+        let media_type = ct.split(';').next().unwrap_or_default().trim();
+        media_type.eq_ignore_ascii_case(FORM_CONTENT_TYPE)
+    });
+    declared || body.starts_with(b"payload=")
+}
+
+#[derive(Deserialize)]
+struct RawInteraction {
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    team: Option<RawId>,
+    #[serde(default)]
+    user: Option<RawUser>,
+    #[serde(default)]
+    channel: Option<RawId>,
+    #[serde(default)]
+    container: Option<RawContainer>,
+    #[serde(default)]
+    message: Option<RawMessage>,
+    #[serde(default)]
+    actions: Option<Vec<RawAction>>,
+}
+
+/// An object of which only the id is read (`team`, `channel`).
+#[derive(Deserialize)]
+struct RawId {
+    #[serde(default)]
+    id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawUser {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    team_id: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+struct RawContainer {
+    #[serde(default)]
+    message_ts: Option<String>,
+    #[serde(default)]
+    channel_id: Option<String>,
+    #[serde(default)]
+    thread_ts: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawMessage {
+    #[serde(default)]
+    ts: Option<String>,
+    #[serde(default)]
+    thread_ts: Option<String>,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    bot_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawAction {
+    #[serde(default)]
+    action_id: Option<String>,
+    #[serde(default)]
+    value: Option<String>,
+    #[serde(default)]
+    action_ts: Option<String>,
+}
+
+/// Parse a verified form body: its one `payload` field, JSON, as a click on the Stop button or something else.
+pub(crate) fn parse_interaction(body: &[u8]) -> Result<Interaction, PayloadError> {
+    let fields = form_fields(body)?;
+    let mut payloads = fields.iter().filter(|(name, _)| name == "payload");
+    let payload = match (payloads.next(), payloads.next()) {
+        (Some((_, payload)), None) => payload,
+        (Some(_), Some(_)) => return Err(PayloadError::Shape("more than one payload field")),
+        (None, _) if fields.iter().any(|(name, _)| name == "command") => {
+            return Ok(Interaction::Other("slash commands are not served"))
+        }
+        (None, _) => return Err(PayloadError::Shape("form body without a payload")),
+    };
+    let mut raw: RawInteraction =
+        crate::http::parse_json_body(payload.as_bytes()).ok_or(PayloadError::Json)?;
+    if raw.kind != BLOCK_ACTIONS {
+        return Ok(Interaction::Other("interaction type never triggers"));
+    }
+    let stop = raw
+        .actions
+        .take()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|a| a.action_id.as_deref() == Some(super::STOP_ACTION_ID));
+    match stop {
+        Some(action) => into_click(raw, action).map(|click| Interaction::Stop(Box::new(click))),
+        None => Ok(Interaction::Other("not the Stop button")),
+    }
+}
+
+fn into_click(raw: RawInteraction, action: RawAction) -> Result<SlackClick, PayloadError> {
+    let team_id = raw
+        .team
+        .and_then(|t| t.id)
+        .filter(|t| is_slack_id(t))
+        .ok_or(PayloadError::Shape("missing or invalid team"))?;
+    let user = raw.user.ok_or(PayloadError::Shape("missing user"))?;
+    let user_id = user
+        .id
+        .filter(|u| is_slack_id(u))
+        .ok_or(PayloadError::Shape("missing or invalid user"))?;
+    let container = raw.container.unwrap_or_default();
+    let message = raw.message;
+    let channel = container
+        .channel_id
+        .or_else(|| raw.channel.and_then(|c| c.id))
+        .filter(|c| is_slack_id(c))
+        .ok_or(PayloadError::Shape("missing or invalid channel"))?;
+    let message_ts = container
+        .message_ts
+        .or_else(|| message.as_ref().and_then(|m| m.ts.clone()))
+        .filter(|ts| is_slack_ts(ts))
+        .ok_or(PayloadError::Shape("missing or invalid message ts"))?;
+    // The status message is a reply, so its thread is the root; a message that is no reply is its own root.
+    let thread_ts = container
+        .thread_ts
+        .or_else(|| message.as_ref().and_then(|m| m.thread_ts.clone()))
+        .filter(|ts| !ts.is_empty())
+        .unwrap_or_else(|| message_ts.clone());
+    if !is_slack_ts(&thread_ts) {
+        return Err(PayloadError::Shape("invalid thread ts"));
+    }
+    let action_ts = action
+        .action_ts
+        .filter(|ts| is_slack_ts(ts))
+        .ok_or(PayloadError::Shape("missing or invalid action_ts"))?;
+    let value = action
+        .value
+        .filter(|v| is_button_value(v))
+        .ok_or(PayloadError::Shape("missing or invalid button value"))?;
+    // Only the app that posted a message receives its clicks, so a bot author of it is this app's bot user.
+    let bot_user_id = message
+        .filter(|m| m.bot_id.as_deref().is_some_and(|b| !b.is_empty()))
+        .and_then(|m| m.user)
+        .filter(|u| is_slack_id(u));
+    let external = user.team_id.is_some_and(|home| home != team_id);
+    let user_name: String = user
+        .username
+        .or(user.name)
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_USER_NAME_CHARS)
+        .collect();
+    Ok(SlackClick {
+        team_id,
+        channel,
+        user: user_id,
+        user_name,
+        message_ts,
+        thread_ts,
+        action_ts,
+        value,
+        bot_user_id,
+        external,
+    })
+}
+
+/// A conversation id as Hookline writes it into the button (hex, maybe with dashes).
+fn is_button_value(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= MAX_VALUE_LEN
+        && value.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+}
+
+/// The `name=value` pairs of an `application/x-www-form-urlencoded` body, decoded (`+` is a space).
+fn form_fields(body: &[u8]) -> Result<Vec<(String, String)>, PayloadError> {
+    let text = std::str::from_utf8(body).map_err(|_| PayloadError::Shape("form body is not UTF-8"))?;
+    text.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            Ok((form_decode(name)?, form_decode(value)?))
+        })
+        .collect()
+}
+
+/// One form-encoded component. A `%` not followed by two hex digits is refused rather than kept literally, so the
+/// JSON read is exactly what was encoded.
+fn form_decode(raw: &str) -> Result<String, PayloadError> {
+    let bytes = raw.as_bytes();
+    let well_formed = bytes.iter().enumerate().all(|(i, &b)| {
+        b != b'%'
+            || bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    });
+    if !well_formed {
+        return Err(PayloadError::Shape("malformed percent-encoding"));
+    }
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(|decoded| decoded.into_owned())
+        .map_err(|_| PayloadError::Shape("form field is not UTF-8"))
 }

@@ -1,13 +1,15 @@
-//! The Slack provider (Events API over HTTP): signed intake of `app_mention` events, trigger decisions, and the
-//! Web API client that implements [`crate::ports::SourceClient`].
+//! The Slack provider (Events API over HTTP): signed intake of `app_mention` events and of clicks on the status
+//! message's Stop button (interactivity, on the same URL), trigger decisions, and the Web API client that
+//! implements [`crate::ports::SourceClient`].
 //!
 //! # Tenants and secrets
 //!
 //! The tenant is the Slack team (workspace) id. Two routes select the signing secret:
 //!
 //! - `POST /webhooks/slack/<team>` (one Slack app per workspace): the request must be signed with that team's
-//!   secret `<prefix>/<team>/signing-secret`, and the verified body's `team_id` must be `<team>`. A request
-//!   signed with another team's secret, or a verified body of another team, is rejected with 401.
+//!   secret `<prefix>/<team>/signing-secret`, and the verified body's `team_id` (an interaction's `team.id`)
+//!   must be `<team>`. A request signed with another team's secret, or a verified body of another team, is
+//!   rejected with 401.
 //! - `POST /webhooks/slack` (one app distributed to several workspaces, which Slack signs with the one app
 //!   secret): the secret is `<prefix>/signing-secret`, and the tenant is the `team_id` of the verified body.
 //!
@@ -18,12 +20,15 @@
 //! - `config`: [`SlackConfig`], from `SLACK_*`.
 //! - [`verify`]: the webhook side, [`SlackIntake`] (route → secret → verify → parse), with the `v0` request
 //!   signature and its 5-minute window.
-//! - [`event`]: the payload as Slack sends it and the trimmed [`event::SlackEvent`] that is queued.
+//! - [`event`]: the payloads as Slack sends them (an Events API callback as JSON, an interaction as a form with
+//!   one `payload` field) and what is queued: the trimmed [`event::SlackEvent`], or an [`event::SlackClick`] of
+//!   the Stop button.
 //! - `module`: the worker side, [`SlackModule`].
 //! - `triggers`: the pure decision (mention, bots, edits, thread key, repository: named in the message, see
-//!   [`crate::repo_hint`], else the channel's default).
+//!   [`crate::repo_hint`], else the channel's default; a Stop click stops the thread's run).
 //! - `mrkdwn`: Slack's text format, in (mentions, entities, links) and out (Markdown → mrkdwn).
-//! - [`client`]: the Web API client (reactions, thread replies, ephemeral notices, thread context).
+//! - [`client`]: the Web API client (reactions, thread replies, ephemeral notices, thread context, the Stop
+//!   button on a live status message).
 
 pub mod client;
 mod config;
@@ -43,6 +48,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::provider::{ProviderModule, Wiring};
 
+/// `action_id` of the Stop button on a live status message; a click on it stops the thread's run.
+pub const STOP_ACTION_ID: &str = "hookline_stop";
+
 /// Slack's worker side, with its Web API client, for the registry.
 pub fn module(config: &SlackConfig, wiring: &Wiring) -> Arc<dyn ProviderModule> {
     let client = client::SlackClient::new(config.clone(), &wiring.outbound);
@@ -58,9 +66,10 @@ pub struct SlackSource {
     pub channel: String,
     /// The thread's root message ts; replies go there (`thread_ts`).
     pub thread_ts: String,
-    /// The triggering message's ts (gets the 👀; context newer than it is left out).
+    /// The triggering message's ts (gets the 👀; context newer than it is left out); for a Stop click, the status
+    /// message's.
     pub message_ts: String,
-    /// The Slack user who mentioned the bot.
+    /// The Slack user who mentioned the bot (or clicked Stop).
     pub user: String,
     /// The bot's own user id in this workspace (its messages are never context and mark its status).
     pub bot_user_id: String,
@@ -81,6 +90,11 @@ pub enum SlackNotice {
     Ephemeral,
     /// A normal thread reply everyone sees (e.g. "which repository?").
     Thread,
+}
+
+/// The thread (and ordering group) of a message: `slack:{team}:{channel}:{root ts}`.
+pub(crate) fn thread_key(team: &str, channel: &str, root_ts: &str) -> String {
+    format!("slack:{team}:{channel}:{root_ts}")
 }
 
 /// Is this a plausible Slack id (team, enterprise, channel, user, bot)? Ids go into keys, secret names and

@@ -137,6 +137,16 @@ pub fn to_mrkdwn(markdown: &str) -> String {
             out.push('*');
             continue;
         }
+        // A Markdown task list (the agent's progress) as Slack shows one: boxes, checked or not.
+        let task = [("- [x] ", '☑'), ("- [X] ", '☑'), ("- [ ] ", '☐')]
+            .into_iter()
+            .find_map(|(prefix, mark)| trimmed.strip_prefix(prefix).map(|rest| (mark, rest)));
+        if let Some((mark, rest)) = task {
+            out.push(mark);
+            out.push(' ');
+            out.push_str(&convert_inline(&escape(rest)));
+            continue;
+        }
         let (quote, body) = match trimmed.strip_prefix('>') {
             Some(body) => (">", body),
             None => ("", line),

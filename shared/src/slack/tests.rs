@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::{
     client::SlackClient,
-    event::SlackEvent,
+    event::{SlackClick, SlackEvent},
     mrkdwn,
     triggers::find_repositories,
     verify::{self, SlackAuthError},
@@ -17,7 +17,7 @@ use super::{
 use crate::{
     clock::SystemClock,
     config::ConfigError,
-    domain::{Envelope, SourceRef, ENVELOPE_VERSION},
+    domain::{Envelope, Intent, SourceRef, ENVELOPE_VERSION},
     error::WebhookError,
     http::HttpRequest,
     memory::MemorySecrets,
@@ -190,13 +190,28 @@ fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
 }
 
 async fn intake(path: &str, body: &[u8], secret: &str, ts: u64, now: u64) -> Result<Intake, WebhookError> {
+    intake_as("application/json", path, body, secret, ts, now).await
+}
+
+/// [`intake`] of a body sent as `content_type` (none when empty).
+async fn intake_as(
+    content_type: &str,
+    path: &str,
+    body: &[u8],
+    secret: &str,
+    ts: u64,
+    now: u64,
+) -> Result<Intake, WebhookError> {
     let ts = ts.to_string();
     let sig = verify::sign(secret.as_bytes(), &ts, body);
-    let headers = headers(&[
-        ("X-Slack-Request-Timestamp", &ts),
-        ("X-Slack-Signature", &sig),
-        ("Content-Type", "application/json"),
-    ]);
+    let mut pairs = vec![
+        ("X-Slack-Request-Timestamp", ts.as_str()),
+        ("X-Slack-Signature", sig.as_str()),
+    ];
+    if !content_type.is_empty() {
+        pairs.push(("Content-Type", content_type));
+    }
+    let headers = headers(&pairs);
     let request = HttpRequest {
         method: "POST",
         path,
@@ -642,6 +657,318 @@ fn repositories_in_text() {
     }
 }
 
+// ---- the Stop button (interactivity) ----
+
+const STATUS_TS: &str = "1515449530.000100";
+const ROOT_TS: &str = "1515449522.000016";
+const ACTION_TS: &str = "1515449540.123456";
+const CONVERSATION: &str = "0123456789abcdef0123456789abcdef";
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// A `block_actions` payload as Slack sends it for a click on the button `action_id` of a status message.
+fn block_actions(action_id: &str) -> Value {
+    json!({
+        "type": "block_actions",
+        "user": {"id": ALICE, "username": "al+ice", "name": "al+ice", "team_id": TEAM},
+        "api_app_id": "A123ABC456",
+        "token": "legacy",
+        "container": {
+            "type": "message", "message_ts": STATUS_TS, "channel_id": CHANNEL, "is_ephemeral": false,
+            "thread_ts": ROOT_TS
+        },
+        "trigger_id": "123.456.abc",
+        "team": {"id": TEAM, "domain": "example"},
+        "enterprise": null,
+        "is_enterprise_install": false,
+        "channel": {"id": CHANNEL, "name": "general"},
+        "message": {
+            "type": "message", "user": BOT, "bot_id": "B0BOT0001", "text": "👀 I'm on it & more",
+            "ts": STATUS_TS, "thread_ts": ROOT_TS, "blocks": []
+        },
+        "state": {"values": {}},
+        "response_url": "https://hooks.slack.com/actions/T123ABC456/1/abc",
+        "actions": [{
+            "action_id": action_id, "block_id": "hookline_status_actions", "type": "button", "style": "danger",
+            "text": {"type": "plain_text", "text": "Stop"}, "value": CONVERSATION, "action_ts": ACTION_TS
+        }]
+    })
+}
+
+/// `payload=<the JSON, form-encoded>` as Slack posts it (a space as `+`, a `+` as `%2B`).
+fn form(payload: &Value) -> Vec<u8> {
+    let json = serde_json::to_string(payload).expect("json");
+    let encoded = percent_encoding::utf8_percent_encode(&json, percent_encoding::NON_ALPHANUMERIC)
+        .to_string()
+        .replace("%20", "+");
+    format!("payload={encoded}").into_bytes()
+}
+
+fn click_of(envelope: &Envelope) -> SlackClick {
+    serde_json::from_str(envelope.payload.get()).expect("a click")
+}
+
+#[tokio::test]
+async fn a_stop_click_is_queued_in_its_thread_trimmed() {
+    let body = form(&block_actions(super::STOP_ACTION_ID));
+    let envelope = accepted(intake_as(FORM, &team_path(TEAM), &body, V_SECRET, NOW, NOW).await);
+    assert_eq!(envelope.event, "block_actions");
+    assert_eq!(envelope.tenant, TEAM);
+    assert_eq!(envelope.delivery_id, format!("click:{ALICE}:{ACTION_TS}"));
+    assert_eq!(envelope.group, format!("slack:{TEAM}:{CHANNEL}:{ROOT_TS}"));
+    let click = click_of(&envelope);
+    assert_eq!(
+        click,
+        SlackClick {
+            user_name: "al+ice".into(),
+            ..self::click()
+        }
+    );
+    let payload = envelope.payload.get();
+    for dropped in ["legacy", "response_url", "trigger_id", "I'm on it"] {
+        assert!(!payload.contains(dropped), "{dropped} is dropped: {payload}");
+    }
+    // The app-wide route, and a form whose content type is missing or has parameters, are read alike.
+    let shared = accepted(intake_as(FORM, "/webhooks/slack", &body, APP_SECRET, NOW, NOW).await);
+    assert_eq!(shared.tenant, TEAM);
+    for content_type in ["", "application/x-www-form-urlencoded; charset=utf-8"] {
+        let again = accepted(intake_as(content_type, &team_path(TEAM), &body, V_SECRET, NOW, NOW).await);
+        assert_eq!(again.delivery_id, envelope.delivery_id, "{content_type:?}");
+    }
+}
+
+#[test]
+fn a_click_outside_a_thread_or_by_a_guest_is_read_as_such() {
+    let mut payload = block_actions(super::STOP_ACTION_ID);
+    payload["container"]
+        .as_object_mut()
+        .expect("container")
+        .remove("thread_ts");
+    payload["message"]
+        .as_object_mut()
+        .expect("message")
+        .remove("thread_ts");
+    payload["user"]["team_id"] = json!("T0GUEST01");
+    let super::event::Interaction::Stop(click) =
+        super::event::parse_interaction(&form(&payload)).expect("parses")
+    else {
+        panic!("a stop")
+    };
+    assert_eq!(
+        click.thread_ts, STATUS_TS,
+        "a message that is no reply is its own root"
+    );
+    assert!(click.external);
+    // A message no bot wrote leaves the bot unknown.
+    payload["message"]
+        .as_object_mut()
+        .expect("message")
+        .remove("bot_id");
+    let super::event::Interaction::Stop(click) =
+        super::event::parse_interaction(&form(&payload)).expect("parses")
+    else {
+        panic!("a stop")
+    };
+    assert_eq!(click.bot_user_id, None);
+}
+
+#[tokio::test]
+async fn stop_clicks_are_verified_like_events() {
+    let body = form(&block_actions(super::STOP_ACTION_ID));
+    let path = team_path(TEAM);
+    // Forged: another workspace's secret, or the body changed after signing.
+    let err = intake_as(FORM, &path, &body, OTHER_SECRET, NOW, NOW)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, WebhookError::Unauthorized(_)), "{err:?}");
+    assert_eq!(err.into_reply().status, 401);
+    let mut tampered = body.clone();
+    let at = tampered.len() - 5;
+    tampered[at] ^= 1;
+    let ts = NOW.to_string();
+    let sig = verify::sign(V_SECRET.as_bytes(), &ts, &body);
+    let forged = headers(&[
+        ("X-Slack-Request-Timestamp", &ts),
+        ("X-Slack-Signature", &sig),
+        ("Content-Type", FORM),
+    ]);
+    let request = HttpRequest {
+        method: "POST",
+        path: &path,
+        headers: &forged,
+        body: &tampered,
+    };
+    assert!(matches!(
+        module().intake(&request, NOW).await,
+        Err(WebhookError::Unauthorized(_))
+    ));
+    // Stale.
+    let err = intake_as(FORM, &path, &body, V_SECRET, NOW - 301, NOW)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, WebhookError::Stale), "{err:?}");
+    // Correctly signed by the other workspace, but the click is in this one.
+    let err = intake_as(FORM, &team_path(OTHER_TEAM), &body, OTHER_SECRET, NOW, NOW)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            WebhookError::Unauthorized("interaction belongs to another team")
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn other_interactions_are_verified_and_ignored() {
+    let path = team_path(TEAM);
+    let mut view = block_actions(super::STOP_ACTION_ID);
+    view["type"] = json!("view_submission");
+    let mut no_actions = block_actions(super::STOP_ACTION_ID);
+    no_actions["actions"] = json!(null);
+    let bodies = [
+        form(&block_actions("someone_elses_button")),
+        form(&view),
+        form(&no_actions),
+        b"command=%2Fopenhands&text=fix+it&team_id=T123ABC456".to_vec(),
+    ];
+    for body in &bodies {
+        match intake_as(FORM, &path, body, V_SECRET, NOW, NOW).await {
+            Ok(Intake::Ignore(_)) => {}
+            other => panic!(
+                "{}: expected Ignore, got {other:?}",
+                String::from_utf8_lossy(body)
+            ),
+        }
+        // Ignored only once verified.
+        let err = intake_as(FORM, &path, body, OTHER_SECRET, NOW, NOW)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, WebhookError::Unauthorized(_)));
+    }
+}
+
+#[tokio::test]
+async fn malformed_interactions_are_400() {
+    let click = block_actions(super::STOP_ACTION_ID);
+    let changed = |change: &dyn Fn(&mut Value)| {
+        let mut payload = click.clone();
+        change(&mut payload);
+        form(&payload)
+    };
+    let bodies: Vec<(&str, Vec<u8>)> = vec![
+        ("not JSON", b"payload=%7Bnot+json".to_vec()),
+        ("bad escape", b"payload=%7B%zz%7D".to_vec()),
+        ("cut escape", b"payload=%7".to_vec()),
+        ("not UTF-8", b"payload=%FF%FE".to_vec()),
+        ("raw bytes", b"payload=\xff".to_vec()),
+        (
+            "two payloads",
+            [form(&click), b"&".to_vec(), form(&click)].concat(),
+        ),
+        ("no payload", b"token=x&type=block_actions".to_vec()),
+        ("empty form", b"payload=".to_vec()),
+        ("no team", changed(&|p| p["team"] = json!(null))),
+        ("bad user", changed(&|p| p["user"]["id"] = json!("../U1"))),
+        (
+            "no channel",
+            changed(&|p| {
+                p["container"]["channel_id"] = json!(null);
+                p["channel"] = json!(null);
+            }),
+        ),
+        (
+            "bad ts",
+            changed(&|p| p["container"]["message_ts"] = json!("1.2.3")),
+        ),
+        (
+            "bad action_ts",
+            changed(&|p| p["actions"][0]["action_ts"] = json!("soon")),
+        ),
+        (
+            "bad value",
+            changed(&|p| p["actions"][0]["value"] = json!("run:../x")),
+        ),
+        ("no value", changed(&|p| p["actions"][0]["value"] = json!(null))),
+        ("not an object", form(&json!([1, 2]))),
+    ];
+    for (name, body) in bodies {
+        let err = intake_as(FORM, &team_path(TEAM), &body, V_SECRET, NOW, NOW)
+            .await
+            .expect_err(name);
+        assert!(matches!(err, WebhookError::Malformed(_)), "{name}: {err:?}");
+        assert_eq!(err.into_reply().status, 400, "{name}");
+    }
+}
+
+fn decide_click(click: &SlackClick) -> Result<Decision, crate::error::ProcessError> {
+    let envelope = Envelope {
+        version: ENVELOPE_VERSION,
+        provider: crate::domain::Provider::Slack,
+        tenant: TEAM.into(),
+        delivery_id: click.delivery_id(),
+        event: "block_actions".into(),
+        group: click.thread_key(),
+        received_at: NOW,
+        payload: crate::provider::queued_payload(click).expect("payload"),
+    };
+    module().decide(&envelope)
+}
+
+fn click() -> SlackClick {
+    SlackClick {
+        team_id: TEAM.into(),
+        channel: CHANNEL.into(),
+        user: ALICE.into(),
+        user_name: "alice".into(),
+        message_ts: STATUS_TS.into(),
+        thread_ts: ROOT_TS.into(),
+        action_ts: ACTION_TS.into(),
+        value: CONVERSATION.into(),
+        bot_user_id: Some(BOT.into()),
+        external: false,
+    }
+}
+
+#[test]
+fn a_stop_click_stops_the_threads_run() {
+    let trigger = run(decide_click(&click()).expect("decides"));
+    assert_eq!(trigger.intent, Intent::Stop);
+    let thread_key = format!("slack:{TEAM}:{CHANNEL}:{ROOT_TS}");
+    assert_eq!(trigger.thread_key, thread_key);
+    assert_eq!(trigger.run_key, format!("{thread_key}:stop:{ACTION_TS}"));
+    assert_eq!(
+        (trigger.actor.id.as_str(), trigger.actor.login.as_str()),
+        (ALICE, ALICE)
+    );
+    assert_eq!(trigger.repository, None);
+    assert_eq!(trigger.occurred_at, 1_515_449_540);
+    let source = slack_source(&trigger.source);
+    assert_eq!(source.thread_ts, ROOT_TS);
+    assert_eq!(source.message_ts, STATUS_TS);
+    assert_eq!(source.user, ALICE);
+    assert_eq!(source.bot_user_id, BOT);
+    assert_eq!(source.notice, SlackNotice::Ephemeral);
+    assert!(!source.external);
+    let mut guest = click();
+    guest.external = true;
+    assert!(slack_source(&run(decide_click(&guest).expect("decides")).source).external);
+
+    // Without the bot's id, access could not tell the bot from a person: nothing is done.
+    let mut unknown_bot = click();
+    unknown_bot.bot_user_id = None;
+    assert!(matches!(decide_click(&unknown_bot), Ok(Decision::Ignore(_))));
+    let mut by_bot = click();
+    by_bot.user = BOT.into();
+    assert!(matches!(decide_click(&by_bot), Ok(Decision::Ignore(_))));
+    let mut elsewhere = click();
+    elsewhere.team_id = OTHER_TEAM.into();
+    assert!(
+        decide_click(&elsewhere).is_err(),
+        "the envelope is another tenant's"
+    );
+}
+
 // ---- text formats ----
 
 #[test]
@@ -673,6 +1000,11 @@ fn markdown_becomes_mrkdwn() {
     );
     let long = "y".repeat(50_000);
     assert!(mrkdwn::to_mrkdwn(&long).chars().count() <= mrkdwn::MAX_MESSAGE_CHARS);
+    assert_eq!(
+        mrkdwn::to_mrkdwn("- [x] Explore\n- [ ] **Fix** a < b (in progress)\n- plain"),
+        "☑ Explore\n☐ *Fix* a &lt; b (in progress)\n- plain",
+        "the agent's task list shows as boxes"
+    );
 }
 
 // ---- configuration ----

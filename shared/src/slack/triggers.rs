@@ -1,8 +1,11 @@
 //! The pure trigger decision for a queued [`SlackEvent`]: is it an exact mention of this workspace's bot by a
 //! person (not a bot, not an edit, not inside a quote or code), which thread it belongs to, and which repository
-//! it is about.
+//! it is about. A [`SlackClick`] on the Stop button is a stop of its thread's run.
 
-use super::{event::SlackEvent, mrkdwn, SlackConfig, SlackNotice, SlackSource};
+use super::{
+    event::{SlackClick, SlackEvent},
+    mrkdwn, SlackConfig, SlackNotice, SlackSource,
+};
 use crate::{
     domain::{Actor, Envelope, Intent, PromptParts, Provider, SourceRef, Trigger},
     provider::Decision,
@@ -118,6 +121,57 @@ pub(crate) fn decide(config: &SlackConfig, envelope: &Envelope, event: &SlackEve
         },
         occurred_at: occurred_at(&event.ts).unwrap_or(envelope.received_at),
         intent,
+    };
+    Decision::Run(Box::new(trigger))
+}
+
+/// Decide a click on the Stop button: a stop of the thread's run by whoever clicked. Whether they may stop it
+/// (their run, the access rules) is the worker's to check, as for `@bot stop`.
+pub(crate) fn decide_click(config: &SlackConfig, envelope: &Envelope, click: &SlackClick) -> Decision {
+    // Without the bot's id the access rules could not tell the bot from a person, so nothing is done.
+    let Some(bot_user_id) = click.bot_user_id.as_deref() else {
+        return Decision::Ignore("the bot's user id is unknown (the clicked message is not a bot's)");
+    };
+    if click.user == bot_user_id {
+        return Decision::Ignore("the bot's own click");
+    }
+    let thread_key = click.thread_key();
+    let run_key = format!("{thread_key}:stop:{}", click.action_ts);
+    let source = SlackSource {
+        tenant: click.team_id.clone(),
+        channel: click.channel.clone(),
+        thread_ts: click.thread_ts.clone(),
+        message_ts: click.message_ts.clone(),
+        user: click.user.clone(),
+        bot_user_id: bot_user_id.to_owned(),
+        notice: SlackNotice::Ephemeral,
+        external: click.external,
+    };
+    let trigger = Trigger {
+        provider: Provider::Slack,
+        tenant: click.team_id.clone(),
+        thread_key,
+        run_key,
+        actor: Actor {
+            id: click.user.clone(),
+            login: click.user.clone(),
+        },
+        source: SourceRef::Slack(source),
+        repository: None,
+        repository_named: false,
+        branch: None,
+        git_provider: config.git_provider.clone(),
+        title: "Slack: stop".to_owned(),
+        prompt: PromptParts {
+            subject: format!(
+                "a Slack thread (workspace {}, channel {})",
+                click.team_id, click.channel
+            ),
+            subject_title: "stop".to_owned(),
+            ..PromptParts::default()
+        },
+        occurred_at: occurred_at(&click.action_ts).unwrap_or(envelope.received_at),
+        intent: Intent::Stop,
     };
     Decision::Run(Box::new(trigger))
 }

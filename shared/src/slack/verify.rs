@@ -1,12 +1,13 @@
 //! Slack's webhook side ([`SlackIntake`]: route → tenant secret → verify → parse → prefilter → trim) and its
 //! request signature: `X-Slack-Signature: v0=<hex>` where the hex is
 //! HMAC-SHA256(signing secret, `v0:{X-Slack-Request-Timestamp}:{raw body}`), compared in constant time, and the
-//! timestamp must be within five minutes of now (replay window).
+//! timestamp must be within five minutes of now (replay window). Interactions (the Stop button) come to the same
+//! URL as a form body, signed alike, and are told apart only after verification.
 
 use async_trait::async_trait;
 
 use super::{
-    event::{self, Callback, PayloadError, SlackEvent},
+    event::{self, Callback, Interaction, PayloadError, SlackClick, SlackEvent},
     is_slack_id, SlackConfig,
 };
 use crate::{
@@ -167,6 +168,19 @@ impl SlackIntake {
         .await
     }
 
+    /// A verified interaction (form body): only a click on the Stop button is queued, grouped with its thread.
+    fn interaction(&self, route: &Route, body: &[u8], now: u64) -> Result<Intake, WebhookError> {
+        let click = match event::parse_interaction(body).map_err(malformed)? {
+            Interaction::Other(reason) => return Ok(Intake::Ignore(reason)),
+            Interaction::Stop(click) => *click,
+        };
+        same_team(route, &click.team_id, "interaction belongs to another team")?;
+        if !self.config.serves(&click.team_id) {
+            return Ok(Intake::Ignore("workspace is not served (SLACK_TENANTS)"));
+        }
+        Ok(Intake::Accept(click_envelope(&click, now)?))
+    }
+
     /// The webhook's cheap filter: only a person's new message that mentions the bot is queued.
     fn prefilter(event: &SlackEvent) -> Option<&'static str> {
         if event.event_type != "app_mention" {
@@ -184,6 +198,36 @@ impl SlackIntake {
     }
 }
 
+/// On a team's own route the verified body must be that team's: one team's secret never acts for another.
+fn same_team(route: &Route, team: &str, refusal: &'static str) -> Result<(), WebhookError> {
+    match route {
+        Route::Team(expected) if expected != team => Err(WebhookError::Unauthorized(refusal)),
+        _ => Ok(()),
+    }
+}
+
+fn malformed(err: PayloadError) -> WebhookError {
+    match err {
+        PayloadError::Json => WebhookError::Malformed("malformed JSON"),
+        PayloadError::Shape(what) => WebhookError::Malformed(what),
+    }
+}
+
+/// The queued envelope of a Stop click: in its thread's group, so it is ordered after the mention that started
+/// the run.
+fn click_envelope(click: &SlackClick, now: u64) -> Result<Envelope, WebhookError> {
+    Ok(Envelope {
+        version: ENVELOPE_VERSION,
+        provider: Provider::Slack,
+        tenant: click.team_id.clone(),
+        delivery_id: click.delivery_id(),
+        event: event::BLOCK_ACTIONS.to_owned(),
+        group: click.thread_key(),
+        received_at: now,
+        payload: queued_payload(click)?,
+    })
+}
+
 #[async_trait]
 impl ProviderIntake for SlackIntake {
     fn provider(&self) -> Provider {
@@ -193,10 +237,11 @@ impl ProviderIntake for SlackIntake {
     async fn intake(&self, request: &HttpRequest<'_>, now: u64) -> Result<Intake, WebhookError> {
         let route = Route::from_path(request.path)?;
         self.verify(&route, request, now).await?;
-        let callback = event::parse(request.body).map_err(|err| match err {
-            PayloadError::Json => WebhookError::Malformed("malformed JSON"),
-            PayloadError::Shape(what) => WebhookError::Malformed(what),
-        })?;
+        // Interactivity shares the events URL, so the body's form says which it is; both are signed alike.
+        if event::is_form(request.header("content-type"), request.body) {
+            return self.interaction(&route, request.body, now);
+        }
+        let callback = event::parse(request.body).map_err(malformed)?;
         let event = match callback {
             // Answered only now, after verification (the body is signed like any other).
             Callback::UrlVerification { challenge } => {
@@ -210,11 +255,7 @@ impl ProviderIntake for SlackIntake {
             Callback::Other(reason) => return Ok(Intake::Ignore(reason)),
             Callback::Event(event) => *event,
         };
-        if let Route::Team(team) = &route {
-            if *team != event.team_id {
-                return Err(WebhookError::Unauthorized("event belongs to another team"));
-            }
-        }
+        same_team(&route, &event.team_id, "event belongs to another team")?;
         if !self.config.serves(&event.team_id) {
             return Ok(Intake::Ignore("workspace is not served (SLACK_TENANTS)"));
         }
@@ -244,6 +285,11 @@ impl ProviderIntake for SlackIntake {
 
     /// Slack redelivers any non-2xx answer up to three times (at once, after 1 and after 5 minutes). A request whose
     /// signature, body, size or method is wrong will be as wrong then, so Slack is asked not to (`X-Slack-No-Retry`).
+    /// Interactions (the Stop button) are acknowledged as Slack asks: 200 with an empty body.
+    fn acknowledgement(&self, request: &HttpRequest<'_>) -> Option<HttpReply> {
+        event::is_form(request.header("content-type"), request.body).then(|| HttpReply::text(200, ""))
+    }
+
     /// A stale timestamp (each delivery carries its own), an unknown workspace (which an operator may be adding)
     /// and a 5xx keep their redeliveries.
     fn rejection_headers(&self, rejection: &WebhookError) -> &'static [(&'static str, &'static str)] {
