@@ -9,7 +9,7 @@ use hookline::{
     domain::Provider,
     slack::verify as signature,
 };
-use hookline_tests::fake_slack::FakeSlack;
+use hookline_tests::fake_slack::{interaction_form, FakeMessage, FakeSlack};
 use serde_json::json;
 
 use super::{Deployment, Rig, StartFacts, FOLLOW_UP, REQUEST};
@@ -236,3 +236,80 @@ impl<D: Deployment> Rig for Slack<D> {
 }
 
 super::scenarios!(Slack);
+
+impl<D: Deployment> Slack<D> {
+    /// A click on the Stop button of the status message `status` by `user`, as Slack posts it to the events URL:
+    /// a form with the `block_actions` payload, signed with `secret`.
+    fn click(&self, status: &FakeMessage, user: &str, action_ts: &str, secret: &str) -> Delivery {
+        let button = &status
+            .blocks
+            .iter()
+            .find(|b| b["type"] == "actions")
+            .expect("a Stop button")["elements"][0];
+        let payload = json!({
+            "type": "block_actions",
+            "user": {"id": user, "username": "alice", "name": "alice", "team_id": TEAM},
+            "api_app_id": "A0HOOKLN1",
+            "container": {"type": "message", "message_ts": status.ts, "channel_id": CHANNEL,
+                          "is_ephemeral": false, "thread_ts": self.root},
+            "trigger_id": "1.2.abc",
+            "team": {"id": TEAM, "domain": "hookline"},
+            "channel": {"id": CHANNEL, "name": "general"},
+            "message": {"type": "message", "user": BOT, "bot_id": "B0BOT0001", "text": status.text,
+                        "ts": status.ts, "thread_ts": self.root},
+            "actions": [{"action_id": button["action_id"], "block_id": "stop", "type": "button",
+                         "value": button["value"], "action_ts": action_ts}],
+        });
+        signed(
+            Delivery::new(format!("/webhooks/slack/{TEAM}"), interaction_form(&payload))
+                .with_header("content-type", "application/x-www-form-urlencoded"),
+            secret,
+            SystemClock.now_secs(),
+        )
+    }
+}
+
+/// GIVEN a running run with its Stop button WHEN forged clicks come, then the person's own THEN the forgeries are
+/// 401 and queue nothing, the click is acknowledged 200 with an empty body, the agent is interrupted and the
+/// status message says who stopped it, its button gone. On both hosts.
+async fn the_stop_button_round_trip<D: Deployment>() {
+    let rig = Slack::<D>::start().await;
+    let world = rig.world();
+    let conversation_id = super::start_run(&rig).await;
+    let status = rig.slack.bot_messages()[0].clone();
+    assert_eq!(status.buttons(), [hookline::slack::STOP_ACTION_ID]);
+    let action_ts = format!("{}.000900", SystemClock.now_secs());
+
+    let genuine = rig.click(&status, ALICE, &action_ts, SIGNING_SECRET);
+    let mut tampered = genuine.clone();
+    tampered.body.extend_from_slice(b"&x=1");
+    let other_team = rig.click(&status, ALICE, &action_ts, OTHER_SECRET);
+    for (what, forged) in [("tampered", tampered), ("another team's secret", other_team)] {
+        assert_eq!(world.post(&forged).await.0, 401, "{what}");
+    }
+    assert_eq!(world.queue_depth().await, 0, "nothing queued");
+
+    assert_eq!(world.post(&genuine).await, (200, String::new()));
+    world.pump().await;
+    assert!(
+        super::interrupted(world, &conversation_id),
+        "the agent was interrupted"
+    );
+    let status = &rig.slack.bot_messages()[0];
+    assert!(status.text.contains("Stopped by"), "{}", status.text);
+    assert!(
+        status.buttons().is_empty(),
+        "the button is gone: {:?}",
+        status.blocks
+    );
+}
+
+#[tokio::test]
+async fn the_stop_button_round_trip_on_lambda() {
+    the_stop_button_round_trip::<crate::lambda_world::World>().await;
+}
+
+#[tokio::test]
+async fn the_stop_button_round_trip_on_the_local_host() {
+    the_stop_button_round_trip::<super::deployment::LocalHost>().await;
+}
