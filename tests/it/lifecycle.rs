@@ -124,6 +124,34 @@ async fn a_mention_while_the_conversation_starts_is_kept_and_sent_once_it_exists
     assert_eq!(h.openhands.starts().len(), 1);
 }
 
+/// GIVEN a run whose conversation is still starting WHEN its person says stop THEN the run holds the stop until
+/// the conversation exists, then interrupts its agent there and says who stopped it: a sandbox that comes up
+/// after the stop does not work on unwatched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_while_the_conversation_starts_interrupts_it_once_it_exists() {
+    let h = harness(&[]).await;
+    h.openhands.set_ready_delay(Duration::from_secs(3));
+    let id = h.start_labeled_run(115, "lc-20").await;
+    assert_eq!(state(&h, &id), RunState::Starting);
+    mention(&h, 115, "@openhands stop", "lc-21").await;
+    assert_eq!(state(&h, &id), RunState::Concluding, "the stop is held");
+    assert_eq!(count(&h, "POST", "/interrupt"), 0, "nothing to interrupt yet");
+    assert!(status_body(&h, 115).contains("I'm on it"));
+
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    h.clock.advance(20);
+    h.host().sweep_now().await;
+    assert_eq!(count(&h, "POST", "/interrupt"), 1);
+    assert_eq!(state(&h, &id), RunState::Failed);
+    assert!(
+        status_body(&h, 115).contains("Stopped by @alice"),
+        "{}",
+        status_body(&h, 115)
+    );
+    h.host().sweep_now().await;
+    assert_eq!(count(&h, "POST", "/interrupt"), 1, "once");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mention_while_running_goes_straight_to_the_agent() {
     let h = harness(&[]).await;
