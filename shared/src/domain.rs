@@ -187,6 +187,9 @@ pub struct Trigger {
     /// Whether the person asks for work or to stop the thread's run.
     #[serde(default)]
     pub intent: Intent,
+    /// For a stop from a run's own Stop button: that run's conversation id; the stop names no other run.
+    #[serde(default)]
+    pub stop_only: Option<String>,
 }
 
 /// What a person's message asks of the bot.

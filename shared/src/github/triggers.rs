@@ -154,6 +154,7 @@ pub(super) fn decide(config: &GithubConfig, envelope: &Envelope, event: GithubEv
         },
         occurred_at: envelope.received_at,
         intent,
+        stop_only: None,
     };
     Decision::Run(Box::new(trigger))
 }

@@ -190,6 +190,7 @@ pub(super) fn decide(tenant: &GitlabTenant, envelope: &Envelope, event: GitlabEv
         },
         occurred_at: envelope.received_at,
         intent,
+        stop_only: None,
     };
     Decision::Run(Box::new(trigger))
 }

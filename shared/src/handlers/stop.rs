@@ -37,7 +37,13 @@ pub(super) async fn stop(
         Some(id) => services.runs.get_run(&id).await?,
         None => None,
     };
-    let Some(run) = active.filter(|run| !run.state.is_terminal()) else {
+    let named = |run: &crate::domain::RunRecord| {
+        trigger
+            .stop_only
+            .as_ref()
+            .is_none_or(|id| *id == run.conversation_id)
+    };
+    let Some(run) = active.filter(|run| !run.state.is_terminal() && named(run)) else {
         info!(decision = "nothing_to_stop", "no run is going on this thread");
         let key = format!("{}:nothing-to-stop", trigger.run_key);
         return post_notice_once(services, module, &trigger.source, &key, NOTHING_TO_STOP).await;

@@ -715,6 +715,7 @@ fn unlinked_notice_mentions_the_person() {
         prompt: Default::default(),
         occurred_at: 0,
         intent: Default::default(),
+        stop_only: None,
     };
     let text = m.unlinked_notice(&trigger);
     assert!(text.starts_with(&format!("[~accountid:{ALICE}] ")), "{text}");

@@ -135,6 +135,7 @@ pub fn decide(config: &JiraConfig, site: &JiraTenant, envelope: &Envelope, event
         },
         occurred_at: envelope.received_at,
         intent,
+        stop_only: None,
     };
     Decision::Run(Box::new(trigger))
 }

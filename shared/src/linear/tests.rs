@@ -786,6 +786,7 @@ fn the_unlinked_notice_names_the_person_and_their_id() {
         prompt: Default::default(),
         occurred_at: 0,
         intent: Default::default(),
+        stop_only: None,
     };
     let text = module().unlinked_notice(&trigger);
     assert!(text.starts_with("alice, I can't start OpenHands"), "{text}");

@@ -136,6 +136,7 @@ pub(crate) fn decide(
         },
         occurred_at: envelope.received_at,
         intent,
+        stop_only: None,
     };
     Decision::Run(Box::new(trigger))
 }

@@ -121,6 +121,7 @@ pub(crate) fn decide(config: &SlackConfig, envelope: &Envelope, event: &SlackEve
         },
         occurred_at: occurred_at(&event.ts).unwrap_or(envelope.received_at),
         intent,
+        stop_only: None,
     };
     Decision::Run(Box::new(trigger))
 }
@@ -172,6 +173,8 @@ pub(crate) fn decide_click(config: &SlackConfig, envelope: &Envelope, click: &Sl
         },
         occurred_at: occurred_at(&click.action_ts).unwrap_or(envelope.received_at),
         intent: Intent::Stop,
+        // The button belongs to one run: a click never stops a later one on the thread.
+        stop_only: crate::openhands::normalize_id(&click.value),
     };
     Decision::Run(Box::new(trigger))
 }

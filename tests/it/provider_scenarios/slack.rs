@@ -10,7 +10,7 @@ use hookline::{
     slack::verify as signature,
 };
 use hookline_tests::fake_slack::{interaction_form, FakeMessage, FakeSlack};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::{Deployment, Rig, StartFacts, FOLLOW_UP, REQUEST};
 use crate::lambda_world::{owned, Delivery, Wiring};
@@ -246,6 +246,18 @@ impl<D: Deployment> Slack<D> {
             .iter()
             .find(|b| b["type"] == "actions")
             .expect("a Stop button")["elements"][0];
+        self.click_valued(status, user, action_ts, secret, &button["value"])
+    }
+
+    /// [`Slack::click`] on a button carrying `value` (a run's conversation id).
+    fn click_valued(
+        &self,
+        status: &FakeMessage,
+        user: &str,
+        action_ts: &str,
+        secret: &str,
+        value: &Value,
+    ) -> Delivery {
         let payload = json!({
             "type": "block_actions",
             "user": {"id": user, "username": "alice", "name": "alice", "team_id": TEAM},
@@ -257,8 +269,8 @@ impl<D: Deployment> Slack<D> {
             "channel": {"id": CHANNEL, "name": "general"},
             "message": {"type": "message", "user": BOT, "bot_id": "B0BOT0001", "text": status.text,
                         "ts": status.ts, "thread_ts": self.root},
-            "actions": [{"action_id": button["action_id"], "block_id": "stop", "type": "button",
-                         "value": button["value"], "action_ts": action_ts}],
+            "actions": [{"action_id": hookline::slack::STOP_ACTION_ID, "block_id": "stop", "type": "button",
+                         "value": value, "action_ts": action_ts}],
         });
         signed(
             Delivery::new(format!("/webhooks/slack/{TEAM}"), interaction_form(&payload))
@@ -288,6 +300,29 @@ async fn the_stop_button_round_trip<D: Deployment>() {
         assert_eq!(world.post(&forged).await.0, 401, "{what}");
     }
     assert_eq!(world.queue_depth().await, 0, "nothing queued");
+
+    // A button of another run (an older message's) stops nothing here.
+    let other_run = json!("0123456789abcdef0123456789abcdef");
+    let stale = rig.click_valued(
+        &status,
+        ALICE,
+        &format!("{}.000800", SystemClock.now_secs()),
+        SIGNING_SECRET,
+        &other_run,
+    );
+    assert_eq!(world.post(&stale).await, (200, String::new()));
+    world.pump().await;
+    assert!(
+        !super::interrupted(world, &conversation_id),
+        "another run's button"
+    );
+    let ephemerals = rig.slack.ephemerals();
+    assert!(
+        ephemerals
+            .last()
+            .is_some_and(|e| e.text.contains("nothing to stop")),
+        "{ephemerals:?}"
+    );
 
     assert_eq!(world.post(&genuine).await, (200, String::new()));
     world.pump().await;
