@@ -197,8 +197,8 @@ fn longest_run(text: &str, ch: char) -> usize {
 // ---- Markdown → ADF ----
 
 /// An ADF document for `markdown`: paragraphs (single newlines become hard breaks), `#` headings, `-`/`1.`
-/// lists (flattened), `>` quotes, fenced code, `---` rules; inline `code`, `**bold**`, `[text](url)` and bare
-/// http(s) URLs as links. When `mentions` is set, `[~accountid:<id>]` becomes a mention node (only for text
+/// lists (flattened; `- [ ]`/`- [x]` as action items), `>` quotes, fenced code, `---` rules; inline `code`,
+/// `**bold**`, `[text](url)` and bare http(s) URLs as links. When `mentions` is set, `[~accountid:<id>]` becomes a mention node (only for text
 /// Hookline writes itself, so an agent's summary cannot ping people). Text beyond [`MAX_COMMENT_CHARS`] is
 /// cut with a visible note.
 pub fn from_markdown(markdown: &str, mentions: bool) -> Value {
