@@ -934,7 +934,11 @@ fn click() -> SlackClick {
 fn a_stop_click_stops_the_threads_run() {
     let trigger = run(decide_click(&click()).expect("decides"));
     assert_eq!(trigger.intent, Intent::Stop);
-    assert_eq!(trigger.stop_only.as_deref(), Some(CONVERSATION), "the button names its run");
+    assert_eq!(
+        trigger.stop_only.as_deref(),
+        Some(CONVERSATION),
+        "the button names its run"
+    );
     let thread_key = format!("slack:{TEAM}:{CHANNEL}:{ROOT_TS}");
     assert_eq!(trigger.thread_key, thread_key);
     assert_eq!(trigger.run_key, format!("{thread_key}:stop:{ACTION_TS}"));
