@@ -414,6 +414,9 @@ pub struct Progress {
     /// arrives late never replaces a newer list.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub tasks_at: String,
+    /// Items of the list beyond those kept (the first twelve).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub more_tasks: u32,
     /// What the agent is doing now, in a few words ("editing src/draft.rs").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
@@ -429,6 +432,10 @@ pub struct Progress {
     /// waits for it rather than being overwritten by it.
     #[serde(default)]
     pub editing_until: u64,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// One item of the agent's task list.

@@ -23,6 +23,8 @@ const ELAPSED_EVERY_SECS: u64 = 300;
 pub(crate) const MAX_TASKS: usize = 12;
 /// Longest task title shown.
 const MAX_TASK_CHARS: usize = 120;
+/// Longest event timestamp kept (the agent server writes 26 characters).
+const MAX_TIMESTAMP_CHARS: usize = 40;
 /// Longest file path shown in a step.
 const MAX_PATH_CHARS: usize = 80;
 
@@ -60,16 +62,21 @@ impl AgentEvent {
 /// repeat). Returns whether anything shown changed.
 pub(crate) fn fold(progress: &mut Progress, events: &[AgentEvent]) -> bool {
     let mut changed = false;
-    for event in events {
+    // A sandbox is not trusted with the run record's size: an odd timestamp drops its event.
+    let dated = events
+        .iter()
+        .filter(|e| !e.timestamp.is_empty() && e.timestamp.len() <= MAX_TIMESTAMP_CHARS);
+    for event in dated {
         match event.kind.as_str() {
             "ObservationEvent" => {
-                let Some(tasks) = event.observation.as_ref().and_then(task_list) else {
+                let Some((tasks, more)) = event.observation.as_ref().and_then(task_list) else {
                     continue;
                 };
                 if event.timestamp.as_str() > progress.tasks_at.as_str() {
                     progress.tasks_at = event.timestamp.clone();
-                    if progress.tasks != tasks {
+                    if progress.tasks != tasks || progress.more_tasks != more {
                         progress.tasks = tasks;
+                        progress.more_tasks = more;
                         changed = true;
                     }
                 }
@@ -88,26 +95,28 @@ pub(crate) fn fold(progress: &mut Progress, events: &[AgentEvent]) -> bool {
     changed
 }
 
-/// The task list of a task-tracker observation: titles cut to one short line, neutralized like agent text.
-fn task_list(observation: &serde_json::Value) -> Option<Vec<ProgressTask>> {
+/// The task list of a task-tracker observation: its first [`MAX_TASKS`] items, titles cut to one short line and
+/// neutralized like agent text, and how many more there are.
+fn task_list(observation: &serde_json::Value) -> Option<(Vec<ProgressTask>, u32)> {
     let items = observation.get("task_list")?.as_array()?;
-    Some(
-        items
-            .iter()
-            .filter_map(|item| {
-                let title = crate::text::short_detail(item.get("title")?.as_str()?, MAX_TASK_CHARS);
-                if title.is_empty() {
-                    return None;
-                }
-                let status = match item.get("status").and_then(|s| s.as_str()) {
-                    Some("done") => TaskStatus::Done,
-                    Some("in_progress") => TaskStatus::InProgress,
-                    _ => TaskStatus::Todo,
-                };
-                Some(ProgressTask { title, status })
-            })
-            .collect(),
-    )
+    let more = u32::try_from(items.len().saturating_sub(MAX_TASKS)).unwrap_or(u32::MAX);
+    let tasks = items
+        .iter()
+        .take(MAX_TASKS)
+        .filter_map(|item| {
+            let title = crate::text::short_detail(item.get("title")?.as_str()?, MAX_TASK_CHARS);
+            if title.is_empty() {
+                return None;
+            }
+            let status = match item.get("status").and_then(|s| s.as_str()) {
+                Some("done") => TaskStatus::Done,
+                Some("in_progress") => TaskStatus::InProgress,
+                _ => TaskStatus::Todo,
+            };
+            Some(ProgressTask { title, status })
+        })
+        .collect();
+    Some((tasks, more))
 }
 
 /// The step an action is, in a few words. Never the command line or the text the agent sends (either may
@@ -196,6 +205,7 @@ fn digest(progress: &Progress) -> String {
         hash.update(task.title.as_bytes());
         hash.update([0]);
     }
+    hash.update(progress.more_tasks.to_le_bytes());
     hash.update(progress.step.as_deref().unwrap_or_default().as_bytes());
     hex::encode(&hash.finalize()[..12])
 }
@@ -359,6 +369,29 @@ mod tests {
             ),
             "a repeat"
         );
+    }
+
+    #[test]
+    fn a_sandbox_cannot_grow_the_run_record() {
+        let mut progress = Progress::default();
+        let many: Vec<serde_json::Value> = (0..5000)
+            .map(|i| json!({"title": format!("Task {i} {}", "x".repeat(1000)), "status": "todo"}))
+            .collect();
+        let huge = event(json!({
+            "kind": "ObservationEvent", "timestamp": "2026-12-02T10:00:00.000001",
+            "observation": {"task_list": many}
+        }));
+        assert!(fold(&mut progress, &[huge]));
+        assert_eq!(progress.tasks.len(), MAX_TASKS);
+        assert_eq!(progress.more_tasks, 5000 - MAX_TASKS as u32);
+        assert!(progress
+            .tasks
+            .iter()
+            .all(|t| t.title.chars().count() <= MAX_TASK_CHARS + 1));
+        let odd =
+            event(json!({"kind": "ActionEvent", "timestamp": "9".repeat(10_000), "tool_name": "think"}));
+        assert!(!fold(&mut progress, &[odd]), "an odd timestamp drops its event");
+        assert!(progress.step_at.is_empty());
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! What Hookline says to the agent and to people: the initial message (untrusted text sanitized and fenced as
 //! data), the follow-up message, the summary question, and the status texts.
 
-use super::progress::MAX_TASKS;
 use crate::{
     domain::{Progress, PromptParts, TaskStatus, Trigger},
     ports::ContextMessage,
@@ -105,7 +104,7 @@ pub fn status_progress(login: &str, link: &str, progress: &Progress, elapsed_sec
     );
     if !progress.tasks.is_empty() {
         out.push('\n');
-        for task in progress.tasks.iter().take(MAX_TASKS) {
+        for task in &progress.tasks {
             let (check, note) = match task.status {
                 TaskStatus::Done => ("x", ""),
                 TaskStatus::InProgress => (" ", " (in progress)"),
@@ -113,8 +112,8 @@ pub fn status_progress(login: &str, link: &str, progress: &Progress, elapsed_sec
             };
             out.push_str(&format!("\n- [{check}] {}{note}", task.title));
         }
-        if progress.tasks.len() > MAX_TASKS {
-            out.push_str(&format!("\n- … and {} more", progress.tasks.len() - MAX_TASKS));
+        if progress.more_tasks > 0 {
+            out.push_str(&format!("\n- … and {} more", progress.more_tasks));
         }
     }
     if let Some(step) = &progress.step {
