@@ -588,3 +588,51 @@ async fn a_slow_client_is_cut_off() {
         .status();
     assert!(status.is_success(), "{status}");
 }
+
+/// GIVEN an issue opened with the trigger label WHEN GitHub sends its `opened` and then its `labeled` THEN one
+/// conversation starts, with one status comment.
+#[tokio::test]
+async fn an_issue_opened_with_the_label_starts_one_run() {
+    let h = Harness::start().await;
+    let mut opened = labeled(61, "openhands", alice());
+    opened["action"] = json!("opened");
+    opened.as_object_mut().expect("object").remove("label");
+    opened["issue"]["labels"] = json!([{"id": 1, "name": "openhands"}]);
+    opened["issue"]["created_at"] = json!("2026-12-02T10:00:00Z");
+    opened["issue"]["updated_at"] = json!("2026-12-02T10:00:00Z");
+    let mut label = opened.clone();
+    label["action"] = json!("labeled");
+    label["label"] = json!({"id": 1, "name": "openhands"});
+    label["issue"]["updated_at"] = json!("2026-12-02T10:00:01Z");
+    assert_eq!(h.deliver("issues", "d-open-61", &opened).await.0, 202);
+    assert_eq!(h.deliver("issues", "d-label-61", &label).await.0, 202);
+    eventually("a start", || async { !h.openhands.starts().is_empty() }).await;
+    h.settle().await;
+    assert_eq!(h.openhands.starts().len(), 1, "one run for opened + labeled");
+    assert_eq!(h.bot_comments().len(), 1);
+}
+
+/// GIVEN a pull request opened whose description asks the bot WHEN GitHub sends `pull_request.opened` THEN the
+/// run works on the pull request's head branch and reports on the pull request.
+#[tokio::test]
+async fn a_pull_request_opened_asking_works_on_its_head_branch() {
+    let h = Harness::start().await;
+    let mut opened = review_comment(62, 1, None, "", alice());
+    opened["action"] = json!("opened");
+    opened.as_object_mut().expect("object").remove("comment");
+    opened["pull_request"]["body"] = json!("Calls run().\n\n@openhands please add a test for this");
+    opened["pull_request"]["created_at"] = json!("2026-12-02T10:00:00Z");
+    assert_eq!(h.deliver("pull_request", "d-pr-62", &opened).await.0, 202);
+    eventually("a start", || async { !h.openhands.starts().is_empty() }).await;
+    h.settle().await;
+    let start = &h.openhands.starts()[0];
+    assert_eq!(start.request["selected_branch"], "feature/run");
+    assert_eq!(start.request["selected_repository"], REPO);
+    let message = start.request["initial_message"]["content"][0]["text"]
+        .as_str()
+        .expect("text");
+    assert!(message.contains("please add a test for this"), "{message}");
+    let comments = h.bot_comments();
+    assert_eq!(comments.len(), 1);
+    assert_eq!(comments[0].number, 62);
+}

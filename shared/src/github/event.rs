@@ -13,6 +13,8 @@ use serde_json::value::RawValue;
 
 /// Longest text field kept in a queued event; longer text is cut at a character boundary and flagged.
 pub const MAX_FIELD_BYTES: usize = 64 * 1024;
+/// Most label names kept of an issue or pull request.
+pub const MAX_LABELS: usize = 50;
 
 /// The trimmed event on the queue. `S` is the text type: `String` when the worker reads it, [`JsonText`] when the
 /// webhook writes it.
@@ -60,6 +62,12 @@ pub struct GithubIssue<S = String> {
     /// where the unsigned delivery id cannot.
     #[serde(default)]
     pub updated_at: S,
+    /// When it was opened: a label added within seconds of it came with the new issue.
+    #[serde(default)]
+    pub created_at: S,
+    /// Its labels' names (the first [`MAX_LABELS`]), for an issue opened with the trigger label.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<S>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +103,13 @@ pub struct GithubPull<S = String> {
     #[serde(default)]
     pub head_repository: S,
     pub html_url: S,
+    /// As for [`GithubIssue`]: what keys a label run, and when it was opened.
+    #[serde(default)]
+    pub updated_at: S,
+    #[serde(default)]
+    pub created_at: S,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<S>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -256,6 +271,10 @@ struct RawIssue<'a> {
     html_url: Option<JsonText<'a>>,
     #[serde(default, borrow)]
     updated_at: Option<JsonText<'a>>,
+    #[serde(default, borrow)]
+    created_at: Option<JsonText<'a>>,
+    #[serde(default, borrow)]
+    labels: Vec<RawLabel<'a>>,
     /// Present (an object) when the issue is a pull request.
     #[serde(default)]
     pull_request: Option<de::IgnoredAny>,
@@ -307,6 +326,12 @@ struct RawPull<'a> {
     html_url: Option<JsonText<'a>>,
     #[serde(default, borrow)]
     head: Option<RawHead<'a>>,
+    #[serde(default, borrow)]
+    updated_at: Option<JsonText<'a>>,
+    #[serde(default, borrow)]
+    created_at: Option<JsonText<'a>>,
+    #[serde(default, borrow)]
+    labels: Vec<RawLabel<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -345,13 +370,26 @@ impl<'a> RawEvent<'a> {
         self.label.as_ref().map(|l| l.name.text())
     }
 
-    /// Text that might carry a mention, for the cheap webhook prefilter.
+    /// Text that might carry a mention, for the cheap webhook prefilter: the comment or review, else the body of
+    /// the issue or pull request (a new one).
     pub(crate) fn mention_text(&self) -> Option<Cow<'_, str>> {
         self.comment
             .as_ref()
             .and_then(|c| c.body.as_ref())
             .or_else(|| self.review.as_ref().and_then(|r| r.body.as_ref()))
+            .or_else(|| self.issue.as_ref().and_then(|i| i.body.as_ref()))
+            .or_else(|| self.pull_request.as_ref().and_then(|p| p.body.as_ref()))
             .map(JsonText::text)
+    }
+
+    /// Whether the issue or pull request carries a label named `label` (any case).
+    pub(crate) fn has_label(&self, label: &str) -> bool {
+        let labels = match (&self.issue, &self.pull_request) {
+            (Some(issue), _) => &issue.labels,
+            (None, Some(pull)) => &pull.labels,
+            (None, None) => return false,
+        };
+        labels.iter().any(|l| l.name.text().eq_ignore_ascii_case(label))
     }
 
     /// Trim to the queued shape. Requires what every trigger needs: installation, repository, sender and an
@@ -378,6 +416,8 @@ impl<'a> RawEvent<'a> {
                 is_pull_request: i.pull_request.is_some(),
                 html_url: i.html_url.unwrap_or_default(),
                 updated_at: i.updated_at.unwrap_or_default(),
+                created_at: i.created_at.unwrap_or_default(),
+                labels: label_names(i.labels),
             }),
             comment: self.comment.map(|c| GithubComment {
                 id: c.id,
@@ -403,6 +443,9 @@ impl<'a> RawEvent<'a> {
                     .map(|r| r.full_name)
                     .unwrap_or_default(),
                 html_url: p.html_url.unwrap_or_default(),
+                updated_at: p.updated_at.unwrap_or_default(),
+                created_at: p.created_at.unwrap_or_default(),
+                labels: label_names(p.labels),
             }),
             review: self.review.map(|r| GithubReview {
                 id: r.id,
@@ -424,6 +467,14 @@ fn user(raw: RawUser<'_>) -> GithubUser<JsonText<'_>> {
 }
 
 /// An optional text field as queued: empty when absent, cut when too long.
+fn label_names(labels: Vec<RawLabel<'_>>) -> Vec<JsonText<'_>> {
+    labels
+        .into_iter()
+        .take(MAX_LABELS)
+        .map(|l| l.name.trimmed())
+        .collect()
+}
+
 fn trimmed(text: Option<JsonText<'_>>) -> JsonText<'_> {
     text.map(JsonText::trimmed).unwrap_or_default()
 }

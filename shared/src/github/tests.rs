@@ -493,3 +493,129 @@ async fn an_empty_webhook_secret_verifies_nothing() {
     let result = sides.intake(&request, 1_800_000_000).await;
     assert!(matches!(result, Err(WebhookError::Unavailable(_))), "{result:?}");
 }
+
+fn issue_opened(body: &str, labels: &[&str]) -> Value {
+    let mut v = base("opened");
+    let labels: Vec<Value> = labels.iter().map(|l| json!({"name": l})).collect();
+    v["issue"] = json!({"number": 9, "title": "Empty config crashes", "body": body,
+        "html_url": "https://github.com/Octo-Org/Hello/issues/9", "labels": labels,
+        "created_at": "2026-12-02T10:00:00Z", "updated_at": "2026-12-02T10:00:00Z"});
+    v
+}
+
+fn pull_opened(action: &str, body: &str, labels: &[&str], updated_at: &str) -> Value {
+    let mut v = base(action);
+    let labels: Vec<Value> = labels.iter().map(|l| json!({"name": l})).collect();
+    v["pull_request"] = json!({"number": 10, "title": "Faster start", "body": body,
+        "html_url": "https://github.com/Octo-Org/Hello/pull/10", "labels": labels,
+        "head": {"ref": "feature/fast", "repo": {"full_name": "alice/Hello"}},
+        "created_at": "2026-12-02T10:00:00Z", "updated_at": updated_at});
+    v
+}
+
+/// GIVEN new issues WHEN their body mentions the handle exactly, or they come with the label THEN one run each,
+/// keyed on the issue's creation, so GitHub's `opened` and `labeled` for one new issue start one run; a mention
+/// in a quote or code, another label, or a bot opening it start nothing.
+#[tokio::test]
+async fn a_new_issue_that_asks_starts_one_run() {
+    let asked = issue_opened("It crashes.\n\n@openhands please fix", &[]);
+    assert!(matches!(intake("issues", &asked).await, Ok(Intake::Accept(_))));
+    let trigger = run(decide("issues", &asked));
+    assert_eq!(trigger.run_key, "github:octo-org/hello#9:created");
+    assert_eq!(
+        trigger.prompt.subject_body,
+        "It crashes.\n\n@openhands please fix"
+    );
+    assert!(trigger.prompt.request.is_empty(), "the body is quoted once");
+
+    let with_label = issue_opened("It crashes.", &["bug", "OpenHands"]);
+    assert!(matches!(
+        intake("issues", &with_label).await,
+        Ok(Intake::Accept(_))
+    ));
+    let opened = run(decide("issues", &with_label));
+    let mut labeled = with_label.clone();
+    labeled["action"] = json!("labeled");
+    labeled["label"] = json!({"name": "openhands"});
+    labeled["issue"]["updated_at"] = json!("2026-12-02T10:00:01Z");
+    assert_eq!(
+        run(decide("issues", &labeled)).run_key,
+        opened.run_key,
+        "one run for opened + labeled"
+    );
+    labeled["issue"]["updated_at"] = json!("2026-12-02T11:00:00Z");
+    assert_ne!(
+        run(decide("issues", &labeled)).run_key,
+        opened.run_key,
+        "a later label is a new run"
+    );
+
+    for body in [
+        "> @openhands please fix\n\nquoted",
+        "`@openhands` in code",
+        "no mention",
+    ] {
+        let quiet = issue_opened(body, &["bug"]);
+        assert!(matches!(
+            intake("issues", &quiet).await,
+            Ok(Intake::Ignore(_)) | Ok(Intake::Accept(_))
+        ));
+        assert!(ignored(decide("issues", &quiet)).contains("mention"), "{body}");
+    }
+    let mut by_bot = asked.clone();
+    by_bot["sender"] = user("dependabot[bot]", "Bot");
+    assert!(ignored(decide("issues", &by_bot)).contains("bot"));
+}
+
+/// GIVEN pull requests WHEN one is opened asking or with the label, or labeled later THEN the run works on its
+/// head branch in the head repository (a fork here); `opened` + `labeled` of one new pull request are one run.
+#[tokio::test]
+async fn a_pull_request_opened_or_labeled_works_on_its_head_branch() {
+    let asked = pull_opened("opened", "@openhands tidy this up", &[], "2026-12-02T10:00:00Z");
+    assert!(matches!(
+        intake("pull_request", &asked).await,
+        Ok(Intake::Accept(_))
+    ));
+    let trigger = run(decide("pull_request", &asked));
+    assert_eq!(trigger.run_key, "github:octo-org/hello#10:created");
+    assert_eq!(trigger.repository.as_deref(), Some("alice/Hello"));
+    assert_eq!(trigger.branch.as_deref(), Some("feature/fast"));
+    match &trigger.source {
+        SourceRef::Github(source) => {
+            assert!(source.is_pull_request);
+            assert_eq!(source.number, 10);
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let mut labeled = pull_opened("labeled", "", &["openhands"], "2026-12-02T10:00:02Z");
+    labeled["label"] = json!({"name": "openhands"});
+    assert!(matches!(
+        intake("pull_request", &labeled).await,
+        Ok(Intake::Accept(_))
+    ));
+    assert_eq!(run(decide("pull_request", &labeled)).run_key, trigger.run_key);
+    labeled["pull_request"]["updated_at"] = json!("2026-12-03T08:00:00Z");
+    let later = run(decide("pull_request", &labeled));
+    assert_eq!(
+        later.run_key,
+        "github:octo-org/hello#10:label:openhands:2026-12-03T08:00:00Z"
+    );
+    assert_eq!(later.branch.as_deref(), Some("feature/fast"));
+
+    let synchronize = pull_opened(
+        "synchronize",
+        "@openhands",
+        &["openhands"],
+        "2026-12-02T10:00:00Z",
+    );
+    assert!(matches!(
+        intake("pull_request", &synchronize).await,
+        Ok(Intake::Ignore(_))
+    ));
+    labeled["label"] = json!({"name": "bug"});
+    assert!(matches!(
+        intake("pull_request", &labeled).await,
+        Ok(Intake::Ignore(_))
+    ));
+}

@@ -33,17 +33,40 @@ pub(super) fn decide(config: &GithubConfig, envelope: &Envelope, event: GithubEv
             if issue.is_pull_request {
                 return Decision::Ignore("label on a pull request");
             }
-            // Keyed on the signed body: a copy of this body sent again under a fresh delivery id (which the
-            // signature does not cover) is the same run, while a later re-label has a later `updated_at`.
-            if issue.updated_at.is_empty() {
+            let Some(run_suffix) = label_run(config, &issue.created_at, &issue.updated_at) else {
                 return Decision::Ignore("no updated_at to key the run on");
+            };
+            (GithubTarget::Issue, String::new(), run_suffix)
+        }
+        ("pull_request", "labeled") => {
+            if !event
+                .label
+                .as_deref()
+                .is_some_and(|l| l.eq_ignore_ascii_case(&config.label))
+            {
+                return Decision::Ignore("another label");
             }
-            let label = config.label.to_ascii_lowercase();
-            (
-                GithubTarget::Issue,
-                String::new(),
-                format!("label:{label}:{}", issue.updated_at),
-            )
+            let Some(pull) = event.pull_request.as_ref() else {
+                return Decision::Ignore("no pull request");
+            };
+            let Some(run_suffix) = label_run(config, &pull.created_at, &pull.updated_at) else {
+                return Decision::Ignore("no updated_at to key the run on");
+            };
+            (GithubTarget::Issue, String::new(), run_suffix)
+        }
+        ("issues", "opened") | ("pull_request", "opened") => {
+            let (body, labels) = match (&event.pull_request, &event.issue) {
+                (Some(pull), _) => (&pull.body, &pull.labels),
+                (None, Some(issue)) if !issue.is_pull_request => (&issue.body, &issue.labels),
+                _ => return Decision::Ignore("no new issue or pull request"),
+            };
+            let labelled = labels.iter().any(|l| l.eq_ignore_ascii_case(&config.label));
+            if !labelled && !text::mentions(body, &config.mention) {
+                return Decision::Ignore("no exact mention or trigger label in the new item");
+            }
+            // The body is the request, quoted once as the description. Opening happens once per number, and
+            // a label that came with it keys the same run (below), so `opened` + `labeled` start one.
+            (GithubTarget::Issue, String::new(), CREATED.to_owned())
         }
         ("issue_comment", "created") | ("pull_request_review_comment", "created") => {
             let Some(comment) = event.comment.as_ref() else {
@@ -89,6 +112,7 @@ pub(super) fn decide(config: &GithubConfig, envelope: &Envelope, event: GithubEv
             )
         }
         ("issues", _)
+        | ("pull_request", _)
         | ("issue_comment", _)
         | ("pull_request_review_comment", _)
         | ("pull_request_review", _) => return Decision::Ignore("action never triggers (edit, delete, …)"),
@@ -157,6 +181,32 @@ pub(super) fn decide(config: &GithubConfig, envelope: &Envelope, event: GithubEv
         stop_only: None,
     };
     Decision::Run(Box::new(trigger))
+}
+
+/// The run key suffix of an item that was opened with the trigger (body mention or label).
+const CREATED: &str = "created";
+/// A label added this close to the item's creation came with it (GitHub sends `opened`, then `labeled`).
+const WITH_CREATION_SECS: u64 = 10;
+
+/// The run key suffix of a label added at `updated_at` to an item opened at `created_at`; `None` without an
+/// `updated_at`. Keyed on the signed body: a copy sent again under a fresh delivery id (which the signature does
+/// not cover) is the same run, while a later re-label has a later `updated_at`. A label that came with a new item
+/// is the item's creation run.
+fn label_run(config: &GithubConfig, created_at: &str, updated_at: &str) -> Option<String> {
+    if updated_at.is_empty() {
+        return None;
+    }
+    let at = |t: &str| humantime::parse_rfc3339(t).ok();
+    if let (Some(created), Some(updated)) = (at(created_at), at(updated_at)) {
+        let apart = updated.duration_since(created).unwrap_or_default().as_secs();
+        if apart <= WITH_CREATION_SECS {
+            return Some(CREATED.to_owned());
+        }
+    }
+    Some(format!(
+        "label:{}:{updated_at}",
+        config.label.to_ascii_lowercase()
+    ))
 }
 
 /// Comments by bots, by this App, or carrying Hookline's own marker never trigger (no loops).

@@ -70,7 +70,11 @@ impl ProviderIntake for GithubIntake {
         }
         let may_trigger = matches!(
             event,
-            "issues" | "issue_comment" | "pull_request_review_comment" | "pull_request_review"
+            "issues"
+                | "pull_request"
+                | "issue_comment"
+                | "pull_request_review_comment"
+                | "pull_request_review"
         );
         if event == "ping" {
             return Ok(Intake::Reply(HttpReply::text(200, "pong")));
@@ -79,15 +83,19 @@ impl ProviderIntake for GithubIntake {
             return Ok(Intake::Ignore("event never triggers"));
         }
         let raw = RawEvent::parse(request.body).map_err(|_| WebhookError::Malformed("malformed JSON"))?;
+        let mentions = |raw: &RawEvent<'_>| {
+            raw.mention_text()
+                .is_some_and(|body| text::contains_ignore_ascii_case(&body, &self.config.mention))
+        };
         let relevant = match (event, raw.action().as_ref()) {
-            ("issues", "labeled") => raw
+            ("issues" | "pull_request", "labeled") => raw
                 .label_name()
                 .is_some_and(|l| l.eq_ignore_ascii_case(&self.config.label)),
+            // A new issue or pull request asks in its body, or comes with the label.
+            ("issues" | "pull_request", "opened") => mentions(&raw) || raw.has_label(&self.config.label),
             ("issue_comment", "created")
             | ("pull_request_review_comment", "created")
-            | ("pull_request_review", "submitted") => raw
-                .mention_text()
-                .is_some_and(|body| text::contains_ignore_ascii_case(&body, &self.config.mention)),
+            | ("pull_request_review", "submitted") => mentions(&raw),
             _ => false,
         };
         if !relevant {
