@@ -50,6 +50,10 @@ pub struct JiraIssue {
     /// `None` when the payload did not carry it (comment events carry a few fields only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// A new issue's description in mention form (as [`JiraComment::mention_text`]), where its creation may ask
+    /// the bot; empty for other events.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub mention_text: String,
 }
 
 /// A comment, flattened to text.
@@ -203,6 +207,15 @@ impl RawEvent {
         }
     }
 
+    /// A new issue's description in mention form (`None` for other events).
+    pub(crate) fn created_mention_text(&self) -> Option<String> {
+        if self.webhook_event != "jira:issue_created" {
+            return None;
+        }
+        let description = self.issue.as_ref()?.fields.as_ref()?.description.as_ref()?;
+        Some(adf::body_text(description, MentionStyle::Token))
+    }
+
     /// The comment's text in mention form, for the cheap webhook prefilter.
     pub(crate) fn comment_mention_text(&self) -> Option<String> {
         self.comment
@@ -213,6 +226,7 @@ impl RawEvent {
     /// Trim to the queued shape. Requires an issue with an id and a key.
     pub(crate) fn into_event(self) -> Result<JiraEvent, PayloadError> {
         let added_labels = self.added_labels();
+        let mention_text = self.created_mention_text().map(trim_field).unwrap_or_default();
         let issue = self.issue.ok_or(PayloadError::Missing("issue"))?;
         let id = id_string(&issue.id).ok_or(PayloadError::Missing("issue.id"))?;
         let key = issue
@@ -263,6 +277,7 @@ impl RawEvent {
                 project_key,
                 summary: trim_field(summary),
                 description,
+                mention_text,
             },
             comment,
             added_labels,

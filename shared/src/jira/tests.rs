@@ -619,6 +619,32 @@ async fn label_only_when_newly_added_whatever_else_is_there() {
     });
     let t = run(decision(&m, &created).await);
     assert_eq!(t.run_key, "jira:acme:10050:label:created");
+    // So does one whose description asks the bot (by handle or picker mention), once; not from a quote.
+    let asking = |content: Value| {
+        json!({
+            "webhookEvent": "jira:issue_created",
+            "user": person(ALICE),
+            "issue": {"id": "10051", "key": "PROJ-10", "fields": {"project": {"key": "PROJ"}, "summary": "New",
+                "labels": [], "description": {"type": "doc", "version": 1, "content": content}}}
+        })
+    };
+    for content in [
+        json!([{"type": "paragraph", "content": [{"type": "text", "text": "@openhands fix it in octo/hello"}]}]),
+        json!([{"type": "paragraph", "content": [
+            {"type": "mention", "attrs": {"id": BOT, "text": "@Hookline Bot"}},
+            {"type": "text", "text": " fix it in octo/hello"}]}]),
+    ] {
+        let t = run(decision(&m, &asking(content)).await);
+        assert_eq!(t.run_key, "jira:acme:10051:label:created");
+        assert!(
+            t.prompt.subject_body.contains("fix it"),
+            "{}",
+            t.prompt.subject_body
+        );
+    }
+    let quoted = json!([{"type": "blockquote", "content": [
+        {"type": "paragraph", "content": [{"type": "text", "text": "@openhands fix it in octo/hello"}]}]}]);
+    assert!(ignored(&decision(&m, &asking(quoted)).await));
     // Other events never reach the queue.
     let other = json!({"webhookEvent": "jira:issue_deleted", "issue": {"id": "1", "key": "P-1"}});
     assert!(matches!(deliver(&m, &other).await, Ok(Intake::Ignore(_))));

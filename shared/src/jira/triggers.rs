@@ -37,12 +37,15 @@ pub fn decide(config: &JiraConfig, site: &JiraTenant, envelope: &Envelope, event
             if let Some(reason) = ignored_author(&event.actor, site) {
                 return Decision::Ignore(reason);
             }
-            if !event
+            let labelled = event
                 .added_labels
                 .iter()
-                .any(|l| l.eq_ignore_ascii_case(&config.label))
-            {
-                return Decision::Ignore("the label was not newly added");
+                .any(|l| l.eq_ignore_ascii_case(&config.label));
+            // A new issue asks in its description as a comment would (the description is its request).
+            let asked = event.webhook_event == "jira:issue_created"
+                && mentions_bot(&event.issue.mention_text, &config.mention, &site.bot_account_id);
+            if !labelled && !asked {
+                return Decision::Ignore("the label was not newly added, nor the bot asked in a new issue");
             }
             // Keyed on the signed body (the changelog entry), never on the delivery id a replay can refresh.
             let change = match (&event.webhook_event[..], &event.changelog_id) {

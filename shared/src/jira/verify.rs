@@ -44,15 +44,18 @@ impl JiraIntake {
 
     /// Cheap test on the webhook path: can this event possibly trigger?
     fn relevant(&self, site: &JiraTenant, raw: &RawEvent) -> bool {
+        let names_bot = |body: String| {
+            text::contains_ignore_ascii_case(&body, &self.config.mention)
+                || (!site.bot_account_id.is_empty() && body.contains(&site.bot_account_id))
+        };
         match raw.webhook_event() {
-            "comment_created" => raw.comment_mention_text().is_some_and(|body| {
-                text::contains_ignore_ascii_case(&body, &self.config.mention)
-                    || (!site.bot_account_id.is_empty() && body.contains(&site.bot_account_id))
-            }),
-            "jira:issue_updated" | "jira:issue_created" => raw
-                .added_labels()
-                .iter()
-                .any(|l| l.eq_ignore_ascii_case(&self.config.label)),
+            "comment_created" => raw.comment_mention_text().is_some_and(names_bot),
+            "jira:issue_updated" | "jira:issue_created" => {
+                raw.added_labels()
+                    .iter()
+                    .any(|l| l.eq_ignore_ascii_case(&self.config.label))
+                    || raw.created_mention_text().is_some_and(names_bot)
+            }
             _ => false,
         }
     }

@@ -17,6 +17,8 @@ pub enum LinearEventKind {
     Comment,
     /// `type: Issue`, `action: update`, where labels were added.
     LabelsAdded,
+    /// `type: Issue`, `action: create`, whose description may mention the handle or which has the label.
+    Created,
 }
 
 /// The trimmed event on the queue.
@@ -260,11 +262,20 @@ impl RawPayload {
         self.data.as_ref().and_then(|d| d.body.as_deref())
     }
 
+    /// A new issue's description.
+    pub(crate) fn description(&self) -> Option<&str> {
+        self.data.as_ref().and_then(|d| d.description.as_deref())
+    }
+
     /// Labels now on the issue that `updatedFrom.labelIds` shows were not there before. Empty when the update
     /// did not touch labels (`updatedFrom.labelIds` absent): an edit of an already labelled issue is no trigger.
     pub(crate) fn added_labels(&self) -> Vec<LinearLabel> {
-        let Some(before) = self.updated_from.as_ref().and_then(|u| u.label_ids.as_ref()) else {
-            return Vec::new();
+        let none = Vec::new();
+        // A new issue's labels are all new.
+        let before = match self.updated_from.as_ref().and_then(|u| u.label_ids.as_ref()) {
+            Some(before) => before,
+            None if self.action() == "create" => &none,
+            None => return Vec::new(),
         };
         let Some(data) = &self.data else {
             return Vec::new();
@@ -308,7 +319,7 @@ impl RawPayload {
 
     /// Trim to the queued shape. Requires the issue id and (for comments) the comment id.
     pub(crate) fn into_event(self, kind: LinearEventKind) -> Result<LinearEvent, PayloadError> {
-        let added_labels = if kind == LinearEventKind::LabelsAdded {
+        let added_labels = if kind != LinearEventKind::Comment {
             self.added_labels()
         } else {
             Vec::new()
@@ -371,7 +382,7 @@ impl RawPayload {
                     updated_at: data.updated_at.unwrap_or_default(),
                 })
             }
-            LinearEventKind::LabelsAdded => {
+            LinearEventKind::LabelsAdded | LinearEventKind::Created => {
                 let issue_id = data.id.ok_or(PayloadError::Missing("data.id"))?;
                 let actor = actor.ok_or(PayloadError::Missing("actor"))?;
                 Ok(LinearEvent {
@@ -390,7 +401,7 @@ impl RawPayload {
                         name: actor.name.unwrap_or_default(),
                         actor_type,
                         // `data.botActor` on an issue names who created the issue, not who labelled it.
-                        bot_actor: false,
+                        bot_actor: kind == LinearEventKind::Created && bot_actor,
                     },
                     added_labels,
                     updated_at: data.updated_at.unwrap_or_default(),

@@ -408,9 +408,13 @@ async fn the_prefilter_drops_what_can_never_trigger() {
     let mut untouched = label_update(&[], &["l-oh"]);
     untouched["updatedFrom"] = json!({"title": "Old title"});
     assert_eq!(ignored(intake(&untouched).await), "no newly added trigger label");
-    let mut create = label_update(&[], &["l-oh"]);
+    // A new issue only with a mention or the label (`a_new_issue_that_asks_starts_a_run`).
+    let mut create = label_update(&[], &["l-bug"]);
     create["action"] = json!("create");
-    assert_eq!(ignored(intake(&create).await), "event never triggers");
+    assert_eq!(
+        ignored(intake(&create).await),
+        "new issue without a mention or the trigger label"
+    );
     let mut project = comment("@openhands");
     project["type"] = json!("Project");
     assert_eq!(ignored(intake(&project).await), "event never triggers");
@@ -791,4 +795,44 @@ fn the_unlinked_notice_names_the_person_and_their_id() {
     let text = module().unlinked_notice(&trigger);
     assert!(text.starts_with("alice, I can't start OpenHands"), "{text}");
     assert!(text.contains(ALICE) && text.contains("Ask an admin."), "{text}");
+}
+
+/// A new issue as Linear sends it (`Issue` `create`), with `description` and the labels it was created with.
+fn issue_created(description: &str, now: &[&str]) -> Value {
+    let mut created = label_update(&[], now);
+    created["action"] = json!("create");
+    created.as_object_mut().expect("object").remove("updatedFrom");
+    created["data"]["description"] = json!(description);
+    created
+}
+
+/// GIVEN new issues WHEN the description mentions the handle exactly, or the issue comes with the label THEN
+/// one run keyed on the issue's creation; a mention in a quote, another label, or an app creating it start
+/// nothing.
+#[tokio::test]
+async fn a_new_issue_that_asks_starts_a_run() {
+    for created in [
+        issue_created("Saving panics.\n\n@openhands please fix it", &[]),
+        issue_created("Saving panics.", &["l-bug", "l-oh"]),
+    ] {
+        let trigger = run(decide(&accepted(intake(&created).await)));
+        assert!(trigger.run_key.ends_with(":created"), "{}", trigger.run_key);
+        assert!(trigger
+            .prompt
+            .instructions
+            .starts_with("Resolve Linear issue ENG-7"));
+        assert!(
+            trigger.prompt.request.is_empty(),
+            "the description is quoted once"
+        );
+    }
+    assert!(ignored(intake(&issue_created("Saving panics.", &["l-bug"])).await).contains("new issue"));
+    let quoted = issue_created("> @openhands please fix it\n\nquoted", &[]);
+    assert!(ignore_reason(decide(&accepted(intake(&quoted).await))).contains("mention"));
+    let mut by_app = issue_created("@openhands please fix it", &[]);
+    by_app["data"]["botActor"] = json!({"id": "app-1", "type": "oauthClient", "name": "Zapier"});
+    assert!(matches!(
+        decide(&accepted(intake(&by_app).await)),
+        Decision::Ignore(_)
+    ));
 }

@@ -63,6 +63,18 @@ pub(crate) fn decide(
             }
             (String::new(), format!("label:{}:{}", label.id, event.updated_at))
         }
+        LinearEventKind::Created => {
+            let labelled = event.added_labels.iter().any(|label| {
+                (!label.name.is_empty() && label.name.eq_ignore_ascii_case(&config.label))
+                    || config.label_id.as_deref() == Some(label.id.as_str())
+            });
+            let description = event.issue.description.as_deref().unwrap_or_default();
+            if !labelled && !mentions_handle(description, &config.mention) {
+                return Decision::Ignore("no exact mention or trigger label in the new issue");
+            }
+            // The description is the request, quoted once; an issue is created once.
+            (String::new(), "created".to_owned())
+        }
     };
     let run_key = format!("{thread_key}:{run_suffix}");
     let comment = event.comment.as_ref();
@@ -157,7 +169,7 @@ fn instructions_for(kind: LinearEventKind, key: &str, repository: &str) -> Strin
         key.to_ascii_lowercase()
     );
     match kind {
-        LinearEventKind::LabelsAdded => format!(
+        LinearEventKind::LabelsAdded | LinearEventKind::Created => format!(
             "Resolve Linear issue {key} in the repository `{repository}`: {branch}. Add or update tests where it \
              makes sense. Do not post comments on the Linear issue yourself: your final message is posted for \
              you."

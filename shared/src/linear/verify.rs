@@ -71,6 +71,21 @@ impl LinearIntake {
                     Err("no newly added trigger label")
                 }
             }
+            ("Issue", "create") => {
+                let may_mention = raw.description().is_some_and(|body| {
+                    text::contains_ignore_ascii_case(body, &self.config.mention)
+                        || text::contains_ignore_ascii_case(body, "/profiles/")
+                });
+                let labelled = raw.added_labels().iter().any(|label| {
+                    label.name.eq_ignore_ascii_case(&self.config.label)
+                        || self.config.label_id.as_deref() == Some(label.id.as_str())
+                });
+                if may_mention || labelled {
+                    Ok(LinearEventKind::Created)
+                } else {
+                    Err("new issue without a mention or the trigger label")
+                }
+            }
             _ => Err("event never triggers"),
         }
     }
