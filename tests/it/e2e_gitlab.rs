@@ -365,6 +365,7 @@ async fn forged_copies_of_real_changes_run_once_on_what_gitlab_says() {
         web_url: "https://gitlab.example/acme/hello/-/issues/41".into(),
         source_branch: source_branch.map(str::to_owned),
         source_project_id: source_branch.map(|_| PROJECT),
+        author_id: None,
     };
     s.gitlab
         .seed_item(PROJECT, Noteable::Issue, 41, real("Real issue title", None));
@@ -1134,4 +1135,50 @@ async fn an_oversized_answer_is_refused_not_read() {
         1,
         "a permanent failure: not retried"
     );
+}
+
+/// An issue hook for a new issue opened by `by` whose description is `description`; GitLab records `author` as
+/// its author.
+fn issue_opened(iid: u64, description: &str, by: Value, author: u64) -> Value {
+    json!({
+        "object_kind": "issue", "event_type": "issue", "user": by,
+        "project": project("https://gitlab.example/acme/hello"),
+        "object_attributes": {"id": 300 + iid, "iid": iid, "title": "Empty config crashes",
+            "description": description, "author_id": author, "state": "opened", "action": "open",
+            "url": format!("https://gitlab.example/acme/hello/-/issues/{iid}"),
+            "created_at": "2026-12-02 10:00:00 UTC", "updated_at": "2026-12-02 10:00:00 UTC"},
+        "labels": []
+    })
+}
+
+/// GIVEN new issues WHEN the description mentions the bot THEN a run starts from what GitLab holds; a mention
+/// in a quote starts nothing, and neither does a forged hook naming a developer as the opener of an issue
+/// someone else opened.
+#[tokio::test]
+async fn a_new_issue_that_asks_starts_a_run_as_the_person_gitlab_says_opened_it() {
+    let s = start().await;
+    let asks = "It panics.\n\n@hookline-bot please fix it";
+    let quoted = issue_opened(71, "> @hookline-bot please fix it\n\nquoted", user("alice", ALICE), ALICE);
+    assert_eq!(deliver(&s, "Issue Hook", "k-open-71", &quoted).await.0, 202);
+    // Mallory (no rights here) opened 72; the hook says alice did.
+    let mut forged = issue_opened(72, asks, user("alice", ALICE), 666);
+    assert_eq!(deliver(&s, "Issue Hook", "k-open-72", &forged).await.0, 202);
+    forged["object_attributes"]["author_id"] = json!(ALICE);
+    assert_eq!(forge(&s, "Issue Hook", "k-open-72b", &forged).await.0, 202);
+    s.h.settle().await;
+    assert!(
+        s.h.openhands.starts().is_empty(),
+        "neither a quote nor a forgery starts anything"
+    );
+
+    let genuine = issue_opened(73, asks, user("alice", ALICE), ALICE);
+    assert_eq!(deliver(&s, "Issue Hook", "k-open-73", &genuine).await.0, 202);
+    wait_for_start(&s).await;
+    assert_eq!(s.h.openhands.starts().len(), 1);
+    assert!(
+        start_text(&s, 0).contains("please fix it"),
+        "{}",
+        start_text(&s, 0)
+    );
+    assert_eq!(s.gitlab.bot_notes().len(), 1);
 }

@@ -123,6 +123,8 @@ pub struct FakeItem {
     /// Merge requests: the source branch, and the project it lives in (a fork when not the item's own).
     pub source_branch: Option<String>,
     pub source_project_id: Option<u64>,
+    /// Who opened it.
+    pub author_id: Option<u64>,
 }
 
 /// A label event as the fake stores it.
@@ -321,6 +323,7 @@ impl FakeGitlab {
             web_url,
             source_branch: attrs["source_branch"].as_str().map(str::to_owned),
             source_project_id: attrs["source_project_id"].as_u64(),
+            author_id: attrs["author_id"].as_u64(),
         };
         self.seed_item(project_id, noteable, iid, item);
     }
@@ -548,6 +551,9 @@ fn route_item(
 fn item_json(item: &Item, found: &FakeItem) -> Value {
     let mut v = json!({"id": item.iid + 10_000, "iid": item.iid, "project_id": item.project, "state": "opened",
                        "title": found.title, "description": found.description, "web_url": found.web_url});
+    if let Some(id) = found.author_id {
+        v["author"] = json!({"id": id, "username": format!("user{id}")});
+    }
     if item.noteable == Noteable::MergeRequest {
         v["source_branch"] = json!(found.source_branch);
         v["source_project_id"] = json!(found.source_project_id.unwrap_or(item.project));

@@ -471,6 +471,8 @@ pub struct ItemAsRead {
     pub source_branch: Option<String>,
     /// Merge requests from a fork: the fork's `path_with_namespace`.
     pub fork_path: Option<String>,
+    /// Who opened it (their numeric id), so a hook cannot name another person as its author.
+    pub author_id: Option<u64>,
 }
 
 /// Reads an event's item back from GitLab before the trigger rules see it: one instance-wide webhook token lets
@@ -522,6 +524,7 @@ impl ItemReader for GitlabClient {
             web_url: read.web_url.unwrap_or_default(),
             source_branch: source_branch.filter(|_| item.noteable == Noteable::MergeRequest),
             fork_path: fork_path.filter(|_| item.noteable == Noteable::MergeRequest),
+            author_id: read.author.and_then(|a| a.id),
         }))
     }
 
@@ -678,6 +681,8 @@ struct Item {
     source_project_id: Option<u64>,
     #[serde(default)]
     target_project_id: Option<u64>,
+    #[serde(default)]
+    author: Option<Author>,
 }
 
 #[derive(Debug, Deserialize)]

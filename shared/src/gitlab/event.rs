@@ -69,6 +69,9 @@ pub struct ReadBack {
     /// adding: the newest such event of each.
     #[serde(default)]
     pub labels: Vec<LabelAdded>,
+    /// Who opened the item, as GitLab says.
+    #[serde(default)]
+    pub author_id: Option<u64>,
 }
 
 /// One of GitLab's label events: a person adding a label to the item.
@@ -300,6 +303,14 @@ impl RawEvent {
         let is_new = attrs.action.as_deref().is_none_or(|a| a == "create");
         (on_item && is_new && attrs.system != Some(true))
             .then_some(attrs.note.as_deref())
+            .flatten()
+    }
+
+    /// For issue and merge request hooks: the description of a newly opened one, where it may ask the bot.
+    pub(crate) fn new_item_description(&self) -> Option<&str> {
+        let attrs = self.attributes()?;
+        (attrs.action.as_deref() == Some("open"))
+            .then_some(attrs.description.as_deref())
             .flatten()
     }
 

@@ -93,7 +93,10 @@ impl Enrich for ReadBackFrom {
         }
         event.item.source_branch = read.source_branch;
         event.item.fork_path = read.fork_path;
-        event.read_back = Some(ReadBack { labels });
+        event.read_back = Some(ReadBack {
+            labels,
+            author_id: read.author_id,
+        });
         with_event::<GitlabConfig>(envelope, &event)
     }
 }

@@ -206,6 +206,7 @@ fn envelope(hook: HookKind, event: &str, payload: &Value) -> Envelope {
     });
     trimmed.read_back = Some(ReadBack {
         labels: labels.collect(),
+        author_id: None,
     });
     Envelope {
         version: 1,
@@ -549,6 +550,7 @@ fn only_what_gitlab_confirms_starts_a_run() {
     );
     let nobody_added_it = ReadBack {
         labels: vec![added("bug", NOW)],
+        author_id: None,
     };
     assert_eq!(
         ignored(decide_with(Some(nobody_added_it))),
@@ -556,6 +558,7 @@ fn only_what_gitlab_confirms_starts_a_run() {
     );
     let long_ago = ReadBack {
         labels: vec![added("openhands", NOW - 2 * 3600)],
+        author_id: None,
     };
     assert_eq!(
         ignored(decide_with(Some(long_ago))),
@@ -563,6 +566,7 @@ fn only_what_gitlab_confirms_starts_a_run() {
     );
     let confirmed = ReadBack {
         labels: vec![added("openhands", NOW - 60)],
+        author_id: None,
     };
     assert!(run(decide_with(Some(confirmed)))
         .run_key

@@ -36,6 +36,8 @@ struct Asked {
     request: String,
     /// The label newly added, for a label trigger.
     label: Option<String>,
+    /// A new item whose description mentions the handle.
+    created: bool,
     internal: bool,
 }
 
@@ -52,12 +54,17 @@ fn asked(tenant: &GitlabTenant, event: &GitlabEvent) -> Result<Asked, &'static s
             let label = event
                 .labels_added
                 .iter()
-                .find(|l| l.eq_ignore_ascii_case(&tenant.label))
-                .ok_or("the label was not newly added")?;
+                .find(|l| l.eq_ignore_ascii_case(&tenant.label));
+            // A new item asks in its description, as a note would.
+            let created = event.action == "open" && text::mentions(&event.item.description, &tenant.mention);
+            if label.is_none() && !created {
+                return Err("the label was not newly added, nor the bot asked in a new item");
+            }
             Ok(Asked {
                 target: GitlabTarget::Item,
                 request: String::new(),
-                label: Some(label.clone()),
+                label: label.cloned(),
+                created,
                 internal: false,
             })
         }
@@ -89,6 +96,7 @@ fn asked(tenant: &GitlabTenant, event: &GitlabEvent) -> Result<Asked, &'static s
                 target,
                 request: note.body.clone(),
                 label: None,
+                created: false,
                 internal: note.internal,
             })
         }
@@ -105,6 +113,7 @@ pub(super) fn decide(tenant: &GitlabTenant, envelope: &Envelope, event: GitlabEv
         target,
         request,
         label,
+        created,
         internal,
     } = match asked(tenant, &event) {
         Ok(asked) => asked,
@@ -131,6 +140,16 @@ pub(super) fn decide(tenant: &GitlabTenant, envelope: &Envelope, event: GitlabEv
             format!("label:{}:{}", label.to_ascii_lowercase(), added.event_id)
         }
         (None, Some(note_id)) => format!("note:{note_id}"),
+        (None, None) if created => {
+            // GitLab must show this person opening it, with the mention in what it holds now.
+            if read_back.author_id != Some(event.user.id) {
+                return Decision::Ignore("GitLab does not show this person opening the item");
+            }
+            if !text::mentions(&event.item.description, &tenant.mention) {
+                return Decision::Ignore("the item GitLab holds does not mention the bot");
+            }
+            "created".to_owned()
+        }
         (None, None) => return Decision::Ignore("neither a label nor a note"),
     };
 

@@ -228,10 +228,14 @@ impl ProviderIntake for GitlabIntake {
             ));
         }
         let relevant = match hook {
-            HookKind::Issue | HookKind::MergeRequest => raw
-                .labels_added()
-                .iter()
-                .any(|l| l.eq_ignore_ascii_case(&tenant.label)),
+            HookKind::Issue | HookKind::MergeRequest => {
+                raw.labels_added()
+                    .iter()
+                    .any(|l| l.eq_ignore_ascii_case(&tenant.label))
+                    || raw
+                        .new_item_description()
+                        .is_some_and(|body| text::contains_ignore_ascii_case(body, &tenant.mention))
+            }
             HookKind::Note => raw
                 .new_note_text()
                 .is_some_and(|body| text::contains_ignore_ascii_case(body, &tenant.mention)),
