@@ -1158,7 +1158,12 @@ fn issue_opened(iid: u64, description: &str, by: Value, author: u64) -> Value {
 async fn a_new_issue_that_asks_starts_a_run_as_the_person_gitlab_says_opened_it() {
     let s = start().await;
     let asks = "It panics.\n\n@hookline-bot please fix it";
-    let quoted = issue_opened(71, "> @hookline-bot please fix it\n\nquoted", user("alice", ALICE), ALICE);
+    let quoted = issue_opened(
+        71,
+        "> @hookline-bot please fix it\n\nquoted",
+        user("alice", ALICE),
+        ALICE,
+    );
     assert_eq!(deliver(&s, "Issue Hook", "k-open-71", &quoted).await.0, 202);
     // Mallory (no rights here) opened 72; the hook says alice did.
     let mut forged = issue_opened(72, asks, user("alice", ALICE), 666);
