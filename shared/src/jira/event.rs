@@ -29,6 +29,9 @@ pub struct JiraEvent {
     /// The changelog id of an update (stable identity of the label change).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changelog_id: Option<String>,
+    /// The accountId this event assigned the issue to (an update's `assignee` change, a creation's assignee).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned_to: Option<String>,
 }
 
 /// A Jira user as a payload names them.
@@ -122,6 +125,15 @@ struct RawFields {
     labels: Option<Vec<String>>,
     #[serde(default)]
     project: Option<RawProject>,
+    #[serde(default)]
+    assignee: Option<RawAssignee>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawAssignee {
+    #[serde(default)]
+    account_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -159,6 +171,9 @@ struct RawChangeItem {
     from_string: Option<String>,
     #[serde(default)]
     to_string: Option<String>,
+    /// The new value's id (an accountId for `assignee`).
+    #[serde(default)]
+    to: Option<String>,
 }
 
 pub(crate) use crate::provider::PayloadError;
@@ -172,6 +187,20 @@ impl RawEvent {
         &self.webhook_event
     }
 
+    /// The accountId this event assigns the issue to (see [`JiraEvent::assigned_to`]).
+    pub(crate) fn assigned_to(&self) -> Option<String> {
+        let assigned = match self.webhook_event.as_str() {
+            "jira:issue_created" => self
+                .issue
+                .as_ref()
+                .and_then(|i| i.fields.as_ref())
+                .and_then(|f| f.assignee.as_ref())
+                .and_then(|a| a.account_id.clone()),
+            _ => self.changes("assignee").next().and_then(|item| item.to.clone()),
+        };
+        assigned.filter(|id| !id.is_empty())
+    }
+
     /// Labels this event adds (see [`JiraEvent::added_labels`]).
     pub(crate) fn added_labels(&self) -> Vec<String> {
         match self.webhook_event.as_str() {
@@ -182,29 +211,29 @@ impl RawEvent {
                 .and_then(|f| f.labels.clone())
                 .unwrap_or_default(),
             _ => self
-                .changelog
-                .as_ref()
-                .map(|changelog| {
-                    changelog
-                        .items
-                        .iter()
-                        .filter(|item| {
-                            item.field_id.as_deref() == Some("labels")
-                                || item
-                                    .field
-                                    .as_deref()
-                                    .is_some_and(|f| f.eq_ignore_ascii_case("labels"))
-                        })
-                        .flat_map(|item| {
-                            label_set_difference(
-                                item.to_string.as_deref().unwrap_or(""),
-                                item.from_string.as_deref().unwrap_or(""),
-                            )
-                        })
-                        .collect()
+                .changes("labels")
+                .flat_map(|item| {
+                    label_set_difference(
+                        item.to_string.as_deref().unwrap_or(""),
+                        item.from_string.as_deref().unwrap_or(""),
+                    )
                 })
-                .unwrap_or_default(),
+                .collect(),
         }
+    }
+
+    /// The changelog's items for `field` (by id, or by name in any case).
+    fn changes<'s>(&'s self, field: &'s str) -> impl Iterator<Item = &'s RawChangeItem> + 's {
+        self.changelog
+            .iter()
+            .flat_map(|changelog| &changelog.items)
+            .filter(move |item| {
+                item.field_id.as_deref() == Some(field)
+                    || item
+                        .field
+                        .as_deref()
+                        .is_some_and(|f| f.eq_ignore_ascii_case(field))
+            })
     }
 
     /// A new issue's description in mention form (`None` for other events).
@@ -226,6 +255,7 @@ impl RawEvent {
     /// Trim to the queued shape. Requires an issue with an id and a key.
     pub(crate) fn into_event(self) -> Result<JiraEvent, PayloadError> {
         let added_labels = self.added_labels();
+        let assigned_to = self.assigned_to();
         let mention_text = self.created_mention_text().map(trim_field).unwrap_or_default();
         let issue = self.issue.ok_or(PayloadError::Missing("issue"))?;
         let id = id_string(&issue.id).ok_or(PayloadError::Missing("issue.id"))?;
@@ -282,6 +312,7 @@ impl RawEvent {
             comment,
             added_labels,
             changelog_id: self.changelog.as_ref().and_then(|c| id_string(&c.id)),
+            assigned_to,
         })
     }
 }

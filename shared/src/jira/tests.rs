@@ -750,3 +750,36 @@ fn unlinked_notice_mentions_the_person() {
     let doc = super::adf::from_markdown(&m.unlinked_notice(&trigger), true);
     assert_eq!(doc["content"][0]["content"][0]["type"], "mention");
 }
+
+/// GIVEN issue updates WHEN one assigns the issue to the service account THEN a run starts for whoever assigned
+/// it, keyed on that change; an assignment to someone else, or by an app, starts nothing, and assigning again
+/// later is a new run.
+#[tokio::test]
+async fn assigning_the_issue_to_the_service_account_starts_a_run() {
+    let m = module();
+    let assign = |to: &str, changelog: &str| {
+        json!({
+            "timestamp": 1_714_478_400_000u64,
+            "webhookEvent": "jira:issue_updated",
+            "issue_event_type_name": "issue_assigned",
+            "user": person(ALICE),
+            "issue": issue(Some("Steps: save twice. In octo/hello.")),
+            "changelog": {"id": changelog, "items": [
+                {"field": "assignee", "fieldtype": "jira", "fieldId": "assignee", "from": null,
+                 "fromString": null, "to": to, "toString": "Someone"}
+            ]}
+        })
+    };
+    let t = run(decision(&m, &assign(BOT, "10200")).await);
+    assert_eq!(t.run_key, "jira:acme:10042:label:10200");
+    assert_eq!(t.actor.id, ALICE);
+    assert!(t.prompt.instructions.starts_with("Resolve Jira issue PROJ-7."));
+    assert_ne!(run(decision(&m, &assign(BOT, "10300")).await).run_key, t.run_key);
+    assert!(matches!(
+        deliver(&m, &assign("someone-else", "10201")).await,
+        Ok(Intake::Ignore(_))
+    ));
+    let mut by_app = assign(BOT, "10202");
+    by_app["user"] = json!({"accountId": "app-9", "accountType": "app"});
+    assert!(ignored(&decision(&m, &by_app).await));
+}

@@ -44,8 +44,13 @@ pub fn decide(config: &JiraConfig, site: &JiraTenant, envelope: &Envelope, event
             // A new issue asks in its description as a comment would (the description is its request).
             let asked = event.webhook_event == "jira:issue_created"
                 && mentions_bot(&event.issue.mention_text, &config.mention, &site.bot_account_id);
-            if !labelled && !asked {
-                return Decision::Ignore("the label was not newly added, nor the bot asked in a new issue");
+            // Handing the issue to the service account asks it to do the issue.
+            let assigned = !site.bot_account_id.is_empty()
+                && event.assigned_to.as_deref() == Some(site.bot_account_id.as_str());
+            if !labelled && !asked && !assigned {
+                return Decision::Ignore(
+                    "the label was not newly added, nor the bot asked in a new issue or assigned",
+                );
             }
             // Keyed on the signed body (the changelog entry), never on the delivery id a replay can refresh.
             let change = match (&event.webhook_event[..], &event.changelog_id) {

@@ -55,6 +55,8 @@ impl JiraIntake {
                     .iter()
                     .any(|l| l.eq_ignore_ascii_case(&self.config.label))
                     || raw.created_mention_text().is_some_and(names_bot)
+                    || (!site.bot_account_id.is_empty()
+                        && raw.assigned_to().as_deref() == Some(site.bot_account_id.as_str()))
             }
             _ => false,
         }

@@ -19,6 +19,8 @@ pub enum LinearEventKind {
     LabelsAdded,
     /// `type: Issue`, `action: create`, whose description may mention the handle or which has the label.
     Created,
+    /// `type: Issue`, `action: update`, assigned or delegated to Hookline's service account.
+    Assigned,
 }
 
 /// The trimmed event on the queue.
@@ -180,6 +182,10 @@ struct RawData {
     updated_at: Option<String>,
     #[serde(default)]
     url: Option<String>,
+    #[serde(default, rename = "assigneeId")]
+    assignee_id: Option<String>,
+    #[serde(default, rename = "delegateId")]
+    delegate_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -225,6 +231,16 @@ struct RawLabel {
 struct RawUpdatedFrom {
     #[serde(default, rename = "labelIds")]
     label_ids: Option<Vec<String>>,
+    /// Present (the old value, perhaps null) only when the update changed it.
+    #[serde(default, rename = "assigneeId", deserialize_with = "present")]
+    assignee_id: Option<Option<String>>,
+    #[serde(default, rename = "delegateId", deserialize_with = "present")]
+    delegate_id: Option<Option<String>>,
+}
+
+/// A field that may be null, told apart from one that is absent.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 pub(crate) use crate::provider::PayloadError;
@@ -260,6 +276,20 @@ impl RawPayload {
     /// A new comment's body (for the webhook prefilter).
     pub(crate) fn comment_body(&self) -> Option<&str> {
         self.data.as_ref().and_then(|d| d.body.as_deref())
+    }
+
+    /// Whether this update assigned or delegated the issue to `user_id` (it was not before).
+    pub(crate) fn assigned_to(&self, user_id: &str) -> bool {
+        let (Some(data), Some(before)) = (&self.data, &self.updated_from) else {
+            return false;
+        };
+        let newly = |now: &Option<String>, before: &Option<Option<String>>| {
+            now.as_deref() == Some(user_id)
+                && before.as_ref().is_some_and(|old| old.as_deref() != Some(user_id))
+        };
+        !user_id.is_empty()
+            && (newly(&data.assignee_id, &before.assignee_id)
+                || newly(&data.delegate_id, &before.delegate_id))
     }
 
     /// A new issue's description.
@@ -382,7 +412,7 @@ impl RawPayload {
                     updated_at: data.updated_at.unwrap_or_default(),
                 })
             }
-            LinearEventKind::LabelsAdded | LinearEventKind::Created => {
+            LinearEventKind::LabelsAdded | LinearEventKind::Created | LinearEventKind::Assigned => {
                 let issue_id = data.id.ok_or(PayloadError::Missing("data.id"))?;
                 let actor = actor.ok_or(PayloadError::Missing("actor"))?;
                 Ok(LinearEvent {

@@ -836,3 +836,33 @@ async fn a_new_issue_that_asks_starts_a_run() {
         Decision::Ignore(_)
     ));
 }
+
+/// GIVEN issue updates WHEN one assigns or delegates the issue to Hookline's service account THEN a run starts
+/// for whoever did it; an unrelated edit of an issue already assigned to it, or an assignment to someone else,
+/// starts nothing.
+#[tokio::test]
+async fn assigning_or_delegating_to_the_service_account_starts_a_run() {
+    let assigned = |field: &str, before: Value, now: &str| {
+        let mut update = label_update(&[], &[]);
+        update.as_object_mut().expect("object").remove("updatedFrom");
+        update["data"][field] = json!(now);
+        update["updatedFrom"] = json!({ field: before, "updatedAt": "2024-04-29T10:00:00.000Z" });
+        update
+    };
+    for field in ["assigneeId", "delegateId"] {
+        let t = run(decide(&accepted(
+            intake(&assigned(field, Value::Null, BOT_USER)).await,
+        )));
+        assert_eq!(t.run_key, "linear:acme:issue-1:assigned:2024-04-30T11:59:59.500Z");
+        assert_eq!(t.actor.id, ALICE);
+        assert!(t.prompt.instructions.starts_with("Resolve Linear issue ENG-7"));
+        assert!(ignored(intake(&assigned(field, json!("u-other"), "u-someone")).await).contains("label"));
+    }
+    let mut edit = label_update(&[], &[]);
+    edit["data"]["assigneeId"] = json!(BOT_USER);
+    edit["updatedFrom"] = json!({"title": "Old", "updatedAt": "2024-04-29T10:00:00.000Z"});
+    assert!(
+        matches!(intake(&edit).await, Ok(Intake::Ignore(_))),
+        "already the bot's: no new run"
+    );
+}

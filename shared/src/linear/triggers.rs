@@ -75,6 +75,11 @@ pub(crate) fn decide(
             // The description is the request, quoted once; an issue is created once.
             (String::new(), "created".to_owned())
         }
+        // Handing the issue to the service account asks it to do the issue; keyed on the signed `updatedAt`.
+        LinearEventKind::Assigned if !event.updated_at.is_empty() => {
+            (String::new(), format!("assigned:{}", event.updated_at))
+        }
+        LinearEventKind::Assigned => return Decision::Ignore("no updatedAt to key the run on"),
     };
     let run_key = format!("{thread_key}:{run_suffix}");
     let comment = event.comment.as_ref();
@@ -169,7 +174,7 @@ fn instructions_for(kind: LinearEventKind, key: &str, repository: &str) -> Strin
         key.to_ascii_lowercase()
     );
     match kind {
-        LinearEventKind::LabelsAdded | LinearEventKind::Created => format!(
+        LinearEventKind::LabelsAdded | LinearEventKind::Created | LinearEventKind::Assigned => format!(
             "Resolve Linear issue {key} in the repository `{repository}`: {branch}. Add or update tests where it \
              makes sense. Do not post comments on the Linear issue yourself: your final message is posted for \
              you."

@@ -46,7 +46,7 @@ impl LinearIntake {
     }
 
     /// Is this verified event worth queueing, and as what?
-    fn classify(&self, raw: &RawPayload) -> Result<LinearEventKind, &'static str> {
+    fn classify(&self, tenant: &LinearTenant, raw: &RawPayload) -> Result<LinearEventKind, &'static str> {
         match (raw.kind(), raw.action()) {
             ("Comment", "create") => {
                 let may_mention = raw.comment_body().is_some_and(|body| {
@@ -67,6 +67,8 @@ impl LinearIntake {
                 });
                 if wanted {
                     Ok(LinearEventKind::LabelsAdded)
+                } else if raw.assigned_to(&tenant.bot_user_id) {
+                    Ok(LinearEventKind::Assigned)
                 } else {
                     Err("no newly added trigger label")
                 }
@@ -109,7 +111,7 @@ impl ProviderIntake for LinearIntake {
                 "organization does not match the tenant",
             ));
         }
-        let kind = match self.classify(&raw) {
+        let kind = match self.classify(tenant, &raw) {
             Ok(kind) => kind,
             Err(reason) => return Ok(Intake::Ignore(reason)),
         };
