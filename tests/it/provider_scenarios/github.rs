@@ -202,6 +202,19 @@ impl<D: Deployment> Rig for Github<D> {
 
 super::scenarios!(Github);
 
+impl<D: Deployment> super::Opens for Github<D> {
+    fn opened(&self) -> Delivery {
+        let mut payload = labeled(ISSUE, "openhands", user("alice", ALICE_ID));
+        payload["action"] = serde_json::json!("opened");
+        payload.as_object_mut().expect("an object").remove("label");
+        payload["issue"]["body"] = serde_json::json!(format!("@openhands {REQUEST}"));
+        payload["issue"]["created_at"] = serde_json::json!("2026-12-02T10:00:00Z");
+        delivery("issues", "d-opened", body_of(&payload), WEBHOOK_SECRET)
+    }
+}
+
+super::opened_scenario!(Github);
+
 /// GIVEN the webhook function with its secret cached from Secrets Manager WHEN the secret is rotated and GitHub
 /// signs with the new one THEN the first such delivery is accepted at once (a mismatch re-reads the secret);
 /// a second rotation within the minute is not re-read again, so forged signatures cannot make every request

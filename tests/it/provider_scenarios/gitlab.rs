@@ -39,6 +39,18 @@ impl<D: Deployment> Gitlab<D> {
         self.note_by(("alice", ALICE), key, text)
     }
 
+    /// `payload` as GitLab delivers a `gitlab_event` hook, with the instance's token.
+    fn hook(&self, payload: &Value, gitlab_event: &str, key: &str) -> Delivery {
+        Delivery::new(format!("/webhooks/gitlab/{}", self.tenant), body_of(payload))
+            .with_header("content-type", "application/json")
+            .with_header("user-agent", "GitLab/17.6.0")
+            .with_header("x-gitlab-event", gitlab_event)
+            .with_header("x-gitlab-instance", "https://gitlab.example")
+            .with_header("idempotency-key", key)
+            .with_header("x-gitlab-event-uuid", format!("uuid-{key}"))
+            .with_header("x-gitlab-token", TOKEN)
+    }
+
     /// The same by `author` (username, id).
     fn note_by(&self, (username, id): (&str, u64), key: &str, text: &str) -> Delivery {
         let body = format!("@{FAKE_BOT_USERNAME} {text}");
@@ -54,14 +66,7 @@ impl<D: Deployment> Gitlab<D> {
         );
         let payload = note_hook((username, id), note_id, &discussion, &body);
         self.gitlab.seed_from_hook(&payload);
-        Delivery::new(format!("/webhooks/gitlab/{}", self.tenant), body_of(&payload))
-            .with_header("content-type", "application/json")
-            .with_header("user-agent", "GitLab/17.6.0")
-            .with_header("x-gitlab-event", "Note Hook")
-            .with_header("x-gitlab-instance", "https://gitlab.example")
-            .with_header("idempotency-key", key)
-            .with_header("x-gitlab-event-uuid", format!("uuid-{key}"))
-            .with_header("x-gitlab-token", TOKEN)
+        self.hook(&payload, "Note Hook", key)
     }
 }
 
@@ -232,3 +237,22 @@ impl<D: Deployment> Rig for Gitlab<D> {
 }
 
 super::scenarios!(Gitlab);
+
+impl<D: Deployment> super::Opens for Gitlab<D> {
+    fn opened(&self) -> Delivery {
+        let author = json!({"id": ALICE, "name": "alice", "username": "alice", "avatar_url": null});
+        let payload = json!({
+            "object_kind": "issue", "event_type": "issue", "user": author,
+            "project": {"id": PROJECT, "name": "hello", "path_with_namespace": PROJECT_PATH,
+                        "web_url": "https://gitlab.example/acme/hello", "default_branch": "main"},
+            "object_attributes": {"id": 900 + ISSUE, "iid": ISSUE, "title": "Crash on save",
+                "description": format!("@{FAKE_BOT_USERNAME} {REQUEST}"), "author_id": ALICE, "state": "opened",
+                "action": "open", "url": format!("https://gitlab.example/acme/hello/-/issues/{ISSUE}")},
+            "labels": []
+        });
+        self.gitlab.seed_from_hook(&payload);
+        self.hook(&payload, "Issue Hook", "k-opened")
+    }
+}
+
+super::opened_scenario!(Gitlab);

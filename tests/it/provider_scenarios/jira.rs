@@ -222,3 +222,28 @@ impl<D: Deployment> Rig for Jira<D> {
 }
 
 super::scenarios!(Jira);
+
+impl<D: Deployment> super::Opens for Jira<D> {
+    fn opened(&self) -> Delivery {
+        let description = json!({"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [
+            {"type": "mention", "attrs": {"id": FAKE_BOT_ACCOUNT_ID, "text": "@Hookline Bot"}},
+            {"type": "text", "text": format!(" {REQUEST}")}
+        ]}]});
+        let payload = json!({
+            "timestamp": 1_714_478_400_000u64,
+            "webhookEvent": "jira:issue_created",
+            "user": mia(),
+            "issue": {"id": ISSUE_ID, "key": "PROJ-7", "fields": {"project": {"key": "PROJ"},
+                      "summary": "Crash on save", "labels": [], "description": description}}
+        });
+        signed(
+            Delivery::new(format!("/webhooks/jira/{SITE}"), body_of(&payload))
+                .with_header("content-type", "application/json")
+                .with_header("user-agent", "Atlassian Webhook HTTP Client")
+                .with_header("x-atlassian-webhook-identifier", "wh-opened"),
+            SECRET,
+        )
+    }
+}
+
+super::opened_scenario!(Jira);

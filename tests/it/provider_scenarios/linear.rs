@@ -51,6 +51,18 @@ impl<D: Deployment> Linear<D> {
         self.comment_by((ALICE, "alice"), delivery, text)
     }
 
+    /// `payload` as Linear delivers a `linear_event` webhook, signed.
+    fn webhook(&self, payload: &serde_json::Value, linear_event: &str, delivery: &str) -> Delivery {
+        signed(
+            Delivery::new(format!("/webhooks/linear/{}", self.tenant), body_of(payload))
+                .with_header("content-type", "application/json")
+                .with_header("user-agent", "Linear-Webhook")
+                .with_header("linear-event", linear_event)
+                .with_header("linear-delivery", delivery),
+            SECRET,
+        )
+    }
+
     /// The same by `author` (user id, name).
     fn comment_by(&self, (user, name): (&str, &str), delivery: &str, text: &str) -> Delivery {
         let comment_id = format!("c-{}", 1 + self.next_comment.fetch_add(1, Ordering::SeqCst));
@@ -77,14 +89,7 @@ impl<D: Deployment> Linear<D> {
             "webhookId": "wh-acme",
             "webhookTimestamp": now * 1000,
         });
-        signed(
-            Delivery::new(format!("/webhooks/linear/{}", self.tenant), body_of(&payload))
-                .with_header("content-type", "application/json")
-                .with_header("user-agent", "Linear-Webhook")
-                .with_header("linear-event", "Comment")
-                .with_header("linear-delivery", delivery),
-            SECRET,
-        )
+        self.webhook(&payload, "Comment", delivery)
     }
 }
 
@@ -265,3 +270,29 @@ impl<D: Deployment> Rig for Linear<D> {
 }
 
 super::scenarios!(Linear);
+
+impl<D: Deployment> super::Opens for Linear<D> {
+    fn opened(&self) -> Delivery {
+        let now = SystemClock.now_secs();
+        let payload = json!({
+            "action": "create",
+            "type": "Issue",
+            "actor": {"id": ALICE, "type": "user", "name": "alice"},
+            "createdAt": "2026-12-02T10:00:00.000Z",
+            "data": {
+                "id": ISSUE, "identifier": "ENG-7", "title": "Crash on save",
+                "description": format!("@openhands {REQUEST}"),
+                "team": {"id": "team-eng", "key": "ENG"}, "labelIds": [], "labels": [],
+                "botActor": null, "url": "https://linear.app/acme/issue/ENG-7",
+                "createdAt": "2026-12-02T10:00:00.000Z", "updatedAt": "2026-12-02T10:00:00.000Z"
+            },
+            "url": "https://linear.app/acme/issue/ENG-7",
+            "organizationId": ORG,
+            "webhookId": "wh-acme",
+            "webhookTimestamp": now * 1000,
+        });
+        self.webhook(&payload, "Issue", "ld-opened")
+    }
+}
+
+super::opened_scenario!(Linear);

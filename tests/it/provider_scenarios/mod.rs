@@ -19,7 +19,8 @@
 //!     tool's output, and the result replaces it;
 //! 11. `stop` by the person who started the run interrupts the agent and ends the run with who stopped it; a late
 //!     `finished` changes nothing, and the thread is free for a new run;
-//! 12. `stop` by someone else is refused with a short answer, and the run goes on.
+//! 12. `stop` by someone else is refused with a short answer, and the run goes on;
+//! 13. (providers with items) a new item whose description asks the bot starts one run.
 //!
 //! Every test has its own tenant names or secret prefix, so tests share nothing on moto.
 //!
@@ -505,6 +506,56 @@ async fn a_stop_by_someone_else_is_refused<R: Rig>() {
     );
     assert_eq!(rig.status_edits(), 0, "the status message is untouched");
 }
+
+/// A provider whose items (issues, pull or merge requests) can be opened asking the bot.
+trait Opens: Rig {
+    /// A correctly signed event of a new item, opened by the linked person, whose description asks for
+    /// [`REQUEST`].
+    fn opened(&self) -> Delivery;
+}
+
+/// Scenario 13 (GitHub, GitLab, Jira, Linear): a new item whose description asks the bot starts one
+/// conversation with the request, however often the event comes, and gets one status message.
+async fn a_new_item_that_asks_starts_one_run<R: Opens>() {
+    let rig = R::start().await;
+    let world = rig.world();
+    let opened = rig.opened();
+    let (status, body) = world.post(&opened).await;
+    assert_eq!(status, 202, "{body}");
+    let (status, body) = world.post(&rig.replay(&opened)).await;
+    assert!(status < 500, "{status}: {body}");
+    world.pump().await;
+    let starts = world.openhands().starts();
+    assert_eq!(starts.len(), 1, "{starts:?}");
+    assert!(
+        start_text(&starts[0]).contains(REQUEST),
+        "{}",
+        start_text(&starts[0])
+    );
+    assert_eq!(rig.status_texts().len(), 1);
+}
+
+/// Scenario 13 as tests of a provider with items, on both hosts.
+macro_rules! opened_scenario {
+    ($rig:ident) => {
+        #[tokio::test]
+        async fn a_new_item_that_asks_starts_one_run_on_lambda() {
+            $crate::provider_scenarios::a_new_item_that_asks_starts_one_run::<
+                $rig<$crate::lambda_world::World>,
+            >()
+            .await;
+        }
+
+        #[tokio::test]
+        async fn a_new_item_that_asks_starts_one_run_on_the_local_host() {
+            $crate::provider_scenarios::a_new_item_that_asks_starts_one_run::<
+                $rig<$crate::provider_scenarios::deployment::LocalHost>,
+            >()
+            .await;
+        }
+    };
+}
+use opened_scenario;
 
 /// The scenarios as tests of one provider's module, on both hosts.
 macro_rules! scenarios {
