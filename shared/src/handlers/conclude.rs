@@ -136,7 +136,7 @@ async fn settle(services: &Services, mut run: RunRecord) -> Result<bool, Process
             }
         },
     };
-    super::progress::wait_for_edit_in_flight(services, &run.conversation_id).await;
+    super::progress::wait_for_edit_in_flight(services, &run).await;
     if let Err(err) = publish(source, &mut run, &text).await {
         let attempts = run.conclusion.as_ref().map_or(0, |c| c.attempts) + 1;
         if attempts >= MAX_PUBLISH_ATTEMPTS {

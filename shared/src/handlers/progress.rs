@@ -230,21 +230,16 @@ pub(crate) fn due(services: &Services, run: &RunRecord, now: u64) -> bool {
 /// Edit the status message with the run's progress if it is due; one editor at a time. Never fails the
 /// caller for the edit itself (a refused edit is tried again at the next due time).
 pub(crate) async fn show(services: &Services, mut run: RunRecord) -> Result<(), ProcessError> {
-    let lease;
-    let shown;
     loop {
         let now = services.now();
         if !due(services, &run, now) {
             return Ok(());
         }
-        let digest = digest(&run.progress);
         run.progress.editing_until = now + EDIT_LEASE_SECS;
         run.progress.shown_at = now;
-        run.progress.shown = digest.clone();
+        run.progress.shown = digest(&run.progress);
         run.updated_at = now;
         if services.runs.update_run(&mut run).await? {
-            lease = run.progress.editing_until;
-            shown = digest;
             break;
         }
         match services.runs.get_run(&run.conversation_id).await? {
@@ -262,7 +257,7 @@ pub(crate) async fn show(services: &Services, mut run: RunRecord) -> Result<(), 
             Some(services.now() + err.retry_after().map_or(0, |d| d.as_secs()))
         }
     };
-    release(services, &run.conversation_id, lease, &shown, retry_at).await
+    release(services, run, retry_at).await
 }
 
 /// The progress edit itself.
@@ -281,31 +276,29 @@ async fn edit(services: &Services, run: &RunRecord) -> Result<(), PortError> {
 }
 
 /// Give the status message back: clear the lease if it is still this editor's, and after a refused edit make
-/// the state due again (not before `retry_at`).
-async fn release(
-    services: &Services,
-    conversation_id: &str,
-    lease: u64,
-    shown: &str,
-    retry_at: Option<u64>,
-) -> Result<(), ProcessError> {
+/// the state due again (not before `retry_at`). `claimed` is the run as this editor's claim wrote it, so the
+/// usual case is one write; only a write that landed meanwhile costs a read.
+async fn release(services: &Services, claimed: RunRecord, retry_at: Option<u64>) -> Result<(), ProcessError> {
+    let (lease, shown) = (claimed.progress.editing_until, claimed.progress.shown.clone());
+    let mut run = claimed;
     for _ in 0..5 {
-        let Some(mut fresh) = services.runs.get_run(conversation_id).await? else {
-            return Ok(());
-        };
-        if fresh.progress.editing_until != lease {
+        if run.progress.editing_until != lease {
             return Ok(());
         }
-        fresh.progress.editing_until = 0;
+        run.progress.editing_until = 0;
         if let Some(at) = retry_at {
-            if fresh.progress.shown == shown {
-                fresh.progress.shown.clear();
+            if run.progress.shown == shown {
+                run.progress.shown.clear();
             }
-            fresh.progress.shown_at = at;
+            run.progress.shown_at = at;
         }
-        fresh.updated_at = services.now();
-        if services.runs.update_run(&mut fresh).await? {
+        run.updated_at = services.now();
+        if services.runs.update_run(&mut run).await? {
             return Ok(());
+        }
+        match services.runs.get_run(&run.conversation_id).await? {
+            Some(fresh) => run = fresh,
+            None => return Ok(()),
         }
     }
     // The lease runs out on its own.
@@ -313,8 +306,13 @@ async fn release(
 }
 
 /// Wait (bounded by the lease) for a progress edit in flight to land, so the result that follows is the last
-/// text the status message gets. No new progress edit starts once the run is concluding.
-pub(crate) async fn wait_for_edit_in_flight(services: &Services, conversation_id: &str) {
+/// text the status message gets. No new progress edit starts once the run is concluding, so a `run` read since
+/// it concluded that shows no lease needs no further look.
+pub(crate) async fn wait_for_edit_in_flight(services: &Services, run: &RunRecord) {
+    if run.progress.editing_until <= services.now() {
+        return;
+    }
+    let conversation_id = run.conversation_id.as_str();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(EDIT_LEASE_SECS);
     while std::time::Instant::now() < deadline {
         match services.runs.get_run(conversation_id).await {
