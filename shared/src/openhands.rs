@@ -124,9 +124,7 @@ impl OpenHandsClient {
         }
         Ok(ids.iter().map(|id| by_id.get(id).cloned()).collect())
     }
-}
 
-impl OpenHandsClient {
     /// A `POST {agent_server_url}/api/conversations/{id}/{action}` to the conversation's own agent server, with
     /// its session key (an agent server without session keys configured takes the call unauthenticated).
     fn agent_server_call(
