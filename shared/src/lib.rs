@@ -30,6 +30,7 @@ pub mod jira;
 pub mod linear;
 pub mod memory;
 pub mod openhands;
+pub mod options;
 mod outbound;
 pub mod ports;
 pub mod provider;

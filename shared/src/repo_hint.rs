@@ -16,7 +16,7 @@
 pub const GIT_PROVIDERS: &[&str] = &["github", "gitlab", "bitbucket"];
 
 /// A repository and the git provider hosting it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RepoRef {
     /// `owner/repo` (GitLab: `group/subgroup/project`).
     pub repository: String,

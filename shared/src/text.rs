@@ -106,23 +106,37 @@ pub fn mentions(text: &str, handle: &str) -> bool {
 /// The person's own lines of `text`: quote replies (`>`), fenced and indented code are skipped, inline code
 /// blanked.
 fn visible_lines(text: &str) -> impl Iterator<Item = String> + '_ {
+    own_or_not(text)
+        .filter(|(own, _)| *own)
+        .map(|(_, line)| strip_inline_code(line))
+}
+
+/// `text` with `f` applied to each of the person's own lines (inline code included, for `f` to keep); quote
+/// replies and code blocks are kept as written.
+pub fn map_own_lines(text: &str, mut f: impl FnMut(&str) -> String) -> String {
+    let lines: Vec<String> = own_or_not(text)
+        .map(|(own, line)| if own { f(line) } else { line.to_owned() })
+        .collect();
+    lines.join("\n")
+}
+
+/// Each line of `text`, and whether it is the person's own (not a quote reply, not fenced or indented code).
+fn own_or_not(text: &str) -> impl Iterator<Item = (bool, &str)> + '_ {
     let mut in_fence: Option<(char, usize)> = None;
-    text.lines().filter_map(move |line| {
+    text.lines().map(move |line| {
         let trimmed = line.trim_start();
         if let Some((fence_char, fence_len)) = in_fence {
             if fence_run(trimmed).is_some_and(|(c, n)| c == fence_char && n >= fence_len) {
                 in_fence = None;
             }
-            return None;
+            return (false, line);
         }
         if let Some(open) = fence_run(trimmed) {
             in_fence = Some(open);
-            return None;
+            return (false, line);
         }
-        if trimmed.starts_with('>') || line.starts_with("    ") || line.starts_with('\t') {
-            return None;
-        }
-        Some(strip_inline_code(line))
+        let own = !(trimmed.starts_with('>') || line.starts_with("    ") || line.starts_with('\t'));
+        (own, line)
     })
 }
 
