@@ -110,6 +110,13 @@ impl Config {
             progress_every: secs("HOOKLINE_PROGRESS_EVERY_SECS", defaults.progress_every)?,
             auth_mode,
             default_identity,
+            models: env
+                .or("HOOKLINE_MODELS", "")
+                .split(',')
+                .map(str::trim)
+                .filter(|model| !model.is_empty())
+                .map(str::to_owned)
+                .collect(),
             callback_key_secret: env.get("HOOKLINE_CALLBACK_KEY_SECRET"),
         };
         if settings.max_receives == 0 {

@@ -55,6 +55,7 @@ pub fn run(conversation_id: &str, state: RunState, created_at: u64) -> RunRecord
         sandbox_trouble: None,
         conclusion: None,
         progress: Default::default(),
+        options: Default::default(),
         version: 0,
     }
 }

@@ -223,10 +223,28 @@ pub struct PromptParts {
     pub subject_body: String,
     /// The triggering comment or review text (empty for a label).
     pub request: String,
+    /// The request is `subject_body`: a new item whose description asks the bot (options are read there).
+    #[serde(default)]
+    pub request_in_body: bool,
+    /// The request with mentions as the provider's tokens, where a mention's display name may have spaces
+    /// (Jira's `@Hookline Bot`): the start of the request, where unknown options are looked for, is read there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_mention_form: Option<String>,
     /// File and line for inline review comments, with the diff hunk.
     pub location: Option<String>,
     /// Task-specific instructions (fix the issue and open a PR / push to the PR branch / answer).
     pub instructions: String,
+}
+
+impl PromptParts {
+    /// The text the person asked in: the request, or the new item's description.
+    pub fn asking_text(&self) -> &str {
+        if self.request.trim().is_empty() && self.request_in_body {
+            &self.subject_body
+        } else {
+            &self.request
+        }
+    }
 }
 
 /// Where a run is in its life. `Reported` and `Failed` are terminal.
@@ -399,6 +417,9 @@ pub struct RunRecord {
     /// What the agent's event stream said so far, and what the status message last showed of it.
     #[serde(default)]
     pub progress: Progress,
+    /// What the person chose in the request (`repo=`, `branch=`, `model=`), echoed in the status message.
+    #[serde(default, skip_serializing_if = "crate::options::RequestOptions::is_empty")]
+    pub options: crate::options::RequestOptions,
     pub version: u64,
 }
 

@@ -165,6 +165,7 @@ impl Conversations for OpenHandsClient {
             git_provider: request.git_provider.as_deref(),
             title: &request.title,
             trigger: &request.trigger,
+            llm_model: request.llm_model.as_deref(),
         };
         let url = self.url("/api/v1/app-conversations", call)?;
         let response = self.send(call, self.http.post(url).json(&body), auth).await?;
@@ -534,6 +535,8 @@ struct StartBody<'a> {
     git_provider: Option<&'a str>,
     title: &'a str,
     trigger: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    llm_model: Option<&'a str>,
 }
 
 /// `SendMessageRequest`: a user text message. `run` defaults to false on the server, so it is always sent.
@@ -755,6 +758,7 @@ mod tests {
             git_provider: None,
             title: "t",
             trigger: "resolver",
+            llm_model: None,
         };
         let json = serde_json::to_value(&body).unwrap_or_default();
         assert_eq!(

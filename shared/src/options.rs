@@ -102,6 +102,20 @@ const MAX_VALUE_CHARS: usize = 200;
 /// Read the options out of `request` (a person's text; repositories without a provider are on
 /// `default_provider`).
 pub fn read(request: &str, default_provider: &str) -> Result<Read, Refusal> {
+    let (text, options) = scan(request, default_provider);
+    Ok(Read {
+        options: options?,
+        text,
+    })
+}
+
+/// `request` without the options it holds, valid or not: the text the agent reads.
+pub fn strip(request: &str) -> String {
+    scan(request, repo_hint::GIT_PROVIDERS[0]).0
+}
+
+/// The text without its options, and the options read (or why they are refused).
+fn scan(request: &str, default_provider: &str) -> (String, Result<RequestOptions, Refusal>) {
     let mut options = RequestOptions::default();
     let mut unknown = Vec::new();
     let mut leading = true;
@@ -150,15 +164,20 @@ pub fn read(request: &str, default_provider: &str) -> Result<Read, Refusal> {
             }
             // The option leaves the text, with the brackets and comma around it.
         }
-        tidy(&out)
+        let out = tidy(&out);
+        // An option that opened the line leaves no indent behind (an indent would make the line code).
+        if line.starts_with(char::is_whitespace) {
+            out
+        } else {
+            out.trim_start().to_owned()
+        }
     });
-    if let Some(refusal) = failure {
-        return Err(refusal);
-    }
-    if !unknown.is_empty() {
-        return Err(Refusal::Unknown(unknown));
-    }
-    Ok(Read { options, text })
+    let options = match failure {
+        Some(refusal) => Err(refusal),
+        None if !unknown.is_empty() => Err(Refusal::Unknown(unknown)),
+        None => Ok(options),
+    };
+    (text, options)
 }
 
 /// Whether `model` may be chosen under the operator's list.

@@ -172,6 +172,8 @@ pub struct StartConversation {
     pub title: String,
     /// `ConversationTrigger` value, e.g. `resolver`.
     pub trigger: String,
+    /// The model the person chose (`model=`), from the operator's list; `None` is the identity's own setting.
+    pub llm_model: Option<String>,
 }
 
 /// Start task as returned by `POST /api/v1/app-conversations` and the start-task endpoints.

@@ -8,7 +8,7 @@
 //!   `https://gitlab.com/group/sub/project/-/issues/3` (also self-managed `gitlab.*` hosts),
 //!   `https://bitbucket.org/workspace/repo`;
 //! - [`Naming::Labelled`]: `provider:path` (`gitlab:group/project`), or any name after `repo:` /
-//!   `repository:`;
+//!   `repository:` (or the option `repo=`);
 //! - [`Naming::Bare`]: an `owner/repo` token. A heuristic: word pairs (`and/or`), dates and fractions
 //!   (`12/05`) and file paths (`src/main.rs`) are not repositories; name those by URL or `repo:`.
 
@@ -144,7 +144,7 @@ pub fn named_as<'n>(named: &'n [Named], namings: &'n [Naming]) -> impl Iterator<
 }
 
 /// Labels that make the name after them explicit.
-const LABELS: [&str; 2] = ["repo:", "repository:"];
+const LABELS: [&str; 4] = ["repo:", "repository:", "repo=", "repository="];
 
 /// Slash-separated words that are not repositories.
 const NOT_REPOSITORIES: &[&str] = &[

@@ -41,6 +41,7 @@ fn start_request(run_key: &str) -> StartConversation {
         git_provider: Some("github".to_owned()),
         title: "GitHub Issue #12: Fix the README".to_owned(),
         trigger: "resolver".to_owned(),
+        llm_model: None,
     }
 }
 

@@ -97,6 +97,7 @@ fn request(text: &str) -> StartConversation {
         git_provider: Some("github".to_owned()),
         title: "Real OpenHands smoke test".to_owned(),
         trigger: "resolver".to_owned(),
+        llm_model: None,
     }
 }
 

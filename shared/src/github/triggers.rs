@@ -141,6 +141,7 @@ pub(super) fn decide(config: &GithubConfig, envelope: &Envelope, event: GithubEv
         })
     });
     let instructions = instructions_for(&target, is_pull_request, number);
+    let request_in_body = run_suffix == CREATED && text::mentions(&subject_body, &config.mention);
     let intent = Intent::of_request(&request);
     let title_prefix = if is_pull_request {
         "GitHub PR"
@@ -173,7 +174,9 @@ pub(super) fn decide(config: &GithubConfig, envelope: &Envelope, event: GithubEv
             subject_title,
             subject_body,
             request,
+            request_in_body,
             location,
+            request_mention_form: None,
             instructions,
         },
         occurred_at: envelope.received_at,

@@ -71,6 +71,8 @@ pub struct Settings {
     pub progress_every: Duration,
     pub auth_mode: AuthMode,
     pub default_identity: Option<DefaultIdentity>,
+    /// Models a person may choose with `model=` (empty: choosing is off and the identity's own model is used).
+    pub models: Vec<String>,
     /// Secret holding a shared key the agent server may send as `X-Hookline-Callback-Key` instead of the
     /// per-conversation session key.
     pub callback_key_secret: Option<String>,
@@ -90,6 +92,7 @@ impl Default for Settings {
             progress_every: Duration::from_secs(15),
             auth_mode: AuthMode::Bearer,
             default_identity: None,
+            models: Vec::new(),
             callback_key_secret: None,
         }
     }

@@ -267,7 +267,7 @@ async fn edit(services: &Services, run: &RunRecord) -> Result<(), PortError> {
     };
     let link = services.conversations.conversation_link(&run.conversation_id);
     let elapsed = services.now().saturating_sub(run.created_at);
-    let text = prompt::status_progress(&run.actor.login, &link, &run.progress, elapsed);
+    let text = prompt::status_progress(&run.actor.login, &link, &run.options, &run.progress, elapsed);
     let marker = conclude::marker_for(&run.conversation_id);
     module
         .source()

@@ -3,6 +3,7 @@
 
 use crate::{
     domain::{Progress, PromptParts, TaskStatus, Trigger},
+    options::{self, RequestOptions},
     ports::ContextMessage,
     text::{fence_as_data, neutralize_for_posting, sanitize_untrusted},
 };
@@ -10,7 +11,12 @@ use crate::{
 /// Render the first message of a conversation. Everything written by people outside is sanitized and fenced.
 ///
 /// `earlier` is the link of the thread's previous conversation when this run follows one that ended or was lost.
-pub fn initial_message(trigger: &Trigger, context: &[ContextMessage], earlier: Option<&str>) -> String {
+pub fn initial_message(
+    trigger: &Trigger,
+    chosen: &RequestOptions,
+    context: &[ContextMessage],
+    earlier: Option<&str>,
+) -> String {
     let p: &PromptParts = &trigger.prompt;
     let mut out = String::with_capacity(1024 + p.subject_body.len() + p.request.len());
     out.push_str(&format!(
@@ -30,7 +36,20 @@ pub fn initial_message(trigger: &Trigger, context: &[ContextMessage], earlier: O
     );
     out.push_str(&fence_as_data("Title", &sanitize_untrusted(&p.subject_title)));
     out.push_str("\n\n");
-    let body = sanitize_untrusted(&p.subject_body);
+    // The person's options are for Hookline; the agent reads the request without them.
+    let without_options = |text: &str| {
+        if chosen.is_empty() {
+            text.to_owned()
+        } else {
+            options::strip(text)
+        }
+    };
+    let body = if p.request_in_body {
+        without_options(&p.subject_body)
+    } else {
+        p.subject_body.clone()
+    };
+    let body = sanitize_untrusted(&body);
     if !body.trim().is_empty() {
         out.push_str(&fence_as_data("Description", &body));
         out.push_str("\n\n");
@@ -41,6 +60,7 @@ pub fn initial_message(trigger: &Trigger, context: &[ContextMessage], earlier: O
         .iter()
         .filter(|m| m.body.trim() != request.trim())
         .collect();
+    let request = sanitize_untrusted(&without_options(&p.request));
     if !earlier.is_empty() {
         out.push_str("Earlier comments, oldest first:\n\n");
         for message in earlier {
@@ -64,6 +84,12 @@ pub fn initial_message(trigger: &Trigger, context: &[ContextMessage], earlier: O
             &request,
         ));
         out.push_str("\n\n");
+    }
+    if let Some(echo) = chosen.echo() {
+        out.push_str(&format!(
+            "@{} chose {echo} for this work.\n\n",
+            sanitize_untrusted(&trigger.actor.login)
+        ));
     }
     out.push_str("Task: ");
     out.push_str(&p.instructions);
@@ -91,17 +117,33 @@ made, and give the branch and the link of the pull request you opened or updated
 in Markdown.";
 
 /// Status message text while the run starts.
-pub fn status_started(login: &str, link: &str) -> String {
-    format!("👀 I'm on it! @{login} can [track my progress here]({link}).")
+pub fn status_started(login: &str, link: &str, options: &RequestOptions) -> String {
+    let mut out = format!("👀 I'm on it! @{login} can [track my progress here]({link}).");
+    push_options(&mut out, options);
+    out
+}
+
+/// The person's options, on a line of their own (validated values: plain characters only).
+fn push_options(out: &mut String, options: &RequestOptions) {
+    if let Some(echo) = options.echo() {
+        out.push_str(&format!("\nWorking with {echo}."));
+    }
 }
 
 /// Status message text while the run goes: elapsed time, the agent's task list (a Markdown task list, the item
 /// in progress marked), the step it is on, the link. Task titles and steps are already safe words.
-pub fn status_progress(login: &str, link: &str, progress: &Progress, elapsed_secs: u64) -> String {
+pub fn status_progress(
+    login: &str,
+    link: &str,
+    options: &RequestOptions,
+    progress: &Progress,
+    elapsed_secs: u64,
+) -> String {
     let mut out = format!(
         "⏳ Working on it ({} so far). @{login} can [follow along here]({link}).",
         elapsed_words(elapsed_secs)
     );
+    push_options(&mut out, options);
     if !progress.tasks.is_empty() {
         out.push('\n');
         for task in &progress.tasks {
@@ -256,13 +298,22 @@ mod tests {
             step: Some("editing `src/draft.rs`".into()),
             ..Progress::default()
         };
-        let text = status_progress("alice", "https://oh/c/1", &progress, 185);
+        let text = status_progress(
+            "alice",
+            "https://oh/c/1",
+            &RequestOptions::default(),
+            &progress,
+            185,
+        );
         assert_eq!(
             text,
             "⏳ Working on it (3 minutes so far). @alice can [follow along here](https://oh/c/1).\n\n\
              - [x] Explore\n- [ ] Change (in progress)\n- [ ] Check\n\nNow: editing `src/draft.rs`."
         );
-        assert!(status_progress("a", "l", &Progress::default(), 30).contains("less than a minute"));
+        assert!(
+            status_progress("a", "l", &RequestOptions::default(), &Progress::default(), 30)
+                .contains("less than a minute")
+        );
         let stopped = status_stopped("bob", 1_796_229_544, "l");
         assert!(
             stopped.starts_with("⏹️ Stopped by @bob at 16:39 UTC on 2026-12-02."),

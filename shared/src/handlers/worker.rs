@@ -7,15 +7,17 @@
 
 use tracing::{error, info, info_span, warn, Instrument};
 
-use super::{conclude, prompt, WorkerServices};
+use super::{conclude, prompt, Settings, WorkerServices};
 use crate::{
     domain::{
         conversation_id_for, Envelope, Intent, Outcome, RunRecord, RunState, SourceRef, Trigger,
         ENVELOPE_VERSION,
     },
     error::{Disposition, PortError, ProcessError},
+    options::{self, RequestOptions},
     ports::{Access, Claim, MessageDelivery, StartConversation, StartTask, ThreadClaim},
     provider::{Decision, ProviderModule},
+    repo_hint::RepoRef,
 };
 
 /// Process one queue message delivered for the `receive_count`-th time (1 on first delivery) and say what the
@@ -98,12 +100,14 @@ async fn process_envelope(
         }
         Decision::Run(trigger) => *trigger,
     };
+    let mut trigger = trigger;
     if trigger.intent == Intent::Stop {
         let span = info_span!("stop", run_key = %trigger.run_key, actor = %trigger.actor.login);
         return super::stop::stop(services, module, &trigger)
             .instrument(span)
             .await;
     }
+    let chosen = choose(&services.settings, &mut trigger);
     let conversation_id = conversation_id_for(&trigger.run_key);
     let span = info_span!("trigger", run_key = %trigger.run_key, conversation_id = %conversation_id, actor = %trigger.actor.login);
     async {
@@ -120,6 +124,14 @@ async fn process_envelope(
             );
             return Ok(());
         }
+        let chosen = match chosen {
+            Ok(chosen) => chosen,
+            Err(refusal) => {
+                info!(decision = "options_refused", "the request's options are refused");
+                let key = format!("{}:options", trigger.run_key);
+                return post_notice_once(services, module, &trigger.source, &key, &refusal.to_string()).await;
+            }
+        };
         let (openhands_user, api_key_secret) = match services
             .identities
             .get_link(trigger.provider, &trigger.tenant, &trigger.actor.id)
@@ -210,6 +222,7 @@ async fn process_envelope(
             sandbox_trouble: None,
             conclusion: None,
             progress: Default::default(),
+            options: chosen,
             version: 0,
         };
         if !services.runs.insert_run(&run).await? {
@@ -257,7 +270,7 @@ async fn drive_run(
                     .post_status(
                         &trigger.source,
                         &marker,
-                        &prompt::status_started(&trigger.actor.login, &link),
+                        &prompt::status_started(&trigger.actor.login, &link, &run.options),
                         true,
                     )
                     .await?
@@ -311,8 +324,12 @@ async fn drive_run(
             Vec::new()
         }
     };
+    // A repository chosen over the source's own starts on its default branch unless a branch was chosen too;
+    // the source's head branch belongs to the source's repository.
+    let chose_other_repository = run.options.repo.is_some() && trigger.repository_named;
     let (repository, branch) = match &trigger.branch {
         Some(branch) => (trigger.repository.clone(), Some(branch.clone())),
+        None if chose_other_repository => (trigger.repository.clone(), None),
         None => match source.resolve_branch(&trigger.source).await? {
             Some(head) => (
                 head.fork.or_else(|| trigger.repository.clone()),
@@ -327,12 +344,13 @@ async fn drive_run(
         .map(|id| services.conversations.conversation_link(id));
     let request = StartConversation {
         conversation_id: run.conversation_id.clone(),
-        initial_message: prompt::initial_message(trigger, &context, earlier.as_deref()),
+        initial_message: prompt::initial_message(trigger, &run.options, &context, earlier.as_deref()),
         selected_repository: repository,
         selected_branch: branch,
         git_provider: Some(trigger.git_provider.clone()),
         title: trigger.title.clone(),
         trigger: trigger_name(trigger),
+        llm_model: run.options.model.clone(),
     };
     // Written before the request, so that a retry after a lost answer looks for this start first.
     run.start_requested_at = Some(services.now());
@@ -348,6 +366,37 @@ async fn drive_run(
         Err(err) if err.is_transient() && !final_attempt => Err(err.into()),
         Err(err) => start_failed(services, run, &short_reason(&err)).await,
     }
+}
+
+/// Read the person's options and apply them to the trigger: a repository other than the one it had counts as
+/// named in the message (only the person's own identity works on it), a branch replaces the source's, a model
+/// must be on the operator's list. A refusal is the reply to post. The prompt leaves the options out.
+fn choose(settings: &Settings, trigger: &mut Trigger) -> Result<RequestOptions, options::Refusal> {
+    let chosen = options::read(trigger.prompt.asking_text(), &trigger.git_provider)?.options;
+    if let Some(form) = &trigger.prompt.request_mention_form {
+        if let Err(refusal @ options::Refusal::Unknown(_)) = options::read(form, &trigger.git_provider) {
+            return Err(refusal);
+        }
+    }
+    if let Some(model) = &chosen.model {
+        options::allow_model(model, &settings.models)?;
+    }
+    if let Some(repo) = &chosen.repo {
+        let current = trigger.repository.as_ref().map(|repository| RepoRef {
+            repository: repository.clone(),
+            git_provider: trigger.git_provider.clone(),
+        });
+        if !current.is_some_and(|current| current.is_same(repo)) {
+            trigger.repository = Some(repo.repository.clone());
+            trigger.git_provider = repo.git_provider.clone();
+            trigger.repository_named = true;
+            trigger.branch = None;
+        }
+    }
+    if let Some(branch) = &chosen.branch {
+        trigger.branch = Some(branch.clone());
+    }
+    Ok(chosen)
 }
 
 /// Record the start task; from here the sweep and the callbacks follow the conversation.

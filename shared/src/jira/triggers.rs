@@ -15,6 +15,9 @@ use crate::{
 
 /// Decide whether a trimmed event on `site` is a trigger.
 pub fn decide(config: &JiraConfig, site: &JiraTenant, envelope: &Envelope, event: &JiraEvent) -> Decision {
+    // A new issue asks in its description as a comment would (the description is its request).
+    let asked_when_created = event.webhook_event == "jira:issue_created"
+        && mentions_bot(&event.issue.mention_text, &config.mention, &site.bot_account_id);
     let (actor, request, run_suffix, comment_id) = match event.webhook_event.as_str() {
         "comment_created" => {
             let Some(comment) = &event.comment else {
@@ -41,13 +44,10 @@ pub fn decide(config: &JiraConfig, site: &JiraTenant, envelope: &Envelope, event
                 .added_labels
                 .iter()
                 .any(|l| l.eq_ignore_ascii_case(&config.label));
-            // A new issue asks in its description as a comment would (the description is its request).
-            let asked = event.webhook_event == "jira:issue_created"
-                && mentions_bot(&event.issue.mention_text, &config.mention, &site.bot_account_id);
             // Handing the issue to the service account asks it to do the issue.
             let assigned = !site.bot_account_id.is_empty()
                 && event.assigned_to.as_deref() == Some(site.bot_account_id.as_str());
-            if !labelled && !asked && !assigned {
+            if !labelled && !asked_when_created && !assigned {
                 return Decision::Ignore(
                     "the label was not newly added, nor the bot asked in a new issue or assigned",
                 );
@@ -138,6 +138,12 @@ pub fn decide(config: &JiraConfig, site: &JiraTenant, envelope: &Envelope, event
             subject_title: issue.summary.clone(),
             subject_body: description,
             request,
+            request_in_body: asked_when_created,
+            request_mention_form: Some(if asked_when_created {
+                event.issue.mention_text.clone()
+            } else {
+                comment_mention_text(event)
+            }),
             location: None,
             instructions,
         },

@@ -33,6 +33,9 @@ pub(crate) fn decide(
         return Decision::Ignore("no issue");
     }
     let thread_key = event.thread_key(&tenant.name);
+    let description = event.issue.description.as_deref().unwrap_or_default();
+    let asked_when_created =
+        event.kind == LinearEventKind::Created && mentions_handle(description, &config.mention);
     let (request, run_suffix) = match event.kind {
         LinearEventKind::Comment => {
             let Some(comment) = &event.comment else {
@@ -68,8 +71,7 @@ pub(crate) fn decide(
                 (!label.name.is_empty() && label.name.eq_ignore_ascii_case(&config.label))
                     || config.label_id.as_deref() == Some(label.id.as_str())
             });
-            let description = event.issue.description.as_deref().unwrap_or_default();
-            if !labelled && !mentions_handle(description, &config.mention) {
+            if !labelled && !asked_when_created {
                 return Decision::Ignore("no exact mention or trigger label in the new issue");
             }
             // The description is the request, quoted once; an issue is created once.
@@ -148,7 +150,9 @@ pub(crate) fn decide(
             subject_title: event.issue.title.clone(),
             subject_body: event.issue.description.clone().unwrap_or_default(),
             request,
+            request_in_body: asked_when_created,
             location: None,
+            request_mention_form: None,
             instructions,
         },
         occurred_at: envelope.received_at,

@@ -116,7 +116,9 @@ pub(crate) fn decide(config: &SlackConfig, envelope: &Envelope, event: &SlackEve
             subject_title: title,
             subject_body: String::new(),
             request,
+            request_in_body: false,
             location: None,
+            request_mention_form: None,
             instructions: instructions(repo.as_ref()),
         },
         occurred_at: occurred_at(&event.ts).unwrap_or(envelope.received_at),
@@ -206,6 +208,8 @@ fn instructions(repo: Option<&RepoRef>) -> String {
 
 /// First line of the request, shortened; a placeholder when the message was only the mention.
 fn title_for(request: &str) -> String {
+    // The person's options are for Hookline, not a title.
+    let request = crate::options::strip(request);
     let line = request
         .lines()
         .map(str::trim)

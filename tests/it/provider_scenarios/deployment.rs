@@ -46,9 +46,20 @@ pub trait Deployment: Sized {
     }
 }
 
+/// The models people may choose with `model=` in the scenarios.
+pub const MODELS: &str = "claude-test,gpt-test";
+
+/// `wiring` with the scenarios' settings every provider shares.
+fn shared(mut wiring: Wiring) -> Wiring {
+    wiring
+        .settings
+        .push(("HOOKLINE_MODELS".to_owned(), MODELS.to_owned()));
+    wiring
+}
+
 impl Deployment for World {
     async fn start(wire: impl FnOnce(&str) -> Wiring) -> Self {
-        World::start(wire).await
+        World::start(|prefix| shared(wire(prefix))).await
     }
     fn prefix(&self) -> &str {
         &self.prefix
@@ -100,7 +111,7 @@ pub struct LocalHost {
 impl Deployment for LocalHost {
     async fn start(wire: impl FnOnce(&str) -> Wiring) -> Self {
         let prefix = unique("hl-local");
-        let wiring = wire(&prefix);
+        let wiring = shared(wire(&prefix));
         let harness = Harness::start_with(HarnessOptions {
             workers: 0,
             extra_env: wiring.settings,

@@ -17,6 +17,7 @@ const ISSUE: u64 = 7;
 const FOLLOW_UP_COMMENT: u64 = 9001;
 const BOB_ID: u64 = 4343;
 const STOP_COMMENT: u64 = 9101;
+const ASK_COMMENT: u64 = 9200;
 
 pub struct Github<D> {
     world: D,
@@ -106,6 +107,23 @@ impl<D: Deployment> Rig for Github<D> {
         let text = format!("@openhands {FOLLOW_UP}");
         let payload = issue_comment(ISSUE, FOLLOW_UP_COMMENT + 1, &text, user("bob", BOB_ID), false);
         delivery("issue_comment", "d-bob", body_of(&payload), WEBHOOK_SECRET)
+    }
+
+    fn asking(&self, n: u32, text: &str) -> Delivery {
+        let text = format!("@openhands {text}");
+        let payload = issue_comment(
+            ISSUE,
+            ASK_COMMENT + u64::from(n),
+            &text,
+            user("alice", ALICE_ID),
+            false,
+        );
+        delivery(
+            "issue_comment",
+            &format!("d-ask-{n}"),
+            body_of(&payload),
+            WEBHOOK_SECRET,
+        )
     }
 
     fn stop(&self) -> Delivery {

@@ -161,6 +161,10 @@ impl<D: Deployment> Rig for Gitlab<D> {
         self.note_by(("bob", BOB), "k-bob", FOLLOW_UP)
     }
 
+    fn asking(&self, n: u32, text: &str) -> Delivery {
+        self.note(&format!("k-ask-{n}"), text)
+    }
+
     fn stop(&self) -> Delivery {
         self.note("k-stop", "stop")
     }

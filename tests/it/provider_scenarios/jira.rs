@@ -149,6 +149,10 @@ impl<D: Deployment> Rig for Jira<D> {
         self.comment_by(ben, "wh-ben", FOLLOW_UP)
     }
 
+    fn asking(&self, n: u32, text: &str) -> Delivery {
+        self.comment(&format!("wh-ask-{n}"), text)
+    }
+
     fn stop(&self) -> Delivery {
         self.comment("wh-stop", "stop")
     }

@@ -186,6 +186,10 @@ impl<D: Deployment> Rig for Linear<D> {
         self.comment_by((BOB, "bob"), "ld-bob", FOLLOW_UP)
     }
 
+    fn asking(&self, n: u32, text: &str) -> Delivery {
+        self.comment(&format!("ld-ask-{n}"), text)
+    }
+
     fn stop(&self) -> Delivery {
         self.comment("ld-stop", "stop")
     }

@@ -20,7 +20,9 @@
 //! 11. `stop` by the person who started the run interrupts the agent and ends the run with who stopped it; a late
 //!     `finished` changes nothing, and the thread is free for a new run;
 //! 12. `stop` by someone else is refused with a short answer, and the run goes on;
-//! 13. (providers with items) a new item whose description asks the bot starts one run.
+//! 13. (providers with items) a new item whose description asks the bot starts one run;
+//! 14. options in the request (`repo=`, `branch=`, `model=`) choose the start's repository, branch and model, are
+//!     echoed and left out of the prompt; unknown options or an unlisted model get a reply and start nothing.
 //!
 //! Every test has its own tenant names or secret prefix, so tests share nothing on moto.
 //!
@@ -91,6 +93,10 @@ trait Rig: Sized {
 
     /// A correctly signed mention by the linked person, on the thread of [`Rig::trigger`], saying `stop`.
     fn stop(&self) -> Delivery;
+
+    /// A correctly signed mention by the linked person, on the thread of [`Rig::trigger`], saying `text`; `n`
+    /// tells the mentions of one test apart.
+    fn asking(&self, n: u32, text: &str) -> Delivery;
 
     /// The same as [`Rig::stop`], by the second person of [`Rig::follow_up_by_someone_else`].
     fn stop_by_someone_else(&self) -> Delivery;
@@ -507,6 +513,50 @@ async fn a_stop_by_someone_else_is_refused<R: Rig>() {
     assert_eq!(rig.status_edits(), 0, "the status message is untouched");
 }
 
+/// Scenario 14: options in the request. Unknown ones, and a model off the operator's list, get a short reply
+/// listing the valid options and start nothing; known ones pick the repository, branch and model of the start,
+/// leave the text the agent reads, and are echoed in the status message.
+async fn options_in_the_request_choose_repository_branch_and_model<R: Rig>() {
+    let rig = R::start().await;
+    let world = rig.world();
+    for (n, text) in [
+        (1, format!("depth=3 {REQUEST}")),
+        (2, format!("model=unlisted-model {REQUEST}")),
+    ] {
+        let before = rig.bot_texts().len();
+        let (status, body) = world.post(&rig.asking(n, &text)).await;
+        assert_eq!(status, 202, "{body}");
+        world.pump().await;
+        assert!(world.openhands().starts().is_empty(), "{text}");
+        let texts = rig.bot_texts();
+        assert_eq!(texts.len(), before + 1, "one reply to {text}: {texts:?}");
+        let reply = &texts[before];
+        let listed = if n == 1 { "branch=name" } else { "claude-test" };
+        assert!(reply.contains(listed), "{reply}");
+    }
+
+    let text = format!("[repo=octo-org/elsewhere, branch=release/2.0, model=claude-test] {REQUEST}");
+    let (status, body) = world.post(&rig.asking(3, &text)).await;
+    assert_eq!(status, 202, "{body}");
+    world.pump().await;
+    let starts = world.openhands().starts();
+    assert_eq!(starts.len(), 1, "{starts:?}");
+    let start = &starts[0];
+    assert_eq!(start.request["selected_repository"], "octo-org/elsewhere");
+    assert_eq!(start.request["git_provider"], rig.start_facts().git_provider);
+    assert_eq!(start.request["selected_branch"], "release/2.0");
+    assert_eq!(start.request["llm_model"], "claude-test");
+    let prompt = start_text(start);
+    assert!(prompt.contains(REQUEST), "{prompt}");
+    assert!(!prompt.contains("branch=release"), "{prompt}");
+    let statuses = rig.status_texts();
+    let status = statuses.last().expect("a status message");
+    assert!(status.contains("I'm on it"), "{statuses:?}");
+    for echoed in ["octo-org/elsewhere", "release/2.0", "claude-test"] {
+        assert!(status.contains(echoed), "{status}");
+    }
+}
+
 /// A provider whose items (issues, pull or merge requests) can be opened asking the bot.
 trait Opens: Rig {
     /// A correctly signed event of a new item, opened by the linked person, whose description asks for
@@ -621,6 +671,11 @@ macro_rules! scenarios {
         #[tokio::test]
         async fn a_stop_by_someone_else_is_refused() {
             $crate::provider_scenarios::a_stop_by_someone_else_is_refused::<$rig>().await;
+        }
+
+        #[tokio::test]
+        async fn options_in_the_request_choose_repository_branch_and_model() {
+            $crate::provider_scenarios::options_in_the_request_choose_repository_branch_and_model::<$rig>().await;
         }
 
         #[tokio::test]

@@ -150,6 +150,10 @@ impl<D: Deployment> Rig for Slack<D> {
         self.mention_by(BOB, "Ev0BOB", FOLLOW_UP)
     }
 
+    fn asking(&self, n: u32, text: &str) -> Delivery {
+        self.mention(&format!("Ev0ASK{n}"), text)
+    }
+
     fn stop(&self) -> Delivery {
         self.mention("Ev0STOP", "stop")
     }
