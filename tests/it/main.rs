@@ -16,4 +16,5 @@ mod progress_and_stop;
 mod provider_scenarios;
 mod real_lifecycle;
 mod real_openhands;
+mod request_options;
 mod slack_client;
