@@ -138,3 +138,31 @@ async fn a_repository_url_and_branch_in_brackets_pick_the_start() {
     assert!(prompt.contains("@openhands fix the login"), "{prompt}");
     assert!(!prompt.contains("[repo="), "{prompt}");
 }
+
+/// Options in a mention on a thread whose run is working reach the agent as written, change nothing about the
+/// run, and the person is told once that they apply to a new run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn options_on_a_running_thread_wait_for_a_new_run() {
+    let h = harness(&[]).await;
+    h.start_labeled_run(8, "d-label").await;
+    let before = bot_texts(&h).len();
+    comment(
+        &h,
+        8,
+        ("alice", ALICE_ID),
+        "@openhands branch=other also cover the empty file",
+        "d-1",
+    )
+    .await;
+    let messages = h.openhands.messages();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert!(
+        messages[0].text.contains("branch=other also cover"),
+        "{:?}",
+        messages[0]
+    );
+    assert_eq!(h.openhands.starts().len(), 1, "no second run");
+    let texts = bot_texts(&h);
+    assert_eq!(texts.len(), before + 1, "{texts:?}");
+    assert!(texts[before].contains("Options take effect"), "{}", texts[before]);
+}

@@ -89,7 +89,7 @@ async fn process_envelope(
         ProcessError::Permanent(format!("provider {} is not configured", envelope.provider))
     })?;
     let envelope = module.enrich(envelope).await?;
-    let trigger = match module.decide(&envelope)? {
+    let mut trigger = match module.decide(&envelope)? {
         Decision::Ignore(reason) => {
             info!(reason, "not a trigger");
             return Ok(());
@@ -100,7 +100,6 @@ async fn process_envelope(
         }
         Decision::Run(trigger) => *trigger,
     };
-    let mut trigger = trigger;
     if trigger.intent == Intent::Stop {
         let span = info_span!("stop", run_key = %trigger.run_key, actor = %trigger.actor.login);
         return super::stop::stop(services, module, &trigger)
@@ -183,7 +182,22 @@ async fn process_envelope(
                                 return post_notice_once(services, module, &trigger.source, &key, NOT_THEIR_RUN).await;
                             }
                             match follow_up(services, module, &trigger, run, final_attempt).await? {
-                                FollowUp::Handled => return Ok(()),
+                                FollowUp::Handled if chosen.is_empty() => return Ok(()),
+                                FollowUp::Handled => {
+                                    // The message went to the agent as written; the run keeps what it started with.
+                                    let key = format!("{}:options-running", trigger.run_key);
+                                    let notice = post_notice_once(
+                                        services,
+                                        module,
+                                        &trigger.source,
+                                        &key,
+                                        OPTIONS_WHILE_RUNNING,
+                                    );
+                                    if let Err(err) = notice.await {
+                                        warn!(error = %err, "could not say that options wait for a new run");
+                                    }
+                                    return Ok(());
+                                }
                                 FollowUp::Ended => {}
                             }
                         }
@@ -451,6 +465,10 @@ const SHARED_IDENTITY_REPOS: &str =
 /// The answer to someone who mentions the bot on a thread whose active run another person started.
 const NOT_THEIR_RUN: &str = "I can't pass this on: the agent's current run on this thread was started by someone \
     else, and only they or a maintainer can add to it. Once it has finished, mention me again to start your own.";
+
+const OPTIONS_WHILE_RUNNING: &str =
+    "I passed your message on to the run already working on this thread; it keeps \
+    the repository, branch and model it started with. Options take effect when you start a new run.";
 
 /// Most follow-ups kept with a run while its conversation starts.
 const MAX_PENDING_MESSAGES: usize = 20;
