@@ -251,3 +251,30 @@ impl<D: Deployment> super::Opens for Jira<D> {
 }
 
 super::opened_scenario!(Jira);
+
+impl<D: Deployment> super::Assigns for Jira<D> {
+    fn assigned(&self, n: u32, to_the_bot: bool) -> Delivery {
+        let to = if to_the_bot { FAKE_BOT_ACCOUNT_ID } else { BEN };
+        let payload = json!({
+            "timestamp": 1_714_478_400_000u64,
+            "webhookEvent": "jira:issue_updated",
+            "issue_event_type_name": "issue_assigned",
+            "user": mia(),
+            "issue": {"id": ISSUE_ID, "key": "PROJ-7", "fields": {"project": {"key": "PROJ"},
+                      "summary": "Crash on save", "labels": []}},
+            "changelog": {"id": (10_200 + n).to_string(), "items": [
+                {"field": "assignee", "fieldtype": "jira", "fieldId": "assignee", "from": null,
+                 "fromString": null, "to": to, "toString": "Someone"}
+            ]}
+        });
+        signed(
+            Delivery::new(format!("/webhooks/jira/{SITE}"), body_of(&payload))
+                .with_header("content-type", "application/json")
+                .with_header("user-agent", "Atlassian Webhook HTTP Client")
+                .with_header("x-atlassian-webhook-identifier", format!("wh-assigned-{n}")),
+            SECRET,
+        )
+    }
+}
+
+super::assigned_scenario!(Jira);

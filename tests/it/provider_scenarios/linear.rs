@@ -300,3 +300,32 @@ impl<D: Deployment> super::Opens for Linear<D> {
 }
 
 super::opened_scenario!(Linear);
+
+impl<D: Deployment> super::Assigns for Linear<D> {
+    fn assigned(&self, n: u32, to_the_bot: bool) -> Delivery {
+        let now = SystemClock.now_secs();
+        let to = if to_the_bot { BOT } else { BOB };
+        let updated_at = format!("2026-12-02T10:{n:02}:00.000Z");
+        let payload = json!({
+            "action": "update",
+            "type": "Issue",
+            "actor": {"id": ALICE, "type": "user", "name": "alice"},
+            "createdAt": updated_at,
+            "data": {
+                "id": ISSUE, "identifier": "ENG-7", "title": "Crash on save",
+                "description": "Saving twice panics.", "assigneeId": to,
+                "team": {"id": "team-eng", "key": "ENG"}, "labelIds": [], "labels": [],
+                "botActor": null, "url": "https://linear.app/acme/issue/ENG-7",
+                "createdAt": "2026-12-02T09:00:00.000Z", "updatedAt": updated_at
+            },
+            "updatedFrom": {"assigneeId": null, "updatedAt": "2026-12-02T09:00:00.000Z"},
+            "url": "https://linear.app/acme/issue/ENG-7",
+            "organizationId": ORG,
+            "webhookId": "wh-acme",
+            "webhookTimestamp": now * 1000,
+        });
+        self.webhook(&payload, "Issue", &format!("ld-assigned-{n}"))
+    }
+}
+
+super::assigned_scenario!(Linear);

@@ -22,7 +22,8 @@
 //! 12. `stop` by someone else is refused with a short answer, and the run goes on;
 //! 13. (providers with items) a new item whose description asks the bot starts one run;
 //! 14. options in the request (`repo=`, `branch=`, `model=`) choose the start's repository, branch and model, are
-//!     echoed and left out of the prompt; unknown options or an unlisted model get a reply and start nothing.
+//!     echoed and left out of the prompt; unknown options or an unlisted model get a reply and start nothing;
+//! 15. (Jira, Linear) assigning the issue to the bot starts one run, and again after it ended.
 //!
 //! Every test has its own tenant names or secret prefix, so tests share nothing on moto.
 //!
@@ -556,6 +557,65 @@ async fn options_in_the_request_choose_repository_branch_and_model<R: Rig>() {
         assert!(status.contains(echoed), "{status}");
     }
 }
+
+/// A provider whose issues can be handed to the bot by assigning them.
+trait Assigns: Rig {
+    /// A correctly signed event of the linked person assigning the issue of [`Rig::trigger`], to the bot's
+    /// account or to someone else; `n` tells the changes of one test apart.
+    fn assigned(&self, n: u32, to_the_bot: bool) -> Delivery;
+}
+
+/// Scenario 15 (Jira, Linear): assigning the issue to the bot starts one run, however often the event comes;
+/// an assignment to someone else starts nothing; assigning it again after the run ended starts a new one.
+async fn assigning_the_issue_to_the_bot_starts_a_run<R: Assigns>() {
+    let rig = R::start().await;
+    let world = rig.world();
+    let (status, body) = world.post(&rig.assigned(1, false)).await;
+    assert!(status < 300, "{status}: {body}");
+    world.pump().await;
+    assert!(world.openhands().starts().is_empty());
+
+    let assigned = rig.assigned(2, true);
+    let (status, body) = world.post(&assigned).await;
+    assert_eq!(status, 202, "{body}");
+    let (status, body) = world.post(&rig.replay(&assigned)).await;
+    assert!(status < 500, "{status}: {body}");
+    world.pump().await;
+    let starts = world.openhands().starts();
+    assert_eq!(starts.len(), 1, "{starts:?}");
+    world.finish(&starts[0].conversation_id, SUMMARY).await;
+
+    let (status, body) = world.post(&rig.assigned(3, true)).await;
+    assert_eq!(status, 202, "{body}");
+    world.pump().await;
+    assert_eq!(
+        world.openhands().starts().len(),
+        2,
+        "a new assignment is a new run"
+    );
+}
+
+/// Scenario 15 as tests of a provider with assignment, on both hosts.
+macro_rules! assigned_scenario {
+    ($rig:ident) => {
+        #[tokio::test]
+        async fn assigning_the_issue_to_the_bot_starts_a_run_on_lambda() {
+            $crate::provider_scenarios::assigning_the_issue_to_the_bot_starts_a_run::<
+                $rig<$crate::lambda_world::World>,
+            >()
+            .await;
+        }
+
+        #[tokio::test]
+        async fn assigning_the_issue_to_the_bot_starts_a_run_on_the_local_host() {
+            $crate::provider_scenarios::assigning_the_issue_to_the_bot_starts_a_run::<
+                $rig<$crate::provider_scenarios::deployment::LocalHost>,
+            >()
+            .await;
+        }
+    };
+}
+use assigned_scenario;
 
 /// A provider whose items (issues, pull or merge requests) can be opened asking the bot.
 trait Opens: Rig {
