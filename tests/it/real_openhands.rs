@@ -88,6 +88,9 @@ async fn record(State(posts): State<Arc<Mutex<Vec<Callback>>>>, request: Request
     StatusCode::OK
 }
 
+/// The model the first conversation is started with (the fake LLM answers under any name).
+const CHOSEN_MODEL: &str = "fake-model-chosen";
+
 fn request(text: &str) -> StartConversation {
     StartConversation {
         conversation_id: uuid::Uuid::new_v4().simple().to_string(),
@@ -171,9 +174,13 @@ async fn real_openhands_runs_conversations_through_the_hookline_client() {
     let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
     let ok_marker = format!("smoke-ok-{tag}");
     let fail_marker = format!("smoke-fail-{tag}");
-    let ok = request(&format!(
-        "Please fix the README. [[fake-llm: marker={ok_marker}]]"
-    ));
+    // A person's `model=` choice: another name for the fake LLM than the server's default.
+    let ok = StartConversation {
+        llm_model: Some(format!("openai/{CHOSEN_MODEL}")),
+        ..request(&format!(
+            "Please fix the README. [[fake-llm: marker={ok_marker}]]"
+        ))
+    };
     let failing = request(&format!(
         "This one fails. [[fake-llm: fail marker={fail_marker}]]"
     ));
@@ -282,10 +289,18 @@ async fn real_openhands_runs_conversations_through_the_hookline_client() {
     let ok_steps = steps_of(&ok.conversation_id);
     assert_eq!(ok_steps.len(), 1, "one finish step: {ok_steps:?}");
     assert_eq!(ok_steps[0]["tool"], "finish");
+    assert_eq!(
+        ok_steps[0]["model"], CHOSEN_MODEL,
+        "the chosen model reached the LLM"
+    );
     let fail_steps = steps_of(&failing.conversation_id);
     assert!(
         !fail_steps.is_empty() && fail_steps.iter().all(|r| r["status"] == 400),
         "{fail_steps:?}"
+    );
+    assert!(
+        fail_steps.iter().all(|r| r["model"] == "fake-model"),
+        "without a choice, the server's own model: {fail_steps:?}"
     );
     assert!(
         requests

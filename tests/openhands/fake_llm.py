@@ -259,7 +259,7 @@ class Handler(BaseHTTPRequestHandler):
                 directives.update(directives_in(later))
         entry = {'t': round(time.time(), 3), 'kind': kind, 'conv': conv, 'first_user': first[:300],
                  'user_messages': [u for u in users if '<QUESTION>' not in u], 'directives': directives,
-                 'stream': bool(req.get('stream'))}
+                 'stream': bool(req.get('stream')), 'model': req.get('model')}
         if kind == 'agent_step':
             with self.state.lock:
                 self.state.in_flight += 1
