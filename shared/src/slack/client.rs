@@ -587,8 +587,7 @@ fn choice_blocks(
         .first()
         .copied()
         .unwrap_or("Which repository should I work on?");
-    let minutes = expires.as_secs().div_ceil(60);
-    let unit = if minutes == 1 { "minute" } else { "minutes" };
+    let minutes = super::minutes(expires.as_secs());
     json!([
         {"type": "section", "text": {"type": "mrkdwn", "text": section, "verbatim": true}},
         {
@@ -604,7 +603,7 @@ fn choice_blocks(
         {"type": "context", "elements": [{
             "type": "mrkdwn",
             "text": format!(
-                "For <@{}> only. Expires <!date^{expires_at}^{{date_short_pretty}} at {{time}}|in {minutes} {unit}>.",
+                "For <@{}> only. Expires <!date^{expires_at}^{{date_short_pretty}} at {{time}}|in {minutes}>.",
                 source.user
             ),
         }]},

@@ -134,6 +134,14 @@ pub(crate) fn is_slack_ts(ts: &str) -> bool {
     }
 }
 
+/// `secs` as whole minutes for people to read (`1 minute`, `15 minutes`), rounded up.
+pub(crate) fn minutes(secs: u64) -> String {
+    match secs.div_ceil(60) {
+        1 => "1 minute".to_owned(),
+        n => format!("{n} minutes"),
+    }
+}
+
 /// A ts as a comparable `(seconds, fraction)` pair, parsed as integers (Slack pads the fraction to 6 digits).
 pub(crate) fn ts_key(ts: &str) -> Option<(u64, u64)> {
     let (secs, frac) = ts.split_once('.').unwrap_or((ts, "0"));

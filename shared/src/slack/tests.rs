@@ -1298,7 +1298,10 @@ fn picks_by_others_too_late_or_of_other_repositories_start_nothing() {
             let source = slack_source(&source);
             assert_eq!(source.notice, SlackNotice::Edit { ts: PICKER_TS.into() });
             assert!(key.ends_with(":pick-expired"), "{key}");
-            assert!(text.contains("expired"), "{text}");
+            assert!(
+                text.contains("expired: a repository can be chosen for 15 minutes"),
+                "{text}"
+            );
         }
         other => panic!("expected the expiry, got {other:?}"),
     }
@@ -1339,6 +1342,9 @@ fn picks_by_others_too_late_or_of_other_repositories_start_nothing() {
     assert!(matches!(decide_click(&other_author), Ok(Decision::Ignore(_))));
     let stop = pick(ALICE, web(), PICKED_AT, ALICE, &format!("<@{BOT}> stop"));
     assert!(matches!(decide_click(&stop), Ok(Decision::Ignore(_))));
+    let mut no_thread = pick(ALICE, web(), PICKED_AT, ALICE, &text);
+    no_thread.thread_ts = PICKER_TS.into();
+    assert!(matches!(decide_click(&no_thread), Ok(Decision::Ignore(_))));
     let mut by_bot = pick(BOT, web(), PICKED_AT, ALICE, &text);
     by_bot.user = BOT.into();
     assert!(matches!(decide_click(&by_bot), Ok(Decision::Ignore(_))));

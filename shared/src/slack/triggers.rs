@@ -269,6 +269,10 @@ fn decide_pick(
     pick: &SlackPick,
     bot_user_id: &str,
 ) -> Decision {
+    // The picker is a reply in the mention's thread; a click that says otherwise is about no mention's run.
+    if click.thread_ts == click.message_ts {
+        return Decision::Ignore("the picker is not a thread reply");
+    }
     let thread_key = click.thread_key();
     let run_key = format!("{thread_key}:msg:{}", pick.request_ts);
     let mut source = SlackSource {
@@ -306,9 +310,9 @@ fn decide_pick(
     if expired {
         source.notice = picker;
         let text = format!(
-            "@{} This request has expired: a repository can be chosen for {} minutes. Mention me again to ask anew.",
+            "@{} This request has expired: a repository can be chosen for {}. Mention me again to ask anew.",
             pick.requester,
-            expires.div_ceil(60)
+            super::minutes(expires)
         );
         return notice(source, format!("{run_key}:pick-expired"), text);
     }
