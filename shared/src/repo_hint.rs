@@ -254,19 +254,36 @@ pub fn parse_target(raw: &str, default_provider: &str) -> Option<RepoRef> {
 }
 
 /// `KEY=[provider:]path,…` (a configured default per channel, project or team), in order; the keys as written,
-/// for the provider to check.
+/// for the provider to check. One repository per key.
 pub fn parse_defaults(raw: &str, default_provider: &str) -> Result<Vec<(String, RepoRef)>, String> {
+    parse_default_lists(raw, default_provider)?
+        .into_iter()
+        .map(|(key, mut repos)| match repos.len() {
+            1 => Ok((key, repos.swap_remove(0))),
+            _ => Err(format!("{key:?} lists several repositories; one is allowed here")),
+        })
+        .collect()
+}
+
+/// `KEY=[provider:]path[|[provider:]path…],…`: [`parse_defaults`] where a key may list several repositories,
+/// `|`-separated, in order as written (a repeated one included).
+pub fn parse_default_lists(raw: &str, default_provider: &str) -> Result<Vec<(String, Vec<RepoRef>)>, String> {
     raw.split(',')
         .map(str::trim)
         .filter(|entry| !entry.is_empty())
         .map(|entry| {
-            let (key, target) = entry
+            let (key, targets) = entry
                 .split_once('=')
                 .filter(|(key, _)| !key.trim().is_empty())
                 .ok_or_else(|| format!("{entry:?} is not KEY=repository"))?;
-            let repo = parse_target(target.trim(), default_provider)
-                .ok_or_else(|| format!("{:?} is not [provider:]owner/repo", target.trim()))?;
-            Ok((key.trim().to_owned(), repo))
+            let repos = targets
+                .split('|')
+                .map(|target| {
+                    parse_target(target.trim(), default_provider)
+                        .ok_or_else(|| format!("{:?} is not [provider:]owner/repo", target.trim()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((key.trim().to_owned(), repos))
         })
         .collect()
 }
@@ -404,8 +421,24 @@ mod tests {
                 ("b".to_owned(), parse_target("gitlab:g/p", "github").unwrap()),
             ])
         );
-        for bad in ["A", "=octo/hello", "A=octo", "A=svn:o/r"] {
+        for bad in ["A", "=octo/hello", "A=octo", "A=svn:o/r", "A=o/a|o/b"] {
             assert!(parse_defaults(bad, "github").is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            parse_default_lists("A=octo/a | gitlab:g/p,B=octo/b", "github"),
+            Ok(vec![
+                (
+                    "A".to_owned(),
+                    vec![
+                        parse_target("octo/a", "github").unwrap(),
+                        parse_target("gitlab:g/p", "github").unwrap()
+                    ]
+                ),
+                ("B".to_owned(), vec![parse_target("octo/b", "github").unwrap()]),
+            ])
+        );
+        for bad in ["A=octo/a|", "A=|octo/a", "A=octo/a|octo"] {
+            assert!(parse_default_lists(bad, "github").is_err(), "{bad:?}");
         }
     }
 

@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 use hookline::{
     domain::{Outcome, Provider, RunState},
     ports::RunStore,
-    slack::{verify as signature, STOP_ACTION_ID},
+    slack::{verify as signature, PICK_ACTION_ID, STOP_ACTION_ID},
 };
 use hookline_tests::{
     fake_openhands::post_event,
-    fake_slack::{interaction_form, FakeSlack, SlackFailure},
+    fake_slack::{interaction_form, FakeMessage, FakeSlack, SlackFailure},
     harness::{eventually, Harness, HarnessOptions, ALICE_KEY},
 };
 use serde_json::{json, Value};
@@ -27,6 +27,8 @@ const ALICE: &str = "U0ALICE01";
 const DAVE: &str = "U0DAVE001";
 const CHANNEL: &str = "C0GENERAL";
 const DEFAULT_CHANNEL: &str = "C0DEFAULT";
+/// A channel listing several repositories: a mention naming none gets the picker.
+const PICKER_CHANNEL: &str = "C0PICKER1";
 
 struct Slack {
     h: Harness,
@@ -45,7 +47,10 @@ impl Slack {
         let mut env = vec![
             ("SLACK_TENANTS", "*"),
             ("SLACK_API_URL", slack.url()),
-            ("SLACK_REPOS", "C0DEFAULT=octo-org/default"),
+            (
+                "SLACK_REPOS",
+                "C0DEFAULT=octo-org/default,C0PICKER1=octo-org/api|octo-org/web|gitlab:octo-group/infra",
+            ),
         ];
         env.extend_from_slice(settings);
         let secrets = [
@@ -168,6 +173,56 @@ impl Slack {
         (status, response.text().await.unwrap_or_default())
     }
 
+    /// Seed `user`'s mention `text` in the picker channel, deliver it, and wait for the picker Hookline posts.
+    async fn ask_for_a_picker(&self, event_id: &str, user: &str, text: &str, ts: &str) -> FakeMessage {
+        self.slack.seed_message(PICKER_CHANNEL, ts, None, user, text);
+        let (status, _) = self
+            .deliver(event_id, app_mention(PICKER_CHANNEL, user, text, ts, None))
+            .await;
+        assert_eq!(status, 202);
+        eventually("picker posted", || async {
+            self.slack.bot_messages().iter().any(|m| m.select().is_some())
+        })
+        .await;
+        self.h.settle().await;
+        self.slack
+            .bot_messages()
+            .into_iter()
+            .find(|m| m.select().is_some())
+            .expect("the picker")
+    }
+
+    /// Post `user`'s pick of `value` in `picker`, as Slack's interactivity sends it (the picker's own blocks in the
+    /// payload), signed with `secret` (none: unsigned) at the harness's now.
+    async fn pick(
+        &self,
+        user: &str,
+        picker: &FakeMessage,
+        value: &str,
+        action_ts: &str,
+        secret: Option<&str>,
+    ) -> (u16, String) {
+        let block_id = picker.select().expect("a select").block_id;
+        let body = pick_form(user, picker, &block_id, value, action_ts);
+        let ts = self.h.clock_now().to_string();
+        let mut request = self
+            .h
+            .http
+            .post(format!("{}/webhooks/slack/{TEAM}", self.h.url()))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("X-Slack-Request-Timestamp", &ts)
+            .body(body.clone());
+        if let Some(secret) = secret {
+            request = request.header(
+                "X-Slack-Signature",
+                signature::sign(secret.as_bytes(), &ts, &body),
+            );
+        }
+        let response = request.send().await.expect("hookline answers");
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
+    }
+
     async fn run(&self, conversation_id: &str) -> hookline::domain::RunRecord {
         self.h
             .host()
@@ -246,6 +301,42 @@ fn stop_click_form(user: &str, status_ts: &str, root: &str, action_ts: &str, val
         "actions": [{
             "action_id": STOP_ACTION_ID, "block_id": "hookline_status_actions", "type": "button",
             "text": {"type": "plain_text", "text": "Stop"}, "value": value, "style": "danger",
+            "action_ts": action_ts
+        }]
+    });
+    interaction_form(&payload)
+}
+
+/// A `block_actions` interaction for a pick of `value` in the picker `picker` (whose select has `block_id`), as
+/// Slack posts it: the message with the blocks Hookline posted.
+fn pick_form(user: &str, picker: &FakeMessage, block_id: &str, value: &str, action_ts: &str) -> Vec<u8> {
+    let root = picker.thread_ts.clone().expect("a thread reply");
+    let payload = json!({
+        "type": "block_actions",
+        "user": {"id": user, "username": user.to_lowercase(), "name": user.to_lowercase(), "team_id": TEAM},
+        "api_app_id": "A0HOOKLN1",
+        "token": "legacy-token",
+        "container": {
+            "type": "message", "message_ts": picker.ts, "channel_id": PICKER_CHANNEL, "is_ephemeral": false,
+            "thread_ts": root
+        },
+        "trigger_id": "1.2.abc",
+        "team": {"id": TEAM, "domain": "hookline"},
+        "enterprise": null,
+        "is_enterprise_install": false,
+        "channel": {"id": PICKER_CHANNEL, "name": "picker"},
+        "message": {
+            "type": "message", "subtype": "bot_message", "user": BOT, "bot_id": format!("B{BOT}"),
+            "text": picker.text, "ts": picker.ts, "thread_ts": root, "blocks": picker.blocks
+        },
+        "state": {"values": {block_id: {PICK_ACTION_ID: {
+            "type": "static_select", "selected_option": {"text": {"type": "plain_text", "text": value}, "value": value}
+        }}}},
+        "response_url": "https://hooks.slack.com/actions/T0HOOKLN1/1/abc",
+        "actions": [{
+            "type": "static_select", "action_id": PICK_ACTION_ID, "block_id": block_id,
+            "selected_option": {"text": {"type": "plain_text", "text": value}, "value": value},
+            "placeholder": {"type": "plain_text", "text": "Choose a repository"},
             "action_ts": action_ts
         }]
     });
@@ -983,4 +1074,275 @@ async fn the_stop_button_stops_the_run_of_the_person_who_asked() {
     assert_eq!(s.slack.requests_to("chat.update").len(), updates.len());
     assert_eq!(s.slack.ephemerals().len(), 1);
     assert_eq!(s.slack.bot_messages().len(), 1);
+}
+
+/// GIVEN a channel listing three repositories WHEN a mention there names none THEN the thread gets one picker of
+/// them, for the person who asked, and nothing starts. WHEN someone else picks THEN they are told, privately, and
+/// nothing starts. WHEN the person who asked picks THEN the picker says where it works, without the select, and
+/// one run starts there with the mention's text as Slack has it. A second pick starts nothing new.
+#[tokio::test]
+async fn a_pick_in_the_picker_starts_the_requesters_run_once() {
+    let s = Slack::start().await;
+    let ts = s.ts(100);
+    let picker = s
+        .ask_for_a_picker(
+            "Ev0PICK1",
+            ALICE,
+            &format!("<@{BOT}> fix the flaky login test"),
+            &ts,
+        )
+        .await;
+    // Slack's redelivery of the mention asks nothing more.
+    s.deliver(
+        "Ev0PICK2",
+        app_mention(
+            PICKER_CHANNEL,
+            ALICE,
+            &format!("<@{BOT}> fix the flaky login test"),
+            &ts,
+            None,
+        ),
+    )
+    .await;
+    s.h.settle().await;
+    assert_eq!(s.slack.bot_messages().len(), 1, "one picker");
+    assert_eq!(
+        picker.thread_ts.as_deref(),
+        Some(ts.as_str()),
+        "in the mention's thread"
+    );
+    let select = picker.select().expect("a select");
+    assert_eq!(select.action_id, PICK_ACTION_ID);
+    assert_eq!(select.block_id, format!("hookline_pick:{ts}:{ALICE}"));
+    assert_eq!(
+        select.options,
+        [
+            ("github:octo-org/api".to_owned(), "octo-org/api".to_owned()),
+            ("github:octo-org/web".to_owned(), "octo-org/web".to_owned()),
+            (
+                "gitlab:octo-group/infra".to_owned(),
+                "gitlab:octo-group/infra".to_owned()
+            ),
+        ]
+    );
+    let texts = picker.block_texts();
+    assert!(
+        texts[0].contains(&format!("<@{ALICE}> Which repository")),
+        "{texts:?}"
+    );
+    assert!(
+        texts[1].starts_with(&format!("For <@{ALICE}> only. Expires <!date^"))
+            && texts[1].contains("in 15 minutes"),
+        "{texts:?}"
+    );
+    assert!(
+        picker.text.contains("Which repository"),
+        "the notification text: {}",
+        picker.text
+    );
+    assert!(s.h.openhands.starts().is_empty());
+    assert!(s.slack.reactions().is_empty());
+
+    // Dave may trigger runs, but this choice is Alice's.
+    s.h.link_to(Provider::Slack, TEAM, DAVE, "dave").await;
+    let (status, body) = s
+        .pick(
+            DAVE,
+            &picker,
+            "github:octo-org/api",
+            &s.ts(200),
+            Some(SIGNING_SECRET),
+        )
+        .await;
+    assert_eq!((status, body.as_str()), (200, ""), "acknowledged at once, empty");
+    eventually("refusal", || async { !s.slack.ephemerals().is_empty() }).await;
+    s.h.settle().await;
+    let ephemerals = s.slack.ephemerals();
+    assert_eq!(ephemerals.len(), 1);
+    assert_eq!(ephemerals[0].user, DAVE);
+    assert_eq!(ephemerals[0].thread_ts.as_deref(), Some(ts.as_str()));
+    assert!(
+        ephemerals[0]
+            .text
+            .contains(&format!("Only <@{ALICE}> can choose")),
+        "{}",
+        ephemerals[0].text
+    );
+    assert!(s.h.openhands.starts().is_empty());
+    assert!(s
+        .slack
+        .message(PICKER_CHANNEL, &picker.ts)
+        .expect("picker")
+        .select()
+        .is_some());
+
+    // Alice edited her message since; the run asks what Slack has now, not anything from the click.
+    s.slack.edit_message(
+        PICKER_CHANNEL,
+        &ts,
+        &format!("<@{BOT}> fix the flaky login test on Safari"),
+    );
+    let (status, body) = s
+        .pick(
+            ALICE,
+            &picker,
+            "github:octo-org/web",
+            &s.ts(300),
+            Some(SIGNING_SECRET),
+        )
+        .await;
+    assert_eq!((status, body.as_str()), (200, ""));
+    let conversation_id = s.first_start().await;
+    let start = &s.h.openhands.starts()[0].request;
+    assert_eq!(start["selected_repository"], "octo-org/web");
+    assert_eq!(start["git_provider"], "github");
+    let text = start_text(&s.h, 0);
+    assert!(text.contains("fix the flaky login test on Safari"), "{text}");
+    assert_eq!(
+        s.h.openhands.start_authorization(),
+        Some(format!("Bearer {ALICE_KEY}")),
+        "as Alice"
+    );
+    let run = s.run(&conversation_id).await;
+    assert_eq!(run.actor.id, ALICE);
+    assert!(run.run_key.ends_with(&format!(":msg:{ts}")), "{}", run.run_key);
+    // The picker now says where it works, without the select; 👀 on the mention; the status in the thread.
+    let edited = s.slack.message(PICKER_CHANNEL, &picker.ts).expect("picker");
+    assert_eq!(edited.text, "Working in `octo-org/web`.");
+    assert!(edited.blocks.is_empty(), "{:?}", edited.blocks);
+    assert!(s
+        .slack
+        .reactions()
+        .iter()
+        .any(|r| r.timestamp == ts && r.name == "eyes"));
+    let status_message = s
+        .slack
+        .bot_messages()
+        .into_iter()
+        .find(|m| m.ts != picker.ts)
+        .expect("a status message");
+    assert_eq!(status_message.thread_ts.as_deref(), Some(ts.as_str()));
+    assert_eq!(status_message.buttons(), [STOP_ACTION_ID]);
+
+    // A second pick (another repository, from a stale view of the picker) starts nothing new.
+    let (status, _) = s
+        .pick(
+            ALICE,
+            &picker,
+            "github:octo-org/api",
+            &s.ts(400),
+            Some(SIGNING_SECRET),
+        )
+        .await;
+    assert_eq!(status, 200);
+    s.h.settle().await;
+    assert_eq!(s.h.openhands.starts().len(), 1);
+    assert_eq!(
+        s.slack.bot_messages().len(),
+        2,
+        "the picker and one status message"
+    );
+    assert_eq!(s.slack.ephemerals().len(), 1);
+}
+
+/// GIVEN a picker older than SLACK_CHOICE_EXPIRES_SECS (by the worker's clock) WHEN the person who asked picks
+/// THEN the picker says the request expired, without the select, and nothing starts.
+#[tokio::test]
+async fn a_pick_after_the_expiry_says_so_and_starts_nothing() {
+    let s = Slack::start_with(&[("SLACK_CHOICE_EXPIRES_SECS", "600")]).await;
+    let ts = s.ts(100);
+    let picker = s
+        .ask_for_a_picker("Ev0LATE1", ALICE, &format!("<@{BOT}> add a changelog entry"), &ts)
+        .await;
+    assert!(
+        picker.block_texts()[1].contains("in 10 minutes"),
+        "{:?}",
+        picker.block_texts()
+    );
+    s.h.clock.advance(700);
+    let (status, _) = s
+        .pick(
+            ALICE,
+            &picker,
+            "github:octo-org/api",
+            &s.ts(200),
+            Some(SIGNING_SECRET),
+        )
+        .await;
+    assert_eq!(status, 200);
+    eventually("picker edited", || async {
+        s.slack
+            .message(PICKER_CHANNEL, &picker.ts)
+            .is_some_and(|m| m.updates > 0)
+    })
+    .await;
+    s.h.settle().await;
+    let edited = s.slack.message(PICKER_CHANNEL, &picker.ts).expect("picker");
+    assert!(edited.text.contains("expired"), "{}", edited.text);
+    assert!(edited.text.contains(&format!("<@{ALICE}>")), "{}", edited.text);
+    assert!(edited.blocks.is_empty());
+    assert!(s.h.openhands.starts().is_empty());
+    assert!(s.slack.reactions().is_empty());
+    assert_eq!(s.slack.bot_messages().len(), 1);
+}
+
+/// GIVEN a picker WHEN a pick arrives unsigned, signed with another workspace's secret or too old THEN it is
+/// 401 and nothing is queued; WHEN a correctly signed, hand-made pick names a repository the channel does not list
+/// THEN nothing starts (the person is told), and one whose value is no repository is 400.
+#[tokio::test]
+async fn forged_or_hand_made_picks_start_nothing() {
+    let s = Slack::start().await;
+    let ts = s.ts(100);
+    let picker = s
+        .ask_for_a_picker("Ev0FORGE1", ALICE, &format!("<@{BOT}> rotate the keys"), &ts)
+        .await;
+    let value = "github:octo-org/api";
+    let (unsigned, _) = s.pick(ALICE, &picker, value, &s.ts(200), None).await;
+    assert_eq!(unsigned, 401);
+    let (forged, _) = s
+        .pick(ALICE, &picker, value, &s.ts(201), Some(OTHER_SECRET))
+        .await;
+    assert_eq!(forged, 401);
+    let block_id = picker.select().expect("a select").block_id;
+    let body = pick_form(ALICE, &picker, &block_id, value, &s.ts(202));
+    let path = format!("/webhooks/slack/{TEAM}");
+    let stale = s.h.clock_now() - 301;
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let (status, _) = s
+        .post(&path, &body, Some(SIGNING_SECRET), Some(stale), &form)
+        .await;
+    assert_eq!(status, 401);
+    assert_eq!(s.h.host().queue().depth().expect("depth"), 0, "nothing queued");
+
+    let (status, _) = s
+        .pick(
+            ALICE,
+            &picker,
+            "github:octo-org/elsewhere",
+            &s.ts(300),
+            Some(SIGNING_SECRET),
+        )
+        .await;
+    assert_eq!(status, 200);
+    eventually("refusal", || async { !s.slack.ephemerals().is_empty() }).await;
+    s.h.settle().await;
+    let ephemerals = s.slack.ephemerals();
+    assert_eq!(ephemerals.len(), 1);
+    assert!(
+        ephemerals[0]
+            .text
+            .contains("is not one of this channel's repositories"),
+        "{}",
+        ephemerals[0].text
+    );
+    let (status, _) = s
+        .pick(ALICE, &picker, "github:../x", &s.ts(301), Some(SIGNING_SECRET))
+        .await;
+    assert_eq!(status, 400);
+    s.h.settle().await;
+    assert!(s.h.openhands.starts().is_empty());
+    assert!(s.slack.reactions().is_empty());
+    let unchanged = s.slack.message(PICKER_CHANNEL, &picker.ts).expect("picker");
+    assert_eq!(unchanged.updates, 0);
+    assert!(unchanged.select().is_some());
 }

@@ -12,7 +12,10 @@
 //!   `response_metadata.next_cursor`; metadata only with `include_all_metadata=true`), and
 //!   `usergroups.users.list` (`no_such_subteam` for a group not added with [`FakeSlack::add_usergroup`]).
 //! - `blocks` must be an array of at most 50 blocks, each with a `type`, a section's text at most 3000
-//!   characters and a button's `value` at most 2000; otherwise `invalid_blocks`.
+//!   characters, a `block_id` at most 255, a button's `value` at most 2000, and a `static_select` 1 to 100
+//!   options, each with a plain text of at most 75 characters and a value of at most 150; otherwise
+//!   `invalid_blocks`. A message keeps the blocks it was posted or last updated with ([`FakeMessage::blocks`],
+//!   read with [`FakeMessage::buttons`] and [`FakeMessage::select`]), and each request keeps its body.
 //! - Failures queued with [`FakeSlack::fail_next`] answer the next call of that method (HTTP status with an
 //!   optional `Retry-After`, or `ok: false` with a code), one per call, in order.
 //!
@@ -98,7 +101,56 @@ pub struct FakeMessage {
     pub updates: u32,
 }
 
+/// A `static_select` a message shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeSelect {
+    pub action_id: String,
+    /// The `block_id` of its actions block.
+    pub block_id: String,
+    /// Its options as `(value, text)`.
+    pub options: Vec<(String, String)>,
+}
+
 impl FakeMessage {
+    /// The first `static_select` it shows, if any.
+    pub fn select(&self) -> Option<FakeSelect> {
+        self.blocks
+            .iter()
+            .filter(|block| block["type"] == "actions")
+            .find_map(|block| {
+                let select = block["elements"]
+                    .as_array()?
+                    .iter()
+                    .find(|e| e["type"] == "static_select")?;
+                let options = select["options"]
+                    .as_array()?
+                    .iter()
+                    .map(|o| {
+                        let value = o["value"].as_str().unwrap_or_default().to_owned();
+                        (value, o["text"]["text"].as_str().unwrap_or_default().to_owned())
+                    })
+                    .collect();
+                Some(FakeSelect {
+                    action_id: select["action_id"].as_str()?.to_owned(),
+                    block_id: block["block_id"].as_str()?.to_owned(),
+                    options,
+                })
+            })
+    }
+
+    /// The text of its blocks (sections and context lines), in order.
+    pub fn block_texts(&self) -> Vec<String> {
+        self.blocks
+            .iter()
+            .flat_map(|block| match block["type"].as_str() {
+                Some("section") => vec![block["text"]["text"].clone()],
+                Some("context") => block["elements"].as_array().cloned().unwrap_or_default(),
+                _ => Vec::new(),
+            })
+            .filter_map(|text| text.as_str().or_else(|| text["text"].as_str()).map(str::to_owned))
+            .collect()
+    }
+
     /// The `action_id`s of the Block Kit buttons it shows.
     pub fn buttons(&self) -> Vec<String> {
         self.blocks
@@ -259,6 +311,29 @@ impl FakeSlack {
             team: None,
             updates: 0,
         });
+    }
+
+    /// Change the text of a message, as its author editing it would.
+    pub fn edit_message(&self, channel: &str, ts: &str, text: &str) {
+        let mut state = self.shared.state.lock();
+        if let Some(message) = state
+            .messages
+            .iter_mut()
+            .find(|m| m.channel == channel && m.ts == ts)
+        {
+            message.text = text.to_owned();
+        }
+    }
+
+    /// The message `ts` in `channel`, as it is now.
+    pub fn message(&self, channel: &str, ts: &str) -> Option<FakeMessage> {
+        self.shared
+            .state
+            .lock()
+            .messages
+            .iter()
+            .find(|m| m.channel == channel && m.ts == ts)
+            .cloned()
     }
 
     /// Every request so far, oldest first.
@@ -540,6 +615,10 @@ fn refuse(code: &str) -> Response {
 const MAX_BLOCKS: usize = 50;
 const MAX_SECTION_TEXT_CHARS: usize = 3000;
 const MAX_BUTTON_VALUE_CHARS: usize = 2000;
+const MAX_BLOCK_ID_CHARS: usize = 255;
+const MAX_SELECT_OPTIONS: usize = 100;
+const MAX_OPTION_TEXT_CHARS: usize = 75;
+const MAX_OPTION_VALUE_CHARS: usize = 150;
 
 /// The `blocks` argument: `None` when left out, else the checked array (`invalid_blocks` as Slack answers).
 fn blocks_arg(args: &BTreeMap<String, Value>) -> Result<Option<Vec<Value>>, &'static str> {
@@ -557,6 +636,20 @@ fn blocks_arg(args: &BTreeMap<String, Value>) -> Result<Option<Vec<Value>>, &'st
 
 fn valid_block(block: &Value) -> bool {
     let chars = |value: &Value| value.as_str().map(|s| s.chars().count());
+    if chars(&block["block_id"]).is_some_and(|n| n > MAX_BLOCK_ID_CHARS) {
+        return false;
+    }
+    let valid_option = |option: &Value| {
+        option["text"]["type"] == "plain_text"
+            && chars(&option["text"]["text"]).is_some_and(|n| (1..=MAX_OPTION_TEXT_CHARS).contains(&n))
+            && chars(&option["value"]).is_some_and(|n| (1..=MAX_OPTION_VALUE_CHARS).contains(&n))
+    };
+    let valid_element = |element: &Value| match element["type"].as_str() {
+        Some("static_select") => element["options"].as_array().is_some_and(|options| {
+            (1..=MAX_SELECT_OPTIONS).contains(&options.len()) && options.iter().all(valid_option)
+        }),
+        _ => true,
+    };
     match block.get("type").and_then(Value::as_str) {
         Some("section") => {
             chars(&block["text"]["text"]).is_some_and(|n| (1..=MAX_SECTION_TEXT_CHARS).contains(&n))
@@ -565,6 +658,7 @@ fn valid_block(block: &Value) -> bool {
             elements.iter().all(|e| {
                 e["action_id"].as_str().is_some()
                     && chars(&e["value"]).is_none_or(|n| n <= MAX_BUTTON_VALUE_CHARS)
+                    && valid_element(e)
             })
         }),
         Some(_) => true,

@@ -16,6 +16,9 @@
 //!   only this app can attach its metadata to its own message).
 //! - Context is the thread only (`conversations.replies` on the root), up to the triggering message, without the
 //!   bot's own messages; never channel history.
+//! - Notices go as [`SlackNotice`] says: ephemeral, a thread reply, the repository picker (a thread reply with a
+//!   `static_select` of the choices, [`PICK_ACTION_ID`], and a line naming who it is for and when it expires),
+//!   or an edit of the picker. A run started from a pick edits its picker when it is acknowledged.
 
 use std::time::Duration;
 
@@ -28,7 +31,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    is_slack_id, is_slack_ts, mrkdwn, ts_key, SlackConfig, SlackNotice, SlackSource, STOP_ACTION_ID,
+    event::{self, SlackMessage},
+    is_slack_id, is_slack_ts, mrkdwn, ts_key, SlackConfig, SlackNotice, SlackSource, MAX_CHOICES,
+    PICK_ACTION_ID, STOP_ACTION_ID,
 };
 use crate::{
     domain::{Actor, SourceRef, StatusRef},
@@ -36,6 +41,7 @@ use crate::{
     outbound::{self, encode_query_value, retry_after, string_field, Answer, Call, Dialect, Signals},
     ports::{Access, ContextMessage, SourceClient},
     provider::Outbound,
+    repo_hint::RepoRef,
     text,
 };
 
@@ -53,6 +59,8 @@ const MAX_SECTION_CHARS: usize = 3000;
 const MAX_BLOCKS: usize = 50;
 /// `block_id` of the status message's actions block.
 const STOP_BLOCK_ID: &str = "hookline_status_actions";
+/// Slack's limit on the text of an option.
+const MAX_OPTION_TEXT_CHARS: usize = 75;
 /// Wait for a rate limit that names no time.
 pub const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(30);
 
@@ -104,12 +112,18 @@ impl SlackClient {
                 format!("cannot act on a {} source", source.provider()),
             ));
         };
+        let notice_valid = match &slack.notice {
+            SlackNotice::Edit { ts } | SlackNotice::Picked { picker_ts: ts, .. } => is_slack_ts(ts),
+            SlackNotice::Choice { choices } => choices.len() <= MAX_CHOICES,
+            SlackNotice::Ephemeral | SlackNotice::Thread => true,
+        };
         let valid = is_slack_id(&slack.tenant)
             && is_slack_id(&slack.channel)
             && is_slack_ts(&slack.thread_ts)
             && is_slack_ts(&slack.message_ts)
             && is_slack_id(&slack.bot_user_id)
-            && (slack.user.is_empty() || is_slack_id(&slack.user));
+            && (slack.user.is_empty() || is_slack_id(&slack.user))
+            && notice_valid;
         if valid {
             Ok(slack)
         } else {
@@ -257,6 +271,46 @@ impl SlackClient {
     fn render(source: &SlackSource, text: &str) -> String {
         mrkdwn::link_user(&mrkdwn::to_mrkdwn(text), &source.user)
     }
+
+    /// The message `source.message_ts` of the thread `source.thread_ts`, as Slack has it now; `None` when it or
+    /// its thread is gone.
+    pub(crate) async fn read_message(&self, source: &SlackSource) -> Result<Option<SlackMessage>, PortError> {
+        let wanted = ts_key(&source.message_ts);
+        let mut found = None;
+        let scanned = self
+            .scan_thread(source, false, |message| {
+                if message.ts == source.message_ts {
+                    found = Some(SlackMessage::new(message.user, message.text));
+                    return true;
+                }
+                // Replies come in ts order after the root: past the wanted one, it is not there.
+                let root = message.ts == source.thread_ts;
+                !root && ts_key(&message.ts) > wanted
+            })
+            .await;
+        match scanned {
+            Ok(()) => Ok(found),
+            Err(PortError::NotFound { .. }) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Epoch seconds of the worker's clock.
+    pub(crate) fn now_secs(&self) -> u64 {
+        self.out.clock.now_secs()
+    }
+
+    /// `chat.update` of Hookline's message `ts` to `text` (already rendered), its blocks removed.
+    async fn replace(&self, source: &SlackSource, ts: &str, text: &str) -> Result<(), PortError> {
+        const METHOD: &str = "chat.update";
+        let body = json!({
+            "channel": source.channel,
+            "ts": ts,
+            "text": text,
+            "blocks": [],
+        });
+        self.post(source, METHOD, &body).await.map(drop)
+    }
 }
 
 #[async_trait]
@@ -298,14 +352,24 @@ impl SourceClient for SlackClient {
             "timestamp": source.message_ts,
             "name": ACK_REACTION,
         });
-        match self
+        let reacted = match self
             .request(source, METHOD, Method::POST, Some(&body), &[])
             .await?
         {
             Ok(_) => Ok(()),
             Err(refusal) if refusal.code == "already_reacted" => Ok(()),
             Err(refusal) => Err(refused(METHOD, refusal)),
+        };
+        // A run started from the picker closes it: the select goes, so nobody picks again.
+        if let SlackNotice::Picked {
+            picker_ts,
+            repository,
+        } = &source.notice
+        {
+            let text = mrkdwn::to_mrkdwn(&format!("Working in `{repository}`."));
+            self.replace(source, picker_ts, &text).await?;
         }
+        reacted
     }
 
     async fn post_status(
@@ -388,9 +452,25 @@ impl SourceClient for SlackClient {
 
     async fn post_notice(&self, source: &SourceRef, text: &str) -> Result<(), PortError> {
         let source = self.thread(source)?;
-        let text = Self::render(source, text);
-        match source.notice {
-            SlackNotice::Ephemeral if !source.user.is_empty() => {
+        // Notices are Hookline's own texts: every person they name (`@U…`) is a real mention.
+        let text = mrkdwn::link_user_ids(&Self::render(source, text));
+        match &source.notice {
+            SlackNotice::Choice { choices } => {
+                const METHOD: &str = "chat.postMessage";
+                let expires = self.config.access.choice_expires;
+                let expires_at = self.out.clock.now_secs() + expires.as_secs();
+                let body = json!({
+                    "channel": source.channel,
+                    "thread_ts": source.thread_ts,
+                    "text": text,
+                    "blocks": choice_blocks(&text, source, choices, &self.config.git_provider, expires_at, expires),
+                    "unfurl_links": false,
+                    "unfurl_media": false,
+                });
+                self.post(source, METHOD, &body).await?;
+            }
+            SlackNotice::Edit { ts } => self.replace(source, ts, &text).await?,
+            SlackNotice::Ephemeral | SlackNotice::Picked { .. } if !source.user.is_empty() => {
                 const METHOD: &str = "chat.postEphemeral";
                 let body = json!({
                     "channel": source.channel,
@@ -480,6 +560,70 @@ fn live_blocks(rendered: &str, marker: &str) -> Value {
         .collect();
     blocks.push(stop_button(marker));
     Value::Array(blocks)
+}
+
+/// The repository picker: the notice, the `static_select` of `choices` (its `block_id` names the mention and the
+/// person it asks, each option's value is a repository as [`event::pick_value`] writes it), and who it is for
+/// until when (`expires_at`, shown in the reader's time zone).
+fn choice_blocks(
+    rendered: &str,
+    source: &SlackSource,
+    choices: &[RepoRef],
+    default_provider: &str,
+    expires_at: u64,
+    expires: Duration,
+) -> Value {
+    let options: Vec<Value> = choices
+        .iter()
+        .take(MAX_CHOICES)
+        .map(|repo| {
+            json!({
+                "text": {"type": "plain_text", "text": option_label(repo, default_provider)},
+                "value": event::pick_value(repo),
+            })
+        })
+        .collect();
+    let section = section_chunks(rendered, MAX_SECTION_CHARS)
+        .first()
+        .copied()
+        .unwrap_or("Which repository should I work on?");
+    let minutes = super::minutes(expires.as_secs());
+    json!([
+        {"type": "section", "text": {"type": "mrkdwn", "text": section, "verbatim": true}},
+        {
+            "type": "actions",
+            "block_id": event::pick_block_id(&source.message_ts, &source.user),
+            "elements": [{
+                "type": "static_select",
+                "action_id": PICK_ACTION_ID,
+                "placeholder": {"type": "plain_text", "text": "Choose a repository"},
+                "options": options,
+            }],
+        },
+        {"type": "context", "elements": [{
+            "type": "mrkdwn",
+            "text": format!(
+                "For <@{}> only. Expires <!date^{expires_at}^{{date_short_pretty}} at {{time}}|in {minutes}>.",
+                source.user
+            ),
+        }]},
+    ])
+}
+
+/// How a repository is listed in the picker: its path, with its provider when not the default one, cut to Slack's
+/// limit.
+fn option_label(repo: &RepoRef, default_provider: &str) -> String {
+    let label = if repo.git_provider == default_provider {
+        repo.repository.clone()
+    } else {
+        format!("{}:{}", repo.git_provider, repo.repository)
+    };
+    if label.chars().count() <= MAX_OPTION_TEXT_CHARS {
+        return label;
+    }
+    let mut cut: String = label.chars().take(MAX_OPTION_TEXT_CHARS - 1).collect();
+    cut.push('…');
+    cut
 }
 
 /// The actions block with the Stop button; its value is the run's conversation id (the marker is
@@ -756,6 +900,59 @@ mod tests {
         assert_eq!(button["text"]["text"], "Stop");
         assert_eq!(button["style"], "danger");
         assert_eq!(button["value"], "0123abcd");
+    }
+
+    #[test]
+    fn the_picker_offers_the_choices_to_the_person_who_asked_until_it_expires() {
+        let source = SlackSource {
+            tenant: "T1".into(),
+            channel: "C1".into(),
+            thread_ts: "1700000000.000100".into(),
+            message_ts: "1700000000.000100".into(),
+            user: "U0ALICE01".into(),
+            bot_user_id: "U0BOT0001".into(),
+            notice: SlackNotice::Thread,
+            external: false,
+        };
+        let choices = [
+            RepoRef {
+                repository: "octo/api".into(),
+                git_provider: "github".into(),
+            },
+            RepoRef {
+                repository: format!("group/{}", "p".repeat(80)),
+                git_provider: "gitlab".into(),
+            },
+        ];
+        let blocks = choice_blocks(
+            "<@U0ALICE01> Which repository?",
+            &source,
+            &choices,
+            "github",
+            1_700_000_900,
+            Duration::from_secs(900),
+        );
+        assert_eq!(blocks[0]["text"]["text"], "<@U0ALICE01> Which repository?");
+        assert_eq!(blocks[1]["type"], "actions");
+        assert_eq!(blocks[1]["block_id"], "hookline_pick:1700000000.000100:U0ALICE01");
+        let select = &blocks[1]["elements"][0];
+        assert_eq!(select["type"], "static_select");
+        assert_eq!(select["action_id"], PICK_ACTION_ID);
+        let options = select["options"].as_array().expect("options");
+        assert_eq!(options.len(), 2);
+        assert_eq!(options[0]["text"]["text"], "octo/api");
+        assert_eq!(options[0]["value"], "github:octo/api");
+        let label = options[1]["text"]["text"].as_str().expect("label");
+        assert_eq!(label.chars().count(), MAX_OPTION_TEXT_CHARS);
+        assert!(
+            label.starts_with("gitlab:group/") && label.ends_with('…'),
+            "{label}"
+        );
+        assert_eq!(options[1]["value"], format!("gitlab:group/{}", "p".repeat(80)));
+        assert_eq!(
+            blocks[2]["elements"][0]["text"],
+            "For <@U0ALICE01> only. Expires <!date^1700000900^{date_short_pretty} at {time}|in 15 minutes>."
+        );
     }
 
     #[test]

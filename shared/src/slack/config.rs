@@ -5,13 +5,14 @@
 //! | `SLACK_TENANTS` | unset (Slack off) | the team (workspace) ids served, or `*` for any workspace of a distributed app |
 //! | `SLACK_API_URL` | `https://slack.com/api` | Web API base URL |
 //! | `SLACK_GIT_PROVIDER` | `github` | git provider of a bare `owner/repo` and of channel defaults without a `provider:` prefix |
-//! | `SLACK_REPOS` | empty | `C123=octo/hello,C456=gitlab:group/project`: the repository of a channel when a message names none |
+//! | `SLACK_REPOS` | empty | `C123=octo/hello,C456=gitlab:group/project`: the repository of a channel when a message names none; `C789=octo/api\|octo/web` lists several, and a message naming none gets a picker of them |
+//! | `SLACK_CHOICE_EXPIRES_SECS` | `900` | how long after it was posted a repository picker still starts a run |
 //! | `SLACK_CHANNELS` | unset (every channel) | `C123,C456`: the only channels where a mention starts or steers a run |
 //! | `SLACK_USERGROUPS` | unset (everyone) | `S123,S456`: only members of these user groups may trigger (needs `usergroups:read`) |
 //! | `SLACK_ALLOW_EXTERNAL` | `false` | whether people from other organizations (Slack Connect) may trigger |
 //! | `SLACK_SECRET_PREFIX` | `slack` | secrets: `<prefix>/<team>/signing-secret` or the app's `<prefix>/signing-secret`, and `<prefix>/<team>/bot-token` |
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, time::Duration};
 
 use super::is_slack_id;
 use crate::{
@@ -23,6 +24,8 @@ use crate::{
 pub const DEFAULT_API_URL: &str = "https://slack.com/api";
 /// Default prefix of Slack secret names.
 pub const DEFAULT_SECRET_PREFIX: &str = "slack";
+/// How long a repository picker starts a run by default (`SLACK_CHOICE_EXPIRES_SECS`).
+pub const DEFAULT_CHOICE_EXPIRES: Duration = Duration::from_secs(15 * 60);
 
 /// Slack settings (typed config; secrets are referenced by name, never held here).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,16 +36,18 @@ pub struct SlackConfig {
     pub secret_prefix: String,
     /// The workspaces served (`SLACK_TENANTS`); `None` serves any the app is installed in (`*`).
     pub teams: Option<Vec<String>>,
-    /// Channel id → the repository used when a message names none.
-    pub channel_repos: BTreeMap<String, RepoRef>,
+    /// Channel id → its repositories, each once: one is the channel's default when a message names none; of
+    /// several, the person picks (see [`SlackConfig::channel_default`]).
+    pub channel_repos: BTreeMap<String, Vec<RepoRef>>,
     /// Git provider of a bare `owner/repo` in a message and of channel defaults without a `provider:` prefix.
     pub git_provider: String,
     /// Who may trigger, checked in the worker before anything happens.
     pub access: SlackAccessRules,
 }
 
-/// Who may trigger runs in Slack, where a workspace has no repository permissions to ask about.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Who may trigger runs in Slack, where a workspace has no repository permissions to ask about, and until when a
+/// repository picker may start one.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SlackAccessRules {
     /// The only channels served (`SLACK_CHANNELS`); `None` serves every channel the bot is in.
     pub channels: Option<Vec<String>>,
@@ -50,6 +55,20 @@ pub struct SlackAccessRules {
     pub usergroups: Vec<String>,
     /// People of other organizations in shared channels (Slack Connect) may trigger (`SLACK_ALLOW_EXTERNAL`).
     pub allow_external: bool,
+    /// How long after its own ts a repository picker still starts a run (`SLACK_CHOICE_EXPIRES_SECS`); later
+    /// picks are told the request expired.
+    pub choice_expires: Duration,
+}
+
+impl Default for SlackAccessRules {
+    fn default() -> Self {
+        Self {
+            channels: None,
+            usergroups: Vec::new(),
+            allow_external: false,
+            choice_expires: DEFAULT_CHOICE_EXPIRES,
+        }
+    }
 }
 
 impl SlackConfig {
@@ -85,6 +104,17 @@ impl SlackConfig {
                 .transpose()?
                 .unwrap_or_default(),
             allow_external: env.flag("ALLOW_EXTERNAL", false)?,
+            choice_expires: match env.get("CHOICE_EXPIRES_SECS") {
+                None => DEFAULT_CHOICE_EXPIRES,
+                Some(raw) => match raw.trim().parse::<u64>() {
+                    Ok(secs) if secs > 0 => Duration::from_secs(secs),
+                    _ => {
+                        return Err(
+                            env.invalid("CHOICE_EXPIRES_SECS", "must be a number of seconds, at least 1")
+                        )
+                    }
+                },
+            },
         };
         Ok(Some(SlackConfig {
             api_url: env.url("API_URL", DEFAULT_API_URL)?,
@@ -117,6 +147,20 @@ impl SlackConfig {
         }
     }
 
+    /// The repositories configured for `channel`, in order (none when it has no entry).
+    pub fn repositories_of(&self, channel: &str) -> &[RepoRef] {
+        self.channel_repos.get(channel).map_or(&[], Vec::as_slice)
+    }
+
+    /// The channel's default repository: its only configured one. A channel listing several has none; its
+    /// people pick.
+    pub fn channel_default(&self, channel: &str) -> Option<&RepoRef> {
+        match self.repositories_of(channel) {
+            [only] => Some(only),
+            _ => None,
+        }
+    }
+
     /// Secret holding the team's bot token (`xoxb-…`).
     pub fn bot_token_name(&self, team: &str) -> String {
         format!("{}/{team}/bot-token", self.secret_prefix)
@@ -137,13 +181,13 @@ fn ids(env: &ProviderEnv<'_>, setting: &str, raw: &str) -> Result<Vec<String>, C
     }
 }
 
-/// `CHANNEL=[provider:]owner/repo,…`.
-fn parse_channel_repos(raw: &str, default_provider: &str) -> Result<BTreeMap<String, RepoRef>, String> {
-    repo_hint::parse_defaults(raw, default_provider)?
+/// `CHANNEL=[provider:]owner/repo[|…],…`.
+fn parse_channel_repos(raw: &str, default_provider: &str) -> Result<BTreeMap<String, Vec<RepoRef>>, String> {
+    repo_hint::parse_default_lists(raw, default_provider)?
         .into_iter()
-        .map(|(channel, repo)| {
+        .map(|(channel, repos)| {
             if is_slack_id(&channel) {
-                Ok((channel, repo))
+                Ok((channel, repo_hint::distinct(repos)))
             } else {
                 Err(format!("{channel:?} is not a channel id"))
             }

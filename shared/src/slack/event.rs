@@ -1,11 +1,12 @@
 //! Slack's payloads: an Events API callback as delivered (only the fields Hookline reads) and the trimmed
 //! [`SlackEvent`] that travels on the queue; an interaction (a form whose one `payload` field is JSON) and the
-//! [`SlackClick`] of the Stop button that is queued. Ids are checked here, before they reach a key, a secret
-//! name or a URL; message text is capped.
+//! [`SlackClick`] of the Stop button or of the repository picker that is queued. Ids are checked here, before
+//! they reach a key, a secret name or a URL; message text is capped.
 
 use serde::{de::IgnoredAny, Deserialize, Serialize};
 
-use super::{is_slack_id, is_slack_ts};
+use super::{is_slack_id, is_slack_ts, PICK_ACTION_ID, STOP_ACTION_ID};
+use crate::repo_hint::{self, RepoRef, GIT_PROVIDERS};
 
 /// Longest message text kept in a queued event (Slack caps messages at 40 000 characters anyway).
 pub const MAX_TEXT_BYTES: usize = 64 * 1024;
@@ -246,7 +247,7 @@ fn trim_text(text: String) -> String {
     crate::text::cut_to(text, MAX_TEXT_BYTES)
 }
 
-// ---- Interactions (the Stop button) ----
+// ---- Interactions (the Stop button, the repository picker) ----
 
 /// Envelope event name of a queued [`SlackClick`].
 pub const BLOCK_ACTIONS: &str = "block_actions";
@@ -256,8 +257,13 @@ const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
 const MAX_USER_NAME_CHARS: usize = 80;
 /// Longest button value accepted (Hookline's are a 32-hex conversation id).
 const MAX_VALUE_LEN: usize = 64;
+/// Slack's limit on an option's value, which carries a picked repository.
+pub(crate) const MAX_OPTION_VALUE_LEN: usize = 150;
+/// How the picker's `block_id` starts; then `<mention ts>:<requester>`.
+const PICK_BLOCK_PREFIX: &str = "hookline_pick:";
 
-/// A click on the Stop button of a status message, trimmed to what the worker needs.
+/// A click on the Stop button of a status message, or a pick in the repository picker, trimmed to what the
+/// worker needs.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlackClick {
     /// Workspace (tenant) where the click happened.
@@ -274,7 +280,8 @@ pub struct SlackClick {
     pub thread_ts: String,
     /// When Slack saw the click; the same on Slack's redeliveries of it.
     pub action_ts: String,
-    /// The button's value: the conversation id of the run the status message belongs to.
+    /// The button's value: the conversation id of the run the status message belongs to (empty for a pick).
+    #[serde(default)]
     pub value: String,
     /// The bot's own user id: the author of the clicked bot message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -282,6 +289,49 @@ pub struct SlackClick {
     /// The person belongs to another workspace than the one the click came from.
     #[serde(default)]
     pub external: bool,
+    /// Set for a pick in the repository picker (whose message is `message_ts`): what it is about and the pick.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pick: Option<SlackPick>,
+}
+
+/// A repository picked in the picker.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlackPick {
+    /// The mention the picker asks about, and its author (from the picker's `block_id`).
+    pub request_ts: String,
+    pub requester: String,
+    /// The picked option.
+    pub repository: RepoRef,
+    /// What the worker read before deciding; never taken from the click.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<PickRead>,
+}
+
+/// The worker's reading of the mention a pick is about ([`super::module::PickReader`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PickRead {
+    /// Epoch seconds of the worker's clock when it read.
+    pub at: u64,
+    /// The mention as Slack has it now; `None` when it is gone or cannot be read.
+    pub request: Option<SlackMessage>,
+}
+
+/// A message as read back from Slack.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlackMessage {
+    /// Author's user id (empty for a bot's).
+    pub user: String,
+    /// Raw mrkdwn text, capped at [`MAX_TEXT_BYTES`].
+    pub text: String,
+}
+
+impl SlackMessage {
+    pub fn new(user: Option<String>, text: Option<String>) -> Self {
+        Self {
+            user: user.unwrap_or_default(),
+            text: trim_text(text.unwrap_or_default()),
+        }
+    }
 }
 
 impl SlackClick {
@@ -301,6 +351,8 @@ impl SlackClick {
 pub(crate) enum Interaction {
     /// The Stop button was clicked.
     Stop(Box<SlackClick>),
+    /// A repository was picked in the picker.
+    Pick(Box<SlackClick>),
     /// Verified, well formed, but nothing Hookline acts on (another action, a shortcut, a slash command, …).
     Other(&'static str),
 }
@@ -380,12 +432,23 @@ struct RawAction {
     #[serde(default)]
     action_id: Option<String>,
     #[serde(default)]
+    block_id: Option<String>,
+    #[serde(default)]
     value: Option<String>,
+    #[serde(default)]
+    selected_option: Option<RawOption>,
     #[serde(default)]
     action_ts: Option<String>,
 }
 
-/// Parse a verified form body: its one `payload` field, JSON, as a click on the Stop button or something else.
+#[derive(Deserialize)]
+struct RawOption {
+    #[serde(default)]
+    value: Option<String>,
+}
+
+/// Parse a verified form body: its one `payload` field, JSON, as a click on the Stop button, a pick in the
+/// repository picker, or something else.
 pub(crate) fn parse_interaction(body: &[u8]) -> Result<Interaction, PayloadError> {
     let fields = form_fields(body)?;
     let mut payloads = fields.iter().filter(|(name, _)| name == "payload");
@@ -402,19 +465,26 @@ pub(crate) fn parse_interaction(body: &[u8]) -> Result<Interaction, PayloadError
     if raw.kind != BLOCK_ACTIONS {
         return Ok(Interaction::Other("interaction type never triggers"));
     }
-    let stop = raw
+    let ours = raw
         .actions
         .take()
         .unwrap_or_default()
         .into_iter()
-        .find(|a| a.action_id.as_deref() == Some(super::STOP_ACTION_ID));
-    match stop {
-        Some(action) => into_click(raw, action).map(|click| Interaction::Stop(Box::new(click))),
-        None => Ok(Interaction::Other("not the Stop button")),
-    }
+        .find(|a| matches!(a.action_id.as_deref(), Some(STOP_ACTION_ID | PICK_ACTION_ID)));
+    let Some(action) = ours else {
+        return Ok(Interaction::Other(
+            "neither the Stop button nor the repository picker",
+        ));
+    };
+    let click = into_click(raw, action)?;
+    Ok(if click.pick.is_some() {
+        Interaction::Pick(Box::new(click))
+    } else {
+        Interaction::Stop(Box::new(click))
+    })
 }
 
-fn into_click(raw: RawInteraction, action: RawAction) -> Result<SlackClick, PayloadError> {
+fn into_click(raw: RawInteraction, mut action: RawAction) -> Result<SlackClick, PayloadError> {
     let team_id = raw
         .team
         .and_then(|t| t.id)
@@ -448,12 +518,18 @@ fn into_click(raw: RawInteraction, action: RawAction) -> Result<SlackClick, Payl
     }
     let action_ts = action
         .action_ts
+        .take()
         .filter(|ts| is_slack_ts(ts))
         .ok_or(PayloadError::Shape("missing or invalid action_ts"))?;
-    let value = action
-        .value
-        .filter(|v| is_button_value(v))
-        .ok_or(PayloadError::Shape("missing or invalid button value"))?;
+    let (value, pick) = if action.action_id.as_deref() == Some(PICK_ACTION_ID) {
+        (String::new(), Some(into_pick(action)?))
+    } else {
+        let value = action
+            .value
+            .filter(|v| is_button_value(v))
+            .ok_or(PayloadError::Shape("missing or invalid button value"))?;
+        (value, None)
+    };
     // Only the app that posted a message receives its clicks, so a bot author of it is this app's bot user.
     let bot_user_id = message
         .filter(|m| m.bot_id.as_deref().is_some_and(|b| !b.is_empty()))
@@ -479,7 +555,53 @@ fn into_click(raw: RawInteraction, action: RawAction) -> Result<SlackClick, Payl
         value,
         bot_user_id,
         external,
+        pick,
     })
+}
+
+/// The pick of a picker click: the asking mention from the `block_id`, the repository from the selected option.
+fn into_pick(action: RawAction) -> Result<SlackPick, PayloadError> {
+    let (request_ts, requester) = action
+        .block_id
+        .as_deref()
+        .and_then(parse_pick_block_id)
+        .ok_or(PayloadError::Shape("missing or invalid picker block id"))?;
+    let repository = action
+        .selected_option
+        .and_then(|option| option.value)
+        .as_deref()
+        .and_then(parse_pick_value)
+        .ok_or(PayloadError::Shape("missing or invalid picked repository"))?;
+    Ok(SlackPick {
+        request_ts,
+        requester,
+        repository,
+        read: None,
+    })
+}
+
+/// The picker's `block_id` for the mention `request_ts` by `requester`.
+pub(crate) fn pick_block_id(request_ts: &str, requester: &str) -> String {
+    format!("{PICK_BLOCK_PREFIX}{request_ts}:{requester}")
+}
+
+/// `(mention ts, requester)` of a picker's `block_id`, each checked.
+fn parse_pick_block_id(block_id: &str) -> Option<(String, String)> {
+    let (ts, user) = block_id.strip_prefix(PICK_BLOCK_PREFIX)?.split_once(':')?;
+    (is_slack_ts(ts) && is_slack_id(user)).then(|| (ts.to_owned(), user.to_owned()))
+}
+
+/// An option's value for `repo`: `<git provider>:<path>`, the provider always written.
+pub(crate) fn pick_value(repo: &RepoRef) -> String {
+    format!("{}:{}", repo.git_provider, repo.repository)
+}
+
+/// The repository of an option's value, as [`pick_value`] writes it.
+fn parse_pick_value(value: &str) -> Option<RepoRef> {
+    let (provider, _) = value.split_once(':')?;
+    let known = GIT_PROVIDERS.contains(&provider);
+    let repo = repo_hint::parse_target(value, "").filter(|_| known && value.len() <= MAX_OPTION_VALUE_LEN)?;
+    (pick_value(&repo) == value).then_some(repo)
 }
 
 /// A conversation id as Hookline writes it into the button (hex, maybe with dashes).

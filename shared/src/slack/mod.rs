@@ -1,6 +1,6 @@
 //! The Slack provider (Events API over HTTP): signed intake of `app_mention` events and of clicks on the status
-//! message's Stop button (interactivity, on the same URL), trigger decisions, and the Web API client that
-//! implements [`crate::ports::SourceClient`].
+//! message's Stop button and in the repository picker (interactivity, on the same URL), trigger decisions, and
+//! the Web API client that implements [`crate::ports::SourceClient`].
 //!
 //! # Tenants and secrets
 //!
@@ -46,15 +46,20 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::provider::{ProviderModule, Wiring};
+use crate::{
+    provider::{ProviderModule, Wiring},
+    repo_hint::RepoRef,
+};
 
 /// `action_id` of the Stop button on a live status message; a click on it stops the thread's run.
 pub const STOP_ACTION_ID: &str = "hookline_stop";
+/// `action_id` of the repository picker's `static_select`; a pick in it starts the asking mention's run.
+pub const PICK_ACTION_ID: &str = "hookline_pick_repository";
 
 /// Slack's worker side, with its Web API client, for the registry.
 pub fn module(config: &SlackConfig, wiring: &Wiring) -> Arc<dyn ProviderModule> {
-    let client = client::SlackClient::new(config.clone(), &wiring.outbound);
-    wiring.module(config, Arc::new(client), ())
+    let client = Arc::new(client::SlackClient::new(config.clone(), &wiring.outbound));
+    wiring.module(config, client.clone(), module::PickReader::new(client))
 }
 
 /// Where a Slack run reports: a thread in a channel of one workspace, and who asked.
@@ -82,7 +87,7 @@ pub struct SlackSource {
 }
 
 /// How [`crate::ports::SourceClient::post_notice`] delivers a notice.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SlackNotice {
     /// Only the person sees it (`chat.postEphemeral` in the thread): the unlinked-account notice.
@@ -90,7 +95,19 @@ pub enum SlackNotice {
     Ephemeral,
     /// A normal thread reply everyone sees (e.g. "which repository?").
     Thread,
+    /// The repository picker: a thread reply with the notice and a select of `choices` (at most
+    /// [`MAX_CHOICES`]), for `user` only, about the mention `message_ts`.
+    Choice { choices: Vec<RepoRef> },
+    /// An edit of Hookline's own message `ts` in the thread (a picker): the notice replaces its text, its blocks
+    /// go.
+    Edit { ts: String },
+    /// Only the person sees it, as [`SlackNotice::Ephemeral`]. The source of a run started from the picker
+    /// `picker_ts`: acknowledging the run edits the picker to say it works in `repository`.
+    Picked { picker_ts: String, repository: String },
 }
+
+/// Most options of the repository picker (Slack's limit for a `static_select`).
+pub const MAX_CHOICES: usize = 100;
 
 /// The thread (and ordering group) of a message: `slack:{team}:{channel}:{root ts}`.
 pub(crate) fn thread_key(team: &str, channel: &str, root_ts: &str) -> String {
@@ -114,6 +131,14 @@ pub(crate) fn is_slack_ts(ts: &str) -> bool {
                 && frac.bytes().all(|b| b.is_ascii_digit())
         }
         None => !ts.is_empty() && ts.len() <= 24 && ts.bytes().all(|b| b.is_ascii_digit()),
+    }
+}
+
+/// `secs` as whole minutes for people to read (`1 minute`, `15 minutes`), rounded up.
+pub(crate) fn minutes(secs: u64) -> String {
+    match secs.div_ceil(60) {
+        1 => "1 minute".to_owned(),
+        n => format!("{n} minutes"),
     }
 }
 

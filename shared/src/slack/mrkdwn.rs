@@ -183,6 +183,23 @@ pub fn link_user(text: &str, user: &str) -> String {
     out
 }
 
+/// [`link_user`] for every Slack user id (`@U…`, `@W…`) the text names.
+pub fn link_user_ids(text: &str) -> String {
+    let mut ids: Vec<&str> = Vec::new();
+    for (at, _) in text.match_indices('@') {
+        let rest = &text[at + 1..];
+        let end = rest
+            .find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit()))
+            .unwrap_or(rest.len());
+        let id = &rest[..end];
+        if (3..=32).contains(&id.len()) && id.starts_with(['U', 'W']) && !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    ids.into_iter()
+        .fold(text.to_owned(), |text, id| link_user(&text, id))
+}
+
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")

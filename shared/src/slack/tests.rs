@@ -42,6 +42,8 @@ const BOT: &str = "U0LAN0Z89";
 const ALICE: &str = "U061F7AUR";
 const CHANNEL: &str = "C123ABC456";
 const NOW: u64 = 1_515_449_522;
+/// A channel listing several repositories: mentions naming none get the picker.
+const PICK_CHANNEL: &str = "CPICK0001";
 
 // ---- signature ----
 
@@ -147,18 +149,29 @@ fn config() -> SlackConfig {
     SlackConfig {
         api_url: "http://127.0.0.1:9".into(),
         secret_prefix: "slack".into(),
-        channel_repos: [(
-            "CDEFAULT1".to_owned(),
-            RepoRef {
-                repository: "octo/default".into(),
-                git_provider: "github".into(),
-            },
-        )]
+        channel_repos: [
+            ("CDEFAULT1".to_owned(), vec![repo("github", "octo/default")]),
+            (
+                PICK_CHANNEL.to_owned(),
+                vec![
+                    repo("github", "octo/api"),
+                    repo("github", "octo/web"),
+                    repo("gitlab", "group/infra"),
+                ],
+            ),
+        ]
         .into_iter()
         .collect(),
         git_provider: "github".into(),
         teams: None,
         access: Default::default(),
+    }
+}
+
+fn repo(git_provider: &str, repository: &str) -> RepoRef {
+    RepoRef {
+        repository: repository.into(),
+        git_provider: git_provider.into(),
     }
 }
 
@@ -927,6 +940,7 @@ fn click() -> SlackClick {
         value: CONVERSATION.into(),
         bot_user_id: Some(BOT.into()),
         external: false,
+        pick: None,
     }
 }
 
@@ -972,6 +986,421 @@ fn a_stop_click_stops_the_threads_run() {
         decide_click(&elsewhere).is_err(),
         "the envelope is another tenant's"
     );
+}
+
+// ---- the repository picker ----
+
+const PICKER_TS: &str = "1515449525.000200";
+
+fn in_pick_channel(text: &str) -> SlackEvent {
+    let mut e = event(text);
+    e.channel = PICK_CHANNEL.into();
+    e
+}
+
+#[test]
+fn a_channel_listing_several_repositories_gets_a_picker_for_a_mention_naming_none() {
+    match decide(&in_pick_channel(&format!("<@{BOT}> fix the build"))) {
+        Decision::Notice { source, key, text } => {
+            let source = slack_source(&source);
+            assert_eq!(
+                source.notice,
+                SlackNotice::Choice {
+                    choices: vec![
+                        repo("github", "octo/api"),
+                        repo("github", "octo/web"),
+                        repo("gitlab", "group/infra")
+                    ]
+                }
+            );
+            assert_eq!(source.user, ALICE, "the picker is for the person who asked");
+            assert_eq!(source.message_ts, "1700000000.000200");
+            assert_eq!(
+                key,
+                format!("slack:{TEAM}:{PICK_CHANNEL}:1700000000.000200:msg:1700000000.000200:repository")
+            );
+            assert!(text.starts_with(&format!("@{ALICE} Which repository")), "{text}");
+            assert!(!text.contains("listed"), "{text}");
+        }
+        other => panic!("expected the picker, got {other:?}"),
+    }
+    // Naming one of them runs there, as configured; naming another runs there as named in the message.
+    let t = run(decide(&in_pick_channel(&format!("<@{BOT}> fix octo/web"))));
+    assert_eq!(t.repository.as_deref(), Some("octo/web"));
+    assert!(!t.repository_named);
+    let t = run(decide(&in_pick_channel(&format!("<@{BOT}> fix octo/elsewhere"))));
+    assert_eq!(t.repository.as_deref(), Some("octo/elsewhere"));
+    assert!(t.repository_named);
+    // In a thread, and for a stop, nobody is asked.
+    let mut reply = in_pick_channel(&format!("<@{BOT}> fix the build"));
+    reply.thread_ts = Some("1690000000.000001".into());
+    assert_eq!(run(decide(&reply)).repository, None);
+    let stop = run(decide(&in_pick_channel(&format!("<@{BOT}> stop"))));
+    assert_eq!(stop.intent, Intent::Stop);
+}
+
+#[test]
+fn the_picker_lists_at_most_a_hundred_repositories_and_says_so() {
+    let mut config = config();
+    let many: Vec<RepoRef> = (0..130).map(|i| repo("github", &format!("octo/r{i}"))).collect();
+    config.channel_repos.insert(PICK_CHANNEL.into(), many.clone());
+    let e = in_pick_channel(&format!("<@{BOT}> fix the build"));
+    let envelope = crate::domain::Envelope {
+        version: ENVELOPE_VERSION,
+        provider: crate::domain::Provider::Slack,
+        tenant: TEAM.into(),
+        delivery_id: "Ev1".into(),
+        event: "app_mention".into(),
+        group: e.thread_key(),
+        received_at: NOW,
+        payload: crate::provider::queued_payload(&e).expect("payload"),
+    };
+    let sides = BothSides::offline(config, MemorySecrets::new());
+    match sides.decide(&envelope).expect("decides") {
+        Decision::Notice { source, text, .. } => {
+            let SlackNotice::Choice { choices } = &slack_source(&source).notice else {
+                panic!("a picker")
+            };
+            assert_eq!(choices[..], many[..100]);
+            assert!(text.contains("100 of its 130 repositories are listed"), "{text}");
+        }
+        other => panic!("expected the picker, got {other:?}"),
+    }
+}
+
+/// A `block_actions` payload of a pick in the picker `PICKER_TS` asking `requester` about the mention `ROOT_TS`.
+fn pick_actions(user: &str, requester: &str, value: &str) -> Value {
+    let mut payload = block_actions(super::PICK_ACTION_ID);
+    payload["user"]["id"] = json!(user);
+    payload["container"]["message_ts"] = json!(PICKER_TS);
+    payload["container"]["channel_id"] = json!(PICK_CHANNEL);
+    payload["channel"]["id"] = json!(PICK_CHANNEL);
+    payload["message"]["ts"] = json!(PICKER_TS);
+    payload["actions"] = json!([{
+        "type": "static_select",
+        "action_id": super::PICK_ACTION_ID,
+        "block_id": format!("hookline_pick:{ROOT_TS}:{requester}"),
+        "selected_option": {"text": {"type": "plain_text", "text": "octo/web"}, "value": value},
+        "placeholder": {"type": "plain_text", "text": "Choose a repository"},
+        "action_ts": ACTION_TS
+    }]);
+    payload
+}
+
+#[tokio::test]
+async fn a_pick_is_queued_in_its_thread_with_what_it_resumes() {
+    let body = form(&pick_actions(ALICE, ALICE, "github:octo/web"));
+    let envelope = accepted(intake_as(FORM, &team_path(TEAM), &body, V_SECRET, NOW, NOW).await);
+    assert_eq!(envelope.event, "block_actions");
+    assert_eq!(envelope.delivery_id, format!("click:{ALICE}:{ACTION_TS}"));
+    assert_eq!(envelope.group, format!("slack:{TEAM}:{PICK_CHANNEL}:{ROOT_TS}"));
+    let click = click_of(&envelope);
+    assert_eq!(click.message_ts, PICKER_TS);
+    assert_eq!(click.value, "");
+    assert_eq!(
+        click.pick,
+        Some(super::event::SlackPick {
+            request_ts: ROOT_TS.into(),
+            requester: ALICE.into(),
+            repository: repo("github", "octo/web"),
+            read: None,
+        })
+    );
+}
+
+#[tokio::test]
+async fn picks_are_verified_like_events() {
+    let body = form(&pick_actions(ALICE, ALICE, "github:octo/web"));
+    let path = team_path(TEAM);
+    let err = intake_as(FORM, &path, &body, OTHER_SECRET, NOW, NOW)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, WebhookError::Unauthorized(_)), "{err:?}");
+    assert_eq!(err.into_reply().status, 401);
+    let ts = NOW.to_string();
+    let unsigned = headers(&[("X-Slack-Request-Timestamp", &ts), ("Content-Type", FORM)]);
+    let request = HttpRequest {
+        method: "POST",
+        path: &path,
+        headers: &unsigned,
+        body: &body,
+    };
+    let err = module().intake(&request, NOW).await.unwrap_err();
+    assert!(matches!(err, WebhookError::Unauthorized(_)), "{err:?}");
+    assert_eq!(err.into_reply().status, 401);
+    let err = intake_as(FORM, &path, &body, V_SECRET, NOW - 301, NOW)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, WebhookError::Stale), "{err:?}");
+    let err = intake_as(FORM, &team_path(OTHER_TEAM), &body, OTHER_SECRET, NOW, NOW)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, WebhookError::Unauthorized(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn malformed_picks_are_400() {
+    let pick = pick_actions(ALICE, ALICE, "github:octo/web");
+    let changed = |change: &dyn Fn(&mut Value)| {
+        let mut payload = pick.clone();
+        change(&mut payload);
+        form(&payload)
+    };
+    let long = format!(
+        "gitlab:{}",
+        ["g".repeat(60), "h".repeat(60), "p".repeat(30)].join("/")
+    );
+    let bodies: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "no block id",
+            changed(&|p| p["actions"][0]["block_id"] = json!(null)),
+        ),
+        (
+            "another block",
+            changed(&|p| p["actions"][0]["block_id"] = json!("hookline_status_actions")),
+        ),
+        (
+            "bad request ts",
+            changed(&|p| p["actions"][0]["block_id"] = json!(format!("hookline_pick:1.2.3:{ALICE}"))),
+        ),
+        (
+            "bad requester",
+            changed(&|p| p["actions"][0]["block_id"] = json!(format!("hookline_pick:{ROOT_TS}:U1/../x"))),
+        ),
+        (
+            "no requester",
+            changed(&|p| p["actions"][0]["block_id"] = json!(format!("hookline_pick:{ROOT_TS}"))),
+        ),
+        (
+            "nothing selected",
+            changed(&|p| p["actions"][0]["selected_option"] = json!(null)),
+        ),
+    ];
+    let values = [
+        "octo/web",
+        "svn:octo/web",
+        "GitHub:octo/web",
+        "github: octo/web",
+        "github:octo/web/x",
+        "github:../web",
+        "github:octo/web ",
+        long.as_str(),
+    ];
+    let bad_values = values.iter().map(|value| {
+        (
+            "bad value",
+            changed(&|p| p["actions"][0]["selected_option"]["value"] = json!(value)),
+        )
+    });
+    for (name, body) in bodies.into_iter().chain(bad_values) {
+        let err = intake_as(FORM, &team_path(TEAM), &body, V_SECRET, NOW, NOW)
+            .await
+            .expect_err(name);
+        assert!(matches!(err, WebhookError::Malformed(_)), "{name}: {err:?}");
+        assert_eq!(err.into_reply().status, 400, "{name}");
+    }
+}
+
+/// A pick by `user` of `picked` in the picker, as the worker has it after reading the mention `text` by `author`
+/// at `read_at`.
+fn pick(user: &str, picked: RepoRef, read_at: u64, author: &str, text: &str) -> SlackClick {
+    SlackClick {
+        channel: PICK_CHANNEL.into(),
+        user: user.into(),
+        message_ts: PICKER_TS.into(),
+        value: String::new(),
+        pick: Some(super::event::SlackPick {
+            request_ts: ROOT_TS.into(),
+            requester: ALICE.into(),
+            repository: picked,
+            read: Some(super::event::PickRead {
+                at: read_at,
+                request: Some(super::event::SlackMessage {
+                    user: author.into(),
+                    text: text.into(),
+                }),
+            }),
+        }),
+        ..click()
+    }
+}
+
+const PICKED_AT: u64 = 1_515_449_600;
+
+#[test]
+fn the_requesters_pick_in_time_runs_the_mention_on_the_picked_repository() {
+    let text = format!("<@{BOT}> fix the flaky login test");
+    let trigger = run(
+        decide_click(&pick(ALICE, repo("github", "Octo/Web"), PICKED_AT, ALICE, &text)).expect("decides"),
+    );
+    let thread_key = format!("slack:{TEAM}:{PICK_CHANNEL}:{ROOT_TS}");
+    assert_eq!(trigger.thread_key, thread_key);
+    assert_eq!(
+        trigger.run_key,
+        format!("{thread_key}:msg:{ROOT_TS}"),
+        "the mention's own run key: two picks are one run"
+    );
+    assert_eq!(trigger.intent, Intent::Work);
+    assert_eq!(trigger.actor.id, ALICE);
+    assert_eq!(trigger.repository.as_deref(), Some("octo/web"), "as configured");
+    assert_eq!(trigger.git_provider, "github");
+    assert!(!trigger.repository_named, "one of the channel's repositories");
+    assert_eq!(
+        trigger.prompt.request, "fix the flaky login test",
+        "the text read back"
+    );
+    assert_eq!(trigger.title, "Slack: fix the flaky login test");
+    assert_eq!(trigger.occurred_at, 1_515_449_522, "when the mention was written");
+    let source = slack_source(&trigger.source);
+    assert_eq!(source.message_ts, ROOT_TS, "the 👀 goes on the mention");
+    assert_eq!(source.thread_ts, ROOT_TS);
+    assert_eq!(
+        source.notice,
+        SlackNotice::Picked {
+            picker_ts: PICKER_TS.into(),
+            repository: "octo/web".into()
+        }
+    );
+    // The last second of the window still counts; a gitlab repository keeps its provider.
+    let expires_at = 1_515_449_525 + 900;
+    let trigger = run(decide_click(&pick(
+        ALICE,
+        repo("gitlab", "group/infra"),
+        expires_at,
+        ALICE,
+        &text,
+    ))
+    .expect("decides"));
+    assert_eq!(trigger.git_provider, "gitlab");
+}
+
+#[test]
+fn picks_by_others_too_late_or_of_other_repositories_start_nothing() {
+    let text = format!("<@{BOT}> fix the flaky login test");
+    let web = || repo("github", "octo/web");
+    // Someone else: told privately that it is not theirs to choose.
+    match decide_click(&pick("U0DAVE001", web(), PICKED_AT, ALICE, &text)).expect("decides") {
+        Decision::Notice { source, key, text } => {
+            let source = slack_source(&source);
+            assert_eq!(
+                (source.user.as_str(), &source.notice),
+                ("U0DAVE001", &SlackNotice::Ephemeral)
+            );
+            assert!(text.contains(&format!("Only @{ALICE} can choose")), "{text}");
+            assert!(key.contains(ACTION_TS), "{key}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // Too late: the picker says so.
+    let late = 1_515_449_525 + 901;
+    match decide_click(&pick(ALICE, web(), late, ALICE, &text)).expect("decides") {
+        Decision::Notice { source, key, text } => {
+            let source = slack_source(&source);
+            assert_eq!(source.notice, SlackNotice::Edit { ts: PICKER_TS.into() });
+            assert!(key.ends_with(":pick-expired"), "{key}");
+            assert!(
+                text.contains("expired: a repository can be chosen for 15 minutes"),
+                "{text}"
+            );
+        }
+        other => panic!("expected the expiry, got {other:?}"),
+    }
+    // Not (or no longer) one of the channel's repositories.
+    for picked in [repo("github", "octo/elsewhere"), repo("gitlab", "octo/web")] {
+        match decide_click(&pick(ALICE, picked, PICKED_AT, ALICE, &text)).expect("decides") {
+            Decision::Notice { source, text, .. } => {
+                assert_eq!(slack_source(&source).notice, SlackNotice::Ephemeral);
+                assert!(
+                    text.contains("is not one of this channel's repositories"),
+                    "{text}"
+                );
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+    // The mention is gone: the picker says so.
+    let mut gone = pick(ALICE, web(), PICKED_AT, ALICE, &text);
+    gone.pick
+        .as_mut()
+        .and_then(|p| p.read.as_mut())
+        .expect("read")
+        .request = None;
+    match decide_click(&gone).expect("decides") {
+        Decision::Notice { source, .. } => {
+            assert_eq!(
+                slack_source(&source).notice,
+                SlackNotice::Edit { ts: PICKER_TS.into() }
+            )
+        }
+        other => panic!("expected a notice, got {other:?}"),
+    }
+    // Not read, written by someone else, or no longer asking for work: nothing.
+    let mut unread = pick(ALICE, web(), PICKED_AT, ALICE, &text);
+    unread.pick.as_mut().expect("pick").read = None;
+    assert!(matches!(decide_click(&unread), Ok(Decision::Ignore(_))));
+    let other_author = pick(ALICE, web(), PICKED_AT, "U0DAVE001", &text);
+    assert!(matches!(decide_click(&other_author), Ok(Decision::Ignore(_))));
+    let stop = pick(ALICE, web(), PICKED_AT, ALICE, &format!("<@{BOT}> stop"));
+    assert!(matches!(decide_click(&stop), Ok(Decision::Ignore(_))));
+    let mut no_thread = pick(ALICE, web(), PICKED_AT, ALICE, &text);
+    no_thread.thread_ts = PICKER_TS.into();
+    assert!(matches!(decide_click(&no_thread), Ok(Decision::Ignore(_))));
+    let mut by_bot = pick(BOT, web(), PICKED_AT, ALICE, &text);
+    by_bot.user = BOT.into();
+    assert!(matches!(decide_click(&by_bot), Ok(Decision::Ignore(_))));
+}
+
+#[test]
+fn several_repositories_and_the_pickers_expiry_are_configured() {
+    let config = load(&[
+        ("SLACK_TENANTS", "*"),
+        (
+            "SLACK_REPOS",
+            "C1=octo/api | octo/web|gitlab:g/p, C2=octo/one|Octo/One",
+        ),
+        ("SLACK_CHOICE_EXPIRES_SECS", "60"),
+    ])
+    .expect("loads")
+    .expect("on");
+    assert_eq!(
+        config.repositories_of("C1"),
+        [
+            repo("github", "octo/api"),
+            repo("github", "octo/web"),
+            repo("gitlab", "g/p")
+        ]
+    );
+    assert_eq!(config.channel_default("C1"), None, "several: no default");
+    assert_eq!(
+        config.channel_default("C2"),
+        Some(&repo("github", "octo/one")),
+        "a repository listed twice is one"
+    );
+    assert!(config.repositories_of("C3").is_empty());
+    assert_eq!(config.access.choice_expires.as_secs(), 60);
+    for bad in ["0", "-5", "soon", "15m"] {
+        match load(&[("SLACK_TENANTS", "*"), ("SLACK_CHOICE_EXPIRES_SECS", bad)]) {
+            Err(ConfigError::Invalid { name, .. }) => assert_eq!(name, "SLACK_CHOICE_EXPIRES_SECS"),
+            other => panic!("{bad:?}: {other:?}"),
+        }
+    }
+    for bad in ["C1=octo/api|", "C1=octo/api|octo", "C1=octo/api||octo/web"] {
+        match load(&[("SLACK_TENANTS", "*"), ("SLACK_REPOS", bad)]) {
+            Err(ConfigError::Invalid { name, .. }) => assert_eq!(name, "SLACK_REPOS"),
+            other => panic!("{bad:?}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn notices_name_people_as_real_mentions() {
+    assert_eq!(
+        mrkdwn::link_user_ids(
+            "@U0DAVE001 Only @U0ALICE01 can choose; `U0ALICE01` and x@U0ALICE01 stay, <@U0BOB0001> too"
+        ),
+        "<@U0DAVE001> Only <@U0ALICE01> can choose; `U0ALICE01` and x@U0ALICE01 stay, <@U0BOB0001> too"
+    );
+    assert_eq!(mrkdwn::link_user_ids("@here @channel @Ux"), "@here @channel @Ux");
 }
 
 // ---- text formats ----
@@ -1037,8 +1466,11 @@ fn configuration() {
     assert_eq!(config.api_url, "http://127.0.0.1:1234/api");
     assert_eq!(config.secret_prefix, "slack");
     assert_eq!(config.git_provider, "github");
-    assert_eq!(config.channel_repos["C1"].repository, "octo/hello");
-    assert_eq!(config.channel_repos["C2"].git_provider, "gitlab");
+    assert_eq!(config.channel_repos["C1"][0].repository, "octo/hello");
+    assert_eq!(config.channel_repos["C2"][0].git_provider, "gitlab");
+    assert_eq!(config.channel_default("C1"), config.channel_repos["C1"].first());
+    assert_eq!(config.channel_default("C3"), None);
+    assert_eq!(config.access.choice_expires.as_secs(), 900);
     assert_eq!(config.signing_secret_name(Some("T1")), "slack/T1/signing-secret");
     assert_eq!(config.signing_secret_name(None), "slack/signing-secret");
     assert_eq!(config.bot_token_name("T1"), "slack/T1/bot-token");

@@ -1,10 +1,11 @@
 //! The pure trigger decision for a queued [`SlackEvent`]: is it an exact mention of this workspace's bot by a
 //! person (not a bot, not an edit, not inside a quote or code), which thread it belongs to, and which repository
-//! it is about. A [`SlackClick`] on the Stop button is a stop of its thread's run.
+//! it is about (named, the channel's only one, or picked in a picker of the channel's several). A [`SlackClick`]
+//! on the Stop button is a stop of its thread's run; a pick in the picker is the asking mention's run.
 
 use super::{
-    event::{SlackClick, SlackEvent},
-    mrkdwn, SlackConfig, SlackNotice, SlackSource,
+    event::{self, SlackClick, SlackEvent, SlackPick},
+    mrkdwn, SlackConfig, SlackNotice, SlackSource, MAX_CHOICES,
 };
 use crate::{
     domain::{Actor, Envelope, Intent, PromptParts, Provider, SourceRef, Trigger},
@@ -48,7 +49,7 @@ pub(crate) fn decide(config: &SlackConfig, envelope: &Envelope, event: &SlackEve
     };
     let intent = Intent::of_request(&mrkdwn::mention_view(&event.text));
     let named = find_repositories(&event.text, &config.git_provider);
-    let channel_default = config.channel_repos.get(&event.channel);
+    let channel_default = config.channel_default(&event.channel);
     let repo = match repo_hint::choose([Step::ask(named), Step::configured(channel_default)]) {
         // A stop names the thread's run, not a repository.
         _ if intent == Intent::Stop => None,
@@ -77,10 +78,14 @@ pub(crate) fn decide(config: &SlackConfig, envelope: &Envelope, event: &SlackEve
     // A reply in a thread may continue a running conversation (the worker makes it a follow-up) or refer to a
     // repository named earlier in the thread (the agent reads the thread), so only a new thread is asked.
     if repo.is_none() && !event.is_thread_reply() && intent == Intent::Work {
+        let key = format!("{run_key}:repository");
+        if let Some(picker) = picker(config, &mut source, key.clone()) {
+            return picker;
+        }
         source.notice = SlackNotice::Thread;
         return Decision::Notice {
             source: Box::new(SourceRef::Slack(source)),
-            key: format!("{run_key}:repository"),
+            key,
             text: format!(
                 "@{} Which repository should I work on? Mention me again with it in the message \
                  (`owner/repo` or its URL). An admin can also set a default repository for this channel.",
@@ -89,43 +94,113 @@ pub(crate) fn decide(config: &SlackConfig, envelope: &Envelope, event: &SlackEve
         };
     }
     let request = mrkdwn::plain_text(&event.text, Some(bot_user_id));
-    let title = title_for(&request);
-    let trigger = Trigger {
-        provider: Provider::Slack,
-        tenant: event.team_id.clone(),
-        thread_key,
-        run_key,
-        actor: Actor {
-            id: event.user.clone(),
-            login: event.user.clone(),
+    let trigger = work_trigger(
+        config,
+        envelope,
+        Mention {
+            thread_key,
+            run_key,
+            source,
+            ts: &event.ts,
+            request,
+            intent,
         },
-        source: SourceRef::Slack(source),
-        repository: repo.as_ref().map(|r| r.repository.clone()),
-        repository_named: repo.as_ref().is_some_and(|r| r.is_beyond(channel_default)),
+        repo.as_ref(),
+    );
+    Decision::Run(Box::new(trigger))
+}
+
+/// The repository picker for a mention in a channel listing several repositories (`None` otherwise): a thread
+/// reply, once per mention (`key`), offering the first [`MAX_CHOICES`] whose value fits an option.
+fn picker(config: &SlackConfig, source: &mut SlackSource, key: String) -> Option<Decision> {
+    let configured = config.repositories_of(&source.channel);
+    if configured.len() < 2 {
+        return None;
+    }
+    let choices: Vec<RepoRef> = configured
+        .iter()
+        .filter(|repo| event::pick_value(repo).len() <= event::MAX_OPTION_VALUE_LEN)
+        .take(MAX_CHOICES)
+        .cloned()
+        .collect();
+    if choices.is_empty() {
+        return None;
+    }
+    let mut text = format!(
+        "@{} Which repository should I work on? Choose one of this channel's below.",
+        source.user
+    );
+    if choices.len() < configured.len() {
+        text.push_str(&format!(
+            " {} of its {} repositories are listed; for another, mention me again naming it.",
+            choices.len(),
+            configured.len()
+        ));
+    }
+    source.notice = SlackNotice::Choice { choices };
+    Some(Decision::Notice {
+        source: Box::new(SourceRef::Slack(source.clone())),
+        key,
+        text,
+    })
+}
+
+/// A mention that asks for work, as far as the trigger is built from it.
+struct Mention<'a> {
+    thread_key: String,
+    run_key: String,
+    source: SlackSource,
+    /// The mention's ts.
+    ts: &'a str,
+    /// Its text, plain.
+    request: String,
+    intent: Intent,
+}
+
+/// The trigger of `mention` on `repo`; a repository other than the channel's is one named in the message.
+fn work_trigger(
+    config: &SlackConfig,
+    envelope: &Envelope,
+    mention: Mention<'_>,
+    repo: Option<&RepoRef>,
+) -> Trigger {
+    let configured = config.repositories_of(&mention.source.channel);
+    let title = title_for(&mention.request);
+    let subject = format!(
+        "a Slack thread (workspace {}, channel {})",
+        mention.source.tenant, mention.source.channel
+    );
+    Trigger {
+        provider: Provider::Slack,
+        tenant: mention.source.tenant.clone(),
+        thread_key: mention.thread_key,
+        run_key: mention.run_key,
+        actor: Actor {
+            id: mention.source.user.clone(),
+            login: mention.source.user.clone(),
+        },
+        repository: repo.map(|r| r.repository.clone()),
+        repository_named: repo.is_some_and(|r| !configured.iter().any(|c| c.is_same(r))),
         branch: None,
         git_provider: repo
-            .as_ref()
             .map(|r| r.git_provider.clone())
             .unwrap_or_else(|| config.git_provider.clone()),
         title: format!("Slack: {title}"),
         prompt: PromptParts {
-            subject: format!(
-                "a Slack thread (workspace {}, channel {})",
-                event.team_id, event.channel
-            ),
+            subject,
             subject_title: title,
             subject_body: String::new(),
-            request,
+            request: mention.request,
             request_in_body: false,
             location: None,
             request_mention_form: None,
-            instructions: instructions(repo.as_ref()),
+            instructions: instructions(repo),
         },
-        occurred_at: occurred_at(&event.ts).unwrap_or(envelope.received_at),
-        intent,
+        occurred_at: occurred_at(mention.ts).unwrap_or(envelope.received_at),
+        intent: mention.intent,
         stop_only: None,
-    };
-    Decision::Run(Box::new(trigger))
+        source: SourceRef::Slack(mention.source),
+    }
 }
 
 /// Decide a click on the Stop button: a stop of the thread's run by whoever clicked. Whether they may stop it
@@ -137,6 +212,9 @@ pub(crate) fn decide_click(config: &SlackConfig, envelope: &Envelope, click: &Sl
     };
     if click.user == bot_user_id {
         return Decision::Ignore("the bot's own click");
+    }
+    if let Some(pick) = &click.pick {
+        return decide_pick(config, envelope, click, pick, bot_user_id);
     }
     let thread_key = click.thread_key();
     let run_key = format!("{thread_key}:stop:{}", click.action_ts);
@@ -179,6 +257,106 @@ pub(crate) fn decide_click(config: &SlackConfig, envelope: &Envelope, click: &Sl
         stop_only: crate::openhands::normalize_id(&click.value),
     };
     Decision::Run(Box::new(trigger))
+}
+
+/// Decide a pick in the repository picker (the message `click.message_ts`): the run of the mention it asks about,
+/// on the picked repository, when the person who asked picks in time one the channel still lists. Its run key is
+/// the mention's, so a second pick starts nothing new.
+fn decide_pick(
+    config: &SlackConfig,
+    envelope: &Envelope,
+    click: &SlackClick,
+    pick: &SlackPick,
+    bot_user_id: &str,
+) -> Decision {
+    // The picker is a reply in the mention's thread; a click that says otherwise is about no mention's run.
+    if click.thread_ts == click.message_ts {
+        return Decision::Ignore("the picker is not a thread reply");
+    }
+    let thread_key = click.thread_key();
+    let run_key = format!("{thread_key}:msg:{}", pick.request_ts);
+    let mut source = SlackSource {
+        tenant: click.team_id.clone(),
+        channel: click.channel.clone(),
+        thread_ts: click.thread_ts.clone(),
+        message_ts: pick.request_ts.clone(),
+        user: click.user.clone(),
+        bot_user_id: bot_user_id.to_owned(),
+        notice: SlackNotice::Ephemeral,
+        external: click.external,
+    };
+    let notice = |source: SlackSource, key: String, text: String| Decision::Notice {
+        source: Box::new(SourceRef::Slack(source)),
+        key,
+        text,
+    };
+    if click.user != pick.requester {
+        let key = format!("{run_key}:pick:{}:{}", click.user, click.action_ts);
+        let text = format!(
+            "@{} Only @{} can choose the repository for this request. To ask for something yourself, mention me.",
+            click.user, pick.requester
+        );
+        return notice(source, key, text);
+    }
+    let Some(read) = &pick.read else {
+        return Decision::Ignore("the picked-for mention was not read");
+    };
+    let expires = config.access.choice_expires.as_secs();
+    let expired =
+        occurred_at(&click.message_ts).is_none_or(|posted| read.at > posted.saturating_add(expires));
+    let picker = SlackNotice::Edit {
+        ts: click.message_ts.clone(),
+    };
+    if expired {
+        source.notice = picker;
+        let text = format!(
+            "@{} This request has expired: a repository can be chosen for {}. Mention me again to ask anew.",
+            pick.requester,
+            super::minutes(expires)
+        );
+        return notice(source, format!("{run_key}:pick-expired"), text);
+    }
+    let Some(request) = &read.request else {
+        source.notice = picker;
+        let text = format!(
+            "@{} I can't read the message this was about any more. Mention me again to ask anew.",
+            pick.requester
+        );
+        return notice(source, format!("{run_key}:pick-gone"), text);
+    };
+    if request.user != pick.requester {
+        return Decision::Ignore("the picked-for mention is not the requester's");
+    }
+    let Some(repo) = config
+        .repositories_of(&click.channel)
+        .iter()
+        .find(|repo| repo.is_same(&pick.repository))
+    else {
+        let key = format!("{run_key}:pick:{}:{}", click.user, click.action_ts);
+        let text = format!(
+            "@{} `{}` is not one of this channel's repositories (any more). Mention me again naming the one to \
+             work on.",
+            click.user, pick.repository.repository
+        );
+        return notice(source, key, text);
+    };
+    let intent = Intent::of_request(&mrkdwn::mention_view(&request.text));
+    if intent != Intent::Work {
+        return Decision::Ignore("the picked-for mention no longer asks for work");
+    }
+    source.notice = SlackNotice::Picked {
+        picker_ts: click.message_ts.clone(),
+        repository: repo.repository.clone(),
+    };
+    let mention = Mention {
+        thread_key,
+        run_key,
+        source,
+        ts: &pick.request_ts,
+        request: mrkdwn::plain_text(&request.text, Some(bot_user_id)),
+        intent,
+    };
+    Decision::Run(Box::new(work_trigger(config, envelope, mention, Some(repo))))
 }
 
 /// Repositories named in `text` (Slack's raw message text: links resolved first), in order, each once. A

@@ -1,8 +1,8 @@
 //! Slack's webhook side ([`SlackIntake`]: route → tenant secret → verify → parse → prefilter → trim) and its
 //! request signature: `X-Slack-Signature: v0=<hex>` where the hex is
 //! HMAC-SHA256(signing secret, `v0:{X-Slack-Request-Timestamp}:{raw body}`), compared in constant time, and the
-//! timestamp must be within five minutes of now (replay window). Interactions (the Stop button) come to the same
-//! URL as a form body, signed alike, and are told apart only after verification.
+//! timestamp must be within five minutes of now (replay window). Interactions (the Stop button, the repository
+//! picker) come to the same URL as a form body, signed alike, and are told apart only after verification.
 
 use async_trait::async_trait;
 
@@ -168,11 +168,12 @@ impl SlackIntake {
         .await
     }
 
-    /// A verified interaction (form body): only a click on the Stop button is queued, grouped with its thread.
+    /// A verified interaction (form body): only a click on the Stop button or a pick in the repository picker is
+    /// queued, grouped with its thread.
     fn interaction(&self, route: &Route, body: &[u8], now: u64) -> Result<Intake, WebhookError> {
         let click = match event::parse_interaction(body).map_err(malformed)? {
             Interaction::Other(reason) => return Ok(Intake::Ignore(reason)),
-            Interaction::Stop(click) => *click,
+            Interaction::Stop(click) | Interaction::Pick(click) => *click,
         };
         same_team(route, &click.team_id, "interaction belongs to another team")?;
         if !self.config.serves(&click.team_id) {
@@ -213,8 +214,8 @@ fn malformed(err: PayloadError) -> WebhookError {
     }
 }
 
-/// The queued envelope of a Stop click: in its thread's group, so it is ordered after the mention that started
-/// the run.
+/// The queued envelope of a click: in its thread's group, so it is ordered after the mention that started the
+/// run (or asked which repository).
 fn click_envelope(click: &SlackClick, now: u64) -> Result<Envelope, WebhookError> {
     Ok(Envelope {
         version: ENVELOPE_VERSION,
@@ -285,7 +286,7 @@ impl ProviderIntake for SlackIntake {
 
     /// Slack redelivers any non-2xx answer up to three times (at once, after 1 and after 5 minutes). A request whose
     /// signature, body, size or method is wrong will be as wrong then, so Slack is asked not to (`X-Slack-No-Retry`).
-    /// Interactions (the Stop button) are acknowledged as Slack asks: 200 with an empty body.
+    /// Interactions (the Stop button, the repository picker) are acknowledged as Slack asks: 200 with an empty body.
     fn acknowledgement(&self, request: &HttpRequest<'_>) -> Option<HttpReply> {
         event::is_form(request.header("content-type"), request.body).then(|| HttpReply::text(200, ""))
     }
