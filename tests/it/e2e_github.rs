@@ -636,3 +636,149 @@ async fn a_pull_request_opened_asking_works_on_its_head_branch() {
     assert_eq!(comments.len(), 1);
     assert_eq!(comments[0].number, 62);
 }
+
+/// The machine user assignments trigger for (`GITHUB_ASSIGNEE`).
+const MACHINE: &str = "hookline-machine";
+
+/// Hookline with `GITHUB_ASSIGNEE` set to [`MACHINE`].
+async fn assigning_harness() -> Harness {
+    Harness::start_with(HarnessOptions {
+        extra_env: vec![("GITHUB_ASSIGNEE".into(), MACHINE.into())],
+        ..Default::default()
+    })
+    .await
+}
+
+/// `issues.<action>` of issue `number` (opened long before), naming `assignee`, sent by `sender`, the issue
+/// last changed at `updated_at`.
+fn assignment(
+    number: u64,
+    action: &str,
+    assignee: &str,
+    sender: serde_json::Value,
+    updated_at: &str,
+) -> serde_json::Value {
+    let mut v = labeled(number, "openhands", sender);
+    v["action"] = json!(action);
+    v.as_object_mut().expect("object").remove("label");
+    v["assignee"] = user(assignee, 9001);
+    v["issue"]["assignees"] = json!([user(assignee, 9001)]);
+    v["issue"]["created_at"] = json!("2026-11-30T08:00:00Z");
+    v["issue"]["updated_at"] = json!(updated_at);
+    v
+}
+
+/// GIVEN `GITHUB_ASSIGNEE` WHEN alice assigns an issue to the machine user, and GitHub's delivery is redelivered
+/// and replayed under a fresh delivery id THEN one conversation starts, with one status comment; assigning
+/// another issue to someone else, and unassigning the machine user, start and stop nothing; once the run has
+/// finished, assigning it again starts a second run.
+#[tokio::test]
+async fn assigning_the_machine_user_starts_one_run_and_a_later_reassignment_another() {
+    let h = assigning_harness().await;
+    let first = assignment(81, "assigned", MACHINE, alice(), "2026-11-30T09:00:00Z");
+    assert_eq!(h.deliver("issues", "d-as-1", &first).await.0, 202);
+    assert_eq!(h.deliver("issues", "d-as-1", &first).await.0, 200, "a redelivery");
+    assert_eq!(h.deliver("issues", "d-as-1-replay", &first).await.0, 202);
+    let elsewhere = assignment(82, "assigned", "bob", alice(), "2026-11-30T09:00:00Z");
+    assert_eq!(h.deliver("issues", "d-as-2", &elsewhere).await.0, 202);
+    eventually("a start", || async { !h.openhands.starts().is_empty() }).await;
+    h.settle().await;
+    let starts = h.openhands.starts();
+    assert_eq!(starts.len(), 1, "one run for the assignment and its replays");
+    let message = starts[0].request["initial_message"]["content"][0]["text"]
+        .as_str()
+        .expect("text");
+    assert!(message.contains("Crash when config is empty"), "{message}");
+    assert!(message.contains("Fixes #81"), "{message}");
+    let comments = h.bot_comments();
+    assert_eq!(comments.len(), 1);
+    assert_eq!(comments[0].number, 81);
+    assert_eq!(
+        h.github.reactions()[0].target,
+        ReactionTarget::Issue {
+            repo: REPO.into(),
+            number: 81
+        }
+    );
+
+    let conversation_id = starts[0].conversation_id.clone();
+    let unassigned = assignment(81, "unassigned", MACHINE, alice(), "2026-11-30T09:05:00Z");
+    assert_eq!(h.deliver("issues", "d-as-3", &unassigned).await.0, 202);
+    h.settle().await;
+    assert!(
+        !h.openhands
+            .requests()
+            .iter()
+            .any(|r| r.path.ends_with("/interrupt")),
+        "an unassignment stops nothing"
+    );
+
+    h.openhands.set_execution_status(&conversation_id, "finished");
+    let key = h.openhands.session_key(&conversation_id).expect("session key");
+    assert_eq!(
+        post_event(&h.url(), &conversation_id, "finished", &key)
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+    let again = assignment(81, "assigned", MACHINE, alice(), "2026-11-30T10:00:00Z");
+    assert_eq!(h.deliver("issues", "d-as-4", &again).await.0, 202);
+    eventually("a second start", || async { h.openhands.starts().len() == 2 }).await;
+    h.settle().await;
+    assert_eq!(h.openhands.starts().len(), 2);
+}
+
+/// GIVEN `GITHUB_ASSIGNEE` WHEN the machine user is assigned by someone with read access only, by a bot, or by
+/// itself THEN nothing starts and nothing is posted; assigned to a pull request by alice, the run works on its
+/// head branch.
+#[tokio::test]
+async fn an_assignment_by_someone_without_write_access_or_a_bot_starts_nothing() {
+    let h = assigning_harness().await;
+    let by_mallory = assignment(
+        91,
+        "assigned",
+        MACHINE,
+        user("mallory", 666),
+        "2026-11-30T09:00:00Z",
+    );
+    assert_eq!(h.deliver("issues", "d-an-1", &by_mallory).await.0, 202);
+    let mut by_bot = assignment(
+        92,
+        "assigned",
+        MACHINE,
+        user("renovate[bot]", 29139614),
+        "2026-11-30T09:00:00Z",
+    );
+    by_bot["sender"]["type"] = json!("Bot");
+    assert_eq!(h.deliver("issues", "d-an-2", &by_bot).await.0, 202);
+    let by_itself = assignment(
+        93,
+        "assigned",
+        MACHINE,
+        user(MACHINE, 9001),
+        "2026-11-30T09:00:00Z",
+    );
+    assert_eq!(h.deliver("issues", "d-an-3", &by_itself).await.0, 202);
+    h.settle().await;
+    assert!(h.openhands.starts().is_empty());
+    assert!(h.bot_comments().is_empty());
+    assert!(h.github.reactions().is_empty());
+    assert!(!h
+        .github
+        .requests_to("/repos/octo-org/hello/collaborators/mallory/permission")
+        .is_empty());
+
+    let mut pull = review_comment(94, 1, None, "", alice());
+    pull["action"] = json!("assigned");
+    pull.as_object_mut().expect("object").remove("comment");
+    pull["assignee"] = user(MACHINE, 9001);
+    pull["pull_request"]["created_at"] = json!("2026-11-30T08:00:00Z");
+    pull["pull_request"]["updated_at"] = json!("2026-11-30T09:00:00Z");
+    assert_eq!(h.deliver("pull_request", "d-an-4", &pull).await.0, 202);
+    eventually("a start", || async { !h.openhands.starts().is_empty() }).await;
+    h.settle().await;
+    let start = &h.openhands.starts()[0];
+    assert_eq!(start.request["selected_branch"], "feature/run");
+    assert_eq!(h.bot_comments()[0].number, 94);
+}

@@ -365,7 +365,7 @@ async fn forged_copies_of_real_changes_run_once_on_what_gitlab_says() {
         web_url: "https://gitlab.example/acme/hello/-/issues/41".into(),
         source_branch: source_branch.map(str::to_owned),
         source_project_id: source_branch.map(|_| PROJECT),
-        author_id: None,
+        ..Default::default()
     };
     s.gitlab
         .seed_item(PROJECT, Noteable::Issue, 41, real("Real issue title", None));
@@ -1186,4 +1186,142 @@ async fn a_new_issue_that_asks_starts_a_run_as_the_person_gitlab_says_opened_it(
         start_text(&s, 0)
     );
     assert_eq!(s.gitlab.bot_notes().len(), 1);
+}
+
+/// An issue hook: `by` changed issue `iid`'s assignees from `previous` to `current` at `updated_at` (epoch s).
+fn issue_assigned(iid: u64, previous: &[Value], current: &[Value], by: Value, updated_at: u64) -> Value {
+    let ids: Vec<Value> = current.iter().map(|u| u["id"].clone()).collect();
+    json!({
+        "object_kind": "issue", "event_type": "issue", "user": by,
+        "project": project("https://gitlab.example/acme/hello"),
+        "object_attributes": {"id": 300 + iid, "iid": iid, "title": "Crash when config is empty",
+            "description": "Start the app with an empty config and it panics.", "state": "opened",
+            "action": "update", "url": format!("https://gitlab.example/acme/hello/-/issues/{iid}"),
+            "assignee_ids": ids, "assignee_id": ids.first(),
+            "updated_at": hookline_tests::fake_gitlab::hook_timestamp(updated_at)},
+        "labels": [],
+        "assignees": current,
+        "changes": {"assignees": {"previous": previous, "current": current}}
+    })
+}
+
+fn bot() -> Value {
+    user(FAKE_BOT_USERNAME, FAKE_BOT_ID)
+}
+
+/// GIVEN alice assigns issue #81 to the bot WHEN GitLab's hook arrives, is resent, and a copy signed with the
+/// instance token comes with a fresh delivery id and a shifted `updated_at` THEN one run starts, keyed on
+/// GitLab's system note of the assignment; assigning #82 to someone else and unassigning the bot start and stop
+/// nothing; once the run has finished, assigning the bot again starts a second run.
+#[tokio::test]
+async fn assigning_the_bot_starts_one_run_and_a_later_reassignment_another() {
+    let s = start().await;
+    let at = s.gitlab.seed_assignment(
+        PROJECT,
+        Noteable::Issue,
+        81,
+        (ALICE, "alice"),
+        (FAKE_BOT_ID, FAKE_BOT_USERNAME),
+    );
+    let hook = issue_assigned(81, &[], &[bot()], user("alice", ALICE), at);
+    assert_eq!(deliver(&s, "Issue Hook", "k-as-1", &hook).await.0, 202);
+    assert_eq!(deliver(&s, "Issue Hook", "k-as-1", &hook).await.0, 200, "resent");
+    let mut shifted = hook.clone();
+    shifted["object_attributes"]["updated_at"] = json!(hookline_tests::fake_gitlab::hook_timestamp(at - 20));
+    assert_eq!(forge(&s, "Issue Hook", "k-as-1-copy", &shifted).await.0, 202);
+    s.gitlab
+        .seed_assignment(PROJECT, Noteable::Issue, 82, (ALICE, "alice"), (55, "bob"));
+    let elsewhere = issue_assigned(82, &[], &[user("bob", 55)], user("alice", ALICE), at);
+    assert_eq!(deliver(&s, "Issue Hook", "k-as-2", &elsewhere).await.0, 202);
+    let conversation_id = wait_for_start(&s).await;
+    assert_eq!(
+        s.h.openhands.starts().len(),
+        1,
+        "one run for the assignment and its copies"
+    );
+    assert!(start_text(&s, 0).contains("Crash when config is empty"));
+    assert!(start_text(&s, 0).contains("Closes #81"));
+    let notes = s.gitlab.bot_notes();
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0].iid, 81);
+    assert_eq!(s.gitlab.awards().len(), 1);
+    assert!(s
+        .gitlab
+        .requests_to(&format!("/projects/{PROJECT}/issues/81/notes"))
+        .iter()
+        .any(|r| r.method == "GET"));
+
+    s.gitlab.unassign(PROJECT, Noteable::Issue, 81, FAKE_BOT_ID);
+    let unassigned = issue_assigned(81, &[bot()], &[], user("alice", ALICE), at);
+    assert_eq!(deliver(&s, "Issue Hook", "k-as-3", &unassigned).await.0, 202);
+    s.h.settle().await;
+    assert!(
+        !s.h.openhands
+            .requests()
+            .iter()
+            .any(|r| r.path.ends_with("/interrupt")),
+        "an unassignment stops nothing"
+    );
+
+    s.h.openhands.set_execution_status(&conversation_id, "finished");
+    let key = s.h.openhands.session_key(&conversation_id).expect("session key");
+    let finished = post_event(&s.h.url(), &conversation_id, "finished", &key).await;
+    assert_eq!(finished.status().as_u16(), 200);
+    let again_at = s.gitlab.seed_assignment(
+        PROJECT,
+        Noteable::Issue,
+        81,
+        (ALICE, "alice"),
+        (FAKE_BOT_ID, FAKE_BOT_USERNAME),
+    );
+    let again = issue_assigned(81, &[], &[bot()], user("alice", ALICE), again_at);
+    assert_eq!(deliver(&s, "Issue Hook", "k-as-4", &again).await.0, 202);
+    eventually("a second start", || async { s.h.openhands.starts().len() == 2 }).await;
+    s.h.settle().await;
+    assert_eq!(s.h.openhands.starts().len(), 2);
+}
+
+/// GIVEN the instance's webhook token WHEN hooks say the bot was assigned: by alice where GitLab has no such
+/// system note (a forgery, the item even showing the bot assigned), by alice where only mallory's note exists,
+/// by mallory (not a member) where hers does, and by the bot itself THEN nothing starts and nothing is posted.
+#[tokio::test]
+async fn an_assignment_gitlab_does_not_confirm_or_by_someone_without_access_starts_nothing() {
+    let s = start().await;
+    let now = s.h.clock_now();
+    let forged = issue_assigned(91, &[], &[bot()], user("alice", ALICE), now);
+    assert_eq!(deliver(&s, "Issue Hook", "k-an-1", &forged).await.0, 202);
+    let at = s.gitlab.seed_assignment(
+        PROJECT,
+        Noteable::Issue,
+        92,
+        (666, "mallory"),
+        (FAKE_BOT_ID, FAKE_BOT_USERNAME),
+    );
+    let as_alice = issue_assigned(92, &[], &[bot()], user("alice", ALICE), at);
+    assert_eq!(deliver(&s, "Issue Hook", "k-an-2", &as_alice).await.0, 202);
+    let by_mallory = issue_assigned(92, &[], &[bot()], user("mallory", 666), at);
+    link(&s.h, "gitlab.com", 666, "mallory").await;
+    assert_eq!(deliver(&s, "Issue Hook", "k-an-3", &by_mallory).await.0, 202);
+    let by_itself = issue_assigned(93, &[], &[bot()], bot(), now);
+    assert_eq!(deliver(&s, "Issue Hook", "k-an-4", &by_itself).await.0, 202);
+    s.h.settle().await;
+    assert!(s.h.openhands.starts().is_empty());
+    assert!(s.gitlab.bot_notes().is_empty());
+    assert!(s.gitlab.awards().is_empty());
+    for iid in [91, 92] {
+        assert!(
+            s.gitlab
+                .requests_to(&format!("/projects/{PROJECT}/issues/{iid}/notes"))
+                .iter()
+                .any(|r| r.method == "GET"),
+            "#{iid} was read back"
+        );
+    }
+    assert_eq!(
+        s.gitlab
+            .requests_to(&format!("/projects/{PROJECT}/members/all/666"))
+            .len(),
+        1,
+        "mallory's own assignment reaches the access check"
+    );
 }

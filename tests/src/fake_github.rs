@@ -292,6 +292,7 @@ impl FakeGithub {
             private_key_secret_name: PRIVATE_KEY_SECRET.to_owned(),
             label: "openhands".to_owned(),
             mention: "@openhands".to_owned(),
+            assignee: None,
         }
     }
 

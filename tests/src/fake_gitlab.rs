@@ -12,8 +12,10 @@
 //!   (`/projects/:id/members/all/:user_id`, 404 for non-members), one note (`GET …/notes/:note_id`, 404 when it
 //!   is not on that item), resource label events (`GET …/resource_label_events`, from
 //!   [`FakeGitlab::seed_label_added`], with ids and times), projects (`GET /projects/:id`) and issues and merge
-//!   requests (`GET …/issues/:iid`, `GET …/merge_requests/:iid`; 404 unless seeded, with
-//!   [`FakeGitlab::seed_item`] or [`FakeGitlab::seed_from_hook`]).
+//!   requests (`GET …/issues/:iid`, `GET …/merge_requests/:iid`, with their assignees and `updated_at`; 404
+//!   unless seeded, with [`FakeGitlab::seed_item`] or [`FakeGitlab::seed_from_hook`]).
+//! - Assignments ([`FakeGitlab::seed_assignment`]): the assignee joins the item's assignees, the item's
+//!   `updated_at` moves, and a system note `assigned to @<assignee>` by the assigner is listed with its notes.
 //! - Notes created through the API are authored by the bot account ([`FAKE_BOT_USERNAME`]).
 //! - Failures queued with [`FakeGitlab::fail_next`] are answered before authentication, one per matching
 //!   request, in order.
@@ -125,6 +127,10 @@ pub struct FakeItem {
     pub source_project_id: Option<u64>,
     /// Who opened it.
     pub author_id: Option<u64>,
+    /// Who it is assigned to: (id, username).
+    pub assignees: Vec<(u64, String)>,
+    /// When it last changed (epoch seconds).
+    pub updated_at: Option<u64>,
 }
 
 /// A label event as the fake stores it.
@@ -324,8 +330,61 @@ impl FakeGitlab {
             source_branch: attrs["source_branch"].as_str().map(str::to_owned),
             source_project_id: attrs["source_project_id"].as_u64(),
             author_id: attrs["author_id"].as_u64(),
+            assignees: hook["assignees"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| Some((a["id"].as_u64()?, text(&a["username"]))))
+                .collect(),
+            updated_at: attrs["updated_at"].as_str().and_then(parse_hook_time),
         };
         self.seed_item(project_id, noteable, iid, item);
+    }
+
+    /// Record that `by` (id, username) assigned the item to `assignee` (id, username) now: the assignee joins
+    /// the item's assignees (the item is created if need be), its `updated_at` moves to now, and GitLab's system
+    /// note `assigned to @<assignee>` by `by` is added. Returns the time (epoch seconds).
+    pub fn seed_assignment(
+        &self,
+        project_id: u64,
+        noteable: Noteable,
+        iid: u64,
+        by: (u64, &str),
+        assignee: (u64, &str),
+    ) -> u64 {
+        let key = (project_id, noteable == Noteable::MergeRequest, iid);
+        let now = self.shared.clock.now_secs();
+        let mut state = self.shared.state.lock();
+        let item = state.items.entry(key).or_default();
+        if !item.assignees.iter().any(|(id, _)| *id == assignee.0) {
+            item.assignees.push((assignee.0, assignee.1.to_owned()));
+        }
+        item.updated_at = Some(now);
+        let body = format!("assigned to @{}", assignee.1);
+        let note = NewNote {
+            project_id,
+            noteable,
+            iid,
+            body: &body,
+            author: by.1,
+            author_id: by.0,
+            internal: false,
+            discussion: None,
+            created_at: now,
+        };
+        let id = insert_note(&mut state, note);
+        if let Some(note) = state.notes.iter_mut().find(|n| n.id == id) {
+            note.system = true;
+        }
+        now
+    }
+
+    /// Take `assignee_id` off the item's assignees (no system note).
+    pub fn unassign(&self, project_id: u64, noteable: Noteable, iid: u64, assignee_id: u64) {
+        let key = (project_id, noteable == Noteable::MergeRequest, iid);
+        if let Some(item) = self.shared.state.lock().items.get_mut(&key) {
+            item.assignees.retain(|(id, _)| *id != assignee_id);
+        }
     }
 
     /// Answer the next request whose path (without `/api/v4`) starts with `path_prefix` with `failure`.
@@ -554,6 +613,16 @@ fn item_json(item: &Item, found: &FakeItem) -> Value {
     if let Some(id) = found.author_id {
         v["author"] = json!({"id": id, "username": format!("user{id}")});
     }
+    let assignees: Vec<Value> = found
+        .assignees
+        .iter()
+        .map(|(id, username)| json!({"id": id, "username": username, "name": username, "state": "active"}))
+        .collect();
+    v["assignee"] = assignees.first().cloned().unwrap_or(Value::Null);
+    v["assignees"] = Value::Array(assignees);
+    if let Some(at) = found.updated_at {
+        v["updated_at"] = json!(timestamp(at));
+    }
     if item.noteable == Noteable::MergeRequest {
         v["source_branch"] = json!(found.source_branch);
         v["source_project_id"] = json!(found.source_project_id.unwrap_or(item.project));
@@ -743,6 +812,23 @@ fn message(status: StatusCode, text: &str) -> Response {
 
 fn not_found() -> Response {
     message(StatusCode::NOT_FOUND, "404 Not Found")
+}
+
+/// A hook's timestamp (`2026-11-28 10:00:12 UTC` or RFC 3339) in epoch seconds.
+fn parse_hook_time(value: &str) -> Option<u64> {
+    let value = value.trim();
+    let value = value.strip_suffix(" UTC").unwrap_or(value);
+    humantime::parse_rfc3339_weak(value.trim_end_matches('Z'))
+        .ok()?
+        .duration_since(UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs())
+}
+
+/// `2026-11-28 10:00:12 UTC`, as GitLab writes timestamps in hooks.
+pub fn hook_timestamp(epoch_secs: u64) -> String {
+    let rfc = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(epoch_secs)).to_string();
+    format!("{} UTC", rfc.trim_end_matches('Z').replacen('T', " ", 1))
 }
 
 /// `2026-11-28T11:48:21.000Z`, as GitLab writes timestamps.

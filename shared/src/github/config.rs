@@ -7,6 +7,7 @@
 //! | `GITHUB_APP_SLUG` | required | the App's slug; comments by `<slug>[bot]` are its own |
 //! | `GITHUB_API_URL` | `https://api.github.com` | REST base URL (GHES: `https://<host>/api/v3`) |
 //! | `GITHUB_LABEL`, `GITHUB_MENTION` | `HOOKLINE_LABEL`, `HOOKLINE_MENTION` | the label and the handle that trigger |
+//! | `GITHUB_ASSIGNEE` | unset (off) | a machine user's login: assigning an issue or pull request to it triggers |
 //! | `GITHUB_SECRET_PREFIX` | `github` | the App's secrets are `<prefix>/webhook-secret` and `<prefix>/private-key` |
 
 use crate::config::{ConfigError, Lookup, ProviderEnv};
@@ -29,6 +30,9 @@ pub struct GithubConfig {
     pub label: String,
     /// Handle that triggers a run when mentioned, including the `@`.
     pub mention: String,
+    /// Login (without `@`) of the machine user whose assignment to an issue or pull request triggers a run (an
+    /// App cannot be an assignee); `None`: assignment triggers nothing.
+    pub assignee: Option<String>,
 }
 
 impl GithubConfig {
@@ -51,6 +55,7 @@ impl GithubConfig {
             private_key_secret_name: format!("{secret_prefix}/private-key"),
             label: env.label(),
             mention: env.mention(),
+            assignee: assignee(&env)?,
         }))
     }
 
@@ -63,4 +68,22 @@ impl GithubConfig {
     pub fn bot_login(&self) -> String {
         format!("{}[bot]", self.app_slug)
     }
+}
+
+/// `GITHUB_ASSIGNEE`: a GitHub login (letters, digits and single inner hyphens, at most 39), `@` optional.
+fn assignee(env: &ProviderEnv<'_>) -> Result<Option<String>, ConfigError> {
+    let Some(raw) = env.get("ASSIGNEE").filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let login = raw.trim_start_matches('@');
+    let valid = !login.is_empty()
+        && login.len() <= 39
+        && !login.starts_with('-')
+        && !login.ends_with('-')
+        && !login.contains("--")
+        && login.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if !valid {
+        return Err(env.invalid("ASSIGNEE", "must be a GitHub user's login"));
+    }
+    Ok(Some(login.to_owned()))
 }

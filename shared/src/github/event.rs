@@ -34,6 +34,9 @@ pub struct GithubEvent<S = String> {
     pub pull_request: Option<GithubPull<S>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review: Option<GithubReview<S>>,
+    /// `assigned` / `unassigned`: the user assigned or unassigned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<GithubUser<S>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -237,6 +240,8 @@ pub(crate) struct RawEvent<'a> {
     pull_request: Option<RawPull<'a>>,
     #[serde(default, borrow)]
     review: Option<RawReview<'a>>,
+    #[serde(default, borrow)]
+    assignee: Option<RawUser<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -370,6 +375,11 @@ impl<'a> RawEvent<'a> {
         self.label.as_ref().map(|l| l.name.text())
     }
 
+    /// The login an `assigned` / `unassigned` event names.
+    pub(crate) fn assignee_login(&self) -> Option<Cow<'_, str>> {
+        self.assignee.as_ref().map(|a| a.login.text())
+    }
+
     /// Text that might carry a mention, for the cheap webhook prefilter: the comment or review, else the body of
     /// the issue or pull request (a new one).
     pub(crate) fn mention_text(&self) -> Option<Cow<'_, str>> {
@@ -454,6 +464,7 @@ impl<'a> RawEvent<'a> {
                 state: r.state.unwrap_or_default(),
                 submitted_at: r.submitted_at.unwrap_or_default(),
             }),
+            assignee: self.assignee.map(user),
         })
     }
 }
@@ -466,7 +477,7 @@ fn user(raw: RawUser<'_>) -> GithubUser<JsonText<'_>> {
     }
 }
 
-/// An optional text field as queued: empty when absent, cut when too long.
+/// The names of the first [`MAX_LABELS`] labels, each cut when too long.
 fn label_names(labels: Vec<RawLabel<'_>>) -> Vec<JsonText<'_>> {
     labels
         .into_iter()
@@ -475,6 +486,7 @@ fn label_names(labels: Vec<RawLabel<'_>>) -> Vec<JsonText<'_>> {
         .collect()
 }
 
+/// An optional text field as queued: empty when absent, cut when too long.
 fn trimmed(text: Option<JsonText<'_>>) -> JsonText<'_> {
     text.map(JsonText::trimmed).unwrap_or_default()
 }

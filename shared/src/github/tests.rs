@@ -24,6 +24,7 @@ fn config() -> GithubConfig {
         private_key_secret_name: "github/private-key".into(),
         label: "openhands".into(),
         mention: "@openhands".into(),
+        assignee: Some("hookline-machine".into()),
     }
 }
 
@@ -618,4 +619,175 @@ async fn a_pull_request_opened_or_labeled_works_on_its_head_branch() {
         intake("pull_request", &labeled).await,
         Ok(Intake::Ignore(_))
     ));
+}
+
+/// An `assigned` (or `unassigned`) event of issue 9 or pull request 10, opened at 10:00, naming `assignee`.
+fn assignment(event: &str, action: &str, assignee: &str, updated_at: &str) -> Value {
+    let mut v = if event == "pull_request" {
+        pull_opened(action, "Faster start.", &[], updated_at)
+    } else {
+        let mut v = issue_opened("It crashes on an empty config.", &[]);
+        v["action"] = json!(action);
+        v["issue"]["updated_at"] = json!(updated_at);
+        v
+    };
+    v["assignee"] = user(assignee, "User");
+    v
+}
+
+/// Both sides with `assignee` as `GITHUB_ASSIGNEE`.
+fn module_assigning(assignee: Option<&str>) -> BothSides {
+    let secrets = MemorySecrets::new().with("github/webhook-secret", SECRET);
+    let config = GithubConfig {
+        assignee: assignee.map(str::to_owned),
+        ..config()
+    };
+    BothSides::offline(config, secrets)
+}
+
+/// GIVEN issues assigned WHEN the assignee is the configured machine user (any case) THEN a run starts for the
+/// sender, keyed on the issue's signed `updated_at` with an empty request (the body is the description): the
+/// same body again is the same run, a later re-assignment a new one, an assignment that came with the new issue
+/// its creation run. An assignment to someone else, an unassignment, one by a bot or by the machine user itself,
+/// one without `updated_at`, or any assignment while the setting is off, starts nothing.
+#[tokio::test]
+async fn assigning_the_machine_user_starts_a_run_keyed_on_the_change() {
+    let later = "2026-12-02T11:00:00Z";
+    let assigned = assignment("issues", "assigned", "Hookline-Machine", later);
+    assert!(matches!(intake("issues", &assigned).await, Ok(Intake::Accept(_))));
+    let trigger = run(decide("issues", &assigned));
+    assert_eq!(
+        trigger.run_key,
+        "github:octo-org/hello#9:assigned:hookline-machine:2026-12-02T11:00:00Z"
+    );
+    assert_eq!(trigger.actor.login, "alice");
+    assert_eq!(trigger.branch, None);
+    assert!(trigger.prompt.request.is_empty());
+    assert!(!trigger.prompt.request_in_body);
+    assert_eq!(trigger.prompt.subject_body, "It crashes on an empty config.");
+    assert!(trigger.prompt.instructions.starts_with("Resolve issue #9."));
+    let SourceRef::Github(source) = &trigger.source else {
+        panic!("github source")
+    };
+    assert_eq!(source.target, GithubTarget::Issue);
+    assert_eq!(
+        run(decide("issues", &assigned)).run_key,
+        trigger.run_key,
+        "a replay"
+    );
+    let again = assignment("issues", "assigned", "hookline-machine", "2026-12-03T09:00:00Z");
+    assert_ne!(run(decide("issues", &again)).run_key, trigger.run_key);
+    let with_creation = assignment("issues", "assigned", "hookline-machine", "2026-12-02T10:00:02Z");
+    assert_eq!(
+        run(decide("issues", &with_creation)).run_key,
+        "github:octo-org/hello#9:created"
+    );
+
+    let someone_else = assignment("issues", "assigned", "bob", later);
+    assert!(matches!(
+        intake("issues", &someone_else).await,
+        Ok(Intake::Ignore(_))
+    ));
+    assert!(ignored(decide("issues", &someone_else)).contains("someone else"));
+    let unassigned = assignment("issues", "unassigned", "hookline-machine", later);
+    assert!(matches!(
+        intake("issues", &unassigned).await,
+        Ok(Intake::Ignore(_))
+    ));
+    assert!(ignored(decide("issues", &unassigned)).contains("never triggers"));
+    let mut by_bot = assigned.clone();
+    by_bot["sender"] = user("renovate[bot]", "Bot");
+    assert!(ignored(decide("issues", &by_bot)).contains("bot"));
+    let mut by_itself = assigned.clone();
+    by_itself["sender"] = user("hookline-machine", "User");
+    assert!(ignored(decide("issues", &by_itself)).contains("itself"));
+    let mut unkeyed = assigned.clone();
+    unkeyed["issue"].as_object_mut().unwrap().remove("updated_at");
+    assert!(ignored(decide("issues", &unkeyed)).contains("updated_at"));
+
+    let off = module_assigning(None);
+    let body = serde_json::to_vec(&assigned).unwrap();
+    let headers = headers("issues", "d-1", &body, SECRET);
+    let request = HttpRequest {
+        method: "POST",
+        path: "/webhooks/github",
+        headers: &headers,
+        body: &body,
+    };
+    assert!(matches!(
+        off.intake(&request, 1_800_000_000).await,
+        Ok(Intake::Ignore(_))
+    ));
+    let envelope = accepted(module().intake(&request, 1_800_000_000).await);
+    assert!(matches!(off.decide(&envelope).unwrap(), Decision::Ignore(r) if r.contains("off")));
+    assert!(matches!(
+        module_assigning(Some("hookline-machine"))
+            .decide(&envelope)
+            .unwrap(),
+        Decision::Run(_)
+    ));
+}
+
+/// GIVEN a pull request WHEN it is assigned to the machine user THEN the run works on its head branch in the
+/// head repository and reports on the pull request, keyed on its `updated_at`.
+#[tokio::test]
+async fn assigning_a_pull_request_works_on_its_head_branch() {
+    let assigned = assignment(
+        "pull_request",
+        "assigned",
+        "hookline-machine",
+        "2026-12-02T12:00:00Z",
+    );
+    assert!(matches!(
+        intake("pull_request", &assigned).await,
+        Ok(Intake::Accept(_))
+    ));
+    let trigger = run(decide("pull_request", &assigned));
+    assert_eq!(
+        trigger.run_key,
+        "github:octo-org/hello#10:assigned:hookline-machine:2026-12-02T12:00:00Z"
+    );
+    assert_eq!(trigger.repository.as_deref(), Some("alice/Hello"));
+    assert_eq!(trigger.branch.as_deref(), Some("feature/fast"));
+    assert!(trigger.prompt.request.is_empty());
+    match &trigger.source {
+        SourceRef::Github(source) => assert!(source.is_pull_request),
+        other => panic!("{other:?}"),
+    }
+    let unassigned = assignment(
+        "pull_request",
+        "unassigned",
+        "hookline-machine",
+        "2026-12-02T12:00:00Z",
+    );
+    assert!(matches!(
+        intake("pull_request", &unassigned).await,
+        Ok(Intake::Ignore(_))
+    ));
+}
+
+/// GIVEN `GITHUB_ASSIGNEE` WHEN it is a login (an `@` allowed), blank or unset, or not a login THEN it is that
+/// login, off, or an error naming the variable.
+#[test]
+fn the_assignee_setting_is_a_login_or_off() {
+    let load = |assignee: Option<&str>| {
+        let mut pairs = vec![
+            ("GITHUB_TENANTS", "github.com"),
+            ("GITHUB_APP_ID", "Iv1.abc"),
+            ("GITHUB_APP_SLUG", "hookline"),
+        ];
+        pairs.extend(assignee.map(|a| ("GITHUB_ASSIGNEE", a)));
+        let get = crate::config::pairs_lookup(&pairs);
+        GithubConfig::load(&crate::config::Lookup::new(&get)).map(|c| c.expect("on").assignee)
+    };
+    assert_eq!(load(None), Ok(None));
+    assert_eq!(load(Some("  ")), Ok(None));
+    assert_eq!(
+        load(Some("@Hookline-Machine")),
+        Ok(Some("Hookline-Machine".into()))
+    );
+    for bad in ["hookline[bot]", "a b", "-x", "@"] {
+        let err = load(Some(bad)).unwrap_err();
+        assert!(err.to_string().contains("GITHUB_ASSIGNEE"), "{bad}: {err}");
+    }
 }

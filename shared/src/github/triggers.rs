@@ -54,6 +54,32 @@ pub(super) fn decide(config: &GithubConfig, envelope: &Envelope, event: GithubEv
             };
             (GithubTarget::Issue, String::new(), run_suffix)
         }
+        ("issues", "assigned") | ("pull_request", "assigned") => {
+            let Some(assignee) = config.assignee.as_deref() else {
+                return Decision::Ignore("assignment triggers are off (no GITHUB_ASSIGNEE)");
+            };
+            if !event
+                .assignee
+                .as_ref()
+                .is_some_and(|a| a.login.eq_ignore_ascii_case(assignee))
+            {
+                return Decision::Ignore("assigned to someone else");
+            }
+            if event.sender.login.eq_ignore_ascii_case(assignee) {
+                return Decision::Ignore("the assignee assigned itself");
+            }
+            let (created_at, updated_at) = match (&event.pull_request, &event.issue) {
+                (Some(pull), _) => (&pull.created_at, &pull.updated_at),
+                (None, Some(issue)) if !issue.is_pull_request => (&issue.created_at, &issue.updated_at),
+                // Its `pull_request` event, which names the head branch, is the one that runs.
+                _ => return Decision::Ignore("assignment on a pull request as an issue"),
+            };
+            let change = format!("assigned:{}", assignee.to_ascii_lowercase());
+            let Some(run_suffix) = change_run(&change, created_at, updated_at) else {
+                return Decision::Ignore("no updated_at to key the run on");
+            };
+            (GithubTarget::Issue, String::new(), run_suffix)
+        }
         ("issues", "opened") | ("pull_request", "opened") => {
             let (body, labels) = match (&event.pull_request, &event.issue) {
                 (Some(pull), _) => (&pull.body, &pull.labels),
@@ -188,14 +214,22 @@ pub(super) fn decide(config: &GithubConfig, envelope: &Envelope, event: GithubEv
 
 /// The run key suffix of an item that was opened with the trigger (body mention or label).
 const CREATED: &str = "created";
-/// A label added this close to the item's creation came with it (GitHub sends `opened`, then `labeled`).
+/// A label or assignee added this close to the item's creation came with it (GitHub sends `opened`, then
+/// `labeled` and `assigned`).
 const WITH_CREATION_SECS: u64 = 10;
 
-/// The run key suffix of a label added at `updated_at` to an item opened at `created_at`; `None` without an
-/// `updated_at`. Keyed on the signed body: a copy sent again under a fresh delivery id (which the signature does
-/// not cover) is the same run, while a later re-label has a later `updated_at`. A label that came with a new item
-/// is the item's creation run.
+/// The run key suffix of the trigger label added at `updated_at` to an item opened at `created_at` (see
+/// [`change_run`]).
 fn label_run(config: &GithubConfig, created_at: &str, updated_at: &str) -> Option<String> {
+    let change = format!("label:{}", config.label.to_ascii_lowercase());
+    change_run(&change, created_at, updated_at)
+}
+
+/// The run key suffix of `change` (a label or an assignee added) made at `updated_at` to an item opened at
+/// `created_at`; `None` without an `updated_at`. Keyed on the signed body: a copy sent again under a fresh
+/// delivery id (which the signature does not cover) is the same run, while a later re-label or re-assignment has
+/// a later `updated_at`. A change that came with a new item is the item's creation run.
+fn change_run(change: &str, created_at: &str, updated_at: &str) -> Option<String> {
     if updated_at.is_empty() {
         return None;
     }
@@ -206,10 +240,7 @@ fn label_run(config: &GithubConfig, created_at: &str, updated_at: &str) -> Optio
             return Some(CREATED.to_owned());
         }
     }
-    Some(format!(
-        "label:{}:{updated_at}",
-        config.label.to_ascii_lowercase()
-    ))
+    Some(format!("{change}:{updated_at}"))
 }
 
 /// Comments by bots, by this App, or carrying Hookline's own marker never trigger (no loops).

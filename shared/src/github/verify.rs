@@ -93,6 +93,13 @@ impl ProviderIntake for GithubIntake {
                 .is_some_and(|l| l.eq_ignore_ascii_case(&self.config.label)),
             // A new issue or pull request asks in its body, or comes with the label.
             ("issues" | "pull_request", "opened") => mentions(&raw) || raw.has_label(&self.config.label),
+            // Assigned to the configured machine user.
+            ("issues" | "pull_request", "assigned") => {
+                self.config.assignee.as_deref().is_some_and(|assignee| {
+                    raw.assignee_login()
+                        .is_some_and(|login| login.eq_ignore_ascii_case(assignee))
+                })
+            }
             ("issue_comment", "created")
             | ("pull_request_review_comment", "created")
             | ("pull_request_review", "submitted") => mentions(&raw),

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use super::{
     config::GitlabTenant,
-    event::{valid_discussion_id, LabelAdded, MAX_FIELD_BYTES},
+    event::{valid_discussion_id, Assignment, GitlabUser, LabelAdded, MAX_FIELD_BYTES},
     GitlabConfig, GitlabSource, GitlabTarget, Noteable,
 };
 use crate::{
@@ -473,6 +473,10 @@ pub struct ItemAsRead {
     pub fork_path: Option<String>,
     /// Who opened it (their numeric id), so a hook cannot name another person as its author.
     pub author_id: Option<u64>,
+    /// Who it is assigned to now.
+    pub assignees: Vec<GitlabUser>,
+    /// When it last changed (epoch seconds).
+    pub updated_at: Option<u64>,
 }
 
 /// Reads an event's item back from GitLab before the trigger rules see it: one instance-wide webhook token lets
@@ -488,6 +492,14 @@ pub trait ItemReader: Send + Sync {
         user_id: u64,
         labels: &[String],
     ) -> Result<Vec<LabelAdded>, PortError>;
+    /// GitLab's system notes, among the item's newest [`PAGE_SIZE`] notes, that show `user_id` assigning the item
+    /// to `username`: newest first.
+    async fn assignments(
+        &self,
+        item: ItemRef<'_>,
+        user_id: u64,
+        username: &str,
+    ) -> Result<Vec<Assignment>, PortError>;
 }
 
 #[async_trait]
@@ -525,6 +537,17 @@ impl ItemReader for GitlabClient {
             source_branch: source_branch.filter(|_| item.noteable == Noteable::MergeRequest),
             fork_path: fork_path.filter(|_| item.noteable == Noteable::MergeRequest),
             author_id: read.author.and_then(|a| a.id),
+            assignees: read
+                .assignees
+                .into_iter()
+                .filter_map(|a| {
+                    a.id.map(|id| GitlabUser {
+                        id,
+                        username: a.username,
+                    })
+                })
+                .collect(),
+            updated_at: read.updated_at.as_deref().and_then(parse_timestamp),
         }))
     }
 
@@ -562,6 +585,49 @@ impl ItemReader for GitlabClient {
         }
         Ok(newest)
     }
+
+    async fn assignments(
+        &self,
+        item: ItemRef<'_>,
+        user_id: u64,
+        username: &str,
+    ) -> Result<Vec<Assignment>, PortError> {
+        const OP: &str = "read system notes";
+        let thread = self.item_thread(item)?;
+        // An assignment that can start a run is recent: the newest page holds it.
+        let url = format!(
+            "{}/notes?sort=desc&order_by=created_at&per_page={PAGE_SIZE}",
+            thread.item_url
+        );
+        let response = self.call(&thread, OP, Method::GET, &url, None).await?;
+        let notes: Vec<Note> = parse_json(&what(OP), &response.body)?;
+        Ok(notes
+            .into_iter()
+            .filter(|note| note.system && note.author.as_ref().and_then(|a| a.id) == Some(user_id))
+            .filter(|note| assigns(note.body.as_deref().unwrap_or_default(), username))
+            .filter_map(|note| {
+                let at = note.created_at.as_deref().and_then(parse_timestamp)?;
+                Some(Assignment { note_id: note.id, at })
+            })
+            .collect())
+    }
+}
+
+/// Whether a system note's text assigns the item to `username`: `assigned to @a, @b, and @c and unassigned @d`
+/// (GitLab writes these in English whatever the locale).
+fn assigns(body: &str, username: &str) -> bool {
+    let body = body.trim();
+    let Some(rest) = body
+        .strip_prefix("assigned to ")
+        .or_else(|| body.strip_prefix("reassigned to "))
+    else {
+        return false;
+    };
+    let added = rest.split(" and unassigned ").next().unwrap_or_default();
+    added
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter_map(|word| word.strip_prefix('@'))
+        .any(|name| name.eq_ignore_ascii_case(username))
 }
 
 impl GitlabClient {
@@ -683,6 +749,10 @@ struct Item {
     target_project_id: Option<u64>,
     #[serde(default)]
     author: Option<Author>,
+    #[serde(default)]
+    assignees: Vec<Author>,
+    #[serde(default)]
+    updated_at: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -780,6 +850,27 @@ mod tests {
         match classify_at(&GitlabApi, &response(401, &[], r#"{"error":"invalid_token"}"#), 0) {
             Err(PortError::Permanent { detail, .. }) => assert_eq!(detail, "HTTP 401: invalid_token"),
             other => panic!("expected permanent 401, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn system_notes_that_assign() {
+        for body in [
+            "assigned to @hookline-bot",
+            "assigned to @alice, @Hookline-Bot, and @carol",
+            "assigned to @alice and @hookline-bot and unassigned @bob",
+            "reassigned to @hookline-bot",
+        ] {
+            assert!(assigns(body, "hookline-bot"), "{body}");
+        }
+        for body in [
+            "unassigned @hookline-bot",
+            "assigned to @alice and unassigned @hookline-bot",
+            "assigned to @hookline-bot2",
+            "mentioned in assigned to @hookline-bot",
+            "requested review from @hookline-bot",
+        ] {
+            assert!(!assigns(body, "hookline-bot"), "{body}");
         }
     }
 

@@ -54,6 +54,9 @@ pub struct GitlabEvent {
     /// Labels in `changes.labels.current` but not in `.previous` (issue and merge request hooks).
     #[serde(default)]
     pub labels_added: Vec<String>,
+    /// Users in `changes.assignees.current` but not in `.previous` (issue and merge request hooks).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assignees_added: Vec<GitlabUser>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<GitlabNote>,
     /// What the worker read back from GitLab with the bot's token before deciding; never from the hook, whose
@@ -72,6 +75,25 @@ pub struct ReadBack {
     /// Who opened the item, as GitLab says.
     #[serde(default)]
     pub author_id: Option<u64>,
+    /// Its assignees now, as GitLab says (read for an assignment).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assignees: Vec<GitlabUser>,
+    /// When it last changed, as GitLab says (epoch seconds; read for an assignment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<u64>,
+    /// For an assignment of the bot: GitLab's system notes that show the event's user assigning the item to the
+    /// bot, newest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assignments: Vec<Assignment>,
+}
+
+/// One of GitLab's system notes: a person assigning the item to the bot.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assignment {
+    /// The note's id: it keys the run, so a replayed or forged hook starts nothing new.
+    pub note_id: u64,
+    /// When it was made (epoch seconds).
+    pub at: u64,
 }
 
 /// One of GitLab's label events: a person adding a label to the item.
@@ -114,6 +136,9 @@ pub struct GitlabItem {
     /// Merge requests from a fork: the fork's `path_with_namespace` (where the source branch lives).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fork_path: Option<String>,
+    /// `object_attributes.updated_at` as the hook writes it (issue and merge request hooks).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub updated_at: String,
 }
 
 /// The note of a `Note Hook`.
@@ -198,6 +223,8 @@ struct RawAttributes {
     #[serde(default)]
     url: Option<String>,
     #[serde(default)]
+    updated_at: Option<String>,
+    #[serde(default)]
     source_branch: Option<String>,
     #[serde(default)]
     source_project_id: Option<u64>,
@@ -248,6 +275,16 @@ struct RawPosition {
 struct RawChanges {
     #[serde(default)]
     labels: Option<RawLabelChange>,
+    #[serde(default)]
+    assignees: Option<RawAssigneeChange>,
+}
+
+#[derive(Deserialize)]
+struct RawAssigneeChange {
+    #[serde(default)]
+    previous: Vec<RawUser>,
+    #[serde(default)]
+    current: Vec<RawUser>,
 }
 
 #[derive(Deserialize)]
@@ -295,6 +332,34 @@ impl RawEvent {
             .collect()
     }
 
+    /// Assignees newly added by this event (users in `current` but not in `previous`).
+    pub(crate) fn assignees_added(&self) -> Vec<GitlabUser> {
+        let Some(change) = self.changes.as_ref().and_then(|c| c.assignees.as_ref()) else {
+            return Vec::new();
+        };
+        change
+            .current
+            .iter()
+            .filter(|user| {
+                !change
+                    .previous
+                    .iter()
+                    .any(|p| p.id == user.id && p.username == user.username)
+            })
+            .map(|user| GitlabUser {
+                id: user.id,
+                username: user.username.clone(),
+            })
+            .collect()
+    }
+
+    /// The hook's `object_attributes.action`, empty when absent.
+    pub(crate) fn action(&self) -> &str {
+        self.attributes()
+            .and_then(|a| a.action.as_deref())
+            .unwrap_or_default()
+    }
+
     /// For note hooks: the note's text, when it is a note on an issue or merge request that can trigger
     /// (not a system note, not an edit). The cheap webhook prefilter looks for the mention in it.
     pub(crate) fn new_note_text(&self) -> Option<&str> {
@@ -318,6 +383,7 @@ impl RawEvent {
     /// request.
     pub(crate) fn into_event(self, hook: HookKind) -> Result<GitlabEvent, PayloadError> {
         let labels_added = self.labels_added();
+        let assignees_added = self.assignees_added();
         let project = self.project.ok_or(PayloadError::Missing("project"))?;
         let user = self.user.ok_or(PayloadError::Missing("user"))?;
         let attrs = self
@@ -358,6 +424,7 @@ impl RawEvent {
                         web_url,
                     },
                     labels_added: Vec::new(),
+                    assignees_added: Vec::new(),
                     note: Some(note),
                     read_back: None,
                 });
@@ -378,6 +445,7 @@ impl RawEvent {
                 web_url,
             },
             labels_added,
+            assignees_added,
             note,
             read_back: None,
         })
@@ -405,6 +473,7 @@ fn item_of(raw: RawItem, noteable: Noteable, project_web_url: &str) -> Result<Gi
             .source_branch
             .filter(|b| !b.is_empty() && noteable == Noteable::MergeRequest),
         fork_path,
+        updated_at: raw.updated_at.unwrap_or_default(),
     })
 }
 

@@ -47,9 +47,9 @@ impl WorkerRules for GitlabConfig {
 #[async_trait]
 impl Enrich for ReadBackFrom {
     /// One instance-wide webhook token lets every hook owner sign any payload, so what a run is made of — the
-    /// project's path, the item's title, description, link and branch, and who added a label — is read back
-    /// from GitLab with the bot's token and replaces the hook's copy. An item the bot cannot see is left
-    /// unconfirmed, and the rules start nothing for it.
+    /// project's path, the item's title, description, link and branch, who added a label, who assigned the bot
+    /// and when — is read back from GitLab with the bot's token and replaces the hook's copy. An item the bot
+    /// cannot see is left unconfirmed, and the rules start nothing for it.
     async fn enrich<'a>(&self, envelope: &'a Envelope) -> Result<Cow<'a, Envelope>, ProcessError> {
         let mut event = parse_event::<GitlabConfig>(envelope)?;
         let worth_it = self
@@ -85,6 +85,14 @@ impl Enrich for ReadBackFrom {
             }
             _ => Vec::new(),
         };
+        let assignments = match self.config.tenant(&envelope.tenant) {
+            Some(tenant) if triggers::assigns_bot(tenant, &event) => {
+                self.items
+                    .assignments(item, event.user.id, &tenant.bot_username)
+                    .await?
+            }
+            _ => Vec::new(),
+        };
         event.project.path = read.project_path;
         event.item.title = read.title;
         event.item.description = read.description;
@@ -96,6 +104,9 @@ impl Enrich for ReadBackFrom {
         event.read_back = Some(ReadBack {
             labels,
             author_id: read.author_id,
+            assignees: read.assignees,
+            updated_at: read.updated_at,
+            assignments,
         });
         with_event::<GitlabConfig>(envelope, &event)
     }

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::{
     config::{GitlabTenant, Verification},
-    event::{HookKind, LabelAdded, RawEvent, ReadBack, MAX_FIELD_BYTES},
+    event::{Assignment, GitlabEvent, HookKind, LabelAdded, RawEvent, ReadBack, MAX_FIELD_BYTES},
     verify, GitlabConfig, GitlabIntake, GitlabSource, GitlabTarget, Noteable,
 };
 use crate::{
@@ -204,9 +204,18 @@ fn envelope(hook: HookKind, event: &str, payload: &Value) -> Envelope {
         event_id: 41,
         added_at: NOW,
     });
+    // An assignment of the bot: GitLab shows it assigned, and alice's system note at the hook's time.
+    let changed_at = crate::outbound::parse_timestamp(trimmed.item.updated_at.trim_end_matches(" UTC"));
+    let assignments = match changed_at {
+        Some(at) if !trimmed.assignees_added.is_empty() => vec![Assignment { note_id: 77, at }],
+        _ => Vec::new(),
+    };
     trimmed.read_back = Some(ReadBack {
         labels: labels.collect(),
         author_id: None,
+        assignees: trimmed.assignees_added.clone(),
+        updated_at: changed_at,
+        assignments,
     });
     Envelope {
         version: 1,
@@ -550,7 +559,7 @@ fn only_what_gitlab_confirms_starts_a_run() {
     );
     let nobody_added_it = ReadBack {
         labels: vec![added("bug", NOW)],
-        author_id: None,
+        ..ReadBack::default()
     };
     assert_eq!(
         ignored(decide_with(Some(nobody_added_it))),
@@ -558,7 +567,7 @@ fn only_what_gitlab_confirms_starts_a_run() {
     );
     let long_ago = ReadBack {
         labels: vec![added("openhands", NOW - 2 * 3600)],
-        author_id: None,
+        ..ReadBack::default()
     };
     assert_eq!(
         ignored(decide_with(Some(long_ago))),
@@ -566,7 +575,7 @@ fn only_what_gitlab_confirms_starts_a_run() {
     );
     let confirmed = ReadBack {
         labels: vec![added("openhands", NOW - 60)],
-        author_id: None,
+        ..ReadBack::default()
     };
     assert!(run(decide_with(Some(confirmed)))
         .run_key
@@ -806,4 +815,200 @@ async fn a_rotated_token_is_honoured_at_once() {
     assert!(send("new-token").await.is_ok(), "the rotated token, read again");
     unauthorized(send("wrong-token").await);
     assert_eq!(*secrets.rereads.lock().unwrap(), 2);
+}
+
+/// The hook's `updated_at` of an assignment two minutes before [`NOW`].
+const ASSIGNED_AT: &str = "2027-01-15 07:58:00 UTC";
+
+/// An update of issue 23 (merge request 1 for `mr`) whose assignees went from `previous` to `current`, by `by`.
+fn assignment_hook(mr: bool, previous: &[Value], current: &[Value], by: Value) -> Value {
+    let mut v = if mr {
+        mr_hook("update", &[], &[], by)
+    } else {
+        issue_hook("update", &[], &[], by)
+    };
+    v.as_object_mut().expect("object").remove("changes");
+    v["object_attributes"]["updated_at"] = json!(ASSIGNED_AT);
+    v["assignees"] = json!(current);
+    v["changes"] = json!({"assignees": {"previous": previous, "current": current},
+        "updated_at": {"previous": "2027-01-14 10:00:00 UTC", "current": ASSIGNED_AT}});
+    v
+}
+
+fn bot() -> Value {
+    user("hookline-bot", 9000)
+}
+
+/// GIVEN issue and merge request updates WHEN one newly assigns the bot THEN a run starts for whoever assigned
+/// it, on the item (a merge request on its source branch), with no request text, keyed on GitLab's system note
+/// of that assignment; an assignment to someone else, an unassignment, an update of an item already assigned to
+/// the bot, and the bot assigning itself start nothing.
+#[tokio::test]
+async fn assigning_the_bot_starts_a_run_for_whoever_assigned_it() {
+    let assigned = assignment_hook(false, &[user("bob", 55)], &[user("bob", 55), bot()], alice());
+    let envelope = accepted(intake("Issue Hook", &assigned).await);
+    let queued: GitlabEvent = serde_json::from_str(envelope.payload.get()).unwrap();
+    assert_eq!(
+        queued.assignees_added,
+        vec![super::event::GitlabUser {
+            id: 9000,
+            username: "hookline-bot".into()
+        }]
+    );
+    assert_eq!(queued.item.updated_at, ASSIGNED_AT);
+    let t = run(decide(HookKind::Issue, &assigned));
+    assert_eq!(t.run_key, "gitlab:gitlab.com:5:issue:23:assigned:77");
+    assert_eq!((t.actor.id.as_str(), t.actor.login.as_str()), ("101", "alice"));
+    assert!(t.prompt.request.is_empty());
+    assert!(!t.prompt.request_in_body);
+    assert!(t.prompt.instructions.contains("Closes #23"));
+    assert_eq!(source(&t).target, GitlabTarget::Item);
+
+    let mr = assignment_hook(true, &[], &[bot()], alice());
+    accepted(intake("Merge Request Hook", &mr).await);
+    let t = run(decide(HookKind::MergeRequest, &mr));
+    assert_eq!(t.run_key, "gitlab:gitlab.com:5:mr:1:assigned:77");
+    assert_eq!(t.branch.as_deref(), Some("feature/speed"));
+
+    let someone_else = assignment_hook(false, &[], &[user("bob", 55)], alice());
+    ignored_at_intake(intake("Issue Hook", &someone_else).await);
+    let unassigned = assignment_hook(false, &[bot()], &[], alice());
+    ignored_at_intake(intake("Issue Hook", &unassigned).await);
+    let already = assignment_hook(false, &[bot()], &[bot(), user("bob", 55)], alice());
+    ignored_at_intake(intake("Issue Hook", &already).await);
+    // A bot renamed away: its id no longer matches the configured one.
+    let namesake = assignment_hook(false, &[], &[user("hookline-bot", 4)], alice());
+    ignored_at_intake(intake("Issue Hook", &namesake).await);
+    let mut closed = assigned.clone();
+    closed["object_attributes"]["action"] = json!("close");
+    ignored_at_intake(intake("Issue Hook", &closed).await);
+    let by_itself = assignment_hook(false, &[], &[bot()], bot());
+    assert_eq!(
+        ignored(decide(HookKind::Issue, &by_itself)),
+        "hookline's own account"
+    );
+    let by_token_bot = assignment_hook(false, &[], &[bot()], user("project_5_bot_1a2b", 77));
+    assert_eq!(ignored(decide(HookKind::Issue, &by_token_bot)), "author is a bot");
+}
+
+/// GIVEN an assignment hook WHEN GitLab, read back, does not show the bot among the assignees, shows the item
+/// changed before the hook says, or has no system note of this person assigning the bot at the hook's time (or
+/// only one long ago) THEN nothing starts; a forged copy with another `updated_at` near the real one is the same
+/// run, keyed on the note.
+#[test]
+fn only_an_assignment_gitlab_confirms_starts_a_run() {
+    let hook = assignment_hook(false, &[], &[bot()], alice());
+    let at = NOW - 120;
+    let bot_user = super::event::GitlabUser {
+        id: 9000,
+        username: "hookline-bot".into(),
+    };
+    let confirmed = ReadBack {
+        assignees: vec![bot_user.clone()],
+        updated_at: Some(at + 5),
+        assignments: vec![Assignment { note_id: 80, at }],
+        ..ReadBack::default()
+    };
+    let decide_with = |hook: &Value, read_back: Option<ReadBack>| {
+        let mut e = envelope(HookKind::Issue, "x", hook);
+        let mut event: GitlabEvent = serde_json::from_str(e.payload.get()).unwrap();
+        event.read_back = read_back;
+        e.payload = serde_json::value::to_raw_value(&event).unwrap();
+        module().decide(&e).unwrap()
+    };
+    assert!(run(decide_with(&hook, Some(confirmed.clone())))
+        .run_key
+        .ends_with(":issue:23:assigned:80"));
+    assert_eq!(
+        ignored(decide_with(&hook, None)),
+        "GitLab did not confirm the item to the bot"
+    );
+    let unassigned_since = ReadBack {
+        assignees: vec![],
+        ..confirmed.clone()
+    };
+    assert_eq!(
+        ignored(decide_with(&hook, Some(unassigned_since))),
+        "GitLab does not show the bot among the assignees"
+    );
+    let older = ReadBack {
+        updated_at: Some(at - 1),
+        ..confirmed.clone()
+    };
+    assert_eq!(
+        ignored(decide_with(&hook, Some(older))),
+        "GitLab does not show the item changed when the hook says"
+    );
+    for assignments in [
+        vec![],
+        vec![Assignment {
+            note_id: 80,
+            at: at - 3600,
+        }],
+    ] {
+        let unconfirmed = ReadBack {
+            assignments,
+            ..confirmed.clone()
+        };
+        assert_eq!(
+            ignored(decide_with(&hook, Some(unconfirmed))),
+            "GitLab does not show this person assigning the bot then"
+        );
+    }
+    let mut long_ago = hook.clone();
+    long_ago["object_attributes"]["updated_at"] = json!("2027-01-15 06:00:00 UTC");
+    let then = ReadBack {
+        assignments: vec![Assignment {
+            note_id: 60,
+            at: NOW - 2 * 3600,
+        }],
+        ..confirmed.clone()
+    };
+    assert_eq!(
+        ignored(decide_with(&long_ago, Some(then))),
+        "the bot was assigned too long ago"
+    );
+    let mut shifted = hook.clone();
+    shifted["object_attributes"]["updated_at"] = json!("2027-01-15T07:58:30Z");
+    let with_an_older_one = ReadBack {
+        assignments: vec![
+            Assignment { note_id: 80, at },
+            Assignment {
+                note_id: 12,
+                at: at - 7200,
+            },
+        ],
+        updated_at: Some(at + 60),
+        ..confirmed.clone()
+    };
+    assert!(run(decide_with(&shifted, Some(with_an_older_one)))
+        .run_key
+        .ends_with(":issue:23:assigned:80"));
+    let mut unkeyed = hook.clone();
+    unkeyed["object_attributes"]["updated_at"] = json!("yesterday");
+    assert_eq!(
+        ignored(decide_with(&unkeyed, Some(confirmed))),
+        "no updated_at to key the run on"
+    );
+    // Without a configured bot id the bot is known by its username.
+    let mut by_name = tenant("gitlab.com", true, false);
+    by_name.bot_user_id = None;
+    let m = module_with(config(vec![by_name]));
+    let mut e = envelope(
+        HookKind::Issue,
+        "x",
+        &assignment_hook(false, &[], &[user("Hookline-Bot", 4)], alice()),
+    );
+    let mut event: GitlabEvent = serde_json::from_str(e.payload.get()).unwrap();
+    event.read_back = Some(ReadBack {
+        assignees: vec![super::event::GitlabUser {
+            id: 4,
+            username: "hookline-bot".into(),
+        }],
+        updated_at: Some(at),
+        assignments: vec![Assignment { note_id: 81, at }],
+        ..ReadBack::default()
+    });
+    e.payload = serde_json::value::to_raw_value(&event).unwrap();
+    assert!(matches!(m.decide(&e).unwrap(), Decision::Run(t) if t.run_key.ends_with(":assigned:81")));
 }

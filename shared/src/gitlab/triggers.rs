@@ -2,12 +2,12 @@
 
 use super::{
     config::GitlabTenant,
-    event::{thread_key, valid_discussion_id, GitlabEvent, GitlabUser, HookKind},
+    event::{thread_key, valid_discussion_id, GitlabEvent, GitlabUser, HookKind, ReadBack},
     GitlabSource, GitlabTarget, Noteable,
 };
 use crate::{
     domain::{Actor, Envelope, Intent, PromptParts, Provider, SourceRef, Trigger},
-    outbound::MARKER_PREFIX,
+    outbound::{parse_timestamp, MARKER_PREFIX},
     provider::Decision,
     text,
 };
@@ -26,8 +26,10 @@ const INTERNAL_BOTS: &[&str] = &[
     "gitlab-llm-bot",
 ];
 
-/// Longest time between adding the label and the hook's arrival that still starts a run.
+/// Longest time between adding the label (or assigning the bot) and the hook's arrival that still starts a run.
 const MAX_LABEL_AGE_SECS: u64 = 3600;
+/// Most seconds between the hook's `updated_at` and the time of GitLab's system note for the same assignment.
+const ASSIGNMENT_SKEW_SECS: u64 = 60;
 
 /// What a hook asks for, by the hook's own account (before GitLab confirms it).
 struct Asked {
@@ -38,6 +40,8 @@ struct Asked {
     label: Option<String>,
     /// A new item whose description mentions the handle.
     created: bool,
+    /// An update that assigns the item to the bot.
+    assigned: bool,
     internal: bool,
 }
 
@@ -57,14 +61,17 @@ fn asked(tenant: &GitlabTenant, event: &GitlabEvent) -> Result<Asked, &'static s
                 .find(|l| l.eq_ignore_ascii_case(&tenant.label));
             // A new item asks in its description, as a note would.
             let created = event.action == "open" && text::mentions(&event.item.description, &tenant.mention);
-            if label.is_none() && !created {
-                return Err("the label was not newly added, nor the bot asked in a new item");
+            // Handing the item to the bot asks it to do the item.
+            let assigned = assigns_bot(tenant, event);
+            if label.is_none() && !created && !assigned {
+                return Err("the label was not newly added, nor the bot asked in a new item or assigned");
             }
             Ok(Asked {
                 target: GitlabTarget::Item,
                 request: String::new(),
                 label: label.cloned(),
                 created,
+                assigned,
                 internal: false,
             })
         }
@@ -97,6 +104,7 @@ fn asked(tenant: &GitlabTenant, event: &GitlabEvent) -> Result<Asked, &'static s
                 request: note.body.clone(),
                 label: None,
                 created: false,
+                assigned: false,
                 internal: note.internal,
             })
         }
@@ -108,12 +116,73 @@ pub(super) fn worth_reading_back(tenant: &GitlabTenant, event: &GitlabEvent) -> 
     asked(tenant, event).is_ok()
 }
 
+/// Whether this issue or merge request update newly assigns the item to the bot (by the hook's account).
+pub(super) fn assigns_bot(tenant: &GitlabTenant, event: &GitlabEvent) -> bool {
+    matches!(event.hook, HookKind::Issue | HookKind::MergeRequest)
+        && event.action == "update"
+        && event
+            .assignees_added
+            .iter()
+            .any(|user| is_bot_account(tenant, user))
+}
+
+/// Whether `user` is the tenant's bot account: by id when it is configured (robust to renames), else by name.
+pub(super) fn is_bot_account(tenant: &GitlabTenant, user: &GitlabUser) -> bool {
+    match tenant.bot_user_id {
+        Some(id) => user.id == id,
+        None => user.username.eq_ignore_ascii_case(&tenant.bot_username),
+    }
+}
+
+/// The run key suffix of an assignment of the bot, only when GitLab confirms it: the bot among the item's
+/// assignees now, the item changed at least as late as the hook says, and a system note of the hook's user
+/// assigning the bot at the hook's `updated_at`. Keyed on that note, so a replay, or a forged copy with another
+/// `updated_at`, is the same run, while a later re-assignment is a new note and a new run.
+fn assignment_run(
+    tenant: &GitlabTenant,
+    envelope: &Envelope,
+    event: &GitlabEvent,
+    read_back: &ReadBack,
+) -> Result<String, &'static str> {
+    if !read_back
+        .assignees
+        .iter()
+        .any(|user| is_bot_account(tenant, user))
+    {
+        return Err("GitLab does not show the bot among the assignees");
+    }
+    let changed_at = hook_time(&event.item.updated_at).ok_or("no updated_at to key the run on")?;
+    if read_back.updated_at.is_none_or(|updated| updated < changed_at) {
+        return Err("GitLab does not show the item changed when the hook says");
+    }
+    let Some(note) = read_back
+        .assignments
+        .iter()
+        .filter(|a| a.at.abs_diff(changed_at) <= ASSIGNMENT_SKEW_SECS)
+        .max_by_key(|a| a.note_id)
+    else {
+        return Err("GitLab does not show this person assigning the bot then");
+    };
+    // An assignment long before is an old hook resent, perhaps after its run's record expired.
+    if note.at + MAX_LABEL_AGE_SECS < envelope.received_at {
+        return Err("the bot was assigned too long ago");
+    }
+    Ok(format!("assigned:{}", note.note_id))
+}
+
+/// A hook's timestamp, `2026-11-28 10:00:12 UTC` or RFC 3339, in epoch seconds.
+fn hook_time(value: &str) -> Option<u64> {
+    let value = value.trim();
+    parse_timestamp(value.strip_suffix(" UTC").unwrap_or(value))
+}
+
 pub(super) fn decide(tenant: &GitlabTenant, envelope: &Envelope, event: GitlabEvent) -> Decision {
     let Asked {
         target,
         request,
         label,
         created,
+        assigned,
         internal,
     } = match asked(tenant, &event) {
         Ok(asked) => asked,
@@ -150,6 +219,10 @@ pub(super) fn decide(tenant: &GitlabTenant, envelope: &Envelope, event: GitlabEv
             }
             "created".to_owned()
         }
+        (None, None) if assigned => match assignment_run(tenant, envelope, &event, read_back) {
+            Ok(suffix) => suffix,
+            Err(reason) => return Decision::Ignore(reason),
+        },
         (None, None) => return Decision::Ignore("neither a label nor a note"),
     };
 

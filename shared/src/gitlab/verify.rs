@@ -235,6 +235,11 @@ impl ProviderIntake for GitlabIntake {
                     || raw
                         .new_item_description()
                         .is_some_and(|body| text::contains_ignore_ascii_case(body, &tenant.mention))
+                    || (raw.action() == "update"
+                        && raw
+                            .assignees_added()
+                            .iter()
+                            .any(|user| super::triggers::is_bot_account(tenant, user)))
             }
             HookKind::Note => raw
                 .new_note_text()
