@@ -18,6 +18,8 @@ const FOLLOW_UP_COMMENT: u64 = 9001;
 const BOB_ID: u64 = 4343;
 const STOP_COMMENT: u64 = 9101;
 const ASK_COMMENT: u64 = 9200;
+/// The assignable machine user (`GITHUB_ASSIGNEE`).
+const MACHINE: &str = "hookline-machine";
 
 pub struct Github<D> {
     world: D,
@@ -34,6 +36,7 @@ pub fn wiring(prefix: &str, github: &FakeGithub, webhook_secret: &str) -> Wiring
             ("GITHUB_APP_SLUG", FAKE_APP_SLUG),
             ("GITHUB_API_URL", github.url()),
             ("GITHUB_SECRET_PREFIX", &secret_prefix),
+            ("GITHUB_ASSIGNEE", MACHINE),
         ]),
         secrets: owned(&[
             (&format!("{secret_prefix}/webhook-secret"), webhook_secret),
@@ -232,6 +235,27 @@ impl<D: Deployment> super::Opens for Github<D> {
 }
 
 super::opened_scenario!(Github);
+
+impl<D: Deployment> super::Assigns for Github<D> {
+    fn assigned(&self, n: u32, to_the_bot: bool) -> Delivery {
+        let assignee = if to_the_bot { MACHINE } else { "bob" };
+        let mut payload = labeled(ISSUE, "openhands", user("alice", ALICE_ID));
+        payload["action"] = serde_json::json!("assigned");
+        payload.as_object_mut().expect("object").remove("label");
+        payload["assignee"] = user(assignee, 9001);
+        payload["issue"]["assignees"] = serde_json::json!([user(assignee, 9001)]);
+        payload["issue"]["created_at"] = serde_json::json!("2026-11-30T08:00:00Z");
+        payload["issue"]["updated_at"] = serde_json::json!(format!("2026-11-30T09:{n:02}:00Z"));
+        delivery(
+            "issues",
+            &format!("d-assigned-{n}"),
+            body_of(&payload),
+            WEBHOOK_SECRET,
+        )
+    }
+}
+
+super::assigned_scenario!(Github);
 
 /// GIVEN the webhook function with its secret cached from Secrets Manager WHEN the secret is rotated and GitHub
 /// signs with the new one THEN the first such delivery is accepted at once (a mismatch re-reads the secret);

@@ -7,7 +7,7 @@ use hookline::{
     domain::Provider,
     gitlab::Noteable,
 };
-use hookline_tests::fake_gitlab::{FakeGitlab, FAKE_BOT_ID, FAKE_BOT_USERNAME};
+use hookline_tests::fake_gitlab::{hook_timestamp, FakeGitlab, FAKE_BOT_ID, FAKE_BOT_USERNAME};
 use serde_json::{json, Value};
 
 use super::{Deployment, Rig, StartFacts, FOLLOW_UP, REQUEST};
@@ -260,3 +260,35 @@ impl<D: Deployment> super::Opens for Gitlab<D> {
 }
 
 super::opened_scenario!(Gitlab);
+
+impl<D: Deployment> super::Assigns for Gitlab<D> {
+    fn assigned(&self, n: u32, to_the_bot: bool) -> Delivery {
+        let assignee = if to_the_bot {
+            (FAKE_BOT_ID, FAKE_BOT_USERNAME)
+        } else {
+            (BOB, "bob")
+        };
+        // GitLab records the assignment (the assignee and its system note) before it sends the hook.
+        let at = self
+            .gitlab
+            .seed_assignment(PROJECT, Noteable::Issue, ISSUE, (ALICE, "alice"), assignee);
+        let account = |(id, username): (u64, &str)| json!({"id": id, "name": username, "username": username, "avatar_url": null});
+        let current = json!([account(assignee)]);
+        let payload = json!({
+            "object_kind": "issue", "event_type": "issue", "user": account((ALICE, "alice")),
+            "project": {"id": PROJECT, "name": "hello", "path_with_namespace": PROJECT_PATH,
+                        "web_url": "https://gitlab.example/acme/hello", "default_branch": "main"},
+            "object_attributes": {"id": 900 + ISSUE, "iid": ISSUE, "title": "Crash on save",
+                "description": "Saving twice panics.", "author_id": BOB, "state": "opened",
+                "action": "update", "url": format!("https://gitlab.example/acme/hello/-/issues/{ISSUE}"),
+                "assignee_ids": [assignee.0], "assignee_id": assignee.0, "updated_at": hook_timestamp(at)},
+            "labels": [],
+            "assignees": current,
+            "changes": {"assignees": {"previous": [], "current": current}}
+        });
+        self.gitlab.seed_from_hook(&payload);
+        self.hook(&payload, "Issue Hook", &format!("k-assigned-{n}"))
+    }
+}
+
+super::assigned_scenario!(Gitlab);

@@ -23,7 +23,7 @@
 //! 13. (providers with items) a new item whose description asks the bot starts one run;
 //! 14. options in the request (`repo=`, `branch=`, `model=`) choose the start's repository, branch and model, are
 //!     echoed and left out of the prompt; unknown options or an unlisted model get a reply and start nothing;
-//! 15. (Jira, Linear) assigning the issue to the bot starts one run, and again after it ended.
+//! 15. (all but Slack) assigning the issue to the bot starts one run, and again after it ended.
 //!
 //! Every test has its own tenant names or secret prefix, so tests share nothing on moto.
 //!
@@ -565,7 +565,7 @@ trait Assigns: Rig {
     fn assigned(&self, n: u32, to_the_bot: bool) -> Delivery;
 }
 
-/// Scenario 15 (Jira, Linear): assigning the issue to the bot starts one run, however often the event comes;
+/// Scenario 15 (GitHub, GitLab, Jira, Linear): assigning the issue to the bot starts one run, however often the event comes;
 /// an assignment to someone else starts nothing; assigning it again after the run ended starts a new one.
 async fn assigning_the_issue_to_the_bot_starts_a_run<R: Assigns>() {
     let rig = R::start().await;
