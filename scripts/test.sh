@@ -39,11 +39,13 @@ cargo test --workspace --all-targets --locked
 
 # The README's first command must keep working: run it and wait until the host says it is ready.
 say "the README's run command: cargo run --profile local -p hookline-local"
+# Built first, so that the wait below measures starting, not compiling.
+cargo build --profile local --locked -q -p hookline-local
 RUN_DIR="$(mktemp -d)"
 HOOKLINE_DATA_DIR="$RUN_DIR/data" HOOKLINE_LISTEN=127.0.0.1:0 RUST_LOG=info \
     cargo run --profile local --locked -q -p hookline-local >"$RUN_DIR/log" 2>&1 &
 RUN_PID=$!
-for _ in $(seq 900); do
+for _ in $(seq 240); do
     grep -q "local host ready" "$RUN_DIR/log" && break
     kill -0 "$RUN_PID" 2>/dev/null || break
     sleep 0.5
