@@ -9,7 +9,7 @@ use crate::{
     config::Config,
     handlers::{IntakeServices, Services, WorkerServices},
     openhands::OpenHandsClient,
-    ports::{DeliveryStore, IdentityStore, Inbox, RunStore, Secrets},
+    ports::{DeliveryLog, DeliveryStore, IdentityStore, Inbox, RunStore, Secrets},
     provider::{Outbound, Wiring},
 };
 
@@ -18,6 +18,7 @@ pub struct Adapters {
     pub deliveries: Arc<dyn DeliveryStore>,
     pub runs: Arc<dyn RunStore>,
     pub identities: Arc<dyn IdentityStore>,
+    pub decisions: Arc<dyn DeliveryLog>,
     pub secrets: Arc<dyn Secrets>,
     pub clock: Arc<dyn Clock>,
 }
@@ -96,5 +97,6 @@ pub fn worker_services(config: &Config, adapters: Adapters, http: reqwest::Clien
         },
         deliveries: adapters.deliveries,
         identities: adapters.identities,
+        decisions: adapters.decisions,
     }
 }

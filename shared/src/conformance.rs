@@ -1,5 +1,5 @@
 //! The storage-port conformance suite: one set of async checks of the semantics of [`DeliveryStore`],
-//! [`RunStore`] and [`IdentityStore`], run against every adapter through [`store_conformance_tests!`] — the
+//! [`RunStore`], [`IdentityStore`] and [`DeliveryLog`], run against every adapter through [`store_conformance_tests!`] — the
 //! memory store ([`crate::memory`]), the SQLite store (`embedded`) and, from the integration tests, the DynamoDB
 //! store against moto.
 //!
@@ -9,9 +9,11 @@
 use std::time::Duration;
 
 use crate::{
-    domain::{Actor, IdentityLink, Provider, RunRecord, RunState, SourceRef},
+    domain::{Actor, DecisionKind, DeliveryDecision, IdentityLink, Provider, RunRecord, RunState, SourceRef},
     github::{GithubSource, GithubTarget},
-    ports::{Claim, DeliveryStore, IdentityStore, RunStore, ThreadClaim},
+    ports::{
+        Claim, DeliveryLog, DeliveryPage, DeliveryQuery, DeliveryStore, IdentityStore, RunStore, ThreadClaim,
+    },
 };
 
 const TTL: Duration = Duration::from_secs(60);
@@ -342,6 +344,155 @@ pub async fn identity_links<S: IdentityStore>(store: &S) {
     );
 }
 
+/// A delivery decision for tests: an ignored comment unless changed.
+pub fn decision(provider: Provider, tenant: &str, delivery_id: &str, decided_at: u64) -> DeliveryDecision {
+    DeliveryDecision {
+        provider,
+        tenant: tenant.to_owned(),
+        delivery_id: delivery_id.to_owned(),
+        event: "issue_comment".to_owned(),
+        received_at: decided_at.saturating_sub(1),
+        decided_at,
+        kind: DecisionKind::Ignored,
+        reason: "no mention".to_owned(),
+        conversation_id: None,
+        actor: None,
+    }
+}
+
+async fn recent<S: DeliveryLog>(store: &S, query: DeliveryQuery) -> DeliveryPage {
+    store.recent(&query).await.unwrap()
+}
+
+fn query(limit: usize) -> DeliveryQuery {
+    DeliveryQuery {
+        limit,
+        ..DeliveryQuery::default()
+    }
+}
+
+/// GIVEN a recorded decision WHEN the same delivery is decided again (a retry, a redelivery) THEN the listing
+/// holds only the newer decision, in its new place.
+pub async fn decisions_overwrite_per_delivery<S: DeliveryLog>(store: &S) {
+    let first = decision(Provider::Github, "github.com", "d1", 100);
+    let other = decision(Provider::Github, "github.com", "d2", 150);
+    store.record(&first, TTL).await.unwrap();
+    store.record(&other, TTL).await.unwrap();
+    assert_eq!(recent(store, query(10)).await.decisions, [other.clone(), first]);
+
+    let again = DeliveryDecision {
+        decided_at: 200,
+        kind: DecisionKind::Run,
+        reason: "run started".to_owned(),
+        conversation_id: Some("c1".to_owned()),
+        actor: Some("octocat".to_owned()),
+        ..decision(Provider::Github, "github.com", "d1", 200)
+    };
+    store.record(&again, TTL).await.unwrap();
+    let page = recent(store, query(10)).await;
+    assert_eq!(page.decisions, [again, other]);
+    assert_eq!(page.next, None);
+}
+
+/// GIVEN decisions of several providers and tenants WHEN listed THEN newest first (the delivery key breaking
+/// ties, descending), and the provider and tenant filters apply alone and together.
+pub async fn decisions_newest_first_and_filtered<S: DeliveryLog>(store: &S) {
+    let a = decision(Provider::Github, "github.com", "a", 10);
+    let b = decision(Provider::Gitlab, "gitlab.com", "b", 30);
+    let c = decision(Provider::Gitlab, "git.example.com", "c", 20);
+    let d = decision(Provider::Slack, "T01", "d", 30);
+    let e = decision(Provider::Slack, "gitlab.com", "e", 5);
+    for x in [&a, &b, &c, &d, &e] {
+        store.record(x, TTL).await.unwrap();
+    }
+    // `slack#T01#d` sorts after `gitlab#gitlab.com#b`, so it comes first at the same instant.
+    assert_eq!(
+        recent(store, query(10)).await.decisions,
+        [d.clone(), b.clone(), c.clone(), a.clone(), e.clone()]
+    );
+    let gitlab = DeliveryQuery {
+        provider: Some(Provider::Gitlab),
+        ..query(10)
+    };
+    assert_eq!(
+        recent(store, gitlab.clone()).await.decisions,
+        [b.clone(), c.clone()]
+    );
+    let one_tenant = DeliveryQuery {
+        tenant: Some("gitlab.com".to_owned()),
+        ..gitlab
+    };
+    assert_eq!(
+        recent(store, one_tenant).await.decisions,
+        std::slice::from_ref(&b)
+    );
+    let tenant_only = DeliveryQuery {
+        tenant: Some("gitlab.com".to_owned()),
+        ..query(10)
+    };
+    assert_eq!(recent(store, tenant_only).await.decisions, [b, e]);
+    let none = DeliveryQuery {
+        provider: Some(Provider::Jira),
+        ..query(10)
+    };
+    assert_eq!(recent(store, none).await, DeliveryPage::default());
+}
+
+/// GIVEN many decisions WHEN listed a page at a time, each page after the previous one's cursor THEN the pages
+/// add up to the whole listing, in order, without repeats, and the last page has no cursor; with a filter too. A
+/// cursor no listing gave is refused.
+pub async fn decisions_page_with_a_cursor<S: DeliveryLog>(store: &S) {
+    let mut all = Vec::new();
+    for i in 0..230u64 {
+        let (provider, tenant) = if i % 3 == 0 {
+            (Provider::Slack, "T01")
+        } else {
+            (Provider::Github, "github.com")
+        };
+        // Pairs share an instant, so ties are paged through too.
+        let decision = decision(provider, tenant, &format!("d{i:03}"), 1_000 + i / 2);
+        store.record(&decision, TTL).await.unwrap();
+        all.push(decision);
+    }
+    let position = |d: &DeliveryDecision| (d.decided_at, d.storage_key());
+    all.sort_by_key(|d| std::cmp::Reverse(position(d)));
+
+    for (filter, page_size) in [(None, 40), (Some(Provider::Slack), 25)] {
+        let expected: Vec<&DeliveryDecision> = all
+            .iter()
+            .filter(|d| filter.is_none_or(|p| d.provider == p))
+            .collect();
+        let mut listed: Vec<DeliveryDecision> = Vec::new();
+        let mut after = None;
+        let mut pages = 0;
+        loop {
+            let page = recent(
+                store,
+                DeliveryQuery {
+                    provider: filter,
+                    after: after.take(),
+                    ..query(page_size)
+                },
+            )
+            .await;
+            pages += 1;
+            assert!(page.decisions.len() <= page_size);
+            listed.extend(page.decisions);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(listed.iter().collect::<Vec<_>>(), expected, "filter {filter:?}");
+        assert_eq!(pages, expected.len().div_ceil(page_size), "filter {filter:?}");
+    }
+    let bad = DeliveryQuery {
+        after: Some("not a cursor".to_owned()),
+        ..query(10)
+    };
+    assert!(store.recent(&bad).await.is_err());
+}
+
 /// Generates a module `conformance` with one `#[tokio::test]` per check of this suite, named after it, in the
 /// module where it is invoked (which needs `tokio` with its `macros` feature, and no item of its own named
 /// `conformance`). `$make` is an expression yielding a fresh store, resolved in the invoking module; it is
@@ -358,6 +509,9 @@ macro_rules! store_conformance_tests {
             runs_in_states_order_and_limit,
             thread_claims,
             identity_links,
+            decisions_overwrite_per_delivery,
+            decisions_newest_first_and_filtered,
+            decisions_page_with_a_cursor,
         );
     };
     (@checks $make:expr; $($check:ident,)*) => {

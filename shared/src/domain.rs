@@ -15,6 +15,14 @@ pub enum Provider {
 }
 
 impl Provider {
+    pub const ALL: [Provider; 5] = [
+        Provider::Github,
+        Provider::Gitlab,
+        Provider::Slack,
+        Provider::Jira,
+        Provider::Linear,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Provider::Github => "github",
@@ -486,6 +494,84 @@ pub struct IdentityLink {
     /// Name of the secret (in the secret store) that holds this user's OpenHands API key.
     pub api_key_secret: Option<String>,
     pub created_at: u64,
+}
+
+/// What the worker made of one delivery, for the operator ("why didn't it react?"). One per delivery: a later
+/// decision on the same delivery (a retry, a redelivery) replaces it. Only static reasons and identifiers are kept,
+/// never message text or secrets.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryDecision {
+    pub provider: Provider,
+    pub tenant: String,
+    pub delivery_id: String,
+    /// The envelope's provider event name.
+    pub event: String,
+    /// Epoch seconds when the webhook accepted the delivery.
+    pub received_at: u64,
+    /// Epoch seconds when the worker decided.
+    pub decided_at: u64,
+    pub kind: DecisionKind,
+    /// Why, in a few fixed words (e.g. `no mention`, `no write access`).
+    pub reason: String,
+    /// The run's conversation, when the decision concerns one.
+    pub conversation_id: Option<String>,
+    /// The person's handle at the provider, when known.
+    pub actor: Option<String>,
+}
+
+impl DeliveryDecision {
+    /// The delivery's storage key (as [`DeliveryKey::storage_key`]): one decision per key.
+    pub fn storage_key(&self) -> String {
+        storage_key(self.provider, &self.tenant, &self.delivery_id)
+    }
+}
+
+/// The kind of a [`DeliveryDecision`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionKind {
+    /// Not a trigger.
+    Ignored,
+    /// The person may not trigger runs here.
+    Denied,
+    /// A one-off notice was posted instead of a run (unlinked, options refused, someone else's run, …).
+    Notice,
+    /// A run was started (or an interrupted start resumed).
+    Run,
+    /// The message went to the thread's running run.
+    FollowUp,
+    /// The thread's run was asked to stop.
+    Stop,
+    /// The trigger's run had already been started by an earlier delivery.
+    Duplicate,
+    /// Processing failed (retried, or given up).
+    Failed,
+}
+
+impl DecisionKind {
+    pub const ALL: [DecisionKind; 8] = [
+        DecisionKind::Ignored,
+        DecisionKind::Denied,
+        DecisionKind::Notice,
+        DecisionKind::Run,
+        DecisionKind::FollowUp,
+        DecisionKind::Stop,
+        DecisionKind::Duplicate,
+        DecisionKind::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecisionKind::Ignored => "ignored",
+            DecisionKind::Denied => "denied",
+            DecisionKind::Notice => "notice",
+            DecisionKind::Run => "run",
+            DecisionKind::FollowUp => "follow_up",
+            DecisionKind::Stop => "stop",
+            DecisionKind::Duplicate => "duplicate",
+            DecisionKind::Failed => "failed",
+        }
+    }
 }
 
 /// Derive the conversation id for a run key: UUIDv5 in Hookline's namespace, as 32 lowercase hex (the form

@@ -13,9 +13,12 @@ use std::{
 use async_trait::async_trait;
 
 use crate::{
-    domain::{IdentityLink, Provider, QueueMessage, RunRecord, RunState},
+    domain::{DeliveryDecision, IdentityLink, Provider, QueueMessage, RunRecord, RunState},
     error::PortError,
-    ports::{Claim, DeliveryStore, IdentityStore, Queue, RunStore, Secrets, ThreadClaim},
+    ports::{
+        decision_page, decision_position, Claim, DeliveryLog, DeliveryPage, DeliveryQuery, DeliveryStore,
+        IdentityStore, Queue, RunStore, Secrets, ThreadClaim,
+    },
     secret::SecretString,
 };
 
@@ -54,9 +57,11 @@ struct StoreState {
     threads: HashMap<String, String>,
     /// Keyed by (provider, tenant, external user id); ordered so listings are stable.
     links: BTreeMap<(&'static str, String, String), IdentityLink>,
+    /// Delivery decisions by storage key, with their expiry.
+    decisions: HashMap<String, (DeliveryDecision, u64)>,
 }
 
-/// In-memory [`DeliveryStore`], [`RunStore`] and [`IdentityStore`].
+/// In-memory [`DeliveryStore`], [`RunStore`], [`IdentityStore`] and [`DeliveryLog`].
 #[derive(Clone, Debug, Default)]
 pub struct MemoryStore {
     state: Arc<Mutex<StoreState>>,
@@ -128,6 +133,37 @@ impl DeliveryStore for MemoryStore {
     async fn release(&self, key: &str) -> Result<(), PortError> {
         lock(&self.state).deliveries.remove(key);
         Ok(())
+    }
+}
+
+#[async_trait]
+impl DeliveryLog for MemoryStore {
+    async fn record(&self, decision: &DeliveryDecision, ttl: Duration) -> Result<(), PortError> {
+        let expires_at = expiry(decision.decided_at, ttl);
+        lock(&self.state)
+            .decisions
+            .insert(decision.storage_key(), (decision.clone(), expires_at));
+        Ok(())
+    }
+
+    async fn recent(&self, query: &DeliveryQuery) -> Result<DeliveryPage, PortError> {
+        let after = query.after_position()?;
+        let state = lock(&self.state);
+        let mut found: Vec<(String, &DeliveryDecision)> = state
+            .decisions
+            .values()
+            .filter(|(decision, _)| query.matches(decision))
+            .map(|(decision, _)| (decision_position(decision), decision))
+            .filter(|(position, _)| after.is_none_or(|after| position.as_str() < after))
+            .collect();
+        found.sort_by(|a, b| b.0.cmp(&a.0));
+        let page = query.page_size();
+        let decisions = found
+            .into_iter()
+            .take(page + 1)
+            .map(|(_, decision)| decision.clone())
+            .collect();
+        Ok(decision_page(decisions, page))
     }
 }
 

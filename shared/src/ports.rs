@@ -7,7 +7,8 @@ use async_trait::async_trait;
 
 use crate::{
     domain::{
-        Actor, DeliveryKey, IdentityLink, Provider, QueueMessage, RunRecord, RunState, SourceRef, StatusRef,
+        Actor, DeliveryDecision, DeliveryKey, IdentityLink, Provider, QueueMessage, RunRecord, RunState,
+        SourceRef, StatusRef,
     },
     error::PortError,
     secret::SecretString,
@@ -88,6 +89,94 @@ pub trait DeliveryStore: Send + Sync {
 /// Convenience for the common delivery key.
 pub fn delivery_storage_key(key: &DeliveryKey) -> String {
     key.storage_key()
+}
+
+/// What the worker decided about each delivery, newest first, for operators. Rows expire with the delivery
+/// records (`ttl`, as [`DeliveryStore::complete`]); recording is best effort and never holds a delivery up.
+#[async_trait]
+pub trait DeliveryLog: Send + Sync {
+    /// Create or replace the decision on `decision.storage_key()`, kept `ttl` from its `decided_at`.
+    async fn record(&self, decision: &DeliveryDecision, ttl: Duration) -> Result<(), PortError>;
+    /// One page of decisions matching `query`, newest `decided_at` first (the storage key, descending, breaks
+    /// ties), with the cursor of the next page when there is one.
+    async fn recent(&self, query: &DeliveryQuery) -> Result<DeliveryPage, PortError>;
+}
+
+/// Most decisions one [`DeliveryLog::recent`] page holds; larger limits are cut to it.
+pub const MAX_DECISION_PAGE: usize = 1000;
+
+/// Which decisions [`DeliveryLog::recent`] lists.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeliveryQuery {
+    /// Only this provider's.
+    pub provider: Option<Provider>,
+    /// Only this tenant's.
+    pub tenant: Option<String>,
+    /// Most decisions on the page (at most [`MAX_DECISION_PAGE`]).
+    pub limit: usize,
+    /// A previous page's [`DeliveryPage::next`]: list what comes after it.
+    pub after: Option<String>,
+}
+
+impl DeliveryQuery {
+    /// Whether `decision` passes the provider and tenant filters.
+    pub fn matches(&self, decision: &DeliveryDecision) -> bool {
+        self.provider.is_none_or(|p| p == decision.provider)
+            && self.tenant.as_deref().is_none_or(|t| t == decision.tenant)
+    }
+
+    /// The page size, cut to [`MAX_DECISION_PAGE`].
+    pub fn page_size(&self) -> usize {
+        self.limit.min(MAX_DECISION_PAGE)
+    }
+
+    /// The position to list after (see [`decision_position`]), checked.
+    pub fn after_position(&self) -> Result<Option<&str>, PortError> {
+        match self.after.as_deref() {
+            None => Ok(None),
+            Some(cursor) if parse_position(cursor).is_some() => Ok(Some(cursor)),
+            Some(_) => Err(PortError::permanent(
+                "delivery log",
+                "the cursor is not one a listing gave",
+            )),
+        }
+    }
+}
+
+/// One page of [`DeliveryLog::recent`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeliveryPage {
+    pub decisions: Vec<DeliveryDecision>,
+    /// Pass as [`DeliveryQuery::after`] for the next page; `None` on the last one.
+    pub next: Option<String>,
+}
+
+/// A decision's place in the listing order, which is also the cursor a page ends with: `decided_at` zero-padded
+/// to a fixed width, `#`, the storage key. Its string order is the listing order (reversed), so every store
+/// compares cursors as plain strings.
+pub fn decision_position(decision: &DeliveryDecision) -> String {
+    format!("{:020}#{}", decision.decided_at, decision.storage_key())
+}
+
+fn parse_position(cursor: &str) -> Option<(u64, &str)> {
+    let (time, key) = cursor.split_once('#')?;
+    if time.len() != 20 || !time.bytes().all(|b| b.is_ascii_digit()) || key.is_empty() {
+        return None;
+    }
+    Some((time.parse().ok()?, key))
+}
+
+/// A page from up to `page_size + 1` matching decisions already in listing order: the first `page_size`, and
+/// the cursor after them when there were more.
+pub fn decision_page(mut decisions: Vec<DeliveryDecision>, page_size: usize) -> DeliveryPage {
+    let more = decisions.len() > page_size;
+    decisions.truncate(page_size);
+    let next = if more {
+        decisions.last().map(decision_position)
+    } else {
+        None
+    };
+    DeliveryPage { decisions, next }
 }
 
 /// Outcome of pointing a thread at a conversation.

@@ -8,9 +8,9 @@
 use clap::Parser;
 use hookline::{
     aws::DynamoStore,
-    domain::{RunRecord, RunState},
+    domain::{DecisionKind, DeliveryDecision, Provider, RunRecord, RunState},
     embedded::Database,
-    ports::RunStore,
+    ports::{DeliveryLog, RunStore},
 };
 use hookline_local::admin::{self, AdminError, Backend, Cli, Store};
 
@@ -50,6 +50,30 @@ async fn seed_runs(runs: &dyn RunStore) {
             .insert_run(&run(id, state, created_at))
             .await
             .expect("insert run"));
+    }
+}
+
+/// Three decisions for `deliveries` to list: an ignored GitHub comment (oldest), a GitLab run, a Slack denial.
+async fn seed_decisions(log: &dyn DeliveryLog) {
+    let ttl = std::time::Duration::from_secs(3600);
+    let ignored = hookline::conformance::decision(Provider::Github, "github.com", "g1", 1_700_000_100);
+    let run = DeliveryDecision {
+        kind: DecisionKind::Run,
+        reason: "run started".to_owned(),
+        actor: Some("bob".to_owned()),
+        conversation_id: Some("c9".to_owned()),
+        event: "Note Hook".to_owned(),
+        ..hookline::conformance::decision(Provider::Gitlab, "git.example.com", "l1", 1_700_000_200)
+    };
+    let denied = DeliveryDecision {
+        kind: DecisionKind::Denied,
+        reason: "no write access".to_owned(),
+        actor: Some("carol".to_owned()),
+        event: "app_mention".to_owned(),
+        ..hookline::conformance::decision(Provider::Slack, "T024BE7LD", "s1", 1_700_000_300)
+    };
+    for decision in [ignored, run, denied] {
+        log.record(&decision, ttl).await.expect("record decision");
     }
 }
 
@@ -147,6 +171,54 @@ async fn scenario(store: &Store) {
         admin(store, &["runs", "--state", "reported"]).await,
         Ok(header.to_owned())
     );
+
+    // Deliveries: newest first, filtered, paged with the cursor the listing prints, or as JSON.
+    let header =
+        "decided_at\tprovider\ttenant\tdelivery_id\tevent\tdecision\treason\tactor\tconversation_id\n";
+    let slack = "1700000300\tslack\tT024BE7LD\ts1\tapp_mention\tdenied\tno write access\tcarol\t-\n";
+    let gitlab = "1700000200\tgitlab\tgit.example.com\tl1\tNote Hook\trun\trun started\tbob\tc9\n";
+    let github = "1700000100\tgithub\tgithub.com\tg1\tissue_comment\tignored\tno mention\t-\t-\n";
+    assert_eq!(
+        admin(store, &["deliveries"]).await,
+        Ok(format!("{header}{slack}{gitlab}{github}"))
+    );
+    assert_eq!(
+        admin(
+            store,
+            &[
+                "deliveries",
+                "--provider",
+                "gitlab",
+                "--tenant",
+                "git.example.com"
+            ]
+        )
+        .await,
+        Ok(format!("{header}{gitlab}"))
+    );
+    let first = admin(store, &["deliveries", "--limit", "2"])
+        .await
+        .expect("first page");
+    let (page, more) = first.split_once("more: --after ").expect("a cursor");
+    assert_eq!(page, format!("{header}{slack}{gitlab}"));
+    assert_eq!(
+        admin(store, &["deliveries", "--after", more.trim_end()]).await,
+        Ok(format!("{header}{github}"))
+    );
+    let json: serde_json::Value = serde_json::from_str(
+        &admin(store, &["deliveries", "--json", "--provider", "slack"])
+            .await
+            .expect("json"),
+    )
+    .expect("valid JSON");
+    assert_eq!(json["decisions"][0]["kind"], "denied");
+    assert_eq!(json["decisions"][0]["delivery_id"], "s1");
+    assert_eq!(json["decisions"].as_array().map(Vec::len), Some(1));
+    assert_eq!(json["next"], serde_json::Value::Null);
+    assert!(matches!(
+        admin(store, &["deliveries", "--after", "bogus"]).await,
+        Err(AdminError::Failed(_))
+    ));
 }
 
 #[tokio::test]
@@ -159,6 +231,7 @@ async fn admin_commands_on_sqlite() {
     let store = Store::open(&backend).await.expect("open sqlite");
     let database = Database::open(dir.path().join("data").join("hookline.db")).expect("database");
     seed_runs(&database.store()).await;
+    seed_decisions(&database.store()).await;
 
     scenario(&store).await;
     assert_eq!(
@@ -175,7 +248,9 @@ async fn admin_commands_on_dynamodb() {
     DynamoStore::create_table(&client, &table)
         .await
         .expect("create table");
-    seed_runs(&DynamoStore::new(client, table.clone())).await;
+    let dynamo = DynamoStore::new(client, table.clone());
+    seed_runs(&dynamo).await;
+    seed_decisions(&dynamo).await;
     let store = Store::dynamo_from_conf(&sdk, &table).expect("store");
 
     scenario(&store).await;

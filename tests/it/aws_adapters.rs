@@ -16,9 +16,9 @@ use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName
 use hookline::{
     aws::{sqs::fifo_id, DynamoStore, SecretsManagerSecrets, SqsQueue},
     clock::ManualClock,
-    domain::QueueMessage,
+    domain::{DeliveryDecision, Provider, QueueMessage},
     error::PortError,
-    ports::{DeliveryStore, Queue, Secrets},
+    ports::{DeliveryLog, DeliveryQuery, DeliveryStore, Queue, Secrets},
 };
 
 use crate::lambda_world::{endpoint, sdk_config, unique};
@@ -37,6 +37,45 @@ async fn store() -> (DynamoStore, aws_sdk_dynamodb::Client) {
 
 // The storage-port semantics (claims, runs, threads, identity links), each check on a fresh table.
 hookline::store_conformance_tests!(store().await.0);
+
+/// GIVEN a decision recorded twice for one delivery WHEN the item is read THEN it is one item under the delivery's
+/// key, carrying its expiry (decided_at + the delivery TTL) in the table's TTL attribute.
+#[tokio::test]
+async fn delivery_decisions_carry_the_ttl_attribute() {
+    let (store, client) = store().await;
+    let week = Duration::from_secs(7 * 86_400);
+    let first = hookline::conformance::decision(Provider::Github, "github.com", "d1", 1_700_000_000);
+    store.record(&first, week).await.unwrap();
+    let again = DeliveryDecision {
+        decided_at: 1_700_000_100,
+        ..first
+    };
+    store.record(&again, week).await.unwrap();
+    let item = client
+        .get_item()
+        .table_name(store.table())
+        .key(
+            "pk",
+            AttributeValue::S("DECISION#github#github.com#d1".to_owned()),
+        )
+        .key("sk", AttributeValue::S("DECISION".to_owned()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("decision item");
+    assert_eq!(item["expires_at"], AttributeValue::N("1700604900".to_owned()));
+    assert_eq!(item["gsi1pk"], AttributeValue::S("DECISIONS#github".to_owned()));
+    let page = store
+        .recent(&DeliveryQuery {
+            limit: 10,
+            ..DeliveryQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.decisions, [again]);
+}
 
 /// GIVEN a new table WHEN deliveries are claimed and completed THEN TTL is enabled on `expires_at` and each
 /// record carries its expiry there in epoch seconds.

@@ -234,7 +234,8 @@ pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
         Adapters {
             deliveries: store.clone(),
             runs: store.clone(),
-            identities: store,
+            identities: store.clone(),
+            decisions: store,
             secrets,
             clock: clock.clone(),
         },

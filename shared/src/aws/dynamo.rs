@@ -10,6 +10,7 @@
 //! | run | `RUN#{conversation id}` | `RUN` | `record` (JSON), `version`, `state`, `thread_key`, `created_at`, `updated_at`, `gsi1pk`, `gsi1sk` |
 //! | thread pointer | `THREAD#{thread key}` | `THREAD` | `conversation_id` |
 //! | identity link | `LINK` | `{provider}#{tenant}#{external user id}` (escaped) | `record` (JSON) |
+//! | delivery decision | `DECISION#{delivery key}` | `DECISION` | `record` (JSON), `provider`, `tenant`, `decided_at`, `expires_at`, `gsi1pk`, `gsi1sk` |
 //!
 //! Access patterns and how they are served:
 //! - **Delivery claim**: conditional `PutItem` (`attribute_not_exists(pk) OR expires_at <= :now`), so an expired
@@ -27,6 +28,13 @@
 //!   contract holds for terminal states too; the sweep only queries the `claimed` and `running` partitions, so
 //!   finished runs never slow it down. The index is eventually consistent: a listed run may have moved on a
 //!   moment ago, which is harmless because every change goes through `update_run`'s version check.
+//!
+//! - **Delivery decisions, newest first**: the same index, overloaded: `gsi1pk = DECISIONS#{provider}` and
+//!   `gsi1sk` the decision's position (`ports::decision_position`: zero-padded `decided_at`, `#`, the delivery
+//!   key), so one `Query` per provider reads backwards (`ScanIndexForward = false`) from a cursor with
+//!   `gsi1sk < :cursor`; a tenant is a filter on that partition, and listings across providers merge the five
+//!   partitions. A redelivery's decision replaces the item (its key is the delivery's), so the index entry moves.
+//!   Decisions carry `expires_at` like delivery records, so they expire with them.
 //!
 //! Runs and links carry their full record as JSON in `record`, so adding a field to the domain types needs no
 //! table change; the scalar attributes beside it exist for conditions, the index and operators.
@@ -49,10 +57,13 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use super::{classify, is_conditional_check_failed};
 use crate::{
-    domain::{IdentityLink, Provider, RunRecord, RunState},
+    domain::{DeliveryDecision, IdentityLink, Provider, RunRecord, RunState},
     error::PortError,
     memory::expiry,
-    ports::{Claim, DeliveryStore, IdentityStore, RunStore, ThreadClaim},
+    ports::{
+        decision_page, decision_position, Claim, DeliveryLog, DeliveryPage, DeliveryQuery, DeliveryStore,
+        IdentityStore, RunStore, ThreadClaim,
+    },
 };
 
 /// Partition key attribute.
@@ -69,10 +80,12 @@ const GSI1_SK: &str = "gsi1sk";
 const LINK_PARTITION: &str = "LINK";
 /// How long `create_table` waits for a new table (and its index) to become active.
 const CREATE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Least items one filtered decision query reads.
+const FILTERED_READ: usize = 100;
 /// How often a thread claim retries when the pointer it lost to disappears before it can be read.
 const THREAD_CLAIM_ATTEMPTS: usize = 3;
 
-/// DynamoDB implementation of [`DeliveryStore`], [`RunStore`] and [`IdentityStore`] on one table (layout in
+/// DynamoDB implementation of [`DeliveryStore`], [`RunStore`], [`IdentityStore`] and [`DeliveryLog`] on one table (layout in
 /// the module docs). Cheap to clone: the SDK client is reference-counted.
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
@@ -211,6 +224,61 @@ impl DynamoStore {
         Ok(runs)
     }
 
+    /// One provider's decisions matching `query`, newest first, before `after`, at most `limit`.
+    async fn query_decisions(
+        &self,
+        provider: Provider,
+        query: &DeliveryQuery,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DeliveryDecision>, PortError> {
+        let mut decisions = Vec::new();
+        let mut start_key = None;
+        while decisions.len() < limit {
+            // `Limit` counts items read before the tenant filter: read more at a time when one applies (any
+            // surplus is cut below; the next page starts from its own cursor).
+            let remaining = limit - decisions.len();
+            let page_limit = if query.tenant.is_some() {
+                remaining.max(FILTERED_READ)
+            } else {
+                remaining
+            };
+            let mut request = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .expression_attribute_names("#g", GSI1_PK)
+                .expression_attribute_values(":g", s(decision_partition(provider)))
+                .scan_index_forward(false)
+                .limit(i32::try_from(page_limit).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start_key.take());
+            request = match after {
+                Some(after) => request
+                    .key_condition_expression("#g = :g AND #s < :after")
+                    .expression_attribute_names("#s", GSI1_SK)
+                    .expression_attribute_values(":after", s(after)),
+                None => request.key_condition_expression("#g = :g"),
+            };
+            if let Some(tenant) = &query.tenant {
+                request = request
+                    .filter_expression("#t = :t")
+                    .expression_attribute_names("#t", "tenant")
+                    .expression_attribute_values(":t", s(tenant));
+            }
+            let output = request.send().await.map_err(|err| self.error(err))?;
+            for item in output.items.unwrap_or_default() {
+                decisions.push(self.decode_record(&item)?);
+            }
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start_key = Some(key),
+                _ => break,
+            }
+        }
+        decisions.truncate(limit);
+        Ok(decisions)
+    }
+
     fn decode_record<T: DeserializeOwned>(&self, item: &Item) -> Result<T, PortError> {
         let json = string_attr(item, "record")
             .ok_or_else(|| PortError::permanent(self.what(), "stored item has no `record` attribute"))?;
@@ -271,6 +339,14 @@ fn run_pk(conversation_id: &str) -> String {
 
 fn thread_pk(thread_key: &str) -> String {
     format!("THREAD#{thread_key}")
+}
+
+fn decision_pk(key: &str) -> String {
+    format!("DECISION#{key}")
+}
+
+fn decision_partition(provider: Provider) -> String {
+    format!("DECISIONS#{provider}")
 }
 
 fn run_state_partition(state: RunState) -> String {
@@ -418,6 +494,53 @@ impl DeliveryStore for DynamoStore {
             .await
             .map_err(|err| self.error(err))?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl DeliveryLog for DynamoStore {
+    async fn record(&self, decision: &DeliveryDecision, ttl: Duration) -> Result<(), PortError> {
+        let item = HashMap::from([
+            (PK.to_owned(), s(decision_pk(&decision.storage_key()))),
+            (SK.to_owned(), s("DECISION")),
+            ("kind".to_owned(), s("decision")),
+            ("record".to_owned(), self.encode_record(decision)?),
+            ("provider".to_owned(), s(decision.provider.as_str())),
+            ("tenant".to_owned(), s(&decision.tenant)),
+            ("decided_at".to_owned(), n(decision.decided_at)),
+            (EXPIRES_AT.to_owned(), n(expiry(decision.decided_at, ttl))),
+            (GSI1_PK.to_owned(), s(decision_partition(decision.provider))),
+            (GSI1_SK.to_owned(), s(decision_position(decision))),
+        ]);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|err| self.error(err))?;
+        Ok(())
+    }
+
+    async fn recent(&self, query: &DeliveryQuery) -> Result<DeliveryPage, PortError> {
+        let after = query.after_position()?;
+        let page = query.page_size();
+        let providers = match query.provider {
+            Some(provider) => vec![provider],
+            None => Provider::ALL.to_vec(),
+        };
+        // Each partition is newest first; the overall newest `page + 1` are among each one's first `page + 1`.
+        let mut found = Vec::new();
+        for provider in providers {
+            found.extend(self.query_decisions(provider, query, after, page + 1).await?);
+        }
+        let mut found: Vec<(String, DeliveryDecision)> = found
+            .into_iter()
+            .map(|decision| (decision_position(&decision), decision))
+            .collect();
+        found.sort_by(|a, b| b.0.cmp(&a.0));
+        found.truncate(page + 1);
+        Ok(decision_page(found.into_iter().map(|(_, d)| d).collect(), page))
     }
 }
 

@@ -1,7 +1,8 @@
 //! Embedded adapters for the local host: a SQLite store and durable FIFO queue, and secrets from a file or
 //! the environment.
 //!
-//! One SQLite file holds everything: delivery claims, runs, thread pointers, identity links and the queue.
+//! One SQLite file holds everything: delivery claims and decisions, runs, thread pointers, identity links and the
+//! queue.
 //! [`Database`] owns the single connection (behind a std `Mutex`) and hands out [`SqliteStore`] and
 //! [`SqliteQueue`] views of it; [`Database::accept`] claims a delivery and enqueues its envelope in one
 //! transaction for the webhook hot path.
@@ -75,6 +76,20 @@ CREATE TABLE IF NOT EXISTS threads (
     thread_key      TEXT PRIMARY KEY,
     conversation_id TEXT NOT NULL
 ) WITHOUT ROWID;
+
+-- What the worker decided about each delivery, one row per delivery key. `position` is the listing order
+-- (`ports::decision_position`: zero-padded decided_at, then the key), listed newest first. A table added since
+-- version 2 without changing any other: an older build opening the file simply never reads it.
+CREATE TABLE IF NOT EXISTS delivery_decisions (
+    key        TEXT PRIMARY KEY,
+    provider   TEXT NOT NULL,
+    tenant     TEXT NOT NULL,
+    position   TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    record     TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS delivery_decisions_position ON delivery_decisions (position);
+CREATE INDEX IF NOT EXISTS delivery_decisions_tenant ON delivery_decisions (provider, tenant, position);
 
 CREATE TABLE IF NOT EXISTS identity_links (
     provider         TEXT NOT NULL,

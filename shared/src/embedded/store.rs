@@ -1,4 +1,4 @@
-//! SQLite implementation of [`DeliveryStore`], [`RunStore`] and [`IdentityStore`].
+//! SQLite implementation of [`DeliveryStore`], [`RunStore`], [`IdentityStore`] and [`DeliveryLog`].
 //!
 //! Runs and identity links are stored as JSON documents next to the columns that are queried (state, creation
 //! time, version, key parts); the `version` column is authoritative for optimistic concurrency.
@@ -10,10 +10,13 @@ use rusqlite::{OptionalExtension, ToSql};
 
 use super::{sql_time, stored_u64, Database, PurgeSql, SQL_CLAIM};
 use crate::{
-    domain::{IdentityLink, Provider, RunRecord, RunState},
+    domain::{DeliveryDecision, IdentityLink, Provider, RunRecord, RunState},
     error::PortError,
     memory::expiry,
-    ports::{Claim, DeliveryStore, IdentityStore, RunStore, ThreadClaim},
+    ports::{
+        decision_page, decision_position, Claim, DeliveryLog, DeliveryPage, DeliveryQuery, DeliveryStore,
+        IdentityStore, RunStore, ThreadClaim,
+    },
 };
 
 /// Durable store over a [`Database`]. Clones share the connection.
@@ -42,12 +45,39 @@ impl SqliteStore {
         &self.db
     }
 
-    /// Delete delivery records that expired at or before `now`; returns how many. Run it periodically: expired
-    /// records already count as absent, so this only reclaims space. Works through the table a chunk at a time,
-    /// releasing the lock in between, so webhook requests interleave with a large purge.
+    /// Delete delivery records and decisions that expired at or before `now`; returns how many. Run it
+    /// periodically: expired records already count as absent, so this only reclaims space. Works through each
+    /// table a chunk at a time, releasing the lock in between, so webhook requests interleave with a large purge.
     pub fn purge_expired(&self, now: u64) -> Result<usize, PortError> {
-        self.db.purge(&PURGE_DELIVERIES, now)
+        Ok(self.db.purge(&PURGE_DELIVERIES, now)? + self.db.purge(&PURGE_DECISIONS, now)?)
     }
+}
+
+const PURGE_DECISIONS: PurgeSql = PurgeSql {
+    scan: "SELECT key, expires_at FROM delivery_decisions WHERE key >= ?1 ORDER BY key LIMIT ?2",
+    delete: "DELETE FROM delivery_decisions WHERE key = ?1 AND expires_at <= ?2",
+};
+
+/// The listing statement for the filters a query sets (one cached statement per combination). Parameters:
+/// `?1` the row limit, then the provider, tenant and cursor position, each only when set.
+fn decisions_sql(query: &DeliveryQuery, after: bool) -> String {
+    let mut conditions = Vec::new();
+    let mut next = 2;
+    let mut condition = |set: bool, column: &str, op: &str| {
+        if set {
+            conditions.push(format!("{column} {op} ?{next}"));
+            next += 1;
+        }
+    };
+    condition(query.provider.is_some(), "provider", "=");
+    condition(query.tenant.is_some(), "tenant", "=");
+    condition(after, "position", "<");
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    format!("SELECT record FROM delivery_decisions {filter} ORDER BY position DESC LIMIT ?1")
 }
 
 const PURGE_DELIVERIES: PurgeSql = PurgeSql {
@@ -108,6 +138,53 @@ impl DeliveryStore for SqliteStore {
             .prepare_cached("DELETE FROM deliveries WHERE key = ?1")?
             .execute([key])?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl DeliveryLog for SqliteStore {
+    async fn record(&self, decision: &DeliveryDecision, ttl: Duration) -> Result<(), PortError> {
+        let record = encode("delivery log", decision)?;
+        self.db
+            .lock()
+            .prepare_cached(
+                "INSERT INTO delivery_decisions (key, provider, tenant, position, expires_at, record)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (key) DO UPDATE SET provider = excluded.provider, tenant = excluded.tenant,
+                     position = excluded.position, expires_at = excluded.expires_at, record = excluded.record",
+            )?
+            .execute((
+                decision.storage_key(),
+                decision.provider.as_str(),
+                &decision.tenant,
+                decision_position(decision),
+                sql_time(expiry(decision.decided_at, ttl)),
+                &record,
+            ))?;
+        Ok(())
+    }
+
+    async fn recent(&self, query: &DeliveryQuery) -> Result<DeliveryPage, PortError> {
+        let after = query.after_position()?;
+        let page = query.page_size();
+        let limit = i64::try_from(page + 1).unwrap_or(i64::MAX);
+        let provider = query.provider.map(Provider::as_str);
+        let mut params: Vec<&dyn ToSql> = vec![&limit];
+        params.extend(provider.as_ref().map(|p| p as &dyn ToSql));
+        params.extend(query.tenant.as_ref().map(|t| t as &dyn ToSql));
+        params.extend(after.as_ref().map(|a| a as &dyn ToSql));
+
+        let conn = self.db.lock();
+        let mut stmt = conn.prepare_cached(&decisions_sql(query, after.is_some()))?;
+        let rows = stmt.query_map(&params[..], |row| row.get::<_, String>(0))?;
+        let mut decisions = Vec::new();
+        for record in rows {
+            let decision = serde_json::from_str(&record?).map_err(|err| {
+                PortError::permanent("delivery log", format!("stored decision is unreadable: {err}"))
+            })?;
+            decisions.push(decision);
+        }
+        Ok(decision_page(decisions, page))
     }
 }
 

@@ -24,7 +24,9 @@ use crate::{
     clock::Clock,
     domain::Provider,
     error::PortError,
-    ports::{Conversations, DeliveryStore, IdentityStore, Inbox, OpenHandsAuth, RunStore, Secrets},
+    ports::{
+        Conversations, DeliveryLog, DeliveryStore, IdentityStore, Inbox, OpenHandsAuth, RunStore, Secrets,
+    },
     provider::{ProviderIntake, ProviderModule},
 };
 
@@ -131,13 +133,14 @@ pub struct Services {
     pub lookups: Arc<KeyedLocks>,
 }
 
-/// What the queue [`worker`] uses: a run's services, plus the delivery claims it settles and the identity links
-/// it resolves.
+/// What the queue [`worker`] uses: a run's services, plus the delivery claims it settles, the identity links
+/// it resolves and the log of what it decided about each delivery.
 #[derive(Clone)]
 pub struct WorkerServices {
     pub run: Services,
     pub deliveries: Arc<dyn DeliveryStore>,
     pub identities: Arc<dyn IdentityStore>,
+    pub decisions: Arc<dyn DeliveryLog>,
 }
 
 impl std::ops::Deref for WorkerServices {

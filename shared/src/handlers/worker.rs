@@ -10,8 +10,8 @@ use tracing::{error, info, info_span, warn, Instrument};
 use super::{conclude, prompt, Settings, WorkerServices};
 use crate::{
     domain::{
-        conversation_id_for, Envelope, Intent, Outcome, RunRecord, RunState, SourceRef, Trigger,
-        ENVELOPE_VERSION,
+        conversation_id_for, DecisionKind, DeliveryDecision, Envelope, Intent, Outcome, RunRecord, RunState,
+        SourceRef, Trigger, ENVELOPE_VERSION,
     },
     error::{Disposition, PortError, ProcessError},
     options::{self, RequestOptions},
@@ -50,7 +50,8 @@ pub async fn process(services: &WorkerServices, body: &str, receive_count: u32) 
         let result = process_envelope(services, &envelope, final_attempt).await;
         let now = services.now();
         match result {
-            Ok(()) => {
+            Ok(verdict) => {
+                record(services, &envelope, verdict).await;
                 if let Err(err) = services
                     .deliveries
                     .complete(&key, now, services.settings.delivery_ttl)
@@ -72,6 +73,12 @@ pub async fn process(services: &WorkerServices, body: &str, receive_count: u32) 
                 } else {
                     warn!(error = %err, "processing failed; will retry");
                 }
+                let reason = if giving_up {
+                    "failed; given up"
+                } else {
+                    "failed; will retry"
+                };
+                record(services, &envelope, Verdict::new(DecisionKind::Failed, reason)).await;
                 disposition
             }
         }
@@ -80,11 +87,78 @@ pub async fn process(services: &WorkerServices, body: &str, receive_count: u32) 
     .await
 }
 
+/// What [`process_envelope`] decided, for the delivery log: a kind, a fixed reason, and the run and person
+/// when there are some.
+struct Verdict {
+    kind: DecisionKind,
+    reason: &'static str,
+    conversation_id: Option<String>,
+    actor: Option<String>,
+}
+
+impl Verdict {
+    fn new(kind: DecisionKind, reason: &'static str) -> Self {
+        Self {
+            kind,
+            reason,
+            conversation_id: None,
+            actor: None,
+        }
+    }
+
+    /// The same, about `trigger`'s person and, when given, its run.
+    fn on(
+        kind: DecisionKind,
+        reason: &'static str,
+        trigger: &Trigger,
+        conversation_id: Option<&str>,
+    ) -> Self {
+        Self {
+            conversation_id: conversation_id.map(str::to_owned),
+            actor: Some(trigger.actor.login.clone()),
+            ..Self::new(kind, reason)
+        }
+    }
+
+    /// A run driven from its claim: started, or found past its start (an earlier delivery started it).
+    fn driven(trigger: &Trigger, run: &RunRecord, existed: bool) -> Self {
+        let (kind, reason) = match (run.state, existed) {
+            (RunState::Claimed, false) => (DecisionKind::Run, "run started"),
+            (RunState::Claimed, true) => (DecisionKind::Run, "run start resumed"),
+            _ => (DecisionKind::Duplicate, "run already started"),
+        };
+        Self::on(kind, reason, trigger, Some(&run.conversation_id))
+    }
+}
+
+/// Write the decision about `envelope` to the delivery log. Best effort: a failure is logged, never retried.
+async fn record(services: &WorkerServices, envelope: &Envelope, verdict: Verdict) {
+    let decision = DeliveryDecision {
+        provider: envelope.provider,
+        tenant: envelope.tenant.clone(),
+        delivery_id: envelope.delivery_id.clone(),
+        event: envelope.event.clone(),
+        received_at: envelope.received_at,
+        decided_at: services.now(),
+        kind: verdict.kind,
+        reason: verdict.reason.to_owned(),
+        conversation_id: verdict.conversation_id,
+        actor: verdict.actor,
+    };
+    if let Err(err) = services
+        .decisions
+        .record(&decision, services.settings.delivery_ttl)
+        .await
+    {
+        warn!(error = %err, "could not record the delivery's decision");
+    }
+}
+
 async fn process_envelope(
     services: &WorkerServices,
     envelope: &Envelope,
     final_attempt: bool,
-) -> Result<(), ProcessError> {
+) -> Result<Verdict, ProcessError> {
     let module = services.module(envelope.provider).ok_or_else(|| {
         ProcessError::Permanent(format!("provider {} is not configured", envelope.provider))
     })?;
@@ -92,19 +166,21 @@ async fn process_envelope(
     let mut trigger = match module.decide(&envelope)? {
         Decision::Ignore(reason) => {
             info!(reason, "not a trigger");
-            return Ok(());
+            return Ok(Verdict::new(DecisionKind::Ignored, reason));
         }
         Decision::Notice { source, key, text } => {
             info!(reason = "notice", "not a run yet; telling the person once");
-            return post_notice_once(services, module, &source, &key, &text).await;
+            post_notice_once(services, module, &source, &key, &text).await?;
+            return Ok(Verdict::new(DecisionKind::Notice, "provider notice"));
         }
         Decision::Run(trigger) => *trigger,
     };
     if trigger.intent == Intent::Stop {
         let span = info_span!("stop", run_key = %trigger.run_key, actor = %trigger.actor.login);
-        return super::stop::stop(services, module, &trigger)
+        super::stop::stop(services, module, &trigger)
             .instrument(span)
-            .await;
+            .await?;
+        return Ok(Verdict::on(DecisionKind::Stop, "stop requested", &trigger, None));
     }
     let chosen = choose(&services.settings, &mut trigger);
     let conversation_id = conversation_id_for(&trigger.run_key);
@@ -112,7 +188,9 @@ async fn process_envelope(
     async {
         if let Some(run) = services.runs.get_run(&conversation_id).await? {
             info!(state = run.state.as_str(), "resuming an existing run");
-            return drive_run(services, module, &trigger, run, true, final_attempt).await;
+            let verdict = Verdict::driven(&trigger, &run, true);
+            drive_run(services, module, &trigger, run, true, final_attempt).await?;
+            return Ok(verdict);
         }
         let source = module.source();
         let access = source.access(&trigger.source, &trigger.actor).await?;
@@ -121,14 +199,15 @@ async fn process_envelope(
                 decision = "denied",
                 "person may not trigger runs here (no write access)"
             );
-            return Ok(());
+            return Ok(Verdict::on(DecisionKind::Denied, "no write access", &trigger, None));
         }
         let chosen = match chosen {
             Ok(chosen) => chosen,
             Err(refusal) => {
                 info!(decision = "options_refused", "the request's options are refused");
                 let key = format!("{}:options", trigger.run_key);
-                return post_notice_once(services, module, &trigger.source, &key, &refusal.to_string()).await;
+                post_notice_once(services, module, &trigger.source, &key, &refusal.to_string()).await?;
+                return Ok(Verdict::on(DecisionKind::Notice, "options refused", &trigger, None));
             }
         };
         let (openhands_user, api_key_secret) = match services
@@ -146,8 +225,9 @@ async fn process_envelope(
                         "a repository named in the message, with the shared default identity"
                     );
                     let key = format!("{}:shared-identity", trigger.run_key);
-                    return post_notice_once(services, module, &trigger.source, &key, SHARED_IDENTITY_REPOS)
-                        .await;
+                    post_notice_once(services, module, &trigger.source, &key, SHARED_IDENTITY_REPOS).await?;
+                    let reason = "repository named under the shared identity";
+                    return Ok(Verdict::on(DecisionKind::Notice, reason, &trigger, None));
                 }
                 Some(default) => {
                     info!(
@@ -156,7 +236,10 @@ async fn process_envelope(
                     );
                     (default.openhands_user.clone(), default.api_key_secret.clone())
                 }
-                None => return notify_unlinked(services, module, &trigger).await,
+                None => {
+                    notify_unlinked(services, module, &trigger).await?;
+                    return Ok(Verdict::on(DecisionKind::Notice, "unlinked person", &trigger, None));
+                }
             },
         };
         // One active conversation per thread: a mention on a busy thread becomes a follow-up. The thread points
@@ -179,10 +262,13 @@ async fn process_envelope(
                             if run.actor.id != trigger.actor.id && access < Access::Maintain {
                                 info!(decision = "not_theirs", active_conversation = %active, "someone else's run is active on this thread");
                                 let key = format!("{}:not-theirs", trigger.run_key);
-                                return post_notice_once(services, module, &trigger.source, &key, NOT_THEIR_RUN).await;
+                                post_notice_once(services, module, &trigger.source, &key, NOT_THEIR_RUN).await?;
+                                let reason = "someone else's run is active";
+                                return Ok(Verdict::on(DecisionKind::Notice, reason, &trigger, Some(&active)));
                             }
+                            let sent = Verdict::on(DecisionKind::FollowUp, "follow-up sent", &trigger, Some(&active));
                             match follow_up(services, module, &trigger, run, final_attempt).await? {
-                                FollowUp::Handled if chosen.is_empty() => return Ok(()),
+                                FollowUp::Handled if chosen.is_empty() => return Ok(sent),
                                 FollowUp::Handled => {
                                     // The message went to the agent as written; the run keeps what it started with.
                                     let key = format!("{}:options-running", trigger.run_key);
@@ -196,7 +282,10 @@ async fn process_envelope(
                                     if let Err(err) = notice.await {
                                         warn!(error = %err, "could not say that options wait for a new run");
                                     }
-                                    return Ok(());
+                                    return Ok(Verdict {
+                                        reason: "follow-up sent; options wait for a new run",
+                                        ..sent
+                                    });
                                 }
                                 FollowUp::Ended => {}
                             }
@@ -243,9 +332,13 @@ async fn process_envelope(
             let existing = services.runs.get_run(&conversation_id).await?.ok_or_else(|| {
                 ProcessError::Transient("run vanished after a conflicting insert".into(), None)
             })?;
-            return drive_run(services, module, &trigger, existing, true, final_attempt).await;
+            let verdict = Verdict::driven(&trigger, &existing, true);
+            drive_run(services, module, &trigger, existing, true, final_attempt).await?;
+            return Ok(verdict);
         }
-        drive_run(services, module, &trigger, run, false, final_attempt).await
+        let verdict = Verdict::driven(&trigger, &run, false);
+        drive_run(services, module, &trigger, run, false, final_attempt).await?;
+        Ok(verdict)
     }
     .instrument(span)
     .await

@@ -1,4 +1,4 @@
-//! `hookline-admin`, the operator's tool: identity links, runs and dead letters in the store a deployment uses,
+//! `hookline-admin`, the operator's tool: identity links, runs, delivery decisions and dead letters in the store a deployment uses,
 //! the local host's SQLite database or an AWS deployment's DynamoDB table (see [`Backend`]).
 //!
 //! The command line is [`Cli`] (clap). [`run`] picks the store, checks the command against the environment (the
@@ -18,6 +18,7 @@ use hookline::{
     clock::{Clock, SystemClock},
     domain::{IdentityLink, Provider, RunState},
     error::PortError,
+    ports::{DeliveryQuery, MAX_DECISION_PAGE},
 };
 
 pub use store::{Backend, Store, TABLE_VAR};
@@ -73,7 +74,7 @@ worker may read only those. Locally, set it in the secrets file or as HOOKLINE_S
 #[derive(Debug, Parser)]
 #[command(
     name = "hookline-admin",
-    about = "Manage identity links, and inspect runs and dead letters, in the store Hookline uses",
+    about = "Manage identity links, and inspect runs, delivery decisions and dead letters, in the store Hookline uses",
     after_help = STORE_HELP
 )]
 pub struct Cli {
@@ -99,8 +100,30 @@ pub enum Command {
         #[arg(long = "state", value_name = "STATE", value_delimiter = ',', value_parser = state_parser())]
         states: Vec<RunState>,
     },
+    /// List what the worker decided about recent deliveries, newest first (why it did or did not react)
+    Deliveries(DeliveriesArgs),
     /// List messages set aside after failing too often (AWS: see the SQS dead-letter queue)
     DeadLetters,
+}
+
+/// `deliveries`.
+#[derive(Debug, Args)]
+pub struct DeliveriesArgs {
+    /// Only this provider's deliveries
+    #[arg(long, value_parser = provider_parser())]
+    pub provider: Option<Provider>,
+    /// Only this tenant's deliveries, as the webhook URL names it
+    #[arg(long, value_name = "TENANT")]
+    pub tenant: Option<String>,
+    /// Most decisions to list (1 to 1000)
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=MAX_DECISION_PAGE as i64))]
+    pub limit: u16,
+    /// Continue after a previous listing (the cursor it printed)
+    #[arg(long, value_name = "CURSOR")]
+    pub after: Option<String>,
+    /// Print JSON (`{"decisions": [...], "next": cursor or null}`) instead of a table
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `link …`.
@@ -208,6 +231,10 @@ enum Action {
         external_id: String,
     },
     Runs(Vec<RunState>),
+    Deliveries {
+        query: DeliveryQuery,
+        json: bool,
+    },
     DeadLetters,
 }
 
@@ -271,6 +298,15 @@ fn plan(command: &Command, env: Env<'_>) -> Result<Action, AdminError> {
             }
             Action::Runs(unique)
         }
+        Command::Deliveries(args) => Action::Deliveries {
+            query: DeliveryQuery {
+                provider: args.provider,
+                tenant: args.tenant.as_deref().map(str::trim).map(str::to_owned),
+                limit: usize::from(args.limit),
+                after: args.after.clone(),
+            },
+            json: args.json,
+        },
         Command::DeadLetters => Action::DeadLetters,
     })
 }
@@ -328,6 +364,33 @@ async fn perform(action: Action, store: &Store) -> Result<String, AdminError> {
                     r.actor.login,
                     r.created_at
                 ));
+            }
+            Ok(out)
+        }
+        Action::Deliveries { query, json } => {
+            let page = store.decisions().recent(&query).await?;
+            if json {
+                let listing = serde_json::json!({ "decisions": page.decisions, "next": page.next });
+                return Ok(format!("{listing:#}\n"));
+            }
+            let mut out =
+                String::from("decided_at\tprovider\ttenant\tdelivery_id\tevent\tdecision\treason\tactor\tconversation_id\n");
+            for d in &page.decisions {
+                out.push_str(&format!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+                    d.decided_at,
+                    d.provider,
+                    d.tenant,
+                    d.delivery_id,
+                    d.event,
+                    d.kind.as_str(),
+                    d.reason,
+                    d.actor.as_deref().unwrap_or("-"),
+                    d.conversation_id.as_deref().unwrap_or("-")
+                ));
+            }
+            if let Some(next) = page.next {
+                out.push_str(&format!("more: --after {next}\n"));
             }
             Ok(out)
         }

@@ -1,11 +1,12 @@
 //! Which store the admin tool works on, and opening it: the local host's SQLite database, or an AWS deployment's
-//! DynamoDB table through the same ports ([`IdentityStore`], [`RunStore`]) the Lambda functions use.
+//! DynamoDB table through the same ports ([`IdentityStore`], [`RunStore`], [`DeliveryLog`]) the Lambda functions
+//! use.
 
 use std::path::PathBuf;
 
 use hookline::{
     embedded::{Database, DeadLetter},
-    ports::{IdentityStore, RunStore},
+    ports::{DeliveryLog, IdentityStore, RunStore},
 };
 
 use super::{AdminError, Env};
@@ -65,10 +66,11 @@ impl Backend {
     }
 }
 
-/// An open store: the identity and run ports, and where dead letters are.
+/// An open store: the identity, run and delivery-log ports, and where dead letters are.
 pub struct Store {
     identities: Box<dyn IdentityStore>,
     runs: Box<dyn RunStore>,
+    decisions: Box<dyn DeliveryLog>,
     dead_letters: DeadLetters,
 }
 
@@ -84,6 +86,7 @@ impl Store {
         Self {
             identities: Box::new(database.store()),
             runs: Box::new(database.store()),
+            decisions: Box::new(database.store()),
             dead_letters: DeadLetters::Sqlite(database),
         }
     }
@@ -93,7 +96,8 @@ impl Store {
     pub fn dynamo(store: hookline::aws::DynamoStore) -> Self {
         Self {
             identities: Box::new(store.clone()),
-            runs: Box::new(store),
+            runs: Box::new(store.clone()),
+            decisions: Box::new(store),
             dead_letters: DeadLetters::Sqs,
         }
     }
@@ -120,6 +124,10 @@ impl Store {
 
     pub(super) fn runs(&self) -> &dyn RunStore {
         self.runs.as_ref()
+    }
+
+    pub(super) fn decisions(&self) -> &dyn DeliveryLog {
+        self.decisions.as_ref()
     }
 
     pub(super) fn dead_letters(&self) -> Result<Vec<DeadLetter>, AdminError> {

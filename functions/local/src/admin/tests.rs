@@ -465,3 +465,41 @@ fn runs_default_to_every_state_and_name_each_once() {
         Ok(Action::Runs(vec![RunState::Running, RunState::Failed]))
     );
 }
+
+#[test]
+fn deliveries_parses_its_filters_and_bounds_the_limit() {
+    // GIVEN `deliveries` with every option WHEN parsed THEN each lands, and the limit defaults to 50
+    let cli = parse(&[
+        "deliveries",
+        "--provider",
+        "slack",
+        "--tenant",
+        "T01",
+        "--limit",
+        "1000",
+        "--after",
+        "cursor",
+        "--json",
+    ])
+    .expect("parses");
+    let Command::Deliveries(args) = cli.command else {
+        panic!("not deliveries: {cli:?}");
+    };
+    assert_eq!(args.provider, Some(Provider::Slack));
+    assert_eq!(args.tenant.as_deref(), Some("T01"));
+    assert_eq!(
+        (args.limit, args.after.as_deref(), args.json),
+        (1000, Some("cursor"), true)
+    );
+    let Command::Deliveries(args) = parse(&["deliveries"]).expect("parses").command else {
+        panic!("not deliveries");
+    };
+    assert_eq!((args.provider, args.limit, args.json), (None, 50, false));
+    // WHEN the limit is out of range THEN clap refuses it
+    for limit in ["0", "1001"] {
+        assert_eq!(
+            parse(&["deliveries", "--limit", limit]).unwrap_err().kind(),
+            ErrorKind::ValueValidation
+        );
+    }
+}

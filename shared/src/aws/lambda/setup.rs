@@ -121,7 +121,8 @@ pub fn worker_services(
     let adapters = Adapters {
         deliveries: store.clone(),
         runs: store.clone(),
-        identities: store,
+        identities: store.clone(),
+        decisions: store,
         secrets: Arc::new(secrets(aws, sdk)),
         clock: Arc::new(SystemClock),
     };
