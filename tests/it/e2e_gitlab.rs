@@ -158,10 +158,7 @@ fn note(noteable: Noteable, iid: u64, note_id: u64, body: &str, by: Value) -> Va
 }
 
 fn start_text(s: &Setup, index: usize) -> String {
-    s.h.openhands.starts()[index].request["initial_message"]["content"][0]["text"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
+    s.h.openhands.starts()[index].text().to_owned()
 }
 
 async fn wait_for_start(s: &Setup) -> String {
@@ -858,11 +855,7 @@ async fn a_signed_self_managed_instance_is_its_own_tenant() {
         .0,
         200
     );
-    eventually("conversation started", || async {
-        !h.openhands.starts().is_empty()
-    })
-    .await;
-    h.settle().await;
+    h.started().await;
     assert_eq!(h.openhands.starts().len(), 1);
     assert_eq!(
         own.bot_notes().len(),

@@ -154,9 +154,7 @@ async fn a_label_starts_one_conversation_moves_the_issue_and_reports_in_the_same
     );
     assert_eq!(start.request["git_provider"], "github");
     assert_eq!(start.request["trigger"], "jira");
-    let message = start.request["initial_message"]["content"][0]["text"]
-        .as_str()
-        .expect("text");
+    let message = start.text();
     assert!(
         message.contains("Crash on save") && message.contains("Saving twice panics."),
         "{message}"
@@ -253,9 +251,7 @@ async fn redelivery_starts_nothing_new_and_a_follow_up_joins_the_running_convers
     started(&h, 1).await;
     assert_eq!(h.openhands.starts().len(), 1);
     let start = &h.openhands.starts()[0];
-    let message = start.request["initial_message"]["content"][0]["text"]
-        .as_str()
-        .unwrap_or("");
+    let message = start.text();
     assert!(
         message.contains("It only happens with autosave on."),
         "earlier comments are context: {message}"

@@ -245,9 +245,7 @@ async fn a_mention_acks_starts_moves_the_issue_and_reports_once() {
     assert_eq!(request["selected_repository"], "octo-org/hello");
     assert_eq!(request["git_provider"], "github");
     assert_eq!(request["trigger"], "linear");
-    let message = request["initial_message"]["content"][0]["text"]
-        .as_str()
-        .expect("text");
+    let message = starts[0].text();
     assert!(message.contains("Crash on save"), "{message}");
     assert!(message.contains("Saving an empty file panics"), "{message}");
     assert!(

@@ -344,10 +344,7 @@ fn pick_form(user: &str, picker: &FakeMessage, block_id: &str, value: &str, acti
 }
 
 fn start_text(h: &Harness, index: usize) -> String {
-    h.openhands.starts()[index].request["initial_message"]["content"][0]["text"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
+    h.openhands.starts()[index].text().to_owned()
 }
 
 #[tokio::test]

@@ -363,22 +363,7 @@ async fn an_sqs_batch_starts_the_conversation_and_acknowledges_on_github() {
         Some(format!("Bearer {ALICE_KEY}")),
         "the linked identity's key, read from Secrets Manager"
     );
-    let reactions = env.github.reactions();
-    assert_eq!(reactions.len(), 1);
-    assert_eq!(reactions[0].content, "eyes");
-    assert_eq!(
-        reactions[0].target,
-        ReactionTarget::Issue {
-            repo: REPO.into(),
-            number: 12
-        }
-    );
-    let comments = env.bot_comments();
-    assert_eq!(comments.len(), 1);
-    assert!(comments[0].body.contains("I'm on it"));
-    assert!(comments[0].body.contains(&format!(
-        "https://app.example.test/conversations/{conversation_id}"
-    )));
+    env.github.assert_acknowledged_issue(12, &conversation_id);
     assert_eq!(env.queue_depth().await, 0, "the processed message was deleted");
 }
 
@@ -736,13 +721,7 @@ async fn labeled_issue_reports_the_summary_after_the_finished_callback() {
     let report = env.scheduled_sweep().await;
     assert_eq!(report["concluded"], 0, "{report}");
     assert_eq!(env.bot_comments().len(), 1);
-    let asks = env
-        .openhands
-        .requests()
-        .into_iter()
-        .filter(|r| r.path.ends_with("/ask_agent"))
-        .count();
-    assert_eq!(asks, 1, "the summary is asked once");
+    assert_eq!(env.openhands.asks(), 1, "the summary is asked once");
 }
 
 /// GIVEN the same delivery five times, through both API flavours WHEN the worker runs THEN one conversation
@@ -823,10 +802,7 @@ async fn an_unlinked_user_gets_the_linking_comment_and_no_conversation() {
     let payload = issue_comment(61, 6001, "@openhands fix it", user("dave", 5151), false);
     assert_eq!(env.deliver("issue_comment", "d-u-1", &payload).await.0, 202);
     env.pump().await;
-    let comments = env.bot_comments();
-    assert_eq!(comments.len(), 1);
-    assert!(comments[0].body.contains("@dave"));
-    assert!(comments[0].body.contains("not linked"));
+    env.github.assert_one_linking_comment_for("dave");
     assert!(env.openhands.starts().is_empty());
 }
 
@@ -845,12 +821,7 @@ async fn a_person_without_write_access_starts_nothing() {
     assert_eq!(env.deliver("issue_comment", "d-n-1", &payload).await.0, 202);
     env.pump().await;
     assert!(env.openhands.starts().is_empty());
-    assert!(env.bot_comments().is_empty());
-    assert!(env.github.reactions().is_empty());
-    assert!(!env
-        .github
-        .requests_to("/repos/octo-org/hello/collaborators/mallory/permission")
-        .is_empty());
+    env.github.assert_untouched_after_checking("mallory");
 }
 
 /// GIVEN a delivery whose processing failed for good (GitHub refused the installation token) WHEN GitHub redelivers

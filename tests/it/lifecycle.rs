@@ -197,10 +197,7 @@ async fn a_mention_on_a_gone_sandbox_ends_that_run_and_starts_a_new_one_that_lin
     h.settle().await;
     assert_eq!(state(&h, &first), RunState::Failed);
     let second = h.openhands.starts()[1].clone();
-    let text = second.request["initial_message"]["content"][0]["text"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let text = second.text().to_owned();
     assert!(text.contains(&format!("conversations/{first}")), "{text}");
     assert!(text.contains("please retry"), "{text}");
     // Each run has its own status comment; the first says why it ended.

@@ -299,6 +299,17 @@ impl Harness {
         self.github.bot_comments()
     }
 
+    /// Wait until a conversation has started and the worker has finished what was accepted; returns every start
+    /// so far.
+    pub async fn started(&self) -> Vec<crate::fake_openhands::StartedConversation> {
+        eventually("a conversation started", || async {
+            !self.openhands.starts().is_empty()
+        })
+        .await;
+        self.settle().await;
+        self.openhands.starts()
+    }
+
     /// Wait until the queue is empty and nothing is in flight (the worker finished what was accepted).
     pub async fn settle(&self) {
         let host = self.host();

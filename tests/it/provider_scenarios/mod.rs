@@ -137,9 +137,7 @@ async fn start_run<R: Rig>(rig: &R) -> String {
 }
 
 fn start_text(start: &StartedConversation) -> &str {
-    start.request["initial_message"]["content"][0]["text"]
-        .as_str()
-        .unwrap_or_default()
+    start.text()
 }
 
 /// Scenario 1: acknowledged, one conversation with the provider's facts, one result after `finished`.
