@@ -54,10 +54,7 @@ async fn labeled_issue_starts_one_conversation_acks_and_reports_the_summary() {
     h.openhands.set_summary(
         "Fixed the empty-config crash and added a test. Opened https://github.com/octo-org/hello/pull/99.",
     );
-    h.openhands.set_execution_status(&conversation_id, "finished");
-    let key = h.openhands.session_key(&conversation_id).expect("session key");
-    let response = post_event(&h.url(), &conversation_id, "finished", &key).await;
-    assert_eq!(response.status().as_u16(), 200);
+    h.finish(&conversation_id).await;
     // The title is set once the run ends: the server replaces an earlier one with its own.
     assert_eq!(
         h.openhands.title(&conversation_id).as_deref(),
@@ -74,8 +71,7 @@ async fn labeled_issue_starts_one_conversation_acks_and_reports_the_summary() {
     assert!(body.contains("See the conversation"));
 
     // A repeated callback and a racing sweep change nothing.
-    let again = post_event(&h.url(), &conversation_id, "finished", &key).await;
-    assert_eq!(again.status().as_u16(), 200);
+    assert_eq!(h.call_back(&conversation_id, "finished").await, 200);
     h.host().sweep_now().await;
     assert_eq!(h.bot_comments().len(), 1);
     assert_eq!(h.openhands.asks(), 1, "the summary is asked once");
@@ -657,15 +653,7 @@ async fn assigning_the_machine_user_starts_one_run_and_a_later_reassignment_anot
         "an unassignment stops nothing"
     );
 
-    h.openhands.set_execution_status(&conversation_id, "finished");
-    let key = h.openhands.session_key(&conversation_id).expect("session key");
-    assert_eq!(
-        post_event(&h.url(), &conversation_id, "finished", &key)
-            .await
-            .status()
-            .as_u16(),
-        200
-    );
+    h.finish(&conversation_id).await;
     let again = assignment(81, "assigned", MACHINE, alice(), "2026-11-30T10:00:00Z");
     assert_eq!(h.deliver("issues", "d-as-4", &again).await.0, 202);
     eventually("a second start", || async { h.openhands.starts().len() == 2 }).await;

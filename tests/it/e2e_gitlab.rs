@@ -7,7 +7,6 @@ use hookline::{
 };
 use hookline_tests::{
     fake_gitlab::{FakeGitlab, InjectedFailure, FAKE_BOT_ID, FAKE_BOT_USERNAME},
-    fake_openhands::post_event,
     harness::{eventually, Harness, HarnessOptions, ALICE_KEY},
 };
 use serde_json::{json, Value};
@@ -234,15 +233,7 @@ async fn a_newly_added_label_acks_starts_and_reports_once_in_the_status_note() {
     s.h.openhands.set_summary(
         "Fixed the crash and added a test. Opened https://gitlab.example/acme/hello/-/merge_requests/3.",
     );
-    s.h.openhands.set_execution_status(&conversation_id, "finished");
-    let key = s.h.openhands.session_key(&conversation_id).expect("session key");
-    assert_eq!(
-        post_event(&s.h.url(), &conversation_id, "finished", &key)
-            .await
-            .status()
-            .as_u16(),
-        200
-    );
+    s.h.finish(&conversation_id).await;
     // The title is set once the run ends: the server replaces an earlier one with its own.
     assert_eq!(
         s.h.openhands.title(&conversation_id).as_deref(),
@@ -261,7 +252,7 @@ async fn a_newly_added_label_acks_starts_and_reports_once_in_the_status_note() {
     assert_eq!(edits[0].method, "PUT");
 
     // A repeated callback and a sweep change nothing.
-    post_event(&s.h.url(), &conversation_id, "finished", &key).await;
+    s.h.call_back(&conversation_id, "finished").await;
     s.h.host().sweep_now().await;
     assert_eq!(s.gitlab.bot_notes().len(), 1);
     assert_eq!(s.h.openhands.starts().len(), 1);
@@ -688,8 +679,7 @@ async fn an_inline_diff_note_replies_in_its_discussion_and_works_on_the_source_b
     // The result edits that reply.
     s.h.openhands.set_summary("Renamed it and pushed to feature/run.");
     s.h.openhands.set_execution_status(&conversation_id, "finished");
-    let key = s.h.openhands.session_key(&conversation_id).expect("key");
-    post_event(&s.h.url(), &conversation_id, "finished", &key).await;
+    s.h.call_back(&conversation_id, "finished").await;
     let notes = s.gitlab.bot_notes();
     assert_eq!(notes.len(), 1);
     assert!(notes[0].body.contains("Renamed it"));
@@ -1256,10 +1246,7 @@ async fn assigning_the_bot_starts_one_run_and_a_later_reassignment_another() {
         "an unassignment stops nothing"
     );
 
-    s.h.openhands.set_execution_status(&conversation_id, "finished");
-    let key = s.h.openhands.session_key(&conversation_id).expect("session key");
-    let finished = post_event(&s.h.url(), &conversation_id, "finished", &key).await;
-    assert_eq!(finished.status().as_u16(), 200);
+    s.h.finish(&conversation_id).await;
     let again_at = s.gitlab.seed_assignment(
         PROJECT,
         Noteable::Issue,

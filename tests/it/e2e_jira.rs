@@ -11,7 +11,6 @@ use hookline::{
 };
 use hookline_tests::{
     fake_jira::{adf_text, FakeIssue, FakeJira, FAKE_API_TOKEN, FAKE_BOT_ACCOUNT_ID, FAKE_EMAIL},
-    fake_openhands::post_event,
     harness::{eventually, outbound, Harness, HarnessOptions, ALICE_KEY},
 };
 use serde_json::{json, Value};
@@ -190,15 +189,7 @@ async fn a_label_starts_one_conversation_moves_the_issue_and_reports_in_the_same
     h.openhands.set_summary(
         "Fixed the double-save panic.\n\n- added a test\n\nOpened https://github.com/octo-org/hello/pull/99.",
     );
-    h.openhands.set_execution_status(&conversation_id, "finished");
-    let key = h.openhands.session_key(&conversation_id).expect("session key");
-    assert_eq!(
-        post_event(&h.url(), &conversation_id, "finished", &key)
-            .await
-            .status()
-            .as_u16(),
-        200
-    );
+    h.finish(&conversation_id).await;
     // The title is set once the run ends: the server replaces an earlier one with its own.
     assert_eq!(
         h.openhands.title(&conversation_id).as_deref(),
@@ -220,7 +211,7 @@ async fn a_label_starts_one_conversation_moves_the_issue_and_reports_in_the_same
     assert_eq!(jira.issue(ISSUE_ID).expect("issue").status, "In Review");
 
     // A repeated callback and a sweep change nothing.
-    post_event(&h.url(), &conversation_id, "finished", &key).await;
+    h.call_back(&conversation_id, "finished").await;
     h.host().sweep_now().await;
     assert_eq!(jira.bot_comments().len(), 1);
     assert_eq!(jira.requests_to("PUT", "/rest/api/3/issue/").len(), 1);

@@ -286,19 +286,7 @@ async fn a_mention_acks_starts_moves_the_issue_and_reports_once() {
     rig.h
         .openhands
         .set_summary("Fixed the crash. Opened https://github.com/octo-org/hello/pull/5.");
-    rig.h.openhands.set_execution_status(&conversation_id, "finished");
-    let key = rig
-        .h
-        .openhands
-        .session_key(&conversation_id)
-        .expect("session key");
-    assert_eq!(
-        post_event(&rig.h.url(), &conversation_id, "finished", &key)
-            .await
-            .status()
-            .as_u16(),
-        200
-    );
+    rig.h.finish(&conversation_id).await;
     // The title is set once the run ends: the server replaces an earlier one with its own.
     assert_eq!(
         rig.h.openhands.title(&conversation_id).as_deref(),
@@ -316,7 +304,7 @@ async fn a_mention_acks_starts_moves_the_issue_and_reports_once() {
         .contains("https://github.com/octo-org/hello/pull/5"));
     assert_eq!(comments[0].edits, 1);
     // A repeated callback and a sweep change nothing.
-    post_event(&rig.h.url(), &conversation_id, "finished", &key).await;
+    rig.h.call_back(&conversation_id, "finished").await;
     rig.h.host().sweep_now().await;
     assert_eq!(rig.bot_comments().len(), 1);
     assert_eq!(rig.linear.requests_for("commentCreate").len(), 1);
@@ -564,8 +552,7 @@ async fn a_refused_result_edit_is_not_silent_and_is_retried() {
     assert!(rig.bot_comments()[0].body.contains("I'm on it"));
     // The callback is redelivered after the wait it was given (or the sweep runs): the result lands once.
     rig.h.clock.advance(5);
-    let again = post_event(&rig.h.url(), &conversation_id, "finished", &key).await;
-    assert_eq!(again.status().as_u16(), 200);
+    assert_eq!(rig.h.call_back(&conversation_id, "finished").await, 200);
     let comments = rig.bot_comments();
     assert_eq!(comments.len(), 1);
     assert!(comments[0].body.contains("Done."));

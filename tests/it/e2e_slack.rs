@@ -9,7 +9,6 @@ use hookline::{
     slack::{verify as signature, PICK_ACTION_ID, STOP_ACTION_ID},
 };
 use hookline_tests::{
-    fake_openhands::post_event,
     fake_slack::{interaction_form, FakeMessage, FakeSlack, SlackFailure},
     harness::{eventually, Harness, HarnessOptions, ALICE_KEY},
 };
@@ -426,15 +425,7 @@ async fn a_mention_starts_one_conversation_acks_in_the_thread_and_edits_the_stat
     s.h.openhands.set_summary(
         "**Fixed** the race in the login test. Opened https://github.com/octo-org/hello/pull/99.",
     );
-    s.h.openhands.set_execution_status(&conversation_id, "finished");
-    let key = s.h.openhands.session_key(&conversation_id).expect("session key");
-    assert_eq!(
-        post_event(&s.h.url(), &conversation_id, "finished", &key)
-            .await
-            .status()
-            .as_u16(),
-        200
-    );
+    s.h.finish(&conversation_id).await;
     // The title is set once the run ends: the server replaces an earlier one with its own.
     assert_eq!(
         s.h.openhands.title(&conversation_id).as_deref(),
@@ -457,7 +448,7 @@ async fn a_mention_starts_one_conversation_acks_in_the_thread_and_edits_the_stat
     );
 
     // A repeated callback and a sweep change nothing.
-    post_event(&s.h.url(), &conversation_id, "finished", &key).await;
+    s.h.call_back(&conversation_id, "finished").await;
     s.h.host().sweep_now().await;
     assert_eq!(s.slack.requests_to("chat.update").len(), 1);
     assert_eq!(s.slack.bot_messages().len(), 1);

@@ -294,6 +294,23 @@ impl Harness {
             .clone()
     }
 
+    /// Post the agent server's `status` event for `conversation_id` with the conversation's session key; returns
+    /// the answer's HTTP status.
+    pub async fn call_back(&self, conversation_id: &str, status: &str) -> u16 {
+        let key = self.openhands.session_key(conversation_id).expect("session key");
+        crate::fake_openhands::post_event(&self.url(), conversation_id, status, &key)
+            .await
+            .status()
+            .as_u16()
+    }
+
+    /// The agent finished `conversation_id`: the fake says so from now on, and the `finished` callback is
+    /// answered 200.
+    pub async fn finish(&self, conversation_id: &str) {
+        self.openhands.set_execution_status(conversation_id, "finished");
+        assert_eq!(self.call_back(conversation_id, "finished").await, 200);
+    }
+
     /// Comments Hookline wrote (as the App's bot).
     pub fn bot_comments(&self) -> Vec<crate::fake_github::FakeComment> {
         self.github.bot_comments()
