@@ -9,7 +9,7 @@ use hookline::{
     slack::{verify as signature, PICK_ACTION_ID, STOP_ACTION_ID},
 };
 use hookline_tests::{
-    fake_slack::{interaction_form, FakeMessage, FakeSlack, SlackFailure},
+    fake_slack::{interaction_form, FakeEphemeral, FakeMessage, FakeSlack, SlackFailure},
     harness::{eventually, Harness, HarnessOptions, ALICE_KEY},
 };
 use serde_json::{json, Value};
@@ -142,6 +142,19 @@ impl Slack {
             .await
     }
 
+    /// [`Self::mention`] with `request` addressed to the bot.
+    async fn ask(
+        &self,
+        event_id: &str,
+        user: &str,
+        request: &str,
+        ts: &str,
+        thread_ts: Option<&str>,
+    ) -> (u16, String) {
+        self.mention(event_id, user, &format!("<@{BOT}> {request}"), ts, thread_ts)
+            .await
+    }
+
     /// Post a click on the Stop button of the status message `status_ts` (in the thread `root`) by `user`, signed
     /// and form-encoded as Slack's interactivity sends it, to the events URL.
     async fn click_stop(
@@ -153,21 +166,24 @@ impl Slack {
         value: &str,
     ) -> (u16, String) {
         let body = stop_click_form(user, status_ts, root, action_ts, value);
+        self.interact(&body, Some(SIGNING_SECRET)).await
+    }
+
+    /// Post the interaction `form` to TEAM's events URL, form-encoded, signed with `secret` (none: unsigned) at
+    /// the harness's now.
+    async fn interact(&self, form: &[u8], secret: Option<&str>) -> (u16, String) {
         let ts = self.h.clock_now().to_string();
-        let response = self
+        let mut request = self
             .h
             .http
             .post(format!("{}/webhooks/slack/{TEAM}", self.h.url()))
             .header("Content-Type", "application/x-www-form-urlencoded")
             .header("X-Slack-Request-Timestamp", &ts)
-            .header(
-                "X-Slack-Signature",
-                signature::sign(SIGNING_SECRET.as_bytes(), &ts, &body),
-            )
-            .body(body)
-            .send()
-            .await
-            .expect("hookline answers");
+            .body(form.to_vec());
+        if let Some(secret) = secret {
+            request = request.header("X-Slack-Signature", signature::sign(secret.as_bytes(), &ts, form));
+        }
+        let response = request.send().await.expect("hookline answers");
         let status = response.status().as_u16();
         (status, response.text().await.unwrap_or_default())
     }
@@ -203,23 +219,31 @@ impl Slack {
     ) -> (u16, String) {
         let block_id = picker.select().expect("a select").block_id;
         let body = pick_form(user, picker, &block_id, value, action_ts);
-        let ts = self.h.clock_now().to_string();
-        let mut request = self
-            .h
-            .http
-            .post(format!("{}/webhooks/slack/{TEAM}", self.h.url()))
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .header("X-Slack-Request-Timestamp", &ts)
-            .body(body.clone());
-        if let Some(secret) = secret {
-            request = request.header(
-                "X-Slack-Signature",
-                signature::sign(secret.as_bytes(), &ts, &body),
-            );
-        }
-        let response = request.send().await.expect("hookline answers");
-        let status = response.status().as_u16();
-        (status, response.text().await.unwrap_or_default())
+        self.interact(&body, secret).await
+    }
+
+    /// Wait for Hookline's first private notice and for the queue to drain; asserts it is the only one.
+    async fn the_only_ephemeral(&self) -> FakeEphemeral {
+        eventually("a private notice", || async {
+            !self.slack.ephemerals().is_empty()
+        })
+        .await;
+        self.h.settle().await;
+        let ephemerals = self.slack.ephemerals();
+        assert_eq!(ephemerals.len(), 1);
+        ephemerals[0].clone()
+    }
+
+    /// [`Self::pick`], correctly signed.
+    async fn pick_signed(
+        &self,
+        user: &str,
+        picker: &FakeMessage,
+        value: &str,
+        action_ts: &str,
+    ) -> (u16, String) {
+        self.pick(user, picker, value, action_ts, Some(SIGNING_SECRET))
+            .await
     }
 
     async fn run(&self, conversation_id: &str) -> hookline::domain::RunRecord {
@@ -275,71 +299,76 @@ fn app_mention(channel: &str, user: &str, text: &str, ts: &str, thread_ts: Optio
     event
 }
 
-/// A `block_actions` interaction for a click on the Stop button, as Slack posts it.
-fn stop_click_form(user: &str, status_ts: &str, root: &str, action_ts: &str, value: &str) -> Vec<u8> {
+/// A `block_actions` interaction, form-encoded as Slack posts it: `user`'s `action` on the bot's message
+/// `message` (its `ts` and `thread_ts` are the container's) in `channel` (named `channel_name`), with the view's
+/// `state`.
+fn block_actions_form(
+    user: &str,
+    (channel, channel_name): (&str, &str),
+    message: Value,
+    state: Value,
+    action: Value,
+) -> Vec<u8> {
+    let mut message_with_sender = json!({
+        "type": "message", "subtype": "bot_message", "user": BOT, "bot_id": format!("B{BOT}"),
+    });
+    for (key, value) in message.as_object().expect("a message object") {
+        message_with_sender[key] = value.clone();
+    }
     let payload = json!({
         "type": "block_actions",
         "user": {"id": user, "username": user.to_lowercase(), "name": user.to_lowercase(), "team_id": TEAM},
         "api_app_id": "A0HOOKLN1",
         "token": "legacy-token",
         "container": {
-            "type": "message", "message_ts": status_ts, "channel_id": CHANNEL, "is_ephemeral": false,
-            "thread_ts": root
+            "type": "message", "message_ts": message["ts"], "channel_id": channel, "is_ephemeral": false,
+            "thread_ts": message["thread_ts"]
         },
         "trigger_id": "1.2.abc",
         "team": {"id": TEAM, "domain": "hookline"},
         "enterprise": null,
         "is_enterprise_install": false,
-        "channel": {"id": CHANNEL, "name": "general"},
-        "message": {
-            "type": "message", "subtype": "bot_message", "user": BOT, "bot_id": format!("B{BOT}"),
-            "text": "I'm on it", "ts": status_ts, "thread_ts": root
-        },
-        "state": {"values": {}},
+        "channel": {"id": channel, "name": channel_name},
+        "message": message_with_sender,
+        "state": {"values": state},
         "response_url": "https://hooks.slack.com/actions/T0HOOKLN1/1/abc",
-        "actions": [{
+        "actions": [action]
+    });
+    interaction_form(&payload)
+}
+
+/// A `block_actions` interaction for a click on the Stop button, as Slack posts it.
+fn stop_click_form(user: &str, status_ts: &str, root: &str, action_ts: &str, value: &str) -> Vec<u8> {
+    block_actions_form(
+        user,
+        (CHANNEL, "general"),
+        json!({"text": "I'm on it", "ts": status_ts, "thread_ts": root}),
+        json!({}),
+        json!({
             "action_id": STOP_ACTION_ID, "block_id": "hookline_status_actions", "type": "button",
             "text": {"type": "plain_text", "text": "Stop"}, "value": value, "style": "danger",
             "action_ts": action_ts
-        }]
-    });
-    interaction_form(&payload)
+        }),
+    )
 }
 
 /// A `block_actions` interaction for a pick of `value` in the picker `picker` (whose select has `block_id`), as
 /// Slack posts it: the message with the blocks Hookline posted.
 fn pick_form(user: &str, picker: &FakeMessage, block_id: &str, value: &str, action_ts: &str) -> Vec<u8> {
     let root = picker.thread_ts.clone().expect("a thread reply");
-    let payload = json!({
-        "type": "block_actions",
-        "user": {"id": user, "username": user.to_lowercase(), "name": user.to_lowercase(), "team_id": TEAM},
-        "api_app_id": "A0HOOKLN1",
-        "token": "legacy-token",
-        "container": {
-            "type": "message", "message_ts": picker.ts, "channel_id": PICKER_CHANNEL, "is_ephemeral": false,
-            "thread_ts": root
-        },
-        "trigger_id": "1.2.abc",
-        "team": {"id": TEAM, "domain": "hookline"},
-        "enterprise": null,
-        "is_enterprise_install": false,
-        "channel": {"id": PICKER_CHANNEL, "name": "picker"},
-        "message": {
-            "type": "message", "subtype": "bot_message", "user": BOT, "bot_id": format!("B{BOT}"),
-            "text": picker.text, "ts": picker.ts, "thread_ts": root, "blocks": picker.blocks
-        },
-        "state": {"values": {block_id: {PICK_ACTION_ID: {
-            "type": "static_select", "selected_option": {"text": {"type": "plain_text", "text": value}, "value": value}
-        }}}},
-        "response_url": "https://hooks.slack.com/actions/T0HOOKLN1/1/abc",
-        "actions": [{
+    let selected = json!({"text": {"type": "plain_text", "text": value}, "value": value});
+    block_actions_form(
+        user,
+        (PICKER_CHANNEL, "picker"),
+        json!({"text": picker.text, "ts": picker.ts, "thread_ts": root, "blocks": picker.blocks}),
+        json!({block_id: {PICK_ACTION_ID: {"type": "static_select", "selected_option": selected}}}),
+        json!({
             "type": "static_select", "action_id": PICK_ACTION_ID, "block_id": block_id,
-            "selected_option": {"text": {"type": "plain_text", "text": value}, "value": value},
+            "selected_option": selected,
             "placeholder": {"type": "plain_text", "text": "Choose a repository"},
             "action_ts": action_ts
-        }]
-    });
-    interaction_form(&payload)
+        }),
+    )
 }
 
 fn start_text(h: &Harness, index: usize) -> String {
@@ -352,10 +381,10 @@ async fn a_mention_starts_one_conversation_acks_in_the_thread_and_edits_the_stat
     let ts = s.ts(100);
     let began = Instant::now();
     let (status, _) = s
-        .mention(
+        .ask(
             "Ev0001",
             ALICE,
-            &format!("<@{BOT}> please fix the flaky login test in octo-org/hello"),
+            "please fix the flaky login test in octo-org/hello",
             &ts,
             None,
         )
@@ -489,10 +518,10 @@ async fn slack_retries_of_the_same_event_start_nothing_new() {
 async fn a_mention_in_a_running_thread_becomes_a_follow_up() {
     let s = Slack::start().await;
     let root = s.ts(300);
-    s.mention(
+    s.ask(
         "Ev0F1",
         ALICE,
-        &format!("<@{BOT}> migrate octo-org/hello to the new API"),
+        "migrate octo-org/hello to the new API",
         &root,
         None,
     )
@@ -500,10 +529,10 @@ async fn a_mention_in_a_running_thread_becomes_a_follow_up() {
     let conversation_id = s.first_start().await;
     let reply = s.ts(301);
     let (status, _) = s
-        .mention(
+        .ask(
             "Ev0F2",
             ALICE,
-            &format!("<@{BOT}> also keep the old endpoint working"),
+            "also keep the old endpoint working",
             &reply,
             Some(&root),
         )
@@ -562,10 +591,10 @@ async fn context_is_the_thread_only_without_the_bots_own_messages() {
         "U0BOB0001",
         "written after the mention",
     );
-    s.mention(
+    s.ask(
         "Ev0C1",
         ALICE,
-        &format!("<@{BOT}> please fix this in octo-org/hello"),
+        "please fix this in octo-org/hello",
         &mention_ts,
         Some(&root),
     )
@@ -601,23 +630,15 @@ async fn context_is_the_thread_only_without_the_bots_own_messages() {
 async fn an_unlinked_person_gets_an_ephemeral_notice_and_no_conversation() {
     let s = Slack::start().await;
     let ts = s.ts(500);
-    s.mention("Ev0U1", DAVE, &format!("<@{BOT}> fix octo-org/hello"), &ts, None)
-        .await;
-    eventually("notice posted", || async { !s.slack.ephemerals().is_empty() }).await;
-    s.h.settle().await;
-    let ephemerals = s.slack.ephemerals();
-    assert_eq!(ephemerals.len(), 1);
-    assert_eq!(ephemerals[0].user, DAVE);
-    assert_eq!(ephemerals[0].channel, CHANNEL);
-    assert_eq!(ephemerals[0].thread_ts.as_deref(), Some(ts.as_str()));
+    s.ask("Ev0U1", DAVE, "fix octo-org/hello", &ts, None).await;
+    let ephemeral = s.the_only_ephemeral().await;
+    assert_eq!(ephemeral.user, DAVE);
+    assert_eq!(ephemeral.channel, CHANNEL);
+    assert_eq!(ephemeral.thread_ts.as_deref(), Some(ts.as_str()));
+    assert!(ephemeral.text.contains("not linked"), "{}", ephemeral.text);
+    assert!(ephemeral.text.contains(&format!("<@{DAVE}>")));
     assert!(
-        ephemerals[0].text.contains("not linked"),
-        "{}",
-        ephemerals[0].text
-    );
-    assert!(ephemerals[0].text.contains(&format!("<@{DAVE}>")));
-    assert!(
-        ephemerals[0].text.contains(TEAM),
+        ephemeral.text.contains(TEAM),
         "the notice names the ids an admin links"
     );
     assert!(s.h.openhands.starts().is_empty());
@@ -785,15 +806,9 @@ async fn only_people_the_rules_allow_may_trigger() {
     // Dave is in no listed group.
     let ts = s.ts(100);
     assert_eq!(
-        s.mention(
-            "Ev0DAVE1",
-            DAVE,
-            &format!("<@{BOT}> fix it in octo-org/hello"),
-            &ts,
-            None
-        )
-        .await
-        .0,
+        s.ask("Ev0DAVE1", DAVE, "fix it in octo-org/hello", &ts, None)
+            .await
+            .0,
         202
     );
     // Alice, in a channel that is not served.
@@ -829,14 +844,8 @@ async fn only_people_the_rules_allow_may_trigger() {
     );
 
     let ts = s.ts(400);
-    s.mention(
-        "Ev0ALICE1",
-        ALICE,
-        &format!("<@{BOT}> fix it in octo-org/hello"),
-        &ts,
-        None,
-    )
-    .await;
+    s.ask("Ev0ALICE1", ALICE, "fix it in octo-org/hello", &ts, None)
+        .await;
     s.first_start().await;
     assert_eq!(s.h.openhands.starts().len(), 1);
 }
@@ -929,14 +938,7 @@ async fn web_api_rate_limits_are_retried_after_retry_after() {
     s.slack
         .fail_next("reactions.add", SlackFailure::error("invalid_auth"));
     let ts = s.ts(1000);
-    s.mention(
-        "Ev0RL1",
-        ALICE,
-        &format!("<@{BOT}> fix octo-org/hello"),
-        &ts,
-        None,
-    )
-    .await;
+    s.ask("Ev0RL1", ALICE, "fix octo-org/hello", &ts, None).await;
     eventually("first attempt failed", || async {
         !s.slack.requests_to("chat.postMessage").is_empty()
     })
@@ -961,10 +963,10 @@ async fn web_api_rate_limits_are_retried_after_retry_after() {
 async fn the_stop_button_stops_the_run_of_the_person_who_asked() {
     let s = Slack::start().await;
     let root = s.ts(100);
-    s.mention(
+    s.ask(
         "Ev0STOP1",
         ALICE,
-        &format!("<@{BOT}> refactor the session code in octo-org/hello"),
+        "refactor the session code in octo-org/hello",
         &root,
         None,
     )
@@ -987,16 +989,13 @@ async fn the_stop_button_stops_the_run_of_the_person_who_asked() {
         .click_stop(DAVE, &status.ts, &root, &s.ts(200), &conversation_id)
         .await;
     assert_eq!(answer, 200, "Slack wants a click acknowledged with 200");
-    eventually("refusal", || async { !s.slack.ephemerals().is_empty() }).await;
-    s.h.settle().await;
-    let ephemerals = s.slack.ephemerals();
-    assert_eq!(ephemerals.len(), 1);
-    assert_eq!(ephemerals[0].user, DAVE);
-    assert_eq!(ephemerals[0].thread_ts.as_deref(), Some(root.as_str()));
+    let ephemeral = s.the_only_ephemeral().await;
+    assert_eq!(ephemeral.user, DAVE);
+    assert_eq!(ephemeral.thread_ts.as_deref(), Some(root.as_str()));
     assert!(
-        ephemerals[0].text.contains("can't stop this run"),
+        ephemeral.text.contains("can't stop this run"),
         "{}",
-        ephemerals[0].text
+        ephemeral.text
     );
     assert!(!s.run(&conversation_id).await.state.is_terminal());
     let interrupts = |s: &Slack| {
@@ -1134,27 +1133,16 @@ async fn a_pick_in_the_picker_starts_the_requesters_run_once() {
     // Dave may trigger runs, but this choice is Alice's.
     s.h.link_to(Provider::Slack, TEAM, DAVE, "dave").await;
     let (status, body) = s
-        .pick(
-            DAVE,
-            &picker,
-            "github:octo-org/api",
-            &s.ts(200),
-            Some(SIGNING_SECRET),
-        )
+        .pick_signed(DAVE, &picker, "github:octo-org/api", &s.ts(200))
         .await;
     assert_eq!((status, body.as_str()), (200, ""), "acknowledged at once, empty");
-    eventually("refusal", || async { !s.slack.ephemerals().is_empty() }).await;
-    s.h.settle().await;
-    let ephemerals = s.slack.ephemerals();
-    assert_eq!(ephemerals.len(), 1);
-    assert_eq!(ephemerals[0].user, DAVE);
-    assert_eq!(ephemerals[0].thread_ts.as_deref(), Some(ts.as_str()));
+    let ephemeral = s.the_only_ephemeral().await;
+    assert_eq!(ephemeral.user, DAVE);
+    assert_eq!(ephemeral.thread_ts.as_deref(), Some(ts.as_str()));
     assert!(
-        ephemerals[0]
-            .text
-            .contains(&format!("Only <@{ALICE}> can choose")),
+        ephemeral.text.contains(&format!("Only <@{ALICE}> can choose")),
         "{}",
-        ephemerals[0].text
+        ephemeral.text
     );
     assert!(s.h.openhands.starts().is_empty());
     assert!(s
@@ -1171,13 +1159,7 @@ async fn a_pick_in_the_picker_starts_the_requesters_run_once() {
         &format!("<@{BOT}> fix the flaky login test on Safari"),
     );
     let (status, body) = s
-        .pick(
-            ALICE,
-            &picker,
-            "github:octo-org/web",
-            &s.ts(300),
-            Some(SIGNING_SECRET),
-        )
+        .pick_signed(ALICE, &picker, "github:octo-org/web", &s.ts(300))
         .await;
     assert_eq!((status, body.as_str()), (200, ""));
     let conversation_id = s.first_start().await;
@@ -1214,13 +1196,7 @@ async fn a_pick_in_the_picker_starts_the_requesters_run_once() {
 
     // A second pick (another repository, from a stale view of the picker) starts nothing new.
     let (status, _) = s
-        .pick(
-            ALICE,
-            &picker,
-            "github:octo-org/api",
-            &s.ts(400),
-            Some(SIGNING_SECRET),
-        )
+        .pick_signed(ALICE, &picker, "github:octo-org/api", &s.ts(400))
         .await;
     assert_eq!(status, 200);
     s.h.settle().await;
@@ -1249,13 +1225,7 @@ async fn a_pick_after_the_expiry_says_so_and_starts_nothing() {
     );
     s.h.clock.advance(700);
     let (status, _) = s
-        .pick(
-            ALICE,
-            &picker,
-            "github:octo-org/api",
-            &s.ts(200),
-            Some(SIGNING_SECRET),
-        )
+        .pick_signed(ALICE, &picker, "github:octo-org/api", &s.ts(200))
         .await;
     assert_eq!(status, 200);
     eventually("picker edited", || async {
@@ -1303,29 +1273,18 @@ async fn forged_or_hand_made_picks_start_nothing() {
     assert_eq!(s.h.host().queue().depth().expect("depth"), 0, "nothing queued");
 
     let (status, _) = s
-        .pick(
-            ALICE,
-            &picker,
-            "github:octo-org/elsewhere",
-            &s.ts(300),
-            Some(SIGNING_SECRET),
-        )
+        .pick_signed(ALICE, &picker, "github:octo-org/elsewhere", &s.ts(300))
         .await;
     assert_eq!(status, 200);
-    eventually("refusal", || async { !s.slack.ephemerals().is_empty() }).await;
-    s.h.settle().await;
-    let ephemerals = s.slack.ephemerals();
-    assert_eq!(ephemerals.len(), 1);
+    let ephemeral = s.the_only_ephemeral().await;
     assert!(
-        ephemerals[0]
+        ephemeral
             .text
             .contains("is not one of this channel's repositories"),
         "{}",
-        ephemerals[0].text
+        ephemeral.text
     );
-    let (status, _) = s
-        .pick(ALICE, &picker, "github:../x", &s.ts(301), Some(SIGNING_SECRET))
-        .await;
+    let (status, _) = s.pick_signed(ALICE, &picker, "github:../x", &s.ts(301)).await;
     assert_eq!(status, 400);
     s.h.settle().await;
     assert!(s.h.openhands.starts().is_empty());
