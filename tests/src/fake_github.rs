@@ -28,7 +28,7 @@ use axum::{
     extract::State,
     http::{HeaderMap, HeaderValue, Method, StatusCode},
     response::{IntoResponse, Response},
-    Json, Router,
+    Json,
 };
 use hookline::{
     clock::{Clock, SystemClock},
@@ -266,8 +266,7 @@ impl FakeGithub {
                 ..FakeState::default()
             }),
         });
-        let app = Router::new().fallback(handle).with_state(shared.clone());
-        let server = listener.serve(app, Recording::headers(RECORDED_HEADERS));
+        let server = listener.serve_fallback(shared.clone(), handle, Recording::headers(RECORDED_HEADERS));
         FakeGithub { shared, server }
     }
 

@@ -30,7 +30,7 @@ use axum::{
     extract::State,
     http::StatusCode,
     response::{IntoResponse, Response},
-    Json, Router,
+    Json,
 };
 use base64::{engine::general_purpose::STANDARD as BASE64, Engine as _};
 use hookline::clock::Clock;
@@ -185,8 +185,7 @@ impl FakeJira {
                 ..FakeState::default()
             }),
         });
-        let app = Router::new().fallback(handle).with_state(shared.clone());
-        let server = listener.serve(app, Recording::headers(&["authorization"]));
+        let server = listener.serve_fallback(shared.clone(), handle, Recording::headers(&["authorization"]));
         FakeJira { shared, server }
     }
 
