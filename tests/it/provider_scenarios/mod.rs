@@ -64,6 +64,14 @@ struct StartFacts {
 }
 
 /// One provider wired into a [`Deployment`], with its fake server and one linked person.
+/// A JSON webhook delivery to `path` as the provider's client `user_agent` posts it; the provider's own headers
+/// (event, delivery id, signature) follow.
+fn json_delivery(path: impl Into<String>, body: Vec<u8>, user_agent: &str) -> Delivery {
+    Delivery::new(path, body)
+        .with_header("content-type", "application/json")
+        .with_header("user-agent", user_agent)
+}
+
 trait Rig: Sized {
     type Host: Deployment;
 
