@@ -27,14 +27,7 @@ struct JiraRig {
 
 async fn rig() -> JiraRig {
     let jira = FakeJira::start(Arc::new(SystemClock)).await;
-    jira.add_issue(FakeIssue::new(
-        ISSUE_ID,
-        "PROJ-7",
-        "Crash on save",
-        json!({"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [
-            {"type": "text", "text": "Saving twice panics."}
-        ]}]}),
-    ));
+    jira.add_issue(FakeIssue::crash_on_save(ISSUE_ID));
     let env = [
         ("JIRA_TENANTS", "acme,beta"),
         ("JIRA_ACME_URL", jira.url()),

@@ -133,6 +133,18 @@ impl FakeIssue {
             ],
         }
     }
+
+    /// The scenarios' issue `PROJ-7`, "Crash on save", with issue id `id`.
+    pub fn crash_on_save(id: &str) -> Self {
+        Self::new(
+            id,
+            "PROJ-7",
+            "Crash on save",
+            json!({"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [
+                {"type": "text", "text": "Saving twice panics."}
+            ]}]}),
+        )
+    }
 }
 
 /// A comment as the fake stores it.

@@ -83,14 +83,7 @@ impl<D: Deployment> Rig for Jira<D> {
 
     async fn start() -> Self {
         let jira = FakeJira::start(Arc::new(SystemClock)).await;
-        jira.add_issue(FakeIssue::new(
-            ISSUE_ID,
-            "PROJ-7",
-            "Crash on save",
-            json!({"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [
-                {"type": "text", "text": "Saving twice panics."}
-            ]}]}),
-        ));
+        jira.add_issue(FakeIssue::crash_on_save(ISSUE_ID));
         let world = D::start(|prefix| {
             let secrets = format!("{prefix}/jira");
             Wiring {
