@@ -337,6 +337,14 @@ impl Harness {
     }
 }
 
+/// Asserts that `err` is permanent (not retried) and came with HTTP `status`.
+pub fn assert_permanent(err: &hookline::error::PortError, status: u16) {
+    assert!(
+        matches!(err, hookline::error::PortError::Permanent { status: Some(s), .. } if *s == status),
+        "expected a permanent {status}, got {err:?}"
+    );
+}
+
 /// What an API client under test is built from: a fresh HTTP client, `secrets`, and the system clock.
 pub fn outbound(secrets: impl Secrets + 'static) -> Outbound {
     outbound_at(secrets, Arc::new(SystemClock))
