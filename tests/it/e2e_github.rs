@@ -51,15 +51,12 @@ async fn labeled_issue_starts_one_conversation_acks_and_reports_the_summary() {
     h.github.assert_acknowledged_issue(12, &conversation_id);
 
     // The agent server reports `finished`: the same comment is edited with the summary and the PR link.
-    h.openhands.set_summary(
+    h.finish_with_summary(
+        &conversation_id,
         "Fixed the empty-config crash and added a test. Opened https://github.com/octo-org/hello/pull/99.",
-    );
-    h.finish(&conversation_id).await;
-    // The title is set once the run ends: the server replaces an earlier one with its own.
-    assert_eq!(
-        h.openhands.title(&conversation_id).as_deref(),
-        Some("GitHub Issue #12: Crash when config is empty")
-    );
+        "GitHub Issue #12: Crash when config is empty",
+    )
+    .await;
     let comments = h.bot_comments();
     assert_eq!(comments.len(), 1, "one Hookline comment per run");
     let body = &comments[0].body;

@@ -284,14 +284,12 @@ async fn a_mention_acks_starts_moves_the_issue_and_reports_once() {
 
     // `finished`: the same comment is edited with the summary, once.
     rig.h
-        .openhands
-        .set_summary("Fixed the crash. Opened https://github.com/octo-org/hello/pull/5.");
-    rig.h.finish(&conversation_id).await;
-    // The title is set once the run ends: the server replaces an earlier one with its own.
-    assert_eq!(
-        rig.h.openhands.title(&conversation_id).as_deref(),
-        Some("Linear Issue ENG-7: Crash on save")
-    );
+        .finish_with_summary(
+            &conversation_id,
+            "Fixed the crash. Opened https://github.com/octo-org/hello/pull/5.",
+            "Linear Issue ENG-7: Crash on save",
+        )
+        .await;
     let comments = rig.bot_comments();
     assert_eq!(comments.len(), 1, "one Hookline comment per run");
     assert!(

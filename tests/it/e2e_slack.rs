@@ -451,15 +451,12 @@ async fn a_mention_starts_one_conversation_acks_in_the_thread_and_edits_the_stat
     );
 
     // `finished`: the same message is edited with the summary; nothing new is posted.
-    s.h.openhands.set_summary(
+    s.h.finish_with_summary(
+        &conversation_id,
         "**Fixed** the race in the login test. Opened https://github.com/octo-org/hello/pull/99.",
-    );
-    s.h.finish(&conversation_id).await;
-    // The title is set once the run ends: the server replaces an earlier one with its own.
-    assert_eq!(
-        s.h.openhands.title(&conversation_id).as_deref(),
-        Some("Slack: please fix the flaky login test in octo-org/hello")
-    );
+        "Slack: please fix the flaky login test in octo-org/hello",
+    )
+    .await;
     let bot = s.slack.bot_messages();
     assert_eq!(bot.len(), 1, "one Hookline message per run");
     assert_eq!(bot[0].updates, 1);

@@ -311,6 +311,14 @@ impl Harness {
         assert_eq!(self.call_back(conversation_id, "finished").await, 200);
     }
 
+    /// The agent finishes `conversation_id` with `summary` ([`Self::finish`]); asserts that the conversation is
+    /// then titled `title` (set once the run ends: the server replaces an earlier title with its own).
+    pub async fn finish_with_summary(&self, conversation_id: &str, summary: &str, title: &str) {
+        self.openhands.set_summary(summary);
+        self.finish(conversation_id).await;
+        assert_eq!(self.openhands.title(conversation_id).as_deref(), Some(title));
+    }
+
     /// Comments Hookline wrote (as the App's bot).
     pub fn bot_comments(&self) -> Vec<crate::fake_github::FakeComment> {
         self.github.bot_comments()
