@@ -132,6 +132,12 @@ fn issue_labeled(iid: u64, by: Value) -> Value {
 }
 
 /// A note hook; `noteable` decides whether `issue` or `merge_request` is embedded.
+/// Seed alice's note `text` on `noteable` `iid` in `gitlab` at `at`; returns its id and its note hook.
+fn alices_note(gitlab: &FakeGitlab, noteable: Noteable, iid: u64, text: &str, at: u64) -> (u64, Value) {
+    let (note_id, _) = gitlab.seed_note(PROJECT, noteable, iid, "alice", ALICE, text, at, None);
+    (note_id, note(noteable, iid, note_id, text, user("alice", ALICE)))
+}
+
 fn note(noteable: Noteable, iid: u64, note_id: u64, body: &str, by: Value) -> Value {
     let mut v = json!({
         "object_kind": "note", "event_type": "note", "user": by, "project_id": PROJECT,
@@ -230,15 +236,12 @@ async fn a_newly_added_label_acks_starts_and_reports_once_in_the_status_note() {
     )));
 
     // `finished`: the same note is edited with the summary and the merge request link.
-    s.h.openhands.set_summary(
+    s.h.finish_with_summary(
+        &conversation_id,
         "Fixed the crash and added a test. Opened https://gitlab.example/acme/hello/-/merge_requests/3.",
-    );
-    s.h.finish(&conversation_id).await;
-    // The title is set once the run ends: the server replaces an earlier one with its own.
-    assert_eq!(
-        s.h.openhands.title(&conversation_id).as_deref(),
-        Some("GitLab Issue #12: Crash when config is empty")
-    );
+        "GitLab Issue #12: Crash when config is empty",
+    )
+    .await;
     let notes = s.gitlab.bot_notes();
     assert_eq!(notes.len(), 1, "one Hookline note per run");
     assert!(notes[0].body.contains("Fixed the crash"), "{}", notes[0].body);
@@ -450,20 +453,7 @@ async fn fork_merge_requests_are_worked_on_in_the_fork_never_on_the_project() {
                 ..Default::default()
             },
         );
-        let note_id = s
-            .gitlab
-            .seed_note(
-                PROJECT,
-                Noteable::MergeRequest,
-                iid,
-                "alice",
-                ALICE,
-                text,
-                s.h.clock_now(),
-                None,
-            )
-            .0;
-        let hook = note(Noteable::MergeRequest, iid, note_id, text, user("alice", ALICE));
+        let (_, hook) = alices_note(&s.gitlab, Noteable::MergeRequest, iid, text, s.h.clock_now());
         assert_eq!(
             forge(&s, "Note Hook", &format!("k-fork-{iid}"), &hook).await.0,
             202
@@ -485,22 +475,12 @@ async fn fork_merge_requests_are_worked_on_in_the_fork_never_on_the_project() {
 #[tokio::test]
 async fn redeliveries_and_a_second_hook_for_the_same_note_start_one_conversation() {
     let s = start().await;
-    let (note_id, _) = s.gitlab.seed_note(
-        PROJECT,
+    let (note_id, payload) = alices_note(
+        &s.gitlab,
         Noteable::Issue,
         5,
-        "alice",
-        ALICE,
         "@hookline-bot please fix this",
         s.h.clock_now(),
-        None,
-    );
-    let payload = note(
-        Noteable::Issue,
-        5,
-        note_id,
-        "@hookline-bot please fix this",
-        user("alice", ALICE),
     );
     let mut statuses = Vec::new();
     for _ in 0..4 {
@@ -533,22 +513,12 @@ async fn a_mention_on_a_running_thread_is_a_follow_up_to_the_same_conversation()
     )
     .await;
     let conversation_id = wait_for_start(&s).await;
-    let (note_id, _) = s.gitlab.seed_note(
-        PROJECT,
+    let (note_id, payload) = alices_note(
+        &s.gitlab,
         Noteable::Issue,
         21,
-        "alice",
-        ALICE,
         "@hookline-bot also handle a missing file",
         s.h.clock_now(),
-        None,
-    );
-    let payload = note(
-        Noteable::Issue,
-        21,
-        note_id,
-        "@hookline-bot also handle a missing file",
-        user("alice", ALICE),
     );
     assert_eq!(deliver(&s, "Note Hook", "k-f-2", &payload).await.0, 202);
     eventually("follow-up sent", || async {
@@ -587,10 +557,7 @@ async fn internal_notes_stay_out_of_a_public_runs_prompt() {
         None,
     );
     let text = "@hookline-bot please fix";
-    let (note_id, _) = s
-        .gitlab
-        .seed_note(PROJECT, Noteable::Issue, 6, "alice", ALICE, text, now, None);
-    let payload = note(Noteable::Issue, 6, note_id, text, user("alice", ALICE));
+    let (_, payload) = alices_note(&s.gitlab, Noteable::Issue, 6, text, now);
     assert_eq!(deliver(&s, "Note Hook", "k-internal-1", &payload).await.0, 202);
     wait_for_start(&s).await;
     let prompt = start_text(&s, 0);
@@ -749,23 +716,7 @@ async fn a_signed_self_managed_instance_is_its_own_tenant() {
     link(&h, "git.example.com", ALICE, "alice").await;
     own.set_access_level(PROJECT, ALICE, 40);
     com.set_access_level(PROJECT, ALICE, 40);
-    let (note_id, _) = own.seed_note(
-        PROJECT,
-        Noteable::Issue,
-        4,
-        "alice",
-        ALICE,
-        "@hookline-bot fix it",
-        h.clock_now(),
-        None,
-    );
-    let hook = note(
-        Noteable::Issue,
-        4,
-        note_id,
-        "@hookline-bot fix it",
-        user("alice", ALICE),
-    );
+    let (_, hook) = alices_note(&own, Noteable::Issue, 4, "@hookline-bot fix it", h.clock_now());
     own.seed_from_hook(&hook);
     let body = serde_json::to_vec(&hook).expect("json");
     let key = verify::signing_key(OWN_SIGNING).expect("key");
