@@ -6,8 +6,8 @@ use hookline_tests::{
     fake_github::{InjectedFailure, ReactionTarget},
     fake_openhands::post_event,
     harness::{
-        eventually, issue_comment, labeled, review_comment, user, Harness, HarnessOptions, ALICE_ID,
-        ALICE_KEY, REPO,
+        daves_mention, eventually, issue_comment, labeled, mallorys_mention, review_comment, user, Harness,
+        HarnessOptions, ALICE_ID, ALICE_KEY, REPO,
     },
 };
 
@@ -238,7 +238,7 @@ async fn a_failed_start_is_reported_once() {
 async fn an_unlinked_user_gets_the_linking_comment_and_no_conversation() {
     let h = Harness::start().await;
     h.github.set_role("dave", "write");
-    let payload = issue_comment(61, 6001, "@openhands fix it", user("dave", 5151), false);
+    let payload = daves_mention();
     h.deliver("issue_comment", "d-u-1", &payload).await;
     eventually("notice posted", || async { !h.bot_comments().is_empty() }).await;
     h.settle().await;
@@ -249,13 +249,7 @@ async fn an_unlinked_user_gets_the_linking_comment_and_no_conversation() {
 #[tokio::test]
 async fn a_person_without_write_access_starts_nothing() {
     let h = Harness::start().await;
-    let payload = issue_comment(
-        71,
-        7001,
-        "@openhands delete everything",
-        user("mallory", 666),
-        false,
-    );
+    let payload = mallorys_mention();
     assert_eq!(h.deliver("issue_comment", "d-n-1", &payload).await.0, 202);
     h.settle().await;
     assert!(h.openhands.starts().is_empty());

@@ -521,15 +521,8 @@ async fn a_mention_on_a_running_thread_is_a_follow_up_to_the_same_conversation()
         s.h.clock_now(),
     );
     assert_eq!(deliver(&s, "Note Hook", "k-f-2", &payload).await.0, 202);
-    eventually("follow-up sent", || async {
-        !s.h.openhands.messages().is_empty()
-    })
-    .await;
-    s.h.settle().await;
-    let messages = s.h.openhands.messages();
-    assert_eq!(messages.len(), 1);
-    assert_eq!(messages[0].conversation_id, conversation_id);
-    assert!(messages[0].text.contains("also handle a missing file"));
+    s.h.assert_one_follow_up(&conversation_id, "also handle a missing file")
+        .await;
     assert_eq!(s.h.openhands.starts().len(), 1, "no second conversation");
     assert_eq!(s.gitlab.bot_notes().len(), 1, "no second status note");
     assert!(s.gitlab.awards().iter().any(|a| a.note_id == Some(note_id)));

@@ -248,12 +248,8 @@ async fn redelivery_starts_nothing_new_and_a_follow_up_joins_the_running_convers
     // Another mention while it runs is a follow-up, not a second conversation.
     let follow = commented("30002", json!("@openhands also handle autosave"), mia());
     assert_eq!(deliver(&h, "wh-dup-2", &follow).await, 202);
-    eventually("follow-up sent", || async { !h.openhands.messages().is_empty() }).await;
-    h.settle().await;
-    let messages = h.openhands.messages();
-    assert_eq!(messages.len(), 1);
-    assert_eq!(messages[0].conversation_id, conversation_id);
-    assert!(messages[0].text.contains("also handle autosave"));
+    h.assert_one_follow_up(&conversation_id, "also handle autosave")
+        .await;
     assert_eq!(h.openhands.starts().len(), 1);
     assert_eq!(jira.bot_comments().len(), 1, "no second status comment");
 

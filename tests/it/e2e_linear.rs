@@ -338,15 +338,9 @@ async fn a_mention_while_the_run_is_going_is_a_follow_up() {
     let conversation_id = rig.started().await;
     let follow = rig.comment(ISSUE, "c-4", ALICE, "@openhands also keep the old API working");
     assert_eq!(rig.deliver("ld-4", &follow).await.0, 202);
-    eventually("follow-up sent", || async {
-        !rig.h.openhands.messages().is_empty()
-    })
-    .await;
-    rig.h.settle().await;
-    let messages = rig.h.openhands.messages();
-    assert_eq!(messages.len(), 1);
-    assert_eq!(messages[0].conversation_id, conversation_id);
-    assert!(messages[0].text.contains("also keep the old API working"));
+    rig.h
+        .assert_one_follow_up(&conversation_id, "also keep the old API working")
+        .await;
     assert_eq!(rig.h.openhands.starts().len(), 1);
     assert_eq!(rig.bot_comments().len(), 1);
 }

@@ -535,15 +535,8 @@ async fn a_mention_in_a_running_thread_becomes_a_follow_up() {
         )
         .await;
     assert_eq!(status, 202);
-    eventually("follow-up sent", || async {
-        !s.h.openhands.messages().is_empty()
-    })
-    .await;
-    s.h.settle().await;
-    let messages = s.h.openhands.messages();
-    assert_eq!(messages.len(), 1);
-    assert_eq!(messages[0].conversation_id, conversation_id);
-    assert!(messages[0].text.contains("also keep the old endpoint working"));
+    s.h.assert_one_follow_up(&conversation_id, "also keep the old endpoint working")
+        .await;
     assert_eq!(s.h.openhands.starts().len(), 1, "no second conversation");
     assert_eq!(s.slack.bot_messages().len(), 1, "no second status message");
     assert!(

@@ -31,7 +31,7 @@ use hookline_tests::{
     fake_github::{
         test_app_public_key_pem, FakeComment, FakeGithub, FakeGithubOptions, InjectedFailure, ReactionTarget,
     },
-    harness::{issue_comment, labeled, user, ALICE_ID, ALICE_KEY, REPO},
+    harness::{daves_mention, issue_comment, labeled, mallorys_mention, user, ALICE_ID, ALICE_KEY, REPO},
 };
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, value::RawValue, Value};
@@ -799,7 +799,7 @@ async fn an_event_of_another_kind_is_an_invocation_error() {
 async fn an_unlinked_user_gets_the_linking_comment_and_no_conversation() {
     let env = Env::start().await;
     env.github.set_role("dave", "write");
-    let payload = issue_comment(61, 6001, "@openhands fix it", user("dave", 5151), false);
+    let payload = daves_mention();
     assert_eq!(env.deliver("issue_comment", "d-u-1", &payload).await.0, 202);
     env.pump().await;
     env.github.assert_one_linking_comment_for("dave");
@@ -811,13 +811,7 @@ async fn an_unlinked_user_gets_the_linking_comment_and_no_conversation() {
 #[tokio::test]
 async fn a_person_without_write_access_starts_nothing() {
     let env = Env::start().await;
-    let payload = issue_comment(
-        71,
-        7001,
-        "@openhands delete everything",
-        user("mallory", 666),
-        false,
-    );
+    let payload = mallorys_mention();
     assert_eq!(env.deliver("issue_comment", "d-n-1", &payload).await.0, 202);
     env.pump().await;
     assert!(env.openhands.starts().is_empty());
