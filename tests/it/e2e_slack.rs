@@ -128,21 +128,8 @@ impl Slack {
         .await
     }
 
-    /// Seed a person's message and deliver its `app_mention`; returns the message ts.
-    async fn mention(
-        &self,
-        event_id: &str,
-        user: &str,
-        text: &str,
-        ts: &str,
-        thread_ts: Option<&str>,
-    ) -> (u16, String) {
-        self.slack.seed_message(CHANNEL, ts, thread_ts, user, text);
-        self.deliver(event_id, app_mention(CHANNEL, user, text, ts, thread_ts))
-            .await
-    }
-
-    /// [`Self::mention`] with `request` addressed to the bot.
+    /// Seed `user`'s message asking the bot `request` (at `ts`, in the thread `thread_ts` if any) in CHANNEL, and
+    /// deliver its `app_mention`.
     async fn ask(
         &self,
         event_id: &str,
@@ -151,7 +138,9 @@ impl Slack {
         ts: &str,
         thread_ts: Option<&str>,
     ) -> (u16, String) {
-        self.mention(event_id, user, &format!("<@{BOT}> {request}"), ts, thread_ts)
+        let text = format!("<@{BOT}> {request}");
+        self.slack.seed_message(CHANNEL, ts, thread_ts, user, &text);
+        self.deliver(event_id, app_mention(CHANNEL, user, &text, ts, thread_ts))
             .await
     }
 
@@ -640,7 +629,8 @@ async fn without_a_repository_the_thread_is_asked_once_and_a_channel_default_is_
     let s = Slack::start().await;
     let ts = s.ts(600);
     let text = format!("<@{BOT}> fix the build and/or the tests");
-    s.mention("Ev0R1", ALICE, &text, &ts, None).await;
+    s.ask("Ev0R1", ALICE, "fix the build and/or the tests", &ts, None)
+        .await;
     eventually("question posted", || async { !s.slack.bot_messages().is_empty() }).await;
     s.deliver("Ev0R2", app_mention(CHANNEL, ALICE, &text, &ts, None))
         .await;
