@@ -100,6 +100,13 @@ async fn deliver(s: &Setup, event: &str, key: &str, payload: &Value) -> (u16, St
     forge(s, event, key, payload).await
 }
 
+/// Alice labels issue `iid` `openhands` (GitLab records it first), delivered as hook `key`.
+async fn label_issue(s: &Setup, iid: u64, key: &str) -> (u16, String) {
+    s.gitlab
+        .seed_label_added(PROJECT, Noteable::Issue, iid, "openhands", ALICE);
+    deliver(s, "Issue Hook", key, &issue_labeled(iid, user("alice", ALICE))).await
+}
+
 /// Deliver a hook, correctly signed, whatever GitLab holds.
 async fn forge(s: &Setup, event: &str, key: &str, payload: &Value) -> (u16, String) {
     let body = serde_json::to_vec(payload).expect("json");
@@ -178,15 +185,7 @@ async fn wait_for_start(s: &Setup) -> String {
 #[tokio::test]
 async fn a_newly_added_label_acks_starts_and_reports_once_in_the_status_note() {
     let s = start().await;
-    s.gitlab
-        .seed_label_added(PROJECT, Noteable::Issue, 12, "openhands", ALICE);
-    let (status, _) = deliver(
-        &s,
-        "Issue Hook",
-        "k-label-1",
-        &issue_labeled(12, user("alice", ALICE)),
-    )
-    .await;
+    let (status, _) = label_issue(&s, 12, "k-label-1").await;
     assert_eq!(status, 202);
     let conversation_id = wait_for_start(&s).await;
 
@@ -503,15 +502,7 @@ async fn redeliveries_and_a_second_hook_for_the_same_note_start_one_conversation
 #[tokio::test]
 async fn a_mention_on_a_running_thread_is_a_follow_up_to_the_same_conversation() {
     let s = start().await;
-    s.gitlab
-        .seed_label_added(PROJECT, Noteable::Issue, 21, "openhands", ALICE);
-    deliver(
-        &s,
-        "Issue Hook",
-        "k-f-1",
-        &issue_labeled(21, user("alice", ALICE)),
-    )
-    .await;
+    label_issue(&s, 21, "k-f-1").await;
     let conversation_id = wait_for_start(&s).await;
     let (note_id, payload) = alices_note(
         &s.gitlab,
@@ -967,15 +958,7 @@ async fn rate_limited_gitlab_calls_are_retried_after_retry_after() {
         &format!("/projects/{PROJECT}/issues/91/notes"),
         InjectedFailure::too_many_requests(3),
     );
-    s.gitlab
-        .seed_label_added(PROJECT, Noteable::Issue, 91, "openhands", ALICE);
-    deliver(
-        &s,
-        "Issue Hook",
-        "k-rl-1",
-        &issue_labeled(91, user("alice", ALICE)),
-    )
-    .await;
+    label_issue(&s, 91, "k-rl-1").await;
     eventually("first attempt hit the limit", || async {
         !s.gitlab
             .requests_to(&format!("/projects/{PROJECT}/issues/91/notes"))
