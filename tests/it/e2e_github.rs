@@ -6,8 +6,8 @@ use hookline_tests::{
     fake_github::{InjectedFailure, ReactionTarget},
     fake_openhands::post_event,
     harness::{
-        eventually, issue_comment, labeled, review_comment, user, Harness, HarnessOptions, ALICE_ID,
-        ALICE_KEY, REPO,
+        daves_mention, eventually, issue_comment, labeled, mallorys_mention, review_comment, user, Harness,
+        HarnessOptions, ALICE_ID, ALICE_KEY, REPO,
     },
 };
 
@@ -33,9 +33,7 @@ async fn labeled_issue_starts_one_conversation_acks_and_reports_the_summary() {
     assert_eq!(request["git_provider"], "github");
     assert_eq!(request["trigger"], "resolver");
     assert!(request.get("selected_branch").is_none() || request["selected_branch"].is_null());
-    let message = request["initial_message"]["content"][0]["text"]
-        .as_str()
-        .expect("text");
+    let message = start.text();
     assert!(message.contains("Crash when config is empty"));
     assert!(message.contains("untrusted data"));
     assert!(
@@ -50,36 +48,15 @@ async fn labeled_issue_starts_one_conversation_acks_and_reports_the_summary() {
     );
 
     // 👀 on the issue and one status comment with the conversation link.
-    let reactions = h.github.reactions();
-    assert_eq!(reactions.len(), 1);
-    assert_eq!(reactions[0].content, "eyes");
-    assert_eq!(
-        reactions[0].target,
-        ReactionTarget::Issue {
-            repo: REPO.into(),
-            number: 12
-        }
-    );
-    let comments = h.bot_comments();
-    assert_eq!(comments.len(), 1);
-    assert!(comments[0].body.contains(&format!(
-        "https://app.example.test/conversations/{conversation_id}"
-    )));
-    assert!(comments[0].body.contains("I'm on it"));
+    h.github.assert_acknowledged_issue(12, &conversation_id);
 
     // The agent server reports `finished`: the same comment is edited with the summary and the PR link.
-    h.openhands.set_summary(
+    h.finish_with_summary(
+        &conversation_id,
         "Fixed the empty-config crash and added a test. Opened https://github.com/octo-org/hello/pull/99.",
-    );
-    h.openhands.set_execution_status(&conversation_id, "finished");
-    let key = h.openhands.session_key(&conversation_id).expect("session key");
-    let response = post_event(&h.url(), &conversation_id, "finished", &key).await;
-    assert_eq!(response.status().as_u16(), 200);
-    // The title is set once the run ends: the server replaces an earlier one with its own.
-    assert_eq!(
-        h.openhands.title(&conversation_id).as_deref(),
-        Some("GitHub Issue #12: Crash when config is empty")
-    );
+        "GitHub Issue #12: Crash when config is empty",
+    )
+    .await;
     let comments = h.bot_comments();
     assert_eq!(comments.len(), 1, "one Hookline comment per run");
     let body = &comments[0].body;
@@ -91,17 +68,10 @@ async fn labeled_issue_starts_one_conversation_acks_and_reports_the_summary() {
     assert!(body.contains("See the conversation"));
 
     // A repeated callback and a racing sweep change nothing.
-    let again = post_event(&h.url(), &conversation_id, "finished", &key).await;
-    assert_eq!(again.status().as_u16(), 200);
+    assert_eq!(h.call_back(&conversation_id, "finished").await, 200);
     h.host().sweep_now().await;
     assert_eq!(h.bot_comments().len(), 1);
-    let asks = h
-        .openhands
-        .requests()
-        .into_iter()
-        .filter(|r| r.path.ends_with("/ask_agent"))
-        .count();
-    assert_eq!(asks, 1, "the summary is asked once");
+    assert_eq!(h.openhands.asks(), 1, "the summary is asked once");
 }
 
 #[tokio::test]
@@ -117,11 +87,7 @@ async fn the_same_delivery_five_times_starts_one_conversation() {
     }
     assert_eq!(statuses[0], 202);
     assert!(statuses[1..].iter().all(|s| *s == 200), "{statuses:?}");
-    eventually("conversation started", || async {
-        !h.openhands.starts().is_empty()
-    })
-    .await;
-    h.settle().await;
+    h.started().await;
     assert_eq!(h.openhands.starts().len(), 1);
     assert_eq!(h.bot_comments().len(), 1);
     // The reaction went on the triggering comment.
@@ -272,36 +238,22 @@ async fn a_failed_start_is_reported_once() {
 async fn an_unlinked_user_gets_the_linking_comment_and_no_conversation() {
     let h = Harness::start().await;
     h.github.set_role("dave", "write");
-    let payload = issue_comment(61, 6001, "@openhands fix it", user("dave", 5151), false);
+    let payload = daves_mention();
     h.deliver("issue_comment", "d-u-1", &payload).await;
     eventually("notice posted", || async { !h.bot_comments().is_empty() }).await;
     h.settle().await;
-    let comments = h.bot_comments();
-    assert_eq!(comments.len(), 1);
-    assert!(comments[0].body.contains("@dave"));
-    assert!(comments[0].body.contains("not linked"));
+    h.github.assert_one_linking_comment_for("dave");
     assert!(h.openhands.starts().is_empty());
 }
 
 #[tokio::test]
 async fn a_person_without_write_access_starts_nothing() {
     let h = Harness::start().await;
-    let payload = issue_comment(
-        71,
-        7001,
-        "@openhands delete everything",
-        user("mallory", 666),
-        false,
-    );
+    let payload = mallorys_mention();
     assert_eq!(h.deliver("issue_comment", "d-n-1", &payload).await.0, 202);
     h.settle().await;
     assert!(h.openhands.starts().is_empty());
-    assert!(h.bot_comments().is_empty());
-    assert!(h.github.reactions().is_empty());
-    assert!(!h
-        .github
-        .requests_to("/repos/octo-org/hello/collaborators/mallory/permission")
-        .is_empty());
+    h.github.assert_untouched_after_checking("mallory");
 }
 
 #[tokio::test]
@@ -320,16 +272,10 @@ async fn a_review_comment_replies_in_its_thread_and_works_on_the_head_branch() {
     );
     let payload = review_comment(8, reply, Some(root), "@openhands rename this function", alice());
     h.deliver("pull_request_review_comment", "d-r-1", &payload).await;
-    eventually("conversation started", || async {
-        !h.openhands.starts().is_empty()
-    })
-    .await;
-    h.settle().await;
+    h.started().await;
     let start = &h.openhands.starts()[0];
     assert_eq!(start.request["selected_branch"], "feature/run");
-    let message = start.request["initial_message"]["content"][0]["text"]
-        .as_str()
-        .unwrap_or("");
+    let message = start.text();
     assert!(
         message.contains("Why not rename this?"),
         "the review thread is context: {message}"
@@ -483,11 +429,7 @@ async fn rate_limited_github_calls_are_retried_through_the_queue() {
     .await;
     h.clock.advance(5);
     h.host().wake_workers();
-    eventually("conversation started after retry", || async {
-        !h.openhands.starts().is_empty()
-    })
-    .await;
-    h.settle().await;
+    h.started().await;
     assert_eq!(h.bot_comments().len(), 1);
     assert_eq!(h.openhands.starts().len(), 1);
 }
@@ -507,11 +449,7 @@ async fn a_webhook_accepted_before_a_stop_is_processed_after_restart() {
     );
     assert_eq!(h.host().queue().depth().expect("depth"), 1);
     h.restart_with_workers(1).await;
-    eventually("processed after restart", || async {
-        !h.openhands.starts().is_empty()
-    })
-    .await;
-    h.settle().await;
+    h.started().await;
     assert_eq!(h.openhands.starts().len(), 1);
     // The dedup record survived the restart too.
     assert_eq!(
@@ -606,8 +544,7 @@ async fn an_issue_opened_with_the_label_starts_one_run() {
     label["issue"]["updated_at"] = json!("2026-12-02T10:00:01Z");
     assert_eq!(h.deliver("issues", "d-open-61", &opened).await.0, 202);
     assert_eq!(h.deliver("issues", "d-label-61", &label).await.0, 202);
-    eventually("a start", || async { !h.openhands.starts().is_empty() }).await;
-    h.settle().await;
+    h.started().await;
     assert_eq!(h.openhands.starts().len(), 1, "one run for opened + labeled");
     assert_eq!(h.bot_comments().len(), 1);
 }
@@ -623,14 +560,11 @@ async fn a_pull_request_opened_asking_works_on_its_head_branch() {
     opened["pull_request"]["body"] = json!("Calls run().\n\n@openhands please add a test for this");
     opened["pull_request"]["created_at"] = json!("2026-12-02T10:00:00Z");
     assert_eq!(h.deliver("pull_request", "d-pr-62", &opened).await.0, 202);
-    eventually("a start", || async { !h.openhands.starts().is_empty() }).await;
-    h.settle().await;
+    h.started().await;
     let start = &h.openhands.starts()[0];
     assert_eq!(start.request["selected_branch"], "feature/run");
     assert_eq!(start.request["selected_repository"], REPO);
-    let message = start.request["initial_message"]["content"][0]["text"]
-        .as_str()
-        .expect("text");
+    let message = start.text();
     assert!(message.contains("please add a test for this"), "{message}");
     let comments = h.bot_comments();
     assert_eq!(comments.len(), 1);
@@ -681,13 +615,10 @@ async fn assigning_the_machine_user_starts_one_run_and_a_later_reassignment_anot
     assert_eq!(h.deliver("issues", "d-as-1-replay", &first).await.0, 202);
     let elsewhere = assignment(82, "assigned", "bob", alice(), "2026-11-30T09:00:00Z");
     assert_eq!(h.deliver("issues", "d-as-2", &elsewhere).await.0, 202);
-    eventually("a start", || async { !h.openhands.starts().is_empty() }).await;
-    h.settle().await;
+    h.started().await;
     let starts = h.openhands.starts();
     assert_eq!(starts.len(), 1, "one run for the assignment and its replays");
-    let message = starts[0].request["initial_message"]["content"][0]["text"]
-        .as_str()
-        .expect("text");
+    let message = starts[0].text();
     assert!(message.contains("Crash when config is empty"), "{message}");
     assert!(message.contains("Fixes #81"), "{message}");
     let comments = h.bot_comments();
@@ -713,15 +644,7 @@ async fn assigning_the_machine_user_starts_one_run_and_a_later_reassignment_anot
         "an unassignment stops nothing"
     );
 
-    h.openhands.set_execution_status(&conversation_id, "finished");
-    let key = h.openhands.session_key(&conversation_id).expect("session key");
-    assert_eq!(
-        post_event(&h.url(), &conversation_id, "finished", &key)
-            .await
-            .status()
-            .as_u16(),
-        200
-    );
+    h.finish(&conversation_id).await;
     let again = assignment(81, "assigned", MACHINE, alice(), "2026-11-30T10:00:00Z");
     assert_eq!(h.deliver("issues", "d-as-4", &again).await.0, 202);
     eventually("a second start", || async { h.openhands.starts().len() == 2 }).await;
@@ -762,12 +685,7 @@ async fn an_assignment_by_someone_without_write_access_or_a_bot_starts_nothing()
     assert_eq!(h.deliver("issues", "d-an-3", &by_itself).await.0, 202);
     h.settle().await;
     assert!(h.openhands.starts().is_empty());
-    assert!(h.bot_comments().is_empty());
-    assert!(h.github.reactions().is_empty());
-    assert!(!h
-        .github
-        .requests_to("/repos/octo-org/hello/collaborators/mallory/permission")
-        .is_empty());
+    h.github.assert_untouched_after_checking("mallory");
 
     let mut pull = review_comment(94, 1, None, "", alice());
     pull["action"] = json!("assigned");
@@ -776,8 +694,7 @@ async fn an_assignment_by_someone_without_write_access_or_a_bot_starts_nothing()
     pull["pull_request"]["created_at"] = json!("2026-11-30T08:00:00Z");
     pull["pull_request"]["updated_at"] = json!("2026-11-30T09:00:00Z");
     assert_eq!(h.deliver("pull_request", "d-an-4", &pull).await.0, 202);
-    eventually("a start", || async { !h.openhands.starts().is_empty() }).await;
-    h.settle().await;
+    h.started().await;
     let start = &h.openhands.starts()[0];
     assert_eq!(start.request["selected_branch"], "feature/run");
     assert_eq!(h.bot_comments()[0].number, 94);

@@ -7,7 +7,6 @@ use hookline::{
 };
 use hookline_tests::{
     fake_gitlab::{FakeGitlab, InjectedFailure, FAKE_BOT_ID, FAKE_BOT_USERNAME},
-    fake_openhands::post_event,
     harness::{eventually, Harness, HarnessOptions, ALICE_KEY},
 };
 use serde_json::{json, Value};
@@ -101,6 +100,13 @@ async fn deliver(s: &Setup, event: &str, key: &str, payload: &Value) -> (u16, St
     forge(s, event, key, payload).await
 }
 
+/// Alice labels issue `iid` `openhands` (GitLab records it first), delivered as hook `key`.
+async fn label_issue(s: &Setup, iid: u64, key: &str) -> (u16, String) {
+    s.gitlab
+        .seed_label_added(PROJECT, Noteable::Issue, iid, "openhands", ALICE);
+    deliver(s, "Issue Hook", key, &issue_labeled(iid, user("alice", ALICE))).await
+}
+
 /// Deliver a hook, correctly signed, whatever GitLab holds.
 async fn forge(s: &Setup, event: &str, key: &str, payload: &Value) -> (u16, String) {
     let body = serde_json::to_vec(payload).expect("json");
@@ -133,6 +139,12 @@ fn issue_labeled(iid: u64, by: Value) -> Value {
 }
 
 /// A note hook; `noteable` decides whether `issue` or `merge_request` is embedded.
+/// Seed alice's note `text` on `noteable` `iid` in `gitlab` at `at`; returns its id and its note hook.
+fn alices_note(gitlab: &FakeGitlab, noteable: Noteable, iid: u64, text: &str, at: u64) -> (u64, Value) {
+    let (note_id, _) = gitlab.seed_note(PROJECT, noteable, iid, "alice", ALICE, text, at, None);
+    (note_id, note(noteable, iid, note_id, text, user("alice", ALICE)))
+}
+
 fn note(noteable: Noteable, iid: u64, note_id: u64, body: &str, by: Value) -> Value {
     let mut v = json!({
         "object_kind": "note", "event_type": "note", "user": by, "project_id": PROJECT,
@@ -158,10 +170,7 @@ fn note(noteable: Noteable, iid: u64, note_id: u64, body: &str, by: Value) -> Va
 }
 
 fn start_text(s: &Setup, index: usize) -> String {
-    s.h.openhands.starts()[index].request["initial_message"]["content"][0]["text"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
+    s.h.openhands.starts()[index].text().to_owned()
 }
 
 async fn wait_for_start(s: &Setup) -> String {
@@ -176,15 +185,7 @@ async fn wait_for_start(s: &Setup) -> String {
 #[tokio::test]
 async fn a_newly_added_label_acks_starts_and_reports_once_in_the_status_note() {
     let s = start().await;
-    s.gitlab
-        .seed_label_added(PROJECT, Noteable::Issue, 12, "openhands", ALICE);
-    let (status, _) = deliver(
-        &s,
-        "Issue Hook",
-        "k-label-1",
-        &issue_labeled(12, user("alice", ALICE)),
-    )
-    .await;
+    let (status, _) = label_issue(&s, 12, "k-label-1").await;
     assert_eq!(status, 202);
     let conversation_id = wait_for_start(&s).await;
 
@@ -234,23 +235,12 @@ async fn a_newly_added_label_acks_starts_and_reports_once_in_the_status_note() {
     )));
 
     // `finished`: the same note is edited with the summary and the merge request link.
-    s.h.openhands.set_summary(
+    s.h.finish_with_summary(
+        &conversation_id,
         "Fixed the crash and added a test. Opened https://gitlab.example/acme/hello/-/merge_requests/3.",
-    );
-    s.h.openhands.set_execution_status(&conversation_id, "finished");
-    let key = s.h.openhands.session_key(&conversation_id).expect("session key");
-    assert_eq!(
-        post_event(&s.h.url(), &conversation_id, "finished", &key)
-            .await
-            .status()
-            .as_u16(),
-        200
-    );
-    // The title is set once the run ends: the server replaces an earlier one with its own.
-    assert_eq!(
-        s.h.openhands.title(&conversation_id).as_deref(),
-        Some("GitLab Issue #12: Crash when config is empty")
-    );
+        "GitLab Issue #12: Crash when config is empty",
+    )
+    .await;
     let notes = s.gitlab.bot_notes();
     assert_eq!(notes.len(), 1, "one Hookline note per run");
     assert!(notes[0].body.contains("Fixed the crash"), "{}", notes[0].body);
@@ -264,7 +254,7 @@ async fn a_newly_added_label_acks_starts_and_reports_once_in_the_status_note() {
     assert_eq!(edits[0].method, "PUT");
 
     // A repeated callback and a sweep change nothing.
-    post_event(&s.h.url(), &conversation_id, "finished", &key).await;
+    s.h.call_back(&conversation_id, "finished").await;
     s.h.host().sweep_now().await;
     assert_eq!(s.gitlab.bot_notes().len(), 1);
     assert_eq!(s.h.openhands.starts().len(), 1);
@@ -462,20 +452,7 @@ async fn fork_merge_requests_are_worked_on_in_the_fork_never_on_the_project() {
                 ..Default::default()
             },
         );
-        let note_id = s
-            .gitlab
-            .seed_note(
-                PROJECT,
-                Noteable::MergeRequest,
-                iid,
-                "alice",
-                ALICE,
-                text,
-                s.h.clock_now(),
-                None,
-            )
-            .0;
-        let hook = note(Noteable::MergeRequest, iid, note_id, text, user("alice", ALICE));
+        let (_, hook) = alices_note(&s.gitlab, Noteable::MergeRequest, iid, text, s.h.clock_now());
         assert_eq!(
             forge(&s, "Note Hook", &format!("k-fork-{iid}"), &hook).await.0,
             202
@@ -497,22 +474,12 @@ async fn fork_merge_requests_are_worked_on_in_the_fork_never_on_the_project() {
 #[tokio::test]
 async fn redeliveries_and_a_second_hook_for_the_same_note_start_one_conversation() {
     let s = start().await;
-    let (note_id, _) = s.gitlab.seed_note(
-        PROJECT,
+    let (note_id, payload) = alices_note(
+        &s.gitlab,
         Noteable::Issue,
         5,
-        "alice",
-        ALICE,
         "@hookline-bot please fix this",
         s.h.clock_now(),
-        None,
-    );
-    let payload = note(
-        Noteable::Issue,
-        5,
-        note_id,
-        "@hookline-bot please fix this",
-        user("alice", ALICE),
     );
     let mut statuses = Vec::new();
     for _ in 0..4 {
@@ -535,43 +502,18 @@ async fn redeliveries_and_a_second_hook_for_the_same_note_start_one_conversation
 #[tokio::test]
 async fn a_mention_on_a_running_thread_is_a_follow_up_to_the_same_conversation() {
     let s = start().await;
-    s.gitlab
-        .seed_label_added(PROJECT, Noteable::Issue, 21, "openhands", ALICE);
-    deliver(
-        &s,
-        "Issue Hook",
-        "k-f-1",
-        &issue_labeled(21, user("alice", ALICE)),
-    )
-    .await;
+    label_issue(&s, 21, "k-f-1").await;
     let conversation_id = wait_for_start(&s).await;
-    let (note_id, _) = s.gitlab.seed_note(
-        PROJECT,
+    let (note_id, payload) = alices_note(
+        &s.gitlab,
         Noteable::Issue,
         21,
-        "alice",
-        ALICE,
         "@hookline-bot also handle a missing file",
         s.h.clock_now(),
-        None,
-    );
-    let payload = note(
-        Noteable::Issue,
-        21,
-        note_id,
-        "@hookline-bot also handle a missing file",
-        user("alice", ALICE),
     );
     assert_eq!(deliver(&s, "Note Hook", "k-f-2", &payload).await.0, 202);
-    eventually("follow-up sent", || async {
-        !s.h.openhands.messages().is_empty()
-    })
-    .await;
-    s.h.settle().await;
-    let messages = s.h.openhands.messages();
-    assert_eq!(messages.len(), 1);
-    assert_eq!(messages[0].conversation_id, conversation_id);
-    assert!(messages[0].text.contains("also handle a missing file"));
+    s.h.assert_one_follow_up(&conversation_id, "also handle a missing file")
+        .await;
     assert_eq!(s.h.openhands.starts().len(), 1, "no second conversation");
     assert_eq!(s.gitlab.bot_notes().len(), 1, "no second status note");
     assert!(s.gitlab.awards().iter().any(|a| a.note_id == Some(note_id)));
@@ -599,10 +541,7 @@ async fn internal_notes_stay_out_of_a_public_runs_prompt() {
         None,
     );
     let text = "@hookline-bot please fix";
-    let (note_id, _) = s
-        .gitlab
-        .seed_note(PROJECT, Noteable::Issue, 6, "alice", ALICE, text, now, None);
-    let payload = note(Noteable::Issue, 6, note_id, text, user("alice", ALICE));
+    let (_, payload) = alices_note(&s.gitlab, Noteable::Issue, 6, text, now);
     assert_eq!(deliver(&s, "Note Hook", "k-internal-1", &payload).await.0, 202);
     wait_for_start(&s).await;
     let prompt = start_text(&s, 0);
@@ -691,8 +630,7 @@ async fn an_inline_diff_note_replies_in_its_discussion_and_works_on_the_source_b
     // The result edits that reply.
     s.h.openhands.set_summary("Renamed it and pushed to feature/run.");
     s.h.openhands.set_execution_status(&conversation_id, "finished");
-    let key = s.h.openhands.session_key(&conversation_id).expect("key");
-    post_event(&s.h.url(), &conversation_id, "finished", &key).await;
+    s.h.call_back(&conversation_id, "finished").await;
     let notes = s.gitlab.bot_notes();
     assert_eq!(notes.len(), 1);
     assert!(notes[0].body.contains("Renamed it"));
@@ -762,23 +700,7 @@ async fn a_signed_self_managed_instance_is_its_own_tenant() {
     link(&h, "git.example.com", ALICE, "alice").await;
     own.set_access_level(PROJECT, ALICE, 40);
     com.set_access_level(PROJECT, ALICE, 40);
-    let (note_id, _) = own.seed_note(
-        PROJECT,
-        Noteable::Issue,
-        4,
-        "alice",
-        ALICE,
-        "@hookline-bot fix it",
-        h.clock_now(),
-        None,
-    );
-    let hook = note(
-        Noteable::Issue,
-        4,
-        note_id,
-        "@hookline-bot fix it",
-        user("alice", ALICE),
-    );
+    let (_, hook) = alices_note(&own, Noteable::Issue, 4, "@hookline-bot fix it", h.clock_now());
     own.seed_from_hook(&hook);
     let body = serde_json::to_vec(&hook).expect("json");
     let key = verify::signing_key(OWN_SIGNING).expect("key");
@@ -858,11 +780,7 @@ async fn a_signed_self_managed_instance_is_its_own_tenant() {
         .0,
         200
     );
-    eventually("conversation started", || async {
-        !h.openhands.starts().is_empty()
-    })
-    .await;
-    h.settle().await;
+    h.started().await;
     assert_eq!(h.openhands.starts().len(), 1);
     assert_eq!(
         own.bot_notes().len(),
@@ -1040,15 +958,7 @@ async fn rate_limited_gitlab_calls_are_retried_after_retry_after() {
         &format!("/projects/{PROJECT}/issues/91/notes"),
         InjectedFailure::too_many_requests(3),
     );
-    s.gitlab
-        .seed_label_added(PROJECT, Noteable::Issue, 91, "openhands", ALICE);
-    deliver(
-        &s,
-        "Issue Hook",
-        "k-rl-1",
-        &issue_labeled(91, user("alice", ALICE)),
-    )
-    .await;
+    label_issue(&s, 91, "k-rl-1").await;
     eventually("first attempt hit the limit", || async {
         !s.gitlab
             .requests_to(&format!("/projects/{PROJECT}/issues/91/notes"))
@@ -1263,10 +1173,7 @@ async fn assigning_the_bot_starts_one_run_and_a_later_reassignment_another() {
         "an unassignment stops nothing"
     );
 
-    s.h.openhands.set_execution_status(&conversation_id, "finished");
-    let key = s.h.openhands.session_key(&conversation_id).expect("session key");
-    let finished = post_event(&s.h.url(), &conversation_id, "finished", &key).await;
-    assert_eq!(finished.status().as_u16(), 200);
+    s.h.finish(&conversation_id).await;
     let again_at = s.gitlab.seed_assignment(
         PROJECT,
         Noteable::Issue,

@@ -11,7 +11,6 @@ use hookline::{
 };
 use hookline_tests::{
     fake_jira::{adf_text, FakeIssue, FakeJira, FAKE_API_TOKEN, FAKE_BOT_ACCOUNT_ID, FAKE_EMAIL},
-    fake_openhands::post_event,
     harness::{eventually, outbound, Harness, HarnessOptions, ALICE_KEY},
 };
 use serde_json::{json, Value};
@@ -28,14 +27,7 @@ struct JiraRig {
 
 async fn rig() -> JiraRig {
     let jira = FakeJira::start(Arc::new(SystemClock)).await;
-    jira.add_issue(FakeIssue::new(
-        ISSUE_ID,
-        "PROJ-7",
-        "Crash on save",
-        json!({"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [
-            {"type": "text", "text": "Saving twice panics."}
-        ]}]}),
-    ));
+    jira.add_issue(FakeIssue::crash_on_save(ISSUE_ID));
     let env = [
         ("JIRA_TENANTS", "acme,beta"),
         ("JIRA_ACME_URL", jira.url()),
@@ -154,9 +146,7 @@ async fn a_label_starts_one_conversation_moves_the_issue_and_reports_in_the_same
     );
     assert_eq!(start.request["git_provider"], "github");
     assert_eq!(start.request["trigger"], "jira");
-    let message = start.request["initial_message"]["content"][0]["text"]
-        .as_str()
-        .expect("text");
+    let message = start.text();
     assert!(
         message.contains("Crash on save") && message.contains("Saving twice panics."),
         "{message}"
@@ -189,23 +179,12 @@ async fn a_label_starts_one_conversation_moves_the_issue_and_reports_in_the_same
     assert_eq!(jira.issue(ISSUE_ID).expect("issue").status, "In Progress");
 
     // `finished`: the same comment is edited with the summary, and the PR moves the issue to In Review.
-    h.openhands.set_summary(
+    h.finish_with_summary(
+        &conversation_id,
         "Fixed the double-save panic.\n\n- added a test\n\nOpened https://github.com/octo-org/hello/pull/99.",
-    );
-    h.openhands.set_execution_status(&conversation_id, "finished");
-    let key = h.openhands.session_key(&conversation_id).expect("session key");
-    assert_eq!(
-        post_event(&h.url(), &conversation_id, "finished", &key)
-            .await
-            .status()
-            .as_u16(),
-        200
-    );
-    // The title is set once the run ends: the server replaces an earlier one with its own.
-    assert_eq!(
-        h.openhands.title(&conversation_id).as_deref(),
-        Some("Jira Issue PROJ-7: Crash on save")
-    );
+        "Jira Issue PROJ-7: Crash on save",
+    )
+    .await;
     let comments = jira.bot_comments();
     assert_eq!(comments.len(), 1, "one Hookline comment per run");
     let text = adf_text(&comments[0].body);
@@ -222,7 +201,7 @@ async fn a_label_starts_one_conversation_moves_the_issue_and_reports_in_the_same
     assert_eq!(jira.issue(ISSUE_ID).expect("issue").status, "In Review");
 
     // A repeated callback and a sweep change nothing.
-    post_event(&h.url(), &conversation_id, "finished", &key).await;
+    h.call_back(&conversation_id, "finished").await;
     h.host().sweep_now().await;
     assert_eq!(jira.bot_comments().len(), 1);
     assert_eq!(jira.requests_to("PUT", "/rest/api/3/issue/").len(), 1);
@@ -253,9 +232,7 @@ async fn redelivery_starts_nothing_new_and_a_follow_up_joins_the_running_convers
     started(&h, 1).await;
     assert_eq!(h.openhands.starts().len(), 1);
     let start = &h.openhands.starts()[0];
-    let message = start.request["initial_message"]["content"][0]["text"]
-        .as_str()
-        .unwrap_or("");
+    let message = start.text();
     assert!(
         message.contains("It only happens with autosave on."),
         "earlier comments are context: {message}"
@@ -271,12 +248,8 @@ async fn redelivery_starts_nothing_new_and_a_follow_up_joins_the_running_convers
     // Another mention while it runs is a follow-up, not a second conversation.
     let follow = commented("30002", json!("@openhands also handle autosave"), mia());
     assert_eq!(deliver(&h, "wh-dup-2", &follow).await, 202);
-    eventually("follow-up sent", || async { !h.openhands.messages().is_empty() }).await;
-    h.settle().await;
-    let messages = h.openhands.messages();
-    assert_eq!(messages.len(), 1);
-    assert_eq!(messages[0].conversation_id, conversation_id);
-    assert!(messages[0].text.contains("also handle autosave"));
+    h.assert_one_follow_up(&conversation_id, "also handle autosave")
+        .await;
     assert_eq!(h.openhands.starts().len(), 1);
     assert_eq!(jira.bot_comments().len(), 1, "no second status comment");
 

@@ -245,9 +245,7 @@ async fn a_mention_acks_starts_moves_the_issue_and_reports_once() {
     assert_eq!(request["selected_repository"], "octo-org/hello");
     assert_eq!(request["git_provider"], "github");
     assert_eq!(request["trigger"], "linear");
-    let message = request["initial_message"]["content"][0]["text"]
-        .as_str()
-        .expect("text");
+    let message = starts[0].text();
     assert!(message.contains("Crash on save"), "{message}");
     assert!(message.contains("Saving an empty file panics"), "{message}");
     assert!(
@@ -286,26 +284,12 @@ async fn a_mention_acks_starts_moves_the_issue_and_reports_once() {
 
     // `finished`: the same comment is edited with the summary, once.
     rig.h
-        .openhands
-        .set_summary("Fixed the crash. Opened https://github.com/octo-org/hello/pull/5.");
-    rig.h.openhands.set_execution_status(&conversation_id, "finished");
-    let key = rig
-        .h
-        .openhands
-        .session_key(&conversation_id)
-        .expect("session key");
-    assert_eq!(
-        post_event(&rig.h.url(), &conversation_id, "finished", &key)
-            .await
-            .status()
-            .as_u16(),
-        200
-    );
-    // The title is set once the run ends: the server replaces an earlier one with its own.
-    assert_eq!(
-        rig.h.openhands.title(&conversation_id).as_deref(),
-        Some("Linear Issue ENG-7: Crash on save")
-    );
+        .finish_with_summary(
+            &conversation_id,
+            "Fixed the crash. Opened https://github.com/octo-org/hello/pull/5.",
+            "Linear Issue ENG-7: Crash on save",
+        )
+        .await;
     let comments = rig.bot_comments();
     assert_eq!(comments.len(), 1, "one Hookline comment per run");
     assert!(
@@ -318,7 +302,7 @@ async fn a_mention_acks_starts_moves_the_issue_and_reports_once() {
         .contains("https://github.com/octo-org/hello/pull/5"));
     assert_eq!(comments[0].edits, 1);
     // A repeated callback and a sweep change nothing.
-    post_event(&rig.h.url(), &conversation_id, "finished", &key).await;
+    rig.h.call_back(&conversation_id, "finished").await;
     rig.h.host().sweep_now().await;
     assert_eq!(rig.bot_comments().len(), 1);
     assert_eq!(rig.linear.requests_for("commentCreate").len(), 1);
@@ -354,15 +338,9 @@ async fn a_mention_while_the_run_is_going_is_a_follow_up() {
     let conversation_id = rig.started().await;
     let follow = rig.comment(ISSUE, "c-4", ALICE, "@openhands also keep the old API working");
     assert_eq!(rig.deliver("ld-4", &follow).await.0, 202);
-    eventually("follow-up sent", || async {
-        !rig.h.openhands.messages().is_empty()
-    })
-    .await;
-    rig.h.settle().await;
-    let messages = rig.h.openhands.messages();
-    assert_eq!(messages.len(), 1);
-    assert_eq!(messages[0].conversation_id, conversation_id);
-    assert!(messages[0].text.contains("also keep the old API working"));
+    rig.h
+        .assert_one_follow_up(&conversation_id, "also keep the old API working")
+        .await;
     assert_eq!(rig.h.openhands.starts().len(), 1);
     assert_eq!(rig.bot_comments().len(), 1);
 }
@@ -566,8 +544,7 @@ async fn a_refused_result_edit_is_not_silent_and_is_retried() {
     assert!(rig.bot_comments()[0].body.contains("I'm on it"));
     // The callback is redelivered after the wait it was given (or the sweep runs): the result lands once.
     rig.h.clock.advance(5);
-    let again = post_event(&rig.h.url(), &conversation_id, "finished", &key).await;
-    assert_eq!(again.status().as_u16(), 200);
+    assert_eq!(rig.h.call_back(&conversation_id, "finished").await, 200);
     let comments = rig.bot_comments();
     assert_eq!(comments.len(), 1);
     assert!(comments[0].body.contains("Done."));

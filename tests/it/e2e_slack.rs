@@ -9,8 +9,7 @@ use hookline::{
     slack::{verify as signature, PICK_ACTION_ID, STOP_ACTION_ID},
 };
 use hookline_tests::{
-    fake_openhands::post_event,
-    fake_slack::{interaction_form, FakeMessage, FakeSlack, SlackFailure},
+    fake_slack::{interaction_form, FakeEphemeral, FakeMessage, FakeSlack, SlackFailure},
     harness::{eventually, Harness, HarnessOptions, ALICE_KEY},
 };
 use serde_json::{json, Value};
@@ -129,17 +128,19 @@ impl Slack {
         .await
     }
 
-    /// Seed a person's message and deliver its `app_mention`; returns the message ts.
-    async fn mention(
+    /// Seed `user`'s message asking the bot `request` (at `ts`, in the thread `thread_ts` if any) in CHANNEL, and
+    /// deliver its `app_mention`.
+    async fn ask(
         &self,
         event_id: &str,
         user: &str,
-        text: &str,
+        request: &str,
         ts: &str,
         thread_ts: Option<&str>,
     ) -> (u16, String) {
-        self.slack.seed_message(CHANNEL, ts, thread_ts, user, text);
-        self.deliver(event_id, app_mention(CHANNEL, user, text, ts, thread_ts))
+        let text = format!("<@{BOT}> {request}");
+        self.slack.seed_message(CHANNEL, ts, thread_ts, user, &text);
+        self.deliver(event_id, app_mention(CHANNEL, user, &text, ts, thread_ts))
             .await
     }
 
@@ -154,21 +155,24 @@ impl Slack {
         value: &str,
     ) -> (u16, String) {
         let body = stop_click_form(user, status_ts, root, action_ts, value);
+        self.interact(&body, Some(SIGNING_SECRET)).await
+    }
+
+    /// Post the interaction `form` to TEAM's events URL, form-encoded, signed with `secret` (none: unsigned) at
+    /// the harness's now.
+    async fn interact(&self, form: &[u8], secret: Option<&str>) -> (u16, String) {
         let ts = self.h.clock_now().to_string();
-        let response = self
+        let mut request = self
             .h
             .http
             .post(format!("{}/webhooks/slack/{TEAM}", self.h.url()))
             .header("Content-Type", "application/x-www-form-urlencoded")
             .header("X-Slack-Request-Timestamp", &ts)
-            .header(
-                "X-Slack-Signature",
-                signature::sign(SIGNING_SECRET.as_bytes(), &ts, &body),
-            )
-            .body(body)
-            .send()
-            .await
-            .expect("hookline answers");
+            .body(form.to_vec());
+        if let Some(secret) = secret {
+            request = request.header("X-Slack-Signature", signature::sign(secret.as_bytes(), &ts, form));
+        }
+        let response = request.send().await.expect("hookline answers");
         let status = response.status().as_u16();
         (status, response.text().await.unwrap_or_default())
     }
@@ -204,23 +208,31 @@ impl Slack {
     ) -> (u16, String) {
         let block_id = picker.select().expect("a select").block_id;
         let body = pick_form(user, picker, &block_id, value, action_ts);
-        let ts = self.h.clock_now().to_string();
-        let mut request = self
-            .h
-            .http
-            .post(format!("{}/webhooks/slack/{TEAM}", self.h.url()))
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .header("X-Slack-Request-Timestamp", &ts)
-            .body(body.clone());
-        if let Some(secret) = secret {
-            request = request.header(
-                "X-Slack-Signature",
-                signature::sign(secret.as_bytes(), &ts, &body),
-            );
-        }
-        let response = request.send().await.expect("hookline answers");
-        let status = response.status().as_u16();
-        (status, response.text().await.unwrap_or_default())
+        self.interact(&body, secret).await
+    }
+
+    /// Wait for Hookline's first private notice and for the queue to drain; asserts it is the only one.
+    async fn the_only_ephemeral(&self) -> FakeEphemeral {
+        eventually("a private notice", || async {
+            !self.slack.ephemerals().is_empty()
+        })
+        .await;
+        self.h.settle().await;
+        let ephemerals = self.slack.ephemerals();
+        assert_eq!(ephemerals.len(), 1);
+        ephemerals[0].clone()
+    }
+
+    /// [`Self::pick`], correctly signed.
+    async fn pick_signed(
+        &self,
+        user: &str,
+        picker: &FakeMessage,
+        value: &str,
+        action_ts: &str,
+    ) -> (u16, String) {
+        self.pick(user, picker, value, action_ts, Some(SIGNING_SECRET))
+            .await
     }
 
     async fn run(&self, conversation_id: &str) -> hookline::domain::RunRecord {
@@ -276,78 +288,80 @@ fn app_mention(channel: &str, user: &str, text: &str, ts: &str, thread_ts: Optio
     event
 }
 
-/// A `block_actions` interaction for a click on the Stop button, as Slack posts it.
-fn stop_click_form(user: &str, status_ts: &str, root: &str, action_ts: &str, value: &str) -> Vec<u8> {
+/// A `block_actions` interaction, form-encoded as Slack posts it: `user`'s `action` on the bot's message
+/// `message` (its `ts` and `thread_ts` are the container's) in `channel` (named `channel_name`), with the view's
+/// `state`.
+fn block_actions_form(
+    user: &str,
+    (channel, channel_name): (&str, &str),
+    message: Value,
+    state: Value,
+    action: Value,
+) -> Vec<u8> {
+    let mut message_with_sender = json!({
+        "type": "message", "subtype": "bot_message", "user": BOT, "bot_id": format!("B{BOT}"),
+    });
+    for (key, value) in message.as_object().expect("a message object") {
+        message_with_sender[key] = value.clone();
+    }
     let payload = json!({
         "type": "block_actions",
         "user": {"id": user, "username": user.to_lowercase(), "name": user.to_lowercase(), "team_id": TEAM},
         "api_app_id": "A0HOOKLN1",
         "token": "legacy-token",
         "container": {
-            "type": "message", "message_ts": status_ts, "channel_id": CHANNEL, "is_ephemeral": false,
-            "thread_ts": root
+            "type": "message", "message_ts": message["ts"], "channel_id": channel, "is_ephemeral": false,
+            "thread_ts": message["thread_ts"]
         },
         "trigger_id": "1.2.abc",
         "team": {"id": TEAM, "domain": "hookline"},
         "enterprise": null,
         "is_enterprise_install": false,
-        "channel": {"id": CHANNEL, "name": "general"},
-        "message": {
-            "type": "message", "subtype": "bot_message", "user": BOT, "bot_id": format!("B{BOT}"),
-            "text": "I'm on it", "ts": status_ts, "thread_ts": root
-        },
-        "state": {"values": {}},
+        "channel": {"id": channel, "name": channel_name},
+        "message": message_with_sender,
+        "state": {"values": state},
         "response_url": "https://hooks.slack.com/actions/T0HOOKLN1/1/abc",
-        "actions": [{
+        "actions": [action]
+    });
+    interaction_form(&payload)
+}
+
+/// A `block_actions` interaction for a click on the Stop button, as Slack posts it.
+fn stop_click_form(user: &str, status_ts: &str, root: &str, action_ts: &str, value: &str) -> Vec<u8> {
+    block_actions_form(
+        user,
+        (CHANNEL, "general"),
+        json!({"text": "I'm on it", "ts": status_ts, "thread_ts": root}),
+        json!({}),
+        json!({
             "action_id": STOP_ACTION_ID, "block_id": "hookline_status_actions", "type": "button",
             "text": {"type": "plain_text", "text": "Stop"}, "value": value, "style": "danger",
             "action_ts": action_ts
-        }]
-    });
-    interaction_form(&payload)
+        }),
+    )
 }
 
 /// A `block_actions` interaction for a pick of `value` in the picker `picker` (whose select has `block_id`), as
 /// Slack posts it: the message with the blocks Hookline posted.
 fn pick_form(user: &str, picker: &FakeMessage, block_id: &str, value: &str, action_ts: &str) -> Vec<u8> {
     let root = picker.thread_ts.clone().expect("a thread reply");
-    let payload = json!({
-        "type": "block_actions",
-        "user": {"id": user, "username": user.to_lowercase(), "name": user.to_lowercase(), "team_id": TEAM},
-        "api_app_id": "A0HOOKLN1",
-        "token": "legacy-token",
-        "container": {
-            "type": "message", "message_ts": picker.ts, "channel_id": PICKER_CHANNEL, "is_ephemeral": false,
-            "thread_ts": root
-        },
-        "trigger_id": "1.2.abc",
-        "team": {"id": TEAM, "domain": "hookline"},
-        "enterprise": null,
-        "is_enterprise_install": false,
-        "channel": {"id": PICKER_CHANNEL, "name": "picker"},
-        "message": {
-            "type": "message", "subtype": "bot_message", "user": BOT, "bot_id": format!("B{BOT}"),
-            "text": picker.text, "ts": picker.ts, "thread_ts": root, "blocks": picker.blocks
-        },
-        "state": {"values": {block_id: {PICK_ACTION_ID: {
-            "type": "static_select", "selected_option": {"text": {"type": "plain_text", "text": value}, "value": value}
-        }}}},
-        "response_url": "https://hooks.slack.com/actions/T0HOOKLN1/1/abc",
-        "actions": [{
+    let selected = json!({"text": {"type": "plain_text", "text": value}, "value": value});
+    block_actions_form(
+        user,
+        (PICKER_CHANNEL, "picker"),
+        json!({"text": picker.text, "ts": picker.ts, "thread_ts": root, "blocks": picker.blocks}),
+        json!({block_id: {PICK_ACTION_ID: {"type": "static_select", "selected_option": selected}}}),
+        json!({
             "type": "static_select", "action_id": PICK_ACTION_ID, "block_id": block_id,
-            "selected_option": {"text": {"type": "plain_text", "text": value}, "value": value},
+            "selected_option": selected,
             "placeholder": {"type": "plain_text", "text": "Choose a repository"},
             "action_ts": action_ts
-        }]
-    });
-    interaction_form(&payload)
+        }),
+    )
 }
 
 fn start_text(h: &Harness, index: usize) -> String {
-    h.openhands.starts()[index].request["initial_message"]["content"][0]["text"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
+    h.openhands.starts()[index].text().to_owned()
 }
 
 #[tokio::test]
@@ -356,10 +370,10 @@ async fn a_mention_starts_one_conversation_acks_in_the_thread_and_edits_the_stat
     let ts = s.ts(100);
     let began = Instant::now();
     let (status, _) = s
-        .mention(
+        .ask(
             "Ev0001",
             ALICE,
-            &format!("<@{BOT}> please fix the flaky login test in octo-org/hello"),
+            "please fix the flaky login test in octo-org/hello",
             &ts,
             None,
         )
@@ -426,23 +440,12 @@ async fn a_mention_starts_one_conversation_acks_in_the_thread_and_edits_the_stat
     );
 
     // `finished`: the same message is edited with the summary; nothing new is posted.
-    s.h.openhands.set_summary(
+    s.h.finish_with_summary(
+        &conversation_id,
         "**Fixed** the race in the login test. Opened https://github.com/octo-org/hello/pull/99.",
-    );
-    s.h.openhands.set_execution_status(&conversation_id, "finished");
-    let key = s.h.openhands.session_key(&conversation_id).expect("session key");
-    assert_eq!(
-        post_event(&s.h.url(), &conversation_id, "finished", &key)
-            .await
-            .status()
-            .as_u16(),
-        200
-    );
-    // The title is set once the run ends: the server replaces an earlier one with its own.
-    assert_eq!(
-        s.h.openhands.title(&conversation_id).as_deref(),
-        Some("Slack: please fix the flaky login test in octo-org/hello")
-    );
+        "Slack: please fix the flaky login test in octo-org/hello",
+    )
+    .await;
     let bot = s.slack.bot_messages();
     assert_eq!(bot.len(), 1, "one Hookline message per run");
     assert_eq!(bot[0].updates, 1);
@@ -460,7 +463,7 @@ async fn a_mention_starts_one_conversation_acks_in_the_thread_and_edits_the_stat
     );
 
     // A repeated callback and a sweep change nothing.
-    post_event(&s.h.url(), &conversation_id, "finished", &key).await;
+    s.h.call_back(&conversation_id, "finished").await;
     s.h.host().sweep_now().await;
     assert_eq!(s.slack.requests_to("chat.update").len(), 1);
     assert_eq!(s.slack.bot_messages().len(), 1);
@@ -501,10 +504,10 @@ async fn slack_retries_of_the_same_event_start_nothing_new() {
 async fn a_mention_in_a_running_thread_becomes_a_follow_up() {
     let s = Slack::start().await;
     let root = s.ts(300);
-    s.mention(
+    s.ask(
         "Ev0F1",
         ALICE,
-        &format!("<@{BOT}> migrate octo-org/hello to the new API"),
+        "migrate octo-org/hello to the new API",
         &root,
         None,
     )
@@ -512,24 +515,17 @@ async fn a_mention_in_a_running_thread_becomes_a_follow_up() {
     let conversation_id = s.first_start().await;
     let reply = s.ts(301);
     let (status, _) = s
-        .mention(
+        .ask(
             "Ev0F2",
             ALICE,
-            &format!("<@{BOT}> also keep the old endpoint working"),
+            "also keep the old endpoint working",
             &reply,
             Some(&root),
         )
         .await;
     assert_eq!(status, 202);
-    eventually("follow-up sent", || async {
-        !s.h.openhands.messages().is_empty()
-    })
-    .await;
-    s.h.settle().await;
-    let messages = s.h.openhands.messages();
-    assert_eq!(messages.len(), 1);
-    assert_eq!(messages[0].conversation_id, conversation_id);
-    assert!(messages[0].text.contains("also keep the old endpoint working"));
+    s.h.assert_one_follow_up(&conversation_id, "also keep the old endpoint working")
+        .await;
     assert_eq!(s.h.openhands.starts().len(), 1, "no second conversation");
     assert_eq!(s.slack.bot_messages().len(), 1, "no second status message");
     assert!(
@@ -574,10 +570,10 @@ async fn context_is_the_thread_only_without_the_bots_own_messages() {
         "U0BOB0001",
         "written after the mention",
     );
-    s.mention(
+    s.ask(
         "Ev0C1",
         ALICE,
-        &format!("<@{BOT}> please fix this in octo-org/hello"),
+        "please fix this in octo-org/hello",
         &mention_ts,
         Some(&root),
     )
@@ -613,23 +609,15 @@ async fn context_is_the_thread_only_without_the_bots_own_messages() {
 async fn an_unlinked_person_gets_an_ephemeral_notice_and_no_conversation() {
     let s = Slack::start().await;
     let ts = s.ts(500);
-    s.mention("Ev0U1", DAVE, &format!("<@{BOT}> fix octo-org/hello"), &ts, None)
-        .await;
-    eventually("notice posted", || async { !s.slack.ephemerals().is_empty() }).await;
-    s.h.settle().await;
-    let ephemerals = s.slack.ephemerals();
-    assert_eq!(ephemerals.len(), 1);
-    assert_eq!(ephemerals[0].user, DAVE);
-    assert_eq!(ephemerals[0].channel, CHANNEL);
-    assert_eq!(ephemerals[0].thread_ts.as_deref(), Some(ts.as_str()));
+    s.ask("Ev0U1", DAVE, "fix octo-org/hello", &ts, None).await;
+    let ephemeral = s.the_only_ephemeral().await;
+    assert_eq!(ephemeral.user, DAVE);
+    assert_eq!(ephemeral.channel, CHANNEL);
+    assert_eq!(ephemeral.thread_ts.as_deref(), Some(ts.as_str()));
+    assert!(ephemeral.text.contains("not linked"), "{}", ephemeral.text);
+    assert!(ephemeral.text.contains(&format!("<@{DAVE}>")));
     assert!(
-        ephemerals[0].text.contains("not linked"),
-        "{}",
-        ephemerals[0].text
-    );
-    assert!(ephemerals[0].text.contains(&format!("<@{DAVE}>")));
-    assert!(
-        ephemerals[0].text.contains(TEAM),
+        ephemeral.text.contains(TEAM),
         "the notice names the ids an admin links"
     );
     assert!(s.h.openhands.starts().is_empty());
@@ -641,7 +629,8 @@ async fn without_a_repository_the_thread_is_asked_once_and_a_channel_default_is_
     let s = Slack::start().await;
     let ts = s.ts(600);
     let text = format!("<@{BOT}> fix the build and/or the tests");
-    s.mention("Ev0R1", ALICE, &text, &ts, None).await;
+    s.ask("Ev0R1", ALICE, "fix the build and/or the tests", &ts, None)
+        .await;
     eventually("question posted", || async { !s.slack.bot_messages().is_empty() }).await;
     s.deliver("Ev0R2", app_mention(CHANNEL, ALICE, &text, &ts, None))
         .await;
@@ -797,15 +786,9 @@ async fn only_people_the_rules_allow_may_trigger() {
     // Dave is in no listed group.
     let ts = s.ts(100);
     assert_eq!(
-        s.mention(
-            "Ev0DAVE1",
-            DAVE,
-            &format!("<@{BOT}> fix it in octo-org/hello"),
-            &ts,
-            None
-        )
-        .await
-        .0,
+        s.ask("Ev0DAVE1", DAVE, "fix it in octo-org/hello", &ts, None)
+            .await
+            .0,
         202
     );
     // Alice, in a channel that is not served.
@@ -841,14 +824,8 @@ async fn only_people_the_rules_allow_may_trigger() {
     );
 
     let ts = s.ts(400);
-    s.mention(
-        "Ev0ALICE1",
-        ALICE,
-        &format!("<@{BOT}> fix it in octo-org/hello"),
-        &ts,
-        None,
-    )
-    .await;
+    s.ask("Ev0ALICE1", ALICE, "fix it in octo-org/hello", &ts, None)
+        .await;
     s.first_start().await;
     assert_eq!(s.h.openhands.starts().len(), 1);
 }
@@ -941,14 +918,7 @@ async fn web_api_rate_limits_are_retried_after_retry_after() {
     s.slack
         .fail_next("reactions.add", SlackFailure::error("invalid_auth"));
     let ts = s.ts(1000);
-    s.mention(
-        "Ev0RL1",
-        ALICE,
-        &format!("<@{BOT}> fix octo-org/hello"),
-        &ts,
-        None,
-    )
-    .await;
+    s.ask("Ev0RL1", ALICE, "fix octo-org/hello", &ts, None).await;
     eventually("first attempt failed", || async {
         !s.slack.requests_to("chat.postMessage").is_empty()
     })
@@ -973,10 +943,10 @@ async fn web_api_rate_limits_are_retried_after_retry_after() {
 async fn the_stop_button_stops_the_run_of_the_person_who_asked() {
     let s = Slack::start().await;
     let root = s.ts(100);
-    s.mention(
+    s.ask(
         "Ev0STOP1",
         ALICE,
-        &format!("<@{BOT}> refactor the session code in octo-org/hello"),
+        "refactor the session code in octo-org/hello",
         &root,
         None,
     )
@@ -999,16 +969,13 @@ async fn the_stop_button_stops_the_run_of_the_person_who_asked() {
         .click_stop(DAVE, &status.ts, &root, &s.ts(200), &conversation_id)
         .await;
     assert_eq!(answer, 200, "Slack wants a click acknowledged with 200");
-    eventually("refusal", || async { !s.slack.ephemerals().is_empty() }).await;
-    s.h.settle().await;
-    let ephemerals = s.slack.ephemerals();
-    assert_eq!(ephemerals.len(), 1);
-    assert_eq!(ephemerals[0].user, DAVE);
-    assert_eq!(ephemerals[0].thread_ts.as_deref(), Some(root.as_str()));
+    let ephemeral = s.the_only_ephemeral().await;
+    assert_eq!(ephemeral.user, DAVE);
+    assert_eq!(ephemeral.thread_ts.as_deref(), Some(root.as_str()));
     assert!(
-        ephemerals[0].text.contains("can't stop this run"),
+        ephemeral.text.contains("can't stop this run"),
         "{}",
-        ephemerals[0].text
+        ephemeral.text
     );
     assert!(!s.run(&conversation_id).await.state.is_terminal());
     let interrupts = |s: &Slack| {
@@ -1146,27 +1113,16 @@ async fn a_pick_in_the_picker_starts_the_requesters_run_once() {
     // Dave may trigger runs, but this choice is Alice's.
     s.h.link_to(Provider::Slack, TEAM, DAVE, "dave").await;
     let (status, body) = s
-        .pick(
-            DAVE,
-            &picker,
-            "github:octo-org/api",
-            &s.ts(200),
-            Some(SIGNING_SECRET),
-        )
+        .pick_signed(DAVE, &picker, "github:octo-org/api", &s.ts(200))
         .await;
     assert_eq!((status, body.as_str()), (200, ""), "acknowledged at once, empty");
-    eventually("refusal", || async { !s.slack.ephemerals().is_empty() }).await;
-    s.h.settle().await;
-    let ephemerals = s.slack.ephemerals();
-    assert_eq!(ephemerals.len(), 1);
-    assert_eq!(ephemerals[0].user, DAVE);
-    assert_eq!(ephemerals[0].thread_ts.as_deref(), Some(ts.as_str()));
+    let ephemeral = s.the_only_ephemeral().await;
+    assert_eq!(ephemeral.user, DAVE);
+    assert_eq!(ephemeral.thread_ts.as_deref(), Some(ts.as_str()));
     assert!(
-        ephemerals[0]
-            .text
-            .contains(&format!("Only <@{ALICE}> can choose")),
+        ephemeral.text.contains(&format!("Only <@{ALICE}> can choose")),
         "{}",
-        ephemerals[0].text
+        ephemeral.text
     );
     assert!(s.h.openhands.starts().is_empty());
     assert!(s
@@ -1183,13 +1139,7 @@ async fn a_pick_in_the_picker_starts_the_requesters_run_once() {
         &format!("<@{BOT}> fix the flaky login test on Safari"),
     );
     let (status, body) = s
-        .pick(
-            ALICE,
-            &picker,
-            "github:octo-org/web",
-            &s.ts(300),
-            Some(SIGNING_SECRET),
-        )
+        .pick_signed(ALICE, &picker, "github:octo-org/web", &s.ts(300))
         .await;
     assert_eq!((status, body.as_str()), (200, ""));
     let conversation_id = s.first_start().await;
@@ -1226,13 +1176,7 @@ async fn a_pick_in_the_picker_starts_the_requesters_run_once() {
 
     // A second pick (another repository, from a stale view of the picker) starts nothing new.
     let (status, _) = s
-        .pick(
-            ALICE,
-            &picker,
-            "github:octo-org/api",
-            &s.ts(400),
-            Some(SIGNING_SECRET),
-        )
+        .pick_signed(ALICE, &picker, "github:octo-org/api", &s.ts(400))
         .await;
     assert_eq!(status, 200);
     s.h.settle().await;
@@ -1261,13 +1205,7 @@ async fn a_pick_after_the_expiry_says_so_and_starts_nothing() {
     );
     s.h.clock.advance(700);
     let (status, _) = s
-        .pick(
-            ALICE,
-            &picker,
-            "github:octo-org/api",
-            &s.ts(200),
-            Some(SIGNING_SECRET),
-        )
+        .pick_signed(ALICE, &picker, "github:octo-org/api", &s.ts(200))
         .await;
     assert_eq!(status, 200);
     eventually("picker edited", || async {
@@ -1315,29 +1253,18 @@ async fn forged_or_hand_made_picks_start_nothing() {
     assert_eq!(s.h.host().queue().depth().expect("depth"), 0, "nothing queued");
 
     let (status, _) = s
-        .pick(
-            ALICE,
-            &picker,
-            "github:octo-org/elsewhere",
-            &s.ts(300),
-            Some(SIGNING_SECRET),
-        )
+        .pick_signed(ALICE, &picker, "github:octo-org/elsewhere", &s.ts(300))
         .await;
     assert_eq!(status, 200);
-    eventually("refusal", || async { !s.slack.ephemerals().is_empty() }).await;
-    s.h.settle().await;
-    let ephemerals = s.slack.ephemerals();
-    assert_eq!(ephemerals.len(), 1);
+    let ephemeral = s.the_only_ephemeral().await;
     assert!(
-        ephemerals[0]
+        ephemeral
             .text
             .contains("is not one of this channel's repositories"),
         "{}",
-        ephemerals[0].text
+        ephemeral.text
     );
-    let (status, _) = s
-        .pick(ALICE, &picker, "github:../x", &s.ts(301), Some(SIGNING_SECRET))
-        .await;
+    let (status, _) = s.pick_signed(ALICE, &picker, "github:../x", &s.ts(301)).await;
     assert_eq!(status, 400);
     s.h.settle().await;
     assert!(s.h.openhands.starts().is_empty());

@@ -18,7 +18,7 @@ use hookline_tests::fake_github::{
     FakeGithub, FakeGithubOptions, FakeReaction, InjectedFailure, ReactionTarget, RecordedRequest,
     FAKE_APP_ID, PRIVATE_KEY_SECRET,
 };
-use hookline_tests::harness::outbound_at;
+use hookline_tests::harness::{assert_permanent, outbound_at};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
@@ -106,6 +106,11 @@ fn repo_requests(fake: &FakeGithub) -> Vec<RecordedRequest> {
 
 fn last_repo_request(fake: &FakeGithub) -> RecordedRequest {
     repo_requests(fake).pop().expect("at least one REST request")
+}
+
+/// The path of the last REST call.
+fn last_repo_path(fake: &FakeGithub) -> String {
+    last_repo_request(fake).path
 }
 
 fn retry_after(result: Result<(), PortError>) -> Option<Duration> {
@@ -270,16 +275,7 @@ async fn key_and_app_problems_are_permanent_and_never_not_found() {
     config.app_id = "Iv1.someotherapp".to_owned();
     let other_app = client_with(config, &h.clock, Some(test_app_private_key_pem()));
     let err = other_app.acknowledge(&issue(1)).await.expect_err("JWT refused");
-    assert!(
-        matches!(
-            err,
-            PortError::Permanent {
-                status: Some(401),
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_permanent(&err, 401);
     assert_eq!(h.fake.token_exchanges(), 0);
     assert!(repo_requests(&h.fake).is_empty());
 }
@@ -444,10 +440,7 @@ async fn posts_finds_and_edits_an_issue_status_comment() {
     assert_eq!(comment.body, "Working on it\n\n<!-- hookline:run-1 -->");
     assert_eq!(comment.user_login, h.fake.bot_login());
     assert_eq!(status.url.as_deref(), Some(comment.html_url.as_str()));
-    assert_eq!(
-        last_repo_request(&h.fake).path,
-        "/repos/octo/hello/issues/1/comments"
-    );
+    assert_eq!(last_repo_path(&h.fake), "/repos/octo/hello/issues/1/comments");
 
     // AND it can be found again by its marker, and only by its marker
     assert_eq!(
@@ -539,16 +532,13 @@ async fn review_comment_status_is_a_reply_in_its_thread() {
         h.client.find_status(&src, "run-7").await.expect("find"),
         Some(status.clone())
     );
-    assert_eq!(
-        last_repo_request(&h.fake).path,
-        "/repos/octo/hello/pulls/2/comments"
-    );
+    assert_eq!(last_repo_path(&h.fake), "/repos/octo/hello/pulls/2/comments");
     h.client
         .edit_status(&src, &status, "run-7", "Finished", false)
         .await
         .expect("edit");
     assert_eq!(
-        last_repo_request(&h.fake).path,
+        last_repo_path(&h.fake),
         format!("/repos/octo/hello/pulls/comments/{id}")
     );
     assert_eq!(
@@ -578,16 +568,13 @@ async fn submitted_review_and_issue_notices_are_issue_comments() {
         .post_status(&review, "run-r", "Looking", false)
         .await
         .expect("post");
-    assert_eq!(
-        last_repo_request(&h.fake).path,
-        "/repos/octo/hello/issues/2/comments"
-    );
+    assert_eq!(last_repo_path(&h.fake), "/repos/octo/hello/issues/2/comments");
     h.client
         .edit_status(&review, &status, "run-r", "Done", false)
         .await
         .expect("edit");
     assert_eq!(
-        last_repo_request(&h.fake).path,
+        last_repo_path(&h.fake),
         format!("/repos/octo/hello/issues/comments/{}", status.id)
     );
 
@@ -757,10 +744,7 @@ async fn review_comment_context_is_its_thread_only() {
             message("bob", "@openhands fix it")
         ]
     );
-    assert_eq!(
-        last_repo_request(&h.fake).path,
-        "/repos/octo/hello/pulls/2/comments"
-    );
+    assert_eq!(last_repo_path(&h.fake), "/repos/octo/hello/pulls/2/comments");
 }
 
 #[tokio::test]
@@ -775,7 +759,7 @@ async fn resolves_the_head_branch_of_pull_requests_only() {
             fork: None
         })
     );
-    assert_eq!(last_repo_request(&h.fake).path, "/repos/octo/hello/pulls/2");
+    assert_eq!(last_repo_path(&h.fake), "/repos/octo/hello/pulls/2");
 
     // A pull request from a fork: the branch is the fork's, and so is the repository to work in.
     h.fake.set_fork_pull_head(REPO, 3, "main", "mallory/hello");
@@ -878,16 +862,7 @@ async fn other_client_errors_are_permanent_with_their_status() {
         InjectedFailure::status(403).with_message("Resource not accessible by integration"),
     );
     let err = h.client.post_notice(&issue(1), "hello").await.expect_err("403");
-    assert!(
-        matches!(
-            err,
-            PortError::Permanent {
-                status: Some(403),
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_permanent(&err, 403);
 }
 
 #[tokio::test]
@@ -924,16 +899,7 @@ async fn a_second_401_is_permanent() {
         .post_notice(&issue(1), "hello")
         .await
         .expect_err("401 twice");
-    assert!(
-        matches!(
-            err,
-            PortError::Permanent {
-                status: Some(401),
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_permanent(&err, 401);
     assert_eq!(h.fake.token_exchanges(), 2, "exactly one refresh");
     assert_eq!(repo_requests(&h.fake).len(), 2, "exactly one retry");
     assert!(

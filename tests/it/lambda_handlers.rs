@@ -12,13 +12,14 @@
 //! instructions rather than skipping.
 //!
 //! [`http_handler`]: hookline::aws::lambda::http_handler
+//! [`sqs_handler`]: hookline::aws::lambda::sqs_handler
 
 use std::{ops::Deref, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use hookline::{
-    aws::lambda::{callback_handler, sqs_handler, webhook_services, AwsConfig},
+    aws::lambda::{callback_handler, webhook_services, AwsConfig},
     clock::{Clock, ManualClock, SystemClock},
     domain::{Envelope, Provider, Trigger},
     error::ProcessError,
@@ -30,14 +31,15 @@ use hookline_tests::{
     fake_github::{
         test_app_public_key_pem, FakeComment, FakeGithub, FakeGithubOptions, InjectedFailure, ReactionTarget,
     },
-    harness::{issue_comment, labeled, user, ALICE_ID, ALICE_KEY, REPO},
+    harness::{daves_mention, issue_comment, labeled, mallorys_mention, user, ALICE_ID, ALICE_KEY, REPO},
 };
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, value::RawValue, Value};
 
 use crate::lambda_world::{
-    body_of, delivery_of, endpoint, failures, fixture, invoke_http, queue_depth, set_body, set_v1_header,
-    status_of, system_attribute, unique, Encoding, World, MAX_RECEIVE_COUNT, START_MARGIN, V2_WEBHOOK,
+    body_of, delivery_of, endpoint, failures, fixture, invoke_http, message_ids, queue_depth, set_body,
+    set_v1_header, status_of, system_attribute, unique, Encoding, World, MAX_RECEIVE_COUNT, START_MARGIN,
+    V2_WEBHOOK,
 };
 
 /// The secret the webhook fixtures are signed with (see `tests/fixtures/lambda/README.md`).
@@ -47,6 +49,27 @@ const V1_WEBHOOK: &str = include_str!("../fixtures/lambda/apigw-v1-webhook-githu
 
 fn alice() -> Value {
     user("alice", ALICE_ID)
+}
+
+/// Alice labels issue `number` (delivery `{prefix}-1`), then mentions the bot on it once for each of
+/// `follow_ups` (deliveries `{prefix}-2`, ..., comment ids `number * 10 + 1`, ...).
+fn run_and_follow_ups(prefix: &str, number: u64, follow_ups: &[&str]) -> Vec<(String, Value, &'static str)> {
+    let mut deliveries = vec![(
+        format!("{prefix}-1"),
+        labeled(number, "openhands", alice()),
+        "issues",
+    )];
+    for (n, text) in (1..).zip(follow_ups) {
+        let comment = issue_comment(
+            number,
+            number * 10 + n,
+            &format!("@openhands {text}"),
+            alice(),
+            false,
+        );
+        deliveries.push((format!("{prefix}-{}", n + 1), comment, "issue_comment"));
+    }
+    deliveries
 }
 
 fn signature(body: &[u8]) -> String {
@@ -133,6 +156,13 @@ impl Env {
             &webhook_v1(event, delivery, &body, Some(&signature)),
         )
         .await
+    }
+
+    /// [`Self::deliver`] each of `deliveries` (delivery id, payload, event), expecting each to be accepted.
+    async fn deliver_all(&self, deliveries: &[(String, Value, &str)]) {
+        for (delivery, payload, event) in deliveries {
+            assert_eq!(self.deliver(event, delivery, payload).await.0, 202, "{delivery}");
+        }
     }
 
     fn bot_comments(&self) -> Vec<FakeComment> {
@@ -333,22 +363,7 @@ async fn an_sqs_batch_starts_the_conversation_and_acknowledges_on_github() {
         Some(format!("Bearer {ALICE_KEY}")),
         "the linked identity's key, read from Secrets Manager"
     );
-    let reactions = env.github.reactions();
-    assert_eq!(reactions.len(), 1);
-    assert_eq!(reactions[0].content, "eyes");
-    assert_eq!(
-        reactions[0].target,
-        ReactionTarget::Issue {
-            repo: REPO.into(),
-            number: 12
-        }
-    );
-    let comments = env.bot_comments();
-    assert_eq!(comments.len(), 1);
-    assert!(comments[0].body.contains("I'm on it"));
-    assert!(comments[0].body.contains(&format!(
-        "https://app.example.test/conversations/{conversation_id}"
-    )));
+    env.github.assert_acknowledged_issue(12, &conversation_id);
     assert_eq!(env.queue_depth().await, 0, "the processed message was deleted");
 }
 
@@ -368,13 +383,7 @@ async fn a_retry_after_brings_the_message_back_when_it_says() {
     assert_eq!(status, 202);
     let messages = env.receive().await;
     assert_eq!(messages.len(), 1);
-    let response = sqs_handler(
-        &env.full,
-        Some(&env.worker_queue),
-        START_MARGIN,
-        env.lambda_event(&messages),
-    )
-    .await;
+    let response = env.invoke_worker(&env.full, env.lambda_event(&messages)).await;
     assert_eq!(failures(&response).len(), 1, "reported for retry");
     // What the event source mapping does with a failure: nothing; the message's visibility decides.
     assert!(env.receive().await.is_empty(), "hidden right after the failure");
@@ -385,13 +394,7 @@ async fn a_retry_after_brings_the_message_back_when_it_says() {
         1,
         "back after the Retry-After, well before the visibility timeout"
     );
-    let response = sqs_handler(
-        &env.full,
-        Some(&env.worker_queue),
-        START_MARGIN,
-        env.lambda_event(&again),
-    )
-    .await;
+    let response = env.invoke_worker(&env.full, env.lambda_event(&again)).await;
     assert!(failures(&response).is_empty());
     env.settle(&again, &response).await;
     assert_eq!(env.openhands.starts().len(), 1);
@@ -426,9 +429,7 @@ async fn one_transient_failure_in_a_batch_of_ten_fails_only_its_record_and_later
         issue_comment(510, 5102, "@openhands and add a test", alice(), false),
         "issue_comment",
     ));
-    for (delivery, payload, event) in &deliveries {
-        assert_eq!(env.deliver(event, delivery, payload).await.0, 202);
-    }
+    env.deliver_all(&deliveries).await;
 
     let messages = env.receive().await;
     assert_eq!(
@@ -436,25 +437,10 @@ async fn one_transient_failure_in_a_batch_of_ten_fails_only_its_record_and_later
         deliveries.iter().map(|(d, _, _)| d.clone()).collect::<Vec<_>>(),
         "one batch of ten, in send order"
     );
-    let response = sqs_handler(
-        &env.full,
-        Some(&env.worker_queue),
-        START_MARGIN,
-        env.lambda_event(&messages),
-    )
-    .await;
-    let id_of = |delivery: &str| {
-        messages
-            .iter()
-            .find(|m| delivery_of(m) == delivery)
-            .and_then(|m| m.message_id())
-            .expect("message id")
-            .to_owned()
-    };
-    assert_eq!(
-        failures(&response),
-        [id_of("d-b-510a"), id_of("d-b-510b"), id_of("d-b-510c")]
-    );
+    let response = env.invoke_worker(&env.full, env.lambda_event(&messages)).await;
+    let failed = message_ids(&messages, &["d-b-510a", "d-b-510b", "d-b-510c"]);
+    assert_eq!(failed.len(), 3);
+    assert_eq!(failures(&response), failed);
     assert_eq!(env.openhands.starts().len(), 7, "every other group went through");
     assert!(
         env.openhands.messages().is_empty(),
@@ -516,23 +502,9 @@ impl ProviderModule for WhileDeciding {
 #[tokio::test]
 async fn a_panic_fails_only_the_rest_of_its_group() {
     let env = Env::start().await;
-    let deliveries = [
-        ("d-p-1", labeled(701, "openhands", alice()), "issues"),
-        (
-            "d-p-2",
-            issue_comment(701, 7011, "@openhands more", alice(), false),
-            "issue_comment",
-        ),
-        (
-            "d-p-3",
-            issue_comment(701, 7012, "@openhands even more", alice(), false),
-            "issue_comment",
-        ),
-        ("d-p-4", labeled(702, "openhands", alice()), "issues"),
-    ];
-    for (delivery, payload, event) in &deliveries {
-        assert_eq!(env.deliver(event, delivery, payload).await.0, 202);
-    }
+    let mut deliveries = run_and_follow_ups("d-p", 701, &["more", "even more"]);
+    deliveries.push(("d-p-4".into(), labeled(702, "openhands", alice()), "issues"));
+    env.deliver_all(&deliveries).await;
     let mut panicky = env.full.clone();
     panicky.run.providers = vec![Arc::new(WhileDeciding {
         inner: env.full.providers[0].clone(),
@@ -542,19 +514,8 @@ async fn a_panic_fails_only_the_rest_of_its_group() {
 
     let messages = env.receive().await;
     assert_eq!(messages.len(), 4);
-    let response = sqs_handler(
-        &panicky,
-        Some(&env.worker_queue),
-        START_MARGIN,
-        env.lambda_event(&messages),
-    )
-    .await;
-    let ids: Vec<String> = messages
-        .iter()
-        .filter(|m| ["d-p-2", "d-p-3"].contains(&delivery_of(m).as_str()))
-        .filter_map(|m| m.message_id().map(str::to_owned))
-        .collect();
-    assert_eq!(failures(&response), ids);
+    let response = env.invoke_worker(&panicky, env.lambda_event(&messages)).await;
+    assert_eq!(failures(&response), message_ids(&messages, &["d-p-2", "d-p-3"]));
     assert_eq!(env.openhands.starts().len(), 2, "d-p-1 and d-p-4 were processed");
 
     env.settle(&messages, &response).await;
@@ -577,22 +538,12 @@ fn millis(duration: Duration) -> u64 {
 #[tokio::test]
 async fn records_not_started_before_the_deadline_margin_go_back_with_the_rest_of_their_group() {
     let env = Env::start().await;
-    let deliveries = [
-        ("d-t-1", labeled(801, "openhands", alice()), "issues"),
-        (
-            "d-t-2",
-            issue_comment(801, 8011, "@openhands first follow-up", alice(), false),
-            "issue_comment",
-        ),
-        (
-            "d-t-3",
-            issue_comment(801, 8012, "@openhands second follow-up", alice(), false),
-            "issue_comment",
-        ),
-    ];
-    for (delivery, payload, event) in &deliveries {
-        assert_eq!(env.deliver(event, delivery, payload).await.0, 202);
-    }
+    env.deliver_all(&run_and_follow_ups(
+        "d-t",
+        801,
+        &["first follow-up", "second follow-up"],
+    ))
+    .await;
     let clock = ManualClock::at_millis(SystemClock.now_millis());
     let mut timed = env.full.clone();
     timed.run.clock = Arc::new(clock.clone());
@@ -608,15 +559,10 @@ async fn records_not_started_before_the_deadline_margin_go_back_with_the_rest_of
     assert_eq!(messages.len(), 3);
     let mut event = env.lambda_event(&messages);
     event.context.deadline = clock.now_millis() + millis(START_MARGIN) + 1_000;
-    let response = sqs_handler(&timed, Some(&env.worker_queue), START_MARGIN, event).await;
-    let ids: Vec<String> = messages
-        .iter()
-        .filter(|m| ["d-t-2", "d-t-3"].contains(&delivery_of(m).as_str()))
-        .filter_map(|m| m.message_id().map(str::to_owned))
-        .collect();
+    let response = env.invoke_worker(&timed, event).await;
     assert_eq!(
         failures(&response),
-        ids,
+        message_ids(&messages, &["d-t-2", "d-t-3"]),
         "the records after the cut-off, in order"
     );
     assert_eq!(env.openhands.starts().len(), 1, "the started record finished");
@@ -640,28 +586,18 @@ async fn records_not_started_before_the_deadline_margin_go_back_with_the_rest_of
 #[tokio::test]
 async fn a_batch_with_less_than_the_margin_left_goes_back_whole_and_at_once() {
     let env = Env::start().await;
-    let deliveries = [
-        ("d-n-1", labeled(811, "openhands", alice()), "issues"),
-        (
-            "d-n-2",
-            issue_comment(811, 8111, "@openhands and more", alice(), false),
-            "issue_comment",
-        ),
-        ("d-n-3", labeled(812, "openhands", alice()), "issues"),
-    ];
-    for (delivery, payload, event) in &deliveries {
-        assert_eq!(env.deliver(event, delivery, payload).await.0, 202);
-    }
+    let mut deliveries = run_and_follow_ups("d-n", 811, &["and more"]);
+    deliveries.push(("d-n-3".into(), labeled(812, "openhands", alice()), "issues"));
+    env.deliver_all(&deliveries).await;
     let messages = env.receive().await;
     assert_eq!(messages.len(), 3);
     let mut event = env.lambda_event(&messages);
     event.context.deadline = SystemClock.now_millis() + millis(START_MARGIN) - 1_000;
-    let response = sqs_handler(&env.full, Some(&env.worker_queue), START_MARGIN, event).await;
-    let ids: Vec<String> = messages
-        .iter()
-        .filter_map(|m| m.message_id().map(str::to_owned))
-        .collect();
-    assert_eq!(failures(&response), ids);
+    let response = env.invoke_worker(&env.full, event).await;
+    assert_eq!(
+        failures(&response),
+        message_ids(&messages, &["d-n-1", "d-n-2", "d-n-3"])
+    );
     assert!(env.openhands.starts().is_empty());
     assert!(env.github.reactions().is_empty(), "not even acknowledged");
 
@@ -671,13 +607,7 @@ async fn a_batch_with_less_than_the_margin_left_goes_back_whole_and_at_once() {
         ["d-n-1", "d-n-2", "d-n-3"],
         "visible again at once, in order"
     );
-    let response = sqs_handler(
-        &env.full,
-        Some(&env.worker_queue),
-        START_MARGIN,
-        env.lambda_event(&again),
-    )
-    .await;
+    let response = env.invoke_worker(&env.full, env.lambda_event(&again)).await;
     assert!(failures(&response).is_empty());
     env.settle(&again, &response).await;
     assert_eq!(env.openhands.starts().len(), 2);
@@ -791,13 +721,7 @@ async fn labeled_issue_reports_the_summary_after_the_finished_callback() {
     let report = env.scheduled_sweep().await;
     assert_eq!(report["concluded"], 0, "{report}");
     assert_eq!(env.bot_comments().len(), 1);
-    let asks = env
-        .openhands
-        .requests()
-        .into_iter()
-        .filter(|r| r.path.ends_with("/ask_agent"))
-        .count();
-    assert_eq!(asks, 1, "the summary is asked once");
+    assert_eq!(env.openhands.asks(), 1, "the summary is asked once");
 }
 
 /// GIVEN the same delivery five times, through both API flavours WHEN the worker runs THEN one conversation
@@ -875,13 +799,10 @@ async fn an_event_of_another_kind_is_an_invocation_error() {
 async fn an_unlinked_user_gets_the_linking_comment_and_no_conversation() {
     let env = Env::start().await;
     env.github.set_role("dave", "write");
-    let payload = issue_comment(61, 6001, "@openhands fix it", user("dave", 5151), false);
+    let payload = daves_mention();
     assert_eq!(env.deliver("issue_comment", "d-u-1", &payload).await.0, 202);
     env.pump().await;
-    let comments = env.bot_comments();
-    assert_eq!(comments.len(), 1);
-    assert!(comments[0].body.contains("@dave"));
-    assert!(comments[0].body.contains("not linked"));
+    env.github.assert_one_linking_comment_for("dave");
     assert!(env.openhands.starts().is_empty());
 }
 
@@ -890,22 +811,11 @@ async fn an_unlinked_user_gets_the_linking_comment_and_no_conversation() {
 #[tokio::test]
 async fn a_person_without_write_access_starts_nothing() {
     let env = Env::start().await;
-    let payload = issue_comment(
-        71,
-        7001,
-        "@openhands delete everything",
-        user("mallory", 666),
-        false,
-    );
+    let payload = mallorys_mention();
     assert_eq!(env.deliver("issue_comment", "d-n-1", &payload).await.0, 202);
     env.pump().await;
     assert!(env.openhands.starts().is_empty());
-    assert!(env.bot_comments().is_empty());
-    assert!(env.github.reactions().is_empty());
-    assert!(!env
-        .github
-        .requests_to("/repos/octo-org/hello/collaborators/mallory/permission")
-        .is_empty());
+    env.github.assert_untouched_after_checking("mallory");
 }
 
 /// GIVEN a delivery whose processing failed for good (GitHub refused the installation token) WHEN GitHub redelivers

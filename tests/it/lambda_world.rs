@@ -215,6 +215,15 @@ pub fn delivery_of(message: &Message) -> String {
     envelope["delivery_id"].as_str().unwrap_or_default().to_owned()
 }
 
+/// The ids of those `messages` whose delivery id is one of `deliveries`, in the messages' order.
+pub fn message_ids(messages: &[Message], deliveries: &[&str]) -> Vec<String> {
+    messages
+        .iter()
+        .filter(|m| deliveries.contains(&delivery_of(m).as_str()))
+        .filter_map(|m| m.message_id().map(str::to_owned))
+        .collect()
+}
+
 pub fn failures(response: &SqsBatchResponse) -> Vec<String> {
     response
         .batch_item_failures
@@ -437,6 +446,16 @@ impl World {
         }
     }
 
+    /// Hand `event` to the worker function with `services` (and the default start margin), as the event source
+    /// mapping does.
+    pub async fn invoke_worker(
+        &self,
+        services: &WorkerServices,
+        event: LambdaEvent<SqsEvent>,
+    ) -> SqsBatchResponse {
+        sqs_handler(services, Some(&self.worker_queue), START_MARGIN, event).await
+    }
+
     /// Play the event source mapping until the queue has nothing to receive; returns each batch's messages
     /// (message id, delivery id) and the function's answer.
     pub async fn pump_with(
@@ -449,13 +468,7 @@ impl World {
             if messages.is_empty() {
                 return batches;
             }
-            let response = sqs_handler(
-                services,
-                Some(&self.worker_queue),
-                START_MARGIN,
-                self.lambda_event(&messages),
-            )
-            .await;
+            let response = self.invoke_worker(services, self.lambda_event(&messages)).await;
             self.settle(&messages, &response).await;
             let received = messages
                 .iter()

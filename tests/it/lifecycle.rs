@@ -197,10 +197,7 @@ async fn a_mention_on_a_gone_sandbox_ends_that_run_and_starts_a_new_one_that_lin
     h.settle().await;
     assert_eq!(state(&h, &first), RunState::Failed);
     let second = h.openhands.starts()[1].clone();
-    let text = second.request["initial_message"]["content"][0]["text"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let text = second.text().to_owned();
     assert!(text.contains(&format!("conversations/{first}")), "{text}");
     assert!(text.contains("please retry"), "{text}");
     // Each run has its own status comment; the first says why it ended.
@@ -262,17 +259,10 @@ async fn a_summary_that_cannot_be_fetched_is_retried_before_the_fallback() {
     let h = harness(&[("HOOKLINE_SUMMARY_PATIENCE_SECS", "300")]).await;
     let id = h.start_labeled_run(107, "lc-12").await;
     h.host().sweep_now().await;
-    let key = h.openhands.session_key(&id).expect("key");
     // `finished`, but the listing is a busy ERROR reading without a session key.
     h.openhands.set_execution_status(&id, "finished");
     h.openhands.set_sandbox_status(&id, "ERROR");
-    assert_eq!(
-        post_event(&h.url(), &id, "finished", &key)
-            .await
-            .status()
-            .as_u16(),
-        200
-    );
+    assert_eq!(h.call_back(&id, "finished").await, 200);
     assert!(
         status_body(&h, 107).contains("I'm on it"),
         "no finished result before the summary is settled"
@@ -298,16 +288,9 @@ async fn a_summary_that_cannot_be_fetched_is_retried_before_the_fallback() {
     // Another run whose summary never comes: after the patience, the fallback says so, with the link.
     let other = h.start_labeled_run(108, "lc-13").await;
     h.host().sweep_now().await;
-    let key = h.openhands.session_key(&other).expect("key");
     h.openhands.set_execution_status(&other, "finished");
     h.openhands.set_sandbox_status(&other, "ERROR");
-    assert_eq!(
-        post_event(&h.url(), &other, "finished", &key)
-            .await
-            .status()
-            .as_u16(),
-        200
-    );
+    assert_eq!(h.call_back(&other, "finished").await, 200);
     h.clock.advance(16);
     h.host().sweep_now().await;
     assert_eq!(state(&h, &other), RunState::Concluding);

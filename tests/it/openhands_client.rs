@@ -7,10 +7,15 @@ use hookline::{
     domain::conversation_id_for,
     error::PortError,
     openhands::{agent_server_url_from, OpenHandsClient, OpenHandsConfig, MAX_IDS_PER_REQUEST},
-    ports::{Conversations, MessageDelivery, OpenHandsAuth, StartConversation},
+    ports::{
+        ConversationStatus, Conversations, MessageDelivery, OpenHandsAuth, StartConversation, StartTask,
+    },
     secret::SecretString,
 };
-use hookline_tests::fake_openhands::{post_event, FakeOpenHands, RecordedRequest};
+use hookline_tests::{
+    fake_openhands::{post_event, FakeOpenHands, RecordedRequest},
+    harness::assert_permanent,
+};
 use serde_json::json;
 
 const WEB_URL: &str = "https://openhands.example.test";
@@ -30,6 +35,23 @@ fn client(fake: &FakeOpenHands) -> OpenHandsClient {
 
 fn no_auth() -> OpenHandsAuth {
     OpenHandsAuth::default()
+}
+
+/// The start task `task_id`, which must exist.
+async fn existing_start_task(fake: &FakeOpenHands, task_id: &str) -> StartTask {
+    client(fake)
+        .start_task(&no_auth(), task_id)
+        .await
+        .expect("lookup")
+        .expect("task exists")
+}
+
+/// Whether the conversation `conversation_id` can be seen yet: its status, alone.
+async fn status_alone(fake: &FakeOpenHands, conversation_id: &str) -> Vec<Option<ConversationStatus>> {
+    client(fake)
+        .statuses(&no_auth(), &[conversation_id.to_owned()])
+        .await
+        .expect("statuses")
 }
 
 fn start_request(run_key: &str) -> StartConversation {
@@ -163,16 +185,7 @@ async fn set_title_on_an_unknown_conversation_is_permanent_404() {
         .await
         .expect_err("404");
 
-    assert!(
-        matches!(
-            err,
-            PortError::Permanent {
-                status: Some(404),
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_permanent(&err, 404);
     assert!(err.to_string().contains("unknown_app_conversation"), "{err}");
 }
 
@@ -252,11 +265,7 @@ async fn start_task_is_ready_with_the_conversation_once_started() {
     let request = start_request("run-ready");
     let task = client(&fake).start(&no_auth(), &request).await.expect("start");
 
-    let found = client(&fake)
-        .start_task(&no_auth(), &task.id)
-        .await
-        .expect("lookup")
-        .expect("task exists");
+    let found = existing_start_task(&fake, &task.id).await;
 
     assert_eq!(found.id, task.id);
     assert_eq!(found.status, "READY");
@@ -282,17 +291,10 @@ async fn start_task_waits_while_the_sandbox_comes_up() {
     let task = client(&fake).start(&no_auth(), &request).await.expect("start");
 
     // THEN the task is still in progress and the conversation not yet visible
-    let found = client(&fake)
-        .start_task(&no_auth(), &task.id)
-        .await
-        .expect("lookup")
-        .expect("task exists");
+    let found = existing_start_task(&fake, &task.id).await;
     assert_eq!(found.status, "WAITING_FOR_SANDBOX");
     assert_eq!(found.app_conversation_id, None);
-    let statuses = client(&fake)
-        .statuses(&no_auth(), std::slice::from_ref(&request.conversation_id))
-        .await
-        .expect("statuses");
+    let statuses = status_alone(&fake, &request.conversation_id).await;
     assert_eq!(statuses, vec![None]);
 }
 
@@ -308,18 +310,11 @@ async fn start_task_reports_error_and_the_conversation_never_appears() {
         .expect("start is accepted");
     assert_eq!(task.status, "WORKING");
 
-    let found = client(&fake)
-        .start_task(&no_auth(), &task.id)
-        .await
-        .expect("lookup")
-        .expect("task exists");
+    let found = existing_start_task(&fake, &task.id).await;
     assert!(found.is_error());
     assert_eq!(found.detail.as_deref(), Some("Sandbox failed to start"));
     assert_eq!(found.app_conversation_id, None);
-    let statuses = client(&fake)
-        .statuses(&no_auth(), std::slice::from_ref(&request.conversation_id))
-        .await
-        .expect("statuses");
+    let statuses = status_alone(&fake, &request.conversation_id).await;
     assert_eq!(statuses, vec![None]);
 }
 
@@ -399,16 +394,7 @@ async fn send_message_answers_where_the_conversation_is() {
         .send_message(&no_auth(), &id, "hi")
         .await
         .expect_err("a 400 is an error");
-    assert!(
-        matches!(
-            err,
-            PortError::Permanent {
-                status: Some(400),
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_permanent(&err, 400);
 }
 
 #[tokio::test]
@@ -506,16 +492,7 @@ async fn ask_agent_with_a_wrong_session_key_is_permanent_401() {
         .await
         .expect_err("unauthorized");
 
-    assert!(
-        matches!(
-            err,
-            PortError::Permanent {
-                status: Some(401),
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_permanent(&err, 401);
     assert!(!err.to_string().contains("not-the-key"));
 }
 
@@ -562,16 +539,7 @@ async fn a_rejected_api_key_is_permanent_401_without_echoing_it() {
         .await
         .expect_err("401");
 
-    assert!(
-        matches!(
-            err,
-            PortError::Permanent {
-                status: Some(401),
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_permanent(&err, 401);
     assert!(!format!("{err} {err:?}").contains("wrong-key"));
     let right = OpenHandsAuth {
         bearer: Some(SecretString::new("right-key")),
@@ -639,16 +607,7 @@ async fn an_unknown_trigger_is_permanent_422_with_the_server_detail() {
 
     let err = client(&fake).start(&no_auth(), &request).await.expect_err("422");
 
-    assert!(
-        matches!(
-            err,
-            PortError::Permanent {
-                status: Some(422),
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_permanent(&err, 422);
     let text = err.to_string();
     assert!(text.contains("body.trigger"), "{text}");
     // The validation error's echoed `input` stays out of the message.
@@ -662,16 +621,7 @@ async fn an_unknown_git_provider_is_permanent_422() {
     let mut request = start_request("run-422-provider");
     request.git_provider = Some("sourceforge".to_owned());
     let err = client(&fake).start(&no_auth(), &request).await.expect_err("422");
-    assert!(
-        matches!(
-            err,
-            PortError::Permanent {
-                status: Some(422),
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_permanent(&err, 422);
 }
 
 #[tokio::test]

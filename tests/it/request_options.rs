@@ -30,9 +30,7 @@ async fn comment(h: &Harness, number: u64, author: (&str, u64), text: &str, deli
 }
 
 fn prompt(start: &StartedConversation) -> &str {
-    start.request["initial_message"]["content"][0]["text"]
-        .as_str()
-        .unwrap_or_default()
+    start.text()
 }
 
 fn bot_texts(h: &Harness) -> Vec<String> {

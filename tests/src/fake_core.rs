@@ -251,6 +251,17 @@ impl Listener {
         }
     }
 
+    /// [`Self::serve`] an app that answers every route with `handle`, over the fake's `shared` state: the shape
+    /// of every fake that routes requests itself.
+    pub fn serve_fallback<S, H, T>(self, shared: Arc<S>, handle: H, recording: Recording) -> FakeServer
+    where
+        S: Send + Sync + 'static,
+        H: axum::handler::Handler<T, Arc<S>>,
+        T: 'static,
+    {
+        self.serve(Router::new().fallback(handle).with_state(shared), recording)
+    }
+
     /// Serve `app` as it is (no recording, no injection) until the [`ServerTask`] is dropped.
     pub fn serve_plain(self, app: Router) -> ServerTask {
         ServerTask(tokio::spawn(async move {

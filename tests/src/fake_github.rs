@@ -28,7 +28,7 @@ use axum::{
     extract::State,
     http::{HeaderMap, HeaderValue, Method, StatusCode},
     response::{IntoResponse, Response},
-    Json, Router,
+    Json,
 };
 use hookline::{
     clock::{Clock, SystemClock},
@@ -266,8 +266,7 @@ impl FakeGithub {
                 ..FakeState::default()
             }),
         });
-        let app = Router::new().fallback(handle).with_state(shared.clone());
-        let server = listener.serve(app, Recording::headers(RECORDED_HEADERS));
+        let server = listener.serve_fallback(shared.clone(), handle, Recording::headers(RECORDED_HEADERS));
         FakeGithub { shared, server }
     }
 
@@ -354,6 +353,48 @@ impl FakeGithub {
     /// All reactions, in creation order.
     pub fn reactions(&self) -> Vec<FakeReaction> {
         self.shared.state.lock().reactions.clone()
+    }
+
+    /// Asserts the acknowledgement of a run started from issue `number` of [`REPO`](crate::harness::REPO): one
+    /// 👀 on the issue and one status comment ("I'm on it") linking the conversation.
+    pub fn assert_acknowledged_issue(&self, number: u64, conversation_id: &str) {
+        let reactions = self.reactions();
+        assert_eq!(reactions.len(), 1);
+        assert_eq!(reactions[0].content, "eyes");
+        assert_eq!(
+            reactions[0].target,
+            ReactionTarget::Issue {
+                repo: crate::harness::REPO.into(),
+                number
+            }
+        );
+        let comments = self.bot_comments();
+        assert_eq!(comments.len(), 1);
+        assert!(comments[0].body.contains("I'm on it"));
+        assert!(comments[0].body.contains(&format!(
+            "https://app.example.test/conversations/{conversation_id}"
+        )));
+    }
+
+    /// Asserts that `login`, not linked, got one comment (naming them) saying so.
+    pub fn assert_one_linking_comment_for(&self, login: &str) {
+        let comments = self.bot_comments();
+        assert_eq!(comments.len(), 1);
+        assert!(comments[0].body.contains(&format!("@{login}")));
+        assert!(comments[0].body.contains("not linked"));
+    }
+
+    /// Asserts that nothing was posted or reacted on GitHub, after `login`'s permission on
+    /// [`REPO`](crate::harness::REPO) was asked.
+    pub fn assert_untouched_after_checking(&self, login: &str) {
+        assert!(self.bot_comments().is_empty());
+        assert!(self.reactions().is_empty());
+        assert!(!self
+            .requests_to(&format!(
+                "/repos/{}/collaborators/{login}/permission",
+                crate::harness::REPO
+            ))
+            .is_empty());
     }
 
     /// Give `login` a built-in role (`admin`, `maintain`, `write`, `triage`, `read`, or `none`); the

@@ -32,7 +32,7 @@ use axum::{
     extract::State,
     http::{HeaderMap, HeaderValue, Method, StatusCode},
     response::{IntoResponse, Response},
-    Json, Router,
+    Json,
 };
 use hookline::{
     clock::{Clock, SystemClock},
@@ -205,8 +205,11 @@ impl FakeGitlab {
                 ..FakeState::default()
             }),
         });
-        let app = Router::new().fallback(handle).with_state(shared.clone());
-        let server = listener.serve(app, Recording::headers(RECORDED_HEADERS).under(API_PREFIX));
+        let server = listener.serve_fallback(
+            shared.clone(),
+            handle,
+            Recording::headers(RECORDED_HEADERS).under(API_PREFIX),
+        );
         FakeGitlab { shared, server }
     }
 

@@ -30,7 +30,7 @@ use axum::{
     extract::State,
     http::StatusCode,
     response::{IntoResponse, Response},
-    Json, Router,
+    Json,
 };
 use base64::{engine::general_purpose::STANDARD as BASE64, Engine as _};
 use hookline::clock::Clock;
@@ -133,6 +133,18 @@ impl FakeIssue {
             ],
         }
     }
+
+    /// The scenarios' issue `PROJ-7`, "Crash on save", with issue id `id`.
+    pub fn crash_on_save(id: &str) -> Self {
+        Self::new(
+            id,
+            "PROJ-7",
+            "Crash on save",
+            json!({"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [
+                {"type": "text", "text": "Saving twice panics."}
+            ]}]}),
+        )
+    }
 }
 
 /// A comment as the fake stores it.
@@ -185,8 +197,7 @@ impl FakeJira {
                 ..FakeState::default()
             }),
         });
-        let app = Router::new().fallback(handle).with_state(shared.clone());
-        let server = listener.serve(app, Recording::headers(&["authorization"]));
+        let server = listener.serve_fallback(shared.clone(), handle, Recording::headers(&["authorization"]));
         FakeJira { shared, server }
     }
 

@@ -27,7 +27,7 @@ use axum::{
     extract::State,
     http::{Method, StatusCode},
     response::{IntoResponse, Response},
-    Json, Router,
+    Json,
 };
 use hookline::clock::{Clock, SystemClock};
 use serde_json::{json, Value};
@@ -201,8 +201,7 @@ impl FakeLinear {
             clock: Locked::new(Arc::new(SystemClock)),
             state: Locked::default(),
         });
-        let app = Router::new().fallback(handle).with_state(shared.clone());
-        let server = listener.serve(app, Recording::headers(&["authorization"]));
+        let server = listener.serve_fallback(shared.clone(), handle, Recording::headers(&["authorization"]));
         FakeLinear { shared, server }
     }
 

@@ -82,6 +82,15 @@ pub struct StartedConversation {
     pub run: bool,
 }
 
+impl StartedConversation {
+    /// The text of the initial message: the prompt Hookline built.
+    pub fn text(&self) -> &str {
+        self.request["initial_message"]["content"][0]["text"]
+            .as_str()
+            .expect("the initial message has a text")
+    }
+}
+
 /// A follow-up message received on `send-message`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SentMessage {
@@ -201,6 +210,14 @@ impl FakeOpenHands {
 
     pub fn starts(&self) -> Vec<StartedConversation> {
         self.shared.state.lock().starts.clone()
+    }
+
+    /// How many times the summary was asked for (`ask_agent`), over all conversations.
+    pub fn asks(&self) -> usize {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path.ends_with("/ask_agent"))
+            .count()
     }
 
     /// Every follow-up message received, oldest first.

@@ -30,7 +30,7 @@ use axum::{
     extract::State,
     http::{Method, StatusCode},
     response::{IntoResponse, Response},
-    Json, Router,
+    Json,
 };
 use hookline::clock::{Clock, SystemClock};
 use serde_json::{json, Value};
@@ -265,8 +265,11 @@ impl FakeSlack {
             clock: Arc::new(SystemClock),
             state: Locked::default(),
         });
-        let app = Router::new().fallback(handle).with_state(shared.clone());
-        let server = listener.serve(app, Recording::headers(RECORDED_HEADERS).under(API_PREFIX));
+        let server = listener.serve_fallback(
+            shared.clone(),
+            handle,
+            Recording::headers(RECORDED_HEADERS).under(API_PREFIX),
+        );
         FakeSlack { shared, server, url }
     }
 

@@ -294,9 +294,59 @@ impl Harness {
             .clone()
     }
 
+    /// Post the agent server's `status` event for `conversation_id` with the conversation's session key; returns
+    /// the answer's HTTP status.
+    pub async fn call_back(&self, conversation_id: &str, status: &str) -> u16 {
+        let key = self.openhands.session_key(conversation_id).expect("session key");
+        crate::fake_openhands::post_event(&self.url(), conversation_id, status, &key)
+            .await
+            .status()
+            .as_u16()
+    }
+
+    /// The agent finished `conversation_id`: the fake says so from now on, and the `finished` callback is
+    /// answered 200.
+    pub async fn finish(&self, conversation_id: &str) {
+        self.openhands.set_execution_status(conversation_id, "finished");
+        assert_eq!(self.call_back(conversation_id, "finished").await, 200);
+    }
+
+    /// The agent finishes `conversation_id` with `summary` ([`Self::finish`]); asserts that the conversation is
+    /// then titled `title` (set once the run ends: the server replaces an earlier title with its own).
+    pub async fn finish_with_summary(&self, conversation_id: &str, summary: &str, title: &str) {
+        self.openhands.set_summary(summary);
+        self.finish(conversation_id).await;
+        assert_eq!(self.openhands.title(conversation_id).as_deref(), Some(title));
+    }
+
     /// Comments Hookline wrote (as the App's bot).
     pub fn bot_comments(&self) -> Vec<crate::fake_github::FakeComment> {
         self.github.bot_comments()
+    }
+
+    /// Wait until a conversation has started and the worker has finished what was accepted; returns every start
+    /// so far.
+    pub async fn started(&self) -> Vec<crate::fake_openhands::StartedConversation> {
+        eventually("a conversation started", || async {
+            !self.openhands.starts().is_empty()
+        })
+        .await;
+        self.settle().await;
+        self.openhands.starts()
+    }
+
+    /// Wait for the first follow-up message and for the worker to finish; asserts that it is the only one, sent
+    /// to `conversation_id`, and that it says `text`.
+    pub async fn assert_one_follow_up(&self, conversation_id: &str, text: &str) {
+        eventually("follow-up sent", || async {
+            !self.openhands.messages().is_empty()
+        })
+        .await;
+        self.settle().await;
+        let messages = self.openhands.messages();
+        assert_eq!(messages.len(), 1);
+        assert_eq!(messages[0].conversation_id, conversation_id);
+        assert!(messages[0].text.contains(text), "{}", messages[0].text);
     }
 
     /// Wait until the queue is empty and nothing is in flight (the worker finished what was accepted).
@@ -307,6 +357,14 @@ impl Harness {
         })
         .await;
     }
+}
+
+/// Asserts that `err` is permanent (not retried) and came with HTTP `status`.
+pub fn assert_permanent(err: &hookline::error::PortError, status: u16) {
+    assert!(
+        matches!(err, hookline::error::PortError::Permanent { status: Some(s), .. } if *s == status),
+        "expected a permanent {status}, got {err:?}"
+    );
 }
 
 /// What an API client under test is built from: a fresh HTTP client, `secrets`, and the system clock.
@@ -400,6 +458,22 @@ pub fn issue_comment(number: u64, comment_id: u64, body: &str, author: Value, on
         "performed_via_github_app": null
     });
     v
+}
+
+/// Dave (the test gives him write access; he is never linked) asks the bot on issue 61.
+pub fn daves_mention() -> Value {
+    issue_comment(61, 6001, "@openhands fix it", user("dave", 5151), false)
+}
+
+/// Mallory (read access only) asks the bot on issue 71.
+pub fn mallorys_mention() -> Value {
+    issue_comment(
+        71,
+        7001,
+        "@openhands delete everything",
+        user("mallory", 666),
+        false,
+    )
 }
 
 pub fn review_comment(

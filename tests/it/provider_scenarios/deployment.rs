@@ -3,7 +3,7 @@
 
 use hookline::domain::Provider;
 use hookline_tests::{
-    fake_openhands::{post_conversation_info, post_event, post_events, FakeOpenHands},
+    fake_openhands::{post_conversation_info, post_events, FakeOpenHands},
     harness::{Harness, HarnessOptions},
 };
 use serde_json::Value;
@@ -153,14 +153,7 @@ impl Deployment for LocalHost {
         usize::try_from(depth).expect("a count")
     }
     async fn callback(&self, conversation_id: &str, status: &str) -> u16 {
-        let key = self
-            .openhands()
-            .session_key(conversation_id)
-            .expect("session key");
-        post_event(&self.harness.url(), conversation_id, status, &key)
-            .await
-            .status()
-            .as_u16()
+        self.harness.call_back(conversation_id, status).await
     }
     async fn events(&self, conversation_id: &str, events: Vec<Value>) -> u16 {
         let key = self

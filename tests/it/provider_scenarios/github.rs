@@ -10,7 +10,7 @@ use hookline_tests::{
     harness::{issue_comment, labeled, user, ALICE_ID, REPO, WEBHOOK_SECRET},
 };
 
-use super::{Deployment, Rig, StartFacts, FOLLOW_UP, REQUEST};
+use super::{json_delivery, Deployment, Rig, StartFacts, FOLLOW_UP, REQUEST};
 use crate::lambda_world::{body_of, owned, unique, Delivery, Wiring};
 
 const ISSUE: u64 = 7;
@@ -51,9 +51,7 @@ pub fn wiring(prefix: &str, github: &FakeGithub, webhook_secret: &str) -> Wiring
 /// A delivery as GitHub sends it, signed with `secret`.
 fn delivery(event: &str, id: &str, body: Vec<u8>, secret: &str) -> Delivery {
     let signature = format!("sha256={}", sign_hex(secret.as_bytes(), &body));
-    Delivery::new("/webhooks/github", body)
-        .with_header("content-type", "application/json")
-        .with_header("user-agent", "GitHub-Hookshot/test")
+    json_delivery("/webhooks/github", body, "GitHub-Hookshot/test")
         .with_header("x-github-event", event)
         .with_header("x-github-delivery", id)
         .with_header("x-hub-signature-256", signature)

@@ -10,7 +10,7 @@ use hookline::{
 use hookline_tests::fake_gitlab::{hook_timestamp, FakeGitlab, FAKE_BOT_ID, FAKE_BOT_USERNAME};
 use serde_json::{json, Value};
 
-use super::{Deployment, Rig, StartFacts, FOLLOW_UP, REQUEST};
+use super::{json_delivery, Deployment, Rig, StartFacts, FOLLOW_UP, REQUEST};
 use crate::lambda_world::{body_of, owned, unique, Delivery, Wiring};
 
 const TOKEN: &str = "gl-lambda-webhook-token";
@@ -41,9 +41,8 @@ impl<D: Deployment> Gitlab<D> {
 
     /// `payload` as GitLab delivers a `gitlab_event` hook, with the instance's token.
     fn hook(&self, payload: &Value, gitlab_event: &str, key: &str) -> Delivery {
-        Delivery::new(format!("/webhooks/gitlab/{}", self.tenant), body_of(payload))
-            .with_header("content-type", "application/json")
-            .with_header("user-agent", "GitLab/17.6.0")
+        let path = format!("/webhooks/gitlab/{}", self.tenant);
+        json_delivery(path, body_of(payload), "GitLab/17.6.0")
             .with_header("x-gitlab-event", gitlab_event)
             .with_header("x-gitlab-instance", "https://gitlab.example")
             .with_header("idempotency-key", key)

@@ -13,7 +13,7 @@ use hookline_tests::fake_jira::{
 };
 use serde_json::{json, Value};
 
-use super::{Deployment, Rig, StartFacts, FOLLOW_UP, REQUEST};
+use super::{json_delivery, Deployment, Rig, StartFacts, FOLLOW_UP, REQUEST};
 use crate::lambda_world::{body_of, owned, unique, Delivery, Wiring};
 
 const SITE: &str = "acme";
@@ -51,18 +51,23 @@ impl<D: Deployment> Jira<D> {
             "issue": {"id": ISSUE_ID, "key": "PROJ-7",
                       "fields": {"project": {"key": "PROJ"}, "summary": "Crash on save"}}
         });
-        signed(
-            Delivery::new(format!("/webhooks/jira/{SITE}"), body_of(&payload))
-                .with_header("content-type", "application/json")
-                .with_header("user-agent", "Atlassian Webhook HTTP Client")
-                .with_header("x-atlassian-webhook-identifier", delivery),
-            SECRET,
-        )
+        webhook(&payload, delivery)
     }
 }
 
 fn mia() -> Value {
     json!({"accountId": MIA, "displayName": "Mia Krystof", "accountType": "atlassian"})
+}
+
+/// `payload` as Jira posts it to [`SITE`]'s route, with the webhook `identifier`, signed with [`SECRET`].
+fn webhook(payload: &Value, identifier: impl Into<String>) -> Delivery {
+    let delivery = json_delivery(
+        format!("/webhooks/jira/{SITE}"),
+        body_of(payload),
+        "Atlassian Webhook HTTP Client",
+    )
+    .with_header("x-atlassian-webhook-identifier", identifier);
+    signed(delivery, SECRET)
 }
 
 /// `delivery` with Jira's signature header for `secret`.
@@ -78,14 +83,7 @@ impl<D: Deployment> Rig for Jira<D> {
 
     async fn start() -> Self {
         let jira = FakeJira::start(Arc::new(SystemClock)).await;
-        jira.add_issue(FakeIssue::new(
-            ISSUE_ID,
-            "PROJ-7",
-            "Crash on save",
-            json!({"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [
-                {"type": "text", "text": "Saving twice panics."}
-            ]}]}),
-        ));
+        jira.add_issue(FakeIssue::crash_on_save(ISSUE_ID));
         let world = D::start(|prefix| {
             let secrets = format!("{prefix}/jira");
             Wiring {
@@ -240,13 +238,7 @@ impl<D: Deployment> super::Opens for Jira<D> {
             "issue": {"id": ISSUE_ID, "key": "PROJ-7", "fields": {"project": {"key": "PROJ"},
                       "summary": "Crash on save", "labels": [], "description": description}}
         });
-        signed(
-            Delivery::new(format!("/webhooks/jira/{SITE}"), body_of(&payload))
-                .with_header("content-type", "application/json")
-                .with_header("user-agent", "Atlassian Webhook HTTP Client")
-                .with_header("x-atlassian-webhook-identifier", "wh-opened"),
-            SECRET,
-        )
+        webhook(&payload, "wh-opened")
     }
 }
 
@@ -267,13 +259,7 @@ impl<D: Deployment> super::Assigns for Jira<D> {
                  "fromString": null, "to": to, "toString": "Someone"}
             ]}
         });
-        signed(
-            Delivery::new(format!("/webhooks/jira/{SITE}"), body_of(&payload))
-                .with_header("content-type", "application/json")
-                .with_header("user-agent", "Atlassian Webhook HTTP Client")
-                .with_header("x-atlassian-webhook-identifier", format!("wh-assigned-{n}")),
-            SECRET,
-        )
+        webhook(&payload, format!("wh-assigned-{n}"))
     }
 }
 

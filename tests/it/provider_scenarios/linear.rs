@@ -13,7 +13,7 @@ use hookline::{
 use hookline_tests::fake_linear::{FakeIssue, FakeLinear, FakeWorkflowState};
 use serde_json::json;
 
-use super::{Deployment, Rig, StartFacts, FOLLOW_UP, REQUEST};
+use super::{json_delivery, Deployment, Rig, StartFacts, FOLLOW_UP, REQUEST};
 use crate::lambda_world::{body_of, owned, unique, Delivery, Wiring};
 
 /// `LINEAR_<TENANT>_<setting>`.
@@ -54,11 +54,13 @@ impl<D: Deployment> Linear<D> {
     /// `payload` as Linear delivers a `linear_event` webhook, signed.
     fn webhook(&self, payload: &serde_json::Value, linear_event: &str, delivery: &str) -> Delivery {
         signed(
-            Delivery::new(format!("/webhooks/linear/{}", self.tenant), body_of(payload))
-                .with_header("content-type", "application/json")
-                .with_header("user-agent", "Linear-Webhook")
-                .with_header("linear-event", linear_event)
-                .with_header("linear-delivery", delivery),
+            json_delivery(
+                format!("/webhooks/linear/{}", self.tenant),
+                body_of(payload),
+                "Linear-Webhook",
+            )
+            .with_header("linear-event", linear_event)
+            .with_header("linear-delivery", delivery),
             SECRET,
         )
     }

@@ -64,6 +64,14 @@ struct StartFacts {
 }
 
 /// One provider wired into a [`Deployment`], with its fake server and one linked person.
+/// A JSON webhook delivery to `path` as the provider's client `user_agent` posts it; the provider's own headers
+/// (event, delivery id, signature) follow.
+fn json_delivery(path: impl Into<String>, body: Vec<u8>, user_agent: &str) -> Delivery {
+    Delivery::new(path, body)
+        .with_header("content-type", "application/json")
+        .with_header("user-agent", user_agent)
+}
+
 trait Rig: Sized {
     type Host: Deployment;
 
@@ -137,9 +145,7 @@ async fn start_run<R: Rig>(rig: &R) -> String {
 }
 
 fn start_text(start: &StartedConversation) -> &str {
-    start.request["initial_message"]["content"][0]["text"]
-        .as_str()
-        .unwrap_or_default()
+    start.text()
 }
 
 /// Scenario 1: acknowledged, one conversation with the provider's facts, one result after `finished`.

@@ -12,7 +12,7 @@ use hookline::{
 use hookline_tests::fake_slack::{interaction_form, FakeMessage, FakeSlack};
 use serde_json::{json, Value};
 
-use super::{Deployment, Rig, StartFacts, FOLLOW_UP, REQUEST};
+use super::{json_delivery, Deployment, Rig, StartFacts, FOLLOW_UP, REQUEST};
 use crate::lambda_world::{owned, Delivery, Wiring};
 
 const TEAM: &str = "T0HOOKLN1";
@@ -67,9 +67,11 @@ impl<D: Deployment> Slack<D> {
         }))
         .expect("json");
         signed(
-            Delivery::new(format!("/webhooks/slack/{TEAM}"), body)
-                .with_header("content-type", "application/json")
-                .with_header("user-agent", "Slackbot 1.0 (+https://api.slack.com/robots)"),
+            json_delivery(
+                format!("/webhooks/slack/{TEAM}"),
+                body,
+                "Slackbot 1.0 (+https://api.slack.com/robots)",
+            ),
             SIGNING_SECRET,
             SystemClock.now_secs(),
         )
