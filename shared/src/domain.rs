@@ -549,17 +549,6 @@ pub enum DecisionKind {
 }
 
 impl DecisionKind {
-    pub const ALL: [DecisionKind; 8] = [
-        DecisionKind::Ignored,
-        DecisionKind::Denied,
-        DecisionKind::Notice,
-        DecisionKind::Run,
-        DecisionKind::FollowUp,
-        DecisionKind::Stop,
-        DecisionKind::Duplicate,
-        DecisionKind::Failed,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             DecisionKind::Ignored => "ignored",

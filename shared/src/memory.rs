@@ -16,7 +16,7 @@ use crate::{
     domain::{DeliveryDecision, IdentityLink, Provider, QueueMessage, RunRecord, RunState},
     error::PortError,
     ports::{
-        decision_page, decision_position, Claim, DeliveryLog, DeliveryPage, DeliveryQuery, DeliveryStore,
+        decision_position, newest_first_page, Claim, DeliveryLog, DeliveryPage, DeliveryQuery, DeliveryStore,
         IdentityStore, Queue, RunStore, Secrets, ThreadClaim,
     },
     secret::SecretString,
@@ -148,22 +148,15 @@ impl DeliveryLog for MemoryStore {
 
     async fn recent(&self, query: &DeliveryQuery) -> Result<DeliveryPage, PortError> {
         let after = query.after_position()?;
-        let state = lock(&self.state);
-        let mut found: Vec<(String, &DeliveryDecision)> = state
+        let found = lock(&self.state)
             .decisions
             .values()
-            .filter(|(decision, _)| query.matches(decision))
-            .map(|(decision, _)| (decision_position(decision), decision))
-            .filter(|(position, _)| after.is_none_or(|after| position.as_str() < after))
+            .map(|(decision, _)| decision)
+            .filter(|decision| query.matches(decision))
+            .filter(|decision| after.is_none_or(|after| decision_position(decision).as_str() < after))
+            .cloned()
             .collect();
-        found.sort_by(|a, b| b.0.cmp(&a.0));
-        let page = query.page_size();
-        let decisions = found
-            .into_iter()
-            .take(page + 1)
-            .map(|(_, decision)| decision.clone())
-            .collect();
-        Ok(decision_page(decisions, page))
+        Ok(newest_first_page(found, query.page_size()))
     }
 }
 

@@ -89,24 +89,13 @@ impl fmt::Display for Refusal {
     }
 }
 
-/// The options of a request and its text without them.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Read {
-    pub options: RequestOptions,
-    pub text: String,
-}
-
 /// Longest option value kept (longer ones are refused).
 const MAX_VALUE_CHARS: usize = 200;
 
-/// Read the options out of `request` (a person's text; repositories without a provider are on
-/// `default_provider`).
-pub fn read(request: &str, default_provider: &str) -> Result<Read, Refusal> {
-    let (text, options) = scan(request, default_provider);
-    Ok(Read {
-        options: options?,
-        text,
-    })
+/// Read the options in `request` (a person's text; repositories without a provider are on
+/// `default_provider`); [`strip`] gives the text without them.
+pub fn read(request: &str, default_provider: &str) -> Result<RequestOptions, Refusal> {
+    scan(request, default_provider).1
 }
 
 /// `request` without the options it holds, valid or not: the text the agent reads.
@@ -338,8 +327,17 @@ fn tidy(line: &str) -> String {
 mod tests {
     use super::*;
 
+    /// The options of a request and its text without them.
+    struct Read {
+        options: RequestOptions,
+        text: String,
+    }
+
     fn ok(text: &str) -> Read {
-        read(text, "github").unwrap()
+        Read {
+            options: read(text, "github").unwrap(),
+            text: strip(text),
+        }
     }
 
     #[test]

@@ -166,6 +166,20 @@ fn parse_position(cursor: &str) -> Option<(u64, &str)> {
     Some((time.parse().ok()?, key))
 }
 
+/// A page of `decisions` (matching ones, in any order): sorted into listing order, then as [`decision_page`].
+pub fn newest_first_page(decisions: Vec<DeliveryDecision>, page_size: usize) -> DeliveryPage {
+    let mut found: Vec<(String, DeliveryDecision)> = decisions
+        .into_iter()
+        .map(|decision| (decision_position(&decision), decision))
+        .collect();
+    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.truncate(page_size + 1);
+    decision_page(
+        found.into_iter().map(|(_, decision)| decision).collect(),
+        page_size,
+    )
+}
+
 /// A page from up to `page_size + 1` matching decisions already in listing order: the first `page_size`, and
 /// the cursor after them when there were more.
 pub fn decision_page(mut decisions: Vec<DeliveryDecision>, page_size: usize) -> DeliveryPage {

@@ -61,7 +61,7 @@ use crate::{
     error::PortError,
     memory::expiry,
     ports::{
-        decision_page, decision_position, Claim, DeliveryLog, DeliveryPage, DeliveryQuery, DeliveryStore,
+        decision_position, newest_first_page, Claim, DeliveryLog, DeliveryPage, DeliveryQuery, DeliveryStore,
         IdentityStore, RunStore, ThreadClaim,
     },
 };
@@ -534,13 +534,7 @@ impl DeliveryLog for DynamoStore {
         for provider in providers {
             found.extend(self.query_decisions(provider, query, after, page + 1).await?);
         }
-        let mut found: Vec<(String, DeliveryDecision)> = found
-            .into_iter()
-            .map(|decision| (decision_position(&decision), decision))
-            .collect();
-        found.sort_by(|a, b| b.0.cmp(&a.0));
-        found.truncate(page + 1);
-        Ok(decision_page(found.into_iter().map(|(_, d)| d).collect(), page))
+        Ok(newest_first_page(found, page))
     }
 }
 

@@ -479,7 +479,7 @@ async fn drive_run(
 /// named in the message (only the person's own identity works on it), a branch replaces the source's, a model
 /// must be on the operator's list. A refusal is the reply to post. The prompt leaves the options out.
 fn choose(settings: &Settings, trigger: &mut Trigger) -> Result<RequestOptions, options::Refusal> {
-    let chosen = options::read(trigger.prompt.asking_text(), &trigger.git_provider)?.options;
+    let chosen = options::read(trigger.prompt.asking_text(), &trigger.git_provider)?;
     if let Some(form) = &trigger.prompt.request_mention_form {
         if let Err(refusal @ options::Refusal::Unknown(_)) = options::read(form, &trigger.git_provider) {
             return Err(refusal);
