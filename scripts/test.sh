@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README states it: unit and integration tests (the AWS adapter and Lambda tests
 # against a moto server this script starts and stops, the real-OpenHands tests against the app server this script
-# installs), then the SAM template through cfn-lint and `sam validate --lint`. Python tools are installed into
-# virtualenvs under the repo on first use.
+# installs, the browser tests on Debian's Chromium, installed when missing), then the SAM template through
+# cfn-lint and `sam validate --lint`. Python tools are installed into virtualenvs under the repo on first use.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -10,6 +10,33 @@ cd "$ROOT"
 SAM_VENV="${HOOKLINE_SAM_VENV:-$ROOT/.venv-sam}"
 
 say() { echo "test.sh: $*" >&2; }
+
+# Headless Chromium for the browser tests (tests/src/browser.rs): Debian's chromium and chromium-driver,
+# installed here when missing (as root, or through sudo), so that a machine that cannot get them fails now, loudly.
+CHROMIUM="${HOOKLINE_TEST_CHROMIUM:-/usr/bin/chromium}"
+CHROMEDRIVER="${HOOKLINE_TEST_CHROMEDRIVER:-/usr/bin/chromedriver}"
+install_chromium() {
+    local as_root=()
+    if [[ "$(id -u)" != 0 ]]; then
+        command -v sudo >/dev/null 2>&1 || { say "not root, and there is no sudo"; return 1; }
+        as_root=(sudo)
+        [[ -t 0 ]] || as_root+=(-n)
+    fi
+    command -v apt-get >/dev/null 2>&1 || { say "there is no apt-get"; return 1; }
+    say "installing Debian's chromium and chromium-driver (browser tests)"
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q \
+        && "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+            chromium chromium-driver
+}
+if [[ ! -x "$CHROMIUM" || ! -x "$CHROMEDRIVER" ]]; then
+    install_chromium && [[ -x "$CHROMIUM" && -x "$CHROMEDRIVER" ]] || {
+        say "ERROR: the browser tests need $CHROMIUM and $CHROMEDRIVER (Debian packages chromium and"
+        say "chromium-driver), and they could not be installed: as root, run"
+        say "  apt-get update && apt-get install -y chromium chromium-driver"
+        exit 1
+    }
+fi
+say "$("$CHROMIUM" --version 2>/dev/null), $("$CHROMEDRIVER" --version | cut -d' ' -f1-2)"
 
 # The real OpenHands app server (tests/openhands/) for the tests that run it: installed here once, so that a
 # machine without Python 3.12 or PyPI fails now, loudly; the tests start and stop their own instances.

@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one module per area.
 mod admin;
 mod aws_adapters;
+mod browser;
 mod deliveries;
 mod e2e_github;
 mod e2e_gitlab;

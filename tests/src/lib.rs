@@ -1,4 +1,5 @@
 //! Test support.
+pub mod browser;
 pub mod counting_proxy;
 pub mod fake_core;
 pub mod fake_github;
