@@ -27,7 +27,7 @@ use std::{
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 
 pub use self::{
-    queue::{DeadLetter, Received, RetryOutcome, SqliteQueue, DEDUP_WINDOW, DEFAULT_MAX_RECEIVES},
+    queue::{Received, RetryOutcome, SqliteQueue, DEDUP_WINDOW, DEFAULT_MAX_RECEIVES},
     secrets::{env_var_name, EnvSecrets, FileSecrets, LayeredSecrets, ENV_PREFIX},
     store::SqliteStore,
 };
@@ -136,6 +136,8 @@ CREATE TABLE IF NOT EXISTS queue_dead_letters (
     reason        TEXT NOT NULL,
     failed_at     INTEGER NOT NULL
 );
+-- Listing newest first (`ports::DeadLetters`), the id (the rowid) breaking ties: nothing purges dead letters.
+CREATE INDEX IF NOT EXISTS queue_dead_letters_failed ON queue_dead_letters (failed_at);
 ";
 
 /// Version 1 kept a group's order in an index over (group, id); version 2 links each message to the next.
