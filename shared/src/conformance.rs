@@ -10,9 +10,11 @@ use std::time::Duration;
 
 use crate::{
     domain::{Actor, DecisionKind, DeliveryDecision, IdentityLink, Provider, RunRecord, RunState, SourceRef},
+    error::PortError,
     github::{GithubSource, GithubTarget},
     ports::{
-        Claim, DeliveryLog, DeliveryPage, DeliveryQuery, DeliveryStore, IdentityStore, RunStore, ThreadClaim,
+        run_position, Claim, DeliveryLog, DeliveryPage, DeliveryQuery, DeliveryStore, IdentityStore, RunPage,
+        RunQuery, RunStore, ThreadClaim,
     },
 };
 
@@ -240,6 +242,218 @@ pub async fn runs_in_states_order_and_limit<S: RunStore>(store: &S) {
         ids(store.runs_in_states(&[RunState::Reported], 10).await.unwrap()),
         ["c-done", "c-old"]
     );
+}
+
+async fn recent_runs<S: RunStore>(store: &S, query: RunQuery) -> RunPage {
+    store.recent_runs(&query).await.unwrap()
+}
+
+fn run_query(limit: usize) -> RunQuery {
+    RunQuery {
+        limit,
+        ..RunQuery::default()
+    }
+}
+
+fn run_ids(runs: &[RunRecord]) -> Vec<&str> {
+    runs.iter().map(|r| r.conversation_id.as_str()).collect()
+}
+
+/// GIVEN runs of several states and providers WHEN listed THEN newest first (the conversation id breaking ties,
+/// descending) as whole records, the state and provider filters apply alone and together, a page that is not
+/// the last ends with its last run's position as cursor, and a state change moves a run between listings.
+pub async fn recent_runs_newest_first_and_filtered<S: RunStore>(store: &S) {
+    for (id, provider, state, created_at) in [
+        ("c-new", Provider::Github, RunState::Running, 300),
+        ("c-old", Provider::Slack, RunState::Claimed, 100),
+        ("c-done", Provider::Github, RunState::Reported, 50),
+        ("c-mid-b", Provider::Gitlab, RunState::Running, 200),
+        ("c-mid-a", Provider::Github, RunState::Failed, 200),
+        ("c-mid-c", Provider::Slack, RunState::Running, 200),
+        // Older than `c-done` by number, newer as unpadded text: the order must be by number.
+        ("c-ancient", Provider::Slack, RunState::Running, 9),
+    ] {
+        let run = RunRecord {
+            provider,
+            ..run(id, state, created_at)
+        };
+        assert!(store.insert_run(&run).await.unwrap());
+    }
+    let listed = |page: RunPage| {
+        assert_eq!(page.next, None, "one page holds them all");
+        run_ids(&page.runs)
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let states = |states: &[RunState]| RunQuery {
+        states: states.to_vec(),
+        ..run_query(10)
+    };
+
+    let all = recent_runs(store, run_query(10)).await;
+    assert_eq!(
+        run_ids(&all.runs),
+        [
+            "c-new",
+            "c-mid-c",
+            "c-mid-b",
+            "c-mid-a",
+            "c-old",
+            "c-done",
+            "c-ancient"
+        ]
+    );
+    assert_eq!(
+        all.runs[0],
+        store.get_run("c-new").await.unwrap().unwrap(),
+        "the listing returns whole records"
+    );
+    assert_eq!(
+        recent_runs(store, states(&RunState::ALL)).await,
+        all,
+        "naming every state is no filter"
+    );
+    assert_eq!(
+        listed(recent_runs(store, states(&[RunState::Running])).await),
+        ["c-new", "c-mid-c", "c-mid-b", "c-ancient"]
+    );
+    assert_eq!(
+        listed(
+            recent_runs(
+                store,
+                states(&[RunState::Running, RunState::Claimed, RunState::Running])
+            )
+            .await
+        ),
+        ["c-new", "c-mid-c", "c-mid-b", "c-old", "c-ancient"]
+    );
+    let slack = RunQuery {
+        provider: Some(Provider::Slack),
+        ..run_query(10)
+    };
+    assert_eq!(
+        listed(recent_runs(store, slack.clone()).await),
+        ["c-mid-c", "c-old", "c-ancient"]
+    );
+    let slack_running = RunQuery {
+        states: vec![RunState::Running],
+        ..slack
+    };
+    assert_eq!(
+        listed(recent_runs(store, slack_running).await),
+        ["c-mid-c", "c-ancient"]
+    );
+    let jira = RunQuery {
+        provider: Some(Provider::Jira),
+        ..run_query(10)
+    };
+    assert_eq!(recent_runs(store, jira).await, RunPage::default());
+    assert_eq!(
+        recent_runs(store, states(&[RunState::Starting])).await,
+        RunPage::default()
+    );
+
+    let first = recent_runs(store, run_query(3)).await;
+    assert_eq!(run_ids(&first.runs), ["c-new", "c-mid-c", "c-mid-b"]);
+    assert_eq!(first.next, Some(run_position(&first.runs[2])));
+    let exact = recent_runs(store, run_query(7)).await;
+    assert_eq!(
+        (exact.runs.len(), exact.next),
+        (7, None),
+        "a full last page has no cursor"
+    );
+    assert_eq!(
+        recent_runs(store, run_query(0)).await,
+        RunPage::default(),
+        "limit 0 lists nothing"
+    );
+
+    let mut old = store.get_run("c-old").await.unwrap().unwrap();
+    old.state = RunState::Reported;
+    assert!(store.update_run(&mut old).await.unwrap());
+    assert_eq!(
+        recent_runs(store, states(&[RunState::Claimed])).await,
+        RunPage::default()
+    );
+    assert_eq!(
+        listed(recent_runs(store, states(&[RunState::Reported])).await),
+        ["c-old", "c-done"]
+    );
+}
+
+/// GIVEN many runs WHEN listed a page at a time, each page after the previous one's cursor THEN the pages add
+/// up to the whole listing, in order, each run once, and the last page has no cursor; with filters too. A cursor
+/// no listing gave is a permanent error, whatever the limit.
+pub async fn recent_runs_page_with_a_cursor<S: RunStore>(store: &S) {
+    let mut all = Vec::new();
+    for i in 0..230u64 {
+        let state = [RunState::Running, RunState::Reported, RunState::Failed][(i % 3) as usize];
+        let provider = if i % 4 == 0 {
+            Provider::Slack
+        } else {
+            Provider::Github
+        };
+        // Pairs share an instant, and ids are in no relation to it, so ties are paged through too.
+        let run = RunRecord {
+            provider,
+            ..run(&format!("c{:03}", i * 7_919 % 1_000), state, 1_000 + i / 2)
+        };
+        assert!(store.insert_run(&run).await.unwrap());
+        all.push(run);
+    }
+    all.sort_by(|a, b| (b.created_at, &b.conversation_id).cmp(&(a.created_at, &a.conversation_id)));
+
+    for (states, provider, page_size) in [
+        (vec![], None, 40),
+        (vec![RunState::Running, RunState::Failed], None, 25),
+        (vec![], Some(Provider::Slack), 25),
+        (vec![RunState::Reported], Some(Provider::Slack), 7),
+    ] {
+        let filter = RunQuery {
+            states,
+            provider,
+            ..run_query(page_size)
+        };
+        let expected: Vec<&RunRecord> = all.iter().filter(|r| filter.matches(r)).collect();
+        let mut listed: Vec<RunRecord> = Vec::new();
+        let mut after = None;
+        let mut pages = 0;
+        loop {
+            let page = recent_runs(
+                store,
+                RunQuery {
+                    after: after.take(),
+                    ..filter.clone()
+                },
+            )
+            .await;
+            pages += 1;
+            assert!(page.runs.len() <= page_size);
+            listed.extend(page.runs);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(listed.iter().collect::<Vec<_>>(), expected, "{filter:?}");
+        assert_eq!(pages, expected.len().div_ceil(page_size), "{filter:?}");
+    }
+
+    for (cursor, limit) in [
+        ("not a cursor".to_owned(), 10),
+        ("1000#c001".to_owned(), 10),
+        (format!("{:020}#", 1_000), 10),
+        (format!("{:019}x#c001", 1_000), 10),
+        ("not a cursor".to_owned(), 0),
+    ] {
+        let bad = RunQuery {
+            after: Some(cursor.clone()),
+            ..run_query(limit)
+        };
+        let err = store.recent_runs(&bad).await.unwrap_err();
+        assert!(matches!(err, PortError::Permanent { .. }), "{cursor:?}: {err}");
+    }
 }
 
 /// GIVEN a thread WHEN conversations claim and release it THEN one holds it at a time and only the holder
@@ -507,6 +721,8 @@ macro_rules! store_conformance_tests {
             insert_run_once,
             update_run_is_optimistic,
             runs_in_states_order_and_limit,
+            recent_runs_newest_first_and_filtered,
+            recent_runs_page_with_a_cursor,
             thread_claims,
             identity_links,
             decisions_overwrite_per_delivery,

@@ -16,8 +16,8 @@ use crate::{
     domain::{DeliveryDecision, IdentityLink, Provider, QueueMessage, RunRecord, RunState},
     error::PortError,
     ports::{
-        decision_position, newest_first_page, Claim, DeliveryLog, DeliveryPage, DeliveryQuery, DeliveryStore,
-        IdentityStore, Queue, RunStore, Secrets, ThreadClaim,
+        decision_position, newest_first_page, run_position, Claim, DeliveryLog, DeliveryPage, DeliveryQuery,
+        DeliveryStore, IdentityStore, Queue, RunPage, RunQuery, RunStore, Secrets, ThreadClaim,
     },
     secret::SecretString,
 };
@@ -201,6 +201,18 @@ impl RunStore for MemoryStore {
             .collect();
         runs.sort_by(|a, b| run_order(a, b));
         Ok(runs.into_iter().take(limit).cloned().collect())
+    }
+
+    async fn recent_runs(&self, query: &RunQuery) -> Result<RunPage, PortError> {
+        let after = query.after_position()?;
+        let found = lock(&self.state)
+            .runs
+            .values()
+            .filter(|run| query.matches(run))
+            .filter(|run| after.is_none_or(|after| run_position(run).as_str() < after))
+            .cloned()
+            .collect();
+        Ok(newest_first_page(found, query.page_size()))
     }
 
     async fn claim_thread(&self, thread_key: &str, conversation_id: &str) -> Result<ThreadClaim, PortError> {

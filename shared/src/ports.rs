@@ -132,14 +132,7 @@ impl DeliveryQuery {
 
     /// The position to list after (see [`decision_position`]), checked.
     pub fn after_position(&self) -> Result<Option<&str>, PortError> {
-        match self.after.as_deref() {
-            None => Ok(None),
-            Some(cursor) if parse_position(cursor).is_some() => Ok(Some(cursor)),
-            Some(_) => Err(PortError::permanent(
-                "delivery log",
-                "the cursor is not one a listing gave",
-            )),
-        }
+        checked_position("delivery log", self.after.as_deref())
     }
 }
 
@@ -158,7 +151,8 @@ pub fn decision_position(decision: &DeliveryDecision) -> String {
     format!("{:020}#{}", decision.decided_at, decision.storage_key())
 }
 
-fn parse_position(cursor: &str) -> Option<(u64, &str)> {
+/// A position's time and key, `None` when `cursor` is not one [`decision_position`] or [`run_position`] gives.
+pub fn parse_position(cursor: &str) -> Option<(u64, &str)> {
     let (time, key) = cursor.split_once('#')?;
     if time.len() != 20 || !time.bytes().all(|b| b.is_ascii_digit()) || key.is_empty() {
         return None;
@@ -166,31 +160,153 @@ fn parse_position(cursor: &str) -> Option<(u64, &str)> {
     Some((time.parse().ok()?, key))
 }
 
-/// A page of `decisions` (matching ones, in any order): sorted into listing order, then as [`decision_page`].
-pub fn newest_first_page(decisions: Vec<DeliveryDecision>, page_size: usize) -> DeliveryPage {
-    let mut found: Vec<(String, DeliveryDecision)> = decisions
-        .into_iter()
-        .map(|decision| (decision_position(&decision), decision))
-        .collect();
-    found.sort_by(|a, b| b.0.cmp(&a.0));
-    found.truncate(page_size + 1);
-    decision_page(
-        found.into_iter().map(|(_, decision)| decision).collect(),
-        page_size,
-    )
+/// `cursor`, when set, if it is a position; a cursor no listing gave is a permanent error of `what`.
+fn checked_position<'a>(what: &str, cursor: Option<&'a str>) -> Result<Option<&'a str>, PortError> {
+    match cursor {
+        None => Ok(None),
+        Some(cursor) if parse_position(cursor).is_some() => Ok(Some(cursor)),
+        Some(_) => Err(PortError::permanent(what, "the cursor is not one a listing gave")),
+    }
 }
 
-/// A page from up to `page_size + 1` matching decisions already in listing order: the first `page_size`, and
-/// the cursor after them when there were more.
-pub fn decision_page(mut decisions: Vec<DeliveryDecision>, page_size: usize) -> DeliveryPage {
-    let more = decisions.len() > page_size;
-    decisions.truncate(page_size);
-    let next = if more {
-        decisions.last().map(decision_position)
-    } else {
-        None
-    };
-    DeliveryPage { decisions, next }
+/// What a newest-first listing holds ([`DeliveryDecision`]s, [`RunRecord`]s): each item's place in it, and its
+/// page type.
+pub trait Listed: Sized {
+    type Page;
+    /// The item's position ([`decision_position`], [`run_position`]).
+    fn position(&self) -> String;
+    /// The page of `items` with the cursor `next`.
+    fn page(items: Vec<Self>, next: Option<String>) -> Self::Page;
+}
+
+impl Listed for DeliveryDecision {
+    type Page = DeliveryPage;
+    fn position(&self) -> String {
+        decision_position(self)
+    }
+    fn page(decisions: Vec<Self>, next: Option<String>) -> DeliveryPage {
+        DeliveryPage { decisions, next }
+    }
+}
+
+impl Listed for RunRecord {
+    type Page = RunPage;
+    fn position(&self) -> String {
+        run_position(self)
+    }
+    fn page(runs: Vec<Self>, next: Option<String>) -> RunPage {
+        RunPage { runs, next }
+    }
+}
+
+/// A page of `items` (matching ones, in any order): sorted into listing order, then as [`ordered_page`].
+pub fn newest_first_page<T: Listed>(items: Vec<T>, page_size: usize) -> T::Page {
+    let mut found: Vec<(String, T)> = items.into_iter().map(|item| (item.position(), item)).collect();
+    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.truncate(page_size + 1);
+    ordered_page(found.into_iter().map(|(_, item)| item).collect(), page_size)
+}
+
+/// A page from up to `page_size + 1` matching items already in listing order: the first `page_size`, and the
+/// cursor after them when there were more.
+pub fn ordered_page<T: Listed>(mut items: Vec<T>, page_size: usize) -> T::Page {
+    let more = items.len() > page_size;
+    items.truncate(page_size);
+    let next = if more { items.last().map(T::position) } else { None };
+    T::page(items, next)
+}
+
+/// Which runs [`RunStore::recent_runs`] lists.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunQuery {
+    /// Only runs in one of these states (empty: every state).
+    pub states: Vec<RunState>,
+    /// Only this provider's.
+    pub provider: Option<Provider>,
+    /// Most runs on the page (at most [`MAX_RUN_PAGE`]).
+    pub limit: usize,
+    /// A previous page's [`RunPage::next`]: list what comes after it.
+    pub after: Option<String>,
+}
+
+impl RunQuery {
+    /// Whether `run` passes the state and provider filters.
+    pub fn matches(&self, run: &RunRecord) -> bool {
+        (self.states.is_empty() || self.states.contains(&run.state))
+            && self.provider.is_none_or(|p| p == run.provider)
+    }
+
+    /// The states listed, each once: those named, or every state when none is.
+    pub fn listed_states(&self) -> Vec<RunState> {
+        if self.states.is_empty() {
+            return RunState::ALL.to_vec();
+        }
+        let mut states = Vec::with_capacity(self.states.len());
+        for state in &self.states {
+            if !states.contains(state) {
+                states.push(*state);
+            }
+        }
+        states
+    }
+
+    /// The page size, cut to [`MAX_RUN_PAGE`].
+    pub fn page_size(&self) -> usize {
+        self.limit.min(MAX_RUN_PAGE)
+    }
+
+    /// The position to list after (see [`run_position`]), checked.
+    pub fn after_position(&self) -> Result<Option<&str>, PortError> {
+        checked_position("run store", self.after.as_deref())
+    }
+}
+
+/// Most runs one [`RunStore::recent_runs`] page holds; larger limits are cut to it.
+pub const MAX_RUN_PAGE: usize = 1000;
+
+/// One page of [`RunStore::recent_runs`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunPage {
+    pub runs: Vec<RunRecord>,
+    /// Pass as [`RunQuery::after`] for the next page; `None` on the last one.
+    pub next: Option<String>,
+}
+
+/// A run's place in the listing order, which is also the cursor a page ends with: `created_at` zero-padded to a
+/// fixed width, `#`, the conversation id (as `gsi1sk` of the DynamoDB state partitions). Its string order is the
+/// listing order (reversed).
+pub fn run_position(run: &RunRecord) -> String {
+    format!("{:020}#{}", run.created_at, run.conversation_id)
+}
+
+/// A message the queue gave up on after its last receive (the SQLite dead-letter table locally).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// Identifies it to [`DeadLetters::retry_dead_letter`].
+    pub id: String,
+    /// Its message group.
+    pub group: String,
+    /// Its deduplication id (the delivery's storage key for webhook envelopes).
+    pub dedup_id: String,
+    /// The message body as sent (a [`QueueMessage`] body: untrusted text, never rendered unescaped).
+    pub body: String,
+    /// How many times it was received.
+    pub receive_count: u32,
+    /// The last error, or why it was dead-lettered.
+    pub reason: String,
+    /// Epoch seconds when it was set aside.
+    pub failed_at: u64,
+}
+
+/// The dead letters, for operators: list them and put one back on the queue.
+#[async_trait]
+pub trait DeadLetters: Send + Sync {
+    /// At most `limit` dead letters, newest `failed_at` first.
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, PortError>;
+    /// Put dead letter `id` back on the queue as a new message of its group (receives start again, no dedup
+    /// window applies) and remove it from the dead letters. Returns `false` when there is no such dead letter
+    /// (retried already, or never was).
+    async fn retry_dead_letter(&self, id: &str, now: u64) -> Result<bool, PortError>;
 }
 
 /// Outcome of pointing a thread at a conversation.
@@ -213,6 +329,9 @@ pub trait RunStore: Send + Sync {
     async fn update_run(&self, run: &mut RunRecord) -> Result<bool, PortError>;
     /// Runs in any of `states`, oldest first, at most `limit` (the sweep's work list).
     async fn runs_in_states(&self, states: &[RunState], limit: usize) -> Result<Vec<RunRecord>, PortError>;
+    /// One page of runs matching `query`, newest `created_at` first (the conversation id, descending, breaks
+    /// ties), with the cursor of the next page when there is one (operators' listing).
+    async fn recent_runs(&self, query: &RunQuery) -> Result<RunPage, PortError>;
     /// Point `thread_key` at `conversation_id` unless another conversation holds it.
     async fn claim_thread(&self, thread_key: &str, conversation_id: &str) -> Result<ThreadClaim, PortError>;
     /// Clear the pointer if it still names `conversation_id`.
@@ -476,5 +595,38 @@ impl ContextMessage {
                 .filter(|a| !a.is_empty())
                 .unwrap_or_else(|| unknown.to_owned()),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_queries_cut_the_limit_check_the_cursor_and_name_each_state_once() {
+        let query = RunQuery {
+            limit: MAX_RUN_PAGE + 1,
+            states: vec![RunState::Failed, RunState::Running, RunState::Failed],
+            ..RunQuery::default()
+        };
+        assert_eq!(query.page_size(), MAX_RUN_PAGE);
+        assert_eq!(query.listed_states(), [RunState::Failed, RunState::Running]);
+        assert_eq!(RunQuery::default().listed_states(), RunState::ALL);
+        assert_eq!(RunQuery::default().after_position().unwrap(), None);
+
+        let run = crate::conformance::run("c1", RunState::Running, 42);
+        let position = run_position(&run);
+        assert_eq!(position, "00000000000000000042#c1");
+        assert_eq!(parse_position(&position), Some((42, "c1")));
+        let after = RunQuery {
+            after: Some(position.clone()),
+            ..RunQuery::default()
+        };
+        assert_eq!(after.after_position().unwrap(), Some(position.as_str()));
+        let bad = RunQuery {
+            after: Some("42#c1".to_owned()),
+            ..RunQuery::default()
+        };
+        assert!(matches!(bad.after_position(), Err(PortError::Permanent { .. })));
     }
 }

@@ -29,6 +29,10 @@
 //!   finished runs never slow it down. The index is eventually consistent: a listed run may have moved on a
 //!   moment ago, which is harmless because every change goes through `update_run`'s version check.
 //!
+//! - **Runs, newest first (operators' listing)**: the same partitions read backwards (`ScanIndexForward =
+//!   false`) from a cursor with `gsi1sk < :cursor` (`gsi1sk` is `ports::run_position`), one `Query` per listed
+//!   state, merged; the provider is checked on the decoded records, as runs carry no provider attribute.
+//!
 //! - **Delivery decisions, newest first**: the same index, overloaded: `gsi1pk = DECISIONS#{provider}` and
 //!   `gsi1sk` the decision's position (`ports::decision_position`: zero-padded `decided_at`, `#`, the delivery
 //!   key), so one `Query` per provider reads backwards (`ScanIndexForward = false`) from a cursor with
@@ -61,8 +65,8 @@ use crate::{
     error::PortError,
     memory::expiry,
     ports::{
-        decision_position, newest_first_page, Claim, DeliveryLog, DeliveryPage, DeliveryQuery, DeliveryStore,
-        IdentityStore, RunStore, ThreadClaim,
+        decision_position, newest_first_page, run_position, Claim, DeliveryLog, DeliveryPage, DeliveryQuery,
+        DeliveryStore, IdentityStore, RunPage, RunQuery, RunStore, ThreadClaim,
     },
 };
 
@@ -80,7 +84,7 @@ const GSI1_SK: &str = "gsi1sk";
 const LINK_PARTITION: &str = "LINK";
 /// How long `create_table` waits for a new table (and its index) to become active.
 const CREATE_TIMEOUT: Duration = Duration::from_secs(120);
-/// Least items one filtered decision query reads.
+/// Least items one filtered query reads (decisions of one tenant, runs of one provider).
 const FILTERED_READ: usize = 100;
 /// How often a thread claim retries when the pointer it lost to disappears before it can be read.
 const THREAD_CLAIM_ATTEMPTS: usize = 3;
@@ -193,34 +197,57 @@ impl DynamoStore {
         Ok(output.item)
     }
 
-    /// Query one `gsi1` partition, oldest first, for at most `limit` items.
-    async fn query_state(&self, state: RunState, limit: usize) -> Result<Vec<RunRecord>, PortError> {
+    /// One `gsi1` run-state partition, at most `limit` runs: oldest first (the sweep), or newest first from
+    /// before the position `before` when `newest_first` (a listing), only `provider`'s when set.
+    async fn query_runs(
+        &self,
+        state: RunState,
+        newest_first: bool,
+        before: Option<&str>,
+        provider: Option<Provider>,
+        limit: usize,
+    ) -> Result<Vec<RunRecord>, PortError> {
         let mut runs = Vec::new();
         let mut start_key = None;
         while runs.len() < limit {
-            let page_limit = i32::try_from(limit - runs.len()).unwrap_or(i32::MAX);
-            let output = self
+            // The provider is only in the record, so it is checked here, after `Limit` counted the items read:
+            // read more at a time when it applies (any surplus is cut below).
+            let remaining = limit - runs.len();
+            let page_limit = if provider.is_some() {
+                remaining.max(FILTERED_READ)
+            } else {
+                remaining
+            };
+            let mut request = self
                 .client
                 .query()
                 .table_name(&self.table)
                 .index_name(GSI1)
-                .key_condition_expression("#g = :g")
                 .expression_attribute_names("#g", GSI1_PK)
                 .expression_attribute_values(":g", s(run_state_partition(state)))
-                .scan_index_forward(true)
-                .limit(page_limit)
-                .set_exclusive_start_key(start_key.take())
-                .send()
-                .await
-                .map_err(|err| self.error(err))?;
+                .scan_index_forward(!newest_first)
+                .limit(i32::try_from(page_limit).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start_key.take());
+            request = match before {
+                Some(before) => request
+                    .key_condition_expression("#g = :g AND #s < :before")
+                    .expression_attribute_names("#s", GSI1_SK)
+                    .expression_attribute_values(":before", s(before)),
+                None => request.key_condition_expression("#g = :g"),
+            };
+            let output = request.send().await.map_err(|err| self.error(err))?;
             for item in output.items.unwrap_or_default() {
-                runs.push(self.decode_record(&item)?);
+                let run: RunRecord = self.decode_record(&item)?;
+                if provider.is_none_or(|p| p == run.provider) {
+                    runs.push(run);
+                }
             }
             match output.last_evaluated_key {
                 Some(key) if !key.is_empty() => start_key = Some(key),
                 _ => break,
             }
         }
+        runs.truncate(limit);
         Ok(runs)
     }
 
@@ -305,10 +332,9 @@ impl DynamoStore {
             ("created_at".to_owned(), n(run.created_at)),
             ("updated_at".to_owned(), n(run.updated_at)),
             (GSI1_PK.to_owned(), s(run_state_partition(run.state))),
-            (
-                GSI1_SK.to_owned(),
-                s(run_state_sort_key(run.created_at, &run.conversation_id)),
-            ),
+            // `created_at` zero-padded, so the index's string order is the numeric order, then the conversation
+            // id to break ties like the other adapters do; also the listing's cursor.
+            (GSI1_SK.to_owned(), s(run_position(run))),
         ]))
     }
 }
@@ -351,12 +377,6 @@ fn decision_partition(provider: Provider) -> String {
 
 fn run_state_partition(state: RunState) -> String {
     format!("RUNSTATE#{}", state.as_str())
-}
-
-/// Index sort key of a run: `created_at` zero-padded to a fixed width, so the index's string order is the
-/// numeric order, then the conversation id to break ties like the other adapters do.
-fn run_state_sort_key(created_at: u64, conversation_id: &str) -> String {
-    format!("{created_at:020}#{conversation_id}")
 }
 
 /// Sort key of a link; components are escaped so a `#` inside a tenant cannot collide with the separator.
@@ -606,11 +626,25 @@ impl RunStore for DynamoStore {
         }
         // Each partition is already oldest first; the overall oldest `limit` are among each one's first `limit`.
         for state in wanted {
-            runs.extend(self.query_state(state, limit).await?);
+            runs.extend(self.query_runs(state, false, None, None, limit).await?);
         }
         runs.sort_by(|a, b| (a.created_at, &a.conversation_id).cmp(&(b.created_at, &b.conversation_id)));
         runs.truncate(limit);
         Ok(runs)
+    }
+
+    async fn recent_runs(&self, query: &RunQuery) -> Result<RunPage, PortError> {
+        let after = query.after_position()?;
+        let page = query.page_size();
+        // Each partition is newest first; the overall newest `page + 1` are among each one's first `page + 1`.
+        let mut found = Vec::new();
+        for state in query.listed_states() {
+            found.extend(
+                self.query_runs(state, true, after, query.provider, page + 1)
+                    .await?,
+            );
+        }
+        Ok(newest_first_page(found, page))
     }
 
     async fn claim_thread(&self, thread_key: &str, conversation_id: &str) -> Result<ThreadClaim, PortError> {
@@ -790,8 +824,13 @@ mod tests {
 
     #[test]
     fn index_sort_key_orders_numerically() {
-        assert!(run_state_sort_key(99, "b") < run_state_sort_key(100, "a"));
-        assert!(run_state_sort_key(100, "a") < run_state_sort_key(100, "b"));
-        assert!(run_state_sort_key(u64::MAX, "a") > run_state_sort_key(u64::MAX - 1, "b"));
+        // The index sort key of a run.
+        let key = |created_at, conversation_id: &str| {
+            let run = crate::conformance::run(conversation_id, RunState::Running, 0);
+            run_position(&RunRecord { created_at, ..run })
+        };
+        assert!(key(99, "b") < key(100, "a"));
+        assert!(key(100, "a") < key(100, "b"));
+        assert!(key(u64::MAX, "a") > key(u64::MAX - 1, "b"));
     }
 }

@@ -27,7 +27,7 @@ use std::{
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 
 pub use self::{
-    queue::{DeadLetter, Received, RetryOutcome, SqliteQueue, DEDUP_WINDOW, DEFAULT_MAX_RECEIVES},
+    queue::{Received, RetryOutcome, SqliteQueue, DEDUP_WINDOW, DEFAULT_MAX_RECEIVES},
     secrets::{env_var_name, EnvSecrets, FileSecrets, LayeredSecrets, ENV_PREFIX},
     store::SqliteStore,
 };
@@ -41,8 +41,9 @@ pub const SCHEMA_VERSION: i64 = 2;
 /// operation fails as transient.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Enough for every distinct statement the adapters prepare, so none is evicted and re-prepared.
-const STATEMENT_CACHE: usize = 64;
+/// Enough for every distinct statement the adapters prepare (the listings one per combination of filters), so
+/// none is evicted and re-prepared.
+const STATEMENT_CACHE: usize = 128;
 
 /// WAL size (pages) at which the serving connection checkpoints by itself. Only a backstop, should the background
 /// checkpointer fall behind (it restarts the WAL far earlier), so requests never wait for a checkpoint.
@@ -71,6 +72,9 @@ CREATE TABLE IF NOT EXISTS runs (
     record          TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS runs_state_created ON runs (state, created_at, conversation_id);
+-- Operators' listing, newest first across states (`RunStore::recent_runs`). Created by any build that opens an
+-- older file; an older build opening a newer file keeps it up to date without knowing it.
+CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at, conversation_id);
 
 CREATE TABLE IF NOT EXISTS threads (
     thread_key      TEXT PRIMARY KEY,
@@ -132,6 +136,8 @@ CREATE TABLE IF NOT EXISTS queue_dead_letters (
     reason        TEXT NOT NULL,
     failed_at     INTEGER NOT NULL
 );
+-- Listing newest first (`ports::DeadLetters`), the id (the rowid) breaking ties: nothing purges dead letters.
+CREATE INDEX IF NOT EXISTS queue_dead_letters_failed ON queue_dead_letters (failed_at);
 ";
 
 /// Version 1 kept a group's order in an index over (group, id); version 2 links each message to the next.

@@ -7,7 +7,8 @@
 //!   visible again after a delay, and a lease that runs out (the process died mid-processing) makes it
 //!   receivable again.
 //! - A message received [`SqliteQueue::max_receives`] times without being acked moves to the dead-letter table
-//!   with its last error, decided by `retry` or by the next `receive` after its lease expired.
+//!   with its last error, decided by `retry` or by the next `receive` after its lease expired. An operator puts
+//!   one back ([`DeadLetters::retry_dead_letter`]) as a new message at the end of its group.
 //! - `send` accepts a `dedup_id` seen in the last [`DEDUP_WINDOW`] without enqueuing it again
 //!   ([`super::Database::accept`] relies on its delivery claim instead).
 //!
@@ -35,7 +36,7 @@ use crate::{
     domain::QueueMessage,
     error::PortError,
     memory::expiry,
-    ports::Queue,
+    ports::{DeadLetter, DeadLetters, Queue},
 };
 
 /// Receives after which a failing message is dead-lettered, unless the constructor says otherwise.
@@ -56,25 +57,6 @@ pub struct Received {
     pub group: String,
     /// How many times this message has been received, this time included (1 on first delivery).
     pub receive_count: u32,
-}
-
-/// A message that was given up on.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DeadLetter {
-    /// The id it had in the queue.
-    pub id: i64,
-    /// Its message group.
-    pub group: String,
-    /// Its deduplication id (the delivery's storage key for webhook envelopes).
-    pub dedup_id: String,
-    /// The message body as sent.
-    pub body: String,
-    /// How many times it was received.
-    pub receive_count: u32,
-    /// The last error, or why it was dead-lettered.
-    pub reason: String,
-    /// Epoch seconds when it was moved.
-    pub failed_at: u64,
 }
 
 /// What [`SqliteQueue::retry`] did.
@@ -268,14 +250,24 @@ impl SqliteQueue {
         Ok(moved)
     }
 
-    /// Every dead letter, oldest message first.
+    /// Every dead letter, oldest message first (the [`DeadLetters`] port lists the newest first).
     pub fn dead_letters(&self) -> Result<Vec<DeadLetter>, PortError> {
-        let conn = self.db.lock();
-        let mut stmt = conn.prepare_cached(
+        self.read_dead_letters(
             "SELECT id, group_id, dedup_id, body, receive_count, reason, failed_at
              FROM queue_dead_letters ORDER BY id",
-        )?;
-        let rows = stmt.query_map([], |row| {
+            [],
+        )
+    }
+
+    /// The dead letters a `SELECT id, group_id, dedup_id, body, receive_count, reason, failed_at …` returns.
+    fn read_dead_letters(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<DeadLetter>, PortError> {
+        let conn = self.db.lock();
+        let mut stmt = conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(params, |row| {
             Ok((
                 row.get::<_, i64>(0)?,
                 row.get::<_, String>(1)?,
@@ -290,7 +282,7 @@ impl SqliteQueue {
         for row in rows {
             let (id, group, dedup_id, body, receive_count, reason, failed_at) = row?;
             letters.push(DeadLetter {
-                id,
+                id: id.to_string(),
                 group,
                 dedup_id,
                 body,
@@ -334,6 +326,50 @@ impl Queue for SqliteQueue {
             tx.commit()?;
         }
         Ok(())
+    }
+}
+
+/// The newest `?1` dead letters.
+const SQL_DEAD_LETTERS_NEWEST: &str = "SELECT id, group_id, dedup_id, body, receive_count, reason, failed_at
+    FROM queue_dead_letters ORDER BY failed_at DESC, id DESC LIMIT ?1";
+
+#[async_trait]
+impl DeadLetters for SqliteQueue {
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, PortError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read_dead_letters(SQL_DEAD_LETTERS_NEWEST, [limit])
+    }
+
+    /// The message joins the end of its group, visible at once (`now` is not needed) with no receives yet. It is
+    /// appended without consulting the dedup window, which would drop it whenever the original was sent less than
+    /// [`DEDUP_WINDOW`] ago.
+    async fn retry_dead_letter(&self, id: &str, _now: u64) -> Result<bool, PortError> {
+        // Only the ids the listing gives (no sign, no leading zeros) name a dead letter.
+        let Some(row_id) = id.parse::<i64>().ok().filter(|n| n.to_string() == id) else {
+            return Ok(false);
+        };
+        let mut conn = self.db.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let letter: Option<QueueMessage> = tx
+            .prepare_cached(
+                "DELETE FROM queue_dead_letters WHERE id = ?1 RETURNING group_id, dedup_id, body",
+            )?
+            .query_row([row_id], |row| {
+                Ok(QueueMessage {
+                    group: row.get(0)?,
+                    dedup_id: row.get(1)?,
+                    body: row.get(2)?,
+                })
+            })
+            .optional()?;
+        let Some(message) = letter else {
+            return Ok(false);
+        };
+        append_all(&tx, self.db.appends(), &[&message])?;
+        tx.commit()?;
+        drop(conn);
+        tracing::info!(dead_letter = row_id, group = %message.group, "dead letter put back on the queue");
+        Ok(true)
     }
 }
 
@@ -826,6 +862,123 @@ mod tests {
         );
         assert_eq!(queue.dead_letters().unwrap()[0].reason, "unparseable envelope");
         assert_eq!(bodies(&queue.receive(5, 10, VISIBILITY).unwrap()), ["body-good"]);
+    }
+
+    /// GIVEN a message dead-lettered after its last receive WHEN an operator retries it THEN it joins the end of
+    /// its group as a new message, although its dedup id was sent a moment ago, is received once more from a
+    /// receive count of 0 and can be acked; the dead letter is gone, so a second retry finds nothing.
+    #[tokio::test]
+    async fn a_retried_dead_letter_is_received_again_at_the_end_of_its_group() {
+        let queue = SqliteQueue::new(Database::open_in_memory().unwrap(), 2);
+        queue.send(message("g", "poison")).await.unwrap();
+        queue.send(message("g", "next")).await.unwrap();
+        for now in [100, 101] {
+            let got = queue.receive(now, 10, VISIBILITY).unwrap();
+            assert_eq!(bodies(&got), ["body-poison"]);
+            queue
+                .retry(got[0].id, now * 1000, Duration::ZERO, "boom")
+                .unwrap();
+        }
+        let dead = DeadLetters::dead_letters(&queue, 10).await.unwrap();
+        assert_eq!(dead.len(), 1);
+        let next = queue.receive(102, 10, VISIBILITY).unwrap();
+        assert_eq!(bodies(&next), ["body-next"], "the group moved on");
+
+        assert!(queue.retry_dead_letter(&dead[0].id, 103).await.unwrap());
+        assert!(DeadLetters::dead_letters(&queue, 10).await.unwrap().is_empty());
+        assert_eq!(queue.depth().unwrap(), 2);
+        assert!(
+            queue.receive(103, 10, VISIBILITY).unwrap().is_empty(),
+            "behind the group's message in flight"
+        );
+        assert!(queue.ack(next[0].id).unwrap());
+        let again = queue.receive(104, 10, VISIBILITY).unwrap();
+        assert_eq!(bodies(&again), ["body-poison"]);
+        assert_eq!((again[0].group.as_str(), again[0].receive_count), ("g", 1));
+        assert!(queue.ack(again[0].id).unwrap());
+        assert_eq!(queue.depth().unwrap(), 0);
+
+        assert!(!queue.retry_dead_letter(&dead[0].id, 105).await.unwrap());
+        // The original send's dedup window still holds: the retry neither consulted nor restarted it.
+        queue.send(message("g", "poison")).await.unwrap();
+        assert_eq!(queue.depth().unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn retrying_an_unknown_dead_letter_finds_nothing() {
+        let queue = queue();
+        queue.send(message("g", "bad")).await.unwrap();
+        let got = queue.receive(5, 10, VISIBILITY).unwrap();
+        assert!(queue.dead_letter(got[0].id, 5, "unparseable envelope").unwrap());
+        let id = got[0].id;
+        for unknown in [
+            format!("{}", id + 1),
+            format!("0{id}"),
+            format!("+{id}"),
+            format!(" {id}"),
+            "bad".to_owned(),
+            String::new(),
+        ] {
+            assert!(
+                !queue.retry_dead_letter(&unknown, 6).await.unwrap(),
+                "{unknown:?}"
+            );
+        }
+        assert_eq!(queue.depth().unwrap(), 0);
+        assert_eq!(
+            DeadLetters::dead_letters(&queue, 10).await.unwrap()[0].id,
+            id.to_string()
+        );
+    }
+
+    #[tokio::test]
+    async fn dead_letters_are_listed_newest_first() {
+        let queue = queue();
+        let mut ids = HashMap::new();
+        for (key, failed_at) in [("a", 10), ("b", 30), ("c", 30), ("d", 20)] {
+            queue.send(message(key, key)).await.unwrap();
+            let got = queue.receive(0, 1, VISIBILITY).unwrap().remove(0);
+            assert!(queue.dead_letter(got.id, failed_at, "bad").unwrap());
+            ids.insert(got.id.to_string(), key);
+        }
+        let listed = |letters: Vec<DeadLetter>| {
+            letters
+                .iter()
+                .map(|letter| {
+                    assert_eq!(letter.dedup_id, ids[&letter.id], "the id is the row's");
+                    letter.dedup_id.clone()
+                })
+                .collect::<Vec<_>>()
+        };
+        // The same instant: the later message (higher id) first.
+        assert_eq!(
+            listed(DeadLetters::dead_letters(&queue, 10).await.unwrap()),
+            ["c", "b", "d", "a"]
+        );
+        assert_eq!(
+            listed(DeadLetters::dead_letters(&queue, 2).await.unwrap()),
+            ["c", "b"]
+        );
+        assert!(DeadLetters::dead_letters(&queue, 0).await.unwrap().is_empty());
+        assert_eq!(listed(queue.dead_letters().unwrap()), ["a", "b", "c", "d"]);
+    }
+
+    #[test]
+    fn dead_letters_are_listed_by_the_failed_at_index() {
+        let queue = queue();
+        let conn = queue.database().lock();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {SQL_DEAD_LETTERS_NEWEST}"))
+            .unwrap()
+            .query_map([10], |row| row.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter().any(|step| step.contains("queue_dead_letters_failed")),
+            "{plan:?}"
+        );
+        assert!(!plan.iter().any(|step| step.contains("TEMP B-TREE")), "{plan:?}");
     }
 
     #[tokio::test]

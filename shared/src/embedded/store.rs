@@ -14,8 +14,8 @@ use crate::{
     error::PortError,
     memory::expiry,
     ports::{
-        decision_page, decision_position, Claim, DeliveryLog, DeliveryPage, DeliveryQuery, DeliveryStore,
-        IdentityStore, RunStore, ThreadClaim,
+        decision_position, ordered_page, parse_position, Claim, DeliveryLog, DeliveryPage, DeliveryQuery,
+        DeliveryStore, IdentityStore, RunPage, RunQuery, RunStore, ThreadClaim,
     },
 };
 
@@ -51,6 +51,25 @@ impl SqliteStore {
     pub fn purge_expired(&self, now: u64) -> Result<usize, PortError> {
         Ok(self.db.purge(&PURGE_DELIVERIES, now)? + self.db.purge(&PURGE_DECISIONS, now)?)
     }
+
+    /// The runs a `SELECT conversation_id, version, record FROM runs …` statement returns, in its order.
+    fn query_runs(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Vec<RunRecord>, PortError> {
+        let conn = self.db.lock();
+        let mut stmt = conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(params, |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut runs = Vec::new();
+        for row in rows {
+            let (conversation_id, version, record) = row?;
+            runs.push(decode_run(&conversation_id, version, &record)?);
+        }
+        Ok(runs)
+    }
 }
 
 const PURGE_DECISIONS: PurgeSql = PurgeSql {
@@ -78,6 +97,43 @@ fn decisions_sql(query: &DeliveryQuery, after: bool) -> String {
         format!("WHERE {}", conditions.join(" AND "))
     };
     format!("SELECT record FROM delivery_decisions {filter} ORDER BY position DESC LIMIT ?1")
+}
+
+/// The run listing statement for a query's filters: `states` placeholders (none: every state), the provider and
+/// the cursor, each only when set (one cached statement per combination). Parameters: `?1` the row limit, then
+/// the states, the provider, and the cursor's creation time and conversation id.
+fn runs_sql(states: usize, provider: bool, after: bool) -> String {
+    let mut conditions = Vec::new();
+    let mut next = 2;
+    if states > 0 {
+        let placeholders = (next..next + states)
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        conditions.push(format!("state IN ({placeholders})"));
+        next += states;
+    }
+    if provider {
+        // The provider is only in the document; the rows walked in listing order are checked one by one.
+        conditions.push(format!("json_extract(record, '$.provider') = ?{next}"));
+        next += 1;
+    }
+    if after {
+        // A row value, so the scan of `runs_created` starts right after the cursor.
+        conditions.push(format!(
+            "(created_at, conversation_id) < (?{next}, ?{})",
+            next + 1
+        ));
+    }
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    format!(
+        "SELECT conversation_id, version, record FROM runs {filter}
+         ORDER BY created_at DESC, conversation_id DESC LIMIT ?1"
+    )
 }
 
 const PURGE_DELIVERIES: PurgeSql = PurgeSql {
@@ -177,14 +233,14 @@ impl DeliveryLog for SqliteStore {
         let conn = self.db.lock();
         let mut stmt = conn.prepare_cached(&decisions_sql(query, after.is_some()))?;
         let rows = stmt.query_map(&params[..], |row| row.get::<_, String>(0))?;
-        let mut decisions = Vec::new();
+        let mut decisions: Vec<DeliveryDecision> = Vec::new();
         for record in rows {
             let decision = serde_json::from_str(&record?).map_err(|err| {
                 PortError::permanent("delivery log", format!("stored decision is unreadable: {err}"))
             })?;
             decisions.push(decision);
         }
-        Ok(decision_page(decisions, page))
+        Ok(ordered_page(decisions, page))
     }
 }
 
@@ -276,21 +332,31 @@ impl RunStore for SqliteStore {
         params.push(&limit);
         params.extend(wanted.iter().map(|state| state as &dyn ToSql));
 
-        let conn = self.db.lock();
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(&params[..], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, i64>(1)?,
-                row.get::<_, String>(2)?,
-            ))
-        })?;
-        let mut runs = Vec::new();
-        for row in rows {
-            let (conversation_id, version, record) = row?;
-            runs.push(decode_run(&conversation_id, version, &record)?);
+        self.query_runs(&sql, &params)
+    }
+
+    async fn recent_runs(&self, query: &RunQuery) -> Result<RunPage, PortError> {
+        let after = query
+            .after_position()?
+            .and_then(parse_position)
+            .map(|(created_at, conversation_id)| (sql_time(created_at), conversation_id));
+        let page = query.page_size();
+        let limit = i64::try_from(page + 1).unwrap_or(i64::MAX);
+        let mut states: Vec<&'static str> = query.listed_states().into_iter().map(RunState::as_str).collect();
+        if states.len() == RunState::ALL.len() {
+            // Every state is no filter, and lets the listing walk `runs_created` alone.
+            states.clear();
         }
-        Ok(runs)
+        let provider = query.provider.map(Provider::as_str);
+        let mut params: Vec<&dyn ToSql> = vec![&limit];
+        params.extend(states.iter().map(|state| state as &dyn ToSql));
+        params.extend(provider.as_ref().map(|p| p as &dyn ToSql));
+        if let Some((created_at, conversation_id)) = &after {
+            params.push(created_at);
+            params.push(conversation_id);
+        }
+        let sql = runs_sql(states.len(), provider.is_some(), after.is_some());
+        Ok(ordered_page(self.query_runs(&sql, &params)?, page))
     }
 
     async fn claim_thread(&self, thread_key: &str, conversation_id: &str) -> Result<ThreadClaim, PortError> {
@@ -487,6 +553,57 @@ mod tests {
             Err(PortError::Permanent { .. })
         ));
         assert!(store.list_links().await.is_err());
+    }
+
+    /// GIVEN the operators' listing, unfiltered or by provider, from a cursor or not WHEN SQLite plans it THEN it
+    /// walks `runs_created` backwards, from the cursor on, and sorts nothing.
+    #[test]
+    fn run_listing_walks_the_creation_index() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let conn = store.database().lock();
+        for (provider, after) in [(false, false), (false, true), (true, true)] {
+            let sql = runs_sql(0, provider, after);
+            let plan: Vec<String> = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(
+                    rusqlite::params_from_iter(std::iter::repeat_n(
+                        0,
+                        1 + usize::from(provider) + 2 * usize::from(after),
+                    )),
+                    |row| row.get::<_, String>(3),
+                )
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let uses = |what: &str| plan.iter().any(|step| step.contains(what));
+            assert!(uses("runs_created"), "{sql}: {plan:?}");
+            assert!(!uses("TEMP B-TREE"), "{sql}: {plan:?}");
+            assert_eq!(uses("SEARCH"), after, "{sql}: {plan:?}");
+        }
+    }
+
+    /// GIVEN a database file from before the listing index WHEN this build opens it THEN the index is there.
+    #[test]
+    fn opening_an_older_file_adds_the_listing_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hookline.db");
+        drop(SqliteStore::open(&path).unwrap());
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch("DROP INDEX runs_created")
+            .unwrap();
+        let store = SqliteStore::open(&path).unwrap();
+        let indexes: i64 = store
+            .database()
+            .lock()
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'index' AND name = 'runs_created'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexes, 1);
     }
 
     #[tokio::test]

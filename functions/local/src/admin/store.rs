@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 
 use hookline::{
-    embedded::{Database, DeadLetter},
-    ports::{DeliveryLog, IdentityStore, RunStore},
+    embedded::Database,
+    ports::{DeadLetter, DeliveryLog, IdentityStore, RunStore},
 };
 
 use super::{AdminError, Env};
