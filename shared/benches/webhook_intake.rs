@@ -88,6 +88,7 @@ fn webhook_intake(c: &mut Criterion) {
     let request = || HttpRequest {
         method: "POST",
         path: "/webhooks/github",
+        query: "",
         headers: &headers,
         body: &body,
     };

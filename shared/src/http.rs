@@ -6,6 +6,8 @@
 pub struct HttpRequest<'a> {
     pub method: &'a str,
     pub path: &'a str,
+    /// The query string after `?`, empty when there is none.
+    pub query: &'a str,
     pub headers: &'a http::HeaderMap,
     pub body: &'a [u8],
 }
@@ -32,6 +34,8 @@ pub struct HttpReply {
     pub content_type: &'static str,
     /// Further headers (lowercase names), e.g. a provider's "do not redeliver this".
     pub headers: &'static [(&'static str, &'static str)],
+    /// Headers whose values are built per reply (`set-cookie`, `location`); empty on the webhook path.
+    pub built_headers: Vec<(&'static str, String)>,
     pub body: ReplyBody,
 }
 
@@ -41,16 +45,37 @@ impl HttpReply {
             status,
             content_type: "text/plain; charset=utf-8",
             headers: &[],
+            built_headers: Vec::new(),
             body: ReplyBody::Static(body),
+        }
+    }
+    pub fn owned_text(status: u16, body: String) -> Self {
+        Self {
+            body: ReplyBody::Owned(body),
+            ..Self::text(status, "")
         }
     }
     pub fn json(status: u16, body: String) -> Self {
         Self {
-            status,
             content_type: "application/json",
-            headers: &[],
-            body: ReplyBody::Owned(body),
+            ..Self::owned_text(status, body)
         }
+    }
+    pub fn html(status: u16, body: String) -> Self {
+        Self {
+            content_type: "text/html; charset=utf-8",
+            ..Self::owned_text(status, body)
+        }
+    }
+    /// `303 See Other` to `location` (after a form is handled, so a reload does not post it again).
+    pub fn see_other(location: String) -> Self {
+        Self::text(303, "").with_header("location", location)
+    }
+    /// The same reply with the header `name: value` added (a value that is not a valid header value is
+    /// dropped when the reply is sent).
+    pub fn with_header(mut self, name: &'static str, value: String) -> Self {
+        self.built_headers.push((name, value));
+        self
     }
     /// The same reply with `headers` added.
     pub fn with_headers(self, headers: &'static [(&'static str, &'static str)]) -> Self {
@@ -72,6 +97,11 @@ impl HttpReply {
         );
         for (name, value) in self.headers {
             headers.insert(*name, http::HeaderValue::from_static(value));
+        }
+        for (name, value) in self.built_headers {
+            if let Ok(value) = http::HeaderValue::try_from(value) {
+                headers.append(name, value);
+            }
         }
         response
     }

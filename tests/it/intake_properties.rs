@@ -241,6 +241,7 @@ async fn run(
     let request = HttpRequest {
         method: "POST",
         path,
+        query: "",
         headers: &map,
         body,
     };

@@ -92,6 +92,7 @@ async fn intake_with(_event: &str, body: &[u8], headers: &http::HeaderMap) -> Re
     let request = HttpRequest {
         method: "POST",
         path: "/webhooks/github",
+        query: "",
         headers,
         body,
     };
@@ -488,6 +489,7 @@ async fn an_empty_webhook_secret_verifies_nothing() {
     let request = HttpRequest {
         method: "POST",
         path: "/webhooks/github",
+        query: "",
         headers: &headers,
         body: &body,
     };
@@ -711,6 +713,7 @@ async fn assigning_the_machine_user_starts_a_run_keyed_on_the_change() {
     let request = HttpRequest {
         method: "POST",
         path: "/webhooks/github",
+        query: "",
         headers: &headers,
         body: &body,
     };

@@ -163,6 +163,7 @@ async fn intake_at(
     let request = HttpRequest {
         method: "POST",
         path,
+        query: "",
         headers,
         body,
     };

@@ -119,6 +119,7 @@ async fn post(
             &HttpRequest {
                 method: "POST",
                 path,
+                query: "",
                 headers: &map,
                 body,
             },

@@ -86,6 +86,7 @@ async fn intake_raw(
     let request = HttpRequest {
         method: "POST",
         path,
+        query: "",
         headers,
         body,
     };

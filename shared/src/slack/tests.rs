@@ -228,6 +228,7 @@ async fn intake_as(
     let request = HttpRequest {
         method: "POST",
         path,
+        query: "",
         headers: &headers,
         body,
     };
@@ -340,6 +341,7 @@ async fn stale_and_unsigned_requests_are_401() {
     let request = HttpRequest {
         method: "POST",
         path: "/webhooks/slack/T123ABC456",
+        query: "",
         headers: &no_headers,
         body: &body,
     };
@@ -807,6 +809,7 @@ async fn stop_clicks_are_verified_like_events() {
     let request = HttpRequest {
         method: "POST",
         path: &path,
+        query: "",
         headers: &forged,
         body: &tampered,
     };
@@ -1122,6 +1125,7 @@ async fn picks_are_verified_like_events() {
     let request = HttpRequest {
         method: "POST",
         path: &path,
+        query: "",
         headers: &unsigned,
         body: &body,
     };
@@ -1525,6 +1529,7 @@ async fn an_empty_signing_secret_verifies_nothing() {
     let request = HttpRequest {
         method: "POST",
         path: &team_path(TEAM),
+        query: "",
         headers: &headers,
         body: &body,
     };

@@ -13,7 +13,7 @@ use super::{
 use crate::{
     domain::{Envelope, Provider, ENVELOPE_VERSION},
     error::{PortError, WebhookError},
-    http::{HttpReply, HttpRequest, ReplyBody},
+    http::{HttpReply, HttpRequest},
     provider::{check_with_reread, queued_payload, stored_secret, Intake, ProviderIntake, WebhookSide},
     text, verify,
 };
@@ -246,12 +246,7 @@ impl ProviderIntake for SlackIntake {
         let event = match callback {
             // Answered only now, after verification (the body is signed like any other).
             Callback::UrlVerification { challenge } => {
-                return Ok(Intake::Reply(HttpReply {
-                    status: 200,
-                    content_type: "text/plain; charset=utf-8",
-                    headers: &[],
-                    body: ReplyBody::Owned(challenge),
-                }));
+                return Ok(Intake::Reply(HttpReply::owned_text(200, challenge)));
             }
             Callback::Other(reason) => return Ok(Intake::Ignore(reason)),
             Callback::Event(event) => *event,

@@ -22,7 +22,7 @@ pub async fn run_webhook_function(provider: Provider) -> Result<(), lambda_http:
     let services = webhook_services(&config, &aws, &crate::aws::sdk_config().await)?;
     let served = Served {
         intake: Some(&services),
-        run: None,
+        ..Default::default()
     };
     lambda_http::run(lambda_http::service_fn(|request: Request| async move {
         Ok::<_, Infallible>(http_handler(served, request).await)
@@ -36,6 +36,7 @@ pub async fn http_handler(served: Served<'_>, request: Request) -> Response<Body
     let http_request = HttpRequest {
         method: request.method().as_str(),
         path: request.uri().path(),
+        query: request.uri().query().unwrap_or_default(),
         headers: request.headers(),
         body: request.body().as_ref(),
     };
