@@ -70,6 +70,52 @@ impl FileSecrets {
             .map_err(|detail| PortError::permanent("secrets file", format!("{}: {detail}", path.display())))
     }
 
+    /// Add the secrets in `entries` that `path` does not hold yet, creating the file (mode 600) if there is
+    /// none, and return the names added. The file is replaced atomically, so a reader sees the old content or
+    /// the new, never half of it. `value` is asked only for the names that are missing.
+    pub fn add_missing(
+        path: impl AsRef<Path>,
+        names: &[&str],
+        mut value: impl FnMut(&str) -> String,
+    ) -> Result<Vec<String>, PortError> {
+        let path = path.as_ref();
+        let failed = |what: &str, err: std::io::Error| {
+            PortError::permanent("secrets file", format!("cannot {what} {}: {err}", path.display()))
+        };
+        let mut entries = match std::fs::read_to_string(path) {
+            Ok(text) => match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(serde_json::Value::Object(entries)) => entries,
+                _ => {
+                    return Err(PortError::permanent(
+                        "secrets file",
+                        format!(
+                            "{}: expected a JSON object of names to string values",
+                            path.display()
+                        ),
+                    ))
+                }
+            },
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => serde_json::Map::new(),
+            Err(err) => return Err(failed("read", err)),
+        };
+        let added: Vec<String> = names
+            .iter()
+            .filter(|name| !entries.contains_key(**name))
+            .map(|name| (*name).to_owned())
+            .collect();
+        if added.is_empty() {
+            return Ok(added);
+        }
+        for name in &added {
+            entries.insert(name.clone(), serde_json::Value::String(value(name)));
+        }
+        let text = serde_json::to_string_pretty(&entries).expect("a map of strings serializes");
+        let temporary = path.with_extension("json.new");
+        write_private(&temporary, text.as_bytes()).map_err(|err| failed("write", err))?;
+        std::fs::rename(&temporary, path).map_err(|err| failed("replace", err))?;
+        Ok(added)
+    }
+
     /// No secrets (e.g. when no file is configured).
     pub fn empty() -> Self {
         Self::default()
@@ -110,6 +156,18 @@ impl FileSecrets {
     fn lookup(&self, name: &str) -> Option<&SecretString> {
         self.values.get(name)
     }
+}
+
+/// Write `bytes` to a new file only its owner may read.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 #[cfg(unix)]
@@ -175,6 +233,11 @@ impl EnvSecrets {
             })
             .collect();
         Self { values }
+    }
+
+    /// Whether the environment holds secret `name`.
+    pub fn contains(&self, name: &str) -> bool {
+        self.lookup(name).is_some()
     }
 
     /// How many secret variables were captured.
@@ -254,6 +317,29 @@ mod tests {
             "HOOKLINE_SECRET_OPENHANDS_API_KEY2"
         );
         assert_eq!(env_var_name("é"), "HOOKLINE_SECRET__");
+    }
+
+    #[tokio::test]
+    async fn add_missing_keeps_what_is_there_and_creates_the_file_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secrets.json");
+        let added = FileSecrets::add_missing(&path, &["a", "b"], |name| format!("new-{name}")).unwrap();
+        assert_eq!(added, ["a", "b"]);
+        std::fs::write(&path, r#"{"a": "kept", "c": "other"}"#).unwrap();
+        let added = FileSecrets::add_missing(&path, &["a", "b"], |name| format!("new-{name}")).unwrap();
+        assert_eq!(added, ["b"]);
+        let secrets = FileSecrets::load(&path).unwrap();
+        assert_eq!(secrets.get("a").await.unwrap().expose(), "kept");
+        assert_eq!(secrets.get("b").await.unwrap().expose(), "new-b");
+        assert_eq!(secrets.get("c").await.unwrap().expose(), "other");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "{mode:o}");
+        }
+        std::fs::write(&path, "[1]").unwrap();
+        assert!(FileSecrets::add_missing(&path, &["a"], |_| String::new()).is_err());
     }
 
     #[tokio::test]
