@@ -41,6 +41,28 @@ pub struct Config {
     pub settings: Settings,
     /// Markdown telling unlinked people how to get linked.
     pub link_help: String,
+    pub console: ConsoleSettings,
+}
+
+/// The operator console's settings (`console`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsoleSettings {
+    /// Secret holding the operator token people sign in with (`HOOKLINE_CONSOLE_TOKEN_SECRET`).
+    pub token_secret: String,
+    /// Secret holding the key that signs session cookies and form tokens (`HOOKLINE_CONSOLE_SESSION_KEY_SECRET`).
+    pub session_key_secret: String,
+    /// How long a sign-in lasts (`HOOKLINE_CONSOLE_SESSION_SECS`).
+    pub session_ttl: Duration,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        Self {
+            token_secret: "console/operator-token".to_owned(),
+            session_key_secret: "console/session-key".to_owned(),
+            session_ttl: Duration::from_secs(8 * 3600),
+        }
+    }
 }
 
 impl Config {
@@ -129,11 +151,27 @@ impl Config {
             "HOOKLINE_LINK_HELP",
             "Ask a Hookline admin to link your account (`hookline-admin link add …`), then mention me again.",
         );
+        let console_defaults = ConsoleSettings::default();
+        let console = ConsoleSettings {
+            token_secret: env.or("HOOKLINE_CONSOLE_TOKEN_SECRET", &console_defaults.token_secret),
+            session_key_secret: env.or(
+                "HOOKLINE_CONSOLE_SESSION_KEY_SECRET",
+                &console_defaults.session_key_secret,
+            ),
+            session_ttl: secs("HOOKLINE_CONSOLE_SESSION_SECS", console_defaults.session_ttl)?,
+        };
+        if console.session_ttl.is_zero() {
+            return Err(ConfigError::invalid(
+                "HOOKLINE_CONSOLE_SESSION_SECS",
+                "must be at least 1",
+            ));
+        }
         Ok(Config {
             providers,
             openhands,
             settings,
             link_help,
+            console,
         })
     }
 }

@@ -14,6 +14,7 @@
 //! - [`repo_hint`]: which repository a run works on when its trigger names one only in text (Slack, Jira,
 //!   Linear).
 //! - [`handlers`]: the webhook, worker and callback handlers, generic over the ports.
+//! - `console` (feature): the operator console's pages (deliveries, runs, dead letters).
 //! - [`memory`]: in-memory adapters for unit tests; `embedded` (SQLite) and `aws` behind features.
 //! - `conformance` (tests, or the `conformance` feature): the storage-port checks every store adapter passes.
 
@@ -44,6 +45,9 @@ pub mod verify;
 
 #[cfg(feature = "embedded")]
 pub mod embedded;
+
+#[cfg(feature = "console")]
+pub mod console;
 
 #[cfg(feature = "aws")]
 pub mod aws;

@@ -357,9 +357,14 @@ impl Conversations for OpenHandsClient {
     }
 
     fn conversation_link(&self, conversation_id: &str) -> String {
-        let id = normalize_id(conversation_id).unwrap_or_else(|| conversation_id.to_owned());
-        format!("{}/conversations/{id}", self.web_url)
+        conversation_link(&self.web_url, conversation_id)
     }
+}
+
+/// Link a person can open to follow a conversation in OpenHands' web app at `web_url`.
+pub fn conversation_link(web_url: &str, conversation_id: &str) -> String {
+    let id = normalize_id(conversation_id).unwrap_or_else(|| conversation_id.to_owned());
+    format!("{web_url}/conversations/{id}")
 }
 
 /// Normalize a conversation or task id to 32 lowercase hex; accepts the dashed form (and any other form of

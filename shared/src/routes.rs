@@ -7,6 +7,7 @@
 //! | `POST …/api/v1/webhooks/events/{id}`, `POST …/api/v1/webhooks/conversations` | [`callback::handle`] |
 //! | `POST …/webhooks/{provider}`, `POST …/webhooks/{provider}/{tenant}` | [`webhook::handle`] |
 //! | `GET …/healthz` | `ok` |
+//! | `…/console`, `…/console/…` | `console::handle` (hosts built with the `console` feature) |
 //!
 //! A process serves the routes whose services it holds; any other path is 404.
 
@@ -29,6 +30,8 @@ pub enum Route<'p> {
     },
     /// The agent server's callbacks.
     Callback,
+    /// The operator console's pages.
+    Console,
     Health,
     NotFound,
 }
@@ -44,6 +47,7 @@ impl<'p> Route<'p> {
         }
         match webhook_provider(path) {
             Some(provider) => Route::Webhook { provider },
+            None if console_base(path).is_some() => Route::Console,
             None => Route::NotFound,
         }
     }
@@ -54,6 +58,8 @@ impl<'p> Route<'p> {
 pub struct Served<'s> {
     pub intake: Option<&'s IntakeServices>,
     pub run: Option<&'s Services>,
+    #[cfg(feature = "console")]
+    pub console: Option<&'s crate::console::ConsoleServices>,
 }
 
 /// Answer one request. Never fails: every error already is its HTTP answer.
@@ -66,6 +72,14 @@ pub async fn dispatch(served: Served<'_>, request: HttpRequest<'_>) -> Handled {
                 intake: Some(intake), ..
             },
         ) => return webhook::handle(intake, provider, request).await,
+        #[cfg(feature = "console")]
+        (
+            Route::Console,
+            Served {
+                console: Some(console),
+                ..
+            },
+        ) => return crate::console::handle(console, request).await,
         (Route::Health, _) if request.method == "GET" => HttpReply::text(200, "ok"),
         _ => WebhookError::NotFound.into_reply(),
     };
@@ -79,6 +93,13 @@ pub fn body_limit(served: Served<'_>) -> usize {
         .map(|s| s.settings.max_body_bytes)
         .or(served.run.map(|s| s.settings.max_body_bytes))
         .unwrap_or(0)
+}
+
+/// The console's base path in `path` (`…/console`) when `path` is the console or below it.
+pub fn console_base(path: &str) -> Option<&str> {
+    let at = path.find("/console")?;
+    let end = at + "/console".len();
+    matches!(path.as_bytes().get(end), None | Some(b'/')).then(|| &path[..end])
 }
 
 /// The `{provider}` of a path ending in `/webhooks/{provider}` or `/webhooks/{provider}/{tenant}` (an optional
@@ -121,5 +142,10 @@ mod tests {
         assert_eq!(Route::of("/api/v1/webhooks/conversations"), Route::Callback);
         assert_eq!(Route::of("/prod/api/v1/webhooks/events/abc"), Route::Callback);
         assert_eq!(Route::of("/healthz"), Route::Health);
+        assert_eq!(Route::of("/console"), Route::Console);
+        assert_eq!(Route::of("/prod/console/runs"), Route::Console);
+        assert_eq!(Route::of("/webhooks/console"), webhook("console"));
+        assert_eq!(Route::of("/consoles"), Route::NotFound);
+        assert_eq!(console_base("/prod/console/runs"), Some("/prod/console"));
     }
 }

@@ -50,13 +50,7 @@ async fn each_delivery_has_one_decision_with_its_reason() {
     h.clock.advance(1);
     // AND a mention by a linked collaborator
     comment(&h, "d-run", 3, 103, "@openhands please fix", alice()).await;
-    let conversation_id = h
-        .openhands
-        .starts()
-        .last()
-        .expect("a start")
-        .conversation_id
-        .clone();
+    let conversation_id = h.openhands.last_conversation_id();
     h.clock.advance(1);
     // AND the provider redelivering that delivery (the webhook answers it as a duplicate), then the same comment
     // under a new delivery id (the run exists already)

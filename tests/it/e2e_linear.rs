@@ -207,13 +207,7 @@ impl Rig {
         })
         .await;
         self.h.settle().await;
-        self.h
-            .openhands
-            .starts()
-            .last()
-            .expect("a start")
-            .conversation_id
-            .clone()
+        self.h.openhands.last_conversation_id()
     }
 
     fn bot_comments(&self) -> Vec<hookline_tests::fake_linear::FakeComment> {

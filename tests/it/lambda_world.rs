@@ -194,7 +194,7 @@ pub async fn invoke_http(services: &IntakeServices, event: &str) -> (u16, String
     let request = lambda_http::request::from_str(event).expect("an API Gateway event");
     let served = Served {
         intake: Some(services),
-        run: None,
+        ..Default::default()
     };
     let response = http_handler(served, request).await;
     let body = String::from_utf8_lossy(response.body().as_ref()).into_owned();

@@ -2,6 +2,7 @@
 mod admin;
 mod aws_adapters;
 mod browser;
+mod console;
 mod deliveries;
 mod e2e_github;
 mod e2e_gitlab;

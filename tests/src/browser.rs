@@ -120,19 +120,47 @@ impl Browser {
         self.client.goto(url).await.with_context(|| format!("load {url}"))
     }
 
-    /// The rendered text of the first element matching `css`, waiting up to 10 s for it to appear.
+    /// The first element matching `css`, waiting up to 10 s for it to appear.
     ///
     /// # Errors
     /// If no element matches in time.
-    pub async fn text_of(&self, css: &str) -> anyhow::Result<String> {
-        let element = self
-            .client
+    pub async fn element(&self, css: &str) -> anyhow::Result<fantoccini::elements::Element> {
+        self.client
             .wait()
             .at_most(ELEMENT_READY)
             .for_element(Locator::Css(css))
             .await
-            .with_context(|| format!("find `{css}`"))?;
+            .with_context(|| format!("find `{css}`"))
+    }
+
+    /// The rendered text of the first element matching `css` (see [`Self::element`]).
+    ///
+    /// # Errors
+    /// If no element matches in time.
+    pub async fn text_of(&self, css: &str) -> anyhow::Result<String> {
+        let element = self.element(css).await?;
         element.text().await.with_context(|| format!("text of `{css}`"))
+    }
+
+    /// Click the first element matching `css` (see [`Self::element`]).
+    ///
+    /// # Errors
+    /// If no element matches in time or the click fails.
+    pub async fn click(&self, css: &str) -> anyhow::Result<()> {
+        let element = self.element(css).await?;
+        element.click().await.with_context(|| format!("click `{css}`"))
+    }
+
+    /// Type `text` into the first field matching `css` (see [`Self::element`]).
+    ///
+    /// # Errors
+    /// If no element matches in time or typing fails.
+    pub async fn fill(&self, css: &str, text: &str) -> anyhow::Result<()> {
+        let element = self.element(css).await?;
+        element
+            .send_keys(text)
+            .await
+            .with_context(|| format!("type into `{css}`"))
     }
 
     /// Save a PNG of the viewport as `<artifacts>/<name>.png` and return its path.
@@ -271,4 +299,14 @@ async fn connect_when_ready(
 fn tail(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+/// Serve `html` at `/` on a new loopback port: a page of another origin (an attacker's, in the console's
+/// tests). Returns its URL and the task that serves it until dropped.
+pub async fn serve_page(html: &str) -> (String, crate::fake_core::ServerTask) {
+    let page = axum::response::Html(html.to_owned());
+    let app = axum::Router::new().route("/", axum::routing::get(move || async move { page }));
+    let listener = crate::fake_core::Listener::bind("page of another origin").await;
+    let url = format!("{}/", listener.url());
+    (url, listener.serve_plain(app))
 }

@@ -212,6 +212,12 @@ impl FakeOpenHands {
         self.shared.state.lock().starts.clone()
     }
 
+    /// The conversation id of the newest start; panics when nothing was started.
+    pub fn last_conversation_id(&self) -> String {
+        let state = self.shared.state.lock();
+        state.starts.last().expect("a start").conversation_id.clone()
+    }
+
     /// How many times the summary was asked for (`ask_agent`), over all conversations.
     pub fn asks(&self) -> usize {
         self.requests()

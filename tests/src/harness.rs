@@ -286,12 +286,7 @@ impl Harness {
         })
         .await;
         self.settle().await;
-        self.openhands
-            .starts()
-            .last()
-            .expect("a start")
-            .conversation_id
-            .clone()
+        self.openhands.last_conversation_id()
     }
 
     /// Post the agent server's `status` event for `conversation_id` with the conversation's session key; returns

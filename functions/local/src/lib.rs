@@ -21,7 +21,8 @@ use axum::{
 use hookline::{
     assemble::{self, Adapters},
     clock::Clock,
-    config::Config,
+    config::{Config, ConsoleSettings},
+    console::ConsoleServices,
     embedded::{Database, EnvSecrets, FileSecrets, LayeredSecrets, RetryOutcome, SqliteQueue, SqliteStore},
     error::{Disposition, WebhookError},
     handlers::{sweep, worker, IntakeServices, WorkerServices},
@@ -109,6 +110,32 @@ pub fn local_secrets(local: &LocalConfig) -> anyhow::Result<LayeredSecrets> {
     Ok(LayeredSecrets::new(EnvSecrets::from_env(), file))
 }
 
+/// Make sure the console's operator token and session key exist: any the environment and the secrets file lack
+/// are generated into the secrets file (`<data_dir>/secrets.json` unless `HOOKLINE_SECRETS_FILE` names one),
+/// which `local` then reads. Returns the names generated.
+pub fn ensure_console_secrets(
+    local: &mut LocalConfig,
+    console: &ConsoleSettings,
+) -> anyhow::Result<Vec<String>> {
+    let env = EnvSecrets::from_env();
+    let names: Vec<&str> = [&console.token_secret, &console.session_key_secret]
+        .into_iter()
+        .map(String::as_str)
+        .filter(|name| !env.contains(name))
+        .collect();
+    let path = local
+        .secrets_file
+        .clone()
+        .unwrap_or_else(|| local.data_dir.join("secrets.json"));
+    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
+    }
+    let added = FileSecrets::add_missing(&path, &names, |_| hookline::console::session::random_key())
+        .with_context(|| format!("adding the console's secrets to {}", path.display()))?;
+    local.secrets_file = Some(path);
+    Ok(added)
+}
+
 /// What [`start`] needs.
 pub struct HostOptions {
     pub config: Config,
@@ -137,6 +164,10 @@ impl Host {
     /// `http://addr`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+    /// The operator console's address.
+    pub fn console_url(&self) -> String {
+        format!("{}/console", self.url())
     }
     pub fn services(&self) -> &WorkerServices {
         &self.services
@@ -229,6 +260,15 @@ pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
     let http = assemble::http_client(&config).context("building the HTTP client")?;
     let inbox = Arc::new(BatchingInbox::start(database.clone()).context("starting the inbox writer")?);
     let intake = assemble::intake_services(&config, inbox, &secrets, clock.clone());
+    let console = ConsoleServices {
+        decisions: store.clone(),
+        runs: store.clone(),
+        dead_letters: Some(Arc::new(queue.clone())),
+        secrets: secrets.clone(),
+        clock: clock.clone(),
+        settings: config.console.clone(),
+        openhands_web_url: config.openhands.web_url.clone(),
+    };
     let services = assemble::worker_services(
         &config,
         Adapters {
@@ -247,6 +287,7 @@ pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
     let app = Arc::new(App {
         intake,
         run: services.run.clone(),
+        console,
         wake: wake.clone(),
         in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
         body_read_timeout: local.body_read_timeout,
@@ -300,6 +341,7 @@ pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
 struct App {
     intake: IntakeServices,
     run: hookline::handlers::Services,
+    console: ConsoleServices,
     wake: Arc<Notify>,
     /// Requests being handled; one past [`MAX_IN_FLIGHT`] is turned away at once rather than queued.
     in_flight: Arc<tokio::sync::Semaphore>,
@@ -314,6 +356,7 @@ impl App {
         Served {
             intake: Some(&self.intake),
             run: Some(&self.run),
+            console: Some(&self.console),
         }
     }
 }
@@ -361,6 +404,7 @@ fn as_http_request<'a>(parts: &'a Parts, body: &'a Bytes) -> HttpRequest<'a> {
     HttpRequest {
         method: parts.method.as_str(),
         path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or_default(),
         headers: &parts.headers,
         body,
     }

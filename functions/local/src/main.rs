@@ -3,7 +3,7 @@
 use std::{io::IsTerminal, sync::Arc, time::Instant};
 
 use hookline::{clock::SystemClock, config::Config};
-use hookline_local::{local_secrets, start, HostOptions, LocalConfig};
+use hookline_local::{ensure_console_secrets, local_secrets, start, HostOptions, LocalConfig};
 use tracing_subscriber::EnvFilter;
 
 // The webhook path allocates many small, short-lived buffers per request; mimalloc serves them with less CPU
@@ -24,11 +24,29 @@ async fn main() -> anyhow::Result<()> {
             .init();
     }
     let config = Config::from_env()?;
-    let local = LocalConfig::from_env()?;
+    let mut local = LocalConfig::from_env()?;
     if config.providers.is_empty() {
         tracing::warn!(
             "no provider is configured (<PROVIDER>_TENANTS, e.g. GITHUB_TENANTS): every webhook route answers 404"
         );
+    }
+    let generated = ensure_console_secrets(&mut local, &config.console)?;
+    // Where an operator finds the token: named, never printed.
+    let token_at = if hookline::embedded::EnvSecrets::from_env().contains(&config.console.token_secret) {
+        hookline::embedded::env_var_name(&config.console.token_secret)
+    } else {
+        format!(
+            "secret {:?} in {}",
+            config.console.token_secret,
+            local
+                .secrets_file
+                .as_deref()
+                .unwrap_or(local.data_dir.as_path())
+                .display()
+        )
+    };
+    if !generated.is_empty() {
+        tracing::info!(secrets = ?generated, "generated the console's secrets");
     }
     let secrets = Arc::new(local_secrets(&local)?);
     let host = start(HostOptions {
@@ -42,6 +60,11 @@ async fn main() -> anyhow::Result<()> {
         addr = %host.addr(),
         ready_ms = format!("{:.1}", started.elapsed().as_secs_f64() * 1000.0),
         "hookline local host ready"
+    );
+    tracing::info!(
+        console = %host.console_url(),
+        operator_token = %token_at,
+        "operator console"
     );
     shutdown_signal().await;
     tracing::info!("shutting down");

@@ -63,8 +63,8 @@ pub async fn callback_handler(
     }
     let request: LambdaRequest = serde_json::from_str(payload.get())?;
     let served = Served {
-        intake: None,
         run: Some(services),
+        ..Default::default()
     };
     let adapter = Adapter::from(lambda_http::service_fn(|request: Request| async move {
         Ok::<_, Infallible>(http_handler(served, request).await)

@@ -1,0 +1,438 @@
+//! The operator console: server-rendered pages, the same code on both hosts, under `…/console`.
+//!
+//! | Route | Page |
+//! |---|---|
+//! | `GET …/console` | sign-in, or the deliveries once signed in |
+//! | `POST …/console/sign-in`, `POST …/console/sign-out` | operator token → session, and back |
+//! | `GET …/console/deliveries?provider=&tenant=&after=` | what the worker decided about each delivery |
+//! | `GET …/console/runs?provider=&state=&after=` | runs, newest first |
+//! | `GET …/console/dead-letters`, `POST …/console/dead-letters/retry` | messages given up on; put one back |
+//!
+//! Who may see what: everything but the sign-in page needs an operator session ([`session`]); every form
+//! carries the session's CSRF token and a cross-site `Origin` or `Sec-Fetch-Site` is refused besides. Pages
+//! send a strict Content-Security-Policy (no script, no inline style) and are never cached. No secret is
+//! rendered: the operator token is only compared, in constant time.
+
+mod pages;
+pub mod session;
+
+use std::sync::Arc;
+
+use crate::{
+    clock::Clock,
+    config::ConsoleSettings,
+    domain::{Provider, RunState},
+    error::PortError,
+    handlers::webhook::Handled,
+    http::{HttpReply, HttpRequest},
+    ports::{DeadLetters, DeliveryLog, DeliveryQuery, RunQuery, RunStore, Secrets},
+    secret::SecretString,
+    verify::constant_time_eq,
+};
+use pages::{DeliveryFilter, Frame, Links, RunFilter};
+use session::Session;
+
+/// Rows on one listing page.
+const PAGE_ROWS: usize = 50;
+
+/// Dead letters listed at most.
+const DEAD_LETTER_ROWS: usize = 200;
+
+/// Headers of every console answer.
+const PAGE_HEADERS: &[(&str, &str)] = &[
+    (
+        "content-security-policy",
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+         base-uri 'none'",
+    ),
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    // Not `no-referrer`: with it, browsers send `Origin: null` on the console's own form posts.
+    ("referrer-policy", "same-origin"),
+    ("cache-control", "no-store"),
+];
+
+/// What the console reads and changes.
+#[derive(Clone)]
+pub struct ConsoleServices {
+    pub decisions: Arc<dyn DeliveryLog>,
+    pub runs: Arc<dyn RunStore>,
+    /// `None` where the dead letters are kept elsewhere (the SQS dead-letter queue on AWS).
+    pub dead_letters: Option<Arc<dyn DeadLetters>>,
+    pub secrets: Arc<dyn Secrets>,
+    pub clock: Arc<dyn Clock>,
+    pub settings: ConsoleSettings,
+    /// OpenHands' web app, for conversation links.
+    pub openhands_web_url: String,
+}
+
+/// Why a console request was not answered with its page.
+#[derive(Debug, thiserror::Error)]
+enum ConsoleError {
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// Not signed in: the sign-in page instead.
+    #[error("sign in first")]
+    SignIn,
+    /// A form without this session's token, or from another site.
+    #[error("refused form")]
+    Forbidden,
+    #[error("{0}")]
+    BadRequest(&'static str),
+    #[error(transparent)]
+    Store(#[from] PortError),
+}
+
+impl ConsoleError {
+    fn status(&self) -> u16 {
+        match self {
+            ConsoleError::NotFound => 404,
+            ConsoleError::MethodNotAllowed => 405,
+            ConsoleError::SignIn => 401,
+            ConsoleError::Forbidden => 403,
+            ConsoleError::BadRequest(_) => 400,
+            ConsoleError::Store(err) if err.is_transient() => 503,
+            ConsoleError::Store(_) => 500,
+        }
+    }
+
+    /// What the page says: short, never a store's details.
+    fn text(&self) -> &'static str {
+        match self {
+            ConsoleError::NotFound => "There is no such page.",
+            ConsoleError::MethodNotAllowed => "That page does not take this method.",
+            ConsoleError::SignIn => "Sign in first.",
+            ConsoleError::Forbidden => {
+                "This form was not sent from this console's own page. Reload and try again."
+            }
+            ConsoleError::BadRequest(why) => why,
+            ConsoleError::Store(_) => "The store could not be read just now. Try again.",
+        }
+    }
+}
+
+/// Answer one console request. Never fails: every error is its page.
+pub async fn handle(console: &ConsoleServices, request: HttpRequest<'_>) -> Handled {
+    let Some(base) = crate::routes::console_base(request.path) else {
+        return Handled::answer(HttpReply::text(404, "not found"));
+    };
+    let key = match console.secrets.get(&console.settings.session_key_secret).await {
+        Ok(key) if !key.is_empty() => key,
+        result => {
+            let error = result
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "empty".to_owned());
+            tracing::error!(secret = %console.settings.session_key_secret, error, "console session key unavailable");
+            return Handled::answer(HttpReply::text(503, "console unavailable").with_headers(PAGE_HEADERS));
+        }
+    };
+    let now = console.clock.now_secs();
+    let (session, new_session) = match Session::from_cookie_header(request.header("cookie"), &key) {
+        Some(session) => (session, false),
+        None => (Session::anonymous(), true),
+    };
+    let visit = Visit {
+        console,
+        request: &request,
+        base,
+        page: &request.path[base.len()..],
+        key: &key,
+        now,
+    };
+    let (mut handled, answer_session) = match visit.answer(session.clone()).await {
+        Ok(answered) => answered,
+        Err(err) => {
+            if let ConsoleError::Store(err) = &err {
+                tracing::warn!(error = %err, path = request.path, "console page failed");
+            }
+            let frame = visit.frame(&session);
+            let body = match err {
+                ConsoleError::SignIn => pages::sign_in(&frame, false),
+                _ => pages::message(&frame, "Not done", err.text()),
+            };
+            (
+                Handled::answer(HttpReply::html(err.status(), body)),
+                AnswerSession::Keep,
+            )
+        }
+    };
+    let cookie = match answer_session {
+        AnswerSession::Replace(session) => Some(session),
+        AnswerSession::Keep if new_session => Some(session),
+        AnswerSession::Keep => None,
+    };
+    if let Some(session) = cookie {
+        handled.reply = handled.reply.with_header(
+            "set-cookie",
+            session.set_cookie(&key, base, console.settings.session_ttl.as_secs()),
+        );
+    }
+    handled.reply = handled.reply.with_headers(PAGE_HEADERS);
+    handled
+}
+
+/// Whether an answer changes the browser's session.
+enum AnswerSession {
+    Keep,
+    Replace(Session),
+}
+
+/// One request on its way through the console.
+struct Visit<'v> {
+    console: &'v ConsoleServices,
+    request: &'v HttpRequest<'v>,
+    base: &'v str,
+    /// The path after the base: ``, `/runs`, ….
+    page: &'v str,
+    key: &'v SecretString,
+    now: u64,
+}
+
+impl Visit<'_> {
+    fn frame(&self, session: &Session) -> Frame<'_> {
+        Frame {
+            base: self.base,
+            csrf: session.csrf_token(self.key),
+            signed_in: session.is_operator(self.now),
+        }
+    }
+
+    async fn answer(&self, session: Session) -> Result<(Handled, AnswerSession), ConsoleError> {
+        let method = self.request.method;
+        let page = self.page.strip_suffix('/').unwrap_or(self.page);
+        if page == "/style.css" {
+            return Ok((
+                Handled::answer(HttpReply {
+                    content_type: "text/css; charset=utf-8",
+                    ..HttpReply::text(200, pages::STYLE)
+                }),
+                AnswerSession::Keep,
+            ));
+        }
+        if method == "POST" {
+            self.check_form_origin(&session)?;
+        }
+        let signed_in = session.is_operator(self.now);
+        match (method, page) {
+            ("GET", "") if signed_in => Ok(self.redirect("/deliveries")),
+            ("GET", "") => Ok(self.page(pages::sign_in(&self.frame(&session), false))),
+            ("POST", "/sign-in") => self.sign_in().await,
+            ("POST", "/sign-out") => Ok((
+                Handled::answer(HttpReply::see_other(self.base.to_owned())),
+                AnswerSession::Replace(Session::anonymous()),
+            )),
+            (_, "/deliveries" | "/runs" | "/dead-letters" | "/dead-letters/retry") if !signed_in => {
+                Err(ConsoleError::SignIn)
+            }
+            ("GET", "/deliveries") => self.deliveries(&session).await,
+            ("GET", "/runs") => self.runs(&session).await,
+            ("GET", "/dead-letters") => self.dead_letters(&session, None).await,
+            ("POST", "/dead-letters/retry") => self.retry_dead_letter(&session).await,
+            (
+                _,
+                ""
+                | "/sign-in"
+                | "/sign-out"
+                | "/deliveries"
+                | "/runs"
+                | "/dead-letters"
+                | "/dead-letters/retry",
+            ) => Err(ConsoleError::MethodNotAllowed),
+            _ => Err(ConsoleError::NotFound),
+        }
+    }
+
+    /// A form must come from this console's own page: its session's token, and no other site's origin.
+    fn check_form_origin(&self, session: &Session) -> Result<(), ConsoleError> {
+        let cross_site = self
+            .request
+            .header("sec-fetch-site")
+            .is_some_and(|site| !matches!(site, "same-origin" | "none"));
+        let foreign_origin = match (self.request.header("origin"), self.request.header("host")) {
+            (Some(origin), Some(host)) => {
+                let own = origin
+                    .strip_prefix("https://")
+                    .or_else(|| origin.strip_prefix("http://"));
+                own != Some(host)
+            }
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        let token = form_field(self.request.body, "csrf");
+        if cross_site || foreign_origin || !session.csrf_matches(self.key, token.as_deref()) {
+            tracing::warn!(
+                path = self.request.path,
+                cross_site,
+                foreign_origin,
+                "console form refused"
+            );
+            return Err(ConsoleError::Forbidden);
+        }
+        Ok(())
+    }
+
+    async fn sign_in(&self) -> Result<(Handled, AnswerSession), ConsoleError> {
+        let expected = self
+            .console
+            .secrets
+            .get(&self.console.settings.token_secret)
+            .await?;
+        let given = form_field(self.request.body, "token").unwrap_or_default();
+        if expected.is_empty() || !constant_time_eq(given.trim().as_bytes(), expected.expose().as_bytes()) {
+            tracing::warn!("console sign-in with a wrong operator token");
+            let session = Session::anonymous();
+            let body = pages::sign_in(&self.frame(&session), true);
+            return Ok((
+                Handled::answer(HttpReply::html(401, body)),
+                AnswerSession::Replace(session),
+            ));
+        }
+        tracing::info!("operator signed in to the console");
+        let session = Session::operator(self.now + self.console.settings.session_ttl.as_secs());
+        Ok((
+            Handled::answer(HttpReply::see_other(format!("{}/deliveries", self.base))),
+            AnswerSession::Replace(session),
+        ))
+    }
+
+    async fn deliveries(&self, session: &Session) -> Result<(Handled, AnswerSession), ConsoleError> {
+        let query = Query::parse(self.request.query);
+        let filter = DeliveryFilter {
+            provider: query.provider()?,
+            tenant: query.get("tenant"),
+        };
+        let page = self
+            .console
+            .decisions
+            .recent(&DeliveryQuery {
+                provider: filter.provider,
+                tenant: filter.tenant.map(str::to_owned),
+                limit: PAGE_ROWS,
+                after: query.get("after").map(str::to_owned),
+            })
+            .await
+            .map_err(bad_cursor)?;
+        let frame = self.frame(session);
+        Ok(self.page(pages::deliveries(&frame, &filter, &page, &self.links())))
+    }
+
+    async fn runs(&self, session: &Session) -> Result<(Handled, AnswerSession), ConsoleError> {
+        let query = Query::parse(self.request.query);
+        let state = match query.get("state") {
+            None => None,
+            Some(name) => Some(
+                RunState::ALL
+                    .into_iter()
+                    .find(|s| s.as_str() == name)
+                    .ok_or(ConsoleError::BadRequest("There is no such run state."))?,
+            ),
+        };
+        let filter = RunFilter {
+            provider: query.provider()?,
+            state,
+        };
+        let page = self
+            .console
+            .runs
+            .recent_runs(&RunQuery {
+                states: filter.state.into_iter().collect(),
+                provider: filter.provider,
+                limit: PAGE_ROWS,
+                after: query.get("after").map(str::to_owned),
+            })
+            .await
+            .map_err(bad_cursor)?;
+        let frame = self.frame(session);
+        Ok(self.page(pages::runs(&frame, &filter, &page, &self.links(), self.now)))
+    }
+
+    async fn dead_letters(
+        &self,
+        session: &Session,
+        retried: Option<bool>,
+    ) -> Result<(Handled, AnswerSession), ConsoleError> {
+        let letters = match &self.console.dead_letters {
+            Some(store) => Some(store.dead_letters(DEAD_LETTER_ROWS).await?),
+            None => None,
+        };
+        let frame = self.frame(session);
+        Ok(self.page(pages::dead_letters(&frame, letters.as_deref(), retried)))
+    }
+
+    async fn retry_dead_letter(&self, session: &Session) -> Result<(Handled, AnswerSession), ConsoleError> {
+        let Some(store) = &self.console.dead_letters else {
+            return Err(ConsoleError::NotFound);
+        };
+        let id = form_field(self.request.body, "id").ok_or(ConsoleError::BadRequest("Which dead letter?"))?;
+        let retried = store.retry_dead_letter(&id, self.now).await?;
+        if retried {
+            tracing::info!(dead_letter = %id, "operator put a dead letter back on the queue");
+        }
+        let (mut handled, keep) = self.dead_letters(session, Some(retried)).await?;
+        handled.queued = retried;
+        Ok((handled, keep))
+    }
+
+    fn page(&self, body: String) -> (Handled, AnswerSession) {
+        (Handled::answer(HttpReply::html(200, body)), AnswerSession::Keep)
+    }
+
+    fn redirect(&self, page: &str) -> (Handled, AnswerSession) {
+        (
+            Handled::answer(HttpReply::see_other(format!("{}{page}", self.base))),
+            AnswerSession::Keep,
+        )
+    }
+
+    fn links(&self) -> Links<'_> {
+        Links {
+            openhands_web_url: &self.console.openhands_web_url,
+        }
+    }
+}
+
+/// A cursor the store refused is the person's (edited) link, not the store's fault.
+fn bad_cursor(err: PortError) -> ConsoleError {
+    if err.is_transient() {
+        ConsoleError::Store(err)
+    } else {
+        ConsoleError::BadRequest("That page link is not one this console made.")
+    }
+}
+
+/// The first value of form field `name` in an `application/x-www-form-urlencoded` body.
+fn form_field(body: &[u8], name: &str) -> Option<String> {
+    form_urlencoded::parse(body)
+        .find(|(field, _)| field == name)
+        .map(|(_, value)| value.into_owned())
+}
+
+/// A GET's query parameters; empty values count as absent (an "any" choice in a filter form).
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(query: &str) -> Self {
+        Self(
+            form_urlencoded::parse(query.as_bytes())
+                .filter(|(_, value)| !value.trim().is_empty())
+                .map(|(name, value)| (name.into_owned(), value.trim().to_owned()))
+                .collect(),
+        )
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    fn provider(&self) -> Result<Option<Provider>, ConsoleError> {
+        self.get("provider")
+            .map(|name| Provider::parse(name).ok_or(ConsoleError::BadRequest("There is no such provider.")))
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests;

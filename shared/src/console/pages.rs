@@ -1,0 +1,310 @@
+//! The console's HTML, rendered with maud: every interpolated value is escaped, so issue titles, logins and
+//! error text from outside are shown as text, never as markup. Forms that change something carry the session's
+//! CSRF token; listings page with the stores' cursors.
+
+use maud::{html, Markup, DOCTYPE};
+
+use crate::{
+    domain::{DeliveryDecision, Provider, RunRecord, RunState},
+    ports::{DeadLetter, DeliveryPage, RunPage},
+};
+
+/// What every page of a signed-in operator needs: where the console is and the form token.
+pub struct Frame<'a> {
+    /// The console's base path (`/console`, or behind a stage prefix `/prod/console`).
+    pub base: &'a str,
+    pub csrf: String,
+    pub signed_in: bool,
+}
+
+/// The stylesheet, served at `{base}/style.css` (the pages allow no inline style or script).
+pub const STYLE: &str = include_str!("style.css");
+
+fn layout(frame: &Frame<'_>, title: &str, body: Markup) -> String {
+    let base = frame.base;
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Hookline" }
+                link rel="stylesheet" href={ (base) "/style.css" };
+            }
+            body {
+                header {
+                    a.brand href=(base) { "Hookline" }
+                    @if frame.signed_in {
+                        nav {
+                            a href={ (base) "/deliveries" } { "Deliveries" }
+                            a href={ (base) "/runs" } { "Runs" }
+                            a href={ (base) "/dead-letters" } { "Dead letters" }
+                        }
+                        form.sign-out method="post" action={ (base) "/sign-out" } {
+                            input type="hidden" name="csrf" value=(&frame.csrf);
+                            button type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                main { h1 { (title) } (body) }
+            }
+        }
+    }
+    .into_string()
+}
+
+/// The sign-in page; `failed` says the last token was wrong.
+pub fn sign_in(frame: &Frame<'_>, failed: bool) -> String {
+    layout(
+        frame,
+        "Sign in",
+        html! {
+            @if failed { p.error role="alert" { "That is not the operator token." } }
+            p { "Operators sign in with the console's operator token (the secret the host names at start)." }
+            form method="post" action={ (frame.base) "/sign-in" } {
+                input type="hidden" name="csrf" value=(&frame.csrf);
+                label for="token" { "Operator token" }
+                input #token type="password" name="token" autocomplete="current-password" required;
+                button #sign-in type="submit" { "Sign in" }
+            }
+        },
+    )
+}
+
+/// A short page for an answer that is not a listing (404, a refused form).
+pub fn message(frame: &Frame<'_>, title: &str, text: &str) -> String {
+    layout(frame, title, html! { p.message { (text) } })
+}
+
+/// Filters of the deliveries listing, as the query string gave them.
+#[derive(Default)]
+pub struct DeliveryFilter<'a> {
+    pub provider: Option<Provider>,
+    pub tenant: Option<&'a str>,
+}
+
+pub fn deliveries(
+    frame: &Frame<'_>,
+    filter: &DeliveryFilter<'_>,
+    page: &DeliveryPage,
+    links: &Links<'_>,
+) -> String {
+    let older = older_link(
+        &format!("{}/deliveries", frame.base),
+        &[
+            ("provider", filter.provider.map(Provider::as_str)),
+            ("tenant", filter.tenant),
+        ],
+        page.next.as_deref(),
+    );
+    layout(
+        frame,
+        "Deliveries",
+        html! {
+            form.filters method="get" action={ (frame.base) "/deliveries" } {
+                (provider_select(filter.provider))
+                label for="tenant" { "Tenant" }
+                input #tenant type="text" name="tenant" value=[filter.tenant];
+                button type="submit" { "Filter" }
+            }
+            @if page.decisions.is_empty() { p.empty { "No deliveries recorded." } } @else {
+                table #deliveries {
+                    thead { tr { th { "Decided" } th { "Provider" } th { "Tenant" } th { "Event" } th { "Who" }
+                        th { "Decision" } th { "Reason" } th { "Run" } } }
+                    tbody { @for decision in &page.decisions { (delivery_row(decision, links)) } }
+                }
+            }
+            (older)
+        },
+    )
+}
+
+fn delivery_row(decision: &DeliveryDecision, links: &Links<'_>) -> Markup {
+    html! {
+        tr data-kind=(decision.kind.as_str()) {
+            td { time { (timestamp(decision.decided_at)) } }
+            td { (decision.provider.as_str()) }
+            td { (decision.tenant) }
+            td { (decision.event) }
+            td { (decision.actor.as_deref().unwrap_or("")) }
+            td.kind { (decision.kind.as_str()) }
+            td { (decision.reason) }
+            td { @if let Some(id) = &decision.conversation_id {
+                a href=(links.conversation(id)) { (short(id)) }
+            } }
+        }
+    }
+}
+
+/// Filters of the runs listing.
+#[derive(Default)]
+pub struct RunFilter {
+    pub provider: Option<Provider>,
+    pub state: Option<RunState>,
+}
+
+pub fn runs(frame: &Frame<'_>, filter: &RunFilter, page: &RunPage, links: &Links<'_>, now: u64) -> String {
+    let older = older_link(
+        &format!("{}/runs", frame.base),
+        &[
+            ("provider", filter.provider.map(Provider::as_str)),
+            ("state", filter.state.map(RunState::as_str)),
+        ],
+        page.next.as_deref(),
+    );
+    layout(
+        frame,
+        "Runs",
+        html! {
+            form.filters method="get" action={ (frame.base) "/runs" } {
+                (provider_select(filter.provider))
+                label for="state" { "State" }
+                select #state name="state" {
+                    option value="" { "any" }
+                    @for state in RunState::ALL {
+                        option value=(state.as_str()) selected[filter.state == Some(state)] { (state.as_str()) }
+                    }
+                }
+                button type="submit" { "Filter" }
+            }
+            @if page.runs.is_empty() { p.empty { "No runs." } } @else {
+                table #runs {
+                    thead { tr { th { "Started" } th { "State" } th { "Provider" } th { "Thread" } th { "Title" }
+                        th { "Who" } th { "Took" } th { "Conversation" } th { "Last error" } } }
+                    tbody { @for run in &page.runs { (run_row(run, links, now)) } }
+                }
+            }
+            (older)
+        },
+    )
+}
+
+fn run_row(run: &RunRecord, links: &Links<'_>, now: u64) -> Markup {
+    let until = if run.state.is_terminal() {
+        run.updated_at
+    } else {
+        now
+    };
+    html! {
+        tr data-state=(run.state.as_str()) {
+            td { time { (timestamp(run.created_at)) } }
+            td.state { (run.state.as_str()) }
+            td { (run.provider.as_str()) }
+            td { (run.thread_key) }
+            td.title { (run.title) }
+            td { (run.actor.login) }
+            td { (elapsed(until.saturating_sub(run.created_at))) }
+            td { a href=(links.conversation(&run.conversation_id)) { (short(&run.conversation_id)) } }
+            td.error { (last_error(run).unwrap_or_default()) }
+        }
+    }
+}
+
+/// Why a run failed or what its conclusion last tripped on, for the listing.
+fn last_error(run: &RunRecord) -> Option<String> {
+    let conclusion = run.conclusion.as_ref()?;
+    if let Some(error) = &conclusion.last_error {
+        return Some(error.clone());
+    }
+    use crate::domain::Outcome;
+    match &conclusion.outcome {
+        Outcome::AgentStopped(why) | Outcome::StartFailed(why) | Outcome::SandboxLost(why) => {
+            Some(format!("{}: {why}", conclusion.outcome.label()))
+        }
+        Outcome::Stalled => Some("stalled".to_owned()),
+        Outcome::Finished | Outcome::Stopped { .. } => None,
+    }
+}
+
+/// `available` is false where the host keeps its dead letters elsewhere (SQS on AWS).
+pub fn dead_letters(frame: &Frame<'_>, letters: Option<&[DeadLetter]>, retried: Option<bool>) -> String {
+    layout(
+        frame,
+        "Dead letters",
+        html! {
+            @match retried {
+                Some(true) => p.notice role="status" { "Put back on the queue." },
+                Some(false) => p.error role="alert" { "That dead letter is no longer there." },
+                None => {},
+            }
+            @match letters {
+                None => p { "This host keeps its dead letters in the SQS dead-letter queue; redrive them there." },
+                Some([]) => p.empty { "No dead letters." },
+                Some(letters) => table #dead-letters {
+                    thead { tr { th { "Failed" } th { "Delivery" } th { "Group" } th { "Receives" } th { "Reason" }
+                        th {} } }
+                    tbody { @for letter in letters {
+                        tr {
+                            td { time { (timestamp(letter.failed_at)) } }
+                            td { (letter.dedup_id) }
+                            td { (letter.group) }
+                            td { (letter.receive_count) }
+                            td.error { (letter.reason) }
+                            td { form method="post" action={ (frame.base) "/dead-letters/retry" } {
+                                input type="hidden" name="csrf" value=(&frame.csrf);
+                                input type="hidden" name="id" value=(letter.id);
+                                button.retry type="submit" { "Retry" }
+                            } }
+                        }
+                    } }
+                },
+            }
+        },
+    )
+}
+
+/// How the pages link out.
+pub struct Links<'a> {
+    /// OpenHands' web app, for conversation links.
+    pub openhands_web_url: &'a str,
+}
+
+impl Links<'_> {
+    fn conversation(&self, id: &str) -> String {
+        crate::openhands::conversation_link(self.openhands_web_url, id)
+    }
+}
+
+fn provider_select(chosen: Option<Provider>) -> Markup {
+    html! {
+        label for="provider" { "Provider" }
+        select #provider name="provider" {
+            option value="" { "any" }
+            @for provider in Provider::ALL {
+                option value=(provider.as_str()) selected[chosen == Some(provider)] { (provider.as_str()) }
+            }
+        }
+    }
+}
+
+/// The link to the next (older) page, when there is one: `path` with the set `filters` and the cursor.
+fn older_link(path: &str, filters: &[(&str, Option<&str>)], cursor: Option<&str>) -> Markup {
+    let Some(cursor) = cursor else {
+        return html! {};
+    };
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in filters {
+        if let Some(value) = value {
+            query.append_pair(name, value);
+        }
+    }
+    query.append_pair("after", cursor);
+    html! { a.next href={ (path) "?" (query.finish()) } { "Older →" } }
+}
+
+fn timestamp(epoch_secs: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(epoch_secs))
+        .to_string()
+}
+
+fn elapsed(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs} s"),
+        60..3600 => format!("{} min {} s", secs / 60, secs % 60),
+        _ => format!("{} h {} min", secs / 3600, secs % 3600 / 60),
+    }
+}
+
+fn short(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}

@@ -1,0 +1,427 @@
+//! The console's rules on the in-memory stores: who may see what, forms only from the console's own pages,
+//! text from outside shown as text.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+
+use super::*;
+use crate::{
+    clock::ManualClock,
+    conformance::{decision, run},
+    domain::{DecisionKind, RunState},
+    memory::{MemorySecrets, MemoryStore},
+    ports::{DeadLetter, DeliveryLog},
+};
+
+const TOKEN: &str = "operator-token-0123456789";
+const NOW: u64 = 1_800_000_000;
+
+#[derive(Default)]
+struct Letters(Mutex<Vec<DeadLetter>>);
+
+#[async_trait]
+impl DeadLetters for Letters {
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, PortError> {
+        Ok(self.0.lock().unwrap().iter().take(limit).cloned().collect())
+    }
+    async fn retry_dead_letter(&self, id: &str, _now: u64) -> Result<bool, PortError> {
+        let mut letters = self.0.lock().unwrap();
+        let before = letters.len();
+        letters.retain(|letter| letter.id != id);
+        Ok(letters.len() < before)
+    }
+}
+
+struct World {
+    console: ConsoleServices,
+    store: Arc<MemoryStore>,
+    letters: Arc<Letters>,
+}
+
+fn world() -> World {
+    let store = Arc::new(MemoryStore::new());
+    let letters = Arc::new(Letters::default());
+    let settings = ConsoleSettings::default();
+    let secrets = MemorySecrets::new()
+        .with(&settings.token_secret, TOKEN)
+        .with(&settings.session_key_secret, "k".repeat(64));
+    World {
+        console: ConsoleServices {
+            decisions: store.clone(),
+            runs: store.clone(),
+            dead_letters: Some(letters.clone()),
+            secrets: Arc::new(secrets),
+            clock: Arc::new(ManualClock::at(NOW)),
+            settings,
+            openhands_web_url: "https://openhands.example".to_owned(),
+        },
+        store,
+        letters,
+    }
+}
+
+/// A browser: keeps the console's cookie between requests, as one would.
+struct Browser<'w> {
+    world: &'w World,
+    cookie: Option<String>,
+}
+
+struct Page {
+    status: u16,
+    body: String,
+    location: Option<String>,
+    headers: http::HeaderMap,
+    queued: bool,
+}
+
+impl<'w> Browser<'w> {
+    fn new(world: &'w World) -> Self {
+        Self { world, cookie: None }
+    }
+
+    async fn send(&mut self, method: &str, target: &str, body: &str, extra: &[(&str, &str)]) -> Page {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let mut headers = http::HeaderMap::new();
+        headers.insert("host", "hookline.test".parse().unwrap());
+        if let Some(cookie) = &self.cookie {
+            headers.insert("cookie", cookie.parse().unwrap());
+        }
+        for (name, value) in extra {
+            headers.insert(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        let handled = handle(
+            &self.world.console,
+            HttpRequest {
+                method,
+                path,
+                query,
+                headers: &headers,
+                body: body.as_bytes(),
+            },
+        )
+        .await;
+        let response: http::Response<String> = handled.reply.into_response();
+        if let Some(set) = response.headers().get("set-cookie") {
+            self.cookie = Some(set.to_str().unwrap().split(';').next().unwrap().to_owned());
+        }
+        Page {
+            status: response.status().as_u16(),
+            location: response
+                .headers()
+                .get("location")
+                .map(|l| l.to_str().unwrap().to_owned()),
+            headers: response.headers().clone(),
+            queued: handled.queued,
+            body: response.into_body(),
+        }
+    }
+
+    /// POST `form` to the retry route with `extra` headers; the answer's status.
+    async fn retry(&mut self, form: &str, extra: &[(&str, &str)]) -> u16 {
+        self.send("POST", "/console/dead-letters/retry", form, extra)
+            .await
+            .status
+    }
+
+    async fn get(&mut self, target: &str) -> Page {
+        self.send("GET", target, "", &[]).await
+    }
+
+    /// The CSRF token of the form on the page last fetched.
+    fn csrf(page: &Page) -> String {
+        let at = page
+            .body
+            .find("name=\"csrf\" value=\"")
+            .expect("a form with a token")
+            + 19;
+        page.body[at..at + 64].to_owned()
+    }
+
+    async fn sign_in(&mut self) {
+        let page = self.get("/console").await;
+        let form = format!("csrf={}&token={TOKEN}", Self::csrf(&page));
+        let signed_in = self.send("POST", "/console/sign-in", &form, &[]).await;
+        assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+        assert_eq!(signed_in.location.as_deref(), Some("/console/deliveries"));
+    }
+}
+
+#[tokio::test]
+async fn the_sign_in_page_is_strict_about_what_it_loads_and_caches() {
+    let world = world();
+    let mut browser = Browser::new(&world);
+    let page = browser.get("/console").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Operator token"));
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(page.headers["cache-control"], "no-store");
+    assert_eq!(page.headers["x-frame-options"], "DENY");
+    assert!(browser.cookie.is_some(), "a session for the form token");
+    let style = browser.get("/console/style.css").await;
+    assert_eq!(style.status, 200);
+    assert_eq!(style.headers["content-type"], "text/css; charset=utf-8");
+}
+
+#[tokio::test]
+async fn operator_pages_need_a_signed_in_operator() {
+    let world = world();
+    let mut browser = Browser::new(&world);
+    for page in ["/console/deliveries", "/console/runs", "/console/dead-letters"] {
+        let answer = browser.get(page).await;
+        assert_eq!(answer.status, 401, "{page}");
+        assert!(
+            answer.body.contains("Operator token"),
+            "{page} shows the sign-in form"
+        );
+    }
+    // A forged cookie is no session.
+    browser.cookie = Some(format!(
+        "{}=00000000000000000000000000000000.9999999999.00",
+        session::COOKIE
+    ));
+    assert_eq!(browser.get("/console/runs").await.status, 401);
+}
+
+#[tokio::test]
+async fn a_wrong_token_signs_nobody_in_and_the_right_one_does() {
+    let world = world();
+    let mut browser = Browser::new(&world);
+    let page = browser.get("/console").await;
+    let form = format!("csrf={}&token=guess", Browser::csrf(&page));
+    let refused = browser.send("POST", "/console/sign-in", &form, &[]).await;
+    assert_eq!(refused.status, 401);
+    assert!(refused.body.contains("not the operator token"));
+    assert!(!refused.body.contains(TOKEN), "the token is never rendered");
+    assert_eq!(browser.get("/console/deliveries").await.status, 401);
+
+    browser.sign_in().await;
+    assert_eq!(browser.get("/console/deliveries").await.status, 200);
+    assert_eq!(
+        browser.get("/console").await.location.as_deref(),
+        Some("/console/deliveries")
+    );
+
+    // Signed in for the session's time only.
+    let later = ManualClock::at(NOW + world.console.settings.session_ttl.as_secs());
+    let expired = World {
+        console: ConsoleServices {
+            clock: Arc::new(later),
+            ..world.console.clone()
+        },
+        store: world.store.clone(),
+        letters: world.letters.clone(),
+    };
+    let mut same_cookie = Browser::new(&expired);
+    same_cookie.cookie = browser.cookie.clone();
+    assert_eq!(same_cookie.get("/console/deliveries").await.status, 401);
+}
+
+#[tokio::test]
+async fn forms_without_the_session_token_or_from_another_site_are_refused() {
+    let world = world();
+    world.letters.0.lock().unwrap().push(letter("7"));
+    let mut browser = Browser::new(&world);
+    browser.sign_in().await;
+    let page = browser.get("/console/dead-letters").await;
+    let token = Browser::csrf(&page);
+
+    assert_eq!(browser.retry("id=7", &[]).await, 403);
+    let other_token = format!("csrf={}&id=7", "0".repeat(64));
+    assert_eq!(browser.retry(&other_token, &[]).await, 403);
+    let form = format!("csrf={token}&id=7");
+    let cross_origin = [("origin", "https://evil.example")];
+    assert_eq!(browser.retry(&form, &cross_origin).await, 403);
+    let cross_site = [("sec-fetch-site", "cross-site")];
+    assert_eq!(browser.retry(&form, &cross_site).await, 403);
+    let sign_out = browser.send("POST", "/console/sign-out", "", &[]).await;
+    assert_eq!(sign_out.status, 403, "signing out is a form too");
+    assert_eq!(world.letters.0.lock().unwrap().len(), 1, "nothing was retried");
+
+    let same_origin = [
+        ("origin", "http://hookline.test"),
+        ("sec-fetch-site", "same-origin"),
+    ];
+    let retried = browser
+        .send("POST", "/console/dead-letters/retry", &form, &same_origin)
+        .await;
+    assert_eq!(retried.status, 200, "{}", retried.body);
+    assert!(retried.queued, "the host wakes a worker");
+    assert!(retried.body.contains("Put back on the queue."));
+    assert!(world.letters.0.lock().unwrap().is_empty());
+    let again = browser
+        .send("POST", "/console/dead-letters/retry", &form, &[])
+        .await;
+    assert!(again.body.contains("no longer there") && !again.queued);
+
+    let out = browser
+        .send("POST", "/console/sign-out", &format!("csrf={token}"), &[])
+        .await;
+    assert_eq!(out.status, 303);
+    assert_eq!(browser.get("/console/runs").await.status, 401);
+}
+
+#[tokio::test]
+async fn a_token_planted_before_sign_in_is_worth_nothing_after() {
+    let world = world();
+    let mut browser = Browser::new(&world);
+    let before = Browser::csrf(&browser.get("/console").await);
+    browser.sign_in().await;
+    let form = format!("csrf={before}");
+    assert_eq!(
+        browser.send("POST", "/console/sign-out", &form, &[]).await.status,
+        403
+    );
+}
+
+#[tokio::test]
+async fn text_from_outside_is_shown_as_text() {
+    let world = world();
+    let mut hostile = decision(Provider::Github, "github.com", "d1", NOW - 5);
+    hostile.kind = DecisionKind::Denied;
+    hostile.actor = Some("<script>alert('login')</script>".to_owned());
+    hostile.reason = "no write access\"><img src=x onerror=alert(1)>".to_owned();
+    world
+        .store
+        .record(&hostile, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let mut titled = run("c0ffee00c0ffee00c0ffee00c0ffee00", RunState::Failed, NOW - 60);
+    titled.title = "<b>Fix</b> <script>alert('title')</script>".to_owned();
+    world.store.insert_run(&titled).await.unwrap();
+    let mut letter = letter("9");
+    letter.reason = "<iframe src=//evil.example>".to_owned();
+    world.letters.0.lock().unwrap().push(letter);
+
+    let mut browser = Browser::new(&world);
+    browser.sign_in().await;
+    for (page, escaped) in [
+        (
+            "/console/deliveries",
+            "&lt;script&gt;alert('login')&lt;/script&gt;",
+        ),
+        (
+            "/console/runs",
+            "&lt;b&gt;Fix&lt;/b&gt; &lt;script&gt;alert('title')&lt;/script&gt;",
+        ),
+        ("/console/dead-letters", "&lt;iframe src=//evil.example&gt;"),
+    ] {
+        let answer = browser.get(page).await;
+        assert_eq!(answer.status, 200, "{page}");
+        assert!(answer.body.contains(escaped), "{page}: {}", answer.body);
+        for raw in ["<script>alert", "<img src=x", "<iframe", "<b>Fix"] {
+            assert!(!answer.body.contains(raw), "{page} renders {raw}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn listings_filter_and_page_with_the_stores_cursors() {
+    let world = world();
+    for i in 0..(PAGE_ROWS as u64 + 5) {
+        let mut recorded = decision(Provider::Github, "github.com", &format!("d{i}"), NOW - 1000 + i);
+        recorded.kind = DecisionKind::Ignored;
+        world
+            .store
+            .record(&recorded, Duration::from_secs(3600))
+            .await
+            .unwrap();
+    }
+    world
+        .store
+        .record(
+            &decision(Provider::Slack, "T1", "s1", NOW - 1),
+            Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
+    let mut browser = Browser::new(&world);
+    browser.sign_in().await;
+    let first = browser.get("/console/deliveries?provider=github&tenant=").await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.body.matches("<tr data-kind=").count(), PAGE_ROWS);
+    assert!(!first.body.contains(">T1<"), "filtered to GitHub");
+    let next = first
+        .body
+        .split("class=\"next\" href=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let next = next.replace("&amp;", "&");
+    let second = browser.get(&next).await;
+    assert_eq!(second.body.matches("<tr data-kind=").count(), 5, "{next}");
+    assert!(!second.body.contains("class=\"next\""));
+
+    assert_eq!(browser.get("/console/deliveries?provider=nope").await.status, 400);
+    assert_eq!(browser.get("/console/deliveries?after=forged").await.status, 400);
+    assert_eq!(browser.get("/console/runs?state=nope").await.status, 400);
+    assert_eq!(browser.get("/console/nowhere").await.status, 404);
+    assert_eq!(browser.send("DELETE", "/console/runs", "", &[]).await.status, 405);
+}
+
+#[tokio::test]
+async fn runs_show_state_conversation_and_last_error() {
+    let world = world();
+    let mut failed = run("0123456789abcdef0123456789abcdef", RunState::Failed, NOW - 600);
+    failed.updated_at = NOW - 480;
+    failed.conclusion = Some(crate::domain::Conclusion {
+        outcome: crate::domain::Outcome::SandboxLost("sandbox MISSING".to_owned()),
+        holder: "h".to_owned(),
+        lease_until: 0,
+        since: NOW - 480,
+        attempts: 1,
+        last_error: None,
+    });
+    world.store.insert_run(&failed).await.unwrap();
+    world
+        .store
+        .insert_run(&run(
+            "fedcba9876543210fedcba9876543210",
+            RunState::Running,
+            NOW - 30,
+        ))
+        .await
+        .unwrap();
+    let mut browser = Browser::new(&world);
+    browser.sign_in().await;
+    let page = browser.get("/console/runs").await;
+    assert!(
+        page.body.contains("sandbox_lost: sandbox MISSING"),
+        "{}",
+        page.body
+    );
+    assert!(page
+        .body
+        .contains("https://openhands.example/conversations/0123456789abcdef0123456789abcdef"));
+    assert!(
+        page.body.contains("2 min 0 s"),
+        "a finished run took until its last update"
+    );
+    let running = browser.get("/console/runs?state=running").await;
+    assert_eq!(running.body.matches("<tr data-state=").count(), 1);
+    assert!(running.body.contains("30 s"));
+}
+
+fn letter(id: &str) -> DeadLetter {
+    DeadLetter {
+        id: id.to_owned(),
+        group: "github:octo/hello#1".to_owned(),
+        dedup_id: format!("github:github.com:delivery-{id}"),
+        body: "{}".to_owned(),
+        receive_count: 5,
+        reason: "provider answered 500".to_owned(),
+        failed_at: NOW - 100,
+    }
+}
