@@ -94,6 +94,8 @@ CREATE TABLE IF NOT EXISTS delivery_decisions (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS delivery_decisions_position ON delivery_decisions (position);
 CREATE INDEX IF NOT EXISTS delivery_decisions_tenant ON delivery_decisions (provider, tenant, position);
+-- One provider's decisions, newest first, without sorting them all (the console's provider filter).
+CREATE INDEX IF NOT EXISTS delivery_decisions_provider ON delivery_decisions (provider, position);
 
 CREATE TABLE IF NOT EXISTS identity_links (
     provider         TEXT NOT NULL,

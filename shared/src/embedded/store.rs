@@ -583,6 +583,44 @@ mod tests {
         }
     }
 
+    /// GIVEN the decisions listing, unfiltered, by provider, or by provider and tenant, from a cursor or not WHEN
+    /// SQLite plans it THEN it walks an index in listing order and sorts nothing.
+    #[test]
+    fn decision_listing_sorts_nothing() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let conn = store.database().lock();
+        for (provider, tenant) in [
+            (None, None),
+            (Some(Provider::Jira), None),
+            (Some(Provider::Jira), Some("t")),
+        ] {
+            for after in [false, true] {
+                let query = DeliveryQuery {
+                    provider,
+                    tenant: tenant.map(str::to_owned),
+                    ..DeliveryQuery::default()
+                };
+                let sql = decisions_sql(&query, after);
+                let parameters =
+                    1 + usize::from(provider.is_some()) + usize::from(tenant.is_some()) + usize::from(after);
+                let plan: Vec<String> = conn
+                    .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                    .unwrap()
+                    .query_map(
+                        rusqlite::params_from_iter(std::iter::repeat_n(0, parameters)),
+                        |row| row.get::<_, String>(3),
+                    )
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap();
+                assert!(
+                    !plan.iter().any(|step| step.contains("TEMP B-TREE")),
+                    "{sql}: {plan:?}"
+                );
+            }
+        }
+    }
+
     /// GIVEN a database file from before the listing index WHEN this build opens it THEN the index is there.
     #[test]
     fn opening_an_older_file_adds_the_listing_index() {
