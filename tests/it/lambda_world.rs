@@ -81,6 +81,20 @@ pub async fn sdk_config() -> SdkConfig {
         .await
 }
 
+/// Create each `(name, value)` secret in moto's Secrets Manager.
+pub async fn create_secrets<'a>(sdk: &SdkConfig, secrets: impl IntoIterator<Item = (&'a str, &'a str)>) {
+    let client = aws_sdk_secretsmanager::Client::new(sdk);
+    for (name, value) in secrets {
+        client
+            .create_secret()
+            .name(name)
+            .secret_string(value)
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("create secret {name}: {err:?}"));
+    }
+}
+
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
@@ -293,21 +307,12 @@ impl World {
         let queue_arn = queue_arn(&sqs, &queue_url).await;
 
         let openhands_key_secret = format!("{prefix}/openhands/alice");
-        let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
         let all_secrets = wiring
             .secrets
             .iter()
             .map(|(name, value)| (name.as_str(), value.as_str()))
             .chain([(openhands_key_secret.as_str(), ALICE_KEY)]);
-        for (name, value) in all_secrets {
-            secrets
-                .create_secret()
-                .name(name)
-                .secret_string(value)
-                .send()
-                .await
-                .unwrap_or_else(|err| panic!("create secret {name}: {err:?}"));
-        }
+        create_secrets(&sdk, all_secrets).await;
 
         let openhands = FakeOpenHands::start().await;
         openhands.require_bearer(ALICE_KEY);

@@ -11,6 +11,7 @@ mod e2e_linear;
 mod e2e_slack;
 mod github_client;
 mod intake_properties;
+mod lambda_console;
 mod lambda_handlers;
 mod lambda_world;
 mod lifecycle;

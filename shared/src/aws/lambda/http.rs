@@ -30,6 +30,24 @@ pub async fn run_webhook_function(provider: Provider) -> Result<(), lambda_http:
     .await
 }
 
+/// The whole main of the console function: its settings and clients once per cold start, then every request
+/// through [`http_handler`] with only the console's routes served.
+#[cfg(feature = "console")]
+pub async fn run_console_function() -> Result<(), lambda_http::Error> {
+    crate::aws::logging::init_tracing();
+    let config = Config::from_env()?;
+    let aws = AwsConfig::from_env()?;
+    let console = super::setup::console_services(&config, &aws, &crate::aws::sdk_config().await);
+    let served = Served {
+        console: Some(&console),
+        ..Default::default()
+    };
+    lambda_http::run(lambda_http::service_fn(|request: Request| async move {
+        Ok::<_, Infallible>(http_handler(served, request).await)
+    }))
+    .await
+}
+
 /// Answer one API Gateway request (lambda_http normalizes both payload versions into a [`Request`]) with the
 /// routes `served` covers ([`routes::dispatch`]). Never fails: every error already is its HTTP answer.
 pub async fn http_handler(served: Served<'_>, request: Request) -> Response<Body> {

@@ -25,3 +25,5 @@ pub use batch::{sqs_handler, start_margin};
 pub use http::{http_handler, run_webhook_function};
 pub use schedule::{callback_handler, is_scheduled_event, sweep_handler};
 pub use setup::{callback_services, webhook_services, worker_services, AwsConfig, SetupError};
+#[cfg(feature = "console")]
+pub use {http::run_console_function, setup::console_services};

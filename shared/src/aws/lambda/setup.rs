@@ -139,6 +139,27 @@ pub fn callback_services(config: &Config, aws: &AwsConfig, sdk: &SdkConfig) -> R
     worker_services(config, aws, sdk).map(|worker| worker.run)
 }
 
+/// Services for the console function: the delivery log and the runs on DynamoDB, the console's secrets from
+/// Secrets Manager. Dead letters stay in the SQS dead-letter queue (redriven there), so it has none; it needs
+/// no provider.
+#[cfg(feature = "console")]
+pub fn console_services(
+    config: &Config,
+    aws: &AwsConfig,
+    sdk: &SdkConfig,
+) -> crate::console::ConsoleServices {
+    let store = Arc::new(DynamoStore::from_conf(sdk, &aws.table));
+    crate::console::ConsoleServices {
+        decisions: store.clone(),
+        runs: store,
+        dead_letters: None,
+        secrets: Arc::new(secrets(aws, sdk)),
+        clock: Arc::new(SystemClock),
+        settings: config.console.clone(),
+        openhands_web_url: config.openhands.web_url.clone(),
+    }
+}
+
 fn secrets(aws: &AwsConfig, sdk: &SdkConfig) -> SecretsManagerSecrets {
     SecretsManagerSecrets::with_clock(
         aws_sdk_secretsmanager::Client::new(sdk),

@@ -1,0 +1,170 @@
+//! The console function on moto: what the webhook and worker functions recorded in DynamoDB, shown to an
+//! operator who signs in with the token from Secrets Manager, through the same `http_handler` API Gateway calls.
+
+use hookline::{
+    aws::lambda::{console_services, http_handler},
+    config::{pairs_lookup, Config},
+    console::ConsoleServices,
+    domain::Provider,
+    routes::Served,
+    verify::sign_hex,
+};
+use hookline_tests::{
+    fake_github::{test_app_public_key_pem, FakeGithub, FakeGithubOptions},
+    harness::{labeled, user, ALICE_ID, WEBHOOK_SECRET},
+};
+use serde_json::{json, Value};
+
+use crate::lambda_world::{body_of, create_secrets, fixture, invoke_http, Delivery, World, V2_WEBHOOK};
+
+const OPERATOR_TOKEN: &str = "lambda-console-operator-token-0123456789";
+
+/// One answer of the console function.
+struct Answer {
+    status: u16,
+    body: String,
+    cookie: Option<String>,
+    location: Option<String>,
+}
+
+/// A console request as an HTTP API (v2) event: method, path (with a query), the browser's cookie, a form.
+fn console_event(method: &str, target: &str, cookie: Option<&str>, form: &str) -> String {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let mut v: Value = fixture(V2_WEBHOOK);
+    let route = format!("{method} /console/{{proxy+}}");
+    v["routeKey"] = json!(route);
+    v["requestContext"]["routeKey"] = json!(route);
+    v["rawPath"] = json!(path);
+    v["rawQueryString"] = json!(query);
+    v["requestContext"]["http"]["method"] = json!(method);
+    v["requestContext"]["http"]["path"] = json!(path);
+    v["pathParameters"] = json!({ "proxy": path.trim_start_matches("/console/") });
+    let headers = v["headers"].as_object_mut().expect("headers");
+    headers.retain(|name, _| !name.starts_with("x-github-") && !name.starts_with("x-hub-"));
+    headers.insert("content-type".into(), json!("application/x-www-form-urlencoded"));
+    headers.insert("content-length".into(), json!(form.len().to_string()));
+    // HTTP APIs hand the browser's cookies over in their own field.
+    if let Some(cookie) = cookie {
+        v["cookies"] = json!([cookie]);
+    }
+    v["body"] = json!(form);
+    v.to_string()
+}
+
+async fn ask(
+    console: &ConsoleServices,
+    method: &str,
+    target: &str,
+    cookie: Option<&str>,
+    form: &str,
+) -> Answer {
+    let request =
+        lambda_http::request::from_str(&console_event(method, target, cookie, form)).expect("an event");
+    let served = Served {
+        console: Some(console),
+        ..Default::default()
+    };
+    let response = http_handler(served, request).await;
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    Answer {
+        status: response.status().as_u16(),
+        cookie: header("set-cookie").map(|c| c.split(';').next().unwrap_or_default().to_owned()),
+        location: header("location"),
+        body: String::from_utf8_lossy(response.body().as_ref()).into_owned(),
+    }
+}
+
+fn csrf(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("a form with a token") + 19;
+    page[at..at + 64].to_owned()
+}
+
+/// GIVEN a run started through the webhook and worker functions WHEN an operator signs in to the console function
+/// THEN its deliveries and runs pages show the decision and the run from DynamoDB; without the token they show
+/// only the sign-in form, and the dead letters point at the SQS dead-letter queue.
+#[tokio::test]
+async fn the_console_function_shows_what_the_worker_decided() {
+    let github = FakeGithub::start_with(FakeGithubOptions::new(test_app_public_key_pem())).await;
+    github.set_role("alice", "write");
+    let world =
+        World::start(|prefix| crate::provider_scenarios::github::wiring(prefix, &github, WEBHOOK_SECRET))
+            .await;
+    world
+        .link(Provider::Github, "github.com", &ALICE_ID.to_string(), "alice")
+        .await;
+    let body = body_of(&labeled(8, "openhands", user("alice", ALICE_ID)));
+    let delivery = Delivery::new("/webhooks/github", body.clone())
+        .with_header("x-github-event", "issues")
+        .with_header("x-github-delivery", "lambda-console-1")
+        .with_header(
+            "x-hub-signature-256",
+            format!("sha256={}", sign_hex(WEBHOOK_SECRET.as_bytes(), &body)),
+        );
+    assert_eq!(invoke_http(&world.webhook, &delivery.v2_event()).await.0, 202);
+    world.pump().await;
+    let conversation = world.openhands.last_conversation_id();
+
+    // The console's secrets, as the template creates them.
+    let token_secret = format!("{}/console/operator-token", world.prefix);
+    let key_secret = format!("{}/console/session-key", world.prefix);
+    let key = "k".repeat(64);
+    create_secrets(
+        &world.sdk,
+        [
+            (token_secret.as_str(), OPERATOR_TOKEN),
+            (key_secret.as_str(), key.as_str()),
+        ],
+    )
+    .await;
+    let config = Config::from_lookup(pairs_lookup(&[
+        ("HOOKLINE_CONSOLE_TOKEN_SECRET", &token_secret),
+        ("HOOKLINE_CONSOLE_SESSION_KEY_SECRET", &key_secret),
+        ("OPENHANDS_WEB_URL", "https://app.example.test"),
+    ]))
+    .expect("the console function's settings");
+    let console = console_services(&config, &world.aws, &world.sdk);
+
+    let anonymous = ask(&console, "GET", "/console/runs", None, "").await;
+    assert_eq!(anonymous.status, 401);
+    assert!(anonymous.body.contains("Operator token") && !anonymous.body.contains(&conversation[..8]));
+    let cookie = anonymous.cookie.expect("a session for the form");
+    let wrong = format!("csrf={}&token=guess", csrf(&anonymous.body));
+    assert_eq!(
+        ask(&console, "POST", "/console/sign-in", Some(&cookie), &wrong)
+            .await
+            .status,
+        401
+    );
+
+    let sign_in_page = ask(&console, "GET", "/console", Some(&cookie), "").await;
+    let form = format!("csrf={}&token={OPERATOR_TOKEN}", csrf(&sign_in_page.body));
+    let signed_in = ask(&console, "POST", "/console/sign-in", Some(&cookie), &form).await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    assert_eq!(signed_in.location.as_deref(), Some("/console/deliveries"));
+    let operator = signed_in.cookie.expect("a new session");
+
+    let deliveries = ask(
+        &console,
+        "GET",
+        "/console/deliveries?provider=github",
+        Some(&operator),
+        "",
+    )
+    .await;
+    assert_eq!(deliveries.status, 200);
+    assert!(deliveries.body.contains("lambda-console-1") || deliveries.body.contains(&conversation[..8]));
+    assert!(deliveries.body.contains("run started"), "{}", deliveries.body);
+    let runs = ask(&console, "GET", "/console/runs", Some(&operator), "").await;
+    assert!(runs.body.contains("github:octo-org/hello#8"), "{}", runs.body);
+    assert!(runs
+        .body
+        .contains(&format!("https://app.example.test/conversations/{conversation}")));
+    let letters = ask(&console, "GET", "/console/dead-letters", Some(&operator), "").await;
+    assert!(letters.body.contains("SQS dead-letter queue"));
+}
