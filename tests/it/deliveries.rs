@@ -10,6 +10,21 @@ use serde_json::Value;
 /// A decision's delivery id, kind, reason, actor and run.
 type Summary<'a> = (&'a str, DecisionKind, &'a str, Option<&'a str>, Option<&'a str>);
 
+fn summarize(decisions: &[DeliveryDecision]) -> Vec<Summary<'_>> {
+    decisions
+        .iter()
+        .map(|d| {
+            (
+                d.delivery_id.as_str(),
+                d.kind,
+                d.reason.as_str(),
+                d.actor.as_deref(),
+                d.conversation_id.as_deref(),
+            )
+        })
+        .collect()
+}
+
 async fn admin(h: &Harness, args: &[&str]) -> String {
     let cli = Cli::try_parse_from(std::iter::once("hookline-admin").chain(args.iter().copied()))
         .expect("the command line parses");
@@ -66,18 +81,7 @@ async fn each_delivery_has_one_decision_with_its_reason() {
     assert_eq!(listing["next"], Value::Null);
 
     // THEN one decision per delivery, newest first, each with its kind, reason, actor and run
-    let summary: Vec<Summary<'_>> = decisions
-        .iter()
-        .map(|d| {
-            (
-                d.delivery_id.as_str(),
-                d.kind,
-                d.reason.as_str(),
-                d.actor.as_deref(),
-                d.conversation_id.as_deref(),
-            )
-        })
-        .collect();
+    let summary = summarize(&decisions);
     let run = Some(conversation_id.as_str());
     assert_eq!(
         summary,
@@ -146,4 +150,66 @@ async fn each_delivery_has_one_decision_with_its_reason() {
             );
         }
     }
+}
+
+/// GIVEN a running conversation WHEN a stop comes from someone without write access, from a collaborator who did
+/// not start it, from the person who did, and again once nothing runs THEN each stop's decision says which it was,
+/// with the run it was about.
+#[tokio::test]
+async fn each_stop_is_recorded_as_what_it_did() {
+    let h = Harness::start().await;
+    h.github.set_role("bob", "write");
+    comment(
+        &h,
+        "s-run",
+        4,
+        401,
+        "@openhands please fix",
+        user("alice", ALICE_ID),
+    )
+    .await;
+    let conversation_id = h.openhands.last_conversation_id();
+    let stops = [
+        ("s-denied", user("mallory", 666)),
+        ("s-not-theirs", user("bob", 77)),
+        ("s-stop", user("alice", ALICE_ID)),
+        ("s-nothing", user("alice", ALICE_ID)),
+    ];
+    for (i, (delivery, person)) in stops.into_iter().enumerate() {
+        h.clock.advance(1);
+        comment(&h, delivery, 4, 410 + i as u64, "@openhands stop", person).await;
+    }
+    let listing: Value =
+        serde_json::from_str(&admin(&h, &["deliveries", "--json"]).await).expect("JSON listing");
+    let decisions: Vec<DeliveryDecision> =
+        serde_json::from_value(listing["decisions"].clone()).expect("decisions");
+    let summary = summarize(&decisions[..4]);
+    let run = Some(conversation_id.as_str());
+    assert_eq!(
+        summary,
+        [
+            (
+                "s-nothing",
+                DecisionKind::Notice,
+                "nothing to stop",
+                Some("alice"),
+                None
+            ),
+            ("s-stop", DecisionKind::Stop, "stop requested", Some("alice"), run),
+            (
+                "s-not-theirs",
+                DecisionKind::Notice,
+                "someone else's run",
+                Some("bob"),
+                run
+            ),
+            (
+                "s-denied",
+                DecisionKind::Denied,
+                "no write access",
+                Some("mallory"),
+                None
+            ),
+        ]
+    );
 }

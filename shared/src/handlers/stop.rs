@@ -5,9 +5,13 @@
 
 use tracing::info;
 
-use super::{conclude, worker::post_notice_once, WorkerServices};
+use super::{
+    conclude,
+    worker::{post_notice_once, Verdict},
+    WorkerServices,
+};
 use crate::{
-    domain::{Outcome, RunState, Trigger},
+    domain::{DecisionKind, Outcome, RunState, Trigger},
     error::ProcessError,
     ports::Access,
     provider::ProviderModule,
@@ -24,14 +28,19 @@ pub(super) async fn stop(
     services: &WorkerServices,
     module: &dyn ProviderModule,
     trigger: &Trigger,
-) -> Result<(), ProcessError> {
+) -> Result<Verdict, ProcessError> {
     let access = module.source().access(&trigger.source, &trigger.actor).await?;
     if access == Access::None {
         info!(
             decision = "denied",
             "person may not act here; the stop is ignored"
         );
-        return Ok(());
+        return Ok(Verdict::on(
+            DecisionKind::Denied,
+            "no write access",
+            trigger,
+            None,
+        ));
     }
     let active = match services.runs.thread_run(&trigger.thread_key).await? {
         Some(id) => services.runs.get_run(&id).await?,
@@ -46,24 +55,40 @@ pub(super) async fn stop(
     let Some(run) = active.filter(|run| !run.state.is_terminal() && named(run)) else {
         info!(decision = "nothing_to_stop", "no run is going on this thread");
         let key = format!("{}:nothing-to-stop", trigger.run_key);
-        return post_notice_once(services, module, &trigger.source, &key, NOTHING_TO_STOP).await;
+        post_notice_once(services, module, &trigger.source, &key, NOTHING_TO_STOP).await?;
+        return Ok(Verdict::on(
+            DecisionKind::Notice,
+            "nothing to stop",
+            trigger,
+            None,
+        ));
     };
+    let stopping = |reason| Verdict::on(DecisionKind::Stop, reason, trigger, Some(&run.conversation_id));
     if run.actor.id != trigger.actor.id && access < Access::Maintain {
         info!(decision = "not_theirs", active_conversation = %run.conversation_id, "someone else's run");
         let key = format!("{}:not-theirs-to-stop", trigger.run_key);
-        return post_notice_once(services, module, &trigger.source, &key, NOT_THEIRS_TO_STOP).await;
+        post_notice_once(services, module, &trigger.source, &key, NOT_THEIRS_TO_STOP).await?;
+        let theirs = Some(run.conversation_id.as_str());
+        return Ok(Verdict::on(
+            DecisionKind::Notice,
+            "someone else's run",
+            trigger,
+            theirs,
+        ));
     }
     if let Err(err) = module.source().acknowledge(&trigger.source).await {
         tracing::warn!(error = %err, "could not add the reaction");
     }
     if run.state == RunState::Concluding {
         info!(active_conversation = %run.conversation_id, "the run is already ending");
-        return Ok(());
+        return Ok(stopping("run already ending"));
     }
     info!(decision = "stop", active_conversation = %run.conversation_id, "stopping the thread's run");
     let stopped = Outcome::Stopped {
         by: trigger.actor.login.clone(),
         at: services.now(),
     };
-    conclude::conclude(services, run, stopped).await.map(drop)
+    let verdict = stopping("stop requested");
+    conclude::conclude(services, run, stopped).await?;
+    Ok(verdict)
 }

@@ -89,7 +89,7 @@ pub async fn process(services: &WorkerServices, body: &str, receive_count: u32) 
 
 /// What [`process_envelope`] decided, for the delivery log: a kind, a fixed reason, and the run and person
 /// when there are some.
-struct Verdict {
+pub(super) struct Verdict {
     kind: DecisionKind,
     reason: &'static str,
     conversation_id: Option<String>,
@@ -107,7 +107,7 @@ impl Verdict {
     }
 
     /// The same, about `trigger`'s person and, when given, its run.
-    fn on(
+    pub(super) fn on(
         kind: DecisionKind,
         reason: &'static str,
         trigger: &Trigger,
@@ -177,10 +177,9 @@ async fn process_envelope(
     };
     if trigger.intent == Intent::Stop {
         let span = info_span!("stop", run_key = %trigger.run_key, actor = %trigger.actor.login);
-        super::stop::stop(services, module, &trigger)
+        return super::stop::stop(services, module, &trigger)
             .instrument(span)
-            .await?;
-        return Ok(Verdict::on(DecisionKind::Stop, "stop requested", &trigger, None));
+            .await;
     }
     let chosen = choose(&services.settings, &mut trigger);
     let conversation_id = conversation_id_for(&trigger.run_key);
