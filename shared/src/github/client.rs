@@ -34,8 +34,8 @@ use crate::{
     domain::{Actor, SourceRef, StatusRef},
     error::PortError,
     outbound::{
-        self, encode_path_segment, fit, header_str, header_u64, parse_json, parse_timestamp, status_tag,
-        string_field, Answer, Call, Dialect, Signals,
+        self, edited, encode_path_segment, fit, header_str, header_u64, is_status, parse_json,
+        parse_timestamp, status_id, stop_at, string_field, Answer, Call, Dialect, Signals, StatusFormat,
     },
     ports::{Access, ContextMessage, HeadBranch, SourceClient},
     provider::Outbound,
@@ -359,39 +359,26 @@ impl SourceClient for GithubClient {
         _live: bool,
     ) -> Result<StatusRef, PortError> {
         let thread = self.thread(source)?;
-        let tag = status_tag(marker, STATUS_MARKER)?;
-        let comment = self
-            .create_comment(&thread, fit(text, MAX_COMMENT_CHARS, Some(&tag)))
-            .await?;
+        let comment = self.create_comment(&thread, STATUS.body(marker, text)?).await?;
         tracing::info!(
             repo = %thread.source.repository,
             number = thread.source.number,
             comment_id = comment.id,
             "posted status comment"
         );
-        Ok(StatusRef {
-            id: comment.id.to_string(),
-            url: comment.html_url,
-        })
+        Ok(comment.status_ref())
     }
 
     async fn find_status(&self, source: &SourceRef, marker: &str) -> Result<Option<StatusRef>, PortError> {
         let thread = self.thread(source)?;
-        let tag = status_tag(marker, STATUS_MARKER)?;
-        // Only our own comments count: anyone can paste a marker into theirs.
+        let tag = STATUS.tag(marker)?;
         let found = self
             .scan_comments(&thread, thread.status_kind(), |comment| {
-                if self.is_own(&comment) && comment.body.as_deref().is_some_and(|body| body.contains(&tag)) {
-                    ControlFlow::Break(comment)
-                } else {
-                    ControlFlow::Continue(())
-                }
+                let found = is_status(self.is_own(&comment), comment.body.as_deref(), &tag);
+                stop_at(comment, found)
             })
             .await?;
-        Ok(found.map(|comment| StatusRef {
-            id: comment.id.to_string(),
-            url: comment.html_url,
-        }))
+        Ok(found.map(Comment::status_ref))
     }
 
     async fn edit_status(
@@ -403,14 +390,8 @@ impl SourceClient for GithubClient {
         _live: bool,
     ) -> Result<(), PortError> {
         let thread = self.thread(source)?;
-        let tag = status_tag(marker, STATUS_MARKER)?;
-        let body = fit(text, MAX_COMMENT_CHARS, Some(&tag));
-        let comment_id: u64 = status.id.parse().map_err(|_| {
-            PortError::permanent(
-                "GitHub API (edit comment)",
-                format!("status id {:?} is not a comment id", status.id),
-            )
-        })?;
+        let body = STATUS.body(marker, text)?;
+        let comment_id: u64 = status_id(status, "GitHub API (edit comment)", "comment id")?;
         let (op, url) = match thread.status_kind() {
             CommentKind::Issue => (
                 "edit issue comment",
@@ -421,16 +402,10 @@ impl SourceClient for GithubClient {
                 format!("{}/pulls/comments/{comment_id}", thread.repo_url),
             ),
         };
-        match self
+        let result = self
             .call(&thread, op, Method::PATCH, &url, Some(&json!({ "body": body })))
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(err) if matches!(err.status(), Some(404 | 410)) => Err(PortError::not_found(format!(
-                "GitHub status comment {comment_id}"
-            ))),
-            Err(err) => Err(err),
-        }
+            .await;
+        edited(result, || format!("GitHub status comment {comment_id}"))
     }
 
     async fn post_notice(&self, source: &SourceRef, text: &str) -> Result<(), PortError> {
@@ -529,6 +504,16 @@ struct Comment {
     in_reply_to_id: Option<u64>,
 }
 
+impl Comment {
+    /// This comment as the status message it is.
+    fn status_ref(self) -> StatusRef {
+        StatusRef {
+            id: self.id.to_string(),
+            url: self.html_url,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct User {
     login: String,
@@ -612,8 +597,11 @@ fn repo_path(repository: &str) -> Result<&str, PortError> {
     }
 }
 
-/// Names the marker check in errors.
-const STATUS_MARKER: &str = "GitHub status marker";
+/// Status comments: the marker check as errors name it, and GitHub's limit on a comment.
+const STATUS: StatusFormat = StatusFormat {
+    check: "GitHub status marker",
+    max_chars: MAX_COMMENT_CHARS,
+};
 
 /// One request with GitHub's headers and `bearer` (an app JWT or installation token); sent and classified by
 /// the caller through [`outbound`].

@@ -26,8 +26,8 @@ use crate::{
     domain::{Actor, SourceRef, StatusRef},
     error::PortError,
     outbound::{
-        self, fit, header_str, header_u64, parse_json, parse_timestamp, status_tag, string_field, Answer,
-        Call, Dialect, Signals,
+        self, edited, fit, header_str, header_u64, is_status, parse_json, parse_timestamp, status_id,
+        string_field, Answer, Call, Dialect, Signals, StatusFormat,
     },
     ports::{Access, ContextMessage, SourceClient},
     provider::Outbound,
@@ -49,6 +49,11 @@ pub const MAINTAINER_ACCESS_LEVEL: u64 = 40;
 const MAX_NOTE_CHARS: usize = 1_000_000;
 /// Names the marker check in errors.
 const STATUS_MARKER: &str = "GitLab status marker";
+/// Status notes: the marker check as errors name it, and GitLab's limit on a note.
+const STATUS: StatusFormat = StatusFormat {
+    check: STATUS_MARKER,
+    max_chars: MAX_NOTE_CHARS,
+};
 
 /// How an operation is named in errors: `GitLab API (create note)`.
 fn what(op: &str) -> String {
@@ -348,23 +353,18 @@ impl SourceClient for GitlabClient {
         _live: bool,
     ) -> Result<StatusRef, PortError> {
         let thread = self.thread(source)?;
-        let tag = status_tag(marker, STATUS_MARKER)?;
-        let note = self
-            .create_note(&thread, fit(text, MAX_NOTE_CHARS, Some(&tag)))
-            .await?;
+        let note = self.create_note(&thread, STATUS.body(marker, text)?).await?;
         tracing::info!(tenant = %thread.source.tenant, project = thread.source.project_id, iid = thread.source.iid, note_id = note.id, "posted status note");
         Ok(Self::status_ref(&thread, note.id))
     }
 
     async fn find_status(&self, source: &SourceRef, marker: &str) -> Result<Option<StatusRef>, PortError> {
         let thread = self.thread(source)?;
-        let tag = status_tag(marker, STATUS_MARKER)?;
-        // Only our own notes count: anyone can paste a marker into theirs.
-        Ok(self
-            .notes(&thread)
-            .await?
+        let tag = STATUS.tag(marker)?;
+        let notes = self.notes(&thread).await?;
+        Ok(notes
             .into_iter()
-            .find(|note| self.is_own(&thread, note) && note.body.as_deref().is_some_and(|b| b.contains(&tag)))
+            .find(|note| is_status(self.is_own(&thread, note), note.body.as_deref(), &tag))
             .map(|note| Self::status_ref(&thread, note.id)))
     }
 
@@ -378,23 +378,14 @@ impl SourceClient for GitlabClient {
     ) -> Result<(), PortError> {
         const OP: &str = "edit note";
         let thread = self.thread(source)?;
-        let tag = status_tag(marker, STATUS_MARKER)?;
-        let body = fit(text, MAX_NOTE_CHARS, Some(&tag));
-        let note_id: u64 = status.id.parse().map_err(|_| {
-            PortError::permanent(what(OP), format!("status id {:?} is not a note id", status.id))
-        })?;
+        let body = STATUS.body(marker, text)?;
+        let note_id: u64 = status_id(status, &what(OP), "note id")?;
         // The notes endpoint edits any note of the issue / merge request, discussion replies included.
         let url = format!("{}/notes/{note_id}", thread.item_url);
-        match self
+        let result = self
             .call(&thread, OP, Method::PUT, &url, Some(&json!({ "body": body })))
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(err) if matches!(err.status(), Some(404 | 410)) => {
-                Err(PortError::not_found(format!("GitLab status note {note_id}")))
-            }
-            Err(err) => Err(err),
-        }
+            .await;
+        edited(result, || format!("GitLab status note {note_id}"))
     }
 
     async fn post_notice(&self, source: &SourceRef, text: &str) -> Result<(), PortError> {
@@ -782,7 +773,10 @@ impl Dialect for GitlabApi {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbound::testing::{answer as response, classify_at, wait as retry_after};
+    use crate::outbound::{
+        status_tag,
+        testing::{answer as response, classify_at, wait as retry_after},
+    };
 
     #[test]
     fn rate_limits_wait_as_gitlab_asks() {

@@ -23,7 +23,7 @@ use reqwest::{
     header::{ACCEPT, AUTHORIZATION, USER_AGENT},
     Method,
 };
-use serde::Deserialize;
+use serde::{de::DeserializeOwned, Deserialize};
 use serde_json::{json, Value};
 
 use super::{
@@ -93,6 +93,19 @@ struct Thread<'a> {
     source: &'a JiraSource,
     /// `{base}/rest/api/3/issue/{id}`.
     issue_url: String,
+}
+
+impl Thread<'_> {
+    /// The issue's comment `id`, with the link that opens the issue at it.
+    fn comment_ref(&self, id: String) -> StatusRef {
+        StatusRef {
+            url: Some(format!(
+                "{}/browse/{}?focusedCommentId={id}",
+                self.site.base_url, self.source.issue_key
+            )),
+            id,
+        }
+    }
 }
 
 impl JiraClient {
@@ -182,6 +195,31 @@ impl JiraClient {
         }
     }
 
+    /// `GET` of `url` within the [`REQUEST_TIMEOUT`], its answer read as `T`.
+    async fn get<T: DeserializeOwned>(
+        &self,
+        site: &JiraTenant,
+        op: &'static str,
+        url: &str,
+    ) -> Result<T, PortError> {
+        let response = self
+            .call(site, op, Method::GET, url, None, REQUEST_TIMEOUT)
+            .await?;
+        parse_json(&what(op), &response.body)
+    }
+
+    /// `POST` of `body` to `url`, within the [`REQUEST_TIMEOUT`].
+    async fn post(
+        &self,
+        site: &JiraTenant,
+        op: &'static str,
+        url: &str,
+        body: &Value,
+    ) -> Result<Answer, PortError> {
+        self.call(site, op, Method::POST, url, Some(body), REQUEST_TIMEOUT)
+            .await
+    }
+
     /// One page of the issue's comments, newest first.
     async fn comment_page(&self, target: &Thread<'_>, start_at: u32) -> Result<CommentPage, PortError> {
         const OP: &str = "list comments";
@@ -189,10 +227,7 @@ impl JiraClient {
             "{}/comment?startAt={start_at}&maxResults={PAGE_SIZE}&orderBy=-created",
             target.issue_url
         );
-        let response = self
-            .call(target.site, OP, Method::GET, &url, None, REQUEST_TIMEOUT)
-            .await?;
-        parse_json(&what(OP), &response.body)
+        self.get(target.site, OP, &url).await
     }
 
     /// Create a comment on the issue; `marker` becomes the `hookline` entity property.
@@ -205,27 +240,12 @@ impl JiraClient {
         const OP: &str = "add comment";
         let mut request = json!({ "body": body });
         if let Some(marker) = marker {
-            request["properties"] = json!([{ "key": PROPERTY_KEY, "value": { "marker": marker } }]);
+            request["properties"] = marker_properties(marker);
         }
         let url = format!("{}/comment", target.issue_url);
-        let response = self
-            .call(
-                target.site,
-                OP,
-                Method::POST,
-                &url,
-                Some(&request),
-                REQUEST_TIMEOUT,
-            )
-            .await?;
+        let response = self.post(target.site, OP, &url, &request).await?;
         let created: CreatedComment = parse_json(&what(OP), &response.body)?;
-        Ok(StatusRef {
-            url: Some(format!(
-                "{}/browse/{}?focusedCommentId={}",
-                target.site.base_url, target.source.issue_key, created.id
-            )),
-            id: created.id,
-        })
+        Ok(target.comment_ref(created.id))
     }
 
     /// Apply the transition named `wanted` (name, id or target status) unless the issue is done, cancelled,
@@ -239,10 +259,7 @@ impl JiraClient {
         let key = &target.source.issue_key;
         const READ: &str = "read issue status";
         let url = format!("{}?fields=status", target.issue_url);
-        let response = self
-            .call(target.site, READ, Method::GET, &url, None, REQUEST_TIMEOUT)
-            .await?;
-        let issue: IssueStatus = parse_json(&what(READ), &response.body)?;
+        let issue: IssueStatus = self.get(target.site, READ, &url).await?;
         let status = issue.fields.status.unwrap_or_default();
         if status.is_done() {
             tracing::info!(issue = %key, status = %status.name, why, "issue is done or cancelled; not moving it");
@@ -250,10 +267,7 @@ impl JiraClient {
         }
         const LIST: &str = "list transitions";
         let url = format!("{}/transitions", target.issue_url);
-        let response = self
-            .call(target.site, LIST, Method::GET, &url, None, REQUEST_TIMEOUT)
-            .await?;
-        let transitions: Transitions = parse_json(&what(LIST), &response.body)?;
+        let transitions: Transitions = self.get(target.site, LIST, &url).await?;
         let found = transitions.transitions.iter().find(|t| {
             t.id == wanted
                 || t.name.eq_ignore_ascii_case(wanted)
@@ -270,15 +284,8 @@ impl JiraClient {
             return Ok(());
         }
         const APPLY: &str = "transition issue";
-        self.call(
-            target.site,
-            APPLY,
-            Method::POST,
-            &url,
-            Some(&json!({ "transition": { "id": transition.id } })),
-            REQUEST_TIMEOUT,
-        )
-        .await?;
+        let body = json!({ "transition": { "id": transition.id } });
+        self.post(target.site, APPLY, &url, &body).await?;
         tracing::info!(issue = %key, from = %status.name, to = target_status, why, "moved the issue");
         Ok(())
     }
@@ -345,9 +352,7 @@ impl SourceClient for JiraClient {
             "accountId": actor.id,
             "projectPermissions": [{ "issues": [issue], "permissions": [TRIGGER_PERMISSION, MAINTAIN_PERMISSION] }],
         });
-        let response = self
-            .call(target.site, OP, Method::POST, &url, Some(&body), REQUEST_TIMEOUT)
-            .await?;
+        let response = self.post(target.site, OP, &url, &body).await?;
         let grants: PermissionGrants = parse_json(&what(OP), &response.body)?;
         let holds = |name: &str| {
             grants
@@ -410,29 +415,14 @@ impl SourceClient for JiraClient {
             "{}/rest/api/3/comment/list?expand=properties",
             target.site.base_url
         );
-        let response = self
-            .call(
-                target.site,
-                OP,
-                Method::POST,
-                &url,
-                Some(&json!({ "ids": own })),
-                REQUEST_TIMEOUT,
-            )
-            .await?;
+        let response = self.post(target.site, OP, &url, &json!({ "ids": own })).await?;
         let listing: CommentList = parse_json(&what(OP), &response.body)?;
         let found = listing.values.into_iter().find(|c| {
             c.properties.iter().any(|p| {
                 p.key == PROPERTY_KEY && p.value.get("marker").and_then(Value::as_str) == Some(marker)
             })
         });
-        Ok(found.map(|c| StatusRef {
-            url: Some(format!(
-                "{}/browse/{}?focusedCommentId={}",
-                target.site.base_url, target.source.issue_key, c.id
-            )),
-            id: c.id,
-        }))
+        Ok(found.map(|c| target.comment_ref(c.id)))
     }
 
     async fn edit_status(
@@ -449,7 +439,7 @@ impl SourceClient for JiraClient {
         let url = format!("{}/comment/{}", target.issue_url, checked_id(&status.id)?);
         let body = json!({
             "body": adf::from_markdown(text, false),
-            "properties": [{ "key": PROPERTY_KEY, "value": { "marker": marker } }],
+            "properties": marker_properties(marker),
         });
         self.call(target.site, OP, Method::PUT, &url, Some(&body), REQUEST_TIMEOUT)
             .await?;
@@ -518,6 +508,11 @@ impl SourceClient for JiraClient {
 }
 
 /// Jira ids (issues, comments) are decimal; anything else never reaches a URL.
+/// The comment properties that carry a status comment's `marker`.
+fn marker_properties(marker: &str) -> Value {
+    json!([{ "key": PROPERTY_KEY, "value": { "marker": marker } }])
+}
+
 fn checked_id(id: &str) -> Result<&str, PortError> {
     if !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit()) {
         Ok(id)

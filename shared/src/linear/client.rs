@@ -92,6 +92,15 @@ struct CommentNode {
     url: Option<String>,
 }
 
+impl From<CommentNode> for StatusRef {
+    fn from(comment: CommentNode) -> Self {
+        Self {
+            id: comment.id,
+            url: comment.url,
+        }
+    }
+}
+
 impl LinearClient {
     /// A client for the tenants in `config`; API keys are read through `out` per call.
     pub fn new(config: LinearConfig, out: &Outbound) -> Self {
@@ -296,10 +305,7 @@ impl SourceClient for LinearClient {
         match self.create_comment(tenant, OP, input.clone()).await {
             Ok(comment) => {
                 tracing::info!(tenant = %tenant.name, issue = %source.issue_identifier, comment_id = %comment.id, "posted status comment");
-                Ok(StatusRef {
-                    id: comment.id,
-                    url: comment.url,
-                })
+                Ok(comment.into())
             }
             Err(err) if !err.is_transient() => {
                 // An earlier attempt may have created it and lost the answer: the id is ours, look it up.
@@ -311,11 +317,7 @@ impl SourceClient for LinearClient {
                 if let Some(object) = input.as_object_mut() {
                     object.remove("id");
                 }
-                let comment = self.create_comment(tenant, OP, input).await?;
-                Ok(StatusRef {
-                    id: comment.id,
-                    url: comment.url,
-                })
+                Ok(self.create_comment(tenant, OP, input).await?.into())
             }
             Err(err) => Err(err),
         }

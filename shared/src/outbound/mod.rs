@@ -10,11 +10,14 @@
 //!   [`Dialect`]: how its API signals a rate limit and which body fields word its errors. Clients call [`send`]
 //!   and [`classify`] apart, to log the outcome with their own fields (and GitHub to retry a 401 first).
 //! - [`body`]: the hidden status marker and bodies cut to a provider's size limit.
+//! - [`status`]: the status message every provider posts, finds and edits: its tagged body, the test for our
+//!   own tagged message, the id its [`StatusRef`](crate::domain::StatusRef) holds, an edit's outcome.
 //! - JSON bodies, headers, timestamps, credentials from the secret store and URL encoding, read and built
 //!   without leaking their contents into errors.
 
 mod body;
 mod classify;
+mod status;
 
 use std::{fmt::Write as _, time::Duration};
 
@@ -23,9 +26,12 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::{header::HeaderMap, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 
+#[cfg(test)]
+pub(crate) use self::body::status_tag;
 pub(crate) use self::{
-    body::{checked_marker, fit, status_tag, MARKER_PREFIX},
+    body::{checked_marker, fit, MARKER_PREFIX},
     classify::{classify, retry_after, string_field, Dialect, Signals},
+    status::{edited, is_status, status_id, stop_at, StatusFormat},
 };
 use crate::{error::PortError, ports::Secrets, secret::SecretString};
 
