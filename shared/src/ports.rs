@@ -148,7 +148,12 @@ pub struct DeliveryPage {
 /// to a fixed width, `#`, the storage key. Its string order is the listing order (reversed), so every store
 /// compares cursors as plain strings.
 pub fn decision_position(decision: &DeliveryDecision) -> String {
-    format!("{:020}#{}", decision.decided_at, decision.storage_key())
+    position(decision.decided_at, &decision.storage_key())
+}
+
+/// The position of the item with `time` and `key`: the time zero-padded to a fixed width, `#`, the key.
+fn position(time: u64, key: &str) -> String {
+    format!("{time:020}#{key}")
 }
 
 /// A position's time and key, `None` when `cursor` is not one [`decision_position`] or [`run_position`] gives.
@@ -276,7 +281,7 @@ pub struct RunPage {
 /// fixed width, `#`, the conversation id (as `gsi1sk` of the DynamoDB state partitions). Its string order is the
 /// listing order (reversed).
 pub fn run_position(run: &RunRecord) -> String {
-    format!("{:020}#{}", run.created_at, run.conversation_id)
+    position(run.created_at, &run.conversation_id)
 }
 
 /// A message the queue gave up on after its last receive (the SQLite dead-letter table locally).
@@ -306,7 +311,7 @@ pub trait DeadLetters: Send + Sync {
     /// Put dead letter `id` back on the queue as a new message of its group (receives start again, no dedup
     /// window applies) and remove it from the dead letters. Returns `false` when there is no such dead letter
     /// (retried already, or never was).
-    async fn retry_dead_letter(&self, id: &str, now: u64) -> Result<bool, PortError>;
+    async fn retry_dead_letter(&self, id: &str) -> Result<bool, PortError>;
 }
 
 /// Outcome of pointing a thread at a conversation.

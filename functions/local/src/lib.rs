@@ -23,7 +23,10 @@ use hookline::{
     clock::Clock,
     config::{Config, ConsoleSettings},
     console::ConsoleServices,
-    embedded::{Database, EnvSecrets, FileSecrets, LayeredSecrets, RetryOutcome, SqliteQueue, SqliteStore},
+    embedded::{
+        env_var_name, Database, EnvSecrets, FileSecrets, LayeredSecrets, RetryOutcome, SqliteQueue,
+        SqliteStore,
+    },
     error::{Disposition, WebhookError},
     handlers::{sweep, worker, IntakeServices, WorkerServices},
     http::{HttpReply, HttpRequest},
@@ -110,14 +113,20 @@ pub fn local_secrets(local: &LocalConfig) -> anyhow::Result<LayeredSecrets> {
     Ok(LayeredSecrets::new(EnvSecrets::from_env(), file))
 }
 
-/// Make sure the console's operator token and session key exist: any the environment and the secrets file lack
-/// are generated into the secrets file (`<data_dir>/secrets.json` unless `HOOKLINE_SECRETS_FILE` names one),
-/// which `local` then reads. Returns the names generated.
+/// Make sure the console's operator token and session key exist: any the environment (`env`) lacks and the
+/// secrets file does not hold are generated into that file (`<data_dir>/secrets.json` unless `HOOKLINE_SECRETS_FILE` names
+/// one), which `local` then reads.
 pub fn ensure_console_secrets(
     local: &mut LocalConfig,
     console: &ConsoleSettings,
-) -> anyhow::Result<Vec<String>> {
-    let env = EnvSecrets::from_env();
+    env: &EnvSecrets,
+) -> anyhow::Result<ConsoleSecrets> {
+    if env.contains(&console.token_secret) && env.contains(&console.session_key_secret) {
+        return Ok(ConsoleSecrets {
+            generated: Vec::new(),
+            token_at: env_var_name(&console.token_secret),
+        });
+    }
     let names: Vec<&str> = [&console.token_secret, &console.session_key_secret]
         .into_iter()
         .map(String::as_str)
@@ -130,10 +139,24 @@ pub fn ensure_console_secrets(
     if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
     }
-    let added = FileSecrets::add_missing(&path, &names, |_| hookline::console::session::random_key())
+    let generated = FileSecrets::add_missing(&path, &names, |_| hookline::console::session::random_key())
         .with_context(|| format!("adding the console's secrets to {}", path.display()))?;
+    let token_at = if env.contains(&console.token_secret) {
+        env_var_name(&console.token_secret)
+    } else {
+        format!("secret {:?} in {}", console.token_secret, path.display())
+    };
     local.secrets_file = Some(path);
-    Ok(added)
+    Ok(ConsoleSecrets { generated, token_at })
+}
+
+/// What [`ensure_console_secrets`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsoleSecrets {
+    /// The secrets it generated.
+    pub generated: Vec<String>,
+    /// Where an operator finds the token (named, never the token itself).
+    pub token_at: String,
 }
 
 /// What [`start`] needs.
@@ -528,6 +551,52 @@ async fn sweep_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn local_in(dir: &std::path::Path) -> LocalConfig {
+        LocalConfig::from_lookup(|name| (name == "HOOKLINE_DATA_DIR").then(|| dir.display().to_string()))
+            .expect("settings")
+    }
+
+    /// GIVEN no console secrets WHEN the host prepares them THEN both are generated into the secrets file, which
+    /// it then reads; a second start keeps them; with both in the environment no file is needed or named.
+    #[tokio::test]
+    async fn console_secrets_are_generated_once_or_taken_from_the_environment() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let console = ConsoleSettings::default();
+        let mut local = local_in(dir.path());
+        let first = ensure_console_secrets(&mut local, &console, &EnvSecrets::default()).expect("generated");
+        assert_eq!(
+            first.generated,
+            [console.token_secret.as_str(), console.session_key_secret.as_str()]
+        );
+        assert!(first.token_at.contains("secrets.json"), "{}", first.token_at);
+        let token = local_secrets(&local)
+            .expect("readable")
+            .get(&console.token_secret)
+            .await
+            .expect("token");
+        let mut again = local_in(dir.path());
+        let second = ensure_console_secrets(&mut again, &console, &EnvSecrets::default()).expect("kept");
+        assert!(second.generated.is_empty());
+        let kept = local_secrets(&again)
+            .expect("readable")
+            .get(&console.token_secret)
+            .await
+            .expect("token");
+        assert_eq!(kept.expose(), token.expose());
+
+        let empty = tempfile::tempdir().expect("temp dir");
+        let mut from_env = local_in(empty.path());
+        let env = EnvSecrets::from_vars([
+            (env_var_name(&console.token_secret), "t"),
+            (env_var_name(&console.session_key_secret), "k"),
+        ]);
+        let taken = ensure_console_secrets(&mut from_env, &console, &env).expect("from the environment");
+        assert!(taken.generated.is_empty());
+        assert_eq!(taken.token_at, "HOOKLINE_SECRET_CONSOLE_OPERATOR_TOKEN");
+        assert_eq!(from_env.secrets_file, None);
+        local_secrets(&from_env).expect("no file to read");
+    }
 
     #[test]
     fn an_empty_secret_in_the_secrets_file_stops_the_host_at_start_naming_it() {

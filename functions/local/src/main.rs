@@ -2,7 +2,7 @@
 
 use std::{io::IsTerminal, sync::Arc, time::Instant};
 
-use hookline::{clock::SystemClock, config::Config};
+use hookline::{clock::SystemClock, config::Config, embedded::EnvSecrets};
 use hookline_local::{ensure_console_secrets, local_secrets, start, HostOptions, LocalConfig};
 use tracing_subscriber::EnvFilter;
 
@@ -30,23 +30,9 @@ async fn main() -> anyhow::Result<()> {
             "no provider is configured (<PROVIDER>_TENANTS, e.g. GITHUB_TENANTS): every webhook route answers 404"
         );
     }
-    let generated = ensure_console_secrets(&mut local, &config.console)?;
-    // Where an operator finds the token: named, never printed.
-    let token_at = if hookline::embedded::EnvSecrets::from_env().contains(&config.console.token_secret) {
-        hookline::embedded::env_var_name(&config.console.token_secret)
-    } else {
-        format!(
-            "secret {:?} in {}",
-            config.console.token_secret,
-            local
-                .secrets_file
-                .as_deref()
-                .unwrap_or(local.data_dir.as_path())
-                .display()
-        )
-    };
-    if !generated.is_empty() {
-        tracing::info!(secrets = ?generated, "generated the console's secrets");
+    let console = ensure_console_secrets(&mut local, &config.console, &EnvSecrets::from_env())?;
+    if !console.generated.is_empty() {
+        tracing::info!(secrets = ?console.generated, "generated the console's secrets");
     }
     let secrets = Arc::new(local_secrets(&local)?);
     let host = start(HostOptions {
@@ -63,7 +49,7 @@ async fn main() -> anyhow::Result<()> {
     );
     tracing::info!(
         console = %host.console_url(),
-        operator_token = %token_at,
+        operator_token = %console.token_at,
         "operator console"
     );
     shutdown_signal().await;

@@ -197,23 +197,25 @@ impl DynamoStore {
         Ok(output.item)
     }
 
-    /// One `gsi1` run-state partition, at most `limit` runs: oldest first (the sweep), or newest first from
-    /// before the position `before` when `newest_first` (a listing), only `provider`'s when set.
-    async fn query_runs(
+    /// One `gsi1` partition's records, at most `limit`: in index order (oldest first), or newest first from before
+    /// the position `before` when `newest_first`; only those of `tenant` (a filter expression) and those `keep`
+    /// accepts (checked on the decoded record, for what an item carries only there).
+    async fn query_partition<T: DeserializeOwned>(
         &self,
-        state: RunState,
+        partition: &str,
         newest_first: bool,
         before: Option<&str>,
-        provider: Option<Provider>,
+        tenant: Option<&str>,
+        keep: Option<&(dyn Fn(&T) -> bool + Sync)>,
         limit: usize,
-    ) -> Result<Vec<RunRecord>, PortError> {
-        let mut runs = Vec::new();
+    ) -> Result<Vec<T>, PortError> {
+        let mut found = Vec::new();
         let mut start_key = None;
-        while runs.len() < limit {
-            // The provider is only in the record, so it is checked here, after `Limit` counted the items read:
-            // read more at a time when it applies (any surplus is cut below).
-            let remaining = limit - runs.len();
-            let page_limit = if provider.is_some() {
+        while found.len() < limit {
+            // `Limit` counts items read before any filter: read more at a time when one applies (any surplus is
+            // cut below; the next page starts from its own cursor).
+            let remaining = limit - found.len();
+            let page_limit = if tenant.is_some() || keep.is_some() {
                 remaining.max(FILTERED_READ)
             } else {
                 remaining
@@ -224,7 +226,7 @@ impl DynamoStore {
                 .table_name(&self.table)
                 .index_name(GSI1)
                 .expression_attribute_names("#g", GSI1_PK)
-                .expression_attribute_values(":g", s(run_state_partition(state)))
+                .expression_attribute_values(":g", s(partition))
                 .scan_index_forward(!newest_first)
                 .limit(i32::try_from(page_limit).unwrap_or(i32::MAX))
                 .set_exclusive_start_key(start_key.take());
@@ -235,59 +237,7 @@ impl DynamoStore {
                     .expression_attribute_values(":before", s(before)),
                 None => request.key_condition_expression("#g = :g"),
             };
-            let output = request.send().await.map_err(|err| self.error(err))?;
-            for item in output.items.unwrap_or_default() {
-                let run: RunRecord = self.decode_record(&item)?;
-                if provider.is_none_or(|p| p == run.provider) {
-                    runs.push(run);
-                }
-            }
-            match output.last_evaluated_key {
-                Some(key) if !key.is_empty() => start_key = Some(key),
-                _ => break,
-            }
-        }
-        runs.truncate(limit);
-        Ok(runs)
-    }
-
-    /// One provider's decisions matching `query`, newest first, before `after`, at most `limit`.
-    async fn query_decisions(
-        &self,
-        provider: Provider,
-        query: &DeliveryQuery,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<DeliveryDecision>, PortError> {
-        let mut decisions = Vec::new();
-        let mut start_key = None;
-        while decisions.len() < limit {
-            // `Limit` counts items read before the tenant filter: read more at a time when one applies (any
-            // surplus is cut below; the next page starts from its own cursor).
-            let remaining = limit - decisions.len();
-            let page_limit = if query.tenant.is_some() {
-                remaining.max(FILTERED_READ)
-            } else {
-                remaining
-            };
-            let mut request = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI1)
-                .expression_attribute_names("#g", GSI1_PK)
-                .expression_attribute_values(":g", s(decision_partition(provider)))
-                .scan_index_forward(false)
-                .limit(i32::try_from(page_limit).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start_key.take());
-            request = match after {
-                Some(after) => request
-                    .key_condition_expression("#g = :g AND #s < :after")
-                    .expression_attribute_names("#s", GSI1_SK)
-                    .expression_attribute_values(":after", s(after)),
-                None => request.key_condition_expression("#g = :g"),
-            };
-            if let Some(tenant) = &query.tenant {
+            if let Some(tenant) = tenant {
                 request = request
                     .filter_expression("#t = :t")
                     .expression_attribute_names("#t", "tenant")
@@ -295,15 +245,18 @@ impl DynamoStore {
             }
             let output = request.send().await.map_err(|err| self.error(err))?;
             for item in output.items.unwrap_or_default() {
-                decisions.push(self.decode_record(&item)?);
+                let record: T = self.decode_record(&item)?;
+                if keep.is_none_or(|keep| keep(&record)) {
+                    found.push(record);
+                }
             }
             match output.last_evaluated_key {
                 Some(key) if !key.is_empty() => start_key = Some(key),
                 _ => break,
             }
         }
-        decisions.truncate(limit);
-        Ok(decisions)
+        found.truncate(limit);
+        Ok(found)
     }
 
     fn decode_record<T: DeserializeOwned>(&self, item: &Item) -> Result<T, PortError> {
@@ -552,7 +505,12 @@ impl DeliveryLog for DynamoStore {
         // Each partition is newest first; the overall newest `page + 1` are among each one's first `page + 1`.
         let mut found = Vec::new();
         for provider in providers {
-            found.extend(self.query_decisions(provider, query, after, page + 1).await?);
+            let partition = decision_partition(provider);
+            let tenant = query.tenant.as_deref();
+            found.extend(
+                self.query_partition::<DeliveryDecision>(&partition, true, after, tenant, None, page + 1)
+                    .await?,
+            );
         }
         Ok(newest_first_page(found, page))
     }
@@ -626,7 +584,11 @@ impl RunStore for DynamoStore {
         }
         // Each partition is already oldest first; the overall oldest `limit` are among each one's first `limit`.
         for state in wanted {
-            runs.extend(self.query_runs(state, false, None, None, limit).await?);
+            let partition = run_state_partition(state);
+            runs.extend(
+                self.query_partition::<RunRecord>(&partition, false, None, None, None, limit)
+                    .await?,
+            );
         }
         runs.sort_by(|a, b| (a.created_at, &a.conversation_id).cmp(&(b.created_at, &b.conversation_id)));
         runs.truncate(limit);
@@ -639,8 +601,13 @@ impl RunStore for DynamoStore {
         // Each partition is newest first; the overall newest `page + 1` are among each one's first `page + 1`.
         let mut found = Vec::new();
         for state in query.listed_states() {
+            // Runs carry their provider only in the record.
+            let of_provider = |run: &RunRecord| query.provider.is_none_or(|p| p == run.provider);
+            let keep: Option<&(dyn Fn(&RunRecord) -> bool + Sync)> =
+                query.provider.map(|_| &of_provider as _);
+            let partition = run_state_partition(state);
             found.extend(
-                self.query_runs(state, true, after, query.provider, page + 1)
+                self.query_partition(&partition, true, after, None, keep, page + 1)
                     .await?,
             );
         }

@@ -38,6 +38,10 @@ const PAGE_ROWS: usize = 50;
 /// Dead letters listed at most.
 const DEAD_LETTER_ROWS: usize = 200;
 
+/// The pages anyone may open (the sign-in), and those only a signed-in operator may.
+const OPEN_PAGES: &[&str] = &["", "/sign-in", "/sign-out"];
+const OPERATOR_PAGES: &[&str] = &["/deliveries", "/runs", "/dead-letters", "/dead-letters/retry"];
+
 /// Headers of every console answer.
 const PAGE_HEADERS: &[(&str, &str)] = &[
     (
@@ -224,23 +228,14 @@ impl Visit<'_> {
                 Handled::answer(HttpReply::see_other(self.base.to_owned())),
                 AnswerSession::Replace(Session::anonymous()),
             )),
-            (_, "/deliveries" | "/runs" | "/dead-letters" | "/dead-letters/retry") if !signed_in => {
-                Err(ConsoleError::SignIn)
-            }
+            (_, page) if OPERATOR_PAGES.contains(&page) && !signed_in => Err(ConsoleError::SignIn),
             ("GET", "/deliveries") => self.deliveries(&session).await,
             ("GET", "/runs") => self.runs(&session).await,
             ("GET", "/dead-letters") => self.dead_letters(&session, None).await,
             ("POST", "/dead-letters/retry") => self.retry_dead_letter(&session).await,
-            (
-                _,
-                ""
-                | "/sign-in"
-                | "/sign-out"
-                | "/deliveries"
-                | "/runs"
-                | "/dead-letters"
-                | "/dead-letters/retry",
-            ) => Err(ConsoleError::MethodNotAllowed),
+            (_, page) if OPEN_PAGES.contains(&page) || OPERATOR_PAGES.contains(&page) => {
+                Err(ConsoleError::MethodNotAllowed)
+            }
             _ => Err(ConsoleError::NotFound),
         }
     }
@@ -367,7 +362,7 @@ impl Visit<'_> {
             return Err(ConsoleError::NotFound);
         };
         let id = form_field(self.request.body, "id").ok_or(ConsoleError::BadRequest("Which dead letter?"))?;
-        let retried = store.retry_dead_letter(&id, self.now).await?;
+        let retried = store.retry_dead_letter(&id).await?;
         if retried {
             tracing::info!(dead_letter = %id, "operator put a dead letter back on the queue");
         }

@@ -28,7 +28,7 @@ impl DeadLetters for Letters {
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, PortError> {
         Ok(self.0.lock().unwrap().iter().take(limit).cloned().collect())
     }
-    async fn retry_dead_letter(&self, id: &str, _now: u64) -> Result<bool, PortError> {
+    async fn retry_dead_letter(&self, id: &str) -> Result<bool, PortError> {
         let mut letters = self.0.lock().unwrap();
         let before = letters.len();
         letters.retain(|letter| letter.id != id);

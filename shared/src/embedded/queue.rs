@@ -340,10 +340,10 @@ impl DeadLetters for SqliteQueue {
         self.read_dead_letters(SQL_DEAD_LETTERS_NEWEST, [limit])
     }
 
-    /// The message joins the end of its group, visible at once (`now` is not needed) with no receives yet. It is
+    /// The message joins the end of its group, visible at once with no receives yet. It is
     /// appended without consulting the dedup window, which would drop it whenever the original was sent less than
     /// [`DEDUP_WINDOW`] ago.
-    async fn retry_dead_letter(&self, id: &str, _now: u64) -> Result<bool, PortError> {
+    async fn retry_dead_letter(&self, id: &str) -> Result<bool, PortError> {
         // Only the ids the listing gives (no sign, no leading zeros) name a dead letter.
         let Some(row_id) = id.parse::<i64>().ok().filter(|n| n.to_string() == id) else {
             return Ok(false);
@@ -884,7 +884,7 @@ mod tests {
         let next = queue.receive(102, 10, VISIBILITY).unwrap();
         assert_eq!(bodies(&next), ["body-next"], "the group moved on");
 
-        assert!(queue.retry_dead_letter(&dead[0].id, 103).await.unwrap());
+        assert!(queue.retry_dead_letter(&dead[0].id).await.unwrap());
         assert!(DeadLetters::dead_letters(&queue, 10).await.unwrap().is_empty());
         assert_eq!(queue.depth().unwrap(), 2);
         assert!(
@@ -898,7 +898,7 @@ mod tests {
         assert!(queue.ack(again[0].id).unwrap());
         assert_eq!(queue.depth().unwrap(), 0);
 
-        assert!(!queue.retry_dead_letter(&dead[0].id, 105).await.unwrap());
+        assert!(!queue.retry_dead_letter(&dead[0].id).await.unwrap());
         // The original send's dedup window still holds: the retry neither consulted nor restarted it.
         queue.send(message("g", "poison")).await.unwrap();
         assert_eq!(queue.depth().unwrap(), 0);
@@ -919,10 +919,7 @@ mod tests {
             "bad".to_owned(),
             String::new(),
         ] {
-            assert!(
-                !queue.retry_dead_letter(&unknown, 6).await.unwrap(),
-                "{unknown:?}"
-            );
+            assert!(!queue.retry_dead_letter(&unknown).await.unwrap(), "{unknown:?}");
         }
         assert_eq!(queue.depth().unwrap(), 0);
         assert_eq!(

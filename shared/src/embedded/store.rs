@@ -91,12 +91,17 @@ fn decisions_sql(query: &DeliveryQuery, after: bool) -> String {
     condition(query.provider.is_some(), "provider", "=");
     condition(query.tenant.is_some(), "tenant", "=");
     condition(after, "position", "<");
-    let filter = if conditions.is_empty() {
+    let filter = where_clause(&conditions);
+    format!("SELECT record FROM delivery_decisions {filter} ORDER BY position DESC LIMIT ?1")
+}
+
+/// `WHERE` and the `conditions` joined by `AND`; nothing when there are none.
+fn where_clause(conditions: &[String]) -> String {
+    if conditions.is_empty() {
         String::new()
     } else {
         format!("WHERE {}", conditions.join(" AND "))
-    };
-    format!("SELECT record FROM delivery_decisions {filter} ORDER BY position DESC LIMIT ?1")
+    }
 }
 
 /// The run listing statement for a query's filters: `states` placeholders (none: every state), the provider and
@@ -125,11 +130,7 @@ fn runs_sql(states: usize, provider: bool, after: bool) -> String {
             next + 1
         ));
     }
-    let filter = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conditions.join(" AND "))
-    };
+    let filter = where_clause(&conditions);
     format!(
         "SELECT conversation_id, version, record FROM runs {filter}
          ORDER BY created_at DESC, conversation_id DESC LIMIT ?1"
