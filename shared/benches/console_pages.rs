@@ -64,6 +64,7 @@ fn bench_pages(c: &mut Criterion) {
         clock: Arc::new(SystemClock),
         settings,
         openhands_web_url: "https://openhands.example".to_owned(),
+        setup: None,
     };
     let cookie = Session::operator(u64::MAX)
         .set_cookie(&SecretString::new(key), "/console", 60)

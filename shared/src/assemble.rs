@@ -7,10 +7,13 @@ use std::sync::Arc;
 use crate::{
     clock::Clock,
     config::Config,
+    domain::Provider,
+    error::PortError,
     handlers::{IntakeServices, Services, WorkerServices},
     openhands::OpenHandsClient,
     ports::{DeliveryLog, DeliveryStore, IdentityStore, Inbox, RunStore, Secrets},
-    provider::{Outbound, Wiring},
+    provider::{Outbound, ProviderIntake, ProviderModule, Wiring},
+    registry::{LiveSet, ProviderConfigs, ProviderSwitch},
 };
 
 /// The storage side of a deployment (AWS or embedded) that the worker, the callbacks and the sweep use.
@@ -68,29 +71,39 @@ pub fn intake_services(
 ) -> IntakeServices {
     IntakeServices {
         inbox,
-        intakes: config.providers.intakes(secrets),
+        intakes: config.providers.intakes(secrets).into(),
         clock,
         settings: config.settings.clone(),
+    }
+}
+
+/// What every provider's worker side is built with.
+fn wiring(
+    config: &Config,
+    secrets: &Arc<dyn Secrets>,
+    clock: &Arc<dyn Clock>,
+    http: &reqwest::Client,
+) -> Wiring {
+    Wiring {
+        outbound: Outbound {
+            http: http.clone(),
+            secrets: secrets.clone(),
+            clock: clock.clone(),
+        },
+        link_help: config.link_help.clone(),
     }
 }
 
 /// The worker's services (and, inside them, the callbacks' and the sweep's): every configured provider's worker
 /// side and the OpenHands client over `adapters`.
 pub fn worker_services(config: &Config, adapters: Adapters, http: reqwest::Client) -> WorkerServices {
-    let wiring = Wiring {
-        outbound: Outbound {
-            http: http.clone(),
-            secrets: adapters.secrets.clone(),
-            clock: adapters.clock.clone(),
-        },
-        link_help: config.link_help.clone(),
-    };
+    let wiring = wiring(config, &adapters.secrets, &adapters.clock, &http);
     WorkerServices {
         run: Services {
             runs: adapters.runs,
             secrets: adapters.secrets,
             conversations: Arc::new(OpenHandsClient::new(http, config.openhands.clone())),
-            providers: config.providers.modules(&wiring),
+            providers: config.providers.modules(&wiring).into(),
             clock: adapters.clock,
             settings: config.settings.clone(),
             lookups: Default::default(),
@@ -98,5 +111,45 @@ pub fn worker_services(config: &Config, adapters: Adapters, http: reqwest::Clien
         deliveries: adapters.deliveries,
         identities: adapters.identities,
         decisions: adapters.decisions,
+    }
+}
+
+/// A process's [`ProviderSwitch`]: reloads the registered apps into the provider sets its intake and worker
+/// services share, so both serve a newly registered provider at once.
+pub struct LiveProviders {
+    providers: ProviderConfigs,
+    secrets: Arc<dyn Secrets>,
+    wiring: Wiring,
+    intakes: LiveSet<dyn ProviderIntake>,
+    modules: LiveSet<dyn ProviderModule>,
+}
+
+impl LiveProviders {
+    pub fn new(
+        config: &Config,
+        intake: &IntakeServices,
+        worker: &WorkerServices,
+        http: &reqwest::Client,
+    ) -> Self {
+        Self {
+            providers: config.providers.clone(),
+            secrets: worker.secrets.clone(),
+            wiring: wiring(config, &worker.secrets, &worker.clock, http),
+            intakes: intake.intakes.clone(),
+            modules: worker.providers.clone(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ProviderSwitch for LiveProviders {
+    async fn reload(&self) -> Result<Vec<Provider>, PortError> {
+        let mut providers = self.providers.clone();
+        providers.add_registered_apps(self.secrets.as_ref()).await?;
+        self.intakes.replace(providers.intakes(&self.secrets));
+        self.modules.replace(providers.modules(&self.wiring));
+        let on = providers.configured();
+        tracing::info!(providers = ?on, "providers reloaded");
+        Ok(on)
     }
 }

@@ -53,6 +53,9 @@ pub struct ConsoleSettings {
     pub session_key_secret: String,
     /// How long a sign-in lasts (`HOOKLINE_CONSOLE_SESSION_SECS`).
     pub session_ttl: Duration,
+    /// The address providers and browsers reach Hookline at (`HOOKLINE_PUBLIC_URL`, e.g. a tunnel's); `None`:
+    /// the console's own address as the browser reached it.
+    pub public_url: Option<String>,
 }
 
 impl Default for ConsoleSettings {
@@ -61,6 +64,7 @@ impl Default for ConsoleSettings {
             token_secret: "console/operator-token".to_owned(),
             session_key_secret: "console/session-key".to_owned(),
             session_ttl: Duration::from_secs(8 * 3600),
+            public_url: None,
         }
     }
 }
@@ -159,6 +163,10 @@ impl Config {
                 &console_defaults.session_key_secret,
             ),
             session_ttl: secs("HOOKLINE_CONSOLE_SESSION_SECS", console_defaults.session_ttl)?,
+            public_url: env
+                .get("HOOKLINE_PUBLIC_URL")
+                .map(|url| check_url("HOOKLINE_PUBLIC_URL", &url))
+                .transpose()?,
         };
         if console.session_ttl.is_zero() {
             return Err(ConfigError::invalid(

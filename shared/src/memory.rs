@@ -386,6 +386,17 @@ impl Secrets for MemorySecrets {
     }
 }
 
+#[async_trait]
+impl crate::ports::SecretWriter for MemorySecrets {
+    async fn put_secrets(&self, entries: &[(String, SecretString)]) -> Result<(), PortError> {
+        let mut values = lock(&self.values);
+        for (name, value) in entries {
+            values.insert(name.clone(), value.clone());
+        }
+        Ok(())
+    }
+}
+
 /// A [`crate::ports::SourceClient`] that allows everything and does nothing, for provider unit tests that exercise intake and
 /// trigger decisions only.
 #[cfg(test)]

@@ -378,6 +378,13 @@ pub trait Secrets: Send + Sync {
     }
 }
 
+/// Where secrets are written (the console stores a GitHub App's credentials that GitHub handed back).
+#[async_trait]
+pub trait SecretWriter: Send + Sync {
+    /// Create or replace every entry; readers of the same store see the new values at once.
+    async fn put_secrets(&self, entries: &[(String, SecretString)]) -> Result<(), PortError>;
+}
+
 /// How a caller authenticates to the OpenHands app server for one identity.
 #[derive(Clone, Debug, Default)]
 pub struct OpenHandsAuth {

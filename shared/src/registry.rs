@@ -6,11 +6,12 @@
 //!
 //! Building the webhook sides never touches a provider's API client, so a webhook function does not link one.
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::{
     config::{ConfigError, Lookup},
     domain::Provider,
+    error::PortError,
     github, gitlab, jira, linear,
     ports::Secrets,
     provider::{ProviderIntake, ProviderModule, WebhookSide, Wiring},
@@ -25,6 +26,9 @@ pub struct ProviderConfigs {
     slack: Option<slack::SlackConfig>,
     jira: Option<jira::JiraConfig>,
     linear: Option<linear::LinearConfig>,
+    /// GitHub's settings before its App is known (loaded whenever GitHub is wanted), for the console's App setup
+    /// and for an App stored by it.
+    github_setup: Option<github::GithubSetup>,
 }
 
 impl ProviderConfigs {
@@ -35,6 +39,7 @@ impl ProviderConfigs {
         let mut configs = Self::default();
         if wanted(Provider::Github) {
             configs.github = github::GithubConfig::load(env)?;
+            configs.github_setup = Some(github::GithubSetup::load(env)?);
         }
         if wanted(Provider::Gitlab) {
             configs.gitlab = gitlab::GitlabConfig::load(env)?;
@@ -49,6 +54,41 @@ impl ProviderConfigs {
             configs.linear = linear::LinearConfig::load(env)?;
         }
         Ok(configs)
+    }
+
+    /// Turn on the providers whose app is registered in the secret store rather than configured (a GitHub App
+    /// set up from the console), as a host does at start and after a registration. A malformed registration
+    /// is an error naming its secret.
+    pub async fn add_registered_apps(&mut self, secrets: &dyn Secrets) -> Result<(), PortError> {
+        let (None, Some(setup)) = (&self.github, &self.github_setup) else {
+            return Ok(());
+        };
+        let stored = match secrets.get(&setup.registration_secret_name).await {
+            Ok(stored) => stored,
+            Err(PortError::NotFound { .. }) => return Ok(()),
+            Err(err) => return Err(err),
+        };
+        let app: github::AppRegistration = serde_json::from_str(stored.expose()).map_err(|_| {
+            PortError::permanent(
+                "secrets",
+                format!(
+                    "{} is not a GitHub App registration",
+                    setup.registration_secret_name
+                ),
+            )
+        })?;
+        self.github = Some(setup.with_registration(&app));
+        Ok(())
+    }
+
+    /// The GitHub App's slug, when GitHub is on.
+    pub fn github_app_slug(&self) -> Option<&str> {
+        self.github.as_ref().map(|c| c.app_slug.as_str())
+    }
+
+    /// GitHub's settings before its App is known, when GitHub was wanted.
+    pub fn github_setup(&self) -> Option<&github::GithubSetup> {
+        self.github_setup.as_ref()
     }
 
     /// The providers that are on, in a fixed order.
@@ -136,4 +176,63 @@ impl ProviderConfigs {
         }
         modules
     }
+}
+
+/// The providers a process serves, shared by every clone of its services and replaceable while it runs: a GitHub
+/// App registered from the console joins them without a restart. Reading is a lock held for an `Arc` clone.
+pub struct LiveSet<T: ?Sized>(Arc<RwLock<Arc<[Arc<T>]>>>);
+
+impl<T: ?Sized> Clone for LiveSet<T> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<T: ?Sized> Default for LiveSet<T> {
+    fn default() -> Self {
+        Self::new(Vec::new())
+    }
+}
+
+impl<T: ?Sized> From<Vec<Arc<T>>> for LiveSet<T> {
+    fn from(items: Vec<Arc<T>>) -> Self {
+        Self::new(items)
+    }
+}
+
+impl<T: ?Sized> LiveSet<T> {
+    pub fn new(items: Vec<Arc<T>>) -> Self {
+        Self(Arc::new(RwLock::new(items.into())))
+    }
+
+    /// The current members.
+    pub fn all(&self) -> Arc<[Arc<T>]> {
+        self.0.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Replace the members for every holder at once.
+    pub fn replace(&self, items: Vec<Arc<T>>) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = items.into();
+    }
+}
+
+impl LiveSet<dyn ProviderIntake> {
+    /// `provider`'s webhook side, if it is on.
+    pub fn get(&self, provider: Provider) -> Option<Arc<dyn ProviderIntake>> {
+        self.all().iter().find(|i| i.provider() == provider).cloned()
+    }
+}
+
+impl LiveSet<dyn ProviderModule> {
+    /// `provider`'s worker side, if it is on.
+    pub fn get(&self, provider: Provider) -> Option<Arc<dyn ProviderModule>> {
+        self.all().iter().find(|m| m.provider() == provider).cloned()
+    }
+}
+
+/// Turning on what was registered while the process runs (a GitHub App set up from the console).
+#[async_trait::async_trait]
+pub trait ProviderSwitch: Send + Sync {
+    /// Load the registered apps and serve their providers from now on; returns the providers then on.
+    async fn reload(&self) -> Result<Vec<Provider>, PortError>;
 }

@@ -24,9 +24,7 @@ async fn console_harness(workers: usize) -> Harness {
 }
 
 async fn sign_in(browser: &Browser, console: &str, token: &str) {
-    browser.goto(console).await.expect("sign-in page");
-    browser.fill("#token", token).await.expect("token field");
-    browser.click("#sign-in").await.expect("sign-in button");
+    browser.sign_in(console, token).await.expect("the sign-in form");
 }
 
 /// GIVEN a run started by a mention on an issue whose title carries markup, and a denied mention WHEN the operator

@@ -25,6 +25,7 @@ use hookline::{
     error::ProcessError,
     ports::SourceClient,
     provider::{Decision, ProviderModule},
+    registry::LiveSet,
     verify::sign_hex,
 };
 use hookline_tests::{
@@ -333,7 +334,7 @@ async fn when_the_queue_is_unavailable_the_claim_is_released_for_the_redelivery(
 #[tokio::test]
 async fn webhook_services_carry_no_api_clients() {
     let env = Env::start().await;
-    assert_eq!(env.webhook.intakes.len(), 1);
+    assert_eq!(env.webhook.intakes.all().len(), 1);
     assert_eq!(
         env.deliver("issues", "d-only-intake", &labeled(7, "openhands", alice()))
             .await
@@ -506,11 +507,11 @@ async fn a_panic_fails_only_the_rest_of_its_group() {
     deliveries.push(("d-p-4".into(), labeled(702, "openhands", alice()), "issues"));
     env.deliver_all(&deliveries).await;
     let mut panicky = env.full.clone();
-    panicky.run.providers = vec![Arc::new(WhileDeciding {
-        inner: env.full.providers[0].clone(),
+    panicky.run.providers = LiveSet::new(vec![Arc::new(WhileDeciding {
+        inner: env.full.providers.all()[0].clone(),
         delivery_id: "d-p-2",
         hook: Box::new(|| panic!("injected panic while deciding d-p-2")),
-    })];
+    })]);
 
     let messages = env.receive().await;
     assert_eq!(messages.len(), 4);
@@ -549,11 +550,11 @@ async fn records_not_started_before_the_deadline_margin_go_back_with_the_rest_of
     timed.run.clock = Arc::new(clock.clone());
     // Deciding the first record takes 2 s on the manual clock: the deadline draws near while it runs.
     let ticking = clock.clone();
-    timed.run.providers = vec![Arc::new(WhileDeciding {
-        inner: env.full.providers[0].clone(),
+    timed.run.providers = LiveSet::new(vec![Arc::new(WhileDeciding {
+        inner: env.full.providers.all()[0].clone(),
         delivery_id: "d-t-1",
         hook: Box::new(move || ticking.advance_millis(millis(Duration::from_secs(2)))),
-    })];
+    })]);
 
     let messages = env.receive().await;
     assert_eq!(messages.len(), 3);

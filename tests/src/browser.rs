@@ -163,6 +163,16 @@ impl Browser {
             .with_context(|| format!("type into `{css}`"))
     }
 
+    /// Open the console at `console` and sign in with the operator `token`.
+    ///
+    /// # Errors
+    /// If the sign-in form does not appear or cannot be used.
+    pub async fn sign_in(&self, console: &str, token: &str) -> anyhow::Result<()> {
+        self.goto(console).await?;
+        self.fill("#token", token).await?;
+        self.click("#sign-in").await
+    }
+
     /// Save a PNG of the viewport as `<artifacts>/<name>.png` and return its path.
     ///
     /// # Errors

@@ -14,6 +14,12 @@
 //! - Comments created through the API are authored by `{app_slug}[bot]`.
 //! - Failures queued with [`FakeGithub::fail_next`] are answered before authentication, one per matching
 //!   request, in order.
+//! - Registering an App from a manifest: the web pages `POST /settings/apps/new?state=` and
+//!   `POST /organizations/{org}/settings/apps/new?state=` (form field `manifest`) answer a page whose
+//!   "Create GitHub App" link goes to the manifest's `redirect_url` with a one-time `code` and the `state`;
+//!   `POST /app-manifests/{code}/conversions` (no authentication) answers `201` with the App (id, slug,
+//!   `client_id` = the fake's app id, `webhook_secret`, `pem` = the test-only key, `client_secret`, owner),
+//!   once per code; a code used again or never issued is 404.
 //!
 //! Time comes from a [`Clock`], so a test can share a `ManualClock` with the client and move both. Every
 //! request is recorded (method, path, query, JSON body and a few headers) for inspection.
@@ -220,6 +226,21 @@ struct FakeState {
     collaborators: HashMap<String, Collaborator>,
     /// Per pull request: its head branch and the repository holding it.
     pull_heads: HashMap<(String, u64), (String, String)>,
+    /// Manifests posted to the App registration page, oldest first.
+    manifests: Vec<PostedManifest>,
+    /// Codes the registration page issued and no conversion has used yet: code → manifest index.
+    manifest_codes: HashMap<String, usize>,
+    /// Apps created by conversions, oldest first.
+    apps: Vec<Value>,
+}
+
+/// A manifest as posted to the App registration page.
+#[derive(Clone, Debug)]
+pub struct PostedManifest {
+    /// The organization it was posted for (`None`: the person's own account).
+    pub organization: Option<String>,
+    pub state: Option<String>,
+    pub manifest: Value,
 }
 
 struct IssuedToken {
@@ -293,6 +314,16 @@ impl FakeGithub {
             mention: "@openhands".to_owned(),
             assignee: None,
         }
+    }
+
+    /// Manifests posted to the App registration page, oldest first.
+    pub fn posted_manifests(&self) -> Vec<PostedManifest> {
+        self.shared.state.lock().manifests.clone()
+    }
+
+    /// Apps created from manifests (as the conversions answered them), oldest first.
+    pub fn created_apps(&self) -> Vec<Value> {
+        self.shared.state.lock().apps.clone()
     }
 
     /// Every request so far, oldest first.
@@ -510,14 +541,25 @@ async fn handle(State(shared): State<Arc<Shared>>, incoming: Incoming) -> Respon
 
 fn respond(shared: &Shared, incoming: &Incoming) -> Response {
     let path = incoming.uri.path().to_owned();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    // GitHub's web side takes forms, not JSON.
+    match (incoming.method.as_str(), segments.as_slice()) {
+        ("POST", ["settings", "apps", "new"]) => return new_app_page(shared, incoming, None),
+        ("POST", ["organizations", org, "settings", "apps", "new"]) => {
+            return new_app_page(shared, incoming, Some(org))
+        }
+        _ => {}
+    }
     let json_body = serde_json::from_slice::<Value>(&incoming.body).ok();
     if !incoming.body.is_empty() && json_body.is_none() {
         return message(StatusCode::BAD_REQUEST, "Problems parsing JSON");
     }
     let mut state = shared.state.lock();
     let query = query_map(incoming.uri.query());
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
+        ["app-manifests", code, "conversions"] if incoming.method == Method::POST => {
+            convert_manifest(shared, &mut state, code)
+        }
         ["app", "installations", installation, "access_tokens"] if incoming.method == Method::POST => {
             exchange_token(shared, &mut state, &incoming.headers, installation)
         }
@@ -957,6 +999,82 @@ fn comment_json(comment: &FakeComment) -> Value {
 
 fn reply(status: StatusCode, body: Value) -> Response {
     (status, Json(body)).into_response()
+}
+
+/// GitHub's "Create GitHub App" page for a posted manifest: a link back to its `redirect_url` with a new code.
+fn new_app_page(shared: &Shared, incoming: &Incoming, organization: Option<&str>) -> Response {
+    let field = |name: &str| {
+        form_urlencoded::parse(&incoming.body)
+            .find(|(field, _)| field == name)
+            .map(|(_, value)| value.into_owned())
+    };
+    let Some(manifest) = field("manifest").and_then(|m| serde_json::from_str::<Value>(&m).ok()) else {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid GitHub App configuration",
+        )
+            .into_response();
+    };
+    let Some(redirect_url) = manifest["redirect_url"].as_str().map(str::to_owned) else {
+        return (StatusCode::UNPROCESSABLE_ENTITY, "redirect_url is required").into_response();
+    };
+    let state_param = query_map(incoming.uri.query()).get("state").cloned();
+    let mut state = shared.state.lock();
+    let code = format!("fakecode{}", state.manifests.len() + 1);
+    state.manifests.push(PostedManifest {
+        organization: organization.map(str::to_owned),
+        state: state_param.clone(),
+        manifest: manifest.clone(),
+    });
+    let index = state.manifests.len() - 1;
+    state.manifest_codes.insert(code.clone(), index);
+    let mut back = format!("{redirect_url}?code={code}");
+    if let Some(value) = &state_param {
+        back.push_str("&state=");
+        back.push_str(&form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>());
+    }
+    let owner = organization.unwrap_or("octocat");
+    let name = manifest["name"].as_str().unwrap_or("app");
+    let page = format!(
+        "<!doctype html><title>Create GitHub App</title><h1>Create GitHub App {} for {}</h1>\
+         <a id=\"create-app\" href=\"{}\">Create GitHub App</a>",
+        escape(name),
+        escape(owner),
+        escape(&back)
+    );
+    ([("content-type", "text/html; charset=utf-8")], page).into_response()
+}
+
+/// `POST /app-manifests/{code}/conversions`: the App made from the code's manifest, once.
+fn convert_manifest(shared: &Shared, state: &mut FakeState, code: &str) -> Response {
+    let Some(index) = state.manifest_codes.remove(code) else {
+        return not_found();
+    };
+    let posted = state.manifests[index].clone();
+    let owner = posted.organization.as_deref().unwrap_or("octocat");
+    let app = json!({
+        "id": 900_001 + state.apps.len() as u64,
+        "slug": shared.app_slug,
+        "node_id": "A_fake",
+        "name": posted.manifest["name"],
+        "client_id": shared.app_id,
+        "client_secret": format!("fake-client-secret-{code}"),
+        "webhook_secret": format!("fake-webhook-secret-{code}"),
+        "pem": test_app_private_key_pem(),
+        "html_url": format!("{}/apps/{}", shared.url, shared.app_slug),
+        "owner": { "login": owner, "id": 1, "type": if posted.organization.is_some() { "Organization" } else { "User" } },
+        "events": posted.manifest["default_events"],
+        "permissions": posted.manifest["default_permissions"],
+    });
+    state.apps.push(app.clone());
+    reply(StatusCode::CREATED, app)
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 fn message(status: StatusCode, text: &str) -> Response {

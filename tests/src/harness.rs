@@ -45,6 +45,9 @@ pub struct HarnessOptions {
     pub system_clock: bool,
     /// Period of the host's own sweep (zero: only [`hookline_local::Host::sweep_now`]).
     pub sweep_interval: Duration,
+    /// No GitHub App yet: neither its settings nor its secrets, only where GitHub is (the console's setup
+    /// registers one).
+    pub without_github_app: bool,
 }
 
 impl Default for HarnessOptions {
@@ -56,6 +59,7 @@ impl Default for HarnessOptions {
             openhands_url: None,
             system_clock: false,
             sweep_interval: Duration::ZERO,
+            without_github_app: false,
         }
     }
 }
@@ -91,12 +95,11 @@ impl Harness {
         github.set_role("carol", "maintain");
         let openhands = FakeOpenHands::start().await;
         openhands.require_bearer(ALICE_KEY);
-        let secrets = Arc::new(
-            MemorySecrets::new()
-                .with("github/webhook-secret", WEBHOOK_SECRET)
-                .with("github/private-key", test_app_private_key_pem())
-                .with("openhands/alice", ALICE_KEY),
-        );
+        let secrets = Arc::new(MemorySecrets::new().with("openhands/alice", ALICE_KEY));
+        if !options.without_github_app {
+            secrets.insert("github/webhook-secret", WEBHOOK_SECRET);
+            secrets.insert("github/private-key", test_app_private_key_pem());
+        }
         for (name, value) in &options.extra_secrets {
             secrets.insert(name.clone(), value.clone());
         }
@@ -135,6 +138,12 @@ impl Harness {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
+        if self.options.without_github_app {
+            for name in ["GITHUB_TENANTS", "GITHUB_APP_ID", "GITHUB_APP_SLUG"] {
+                env.remove(name);
+            }
+            env.insert("GITHUB_WEB_URL".to_owned(), self.github.url().to_owned());
+        }
         env.extend(self.options.extra_env.iter().cloned());
         Config::from_lookup(move |name| env.get(name).cloned()).expect("test config loads")
     }
@@ -159,6 +168,7 @@ impl Harness {
             config: self.config(),
             local,
             secrets: self.secrets.clone(),
+            secret_writer: Some(self.secrets.clone()),
             clock,
         })
         .await
@@ -240,8 +250,20 @@ impl Harness {
 
     /// POST a correctly signed GitHub delivery; returns (status, body).
     pub async fn deliver(&self, event: &str, delivery_id: &str, payload: &Value) -> (u16, String) {
+        self.deliver_signed(WEBHOOK_SECRET, event, delivery_id, payload)
+            .await
+    }
+
+    /// POST a delivery signed with `secret`.
+    pub async fn deliver_signed(
+        &self,
+        secret: &str,
+        event: &str,
+        delivery_id: &str,
+        payload: &Value,
+    ) -> (u16, String) {
         let body = serde_json::to_vec(payload).expect("json");
-        let signature = format!("sha256={}", sign_hex(WEBHOOK_SECRET.as_bytes(), &body));
+        let signature = format!("sha256={}", sign_hex(secret.as_bytes(), &body));
         self.post_raw(event, delivery_id, body, Some(&signature)).await
     }
 

@@ -19,10 +19,10 @@ use axum::{
     Router,
 };
 use hookline::{
-    assemble::{self, Adapters},
+    assemble::{self, Adapters, LiveProviders},
     clock::Clock,
     config::{Config, ConsoleSettings},
-    console::ConsoleServices,
+    console::{app_setup::AppSetup, ConsoleServices},
     embedded::{
         env_var_name, Database, EnvSecrets, FileSecrets, LayeredSecrets, RetryOutcome, SqliteQueue,
         SqliteStore,
@@ -30,7 +30,7 @@ use hookline::{
     error::{Disposition, WebhookError},
     handlers::{sweep, worker, IntakeServices, WorkerServices},
     http::{HttpReply, HttpRequest},
-    ports::Secrets,
+    ports::{SecretWriter, Secrets},
     routes::{self, Served},
 };
 use http_body_util::LengthLimitError;
@@ -102,15 +102,17 @@ impl LocalConfig {
     }
 }
 
-/// Load the secrets the local host uses: environment (`HOOKLINE_SECRET_<NAME>`) over the optional JSON file.
+/// Load the secrets the local host uses: environment (`HOOKLINE_SECRET_<NAME>`) over the optional JSON file,
+/// which is also where it writes secrets (a GitHub App set up from the console).
 pub fn local_secrets(local: &LocalConfig) -> anyhow::Result<LayeredSecrets> {
-    let file = match &local.secrets_file {
-        Some(path) => {
-            FileSecrets::load(path).with_context(|| format!("reading secrets file {}", path.display()))?
-        }
-        None => FileSecrets::empty(),
-    };
-    Ok(LayeredSecrets::new(EnvSecrets::from_env(), file))
+    Ok(match &local.secrets_file {
+        Some(path) => LayeredSecrets::writable(
+            EnvSecrets::from_env(),
+            FileSecrets::load(path).with_context(|| format!("reading secrets file {}", path.display()))?,
+            path.clone(),
+        ),
+        None => LayeredSecrets::new(EnvSecrets::from_env(), FileSecrets::empty()),
+    })
 }
 
 /// Make sure the console's operator token and session key exist: any the environment (`env`) lacks and the
@@ -164,6 +166,9 @@ pub struct HostOptions {
     pub config: Config,
     pub local: LocalConfig,
     pub secrets: Arc<dyn Secrets>,
+    /// Where the console's GitHub App setup stores what GitHub hands back (the secrets file); `None`: the
+    /// setup page says it is unavailable.
+    pub secret_writer: Option<Arc<dyn SecretWriter>>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -268,12 +273,27 @@ async fn check_secrets(config: &Config, secrets: &dyn Secrets) -> anyhow::Result
 /// Open the database, wire the handlers, bind the listener and start the worker and sweep tasks.
 pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
     let HostOptions {
-        config,
+        mut config,
         local,
         secrets,
+        secret_writer,
         clock,
     } = options;
+    // Before the stored App joins: an App configured by the environment leaves nothing to set up.
+    let configured_github_app = config.providers.github_app_slug().map(str::to_owned);
+    let unregistered = config.providers.clone();
+    config
+        .providers
+        .add_registered_apps(secrets.as_ref())
+        .await
+        .context("reading the registered apps")?;
     check_secrets(&config, secrets.as_ref()).await?;
+    if config.providers.is_empty() {
+        warn!(
+            "no provider is configured: create a GitHub App on the console's setup page, or set \
+             <PROVIDER>_TENANTS (e.g. GITLAB_TENANTS); until then every webhook route answers 404"
+        );
+    }
     std::fs::create_dir_all(&local.data_dir)
         .with_context(|| format!("creating data folder {}", local.data_dir.display()))?;
     let database = Database::open(local.database_path())
@@ -283,15 +303,6 @@ pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
     let http = assemble::http_client(&config).context("building the HTTP client")?;
     let inbox = Arc::new(BatchingInbox::start(database.clone()).context("starting the inbox writer")?);
     let intake = assemble::intake_services(&config, inbox, &secrets, clock.clone());
-    let console = ConsoleServices {
-        decisions: store.clone(),
-        runs: store.clone(),
-        dead_letters: Some(Arc::new(queue.clone())),
-        secrets: secrets.clone(),
-        clock: clock.clone(),
-        settings: config.console.clone(),
-        openhands_web_url: config.openhands.web_url.clone(),
-    };
     let services = assemble::worker_services(
         &config,
         Adapters {
@@ -302,8 +313,37 @@ pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
             secrets,
             clock: clock.clone(),
         },
-        http,
+        http.clone(),
     );
+    let setup = match (secret_writer, config.providers.github_setup()) {
+        (Some(writer), Some(github)) => Some(AppSetup {
+            github: github.clone(),
+            public_url: config.console.public_url.clone(),
+            writer,
+            http: http.clone(),
+            switch: Arc::new(LiveProviders::new(
+                &Config {
+                    providers: unregistered,
+                    ..config.clone()
+                },
+                &intake,
+                &services,
+                &http,
+            )),
+            configured_slug: configured_github_app,
+        }),
+        _ => None,
+    };
+    let console = ConsoleServices {
+        decisions: services.decisions.clone(),
+        runs: services.runs.clone(),
+        dead_letters: Some(Arc::new(queue.clone())),
+        secrets: services.secrets.clone(),
+        clock: clock.clone(),
+        settings: config.console.clone(),
+        openhands_web_url: config.openhands.web_url.clone(),
+        setup,
+    };
 
     let wake = Arc::new(Notify::new());
     let (stop, stopped) = tokio::sync::watch::channel(false);

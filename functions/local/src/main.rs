@@ -25,11 +25,6 @@ async fn main() -> anyhow::Result<()> {
     }
     let config = Config::from_env()?;
     let mut local = LocalConfig::from_env()?;
-    if config.providers.is_empty() {
-        tracing::warn!(
-            "no provider is configured (<PROVIDER>_TENANTS, e.g. GITHUB_TENANTS): every webhook route answers 404"
-        );
-    }
     let console = ensure_console_secrets(&mut local, &config.console, &EnvSecrets::from_env())?;
     if !console.generated.is_empty() {
         tracing::info!(secrets = ?console.generated, "generated the console's secrets");
@@ -38,7 +33,8 @@ async fn main() -> anyhow::Result<()> {
     let host = start(HostOptions {
         config,
         local,
-        secrets,
+        secrets: secrets.clone(),
+        secret_writer: Some(secrets),
         clock: Arc::new(SystemClock),
     })
     .await?;

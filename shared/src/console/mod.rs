@@ -7,12 +7,19 @@
 //! | `GET …/console/deliveries?provider=&tenant=&after=` | what the worker decided about each delivery |
 //! | `GET …/console/runs?provider=&state=&after=` | runs, newest first |
 //! | `GET …/console/dead-letters`, `POST …/console/dead-letters/retry` | messages given up on; put one back |
+//! | `GET …/console/setup?organization=` | the GitHub App: create it from a manifest ([`app_setup`]), or install it |
+//! | `GET …/console/setup/github/done?code=&state=`, `POST` the same | GitHub's way back; store the App |
 //!
 //! Who may see what: everything but the sign-in page needs an operator session ([`session`]); every form
 //! carries the session's CSRF token and a cross-site `Origin` or `Sec-Fetch-Site` is refused besides. Pages
 //! send a strict Content-Security-Policy (no script, no inline style) and are never cached. No secret is
 //! rendered: the operator token is only compared, in constant time.
+//!
+//! GitHub's way back from registering the App is a cross-site navigation, which carries no `SameSite=Strict`
+//! cookie: its page sets none (it would replace the operator's) and only offers a button that posts the code
+//! from this console's own page, where the session is back and the `state` stands in for the form token.
 
+pub mod app_setup;
 mod pages;
 pub mod session;
 
@@ -39,16 +46,33 @@ const PAGE_ROWS: usize = 50;
 const DEAD_LETTER_ROWS: usize = 200;
 
 /// The pages anyone may open (the sign-in), and those only a signed-in operator may.
-const OPEN_PAGES: &[&str] = &["", "/sign-in", "/sign-out"];
-const OPERATOR_PAGES: &[&str] = &["/deliveries", "/runs", "/dead-letters", "/dead-letters/retry"];
+const OPEN_PAGES: &[&str] = &["", "/sign-in", "/sign-out", SETUP_RETURN];
+const OPERATOR_PAGES: &[&str] = &[
+    "/deliveries",
+    "/runs",
+    "/dead-letters",
+    "/dead-letters/retry",
+    "/setup",
+    SETUP_RETURN,
+];
 
-/// Headers of every console answer.
+/// Where GitHub sends the browser back after registering the App.
+const SETUP_RETURN: &str = "/setup/github/done";
+
+/// What a setup `state` is for (a session's round-trip states are told apart by purpose).
+const SETUP_PURPOSE: &str = "github-app";
+
+/// The Content-Security-Policy of every page; `{form}` is where its forms may post (`'self'`, and GitHub's
+/// origin on the setup page).
+fn content_security_policy(form_action: &str) -> String {
+    format!(
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action {form_action}; \
+         frame-ancestors 'none'; base-uri 'none'"
+    )
+}
+
+/// Headers of every console answer besides its Content-Security-Policy.
 const PAGE_HEADERS: &[(&str, &str)] = &[
-    (
-        "content-security-policy",
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; \
-         base-uri 'none'",
-    ),
     ("x-content-type-options", "nosniff"),
     ("x-frame-options", "DENY"),
     // Not `no-referrer`: with it, browsers send `Origin: null` on the console's own form posts.
@@ -68,6 +92,8 @@ pub struct ConsoleServices {
     pub settings: ConsoleSettings,
     /// OpenHands' web app, for conversation links.
     pub openhands_web_url: String,
+    /// Registering the GitHub App from a manifest; `None` where the host cannot.
+    pub setup: Option<app_setup::AppSetup>,
 }
 
 /// Why a console request was not answered with its page.
@@ -85,6 +111,9 @@ enum ConsoleError {
     Forbidden,
     #[error("{0}")]
     BadRequest(&'static str),
+    /// The setup could not finish (the page says why).
+    #[error("{0}")]
+    Conflict(&'static str),
     #[error(transparent)]
     Store(#[from] PortError),
 }
@@ -97,6 +126,7 @@ impl ConsoleError {
             ConsoleError::SignIn => 401,
             ConsoleError::Forbidden => 403,
             ConsoleError::BadRequest(_) => 400,
+            ConsoleError::Conflict(_) => 409,
             ConsoleError::Store(err) if err.is_transient() => 503,
             ConsoleError::Store(_) => 500,
         }
@@ -111,7 +141,7 @@ impl ConsoleError {
             ConsoleError::Forbidden => {
                 "This form was not sent from this console's own page. Reload and try again."
             }
-            ConsoleError::BadRequest(why) => why,
+            ConsoleError::BadRequest(why) | ConsoleError::Conflict(why) => why,
             ConsoleError::Store(_) => "The store could not be read just now. Try again.",
         }
     }
@@ -166,13 +196,23 @@ pub async fn handle(console: &ConsoleServices, request: HttpRequest<'_>) -> Hand
     let cookie = match answer_session {
         AnswerSession::Replace(session) => Some(session),
         AnswerSession::Keep if new_session => Some(session),
-        AnswerSession::Keep => None,
+        AnswerSession::Keep | AnswerSession::Untouched => None,
     };
     if let Some(session) = cookie {
         handled.reply = handled.reply.with_header(
             "set-cookie",
             session.set_cookie(&key, base, console.settings.session_ttl.as_secs()),
         );
+    }
+    if !handled
+        .reply
+        .built_headers
+        .iter()
+        .any(|(name, _)| *name == "content-security-policy")
+    {
+        handled.reply = handled
+            .reply
+            .with_header("content-security-policy", content_security_policy("'self'"));
     }
     handled.reply = handled.reply.with_headers(PAGE_HEADERS);
     handled
@@ -182,6 +222,8 @@ pub async fn handle(console: &ConsoleServices, request: HttpRequest<'_>) -> Hand
 enum AnswerSession {
     Keep,
     Replace(Session),
+    /// Not even a new anonymous session: the request may have come without the browser's cookie.
+    Untouched,
 }
 
 /// One request on its way through the console.
@@ -217,7 +259,8 @@ impl Visit<'_> {
             ));
         }
         if method == "POST" {
-            self.check_form_origin(&session)?;
+            // GitHub's way back carries the setup's `state` instead of the form token (checked there).
+            self.check_form_origin(&session, page != SETUP_RETURN)?;
         }
         let signed_in = session.is_operator(self.now);
         match (method, page) {
@@ -228,11 +271,14 @@ impl Visit<'_> {
                 Handled::answer(HttpReply::see_other(self.base.to_owned())),
                 AnswerSession::Replace(Session::anonymous()),
             )),
+            ("GET", SETUP_RETURN) => Ok(self.setup_return(&session)),
             (_, page) if OPERATOR_PAGES.contains(&page) && !signed_in => Err(ConsoleError::SignIn),
             ("GET", "/deliveries") => self.deliveries(&session).await,
             ("GET", "/runs") => self.runs(&session).await,
             ("GET", "/dead-letters") => self.dead_letters(&session, None).await,
             ("POST", "/dead-letters/retry") => self.retry_dead_letter(&session).await,
+            ("GET", "/setup") => self.setup(&session).await,
+            ("POST", SETUP_RETURN) => self.finish_setup(&session).await,
             (_, page) if OPEN_PAGES.contains(&page) || OPERATOR_PAGES.contains(&page) => {
                 Err(ConsoleError::MethodNotAllowed)
             }
@@ -240,8 +286,9 @@ impl Visit<'_> {
         }
     }
 
-    /// A form must come from this console's own page: its session's token, and no other site's origin.
-    fn check_form_origin(&self, session: &Session) -> Result<(), ConsoleError> {
+    /// A form must come from this console's own page: no other site's origin and, when `token` says so, its
+    /// session's token.
+    fn check_form_origin(&self, session: &Session, token: bool) -> Result<(), ConsoleError> {
         let cross_site = self
             .request
             .header("sec-fetch-site")
@@ -256,8 +303,9 @@ impl Visit<'_> {
             (Some(_), None) => true,
             (None, _) => false,
         };
-        let token = form_field(self.request.body, "csrf");
-        if cross_site || foreign_origin || !session.csrf_matches(self.key, token.as_deref()) {
+        let forged =
+            token && !session.csrf_matches(self.key, form_field(self.request.body, "csrf").as_deref());
+        if cross_site || foreign_origin || forged {
             tracing::warn!(
                 path = self.request.path,
                 cross_site,
@@ -287,8 +335,20 @@ impl Visit<'_> {
         }
         tracing::info!("operator signed in to the console");
         let session = Session::operator(self.now + self.console.settings.session_ttl.as_secs());
+        // A host with no GitHub App yet starts where one is created.
+        let first = match &self.console.setup {
+            Some(setup)
+                if matches!(
+                    setup.state(self.console.secrets.as_ref()).await,
+                    Ok(app_setup::AppState::None)
+                ) =>
+            {
+                "/setup"
+            }
+            _ => "/deliveries",
+        };
         Ok((
-            Handled::answer(HttpReply::see_other(format!("{}/deliveries", self.base))),
+            Handled::answer(HttpReply::see_other(format!("{}{first}", self.base))),
             AnswerSession::Replace(session),
         ))
     }
@@ -369,6 +429,121 @@ impl Visit<'_> {
         let (mut handled, keep) = self.dead_letters(session, Some(retried)).await?;
         handled.queued = retried;
         Ok((handled, keep))
+    }
+
+    async fn setup(&self, session: &Session) -> Result<(Handled, AnswerSession), ConsoleError> {
+        let frame = self.frame(session);
+        let Some(setup) = &self.console.setup else {
+            return Ok(self.page(pages::setup(&frame, &pages::SetupView::Unavailable)));
+        };
+        match setup.state(self.console.secrets.as_ref()).await? {
+            app_setup::AppState::None => self.create_app(session, setup),
+            app_setup::AppState::Configured { slug } => Ok(self.page(pages::setup(
+                &frame,
+                &pages::SetupView::Configured { slug: &slug },
+            ))),
+            app_setup::AppState::Registered(app) => {
+                Ok(self.page(pages::setup(&frame, &pages::SetupView::Registered(&app))))
+            }
+        }
+    }
+
+    /// The setup page's manifest forms, posting to GitHub (which this page's policy then allows).
+    fn create_app(
+        &self,
+        session: &Session,
+        setup: &app_setup::AppSetup,
+    ) -> Result<(Handled, AnswerSession), ConsoleError> {
+        let query = Query::parse(self.request.query);
+        let organization = query.get("organization");
+        if organization.is_some_and(|org| !app_setup::valid_organization(org)) {
+            return Err(ConsoleError::BadRequest(
+                "That is not a GitHub organization's login.",
+            ));
+        }
+        let public = setup.public_base(&self.origin(), self.base);
+        let console_url = format!("{public}/console");
+        let manifest = setup.manifest(&public, &console_url);
+        let state = session.round_trip_state(self.key, SETUP_PURPOSE, self.now);
+        let form = |org: Option<&str>| pages::ManifestForm {
+            action: setup.creation_url(org, &state),
+            manifest: manifest.clone(),
+        };
+        let webhook_url = format!("{public}/webhooks/github");
+        let view = pages::SetupView::Create {
+            personal: form(None),
+            organization: organization.map(|org| (org, form(Some(org)))),
+            webhook_url: &webhook_url,
+        };
+        let (mut handled, keep) = self.page(pages::setup(&self.frame(session), &view));
+        let policy = content_security_policy(&format!("'self' {}", setup.web_origin()));
+        handled.reply = handled.reply.with_header("content-security-policy", policy);
+        Ok((handled, keep))
+    }
+
+    /// GitHub's redirect back: a page whose button posts the code from here. It shows nothing else and sets no
+    /// cookie, so anyone may open it.
+    fn setup_return(&self, session: &Session) -> (Handled, AnswerSession) {
+        let query = Query::parse(self.request.query);
+        let frame = Frame {
+            signed_in: false,
+            ..self.frame(session)
+        };
+        let body = pages::setup_return(
+            &frame,
+            query.get("code").unwrap_or_default(),
+            query.get("state").unwrap_or_default(),
+        );
+        (
+            Handled::answer(HttpReply::html(200, body)),
+            AnswerSession::Untouched,
+        )
+    }
+
+    async fn finish_setup(&self, session: &Session) -> Result<(Handled, AnswerSession), ConsoleError> {
+        let Some(setup) = &self.console.setup else {
+            return Err(ConsoleError::NotFound);
+        };
+        let state = form_field(self.request.body, "state").unwrap_or_default();
+        if !session.round_trip_matches(
+            self.key,
+            SETUP_PURPOSE,
+            &state,
+            self.now,
+            app_setup::STATE_TTL_SECS,
+        ) {
+            tracing::warn!("GitHub App setup refused: its state is not this session's, or too old");
+            return Err(ConsoleError::BadRequest(
+                "This setup was not started from this console's session, or is over an hour old. Start again.",
+            ));
+        }
+        let code = form_field(self.request.body, "code").unwrap_or_default();
+        let app = setup
+            .complete(self.console.secrets.as_ref(), &code)
+            .await
+            .map_err(|err| match err {
+                app_setup::SetupError::CodeRefused => ConsoleError::BadRequest(
+                    "GitHub did not accept this code: it was used already or is over an hour old. Start again.",
+                ),
+                app_setup::SetupError::AlreadyConfigured => {
+                    ConsoleError::Conflict("A GitHub App is configured already.")
+                }
+                app_setup::SetupError::Store(err) => ConsoleError::Store(err),
+            })?;
+        Ok(self.page(pages::setup_done(&self.frame(session), &app)))
+    }
+
+    /// The console's origin as the browser reached it (`Host`; https when a proxy says so, as API Gateway
+    /// does).
+    fn origin(&self) -> String {
+        let scheme = match self.request.header("x-forwarded-proto") {
+            Some("https") => "https",
+            _ => "http",
+        };
+        format!(
+            "{scheme}://{}",
+            self.request.header("host").unwrap_or("localhost")
+        )
     }
 
     fn page(&self, body: String) -> (Handled, AnswerSession) {

@@ -6,6 +6,7 @@ use maud::{html, Markup, DOCTYPE};
 
 use crate::{
     domain::{DeliveryDecision, Provider, RunRecord, RunState},
+    github::AppRegistration,
     ports::{DeadLetter, DeliveryPage, RunPage},
 };
 
@@ -39,6 +40,7 @@ fn layout(frame: &Frame<'_>, title: &str, body: Markup) -> String {
                             a href={ (base) "/deliveries" } { "Deliveries" }
                             a href={ (base) "/runs" } { "Runs" }
                             a href={ (base) "/dead-letters" } { "Dead letters" }
+                            a href={ (base) "/setup" } { "GitHub App" }
                         }
                         form.sign-out method="post" action={ (base) "/sign-out" } {
                             input type="hidden" name="csrf" value=(&frame.csrf);
@@ -251,6 +253,99 @@ pub fn dead_letters(frame: &Frame<'_>, letters: Option<&[DeadLetter]>, retried: 
             }
         },
     )
+}
+
+/// What the GitHub App setup page shows.
+pub enum SetupView<'a> {
+    /// This host cannot register an App (no writable secret store).
+    Unavailable,
+    /// No App yet: the forms that post the manifest to GitHub.
+    Create {
+        /// For the operator's own account.
+        personal: ManifestForm,
+        /// For the organization asked for (`?organization=`), when one was.
+        organization: Option<(&'a str, ManifestForm)>,
+        /// Where GitHub will send webhooks.
+        webhook_url: &'a str,
+    },
+    /// `GITHUB_APP_ID` and `GITHUB_APP_SLUG` configure it.
+    Configured { slug: &'a str },
+    /// Registered from this console.
+    Registered(&'a AppRegistration),
+}
+
+/// A form that posts `manifest` to GitHub's `action`.
+pub struct ManifestForm {
+    pub action: String,
+    pub manifest: String,
+}
+
+pub fn setup(frame: &Frame<'_>, view: &SetupView<'_>) -> String {
+    let manifest_form = |form: &ManifestForm, id: &str, label: &str| {
+        html! {
+            form method="post" action=(form.action) {
+                input type="hidden" name="manifest" value=(form.manifest);
+                button id=(id) type="submit" { (label) }
+            }
+        }
+    };
+    layout(
+        frame,
+        "GitHub App",
+        html! {
+            @match view {
+                SetupView::Unavailable => p { "This host cannot store an App's secrets; register the App by hand \
+                    (GITHUB_APP_ID, GITHUB_APP_SLUG and its secrets)." },
+                SetupView::Configured { slug } => p { "GitHub is configured with the App " strong { (slug) }
+                    " (GITHUB_APP_ID, GITHUB_APP_SLUG)." },
+                SetupView::Registered(app) => (installed(app)),
+                SetupView::Create { personal, organization, webhook_url } => {
+                    p { "Hookline needs a GitHub App to hear from GitHub and answer there. GitHub creates it from \
+                        a manifest (webhook " code { (webhook_url) } ", Issues and Pull requests read & write, \
+                        Metadata read) and hands its secrets back to this host." }
+                    (manifest_form(personal, "create-personal", "Create GitHub App on my account"))
+                    @match organization {
+                        Some((org, form)) => (manifest_form(form, "create-organization",
+                            &format!("Create GitHub App for {org}"))),
+                        None => form.filters method="get" action={ (frame.base) "/setup" } {
+                            label for="organization" { "or for an organization" }
+                            input #organization type="text" name="organization" placeholder="organization login";
+                            button #choose-organization type="submit" { "Continue" }
+                        },
+                    }
+                },
+            }
+        },
+    )
+}
+
+/// GitHub sent the browser back with a code: one button posts it, from this console's own page.
+pub fn setup_return(frame: &Frame<'_>, code: &str, state: &str) -> String {
+    layout(
+        frame,
+        "GitHub App",
+        html! {
+            p { "GitHub created the App. Finish the setup to store its credentials on this host." }
+            form method="post" action={ (frame.base) "/setup/github/done" } {
+                input type="hidden" name="code" value=(code);
+                input type="hidden" name="state" value=(state);
+                button #finish-setup type="submit" { "Finish setup" }
+            }
+        },
+    )
+}
+
+/// The App is registered (now or before): where to install it.
+pub fn setup_done(frame: &Frame<'_>, app: &AppRegistration) -> String {
+    layout(frame, "GitHub App", installed(app))
+}
+
+fn installed(app: &AppRegistration) -> Markup {
+    html! {
+        p.notice role="status" { "GitHub App " strong { (app.name) } " (" (app.slug) ") of " (app.owner)
+            " is set up; GitHub webhooks are served." }
+        p { a #install href={ (app.html_url) "/installations/new" } { "Install it on repositories" } }
+    }
 }
 
 /// How the pages link out.

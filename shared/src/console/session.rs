@@ -83,6 +83,33 @@ impl Session {
     pub fn csrf_matches(&self, key: &SecretString, token: Option<&str>) -> bool {
         token.is_some_and(|token| constant_time_eq(self.csrf_token(key).as_bytes(), token.as_bytes()))
     }
+
+    /// A `state` for a round trip through another site (GitHub's App registration) that only this session can
+    /// bring back: `{issued}.{mac}`, the MAC over `purpose`, this session's nonce and the time issued.
+    pub fn round_trip_state(&self, key: &SecretString, purpose: &str, now: u64) -> String {
+        let mac = sign(key, &format!("state|{purpose}|{}|{now}", self.nonce));
+        format!("{now}.{mac}")
+    }
+
+    /// Whether `state` is one [`Self::round_trip_state`] issued for `purpose` to this session at most `ttl`
+    /// seconds before `now`.
+    pub fn round_trip_matches(
+        &self,
+        key: &SecretString,
+        purpose: &str,
+        state: &str,
+        now: u64,
+        ttl: u64,
+    ) -> bool {
+        let Some((issued, mac)) = state.split_once('.') else {
+            return false;
+        };
+        let Ok(issued_at) = issued.parse::<u64>() else {
+            return false;
+        };
+        let expected = sign(key, &format!("state|{purpose}|{}|{issued_at}", self.nonce));
+        issued_at <= now && now - issued_at <= ttl && constant_time_eq(expected.as_bytes(), mac.as_bytes())
+    }
 }
 
 /// 128 random bits as 32 hex digits.
@@ -153,6 +180,38 @@ mod tests {
         assert!(!two.csrf_matches(&key(), Some(&token)));
         assert!(!one.csrf_matches(&key(), None));
         assert!(!one.csrf_matches(&key(), Some("")));
+    }
+
+    #[test]
+    fn a_round_trip_state_comes_back_only_to_its_session_for_its_purpose_in_time() {
+        let (session, other) = (Session::operator(100), Session::operator(100));
+        let state = session.round_trip_state(&key(), "app", 1_000);
+        assert!(session.round_trip_matches(&key(), "app", &state, 1_000 + 3_600, 3_600));
+        assert!(
+            !session.round_trip_matches(&key(), "app", &state, 1_000 + 3_601, 3_600),
+            "expired"
+        );
+        assert!(
+            !other.round_trip_matches(&key(), "app", &state, 1_000, 3_600),
+            "another session's"
+        );
+        assert!(
+            !session.round_trip_matches(&key(), "link", &state, 1_000, 3_600),
+            "another purpose"
+        );
+        assert!(!session.round_trip_matches(&SecretString::from("other key"), "app", &state, 1_000, 3_600));
+        let (_, mac) = state.split_once('.').unwrap();
+        let moved = format!("2000.{mac}");
+        assert!(
+            !session.round_trip_matches(&key(), "app", &moved, 2_000, 3_600),
+            "issued time is signed"
+        );
+        for junk in ["", ".", "x.y", "1000", "1000."] {
+            assert!(
+                !session.round_trip_matches(&key(), "app", junk, 1_000, 3_600),
+                "{junk:?}"
+            );
+        }
     }
 
     #[test]

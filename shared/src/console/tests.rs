@@ -58,6 +58,7 @@ fn world() -> World {
             clock: Arc::new(ManualClock::at(NOW)),
             settings,
             openhands_web_url: "https://openhands.example".to_owned(),
+            setup: None,
         },
         store,
         letters,
@@ -149,7 +150,11 @@ impl<'w> Browser<'w> {
         let form = format!("csrf={}&token={TOKEN}", Self::csrf(&page));
         let signed_in = self.send("POST", "/console/sign-in", &form, &[]).await;
         assert_eq!(signed_in.status, 303, "{}", signed_in.body);
-        assert_eq!(signed_in.location.as_deref(), Some("/console/deliveries"));
+        let first = signed_in.location.unwrap_or_default();
+        assert!(
+            first == "/console/deliveries" || first == "/console/setup",
+            "{first}"
+        );
     }
 }
 
@@ -177,7 +182,12 @@ async fn the_sign_in_page_is_strict_about_what_it_loads_and_caches() {
 async fn operator_pages_need_a_signed_in_operator() {
     let world = world();
     let mut browser = Browser::new(&world);
-    for page in ["/console/deliveries", "/console/runs", "/console/dead-letters"] {
+    for page in [
+        "/console/deliveries",
+        "/console/runs",
+        "/console/dead-letters",
+        "/console/setup",
+    ] {
         let answer = browser.get(page).await;
         assert_eq!(answer.status, 401, "{page}");
         assert!(
@@ -424,4 +434,195 @@ fn letter(id: &str) -> DeadLetter {
         reason: "provider answered 500".to_owned(),
         failed_at: NOW - 100,
     }
+}
+
+/// A [`ProviderSwitch`](crate::registry::ProviderSwitch) that counts its reloads.
+#[derive(Default)]
+struct CountingSwitch(Mutex<usize>);
+
+#[async_trait]
+impl crate::registry::ProviderSwitch for CountingSwitch {
+    async fn reload(&self) -> Result<Vec<Provider>, PortError> {
+        *self.0.lock().unwrap() += 1;
+        Ok(vec![Provider::Github])
+    }
+}
+
+/// A console that can register a GitHub App; GitHub's API is an address nothing answers on, so a test that
+/// reaches it fails with 503 rather than passing by accident.
+fn world_with_setup(configured_slug: Option<&str>) -> (World, Arc<MemorySecrets>, Arc<CountingSwitch>) {
+    let mut world = world();
+    let written = Arc::new(MemorySecrets::new());
+    let switch = Arc::new(CountingSwitch::default());
+    let env = crate::config::pairs_lookup(&[("GITHUB_API_URL", "http://127.0.0.1:9")]);
+    world.console.setup = Some(app_setup::AppSetup {
+        github: crate::github::GithubSetup::load(&crate::config::Lookup::new(&env)).unwrap(),
+        public_url: None,
+        writer: written.clone(),
+        http: reqwest::Client::new(),
+        switch: switch.clone(),
+        configured_slug: configured_slug.map(str::to_owned),
+    });
+    (world, written, switch)
+}
+
+/// The manifest form's `state`, from the setup page's form action.
+fn setup_state(page: &Page) -> String {
+    let at = page.body.find("state=").expect("a manifest form") + 6;
+    page.body[at..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_setup_page_posts_a_manifest_to_github_and_only_its_page_may() {
+    let (world, _, _) = world_with_setup(None);
+    let mut browser = Browser::new(&world);
+    let page = browser.get("/console").await;
+    let form = format!("csrf={}&token={TOKEN}", Browser::csrf(&page));
+    let signed_in = browser.send("POST", "/console/sign-in", &form, &[]).await;
+    assert_eq!(
+        signed_in.location.as_deref(),
+        Some("/console/setup"),
+        "no App yet: setup first"
+    );
+    let page = browser.get("/console/setup").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page
+        .body
+        .contains("action=\"https://github.com/settings/apps/new?state="));
+    assert!(
+        page.body.contains("http://hookline.test/webhooks/github"),
+        "the webhook URL as reached"
+    );
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("form-action 'self' https://github.com;"), "{csp}");
+    // Every other page may post only to itself.
+    let other = browser.get("/console/runs").await;
+    let csp = other.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("form-action 'self';"), "{csp}");
+
+    let org = browser.get("/console/setup?organization=octo-org").await;
+    assert!(org
+        .body
+        .contains("https://github.com/organizations/octo-org/settings/apps/new?state="));
+    let bad = browser.get("/console/setup?organization=..%2Fevil").await;
+    assert_eq!(bad.status, 400);
+}
+
+#[tokio::test]
+async fn the_way_back_from_github_sets_no_cookie_and_shows_its_input_as_text() {
+    let (world, _, _) = world_with_setup(None);
+    let mut browser = Browser::new(&world);
+    let page = browser
+        .get("/console/setup/github/done?code=%3Cscript%3Ealert(1)%3C%2Fscript%3E&state=1.x")
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.headers.get("set-cookie").is_none(),
+        "it would replace the operator's session"
+    );
+    assert!(!page.body.contains("<script>alert(1)"), "{}", page.body);
+    assert!(page.body.contains("&lt;script&gt;alert(1)"));
+}
+
+#[tokio::test]
+async fn a_forged_or_stale_state_or_a_strange_code_stores_nothing() {
+    let (world, written, switch) = world_with_setup(None);
+    let mut browser = Browser::new(&world);
+    browser.sign_in().await;
+    let state = setup_state(&browser.get("/console/setup").await);
+    // Forged, missing, or with its signed issue time moved.
+    for form in [
+        "code=abc&state=1.forged".to_owned(),
+        "code=abc".to_owned(),
+        format!(
+            "code=abc&state={}",
+            state.replacen(&NOW.to_string(), &(NOW - 1).to_string(), 1)
+        ),
+    ] {
+        let answer = browser
+            .send("POST", "/console/setup/github/done", &form, &[])
+            .await;
+        assert_eq!(answer.status, 400, "{form}: {}", answer.body);
+        assert!(
+            answer.body.contains("not started from this console"),
+            "{}",
+            answer.body
+        );
+    }
+    // The right state, but a code that is no GitHub code: refused before any request.
+    let answer = browser
+        .send(
+            "POST",
+            "/console/setup/github/done",
+            &format!("code=..%2F..%2Fx&state={state}"),
+            &[],
+        )
+        .await;
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    assert!(answer.body.contains("did not accept this code"));
+    // Another browser's session cannot use this one's state.
+    let mut other = Browser::new(&world);
+    other.sign_in().await;
+    let answer = other
+        .send(
+            "POST",
+            "/console/setup/github/done",
+            &format!("code=abc&state={state}"),
+            &[],
+        )
+        .await;
+    assert_eq!(answer.status, 400);
+    // Signed out, the way back is only the sign-in.
+    let mut anonymous = Browser::new(&world);
+    anonymous.get("/console").await;
+    let answer = anonymous
+        .send(
+            "POST",
+            "/console/setup/github/done",
+            &format!("code=abc&state={state}"),
+            &[],
+        )
+        .await;
+    assert_eq!(answer.status, 401);
+    // From another site, even with the right state: refused.
+    let answer = browser
+        .send(
+            "POST",
+            "/console/setup/github/done",
+            &format!("code=abc&state={state}"),
+            &[("origin", "https://evil.example")],
+        )
+        .await;
+    assert_eq!(answer.status, 403);
+    assert!(written.get("github/app").await.is_err(), "nothing stored");
+    assert_eq!(*switch.0.lock().unwrap(), 0, "nothing switched on");
+}
+
+#[tokio::test]
+async fn an_app_configured_by_the_environment_leaves_nothing_to_set_up() {
+    let (world, _, _) = world_with_setup(Some("hookline"));
+    let mut browser = Browser::new(&world);
+    browser.sign_in().await;
+    let page = browser.get("/console/setup").await;
+    assert!(page.body.contains("configured with the App"), "{}", page.body);
+    assert!(!page.body.contains("settings/apps/new"));
+    let state = "1.x";
+    let answer = browser
+        .send(
+            "POST",
+            "/console/setup/github/done",
+            &format!("code=abc&state={state}"),
+            &[],
+        )
+        .await;
+    assert_eq!(answer.status, 400, "a state from no setup");
+}
+
+#[tokio::test]
+async fn a_host_without_a_writable_secret_store_says_so() {
+    let world = world();
+    let mut browser = Browser::new(&world);
+    browser.sign_in().await;
+    let page = browser.get("/console/setup").await;
+    assert!(page.body.contains("cannot store an App"), "{}", page.body);
 }

@@ -1,12 +1,21 @@
 //! Secrets for the local host: a JSON file, environment variables, and the two layered (env over file).
 //!
-//! All are read once at construction; a changed file or variable takes effect on restart.
+//! All are read once at construction; a changed file or variable takes effect on restart, except what the host
+//! itself writes to the file ([`LayeredSecrets::writable`]), which is read at once.
 
-use std::{collections::HashMap, path::Path};
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::{Arc, PoisonError, RwLock},
+};
 
 use async_trait::async_trait;
 
-use crate::{error::PortError, ports::Secrets, secret::SecretString};
+use crate::{
+    error::PortError,
+    ports::{SecretWriter, Secrets},
+    secret::SecretString,
+};
 
 /// Prefix of the environment variables [`EnvSecrets`] reads.
 pub const ENV_PREFIX: &str = "HOOKLINE_SECRET_";
@@ -70,15 +79,50 @@ impl FileSecrets {
             .map_err(|detail| PortError::permanent("secrets file", format!("{}: {detail}", path.display())))
     }
 
-    /// Add the secrets in `entries` that `path` does not hold yet, creating the file (mode 600) if there is
-    /// none, and return the names added. The file is replaced atomically, so a reader sees the old content or
-    /// the new, never half of it. `value` is asked only for the names that are missing.
+    /// Add the secrets in `names` that `path` does not hold yet, creating the file (mode 600) if there is none,
+    /// and return the names added. `value` is asked only for the names that are missing.
     pub fn add_missing(
         path: impl AsRef<Path>,
         names: &[&str],
         mut value: impl FnMut(&str) -> String,
     ) -> Result<Vec<String>, PortError> {
-        let path = path.as_ref();
+        Self::rewrite(path.as_ref(), |entries| {
+            let added: Vec<String> = names
+                .iter()
+                .filter(|name| !entries.contains_key(**name))
+                .map(|name| (*name).to_owned())
+                .collect();
+            for name in &added {
+                entries.insert(name.clone(), serde_json::Value::String(value(name)));
+            }
+            added
+        })
+    }
+
+    /// Create or replace `entries` in `path` (created, mode 600, if missing).
+    pub fn put(path: impl AsRef<Path>, entries: &[(String, SecretString)]) -> Result<(), PortError> {
+        if let Some((name, _)) = entries.iter().find(|(_, value)| value.expose().trim().is_empty()) {
+            return Err(PortError::permanent(
+                "secrets file",
+                format!("the value of {name:?} is empty"),
+            ));
+        }
+        Self::rewrite(path.as_ref(), |stored| {
+            for (name, value) in entries {
+                stored.insert(name.clone(), serde_json::Value::String(value.expose().to_owned()));
+            }
+            entries.iter().map(|(name, _)| name.clone()).collect()
+        })
+        .map(|_| ())
+    }
+
+    /// Read `path`'s entries (none if it is missing), let `change` edit them and name what it changed, and
+    /// replace the file atomically when it changed something, so a reader sees the old content or the new,
+    /// never half of it.
+    fn rewrite(
+        path: &Path,
+        change: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>) -> Vec<String>,
+    ) -> Result<Vec<String>, PortError> {
         let failed = |what: &str, err: std::io::Error| {
             PortError::permanent("secrets file", format!("cannot {what} {}: {err}", path.display()))
         };
@@ -98,22 +142,15 @@ impl FileSecrets {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => serde_json::Map::new(),
             Err(err) => return Err(failed("read", err)),
         };
-        let added: Vec<String> = names
-            .iter()
-            .filter(|name| !entries.contains_key(**name))
-            .map(|name| (*name).to_owned())
-            .collect();
-        if added.is_empty() {
-            return Ok(added);
-        }
-        for name in &added {
-            entries.insert(name.clone(), serde_json::Value::String(value(name)));
+        let changed = change(&mut entries);
+        if changed.is_empty() {
+            return Ok(changed);
         }
         let text = serde_json::to_string_pretty(&entries).expect("a map of strings serializes");
         let temporary = path.with_extension("json.new");
         write_private(&temporary, text.as_bytes()).map_err(|err| failed("write", err))?;
         std::fs::rename(&temporary, path).map_err(|err| failed("replace", err))?;
-        Ok(added)
+        Ok(changed)
     }
 
     /// No secrets (e.g. when no file is configured).
@@ -271,28 +308,67 @@ impl Secrets for EnvSecrets {
     }
 }
 
-/// Environment over file: a secret set in the environment wins, otherwise the file's value is used.
+/// Environment over file: a secret set in the environment wins, otherwise the file's value is used. Built over
+/// a file's path, it also writes: new secrets go to the file (and are read from it at once).
 #[derive(Clone, Debug, Default)]
 pub struct LayeredSecrets {
     env: EnvSecrets,
-    file: FileSecrets,
+    file: Arc<RwLock<FileSecrets>>,
+    path: Option<PathBuf>,
 }
 
 impl LayeredSecrets {
-    /// Layer `env` over `file` (pass [`FileSecrets::empty`] when there is no file).
+    /// Layer `env` over `file` (pass [`FileSecrets::empty`] when there is no file); read-only.
     pub fn new(env: EnvSecrets, file: FileSecrets) -> Self {
-        Self { env, file }
+        Self {
+            env,
+            file: Arc::new(RwLock::new(file)),
+            path: None,
+        }
+    }
+
+    /// Layer `env` over `file`, read from `path`, where [`SecretWriter::put_secrets`] writes.
+    pub fn writable(env: EnvSecrets, file: FileSecrets, path: PathBuf) -> Self {
+        Self {
+            path: Some(path),
+            ..Self::new(env, file)
+        }
+    }
+
+    fn file(&self) -> std::sync::RwLockReadGuard<'_, FileSecrets> {
+        self.file.read().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 #[async_trait]
 impl Secrets for LayeredSecrets {
     async fn get(&self, name: &str) -> Result<SecretString, PortError> {
-        self.env
-            .lookup(name)
-            .or_else(|| self.file.lookup(name))
-            .cloned()
-            .ok_or_else(|| not_found(name))
+        if let Some(value) = self.env.lookup(name) {
+            return Ok(value.clone());
+        }
+        self.file().lookup(name).cloned().ok_or_else(|| not_found(name))
+    }
+}
+
+#[async_trait]
+impl SecretWriter for LayeredSecrets {
+    async fn put_secrets(&self, entries: &[(String, SecretString)]) -> Result<(), PortError> {
+        let Some(path) = &self.path else {
+            return Err(PortError::permanent("secrets", "no secrets file to write to"));
+        };
+        if let Some((name, _)) = entries.iter().find(|(name, _)| self.env.contains(name)) {
+            // The environment would hide what is written.
+            return Err(PortError::permanent(
+                "secrets",
+                format!("{name:?} is set in the environment ({})", env_var_name(name)),
+            ));
+        }
+        let mut file = self.file.write().unwrap_or_else(PoisonError::into_inner);
+        FileSecrets::put(path, entries)?;
+        for (name, value) in entries {
+            file.values.insert(name.clone(), value.clone());
+        }
+        Ok(())
     }
 }
 

@@ -2,13 +2,20 @@
 //!
 //! | Variable | Default | Meaning |
 //! |---|---|---|
-//! | `GITHUB_TENANTS` | unset (GitHub off) | the one GitHub host the App lives on: `github.com` or a GHES host |
-//! | `GITHUB_APP_ID` | required | JWT issuer: the App's client id (recommended) or numeric id |
-//! | `GITHUB_APP_SLUG` | required | the App's slug; comments by `<slug>[bot]` are its own |
+//! | `GITHUB_TENANTS` | unset (GitHub off unless an App is registered) | the one GitHub host the App lives on: `github.com` or a GHES host |
+//! | `GITHUB_APP_ID` | the registered App's | JWT issuer: the App's client id (recommended) or numeric id |
+//! | `GITHUB_APP_SLUG` | the registered App's | the App's slug; comments by `<slug>[bot]` are its own |
 //! | `GITHUB_API_URL` | `https://api.github.com` | REST base URL (GHES: `https://<host>/api/v3`) |
+//! | `GITHUB_WEB_URL` | `https://<tenant>` | where people register and install the App (the console's setup) |
 //! | `GITHUB_LABEL`, `GITHUB_MENTION` | `HOOKLINE_LABEL`, `HOOKLINE_MENTION` | the label and the handle that trigger |
 //! | `GITHUB_ASSIGNEE` | unset (off) | a machine user's login: assigning an issue or pull request to it triggers |
 //! | `GITHUB_SECRET_PREFIX` | `github` | the App's secrets are `<prefix>/webhook-secret` and `<prefix>/private-key` |
+//!
+//! GitHub is on when `GITHUB_TENANTS` is set with `GITHUB_APP_ID` and `GITHUB_APP_SLUG`, or when an App
+//! registered from the console's setup page is stored (`<prefix>/app`, with its other secrets); the App's id
+//! and slug then come from there, and the tenant is `github.com` unless `GITHUB_TENANTS` names one.
+
+use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, Lookup, ProviderEnv};
 
@@ -36,27 +43,20 @@ pub struct GithubConfig {
 }
 
 impl GithubConfig {
-    /// Load from the environment; `None` when `GITHUB_TENANTS` is unset.
+    /// Load from the environment; `None` when `GITHUB_TENANTS` is unset, or set without `GITHUB_APP_ID` and
+    /// `GITHUB_APP_SLUG` (the App then comes from a stored registration, [`GithubSetup`]).
     pub fn load(env: &Lookup<'_>) -> Result<Option<Self>, ConfigError> {
-        let env = ProviderEnv::new(env, "GITHUB");
-        let Some(tenants) = env.tenants()? else {
+        let github = ProviderEnv::new(env, "GITHUB");
+        if github.get("TENANTS").is_none()
+            || (github.get("APP_ID").is_none() && github.get("APP_SLUG").is_none())
+        {
             return Ok(None);
-        };
-        let [tenant] = tenants.as_slice() else {
-            return Err(env.invalid("TENANTS", "one GitHub App serves one host: list exactly one"));
-        };
-        let secret_prefix = env.secret_prefix()?;
-        Ok(Some(Self {
-            api_url: env.url("API_URL", "https://api.github.com")?,
-            tenant: tenant.to_ascii_lowercase(),
-            app_id: env.require("APP_ID")?,
-            app_slug: env.require("APP_SLUG")?,
-            webhook_secret_name: format!("{secret_prefix}/webhook-secret"),
-            private_key_secret_name: format!("{secret_prefix}/private-key"),
-            label: env.label(),
-            mention: env.mention(),
-            assignee: assignee(&env)?,
-        }))
+        }
+        let setup = GithubSetup::load(env)?;
+        Ok(Some(setup.with_app(
+            &github.require("APP_ID")?,
+            &github.require("APP_SLUG")?,
+        )))
     }
 
     /// The App's own secrets: nothing works without them.
@@ -68,6 +68,90 @@ impl GithubConfig {
     pub fn bot_login(&self) -> String {
         format!("{}[bot]", self.app_slug)
     }
+}
+
+/// GitHub's settings before its App is known, read whether or not GitHub is on: everything but the App's id and
+/// slug, where people register the App, and where its secrets go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GithubSetup {
+    /// The settings an App joins; `app_id` and `app_slug` are empty.
+    without_app: GithubConfig,
+    /// GitHub's web UI (`https://github.com`, `https://<GHES host>`, a local fake in tests).
+    pub web_url: String,
+    /// Where a registered App is stored (`<prefix>/app`, [`AppRegistration`] as JSON).
+    pub registration_secret_name: String,
+    /// The App's OAuth client secret (`<prefix>/client-secret`), for signing people in.
+    pub client_secret_name: String,
+}
+
+impl GithubSetup {
+    pub fn load(env: &Lookup<'_>) -> Result<Self, ConfigError> {
+        let github = ProviderEnv::new(env, "GITHUB");
+        let tenant = match github.get("TENANTS") {
+            None => "github.com".to_owned(),
+            Some(_) => match github.tenants()?.as_deref() {
+                Some([tenant]) => tenant.to_ascii_lowercase(),
+                _ => {
+                    return Err(github.invalid("TENANTS", "one GitHub App serves one host: list exactly one"))
+                }
+            },
+        };
+        let secret_prefix = github.secret_prefix()?;
+        let web_url = github.url("WEB_URL", &format!("https://{tenant}"))?;
+        Ok(Self {
+            without_app: GithubConfig {
+                api_url: github.url("API_URL", "https://api.github.com")?,
+                tenant,
+                app_id: String::new(),
+                app_slug: String::new(),
+                webhook_secret_name: format!("{secret_prefix}/webhook-secret"),
+                private_key_secret_name: format!("{secret_prefix}/private-key"),
+                label: github.label(),
+                mention: github.mention(),
+                assignee: assignee(&github)?,
+            },
+            web_url,
+            registration_secret_name: format!("{secret_prefix}/app"),
+            client_secret_name: format!("{secret_prefix}/client-secret"),
+        })
+    }
+
+    /// GitHub's settings with the App `app_id` (JWT issuer) and `app_slug`.
+    pub fn with_app(&self, app_id: &str, app_slug: &str) -> GithubConfig {
+        GithubConfig {
+            app_id: app_id.to_owned(),
+            app_slug: app_slug.to_owned(),
+            ..self.without_app.clone()
+        }
+    }
+
+    /// GitHub's settings with a registered App (its client id is the JWT issuer, as GitHub recommends).
+    pub fn with_registration(&self, app: &AppRegistration) -> GithubConfig {
+        self.with_app(&app.client_id, &app.slug)
+    }
+
+    /// GitHub's REST base URL.
+    pub fn api_url(&self) -> &str {
+        &self.without_app.api_url
+    }
+
+    /// The App's webhook secret and private key.
+    pub fn app_secrets(&self) -> [&str; 2] {
+        self.without_app.app_secrets()
+    }
+}
+
+/// A GitHub App registered from a manifest: what GitHub said about it, kept (as JSON) next to its secrets.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppRegistration {
+    pub id: u64,
+    pub client_id: String,
+    pub slug: String,
+    pub name: String,
+    /// The account that owns it (a user or an organization login).
+    pub owner: String,
+    /// Its page on GitHub; `/installations/new` under it installs it.
+    pub html_url: String,
 }
 
 /// `GITHUB_ASSIGNEE`: a GitHub login (letters, digits and single inner hyphens, at most 39), `@` optional.

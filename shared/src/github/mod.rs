@@ -9,7 +9,7 @@ mod module;
 mod triggers;
 mod verify;
 
-pub use config::GithubConfig;
+pub use config::{AppRegistration, GithubConfig, GithubSetup};
 pub use module::GithubModule;
 pub use verify::GithubIntake;
 

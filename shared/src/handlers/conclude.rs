@@ -113,6 +113,7 @@ async fn settle(services: &Services, mut run: RunRecord) -> Result<bool, Process
     let Some(module) = services.module(run.provider) else {
         return give_up(services, run, "its provider is not configured").await;
     };
+    let module = module.as_ref();
     let source = module.source();
     if run.outcome.is_none() {
         if let Some(Outcome::Stopped { .. }) = run.conclusion.as_ref().map(|c| &c.outcome) {

@@ -28,6 +28,7 @@ use crate::{
         Conversations, DeliveryLog, DeliveryStore, IdentityStore, Inbox, OpenHandsAuth, RunStore, Secrets,
     },
     provider::{ProviderIntake, ProviderModule},
+    registry::LiveSet,
 };
 
 /// How identities' OpenHands API keys are presented to the app server.
@@ -105,17 +106,14 @@ impl Default for Settings {
 #[derive(Clone)]
 pub struct IntakeServices {
     pub inbox: Arc<dyn Inbox>,
-    pub intakes: Vec<Arc<dyn ProviderIntake>>,
+    pub intakes: LiveSet<dyn ProviderIntake>,
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
 }
 
 impl IntakeServices {
-    pub fn intake(&self, provider: Provider) -> Option<&dyn ProviderIntake> {
-        self.intakes
-            .iter()
-            .find(|i| i.provider() == provider)
-            .map(|i| i.as_ref())
+    pub fn intake(&self, provider: Provider) -> Option<Arc<dyn ProviderIntake>> {
+        self.intakes.get(provider)
     }
 }
 
@@ -126,7 +124,7 @@ pub struct Services {
     pub runs: Arc<dyn RunStore>,
     pub secrets: Arc<dyn Secrets>,
     pub conversations: Arc<dyn Conversations>,
-    pub providers: Vec<Arc<dyn ProviderModule>>,
+    pub providers: LiveSet<dyn ProviderModule>,
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
     /// Per-conversation locks, so concurrent callbacks make one OpenHands lookup, not one each.
@@ -174,11 +172,8 @@ impl KeyedLocks {
 }
 
 impl Services {
-    pub fn module(&self, provider: Provider) -> Option<&dyn ProviderModule> {
-        self.providers
-            .iter()
-            .find(|m| m.provider() == provider)
-            .map(|m| m.as_ref())
+    pub fn module(&self, provider: Provider) -> Option<Arc<dyn ProviderModule>> {
+        self.providers.get(provider)
     }
 
     fn now(&self) -> u64 {

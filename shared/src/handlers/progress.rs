@@ -265,6 +265,7 @@ async fn edit(services: &Services, run: &RunRecord) -> Result<(), PortError> {
     let (Some(module), Some(status)) = (services.module(run.provider), run.status.as_ref()) else {
         return Err(PortError::permanent("progress", "no provider or status message"));
     };
+    let module = module.as_ref();
     let link = services.conversations.conversation_link(&run.conversation_id);
     let elapsed = services.now().saturating_sub(run.created_at);
     let text = prompt::status_progress(&run.actor.login, &link, &run.options, &run.progress, elapsed);

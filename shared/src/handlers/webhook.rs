@@ -33,6 +33,7 @@ pub async fn handle(services: &IntakeServices, provider: &str, request: HttpRequ
     let Some(module) = Provider::parse(provider).and_then(|p| services.intake(p)) else {
         return Handled::answer(WebhookError::NotFound.into_reply());
     };
+    let module = module.as_ref();
     match accept(services, module, provider, &request).await {
         Ok(handled) => handled,
         Err(err) => {

@@ -162,6 +162,7 @@ async fn process_envelope(
     let module = services.module(envelope.provider).ok_or_else(|| {
         ProcessError::Permanent(format!("provider {} is not configured", envelope.provider))
     })?;
+    let module = module.as_ref();
     let envelope = module.enrich(envelope).await?;
     let mut trigger = match module.decide(&envelope)? {
         Decision::Ignore(reason) => {

@@ -157,6 +157,7 @@ pub fn console_services(
         clock: Arc::new(SystemClock),
         settings: config.console.clone(),
         openhands_web_url: config.openhands.web_url.clone(),
+        setup: None,
     }
 }
 
