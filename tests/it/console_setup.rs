@@ -27,7 +27,7 @@ async fn harness_without_app() -> Harness {
 
 /// GIVEN a host with no GitHub App WHEN the operator opens the setup page, creates the App on GitHub and
 /// finishes THEN the App's secrets are stored, the page links to installing it, and a mention signed with the
-/// new webhook secret starts a run (the worker signs in as the new App) — no restart. An attacker's code with
+/// new webhook secret starts a run (the worker signs in as the new App) — no restart, and after one too. An attacker's code with
 /// a forged state, and a form from another site, are refused first and store nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_creates_the_github_app_and_github_is_served_at_once() {
@@ -213,4 +213,16 @@ async fn an_operator_creates_the_github_app_and_github_is_served_at_once() {
         .contains("configured already"));
     assert_eq!(h.github.created_apps().len(), 1);
     browser.close().await.unwrap();
+
+    // A restart finds the registered App in the secret store.
+    let mut h = h;
+    h.stop().await;
+    h.boot().await;
+    let again = issue_comment(8, 801, "@openhands please fix", user("alice", ALICE_ID), false);
+    assert_eq!(
+        h.deliver_signed(secret.expose(), "issue_comment", "after-restart", &again)
+            .await
+            .0,
+        202
+    );
 }
