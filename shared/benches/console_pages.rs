@@ -65,6 +65,7 @@ fn bench_pages(c: &mut Criterion) {
         settings,
         openhands_web_url: "https://openhands.example".to_owned(),
         setup: None,
+        linking: None,
     };
     let cookie = Session::operator(u64::MAX)
         .set_cookie(&SecretString::new(key), "/console", 60)

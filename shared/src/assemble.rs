@@ -111,6 +111,8 @@ pub fn worker_services(config: &Config, adapters: Adapters, http: reqwest::Clien
         deliveries: adapters.deliveries,
         identities: adapters.identities,
         decisions: adapters.decisions,
+        // A host whose console takes invitations sets them ([`Config::invites`]).
+        invites: None,
     }
 }
 

@@ -6,6 +6,7 @@ use std::{str::FromStr, time::Duration};
 use crate::{
     domain::Provider,
     handlers::{AuthMode, DefaultIdentity, Settings},
+    invite::Invites,
     openhands::OpenHandsConfig,
     registry::ProviderConfigs,
 };
@@ -56,6 +57,8 @@ pub struct ConsoleSettings {
     /// The address providers and browsers reach Hookline at (`HOOKLINE_PUBLIC_URL`, e.g. a tunnel's); `None`:
     /// the console's own address as the browser reached it.
     pub public_url: Option<String>,
+    /// How long an invitation to link oneself is good for (`HOOKLINE_LINK_INVITE_SECS`).
+    pub invite_ttl: Duration,
 }
 
 impl Default for ConsoleSettings {
@@ -65,11 +68,25 @@ impl Default for ConsoleSettings {
             session_key_secret: "console/session-key".to_owned(),
             session_ttl: Duration::from_secs(8 * 3600),
             public_url: None,
+            invite_ttl: Duration::from_secs(24 * 3600),
         }
     }
 }
 
 impl Config {
+    /// How unlinked people are invited to link themselves on the console at `public_url` (the setting's, or
+    /// the address a host knows itself by), for the providers they can sign in with.
+    pub fn invites(&self, public_url: Option<&str>) -> Option<Invites> {
+        let public_url = self.console.public_url.as_deref().or(public_url)?;
+        let providers = self.providers.sign_in_providers();
+        (!providers.is_empty()).then(|| Invites {
+            console_url: format!("{public_url}/console"),
+            key_secret: self.console.session_key_secret.clone(),
+            ttl: self.console.invite_ttl,
+            providers,
+        })
+    }
+
     /// Load from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::load(process_env, None)
@@ -167,6 +184,7 @@ impl Config {
                 .get("HOOKLINE_PUBLIC_URL")
                 .map(|url| check_url("HOOKLINE_PUBLIC_URL", &url))
                 .transpose()?,
+            invite_ttl: secs("HOOKLINE_LINK_INVITE_SECS", console_defaults.invite_ttl)?,
         };
         if console.session_ttl.is_zero() {
             return Err(ConfigError::invalid(

@@ -27,6 +27,7 @@ pub mod github;
 pub mod gitlab;
 pub mod handlers;
 pub mod http;
+pub mod invite;
 pub mod jira;
 pub mod linear;
 pub mod memory;

@@ -81,9 +81,16 @@ impl ProviderConfigs {
         Ok(())
     }
 
-    /// The GitHub App's slug, when GitHub is on.
-    pub fn github_app_slug(&self) -> Option<&str> {
-        self.github.as_ref().map(|c| c.app_slug.as_str())
+    /// The GitHub App's id and slug, when GitHub is on.
+    pub fn github_app(&self) -> Option<(&str, &str)> {
+        self.github
+            .as_ref()
+            .map(|c| (c.app_id.as_str(), c.app_slug.as_str()))
+    }
+
+    /// The providers whose people can sign in on the console to link themselves (GitHub, through its App).
+    pub fn sign_in_providers(&self) -> Vec<Provider> {
+        self.github_setup.iter().map(|_| Provider::Github).collect()
     }
 
     /// GitHub's settings before its App is known, when GitHub was wanted.

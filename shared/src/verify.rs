@@ -43,6 +43,14 @@ pub fn prefixed_sha256(secret: &[u8], body: &[u8], header: Option<&str>) -> Resu
     hmac_sha256_hex(secret, body, hex_part)
 }
 
+/// `bytes` random bytes as hex digits (nonces, generated keys).
+pub fn random_hex(bytes: usize) -> String {
+    use rand::RngCore;
+    let mut buffer = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buffer);
+    hex::encode(buffer)
+}
+
 /// Lowercase hex HMAC-SHA256, for tests and for signing outgoing fixtures.
 pub fn sign_hex(secret: &[u8], message: &[u8]) -> String {
     // new_from_slice never fails for HMAC (any key length is valid).

@@ -85,14 +85,10 @@ async fn an_operator_creates_the_github_app_and_github_is_served_at_once() {
         .await
         .unwrap();
     browser.click("#finish-setup").await.unwrap();
-    assert!(
-        browser
-            .text_of("main")
-            .await
-            .unwrap()
-            .contains("not started from this console"),
-        "a forged state is refused"
-    );
+    browser
+        .text_once("main", "not started from this console")
+        .await
+        .expect("a forged state is refused");
     assert!(
         h.github.created_apps().is_empty(),
         "the attacker's code was never exchanged"
@@ -149,17 +145,15 @@ async fn an_operator_creates_the_github_app_and_github_is_served_at_once() {
     let landing = browser.client().current_url().await.unwrap();
     browser.goto(&attacker).await.unwrap();
     browser.click("#go").await.unwrap();
-    assert!(browser
-        .text_of("main")
+    browser
+        .text_once("main", "not sent from this console")
         .await
-        .unwrap()
-        .contains("not sent from this console"));
+        .unwrap();
     assert!(h.github.created_apps().is_empty());
 
     browser.goto(landing.as_str()).await.unwrap();
     browser.click("#finish-setup").await.unwrap();
-    let done = browser.text_of(".notice").await.unwrap();
-    assert!(done.contains("is set up"), "{done}");
+    browser.text_once(".notice", "is set up").await.unwrap();
     let install = browser
         .element("#install")
         .await
@@ -206,11 +200,7 @@ async fn an_operator_creates_the_github_app_and_github_is_served_at_once() {
     assert!(browser.text_of("main").await.unwrap().contains("is set up"));
     browser.goto(landing.as_str()).await.unwrap();
     browser.click("#finish-setup").await.unwrap();
-    assert!(browser
-        .text_of("main")
-        .await
-        .unwrap()
-        .contains("configured already"));
+    browser.text_once("main", "configured already").await.unwrap();
     assert_eq!(h.github.created_apps().len(), 1);
     browser.close().await.unwrap();
 

@@ -3,6 +3,7 @@ mod admin;
 mod aws_adapters;
 mod browser;
 mod console;
+mod console_linking;
 mod console_setup;
 mod deliveries;
 mod e2e_github;

@@ -142,6 +142,27 @@ impl Browser {
         element.text().await.with_context(|| format!("text of `{css}`"))
     }
 
+    /// The text of the first element matching `css` once it contains `needle` (pages load after a click).
+    ///
+    /// # Errors
+    /// If no element matching `css` shows `needle` within 10 s (the error names the last text seen).
+    pub async fn text_once(&self, css: &str, needle: &str) -> anyhow::Result<String> {
+        let deadline = std::time::Instant::now() + ELEMENT_READY;
+        loop {
+            let text = match self.client.find(Locator::Css(css)).await {
+                Ok(element) => element.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            if text.contains(needle) {
+                return Ok(text);
+            }
+            if std::time::Instant::now() > deadline {
+                anyhow::bail!("`{css}` never showed {needle:?}; last: {text:?}");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// Click the first element matching `css` (see [`Self::element`]).
     ///
     /// # Errors

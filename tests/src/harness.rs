@@ -138,11 +138,12 @@ impl Harness {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
+        // GitHub's web side (App registration, people signing in) is the fake too.
+        env.insert("GITHUB_WEB_URL".to_owned(), self.github.url().to_owned());
         if self.options.without_github_app {
             for name in ["GITHUB_TENANTS", "GITHUB_APP_ID", "GITHUB_APP_SLUG"] {
                 env.remove(name);
             }
-            env.insert("GITHUB_WEB_URL".to_owned(), self.github.url().to_owned());
         }
         env.extend(self.options.extra_env.iter().cloned());
         Config::from_lookup(move |name| env.get(name).cloned()).expect("test config loads")

@@ -22,7 +22,11 @@ use hookline::{
     assemble::{self, Adapters, LiveProviders},
     clock::Clock,
     config::{Config, ConsoleSettings},
-    console::{app_setup::AppSetup, ConsoleServices},
+    console::{
+        app_setup::{AppSetup, ConfiguredApp},
+        linking::Linking,
+        ConsoleServices,
+    },
     embedded::{
         env_var_name, Database, EnvSecrets, FileSecrets, LayeredSecrets, RetryOutcome, SqliteQueue,
         SqliteStore,
@@ -280,7 +284,10 @@ pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
         clock,
     } = options;
     // Before the stored App joins: an App configured by the environment leaves nothing to set up.
-    let configured_github_app = config.providers.github_app_slug().map(str::to_owned);
+    let configured_github_app = config.providers.github_app().map(|(app_id, slug)| ConfiguredApp {
+        app_id: app_id.to_owned(),
+        slug: slug.to_owned(),
+    });
     let unregistered = config.providers.clone();
     config
         .providers
@@ -303,7 +310,7 @@ pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
     let http = assemble::http_client(&config).context("building the HTTP client")?;
     let inbox = Arc::new(BatchingInbox::start(database.clone()).context("starting the inbox writer")?);
     let intake = assemble::intake_services(&config, inbox, &secrets, clock.clone());
-    let services = assemble::worker_services(
+    let mut services = assemble::worker_services(
         &config,
         Adapters {
             deliveries: store.clone(),
@@ -330,7 +337,7 @@ pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
                 &services,
                 &http,
             )),
-            configured_slug: configured_github_app,
+            configured: configured_github_app,
         }),
         _ => None,
     };
@@ -343,6 +350,10 @@ pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
         settings: config.console.clone(),
         openhands_web_url: config.openhands.web_url.clone(),
         setup,
+        linking: Some(Linking {
+            identities: services.identities.clone(),
+            claims: services.deliveries.clone(),
+        }),
     };
 
     let wake = Arc::new(Notify::new());
@@ -361,6 +372,8 @@ pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
         .await
         .with_context(|| format!("binding {}", local.listen))?;
     let addr = listener.local_addr()?;
+    // Notices invite people to the console at the address the host knows itself by, unless one is set.
+    services.invites = config.invites(Some(&format!("http://{addr}")));
 
     let mut tasks = Vec::new();
     let server_stop = stopped.clone();

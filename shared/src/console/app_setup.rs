@@ -44,8 +44,16 @@ pub struct AppSetup {
     pub writer: Arc<dyn SecretWriter>,
     pub http: reqwest::Client,
     pub switch: Arc<dyn ProviderSwitch>,
-    /// The App's slug when `GITHUB_APP_ID` and `GITHUB_APP_SLUG` configure it (no setup then).
-    pub configured_slug: Option<String>,
+    /// The App when `GITHUB_APP_ID` and `GITHUB_APP_SLUG` configure it (no setup then).
+    pub configured: Option<ConfiguredApp>,
+}
+
+/// An App the environment configures.
+#[derive(Clone, Debug)]
+pub struct ConfiguredApp {
+    /// `GITHUB_APP_ID`: its client id or numeric id.
+    pub app_id: String,
+    pub slug: String,
 }
 
 /// Where GitHub stands for the setup page.
@@ -53,7 +61,7 @@ pub enum AppState {
     /// No App: offer to create one.
     None,
     /// Configured by the environment.
-    Configured { slug: String },
+    Configured { app_id: String, slug: String },
     /// Registered from this console.
     Registered(AppRegistration),
 }
@@ -93,8 +101,11 @@ pub enum SetupError {
 impl AppSetup {
     /// The App as the configuration and the secret store have it.
     pub async fn state(&self, secrets: &dyn Secrets) -> Result<AppState, PortError> {
-        if let Some(slug) = &self.configured_slug {
-            return Ok(AppState::Configured { slug: slug.clone() });
+        if let Some(app) = &self.configured {
+            return Ok(AppState::Configured {
+                app_id: app.app_id.clone(),
+                slug: app.slug.clone(),
+            });
         }
         match secrets.get(&self.github.registration_secret_name).await {
             Ok(stored) => serde_json::from_str(stored.expose())
@@ -124,6 +135,8 @@ impl AppSetup {
             "description": "Starts OpenHands conversations from issues and pull requests.",
             "hook_attributes": { "url": format!("{public_base}/webhooks/github"), "active": true },
             "redirect_url": format!("{console_base_url}/setup/github/done"),
+            // People sign in with the App to link themselves.
+            "callback_urls": [format!("{console_base_url}/link/github/callback")],
             "public": false,
             "default_permissions": { "issues": "write", "pull_requests": "write", "metadata": "read" },
             "default_events": EVENTS,

@@ -20,6 +20,7 @@
 //! from this console's own page, where the session is back and the `state` stands in for the form token.
 
 pub mod app_setup;
+pub mod linking;
 mod pages;
 pub mod session;
 
@@ -32,6 +33,7 @@ use crate::{
     error::PortError,
     handlers::webhook::Handled,
     http::{HttpReply, HttpRequest},
+    invite::{Invitation, InviteError},
     ports::{DeadLetters, DeliveryLog, DeliveryQuery, RunQuery, RunStore, Secrets},
     secret::SecretString,
     verify::constant_time_eq,
@@ -46,7 +48,15 @@ const PAGE_ROWS: usize = 50;
 const DEAD_LETTER_ROWS: usize = 200;
 
 /// The pages anyone may open (the sign-in), and those only a signed-in operator may.
-const OPEN_PAGES: &[&str] = &["", "/sign-in", "/sign-out", SETUP_RETURN];
+const OPEN_PAGES: &[&str] = &[
+    "",
+    "/sign-in",
+    "/sign-out",
+    SETUP_RETURN,
+    "/link",
+    LINK_RETURN,
+    "/link/key",
+];
 const OPERATOR_PAGES: &[&str] = &[
     "/deliveries",
     "/runs",
@@ -58,6 +68,12 @@ const OPERATOR_PAGES: &[&str] = &[
 
 /// Where GitHub sends the browser back after registering the App.
 const SETUP_RETURN: &str = "/setup/github/done";
+
+/// Where GitHub sends a person back after signing in to link themselves.
+const LINK_RETURN: &str = "/link/github/callback";
+
+/// How long a person has from leaving to sign in until coming back.
+const SIGN_IN_TTL_SECS: u64 = 3600;
 
 /// What a setup `state` is for (a session's round-trip states are told apart by purpose).
 const SETUP_PURPOSE: &str = "github-app";
@@ -94,6 +110,8 @@ pub struct ConsoleServices {
     pub openhands_web_url: String,
     /// Registering the GitHub App from a manifest; `None` where the host cannot.
     pub setup: Option<app_setup::AppSetup>,
+    /// People linking themselves (with the App's sign-in); `None` where the host cannot.
+    pub linking: Option<linking::Linking>,
 }
 
 /// Why a console request was not answered with its page.
@@ -108,7 +126,10 @@ enum ConsoleError {
     SignIn,
     /// A form without this session's token, or from another site.
     #[error("refused form")]
-    Forbidden,
+    RefusedForm,
+    /// Not for this person (the page says why).
+    #[error("{0}")]
+    Forbidden(&'static str),
     #[error("{0}")]
     BadRequest(&'static str),
     /// The setup could not finish (the page says why).
@@ -124,7 +145,7 @@ impl ConsoleError {
             ConsoleError::NotFound => 404,
             ConsoleError::MethodNotAllowed => 405,
             ConsoleError::SignIn => 401,
-            ConsoleError::Forbidden => 403,
+            ConsoleError::RefusedForm | ConsoleError::Forbidden(_) => 403,
             ConsoleError::BadRequest(_) => 400,
             ConsoleError::Conflict(_) => 409,
             ConsoleError::Store(err) if err.is_transient() => 503,
@@ -138,9 +159,10 @@ impl ConsoleError {
             ConsoleError::NotFound => "There is no such page.",
             ConsoleError::MethodNotAllowed => "That page does not take this method.",
             ConsoleError::SignIn => "Sign in first.",
-            ConsoleError::Forbidden => {
+            ConsoleError::RefusedForm => {
                 "This form was not sent from this console's own page. Reload and try again."
             }
+            ConsoleError::Forbidden(why) => why,
             ConsoleError::BadRequest(why) | ConsoleError::Conflict(why) => why,
             ConsoleError::Store(_) => "The store could not be read just now. Try again.",
         }
@@ -259,8 +281,8 @@ impl Visit<'_> {
             ));
         }
         if method == "POST" {
-            // GitHub's way back carries the setup's `state` instead of the form token (checked there).
-            self.check_form_origin(&session, page != SETUP_RETURN)?;
+            // GitHub's ways back carry their `state` instead of the form token (checked there).
+            self.check_form_origin(&session, page != SETUP_RETURN && page != LINK_RETURN)?;
         }
         let signed_in = session.is_operator(self.now);
         match (method, page) {
@@ -271,7 +293,29 @@ impl Visit<'_> {
                 Handled::answer(HttpReply::see_other(self.base.to_owned())),
                 AnswerSession::Replace(Session::anonymous()),
             )),
-            ("GET", SETUP_RETURN) => Ok(self.setup_return(&session)),
+            ("GET", SETUP_RETURN) => Ok(self.come_back(
+                &session,
+                &pages::Return {
+                    title: "GitHub App",
+                    text: "GitHub created the App. Finish the setup to store its credentials on this host.",
+                    action: format!("{}{SETUP_RETURN}", self.base),
+                    button_id: "finish-setup",
+                    button: "Finish setup",
+                },
+            )),
+            ("GET", "/link") => self.link_start(&session).await,
+            ("GET", LINK_RETURN) => Ok(self.come_back(
+                &session,
+                &pages::Return {
+                    title: "Link your account",
+                    text: "GitHub signed you in. Continue to link your account.",
+                    action: format!("{}{LINK_RETURN}", self.base),
+                    button_id: "continue-link",
+                    button: "Continue",
+                },
+            )),
+            ("POST", LINK_RETURN) => self.link_signed_in(&session).await,
+            ("POST", "/link/key") => self.link_key(&session).await,
             (_, page) if OPERATOR_PAGES.contains(&page) && !signed_in => Err(ConsoleError::SignIn),
             ("GET", "/deliveries") => self.deliveries(&session).await,
             ("GET", "/runs") => self.runs(&session).await,
@@ -312,7 +356,7 @@ impl Visit<'_> {
                 foreign_origin,
                 "console form refused"
             );
-            return Err(ConsoleError::Forbidden);
+            return Err(ConsoleError::RefusedForm);
         }
         Ok(())
     }
@@ -438,7 +482,7 @@ impl Visit<'_> {
         };
         match setup.state(self.console.secrets.as_ref()).await? {
             app_setup::AppState::None => self.create_app(session, setup),
-            app_setup::AppState::Configured { slug } => Ok(self.page(pages::setup(
+            app_setup::AppState::Configured { slug, .. } => Ok(self.page(pages::setup(
                 &frame,
                 &pages::SetupView::Configured { slug: &slug },
             ))),
@@ -481,16 +525,17 @@ impl Visit<'_> {
         Ok((handled, keep))
     }
 
-    /// GitHub's redirect back: a page whose button posts the code from here. It shows nothing else and sets no
-    /// cookie, so anyone may open it.
-    fn setup_return(&self, session: &Session) -> (Handled, AnswerSession) {
+    /// A provider's redirect back: a page whose button posts the code from here. It shows nothing else and sets
+    /// no cookie (the request may lack the browser's), so anyone may open it.
+    fn come_back(&self, session: &Session, back: &pages::Return<'_>) -> (Handled, AnswerSession) {
         let query = Query::parse(self.request.query);
         let frame = Frame {
             signed_in: false,
             ..self.frame(session)
         };
-        let body = pages::setup_return(
+        let body = pages::come_back(
             &frame,
+            back,
             query.get("code").unwrap_or_default(),
             query.get("state").unwrap_or_default(),
         );
@@ -498,6 +543,127 @@ impl Visit<'_> {
             Handled::answer(HttpReply::html(200, body)),
             AnswerSession::Untouched,
         )
+    }
+
+    /// The invitation a request names (`invite`), with the setup and linking this host needs for it.
+    async fn invitation(
+        &self,
+        token: &str,
+    ) -> Result<(Invitation, &app_setup::AppSetup, &linking::Linking), ConsoleError> {
+        let (Some(setup), Some(linking)) = (&self.console.setup, &self.console.linking) else {
+            return Err(ConsoleError::NotFound);
+        };
+        let invitation = Invitation::from_token(token, self.key, self.now).map_err(|err| match err {
+            InviteError::Forged => ConsoleError::BadRequest("This link is not one Hookline made."),
+            InviteError::Expired => {
+                ConsoleError::BadRequest("This link has expired. Mention Hookline again for a new one.")
+            }
+        })?;
+        Ok((invitation, setup, linking))
+    }
+
+    /// Public URL of the sign-in's way back.
+    fn link_callback(&self, setup: &app_setup::AppSetup) -> String {
+        format!(
+            "{}/console{LINK_RETURN}",
+            setup.public_base(&self.origin(), self.base)
+        )
+    }
+
+    async fn link_start(&self, session: &Session) -> Result<(Handled, AnswerSession), ConsoleError> {
+        let query = Query::parse(self.request.query);
+        let token = query.get("invite").unwrap_or_default();
+        let (invitation, setup, _) = self.invitation(token).await?;
+        let client_id = match linking::signs_in(invitation.provider) {
+            true => linking::client_id(setup, self.console.secrets.as_ref()).await?,
+            false => None,
+        };
+        let purpose = format!("link|{}", invitation.nonce);
+        let sign_in = client_id.map(|client_id| {
+            let state = format!(
+                "{token}~{}",
+                session.round_trip_state(self.key, &purpose, self.now)
+            );
+            linking::github_authorize_url(setup, &client_id, &self.link_callback(setup), &state)
+        });
+        let frame = self.frame(session);
+        let (mut handled, keep) = self.page(pages::link_start(&frame, &invitation, sign_in.as_deref()));
+        // The sign-in is a link, not a form; nothing here posts elsewhere.
+        handled.reply = handled
+            .reply
+            .with_header("content-security-policy", content_security_policy("'self'"));
+        Ok((handled, keep))
+    }
+
+    /// Back from signing in: the account must be the invited one; then the key form.
+    async fn link_signed_in(&self, session: &Session) -> Result<(Handled, AnswerSession), ConsoleError> {
+        let state = form_field(self.request.body, "state").unwrap_or_default();
+        let (token, round_trip) = state.split_once('~').unwrap_or_default();
+        let (invitation, setup, _) = self.invitation(token).await?;
+        let purpose = format!("link|{}", invitation.nonce);
+        if !session.round_trip_matches(self.key, &purpose, round_trip, self.now, SIGN_IN_TTL_SECS) {
+            tracing::warn!("link sign-in refused: its state is not this session's, or too old");
+            return Err(ConsoleError::BadRequest(
+                "This sign-in was not started from this browser, or is over an hour old. Open the link again.",
+            ));
+        }
+        let code = form_field(self.request.body, "code").unwrap_or_default();
+        let callback = self.link_callback(setup);
+        linking::github_account(
+            setup,
+            self.console.secrets.as_ref(),
+            &invitation,
+            &code,
+            &callback,
+        )
+        .await
+        .map_err(|err| match err {
+            linking::SignInError::Refused => {
+                ConsoleError::BadRequest("GitHub did not accept this sign-in. Open the link again.")
+            }
+            linking::SignInError::OtherAccount { .. } => ConsoleError::Forbidden(
+                "You signed in as another GitHub account than the one this link was made for.",
+            ),
+            linking::SignInError::Unavailable => ConsoleError::NotFound,
+            linking::SignInError::Store(err) => ConsoleError::Store(err),
+        })?;
+        let grant = session.round_trip_state(self.key, &format!("granted|{}", invitation.nonce), self.now);
+        let frame = self.frame(session);
+        Ok(self.page(pages::link_key_form(&frame, &invitation, token, &grant)))
+    }
+
+    async fn link_key(&self, session: &Session) -> Result<(Handled, AnswerSession), ConsoleError> {
+        let token = form_field(self.request.body, "invite").unwrap_or_default();
+        let (invitation, setup, linking) = self.invitation(&token).await?;
+        let grant = form_field(self.request.body, "grant").unwrap_or_default();
+        let granted = format!("granted|{}", invitation.nonce);
+        if !session.round_trip_matches(self.key, &granted, &grant, self.now, linking::GRANT_TTL_SECS) {
+            return Err(ConsoleError::BadRequest(
+                "Sign in again: this form belongs to another sign-in, or waited too long.",
+            ));
+        }
+        let user = form_field(self.request.body, "openhands_user").unwrap_or_default();
+        let key = form_field(self.request.body, "api_key").unwrap_or_default();
+        let (user, key) = (user.trim(), key.trim());
+        if user.is_empty() || key.is_empty() || user.len() > 200 || key.len() > 4096 {
+            return Err(ConsoleError::BadRequest("Enter your OpenHands user and API key."));
+        }
+        if !linking::link(
+            linking,
+            setup,
+            &invitation,
+            user,
+            SecretString::new(key),
+            self.now,
+        )
+        .await?
+        {
+            return Err(ConsoleError::Conflict(
+                "This link was used already. Mention Hookline again for a new one.",
+            ));
+        }
+        let frame = self.frame(session);
+        Ok(self.page(pages::link_done(&frame, &invitation)))
     }
 
     async fn finish_setup(&self, session: &Session) -> Result<(Handled, AnswerSession), ConsoleError> {

@@ -7,6 +7,7 @@ use maud::{html, Markup, DOCTYPE};
 use crate::{
     domain::{DeliveryDecision, Provider, RunRecord, RunState},
     github::AppRegistration,
+    invite::Invitation,
     ports::{DeadLetter, DeliveryPage, RunPage},
 };
 
@@ -319,17 +320,26 @@ pub fn setup(frame: &Frame<'_>, view: &SetupView<'_>) -> String {
     )
 }
 
-/// GitHub sent the browser back with a code: one button posts it, from this console's own page.
-pub fn setup_return(frame: &Frame<'_>, code: &str, state: &str) -> String {
+/// The provider sent the browser back with a code: one button posts it to `action`, from this console's own
+/// page.
+pub struct Return<'a> {
+    pub title: &'a str,
+    pub text: &'a str,
+    pub action: String,
+    pub button_id: &'a str,
+    pub button: &'a str,
+}
+
+pub fn come_back(frame: &Frame<'_>, back: &Return<'_>, code: &str, state: &str) -> String {
     layout(
         frame,
-        "GitHub App",
+        back.title,
         html! {
-            p { "GitHub created the App. Finish the setup to store its credentials on this host." }
-            form method="post" action={ (frame.base) "/setup/github/done" } {
+            p { (back.text) }
+            form method="post" action=(back.action) {
                 input type="hidden" name="code" value=(code);
                 input type="hidden" name="state" value=(state);
-                button #finish-setup type="submit" { "Finish setup" }
+                button id=(back.button_id) type="submit" { (back.button) }
             }
         },
     )
@@ -346,6 +356,55 @@ fn installed(app: &AppRegistration) -> Markup {
             " is set up; GitHub webhooks are served." }
         p { a #install href={ (app.html_url) "/installations/new" } { "Install it on repositories" } }
     }
+}
+
+/// An invitation to link oneself: who it is for, and the way to sign in (`None`: this host cannot).
+pub fn link_start(frame: &Frame<'_>, invitation: &Invitation, sign_in: Option<&str>) -> String {
+    layout(
+        frame,
+        "Link your account",
+        html! {
+            p { "This links the " (invitation.provider.as_str()) " account " strong { "@" (invitation.login) }
+                " to your OpenHands identity, so that mentioning Hookline starts OpenHands as you." }
+            @match sign_in {
+                Some(url) => p { a #sign-in-with-provider href=(url) { "Sign in with GitHub as @" (invitation.login) } },
+                None => p.error { "Signing in with this provider is not set up on this host; ask an admin to link \
+                    you." },
+            }
+        },
+    )
+}
+
+/// After signing in: the OpenHands user and API key.
+pub fn link_key_form(frame: &Frame<'_>, invitation: &Invitation, invite: &str, grant: &str) -> String {
+    layout(
+        frame,
+        "Link your account",
+        html! {
+            p.notice { "Signed in as @" (invitation.login) "." }
+            form method="post" action={ (frame.base) "/link/key" } {
+                input type="hidden" name="csrf" value=(&frame.csrf);
+                input type="hidden" name="invite" value=(invite);
+                input type="hidden" name="grant" value=(grant);
+                label for="openhands-user" { "OpenHands user (e.g. your email)" }
+                input #openhands-user type="text" name="openhands_user" required;
+                label for="api-key" { "OpenHands API key" }
+                input #api-key type="password" name="api_key" autocomplete="off" required;
+                button #link type="submit" { "Link" }
+            }
+        },
+    )
+}
+
+/// Linked.
+pub fn link_done(frame: &Frame<'_>, invitation: &Invitation) -> String {
+    layout(
+        frame,
+        "Linked",
+        html! {
+            p.notice role="status" { "@" (invitation.login) " is linked. Mention Hookline again to start OpenHands." }
+        },
+    )
 }
 
 /// How the pages link out.

@@ -6,11 +6,9 @@
 //! CSRF token derived from the nonce with the same key, so a page of another site can neither read nor forge
 //! it; signing in issues a new nonce, so a nonce planted before sign-in is worth nothing after.
 
-use rand::RngCore;
-
 use crate::{
     secret::SecretString,
-    verify::{constant_time_eq, sign_hex},
+    verify::{constant_time_eq, random_hex, sign_hex},
 };
 
 /// The cookie's name.
@@ -114,16 +112,12 @@ impl Session {
 
 /// 128 random bits as 32 hex digits.
 pub fn random_nonce() -> String {
-    let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
+    random_hex(16)
 }
 
 /// 256 random bits as 64 hex digits: a new operator token or session key.
 pub fn random_key() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
+    random_hex(32)
 }
 
 fn sign(key: &SecretString, message: &str) -> String {

@@ -14,7 +14,7 @@ use crate::{
     conformance::{decision, run},
     domain::{DecisionKind, RunState},
     memory::{MemorySecrets, MemoryStore},
-    ports::{DeadLetter, DeliveryLog},
+    ports::{DeadLetter, DeliveryLog, IdentityStore},
 };
 
 const TOKEN: &str = "operator-token-0123456789";
@@ -59,6 +59,7 @@ fn world() -> World {
             settings,
             openhands_web_url: "https://openhands.example".to_owned(),
             setup: None,
+            linking: None,
         },
         store,
         letters,
@@ -461,7 +462,10 @@ fn world_with_setup(configured_slug: Option<&str>) -> (World, Arc<MemorySecrets>
         writer: written.clone(),
         http: reqwest::Client::new(),
         switch: switch.clone(),
-        configured_slug: configured_slug.map(str::to_owned),
+        configured: configured_slug.map(|slug| app_setup::ConfiguredApp {
+            app_id: "Iv1.configured".to_owned(),
+            slug: slug.to_owned(),
+        }),
     });
     (world, written, switch)
 }
@@ -625,4 +629,93 @@ async fn a_host_without_a_writable_secret_store_says_so() {
     browser.sign_in().await;
     let page = browser.get("/console/setup").await;
     assert!(page.body.contains("cannot store an App"), "{}", page.body);
+}
+
+/// A console that takes invitations, over `world_with_setup`'s GitHub.
+fn world_with_linking() -> (World, Arc<MemorySecrets>) {
+    let (mut world, written, _) = world_with_setup(Some("hookline"));
+    world.console.linking = Some(linking::Linking {
+        identities: world.store.clone(),
+        claims: world.store.clone(),
+    });
+    (world, written)
+}
+
+fn invitation_token(expires_at: u64) -> String {
+    Invitation::new(Provider::Github, "github.com", "5151", "bob<b>", expires_at)
+        .token(&SecretString::new("k".repeat(64)))
+}
+
+#[tokio::test]
+async fn an_invitation_page_offers_the_sign_in_only_for_a_genuine_fresh_invitation() {
+    let (world, _) = world_with_linking();
+    let mut browser = Browser::new(&world);
+    let page = browser
+        .get(&format!("/console/link?invite={}", invitation_token(NOW + 60)))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("@bob&lt;b&gt;"), "the login shown as text");
+    let at = page
+        .body
+        .find("href=\"https://github.com/login/oauth/authorize?")
+        .expect("the sign-in link");
+    let link = &page.body[at..page.body[at..].find("\">").unwrap() + at];
+    assert!(link.contains("client_id=Iv1.configured"), "{link}");
+    assert!(
+        link.contains("redirect_uri=http%3A%2F%2Fhookline.test%2Fconsole%2Flink%2Fgithub%2Fcallback"),
+        "{link}"
+    );
+    assert!(link.contains("state="), "{link}");
+
+    let expired = browser
+        .get(&format!("/console/link?invite={}", invitation_token(NOW)))
+        .await;
+    assert_eq!(expired.status, 400);
+    assert!(expired.body.contains("expired"));
+    let forged = Invitation::new(Provider::Github, "github.com", "5151", "bob", NOW + 60)
+        .token(&SecretString::from("another key"));
+    let forged = browser.get(&format!("/console/link?invite={forged}")).await;
+    assert_eq!(forged.status, 400);
+    assert!(forged.body.contains("not one Hookline made"));
+}
+
+#[tokio::test]
+async fn the_key_form_needs_this_sessions_sign_in() {
+    let (world, written) = world_with_linking();
+    let mut browser = Browser::new(&world);
+    let page = browser.get("/console").await;
+    let csrf = Browser::csrf(&page);
+    let token = invitation_token(NOW + 60);
+    for grant in ["", "1.forged"] {
+        let form = format!("csrf={csrf}&invite={token}&grant={grant}&openhands_user=bob&api_key=k");
+        let answer = browser.send("POST", "/console/link/key", &form, &[]).await;
+        assert_eq!(answer.status, 400, "{grant:?}: {}", answer.body);
+        assert!(answer.body.contains("Sign in again"));
+    }
+    // The way back with a state of no sign-in this browser started.
+    let answer = browser
+        .send(
+            "POST",
+            "/console/link/github/callback",
+            &format!("code=c&state={token}~1.forged"),
+            &[],
+        )
+        .await;
+    assert_eq!(answer.status, 400);
+    assert!(answer.body.contains("not started from this browser"));
+    assert!(world.store.list_links().await.unwrap().is_empty());
+    assert!(written
+        .get("openhands/links/github/github.com/5151")
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn a_host_without_linking_has_no_invitation_pages() {
+    let world = world();
+    let mut browser = Browser::new(&world);
+    let page = browser
+        .get(&format!("/console/link?invite={}", invitation_token(NOW + 60)))
+        .await;
+    assert_eq!(page.status, 404);
 }

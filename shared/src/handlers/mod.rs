@@ -24,6 +24,7 @@ use crate::{
     clock::Clock,
     domain::Provider,
     error::PortError,
+    invite::Invites,
     ports::{
         Conversations, DeliveryLog, DeliveryStore, IdentityStore, Inbox, OpenHandsAuth, RunStore, Secrets,
     },
@@ -139,6 +140,8 @@ pub struct WorkerServices {
     pub deliveries: Arc<dyn DeliveryStore>,
     pub identities: Arc<dyn IdentityStore>,
     pub decisions: Arc<dyn DeliveryLog>,
+    /// Inviting unlinked people to link themselves on the console; `None`: they are told to ask an admin.
+    pub invites: Option<Invites>,
 }
 
 impl std::ops::Deref for WorkerServices {

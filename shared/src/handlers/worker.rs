@@ -14,6 +14,7 @@ use crate::{
         SourceRef, Trigger, ENVELOPE_VERSION,
     },
     error::{Disposition, PortError, ProcessError},
+    invite::Invitation,
     options::{self, RequestOptions},
     ports::{Access, Claim, MessageDelivery, StartConversation, StartTask, ThreadClaim},
     provider::{Decision, ProviderModule},
@@ -739,8 +740,40 @@ async fn notify_unlinked(
         decision = "unlinked",
         "person is not linked to an OpenHands identity"
     );
-    let text = module.unlinked_notice(trigger);
+    let mut text = module.unlinked_notice(trigger);
+    if let Some(link) = invitation_link(services, trigger).await {
+        text.push_str(&format!(
+            "\n\nOr link it yourself: [sign in and link your account]({link}) (valid for {} hours, \
+             for @{} only).",
+            services.invites.as_ref().map_or(0, |i| i.ttl.as_secs() / 3600),
+            trigger.actor.login
+        ));
+    }
     post_notice_once(services, module, &trigger.source, &trigger.run_key, &text).await
+}
+
+/// A link inviting the person to link themselves, where the console can take them. Without its key the notice
+/// goes out without one rather than not at all.
+async fn invitation_link(services: &WorkerServices, trigger: &Trigger) -> Option<String> {
+    let invites = services
+        .invites
+        .as_ref()
+        .filter(|i| i.providers.contains(&trigger.provider))?;
+    let key = match services.secrets.get(&invites.key_secret).await {
+        Ok(key) => key,
+        Err(err) => {
+            warn!(error = %err, "no invitation key; the notice goes without a link");
+            return None;
+        }
+    };
+    let invitation = Invitation::new(
+        trigger.provider,
+        &trigger.tenant,
+        &trigger.actor.id,
+        &trigger.actor.login,
+        services.now() + invites.ttl.as_secs(),
+    );
+    Some(invites.link(&invitation, &key))
 }
 
 /// How long a notice is claimed while it is being posted; a crash before it is recorded as done lets a

@@ -158,6 +158,7 @@ pub fn console_services(
         settings: config.console.clone(),
         openhands_web_url: config.openhands.web_url.clone(),
         setup: None,
+        linking: None,
     }
 }
 
