@@ -59,6 +59,9 @@ pub struct ConsoleSettings {
     pub public_url: Option<String>,
     /// How long an invitation to link oneself is good for (`HOOKLINE_LINK_INVITE_SECS`).
     pub invite_ttl: Duration,
+    /// GitHub accounts (logins, lower case, or numeric ids) that may sign in as operators with GitHub
+    /// (`HOOKLINE_CONSOLE_OPERATORS`); empty: the operator token only.
+    pub operators: Vec<String>,
 }
 
 impl Default for ConsoleSettings {
@@ -69,6 +72,7 @@ impl Default for ConsoleSettings {
             session_ttl: Duration::from_secs(8 * 3600),
             public_url: None,
             invite_ttl: Duration::from_secs(24 * 3600),
+            operators: Vec::new(),
         }
     }
 }
@@ -185,6 +189,15 @@ impl Config {
                 .map(|url| check_url("HOOKLINE_PUBLIC_URL", &url))
                 .transpose()?,
             invite_ttl: secs("HOOKLINE_LINK_INVITE_SECS", console_defaults.invite_ttl)?,
+            operators: env
+                .get("HOOKLINE_CONSOLE_OPERATORS")
+                .map(|list| {
+                    list.split(',')
+                        .map(|entry| entry.trim().trim_start_matches('@').to_ascii_lowercase())
+                        .filter(|entry| !entry.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
         };
         if console.session_ttl.is_zero() {
             return Err(ConfigError::invalid(

@@ -158,12 +158,18 @@ async fn retrying_a_dead_letter_processes_it_and_no_other_site_can() {
     .await;
     browser.goto(&attacker).await.unwrap();
     browser.click("#go").await.unwrap();
-    browser.text_once("main", "not sent from this console").await.unwrap();
+    browser
+        .text_once("main", "not sent from this console")
+        .await
+        .unwrap();
     assert_eq!(queue.dead_letters().unwrap().len(), 1, "still a dead letter");
 
     browser.goto(&format!("{console}/dead-letters")).await.unwrap();
     browser.click("button.retry").await.unwrap();
-    browser.text_once(".notice", "Put back on the queue.").await.unwrap();
+    browser
+        .text_once(".notice", "Put back on the queue.")
+        .await
+        .unwrap();
     assert!(queue.dead_letters().unwrap().is_empty());
     assert_eq!(h.host().drain().await, 1, "the retried message is worked on");
     assert_eq!(h.openhands.starts().len(), 1, "and its run started");

@@ -14,8 +14,13 @@ const BOB_KEY: &str = "oh-api-key-bob";
 const CLIENT_SECRET: &str = "fake-client-secret-configured";
 
 async fn harness() -> Harness {
+    harness_with(Vec::new()).await
+}
+
+async fn harness_with(extra_env: Vec<(String, String)>) -> Harness {
     let h = Harness::start_with(HarnessOptions {
         workers: 1,
+        extra_env,
         extra_secrets: vec![
             (
                 "console/operator-token".to_owned(),
@@ -168,4 +173,48 @@ async fn an_expired_invitation_is_refused() {
     let page = h.http.get(&link).send().await.unwrap();
     assert_eq!(page.status(), 400);
     assert!(page.text().await.unwrap().contains("expired"));
+}
+
+/// Sign in to the console with GitHub (as whoever the fake has signed in) and come back.
+async fn operator_sign_in_with_github(browser: &Browser, console: &str) {
+    browser.goto(console).await.unwrap();
+    browser.click("#sign-in-with-github").await.unwrap();
+    browser.click("#authorize").await.unwrap();
+    browser.click("#continue-link").await.unwrap();
+}
+
+/// GIVEN operators listed by GitHub login WHEN someone signs in to the console with GitHub THEN a listed
+/// account gets an operator session and any other account is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listed_operators_sign_in_with_github_and_nobody_else_does() {
+    let h = harness_with(vec![(
+        "HOOKLINE_CONSOLE_OPERATORS".to_owned(),
+        "@Carol, 4242".to_owned(),
+    )])
+    .await;
+    let console = h.host().console_url();
+    let browser = Browser::start()
+        .await
+        .expect("Chromium and chromedriver (scripts/test.sh installs them)");
+    h.github.sign_in_as("mallory", 6666);
+    operator_sign_in_with_github(&browser, &console).await;
+    browser
+        .text_once("main", "not one of this console's operators")
+        .await
+        .unwrap();
+    browser.goto(&format!("{console}/runs")).await.unwrap();
+    browser
+        .text_once("main", "Operator token")
+        .await
+        .expect("still signed out");
+
+    h.github.sign_in_as("carol", 7777);
+    operator_sign_in_with_github(&browser, &console).await;
+    browser
+        .text_once("nav", "Deliveries")
+        .await
+        .expect("an operator now");
+    browser.goto(&format!("{console}/runs")).await.unwrap();
+    browser.element("#runs, .empty").await.expect("the runs page");
+    browser.close().await.unwrap();
 }

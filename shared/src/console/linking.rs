@@ -52,10 +52,10 @@ pub enum SignInError {
 }
 
 /// The provider account a sign-in proved.
-#[derive(Deserialize)]
-struct Account {
-    id: u64,
-    login: String,
+#[derive(Clone, Debug, Deserialize)]
+pub struct Account {
+    pub id: u64,
+    pub login: String,
 }
 
 #[derive(Deserialize)]
@@ -91,13 +91,32 @@ pub fn github_authorize_url(setup: &AppSetup, client_id: &str, callback: &str, s
 }
 
 /// Exchange GitHub's `code` for a user token and read whose it is; `Ok` only for the invited account.
-pub async fn github_account(
+pub async fn invited_account(
     setup: &AppSetup,
     secrets: &dyn crate::ports::Secrets,
     invitation: &Invitation,
     code: &str,
     callback: &str,
 ) -> Result<(), SignInError> {
+    let account = github_account(setup, secrets, code, callback).await?;
+    if account.id.to_string() != invitation.external_id {
+        tracing::warn!(
+            invited = %invitation.login,
+            signed_in = %account.login,
+            "link invitation opened by another GitHub account"
+        );
+        return Err(SignInError::OtherAccount { login: account.login });
+    }
+    Ok(())
+}
+
+/// Exchange GitHub's `code` (from signing in with the App) for a user token and read whose it is.
+pub async fn github_account(
+    setup: &AppSetup,
+    secrets: &dyn crate::ports::Secrets,
+    code: &str,
+    callback: &str,
+) -> Result<Account, SignInError> {
     let client_id = client_id(setup, secrets).await?.ok_or(SignInError::Unavailable)?;
     let client_secret = match secrets.get(&setup.github.client_secret_name).await {
         Ok(secret) => secret,
@@ -141,16 +160,7 @@ pub async fn github_account(
     if !answer.is_success() {
         return Err(SignInError::Refused);
     }
-    let account: Account = outbound::parse_json(call.what(), &answer.body)?;
-    if account.id.to_string() != invitation.external_id {
-        tracing::warn!(
-            invited = %invitation.login,
-            signed_in = %account.login,
-            "link invitation opened by another GitHub account"
-        );
-        return Err(SignInError::OtherAccount { login: account.login });
-    }
-    Ok(())
+    Ok(outbound::parse_json(call.what(), &answer.body)?)
 }
 
 /// The secret an invited person's API key is stored under.

@@ -20,9 +20,11 @@
 //! from this console's own page, where the session is back and the `state` stands in for the form token.
 
 pub mod app_setup;
+mod link_visit;
 pub mod linking;
 mod pages;
 pub mod session;
+mod setup_visit;
 
 use std::sync::Arc;
 
@@ -33,7 +35,6 @@ use crate::{
     error::PortError,
     handlers::webhook::Handled,
     http::{HttpReply, HttpRequest},
-    invite::{Invitation, InviteError},
     ports::{DeadLetters, DeliveryLog, DeliveryQuery, RunQuery, RunStore, Secrets},
     secret::SecretString,
     verify::constant_time_eq,
@@ -71,6 +72,9 @@ const SETUP_RETURN: &str = "/setup/github/done";
 
 /// Where GitHub sends a person back after signing in to link themselves.
 const LINK_RETURN: &str = "/link/github/callback";
+
+/// What starts the `state` of an operator's sign-in with GitHub (an invitation's starts with the invitation).
+const OPERATOR_STATE: &str = "operator~";
 
 /// How long a person has from leaving to sign in until coming back.
 const SIGN_IN_TTL_SECS: u64 = 3600;
@@ -206,7 +210,9 @@ pub async fn handle(console: &ConsoleServices, request: HttpRequest<'_>) -> Hand
             }
             let frame = visit.frame(&session);
             let body = match err {
-                ConsoleError::SignIn => pages::sign_in(&frame, false),
+                ConsoleError::SignIn => {
+                    pages::sign_in(&frame, false, visit.operator_sign_in(&session).await.as_deref())
+                }
                 _ => pages::message(&frame, "Not done", err.text()),
             };
             (
@@ -287,7 +293,10 @@ impl Visit<'_> {
         let signed_in = session.is_operator(self.now);
         match (method, page) {
             ("GET", "") if signed_in => Ok(self.redirect("/deliveries")),
-            ("GET", "") => Ok(self.page(pages::sign_in(&self.frame(&session), false))),
+            ("GET", "") => {
+                let github = self.operator_sign_in(&session).await;
+                Ok(self.page(pages::sign_in(&self.frame(&session), false, github.as_deref())))
+            }
             ("POST", "/sign-in") => self.sign_in().await,
             ("POST", "/sign-out") => Ok((
                 Handled::answer(HttpReply::see_other(self.base.to_owned())),
@@ -314,7 +323,12 @@ impl Visit<'_> {
                     button: "Continue",
                 },
             )),
-            ("POST", LINK_RETURN) => self.link_signed_in(&session).await,
+            ("POST", LINK_RETURN) => match form_field(self.request.body, "state") {
+                Some(state) if state.starts_with(OPERATOR_STATE) => {
+                    self.operator_signed_in(&session, &state).await
+                }
+                _ => self.link_signed_in(&session).await,
+            },
             ("POST", "/link/key") => self.link_key(&session).await,
             (_, page) if OPERATOR_PAGES.contains(&page) && !signed_in => Err(ConsoleError::SignIn),
             ("GET", "/deliveries") => self.deliveries(&session).await,
@@ -371,13 +385,18 @@ impl Visit<'_> {
         if expected.is_empty() || !constant_time_eq(given.trim().as_bytes(), expected.expose().as_bytes()) {
             tracing::warn!("console sign-in with a wrong operator token");
             let session = Session::anonymous();
-            let body = pages::sign_in(&self.frame(&session), true);
+            let body = pages::sign_in(&self.frame(&session), true, None);
             return Ok((
                 Handled::answer(HttpReply::html(401, body)),
                 AnswerSession::Replace(session),
             ));
         }
         tracing::info!("operator signed in to the console");
+        self.signed_in_as_operator().await
+    }
+
+    /// A new operator session, and its first page.
+    async fn signed_in_as_operator(&self) -> Result<(Handled, AnswerSession), ConsoleError> {
         let session = Session::operator(self.now + self.console.settings.session_ttl.as_secs());
         // A host with no GitHub App yet starts where one is created.
         let first = match &self.console.setup {
@@ -475,56 +494,6 @@ impl Visit<'_> {
         Ok((handled, keep))
     }
 
-    async fn setup(&self, session: &Session) -> Result<(Handled, AnswerSession), ConsoleError> {
-        let frame = self.frame(session);
-        let Some(setup) = &self.console.setup else {
-            return Ok(self.page(pages::setup(&frame, &pages::SetupView::Unavailable)));
-        };
-        match setup.state(self.console.secrets.as_ref()).await? {
-            app_setup::AppState::None => self.create_app(session, setup),
-            app_setup::AppState::Configured { slug, .. } => Ok(self.page(pages::setup(
-                &frame,
-                &pages::SetupView::Configured { slug: &slug },
-            ))),
-            app_setup::AppState::Registered(app) => {
-                Ok(self.page(pages::setup(&frame, &pages::SetupView::Registered(&app))))
-            }
-        }
-    }
-
-    /// The setup page's manifest forms, posting to GitHub (which this page's policy then allows).
-    fn create_app(
-        &self,
-        session: &Session,
-        setup: &app_setup::AppSetup,
-    ) -> Result<(Handled, AnswerSession), ConsoleError> {
-        let query = Query::parse(self.request.query);
-        let organization = query.get("organization");
-        if organization.is_some_and(|org| !app_setup::valid_organization(org)) {
-            return Err(ConsoleError::BadRequest(
-                "That is not a GitHub organization's login.",
-            ));
-        }
-        let public = setup.public_base(&self.origin(), self.base);
-        let console_url = format!("{public}/console");
-        let manifest = setup.manifest(&public, &console_url);
-        let state = session.round_trip_state(self.key, SETUP_PURPOSE, self.now);
-        let form = |org: Option<&str>| pages::ManifestForm {
-            action: setup.creation_url(org, &state),
-            manifest: manifest.clone(),
-        };
-        let webhook_url = format!("{public}/webhooks/github");
-        let view = pages::SetupView::Create {
-            personal: form(None),
-            organization: organization.map(|org| (org, form(Some(org)))),
-            webhook_url: &webhook_url,
-        };
-        let (mut handled, keep) = self.page(pages::setup(&self.frame(session), &view));
-        let policy = content_security_policy(&format!("'self' {}", setup.web_origin()));
-        handled.reply = handled.reply.with_header("content-security-policy", policy);
-        Ok((handled, keep))
-    }
-
     /// A provider's redirect back: a page whose button posts the code from here. It shows nothing else and sets
     /// no cookie (the request may lack the browser's), so anyone may open it.
     fn come_back(&self, session: &Session, back: &pages::Return<'_>) -> (Handled, AnswerSession) {
@@ -543,160 +512,6 @@ impl Visit<'_> {
             Handled::answer(HttpReply::html(200, body)),
             AnswerSession::Untouched,
         )
-    }
-
-    /// The invitation a request names (`invite`), with the setup and linking this host needs for it.
-    async fn invitation(
-        &self,
-        token: &str,
-    ) -> Result<(Invitation, &app_setup::AppSetup, &linking::Linking), ConsoleError> {
-        let (Some(setup), Some(linking)) = (&self.console.setup, &self.console.linking) else {
-            return Err(ConsoleError::NotFound);
-        };
-        let invitation = Invitation::from_token(token, self.key, self.now).map_err(|err| match err {
-            InviteError::Forged => ConsoleError::BadRequest("This link is not one Hookline made."),
-            InviteError::Expired => {
-                ConsoleError::BadRequest("This link has expired. Mention Hookline again for a new one.")
-            }
-        })?;
-        Ok((invitation, setup, linking))
-    }
-
-    /// Public URL of the sign-in's way back.
-    fn link_callback(&self, setup: &app_setup::AppSetup) -> String {
-        format!(
-            "{}/console{LINK_RETURN}",
-            setup.public_base(&self.origin(), self.base)
-        )
-    }
-
-    async fn link_start(&self, session: &Session) -> Result<(Handled, AnswerSession), ConsoleError> {
-        let query = Query::parse(self.request.query);
-        let token = query.get("invite").unwrap_or_default();
-        let (invitation, setup, _) = self.invitation(token).await?;
-        let client_id = match linking::signs_in(invitation.provider) {
-            true => linking::client_id(setup, self.console.secrets.as_ref()).await?,
-            false => None,
-        };
-        let purpose = format!("link|{}", invitation.nonce);
-        let sign_in = client_id.map(|client_id| {
-            let state = format!(
-                "{token}~{}",
-                session.round_trip_state(self.key, &purpose, self.now)
-            );
-            linking::github_authorize_url(setup, &client_id, &self.link_callback(setup), &state)
-        });
-        let frame = self.frame(session);
-        let (mut handled, keep) = self.page(pages::link_start(&frame, &invitation, sign_in.as_deref()));
-        // The sign-in is a link, not a form; nothing here posts elsewhere.
-        handled.reply = handled
-            .reply
-            .with_header("content-security-policy", content_security_policy("'self'"));
-        Ok((handled, keep))
-    }
-
-    /// Back from signing in: the account must be the invited one; then the key form.
-    async fn link_signed_in(&self, session: &Session) -> Result<(Handled, AnswerSession), ConsoleError> {
-        let state = form_field(self.request.body, "state").unwrap_or_default();
-        let (token, round_trip) = state.split_once('~').unwrap_or_default();
-        let (invitation, setup, _) = self.invitation(token).await?;
-        let purpose = format!("link|{}", invitation.nonce);
-        if !session.round_trip_matches(self.key, &purpose, round_trip, self.now, SIGN_IN_TTL_SECS) {
-            tracing::warn!("link sign-in refused: its state is not this session's, or too old");
-            return Err(ConsoleError::BadRequest(
-                "This sign-in was not started from this browser, or is over an hour old. Open the link again.",
-            ));
-        }
-        let code = form_field(self.request.body, "code").unwrap_or_default();
-        let callback = self.link_callback(setup);
-        linking::github_account(
-            setup,
-            self.console.secrets.as_ref(),
-            &invitation,
-            &code,
-            &callback,
-        )
-        .await
-        .map_err(|err| match err {
-            linking::SignInError::Refused => {
-                ConsoleError::BadRequest("GitHub did not accept this sign-in. Open the link again.")
-            }
-            linking::SignInError::OtherAccount { .. } => ConsoleError::Forbidden(
-                "You signed in as another GitHub account than the one this link was made for.",
-            ),
-            linking::SignInError::Unavailable => ConsoleError::NotFound,
-            linking::SignInError::Store(err) => ConsoleError::Store(err),
-        })?;
-        let grant = session.round_trip_state(self.key, &format!("granted|{}", invitation.nonce), self.now);
-        let frame = self.frame(session);
-        Ok(self.page(pages::link_key_form(&frame, &invitation, token, &grant)))
-    }
-
-    async fn link_key(&self, session: &Session) -> Result<(Handled, AnswerSession), ConsoleError> {
-        let token = form_field(self.request.body, "invite").unwrap_or_default();
-        let (invitation, setup, linking) = self.invitation(&token).await?;
-        let grant = form_field(self.request.body, "grant").unwrap_or_default();
-        let granted = format!("granted|{}", invitation.nonce);
-        if !session.round_trip_matches(self.key, &granted, &grant, self.now, linking::GRANT_TTL_SECS) {
-            return Err(ConsoleError::BadRequest(
-                "Sign in again: this form belongs to another sign-in, or waited too long.",
-            ));
-        }
-        let user = form_field(self.request.body, "openhands_user").unwrap_or_default();
-        let key = form_field(self.request.body, "api_key").unwrap_or_default();
-        let (user, key) = (user.trim(), key.trim());
-        if user.is_empty() || key.is_empty() || user.len() > 200 || key.len() > 4096 {
-            return Err(ConsoleError::BadRequest("Enter your OpenHands user and API key."));
-        }
-        if !linking::link(
-            linking,
-            setup,
-            &invitation,
-            user,
-            SecretString::new(key),
-            self.now,
-        )
-        .await?
-        {
-            return Err(ConsoleError::Conflict(
-                "This link was used already. Mention Hookline again for a new one.",
-            ));
-        }
-        let frame = self.frame(session);
-        Ok(self.page(pages::link_done(&frame, &invitation)))
-    }
-
-    async fn finish_setup(&self, session: &Session) -> Result<(Handled, AnswerSession), ConsoleError> {
-        let Some(setup) = &self.console.setup else {
-            return Err(ConsoleError::NotFound);
-        };
-        let state = form_field(self.request.body, "state").unwrap_or_default();
-        if !session.round_trip_matches(
-            self.key,
-            SETUP_PURPOSE,
-            &state,
-            self.now,
-            app_setup::STATE_TTL_SECS,
-        ) {
-            tracing::warn!("GitHub App setup refused: its state is not this session's, or too old");
-            return Err(ConsoleError::BadRequest(
-                "This setup was not started from this console's session, or is over an hour old. Start again.",
-            ));
-        }
-        let code = form_field(self.request.body, "code").unwrap_or_default();
-        let app = setup
-            .complete(self.console.secrets.as_ref(), &code)
-            .await
-            .map_err(|err| match err {
-                app_setup::SetupError::CodeRefused => ConsoleError::BadRequest(
-                    "GitHub did not accept this code: it was used already or is over an hour old. Start again.",
-                ),
-                app_setup::SetupError::AlreadyConfigured => {
-                    ConsoleError::Conflict("A GitHub App is configured already.")
-                }
-                app_setup::SetupError::Store(err) => ConsoleError::Store(err),
-            })?;
-        Ok(self.page(pages::setup_done(&self.frame(session), &app)))
     }
 
     /// The console's origin as the browser reached it (`Host`; https when a proxy says so, as API Gateway

@@ -56,8 +56,9 @@ fn layout(frame: &Frame<'_>, title: &str, body: Markup) -> String {
     .into_string()
 }
 
-/// The sign-in page; `failed` says the last token was wrong.
-pub fn sign_in(frame: &Frame<'_>, failed: bool) -> String {
+/// The sign-in page; `failed` says the last token was wrong; `github` is where operators sign in with GitHub,
+/// where they may.
+pub fn sign_in(frame: &Frame<'_>, failed: bool, github: Option<&str>) -> String {
     layout(
         frame,
         "Sign in",
@@ -69,6 +70,9 @@ pub fn sign_in(frame: &Frame<'_>, failed: bool) -> String {
                 label for="token" { "Operator token" }
                 input #token type="password" name="token" autocomplete="current-password" required;
                 button #sign-in type="submit" { "Sign in" }
+            }
+            @if let Some(url) = github {
+                p { "or " a #sign-in-with-github href=(url) { "sign in with GitHub" } " as an operator account." }
             }
         },
     )

@@ -13,6 +13,7 @@ use crate::{
     clock::ManualClock,
     conformance::{decision, run},
     domain::{DecisionKind, RunState},
+    invite::Invitation,
     memory::{MemorySecrets, MemoryStore},
     ports::{DeadLetter, DeliveryLog, IdentityStore},
 };
@@ -718,4 +719,25 @@ async fn a_host_without_linking_has_no_invitation_pages() {
         .get(&format!("/console/link?invite={}", invitation_token(NOW + 60)))
         .await;
     assert_eq!(page.status, 404);
+}
+
+#[tokio::test]
+async fn operators_may_sign_in_with_github_only_where_listed_and_only_from_this_browser() {
+    let (mut world, _) = world_with_linking();
+    let mut browser = Browser::new(&world);
+    assert!(
+        !browser.get("/console").await.body.contains("sign-in-with-github"),
+        "no operator list: the token only"
+    );
+    world.console.settings.operators = vec!["carol".to_owned()];
+    let mut browser = Browser::new(&world);
+    let page = browser.get("/console").await;
+    assert!(page.body.contains("id=\"sign-in-with-github\""), "{}", page.body);
+    assert!(page.body.contains("state=operator%7E"));
+    let answer = browser
+        .send("POST", "/console/link/github/callback", "code=c&state=operator~1.forged", &[])
+        .await;
+    assert_eq!(answer.status, 400);
+    assert!(answer.body.contains("not started from this browser"));
+    assert_eq!(browser.get("/console/runs").await.status, 401, "still signed out");
 }
