@@ -74,6 +74,7 @@ pub fn intake_services(
         intakes: config.providers.intakes(secrets).into(),
         clock,
         settings: config.settings.clone(),
+        switch: None,
     }
 }
 
@@ -107,6 +108,7 @@ pub fn worker_services(config: &Config, adapters: Adapters, http: reqwest::Clien
             clock: adapters.clock,
             settings: config.settings.clone(),
             lookups: Default::default(),
+            switch: None,
         },
         deliveries: adapters.deliveries,
         identities: adapters.identities,
@@ -119,26 +121,47 @@ pub fn worker_services(config: &Config, adapters: Adapters, http: reqwest::Clien
 /// A process's [`ProviderSwitch`]: reloads the registered apps into the provider sets its intake and worker
 /// services share, so both serve a newly registered provider at once.
 pub struct LiveProviders {
+    /// The providers as configured, before any registered app joined.
     providers: ProviderConfigs,
     secrets: Arc<dyn Secrets>,
-    wiring: Wiring,
-    intakes: LiveSet<dyn ProviderIntake>,
-    modules: LiveSet<dyn ProviderModule>,
+    clock: Arc<dyn Clock>,
+    intakes: Option<LiveSet<dyn ProviderIntake>>,
+    modules: Option<(LiveSet<dyn ProviderModule>, Wiring)>,
+    /// When a miss last reloaded (epoch seconds).
+    last_miss: std::sync::Mutex<Option<u64>>,
 }
 
+/// Least time between two reloads for a request naming a provider that is off: as long as a secret store
+/// remembers a missing secret, so a flood of such requests costs nothing.
+const RELOAD_ON_MISS_EVERY_SECS: u64 = 30;
+
 impl LiveProviders {
-    pub fn new(
-        config: &Config,
-        intake: &IntakeServices,
-        worker: &WorkerServices,
-        http: &reqwest::Client,
-    ) -> Self {
+    /// A switch over `config`'s providers that serves nothing yet ([`Self::for_intake`], [`Self::for_worker`]).
+    pub fn new(config: &Config, secrets: Arc<dyn Secrets>, clock: Arc<dyn Clock>) -> Self {
         Self {
             providers: config.providers.clone(),
-            secrets: worker.secrets.clone(),
-            wiring: wiring(config, &worker.secrets, &worker.clock, http),
-            intakes: intake.intakes.clone(),
-            modules: worker.providers.clone(),
+            secrets,
+            clock,
+            intakes: None,
+            modules: None,
+            last_miss: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Reload `intake`'s webhook sides too.
+    pub fn for_intake(self, intake: &IntakeServices) -> Self {
+        Self {
+            intakes: Some(intake.intakes.clone()),
+            ..self
+        }
+    }
+
+    /// Reload `worker`'s worker sides too, built like [`worker_services`] builds them.
+    pub fn for_worker(self, config: &Config, worker: &Services, http: &reqwest::Client) -> Self {
+        let wiring = wiring(config, &worker.secrets, &worker.clock, http);
+        Self {
+            modules: Some((worker.providers.clone(), wiring)),
+            ..self
         }
     }
 }
@@ -147,11 +170,36 @@ impl LiveProviders {
 impl ProviderSwitch for LiveProviders {
     async fn reload(&self) -> Result<Vec<Provider>, PortError> {
         let mut providers = self.providers.clone();
-        providers.add_registered_apps(self.secrets.as_ref()).await?;
-        self.intakes.replace(providers.intakes(&self.secrets));
-        self.modules.replace(providers.modules(&self.wiring));
+        providers.add_registered_apps(self.secrets.as_ref(), true).await?;
+        if let Some(intakes) = &self.intakes {
+            intakes.replace(providers.intakes(&self.secrets));
+        }
+        if let Some((modules, wiring)) = &self.modules {
+            modules.replace(providers.modules(wiring));
+        }
         let on = providers.configured();
         tracing::info!(providers = ?on, "providers reloaded");
         Ok(on)
+    }
+
+    async fn reload_on_miss(&self, provider: Provider) -> bool {
+        let now = self.clock.now_secs();
+        {
+            let mut last = self
+                .last_miss
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if last.is_some_and(|at| now.saturating_sub(at) < RELOAD_ON_MISS_EVERY_SECS) {
+                return false;
+            }
+            *last = Some(now);
+        }
+        match self.reload().await {
+            Ok(on) => on.contains(&provider),
+            Err(err) => {
+                tracing::warn!(error = %err, "could not reload the providers");
+                false
+            }
+        }
     }
 }

@@ -62,6 +62,9 @@ pub struct ConsoleSettings {
     /// GitHub accounts (logins, lower case, or numeric ids) that may sign in as operators with GitHub
     /// (`HOOKLINE_CONSOLE_OPERATORS`); empty: the operator token only.
     pub operators: Vec<String>,
+    /// Where the API keys of people who link themselves are stored: `<prefix>/<provider>/<tenant>/<id>`
+    /// (`HOOKLINE_LINK_SECRET_PREFIX`).
+    pub link_secret_prefix: String,
 }
 
 impl Default for ConsoleSettings {
@@ -73,6 +76,7 @@ impl Default for ConsoleSettings {
             public_url: None,
             invite_ttl: Duration::from_secs(24 * 3600),
             operators: Vec::new(),
+            link_secret_prefix: "openhands/links".to_owned(),
         }
     }
 }
@@ -198,6 +202,13 @@ impl Config {
                         .collect()
                 })
                 .unwrap_or_default(),
+            link_secret_prefix: env
+                .or(
+                    "HOOKLINE_LINK_SECRET_PREFIX",
+                    &console_defaults.link_secret_prefix,
+                )
+                .trim_matches('/')
+                .to_owned(),
         };
         if console.session_ttl.is_zero() {
             return Err(ConfigError::invalid(

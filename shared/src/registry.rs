@@ -57,13 +57,23 @@ impl ProviderConfigs {
     }
 
     /// Turn on the providers whose app is registered in the secret store rather than configured (a GitHub App
-    /// set up from the console), as a host does at start and after a registration. A malformed registration
-    /// is an error naming its secret.
-    pub async fn add_registered_apps(&mut self, secrets: &dyn Secrets) -> Result<(), PortError> {
+    /// set up from the console), as a host does at start and, `fresh` (past a secret store's cache), after a
+    /// registration. A malformed registration is an error naming its secret.
+    pub async fn add_registered_apps(&mut self, secrets: &dyn Secrets, fresh: bool) -> Result<(), PortError> {
         let (None, Some(setup)) = (&self.github, &self.github_setup) else {
             return Ok(());
         };
-        let stored = match secrets.get(&setup.registration_secret_name).await {
+        let name = &setup.registration_secret_name;
+        let reread = match fresh {
+            true => secrets.reread(name).await,
+            false => Ok(None),
+        };
+        let stored = match reread {
+            Ok(Some(stored)) => Ok(stored),
+            Ok(None) => secrets.get(name).await,
+            Err(err) => Err(err),
+        };
+        let stored = match stored {
             Ok(stored) => stored,
             Err(PortError::NotFound { .. }) => return Ok(()),
             Err(err) => return Err(err),
@@ -91,6 +101,12 @@ impl ProviderConfigs {
     /// The providers whose people can sign in on the console to link themselves (GitHub, through its App).
     pub fn sign_in_providers(&self) -> Vec<Provider> {
         self.github_setup.iter().map(|_| Provider::Github).collect()
+    }
+
+    /// Whether a provider is meant to be on but waits for its app to be registered (`GITHUB_TENANTS` set
+    /// without `GITHUB_APP_ID`, and no App stored yet).
+    pub fn awaits_registration(&self) -> bool {
+        self.github.is_none() && self.github_setup.as_ref().is_some_and(|setup| setup.tenants_set)
     }
 
     /// GitHub's settings before its App is known, when GitHub was wanted.
@@ -242,4 +258,10 @@ impl LiveSet<dyn ProviderModule> {
 pub trait ProviderSwitch: Send + Sync {
     /// Load the registered apps and serve their providers from now on; returns the providers then on.
     async fn reload(&self) -> Result<Vec<Provider>, PortError>;
+
+    /// A request named `provider`, which is off here: reload (not more often than the secret store answers
+    /// anew) in case its app was registered since; whether it is on now.
+    async fn reload_on_miss(&self, _provider: Provider) -> bool {
+        false
+    }
 }

@@ -18,7 +18,8 @@ use hookline::{
     clock::ManualClock,
     domain::{DeliveryDecision, Provider, QueueMessage},
     error::PortError,
-    ports::{DeliveryLog, DeliveryQuery, DeliveryStore, Queue, Secrets},
+    ports::{DeliveryLog, DeliveryQuery, DeliveryStore, Queue, SecretWriter, Secrets},
+    secret::SecretString,
 };
 
 use crate::lambda_world::{endpoint, sdk_config, unique};
@@ -366,6 +367,40 @@ async fn missing_secrets_are_remembered_briefly() {
     );
     clock.advance(1);
     assert_eq!(secrets.get(&name).await.unwrap().expose(), "now here");
+}
+
+/// GIVEN secrets written through the adapter (the console storing a GitHub App's) WHEN one is new and one exists
+/// THEN the first is created and the second gets a new current version; both read back at once (from the
+/// cache) and from Secrets Manager itself (a fresh adapter, as another function).
+#[tokio::test]
+async fn written_secrets_are_created_or_replaced_and_read_back() {
+    let config = sdk_config().await;
+    let client = aws_sdk_secretsmanager::Client::new(&config);
+    let (fresh, existing) = (unique("hookline/written"), unique("hookline/existing"));
+    client
+        .create_secret()
+        .name(&existing)
+        .secret_string("old")
+        .send()
+        .await
+        .unwrap();
+    let clock = ManualClock::at(1_000);
+    let secrets =
+        SecretsManagerSecrets::with_clock(client.clone(), Duration::from_secs(300), Arc::new(clock.clone()));
+    assert_eq!(secrets.get(&existing).await.unwrap().expose(), "old");
+    assert!(secrets.get(&fresh).await.is_err(), "missing, and remembered so");
+    secrets
+        .put_secrets(&[
+            (fresh.clone(), SecretString::new("pem")),
+            (existing.clone(), SecretString::new("new")),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(secrets.get(&fresh).await.unwrap().expose(), "pem");
+    assert_eq!(secrets.get(&existing).await.unwrap().expose(), "new");
+    let another = SecretsManagerSecrets::with_clock(client, Duration::from_secs(300), Arc::new(clock));
+    assert_eq!(another.get(&fresh).await.unwrap().expose(), "pem");
+    assert_eq!(another.get(&existing).await.unwrap().expose(), "new");
 }
 
 #[tokio::test]

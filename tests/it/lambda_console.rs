@@ -2,7 +2,7 @@
 //! operator who signs in with the token from Secrets Manager, through the same `http_handler` API Gateway calls.
 
 use hookline::{
-    aws::lambda::{console_services, http_handler},
+    aws::lambda::{console_services, http_handler, webhook_services},
     config::{pairs_lookup, Config},
     console::ConsoleServices,
     domain::Provider,
@@ -10,12 +10,14 @@ use hookline::{
     verify::sign_hex,
 };
 use hookline_tests::{
-    fake_github::{test_app_public_key_pem, FakeGithub, FakeGithubOptions},
-    harness::{labeled, user, ALICE_ID, WEBHOOK_SECRET},
+    fake_github::{test_app_public_key_pem, FakeGithub, FakeGithubOptions, FAKE_APP_ID, FAKE_APP_SLUG},
+    harness::{issue_comment, labeled, owned, user, ALICE_ID, WEBHOOK_SECRET},
 };
 use serde_json::{json, Value};
 
-use crate::lambda_world::{body_of, create_secrets, fixture, invoke_http, Delivery, World, V2_WEBHOOK};
+use crate::lambda_world::{
+    body_of, create_secrets, fixture, invoke_http, Delivery, Wiring, World, V2_WEBHOOK,
+};
 
 const OPERATOR_TOKEN: &str = "lambda-console-operator-token-0123456789";
 
@@ -122,13 +124,17 @@ async fn the_console_function_shows_what_the_worker_decided() {
         ],
     )
     .await;
+    // As the template configures it: the App comes from the environment, so there is nothing to set up.
     let config = Config::from_lookup(pairs_lookup(&[
         ("HOOKLINE_CONSOLE_TOKEN_SECRET", &token_secret),
         ("HOOKLINE_CONSOLE_SESSION_KEY_SECRET", &key_secret),
         ("OPENHANDS_WEB_URL", "https://app.example.test"),
+        ("GITHUB_TENANTS", "github.com"),
+        ("GITHUB_APP_ID", FAKE_APP_ID),
+        ("GITHUB_APP_SLUG", FAKE_APP_SLUG),
     ]))
     .expect("the console function's settings");
-    let console = console_services(&config, &world.aws, &world.sdk);
+    let console = console_services(&config, &world.aws, &world.sdk).expect("console services");
 
     let anonymous = ask(&console, "GET", "/console/runs", None, "").await;
     assert_eq!(anonymous.status, 401);
@@ -167,4 +173,157 @@ async fn the_console_function_shows_what_the_worker_decided() {
         .contains(&format!("https://app.example.test/conversations/{conversation}")));
     let letters = ask(&console, "GET", "/console/dead-letters", Some(&operator), "").await;
     assert!(letters.body.contains("SQS dead-letter queue"));
+}
+
+/// Sign in to the console function with the operator token; the operator's cookie.
+async fn operator_cookie(console: &ConsoleServices) -> String {
+    let page = ask(console, "GET", "/console", None, "").await;
+    let cookie = page.cookie.expect("a session for the form");
+    let form = format!("csrf={}&token={OPERATOR_TOKEN}", csrf(&page.body));
+    let signed_in = ask(console, "POST", "/console/sign-in", Some(&cookie), &form).await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    signed_in.cookie.expect("an operator session")
+}
+
+/// GIVEN a stack deployed with GitHub on but no App (GithubTenants set, GithubAppId empty), its webhook and
+/// worker functions already warm WHEN an operator registers the App on the console function THEN the App's
+/// secrets are in Secrets Manager and the warm webhook and worker functions serve GitHub with them: a signed
+/// mention starts a run, no redeploy.
+#[tokio::test]
+async fn the_console_function_registers_the_github_app_and_the_warm_functions_serve_it() {
+    let github = FakeGithub::start_with(FakeGithubOptions::new(test_app_public_key_pem())).await;
+    github.set_role("alice", "write");
+    let mut github_settings = Vec::new();
+    let world = World::start(|prefix| {
+        github_settings = owned(&[
+            ("GITHUB_TENANTS", "github.com"),
+            ("GITHUB_API_URL", github.url()),
+            ("GITHUB_WEB_URL", github.url()),
+            ("GITHUB_SECRET_PREFIX", &format!("{prefix}/github")),
+        ]);
+        Wiring {
+            settings: github_settings.clone(),
+            secrets: Vec::new(),
+        }
+    })
+    .await;
+    world
+        .link(Provider::Github, "github.com", &ALICE_ID.to_string(), "alice")
+        .await;
+    let body = body_of(&issue_comment(
+        3,
+        301,
+        "@openhands please fix",
+        user("alice", ALICE_ID),
+        false,
+    ));
+    let delivery = |id: &str, secret: &str| {
+        Delivery::new("/webhooks/github", body.clone())
+            .with_header("x-github-event", "issue_comment")
+            .with_header("x-github-delivery", id)
+            .with_header(
+                "x-hub-signature-256",
+                format!("sha256={}", sign_hex(secret.as_bytes(), &body)),
+            )
+    };
+    // Another instance of the webhook function (the warm one is kept for after): no App yet. A miss reloads at
+    // most every 30 s, so a webhook that soon after a miss may still get 404 (GitHub can redeliver it).
+    let other_instance = webhook_services(&world.config, &world.aws, &world.sdk)
+        .await
+        .expect("a webhook function that waits for its App");
+    assert_eq!(
+        invoke_http(&other_instance, &delivery("before", "guess").v2_event())
+            .await
+            .0,
+        404,
+        "no App yet"
+    );
+
+    let token_secret = format!("{}/console/operator-token", world.prefix);
+    let key_secret = format!("{}/console/session-key", world.prefix);
+    let key = "k".repeat(64);
+    create_secrets(
+        &world.sdk,
+        [
+            (token_secret.as_str(), OPERATOR_TOKEN),
+            (key_secret.as_str(), key.as_str()),
+        ],
+    )
+    .await;
+    let mut settings = owned(&[
+        ("HOOKLINE_CONSOLE_TOKEN_SECRET", &token_secret),
+        ("HOOKLINE_CONSOLE_SESSION_KEY_SECRET", &key_secret),
+        ("HOOKLINE_PUBLIC_URL", "https://hookline.example"),
+    ]);
+    settings.extend(github_settings);
+    let config = Config::from_lookup(|name| settings.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+        .expect("the console function's settings");
+    let console = console_services(&config, &world.aws, &world.sdk).expect("console services");
+    let operator = operator_cookie(&console).await;
+    let setup = ask(&console, "GET", "/console/setup", Some(&operator), "").await;
+    assert_eq!(setup.status, 200, "{}", setup.body);
+    assert!(
+        setup.body.contains("https://hookline.example/webhooks/github"),
+        "{}",
+        setup.body
+    );
+    let at = setup.body.find("state=").expect("the manifest form") + 6;
+    let state = setup.body[at..].split('"').next().unwrap().to_owned();
+
+    // GitHub's side: the manifest posted, a code handed back.
+    let manifest =
+        json!({ "name": "Hookline", "redirect_url": "https://hookline.example/console/setup/github/done" });
+    let page = reqwest::Client::new()
+        .post(format!("{}/settings/apps/new?state={state}", github.url()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("manifest", &manifest.to_string())
+                .finish(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let at = page.find("code=").unwrap() + 5;
+    let code = page[at..].split(['&', '"']).next().unwrap().to_owned();
+    let finish = format!(
+        "code={code}&state={}",
+        form_urlencoded::byte_serialize(state.as_bytes()).collect::<String>()
+    );
+    let done = ask(
+        &console,
+        "POST",
+        "/console/setup/github/done",
+        Some(&operator),
+        &finish,
+    )
+    .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("is set up"));
+
+    let stored = aws_sdk_secretsmanager::Client::new(&world.sdk)
+        .get_secret_value()
+        .secret_id(format!("{}/github/webhook-secret", world.prefix))
+        .send()
+        .await
+        .expect("the webhook secret is in Secrets Manager");
+    let secret = stored.secret_string().unwrap().to_owned();
+    assert_eq!(secret, format!("fake-webhook-secret-{code}"));
+
+    // The functions started before the registration serve it now.
+    assert_eq!(
+        invoke_http(&world.webhook, &delivery("after", &secret).v2_event())
+            .await
+            .0,
+        202
+    );
+    world.pump().await;
+    assert_eq!(
+        world.openhands.starts().len(),
+        1,
+        "the worker ran it as the new App"
+    );
 }

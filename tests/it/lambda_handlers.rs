@@ -312,7 +312,9 @@ async fn when_the_queue_is_unavailable_the_claim_is_released_for_the_redelivery(
         queue_url: Some(missing_queue),
         ..env.aws.clone()
     };
-    let broken = webhook_services(&env.config, &broken_aws, &env.sdk).expect("services");
+    let broken = webhook_services(&env.config, &broken_aws, &env.sdk)
+        .await
+        .expect("services");
     let payload = labeled(7, "openhands", alice());
     let body = body_of(&payload);
     let event = webhook_v2("issues", "d-q-1", &body, Some(&signature(&body)), Encoding::Text);

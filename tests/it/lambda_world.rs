@@ -335,8 +335,12 @@ impl World {
         };
         let config = Config::from_lookup(lookup).expect("config loads");
         let aws = AwsConfig::from_lookup(lookup).expect("AWS config loads");
-        let webhook = webhook_services(&config, &aws, &sdk).expect("webhook services");
-        let full = worker_services(&config, &aws, &sdk).expect("worker services");
+        let webhook = webhook_services(&config, &aws, &sdk)
+            .await
+            .expect("webhook services");
+        let full = worker_services(&config, &aws, &sdk)
+            .await
+            .expect("worker services");
         let worker_queue = SqsQueue::from_conf(&sdk, aws.queue_url().expect("queue URL"));
 
         World {

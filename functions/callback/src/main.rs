@@ -18,7 +18,7 @@ async fn main() -> Result<(), Error> {
     hookline::aws::logging::init_tracing();
     let config = Config::from_env()?;
     let aws = AwsConfig::from_env()?;
-    let services = callback_services(&config, &aws, &sdk_config().await)?;
+    let services = callback_services(&config, &aws, &sdk_config().await).await?;
     let services = &services;
     lambda_runtime::run(service_fn(|event: LambdaEvent<_>| {
         callback_handler(services, event)

@@ -35,6 +35,7 @@ use hookline::{
     handlers::{sweep, worker, IntakeServices, WorkerServices},
     http::{HttpReply, HttpRequest},
     ports::{SecretWriter, Secrets},
+    registry::ProviderSwitch,
     routes::{self, Served},
 };
 use http_body_util::LengthLimitError;
@@ -291,7 +292,7 @@ pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
     let unregistered = config.providers.clone();
     config
         .providers
-        .add_registered_apps(secrets.as_ref())
+        .add_registered_apps(secrets.as_ref(), false)
         .await
         .context("reading the registered apps")?;
     check_secrets(&config, secrets.as_ref()).await?;
@@ -322,21 +323,26 @@ pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
         },
         http.clone(),
     );
+    // One switch for intake, worker and console: a GitHub App registered on the console is served at once.
+    let unregistered = Config {
+        providers: unregistered,
+        ..config.clone()
+    };
+    let switch: Arc<dyn ProviderSwitch> = Arc::new(
+        LiveProviders::new(&unregistered, services.secrets.clone(), clock.clone())
+            .for_intake(&intake)
+            .for_worker(&unregistered, &services, &http),
+    );
+    let mut intake = intake;
+    intake.switch = Some(switch.clone());
+    services.run.switch = Some(switch.clone());
     let setup = match (secret_writer, config.providers.github_setup()) {
         (Some(writer), Some(github)) => Some(AppSetup {
             github: github.clone(),
             public_url: config.console.public_url.clone(),
             writer,
             http: http.clone(),
-            switch: Arc::new(LiveProviders::new(
-                &Config {
-                    providers: unregistered,
-                    ..config.clone()
-                },
-                &intake,
-                &services,
-                &http,
-            )),
+            switch: switch.clone(),
             configured: configured_github_app,
         }),
         _ => None,

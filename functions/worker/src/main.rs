@@ -20,7 +20,7 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
     let aws = AwsConfig::from_env()?;
     let sdk = sdk_config().await;
-    let services = worker_services(&config, &aws, &sdk)?;
+    let services = worker_services(&config, &aws, &sdk).await?;
     // Its own queue, to delay redelivery after a Retry-After (HOOKLINE_QUEUE_URL; without it the visibility
     // timeout decides).
     let queue = aws.queue_url.as_deref().map(|url| SqsQueue::from_conf(&sdk, url));

@@ -17,7 +17,7 @@ use super::classify;
 use crate::{
     clock::{Clock, SystemClock},
     error::PortError,
-    ports::Secrets,
+    ports::{SecretWriter, Secrets},
     secret::SecretString,
 };
 
@@ -168,5 +168,49 @@ impl Secrets for SecretsManagerSecrets {
             rereads.insert(name.to_owned(), now);
         }
         self.refresh(name).await.map(Some)
+    }
+}
+
+#[async_trait]
+impl SecretWriter for SecretsManagerSecrets {
+    /// One secret at a time, in order (a caller puts what turns something on last): created, or given a new
+    /// current version when it exists.
+    async fn put_secrets(&self, entries: &[(String, SecretString)]) -> Result<(), PortError> {
+        for (name, value) in entries {
+            let what = format!("secret {name}");
+            let created = self
+                .client
+                .create_secret()
+                .name(name)
+                .secret_string(value.expose())
+                .send()
+                .await;
+            match created {
+                Ok(_) => {}
+                Err(err)
+                    if err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_resource_exists_exception()) =>
+                {
+                    self.client
+                        .put_secret_value()
+                        .secret_id(name)
+                        .secret_string(value.expose())
+                        .send()
+                        .await
+                        .map_err(|err| classify(&what, err))?;
+                }
+                Err(err) => return Err(classify(&what, err)),
+            }
+            let fetched_at = self.clock.now_secs();
+            self.lock().insert(
+                name.clone(),
+                Cached {
+                    value: Some(value.clone()),
+                    fetched_at,
+                },
+            );
+        }
+        Ok(())
     }
 }

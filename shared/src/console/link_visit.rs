@@ -174,6 +174,7 @@ impl Visit<'_> {
         if !linking::link(
             linking,
             setup,
+            &self.console.settings.link_secret_prefix,
             &invitation,
             user,
             SecretString::new(key),

@@ -163,10 +163,10 @@ pub async fn github_account(
     Ok(outbound::parse_json(call.what(), &answer.body)?)
 }
 
-/// The secret an invited person's API key is stored under.
-pub fn key_secret_name(invitation: &Invitation) -> String {
+/// The secret an invited person's API key is stored under, below `prefix`.
+pub fn key_secret_name(prefix: &str, invitation: &Invitation) -> String {
     format!(
-        "openhands/links/{}/{}/{}",
+        "{prefix}/{}/{}/{}",
         invitation.provider.as_str(),
         invitation.tenant,
         invitation.external_id
@@ -177,6 +177,7 @@ pub fn key_secret_name(invitation: &Invitation) -> String {
 pub async fn link(
     linking: &Linking,
     setup: &AppSetup,
+    secret_prefix: &str,
     invitation: &Invitation,
     openhands_user: &str,
     api_key: SecretString,
@@ -187,7 +188,7 @@ pub async fn link(
     if linking.claims.claim(&spent, now, keep).await? == Claim::Duplicate {
         return Ok(false);
     }
-    let name = key_secret_name(invitation);
+    let name = key_secret_name(secret_prefix, invitation);
     let written = async {
         setup.writer.put_secrets(&[(name.clone(), api_key)]).await?;
         linking

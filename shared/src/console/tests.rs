@@ -735,7 +735,12 @@ async fn operators_may_sign_in_with_github_only_where_listed_and_only_from_this_
     assert!(page.body.contains("id=\"sign-in-with-github\""), "{}", page.body);
     assert!(page.body.contains("state=operator%7E"));
     let answer = browser
-        .send("POST", "/console/link/github/callback", "code=c&state=operator~1.forged", &[])
+        .send(
+            "POST",
+            "/console/link/github/callback",
+            "code=c&state=operator~1.forged",
+            &[],
+        )
         .await;
     assert_eq!(answer.status, 400);
     assert!(answer.body.contains("not started from this browser"));

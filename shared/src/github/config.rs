@@ -82,6 +82,8 @@ pub struct GithubSetup {
     pub registration_secret_name: String,
     /// The App's OAuth client secret (`<prefix>/client-secret`), for signing people in.
     pub client_secret_name: String,
+    /// `GITHUB_TENANTS` is set: GitHub is meant to be on, with an App from the environment or registered.
+    pub tenants_set: bool,
 }
 
 impl GithubSetup {
@@ -113,6 +115,7 @@ impl GithubSetup {
             web_url,
             registration_secret_name: format!("{secret_prefix}/app"),
             client_secret_name: format!("{secret_prefix}/client-secret"),
+            tenants_set: github.get("TENANTS").is_some(),
         })
     }
 

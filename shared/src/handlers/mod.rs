@@ -29,7 +29,7 @@ use crate::{
         Conversations, DeliveryLog, DeliveryStore, IdentityStore, Inbox, OpenHandsAuth, RunStore, Secrets,
     },
     provider::{ProviderIntake, ProviderModule},
-    registry::LiveSet,
+    registry::{LiveSet, ProviderSwitch},
 };
 
 /// How identities' OpenHands API keys are presented to the app server.
@@ -110,11 +110,24 @@ pub struct IntakeServices {
     pub intakes: LiveSet<dyn ProviderIntake>,
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
+    /// Turns on a provider registered since start (a webhook for a provider that is off asks it).
+    pub switch: Option<Arc<dyn ProviderSwitch>>,
 }
 
 impl IntakeServices {
     pub fn intake(&self, provider: Provider) -> Option<Arc<dyn ProviderIntake>> {
         self.intakes.get(provider)
+    }
+
+    /// `provider`'s webhook side, asking the switch when it is off here.
+    pub async fn intake_or_reload(&self, provider: Provider) -> Option<Arc<dyn ProviderIntake>> {
+        match self.intake(provider) {
+            Some(intake) => Some(intake),
+            None => match &self.switch {
+                Some(switch) if switch.reload_on_miss(provider).await => self.intake(provider),
+                _ => None,
+            },
+        }
     }
 }
 
@@ -128,6 +141,8 @@ pub struct Services {
     pub providers: LiveSet<dyn ProviderModule>,
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
+    /// Turns on a provider registered since start (work for a provider that is off asks it).
+    pub switch: Option<Arc<dyn ProviderSwitch>>,
     /// Per-conversation locks, so concurrent callbacks make one OpenHands lookup, not one each.
     pub lookups: Arc<KeyedLocks>,
 }
@@ -177,6 +192,17 @@ impl KeyedLocks {
 impl Services {
     pub fn module(&self, provider: Provider) -> Option<Arc<dyn ProviderModule>> {
         self.providers.get(provider)
+    }
+
+    /// `provider`'s worker side, asking the switch when it is off here.
+    pub async fn module_or_reload(&self, provider: Provider) -> Option<Arc<dyn ProviderModule>> {
+        match self.module(provider) {
+            Some(module) => Some(module),
+            None => match &self.switch {
+                Some(switch) if switch.reload_on_miss(provider).await => self.module(provider),
+                _ => None,
+            },
+        }
     }
 
     fn now(&self) -> u64 {

@@ -30,7 +30,11 @@ impl Handled {
 /// Handle `POST /webhooks/{provider}`. Never fails: every error becomes its HTTP answer here, with whatever headers
 /// the provider's module adds to a rejection.
 pub async fn handle(services: &IntakeServices, provider: &str, request: HttpRequest<'_>) -> Handled {
-    let Some(module) = Provider::parse(provider).and_then(|p| services.intake(p)) else {
+    let module = match Provider::parse(provider) {
+        Some(provider) => services.intake_or_reload(provider).await,
+        None => None,
+    };
+    let Some(module) = module else {
         return Handled::answer(WebhookError::NotFound.into_reply());
     };
     let module = module.as_ref();

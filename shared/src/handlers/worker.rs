@@ -160,9 +160,12 @@ async fn process_envelope(
     envelope: &Envelope,
     final_attempt: bool,
 ) -> Result<Verdict, ProcessError> {
-    let module = services.module(envelope.provider).ok_or_else(|| {
-        ProcessError::Permanent(format!("provider {} is not configured", envelope.provider))
-    })?;
+    let module = services
+        .module_or_reload(envelope.provider)
+        .await
+        .ok_or_else(|| {
+            ProcessError::Permanent(format!("provider {} is not configured", envelope.provider))
+        })?;
     let module = module.as_ref();
     let envelope = module.enrich(envelope).await?;
     let mut trigger = match module.decide(&envelope)? {

@@ -19,7 +19,7 @@ pub async fn run_webhook_function(provider: Provider) -> Result<(), lambda_http:
     crate::aws::logging::init_tracing();
     let config = Config::from_env_for(provider)?;
     let aws = AwsConfig::from_env()?;
-    let services = webhook_services(&config, &aws, &crate::aws::sdk_config().await)?;
+    let services = webhook_services(&config, &aws, &crate::aws::sdk_config().await).await?;
     let served = Served {
         intake: Some(&services),
         ..Default::default()
@@ -37,7 +37,7 @@ pub async fn run_console_function() -> Result<(), lambda_http::Error> {
     crate::aws::logging::init_tracing();
     let config = Config::from_env()?;
     let aws = AwsConfig::from_env()?;
-    let console = super::setup::console_services(&config, &aws, &crate::aws::sdk_config().await);
+    let console = super::setup::console_services(&config, &aws, &crate::aws::sdk_config().await)?;
     let served = Served {
         console: Some(&console),
         ..Default::default()

@@ -6,10 +6,11 @@ use std::{sync::Arc, time::Duration};
 use aws_config::SdkConfig;
 
 use crate::{
-    assemble::{self, Adapters},
+    assemble::{self, Adapters, LiveProviders},
     aws::{DynamoStore, SecretsManagerSecrets, SqsQueue},
-    clock::SystemClock,
+    clock::{Clock, SystemClock},
     config::{Config, ConfigError},
+    error::PortError,
     handlers::{IntakeServices, Services, WorkerServices},
     ports::{ClaimThenSend, Secrets},
 };
@@ -73,6 +74,9 @@ pub enum SetupError {
     /// No provider is configured.
     #[error("no provider is configured: set <PROVIDER>_TENANTS (e.g. GITHUB_TENANTS) and its settings")]
     NoProvider,
+    /// The registered apps could not be read.
+    #[error("could not read the registered apps: {0}")]
+    Registered(PortError),
 }
 
 /// Services for a provider's webhook function: verify, dedupe, enqueue. Only the inbox (a DynamoDB claim, then
@@ -80,85 +84,149 @@ pub enum SetupError {
 /// which keeps them out of the webhook binary (smaller package, faster cold start). The function is configured
 /// with its own provider's settings only ([`Config::from_env_for`]).
 ///
-/// Fails, naming the setting, without `HOOKLINE_QUEUE_URL`, or when no provider is configured.
-pub fn webhook_services(
+/// A GitHub App registered from the console joins at cold start, and later through [`LiveProviders`] when a
+/// webhook names GitHub while it is off (a warm function started before the registration).
+///
+/// Fails, naming the setting, without `HOOKLINE_QUEUE_URL`, or when no provider is configured or awaits its
+/// app's registration.
+pub async fn webhook_services(
     config: &Config,
     aws: &AwsConfig,
     sdk: &SdkConfig,
 ) -> Result<IntakeServices, SetupError> {
     let queue_url = aws.queue_url()?;
-    if config.providers.is_empty() {
+    let secrets: Arc<dyn Secrets> = Arc::new(secrets(aws, sdk));
+    let registered = with_registered_apps(config, secrets.as_ref()).await?;
+    if registered.providers.is_empty() && !registered.providers.awaits_registration() {
         // A webhook function without its provider would answer 404 to every delivery.
         return Err(SetupError::NoProvider);
     }
     let store = Arc::new(DynamoStore::from_conf(sdk, &aws.table));
-    let secrets: Arc<dyn Secrets> = Arc::new(secrets(aws, sdk));
     let inbox = Arc::new(ClaimThenSend {
         deliveries: store,
         queue: Arc::new(SqsQueue::from_conf(sdk, queue_url)),
     });
-    Ok(assemble::intake_services(
-        config,
-        inbox,
-        &secrets,
-        Arc::new(SystemClock),
-    ))
+    let clock = Arc::new(SystemClock);
+    let mut services = assemble::intake_services(&registered, inbox, &secrets, clock.clone());
+    let switch = LiveProviders::new(config, secrets, clock).for_intake(&services);
+    services.switch = Some(Arc::new(switch));
+    Ok(services)
+}
+
+/// `config` with the apps registered in the secret store (a GitHub App set up from the console).
+async fn with_registered_apps(config: &Config, secrets: &dyn Secrets) -> Result<Config, SetupError> {
+    let mut config = config.clone();
+    config
+        .providers
+        .add_registered_apps(secrets, false)
+        .await
+        .map_err(SetupError::Registered)?;
+    Ok(config)
 }
 
 /// Services for the worker function: every store on DynamoDB, secrets from Secrets Manager, the providers'
 /// worker sides and the OpenHands client. It never enqueues, so `HOOKLINE_QUEUE_URL` is not needed.
 ///
-/// Fails when no provider is configured (every envelope would be dropped, every run left unreported).
-pub fn worker_services(
+/// Unlinked people are invited to link themselves on the console when `HOOKLINE_PUBLIC_URL` is set; a GitHub
+/// App registered from the console joins as in [`webhook_services`].
+///
+/// Fails when no provider is configured or awaits its app's registration (every envelope would be dropped,
+/// every run left unreported).
+pub async fn worker_services(
     config: &Config,
     aws: &AwsConfig,
     sdk: &SdkConfig,
 ) -> Result<WorkerServices, SetupError> {
-    if config.providers.is_empty() {
+    let secrets: Arc<dyn Secrets> = Arc::new(secrets(aws, sdk));
+    let registered = with_registered_apps(config, secrets.as_ref()).await?;
+    if registered.providers.is_empty() && !registered.providers.awaits_registration() {
         return Err(SetupError::NoProvider);
     }
     let store = Arc::new(DynamoStore::from_conf(sdk, &aws.table));
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let adapters = Adapters {
         deliveries: store.clone(),
         runs: store.clone(),
         identities: store.clone(),
         decisions: store,
-        secrets: Arc::new(secrets(aws, sdk)),
-        clock: Arc::new(SystemClock),
+        secrets: secrets.clone(),
+        clock: clock.clone(),
     };
-    Ok(assemble::worker_services(
-        config,
-        adapters,
-        assemble::http_client(config)?,
-    ))
+    let http = assemble::http_client(config)?;
+    let mut services = assemble::worker_services(&registered, adapters, http.clone());
+    services.invites = config.invites(None);
+    let switch = LiveProviders::new(config, secrets, clock).for_worker(config, &services, &http);
+    services.run.switch = Some(Arc::new(switch));
+    Ok(services)
 }
 
 /// Services for the callback function (callbacks and the sweep): what a run's life needs, without the worker's
 /// delivery claims and identity links.
-pub fn callback_services(config: &Config, aws: &AwsConfig, sdk: &SdkConfig) -> Result<Services, SetupError> {
-    worker_services(config, aws, sdk).map(|worker| worker.run)
+pub async fn callback_services(
+    config: &Config,
+    aws: &AwsConfig,
+    sdk: &SdkConfig,
+) -> Result<Services, SetupError> {
+    worker_services(config, aws, sdk).await.map(|worker| worker.run)
 }
 
 /// Services for the console function: the delivery log and the runs on DynamoDB, the console's secrets from
-/// Secrets Manager. Dead letters stay in the SQS dead-letter queue (redriven there), so it has none; it needs
-/// no provider.
+/// Secrets Manager, where it also stores a GitHub App registered from the console and the keys of people who
+/// link themselves (identity links and spent invitations on DynamoDB). Dead letters stay in the SQS
+/// dead-letter queue (redriven there), so it has none. It serves no provider: the other functions pick up a
+/// registered App at their next cold start or the next webhook that names GitHub.
 #[cfg(feature = "console")]
 pub fn console_services(
     config: &Config,
     aws: &AwsConfig,
     sdk: &SdkConfig,
-) -> crate::console::ConsoleServices {
+) -> Result<crate::console::ConsoleServices, SetupError> {
     let store = Arc::new(DynamoStore::from_conf(sdk, &aws.table));
-    crate::console::ConsoleServices {
+    let secrets = Arc::new(secrets(aws, sdk));
+    let setup = config
+        .providers
+        .github_setup()
+        .map(|github| -> Result<_, SetupError> {
+            Ok(crate::console::app_setup::AppSetup {
+                github: github.clone(),
+                public_url: config.console.public_url.clone(),
+                writer: secrets.clone(),
+                http: assemble::http_client(config)?,
+                switch: Arc::new(ServesNoProvider),
+                configured: config.providers.github_app().map(|(app_id, slug)| {
+                    crate::console::app_setup::ConfiguredApp {
+                        app_id: app_id.to_owned(),
+                        slug: slug.to_owned(),
+                    }
+                }),
+            })
+        })
+        .transpose()?;
+    Ok(crate::console::ConsoleServices {
         decisions: store.clone(),
-        runs: store,
+        runs: store.clone(),
         dead_letters: None,
-        secrets: Arc::new(secrets(aws, sdk)),
+        secrets,
         clock: Arc::new(SystemClock),
         settings: config.console.clone(),
         openhands_web_url: config.openhands.web_url.clone(),
-        setup: None,
-        linking: None,
+        setup,
+        linking: Some(crate::console::linking::Linking {
+            identities: store.clone(),
+            claims: store,
+        }),
+    })
+}
+
+/// The console function's switch: it serves no provider, so a registration changes nothing here.
+#[cfg(feature = "console")]
+struct ServesNoProvider;
+
+#[cfg(feature = "console")]
+#[async_trait::async_trait]
+impl crate::registry::ProviderSwitch for ServesNoProvider {
+    async fn reload(&self) -> Result<Vec<crate::domain::Provider>, PortError> {
+        Ok(Vec::new())
     }
 }
 
