@@ -395,6 +395,14 @@ impl crate::ports::SecretWriter for MemorySecrets {
         }
         Ok(())
     }
+
+    async fn remove_secrets(&self, names: &[String]) -> Result<(), PortError> {
+        let mut values = lock(&self.values);
+        for name in names {
+            values.remove(name);
+        }
+        Ok(())
+    }
 }
 
 /// A [`crate::ports::SourceClient`] that allows everything and does nothing, for provider unit tests that exercise intake and

@@ -383,6 +383,8 @@ pub trait Secrets: Send + Sync {
 pub trait SecretWriter: Send + Sync {
     /// Create or replace every entry; readers of the same store see the new values at once.
     async fn put_secrets(&self, entries: &[(String, SecretString)]) -> Result<(), PortError>;
+    /// Delete `names` for good (one that is missing is no error).
+    async fn remove_secrets(&self, names: &[String]) -> Result<(), PortError>;
 }
 
 /// How a caller authenticates to the OpenHands app server for one identity.

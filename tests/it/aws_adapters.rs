@@ -401,6 +401,25 @@ async fn written_secrets_are_created_or_replaced_and_read_back() {
     let another = SecretsManagerSecrets::with_clock(client, Duration::from_secs(300), Arc::new(clock));
     assert_eq!(another.get(&fresh).await.unwrap().expose(), "pem");
     assert_eq!(another.get(&existing).await.unwrap().expose(), "new");
+
+    // Removed for good, and at once: the name can be created again.
+    secrets
+        .remove_secrets(&[fresh.clone(), unique("hookline/never-there")])
+        .await
+        .unwrap();
+    assert!(matches!(
+        secrets.get(&fresh).await,
+        Err(PortError::NotFound { .. })
+    ));
+    assert!(matches!(
+        another.refresh(&fresh).await,
+        Err(PortError::NotFound { .. })
+    ));
+    secrets
+        .put_secrets(&[(fresh.clone(), SecretString::new("again"))])
+        .await
+        .unwrap();
+    assert_eq!(another.refresh(&fresh).await.unwrap().expose(), "again");
 }
 
 #[tokio::test]

@@ -159,6 +159,27 @@ async fn a_person_links_themselves_and_their_next_mention_runs_as_them() {
     assert_eq!(h.deliver("issue_comment", "bob-linked", &again).await.0, 202);
     h.settle().await;
     assert_eq!(h.openhands.starts().len(), 1, "the run started with bob's key");
+
+    // Bob sees his link and removes it: the record and the key he stored are gone.
+    let browser = Browser::start().await.expect("Chromium and chromedriver");
+    sign_in_with_github(&browser, &link).await;
+    browser
+        .text_once("#current-link", "bob@example.com")
+        .await
+        .unwrap();
+    browser.click("#remove-link").await.unwrap();
+    browser.text_once(".notice", "no longer linked").await.unwrap();
+    browser.close().await.unwrap();
+    assert!(store
+        .get_link(
+            hookline::domain::Provider::Github,
+            "github.com",
+            &BOB_ID.to_string()
+        )
+        .await
+        .unwrap()
+        .is_none());
+    assert!(h.secrets.get(&name).await.is_err(), "his key is deleted");
 }
 
 /// GIVEN an invitation WHEN it is older than its lifetime THEN the link says it expired and nothing else.

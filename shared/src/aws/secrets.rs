@@ -213,4 +213,34 @@ impl SecretWriter for SecretsManagerSecrets {
         }
         Ok(())
     }
+
+    /// Without a recovery window: the same name may be created again at once.
+    async fn remove_secrets(&self, names: &[String]) -> Result<(), PortError> {
+        for name in names {
+            let deleted = self
+                .client
+                .delete_secret()
+                .secret_id(name)
+                .force_delete_without_recovery(true)
+                .send()
+                .await;
+            match deleted {
+                Ok(_) => {}
+                Err(err)
+                    if err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_resource_not_found_exception()) => {}
+                Err(err) => return Err(classify(&format!("secret {name}"), err)),
+            }
+            let fetched_at = self.clock.now_secs();
+            self.lock().insert(
+                name.clone(),
+                Cached {
+                    value: None,
+                    fetched_at,
+                },
+            );
+        }
+        Ok(())
+    }
 }

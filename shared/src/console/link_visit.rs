@@ -151,11 +151,23 @@ impl Visit<'_> {
         .await
         .map_err(sign_in_refused)?;
         let grant = session.round_trip_state(self.key, &format!("granted|{}", invitation.nonce), self.now);
+        let (_, _, linking) = self.invitation(token).await?;
+        let current = linking::current_link(linking, &invitation).await?;
         let frame = self.frame(session);
-        Ok(self.page(pages::link_key_form(&frame, &invitation, token, &grant)))
+        Ok(self.page(pages::link_key_form(
+            &frame,
+            &invitation,
+            token,
+            &grant,
+            current.as_ref(),
+        )))
     }
 
-    pub(super) async fn link_key(&self, session: &Session) -> Result<(Handled, AnswerSession), ConsoleError> {
+    /// The invitation a signed-in form names, when this session signed in for it lately.
+    async fn granted(
+        &self,
+        session: &Session,
+    ) -> Result<(Invitation, &app_setup::AppSetup, &linking::Linking), ConsoleError> {
         let token = form_field(self.request.body, "invite").unwrap_or_default();
         let (invitation, setup, linking) = self.invitation(&token).await?;
         let grant = form_field(self.request.body, "grant").unwrap_or_default();
@@ -165,6 +177,27 @@ impl Visit<'_> {
                 "Sign in again: this form belongs to another sign-in, or waited too long.",
             ));
         }
+        Ok((invitation, setup, linking))
+    }
+
+    pub(super) async fn link_remove(
+        &self,
+        session: &Session,
+    ) -> Result<(Handled, AnswerSession), ConsoleError> {
+        let (invitation, setup, linking) = self.granted(session).await?;
+        linking::unlink(
+            linking,
+            setup,
+            &self.console.settings.link_secret_prefix,
+            &invitation,
+        )
+        .await?;
+        let frame = self.frame(session);
+        Ok(self.page(pages::unlinked(&frame, &invitation)))
+    }
+
+    pub(super) async fn link_key(&self, session: &Session) -> Result<(Handled, AnswerSession), ConsoleError> {
+        let (invitation, setup, linking) = self.granted(session).await?;
         let user = form_field(self.request.body, "openhands_user").unwrap_or_default();
         let key = form_field(self.request.body, "api_key").unwrap_or_default();
         let (user, key) = (user.trim(), key.trim());

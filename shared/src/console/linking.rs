@@ -217,6 +217,42 @@ pub async fn link(
     }
 }
 
+/// The invited account's link, if it has one.
+pub async fn current_link(
+    linking: &Linking,
+    invitation: &Invitation,
+) -> Result<Option<IdentityLink>, PortError> {
+    linking
+        .identities
+        .get_link(invitation.provider, &invitation.tenant, &invitation.external_id)
+        .await
+}
+
+/// Remove the invited account's link, and its key where linking stored it (below `secret_prefix`; a key an
+/// admin named stays, it may serve others). Whether there was a link.
+pub async fn unlink(
+    linking: &Linking,
+    setup: &AppSetup,
+    secret_prefix: &str,
+    invitation: &Invitation,
+) -> Result<bool, PortError> {
+    let current = current_link(linking, invitation).await?;
+    let removed = linking
+        .identities
+        .remove_link(invitation.provider, &invitation.tenant, &invitation.external_id)
+        .await?;
+    let own_key = current
+        .and_then(|link| link.api_key_secret)
+        .filter(|name| *name == key_secret_name(secret_prefix, invitation));
+    if let Some(name) = own_key {
+        setup.writer.remove_secrets(&[name]).await?;
+    }
+    if removed {
+        tracing::info!(provider = %invitation.provider, login = %invitation.login, "person removed their link");
+    }
+    Ok(removed)
+}
+
 /// Whether `provider`'s people sign in here (GitHub only, for now).
 pub fn signs_in(provider: Provider) -> bool {
     provider == Provider::Github

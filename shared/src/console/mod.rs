@@ -9,6 +9,9 @@
 //! | `GET …/console/dead-letters`, `POST …/console/dead-letters/retry` | messages given up on; put one back |
 //! | `GET …/console/setup?organization=` | the GitHub App: create it from a manifest ([`app_setup`]), or install it |
 //! | `GET …/console/setup/github/done?code=&state=`, `POST` the same | GitHub's way back; store the App |
+//! | `GET …/console/link?invite=` | an invitation to link oneself: sign in with GitHub ([`linking`]) |
+//! | `GET …/console/link/github/callback`, `POST` the same | GitHub's way back from a sign-in (a person's or an operator's) |
+//! | `POST …/console/link/key`, `POST …/console/link/remove` | link one's account with an OpenHands key, or remove the link |
 //!
 //! Who may see what: everything but the sign-in page needs an operator session ([`session`]); every form
 //! carries the session's CSRF token and a cross-site `Origin` or `Sec-Fetch-Site` is refused besides. Pages
@@ -57,6 +60,7 @@ const OPEN_PAGES: &[&str] = &[
     "/link",
     LINK_RETURN,
     "/link/key",
+    "/link/remove",
 ];
 const OPERATOR_PAGES: &[&str] = &[
     "/deliveries",
@@ -330,6 +334,7 @@ impl Visit<'_> {
                 _ => self.link_signed_in(&session).await,
             },
             ("POST", "/link/key") => self.link_key(&session).await,
+            ("POST", "/link/remove") => self.link_remove(&session).await,
             (_, page) if OPERATOR_PAGES.contains(&page) && !signed_in => Err(ConsoleError::SignIn),
             ("GET", "/deliveries") => self.deliveries(&session).await,
             ("GET", "/runs") => self.runs(&session).await,

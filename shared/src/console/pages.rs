@@ -5,6 +5,7 @@
 use maud::{html, Markup, DOCTYPE};
 
 use crate::{
+    domain::IdentityLink,
     domain::{DeliveryDecision, Provider, RunRecord, RunState},
     github::AppRegistration,
     invite::Invitation,
@@ -379,13 +380,29 @@ pub fn link_start(frame: &Frame<'_>, invitation: &Invitation, sign_in: Option<&s
     )
 }
 
-/// After signing in: the OpenHands user and API key.
-pub fn link_key_form(frame: &Frame<'_>, invitation: &Invitation, invite: &str, grant: &str) -> String {
+/// After signing in: the account's link now (with a way to remove it), and the form for the OpenHands user and
+/// API key.
+pub fn link_key_form(
+    frame: &Frame<'_>,
+    invitation: &Invitation,
+    invite: &str,
+    grant: &str,
+    current: Option<&IdentityLink>,
+) -> String {
     layout(
         frame,
         "Link your account",
         html! {
             p.notice { "Signed in as @" (invitation.login) "." }
+            @if let Some(link) = current {
+                p #current-link { "Linked now to the OpenHands user " strong { (link.openhands_user) } "." }
+                form method="post" action={ (frame.base) "/link/remove" } {
+                    input type="hidden" name="csrf" value=(&frame.csrf);
+                    input type="hidden" name="invite" value=(invite);
+                    input type="hidden" name="grant" value=(grant);
+                    button #remove-link type="submit" { "Remove my link" }
+                }
+            }
             form method="post" action={ (frame.base) "/link/key" } {
                 input type="hidden" name="csrf" value=(&frame.csrf);
                 input type="hidden" name="invite" value=(invite);
@@ -396,6 +413,17 @@ pub fn link_key_form(frame: &Frame<'_>, invitation: &Invitation, invite: &str, g
                 input #api-key type="password" name="api_key" autocomplete="off" required;
                 button #link type="submit" { "Link" }
             }
+        },
+    )
+}
+
+/// The link is gone.
+pub fn unlinked(frame: &Frame<'_>, invitation: &Invitation) -> String {
+    layout(
+        frame,
+        "Unlinked",
+        html! {
+            p.notice role="status" { "@" (invitation.login) " is no longer linked; the key stored for it is deleted." }
         },
     )
 }

@@ -116,6 +116,18 @@ impl FileSecrets {
         .map(|_| ())
     }
 
+    /// Delete `names` from `path`, if it holds them.
+    pub fn remove(path: impl AsRef<Path>, names: &[String]) -> Result<(), PortError> {
+        Self::rewrite(path.as_ref(), |stored| {
+            names
+                .iter()
+                .filter(|name| stored.remove(name.as_str()).is_some())
+                .cloned()
+                .collect()
+        })
+        .map(|_| ())
+    }
+
     /// Read `path`'s entries (none if it is missing), let `change` edit them and name what it changed, and
     /// replace the file atomically when it changed something, so a reader sees the old content or the new,
     /// never half of it.
@@ -370,6 +382,18 @@ impl SecretWriter for LayeredSecrets {
         }
         Ok(())
     }
+
+    async fn remove_secrets(&self, names: &[String]) -> Result<(), PortError> {
+        let Some(path) = &self.path else {
+            return Err(PortError::permanent("secrets", "no secrets file to write to"));
+        };
+        let mut file = self.file.write().unwrap_or_else(PoisonError::into_inner);
+        FileSecrets::remove(path, names)?;
+        for name in names {
+            file.values.remove(name);
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -416,6 +440,44 @@ mod tests {
         }
         std::fs::write(&path, "[1]").unwrap();
         assert!(FileSecrets::add_missing(&path, &["a"], |_| String::new()).is_err());
+    }
+
+    #[tokio::test]
+    async fn written_secrets_reach_the_file_and_readers_at_once_and_removed_ones_leave_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(&dir, r#"{ "kept": "k" }"#);
+        let secrets = LayeredSecrets::writable(
+            EnvSecrets::from_vars([("HOOKLINE_SECRET_FROM_ENV", "e")]),
+            FileSecrets::load(&path).unwrap(),
+            path.clone(),
+        );
+        secrets
+            .put_secrets(&[("github/app".to_owned(), SecretString::from("{}"))])
+            .await
+            .unwrap();
+        assert_eq!(secrets.get("github/app").await.unwrap().expose(), "{}");
+        assert_eq!(FileSecrets::load(&path).unwrap().len(), 2, "on disk too");
+        assert!(
+            secrets
+                .put_secrets(&[("from/env".to_owned(), SecretString::from("x"))])
+                .await
+                .is_err(),
+            "the environment would hide it"
+        );
+        assert!(secrets
+            .put_secrets(&[("blank".to_owned(), SecretString::from(" "))])
+            .await
+            .is_err());
+        secrets.remove_secrets(&["github/app".to_owned()]).await.unwrap();
+        assert!(secrets.get("github/app").await.is_err());
+        assert_eq!(FileSecrets::load(&path).unwrap().len(), 1);
+        assert!(
+            LayeredSecrets::new(EnvSecrets::default(), FileSecrets::empty())
+                .put_secrets(&[("a".to_owned(), SecretString::from("b"))])
+                .await
+                .is_err(),
+            "no file, nothing written"
+        );
     }
 
     #[tokio::test]
