@@ -33,6 +33,17 @@ impl Provider {
         }
     }
 
+    /// The name people know it by.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Provider::Github => "GitHub",
+            Provider::Gitlab => "GitLab",
+            Provider::Slack => "Slack",
+            Provider::Jira => "Jira",
+            Provider::Linear => "Linear",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "github" => Provider::Github,

@@ -40,6 +40,7 @@ pub mod registry;
 pub mod repo_hint;
 pub mod routes;
 pub mod secret;
+pub mod sign_in;
 pub mod slack;
 pub mod text;
 pub mod verify;

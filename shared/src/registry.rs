@@ -98,9 +98,23 @@ impl ProviderConfigs {
             .map(|c| (c.app_id.as_str(), c.app_slug.as_str()))
     }
 
-    /// The providers whose people can sign in on the console to link themselves (GitHub, through its App).
+    /// The providers whose people can sign in on the console to link themselves (GitHub through its App,
+    /// GitLab through an OAuth application).
     pub fn sign_in_providers(&self) -> Vec<Provider> {
-        self.github_setup.iter().map(|_| Provider::Github).collect()
+        let mut providers: Vec<Provider> = self.github_setup.iter().map(|_| Provider::Github).collect();
+        if !self.oauth_apps().is_empty() {
+            providers.push(Provider::Gitlab);
+        }
+        providers
+    }
+
+    /// The OAuth applications people sign in with, besides the GitHub App (whose client id its registration
+    /// gives).
+    pub fn oauth_apps(&self) -> Vec<crate::sign_in::OAuthApp> {
+        self.gitlab
+            .iter()
+            .flat_map(|gitlab| gitlab.tenants.iter().filter_map(|tenant| tenant.sign_in()))
+            .collect()
     }
 
     /// Whether a provider is meant to be on but waits for its app to be registered (`GITHUB_TENANTS` set

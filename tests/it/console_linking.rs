@@ -52,10 +52,8 @@ fn invitation_link(h: &Harness, login: &str) -> String {
 
 /// Follow an invitation `link` through GitHub's sign-in (as whoever the fake has signed in) and back.
 async fn sign_in_with_github(browser: &Browser, link: &str) {
-    browser.goto(link).await.unwrap();
-    browser.click("#sign-in-with-provider").await.unwrap();
-    browser.click("#authorize").await.unwrap();
-    browser.click("#continue-link").await.unwrap();
+    let steps = ["#sign-in-with-provider", "#authorize", "#continue-link"];
+    browser.click_through(link, &steps).await.unwrap();
 }
 
 /// GIVEN bob (write access, not linked) mentions Hookline WHEN he follows the notice's link, signs in with
@@ -88,7 +86,7 @@ async fn a_person_links_themselves_and_their_next_mention_runs_as_them() {
     browser.click("#authorize").await.unwrap();
     browser.click("#continue-link").await.unwrap();
     browser
-        .text_once("main", "another GitHub account")
+        .text_once("main", "another account than the one")
         .await
         .expect("another account is refused");
 
@@ -198,10 +196,8 @@ async fn an_expired_invitation_is_refused() {
 
 /// Sign in to the console with GitHub (as whoever the fake has signed in) and come back.
 async fn operator_sign_in_with_github(browser: &Browser, console: &str) {
-    browser.goto(console).await.unwrap();
-    browser.click("#sign-in-with-github").await.unwrap();
-    browser.click("#authorize").await.unwrap();
-    browser.click("#continue-link").await.unwrap();
+    let steps = ["#sign-in-with-github", "#authorize", "#continue-link"];
+    browser.click_through(console, &steps).await.unwrap();
 }
 
 /// GIVEN operators listed by GitHub login WHEN someone signs in to the console with GitHub THEN a listed

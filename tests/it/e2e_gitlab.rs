@@ -1232,3 +1232,86 @@ async fn an_assignment_gitlab_does_not_confirm_or_by_someone_without_access_star
         "mallory's own assignment reaches the access check"
     );
 }
+
+/// GIVEN an instance with an OAuth application people sign in with WHEN an unlinked Developer follows the
+/// notice's invitation, signs in with GitLab as themselves and enters their key THEN their next mention starts
+/// a run with that key; signed in as someone else, the invitation is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unlinked_developer_links_themselves_by_signing_in_with_gitlab() {
+    const DAVE: u64 = 104;
+    const DAVE_KEY: &str = "oh-api-key-dave";
+    let gitlab = FakeGitlab::start(API_TOKEN).await;
+    gitlab.enable_oauth("gitlab-oauth-app", "gitlab-oauth-secret");
+    let h = Harness::start_with(HarnessOptions {
+        extra_env: env(&[
+            ("GITLAB_TENANTS", "gitlab.com"),
+            ("GITLAB_GITLAB_COM_URL", gitlab.url()),
+            ("GITLAB_GITLAB_COM_BOT_USERNAME", FAKE_BOT_USERNAME),
+            ("GITLAB_GITLAB_COM_BOT_USER_ID", &FAKE_BOT_ID.to_string()),
+            ("GITLAB_OAUTH_CLIENT_ID", "gitlab-oauth-app"),
+        ]),
+        extra_secrets: env(&[
+            ("gitlab/gitlab.com/webhook-token", TOKEN),
+            ("gitlab/gitlab.com/api-token", API_TOKEN),
+            ("gitlab/gitlab.com/oauth-client-secret", "gitlab-oauth-secret"),
+            ("console/operator-token", "operator-token-gitlab-linking-0123"),
+            ("console/session-key", &"s".repeat(64)),
+        ]),
+        ..Default::default()
+    })
+    .await;
+    let s = Setup { h, gitlab };
+    s.gitlab.set_access_level(PROJECT, DAVE, 30);
+    let mention = |iid: u64, key: &'static str| {
+        let (note_id, _) = s.gitlab.seed_note(
+            PROJECT,
+            Noteable::Issue,
+            iid,
+            "dave",
+            DAVE,
+            "@hookline-bot fix it",
+            s.h.clock_now(),
+            None,
+        );
+        (
+            key,
+            note(
+                Noteable::Issue,
+                iid,
+                note_id,
+                "@hookline-bot fix it",
+                user("dave", DAVE),
+            ),
+        )
+    };
+    let (key, payload) = mention(71, "k-link-1");
+    deliver(&s, "Note Hook", key, &payload).await;
+    eventually("notice posted", || async { !s.gitlab.bot_notes().is_empty() }).await;
+    let notice = s.gitlab.bot_notes()[0].body.clone();
+    let at = notice.find("](").expect("an invitation link") + 2;
+    let link = notice[at..].split(')').next().unwrap().to_owned();
+    assert!(link.contains("/console/link?invite="), "{link}");
+
+    let browser = hookline_tests::browser::Browser::start()
+        .await
+        .expect("Chromium and chromedriver (scripts/test.sh installs them)");
+    let steps = ["#sign-in-with-provider", "#authorize", "#continue-link"];
+    s.gitlab.sign_in_as("mallory", 666);
+    browser.click_through(&link, &steps).await.unwrap();
+    browser
+        .text_once("main", "another account than the one")
+        .await
+        .expect("another GitLab account is refused");
+    s.gitlab.sign_in_as("dave", DAVE);
+    browser.click_through(&link, &steps).await.unwrap();
+    browser.fill("#openhands-user", "dave@example.com").await.unwrap();
+    browser.fill("#api-key", DAVE_KEY).await.unwrap();
+    browser.click("#link").await.unwrap();
+    browser.text_once(".notice", "is linked").await.unwrap();
+    browser.close().await.unwrap();
+
+    s.h.openhands.require_bearer(DAVE_KEY);
+    let (key, payload) = mention(72, "k-link-2");
+    deliver(&s, "Note Hook", key, &payload).await;
+    wait_for_start(&s).await;
+}

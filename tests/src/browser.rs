@@ -184,6 +184,19 @@ impl Browser {
             .with_context(|| format!("type into `{css}`"))
     }
 
+    /// Open `url`, then click each of `steps` in turn (each waited for on the page the last click loaded): a
+    /// sign-in through a provider's pages and back.
+    ///
+    /// # Errors
+    /// If a page does not load or a step never appears.
+    pub async fn click_through(&self, url: &str, steps: &[&str]) -> anyhow::Result<()> {
+        self.goto(url).await?;
+        for css in steps {
+            self.click(css).await?;
+        }
+        Ok(())
+    }
+
     /// Open the console at `console` and sign in with the operator `token`.
     ///
     /// # Errors

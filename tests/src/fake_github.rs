@@ -20,12 +20,9 @@
 //!   `POST /app-manifests/{code}/conversions` (no authentication) answers `201` with the App (id, slug,
 //!   `client_id` = the fake's app id, `webhook_secret`, `pem` = the test-only key, `client_secret`, owner),
 //!   once per code; a code used again or never issued is 404.
-//! - Signing people in with the App (user authorization): `GET /login/oauth/authorize?client_id=&redirect_uri=
-//!   &state=` answers, for the account [`FakeGithub::sign_in_as`] set, a page whose "Authorize" link goes to
-//!   `redirect_uri` with a one-time code and the state; `POST /login/oauth/access_token` (JSON or form:
-//!   `client_id` = the app id, a client secret it issued or [`FakeGithub::accept_client_secret`] allowed,
-//!   `code`) answers `{access_token}`, or `200 {"error": "bad_verification_code"}` as GitHub does;
-//!   `GET /user` with that token answers the account.
+//! - Signing people in with the App (user authorization, [`crate::fake_oauth`]): `GET /login/oauth/authorize`,
+//!   `POST /login/oauth/access_token` (client id = the app id; a client secret a conversion issued or
+//!   [`FakeGithub::accept_client_secret`] allowed) and `GET /user` with the user token.
 //!
 //! Time comes from a [`Clock`], so a test can share a `ManualClock` with the client and move both. Every
 //! request is recorded (method, path, query, JSON body and a few headers) for inspection.
@@ -54,6 +51,7 @@ pub use crate::fake_core::RecordedRequest;
 use crate::fake_core::{
     self, percent_decode, query_map, query_number, reason, FakeServer, Incoming, Listener, Locked, Recording,
 };
+use crate::fake_oauth::OAuthDesk;
 
 /// App id (JWT issuer) the fake expects unless told otherwise.
 pub const FAKE_APP_ID: &str = "Iv1.hooklinefake";
@@ -238,14 +236,8 @@ struct FakeState {
     manifest_codes: HashMap<String, usize>,
     /// Apps created by conversions, oldest first.
     apps: Vec<Value>,
-    /// The account signed in to GitHub's web side (login, id).
-    web_user: Option<(String, u64)>,
-    /// Client secrets the token endpoint accepts.
-    client_secrets: Vec<String>,
-    /// Authorization codes not exchanged yet → the account they sign in.
-    user_codes: HashMap<String, (String, u64)>,
-    /// User tokens → the account.
-    user_tokens: HashMap<String, (String, u64)>,
+    /// People signing in with the App.
+    oauth: OAuthDesk,
 }
 
 /// A manifest as posted to the App registration page.
@@ -332,21 +324,17 @@ impl FakeGithub {
 
     /// The account signed in to GitHub's web side from now on (who the authorize page signs in).
     pub fn sign_in_as(&self, login: &str, id: u64) {
-        self.shared.state.lock().web_user = Some((login.to_owned(), id));
+        self.shared.state.lock().oauth.sign_in_as(login, id);
     }
 
     /// Let the token endpoint take `client_secret` (for an App configured rather than created here).
     pub fn accept_client_secret(&self, client_secret: &str) {
-        self.shared
-            .state
-            .lock()
-            .client_secrets
-            .push(client_secret.to_owned());
+        self.shared.state.lock().oauth.accept_client_secret(client_secret);
     }
 
     /// How many user tokens were issued.
     pub fn user_tokens_issued(&self) -> usize {
-        self.shared.state.lock().user_tokens.len()
+        self.shared.state.lock().oauth.tokens_issued()
     }
 
     /// Manifests posted to the App registration page, oldest first.
@@ -581,8 +569,22 @@ fn respond(shared: &Shared, incoming: &Incoming) -> Response {
         ("POST", ["organizations", org, "settings", "apps", "new"]) => {
             return new_app_page(shared, incoming, Some(org))
         }
-        ("GET", ["login", "oauth", "authorize"]) => return authorize_page(shared, incoming),
-        ("POST", ["login", "oauth", "access_token"]) => return user_token(shared, incoming),
+        ("GET", ["login", "oauth", "authorize"]) => {
+            return shared
+                .state
+                .lock()
+                .oauth
+                .authorize_page(incoming.uri.query(), &shared.app_id)
+        }
+        ("POST", ["login", "oauth", "access_token"]) => {
+            let mut state = shared.state.lock();
+            let issued: Vec<String> = state
+                .apps
+                .iter()
+                .filter_map(|app| app["client_secret"].as_str().map(str::to_owned))
+                .collect();
+            return state.oauth.token(&incoming.body, &shared.app_id, &issued);
+        }
         ("GET", ["user"]) => return signed_in_user(shared, incoming),
         _ => {}
     }
@@ -1081,74 +1083,9 @@ fn new_app_page(shared: &Shared, incoming: &Incoming, organization: Option<&str>
     ([("content-type", "text/html; charset=utf-8")], page).into_response()
 }
 
-/// GitHub's "Authorize" page for the signed-in account.
-fn authorize_page(shared: &Shared, incoming: &Incoming) -> Response {
-    let query = query_map(incoming.uri.query());
-    let mut state = shared.state.lock();
-    let Some(account) = state.web_user.clone() else {
-        return (StatusCode::UNAUTHORIZED, "Sign in to GitHub first").into_response();
-    };
-    if query.get("client_id").map(String::as_str) != Some(shared.app_id.as_str()) {
-        return (StatusCode::NOT_FOUND, "No such application").into_response();
-    }
-    let Some(redirect_uri) = query.get("redirect_uri") else {
-        return (StatusCode::BAD_REQUEST, "redirect_uri is required").into_response();
-    };
-    let code = format!("usercode{}", state.user_codes.len() + state.user_tokens.len() + 1);
-    state.user_codes.insert(code.clone(), account.clone());
-    let mut back = format!("{redirect_uri}?code={code}");
-    if let Some(value) = query.get("state") {
-        back.push_str("&state=");
-        back.push_str(&form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>());
-    }
-    let page = format!(
-        "<!doctype html><title>Authorize</title><h1>Authorize Hookline as {}</h1>\
-         <a id=\"authorize\" href=\"{}\">Authorize</a>",
-        escape(&account.0),
-        escape(&back)
-    );
-    ([("content-type", "text/html; charset=utf-8")], page).into_response()
-}
-
-/// `POST /login/oauth/access_token`: a code for a user token, once.
-fn user_token(shared: &Shared, incoming: &Incoming) -> Response {
-    let fields: HashMap<String, String> = match serde_json::from_slice::<Value>(&incoming.body) {
-        Ok(Value::Object(map)) => map
-            .into_iter()
-            .filter_map(|(k, v)| v.as_str().map(|v| (k, v.to_owned())))
-            .collect(),
-        _ => form_urlencoded::parse(&incoming.body).into_owned().collect(),
-    };
-    let mut state = shared.state.lock();
-    let field = |name: &str| fields.get(name).map(String::as_str).unwrap_or_default();
-    let known_secret = state.client_secrets.iter().any(|s| s == field("client_secret"))
-        || state
-            .apps
-            .iter()
-            .any(|app| app["client_secret"] == field("client_secret"));
-    if field("client_id") != shared.app_id || !known_secret {
-        return reply(StatusCode::OK, json!({ "error": "incorrect_client_credentials" }));
-    }
-    let Some(account) = state.user_codes.remove(field("code")) else {
-        return reply(StatusCode::OK, json!({ "error": "bad_verification_code" }));
-    };
-    let token = format!("ghu_fake_{}", state.user_tokens.len() + 1);
-    state.user_tokens.insert(token.clone(), account);
-    reply(
-        StatusCode::OK,
-        json!({ "access_token": token, "token_type": "bearer", "scope": "" }),
-    )
-}
-
 /// `GET /user` for a user token.
 fn signed_in_user(shared: &Shared, incoming: &Incoming) -> Response {
-    let token = incoming
-        .headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("token ")))
-        .unwrap_or_default();
-    match shared.state.lock().user_tokens.get(token) {
+    match shared.state.lock().oauth.account(&incoming.headers) {
         Some((login, id)) => reply(
             StatusCode::OK,
             json!({ "login": login, "id": id, "type": "User" }),

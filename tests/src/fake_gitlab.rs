@@ -17,6 +17,8 @@
 //! - Assignments ([`FakeGitlab::seed_assignment`]): the assignee joins the item's assignees, the item's
 //!   `updated_at` moves, and a system note `assigned to @<assignee>` by the assigner is listed with its notes.
 //! - Notes created through the API are authored by the bot account ([`FAKE_BOT_USERNAME`]).
+//! - People signing in with an OAuth application ([`FakeGitlab::enable_oauth`], [`crate::fake_oauth`]):
+//!   `GET /oauth/authorize`, `POST /oauth/token`, and `GET /api/v4/user` with the user token.
 //! - Failures queued with [`FakeGitlab::fail_next`] are answered before authentication, one per matching
 //!   request, in order.
 //!
@@ -44,6 +46,7 @@ pub use crate::fake_core::RecordedRequest;
 use crate::fake_core::{
     self, query_map, query_number, reason, FakeServer, Incoming, Listener, Locked, Recording,
 };
+use crate::fake_oauth::OAuthDesk;
 
 /// Username of the account whose token Hookline uses.
 pub const FAKE_BOT_USERNAME: &str = "hookline-bot";
@@ -158,6 +161,7 @@ struct Shared {
     token: String,
     clock: Arc<dyn Clock>,
     state: Locked<FakeState>,
+    oauth: Locked<(Option<String>, OAuthDesk)>,
 }
 
 #[derive(Default)]
@@ -204,6 +208,7 @@ impl FakeGitlab {
                 next_id: 5_000,
                 ..FakeState::default()
             }),
+            oauth: Locked::new((None, OAuthDesk::default())),
         });
         let server = listener.serve_fallback(
             shared.clone(),
@@ -216,6 +221,18 @@ impl FakeGitlab {
     /// The instance's base URL, e.g. `http://127.0.0.1:41234` (what `GITLAB_<TENANT>_URL` should be).
     pub fn url(&self) -> &str {
         self.server.url()
+    }
+
+    /// Let people sign in with an OAuth application `client_id` whose secret is `client_secret`.
+    pub fn enable_oauth(&self, client_id: &str, client_secret: &str) {
+        let mut oauth = self.shared.oauth.lock();
+        oauth.0 = Some(client_id.to_owned());
+        oauth.1.accept_client_secret(client_secret);
+    }
+
+    /// The account signed in to the instance's web side from now on.
+    pub fn sign_in_as(&self, username: &str, id: u64) {
+        self.shared.oauth.lock().1.sign_in_as(username, id);
     }
 
     /// Every request under `/api/v4` so far, oldest first, with paths without `/api/v4`.
@@ -472,6 +489,9 @@ async fn handle(State(shared): State<Arc<Shared>>, incoming: Incoming) -> Respon
 }
 
 fn respond(shared: &Shared, incoming: &Incoming) -> Response {
+    if let Some(answer) = sign_in(shared, incoming) {
+        return answer;
+    }
     let Some(path) = incoming.uri.path().strip_prefix(API_PREFIX) else {
         return message(StatusCode::NOT_FOUND, "404 Not Found");
     };
@@ -641,6 +661,24 @@ fn item_notes<'s>(state: &'s FakeState, item: &Item) -> impl Iterator<Item = &'s
         .notes
         .iter()
         .filter(move |n| n.project_id == item.project && n.noteable == item.noteable && n.iid == item.iid)
+}
+
+/// The OAuth side, when the request is for it.
+fn sign_in(shared: &Shared, incoming: &Incoming) -> Option<Response> {
+    let mut oauth = shared.oauth.lock();
+    let (client_id, desk) = &mut *oauth;
+    let client_id = client_id.clone()?;
+    match (incoming.method.as_str(), incoming.uri.path()) {
+        ("GET", "/oauth/authorize") => Some(desk.authorize_page(incoming.uri.query(), &client_id)),
+        ("POST", "/oauth/token") => Some(desk.token(&incoming.body, &client_id, &[])),
+        ("GET", "/api/v4/user") => desk.account(&incoming.headers).map(|(username, id)| {
+            reply(
+                StatusCode::OK,
+                json!({ "id": id, "username": username, "bot": false }),
+            )
+        }),
+        _ => None,
+    }
 }
 
 fn authenticated(shared: &Shared, headers: &HeaderMap) -> bool {

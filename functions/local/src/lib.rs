@@ -336,10 +336,16 @@ pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
     let mut intake = intake;
     intake.switch = Some(switch.clone());
     services.run.switch = Some(switch.clone());
+    let linking = secret_writer.clone().map(|writer| Linking {
+        identities: services.identities.clone(),
+        claims: services.deliveries.clone(),
+        writer,
+        http: http.clone(),
+        apps: config.providers.oauth_apps(),
+    });
     let setup = match (secret_writer, config.providers.github_setup()) {
         (Some(writer), Some(github)) => Some(AppSetup {
             github: github.clone(),
-            public_url: config.console.public_url.clone(),
             writer,
             http: http.clone(),
             switch: switch.clone(),
@@ -356,10 +362,7 @@ pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
         settings: config.console.clone(),
         openhands_web_url: config.openhands.web_url.clone(),
         setup,
-        linking: Some(Linking {
-            identities: services.identities.clone(),
-            claims: services.deliveries.clone(),
-        }),
+        linking,
     };
 
     let wake = Arc::new(Notify::new());

@@ -38,9 +38,6 @@ pub const STATE_TTL_SECS: u64 = 3600;
 #[derive(Clone)]
 pub struct AppSetup {
     pub github: GithubSetup,
-    /// `HOOKLINE_PUBLIC_URL`: the address GitHub sends webhooks and browsers to; `None`: the console's own
-    /// address as the browser reached it.
-    pub public_url: Option<String>,
     pub writer: Arc<dyn SecretWriter>,
     pub http: reqwest::Client,
     pub switch: Arc<dyn ProviderSwitch>,
@@ -115,15 +112,6 @@ impl AppSetup {
                 }),
             Err(PortError::NotFound { .. }) => Ok(AppState::None),
             Err(err) => Err(err),
-        }
-    }
-
-    /// Hookline's public base (`https://hookline.example.com`, or with a stage `…/prod`): the setting, else
-    /// the console's own `origin` and the path above `base` (`…/console`).
-    pub fn public_base(&self, origin: &str, base: &str) -> String {
-        match &self.public_url {
-            Some(url) => url.trim_end_matches('/').to_owned(),
-            None => format!("{origin}{}", base.strip_suffix("/console").unwrap_or_default()),
         }
     }
 

@@ -1,23 +1,22 @@
 //! The console's sign-ins with GitHub: people linking themselves ([`linking`]) and operators.
 
 use super::{
-    app_setup, content_security_policy, form_field, linking, pages, AnswerSession, ConsoleError, Query,
-    Visit, LINK_RETURN, OPERATOR_STATE, SIGN_IN_TTL_SECS,
+    content_security_policy, form_field, linking, pages, AnswerSession, ConsoleError, Query, Visit,
+    OPERATOR_STATE, SIGN_IN_TTL_SECS,
 };
 use crate::{
     console::session::Session,
+    domain::Provider,
     handlers::webhook::Handled,
     invite::{Invitation, InviteError},
     secret::SecretString,
+    sign_in::OAuthApp,
 };
 
 impl Visit<'_> {
-    /// The invitation a request names (`invite`), with the setup and linking this host needs for it.
-    async fn invitation(
-        &self,
-        token: &str,
-    ) -> Result<(Invitation, &app_setup::AppSetup, &linking::Linking), ConsoleError> {
-        let (Some(setup), Some(linking)) = (&self.console.setup, &self.console.linking) else {
+    /// The invitation a request names (`invite`), with the linking this host does.
+    fn invitation(&self, token: &str) -> Result<(Invitation, &linking::Linking), ConsoleError> {
+        let Some(linking) = &self.console.linking else {
             return Err(ConsoleError::NotFound);
         };
         let invitation = Invitation::from_token(token, self.key, self.now).map_err(|err| match err {
@@ -26,14 +25,32 @@ impl Visit<'_> {
                 ConsoleError::BadRequest("This link has expired. Mention Hookline again for a new one.")
             }
         })?;
-        Ok((invitation, setup, linking))
+        Ok((invitation, linking))
     }
 
-    /// Public URL of the sign-in's way back.
-    fn link_callback(&self, setup: &app_setup::AppSetup) -> String {
+    /// The OAuth application `provider`'s `tenant` signs people in with, if it has one.
+    async fn oauth_app(&self, provider: Provider, tenant: &str) -> Result<Option<OAuthApp>, ConsoleError> {
+        if provider == Provider::Github {
+            return Ok(match &self.console.setup {
+                Some(setup) => linking::github_app(setup, self.console.secrets.as_ref()).await?,
+                None => None,
+            });
+        }
+        Ok(self.console.linking.as_ref().and_then(|linking| {
+            linking
+                .apps
+                .iter()
+                .find(|app| app.provider == provider && app.tenant.eq_ignore_ascii_case(tenant))
+                .cloned()
+        }))
+    }
+
+    /// Public URL of `provider`'s way back from a sign-in.
+    fn sign_in_callback(&self, provider: Provider) -> String {
         format!(
-            "{}/console{LINK_RETURN}",
-            setup.public_base(&self.origin(), self.base)
+            "{}/console/link/{}/callback",
+            self.public_base(),
+            provider.as_str()
         )
     }
 
@@ -43,18 +60,15 @@ impl Visit<'_> {
     ) -> Result<(Handled, AnswerSession), ConsoleError> {
         let query = Query::parse(self.request.query);
         let token = query.get("invite").unwrap_or_default();
-        let (invitation, setup, _) = self.invitation(token).await?;
-        let client_id = match linking::signs_in(invitation.provider) {
-            true => linking::client_id(setup, self.console.secrets.as_ref()).await?,
-            false => None,
-        };
+        let (invitation, _) = self.invitation(token)?;
+        let app = self.oauth_app(invitation.provider, &invitation.tenant).await?;
         let purpose = format!("link|{}", invitation.nonce);
-        let sign_in = client_id.map(|client_id| {
+        let sign_in = app.map(|app| {
             let state = format!(
                 "{token}~{}",
                 session.round_trip_state(self.key, &purpose, self.now)
             );
-            linking::github_authorize_url(setup, &client_id, &self.link_callback(setup), &state)
+            linking::authorize_url(&app, &self.sign_in_callback(app.provider), &state)
         });
         let frame = self.frame(session);
         let (mut handled, keep) = self.page(pages::link_start(&frame, &invitation, sign_in.as_deref()));
@@ -67,21 +81,17 @@ impl Visit<'_> {
 
     /// Where an operator signs in with GitHub, when operators are listed and the App can sign people in.
     pub(super) async fn operator_sign_in(&self, session: &Session) -> Option<String> {
-        let setup = self.console.setup.as_ref()?;
         if self.console.settings.operators.is_empty() {
             return None;
         }
-        let client_id = linking::client_id(setup, self.console.secrets.as_ref())
-            .await
-            .ok()??;
+        let app = self.oauth_app(Provider::Github, "").await.ok()??;
         let state = format!(
             "{OPERATOR_STATE}{}",
             session.round_trip_state(self.key, "operator", self.now)
         );
-        Some(linking::github_authorize_url(
-            setup,
-            &client_id,
-            &self.link_callback(setup),
+        Some(linking::authorize_url(
+            &app,
+            &self.sign_in_callback(Provider::Github),
             &state,
         ))
     }
@@ -92,7 +102,8 @@ impl Visit<'_> {
         session: &Session,
         state: &str,
     ) -> Result<(Handled, AnswerSession), ConsoleError> {
-        let Some(setup) = &self.console.setup else {
+        let (Some(setup), Some(app)) = (&self.console.setup, self.oauth_app(Provider::Github, "").await?)
+        else {
             return Err(ConsoleError::NotFound);
         };
         let round_trip = &state[OPERATOR_STATE.len()..];
@@ -103,17 +114,13 @@ impl Visit<'_> {
             ));
         }
         let code = form_field(self.request.body, "code").unwrap_or_default();
-        let account = linking::github_account(
-            setup,
-            self.console.secrets.as_ref(),
-            &code,
-            &self.link_callback(setup),
-        )
-        .await
-        .map_err(sign_in_refused)?;
+        let callback = self.sign_in_callback(Provider::Github);
+        let account = linking::account(&setup.http, self.console.secrets.as_ref(), &app, &code, &callback)
+            .await
+            .map_err(sign_in_refused)?;
         let operators = &self.console.settings.operators;
-        let listed = operators.contains(&account.login.to_ascii_lowercase())
-            || operators.contains(&account.id.to_string());
+        let listed =
+            operators.contains(&account.login.to_ascii_lowercase()) || operators.contains(&account.id);
         if !listed {
             tracing::warn!(login = %account.login, "console sign-in by a GitHub account that is no operator");
             return Err(ConsoleError::Forbidden(
@@ -124,26 +131,34 @@ impl Visit<'_> {
         self.signed_in_as_operator().await
     }
 
-    /// Back from signing in: the account must be the invited one; then the key form.
+    /// Back from signing in with `provider`: the account must be the invited one; then the key form.
     pub(super) async fn link_signed_in(
         &self,
         session: &Session,
+        provider: Provider,
     ) -> Result<(Handled, AnswerSession), ConsoleError> {
         let state = form_field(self.request.body, "state").unwrap_or_default();
         let (token, round_trip) = state.split_once('~').unwrap_or_default();
-        let (invitation, setup, _) = self.invitation(token).await?;
+        let (invitation, linking) = self.invitation(token)?;
         let purpose = format!("link|{}", invitation.nonce);
-        if !session.round_trip_matches(self.key, &purpose, round_trip, self.now, SIGN_IN_TTL_SECS) {
+        if invitation.provider != provider
+            || !session.round_trip_matches(self.key, &purpose, round_trip, self.now, SIGN_IN_TTL_SECS)
+        {
             tracing::warn!("link sign-in refused: its state is not this session's, or too old");
             return Err(ConsoleError::BadRequest(
                 "This sign-in was not started from this browser, or is over an hour old. Open the link again.",
             ));
         }
+        let app = self
+            .oauth_app(invitation.provider, &invitation.tenant)
+            .await?
+            .ok_or(ConsoleError::NotFound)?;
         let code = form_field(self.request.body, "code").unwrap_or_default();
-        let callback = self.link_callback(setup);
+        let callback = self.sign_in_callback(provider);
         linking::invited_account(
-            setup,
+            &linking.http,
             self.console.secrets.as_ref(),
+            &app,
             &invitation,
             &code,
             &callback,
@@ -151,7 +166,6 @@ impl Visit<'_> {
         .await
         .map_err(sign_in_refused)?;
         let grant = session.round_trip_state(self.key, &format!("granted|{}", invitation.nonce), self.now);
-        let (_, _, linking) = self.invitation(token).await?;
         let current = linking::current_link(linking, &invitation).await?;
         let frame = self.frame(session);
         Ok(self.page(pages::link_key_form(
@@ -164,12 +178,9 @@ impl Visit<'_> {
     }
 
     /// The invitation a signed-in form names, when this session signed in for it lately.
-    async fn granted(
-        &self,
-        session: &Session,
-    ) -> Result<(Invitation, &app_setup::AppSetup, &linking::Linking), ConsoleError> {
+    fn granted(&self, session: &Session) -> Result<(Invitation, &linking::Linking), ConsoleError> {
         let token = form_field(self.request.body, "invite").unwrap_or_default();
-        let (invitation, setup, linking) = self.invitation(&token).await?;
+        let (invitation, linking) = self.invitation(&token)?;
         let grant = form_field(self.request.body, "grant").unwrap_or_default();
         let granted = format!("granted|{}", invitation.nonce);
         if !session.round_trip_matches(self.key, &granted, &grant, self.now, linking::GRANT_TTL_SECS) {
@@ -177,44 +188,37 @@ impl Visit<'_> {
                 "Sign in again: this form belongs to another sign-in, or waited too long.",
             ));
         }
-        Ok((invitation, setup, linking))
+        Ok((invitation, linking))
     }
 
     pub(super) async fn link_remove(
         &self,
         session: &Session,
     ) -> Result<(Handled, AnswerSession), ConsoleError> {
-        let (invitation, setup, linking) = self.granted(session).await?;
-        linking::unlink(
-            linking,
-            setup,
-            &self.console.settings.link_secret_prefix,
-            &invitation,
-        )
-        .await?;
+        let (invitation, linking) = self.granted(session)?;
+        linking::unlink(linking, &self.console.settings.link_secret_prefix, &invitation).await?;
         let frame = self.frame(session);
         Ok(self.page(pages::unlinked(&frame, &invitation)))
     }
 
     pub(super) async fn link_key(&self, session: &Session) -> Result<(Handled, AnswerSession), ConsoleError> {
-        let (invitation, setup, linking) = self.granted(session).await?;
+        let (invitation, linking) = self.granted(session)?;
         let user = form_field(self.request.body, "openhands_user").unwrap_or_default();
         let key = form_field(self.request.body, "api_key").unwrap_or_default();
         let (user, key) = (user.trim(), key.trim());
         if user.is_empty() || key.is_empty() || user.len() > 200 || key.len() > 4096 {
             return Err(ConsoleError::BadRequest("Enter your OpenHands user and API key."));
         }
-        if !linking::link(
+        let linked = linking::link(
             linking,
-            setup,
             &self.console.settings.link_secret_prefix,
             &invitation,
             user,
             SecretString::new(key),
             self.now,
         )
-        .await?
-        {
+        .await?;
+        if !linked {
             return Err(ConsoleError::Conflict(
                 "This link was used already. Mention Hookline again for a new one.",
             ));
@@ -228,11 +232,11 @@ impl Visit<'_> {
 fn sign_in_refused(err: linking::SignInError) -> ConsoleError {
     match err {
         linking::SignInError::Refused => {
-            ConsoleError::BadRequest("GitHub did not accept this sign-in. Start again.")
+            ConsoleError::BadRequest("The provider did not accept this sign-in. Start again.")
         }
-        linking::SignInError::OtherAccount { .. } => ConsoleError::Forbidden(
-            "You signed in as another GitHub account than the one this link was made for.",
-        ),
+        linking::SignInError::OtherAccount { .. } => {
+            ConsoleError::Forbidden("You signed in as another account than the one this link was made for.")
+        }
         linking::SignInError::Unavailable => ConsoleError::NotFound,
         linking::SignInError::Store(err) => ConsoleError::Store(err),
     }

@@ -1,5 +1,6 @@
 //! People linking themselves: an [`Invitation`] from the unlinked-person notice brings them here; they sign in
-//! with the provider (GitHub: the App's user authorization, OAuth), the signed-in account must be the one the
+//! with the provider ([`OAuthApp`]: GitHub's App user authorization, a GitLab OAuth application), the
+//! signed-in account must be the one the
 //! invitation was made for, and they enter their OpenHands user and API key. The key goes to the secret store
 //! under a name of their own; the link record holds only that name, as `hookline-admin link add` writes it.
 //!
@@ -11,10 +12,9 @@
 use std::{sync::Arc, time::Duration};
 
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::{
-    domain::{IdentityLink, Provider},
+    domain::IdentityLink,
     error::PortError,
     invite::Invitation,
     outbound::{self, Call},
@@ -23,16 +23,22 @@ use crate::{
 };
 
 use super::app_setup::{AppSetup, AppState};
+use crate::{ports::SecretWriter, sign_in::OAuthApp};
 
 /// How long after signing in the key form may be sent.
 pub const GRANT_TTL_SECS: u64 = 15 * 60;
 
-/// What linking writes besides the secrets (which go through the App setup's writer).
+/// What linking reads and writes.
 #[derive(Clone)]
 pub struct Linking {
     pub identities: Arc<dyn IdentityStore>,
     /// Where invitations are spent (one-shot claims).
     pub claims: Arc<dyn DeliveryStore>,
+    /// Where people's keys go.
+    pub writer: Arc<dyn SecretWriter>,
+    pub http: reqwest::Client,
+    /// The providers' OAuth applications besides GitHub's App (whose client id comes from its registration).
+    pub apps: Vec<OAuthApp>,
 }
 
 /// Why a sign-in did not prove the account.
@@ -52,9 +58,10 @@ pub enum SignInError {
 }
 
 /// The provider account a sign-in proved.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug)]
 pub struct Account {
-    pub id: u64,
+    /// The provider's stable user id, as text (numbers written in decimal).
+    pub id: String,
     pub login: String,
 }
 
@@ -78,66 +85,83 @@ pub async fn client_id(
     })
 }
 
-/// Where the person signs in with GitHub to come back to `callback` with a code and `state`.
-pub fn github_authorize_url(setup: &AppSetup, client_id: &str, callback: &str, state: &str) -> String {
-    let encode = |value: &str| form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>();
-    format!(
-        "{}/login/oauth/authorize?client_id={}&redirect_uri={}&state={}",
-        setup.github.web_url.trim_end_matches('/'),
-        encode(client_id),
-        encode(callback),
-        encode(state)
-    )
-}
-
-/// Exchange GitHub's `code` for a user token and read whose it is; `Ok` only for the invited account.
-pub async fn invited_account(
+/// The GitHub App as an OAuth application, when it can sign people in (a client id).
+pub async fn github_app(
     setup: &AppSetup,
     secrets: &dyn crate::ports::Secrets,
+) -> Result<Option<OAuthApp>, PortError> {
+    Ok(client_id(setup, secrets)
+        .await?
+        .map(|client_id| setup.github.sign_in(&client_id)))
+}
+
+/// Where the person signs in with `app` to come back to `callback` with a code and `state`.
+pub fn authorize_url(app: &OAuthApp, callback: &str, state: &str) -> String {
+    let encode = |value: &str| form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>();
+    let mut url = format!(
+        "{}?response_type=code&client_id={}&redirect_uri={}&state={}",
+        app.authorize_url,
+        encode(&app.client_id),
+        encode(callback),
+        encode(state)
+    );
+    if let Some(scope) = app.scope {
+        url.push_str(&format!("&scope={}", encode(scope)));
+    }
+    url
+}
+
+/// Exchange `code` for a token and read whose it is; `Ok` only for the invited account.
+pub async fn invited_account(
+    http: &reqwest::Client,
+    secrets: &dyn crate::ports::Secrets,
+    app: &OAuthApp,
     invitation: &Invitation,
     code: &str,
     callback: &str,
 ) -> Result<(), SignInError> {
-    let account = github_account(setup, secrets, code, callback).await?;
-    if account.id.to_string() != invitation.external_id {
+    let account = account(http, secrets, app, code, callback).await?;
+    if account.id != invitation.external_id {
         tracing::warn!(
+            provider = %app.provider,
             invited = %invitation.login,
             signed_in = %account.login,
-            "link invitation opened by another GitHub account"
+            "link invitation opened by another account"
         );
         return Err(SignInError::OtherAccount { login: account.login });
     }
     Ok(())
 }
 
-/// Exchange GitHub's `code` (from signing in with the App) for a user token and read whose it is.
-pub async fn github_account(
-    setup: &AppSetup,
+/// Exchange `code` (from signing in with `app`) for a token and read whose it is.
+pub async fn account(
+    http: &reqwest::Client,
     secrets: &dyn crate::ports::Secrets,
+    app: &OAuthApp,
     code: &str,
     callback: &str,
 ) -> Result<Account, SignInError> {
-    let client_id = client_id(setup, secrets).await?.ok_or(SignInError::Unavailable)?;
-    let client_secret = match secrets.get(&setup.github.client_secret_name).await {
+    let client_secret = match secrets.get(&app.client_secret_name).await {
         Ok(secret) => secret,
         Err(PortError::NotFound { .. }) => return Err(SignInError::Unavailable),
         Err(err) => return Err(err.into()),
     };
+    let what = format!("{} (sign-in)", app.provider);
     let credentials = [&client_secret];
-    let call = Call::new("GitHub (user sign-in)").credentials(&credentials);
-    let request = setup
-        .http
-        .post(format!(
-            "{}/login/oauth/access_token",
-            setup.github.web_url.trim_end_matches('/')
-        ))
+    let call = Call::new(&what).credentials(&credentials);
+    let request = http
+        .post(&app.token_url)
         .header("accept", "application/json")
-        .json(&json!({
-            "client_id": client_id,
-            "client_secret": client_secret.expose(),
-            "code": code,
-            "redirect_uri": callback,
-        }));
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("grant_type", "authorization_code")
+                .append_pair("client_id", &app.client_id)
+                .append_pair("client_secret", client_secret.expose())
+                .append_pair("code", code)
+                .append_pair("redirect_uri", callback)
+                .finish(),
+        );
     let answer = outbound::send(&call, request).await?;
     if !answer.is_success() {
         return Err(match answer.status {
@@ -148,19 +172,25 @@ pub async fn github_account(
     // GitHub answers a bad code with 200 and `{"error": …}`.
     let token: TokenAnswer = outbound::parse_json(call.what(), &answer.body)?;
     let token = SecretString::new(token.access_token.ok_or(SignInError::Refused)?);
+    let what = format!("{} (signed-in user)", app.provider);
     let credentials = [&token];
-    let call = Call::new("GitHub API (signed-in user)").credentials(&credentials);
-    let request = setup
-        .http
-        .get(format!("{}/user", setup.github.api_url().trim_end_matches('/')))
+    let call = Call::new(&what).credentials(&credentials);
+    let request = http
+        .get(&app.user_url)
         .bearer_auth(token.expose())
-        .header("accept", "application/vnd.github+json")
-        .header("x-github-api-version", "2022-11-28");
+        .header("accept", "application/json");
     let answer = outbound::send(&call, request).await?;
     if !answer.is_success() {
         return Err(SignInError::Refused);
     }
-    Ok(outbound::parse_json(call.what(), &answer.body)?)
+    let user: serde_json::Value = outbound::parse_json(call.what(), &answer.body)?;
+    let id = match &user[app.id_field] {
+        serde_json::Value::Number(id) => id.to_string(),
+        serde_json::Value::String(id) if !id.is_empty() => id.clone(),
+        _ => return Err(PortError::permanent(call.what(), "the answer names no account").into()),
+    };
+    let login = user[app.login_field].as_str().unwrap_or_default().to_owned();
+    Ok(Account { id, login })
 }
 
 /// The secret an invited person's API key is stored under, below `prefix`.
@@ -176,7 +206,6 @@ pub fn key_secret_name(prefix: &str, invitation: &Invitation) -> String {
 /// Spend `invitation` and link its account to `openhands_user` with `api_key`; `Ok(false)`: spent already.
 pub async fn link(
     linking: &Linking,
-    setup: &AppSetup,
     secret_prefix: &str,
     invitation: &Invitation,
     openhands_user: &str,
@@ -190,7 +219,7 @@ pub async fn link(
     }
     let name = key_secret_name(secret_prefix, invitation);
     let written = async {
-        setup.writer.put_secrets(&[(name.clone(), api_key)]).await?;
+        linking.writer.put_secrets(&[(name.clone(), api_key)]).await?;
         linking
             .identities
             .put_link(&IdentityLink {
@@ -232,7 +261,6 @@ pub async fn current_link(
 /// admin named stays, it may serve others). Whether there was a link.
 pub async fn unlink(
     linking: &Linking,
-    setup: &AppSetup,
     secret_prefix: &str,
     invitation: &Invitation,
 ) -> Result<bool, PortError> {
@@ -245,15 +273,10 @@ pub async fn unlink(
         .and_then(|link| link.api_key_secret)
         .filter(|name| *name == key_secret_name(secret_prefix, invitation));
     if let Some(name) = own_key {
-        setup.writer.remove_secrets(&[name]).await?;
+        linking.writer.remove_secrets(&[name]).await?;
     }
     if removed {
         tracing::info!(provider = %invitation.provider, login = %invitation.login, "person removed their link");
     }
     Ok(removed)
-}
-
-/// Whether `provider`'s people sign in here (GitHub only, for now).
-pub fn signs_in(provider: Provider) -> bool {
-    provider == Provider::Github
 }

@@ -58,7 +58,6 @@ const OPEN_PAGES: &[&str] = &[
     "/sign-out",
     SETUP_RETURN,
     "/link",
-    LINK_RETURN,
     "/link/key",
     "/link/remove",
 ];
@@ -74,8 +73,10 @@ const OPERATOR_PAGES: &[&str] = &[
 /// Where GitHub sends the browser back after registering the App.
 const SETUP_RETURN: &str = "/setup/github/done";
 
-/// Where GitHub sends a person back after signing in to link themselves.
-const LINK_RETURN: &str = "/link/github/callback";
+/// Where a provider sends a person back after signing in (`/link/{provider}/callback`): the provider.
+fn sign_in_return(page: &str) -> Option<Provider> {
+    Provider::parse(page.strip_prefix("/link/")?.strip_suffix("/callback")?)
+}
 
 /// What starts the `state` of an operator's sign-in with GitHub (an invitation's starts with the invitation).
 const OPERATOR_STATE: &str = "operator~";
@@ -292,7 +293,7 @@ impl Visit<'_> {
         }
         if method == "POST" {
             // GitHub's ways back carry their `state` instead of the form token (checked there).
-            self.check_form_origin(&session, page != SETUP_RETURN && page != LINK_RETURN)?;
+            self.check_form_origin(&session, page != SETUP_RETURN && sign_in_return(page).is_none())?;
         }
         let signed_in = session.is_operator(self.now);
         match (method, page) {
@@ -317,22 +318,25 @@ impl Visit<'_> {
                 },
             )),
             ("GET", "/link") => self.link_start(&session).await,
-            ("GET", LINK_RETURN) => Ok(self.come_back(
+            ("GET", page) if sign_in_return(page).is_some() => Ok(self.come_back(
                 &session,
                 &pages::Return {
-                    title: "Link your account",
-                    text: "GitHub signed you in. Continue to link your account.",
-                    action: format!("{}{LINK_RETURN}", self.base),
+                    title: "Sign in",
+                    text: "You are signed in with the provider. Continue to come back to Hookline.",
+                    action: format!("{}{page}", self.base),
                     button_id: "continue-link",
                     button: "Continue",
                 },
             )),
-            ("POST", LINK_RETURN) => match form_field(self.request.body, "state") {
-                Some(state) if state.starts_with(OPERATOR_STATE) => {
-                    self.operator_signed_in(&session, &state).await
+            ("POST", page) if sign_in_return(page).is_some() => {
+                let provider = sign_in_return(page).unwrap_or(Provider::Github);
+                match form_field(self.request.body, "state") {
+                    Some(state) if state.starts_with(OPERATOR_STATE) && provider == Provider::Github => {
+                        self.operator_signed_in(&session, &state).await
+                    }
+                    _ => self.link_signed_in(&session, provider).await,
                 }
-                _ => self.link_signed_in(&session).await,
-            },
+            }
             ("POST", "/link/key") => self.link_key(&session).await,
             ("POST", "/link/remove") => self.link_remove(&session).await,
             (_, page) if OPERATOR_PAGES.contains(&page) && !signed_in => Err(ConsoleError::SignIn),
@@ -517,6 +521,19 @@ impl Visit<'_> {
             Handled::answer(HttpReply::html(200, body)),
             AnswerSession::Untouched,
         )
+    }
+
+    /// Hookline's public base (`https://hookline.example.com`, or with a stage `…/prod`): `HOOKLINE_PUBLIC_URL`,
+    /// else the console's own origin and the path above its base (`…/console`).
+    fn public_base(&self) -> String {
+        match &self.console.settings.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!(
+                "{}{}",
+                self.origin(),
+                self.base.strip_suffix("/console").unwrap_or_default()
+            ),
+        }
     }
 
     /// The console's origin as the browser reached it (`Host`; https when a proxy says so, as API Gateway

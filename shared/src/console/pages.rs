@@ -369,10 +369,11 @@ pub fn link_start(frame: &Frame<'_>, invitation: &Invitation, sign_in: Option<&s
         frame,
         "Link your account",
         html! {
-            p { "This links the " (invitation.provider.as_str()) " account " strong { "@" (invitation.login) }
+            p { "This links the " (invitation.provider.display_name()) " account " strong { "@" (invitation.login) }
                 " to your OpenHands identity, so that mentioning Hookline starts OpenHands as you." }
             @match sign_in {
-                Some(url) => p { a #sign-in-with-provider href=(url) { "Sign in with GitHub as @" (invitation.login) } },
+                Some(url) => p { a #sign-in-with-provider href=(url) {
+                    "Sign in with " (invitation.provider.display_name()) " as @" (invitation.login) } },
                 None => p.error { "Signing in with this provider is not set up on this host; ask an admin to link \
                     you." },
             }

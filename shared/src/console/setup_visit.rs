@@ -37,7 +37,7 @@ impl Visit<'_> {
                 "That is not a GitHub organization's login.",
             ));
         }
-        let public = setup.public_base(&self.origin(), self.base);
+        let public = self.public_base();
         let console_url = format!("{public}/console");
         let manifest = setup.manifest(&public, &console_url);
         let state = session.round_trip_state(self.key, SETUP_PURPOSE, self.now);

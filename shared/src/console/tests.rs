@@ -459,7 +459,6 @@ fn world_with_setup(configured_slug: Option<&str>) -> (World, Arc<MemorySecrets>
     let env = crate::config::pairs_lookup(&[("GITHUB_API_URL", "http://127.0.0.1:9")]);
     world.console.setup = Some(app_setup::AppSetup {
         github: crate::github::GithubSetup::load(&crate::config::Lookup::new(&env)).unwrap(),
-        public_url: None,
         writer: written.clone(),
         http: reqwest::Client::new(),
         switch: switch.clone(),
@@ -638,6 +637,9 @@ fn world_with_linking() -> (World, Arc<MemorySecrets>) {
     world.console.linking = Some(linking::Linking {
         identities: world.store.clone(),
         claims: world.store.clone(),
+        writer: written.clone(),
+        http: reqwest::Client::new(),
+        apps: Vec::new(),
     });
     (world, written)
 }

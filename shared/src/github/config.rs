@@ -17,7 +17,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ConfigError, Lookup, ProviderEnv};
+use crate::{
+    config::{ConfigError, Lookup, ProviderEnv},
+    domain::Provider,
+    sign_in::OAuthApp,
+};
 
 /// GitHub settings (typed config; secrets are referenced by name, never held here).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -131,6 +135,24 @@ impl GithubSetup {
     /// GitHub's settings with a registered App (its client id is the JWT issuer, as GitHub recommends).
     pub fn with_registration(&self, app: &AppRegistration) -> GithubConfig {
         self.with_app(&app.client_id, &app.slug)
+    }
+
+    /// The App as an OAuth application with `client_id` (GitHub's user authorization; no scope needed to read
+    /// the account).
+    pub fn sign_in(&self, client_id: &str) -> OAuthApp {
+        let web = self.web_url.trim_end_matches('/');
+        OAuthApp {
+            provider: Provider::Github,
+            tenant: self.without_app.tenant.clone(),
+            authorize_url: format!("{web}/login/oauth/authorize"),
+            token_url: format!("{web}/login/oauth/access_token"),
+            user_url: format!("{}/user", self.api_url().trim_end_matches('/')),
+            client_id: client_id.to_owned(),
+            client_secret_name: self.client_secret_name.clone(),
+            scope: None,
+            id_field: "id",
+            login_field: "login",
+        }
     }
 
     /// GitHub's REST base URL.

@@ -10,9 +10,16 @@
 //! GITLAB_GIT_EXAMPLE_COM_BOT_USERNAME=openhands       #   character replaced by `_`
 //! GITLAB_GIT_EXAMPLE_COM_VERIFY=token,signature
 //! GITLAB_SECRET_PREFIX=gitlab                      # the default
+//! GITLAB_OAUTH_CLIENT_ID=…                         # an OAuth application (scope read_user) people sign in
+//!                                                  #   with to link themselves; its secret is
+//!                                                  #   <prefix>/<tenant>/oauth-client-secret
 //! ```
 
-use crate::config::{check_url, with_at, ConfigError, Lookup, ProviderEnv};
+use crate::{
+    config::{check_url, with_at, ConfigError, Lookup, ProviderEnv},
+    domain::Provider,
+    sign_in::OAuthApp,
+};
 
 /// GitLab settings: every configured instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,6 +49,28 @@ pub struct GitlabTenant {
     pub webhook_token_secret: String,
     pub signing_secret_secret: String,
     pub api_token_secret: String,
+    /// The OAuth application people sign in with to link themselves (`OAUTH_CLIENT_ID`), if there is one.
+    pub oauth_client_id: Option<String>,
+    pub oauth_client_secret_secret: String,
+}
+
+impl GitlabTenant {
+    /// The instance's OAuth application as people sign in with it, if one is configured.
+    pub fn sign_in(&self) -> Option<OAuthApp> {
+        let client_id = self.oauth_client_id.clone()?;
+        Some(OAuthApp {
+            provider: Provider::Gitlab,
+            tenant: self.name.clone(),
+            authorize_url: format!("{}/oauth/authorize", self.base_url),
+            token_url: format!("{}/oauth/token", self.base_url),
+            user_url: format!("{}/user", self.api_url),
+            client_id,
+            client_secret_name: self.oauth_client_secret_secret.clone(),
+            scope: Some("read_user"),
+            id_field: "id",
+            login_field: "username",
+        })
+    }
 }
 
 /// Which webhook authentication a tenant requires. Every enabled check must pass.
@@ -111,6 +140,8 @@ fn load_tenant(
         webhook_token_secret: format!("{secret_prefix}/{name}/webhook-token"),
         signing_secret_secret: format!("{secret_prefix}/{name}/signing-secret"),
         api_token_secret: format!("{secret_prefix}/{name}/api-token"),
+        oauth_client_id: tenant.get("OAUTH_CLIENT_ID"),
+        oauth_client_secret_secret: format!("{secret_prefix}/{name}/oauth-client-secret"),
         api_url: format!("{base_url}/api/v4"),
         base_url,
         bot_username,

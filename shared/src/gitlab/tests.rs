@@ -38,6 +38,8 @@ fn tenant(name: &str, token: bool, signature: bool) -> GitlabTenant {
         webhook_token_secret: format!("gitlab/{name}/webhook-token"),
         signing_secret_secret: format!("gitlab/{name}/signing-secret"),
         api_token_secret: format!("gitlab/{name}/api-token"),
+        oauth_client_id: None,
+        oauth_client_secret_secret: format!("gitlab/{name}/oauth-client-secret"),
     }
 }
 

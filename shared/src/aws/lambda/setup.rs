@@ -183,13 +183,13 @@ pub fn console_services(
 ) -> Result<crate::console::ConsoleServices, SetupError> {
     let store = Arc::new(DynamoStore::from_conf(sdk, &aws.table));
     let secrets = Arc::new(secrets(aws, sdk));
+    let secrets_writer: Arc<dyn crate::ports::SecretWriter> = secrets.clone();
     let setup = config
         .providers
         .github_setup()
         .map(|github| -> Result<_, SetupError> {
             Ok(crate::console::app_setup::AppSetup {
                 github: github.clone(),
-                public_url: config.console.public_url.clone(),
                 writer: secrets.clone(),
                 http: assemble::http_client(config)?,
                 switch: Arc::new(ServesNoProvider),
@@ -214,6 +214,9 @@ pub fn console_services(
         linking: Some(crate::console::linking::Linking {
             identities: store.clone(),
             claims: store,
+            writer: secrets_writer,
+            http: assemble::http_client(config)?,
+            apps: config.providers.oauth_apps(),
         }),
     })
 }

@@ -1,0 +1,25 @@
+//! How a provider signs a person in (OAuth 2.0 authorization code) so Hookline learns which account they are:
+//! each provider describes its endpoints and the user fields; the console does the rest, the same for all.
+
+use crate::domain::Provider;
+
+/// One provider tenant's OAuth application.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OAuthApp {
+    pub provider: Provider,
+    pub tenant: String,
+    /// Where the person is sent to sign in (`…/login/oauth/authorize`, `…/oauth/authorize`).
+    pub authorize_url: String,
+    /// Where the code is exchanged for a token.
+    pub token_url: String,
+    /// What the token reads to name the account.
+    pub user_url: String,
+    pub client_id: String,
+    /// The secret holding the client secret.
+    pub client_secret_name: String,
+    /// Scopes to ask for (space-separated), if the provider needs any to read the account.
+    pub scope: Option<&'static str>,
+    /// The account's stable id and handle in the user answer.
+    pub id_field: &'static str,
+    pub login_field: &'static str,
+}
