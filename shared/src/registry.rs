@@ -99,11 +99,13 @@ impl ProviderConfigs {
     }
 
     /// The providers whose people can sign in on the console to link themselves (GitHub through its App,
-    /// GitLab through an OAuth application).
+    /// GitLab through an OAuth application, Slack with "Sign in with Slack").
     pub fn sign_in_providers(&self) -> Vec<Provider> {
         let mut providers: Vec<Provider> = self.github_setup.iter().map(|_| Provider::Github).collect();
-        if !self.oauth_apps().is_empty() {
-            providers.push(Provider::Gitlab);
+        for app in self.oauth_apps() {
+            if !providers.contains(&app.provider) {
+                providers.push(app.provider);
+            }
         }
         providers
     }
@@ -111,10 +113,12 @@ impl ProviderConfigs {
     /// The OAuth applications people sign in with, besides the GitHub App (whose client id its registration
     /// gives).
     pub fn oauth_apps(&self) -> Vec<crate::sign_in::OAuthApp> {
-        self.gitlab
+        let gitlab = self
+            .gitlab
             .iter()
-            .flat_map(|gitlab| gitlab.tenants.iter().filter_map(|tenant| tenant.sign_in()))
-            .collect()
+            .flat_map(|gitlab| gitlab.tenants.iter().filter_map(|tenant| tenant.sign_in()));
+        let slack = self.slack.iter().flat_map(|slack| slack.sign_ins());
+        gitlab.chain(slack).collect()
     }
 
     /// Whether a provider is meant to be on but waits for its app to be registered (`GITHUB_TENANTS` set

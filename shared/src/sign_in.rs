@@ -22,4 +22,13 @@ pub struct OAuthApp {
     /// The account's stable id and handle in the user answer.
     pub id_field: &'static str,
     pub login_field: &'static str,
+    /// Where the user answer names the tenant, when an account id alone does not say which (Slack's team).
+    pub tenant_field: Option<&'static str>,
+}
+
+impl OAuthApp {
+    /// Whether this app signs in people of `tenant` (`*`: of any, a distributed app's).
+    pub fn serves(&self, provider: Provider, tenant: &str) -> bool {
+        self.provider == provider && (self.tenant == "*" || self.tenant.eq_ignore_ascii_case(tenant))
+    }
 }

@@ -21,6 +21,8 @@ const OTHER_SECRET: &str = "slack-e2e-other-workspace-secret";
 /// The app-wide secret of the shared route: the V4 vector's secret.
 const APP_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 const TOKEN: &str = "xoxb-e2e-token";
+/// The Slack app's client secret for "Sign in with Slack".
+const SIGN_IN_SECRET: &str = "slack-e2e-oauth-client-secret";
 const BOT: &str = "U0BOT0001";
 const ALICE: &str = "U0ALICE01";
 const DAVE: &str = "U0DAVE001";
@@ -57,6 +59,15 @@ impl Slack {
             (format!("slack/{OTHER_TEAM}/signing-secret"), OTHER_SECRET),
             ("slack/signing-secret".to_owned(), APP_SECRET),
             (format!("slack/{TEAM}/bot-token"), TOKEN),
+            ("slack/oauth-client-secret".to_owned(), SIGN_IN_SECRET),
+            (
+                "console/operator-token".to_owned(),
+                "operator-token-slack-tests-0123456789",
+            ),
+            (
+                "console/session-key".to_owned(),
+                "s-slack-session-key-0123456789abcdef0123456789abcdef",
+            ),
         ];
         let h = Harness::start_with(HarnessOptions {
             extra_env: hookline_tests::harness::owned(&env),
@@ -1272,4 +1283,47 @@ async fn forged_or_hand_made_picks_start_nothing() {
     let unchanged = s.slack.message(PICKER_CHANNEL, &picker.ts).expect("picker");
     assert_eq!(unchanged.updates, 0);
     assert!(unchanged.select().is_some());
+}
+
+/// GIVEN "Sign in with Slack" for the app WHEN an unlinked person follows the invitation in their private
+/// notice, signs in with Slack as themselves and enters their key THEN their next mention starts a run with that
+/// key; the same user id signed in to another workspace is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unlinked_person_links_themselves_with_sign_in_with_slack() {
+    const DAVE_KEY: &str = "oh-api-key-dave-slack";
+    let s = Slack::start_with(&[("SLACK_OAUTH_CLIENT_ID", "slack-e2e-client")]).await;
+    s.slack.enable_sign_in("slack-e2e-client", SIGN_IN_SECRET);
+    let ts = s.ts(600);
+    s.ask("Ev0LINK1", DAVE, "fix octo-org/hello", &ts, None).await;
+    let notice = s.the_only_ephemeral().await;
+    let at = notice
+        .text
+        .find("<http")
+        .expect("an invitation link in the notice")
+        + 1;
+    let link = notice.text[at..].split(['|', '>']).next().unwrap().to_owned();
+    assert!(link.contains("/console/link?invite="), "{}", notice.text);
+
+    let browser = hookline_tests::browser::Browser::start()
+        .await
+        .expect("Chromium and chromedriver (scripts/test.sh installs them)");
+    let steps = ["#sign-in-with-provider", "#authorize", "#continue-link"];
+    s.slack.sign_in_as("dave", DAVE, OTHER_TEAM);
+    browser.click_through(&link, &steps).await.unwrap();
+    browser
+        .text_once("main", "another account than the one")
+        .await
+        .expect("another workspace's account is refused");
+    s.slack.sign_in_as("dave", DAVE, TEAM);
+    browser.click_through(&link, &steps).await.unwrap();
+    browser.fill("#openhands-user", "dave@example.com").await.unwrap();
+    browser.fill("#api-key", DAVE_KEY).await.unwrap();
+    browser.click("#link").await.unwrap();
+    browser.text_once(".notice", "is linked").await.unwrap();
+    browser.close().await.unwrap();
+
+    s.h.openhands.require_bearer(DAVE_KEY);
+    let ts = s.ts(700);
+    s.ask("Ev0LINK2", DAVE, "fix octo-org/hello", &ts, None).await;
+    eventually("the run started", || async { !s.h.openhands.starts().is_empty() }).await;
 }

@@ -34,6 +34,7 @@ async fn setup(token_secret: Option<&str>) -> (FakeSlack, SlackClient, SourceRef
     let config = SlackConfig {
         api_url: slack.url().to_owned(),
         secret_prefix: "slack".into(),
+        oauth_client_id: None,
         channel_repos: BTreeMap::new(),
         git_provider: "github".into(),
         teams: None,

@@ -1088,7 +1088,7 @@ fn signed_in_user(shared: &Shared, incoming: &Incoming) -> Response {
     match shared.state.lock().oauth.account(&incoming.headers) {
         Some((login, id)) => reply(
             StatusCode::OK,
-            json!({ "login": login, "id": id, "type": "User" }),
+            json!({ "login": login, "id": id.parse::<u64>().unwrap_or_default(), "type": "User" }),
         ),
         None => message(StatusCode::UNAUTHORIZED, "Bad credentials"),
     }

@@ -674,7 +674,7 @@ fn sign_in(shared: &Shared, incoming: &Incoming) -> Option<Response> {
         ("GET", "/api/v4/user") => desk.account(&incoming.headers).map(|(username, id)| {
             reply(
                 StatusCode::OK,
-                json!({ "id": id, "username": username, "bot": false }),
+                json!({ "id": id.parse::<u64>().unwrap_or_default(), "username": username, "bot": false }),
             )
         }),
         _ => None,

@@ -18,8 +18,8 @@ use serde_json::{json, Value};
 
 use crate::fake_core::query_map;
 
-/// A signed-in account: login and id.
-pub type Account = (String, u64);
+/// A signed-in account: login and id (as the provider writes it; a number for GitHub and GitLab).
+pub type Account = (String, String);
 
 #[derive(Default)]
 pub struct OAuthDesk {
@@ -31,8 +31,8 @@ pub struct OAuthDesk {
 }
 
 impl OAuthDesk {
-    pub fn sign_in_as(&mut self, login: &str, id: u64) {
-        self.web_user = Some((login.to_owned(), id));
+    pub fn sign_in_as(&mut self, login: &str, id: impl ToString) {
+        self.web_user = Some((login.to_owned(), id.to_string()));
     }
 
     pub fn accept_client_secret(&mut self, secret: &str) {

@@ -40,7 +40,7 @@ impl Visit<'_> {
             linking
                 .apps
                 .iter()
-                .find(|app| app.provider == provider && app.tenant.eq_ignore_ascii_case(tenant))
+                .find(|app| app.serves(provider, tenant))
                 .cloned()
         }))
     }

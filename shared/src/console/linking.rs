@@ -63,6 +63,8 @@ pub struct Account {
     /// The provider's stable user id, as text (numbers written in decimal).
     pub id: String,
     pub login: String,
+    /// The tenant the answer names, where the app's answers name one.
+    pub tenant: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -121,7 +123,11 @@ pub async fn invited_account(
     callback: &str,
 ) -> Result<(), SignInError> {
     let account = account(http, secrets, app, code, callback).await?;
-    if account.id != invitation.external_id {
+    let other_tenant = account
+        .tenant
+        .as_deref()
+        .is_some_and(|tenant| !tenant.eq_ignore_ascii_case(&invitation.tenant));
+    if account.id != invitation.external_id || other_tenant {
         tracing::warn!(
             provider = %app.provider,
             invited = %invitation.login,
@@ -190,7 +196,10 @@ pub async fn account(
         _ => return Err(PortError::permanent(call.what(), "the answer names no account").into()),
     };
     let login = user[app.login_field].as_str().unwrap_or_default().to_owned();
-    Ok(Account { id, login })
+    let tenant = app
+        .tenant_field
+        .map(|field| user[field].as_str().unwrap_or_default().to_owned());
+    Ok(Account { id, login, tenant })
 }
 
 /// The secret an invited person's API key is stored under, below `prefix`.

@@ -152,6 +152,7 @@ impl GithubSetup {
             scope: None,
             id_field: "id",
             login_field: "login",
+            tenant_field: None,
         }
     }
 

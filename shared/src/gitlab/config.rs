@@ -69,6 +69,7 @@ impl GitlabTenant {
             scope: Some("read_user"),
             id_field: "id",
             login_field: "username",
+            tenant_field: None,
         })
     }
 }

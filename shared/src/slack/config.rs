@@ -11,13 +11,16 @@
 //! | `SLACK_USERGROUPS` | unset (everyone) | `S123,S456`: only members of these user groups may trigger (needs `usergroups:read`) |
 //! | `SLACK_ALLOW_EXTERNAL` | `false` | whether people from other organizations (Slack Connect) may trigger |
 //! | `SLACK_SECRET_PREFIX` | `slack` | secrets: `<prefix>/<team>/signing-secret` or the app's `<prefix>/signing-secret`, and `<prefix>/<team>/bot-token` |
+//! | `SLACK_OAUTH_CLIENT_ID` | unset | the app's client id: people "Sign in with Slack" (OpenID Connect) to link themselves; its secret is `<prefix>/oauth-client-secret` |
 
 use std::{collections::BTreeMap, time::Duration};
 
 use super::is_slack_id;
 use crate::{
     config::{ConfigError, Lookup, ProviderEnv},
+    domain::Provider,
     repo_hint::{self, RepoRef},
+    sign_in::OAuthApp,
 };
 
 /// Default Web API base URL.
@@ -36,6 +39,8 @@ pub struct SlackConfig {
     pub secret_prefix: String,
     /// The workspaces served (`SLACK_TENANTS`); `None` serves any the app is installed in (`*`).
     pub teams: Option<Vec<String>>,
+    /// The app's client id, when people sign in with Slack to link themselves (`SLACK_OAUTH_CLIENT_ID`).
+    pub oauth_client_id: Option<String>,
     /// Channel id → its repositories, each once: one is the channel's default when a message names none; of
     /// several, the person picks (see [`SlackConfig::channel_default`]).
     pub channel_repos: BTreeMap<String, Vec<RepoRef>>,
@@ -120,6 +125,7 @@ impl SlackConfig {
             api_url: env.url("API_URL", DEFAULT_API_URL)?,
             secret_prefix: env.secret_prefix()?,
             teams,
+            oauth_client_id: env.get("OAUTH_CLIENT_ID"),
             channel_repos,
             git_provider,
             access,
@@ -159,6 +165,32 @@ impl SlackConfig {
             [only] => Some(only),
             _ => None,
         }
+    }
+
+    /// "Sign in with Slack" (OpenID Connect) for each team served, when the app has a client id. The user
+    /// answer names the team, which must be the invitation's.
+    pub fn sign_ins(&self) -> Vec<OAuthApp> {
+        let Some(client_id) = &self.oauth_client_id else {
+            return Vec::new();
+        };
+        // The Web API is `<site>/api`; the sign-in pages are on the site itself.
+        let site = self.api_url.strip_suffix("/api").unwrap_or(&self.api_url);
+        self.tenant_names()
+            .into_iter()
+            .map(|team| OAuthApp {
+                provider: Provider::Slack,
+                tenant: team,
+                authorize_url: format!("{site}/openid/connect/authorize"),
+                token_url: format!("{}/openid.connect.token", self.api_url),
+                user_url: format!("{}/openid.connect.userInfo", self.api_url),
+                client_id: client_id.clone(),
+                client_secret_name: format!("{}/oauth-client-secret", self.secret_prefix),
+                scope: Some("openid profile"),
+                id_field: "https://slack.com/user_id",
+                login_field: "name",
+                tenant_field: Some("https://slack.com/team_id"),
+            })
+            .collect()
     }
 
     /// Secret holding the team's bot token (`xoxb-…`).

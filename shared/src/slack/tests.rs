@@ -149,6 +149,7 @@ fn config() -> SlackConfig {
     SlackConfig {
         api_url: "http://127.0.0.1:9".into(),
         secret_prefix: "slack".into(),
+        oauth_client_id: None,
         channel_repos: [
             ("CDEFAULT1".to_owned(), vec![repo("github", "octo/default")]),
             (
