@@ -99,7 +99,7 @@ impl ProviderConfigs {
     }
 
     /// The providers whose people can sign in on the console to link themselves (GitHub through its App,
-    /// GitLab through an OAuth application, Slack with "Sign in with Slack").
+    /// the others through their OAuth apps).
     pub fn sign_in_providers(&self) -> Vec<Provider> {
         let mut providers: Vec<Provider> = self.github_setup.iter().map(|_| Provider::Github).collect();
         for app in self.oauth_apps() {
@@ -118,7 +118,9 @@ impl ProviderConfigs {
             .iter()
             .flat_map(|gitlab| gitlab.tenants.iter().filter_map(|tenant| tenant.sign_in()));
         let slack = self.slack.iter().flat_map(|slack| slack.sign_ins());
-        gitlab.chain(slack).collect()
+        let jira = self.jira.iter().flat_map(|jira| jira.sign_ins());
+        let linear = self.linear.iter().flat_map(|linear| linear.sign_ins());
+        gitlab.chain(slack).chain(jira).chain(linear).collect()
     }
 
     /// Whether a provider is meant to be on but waits for its app to be registered (`GITHUB_TENANTS` set

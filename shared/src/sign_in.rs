@@ -19,7 +19,13 @@ pub struct OAuthApp {
     pub client_secret_name: String,
     /// Scopes to ask for (space-separated), if the provider needs any to read the account.
     pub scope: Option<&'static str>,
-    /// The account's stable id and handle in the user answer.
+    /// More of the authorize URL's query, as the provider needs it (`audience=…&prompt=consent`).
+    pub authorize_params: &'static str,
+    /// The token request's body is JSON (else a form).
+    pub token_json: bool,
+    /// A GraphQL query POSTed to `user_url` (else the user is a GET of it).
+    pub user_query: Option<&'static str>,
+    /// JSON pointers to the account's stable id and handle in the user answer (`/id`, `/data/viewer/id`).
     pub id_field: &'static str,
     pub login_field: &'static str,
     /// Where the user answer names the tenant, when an account id alone does not say which (Slack's team).

@@ -19,6 +19,9 @@ const ACME_SECRET: &str = "acme-jira-webhook-secret";
 const BETA_SECRET: &str = "beta-jira-webhook-secret";
 const MIA: &str = "5b10ac8d82e05b22cc7d4ef5";
 const ISSUE_ID: &str = "10042";
+/// The Atlassian OAuth 2.0 (3LO) app people sign in with to link themselves.
+const SIGN_IN_CLIENT: &str = "jira-e2e-client";
+const SIGN_IN_SECRET: &str = "jira-e2e-client-secret";
 
 struct JiraRig {
     h: Harness,
@@ -40,7 +43,11 @@ async fn rig() -> JiraRig {
         ("JIRA_BETA_BOT_ACCOUNT_ID", FAKE_BOT_ACCOUNT_ID),
         ("JIRA_TRANSITION_STARTED", "Start work"),
         ("JIRA_TRANSITION_PR_OPENED", "In Review"),
+        ("JIRA_OAUTH_CLIENT_ID", SIGN_IN_CLIENT),
+        ("JIRA_OAUTH_URL", jira.url()),
+        ("JIRA_ACCOUNTS_URL", jira.url()),
     ];
+    jira.enable_sign_in(SIGN_IN_CLIENT, SIGN_IN_SECRET);
     let secrets = [
         ("jira/acme/webhook-secret", ACME_SECRET),
         ("jira/acme/email", FAKE_EMAIL),
@@ -48,6 +55,12 @@ async fn rig() -> JiraRig {
         ("jira/beta/webhook-secret", BETA_SECRET),
         ("jira/beta/email", FAKE_EMAIL),
         ("jira/beta/api-token", FAKE_API_TOKEN),
+        ("jira/oauth-client-secret", SIGN_IN_SECRET),
+        ("console/operator-token", "operator-token-jira-0123456789"),
+        (
+            "console/session-key",
+            "j-session-key-0123456789abcdef0123456789abcdef0123",
+        ),
     ];
     let h = Harness::start_with(HarnessOptions {
         extra_env: hookline_tests::harness::owned(&env),
@@ -562,4 +575,43 @@ async fn the_client_finds_its_status_by_marker_and_reads_only_peoples_earlier_co
             ..
         })
     ));
+}
+
+/// GIVEN an Atlassian OAuth app WHEN an unlinked person follows their notice's invitation, signs in with
+/// Atlassian as themselves and enters their key THEN their next mention starts a run with it; signed in as
+/// someone else, the invitation is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unlinked_person_links_themselves_by_signing_in_with_atlassian() {
+    const KEY: &str = "oh-api-key-sam";
+    let JiraRig { h, jira } = rig().await;
+    let sam = json!({"accountId": "6001:sam", "displayName": "Sam", "accountType": "atlassian"});
+    let mention = |id: &str| commented(id, json!("@openhands fix"), sam.clone());
+    assert_eq!(deliver(&h, "wh-l-1", &mention("40071")).await, 202);
+    eventually("notice posted", || async { !jira.bot_comments().is_empty() }).await;
+    let notice = jira.bot_comments()[0].body.to_string();
+    let at = notice.find("http").expect("an invitation link");
+    let link = notice[at..].split('"').next().unwrap().to_owned();
+    assert!(link.contains("/console/link?invite="), "{notice}");
+
+    let browser = hookline_tests::browser::Browser::start()
+        .await
+        .expect("Chromium and chromedriver (scripts/test.sh installs them)");
+    let steps = ["#sign-in-with-provider", "#authorize", "#continue-link"];
+    jira.sign_in_as("Mia Krystof", MIA);
+    browser.click_through(&link, &steps).await.unwrap();
+    browser
+        .text_once("main", "another account than the one")
+        .await
+        .expect("another Atlassian account is refused");
+    jira.sign_in_as("Sam", "6001:sam");
+    browser.click_through(&link, &steps).await.unwrap();
+    browser.fill("#openhands-user", "sam@example.com").await.unwrap();
+    browser.fill("#api-key", KEY).await.unwrap();
+    browser.click("#link").await.unwrap();
+    browser.text_once(".notice", "is linked").await.unwrap();
+    browser.close().await.unwrap();
+
+    h.openhands.require_bearer(KEY);
+    assert_eq!(deliver(&h, "wh-l-2", &mention("40072")).await, 202);
+    eventually("the run started", || async { !h.openhands.starts().is_empty() }).await;
 }

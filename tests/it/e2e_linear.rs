@@ -25,6 +25,9 @@ const STRANGER: &str = "user-stranger";
 const ISSUE: &str = "issue-eng-7";
 const OPS_ISSUE: &str = "issue-ops-3";
 const DONE_ISSUE: &str = "issue-eng-9";
+/// The OAuth app people sign in with to link themselves.
+const SIGN_IN_CLIENT: &str = "linear-e2e-client";
+const SIGN_IN_SECRET: &str = "linear-e2e-client-secret";
 
 struct Rig {
     h: Harness,
@@ -71,7 +74,13 @@ async fn start() -> Rig {
         ("LINEAR_GLOBEX_BOT_USER_ID", "user-globex-bot".to_owned()),
         ("LINEAR_API_URL", linear.graphql_url()),
         ("LINEAR_REPOS", "ENG=octo-org/hello".to_owned()),
+        ("LINEAR_OAUTH_CLIENT_ID", SIGN_IN_CLIENT.to_owned()),
+        (
+            "LINEAR_WEB_URL",
+            linear.graphql_url().trim_end_matches("/graphql").to_owned(),
+        ),
     ];
+    linear.enable_sign_in(SIGN_IN_CLIENT, SIGN_IN_SECRET);
     let h = Harness::start_with(HarnessOptions {
         workers: 1,
         extra_env: env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
@@ -86,6 +95,12 @@ async fn start() -> Rig {
                 format!("linear/{OTHER_TENANT}/api-key"),
                 "lin_api_globex".to_owned(),
             ),
+            ("linear/oauth-client-secret".to_owned(), SIGN_IN_SECRET.to_owned()),
+            (
+                "console/operator-token".to_owned(),
+                "operator-token-linear-0123456789".to_owned(),
+            ),
+            ("console/session-key".to_owned(), "l".repeat(64)),
         ],
         ..Default::default()
     })
@@ -542,4 +557,48 @@ async fn a_refused_result_edit_is_not_silent_and_is_retried() {
     let comments = rig.bot_comments();
     assert_eq!(comments.len(), 1);
     assert!(comments[0].body.contains("Done."));
+}
+
+/// GIVEN Linear's OAuth app WHEN an unlinked person follows their notice's invitation, signs in with Linear as
+/// themselves and enters their key THEN their next mention starts a run with it; signed in as someone else,
+/// the invitation is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unlinked_person_links_themselves_by_signing_in_with_linear() {
+    const KEY: &str = "oh-api-key-stranger";
+    let rig = start().await;
+    let payload = rig.comment(ISSUE, "c-71", STRANGER, "@openhands fix it");
+    assert_eq!(rig.deliver("ld-71", &payload).await.0, 202);
+    eventually("notice posted", || async { !rig.bot_comments().is_empty() }).await;
+    let notice = rig.bot_comments()[0].body.clone();
+    let at = notice.find("](").expect("an invitation link") + 2;
+    let link = notice[at..].split(')').next().unwrap().to_owned();
+
+    let browser = hookline_tests::browser::Browser::start()
+        .await
+        .expect("Chromium and chromedriver (scripts/test.sh installs them)");
+    let steps = ["#sign-in-with-provider", "#authorize", "#continue-link"];
+    rig.linear.sign_in_as("alice", ALICE);
+    browser.click_through(&link, &steps).await.unwrap();
+    browser
+        .text_once("main", "another account than the one")
+        .await
+        .expect("another Linear account is refused");
+    rig.linear.sign_in_as("stranger", STRANGER);
+    browser.click_through(&link, &steps).await.unwrap();
+    browser
+        .fill("#openhands-user", "stranger@example.com")
+        .await
+        .unwrap();
+    browser.fill("#api-key", KEY).await.unwrap();
+    browser.click("#link").await.unwrap();
+    browser.text_once(".notice", "is linked").await.unwrap();
+    browser.close().await.unwrap();
+
+    rig.h.openhands.require_bearer(KEY);
+    let again = rig.comment(ISSUE, "c-72", STRANGER, "@openhands fix it");
+    assert_eq!(rig.deliver("ld-72", &again).await.0, 202);
+    eventually("the run started", || async {
+        !rig.h.openhands.starts().is_empty()
+    })
+    .await;
 }

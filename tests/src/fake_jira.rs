@@ -37,6 +37,7 @@ use hookline::clock::Clock;
 use serde_json::{json, Value};
 
 use crate::fake_core::{self, query_map, FakeServer, Incoming, Listener, Locked, Recording};
+use crate::fake_oauth::{OAuthDesk, SignInRoutes};
 
 /// Service account e-mail the fake expects.
 pub const FAKE_EMAIL: &str = "hookline-bot@example.test";
@@ -172,7 +173,16 @@ pub struct FakeJira {
 struct Shared {
     clock: Arc<dyn Clock>,
     state: Locked<FakeState>,
+    /// Atlassian's OAuth 2.0 (3LO) sign-in, served by the same fake.
+    oauth: Locked<OAuthDesk>,
 }
+
+/// Atlassian's sign-in: `auth.atlassian.com`'s `/authorize` and `/oauth/token`, `api.atlassian.com`'s `/me`.
+const SIGN_IN: SignInRoutes = SignInRoutes {
+    authorize: "/authorize",
+    token: "/oauth/token",
+    user: ("GET", "/me"),
+};
 
 #[derive(Default)]
 struct FakeState {
@@ -184,6 +194,16 @@ struct FakeState {
 }
 
 impl FakeJira {
+    /// Let people sign in with the OAuth app `client_id` whose secret is `client_secret`.
+    pub fn enable_sign_in(&self, client_id: &str, client_secret: &str) {
+        self.shared.oauth.lock().enable(client_id, client_secret);
+    }
+
+    /// The account signed in from now on.
+    pub fn sign_in_as(&self, name: &str, account_id: &str) {
+        self.shared.oauth.lock().sign_in_as(name, account_id);
+    }
+
     /// Bind `127.0.0.1:0` and serve until dropped.
     ///
     /// # Panics
@@ -196,6 +216,7 @@ impl FakeJira {
                 next_comment_id: 20_000,
                 ..FakeState::default()
             }),
+            oauth: Locked::default(),
         });
         let server = listener.serve_fallback(shared.clone(), handle, Recording::headers(&["authorization"]));
         FakeJira { shared, server }
@@ -381,6 +402,10 @@ fn errors_body(message: &str) -> Value {
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, incoming: Incoming) -> Response {
+    let me = |(name, id): &(String, String)| json!({ "account_id": id, "name": name, "account_type": "atlassian" });
+    if let Some(answer) = shared.oauth.lock().route(&incoming, &SIGN_IN, me) {
+        return answer;
+    }
     let json_body = serde_json::from_slice::<Value>(&incoming.body).ok();
     let expected = format!(
         "Basic {}",

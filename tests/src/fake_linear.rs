@@ -33,6 +33,7 @@ use hookline::clock::{Clock, SystemClock};
 use serde_json::{json, Value};
 
 use crate::fake_core::{self, FakeServer, Incoming, Listener, Locked, Recording};
+use crate::fake_oauth::{OAuthDesk, SignInRoutes};
 
 /// One request the fake received.
 #[derive(Clone, Debug, PartialEq)]
@@ -153,7 +154,17 @@ pub struct FakeLinear {
 struct Shared {
     clock: Locked<Arc<dyn Clock>>,
     state: Locked<FakeState>,
+    /// Linear's OAuth sign-in; the signed-in account is the GraphQL `viewer` of its user token.
+    oauth: Locked<OAuthDesk>,
 }
+
+/// Linear's sign-in: `linear.app/oauth/authorize`, `api.linear.app/oauth/token`, and `viewer` on the GraphQL
+/// endpoint.
+const SIGN_IN: SignInRoutes = SignInRoutes {
+    authorize: "/oauth/authorize",
+    token: "/oauth/token",
+    user: ("POST", "/graphql"),
+};
 
 impl Shared {
     fn now(&self) -> u64 {
@@ -191,6 +202,16 @@ impl FakeState {
 }
 
 impl FakeLinear {
+    /// Let people sign in with the OAuth app `client_id` whose secret is `client_secret`.
+    pub fn enable_sign_in(&self, client_id: &str, client_secret: &str) {
+        self.shared.oauth.lock().enable(client_id, client_secret);
+    }
+
+    /// The account signed in from now on.
+    pub fn sign_in_as(&self, name: &str, account_id: &str) {
+        self.shared.oauth.lock().sign_in_as(name, account_id);
+    }
+
     /// Bind `127.0.0.1:0` and serve until dropped.
     ///
     /// # Panics
@@ -200,6 +221,7 @@ impl FakeLinear {
         let shared = Arc::new(Shared {
             clock: Locked::new(Arc::new(SystemClock)),
             state: Locked::default(),
+            oauth: Locked::default(),
         });
         let server = listener.serve_fallback(shared.clone(), handle, Recording::headers(&["authorization"]));
         FakeLinear { shared, server }
@@ -358,6 +380,10 @@ fn reply(status: StatusCode, body: Value) -> Response {
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, incoming: Incoming) -> Response {
+    let viewer = |(name, id): &(String, String)| json!({ "data": { "viewer": { "id": id, "name": name } } });
+    if let Some(answer) = shared.oauth.lock().route(&incoming, &SIGN_IN, viewer) {
+        return answer;
+    }
     if incoming.method != Method::POST || incoming.uri.path() != "/graphql" {
         return reply(StatusCode::NOT_FOUND, json!({"message": "not found"}));
     }

@@ -16,13 +16,23 @@ use axum::{
 };
 use serde_json::{json, Value};
 
-use crate::fake_core::query_map;
+use crate::fake_core::{query_map, Incoming};
 
 /// A signed-in account: login and id (as the provider writes it; a number for GitHub and GitLab).
 pub type Account = (String, String);
 
+/// Where a provider serves its sign-in: the authorize page, the token exchange, and the user endpoint
+/// (method, path).
+pub struct SignInRoutes {
+    pub authorize: &'static str,
+    pub token: &'static str,
+    pub user: (&'static str, &'static str),
+}
+
 #[derive(Default)]
 pub struct OAuthDesk {
+    /// The OAuth client signing people in, once [`OAuthDesk::enable`]d.
+    client_id: Option<String>,
     /// The account signed in to the provider's web side.
     web_user: Option<Account>,
     client_secrets: Vec<String>,
@@ -31,6 +41,36 @@ pub struct OAuthDesk {
 }
 
 impl OAuthDesk {
+    /// Sign people in for `client_id`, whose secret is `client_secret`.
+    pub fn enable(&mut self, client_id: &str, client_secret: &str) {
+        self.client_id = Some(client_id.to_owned());
+        self.accept_client_secret(client_secret);
+    }
+
+    /// Answer `incoming` when it is one of `routes` (and the desk is enabled); `user` writes the user
+    /// endpoint's answer for the signed-in account.
+    pub fn route(
+        &mut self,
+        incoming: &Incoming,
+        routes: &SignInRoutes,
+        user: impl FnOnce(&Account) -> Value,
+    ) -> Option<Response> {
+        let client_id = self.client_id.clone()?;
+        let (method, path) = (incoming.method.as_str(), incoming.uri.path());
+        if method == "GET" && path == routes.authorize {
+            return Some(self.authorize_page(incoming.uri.query(), &client_id));
+        }
+        if method == "POST" && path == routes.token {
+            return Some(self.token(&incoming.body, &client_id, &[]));
+        }
+        if (method, path) == routes.user {
+            return self
+                .account(&incoming.headers)
+                .map(|account| Json(user(&account)).into_response());
+        }
+        None
+    }
+
     pub fn sign_in_as(&mut self, login: &str, id: impl ToString) {
         self.web_user = Some((login.to_owned(), id.to_string()));
     }

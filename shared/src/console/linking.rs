@@ -110,6 +110,10 @@ pub fn authorize_url(app: &OAuthApp, callback: &str, state: &str) -> String {
     if let Some(scope) = app.scope {
         url.push_str(&format!("&scope={}", encode(scope)));
     }
+    if !app.authorize_params.is_empty() {
+        url.push('&');
+        url.push_str(app.authorize_params);
+    }
     url
 }
 
@@ -155,19 +159,29 @@ pub async fn account(
     let what = format!("{} (sign-in)", app.provider);
     let credentials = [&client_secret];
     let call = Call::new(&what).credentials(&credentials);
-    let request = http
-        .post(&app.token_url)
-        .header("accept", "application/json")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(
-            form_urlencoded::Serializer::new(String::new())
-                .append_pair("grant_type", "authorization_code")
-                .append_pair("client_id", &app.client_id)
-                .append_pair("client_secret", client_secret.expose())
-                .append_pair("code", code)
-                .append_pair("redirect_uri", callback)
-                .finish(),
-        );
+    let fields = [
+        ("grant_type", "authorization_code"),
+        ("client_id", app.client_id.as_str()),
+        ("client_secret", client_secret.expose()),
+        ("code", code),
+        ("redirect_uri", callback),
+    ];
+    let request = http.post(&app.token_url).header("accept", "application/json");
+    let request = if app.token_json {
+        let body: serde_json::Map<String, serde_json::Value> = fields
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).into()))
+            .collect();
+        request.json(&body)
+    } else {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in fields {
+            form.append_pair(name, value);
+        }
+        request
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.finish())
+    };
     let answer = outbound::send(&call, request).await?;
     if !answer.is_success() {
         return Err(match answer.status {
@@ -181,24 +195,32 @@ pub async fn account(
     let what = format!("{} (signed-in user)", app.provider);
     let credentials = [&token];
     let call = Call::new(&what).credentials(&credentials);
-    let request = http
-        .get(&app.user_url)
-        .bearer_auth(token.expose())
-        .header("accept", "application/json");
+    let request = match app.user_query {
+        Some(query) => http
+            .post(&app.user_url)
+            .json(&serde_json::json!({ "query": query })),
+        None => http.get(&app.user_url),
+    }
+    .bearer_auth(token.expose())
+    .header("accept", "application/json");
     let answer = outbound::send(&call, request).await?;
     if !answer.is_success() {
         return Err(SignInError::Refused);
     }
     let user: serde_json::Value = outbound::parse_json(call.what(), &answer.body)?;
-    let id = match &user[app.id_field] {
-        serde_json::Value::Number(id) => id.to_string(),
-        serde_json::Value::String(id) if !id.is_empty() => id.clone(),
+    let id = match user.pointer(app.id_field) {
+        Some(serde_json::Value::Number(id)) => id.to_string(),
+        Some(serde_json::Value::String(id)) if !id.is_empty() => id.clone(),
         _ => return Err(PortError::permanent(call.what(), "the answer names no account").into()),
     };
-    let login = user[app.login_field].as_str().unwrap_or_default().to_owned();
-    let tenant = app
-        .tenant_field
-        .map(|field| user[field].as_str().unwrap_or_default().to_owned());
+    let text = |pointer: &str| {
+        user.pointer(pointer)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let login = text(app.login_field);
+    let tenant = app.tenant_field.map(text);
     Ok(Account { id, login, tenant })
 }
 

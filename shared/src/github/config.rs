@@ -150,8 +150,11 @@ impl GithubSetup {
             client_id: client_id.to_owned(),
             client_secret_name: self.client_secret_name.clone(),
             scope: None,
-            id_field: "id",
-            login_field: "login",
+            authorize_params: "",
+            token_json: false,
+            user_query: None,
+            id_field: "/id",
+            login_field: "/login",
             tenant_field: None,
         }
     }

@@ -67,8 +67,11 @@ impl GitlabTenant {
             client_id,
             client_secret_name: self.oauth_client_secret_secret.clone(),
             scope: Some("read_user"),
-            id_field: "id",
-            login_field: "username",
+            authorize_params: "",
+            token_json: false,
+            user_query: None,
+            id_field: "/id",
+            login_field: "/username",
             tenant_field: None,
         })
     }

@@ -19,22 +19,40 @@
 //! - `JIRA_GIT_PROVIDER`: git provider of repositories named without one (default `github`).
 //! - `JIRA_SECRET_PREFIX` (default `jira`): secrets are `<prefix>/<site>/webhook-secret`, `…/email`,
 //!   `…/api-token`.
+//! - `JIRA_OAUTH_CLIENT_ID`: an Atlassian OAuth 2.0 (3LO) app (scope `read:me`) people sign in with to link
+//!   themselves; its secret is `<prefix>/oauth-client-secret`. `JIRA_OAUTH_URL` (`https://auth.atlassian.com`)
+//!   and `JIRA_ACCOUNTS_URL` (`https://api.atlassian.com`) are where it signs in and reads `/me`.
 
 use std::collections::BTreeMap;
 
 use crate::{
     config::{check_url, ConfigError, Lookup, ProviderEnv},
+    domain::Provider,
     repo_hint::{self, RepoRef},
+    sign_in::OAuthApp,
 };
 
 /// Jira settings: one entry per served site plus what all sites share.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JiraConfig {
     pub tenants: Vec<JiraTenant>,
+    /// The OAuth app people sign in with to link themselves, if there is one.
+    pub oauth: Option<JiraOAuth>,
     /// Label whose addition triggers a run.
     pub label: String,
     /// Handle whose exact mention triggers a run, including the `@`.
     pub mention: String,
+}
+
+/// An Atlassian OAuth 2.0 (3LO) app: one for every site (Atlassian accounts span sites).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JiraOAuth {
+    pub client_id: String,
+    pub client_secret_name: String,
+    /// `https://auth.atlassian.com` (authorize, token).
+    pub auth_url: String,
+    /// `https://api.atlassian.com` (`/me`).
+    pub accounts_url: String,
 }
 
 /// One Jira site (the tenant).
@@ -111,11 +129,47 @@ impl JiraConfig {
                 default_git_provider: default_git_provider.clone(),
             });
         }
+        let oauth = match env.get("OAUTH_CLIENT_ID") {
+            None => None,
+            Some(client_id) => Some(JiraOAuth {
+                client_id,
+                client_secret_name: format!("{secret_prefix}/oauth-client-secret"),
+                auth_url: env.url("OAUTH_URL", "https://auth.atlassian.com")?,
+                accounts_url: env.url("ACCOUNTS_URL", "https://api.atlassian.com")?,
+            }),
+        };
         Ok(Some(JiraConfig {
             tenants,
+            oauth,
             label: env.label(),
             mention: env.mention(),
         }))
+    }
+
+    /// Each site's sign-in with the OAuth app, when there is one.
+    pub fn sign_ins(&self) -> Vec<OAuthApp> {
+        let Some(oauth) = &self.oauth else {
+            return Vec::new();
+        };
+        self.tenants
+            .iter()
+            .map(|site| OAuthApp {
+                provider: Provider::Jira,
+                tenant: site.name.clone(),
+                authorize_url: format!("{}/authorize", oauth.auth_url),
+                token_url: format!("{}/oauth/token", oauth.auth_url),
+                user_url: format!("{}/me", oauth.accounts_url),
+                client_id: oauth.client_id.clone(),
+                client_secret_name: oauth.client_secret_name.clone(),
+                scope: Some("read:me"),
+                authorize_params: "audience=api.atlassian.com&prompt=consent",
+                token_json: true,
+                user_query: None,
+                id_field: "/account_id",
+                login_field: "/name",
+                tenant_field: None,
+            })
+            .collect()
     }
 
     /// Every site's name.

@@ -79,6 +79,7 @@ fn site(name: &str) -> JiraTenant {
 fn config(mention: &str) -> JiraConfig {
     JiraConfig {
         tenants: vec![site("acme"), site("beta")],
+        oauth: None,
         label: "openhands".into(),
         mention: mention.into(),
     }
@@ -393,6 +394,7 @@ async fn a_single_site_also_answers_on_the_bare_route_and_a_stage_prefix() {
     let module = JiraIntake::new(
         JiraConfig {
             tenants: vec![site("acme")],
+            oauth: None,
             label: "openhands".into(),
             mention: "@bot".into(),
         },

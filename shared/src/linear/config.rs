@@ -17,10 +17,14 @@
 //! | `LINEAR_MOVE_TO_STARTED` | `true` | when work begins, move the issue to the team's first `started` state |
 //! | `LINEAR_START_FROM_STATES` | `backlog,unstarted,triage` | state types that move; `started`, `completed` and `canceled` never do |
 //! | `LINEAR_SECRET_PREFIX` | `linear` | secrets: `<prefix>/<tenant>/webhook-secret`, `<prefix>/<tenant>/api-key` |
+//! | `LINEAR_OAUTH_CLIENT_ID` | unset | an OAuth app people sign in with to link themselves; its secret is `<prefix>/oauth-client-secret` |
+//! | `LINEAR_WEB_URL` | `https://linear.app` | where people sign in (`/oauth/authorize`) |
 
 use crate::{
     config::{ConfigError, Lookup, ProviderEnv},
+    domain::Provider,
     repo_hint::{self, RepoRef},
+    sign_in::OAuthApp,
 };
 
 /// Default GraphQL endpoint.
@@ -68,6 +72,8 @@ pub struct TeamRepository {
 pub struct LinearConfig {
     /// GraphQL endpoint.
     pub api_url: String,
+    /// The OAuth app people sign in with to link themselves (client id, its secret's name, the web URL).
+    pub oauth: Option<(String, String, String)>,
     pub tenants: Vec<LinearTenant>,
     /// Label name that triggers a run when newly added (case-insensitive).
     pub label: String,
@@ -85,6 +91,33 @@ pub struct LinearConfig {
 }
 
 impl LinearConfig {
+    /// Each tenant's sign-in with the OAuth app, when there is one: the account is the GraphQL `viewer`.
+    pub fn sign_ins(&self) -> Vec<OAuthApp> {
+        let Some((client_id, client_secret_name, web_url)) = &self.oauth else {
+            return Vec::new();
+        };
+        let api = self.api_url.strip_suffix("/graphql").unwrap_or(&self.api_url);
+        self.tenants
+            .iter()
+            .map(|tenant| OAuthApp {
+                provider: Provider::Linear,
+                tenant: tenant.name.clone(),
+                authorize_url: format!("{web_url}/oauth/authorize"),
+                token_url: format!("{api}/oauth/token"),
+                user_url: self.api_url.clone(),
+                client_id: client_id.clone(),
+                client_secret_name: client_secret_name.clone(),
+                scope: Some("read"),
+                authorize_params: "",
+                token_json: false,
+                user_query: Some("query { viewer { id name } }"),
+                id_field: "/data/viewer/id",
+                login_field: "/data/viewer/name",
+                tenant_field: None,
+            })
+            .collect()
+    }
+
     /// Load from the environment; `None` when Linear is not configured (`LINEAR_TENANTS` unset).
     pub fn load(env: &Lookup<'_>) -> Result<Option<Self>, ConfigError> {
         let env = ProviderEnv::new(env, "LINEAR");
@@ -131,8 +164,17 @@ impl LinearConfig {
         {
             return Err(env.invalid("START_FROM_STATES", format!("{bad:?} issues are never moved")));
         }
+        let oauth = match env.get("OAUTH_CLIENT_ID") {
+            None => None,
+            Some(client_id) => Some((
+                client_id,
+                format!("{}/oauth-client-secret", env.secret_prefix()?),
+                env.url("WEB_URL", "https://linear.app")?,
+            )),
+        };
         Ok(Some(LinearConfig {
             api_url: env.url("API_URL", DEFAULT_API_URL)?,
+            oauth,
             tenants,
             label: env.label(),
             label_id: env.get("LABEL_ID"),

@@ -186,9 +186,13 @@ impl SlackConfig {
                 client_id: client_id.clone(),
                 client_secret_name: format!("{}/oauth-client-secret", self.secret_prefix),
                 scope: Some("openid profile"),
-                id_field: "https://slack.com/user_id",
-                login_field: "name",
-                tenant_field: Some("https://slack.com/team_id"),
+                authorize_params: "",
+                token_json: false,
+                user_query: None,
+                // The claims' names are URLs: `/` is `~1` in a JSON pointer.
+                id_field: "/https:~1~1slack.com~1user_id",
+                login_field: "/name",
+                tenant_field: Some("/https:~1~1slack.com~1team_id"),
             })
             .collect()
     }
