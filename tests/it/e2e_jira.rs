@@ -596,19 +596,15 @@ async fn an_unlinked_person_links_themselves_by_signing_in_with_atlassian() {
     let browser = hookline_tests::browser::Browser::start()
         .await
         .expect("Chromium and chromedriver (scripts/test.sh installs them)");
-    let steps = ["#sign-in-with-provider", "#authorize", "#continue-link"];
     jira.sign_in_as("Mia Krystof", MIA);
-    browser.click_through(&link, &steps).await.unwrap();
+    browser.follow_invitation(&link).await.unwrap();
     browser
         .text_once("main", "another account than the one")
         .await
         .expect("another Atlassian account is refused");
     jira.sign_in_as("Sam", "6001:sam");
-    browser.click_through(&link, &steps).await.unwrap();
-    browser.fill("#openhands-user", "sam@example.com").await.unwrap();
-    browser.fill("#api-key", KEY).await.unwrap();
-    browser.click("#link").await.unwrap();
-    browser.text_once(".notice", "is linked").await.unwrap();
+    browser.follow_invitation(&link).await.unwrap();
+    browser.link_with_key("sam@example.com", KEY).await.unwrap();
     browser.close().await.unwrap();
 
     h.openhands.require_bearer(KEY);

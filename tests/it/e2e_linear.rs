@@ -576,22 +576,15 @@ async fn an_unlinked_person_links_themselves_by_signing_in_with_linear() {
     let browser = hookline_tests::browser::Browser::start()
         .await
         .expect("Chromium and chromedriver (scripts/test.sh installs them)");
-    let steps = ["#sign-in-with-provider", "#authorize", "#continue-link"];
     rig.linear.sign_in_as("alice", ALICE);
-    browser.click_through(&link, &steps).await.unwrap();
+    browser.follow_invitation(&link).await.unwrap();
     browser
         .text_once("main", "another account than the one")
         .await
         .expect("another Linear account is refused");
     rig.linear.sign_in_as("stranger", STRANGER);
-    browser.click_through(&link, &steps).await.unwrap();
-    browser
-        .fill("#openhands-user", "stranger@example.com")
-        .await
-        .unwrap();
-    browser.fill("#api-key", KEY).await.unwrap();
-    browser.click("#link").await.unwrap();
-    browser.text_once(".notice", "is linked").await.unwrap();
+    browser.follow_invitation(&link).await.unwrap();
+    browser.link_with_key("stranger@example.com", KEY).await.unwrap();
     browser.close().await.unwrap();
 
     rig.h.openhands.require_bearer(KEY);

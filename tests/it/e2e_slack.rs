@@ -1307,19 +1307,15 @@ async fn an_unlinked_person_links_themselves_with_sign_in_with_slack() {
     let browser = hookline_tests::browser::Browser::start()
         .await
         .expect("Chromium and chromedriver (scripts/test.sh installs them)");
-    let steps = ["#sign-in-with-provider", "#authorize", "#continue-link"];
     s.slack.sign_in_as("dave", DAVE, OTHER_TEAM);
-    browser.click_through(&link, &steps).await.unwrap();
+    browser.follow_invitation(&link).await.unwrap();
     browser
         .text_once("main", "another account than the one")
         .await
         .expect("another workspace's account is refused");
     s.slack.sign_in_as("dave", DAVE, TEAM);
-    browser.click_through(&link, &steps).await.unwrap();
-    browser.fill("#openhands-user", "dave@example.com").await.unwrap();
-    browser.fill("#api-key", DAVE_KEY).await.unwrap();
-    browser.click("#link").await.unwrap();
-    browser.text_once(".notice", "is linked").await.unwrap();
+    browser.follow_invitation(&link).await.unwrap();
+    browser.link_with_key("dave@example.com", DAVE_KEY).await.unwrap();
     browser.close().await.unwrap();
 
     s.h.openhands.require_bearer(DAVE_KEY);

@@ -197,6 +197,27 @@ impl Browser {
         Ok(())
     }
 
+    /// Follow an invitation `link` through the provider's sign-in (as whoever the fake has signed in) and back
+    /// to the console.
+    ///
+    /// # Errors
+    /// If a step of the way never appears.
+    pub async fn follow_invitation(&self, link: &str) -> anyhow::Result<()> {
+        self.click_through(link, &["#sign-in-with-provider", "#authorize", "#continue-link"])
+            .await
+    }
+
+    /// On the console's key form: link to OpenHands user `user` with `key`, and wait until it says so.
+    ///
+    /// # Errors
+    /// If the form is not there or the link is refused.
+    pub async fn link_with_key(&self, user: &str, key: &str) -> anyhow::Result<()> {
+        self.fill("#openhands-user", user).await?;
+        self.fill("#api-key", key).await?;
+        self.click("#link").await?;
+        self.text_once(".notice", "is linked").await.map(|_| ())
+    }
+
     /// Open the console at `console` and sign in with the operator `token`.
     ///
     /// # Errors
