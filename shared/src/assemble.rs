@@ -126,10 +126,15 @@ pub struct LiveProviders {
     secrets: Arc<dyn Secrets>,
     clock: Arc<dyn Clock>,
     intakes: Option<LiveSet<dyn ProviderIntake>>,
-    modules: Option<(LiveSet<dyn ProviderModule>, Wiring)>,
+    /// The worker sides and how to build them. A closure made by [`Self::for_worker`], so that a webhook
+    /// function, which never calls it, links no provider API client.
+    modules: Option<(LiveSet<dyn ProviderModule>, BuildModules)>,
     /// When a miss last reloaded (epoch seconds).
     last_miss: std::sync::Mutex<Option<u64>>,
 }
+
+/// Builds every configured provider's worker side.
+type BuildModules = Box<dyn Fn(&ProviderConfigs) -> Vec<Arc<dyn ProviderModule>> + Send + Sync>;
 
 /// Least time between two reloads for a request naming a provider that is off: as long as a secret store
 /// remembers a missing secret, so a flood of such requests costs nothing.
@@ -159,8 +164,9 @@ impl LiveProviders {
     /// Reload `worker`'s worker sides too, built like [`worker_services`] builds them.
     pub fn for_worker(self, config: &Config, worker: &Services, http: &reqwest::Client) -> Self {
         let wiring = wiring(config, &worker.secrets, &worker.clock, http);
+        let build: BuildModules = Box::new(move |providers| providers.modules(&wiring));
         Self {
-            modules: Some((worker.providers.clone(), wiring)),
+            modules: Some((worker.providers.clone(), build)),
             ..self
         }
     }
@@ -174,8 +180,8 @@ impl ProviderSwitch for LiveProviders {
         if let Some(intakes) = &self.intakes {
             intakes.replace(providers.intakes(&self.secrets));
         }
-        if let Some((modules, wiring)) = &self.modules {
-            modules.replace(providers.modules(wiring));
+        if let Some((modules, build)) = &self.modules {
+            modules.replace(build(&providers));
         }
         let on = providers.configured();
         tracing::info!(providers = ?on, "providers reloaded");
