@@ -21,6 +21,35 @@ use crate::lambda_world::{
 
 const OPERATOR_TOKEN: &str = "lambda-console-operator-token-0123456789";
 
+/// A stack with GitHub on (the fake's App) and alice linked.
+async fn github_world() -> (FakeGithub, World) {
+    let github = FakeGithub::start_with(FakeGithubOptions::new(test_app_public_key_pem())).await;
+    github.set_role("alice", "write");
+    let world =
+        World::start(|prefix| crate::provider_scenarios::github::wiring(prefix, &github, WEBHOOK_SECRET))
+            .await;
+    world
+        .link(Provider::Github, "github.com", &ALICE_ID.to_string(), "alice")
+        .await;
+    (github, world)
+}
+
+/// The console's secrets, as the template creates them: their names.
+async fn console_secrets(world: &World) -> (String, String) {
+    let token_secret = format!("{}/console/operator-token", world.prefix);
+    let key_secret = format!("{}/console/session-key", world.prefix);
+    let key = "k".repeat(64);
+    create_secrets(
+        &world.sdk,
+        [
+            (token_secret.as_str(), OPERATOR_TOKEN),
+            (key_secret.as_str(), key.as_str()),
+        ],
+    )
+    .await;
+    (token_secret, key_secret)
+}
+
 /// One answer of the console function.
 struct Answer {
     status: u16,
@@ -92,14 +121,7 @@ fn csrf(page: &str) -> String {
 /// only the sign-in form, and the dead letters point at the SQS dead-letter queue.
 #[tokio::test]
 async fn the_console_function_shows_what_the_worker_decided() {
-    let github = FakeGithub::start_with(FakeGithubOptions::new(test_app_public_key_pem())).await;
-    github.set_role("alice", "write");
-    let world =
-        World::start(|prefix| crate::provider_scenarios::github::wiring(prefix, &github, WEBHOOK_SECRET))
-            .await;
-    world
-        .link(Provider::Github, "github.com", &ALICE_ID.to_string(), "alice")
-        .await;
+    let (_github, world) = github_world().await;
     let body = body_of(&labeled(8, "openhands", user("alice", ALICE_ID)));
     let delivery = Delivery::new("/webhooks/github", body.clone())
         .with_header("x-github-event", "issues")
@@ -112,18 +134,7 @@ async fn the_console_function_shows_what_the_worker_decided() {
     world.pump().await;
     let conversation = world.openhands.last_conversation_id();
 
-    // The console's secrets, as the template creates them.
-    let token_secret = format!("{}/console/operator-token", world.prefix);
-    let key_secret = format!("{}/console/session-key", world.prefix);
-    let key = "k".repeat(64);
-    create_secrets(
-        &world.sdk,
-        [
-            (token_secret.as_str(), OPERATOR_TOKEN),
-            (key_secret.as_str(), key.as_str()),
-        ],
-    )
-    .await;
+    let (token_secret, key_secret) = console_secrets(&world).await;
     // As the template configures it: the App comes from the environment, so there is nothing to set up.
     let config = Config::from_lookup(pairs_lookup(&[
         ("HOOKLINE_CONSOLE_TOKEN_SECRET", &token_secret),
@@ -239,17 +250,7 @@ async fn the_console_function_registers_the_github_app_and_the_warm_functions_se
         "no App yet"
     );
 
-    let token_secret = format!("{}/console/operator-token", world.prefix);
-    let key_secret = format!("{}/console/session-key", world.prefix);
-    let key = "k".repeat(64);
-    create_secrets(
-        &world.sdk,
-        [
-            (token_secret.as_str(), OPERATOR_TOKEN),
-            (key_secret.as_str(), key.as_str()),
-        ],
-    )
-    .await;
+    let (token_secret, key_secret) = console_secrets(&world).await;
     let mut settings = owned(&[
         ("HOOKLINE_CONSOLE_TOKEN_SECRET", &token_secret),
         ("HOOKLINE_CONSOLE_SESSION_KEY_SECRET", &key_secret),
@@ -326,4 +327,97 @@ async fn the_console_function_registers_the_github_app_and_the_warm_functions_se
         1,
         "the worker ran it as the new App"
     );
+}
+
+/// GIVEN a delivery whose message ended in the SQS dead-letter queue WHEN an operator opens the console
+/// function's dead letters and presses Retry THEN it is listed with its group, goes back to the work queue as a
+/// new message (outside SQS's deduplication window of the original), leaves the dead-letter queue, and the
+/// worker starts its run; a second retry of it finds nothing.
+#[tokio::test]
+async fn the_console_function_lists_and_retries_the_sqs_dead_letters() {
+    let (_github, world) = github_world().await;
+    let body = body_of(&labeled(11, "openhands", user("alice", ALICE_ID)));
+    let delivery = Delivery::new("/webhooks/github", body.clone())
+        .with_header("x-github-event", "issues")
+        .with_header("x-github-delivery", "lambda-dead-1")
+        .with_header(
+            "x-hub-signature-256",
+            format!("sha256={}", sign_hex(WEBHOOK_SECRET.as_bytes(), &body)),
+        );
+    assert_eq!(invoke_http(&world.webhook, &delivery.v2_event()).await.0, 202);
+    // What SQS does after the last failed receive: the message moves to the dead-letter queue.
+    let queued = world.receive().await;
+    assert_eq!(queued.len(), 1);
+    let attributes = queued[0].attributes().expect("attributes");
+    let group = attributes[&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId].clone();
+    world
+        .sqs
+        .send_message()
+        .queue_url(&world.dlq_url)
+        .message_group_id(&group)
+        .message_deduplication_id("moved-lambda-dead-1")
+        .message_body(queued[0].body().unwrap())
+        .send()
+        .await
+        .unwrap();
+    world
+        .sqs
+        .delete_message()
+        .queue_url(&world.queue_url)
+        .receipt_handle(queued[0].receipt_handle().unwrap())
+        .send()
+        .await
+        .unwrap();
+
+    let (token_secret, key_secret) = console_secrets(&world).await;
+    let config = Config::from_lookup(pairs_lookup(&[
+        ("HOOKLINE_CONSOLE_TOKEN_SECRET", &token_secret),
+        ("HOOKLINE_CONSOLE_SESSION_KEY_SECRET", &key_secret),
+        ("GITHUB_TENANTS", "github.com"),
+        ("GITHUB_APP_ID", FAKE_APP_ID),
+        ("GITHUB_APP_SLUG", FAKE_APP_SLUG),
+    ]))
+    .expect("the console function's settings");
+    let mut aws = world.aws.clone();
+    aws.dead_letter_queue_url = Some(world.dlq_url.clone());
+    let console = console_services(&config, &aws, &world.sdk).expect("console services");
+    let operator = operator_cookie(&console).await;
+    let letters = ask(&console, "GET", "/console/dead-letters", Some(&operator), "").await;
+    assert_eq!(letters.status, 200, "{}", letters.body);
+    assert!(letters.body.contains(&group), "{}", letters.body);
+    assert!(letters.body.contains("moved-lambda-dead-1"));
+    let at = letters.body.find("name=\"id\" value=\"").expect("a Retry form") + 17;
+    let id = letters.body[at..].split('"').next().unwrap().to_owned();
+    let form = format!("csrf={}&id={id}", csrf(&letters.body));
+    let retried = ask(
+        &console,
+        "POST",
+        "/console/dead-letters/retry",
+        Some(&operator),
+        &form,
+    )
+    .await;
+    assert_eq!(retried.status, 200, "{}", retried.body);
+    assert!(
+        retried.body.contains("Put back on the queue."),
+        "{}",
+        retried.body
+    );
+    assert_eq!(
+        crate::lambda_world::queue_depth(&world.sqs, &world.dlq_url).await,
+        0,
+        "no longer a dead letter"
+    );
+    world.pump().await;
+    assert_eq!(world.openhands.starts().len(), 1, "and its run started");
+
+    let again = ask(
+        &console,
+        "POST",
+        "/console/dead-letters/retry",
+        Some(&operator),
+        &form,
+    )
+    .await;
+    assert!(again.body.contains("no longer there"), "{}", again.body);
 }

@@ -8,6 +8,7 @@
 //! Configuration comes from the standard AWS sources through [`sdk_config`]; pointing the adapters at an
 //! emulator (moto, see `tests/aws/moto.sh`) needs only the standard `AWS_ENDPOINT_URL` variable, no code.
 
+pub mod dead_letters;
 pub mod dynamo;
 #[cfg(feature = "lambda")]
 pub mod lambda;
@@ -16,6 +17,7 @@ pub mod logging;
 pub mod secrets;
 pub mod sqs;
 
+pub use dead_letters::SqsDeadLetters;
 pub use dynamo::DynamoStore;
 pub use secrets::SecretsManagerSecrets;
 pub use sqs::SqsQueue;

@@ -26,6 +26,8 @@ pub struct AwsConfig {
     /// URL of the SQS FIFO work queue (`HOOKLINE_QUEUE_URL`); only webhook functions send, so only they
     /// require it (see [`AwsConfig::queue_url`]).
     pub queue_url: Option<String>,
+    /// URL of its dead-letter queue (`HOOKLINE_DEAD_LETTER_QUEUE_URL`), which the console lists and retries from.
+    pub dead_letter_queue_url: Option<String>,
     /// How long a secret read from Secrets Manager is served from memory (`HOOKLINE_SECRETS_TTL_SECS`,
     /// default 300), so a rotation takes effect within this bound without a redeploy.
     pub secrets_ttl: Duration,
@@ -50,6 +52,7 @@ impl AwsConfig {
         Ok(Self {
             table,
             queue_url: get("HOOKLINE_QUEUE_URL"),
+            dead_letter_queue_url: get("HOOKLINE_DEAD_LETTER_QUEUE_URL"),
             secrets_ttl: Duration::from_secs(secrets_ttl),
         })
     }
@@ -172,9 +175,9 @@ pub async fn callback_services(
 
 /// Services for the console function: the delivery log and the runs on DynamoDB, the console's secrets from
 /// Secrets Manager, where it also stores a GitHub App registered from the console and the keys of people who
-/// link themselves (identity links and spent invitations on DynamoDB). Dead letters stay in the SQS
-/// dead-letter queue (redriven there), so it has none. It serves no provider: the other functions pick up a
-/// registered App at their next cold start or the next webhook that names GitHub.
+/// link themselves (identity links and spent invitations on DynamoDB), and the SQS dead-letter queue (with
+/// `HOOKLINE_DEAD_LETTER_QUEUE_URL` and `HOOKLINE_QUEUE_URL`). It serves no provider: the other functions pick
+/// up a registered App at their next cold start or the next webhook that names GitHub.
 #[cfg(feature = "console")]
 pub fn console_services(
     config: &Config,
@@ -202,10 +205,18 @@ pub fn console_services(
             })
         })
         .transpose()?;
+    let dead_letters = match (&aws.dead_letter_queue_url, &aws.queue_url) {
+        (Some(dead_letters), Some(queue)) => Some(Arc::new(crate::aws::SqsDeadLetters::new(
+            aws_sdk_sqs::Client::new(sdk),
+            dead_letters,
+            queue,
+        )) as Arc<dyn crate::ports::DeadLetters>),
+        _ => None,
+    };
     Ok(crate::console::ConsoleServices {
         decisions: store.clone(),
         runs: store.clone(),
-        dead_letters: None,
+        dead_letters,
         secrets,
         clock: Arc::new(SystemClock),
         settings: config.console.clone(),
