@@ -86,12 +86,12 @@ impl Config {
     /// the address a host knows itself by), for the providers they can sign in with.
     pub fn invites(&self, public_url: Option<&str>) -> Option<Invites> {
         let public_url = self.console.public_url.as_deref().or(public_url)?;
-        let providers = self.providers.sign_in_providers();
-        (!providers.is_empty()).then(|| Invites {
+        let sign_ins = self.providers.sign_ins();
+        (!sign_ins.is_empty()).then(|| Invites {
             console_url: format!("{public_url}/console"),
             key_secret: self.console.session_key_secret.clone(),
             ttl: self.console.invite_ttl,
-            providers,
+            sign_ins,
         })
     }
 

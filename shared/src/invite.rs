@@ -89,8 +89,20 @@ pub struct Invites {
     /// The secret whose key signs invitations (the console's session key).
     pub key_secret: String,
     pub ttl: Duration,
-    /// The providers whose people can sign in to link themselves.
-    pub providers: Vec<Provider>,
+    /// The providers whose people can sign in to link themselves, each with the secret its sign-in needs (the
+    /// OAuth client secret): a notice carries an invitation only while that secret exists, so nobody is sent
+    /// to a sign-in that cannot work.
+    pub sign_ins: Vec<(Provider, String)>,
+}
+
+impl Invites {
+    /// The client secret `provider`'s sign-in needs, if its people can sign in.
+    pub fn client_secret_of(&self, provider: Provider) -> Option<&str> {
+        self.sign_ins
+            .iter()
+            .find(|(p, _)| *p == provider)
+            .map(|(_, name)| name.as_str())
+    }
 }
 
 impl Invites {

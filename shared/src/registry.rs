@@ -99,15 +99,19 @@ impl ProviderConfigs {
     }
 
     /// The providers whose people can sign in on the console to link themselves (GitHub through its App,
-    /// the others through their OAuth apps).
-    pub fn sign_in_providers(&self) -> Vec<Provider> {
-        let mut providers: Vec<Provider> = self.github_setup.iter().map(|_| Provider::Github).collect();
+    /// the others through their OAuth apps), each with the client secret its sign-in needs.
+    pub fn sign_ins(&self) -> Vec<(Provider, String)> {
+        let mut sign_ins: Vec<(Provider, String)> = self
+            .github_setup
+            .iter()
+            .map(|setup| (Provider::Github, setup.client_secret_name.clone()))
+            .collect();
         for app in self.oauth_apps() {
-            if !providers.contains(&app.provider) {
-                providers.push(app.provider);
+            if !sign_ins.iter().any(|(provider, _)| *provider == app.provider) {
+                sign_ins.push((app.provider, app.client_secret_name));
             }
         }
-        providers
+        sign_ins
     }
 
     /// The OAuth applications people sign in with, besides the GitHub App (whose client id its registration

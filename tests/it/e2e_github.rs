@@ -243,6 +243,10 @@ async fn an_unlinked_user_gets_the_linking_comment_and_no_conversation() {
     eventually("notice posted", || async { !h.bot_comments().is_empty() }).await;
     h.settle().await;
     h.github.assert_one_linking_comment_for("dave");
+    assert!(
+        !h.bot_comments()[0].body.contains("/console/link"),
+        "no invitation while the App cannot sign people in (no client secret)"
+    );
     assert!(h.openhands.starts().is_empty());
 }
 

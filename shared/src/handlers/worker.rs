@@ -758,10 +758,12 @@ async fn notify_unlinked(
 /// A link inviting the person to link themselves, where the console can take them. Without its key the notice
 /// goes out without one rather than not at all.
 async fn invitation_link(services: &WorkerServices, trigger: &Trigger) -> Option<String> {
-    let invites = services
-        .invites
-        .as_ref()
-        .filter(|i| i.providers.contains(&trigger.provider))?;
+    let invites = services.invites.as_ref()?;
+    let client_secret = invites.client_secret_of(trigger.provider)?;
+    if services.secrets.get(client_secret).await.is_err() {
+        // No sign-in to send anyone to (a GitHub App configured by hand without its client secret).
+        return None;
+    }
     let key = match services.secrets.get(&invites.key_secret).await {
         Ok(key) => key,
         Err(err) => {
