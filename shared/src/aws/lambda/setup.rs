@@ -187,6 +187,8 @@ pub fn console_services(
     let store = Arc::new(DynamoStore::from_conf(sdk, &aws.table));
     let secrets = Arc::new(secrets(aws, sdk));
     let secrets_writer: Arc<dyn crate::ports::SecretWriter> = secrets.clone();
+    // One client for GitHub and the sign-ins: building one (its TLS roots) is most of this function's start.
+    let http = assemble::http_client(config)?;
     let setup = config
         .providers
         .github_setup()
@@ -194,7 +196,7 @@ pub fn console_services(
             Ok(crate::console::app_setup::AppSetup {
                 github: github.clone(),
                 writer: secrets.clone(),
-                http: assemble::http_client(config)?,
+                http: http.clone(),
                 switch: Arc::new(ServesNoProvider),
                 configured: config.providers.github_app().map(|(app_id, slug)| {
                     crate::console::app_setup::ConfiguredApp {
@@ -226,7 +228,7 @@ pub fn console_services(
             identities: store.clone(),
             claims: store,
             writer: secrets_writer,
-            http: assemble::http_client(config)?,
+            http,
             apps: config.providers.oauth_apps(),
         }),
     })
