@@ -141,10 +141,11 @@ type BuildModules = Box<dyn Fn(&ProviderConfigs) -> Vec<Arc<dyn ProviderModule>>
 const RELOAD_ON_MISS_EVERY_SECS: u64 = 30;
 
 impl LiveProviders {
-    /// A switch over `config`'s providers that serves nothing yet ([`Self::for_intake`], [`Self::for_worker`]).
-    pub fn new(config: &Config, secrets: Arc<dyn Secrets>, clock: Arc<dyn Clock>) -> Self {
+    /// A switch over `providers` (as configured, before any registered app joins) that serves nothing yet
+    /// ([`Self::for_intake`], [`Self::for_worker`]).
+    pub fn new(providers: ProviderConfigs, secrets: Arc<dyn Secrets>, clock: Arc<dyn Clock>) -> Self {
         Self {
-            providers: config.providers.clone(),
+            providers,
             secrets,
             clock,
             intakes: None,

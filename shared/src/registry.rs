@@ -63,30 +63,9 @@ impl ProviderConfigs {
         let (None, Some(setup)) = (&self.github, &self.github_setup) else {
             return Ok(());
         };
-        let name = &setup.registration_secret_name;
-        let reread = match fresh {
-            true => secrets.reread(name).await,
-            false => Ok(None),
+        let Some(app) = setup.registration(secrets, fresh).await? else {
+            return Ok(());
         };
-        let stored = match reread {
-            Ok(Some(stored)) => Ok(stored),
-            Ok(None) => secrets.get(name).await,
-            Err(err) => Err(err),
-        };
-        let stored = match stored {
-            Ok(stored) => stored,
-            Err(PortError::NotFound { .. }) => return Ok(()),
-            Err(err) => return Err(err),
-        };
-        let app: github::AppRegistration = serde_json::from_str(stored.expose()).map_err(|_| {
-            PortError::permanent(
-                "secrets",
-                format!(
-                    "{} is not a GitHub App registration",
-                    setup.registration_secret_name
-                ),
-            )
-        })?;
         self.github = Some(setup.with_registration(&app));
         Ok(())
     }
@@ -263,17 +242,45 @@ impl<T: ?Sized> LiveSet<T> {
     }
 }
 
-impl LiveSet<dyn ProviderIntake> {
-    /// `provider`'s webhook side, if it is on.
-    pub fn get(&self, provider: Provider) -> Option<Arc<dyn ProviderIntake>> {
-        self.all().iter().find(|i| i.provider() == provider).cloned()
+/// What a [`LiveSet`] holds: one provider's side.
+pub trait OfProvider {
+    fn of_provider(&self) -> Provider;
+}
+
+impl OfProvider for dyn ProviderIntake {
+    fn of_provider(&self) -> Provider {
+        self.provider()
     }
 }
 
-impl LiveSet<dyn ProviderModule> {
-    /// `provider`'s worker side, if it is on.
-    pub fn get(&self, provider: Provider) -> Option<Arc<dyn ProviderModule>> {
-        self.all().iter().find(|m| m.provider() == provider).cloned()
+impl OfProvider for dyn ProviderModule {
+    fn of_provider(&self) -> Provider {
+        self.provider()
+    }
+}
+
+impl<T: ?Sized + OfProvider> LiveSet<T> {
+    /// `provider`'s side, if it is on.
+    pub fn get(&self, provider: Provider) -> Option<Arc<T>> {
+        self.all()
+            .iter()
+            .find(|side| side.of_provider() == provider)
+            .cloned()
+    }
+
+    /// `provider`'s side, asking `switch` (when there is one) whether it joined since, when it is off.
+    pub async fn get_or_reload(
+        &self,
+        provider: Provider,
+        switch: Option<&dyn ProviderSwitch>,
+    ) -> Option<Arc<T>> {
+        if let Some(side) = self.get(provider) {
+            return Some(side);
+        }
+        match switch {
+            Some(switch) if switch.reload_on_miss(provider).await => self.get(provider),
+            _ => None,
+        }
     }
 }
 

@@ -7,7 +7,6 @@ use hookline::{
     console::ConsoleServices,
     domain::Provider,
     routes::Served,
-    verify::sign_hex,
 };
 use hookline_tests::{
     fake_github::{test_app_public_key_pem, FakeGithub, FakeGithubOptions, FAKE_APP_ID, FAKE_APP_SLUG},
@@ -15,8 +14,9 @@ use hookline_tests::{
 };
 use serde_json::{json, Value};
 
-use crate::lambda_world::{
-    body_of, create_secrets, fixture, invoke_http, Delivery, Wiring, World, V2_WEBHOOK,
+use crate::{
+    lambda_world::{body_of, create_secrets, fixture, invoke_http, Wiring, World, V2_WEBHOOK},
+    provider_scenarios::github::delivery as github_delivery,
 };
 
 const OPERATOR_TOKEN: &str = "lambda-console-operator-token-0123456789";
@@ -123,13 +123,7 @@ fn csrf(page: &str) -> String {
 async fn the_console_function_shows_what_the_worker_decided() {
     let (_github, world) = github_world().await;
     let body = body_of(&labeled(8, "openhands", user("alice", ALICE_ID)));
-    let delivery = Delivery::new("/webhooks/github", body.clone())
-        .with_header("x-github-event", "issues")
-        .with_header("x-github-delivery", "lambda-console-1")
-        .with_header(
-            "x-hub-signature-256",
-            format!("sha256={}", sign_hex(WEBHOOK_SECRET.as_bytes(), &body)),
-        );
+    let delivery = github_delivery("issues", "lambda-console-1", body.clone(), WEBHOOK_SECRET);
     assert_eq!(invoke_http(&world.webhook, &delivery.v2_event()).await.0, 202);
     world.pump().await;
     let conversation = world.openhands.last_conversation_id();
@@ -228,15 +222,7 @@ async fn the_console_function_registers_the_github_app_and_the_warm_functions_se
         user("alice", ALICE_ID),
         false,
     ));
-    let delivery = |id: &str, secret: &str| {
-        Delivery::new("/webhooks/github", body.clone())
-            .with_header("x-github-event", "issue_comment")
-            .with_header("x-github-delivery", id)
-            .with_header(
-                "x-hub-signature-256",
-                format!("sha256={}", sign_hex(secret.as_bytes(), &body)),
-            )
-    };
+    let delivery = |id: &str, secret: &str| github_delivery("issue_comment", id, body.clone(), secret);
     // Another instance of the webhook function (the warm one is kept for after): no App yet. A miss reloads at
     // most every 30 s, so a webhook that soon after a miss may still get 404 (GitHub can redeliver it).
     let other_instance = webhook_services(&world.config, &world.aws, &world.sdk)
@@ -337,13 +323,7 @@ async fn the_console_function_registers_the_github_app_and_the_warm_functions_se
 async fn the_console_function_lists_and_retries_the_sqs_dead_letters() {
     let (_github, world) = github_world().await;
     let body = body_of(&labeled(11, "openhands", user("alice", ALICE_ID)));
-    let delivery = Delivery::new("/webhooks/github", body.clone())
-        .with_header("x-github-event", "issues")
-        .with_header("x-github-delivery", "lambda-dead-1")
-        .with_header(
-            "x-hub-signature-256",
-            format!("sha256={}", sign_hex(WEBHOOK_SECRET.as_bytes(), &body)),
-        );
+    let delivery = github_delivery("issues", "lambda-dead-1", body.clone(), WEBHOOK_SECRET);
     assert_eq!(invoke_http(&world.webhook, &delivery.v2_event()).await.0, 202);
     // What SQS does after the last failed receive: the message moves to the dead-letter queue.
     let queued = world.receive().await;

@@ -51,7 +51,14 @@ pub use crate::fake_core::RecordedRequest;
 use crate::fake_core::{
     self, percent_decode, query_map, query_number, reason, FakeServer, Incoming, Listener, Locked, Recording,
 };
-use crate::fake_oauth::OAuthDesk;
+use crate::fake_oauth::{escape, OAuthDesk, SignInRoutes};
+
+/// The App's user authorization: GitHub's web side, and `GET /user` with the user token.
+const SIGN_IN: SignInRoutes = SignInRoutes {
+    authorize: "/login/oauth/authorize",
+    token: "/login/oauth/access_token",
+    user: ("GET", "/user"),
+};
 
 /// App id (JWT issuer) the fake expects unless told otherwise.
 pub const FAKE_APP_ID: &str = "Iv1.hooklinefake";
@@ -329,7 +336,11 @@ impl FakeGithub {
 
     /// Let the token endpoint take `client_secret` (for an App configured rather than created here).
     pub fn accept_client_secret(&self, client_secret: &str) {
-        self.shared.state.lock().oauth.accept_client_secret(client_secret);
+        self.shared
+            .state
+            .lock()
+            .oauth
+            .enable(&self.shared.app_id, client_secret);
     }
 
     /// How many user tokens were issued.
@@ -569,24 +580,11 @@ fn respond(shared: &Shared, incoming: &Incoming) -> Response {
         ("POST", ["organizations", org, "settings", "apps", "new"]) => {
             return new_app_page(shared, incoming, Some(org))
         }
-        ("GET", ["login", "oauth", "authorize"]) => {
-            return shared
-                .state
-                .lock()
-                .oauth
-                .authorize_page(incoming.uri.query(), &shared.app_id)
-        }
-        ("POST", ["login", "oauth", "access_token"]) => {
-            let mut state = shared.state.lock();
-            let issued: Vec<String> = state
-                .apps
-                .iter()
-                .filter_map(|app| app["client_secret"].as_str().map(str::to_owned))
-                .collect();
-            return state.oauth.token(&incoming.body, &shared.app_id, &issued);
-        }
-        ("GET", ["user"]) => return signed_in_user(shared, incoming),
         _ => {}
+    }
+    let user = |(login, id): &(String, String)| json!({ "login": login, "id": id.parse::<u64>().unwrap_or_default(), "type": "User" });
+    if let Some(answer) = shared.state.lock().oauth.route(incoming, &SIGN_IN, user) {
+        return answer;
     }
     let json_body = serde_json::from_slice::<Value>(&incoming.body).ok();
     if !incoming.body.is_empty() && json_body.is_none() {
@@ -1083,17 +1081,6 @@ fn new_app_page(shared: &Shared, incoming: &Incoming, organization: Option<&str>
     ([("content-type", "text/html; charset=utf-8")], page).into_response()
 }
 
-/// `GET /user` for a user token.
-fn signed_in_user(shared: &Shared, incoming: &Incoming) -> Response {
-    match shared.state.lock().oauth.account(&incoming.headers) {
-        Some((login, id)) => reply(
-            StatusCode::OK,
-            json!({ "login": login, "id": id.parse::<u64>().unwrap_or_default(), "type": "User" }),
-        ),
-        None => message(StatusCode::UNAUTHORIZED, "Bad credentials"),
-    }
-}
-
 /// `POST /app-manifests/{code}/conversions`: the App made from the code's manifest, once.
 fn convert_manifest(shared: &Shared, state: &mut FakeState, code: &str) -> Response {
     let Some(index) = state.manifest_codes.remove(code) else {
@@ -1115,15 +1102,11 @@ fn convert_manifest(shared: &Shared, state: &mut FakeState, code: &str) -> Respo
         "events": posted.manifest["default_events"],
         "permissions": posted.manifest["default_permissions"],
     });
+    state
+        .oauth
+        .enable(&shared.app_id, &format!("fake-client-secret-{code}"));
     state.apps.push(app.clone());
     reply(StatusCode::CREATED, app)
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 fn message(status: StatusCode, text: &str) -> Response {

@@ -46,7 +46,14 @@ pub use crate::fake_core::RecordedRequest;
 use crate::fake_core::{
     self, query_map, query_number, reason, FakeServer, Incoming, Listener, Locked, Recording,
 };
-use crate::fake_oauth::OAuthDesk;
+use crate::fake_oauth::{OAuthDesk, SignInRoutes};
+
+/// The instance's OAuth sign-in.
+const SIGN_IN: SignInRoutes = SignInRoutes {
+    authorize: "/oauth/authorize",
+    token: "/oauth/token",
+    user: ("GET", "/api/v4/user"),
+};
 
 /// Username of the account whose token Hookline uses.
 pub const FAKE_BOT_USERNAME: &str = "hookline-bot";
@@ -161,7 +168,7 @@ struct Shared {
     token: String,
     clock: Arc<dyn Clock>,
     state: Locked<FakeState>,
-    oauth: Locked<(Option<String>, OAuthDesk)>,
+    oauth: Locked<OAuthDesk>,
 }
 
 #[derive(Default)]
@@ -208,7 +215,7 @@ impl FakeGitlab {
                 next_id: 5_000,
                 ..FakeState::default()
             }),
-            oauth: Locked::new((None, OAuthDesk::default())),
+            oauth: Locked::default(),
         });
         let server = listener.serve_fallback(
             shared.clone(),
@@ -225,14 +232,12 @@ impl FakeGitlab {
 
     /// Let people sign in with an OAuth application `client_id` whose secret is `client_secret`.
     pub fn enable_oauth(&self, client_id: &str, client_secret: &str) {
-        let mut oauth = self.shared.oauth.lock();
-        oauth.0 = Some(client_id.to_owned());
-        oauth.1.accept_client_secret(client_secret);
+        self.shared.oauth.lock().enable(client_id, client_secret);
     }
 
     /// The account signed in to the instance's web side from now on.
     pub fn sign_in_as(&self, username: &str, id: u64) {
-        self.shared.oauth.lock().1.sign_in_as(username, id);
+        self.shared.oauth.lock().sign_in_as(username, id);
     }
 
     /// Every request under `/api/v4` so far, oldest first, with paths without `/api/v4`.
@@ -489,7 +494,8 @@ async fn handle(State(shared): State<Arc<Shared>>, incoming: Incoming) -> Respon
 }
 
 fn respond(shared: &Shared, incoming: &Incoming) -> Response {
-    if let Some(answer) = sign_in(shared, incoming) {
+    let user = |(username, id): &(String, String)| json!({ "id": id.parse::<u64>().unwrap_or_default(), "username": username, "bot": false });
+    if let Some(answer) = shared.oauth.lock().route(incoming, &SIGN_IN, user) {
         return answer;
     }
     let Some(path) = incoming.uri.path().strip_prefix(API_PREFIX) else {
@@ -661,24 +667,6 @@ fn item_notes<'s>(state: &'s FakeState, item: &Item) -> impl Iterator<Item = &'s
         .notes
         .iter()
         .filter(move |n| n.project_id == item.project && n.noteable == item.noteable && n.iid == item.iid)
-}
-
-/// The OAuth side, when the request is for it.
-fn sign_in(shared: &Shared, incoming: &Incoming) -> Option<Response> {
-    let mut oauth = shared.oauth.lock();
-    let (client_id, desk) = &mut *oauth;
-    let client_id = client_id.clone()?;
-    match (incoming.method.as_str(), incoming.uri.path()) {
-        ("GET", "/oauth/authorize") => Some(desk.authorize_page(incoming.uri.query(), &client_id)),
-        ("POST", "/oauth/token") => Some(desk.token(&incoming.body, &client_id, &[])),
-        ("GET", "/api/v4/user") => desk.account(&incoming.headers).map(|(username, id)| {
-            reply(
-                StatusCode::OK,
-                json!({ "id": id.parse::<u64>().unwrap_or_default(), "username": username, "bot": false }),
-            )
-        }),
-        _ => None,
-    }
 }
 
 fn authenticated(shared: &Shared, headers: &HeaderMap) -> bool {

@@ -1,11 +1,12 @@
-//! The sign-in side a fake provider shares (OAuth 2.0 authorization code), as GitHub and GitLab speak it:
+//! The sign-in side every fake provider shares (OAuth 2.0 authorization code), served at the provider's own
+//! [`SignInRoutes`] by [`OAuthDesk::route`] once [`OAuthDesk::enable`]d:
 //! - `GET <authorize>?client_id=&redirect_uri=&state=` answers, for the account [`OAuthDesk::sign_in_as`] set,
 //!   a page whose "Authorize" link (`#authorize`) goes to `redirect_uri` with a one-time code and the state;
 //!   401 when nobody is signed in, 404 for another client id.
 //! - `POST <token>` (JSON or form: `client_id`, a `client_secret` it accepts, `code`) answers
 //!   `{access_token, token_type}`; a used or unknown code, or wrong client credentials, `200 {"error": …}` as
 //!   GitHub does (GitLab answers 400; Hookline treats both as a refused sign-in).
-//! - [`OAuthDesk::account`]: the account a `Bearer` user token belongs to, for the provider's user endpoint.
+//! - The user endpoint, with a `Bearer` user token: the account, in the provider's words (the caller writes it).
 
 use std::collections::HashMap;
 
@@ -61,7 +62,7 @@ impl OAuthDesk {
             return Some(self.authorize_page(incoming.uri.query(), &client_id));
         }
         if method == "POST" && path == routes.token {
-            return Some(self.token(&incoming.body, &client_id, &[]));
+            return Some(self.token(&incoming.body, &client_id));
         }
         if (method, path) == routes.user {
             return self
@@ -75,7 +76,7 @@ impl OAuthDesk {
         self.web_user = Some((login.to_owned(), id.to_string()));
     }
 
-    pub fn accept_client_secret(&mut self, secret: &str) {
+    fn accept_client_secret(&mut self, secret: &str) {
         self.client_secrets.push(secret.to_owned());
     }
 
@@ -84,7 +85,7 @@ impl OAuthDesk {
     }
 
     /// The authorize page for `client_id`'s sign-in (`query` is the request's).
-    pub fn authorize_page(&mut self, query: Option<&str>, client_id: &str) -> Response {
+    fn authorize_page(&mut self, query: Option<&str>, client_id: &str) -> Response {
         let query = query_map(query);
         let Some(account) = self.web_user.clone() else {
             return (StatusCode::UNAUTHORIZED, "Sign in first").into_response();
@@ -111,8 +112,8 @@ impl OAuthDesk {
         ([("content-type", "text/html; charset=utf-8")], page).into_response()
     }
 
-    /// A code for a user token, once; `issued_secrets` are client secrets the provider handed out otherwise.
-    pub fn token(&mut self, body: &[u8], client_id: &str, issued_secrets: &[String]) -> Response {
+    /// A code for a user token, once.
+    fn token(&mut self, body: &[u8], client_id: &str) -> Response {
         let fields: HashMap<String, String> = match serde_json::from_slice::<Value>(body) {
             Ok(Value::Object(map)) => map
                 .into_iter()
@@ -122,11 +123,7 @@ impl OAuthDesk {
         };
         let field = |name: &str| fields.get(name).map(String::as_str).unwrap_or_default();
         let secret = field("client_secret");
-        let known = self
-            .client_secrets
-            .iter()
-            .chain(issued_secrets)
-            .any(|s| s == secret);
+        let known = self.client_secrets.iter().any(|s| s == secret);
         if field("client_id") != client_id || !known {
             return Json(json!({ "error": "incorrect_client_credentials" })).into_response();
         }
@@ -139,7 +136,7 @@ impl OAuthDesk {
     }
 
     /// The account `headers`' `Bearer` user token belongs to.
-    pub fn account(&self, headers: &HeaderMap) -> Option<Account> {
+    fn account(&self, headers: &HeaderMap) -> Option<Account> {
         let token = headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
@@ -148,7 +145,8 @@ impl OAuthDesk {
     }
 }
 
-fn escape(text: &str) -> String {
+/// `text` safe inside HTML text and attribute values.
+pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -38,7 +38,14 @@ use serde_json::{json, Value};
 use crate::fake_core::{
     query_map, FakeServer, Incoming, InjectedFailure, Listener, Locked, RecordedRequest, Recording,
 };
-use crate::fake_oauth::OAuthDesk;
+use crate::fake_oauth::{OAuthDesk, SignInRoutes};
+
+/// "Sign in with Slack" (OpenID Connect): the site's authorize page, and two Web API methods.
+const SIGN_IN: SignInRoutes = SignInRoutes {
+    authorize: "/openid/connect/authorize",
+    token: "/api/openid.connect.token",
+    user: ("GET", "/api/openid.connect.userInfo"),
+};
 
 /// Every Web API method is `{API_PREFIX}{method}`.
 const API_PREFIX: &str = "/api/";
@@ -245,8 +252,8 @@ struct FakeState {
 struct Shared {
     clock: Arc<dyn Clock>,
     state: Locked<FakeState>,
-    /// "Sign in with Slack": the app's client id, the desk, and the signed-in person's team.
-    sign_in: Locked<(Option<String>, OAuthDesk, String)>,
+    /// "Sign in with Slack", and the signed-in person's team.
+    sign_in: Locked<(OAuthDesk, String)>,
 }
 
 /// The running fake. Dropping it stops the server.
@@ -267,7 +274,7 @@ impl FakeSlack {
         let shared = Arc::new(Shared {
             clock: Arc::new(SystemClock),
             state: Locked::default(),
-            sign_in: Locked::new((None, OAuthDesk::default(), String::new())),
+            sign_in: Locked::default(),
         });
         let server = listener.serve_fallback(
             shared.clone(),
@@ -284,16 +291,14 @@ impl FakeSlack {
 
     /// Let people "Sign in with Slack" with the app `client_id` whose secret is `client_secret`.
     pub fn enable_sign_in(&self, client_id: &str, client_secret: &str) {
-        let mut sign_in = self.shared.sign_in.lock();
-        sign_in.0 = Some(client_id.to_owned());
-        sign_in.1.accept_client_secret(client_secret);
+        self.shared.sign_in.lock().0.enable(client_id, client_secret);
     }
 
     /// The person signed in to Slack from now on: user `user_id` named `name` of `team`.
     pub fn sign_in_as(&self, name: &str, user_id: &str, team: &str) {
         let mut sign_in = self.shared.sign_in.lock();
-        sign_in.1.sign_in_as(name, user_id);
-        sign_in.2 = team.to_owned();
+        sign_in.0.sign_in_as(name, user_id);
+        sign_in.1 = team.to_owned();
     }
 
     /// Install the app in `team`: calls with `token` act as bot user `bot_user_id`.
@@ -421,8 +426,22 @@ pub fn interaction_form(payload: &Value) -> Vec<u8> {
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, incoming: Incoming) -> Response {
-    if let Some(answer) = sign_in(&shared, &incoming) {
-        return answer;
+    {
+        let mut sign_in = shared.sign_in.lock();
+        let (desk, team) = &mut *sign_in;
+        // `openid.connect.userInfo` names the user and their team.
+        let user = |(name, user_id): &(String, String)| {
+            json!({
+                "ok": true,
+                "sub": user_id,
+                "https://slack.com/user_id": user_id,
+                "https://slack.com/team_id": team,
+                "name": name,
+            })
+        };
+        if let Some(answer) = desk.route(&incoming, &SIGN_IN, user) {
+            return answer;
+        }
     }
     let Some(api_method) = incoming.uri.path().strip_prefix(API_PREFIX).map(str::to_owned) else {
         return (StatusCode::NOT_FOUND, "not found").into_response();
@@ -718,27 +737,4 @@ fn message_json(message: &FakeMessage, with_metadata: bool) -> Value {
 fn ts_order(ts: &str) -> (u64, u64) {
     let (secs, frac) = ts.split_once('.').unwrap_or((ts, "0"));
     (secs.parse().unwrap_or(0), frac.parse().unwrap_or(0))
-}
-
-/// "Sign in with Slack" (OpenID Connect), when the app allows it: the authorize page, the token exchange and
-/// `openid.connect.userInfo`, which names the user and their team.
-fn sign_in(shared: &Shared, incoming: &Incoming) -> Option<Response> {
-    let mut sign_in = shared.sign_in.lock();
-    let (client_id, desk, team) = &mut *sign_in;
-    let client_id = client_id.clone()?;
-    match (incoming.method.as_str(), incoming.uri.path()) {
-        ("GET", "/openid/connect/authorize") => Some(desk.authorize_page(incoming.uri.query(), &client_id)),
-        ("POST", "/api/openid.connect.token") => Some(desk.token(&incoming.body, &client_id, &[])),
-        ("GET", "/api/openid.connect.userInfo") => desk.account(&incoming.headers).map(|(name, user_id)| {
-            Json(json!({
-                "ok": true,
-                "sub": user_id,
-                "https://slack.com/user_id": user_id,
-                "https://slack.com/team_id": team,
-                "name": name,
-            }))
-            .into_response()
-        }),
-        _ => None,
-    }
 }

@@ -285,10 +285,7 @@ pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
         clock,
     } = options;
     // Before the stored App joins: an App configured by the environment leaves nothing to set up.
-    let configured_github_app = config.providers.github_app().map(|(app_id, slug)| ConfiguredApp {
-        app_id: app_id.to_owned(),
-        slug: slug.to_owned(),
-    });
+    let configured_github_app = ConfiguredApp::of(&config.providers);
     let unregistered = config.providers.clone();
     config
         .providers
@@ -310,7 +307,7 @@ pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
     let queue = SqliteQueue::new(database.clone(), config.settings.max_receives).with_clock(clock.clone());
     let http = assemble::http_client(&config).context("building the HTTP client")?;
     let inbox = Arc::new(BatchingInbox::start(database.clone()).context("starting the inbox writer")?);
-    let intake = assemble::intake_services(&config, inbox, &secrets, clock.clone());
+    let mut intake = assemble::intake_services(&config, inbox, &secrets, clock.clone());
     let mut services = assemble::worker_services(
         &config,
         Adapters {
@@ -324,16 +321,11 @@ pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
         http.clone(),
     );
     // One switch for intake, worker and console: a GitHub App registered on the console is served at once.
-    let unregistered = Config {
-        providers: unregistered,
-        ..config.clone()
-    };
     let switch: Arc<dyn ProviderSwitch> = Arc::new(
-        LiveProviders::new(&unregistered, services.secrets.clone(), clock.clone())
+        LiveProviders::new(unregistered, services.secrets.clone(), clock.clone())
             .for_intake(&intake)
-            .for_worker(&unregistered, &services, &http),
+            .for_worker(&config, &services, &http),
     );
-    let mut intake = intake;
     intake.switch = Some(switch.clone());
     services.run.switch = Some(switch.clone());
     let linking = secret_writer.clone().map(|writer| Linking {

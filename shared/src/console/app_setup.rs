@@ -18,7 +18,7 @@ use crate::{
     github::{AppRegistration, GithubSetup},
     outbound::{self, Call},
     ports::{SecretWriter, Secrets},
-    registry::ProviderSwitch,
+    registry::{ProviderConfigs, ProviderSwitch},
     secret::SecretString,
 };
 
@@ -51,6 +51,16 @@ pub struct ConfiguredApp {
     /// `GITHUB_APP_ID`: its client id or numeric id.
     pub app_id: String,
     pub slug: String,
+}
+
+impl ConfiguredApp {
+    /// The App `providers` configure, before any registered one joins.
+    pub fn of(providers: &ProviderConfigs) -> Option<Self> {
+        providers.github_app().map(|(app_id, slug)| Self {
+            app_id: app_id.to_owned(),
+            slug: slug.to_owned(),
+        })
+    }
 }
 
 /// Where GitHub stands for the setup page.
@@ -104,15 +114,10 @@ impl AppSetup {
                 slug: app.slug.clone(),
             });
         }
-        match secrets.get(&self.github.registration_secret_name).await {
-            Ok(stored) => serde_json::from_str(stored.expose())
-                .map(AppState::Registered)
-                .map_err(|_| {
-                    PortError::permanent("secrets", "the stored GitHub App registration is malformed")
-                }),
-            Err(PortError::NotFound { .. }) => Ok(AppState::None),
-            Err(err) => Err(err),
-        }
+        Ok(match self.github.registration(secrets, false).await? {
+            Some(app) => AppState::Registered(app),
+            None => AppState::None,
+        })
     }
 
     /// The manifest GitHub registers the App from.

@@ -1,8 +1,7 @@
-//! The console's sign-ins with GitHub: people linking themselves ([`linking`]) and operators.
+//! The console's sign-ins with a provider: people linking themselves ([`linking`]), and operators with GitHub.
 
 use super::{
-    content_security_policy, form_field, linking, pages, AnswerSession, ConsoleError, Query, Visit,
-    OPERATOR_STATE, SIGN_IN_TTL_SECS,
+    form_field, linking, pages, AnswerSession, ConsoleError, Query, Visit, OPERATOR_STATE, SIGN_IN_TTL_SECS,
 };
 use crate::{
     console::session::Session,
@@ -71,12 +70,7 @@ impl Visit<'_> {
             linking::authorize_url(&app, &self.sign_in_callback(app.provider), &state)
         });
         let frame = self.frame(session);
-        let (mut handled, keep) = self.page(pages::link_start(&frame, &invitation, sign_in.as_deref()));
-        // The sign-in is a link, not a form; nothing here posts elsewhere.
-        handled.reply = handled
-            .reply
-            .with_header("content-security-policy", content_security_policy("'self'"));
-        Ok((handled, keep))
+        Ok(self.page(pages::link_start(&frame, &invitation, sign_in.as_deref())))
     }
 
     /// Where an operator signs in with GitHub, when operators are listed and the App can sign people in.

@@ -9,8 +9,8 @@
 //! | `GET …/console/dead-letters`, `POST …/console/dead-letters/retry` | messages given up on; put one back |
 //! | `GET …/console/setup?organization=` | the GitHub App: create it from a manifest ([`app_setup`]), or install it |
 //! | `GET …/console/setup/github/done?code=&state=`, `POST` the same | GitHub's way back; store the App |
-//! | `GET …/console/link?invite=` | an invitation to link oneself: sign in with GitHub ([`linking`]) |
-//! | `GET …/console/link/github/callback`, `POST` the same | GitHub's way back from a sign-in (a person's or an operator's) |
+//! | `GET …/console/link?invite=` | an invitation to link oneself: sign in with the provider ([`linking`]) |
+//! | `GET …/console/link/{provider}/callback`, `POST` the same | the provider's way back from a sign-in (a person's; GitHub's also an operator's) |
 //! | `POST …/console/link/key`, `POST …/console/link/remove` | link one's account with an OpenHands key, or remove the link |
 //!
 //! Who may see what: everything but the sign-in page needs an operator session ([`session`]); every form
@@ -119,7 +119,7 @@ pub struct ConsoleServices {
     pub openhands_web_url: String,
     /// Registering the GitHub App from a manifest; `None` where the host cannot.
     pub setup: Option<app_setup::AppSetup>,
-    /// People linking themselves (with the App's sign-in); `None` where the host cannot.
+    /// People linking themselves (signing in with their provider); `None` where the host cannot.
     pub linking: Option<linking::Linking>,
 }
 
@@ -527,7 +527,7 @@ impl Visit<'_> {
     /// else the console's own origin and the path above its base (`…/console`).
     fn public_base(&self) -> String {
         match &self.console.settings.public_url {
-            Some(url) => url.trim_end_matches('/').to_owned(),
+            Some(url) => url.clone(),
             None => format!(
                 "{}{}",
                 self.origin(),

@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 use crate::{
     config::{ConfigError, Lookup, ProviderEnv},
     domain::Provider,
+    error::PortError,
+    ports::Secrets,
     sign_in::OAuthApp,
 };
 
@@ -130,6 +132,32 @@ impl GithubSetup {
             app_slug: app_slug.to_owned(),
             ..self.without_app.clone()
         }
+    }
+
+    /// The App registered in `secrets`, if one is; `fresh`: read past a store's cache (just after a
+    /// registration). A malformed registration is an error naming its secret.
+    pub async fn registration(
+        &self,
+        secrets: &dyn Secrets,
+        fresh: bool,
+    ) -> Result<Option<AppRegistration>, PortError> {
+        let name = &self.registration_secret_name;
+        let reread = match fresh {
+            true => secrets.reread(name).await.transpose(),
+            false => None,
+        };
+        let stored = match reread {
+            Some(reread) => reread,
+            None => secrets.get(name).await,
+        };
+        let stored = match stored {
+            Ok(stored) => stored,
+            Err(PortError::NotFound { .. }) => return Ok(None),
+            Err(err) => return Err(err),
+        };
+        serde_json::from_str(stored.expose())
+            .map(Some)
+            .map_err(|_| PortError::permanent("secrets", format!("{name} is not a GitHub App registration")))
     }
 
     /// GitHub's settings with a registered App (its client id is the JWT issuer, as GitHub recommends).

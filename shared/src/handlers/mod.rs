@@ -121,13 +121,7 @@ impl IntakeServices {
 
     /// `provider`'s webhook side, asking the switch when it is off here.
     pub async fn intake_or_reload(&self, provider: Provider) -> Option<Arc<dyn ProviderIntake>> {
-        match self.intake(provider) {
-            Some(intake) => Some(intake),
-            None => match &self.switch {
-                Some(switch) if switch.reload_on_miss(provider).await => self.intake(provider),
-                _ => None,
-            },
-        }
+        self.intakes.get_or_reload(provider, self.switch.as_deref()).await
     }
 }
 
@@ -196,13 +190,9 @@ impl Services {
 
     /// `provider`'s worker side, asking the switch when it is off here.
     pub async fn module_or_reload(&self, provider: Provider) -> Option<Arc<dyn ProviderModule>> {
-        match self.module(provider) {
-            Some(module) => Some(module),
-            None => match &self.switch {
-                Some(switch) if switch.reload_on_miss(provider).await => self.module(provider),
-                _ => None,
-            },
-        }
+        self.providers
+            .get_or_reload(provider, self.switch.as_deref())
+            .await
     }
 
     fn now(&self) -> u64 {

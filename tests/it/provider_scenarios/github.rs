@@ -49,7 +49,7 @@ pub fn wiring(prefix: &str, github: &FakeGithub, webhook_secret: &str) -> Wiring
 }
 
 /// A delivery as GitHub sends it, signed with `secret`.
-fn delivery(event: &str, id: &str, body: Vec<u8>, secret: &str) -> Delivery {
+pub fn delivery(event: &str, id: &str, body: Vec<u8>, secret: &str) -> Delivery {
     let signature = format!("sha256={}", sign_hex(secret.as_bytes(), &body));
     json_delivery("/webhooks/github", body, "GitHub-Hookshot/test")
         .with_header("x-github-event", event)

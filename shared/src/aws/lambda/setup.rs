@@ -111,7 +111,7 @@ pub async fn webhook_services(
     });
     let clock = Arc::new(SystemClock);
     let mut services = assemble::intake_services(&registered, inbox, &secrets, clock.clone());
-    let switch = LiveProviders::new(config, secrets, clock).for_intake(&services);
+    let switch = LiveProviders::new(config.providers.clone(), secrets, clock).for_intake(&services);
     services.switch = Some(Arc::new(switch));
     Ok(services)
 }
@@ -158,7 +158,8 @@ pub async fn worker_services(
     let http = assemble::http_client(config)?;
     let mut services = assemble::worker_services(&registered, adapters, http.clone());
     services.invites = config.invites(None);
-    let switch = LiveProviders::new(config, secrets, clock).for_worker(config, &services, &http);
+    let switch =
+        LiveProviders::new(config.providers.clone(), secrets, clock).for_worker(config, &services, &http);
     services.run.switch = Some(Arc::new(switch));
     Ok(services)
 }
@@ -198,12 +199,7 @@ pub fn console_services(
                 writer: secrets.clone(),
                 http: http.clone(),
                 switch: Arc::new(ServesNoProvider),
-                configured: config.providers.github_app().map(|(app_id, slug)| {
-                    crate::console::app_setup::ConfiguredApp {
-                        app_id: app_id.to_owned(),
-                        slug: slug.to_owned(),
-                    }
-                }),
+                configured: crate::console::app_setup::ConfiguredApp::of(&config.providers),
             })
         })
         .transpose()?;
