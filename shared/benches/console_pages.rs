@@ -38,12 +38,14 @@ fn bench_pages(c: &mut Criterion) {
             DecisionKind::Denied,
             DecisionKind::Notice,
         ];
+        // About what a queued issue comment weighs; kept apart from the rows the page reads.
+        let envelope = format!(r#"{{"version":1,"payload":{{"body":"{}"}}}}"#, "x".repeat(1_500));
         for i in 0..DECISIONS {
             let provider = Provider::ALL[(i % 5) as usize];
             let mut recorded = decision(provider, "tenant", &format!("delivery-{i}"), now - DECISIONS + i);
             recorded.kind = kinds[(i % 4) as usize];
             store
-                .record(&recorded, Duration::from_secs(30 * 86_400))
+                .record(&recorded, &envelope, Duration::from_secs(30 * 86_400))
                 .await
                 .unwrap();
         }
@@ -60,6 +62,7 @@ fn bench_pages(c: &mut Criterion) {
         decisions: store.clone(),
         runs: store,
         dead_letters: Some(Arc::new(database.queue())),
+        redeliver: Some(Arc::new(database.queue())),
         secrets: Arc::new(secrets),
         clock: Arc::new(SystemClock),
         settings,

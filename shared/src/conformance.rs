@@ -590,8 +590,8 @@ fn query(limit: usize) -> DeliveryQuery {
 pub async fn decisions_overwrite_per_delivery<S: DeliveryLog>(store: &S) {
     let first = decision(Provider::Github, "github.com", "d1", 100);
     let other = decision(Provider::Github, "github.com", "d2", 150);
-    store.record(&first, TTL).await.unwrap();
-    store.record(&other, TTL).await.unwrap();
+    store.record(&first, ENVELOPE, TTL).await.unwrap();
+    store.record(&other, ENVELOPE, TTL).await.unwrap();
     assert_eq!(recent(store, query(10)).await.decisions, [other.clone(), first]);
 
     let again = DeliveryDecision {
@@ -602,10 +602,37 @@ pub async fn decisions_overwrite_per_delivery<S: DeliveryLog>(store: &S) {
         actor: Some("octocat".to_owned()),
         ..decision(Provider::Github, "github.com", "d1", 200)
     };
-    store.record(&again, TTL).await.unwrap();
+    store.record(&again, ENVELOPE, TTL).await.unwrap();
     let page = recent(store, query(10)).await;
     assert_eq!(page.decisions, [again, other]);
     assert_eq!(page.next, None);
+}
+
+/// A queued body for the decisions these checks record.
+const ENVELOPE: &str = r#"{"version":1,"payload":{}}"#;
+
+/// GIVEN a decision recorded with its envelope WHEN the delivery is decided again on another envelope THEN the
+/// envelope read back by the delivery's key is the latest, byte for byte; a key never recorded has none.
+pub async fn envelopes_are_kept_with_their_decision<S: DeliveryLog>(store: &S) {
+    let first = decision(Provider::Gitlab, "gitlab.com", "e1", 100);
+    let text = r#"{"payload":{"note":"naïve \"quoted\" <b>"}}"#;
+    store.record(&first, text, TTL).await.unwrap();
+    assert_eq!(
+        store.envelope(&first.storage_key()).await.unwrap().as_deref(),
+        Some(text)
+    );
+
+    let again = DeliveryDecision {
+        kind: DecisionKind::Run,
+        ..decision(Provider::Gitlab, "gitlab.com", "e1", 200)
+    };
+    store.record(&again, ENVELOPE, TTL).await.unwrap();
+    assert_eq!(
+        store.envelope(&first.storage_key()).await.unwrap().as_deref(),
+        Some(ENVELOPE)
+    );
+    assert_eq!(recent(store, query(10)).await.decisions, [again]);
+    assert_eq!(store.envelope("gitlab#gitlab.com#never").await.unwrap(), None);
 }
 
 /// GIVEN decisions of several providers and tenants WHEN listed THEN newest first (the delivery key breaking
@@ -617,7 +644,7 @@ pub async fn decisions_newest_first_and_filtered<S: DeliveryLog>(store: &S) {
     let d = decision(Provider::Slack, "T01", "d", 30);
     let e = decision(Provider::Slack, "gitlab.com", "e", 5);
     for x in [&a, &b, &c, &d, &e] {
-        store.record(x, TTL).await.unwrap();
+        store.record(x, ENVELOPE, TTL).await.unwrap();
     }
     // `slack#T01#d` sorts after `gitlab#gitlab.com#b`, so it comes first at the same instant.
     assert_eq!(
@@ -665,7 +692,7 @@ pub async fn decisions_page_with_a_cursor<S: DeliveryLog>(store: &S) {
         };
         // Pairs share an instant, so ties are paged through too.
         let decision = decision(provider, tenant, &format!("d{i:03}"), 1_000 + i / 2);
-        store.record(&decision, TTL).await.unwrap();
+        store.record(&decision, ENVELOPE, TTL).await.unwrap();
         all.push(decision);
     }
     let position = |d: &DeliveryDecision| (d.decided_at, d.storage_key());
@@ -726,6 +753,7 @@ macro_rules! store_conformance_tests {
             thread_claims,
             identity_links,
             decisions_overwrite_per_delivery,
+            envelopes_are_kept_with_their_decision,
             decisions_newest_first_and_filtered,
             decisions_page_with_a_cursor,
         );

@@ -59,6 +59,8 @@ struct StoreState {
     links: BTreeMap<(&'static str, String, String), IdentityLink>,
     /// Delivery decisions by storage key, with their expiry.
     decisions: HashMap<String, (DeliveryDecision, u64)>,
+    /// The envelope each decision was made on, by storage key.
+    envelopes: HashMap<String, String>,
 }
 
 /// In-memory [`DeliveryStore`], [`RunStore`], [`IdentityStore`] and [`DeliveryLog`].
@@ -138,12 +140,22 @@ impl DeliveryStore for MemoryStore {
 
 #[async_trait]
 impl DeliveryLog for MemoryStore {
-    async fn record(&self, decision: &DeliveryDecision, ttl: Duration) -> Result<(), PortError> {
+    async fn record(
+        &self,
+        decision: &DeliveryDecision,
+        envelope: &str,
+        ttl: Duration,
+    ) -> Result<(), PortError> {
         let expires_at = expiry(decision.decided_at, ttl);
-        lock(&self.state)
-            .decisions
-            .insert(decision.storage_key(), (decision.clone(), expires_at));
+        let key = decision.storage_key();
+        let mut state = lock(&self.state);
+        state.envelopes.insert(key.clone(), envelope.to_owned());
+        state.decisions.insert(key, (decision.clone(), expires_at));
         Ok(())
+    }
+
+    async fn envelope(&self, key: &str) -> Result<Option<String>, PortError> {
+        Ok(lock(&self.state).envelopes.get(key).cloned())
     }
 
     async fn recent(&self, query: &DeliveryQuery) -> Result<DeliveryPage, PortError> {

@@ -91,12 +91,21 @@ pub fn delivery_storage_key(key: &DeliveryKey) -> String {
     key.storage_key()
 }
 
-/// What the worker decided about each delivery, newest first, for operators. Rows expire with the delivery
-/// records (`ttl`, as [`DeliveryStore::complete`]); recording is best effort and never holds a delivery up.
+/// What the worker decided about each delivery, newest first, for operators, and the envelope it decided on (so an
+/// operator can deliver it again). Rows expire with the delivery records (`ttl`, as [`DeliveryStore::complete`]);
+/// recording is best effort and never holds a delivery up.
 #[async_trait]
 pub trait DeliveryLog: Send + Sync {
-    /// Create or replace the decision on `decision.storage_key()`, kept `ttl` from its `decided_at`.
-    async fn record(&self, decision: &DeliveryDecision, ttl: Duration) -> Result<(), PortError>;
+    /// Create or replace the decision on `decision.storage_key()` and its `envelope` (the queued body), both kept
+    /// `ttl` from its `decided_at`. Listings never read the envelope.
+    async fn record(
+        &self,
+        decision: &DeliveryDecision,
+        envelope: &str,
+        ttl: Duration,
+    ) -> Result<(), PortError>;
+    /// The envelope recorded with the decision on storage key `key`, while it is kept.
+    async fn envelope(&self, key: &str) -> Result<Option<String>, PortError>;
     /// One page of decisions matching `query`, newest `decided_at` first (the storage key, descending, breaks
     /// ties), with the cursor of the next page when there is one.
     async fn recent(&self, query: &DeliveryQuery) -> Result<DeliveryPage, PortError>;

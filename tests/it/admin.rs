@@ -73,7 +73,7 @@ async fn seed_decisions(log: &dyn DeliveryLog) {
         ..hookline::conformance::decision(Provider::Slack, "T024BE7LD", "s1", 1_700_000_300)
     };
     for decision in [ignored, run, denied] {
-        log.record(&decision, ttl).await.expect("record decision");
+        log.record(&decision, "{}", ttl).await.expect("record decision");
     }
 }
 

@@ -46,12 +46,12 @@ async fn delivery_decisions_carry_the_ttl_attribute() {
     let (store, client) = store().await;
     let week = Duration::from_secs(7 * 86_400);
     let first = hookline::conformance::decision(Provider::Github, "github.com", "d1", 1_700_000_000);
-    store.record(&first, week).await.unwrap();
+    store.record(&first, "{}", week).await.unwrap();
     let again = DeliveryDecision {
         decided_at: 1_700_000_100,
         ..first
     };
-    store.record(&again, week).await.unwrap();
+    store.record(&again, "{}", week).await.unwrap();
     let item = client
         .get_item()
         .table_name(store.table())

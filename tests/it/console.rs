@@ -113,6 +113,7 @@ async fn an_operator_sees_deliveries_decisions_and_runs() {
 
     // Signing out ends it.
     browser.click(".sign-out button").await.unwrap();
+    browser.text_once("main", "Operator token").await.unwrap();
     browser.goto(&format!("{console}/deliveries")).await.unwrap();
     assert!(browser.text_of("main").await.unwrap().contains("Operator token"));
     browser.close().await.unwrap();

@@ -2,7 +2,7 @@
 //! operator who signs in with the token from Secrets Manager, through the same `http_handler` API Gateway calls.
 
 use hookline::{
-    aws::lambda::{console_services, http_handler, webhook_services},
+    aws::lambda::{console_services, http_handler, webhook_services, AwsConfig},
     config::{pairs_lookup, Config},
     console::ConsoleServices,
     domain::Provider,
@@ -48,6 +48,22 @@ async fn console_secrets(world: &World) -> (String, String) {
     )
     .await;
     (token_secret, key_secret)
+}
+
+/// The console function of a stack with the fake's App configured (as the template sets it when the App's id
+/// and slug are given), on `aws`'s queues.
+async fn github_console(world: &World, aws: &AwsConfig) -> ConsoleServices {
+    let (token_secret, key_secret) = console_secrets(world).await;
+    let config = Config::from_lookup(pairs_lookup(&[
+        ("HOOKLINE_CONSOLE_TOKEN_SECRET", &token_secret),
+        ("HOOKLINE_CONSOLE_SESSION_KEY_SECRET", &key_secret),
+        ("OPENHANDS_WEB_URL", "https://app.example.test"),
+        ("GITHUB_TENANTS", "github.com"),
+        ("GITHUB_APP_ID", FAKE_APP_ID),
+        ("GITHUB_APP_SLUG", FAKE_APP_SLUG),
+    ]))
+    .expect("the console function's settings");
+    console_services(&config, aws, &world.sdk).expect("console services")
 }
 
 /// One answer of the console function.
@@ -128,18 +144,7 @@ async fn the_console_function_shows_what_the_worker_decided() {
     world.pump().await;
     let conversation = world.openhands.last_conversation_id();
 
-    let (token_secret, key_secret) = console_secrets(&world).await;
-    // As the template configures it: the App comes from the environment, so there is nothing to set up.
-    let config = Config::from_lookup(pairs_lookup(&[
-        ("HOOKLINE_CONSOLE_TOKEN_SECRET", &token_secret),
-        ("HOOKLINE_CONSOLE_SESSION_KEY_SECRET", &key_secret),
-        ("OPENHANDS_WEB_URL", "https://app.example.test"),
-        ("GITHUB_TENANTS", "github.com"),
-        ("GITHUB_APP_ID", FAKE_APP_ID),
-        ("GITHUB_APP_SLUG", FAKE_APP_SLUG),
-    ]))
-    .expect("the console function's settings");
-    let console = console_services(&config, &world.aws, &world.sdk).expect("console services");
+    let console = github_console(&world, &world.aws).await;
 
     let anonymous = ask(&console, "GET", "/console/runs", None, "").await;
     assert_eq!(anonymous.status, 401);
@@ -349,18 +354,9 @@ async fn the_console_function_lists_and_retries_the_sqs_dead_letters() {
         .await
         .unwrap();
 
-    let (token_secret, key_secret) = console_secrets(&world).await;
-    let config = Config::from_lookup(pairs_lookup(&[
-        ("HOOKLINE_CONSOLE_TOKEN_SECRET", &token_secret),
-        ("HOOKLINE_CONSOLE_SESSION_KEY_SECRET", &key_secret),
-        ("GITHUB_TENANTS", "github.com"),
-        ("GITHUB_APP_ID", FAKE_APP_ID),
-        ("GITHUB_APP_SLUG", FAKE_APP_SLUG),
-    ]))
-    .expect("the console function's settings");
     let mut aws = world.aws.clone();
     aws.dead_letter_queue_url = Some(world.dlq_url.clone());
-    let console = console_services(&config, &aws, &world.sdk).expect("console services");
+    let console = github_console(&world, &aws).await;
     let operator = operator_cookie(&console).await;
     let letters = ask(&console, "GET", "/console/dead-letters", Some(&operator), "").await;
     assert_eq!(letters.status, 200, "{}", letters.body);
@@ -400,4 +396,52 @@ async fn the_console_function_lists_and_retries_the_sqs_dead_letters() {
     )
     .await;
     assert!(again.body.contains("no longer there"), "{}", again.body);
+}
+
+/// GIVEN a mention by a person not yet linked, decided by the worker function (a notice) WHEN they are linked and
+/// an operator presses Redeliver on the console function's deliveries page THEN the envelope stored in DynamoDB
+/// goes back to the SQS work queue and the worker function starts their run, its row now a run.
+#[tokio::test]
+async fn the_console_function_redelivers_a_stored_delivery() {
+    let (github, world) = github_world().await;
+    github.set_role("dave", "write");
+    let mention = body_of(&issue_comment(
+        21,
+        2101,
+        "@openhands fix it",
+        user("dave", 5151),
+        false,
+    ));
+    let delivery = github_delivery("issue_comment", "lambda-redeliver-1", mention, WEBHOOK_SECRET);
+    assert_eq!(invoke_http(&world.webhook, &delivery.v2_event()).await.0, 202);
+    world.pump().await;
+    assert!(world.openhands.starts().is_empty(), "unlinked: a notice, no run");
+
+    world.link(Provider::Github, "github.com", "5151", "dave").await;
+    let console = github_console(&world, &world.aws).await;
+    let operator = operator_cookie(&console).await;
+    let deliveries = ask(&console, "GET", "/console/deliveries", Some(&operator), "").await;
+    assert!(deliveries.body.contains(">notice<"), "{}", deliveries.body);
+    let form = format!(
+        "csrf={}&key=github%23github.com%23lambda-redeliver-1",
+        csrf(&deliveries.body)
+    );
+    let redelivered = ask(
+        &console,
+        "POST",
+        "/console/deliveries/redeliver",
+        Some(&operator),
+        &form,
+    )
+    .await;
+    assert_eq!(redelivered.status, 200, "{}", redelivered.body);
+    assert!(
+        redelivered.body.contains("Delivered again"),
+        "{}",
+        redelivered.body
+    );
+    world.pump().await;
+    assert_eq!(world.openhands.starts().len(), 1, "dave's run started");
+    let after = ask(&console, "GET", "/console/deliveries", Some(&operator), "").await;
+    assert!(after.body.contains("run started"), "{}", after.body);
 }

@@ -4,6 +4,7 @@ mod aws_adapters;
 mod browser;
 mod console;
 mod console_linking;
+mod console_redelivery;
 mod console_setup;
 mod deliveries;
 mod e2e_github;

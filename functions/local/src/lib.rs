@@ -349,6 +349,7 @@ pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
         decisions: services.decisions.clone(),
         runs: services.runs.clone(),
         dead_letters: Some(Arc::new(queue.clone())),
+        redeliver: Some(Arc::new(queue.clone())),
         secrets: services.secrets.clone(),
         clock: clock.clone(),
         settings: config.console.clone(),

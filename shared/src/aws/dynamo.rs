@@ -11,6 +11,7 @@
 //! | thread pointer | `THREAD#{thread key}` | `THREAD` | `conversation_id` |
 //! | identity link | `LINK` | `{provider}#{tenant}#{external user id}` (escaped) | `record` (JSON) |
 //! | delivery decision | `DECISION#{delivery key}` | `DECISION` | `record` (JSON), `provider`, `tenant`, `decided_at`, `expires_at`, `gsi1pk`, `gsi1sk` |
+//! | the envelope it was made on | `DECISION#{delivery key}` | `ENVELOPE` | `envelope` (the queued body), `expires_at` |
 //!
 //! Access patterns and how they are served:
 //! - **Delivery claim**: conditional `PutItem` (`attribute_not_exists(pk) OR expires_at <= :now`), so an expired
@@ -472,16 +473,38 @@ impl DeliveryStore for DynamoStore {
 
 #[async_trait]
 impl DeliveryLog for DynamoStore {
-    async fn record(&self, decision: &DeliveryDecision, ttl: Duration) -> Result<(), PortError> {
+    async fn record(
+        &self,
+        decision: &DeliveryDecision,
+        envelope: &str,
+        ttl: Duration,
+    ) -> Result<(), PortError> {
+        let pk = decision_pk(&decision.storage_key());
+        let expires_at = expiry(decision.decided_at, ttl);
+        // Its own item, without the index keys: the listings (and the index) never carry it.
+        let envelope = HashMap::from([
+            (PK.to_owned(), s(pk.clone())),
+            (SK.to_owned(), s("ENVELOPE")),
+            ("kind".to_owned(), s("envelope")),
+            ("envelope".to_owned(), s(envelope)),
+            (EXPIRES_AT.to_owned(), n(expires_at)),
+        ]);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(envelope))
+            .send()
+            .await
+            .map_err(|err| self.error(err))?;
         let item = HashMap::from([
-            (PK.to_owned(), s(decision_pk(&decision.storage_key()))),
+            (PK.to_owned(), s(pk)),
             (SK.to_owned(), s("DECISION")),
             ("kind".to_owned(), s("decision")),
             ("record".to_owned(), self.encode_record(decision)?),
             ("provider".to_owned(), s(decision.provider.as_str())),
             ("tenant".to_owned(), s(&decision.tenant)),
             ("decided_at".to_owned(), n(decision.decided_at)),
-            (EXPIRES_AT.to_owned(), n(expiry(decision.decided_at, ttl))),
+            (EXPIRES_AT.to_owned(), n(expires_at)),
             (GSI1_PK.to_owned(), s(decision_partition(decision.provider))),
             (GSI1_SK.to_owned(), s(decision_position(decision))),
         ]);
@@ -493,6 +516,16 @@ impl DeliveryLog for DynamoStore {
             .await
             .map_err(|err| self.error(err))?;
         Ok(())
+    }
+
+    async fn envelope(&self, key: &str) -> Result<Option<String>, PortError> {
+        let Some(item) = self.get_item(decision_pk(key), "ENVELOPE").await? else {
+            return Ok(None);
+        };
+        match item.get("envelope") {
+            Some(AttributeValue::S(envelope)) => Ok(Some(envelope.clone())),
+            _ => Err(PortError::permanent(self.what(), "stored envelope is unreadable")),
+        }
     }
 
     async fn recent(&self, query: &DeliveryQuery) -> Result<DeliveryPage, PortError> {

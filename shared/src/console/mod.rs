@@ -5,6 +5,7 @@
 //! | `GET …/console` | sign-in, or the deliveries once signed in |
 //! | `POST …/console/sign-in`, `POST …/console/sign-out` | operator token → session, and back |
 //! | `GET …/console/deliveries?provider=&tenant=&after=` | what the worker decided about each delivery |
+//! | `POST …/console/deliveries/redeliver` | queue a stored delivery again, for the worker to decide anew |
 //! | `GET …/console/runs?provider=&state=&after=` | runs, newest first |
 //! | `GET …/console/dead-letters`, `POST …/console/dead-letters/retry` | messages given up on; put one back |
 //! | `GET …/console/setup?organization=` | the GitHub App: create it from a manifest ([`app_setup`]), or install it |
@@ -34,15 +35,15 @@ use std::sync::Arc;
 use crate::{
     clock::Clock,
     config::ConsoleSettings,
-    domain::{Provider, RunState},
+    domain::{Envelope, Provider, QueueMessage, RunState},
     error::PortError,
     handlers::webhook::Handled,
     http::{HttpReply, HttpRequest},
-    ports::{DeadLetters, DeliveryLog, DeliveryQuery, RunQuery, RunStore, Secrets},
+    ports::{DeadLetters, DeliveryLog, DeliveryQuery, Queue, RunQuery, RunStore, Secrets},
     secret::SecretString,
     verify::constant_time_eq,
 };
-use pages::{DeliveryFilter, Frame, Links, RunFilter};
+use pages::{DeliveryFilter, Frame, Links, Redelivery, RunFilter};
 use session::Session;
 
 /// Rows on one listing page.
@@ -63,6 +64,7 @@ const OPEN_PAGES: &[&str] = &[
 ];
 const OPERATOR_PAGES: &[&str] = &[
     "/deliveries",
+    "/deliveries/redeliver",
     "/runs",
     "/dead-letters",
     "/dead-letters/retry",
@@ -112,6 +114,8 @@ pub struct ConsoleServices {
     pub runs: Arc<dyn RunStore>,
     /// `None` where the dead letters are kept elsewhere (the SQS dead-letter queue on AWS).
     pub dead_letters: Option<Arc<dyn DeadLetters>>,
+    /// The work queue, where a stored delivery goes again; `None` where the host cannot send to it.
+    pub redeliver: Option<Arc<dyn Queue>>,
     pub secrets: Arc<dyn Secrets>,
     pub clock: Arc<dyn Clock>,
     pub settings: ConsoleSettings,
@@ -340,7 +344,8 @@ impl Visit<'_> {
             ("POST", "/link/key") => self.link_key(&session).await,
             ("POST", "/link/remove") => self.link_remove(&session).await,
             (_, page) if OPERATOR_PAGES.contains(&page) && !signed_in => Err(ConsoleError::SignIn),
-            ("GET", "/deliveries") => self.deliveries(&session).await,
+            ("GET", "/deliveries") => self.deliveries(&session, None).await,
+            ("POST", "/deliveries/redeliver") => self.redeliver(&session).await,
             ("GET", "/runs") => self.runs(&session).await,
             ("GET", "/dead-letters") => self.dead_letters(&session, None).await,
             ("POST", "/dead-letters/retry") => self.retry_dead_letter(&session).await,
@@ -425,8 +430,18 @@ impl Visit<'_> {
         ))
     }
 
-    async fn deliveries(&self, session: &Session) -> Result<(Handled, AnswerSession), ConsoleError> {
-        let query = Query::parse(self.request.query);
+    /// The deliveries listing (a form's answer lists the newest, unfiltered), saying what came of a redelivery
+    /// when one was asked for.
+    async fn deliveries(
+        &self,
+        session: &Session,
+        redelivered: Option<bool>,
+    ) -> Result<(Handled, AnswerSession), ConsoleError> {
+        let query = Query::parse(if redelivered.is_some() {
+            ""
+        } else {
+            self.request.query
+        });
         let filter = DeliveryFilter {
             provider: query.provider()?,
             tenant: query.get("tenant"),
@@ -443,7 +458,45 @@ impl Visit<'_> {
             .await
             .map_err(bad_cursor)?;
         let frame = self.frame(session);
-        Ok(self.page(pages::deliveries(&frame, &filter, &page, &self.links())))
+        let redelivery = Redelivery {
+            offered: self.console.redeliver.is_some(),
+            done: redelivered,
+        };
+        Ok(self.page(pages::deliveries(
+            &frame,
+            &filter,
+            &page,
+            &self.links(),
+            redelivery,
+        )))
+    }
+
+    /// Queue the envelope stored with a decision again, as a new message of its group (no dedup window
+    /// applies). The worker decides it as it would a provider's redelivery: one run per trigger still holds,
+    /// and its new decision replaces the row.
+    async fn redeliver(&self, session: &Session) -> Result<(Handled, AnswerSession), ConsoleError> {
+        let Some(queue) = &self.console.redeliver else {
+            return Err(ConsoleError::NotFound);
+        };
+        let key = form_field(self.request.body, "key").ok_or(ConsoleError::BadRequest("Which delivery?"))?;
+        let Some(body) = self.console.decisions.envelope(&key).await? else {
+            return self.deliveries(session, Some(false)).await;
+        };
+        let envelope: Envelope = serde_json::from_str(&body).map_err(|err| {
+            tracing::warn!(delivery = %key, error = %err, "stored envelope is unreadable");
+            ConsoleError::Conflict("That delivery's stored envelope cannot be read.")
+        })?;
+        queue
+            .send(QueueMessage {
+                group: envelope.group.clone(),
+                dedup_id: format!("redeliver:{key}#{}", self.now),
+                body,
+            })
+            .await?;
+        tracing::info!(provider = %envelope.provider, delivery_id = %envelope.delivery_id, "operator redelivered a delivery");
+        let (mut handled, keep) = self.deliveries(session, Some(true)).await?;
+        handled.queued = true;
+        Ok((handled, keep))
     }
 
     async fn runs(&self, session: &Session) -> Result<(Handled, AnswerSession), ConsoleError> {

@@ -91,11 +91,20 @@ pub struct DeliveryFilter<'a> {
     pub tenant: Option<&'a str>,
 }
 
+/// Whether the deliveries page offers to deliver a stored delivery again, and what came of one just asked for.
+#[derive(Clone, Copy, Default)]
+pub struct Redelivery {
+    pub offered: bool,
+    /// `Some(true)`: queued again; `Some(false)`: its envelope is no longer stored.
+    pub done: Option<bool>,
+}
+
 pub fn deliveries(
     frame: &Frame<'_>,
     filter: &DeliveryFilter<'_>,
     page: &DeliveryPage,
     links: &Links<'_>,
+    redelivery: Redelivery,
 ) -> String {
     let older = older_link(
         &format!("{}/deliveries", frame.base),
@@ -115,11 +124,20 @@ pub fn deliveries(
                 input #tenant type="text" name="tenant" value=[filter.tenant];
                 button type="submit" { "Filter" }
             }
+            @match redelivery.done {
+                Some(true) => p.notice role="status" {
+                    "Delivered again: the worker decides it anew, and its row shows the new decision."
+                },
+                Some(false) => p.error role="alert" { "That delivery is no longer stored." },
+                None => {},
+            }
             @if page.decisions.is_empty() { p.empty { "No deliveries recorded." } } @else {
                 table #deliveries {
                     thead { tr { th { "Decided" } th { "Provider" } th { "Tenant" } th { "Event" } th { "Who" }
-                        th { "Decision" } th { "Reason" } th { "Run" } } }
-                    tbody { @for decision in &page.decisions { (delivery_row(decision, links)) } }
+                        th { "Decision" } th { "Reason" } th { "Run" } @if redelivery.offered { th {} } } }
+                    tbody { @for decision in &page.decisions {
+                        (delivery_row(frame, decision, links, redelivery.offered))
+                    } }
                 }
             }
             (older)
@@ -127,7 +145,12 @@ pub fn deliveries(
     )
 }
 
-fn delivery_row(decision: &DeliveryDecision, links: &Links<'_>) -> Markup {
+fn delivery_row(
+    frame: &Frame<'_>,
+    decision: &DeliveryDecision,
+    links: &Links<'_>,
+    redeliver: bool,
+) -> Markup {
     html! {
         tr data-kind=(decision.kind.as_str()) {
             td { time { (timestamp(decision.decided_at)) } }
@@ -140,6 +163,13 @@ fn delivery_row(decision: &DeliveryDecision, links: &Links<'_>) -> Markup {
             td { @if let Some(id) = &decision.conversation_id {
                 a href=(links.conversation(id)) { (short(id)) }
             } }
+            @if redeliver {
+                td { form method="post" action={ (frame.base) "/deliveries/redeliver" } {
+                    input type="hidden" name="csrf" value=(&frame.csrf);
+                    input type="hidden" name="key" value=(decision.storage_key());
+                    button.redeliver type="submit" { "Redeliver" }
+                } }
+            }
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::{
     conformance::{decision, run},
     domain::{DecisionKind, RunState},
     invite::Invitation,
-    memory::{MemorySecrets, MemoryStore},
+    memory::{MemoryQueue, MemorySecrets, MemoryStore},
     ports::{DeadLetter, DeliveryLog, IdentityStore},
 };
 
@@ -41,11 +41,13 @@ struct World {
     console: ConsoleServices,
     store: Arc<MemoryStore>,
     letters: Arc<Letters>,
+    queue: Arc<MemoryQueue>,
 }
 
 fn world() -> World {
     let store = Arc::new(MemoryStore::new());
     let letters = Arc::new(Letters::default());
+    let queue = Arc::new(MemoryQueue::new());
     let settings = ConsoleSettings::default();
     let secrets = MemorySecrets::new()
         .with(&settings.token_secret, TOKEN)
@@ -55,6 +57,7 @@ fn world() -> World {
             decisions: store.clone(),
             runs: store.clone(),
             dead_letters: Some(letters.clone()),
+            redeliver: Some(queue.clone()),
             secrets: Arc::new(secrets),
             clock: Arc::new(ManualClock::at(NOW)),
             settings,
@@ -64,6 +67,7 @@ fn world() -> World {
         },
         store,
         letters,
+        queue,
     }
 }
 
@@ -233,6 +237,7 @@ async fn a_wrong_token_signs_nobody_in_and_the_right_one_does() {
         },
         store: world.store.clone(),
         letters: world.letters.clone(),
+        queue: world.queue.clone(),
     };
     let mut same_cookie = Browser::new(&expired);
     same_cookie.cookie = browser.cookie.clone();
@@ -283,6 +288,92 @@ async fn forms_without_the_session_token_or_from_another_site_are_refused() {
     assert_eq!(browser.get("/console/runs").await.status, 401);
 }
 
+/// GIVEN a decision stored with its envelope WHEN an operator redelivers it from the deliveries page THEN the
+/// stored body goes to the work queue in its thread's group under a new dedup id, and the host wakes a worker;
+/// without the session's token, or for a delivery no longer stored, nothing is queued.
+#[tokio::test]
+async fn an_operator_redelivers_a_stored_delivery() {
+    let world = world();
+    let mut notice = decision(Provider::Github, "github.com", "d-7", NOW - 30);
+    notice.kind = DecisionKind::Notice;
+    let envelope = serde_json::json!({
+        "version": crate::domain::ENVELOPE_VERSION,
+        "provider": "github",
+        "tenant": "github.com",
+        "delivery_id": "d-7",
+        "event": "issue_comment",
+        "group": "github:octo/hello#7",
+        "received_at": NOW - 31,
+        "payload": {"comment": "@openhands <b>fix</b>"},
+    })
+    .to_string();
+    world
+        .store
+        .record(&notice, &envelope, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let mut browser = Browser::new(&world);
+    assert_eq!(
+        browser
+            .send(
+                "POST",
+                "/console/deliveries/redeliver",
+                "key=github%23github.com%23d-7",
+                &[]
+            )
+            .await
+            .status,
+        403,
+        "no session, no token"
+    );
+    browser.sign_in().await;
+    let page = browser.get("/console/deliveries").await;
+    assert!(page.body.contains("Redeliver"), "{}", page.body);
+    assert!(!page.body.contains("<b>fix"), "the envelope is never shown");
+    let token = Browser::csrf(&page);
+    let forged = format!("csrf={}&key=github%23github.com%23d-7", "0".repeat(64));
+    let refused = browser
+        .send("POST", "/console/deliveries/redeliver", &forged, &[])
+        .await;
+    assert_eq!(refused.status, 403);
+    assert!(world.queue.is_empty());
+
+    let form = format!("csrf={token}&key=github%23github.com%23d-7");
+    let done = browser
+        .send("POST", "/console/deliveries/redeliver", &form, &[])
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.queued, "the host wakes a worker");
+    assert!(done.body.contains("Delivered again"), "{}", done.body);
+    let sent = world.queue.messages();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].body, envelope, "the stored body, byte for byte");
+    assert_eq!(sent[0].group, "github:octo/hello#7");
+    assert_eq!(sent[0].dedup_id, format!("redeliver:github#github.com#d-7#{NOW}"));
+
+    let gone = format!("csrf={token}&key=github%23github.com%23d-8");
+    let answer = browser
+        .send("POST", "/console/deliveries/redeliver", &gone, &[])
+        .await;
+    assert!(
+        answer.body.contains("no longer stored") && !answer.queued,
+        "{}",
+        answer.body
+    );
+    let unreadable = decision(Provider::Github, "github.com", "d-9", NOW - 20);
+    world
+        .store
+        .record(&unreadable, "{not an envelope", Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let bad = format!("csrf={token}&key=github%23github.com%23d-9");
+    let answer = browser
+        .send("POST", "/console/deliveries/redeliver", &bad, &[])
+        .await;
+    assert_eq!(answer.status, 409);
+    assert_eq!(world.queue.len(), 1, "nothing more was queued");
+}
+
 #[tokio::test]
 async fn a_token_planted_before_sign_in_is_worth_nothing_after() {
     let world = world();
@@ -305,7 +396,7 @@ async fn text_from_outside_is_shown_as_text() {
     hostile.reason = "no write access\"><img src=x onerror=alert(1)>".to_owned();
     world
         .store
-        .record(&hostile, Duration::from_secs(3600))
+        .record(&hostile, "{}", Duration::from_secs(3600))
         .await
         .unwrap();
     let mut titled = run("c0ffee00c0ffee00c0ffee00c0ffee00", RunState::Failed, NOW - 60);
@@ -345,7 +436,7 @@ async fn listings_filter_and_page_with_the_stores_cursors() {
         recorded.kind = DecisionKind::Ignored;
         world
             .store
-            .record(&recorded, Duration::from_secs(3600))
+            .record(&recorded, "{}", Duration::from_secs(3600))
             .await
             .unwrap();
     }
@@ -353,6 +444,7 @@ async fn listings_filter_and_page_with_the_stores_cursors() {
         .store
         .record(
             &decision(Provider::Slack, "T1", "s1", NOW - 1),
+            "{}",
             Duration::from_secs(3600),
         )
         .await

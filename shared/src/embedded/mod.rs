@@ -96,6 +96,13 @@ CREATE INDEX IF NOT EXISTS delivery_decisions_position ON delivery_decisions (po
 CREATE INDEX IF NOT EXISTS delivery_decisions_tenant ON delivery_decisions (provider, tenant, position);
 -- One provider's decisions, newest first, without sorting them all (the console's provider filter).
 CREATE INDEX IF NOT EXISTS delivery_decisions_provider ON delivery_decisions (provider, position);
+-- The envelope each decision was made on (`DeliveryLog::envelope`), apart so that listings never read it. Added
+-- like `delivery_decisions`.
+CREATE TABLE IF NOT EXISTS delivery_envelopes (
+    key        TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL,
+    envelope   TEXT NOT NULL
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS identity_links (
     provider         TEXT NOT NULL,

@@ -6,7 +6,7 @@
 use std::{path::Path, time::Duration};
 
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, ToSql};
+use rusqlite::{OptionalExtension, ToSql, TransactionBehavior};
 
 use super::{sql_time, stored_u64, Database, PurgeSql, SQL_CLAIM};
 use crate::{
@@ -45,11 +45,13 @@ impl SqliteStore {
         &self.db
     }
 
-    /// Delete delivery records and decisions that expired at or before `now`; returns how many. Run it
+    /// Delete delivery records, decisions and their envelopes that expired at or before `now`; returns how many. Run it
     /// periodically: expired records already count as absent, so this only reclaims space. Works through each
     /// table a chunk at a time, releasing the lock in between, so webhook requests interleave with a large purge.
     pub fn purge_expired(&self, now: u64) -> Result<usize, PortError> {
-        Ok(self.db.purge(&PURGE_DELIVERIES, now)? + self.db.purge(&PURGE_DECISIONS, now)?)
+        Ok(self.db.purge(&PURGE_DELIVERIES, now)?
+            + self.db.purge(&PURGE_DECISIONS, now)?
+            + self.db.purge(&PURGE_ENVELOPES, now)?)
     }
 
     /// The runs a `SELECT conversation_id, version, record FROM runs …` statement returns, in its order.
@@ -75,6 +77,11 @@ impl SqliteStore {
 const PURGE_DECISIONS: PurgeSql = PurgeSql {
     scan: "SELECT key, expires_at FROM delivery_decisions WHERE key >= ?1 ORDER BY key LIMIT ?2",
     delete: "DELETE FROM delivery_decisions WHERE key = ?1 AND expires_at <= ?2",
+};
+
+const PURGE_ENVELOPES: PurgeSql = PurgeSql {
+    scan: "SELECT key, expires_at FROM delivery_envelopes WHERE key >= ?1 ORDER BY key LIMIT ?2",
+    delete: "DELETE FROM delivery_envelopes WHERE key = ?1 AND expires_at <= ?2",
 };
 
 /// The listing statement for the filters a query sets (one cached statement per combination). Parameters:
@@ -200,10 +207,23 @@ impl DeliveryStore for SqliteStore {
 
 #[async_trait]
 impl DeliveryLog for SqliteStore {
-    async fn record(&self, decision: &DeliveryDecision, ttl: Duration) -> Result<(), PortError> {
+    async fn record(
+        &self,
+        decision: &DeliveryDecision,
+        envelope: &str,
+        ttl: Duration,
+    ) -> Result<(), PortError> {
         let record = encode("delivery log", decision)?;
-        self.db
-            .lock()
+        let key = decision.storage_key();
+        let expires_at = sql_time(expiry(decision.decided_at, ttl));
+        let mut conn = self.db.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.prepare_cached(
+            "INSERT INTO delivery_envelopes (key, expires_at, envelope) VALUES (?1, ?2, ?3)
+             ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at, envelope = excluded.envelope",
+        )?
+        .execute((&key, expires_at, envelope))?;
+        tx
             .prepare_cached(
                 "INSERT INTO delivery_decisions (key, provider, tenant, position, expires_at, record)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -211,14 +231,24 @@ impl DeliveryLog for SqliteStore {
                      position = excluded.position, expires_at = excluded.expires_at, record = excluded.record",
             )?
             .execute((
-                decision.storage_key(),
+                &key,
                 decision.provider.as_str(),
                 &decision.tenant,
                 decision_position(decision),
-                sql_time(expiry(decision.decided_at, ttl)),
+                expires_at,
                 &record,
             ))?;
+        tx.commit()?;
         Ok(())
+    }
+
+    async fn envelope(&self, key: &str) -> Result<Option<String>, PortError> {
+        Ok(self
+            .db
+            .lock()
+            .prepare_cached("SELECT envelope FROM delivery_envelopes WHERE key = ?1")?
+            .query_row([key], |row| row.get(0))
+            .optional()?)
     }
 
     async fn recent(&self, query: &DeliveryQuery) -> Result<DeliveryPage, PortError> {

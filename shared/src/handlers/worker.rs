@@ -52,7 +52,7 @@ pub async fn process(services: &WorkerServices, body: &str, receive_count: u32) 
         let now = services.now();
         match result {
             Ok(verdict) => {
-                record(services, &envelope, verdict).await;
+                record(services, &envelope, body, verdict).await;
                 if let Err(err) = services
                     .deliveries
                     .complete(&key, now, services.settings.delivery_ttl)
@@ -79,7 +79,13 @@ pub async fn process(services: &WorkerServices, body: &str, receive_count: u32) 
                 } else {
                     "failed; will retry"
                 };
-                record(services, &envelope, Verdict::new(DecisionKind::Failed, reason)).await;
+                record(
+                    services,
+                    &envelope,
+                    body,
+                    Verdict::new(DecisionKind::Failed, reason),
+                )
+                .await;
                 disposition
             }
         }
@@ -132,8 +138,9 @@ impl Verdict {
     }
 }
 
-/// Write the decision about `envelope` to the delivery log. Best effort: a failure is logged, never retried.
-async fn record(services: &WorkerServices, envelope: &Envelope, verdict: Verdict) {
+/// Write the decision about `envelope` (queued as `body`) to the delivery log, with the body. Best effort: a
+/// failure is logged, never retried.
+async fn record(services: &WorkerServices, envelope: &Envelope, body: &str, verdict: Verdict) {
     let decision = DeliveryDecision {
         provider: envelope.provider,
         tenant: envelope.tenant.clone(),
@@ -148,7 +155,7 @@ async fn record(services: &WorkerServices, envelope: &Envelope, verdict: Verdict
     };
     if let Err(err) = services
         .decisions
-        .record(&decision, services.settings.delivery_ttl)
+        .record(&decision, body, services.settings.delivery_ttl)
         .await
     {
         warn!(error = %err, "could not record the delivery's decision");

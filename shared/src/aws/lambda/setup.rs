@@ -177,7 +177,8 @@ pub async fn callback_services(
 /// Services for the console function: the delivery log and the runs on DynamoDB, the console's secrets from
 /// Secrets Manager, where it also stores a GitHub App registered from the console and the keys of people who
 /// link themselves (identity links and spent invitations on DynamoDB), and the SQS dead-letter queue (with
-/// `HOOKLINE_DEAD_LETTER_QUEUE_URL` and `HOOKLINE_QUEUE_URL`). It serves no provider: the other functions pick
+/// `HOOKLINE_DEAD_LETTER_QUEUE_URL` and `HOOKLINE_QUEUE_URL`), and the work queue a stored delivery goes to
+/// again (`HOOKLINE_QUEUE_URL`). It serves no provider: the other functions pick
 /// up a registered App at their next cold start or the next webhook that names GitHub.
 #[cfg(feature = "console")]
 pub fn console_services(
@@ -203,18 +204,24 @@ pub fn console_services(
             })
         })
         .transpose()?;
+    let sqs = aws_sdk_sqs::Client::new(sdk);
     let dead_letters = match (&aws.dead_letter_queue_url, &aws.queue_url) {
         (Some(dead_letters), Some(queue)) => Some(Arc::new(crate::aws::SqsDeadLetters::new(
-            aws_sdk_sqs::Client::new(sdk),
+            sqs.clone(),
             dead_letters,
             queue,
         )) as Arc<dyn crate::ports::DeadLetters>),
         _ => None,
     };
+    let redeliver = aws
+        .queue_url
+        .as_ref()
+        .map(|queue| Arc::new(SqsQueue::new(sqs, queue)) as Arc<dyn crate::ports::Queue>);
     Ok(crate::console::ConsoleServices {
         decisions: store.clone(),
         runs: store.clone(),
         dead_letters,
+        redeliver,
         secrets,
         clock: Arc::new(SystemClock),
         settings: config.console.clone(),
