@@ -137,9 +137,20 @@ impl Config {
                 ))
             }
         };
+        let chosen_only = match env.or("OPENHANDS_DEFAULT_USE", "unlinked").as_str() {
+            "unlinked" => false,
+            "chosen" => true,
+            other => {
+                return Err(ConfigError::invalid(
+                    "OPENHANDS_DEFAULT_USE",
+                    format!("{other:?} is not one of unlinked, chosen"),
+                ))
+            }
+        };
         let default_identity = env.get("OPENHANDS_DEFAULT_USER").map(|user| DefaultIdentity {
             openhands_user: user,
             api_key_secret: env.get("OPENHANDS_DEFAULT_API_KEY_SECRET"),
+            chosen_only,
         });
         let defaults = Settings::default();
         let secs = |name: &str, default: Duration| -> Result<Duration, ConfigError> {
@@ -604,5 +615,21 @@ mod tests {
         assert!(matches!(err, ConfigError::Invalid { name, .. } if name == "HOOKLINE_MAX_BODY_BYTES"));
         let err = load(&[("OPENHANDS_AUTH", "magic")]).unwrap_err();
         assert!(matches!(err, ConfigError::Invalid { name, .. } if name == "OPENHANDS_AUTH"));
+        let err = load(&[("OPENHANDS_DEFAULT_USE", "anyone")]).unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { name, .. } if name == "OPENHANDS_DEFAULT_USE"));
+    }
+
+    #[test]
+    fn the_shared_identity_is_for_unlinked_people_unless_kept_for_those_who_choose_it() {
+        let shared = |settings: &[(&str, &str)]| load(settings).unwrap().settings.default_identity;
+        assert_eq!(shared(&[]), None);
+        let unlinked = shared(&[("OPENHANDS_DEFAULT_USER", "bot")]).unwrap();
+        assert!(!unlinked.chosen_only);
+        let chosen = shared(&[
+            ("OPENHANDS_DEFAULT_USER", "bot"),
+            ("OPENHANDS_DEFAULT_USE", "chosen"),
+        ])
+        .unwrap();
+        assert!(chosen.chosen_only);
     }
 }

@@ -50,6 +50,20 @@ fn invitation_link(h: &Harness, login: &str) -> String {
     notice.body[at..].split(')').next().unwrap().to_owned()
 }
 
+/// Bob's identity link, which the test expects to exist.
+async fn bobs_link(h: &Harness) -> hookline::domain::IdentityLink {
+    h.host()
+        .store()
+        .get_link(
+            hookline::domain::Provider::Github,
+            "github.com",
+            &BOB_ID.to_string(),
+        )
+        .await
+        .unwrap()
+        .expect("bob is linked")
+}
+
 /// Follow an invitation `link` through GitHub's sign-in (as whoever the fake has signed in) and back.
 async fn sign_in_with_github(browser: &Browser, link: &str) {
     let steps = ["#sign-in-with-provider", "#authorize", "#continue-link"];
@@ -125,15 +139,7 @@ async fn a_person_links_themselves_and_their_next_mention_runs_as_them() {
         .unwrap();
 
     let store = h.host().store();
-    let linked = store
-        .get_link(
-            hookline::domain::Provider::Github,
-            "github.com",
-            &BOB_ID.to_string(),
-        )
-        .await
-        .unwrap()
-        .expect("bob is linked");
+    let linked = bobs_link(&h).await;
     assert_eq!(linked.openhands_user, "bob@example.com");
     let name = linked.api_key_secret.expect("the link names the key's secret");
     assert_eq!(h.secrets.get(&name).await.unwrap().expose(), BOB_KEY);
@@ -234,4 +240,63 @@ async fn listed_operators_sign_in_with_github_and_nobody_else_does() {
     browser.goto(&format!("{console}/runs")).await.unwrap();
     browser.element("#runs, .empty").await.expect("the runs page");
     browser.close().await.unwrap();
+}
+
+/// GIVEN a shared identity kept for those who choose it (`OPENHANDS_DEFAULT_USE=chosen`) WHEN bob (not linked)
+/// mentions Hookline THEN he is invited instead of working under it; WHEN he signs in and picks the shared
+/// identity THEN his link names it (no key of his is stored), his next mention runs under it, and a repository
+/// named in a message is still refused under it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_picks_the_shared_identity_where_the_operator_allows_it() {
+    let h = harness_with(hookline_tests::harness::owned(&[
+        ("OPENHANDS_DEFAULT_USER", "shared-bot"),
+        ("OPENHANDS_DEFAULT_API_KEY_SECRET", "openhands/alice"),
+        ("OPENHANDS_DEFAULT_USE", "chosen"),
+    ]))
+    .await;
+    let bob = user("bob", BOB_ID);
+    let first = issue_comment(12, 1201, "@openhands please fix", bob.clone(), false);
+    assert_eq!(h.deliver("issue_comment", "bob-shared-1", &first).await.0, 202);
+    h.settle().await;
+    assert!(
+        h.openhands.starts().is_empty(),
+        "not under the shared identity unasked"
+    );
+    let link = invitation_link(&h, "bob");
+
+    let browser = Browser::start()
+        .await
+        .expect("Chromium and chromedriver (scripts/test.sh installs them)");
+    h.github.sign_in_as("bob", BOB_ID);
+    sign_in_with_github(&browser, &link).await;
+    assert!(browser.text_of("main").await.unwrap().contains("shared-bot"));
+    browser.click("#link-shared").await.unwrap();
+    browser.text_once(".notice", "is linked").await.unwrap();
+    let stored = bobs_link(&h).await;
+    assert_eq!(stored.openhands_user, "shared-bot");
+    assert_eq!(stored.api_key_secret.as_deref(), Some("openhands/alice"));
+    browser.close().await.unwrap();
+
+    let named = issue_comment(
+        13,
+        1301,
+        "@openhands repo=octo-org/infra drop it",
+        bob.clone(),
+        false,
+    );
+    assert_eq!(h.deliver("issue_comment", "bob-shared-2", &named).await.0, 202);
+    h.settle().await;
+    assert!(h.openhands.starts().is_empty());
+    assert!(h
+        .bot_comments()
+        .iter()
+        .any(|c| c.body.contains("Under the shared identity")));
+    let again = issue_comment(14, 1401, "@openhands please fix", bob, false);
+    assert_eq!(h.deliver("issue_comment", "bob-shared-3", &again).await.0, 202);
+    h.settle().await;
+    assert_eq!(
+        h.openhands.starts().len(),
+        1,
+        "bob's run, under the shared identity"
+    );
 }

@@ -334,6 +334,7 @@ pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
         writer,
         http: http.clone(),
         apps: config.providers.oauth_apps(),
+        shared_identity: config.settings.default_identity.clone(),
     });
     let setup = match (secret_writer, config.providers.github_setup()) {
         (Some(writer), Some(github)) => Some(AppSetup {

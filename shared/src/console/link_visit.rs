@@ -164,10 +164,13 @@ impl Visit<'_> {
         let frame = self.frame(session);
         Ok(self.page(pages::link_key_form(
             &frame,
-            &invitation,
-            token,
-            &grant,
-            current.as_ref(),
+            &pages::KeyForm {
+                invitation: &invitation,
+                invite: token,
+                grant: &grant,
+                current: current.as_ref(),
+                shared: linking.offered_identity(),
+            },
         )))
     }
 
@@ -200,15 +203,24 @@ impl Visit<'_> {
         let user = form_field(self.request.body, "openhands_user").unwrap_or_default();
         let key = form_field(self.request.body, "api_key").unwrap_or_default();
         let (user, key) = (user.trim(), key.trim());
-        if user.is_empty() || key.is_empty() || user.len() > 200 || key.len() > 4096 {
+        let to = if form_field(self.request.body, "shared").is_some() {
+            let shared = linking.offered_identity().ok_or(ConsoleError::Forbidden(
+                "This host does not offer a shared identity.",
+            ))?;
+            linking::LinkTo::Shared(shared)
+        } else if user.is_empty() || key.is_empty() || user.len() > 200 || key.len() > 4096 {
             return Err(ConsoleError::BadRequest("Enter your OpenHands user and API key."));
-        }
+        } else {
+            linking::LinkTo::OwnKey {
+                openhands_user: user,
+                api_key: SecretString::new(key),
+            }
+        };
         let linked = linking::link(
             linking,
             &self.console.settings.link_secret_prefix,
             &invitation,
-            user,
-            SecretString::new(key),
+            to,
             self.now,
         )
         .await?;

@@ -1,8 +1,9 @@
 //! People linking themselves: an [`Invitation`] from the unlinked-person notice brings them here; they sign in
 //! with the provider ([`OAuthApp`]: GitHub's App user authorization, a GitLab OAuth application), the
 //! signed-in account must be the one the
-//! invitation was made for, and they enter their OpenHands user and API key. The key goes to the secret store
-//! under a name of their own; the link record holds only that name, as `hookline-admin link add` writes it.
+//! invitation was made for, and they enter their OpenHands user and API key (or, where the operator keeps the shared
+//! identity for those who choose it, pick that). The key goes to the secret store under a name of their own; the
+//! link record holds only that name, as `hookline-admin link add` writes it.
 //!
 //! Who could abuse it: someone else who sees the notice (the sign-in must be the invited account); a replay of
 //! a spent invitation (spent once, in the delivery store's one-shot claims); a forged return from the provider
@@ -16,6 +17,7 @@ use serde::Deserialize;
 use crate::{
     domain::IdentityLink,
     error::PortError,
+    handlers::DefaultIdentity,
     invite::Invitation,
     outbound::{self, Call},
     ports::{Claim, DeliveryStore, IdentityStore},
@@ -39,6 +41,26 @@ pub struct Linking {
     pub http: reqwest::Client,
     /// The providers' OAuth applications besides GitHub's App (whose client id comes from its registration).
     pub apps: Vec<OAuthApp>,
+    /// The operator's shared identity, offered instead of a key when it is only for those who choose it.
+    pub shared_identity: Option<DefaultIdentity>,
+}
+
+impl Linking {
+    /// The shared identity a person may pick on the link page, if the operator allows it.
+    pub fn offered_identity(&self) -> Option<&DefaultIdentity> {
+        self.shared_identity.as_ref().filter(|shared| shared.chosen_only)
+    }
+}
+
+/// What a person links their account to.
+pub enum LinkTo<'a> {
+    /// Their own OpenHands user and API key (stored under a per-person secret name).
+    OwnKey {
+        openhands_user: &'a str,
+        api_key: SecretString,
+    },
+    /// The operator's shared identity (nothing stored but the link).
+    Shared(&'a DefaultIdentity),
 }
 
 /// Why a sign-in did not prove the account.
@@ -239,8 +261,7 @@ pub async fn link(
     linking: &Linking,
     secret_prefix: &str,
     invitation: &Invitation,
-    openhands_user: &str,
-    api_key: SecretString,
+    to: LinkTo<'_>,
     now: u64,
 ) -> Result<bool, PortError> {
     let spent = invitation.spent_key();
@@ -248,9 +269,18 @@ pub async fn link(
     if linking.claims.claim(&spent, now, keep).await? == Claim::Duplicate {
         return Ok(false);
     }
-    let name = key_secret_name(secret_prefix, invitation);
     let written = async {
-        linking.writer.put_secrets(&[(name.clone(), api_key)]).await?;
+        let (openhands_user, api_key_secret) = match to {
+            LinkTo::OwnKey {
+                openhands_user,
+                api_key,
+            } => {
+                let name = key_secret_name(secret_prefix, invitation);
+                linking.writer.put_secrets(&[(name.clone(), api_key)]).await?;
+                (openhands_user.to_owned(), Some(name))
+            }
+            LinkTo::Shared(shared) => (shared.openhands_user.clone(), shared.api_key_secret.clone()),
+        };
         linking
             .identities
             .put_link(&IdentityLink {
@@ -258,8 +288,8 @@ pub async fn link(
                 tenant: invitation.tenant.clone(),
                 external_user_id: invitation.external_id.clone(),
                 external_login: invitation.login.clone(),
-                openhands_user: openhands_user.to_owned(),
-                api_key_secret: Some(name),
+                openhands_user,
+                api_key_secret,
                 created_at: now,
             })
             .await

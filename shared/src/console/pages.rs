@@ -8,6 +8,7 @@ use crate::{
     domain::IdentityLink,
     domain::{DeliveryDecision, Provider, RunRecord, RunState},
     github::AppRegistration,
+    handlers::DefaultIdentity,
     invite::Invitation,
     ports::{DeadLetter, DeliveryPage, RunPage},
 };
@@ -413,13 +414,25 @@ pub fn link_start(frame: &Frame<'_>, invitation: &Invitation, sign_in: Option<&s
 
 /// After signing in: the account's link now (with a way to remove it), and the form for the OpenHands user and
 /// API key.
-pub fn link_key_form(
-    frame: &Frame<'_>,
-    invitation: &Invitation,
-    invite: &str,
-    grant: &str,
-    current: Option<&IdentityLink>,
-) -> String {
+/// What the key form of a signed-in person shows.
+pub struct KeyForm<'a> {
+    pub invitation: &'a Invitation,
+    /// The invitation's token and this sign-in's grant, carried by each form.
+    pub invite: &'a str,
+    pub grant: &'a str,
+    pub current: Option<&'a IdentityLink>,
+    /// The shared identity they may pick instead of entering a key.
+    pub shared: Option<&'a DefaultIdentity>,
+}
+
+pub fn link_key_form(frame: &Frame<'_>, form: &KeyForm<'_>) -> String {
+    let KeyForm {
+        invitation,
+        invite,
+        grant,
+        current,
+        shared,
+    } = *form;
     layout(
         frame,
         "Link your account",
@@ -443,6 +456,17 @@ pub fn link_key_form(
                 label for="api-key" { "OpenHands API key" }
                 input #api-key type="password" name="api_key" autocomplete="off" required;
                 button #link type="submit" { "Link" }
+            }
+            @if let Some(shared) = shared {
+                form method="post" action={ (frame.base) "/link/key" } {
+                    input type="hidden" name="csrf" value=(&frame.csrf);
+                    input type="hidden" name="invite" value=(invite);
+                    input type="hidden" name="grant" value=(grant);
+                    input type="hidden" name="shared" value="1";
+                    p { "Or work under this host's shared OpenHands identity, " strong { (shared.openhands_user) }
+                        ", on the repositories configured here." }
+                    button #link-shared type="submit" { "Use the shared identity" }
+                }
             }
         },
     )

@@ -732,6 +732,7 @@ fn world_with_linking() -> (World, Arc<MemorySecrets>) {
         writer: written.clone(),
         http: reqwest::Client::new(),
         apps: Vec::new(),
+        shared_identity: None,
     });
     (world, written)
 }

@@ -22,7 +22,7 @@ use std::{
 
 use crate::{
     clock::Clock,
-    domain::Provider,
+    domain::{IdentityLink, Provider},
     error::PortError,
     invite::Invites,
     ports::{
@@ -48,6 +48,16 @@ pub enum AuthMode {
 pub struct DefaultIdentity {
     pub openhands_user: String,
     pub api_key_secret: Option<String>,
+    /// Only for people who chose it when linking themselves (`OPENHANDS_DEFAULT_USE=chosen`); everyone else is
+    /// invited to link. Otherwise (`unlinked`) for everyone without a link.
+    pub chosen_only: bool,
+}
+
+impl DefaultIdentity {
+    /// Whether `link` points at this shared identity (chosen on the link page, or written so by an admin).
+    pub fn is(&self, link: &IdentityLink) -> bool {
+        link.openhands_user == self.openhands_user && link.api_key_secret == self.api_key_secret
+    }
 }
 
 /// Behaviour settings shared by the handlers (typed config, loaded once).

@@ -221,25 +221,30 @@ async fn process_envelope(
                 return Ok(Verdict::on(DecisionKind::Notice, "options refused", &trigger, None));
             }
         };
-        let (openhands_user, api_key_secret) = match services
+        let link = services
             .identities
             .get_link(trigger.provider, &trigger.tenant, &trigger.actor.id)
-            .await?
-        {
+            .await?;
+        let shared = services.settings.default_identity.as_ref();
+        let under_shared = match &link {
+            Some(link) => shared.is_some_and(|shared| shared.is(link)),
+            None => shared.is_some_and(|shared| !shared.chosen_only),
+        };
+        // The shared identity reaches whatever it can; a repository picked by whoever writes the message is only
+        // for people working under their own.
+        if under_shared && trigger.repository_named {
+            info!(
+                decision = "denied",
+                "a repository named in the message, with the shared default identity"
+            );
+            let key = format!("{}:shared-identity", trigger.run_key);
+            post_notice_once(services, module, &trigger.source, &key, SHARED_IDENTITY_REPOS).await?;
+            let reason = "repository named under the shared identity";
+            return Ok(Verdict::on(DecisionKind::Notice, reason, &trigger, None));
+        }
+        let (openhands_user, api_key_secret) = match link {
             Some(link) => (link.openhands_user, link.api_key_secret),
-            None => match &services.settings.default_identity {
-                // The shared identity reaches whatever it can; a repository picked by whoever writes the
-                // message is only for people working under their own.
-                Some(_) if trigger.repository_named => {
-                    info!(
-                        decision = "denied",
-                        "a repository named in the message, with the shared default identity"
-                    );
-                    let key = format!("{}:shared-identity", trigger.run_key);
-                    post_notice_once(services, module, &trigger.source, &key, SHARED_IDENTITY_REPOS).await?;
-                    let reason = "repository named under the shared identity";
-                    return Ok(Verdict::on(DecisionKind::Notice, reason, &trigger, None));
-                }
+            None => match shared.filter(|shared| !shared.chosen_only) {
                 Some(default) => {
                     info!(
                         decision = "default_identity",
@@ -562,9 +567,9 @@ enum FollowUp {
 
 /// The answer to an unlinked person who names a repository while only the shared default identity could work.
 const SHARED_IDENTITY_REPOS: &str =
-    "Without a linked account I work under the shared identity, and that only on \
-    the repository configured here, not on one named in a message. Ask an admin to link your account to your \
-    own OpenHands identity, or ask again without naming a repository.";
+    "Under the shared identity I work only on the repository configured here, not \
+    on one named in a message. Link your account to your own OpenHands identity (ask an admin), or ask again \
+    without naming a repository.";
 
 /// The answer to someone who mentions the bot on a thread whose active run another person started.
 const NOT_THEIR_RUN: &str = "I can't pass this on: the agent's current run on this thread was started by someone \

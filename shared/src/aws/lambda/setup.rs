@@ -233,6 +233,7 @@ pub fn console_services(
             writer: secrets_writer,
             http,
             apps: config.providers.oauth_apps(),
+            shared_identity: config.settings.default_identity.clone(),
         }),
     })
 }
