@@ -53,29 +53,13 @@ async fn an_operator_creates_the_github_app_and_github_is_served_at_once() {
         .expect("the setup page after sign-in");
 
     // An attacker registers an App of their own and sends the operator the way back with their code.
-    let attacker_code = {
-        let page = reqwest::Client::new()
-            .post(format!("{}/settings/apps/new?state=forged", h.github.url()))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(
-                form_urlencoded::Serializer::new(String::new())
-                    .append_pair(
-                        "manifest",
-                        &format!(
-                            r#"{{"name":"evil","url":"https://evil.example","redirect_url":"{console}/setup/github/done"}}"#
-                        ),
-                    )
-                    .finish(),
-            )
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let at = page.find("code=").unwrap() + 5;
-        page[at..].split(['&', '"']).next().unwrap().to_owned()
-    };
+    let attacker_code = h
+        .github
+        .register_app_from_manifest(
+            &format!(r#"{{"name":"evil","url":"https://evil.example","redirect_url":"{console}/setup/github/done"}}"#),
+            "forged",
+        )
+        .await;
     browser
         .goto(&format!(
             "{console}/setup/github/done?code={attacker_code}&state=1.forged"

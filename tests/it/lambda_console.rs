@@ -273,22 +273,9 @@ async fn the_console_function_registers_the_github_app_and_the_warm_functions_se
     // GitHub's side: the manifest posted, a code handed back.
     let manifest =
         json!({ "name": "Hookline", "redirect_url": "https://hookline.example/console/setup/github/done" });
-    let page = reqwest::Client::new()
-        .post(format!("{}/settings/apps/new?state={state}", github.url()))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(
-            form_urlencoded::Serializer::new(String::new())
-                .append_pair("manifest", &manifest.to_string())
-                .finish(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let at = page.find("code=").unwrap() + 5;
-    let code = page[at..].split(['&', '"']).next().unwrap().to_owned();
+    let code = github
+        .register_app_from_manifest(&manifest.to_string(), &state)
+        .await;
     let finish = format!(
         "code={code}&state={}",
         form_urlencoded::byte_serialize(state.as_bytes()).collect::<String>()

@@ -353,6 +353,29 @@ impl FakeGithub {
         self.shared.state.lock().manifests.clone()
     }
 
+    /// What a person's browser does on GitHub's "Create GitHub App" page: post `manifest` (JSON) with `state`
+    /// to `/settings/apps/new`, and follow the page's link back; the one-time code that link carries.
+    ///
+    /// # Panics
+    /// If the fake does not answer with a page linking back with a code.
+    pub async fn register_app_from_manifest(&self, manifest: &str, state: &str) -> String {
+        let form = form_urlencoded::Serializer::new(String::new())
+            .append_pair("manifest", manifest)
+            .finish();
+        let page = reqwest::Client::new()
+            .post(format!("{}/settings/apps/new?state={state}", self.url()))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await
+            .expect("the fake answers")
+            .text()
+            .await
+            .expect("a page");
+        let at = page.find("code=").expect("a link back with a code") + 5;
+        page[at..].split(['&', '"']).next().unwrap_or_default().to_owned()
+    }
+
     /// Apps created from manifests (as the conversions answered them), oldest first.
     pub fn created_apps(&self) -> Vec<Value> {
         self.shared.state.lock().apps.clone()
