@@ -31,6 +31,11 @@ async fn admin(store: &Store, args: &[&str]) -> Result<String, AdminError> {
     admin::execute(&cli.command, store, &env).await
 }
 
+/// `line` split into arguments at spaces, as a shell splits a command line without quotes.
+fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
 /// A run on its own thread (the listing shows the thread).
 fn run(conversation_id: &str, state: RunState, created_at: u64) -> RunRecord {
     RunRecord {
@@ -83,17 +88,7 @@ async fn scenario(store: &Store) {
     assert_eq!(
         admin(
             store,
-            &[
-                "link",
-                "add",
-                "github",
-                "21031067",
-                "alice@example.com",
-                "--login",
-                "alice",
-                "--api-key-secret",
-                "hookline/openhands/alice",
-            ]
+            &words("link add github 21031067 alice@example.com --login alice --api-key-secret hookline/openhands/alice")
         )
         .await,
         Ok("linked github github.com/21031067 -> alice@example.com\n".to_owned())
@@ -103,19 +98,7 @@ async fn scenario(store: &Store) {
         Ok("linked gitlab git.example.com/77 -> bob\n".to_owned())
     );
     assert_eq!(
-        admin(
-            store,
-            &[
-                "link",
-                "add",
-                "slack",
-                "U0G9QF9C6",
-                "carol",
-                "--tenant",
-                "T024BE7LD"
-            ]
-        )
-        .await,
+        admin(store, &words("link add slack U0G9QF9C6 carol --tenant T024BE7LD")).await,
         Ok("linked slack T024BE7LD/U0G9QF9C6 -> carol\n".to_owned())
     );
     // Adding again replaces.
@@ -185,13 +168,7 @@ async fn scenario(store: &Store) {
     assert_eq!(
         admin(
             store,
-            &[
-                "deliveries",
-                "--provider",
-                "gitlab",
-                "--tenant",
-                "git.example.com"
-            ]
+            &words("deliveries --provider gitlab --tenant git.example.com")
         )
         .await,
         Ok(format!("{header}{gitlab}"))

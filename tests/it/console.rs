@@ -46,9 +46,7 @@ async fn an_operator_sees_deliveries_decisions_and_runs() {
     h.settle().await;
     let conversation = h.openhands.last_conversation_id();
 
-    let browser = Browser::start()
-        .await
-        .expect("Chromium and chromedriver (scripts/test.sh installs them)");
+    let browser = Browser::open().await;
     let console = h.host().console_url();
 
     // Not signed in: every operator page is the sign-in form.
@@ -98,13 +96,7 @@ async fn an_operator_sees_deliveries_decisions_and_runs() {
         "owned",
         "no script from the title ran"
     );
-    let link = browser
-        .element("#runs a")
-        .await
-        .unwrap()
-        .attr("href")
-        .await
-        .unwrap();
+    let link = browser.href_of("#runs a").await.unwrap();
     assert_eq!(
         link.as_deref(),
         Some(format!("https://app.example.test/conversations/{conversation}").as_str())
@@ -137,9 +129,7 @@ async fn retrying_a_dead_letter_processes_it_and_no_other_site_can() {
         .unwrap());
     assert_eq!(h.host().drain().await, 0, "nothing left on the queue");
 
-    let browser = Browser::start()
-        .await
-        .expect("Chromium and chromedriver (scripts/test.sh installs them)");
+    let browser = Browser::open().await;
     let console = h.host().console_url();
     sign_in(&browser, &console, OPERATOR_TOKEN).await;
     browser.goto(&format!("{console}/dead-letters")).await.unwrap();
@@ -157,12 +147,7 @@ async fn retrying_a_dead_letter_processes_it_and_no_other_site_can() {
         received[0].id
     ))
     .await;
-    browser.goto(&attacker).await.unwrap();
-    browser.click("#go").await.unwrap();
-    browser
-        .text_once("main", "not sent from this console")
-        .await
-        .unwrap();
+    browser.post_from_another_site(&attacker).await.unwrap();
     assert_eq!(queue.dead_letters().unwrap().len(), 1, "still a dead letter");
 
     browser.goto(&format!("{console}/dead-letters")).await.unwrap();

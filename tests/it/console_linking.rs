@@ -88,9 +88,7 @@ async fn a_person_links_themselves_and_their_next_mention_runs_as_them() {
     );
     assert!(h.openhands.starts().is_empty());
 
-    let browser = Browser::start()
-        .await
-        .expect("Chromium and chromedriver (scripts/test.sh installs them)");
+    let browser = Browser::open().await;
 
     // Mallory saw the notice and is signed in to GitHub as herself.
     h.github.sign_in_as("mallory", 6666);
@@ -131,12 +129,7 @@ async fn a_person_links_themselves_and_their_next_mention_runs_as_them() {
     browser.click("#link").await.unwrap();
     browser.text_once(".notice", "is linked").await.unwrap();
     browser.screenshot("console-linked").await.unwrap();
-    browser.goto(&attacker).await.unwrap();
-    browser.click("#go").await.unwrap();
-    browser
-        .text_once("main", "not sent from this console")
-        .await
-        .unwrap();
+    browser.post_from_another_site(&attacker).await.unwrap();
 
     let store = h.host().store();
     let linked = bobs_link(&h).await;
@@ -165,7 +158,7 @@ async fn a_person_links_themselves_and_their_next_mention_runs_as_them() {
     assert_eq!(h.openhands.starts().len(), 1, "the run started with bob's key");
 
     // Bob sees his link and removes it: the record and the key he stored are gone.
-    let browser = Browser::start().await.expect("Chromium and chromedriver");
+    let browser = Browser::open().await;
     sign_in_with_github(&browser, &link).await;
     browser
         .text_once("#current-link", "bob@example.com")
@@ -216,9 +209,7 @@ async fn listed_operators_sign_in_with_github_and_nobody_else_does() {
     )])
     .await;
     let console = h.host().console_url();
-    let browser = Browser::start()
-        .await
-        .expect("Chromium and chromedriver (scripts/test.sh installs them)");
+    let browser = Browser::open().await;
     h.github.sign_in_as("mallory", 6666);
     operator_sign_in_with_github(&browser, &console).await;
     browser
@@ -264,9 +255,7 @@ async fn a_person_picks_the_shared_identity_where_the_operator_allows_it() {
     );
     let link = invitation_link(&h, "bob");
 
-    let browser = Browser::start()
-        .await
-        .expect("Chromium and chromedriver (scripts/test.sh installs them)");
+    let browser = Browser::open().await;
     h.github.sign_in_as("bob", BOB_ID);
     sign_in_with_github(&browser, &link).await;
     assert!(browser.text_of("main").await.unwrap().contains("shared-bot"));

@@ -34,9 +34,7 @@ async fn a_redelivered_notice_runs_once_the_person_is_linked() {
     assert!(h.openhands.starts().is_empty());
     h.link(5151, "dave", "dave@openhands").await;
 
-    let browser = Browser::start()
-        .await
-        .expect("Chromium and chromedriver (scripts/test.sh installs them)");
+    let browser = Browser::open().await;
     let console = h.host().console_url();
     browser
         .sign_in(&console, OPERATOR_TOKEN)

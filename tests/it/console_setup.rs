@@ -40,9 +40,7 @@ async fn an_operator_creates_the_github_app_and_github_is_served_at_once() {
         404,
         "GitHub is off until its App exists"
     );
-    let browser = Browser::start()
-        .await
-        .expect("Chromium and chromedriver (scripts/test.sh installs them)");
+    let browser = Browser::open().await;
     let console = h.host().console_url();
 
     // Not signed in: the setup page is the sign-in form; signed in, the setup is the first page.
@@ -55,29 +53,13 @@ async fn an_operator_creates_the_github_app_and_github_is_served_at_once() {
         .expect("the setup page after sign-in");
 
     // An attacker registers an App of their own and sends the operator the way back with their code.
-    let attacker_code = {
-        let page = reqwest::Client::new()
-            .post(format!("{}/settings/apps/new?state=forged", h.github.url()))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(
-                form_urlencoded::Serializer::new(String::new())
-                    .append_pair(
-                        "manifest",
-                        &format!(
-                            r#"{{"name":"evil","url":"https://evil.example","redirect_url":"{console}/setup/github/done"}}"#
-                        ),
-                    )
-                    .finish(),
-            )
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let at = page.find("code=").unwrap() + 5;
-        page[at..].split(['&', '"']).next().unwrap().to_owned()
-    };
+    let attacker_code = h
+        .github
+        .register_app_from_manifest(
+            &format!(r#"{{"name":"evil","url":"https://evil.example","redirect_url":"{console}/setup/github/done"}}"#),
+            "forged",
+        )
+        .await;
     browser
         .goto(&format!(
             "{console}/setup/github/done?code={attacker_code}&state=1.forged"
@@ -143,24 +125,13 @@ async fn an_operator_creates_the_github_app_and_github_is_served_at_once() {
     ))
     .await;
     let landing = browser.client().current_url().await.unwrap();
-    browser.goto(&attacker).await.unwrap();
-    browser.click("#go").await.unwrap();
-    browser
-        .text_once("main", "not sent from this console")
-        .await
-        .unwrap();
+    browser.post_from_another_site(&attacker).await.unwrap();
     assert!(h.github.created_apps().is_empty());
 
     browser.goto(landing.as_str()).await.unwrap();
     browser.click("#finish-setup").await.unwrap();
     browser.text_once(".notice", "is set up").await.unwrap();
-    let install = browser
-        .element("#install")
-        .await
-        .unwrap()
-        .attr("href")
-        .await
-        .unwrap();
+    let install = browser.href_of("#install").await.unwrap();
     assert_eq!(
         install.as_deref(),
         Some(format!("{}/apps/{FAKE_APP_SLUG}/installations/new", h.github.url()).as_str())

@@ -118,12 +118,7 @@ async fn a_bad_signature_is_401_and_nothing_is_queued() {
     );
     assert_eq!(h.host().queue().depth().expect("depth"), 0);
     // Nothing was claimed either: the correctly signed delivery with the same id is accepted.
-    assert_eq!(
-        h.deliver("issues", "d-bad-1", &labeled(3, "openhands", alice()))
-            .await
-            .0,
-        202
-    );
+    assert_eq!(h.label(3, "d-bad-1").await.0, 202);
 }
 
 #[tokio::test]
@@ -207,8 +202,7 @@ async fn a_stalled_run_is_reported_after_the_deadline() {
 async fn a_failed_start_is_reported_once() {
     let h = Harness::start().await;
     h.openhands.fail_next_start(422);
-    h.deliver("issues", "d-fs-1", &labeled(51, "openhands", alice()))
-        .await;
+    h.label(51, "d-fs-1").await;
     eventually("failure posted", || async {
         h.bot_comments()
             .first()
@@ -221,8 +215,7 @@ async fn a_failed_start_is_reported_once() {
 
     // A start task that errors (sandbox never came up) is found by the sweep.
     h.openhands.make_next_start_error("sandbox quota exceeded");
-    h.deliver("issues", "d-fs-2", &labeled(52, "openhands", alice()))
-        .await;
+    h.label(52, "d-fs-2").await;
     eventually("second run recorded", || async { h.bot_comments().len() == 2 }).await;
     h.settle().await;
     h.host().sweep_now().await;
@@ -422,8 +415,7 @@ async fn rate_limited_github_calls_are_retried_through_the_queue() {
         "/repos/octo-org/hello/issues/91/comments",
         InjectedFailure::too_many_requests(1),
     );
-    h.deliver("issues", "d-rl-1", &labeled(91, "openhands", alice()))
-        .await;
+    h.label(91, "d-rl-1").await;
     // First attempt hits the 429; the retry is scheduled after the Retry-After on the (manual) clock.
     eventually("first attempt failed", || async {
         !h.github
@@ -445,23 +437,13 @@ async fn a_webhook_accepted_before_a_stop_is_processed_after_restart() {
         ..Default::default()
     })
     .await;
-    assert_eq!(
-        h.deliver("issues", "d-rs-1", &labeled(99, "openhands", alice()))
-            .await
-            .0,
-        202
-    );
+    assert_eq!(h.label(99, "d-rs-1").await.0, 202);
     assert_eq!(h.host().queue().depth().expect("depth"), 1);
     h.restart_with_workers(1).await;
     h.started().await;
     assert_eq!(h.openhands.starts().len(), 1);
     // The dedup record survived the restart too.
-    assert_eq!(
-        h.deliver("issues", "d-rs-1", &labeled(99, "openhands", alice()))
-            .await
-            .0,
-        200
-    );
+    assert_eq!(h.label(99, "d-rs-1").await.0, 200);
 }
 
 /// GIVEN deliveries the local host has claimed WHEN their records expire THEN the sweep's housekeeping deletes

@@ -713,73 +713,30 @@ async fn a_signed_self_managed_instance_is_its_own_tenant() {
     };
     let now = h.clock_now();
 
+    // A Note Hook to git.example.com with `token` and the headers `signed`: the answer's status.
+    let to_own = async |key: &str, token: &str, signed: &[(&str, String)]| {
+        post(
+            &h,
+            "git.example.com",
+            "Note Hook",
+            key,
+            &body,
+            Some(token),
+            signed,
+        )
+        .await
+        .0
+    };
+
     // gitlab.com's token, a stale signature, or no signature do not open git.example.com.
-    let tenant = "git.example.com";
-    assert_eq!(
-        post(
-            &h,
-            tenant,
-            "Note Hook",
-            "k-s-1",
-            &body,
-            Some(TOKEN),
-            &signed("msg_1", now)
-        )
-        .await
-        .0,
-        401
-    );
-    assert_eq!(
-        post(
-            &h,
-            tenant,
-            "Note Hook",
-            "k-s-1",
-            &body,
-            Some(OWN_TOKEN),
-            &signed("msg_1", now - 301)
-        )
-        .await
-        .0,
-        401
-    );
-    assert_eq!(
-        post(&h, tenant, "Note Hook", "k-s-1", &body, Some(OWN_TOKEN), &[])
-            .await
-            .0,
-        401
-    );
+    assert_eq!(to_own("k-s-1", TOKEN, &signed("msg_1", now)).await, 401);
+    assert_eq!(to_own("k-s-1", OWN_TOKEN, &signed("msg_1", now - 301)).await, 401);
+    assert_eq!(to_own("k-s-1", OWN_TOKEN, &[]).await, 401);
     assert_eq!(h.host().queue().depth().expect("depth"), 0);
 
-    assert_eq!(
-        post(
-            &h,
-            tenant,
-            "Note Hook",
-            "k-s-1",
-            &body,
-            Some(OWN_TOKEN),
-            &signed("msg_1", now)
-        )
-        .await
-        .0,
-        202
-    );
+    assert_eq!(to_own("k-s-1", OWN_TOKEN, &signed("msg_1", now)).await, 202);
     // The signed webhook-id is the dedup key.
-    assert_eq!(
-        post(
-            &h,
-            tenant,
-            "Note Hook",
-            "k-s-2",
-            &body,
-            Some(OWN_TOKEN),
-            &signed("msg_1", now)
-        )
-        .await
-        .0,
-        200
-    );
+    assert_eq!(to_own("k-s-2", OWN_TOKEN, &signed("msg_1", now)).await, 200);
     h.started().await;
     assert_eq!(h.openhands.starts().len(), 1);
     assert_eq!(
@@ -1119,6 +1076,18 @@ fn bot() -> Value {
     user(FAKE_BOT_USERNAME, FAKE_BOT_ID)
 }
 
+/// Alice assigns issue `iid` to the bot (GitLab records it first): when, and the hook GitLab sends.
+fn alice_assigns_the_bot(s: &Setup, iid: u64) -> (u64, Value) {
+    let at = s.gitlab.seed_assignment(
+        PROJECT,
+        Noteable::Issue,
+        iid,
+        (ALICE, "alice"),
+        (FAKE_BOT_ID, FAKE_BOT_USERNAME),
+    );
+    (at, issue_assigned(iid, &[], &[bot()], user("alice", ALICE), at))
+}
+
 /// GIVEN alice assigns issue #81 to the bot WHEN GitLab's hook arrives, is resent, and a copy signed with the
 /// instance token comes with a fresh delivery id and a shifted `updated_at` THEN one run starts, keyed on
 /// GitLab's system note of the assignment; assigning #82 to someone else and unassigning the bot start and stop
@@ -1126,14 +1095,7 @@ fn bot() -> Value {
 #[tokio::test]
 async fn assigning_the_bot_starts_one_run_and_a_later_reassignment_another() {
     let s = start().await;
-    let at = s.gitlab.seed_assignment(
-        PROJECT,
-        Noteable::Issue,
-        81,
-        (ALICE, "alice"),
-        (FAKE_BOT_ID, FAKE_BOT_USERNAME),
-    );
-    let hook = issue_assigned(81, &[], &[bot()], user("alice", ALICE), at);
+    let (at, hook) = alice_assigns_the_bot(&s, 81);
     assert_eq!(deliver(&s, "Issue Hook", "k-as-1", &hook).await.0, 202);
     assert_eq!(deliver(&s, "Issue Hook", "k-as-1", &hook).await.0, 200, "resent");
     let mut shifted = hook.clone();
@@ -1174,14 +1136,7 @@ async fn assigning_the_bot_starts_one_run_and_a_later_reassignment_another() {
     );
 
     s.h.finish(&conversation_id).await;
-    let again_at = s.gitlab.seed_assignment(
-        PROJECT,
-        Noteable::Issue,
-        81,
-        (ALICE, "alice"),
-        (FAKE_BOT_ID, FAKE_BOT_USERNAME),
-    );
-    let again = issue_assigned(81, &[], &[bot()], user("alice", ALICE), again_at);
+    let (_, again) = alice_assigns_the_bot(&s, 81);
     assert_eq!(deliver(&s, "Issue Hook", "k-as-4", &again).await.0, 202);
     eventually("a second start", || async { s.h.openhands.starts().len() == 2 }).await;
     s.h.settle().await;
@@ -1292,9 +1247,7 @@ async fn an_unlinked_developer_links_themselves_by_signing_in_with_gitlab() {
     let link = notice[at..].split(')').next().unwrap().to_owned();
     assert!(link.contains("/console/link?invite="), "{link}");
 
-    let browser = hookline_tests::browser::Browser::start()
-        .await
-        .expect("Chromium and chromedriver (scripts/test.sh installs them)");
+    let browser = hookline_tests::browser::Browser::open().await;
     s.gitlab.sign_in_as("mallory", 666);
     browser.follow_invitation(&link).await.unwrap();
     browser

@@ -593,9 +593,7 @@ async fn an_unlinked_person_links_themselves_by_signing_in_with_atlassian() {
     let link = notice[at..].split('"').next().unwrap().to_owned();
     assert!(link.contains("/console/link?invite="), "{notice}");
 
-    let browser = hookline_tests::browser::Browser::start()
-        .await
-        .expect("Chromium and chromedriver (scripts/test.sh installs them)");
+    let browser = hookline_tests::browser::Browser::open().await;
     jira.sign_in_as("Mia Krystof", MIA);
     browser.follow_invitation(&link).await.unwrap();
     browser

@@ -117,28 +117,7 @@ impl Rig {
     fn comment(&self, issue: &str, comment_id: &str, author: &str, body: &str) -> Value {
         let now = self.h.clock_now();
         self.linear
-            .seed_comment(comment_id, issue, author, body, None, now);
-        let stored = self.linear.issue(issue).expect("issue");
-        let team_key = stored.identifier.split('-').next().unwrap_or_default().to_owned();
-        json!({
-            "action": "create",
-            "type": "Comment",
-            "actor": {"id": author, "type": "user", "name": author},
-            "createdAt": "2026-11-28T10:00:00.000Z",
-            "data": {
-                "id": comment_id, "body": body, "issueId": issue, "userId": author,
-                "issue": {"id": issue, "identifier": stored.identifier, "title": stored.title,
-                          "team": {"id": stored.team_id, "key": team_key},
-                          "url": format!("https://linear.app/acme/issue/{}", stored.identifier)},
-                "user": {"id": author, "name": author},
-                "botActor": null, "parentId": null,
-                "createdAt": "2026-11-28T10:00:00.000Z", "updatedAt": "2026-11-28T10:00:00.000Z"
-            },
-            "url": format!("https://linear.app/acme/issue/x#comment-{comment_id}"),
-            "organizationId": ORG,
-            "webhookId": "wh-acme",
-            "webhookTimestamp": now * 1000,
-        })
+            .comment_webhook(ORG, issue, comment_id, (author, author), body, now)
     }
 
     /// The webhook body for an issue update whose labels went from `before` to `now`.
@@ -573,9 +552,7 @@ async fn an_unlinked_person_links_themselves_by_signing_in_with_linear() {
     let at = notice.find("](").expect("an invitation link") + 2;
     let link = notice[at..].split(')').next().unwrap().to_owned();
 
-    let browser = hookline_tests::browser::Browser::start()
-        .await
-        .expect("Chromium and chromedriver (scripts/test.sh installs them)");
+    let browser = hookline_tests::browser::Browser::open().await;
     rig.linear.sign_in_as("alice", ALICE);
     browser.follow_invitation(&link).await.unwrap();
     browser

@@ -96,9 +96,33 @@ impl Slack {
         timestamp: Option<u64>,
         extra: &[(&str, &str)],
     ) -> (u16, String) {
-        let response = self.send(path, body, secret, timestamp, extra).await;
-        let status = response.status().as_u16();
-        (status, response.text().await.unwrap_or_default())
+        status_and_text(self.send(path, body, secret, timestamp, extra).await).await
+    }
+
+    /// A POST of `body` to `path` as `content_type`, signed with `secret` (none: unsigned) at the harness's now
+    /// (or `timestamp`).
+    fn signed(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+        secret: Option<&str>,
+        timestamp: Option<u64>,
+    ) -> reqwest::RequestBuilder {
+        let ts = timestamp.unwrap_or_else(|| self.h.clock_now()).to_string();
+        let request = self
+            .h
+            .http
+            .post(format!("{}{path}", self.h.url()))
+            .header("Content-Type", content_type)
+            .header("X-Slack-Request-Timestamp", &ts)
+            .body(body.to_vec());
+        match secret {
+            Some(secret) => {
+                request.header("X-Slack-Signature", signature::sign(secret.as_bytes(), &ts, body))
+            }
+            None => request,
+        }
     }
 
     /// [`Self::post`], returning the whole response.
@@ -110,17 +134,7 @@ impl Slack {
         timestamp: Option<u64>,
         extra: &[(&str, &str)],
     ) -> reqwest::Response {
-        let ts = timestamp.unwrap_or_else(|| self.h.clock_now()).to_string();
-        let mut request = self
-            .h
-            .http
-            .post(format!("{}{path}", self.h.url()))
-            .header("Content-Type", "application/json")
-            .header("X-Slack-Request-Timestamp", &ts)
-            .body(body.to_vec());
-        if let Some(secret) = secret {
-            request = request.header("X-Slack-Signature", signature::sign(secret.as_bytes(), &ts, body));
-        }
+        let mut request = self.signed(path, "application/json", body, secret, timestamp);
         for (name, value) in extra {
             request = request.header(*name, *value);
         }
@@ -172,27 +186,18 @@ impl Slack {
     /// Post the interaction `form` to TEAM's events URL, form-encoded, signed with `secret` (none: unsigned) at
     /// the harness's now.
     async fn interact(&self, form: &[u8], secret: Option<&str>) -> (u16, String) {
-        let ts = self.h.clock_now().to_string();
-        let mut request = self
-            .h
-            .http
-            .post(format!("{}/webhooks/slack/{TEAM}", self.h.url()))
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .header("X-Slack-Request-Timestamp", &ts)
-            .body(form.to_vec());
-        if let Some(secret) = secret {
-            request = request.header("X-Slack-Signature", signature::sign(secret.as_bytes(), &ts, form));
-        }
-        let response = request.send().await.expect("hookline answers");
-        let status = response.status().as_u16();
-        (status, response.text().await.unwrap_or_default())
+        let path = format!("/webhooks/slack/{TEAM}");
+        let request = self.signed(&path, "application/x-www-form-urlencoded", form, secret, None);
+        status_and_text(request.send().await.expect("hookline answers")).await
     }
 
-    /// Seed `user`'s mention `text` in the picker channel, deliver it, and wait for the picker Hookline posts.
-    async fn ask_for_a_picker(&self, event_id: &str, user: &str, text: &str, ts: &str) -> FakeMessage {
-        self.slack.seed_message(PICKER_CHANNEL, ts, None, user, text);
+    /// Seed `user`'s message asking the bot `request` (at `ts`) in the picker channel, deliver its
+    /// `app_mention`, and wait for the picker Hookline posts.
+    async fn ask_for_a_picker(&self, event_id: &str, user: &str, request: &str, ts: &str) -> FakeMessage {
+        let text = format!("<@{BOT}> {request}");
+        self.slack.seed_message(PICKER_CHANNEL, ts, None, user, &text);
         let (status, _) = self
-            .deliver(event_id, app_mention(PICKER_CHANNEL, user, text, ts, None))
+            .deliver(event_id, app_mention(PICKER_CHANNEL, user, &text, ts, None))
             .await;
         assert_eq!(status, 202);
         eventually("picker posted", || async {
@@ -256,6 +261,15 @@ impl Slack {
             .expect("run")
     }
 
+    /// Wait for the first start, and assert it works in `repository`.
+    async fn first_start_works_in(&self, repository: &str) {
+        self.first_start().await;
+        assert_eq!(
+            self.h.openhands.starts()[0].request["selected_repository"],
+            repository
+        );
+    }
+
     async fn first_start(&self) -> String {
         eventually("conversation started", || async {
             !self.h.openhands.starts().is_empty()
@@ -264,6 +278,12 @@ impl Slack {
         self.h.settle().await;
         self.h.openhands.starts()[0].conversation_id.clone()
     }
+}
+
+/// A response's status and text.
+async fn status_and_text(response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
 }
 
 fn callback(event_id: &str, event: Value) -> Vec<u8> {
@@ -666,11 +686,7 @@ async fn without_a_repository_the_thread_is_asked_once_and_a_channel_default_is_
         ),
     )
     .await;
-    s.first_start().await;
-    assert_eq!(
-        s.h.openhands.starts()[0].request["selected_repository"],
-        "octo-org/default"
-    );
+    s.first_start_works_in("octo-org/default").await;
 }
 
 #[tokio::test]
@@ -736,29 +752,31 @@ async fn signatures_tenants_and_the_handshake() {
     // The published V4 body with its own signature is a replay today.
     let v4 = include_bytes!("../fixtures/slack/v4-app-mention.json");
     let v4_sig = "v0=1a9809e2748f2f0c4b9bd3ceab396ded90126a1c43a628915422080c748be96f";
-    let mut replay =
+    // The V4 body, timestamp and signature as published, under these header names: the status.
+    let replay = async |timestamp_header: &str, signature_header: &str| {
         s.h.http
             .post(format!("{}/webhooks/slack", s.h.url()))
-            .header("X-Slack-Request-Timestamp", "1515449522")
-            .header("X-Slack-Signature", v4_sig)
+            .header(timestamp_header, "1515449522")
+            .header(signature_header, v4_sig)
             .body(v4.to_vec())
             .send()
             .await
-            .expect("answer");
-    assert_eq!(replay.status().as_u16(), 401);
+            .expect("answer")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(
+        replay("X-Slack-Request-Timestamp", "X-Slack-Signature").await,
+        401
+    );
     // With its signature recomputed for now, the same bytes pass on the app-wide route.
     let (status, _) = s.post("/webhooks/slack", v4, Some(APP_SECRET), None, &[]).await;
     assert_eq!(status, 202);
-    replay =
-        s.h.http
-            .post(format!("{}/webhooks/slack", s.h.url()))
-            .header("x-slack-request-timestamp", "1515449522")
-            .header("x-slack-signature", v4_sig)
-            .body(v4.to_vec())
-            .send()
-            .await
-            .expect("answer");
-    assert_eq!(replay.status().as_u16(), 401, "lowercase header names too");
+    assert_eq!(
+        replay("x-slack-request-timestamp", "x-slack-signature").await,
+        401,
+        "lowercase header names too"
+    );
     s.h.settle().await;
 
     // The handshake: the challenge only after verification.
@@ -873,11 +891,7 @@ async fn the_shared_identity_works_only_on_the_channels_repository() {
         None,
     );
     assert_eq!(s.deliver("Ev0PLAIN1", event).await.0, 202);
-    s.first_start().await;
-    assert_eq!(
-        s.h.openhands.starts()[0].request["selected_repository"],
-        "octo-org/default"
-    );
+    s.first_start_works_in("octo-org/default").await;
 }
 
 /// GIVEN a mention whose text is nothing but control characters, cut to the field limit yet six times longer
@@ -1063,12 +1077,7 @@ async fn a_pick_in_the_picker_starts_the_requesters_run_once() {
     let s = Slack::start().await;
     let ts = s.ts(100);
     let picker = s
-        .ask_for_a_picker(
-            "Ev0PICK1",
-            ALICE,
-            &format!("<@{BOT}> fix the flaky login test"),
-            &ts,
-        )
+        .ask_for_a_picker("Ev0PICK1", ALICE, "fix the flaky login test", &ts)
         .await;
     // Slack's redelivery of the mention asks nothing more.
     s.deliver(
@@ -1207,7 +1216,7 @@ async fn a_pick_after_the_expiry_says_so_and_starts_nothing() {
     let s = Slack::start_with(&[("SLACK_CHOICE_EXPIRES_SECS", "600")]).await;
     let ts = s.ts(100);
     let picker = s
-        .ask_for_a_picker("Ev0LATE1", ALICE, &format!("<@{BOT}> add a changelog entry"), &ts)
+        .ask_for_a_picker("Ev0LATE1", ALICE, "add a changelog entry", &ts)
         .await;
     assert!(
         picker.block_texts()[1].contains("in 10 minutes"),
@@ -1243,7 +1252,7 @@ async fn forged_or_hand_made_picks_start_nothing() {
     let s = Slack::start().await;
     let ts = s.ts(100);
     let picker = s
-        .ask_for_a_picker("Ev0FORGE1", ALICE, &format!("<@{BOT}> rotate the keys"), &ts)
+        .ask_for_a_picker("Ev0FORGE1", ALICE, "rotate the keys", &ts)
         .await;
     let value = "github:octo-org/api";
     let (unsigned, _) = s.pick(ALICE, &picker, value, &s.ts(200), None).await;
@@ -1304,9 +1313,7 @@ async fn an_unlinked_person_links_themselves_with_sign_in_with_slack() {
     let link = notice.text[at..].split(['|', '>']).next().unwrap().to_owned();
     assert!(link.contains("/console/link?invite="), "{}", notice.text);
 
-    let browser = hookline_tests::browser::Browser::start()
-        .await
-        .expect("Chromium and chromedriver (scripts/test.sh installs them)");
+    let browser = hookline_tests::browser::Browser::open().await;
     s.slack.sign_in_as("dave", DAVE, OTHER_TEAM);
     browser.follow_invitation(&link).await.unwrap();
     browser

@@ -113,6 +113,22 @@ fn last_repo_path(fake: &FakeGithub) -> String {
     last_repo_request(fake).path
 }
 
+impl Harness {
+    /// What the client makes of `login`'s access to issue #1.
+    async fn access_of(&self, login: &str) -> Access {
+        self.client
+            .access(&issue(1), &person(login))
+            .await
+            .unwrap_or_else(|e| panic!("{login}'s permission lookup: {e:?}"))
+    }
+
+    /// Post a notice on #1 while the comments API answers `failure`: how long the transient error says to wait.
+    async fn notice_retry_after(&self, failure: InjectedFailure) -> Option<Duration> {
+        self.fake.fail_next(COMMENTS_PATH, failure);
+        retry_after(self.client.post_notice(&issue(1), "hello").await)
+    }
+}
+
 fn retry_after(result: Result<(), PortError>) -> Option<Duration> {
     match result {
         Err(PortError::Transient { retry_after, .. }) => retry_after,
@@ -137,10 +153,7 @@ async fn exchanges_one_app_jwt_and_reuses_the_installation_token() {
 
     // WHEN it makes several calls for one installation
     for login in ["alice", "bob", "carol"] {
-        h.client
-            .access(&issue(1), &person(login))
-            .await
-            .expect("permission lookup");
+        h.access_of(login).await;
     }
     h.client.acknowledge(&issue(1)).await.expect("reaction");
 
@@ -200,26 +213,17 @@ async fn exchanges_one_app_jwt_and_reuses_the_installation_token() {
 async fn remints_the_token_five_minutes_before_it_expires() {
     // GIVEN a cached token issued at T0 (expires T0 + 1 h)
     let h = harness().await;
-    h.client
-        .access(&issue(1), &person("alice"))
-        .await
-        .expect("first call");
+    h.access_of("alice").await;
 
     // WHEN time moves to just before the refresh point
     h.clock.advance(3600 - 300 - 1);
-    h.client
-        .access(&issue(1), &person("alice"))
-        .await
-        .expect("second call");
+    h.access_of("alice").await;
     // THEN the token is still reused
     assert_eq!(h.fake.token_exchanges(), 1);
 
     // WHEN time reaches expiry minus 5 minutes
     h.clock.advance(1);
-    h.client
-        .access(&issue(1), &person("alice"))
-        .await
-        .expect("third call");
+    h.access_of("alice").await;
     // THEN a new JWT is minted (the fake checks it against the moved clock) and the new token used
     assert_eq!(h.fake.token_exchanges(), 2);
     assert_eq!(
@@ -229,10 +233,7 @@ async fn remints_the_token_five_minutes_before_it_expires() {
 
     // AND invalidate() forces the next call to exchange again
     h.client.app_auth().invalidate(INSTALLATION);
-    h.client
-        .access(&issue(1), &person("alice"))
-        .await
-        .expect("fourth call");
+    h.access_of("alice").await;
     assert_eq!(h.fake.token_exchanges(), 3);
 }
 
@@ -295,38 +296,16 @@ async fn roles_decide_access() {
         ("non", "none", Access::None),
     ] {
         h.fake.set_role(login, role);
-        let got = h
-            .client
-            .access(&issue(1), &person(login))
-            .await
-            .expect("permission lookup");
+        let got = h.access_of(login).await;
         assert_eq!(got, allowed, "{role}");
     }
     // Unknown people get the fake's default (`read`); users GitHub does not know answer 404.
-    assert_eq!(
-        h.client
-            .access(&issue(1), &person("stranger"))
-            .await
-            .expect("default role"),
-        Access::None
-    );
+    assert_eq!(h.access_of("stranger").await, Access::None);
     h.fake.remove_user("ghost");
-    assert_eq!(
-        h.client
-            .access(&issue(1), &person("ghost"))
-            .await
-            .expect("404 means no"),
-        Access::None
-    );
+    assert_eq!(h.access_of("ghost").await, Access::None);
     // A custom role is judged by its base permission.
     h.fake.set_role_and_permission("rel", "release-manager", "write");
-    assert_eq!(
-        h.client
-            .access(&issue(1), &person("rel"))
-            .await
-            .expect("custom role"),
-        Access::Trigger
-    );
+    assert_eq!(h.access_of("rel").await, Access::Trigger);
 
     let paths: Vec<String> = repo_requests(&h.fake).into_iter().map(|r| r.path).collect();
     assert!(
@@ -785,44 +764,43 @@ const COMMENTS_PATH: &str = "/repos/octo/hello/issues/1/comments";
 #[tokio::test]
 async fn too_many_requests_is_transient_with_the_retry_after_delay() {
     let h = harness().await;
-    h.fake
-        .fail_next(COMMENTS_PATH, InjectedFailure::too_many_requests(17));
-    let result = h.client.post_notice(&issue(1), "hello").await;
-    assert_eq!(retry_after(result), Some(Duration::from_secs(17)));
+    assert_eq!(
+        h.notice_retry_after(InjectedFailure::too_many_requests(17)).await,
+        Some(Duration::from_secs(17))
+    );
 }
 
 #[tokio::test]
 async fn a_spent_quota_waits_until_the_reset() {
     let h = harness().await;
-    h.fake
-        .fail_next(COMMENTS_PATH, InjectedFailure::primary_rate_limit(T0 + 120));
-    let result = h.client.post_notice(&issue(1), "hello").await;
-    assert_eq!(retry_after(result), Some(Duration::from_secs(120)));
+    assert_eq!(
+        h.notice_retry_after(InjectedFailure::primary_rate_limit(T0 + 120))
+            .await,
+        Some(Duration::from_secs(120))
+    );
 }
 
 #[tokio::test]
 async fn a_secondary_rate_limit_waits_a_minute() {
     let h = harness().await;
-    h.fake
-        .fail_next(COMMENTS_PATH, InjectedFailure::secondary_rate_limit());
-    let result = h.client.post_notice(&issue(1), "hello").await;
-    assert_eq!(retry_after(result), Some(Duration::from_secs(60)));
+    assert_eq!(
+        h.notice_retry_after(InjectedFailure::secondary_rate_limit())
+            .await,
+        Some(Duration::from_secs(60))
+    );
 
     // A 403 with retry-after is a rate limit too, whatever its message.
-    h.fake.fail_next(
-        COMMENTS_PATH,
-        InjectedFailure::status(403).with_header("retry-after", "5"),
+    assert_eq!(
+        h.notice_retry_after(InjectedFailure::status(403).with_header("retry-after", "5"))
+            .await,
+        Some(Duration::from_secs(5))
     );
-    let result = h.client.post_notice(&issue(1), "hello").await;
-    assert_eq!(retry_after(result), Some(Duration::from_secs(5)));
 }
 
 #[tokio::test]
 async fn server_errors_and_unreachable_servers_are_transient() {
     let h = harness().await;
-    h.fake.fail_next(COMMENTS_PATH, InjectedFailure::status(500));
-    let result = h.client.post_notice(&issue(1), "hello").await;
-    assert_eq!(retry_after(result), None);
+    assert_eq!(h.notice_retry_after(InjectedFailure::status(500)).await, None);
 
     h.fake.fail_next(
         "/app/",

@@ -127,6 +127,23 @@ async fn ask(
     }
 }
 
+/// The signed-in operator's GET of `target`.
+async fn get_as(console: &ConsoleServices, operator: &str, target: &str) -> Answer {
+    ask(console, "GET", target, Some(operator), "").await
+}
+
+/// The signed-in operator's POST of `form` to `target`.
+async fn post_as(console: &ConsoleServices, operator: &str, target: &str, form: &str) -> Answer {
+    ask(console, "POST", target, Some(operator), form).await
+}
+
+/// Alice labels issue `number` `openhands`: the signed delivery `delivery_id`, accepted by the webhook function.
+async fn alice_labels(world: &World, number: u64, delivery_id: &str) {
+    let body = body_of(&labeled(number, "openhands", user("alice", ALICE_ID)));
+    let delivery = github_delivery("issues", delivery_id, body, WEBHOOK_SECRET);
+    assert_eq!(invoke_http(&world.webhook, &delivery.v2_event()).await.0, 202);
+}
+
 fn csrf(page: &str) -> String {
     let at = page.find("name=\"csrf\" value=\"").expect("a form with a token") + 19;
     page[at..at + 64].to_owned()
@@ -138,9 +155,7 @@ fn csrf(page: &str) -> String {
 #[tokio::test]
 async fn the_console_function_shows_what_the_worker_decided() {
     let (_github, world) = github_world().await;
-    let body = body_of(&labeled(8, "openhands", user("alice", ALICE_ID)));
-    let delivery = github_delivery("issues", "lambda-console-1", body.clone(), WEBHOOK_SECRET);
-    assert_eq!(invoke_http(&world.webhook, &delivery.v2_event()).await.0, 202);
+    alice_labels(&world, 8, "lambda-console-1").await;
     world.pump().await;
     let conversation = world.openhands.last_conversation_id();
 
@@ -165,23 +180,16 @@ async fn the_console_function_shows_what_the_worker_decided() {
     assert_eq!(signed_in.location.as_deref(), Some("/console/deliveries"));
     let operator = signed_in.cookie.expect("a new session");
 
-    let deliveries = ask(
-        &console,
-        "GET",
-        "/console/deliveries?provider=github",
-        Some(&operator),
-        "",
-    )
-    .await;
+    let deliveries = get_as(&console, &operator, "/console/deliveries?provider=github").await;
     assert_eq!(deliveries.status, 200);
     assert!(deliveries.body.contains("lambda-console-1") || deliveries.body.contains(&conversation[..8]));
     assert!(deliveries.body.contains("run started"), "{}", deliveries.body);
-    let runs = ask(&console, "GET", "/console/runs", Some(&operator), "").await;
+    let runs = get_as(&console, &operator, "/console/runs").await;
     assert!(runs.body.contains("github:octo-org/hello#8"), "{}", runs.body);
     assert!(runs
         .body
         .contains(&format!("https://app.example.test/conversations/{conversation}")));
-    let letters = ask(&console, "GET", "/console/dead-letters", Some(&operator), "").await;
+    let letters = get_as(&console, &operator, "/console/dead-letters").await;
     assert!(letters.body.contains("SQS dead-letter queue"));
 }
 
@@ -252,7 +260,7 @@ async fn the_console_function_registers_the_github_app_and_the_warm_functions_se
         .expect("the console function's settings");
     let console = console_services(&config, &world.aws, &world.sdk).expect("console services");
     let operator = operator_cookie(&console).await;
-    let setup = ask(&console, "GET", "/console/setup", Some(&operator), "").await;
+    let setup = get_as(&console, &operator, "/console/setup").await;
     assert_eq!(setup.status, 200, "{}", setup.body);
     assert!(
         setup.body.contains("https://hookline.example/webhooks/github"),
@@ -265,34 +273,14 @@ async fn the_console_function_registers_the_github_app_and_the_warm_functions_se
     // GitHub's side: the manifest posted, a code handed back.
     let manifest =
         json!({ "name": "Hookline", "redirect_url": "https://hookline.example/console/setup/github/done" });
-    let page = reqwest::Client::new()
-        .post(format!("{}/settings/apps/new?state={state}", github.url()))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(
-            form_urlencoded::Serializer::new(String::new())
-                .append_pair("manifest", &manifest.to_string())
-                .finish(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let at = page.find("code=").unwrap() + 5;
-    let code = page[at..].split(['&', '"']).next().unwrap().to_owned();
+    let code = github
+        .register_app_from_manifest(&manifest.to_string(), &state)
+        .await;
     let finish = format!(
         "code={code}&state={}",
         form_urlencoded::byte_serialize(state.as_bytes()).collect::<String>()
     );
-    let done = ask(
-        &console,
-        "POST",
-        "/console/setup/github/done",
-        Some(&operator),
-        &finish,
-    )
-    .await;
+    let done = post_as(&console, &operator, "/console/setup/github/done", &finish).await;
     assert_eq!(done.status, 200, "{}", done.body);
     assert!(done.body.contains("is set up"));
 
@@ -327,9 +315,7 @@ async fn the_console_function_registers_the_github_app_and_the_warm_functions_se
 #[tokio::test]
 async fn the_console_function_lists_and_retries_the_sqs_dead_letters() {
     let (_github, world) = github_world().await;
-    let body = body_of(&labeled(11, "openhands", user("alice", ALICE_ID)));
-    let delivery = github_delivery("issues", "lambda-dead-1", body.clone(), WEBHOOK_SECRET);
-    assert_eq!(invoke_http(&world.webhook, &delivery.v2_event()).await.0, 202);
+    alice_labels(&world, 11, "lambda-dead-1").await;
     // What SQS does after the last failed receive: the message moves to the dead-letter queue.
     let queued = world.receive().await;
     assert_eq!(queued.len(), 1);
@@ -358,21 +344,14 @@ async fn the_console_function_lists_and_retries_the_sqs_dead_letters() {
     aws.dead_letter_queue_url = Some(world.dlq_url.clone());
     let console = github_console(&world, &aws).await;
     let operator = operator_cookie(&console).await;
-    let letters = ask(&console, "GET", "/console/dead-letters", Some(&operator), "").await;
+    let letters = get_as(&console, &operator, "/console/dead-letters").await;
     assert_eq!(letters.status, 200, "{}", letters.body);
     assert!(letters.body.contains(&group), "{}", letters.body);
     assert!(letters.body.contains("moved-lambda-dead-1"));
     let at = letters.body.find("name=\"id\" value=\"").expect("a Retry form") + 17;
     let id = letters.body[at..].split('"').next().unwrap().to_owned();
     let form = format!("csrf={}&id={id}", csrf(&letters.body));
-    let retried = ask(
-        &console,
-        "POST",
-        "/console/dead-letters/retry",
-        Some(&operator),
-        &form,
-    )
-    .await;
+    let retried = post_as(&console, &operator, "/console/dead-letters/retry", &form).await;
     assert_eq!(retried.status, 200, "{}", retried.body);
     assert!(
         retried.body.contains("Put back on the queue."),
@@ -387,14 +366,7 @@ async fn the_console_function_lists_and_retries_the_sqs_dead_letters() {
     world.pump().await;
     assert_eq!(world.openhands.starts().len(), 1, "and its run started");
 
-    let again = ask(
-        &console,
-        "POST",
-        "/console/dead-letters/retry",
-        Some(&operator),
-        &form,
-    )
-    .await;
+    let again = post_as(&console, &operator, "/console/dead-letters/retry", &form).await;
     assert!(again.body.contains("no longer there"), "{}", again.body);
 }
 
@@ -420,20 +392,13 @@ async fn the_console_function_redelivers_a_stored_delivery() {
     world.link(Provider::Github, "github.com", "5151", "dave").await;
     let console = github_console(&world, &world.aws).await;
     let operator = operator_cookie(&console).await;
-    let deliveries = ask(&console, "GET", "/console/deliveries", Some(&operator), "").await;
+    let deliveries = get_as(&console, &operator, "/console/deliveries").await;
     assert!(deliveries.body.contains(">notice<"), "{}", deliveries.body);
     let form = format!(
         "csrf={}&key=github%23github.com%23lambda-redeliver-1",
         csrf(&deliveries.body)
     );
-    let redelivered = ask(
-        &console,
-        "POST",
-        "/console/deliveries/redeliver",
-        Some(&operator),
-        &form,
-    )
-    .await;
+    let redelivered = post_as(&console, &operator, "/console/deliveries/redeliver", &form).await;
     assert_eq!(redelivered.status, 200, "{}", redelivered.body);
     assert!(
         redelivered.body.contains("Delivered again"),
@@ -442,6 +407,6 @@ async fn the_console_function_redelivers_a_stored_delivery() {
     );
     world.pump().await;
     assert_eq!(world.openhands.starts().len(), 1, "dave's run started");
-    let after = ask(&console, "GET", "/console/deliveries", Some(&operator), "").await;
+    let after = get_as(&console, &operator, "/console/deliveries").await;
     assert!(after.body.contains("run started"), "{}", after.body);
 }

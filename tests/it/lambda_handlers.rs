@@ -148,6 +148,13 @@ impl Env {
         invoke_http(&self.webhook, &event).await
     }
 
+    /// Alice labels issue `number` `openhands`: [`Self::deliver`] as `delivery`, its status.
+    async fn label(&self, number: u64, delivery: &str) -> u16 {
+        self.deliver("issues", delivery, &labeled(number, "openhands", alice()))
+            .await
+            .0
+    }
+
     /// A correctly signed delivery as a REST API (v1) event through the webhook function.
     async fn deliver_v1(&self, event: &str, delivery: &str, payload: &Value) -> (u16, String) {
         let body = body_of(payload);
@@ -172,10 +179,7 @@ impl Env {
 
     /// Label an issue, run the worker, and return the started conversation's id.
     async fn start_labeled_run(&self, number: u64, delivery: &str) -> String {
-        let (status, _) = self
-            .deliver("issues", delivery, &labeled(number, "openhands", alice()))
-            .await;
-        assert_eq!(status, 202);
+        assert_eq!(self.label(number, delivery).await, 202);
         self.pump().await;
         self.openhands
             .starts()
@@ -289,12 +293,7 @@ async fn a_bad_signature_is_401_and_nothing_is_queued() {
     assert_eq!(invoke_http(&env.webhook, &event).await.0, 401);
 
     assert_eq!(env.queue_depth().await, 0);
-    assert_eq!(
-        env.deliver("issues", "d-bad-1", &labeled(3, "openhands", alice()))
-            .await
-            .0,
-        202
-    );
+    assert_eq!(env.label(3, "d-bad-1").await, 202);
     assert_eq!(env.queue_depth().await, 1);
 }
 
@@ -337,12 +336,7 @@ async fn when_the_queue_is_unavailable_the_claim_is_released_for_the_redelivery(
 async fn webhook_services_carry_no_api_clients() {
     let env = Env::start().await;
     assert_eq!(env.webhook.intakes.all().len(), 1);
-    assert_eq!(
-        env.deliver("issues", "d-only-intake", &labeled(7, "openhands", alice()))
-            .await
-            .0,
-        202
-    );
+    assert_eq!(env.label(7, "d-only-intake").await, 202);
     assert_eq!(env.queue_depth().await, 1);
     assert!(env.github.requests().is_empty());
     assert!(env.openhands.starts().is_empty());
@@ -380,10 +374,7 @@ async fn a_retry_after_brings_the_message_back_when_it_says() {
         "/repos/octo-org/hello/collaborators/alice/permission",
         InjectedFailure::too_many_requests(2),
     );
-    let (status, _) = env
-        .deliver("issues", "d-retry-after", &labeled(520, "openhands", alice()))
-        .await;
-    assert_eq!(status, 202);
+    assert_eq!(env.label(520, "d-retry-after").await, 202);
     let messages = env.receive().await;
     assert_eq!(messages.len(), 1);
     let response = env.invoke_worker(&env.full, env.lambda_event(&messages)).await;
@@ -630,10 +621,7 @@ async fn a_poison_message_ends_in_the_dead_letter_queue_and_nothing_else_is_lost
         );
     }
     for n in 601..=604 {
-        let (status, _) = env
-            .deliver("issues", &format!("d-x-{n}"), &labeled(n, "openhands", alice()))
-            .await;
-        assert_eq!(status, 202);
+        assert_eq!(env.label(n, &format!("d-x-{n}")).await, 202);
     }
 
     let batches = env.pump_with(&env.full).await;

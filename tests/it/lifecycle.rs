@@ -10,7 +10,7 @@ use hookline::domain::RunState;
 use hookline_tests::{
     fake_github::InjectedFailure,
     fake_openhands::post_event,
-    harness::{eventually, issue_comment, labeled, user, Harness, HarnessOptions, ALICE_ID},
+    harness::{eventually, issue_comment, user, Harness, HarnessOptions, ALICE_ID},
 };
 
 const SHARED_KEY: &str = "shared-callback-key";
@@ -353,9 +353,7 @@ async fn a_start_whose_answer_was_lost_is_followed_not_repeated() {
     let h = harness(&[("OPENHANDS_TIMEOUT_SECS", "1")]).await;
     // The server takes the start but answers after the client gave up.
     h.openhands.delay_next_answer(Duration::from_millis(1500));
-    let (status, _) = h
-        .deliver("issues", "lc-15", &labeled(110, "openhands", alice()))
-        .await;
+    let (status, _) = h.label(110, "lc-15").await;
     assert_eq!(status, 202);
     eventually("start received", || async { h.openhands.starts().len() == 1 }).await;
     // The retry comes after its backoff.

@@ -102,9 +102,14 @@ async fn label(h: &Harness, number: u64, body: &str, delivery: &str) -> Instant 
     sent
 }
 
+/// [`label`], as the delivery `real-<number>`.
+async fn label_issue(h: &Harness, number: u64, body: &str) -> Instant {
+    label(h, number, body, &format!("real-{number}")).await
+}
+
 /// Label issue `number` with `body` and wait until its conversation runs.
 async fn running(h: &Harness, number: u64, body: &str) -> hookline::domain::RunRecord {
-    label(h, number, body, &format!("real-{number}")).await;
+    label_issue(h, number, body).await;
     wait_for("running", || async {
         run_of(h, number).await.filter(|r| r.state == RunState::Running)
     })
@@ -126,6 +131,11 @@ fn is_final(body: &str) -> bool {
     !body.contains("I'm on it") && !body.contains("Working on it")
 }
 
+/// Wait until issue `number`'s status comment is the run's final message (`what` names it if it never comes).
+async fn final_status(h: &Harness, number: u64, what: &str) -> String {
+    wait_for(what, || async { status_text(h, number).filter(|b| is_final(b)) }).await
+}
+
 /// Every text issue `number`'s status comment had, in order, with when GitHub received it.
 fn status_history(h: &Harness, number: u64) -> Vec<(SystemTime, String)> {
     let Some(comment) = h.bot_comments().into_iter().find(|c| c.number == number) else {
@@ -145,11 +155,10 @@ fn status_history(h: &Harness, number: u64) -> Vec<(SystemTime, String)> {
 /// reached GitHub.
 async fn progress_run(oh: &RealOpenHands, h: &Harness, number: u64) -> Vec<Duration> {
     let marker = format!("progress-{number}");
-    label(
+    label_issue(
         h,
         number,
         &format!("Step by step. [[fake-llm: script=work delay=3 marker={marker}]]"),
-        &format!("real-{number}"),
     )
     .await;
     let progress = wait_for("progress shown", || async {
@@ -160,10 +169,7 @@ async fn progress_run(oh: &RealOpenHands, h: &Harness, number: u64) -> Vec<Durat
         progress.contains("- [ ] Explore the repository (in progress)"),
         "#{number}: {progress}"
     );
-    let body = wait_for("result", || async {
-        status_text(h, number).filter(|b| is_final(b))
-    })
-    .await;
+    let body = final_status(h, number, "result").await;
     assert!(
         body.contains(&format!("Fake summary for {marker}")),
         "#{number}: {body}"
@@ -232,10 +238,7 @@ async fn stopped_run(oh: &RealOpenHands, h: &Harness, number: u64) -> Duration {
         (listed[0]["execution_status"] == "paused").then(|| sent.elapsed())
     })
     .await;
-    let body = wait_for("stop posted", || async {
-        status_text(h, number).filter(|b| is_final(b))
-    })
-    .await;
+    let body = final_status(h, number, "stop posted").await;
     assert!(body.contains("Stopped by @alice"), "#{number}: {body}");
     settled(h, number, RunState::Failed).await;
     // The step in flight was cancelled and no other followed.
@@ -302,11 +305,10 @@ async fn labeled_run(h: &Harness, number: u64, marker: &str, delivery: &str) -> 
 /// finishes; the result comes after it.
 async fn follow_up_run(oh: &RealOpenHands, h: &Harness, number: u64, during_start: bool) {
     let marker = format!("follow-{number}");
-    label(
+    label_issue(
         h,
         number,
         &format!("Please look. [[fake-llm: await_follow_up=120 marker={marker}]]"),
-        &format!("real-{number}"),
     )
     .await;
     wait_for("status comment", || async { status_text(h, number) }).await;
@@ -331,10 +333,7 @@ async fn follow_up_run(oh: &RealOpenHands, h: &Harness, number: u64, during_star
         &format!("real-{number}-m"),
     )
     .await;
-    let body = wait_for("result", || async {
-        status_text(h, number).filter(|b| is_final(b))
-    })
-    .await;
+    let body = final_status(h, number, "result").await;
     assert!(
         body.contains(&format!("Fake summary for {marker}")),
         "#{number}: {body}"
@@ -378,10 +377,7 @@ async fn killed_sandbox_run(oh: &RealOpenHands, h: &Harness, number: u64) {
     let killed = oh.kill_sandbox(&run.conversation_id);
     assert!(!killed.is_empty());
     let at = Instant::now();
-    let body = wait_for("failure posted", || async {
-        status_text(h, number).filter(|b| is_final(b))
-    })
-    .await;
+    let body = final_status(h, number, "failure posted").await;
     let took = at.elapsed();
     assert!(body.contains("sandbox stopped working"), "#{number}: {body}");
     assert!(
@@ -397,17 +393,8 @@ async fn killed_sandbox_run(oh: &RealOpenHands, h: &Harness, number: u64) {
 }
 
 async fn failing_agent_run(h: &Harness, number: u64) {
-    label(
-        h,
-        number,
-        "This one fails. [[fake-llm: fail]]",
-        &format!("real-{number}"),
-    )
-    .await;
-    let body = wait_for("failure posted", || async {
-        status_text(h, number).filter(|b| is_final(b))
-    })
-    .await;
+    label_issue(h, number, "This one fails. [[fake-llm: fail]]").await;
+    let body = final_status(h, number, "failure posted").await;
     assert!(body.contains("stopped with status `error`"), "#{number}: {body}");
     // The terminal state is recorded just after the message is edited.
     settled(h, number, RunState::Failed).await;

@@ -59,6 +59,16 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// [`Self::start`] for a test that needs the browser: a missing binary fails the test, saying so.
+    ///
+    /// # Panics
+    /// If [`Self::start`] fails.
+    pub async fn open() -> Browser {
+        Self::start()
+            .await
+            .expect("Chromium and chromedriver (scripts/test.sh installs them)")
+    }
+
     /// Start chromedriver and open a session on headless Chromium.
     ///
     /// # Errors
@@ -131,6 +141,18 @@ impl Browser {
             .for_element(Locator::Css(css))
             .await
             .with_context(|| format!("find `{css}`"))
+    }
+
+    /// The `href` of the first element matching `css` (see [`Self::element`]), if it has one.
+    ///
+    /// # Errors
+    /// If no element matches in time or the attribute cannot be read.
+    pub async fn href_of(&self, css: &str) -> anyhow::Result<Option<String>> {
+        let element = self.element(css).await?;
+        element
+            .attr("href")
+            .await
+            .with_context(|| format!("the href of `{css}`"))
     }
 
     /// The rendered text of the first element matching `css` (see [`Self::element`]).
@@ -216,6 +238,19 @@ impl Browser {
         self.fill("#api-key", key).await?;
         self.click("#link").await?;
         self.text_once(".notice", "is linked").await.map(|_| ())
+    }
+
+    /// Open `attacker`, another origin's page whose form (button `#go`) posts to the console, press the button,
+    /// and wait for the console to refuse the post as not sent from itself.
+    ///
+    /// # Errors
+    /// If the page does not load or the console never refuses.
+    pub async fn post_from_another_site(&self, attacker: &str) -> anyhow::Result<()> {
+        self.goto(attacker).await?;
+        self.click("#go").await?;
+        self.text_once("main", "not sent from this console")
+            .await
+            .map(|_| ())
     }
 
     /// Open the console at `console` and sign in with the operator `token`.

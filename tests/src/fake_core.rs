@@ -453,6 +453,34 @@ pub fn query_number(query: &BTreeMap<String, String>, key: &str) -> Option<usize
     query.get(key).and_then(|value| value.parse().ok())
 }
 
+/// One page of a listing, as the `per_page` (default `default_per_page`, 1 to 100) and `page` (from 1) query
+/// parameters ask for it: GitHub's and GitLab's offset pagination.
+pub struct Page {
+    pub page: usize,
+    pub per_page: usize,
+    /// How many pages the listing has; at least one, even when empty.
+    pub pages: usize,
+}
+
+impl Page {
+    pub fn of(query: &BTreeMap<String, String>, default_per_page: usize, total: usize) -> Page {
+        let per_page = query_number(query, "per_page")
+            .unwrap_or(default_per_page)
+            .clamp(1, 100);
+        Page {
+            page: query_number(query, "page").unwrap_or(1).max(1),
+            per_page,
+            pages: total.div_ceil(per_page).max(1),
+        }
+    }
+
+    /// This page's share of `items`, as JSON by `json`.
+    pub fn items<T>(&self, items: &[T], json: impl Fn(&T) -> Value) -> Value {
+        let start = (self.page - 1) * self.per_page;
+        Value::Array(items.iter().skip(start).take(self.per_page).map(json).collect())
+    }
+}
+
 fn form_decode(text: &str) -> String {
     percent_decode(&text.replace('+', " "))
 }

@@ -49,7 +49,7 @@ use serde_json::{json, Value};
 
 pub use crate::fake_core::RecordedRequest;
 use crate::fake_core::{
-    self, percent_decode, query_map, query_number, reason, FakeServer, Incoming, Listener, Locked, Recording,
+    self, percent_decode, query_map, reason, FakeServer, Incoming, Listener, Locked, Page, Recording,
 };
 use crate::fake_oauth::{escape, OAuthDesk, SignInRoutes};
 
@@ -351,6 +351,29 @@ impl FakeGithub {
     /// Manifests posted to the App registration page, oldest first.
     pub fn posted_manifests(&self) -> Vec<PostedManifest> {
         self.shared.state.lock().manifests.clone()
+    }
+
+    /// What a person's browser does on GitHub's "Create GitHub App" page: post `manifest` (JSON) with `state`
+    /// to `/settings/apps/new`, and follow the page's link back; the one-time code that link carries.
+    ///
+    /// # Panics
+    /// If the fake does not answer with a page linking back with a code.
+    pub async fn register_app_from_manifest(&self, manifest: &str, state: &str) -> String {
+        let form = form_urlencoded::Serializer::new(String::new())
+            .append_pair("manifest", manifest)
+            .finish();
+        let page = reqwest::Client::new()
+            .post(format!("{}/settings/apps/new?state={state}", self.url()))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await
+            .expect("the fake answers")
+            .text()
+            .await
+            .expect("a page");
+        let at = page.find("code=").expect("a link back with a code") + 5;
+        page[at..].split(['&', '"']).next().unwrap_or_default().to_owned()
     }
 
     /// Apps created from manifests (as the conversions answered them), oldest first.
@@ -866,18 +889,13 @@ fn list_comments(request: &RepoRequest<'_>, state: &FakeState, kind: CommentKind
         .filter(|c| c.kind == kind && c.repo == request.repo && c.number == number)
         .collect();
     comments.sort_by_key(|c| (c.created_at, c.id));
-    let per_page = query_number(request.query, "per_page")
-        .unwrap_or(30)
-        .clamp(1, 100);
-    let page = query_number(request.query, "page").unwrap_or(1).max(1);
-    let last_page = comments.len().div_ceil(per_page).max(1);
-    let items: Vec<Value> = comments
-        .iter()
-        .skip((page - 1) * per_page)
-        .take(per_page)
-        .map(|c| comment_json(c))
-        .collect();
-    let mut response = reply(StatusCode::OK, Value::Array(items));
+    let listing = Page::of(request.query, 30, comments.len());
+    let mut response = reply(StatusCode::OK, listing.items(&comments, |c| comment_json(c)));
+    let Page {
+        page,
+        per_page,
+        pages: last_page,
+    } = listing;
     if page < last_page {
         let link = |page: usize| {
             format!(

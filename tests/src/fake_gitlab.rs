@@ -43,9 +43,7 @@ use hookline::{
 use serde_json::{json, Value};
 
 pub use crate::fake_core::RecordedRequest;
-use crate::fake_core::{
-    self, query_map, query_number, reason, FakeServer, Incoming, Listener, Locked, Recording,
-};
+use crate::fake_core::{self, query_map, reason, FakeServer, Incoming, Listener, Locked, Page, Recording};
 use crate::fake_oauth::{OAuthDesk, SignInRoutes};
 
 /// The instance's OAuth sign-in.
@@ -727,18 +725,13 @@ fn list_notes(request: &Request<'_>, state: &FakeState, item: &Item) -> Response
     if request.query.get("sort").map(String::as_str) != Some("asc") {
         notes.reverse();
     }
-    let per_page = query_number(request.query, "per_page")
-        .unwrap_or(20)
-        .clamp(1, 100);
-    let page = query_number(request.query, "page").unwrap_or(1).max(1);
-    let total_pages = notes.len().div_ceil(per_page).max(1);
-    let items: Vec<Value> = notes
-        .iter()
-        .skip((page - 1) * per_page)
-        .take(per_page)
-        .map(|n| note_json(n))
-        .collect();
-    let mut response = reply(StatusCode::OK, Value::Array(items));
+    let listing = Page::of(request.query, 20, notes.len());
+    let mut response = reply(StatusCode::OK, listing.items(&notes, |n| note_json(n)));
+    let Page {
+        page,
+        per_page,
+        pages: total_pages,
+    } = listing;
     let next = if page < total_pages {
         (page + 1).to_string()
     } else {

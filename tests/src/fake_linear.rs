@@ -297,6 +297,43 @@ impl FakeLinear {
         comment
     }
 
+    /// `author` (user id, name) writes `body` on the issue `issue_id` at `now` (epoch seconds), in Linear's UI:
+    /// the comment `comment_id` is stored, and the answer is the `Comment` `create` webhook Linear sends for it
+    /// to the organization `organization_id` (workspace `acme`).
+    pub fn comment_webhook(
+        &self,
+        organization_id: &str,
+        issue_id: &str,
+        comment_id: &str,
+        (author, name): (&str, &str),
+        body: &str,
+        now: u64,
+    ) -> Value {
+        self.seed_comment(comment_id, issue_id, author, body, None, now);
+        let issue = self.issue(issue_id).expect("a seeded issue");
+        let team_key = issue.identifier.split('-').next().unwrap_or_default();
+        let issue_url = format!("https://linear.app/acme/issue/{}", issue.identifier);
+        json!({
+            "action": "create",
+            "type": "Comment",
+            "actor": {"id": author, "type": "user", "name": name},
+            "createdAt": "2026-11-28T10:00:00.000Z",
+            "data": {
+                "id": comment_id, "body": body, "issueId": issue_id, "userId": author,
+                "issue": {"id": issue_id, "identifier": issue.identifier, "title": issue.title,
+                          "team": {"id": issue.team_id, "key": team_key},
+                          "url": issue_url},
+                "user": {"id": author, "name": name},
+                "botActor": null, "parentId": null,
+                "createdAt": "2026-11-28T10:00:00.000Z", "updatedAt": "2026-11-28T10:00:00.000Z"
+            },
+            "url": format!("{issue_url}#comment-{comment_id}"),
+            "organizationId": organization_id,
+            "webhookId": "wh-acme",
+            "webhookTimestamp": now * 1000,
+        })
+    }
+
     /// Every request so far, oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.server.requests()

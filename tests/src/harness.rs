@@ -292,17 +292,21 @@ impl Harness {
         (status, response.text().await.unwrap_or_default())
     }
 
+    /// Alice labels issue `number` `openhands`: [`Self::deliver`] as `delivery`.
+    pub async fn label(&self, number: u64, delivery: &str) -> (u16, String) {
+        self.deliver(
+            "issues",
+            delivery,
+            &labeled(number, "openhands", user("alice", ALICE_ID)),
+        )
+        .await
+    }
+
     /// Label issue `number` (by alice) and wait until its conversation's start was requested and the queue
     /// drained; returns the conversation id.
     pub async fn start_labeled_run(&self, number: u64, delivery: &str) -> String {
         let before = self.openhands.starts().len();
-        let (status, _) = self
-            .deliver(
-                "issues",
-                delivery,
-                &labeled(number, "openhands", user("alice", ALICE_ID)),
-            )
-            .await;
+        let (status, _) = self.label(number, delivery).await;
         assert_eq!(status, 202, "delivery {delivery}");
         eventually("conversation start requested", || async {
             self.openhands.starts().len() > before

@@ -2,7 +2,7 @@
 //! folder, in an environment holding only what each test sets.
 
 use std::{
-    path::Path,
+    path::{Path, PathBuf},
     process::{Command, Output},
 };
 
@@ -17,6 +17,22 @@ fn admin(data: &Path, vars: &[(&str, &str)], args: &[&str]) -> Output {
         .expect("hookline-admin runs")
 }
 
+/// `line` split into arguments at spaces, as a shell splits a command line without quotes.
+fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
+/// The README's first invocation: Alice's GitHub account linked to her OpenHands user and key.
+const README_LINK_ADD: &str =
+    "link add github 21031067 alice@example.com --login alice --api-key-secret hookline/alice";
+
+/// A data folder that does not exist yet, in a temporary directory that lives as long as the guard.
+fn data_folder() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    (dir, data)
+}
+
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -27,25 +43,10 @@ fn stderr(output: &Output) -> String {
 
 #[test]
 fn the_readme_commands_work_end_to_end_on_sqlite() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let data = dir.path().join("data");
+    let (_dir, data) = data_folder();
 
     // GIVEN a data folder that does not exist yet WHEN a link is added THEN the database is created with it
-    let added = admin(
-        &data,
-        &[],
-        &[
-            "link",
-            "add",
-            "github",
-            "21031067",
-            "alice@example.com",
-            "--login",
-            "alice",
-            "--api-key-secret",
-            "hookline/alice",
-        ],
-    );
+    let added = admin(&data, &[], &words(README_LINK_ADD));
     assert!(added.status.success(), "{}", stderr(&added));
     assert_eq!(
         stdout(&added),
@@ -81,8 +82,7 @@ fn the_readme_commands_work_end_to_end_on_sqlite() {
 
 #[test]
 fn tenants_come_from_the_hosts_settings() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let data = dir.path().join("data");
+    let (_dir, data) = data_folder();
     let jira = [
         ("JIRA_TENANTS", "acme.atlassian.net,globex.atlassian.net"),
         ("JIRA_ACME_ATLASSIAN_NET_BOT_ACCOUNT_ID", "bot-1"),
@@ -102,15 +102,7 @@ fn tenants_come_from_the_hosts_settings() {
     let added = admin(
         &data,
         &jira,
-        &[
-            "link",
-            "add",
-            "jira",
-            "5b10ac8d",
-            "alice",
-            "--tenant",
-            "Globex.Atlassian.net",
-        ],
+        &words("link add jira 5b10ac8d alice --tenant Globex.Atlassian.net"),
     );
     assert!(added.status.success(), "{}", stderr(&added));
     assert_eq!(
@@ -124,23 +116,14 @@ fn tenants_come_from_the_hosts_settings() {
     let slack = admin(
         &data,
         &[],
-        &[
-            "link",
-            "add",
-            "slack",
-            "U0G9QF9C6",
-            "bob",
-            "--tenant",
-            "T024BE7LD",
-        ],
+        &words("link add slack U0G9QF9C6 bob --tenant T024BE7LD"),
     );
     assert_eq!(stdout(&slack), "linked slack T024BE7LD/U0G9QF9C6 -> bob\n");
 }
 
 #[test]
 fn help_and_usage_errors_are_clap_s() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let data = dir.path().join("data");
+    let (_dir, data) = data_folder();
     let help = admin(&data, &[], &["--help"]);
     assert!(help.status.success());
     for command in [
@@ -172,8 +155,7 @@ fn help_and_usage_errors_are_clap_s() {
 
 #[test]
 fn sqlite_can_be_forced_when_hookline_table_is_set() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let data = dir.path().join("data");
+    let (_dir, data) = data_folder();
     let listed = admin(
         &data,
         &[("HOOKLINE_TABLE", "hookline-Table")],

@@ -69,28 +69,14 @@ impl<D: Deployment> Linear<D> {
     fn comment_by(&self, (user, name): (&str, &str), delivery: &str, text: &str) -> Delivery {
         let comment_id = format!("c-{}", 1 + self.next_comment.fetch_add(1, Ordering::SeqCst));
         let body = format!("@openhands {text}");
-        let now = SystemClock.now_secs();
-        self.linear
-            .seed_comment(&comment_id, ISSUE, user, &body, None, now);
-        let payload = json!({
-            "action": "create",
-            "type": "Comment",
-            "actor": {"id": user, "type": "user", "name": name},
-            "createdAt": "2026-11-28T10:00:00.000Z",
-            "data": {
-                "id": comment_id, "body": body, "issueId": ISSUE, "userId": user,
-                "issue": {"id": ISSUE, "identifier": "ENG-7", "title": "Crash on save",
-                          "team": {"id": "team-eng", "key": "ENG"},
-                          "url": "https://linear.app/acme/issue/ENG-7"},
-                "user": {"id": user, "name": name},
-                "botActor": null, "parentId": null,
-                "createdAt": "2026-11-28T10:00:00.000Z", "updatedAt": "2026-11-28T10:00:00.000Z"
-            },
-            "url": format!("https://linear.app/acme/issue/ENG-7#comment-{comment_id}"),
-            "organizationId": ORG,
-            "webhookId": "wh-acme",
-            "webhookTimestamp": now * 1000,
-        });
+        let payload = self.linear.comment_webhook(
+            ORG,
+            ISSUE,
+            &comment_id,
+            (user, name),
+            &body,
+            SystemClock.now_secs(),
+        );
         self.webhook(&payload, "Comment", delivery)
     }
 }

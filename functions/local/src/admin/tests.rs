@@ -12,6 +12,15 @@ fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
     Cli::try_parse_from(std::iter::once("hookline-admin").chain(args.iter().copied()))
 }
 
+/// `line` split into arguments at spaces, as a shell splits a command line without quotes.
+fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
+/// The README's first invocation: Alice's GitHub account linked to her OpenHands user and key.
+const README_LINK_ADD: &str =
+    "link add github 21031067 alice@example.com --login alice --api-key-secret hookline/alice";
+
 /// A lookup over `pairs`, blank values unset (as [`process_env`]).
 fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
     let map: HashMap<String, String> = pairs
@@ -50,18 +59,7 @@ const LINEAR_TWO: &[(&str, &str)] = &[
 #[test]
 fn the_readme_invocations_parse() {
     // GIVEN the README's commands WHEN parsed THEN each is the command it documents
-    let cli = parse(&[
-        "link",
-        "add",
-        "github",
-        "21031067",
-        "alice@example.com",
-        "--login",
-        "alice",
-        "--api-key-secret",
-        "hookline/alice",
-    ])
-    .expect("link add parses");
+    let cli = parse(&words(README_LINK_ADD)).expect("link add parses");
     let Command::Link(LinkCommand::Add(add)) = cli.command else {
         panic!("not link add: {cli:?}");
     };
@@ -97,17 +95,7 @@ fn the_readme_invocations_parse() {
 
 #[test]
 fn options_go_anywhere_and_the_store_flags_are_global() {
-    let cli = parse(&[
-        "--aws",
-        "link",
-        "add",
-        "--tenant",
-        "T024BE7LD",
-        "slack",
-        "U123",
-        "bob",
-    ])
-    .expect("parses");
+    let cli = parse(&words("--aws link add --tenant T024BE7LD slack U123 bob")).expect("parses");
     assert!(cli.aws);
     let Command::Link(LinkCommand::Add(add)) = cli.command else {
         panic!("not link add");
@@ -396,22 +384,7 @@ async fn links_are_added_listed_and_removed_with_the_providers_tenant() {
         ("GITLAB_GIT_EXAMPLE_COM_BOT_USERNAME", "bot"),
     ];
     assert_eq!(
-        exec(
-            &store,
-            &[
-                "link",
-                "add",
-                "github",
-                "21031067",
-                "alice@example.com",
-                "--login",
-                "alice",
-                "--api-key-secret",
-                "hookline/alice"
-            ],
-            &[]
-        )
-        .await,
+        exec(&store, &words(README_LINK_ADD), &[]).await,
         Ok("linked github github.com/21031067 -> alice@example.com\n".into())
     );
     assert_eq!(
@@ -469,18 +442,9 @@ fn runs_default_to_every_state_and_name_each_once() {
 #[test]
 fn deliveries_parses_its_filters_and_bounds_the_limit() {
     // GIVEN `deliveries` with every option WHEN parsed THEN each lands, and the limit defaults to 50
-    let cli = parse(&[
-        "deliveries",
-        "--provider",
-        "slack",
-        "--tenant",
-        "T01",
-        "--limit",
-        "1000",
-        "--after",
-        "cursor",
-        "--json",
-    ])
+    let cli = parse(&words(
+        "deliveries --provider slack --tenant T01 --limit 1000 --after cursor --json",
+    ))
     .expect("parses");
     let Command::Deliveries(args) = cli.command else {
         panic!("not deliveries: {cli:?}");
