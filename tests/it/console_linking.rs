@@ -258,7 +258,7 @@ async fn a_person_picks_the_shared_identity_where_the_operator_allows_it() {
     let browser = Browser::open().await;
     h.github.sign_in_as("bob", BOB_ID);
     sign_in_with_github(&browser, &link).await;
-    assert!(browser.text_of("main").await.unwrap().contains("shared-bot"));
+    browser.text_once("main", "shared-bot").await.unwrap();
     browser.click("#link-shared").await.unwrap();
     browser.text_once(".notice", "is linked").await.unwrap();
     let stored = bobs_link(&h).await;
