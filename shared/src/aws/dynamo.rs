@@ -489,13 +489,6 @@ impl DeliveryLog for DynamoStore {
             ("envelope".to_owned(), s(envelope)),
             (EXPIRES_AT.to_owned(), n(expires_at)),
         ]);
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(envelope))
-            .send()
-            .await
-            .map_err(|err| self.error(err))?;
         let item = HashMap::from([
             (PK.to_owned(), s(pk)),
             (SK.to_owned(), s("DECISION")),
@@ -508,13 +501,15 @@ impl DeliveryLog for DynamoStore {
             (GSI1_PK.to_owned(), s(decision_partition(decision.provider))),
             (GSI1_SK.to_owned(), s(decision_position(decision))),
         ]);
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|err| self.error(err))?;
+        let put = |item| {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .send()
+        };
+        // Two items, written side by side: the worker waits for one round trip, not two.
+        tokio::try_join!(put(envelope), put(item)).map_err(|err| self.error(err))?;
         Ok(())
     }
 

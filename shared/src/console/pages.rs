@@ -412,8 +412,6 @@ pub fn link_start(frame: &Frame<'_>, invitation: &Invitation, sign_in: Option<&s
     )
 }
 
-/// After signing in: the account's link now (with a way to remove it), and the form for the OpenHands user and
-/// API key.
 /// What the key form of a signed-in person shows.
 pub struct KeyForm<'a> {
     pub invitation: &'a Invitation,
@@ -425,6 +423,8 @@ pub struct KeyForm<'a> {
     pub shared: Option<&'a DefaultIdentity>,
 }
 
+/// After signing in: the account's link now (with a way to remove it), the form for the OpenHands user and API
+/// key, and the shared identity where it is offered.
 pub fn link_key_form(frame: &Frame<'_>, form: &KeyForm<'_>) -> String {
     let KeyForm {
         invitation,

@@ -45,9 +45,10 @@ impl SqliteStore {
         &self.db
     }
 
-    /// Delete delivery records, decisions and their envelopes that expired at or before `now`; returns how many. Run it
-    /// periodically: expired records already count as absent, so this only reclaims space. Works through each
-    /// table a chunk at a time, releasing the lock in between, so webhook requests interleave with a large purge.
+    /// Delete delivery records, decisions and their envelopes that expired at or before `now`; returns how many.
+    /// Run it periodically: expired records already count as absent, so this only reclaims space. Works through
+    /// each table a chunk at a time, releasing the lock in between, so webhook requests interleave with a large
+    /// purge.
     pub fn purge_expired(&self, now: u64) -> Result<usize, PortError> {
         Ok(self.db.purge(&PURGE_DELIVERIES, now)?
             + self.db.purge(&PURGE_DECISIONS, now)?

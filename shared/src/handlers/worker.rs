@@ -221,14 +221,26 @@ async fn process_envelope(
                 return Ok(Verdict::on(DecisionKind::Notice, "options refused", &trigger, None));
             }
         };
-        let link = services
+        let shared = services.settings.default_identity.as_ref();
+        // As whom the run works, and whether that is the shared identity: the person's link, else the shared
+        // identity where it serves everyone unlinked.
+        let identity = match services
             .identities
             .get_link(trigger.provider, &trigger.tenant, &trigger.actor.id)
-            .await?;
-        let shared = services.settings.default_identity.as_ref();
-        let under_shared = match &link {
-            Some(link) => shared.is_some_and(|shared| shared.is(link)),
-            None => shared.is_some_and(|shared| !shared.chosen_only),
+            .await?
+        {
+            Some(link) => Some((
+                shared.is_some_and(|shared| shared.is(&link)),
+                link.openhands_user,
+                link.api_key_secret,
+            )),
+            None => shared
+                .filter(|shared| !shared.chosen_only)
+                .map(|shared| (true, shared.openhands_user.clone(), shared.api_key_secret.clone())),
+        };
+        let Some((under_shared, openhands_user, api_key_secret)) = identity else {
+            notify_unlinked(services, module, &trigger).await?;
+            return Ok(Verdict::on(DecisionKind::Notice, "unlinked person", &trigger, None));
         };
         // The shared identity reaches whatever it can; a repository picked by whoever writes the message is only
         // for people working under their own.
@@ -242,22 +254,9 @@ async fn process_envelope(
             let reason = "repository named under the shared identity";
             return Ok(Verdict::on(DecisionKind::Notice, reason, &trigger, None));
         }
-        let (openhands_user, api_key_secret) = match link {
-            Some(link) => (link.openhands_user, link.api_key_secret),
-            None => match shared.filter(|shared| !shared.chosen_only) {
-                Some(default) => {
-                    info!(
-                        decision = "default_identity",
-                        "unlinked person; using the default identity"
-                    );
-                    (default.openhands_user.clone(), default.api_key_secret.clone())
-                }
-                None => {
-                    notify_unlinked(services, module, &trigger).await?;
-                    return Ok(Verdict::on(DecisionKind::Notice, "unlinked person", &trigger, None));
-                }
-            },
-        };
+        if under_shared {
+            info!(decision = "default_identity", "working under the shared identity");
+        }
         // One active conversation per thread: a mention on a busy thread becomes a follow-up. The thread points
         // at its latest conversation; one that has ended leaves the thread free, and the new run names it.
         let mut previous = None;
