@@ -305,6 +305,15 @@ def provider_headers(agent: str, body: str, extra: dict) -> dict:
     }
 
 
+def tenant_webhook(provider: str, tenant: str, agent: str, body: str, extra: dict, request_id: str,
+                   source_ip: str) -> dict:
+    """A provider's delivery to its per-tenant route, `POST /webhooks/{provider}/{tenant}`."""
+    return http_v2(
+        f"/webhooks/{provider}/{tenant}", f"POST /webhooks/{provider}/{{tenant}}",
+        provider_headers(agent, body, extra), body, request_id, path_parameters={"tenant": tenant},
+        source_ip=source_ip)
+
+
 def other_providers() -> dict:
     """One signed HTTP API v2 event per other provider, each a comment mentioning the bot (a trigger)."""
     files = {}
@@ -325,16 +334,13 @@ def other_providers() -> dict:
                   "state": "opened", "labels": []},
     }
     body = compact(note)
-    path = "/webhooks/gitlab/gitlab.com"
-    files["gitlab-note.json"] = http_v2(
-        path, "POST /webhooks/gitlab/{tenant}",
-        provider_headers("GitLab/18.6.0", body, {
-            "x-gitlab-event": "Note Hook",
-            "x-gitlab-token": TEST_GITLAB_TOKEN,
-            "x-gitlab-event-uuid": "0c6f3d2a-9b1e-4f5a-8c7d-6e5f4a3b2c1d",
-            "idempotency-key": "5b4a3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c10",
-            "x-gitlab-instance": "https://gitlab.com",
-        }), body, "G1l2B3r4T5y6Uw=", path_parameters={"tenant": "gitlab.com"}, source_ip="34.74.90.64")
+    files["gitlab-note.json"] = tenant_webhook("gitlab", "gitlab.com", "GitLab/18.6.0", body, {
+        "x-gitlab-event": "Note Hook",
+        "x-gitlab-token": TEST_GITLAB_TOKEN,
+        "x-gitlab-event-uuid": "0c6f3d2a-9b1e-4f5a-8c7d-6e5f4a3b2c1d",
+        "idempotency-key": "5b4a3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c10",
+        "x-gitlab-instance": "https://gitlab.com",
+    }, "G1l2B3r4T5y6Uw=", source_ip="34.74.90.64")
 
     # Slack (shared route: signing secret slack/signing-secret, tenant = the body's team_id).
     mention = {
@@ -372,13 +378,12 @@ def other_providers() -> dict:
                              "description": "Steps: save twice."}},
     }
     body = compact(comment)
-    files["jira-comment-created.json"] = http_v2(
-        "/webhooks/jira/acme.atlassian.net", "POST /webhooks/jira/{tenant}",
-        provider_headers("Atlassian Webhook HTTP Client", body, {
-            "x-atlassian-webhook-identifier": "a7e0c1d2-3b4f-4a5e-9c8d-7f6e5d4c3b2a",
-            "x-atlassian-webhook-retry": "0",
-            "x-hub-signature": "sha256=" + hmac_hex(TEST_JIRA_WEBHOOK_SECRET, body),
-        }), body, "J1i2R3r4T5y6Uw=", path_parameters={"tenant": "acme.atlassian.net"}, source_ip="104.192.142.240")
+    agent = "Atlassian Webhook HTTP Client"
+    files["jira-comment-created.json"] = tenant_webhook("jira", "acme.atlassian.net", agent, body, {
+        "x-atlassian-webhook-identifier": "a7e0c1d2-3b4f-4a5e-9c8d-7f6e5d4c3b2a",
+        "x-atlassian-webhook-retry": "0",
+        "x-hub-signature": "sha256=" + hmac_hex(TEST_JIRA_WEBHOOK_SECRET, body),
+    }, "J1i2R3r4T5y6Uw=", source_ip="104.192.142.240")
 
     # Linear (tenant acme, organization org-acme): a new comment mentioning the handle.
     linear = {
@@ -402,13 +407,11 @@ def other_providers() -> dict:
         "webhookTimestamp": TIME_EPOCH_MS,
     }
     body = compact(linear)
-    files["linear-comment.json"] = http_v2(
-        "/webhooks/linear/acme", "POST /webhooks/linear/{tenant}",
-        provider_headers("Linear-Webhook", body, {
-            "linear-delivery": "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a",
-            "linear-event": "Comment",
-            "linear-signature": hmac_hex(TEST_LINEAR_WEBHOOK_SECRET, body),
-        }), body, "L1i2N3r4T5y6Uw=", path_parameters={"tenant": "acme"}, source_ip="35.231.147.226")
+    files["linear-comment.json"] = tenant_webhook("linear", "acme", "Linear-Webhook", body, {
+        "linear-delivery": "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a",
+        "linear-event": "Comment",
+        "linear-signature": hmac_hex(TEST_LINEAR_WEBHOOK_SECRET, body),
+    }, "L1i2N3r4T5y6Uw=", source_ip="35.231.147.226")
     return files
 
 

@@ -485,6 +485,15 @@ pub trait Conversations: Send + Sync {
         auth: &OpenHandsAuth,
         conversation_ids: &[String],
     ) -> Result<Vec<Option<ConversationStatus>>, PortError>;
+    /// One conversation's listing; `None` where it does not exist yet.
+    async fn status(
+        &self,
+        auth: &OpenHandsAuth,
+        conversation_id: &str,
+    ) -> Result<Option<ConversationStatus>, PortError> {
+        let ids = [conversation_id.to_owned()];
+        Ok(self.statuses(auth, &ids).await?.into_iter().next().flatten())
+    }
     /// `GET /api/v1/app-conversations/start-tasks?ids=<task id>`.
     async fn start_task(&self, auth: &OpenHandsAuth, task_id: &str) -> Result<Option<StartTask>, PortError>;
     /// The newest start task for a conversation created at or after `since` (epoch s), if the server has one.

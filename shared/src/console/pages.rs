@@ -108,7 +108,8 @@ pub fn deliveries(
     redelivery: Redelivery,
 ) -> String {
     let older = older_link(
-        &format!("{}/deliveries", frame.base),
+        frame,
+        "/deliveries",
         &[
             ("provider", filter.provider.map(Provider::as_str)),
             ("tenant", filter.tenant),
@@ -119,12 +120,10 @@ pub fn deliveries(
         frame,
         "Deliveries",
         html! {
-            form.filters method="get" action={ (frame.base) "/deliveries" } {
-                (provider_select(filter.provider))
+            (filter_form(frame, "/deliveries", filter.provider, html! {
                 label for="tenant" { "Tenant" }
                 input #tenant type="text" name="tenant" value=[filter.tenant];
-                button type="submit" { "Filter" }
-            }
+            }))
             @match redelivery.done {
                 Some(true) => p.notice role="status" {
                     "Delivered again: the worker decides it anew, and its row shows the new decision."
@@ -184,7 +183,8 @@ pub struct RunFilter {
 
 pub fn runs(frame: &Frame<'_>, filter: &RunFilter, page: &RunPage, links: &Links<'_>, now: u64) -> String {
     let older = older_link(
-        &format!("{}/runs", frame.base),
+        frame,
+        "/runs",
         &[
             ("provider", filter.provider.map(Provider::as_str)),
             ("state", filter.state.map(RunState::as_str)),
@@ -195,8 +195,7 @@ pub fn runs(frame: &Frame<'_>, filter: &RunFilter, page: &RunPage, links: &Links
         frame,
         "Runs",
         html! {
-            form.filters method="get" action={ (frame.base) "/runs" } {
-                (provider_select(filter.provider))
+            (filter_form(frame, "/runs", filter.provider, html! {
                 label for="state" { "State" }
                 select #state name="state" {
                     option value="" { "any" }
@@ -204,8 +203,7 @@ pub fn runs(frame: &Frame<'_>, filter: &RunFilter, page: &RunPage, links: &Links
                         option value=(state.as_str()) selected[filter.state == Some(state)] { (state.as_str()) }
                     }
                 }
-                button type="submit" { "Filter" }
-            }
+            }))
             @if page.runs.is_empty() { p.empty { "No runs." } } @else {
                 table #runs {
                     thead { tr { th { "Started" } th { "State" } th { "Provider" } th { "Thread" } th { "Title" }
@@ -506,20 +504,31 @@ impl Links<'_> {
     }
 }
 
-fn provider_select(chosen: Option<Provider>) -> Markup {
+/// A listing's filter form (GET to its own `route`): the provider first, then the listing's own `controls`.
+fn filter_form(frame: &Frame<'_>, route: &str, chosen: Option<Provider>, controls: Markup) -> Markup {
     html! {
-        label for="provider" { "Provider" }
-        select #provider name="provider" {
-            option value="" { "any" }
-            @for provider in Provider::ALL {
-                option value=(provider.as_str()) selected[chosen == Some(provider)] { (provider.as_str()) }
+        form.filters method="get" action={ (frame.base) (route) } {
+            label for="provider" { "Provider" }
+            select #provider name="provider" {
+                option value="" { "any" }
+                @for provider in Provider::ALL {
+                    option value=(provider.as_str()) selected[chosen == Some(provider)] { (provider.as_str()) }
+                }
             }
+            (controls)
+            button type="submit" { "Filter" }
         }
     }
 }
 
-/// The link to the next (older) page, when there is one: `path` with the set `filters` and the cursor.
-fn older_link(path: &str, filters: &[(&str, Option<&str>)], cursor: Option<&str>) -> Markup {
+/// The link to the next (older) page of the listing at `route`, when there is one: with the set `filters`
+/// and the cursor.
+fn older_link(
+    frame: &Frame<'_>,
+    route: &str,
+    filters: &[(&str, Option<&str>)],
+    cursor: Option<&str>,
+) -> Markup {
     let Some(cursor) = cursor else {
         return html! {};
     };
@@ -530,7 +539,7 @@ fn older_link(path: &str, filters: &[(&str, Option<&str>)], cursor: Option<&str>
         }
     }
     query.append_pair("after", cursor);
-    html! { a.next href={ (path) "?" (query.finish()) } { "Older →" } }
+    html! { a.next href={ (frame.base) (route) "?" (query.finish()) } { "Older →" } }
 }
 
 fn timestamp(epoch_secs: u64) -> String {

@@ -73,6 +73,21 @@ enum Sender {
     SharedKey,
 }
 
+/// What one callback says of its conversation, and who said it.
+struct Report {
+    sender: Sender,
+    /// The last execution status it names.
+    status: Option<String>,
+    /// The agent's events; `None` for the conversation-info form.
+    events: Option<Vec<AgentEvent>>,
+}
+
+impl Report {
+    fn status(&self) -> Option<&str> {
+        self.status.as_deref()
+    }
+}
+
 async fn route(services: &Services, request: &HttpRequest<'_>) -> Result<HttpReply, WebhookError> {
     if request.method != "POST" {
         return Err(WebhookError::MethodNotAllowed);
@@ -111,7 +126,7 @@ async fn route(services: &Services, request: &HttpRequest<'_>) -> Result<HttpRep
         return Ok(HttpReply::text(200, "ignored"));
     };
 
-    let (status, events) = match events_route {
+    let report = match events_route {
         Some(_) => {
             let events: Vec<AgentEvent> = serde_json::from_slice(request.body)
                 .map_err(|_| WebhookError::Malformed("expected a JSON array of events"))?;
@@ -119,22 +134,30 @@ async fn route(services: &Services, request: &HttpRequest<'_>) -> Result<HttpRep
                 .iter()
                 .filter_map(|e| e.execution_status().map(str::to_owned))
                 .next_back();
-            (status, Some(events))
+            Report {
+                sender,
+                status,
+                events: Some(events),
+            }
         }
         None => {
             let info: ConversationInfo = serde_json::from_slice(request.body)
                 .map_err(|_| WebhookError::Malformed("expected conversation info"))?;
-            (info.execution_status, None)
+            Report {
+                sender,
+                status: info.execution_status,
+                events: None,
+            }
         }
     };
     let span = info_span!(
         "callback",
         conversation_id = %conversation_id,
         sender = ?sender,
-        status = status.as_deref().unwrap_or("")
+        status = report.status().unwrap_or("")
     );
     async {
-        match observe(services, run, sender, status.as_deref(), events.as_deref()).await {
+        match observe(services, run, &report).await {
             Ok(()) => Ok(HttpReply::text(200, "ok")),
             Err(ProcessError::Transient(reason, _)) => {
                 warn!(
@@ -216,12 +239,9 @@ async fn learn_session_key(
         .map_err(unavailable)?;
     let key = services
         .conversations
-        .statuses(&auth, std::slice::from_ref(&run.conversation_id))
+        .status(&auth, &run.conversation_id)
         .await
         .map_err(unavailable)?
-        .into_iter()
-        .next()
-        .flatten()
         .and_then(|reading| reading.session_api_key)
         .filter(|key| !key.is_empty());
     let Some(key) = key else {
@@ -248,15 +268,9 @@ async fn learn_session_key(
 }
 
 /// The run moved: conclude on a terminal status from its own sandbox, look at the conversation where the
-/// callback cannot decide alone, otherwise note the progress. `events` is `None` for the conversation-info
-/// form.
-async fn observe(
-    services: &Services,
-    mut run: RunRecord,
-    sender: Sender,
-    status: Option<&str>,
-    events: Option<&[AgentEvent]>,
-) -> Result<(), ProcessError> {
+/// callback cannot decide alone, otherwise note the progress.
+async fn observe(services: &Services, mut run: RunRecord, report: &Report) -> Result<(), ProcessError> {
+    let status = report.status();
     if run.state.is_terminal() {
         return Ok(());
     }
@@ -269,7 +283,7 @@ async fn observe(
             _ => return Ok(()),
         }
     }
-    if sender == Sender::Sandbox {
+    if report.sender == Sender::Sandbox {
         // The conversation's own sandbox says how it ended.
         let outcome = match status {
             Some("finished") => Some(Outcome::Finished),
@@ -283,7 +297,7 @@ async fn observe(
         // Anyone with the shared key could say this: ask the app server.
         return look_now(services, &run.conversation_id, Look::Always).await;
     }
-    note_progress(services, run, sender, status, events).await
+    note_progress(services, run, report).await
 }
 
 /// Whether [`look_now`] still looks once another caller has made the run running.
@@ -307,28 +321,20 @@ async fn look_now(services: &Services, conversation_id: &str, look: Look) -> Res
     let reading = if run.state == RunState::Concluding {
         None
     } else {
-        services
-            .conversations
-            .statuses(&auth, std::slice::from_ref(&run.conversation_id))
-            .await?
-            .into_iter()
-            .next()
-            .flatten()
+        services.conversations.status(&auth, &run.conversation_id).await?
     };
     reconcile::apply(services, &auth, run, reading).await.map(drop)
 }
 
 /// Note what the callback says of a running run: its status, the stall deadline pushed (written about once a
 /// minute when nothing else changes), and, from its own sandbox, the agent's progress, which may then be shown.
-async fn note_progress(
-    services: &Services,
-    mut run: RunRecord,
-    sender: Sender,
-    status: Option<&str>,
-    events: Option<&[AgentEvent]>,
-) -> Result<(), ProcessError> {
+async fn note_progress(services: &Services, mut run: RunRecord, report: &Report) -> Result<(), ProcessError> {
+    let status = report.status();
     // Anyone with the shared key could be any sandbox: only the conversation's own says what its agent does.
-    let events = events.filter(|_| sender == Sender::Sandbox).unwrap_or_default();
+    let events = match (&report.events, report.sender) {
+        (Some(events), Sender::Sandbox) => events.as_slice(),
+        _ => &[],
+    };
     for _ in 0..5 {
         let now = services.now();
         let new_deadline = now + services.settings.stall_timeout.as_secs();

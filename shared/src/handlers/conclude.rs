@@ -379,12 +379,12 @@ async fn reachable_agent(
         .openhands_auth(run.api_key_secret.as_deref())
         .await
         .map_err(failed)?;
-    let statuses = services
+    let listed = services
         .conversations
-        .statuses(&auth, std::slice::from_ref(&run.conversation_id))
+        .status(&auth, &run.conversation_id)
         .await
         .map_err(failed)?;
-    let Some(conversation) = statuses.into_iter().next().flatten() else {
+    let Some(conversation) = listed else {
         return Err(Unreachable::NotListed);
     };
     if !conversation.sandbox_running() {

@@ -427,11 +427,12 @@ async fn drive_run(
             Err(err) if err.is_transient() => return Err(err.into()),
             Err(err) => info!(error = %err, "start task search unavailable; asking for the conversation"),
         }
-        let known = services
+        if services
             .conversations
-            .statuses(&auth, std::slice::from_ref(&run.conversation_id))
-            .await?;
-        if known.first().is_some_and(Option::is_some) {
+            .status(&auth, &run.conversation_id)
+            .await?
+            .is_some()
+        {
             info!("conversation already exists; recording it as running");
             run.state = RunState::Running;
             run.deadline_at = services.now() + services.settings.stall_timeout.as_secs();
@@ -638,11 +639,8 @@ async fn hand_over(
                     // It may exist by now: look, and let the reading move the run on.
                     let reading = services
                         .conversations
-                        .statuses(&auth, std::slice::from_ref(&active.conversation_id))
-                        .await?
-                        .into_iter()
-                        .next()
-                        .flatten();
+                        .status(&auth, &active.conversation_id)
+                        .await?;
                     if reading.is_some() {
                         super::reconcile::apply(services, &auth, active.clone(), reading).await?;
                         active = reload(services, &active.conversation_id).await?;
@@ -708,12 +706,8 @@ async fn hand_over(
 
 /// Wake a paused sandbox so it can take the message (best effort; the retry tells).
 async fn resume_if_paused(services: &WorkerServices, auth: &crate::ports::OpenHandsAuth, run: &RunRecord) {
-    let reading = match services
-        .conversations
-        .statuses(auth, std::slice::from_ref(&run.conversation_id))
-        .await
-    {
-        Ok(readings) => readings.into_iter().next().flatten(),
+    let reading = match services.conversations.status(auth, &run.conversation_id).await {
+        Ok(reading) => reading,
         Err(err) => {
             warn!(error = %err, "could not read the sandbox status");
             return;
