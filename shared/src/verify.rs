@@ -91,36 +91,32 @@ mod tests {
 
     #[test]
     fn tampering_is_rejected() {
+        use SignatureError::{Malformed, Mismatch, Missing};
+        let hello = b"Hello, World!";
         assert_eq!(
             prefixed_sha256(V1_SECRET, b"Hello, World?", Some(V1_SIG)),
-            Err(SignatureError::Mismatch)
+            Err(Mismatch)
         );
         assert_eq!(
-            prefixed_sha256(b"wrong secret", b"Hello, World!", Some(V1_SIG)),
-            Err(SignatureError::Mismatch)
-        );
-        assert_eq!(
-            prefixed_sha256(V1_SECRET, b"Hello, World!", None),
-            Err(SignatureError::Missing)
+            prefixed_sha256(b"wrong secret", hello, Some(V1_SIG)),
+            Err(Mismatch)
         );
         let sha1 = "sha1=01dc10d0c83e72ed246219cdd91669667fe2ca59";
-        assert_eq!(
-            prefixed_sha256(V1_SECRET, b"Hello, World!", Some(sha1)),
-            Err(SignatureError::Malformed)
-        );
-        assert_eq!(
-            prefixed_sha256(V1_SECRET, b"Hello, World!", Some("sha256=zz")),
-            Err(SignatureError::Malformed)
-        );
         let truncated = &V1_SIG[..V1_SIG.len() - 2];
-        assert_eq!(
-            prefixed_sha256(V1_SECRET, b"Hello, World!", Some(truncated)),
-            Err(SignatureError::Malformed)
-        );
-        assert_eq!(
-            prefixed_sha256(V1_SECRET, b"Hello, World!", Some("")),
-            Err(SignatureError::Malformed)
-        );
+        let headers = [
+            (None, Missing),
+            (Some(sha1), Malformed),
+            (Some("sha256=zz"), Malformed),
+            (Some(truncated), Malformed),
+            (Some(""), Malformed),
+        ];
+        for (header, error) in headers {
+            assert_eq!(
+                prefixed_sha256(V1_SECRET, hello, header),
+                Err(error),
+                "{header:?}"
+            );
+        }
     }
 
     #[test]
