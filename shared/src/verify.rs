@@ -1,5 +1,5 @@
 //! Webhook signature verification primitives. Every comparison is constant-time and runs over the raw body
-//! bytes exactly as received (never a re-serialized JSON).
+//! bytes exactly as received (never a re-serialized JSON). Also the check on a delivery id a webhook sends.
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -41,6 +41,19 @@ pub fn prefixed_sha256(secret: &[u8], body: &[u8], header: Option<&str>) -> Resu
     let header = header.ok_or(SignatureError::Missing)?;
     let hex_part = header.strip_prefix("sha256=").ok_or(SignatureError::Malformed)?;
     hmac_sha256_hex(secret, body, hex_part)
+}
+
+/// Longest delivery id accepted (providers send UUIDs and the like).
+pub const MAX_DELIVERY_ID_LEN: usize = 128;
+
+/// Whether `id` may serve as a delivery id: 1 to [`MAX_DELIVERY_ID_LEN`] ASCII letters, digits and bytes of the
+/// provider's `punctuation`. Anything long or odd is refused before it reaches a key.
+pub fn is_delivery_id(id: &str, punctuation: &[u8]) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_DELIVERY_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || punctuation.contains(&b))
 }
 
 /// `bytes` random bytes as hex digits (nonces, generated keys).
@@ -117,6 +130,17 @@ mod tests {
                 "{header:?}"
             );
         }
+    }
+
+    #[test]
+    fn delivery_ids_are_short_and_plain() {
+        assert!(is_delivery_id("72d3162e-cc78-11e3-81ab-4c9367dc0958", b"-"));
+        assert!(is_delivery_id("msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", b"-_:."));
+        assert!(is_delivery_id(&"a".repeat(MAX_DELIVERY_ID_LEN), b"-"));
+        assert!(!is_delivery_id(&"a".repeat(MAX_DELIVERY_ID_LEN + 1), b"-"));
+        assert!(!is_delivery_id("", b"-"));
+        assert!(!is_delivery_id("msg_1", b"-"));
+        assert!(!is_delivery_id("a/../b", b"-_:."));
     }
 
     #[test]

@@ -17,8 +17,6 @@ use crate::{
 
 /// Largest accepted difference between `webhookTimestamp` and now, in milliseconds (Linear's SDK: one minute).
 pub const MAX_SKEW_MS: u64 = 60_000;
-/// `Linear-Delivery` is a UUID; anything long or odd is refused before it reaches a key.
-const MAX_DELIVERY_ID_LEN: usize = 128;
 
 /// Linear's webhook side.
 pub type LinearIntake = WebhookSide<LinearConfig>;
@@ -135,9 +133,8 @@ impl ProviderIntake for LinearIntake {
 fn delivery_id(request: &HttpRequest<'_>, raw: &RawPayload) -> Result<String, WebhookError> {
     match request.header("linear-delivery").map(str::trim) {
         Some(id) if !id.is_empty() => {
-            let valid =
-                id.len() <= MAX_DELIVERY_ID_LEN && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-            if valid {
+            // A UUID.
+            if verify::is_delivery_id(id, b"-") {
                 Ok(id.to_owned())
             } else {
                 Err(WebhookError::Malformed("invalid Linear-Delivery"))
