@@ -45,13 +45,20 @@ impl LinearIntake {
 
     /// Is this verified event worth queueing, and as what?
     fn classify(&self, tenant: &LinearTenant, raw: &RawPayload) -> Result<LinearEventKind, &'static str> {
+        // The mention typed, or as Linear may store it: a profile link.
+        let may_mention = |body: &str| {
+            text::contains_ignore_ascii_case(body, &self.config.mention)
+                || text::contains_ignore_ascii_case(body, "/profiles/")
+        };
+        let trigger_label_added = || {
+            raw.added_labels().iter().any(|label| {
+                label.name.eq_ignore_ascii_case(&self.config.label)
+                    || self.config.label_id.as_deref() == Some(label.id.as_str())
+            })
+        };
         match (raw.kind(), raw.action()) {
             ("Comment", "create") => {
-                let may_mention = raw.comment_body().is_some_and(|body| {
-                    text::contains_ignore_ascii_case(body, &self.config.mention)
-                        || text::contains_ignore_ascii_case(body, "/profiles/")
-                });
-                if may_mention {
+                if raw.comment_body().is_some_and(may_mention) {
                     Ok(LinearEventKind::Comment)
                 } else {
                     Err("comment without a mention")
@@ -59,11 +66,7 @@ impl LinearIntake {
             }
             ("Comment", _) => Err("comment edit or removal"),
             ("Issue", "update") => {
-                let wanted = raw.added_labels().iter().any(|label| {
-                    label.name.eq_ignore_ascii_case(&self.config.label)
-                        || self.config.label_id.as_deref() == Some(label.id.as_str())
-                });
-                if wanted {
+                if trigger_label_added() {
                     Ok(LinearEventKind::LabelsAdded)
                 } else if raw.assigned_to(&tenant.bot_user_id) {
                     Ok(LinearEventKind::Assigned)
@@ -72,15 +75,7 @@ impl LinearIntake {
                 }
             }
             ("Issue", "create") => {
-                let may_mention = raw.description().is_some_and(|body| {
-                    text::contains_ignore_ascii_case(body, &self.config.mention)
-                        || text::contains_ignore_ascii_case(body, "/profiles/")
-                });
-                let labelled = raw.added_labels().iter().any(|label| {
-                    label.name.eq_ignore_ascii_case(&self.config.label)
-                        || self.config.label_id.as_deref() == Some(label.id.as_str())
-                });
-                if may_mention || labelled {
+                if raw.description().is_some_and(may_mention) || trigger_label_added() {
                     Ok(LinearEventKind::Created)
                 } else {
                     Err("new issue without a mention or the trigger label")
