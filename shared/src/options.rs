@@ -219,38 +219,33 @@ fn repository(value: &str, default_provider: &str) -> Result<repo_hint::RepoRef,
 
 /// A branch name git and every host accept: plain characters, no `..`, no leading `-` or `/`, no `.lock` end.
 fn branch(value: &str) -> Result<String, Refusal> {
-    let valid = value
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
+    let valid = plain(value, &['-', '_', '.', '/'])
         && !value.starts_with(['-', '/', '.'])
         && !value.ends_with(['/', '.'])
         && !value.ends_with(".lock")
         && !value.contains("..")
-        && !value.contains("//")
-        && value.len() <= MAX_VALUE_CHARS;
-    if valid {
-        Ok(value.to_owned())
-    } else {
-        Err(Refusal::Invalid {
-            name: "branch",
-            why: "takes a branch name (letters, digits, `-`, `_`, `.` and `/`)",
-        })
-    }
+        && !value.contains("//");
+    valid.then(|| value.to_owned()).ok_or(Refusal::Invalid {
+        name: "branch",
+        why: "takes a branch name (letters, digits, `-`, `_`, `.` and `/`)",
+    })
 }
 
 fn model(value: &str) -> Result<String, Refusal> {
-    let valid = value
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':'))
-        && value.len() <= MAX_VALUE_CHARS;
-    if valid {
-        Ok(value.to_owned())
-    } else {
-        Err(Refusal::Invalid {
-            name: "model",
-            why: "takes a model name",
-        })
-    }
+    let valid = plain(value, &['-', '_', '.', '/', ':']);
+    valid.then(|| value.to_owned()).ok_or(Refusal::Invalid {
+        name: "model",
+        why: "takes a model name",
+    })
+}
+
+/// Whether `value` is at most [`MAX_VALUE_CHARS`] long and only ASCII letters, digits and the `punctuation`
+/// given.
+fn plain(value: &str, punctuation: &[char]) -> bool {
+    value.len() <= MAX_VALUE_CHARS
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || punctuation.contains(&c))
 }
 
 /// `name=value` when `word` is shaped as an option (a name of letters, an `=`, a value), brackets and a trailing

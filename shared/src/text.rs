@@ -186,7 +186,9 @@ fn without_bracketed_mentions(line: &str) -> String {
     out
 }
 
-fn fence_run(line: &str) -> Option<(char, usize)> {
+/// The Markdown code fence `line` (trimmed at the start) begins with: three or more of one of `` ` `` and `~`,
+/// as that character and how many.
+pub(crate) fn fence_run(line: &str) -> Option<(char, usize)> {
     let first = line.chars().next()?;
     if first != '`' && first != '~' {
         return None;

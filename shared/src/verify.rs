@@ -1,5 +1,5 @@
 //! Webhook signature verification primitives. Every comparison is constant-time and runs over the raw body
-//! bytes exactly as received (never a re-serialized JSON).
+//! bytes exactly as received (never a re-serialized JSON). Also the check on a delivery id a webhook sends.
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -41,6 +41,19 @@ pub fn prefixed_sha256(secret: &[u8], body: &[u8], header: Option<&str>) -> Resu
     let header = header.ok_or(SignatureError::Missing)?;
     let hex_part = header.strip_prefix("sha256=").ok_or(SignatureError::Malformed)?;
     hmac_sha256_hex(secret, body, hex_part)
+}
+
+/// Longest delivery id accepted (providers send UUIDs and the like).
+pub const MAX_DELIVERY_ID_LEN: usize = 128;
+
+/// Whether `id` may serve as a delivery id: 1 to [`MAX_DELIVERY_ID_LEN`] ASCII letters, digits and bytes of the
+/// provider's `punctuation`. Anything long or odd is refused before it reaches a key.
+pub fn is_delivery_id(id: &str, punctuation: &[u8]) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_DELIVERY_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || punctuation.contains(&b))
 }
 
 /// `bytes` random bytes as hex digits (nonces, generated keys).
@@ -91,36 +104,43 @@ mod tests {
 
     #[test]
     fn tampering_is_rejected() {
+        use SignatureError::{Malformed, Mismatch, Missing};
+        let hello = b"Hello, World!";
         assert_eq!(
             prefixed_sha256(V1_SECRET, b"Hello, World?", Some(V1_SIG)),
-            Err(SignatureError::Mismatch)
+            Err(Mismatch)
         );
         assert_eq!(
-            prefixed_sha256(b"wrong secret", b"Hello, World!", Some(V1_SIG)),
-            Err(SignatureError::Mismatch)
-        );
-        assert_eq!(
-            prefixed_sha256(V1_SECRET, b"Hello, World!", None),
-            Err(SignatureError::Missing)
+            prefixed_sha256(b"wrong secret", hello, Some(V1_SIG)),
+            Err(Mismatch)
         );
         let sha1 = "sha1=01dc10d0c83e72ed246219cdd91669667fe2ca59";
-        assert_eq!(
-            prefixed_sha256(V1_SECRET, b"Hello, World!", Some(sha1)),
-            Err(SignatureError::Malformed)
-        );
-        assert_eq!(
-            prefixed_sha256(V1_SECRET, b"Hello, World!", Some("sha256=zz")),
-            Err(SignatureError::Malformed)
-        );
         let truncated = &V1_SIG[..V1_SIG.len() - 2];
-        assert_eq!(
-            prefixed_sha256(V1_SECRET, b"Hello, World!", Some(truncated)),
-            Err(SignatureError::Malformed)
-        );
-        assert_eq!(
-            prefixed_sha256(V1_SECRET, b"Hello, World!", Some("")),
-            Err(SignatureError::Malformed)
-        );
+        let headers = [
+            (None, Missing),
+            (Some(sha1), Malformed),
+            (Some("sha256=zz"), Malformed),
+            (Some(truncated), Malformed),
+            (Some(""), Malformed),
+        ];
+        for (header, error) in headers {
+            assert_eq!(
+                prefixed_sha256(V1_SECRET, hello, header),
+                Err(error),
+                "{header:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn delivery_ids_are_short_and_plain() {
+        assert!(is_delivery_id("72d3162e-cc78-11e3-81ab-4c9367dc0958", b"-"));
+        assert!(is_delivery_id("msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", b"-_:."));
+        assert!(is_delivery_id(&"a".repeat(MAX_DELIVERY_ID_LEN), b"-"));
+        assert!(!is_delivery_id(&"a".repeat(MAX_DELIVERY_ID_LEN + 1), b"-"));
+        assert!(!is_delivery_id("", b"-"));
+        assert!(!is_delivery_id("msg_1", b"-"));
+        assert!(!is_delivery_id("a/../b", b"-_:."));
     }
 
     #[test]

@@ -231,13 +231,13 @@ pub(crate) struct RawEvent<'a> {
     #[serde(default, borrow)]
     sender: Option<RawUser<'a>>,
     #[serde(default, borrow)]
-    issue: Option<RawIssue<'a>>,
+    issue: Option<RawItem<'a>>,
     #[serde(default, borrow)]
     comment: Option<RawComment<'a>>,
     #[serde(default, borrow)]
     label: Option<RawLabel<'a>>,
     #[serde(default, borrow)]
-    pull_request: Option<RawPull<'a>>,
+    pull_request: Option<RawItem<'a>>,
     #[serde(default, borrow)]
     review: Option<RawReview<'a>>,
     #[serde(default, borrow)]
@@ -265,8 +265,10 @@ struct RawUser<'a> {
     kind: JsonText<'a>,
 }
 
+/// An issue or a pull request as the payload carries it. GitHub's pull request is an issue with a head: an
+/// `issue` object has `pull_request` when it is one, a `pull_request` object has `head`.
 #[derive(Deserialize)]
-struct RawIssue<'a> {
+struct RawItem<'a> {
     number: u64,
     #[serde(default, borrow)]
     title: Option<JsonText<'a>>,
@@ -283,6 +285,8 @@ struct RawIssue<'a> {
     /// Present (an object) when the issue is a pull request.
     #[serde(default)]
     pull_request: Option<de::IgnoredAny>,
+    #[serde(default, borrow)]
+    head: Option<RawHead<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -318,25 +322,6 @@ struct RawApp<'a> {
 struct RawLabel<'a> {
     #[serde(borrow)]
     name: JsonText<'a>,
-}
-
-#[derive(Deserialize)]
-struct RawPull<'a> {
-    number: u64,
-    #[serde(default, borrow)]
-    title: Option<JsonText<'a>>,
-    #[serde(default, borrow)]
-    body: Option<JsonText<'a>>,
-    #[serde(default, borrow)]
-    html_url: Option<JsonText<'a>>,
-    #[serde(default, borrow)]
-    head: Option<RawHead<'a>>,
-    #[serde(default, borrow)]
-    updated_at: Option<JsonText<'a>>,
-    #[serde(default, borrow)]
-    created_at: Option<JsonText<'a>>,
-    #[serde(default, borrow)]
-    labels: Vec<RawLabel<'a>>,
 }
 
 #[derive(Deserialize)]

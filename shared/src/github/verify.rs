@@ -9,11 +9,8 @@ use crate::{
     error::WebhookError,
     http::{HttpReply, HttpRequest},
     provider::{queued_payload, route_tenant, verify_hub_signature, Intake, ProviderIntake, WebhookSide},
-    text,
+    text, verify,
 };
-
-/// Delivery ids are GUIDs; anything long or odd is refused before it reaches a key.
-const MAX_DELIVERY_ID_LEN: usize = 128;
 
 /// GitHub's webhook side.
 pub type GithubIntake = WebhookSide<GithubConfig>;
@@ -52,12 +49,8 @@ impl ProviderIntake for GithubIntake {
         let delivery_id = request
             .header("x-github-delivery")
             .ok_or(WebhookError::Malformed("missing X-GitHub-Delivery"))?;
-        if delivery_id.is_empty()
-            || delivery_id.len() > MAX_DELIVERY_ID_LEN
-            || !delivery_id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        {
+        // A GUID.
+        if !verify::is_delivery_id(delivery_id, b"-") {
             return Err(WebhookError::Malformed("invalid X-GitHub-Delivery"));
         }
         if request

@@ -190,7 +190,7 @@ pub(crate) struct RawEvent {
     merge_request: Option<RawItem>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, PartialEq)]
 struct RawUser {
     #[serde(default)]
     id: u64,
@@ -274,28 +274,30 @@ struct RawPosition {
 #[derive(Deserialize)]
 struct RawChanges {
     #[serde(default)]
-    labels: Option<RawLabelChange>,
+    labels: Option<RawListChange<RawLabel>>,
     #[serde(default)]
-    assignees: Option<RawAssigneeChange>,
+    assignees: Option<RawListChange<RawUser>>,
 }
 
+/// A list the event changed, as it was and as it is. Entries are told apart by all their fields: a label by its
+/// title, a user by id and username.
 #[derive(Deserialize)]
-struct RawAssigneeChange {
+#[serde(bound = "T: Deserialize<'de>")]
+struct RawListChange<T> {
     #[serde(default)]
-    previous: Vec<RawUser>,
+    previous: Vec<T>,
     #[serde(default)]
-    current: Vec<RawUser>,
+    current: Vec<T>,
 }
 
-#[derive(Deserialize)]
-struct RawLabelChange {
-    #[serde(default)]
-    previous: Vec<RawLabel>,
-    #[serde(default)]
-    current: Vec<RawLabel>,
+impl<T: PartialEq> RawListChange<T> {
+    /// The entries in `current` but not in `previous`.
+    fn added(&self) -> impl Iterator<Item = &T> + '_ {
+        self.current.iter().filter(|entry| !self.previous.contains(entry))
+    }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, PartialEq)]
 struct RawLabel {
     #[serde(default)]
     title: String,
@@ -321,31 +323,22 @@ impl RawEvent {
 
     /// Labels newly added by this event (titles in `current` but not in `previous`).
     pub(crate) fn labels_added(&self) -> Vec<String> {
-        let Some(change) = self.changes.as_ref().and_then(|c| c.labels.as_ref()) else {
-            return Vec::new();
-        };
-        change
-            .current
+        let added = self
+            .changes
             .iter()
-            .filter(|label| !change.previous.iter().any(|p| p.title == label.title))
-            .map(|label| label.title.clone())
-            .collect()
+            .flat_map(|c| &c.labels)
+            .flat_map(RawListChange::added);
+        added.map(|label| label.title.clone()).collect()
     }
 
     /// Assignees newly added by this event (users in `current` but not in `previous`).
     pub(crate) fn assignees_added(&self) -> Vec<GitlabUser> {
-        let Some(change) = self.changes.as_ref().and_then(|c| c.assignees.as_ref()) else {
-            return Vec::new();
-        };
-        change
-            .current
+        let added = self
+            .changes
             .iter()
-            .filter(|user| {
-                !change
-                    .previous
-                    .iter()
-                    .any(|p| p.id == user.id && p.username == user.username)
-            })
+            .flat_map(|c| &c.assignees)
+            .flat_map(RawListChange::added);
+        added
             .map(|user| GitlabUser {
                 id: user.id,
                 username: user.username.clone(),

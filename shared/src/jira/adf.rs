@@ -247,7 +247,7 @@ fn blocks(lines: &[&str], mentions: bool, depth: usize) -> Vec<Value> {
     while i < lines.len() {
         let line = lines[i];
         let trimmed = line.trim_start();
-        if let Some(fence) = code_fence(trimmed) {
+        if let Some(fence) = crate::text::fence_run(trimmed) {
             flush_paragraph(&mut paragraph, &mut out);
             flush_list(&mut list, &mut out);
             let language = trimmed.trim_start_matches(fence.0).trim();
@@ -255,7 +255,7 @@ fn blocks(lines: &[&str], mentions: bool, depth: usize) -> Vec<Value> {
             i += 1;
             while i < lines.len() {
                 let candidate = lines[i].trim_start();
-                if code_fence(candidate).is_some_and(|(c, n)| c == fence.0 && n >= fence.1)
+                if crate::text::fence_run(candidate).is_some_and(|(c, n)| c == fence.0 && n >= fence.1)
                     && candidate.trim_start_matches(fence.0).trim().is_empty()
                 {
                     break;
@@ -334,15 +334,6 @@ fn blocks(lines: &[&str], mentions: bool, depth: usize) -> Vec<Value> {
     flush_paragraph(&mut paragraph, &mut out);
     flush_list(&mut list, &mut out);
     out
-}
-
-fn code_fence(line: &str) -> Option<(char, usize)> {
-    let first = line.chars().next()?;
-    if first != '`' && first != '~' {
-        return None;
-    }
-    let n = line.chars().take_while(|&c| c == first).count();
-    (n >= 3).then_some((first, n))
 }
 
 fn heading(line: &str) -> Option<(usize, &str)> {

@@ -10,11 +10,9 @@ use crate::{
     error::WebhookError,
     http::HttpRequest,
     provider::{queued_payload, route_tenant, verify_hub_signature, Intake, ProviderIntake, WebhookSide},
-    text,
+    text, verify,
 };
 
-/// Delivery ids are UUID-like; anything long or odd is refused before it reaches a key.
-const MAX_DELIVERY_ID_LEN: usize = 128;
 /// Header carrying the delivery id, the same across Jira's retries.
 const DELIVERY_HEADER: &str = "x-atlassian-webhook-identifier";
 
@@ -76,12 +74,8 @@ impl ProviderIntake for JiraIntake {
             .header(DELIVERY_HEADER)
             .map(str::trim)
             .ok_or(WebhookError::Malformed("missing X-Atlassian-Webhook-Identifier"))?;
-        if delivery_id.is_empty()
-            || delivery_id.len() > MAX_DELIVERY_ID_LEN
-            || !delivery_id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
-        {
+        // UUID-like.
+        if !verify::is_delivery_id(delivery_id, b"-_.:") {
             return Err(WebhookError::Malformed("invalid X-Atlassian-Webhook-Identifier"));
         }
         let raw = RawEvent::parse(request.body).map_err(|_| WebhookError::Malformed("malformed JSON"))?;

@@ -3,7 +3,7 @@
 //! repository the run works on.
 
 use super::{
-    event::{LinearEvent, LinearEventKind},
+    event::{LinearEvent, LinearEventKind, LinearLabel},
     LinearConfig, LinearSource, LinearTenant,
 };
 use crate::{
@@ -53,10 +53,11 @@ pub(crate) fn decide(
             (comment.body.clone(), format!("comment:{}", comment.id))
         }
         LinearEventKind::LabelsAdded => {
-            let Some(label) = event.added_labels.iter().find(|label| {
-                (!label.name.is_empty() && label.name.eq_ignore_ascii_case(&config.label))
-                    || config.label_id.as_deref() == Some(label.id.as_str())
-            }) else {
+            let Some(label) = event
+                .added_labels
+                .iter()
+                .find(|label| is_trigger_label(config, label))
+            else {
                 return Decision::Ignore("another label");
             };
             // `updatedAt` is the same on every redelivery of this change and differs for a later re-label; it is
@@ -67,10 +68,10 @@ pub(crate) fn decide(
             (String::new(), format!("label:{}:{}", label.id, event.updated_at))
         }
         LinearEventKind::Created => {
-            let labelled = event.added_labels.iter().any(|label| {
-                (!label.name.is_empty() && label.name.eq_ignore_ascii_case(&config.label))
-                    || config.label_id.as_deref() == Some(label.id.as_str())
-            });
+            let labelled = event
+                .added_labels
+                .iter()
+                .any(|label| is_trigger_label(config, label));
             if !labelled && !asked_when_created {
                 return Decision::Ignore("no exact mention or trigger label in the new issue");
             }
@@ -160,6 +161,12 @@ pub(crate) fn decide(
         stop_only: None,
     };
     Decision::Run(Box::new(trigger))
+}
+
+/// Whether `label` is the configured trigger label: by its name (any case), or by the configured label id.
+fn is_trigger_label(config: &LinearConfig, label: &LinearLabel) -> bool {
+    (!label.name.is_empty() && label.name.eq_ignore_ascii_case(&config.label))
+        || config.label_id.as_deref() == Some(label.id.as_str())
 }
 
 /// `ENG-123`, or the issue id when the payload carried no identifier.

@@ -17,8 +17,6 @@ use crate::{
 
 /// Largest accepted difference between `webhookTimestamp` and now, in milliseconds (Linear's SDK: one minute).
 pub const MAX_SKEW_MS: u64 = 60_000;
-/// `Linear-Delivery` is a UUID; anything long or odd is refused before it reaches a key.
-const MAX_DELIVERY_ID_LEN: usize = 128;
 
 /// Linear's webhook side.
 pub type LinearIntake = WebhookSide<LinearConfig>;
@@ -47,13 +45,20 @@ impl LinearIntake {
 
     /// Is this verified event worth queueing, and as what?
     fn classify(&self, tenant: &LinearTenant, raw: &RawPayload) -> Result<LinearEventKind, &'static str> {
+        // The mention typed, or as Linear may store it: a profile link.
+        let may_mention = |body: &str| {
+            text::contains_ignore_ascii_case(body, &self.config.mention)
+                || text::contains_ignore_ascii_case(body, "/profiles/")
+        };
+        let trigger_label_added = || {
+            raw.added_labels().iter().any(|label| {
+                label.name.eq_ignore_ascii_case(&self.config.label)
+                    || self.config.label_id.as_deref() == Some(label.id.as_str())
+            })
+        };
         match (raw.kind(), raw.action()) {
             ("Comment", "create") => {
-                let may_mention = raw.comment_body().is_some_and(|body| {
-                    text::contains_ignore_ascii_case(body, &self.config.mention)
-                        || text::contains_ignore_ascii_case(body, "/profiles/")
-                });
-                if may_mention {
+                if raw.comment_body().is_some_and(may_mention) {
                     Ok(LinearEventKind::Comment)
                 } else {
                     Err("comment without a mention")
@@ -61,11 +66,7 @@ impl LinearIntake {
             }
             ("Comment", _) => Err("comment edit or removal"),
             ("Issue", "update") => {
-                let wanted = raw.added_labels().iter().any(|label| {
-                    label.name.eq_ignore_ascii_case(&self.config.label)
-                        || self.config.label_id.as_deref() == Some(label.id.as_str())
-                });
-                if wanted {
+                if trigger_label_added() {
                     Ok(LinearEventKind::LabelsAdded)
                 } else if raw.assigned_to(&tenant.bot_user_id) {
                     Ok(LinearEventKind::Assigned)
@@ -74,15 +75,7 @@ impl LinearIntake {
                 }
             }
             ("Issue", "create") => {
-                let may_mention = raw.description().is_some_and(|body| {
-                    text::contains_ignore_ascii_case(body, &self.config.mention)
-                        || text::contains_ignore_ascii_case(body, "/profiles/")
-                });
-                let labelled = raw.added_labels().iter().any(|label| {
-                    label.name.eq_ignore_ascii_case(&self.config.label)
-                        || self.config.label_id.as_deref() == Some(label.id.as_str())
-                });
-                if may_mention || labelled {
+                if raw.description().is_some_and(may_mention) || trigger_label_added() {
                     Ok(LinearEventKind::Created)
                 } else {
                     Err("new issue without a mention or the trigger label")
@@ -135,9 +128,8 @@ impl ProviderIntake for LinearIntake {
 fn delivery_id(request: &HttpRequest<'_>, raw: &RawPayload) -> Result<String, WebhookError> {
     match request.header("linear-delivery").map(str::trim) {
         Some(id) if !id.is_empty() => {
-            let valid =
-                id.len() <= MAX_DELIVERY_ID_LEN && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-            if valid {
+            // A UUID.
+            if verify::is_delivery_id(id, b"-") {
                 Ok(id.to_owned())
             } else {
                 Err(WebhookError::Malformed("invalid Linear-Delivery"))
