@@ -108,6 +108,15 @@ pub struct LocalHost {
     prefix: String,
 }
 
+impl LocalHost {
+    /// The session API key of `conversation_id`'s sandbox, which its callbacks carry.
+    fn session_key(&self, conversation_id: &str) -> String {
+        self.openhands()
+            .session_key(conversation_id)
+            .expect("session key")
+    }
+}
+
 impl Deployment for LocalHost {
     async fn start(wire: impl FnOnce(&str) -> Wiring) -> Self {
         let prefix = unique("hl-local");
@@ -156,20 +165,14 @@ impl Deployment for LocalHost {
         self.harness.call_back(conversation_id, status).await
     }
     async fn events(&self, conversation_id: &str, events: Vec<Value>) -> u16 {
-        let key = self
-            .openhands()
-            .session_key(conversation_id)
-            .expect("session key");
+        let key = self.session_key(conversation_id);
         post_events(&self.harness.url(), conversation_id, events, &key)
             .await
             .status()
             .as_u16()
     }
     async fn conversation_callback(&self, conversation_id: &str, status: &str) -> u16 {
-        let key = self
-            .openhands()
-            .session_key(conversation_id)
-            .expect("session key");
+        let key = self.session_key(conversation_id);
         post_conversation_info(&self.harness.url(), conversation_id, status, &key)
             .await
             .status()

@@ -87,11 +87,6 @@ impl<D: Deployment> Rig for Github<D> {
         delivery("issues", "d-trigger", body_of(&payload), WEBHOOK_SECRET)
     }
 
-    fn redelivery(&self, delivery: &Delivery, _attempt: u32) -> Delivery {
-        // GitHub's redeliveries carry the same body, signature and X-GitHub-Delivery.
-        delivery.clone()
-    }
-
     fn replay(&self, delivery: &Delivery) -> Delivery {
         delivery
             .clone()
@@ -147,10 +142,6 @@ impl<D: Deployment> Rig for Github<D> {
             false,
         );
         delivery("issue_comment", "d-bob-stop", body_of(&payload), WEBHOOK_SECRET)
-    }
-
-    fn bot_texts(&self) -> Vec<String> {
-        self.status_texts()
     }
 
     fn secrets(&self) -> Vec<String> {

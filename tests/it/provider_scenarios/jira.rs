@@ -160,10 +160,6 @@ impl<D: Deployment> Rig for Jira<D> {
         self.comment_by(ben, "wh-ben-stop", "stop")
     }
 
-    fn bot_texts(&self) -> Vec<String> {
-        self.status_texts()
-    }
-
     fn secrets(&self) -> Vec<String> {
         [SECRET, OTHER_SECRET, FAKE_API_TOKEN].map(str::to_owned).to_vec()
     }

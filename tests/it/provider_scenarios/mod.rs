@@ -87,8 +87,11 @@ trait Rig: Sized {
     /// seeded in the fake first).
     fn trigger(&self) -> Delivery;
 
-    /// `delivery` as the provider sends it again on its `attempt`-th retry.
-    fn redelivery(&self, delivery: &Delivery, attempt: u32) -> Delivery;
+    /// `delivery` as the provider sends it again on its `attempt`-th retry; by default the very same request
+    /// (the same body, signature and delivery id), with no header counting the retries.
+    fn redelivery(&self, delivery: &Delivery, _attempt: u32) -> Delivery {
+        delivery.clone()
+    }
 
     /// `delivery` captured and sent again by someone else: the same signed body and signature, with every header
     /// the signature does not cover that names the delivery made fresh.
@@ -110,8 +113,11 @@ trait Rig: Sized {
     /// The same as [`Rig::stop`], by the second person of [`Rig::follow_up_by_someone_else`].
     fn stop_by_someone_else(&self) -> Delivery;
 
-    /// Everything Hookline wrote to people: status messages and notices, ephemeral ones included.
-    fn bot_texts(&self) -> Vec<String>;
+    /// Everything Hookline wrote to people: status messages and notices, ephemeral ones included; by default
+    /// [`Rig::status_texts`], for providers whose notices are bot comments like the status messages.
+    fn bot_texts(&self) -> Vec<String> {
+        self.status_texts()
+    }
 
     /// The secret values this provider was configured with (webhook secrets, API tokens), which no log may show.
     fn secrets(&self) -> Vec<String>;
@@ -604,21 +610,12 @@ async fn assigning_the_issue_to_the_bot_starts_a_run<R: Assigns>() {
 /// Scenario 15 as tests of a provider with assignment, on both hosts.
 macro_rules! assigned_scenario {
     ($rig:ident) => {
-        #[tokio::test]
-        async fn assigning_the_issue_to_the_bot_starts_a_run_on_lambda() {
-            $crate::provider_scenarios::assigning_the_issue_to_the_bot_starts_a_run::<
-                $rig<$crate::lambda_world::World>,
-            >()
-            .await;
-        }
-
-        #[tokio::test]
-        async fn assigning_the_issue_to_the_bot_starts_a_run_on_the_local_host() {
-            $crate::provider_scenarios::assigning_the_issue_to_the_bot_starts_a_run::<
-                $rig<$crate::provider_scenarios::deployment::LocalHost>,
-            >()
-            .await;
-        }
+        $crate::provider_scenarios::on_both_hosts!(
+            $rig,
+            assigning_the_issue_to_the_bot_starts_a_run,
+            assigning_the_issue_to_the_bot_starts_a_run_on_lambda,
+            assigning_the_issue_to_the_bot_starts_a_run_on_the_local_host
+        );
     };
 }
 use assigned_scenario;
@@ -654,24 +651,33 @@ async fn a_new_item_that_asks_starts_one_run<R: Opens>() {
 /// Scenario 13 as tests of a provider with items, on both hosts.
 macro_rules! opened_scenario {
     ($rig:ident) => {
+        $crate::provider_scenarios::on_both_hosts!(
+            $rig,
+            a_new_item_that_asks_starts_one_run,
+            a_new_item_that_asks_starts_one_run_on_lambda,
+            a_new_item_that_asks_starts_one_run_on_the_local_host
+        );
+    };
+}
+use opened_scenario;
+
+/// `$scenario` for `$rig` as two tests, `$on_lambda` and `$on_local`, one on each host.
+macro_rules! on_both_hosts {
+    ($rig:ident, $scenario:ident, $on_lambda:ident, $on_local:ident) => {
         #[tokio::test]
-        async fn a_new_item_that_asks_starts_one_run_on_lambda() {
-            $crate::provider_scenarios::a_new_item_that_asks_starts_one_run::<
-                $rig<$crate::lambda_world::World>,
-            >()
-            .await;
+        async fn $on_lambda() {
+            $crate::provider_scenarios::$scenario::<$rig<$crate::lambda_world::World>>().await;
         }
 
         #[tokio::test]
-        async fn a_new_item_that_asks_starts_one_run_on_the_local_host() {
-            $crate::provider_scenarios::a_new_item_that_asks_starts_one_run::<
-                $rig<$crate::provider_scenarios::deployment::LocalHost>,
-            >()
+        async fn $on_local() {
+            $crate::provider_scenarios::$scenario::<$rig<$crate::provider_scenarios::deployment::LocalHost>>(
+            )
             .await;
         }
     };
 }
-use opened_scenario;
+use on_both_hosts;
 
 /// The scenarios as tests of one provider's module, on both hosts.
 macro_rules! scenarios {
