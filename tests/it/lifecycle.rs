@@ -82,6 +82,14 @@ fn status_body(h: &Harness, number: u64) -> String {
         .unwrap_or_default()
 }
 
+/// Advance the clock by `secs` and sweep, expecting that sweep to conclude one run; returns the status comment on
+/// `number` after it.
+async fn sweep_concluding_one_after(h: &Harness, secs: u64, number: u64) -> String {
+    h.clock.advance(secs);
+    assert_eq!(h.host().sweep_now().await.concluded, 1);
+    status_body(h, number)
+}
+
 async fn shared_key_callback(h: &Harness, conversation_id: &str, status: &str) -> u16 {
     reqwest::Client::new()
         .post(format!("{}/api/v1/webhooks/events/{conversation_id}", h.url()))
@@ -226,10 +234,8 @@ async fn a_killed_sandbox_is_reported_and_the_thread_freed() {
     // kill -9: MISSING, twice → failed, with a clear message.
     h.openhands.set_sandbox_status(&id, "MISSING");
     assert_eq!(h.host().sweep_now().await.concluded, 0);
-    h.clock.advance(30);
-    assert_eq!(h.host().sweep_now().await.concluded, 1);
+    let body = sweep_concluding_one_after(&h, 30, 105).await;
     assert_eq!(state(&h, &id), RunState::Failed);
-    let body = status_body(&h, 105);
     assert!(
         body.contains("sandbox stopped working") && body.contains("gone"),
         "{body}"
@@ -248,9 +254,7 @@ async fn a_sandbox_in_error_past_the_grace_ends_the_run() {
     assert_eq!(h.host().sweep_now().await.concluded, 0);
     h.clock.advance(60);
     assert_eq!(h.host().sweep_now().await.concluded, 0);
-    h.clock.advance(61);
-    assert_eq!(h.host().sweep_now().await.concluded, 1);
-    let body = status_body(&h, 106);
+    let body = sweep_concluding_one_after(&h, 61, 106).await;
     assert!(body.contains("stayed in error for 2 minutes"), "{body}");
 }
 
@@ -277,9 +281,7 @@ async fn a_summary_that_cannot_be_fetched_is_retried_before_the_fallback() {
         status_body(&h, 107).contains("I'm on it"),
         "still waiting for the retry time"
     );
-    h.clock.advance(16);
-    assert_eq!(h.host().sweep_now().await.concluded, 1);
-    let body = status_body(&h, 107);
+    let body = sweep_concluding_one_after(&h, 16, 107).await;
     assert!(body.contains("Fixed it"), "{body}");
     assert_eq!(body.matches("pull/7").count(), 1, "{body}");
     assert_eq!(count(&h, "POST", "/ask_agent"), 1);
@@ -294,9 +296,7 @@ async fn a_summary_that_cannot_be_fetched_is_retried_before_the_fallback() {
     h.clock.advance(16);
     h.host().sweep_now().await;
     assert_eq!(state(&h, &other), RunState::Concluding);
-    h.clock.advance(301);
-    assert_eq!(h.host().sweep_now().await.concluded, 1);
-    let body = status_body(&h, 108);
+    let body = sweep_concluding_one_after(&h, 301, 108).await;
     assert!(body.contains("could not fetch the agent's summary"), "{body}");
     assert!(body.contains(&format!("conversations/{other}")), "{body}");
 }
@@ -495,9 +495,7 @@ async fn a_short_stall_timeout_is_said_in_seconds() {
     let h = harness(&[("HOOKLINE_STALL_TIMEOUT_SECS", "45")]).await;
     let id = h.start_labeled_run(114, "lc-19").await;
     h.host().sweep_now().await;
-    h.clock.advance(46);
-    assert_eq!(h.host().sweep_now().await.concluded, 1);
-    let body = status_body(&h, 114);
+    let body = sweep_concluding_one_after(&h, 46, 114).await;
     assert!(body.contains("No progress for 45 seconds"), "{body}");
     assert_eq!(state(&h, &id), RunState::Failed);
 }
@@ -508,9 +506,7 @@ async fn a_start_that_never_comes_up_fails_after_the_start_timeout() {
     h.openhands.set_ready_delay(Duration::from_secs(3600));
     let id = h.start_labeled_run(115, "lc-20").await;
     assert_eq!(h.host().sweep_now().await.concluded, 0);
-    h.clock.advance(601);
-    assert_eq!(h.host().sweep_now().await.concluded, 1);
-    let body = status_body(&h, 115);
+    let body = sweep_concluding_one_after(&h, 601, 115).await;
     assert!(body.contains("did not come up within 10 minutes"), "{body}");
     assert_eq!(state(&h, &id), RunState::Failed);
 }
