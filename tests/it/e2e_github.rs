@@ -123,11 +123,7 @@ async fn a_bad_signature_is_401_and_nothing_is_queued() {
 
 #[tokio::test]
 async fn bad_input_gets_short_4xx_answers() {
-    let h = Harness::start_with(HarnessOptions {
-        extra_env: vec![("HOOKLINE_MAX_BODY_BYTES".into(), "2000000".into())],
-        ..Default::default()
-    })
-    .await;
+    let h = Harness::start_with_env(&[("HOOKLINE_MAX_BODY_BYTES", "2000000")]).await;
     let sign = |body: &[u8]| {
         format!(
             "sha256={}",
@@ -180,11 +176,7 @@ async fn bad_input_gets_short_4xx_answers() {
 
 #[tokio::test]
 async fn a_stalled_run_is_reported_after_the_deadline() {
-    let h = Harness::start_with(HarnessOptions {
-        extra_env: vec![("HOOKLINE_STALL_TIMEOUT_SECS".into(), "600".into())],
-        ..Default::default()
-    })
-    .await;
+    let h = Harness::start_with_env(&[("HOOKLINE_STALL_TIMEOUT_SECS", "600")]).await;
     let conversation_id = h.start_labeled_run(42, "d-st-1").await;
     // The first sweep sees `running` for the first time (progress); nothing changes after that.
     assert_eq!(h.host().sweep_now().await.concluded, 0);
@@ -562,11 +554,7 @@ const MACHINE: &str = "hookline-machine";
 
 /// Hookline with `GITHUB_ASSIGNEE` set to [`MACHINE`].
 async fn assigning_harness() -> Harness {
-    Harness::start_with(HarnessOptions {
-        extra_env: vec![("GITHUB_ASSIGNEE".into(), MACHINE.into())],
-        ..Default::default()
-    })
-    .await
+    Harness::start_with_env(&[("GITHUB_ASSIGNEE", MACHINE)]).await
 }
 
 /// `issues.<action>` of issue `number` (opened long before), naming `assignee`, sent by `sender`, the issue

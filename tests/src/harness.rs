@@ -81,6 +81,15 @@ impl Harness {
         Self::start_with(HarnessOptions::default()).await
     }
 
+    /// Start with the default options and these settings on top of the harness's own.
+    pub async fn start_with_env(settings: &[(&str, &str)]) -> Self {
+        Self::start_with(HarnessOptions {
+            extra_env: owned(settings),
+            ..Default::default()
+        })
+        .await
+    }
+
     pub async fn start_with(options: HarnessOptions) -> Self {
         let clock = ManualClock::at(SystemClock.now_secs());
         let mut github_options = FakeGithubOptions::new(test_app_public_key_pem());
