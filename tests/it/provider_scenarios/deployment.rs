@@ -38,6 +38,20 @@ pub trait Deployment: Sized {
     /// Run one sweep; returns how many runs it concluded.
     async fn sweep_concluded(&self) -> u64;
 
+    /// Deliver as the provider does, expect it accepted (202), and let the worker process it.
+    async fn accept(&self, delivery: &Delivery) {
+        let (status, body) = self.post(delivery).await;
+        assert_eq!(status, 202, "{body}");
+        self.pump().await;
+    }
+
+    /// The session API key of `conversation_id`'s sandbox, which its callbacks carry.
+    fn session_key(&self, conversation_id: &str) -> String {
+        self.openhands()
+            .session_key(conversation_id)
+            .expect("session key")
+    }
+
     /// The agent finishes with `summary` and says so through the callback; asserts the answer is 200.
     async fn finish(&self, conversation_id: &str, summary: &str) {
         self.openhands().set_summary(summary);
@@ -80,17 +94,17 @@ impl Deployment for World {
         World::queue_depth(self).await
     }
     async fn callback(&self, conversation_id: &str, status: &str) -> u16 {
-        let key = self.openhands.session_key(conversation_id).expect("session key");
+        let key = self.session_key(conversation_id);
         let answer = self.callback_event_v2(conversation_id, status, &key).await;
         u16::try_from(status_of(&answer)).expect("an HTTP status")
     }
     async fn events(&self, conversation_id: &str, events: Vec<Value>) -> u16 {
-        let key = self.openhands.session_key(conversation_id).expect("session key");
+        let key = self.session_key(conversation_id);
         let answer = self.callback_events_v2(conversation_id, events, &key).await;
         u16::try_from(status_of(&answer)).expect("an HTTP status")
     }
     async fn conversation_callback(&self, conversation_id: &str, status: &str) -> u16 {
-        let key = self.openhands.session_key(conversation_id).expect("session key");
+        let key = self.session_key(conversation_id);
         let answer = self.callback_conversation_v1(conversation_id, status, &key).await;
         u16::try_from(status_of(&answer)).expect("an HTTP status")
     }
@@ -106,15 +120,6 @@ impl Deployment for World {
 pub struct LocalHost {
     harness: Harness,
     prefix: String,
-}
-
-impl LocalHost {
-    /// The session API key of `conversation_id`'s sandbox, which its callbacks carry.
-    fn session_key(&self, conversation_id: &str) -> String {
-        self.openhands()
-            .session_key(conversation_id)
-            .expect("session key")
-    }
 }
 
 impl Deployment for LocalHost {

@@ -142,9 +142,7 @@ trait Rig: Sized {
 /// Deliver the trigger and run the worker; returns the started conversation's id.
 async fn start_run<R: Rig>(rig: &R) -> String {
     let world = rig.world();
-    let (status, body) = world.post(&rig.trigger()).await;
-    assert_eq!(status, 202, "{body}");
-    world.pump().await;
+    world.accept(&rig.trigger()).await;
     let starts = world.openhands().starts();
     assert_eq!(starts.len(), 1, "{starts:?}");
     starts[0].conversation_id.clone()
@@ -246,9 +244,7 @@ async fn a_mention_on_the_running_thread_is_a_follow_up<R: Rig>() {
     let rig = R::start().await;
     let world = rig.world();
     let conversation_id = start_run(&rig).await;
-    let (status, body) = world.post(&rig.follow_up()).await;
-    assert_eq!(status, 202, "{body}");
-    world.pump().await;
+    world.accept(&rig.follow_up()).await;
     let messages = world.openhands().messages();
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert_eq!(messages[0].conversation_id, conversation_id);
@@ -295,8 +291,7 @@ async fn an_agent_error_ends_the_run_with_a_failure_message<R: Rig>() {
     assert!(statuses[0].contains(&conversation_id), "{}", statuses[0]);
     assert_eq!(rig.status_edits(), 1);
 
-    assert_eq!(world.post(&rig.follow_up()).await.0, 202);
-    world.pump().await;
+    world.accept(&rig.follow_up()).await;
     assert_eq!(world.openhands().starts().len(), 2, "a new run");
     assert!(world.openhands().messages().is_empty(), "not a follow-up");
 }
@@ -330,8 +325,7 @@ async fn a_replayed_trigger_starts_nothing_new<R: Rig>() {
     let rig = R::start().await;
     let world = rig.world();
     let trigger = rig.trigger();
-    assert_eq!(world.post(&trigger).await.0, 202);
-    world.pump().await;
+    world.accept(&trigger).await;
     assert_eq!(world.openhands().starts().len(), 1);
     for _ in 0..3 {
         let (status, body) = world.post(&rig.replay(&trigger)).await;
@@ -351,9 +345,7 @@ async fn someone_elses_mention_does_not_steer_the_run<R: Rig>() {
     let world = rig.world();
     start_run(&rig).await;
     let before = rig.bot_texts().len();
-    let (status, body) = world.post(&rig.follow_up_by_someone_else()).await;
-    assert_eq!(status, 202, "{body}");
-    world.pump().await;
+    world.accept(&rig.follow_up_by_someone_else()).await;
     assert!(world.openhands().messages().is_empty(), "nothing reached the run");
     assert_eq!(world.openhands().starts().len(), 1, "and nothing new started");
     let texts = rig.bot_texts();
@@ -370,8 +362,7 @@ async fn a_whole_run_logs_no_secret<R: Rig>() {
     let rig = R::start().await;
     let world = rig.world();
     let conversation_id = start_run(&rig).await;
-    assert_eq!(world.post(&rig.follow_up()).await.0, 202);
-    world.pump().await;
+    world.accept(&rig.follow_up()).await;
     world.finish(&conversation_id, SUMMARY).await;
     let text = logs.text();
     assert!(text.contains(&conversation_id), "the run was logged");
@@ -481,9 +472,7 @@ async fn a_stop_by_the_actor_ends_the_run<R: Rig>() {
     let rig = R::start().await;
     let world = rig.world();
     let conversation_id = start_run(&rig).await;
-    let (status, body) = world.post(&rig.stop()).await;
-    assert_eq!(status, 202, "{body}");
-    world.pump().await;
+    world.accept(&rig.stop()).await;
     assert!(interrupted(world, &conversation_id), "the agent was interrupted");
     assert!(world.openhands().messages().is_empty(), "a stop is no follow-up");
     let statuses = rig.status_texts();
@@ -497,8 +486,7 @@ async fn a_stop_by_the_actor_ends_the_run<R: Rig>() {
     assert_eq!(rig.status_edits(), 1, "one final message");
     assert!(rig.status_texts()[0].contains("Stopped by"));
 
-    assert_eq!(world.post(&rig.follow_up()).await.0, 202);
-    world.pump().await;
+    world.accept(&rig.follow_up()).await;
     assert_eq!(
         world.openhands().starts().len(),
         2,
@@ -513,8 +501,7 @@ async fn a_stop_by_someone_else_is_refused<R: Rig>() {
     let world = rig.world();
     let conversation_id = start_run(&rig).await;
     let before = rig.bot_texts().len();
-    assert_eq!(world.post(&rig.stop_by_someone_else()).await.0, 202);
-    world.pump().await;
+    world.accept(&rig.stop_by_someone_else()).await;
     assert!(!interrupted(world, &conversation_id), "the agent goes on");
     let texts = rig.bot_texts();
     assert_eq!(texts.len(), before + 1, "{texts:?}");
@@ -537,9 +524,7 @@ async fn options_in_the_request_choose_repository_branch_and_model<R: Rig>() {
         (2, format!("model=unlisted-model {REQUEST}")),
     ] {
         let before = rig.bot_texts().len();
-        let (status, body) = world.post(&rig.asking(n, &text)).await;
-        assert_eq!(status, 202, "{body}");
-        world.pump().await;
+        world.accept(&rig.asking(n, &text)).await;
         assert!(world.openhands().starts().is_empty(), "{text}");
         let texts = rig.bot_texts();
         assert_eq!(texts.len(), before + 1, "one reply to {text}: {texts:?}");
@@ -549,9 +534,7 @@ async fn options_in_the_request_choose_repository_branch_and_model<R: Rig>() {
     }
 
     let text = format!("[repo=octo-org/elsewhere, branch=release/2.0, model=claude-test] {REQUEST}");
-    let (status, body) = world.post(&rig.asking(3, &text)).await;
-    assert_eq!(status, 202, "{body}");
-    world.pump().await;
+    world.accept(&rig.asking(3, &text)).await;
     let starts = world.openhands().starts();
     assert_eq!(starts.len(), 1, "{starts:?}");
     let start = &starts[0];
@@ -597,9 +580,7 @@ async fn assigning_the_issue_to_the_bot_starts_a_run<R: Assigns>() {
     assert_eq!(starts.len(), 1, "{starts:?}");
     world.finish(&starts[0].conversation_id, SUMMARY).await;
 
-    let (status, body) = world.post(&rig.assigned(3, true)).await;
-    assert_eq!(status, 202, "{body}");
-    world.pump().await;
+    world.accept(&rig.assigned(3, true)).await;
     assert_eq!(
         world.openhands().starts().len(),
         2,
