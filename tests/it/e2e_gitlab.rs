@@ -1247,17 +1247,17 @@ async fn an_unlinked_developer_links_themselves_by_signing_in_with_gitlab() {
     let link = notice[at..].split(')').next().unwrap().to_owned();
     assert!(link.contains("/console/link?invite="), "{link}");
 
-    let browser = hookline_tests::browser::Browser::open().await;
-    s.gitlab.sign_in_as("mallory", 666);
-    browser.follow_invitation(&link).await.unwrap();
-    browser
-        .text_once("main", "another account than the one")
+    hookline_tests::browser::Browser::open()
         .await
-        .expect("another GitLab account is refused");
-    s.gitlab.sign_in_as("dave", DAVE);
-    browser.follow_invitation(&link).await.unwrap();
-    browser.link_with_key("dave@example.com", DAVE_KEY).await.unwrap();
-    browser.close().await.unwrap();
+        .link_through_invitation(
+            &link,
+            || s.gitlab.sign_in_as("mallory", 666),
+            || s.gitlab.sign_in_as("dave", DAVE),
+            "dave@example.com",
+            DAVE_KEY,
+        )
+        .await
+        .expect("another GitLab account is refused, then the invited person links themselves");
 
     s.h.openhands.require_bearer(DAVE_KEY);
     let (key, payload) = mention(72, "k-link-2");

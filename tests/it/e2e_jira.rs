@@ -593,17 +593,17 @@ async fn an_unlinked_person_links_themselves_by_signing_in_with_atlassian() {
     let link = notice[at..].split('"').next().unwrap().to_owned();
     assert!(link.contains("/console/link?invite="), "{notice}");
 
-    let browser = hookline_tests::browser::Browser::open().await;
-    jira.sign_in_as("Mia Krystof", MIA);
-    browser.follow_invitation(&link).await.unwrap();
-    browser
-        .text_once("main", "another account than the one")
+    hookline_tests::browser::Browser::open()
         .await
-        .expect("another Atlassian account is refused");
-    jira.sign_in_as("Sam", "6001:sam");
-    browser.follow_invitation(&link).await.unwrap();
-    browser.link_with_key("sam@example.com", KEY).await.unwrap();
-    browser.close().await.unwrap();
+        .link_through_invitation(
+            &link,
+            || jira.sign_in_as("Mia Krystof", MIA),
+            || jira.sign_in_as("Sam", "6001:sam"),
+            "sam@example.com",
+            KEY,
+        )
+        .await
+        .expect("another Atlassian account is refused, then the invited person links themselves");
 
     h.openhands.require_bearer(KEY);
     assert_eq!(deliver(&h, "wh-l-2", &mention("40072")).await, 202);

@@ -552,17 +552,17 @@ async fn an_unlinked_person_links_themselves_by_signing_in_with_linear() {
     let at = notice.find("](").expect("an invitation link") + 2;
     let link = notice[at..].split(')').next().unwrap().to_owned();
 
-    let browser = hookline_tests::browser::Browser::open().await;
-    rig.linear.sign_in_as("alice", ALICE);
-    browser.follow_invitation(&link).await.unwrap();
-    browser
-        .text_once("main", "another account than the one")
+    hookline_tests::browser::Browser::open()
         .await
-        .expect("another Linear account is refused");
-    rig.linear.sign_in_as("stranger", STRANGER);
-    browser.follow_invitation(&link).await.unwrap();
-    browser.link_with_key("stranger@example.com", KEY).await.unwrap();
-    browser.close().await.unwrap();
+        .link_through_invitation(
+            &link,
+            || rig.linear.sign_in_as("alice", ALICE),
+            || rig.linear.sign_in_as("stranger", STRANGER),
+            "stranger@example.com",
+            KEY,
+        )
+        .await
+        .expect("another Linear account is refused, then the invited person links themselves");
 
     rig.h.openhands.require_bearer(KEY);
     let again = rig.comment(ISSUE, "c-72", STRANGER, "@openhands fix it");
