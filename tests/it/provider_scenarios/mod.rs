@@ -148,6 +148,12 @@ async fn start_run<R: Rig>(rig: &R) -> String {
     starts[0].conversation_id.clone()
 }
 
+/// Send [`Rig::replay`] of `delivery`: accepted or refused, it is answered without a server error.
+async fn post_a_replay<R: Rig>(rig: &R, delivery: &Delivery) {
+    let (status, body) = rig.world().post(&rig.replay(delivery)).await;
+    assert!(status < 500, "{status}: {body}");
+}
+
 fn start_text(start: &StartedConversation) -> &str {
     start.text()
 }
@@ -328,8 +334,7 @@ async fn a_replayed_trigger_starts_nothing_new<R: Rig>() {
     world.accept(&trigger).await;
     assert_eq!(world.openhands().starts().len(), 1);
     for _ in 0..3 {
-        let (status, body) = world.post(&rig.replay(&trigger)).await;
-        assert!(status < 500, "{status}: {body}");
+        post_a_replay(&rig, &trigger).await;
     }
     world.pump().await;
     assert_eq!(world.openhands().starts().len(), 1, "one conversation");
@@ -573,8 +578,7 @@ async fn assigning_the_issue_to_the_bot_starts_a_run<R: Assigns>() {
     let assigned = rig.assigned(2, true);
     let (status, body) = world.post(&assigned).await;
     assert_eq!(status, 202, "{body}");
-    let (status, body) = world.post(&rig.replay(&assigned)).await;
-    assert!(status < 500, "{status}: {body}");
+    post_a_replay(&rig, &assigned).await;
     world.pump().await;
     let starts = world.openhands().starts();
     assert_eq!(starts.len(), 1, "{starts:?}");
@@ -616,8 +620,7 @@ async fn a_new_item_that_asks_starts_one_run<R: Opens>() {
     let opened = rig.opened();
     let (status, body) = world.post(&opened).await;
     assert_eq!(status, 202, "{body}");
-    let (status, body) = world.post(&rig.replay(&opened)).await;
-    assert!(status < 500, "{status}: {body}");
+    post_a_replay(&rig, &opened).await;
     world.pump().await;
     let starts = world.openhands().starts();
     assert_eq!(starts.len(), 1, "{starts:?}");
