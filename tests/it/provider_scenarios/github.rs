@@ -223,8 +223,6 @@ impl<D: Deployment> super::Opens for Github<D> {
     }
 }
 
-super::opened_scenario!(Github);
-
 impl<D: Deployment> super::Assigns for Github<D> {
     fn assigned(&self, n: u32, to_the_bot: bool) -> Delivery {
         let assignee = if to_the_bot { MACHINE } else { "bob" };
@@ -244,7 +242,7 @@ impl<D: Deployment> super::Assigns for Github<D> {
     }
 }
 
-super::assigned_scenario!(Github);
+super::item_scenarios!(Github);
 
 /// GIVEN the webhook function with its secret cached from Secrets Manager WHEN the secret is rotated and GitHub
 /// signs with the new one THEN the first such delivery is accepted at once (a mismatch re-reads the secret);

@@ -249,8 +249,6 @@ impl<D: Deployment> super::Opens for Gitlab<D> {
     }
 }
 
-super::opened_scenario!(Gitlab);
-
 impl<D: Deployment> super::Assigns for Gitlab<D> {
     fn assigned(&self, n: u32, to_the_bot: bool) -> Delivery {
         let assignee = if to_the_bot {
@@ -281,4 +279,4 @@ impl<D: Deployment> super::Assigns for Gitlab<D> {
     }
 }
 
-super::assigned_scenario!(Gitlab);
+super::item_scenarios!(Gitlab);

@@ -238,8 +238,6 @@ impl<D: Deployment> super::Opens for Jira<D> {
     }
 }
 
-super::opened_scenario!(Jira);
-
 impl<D: Deployment> super::Assigns for Jira<D> {
     fn assigned(&self, n: u32, to_the_bot: bool) -> Delivery {
         let to = if to_the_bot { FAKE_BOT_ACCOUNT_ID } else { BEN };
@@ -259,4 +257,4 @@ impl<D: Deployment> super::Assigns for Jira<D> {
     }
 }
 
-super::assigned_scenario!(Jira);
+super::item_scenarios!(Jira);

@@ -278,8 +278,6 @@ impl<D: Deployment> super::Opens for Linear<D> {
     }
 }
 
-super::opened_scenario!(Linear);
-
 impl<D: Deployment> super::Assigns for Linear<D> {
     fn assigned(&self, n: u32, to_the_bot: bool) -> Delivery {
         let now = SystemClock.now_secs();
@@ -307,4 +305,4 @@ impl<D: Deployment> super::Assigns for Linear<D> {
     }
 }
 
-super::assigned_scenario!(Linear);
+super::item_scenarios!(Linear);

@@ -592,19 +592,6 @@ async fn assigning_the_issue_to_the_bot_starts_a_run<R: Assigns>() {
     );
 }
 
-/// Scenario 15 as tests of a provider with assignment, on both hosts.
-macro_rules! assigned_scenario {
-    ($rig:ident) => {
-        $crate::provider_scenarios::on_both_hosts!(
-            $rig,
-            assigning_the_issue_to_the_bot_starts_a_run,
-            assigning_the_issue_to_the_bot_starts_a_run_on_lambda,
-            assigning_the_issue_to_the_bot_starts_a_run_on_the_local_host
-        );
-    };
-}
-use assigned_scenario;
-
 /// A provider whose items (issues, pull or merge requests) can be opened asking the bot.
 trait Opens: Rig {
     /// A correctly signed event of a new item, opened by the linked person, whose description asks for
@@ -632,33 +619,39 @@ async fn a_new_item_that_asks_starts_one_run<R: Opens>() {
     assert_eq!(rig.status_texts().len(), 1);
 }
 
-/// Scenario 13 as tests of a provider with items, on both hosts.
-macro_rules! opened_scenario {
+/// Scenarios 13 and 15 as tests of a provider whose items can be opened asking the bot and assigned to it, on
+/// both hosts.
+macro_rules! item_scenarios {
     ($rig:ident) => {
-        $crate::provider_scenarios::on_both_hosts!(
-            $rig,
-            a_new_item_that_asks_starts_one_run,
-            a_new_item_that_asks_starts_one_run_on_lambda,
-            a_new_item_that_asks_starts_one_run_on_the_local_host
+        $crate::provider_scenarios::on_both_hosts!($rig:
+            a_new_item_that_asks_starts_one_run =>
+                a_new_item_that_asks_starts_one_run_on_lambda,
+                a_new_item_that_asks_starts_one_run_on_the_local_host;
+            assigning_the_issue_to_the_bot_starts_a_run =>
+                assigning_the_issue_to_the_bot_starts_a_run_on_lambda,
+                assigning_the_issue_to_the_bot_starts_a_run_on_the_local_host;
         );
     };
 }
-use opened_scenario;
+use item_scenarios;
 
-/// `$scenario` for `$rig` as two tests, `$on_lambda` and `$on_local`, one on each host.
+/// Each `$scenario` for `$rig` as two tests, `$on_lambda` and `$on_local`, one on each host.
 macro_rules! on_both_hosts {
-    ($rig:ident, $scenario:ident, $on_lambda:ident, $on_local:ident) => {
-        #[tokio::test]
-        async fn $on_lambda() {
-            $crate::provider_scenarios::$scenario::<$rig<$crate::lambda_world::World>>().await;
-        }
+    ($rig:ident: $($scenario:ident => $on_lambda:ident, $on_local:ident;)+) => {
+        $(
+            #[tokio::test]
+            async fn $on_lambda() {
+                $crate::provider_scenarios::$scenario::<$rig<$crate::lambda_world::World>>().await;
+            }
 
-        #[tokio::test]
-        async fn $on_local() {
-            $crate::provider_scenarios::$scenario::<$rig<$crate::provider_scenarios::deployment::LocalHost>>(
-            )
-            .await;
-        }
+            #[tokio::test]
+            async fn $on_local() {
+                $crate::provider_scenarios::$scenario::<
+                    $rig<$crate::provider_scenarios::deployment::LocalHost>,
+                >()
+                .await;
+            }
+        )+
     };
 }
 use on_both_hosts;
