@@ -9,7 +9,7 @@ use std::sync::{
 
 use hookline::{clock::SystemClock, domain::Provider, verify::sign_hex};
 use hookline_tests::fake_jira::{
-    adf_text, FakeIssue, FakeJira, FAKE_API_TOKEN, FAKE_BOT_ACCOUNT_ID, FAKE_EMAIL,
+    adf_mentioning_the_bot, adf_text, FakeIssue, FakeJira, FAKE_API_TOKEN, FAKE_BOT_ACCOUNT_ID, FAKE_EMAIL,
 };
 use serde_json::{json, Value};
 
@@ -39,10 +39,7 @@ impl<D: Deployment> Jira<D> {
     /// The same by `author` (a Jira user object).
     fn comment_by(&self, author: Value, delivery: &str, text: &str) -> Delivery {
         let comment_id = 30_001 + self.next_comment.fetch_add(1, Ordering::SeqCst);
-        let body = json!({"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [
-            {"type": "mention", "attrs": {"id": FAKE_BOT_ACCOUNT_ID, "text": "@Hookline Bot"}},
-            {"type": "text", "text": format!(" {text}")}
-        ]}]});
+        let body = adf_mentioning_the_bot(&format!(" {text}"));
         let payload = json!({
             "timestamp": 1_714_478_400_000u64,
             "webhookEvent": "comment_created",
@@ -223,10 +220,7 @@ super::scenarios!(Jira);
 
 impl<D: Deployment> super::Opens for Jira<D> {
     fn opened(&self) -> Delivery {
-        let description = json!({"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [
-            {"type": "mention", "attrs": {"id": FAKE_BOT_ACCOUNT_ID, "text": "@Hookline Bot"}},
-            {"type": "text", "text": format!(" {REQUEST}")}
-        ]}]});
+        let description = adf_mentioning_the_bot(&format!(" {REQUEST}"));
         let payload = json!({
             "timestamp": 1_714_478_400_000u64,
             "webhookEvent": "jira:issue_created",

@@ -154,6 +154,19 @@ async fn post_a_replay<R: Rig>(rig: &R, delivery: &Delivery) {
     assert!(status < 500, "{status}: {body}");
 }
 
+/// Deliver `delivery` (accepted) and a replay of it, and let the worker run: one conversation starts, which this
+/// returns.
+async fn the_one_start_despite_a_replay<R: Rig>(rig: &R, delivery: &Delivery) -> StartedConversation {
+    let world = rig.world();
+    let (status, body) = world.post(delivery).await;
+    assert_eq!(status, 202, "{body}");
+    post_a_replay(rig, delivery).await;
+    world.pump().await;
+    let mut starts = world.openhands().starts();
+    assert_eq!(starts.len(), 1, "{starts:?}");
+    starts.remove(0)
+}
+
 fn start_text(start: &StartedConversation) -> &str {
     start.text()
 }
@@ -575,14 +588,8 @@ async fn assigning_the_issue_to_the_bot_starts_a_run<R: Assigns>() {
     world.pump().await;
     assert!(world.openhands().starts().is_empty());
 
-    let assigned = rig.assigned(2, true);
-    let (status, body) = world.post(&assigned).await;
-    assert_eq!(status, 202, "{body}");
-    post_a_replay(&rig, &assigned).await;
-    world.pump().await;
-    let starts = world.openhands().starts();
-    assert_eq!(starts.len(), 1, "{starts:?}");
-    world.finish(&starts[0].conversation_id, SUMMARY).await;
+    let start = the_one_start_despite_a_replay(&rig, &rig.assigned(2, true)).await;
+    world.finish(&start.conversation_id, SUMMARY).await;
 
     world.accept(&rig.assigned(3, true)).await;
     assert_eq!(
@@ -603,19 +610,8 @@ trait Opens: Rig {
 /// conversation with the request, however often the event comes, and gets one status message.
 async fn a_new_item_that_asks_starts_one_run<R: Opens>() {
     let rig = R::start().await;
-    let world = rig.world();
-    let opened = rig.opened();
-    let (status, body) = world.post(&opened).await;
-    assert_eq!(status, 202, "{body}");
-    post_a_replay(&rig, &opened).await;
-    world.pump().await;
-    let starts = world.openhands().starts();
-    assert_eq!(starts.len(), 1, "{starts:?}");
-    assert!(
-        start_text(&starts[0]).contains(REQUEST),
-        "{}",
-        start_text(&starts[0])
-    );
+    let start = the_one_start_despite_a_replay(&rig, &rig.opened()).await;
+    assert!(start_text(&start).contains(REQUEST), "{}", start_text(&start));
     assert_eq!(rig.status_texts().len(), 1);
 }
 
