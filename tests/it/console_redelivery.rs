@@ -34,13 +34,8 @@ async fn a_redelivered_notice_runs_once_the_person_is_linked() {
     })
     .await;
     h.github.set_role("dave", "write");
-    assert_eq!(
-        h.deliver("issue_comment", "redeliver-1", &daves_mention())
-            .await
-            .0,
-        202
-    );
-    h.settle().await;
+    h.deliver_and_settle("issue_comment", "redeliver-1", &daves_mention())
+        .await;
     h.github.assert_one_linking_comment_for("dave");
     assert!(h.openhands.starts().is_empty());
     h.link(5151, "dave", "dave@openhands").await;

@@ -239,8 +239,7 @@ async fn an_unlinked_user_gets_the_linking_comment_and_no_conversation() {
 async fn a_person_without_write_access_starts_nothing() {
     let h = Harness::start().await;
     let payload = mallorys_mention();
-    assert_eq!(h.deliver("issue_comment", "d-n-1", &payload).await.0, 202);
-    h.settle().await;
+    h.deliver_and_settle("issue_comment", "d-n-1", &payload).await;
     assert!(h.openhands.starts().is_empty());
     h.github.assert_untouched_after_checking("mallory");
 }
@@ -608,8 +607,7 @@ async fn assigning_the_machine_user_starts_one_run_and_a_later_reassignment_anot
 
     let conversation_id = starts[0].conversation_id.clone();
     let unassigned = assignment(81, "unassigned", MACHINE, alice(), "2026-11-30T09:05:00Z");
-    assert_eq!(h.deliver("issues", "d-as-3", &unassigned).await.0, 202);
-    h.settle().await;
+    h.deliver_and_settle("issues", "d-as-3", &unassigned).await;
     assert!(
         !h.openhands
             .requests()
@@ -656,8 +654,7 @@ async fn an_assignment_by_someone_without_write_access_or_a_bot_starts_nothing()
         user(MACHINE, 9001),
         "2026-11-30T09:00:00Z",
     );
-    assert_eq!(h.deliver("issues", "d-an-3", &by_itself).await.0, 202);
-    h.settle().await;
+    h.deliver_and_settle("issues", "d-an-3", &by_itself).await;
     assert!(h.openhands.starts().is_empty());
     h.github.assert_untouched_after_checking("mallory");
 

@@ -37,8 +37,7 @@ async fn mention(h: &Harness, number: u64, text: &str, delivery: &str) {
         h.clock_now(),
     );
     let payload = issue_comment(number, comment_id, text, alice(), false);
-    assert_eq!(h.deliver("issue_comment", delivery, &payload).await.0, 202);
-    h.settle().await;
+    h.deliver_and_settle("issue_comment", delivery, &payload).await;
 }
 
 fn state(h: &Harness, conversation_id: &str) -> RunState {

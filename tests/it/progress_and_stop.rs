@@ -185,8 +185,8 @@ async fn a_maintainer_may_stop_and_a_stop_with_nothing_running_says_so() {
     assert!(body.contains("Stopped by @carol at "), "{body}");
     assert!(body.contains("UTC"), "{body}");
 
-    assert_eq!(h.deliver("issue_comment", "d-stop-2", &stop(4202)).await.0, 202);
-    h.settle().await;
+    h.deliver_and_settle("issue_comment", "d-stop-2", &stop(4202))
+        .await;
     let comments = h.bot_comments();
     assert_eq!(comments.len(), 2, "the status comment and one answer");
     assert!(

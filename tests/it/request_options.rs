@@ -17,8 +17,7 @@ async fn comment(h: &Harness, number: u64, author: (&str, u64), text: &str, deli
         .github
         .seed_issue_comment(REPO, number, login, text, h.clock_now());
     let payload = issue_comment(number, comment_id, text, user(login, id), false);
-    assert_eq!(h.deliver("issue_comment", delivery, &payload).await.0, 202);
-    h.settle().await;
+    h.deliver_and_settle("issue_comment", delivery, &payload).await;
 }
 
 fn prompt(start: &StartedConversation) -> &str {

@@ -264,6 +264,13 @@ impl Harness {
             .await
     }
 
+    /// [`Self::deliver`], expecting it accepted (202), then [`Self::settle`]: the worker has processed it.
+    pub async fn deliver_and_settle(&self, event: &str, delivery_id: &str, payload: &Value) {
+        let (status, body) = self.deliver(event, delivery_id, payload).await;
+        assert_eq!(status, 202, "{body}");
+        self.settle().await;
+    }
+
     /// POST a delivery signed with `secret`.
     pub async fn deliver_signed(
         &self,
