@@ -22,7 +22,7 @@ use hookline::{
     secret::SecretString,
 };
 
-use crate::lambda_world::{create_fifo_queue, endpoint, queue_arn, sdk_config, unique};
+use crate::lambda_world::{create_fifo_queue, create_secrets, endpoint, queue_arn, sdk_config, unique};
 
 const TTL: Duration = Duration::from_secs(60);
 
@@ -312,8 +312,6 @@ async fn failing_message_moves_to_the_dead_letter_queue() {
     assert_eq!(dead[0].body(), Some("poison-body"));
 }
 
-/// GIVEN a cached secret WHEN it is rotated THEN reads stay on the old value within the TTL, see the new one
-/// once the TTL passed, and `refresh` sees a rotation at once; a missing secret is NotFound and not cached.
 /// GIVEN a secret that does not exist (an unknown tenant in a webhook URL) WHEN it is asked for again and again
 /// THEN Secrets Manager is asked at most once per 30 seconds: created meanwhile, it is seen after that.
 #[tokio::test]
@@ -328,13 +326,7 @@ async fn missing_secrets_are_remembered_briefly() {
         secrets.get(&name).await,
         Err(PortError::NotFound { .. })
     ));
-    client
-        .create_secret()
-        .name(&name)
-        .secret_string("now here")
-        .send()
-        .await
-        .unwrap();
+    create_secrets(&config, [(name.as_str(), "now here")]).await;
     clock.advance(29);
     assert!(
         matches!(secrets.get(&name).await, Err(PortError::NotFound { .. })),
@@ -352,13 +344,7 @@ async fn written_secrets_are_created_or_replaced_and_read_back() {
     let config = sdk_config().await;
     let client = aws_sdk_secretsmanager::Client::new(&config);
     let (fresh, existing) = (unique("hookline/written"), unique("hookline/existing"));
-    client
-        .create_secret()
-        .name(&existing)
-        .secret_string("old")
-        .send()
-        .await
-        .unwrap();
+    create_secrets(&config, [(existing.as_str(), "old")]).await;
     let clock = ManualClock::at(1_000);
     let secrets =
         SecretsManagerSecrets::with_clock(client.clone(), Duration::from_secs(300), Arc::new(clock.clone()));
@@ -397,6 +383,8 @@ async fn written_secrets_are_created_or_replaced_and_read_back() {
     assert_eq!(another.refresh(&fresh).await.unwrap().expose(), "again");
 }
 
+/// GIVEN a cached secret WHEN it is rotated THEN reads stay on the old value within the TTL, see the new one
+/// once the TTL passed, and `refresh` sees a rotation at once; a missing secret is NotFound and not cached.
 #[tokio::test]
 async fn secrets_are_cached_for_the_ttl() {
     let config = sdk_config().await;
@@ -451,13 +439,7 @@ async fn secrets_are_cached_for_the_ttl() {
         secrets.get(&missing).await,
         Err(PortError::NotFound { .. })
     ));
-    client
-        .create_secret()
-        .name(&missing)
-        .secret_string("late")
-        .send()
-        .await
-        .unwrap();
+    create_secrets(&config, [(missing.as_str(), "late")]).await;
     assert_eq!(
         secrets.refresh(&missing).await.unwrap().expose(),
         "late",
