@@ -194,6 +194,14 @@ impl Rig {
         (status, response.text().await.unwrap_or_default())
     }
 
+    /// Alice asks the bot to fix [`ISSUE`] in comment `comment_id` (delivery `delivery`); returns the
+    /// conversation it starts.
+    async fn start_alices_run(&self, delivery: &str, comment_id: &str) -> String {
+        let payload = self.comment(ISSUE, comment_id, ALICE, "@openhands fix it");
+        self.deliver(delivery, &payload).await;
+        self.started().await
+    }
+
     /// Wait for a conversation to start and the queue to drain; returns its id.
     async fn started(&self) -> String {
         eventually("conversation started", || async {
@@ -321,9 +329,7 @@ async fn redeliveries_and_a_replayed_body_start_one_conversation() {
 #[tokio::test]
 async fn a_mention_while_the_run_is_going_is_a_follow_up() {
     let rig = start().await;
-    rig.deliver("ld-3", &rig.comment(ISSUE, "c-3", ALICE, "@openhands fix it"))
-        .await;
-    let conversation_id = rig.started().await;
+    let conversation_id = rig.start_alices_run("ld-3", "c-3").await;
     let follow = rig.comment(ISSUE, "c-4", ALICE, "@openhands also keep the old API working");
     assert_eq!(rig.deliver("ld-4", &follow).await.0, 202);
     rig.h
@@ -509,9 +515,7 @@ async fn rate_limited_linear_calls_are_retried_through_the_queue() {
 #[tokio::test]
 async fn a_refused_result_edit_is_not_silent_and_is_retried() {
     let rig = start().await;
-    rig.deliver("ld-14", &rig.comment(ISSUE, "c-12", ALICE, "@openhands fix it"))
-        .await;
-    let conversation_id = rig.started().await;
+    let conversation_id = rig.start_alices_run("ld-14", "c-12").await;
     rig.linear.fail_next(
         "commentUpdate",
         InjectedFailure::graphql(500, "internal error", "boom"),
