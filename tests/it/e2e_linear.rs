@@ -522,11 +522,7 @@ async fn a_refused_result_edit_is_not_silent_and_is_retried() {
     );
     rig.h.openhands.set_summary("Done.");
     rig.h.openhands.set_execution_status(&conversation_id, "finished");
-    let key = rig
-        .h
-        .openhands
-        .session_key(&conversation_id)
-        .expect("session key");
+    let key = rig.h.openhands.expect_session_key(&conversation_id);
     let first = post_event(&rig.h.url(), &conversation_id, "finished", &key).await;
     assert_ne!(
         first.status().as_u16(),

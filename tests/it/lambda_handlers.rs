@@ -679,7 +679,7 @@ async fn a_poison_message_ends_in_the_dead_letter_queue_and_nothing_else_is_lost
 async fn labeled_issue_reports_the_summary_after_the_finished_callback() {
     let env = Env::start().await;
     let conversation_id = env.start_labeled_run(12, "d-label-1").await;
-    let key = env.openhands.session_key(&conversation_id).expect("session key");
+    let key = env.openhands.expect_session_key(&conversation_id);
 
     let refused = env
         .callback_event_v2(&conversation_id, "finished", "not-the-key")
@@ -759,7 +759,7 @@ async fn the_same_delivery_five_times_starts_one_conversation() {
 async fn a_rest_api_v1_callback_gets_a_v1_answer() {
     let env = Env::start().await;
     let conversation_id = env.start_labeled_run(31, "d-e-1").await;
-    let key = env.openhands.session_key(&conversation_id).expect("key");
+    let key = env.openhands.expect_session_key(&conversation_id);
     let answer = env
         .callback_conversation_v1(&conversation_id, "error", &key)
         .await;

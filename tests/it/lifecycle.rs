@@ -307,7 +307,7 @@ async fn a_summary_that_cannot_be_fetched_is_retried_before_the_fallback() {
 async fn concurrent_finished_callbacks_and_sweeps_conclude_once() {
     let h = harness(&[]).await;
     let id = start_run_seen_by_a_sweep(&h, 109, "lc-14").await;
-    let key = h.openhands.session_key(&id).expect("key");
+    let key = h.openhands.expect_session_key(&id);
     h.openhands.set_execution_status(&id, "finished");
     let edits_before = status_edits(&h);
     let url = h.url();
@@ -385,7 +385,7 @@ async fn callbacks_before_the_conversation_is_listed_are_asked_to_retry() {
     assert_eq!(reply.status().as_u16(), 503);
     assert!(reply.text().await.unwrap_or_default().contains("not listed"));
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let key = h.openhands.session_key(&id).expect("key");
+    let key = h.openhands.expect_session_key(&id);
     // Many at once: one lookup, every one verified.
     let url = h.url();
     let lookups_before = count(&h, "GET", "/api/v1/app-conversations");

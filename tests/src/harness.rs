@@ -335,7 +335,7 @@ impl Harness {
     /// Post the agent server's `status` event for `conversation_id` with the conversation's session key; returns
     /// the answer's HTTP status.
     pub async fn call_back(&self, conversation_id: &str, status: &str) -> u16 {
-        let key = self.openhands.session_key(conversation_id).expect("session key");
+        let key = self.openhands.expect_session_key(conversation_id);
         crate::fake_openhands::post_event(&self.url(), conversation_id, status, &key)
             .await
             .status()

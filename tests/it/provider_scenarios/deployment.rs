@@ -45,13 +45,6 @@ pub trait Deployment: Sized {
         self.pump().await;
     }
 
-    /// The session API key of `conversation_id`'s sandbox, which its callbacks carry.
-    fn session_key(&self, conversation_id: &str) -> String {
-        self.openhands()
-            .session_key(conversation_id)
-            .expect("session key")
-    }
-
     /// The agent finishes with `summary` and says so through the callback; asserts the answer is 200.
     async fn finish(&self, conversation_id: &str, summary: &str) {
         self.openhands().set_summary(summary);
@@ -94,17 +87,17 @@ impl Deployment for World {
         World::queue_depth(self).await
     }
     async fn callback(&self, conversation_id: &str, status: &str) -> u16 {
-        let key = self.session_key(conversation_id);
+        let key = self.openhands().expect_session_key(conversation_id);
         let answer = self.callback_event_v2(conversation_id, status, &key).await;
         u16::try_from(status_of(&answer)).expect("an HTTP status")
     }
     async fn events(&self, conversation_id: &str, events: Vec<Value>) -> u16 {
-        let key = self.session_key(conversation_id);
+        let key = self.openhands().expect_session_key(conversation_id);
         let answer = self.callback_events_v2(conversation_id, events, &key).await;
         u16::try_from(status_of(&answer)).expect("an HTTP status")
     }
     async fn conversation_callback(&self, conversation_id: &str, status: &str) -> u16 {
-        let key = self.session_key(conversation_id);
+        let key = self.openhands().expect_session_key(conversation_id);
         let answer = self.callback_conversation_v1(conversation_id, status, &key).await;
         u16::try_from(status_of(&answer)).expect("an HTTP status")
     }
@@ -170,14 +163,14 @@ impl Deployment for LocalHost {
         self.harness.call_back(conversation_id, status).await
     }
     async fn events(&self, conversation_id: &str, events: Vec<Value>) -> u16 {
-        let key = self.session_key(conversation_id);
+        let key = self.openhands().expect_session_key(conversation_id);
         post_events(&self.harness.url(), conversation_id, events, &key)
             .await
             .status()
             .as_u16()
     }
     async fn conversation_callback(&self, conversation_id: &str, status: &str) -> u16 {
-        let key = self.session_key(conversation_id);
+        let key = self.openhands().expect_session_key(conversation_id);
         post_conversation_info(&self.harness.url(), conversation_id, status, &key)
             .await
             .status()

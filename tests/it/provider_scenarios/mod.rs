@@ -384,10 +384,7 @@ async fn a_whole_run_logs_no_secret<R: Rig>() {
     world.finish(&conversation_id, SUMMARY).await;
     let text = logs.text();
     assert!(text.contains(&conversation_id), "the run was logged");
-    let session_key = world
-        .openhands()
-        .session_key(&conversation_id)
-        .expect("session key");
+    let session_key = world.openhands().expect_session_key(&conversation_id);
     let mut secrets = rig.secrets();
     secrets.extend([ALICE_KEY.to_owned(), session_key]);
     for secret in secrets {
