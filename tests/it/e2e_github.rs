@@ -17,6 +17,14 @@ fn alice() -> serde_json::Value {
     user("alice", ALICE_ID)
 }
 
+/// A `pull_request` event with `action` on alice's pull request `number` (head branch `feature/run`).
+fn pull_request_event(number: u64, action: &str) -> serde_json::Value {
+    let mut event = review_comment(number, 1, None, "", alice());
+    event["action"] = json!(action);
+    event.as_object_mut().expect("object").remove("comment");
+    event
+}
+
 #[tokio::test]
 async fn labeled_issue_starts_one_conversation_acks_and_reports_the_summary() {
     let h = Harness::start().await;
@@ -260,8 +268,8 @@ async fn a_review_comment_replies_in_its_thread_and_works_on_the_head_branch() {
     );
     let payload = review_comment(8, reply, Some(root), "@openhands rename this function", alice());
     h.deliver("pull_request_review_comment", "d-r-1", &payload).await;
-    h.started().await;
-    let start = &h.openhands.starts()[0];
+    let starts = h.started().await;
+    let start = &starts[0];
     assert_eq!(start.request["selected_branch"], "feature/run");
     let message = start.text();
     assert!(
@@ -531,14 +539,12 @@ async fn an_issue_opened_with_the_label_starts_one_run() {
 #[tokio::test]
 async fn a_pull_request_opened_asking_works_on_its_head_branch() {
     let h = Harness::start().await;
-    let mut opened = review_comment(62, 1, None, "", alice());
-    opened["action"] = json!("opened");
-    opened.as_object_mut().expect("object").remove("comment");
+    let mut opened = pull_request_event(62, "opened");
     opened["pull_request"]["body"] = json!("Calls run().\n\n@openhands please add a test for this");
     opened["pull_request"]["created_at"] = json!("2026-12-02T10:00:00Z");
     assert_eq!(h.deliver("pull_request", "d-pr-62", &opened).await.0, 202);
-    h.started().await;
-    let start = &h.openhands.starts()[0];
+    let starts = h.started().await;
+    let start = &starts[0];
     assert_eq!(start.request["selected_branch"], "feature/run");
     assert_eq!(start.request["selected_repository"], REPO);
     let message = start.text();
@@ -658,15 +664,13 @@ async fn an_assignment_by_someone_without_write_access_or_a_bot_starts_nothing()
     assert!(h.openhands.starts().is_empty());
     h.github.assert_untouched_after_checking("mallory");
 
-    let mut pull = review_comment(94, 1, None, "", alice());
-    pull["action"] = json!("assigned");
-    pull.as_object_mut().expect("object").remove("comment");
+    let mut pull = pull_request_event(94, "assigned");
     pull["assignee"] = user(MACHINE, 9001);
     pull["pull_request"]["created_at"] = json!("2026-11-30T08:00:00Z");
     pull["pull_request"]["updated_at"] = json!("2026-11-30T09:00:00Z");
     assert_eq!(h.deliver("pull_request", "d-an-4", &pull).await.0, 202);
-    h.started().await;
-    let start = &h.openhands.starts()[0];
+    let starts = h.started().await;
+    let start = &starts[0];
     assert_eq!(start.request["selected_branch"], "feature/run");
     assert_eq!(h.bot_comments()[0].number, 94);
 }
