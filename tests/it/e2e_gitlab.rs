@@ -7,7 +7,7 @@ use hookline::{
 };
 use hookline_tests::{
     fake_gitlab::{FakeGitlab, InjectedFailure, FAKE_BOT_ID, FAKE_BOT_USERNAME},
-    harness::{eventually, Harness, HarnessOptions, ALICE_KEY},
+    harness::{eventually, status_and_text, Harness, HarnessOptions, ALICE_KEY},
 };
 use serde_json::{json, Value};
 
@@ -89,9 +89,7 @@ async fn post(
     for (name, value) in extra {
         request = request.header(*name, value);
     }
-    let response = request.send().await.expect("hookline answers");
-    let status = response.status().as_u16();
-    (status, response.text().await.unwrap_or_default())
+    status_and_text(request.send().await.expect("hookline answers")).await
 }
 
 /// Deliver a genuine hook: GitLab holds the project and item it describes.

@@ -8,7 +8,7 @@ use hookline::{domain::Provider, linear::client::status_comment_id, verify::sign
 use hookline_tests::{
     fake_linear::{FakeIssue, FakeLinear, FakeWorkflowState, InjectedFailure},
     fake_openhands::post_event,
-    harness::{eventually, Harness, HarnessOptions},
+    harness::{eventually, status_and_text, Harness, HarnessOptions},
 };
 use serde_json::{json, Value};
 
@@ -189,9 +189,7 @@ impl Rig {
         if let Some(signature) = signature {
             request = request.header("Linear-Signature", signature);
         }
-        let response = request.send().await.expect("hookline answers");
-        let status = response.status().as_u16();
-        (status, response.text().await.unwrap_or_default())
+        status_and_text(request.send().await.expect("hookline answers")).await
     }
 
     /// Alice asks the bot to fix [`ISSUE`] in comment `comment_id` (delivery `delivery`); returns the

@@ -10,7 +10,7 @@ use hookline::{
 };
 use hookline_tests::{
     fake_slack::{interaction_form, FakeEphemeral, FakeMessage, FakeSlack, SlackFailure},
-    harness::{eventually, Harness, HarnessOptions, ALICE_KEY},
+    harness::{eventually, status_and_text, Harness, HarnessOptions, ALICE_KEY},
 };
 use serde_json::{json, Value};
 
@@ -285,12 +285,6 @@ impl Slack {
         self.h.settle().await;
         self.h.openhands.starts()[0].conversation_id.clone()
     }
-}
-
-/// A response's status and text.
-async fn status_and_text(response: reqwest::Response) -> (u16, String) {
-    let status = response.status().as_u16();
-    (status, response.text().await.unwrap_or_default())
 }
 
 fn callback(event_id: &str, event: Value) -> Vec<u8> {

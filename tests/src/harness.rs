@@ -303,9 +303,7 @@ impl Harness {
         if let Some(signature) = signature {
             request = request.header("X-Hub-Signature-256", signature);
         }
-        let response = request.send().await.expect("hookline answers");
-        let status = response.status().as_u16();
-        (status, response.text().await.unwrap_or_default())
+        status_and_text(request.send().await.expect("hookline answers")).await
     }
 
     /// Alice labels issue `number` `openhands`: [`Self::deliver`] as `delivery`.
@@ -395,6 +393,12 @@ impl Harness {
         })
         .await;
     }
+}
+
+/// The status and body of an HTTP answer (an empty body when it cannot be read).
+pub async fn status_and_text(response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
 }
 
 /// Asserts that `err` is permanent (not retried) and came with HTTP `status`.

@@ -4,7 +4,7 @@
 use hookline::domain::Provider;
 use hookline_tests::{
     fake_openhands::{post_conversation_info, post_events, FakeOpenHands},
-    harness::{Harness, HarnessOptions},
+    harness::{status_and_text, Harness, HarnessOptions},
 };
 use serde_json::Value;
 
@@ -147,9 +147,7 @@ impl Deployment for LocalHost {
         for (name, value) in &delivery.headers {
             request = request.header(name, value);
         }
-        let response = request.send().await.expect("the local host answers");
-        let status = response.status().as_u16();
-        (status, response.text().await.unwrap_or_default())
+        status_and_text(request.send().await.expect("the local host answers")).await
     }
     async fn pump(&self) {
         self.harness.host().drain().await;
