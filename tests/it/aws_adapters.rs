@@ -22,7 +22,7 @@ use hookline::{
     secret::SecretString,
 };
 
-use crate::lambda_world::{endpoint, sdk_config, unique};
+use crate::lambda_world::{create_fifo_queue, create_secrets, endpoint, queue_arn, sdk_config, unique};
 
 const TTL: Duration = Duration::from_secs(60);
 
@@ -154,22 +154,6 @@ async fn sqs_client() -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(&sdk_config().await)
 }
 
-/// Create a FIFO queue named `{name}.fifo` with extra attributes; returns its URL.
-async fn create_fifo_queue(
-    client: &aws_sdk_sqs::Client,
-    name: &str,
-    extra: &[(QueueAttributeName, String)],
-) -> String {
-    let mut request = client
-        .create_queue()
-        .queue_name(format!("{name}.fifo"))
-        .attributes(QueueAttributeName::FifoQueue, "true");
-    for (attribute, value) in extra {
-        request = request.attributes(attribute.clone(), value);
-    }
-    request.send().await.unwrap().queue_url.expect("queue url")
-}
-
 /// One receive call (no long polling), returning the messages with their system attributes.
 async fn receive(client: &aws_sdk_sqs::Client, queue_url: &str, visibility: Option<i32>) -> Vec<Message> {
     client
@@ -234,7 +218,7 @@ fn message(group: &str, dedup_id: &str, body: &str) -> QueueMessage {
 #[tokio::test]
 async fn fifo_queue_deduplicates_and_orders_per_group() {
     let client = sqs_client().await;
-    let queue_url = create_fifo_queue(&client, &unique("hl-q"), &[]).await;
+    let queue_url = create_fifo_queue(&client, &unique("hl-q"), Vec::new()).await;
     let queue = SqsQueue::new(client.clone(), &queue_url);
 
     queue.send(message("g1", "d1", "g1-first")).await.unwrap();
@@ -262,7 +246,7 @@ async fn fifo_queue_deduplicates_and_orders_per_group() {
 #[tokio::test]
 async fn fifo_ids_sqs_rejects_are_hashed() {
     let client = sqs_client().await;
-    let queue_url = create_fifo_queue(&client, &unique("hl-q"), &[]).await;
+    let queue_url = create_fifo_queue(&client, &unique("hl-q"), Vec::new()).await;
     let queue = SqsQueue::new(client.clone(), &queue_url);
     let long_dedup = format!("github#github.com#{}", "x".repeat(200));
     let spaced_group = "slack:T01 C42 1700000000.000100";
@@ -296,23 +280,14 @@ async fn fifo_ids_sqs_rejects_are_hashed() {
 async fn failing_message_moves_to_the_dead_letter_queue() {
     let client = sqs_client().await;
     let name = unique("hl-q");
-    let dlq_url = create_fifo_queue(&client, &format!("{name}-dlq"), &[]).await;
-    let dlq_arn = client
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .and_then(|mut attributes| attributes.remove(&QueueAttributeName::QueueArn))
-        .expect("dlq arn");
+    let dlq_url = create_fifo_queue(&client, &format!("{name}-dlq"), Vec::new()).await;
+    let dlq_arn = queue_arn(&client, &dlq_url).await;
     let max_receive_count = 2;
     let redrive = serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count });
     let queue_url = create_fifo_queue(
         &client,
         &name,
-        &[(QueueAttributeName::RedrivePolicy, redrive.to_string())],
+        vec![(QueueAttributeName::RedrivePolicy, redrive.to_string())],
     )
     .await;
     SqsQueue::new(client.clone(), &queue_url)
@@ -337,8 +312,6 @@ async fn failing_message_moves_to_the_dead_letter_queue() {
     assert_eq!(dead[0].body(), Some("poison-body"));
 }
 
-/// GIVEN a cached secret WHEN it is rotated THEN reads stay on the old value within the TTL, see the new one
-/// once the TTL passed, and `refresh` sees a rotation at once; a missing secret is NotFound and not cached.
 /// GIVEN a secret that does not exist (an unknown tenant in a webhook URL) WHEN it is asked for again and again
 /// THEN Secrets Manager is asked at most once per 30 seconds: created meanwhile, it is seen after that.
 #[tokio::test]
@@ -353,13 +326,7 @@ async fn missing_secrets_are_remembered_briefly() {
         secrets.get(&name).await,
         Err(PortError::NotFound { .. })
     ));
-    client
-        .create_secret()
-        .name(&name)
-        .secret_string("now here")
-        .send()
-        .await
-        .unwrap();
+    create_secrets(&config, [(name.as_str(), "now here")]).await;
     clock.advance(29);
     assert!(
         matches!(secrets.get(&name).await, Err(PortError::NotFound { .. })),
@@ -377,13 +344,7 @@ async fn written_secrets_are_created_or_replaced_and_read_back() {
     let config = sdk_config().await;
     let client = aws_sdk_secretsmanager::Client::new(&config);
     let (fresh, existing) = (unique("hookline/written"), unique("hookline/existing"));
-    client
-        .create_secret()
-        .name(&existing)
-        .secret_string("old")
-        .send()
-        .await
-        .unwrap();
+    create_secrets(&config, [(existing.as_str(), "old")]).await;
     let clock = ManualClock::at(1_000);
     let secrets =
         SecretsManagerSecrets::with_clock(client.clone(), Duration::from_secs(300), Arc::new(clock.clone()));
@@ -422,6 +383,8 @@ async fn written_secrets_are_created_or_replaced_and_read_back() {
     assert_eq!(another.refresh(&fresh).await.unwrap().expose(), "again");
 }
 
+/// GIVEN a cached secret WHEN it is rotated THEN reads stay on the old value within the TTL, see the new one
+/// once the TTL passed, and `refresh` sees a rotation at once; a missing secret is NotFound and not cached.
 #[tokio::test]
 async fn secrets_are_cached_for_the_ttl() {
     let config = sdk_config().await;
@@ -476,13 +439,7 @@ async fn secrets_are_cached_for_the_ttl() {
         secrets.get(&missing).await,
         Err(PortError::NotFound { .. })
     ));
-    client
-        .create_secret()
-        .name(&missing)
-        .secret_string("late")
-        .send()
-        .await
-        .unwrap();
+    create_secrets(&config, [(missing.as_str(), "late")]).await;
     assert_eq!(
         secrets.refresh(&missing).await.unwrap().expose(),
         "late",

@@ -37,13 +37,8 @@ async fn an_operator_sees_deliveries_decisions_and_runs() {
     mention["issue"]["title"] = HOSTILE_TITLE.into();
     assert_eq!(h.deliver("issue_comment", "console-run", &mention).await.0, 202);
     h.clock.advance(1);
-    assert_eq!(
-        h.deliver("issue_comment", "console-denied", &mallorys_mention())
-            .await
-            .0,
-        202
-    );
-    h.settle().await;
+    h.deliver_and_settle("issue_comment", "console-denied", &mallorys_mention())
+        .await;
     let conversation = h.openhands.last_conversation_id();
 
     let browser = Browser::open().await;

@@ -79,8 +79,8 @@ async fn a_person_links_themselves_and_their_next_mention_runs_as_them() {
     let h = harness().await;
     let bob = user("bob", BOB_ID);
     let first = issue_comment(9, 901, "@openhands please fix", bob.clone(), false);
-    assert_eq!(h.deliver("issue_comment", "bob-unlinked", &first).await.0, 202);
-    h.settle().await;
+    h.deliver_and_settle("issue_comment", "bob-unlinked", &first)
+        .await;
     let link = invitation_link(&h, "bob");
     assert!(
         link.starts_with(&format!("{}/link?invite=", h.host().console_url())),
@@ -153,8 +153,7 @@ async fn a_person_links_themselves_and_their_next_mention_runs_as_them() {
     // Bob's next mention runs with his key.
     h.openhands.require_bearer(BOB_KEY);
     let again = issue_comment(9, 902, "@openhands please fix", bob, false);
-    assert_eq!(h.deliver("issue_comment", "bob-linked", &again).await.0, 202);
-    h.settle().await;
+    h.deliver_and_settle("issue_comment", "bob-linked", &again).await;
     assert_eq!(h.openhands.starts().len(), 1, "the run started with bob's key");
 
     // Bob sees his link and removes it: the record and the key he stored are gone.
@@ -184,8 +183,8 @@ async fn a_person_links_themselves_and_their_next_mention_runs_as_them() {
 async fn an_expired_invitation_is_refused() {
     let h = harness().await;
     let first = issue_comment(10, 1001, "@openhands please fix", user("bob", BOB_ID), false);
-    assert_eq!(h.deliver("issue_comment", "bob-expiring", &first).await.0, 202);
-    h.settle().await;
+    h.deliver_and_settle("issue_comment", "bob-expiring", &first)
+        .await;
     let link = invitation_link(&h, "bob");
     h.clock.advance(24 * 3600);
     let page = h.http.get(&link).send().await.unwrap();
@@ -247,8 +246,8 @@ async fn a_person_picks_the_shared_identity_where_the_operator_allows_it() {
     .await;
     let bob = user("bob", BOB_ID);
     let first = issue_comment(12, 1201, "@openhands please fix", bob.clone(), false);
-    assert_eq!(h.deliver("issue_comment", "bob-shared-1", &first).await.0, 202);
-    h.settle().await;
+    h.deliver_and_settle("issue_comment", "bob-shared-1", &first)
+        .await;
     assert!(
         h.openhands.starts().is_empty(),
         "not under the shared identity unasked"
@@ -273,16 +272,16 @@ async fn a_person_picks_the_shared_identity_where_the_operator_allows_it() {
         bob.clone(),
         false,
     );
-    assert_eq!(h.deliver("issue_comment", "bob-shared-2", &named).await.0, 202);
-    h.settle().await;
+    h.deliver_and_settle("issue_comment", "bob-shared-2", &named)
+        .await;
     assert!(h.openhands.starts().is_empty());
     assert!(h
         .bot_comments()
         .iter()
         .any(|c| c.body.contains("Under the shared identity")));
     let again = issue_comment(14, 1401, "@openhands please fix", bob, false);
-    assert_eq!(h.deliver("issue_comment", "bob-shared-3", &again).await.0, 202);
-    h.settle().await;
+    h.deliver_and_settle("issue_comment", "bob-shared-3", &again)
+        .await;
     assert_eq!(
         h.openhands.starts().len(),
         1,

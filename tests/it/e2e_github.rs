@@ -17,6 +17,14 @@ fn alice() -> serde_json::Value {
     user("alice", ALICE_ID)
 }
 
+/// A `pull_request` event with `action` on alice's pull request `number` (head branch `feature/run`).
+fn pull_request_event(number: u64, action: &str) -> serde_json::Value {
+    let mut event = review_comment(number, 1, None, "", alice());
+    event["action"] = json!(action);
+    event.as_object_mut().expect("object").remove("comment");
+    event
+}
+
 #[tokio::test]
 async fn labeled_issue_starts_one_conversation_acks_and_reports_the_summary() {
     let h = Harness::start().await;
@@ -123,11 +131,7 @@ async fn a_bad_signature_is_401_and_nothing_is_queued() {
 
 #[tokio::test]
 async fn bad_input_gets_short_4xx_answers() {
-    let h = Harness::start_with(HarnessOptions {
-        extra_env: vec![("HOOKLINE_MAX_BODY_BYTES".into(), "2000000".into())],
-        ..Default::default()
-    })
-    .await;
+    let h = Harness::start_with_env(&[("HOOKLINE_MAX_BODY_BYTES", "2000000")]).await;
     let sign = |body: &[u8]| {
         format!(
             "sha256={}",
@@ -180,11 +184,7 @@ async fn bad_input_gets_short_4xx_answers() {
 
 #[tokio::test]
 async fn a_stalled_run_is_reported_after_the_deadline() {
-    let h = Harness::start_with(HarnessOptions {
-        extra_env: vec![("HOOKLINE_STALL_TIMEOUT_SECS".into(), "600".into())],
-        ..Default::default()
-    })
-    .await;
+    let h = Harness::start_with_env(&[("HOOKLINE_STALL_TIMEOUT_SECS", "600")]).await;
     let conversation_id = h.start_labeled_run(42, "d-st-1").await;
     // The first sweep sees `running` for the first time (progress); nothing changes after that.
     assert_eq!(h.host().sweep_now().await.concluded, 0);
@@ -247,8 +247,7 @@ async fn an_unlinked_user_gets_the_linking_comment_and_no_conversation() {
 async fn a_person_without_write_access_starts_nothing() {
     let h = Harness::start().await;
     let payload = mallorys_mention();
-    assert_eq!(h.deliver("issue_comment", "d-n-1", &payload).await.0, 202);
-    h.settle().await;
+    h.deliver_and_settle("issue_comment", "d-n-1", &payload).await;
     assert!(h.openhands.starts().is_empty());
     h.github.assert_untouched_after_checking("mallory");
 }
@@ -269,8 +268,8 @@ async fn a_review_comment_replies_in_its_thread_and_works_on_the_head_branch() {
     );
     let payload = review_comment(8, reply, Some(root), "@openhands rename this function", alice());
     h.deliver("pull_request_review_comment", "d-r-1", &payload).await;
-    h.started().await;
-    let start = &h.openhands.starts()[0];
+    let starts = h.started().await;
+    let start = &starts[0];
     assert_eq!(start.request["selected_branch"], "feature/run");
     let message = start.text();
     assert!(
@@ -540,14 +539,12 @@ async fn an_issue_opened_with_the_label_starts_one_run() {
 #[tokio::test]
 async fn a_pull_request_opened_asking_works_on_its_head_branch() {
     let h = Harness::start().await;
-    let mut opened = review_comment(62, 1, None, "", alice());
-    opened["action"] = json!("opened");
-    opened.as_object_mut().expect("object").remove("comment");
+    let mut opened = pull_request_event(62, "opened");
     opened["pull_request"]["body"] = json!("Calls run().\n\n@openhands please add a test for this");
     opened["pull_request"]["created_at"] = json!("2026-12-02T10:00:00Z");
     assert_eq!(h.deliver("pull_request", "d-pr-62", &opened).await.0, 202);
-    h.started().await;
-    let start = &h.openhands.starts()[0];
+    let starts = h.started().await;
+    let start = &starts[0];
     assert_eq!(start.request["selected_branch"], "feature/run");
     assert_eq!(start.request["selected_repository"], REPO);
     let message = start.text();
@@ -562,11 +559,7 @@ const MACHINE: &str = "hookline-machine";
 
 /// Hookline with `GITHUB_ASSIGNEE` set to [`MACHINE`].
 async fn assigning_harness() -> Harness {
-    Harness::start_with(HarnessOptions {
-        extra_env: vec![("GITHUB_ASSIGNEE".into(), MACHINE.into())],
-        ..Default::default()
-    })
-    .await
+    Harness::start_with_env(&[("GITHUB_ASSIGNEE", MACHINE)]).await
 }
 
 /// `issues.<action>` of issue `number` (opened long before), naming `assignee`, sent by `sender`, the issue
@@ -620,8 +613,7 @@ async fn assigning_the_machine_user_starts_one_run_and_a_later_reassignment_anot
 
     let conversation_id = starts[0].conversation_id.clone();
     let unassigned = assignment(81, "unassigned", MACHINE, alice(), "2026-11-30T09:05:00Z");
-    assert_eq!(h.deliver("issues", "d-as-3", &unassigned).await.0, 202);
-    h.settle().await;
+    h.deliver_and_settle("issues", "d-as-3", &unassigned).await;
     assert!(
         !h.openhands
             .requests()
@@ -668,20 +660,17 @@ async fn an_assignment_by_someone_without_write_access_or_a_bot_starts_nothing()
         user(MACHINE, 9001),
         "2026-11-30T09:00:00Z",
     );
-    assert_eq!(h.deliver("issues", "d-an-3", &by_itself).await.0, 202);
-    h.settle().await;
+    h.deliver_and_settle("issues", "d-an-3", &by_itself).await;
     assert!(h.openhands.starts().is_empty());
     h.github.assert_untouched_after_checking("mallory");
 
-    let mut pull = review_comment(94, 1, None, "", alice());
-    pull["action"] = json!("assigned");
-    pull.as_object_mut().expect("object").remove("comment");
+    let mut pull = pull_request_event(94, "assigned");
     pull["assignee"] = user(MACHINE, 9001);
     pull["pull_request"]["created_at"] = json!("2026-11-30T08:00:00Z");
     pull["pull_request"]["updated_at"] = json!("2026-11-30T09:00:00Z");
     assert_eq!(h.deliver("pull_request", "d-an-4", &pull).await.0, 202);
-    h.started().await;
-    let start = &h.openhands.starts()[0];
+    let starts = h.started().await;
+    let start = &starts[0];
     assert_eq!(start.request["selected_branch"], "feature/run");
     assert_eq!(h.bot_comments()[0].number, 94);
 }

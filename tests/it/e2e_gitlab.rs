@@ -7,7 +7,7 @@ use hookline::{
 };
 use hookline_tests::{
     fake_gitlab::{FakeGitlab, InjectedFailure, FAKE_BOT_ID, FAKE_BOT_USERNAME},
-    harness::{eventually, Harness, HarnessOptions, ALICE_KEY},
+    harness::{eventually, status_and_text, Harness, HarnessOptions, ALICE_KEY},
 };
 use serde_json::{json, Value};
 
@@ -89,9 +89,7 @@ async fn post(
     for (name, value) in extra {
         request = request.header(*name, value);
     }
-    let response = request.send().await.expect("hookline answers");
-    let status = response.status().as_u16();
-    (status, response.text().await.unwrap_or_default())
+    status_and_text(request.send().await.expect("hookline answers")).await
 }
 
 /// Deliver a genuine hook: GitLab holds the project and item it describes.
@@ -1247,17 +1245,17 @@ async fn an_unlinked_developer_links_themselves_by_signing_in_with_gitlab() {
     let link = notice[at..].split(')').next().unwrap().to_owned();
     assert!(link.contains("/console/link?invite="), "{link}");
 
-    let browser = hookline_tests::browser::Browser::open().await;
-    s.gitlab.sign_in_as("mallory", 666);
-    browser.follow_invitation(&link).await.unwrap();
-    browser
-        .text_once("main", "another account than the one")
+    hookline_tests::browser::Browser::open()
         .await
-        .expect("another GitLab account is refused");
-    s.gitlab.sign_in_as("dave", DAVE);
-    browser.follow_invitation(&link).await.unwrap();
-    browser.link_with_key("dave@example.com", DAVE_KEY).await.unwrap();
-    browser.close().await.unwrap();
+        .link_through_invitation(
+            &link,
+            || s.gitlab.sign_in_as("mallory", 666),
+            || s.gitlab.sign_in_as("dave", DAVE),
+            "dave@example.com",
+            DAVE_KEY,
+        )
+        .await
+        .expect("another GitLab account is refused, then the invited person links themselves");
 
     s.h.openhands.require_bearer(DAVE_KEY);
     let (key, payload) = mention(72, "k-link-2");

@@ -10,7 +10,10 @@ use hookline::{
     verify::sign_hex,
 };
 use hookline_tests::{
-    fake_jira::{adf_text, FakeIssue, FakeJira, FAKE_API_TOKEN, FAKE_BOT_ACCOUNT_ID, FAKE_EMAIL},
+    fake_jira::{
+        adf_mentioning_the_bot, adf_text, FakeIssue, FakeJira, FAKE_API_TOKEN, FAKE_BOT_ACCOUNT_ID,
+        FAKE_EMAIL,
+    },
     harness::{eventually, outbound, Harness, HarnessOptions, ALICE_KEY},
 };
 use serde_json::{json, Value};
@@ -127,13 +130,6 @@ fn commented(comment_id: &str, body: Value, author: Value) -> Value {
     })
 }
 
-fn picker_mention(text: &str) -> Value {
-    json!({"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [
-        {"type": "mention", "attrs": {"id": FAKE_BOT_ACCOUNT_ID, "text": "@Hookline Bot"}},
-        {"type": "text", "text": text}
-    ]}]})
-}
-
 async fn started(h: &Harness, n: usize) {
     eventually("conversation started", || async {
         h.openhands.starts().len() >= n
@@ -234,7 +230,7 @@ async fn redelivery_starts_nothing_new_and_a_follow_up_joins_the_running_convers
     assert!(!earlier.is_empty());
     let payload = commented(
         "30001",
-        picker_mention(" please fix this in octo-org/hello"),
+        adf_mentioning_the_bot(" please fix this in octo-org/hello"),
         mia(),
     );
     let mut statuses = Vec::new();
@@ -362,7 +358,7 @@ async fn a_commenter_without_edit_permission_starts_nothing() {
     link(&h, commenter).await;
     jira.set_permissions(commenter, &["BROWSE_PROJECTS", "ADD_COMMENTS"]);
     let author = json!({"accountId": commenter, "displayName": "Casey", "accountType": "atlassian"});
-    let payload = commented("40002", picker_mention(" please deploy to prod"), author);
+    let payload = commented("40002", adf_mentioning_the_bot(" please deploy to prod"), author);
     assert_eq!(deliver(&h, "wh-p-1", &payload).await, 202);
     eventually("permissions checked", || async {
         !jira
@@ -593,17 +589,17 @@ async fn an_unlinked_person_links_themselves_by_signing_in_with_atlassian() {
     let link = notice[at..].split('"').next().unwrap().to_owned();
     assert!(link.contains("/console/link?invite="), "{notice}");
 
-    let browser = hookline_tests::browser::Browser::open().await;
-    jira.sign_in_as("Mia Krystof", MIA);
-    browser.follow_invitation(&link).await.unwrap();
-    browser
-        .text_once("main", "another account than the one")
+    hookline_tests::browser::Browser::open()
         .await
-        .expect("another Atlassian account is refused");
-    jira.sign_in_as("Sam", "6001:sam");
-    browser.follow_invitation(&link).await.unwrap();
-    browser.link_with_key("sam@example.com", KEY).await.unwrap();
-    browser.close().await.unwrap();
+        .link_through_invitation(
+            &link,
+            || jira.sign_in_as("Mia Krystof", MIA),
+            || jira.sign_in_as("Sam", "6001:sam"),
+            "sam@example.com",
+            KEY,
+        )
+        .await
+        .expect("another Atlassian account is refused, then the invited person links themselves");
 
     h.openhands.require_bearer(KEY);
     assert_eq!(deliver(&h, "wh-l-2", &mention("40072")).await, 202);

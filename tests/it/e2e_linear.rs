@@ -8,7 +8,7 @@ use hookline::{domain::Provider, linear::client::status_comment_id, verify::sign
 use hookline_tests::{
     fake_linear::{FakeIssue, FakeLinear, FakeWorkflowState, InjectedFailure},
     fake_openhands::post_event,
-    harness::{eventually, Harness, HarnessOptions},
+    harness::{eventually, status_and_text, Harness, HarnessOptions},
 };
 use serde_json::{json, Value};
 
@@ -189,9 +189,15 @@ impl Rig {
         if let Some(signature) = signature {
             request = request.header("Linear-Signature", signature);
         }
-        let response = request.send().await.expect("hookline answers");
-        let status = response.status().as_u16();
-        (status, response.text().await.unwrap_or_default())
+        status_and_text(request.send().await.expect("hookline answers")).await
+    }
+
+    /// Alice asks the bot to fix [`ISSUE`] in comment `comment_id` (delivery `delivery`); returns the
+    /// conversation it starts.
+    async fn start_alices_run(&self, delivery: &str, comment_id: &str) -> String {
+        let payload = self.comment(ISSUE, comment_id, ALICE, "@openhands fix it");
+        self.deliver(delivery, &payload).await;
+        self.started().await
     }
 
     /// Wait for a conversation to start and the queue to drain; returns its id.
@@ -321,9 +327,7 @@ async fn redeliveries_and_a_replayed_body_start_one_conversation() {
 #[tokio::test]
 async fn a_mention_while_the_run_is_going_is_a_follow_up() {
     let rig = start().await;
-    rig.deliver("ld-3", &rig.comment(ISSUE, "c-3", ALICE, "@openhands fix it"))
-        .await;
-    let conversation_id = rig.started().await;
+    let conversation_id = rig.start_alices_run("ld-3", "c-3").await;
     let follow = rig.comment(ISSUE, "c-4", ALICE, "@openhands also keep the old API working");
     assert_eq!(rig.deliver("ld-4", &follow).await.0, 202);
     rig.h
@@ -509,20 +513,14 @@ async fn rate_limited_linear_calls_are_retried_through_the_queue() {
 #[tokio::test]
 async fn a_refused_result_edit_is_not_silent_and_is_retried() {
     let rig = start().await;
-    rig.deliver("ld-14", &rig.comment(ISSUE, "c-12", ALICE, "@openhands fix it"))
-        .await;
-    let conversation_id = rig.started().await;
+    let conversation_id = rig.start_alices_run("ld-14", "c-12").await;
     rig.linear.fail_next(
         "commentUpdate",
         InjectedFailure::graphql(500, "internal error", "boom"),
     );
     rig.h.openhands.set_summary("Done.");
     rig.h.openhands.set_execution_status(&conversation_id, "finished");
-    let key = rig
-        .h
-        .openhands
-        .session_key(&conversation_id)
-        .expect("session key");
+    let key = rig.h.openhands.expect_session_key(&conversation_id);
     let first = post_event(&rig.h.url(), &conversation_id, "finished", &key).await;
     assert_ne!(
         first.status().as_u16(),
@@ -552,17 +550,17 @@ async fn an_unlinked_person_links_themselves_by_signing_in_with_linear() {
     let at = notice.find("](").expect("an invitation link") + 2;
     let link = notice[at..].split(')').next().unwrap().to_owned();
 
-    let browser = hookline_tests::browser::Browser::open().await;
-    rig.linear.sign_in_as("alice", ALICE);
-    browser.follow_invitation(&link).await.unwrap();
-    browser
-        .text_once("main", "another account than the one")
+    hookline_tests::browser::Browser::open()
         .await
-        .expect("another Linear account is refused");
-    rig.linear.sign_in_as("stranger", STRANGER);
-    browser.follow_invitation(&link).await.unwrap();
-    browser.link_with_key("stranger@example.com", KEY).await.unwrap();
-    browser.close().await.unwrap();
+        .link_through_invitation(
+            &link,
+            || rig.linear.sign_in_as("alice", ALICE),
+            || rig.linear.sign_in_as("stranger", STRANGER),
+            "stranger@example.com",
+            KEY,
+        )
+        .await
+        .expect("another Linear account is refused, then the invited person links themselves");
 
     rig.h.openhands.require_bearer(KEY);
     let again = rig.comment(ISSUE, "c-72", STRANGER, "@openhands fix it");

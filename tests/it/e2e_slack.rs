@@ -10,7 +10,7 @@ use hookline::{
 };
 use hookline_tests::{
     fake_slack::{interaction_form, FakeEphemeral, FakeMessage, FakeSlack, SlackFailure},
-    harness::{eventually, Harness, HarnessOptions, ALICE_KEY},
+    harness::{eventually, status_and_text, Harness, HarnessOptions, ALICE_KEY},
 };
 use serde_json::{json, Value};
 
@@ -191,6 +191,13 @@ impl Slack {
         status_and_text(request.send().await.expect("hookline answers")).await
     }
 
+    /// No run started, and no 👀 on any message.
+    fn assert_nothing_started(&self) {
+        let starts = self.h.openhands.starts();
+        assert!(starts.is_empty(), "{starts:?}");
+        assert!(self.slack.reactions().is_empty());
+    }
+
     /// Seed `user`'s message asking the bot `request` (at `ts`) in the picker channel, deliver its
     /// `app_mention`, and wait for the picker Hookline posts.
     async fn ask_for_a_picker(&self, event_id: &str, user: &str, request: &str, ts: &str) -> FakeMessage {
@@ -278,12 +285,6 @@ impl Slack {
         self.h.settle().await;
         self.h.openhands.starts()[0].conversation_id.clone()
     }
-}
-
-/// A response's status and text.
-async fn status_and_text(response: reqwest::Response) -> (u16, String) {
-    let status = response.status().as_u16();
-    (status, response.text().await.unwrap_or_default())
 }
 
 fn callback(event_id: &str, event: Value) -> Vec<u8> {
@@ -844,9 +845,8 @@ async fn only_people_the_rules_allow_may_trigger() {
     event["user_team"] = json!("T0EXTERNL");
     assert_eq!(s.deliver("Ev0GUEST1", event).await.0, 202);
     s.h.settle().await;
-    assert!(s.h.openhands.starts().is_empty(), "{:?}", s.h.openhands.starts());
+    s.assert_nothing_started();
     assert!(s.slack.bot_messages().is_empty());
-    assert!(s.slack.reactions().is_empty());
     assert!(
         !s.slack.requests_to("usergroups.users.list").is_empty(),
         "the group was asked"
@@ -1127,8 +1127,7 @@ async fn a_pick_in_the_picker_starts_the_requesters_run_once() {
         "the notification text: {}",
         picker.text
     );
-    assert!(s.h.openhands.starts().is_empty());
-    assert!(s.slack.reactions().is_empty());
+    s.assert_nothing_started();
 
     // Dave may trigger runs, but this choice is Alice's.
     s.h.link_to(Provider::Slack, TEAM, DAVE, "dave").await;
@@ -1239,8 +1238,7 @@ async fn a_pick_after_the_expiry_says_so_and_starts_nothing() {
     assert!(edited.text.contains("expired"), "{}", edited.text);
     assert!(edited.text.contains(&format!("<@{ALICE}>")), "{}", edited.text);
     assert!(edited.blocks.is_empty());
-    assert!(s.h.openhands.starts().is_empty());
-    assert!(s.slack.reactions().is_empty());
+    s.assert_nothing_started();
     assert_eq!(s.slack.bot_messages().len(), 1);
 }
 
@@ -1287,8 +1285,7 @@ async fn forged_or_hand_made_picks_start_nothing() {
     let (status, _) = s.pick_signed(ALICE, &picker, "github:../x", &s.ts(301)).await;
     assert_eq!(status, 400);
     s.h.settle().await;
-    assert!(s.h.openhands.starts().is_empty());
-    assert!(s.slack.reactions().is_empty());
+    s.assert_nothing_started();
     let unchanged = s.slack.message(PICKER_CHANNEL, &picker.ts).expect("picker");
     assert_eq!(unchanged.updates, 0);
     assert!(unchanged.select().is_some());
@@ -1313,17 +1310,17 @@ async fn an_unlinked_person_links_themselves_with_sign_in_with_slack() {
     let link = notice.text[at..].split(['|', '>']).next().unwrap().to_owned();
     assert!(link.contains("/console/link?invite="), "{}", notice.text);
 
-    let browser = hookline_tests::browser::Browser::open().await;
-    s.slack.sign_in_as("dave", DAVE, OTHER_TEAM);
-    browser.follow_invitation(&link).await.unwrap();
-    browser
-        .text_once("main", "another account than the one")
+    hookline_tests::browser::Browser::open()
         .await
-        .expect("another workspace's account is refused");
-    s.slack.sign_in_as("dave", DAVE, TEAM);
-    browser.follow_invitation(&link).await.unwrap();
-    browser.link_with_key("dave@example.com", DAVE_KEY).await.unwrap();
-    browser.close().await.unwrap();
+        .link_through_invitation(
+            &link,
+            || s.slack.sign_in_as("dave", DAVE, OTHER_TEAM),
+            || s.slack.sign_in_as("dave", DAVE, TEAM),
+            "dave@example.com",
+            DAVE_KEY,
+        )
+        .await
+        .expect("another workspace's account is refused, then the invited person links themselves");
 
     s.h.openhands.require_bearer(DAVE_KEY);
     let ts = s.ts(700);

@@ -74,6 +74,14 @@ struct Answer {
     location: Option<String>,
 }
 
+impl Answer {
+    /// A 200 whose page says `text`.
+    fn assert_ok_saying(&self, text: &str) {
+        assert_eq!(self.status, 200, "{}", self.body);
+        assert!(self.body.contains(text), "{}", self.body);
+    }
+}
+
 /// A console request as an HTTP API (v2) event: method, path (with a query), the browser's cookie, a form.
 fn console_event(method: &str, target: &str, cookie: Option<&str>, form: &str) -> String {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
@@ -261,12 +269,7 @@ async fn the_console_function_registers_the_github_app_and_the_warm_functions_se
     let console = console_services(&config, &world.aws, &world.sdk).expect("console services");
     let operator = operator_cookie(&console).await;
     let setup = get_as(&console, &operator, "/console/setup").await;
-    assert_eq!(setup.status, 200, "{}", setup.body);
-    assert!(
-        setup.body.contains("https://hookline.example/webhooks/github"),
-        "{}",
-        setup.body
-    );
+    setup.assert_ok_saying("https://hookline.example/webhooks/github");
     let at = setup.body.find("state=").expect("the manifest form") + 6;
     let state = setup.body[at..].split('"').next().unwrap().to_owned();
 
@@ -281,8 +284,7 @@ async fn the_console_function_registers_the_github_app_and_the_warm_functions_se
         form_urlencoded::byte_serialize(state.as_bytes()).collect::<String>()
     );
     let done = post_as(&console, &operator, "/console/setup/github/done", &finish).await;
-    assert_eq!(done.status, 200, "{}", done.body);
-    assert!(done.body.contains("is set up"));
+    done.assert_ok_saying("is set up");
 
     let stored = aws_sdk_secretsmanager::Client::new(&world.sdk)
         .get_secret_value()
@@ -345,19 +347,13 @@ async fn the_console_function_lists_and_retries_the_sqs_dead_letters() {
     let console = github_console(&world, &aws).await;
     let operator = operator_cookie(&console).await;
     let letters = get_as(&console, &operator, "/console/dead-letters").await;
-    assert_eq!(letters.status, 200, "{}", letters.body);
-    assert!(letters.body.contains(&group), "{}", letters.body);
+    letters.assert_ok_saying(&group);
     assert!(letters.body.contains("moved-lambda-dead-1"));
     let at = letters.body.find("name=\"id\" value=\"").expect("a Retry form") + 17;
     let id = letters.body[at..].split('"').next().unwrap().to_owned();
     let form = format!("csrf={}&id={id}", csrf(&letters.body));
     let retried = post_as(&console, &operator, "/console/dead-letters/retry", &form).await;
-    assert_eq!(retried.status, 200, "{}", retried.body);
-    assert!(
-        retried.body.contains("Put back on the queue."),
-        "{}",
-        retried.body
-    );
+    retried.assert_ok_saying("Put back on the queue.");
     assert_eq!(
         crate::lambda_world::queue_depth(&world.sqs, &world.dlq_url).await,
         0,
@@ -399,12 +395,7 @@ async fn the_console_function_redelivers_a_stored_delivery() {
         csrf(&deliveries.body)
     );
     let redelivered = post_as(&console, &operator, "/console/deliveries/redeliver", &form).await;
-    assert_eq!(redelivered.status, 200, "{}", redelivered.body);
-    assert!(
-        redelivered.body.contains("Delivered again"),
-        "{}",
-        redelivered.body
-    );
+    redelivered.assert_ok_saying("Delivered again");
     world.pump().await;
     assert_eq!(world.openhands.starts().len(), 1, "dave's run started");
     let after = get_as(&console, &operator, "/console/deliveries").await;

@@ -52,23 +52,31 @@ fn alice() -> Value {
     user("alice", ALICE_ID)
 }
 
+/// One delivery of a batch: its id, payload and GitHub event.
+type Queued = (String, Value, &'static str);
+
+/// Alice labels issue `number` `openhands`, as delivery `delivery`.
+fn alice_labels(delivery: impl Into<String>, number: u64) -> Queued {
+    (delivery.into(), labeled(number, "openhands", alice()), "issues")
+}
+
+/// Alice writes `text` on issue `number` in comment `comment_id`, as delivery `delivery`.
+fn alice_comments(delivery: impl Into<String>, number: u64, comment_id: u64, text: &str) -> Queued {
+    let comment = issue_comment(number, comment_id, text, alice(), false);
+    (delivery.into(), comment, "issue_comment")
+}
+
 /// Alice labels issue `number` (delivery `{prefix}-1`), then mentions the bot on it once for each of
 /// `follow_ups` (deliveries `{prefix}-2`, ..., comment ids `number * 10 + 1`, ...).
-fn run_and_follow_ups(prefix: &str, number: u64, follow_ups: &[&str]) -> Vec<(String, Value, &'static str)> {
-    let mut deliveries = vec![(
-        format!("{prefix}-1"),
-        labeled(number, "openhands", alice()),
-        "issues",
-    )];
+fn run_and_follow_ups(prefix: &str, number: u64, follow_ups: &[&str]) -> Vec<Queued> {
+    let mut deliveries = vec![alice_labels(format!("{prefix}-1"), number)];
     for (n, text) in (1..).zip(follow_ups) {
-        let comment = issue_comment(
+        deliveries.push(alice_comments(
+            format!("{prefix}-{}", n + 1),
             number,
             number * 10 + n,
             &format!("@openhands {text}"),
-            alice(),
-            false,
-        );
-        deliveries.push((format!("{prefix}-{}", n + 1), comment, "issue_comment"));
+        ));
     }
     deliveries
 }
@@ -167,7 +175,7 @@ impl Env {
     }
 
     /// [`Self::deliver`] each of `deliveries` (delivery id, payload, event), expecting each to be accepted.
-    async fn deliver_all(&self, deliveries: &[(String, Value, &str)]) {
+    async fn deliver_all(&self, deliveries: &[Queued]) {
         for (delivery, payload, event) in deliveries {
             assert_eq!(self.deliver(event, delivery, payload).await.0, 202, "{delivery}");
         }
@@ -405,24 +413,18 @@ async fn one_transient_failure_in_a_batch_of_ten_fails_only_its_record_and_later
         "/repos/octo-org/hello/issues/510/comments",
         InjectedFailure::status(503),
     );
-    let mut deliveries: Vec<(String, Value, &str)> = Vec::new();
-    deliveries.push(("d-b-510a".into(), labeled(510, "openhands", alice()), "issues"));
-    for n in 501..=503 {
-        deliveries.push((format!("d-b-{n}"), labeled(n, "openhands", alice()), "issues"));
-    }
-    deliveries.push((
-        "d-b-510b".into(),
-        issue_comment(510, 5101, "@openhands also handle a missing file", alice(), false),
-        "issue_comment",
+    let labels =
+        |numbers: std::ops::RangeInclusive<u64>| numbers.map(|n| alice_labels(format!("d-b-{n}"), n));
+    let mut deliveries = vec![alice_labels("d-b-510a", 510)];
+    deliveries.extend(labels(501..=503));
+    deliveries.push(alice_comments(
+        "d-b-510b",
+        510,
+        5101,
+        "@openhands also handle a missing file",
     ));
-    for n in 504..=507 {
-        deliveries.push((format!("d-b-{n}"), labeled(n, "openhands", alice()), "issues"));
-    }
-    deliveries.push((
-        "d-b-510c".into(),
-        issue_comment(510, 5102, "@openhands and add a test", alice(), false),
-        "issue_comment",
-    ));
+    deliveries.extend(labels(504..=507));
+    deliveries.push(alice_comments("d-b-510c", 510, 5102, "@openhands and add a test"));
     env.deliver_all(&deliveries).await;
 
     let messages = env.receive().await;
@@ -497,7 +499,7 @@ impl ProviderModule for WhileDeciding {
 async fn a_panic_fails_only_the_rest_of_its_group() {
     let env = Env::start().await;
     let mut deliveries = run_and_follow_ups("d-p", 701, &["more", "even more"]);
-    deliveries.push(("d-p-4".into(), labeled(702, "openhands", alice()), "issues"));
+    deliveries.push(alice_labels("d-p-4", 702));
     env.deliver_all(&deliveries).await;
     let mut panicky = env.full.clone();
     panicky.run.providers = LiveSet::new(vec![Arc::new(WhileDeciding {
@@ -581,7 +583,7 @@ async fn records_not_started_before_the_deadline_margin_go_back_with_the_rest_of
 async fn a_batch_with_less_than_the_margin_left_goes_back_whole_and_at_once() {
     let env = Env::start().await;
     let mut deliveries = run_and_follow_ups("d-n", 811, &["and more"]);
-    deliveries.push(("d-n-3".into(), labeled(812, "openhands", alice()), "issues"));
+    deliveries.push(alice_labels("d-n-3", 812));
     env.deliver_all(&deliveries).await;
     let messages = env.receive().await;
     assert_eq!(messages.len(), 3);
@@ -677,7 +679,7 @@ async fn a_poison_message_ends_in_the_dead_letter_queue_and_nothing_else_is_lost
 async fn labeled_issue_reports_the_summary_after_the_finished_callback() {
     let env = Env::start().await;
     let conversation_id = env.start_labeled_run(12, "d-label-1").await;
-    let key = env.openhands.session_key(&conversation_id).expect("session key");
+    let key = env.openhands.expect_session_key(&conversation_id);
 
     let refused = env
         .callback_event_v2(&conversation_id, "finished", "not-the-key")
@@ -757,7 +759,7 @@ async fn the_same_delivery_five_times_starts_one_conversation() {
 async fn a_rest_api_v1_callback_gets_a_v1_answer() {
     let env = Env::start().await;
     let conversation_id = env.start_labeled_run(31, "d-e-1").await;
-    let key = env.openhands.session_key(&conversation_id).expect("key");
+    let key = env.openhands.expect_session_key(&conversation_id);
     let answer = env
         .callback_conversation_v1(&conversation_id, "error", &key)
         .await;

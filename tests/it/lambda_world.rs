@@ -552,6 +552,7 @@ impl World {
     }
 }
 
+/// Create a FIFO queue named `{name}.fifo` with these attributes as well; returns its URL.
 pub async fn create_fifo_queue(
     client: &aws_sdk_sqs::Client,
     name: &str,
@@ -572,6 +573,7 @@ pub async fn create_fifo_queue(
         .expect("queue url")
 }
 
+/// The ARN of the queue at `queue_url`.
 pub async fn queue_arn(client: &aws_sdk_sqs::Client, queue_url: &str) -> String {
     client
         .get_queue_attributes()

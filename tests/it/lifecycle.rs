@@ -37,8 +37,7 @@ async fn mention(h: &Harness, number: u64, text: &str, delivery: &str) {
         h.clock_now(),
     );
     let payload = issue_comment(number, comment_id, text, alice(), false);
-    assert_eq!(h.deliver("issue_comment", delivery, &payload).await.0, 202);
-    h.settle().await;
+    h.deliver_and_settle("issue_comment", delivery, &payload).await;
 }
 
 fn state(h: &Harness, conversation_id: &str) -> RunState {
@@ -80,6 +79,27 @@ fn status_body(h: &Harness, number: u64) -> String {
         .find(|c| c.number == number)
         .map(|c| c.body)
         .unwrap_or_default()
+}
+
+/// Alice labels issue `number` (delivery `delivery`), its run starts, and one sweep looks at it; returns its id.
+async fn start_run_seen_by_a_sweep(h: &Harness, number: u64, delivery: &str) -> String {
+    let id = h.start_labeled_run(number, delivery).await;
+    h.host().sweep_now().await;
+    id
+}
+
+/// The sandbox of run `id` now reads `sandbox_status`; returns how many runs the next sweep concludes.
+async fn sweep_reading(h: &Harness, id: &str, sandbox_status: &str) -> usize {
+    h.openhands.set_sandbox_status(id, sandbox_status);
+    h.host().sweep_now().await.concluded
+}
+
+/// Advance the clock by `secs` and sweep, expecting that sweep to conclude one run; returns the status comment on
+/// `number` after it.
+async fn sweep_concluding_one_after(h: &Harness, secs: u64, number: u64) -> String {
+    h.clock.advance(secs);
+    assert_eq!(h.host().sweep_now().await.concluded, 1);
+    status_body(h, number)
 }
 
 async fn shared_key_callback(h: &Harness, conversation_id: &str, status: &str) -> u16 {
@@ -166,8 +186,7 @@ async fn a_mention_while_running_goes_straight_to_the_agent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_sandbox_is_resumed_and_then_gets_the_message() {
     let h = harness(&[]).await;
-    let id = h.start_labeled_run(103, "lc-5").await;
-    h.host().sweep_now().await;
+    let id = start_run_seen_by_a_sweep(&h, 103, "lc-5").await;
     assert_eq!(state(&h, &id), RunState::Running);
     h.openhands.set_sandbox_status(&id, "PAUSED");
     let payload = issue_comment(103, 5003, "@openhands continue please", alice(), false);
@@ -186,8 +205,7 @@ async fn a_paused_sandbox_is_resumed_and_then_gets_the_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mention_on_a_gone_sandbox_ends_that_run_and_starts_a_new_one_that_links_it() {
     let h = harness(&[]).await;
-    let first = h.start_labeled_run(104, "lc-7").await;
-    h.host().sweep_now().await;
+    let first = start_run_seen_by_a_sweep(&h, 104, "lc-7").await;
     h.openhands.set_sandbox_status(&first, "MISSING");
     mention(&h, 104, "@openhands please retry", "lc-8").await;
     eventually("a second conversation", || async {
@@ -212,24 +230,18 @@ async fn a_mention_on_a_gone_sandbox_ends_that_run_and_starts_a_new_one_that_lin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_sandbox_is_reported_and_the_thread_freed() {
     let h = harness(&[("HOOKLINE_SANDBOX_GRACE_SECS", "120")]).await;
-    let id = h.start_labeled_run(105, "lc-9").await;
-    h.host().sweep_now().await;
+    let id = start_run_seen_by_a_sweep(&h, 105, "lc-9").await;
     // One ERROR reading is the liveness probe under load: nothing happens.
-    h.openhands.set_sandbox_status(&id, "ERROR");
-    assert_eq!(h.host().sweep_now().await.concluded, 0);
-    h.openhands.set_sandbox_status(&id, "RUNNING");
-    assert_eq!(h.host().sweep_now().await.concluded, 0);
+    assert_eq!(sweep_reading(&h, &id, "ERROR").await, 0);
+    assert_eq!(sweep_reading(&h, &id, "RUNNING").await, 0);
     assert!(
         run(&h, &id).sandbox_trouble.is_none(),
         "a healthy reading clears it"
     );
     // kill -9: MISSING, twice → failed, with a clear message.
-    h.openhands.set_sandbox_status(&id, "MISSING");
-    assert_eq!(h.host().sweep_now().await.concluded, 0);
-    h.clock.advance(30);
-    assert_eq!(h.host().sweep_now().await.concluded, 1);
+    assert_eq!(sweep_reading(&h, &id, "MISSING").await, 0);
+    let body = sweep_concluding_one_after(&h, 30, 105).await;
     assert_eq!(state(&h, &id), RunState::Failed);
-    let body = status_body(&h, 105);
     assert!(
         body.contains("sandbox stopped working") && body.contains("gone"),
         "{body}"
@@ -242,23 +254,18 @@ async fn a_killed_sandbox_is_reported_and_the_thread_freed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sandbox_in_error_past_the_grace_ends_the_run() {
     let h = harness(&[("HOOKLINE_SANDBOX_GRACE_SECS", "120")]).await;
-    let id = h.start_labeled_run(106, "lc-11").await;
-    h.host().sweep_now().await;
-    h.openhands.set_sandbox_status(&id, "ERROR");
-    assert_eq!(h.host().sweep_now().await.concluded, 0);
+    let id = start_run_seen_by_a_sweep(&h, 106, "lc-11").await;
+    assert_eq!(sweep_reading(&h, &id, "ERROR").await, 0);
     h.clock.advance(60);
     assert_eq!(h.host().sweep_now().await.concluded, 0);
-    h.clock.advance(61);
-    assert_eq!(h.host().sweep_now().await.concluded, 1);
-    let body = status_body(&h, 106);
+    let body = sweep_concluding_one_after(&h, 61, 106).await;
     assert!(body.contains("stayed in error for 2 minutes"), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_summary_that_cannot_be_fetched_is_retried_before_the_fallback() {
     let h = harness(&[("HOOKLINE_SUMMARY_PATIENCE_SECS", "300")]).await;
-    let id = h.start_labeled_run(107, "lc-12").await;
-    h.host().sweep_now().await;
+    let id = start_run_seen_by_a_sweep(&h, 107, "lc-12").await;
     // `finished`, but the listing is a busy ERROR reading without a session key.
     h.openhands.set_execution_status(&id, "finished");
     h.openhands.set_sandbox_status(&id, "ERROR");
@@ -277,26 +284,21 @@ async fn a_summary_that_cannot_be_fetched_is_retried_before_the_fallback() {
         status_body(&h, 107).contains("I'm on it"),
         "still waiting for the retry time"
     );
-    h.clock.advance(16);
-    assert_eq!(h.host().sweep_now().await.concluded, 1);
-    let body = status_body(&h, 107);
+    let body = sweep_concluding_one_after(&h, 16, 107).await;
     assert!(body.contains("Fixed it"), "{body}");
     assert_eq!(body.matches("pull/7").count(), 1, "{body}");
     assert_eq!(count(&h, "POST", "/ask_agent"), 1);
     assert_eq!(state(&h, &id), RunState::Reported);
 
     // Another run whose summary never comes: after the patience, the fallback says so, with the link.
-    let other = h.start_labeled_run(108, "lc-13").await;
-    h.host().sweep_now().await;
+    let other = start_run_seen_by_a_sweep(&h, 108, "lc-13").await;
     h.openhands.set_execution_status(&other, "finished");
     h.openhands.set_sandbox_status(&other, "ERROR");
     assert_eq!(h.call_back(&other, "finished").await, 200);
     h.clock.advance(16);
     h.host().sweep_now().await;
     assert_eq!(state(&h, &other), RunState::Concluding);
-    h.clock.advance(301);
-    assert_eq!(h.host().sweep_now().await.concluded, 1);
-    let body = status_body(&h, 108);
+    let body = sweep_concluding_one_after(&h, 301, 108).await;
     assert!(body.contains("could not fetch the agent's summary"), "{body}");
     assert!(body.contains(&format!("conversations/{other}")), "{body}");
 }
@@ -304,9 +306,8 @@ async fn a_summary_that_cannot_be_fetched_is_retried_before_the_fallback() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_finished_callbacks_and_sweeps_conclude_once() {
     let h = harness(&[]).await;
-    let id = h.start_labeled_run(109, "lc-14").await;
-    h.host().sweep_now().await;
-    let key = h.openhands.session_key(&id).expect("key");
+    let id = start_run_seen_by_a_sweep(&h, 109, "lc-14").await;
+    let key = h.openhands.expect_session_key(&id);
     h.openhands.set_execution_status(&id, "finished");
     let edits_before = status_edits(&h);
     let url = h.url();
@@ -384,7 +385,7 @@ async fn callbacks_before_the_conversation_is_listed_are_asked_to_retry() {
     assert_eq!(reply.status().as_u16(), 503);
     assert!(reply.text().await.unwrap_or_default().contains("not listed"));
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let key = h.openhands.session_key(&id).expect("key");
+    let key = h.openhands.expect_session_key(&id);
     // Many at once: one lookup, every one verified.
     let url = h.url();
     let lookups_before = count(&h, "GET", "/api/v1/app-conversations");
@@ -415,8 +416,7 @@ async fn callbacks_before_the_conversation_is_listed_are_asked_to_retry() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shared_key_callback_cannot_end_a_run_that_openhands_says_is_running() {
     let h = harness(&[("HOOKLINE_CALLBACK_KEY_SECRET", "hookline/callback-key")]).await;
-    let id = h.start_labeled_run(112, "lc-17").await;
-    h.host().sweep_now().await;
+    let id = start_run_seen_by_a_sweep(&h, 112, "lc-17").await;
     assert_eq!(shared_key_callback(&h, &id, "finished").await, 200);
     assert_eq!(shared_key_callback(&h, &id, "error").await, 200);
     assert_eq!(state(&h, &id), RunState::Running, "the app server says running");
@@ -432,8 +432,7 @@ async fn a_shared_key_callback_cannot_end_a_run_that_openhands_says_is_running()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_sent_with_the_shared_key_never_show_as_progress() {
     let h = harness(&[("HOOKLINE_CALLBACK_KEY_SECRET", "hookline/callback-key")]).await;
-    let id = h.start_labeled_run(114, "lc-19").await;
-    h.host().sweep_now().await;
+    let id = start_run_seen_by_a_sweep(&h, 114, "lc-19").await;
     let forged = serde_json::json!([hookline_tests::fake_openhands::task_list_event(
         "2026-12-02T10:00:00.000000",
         &[("Click https://evil.example to continue", "in_progress")]
@@ -457,8 +456,7 @@ async fn events_sent_with_the_shared_key_never_show_as_progress() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_result_that_can_never_be_posted_ends_as_failed_after_bounded_attempts() {
     let h = harness(&[]).await;
-    let id = h.start_labeled_run(113, "lc-18").await;
-    h.host().sweep_now().await;
+    let id = start_run_seen_by_a_sweep(&h, 113, "lc-18").await;
     h.openhands.set_execution_status(&id, "finished");
     let path = "/repos/octo-org/hello/issues/comments/";
     for _ in 0..20 {
@@ -493,11 +491,8 @@ async fn a_result_that_can_never_be_posted_ends_as_failed_after_bounded_attempts
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_stall_timeout_is_said_in_seconds() {
     let h = harness(&[("HOOKLINE_STALL_TIMEOUT_SECS", "45")]).await;
-    let id = h.start_labeled_run(114, "lc-19").await;
-    h.host().sweep_now().await;
-    h.clock.advance(46);
-    assert_eq!(h.host().sweep_now().await.concluded, 1);
-    let body = status_body(&h, 114);
+    let id = start_run_seen_by_a_sweep(&h, 114, "lc-19").await;
+    let body = sweep_concluding_one_after(&h, 46, 114).await;
     assert!(body.contains("No progress for 45 seconds"), "{body}");
     assert_eq!(state(&h, &id), RunState::Failed);
 }
@@ -508,9 +503,7 @@ async fn a_start_that_never_comes_up_fails_after_the_start_timeout() {
     h.openhands.set_ready_delay(Duration::from_secs(3600));
     let id = h.start_labeled_run(115, "lc-20").await;
     assert_eq!(h.host().sweep_now().await.concluded, 0);
-    h.clock.advance(601);
-    assert_eq!(h.host().sweep_now().await.concluded, 1);
-    let body = status_body(&h, 115);
+    let body = sweep_concluding_one_after(&h, 601, 115).await;
     assert!(body.contains("did not come up within 10 minutes"), "{body}");
     assert_eq!(state(&h, &id), RunState::Failed);
 }

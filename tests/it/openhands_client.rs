@@ -638,6 +638,12 @@ async fn an_invalid_id_is_refused_before_any_request() {
     assert!(fake.requests().is_empty());
 }
 
+/// `err` is worth retrying, and says `why`.
+fn assert_transient(err: &PortError, why: &str) {
+    assert!(err.is_transient(), "{err:?}");
+    assert!(err.to_string().contains(why), "{err}");
+}
+
 #[tokio::test]
 async fn connection_refused_is_transient() {
     // A port that was just free: nothing listens there.
@@ -651,8 +657,7 @@ async fn connection_refused_is_transient() {
         .await
         .expect_err("refused");
 
-    assert!(err.is_transient(), "{err:?}");
-    assert!(err.to_string().contains("connection failed"), "{err}");
+    assert_transient(&err, "connection failed");
 }
 
 #[tokio::test]
@@ -666,8 +671,7 @@ async fn a_timeout_is_transient() {
         .await
         .expect_err("timeout");
 
-    assert!(err.is_transient(), "{err:?}");
-    assert!(err.to_string().contains("timed out"), "{err}");
+    assert_transient(&err, "timed out");
 }
 
 #[tokio::test]

@@ -58,7 +58,7 @@ fn tasks_event(batch: u32, done: usize, n: usize) -> serde_json::Value {
 async fn run(h: &Harness, number: u64) -> hookline::domain::RunRecord {
     let id = h.start_labeled_run(number, &format!("d-run-{number}")).await;
     // The first callback finds the conversation listed and makes the run running.
-    let key = h.openhands.session_key(&id).expect("session key");
+    let key = h.openhands.expect_session_key(&id);
     assert_eq!(post_event(&h.url(), &id, "running", &key).await.status(), 200);
     h.host().store().get_run(&id).await.unwrap().expect("run")
 }
@@ -71,7 +71,7 @@ async fn a_minute_of_200_events_makes_a_handful_of_ordered_edits_and_the_newest_
     let h = Harness::start().await;
     let run = run(&h, 40).await;
     let id = run.conversation_id.clone();
-    let key = h.openhands.session_key(&id).expect("session key");
+    let key = h.openhands.expect_session_key(&id);
     const TASKS: usize = 10;
     // 100 batches of two events (an action, then the task list), 0.6 s apart; every fifth batch is an old one
     // redelivered late, which must never show.
@@ -185,8 +185,8 @@ async fn a_maintainer_may_stop_and_a_stop_with_nothing_running_says_so() {
     assert!(body.contains("Stopped by @carol at "), "{body}");
     assert!(body.contains("UTC"), "{body}");
 
-    assert_eq!(h.deliver("issue_comment", "d-stop-2", &stop(4202)).await.0, 202);
-    h.settle().await;
+    h.deliver_and_settle("issue_comment", "d-stop-2", &stop(4202))
+        .await;
     let comments = h.bot_comments();
     assert_eq!(comments.len(), 2, "the status comment and one answer");
     assert!(
@@ -204,7 +204,7 @@ async fn a_stop_racing_finished_ends_in_one_final_message() {
     let h = Harness::start().await;
     let run = run(&h, 43).await;
     let id = run.conversation_id;
-    let key = h.openhands.session_key(&id).expect("session key");
+    let key = h.openhands.expect_session_key(&id);
     h.openhands.set_summary("Done before the stop.");
     h.openhands.set_execution_status(&id, "finished");
     let payload = issue_comment(43, 4301, "@openhands stop", user("alice", ALICE_ID), false);

@@ -4,19 +4,11 @@
 
 use hookline_tests::{
     fake_openhands::StartedConversation,
-    harness::{issue_comment, owned, user, Harness, HarnessOptions, ALICE_ID, REPO},
+    harness::{issue_comment, user, Harness, ALICE_ID, REPO},
 };
 use serde_json::Value;
 
 const DAVE_ID: u64 = 5151;
-
-async fn harness(extra: &[(&str, &str)]) -> Harness {
-    Harness::start_with(HarnessOptions {
-        extra_env: owned(extra),
-        ..Default::default()
-    })
-    .await
-}
 
 /// `login` comments `text` on issue `number`; the worker has processed it when this returns.
 async fn comment(h: &Harness, number: u64, author: (&str, u64), text: &str, delivery: &str) {
@@ -25,8 +17,7 @@ async fn comment(h: &Harness, number: u64, author: (&str, u64), text: &str, deli
         .github
         .seed_issue_comment(REPO, number, login, text, h.clock_now());
     let payload = issue_comment(number, comment_id, text, user(login, id), false);
-    assert_eq!(h.deliver("issue_comment", delivery, &payload).await.0, 202);
-    h.settle().await;
+    h.deliver_and_settle("issue_comment", delivery, &payload).await;
 }
 
 fn prompt(start: &StartedConversation) -> &str {
@@ -37,11 +28,19 @@ fn bot_texts(h: &Harness) -> Vec<String> {
     h.bot_comments().into_iter().map(|c| c.body).collect()
 }
 
+/// Nothing started, and the only reply says `why`.
+fn assert_refused_with(h: &Harness, why: &str) {
+    assert!(h.openhands.starts().is_empty());
+    let texts = bot_texts(h);
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert!(texts[0].contains(why), "{}", texts[0]);
+}
+
 /// GIVEN a shared identity for unlinked people WHEN an unlinked collaborator names another repository with
 /// `repo=` THEN nothing starts and they are told why; naming the issue's own repository works as without it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repository_option_under_the_shared_identity_is_refused() {
-    let h = harness(&[
+    let h = Harness::start_with_env(&[
         ("OPENHANDS_DEFAULT_USER", "shared-bot"),
         ("OPENHANDS_DEFAULT_API_KEY_SECRET", "openhands/alice"),
     ])
@@ -57,10 +56,7 @@ async fn a_repository_option_under_the_shared_identity_is_refused() {
         "d-1",
     )
     .await;
-    assert!(h.openhands.starts().is_empty());
-    let texts = bot_texts(&h);
-    assert_eq!(texts.len(), 1, "{texts:?}");
-    assert!(texts[0].contains("shared identity"), "{}", texts[0]);
+    assert_refused_with(&h, "shared identity");
 
     comment(
         &h,
@@ -80,7 +76,7 @@ async fn a_repository_option_under_the_shared_identity_is_refused() {
 /// the request is prose.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn options_in_quotes_code_or_prose_are_not_read() {
-    let h = harness(&[("HOOKLINE_MODELS", "claude-test")]).await;
+    let h = Harness::start_with_env(&[("HOOKLINE_MODELS", "claude-test")]).await;
     let text = "@openhands set timeout=30 in the config as bob said:\n> repo=evil/exfil branch=main\n\
                 and leave `model=claude-test` in the docs\n```\nbranch=prod\n```";
     comment(&h, 5, ("alice", ALICE_ID), text, "d-1").await;
@@ -105,7 +101,7 @@ async fn options_in_quotes_code_or_prose_are_not_read() {
 /// Without `HOOKLINE_MODELS` a model cannot be chosen: the person is told, and nothing starts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_model_choice_where_none_is_enabled_is_refused() {
-    let h = harness(&[]).await;
+    let h = Harness::start().await;
     comment(
         &h,
         6,
@@ -114,17 +110,14 @@ async fn a_model_choice_where_none_is_enabled_is_refused() {
         "d-1",
     )
     .await;
-    assert!(h.openhands.starts().is_empty());
-    let texts = bot_texts(&h);
-    assert_eq!(texts.len(), 1, "{texts:?}");
-    assert!(texts[0].contains("not enabled"), "{}", texts[0]);
+    assert_refused_with(&h, "not enabled");
 }
 
 /// A repository URL in brackets, for a linked person: the start is on that repository and branch, and the
 /// request the agent reads has no options left in it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repository_url_and_branch_in_brackets_pick_the_start() {
-    let h = harness(&[]).await;
+    let h = Harness::start().await;
     let text = "@openhands [repo=https://github.com/octo-org/api/tree/main, branch=fix/login] fix the login";
     comment(&h, 7, ("alice", ALICE_ID), text, "d-1").await;
     let starts = h.openhands.starts();
@@ -141,7 +134,7 @@ async fn a_repository_url_and_branch_in_brackets_pick_the_start() {
 /// run, and the person is told once that they apply to a new run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn options_on_a_running_thread_wait_for_a_new_run() {
-    let h = harness(&[]).await;
+    let h = Harness::start().await;
     h.start_labeled_run(8, "d-label").await;
     let before = bot_texts(&h).len();
     comment(

@@ -183,30 +183,28 @@ async fn a_live_status_carries_the_stop_button_and_the_final_edit_removes_it() {
 #[tokio::test]
 async fn refusals_and_rate_limits_are_classified() {
     let (slack, client, source) = setup(Some(TOKEN)).await;
-    slack.fail_next("chat.postMessage", SlackFailure::too_many_requests(7));
-    let err = client
-        .post_status(&source, "run:a", "x", false)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, PortError::Transient { retry_after: Some(wait), .. } if wait == Duration::from_secs(7)),
-        "{err}"
-    );
-    slack.fail_next(
-        "chat.postMessage",
-        SlackFailure::Error {
-            code: "ratelimited".into(),
-            retry_after: Some(4),
-        },
-    );
-    let err = client
-        .post_status(&source, "run:a", "x", false)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, PortError::Transient { retry_after: Some(wait), .. } if wait == Duration::from_secs(4)),
-        "{err}"
-    );
+    // An HTTP 429 and Slack's own `ratelimited` error are both transient, with Slack's wait.
+    let rate_limits = [
+        (SlackFailure::too_many_requests(7), 7),
+        (
+            SlackFailure::Error {
+                code: "ratelimited".into(),
+                retry_after: Some(4),
+            },
+            4,
+        ),
+    ];
+    for (failure, secs) in rate_limits {
+        slack.fail_next("chat.postMessage", failure);
+        let err = client
+            .post_status(&source, "run:a", "x", false)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, PortError::Transient { retry_after: Some(wait), .. } if wait == Duration::from_secs(secs)),
+            "{err}"
+        );
+    }
     for code in ["channel_not_found", "not_in_channel", "is_archived"] {
         slack.fail_next("chat.postMessage", SlackFailure::error(code));
         let err = client

@@ -229,6 +229,31 @@ impl Browser {
             .await
     }
 
+    /// Follow the invitation `link` twice and close the browser: first with the provider's fake signed in to
+    /// someone else's account (`sign_in_as_someone_else`), which the console must refuse; then signed in as the
+    /// invited person (`sign_in_as_invited`), who links themselves to OpenHands user `user` with `key`.
+    ///
+    /// # Errors
+    /// If another account is not refused, or the invited person cannot link themselves.
+    pub async fn link_through_invitation(
+        self,
+        link: &str,
+        sign_in_as_someone_else: impl FnOnce(),
+        sign_in_as_invited: impl FnOnce(),
+        user: &str,
+        key: &str,
+    ) -> anyhow::Result<()> {
+        sign_in_as_someone_else();
+        self.follow_invitation(link).await?;
+        self.text_once("main", "another account than the one")
+            .await
+            .context("another account is refused")?;
+        sign_in_as_invited();
+        self.follow_invitation(link).await?;
+        self.link_with_key(user, key).await?;
+        self.close().await
+    }
+
     /// On the console's key form: link to OpenHands user `user` with `key`, and wait until it says so.
     ///
     /// # Errors

@@ -313,6 +313,14 @@ impl FakeJira {
     }
 }
 
+/// An ADF document of one paragraph: the bot mentioned with Jira's mention picker, then `text` as given.
+pub fn adf_mentioning_the_bot(text: &str) -> Value {
+    json!({"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [
+        {"type": "mention", "attrs": {"id": FAKE_BOT_ACCOUNT_ID, "text": "@Hookline Bot"}},
+        {"type": "text", "text": text}
+    ]}]})
+}
+
 /// Flatten the text nodes of an ADF document (for assertions).
 pub fn adf_text(doc: &Value) -> String {
     fn walk(node: &Value, out: &mut String) {

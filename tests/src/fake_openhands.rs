@@ -242,6 +242,12 @@ impl FakeOpenHands {
         self.read_conversation(conversation_id, |c| c.session_api_key.clone())
     }
 
+    /// The sandbox session key of `conversation_id`, which its callbacks carry; panics without one.
+    pub fn expect_session_key(&self, conversation_id: &str) -> String {
+        self.session_key(conversation_id)
+            .unwrap_or_else(|| panic!("no session key for {conversation_id}"))
+    }
+
     fn read_conversation<T>(
         &self,
         conversation_id: &str,

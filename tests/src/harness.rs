@@ -81,6 +81,15 @@ impl Harness {
         Self::start_with(HarnessOptions::default()).await
     }
 
+    /// Start with the default options and these settings on top of the harness's own.
+    pub async fn start_with_env(settings: &[(&str, &str)]) -> Self {
+        Self::start_with(HarnessOptions {
+            extra_env: owned(settings),
+            ..Default::default()
+        })
+        .await
+    }
+
     pub async fn start_with(options: HarnessOptions) -> Self {
         let clock = ManualClock::at(SystemClock.now_secs());
         let mut github_options = FakeGithubOptions::new(test_app_public_key_pem());
@@ -255,6 +264,13 @@ impl Harness {
             .await
     }
 
+    /// [`Self::deliver`], expecting it accepted (202), then [`Self::settle`]: the worker has processed it.
+    pub async fn deliver_and_settle(&self, event: &str, delivery_id: &str, payload: &Value) {
+        let (status, body) = self.deliver(event, delivery_id, payload).await;
+        assert_eq!(status, 202, "{body}");
+        self.settle().await;
+    }
+
     /// POST a delivery signed with `secret`.
     pub async fn deliver_signed(
         &self,
@@ -287,9 +303,7 @@ impl Harness {
         if let Some(signature) = signature {
             request = request.header("X-Hub-Signature-256", signature);
         }
-        let response = request.send().await.expect("hookline answers");
-        let status = response.status().as_u16();
-        (status, response.text().await.unwrap_or_default())
+        status_and_text(request.send().await.expect("hookline answers")).await
     }
 
     /// Alice labels issue `number` `openhands`: [`Self::deliver`] as `delivery`.
@@ -319,7 +333,7 @@ impl Harness {
     /// Post the agent server's `status` event for `conversation_id` with the conversation's session key; returns
     /// the answer's HTTP status.
     pub async fn call_back(&self, conversation_id: &str, status: &str) -> u16 {
-        let key = self.openhands.session_key(conversation_id).expect("session key");
+        let key = self.openhands.expect_session_key(conversation_id);
         crate::fake_openhands::post_event(&self.url(), conversation_id, status, &key)
             .await
             .status()
@@ -379,6 +393,12 @@ impl Harness {
         })
         .await;
     }
+}
+
+/// The status and body of an HTTP answer (an empty body when it cannot be read).
+pub async fn status_and_text(response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
 }
 
 /// Asserts that `err` is permanent (not retried) and came with HTTP `status`.

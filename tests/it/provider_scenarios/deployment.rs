@@ -4,7 +4,7 @@
 use hookline::domain::Provider;
 use hookline_tests::{
     fake_openhands::{post_conversation_info, post_events, FakeOpenHands},
-    harness::{Harness, HarnessOptions},
+    harness::{status_and_text, Harness, HarnessOptions},
 };
 use serde_json::Value;
 
@@ -37,6 +37,13 @@ pub trait Deployment: Sized {
     async fn conversation_callback(&self, conversation_id: &str, status: &str) -> u16;
     /// Run one sweep; returns how many runs it concluded.
     async fn sweep_concluded(&self) -> u64;
+
+    /// Deliver as the provider does, expect it accepted (202), and let the worker process it.
+    async fn accept(&self, delivery: &Delivery) {
+        let (status, body) = self.post(delivery).await;
+        assert_eq!(status, 202, "{body}");
+        self.pump().await;
+    }
 
     /// The agent finishes with `summary` and says so through the callback; asserts the answer is 200.
     async fn finish(&self, conversation_id: &str, summary: &str) {
@@ -80,17 +87,17 @@ impl Deployment for World {
         World::queue_depth(self).await
     }
     async fn callback(&self, conversation_id: &str, status: &str) -> u16 {
-        let key = self.openhands.session_key(conversation_id).expect("session key");
+        let key = self.openhands().expect_session_key(conversation_id);
         let answer = self.callback_event_v2(conversation_id, status, &key).await;
         u16::try_from(status_of(&answer)).expect("an HTTP status")
     }
     async fn events(&self, conversation_id: &str, events: Vec<Value>) -> u16 {
-        let key = self.openhands.session_key(conversation_id).expect("session key");
+        let key = self.openhands().expect_session_key(conversation_id);
         let answer = self.callback_events_v2(conversation_id, events, &key).await;
         u16::try_from(status_of(&answer)).expect("an HTTP status")
     }
     async fn conversation_callback(&self, conversation_id: &str, status: &str) -> u16 {
-        let key = self.openhands.session_key(conversation_id).expect("session key");
+        let key = self.openhands().expect_session_key(conversation_id);
         let answer = self.callback_conversation_v1(conversation_id, status, &key).await;
         u16::try_from(status_of(&answer)).expect("an HTTP status")
     }
@@ -140,9 +147,7 @@ impl Deployment for LocalHost {
         for (name, value) in &delivery.headers {
             request = request.header(name, value);
         }
-        let response = request.send().await.expect("the local host answers");
-        let status = response.status().as_u16();
-        (status, response.text().await.unwrap_or_default())
+        status_and_text(request.send().await.expect("the local host answers")).await
     }
     async fn pump(&self) {
         self.harness.host().drain().await;
@@ -156,20 +161,14 @@ impl Deployment for LocalHost {
         self.harness.call_back(conversation_id, status).await
     }
     async fn events(&self, conversation_id: &str, events: Vec<Value>) -> u16 {
-        let key = self
-            .openhands()
-            .session_key(conversation_id)
-            .expect("session key");
+        let key = self.openhands().expect_session_key(conversation_id);
         post_events(&self.harness.url(), conversation_id, events, &key)
             .await
             .status()
             .as_u16()
     }
     async fn conversation_callback(&self, conversation_id: &str, status: &str) -> u16 {
-        let key = self
-            .openhands()
-            .session_key(conversation_id)
-            .expect("session key");
+        let key = self.openhands().expect_session_key(conversation_id);
         post_conversation_info(&self.harness.url(), conversation_id, status, &key)
             .await
             .status()

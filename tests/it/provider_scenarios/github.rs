@@ -87,11 +87,6 @@ impl<D: Deployment> Rig for Github<D> {
         delivery("issues", "d-trigger", body_of(&payload), WEBHOOK_SECRET)
     }
 
-    fn redelivery(&self, delivery: &Delivery, _attempt: u32) -> Delivery {
-        // GitHub's redeliveries carry the same body, signature and X-GitHub-Delivery.
-        delivery.clone()
-    }
-
     fn replay(&self, delivery: &Delivery) -> Delivery {
         delivery
             .clone()
@@ -147,10 +142,6 @@ impl<D: Deployment> Rig for Github<D> {
             false,
         );
         delivery("issue_comment", "d-bob-stop", body_of(&payload), WEBHOOK_SECRET)
-    }
-
-    fn bot_texts(&self) -> Vec<String> {
-        self.status_texts()
     }
 
     fn secrets(&self) -> Vec<String> {
@@ -232,8 +223,6 @@ impl<D: Deployment> super::Opens for Github<D> {
     }
 }
 
-super::opened_scenario!(Github);
-
 impl<D: Deployment> super::Assigns for Github<D> {
     fn assigned(&self, n: u32, to_the_bot: bool) -> Delivery {
         let assignee = if to_the_bot { MACHINE } else { "bob" };
@@ -253,7 +242,7 @@ impl<D: Deployment> super::Assigns for Github<D> {
     }
 }
 
-super::assigned_scenario!(Github);
+super::item_scenarios!(Github);
 
 /// GIVEN the webhook function with its secret cached from Secrets Manager WHEN the secret is rotated and GitHub
 /// signs with the new one THEN the first such delivery is accepted at once (a mismatch re-reads the secret);

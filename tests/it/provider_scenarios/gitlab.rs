@@ -139,11 +139,6 @@ impl<D: Deployment> Rig for Gitlab<D> {
         self.note("k-trigger", REQUEST)
     }
 
-    fn redelivery(&self, delivery: &Delivery, _attempt: u32) -> Delivery {
-        // GitLab retries a failed hook with the same body and the same Idempotency-Key.
-        delivery.clone()
-    }
-
     fn replay(&self, delivery: &Delivery) -> Delivery {
         let key = unique("k-replay");
         delivery
@@ -170,10 +165,6 @@ impl<D: Deployment> Rig for Gitlab<D> {
 
     fn stop_by_someone_else(&self) -> Delivery {
         self.note_by(("bob", BOB), "k-bob-stop", "stop")
-    }
-
-    fn bot_texts(&self) -> Vec<String> {
-        self.status_texts()
     }
 
     fn secrets(&self) -> Vec<String> {
@@ -258,8 +249,6 @@ impl<D: Deployment> super::Opens for Gitlab<D> {
     }
 }
 
-super::opened_scenario!(Gitlab);
-
 impl<D: Deployment> super::Assigns for Gitlab<D> {
     fn assigned(&self, n: u32, to_the_bot: bool) -> Delivery {
         let assignee = if to_the_bot {
@@ -290,4 +279,4 @@ impl<D: Deployment> super::Assigns for Gitlab<D> {
     }
 }
 
-super::assigned_scenario!(Gitlab);
+super::item_scenarios!(Gitlab);

@@ -9,7 +9,7 @@ use std::sync::{
 
 use hookline::{clock::SystemClock, domain::Provider, verify::sign_hex};
 use hookline_tests::fake_jira::{
-    adf_text, FakeIssue, FakeJira, FAKE_API_TOKEN, FAKE_BOT_ACCOUNT_ID, FAKE_EMAIL,
+    adf_mentioning_the_bot, adf_text, FakeIssue, FakeJira, FAKE_API_TOKEN, FAKE_BOT_ACCOUNT_ID, FAKE_EMAIL,
 };
 use serde_json::{json, Value};
 
@@ -39,10 +39,7 @@ impl<D: Deployment> Jira<D> {
     /// The same by `author` (a Jira user object).
     fn comment_by(&self, author: Value, delivery: &str, text: &str) -> Delivery {
         let comment_id = 30_001 + self.next_comment.fetch_add(1, Ordering::SeqCst);
-        let body = json!({"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [
-            {"type": "mention", "attrs": {"id": FAKE_BOT_ACCOUNT_ID, "text": "@Hookline Bot"}},
-            {"type": "text", "text": format!(" {text}")}
-        ]}]});
+        let body = adf_mentioning_the_bot(&format!(" {text}"));
         let payload = json!({
             "timestamp": 1_714_478_400_000u64,
             "webhookEvent": "comment_created",
@@ -160,10 +157,6 @@ impl<D: Deployment> Rig for Jira<D> {
         self.comment_by(ben, "wh-ben-stop", "stop")
     }
 
-    fn bot_texts(&self) -> Vec<String> {
-        self.status_texts()
-    }
-
     fn secrets(&self) -> Vec<String> {
         [SECRET, OTHER_SECRET, FAKE_API_TOKEN].map(str::to_owned).to_vec()
     }
@@ -227,10 +220,7 @@ super::scenarios!(Jira);
 
 impl<D: Deployment> super::Opens for Jira<D> {
     fn opened(&self) -> Delivery {
-        let description = json!({"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [
-            {"type": "mention", "attrs": {"id": FAKE_BOT_ACCOUNT_ID, "text": "@Hookline Bot"}},
-            {"type": "text", "text": format!(" {REQUEST}")}
-        ]}]});
+        let description = adf_mentioning_the_bot(&format!(" {REQUEST}"));
         let payload = json!({
             "timestamp": 1_714_478_400_000u64,
             "webhookEvent": "jira:issue_created",
@@ -241,8 +231,6 @@ impl<D: Deployment> super::Opens for Jira<D> {
         webhook(&payload, "wh-opened")
     }
 }
-
-super::opened_scenario!(Jira);
 
 impl<D: Deployment> super::Assigns for Jira<D> {
     fn assigned(&self, n: u32, to_the_bot: bool) -> Delivery {
@@ -263,4 +251,4 @@ impl<D: Deployment> super::Assigns for Jira<D> {
     }
 }
 
-super::assigned_scenario!(Jira);
+super::item_scenarios!(Jira);

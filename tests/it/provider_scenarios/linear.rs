@@ -155,11 +155,6 @@ impl<D: Deployment> Rig for Linear<D> {
         self.comment("ld-trigger", REQUEST)
     }
 
-    fn redelivery(&self, delivery: &Delivery, _attempt: u32) -> Delivery {
-        // Linear retries the same signed body under the same Linear-Delivery.
-        delivery.clone()
-    }
-
     fn replay(&self, delivery: &Delivery) -> Delivery {
         delivery
             .clone()
@@ -184,10 +179,6 @@ impl<D: Deployment> Rig for Linear<D> {
 
     fn stop_by_someone_else(&self) -> Delivery {
         self.comment_by((BOB, "bob"), "ld-bob-stop", "stop")
-    }
-
-    fn bot_texts(&self) -> Vec<String> {
-        self.status_texts()
     }
 
     fn secrets(&self) -> Vec<String> {
@@ -287,8 +278,6 @@ impl<D: Deployment> super::Opens for Linear<D> {
     }
 }
 
-super::opened_scenario!(Linear);
-
 impl<D: Deployment> super::Assigns for Linear<D> {
     fn assigned(&self, n: u32, to_the_bot: bool) -> Delivery {
         let now = SystemClock.now_secs();
@@ -316,4 +305,4 @@ impl<D: Deployment> super::Assigns for Linear<D> {
     }
 }
 
-super::assigned_scenario!(Linear);
+super::item_scenarios!(Linear);

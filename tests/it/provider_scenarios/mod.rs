@@ -87,8 +87,11 @@ trait Rig: Sized {
     /// seeded in the fake first).
     fn trigger(&self) -> Delivery;
 
-    /// `delivery` as the provider sends it again on its `attempt`-th retry.
-    fn redelivery(&self, delivery: &Delivery, attempt: u32) -> Delivery;
+    /// `delivery` as the provider sends it again on its `attempt`-th retry; by default the very same request
+    /// (the same body, signature and delivery id), with no header counting the retries.
+    fn redelivery(&self, delivery: &Delivery, _attempt: u32) -> Delivery {
+        delivery.clone()
+    }
 
     /// `delivery` captured and sent again by someone else: the same signed body and signature, with every header
     /// the signature does not cover that names the delivery made fresh.
@@ -110,8 +113,11 @@ trait Rig: Sized {
     /// The same as [`Rig::stop`], by the second person of [`Rig::follow_up_by_someone_else`].
     fn stop_by_someone_else(&self) -> Delivery;
 
-    /// Everything Hookline wrote to people: status messages and notices, ephemeral ones included.
-    fn bot_texts(&self) -> Vec<String>;
+    /// Everything Hookline wrote to people: status messages and notices, ephemeral ones included; by default
+    /// [`Rig::status_texts`], for providers whose notices are bot comments like the status messages.
+    fn bot_texts(&self) -> Vec<String> {
+        self.status_texts()
+    }
 
     /// The secret values this provider was configured with (webhook secrets, API tokens), which no log may show.
     fn secrets(&self) -> Vec<String>;
@@ -136,12 +142,29 @@ trait Rig: Sized {
 /// Deliver the trigger and run the worker; returns the started conversation's id.
 async fn start_run<R: Rig>(rig: &R) -> String {
     let world = rig.world();
-    let (status, body) = world.post(&rig.trigger()).await;
-    assert_eq!(status, 202, "{body}");
-    world.pump().await;
+    world.accept(&rig.trigger()).await;
     let starts = world.openhands().starts();
     assert_eq!(starts.len(), 1, "{starts:?}");
     starts[0].conversation_id.clone()
+}
+
+/// Send [`Rig::replay`] of `delivery`: accepted or refused, it is answered without a server error.
+async fn post_a_replay<R: Rig>(rig: &R, delivery: &Delivery) {
+    let (status, body) = rig.world().post(&rig.replay(delivery)).await;
+    assert!(status < 500, "{status}: {body}");
+}
+
+/// Deliver `delivery` (accepted) and a replay of it, and let the worker run: one conversation starts, which this
+/// returns.
+async fn the_one_start_despite_a_replay<R: Rig>(rig: &R, delivery: &Delivery) -> StartedConversation {
+    let world = rig.world();
+    let (status, body) = world.post(delivery).await;
+    assert_eq!(status, 202, "{body}");
+    post_a_replay(rig, delivery).await;
+    world.pump().await;
+    let mut starts = world.openhands().starts();
+    assert_eq!(starts.len(), 1, "{starts:?}");
+    starts.remove(0)
 }
 
 fn start_text(start: &StartedConversation) -> &str {
@@ -240,9 +263,7 @@ async fn a_mention_on_the_running_thread_is_a_follow_up<R: Rig>() {
     let rig = R::start().await;
     let world = rig.world();
     let conversation_id = start_run(&rig).await;
-    let (status, body) = world.post(&rig.follow_up()).await;
-    assert_eq!(status, 202, "{body}");
-    world.pump().await;
+    world.accept(&rig.follow_up()).await;
     let messages = world.openhands().messages();
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert_eq!(messages[0].conversation_id, conversation_id);
@@ -289,8 +310,7 @@ async fn an_agent_error_ends_the_run_with_a_failure_message<R: Rig>() {
     assert!(statuses[0].contains(&conversation_id), "{}", statuses[0]);
     assert_eq!(rig.status_edits(), 1);
 
-    assert_eq!(world.post(&rig.follow_up()).await.0, 202);
-    world.pump().await;
+    world.accept(&rig.follow_up()).await;
     assert_eq!(world.openhands().starts().len(), 2, "a new run");
     assert!(world.openhands().messages().is_empty(), "not a follow-up");
 }
@@ -324,12 +344,10 @@ async fn a_replayed_trigger_starts_nothing_new<R: Rig>() {
     let rig = R::start().await;
     let world = rig.world();
     let trigger = rig.trigger();
-    assert_eq!(world.post(&trigger).await.0, 202);
-    world.pump().await;
+    world.accept(&trigger).await;
     assert_eq!(world.openhands().starts().len(), 1);
     for _ in 0..3 {
-        let (status, body) = world.post(&rig.replay(&trigger)).await;
-        assert!(status < 500, "{status}: {body}");
+        post_a_replay(&rig, &trigger).await;
     }
     world.pump().await;
     assert_eq!(world.openhands().starts().len(), 1, "one conversation");
@@ -345,9 +363,7 @@ async fn someone_elses_mention_does_not_steer_the_run<R: Rig>() {
     let world = rig.world();
     start_run(&rig).await;
     let before = rig.bot_texts().len();
-    let (status, body) = world.post(&rig.follow_up_by_someone_else()).await;
-    assert_eq!(status, 202, "{body}");
-    world.pump().await;
+    world.accept(&rig.follow_up_by_someone_else()).await;
     assert!(world.openhands().messages().is_empty(), "nothing reached the run");
     assert_eq!(world.openhands().starts().len(), 1, "and nothing new started");
     let texts = rig.bot_texts();
@@ -364,15 +380,11 @@ async fn a_whole_run_logs_no_secret<R: Rig>() {
     let rig = R::start().await;
     let world = rig.world();
     let conversation_id = start_run(&rig).await;
-    assert_eq!(world.post(&rig.follow_up()).await.0, 202);
-    world.pump().await;
+    world.accept(&rig.follow_up()).await;
     world.finish(&conversation_id, SUMMARY).await;
     let text = logs.text();
     assert!(text.contains(&conversation_id), "the run was logged");
-    let session_key = world
-        .openhands()
-        .session_key(&conversation_id)
-        .expect("session key");
+    let session_key = world.openhands().expect_session_key(&conversation_id);
     let mut secrets = rig.secrets();
     secrets.extend([ALICE_KEY.to_owned(), session_key]);
     for secret in secrets {
@@ -475,9 +487,7 @@ async fn a_stop_by_the_actor_ends_the_run<R: Rig>() {
     let rig = R::start().await;
     let world = rig.world();
     let conversation_id = start_run(&rig).await;
-    let (status, body) = world.post(&rig.stop()).await;
-    assert_eq!(status, 202, "{body}");
-    world.pump().await;
+    world.accept(&rig.stop()).await;
     assert!(interrupted(world, &conversation_id), "the agent was interrupted");
     assert!(world.openhands().messages().is_empty(), "a stop is no follow-up");
     let statuses = rig.status_texts();
@@ -491,8 +501,7 @@ async fn a_stop_by_the_actor_ends_the_run<R: Rig>() {
     assert_eq!(rig.status_edits(), 1, "one final message");
     assert!(rig.status_texts()[0].contains("Stopped by"));
 
-    assert_eq!(world.post(&rig.follow_up()).await.0, 202);
-    world.pump().await;
+    world.accept(&rig.follow_up()).await;
     assert_eq!(
         world.openhands().starts().len(),
         2,
@@ -507,8 +516,7 @@ async fn a_stop_by_someone_else_is_refused<R: Rig>() {
     let world = rig.world();
     let conversation_id = start_run(&rig).await;
     let before = rig.bot_texts().len();
-    assert_eq!(world.post(&rig.stop_by_someone_else()).await.0, 202);
-    world.pump().await;
+    world.accept(&rig.stop_by_someone_else()).await;
     assert!(!interrupted(world, &conversation_id), "the agent goes on");
     let texts = rig.bot_texts();
     assert_eq!(texts.len(), before + 1, "{texts:?}");
@@ -531,9 +539,7 @@ async fn options_in_the_request_choose_repository_branch_and_model<R: Rig>() {
         (2, format!("model=unlisted-model {REQUEST}")),
     ] {
         let before = rig.bot_texts().len();
-        let (status, body) = world.post(&rig.asking(n, &text)).await;
-        assert_eq!(status, 202, "{body}");
-        world.pump().await;
+        world.accept(&rig.asking(n, &text)).await;
         assert!(world.openhands().starts().is_empty(), "{text}");
         let texts = rig.bot_texts();
         assert_eq!(texts.len(), before + 1, "one reply to {text}: {texts:?}");
@@ -543,9 +549,7 @@ async fn options_in_the_request_choose_repository_branch_and_model<R: Rig>() {
     }
 
     let text = format!("[repo=octo-org/elsewhere, branch=release/2.0, model=claude-test] {REQUEST}");
-    let (status, body) = world.post(&rig.asking(3, &text)).await;
-    assert_eq!(status, 202, "{body}");
-    world.pump().await;
+    world.accept(&rig.asking(3, &text)).await;
     let starts = world.openhands().starts();
     assert_eq!(starts.len(), 1, "{starts:?}");
     let start = &starts[0];
@@ -581,47 +585,16 @@ async fn assigning_the_issue_to_the_bot_starts_a_run<R: Assigns>() {
     world.pump().await;
     assert!(world.openhands().starts().is_empty());
 
-    let assigned = rig.assigned(2, true);
-    let (status, body) = world.post(&assigned).await;
-    assert_eq!(status, 202, "{body}");
-    let (status, body) = world.post(&rig.replay(&assigned)).await;
-    assert!(status < 500, "{status}: {body}");
-    world.pump().await;
-    let starts = world.openhands().starts();
-    assert_eq!(starts.len(), 1, "{starts:?}");
-    world.finish(&starts[0].conversation_id, SUMMARY).await;
+    let start = the_one_start_despite_a_replay(&rig, &rig.assigned(2, true)).await;
+    world.finish(&start.conversation_id, SUMMARY).await;
 
-    let (status, body) = world.post(&rig.assigned(3, true)).await;
-    assert_eq!(status, 202, "{body}");
-    world.pump().await;
+    world.accept(&rig.assigned(3, true)).await;
     assert_eq!(
         world.openhands().starts().len(),
         2,
         "a new assignment is a new run"
     );
 }
-
-/// Scenario 15 as tests of a provider with assignment, on both hosts.
-macro_rules! assigned_scenario {
-    ($rig:ident) => {
-        #[tokio::test]
-        async fn assigning_the_issue_to_the_bot_starts_a_run_on_lambda() {
-            $crate::provider_scenarios::assigning_the_issue_to_the_bot_starts_a_run::<
-                $rig<$crate::lambda_world::World>,
-            >()
-            .await;
-        }
-
-        #[tokio::test]
-        async fn assigning_the_issue_to_the_bot_starts_a_run_on_the_local_host() {
-            $crate::provider_scenarios::assigning_the_issue_to_the_bot_starts_a_run::<
-                $rig<$crate::provider_scenarios::deployment::LocalHost>,
-            >()
-            .await;
-        }
-    };
-}
-use assigned_scenario;
 
 /// A provider whose items (issues, pull or merge requests) can be opened asking the bot.
 trait Opens: Rig {
@@ -634,44 +607,47 @@ trait Opens: Rig {
 /// conversation with the request, however often the event comes, and gets one status message.
 async fn a_new_item_that_asks_starts_one_run<R: Opens>() {
     let rig = R::start().await;
-    let world = rig.world();
-    let opened = rig.opened();
-    let (status, body) = world.post(&opened).await;
-    assert_eq!(status, 202, "{body}");
-    let (status, body) = world.post(&rig.replay(&opened)).await;
-    assert!(status < 500, "{status}: {body}");
-    world.pump().await;
-    let starts = world.openhands().starts();
-    assert_eq!(starts.len(), 1, "{starts:?}");
-    assert!(
-        start_text(&starts[0]).contains(REQUEST),
-        "{}",
-        start_text(&starts[0])
-    );
+    let start = the_one_start_despite_a_replay(&rig, &rig.opened()).await;
+    assert!(start_text(&start).contains(REQUEST), "{}", start_text(&start));
     assert_eq!(rig.status_texts().len(), 1);
 }
 
-/// Scenario 13 as tests of a provider with items, on both hosts.
-macro_rules! opened_scenario {
+/// Scenarios 13 and 15 as tests of a provider whose items can be opened asking the bot and assigned to it, on
+/// both hosts.
+macro_rules! item_scenarios {
     ($rig:ident) => {
-        #[tokio::test]
-        async fn a_new_item_that_asks_starts_one_run_on_lambda() {
-            $crate::provider_scenarios::a_new_item_that_asks_starts_one_run::<
-                $rig<$crate::lambda_world::World>,
-            >()
-            .await;
-        }
-
-        #[tokio::test]
-        async fn a_new_item_that_asks_starts_one_run_on_the_local_host() {
-            $crate::provider_scenarios::a_new_item_that_asks_starts_one_run::<
-                $rig<$crate::provider_scenarios::deployment::LocalHost>,
-            >()
-            .await;
-        }
+        $crate::provider_scenarios::on_both_hosts!($rig:
+            a_new_item_that_asks_starts_one_run =>
+                a_new_item_that_asks_starts_one_run_on_lambda,
+                a_new_item_that_asks_starts_one_run_on_the_local_host;
+            assigning_the_issue_to_the_bot_starts_a_run =>
+                assigning_the_issue_to_the_bot_starts_a_run_on_lambda,
+                assigning_the_issue_to_the_bot_starts_a_run_on_the_local_host;
+        );
     };
 }
-use opened_scenario;
+use item_scenarios;
+
+/// Each `$scenario` for `$rig` as two tests, `$on_lambda` and `$on_local`, one on each host.
+macro_rules! on_both_hosts {
+    ($rig:ident: $($scenario:ident => $on_lambda:ident, $on_local:ident;)+) => {
+        $(
+            #[tokio::test]
+            async fn $on_lambda() {
+                $crate::provider_scenarios::$scenario::<$rig<$crate::lambda_world::World>>().await;
+            }
+
+            #[tokio::test]
+            async fn $on_local() {
+                $crate::provider_scenarios::$scenario::<
+                    $rig<$crate::provider_scenarios::deployment::LocalHost>,
+                >()
+                .await;
+            }
+        )+
+    };
+}
+use on_both_hosts;
 
 /// The scenarios as tests of one provider's module, on both hosts.
 macro_rules! scenarios {
