@@ -1,10 +1,10 @@
 //! Helpers shared by the providers' unit tests.
 
 use crate::{
-    domain::{Actor, SourceRef, Trigger},
+    domain::{Actor, Envelope, SourceRef, Trigger},
     error::WebhookError,
     http::HttpRequest,
-    provider::{Intake, ProviderIntake},
+    provider::{Decision, Intake, ProviderIntake},
 };
 
 /// What `module` makes of a webhook POST of `body` with `headers` to `path`, at `now` (epoch seconds).
@@ -59,5 +59,29 @@ pub(crate) fn trigger_by(id: &str, login: &str, tenant: &str, source: SourceRef)
         occurred_at: 0,
         intent: Default::default(),
         stop_only: None,
+    }
+}
+
+/// The envelope an intake accepted.
+pub(crate) fn accepted(result: Result<Intake, WebhookError>) -> Envelope {
+    match result {
+        Ok(Intake::Accept(envelope)) => envelope,
+        other => panic!("expected Accept, got {other:?}"),
+    }
+}
+
+/// The trigger a decision runs.
+pub(crate) fn run(decision: Decision) -> Trigger {
+    match decision {
+        Decision::Run(trigger) => *trigger,
+        other => panic!("expected Run, got {other:?}"),
+    }
+}
+
+/// Why a decision ignores its event.
+pub(crate) fn ignore_reason(decision: Decision) -> &'static str {
+    match decision {
+        Decision::Ignore(reason) => reason,
+        other => panic!("expected Ignore, got {other:?}"),
     }
 }

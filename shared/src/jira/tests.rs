@@ -16,12 +16,12 @@ use super::{
     JiraIntake, JiraSource,
 };
 use crate::{
-    domain::{Envelope, SourceRef, Trigger},
+    domain::SourceRef,
     error::{PortError, ProcessError, WebhookError},
     memory::{MemorySecrets, NoApiClient},
     provider::{BothSides, Decision, Intake, ProviderIntake, ProviderModule},
     repo_hint::RepoRef,
-    test_support,
+    test_support::{self, accepted, run},
     verify::{self, sign_hex},
 };
 
@@ -127,25 +127,11 @@ async fn deliver(module: &BothSides, payload: &Value) -> Result<Intake, WebhookE
     .await
 }
 
-fn accepted(intake: Result<Intake, WebhookError>) -> Envelope {
-    match intake {
-        Ok(Intake::Accept(envelope)) => envelope,
-        other => panic!("expected Accept, got {other:?}"),
-    }
-}
-
 async fn decision(module: &BothSides, payload: &Value) -> Decision {
     match deliver(module, payload).await {
         Ok(Intake::Accept(envelope)) => module.decide(&envelope).expect("decides"),
         Ok(Intake::Ignore(reason)) => Decision::Ignore(reason),
         other => panic!("unexpected intake {other:?}"),
-    }
-}
-
-fn run(decision: Decision) -> Trigger {
-    match decision {
-        Decision::Run(trigger) => *trigger,
-        other => panic!("expected a run, got {other:?}"),
     }
 }
 

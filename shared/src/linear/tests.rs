@@ -14,8 +14,8 @@ use crate::{
     domain::{Envelope, Provider, SourceRef},
     error::WebhookError,
     memory::MemorySecrets,
-    provider::{BothSides, Decision, Intake, ProviderIntake, ProviderModule},
-    test_support::{self, post},
+    provider::{BothSides, Decision, Intake, ProviderModule},
+    test_support::{self, accepted, ignore_reason, post, run},
     verify::{self, sign_hex},
 };
 
@@ -100,13 +100,6 @@ async fn intake(payload: &Value) -> Result<Intake, WebhookError> {
     intake_signed(&module(), &body, Some("d-1"), V8_NOW).await
 }
 
-fn accepted(result: Result<Intake, WebhookError>) -> Envelope {
-    match result {
-        Ok(Intake::Accept(envelope)) => envelope,
-        other => panic!("expected Accept, got {other:?}"),
-    }
-}
-
 fn ignored(result: Result<Intake, WebhookError>) -> &'static str {
     match result {
         Ok(Intake::Ignore(reason)) => reason,
@@ -171,20 +164,6 @@ fn label_update(before: &[&str], now: &[&str]) -> Value {
 
 fn decide(envelope: &Envelope) -> Decision {
     module().decide(envelope).expect("decides")
-}
-
-fn run(decision: Decision) -> crate::domain::Trigger {
-    match decision {
-        Decision::Run(trigger) => *trigger,
-        other => panic!("expected Run, got {other:?}"),
-    }
-}
-
-fn ignore_reason(decision: Decision) -> &'static str {
-    match decision {
-        Decision::Ignore(reason) => reason,
-        other => panic!("expected Ignore, got {other:?}"),
-    }
 }
 
 // ---- verification ----

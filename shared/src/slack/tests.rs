@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::HeaderMap;
 use serde_json::{json, Value};
 
 use super::{
@@ -19,11 +19,11 @@ use crate::{
     config::ConfigError,
     domain::{Envelope, Intent, SourceRef, ENVELOPE_VERSION},
     error::WebhookError,
-    http::HttpRequest,
     memory::MemorySecrets,
     provider::Outbound,
-    provider::{BothSides, Decision, Intake, ProviderIntake, ProviderModule},
+    provider::{BothSides, Decision, Intake, ProviderModule},
     repo_hint::RepoRef,
+    test_support::{accepted, header_map, post, run},
 };
 
 const V_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
@@ -192,17 +192,6 @@ fn module() -> BothSides {
     BothSides::new(config(), secrets, Arc::new(client), ())
 }
 
-fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-    let mut map = HeaderMap::new();
-    for (name, value) in pairs {
-        map.insert(
-            HeaderName::from_bytes(name.as_bytes()).expect("name"),
-            HeaderValue::from_str(value).expect("value"),
-        );
-    }
-    map
-}
-
 async fn intake(path: &str, body: &[u8], secret: &str, ts: u64, now: u64) -> Result<Intake, WebhookError> {
     intake_as("application/json", path, body, secret, ts, now).await
 }
@@ -225,15 +214,7 @@ async fn intake_as(
     if !content_type.is_empty() {
         pairs.push(("Content-Type", content_type));
     }
-    let headers = headers(&pairs);
-    let request = HttpRequest {
-        method: "POST",
-        path,
-        query: "",
-        headers: &headers,
-        body,
-    };
-    module().intake(&request, now).await
+    post(&module(), path, body, &header_map(&pairs), now).await
 }
 
 fn team_path(team: &str) -> String {
@@ -269,13 +250,6 @@ fn mention(text: &str) -> Value {
         "blocks": [{"type": "rich_text", "elements": []}],
         "team": TEAM,
     })
-}
-
-fn accepted(result: Result<Intake, WebhookError>) -> Envelope {
-    match result {
-        Ok(Intake::Accept(envelope)) => envelope,
-        other => panic!("expected Accept, got {other:?}"),
-    }
 }
 
 #[tokio::test]
@@ -339,14 +313,9 @@ async fn stale_and_unsigned_requests_are_401() {
     assert_eq!(err.into_reply().status, 401);
     accepted(intake(&team_path(TEAM), &body, V_SECRET, NOW - 299, NOW).await);
     let no_headers = HeaderMap::new();
-    let request = HttpRequest {
-        method: "POST",
-        path: "/webhooks/slack/T123ABC456",
-        query: "",
-        headers: &no_headers,
-        body: &body,
-    };
-    let err = module().intake(&request, NOW).await.unwrap_err();
+    let err = post(&module(), "/webhooks/slack/T123ABC456", &body, &no_headers, NOW)
+        .await
+        .unwrap_err();
     assert!(matches!(err, WebhookError::Unauthorized(_)));
 }
 
@@ -468,13 +437,6 @@ fn decide(event: &SlackEvent) -> Decision {
             .expect("raw"),
     };
     module().decide(&envelope).expect("decides")
-}
-
-fn run(decision: Decision) -> crate::domain::Trigger {
-    match decision {
-        Decision::Run(trigger) => *trigger,
-        other => panic!("expected Run, got {other:?}"),
-    }
 }
 
 fn slack_source(source: &SourceRef) -> &super::SlackSource {
@@ -802,20 +764,13 @@ async fn stop_clicks_are_verified_like_events() {
     tampered[at] ^= 1;
     let ts = NOW.to_string();
     let sig = verify::sign(V_SECRET.as_bytes(), &ts, &body);
-    let forged = headers(&[
+    let forged = header_map(&[
         ("X-Slack-Request-Timestamp", &ts),
         ("X-Slack-Signature", &sig),
         ("Content-Type", FORM),
     ]);
-    let request = HttpRequest {
-        method: "POST",
-        path: &path,
-        query: "",
-        headers: &forged,
-        body: &tampered,
-    };
     assert!(matches!(
-        module().intake(&request, NOW).await,
+        post(&module(), &path, &tampered, &forged, NOW).await,
         Err(WebhookError::Unauthorized(_))
     ));
     // Stale.
@@ -1122,15 +1077,8 @@ async fn picks_are_verified_like_events() {
     assert!(matches!(err, WebhookError::Unauthorized(_)), "{err:?}");
     assert_eq!(err.into_reply().status, 401);
     let ts = NOW.to_string();
-    let unsigned = headers(&[("X-Slack-Request-Timestamp", &ts), ("Content-Type", FORM)]);
-    let request = HttpRequest {
-        method: "POST",
-        path: &path,
-        query: "",
-        headers: &unsigned,
-        body: &body,
-    };
-    let err = module().intake(&request, NOW).await.unwrap_err();
+    let unsigned = header_map(&[("X-Slack-Request-Timestamp", &ts), ("Content-Type", FORM)]);
+    let err = post(&module(), &path, &body, &unsigned, NOW).await.unwrap_err();
     assert!(matches!(err, WebhookError::Unauthorized(_)), "{err:?}");
     assert_eq!(err.into_reply().status, 401);
     let err = intake_as(FORM, &path, &body, V_SECRET, NOW - 301, NOW)
@@ -1522,18 +1470,11 @@ async fn an_empty_signing_secret_verifies_nothing() {
     let body = callback(mention("<@UBOT> fix it"));
     let ts = V4_TS.to_string();
     let signature = verify::sign(b" ", &ts, &body);
-    let headers = headers(&[
+    let headers = header_map(&[
         ("X-Slack-Request-Timestamp", &ts),
         ("X-Slack-Signature", &signature),
         ("Content-Type", "application/json"),
     ]);
-    let request = HttpRequest {
-        method: "POST",
-        path: &team_path(TEAM),
-        query: "",
-        headers: &headers,
-        body: &body,
-    };
-    let result = sides.intake(&request, V4_TS.parse().unwrap()).await;
+    let result = post(&sides, &team_path(TEAM), &body, &headers, V4_TS.parse().unwrap()).await;
     assert!(matches!(result, Err(WebhookError::Unavailable(_))), "{result:?}");
 }
