@@ -694,12 +694,9 @@ async fn assigning_the_machine_user_starts_a_run_keyed_on_the_change() {
 /// head repository and reports on the pull request, keyed on its `updated_at`.
 #[tokio::test]
 async fn assigning_a_pull_request_works_on_its_head_branch() {
-    let assigned = assignment(
-        "pull_request",
-        "assigned",
-        "hookline-machine",
-        "2026-12-02T12:00:00Z",
-    );
+    // The machine user assigned or unassigned at the same moment.
+    let by_machine = |action| assignment("pull_request", action, "hookline-machine", "2026-12-02T12:00:00Z");
+    let assigned = by_machine("assigned");
     assert!(matches!(
         intake("pull_request", &assigned).await,
         Ok(Intake::Accept(_))
@@ -716,12 +713,7 @@ async fn assigning_a_pull_request_works_on_its_head_branch() {
         SourceRef::Github(source) => assert!(source.is_pull_request),
         other => panic!("{other:?}"),
     }
-    let unassigned = assignment(
-        "pull_request",
-        "unassigned",
-        "hookline-machine",
-        "2026-12-02T12:00:00Z",
-    );
+    let unassigned = by_machine("unassigned");
     assert!(matches!(
         intake("pull_request", &unassigned).await,
         Ok(Intake::Ignore(_))

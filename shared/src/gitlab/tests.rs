@@ -237,19 +237,11 @@ async fn token_cases_and_tenant_isolation() {
     )
     .await;
     assert_eq!(accepted(ok).tenant, "gitlab.com");
-    unauthorized(post(&m, path, &body, &token_headers("Issue Hook", Some("nope")), NOW).await);
-    unauthorized(post(&m, path, &body, &token_headers("Issue Hook", None), NOW).await);
-    // Another tenant's token does not open this tenant, and the tenant comes from the URL only.
-    unauthorized(
-        post(
-            &m,
-            path,
-            &body,
-            &token_headers("Issue Hook", Some(BOTH_TOKEN)),
-            NOW,
-        )
-        .await,
-    );
+    // A wrong or missing token, or another tenant's: that does not open this tenant, and the tenant comes from
+    // the URL only.
+    for token in [Some("nope"), None, Some(BOTH_TOKEN)] {
+        unauthorized(post(&m, path, &body, &token_headers("Issue Hook", token), NOW).await);
+    }
     let mut spoof = token_headers("Issue Hook", Some(COM_TOKEN));
     spoof.insert("x-gitlab-instance", "https://both.example.com".parse().unwrap());
     unauthorized(post(&m, "/webhooks/gitlab/both.example.com", &body, &spoof, NOW).await);
@@ -336,19 +328,11 @@ async fn signature_cases() {
     let mut all = token_headers("Note Hook", Some(BOTH_TOKEN));
     sign_into(&mut all, OWN_SIGNING, "msg_3", NOW, &body);
     assert!(post(&m, both, &body, &all, NOW).await.is_ok());
-    let mut no_token = all.clone();
-    no_token.remove("x-gitlab-token");
-    unauthorized(post(&m, both, &body, &no_token, NOW).await);
-    unauthorized(
-        post(
-            &m,
-            both,
-            &body,
-            &token_headers("Note Hook", Some(BOTH_TOKEN)),
-            NOW,
-        )
-        .await,
-    );
+    let mut signature_only = all.clone();
+    signature_only.remove("x-gitlab-token");
+    for headers in [signature_only, token_headers("Note Hook", Some(BOTH_TOKEN))] {
+        unauthorized(post(&m, both, &body, &headers, NOW).await);
+    }
 }
 
 #[tokio::test]
@@ -881,98 +865,92 @@ fn only_an_assignment_gitlab_confirms_starts_a_run() {
         assignments: vec![Assignment { note_id: 80, at }],
         ..ReadBack::default()
     };
-    let decide_with = |hook: &Value, read_back: Option<ReadBack>| {
+    let decide_on = |m: &BothSides, hook: &Value, read_back: Option<ReadBack>| {
         let mut e = envelope(HookKind::Issue, "x", hook);
         let mut event: GitlabEvent = serde_json::from_str(e.payload.get()).unwrap();
         event.read_back = read_back;
         e.payload = serde_json::value::to_raw_value(&event).unwrap();
-        module().decide(&e).unwrap()
+        m.decide(&e).unwrap()
     };
+    let decide_with = |hook: &Value, read_back| decide_on(&module(), hook, read_back);
     assert!(run(decide_with(&hook, Some(confirmed.clone())))
         .run_key
         .ends_with(":issue:23:assigned:80"));
-    assert_eq!(
-        ignore_reason(decide_with(&hook, None)),
-        "GitLab did not confirm the item to the bot"
-    );
-    let unassigned_since = ReadBack {
-        assignees: vec![],
+    let with_assignments = |assignments| ReadBack {
+        assignments,
         ..confirmed.clone()
     };
-    assert_eq!(
-        ignore_reason(decide_with(&hook, Some(unassigned_since))),
-        "GitLab does not show the bot among the assignees"
-    );
-    let older = ReadBack {
-        updated_at: Some(at - 1),
-        ..confirmed.clone()
-    };
-    assert_eq!(
-        ignore_reason(decide_with(&hook, Some(older))),
-        "GitLab does not show the item changed when the hook says"
-    );
-    for assignments in [
-        vec![],
-        vec![Assignment {
-            note_id: 80,
-            at: at - 3600,
-        }],
-    ] {
-        let unconfirmed = ReadBack {
-            assignments,
-            ..confirmed.clone()
-        };
-        assert_eq!(
-            ignore_reason(decide_with(&hook, Some(unconfirmed))),
-            "GitLab does not show this person assigning the bot then"
-        );
-    }
     let mut long_ago = hook.clone();
     long_ago["object_attributes"]["updated_at"] = json!("2027-01-15 06:00:00 UTC");
-    let then = ReadBack {
-        assignments: vec![Assignment {
-            note_id: 60,
-            at: NOW - 2 * 3600,
-        }],
-        ..confirmed.clone()
-    };
-    assert_eq!(
-        ignore_reason(decide_with(&long_ago, Some(then))),
-        "the bot was assigned too long ago"
-    );
+    let mut unkeyed = hook.clone();
+    unkeyed["object_attributes"]["updated_at"] = json!("yesterday");
+    let refused = [
+        (&hook, None, "GitLab did not confirm the item to the bot"),
+        (
+            &hook,
+            Some(ReadBack {
+                assignees: vec![],
+                ..confirmed.clone()
+            }),
+            "GitLab does not show the bot among the assignees",
+        ),
+        (
+            &hook,
+            Some(ReadBack {
+                updated_at: Some(at - 1),
+                ..confirmed.clone()
+            }),
+            "GitLab does not show the item changed when the hook says",
+        ),
+        (
+            &hook,
+            Some(with_assignments(vec![])),
+            "GitLab does not show this person assigning the bot then",
+        ),
+        (
+            &hook,
+            Some(with_assignments(vec![Assignment {
+                note_id: 80,
+                at: at - 3600,
+            }])),
+            "GitLab does not show this person assigning the bot then",
+        ),
+        (
+            &long_ago,
+            Some(with_assignments(vec![Assignment {
+                note_id: 60,
+                at: NOW - 2 * 3600,
+            }])),
+            "the bot was assigned too long ago",
+        ),
+        (
+            &unkeyed,
+            Some(confirmed.clone()),
+            "no updated_at to key the run on",
+        ),
+    ];
+    for (hook, read_back, reason) in refused {
+        assert_eq!(ignore_reason(decide_with(hook, read_back)), reason);
+    }
     let mut shifted = hook.clone();
     shifted["object_attributes"]["updated_at"] = json!("2027-01-15T07:58:30Z");
     let with_an_older_one = ReadBack {
-        assignments: vec![
+        updated_at: Some(at + 60),
+        ..with_assignments(vec![
             Assignment { note_id: 80, at },
             Assignment {
                 note_id: 12,
                 at: at - 7200,
             },
-        ],
-        updated_at: Some(at + 60),
-        ..confirmed.clone()
+        ])
     };
     assert!(run(decide_with(&shifted, Some(with_an_older_one)))
         .run_key
         .ends_with(":issue:23:assigned:80"));
-    let mut unkeyed = hook.clone();
-    unkeyed["object_attributes"]["updated_at"] = json!("yesterday");
-    assert_eq!(
-        ignore_reason(decide_with(&unkeyed, Some(confirmed))),
-        "no updated_at to key the run on"
-    );
     // Without a configured bot id the bot is known by its username.
     let mut by_name = tenant("gitlab.com", true, false);
     by_name.bot_user_id = None;
-    let m = module_with(config(vec![by_name]));
-    let mut e = envelope(
-        HookKind::Issue,
-        "x",
-        &assignment_hook(false, &[], &[user("Hookline-Bot", 4)], alice()),
-    );
-    let mut event: GitlabEvent = serde_json::from_str(e.payload.get()).unwrap();
-    event.read_back = Some(ReadBack {
+    let read_back = ReadBack {
         assignees: vec![super::event::GitlabUser {
             id: 4,
             username: "hookline-bot".into(),
@@ -980,7 +958,11 @@ fn only_an_assignment_gitlab_confirms_starts_a_run() {
         updated_at: Some(at),
         assignments: vec![Assignment { note_id: 81, at }],
         ..ReadBack::default()
-    });
-    e.payload = serde_json::value::to_raw_value(&event).unwrap();
-    assert!(matches!(m.decide(&e).unwrap(), Decision::Run(t) if t.run_key.ends_with(":assigned:81")));
+    };
+    let decision = decide_on(
+        &module_with(config(vec![by_name])),
+        &assignment_hook(false, &[], &[user("Hookline-Bot", 4)], alice()),
+        Some(read_back),
+    );
+    assert!(matches!(decision, Decision::Run(t) if t.run_key.ends_with(":assigned:81")));
 }

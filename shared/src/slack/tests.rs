@@ -749,16 +749,33 @@ fn a_click_outside_a_thread_or_by_a_guest_is_read_as_such() {
     assert_eq!(click.bot_user_id, None);
 }
 
-#[tokio::test]
-async fn stop_clicks_are_verified_like_events() {
-    let body = form(&block_actions(super::STOP_ACTION_ID));
+/// A click's signed form `body` is refused like an event when signed with another workspace's secret (401) or
+/// stale.
+async fn assert_forged_and_stale_clicks_refused(body: &[u8]) {
     let path = team_path(TEAM);
-    // Forged: another workspace's secret, or the body changed after signing.
-    let err = intake_as(FORM, &path, &body, OTHER_SECRET, NOW, NOW)
+    let err = intake_as(FORM, &path, body, OTHER_SECRET, NOW, NOW)
         .await
         .unwrap_err();
     assert!(matches!(err, WebhookError::Unauthorized(_)), "{err:?}");
     assert_eq!(err.into_reply().status, 401);
+    let err = intake_as(FORM, &path, body, V_SECRET, NOW - 301, NOW)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, WebhookError::Stale), "{err:?}");
+}
+
+/// Why a click in this workspace, correctly signed by the other workspace on its route, is refused.
+async fn click_from_the_other_team(body: &[u8]) -> WebhookError {
+    intake_as(FORM, &team_path(OTHER_TEAM), body, OTHER_SECRET, NOW, NOW)
+        .await
+        .unwrap_err()
+}
+
+#[tokio::test]
+async fn stop_clicks_are_verified_like_events() {
+    let body = form(&block_actions(super::STOP_ACTION_ID));
+    // Forged (another workspace's secret, or the body changed after signing), or stale.
+    assert_forged_and_stale_clicks_refused(&body).await;
     let mut tampered = body.clone();
     let at = tampered.len() - 5;
     tampered[at] ^= 1;
@@ -770,18 +787,11 @@ async fn stop_clicks_are_verified_like_events() {
         ("Content-Type", FORM),
     ]);
     assert!(matches!(
-        post(&module(), &path, &tampered, &forged, NOW).await,
+        post(&module(), &team_path(TEAM), &tampered, &forged, NOW).await,
         Err(WebhookError::Unauthorized(_))
     ));
-    // Stale.
-    let err = intake_as(FORM, &path, &body, V_SECRET, NOW - 301, NOW)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, WebhookError::Stale), "{err:?}");
     // Correctly signed by the other workspace, but the click is in this one.
-    let err = intake_as(FORM, &team_path(OTHER_TEAM), &body, OTHER_SECRET, NOW, NOW)
-        .await
-        .unwrap_err();
+    let err = click_from_the_other_team(&body).await;
     assert!(
         matches!(
             err,
@@ -1070,24 +1080,15 @@ async fn a_pick_is_queued_in_its_thread_with_what_it_resumes() {
 #[tokio::test]
 async fn picks_are_verified_like_events() {
     let body = form(&pick_actions(ALICE, ALICE, "github:octo/web"));
-    let path = team_path(TEAM);
-    let err = intake_as(FORM, &path, &body, OTHER_SECRET, NOW, NOW)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, WebhookError::Unauthorized(_)), "{err:?}");
-    assert_eq!(err.into_reply().status, 401);
+    assert_forged_and_stale_clicks_refused(&body).await;
     let ts = NOW.to_string();
     let unsigned = header_map(&[("X-Slack-Request-Timestamp", &ts), ("Content-Type", FORM)]);
-    let err = post(&module(), &path, &body, &unsigned, NOW).await.unwrap_err();
+    let err = post(&module(), &team_path(TEAM), &body, &unsigned, NOW)
+        .await
+        .unwrap_err();
     assert!(matches!(err, WebhookError::Unauthorized(_)), "{err:?}");
     assert_eq!(err.into_reply().status, 401);
-    let err = intake_as(FORM, &path, &body, V_SECRET, NOW - 301, NOW)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, WebhookError::Stale), "{err:?}");
-    let err = intake_as(FORM, &team_path(OTHER_TEAM), &body, OTHER_SECRET, NOW, NOW)
-        .await
-        .unwrap_err();
+    let err = click_from_the_other_team(&body).await;
     assert!(matches!(err, WebhookError::Unauthorized(_)), "{err:?}");
 }
 
