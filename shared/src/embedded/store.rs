@@ -494,6 +494,7 @@ impl IdentityStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::embedded::testing::{query_plan, temp_db};
 
     crate::store_conformance_tests!(SqliteStore::open_in_memory().unwrap());
 
@@ -501,8 +502,7 @@ mod tests {
 
     #[tokio::test]
     async fn state_survives_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("hookline.db");
+        let (_dir, path) = temp_db();
         {
             let store = SqliteStore::open(&path).unwrap();
             assert_eq!(store.claim("k", 10, TTL).await.unwrap(), Claim::Claimed);
@@ -595,19 +595,12 @@ mod tests {
         let conn = store.database().lock();
         for (provider, after) in [(false, false), (false, true), (true, true)] {
             let sql = runs_sql(0, provider, after);
-            let plan: Vec<String> = conn
-                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .unwrap()
-                .query_map(
-                    rusqlite::params_from_iter(std::iter::repeat_n(
-                        0,
-                        1 + usize::from(provider) + 2 * usize::from(after),
-                    )),
-                    |row| row.get::<_, String>(3),
-                )
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
+            let parameters = 1 + usize::from(provider) + 2 * usize::from(after);
+            let plan = query_plan(
+                &conn,
+                &sql,
+                rusqlite::params_from_iter(std::iter::repeat_n(0, parameters)),
+            );
             let uses = |what: &str| plan.iter().any(|step| step.contains(what));
             assert!(uses("runs_created"), "{sql}: {plan:?}");
             assert!(!uses("TEMP B-TREE"), "{sql}: {plan:?}");
@@ -635,16 +628,11 @@ mod tests {
                 let sql = decisions_sql(&query, after);
                 let parameters =
                     1 + usize::from(provider.is_some()) + usize::from(tenant.is_some()) + usize::from(after);
-                let plan: Vec<String> = conn
-                    .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-                    .unwrap()
-                    .query_map(
-                        rusqlite::params_from_iter(std::iter::repeat_n(0, parameters)),
-                        |row| row.get::<_, String>(3),
-                    )
-                    .unwrap()
-                    .collect::<Result<_, _>>()
-                    .unwrap();
+                let plan = query_plan(
+                    &conn,
+                    &sql,
+                    rusqlite::params_from_iter(std::iter::repeat_n(0, parameters)),
+                );
                 assert!(
                     !plan.iter().any(|step| step.contains("TEMP B-TREE")),
                     "{sql}: {plan:?}"
@@ -656,8 +644,7 @@ mod tests {
     /// GIVEN a database file from before the listing index WHEN this build opens it THEN the index is there.
     #[test]
     fn opening_an_older_file_adds_the_listing_index() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("hookline.db");
+        let (_dir, path) = temp_db();
         drop(SqliteStore::open(&path).unwrap());
         rusqlite::Connection::open(&path)
             .unwrap()
