@@ -49,7 +49,7 @@ use std::{collections::HashMap, time::Duration};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::{
     error::SdkError,
-    operation::put_item::PutItemError,
+    operation::put_item::{builders::PutItemFluentBuilder, PutItemError},
     types::{
         AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, IndexStatus,
         KeySchemaElement, KeyType, Projection, ProjectionType, ReturnValue,
@@ -181,6 +181,18 @@ impl DynamoStore {
         E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         classify(&self.what(), err)
+    }
+
+    /// A write of the delivery record for `key` in `status` (`accepted` or `done`), expiring at `expires_at`.
+    fn put_delivery(&self, key: &str, status: &str, expires_at: u64) -> PutItemFluentBuilder {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(delivery_pk(key)))
+            .item(SK, s("DELIVERY"))
+            .item("kind", s("delivery"))
+            .item("status", s(status))
+            .item(EXPIRES_AT, n(expires_at))
     }
 
     /// Strongly consistent read of one item.
@@ -417,14 +429,7 @@ async fn enable_ttl(client: &Client, table: &str, what: &str) -> Result<(), Port
 impl DeliveryStore for DynamoStore {
     async fn claim(&self, key: &str, now: u64, ttl: Duration) -> Result<Claim, PortError> {
         let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item(PK, s(delivery_pk(key)))
-            .item(SK, s("DELIVERY"))
-            .item("kind", s("delivery"))
-            .item("status", s("accepted"))
-            .item(EXPIRES_AT, n(expiry(now, ttl)))
+            .put_delivery(key, "accepted", expiry(now, ttl))
             // An expired record is absent as far as the port is concerned, deleted by TTL yet or not.
             .condition_expression("attribute_not_exists(#pk) OR #exp <= :now")
             .expression_attribute_names("#pk", PK)
@@ -444,14 +449,7 @@ impl DeliveryStore for DynamoStore {
 
     async fn complete(&self, key: &str, now: u64, ttl: Duration) -> Result<(), PortError> {
         // Unconditional: whoever finished the work may record it, even if its claim expired meanwhile.
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item(PK, s(delivery_pk(key)))
-            .item(SK, s("DELIVERY"))
-            .item("kind", s("delivery"))
-            .item("status", s("done"))
-            .item(EXPIRES_AT, n(expiry(now, ttl)))
+        self.put_delivery(key, "done", expiry(now, ttl))
             .send()
             .await
             .map_err(|err| self.error(err))?;
@@ -676,10 +674,7 @@ impl RunStore for DynamoStore {
             };
             let holder = match returned {
                 Some(holder) => Some(holder),
-                None => self
-                    .get_item(thread_pk(thread_key), "THREAD")
-                    .await?
-                    .and_then(|item| string_attr(&item, "conversation_id").map(str::to_owned)),
+                None => self.thread_run(thread_key).await?,
             };
             match holder {
                 Some(holder) if holder != conversation_id => {
