@@ -55,6 +55,16 @@ impl SqliteStore {
             + self.db.purge(&PURGE_ENVELOPES, now)?)
     }
 
+    /// The one text column a `SELECT` of at most one row returns, if it found the row.
+    fn select_text(&self, sql: &str, params: impl rusqlite::Params) -> Result<Option<String>, PortError> {
+        Ok(self
+            .db
+            .lock()
+            .prepare_cached(sql)?
+            .query_row(params, |row| row.get(0))
+            .optional()?)
+    }
+
     /// The runs a `SELECT conversation_id, version, record FROM runs …` statement returns, in its order.
     fn query_runs(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Vec<RunRecord>, PortError> {
         let conn = self.db.lock();
@@ -244,12 +254,7 @@ impl DeliveryLog for SqliteStore {
     }
 
     async fn envelope(&self, key: &str) -> Result<Option<String>, PortError> {
-        Ok(self
-            .db
-            .lock()
-            .prepare_cached("SELECT envelope FROM delivery_envelopes WHERE key = ?1")?
-            .query_row([key], |row| row.get(0))
-            .optional()?)
+        self.select_text("SELECT envelope FROM delivery_envelopes WHERE key = ?1", [key])
     }
 
     async fn recent(&self, query: &DeliveryQuery) -> Result<DeliveryPage, PortError> {
@@ -412,12 +417,10 @@ impl RunStore for SqliteStore {
     }
 
     async fn thread_run(&self, thread_key: &str) -> Result<Option<String>, PortError> {
-        Ok(self
-            .db
-            .lock()
-            .prepare_cached("SELECT conversation_id FROM threads WHERE thread_key = ?1")?
-            .query_row([thread_key], |row| row.get(0))
-            .optional()?)
+        self.select_text(
+            "SELECT conversation_id FROM threads WHERE thread_key = ?1",
+            [thread_key],
+        )
     }
 
     async fn release_thread(&self, thread_key: &str, conversation_id: &str) -> Result<(), PortError> {
@@ -437,15 +440,11 @@ impl IdentityStore for SqliteStore {
         tenant: &str,
         external_user_id: &str,
     ) -> Result<Option<IdentityLink>, PortError> {
-        let record: Option<String> = self
-            .db
-            .lock()
-            .prepare_cached(
-                "SELECT record FROM identity_links
-                 WHERE provider = ?1 AND tenant = ?2 AND external_user_id = ?3",
-            )?
-            .query_row((provider.as_str(), tenant, external_user_id), |row| row.get(0))
-            .optional()?;
+        let record = self.select_text(
+            "SELECT record FROM identity_links
+             WHERE provider = ?1 AND tenant = ?2 AND external_user_id = ?3",
+            (provider.as_str(), tenant, external_user_id),
+        )?;
         record.as_deref().map(decode_link).transpose()
     }
 
