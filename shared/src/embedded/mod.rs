@@ -486,6 +486,24 @@ impl Database {
     pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
         self.shared.lock()
     }
+
+    /// Every row `sql` selects with `params`, in its order: each read by `read`, then made a value by `decode`,
+    /// which may refuse what the file holds.
+    pub(crate) fn select_all<R, T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        read: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<R>,
+        mut decode: impl FnMut(R) -> Result<T, PortError>,
+    ) -> Result<Vec<T>, PortError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(sql)?;
+        let mut values = Vec::new();
+        for row in stmt.query_map(params, read)? {
+            values.push(decode(row?)?);
+        }
+        Ok(values)
+    }
 }
 
 /// Start the background checkpointer for the database at `path` (see [`Checkpointer`]); it runs until the

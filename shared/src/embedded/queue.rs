@@ -265,33 +265,22 @@ impl SqliteQueue {
         sql: &str,
         params: impl rusqlite::Params,
     ) -> Result<Vec<DeadLetter>, PortError> {
-        let conn = self.db.lock();
-        let mut stmt = conn.prepare_cached(sql)?;
-        let rows = stmt.query_map(params, |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, String>(3)?,
-                row.get::<_, i64>(4)?,
-                row.get::<_, String>(5)?,
-                row.get::<_, i64>(6)?,
-            ))
-        })?;
-        let mut letters = Vec::new();
-        for row in rows {
-            let (id, group, dedup_id, body, receive_count, reason, failed_at) = row?;
-            letters.push(DeadLetter {
-                id: id.to_string(),
-                group,
-                dedup_id,
-                body,
-                receive_count: stored_count(receive_count)?,
-                reason,
-                failed_at: stored_u64(failed_at, "dead-letter time")?,
-            });
-        }
-        Ok(letters)
+        self.db.select_all(
+            sql,
+            params,
+            |row| <(i64, String, String, String, i64, String, i64)>::try_from(row),
+            |(id, group, dedup_id, body, receive_count, reason, failed_at)| {
+                Ok(DeadLetter {
+                    id: id.to_string(),
+                    group,
+                    dedup_id,
+                    body,
+                    receive_count: stored_count(receive_count)?,
+                    reason,
+                    failed_at: stored_u64(failed_at, "dead-letter time")?,
+                })
+            },
+        )
     }
 
     /// Messages in the queue, in flight and delayed ones included (dead letters excluded).

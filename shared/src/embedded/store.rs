@@ -67,21 +67,12 @@ impl SqliteStore {
 
     /// The runs a `SELECT conversation_id, version, record FROM runs …` statement returns, in its order.
     fn query_runs(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Vec<RunRecord>, PortError> {
-        let conn = self.db.lock();
-        let mut stmt = conn.prepare_cached(sql)?;
-        let rows = stmt.query_map(params, |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, i64>(1)?,
-                row.get::<_, String>(2)?,
-            ))
-        })?;
-        let mut runs = Vec::new();
-        for row in rows {
-            let (conversation_id, version, record) = row?;
-            runs.push(decode_run(&conversation_id, version, &record)?);
-        }
-        Ok(runs)
+        self.db.select_all(
+            sql,
+            params,
+            |row| <(String, i64, String)>::try_from(row),
+            |(conversation_id, version, record)| decode_run(&conversation_id, version, &record),
+        )
     }
 }
 
@@ -267,16 +258,16 @@ impl DeliveryLog for SqliteStore {
         params.extend(query.tenant.as_ref().map(|t| t as &dyn ToSql));
         params.extend(after.as_ref().map(|a| a as &dyn ToSql));
 
-        let conn = self.db.lock();
-        let mut stmt = conn.prepare_cached(&decisions_sql(query, after.is_some()))?;
-        let rows = stmt.query_map(&params[..], |row| row.get::<_, String>(0))?;
-        let mut decisions: Vec<DeliveryDecision> = Vec::new();
-        for record in rows {
-            let decision = serde_json::from_str(&record?).map_err(|err| {
-                PortError::permanent("delivery log", format!("stored decision is unreadable: {err}"))
-            })?;
-            decisions.push(decision);
-        }
+        let decisions: Vec<DeliveryDecision> = self.db.select_all(
+            &decisions_sql(query, after.is_some()),
+            &params[..],
+            |row| row.get::<_, String>(0),
+            |record| {
+                serde_json::from_str(&record).map_err(|err| {
+                    PortError::permanent("delivery log", format!("stored decision is unreadable: {err}"))
+                })
+            },
+        )?;
         Ok(ordered_page(decisions, page))
     }
 }
@@ -477,16 +468,12 @@ impl IdentityStore for SqliteStore {
     }
 
     async fn list_links(&self) -> Result<Vec<IdentityLink>, PortError> {
-        let conn = self.db.lock();
-        let mut stmt = conn.prepare_cached(
+        self.db.select_all(
             "SELECT record FROM identity_links ORDER BY provider, tenant, external_user_id",
-        )?;
-        let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
-        let mut links = Vec::new();
-        for record in rows {
-            links.push(decode_link(&record?)?);
-        }
-        Ok(links)
+            [],
+            |row| row.get::<_, String>(0),
+            |record| decode_link(&record),
+        )
     }
 }
 
