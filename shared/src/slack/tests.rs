@@ -1306,16 +1306,14 @@ fn picks_by_others_too_late_or_of_other_repositories_start_nothing() {
 
 #[test]
 fn several_repositories_and_the_pickers_expiry_are_configured() {
-    let config = load(&[
+    let config = load_on(&[
         ("SLACK_TENANTS", "*"),
         (
             "SLACK_REPOS",
             "C1=octo/api | octo/web|gitlab:g/p, C2=octo/one|Octo/One",
         ),
         ("SLACK_CHOICE_EXPIRES_SECS", "60"),
-    ])
-    .expect("loads")
-    .expect("on");
+    ]);
     assert_eq!(
         config.repositories_of("C1"),
         [
@@ -1402,6 +1400,11 @@ fn load(pairs: &[(&str, &str)]) -> Result<Option<SlackConfig>, ConfigError> {
     SlackConfig::load(&crate::config::Lookup::new(&get))
 }
 
+/// The configuration `pairs` load, which must turn Slack on.
+fn load_on(pairs: &[(&str, &str)]) -> SlackConfig {
+    load(pairs).expect("loads").expect("on")
+}
+
 #[test]
 fn configuration() {
     assert_eq!(load(&[]), Ok(None));
@@ -1410,13 +1413,11 @@ fn configuration() {
         Ok(None),
         "off without SLACK_TENANTS"
     );
-    let config = load(&[
+    let config = load_on(&[
         ("SLACK_TENANTS", "*"),
         ("SLACK_API_URL", "http://127.0.0.1:1234/api/"),
         ("SLACK_REPOS", "C1=octo/hello, C2=gitlab:group/sub/proj"),
-    ])
-    .expect("loads")
-    .expect("on");
+    ]);
     assert_eq!(config.api_url, "http://127.0.0.1:1234/api");
     assert_eq!(config.secret_prefix, "slack");
     assert_eq!(config.git_provider, "github");
@@ -1432,9 +1433,7 @@ fn configuration() {
         config.serves("T1") && config.serves("T2"),
         "`*` serves any workspace"
     );
-    let listed = load(&[("SLACK_TENANTS", "T1"), ("SLACK_SECRET_PREFIX", "/prod/slack/")])
-        .expect("loads")
-        .expect("on");
+    let listed = load_on(&[("SLACK_TENANTS", "T1"), ("SLACK_SECRET_PREFIX", "/prod/slack/")]);
     assert!(listed.serves("T1") && !listed.serves("T2"));
     assert_eq!(listed.bot_token_name("T1"), "prod/slack/T1/bot-token");
     for (name, pairs) in [
