@@ -49,7 +49,10 @@ use std::{collections::HashMap, time::Duration};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::{
     error::SdkError,
-    operation::put_item::{builders::PutItemFluentBuilder, PutItemError},
+    operation::{
+        delete_item::builders::DeleteItemFluentBuilder,
+        put_item::{builders::PutItemFluentBuilder, PutItemError},
+    },
     types::{
         AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, IndexStatus,
         KeySchemaElement, KeyType, Projection, ProjectionType, ReturnValue,
@@ -183,11 +186,23 @@ impl DynamoStore {
         classify(&self.what(), err)
     }
 
+    /// A `PutItem` on this table.
+    fn put_item(&self) -> PutItemFluentBuilder {
+        self.client.put_item().table_name(&self.table)
+    }
+
+    /// A `DeleteItem` of the item at (`pk`, `sk`) on this table.
+    fn delete_item(&self, pk: impl Into<String>, sk: &str) -> DeleteItemFluentBuilder {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(PK, s(pk))
+            .key(SK, s(sk))
+    }
+
     /// A write of the delivery record for `key` in `status` (`accepted` or `done`), expiring at `expires_at`.
     fn put_delivery(&self, key: &str, status: &str, expires_at: u64) -> PutItemFluentBuilder {
-        self.client
-            .put_item()
-            .table_name(&self.table)
+        self.put_item()
             .item(PK, s(delivery_pk(key)))
             .item(SK, s("DELIVERY"))
             .item("kind", s("delivery"))
@@ -457,11 +472,7 @@ impl DeliveryStore for DynamoStore {
     }
 
     async fn release(&self, key: &str) -> Result<(), PortError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key(PK, s(delivery_pk(key)))
-            .key(SK, s("DELIVERY"))
+        self.delete_item(delivery_pk(key), "DELIVERY")
             .send()
             .await
             .map_err(|err| self.error(err))?;
@@ -499,13 +510,7 @@ impl DeliveryLog for DynamoStore {
             (GSI1_PK.to_owned(), s(decision_partition(decision.provider))),
             (GSI1_SK.to_owned(), s(decision_position(decision))),
         ]);
-        let put = |item| {
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .send()
-        };
+        let put = |item| self.put_item().set_item(Some(item)).send();
         // Two items, written side by side: the worker waits for one round trip, not two.
         tokio::try_join!(put(envelope), put(item)).map_err(|err| self.error(err))?;
         Ok(())
@@ -546,9 +551,7 @@ impl DeliveryLog for DynamoStore {
 impl RunStore for DynamoStore {
     async fn insert_run(&self, run: &RunRecord) -> Result<bool, PortError> {
         let result = self
-            .client
             .put_item()
-            .table_name(&self.table)
             .set_item(Some(self.run_item(run)?))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", PK)
@@ -577,9 +580,7 @@ impl RunStore for DynamoStore {
         // A full replace under the version condition: the item is small, and rebuilding it keeps the index
         // attributes in step with the record.
         let result = self
-            .client
             .put_item()
-            .table_name(&self.table)
             .set_item(Some(self.run_item(&next)?))
             .condition_expression("#v = :expected")
             .expression_attribute_names("#v", "version")
@@ -643,9 +644,7 @@ impl RunStore for DynamoStore {
     async fn claim_thread(&self, thread_key: &str, conversation_id: &str) -> Result<ThreadClaim, PortError> {
         for _ in 0..THREAD_CLAIM_ATTEMPTS {
             let result = self
-                .client
                 .put_item()
-                .table_name(&self.table)
                 .item(PK, s(thread_pk(thread_key)))
                 .item(SK, s("THREAD"))
                 .item("kind", s("thread"))
@@ -701,11 +700,7 @@ impl RunStore for DynamoStore {
 
     async fn release_thread(&self, thread_key: &str, conversation_id: &str) -> Result<(), PortError> {
         let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key(PK, s(thread_pk(thread_key)))
-            .key(SK, s("THREAD"))
+            .delete_item(thread_pk(thread_key), "THREAD")
             .condition_expression("#cid = :cid")
             .expression_attribute_names("#cid", "conversation_id")
             .expression_attribute_values(":cid", s(conversation_id))
@@ -736,9 +731,7 @@ impl IdentityStore for DynamoStore {
     }
 
     async fn put_link(&self, link: &IdentityLink) -> Result<(), PortError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
+        self.put_item()
             .item(PK, s(LINK_PARTITION))
             .item(
                 SK,
@@ -759,11 +752,7 @@ impl IdentityStore for DynamoStore {
         external_user_id: &str,
     ) -> Result<bool, PortError> {
         let output = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key(PK, s(LINK_PARTITION))
-            .key(SK, s(link_sk(provider, tenant, external_user_id)))
+            .delete_item(LINK_PARTITION, &link_sk(provider, tenant, external_user_id))
             .return_values(ReturnValue::AllOld)
             .send()
             .await
