@@ -102,12 +102,15 @@ fn module() -> BothSides {
     module_with("@openhands", Arc::new(Issues::default()))
 }
 
+/// Request headers as (name, value) pairs.
+type Headers<'h> = &'h [(&'h str, &'h str)];
+
 /// Post `body` with `headers` to `path` at the tests' `now`.
 async fn post(
     module: &dyn ProviderIntake,
     path: &str,
     body: &[u8],
-    headers: &[(&str, &str)],
+    headers: Headers<'_>,
 ) -> Result<Intake, WebhookError> {
     test_support::post(module, path, body, &test_support::header_map(headers), 1_000).await
 }
@@ -247,7 +250,7 @@ async fn signatures_are_checked_per_site() {
     let tampered = V6_BODY.replace("please fix", "please rm -rf");
     let sha1 = format!("sha1={}", &V6_SIG[7..47]);
     let beta_sig = format!("sha256={}", sign_hex(BETA_SECRET.as_bytes(), body));
-    let refused: [(&str, &[u8], &[(&str, &str)]); 6] = [
+    let refused: [(&str, &[u8], Headers); 6] = [
         // Tampered body.
         (
             "/webhooks/jira/acme",
@@ -286,7 +289,7 @@ async fn signatures_are_checked_per_site() {
         );
     }
     // Verified but without a delivery id, or with one that is not an id: 400.
-    let without_id: [&[(&str, &str)]; 2] = [
+    let without_id: [Headers; 2] = [
         &[("x-hub-signature", V6_SIG)],
         &[
             ("x-hub-signature", V6_SIG),
