@@ -67,7 +67,7 @@ use super::{classify, is_conditional_check_failed};
 use crate::{
     domain::{DeliveryDecision, IdentityLink, Provider, RunRecord, RunState},
     error::PortError,
-    memory::expiry,
+    memory::{expiry, run_order},
     ports::{
         decision_position, newest_first_page, run_position, Claim, DeliveryLog, DeliveryPage, DeliveryQuery,
         DeliveryStore, IdentityStore, RunPage, RunQuery, RunStore, ThreadClaim,
@@ -617,7 +617,7 @@ impl RunStore for DynamoStore {
                     .await?,
             );
         }
-        runs.sort_by(|a, b| (a.created_at, &a.conversation_id).cmp(&(b.created_at, &b.conversation_id)));
+        runs.sort_by(run_order);
         runs.truncate(limit);
         Ok(runs)
     }
