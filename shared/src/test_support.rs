@@ -38,7 +38,7 @@ pub(crate) fn header_map(pairs: &[(&str, &str)]) -> http::HeaderMap {
 }
 
 /// A trigger by the person with account `id` and name `login`, on `source` in `tenant`, that knows nothing else
-/// (no repository, title or prompt): for tests of what is said to that person.
+/// (no repository, git provider, title or prompt): for tests of what is said to that person.
 pub(crate) fn trigger_by(id: &str, login: &str, tenant: &str, source: SourceRef) -> Trigger {
     Trigger {
         provider: source.provider(),
@@ -53,7 +53,7 @@ pub(crate) fn trigger_by(id: &str, login: &str, tenant: &str, source: SourceRef)
         repository: None,
         repository_named: false,
         branch: None,
-        git_provider: "github".into(),
+        git_provider: String::new(),
         title: String::new(),
         prompt: Default::default(),
         occurred_at: 0,
