@@ -244,6 +244,32 @@ pub async fn runs_in_states_order_and_limit<S: RunStore>(store: &S) {
     );
 }
 
+/// Every item of a listing, read from its start page by page, and how many pages that took: `page(after)` reads
+/// the page after the cursor `after` and gives its items and the next cursor. No page may hold more than
+/// `page_size`.
+async fn every_page<T, Page>(
+    page_size: usize,
+    mut page: impl FnMut(Option<String>) -> Page,
+) -> (Vec<T>, usize)
+where
+    Page: std::future::Future<Output = (Vec<T>, Option<String>)>,
+{
+    let mut listed = Vec::new();
+    let mut after = None;
+    let mut pages = 0;
+    loop {
+        let (items, next) = page(after.take()).await;
+        pages += 1;
+        assert!(items.len() <= page_size);
+        listed.extend(items);
+        match next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    (listed, pages)
+}
+
 async fn recent_runs<S: RunStore>(store: &S, query: RunQuery) -> RunPage {
     store.recent_runs(&query).await.unwrap()
 }
@@ -416,26 +442,17 @@ pub async fn recent_runs_page_with_a_cursor<S: RunStore>(store: &S) {
             ..run_query(page_size)
         };
         let expected: Vec<&RunRecord> = all.iter().filter(|r| filter.matches(r)).collect();
-        let mut listed: Vec<RunRecord> = Vec::new();
-        let mut after = None;
-        let mut pages = 0;
-        loop {
-            let page = recent_runs(
-                store,
-                RunQuery {
-                    after: after.take(),
-                    ..filter.clone()
-                },
-            )
-            .await;
-            pages += 1;
-            assert!(page.runs.len() <= page_size);
-            listed.extend(page.runs);
-            match page.next {
-                Some(next) => after = Some(next),
-                None => break,
+        let (listed, pages) = every_page(page_size, |after| {
+            let query = RunQuery {
+                after,
+                ..filter.clone()
+            };
+            async move {
+                let page = recent_runs(store, query).await;
+                (page.runs, page.next)
             }
-        }
+        })
+        .await;
         assert_eq!(listed.iter().collect::<Vec<_>>(), expected, "{filter:?}");
         assert_eq!(pages, expected.len().div_ceil(page_size), "{filter:?}");
     }
@@ -703,27 +720,18 @@ pub async fn decisions_page_with_a_cursor<S: DeliveryLog>(store: &S) {
             .iter()
             .filter(|d| filter.is_none_or(|p| d.provider == p))
             .collect();
-        let mut listed: Vec<DeliveryDecision> = Vec::new();
-        let mut after = None;
-        let mut pages = 0;
-        loop {
-            let page = recent(
-                store,
-                DeliveryQuery {
-                    provider: filter,
-                    after: after.take(),
-                    ..query(page_size)
-                },
-            )
-            .await;
-            pages += 1;
-            assert!(page.decisions.len() <= page_size);
-            listed.extend(page.decisions);
-            match page.next {
-                Some(next) => after = Some(next),
-                None => break,
+        let (listed, pages) = every_page(page_size, |after| {
+            let query = DeliveryQuery {
+                provider: filter,
+                after,
+                ..query(page_size)
+            };
+            async move {
+                let page = recent(store, query).await;
+                (page.decisions, page.next)
             }
-        }
+        })
+        .await;
         assert_eq!(listed.iter().collect::<Vec<_>>(), expected, "filter {filter:?}");
         assert_eq!(pages, expected.len().div_ceil(page_size), "filter {filter:?}");
     }

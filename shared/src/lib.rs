@@ -45,6 +45,9 @@ pub mod slack;
 pub mod text;
 pub mod verify;
 
+#[cfg(test)]
+mod test_support;
+
 #[cfg(feature = "embedded")]
 pub mod embedded;
 

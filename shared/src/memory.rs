@@ -98,7 +98,8 @@ impl MemoryStore {
 }
 
 /// Oldest first; the conversation id breaks ties so the order is total (the SQLite adapter sorts the same way).
-fn run_order(a: &RunRecord, b: &RunRecord) -> std::cmp::Ordering {
+/// Shared with the DynamoDB adapter, which merges its partitions in this order.
+pub(crate) fn run_order(a: &RunRecord, b: &RunRecord) -> std::cmp::Ordering {
     (a.created_at, &a.conversation_id).cmp(&(b.created_at, &b.conversation_id))
 }
 

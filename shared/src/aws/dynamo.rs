@@ -49,7 +49,10 @@ use std::{collections::HashMap, time::Duration};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::{
     error::SdkError,
-    operation::put_item::PutItemError,
+    operation::{
+        delete_item::builders::DeleteItemFluentBuilder,
+        put_item::{builders::PutItemFluentBuilder, PutItemError},
+    },
     types::{
         AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, IndexStatus,
         KeySchemaElement, KeyType, Projection, ProjectionType, ReturnValue,
@@ -64,7 +67,7 @@ use super::{classify, is_conditional_check_failed};
 use crate::{
     domain::{DeliveryDecision, IdentityLink, Provider, RunRecord, RunState},
     error::PortError,
-    memory::expiry,
+    memory::{expiry, run_order},
     ports::{
         decision_position, newest_first_page, run_position, Claim, DeliveryLog, DeliveryPage, DeliveryQuery,
         DeliveryStore, IdentityStore, RunPage, RunQuery, RunStore, ThreadClaim,
@@ -181,6 +184,30 @@ impl DynamoStore {
         E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         classify(&self.what(), err)
+    }
+
+    /// A `PutItem` on this table.
+    fn put_item(&self) -> PutItemFluentBuilder {
+        self.client.put_item().table_name(&self.table)
+    }
+
+    /// A `DeleteItem` of the item at (`pk`, `sk`) on this table.
+    fn delete_item(&self, pk: impl Into<String>, sk: &str) -> DeleteItemFluentBuilder {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(PK, s(pk))
+            .key(SK, s(sk))
+    }
+
+    /// A write of the delivery record for `key` in `status` (`accepted` or `done`), expiring at `expires_at`.
+    fn put_delivery(&self, key: &str, status: &str, expires_at: u64) -> PutItemFluentBuilder {
+        self.put_item()
+            .item(PK, s(delivery_pk(key)))
+            .item(SK, s("DELIVERY"))
+            .item("kind", s("delivery"))
+            .item("status", s(status))
+            .item(EXPIRES_AT, n(expires_at))
     }
 
     /// Strongly consistent read of one item.
@@ -417,14 +444,7 @@ async fn enable_ttl(client: &Client, table: &str, what: &str) -> Result<(), Port
 impl DeliveryStore for DynamoStore {
     async fn claim(&self, key: &str, now: u64, ttl: Duration) -> Result<Claim, PortError> {
         let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item(PK, s(delivery_pk(key)))
-            .item(SK, s("DELIVERY"))
-            .item("kind", s("delivery"))
-            .item("status", s("accepted"))
-            .item(EXPIRES_AT, n(expiry(now, ttl)))
+            .put_delivery(key, "accepted", expiry(now, ttl))
             // An expired record is absent as far as the port is concerned, deleted by TTL yet or not.
             .condition_expression("attribute_not_exists(#pk) OR #exp <= :now")
             .expression_attribute_names("#pk", PK)
@@ -444,14 +464,7 @@ impl DeliveryStore for DynamoStore {
 
     async fn complete(&self, key: &str, now: u64, ttl: Duration) -> Result<(), PortError> {
         // Unconditional: whoever finished the work may record it, even if its claim expired meanwhile.
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item(PK, s(delivery_pk(key)))
-            .item(SK, s("DELIVERY"))
-            .item("kind", s("delivery"))
-            .item("status", s("done"))
-            .item(EXPIRES_AT, n(expiry(now, ttl)))
+        self.put_delivery(key, "done", expiry(now, ttl))
             .send()
             .await
             .map_err(|err| self.error(err))?;
@@ -459,11 +472,7 @@ impl DeliveryStore for DynamoStore {
     }
 
     async fn release(&self, key: &str) -> Result<(), PortError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key(PK, s(delivery_pk(key)))
-            .key(SK, s("DELIVERY"))
+        self.delete_item(delivery_pk(key), "DELIVERY")
             .send()
             .await
             .map_err(|err| self.error(err))?;
@@ -501,13 +510,7 @@ impl DeliveryLog for DynamoStore {
             (GSI1_PK.to_owned(), s(decision_partition(decision.provider))),
             (GSI1_SK.to_owned(), s(decision_position(decision))),
         ]);
-        let put = |item| {
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .send()
-        };
+        let put = |item| self.put_item().set_item(Some(item)).send();
         // Two items, written side by side: the worker waits for one round trip, not two.
         tokio::try_join!(put(envelope), put(item)).map_err(|err| self.error(err))?;
         Ok(())
@@ -548,9 +551,7 @@ impl DeliveryLog for DynamoStore {
 impl RunStore for DynamoStore {
     async fn insert_run(&self, run: &RunRecord) -> Result<bool, PortError> {
         let result = self
-            .client
             .put_item()
-            .table_name(&self.table)
             .set_item(Some(self.run_item(run)?))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", PK)
@@ -579,9 +580,7 @@ impl RunStore for DynamoStore {
         // A full replace under the version condition: the item is small, and rebuilding it keeps the index
         // attributes in step with the record.
         let result = self
-            .client
             .put_item()
-            .table_name(&self.table)
             .set_item(Some(self.run_item(&next)?))
             .condition_expression("#v = :expected")
             .expression_attribute_names("#v", "version")
@@ -618,7 +617,7 @@ impl RunStore for DynamoStore {
                     .await?,
             );
         }
-        runs.sort_by(|a, b| (a.created_at, &a.conversation_id).cmp(&(b.created_at, &b.conversation_id)));
+        runs.sort_by(run_order);
         runs.truncate(limit);
         Ok(runs)
     }
@@ -645,9 +644,7 @@ impl RunStore for DynamoStore {
     async fn claim_thread(&self, thread_key: &str, conversation_id: &str) -> Result<ThreadClaim, PortError> {
         for _ in 0..THREAD_CLAIM_ATTEMPTS {
             let result = self
-                .client
                 .put_item()
-                .table_name(&self.table)
                 .item(PK, s(thread_pk(thread_key)))
                 .item(SK, s("THREAD"))
                 .item("kind", s("thread"))
@@ -676,10 +673,7 @@ impl RunStore for DynamoStore {
             };
             let holder = match returned {
                 Some(holder) => Some(holder),
-                None => self
-                    .get_item(thread_pk(thread_key), "THREAD")
-                    .await?
-                    .and_then(|item| string_attr(&item, "conversation_id").map(str::to_owned)),
+                None => self.thread_run(thread_key).await?,
             };
             match holder {
                 Some(holder) if holder != conversation_id => {
@@ -706,11 +700,7 @@ impl RunStore for DynamoStore {
 
     async fn release_thread(&self, thread_key: &str, conversation_id: &str) -> Result<(), PortError> {
         let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key(PK, s(thread_pk(thread_key)))
-            .key(SK, s("THREAD"))
+            .delete_item(thread_pk(thread_key), "THREAD")
             .condition_expression("#cid = :cid")
             .expression_attribute_names("#cid", "conversation_id")
             .expression_attribute_values(":cid", s(conversation_id))
@@ -741,9 +731,7 @@ impl IdentityStore for DynamoStore {
     }
 
     async fn put_link(&self, link: &IdentityLink) -> Result<(), PortError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
+        self.put_item()
             .item(PK, s(LINK_PARTITION))
             .item(
                 SK,
@@ -764,11 +752,7 @@ impl IdentityStore for DynamoStore {
         external_user_id: &str,
     ) -> Result<bool, PortError> {
         let output = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key(PK, s(LINK_PARTITION))
-            .key(SK, s(link_sk(provider, tenant, external_user_id)))
+            .delete_item(LINK_PARTITION, &link_sk(provider, tenant, external_user_id))
             .return_values(ReturnValue::AllOld)
             .send()
             .await

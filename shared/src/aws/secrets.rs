@@ -88,9 +88,14 @@ impl SecretsManagerSecrets {
             Err(PortError::NotFound { .. }) => None,
             Err(_) => return fetched,
         };
+        self.remember(name, value);
+        fetched
+    }
+
+    /// Cache `value` as what `name` holds now (`None`: Secrets Manager has no such secret).
+    fn remember(&self, name: &str, value: Option<SecretString>) {
         let fetched_at = self.clock.now_secs();
         self.lock().insert(name.to_owned(), Cached { value, fetched_at });
-        fetched
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Cached>> {
@@ -202,14 +207,7 @@ impl SecretWriter for SecretsManagerSecrets {
                 }
                 Err(err) => return Err(classify(&what, err)),
             }
-            let fetched_at = self.clock.now_secs();
-            self.lock().insert(
-                name.clone(),
-                Cached {
-                    value: Some(value.clone()),
-                    fetched_at,
-                },
-            );
+            self.remember(name, Some(value.clone()));
         }
         Ok(())
     }
@@ -232,14 +230,7 @@ impl SecretWriter for SecretsManagerSecrets {
                         .is_some_and(|e| e.is_resource_not_found_exception()) => {}
                 Err(err) => return Err(classify(&format!("secret {name}"), err)),
             }
-            let fetched_at = self.clock.now_secs();
-            self.lock().insert(
-                name.clone(),
-                Cached {
-                    value: None,
-                    fetched_at,
-                },
-            );
+            self.remember(name, None);
         }
         Ok(())
     }

@@ -130,6 +130,11 @@ impl<'w> Browser<'w> {
         }
     }
 
+    /// POST `form` to the way back from GitHub's App setup with `extra` headers.
+    async fn finish_setup(&mut self, form: &str, extra: &[(&str, &str)]) -> Page {
+        self.send("POST", "/console/setup/github/done", form, extra).await
+    }
+
     /// POST `form` to the retry route with `extra` headers; the answer's status.
     async fn retry(&mut self, form: &str, extra: &[(&str, &str)]) -> u16 {
         self.send("POST", "/console/dead-letters/retry", form, extra)
@@ -151,10 +156,15 @@ impl<'w> Browser<'w> {
         page.body[at..at + 64].to_owned()
     }
 
-    async fn sign_in(&mut self) {
+    /// Open the console and sign in with the operator token; the answer to the sign-in form.
+    async fn submit_sign_in(&mut self) -> Page {
         let page = self.get("/console").await;
         let form = format!("csrf={}&token={TOKEN}", Self::csrf(&page));
-        let signed_in = self.send("POST", "/console/sign-in", &form, &[]).await;
+        self.send("POST", "/console/sign-in", &form, &[]).await
+    }
+
+    async fn sign_in(&mut self) {
+        let signed_in = self.submit_sign_in().await;
         assert_eq!(signed_in.status, 303, "{}", signed_in.body);
         let first = signed_in.location.unwrap_or_default();
         assert!(
@@ -572,9 +582,7 @@ fn setup_state(page: &Page) -> String {
 async fn the_setup_page_posts_a_manifest_to_github_and_only_its_page_may() {
     let (world, _, _) = world_with_setup(None);
     let mut browser = Browser::new(&world);
-    let page = browser.get("/console").await;
-    let form = format!("csrf={}&token={TOKEN}", Browser::csrf(&page));
-    let signed_in = browser.send("POST", "/console/sign-in", &form, &[]).await;
+    let signed_in = browser.submit_sign_in().await;
     assert_eq!(
         signed_in.location.as_deref(),
         Some("/console/setup"),
@@ -635,9 +643,7 @@ async fn a_forged_or_stale_state_or_a_strange_code_stores_nothing() {
             state.replacen(&NOW.to_string(), &(NOW - 1).to_string(), 1)
         ),
     ] {
-        let answer = browser
-            .send("POST", "/console/setup/github/done", &form, &[])
-            .await;
+        let answer = browser.finish_setup(&form, &[]).await;
         assert_eq!(answer.status, 400, "{form}: {}", answer.body);
         assert!(
             answer.body.contains("not started from this console"),
@@ -647,44 +653,25 @@ async fn a_forged_or_stale_state_or_a_strange_code_stores_nothing() {
     }
     // The right state, but a code that is no GitHub code: refused before any request.
     let answer = browser
-        .send(
-            "POST",
-            "/console/setup/github/done",
-            &format!("code=..%2F..%2Fx&state={state}"),
-            &[],
-        )
+        .finish_setup(&format!("code=..%2F..%2Fx&state={state}"), &[])
         .await;
     assert_eq!(answer.status, 400, "{}", answer.body);
     assert!(answer.body.contains("did not accept this code"));
     // Another browser's session cannot use this one's state.
     let mut other = Browser::new(&world);
     other.sign_in().await;
-    let answer = other
-        .send(
-            "POST",
-            "/console/setup/github/done",
-            &format!("code=abc&state={state}"),
-            &[],
-        )
-        .await;
+    let answer = other.finish_setup(&format!("code=abc&state={state}"), &[]).await;
     assert_eq!(answer.status, 400);
     // Signed out, the way back is only the sign-in.
     let mut anonymous = Browser::new(&world);
     anonymous.get("/console").await;
     let answer = anonymous
-        .send(
-            "POST",
-            "/console/setup/github/done",
-            &format!("code=abc&state={state}"),
-            &[],
-        )
+        .finish_setup(&format!("code=abc&state={state}"), &[])
         .await;
     assert_eq!(answer.status, 401);
     // From another site, even with the right state: refused.
     let answer = browser
-        .send(
-            "POST",
-            "/console/setup/github/done",
+        .finish_setup(
             &format!("code=abc&state={state}"),
             &[("origin", "https://evil.example")],
         )
@@ -704,12 +691,7 @@ async fn an_app_configured_by_the_environment_leaves_nothing_to_set_up() {
     assert!(!page.body.contains("settings/apps/new"));
     let state = "1.x";
     let answer = browser
-        .send(
-            "POST",
-            "/console/setup/github/done",
-            &format!("code=abc&state={state}"),
-            &[],
-        )
+        .finish_setup(&format!("code=abc&state={state}"), &[])
         .await;
     assert_eq!(answer.status, 400, "a state from no setup");
 }

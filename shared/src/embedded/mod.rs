@@ -13,6 +13,8 @@
 mod queue;
 mod secrets;
 mod store;
+#[cfg(test)]
+mod testing;
 
 use std::{
     path::Path,
@@ -484,6 +486,24 @@ impl Database {
     pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
         self.shared.lock()
     }
+
+    /// Every row `sql` selects with `params`, in its order: each read by `read`, then made a value by `decode`,
+    /// which may refuse what the file holds.
+    pub(crate) fn select_all<R, T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        read: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<R>,
+        mut decode: impl FnMut(R) -> Result<T, PortError>,
+    ) -> Result<Vec<T>, PortError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(sql)?;
+        let mut values = Vec::new();
+        for row in stmt.query_map(params, read)? {
+            values.push(decode(row?)?);
+        }
+        Ok(values)
+    }
 }
 
 /// Start the background checkpointer for the database at `path` (see [`Checkpointer`]); it runs until the
@@ -619,11 +639,11 @@ impl Checkpointer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::embedded::testing::temp_db;
 
     #[test]
     fn schema_version_is_recorded_and_newer_versions_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("hookline.db");
+        let (_dir, path) = temp_db();
         drop(Database::open(&path).unwrap());
         {
             let conn = Connection::open(&path).unwrap();
@@ -644,8 +664,7 @@ mod tests {
 
     #[test]
     fn reopening_keeps_the_schema() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("hookline.db");
+        let (_dir, path) = temp_db();
         drop(Database::open(&path).unwrap());
         Database::open(&path).unwrap();
     }
@@ -662,8 +681,8 @@ mod tests {
     /// every accepted message is kept.
     #[test]
     fn the_checkpointer_restarts_the_wal_under_sustained_writes() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Database::open(dir.path().join("hookline.db")).unwrap();
+        let (_dir, path) = temp_db();
+        let db = Database::open(path).unwrap();
         let body = "x".repeat(1_000);
         let mut written = 0_u64;
         let started = std::time::Instant::now();

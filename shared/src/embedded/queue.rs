@@ -265,33 +265,22 @@ impl SqliteQueue {
         sql: &str,
         params: impl rusqlite::Params,
     ) -> Result<Vec<DeadLetter>, PortError> {
-        let conn = self.db.lock();
-        let mut stmt = conn.prepare_cached(sql)?;
-        let rows = stmt.query_map(params, |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, String>(3)?,
-                row.get::<_, i64>(4)?,
-                row.get::<_, String>(5)?,
-                row.get::<_, i64>(6)?,
-            ))
-        })?;
-        let mut letters = Vec::new();
-        for row in rows {
-            let (id, group, dedup_id, body, receive_count, reason, failed_at) = row?;
-            letters.push(DeadLetter {
-                id: id.to_string(),
-                group,
-                dedup_id,
-                body,
-                receive_count: stored_count(receive_count)?,
-                reason,
-                failed_at: stored_u64(failed_at, "dead-letter time")?,
-            });
-        }
-        Ok(letters)
+        self.db.select_all(
+            sql,
+            params,
+            |row| <(i64, String, String, String, i64, String, i64)>::try_from(row),
+            |(id, group, dedup_id, body, receive_count, reason, failed_at)| {
+                Ok(DeadLetter {
+                    id: id.to_string(),
+                    group,
+                    dedup_id,
+                    body,
+                    receive_count: stored_count(receive_count)?,
+                    reason,
+                    failed_at: stored_u64(failed_at, "dead-letter time")?,
+                })
+            },
+        )
     }
 
     /// Messages in the queue, in flight and delayed ones included (dead letters excluded).
@@ -608,6 +597,7 @@ fn move_to_dead_letters(conn: &Connection, id: i64, now: u64, reason: &str) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::embedded::testing::{query_plan, temp_db};
     use crate::{
         clock::ManualClock,
         ports::{Claim, DeliveryStore},
@@ -625,6 +615,13 @@ mod tests {
 
     fn queue() -> SqliteQueue {
         Database::open_in_memory().unwrap().queue()
+    }
+
+    /// Send a message for each `(group, dedup id)`, in order.
+    async fn send_all(queue: &SqliteQueue, messages: &[(&str, &str)]) {
+        for (group, dedup_id) in messages {
+            queue.send(message(group, dedup_id)).await.unwrap();
+        }
     }
 
     fn bodies(received: &[Received]) -> Vec<&str> {
@@ -690,8 +687,7 @@ mod tests {
     #[tokio::test]
     async fn expired_lease_makes_the_message_receivable_again() {
         let queue = queue();
-        queue.send(message("g", "a")).await.unwrap();
-        queue.send(message("g", "b")).await.unwrap();
+        send_all(&queue, &[("g", "a"), ("g", "b")]).await;
         let first = queue.receive(100, 10, VISIBILITY).unwrap();
         assert_eq!(bodies(&first), ["body-a"]);
         assert!(queue.receive(129, 10, VISIBILITY).unwrap().is_empty());
@@ -705,9 +701,7 @@ mod tests {
     #[tokio::test]
     async fn retry_delays_the_message_and_its_group() {
         let queue = queue();
-        queue.send(message("g", "a")).await.unwrap();
-        queue.send(message("g", "b")).await.unwrap();
-        queue.send(message("other", "c")).await.unwrap();
+        send_all(&queue, &[("g", "a"), ("g", "b"), ("other", "c")]).await;
         let got = queue.receive(100, 1, VISIBILITY).unwrap();
         assert_eq!(bodies(&got), ["body-a"]);
 
@@ -776,8 +770,7 @@ mod tests {
     #[tokio::test]
     async fn failing_message_is_dead_lettered_after_max_receives() {
         let queue = SqliteQueue::new(Database::open_in_memory().unwrap(), 3);
-        queue.send(message("g", "poison")).await.unwrap();
-        queue.send(message("g", "next")).await.unwrap();
+        send_all(&queue, &[("g", "poison"), ("g", "next")]).await;
 
         let mut now = 100;
         for attempt in 1..=3u32 {
@@ -819,8 +812,7 @@ mod tests {
     #[tokio::test]
     async fn message_whose_lease_keeps_expiring_is_dead_lettered_on_receive() {
         let queue = SqliteQueue::new(Database::open_in_memory().unwrap(), 2);
-        queue.send(message("g", "crashy")).await.unwrap();
-        queue.send(message("g", "next")).await.unwrap();
+        send_all(&queue, &[("g", "crashy"), ("g", "next")]).await;
         let first = queue.receive(0, 10, VISIBILITY).unwrap();
         queue
             .retry(first[0].id, 0, Duration::ZERO, "timeout talking to GitHub")
@@ -851,8 +843,7 @@ mod tests {
     #[tokio::test]
     async fn explicit_dead_letter() {
         let queue = queue();
-        queue.send(message("g", "bad")).await.unwrap();
-        queue.send(message("g", "good")).await.unwrap();
+        send_all(&queue, &[("g", "bad"), ("g", "good")]).await;
         let got = queue.receive(5, 10, VISIBILITY).unwrap();
         assert!(queue.dead_letter(got[0].id, 5, "unparseable envelope").unwrap());
         assert!(!queue.dead_letter(got[0].id, 5, "again").unwrap());
@@ -870,8 +861,7 @@ mod tests {
     #[tokio::test]
     async fn a_retried_dead_letter_is_received_again_at_the_end_of_its_group() {
         let queue = SqliteQueue::new(Database::open_in_memory().unwrap(), 2);
-        queue.send(message("g", "poison")).await.unwrap();
-        queue.send(message("g", "next")).await.unwrap();
+        send_all(&queue, &[("g", "poison"), ("g", "next")]).await;
         for now in [100, 101] {
             let got = queue.receive(now, 10, VISIBILITY).unwrap();
             assert_eq!(bodies(&got), ["body-poison"]);
@@ -964,13 +954,7 @@ mod tests {
     fn dead_letters_are_listed_by_the_failed_at_index() {
         let queue = queue();
         let conn = queue.database().lock();
-        let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {SQL_DEAD_LETTERS_NEWEST}"))
-            .unwrap()
-            .query_map([10], |row| row.get::<_, String>(3))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let plan = query_plan(&conn, SQL_DEAD_LETTERS_NEWEST, [10]);
         assert!(
             plan.iter().any(|step| step.contains("queue_dead_letters_failed")),
             "{plan:?}"
@@ -1009,12 +993,10 @@ mod tests {
 
     #[tokio::test]
     async fn messages_and_leases_survive_a_restart() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("hookline.db");
+        let (_dir, path) = temp_db();
         let leased_id = {
             let queue = SqliteQueue::open(&path).unwrap();
-            queue.send(message("g1", "in-flight")).await.unwrap();
-            queue.send(message("g2", "waiting")).await.unwrap();
+            send_all(&queue, &[("g1", "in-flight"), ("g2", "waiting")]).await;
             let got = queue.receive(100, 1, VISIBILITY).unwrap();
             assert_eq!(bodies(&got), ["body-in-flight"]);
             got[0].id
@@ -1036,8 +1018,7 @@ mod tests {
 
     #[tokio::test]
     async fn message_ids_are_not_reused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("hookline.db");
+        let (_dir, path) = temp_db();
         let dead_id = {
             let queue = SqliteQueue::open(&path).unwrap();
             queue.send(message("g", "a")).await.unwrap();
@@ -1061,8 +1042,7 @@ mod tests {
 
     /// Two queues opened on the same file (the directory lives as long as the first element).
     fn two_handles_on_one_file() -> (tempfile::TempDir, SqliteQueue, SqliteQueue) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("hookline.db");
+        let (dir, path) = temp_db();
         let (one, two) = (
             SqliteQueue::open(&path).unwrap(),
             SqliteQueue::open(&path).unwrap(),
@@ -1126,8 +1106,7 @@ mod tests {
 
     #[tokio::test]
     async fn accept_persists_across_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("hookline.db");
+        let (_dir, path) = temp_db();
         {
             let db = Database::open(&path).unwrap();
             assert_eq!(
@@ -1258,8 +1237,7 @@ mod tests {
     /// WHEN this build opens it THEN the queue keeps every group's order and new messages join the end.
     #[tokio::test]
     async fn a_version_1_database_is_migrated_in_place() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("hookline.db");
+        let (_dir, path) = temp_db();
         {
             let conn = Connection::open(&path).unwrap();
             conn.execute_batch(
@@ -1291,8 +1269,7 @@ mod tests {
             .unwrap();
         assert_eq!((version, old_index), (crate::embedded::SCHEMA_VERSION, 0));
         let queue = db.queue();
-        queue.send(message("g1", "a4")).await.unwrap();
-        queue.send(message("g3", "c1")).await.unwrap();
+        send_all(&queue, &[("g1", "a4"), ("g3", "c1")]).await;
         // g1's head is still in flight (leased until 5000).
         assert_eq!(
             bodies(&queue.receive(100, 10, VISIBILITY).unwrap()),
@@ -1310,16 +1287,12 @@ mod tests {
     fn receive_uses_the_head_index() {
         let queue = queue();
         let conn = queue.database().lock();
-        let plan: Vec<String> = conn
-            .prepare(
-                "EXPLAIN QUERY PLAN SELECT id, group_id, body, receive_count, last_error FROM queue_messages
-                 WHERE head = 1 AND available_at <= ?1 ORDER BY id LIMIT ?2",
-            )
-            .unwrap()
-            .query_map((0, 10), |row| row.get::<_, String>(3))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let plan = query_plan(
+            &conn,
+            "SELECT id, group_id, body, receive_count, last_error FROM queue_messages
+             WHERE head = 1 AND available_at <= ?1 ORDER BY id LIMIT ?2",
+            (0, 10),
+        );
         assert!(
             plan.iter().any(|step| step.contains("queue_messages_heads")),
             "{plan:?}"

@@ -406,6 +406,11 @@ mod tests {
         path
     }
 
+    /// Whether `secrets` answers that it has no secret `name`.
+    async fn has_none(secrets: &dyn Secrets, name: &str) -> bool {
+        matches!(secrets.get(name).await, Err(PortError::NotFound { .. }))
+    }
+
     #[test]
     fn env_var_names() {
         assert_eq!(
@@ -490,10 +495,7 @@ mod tests {
         let secrets = FileSecrets::load(&path).unwrap();
         assert_eq!(secrets.len(), 2);
         assert_eq!(secrets.get("github/webhook").await.unwrap().expose(), "s3cret");
-        assert!(matches!(
-            secrets.get("missing").await,
-            Err(PortError::NotFound { .. })
-        ));
+        assert!(has_none(&secrets, "missing").await);
         // Read once: later edits are not seen.
         std::fs::write(&path, r#"{ "github/webhook": "changed" }"#).unwrap();
         assert_eq!(secrets.get("github/webhook").await.unwrap().expose(), "s3cret");
@@ -540,14 +542,8 @@ mod tests {
         assert_eq!(secrets.len(), 1);
         assert_eq!(secrets.get("github/webhook").await.unwrap().expose(), "from-env");
         assert_eq!(secrets.get("GITHUB-WEBHOOK").await.unwrap().expose(), "from-env");
-        assert!(matches!(
-            secrets.get("empty").await,
-            Err(PortError::NotFound { .. })
-        ));
-        assert!(matches!(
-            secrets.get("other/github/webhook").await,
-            Err(PortError::NotFound { .. })
-        ));
+        assert!(has_none(&secrets, "empty").await);
+        assert!(has_none(&secrets, "other/github/webhook").await);
     }
 
     #[tokio::test]
@@ -585,15 +581,9 @@ mod tests {
         assert_eq!(secrets.get("github/webhook").await.unwrap().expose(), "env");
         assert_eq!(secrets.get("only/file").await.unwrap().expose(), "f");
         assert_eq!(secrets.get("only/env").await.unwrap().expose(), "e");
-        assert!(matches!(
-            secrets.get("neither").await,
-            Err(PortError::NotFound { .. })
-        ));
+        assert!(has_none(&secrets, "neither").await);
 
         let no_file = LayeredSecrets::new(EnvSecrets::default(), FileSecrets::empty());
-        assert!(matches!(
-            no_file.get("github/webhook").await,
-            Err(PortError::NotFound { .. })
-        ));
+        assert!(has_none(&no_file, "github/webhook").await);
     }
 }

@@ -55,23 +55,24 @@ impl SqliteStore {
             + self.db.purge(&PURGE_ENVELOPES, now)?)
     }
 
+    /// The one text column a `SELECT` of at most one row returns, if it found the row.
+    fn select_text(&self, sql: &str, params: impl rusqlite::Params) -> Result<Option<String>, PortError> {
+        Ok(self
+            .db
+            .lock()
+            .prepare_cached(sql)?
+            .query_row(params, |row| row.get(0))
+            .optional()?)
+    }
+
     /// The runs a `SELECT conversation_id, version, record FROM runs …` statement returns, in its order.
     fn query_runs(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Vec<RunRecord>, PortError> {
-        let conn = self.db.lock();
-        let mut stmt = conn.prepare_cached(sql)?;
-        let rows = stmt.query_map(params, |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, i64>(1)?,
-                row.get::<_, String>(2)?,
-            ))
-        })?;
-        let mut runs = Vec::new();
-        for row in rows {
-            let (conversation_id, version, record) = row?;
-            runs.push(decode_run(&conversation_id, version, &record)?);
-        }
-        Ok(runs)
+        self.db.select_all(
+            sql,
+            params,
+            |row| <(String, i64, String)>::try_from(row),
+            |(conversation_id, version, record)| decode_run(&conversation_id, version, &record),
+        )
     }
 }
 
@@ -244,12 +245,7 @@ impl DeliveryLog for SqliteStore {
     }
 
     async fn envelope(&self, key: &str) -> Result<Option<String>, PortError> {
-        Ok(self
-            .db
-            .lock()
-            .prepare_cached("SELECT envelope FROM delivery_envelopes WHERE key = ?1")?
-            .query_row([key], |row| row.get(0))
-            .optional()?)
+        self.select_text("SELECT envelope FROM delivery_envelopes WHERE key = ?1", [key])
     }
 
     async fn recent(&self, query: &DeliveryQuery) -> Result<DeliveryPage, PortError> {
@@ -262,16 +258,16 @@ impl DeliveryLog for SqliteStore {
         params.extend(query.tenant.as_ref().map(|t| t as &dyn ToSql));
         params.extend(after.as_ref().map(|a| a as &dyn ToSql));
 
-        let conn = self.db.lock();
-        let mut stmt = conn.prepare_cached(&decisions_sql(query, after.is_some()))?;
-        let rows = stmt.query_map(&params[..], |row| row.get::<_, String>(0))?;
-        let mut decisions: Vec<DeliveryDecision> = Vec::new();
-        for record in rows {
-            let decision = serde_json::from_str(&record?).map_err(|err| {
-                PortError::permanent("delivery log", format!("stored decision is unreadable: {err}"))
-            })?;
-            decisions.push(decision);
-        }
+        let decisions: Vec<DeliveryDecision> = self.db.select_all(
+            &decisions_sql(query, after.is_some()),
+            &params[..],
+            |row| row.get::<_, String>(0),
+            |record| {
+                serde_json::from_str(&record).map_err(|err| {
+                    PortError::permanent("delivery log", format!("stored decision is unreadable: {err}"))
+                })
+            },
+        )?;
         Ok(ordered_page(decisions, page))
     }
 }
@@ -412,12 +408,10 @@ impl RunStore for SqliteStore {
     }
 
     async fn thread_run(&self, thread_key: &str) -> Result<Option<String>, PortError> {
-        Ok(self
-            .db
-            .lock()
-            .prepare_cached("SELECT conversation_id FROM threads WHERE thread_key = ?1")?
-            .query_row([thread_key], |row| row.get(0))
-            .optional()?)
+        self.select_text(
+            "SELECT conversation_id FROM threads WHERE thread_key = ?1",
+            [thread_key],
+        )
     }
 
     async fn release_thread(&self, thread_key: &str, conversation_id: &str) -> Result<(), PortError> {
@@ -437,15 +431,11 @@ impl IdentityStore for SqliteStore {
         tenant: &str,
         external_user_id: &str,
     ) -> Result<Option<IdentityLink>, PortError> {
-        let record: Option<String> = self
-            .db
-            .lock()
-            .prepare_cached(
-                "SELECT record FROM identity_links
-                 WHERE provider = ?1 AND tenant = ?2 AND external_user_id = ?3",
-            )?
-            .query_row((provider.as_str(), tenant, external_user_id), |row| row.get(0))
-            .optional()?;
+        let record = self.select_text(
+            "SELECT record FROM identity_links
+             WHERE provider = ?1 AND tenant = ?2 AND external_user_id = ?3",
+            (provider.as_str(), tenant, external_user_id),
+        )?;
         record.as_deref().map(decode_link).transpose()
     }
 
@@ -478,22 +468,19 @@ impl IdentityStore for SqliteStore {
     }
 
     async fn list_links(&self) -> Result<Vec<IdentityLink>, PortError> {
-        let conn = self.db.lock();
-        let mut stmt = conn.prepare_cached(
+        self.db.select_all(
             "SELECT record FROM identity_links ORDER BY provider, tenant, external_user_id",
-        )?;
-        let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
-        let mut links = Vec::new();
-        for record in rows {
-            links.push(decode_link(&record?)?);
-        }
-        Ok(links)
+            [],
+            |row| row.get::<_, String>(0),
+            |record| decode_link(&record),
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::embedded::testing::{query_plan, temp_db};
 
     crate::store_conformance_tests!(SqliteStore::open_in_memory().unwrap());
 
@@ -501,8 +488,7 @@ mod tests {
 
     #[tokio::test]
     async fn state_survives_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("hookline.db");
+        let (_dir, path) = temp_db();
         {
             let store = SqliteStore::open(&path).unwrap();
             assert_eq!(store.claim("k", 10, TTL).await.unwrap(), Claim::Claimed);
@@ -595,19 +581,12 @@ mod tests {
         let conn = store.database().lock();
         for (provider, after) in [(false, false), (false, true), (true, true)] {
             let sql = runs_sql(0, provider, after);
-            let plan: Vec<String> = conn
-                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .unwrap()
-                .query_map(
-                    rusqlite::params_from_iter(std::iter::repeat_n(
-                        0,
-                        1 + usize::from(provider) + 2 * usize::from(after),
-                    )),
-                    |row| row.get::<_, String>(3),
-                )
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
+            let parameters = 1 + usize::from(provider) + 2 * usize::from(after);
+            let plan = query_plan(
+                &conn,
+                &sql,
+                rusqlite::params_from_iter(std::iter::repeat_n(0, parameters)),
+            );
             let uses = |what: &str| plan.iter().any(|step| step.contains(what));
             assert!(uses("runs_created"), "{sql}: {plan:?}");
             assert!(!uses("TEMP B-TREE"), "{sql}: {plan:?}");
@@ -635,16 +614,11 @@ mod tests {
                 let sql = decisions_sql(&query, after);
                 let parameters =
                     1 + usize::from(provider.is_some()) + usize::from(tenant.is_some()) + usize::from(after);
-                let plan: Vec<String> = conn
-                    .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-                    .unwrap()
-                    .query_map(
-                        rusqlite::params_from_iter(std::iter::repeat_n(0, parameters)),
-                        |row| row.get::<_, String>(3),
-                    )
-                    .unwrap()
-                    .collect::<Result<_, _>>()
-                    .unwrap();
+                let plan = query_plan(
+                    &conn,
+                    &sql,
+                    rusqlite::params_from_iter(std::iter::repeat_n(0, parameters)),
+                );
                 assert!(
                     !plan.iter().any(|step| step.contains("TEMP B-TREE")),
                     "{sql}: {plan:?}"
@@ -656,8 +630,7 @@ mod tests {
     /// GIVEN a database file from before the listing index WHEN this build opens it THEN the index is there.
     #[test]
     fn opening_an_older_file_adds_the_listing_index() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("hookline.db");
+        let (_dir, path) = temp_db();
         drop(SqliteStore::open(&path).unwrap());
         rusqlite::Connection::open(&path)
             .unwrap()

@@ -6,9 +6,9 @@ use super::{GithubConfig, GithubTarget};
 use crate::{
     domain::{Envelope, SourceRef},
     error::WebhookError,
-    http::HttpRequest,
     memory::MemorySecrets,
-    provider::{BothSides, Decision, Intake, ProviderIntake, ProviderModule},
+    provider::{BothSides, Decision, Intake, ProviderModule},
+    test_support::{accepted, ignore_reason, post, run},
     verify::sign_hex,
 };
 
@@ -89,26 +89,12 @@ fn headers(event: &str, delivery: &str, body: &[u8], secret: &str) -> http::Head
 }
 
 async fn intake_with(_event: &str, body: &[u8], headers: &http::HeaderMap) -> Result<Intake, WebhookError> {
-    let request = HttpRequest {
-        method: "POST",
-        path: "/webhooks/github",
-        query: "",
-        headers,
-        body,
-    };
-    module().intake(&request, 1_800_000_000).await
+    post(&module(), "/webhooks/github", body, headers, 1_800_000_000).await
 }
 
 async fn intake(event: &str, payload: &Value) -> Result<Intake, WebhookError> {
     let body = serde_json::to_vec(payload).unwrap();
     intake_with(event, &body, &headers(event, "d-1", &body, SECRET)).await
-}
-
-fn accepted(result: Result<Intake, WebhookError>) -> Envelope {
-    match result {
-        Ok(Intake::Accept(envelope)) => envelope,
-        other => panic!("expected Accept, got {other:?}"),
-    }
 }
 
 fn decide(event: &str, payload: &Value) -> Decision {
@@ -129,22 +115,6 @@ fn decide(event: &str, payload: &Value) -> Decision {
         .unwrap(),
     };
     module().decide(&envelope).unwrap()
-}
-
-fn run(decision: Decision) -> crate::domain::Trigger {
-    match decision {
-        Decision::Run(t) => *t,
-        Decision::Ignore(reason) => panic!("expected a run, ignored: {reason}"),
-        Decision::Notice { text, .. } => panic!("expected a run, got notice: {text}"),
-    }
-}
-
-fn ignored(decision: Decision) -> &'static str {
-    match decision {
-        Decision::Ignore(reason) => reason,
-        Decision::Run(t) => panic!("expected ignore, got run {}", t.run_key),
-        Decision::Notice { .. } => panic!("expected ignore, got a notice"),
-    }
 }
 
 #[tokio::test]
@@ -327,7 +297,7 @@ fn label_trigger() {
     };
     assert_eq!(source.target, GithubTarget::Issue);
     assert_eq!(source.installation_id, 42);
-    assert!(ignored(decide("issues", &issue_labeled("bug"))).contains("label"));
+    assert!(ignore_reason(decide("issues", &issue_labeled("bug"))).contains("label"));
 
     // A later re-label is a later change, so a new run; a body without `updated_at` cannot be keyed safely.
     let mut later = issue_labeled("openhands");
@@ -335,7 +305,7 @@ fn label_trigger() {
     assert_ne!(run(decide("issues", &later)).run_key, trigger.run_key);
     let mut unkeyed = issue_labeled("openhands");
     unkeyed["issue"].as_object_mut().unwrap().remove("updated_at");
-    assert!(ignored(decide("issues", &unkeyed)).contains("updated_at"));
+    assert!(ignore_reason(decide("issues", &unkeyed)).contains("updated_at"));
 }
 
 #[test]
@@ -357,10 +327,10 @@ fn comment_triggers_and_mention_matrix() {
         "> @openhands fix\nagreed",
         "`@openhands`",
     ] {
-        ignored(decide("issue_comment", &issue_comment("created", body, false)));
+        ignore_reason(decide("issue_comment", &issue_comment("created", body, false)));
     }
     for action in ["edited", "deleted"] {
-        ignored(decide(
+        ignore_reason(decide(
             "issue_comment",
             &issue_comment(action, "@openhands fix", false),
         ));
@@ -432,7 +402,7 @@ fn review_submission_with_mention() {
     };
     assert_eq!(source.target, GithubTarget::Review { review_id: 31 });
     assert_eq!(trigger.branch.as_deref(), Some("feature/speed"));
-    ignored(decide("pull_request_review", &review_submitted("LGTM")));
+    ignore_reason(decide("pull_request_review", &review_submitted("LGTM")));
 }
 
 #[test]
@@ -440,18 +410,18 @@ fn bots_and_our_own_comments_never_trigger() {
     let mut bot = issue_comment("created", "@openhands fix", false);
     bot["sender"] = user("dependabot[bot]", "Bot");
     bot["comment"]["user"] = user("dependabot[bot]", "Bot");
-    ignored(decide("issue_comment", &bot));
+    ignore_reason(decide("issue_comment", &bot));
 
     let mut own = issue_comment("created", "@openhands fix", false);
     own["sender"] = user("hookline-test[bot]", "Bot");
-    ignored(decide("issue_comment", &own));
+    ignore_reason(decide("issue_comment", &own));
 
     let marker = issue_comment("created", "✅ done @openhands\n<!-- hookline:run:abc -->", false);
-    ignored(decide("issue_comment", &marker));
+    ignore_reason(decide("issue_comment", &marker));
 
     let mut via_app = issue_comment("created", "@openhands fix", false);
     via_app["comment"]["performed_via_github_app"] = json!({"slug": "hookline-test"});
-    ignored(decide("issue_comment", &via_app));
+    ignore_reason(decide("issue_comment", &via_app));
 }
 
 #[test]
@@ -486,14 +456,7 @@ async fn an_empty_webhook_secret_verifies_nothing() {
     let sides = BothSides::offline(config(), MemorySecrets::new().with("github/webhook-secret", ""));
     let body = serde_json::to_vec(&issue_labeled("openhands")).unwrap();
     let headers = headers("issues", "d-1", &body, "");
-    let request = HttpRequest {
-        method: "POST",
-        path: "/webhooks/github",
-        query: "",
-        headers: &headers,
-        body: &body,
-    };
-    let result = sides.intake(&request, 1_800_000_000).await;
+    let result = post(&sides, "/webhooks/github", &body, &headers, 1_800_000_000).await;
     assert!(matches!(result, Err(WebhookError::Unavailable(_))), "{result:?}");
 }
 
@@ -563,11 +526,14 @@ async fn a_new_issue_that_asks_starts_one_run() {
             intake("issues", &quiet).await,
             Ok(Intake::Ignore(_)) | Ok(Intake::Accept(_))
         ));
-        assert!(ignored(decide("issues", &quiet)).contains("mention"), "{body}");
+        assert!(
+            ignore_reason(decide("issues", &quiet)).contains("mention"),
+            "{body}"
+        );
     }
     let mut by_bot = asked.clone();
     by_bot["sender"] = user("dependabot[bot]", "Bot");
-    assert!(ignored(decide("issues", &by_bot)).contains("bot"));
+    assert!(ignore_reason(decide("issues", &by_bot)).contains("bot"));
 }
 
 /// GIVEN pull requests WHEN one is opened asking or with the label, or labeled later THEN the run works on its
@@ -690,38 +656,31 @@ async fn assigning_the_machine_user_starts_a_run_keyed_on_the_change() {
         intake("issues", &someone_else).await,
         Ok(Intake::Ignore(_))
     ));
-    assert!(ignored(decide("issues", &someone_else)).contains("someone else"));
+    assert!(ignore_reason(decide("issues", &someone_else)).contains("someone else"));
     let unassigned = assignment("issues", "unassigned", "hookline-machine", later);
     assert!(matches!(
         intake("issues", &unassigned).await,
         Ok(Intake::Ignore(_))
     ));
-    assert!(ignored(decide("issues", &unassigned)).contains("never triggers"));
+    assert!(ignore_reason(decide("issues", &unassigned)).contains("never triggers"));
     let mut by_bot = assigned.clone();
     by_bot["sender"] = user("renovate[bot]", "Bot");
-    assert!(ignored(decide("issues", &by_bot)).contains("bot"));
+    assert!(ignore_reason(decide("issues", &by_bot)).contains("bot"));
     let mut by_itself = assigned.clone();
     by_itself["sender"] = user("hookline-machine", "User");
-    assert!(ignored(decide("issues", &by_itself)).contains("itself"));
+    assert!(ignore_reason(decide("issues", &by_itself)).contains("itself"));
     let mut unkeyed = assigned.clone();
     unkeyed["issue"].as_object_mut().unwrap().remove("updated_at");
-    assert!(ignored(decide("issues", &unkeyed)).contains("updated_at"));
+    assert!(ignore_reason(decide("issues", &unkeyed)).contains("updated_at"));
 
     let off = module_assigning(None);
     let body = serde_json::to_vec(&assigned).unwrap();
     let headers = headers("issues", "d-1", &body, SECRET);
-    let request = HttpRequest {
-        method: "POST",
-        path: "/webhooks/github",
-        query: "",
-        headers: &headers,
-        body: &body,
-    };
     assert!(matches!(
-        off.intake(&request, 1_800_000_000).await,
+        post(&off, "/webhooks/github", &body, &headers, 1_800_000_000).await,
         Ok(Intake::Ignore(_))
     ));
-    let envelope = accepted(module().intake(&request, 1_800_000_000).await);
+    let envelope = accepted(intake_with("issues", &body, &headers).await);
     assert!(matches!(off.decide(&envelope).unwrap(), Decision::Ignore(r) if r.contains("off")));
     assert!(matches!(
         module_assigning(Some("hookline-machine"))
@@ -735,12 +694,9 @@ async fn assigning_the_machine_user_starts_a_run_keyed_on_the_change() {
 /// head repository and reports on the pull request, keyed on its `updated_at`.
 #[tokio::test]
 async fn assigning_a_pull_request_works_on_its_head_branch() {
-    let assigned = assignment(
-        "pull_request",
-        "assigned",
-        "hookline-machine",
-        "2026-12-02T12:00:00Z",
-    );
+    // The machine user assigned or unassigned at the same moment.
+    let by_machine = |action| assignment("pull_request", action, "hookline-machine", "2026-12-02T12:00:00Z");
+    let assigned = by_machine("assigned");
     assert!(matches!(
         intake("pull_request", &assigned).await,
         Ok(Intake::Accept(_))
@@ -757,12 +713,7 @@ async fn assigning_a_pull_request_works_on_its_head_branch() {
         SourceRef::Github(source) => assert!(source.is_pull_request),
         other => panic!("{other:?}"),
     }
-    let unassigned = assignment(
-        "pull_request",
-        "unassigned",
-        "hookline-machine",
-        "2026-12-02T12:00:00Z",
-    );
+    let unassigned = by_machine("unassigned");
     assert!(matches!(
         intake("pull_request", &unassigned).await,
         Ok(Intake::Ignore(_))

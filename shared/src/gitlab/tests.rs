@@ -13,9 +13,9 @@ use super::{
 use crate::{
     domain::{Envelope, Provider, SourceRef, Trigger},
     error::WebhookError,
-    http::HttpRequest,
     memory::MemorySecrets,
-    provider::{BothSides, Decision, Intake, ProviderIntake, ProviderModule},
+    provider::{BothSides, Decision, Intake, ProviderModule},
+    test_support::{accepted, ignore_reason, post, run},
 };
 
 const NOW: u64 = 1_800_000_000;
@@ -155,26 +155,9 @@ fn sign_into(h: &mut http::HeaderMap, secret: &str, id: &str, ts: u64, body: &[u
     );
 }
 
-async fn intake_at(
-    m: &dyn ProviderIntake,
-    path: &str,
-    body: &[u8],
-    headers: &http::HeaderMap,
-    now: u64,
-) -> Result<Intake, WebhookError> {
-    let request = HttpRequest {
-        method: "POST",
-        path,
-        query: "",
-        headers,
-        body,
-    };
-    m.intake(&request, now).await
-}
-
 async fn intake(event: &str, payload: &Value) -> Result<Intake, WebhookError> {
     let body = serde_json::to_vec(payload).unwrap();
-    intake_at(
+    post(
         &module(),
         "/webhooks/gitlab/gitlab.com",
         &body,
@@ -182,13 +165,6 @@ async fn intake(event: &str, payload: &Value) -> Result<Intake, WebhookError> {
         NOW,
     )
     .await
-}
-
-fn accepted(result: Result<Intake, WebhookError>) -> Envelope {
-    match result {
-        Ok(Intake::Accept(envelope)) => envelope,
-        other => panic!("expected Accept, got {other:?}"),
-    }
 }
 
 fn ignored_at_intake(result: Result<Intake, WebhookError>) {
@@ -236,22 +212,6 @@ fn decide(hook: HookKind, payload: &Value) -> Decision {
     module().decide(&envelope(hook, "x", payload)).unwrap()
 }
 
-fn run(decision: Decision) -> Trigger {
-    match decision {
-        Decision::Run(t) => *t,
-        Decision::Ignore(reason) => panic!("expected a run, ignored: {reason}"),
-        Decision::Notice { text, .. } => panic!("expected a run, got notice: {text}"),
-    }
-}
-
-fn ignored(decision: Decision) -> &'static str {
-    match decision {
-        Decision::Ignore(reason) => reason,
-        Decision::Run(t) => panic!("expected ignore, got run {}", t.run_key),
-        Decision::Notice { .. } => panic!("expected ignore, got a notice"),
-    }
-}
-
 fn source(trigger: &Trigger) -> &GitlabSource {
     match &trigger.source {
         SourceRef::Gitlab(s) => s,
@@ -268,7 +228,7 @@ async fn token_cases_and_tenant_isolation() {
     let m = module();
     let body = serde_json::to_vec(&issue_hook("update", &[], &["openhands"], alice())).unwrap();
     let path = "/webhooks/gitlab/gitlab.com";
-    let ok = intake_at(
+    let ok = post(
         &m,
         path,
         &body,
@@ -277,26 +237,18 @@ async fn token_cases_and_tenant_isolation() {
     )
     .await;
     assert_eq!(accepted(ok).tenant, "gitlab.com");
-    unauthorized(intake_at(&m, path, &body, &token_headers("Issue Hook", Some("nope")), NOW).await);
-    unauthorized(intake_at(&m, path, &body, &token_headers("Issue Hook", None), NOW).await);
-    // Another tenant's token does not open this tenant, and the tenant comes from the URL only.
-    unauthorized(
-        intake_at(
-            &m,
-            path,
-            &body,
-            &token_headers("Issue Hook", Some(BOTH_TOKEN)),
-            NOW,
-        )
-        .await,
-    );
+    // A wrong or missing token, or another tenant's: that does not open this tenant, and the tenant comes from
+    // the URL only.
+    for token in [Some("nope"), None, Some(BOTH_TOKEN)] {
+        unauthorized(post(&m, path, &body, &token_headers("Issue Hook", token), NOW).await);
+    }
     let mut spoof = token_headers("Issue Hook", Some(COM_TOKEN));
     spoof.insert("x-gitlab-instance", "https://both.example.com".parse().unwrap());
-    unauthorized(intake_at(&m, "/webhooks/gitlab/both.example.com", &body, &spoof, NOW).await);
+    unauthorized(post(&m, "/webhooks/gitlab/both.example.com", &body, &spoof, NOW).await);
     // Stage prefixes and a trailing slash are fine; unknown tenants and extra segments are not routes.
     let headers = token_headers("Issue Hook", Some(COM_TOKEN));
     assert!(
-        intake_at(&m, "/prod/webhooks/gitlab/GitLab.com/", &body, &headers, NOW)
+        post(&m, "/prod/webhooks/gitlab/GitLab.com/", &body, &headers, NOW)
             .await
             .is_ok()
     );
@@ -307,7 +259,7 @@ async fn token_cases_and_tenant_isolation() {
     ] {
         assert!(
             matches!(
-                intake_at(&m, bad, &body, &headers, NOW).await,
+                post(&m, bad, &body, &headers, NOW).await,
                 Err(WebhookError::NotFound)
             ),
             "{bad}"
@@ -316,7 +268,7 @@ async fn token_cases_and_tenant_isolation() {
     // With a single tenant the bare route is that tenant.
     let single = module_with(config(vec![tenant("gitlab.com", true, false)]));
     assert!(matches!(
-        intake_at(&single, "/webhooks/gitlab", &body, &headers, NOW).await,
+        post(&single, "/webhooks/gitlab", &body, &headers, NOW).await,
         Ok(Intake::Accept(_))
     ));
 }
@@ -328,7 +280,7 @@ async fn signature_cases() {
     let body = serde_json::to_vec(&note_hook("Issue", "@hookline-bot fix it", alice())).unwrap();
     let mut h = token_headers("Note Hook", None);
     sign_into(&mut h, OWN_SIGNING, "msg_2xYz", NOW - 10, &body);
-    let envelope = accepted(intake_at(&m, path, &body, &h, NOW).await);
+    let envelope = accepted(post(&m, path, &body, &h, NOW).await);
     assert_eq!(
         envelope.delivery_id, "msg_2xYz",
         "the signed webhook-id is the delivery id"
@@ -340,25 +292,25 @@ async fn signature_cases() {
     let good = verify::sign(&key, "msg_2xYz", NOW - 10, &body);
     let mut rotated = h.clone();
     rotated.insert("webhook-signature", format!("v1,AAAA {good}").parse().unwrap());
-    assert!(intake_at(&m, path, &body, &rotated, NOW).await.is_ok());
+    assert!(post(&m, path, &body, &rotated, NOW).await.is_ok());
 
     // Tampered body, stale or future timestamp, missing signature, wrong key.
     let mut tampered = body.clone();
     tampered[5] ^= 1;
-    unauthorized(intake_at(&m, path, &tampered, &h, NOW).await);
+    unauthorized(post(&m, path, &tampered, &h, NOW).await);
     assert!(matches!(
-        intake_at(&m, path, &body, &h, NOW + 311).await,
+        post(&m, path, &body, &h, NOW + 311).await,
         Err(WebhookError::Stale)
     ));
     let mut future = token_headers("Note Hook", None);
     sign_into(&mut future, OWN_SIGNING, "msg_2xYz", NOW + 301, &body);
     assert!(matches!(
-        intake_at(&m, path, &body, &future, NOW).await,
+        post(&m, path, &body, &future, NOW).await,
         Err(WebhookError::Stale)
     ));
     let mut missing = h.clone();
     missing.remove("webhook-signature");
-    unauthorized(intake_at(&m, path, &body, &missing, NOW).await);
+    unauthorized(post(&m, path, &body, &missing, NOW).await);
     let mut wrong = token_headers("Note Hook", None);
     sign_into(
         &mut wrong,
@@ -367,28 +319,20 @@ async fn signature_cases() {
         NOW,
         &body,
     );
-    unauthorized(intake_at(&m, path, &body, &wrong, NOW).await);
+    unauthorized(post(&m, path, &body, &wrong, NOW).await);
     // A valid token is no substitute for the signature this tenant requires.
-    unauthorized(intake_at(&m, path, &body, &token_headers("Note Hook", Some(OWN_TOKEN)), NOW).await);
+    unauthorized(post(&m, path, &body, &token_headers("Note Hook", Some(OWN_TOKEN)), NOW).await);
 
     // A tenant requiring both needs both.
     let both = "/webhooks/gitlab/both.example.com";
     let mut all = token_headers("Note Hook", Some(BOTH_TOKEN));
     sign_into(&mut all, OWN_SIGNING, "msg_3", NOW, &body);
-    assert!(intake_at(&m, both, &body, &all, NOW).await.is_ok());
-    let mut no_token = all.clone();
-    no_token.remove("x-gitlab-token");
-    unauthorized(intake_at(&m, both, &body, &no_token, NOW).await);
-    unauthorized(
-        intake_at(
-            &m,
-            both,
-            &body,
-            &token_headers("Note Hook", Some(BOTH_TOKEN)),
-            NOW,
-        )
-        .await,
-    );
+    assert!(post(&m, both, &body, &all, NOW).await.is_ok());
+    let mut signature_only = all.clone();
+    signature_only.remove("x-gitlab-token");
+    for headers in [signature_only, token_headers("Note Hook", Some(BOTH_TOKEN))] {
+        unauthorized(post(&m, both, &body, &headers, NOW).await);
+    }
 }
 
 #[tokio::test]
@@ -405,7 +349,7 @@ async fn a_missing_or_bad_secret_is_unavailable_not_unauthorized() {
     for path in ["/webhooks/gitlab/gitlab.com", "/webhooks/gitlab/git.example.com"] {
         assert!(
             matches!(
-                intake_at(&m, path, body, &headers, NOW).await,
+                post(&m, path, body, &headers, NOW).await,
                 Err(WebhookError::Unavailable(_))
             ),
             "{path}"
@@ -421,25 +365,25 @@ async fn delivery_ids() {
     let path = "/webhooks/gitlab/gitlab.com";
     let h = token_headers("Issue Hook", Some(COM_TOKEN));
     assert_eq!(
-        accepted(intake_at(&m, path, &body, &h, NOW).await).delivery_id,
+        accepted(post(&m, path, &body, &h, NOW).await).delivery_id,
         "11111111-2222-3333-4444-555555555555"
     );
     let mut fallback = h.clone();
     fallback.remove("idempotency-key");
     assert_eq!(
-        accepted(intake_at(&m, path, &body, &fallback, NOW).await).delivery_id,
+        accepted(post(&m, path, &body, &fallback, NOW).await).delivery_id,
         "aaaaaaaa-2222-3333-4444-555555555555"
     );
     let mut none = fallback.clone();
     none.remove("x-gitlab-event-uuid");
     assert!(matches!(
-        intake_at(&m, path, &body, &none, NOW).await,
+        post(&m, path, &body, &none, NOW).await,
         Err(WebhookError::Malformed(_))
     ));
     let mut odd = h.clone();
     odd.insert("idempotency-key", "../../etc#x".parse().unwrap());
     assert!(matches!(
-        intake_at(&m, path, &body, &odd, NOW).await,
+        post(&m, path, &body, &odd, NOW).await,
         Err(WebhookError::Malformed(_))
     ));
 }
@@ -471,7 +415,7 @@ async fn prefilter_drops_what_can_never_trigger() {
     let body = b"{\"object_kind\": ";
     let h = token_headers("Note Hook", Some(COM_TOKEN));
     assert!(matches!(
-        intake_at(&module(), "/webhooks/gitlab/gitlab.com", body, &h, NOW).await,
+        post(&module(), "/webhooks/gitlab/gitlab.com", body, &h, NOW).await,
         Err(WebhookError::Malformed(_))
     ));
     assert!(matches!(
@@ -531,11 +475,11 @@ fn newly_added_label_on_an_issue_runs() {
         HookKind::Issue,
         &issue_hook("open", &[], &["openhands"], alice()),
     ));
-    ignored(decide(
+    ignore_reason(decide(
         HookKind::Issue,
         &issue_hook("close", &[], &["openhands"], alice()),
     ));
-    ignored(decide(
+    ignore_reason(decide(
         HookKind::Issue,
         &issue_hook("update", &["openhands"], &["openhands"], alice()),
     ));
@@ -557,7 +501,7 @@ fn only_what_gitlab_confirms_starts_a_run() {
         added_at,
     };
     assert_eq!(
-        ignored(decide_with(None)),
+        ignore_reason(decide_with(None)),
         "GitLab did not confirm the item to the bot"
     );
     let nobody_added_it = ReadBack {
@@ -565,7 +509,7 @@ fn only_what_gitlab_confirms_starts_a_run() {
         ..ReadBack::default()
     };
     assert_eq!(
-        ignored(decide_with(Some(nobody_added_it))),
+        ignore_reason(decide_with(Some(nobody_added_it))),
         "GitLab does not show this person adding the label"
     );
     let long_ago = ReadBack {
@@ -573,7 +517,7 @@ fn only_what_gitlab_confirms_starts_a_run() {
         ..ReadBack::default()
     };
     assert_eq!(
-        ignored(decide_with(Some(long_ago))),
+        ignore_reason(decide_with(Some(long_ago))),
         "the label was added too long ago"
     );
     let confirmed = ReadBack {
@@ -589,7 +533,7 @@ fn only_what_gitlab_confirms_starts_a_run() {
     let mut event: super::event::GitlabEvent = serde_json::from_str(e.payload.get()).unwrap();
     event.read_back = None;
     e.payload = serde_json::value::to_raw_value(&event).unwrap();
-    ignored(module().decide(&e).unwrap());
+    ignore_reason(module().decide(&e).unwrap());
 }
 
 #[test]
@@ -605,7 +549,7 @@ fn newly_added_label_on_a_merge_request_works_on_its_source_branch() {
         !t.prompt.instructions.contains("feature/speed"),
         "the branch name is the author's text: never in the instructions"
     );
-    ignored(decide(
+    ignore_reason(decide(
         HookKind::MergeRequest,
         &mr_hook("merge", &[], &["openhands"], alice()),
     ));
@@ -684,19 +628,19 @@ fn trigger_matrix_ignores() {
     ];
     for body in no {
         assert_eq!(
-            ignored(decide(HookKind::Note, &note_hook("Issue", body, alice()))),
+            ignore_reason(decide(HookKind::Note, &note_hook("Issue", body, alice()))),
             "no exact mention",
             "{body:?}"
         );
     }
     let own_by_name = note_hook("Issue", "@hookline-bot loop", user("Hookline-Bot", 1));
     assert_eq!(
-        ignored(decide(HookKind::Note, &own_by_name)),
+        ignore_reason(decide(HookKind::Note, &own_by_name)),
         "hookline's own account"
     );
     let own_by_id = note_hook("Issue", "@hookline-bot loop", user("renamed", 9000));
     assert_eq!(
-        ignored(decide(HookKind::Note, &own_by_id)),
+        ignore_reason(decide(HookKind::Note, &own_by_id)),
         "hookline's own account"
     );
     for bot in [
@@ -708,22 +652,28 @@ fn trigger_matrix_ignores() {
     ] {
         let payload = note_hook("Issue", "@hookline-bot go", user(bot, 5));
         assert_eq!(
-            ignored(decide(HookKind::Note, &payload)),
+            ignore_reason(decide(HookKind::Note, &payload)),
             "author is a bot",
             "{bot}"
         );
     }
     let bot_label = issue_hook("update", &[], &["openhands"], user("project_5_bot_x", 8));
-    assert_eq!(ignored(decide(HookKind::Issue, &bot_label)), "author is a bot");
+    assert_eq!(
+        ignore_reason(decide(HookKind::Issue, &bot_label)),
+        "author is a bot"
+    );
     let mut marker = note_hook("Issue", "@hookline-bot done <!-- hookline:run:abc -->", alice());
     marker["user"] = alice();
-    assert_eq!(ignored(decide(HookKind::Note, &marker)), "hookline's own note");
+    assert_eq!(
+        ignore_reason(decide(HookKind::Note, &marker)),
+        "hookline's own note"
+    );
     let mut system = note_hook("Issue", "@hookline-bot", alice());
     system["object_attributes"]["system"] = json!(true);
-    assert_eq!(ignored(decide(HookKind::Note, &system)), "system note");
+    assert_eq!(ignore_reason(decide(HookKind::Note, &system)), "system note");
     let mut edit = note_hook("Issue", "@hookline-bot", alice());
     edit["object_attributes"]["action"] = json!("update");
-    assert!(ignored(decide(HookKind::Note, &edit)).contains("edit"));
+    assert!(ignore_reason(decide(HookKind::Note, &edit)).contains("edit"));
     // Humans whose names merely contain "bot" are people.
     run(decide(
         HookKind::Note,
@@ -765,7 +715,7 @@ async fn an_empty_token_verifies_nothing() {
     let sides = BothSides::offline(config(vec![tenant("gitlab.com", true, false)]), secrets);
     let body = serde_json::to_vec(&note_hook("Issue", "@hookline-bot fix", alice())).unwrap();
     for token in [Some(""), None] {
-        let result = intake_at(
+        let result = post(
             &sides,
             "/webhooks/gitlab/gitlab.com",
             &body,
@@ -811,7 +761,7 @@ async fn a_rotated_token_is_honoured_at_once() {
         let headers = token_headers("Note Hook", Some(token));
         let body = body.clone();
         let intake = &intake;
-        async move { intake_at(intake, "/webhooks/gitlab/gitlab.com", &body, &headers, NOW).await }
+        async move { post(intake, "/webhooks/gitlab/gitlab.com", &body, &headers, NOW).await }
     };
     assert!(send("old-token").await.is_ok(), "the cached token");
     assert_eq!(*secrets.rereads.lock().unwrap(), 0, "a match reads nothing again");
@@ -887,11 +837,14 @@ async fn assigning_the_bot_starts_a_run_for_whoever_assigned_it() {
     ignored_at_intake(intake("Issue Hook", &closed).await);
     let by_itself = assignment_hook(false, &[], &[bot()], bot());
     assert_eq!(
-        ignored(decide(HookKind::Issue, &by_itself)),
+        ignore_reason(decide(HookKind::Issue, &by_itself)),
         "hookline's own account"
     );
     let by_token_bot = assignment_hook(false, &[], &[bot()], user("project_5_bot_1a2b", 77));
-    assert_eq!(ignored(decide(HookKind::Issue, &by_token_bot)), "author is a bot");
+    assert_eq!(
+        ignore_reason(decide(HookKind::Issue, &by_token_bot)),
+        "author is a bot"
+    );
 }
 
 /// GIVEN an assignment hook WHEN GitLab, read back, does not show the bot among the assignees, shows the item
@@ -912,98 +865,92 @@ fn only_an_assignment_gitlab_confirms_starts_a_run() {
         assignments: vec![Assignment { note_id: 80, at }],
         ..ReadBack::default()
     };
-    let decide_with = |hook: &Value, read_back: Option<ReadBack>| {
+    let decide_on = |m: &BothSides, hook: &Value, read_back: Option<ReadBack>| {
         let mut e = envelope(HookKind::Issue, "x", hook);
         let mut event: GitlabEvent = serde_json::from_str(e.payload.get()).unwrap();
         event.read_back = read_back;
         e.payload = serde_json::value::to_raw_value(&event).unwrap();
-        module().decide(&e).unwrap()
+        m.decide(&e).unwrap()
     };
+    let decide_with = |hook: &Value, read_back| decide_on(&module(), hook, read_back);
     assert!(run(decide_with(&hook, Some(confirmed.clone())))
         .run_key
         .ends_with(":issue:23:assigned:80"));
-    assert_eq!(
-        ignored(decide_with(&hook, None)),
-        "GitLab did not confirm the item to the bot"
-    );
-    let unassigned_since = ReadBack {
-        assignees: vec![],
+    let with_assignments = |assignments| ReadBack {
+        assignments,
         ..confirmed.clone()
     };
-    assert_eq!(
-        ignored(decide_with(&hook, Some(unassigned_since))),
-        "GitLab does not show the bot among the assignees"
-    );
-    let older = ReadBack {
-        updated_at: Some(at - 1),
-        ..confirmed.clone()
-    };
-    assert_eq!(
-        ignored(decide_with(&hook, Some(older))),
-        "GitLab does not show the item changed when the hook says"
-    );
-    for assignments in [
-        vec![],
-        vec![Assignment {
-            note_id: 80,
-            at: at - 3600,
-        }],
-    ] {
-        let unconfirmed = ReadBack {
-            assignments,
-            ..confirmed.clone()
-        };
-        assert_eq!(
-            ignored(decide_with(&hook, Some(unconfirmed))),
-            "GitLab does not show this person assigning the bot then"
-        );
-    }
     let mut long_ago = hook.clone();
     long_ago["object_attributes"]["updated_at"] = json!("2027-01-15 06:00:00 UTC");
-    let then = ReadBack {
-        assignments: vec![Assignment {
-            note_id: 60,
-            at: NOW - 2 * 3600,
-        }],
-        ..confirmed.clone()
-    };
-    assert_eq!(
-        ignored(decide_with(&long_ago, Some(then))),
-        "the bot was assigned too long ago"
-    );
+    let mut unkeyed = hook.clone();
+    unkeyed["object_attributes"]["updated_at"] = json!("yesterday");
+    let refused = [
+        (&hook, None, "GitLab did not confirm the item to the bot"),
+        (
+            &hook,
+            Some(ReadBack {
+                assignees: vec![],
+                ..confirmed.clone()
+            }),
+            "GitLab does not show the bot among the assignees",
+        ),
+        (
+            &hook,
+            Some(ReadBack {
+                updated_at: Some(at - 1),
+                ..confirmed.clone()
+            }),
+            "GitLab does not show the item changed when the hook says",
+        ),
+        (
+            &hook,
+            Some(with_assignments(vec![])),
+            "GitLab does not show this person assigning the bot then",
+        ),
+        (
+            &hook,
+            Some(with_assignments(vec![Assignment {
+                note_id: 80,
+                at: at - 3600,
+            }])),
+            "GitLab does not show this person assigning the bot then",
+        ),
+        (
+            &long_ago,
+            Some(with_assignments(vec![Assignment {
+                note_id: 60,
+                at: NOW - 2 * 3600,
+            }])),
+            "the bot was assigned too long ago",
+        ),
+        (
+            &unkeyed,
+            Some(confirmed.clone()),
+            "no updated_at to key the run on",
+        ),
+    ];
+    for (hook, read_back, reason) in refused {
+        assert_eq!(ignore_reason(decide_with(hook, read_back)), reason);
+    }
     let mut shifted = hook.clone();
     shifted["object_attributes"]["updated_at"] = json!("2027-01-15T07:58:30Z");
     let with_an_older_one = ReadBack {
-        assignments: vec![
+        updated_at: Some(at + 60),
+        ..with_assignments(vec![
             Assignment { note_id: 80, at },
             Assignment {
                 note_id: 12,
                 at: at - 7200,
             },
-        ],
-        updated_at: Some(at + 60),
-        ..confirmed.clone()
+        ])
     };
     assert!(run(decide_with(&shifted, Some(with_an_older_one)))
         .run_key
         .ends_with(":issue:23:assigned:80"));
-    let mut unkeyed = hook.clone();
-    unkeyed["object_attributes"]["updated_at"] = json!("yesterday");
-    assert_eq!(
-        ignored(decide_with(&unkeyed, Some(confirmed))),
-        "no updated_at to key the run on"
-    );
     // Without a configured bot id the bot is known by its username.
     let mut by_name = tenant("gitlab.com", true, false);
     by_name.bot_user_id = None;
-    let m = module_with(config(vec![by_name]));
-    let mut e = envelope(
-        HookKind::Issue,
-        "x",
-        &assignment_hook(false, &[], &[user("Hookline-Bot", 4)], alice()),
-    );
-    let mut event: GitlabEvent = serde_json::from_str(e.payload.get()).unwrap();
-    event.read_back = Some(ReadBack {
+    let read_back = ReadBack {
         assignees: vec![super::event::GitlabUser {
             id: 4,
             username: "hookline-bot".into(),
@@ -1011,7 +958,11 @@ fn only_an_assignment_gitlab_confirms_starts_a_run() {
         updated_at: Some(at),
         assignments: vec![Assignment { note_id: 81, at }],
         ..ReadBack::default()
-    });
-    e.payload = serde_json::value::to_raw_value(&event).unwrap();
-    assert!(matches!(m.decide(&e).unwrap(), Decision::Run(t) if t.run_key.ends_with(":assigned:81")));
+    };
+    let decision = decide_on(
+        &module_with(config(vec![by_name])),
+        &assignment_hook(false, &[], &[user("Hookline-Bot", 4)], alice()),
+        Some(read_back),
+    );
+    assert!(matches!(decision, Decision::Run(t) if t.run_key.ends_with(":assigned:81")));
 }

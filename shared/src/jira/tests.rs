@@ -16,12 +16,12 @@ use super::{
     JiraIntake, JiraSource,
 };
 use crate::{
-    domain::{Envelope, SourceRef, Trigger},
+    domain::SourceRef,
     error::{PortError, ProcessError, WebhookError},
-    http::HttpRequest,
     memory::{MemorySecrets, NoApiClient},
     provider::{BothSides, Decision, Intake, ProviderIntake, ProviderModule},
     repo_hint::RepoRef,
+    test_support::{self, accepted, run},
     verify::{self, sign_hex},
 };
 
@@ -102,31 +102,17 @@ fn module() -> BothSides {
     module_with("@openhands", Arc::new(Issues::default()))
 }
 
+/// Request headers as (name, value) pairs.
+type Headers<'h> = &'h [(&'h str, &'h str)];
+
+/// Post `body` with `headers` to `path` at the tests' `now`.
 async fn post(
     module: &dyn ProviderIntake,
     path: &str,
     body: &[u8],
-    headers: &[(&str, &str)],
+    headers: Headers<'_>,
 ) -> Result<Intake, WebhookError> {
-    let mut map = http::HeaderMap::new();
-    for (name, value) in headers {
-        map.insert(
-            http::HeaderName::from_bytes(name.as_bytes()).expect("header name"),
-            http::HeaderValue::from_str(value).expect("header value"),
-        );
-    }
-    module
-        .intake(
-            &HttpRequest {
-                method: "POST",
-                path,
-                query: "",
-                headers: &map,
-                body,
-            },
-            1_000,
-        )
-        .await
+    test_support::post(module, path, body, &test_support::header_map(headers), 1_000).await
 }
 
 async fn deliver(module: &BothSides, payload: &Value) -> Result<Intake, WebhookError> {
@@ -144,25 +130,11 @@ async fn deliver(module: &BothSides, payload: &Value) -> Result<Intake, WebhookE
     .await
 }
 
-fn accepted(intake: Result<Intake, WebhookError>) -> Envelope {
-    match intake {
-        Ok(Intake::Accept(envelope)) => envelope,
-        other => panic!("expected Accept, got {other:?}"),
-    }
-}
-
 async fn decision(module: &BothSides, payload: &Value) -> Decision {
     match deliver(module, payload).await {
         Ok(Intake::Accept(envelope)) => module.decide(&envelope).expect("decides"),
         Ok(Intake::Ignore(reason)) => Decision::Ignore(reason),
         other => panic!("unexpected intake {other:?}"),
-    }
-}
-
-fn run(decision: Decision) -> Trigger {
-    match decision {
-        Decision::Run(trigger) => *trigger,
-        other => panic!("expected a run, got {other:?}"),
     }
 }
 
@@ -275,117 +247,62 @@ async fn signatures_are_checked_per_site() {
     let module = module_with("@bot", Arc::new(Issues::default()));
     let body = V6_BODY.as_bytes();
     let id = ("x-atlassian-webhook-identifier", "d-2");
-    let unauthorized = |r: Result<Intake, WebhookError>| matches!(r, Err(WebhookError::Unauthorized(_)));
-    // Tampered body.
     let tampered = V6_BODY.replace("please fix", "please rm -rf");
-    assert!(unauthorized(
-        post(
-            &module,
+    let sha1 = format!("sha1={}", &V6_SIG[7..47]);
+    let beta_sig = format!("sha256={}", sign_hex(BETA_SECRET.as_bytes(), body));
+    let refused: [(&str, &[u8], Headers); 6] = [
+        // Tampered body.
+        (
             "/webhooks/jira/acme",
             tampered.as_bytes(),
-            &[("x-hub-signature", V6_SIG), id]
-        )
-        .await
-    ));
-    // Missing header, sha1 prefix, garbage.
-    assert!(unauthorized(
-        post(&module, "/webhooks/jira/acme", body, &[id]).await
-    ));
-    let sha1 = format!("sha1={}", &V6_SIG[7..47]);
-    assert!(unauthorized(
-        post(
-            &module,
+            &[("x-hub-signature", V6_SIG), id],
+        ),
+        // Missing header, sha1 prefix, garbage.
+        ("/webhooks/jira/acme", body, &[id]),
+        ("/webhooks/jira/acme", body, &[("x-hub-signature", &sha1), id]),
+        (
             "/webhooks/jira/acme",
             body,
-            &[("x-hub-signature", &sha1), id]
-        )
-        .await
-    ));
-    assert!(unauthorized(
-        post(
-            &module,
-            "/webhooks/jira/acme",
-            body,
-            &[("x-hub-signature", "sha256=zz"), id]
-        )
-        .await
-    ));
-    // Signed with another site's secret: refused on this site, accepted on that one.
-    let beta_sig = format!("sha256={}", sign_hex(BETA_SECRET.as_bytes(), body));
-    assert!(unauthorized(
-        post(
-            &module,
-            "/webhooks/jira/acme",
-            body,
-            &[("x-hub-signature", &beta_sig), id]
-        )
-        .await
-    ));
-    let envelope = accepted(
-        post(
-            &module,
-            "/webhooks/jira/beta",
-            body,
-            &[("x-hub-signature", &beta_sig), id],
-        )
-        .await,
-    );
+            &[("x-hub-signature", "sha256=zz"), id],
+        ),
+        // Signed with another site's secret: refused on this site (accepted on that one, below).
+        ("/webhooks/jira/acme", body, &[("x-hub-signature", &beta_sig), id]),
+        // The acme-signed V6 on beta's URL is refused too: the URL picks the secret, not the payload.
+        ("/webhooks/jira/beta", body, &[("x-hub-signature", V6_SIG), id]),
+    ];
+    for (path, body, headers) in refused {
+        let result = post(&module, path, body, headers).await;
+        assert!(
+            matches!(result, Err(WebhookError::Unauthorized(_))),
+            "{path} {headers:?}: {result:?}"
+        );
+    }
+    let beta_signed = [("x-hub-signature", beta_sig.as_str()), id];
+    let envelope = accepted(post(&module, "/webhooks/jira/beta", body, &beta_signed).await);
     assert_eq!(envelope.tenant, "beta");
-    // The acme-signed V6 on beta's URL is refused too: the URL picks the secret, not the payload.
-    assert!(unauthorized(
-        post(
-            &module,
-            "/webhooks/jira/beta",
-            body,
-            &[("x-hub-signature", V6_SIG), id]
-        )
-        .await
-    ));
     // Unknown sites and a bare route with two sites are 404, before any secret is read.
-    assert!(matches!(
-        post(
-            &module,
-            "/webhooks/jira/gamma",
-            body,
-            &[("x-hub-signature", V6_SIG), id]
-        )
-        .await,
-        Err(WebhookError::NotFound)
-    ));
-    assert!(matches!(
-        post(
-            &module,
-            "/webhooks/jira",
-            body,
-            &[("x-hub-signature", V6_SIG), id]
-        )
-        .await,
-        Err(WebhookError::NotFound)
-    ));
-    // Verified but without a delivery id: 400.
-    assert!(matches!(
-        post(
-            &module,
-            "/webhooks/jira/acme",
-            body,
-            &[("x-hub-signature", V6_SIG)]
-        )
-        .await,
-        Err(WebhookError::Malformed(_))
-    ));
-    assert!(matches!(
-        post(
-            &module,
-            "/webhooks/jira/acme",
-            body,
-            &[
-                ("x-hub-signature", V6_SIG),
-                ("x-atlassian-webhook-identifier", "a b")
-            ]
-        )
-        .await,
-        Err(WebhookError::Malformed(_))
-    ));
+    for path in ["/webhooks/jira/gamma", "/webhooks/jira"] {
+        let result = post(&module, path, body, &[("x-hub-signature", V6_SIG), id]).await;
+        assert!(
+            matches!(result, Err(WebhookError::NotFound)),
+            "{path}: {result:?}"
+        );
+    }
+    // Verified but without a delivery id, or with one that is not an id: 400.
+    let without_id: [Headers; 2] = [
+        &[("x-hub-signature", V6_SIG)],
+        &[
+            ("x-hub-signature", V6_SIG),
+            ("x-atlassian-webhook-identifier", "a b"),
+        ],
+    ];
+    for headers in without_id {
+        let result = post(&module, "/webhooks/jira/acme", body, headers).await;
+        assert!(
+            matches!(result, Err(WebhookError::Malformed(_))),
+            "{headers:?}: {result:?}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -721,31 +638,13 @@ async fn huge_descriptions_are_trimmed() {
 #[test]
 fn unlinked_notice_mentions_the_person() {
     let m = module();
-    let mut trigger = Trigger {
-        provider: crate::domain::Provider::Jira,
+    let source = SourceRef::Jira(JiraSource {
         tenant: "acme".into(),
-        thread_key: String::new(),
-        run_key: String::new(),
-        actor: crate::domain::Actor {
-            id: ALICE.into(),
-            login: "Mia".into(),
-        },
-        source: SourceRef::Jira(JiraSource {
-            tenant: "acme".into(),
-            issue_id: "1".into(),
-            issue_key: "P-1".into(),
-            comment_id: None,
-        }),
-        repository: None,
-        repository_named: false,
-        branch: None,
-        git_provider: "github".into(),
-        title: String::new(),
-        prompt: Default::default(),
-        occurred_at: 0,
-        intent: Default::default(),
-        stop_only: None,
-    };
+        issue_id: "1".into(),
+        issue_key: "P-1".into(),
+        comment_id: None,
+    });
+    let mut trigger = test_support::trigger_by(ALICE, "Mia", "acme", source);
     let text = m.unlinked_notice(&trigger);
     assert!(text.starts_with(&format!("[~accountid:{ALICE}] ")), "{text}");
     assert!(text.contains("not linked") && text.ends_with("Ask an admin."));

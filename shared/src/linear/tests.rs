@@ -13,9 +13,9 @@ use crate::{
     config::ConfigError,
     domain::{Envelope, Provider, SourceRef},
     error::WebhookError,
-    http::HttpRequest,
     memory::MemorySecrets,
-    provider::{BothSides, Decision, Intake, ProviderIntake, ProviderModule},
+    provider::{BothSides, Decision, Intake, ProviderModule},
+    test_support::{self, accepted, ignore_reason, post, run},
     verify::{self, sign_hex},
 };
 
@@ -76,42 +76,28 @@ fn headers(signature: Option<&str>, delivery: Option<&str>) -> http::HeaderMap {
     h
 }
 
-async fn intake_raw(
+/// Sign `body` with acme's secret and post it to acme's route at `now`, with `delivery` as its delivery id.
+async fn intake_signed(
     module: &BothSides,
-    path: &str,
     body: &[u8],
-    headers: &http::HeaderMap,
+    delivery: Option<&str>,
     now: u64,
 ) -> Result<Intake, WebhookError> {
-    let request = HttpRequest {
-        method: "POST",
-        path,
-        query: "",
-        headers,
+    let sig = sign_hex(ACME_SECRET.as_bytes(), body);
+    post(
+        module,
+        "/webhooks/linear/acme",
         body,
-    };
-    module.intake(&request, now).await
+        &headers(Some(&sig), delivery),
+        now,
+    )
+    .await
 }
 
 /// Sign `payload` with acme's secret and post it to acme's route at `V8_NOW`.
 async fn intake(payload: &Value) -> Result<Intake, WebhookError> {
     let body = serde_json::to_vec(payload).unwrap();
-    let sig = sign_hex(ACME_SECRET.as_bytes(), &body);
-    intake_raw(
-        &module(),
-        "/webhooks/linear/acme",
-        &body,
-        &headers(Some(&sig), Some("d-1")),
-        V8_NOW,
-    )
-    .await
-}
-
-fn accepted(result: Result<Intake, WebhookError>) -> Envelope {
-    match result {
-        Ok(Intake::Accept(envelope)) => envelope,
-        other => panic!("expected Accept, got {other:?}"),
-    }
+    intake_signed(&module(), &body, Some("d-1"), V8_NOW).await
 }
 
 fn ignored(result: Result<Intake, WebhookError>) -> &'static str {
@@ -180,20 +166,6 @@ fn decide(envelope: &Envelope) -> Decision {
     module().decide(envelope).expect("decides")
 }
 
-fn run(decision: Decision) -> crate::domain::Trigger {
-    match decision {
-        Decision::Run(trigger) => *trigger,
-        other => panic!("expected Run, got {other:?}"),
-    }
-}
-
-fn ignore_reason(decision: Decision) -> &'static str {
-    match decision {
-        Decision::Ignore(reason) => reason,
-        other => panic!("expected Ignore, got {other:?}"),
-    }
-}
-
 // ---- verification ----
 
 #[test]
@@ -211,8 +183,7 @@ async fn computed_vector_v8_passes_with_a_pinned_now() {
     assert_eq!(V8_BODY.len(), 388);
     let module = module_with(config_with(&[("LINEAR_MENTION", "@bot")]));
     let h = headers(Some(V8_SIGNATURE), None);
-    let envelope =
-        accepted(intake_raw(&module, "/webhooks/linear/acme", V8_BODY.as_bytes(), &h, V8_NOW).await);
+    let envelope = accepted(post(&module, "/webhooks/linear/acme", V8_BODY.as_bytes(), &h, V8_NOW).await);
     assert_eq!(envelope.tenant, "acme");
     assert_eq!(envelope.provider, Provider::Linear);
     // No Linear-Delivery header: the documented body-derived key.
@@ -225,13 +196,13 @@ async fn computed_vector_v8_passes_with_a_pinned_now() {
     // 60 s either way is fresh; 61 s is not.
     for now in [V8_NOW - 60, V8_NOW + 60] {
         assert!(
-            intake_raw(&module, "/webhooks/linear/acme", V8_BODY.as_bytes(), &h, now)
+            post(&module, "/webhooks/linear/acme", V8_BODY.as_bytes(), &h, now)
                 .await
                 .is_ok()
         );
     }
     for now in [V8_NOW - 61, V8_NOW + 61] {
-        let err = intake_raw(&module, "/webhooks/linear/acme", V8_BODY.as_bytes(), &h, now)
+        let err = post(&module, "/webhooks/linear/acme", V8_BODY.as_bytes(), &h, now)
             .await
             .unwrap_err();
         assert!(matches!(err, WebhookError::Stale), "{err:?}");
@@ -263,14 +234,14 @@ async fn tampered_unsigned_and_wrongly_signed_requests_are_401() {
         ),
     ];
     for (body, h) in cases {
-        let err = intake_raw(&module, path, &body, &h, V8_NOW).await.unwrap_err();
+        let err = post(&module, path, &body, &h, V8_NOW).await.unwrap_err();
         assert!(matches!(err, WebhookError::Unauthorized(_)), "{err:?}");
         assert_eq!(err.into_reply().status, 401);
     }
     // A body re-serialized by a JSON parser no longer matches the signature over the raw bytes.
     let reserialized = serde_json::to_vec(&serde_json::from_str::<Value>(V8_BODY).unwrap()).unwrap();
     assert_ne!(reserialized, V8_BODY.as_bytes());
-    assert!(intake_raw(
+    assert!(post(
         &module,
         path,
         &reserialized,
@@ -286,29 +257,18 @@ async fn the_url_tenant_selects_the_secret_and_the_organization() {
     let module = module();
     let payload = comment("@openhands fix it");
     let body = serde_json::to_vec(&payload).unwrap();
-    // Signed with globex's secret but posted to acme: rejected.
     let globex_sig = sign_hex(GLOBEX_SECRET.as_bytes(), &body);
-    let err = intake_raw(
-        &module,
+    for path in [
+        // Signed with globex's secret but posted to acme.
         "/webhooks/linear/acme",
-        &body,
-        &headers(Some(&globex_sig), None),
-        V8_NOW,
-    )
-    .await
-    .unwrap_err();
-    assert!(matches!(err, WebhookError::Unauthorized(_)), "{err:?}");
-    // Signed with globex's secret and posted to globex, but the verified body is acme's organization.
-    let err = intake_raw(
-        &module,
+        // Signed with globex's secret and posted to globex, but the verified body is acme's organization.
         "/webhooks/linear/globex",
-        &body,
-        &headers(Some(&globex_sig), None),
-        V8_NOW,
-    )
-    .await
-    .unwrap_err();
-    assert!(matches!(err, WebhookError::Unauthorized(_)), "{err:?}");
+    ] {
+        let err = post(&module, path, &body, &headers(Some(&globex_sig), None), V8_NOW)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, WebhookError::Unauthorized(_)), "{path}: {err:?}");
+    }
     // Unknown or missing tenants have no route.
     let acme_sig = sign_hex(ACME_SECRET.as_bytes(), &body);
     for path in [
@@ -316,7 +276,7 @@ async fn the_url_tenant_selects_the_secret_and_the_organization() {
         "/webhooks/linear",
         "/webhooks/linear/acme/x",
     ] {
-        let err = intake_raw(&module, path, &body, &headers(Some(&acme_sig), None), V8_NOW)
+        let err = post(&module, path, &body, &headers(Some(&acme_sig), None), V8_NOW)
             .await
             .unwrap_err();
         assert!(matches!(err, WebhookError::NotFound), "{path}: {err:?}");
@@ -324,7 +284,7 @@ async fn the_url_tenant_selects_the_secret_and_the_organization() {
     // A stage prefix and a trailing slash are fine.
     for path in ["/prod/webhooks/linear/acme", "/webhooks/linear/acme/"] {
         let h = headers(Some(&acme_sig), Some("d-9"));
-        accepted(intake_raw(&module, path, &body, &h, V8_NOW).await);
+        accepted(post(&module, path, &body, &h, V8_NOW).await);
     }
 }
 
@@ -344,42 +304,16 @@ async fn delivery_ids_come_from_the_header_or_the_verified_body() {
     assert_eq!(envelope.delivery_id, "d-1");
     let payload = comment("@openhands fix it");
     let body = serde_json::to_vec(&payload).unwrap();
-    let sig = sign_hex(ACME_SECRET.as_bytes(), &body);
-    let err = intake_raw(
-        &module(),
-        "/webhooks/linear/acme",
-        &body,
-        &headers(Some(&sig), Some("bad id with spaces")),
-        V8_NOW,
-    )
-    .await
-    .unwrap_err();
+    let err = intake_signed(&module(), &body, Some("bad id with spaces"), V8_NOW)
+        .await
+        .unwrap_err();
     assert!(matches!(err, WebhookError::Malformed(_)));
     // The fallback key ignores the per-attempt timestamp, so a re-stamped redelivery has the same key.
-    let first = accepted(
-        intake_raw(
-            &module(),
-            "/webhooks/linear/acme",
-            &body,
-            &headers(Some(&sig), None),
-            V8_NOW,
-        )
-        .await,
-    );
+    let first = accepted(intake_signed(&module(), &body, None, V8_NOW).await);
     let mut later = payload.clone();
     later["webhookTimestamp"] = json!((V8_NOW + 3600) * 1000);
     let later_body = serde_json::to_vec(&later).unwrap();
-    let later_sig = sign_hex(ACME_SECRET.as_bytes(), &later_body);
-    let second = accepted(
-        intake_raw(
-            &module(),
-            "/webhooks/linear/acme",
-            &later_body,
-            &headers(Some(&later_sig), None),
-            V8_NOW + 3600,
-        )
-        .await,
-    );
+    let second = accepted(intake_signed(&module(), &later_body, None, V8_NOW + 3600).await);
     assert_eq!(first.delivery_id, second.delivery_id);
 }
 
@@ -489,12 +423,26 @@ async fn a_reply_reports_under_its_thread_root() {
 
 #[tokio::test]
 async fn comments_that_must_not_trigger() {
+    let mut by_app = comment("@openhands fix it");
+    by_app["data"]["botActor"] = json!({"id": "app-1", "type": "oauthClient", "name": "Some app"});
+    let mut integration = comment("@openhands fix it");
+    integration["actor"]["type"] = json!("integration");
+    let mut own = comment("@openhands finished: see @openhands summary");
+    own["data"]["userId"] = json!(BOT_USER);
+    own["data"]["user"]["id"] = json!(BOT_USER);
+    own["actor"]["id"] = json!(BOT_USER);
+    let mut edited = comment("@openhands fix it");
+    edited["data"]["editedAt"] = json!("2024-04-30T12:00:01.000Z");
     let cases: Vec<(Value, &str)> = vec![
         (comment("@openhands-agent fix it"), "no exact mention"),
         (comment("mail me@openhands.dev"), "no exact mention"),
         (comment("> @openhands fix it\nI agree"), "no exact mention"),
         (comment("use `@openhands` to trigger"), "no exact mention"),
         (comment("```\n@openhands in code\n```"), "no exact mention"),
+        (by_app, "author is an app or integration"),
+        (integration, "author is an app or integration"),
+        (own, "hookline's own service account"),
+        (edited, "edited comment"),
     ];
     for (payload, reason) in cases {
         assert_eq!(
@@ -503,32 +451,6 @@ async fn comments_that_must_not_trigger() {
             "{payload}"
         );
     }
-    let mut by_app = comment("@openhands fix it");
-    by_app["data"]["botActor"] = json!({"id": "app-1", "type": "oauthClient", "name": "Some app"});
-    assert_eq!(
-        ignore_reason(decide(&accepted(intake(&by_app).await))),
-        "author is an app or integration"
-    );
-    let mut integration = comment("@openhands fix it");
-    integration["actor"]["type"] = json!("integration");
-    assert_eq!(
-        ignore_reason(decide(&accepted(intake(&integration).await))),
-        "author is an app or integration"
-    );
-    let mut own = comment("@openhands finished: see @openhands summary");
-    own["data"]["userId"] = json!(BOT_USER);
-    own["data"]["user"]["id"] = json!(BOT_USER);
-    own["actor"]["id"] = json!(BOT_USER);
-    assert_eq!(
-        ignore_reason(decide(&accepted(intake(&own).await))),
-        "hookline's own service account"
-    );
-    let mut edited = comment("@openhands fix it");
-    edited["data"]["editedAt"] = json!("2024-04-30T12:00:01.000Z");
-    assert_eq!(
-        ignore_reason(decide(&accepted(intake(&edited).await))),
-        "edited comment"
-    );
 }
 
 #[tokio::test]
@@ -595,17 +517,7 @@ async fn the_label_can_be_configured_by_id() {
     ]));
     let payload = label_update(&[], &["l-bug"]);
     let body = serde_json::to_vec(&payload).unwrap();
-    let sig = sign_hex(ACME_SECRET.as_bytes(), &body);
-    let envelope = accepted(
-        intake_raw(
-            &module,
-            "/webhooks/linear/acme",
-            &body,
-            &headers(Some(&sig), Some("d-2")),
-            V8_NOW,
-        )
-        .await,
-    );
+    let envelope = accepted(intake_signed(&module, &body, Some("d-2"), V8_NOW).await);
     let trigger = run(module.decide(&envelope).unwrap());
     assert!(trigger.run_key.contains(":label:l-bug:"));
 }
@@ -642,45 +554,51 @@ fn repositories_come_from_urls_text_then_the_team_map() {
         resolve_repository(&config, "acme", &event_with(c, t, d, team))
             .map(|r| (r.repository, r.git_provider))
     };
-    let pair = |r: &str, p: &str| Some((r.to_owned(), p.to_owned()));
-    assert_eq!(
-        repo(
-            "@openhands fix https://github.com/octo/app/issues/3.",
-            "",
-            "",
-            "ENG"
+    // (comment, title, description, team) and the repository with its git provider.
+    let cases = [
+        (
+            (
+                "@openhands fix https://github.com/octo/app/issues/3.",
+                "",
+                "",
+                "ENG",
+            ),
+            Some(("octo/app", "github")),
         ),
-        pair("octo/app", "github")
-    );
-    assert_eq!(
-        repo(
-            "@openhands",
-            "",
-            "see https://gitlab.com/grp/sub/proj/-/issues/1",
-            "OPS"
+        (
+            (
+                "@openhands",
+                "",
+                "see https://gitlab.com/grp/sub/proj/-/issues/1",
+                "OPS",
+            ),
+            Some(("grp/sub/proj", "gitlab")),
         ),
-        pair("grp/sub/proj", "gitlab")
-    );
-    assert_eq!(
-        repo("@openhands in `acme/api` please", "", "", "ENG"),
-        pair("acme/api", "github")
-    );
-    // Paths and word pairs are not repositories; the team map applies.
-    assert_eq!(
-        repo("@openhands fix src/main.rs and/or lib", "", "", "ENG"),
-        pair("octo/hello", "github")
-    );
-    // Two candidates in the comment: ambiguous, so the team map decides.
-    assert_eq!(
-        repo("@openhands a/b or c/d", "", "", "ENG"),
-        pair("octo/hello", "github")
-    );
-    // No map for the team: a single candidate in the description, else nothing.
-    assert_eq!(
-        repo("@openhands", "", "Repo: acme/web", "OPS"),
-        pair("acme/web", "github")
-    );
-    assert_eq!(repo("@openhands", "", "nothing here", "OPS"), None);
+        (
+            ("@openhands in `acme/api` please", "", "", "ENG"),
+            Some(("acme/api", "github")),
+        ),
+        // Paths and word pairs are not repositories; the team map applies.
+        (
+            ("@openhands fix src/main.rs and/or lib", "", "", "ENG"),
+            Some(("octo/hello", "github")),
+        ),
+        // Two candidates in the comment: ambiguous, so the team map decides.
+        (
+            ("@openhands a/b or c/d", "", "", "ENG"),
+            Some(("octo/hello", "github")),
+        ),
+        // No map for the team: a single candidate in the description, else nothing.
+        (
+            ("@openhands", "", "Repo: acme/web", "OPS"),
+            Some(("acme/web", "github")),
+        ),
+        (("@openhands", "", "nothing here", "OPS"), None),
+    ];
+    for ((c, t, d, team), expected) in cases {
+        let expected = expected.map(|(r, p)| (r.to_owned(), p.to_owned()));
+        assert_eq!(repo(c, t, d, team), expected, "{c:?} {d:?} {team}");
+    }
     // A tenant-specific entry wins, with its git provider.
     let globex = resolve_repository(&config, "globex", &event_with("@openhands", "", "", "eng")).unwrap();
     assert_eq!(
@@ -767,32 +685,14 @@ fn configuration_is_off_until_tenants_are_set_and_names_what_is_missing() {
 
 #[test]
 fn the_unlinked_notice_names_the_person_and_their_id() {
-    let trigger = crate::domain::Trigger {
-        provider: Provider::Linear,
+    let source = SourceRef::Linear(LinearSource {
         tenant: "acme".into(),
-        thread_key: "t".into(),
-        run_key: "r".into(),
-        actor: crate::domain::Actor {
-            id: ALICE.into(),
-            login: "alice".into(),
-        },
-        source: SourceRef::Linear(LinearSource {
-            tenant: "acme".into(),
-            issue_id: "i".into(),
-            issue_identifier: "ENG-1".into(),
-            comment_id: None,
-            thread_root_id: None,
-        }),
-        repository: None,
-        repository_named: false,
-        branch: None,
-        git_provider: "github".into(),
-        title: String::new(),
-        prompt: Default::default(),
-        occurred_at: 0,
-        intent: Default::default(),
-        stop_only: None,
-    };
+        issue_id: "i".into(),
+        issue_identifier: "ENG-1".into(),
+        comment_id: None,
+        thread_root_id: None,
+    });
+    let trigger = test_support::trigger_by(ALICE, "alice", "acme", source);
     let text = module().unlinked_notice(&trigger);
     assert!(text.starts_with("alice, I can't start OpenHands"), "{text}");
     assert!(text.contains(ALICE) && text.contains("Ask an admin."), "{text}");

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::HeaderMap;
 use serde_json::{json, Value};
 
 use super::{
@@ -19,11 +19,11 @@ use crate::{
     config::ConfigError,
     domain::{Envelope, Intent, SourceRef, ENVELOPE_VERSION},
     error::WebhookError,
-    http::HttpRequest,
     memory::MemorySecrets,
     provider::Outbound,
-    provider::{BothSides, Decision, Intake, ProviderIntake, ProviderModule},
+    provider::{BothSides, Decision, Intake, ProviderModule},
     repo_hint::RepoRef,
+    test_support::{accepted, header_map, post, run},
 };
 
 const V_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
@@ -192,17 +192,6 @@ fn module() -> BothSides {
     BothSides::new(config(), secrets, Arc::new(client), ())
 }
 
-fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-    let mut map = HeaderMap::new();
-    for (name, value) in pairs {
-        map.insert(
-            HeaderName::from_bytes(name.as_bytes()).expect("name"),
-            HeaderValue::from_str(value).expect("value"),
-        );
-    }
-    map
-}
-
 async fn intake(path: &str, body: &[u8], secret: &str, ts: u64, now: u64) -> Result<Intake, WebhookError> {
     intake_as("application/json", path, body, secret, ts, now).await
 }
@@ -225,15 +214,7 @@ async fn intake_as(
     if !content_type.is_empty() {
         pairs.push(("Content-Type", content_type));
     }
-    let headers = headers(&pairs);
-    let request = HttpRequest {
-        method: "POST",
-        path,
-        query: "",
-        headers: &headers,
-        body,
-    };
-    module().intake(&request, now).await
+    post(&module(), path, body, &header_map(&pairs), now).await
 }
 
 fn team_path(team: &str) -> String {
@@ -269,13 +250,6 @@ fn mention(text: &str) -> Value {
         "blocks": [{"type": "rich_text", "elements": []}],
         "team": TEAM,
     })
-}
-
-fn accepted(result: Result<Intake, WebhookError>) -> Envelope {
-    match result {
-        Ok(Intake::Accept(envelope)) => envelope,
-        other => panic!("expected Accept, got {other:?}"),
-    }
 }
 
 #[tokio::test]
@@ -339,14 +313,9 @@ async fn stale_and_unsigned_requests_are_401() {
     assert_eq!(err.into_reply().status, 401);
     accepted(intake(&team_path(TEAM), &body, V_SECRET, NOW - 299, NOW).await);
     let no_headers = HeaderMap::new();
-    let request = HttpRequest {
-        method: "POST",
-        path: "/webhooks/slack/T123ABC456",
-        query: "",
-        headers: &no_headers,
-        body: &body,
-    };
-    let err = module().intake(&request, NOW).await.unwrap_err();
+    let err = post(&module(), "/webhooks/slack/T123ABC456", &body, &no_headers, NOW)
+        .await
+        .unwrap_err();
     assert!(matches!(err, WebhookError::Unauthorized(_)));
 }
 
@@ -468,13 +437,6 @@ fn decide(event: &SlackEvent) -> Decision {
             .expect("raw"),
     };
     module().decide(&envelope).expect("decides")
-}
-
-fn run(decision: Decision) -> crate::domain::Trigger {
-    match decision {
-        Decision::Run(trigger) => *trigger,
-        other => panic!("expected Run, got {other:?}"),
-    }
 }
 
 fn slack_source(source: &SourceRef) -> &super::SlackSource {
@@ -787,46 +749,49 @@ fn a_click_outside_a_thread_or_by_a_guest_is_read_as_such() {
     assert_eq!(click.bot_user_id, None);
 }
 
-#[tokio::test]
-async fn stop_clicks_are_verified_like_events() {
-    let body = form(&block_actions(super::STOP_ACTION_ID));
+/// A click's signed form `body` is refused like an event when signed with another workspace's secret (401) or
+/// stale.
+async fn assert_forged_and_stale_clicks_refused(body: &[u8]) {
     let path = team_path(TEAM);
-    // Forged: another workspace's secret, or the body changed after signing.
-    let err = intake_as(FORM, &path, &body, OTHER_SECRET, NOW, NOW)
+    let err = intake_as(FORM, &path, body, OTHER_SECRET, NOW, NOW)
         .await
         .unwrap_err();
     assert!(matches!(err, WebhookError::Unauthorized(_)), "{err:?}");
     assert_eq!(err.into_reply().status, 401);
+    let err = intake_as(FORM, &path, body, V_SECRET, NOW - 301, NOW)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, WebhookError::Stale), "{err:?}");
+}
+
+/// Why a click in this workspace, correctly signed by the other workspace on its route, is refused.
+async fn click_from_the_other_team(body: &[u8]) -> WebhookError {
+    intake_as(FORM, &team_path(OTHER_TEAM), body, OTHER_SECRET, NOW, NOW)
+        .await
+        .unwrap_err()
+}
+
+#[tokio::test]
+async fn stop_clicks_are_verified_like_events() {
+    let body = form(&block_actions(super::STOP_ACTION_ID));
+    // Forged (another workspace's secret, or the body changed after signing), or stale.
+    assert_forged_and_stale_clicks_refused(&body).await;
     let mut tampered = body.clone();
     let at = tampered.len() - 5;
     tampered[at] ^= 1;
     let ts = NOW.to_string();
     let sig = verify::sign(V_SECRET.as_bytes(), &ts, &body);
-    let forged = headers(&[
+    let forged = header_map(&[
         ("X-Slack-Request-Timestamp", &ts),
         ("X-Slack-Signature", &sig),
         ("Content-Type", FORM),
     ]);
-    let request = HttpRequest {
-        method: "POST",
-        path: &path,
-        query: "",
-        headers: &forged,
-        body: &tampered,
-    };
     assert!(matches!(
-        module().intake(&request, NOW).await,
+        post(&module(), &team_path(TEAM), &tampered, &forged, NOW).await,
         Err(WebhookError::Unauthorized(_))
     ));
-    // Stale.
-    let err = intake_as(FORM, &path, &body, V_SECRET, NOW - 301, NOW)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, WebhookError::Stale), "{err:?}");
     // Correctly signed by the other workspace, but the click is in this one.
-    let err = intake_as(FORM, &team_path(OTHER_TEAM), &body, OTHER_SECRET, NOW, NOW)
-        .await
-        .unwrap_err();
+    let err = click_from_the_other_team(&body).await;
     assert!(
         matches!(
             err,
@@ -1115,31 +1080,15 @@ async fn a_pick_is_queued_in_its_thread_with_what_it_resumes() {
 #[tokio::test]
 async fn picks_are_verified_like_events() {
     let body = form(&pick_actions(ALICE, ALICE, "github:octo/web"));
-    let path = team_path(TEAM);
-    let err = intake_as(FORM, &path, &body, OTHER_SECRET, NOW, NOW)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, WebhookError::Unauthorized(_)), "{err:?}");
-    assert_eq!(err.into_reply().status, 401);
+    assert_forged_and_stale_clicks_refused(&body).await;
     let ts = NOW.to_string();
-    let unsigned = headers(&[("X-Slack-Request-Timestamp", &ts), ("Content-Type", FORM)]);
-    let request = HttpRequest {
-        method: "POST",
-        path: &path,
-        query: "",
-        headers: &unsigned,
-        body: &body,
-    };
-    let err = module().intake(&request, NOW).await.unwrap_err();
+    let unsigned = header_map(&[("X-Slack-Request-Timestamp", &ts), ("Content-Type", FORM)]);
+    let err = post(&module(), &team_path(TEAM), &body, &unsigned, NOW)
+        .await
+        .unwrap_err();
     assert!(matches!(err, WebhookError::Unauthorized(_)), "{err:?}");
     assert_eq!(err.into_reply().status, 401);
-    let err = intake_as(FORM, &path, &body, V_SECRET, NOW - 301, NOW)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, WebhookError::Stale), "{err:?}");
-    let err = intake_as(FORM, &team_path(OTHER_TEAM), &body, OTHER_SECRET, NOW, NOW)
-        .await
-        .unwrap_err();
+    let err = click_from_the_other_team(&body).await;
     assert!(matches!(err, WebhookError::Unauthorized(_)), "{err:?}");
 }
 
@@ -1357,16 +1306,14 @@ fn picks_by_others_too_late_or_of_other_repositories_start_nothing() {
 
 #[test]
 fn several_repositories_and_the_pickers_expiry_are_configured() {
-    let config = load(&[
+    let config = load_on(&[
         ("SLACK_TENANTS", "*"),
         (
             "SLACK_REPOS",
             "C1=octo/api | octo/web|gitlab:g/p, C2=octo/one|Octo/One",
         ),
         ("SLACK_CHOICE_EXPIRES_SECS", "60"),
-    ])
-    .expect("loads")
-    .expect("on");
+    ]);
     assert_eq!(
         config.repositories_of("C1"),
         [
@@ -1453,6 +1400,11 @@ fn load(pairs: &[(&str, &str)]) -> Result<Option<SlackConfig>, ConfigError> {
     SlackConfig::load(&crate::config::Lookup::new(&get))
 }
 
+/// The configuration `pairs` load, which must turn Slack on.
+fn load_on(pairs: &[(&str, &str)]) -> SlackConfig {
+    load(pairs).expect("loads").expect("on")
+}
+
 #[test]
 fn configuration() {
     assert_eq!(load(&[]), Ok(None));
@@ -1461,13 +1413,11 @@ fn configuration() {
         Ok(None),
         "off without SLACK_TENANTS"
     );
-    let config = load(&[
+    let config = load_on(&[
         ("SLACK_TENANTS", "*"),
         ("SLACK_API_URL", "http://127.0.0.1:1234/api/"),
         ("SLACK_REPOS", "C1=octo/hello, C2=gitlab:group/sub/proj"),
-    ])
-    .expect("loads")
-    .expect("on");
+    ]);
     assert_eq!(config.api_url, "http://127.0.0.1:1234/api");
     assert_eq!(config.secret_prefix, "slack");
     assert_eq!(config.git_provider, "github");
@@ -1483,9 +1433,7 @@ fn configuration() {
         config.serves("T1") && config.serves("T2"),
         "`*` serves any workspace"
     );
-    let listed = load(&[("SLACK_TENANTS", "T1"), ("SLACK_SECRET_PREFIX", "/prod/slack/")])
-        .expect("loads")
-        .expect("on");
+    let listed = load_on(&[("SLACK_TENANTS", "T1"), ("SLACK_SECRET_PREFIX", "/prod/slack/")]);
     assert!(listed.serves("T1") && !listed.serves("T2"));
     assert_eq!(listed.bot_token_name("T1"), "prod/slack/T1/bot-token");
     for (name, pairs) in [
@@ -1522,18 +1470,11 @@ async fn an_empty_signing_secret_verifies_nothing() {
     let body = callback(mention("<@UBOT> fix it"));
     let ts = V4_TS.to_string();
     let signature = verify::sign(b" ", &ts, &body);
-    let headers = headers(&[
+    let headers = header_map(&[
         ("X-Slack-Request-Timestamp", &ts),
         ("X-Slack-Signature", &signature),
         ("Content-Type", "application/json"),
     ]);
-    let request = HttpRequest {
-        method: "POST",
-        path: &team_path(TEAM),
-        query: "",
-        headers: &headers,
-        body: &body,
-    };
-    let result = sides.intake(&request, V4_TS.parse().unwrap()).await;
+    let result = post(&sides, &team_path(TEAM), &body, &headers, V4_TS.parse().unwrap()).await;
     assert!(matches!(result, Err(WebhookError::Unavailable(_))), "{result:?}");
 }
