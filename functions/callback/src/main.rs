@@ -5,20 +5,15 @@
 //! [`hookline::aws::lambda::callback_handler`], which tells the two kinds apart.
 
 use hookline::{
-    aws::{
-        lambda::{callback_handler, callback_services, AwsConfig},
-        sdk_config,
-    },
+    aws::lambda::{callback_handler, callback_services, ColdStart},
     config::Config,
 };
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    hookline::aws::logging::init_tracing();
-    let config = Config::from_env()?;
-    let aws = AwsConfig::from_env()?;
-    let services = callback_services(&config, &aws, &sdk_config().await).await?;
+    let start = ColdStart::load(Config::from_env).await?;
+    let services = callback_services(&start.config, &start.aws, &start.sdk).await?;
     let services = &services;
     lambda_runtime::run(service_fn(|event: LambdaEvent<_>| {
         callback_handler(services, event)

@@ -7,8 +7,8 @@ use std::convert::Infallible;
 
 use hookline::{
     aws::{
-        lambda::{sqs_handler, start_margin, worker_services, AwsConfig},
-        sdk_config, SqsQueue,
+        lambda::{sqs_handler, start_margin, worker_services, ColdStart},
+        SqsQueue,
     },
     config::Config,
 };
@@ -16,10 +16,7 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    hookline::aws::logging::init_tracing();
-    let config = Config::from_env()?;
-    let aws = AwsConfig::from_env()?;
-    let sdk = sdk_config().await;
+    let ColdStart { config, aws, sdk } = ColdStart::load(Config::from_env).await?;
     let services = worker_services(&config, &aws, &sdk).await?;
     // Its own queue, to delay redelivery after a Retry-After (HOOKLINE_QUEUE_URL; without it the visibility
     // timeout decides).

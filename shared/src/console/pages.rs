@@ -107,23 +107,20 @@ pub fn deliveries(
     links: &Links<'_>,
     redelivery: Redelivery,
 ) -> String {
-    let older = older_link(
+    let listing = Listing {
+        title: "Deliveries",
+        route: "/deliveries",
+        provider: filter.provider,
+        filter: ("tenant", filter.tenant),
+        controls: html! {
+            label for="tenant" { "Tenant" }
+            input #tenant type="text" name="tenant" value=[filter.tenant];
+        },
+        next: page.next.as_deref(),
+    };
+    listing.page(
         frame,
-        "/deliveries",
-        &[
-            ("provider", filter.provider.map(Provider::as_str)),
-            ("tenant", filter.tenant),
-        ],
-        page.next.as_deref(),
-    );
-    layout(
-        frame,
-        "Deliveries",
         html! {
-            (filter_form(frame, "/deliveries", filter.provider, html! {
-                label for="tenant" { "Tenant" }
-                input #tenant type="text" name="tenant" value=[filter.tenant];
-            }))
             @match redelivery.done {
                 Some(true) => p.notice role="status" {
                     "Delivered again: the worker decides it anew, and its row shows the new decision."
@@ -140,7 +137,6 @@ pub fn deliveries(
                     } }
                 }
             }
-            (older)
         },
     )
 }
@@ -182,28 +178,25 @@ pub struct RunFilter {
 }
 
 pub fn runs(frame: &Frame<'_>, filter: &RunFilter, page: &RunPage, links: &Links<'_>, now: u64) -> String {
-    let older = older_link(
-        frame,
-        "/runs",
-        &[
-            ("provider", filter.provider.map(Provider::as_str)),
-            ("state", filter.state.map(RunState::as_str)),
-        ],
-        page.next.as_deref(),
-    );
-    layout(
-        frame,
-        "Runs",
-        html! {
-            (filter_form(frame, "/runs", filter.provider, html! {
-                label for="state" { "State" }
-                select #state name="state" {
-                    option value="" { "any" }
-                    @for state in RunState::ALL {
-                        option value=(state.as_str()) selected[filter.state == Some(state)] { (state.as_str()) }
-                    }
+    let listing = Listing {
+        title: "Runs",
+        route: "/runs",
+        provider: filter.provider,
+        filter: ("state", filter.state.map(RunState::as_str)),
+        controls: html! {
+            label for="state" { "State" }
+            select #state name="state" {
+                option value="" { "any" }
+                @for state in RunState::ALL {
+                    option value=(state.as_str()) selected[filter.state == Some(state)] { (state.as_str()) }
                 }
-            }))
+            }
+        },
+        next: page.next.as_deref(),
+    };
+    listing.page(
+        frame,
+        html! {
             @if page.runs.is_empty() { p.empty { "No runs." } } @else {
                 table #runs {
                     thead { tr { th { "Started" } th { "State" } th { "Provider" } th { "Thread" } th { "Title" }
@@ -211,7 +204,6 @@ pub fn runs(frame: &Frame<'_>, filter: &RunFilter, page: &RunPage, links: &Links
                     tbody { @for run in &page.runs { (run_row(run, links, now)) } }
                 }
             }
-            (older)
         },
     )
 }
@@ -504,42 +496,55 @@ impl Links<'_> {
     }
 }
 
-/// A listing's filter form (GET to its own `route`): the provider first, then the listing's own `controls`.
-fn filter_form(frame: &Frame<'_>, route: &str, chosen: Option<Provider>, controls: Markup) -> Markup {
-    html! {
-        form.filters method="get" action={ (frame.base) (route) } {
-            label for="provider" { "Provider" }
-            select #provider name="provider" {
-                option value="" { "any" }
-                @for provider in Provider::ALL {
-                    option value=(provider.as_str()) selected[chosen == Some(provider)] { (provider.as_str()) }
-                }
-            }
-            (controls)
-            button type="submit" { "Filter" }
-        }
-    }
+/// A filtered listing read a page at a time, newest first.
+struct Listing<'a> {
+    title: &'a str,
+    /// Its path below the console, where the filter form is sent and older pages are read.
+    route: &'a str,
+    provider: Option<Provider>,
+    /// The listing's own filter, as its query parameter and value.
+    filter: (&'a str, Option<&'a str>),
+    /// The form controls of that filter.
+    controls: Markup,
+    /// The cursor of the next (older) page, when there is one.
+    next: Option<&'a str>,
 }
 
-/// The link to the next (older) page of the listing at `route`, when there is one: with the set `filters`
-/// and the cursor.
-fn older_link(
-    frame: &Frame<'_>,
-    route: &str,
-    filters: &[(&str, Option<&str>)],
-    cursor: Option<&str>,
-) -> Markup {
-    let Some(cursor) = cursor else {
-        return html! {};
-    };
-    let mut query = form_urlencoded::Serializer::new(String::new());
-    for (name, value) in filters {
-        if let Some(value) = value {
-            query.append_pair(name, value);
-        }
+impl Listing<'_> {
+    /// The page: the filter form (the provider first, then the listing's own control), `rows`, and the link to
+    /// the older page keeping the filters.
+    fn page(self, frame: &Frame<'_>, rows: Markup) -> String {
+        let chosen = self.provider;
+        let form = html! {
+            form.filters method="get" action={ (frame.base) (self.route) } {
+                label for="provider" { "Provider" }
+                select #provider name="provider" {
+                    option value="" { "any" }
+                    @for provider in Provider::ALL {
+                        option value=(provider.as_str()) selected[chosen == Some(provider)] { (provider.as_str()) }
+                    }
+                }
+                (self.controls)
+                button type="submit" { "Filter" }
+            }
+        };
+        let older = self.next.map(|cursor| {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            let filters = [("provider", chosen.map(Provider::as_str)), self.filter];
+            for (name, value) in filters {
+                if let Some(value) = value {
+                    query.append_pair(name, value);
+                }
+            }
+            query.append_pair("after", cursor);
+            html! { a.next href={ (frame.base) (self.route) "?" (query.finish()) } { "Older →" } }
+        });
+        layout(
+            frame,
+            self.title,
+            html! { (form) (rows) @if let Some(older) = older { (older) } },
+        )
     }
-    query.append_pair("after", cursor);
-    html! { a.next href={ (frame.base) (route) "?" (query.finish()) } { "Older →" } }
 }
 
 fn timestamp(epoch_secs: u64) -> String {

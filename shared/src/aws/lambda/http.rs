@@ -4,7 +4,7 @@ use std::convert::Infallible;
 
 use lambda_http::{Body, Request, Response};
 
-use super::setup::{webhook_services, AwsConfig};
+use super::setup::{webhook_services, ColdStart};
 use crate::{
     config::Config,
     domain::Provider,
@@ -16,17 +16,12 @@ use crate::{
 /// start, then every request through [`http_handler`]. Each provider's function is the same code configured
 /// with its own provider's settings (and IAM access to that provider's secrets only).
 pub async fn run_webhook_function(provider: Provider) -> Result<(), lambda_http::Error> {
-    crate::aws::logging::init_tracing();
-    let config = Config::from_env_for(provider)?;
-    let aws = AwsConfig::from_env()?;
-    let services = webhook_services(&config, &aws, &crate::aws::sdk_config().await).await?;
-    let served = Served {
+    let start = ColdStart::load(|| Config::from_env_for(provider)).await?;
+    let services = webhook_services(&start.config, &start.aws, &start.sdk).await?;
+    serve(Served {
         intake: Some(&services),
         ..Default::default()
-    };
-    lambda_http::run(lambda_http::service_fn(|request: Request| async move {
-        Ok::<_, Infallible>(http_handler(served, request).await)
-    }))
+    })
     .await
 }
 
@@ -34,14 +29,17 @@ pub async fn run_webhook_function(provider: Provider) -> Result<(), lambda_http:
 /// through [`http_handler`] with only the console's routes served.
 #[cfg(feature = "console")]
 pub async fn run_console_function() -> Result<(), lambda_http::Error> {
-    crate::aws::logging::init_tracing();
-    let config = Config::from_env()?;
-    let aws = AwsConfig::from_env()?;
-    let console = super::setup::console_services(&config, &aws, &crate::aws::sdk_config().await)?;
-    let served = Served {
+    let start = ColdStart::load(Config::from_env).await?;
+    let console = super::setup::console_services(&start.config, &start.aws, &start.sdk)?;
+    serve(Served {
         console: Some(&console),
         ..Default::default()
-    };
+    })
+    .await
+}
+
+/// Answer every request of this invocation environment with the routes `served` covers.
+async fn serve(served: Served<'_>) -> Result<(), lambda_http::Error> {
     lambda_http::run(lambda_http::service_fn(|request: Request| async move {
         Ok::<_, Infallible>(http_handler(served, request).await)
     }))

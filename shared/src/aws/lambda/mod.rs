@@ -1,5 +1,5 @@
-//! Lambda edge glue: the AWS twin of the local host's wiring. Each function's `main` loads [`Config`] and
-//! [`AwsConfig`], builds its services once per cold start ([`setup`]), and hands one of these handlers to
+//! Lambda edge glue: the AWS twin of the local host's wiring. Each function's `main` loads its [`ColdStart`]
+//! ([`Config`] and [`AwsConfig`]), builds its services once per cold start ([`setup`]), and hands one of these handlers to
 //! `lambda_http::run` / `lambda_runtime::run`:
 //!
 //! - [`http_handler`] ([`http`]): API Gateway HTTP API (payload v2) and REST API (v1) requests, through the one
@@ -24,6 +24,6 @@ pub mod setup;
 pub use batch::{sqs_handler, start_margin};
 pub use http::{http_handler, run_webhook_function};
 pub use schedule::{callback_handler, is_scheduled_event, sweep_handler};
-pub use setup::{callback_services, webhook_services, worker_services, AwsConfig, SetupError};
+pub use setup::{callback_services, webhook_services, worker_services, AwsConfig, ColdStart, SetupError};
 #[cfg(feature = "console")]
 pub use {http::run_console_function, setup::console_services};

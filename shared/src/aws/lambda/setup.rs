@@ -65,6 +65,27 @@ impl AwsConfig {
     }
 }
 
+/// What every function reads once per cold start: its settings, its AWS resources and the SDK's configuration.
+pub struct ColdStart {
+    pub config: Config,
+    pub aws: AwsConfig,
+    pub sdk: SdkConfig,
+}
+
+impl ColdStart {
+    /// Set up logging, then load the settings with `load_config` (a webhook function loads only its own
+    /// provider's), the AWS resources and the SDK's configuration.
+    pub async fn load(
+        load_config: impl FnOnce() -> Result<Config, ConfigError>,
+    ) -> Result<Self, ConfigError> {
+        crate::aws::logging::init_tracing();
+        let config = load_config()?;
+        let aws = AwsConfig::from_env()?;
+        let sdk = crate::aws::sdk_config().await;
+        Ok(Self { config, aws, sdk })
+    }
+}
+
 /// Why a function could not be wired at cold start.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
