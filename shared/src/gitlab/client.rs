@@ -723,26 +723,18 @@ struct Member {
     state: Option<String>,
 }
 
-/// The fields of an issue or merge request that Hookline reads back.
-#[derive(Debug, Deserialize)]
+/// The fields of an issue or merge request that Hookline reads back; any of them may be missing.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 struct Item {
-    #[serde(default)]
     title: Option<String>,
-    #[serde(default)]
     description: Option<String>,
-    #[serde(default)]
     web_url: Option<String>,
-    #[serde(default)]
     source_branch: Option<String>,
-    #[serde(default)]
     source_project_id: Option<u64>,
-    #[serde(default)]
     target_project_id: Option<u64>,
-    #[serde(default)]
     author: Option<Author>,
-    #[serde(default)]
     assignees: Vec<Author>,
-    #[serde(default)]
     updated_at: Option<String>,
 }
 
