@@ -96,13 +96,13 @@ impl OpenHandsClient {
         exchange(call, outbound, request).await
     }
 
-    /// One `?ids=` call for at most [`MAX_IDS_PER_REQUEST`] normalized ids, answered in request order.
+    /// One `?ids=` call of `call` for at most [`MAX_IDS_PER_REQUEST`] normalized ids, answered in request order.
     async fn statuses_chunk(
         &self,
+        call: Op<'_>,
         auth: &OpenHandsAuth,
         ids: &[String],
     ) -> Result<Vec<Option<ConversationStatus>>, PortError> {
-        let call = Op::new("conversation statuses", None);
         let mut url = self.url("/api/v1/app-conversations", call)?;
         url.query_pairs_mut()
             .extend_pairs(ids.iter().map(|id| ("ids", id.as_str())));
@@ -193,7 +193,7 @@ impl Conversations for OpenHandsClient {
         // Sequential on purpose: the app server throttles each client by sleeping, so parallel calls gain
         // little and only hold more connections.
         for chunk in ids.chunks(MAX_IDS_PER_REQUEST) {
-            out.extend(self.statuses_chunk(auth, chunk).await?);
+            out.extend(self.statuses_chunk(call, auth, chunk).await?);
         }
         Ok(out)
     }
