@@ -34,7 +34,7 @@ use crate::{
     domain::{Actor, SourceRef, StatusRef},
     error::PortError,
     outbound::{
-        self, edited, encode_path_segment, fit, header_str, header_u64, is_status, parse_json,
+        self, edited, encode_path_segment, fit, found, header_str, header_u64, is_status, parse_json,
         parse_timestamp, status_id, stop_at, string_field, Answer, Call, Dialect, Signals, StatusFormat,
     },
     ports::{Access, ContextMessage, HeadBranch, SourceClient},
@@ -307,11 +307,9 @@ impl SourceClient for GithubClient {
             thread.repo_url,
             encode_path_segment(actor_login)
         );
-        let response = match self.call(&thread, OP, Method::GET, &url, None).await {
-            Ok(response) => response,
+        let Some(response) = found(self.call(&thread, OP, Method::GET, &url, None).await)? else {
             // Not a collaborator (or no such user): no access.
-            Err(err) if err.status() == Some(404) => return Ok(Access::None),
-            Err(err) => return Err(err),
+            return Ok(Access::None);
         };
         let permission: CollaboratorPermission = parse_json(&what(OP), &response.body)?;
         let access = access_of(permission.role_name.as_deref(), permission.permission.as_deref());

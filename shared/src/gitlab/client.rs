@@ -26,7 +26,7 @@ use crate::{
     domain::{Actor, SourceRef, StatusRef},
     error::PortError,
     outbound::{
-        self, edited, fit, header_str, header_u64, is_status, parse_json, parse_timestamp, status_id,
+        self, edited, fit, found, header_str, header_u64, is_status, parse_json, parse_timestamp, status_id,
         string_field, Answer, Call, Dialect, Signals, StatusFormat,
     },
     ports::{Access, ContextMessage, SourceClient},
@@ -299,10 +299,8 @@ impl SourceClient for GitlabClient {
             }
         }
         let url = format!("{}/members/all/{}", thread.project_url, thread.source.actor_id);
-        let response = match self.call(&thread, OP, Method::GET, &url, None).await {
-            Ok(response) => response,
-            Err(err) if err.status() == Some(404) => return Ok(Access::None),
-            Err(err) => return Err(err),
+        let Some(response) = found(self.call(&thread, OP, Method::GET, &url, None).await)? else {
+            return Ok(Access::None);
         };
         let member: Member = parse_json(&what(OP), &response.body)?;
         let active = member.state.as_deref().is_none_or(|s| s == "active");
@@ -427,10 +425,8 @@ impl GitlabClient {
     async fn confirms_note(&self, thread: &Thread<'_>, note_id: u64) -> Result<bool, PortError> {
         const OP: &str = "read note";
         let url = format!("{}/notes/{note_id}", thread.item_url);
-        let response = match self.call(thread, OP, Method::GET, &url, None).await {
-            Ok(response) => response,
-            Err(err) if err.status() == Some(404) => return Ok(false),
-            Err(err) => return Err(err),
+        let Some(response) = found(self.call(thread, OP, Method::GET, &url, None).await)? else {
+            return Ok(false);
         };
         let note: Note = parse_json(&what(OP), &response.body)?;
         let by_actor = note.author.as_ref().and_then(|a| a.id) == Some(thread.source.actor_id);
@@ -501,10 +497,8 @@ impl ItemReader for GitlabClient {
         let Some(project_path) = self.project_path(&thread, item.project_id).await? else {
             return Ok(None);
         };
-        let response = match self.call(&thread, OP, Method::GET, &thread.item_url, None).await {
-            Ok(response) => response,
-            Err(err) if err.status() == Some(404) => return Ok(None),
-            Err(err) => return Err(err),
+        let Some(response) = found(self.call(&thread, OP, Method::GET, &thread.item_url, None).await)? else {
+            return Ok(None);
         };
         let read: Item = parse_json(&what(OP), &response.body)?;
         let mut source_branch = read.source_branch.filter(|b| !b.is_empty());
@@ -643,14 +637,11 @@ impl GitlabClient {
     async fn project_path(&self, thread: &Thread<'_>, project_id: u64) -> Result<Option<String>, PortError> {
         const OP: &str = "read project";
         let url = format!("{}/projects/{project_id}", thread.tenant.api_url);
-        match self.call(thread, OP, Method::GET, &url, None).await {
-            Ok(response) => Ok(
-                Some(parse_json::<Project>(&what(OP), &response.body)?.path_with_namespace)
-                    .filter(|p| !p.is_empty()),
-            ),
-            Err(err) if err.status() == Some(404) => Ok(None),
-            Err(err) => Err(err),
-        }
+        let Some(response) = found(self.call(thread, OP, Method::GET, &url, None).await)? else {
+            return Ok(None);
+        };
+        let project: Project = parse_json(&what(OP), &response.body)?;
+        Ok(Some(project.path_with_namespace).filter(|p| !p.is_empty()))
     }
 }
 

@@ -177,6 +177,15 @@ pub(crate) async fn send(call: &Call<'_>, request: RequestBuilder) -> Result<Ans
     Answer::read(response, call).await
 }
 
+/// A call's result, with "the object asked for is not there" (HTTP 404) as `None`; other errors as they came.
+pub(crate) fn found<T>(result: Result<T, PortError>) -> Result<Option<T>, PortError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(err) if err.status() == Some(404) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
 /// A request that got no answer: transient (timed out, connection refused or reset), except what retrying
 /// cannot fix (a request that could not be built, a redirect loop). The detail names the kind of failure and
 /// then the cause chain, without the URL (the call's name says what was asked).
