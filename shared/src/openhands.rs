@@ -725,6 +725,11 @@ mod tests {
     }
 
     #[test]
+    fn statuses_and_rate_limits_are_classified_like_every_api() {
+        crate::outbound::testing::assert_common_classification(&OpenHandsApi);
+    }
+
+    #[test]
     fn error_detail_uses_short_server_detail() {
         let body = br#"{"detail":"unknown_app_conversation"}"#;
         assert_eq!(

@@ -883,82 +883,44 @@ mod tests {
     use reqwest::header::HeaderValue;
 
     use super::*;
-    use crate::outbound::testing::{answer as response, classify_at, wait as retry_after};
+    use crate::outbound::testing::{answer as response, assert_common_classification, classify_at, wait_at};
+
+    /// `x-ratelimit-remaining: 0` with the quota resetting at epoch second `reset`.
+    fn spent(reset: &str) -> [(&'static str, &str); 2] {
+        [("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", reset)]
+    }
 
     #[test]
     fn classifies_rate_limits_with_the_wait_github_asks_for() {
-        let now = 1_000_000;
-        let r = response(429, &[("retry-after", "7")], "");
-        assert_eq!(
-            retry_after(classify_at(&GithubApi, &r, now)),
-            Some(Duration::from_secs(7))
-        );
-
-        let r = response(
-            403,
-            &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1120")],
-            "{}",
-        );
-        assert_eq!(
-            retry_after(classify_at(&GithubApi, &r, now)),
-            Some(Duration::from_secs(120))
-        );
-
-        let r = response(
-            403,
-            &[],
-            r#"{"message":"You have exceeded a secondary rate limit."}"#,
-        );
-        assert_eq!(
-            retry_after(classify_at(&GithubApi, &r, now)),
-            Some(SECONDARY_LIMIT_WAIT)
-        );
-
-        // A reset in the past (skewed clock) still waits a moment; an absurd one is capped.
-        let r = response(
-            429,
-            &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "10")],
-            "",
-        );
-        assert_eq!(
-            retry_after(classify_at(&GithubApi, &r, now)),
-            Some(Duration::from_secs(1))
-        );
-        let r = response(429, &[("retry-after", "999999")], "");
-        assert_eq!(
-            retry_after(classify_at(&GithubApi, &r, now)),
-            Some(Duration::from_secs(3600))
-        );
+        assert_common_classification(&GithubApi);
+        let secondary = r#"{"message":"You have exceeded a secondary rate limit."}"#;
+        for (status, headers, body, wait) in [
+            (403, &spent("1120")[..], "{}", Duration::from_secs(120)),
+            (403, &[], secondary, SECONDARY_LIMIT_WAIT),
+            // A reset in the past (skewed clock) still waits a moment.
+            (429, &spent("10"), "", Duration::from_secs(1)),
+        ] {
+            let answer = response(status, headers, body);
+            assert_eq!(
+                wait_at(&GithubApi, &answer, 1_000_000),
+                Some(wait),
+                "HTTP {status} with {headers:?}: {body}"
+            );
+        }
     }
 
     /// GIVEN a reset at second 1005 seen at 1000.3 s THEN the wait is 5 s: 4 would retry at 1004.3, before it.
     #[test]
     fn a_reset_wait_is_rounded_up_from_a_fractional_now() {
-        let spent = |reset: &str| {
-            response(
-                403,
-                &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", reset)],
-                "{}",
-            )
-        };
-        for (now_ms, reset, secs) in [
-            (1_000_300, "1005", 5),
-            (1_000_000, "1005", 5),
-            (1_004_999, "1005", 1),
-        ] {
-            let wait = retry_after(classify_at(&GithubApi, &spent(reset), now_ms)).expect("a wait");
-            assert_eq!(wait, Duration::from_secs(secs), "reset {reset} at {now_ms} ms");
+        for (now_ms, secs) in [(1_000_300, 5), (1_000_000, 5), (1_004_999, 1)] {
+            let wait = wait_at(&GithubApi, &response(403, &spent("1005"), "{}"), now_ms).expect("a wait");
+            assert_eq!(wait, Duration::from_secs(secs), "reset 1005 at {now_ms} ms");
             assert!(u128::from(now_ms) + wait.as_millis() >= 1_005_000);
         }
     }
 
     #[test]
     fn classifies_other_statuses() {
-        assert!(classify_at(&GithubApi, &response(201, &[], ""), 0).is_ok());
-        assert_eq!(
-            retry_after(classify_at(&GithubApi, &response(502, &[], ""), 0)),
-            None
-        );
         let forbidden = classify_at(
             &GithubApi,
             &response(403, &[], r#"{"message":"Resource not accessible"}"#),

@@ -758,52 +758,43 @@ mod tests {
     use super::*;
     use crate::outbound::{
         status_tag,
-        testing::{answer as response, classify_at, wait as retry_after},
+        testing::{answer as response, assert_common_classification, classify_at, wait_at},
     };
 
     #[test]
     fn rate_limits_wait_as_gitlab_asks() {
-        let now = 1_000_000;
-        let r = response(429, &[("retry-after", "7"), ("ratelimit-reset", "1100")], "");
-        assert_eq!(
-            retry_after(classify_at(&GitlabApi, &r, now)),
-            Some(Duration::from_secs(7))
-        );
-        let r = response(429, &[("ratelimit-reset", "1120")], "");
-        assert_eq!(
-            retry_after(classify_at(&GitlabApi, &r, now)),
-            Some(Duration::from_secs(120))
-        );
-        let r = response(429, &[("ratelimit-reset", "10")], "");
-        assert_eq!(
-            retry_after(classify_at(&GitlabApi, &r, now)),
-            Some(Duration::from_secs(1))
-        );
-        // Seen at 1000.3 s, a reset at second 1005 is 4.7 s away: waiting 4 would retry before it.
-        let r = response(429, &[("ratelimit-reset", "1005")], "");
-        assert_eq!(
-            retry_after(classify_at(&GitlabApi, &r, 1_000_300)),
-            Some(Duration::from_secs(5))
-        );
-        let r = response(429, &[], r#"{"message":"Retry later"}"#);
-        assert_eq!(
-            retry_after(classify_at(&GitlabApi, &r, now)),
-            Some(DEFAULT_RATE_LIMIT_WAIT)
-        );
-        let r = response(429, &[("retry-after", "999999")], "");
-        assert_eq!(
-            retry_after(classify_at(&GitlabApi, &r, now)),
-            Some(Duration::from_secs(3600))
-        );
+        assert_common_classification(&GitlabApi);
+        let secs = Duration::from_secs;
+        for (headers, body, now_ms, wait) in [
+            // `Retry-After` wins over the reset.
+            (
+                &[("retry-after", "7"), ("ratelimit-reset", "1100")][..],
+                "",
+                1_000_000,
+                secs(7),
+            ),
+            (&[("ratelimit-reset", "1120")], "", 1_000_000, secs(120)),
+            (&[("ratelimit-reset", "10")], "", 1_000_000, secs(1)),
+            // Seen at 1000.3 s, a reset at second 1005 is 4.7 s away: waiting 4 would retry before it.
+            (&[("ratelimit-reset", "1005")], "", 1_000_300, secs(5)),
+            (
+                &[],
+                r#"{"message":"Retry later"}"#,
+                1_000_000,
+                DEFAULT_RATE_LIMIT_WAIT,
+            ),
+        ] {
+            let answer = response(429, headers, body);
+            assert_eq!(
+                wait_at(&GitlabApi, &answer, now_ms),
+                Some(wait),
+                "{headers:?} at {now_ms} ms: {body}"
+            );
+        }
     }
 
     #[test]
     fn other_statuses() {
-        assert!(classify_at(&GitlabApi, &response(201, &[], ""), 0).is_ok());
-        assert_eq!(
-            retry_after(classify_at(&GitlabApi, &response(502, &[], ""), 0)),
-            None
-        );
         match classify_at(
             &GitlabApi,
             &response(404, &[], r#"{"message":"404 Member Not Found"}"#),

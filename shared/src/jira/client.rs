@@ -702,15 +702,7 @@ struct DescriptionFields {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbound::{
-        testing::{answer, wait},
-        MAX_RETRY_AFTER,
-    };
-
-    fn response(status: u16, retry_after: Option<&str>, body: &str) -> Answer {
-        let headers: Vec<_> = retry_after.map(|v| ("retry-after", v)).into_iter().collect();
-        answer(status, &headers, body)
-    }
+    use crate::outbound::testing::{answer, assert_common_classification};
 
     fn classify(what: &str, response: &Answer) -> Result<(), PortError> {
         outbound::classify(&JiraApi, &Call::new(what), response)
@@ -718,38 +710,20 @@ mod tests {
 
     #[test]
     fn rate_limits_and_outages_honour_retry_after() {
-        assert_eq!(
-            wait(classify("t", &response(429, Some("7"), ""))),
-            Some(Duration::from_secs(7))
-        );
-        assert_eq!(
-            wait(classify("t", &response(429, None, ""))),
-            Some(DEFAULT_RATE_LIMIT_WAIT)
-        );
-        assert_eq!(
-            wait(classify("t", &response(503, Some("12"), ""))),
-            Some(Duration::from_secs(12))
-        );
-        assert_eq!(wait(classify("t", &response(503, None, ""))), None);
-        assert_eq!(
-            wait(classify("t", &response(429, Some("999999"), ""))),
-            Some(MAX_RETRY_AFTER)
-        );
-        assert_eq!(wait(classify("t", &response(502, None, ""))), None);
+        assert_common_classification(&JiraApi);
     }
 
     #[test]
     fn other_statuses() {
-        assert!(classify("t", &response(201, None, "")).is_ok());
         assert!(matches!(
-            classify("t", &response(404, None, "")),
+            classify("t", &answer(404, &[], "")),
             Err(PortError::NotFound { .. })
         ));
         match classify(
             "t",
-            &response(
+            &answer(
                 400,
-                None,
+                &[],
                 r#"{"errorMessages":[],"errors":{"body":"Comment body can not be empty!"}}"#,
             ),
         ) {
@@ -760,10 +734,7 @@ mod tests {
             }) => assert_eq!(detail, "HTTP 400: body: Comment body can not be empty!"),
             other => panic!("expected permanent, got {other:?}"),
         }
-        match classify(
-            "t",
-            &response(403, None, r#"{"errorMessages":["No permission"]}"#),
-        ) {
+        match classify("t", &answer(403, &[], r#"{"errorMessages":["No permission"]}"#)) {
             Err(PortError::Permanent { detail, .. }) => assert_eq!(detail, "HTTP 403: No permission"),
             other => panic!("expected permanent, got {other:?}"),
         }

@@ -326,12 +326,33 @@ pub(crate) mod testing {
 
     use reqwest::header::{HeaderMap, HeaderValue};
 
-    use super::{classify, Answer, Call, Dialect};
+    use super::{classify, Answer, Call, Dialect, MAX_RETRY_AFTER};
     use crate::error::PortError;
 
     /// [`classify`] of `answer` to a call made at `now_ms`.
     pub(crate) fn classify_at(dialect: &impl Dialect, answer: &Answer, now_ms: u64) -> Result<(), PortError> {
         classify(dialect, &Call::new("t").at(now_ms), answer)
+    }
+
+    /// The wait of `answer` classified at `now_ms`; panics unless it is a transient error.
+    pub(crate) fn wait_at(dialect: &impl Dialect, answer: &Answer, now_ms: u64) -> Option<Duration> {
+        wait(classify_at(dialect, answer, now_ms))
+    }
+
+    /// What [`classify`] does alike whatever the dialect: a 2xx succeeds; a 5xx waits its `Retry-After` or
+    /// names no wait; a 429 waits its `Retry-After`, capped at [`MAX_RETRY_AFTER`], else the dialect's default.
+    pub(crate) fn assert_common_classification<D: Dialect>(dialect: &D) {
+        assert!(classify_at(dialect, &answer(201, &[], ""), 0).is_ok(), "HTTP 201");
+        for (status, headers, expected) in [
+            (503, &[("retry-after", "12")][..], Some(Duration::from_secs(12))),
+            (502, &[], None),
+            (429, &[("retry-after", "7")], Some(Duration::from_secs(7))),
+            (429, &[("retry-after", "999999")], Some(MAX_RETRY_AFTER)),
+            (429, &[], D::DEFAULT_RATE_LIMIT_WAIT),
+        ] {
+            let got = wait_at(dialect, &answer(status, headers, ""), 0);
+            assert_eq!(got, expected, "HTTP {status} with {headers:?}");
+        }
     }
 
     /// An answer with `status`, `headers` and `body`.

@@ -833,14 +833,8 @@ mod tests {
 
     #[test]
     fn classification() {
+        outbound::testing::assert_common_classification(&SlackApi);
         let w = "Slack API (chat.postMessage)";
-        let err = classify(w, 429, Some(Duration::from_secs(7)), b"").unwrap_err();
-        assert!(matches!(err, PortError::Transient { retry_after: Some(d), .. } if d.as_secs() == 7));
-        let err = classify(w, 429, None, b"").unwrap_err();
-        assert!(
-            matches!(err, PortError::Transient { retry_after: Some(d), .. } if d == DEFAULT_RATE_LIMIT_WAIT)
-        );
-        assert!(classify(w, 503, None, b"").unwrap_err().is_transient());
         assert!(matches!(
             classify(w, 404, None, b"").unwrap_err(),
             PortError::Permanent {
