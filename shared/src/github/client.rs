@@ -146,40 +146,16 @@ impl GithubClient {
                 retried = true;
                 continue;
             }
-            return match outbound::classify(&GithubApi, &call, &response) {
-                Ok(()) => {
-                    tracing::debug!(
-                        op,
-                        repo = %source.repository,
-                        number = source.number,
-                        status = response.status,
-                        "GitHub API call"
-                    );
-                    Ok(response)
-                }
-                Err(err) => {
-                    if err.is_transient() {
-                        tracing::warn!(
-                            op,
-                            repo = %source.repository,
-                            number = source.number,
-                            status = response.status,
-                            error = %err,
-                            "GitHub API call failed; retryable"
-                        );
-                    } else {
-                        tracing::info!(
-                            op,
-                            repo = %source.repository,
-                            number = source.number,
-                            status = response.status,
-                            error = %err,
-                            "GitHub API call refused"
-                        );
-                    }
-                    Err(err)
-                }
-            };
+            let result = outbound::classify(&GithubApi, &call, &response);
+            outbound::log_outcome!(
+                &result,
+                "GitHub",
+                status = response.status,
+                op,
+                repo = %source.repository,
+                number = source.number
+            );
+            return result.map(|()| response);
         }
     }
 

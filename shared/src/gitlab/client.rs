@@ -162,20 +162,17 @@ impl GitlabClient {
         let response = outbound::send(&call, request).await.inspect_err(|err| {
             tracing::warn!(op, tenant = %source.tenant, project = source.project_id, iid = source.iid, error = %err, "GitLab request failed");
         })?;
-        match outbound::classify(&GitlabApi, &call, &response) {
-            Ok(()) => {
-                tracing::debug!(op, tenant = %source.tenant, project = source.project_id, iid = source.iid, status = response.status, "GitLab API call");
-                Ok(response)
-            }
-            Err(err) => {
-                if err.is_transient() {
-                    tracing::warn!(op, tenant = %source.tenant, project = source.project_id, iid = source.iid, status = response.status, error = %err, "GitLab API call failed; retryable");
-                } else {
-                    tracing::info!(op, tenant = %source.tenant, project = source.project_id, iid = source.iid, status = response.status, error = %err, "GitLab API call refused");
-                }
-                Err(err)
-            }
-        }
+        let result = outbound::classify(&GitlabApi, &call, &response);
+        outbound::log_outcome!(
+            &result,
+            "GitLab",
+            status = response.status,
+            op,
+            tenant = %source.tenant,
+            project = source.project_id,
+            iid = source.iid
+        );
+        result.map(|()| response)
     }
 
     /// The notes of the issue / merge request, oldest first.

@@ -178,21 +178,9 @@ impl JiraClient {
         let response = outbound::send(&call, request).await.inspect_err(|err| {
             tracing::warn!(op, site = %site.name, error = %err, "Jira request failed");
         })?;
-        let status = response.status;
-        match outbound::classify(&JiraApi, &call, &response) {
-            Ok(()) => {
-                tracing::debug!(op, site = %site.name, status, "Jira API call");
-                Ok(response)
-            }
-            Err(err) => {
-                if err.is_transient() {
-                    tracing::warn!(op, site = %site.name, status, error = %err, "Jira API call failed; retryable");
-                } else {
-                    tracing::info!(op, site = %site.name, status, error = %err, "Jira API call refused");
-                }
-                Err(err)
-            }
-        }
+        let result = outbound::classify(&JiraApi, &call, &response);
+        outbound::log_outcome!(&result, "Jira", status = response.status, op, site = %site.name);
+        result.map(|()| response)
     }
 
     /// `GET` of `url` within the [`REQUEST_TIMEOUT`], its answer read as `T`.

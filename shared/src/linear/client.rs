@@ -157,18 +157,9 @@ impl LinearClient {
             .credentials(&credentials)
             .at(self.out.clock.now_millis());
         let answer = outbound::send(&call, request).await?;
-        let status = answer.status;
         let result =
             outbound::classify(&LinearApi, &call, &answer).and_then(|()| graphql_data(&what, &answer));
-        match &result {
-            Ok(_) => tracing::debug!(op, tenant = %tenant.name, status, "Linear API call"),
-            Err(err) if err.is_transient() => {
-                tracing::warn!(op, tenant = %tenant.name, status, error = %err, "Linear API call failed; retryable")
-            }
-            Err(err) => {
-                tracing::info!(op, tenant = %tenant.name, status, error = %err, "Linear API call refused")
-            }
-        }
+        outbound::log_outcome!(&result, "Linear", status = answer.status, op, tenant = %tenant.name);
         result
     }
 

@@ -177,6 +177,31 @@ pub(crate) async fn send(call: &Call<'_>, request: RequestBuilder) -> Result<Ans
     Answer::read(response, call).await
 }
 
+/// Log a classified call's outcome with the client's own fields, then `status` and (on failure) `error`: done
+/// at DEBUG, a failure a retry may fix at WARN, a refusal at INFO. `$api` names the remote in the messages
+/// (`"Jira"`: `Jira API call`, `Jira API call failed; retryable`, `Jira API call refused`). A macro because a
+/// log line's level and fields are fixed where it is written.
+macro_rules! log_outcome {
+    ($outcome:expr, $api:literal, status = $status:expr, $($field:tt)+) => {
+        match $outcome {
+            Ok(_) => tracing::debug!($($field)+, status = $status, concat!($api, " API call")),
+            Err(err) if err.is_transient() => tracing::warn!(
+                $($field)+,
+                status = $status,
+                error = %err,
+                concat!($api, " API call failed; retryable")
+            ),
+            Err(err) => tracing::info!(
+                $($field)+,
+                status = $status,
+                error = %err,
+                concat!($api, " API call refused")
+            ),
+        }
+    };
+}
+pub(crate) use log_outcome;
+
 /// A call's result, with "the object asked for is not there" (HTTP 404) as `None`; other errors as they came.
 pub(crate) fn found<T>(result: Result<T, PortError>) -> Result<Option<T>, PortError> {
     match result {
