@@ -489,7 +489,6 @@ async fn exchange(call: Op<'_>, outbound: Call<'_>, request: RequestBuilder) -> 
 struct OpenHandsApi;
 
 impl Dialect for OpenHandsApi {
-    const DEFAULT_RATE_LIMIT_WAIT: Option<Duration> = None;
     const NAMES_REASON: bool = true;
 
     fn read(&self, answer: &Answer) -> Signals {
