@@ -22,7 +22,7 @@ use super::{config::NEVER_MOVED_STATE_TYPES, LinearConfig, LinearSource, LinearT
 use crate::{
     domain::{Actor, SourceRef, StatusRef},
     error::PortError,
-    outbound::{self, fit, header_u64, parse_timestamp, Answer, Call, Dialect, Signals},
+    outbound::{self, fit, header_u64, parse_timestamp, parse_value, Answer, Call, Dialect, Signals},
     ports::{Access, ContextMessage, SourceClient},
     provider::Outbound,
     text,
@@ -256,8 +256,7 @@ impl SourceClient for LinearClient {
         let variables = json!({ "id": source.issue_id, "user": actor.id });
         let data = self.graphql(tenant, OP, TEAM_MEMBER, variables).await?;
         let members: Vec<TeamMember> =
-            serde_json::from_value(data["issue"]["team"]["members"]["nodes"].clone())
-                .map_err(|e| PortError::permanent(what(OP), format!("unexpected answer: {e}")))?;
+            parse_value(&what(OP), data["issue"]["team"]["members"]["nodes"].clone())?;
         let access = match members.iter().find(|m| m.id == actor.id) {
             Some(m) if m.active && !m.guest && m.admin => Access::Maintain,
             Some(m) if m.active && !m.guest => Access::Trigger,

@@ -260,6 +260,12 @@ pub(crate) fn parse_json<T: DeserializeOwned>(what: &str, body: &[u8]) -> Result
     })
 }
 
+/// A JSON value already read from a 2xx body (a Web API object, GraphQL `data`) as `T`; one that does not fit is
+/// permanent.
+pub(crate) fn parse_value<T: DeserializeOwned>(what: &str, value: serde_json::Value) -> Result<T, PortError> {
+    serde_json::from_value(value).map_err(|e| PortError::permanent(what, format!("unexpected answer: {e}")))
+}
+
 /// A header's value, trimmed, when it is text.
 pub(crate) fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers

@@ -27,7 +27,7 @@ use reqwest::{
     header::{AUTHORIZATION, CONTENT_TYPE},
     Method,
 };
-use serde::Deserialize;
+use serde::{de::DeserializeOwned, Deserialize};
 use serde_json::{json, Value};
 
 use super::{
@@ -38,7 +38,9 @@ use super::{
 use crate::{
     domain::{Actor, SourceRef, StatusRef},
     error::PortError,
-    outbound::{self, encode_query_value, retry_after, string_field, Answer, Call, Dialect, Signals},
+    outbound::{
+        self, encode_query_value, parse_value, retry_after, string_field, Answer, Call, Dialect, Signals,
+    },
     ports::{Access, ContextMessage, SourceClient},
     provider::Outbound,
     repo_hint::RepoRef,
@@ -138,13 +140,23 @@ impl SlackClient {
         method: &'static str,
         body: &Value,
     ) -> Result<Value, PortError> {
-        match self
-            .request(source, method, Method::POST, Some(body), &[])
+        self.request(source, method, Method::POST, Some(body), &[])
             .await?
-        {
-            Ok(value) => Ok(value),
-            Err(refusal) => Err(refused(method, refusal)),
-        }
+            .map_err(|refusal| refused(method, refusal))
+    }
+
+    /// `GET {api}/{method}?{query}` (read methods), its answer read as `T`.
+    async fn get<T: DeserializeOwned>(
+        &self,
+        source: &SlackSource,
+        method: &'static str,
+        query: &[(&str, &str)],
+    ) -> Result<T, PortError> {
+        let value = self
+            .request(source, method, Method::GET, None, query)
+            .await?
+            .map_err(|refusal| refused(method, refusal))?;
+        parse_value(&what(method), value)
     }
 
     /// One Web API call. Transport and HTTP-level failures are `Err`; an `ok: false` answer is `Ok(Err(_))` so
@@ -211,12 +223,7 @@ impl SlackClient {
         const METHOD: &str = "usergroups.users.list";
         for group in &self.config.access.usergroups {
             let query = [("usergroup", group.as_str())];
-            let members = match self.request(source, METHOD, Method::GET, None, &query).await? {
-                Ok(value) => value,
-                Err(refusal) => return Err(refused(METHOD, refusal)),
-            };
-            let members: UsergroupMembers = serde_json::from_value(members)
-                .map_err(|e| PortError::permanent(what(METHOD), format!("unexpected answer: {e}")))?;
+            let members: UsergroupMembers = self.get(source, METHOD, &query).await?;
             if members.users.iter().any(|member| member == user) {
                 return Ok(true);
             }
@@ -247,12 +254,7 @@ impl SlackClient {
             if !cursor.is_empty() {
                 query.push(("cursor", cursor.as_str()));
             }
-            let page = match self.request(source, METHOD, Method::GET, None, &query).await? {
-                Ok(value) => value,
-                Err(refusal) => return Err(refused(METHOD, refusal)),
-            };
-            let page: RepliesPage = serde_json::from_value(page)
-                .map_err(|e| PortError::permanent(what(METHOD), format!("unexpected answer: {e}")))?;
+            let page: RepliesPage = self.get(source, METHOD, &query).await?;
             for message in page.messages {
                 if visit(message) {
                     return Ok(());
@@ -393,7 +395,7 @@ impl SourceClient for SlackClient {
         if live {
             body["blocks"] = live_blocks(&text, marker);
         }
-        let answer: Posted = parse(METHOD, self.post(source, METHOD, &body).await?)?;
+        let answer: Posted = parse_value(&what(METHOD), self.post(source, METHOD, &body).await?)?;
         tracing::info!(team = %source.tenant, channel = %source.channel, ts = %answer.ts, "posted status message");
         Ok(StatusRef {
             id: answer.ts,
@@ -727,11 +729,6 @@ impl ThreadMessage {
             .get("marker")?
             .as_str()
     }
-}
-
-fn parse<T: serde::de::DeserializeOwned>(method: &str, value: Value) -> Result<T, PortError> {
-    serde_json::from_value(value)
-        .map_err(|e| PortError::permanent(what(method), format!("unexpected answer: {e}")))
 }
 
 /// How Slack's Web API speaks, as far as the outbound toolkit classifies it: a rate limit is a 429, or a 2xx
