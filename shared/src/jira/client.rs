@@ -15,7 +15,7 @@
 //! among the issue's available transitions; an issue whose status category is done, or whose status reads
 //! as cancelled, is never moved.
 
-use std::time::Duration;
+use std::{ops::ControlFlow, time::Duration};
 
 use async_trait::async_trait;
 use base64::{engine::general_purpose::STANDARD as BASE64, Engine as _};
@@ -208,14 +208,31 @@ impl JiraClient {
             .await
     }
 
-    /// One page of the issue's comments, newest first.
-    async fn comment_page(&self, target: &Thread<'_>, start_at: u32) -> Result<CommentPage, PortError> {
+    /// Feed the issue's comments to `visit`, newest first, for at most [`MAX_PAGES`] pages, until it breaks.
+    async fn scan_comments(
+        &self,
+        target: &Thread<'_>,
+        mut visit: impl FnMut(ListedComment) -> ControlFlow<()>,
+    ) -> Result<(), PortError> {
         const OP: &str = "list comments";
-        let url = format!(
-            "{}/comment?startAt={start_at}&maxResults={PAGE_SIZE}&orderBy=-created",
-            target.issue_url
-        );
-        self.get(target.site, OP, &url).await
+        for page in 0..MAX_PAGES {
+            let start_at = page * PAGE_SIZE;
+            let url = format!(
+                "{}/comment?startAt={start_at}&maxResults={PAGE_SIZE}&orderBy=-created",
+                target.issue_url
+            );
+            let listing: CommentPage = self.get(target.site, OP, &url).await?;
+            let last = listing.is_last(start_at);
+            for comment in listing.comments {
+                if visit(comment).is_break() {
+                    return Ok(());
+                }
+            }
+            if last {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Create a comment on the issue; `marker` becomes the `hookline` entity property.
@@ -382,19 +399,13 @@ impl SourceClient for JiraClient {
         let target = self.thread(source)?;
         let marker = checked_marker(marker, STATUS_MARKER)?;
         let mut own: Vec<u64> = Vec::new();
-        for page in 0..MAX_PAGES {
-            let listing = self.comment_page(&target, page * PAGE_SIZE).await?;
-            own.extend(
-                listing
-                    .comments
-                    .iter()
-                    .filter(|c| c.is_by(&target.site.bot_account_id))
-                    .filter_map(|c| c.id.parse::<u64>().ok()),
-            );
-            if listing.is_last(page * PAGE_SIZE) {
-                break;
+        self.scan_comments(&target, |comment| {
+            if comment.is_by(&target.site.bot_account_id) {
+                own.extend(comment.id.parse::<u64>().ok());
             }
-        }
+            ControlFlow::Continue(())
+        })
+        .await?;
         if own.is_empty() {
             return Ok(None);
         }
@@ -444,35 +455,27 @@ impl SourceClient for JiraClient {
     async fn thread_context(&self, source: &SourceRef, until: u64) -> Result<Vec<ContextMessage>, PortError> {
         let target = self.thread(source)?;
         let mut newest_first: Vec<ContextMessage> = Vec::new();
-        'pages: for page in 0..MAX_PAGES {
-            let listing = self.comment_page(&target, page * PAGE_SIZE).await?;
-            let last = listing.is_last(page * PAGE_SIZE);
-            for comment in listing.comments {
-                if newest_first.len() >= text::MAX_CONTEXT_MESSAGES {
-                    break 'pages;
-                }
-                // Restricted comments (to a role or group, or internal to a service desk's agents) stay out of a
-                // prompt whose result is posted for everyone who can see the issue.
-                if comment.is_by(&target.site.bot_account_id) || comment.is_restricted() {
-                    continue;
-                }
-                // A comment without a readable time cannot be shown to predate the trigger: leave it out.
-                let Some(created) = comment.created.as_deref().and_then(parse_timestamp) else {
-                    continue;
-                };
-                if created > until {
-                    continue;
-                }
+        self.scan_comments(&target, |comment| {
+            if newest_first.len() >= text::MAX_CONTEXT_MESSAGES {
+                return ControlFlow::Break(());
+            }
+            // Restricted comments (to a role or group, or internal to a service desk's agents) stay out of a
+            // prompt whose result is posted for everyone who can see the issue.
+            if comment.is_by(&target.site.bot_account_id) || comment.is_restricted() {
+                return ControlFlow::Continue(());
+            }
+            // A comment without a readable time cannot be shown to predate the trigger: leave it out.
+            let Some(created) = comment.created.as_deref().and_then(parse_timestamp) else {
+                return ControlFlow::Continue(());
+            };
+            if created <= until {
                 let text = adf::body_text(&comment.body, MentionStyle::Display);
                 let author = comment.author.map(|a| a.display_name);
-                if let Some(message) = ContextMessage::earlier(author, "unknown", &text) {
-                    newest_first.push(message);
-                }
+                newest_first.extend(ContextMessage::earlier(author, "unknown", &text));
             }
-            if last {
-                break;
-            }
-        }
+            ControlFlow::Continue(())
+        })
+        .await?;
         newest_first.reverse();
         Ok(newest_first)
     }
