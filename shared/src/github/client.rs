@@ -37,7 +37,7 @@ use crate::{
         self, edited, encode_path_segment, fit, found, header_str, header_u64, is_status, parse_json,
         parse_timestamp, status_id, stop_at, string_field, Answer, Call, Dialect, Signals, StatusFormat,
     },
-    ports::{Access, ContextMessage, HeadBranch, SourceClient},
+    ports::{foreign_source, Access, ContextMessage, HeadBranch, SourceClient},
     provider::Outbound,
     secret::SecretString,
     text,
@@ -98,10 +98,7 @@ impl GithubClient {
                 let repo_url = format!("{}/repos/{}", self.api_url, repo_path(&source.repository)?);
                 Ok(Thread { source, repo_url })
             }
-            other => Err(PortError::permanent(
-                "github client",
-                format!("cannot act on a {} source", other.provider()),
-            )),
+            other => Err(foreign_source("github client", other)),
         }
     }
 

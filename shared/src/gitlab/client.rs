@@ -29,7 +29,7 @@ use crate::{
         self, edited, fit, found, header_str, header_u64, is_status, parse_json, parse_timestamp, status_id,
         string_field, Answer, Call, Dialect, Signals, StatusFormat,
     },
-    ports::{Access, ContextMessage, SourceClient},
+    ports::{foreign_source, Access, ContextMessage, SourceClient},
     provider::Outbound,
     text,
 };
@@ -99,10 +99,7 @@ impl GitlabClient {
     /// The one place a [`SourceRef`] is interpreted: other providers' variants and unknown tenants are refused.
     fn thread<'a>(&'a self, source: &'a SourceRef) -> Result<Thread<'a>, PortError> {
         let SourceRef::Gitlab(source) = source else {
-            return Err(PortError::permanent(
-                "gitlab client",
-                format!("cannot act on a {} source", source.provider()),
-            ));
+            return Err(foreign_source("gitlab client", source));
         };
         self.checked(Cow::Borrowed(source))
     }

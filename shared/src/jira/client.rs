@@ -37,7 +37,7 @@ use crate::{
         self, checked_marker, parse_json, parse_timestamp, Answer, Call, Dialect, Signals, INTAKE_TIMEOUT,
         REQUEST_TIMEOUT,
     },
-    ports::{Access, ContextMessage, SourceClient},
+    ports::{foreign_source, Access, ContextMessage, SourceClient},
     provider::Outbound,
     secret::SecretString,
     text,
@@ -124,10 +124,7 @@ impl JiraClient {
     /// The one place a [`SourceRef`] is interpreted.
     fn thread<'a>(&'a self, source: &'a SourceRef) -> Result<Thread<'a>, PortError> {
         let SourceRef::Jira(source) = source else {
-            return Err(PortError::permanent(
-                "jira client",
-                format!("cannot act on a {} source", source.provider()),
-            ));
+            return Err(foreign_source("jira client", source));
         };
         let site = self.site(&source.tenant)?;
         let issue_url = format!(

@@ -23,7 +23,7 @@ use crate::{
     domain::{Actor, SourceRef, StatusRef},
     error::PortError,
     outbound::{self, fit, header_u64, parse_timestamp, parse_value, Answer, Call, Dialect, Signals},
-    ports::{Access, ContextMessage, SourceClient},
+    ports::{foreign_source, Access, ContextMessage, SourceClient},
     provider::Outbound,
     text,
 };
@@ -123,10 +123,7 @@ impl LinearClient {
                 }
                 Ok((source, tenant))
             }
-            other => Err(PortError::permanent(
-                "linear client",
-                format!("cannot act on a {} source", other.provider()),
-            )),
+            other => Err(foreign_source("linear client", other)),
         }
     }
 

@@ -41,7 +41,7 @@ use crate::{
     outbound::{
         self, encode_query_value, parse_value, retry_after, string_field, Answer, Call, Dialect, Signals,
     },
-    ports::{Access, ContextMessage, SourceClient},
+    ports::{foreign_source, Access, ContextMessage, SourceClient},
     provider::Outbound,
     repo_hint::RepoRef,
     text,
@@ -109,10 +109,7 @@ impl SlackClient {
     /// The one place a [`SourceRef`] is interpreted: other providers' variants and implausible ids are refused.
     fn thread<'a>(&self, source: &'a SourceRef) -> Result<&'a SlackSource, PortError> {
         let SourceRef::Slack(slack) = source else {
-            return Err(PortError::permanent(
-                "slack client",
-                format!("cannot act on a {} source", source.provider()),
-            ));
+            return Err(foreign_source("slack client", source));
         };
         let notice_valid = match &slack.notice {
             SlackNotice::Edit { ts } | SlackNotice::Picked { picker_ts: ts, .. } => is_slack_ts(ts),
