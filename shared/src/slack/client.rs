@@ -20,7 +20,7 @@
 //!   `static_select` of the choices, [`PICK_ACTION_ID`], and a line naming who it is for and when it expires),
 //!   or an edit of the picker. A run started from a pick edits its picker when it is acknowledged.
 
-use std::time::Duration;
+use std::{ops::ControlFlow, time::Duration};
 
 use async_trait::async_trait;
 use reqwest::{
@@ -39,7 +39,8 @@ use crate::{
     domain::{Actor, SourceRef, StatusRef},
     error::PortError,
     outbound::{
-        self, encode_query_value, parse_value, retry_after, string_field, Answer, Call, Dialect, Signals,
+        self, encode_query_value, parse_value, retry_after, stop_at, string_field, Answer, Call, Dialect,
+        Signals,
     },
     ports::{foreign_source, Access, ContextMessage, SourceClient},
     provider::Outbound,
@@ -228,14 +229,14 @@ impl SlackClient {
         Ok(false)
     }
 
-    /// Feed the thread's messages (root first) to `visit` until it returns `true`, following cursors for at most
-    /// [`MAX_PAGES`] pages.
-    async fn scan_thread(
+    /// Feed the thread's messages (root first) to `visit`, following cursors for at most [`MAX_PAGES`] pages.
+    /// Returns what `visit` broke with, if it did.
+    async fn scan_thread<B>(
         &self,
         source: &SlackSource,
         with_metadata: bool,
-        mut visit: impl FnMut(ThreadMessage) -> bool,
-    ) -> Result<(), PortError> {
+        mut visit: impl FnMut(ThreadMessage) -> ControlFlow<B>,
+    ) -> Result<Option<B>, PortError> {
         const METHOD: &str = "conversations.replies";
         let limit = PAGE_SIZE.to_string();
         let mut cursor = String::new();
@@ -253,17 +254,17 @@ impl SlackClient {
             }
             let page: RepliesPage = self.get(source, METHOD, &query).await?;
             for message in page.messages {
-                if visit(message) {
-                    return Ok(());
+                if let ControlFlow::Break(found) = visit(message) {
+                    return Ok(Some(found));
                 }
             }
             match page.response_metadata.and_then(|m| m.next_cursor) {
                 Some(next) if !next.is_empty() => cursor = next,
-                _ => return Ok(()),
+                _ => return Ok(None),
             }
         }
         tracing::info!(team = %source.tenant, channel = %source.channel, pages = MAX_PAGES, "stopped reading the thread at the page limit");
-        Ok(())
+        Ok(None)
     }
 
     /// Hookline's text as this source's message: Markdown → mrkdwn, the person as a real mention.
@@ -275,20 +276,18 @@ impl SlackClient {
     /// its thread is gone.
     pub(crate) async fn read_message(&self, source: &SlackSource) -> Result<Option<SlackMessage>, PortError> {
         let wanted = ts_key(&source.message_ts);
-        let mut found = None;
         let scanned = self
             .scan_thread(source, false, |message| {
                 if message.ts == source.message_ts {
-                    found = Some(SlackMessage::new(message.user, message.text));
-                    return true;
+                    return ControlFlow::Break(Some(SlackMessage::new(message.user, message.text)));
                 }
                 // Replies come in ts order after the root: past the wanted one, it is not there.
                 let root = message.ts == source.thread_ts;
-                !root && ts_key(&message.ts) > wanted
+                stop_at(None, !root && ts_key(&message.ts) > wanted)
             })
             .await;
         match scanned {
-            Ok(()) => Ok(found),
+            Ok(found) => Ok(found.flatten()),
             Err(PortError::NotFound { .. }) => Ok(None),
             Err(err) => Err(err),
         }
@@ -402,16 +401,13 @@ impl SourceClient for SlackClient {
 
     async fn find_status(&self, source: &SourceRef, marker: &str) -> Result<Option<StatusRef>, PortError> {
         let source = self.thread(source)?;
-        let mut found = None;
-        self.scan_thread(source, true, |message| {
-            let own = message.user.as_deref() == Some(source.bot_user_id.as_str());
-            if own && message.marker() == Some(marker) {
-                found = Some(message.ts);
-                return true;
-            }
-            false
-        })
-        .await?;
+        let found = self
+            .scan_thread(source, true, |message| {
+                let own = message.user.as_deref() == Some(source.bot_user_id.as_str());
+                let found = own && message.marker() == Some(marker);
+                stop_at(message.ts, found)
+            })
+            .await?;
         Ok(found.map(|ts| StatusRef { id: ts, url: None }))
     }
 
@@ -497,40 +493,44 @@ impl SourceClient for SlackClient {
 
     async fn thread_context(&self, source: &SourceRef, until: u64) -> Result<Vec<ContextMessage>, PortError> {
         let source = self.thread(source)?;
-        let trigger = ts_key(&source.message_ts);
         let mut entries = Vec::new();
         self.scan_thread(source, true, |message| {
-            let Some(key) = ts_key(&message.ts) else {
-                return false;
-            };
-            let after_trigger = trigger.is_some_and(|t| key > t) || key.0 > until;
-            let own = message.user.as_deref() == Some(source.bot_user_id.as_str())
-                || message.metadata_type() == Some(STATUS_EVENT_TYPE);
-            let kept_subtype = message
-                .subtype
-                .as_deref()
-                .is_none_or(|s| CONTEXT_SUBTYPES.contains(&s));
-            if after_trigger || own || !kept_subtype {
-                return false;
-            }
-            let plain = mrkdwn::plain_text(
-                message.text.as_deref().unwrap_or_default(),
-                Some(&source.bot_user_id),
-            );
-            let author = message
-                .user
-                .clone()
-                .or_else(|| message.username.clone())
-                .or_else(|| message.bot_id.clone());
-            let Some(context) = ContextMessage::earlier(author, "unknown", &plain) else {
-                return false;
-            };
-            entries.push((key, context));
-            false
+            entries.extend(context_entry(source, &message, until));
+            ControlFlow::<()>::Continue(())
         })
         .await?;
         Ok(text::newest_context(entries))
     }
+}
+
+/// The prompt entry for one message of `source`'s thread, or `None` when it must be left out: written after the
+/// trigger (or `until`), Hookline's own, or not a person's message.
+fn context_entry(
+    source: &SlackSource,
+    message: &ThreadMessage,
+    until: u64,
+) -> Option<((u64, u64), ContextMessage)> {
+    let key = ts_key(&message.ts)?;
+    let after_trigger = ts_key(&source.message_ts).is_some_and(|t| key > t) || key.0 > until;
+    let own = message.user.as_deref() == Some(source.bot_user_id.as_str())
+        || message.metadata_type() == Some(STATUS_EVENT_TYPE);
+    let kept_subtype = message
+        .subtype
+        .as_deref()
+        .is_none_or(|s| CONTEXT_SUBTYPES.contains(&s));
+    if after_trigger || own || !kept_subtype {
+        return None;
+    }
+    let plain = mrkdwn::plain_text(
+        message.text.as_deref().unwrap_or_default(),
+        Some(&source.bot_user_id),
+    );
+    let author = message
+        .user
+        .clone()
+        .or_else(|| message.username.clone())
+        .or_else(|| message.bot_id.clone());
+    Some((key, ContextMessage::earlier(author, "unknown", &plain)?))
 }
 
 #[derive(Deserialize)]
