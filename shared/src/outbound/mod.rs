@@ -8,7 +8,8 @@
 //!   [`MAX_ERROR_BODY_BYTES`]); only a missing answer is an error here, classified by [`transport_error`].
 //! - [`classify`]: the single mapping from an answer to success or a [`PortError`]. A client supplies only its
 //!   [`Dialect`]: how its API signals a rate limit and which body fields word its errors. Clients call [`send`]
-//!   and [`classify`] apart, to log the outcome with their own fields (and GitHub to retry a 401 first).
+//!   and [`classify`] apart, to log the outcome with their own fields ([`log_outcome!`]; GitHub retries a 401
+//!   first); [`found`] reads a 404 as an object that is not there.
 //! - [`body`]: the hidden status marker and bodies cut to a provider's size limit.
 //! - [`status`]: the status message every provider posts, finds and edits: its tagged body, the test for our
 //!   own tagged message, the id its [`StatusRef`](crate::domain::StatusRef) holds, an edit's outcome.
