@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     error::PortError,
-    outbound::{self, parse_json, Answer, Call, Dialect, Signals},
+    outbound::{self, parse_json, scan_pages, stop_at, Answer, Call, Dialect, Page, Signals},
     ports::{
         ConversationStatus, Conversations, MessageDelivery, OpenHandsAuth, StartConversation, StartTask,
     },
@@ -236,14 +236,13 @@ impl Conversations for OpenHandsClient {
         let call = Op::new("find start task", Some(conversation_id));
         let id = require_id(call, conversation_id)?;
         // Tasks are listed newest first; the window starts a little before `since` for clock skew.
-        let created_after =
+        let window_start =
             std::time::UNIX_EPOCH + Duration::from_secs(since.saturating_sub(START_SEARCH_SLACK_SECS));
-        let created_after = humantime::format_rfc3339_seconds(created_after).to_string();
-        let mut page_id: Option<String> = None;
-        for _ in 0..MAX_START_SEARCH_PAGES {
+        let created_after = &humantime::format_rfc3339_seconds(window_start).to_string();
+        let fetch = move |page_id: Option<String>| async move {
             let mut url = self.url("/api/v1/app-conversations/start-tasks/search", call)?;
             url.query_pairs_mut()
-                .append_pair("created_at__gte", &created_after)
+                .append_pair("created_at__gte", created_after)
                 .append_pair("sort_order", "CREATED_AT_DESC")
                 .append_pair("limit", "100");
             if let Some(page) = &page_id {
@@ -251,16 +250,18 @@ impl Conversations for OpenHandsClient {
             }
             let response = self.send(call, self.http.get(url), auth).await?;
             let page: StartTaskPage = decode(call, &response)?;
-            let next = page.next_page_id.clone();
-            if let Some(task) = page.items.into_iter().find(|task| task.is_for(&id)) {
-                return task.into_task(call).map(Some);
-            }
-            match next {
-                Some(next) if !next.is_empty() => page_id = Some(next),
-                _ => break,
-            }
-        }
-        Ok(None)
+            let next = page.next_page_id.filter(|next| !next.is_empty());
+            Ok::<_, PortError>(Page {
+                items: page.items,
+                next: next.map(Some),
+            })
+        };
+        let visit = |task: RawStartTask| {
+            let found = task.is_for(&id);
+            stop_at(task, found)
+        };
+        let scanned = scan_pages(MAX_START_SEARCH_PAGES, None, fetch, visit).await?;
+        scanned.found().map(|task| task.into_task(call)).transpose()
     }
 
     async fn resume_sandbox(&self, auth: &OpenHandsAuth, sandbox_id: &str) -> Result<(), PortError> {

@@ -35,7 +35,8 @@ use crate::{
     error::PortError,
     outbound::{
         self, edited, encode_path_segment, fit, found, header_str, header_u64, is_status, parse_json,
-        parse_timestamp, status_id, stop_at, string_field, Answer, Call, Dialect, Signals, StatusFormat,
+        parse_timestamp, scan_pages, status_id, stop_at, string_field, Answer, Call, Dialect, Page, Scanned,
+        Signals, StatusFormat,
     },
     ports::{foreign_source, Access, ContextMessage, HeadBranch, SourceClient},
     provider::Outbound,
@@ -162,46 +163,41 @@ impl GithubClient {
         &self,
         thread: &Thread<'_>,
         kind: CommentKind,
-        mut visit: impl FnMut(Comment) -> ControlFlow<B>,
+        visit: impl FnMut(Comment) -> ControlFlow<B>,
     ) -> Result<Option<B>, PortError> {
         let op = match kind {
             CommentKind::Issue => "list issue comments",
             CommentKind::Review => "list review comments",
         };
-        let mut url = thread.comments_url(kind);
-        for page in 1..=MAX_PAGES {
+        let fetch = move |url: String| async move {
             let response = self.call(thread, op, Method::GET, &url, None).await?;
-            let comments: Vec<Comment> = parse_json(&what(op), &response.body)?;
-            for comment in comments {
-                if let ControlFlow::Break(found) = visit(comment) {
-                    return Ok(Some(found));
-                }
-            }
-            match next_page_url(&response.headers) {
-                // Never send the token anywhere but the API we were configured with.
-                Some(next) if next.starts_with(&format!("{}/", self.api_url)) => url = next,
-                Some(_) => {
+            let items: Vec<Comment> = parse_json(&what(op), &response.body)?;
+            // Never send the token anywhere but the API we were configured with.
+            let next = next_page_url(&response.headers).filter(|next| {
+                let ours = next.starts_with(&format!("{}/", self.api_url));
+                if !ours {
                     tracing::warn!(
                         op,
                         repo = %thread.source.repository,
                         number = thread.source.number,
                         "ignoring a pagination link outside the API base URL"
                     );
-                    return Ok(None);
                 }
-                None => return Ok(None),
-            }
-            if page == MAX_PAGES {
-                tracing::info!(
-                    op,
-                    repo = %thread.source.repository,
-                    number = thread.source.number,
-                    pages = MAX_PAGES,
-                    "stopped reading comments at the page limit"
-                );
-            }
+                ours
+            });
+            Ok::<_, PortError>(Page { items, next })
+        };
+        let scanned = scan_pages(MAX_PAGES, thread.comments_url(kind), fetch, visit).await?;
+        if matches!(scanned, Scanned::PageLimit) {
+            tracing::info!(
+                op,
+                repo = %thread.source.repository,
+                number = thread.source.number,
+                pages = MAX_PAGES,
+                "stopped reading comments at the page limit"
+            );
         }
-        Ok(None)
+        Ok(scanned.found())
     }
 
     /// Create a comment where this thread's messages go: a reply in the review thread for review comments,

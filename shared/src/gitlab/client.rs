@@ -10,7 +10,7 @@
 //! Hookline's notes carry an invisible marker (`<!-- hookline:… -->`) so a status note can be found again
 //! after a crash and so Hookline's own text never feeds back into a prompt.
 
-use std::{borrow::Cow, collections::HashMap, time::Duration};
+use std::{borrow::Cow, collections::HashMap, ops::ControlFlow, time::Duration};
 
 use async_trait::async_trait;
 use reqwest::{header::ACCEPT, Method};
@@ -26,8 +26,8 @@ use crate::{
     domain::{Actor, SourceRef, StatusRef},
     error::PortError,
     outbound::{
-        self, edited, fit, found, header_str, header_u64, is_status, parse_json, parse_timestamp, status_id,
-        string_field, Answer, Call, Dialect, Signals, StatusFormat,
+        self, edited, fit, found, header_str, header_u64, is_status, parse_json, parse_timestamp, scan_pages,
+        status_id, string_field, Answer, Call, Dialect, Page, Scanned, Signals, StatusFormat,
     },
     ports::{foreign_source, Access, ContextMessage, SourceClient},
     provider::Outbound,
@@ -37,7 +37,7 @@ use crate::{
 /// Page size for note listings (GitLab's maximum).
 pub const PAGE_SIZE: u32 = 100;
 /// Most pages read when scanning a thread's notes.
-pub const MAX_PAGES: u32 = 5;
+pub const MAX_PAGES: usize = 5;
 /// Wait for a 429 that names no time (some GitLab limiters send none).
 pub const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 /// Lowest access level that may trigger runs: Developer.
@@ -178,32 +178,35 @@ impl GitlabClient {
         self.pages(thread, "list notes", &url).await
     }
 
-    /// Every item of a listing at `url`, at most [`MAX_PAGES`] pages. Pages are
-    /// followed with `X-Next-Page` on URLs built here, so the token never goes anywhere but the configured API.
+    /// Every item of a listing at `url`, at most [`MAX_PAGES`] pages. Pages are followed with `X-Next-Page` (while
+    /// it moves on) on URLs built here, so the token never goes anywhere but the configured API.
     async fn pages<T: DeserializeOwned>(
         &self,
         thread: &Thread<'_>,
         op: &'static str,
         url: &str,
     ) -> Result<Vec<T>, PortError> {
-        let mut all = Vec::new();
-        let mut page = 1u32;
-        loop {
-            let joiner = if url.contains('?') { '&' } else { '?' };
+        let joiner = if url.contains('?') { '&' } else { '?' };
+        let fetch = move |page: u32| async move {
             let url = format!("{url}{joiner}per_page={PAGE_SIZE}&page={page}");
             let response = self.call(thread, op, Method::GET, &url, None).await?;
             let items: Vec<T> = parse_json(&what(op), &response.body)?;
-            all.extend(items);
             let next = header_str(&response.headers, "x-next-page").and_then(|v| v.parse::<u32>().ok());
-            match next {
-                Some(next) if next > page && page < MAX_PAGES => page = next,
-                Some(_) => {
-                    tracing::info!(op, tenant = %thread.source.tenant, project = thread.source.project_id, iid = thread.source.iid, "stopped reading at the page limit");
-                    return Ok(all);
-                }
-                None => return Ok(all),
-            }
+            Ok::<_, PortError>(Page {
+                items,
+                next: next.filter(|next| *next > page),
+            })
+        };
+        let mut all = Vec::new();
+        let scanned = scan_pages(MAX_PAGES, 1, fetch, |item| {
+            all.push(item);
+            ControlFlow::<()>::Continue(())
+        })
+        .await?;
+        if matches!(scanned, Scanned::PageLimit) {
+            tracing::info!(op, tenant = %thread.source.tenant, project = thread.source.project_id, iid = thread.source.iid, "stopped reading at the page limit");
         }
+        Ok(all)
     }
 
     /// Create a note where this thread's messages go: a reply in the discussion for discussion triggers, a

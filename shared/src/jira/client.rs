@@ -34,8 +34,8 @@ use crate::{
     domain::{Actor, SourceRef, StatusRef},
     error::PortError,
     outbound::{
-        self, checked_marker, parse_json, parse_timestamp, Answer, Call, Dialect, Signals, INTAKE_TIMEOUT,
-        REQUEST_TIMEOUT,
+        self, checked_marker, parse_json, parse_timestamp, scan_pages, Answer, Call, Dialect, Page, Signals,
+        INTAKE_TIMEOUT, REQUEST_TIMEOUT,
     },
     ports::{foreign_source, Access, ContextMessage, SourceClient},
     provider::Outbound,
@@ -46,7 +46,7 @@ use crate::{
 /// Page size for comment listings (Jira's maximum for this resource).
 pub const PAGE_SIZE: u32 = 100;
 /// Most pages read when scanning an issue's comments.
-pub const MAX_PAGES: u32 = 5;
+pub const MAX_PAGES: usize = 5;
 /// Comment entity property that marks Hookline's status comments.
 pub const PROPERTY_KEY: &str = "hookline";
 /// Wait after a 429 that names no time.
@@ -209,26 +209,22 @@ impl JiraClient {
     async fn scan_comments(
         &self,
         target: &Thread<'_>,
-        mut visit: impl FnMut(ListedComment) -> ControlFlow<()>,
+        visit: impl FnMut(ListedComment) -> ControlFlow<()>,
     ) -> Result<(), PortError> {
         const OP: &str = "list comments";
-        for page in 0..MAX_PAGES {
-            let start_at = page * PAGE_SIZE;
+        let fetch = move |start_at: u32| async move {
             let url = format!(
                 "{}/comment?startAt={start_at}&maxResults={PAGE_SIZE}&orderBy=-created",
                 target.issue_url
             );
             let listing: CommentPage = self.get(target.site, OP, &url).await?;
-            let last = listing.is_last(start_at);
-            for comment in listing.comments {
-                if visit(comment).is_break() {
-                    return Ok(());
-                }
-            }
-            if last {
-                break;
-            }
-        }
+            let next = (!listing.is_last(start_at)).then_some(start_at + PAGE_SIZE);
+            Ok::<_, PortError>(Page {
+                items: listing.comments,
+                next,
+            })
+        };
+        scan_pages(MAX_PAGES, 0, fetch, visit).await?;
         Ok(())
     }
 

@@ -10,6 +10,7 @@
 //!   [`Dialect`]: how its API signals a rate limit and which body fields word its errors. Clients call [`send`]
 //!   and [`classify`] apart, to log the outcome with their own fields ([`log_outcome!`]; GitHub retries a 401
 //!   first); [`found`] reads a 404 as an object that is not there.
+//! - [`scan_pages`]: a listing read page after page, up to a page limit, whatever its cursor.
 //! - [`body`]: the hidden status marker and bodies cut to a provider's size limit.
 //! - [`status`]: the status message every provider posts, finds and edits: its tagged body, the test for our
 //!   own tagged message, the id its [`StatusRef`](crate::domain::StatusRef) holds, an edit's outcome.
@@ -18,6 +19,7 @@
 
 mod body;
 mod classify;
+mod pages;
 mod status;
 
 use std::{fmt::Write as _, time::Duration};
@@ -32,6 +34,7 @@ pub(crate) use self::body::status_tag;
 pub(crate) use self::{
     body::{checked_marker, fit, MARKER_PREFIX},
     classify::{classify, retry_after, string_field, Dialect, Signals},
+    pages::{scan_pages, Page, Scanned},
     status::{edited, is_status, status_id, stop_at, StatusFormat},
 };
 use crate::{error::PortError, ports::Secrets, secret::SecretString};

@@ -39,8 +39,8 @@ use crate::{
     domain::{Actor, SourceRef, StatusRef},
     error::PortError,
     outbound::{
-        self, encode_query_value, parse_value, retry_after, stop_at, string_field, Answer, Call, Dialect,
-        Signals,
+        self, encode_query_value, parse_value, retry_after, scan_pages, stop_at, string_field, Answer, Call,
+        Dialect, Page, Scanned, Signals,
     },
     ports::{foreign_source, Access, ContextMessage, SourceClient},
     provider::Outbound,
@@ -235,12 +235,11 @@ impl SlackClient {
         &self,
         source: &SlackSource,
         with_metadata: bool,
-        mut visit: impl FnMut(ThreadMessage) -> ControlFlow<B>,
+        visit: impl FnMut(ThreadMessage) -> ControlFlow<B>,
     ) -> Result<Option<B>, PortError> {
         const METHOD: &str = "conversations.replies";
-        let limit = PAGE_SIZE.to_string();
-        let mut cursor = String::new();
-        for _ in 0..MAX_PAGES {
+        let limit = &PAGE_SIZE.to_string();
+        let fetch = move |cursor: String| async move {
             let mut query = vec![
                 ("channel", source.channel.as_str()),
                 ("ts", source.thread_ts.as_str()),
@@ -253,18 +252,17 @@ impl SlackClient {
                 query.push(("cursor", cursor.as_str()));
             }
             let page: RepliesPage = self.get(source, METHOD, &query).await?;
-            for message in page.messages {
-                if let ControlFlow::Break(found) = visit(message) {
-                    return Ok(Some(found));
-                }
-            }
-            match page.response_metadata.and_then(|m| m.next_cursor) {
-                Some(next) if !next.is_empty() => cursor = next,
-                _ => return Ok(None),
-            }
+            let next = page.response_metadata.and_then(|m| m.next_cursor);
+            Ok::<_, PortError>(Page {
+                items: page.messages,
+                next: next.filter(|next| !next.is_empty()),
+            })
+        };
+        let scanned = scan_pages(MAX_PAGES, String::new(), fetch, visit).await?;
+        if matches!(scanned, Scanned::PageLimit) {
+            tracing::info!(team = %source.tenant, channel = %source.channel, pages = MAX_PAGES, "stopped reading the thread at the page limit");
         }
-        tracing::info!(team = %source.tenant, channel = %source.channel, pages = MAX_PAGES, "stopped reading the thread at the page limit");
-        Ok(None)
+        Ok(scanned.found())
     }
 
     /// Hookline's text as this source's message: Markdown → mrkdwn, the person as a real mention.
