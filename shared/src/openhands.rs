@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     error::PortError,
-    outbound::{self, parse_json, Answer, Call, Dialect, Signals},
+    outbound::{self, parse_json, scan_pages, stop_at, Answer, Call, Dialect, Page, Signals},
     ports::{
         ConversationStatus, Conversations, MessageDelivery, OpenHandsAuth, StartConversation, StartTask,
     },
@@ -96,13 +96,13 @@ impl OpenHandsClient {
         exchange(call, outbound, request).await
     }
 
-    /// One `?ids=` call for at most [`MAX_IDS_PER_REQUEST`] normalized ids, answered in request order.
+    /// One `?ids=` call of `call` for at most [`MAX_IDS_PER_REQUEST`] normalized ids, answered in request order.
     async fn statuses_chunk(
         &self,
+        call: Op<'_>,
         auth: &OpenHandsAuth,
         ids: &[String],
     ) -> Result<Vec<Option<ConversationStatus>>, PortError> {
-        let call = Op::new("conversation statuses", None);
         let mut url = self.url("/api/v1/app-conversations", call)?;
         url.query_pairs_mut()
             .extend_pairs(ids.iter().map(|id| ("ids", id.as_str())));
@@ -193,7 +193,7 @@ impl Conversations for OpenHandsClient {
         // Sequential on purpose: the app server throttles each client by sleeping, so parallel calls gain
         // little and only hold more connections.
         for chunk in ids.chunks(MAX_IDS_PER_REQUEST) {
-            out.extend(self.statuses_chunk(auth, chunk).await?);
+            out.extend(self.statuses_chunk(call, auth, chunk).await?);
         }
         Ok(out)
     }
@@ -236,14 +236,13 @@ impl Conversations for OpenHandsClient {
         let call = Op::new("find start task", Some(conversation_id));
         let id = require_id(call, conversation_id)?;
         // Tasks are listed newest first; the window starts a little before `since` for clock skew.
-        let created_after =
+        let window_start =
             std::time::UNIX_EPOCH + Duration::from_secs(since.saturating_sub(START_SEARCH_SLACK_SECS));
-        let created_after = humantime::format_rfc3339_seconds(created_after).to_string();
-        let mut page_id: Option<String> = None;
-        for _ in 0..MAX_START_SEARCH_PAGES {
+        let created_after = &humantime::format_rfc3339_seconds(window_start).to_string();
+        let fetch = move |page_id: Option<String>| async move {
             let mut url = self.url("/api/v1/app-conversations/start-tasks/search", call)?;
             url.query_pairs_mut()
-                .append_pair("created_at__gte", &created_after)
+                .append_pair("created_at__gte", created_after)
                 .append_pair("sort_order", "CREATED_AT_DESC")
                 .append_pair("limit", "100");
             if let Some(page) = &page_id {
@@ -251,16 +250,18 @@ impl Conversations for OpenHandsClient {
             }
             let response = self.send(call, self.http.get(url), auth).await?;
             let page: StartTaskPage = decode(call, &response)?;
-            let next = page.next_page_id.clone();
-            if let Some(task) = page.items.into_iter().find(|task| task.is_for(&id)) {
-                return task.into_task(call).map(Some);
-            }
-            match next {
-                Some(next) if !next.is_empty() => page_id = Some(next),
-                _ => break,
-            }
-        }
-        Ok(None)
+            let next = page.next_page_id.filter(|next| !next.is_empty());
+            Ok::<_, PortError>(Page {
+                items: page.items,
+                next: next.map(Some),
+            })
+        };
+        let visit = |task: RawStartTask| {
+            let found = task.is_for(&id);
+            stop_at(task, found)
+        };
+        let scanned = scan_pages(MAX_START_SEARCH_PAGES, None, fetch, visit).await?;
+        scanned.found().map(|task| task.into_task(call)).transpose()
     }
 
     async fn resume_sandbox(&self, auth: &OpenHandsAuth, sandbox_id: &str) -> Result<(), PortError> {
@@ -489,7 +490,6 @@ async fn exchange(call: Op<'_>, outbound: Call<'_>, request: RequestBuilder) -> 
 struct OpenHandsApi;
 
 impl Dialect for OpenHandsApi {
-    const DEFAULT_RATE_LIMIT_WAIT: Option<Duration> = None;
     const NAMES_REASON: bool = true;
 
     fn read(&self, answer: &Answer) -> Signals {
@@ -722,6 +722,11 @@ mod tests {
             Err(PortError::Permanent { detail, .. } | PortError::Transient { detail, .. }) => detail,
             other => panic!("expected an error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn statuses_and_rate_limits_are_classified_like_every_api() {
+        crate::outbound::testing::assert_common_classification(&OpenHandsApi);
     }
 
     #[test]

@@ -610,6 +610,11 @@ pub trait SourceClient: Send + Sync {
     }
 }
 
+/// The refusal of the [`SourceClient`] named `client` (`github client`) when handed another provider's `source`.
+pub(crate) fn foreign_source(client: &str, source: &SourceRef) -> PortError {
+    PortError::permanent(client, format!("cannot act on a {} source", source.provider()))
+}
+
 /// One earlier message of a thread, for the prompt.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ContextMessage {

@@ -34,10 +34,11 @@ use crate::{
     domain::{Actor, SourceRef, StatusRef},
     error::PortError,
     outbound::{
-        self, edited, encode_path_segment, fit, header_str, header_u64, is_status, parse_json,
-        parse_timestamp, status_id, stop_at, string_field, Answer, Call, Dialect, Signals, StatusFormat,
+        self, edited, encode_path_segment, fit, found, header_str, header_u64, is_status, parse_json,
+        parse_timestamp, scan_pages, status_id, stop_at, string_field, Answer, Call, Dialect, Page, Scanned,
+        Signals, StatusFormat,
     },
-    ports::{Access, ContextMessage, HeadBranch, SourceClient},
+    ports::{foreign_source, Access, ContextMessage, HeadBranch, SourceClient},
     provider::Outbound,
     secret::SecretString,
     text,
@@ -98,10 +99,7 @@ impl GithubClient {
                 let repo_url = format!("{}/repos/{}", self.api_url, repo_path(&source.repository)?);
                 Ok(Thread { source, repo_url })
             }
-            other => Err(PortError::permanent(
-                "github client",
-                format!("cannot act on a {} source", other.provider()),
-            )),
+            other => Err(foreign_source("github client", other)),
         }
     }
 
@@ -146,40 +144,16 @@ impl GithubClient {
                 retried = true;
                 continue;
             }
-            return match outbound::classify(&GithubApi, &call, &response) {
-                Ok(()) => {
-                    tracing::debug!(
-                        op,
-                        repo = %source.repository,
-                        number = source.number,
-                        status = response.status,
-                        "GitHub API call"
-                    );
-                    Ok(response)
-                }
-                Err(err) => {
-                    if err.is_transient() {
-                        tracing::warn!(
-                            op,
-                            repo = %source.repository,
-                            number = source.number,
-                            status = response.status,
-                            error = %err,
-                            "GitHub API call failed; retryable"
-                        );
-                    } else {
-                        tracing::info!(
-                            op,
-                            repo = %source.repository,
-                            number = source.number,
-                            status = response.status,
-                            error = %err,
-                            "GitHub API call refused"
-                        );
-                    }
-                    Err(err)
-                }
-            };
+            let result = outbound::classify(&GithubApi, &call, &response);
+            outbound::log_outcome!(
+                &result,
+                "GitHub",
+                status = response.status,
+                op,
+                repo = %source.repository,
+                number = source.number
+            );
+            return result.map(|()| response);
         }
     }
 
@@ -189,46 +163,41 @@ impl GithubClient {
         &self,
         thread: &Thread<'_>,
         kind: CommentKind,
-        mut visit: impl FnMut(Comment) -> ControlFlow<B>,
+        visit: impl FnMut(Comment) -> ControlFlow<B>,
     ) -> Result<Option<B>, PortError> {
         let op = match kind {
             CommentKind::Issue => "list issue comments",
             CommentKind::Review => "list review comments",
         };
-        let mut url = thread.comments_url(kind);
-        for page in 1..=MAX_PAGES {
+        let fetch = move |url: String| async move {
             let response = self.call(thread, op, Method::GET, &url, None).await?;
-            let comments: Vec<Comment> = parse_json(&what(op), &response.body)?;
-            for comment in comments {
-                if let ControlFlow::Break(found) = visit(comment) {
-                    return Ok(Some(found));
-                }
-            }
-            match next_page_url(&response.headers) {
-                // Never send the token anywhere but the API we were configured with.
-                Some(next) if next.starts_with(&format!("{}/", self.api_url)) => url = next,
-                Some(_) => {
+            let items: Vec<Comment> = parse_json(&what(op), &response.body)?;
+            // Never send the token anywhere but the API we were configured with.
+            let next = next_page_url(&response.headers).filter(|next| {
+                let ours = next.starts_with(&format!("{}/", self.api_url));
+                if !ours {
                     tracing::warn!(
                         op,
                         repo = %thread.source.repository,
                         number = thread.source.number,
                         "ignoring a pagination link outside the API base URL"
                     );
-                    return Ok(None);
                 }
-                None => return Ok(None),
-            }
-            if page == MAX_PAGES {
-                tracing::info!(
-                    op,
-                    repo = %thread.source.repository,
-                    number = thread.source.number,
-                    pages = MAX_PAGES,
-                    "stopped reading comments at the page limit"
-                );
-            }
+                ours
+            });
+            Ok::<_, PortError>(Page { items, next })
+        };
+        let scanned = scan_pages(MAX_PAGES, thread.comments_url(kind), fetch, visit).await?;
+        if matches!(scanned, Scanned::PageLimit) {
+            tracing::info!(
+                op,
+                repo = %thread.source.repository,
+                number = thread.source.number,
+                pages = MAX_PAGES,
+                "stopped reading comments at the page limit"
+            );
         }
-        Ok(None)
+        Ok(scanned.found())
     }
 
     /// Create a comment where this thread's messages go: a reply in the review thread for review comments,
@@ -307,11 +276,9 @@ impl SourceClient for GithubClient {
             thread.repo_url,
             encode_path_segment(actor_login)
         );
-        let response = match self.call(&thread, OP, Method::GET, &url, None).await {
-            Ok(response) => response,
+        let Some(response) = found(self.call(&thread, OP, Method::GET, &url, None).await)? else {
             // Not a collaborator (or no such user): no access.
-            Err(err) if err.status() == Some(404) => return Ok(Access::None),
-            Err(err) => return Err(err),
+            return Ok(Access::None);
         };
         let permission: CollaboratorPermission = parse_json(&what(OP), &response.body)?;
         let access = access_of(permission.role_name.as_deref(), permission.permission.as_deref());
@@ -885,82 +852,44 @@ mod tests {
     use reqwest::header::HeaderValue;
 
     use super::*;
-    use crate::outbound::testing::{answer as response, classify_at, wait as retry_after};
+    use crate::outbound::testing::{answer as response, assert_common_classification, classify_at, wait_at};
+
+    /// `x-ratelimit-remaining: 0` with the quota resetting at epoch second `reset`.
+    fn spent(reset: &str) -> [(&'static str, &str); 2] {
+        [("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", reset)]
+    }
 
     #[test]
     fn classifies_rate_limits_with_the_wait_github_asks_for() {
-        let now = 1_000_000;
-        let r = response(429, &[("retry-after", "7")], "");
-        assert_eq!(
-            retry_after(classify_at(&GithubApi, &r, now)),
-            Some(Duration::from_secs(7))
-        );
-
-        let r = response(
-            403,
-            &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1120")],
-            "{}",
-        );
-        assert_eq!(
-            retry_after(classify_at(&GithubApi, &r, now)),
-            Some(Duration::from_secs(120))
-        );
-
-        let r = response(
-            403,
-            &[],
-            r#"{"message":"You have exceeded a secondary rate limit."}"#,
-        );
-        assert_eq!(
-            retry_after(classify_at(&GithubApi, &r, now)),
-            Some(SECONDARY_LIMIT_WAIT)
-        );
-
-        // A reset in the past (skewed clock) still waits a moment; an absurd one is capped.
-        let r = response(
-            429,
-            &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "10")],
-            "",
-        );
-        assert_eq!(
-            retry_after(classify_at(&GithubApi, &r, now)),
-            Some(Duration::from_secs(1))
-        );
-        let r = response(429, &[("retry-after", "999999")], "");
-        assert_eq!(
-            retry_after(classify_at(&GithubApi, &r, now)),
-            Some(Duration::from_secs(3600))
-        );
+        assert_common_classification(&GithubApi);
+        let secondary = r#"{"message":"You have exceeded a secondary rate limit."}"#;
+        for (status, headers, body, wait) in [
+            (403, &spent("1120")[..], "{}", Duration::from_secs(120)),
+            (403, &[], secondary, SECONDARY_LIMIT_WAIT),
+            // A reset in the past (skewed clock) still waits a moment.
+            (429, &spent("10"), "", Duration::from_secs(1)),
+        ] {
+            let answer = response(status, headers, body);
+            assert_eq!(
+                wait_at(&GithubApi, &answer, 1_000_000),
+                Some(wait),
+                "HTTP {status} with {headers:?}: {body}"
+            );
+        }
     }
 
     /// GIVEN a reset at second 1005 seen at 1000.3 s THEN the wait is 5 s: 4 would retry at 1004.3, before it.
     #[test]
     fn a_reset_wait_is_rounded_up_from_a_fractional_now() {
-        let spent = |reset: &str| {
-            response(
-                403,
-                &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", reset)],
-                "{}",
-            )
-        };
-        for (now_ms, reset, secs) in [
-            (1_000_300, "1005", 5),
-            (1_000_000, "1005", 5),
-            (1_004_999, "1005", 1),
-        ] {
-            let wait = retry_after(classify_at(&GithubApi, &spent(reset), now_ms)).expect("a wait");
-            assert_eq!(wait, Duration::from_secs(secs), "reset {reset} at {now_ms} ms");
+        for (now_ms, secs) in [(1_000_300, 5), (1_000_000, 5), (1_004_999, 1)] {
+            let wait = wait_at(&GithubApi, &response(403, &spent("1005"), "{}"), now_ms).expect("a wait");
+            assert_eq!(wait, Duration::from_secs(secs), "reset 1005 at {now_ms} ms");
             assert!(u128::from(now_ms) + wait.as_millis() >= 1_005_000);
         }
     }
 
     #[test]
     fn classifies_other_statuses() {
-        assert!(classify_at(&GithubApi, &response(201, &[], ""), 0).is_ok());
-        assert_eq!(
-            retry_after(classify_at(&GithubApi, &response(502, &[], ""), 0)),
-            None
-        );
         let forbidden = classify_at(
             &GithubApi,
             &response(403, &[], r#"{"message":"Resource not accessible"}"#),

@@ -10,7 +10,7 @@
 //! Hookline's notes carry an invisible marker (`<!-- hookline:… -->`) so a status note can be found again
 //! after a crash and so Hookline's own text never feeds back into a prompt.
 
-use std::{borrow::Cow, collections::HashMap, time::Duration};
+use std::{borrow::Cow, collections::HashMap, ops::ControlFlow, time::Duration};
 
 use async_trait::async_trait;
 use reqwest::{header::ACCEPT, Method};
@@ -26,10 +26,10 @@ use crate::{
     domain::{Actor, SourceRef, StatusRef},
     error::PortError,
     outbound::{
-        self, edited, fit, header_str, header_u64, is_status, parse_json, parse_timestamp, status_id,
-        string_field, Answer, Call, Dialect, Signals, StatusFormat,
+        self, edited, fit, found, header_str, header_u64, is_status, parse_json, parse_timestamp, scan_pages,
+        status_id, string_field, Answer, Call, Dialect, Page, Scanned, Signals, StatusFormat,
     },
-    ports::{Access, ContextMessage, SourceClient},
+    ports::{foreign_source, Access, ContextMessage, SourceClient},
     provider::Outbound,
     text,
 };
@@ -37,7 +37,7 @@ use crate::{
 /// Page size for note listings (GitLab's maximum).
 pub const PAGE_SIZE: u32 = 100;
 /// Most pages read when scanning a thread's notes.
-pub const MAX_PAGES: u32 = 5;
+pub const MAX_PAGES: usize = 5;
 /// Wait for a 429 that names no time (some GitLab limiters send none).
 pub const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 /// Lowest access level that may trigger runs: Developer.
@@ -99,10 +99,7 @@ impl GitlabClient {
     /// The one place a [`SourceRef`] is interpreted: other providers' variants and unknown tenants are refused.
     fn thread<'a>(&'a self, source: &'a SourceRef) -> Result<Thread<'a>, PortError> {
         let SourceRef::Gitlab(source) = source else {
-            return Err(PortError::permanent(
-                "gitlab client",
-                format!("cannot act on a {} source", source.provider()),
-            ));
+            return Err(foreign_source("gitlab client", source));
         };
         self.checked(Cow::Borrowed(source))
     }
@@ -162,20 +159,17 @@ impl GitlabClient {
         let response = outbound::send(&call, request).await.inspect_err(|err| {
             tracing::warn!(op, tenant = %source.tenant, project = source.project_id, iid = source.iid, error = %err, "GitLab request failed");
         })?;
-        match outbound::classify(&GitlabApi, &call, &response) {
-            Ok(()) => {
-                tracing::debug!(op, tenant = %source.tenant, project = source.project_id, iid = source.iid, status = response.status, "GitLab API call");
-                Ok(response)
-            }
-            Err(err) => {
-                if err.is_transient() {
-                    tracing::warn!(op, tenant = %source.tenant, project = source.project_id, iid = source.iid, status = response.status, error = %err, "GitLab API call failed; retryable");
-                } else {
-                    tracing::info!(op, tenant = %source.tenant, project = source.project_id, iid = source.iid, status = response.status, error = %err, "GitLab API call refused");
-                }
-                Err(err)
-            }
-        }
+        let result = outbound::classify(&GitlabApi, &call, &response);
+        outbound::log_outcome!(
+            &result,
+            "GitLab",
+            status = response.status,
+            op,
+            tenant = %source.tenant,
+            project = source.project_id,
+            iid = source.iid
+        );
+        result.map(|()| response)
     }
 
     /// The notes of the issue / merge request, oldest first.
@@ -184,32 +178,35 @@ impl GitlabClient {
         self.pages(thread, "list notes", &url).await
     }
 
-    /// Every item of a listing at `url`, at most [`MAX_PAGES`] pages. Pages are
-    /// followed with `X-Next-Page` on URLs built here, so the token never goes anywhere but the configured API.
+    /// Every item of a listing at `url`, at most [`MAX_PAGES`] pages. Pages are followed with `X-Next-Page` (while
+    /// it moves on) on URLs built here, so the token never goes anywhere but the configured API.
     async fn pages<T: DeserializeOwned>(
         &self,
         thread: &Thread<'_>,
         op: &'static str,
         url: &str,
     ) -> Result<Vec<T>, PortError> {
-        let mut all = Vec::new();
-        let mut page = 1u32;
-        loop {
-            let joiner = if url.contains('?') { '&' } else { '?' };
+        let joiner = if url.contains('?') { '&' } else { '?' };
+        let fetch = move |page: u32| async move {
             let url = format!("{url}{joiner}per_page={PAGE_SIZE}&page={page}");
             let response = self.call(thread, op, Method::GET, &url, None).await?;
             let items: Vec<T> = parse_json(&what(op), &response.body)?;
-            all.extend(items);
             let next = header_str(&response.headers, "x-next-page").and_then(|v| v.parse::<u32>().ok());
-            match next {
-                Some(next) if next > page && page < MAX_PAGES => page = next,
-                Some(_) => {
-                    tracing::info!(op, tenant = %thread.source.tenant, project = thread.source.project_id, iid = thread.source.iid, "stopped reading at the page limit");
-                    return Ok(all);
-                }
-                None => return Ok(all),
-            }
+            Ok::<_, PortError>(Page {
+                items,
+                next: next.filter(|next| *next > page),
+            })
+        };
+        let mut all = Vec::new();
+        let scanned = scan_pages(MAX_PAGES, 1, fetch, |item| {
+            all.push(item);
+            ControlFlow::<()>::Continue(())
+        })
+        .await?;
+        if matches!(scanned, Scanned::PageLimit) {
+            tracing::info!(op, tenant = %thread.source.tenant, project = thread.source.project_id, iid = thread.source.iid, "stopped reading at the page limit");
         }
+        Ok(all)
     }
 
     /// Create a note where this thread's messages go: a reply in the discussion for discussion triggers, a
@@ -299,10 +296,8 @@ impl SourceClient for GitlabClient {
             }
         }
         let url = format!("{}/members/all/{}", thread.project_url, thread.source.actor_id);
-        let response = match self.call(&thread, OP, Method::GET, &url, None).await {
-            Ok(response) => response,
-            Err(err) if err.status() == Some(404) => return Ok(Access::None),
-            Err(err) => return Err(err),
+        let Some(response) = found(self.call(&thread, OP, Method::GET, &url, None).await)? else {
+            return Ok(Access::None);
         };
         let member: Member = parse_json(&what(OP), &response.body)?;
         let active = member.state.as_deref().is_none_or(|s| s == "active");
@@ -427,10 +422,8 @@ impl GitlabClient {
     async fn confirms_note(&self, thread: &Thread<'_>, note_id: u64) -> Result<bool, PortError> {
         const OP: &str = "read note";
         let url = format!("{}/notes/{note_id}", thread.item_url);
-        let response = match self.call(thread, OP, Method::GET, &url, None).await {
-            Ok(response) => response,
-            Err(err) if err.status() == Some(404) => return Ok(false),
-            Err(err) => return Err(err),
+        let Some(response) = found(self.call(thread, OP, Method::GET, &url, None).await)? else {
+            return Ok(false);
         };
         let note: Note = parse_json(&what(OP), &response.body)?;
         let by_actor = note.author.as_ref().and_then(|a| a.id) == Some(thread.source.actor_id);
@@ -501,10 +494,8 @@ impl ItemReader for GitlabClient {
         let Some(project_path) = self.project_path(&thread, item.project_id).await? else {
             return Ok(None);
         };
-        let response = match self.call(&thread, OP, Method::GET, &thread.item_url, None).await {
-            Ok(response) => response,
-            Err(err) if err.status() == Some(404) => return Ok(None),
-            Err(err) => return Err(err),
+        let Some(response) = found(self.call(&thread, OP, Method::GET, &thread.item_url, None).await)? else {
+            return Ok(None);
         };
         let read: Item = parse_json(&what(OP), &response.body)?;
         let mut source_branch = read.source_branch.filter(|b| !b.is_empty());
@@ -643,14 +634,11 @@ impl GitlabClient {
     async fn project_path(&self, thread: &Thread<'_>, project_id: u64) -> Result<Option<String>, PortError> {
         const OP: &str = "read project";
         let url = format!("{}/projects/{project_id}", thread.tenant.api_url);
-        match self.call(thread, OP, Method::GET, &url, None).await {
-            Ok(response) => Ok(
-                Some(parse_json::<Project>(&what(OP), &response.body)?.path_with_namespace)
-                    .filter(|p| !p.is_empty()),
-            ),
-            Err(err) if err.status() == Some(404) => Ok(None),
-            Err(err) => Err(err),
-        }
+        let Some(response) = found(self.call(thread, OP, Method::GET, &url, None).await)? else {
+            return Ok(None);
+        };
+        let project: Project = parse_json(&what(OP), &response.body)?;
+        Ok(Some(project.path_with_namespace).filter(|p| !p.is_empty()))
     }
 }
 
@@ -723,26 +711,18 @@ struct Member {
     state: Option<String>,
 }
 
-/// The fields of an issue or merge request that Hookline reads back.
-#[derive(Debug, Deserialize)]
+/// The fields of an issue or merge request that Hookline reads back; any of them may be missing.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 struct Item {
-    #[serde(default)]
     title: Option<String>,
-    #[serde(default)]
     description: Option<String>,
-    #[serde(default)]
     web_url: Option<String>,
-    #[serde(default)]
     source_branch: Option<String>,
-    #[serde(default)]
     source_project_id: Option<u64>,
-    #[serde(default)]
     target_project_id: Option<u64>,
-    #[serde(default)]
     author: Option<Author>,
-    #[serde(default)]
     assignees: Vec<Author>,
-    #[serde(default)]
     updated_at: Option<String>,
 }
 
@@ -775,52 +755,43 @@ mod tests {
     use super::*;
     use crate::outbound::{
         status_tag,
-        testing::{answer as response, classify_at, wait as retry_after},
+        testing::{answer as response, assert_common_classification, classify_at, wait_at},
     };
 
     #[test]
     fn rate_limits_wait_as_gitlab_asks() {
-        let now = 1_000_000;
-        let r = response(429, &[("retry-after", "7"), ("ratelimit-reset", "1100")], "");
-        assert_eq!(
-            retry_after(classify_at(&GitlabApi, &r, now)),
-            Some(Duration::from_secs(7))
-        );
-        let r = response(429, &[("ratelimit-reset", "1120")], "");
-        assert_eq!(
-            retry_after(classify_at(&GitlabApi, &r, now)),
-            Some(Duration::from_secs(120))
-        );
-        let r = response(429, &[("ratelimit-reset", "10")], "");
-        assert_eq!(
-            retry_after(classify_at(&GitlabApi, &r, now)),
-            Some(Duration::from_secs(1))
-        );
-        // Seen at 1000.3 s, a reset at second 1005 is 4.7 s away: waiting 4 would retry before it.
-        let r = response(429, &[("ratelimit-reset", "1005")], "");
-        assert_eq!(
-            retry_after(classify_at(&GitlabApi, &r, 1_000_300)),
-            Some(Duration::from_secs(5))
-        );
-        let r = response(429, &[], r#"{"message":"Retry later"}"#);
-        assert_eq!(
-            retry_after(classify_at(&GitlabApi, &r, now)),
-            Some(DEFAULT_RATE_LIMIT_WAIT)
-        );
-        let r = response(429, &[("retry-after", "999999")], "");
-        assert_eq!(
-            retry_after(classify_at(&GitlabApi, &r, now)),
-            Some(Duration::from_secs(3600))
-        );
+        assert_common_classification(&GitlabApi);
+        let secs = Duration::from_secs;
+        for (headers, body, now_ms, wait) in [
+            // `Retry-After` wins over the reset.
+            (
+                &[("retry-after", "7"), ("ratelimit-reset", "1100")][..],
+                "",
+                1_000_000,
+                secs(7),
+            ),
+            (&[("ratelimit-reset", "1120")], "", 1_000_000, secs(120)),
+            (&[("ratelimit-reset", "10")], "", 1_000_000, secs(1)),
+            // Seen at 1000.3 s, a reset at second 1005 is 4.7 s away: waiting 4 would retry before it.
+            (&[("ratelimit-reset", "1005")], "", 1_000_300, secs(5)),
+            (
+                &[],
+                r#"{"message":"Retry later"}"#,
+                1_000_000,
+                DEFAULT_RATE_LIMIT_WAIT,
+            ),
+        ] {
+            let answer = response(429, headers, body);
+            assert_eq!(
+                wait_at(&GitlabApi, &answer, now_ms),
+                Some(wait),
+                "{headers:?} at {now_ms} ms: {body}"
+            );
+        }
     }
 
     #[test]
     fn other_statuses() {
-        assert!(classify_at(&GitlabApi, &response(201, &[], ""), 0).is_ok());
-        assert_eq!(
-            retry_after(classify_at(&GitlabApi, &response(502, &[], ""), 0)),
-            None
-        );
         match classify_at(
             &GitlabApi,
             &response(404, &[], r#"{"message":"404 Member Not Found"}"#),

@@ -15,7 +15,7 @@
 //! among the issue's available transitions; an issue whose status category is done, or whose status reads
 //! as cancelled, is never moved.
 
-use std::time::Duration;
+use std::{ops::ControlFlow, time::Duration};
 
 use async_trait::async_trait;
 use base64::{engine::general_purpose::STANDARD as BASE64, Engine as _};
@@ -34,10 +34,10 @@ use crate::{
     domain::{Actor, SourceRef, StatusRef},
     error::PortError,
     outbound::{
-        self, checked_marker, parse_json, parse_timestamp, Answer, Call, Dialect, Signals, INTAKE_TIMEOUT,
-        REQUEST_TIMEOUT,
+        self, checked_marker, parse_json, parse_timestamp, scan_pages, Answer, Call, Dialect, Page, Signals,
+        INTAKE_TIMEOUT, REQUEST_TIMEOUT,
     },
-    ports::{Access, ContextMessage, SourceClient},
+    ports::{foreign_source, Access, ContextMessage, SourceClient},
     provider::Outbound,
     secret::SecretString,
     text,
@@ -46,7 +46,7 @@ use crate::{
 /// Page size for comment listings (Jira's maximum for this resource).
 pub const PAGE_SIZE: u32 = 100;
 /// Most pages read when scanning an issue's comments.
-pub const MAX_PAGES: u32 = 5;
+pub const MAX_PAGES: usize = 5;
 /// Comment entity property that marks Hookline's status comments.
 pub const PROPERTY_KEY: &str = "hookline";
 /// Wait after a 429 that names no time.
@@ -124,10 +124,7 @@ impl JiraClient {
     /// The one place a [`SourceRef`] is interpreted.
     fn thread<'a>(&'a self, source: &'a SourceRef) -> Result<Thread<'a>, PortError> {
         let SourceRef::Jira(source) = source else {
-            return Err(PortError::permanent(
-                "jira client",
-                format!("cannot act on a {} source", source.provider()),
-            ));
+            return Err(foreign_source("jira client", source));
         };
         let site = self.site(&source.tenant)?;
         let issue_url = format!(
@@ -178,21 +175,9 @@ impl JiraClient {
         let response = outbound::send(&call, request).await.inspect_err(|err| {
             tracing::warn!(op, site = %site.name, error = %err, "Jira request failed");
         })?;
-        let status = response.status;
-        match outbound::classify(&JiraApi, &call, &response) {
-            Ok(()) => {
-                tracing::debug!(op, site = %site.name, status, "Jira API call");
-                Ok(response)
-            }
-            Err(err) => {
-                if err.is_transient() {
-                    tracing::warn!(op, site = %site.name, status, error = %err, "Jira API call failed; retryable");
-                } else {
-                    tracing::info!(op, site = %site.name, status, error = %err, "Jira API call refused");
-                }
-                Err(err)
-            }
-        }
+        let result = outbound::classify(&JiraApi, &call, &response);
+        outbound::log_outcome!(&result, "Jira", status = response.status, op, site = %site.name);
+        result.map(|()| response)
     }
 
     /// `GET` of `url` within the [`REQUEST_TIMEOUT`], its answer read as `T`.
@@ -220,14 +205,27 @@ impl JiraClient {
             .await
     }
 
-    /// One page of the issue's comments, newest first.
-    async fn comment_page(&self, target: &Thread<'_>, start_at: u32) -> Result<CommentPage, PortError> {
+    /// Feed the issue's comments to `visit`, newest first, for at most [`MAX_PAGES`] pages, until it breaks.
+    async fn scan_comments(
+        &self,
+        target: &Thread<'_>,
+        visit: impl FnMut(ListedComment) -> ControlFlow<()>,
+    ) -> Result<(), PortError> {
         const OP: &str = "list comments";
-        let url = format!(
-            "{}/comment?startAt={start_at}&maxResults={PAGE_SIZE}&orderBy=-created",
-            target.issue_url
-        );
-        self.get(target.site, OP, &url).await
+        let fetch = move |start_at: u32| async move {
+            let url = format!(
+                "{}/comment?startAt={start_at}&maxResults={PAGE_SIZE}&orderBy=-created",
+                target.issue_url
+            );
+            let listing: CommentPage = self.get(target.site, OP, &url).await?;
+            let next = (!listing.is_last(start_at)).then_some(start_at + PAGE_SIZE);
+            Ok::<_, PortError>(Page {
+                items: listing.comments,
+                next,
+            })
+        };
+        scan_pages(MAX_PAGES, 0, fetch, visit).await?;
+        Ok(())
     }
 
     /// Create a comment on the issue; `marker` becomes the `hookline` entity property.
@@ -394,19 +392,13 @@ impl SourceClient for JiraClient {
         let target = self.thread(source)?;
         let marker = checked_marker(marker, STATUS_MARKER)?;
         let mut own: Vec<u64> = Vec::new();
-        for page in 0..MAX_PAGES {
-            let listing = self.comment_page(&target, page * PAGE_SIZE).await?;
-            own.extend(
-                listing
-                    .comments
-                    .iter()
-                    .filter(|c| c.is_by(&target.site.bot_account_id))
-                    .filter_map(|c| c.id.parse::<u64>().ok()),
-            );
-            if listing.is_last(page * PAGE_SIZE) {
-                break;
+        self.scan_comments(&target, |comment| {
+            if comment.is_by(&target.site.bot_account_id) {
+                own.extend(comment.id.parse::<u64>().ok());
             }
-        }
+            ControlFlow::Continue(())
+        })
+        .await?;
         if own.is_empty() {
             return Ok(None);
         }
@@ -456,35 +448,27 @@ impl SourceClient for JiraClient {
     async fn thread_context(&self, source: &SourceRef, until: u64) -> Result<Vec<ContextMessage>, PortError> {
         let target = self.thread(source)?;
         let mut newest_first: Vec<ContextMessage> = Vec::new();
-        'pages: for page in 0..MAX_PAGES {
-            let listing = self.comment_page(&target, page * PAGE_SIZE).await?;
-            let last = listing.is_last(page * PAGE_SIZE);
-            for comment in listing.comments {
-                if newest_first.len() >= text::MAX_CONTEXT_MESSAGES {
-                    break 'pages;
-                }
-                // Restricted comments (to a role or group, or internal to a service desk's agents) stay out of a
-                // prompt whose result is posted for everyone who can see the issue.
-                if comment.is_by(&target.site.bot_account_id) || comment.is_restricted() {
-                    continue;
-                }
-                // A comment without a readable time cannot be shown to predate the trigger: leave it out.
-                let Some(created) = comment.created.as_deref().and_then(parse_timestamp) else {
-                    continue;
-                };
-                if created > until {
-                    continue;
-                }
+        self.scan_comments(&target, |comment| {
+            if newest_first.len() >= text::MAX_CONTEXT_MESSAGES {
+                return ControlFlow::Break(());
+            }
+            // Restricted comments (to a role or group, or internal to a service desk's agents) stay out of a
+            // prompt whose result is posted for everyone who can see the issue.
+            if comment.is_by(&target.site.bot_account_id) || comment.is_restricted() {
+                return ControlFlow::Continue(());
+            }
+            // A comment without a readable time cannot be shown to predate the trigger: leave it out.
+            let Some(created) = comment.created.as_deref().and_then(parse_timestamp) else {
+                return ControlFlow::Continue(());
+            };
+            if created <= until {
                 let text = adf::body_text(&comment.body, MentionStyle::Display);
                 let author = comment.author.map(|a| a.display_name);
-                if let Some(message) = ContextMessage::earlier(author, "unknown", &text) {
-                    newest_first.push(message);
-                }
+                newest_first.extend(ContextMessage::earlier(author, "unknown", &text));
             }
-            if last {
-                break;
-            }
-        }
+            ControlFlow::Continue(())
+        })
+        .await?;
         newest_first.reverse();
         Ok(newest_first)
     }
@@ -702,15 +686,7 @@ struct DescriptionFields {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbound::{
-        testing::{answer, wait},
-        MAX_RETRY_AFTER,
-    };
-
-    fn response(status: u16, retry_after: Option<&str>, body: &str) -> Answer {
-        let headers: Vec<_> = retry_after.map(|v| ("retry-after", v)).into_iter().collect();
-        answer(status, &headers, body)
-    }
+    use crate::outbound::testing::{answer, assert_common_classification};
 
     fn classify(what: &str, response: &Answer) -> Result<(), PortError> {
         outbound::classify(&JiraApi, &Call::new(what), response)
@@ -718,38 +694,20 @@ mod tests {
 
     #[test]
     fn rate_limits_and_outages_honour_retry_after() {
-        assert_eq!(
-            wait(classify("t", &response(429, Some("7"), ""))),
-            Some(Duration::from_secs(7))
-        );
-        assert_eq!(
-            wait(classify("t", &response(429, None, ""))),
-            Some(DEFAULT_RATE_LIMIT_WAIT)
-        );
-        assert_eq!(
-            wait(classify("t", &response(503, Some("12"), ""))),
-            Some(Duration::from_secs(12))
-        );
-        assert_eq!(wait(classify("t", &response(503, None, ""))), None);
-        assert_eq!(
-            wait(classify("t", &response(429, Some("999999"), ""))),
-            Some(MAX_RETRY_AFTER)
-        );
-        assert_eq!(wait(classify("t", &response(502, None, ""))), None);
+        assert_common_classification(&JiraApi);
     }
 
     #[test]
     fn other_statuses() {
-        assert!(classify("t", &response(201, None, "")).is_ok());
         assert!(matches!(
-            classify("t", &response(404, None, "")),
+            classify("t", &answer(404, &[], "")),
             Err(PortError::NotFound { .. })
         ));
         match classify(
             "t",
-            &response(
+            &answer(
                 400,
-                None,
+                &[],
                 r#"{"errorMessages":[],"errors":{"body":"Comment body can not be empty!"}}"#,
             ),
         ) {
@@ -760,10 +718,7 @@ mod tests {
             }) => assert_eq!(detail, "HTTP 400: body: Comment body can not be empty!"),
             other => panic!("expected permanent, got {other:?}"),
         }
-        match classify(
-            "t",
-            &response(403, None, r#"{"errorMessages":["No permission"]}"#),
-        ) {
+        match classify("t", &answer(403, &[], r#"{"errorMessages":["No permission"]}"#)) {
             Err(PortError::Permanent { detail, .. }) => assert_eq!(detail, "HTTP 403: No permission"),
             other => panic!("expected permanent, got {other:?}"),
         }

@@ -22,8 +22,8 @@ use super::{config::NEVER_MOVED_STATE_TYPES, LinearConfig, LinearSource, LinearT
 use crate::{
     domain::{Actor, SourceRef, StatusRef},
     error::PortError,
-    outbound::{self, fit, header_u64, parse_timestamp, Answer, Call, Dialect, Signals},
-    ports::{Access, ContextMessage, SourceClient},
+    outbound::{self, fit, header_u64, parse_timestamp, parse_value, Answer, Call, Dialect, Signals},
+    ports::{foreign_source, Access, ContextMessage, SourceClient},
     provider::Outbound,
     text,
 };
@@ -123,10 +123,7 @@ impl LinearClient {
                 }
                 Ok((source, tenant))
             }
-            other => Err(PortError::permanent(
-                "linear client",
-                format!("cannot act on a {} source", other.provider()),
-            )),
+            other => Err(foreign_source("linear client", other)),
         }
     }
 
@@ -157,18 +154,9 @@ impl LinearClient {
             .credentials(&credentials)
             .at(self.out.clock.now_millis());
         let answer = outbound::send(&call, request).await?;
-        let status = answer.status;
         let result =
             outbound::classify(&LinearApi, &call, &answer).and_then(|()| graphql_data(&what, &answer));
-        match &result {
-            Ok(_) => tracing::debug!(op, tenant = %tenant.name, status, "Linear API call"),
-            Err(err) if err.is_transient() => {
-                tracing::warn!(op, tenant = %tenant.name, status, error = %err, "Linear API call failed; retryable")
-            }
-            Err(err) => {
-                tracing::info!(op, tenant = %tenant.name, status, error = %err, "Linear API call refused")
-            }
-        }
+        outbound::log_outcome!(&result, "Linear", status = answer.status, op, tenant = %tenant.name);
         result
     }
 
@@ -265,8 +253,7 @@ impl SourceClient for LinearClient {
         let variables = json!({ "id": source.issue_id, "user": actor.id });
         let data = self.graphql(tenant, OP, TEAM_MEMBER, variables).await?;
         let members: Vec<TeamMember> =
-            serde_json::from_value(data["issue"]["team"]["members"]["nodes"].clone())
-                .map_err(|e| PortError::permanent(what(OP), format!("unexpected answer: {e}")))?;
+            parse_value(&what(OP), data["issue"]["team"]["members"]["nodes"].clone())?;
         let access = match members.iter().find(|m| m.id == actor.id) {
             Some(m) if m.active && !m.guest && m.admin => Access::Maintain,
             Some(m) if m.active && !m.guest => Access::Trigger,
@@ -678,7 +665,7 @@ fn quota_reset_ms(headers: &HeaderMap) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbound::testing::{answer, wait as retry_after};
+    use crate::outbound::testing::{answer, assert_common_classification, wait as retry_after};
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         answer(200, pairs, "").headers
@@ -702,11 +689,14 @@ mod tests {
 
     const NOW_MS: u64 = 1_714_478_400_000;
 
+    /// [`classify`] of `body` answered with `status` and no headers.
+    fn classify_body(status: u16, body: &[u8]) -> Result<Value, PortError> {
+        classify("t", status, &HeaderMap::new(), body, NOW_MS)
+    }
+
     #[test]
     fn rate_limits_are_transient_with_linears_wait() {
-        let r = classify("t", 429, &headers(&[("retry-after", "7")]), b"", NOW_MS);
-        assert_eq!(retry_after(r), Some(Duration::from_secs(7)));
-
+        assert_common_classification(&LinearApi);
         let body = br#"{"errors":[{"message":"Rate limit exceeded","extensions":{"code":"RATELIMITED","type":"ratelimited"}}]}"#;
         let reset = (NOW_MS + 42_500).to_string();
         let h = headers(&[
@@ -725,28 +715,17 @@ mod tests {
             Some(Duration::from_secs(42))
         );
         assert_eq!(
-            retry_after(classify("t", 200, &HeaderMap::new(), body, NOW_MS)),
+            retry_after(classify_body(200, body)),
             Some(DEFAULT_RATE_LIMIT_WAIT)
-        );
-        let absurd = headers(&[("retry-after", "999999")]);
-        assert_eq!(
-            retry_after(classify("t", 429, &absurd, b"", NOW_MS)),
-            Some(Duration::from_secs(3600))
         );
     }
 
     #[test]
     fn graphql_errors_and_statuses_are_classified() {
-        let ok = classify("t", 200, &HeaderMap::new(), br#"{"data":{"x":1}}"#, NOW_MS);
+        let ok = classify_body(200, br#"{"data":{"x":1}}"#);
         assert_eq!(ok.ok(), Some(json!({"x": 1})));
 
-        let refused = classify(
-            "t",
-            200,
-            &HeaderMap::new(),
-            br#"{"data":null,"errors":[{"message":"Argument Validation Error","extensions":{"type":"invalid input"}}]}"#,
-            NOW_MS,
-        );
+        let refused = classify_body(200, br#"{"data":null,"errors":[{"message":"Argument Validation Error","extensions":{"type":"invalid input"}}]}"#);
         match refused {
             Err(PortError::Permanent {
                 status: None, detail, ..
@@ -755,33 +734,14 @@ mod tests {
             }
             other => panic!("expected permanent, got {other:?}"),
         }
-        let missing = classify(
-            "t",
-            200,
-            &HeaderMap::new(),
-            br#"{"errors":[{"message":"Entity not found: Comment","extensions":{"type":"invalid input","code":"INPUT_ERROR"}}]}"#,
-            NOW_MS,
-        );
+        let missing = classify_body(200, br#"{"errors":[{"message":"Entity not found: Comment","extensions":{"type":"invalid input","code":"INPUT_ERROR"}}]}"#);
         assert!(matches!(missing, Err(PortError::NotFound { .. })));
-        let internal = classify(
-            "t",
+        let internal = classify_body(
             200,
-            &HeaderMap::new(),
             br#"{"errors":[{"message":"boom","extensions":{"type":"internal error"}}]}"#,
-            NOW_MS,
         );
         assert!(matches!(internal, Err(PortError::Transient { .. })));
-        assert_eq!(
-            retry_after(classify("t", 502, &HeaderMap::new(), b"", NOW_MS)),
-            None
-        );
-        let unauthorized = classify(
-            "t",
-            401,
-            &HeaderMap::new(),
-            br#"{"errors":[{"message":"Authentication required","extensions":{"type":"authentication error"}}]}"#,
-            NOW_MS,
-        );
+        let unauthorized = classify_body(401, br#"{"errors":[{"message":"Authentication required","extensions":{"type":"authentication error"}}]}"#);
         assert!(matches!(
             unauthorized,
             Err(PortError::Permanent {
@@ -790,7 +750,7 @@ mod tests {
             })
         ));
         assert!(matches!(
-            classify("t", 200, &HeaderMap::new(), b"not json", NOW_MS),
+            classify_body(200, b"not json"),
             Err(PortError::Permanent { .. })
         ));
     }

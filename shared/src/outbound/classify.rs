@@ -23,9 +23,9 @@ use crate::{error::PortError, secret::SecretString};
 
 /// How one remote API speaks, as far as classifying its answers goes.
 pub(crate) trait Dialect {
-    /// The wait for a rate limit that names none (no `Retry-After`, no reset); `None` where the API suggests
-    /// none.
-    const DEFAULT_RATE_LIMIT_WAIT: Option<Duration>;
+    /// The wait for a rate limit that names none (no `Retry-After`, no reset); `None` (the default) where the
+    /// API suggests none.
+    const DEFAULT_RATE_LIMIT_WAIT: Option<Duration> = None;
     /// Whether details name the status with its reason phrase (`HTTP 404 Not Found`).
     const NAMES_REASON: bool = false;
     /// Whether a 2xx body can carry an error or a rate limit (GraphQL `errors`, an `ok: false` envelope):
@@ -188,7 +188,6 @@ mod tests {
     struct Plain;
 
     impl Dialect for Plain {
-        const DEFAULT_RATE_LIMIT_WAIT: Option<Duration> = None;
         const ERRORS_IN_SUCCESS: bool = true;
         fn read(&self, answer: &Answer) -> Signals {
             Signals {

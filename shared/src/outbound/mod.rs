@@ -8,7 +8,9 @@
 //!   [`MAX_ERROR_BODY_BYTES`]); only a missing answer is an error here, classified by [`transport_error`].
 //! - [`classify`]: the single mapping from an answer to success or a [`PortError`]. A client supplies only its
 //!   [`Dialect`]: how its API signals a rate limit and which body fields word its errors. Clients call [`send`]
-//!   and [`classify`] apart, to log the outcome with their own fields (and GitHub to retry a 401 first).
+//!   and [`classify`] apart, to log the outcome with their own fields ([`log_outcome!`]; GitHub retries a 401
+//!   first); [`found`] reads a 404 as an object that is not there.
+//! - [`scan_pages`]: a listing read page after page, up to a page limit, whatever its cursor.
 //! - [`body`]: the hidden status marker and bodies cut to a provider's size limit.
 //! - [`status`]: the status message every provider posts, finds and edits: its tagged body, the test for our
 //!   own tagged message, the id its [`StatusRef`](crate::domain::StatusRef) holds, an edit's outcome.
@@ -17,6 +19,7 @@
 
 mod body;
 mod classify;
+mod pages;
 mod status;
 
 use std::{fmt::Write as _, time::Duration};
@@ -31,6 +34,7 @@ pub(crate) use self::body::status_tag;
 pub(crate) use self::{
     body::{checked_marker, fit, MARKER_PREFIX},
     classify::{classify, retry_after, string_field, Dialect, Signals},
+    pages::{scan_pages, Page, Scanned},
     status::{edited, is_status, status_id, stop_at, StatusFormat},
 };
 use crate::{error::PortError, ports::Secrets, secret::SecretString};
@@ -177,6 +181,40 @@ pub(crate) async fn send(call: &Call<'_>, request: RequestBuilder) -> Result<Ans
     Answer::read(response, call).await
 }
 
+/// Log a classified call's outcome with the client's own fields, then `status` and (on failure) `error`: done
+/// at DEBUG, a failure a retry may fix at WARN, a refusal at INFO. `$api` names the remote in the messages
+/// (`"Jira"`: `Jira API call`, `Jira API call failed; retryable`, `Jira API call refused`). A macro because a
+/// log line's level and fields are fixed where it is written.
+macro_rules! log_outcome {
+    ($outcome:expr, $api:literal, status = $status:expr, $($field:tt)+) => {
+        match $outcome {
+            Ok(_) => tracing::debug!($($field)+, status = $status, concat!($api, " API call")),
+            Err(err) if err.is_transient() => tracing::warn!(
+                $($field)+,
+                status = $status,
+                error = %err,
+                concat!($api, " API call failed; retryable")
+            ),
+            Err(err) => tracing::info!(
+                $($field)+,
+                status = $status,
+                error = %err,
+                concat!($api, " API call refused")
+            ),
+        }
+    };
+}
+pub(crate) use log_outcome;
+
+/// A call's result, with "the object asked for is not there" (HTTP 404) as `None`; other errors as they came.
+pub(crate) fn found<T>(result: Result<T, PortError>) -> Result<Option<T>, PortError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(err) if err.status() == Some(404) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
 /// A request that got no answer: transient (timed out, connection refused or reset), except what retrying
 /// cannot fix (a request that could not be built, a redirect loop). The detail names the kind of failure and
 /// then the cause chain, without the URL (the call's name says what was asked).
@@ -224,6 +262,12 @@ pub(crate) fn parse_json<T: DeserializeOwned>(what: &str, body: &[u8]) -> Result
             ),
         )
     })
+}
+
+/// A JSON value already read from a 2xx body (a Web API object, GraphQL `data`) as `T`; one that does not fit is
+/// permanent.
+pub(crate) fn parse_value<T: DeserializeOwned>(what: &str, value: serde_json::Value) -> Result<T, PortError> {
+    serde_json::from_value(value).map_err(|e| PortError::permanent(what, format!("unexpected answer: {e}")))
 }
 
 /// A header's value, trimmed, when it is text.
@@ -317,12 +361,33 @@ pub(crate) mod testing {
 
     use reqwest::header::{HeaderMap, HeaderValue};
 
-    use super::{classify, Answer, Call, Dialect};
+    use super::{classify, Answer, Call, Dialect, MAX_RETRY_AFTER};
     use crate::error::PortError;
 
     /// [`classify`] of `answer` to a call made at `now_ms`.
     pub(crate) fn classify_at(dialect: &impl Dialect, answer: &Answer, now_ms: u64) -> Result<(), PortError> {
         classify(dialect, &Call::new("t").at(now_ms), answer)
+    }
+
+    /// The wait of `answer` classified at `now_ms`; panics unless it is a transient error.
+    pub(crate) fn wait_at(dialect: &impl Dialect, answer: &Answer, now_ms: u64) -> Option<Duration> {
+        wait(classify_at(dialect, answer, now_ms))
+    }
+
+    /// What [`classify`] does alike whatever the dialect: a 2xx succeeds; a 5xx waits its `Retry-After` or
+    /// names no wait; a 429 waits its `Retry-After`, capped at [`MAX_RETRY_AFTER`], else the dialect's default.
+    pub(crate) fn assert_common_classification<D: Dialect>(dialect: &D) {
+        assert!(classify_at(dialect, &answer(201, &[], ""), 0).is_ok(), "HTTP 201");
+        for (status, headers, expected) in [
+            (503, &[("retry-after", "12")][..], Some(Duration::from_secs(12))),
+            (502, &[], None),
+            (429, &[("retry-after", "7")], Some(Duration::from_secs(7))),
+            (429, &[("retry-after", "999999")], Some(MAX_RETRY_AFTER)),
+            (429, &[], D::DEFAULT_RATE_LIMIT_WAIT),
+        ] {
+            let got = wait_at(dialect, &answer(status, headers, ""), 0);
+            assert_eq!(got, expected, "HTTP {status} with {headers:?}");
+        }
     }
 
     /// An answer with `status`, `headers` and `body`.

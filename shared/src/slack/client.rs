@@ -20,14 +20,14 @@
 //!   `static_select` of the choices, [`PICK_ACTION_ID`], and a line naming who it is for and when it expires),
 //!   or an edit of the picker. A run started from a pick edits its picker when it is acknowledged.
 
-use std::time::Duration;
+use std::{ops::ControlFlow, time::Duration};
 
 use async_trait::async_trait;
 use reqwest::{
     header::{AUTHORIZATION, CONTENT_TYPE},
     Method,
 };
-use serde::Deserialize;
+use serde::{de::DeserializeOwned, Deserialize};
 use serde_json::{json, Value};
 
 use super::{
@@ -38,8 +38,11 @@ use super::{
 use crate::{
     domain::{Actor, SourceRef, StatusRef},
     error::PortError,
-    outbound::{self, encode_query_value, retry_after, string_field, Answer, Call, Dialect, Signals},
-    ports::{Access, ContextMessage, SourceClient},
+    outbound::{
+        self, encode_query_value, parse_value, retry_after, scan_pages, stop_at, string_field, Answer, Call,
+        Dialect, Page, Scanned, Signals,
+    },
+    ports::{foreign_source, Access, ContextMessage, SourceClient},
     provider::Outbound,
     repo_hint::RepoRef,
     text,
@@ -107,10 +110,7 @@ impl SlackClient {
     /// The one place a [`SourceRef`] is interpreted: other providers' variants and implausible ids are refused.
     fn thread<'a>(&self, source: &'a SourceRef) -> Result<&'a SlackSource, PortError> {
         let SourceRef::Slack(slack) = source else {
-            return Err(PortError::permanent(
-                "slack client",
-                format!("cannot act on a {} source", source.provider()),
-            ));
+            return Err(foreign_source("slack client", source));
         };
         let notice_valid = match &slack.notice {
             SlackNotice::Edit { ts } | SlackNotice::Picked { picker_ts: ts, .. } => is_slack_ts(ts),
@@ -138,13 +138,23 @@ impl SlackClient {
         method: &'static str,
         body: &Value,
     ) -> Result<Value, PortError> {
-        match self
-            .request(source, method, Method::POST, Some(body), &[])
+        self.request(source, method, Method::POST, Some(body), &[])
             .await?
-        {
-            Ok(value) => Ok(value),
-            Err(refusal) => Err(refused(method, refusal)),
-        }
+            .map_err(|refusal| refused(method, refusal))
+    }
+
+    /// `GET {api}/{method}?{query}` (read methods), its answer read as `T`.
+    async fn get<T: DeserializeOwned>(
+        &self,
+        source: &SlackSource,
+        method: &'static str,
+        query: &[(&str, &str)],
+    ) -> Result<T, PortError> {
+        let value = self
+            .request(source, method, Method::GET, None, query)
+            .await?
+            .map_err(|refusal| refused(method, refusal))?;
+        parse_value(&what(method), value)
     }
 
     /// One Web API call. Transport and HTTP-level failures are `Err`; an `ok: false` answer is `Ok(Err(_))` so
@@ -211,12 +221,7 @@ impl SlackClient {
         const METHOD: &str = "usergroups.users.list";
         for group in &self.config.access.usergroups {
             let query = [("usergroup", group.as_str())];
-            let members = match self.request(source, METHOD, Method::GET, None, &query).await? {
-                Ok(value) => value,
-                Err(refusal) => return Err(refused(METHOD, refusal)),
-            };
-            let members: UsergroupMembers = serde_json::from_value(members)
-                .map_err(|e| PortError::permanent(what(METHOD), format!("unexpected answer: {e}")))?;
+            let members: UsergroupMembers = self.get(source, METHOD, &query).await?;
             if members.users.iter().any(|member| member == user) {
                 return Ok(true);
             }
@@ -224,18 +229,17 @@ impl SlackClient {
         Ok(false)
     }
 
-    /// Feed the thread's messages (root first) to `visit` until it returns `true`, following cursors for at most
-    /// [`MAX_PAGES`] pages.
-    async fn scan_thread(
+    /// Feed the thread's messages (root first) to `visit`, following cursors for at most [`MAX_PAGES`] pages.
+    /// Returns what `visit` broke with, if it did.
+    async fn scan_thread<B>(
         &self,
         source: &SlackSource,
         with_metadata: bool,
-        mut visit: impl FnMut(ThreadMessage) -> bool,
-    ) -> Result<(), PortError> {
+        visit: impl FnMut(ThreadMessage) -> ControlFlow<B>,
+    ) -> Result<Option<B>, PortError> {
         const METHOD: &str = "conversations.replies";
-        let limit = PAGE_SIZE.to_string();
-        let mut cursor = String::new();
-        for _ in 0..MAX_PAGES {
+        let limit = &PAGE_SIZE.to_string();
+        let fetch = move |cursor: String| async move {
             let mut query = vec![
                 ("channel", source.channel.as_str()),
                 ("ts", source.thread_ts.as_str()),
@@ -247,24 +251,18 @@ impl SlackClient {
             if !cursor.is_empty() {
                 query.push(("cursor", cursor.as_str()));
             }
-            let page = match self.request(source, METHOD, Method::GET, None, &query).await? {
-                Ok(value) => value,
-                Err(refusal) => return Err(refused(METHOD, refusal)),
-            };
-            let page: RepliesPage = serde_json::from_value(page)
-                .map_err(|e| PortError::permanent(what(METHOD), format!("unexpected answer: {e}")))?;
-            for message in page.messages {
-                if visit(message) {
-                    return Ok(());
-                }
-            }
-            match page.response_metadata.and_then(|m| m.next_cursor) {
-                Some(next) if !next.is_empty() => cursor = next,
-                _ => return Ok(()),
-            }
+            let page: RepliesPage = self.get(source, METHOD, &query).await?;
+            let next = page.response_metadata.and_then(|m| m.next_cursor);
+            Ok::<_, PortError>(Page {
+                items: page.messages,
+                next: next.filter(|next| !next.is_empty()),
+            })
+        };
+        let scanned = scan_pages(MAX_PAGES, String::new(), fetch, visit).await?;
+        if matches!(scanned, Scanned::PageLimit) {
+            tracing::info!(team = %source.tenant, channel = %source.channel, pages = MAX_PAGES, "stopped reading the thread at the page limit");
         }
-        tracing::info!(team = %source.tenant, channel = %source.channel, pages = MAX_PAGES, "stopped reading the thread at the page limit");
-        Ok(())
+        Ok(scanned.found())
     }
 
     /// Hookline's text as this source's message: Markdown → mrkdwn, the person as a real mention.
@@ -276,20 +274,18 @@ impl SlackClient {
     /// its thread is gone.
     pub(crate) async fn read_message(&self, source: &SlackSource) -> Result<Option<SlackMessage>, PortError> {
         let wanted = ts_key(&source.message_ts);
-        let mut found = None;
         let scanned = self
             .scan_thread(source, false, |message| {
                 if message.ts == source.message_ts {
-                    found = Some(SlackMessage::new(message.user, message.text));
-                    return true;
+                    return ControlFlow::Break(Some(SlackMessage::new(message.user, message.text)));
                 }
                 // Replies come in ts order after the root: past the wanted one, it is not there.
                 let root = message.ts == source.thread_ts;
-                !root && ts_key(&message.ts) > wanted
+                stop_at(None, !root && ts_key(&message.ts) > wanted)
             })
             .await;
         match scanned {
-            Ok(()) => Ok(found),
+            Ok(found) => Ok(found.flatten()),
             Err(PortError::NotFound { .. }) => Ok(None),
             Err(err) => Err(err),
         }
@@ -393,7 +389,7 @@ impl SourceClient for SlackClient {
         if live {
             body["blocks"] = live_blocks(&text, marker);
         }
-        let answer: Posted = parse(METHOD, self.post(source, METHOD, &body).await?)?;
+        let answer: Posted = parse_value(&what(METHOD), self.post(source, METHOD, &body).await?)?;
         tracing::info!(team = %source.tenant, channel = %source.channel, ts = %answer.ts, "posted status message");
         Ok(StatusRef {
             id: answer.ts,
@@ -403,16 +399,13 @@ impl SourceClient for SlackClient {
 
     async fn find_status(&self, source: &SourceRef, marker: &str) -> Result<Option<StatusRef>, PortError> {
         let source = self.thread(source)?;
-        let mut found = None;
-        self.scan_thread(source, true, |message| {
-            let own = message.user.as_deref() == Some(source.bot_user_id.as_str());
-            if own && message.marker() == Some(marker) {
-                found = Some(message.ts);
-                return true;
-            }
-            false
-        })
-        .await?;
+        let found = self
+            .scan_thread(source, true, |message| {
+                let own = message.user.as_deref() == Some(source.bot_user_id.as_str());
+                let found = own && message.marker() == Some(marker);
+                stop_at(message.ts, found)
+            })
+            .await?;
         Ok(found.map(|ts| StatusRef { id: ts, url: None }))
     }
 
@@ -498,40 +491,44 @@ impl SourceClient for SlackClient {
 
     async fn thread_context(&self, source: &SourceRef, until: u64) -> Result<Vec<ContextMessage>, PortError> {
         let source = self.thread(source)?;
-        let trigger = ts_key(&source.message_ts);
         let mut entries = Vec::new();
         self.scan_thread(source, true, |message| {
-            let Some(key) = ts_key(&message.ts) else {
-                return false;
-            };
-            let after_trigger = trigger.is_some_and(|t| key > t) || key.0 > until;
-            let own = message.user.as_deref() == Some(source.bot_user_id.as_str())
-                || message.metadata_type() == Some(STATUS_EVENT_TYPE);
-            let kept_subtype = message
-                .subtype
-                .as_deref()
-                .is_none_or(|s| CONTEXT_SUBTYPES.contains(&s));
-            if after_trigger || own || !kept_subtype {
-                return false;
-            }
-            let plain = mrkdwn::plain_text(
-                message.text.as_deref().unwrap_or_default(),
-                Some(&source.bot_user_id),
-            );
-            let author = message
-                .user
-                .clone()
-                .or_else(|| message.username.clone())
-                .or_else(|| message.bot_id.clone());
-            let Some(context) = ContextMessage::earlier(author, "unknown", &plain) else {
-                return false;
-            };
-            entries.push((key, context));
-            false
+            entries.extend(context_entry(source, &message, until));
+            ControlFlow::<()>::Continue(())
         })
         .await?;
         Ok(text::newest_context(entries))
     }
+}
+
+/// The prompt entry for one message of `source`'s thread, or `None` when it must be left out: written after the
+/// trigger (or `until`), Hookline's own, or not a person's message.
+fn context_entry(
+    source: &SlackSource,
+    message: &ThreadMessage,
+    until: u64,
+) -> Option<((u64, u64), ContextMessage)> {
+    let key = ts_key(&message.ts)?;
+    let after_trigger = ts_key(&source.message_ts).is_some_and(|t| key > t) || key.0 > until;
+    let own = message.user.as_deref() == Some(source.bot_user_id.as_str())
+        || message.metadata_type() == Some(STATUS_EVENT_TYPE);
+    let kept_subtype = message
+        .subtype
+        .as_deref()
+        .is_none_or(|s| CONTEXT_SUBTYPES.contains(&s));
+    if after_trigger || own || !kept_subtype {
+        return None;
+    }
+    let plain = mrkdwn::plain_text(
+        message.text.as_deref().unwrap_or_default(),
+        Some(&source.bot_user_id),
+    );
+    let author = message
+        .user
+        .clone()
+        .or_else(|| message.username.clone())
+        .or_else(|| message.bot_id.clone());
+    Some((key, ContextMessage::earlier(author, "unknown", &plain)?))
 }
 
 #[derive(Deserialize)]
@@ -729,11 +726,6 @@ impl ThreadMessage {
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(method: &str, value: Value) -> Result<T, PortError> {
-    serde_json::from_value(value)
-        .map_err(|e| PortError::permanent(what(method), format!("unexpected answer: {e}")))
-}
-
 /// How Slack's Web API speaks, as far as the outbound toolkit classifies it: a rate limit is a 429, or a 2xx
 /// whose `error` is `ratelimited`, waiting `Retry-After` or else [`DEFAULT_RATE_LIMIT_WAIT`]; an error's
 /// message is its `error` code. Other `ok: false` answers are left to [`envelope`].
@@ -833,14 +825,8 @@ mod tests {
 
     #[test]
     fn classification() {
+        outbound::testing::assert_common_classification(&SlackApi);
         let w = "Slack API (chat.postMessage)";
-        let err = classify(w, 429, Some(Duration::from_secs(7)), b"").unwrap_err();
-        assert!(matches!(err, PortError::Transient { retry_after: Some(d), .. } if d.as_secs() == 7));
-        let err = classify(w, 429, None, b"").unwrap_err();
-        assert!(
-            matches!(err, PortError::Transient { retry_after: Some(d), .. } if d == DEFAULT_RATE_LIMIT_WAIT)
-        );
-        assert!(classify(w, 503, None, b"").unwrap_err().is_transient());
         assert!(matches!(
             classify(w, 404, None, b"").unwrap_err(),
             PortError::Permanent {
