@@ -422,8 +422,10 @@ async fn rate_limited_github_calls_are_retried_through_the_queue() {
             .is_empty()
     })
     .await;
-    h.clock.advance(5);
-    h.host().wake_workers();
+    h.pass_retry_after(5, "the retry started a conversation", || async {
+        !h.openhands.starts().is_empty()
+    })
+    .await;
     h.started().await;
     assert_eq!(h.bot_comments().len(), 1);
     assert_eq!(h.openhands.starts().len(), 1);

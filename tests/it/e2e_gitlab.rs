@@ -920,8 +920,10 @@ async fn rate_limited_gitlab_calls_are_retried_after_retry_after() {
             .is_empty()
     })
     .await;
-    s.h.clock.advance(5);
-    s.h.host().wake_workers();
+    s.h.pass_retry_after(5, "the retry started a conversation", || async {
+        !s.h.openhands.starts().is_empty()
+    })
+    .await;
     wait_for_start(&s).await;
     assert_eq!(s.gitlab.bot_notes().len(), 1);
     assert_eq!(s.h.openhands.starts().len(), 1);

@@ -438,8 +438,10 @@ async fn rate_limited_jira_calls_are_retried_after_retry_after() {
             .is_empty()
     })
     .await;
-    h.clock.advance(5);
-    h.host().wake_workers();
+    h.pass_retry_after(5, "the retry started a conversation", || async {
+        !h.openhands.starts().is_empty()
+    })
+    .await;
     started(&h, 1).await;
     assert_eq!(h.openhands.starts().len(), 1);
     assert_eq!(jira.bot_comments().len(), 1);

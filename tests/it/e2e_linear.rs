@@ -502,8 +502,11 @@ async fn rate_limited_linear_calls_are_retried_through_the_queue() {
     })
     .await;
     // Retried after Linear's reset on the (manual) clock.
-    rig.h.clock.advance(5);
-    rig.h.host().wake_workers();
+    rig.h
+        .pass_retry_after(5, "the retry started a conversation", || async {
+            !rig.h.openhands.starts().is_empty()
+        })
+        .await;
     rig.started().await;
     assert_eq!(rig.bot_comments().len(), 1);
     assert_eq!(rig.h.openhands.starts().len(), 1);

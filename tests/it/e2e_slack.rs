@@ -952,8 +952,10 @@ async fn web_api_rate_limits_are_retried_after_retry_after() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(s.h.openhands.starts().is_empty());
     assert_eq!(s.slack.requests_to("chat.postMessage").len(), 1);
-    s.h.clock.advance(5);
-    s.h.host().wake_workers();
+    s.h.pass_retry_after(5, "the retry started a conversation", || async {
+        !s.h.openhands.starts().is_empty()
+    })
+    .await;
     s.first_start().await;
     assert_eq!(s.h.openhands.starts().len(), 1);
     assert_eq!(s.slack.bot_messages().len(), 1, "one status despite the retry");

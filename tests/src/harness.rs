@@ -385,6 +385,29 @@ impl Harness {
         assert!(messages[0].text.contains(text), "{}", messages[0].text);
     }
 
+    /// Let a Retry-After of less than `secs` pass: move the manual clock on by `secs` and wake the workers, and
+    /// again each second of real time until `done`. A worker still putting its message back to wait when the
+    /// clock first moves delays it from the later time, so one step is not always enough.
+    pub async fn pass_retry_after<F, Fut>(&self, secs: u64, what: &str, mut done: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = bool>,
+    {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while tokio::time::Instant::now() < deadline {
+            self.clock.advance(secs);
+            self.host().wake_workers();
+            let step = tokio::time::Instant::now() + Duration::from_secs(1);
+            while tokio::time::Instant::now() < step {
+                if done().await {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        panic!("timed out waiting for: {what}");
+    }
+
     /// Wait until the queue is empty and nothing is in flight (the worker finished what was accepted).
     pub async fn settle(&self) {
         let host = self.host();
