@@ -44,6 +44,17 @@ impl Provider {
         }
     }
 
+    /// The `trigger` a conversation started from here carries, as OpenHands' own integrations name theirs (its
+    /// GitHub and GitLab resolvers share one).
+    pub fn conversation_trigger(self) -> &'static str {
+        match self {
+            Provider::Github | Provider::Gitlab => "resolver",
+            Provider::Slack => "slack",
+            Provider::Jira => "jira",
+            Provider::Linear => "linear",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "github" => Provider::Github,

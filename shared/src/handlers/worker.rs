@@ -472,7 +472,7 @@ async fn drive_run(
         selected_branch: branch,
         git_provider: Some(trigger.git_provider.clone()),
         title: trigger.title.clone(),
-        trigger: trigger_name(trigger),
+        trigger: trigger.provider.conversation_trigger().to_owned(),
         llm_model: run.options.model.clone(),
     };
     // Written before the request, so that a retry after a lost answer looks for this start first.
@@ -816,16 +816,6 @@ pub(super) async fn post_notice_once(
             Err(err.into())
         }
     }
-}
-
-fn trigger_name(trigger: &Trigger) -> String {
-    match trigger.provider {
-        crate::domain::Provider::Github | crate::domain::Provider::Gitlab => "resolver",
-        crate::domain::Provider::Slack => "slack",
-        crate::domain::Provider::Jira => "jira",
-        crate::domain::Provider::Linear => "linear",
-    }
-    .to_owned()
 }
 
 /// A reason short enough for a comment, with no internals beyond the remote's status.
