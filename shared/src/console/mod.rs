@@ -430,18 +430,15 @@ impl Visit<'_> {
         ))
     }
 
-    /// The deliveries listing (a form's answer lists the newest, unfiltered), saying what came of a redelivery
-    /// when one was asked for.
+    /// The deliveries listing, saying what came of a redelivery when one was asked for (that answer lists the
+    /// newest rows under the filters the form kept).
     async fn deliveries(
         &self,
         session: &Session,
         redelivered: Option<bool>,
     ) -> Result<(Handled, AnswerSession), ConsoleError> {
-        let query = Query::parse(if redelivered.is_some() {
-            ""
-        } else {
-            self.request.query
-        });
+        let query = Query::parse(self.request.query);
+        let after = query.get("after").filter(|_| redelivered.is_none());
         let filter = DeliveryFilter {
             provider: query.provider()?,
             tenant: query.get("tenant"),
@@ -453,7 +450,7 @@ impl Visit<'_> {
                 provider: filter.provider,
                 tenant: filter.tenant.map(str::to_owned),
                 limit: PAGE_ROWS,
-                after: query.get("after").map(str::to_owned),
+                after: after.map(str::to_owned),
             })
             .await
             .map_err(bad_cursor)?;

@@ -118,6 +118,10 @@ pub fn deliveries(
         },
         next: page.next.as_deref(),
     };
+    // A redelivery answers with this listing again, from its newest rows: the form keeps the filters.
+    let redeliver = redelivery
+        .offered
+        .then(|| format!("{}/deliveries/redeliver{}", frame.base, listing.query(None)));
     listing.page(
         frame,
         html! {
@@ -131,9 +135,9 @@ pub fn deliveries(
             @if page.decisions.is_empty() { p.empty { "No deliveries recorded." } } @else {
                 table #deliveries {
                     thead { tr { th { "Decided" } th { "Provider" } th { "Tenant" } th { "Event" } th { "Who" }
-                        th { "Decision" } th { "Reason" } th { "Run" } @if redelivery.offered { th {} } } }
+                        th { "Decision" } th { "Reason" } th { "Run" } @if redeliver.is_some() { th {} } } }
                     tbody { @for decision in &page.decisions {
-                        (delivery_row(frame, decision, links, redelivery.offered))
+                        (delivery_row(frame, decision, links, redeliver.as_deref()))
                     } }
                 }
             }
@@ -145,7 +149,7 @@ fn delivery_row(
     frame: &Frame<'_>,
     decision: &DeliveryDecision,
     links: &Links<'_>,
-    redeliver: bool,
+    redeliver: Option<&str>,
 ) -> Markup {
     html! {
         tr data-kind=(decision.kind.as_str()) {
@@ -159,8 +163,8 @@ fn delivery_row(
             td { @if let Some(id) = &decision.conversation_id {
                 a href=(links.conversation(id)) { (short(id)) }
             } }
-            @if redeliver {
-                td { form method="post" action={ (frame.base) "/deliveries/redeliver" } {
+            @if let Some(action) = redeliver {
+                td { form method="post" action=(action) {
                     input type="hidden" name="csrf" value=(&frame.csrf);
                     input type="hidden" name="key" value=(decision.storage_key());
                     button.redeliver type="submit" { "Redeliver" }
@@ -529,21 +533,35 @@ impl Listing<'_> {
             }
         };
         let older = self.next.map(|cursor| {
-            let mut query = form_urlencoded::Serializer::new(String::new());
-            let filters = [("provider", chosen.map(Provider::as_str)), self.filter];
-            for (name, value) in filters {
-                if let Some(value) = value {
-                    query.append_pair(name, value);
-                }
-            }
-            query.append_pair("after", cursor);
-            html! { a.next href={ (frame.base) (self.route) "?" (query.finish()) } { "Older →" } }
+            html! { a.next href={ (frame.base) (self.route) (self.query(Some(cursor))) } { "Older →" } }
         });
         layout(
             frame,
             self.title,
             html! { (form) (rows) @if let Some(older) = older { (older) } },
         )
+    }
+
+    /// The query string (with its `?`; empty when there is nothing to say) of the set filters and, when
+    /// given, the cursor to read after.
+    fn query(&self, after: Option<&str>) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        let filters = [
+            ("provider", self.provider.map(Provider::as_str)),
+            self.filter,
+            ("after", after),
+        ];
+        for (name, value) in filters {
+            if let Some(value) = value {
+                query.append_pair(name, value);
+            }
+        }
+        let query = query.finish();
+        if query.is_empty() {
+            query
+        } else {
+            format!("?{query}")
+        }
     }
 }
 

@@ -298,15 +298,9 @@ async fn forms_without_the_session_token_or_from_another_site_are_refused() {
     assert_eq!(browser.get("/console/runs").await.status, 401);
 }
 
-/// GIVEN a decision stored with its envelope WHEN an operator redelivers it from the deliveries page THEN the
-/// stored body goes to the work queue in its thread's group under a new dedup id, and the host wakes a worker;
-/// without the session's token, or for a delivery no longer stored, nothing is queued.
-#[tokio::test]
-async fn an_operator_redelivers_a_stored_delivery() {
-    let world = world();
-    let mut notice = decision(Provider::Github, "github.com", "d-7", NOW - 30);
-    notice.kind = DecisionKind::Notice;
-    let envelope = serde_json::json!({
+/// The envelope stored with GitHub delivery `d-7` (its payload carries markup the page must never show).
+fn stored_envelope() -> String {
+    serde_json::json!({
         "version": crate::domain::ENVELOPE_VERSION,
         "provider": "github",
         "tenant": "github.com",
@@ -316,7 +310,18 @@ async fn an_operator_redelivers_a_stored_delivery() {
         "received_at": NOW - 31,
         "payload": {"comment": "@openhands <b>fix</b>"},
     })
-    .to_string();
+    .to_string()
+}
+
+/// GIVEN a decision stored with its envelope WHEN an operator redelivers it from the deliveries page THEN the
+/// stored body goes to the work queue in its thread's group under a new dedup id, and the host wakes a worker;
+/// without the session's token, or for a delivery no longer stored, nothing is queued.
+#[tokio::test]
+async fn an_operator_redelivers_a_stored_delivery() {
+    let world = world();
+    let mut notice = decision(Provider::Github, "github.com", "d-7", NOW - 30);
+    notice.kind = DecisionKind::Notice;
+    let envelope = stored_envelope();
     world
         .store
         .record(&notice, &envelope, Duration::from_secs(3600))
@@ -382,6 +387,52 @@ async fn an_operator_redelivers_a_stored_delivery() {
         .await;
     assert_eq!(answer.status, 409);
     assert_eq!(world.queue.len(), 1, "nothing more was queued");
+}
+
+/// GIVEN the deliveries page filtered to one provider and tenant WHEN the operator redelivers a row THEN the
+/// answer lists the newest rows under the same filters (another tenant's row stays out), and its forms keep them.
+#[tokio::test]
+async fn a_redelivery_answers_with_the_listing_it_was_asked_from() {
+    let world = world();
+    let envelope = stored_envelope();
+    let ours = decision(Provider::Github, "github.com", "d-7", NOW - 30);
+    let theirs = decision(Provider::Github, "ghe.example", "d-8", NOW - 20);
+    for row in [&ours, &theirs] {
+        world
+            .store
+            .record(row, &envelope, Duration::from_secs(3600))
+            .await
+            .unwrap();
+    }
+    let mut browser = Browser::new(&world);
+    browser.sign_in().await;
+    let filtered = "provider=github&tenant=github.com";
+    let page = browser.get(&format!("/console/deliveries?{filtered}")).await;
+    let action = "/console/deliveries/redeliver?provider=github&amp;tenant=github.com";
+    assert!(page.body.contains(action), "{}", page.body);
+    assert!(!page.body.contains("ghe.example</td>"), "{}", page.body);
+
+    let form = format!("csrf={}&key=github%23github.com%23d-7", Browser::csrf(&page));
+    let target = format!("/console/deliveries/redeliver?{filtered}");
+    let done = browser.send("POST", &target, &form, &[]).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(
+        done.queued && done.body.contains("Delivered again"),
+        "{}",
+        done.body
+    );
+    assert!(done.body.contains("github.com</td>"), "{}", done.body);
+    assert!(
+        !done.body.contains("ghe.example</td>"),
+        "the filter holds: {}",
+        done.body
+    );
+    assert!(
+        done.body.contains(r#"value="github.com""#),
+        "the tenant filter is kept: {}",
+        done.body
+    );
+    assert!(done.body.contains(action), "{}", done.body);
 }
 
 #[tokio::test]
